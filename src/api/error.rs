@@ -1,0 +1,197 @@
+//! `ApiError`: every failure leaves the server as PocketBase's error envelope
+//! `{"data":{…},"message":"…","status":N}`. Domain errors are mapped to a
+//! status here, one by one; a 500 carries no internals (they go to the log).
+
+use crate::auth::AuthError;
+use crate::records::RecordError;
+use crate::schema::SchemaError;
+use crate::settings::SettingsError;
+use crate::validation::ValidationErrors;
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use serde_json::{Value, json};
+use std::fmt;
+
+/// Default message of a 400 (and of a 500).
+pub const GENERIC_MESSAGE: &str = "Something went wrong while processing your request.";
+const NOT_FOUND_MESSAGE: &str = "The requested resource wasn't found.";
+
+/// An error response in the envelope.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    message: String,
+    data: Value,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        Self { status, message: sentence(&message.into()), data: json!({}) }
+    }
+
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, message)
+    }
+
+    /// 400 with per-field `data`.
+    pub fn validation(message: impl Into<String>, errors: &ValidationErrors) -> Self {
+        let mut e = Self::bad_request(message);
+        e.data = errors.to_json();
+        e
+    }
+
+    pub fn unauthorized(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, message)
+    }
+
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, message)
+    }
+
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, message)
+    }
+
+    pub fn not_found_default() -> Self {
+        Self::not_found(NOT_FOUND_MESSAGE)
+    }
+
+    pub fn too_large() -> Self {
+        Self::new(StatusCode::PAYLOAD_TOO_LARGE, "Request entity too large.")
+    }
+
+    /// 500: logs `cause`, answers with the generic message only.
+    pub fn internal(cause: impl fmt::Display) -> Self {
+        tracing::error!(error = %cause, "internal error");
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, GENERIC_MESSAGE)
+    }
+
+    /// "Missing collection context." (unknown collection on record routes).
+    pub fn missing_collection() -> Self {
+        Self::not_found("Missing collection context.")
+    }
+
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+}
+
+/// Capitalises the first letter and ends with a period, as PocketBase does.
+fn sentence(raw: &str) -> String {
+    let trimmed = raw.trim();
+    let mut chars = trimmed.chars();
+    let Some(first) = chars.next() else { return String::new() };
+    let mut out: String = first.to_uppercase().chain(chars).collect();
+    if !out.ends_with(['.', '!', '?']) {
+        out.push('.');
+    }
+    out
+}
+
+impl fmt::Display for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.status.as_u16(), self.message)
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        self.status
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        HttpResponse::build(self.status).json(json!({
+            "data": self.data,
+            "message": self.message,
+            "status": self.status.as_u16(),
+        }))
+    }
+}
+
+impl From<RecordError> for ApiError {
+    fn from(e: RecordError) -> Self {
+        match e {
+            RecordError::NotFound => ApiError::not_found_default(),
+            RecordError::SuperusersOnly => ApiError::forbidden("Only superusers can perform this action."),
+            RecordError::SuperusersOnlyFilter(marker) => ApiError::forbidden(format!("Only superusers can filter by {marker}")),
+            RecordError::CreateRuleFailed => ApiError::bad_request("Failed to create record."),
+            RecordError::Invalid { message, errors } => ApiError::validation(message, &errors),
+            RecordError::BadQuery(m) => {
+                tracing::debug!(reason = %m, "bad list query");
+                if m.starts_with("You can't") { ApiError::bad_request(m) } else { ApiError::bad_request(GENERIC_MESSAGE) }
+            }
+            RecordError::Rule(e) => {
+                tracing::debug!(reason = %e, "bad filter or sort");
+                ApiError::bad_request(GENERIC_MESSAGE)
+            }
+            RecordError::RequiredReference => ApiError::bad_request(
+                "Failed to delete record. Make sure that the record is not part of a required relation reference.",
+            ),
+            RecordError::Unsupported => ApiError::bad_request("Unsupported collection type."),
+            RecordError::Hash(m) => ApiError::internal(m),
+            RecordError::Db(e) => ApiError::internal(e),
+        }
+    }
+}
+
+impl From<SchemaError> for ApiError {
+    fn from(e: SchemaError) -> Self {
+        match e {
+            SchemaError::NotFound => ApiError::not_found_default(),
+            SchemaError::Invalid(errors) => ApiError::validation("An error occurred while validating the submitted data.", &errors),
+            SchemaError::Format(m) => {
+                tracing::debug!(reason = %m, "malformed collection");
+                ApiError::bad_request("Failed to load the submitted data due to invalid formatting.")
+            }
+            SchemaError::Referenced(by) => {
+                ApiError::bad_request(format!("Failed to delete collection probably due to existing reference in {by}."))
+            }
+            SchemaError::System => ApiError::bad_request("Failed to delete collection."),
+            SchemaError::Corrupt(m) => ApiError::internal(m),
+            SchemaError::Db(e) => ApiError::internal(e),
+        }
+    }
+}
+
+impl From<AuthError> for ApiError {
+    fn from(e: AuthError) -> Self {
+        match e {
+            AuthError::InvalidCredentials => ApiError::bad_request("Failed to authenticate."),
+            AuthError::NotAuthCollection => ApiError::not_found("Missing or invalid auth collection context."),
+            AuthError::PasswordAuthDisabled => ApiError::forbidden("The collection is not configured to allow password authentication."),
+            AuthError::Input(field) => {
+                let mut errors = ValidationErrors::new();
+                errors.add(field, crate::validation::FieldError::new("validation_in_invalid", "Must be a valid value."));
+                ApiError::validation("An error occurred while validating the submitted data.", &errors)
+            }
+            AuthError::NoSuchSuperuser | AuthError::LastSuperuser => ApiError::bad_request(e.to_string()),
+            AuthError::Hash(m) | AuthError::Token(m) => ApiError::internal(m),
+            AuthError::Db(e) => ApiError::internal(e),
+        }
+    }
+}
+
+impl From<SettingsError> for ApiError {
+    fn from(e: SettingsError) -> Self {
+        match e {
+            SettingsError::Invalid(errors) => ApiError::validation("An error occurred while saving the new settings.", &errors),
+            SettingsError::Format(m) => {
+                tracing::debug!(reason = %m, "malformed settings");
+                ApiError::bad_request("An error occurred while saving the new settings.")
+            }
+            SettingsError::Db(e) => ApiError::internal(e),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_are_sentences() {
+        assert_eq!(sentence("failed to authenticate"), "Failed to authenticate.");
+        assert_eq!(sentence("Done."), "Done.");
+        assert_eq!(sentence(""), "");
+    }
+}

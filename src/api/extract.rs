@@ -1,0 +1,164 @@
+//! Request-side plumbing shared by handlers: the application state, the
+//! [`Principal`] extractor, query-string and body parsing into the error
+//! envelope (size limit → 413, malformed → 400).
+
+use super::error::ApiError;
+use crate::auth::{self, Principal};
+use crate::config::Config;
+use crate::db::Db;
+use crate::records::Caller;
+use crate::schema::{CompiledCollection, Registry};
+use actix_web::dev::Payload;
+use actix_web::{FromRequest, HttpRequest, web};
+use futures_util::StreamExt;
+use futures_util::future::LocalBoxFuture;
+use serde_json::{Map, Value};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// Everything handlers share.
+pub struct AppState {
+    pub db: Db,
+    pub registry: Registry,
+    pub config: Arc<Config>,
+}
+
+impl FromRequest for Principal {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let state = req.app_data::<web::Data<AppState>>().cloned();
+        let header = req
+            .headers()
+            .get(actix_web::http::header::AUTHORIZATION)
+            .and_then(|h| h.to_str().ok())
+            .map(str::to_owned);
+        Box::pin(async move {
+            let (Some(state), Some(header)) = (state, header) else { return Ok(Principal::Anonymous) };
+            if header.trim().is_empty() {
+                return Ok(Principal::Anonymous);
+            }
+            Ok(auth::resolve_token(&state.db, &state.registry, &header).await)
+        })
+    }
+}
+
+/// The records module's view of the requester.
+pub fn caller(who: &Principal, req: &HttpRequest) -> Caller {
+    let auth = match who {
+        Principal::Anonymous => None,
+        Principal::User { collection_id, collection_name, id } => Some((collection_id.clone(), collection_name.clone(), id.clone())),
+        Principal::Superuser { id } => Some((crate::schema::SUPERUSERS_ID.to_owned(), crate::schema::SUPERUSERS_NAME.to_owned(), id.clone())),
+    };
+    Caller { superuser: who.is_superuser(), auth, method: req.method().as_str().to_owned() }
+}
+
+/// 401/403 unless the requester is a superuser.
+pub fn require_superuser(who: &Principal) -> Result<(), ApiError> {
+    match who {
+        Principal::Superuser { .. } => Ok(()),
+        Principal::Anonymous => Err(ApiError::unauthorized("The request requires valid record authorization token.")),
+        Principal::User { .. } => Err(ApiError::forbidden("The authorized record is not allowed to perform this action.")),
+    }
+}
+
+/// The query string as a map (last value wins); malformed → 400.
+pub fn query_map(req: &HttpRequest) -> Result<HashMap<String, String>, ApiError> {
+    serde_urlencoded::from_str::<Vec<(String, String)>>(req.query_string())
+        .map(|pairs| pairs.into_iter().collect())
+        .map_err(|_| ApiError::bad_request(super::error::GENERIC_MESSAGE))
+}
+
+/// Looks up the collection of a record route; unknown → "Missing collection context.".
+pub fn record_collection(state: &AppState, id_or_name: &str) -> Result<Arc<CompiledCollection>, ApiError> {
+    state.registry.get(id_or_name).ok_or_else(ApiError::missing_collection)
+}
+
+/// Reads the request body into a JSON object, enforcing `limit` while reading.
+/// JSON and url-encoded forms are accepted; an empty body is `{}`.
+pub async fn read_object(req: &HttpRequest, mut payload: web::Payload, limit: usize) -> Result<Map<String, Value>, ApiError> {
+    let mut bytes = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|_| ApiError::bad_request(super::error::GENERIC_MESSAGE))?;
+        if bytes.len() + chunk.len() > limit {
+            return Err(ApiError::too_large());
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Map::new());
+    }
+    let content_type = req
+        .headers()
+        .get(actix_web::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    if content_type.starts_with("application/x-www-form-urlencoded") {
+        let pairs: Vec<(String, String)> =
+            serde_urlencoded::from_bytes(&bytes).map_err(|_| ApiError::bad_request(super::error::GENERIC_MESSAGE))?;
+        return Ok(form_to_object(pairs));
+    }
+    if content_type.starts_with("multipart/") {
+        return Err(ApiError::bad_request("Multipart bodies (file uploads) are not supported yet."));
+    }
+    if !content_type.is_empty() && !content_type.starts_with("application/json") && !content_type.starts_with("text/plain") {
+        return Err(ApiError::bad_request("Unsupported Content-Type."));
+    }
+    match serde_json::from_slice::<Value>(&bytes) {
+        Ok(Value::Object(map)) => Ok(map),
+        _ => Err(ApiError::bad_request(super::error::GENERIC_MESSAGE)),
+    }
+}
+
+/// Form fields with PocketBase's inference: repeated keys become arrays,
+/// `true`/`false` become booleans and exact numbers become numbers.
+fn form_to_object(pairs: Vec<(String, String)>) -> Map<String, Value> {
+    let mut map: Map<String, Value> = Map::new();
+    for (key, raw) in pairs {
+        let value = infer(&raw);
+        match map.get_mut(&key) {
+            Some(Value::Array(items)) => items.push(value),
+            Some(existing) => *existing = Value::Array(vec![existing.clone(), value]),
+            None => {
+                map.insert(key, value);
+            }
+        }
+    }
+    map
+}
+
+fn infer(raw: &str) -> Value {
+    match raw {
+        "true" => return Value::Bool(true),
+        "false" => return Value::Bool(false),
+        _ => {}
+    }
+    if let Ok(n) = raw.parse::<f64>()
+        && n.is_finite()
+        && crate::records::value::number_json(n).to_string() == raw
+    {
+        return crate::records::value::number_json(n);
+    }
+    Value::String(raw.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn form_values_are_inferred_like_pocketbase() {
+        let map = form_to_object(vec![
+            ("n".into(), "12".into()),
+            ("f".into(), "-1.5".into()),
+            ("z".into(), "012".into()),
+            ("b".into(), "true".into()),
+            ("t".into(), "a".into()),
+            ("t".into(), "b".into()),
+        ]);
+        assert_eq!(Value::Object(map), json!({"n": 12, "f": -1.5, "z": "012", "b": true, "t": ["a", "b"]}));
+    }
+}

@@ -1,0 +1,172 @@
+//! The `fields` query parameter: keeps only the listed keys of a JSON
+//! response (dot paths go deeper, `*` keeps a whole level, `:excerpt(n,true)`
+//! turns HTML into plain text of at most n characters). List responses keep
+//! their pagination keys and apply the selection to each item.
+
+use serde_json::{Map, Value};
+use std::collections::BTreeMap;
+
+/// A parsed selection tree.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct FieldSelection {
+    all: bool,
+    excerpt: Option<(usize, bool)>,
+    children: BTreeMap<String, FieldSelection>,
+}
+
+impl FieldSelection {
+    /// Parses `a,b.c,*,body:excerpt(100,true)`; `None` for an empty parameter.
+    pub fn parse(raw: &str) -> Option<Self> {
+        let mut root = FieldSelection::default();
+        let mut any = false;
+        for item in split_top_level(raw) {
+            let item = item.trim();
+            if item.is_empty() {
+                continue;
+            }
+            any = true;
+            let (path, excerpt) = match item.split_once(":excerpt(") {
+                Some((path, args)) => (path, parse_excerpt(args)),
+                None => (item, None),
+            };
+            let mut node = &mut root;
+            for seg in path.split('.') {
+                if seg == "*" {
+                    node.all = true;
+                    break;
+                }
+                node = node.children.entry(seg.to_owned()).or_default();
+            }
+            if excerpt.is_some() {
+                node.excerpt = excerpt;
+            }
+        }
+        any.then_some(root)
+    }
+
+    /// Applies the selection to a response body.
+    pub fn apply(&self, body: Value, is_list: bool) -> Value {
+        match body {
+            Value::Object(mut map) if is_list => {
+                if let Some(Value::Array(items)) = map.remove("items") {
+                    map.insert("items".into(), Value::Array(items.into_iter().map(|i| self.select(i)).collect()));
+                }
+                Value::Object(map)
+            }
+            other => self.select(other),
+        }
+    }
+
+    fn select(&self, value: Value) -> Value {
+        if let Some((max, ellipsis)) = self.excerpt {
+            return match value {
+                Value::String(s) => Value::String(excerpt(&s, max, ellipsis)),
+                other => other,
+            };
+        }
+        match value {
+            Value::Object(map) if !self.is_leaf() => {
+                let mut out = Map::new();
+                for (k, v) in map {
+                    match self.children.get(&k) {
+                        Some(child) => {
+                            out.insert(k, child.select(v));
+                        }
+                        None if self.all => {
+                            out.insert(k, v);
+                        }
+                        None => {}
+                    }
+                }
+                Value::Object(out)
+            }
+            Value::Array(items) if !self.is_leaf() => Value::Array(items.into_iter().map(|i| self.select(i)).collect()),
+            other => other,
+        }
+    }
+
+    fn is_leaf(&self) -> bool {
+        !self.all && self.children.is_empty()
+    }
+}
+
+fn split_top_level(raw: &str) -> Vec<&str> {
+    let mut parts = Vec::new();
+    let (mut depth, mut start) = (0usize, 0usize);
+    for (i, c) in raw.char_indices() {
+        match c {
+            '(' => depth += 1,
+            ')' => depth = depth.saturating_sub(1),
+            ',' if depth == 0 => {
+                parts.push(&raw[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    parts.push(&raw[start..]);
+    parts
+}
+
+fn parse_excerpt(args: &str) -> Option<(usize, bool)> {
+    let args = args.trim_end_matches(')');
+    let mut it = args.split(',').map(str::trim);
+    let max = it.next()?.parse().ok()?;
+    let ellipsis = it.next().is_some_and(|s| s == "true" || s == "1");
+    Some((max, ellipsis))
+}
+
+/// Plain text of an HTML fragment, cut to `max` characters.
+fn excerpt(html: &str, max: usize, ellipsis: bool) -> String {
+    let mut text = String::new();
+    let mut in_tag = false;
+    for c in html.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' if in_tag => {
+                in_tag = false;
+                text.push(' ');
+            }
+            _ if !in_tag => text.push(c),
+            _ => {}
+        }
+    }
+    let words: Vec<&str> = text.split_whitespace().collect();
+    let plain = words.join(" ");
+    if plain.chars().count() <= max {
+        return plain;
+    }
+    let mut cut: String = plain.chars().take(max).collect();
+    cut = cut.trim_end().to_owned();
+    if ellipsis {
+        cut.push('…');
+    }
+    cut
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn selection_keeps_listed_paths_only() {
+        let sel = FieldSelection::parse("id,record.email,meta.*").expect("parsed");
+        let out = sel.apply(json!({"id": 1, "x": 2, "record": {"email": "e", "pw": "p"}, "meta": {"a": 1}}), false);
+        assert_eq!(out, json!({"id": 1, "record": {"email": "e"}, "meta": {"a": 1}}));
+    }
+
+    #[test]
+    fn lists_keep_pagination_and_filter_items() {
+        let sel = FieldSelection::parse("id").expect("parsed");
+        let out = sel.apply(json!({"page": 1, "items": [{"id": "a", "t": 1}]}), true);
+        assert_eq!(out, json!({"page": 1, "items": [{"id": "a"}]}));
+    }
+
+    #[test]
+    fn excerpt_strips_html_and_truncates() {
+        let sel = FieldSelection::parse("body:excerpt(5,true)").expect("parsed");
+        let out = sel.apply(json!({"body": "<p>Hello <b>world</b></p>"}), false);
+        assert_eq!(out, json!({"body": "Hello…"}));
+    }
+}

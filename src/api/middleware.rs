@@ -1,0 +1,104 @@
+//! Cross-cutting HTTP behaviour: CORS (PocketBase's defaults: any origin,
+//! 204 preflight echoing the requested headers), security headers, and one
+//! structured log line per request with a request id.
+
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::{Method, header};
+use actix_web::middleware::Next;
+use actix_web::{HttpResponse, web};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Allowed origins; `*` allows all.
+#[derive(Clone)]
+pub struct CorsPolicy(pub Arc<Vec<String>>);
+
+impl CorsPolicy {
+    fn allow_value(&self, origin: &str) -> Option<String> {
+        if self.0.iter().any(|o| o == "*") {
+            Some("*".to_owned())
+        } else if self.0.iter().any(|o| o == origin) {
+            Some(origin.to_owned())
+        } else {
+            None
+        }
+    }
+}
+
+const ALLOWED_METHODS: &str = "GET,HEAD,PUT,PATCH,POST,DELETE";
+
+pub async fn cors(req: ServiceRequest, next: Next<impl MessageBody + 'static>) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let policy = req.app_data::<web::Data<CorsPolicy>>().cloned();
+    let origin = req.headers().get(header::ORIGIN).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let allow = match (&policy, &origin) {
+        (Some(p), Some(o)) => p.allow_value(o),
+        _ => None,
+    };
+    let preflight = req.method() == Method::OPTIONS && req.headers().contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
+    if preflight {
+        let mut resp = HttpResponse::NoContent();
+        resp.insert_header((header::VARY, "Origin, Access-Control-Request-Method, Access-Control-Request-Headers"));
+        if let Some(allow) = allow {
+            resp.insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, allow));
+            resp.insert_header((header::ACCESS_CONTROL_ALLOW_METHODS, ALLOWED_METHODS));
+            if let Some(h) = req.headers().get(header::ACCESS_CONTROL_REQUEST_HEADERS) {
+                resp.insert_header((header::ACCESS_CONTROL_ALLOW_HEADERS, h.clone()));
+            }
+        }
+        return Ok(req.into_response(resp.finish()));
+    }
+    let mut res = next.call(req).await?.map_into_boxed_body();
+    let headers = res.headers_mut();
+    headers.insert(header::VARY, header::HeaderValue::from_static("Origin"));
+    if let Some(allow) = allow.and_then(|a| header::HeaderValue::from_str(&a).ok()) {
+        headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, allow);
+    }
+    Ok(res)
+}
+
+/// Adds PocketBase's security headers to every response.
+pub async fn security_headers(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let mut res = next.call(req).await?.map_into_boxed_body();
+    let headers = res.headers_mut();
+    for (name, value) in [
+        ("x-xss-protection", "1; mode=block"),
+        ("x-content-type-options", "nosniff"),
+        ("x-frame-options", "SAMEORIGIN"),
+        ("cross-origin-opener-policy", "same-origin"),
+    ] {
+        headers.insert(header::HeaderName::from_static(name), header::HeaderValue::from_static(value));
+    }
+    Ok(res)
+}
+
+/// Whether to log each request (from config).
+#[derive(Clone, Copy)]
+pub struct RequestLogging(pub bool);
+
+/// Tags the request with an id (`X-Request-Id`) and logs one line when it completes.
+pub async fn request_log(req: ServiceRequest, next: Next<impl MessageBody + 'static>) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let enabled = req.app_data::<web::Data<RequestLogging>>().is_some_and(|l| l.0);
+    let request_id = crate::schema::autogen::random_string("0123456789abcdef", 16);
+    let method = req.method().clone();
+    let path = req.path().to_owned();
+    let started = Instant::now();
+    let mut res = next.call(req).await?.map_into_boxed_body();
+    if let Ok(v) = header::HeaderValue::from_str(&request_id) {
+        res.headers_mut().insert(header::HeaderName::from_static("x-request-id"), v);
+    }
+    if enabled {
+        tracing::info!(
+            request_id = %request_id,
+            method = %method,
+            path = %path,
+            status = res.status().as_u16(),
+            elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,
+            "request"
+        );
+    }
+    Ok(res)
+}

@@ -1,0 +1,46 @@
+//! Accounts and credentials: argon2id password hashing (bounded, off the
+//! executor), HS256 tokens signed with a per-collection secret plus each
+//! record's `tokenKey`, the request [`Principal`], password login and the
+//! superuser maintenance used by the CLI. Record serialisation is left to
+//! `records`; HTTP to `api`.
+
+mod login;
+pub mod password;
+mod principal;
+mod superuser;
+pub mod token;
+
+pub use login::{LoginOutcome, login_with_password, refresh_token};
+pub use principal::{Principal, resolve_token};
+pub use superuser::{count_superusers, delete_superuser, upsert_superuser};
+
+use crate::db::DbError;
+
+/// Why an auth operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    #[error("wrong identity or password")]
+    InvalidCredentials,
+    #[error("the collection is not an auth collection")]
+    NotAuthCollection,
+    #[error("password authentication is disabled for this collection")]
+    PasswordAuthDisabled,
+    #[error("no superuser with that email")]
+    NoSuchSuperuser,
+    #[error("the only remaining superuser cannot be deleted")]
+    LastSuperuser,
+    #[error("invalid input: {0}")]
+    Input(String),
+    #[error("password hashing failed: {0}")]
+    Hash(String),
+    #[error("token: {0}")]
+    Token(String),
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+impl From<rusqlite::Error> for AuthError {
+    fn from(e: rusqlite::Error) -> Self {
+        AuthError::Db(DbError::Sqlite(e))
+    }
+}

@@ -1,0 +1,77 @@
+//! Superuser maintenance for the CLI (`superuser upsert` / `delete`) and the
+//! first-run hint.
+
+use super::{AuthError, password};
+use crate::db::{Db, DbError};
+use crate::schema::autogen;
+use rusqlite::{OptionalExtension, TransactionBehavior, params};
+
+/// Minimum superuser password length (as PocketBase).
+pub const MIN_PASSWORD_CHARS: usize = 8;
+
+/// Creates the superuser `email`, or sets its password if it exists (rotating its tokenKey).
+pub async fn upsert_superuser(db: &Db, email: &str, plain: &str) -> Result<String, AuthError> {
+    if !email.contains('@') || email.len() > 255 || email.chars().any(char::is_whitespace) {
+        return Err(AuthError::Input(format!("{email:?} is not a valid email address")));
+    }
+    if plain.chars().count() < MIN_PASSWORD_CHARS {
+        return Err(AuthError::Input(format!("the password must be at least {MIN_PASSWORD_CHARS} characters")));
+    }
+    let hash = password::hash(plain.to_owned()).await?;
+    let email = email.to_owned();
+    db.write(move |conn| {
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(DbError::from)?;
+        let now = crate::clock::now();
+        let token_key = autogen::random_string("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789", 50);
+        let existing: Option<String> = tx
+            .query_row("SELECT id FROM _superusers WHERE email = ?1", [&email], |r| r.get(0))
+            .optional()?;
+        let id = match existing {
+            Some(id) => {
+                tx.execute(
+                    "UPDATE _superusers SET password = ?1, tokenKey = ?2, updated = ?3 WHERE id = ?4",
+                    params![hash, token_key, now, id],
+                )?;
+                id
+            }
+            None => {
+                let id = autogen::record_id();
+                tx.execute(
+                    "INSERT INTO _superusers (id, password, tokenKey, email, emailVisibility, verified, created, updated) \
+                     VALUES (?1, ?2, ?3, ?4, FALSE, TRUE, ?5, ?5)",
+                    params![id, hash, token_key, email, now],
+                )?;
+                id
+            }
+        };
+        tx.commit()?;
+        Ok(id)
+    })
+    .await
+}
+
+/// Deletes the superuser `email`; refuses to delete the last one.
+pub async fn delete_superuser(db: &Db, email: &str) -> Result<(), AuthError> {
+    let email = email.to_owned();
+    db.write(move |conn| {
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(DbError::from)?;
+        let count: i64 = tx.query_row("SELECT count(*) FROM _superusers", [], |r| r.get(0))?;
+        let exists: bool = tx.query_row("SELECT EXISTS(SELECT 1 FROM _superusers WHERE email = ?1)", [&email], |r| r.get(0))?;
+        if !exists {
+            return Err(AuthError::NoSuchSuperuser);
+        }
+        if count <= 1 {
+            return Err(AuthError::LastSuperuser);
+        }
+        tx.execute("DELETE FROM _superusers WHERE email = ?1", [&email])?;
+        tx.commit()?;
+        Ok(())
+    })
+    .await
+}
+
+/// How many superusers exist.
+pub async fn count_superusers(db: &Db) -> Result<i64, AuthError> {
+    db.read(|conn| conn.query_row("SELECT count(*) FROM _superusers", [], |r| r.get(0)).map_err(AuthError::from))
+        .await
+}

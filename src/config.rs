@@ -1,0 +1,313 @@
+//! The `Config` tree: built-in defaults, overlaid by a TOML file, then by
+//! `FERROBASE_SECTION_KEY` environment variables, then by CLI flags (applied by
+//! `cli`). Validated once at startup; every problem is reported together.
+
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// Prefix of environment overrides: `FERROBASE_SERVER_HTTP`, `FERROBASE_DATABASE_SYNCHRONOUS`, …
+pub const ENV_PREFIX: &str = "FERROBASE_";
+/// PocketBase's default request body limit.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
+/// Upper bound for the reader pool; more readers than this only add contention on 2–16 cores.
+pub const MAX_READER_POOL_SIZE: u32 = 64;
+
+/// Everything the server needs to start.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub storage: StorageConfig,
+    pub database: DatabaseConfig,
+    pub log: LogConfig,
+}
+
+/// HTTP listener and request limits.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Address to listen on; port 0 picks a free port.
+    pub http: SocketAddr,
+    /// Origins allowed by CORS; `["*"]` allows every origin.
+    pub cors_origins: Vec<String>,
+    /// Largest accepted request body in bytes (413 above it).
+    pub max_body_bytes: usize,
+    /// HTTP worker threads; 0 = one per core.
+    pub workers: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            http: SocketAddr::from(([127, 0, 0, 1], 8090)),
+            cors_origins: vec!["*".to_owned()],
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            workers: 0,
+        }
+    }
+}
+
+/// Where data lives.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StorageConfig {
+    /// Data directory: holds `data.db` (and later stored files).
+    pub data_dir: PathBuf,
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        Self { data_dir: PathBuf::from("./fb_data") }
+    }
+}
+
+/// SQLite tuning. See the README for why `synchronous = "FULL"` is the default.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseConfig {
+    /// Read-only connections in the r2d2 pool.
+    pub reader_pool_size: u32,
+    /// How long a connection waits on a lock before giving up, in milliseconds.
+    pub busy_timeout_ms: u64,
+    /// `PRAGMA synchronous`: "NORMAL", "FULL" or "EXTRA" ("OFF" is refused).
+    pub synchronous: String,
+    /// Page cache per connection, in KiB.
+    pub cache_size_kib: u32,
+    /// Memory-mapped I/O window in bytes (0 disables it).
+    pub mmap_size_bytes: u64,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self {
+            reader_pool_size: 8,
+            busy_timeout_ms: 5_000,
+            synchronous: "FULL".to_owned(),
+            cache_size_kib: 16 * 1024,
+            mmap_size_bytes: 256 * 1024 * 1024,
+        }
+    }
+}
+
+/// Logging.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// A tracing filter: "info", "warn", "ferrobase=debug,actix_web=info", …
+    pub level: String,
+    /// Log one line per HTTP request.
+    pub requests: bool,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self { level: "info".to_owned(), requests: true }
+    }
+}
+
+/// A configuration problem, naming the key.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("invalid config: {0}")]
+    Parse(String),
+    #[error("invalid config:\n{}", .0.join("\n"))]
+    Invalid(Vec<String>),
+}
+
+impl Config {
+    /// Loads defaults < `path` (or `./config.toml` when present) < environment.
+    pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
+        Self::load_with_env(path, std::env::vars())
+    }
+
+    /// Like [`Config::load`], with the environment passed in (for tests).
+    pub fn load_with_env(
+        path: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let mut table = match resolve_file(path) {
+            Some(file) => read_table(&file)?,
+            None => toml::Table::new(),
+        };
+        apply_env(&mut table, env)?;
+        let config: Config = toml::Value::Table(table)
+            .try_into()
+            .map_err(|e: toml::de::Error| ConfigError::Parse(e.to_string()))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// A config for integration tests: loopback on a random port, data in `data_dir`.
+    pub fn for_tests(data_dir: &Path) -> Self {
+        let mut config = Config::default();
+        config.server.http = SocketAddr::from(([127, 0, 0, 1], 0));
+        config.server.workers = 2;
+        config.storage.data_dir = data_dir.to_path_buf();
+        config.database.reader_pool_size = 4;
+        config.log.requests = false;
+        config
+    }
+
+    /// Path of the main database file.
+    pub fn db_path(&self) -> PathBuf {
+        self.storage.data_dir.join("data.db")
+    }
+
+    /// Checks every value, collecting all problems.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let mut problems = Vec::new();
+        if self.server.max_body_bytes == 0 {
+            problems.push("server.max_body_bytes: must be greater than 0".to_owned());
+        }
+        if self.server.cors_origins.iter().any(|o| o.trim().is_empty()) {
+            problems.push("server.cors_origins: entries must not be empty".to_owned());
+        }
+        if !(1..=MAX_READER_POOL_SIZE).contains(&self.database.reader_pool_size) {
+            problems.push(format!(
+                "database.reader_pool_size: must be between 1 and {MAX_READER_POOL_SIZE}, got {}",
+                self.database.reader_pool_size
+            ));
+        }
+        if !["NORMAL", "FULL", "EXTRA"].contains(&self.database.synchronous.to_uppercase().as_str()) {
+            problems.push(format!(
+                "database.synchronous: must be NORMAL, FULL or EXTRA, got {:?}",
+                self.database.synchronous
+            ));
+        }
+        if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
+            problems.push(format!("log.level: not a valid log filter: {:?}", self.log.level));
+        }
+        if self.storage.data_dir.as_os_str().is_empty() {
+            problems.push("storage.data_dir: must not be empty".to_owned());
+        }
+        if problems.is_empty() { Ok(()) } else { Err(ConfigError::Invalid(problems)) }
+    }
+}
+
+fn resolve_file(explicit: Option<&Path>) -> Option<PathBuf> {
+    match explicit {
+        Some(p) => Some(p.to_path_buf()),
+        None => Some(PathBuf::from("config.toml")).filter(|p| p.is_file()),
+    }
+}
+
+fn read_table(path: &Path) -> Result<toml::Table, ConfigError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+    text.parse::<toml::Table>()
+        .map_err(|e| ConfigError::Parse(format!("{}: {e}", path.display())))
+}
+
+/// Overlays `FERROBASE_SECTION_KEY` variables onto `table`. Known keys are taken from the
+/// defaults, so an unknown `FERROBASE_*` variable is reported instead of silently ignored.
+fn apply_env(
+    table: &mut toml::Table,
+    env: impl IntoIterator<Item = (String, String)>,
+) -> Result<(), ConfigError> {
+    let defaults = toml::Table::try_from(Config::default())
+        .map_err(|e| ConfigError::Parse(e.to_string()))?;
+    let mut known = Vec::new();
+    for (section, keys) in &defaults {
+        if let toml::Value::Table(keys) = keys {
+            for key in keys.keys() {
+                known.push((section.clone(), key.clone()));
+            }
+        }
+    }
+    let mut problems = Vec::new();
+    for (name, raw) in env {
+        let Some(rest) = name.strip_prefix(ENV_PREFIX) else { continue };
+        let Some((section, key)) = known.iter().find(|(s, k)| {
+            rest.eq_ignore_ascii_case(&format!("{s}_{k}"))
+        }) else {
+            problems.push(format!("{name}: not a known setting"));
+            continue;
+        };
+        let entry = table
+            .entry(section.clone())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        match entry {
+            toml::Value::Table(t) => {
+                t.insert(key.clone(), env_value(&raw));
+            }
+            _ => problems.push(format!("{section}: must be a table")),
+        }
+    }
+    if problems.is_empty() { Ok(()) } else { Err(ConfigError::Invalid(problems)) }
+}
+
+/// An env value is read as a TOML value when it is one (`8`, `true`, `["a"]`), else as text.
+fn env_value(raw: &str) -> toml::Value {
+    format!("v = {raw}")
+        .parse::<toml::Table>()
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .unwrap_or_else(|| toml::Value::String(raw.to_owned()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn defaults_are_valid_and_durable() {
+        let config = Config::load_with_env(Some(Path::new("/nonexistent/none.toml")), vec![]);
+        assert!(config.is_err(), "an explicit missing file is an error");
+        let config = Config::default();
+        config.validate().expect("defaults validate");
+        assert_eq!(config.database.synchronous, "FULL");
+    }
+
+    #[test]
+    fn environment_overrides_file_and_defaults() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let file = dir.path().join("c.toml");
+        std::fs::write(&file, "[database]\nreader_pool_size = 3\nsynchronous = \"NORMAL\"\n").expect("write");
+        let config = Config::load_with_env(
+            Some(&file),
+            env(&[("FERROBASE_DATABASE_READER_POOL_SIZE", "5"), ("FERROBASE_SERVER_HTTP", "0.0.0.0:9000")]),
+        )
+        .expect("loads");
+        assert_eq!(config.database.reader_pool_size, 5, "env beats file");
+        assert_eq!(config.database.synchronous, "NORMAL", "file beats default");
+        assert_eq!(config.server.http.port(), 9000);
+    }
+
+    #[test]
+    fn every_problem_is_reported_with_its_key() {
+        let err = Config::load_with_env(
+            None,
+            env(&[
+                ("FERROBASE_DATABASE_READER_POOL_SIZE", "0"),
+                ("FERROBASE_DATABASE_SYNCHRONOUS", "OFF"),
+            ]),
+        )
+        .expect_err("invalid");
+        let text = err.to_string();
+        assert!(text.contains("database.reader_pool_size"), "{text}");
+        assert!(text.contains("database.synchronous"), "{text}");
+    }
+
+    #[test]
+    fn unknown_environment_key_is_rejected() {
+        let err = Config::load_with_env(None, env(&[("FERROBASE_SERVER_NOPE", "1")]))
+            .expect_err("unknown key");
+        assert!(err.to_string().contains("FERROBASE_SERVER_NOPE"));
+    }
+
+    #[test]
+    fn wrong_type_in_file_names_the_key() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let file = dir.path().join("c.toml");
+        std::fs::write(&file, "[server]\nmax_body_bytes = \"lots\"\n").expect("write");
+        let err = Config::load_with_env(Some(&file), vec![]).expect_err("bad type");
+        assert!(err.to_string().contains("max_body_bytes"), "{err}");
+    }
+}

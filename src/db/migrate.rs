@@ -1,0 +1,90 @@
+//! Embedded migrations for the system tables. Pending files are applied in
+//! order inside one transaction and recorded in `_migrations`; a failure rolls
+//! everything back, and applying twice is a no-op.
+
+use super::DbError;
+use rusqlite::{Connection, TransactionBehavior};
+
+/// Every migration, in order: (name, SQL).
+pub const MIGRATIONS: &[(&str, &str)] = &[
+    ("0001_init", include_str!("../../migrations/0001_init.sql")),
+];
+
+/// One migration and whether it has been applied.
+#[derive(Debug, Clone)]
+pub struct MigrationStatus {
+    pub name: &'static str,
+    pub applied: Option<String>,
+}
+
+const CREATE_LEDGER: &str = "CREATE TABLE IF NOT EXISTS _migrations (
+    file TEXT PRIMARY KEY NOT NULL,
+    applied TEXT NOT NULL
+)";
+
+pub(super) fn apply_pending(conn: &mut Connection) -> Result<usize, DbError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    tx.execute_batch(CREATE_LEDGER)?;
+    let mut applied = 0;
+    for (name, sql) in MIGRATIONS {
+        let done: bool = tx.query_row(
+            "SELECT EXISTS(SELECT 1 FROM _migrations WHERE file = ?1)",
+            [name],
+            |r| r.get(0),
+        )?;
+        if done {
+            continue;
+        }
+        tx.execute_batch(sql).map_err(|source| DbError::Migration { name, source })?;
+        tx.execute(
+            "INSERT INTO _migrations (file, applied) VALUES (?1, ?2)",
+            [*name, crate::clock::now().as_str()],
+        )?;
+        tracing::info!(migration = name, "applied migration");
+        applied += 1;
+    }
+    tx.commit()?;
+    Ok(applied)
+}
+
+pub(super) fn status(conn: &Connection) -> Result<Vec<MigrationStatus>, DbError> {
+    let mut out = Vec::new();
+    for (name, _) in MIGRATIONS {
+        let applied = conn
+            .query_row("SELECT applied FROM _migrations WHERE file = ?1", [name], |r| r.get(0))
+            .map(Some)
+            .or_else(|e| match e {
+                rusqlite::Error::QueryReturnedNoRows => Ok(None),
+                e => Err(e),
+            })?;
+        out.push(MigrationStatus { name, applied });
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn applying_twice_is_a_no_op() {
+        let mut conn = Connection::open_in_memory().expect("open");
+        let first = apply_pending(&mut conn).expect("first run");
+        let second = apply_pending(&mut conn).expect("second run");
+        assert_eq!(first, MIGRATIONS.len());
+        assert_eq!(second, 0, "nothing left to apply");
+    }
+
+    #[test]
+    fn a_failed_migration_leaves_the_database_as_it_was() {
+        let mut conn = Connection::open_in_memory().expect("open");
+        // Block 0001 by pre-creating one of its tables with a clashing definition.
+        conn.execute_batch("CREATE TABLE _collections (x INTEGER);").expect("clash");
+        let err = apply_pending(&mut conn).expect_err("must fail");
+        assert!(matches!(err, DbError::Migration { .. }), "{err}");
+        let ledger: i64 = conn
+            .query_row("SELECT count(*) FROM sqlite_master WHERE name = '_migrations'", [], |r| r.get(0))
+            .expect("query");
+        assert_eq!(ledger, 0, "the ledger table creation was rolled back too");
+    }
+}

@@ -1,0 +1,65 @@
+//! Opening connections: the writer (read-write, creates the file, sets WAL)
+//! and the read-only connections of the r2d2 pool, each with our pragmas.
+
+use super::DbError;
+use crate::config::DatabaseConfig;
+use rusqlite::{Connection, OpenFlags};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Statements each connection keeps prepared.
+const STATEMENT_CACHE_CAPACITY: usize = 256;
+
+pub(super) fn open_writer(path: &std::path::Path, options: &DatabaseConfig) -> Result<Connection, DbError> {
+    let conn = Connection::open(path)?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    apply_common(&conn, options)?;
+    conn.pragma_update(None, "synchronous", options.synchronous.to_uppercase())?;
+    // Keep the WAL from growing without bound between checkpoints.
+    conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)?;
+    Ok(conn)
+}
+
+fn apply_common(conn: &Connection, options: &DatabaseConfig) -> Result<(), DbError> {
+    conn.busy_timeout(Duration::from_millis(options.busy_timeout_ms))?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.pragma_update(None, "cache_size", -i64::from(options.cache_size_kib))?;
+    conn.pragma_update(None, "mmap_size", i64::try_from(options.mmap_size_bytes).unwrap_or(i64::MAX))?;
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE_CAPACITY);
+    Ok(())
+}
+
+/// r2d2 manager for read-only connections to one database file.
+pub(super) struct ReadOnlyManager {
+    path: PathBuf,
+    options: DatabaseConfig,
+}
+
+impl ReadOnlyManager {
+    pub(super) fn new(path: PathBuf, options: &DatabaseConfig) -> Self {
+        Self { path, options: options.clone() }
+    }
+}
+
+impl r2d2::ManageConnection for ReadOnlyManager {
+    type Connection = Connection;
+    type Error = DbError;
+
+    fn connect(&self) -> Result<Connection, DbError> {
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX
+            | OpenFlags::SQLITE_OPEN_URI;
+        let conn = Connection::open_with_flags(&self.path, flags)?;
+        apply_common(&conn, &self.options)?;
+        Ok(conn)
+    }
+
+    fn is_valid(&self, conn: &mut Connection) -> Result<(), DbError> {
+        conn.execute_batch("").map_err(DbError::from)
+    }
+
+    fn has_broken(&self, _conn: &mut Connection) -> bool {
+        false
+    }
+}

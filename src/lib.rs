@@ -1,0 +1,23 @@
+//! Ferrobase: a self-hosted Backend-as-a-Service in one binary, speaking
+//! PocketBase's REST API over one SQLite database.
+//!
+//! The library holds everything; `main.rs` only parses the command line.
+//! Integration tests build an [`Application`] from a [`Config`] directly.
+#![forbid(unsafe_code)]
+#![warn(clippy::await_holding_lock)]
+
+pub mod api;
+pub mod app;
+pub mod auth;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod db;
+pub mod records;
+pub mod rules;
+pub mod schema;
+pub mod settings;
+pub mod validation;
+
+pub use app::Application;
+pub use config::Config;

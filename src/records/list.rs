@@ -1,0 +1,144 @@
+//! The list action: pagination, `filter` and `sort` compiled through the
+//! rules engine, the list rule ANDed in, and an optional total count.
+
+use super::access::{self, Access, Caller};
+use super::read::{Bind, row_values, select_sql, serialize};
+use super::scope::TableScope;
+use super::{DEFAULT_PER_PAGE, MAX_PER_PAGE, RecordError};
+use crate::db::Db;
+use crate::rules::{self, SqlValue};
+use crate::schema::CompiledCollection;
+use serde_json::Value;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// Parsed list parameters.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ListQuery {
+    pub page: i64,
+    pub per_page: i64,
+    pub sort: String,
+    pub filter: String,
+    pub skip_total: bool,
+}
+
+/// One page of results in PocketBase's shape.
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ListPage {
+    pub page: i64,
+    pub per_page: i64,
+    pub total_items: i64,
+    pub total_pages: i64,
+    pub items: Vec<Value>,
+}
+
+impl ListPage {
+    /// Builds a page, deriving `totalPages` (-1 when the total was skipped).
+    pub fn new(query: &ListQuery, total: Option<i64>, items: Vec<Value>) -> Self {
+        let (total_items, total_pages) = match total {
+            Some(t) => (t, (t + query.per_page - 1) / query.per_page),
+            None => (-1, -1),
+        };
+        Self { page: query.page, per_page: query.per_page, total_items, total_pages, items }
+    }
+}
+
+/// Reads `page`, `perPage`, `sort`, `filter` and `skipTotal`; unknown keys are ignored.
+pub fn parse_list_query(params: &HashMap<String, String>) -> Result<ListQuery, RecordError> {
+    let int = |key: &str, default: i64| -> Result<i64, RecordError> {
+        match params.get(key).map(|s| s.trim()).filter(|s| !s.is_empty()) {
+            None => Ok(default),
+            Some(raw) => raw.parse::<i64>().map_err(|_| RecordError::BadQuery(format!("{key} must be an integer"))),
+        }
+    };
+    let page = int("page", 1)?.max(1);
+    let per_page = match int("perPage", DEFAULT_PER_PAGE)? {
+        n if n <= 0 => DEFAULT_PER_PAGE,
+        n => n.min(MAX_PER_PAGE),
+    };
+    let skip_total = matches!(params.get("skipTotal").map(|s| s.to_ascii_lowercase()).as_deref(), Some("1" | "true" | "t" | "yes"));
+    Ok(ListQuery {
+        page,
+        per_page,
+        sort: params.get("sort").cloned().unwrap_or_default(),
+        filter: params.get("filter").cloned().unwrap_or_default(),
+        skip_total,
+    })
+}
+
+/// Non-superusers may not reach `@request.*` / `@collection.*` through query parameters.
+pub(crate) fn guard_request_macros(caller: &Caller, text: &str) -> Result<(), RecordError> {
+    if caller.superuser {
+        return Ok(());
+    }
+    for marker in ["@collection.", "@request."] {
+        if text.contains(marker) {
+            return Err(RecordError::SuperusersOnlyFilter(marker));
+        }
+    }
+    Ok(())
+}
+
+/// The list action.
+pub async fn list(db: &Db, collection: Arc<CompiledCollection>, caller: Caller, query: ListQuery) -> Result<ListPage, RecordError> {
+    guard_request_macros(&caller, &query.filter)?;
+    guard_request_macros(&caller, &query.sort)?;
+    let access = access::resolve(&collection.rules.list, &caller, &collection)?;
+    let scope = TableScope::request(&collection, &caller);
+    let mut conditions: Vec<String> = Vec::new();
+    let mut params: Vec<SqlValue> = Vec::new();
+    if !query.filter.trim().is_empty() {
+        let fragment = rules::compile(&rules::parse_filter(&query.filter)?, &scope)?;
+        conditions.push(format!("({})", fragment.sql));
+        params.extend(fragment.params);
+    }
+    if let Access::Filter(fragment) = access {
+        conditions.push(format!("({})", fragment.sql));
+        params.extend(fragment.params);
+    }
+    let order = rules::compile_sort(&rules::parse_sort(&query.sort)?, &scope)?;
+    let where_sql = if conditions.is_empty() { String::new() } else { format!(" WHERE {}", conditions.join(" AND ")) };
+    let order_sql = if order.is_empty() { String::new() } else { format!(" ORDER BY {order}") };
+    let table = crate::db::ident(collection.name.as_str());
+    let select = format!("{}{where_sql}{order_sql} LIMIT ? OFFSET ?", select_sql(&collection));
+    let count = format!("SELECT count(*) FROM {table}{where_sql}");
+    db.read(move |conn| {
+        let mut bound = params.clone();
+        bound.push(SqlValue::Integer(query.per_page));
+        bound.push(SqlValue::Integer((query.page - 1).saturating_mul(query.per_page)));
+        let mut stmt = conn.prepare_cached(&select)?;
+        let rows = stmt.query_map(rusqlite::params_from_iter(bound.iter().map(Bind)), |r| row_values(&collection, r))?;
+        let mut items = Vec::new();
+        for row in rows {
+            items.push(serialize(&collection, &row?, &caller));
+        }
+        let total = if query.skip_total {
+            None
+        } else {
+            let mut stmt = conn.prepare_cached(&count)?;
+            Some(stmt.query_row(rusqlite::params_from_iter(params.iter().map(Bind)), |r| r.get(0))?)
+        };
+        Ok(ListPage::new(&query, total, items))
+    })
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn q(pairs: &[(&str, &str)]) -> Result<ListQuery, RecordError> {
+        parse_list_query(&pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect())
+    }
+
+    #[test]
+    fn per_page_is_clamped_like_pocketbase() {
+        assert_eq!(q(&[]).expect("ok").per_page, 30);
+        assert_eq!(q(&[("perPage", "0")]).expect("ok").per_page, 30);
+        assert_eq!(q(&[("perPage", "-4")]).expect("ok").per_page, 30);
+        assert_eq!(q(&[("perPage", "5000")]).expect("ok").per_page, 1000);
+        assert!(q(&[("page", "abc")]).is_err(), "non-integer page is a 400");
+        assert!(q(&[("skipTotal", "1")]).expect("ok").skip_total);
+    }
+}

@@ -1,0 +1,70 @@
+//! CRUD and listing of records in user collections: input normalisation and
+//! validation, access rules, serialisation with hidden fields removed, and
+//! reference handling on delete (cascade, clear, or refuse).
+
+mod access;
+mod list;
+mod read;
+mod refs;
+mod scope;
+pub mod validate;
+pub mod value;
+mod write;
+
+pub use access::Caller;
+pub use list::{ListPage, ListQuery, list, parse_list_query};
+pub use read::{view, view_as_owner};
+pub use scope::TableScope;
+pub use write::{create, delete, truncate, update};
+
+use crate::auth::AuthError;
+use crate::db::DbError;
+use crate::rules::RuleError;
+use crate::validation::ValidationErrors;
+
+/// Largest accepted `perPage`.
+pub const MAX_PER_PAGE: i64 = 1000;
+/// `perPage` when none (or a non-positive one) is given.
+pub const DEFAULT_PER_PAGE: i64 = 30;
+
+/// Why a record operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RecordError {
+    #[error("record not found")]
+    NotFound,
+    #[error("only superusers can perform this action")]
+    SuperusersOnly,
+    #[error("only superusers can filter by {0}")]
+    SuperusersOnlyFilter(&'static str),
+    #[error("the create rule rejected the record")]
+    CreateRuleFailed,
+    #[error("validation failed: {errors}")]
+    Invalid { message: &'static str, errors: ValidationErrors },
+    #[error("bad query: {0}")]
+    BadQuery(String),
+    #[error("bad filter or sort: {0}")]
+    Rule(#[from] RuleError),
+    #[error("the record is part of a required relation reference")]
+    RequiredReference,
+    #[error("collection type does not support this action")]
+    Unsupported,
+    #[error("password hashing failed: {0}")]
+    Hash(String),
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+impl From<rusqlite::Error> for RecordError {
+    fn from(e: rusqlite::Error) -> Self {
+        RecordError::Db(DbError::Sqlite(e))
+    }
+}
+
+impl From<AuthError> for RecordError {
+    fn from(e: AuthError) -> Self {
+        match e {
+            AuthError::Db(e) => RecordError::Db(e),
+            other => RecordError::Hash(other.to_string()),
+        }
+    }
+}

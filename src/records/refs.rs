@@ -1,0 +1,83 @@
+//! What happens to references when a record goes away: records that point at
+//! it through a `cascadeDelete` relation are deleted too (recursively), a
+//! required reference blocks the delete, and other references are cleared.
+
+use super::RecordError;
+use crate::db::ident;
+use crate::schema::{Collection, FieldKind, Snapshot};
+use rusqlite::Transaction;
+use std::collections::HashSet;
+
+/// Deletes record `id` of `collection` after handling every reference to it.
+pub fn delete_with_references(
+    tx: &Transaction,
+    snapshot: &Snapshot,
+    collection: &Collection,
+    id: &str,
+    visited: &mut HashSet<(String, String)>,
+) -> Result<(), RecordError> {
+    if !visited.insert((collection.id.clone(), id.to_owned())) {
+        return Ok(());
+    }
+    for other in snapshot.all() {
+        for field in &other.fields {
+            let FieldKind::Relation { collection_id, cascade_delete, .. } = &field.kind else { continue };
+            if collection_id != &collection.id {
+                continue;
+            }
+            let table = ident(other.name.as_str());
+            let col = ident(field.name.as_str());
+            let matches = if field.is_multi() {
+                format!("EXISTS (SELECT 1 FROM json_each({table}.{col}) WHERE json_each.value = ?1)")
+            } else {
+                format!("{table}.{col} = ?1")
+            };
+            let referrers: Vec<String> = {
+                let mut stmt = tx.prepare_cached(&format!("SELECT id FROM {table} WHERE {matches}"))?;
+                let rows = stmt.query_map([id], |r| r.get(0))?;
+                rows.collect::<Result<_, _>>()?
+            };
+            if referrers.is_empty() {
+                continue;
+            }
+            if *cascade_delete {
+                for rid in referrers {
+                    if visited.contains(&(other.id.clone(), rid.clone())) {
+                        continue;
+                    }
+                    delete_with_references(tx, snapshot, other, &rid, visited)?;
+                }
+            } else if field.is_multi() {
+                if field.required {
+                    let emptied: bool = tx.query_row(
+                        &format!("SELECT EXISTS(SELECT 1 FROM {table} WHERE {matches} AND json_array_length({col}) <= 1)"),
+                        [id],
+                        |r| r.get(0),
+                    )?;
+                    if emptied {
+                        return Err(RecordError::RequiredReference);
+                    }
+                }
+                tx.execute(
+                    &format!(
+                        "UPDATE {table} SET {col} = (SELECT json_group_array(value) FROM json_each({table}.{col}) WHERE value != ?1) WHERE {matches}"
+                    ),
+                    [id],
+                )?;
+            } else if field.required {
+                return Err(RecordError::RequiredReference);
+            } else {
+                tx.execute(&format!("UPDATE {table} SET {col} = '' WHERE {matches}"), [id])?;
+            }
+        }
+    }
+    tx.execute(&format!("DELETE FROM {} WHERE id = ?1", ident(collection.name.as_str())), [id])?;
+    Ok(())
+}
+
+/// Whether any collection has a relation field pointing at `collection`.
+pub fn is_referenced(snapshot: &Snapshot, collection: &Collection) -> bool {
+    snapshot.all().iter().any(|other| {
+        other.fields.iter().any(|f| matches!(&f.kind, FieldKind::Relation { collection_id, .. } if collection_id == &collection.id))
+    })
+}

@@ -1,0 +1,497 @@
+//! Create, update, delete and truncate. Input is normalised and validated,
+//! passwords hashed off the writer, then each write runs in one `IMMEDIATE`
+//! transaction on the single writer: rule checks, relation checks, the
+//! statement itself, and reference handling all commit or roll back together.
+
+use super::access::{self, Access, Caller};
+use super::read::{Bind, load, serialize};
+use super::refs;
+use super::validate::{self, check_password};
+use super::value::{normalize, number_json, to_sql};
+use super::RecordError;
+use crate::auth::password;
+use crate::db::{Db, ident};
+use crate::rules::SqlValue;
+use crate::schema::{autogen, Collection, CollectionType, CompiledCollection, FieldKind, Snapshot};
+use crate::validation::{FieldError, ValidationErrors};
+use rusqlite::{Transaction, TransactionBehavior};
+use serde_json::{Map, Value, json};
+use std::collections::HashSet;
+use std::sync::Arc;
+
+const CREATE_FAILED: &str = "Failed to create record.";
+const UPDATE_FAILED: &str = "Failed to update record.";
+const TOKEN_KEY_ALPHABET: &str = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+
+/// A record being built from input, with plaintext passwords still to hash.
+struct Draft {
+    values: Map<String, Value>,
+    passwords: Vec<(String, String)>,
+    errors: ValidationErrors,
+}
+
+fn invalid(message: &'static str, errors: ValidationErrors) -> RecordError {
+    RecordError::Invalid { message, errors }
+}
+
+/// Creates a record. Returns it as the caller may see it.
+pub async fn create(
+    db: &Db,
+    snapshot: Arc<Snapshot>,
+    collection: Arc<CompiledCollection>,
+    caller: Caller,
+    body: Map<String, Value>,
+) -> Result<Value, RecordError> {
+    let access = access::resolve(&collection.rules.create, &caller, &collection)?;
+    let mut values = Map::new();
+    for field in &collection.fields {
+        values.insert(field.name.to_string(), field.zero_value());
+    }
+    let id = match body.get("id") {
+        Some(Value::String(s)) if !s.is_empty() => s.clone(),
+        None | Some(Value::Null) | Some(Value::String(_)) => autogen::record_id(),
+        Some(_) => String::new(),
+    };
+    values.insert("id".into(), json!(id));
+    let mut draft = Draft { values, passwords: Vec::new(), errors: ValidationErrors::new() };
+    apply_input(&collection, &caller, &mut draft, &body, true);
+    let now = crate::clock::now();
+    stamp_autodates(&collection, &mut draft.values, &now, true);
+    if collection.kind == CollectionType::Auth {
+        draft.values.insert("tokenKey".into(), json!(autogen::random_string(TOKEN_KEY_ALPHABET, 50)));
+        check_password_confirm(&body, &mut draft, true);
+    }
+    finish_validation(&collection, &mut draft, CREATE_FAILED)?;
+    let values = hash_passwords(draft).await?;
+    db.write(move |conn| {
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        check_relations(&tx, &snapshot, &collection, &values, CREATE_FAILED)?;
+        insert(&tx, &collection, &values).map_err(|e| unique_violation(e, CREATE_FAILED))?;
+        if let Access::Filter(rule) = &access
+            && !row_matches(&tx, &collection, &id, rule)?
+        {
+            return Err(RecordError::CreateRuleFailed);
+        }
+        let saved = load(&tx, &collection, &id, &Access::All)?.ok_or(RecordError::NotFound)?;
+        tx.commit()?;
+        Ok(serialize(&collection, &saved, &caller))
+    })
+    .await
+}
+
+/// Applies a partial update. Missing record and failing rule are both 404.
+pub async fn update(
+    db: &Db,
+    snapshot: Arc<Snapshot>,
+    collection: Arc<CompiledCollection>,
+    caller: Caller,
+    id: String,
+    body: Map<String, Value>,
+) -> Result<Value, RecordError> {
+    let access = access::resolve(&collection.rules.update, &caller, &collection)?;
+    let mut plan = Draft { values: Map::new(), passwords: Vec::new(), errors: ValidationErrors::new() };
+    // Hash new passwords before taking the writer; the rest runs inside the transaction.
+    collect_passwords(&collection, &caller, &body, &mut plan);
+    if collection.kind == CollectionType::Auth && body.contains_key("password") {
+        check_password_confirm(&body, &mut plan, false);
+        if !caller.superuser {
+            verify_old_password(db, &collection, &id, &body, &mut plan.errors).await?;
+        }
+    }
+    if !plan.errors.is_empty() {
+        return Err(invalid(UPDATE_FAILED, plan.errors));
+    }
+    let mut hashed = Vec::new();
+    for (name, plain) in plan.passwords {
+        hashed.push((name, password::hash(plain).await?));
+    }
+    db.write(move |conn| {
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let current = load(&tx, &collection, &id, &access)?.ok_or(RecordError::NotFound)?;
+        let mut draft = Draft { values: current.clone(), passwords: Vec::new(), errors: ValidationErrors::new() };
+        apply_input(&collection, &caller, &mut draft, &body, false);
+        stamp_autodates(&collection, &mut draft.values, &crate::clock::now(), false);
+        for (name, hash) in &hashed {
+            draft.values.insert(name.clone(), json!(hash));
+        }
+        draft.passwords.clear();
+        if collection.kind == CollectionType::Auth
+            && (!hashed.is_empty() || draft.values.get("email") != current.get("email"))
+        {
+            draft.values.insert("tokenKey".into(), json!(autogen::random_string(TOKEN_KEY_ALPHABET, 50)));
+        }
+        finish_validation(&collection, &mut draft, UPDATE_FAILED)?;
+        check_relations(&tx, &snapshot, &collection, &draft.values, UPDATE_FAILED)?;
+        write_update(&tx, &collection, &id, &draft.values).map_err(|e| unique_violation(e, UPDATE_FAILED))?;
+        let saved = load(&tx, &collection, &id, &Access::All)?.ok_or(RecordError::NotFound)?;
+        tx.commit()?;
+        Ok(serialize(&collection, &saved, &caller))
+    })
+    .await
+}
+
+/// Deletes a record, handling references to it (cascade, clear or refuse).
+pub async fn delete(
+    db: &Db,
+    snapshot: Arc<Snapshot>,
+    collection: Arc<CompiledCollection>,
+    caller: Caller,
+    id: String,
+) -> Result<(), RecordError> {
+    let access = access::resolve(&collection.rules.delete, &caller, &collection)?;
+    if collection.is_superusers() {
+        let count: i64 = db.read(|c| c.query_row("SELECT count(*) FROM _superusers", [], |r| r.get(0)).map_err(RecordError::from)).await?;
+        if count <= 1 {
+            return Err(RecordError::BadQuery("You can't delete the only existing superuser.".into()));
+        }
+    }
+    db.write(move |conn| {
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        load(&tx, &collection, &id, &access)?.ok_or(RecordError::NotFound)?;
+        refs::delete_with_references(&tx, &snapshot, &collection, &id, &mut HashSet::new())?;
+        tx.commit()?;
+        Ok(())
+    })
+    .await
+}
+
+/// Deletes every record of a collection (with reference handling), in one transaction.
+pub async fn truncate(db: &Db, snapshot: Arc<Snapshot>, collection: Arc<CompiledCollection>) -> Result<(), RecordError> {
+    if collection.is_superusers() {
+        return Err(RecordError::Unsupported);
+    }
+    db.write(move |conn| {
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let table = ident(collection.name.as_str());
+        if refs::is_referenced(&snapshot, &collection) {
+            let ids: Vec<String> = {
+                let mut stmt = tx.prepare(&format!("SELECT id FROM {table}"))?;
+                let rows = stmt.query_map([], |r| r.get(0))?;
+                rows.collect::<Result<_, _>>()?
+            };
+            let mut visited = HashSet::new();
+            for id in ids {
+                refs::delete_with_references(&tx, &snapshot, &collection, &id, &mut visited)?;
+            }
+        } else {
+            tx.execute(&format!("DELETE FROM {table}"), [])?;
+        }
+        tx.commit()?;
+        Ok(())
+    })
+    .await
+}
+
+/// Splits a key into (field name, modifier): `views+` → ("views", "+"), `+tags` → ("tags", "^").
+fn split_modifier(key: &str) -> (&str, Option<char>) {
+    if let Some(name) = key.strip_suffix('+') {
+        (name, Some('+'))
+    } else if let Some(name) = key.strip_suffix('-') {
+        (name, Some('-'))
+    } else if let Some(name) = key.strip_prefix('+') {
+        (name, Some('^'))
+    } else {
+        (key, None)
+    }
+}
+
+/// Whether the caller may write this field at all (others are silently ignored).
+fn writable(collection: &Collection, caller: &Caller, name: &str) -> bool {
+    let Some(field) = collection.field(name) else { return false };
+    if matches!(field.kind, FieldKind::Autodate { .. }) || name == "tokenKey" {
+        return false;
+    }
+    let auth_password = collection.kind == CollectionType::Auth && name == "password";
+    !field.hidden || caller.superuser || auth_password
+}
+
+fn collect_passwords(collection: &Collection, caller: &Caller, body: &Map<String, Value>, draft: &mut Draft) {
+    for field in &collection.fields {
+        let name = field.name.as_str();
+        if !matches!(field.kind, FieldKind::Password { .. }) || !writable(collection, caller, name) {
+            continue;
+        }
+        match body.get(name) {
+            Some(Value::String(plain)) if !plain.is_empty() => match check_password(field, plain) {
+                Some(e) => draft.errors.add(name, e),
+                None => draft.passwords.push((name.to_owned(), plain.clone())),
+            },
+            Some(Value::String(_)) | Some(Value::Null) | None => {}
+            Some(_) => draft.errors.add(name, FieldError::new("validation_invalid_value", "Must be a string.")),
+        }
+    }
+}
+
+/// Applies plain keys, then modifiers, of `body` to `draft.values`.
+fn apply_input(collection: &Collection, caller: &Caller, draft: &mut Draft, body: &Map<String, Value>, creating: bool) {
+    if creating {
+        collect_passwords(collection, caller, body, draft);
+        for (name, plain) in &draft.passwords {
+            // Placeholder so blank checks see a value; replaced by the hash before storing.
+            draft.values.insert(name.clone(), json!(plain));
+        }
+    }
+    for (key, raw) in body {
+        let (name, modifier) = split_modifier(key);
+        if modifier.is_some() || name == "id" {
+            continue;
+        }
+        if !writable(collection, caller, name) {
+            continue;
+        }
+        let Some(field) = collection.field(name) else { continue };
+        match &field.kind {
+            FieldKind::Password { .. } => continue,
+            FieldKind::File { .. } => {
+                apply_file_names(field, raw, draft);
+                continue;
+            }
+            _ => {}
+        }
+        if name == "verified" && !caller.superuser && draft.values.get(name) != Some(raw) {
+            draft.errors.add(name, FieldError::new("validation_values_mismatch", "Only superusers and managers can change the verified state."));
+            continue;
+        }
+        match normalize(field, raw) {
+            Ok(v) => {
+                draft.values.insert(name.to_owned(), v);
+            }
+            Err(e) => draft.errors.add(name, e),
+        }
+    }
+    if !creating
+        && let Some(new_id) = body.get("id")
+        && Some(new_id) != draft.values.get("id")
+    {
+        draft.errors.add("id", FieldError::new("validation_pk_change", "The record primary key cannot be changed."));
+    }
+    for (key, raw) in body {
+        let (name, modifier) = split_modifier(key);
+        let Some(modifier) = modifier else { continue };
+        if !writable(collection, caller, name) {
+            continue;
+        }
+        let Some(field) = collection.field(name) else { continue };
+        apply_modifier(field, modifier, raw, draft);
+    }
+}
+
+fn apply_modifier(field: &crate::schema::Field, modifier: char, raw: &Value, draft: &mut Draft) {
+    let name = field.name.as_str();
+    let current = draft.values.get(name).cloned().unwrap_or_else(|| field.zero_value());
+    let updated = match (&field.kind, modifier) {
+        (FieldKind::Number { .. }, '+' | '-') => match normalize(field, raw) {
+            Ok(delta) => {
+                let (a, b) = (current.as_f64().unwrap_or(0.0), delta.as_f64().unwrap_or(0.0));
+                number_json(if modifier == '+' { a + b } else { a - b })
+            }
+            Err(e) => return draft.errors.add(name, e),
+        },
+        (FieldKind::Select { .. } | FieldKind::Relation { .. }, _) if field.is_multi() => {
+            let given = match normalize(field, raw) {
+                Ok(Value::Array(items)) => items,
+                Ok(_) => Vec::new(),
+                Err(e) => return draft.errors.add(name, e),
+            };
+            let mut items = current.as_array().cloned().unwrap_or_default();
+            match modifier {
+                '-' => items.retain(|v| !given.contains(v)),
+                '^' => {
+                    let mut merged: Vec<Value> = given.into_iter().filter(|v| !items.contains(v)).collect();
+                    merged.extend(items);
+                    items = merged;
+                }
+                _ => items.extend(given.into_iter().filter(|v| !current.as_array().is_some_and(|c| c.contains(v)))),
+            }
+            Value::Array(items)
+        }
+        (FieldKind::Select { .. } | FieldKind::Relation { .. }, '-') => {
+            let given = normalize(field, raw).unwrap_or_default();
+            if given == current { json!("") } else { current }
+        }
+        _ => return,
+    };
+    draft.values.insert(name.to_owned(), updated);
+}
+
+/// File names in JSON may only keep (or reorder, or drop) files the record
+/// already has; uploads arrive with multipart support.
+fn apply_file_names(field: &crate::schema::Field, raw: &Value, draft: &mut Draft) {
+    let name = field.name.as_str();
+    let current: Vec<Value> = match draft.values.get(name) {
+        Some(Value::Array(items)) => items.clone(),
+        Some(Value::String(s)) if !s.is_empty() => vec![json!(s)],
+        _ => Vec::new(),
+    };
+    match normalize(field, raw) {
+        Ok(v) => {
+            let given: Vec<&Value> = match &v {
+                Value::Array(items) => items.iter().collect(),
+                Value::String(s) if s.is_empty() => Vec::new(),
+                other => vec![other],
+            };
+            let unknown: Vec<String> = given.iter().filter(|g| !current.contains(g)).map(|g| g.to_string()).collect();
+            if unknown.is_empty() {
+                draft.values.insert(name.to_owned(), v);
+            } else {
+                draft.errors.add(
+                    name,
+                    FieldError::new("validation_invalid_file", "Only names of files this record already has can be set.")
+                        .with_params(json!({"invalidFiles": unknown})),
+                );
+            }
+        }
+        Err(e) => draft.errors.add(name, e),
+    }
+}
+
+fn check_password_confirm(body: &Map<String, Value>, draft: &mut Draft, creating: bool) {
+    let password = body.get("password").and_then(Value::as_str).unwrap_or_default();
+    let confirm = body.get("passwordConfirm").and_then(Value::as_str).unwrap_or_default();
+    if (creating || !password.is_empty()) && password != confirm {
+        let e = if confirm.is_empty() { FieldError::required() } else { FieldError::new("validation_values_mismatch", "Values don't match.") };
+        draft.errors.add("passwordConfirm", e);
+    }
+}
+
+async fn verify_old_password(
+    db: &Db,
+    collection: &Arc<CompiledCollection>,
+    id: &str,
+    body: &Map<String, Value>,
+    errors: &mut ValidationErrors,
+) -> Result<(), RecordError> {
+    let old = body.get("oldPassword").and_then(Value::as_str).unwrap_or_default().to_owned();
+    if old.is_empty() {
+        errors.add("oldPassword", FieldError::required());
+        return Ok(());
+    }
+    let sql = format!("SELECT password FROM {} WHERE id = ?1", ident(collection.name.as_str()));
+    let id = id.to_owned();
+    let stored: Option<String> = db
+        .read(move |c| {
+            use rusqlite::OptionalExtension;
+            c.query_row(&sql, [id], |r| r.get(0)).optional().map_err(RecordError::from)
+        })
+        .await?;
+    if !password::verify(old, stored.unwrap_or_default()).await {
+        errors.add("oldPassword", FieldError::new("validation_invalid_old_password", "Missing or invalid old password."));
+    }
+    Ok(())
+}
+
+fn stamp_autodates(collection: &Collection, values: &mut Map<String, Value>, now: &str, creating: bool) {
+    for field in &collection.fields {
+        if let FieldKind::Autodate { on_create, on_update } = field.kind
+            && ((creating && on_create) || (!creating && on_update))
+        {
+            values.insert(field.name.to_string(), json!(now));
+        }
+    }
+}
+
+fn finish_validation(collection: &CompiledCollection, draft: &mut Draft, message: &'static str) -> Result<(), RecordError> {
+    let id = draft.values.get("id").and_then(Value::as_str).unwrap_or_default();
+    if id.len() != 15 || !id.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()) {
+        draft.errors.add("id", FieldError::new("validation_invalid_format", "Must be 15 characters of a-z and 0-9."));
+    }
+    let mut errors = std::mem::take(&mut draft.errors);
+    errors.absorb(validate::check(collection, &draft.values));
+    errors.into_result().map_err(|e| invalid(message, e))
+}
+
+async fn hash_passwords(draft: Draft) -> Result<Map<String, Value>, RecordError> {
+    let mut values = draft.values;
+    for (name, plain) in draft.passwords {
+        values.insert(name, json!(password::hash(plain).await?));
+    }
+    Ok(values)
+}
+
+fn check_relations(
+    tx: &Transaction,
+    snapshot: &Snapshot,
+    collection: &Collection,
+    values: &Map<String, Value>,
+    message: &'static str,
+) -> Result<(), RecordError> {
+    let mut errors = ValidationErrors::new();
+    for field in &collection.fields {
+        let FieldKind::Relation { collection_id, .. } = &field.kind else { continue };
+        let ids: Vec<&str> = match values.get(field.name.as_str()) {
+            Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).collect(),
+            Some(Value::String(s)) if !s.is_empty() => vec![s.as_str()],
+            _ => continue,
+        };
+        let Some(target) = snapshot.get(collection_id).or_else(|| (collection_id == &collection.id).then(|| snapshot.get(&collection.id)).flatten()) else {
+            errors.add(field.name.as_str(), FieldError::new("validation_missing_rel_records", "Failed to find all relation records with the provided ids."));
+            continue;
+        };
+        let sql = format!("SELECT EXISTS(SELECT 1 FROM {} WHERE id = ?1)", ident(target.name.as_str()));
+        let mut stmt = tx.prepare_cached(&sql)?;
+        for id in ids {
+            let exists: bool = stmt.query_row([id], |r| r.get(0))?;
+            if !exists {
+                errors.add(field.name.as_str(), FieldError::new("validation_missing_rel_records", "Failed to find all relation records with the provided ids."));
+                break;
+            }
+        }
+    }
+    errors.into_result().map_err(|e| invalid(message, e))
+}
+
+fn insert(tx: &Transaction, collection: &Collection, values: &Map<String, Value>) -> rusqlite::Result<()> {
+    let cols: Vec<String> = collection.fields.iter().map(|f| ident(f.name.as_str())).collect();
+    let marks: Vec<String> = (1..=cols.len()).map(|i| format!("?{i}")).collect();
+    let sql = format!("INSERT INTO {} ({}) VALUES ({})", ident(collection.name.as_str()), cols.join(", "), marks.join(", "));
+    let params: Vec<rusqlite::types::Value> = collection
+        .fields
+        .iter()
+        .map(|f| to_sql(f, values.get(f.name.as_str()).unwrap_or(&Value::Null)))
+        .collect();
+    tx.prepare_cached(&sql)?.execute(rusqlite::params_from_iter(params))?;
+    Ok(())
+}
+
+fn write_update(tx: &Transaction, collection: &Collection, id: &str, values: &Map<String, Value>) -> rusqlite::Result<()> {
+    let sets: Vec<String> = collection
+        .fields
+        .iter()
+        .enumerate()
+        .map(|(i, f)| format!("{} = ?{}", ident(f.name.as_str()), i + 1))
+        .collect();
+    let sql = format!("UPDATE {} SET {} WHERE id = ?{}", ident(collection.name.as_str()), sets.join(", "), sets.len() + 1);
+    let mut params: Vec<rusqlite::types::Value> = collection
+        .fields
+        .iter()
+        .map(|f| to_sql(f, values.get(f.name.as_str()).unwrap_or(&Value::Null)))
+        .collect();
+    params.push(rusqlite::types::Value::Text(id.to_owned()));
+    tx.prepare_cached(&sql)?.execute(rusqlite::params_from_iter(params))?;
+    Ok(())
+}
+
+fn row_matches(tx: &Transaction, collection: &Collection, id: &str, rule: &crate::rules::SqlFragment) -> Result<bool, RecordError> {
+    let table = ident(collection.name.as_str());
+    let sql = format!("SELECT EXISTS(SELECT 1 FROM {table} WHERE {table}.\"id\" = ? AND ({}))", rule.sql);
+    let mut params = vec![SqlValue::Text(id.to_owned())];
+    params.extend(rule.params.iter().cloned());
+    let found: bool = tx.query_row(&sql, rusqlite::params_from_iter(params.iter().map(Bind)), |r| r.get(0))?;
+    Ok(found)
+}
+
+/// Maps a UNIQUE constraint failure to `validation_not_unique` on its columns.
+fn unique_violation(e: rusqlite::Error, message: &'static str) -> RecordError {
+    if let rusqlite::Error::SqliteFailure(code, Some(text)) = &e
+        && code.code == rusqlite::ErrorCode::ConstraintViolation
+        && let Some(cols) = text.strip_prefix("UNIQUE constraint failed: ")
+    {
+        let mut errors = ValidationErrors::new();
+        for col in cols.split(", ") {
+            let name = col.rsplit('.').next().unwrap_or(col);
+            errors.add(name, FieldError::new("validation_not_unique", "Value must be unique."));
+        }
+        return invalid(message, errors);
+    }
+    RecordError::from(e)
+}

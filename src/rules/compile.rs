@@ -1,0 +1,913 @@
+//! Compiles a parsed filter into SQL. Knows SQL and the [`Scope`] of one
+//! request, nothing about HTTP. Every literal becomes a bound parameter;
+//! identifiers come only from the `Scope`, which has already checked them
+//! against the schema. This file resolves operands (fields, `@request.*`,
+//! macros, literals, functions); `operators.rs` writes the comparisons.
+
+use std::time::SystemTime;
+
+use super::ast::{Expr, Modifier, Op, Operand, Path, PathKind};
+use super::error::RuleError;
+use super::functions;
+use super::macros;
+use super::operators::{self, Expansion, Term};
+use super::scope::{ColumnRef, Piece, Scope, SqlFragment, SqlValue};
+
+/// Settings for one compilation.
+#[derive(Debug, Clone, Copy)]
+pub struct CompileOptions {
+    /// The instant datetime macros (`@now`, `@todayStart`, …) are computed from.
+    pub now: SystemTime,
+}
+
+impl CompileOptions {
+    /// Options with datetime macros pinned to `now`.
+    pub fn at(now: SystemTime) -> Self {
+        Self { now }
+    }
+}
+
+impl Default for CompileOptions {
+    /// Datetime macros use the current system time.
+    fn default() -> Self {
+        Self::at(SystemTime::now())
+    }
+}
+
+/// Compiles `expr` to a SQL boolean expression, with macros at the current time.
+pub fn compile(expr: &Expr, scope: &dyn Scope) -> Result<SqlFragment, RuleError> {
+    compile_with(expr, scope, &CompileOptions::default())
+}
+
+/// Compiles `expr` to a SQL boolean expression with explicit options.
+pub fn compile_with(
+    expr: &Expr,
+    scope: &dyn Scope,
+    options: &CompileOptions,
+) -> Result<SqlFragment, RuleError> {
+    let mut compiler = Compiler {
+        scope,
+        now_ms: macros::unix_millis(options.now),
+        aliases: 0,
+    };
+    compiler.expr(expr)
+}
+
+/// A resolved operand: one value, or the JSON list of a multi-valued one.
+pub(crate) enum Resolved {
+    Single(Term),
+    Each(SqlFragment),
+}
+
+struct Compiler<'a> {
+    scope: &'a dyn Scope,
+    now_ms: i64,
+    /// Number of `json_each` aliases handed out so far.
+    aliases: usize,
+}
+
+impl Compiler<'_> {
+    fn expr(&mut self, expr: &Expr) -> Result<SqlFragment, RuleError> {
+        match expr {
+            Expr::And(parts) => self.join(parts, " AND ", "1"),
+            Expr::Or(parts) => self.join(parts, " OR ", "0"),
+            Expr::Compare { left, op, right } => self.comparison(left, *op, right),
+        }
+    }
+
+    /// `(a AND b …)`; an empty list is its identity (`1` for AND, `0` for OR).
+    fn join(
+        &mut self,
+        parts: &[Expr],
+        glue: &str,
+        identity: &str,
+    ) -> Result<SqlFragment, RuleError> {
+        if parts.is_empty() {
+            return Ok(SqlFragment::raw(identity));
+        }
+        let mut out = SqlFragment::raw("(");
+        for (i, part) in parts.iter().enumerate() {
+            if i > 0 {
+                out.sql.push_str(glue);
+            }
+            out.push(&self.expr(part)?);
+        }
+        out.sql.push(')');
+        Ok(out)
+    }
+
+    fn comparison(
+        &mut self,
+        left: &Operand,
+        op: Op,
+        right: &Operand,
+    ) -> Result<SqlFragment, RuleError> {
+        let (left, right) = (self.operand(left)?, self.operand(right)?);
+        let mut expansions = Vec::new();
+        let left = self.element_of(left, &mut expansions);
+        let right = self.element_of(right, &mut expansions);
+        let condition = operators::compare(&left, op.kind, &right);
+        if expansions.is_empty() {
+            return Ok(condition);
+        }
+        Ok(operators::over_elements(&expansions, &condition, op.any))
+    }
+
+    /// A single term for `resolved`, registering an expansion for lists.
+    fn element_of(&mut self, resolved: Resolved, expansions: &mut Vec<Expansion>) -> Term {
+        match resolved {
+            Resolved::Single(term) => term,
+            Resolved::Each(list) => {
+                self.aliases += 1;
+                let expansion = Expansion {
+                    alias: format!("_e{}", self.aliases),
+                    list,
+                };
+                let element = expansion.element();
+                expansions.push(expansion);
+                element
+            }
+        }
+    }
+
+    fn operand(&mut self, operand: &Operand) -> Result<Resolved, RuleError> {
+        match operand {
+            Operand::Text(s) => Ok(Resolved::Single(Term::Value(SqlValue::Text(s.clone())))),
+            Operand::Number(n) => Ok(Resolved::Single(Term::Value(number(n)?))),
+            Operand::Identifier(path) => self.identifier(path),
+            Operand::Function { name, args } => {
+                Ok(Resolved::Single(Term::Expr(self.function(name, args)?)))
+            }
+        }
+    }
+
+    fn identifier(&mut self, path: &Path) -> Result<Resolved, RuleError> {
+        match path.kind() {
+            PathKind::Request => self.request(path),
+            PathKind::Macro => macro_operand(path, self.now_ms),
+            PathKind::Field | PathKind::Collection => match keyword_literal(path) {
+                // A real field named `true`/`false`/`null` wins over the literal.
+                Some(literal) => match self.scope.column(path) {
+                    Ok(column) => column_operand(column, path),
+                    Err(_) => Ok(Resolved::Single(Term::Value(literal))),
+                },
+                None => column_operand(self.scope.column(path)?, path),
+            },
+        }
+    }
+
+    fn request(&mut self, path: &Path) -> Result<Resolved, RuleError> {
+        let key = path.request_key().unwrap_or_default();
+        if key.is_empty() {
+            return Err(RuleError::invalid(
+                "`@request` needs a key, e.g. `@request.auth.id`",
+            ));
+        }
+        let is_body = key.len() > 1 && key[0] == "body";
+        let value = self.scope.request_value(path)?;
+        let single = |v: SqlValue| Ok(Resolved::Single(Term::Value(v)));
+        match (path.modifier, value) {
+            (None, value) => single(value.unwrap_or(SqlValue::Null)),
+            (Some(Modifier::IsSet), value) => single(SqlValue::Integer(i64::from(value.is_some()))),
+            (Some(Modifier::Lower), value) => single(lowercase(value.unwrap_or(SqlValue::Null))),
+            (Some(Modifier::Changed), value) if is_body && key.len() == 2 => {
+                self.changed(path, value)
+            }
+            (Some(Modifier::Each), value) if is_body => Ok(Resolved::Each(request_list(value))),
+            (Some(Modifier::Length), value) if is_body => Ok(Resolved::Single(Term::Expr(
+                operators::json_length(&request_list(value)),
+            ))),
+            (Some(modifier), _) => Err(misplaced(modifier, path)),
+        }
+    }
+
+    /// `@request.body.f:changed`: submitted and different from the stored `f`.
+    fn changed(&mut self, path: &Path, value: Option<SqlValue>) -> Result<Resolved, RuleError> {
+        let Some(value) = value else {
+            return Ok(Resolved::Single(Term::Value(SqlValue::Integer(0))));
+        };
+        let field = Path {
+            segments: path.segments.get(2..).unwrap_or_default().to_vec(),
+            alias: None,
+            modifier: None,
+        };
+        let Resolved::Single(stored) = column_operand(self.scope.column(&field)?, &field)? else {
+            return Err(misplaced(Modifier::Changed, path));
+        };
+        let differs = operators::equality(&Term::Value(value), &stored, true);
+        let wrapped =
+            SqlFragment::concat(&[Piece::Raw("("), Piece::Sql(&differs), Piece::Raw(")")]);
+        Ok(Resolved::Single(Term::Expr(wrapped)))
+    }
+
+    fn function(&mut self, name: &str, args: &[Operand]) -> Result<SqlFragment, RuleError> {
+        let args = args
+            .iter()
+            .map(|arg| self.scalar_argument(name, arg))
+            .collect::<Result<Vec<_>, _>>()?;
+        functions::call(name, &args)
+    }
+
+    fn scalar_argument(&mut self, function: &str, arg: &Operand) -> Result<SqlFragment, RuleError> {
+        match self.operand(arg)? {
+            Resolved::Single(term) => Ok(term.to_sql()),
+            Resolved::Each(_) => Err(RuleError::invalid(format!(
+                "`:each` values cannot be passed to `{function}`"
+            ))),
+        }
+    }
+}
+
+/// The one place a [`ColumnRef`] from the scope becomes SQL, with its modifier applied.
+pub(crate) fn column_operand(column: ColumnRef, path: &Path) -> Result<Resolved, RuleError> {
+    let sql = SqlFragment::raw(column.sql);
+    let expr = |sql: SqlFragment| Ok(Resolved::Single(Term::Expr(sql)));
+    match (path.modifier, column.multi) {
+        (None, _) => expr(sql),
+        (Some(Modifier::Lower), _) => expr(SqlFragment::concat(&[
+            Piece::Raw("LOWER("),
+            Piece::Sql(&sql),
+            Piece::Raw(")"),
+        ])),
+        (Some(Modifier::Each), true) => Ok(Resolved::Each(sql)),
+        (Some(Modifier::Length), true) => expr(operators::json_length(&sql)),
+        (Some(modifier), _) => Err(misplaced(modifier, path)),
+    }
+}
+
+fn misplaced(modifier: Modifier, path: &Path) -> RuleError {
+    let valid_on = match modifier {
+        Modifier::IsSet => "`@request.*` keys",
+        Modifier::Changed => "`@request.body.<field>`",
+        Modifier::Each | Modifier::Length => "multi-valued fields and `@request.body.*`",
+        Modifier::Lower => "fields and `@request.*` values",
+    };
+    RuleError::invalid(format!(
+        "`:{}` in `{path}` is only valid on {valid_on}",
+        modifier.name()
+    ))
+}
+
+fn macro_operand(path: &Path, now_ms: i64) -> Result<Resolved, RuleError> {
+    if let Some(modifier) = path.modifier {
+        return Err(misplaced(modifier, path));
+    }
+    let name = path.single_name().unwrap_or_default();
+    match macros::value(name, now_ms) {
+        Some(value) => Ok(Resolved::Single(Term::Value(value))),
+        None => Err(RuleError::invalid(format!("unknown macro `{path}`"))),
+    }
+}
+
+/// `true`, `false` and `null` (any case) as the value they stand for.
+fn keyword_literal(path: &Path) -> Option<SqlValue> {
+    let name = path.single_name()?;
+    if name.eq_ignore_ascii_case("true") {
+        Some(SqlValue::Integer(1))
+    } else if name.eq_ignore_ascii_case("false") {
+        Some(SqlValue::Integer(0))
+    } else if name.eq_ignore_ascii_case("null") {
+        Some(SqlValue::Null)
+    } else {
+        None
+    }
+}
+
+/// A lexer-validated number: an integer when it fits, a float otherwise.
+fn number(text: &str) -> Result<SqlValue, RuleError> {
+    if !text.contains('.')
+        && let Ok(i) = text.parse::<i64>()
+    {
+        return Ok(SqlValue::Integer(i));
+    }
+    text.parse::<f64>()
+        .map(SqlValue::Real)
+        .map_err(|_| RuleError::invalid(format!("invalid number `{text}`")))
+}
+
+/// ASCII lowercasing, matching SQLite's `LOWER()` without ICU.
+fn lowercase(value: SqlValue) -> SqlValue {
+    match value {
+        SqlValue::Text(s) => SqlValue::Text(s.to_ascii_lowercase()),
+        other => other,
+    }
+}
+
+/// A submitted value as a JSON list to expand (`?`, bound to the JSON text).
+fn request_list(value: Option<SqlValue>) -> SqlFragment {
+    SqlFragment::param(value.unwrap_or(SqlValue::Null))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, UNIX_EPOCH};
+
+    use super::super::parser::parse_filter;
+    use super::super::testing::TestScope;
+    use super::*;
+
+    /// 2024-02-29 13:45:30.123 UTC.
+    const FIXED_NOW_MS: u64 = 1_709_214_330_123;
+
+    fn text(s: &str) -> SqlValue {
+        SqlValue::Text(s.into())
+    }
+
+    fn int(i: i64) -> SqlValue {
+        SqlValue::Integer(i)
+    }
+
+    fn compile_in(src: &str, scope: &TestScope) -> Result<SqlFragment, RuleError> {
+        let options = CompileOptions::at(UNIX_EPOCH + Duration::from_millis(FIXED_NOW_MS));
+        let expr = parse_filter(src)?;
+        compile_with(&expr, scope, &options)
+    }
+
+    fn sql_of(src: &str) -> SqlFragment {
+        compile_in(src, &TestScope::new()).unwrap_or_else(|e| panic!("{src:?} should compile: {e}"))
+    }
+
+    fn check(cases: &[(&str, &str, Vec<SqlValue>, &str)]) {
+        for (src, sql, params, why) in cases {
+            let got = sql_of(src);
+            assert_eq!(got.sql, *sql, "{src:?}: {why}");
+            assert_eq!(&got.params, params, "{src:?}: {why} (params)");
+        }
+    }
+
+    const TITLE: &str = "\"posts\".\"title\"";
+
+    #[test]
+    fn every_operator_compiles_to_its_sql() {
+        check(&[
+            (
+                "title = 'a'",
+                "\"posts\".\"title\" = ?",
+                vec![text("a")],
+                "equal",
+            ),
+            (
+                "title != 'a'",
+                "\"posts\".\"title\" IS NOT ?",
+                vec![text("a")],
+                "not equal keeps NULL rows",
+            ),
+            ("views < 5", "\"posts\".\"views\" < ?", vec![int(5)], "less"),
+            (
+                "views <= 5",
+                "\"posts\".\"views\" <= ?",
+                vec![int(5)],
+                "less or equal",
+            ),
+            (
+                "views > 5",
+                "\"posts\".\"views\" > ?",
+                vec![int(5)],
+                "greater",
+            ),
+            (
+                "views >= 5",
+                "\"posts\".\"views\" >= ?",
+                vec![int(5)],
+                "greater or equal",
+            ),
+            (
+                "title ~ 'a'",
+                "\"posts\".\"title\" LIKE ? ESCAPE '\\'",
+                vec![text("%a%")],
+                "like",
+            ),
+            (
+                "title !~ 'a'",
+                "\"posts\".\"title\" NOT LIKE ? ESCAPE '\\'",
+                vec![text("%a%")],
+                "not like",
+            ),
+            (
+                "views = '5'",
+                "\"posts\".\"views\" = ?",
+                vec![text("5")],
+                "bare column keeps numeric affinity",
+            ),
+            (
+                "title = id",
+                "COALESCE(\"posts\".\"title\", '') = COALESCE(\"posts\".\"id\", '')",
+                vec![],
+                "two columns",
+            ),
+            (
+                "'a' = title",
+                "? = \"posts\".\"title\"",
+                vec![text("a")],
+                "literal on the left",
+            ),
+            ("1 < 2", "? < ?", vec![int(1), int(2)], "two literals"),
+        ]);
+    }
+
+    #[test]
+    fn any_forms_on_single_values_match_the_plain_operators() {
+        for (plain, any) in [
+            ("title = 'a'", "title ?= 'a'"),
+            ("title != 'a'", "title ?!= 'a'"),
+            ("views < 1", "views ?< 1"),
+            ("views <= 1", "views ?<= 1"),
+            ("views > 1", "views ?> 1"),
+            ("views >= 1", "views ?>= 1"),
+            ("title ~ 'a'", "title ?~ 'a'"),
+            ("title !~ 'a'", "title ?!~ 'a'"),
+            ("cats = 'a'", "cats ?= 'a'"),
+        ] {
+            assert_eq!(sql_of(any), sql_of(plain), "{any} should equal {plain}");
+        }
+    }
+
+    #[test]
+    fn empty_and_null_compare_alike() {
+        check(&[
+            (
+                "title = ''",
+                "(\"posts\".\"title\" = '' OR \"posts\".\"title\" IS NULL)",
+                vec![],
+                "empty text",
+            ),
+            (
+                "title = null",
+                "(\"posts\".\"title\" = '' OR \"posts\".\"title\" IS NULL)",
+                vec![],
+                "null",
+            ),
+            (
+                "title != NULL",
+                "(\"posts\".\"title\" IS NOT '' AND \"posts\".\"title\" IS NOT NULL)",
+                vec![],
+                "not null, any case",
+            ),
+            ("'' = null", "'' = ''", vec![], "both empty"),
+            (
+                "cats = ''",
+                "(\"posts\".\"cats\" = '' OR \"posts\".\"cats\" IS NULL)",
+                vec![],
+                "bare multi field is its JSON text",
+            ),
+        ]);
+    }
+
+    #[test]
+    fn keywords_are_literals_unless_a_field_has_that_name() {
+        check(&[
+            (
+                "published = true",
+                "\"posts\".\"published\" = ?",
+                vec![int(1)],
+                "true is 1",
+            ),
+            (
+                "published = FALSE",
+                "\"posts\".\"published\" = ?",
+                vec![int(0)],
+                "false is 0, any case",
+            ),
+            (
+                "published = 'true'",
+                "\"posts\".\"published\" = ?",
+                vec![text("true")],
+                "quoted true is text",
+            ),
+        ]);
+        let scope = TestScope::new().with_field("true");
+
+        let got = compile_in("published = true", &scope).expect("compiles");
+
+        assert_eq!(
+            got.sql, "COALESCE(\"posts\".\"published\", '') = COALESCE(\"posts\".\"true\", '')",
+            "field wins"
+        );
+    }
+
+    #[test]
+    fn numbers_bind_as_integers_or_reals() {
+        check(&[
+            (
+                "views = -3",
+                "\"posts\".\"views\" = ?",
+                vec![int(-3)],
+                "negative integer",
+            ),
+            (
+                "views = 2.5",
+                "\"posts\".\"views\" = ?",
+                vec![SqlValue::Real(2.5)],
+                "decimal",
+            ),
+            (
+                "views = 99999999999999999999",
+                "\"posts\".\"views\" = ?",
+                vec![SqlValue::Real(1e20)],
+                "too big for i64",
+            ),
+        ]);
+    }
+
+    #[test]
+    fn like_escapes_plain_literals_and_wraps_columns() {
+        check(&[
+            (
+                "title ~ '50%'",
+                "\"posts\".\"title\" LIKE ? ESCAPE '\\'",
+                vec![text("50%")],
+                "raw pattern",
+            ),
+            (
+                "title ~ 'a_b'",
+                "\"posts\".\"title\" LIKE ? ESCAPE '\\'",
+                vec![text("%a\\_b%")],
+                "underscore escaped",
+            ),
+            (
+                "title ~ 'a\\b'",
+                "\"posts\".\"title\" LIKE ? ESCAPE '\\'",
+                vec![text("%a\\\\b%")],
+                "backslash escaped",
+            ),
+            (
+                "title ~ 5",
+                "\"posts\".\"title\" LIKE ? ESCAPE '\\'",
+                vec![text("%5%")],
+                "number as text",
+            ),
+            (
+                "title ~ id",
+                "\"posts\".\"title\" LIKE ('%' || \"posts\".\"id\" || '%') ESCAPE '\\'",
+                vec![],
+                "column pattern",
+            ),
+            (
+                "title:lower ~ 'ab'",
+                "LOWER(\"posts\".\"title\") LIKE ? ESCAPE '\\'",
+                vec![text("%ab%")],
+                "lower modifier",
+            ),
+        ]);
+    }
+
+    #[test]
+    fn datetime_macros_use_the_fixed_now() {
+        check(&[
+            (
+                "created > @now",
+                "\"posts\".\"created\" > ?",
+                vec![text("2024-02-29 13:45:30.123Z")],
+                "now",
+            ),
+            (
+                "created >= @todayStart",
+                "\"posts\".\"created\" >= ?",
+                vec![text("2024-02-29 00:00:00.000Z")],
+                "today start",
+            ),
+            (
+                "created <= @monthEnd",
+                "\"posts\".\"created\" <= ?",
+                vec![text("2024-02-29 23:59:59.999Z")],
+                "month end",
+            ),
+            (
+                "@weekday = 4",
+                "? = ?",
+                vec![int(4), int(4)],
+                "weekday number",
+            ),
+            (
+                "views = @year",
+                "\"posts\".\"views\" = ?",
+                vec![int(2024)],
+                "year number",
+            ),
+        ]);
+    }
+
+    const CATS_LIST: &str = "CASE WHEN json_array_length(CASE WHEN json_valid(\"posts\".\"cats\") THEN \"posts\".\"cats\" ELSE '[]' END) > 0 THEN \"posts\".\"cats\" ELSE '[null]' END";
+
+    #[test]
+    fn each_and_length_expand_multi_valued_fields() {
+        let any =
+            format!("EXISTS (SELECT 1 FROM json_each({CATS_LIST}) AS _e1 WHERE _e1.value = ?)");
+        let all = format!(
+            "NOT EXISTS (SELECT 1 FROM json_each({CATS_LIST}) AS _e1 WHERE (_e1.value = ?) IS NOT TRUE)"
+        );
+        let all_ne = format!(
+            "NOT EXISTS (SELECT 1 FROM json_each({CATS_LIST}) AS _e1 WHERE (_e1.value IS NOT ?) IS NOT TRUE)"
+        );
+        let length = "json_array_length(CASE WHEN json_valid(\"posts\".\"cats\") THEN \"posts\".\"cats\" ELSE '[]' END) > ?";
+        check(&[
+            ("cats:each ?= 'a'", &any, vec![text("a")], "any element"),
+            ("cats:each = 'a'", &all, vec![text("a")], "every element"),
+            ("cats:each != 'a'", &all_ne, vec![text("a")], "no element"),
+            ("cats:length > 1", length, vec![int(1)], "element count"),
+        ]);
+    }
+
+    #[test]
+    fn two_expansions_get_distinct_aliases() {
+        let got = sql_of("cats:each ?= tags:each && cats:each ?~ 'x'");
+
+        assert!(
+            got.sql.contains("AS _e1, json_each("),
+            "both lists in one FROM: {}",
+            got.sql
+        );
+        assert!(
+            got.sql
+                .contains("AS _e2 WHERE COALESCE(_e1.value, '') = COALESCE(_e2.value, '')"),
+            "{}",
+            got.sql
+        );
+        assert!(
+            got.sql.contains("AS _e3 WHERE _e3.value LIKE ?"),
+            "{}",
+            got.sql
+        );
+        assert_eq!(got.params, vec![text("%x%")]);
+    }
+
+    #[test]
+    fn request_values_are_bound_not_inlined() {
+        let scope = TestScope::new()
+            .with_request("auth.id", text("USER1"))
+            .with_request("body.title", text("Hello"))
+            .with_request("body.tags", text("[\"a\",\"b\"]"))
+            .with_request("method", text("GET"));
+        let cases = [
+            (
+                "id = @request.auth.id",
+                "\"posts\".\"id\" = ?",
+                vec![text("USER1")],
+                "auth id",
+            ),
+            (
+                "@request.auth.id != ''",
+                "? IS NOT ''",
+                vec![text("USER1")],
+                "signed in",
+            ),
+            (
+                "@request.query.missing = ''",
+                "'' = ''",
+                vec![],
+                "missing key is NULL",
+            ),
+            (
+                "@request.body.title:isset = true",
+                "? = ?",
+                vec![int(1), int(1)],
+                "isset",
+            ),
+            (
+                "@request.body.owner:isset = false",
+                "? = ?",
+                vec![int(0), int(0)],
+                "not set",
+            ),
+            (
+                "@request.method:lower = 'get'",
+                "? = ?",
+                vec![text("get"), text("get")],
+                "lower",
+            ),
+            (
+                "@request.body.title:changed = true",
+                "(? IS NOT \"posts\".\"title\") = ?",
+                vec![text("Hello"), int(1)],
+                "changed",
+            ),
+            (
+                "@request.body.owner:changed = false",
+                "? = ?",
+                vec![int(0), int(0)],
+                "not submitted is unchanged",
+            ),
+            (
+                "@request.body.tags:length < 3",
+                "json_array_length(CASE WHEN json_valid(?) THEN ? ELSE '[]' END) < ?",
+                vec![text("[\"a\",\"b\"]"), text("[\"a\",\"b\"]"), int(3)],
+                "body length",
+            ),
+        ];
+        for (src, sql, params, why) in cases {
+            let got = compile_in(src, &scope).unwrap_or_else(|e| panic!("{src}: {e}"));
+            assert_eq!(got.sql, sql, "{src}: {why}");
+            assert_eq!(got.params, params, "{src}: {why} (params)");
+        }
+    }
+
+    #[test]
+    fn request_body_each_binds_the_list_in_placeholder_order() {
+        let scope = TestScope::new().with_request("body.tags", text("[\"a\"]"));
+
+        let got = compile_in("@request.body.tags:each ?= 'a'", &scope).expect("compiles");
+
+        assert!(
+            got.sql
+                .starts_with("EXISTS (SELECT 1 FROM json_each(CASE WHEN json_array_length("),
+            "{}",
+            got.sql
+        );
+        assert_eq!(
+            got.sql.matches('?').count(),
+            got.params.len(),
+            "one param per placeholder"
+        );
+        assert_eq!(
+            got.params.last(),
+            Some(&text("a")),
+            "the compared value comes last"
+        );
+    }
+
+    #[test]
+    fn functions_compile_with_bound_arguments() {
+        check(&[
+            (
+                "strftime('%Y-%m', created) = '2024-01'",
+                "COALESCE(strftime(?, \"posts\".\"created\"), '') = ?",
+                vec![text("%Y-%m"), text("2024-01")],
+                "strftime",
+            ),
+            (
+                "geoDistance(lon, 1, 2, 3) < 10",
+                "(12742.0 * asin(min(1.0, sqrt(pow(sin(radians((?) - (?)) / 2), 2) + cos(radians(?)) * cos(radians(?)) * pow(sin(radians((?) - (\"posts\".\"lon\")) / 2), 2))))) < ?",
+                vec![int(3), int(1), int(1), int(3), int(2), int(10)],
+                "geoDistance",
+            ),
+        ]);
+    }
+
+    #[test]
+    fn groups_keep_precedence_and_param_order() {
+        check(&[(
+            "title = 'a' && views = 2 || (id = 'c' && views > 3)",
+            "((\"posts\".\"title\" = ? AND \"posts\".\"views\" = ?) OR (\"posts\".\"id\" = ? AND \"posts\".\"views\" > ?))",
+            vec![text("a"), int(2), text("c"), int(3)],
+            "and inside or",
+        )]);
+    }
+
+    #[test]
+    fn unresolvable_operands_are_errors() {
+        let cases = [
+            ("nope = 1", "unknown field"),
+            (
+                "author.name = 'x'",
+                "relation paths are the scope's to refuse",
+            ),
+            ("comments_via_post.text = 'x'", "back-relations likewise"),
+            ("@collection.users.id ?= id", "collection joins likewise"),
+            ("@later > created", "unknown macro"),
+            ("@now:lower = 'x'", "macro with modifier"),
+            ("@request = 1", "bare request"),
+            ("title:each = 'a'", "each on a single field"),
+            ("title:length > 1", "length on a single field"),
+            ("title:isset = true", "isset on a field"),
+            (
+                "@request.auth.id:each = 'a'",
+                "each on a non-body request value",
+            ),
+            (
+                "@request.body.a.b:changed = true",
+                "changed needs a single body key",
+            ),
+            ("nope(1) = 1", "unknown function"),
+            ("geoDistance(1, 2) = 1", "wrong arity"),
+            ("strftime('%Y', cats:each) = '1'", "each inside a function"),
+        ];
+        for (src, why) in cases {
+            let result = compile_in(src, &TestScope::new());
+            assert!(
+                result.is_err(),
+                "{src:?} ({why}) should fail, got {result:?}"
+            );
+        }
+    }
+
+    /// Removes what may legitimately appear in SQL text: scope identifiers and
+    /// the compiler's own fixed literals. Anything left must be free of quotes.
+    fn strip_trusted(sql: &str) -> String {
+        let mut rest = sql.to_string();
+        for trusted in [
+            "\"posts\".\"title\"",
+            "\"posts\".\"views\"",
+            "\"posts\".\"id\"",
+            "'[null]'",
+            "'[]'",
+            "'%'",
+            "'\\'",
+            "''",
+        ] {
+            rest = rest.replace(trusted, "");
+        }
+        rest
+    }
+
+    #[test]
+    fn injection_attempts_never_reach_the_sql_text() {
+        // (filter, compiles?, why) — rejected filters are safe too, but most
+        // of these are valid text literals and must come out as parameters.
+        let cases = [
+            ("title = 'x' || 1=1 --", false, "or-true with comment"),
+            (
+                "title = 'x'' OR 1=1 --'",
+                false,
+                "doubled quote is two texts",
+            ),
+            (
+                "title = '\\'; DROP TABLE x; --'",
+                true,
+                "escaped quote then statement",
+            ),
+            (
+                "title = \"'; DROP TABLE x; --\"",
+                true,
+                "single quotes inside double-quoted text",
+            ),
+            (
+                "title ~ '%' && views = 'abc) OR (1=1'",
+                true,
+                "parentheses in text",
+            ),
+            (
+                "title != \"\\\" OR \\\"1\\\"=\\\"1\"",
+                true,
+                "double quote escapes",
+            ),
+            (
+                "title = 'x' // '; DROP TABLE x",
+                true,
+                "payload in a comment",
+            ),
+        ];
+        for (src, compiles, why) in cases {
+            let result = compile_in(src, &TestScope::new());
+            assert_eq!(result.is_ok(), compiles, "{src:?} ({why}): {result:?}");
+            let Ok(got) = result else { continue };
+            let rest = strip_trusted(&got.sql);
+            for leak in ["'", "\"", ";", "--", "1=1", "DROP", "OR (", "x"] {
+                assert!(
+                    !rest.contains(leak),
+                    "{src:?} ({why}): {leak:?} leaked into {:?}",
+                    got.sql
+                );
+            }
+            assert_eq!(
+                got.sql.matches('?').count(),
+                got.params.len(),
+                "{src:?}: one param per placeholder"
+            );
+        }
+    }
+
+    #[test]
+    fn injected_text_arrives_as_one_parameter() {
+        let got = sql_of("title = \"'; DROP TABLE x; --\"");
+
+        assert_eq!(got.sql, format!("{TITLE} = ?"));
+        assert_eq!(got.params, vec![text("'; DROP TABLE x; --")]);
+    }
+
+    #[test]
+    fn injection_through_identifiers_fails_to_parse() {
+        for src in [
+            "title; DROP TABLE x = 1",
+            "ti\"tle = 1",
+            "title--x = 1",
+            "ti`tle = 1",
+            "title/**/ = 1",
+        ] {
+            let parsed = parse_filter(src);
+            let compiled = parsed.and_then(|e| compile(&e, &TestScope::new()));
+            assert!(compiled.is_err(), "{src:?} should be rejected");
+        }
+    }
+
+    #[test]
+    fn quoted_names_are_text_not_identifiers() {
+        let got = sql_of("\"title\" = 1");
+
+        assert_eq!(got.sql, "? = ?", "a double-quoted name is a text literal");
+        assert_eq!(got.params, vec![text("title"), int(1)]);
+    }
+
+    #[test]
+    fn empty_boolean_nodes_compile_to_their_identity() {
+        let scope = TestScope::new();
+
+        assert_eq!(
+            compile(&Expr::And(Vec::new()), &scope).map(|f| f.sql),
+            Ok("1".into())
+        );
+        assert_eq!(
+            compile(&Expr::Or(Vec::new()), &scope).map(|f| f.sql),
+            Ok("0".into())
+        );
+    }
+}

@@ -1,0 +1,164 @@
+//! The boundary between the rules compiler and the rest of the server. A
+//! [`Scope`] answers "what SQL stands for this field?" and "what value does
+//! this `@request.*` key have?"; the compiler produces a [`SqlFragment`]
+//! (SQL text plus positional parameters). The scope owns schema knowledge,
+//! quoting and permissions; this module owns none of that.
+
+use super::ast::Path;
+use super::error::RuleError;
+
+/// What the compiler needs from the caller for one request or rule check.
+pub trait Scope {
+    /// Resolves a field path (`["title"]`, `["meta", "x"]`, …) to SQL, or fails
+    /// for unknown or forbidden fields.
+    ///
+    /// Resolve `path.segments` (and `path.alias`); the compiler applies
+    /// `path.modifier` itself. Relation paths, back-relations and
+    /// `@collection.*` also arrive here; return an error for those you do
+    /// not support.
+    fn column(&self, path: &Path) -> Result<ColumnRef, RuleError>;
+
+    /// The value of an `@request.*` path (`auth.id`, `body.x`, `query.x`,
+    /// `headers.x`, `method`, `context`); `None` means the key is missing
+    /// (it compares as NULL, and `:isset` is false).
+    ///
+    /// Look up `path.request_key()`, ignoring `path.modifier`. Arrays and
+    /// objects should be returned as JSON text, booleans as `Integer(0|1)`.
+    fn request_value(&self, path: &Path) -> Result<Option<SqlValue>, RuleError>;
+}
+
+/// A column (or column-like expression) supplied by the [`Scope`].
+///
+/// All compiler handling of a `ColumnRef` lives in `compile::column_operand`,
+/// so that a later version can let it carry joins or a subquery.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ColumnRef {
+    /// Already-quoted, self-contained SQL expression, e.g. `"posts"."title"`
+    /// or `json_extract("posts"."meta", '$.x')`; wrap anything with
+    /// operators in parentheses. It is pasted into the SQL as is.
+    pub sql: String,
+    /// Stored as JSON array text (multi select, multi file, multi relation).
+    pub multi: bool,
+}
+
+impl ColumnRef {
+    /// A single-valued column.
+    pub fn single(sql: impl Into<String>) -> Self {
+        Self {
+            sql: sql.into(),
+            multi: false,
+        }
+    }
+
+    /// A column holding a JSON array of values.
+    pub fn multi(sql: impl Into<String>) -> Self {
+        Self {
+            sql: sql.into(),
+            multi: true,
+        }
+    }
+}
+
+/// A value bound to a `?` placeholder.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SqlValue {
+    /// SQL NULL.
+    Null,
+    /// 64-bit signed integer.
+    Integer(i64),
+    /// 64-bit float.
+    Real(f64),
+    /// UTF-8 text.
+    Text(String),
+}
+
+/// SQL text with positional `?` placeholders and the values for them, in order.
+///
+/// The caller binds `params` in order and may append its own placeholders
+/// after the fragment. Wrap the fragment in parentheses when combining it
+/// with other conditions.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SqlFragment {
+    /// SQL text; holds no user input, only placeholders, fixed SQL and scope-supplied names.
+    pub sql: String,
+    /// One value per `?` in `sql`, in order.
+    pub params: Vec<SqlValue>,
+}
+
+/// A piece of SQL being assembled: fixed text or an existing fragment.
+pub(crate) enum Piece<'a> {
+    Raw(&'a str),
+    Sql(&'a SqlFragment),
+}
+
+impl SqlFragment {
+    /// Fixed SQL written by the compiler or supplied by the scope (never user input).
+    pub(crate) fn raw(sql: impl Into<String>) -> Self {
+        Self {
+            sql: sql.into(),
+            params: Vec::new(),
+        }
+    }
+
+    /// A single `?` bound to `value`.
+    pub(crate) fn param(value: SqlValue) -> Self {
+        Self {
+            sql: "?".into(),
+            params: vec![value],
+        }
+    }
+
+    /// Concatenates pieces, keeping every fragment's params in textual order.
+    pub(crate) fn concat(pieces: &[Piece<'_>]) -> Self {
+        let mut out = Self::default();
+        for piece in pieces {
+            match piece {
+                Piece::Raw(text) => out.sql.push_str(text),
+                Piece::Sql(fragment) => out.push(fragment),
+            }
+        }
+        out
+    }
+
+    /// Appends another fragment.
+    pub(crate) fn push(&mut self, other: &SqlFragment) {
+        self.sql.push_str(&other.sql);
+        self.params.extend(other.params.iter().cloned());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn concatenation_keeps_params_in_placeholder_order() {
+        let a = SqlFragment::param(SqlValue::Integer(1));
+        let b = SqlFragment::param(SqlValue::Text("b".into()));
+
+        let joined = SqlFragment::concat(&[
+            Piece::Sql(&a),
+            Piece::Raw(" < "),
+            Piece::Sql(&b),
+            Piece::Raw(" OR "),
+            Piece::Sql(&a),
+        ]);
+
+        assert_eq!(joined.sql, "? < ? OR ?");
+        assert_eq!(
+            joined.params,
+            vec![
+                SqlValue::Integer(1),
+                SqlValue::Text("b".into()),
+                SqlValue::Integer(1)
+            ],
+            "a repeated fragment repeats its params"
+        );
+    }
+
+    #[test]
+    fn column_constructors_set_the_multi_flag() {
+        assert!(!ColumnRef::single("\"t\".\"a\"").multi, "single");
+        assert!(ColumnRef::multi("\"t\".\"a\"").multi, "multi");
+    }
+}

@@ -1,0 +1,412 @@
+//! A collection: its identity, fields, indexes, access rules and (for auth
+//! collections) auth options. Parsing of the API's collection JSON lives here;
+//! persistence lives in `store`.
+
+use super::field::{Field, FieldInputError, FieldKind};
+use super::index::IndexDef;
+use super::names::{CollectionName, FieldName};
+use crate::validation::{FieldError, ValidationErrors};
+use serde_json::{Map, Value, json};
+
+/// The id PocketBase (and its JS SDK) use for `_superusers`.
+pub const SUPERUSERS_ID: &str = "pbc_3142635823";
+/// The name of the superusers collection.
+pub const SUPERUSERS_NAME: &str = "_superusers";
+
+/// Base (plain records) or auth (accounts).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CollectionType {
+    Base,
+    Auth,
+}
+
+impl CollectionType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CollectionType::Base => "base",
+            CollectionType::Auth => "auth",
+        }
+    }
+
+    fn parse(raw: &str) -> Option<Self> {
+        match raw {
+            "base" => Some(CollectionType::Base),
+            "auth" => Some(CollectionType::Auth),
+            _ => None,
+        }
+    }
+}
+
+/// The five access rules. `None`: superusers only. `Some("")`: everyone.
+/// `Some(expr)`: whoever the filter expression admits.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Rules {
+    pub list: Option<String>,
+    pub view: Option<String>,
+    pub create: Option<String>,
+    pub update: Option<String>,
+    pub delete: Option<String>,
+}
+
+/// The JSON key of each rule, in order.
+pub const RULE_KEYS: [&str; 5] = ["listRule", "viewRule", "createRule", "updateRule", "deleteRule"];
+
+impl Rules {
+    fn slot(&mut self, key: &str) -> Option<&mut Option<String>> {
+        match key {
+            "listRule" => Some(&mut self.list),
+            "viewRule" => Some(&mut self.view),
+            "createRule" => Some(&mut self.create),
+            "updateRule" => Some(&mut self.update),
+            "deleteRule" => Some(&mut self.delete),
+            _ => None,
+        }
+    }
+
+    fn get(&self, key: &str) -> &Option<String> {
+        match key {
+            "listRule" => &self.list,
+            "viewRule" => &self.view,
+            "createRule" => &self.create,
+            "updateRule" => &self.update,
+            _ => &self.delete,
+        }
+    }
+}
+
+/// A collection definition.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Collection {
+    pub id: String,
+    pub name: CollectionName,
+    pub kind: CollectionType,
+    pub system: bool,
+    pub fields: Vec<Field>,
+    pub indexes: Vec<IndexDef>,
+    pub rules: Rules,
+    /// Auth options (token durations and secrets, identity fields, …); empty for base.
+    pub options: Map<String, Value>,
+    pub created: String,
+    pub updated: String,
+}
+
+/// Why collection JSON was refused.
+#[derive(Debug)]
+pub enum CollectionInputError {
+    Format(String),
+    Invalid(ValidationErrors),
+}
+
+impl From<ValidationErrors> for CollectionInputError {
+    fn from(e: ValidationErrors) -> Self {
+        CollectionInputError::Invalid(e)
+    }
+}
+
+impl Collection {
+    /// PocketBase's deterministic collection id: `pbc_` + crc32(type + name).
+    pub fn default_id(kind: CollectionType, name: &str) -> String {
+        format!("pbc_{}", crc32fast::hash(format!("{}{name}", kind.as_str()).as_bytes()))
+    }
+
+    /// Looks up a field by name.
+    pub fn field(&self, name: &str) -> Option<&Field> {
+        self.fields.iter().find(|f| f.name.as_str() == name)
+    }
+
+    /// Whether this is the `_superusers` collection.
+    pub fn is_superusers(&self) -> bool {
+        self.id == SUPERUSERS_ID
+    }
+
+    /// The collection as API JSON (secrets removed).
+    pub fn to_json(&self) -> Value {
+        let mut m = Map::new();
+        m.insert("id".into(), json!(self.id));
+        m.insert("name".into(), json!(self.name.as_str()));
+        m.insert("type".into(), json!(self.kind.as_str()));
+        m.insert("system".into(), json!(self.system));
+        m.insert("fields".into(), Value::Array(self.fields.iter().map(Field::to_json).collect()));
+        m.insert(
+            "indexes".into(),
+            Value::Array(self.indexes.iter().map(|i| json!(i.to_pb_sql(&self.name))).collect()),
+        );
+        for key in RULE_KEYS {
+            m.insert(key.into(), json!(self.rules.get(key)));
+        }
+        m.insert("created".into(), json!(self.created));
+        m.insert("updated".into(), json!(self.updated));
+        if self.kind == CollectionType::Auth {
+            for (key, value) in &self.options {
+                m.insert(key.clone(), without_secrets(value));
+            }
+        }
+        Value::Object(m)
+    }
+
+    /// Builds a new collection from create-request JSON.
+    pub fn from_create(input: &Value) -> Result<Collection, CollectionInputError> {
+        let obj = input.as_object().ok_or_else(|| CollectionInputError::Format("expected an object".into()))?;
+        let mut errors = ValidationErrors::new();
+        let kind = match obj.get("type").and_then(Value::as_str).unwrap_or("base") {
+            "view" => {
+                errors.add("type", FieldError::new("validation_in_invalid", "View collections are not supported yet."));
+                CollectionType::Base
+            }
+            raw => CollectionType::parse(raw).unwrap_or_else(|| {
+                errors.add("type", FieldError::new("validation_in_invalid", "Must be a valid value."));
+                CollectionType::Base
+            }),
+        };
+        let raw_name = obj.get("name").and_then(Value::as_str).unwrap_or_default();
+        let name = parse_name(raw_name, &mut errors);
+        let id = match obj.get("id").and_then(Value::as_str).filter(|s| !s.is_empty()) {
+            Some(id) if is_valid_id(id) => id.to_owned(),
+            Some(_) => {
+                errors.add("id", FieldError::new("validation_match_invalid", "Must be letters, digits and underscores."));
+                String::new()
+            }
+            None => Collection::default_id(kind, raw_name),
+        };
+        let mut collection = Collection {
+            id,
+            name: name.unwrap_or_else(|| CollectionName::trusted(raw_name.to_owned())),
+            kind,
+            system: false,
+            fields: vec![Field::primary_key()],
+            indexes: Vec::new(),
+            rules: Rules::default(),
+            options: if kind == CollectionType::Auth { super::auth_defaults::options() } else { Map::new() },
+            created: String::new(),
+            updated: String::new(),
+        };
+        if kind == CollectionType::Auth {
+            collection.fields.extend(super::auth_defaults::fields());
+            collection.indexes.extend(super::auth_defaults::indexes(&collection.id));
+        }
+        errors.into_result()?;
+        collection.apply(obj)?;
+        Ok(collection)
+    }
+
+    /// Applies update-request JSON (partial; a given `fields` list replaces the fields).
+    pub fn apply(&mut self, obj: &Map<String, Value>) -> Result<(), CollectionInputError> {
+        let mut errors = ValidationErrors::new();
+        if let Some(raw) = obj.get("name") {
+            let raw = raw.as_str().unwrap_or_default();
+            if raw != self.name.as_str() {
+                if self.system {
+                    errors.add("name", FieldError::new("validation_collection_system_name_change", "System collection name cannot be changed."));
+                } else if let Some(name) = parse_name(raw, &mut errors) {
+                    self.name = name;
+                }
+            }
+        }
+        if let Some(raw) = obj.get("type").and_then(Value::as_str)
+            && raw != self.kind.as_str()
+            && !self.created.is_empty()
+        {
+            errors.add("type", FieldError::new("validation_collection_type_change", "Collection type cannot be changed."));
+        }
+        for key in RULE_KEYS {
+            let Some(value) = obj.get(key) else { continue };
+            match value {
+                Value::Null => *self.rules.slot(key).expect("known key") = None,
+                Value::String(rule) => match validate_rule(rule) {
+                    Ok(()) => *self.rules.slot(key).expect("known key") = Some(rule.clone()),
+                    Err(e) => errors.add(key, e),
+                },
+                _ => return Err(CollectionInputError::Format(format!("`{key}` must be a string or null"))),
+            }
+        }
+        if let Some(fields) = obj.get("fields") {
+            match self.replace_fields(fields) {
+                Ok(()) => {}
+                Err(CollectionInputError::Invalid(e)) => errors.nest("fields", e),
+                Err(e) => return Err(e),
+            }
+        }
+        if let Some(indexes) = obj.get("indexes") {
+            self.replace_indexes(indexes, &mut errors)?;
+        }
+        if self.kind == CollectionType::Auth {
+            super::auth_defaults::apply_options(&mut self.options, obj, &mut errors);
+        }
+        self.check_indexes(&mut errors);
+        errors.into_result().map_err(Into::into)
+    }
+
+    fn replace_fields(&mut self, raw: &Value) -> Result<(), CollectionInputError> {
+        let Value::Array(items) = raw else {
+            return Err(CollectionInputError::Format("`fields` must be an array".into()));
+        };
+        let mut errors = ValidationErrors::new();
+        let mut fields: Vec<Field> = Vec::with_capacity(items.len() + 1);
+        for (i, item) in items.iter().enumerate() {
+            match Field::from_json(item) {
+                Ok(mut field) => {
+                    if let Some(old) = self.fields.iter().find(|f| f.id == field.id) {
+                        field.system = old.system;
+                        if old.kind.type_name() != field.kind.type_name() && old.system {
+                            let mut e = ValidationErrors::new();
+                            e.add("type", FieldError::new("validation_field_type_change", "System field type cannot be changed."));
+                            errors.nest(i.to_string(), e);
+                        }
+                    } else {
+                        field.system = false;
+                    }
+                    if fields.iter().any(|f| f.name.as_str().eq_ignore_ascii_case(field.name.as_str())) {
+                        let mut e = ValidationErrors::new();
+                        e.add("name", FieldError::new("validation_not_unique", "Duplicated or invalid field name."));
+                        errors.nest(i.to_string(), e);
+                    } else if fields.iter().any(|f| f.id == field.id) {
+                        let mut e = ValidationErrors::new();
+                        e.add("id", FieldError::new("validation_not_unique", "Duplicated field id."));
+                        errors.nest(i.to_string(), e);
+                    }
+                    fields.push(field);
+                }
+                Err(FieldInputError::Invalid(e)) => errors.nest(i.to_string(), e),
+                Err(FieldInputError::Format(msg)) => return Err(CollectionInputError::Format(msg)),
+            }
+        }
+        // System fields cannot be dropped: re-add the ones the request left out.
+        for old in self.fields.iter().filter(|f| f.system) {
+            if !fields.iter().any(|f| f.id == old.id) {
+                let pos = if old.name.as_str() == "id" { 0 } else { fields.len() };
+                fields.insert(pos, old.clone());
+            }
+        }
+        if let Some(pos) = fields.iter().position(|f| f.name.as_str() == "id")
+            && !matches!(fields[pos].kind, FieldKind::Text { primary_key: true, .. })
+        {
+            let mut e = ValidationErrors::new();
+            e.add("name", FieldError::new("validation_not_unique", "`id` is reserved for the primary key."));
+            errors.nest(pos.to_string(), e);
+        }
+        errors.into_result()?;
+        self.fields = fields;
+        Ok(())
+    }
+
+    fn replace_indexes(&mut self, raw: &Value, errors: &mut ValidationErrors) -> Result<(), CollectionInputError> {
+        let Value::Array(items) = raw else {
+            return Err(CollectionInputError::Format("`indexes` must be an array".into()));
+        };
+        let mut parsed = Vec::new();
+        let mut index_errors = ValidationErrors::new();
+        for (i, item) in items.iter().enumerate() {
+            match item.as_str().map(IndexDef::parse) {
+                Some(Ok(def)) => parsed.push(def),
+                Some(Err(e)) => index_errors.add(i.to_string(), FieldError::new("validation_invalid_index_expression", e.to_string())),
+                None => index_errors.add(i.to_string(), FieldError::new("validation_invalid_index_expression", "Must be a string.")),
+            }
+        }
+        errors.nest("indexes", index_errors);
+        self.indexes = parsed;
+        Ok(())
+    }
+
+    fn check_indexes(&self, errors: &mut ValidationErrors) {
+        let mut index_errors = ValidationErrors::new();
+        for (i, def) in self.indexes.iter().enumerate() {
+            let missing = def
+                .columns
+                .iter()
+                .map(|c| &c.field)
+                .chain(def.where_not_empty.iter())
+                .find(|f| self.field(f.as_str()).is_none());
+            if let Some(f) = missing {
+                index_errors.add(i.to_string(), FieldError::new("validation_invalid_index_expression", format!("Unknown column {f}.")));
+            } else if self.indexes[..i].iter().any(|o| o.name.eq_ignore_ascii_case(&def.name)) {
+                index_errors.add(i.to_string(), FieldError::new("validation_duplicated_index_name", "Duplicated index name."));
+            }
+        }
+        errors.nest("indexes", index_errors);
+    }
+
+    /// Names of the fields, for building SQL column lists.
+    pub fn column_names(&self) -> impl Iterator<Item = &FieldName> {
+        self.fields.iter().map(|f| &f.name)
+    }
+}
+
+fn parse_name(raw: &str, errors: &mut ValidationErrors) -> Option<CollectionName> {
+    CollectionName::parse(raw)
+        .map_err(|e| errors.add("name", FieldError::new(e.code(), e.to_string())))
+        .ok()
+}
+
+fn is_valid_id(id: &str) -> bool {
+    id.len() <= 100 && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// Checks that a non-empty rule parses as a filter expression.
+fn validate_rule(rule: &str) -> Result<(), FieldError> {
+    if rule.trim().is_empty() {
+        return Ok(());
+    }
+    crate::rules::parse_filter(rule)
+        .map(|_| ())
+        .map_err(|e| FieldError::new("validation_invalid_rule", format!("Invalid rule. Raw error: {e}")))
+}
+
+/// Removes `secret` / `clientSecret` keys at any depth.
+fn without_secrets(value: &Value) -> Value {
+    match value {
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .filter(|(k, _)| k.as_str() != "secret" && k.as_str() != "clientSecret")
+                .map(|(k, v)| (k.clone(), without_secrets(v)))
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.iter().map(without_secrets).collect()),
+        other => other.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn collection_ids_match_pocketbase() {
+        assert_eq!(Collection::default_id(CollectionType::Auth, "_superusers"), SUPERUSERS_ID);
+        assert_eq!(Collection::default_id(CollectionType::Base, "tags"), "pbc_1219621782");
+    }
+
+    #[test]
+    fn a_name_only_create_gives_a_base_collection_with_just_the_id_field() {
+        let c = Collection::from_create(&json!({"name": "posts"})).expect("valid");
+        assert_eq!(c.kind, CollectionType::Base);
+        assert_eq!(c.fields.len(), 1);
+        assert_eq!(c.fields[0].name.as_str(), "id");
+        assert_eq!(c.rules, Rules::default(), "rules default to superusers-only");
+    }
+
+    #[test]
+    fn secrets_never_appear_in_json() {
+        let c = Collection::from_create(&json!({"name": "members", "type": "auth"})).expect("valid");
+        let text = c.to_json().to_string();
+        assert!(!text.contains("secret"), "{text}");
+        assert!(text.contains("authToken"), "{text}");
+    }
+
+    #[test]
+    fn bad_input_is_reported_per_key() {
+        for (input, key) in [
+            (json!({"name": "a b"}), "name"),
+            (json!({"name": "x", "type": "view"}), "type"),
+            (json!({"name": "x", "type": "graph"}), "type"),
+            (json!({"name": "x", "fields": [{"name": "t", "type": "text"}, {"name": "T", "type": "text"}]}), "fields"),
+            (json!({"name": "x", "indexes": ["CREATE INDEX i ON x (nope)"]}), "indexes"),
+        ] {
+            match Collection::from_create(&input) {
+                Err(CollectionInputError::Invalid(e)) => {
+                    assert!(e.contains(key), "{input} should fail on {key}: {e}");
+                }
+                other => panic!("{input} should be invalid, got {:?}", other.map(|c| c.to_json())),
+            }
+        }
+    }
+}

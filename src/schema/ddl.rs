@@ -1,0 +1,144 @@
+//! DDL from collection definitions: `CREATE TABLE`, the table rebuild that
+//! applies any field change (add, rename, retype, remove) in one transaction
+//! while keeping the data of the other columns, and index (re)creation.
+
+use super::collection::Collection;
+use super::field::{Field, FieldKind};
+use crate::db::ident;
+use rusqlite::Transaction;
+
+/// Column type and constraints of a field.
+pub fn column_def(field: &Field) -> String {
+    if field.name.as_str() == "id" {
+        return "TEXT PRIMARY KEY NOT NULL".to_owned();
+    }
+    if field.is_multi() {
+        return "JSON DEFAULT '[]' NOT NULL".to_owned();
+    }
+    match &field.kind {
+        FieldKind::Number { .. } => "NUMERIC DEFAULT 0 NOT NULL",
+        FieldKind::Bool => "BOOLEAN DEFAULT FALSE NOT NULL",
+        FieldKind::Json { .. } => "JSON DEFAULT NULL",
+        FieldKind::GeoPoint => "JSON DEFAULT '{\"lon\":0,\"lat\":0}' NOT NULL",
+        _ => "TEXT DEFAULT '' NOT NULL",
+    }
+    .to_owned()
+}
+
+fn create_table_sql(table: &str, collection: &Collection) -> String {
+    let cols: Vec<String> = collection
+        .fields
+        .iter()
+        .map(|f| format!("{} {}", ident(f.name.as_str()), column_def(f)))
+        .collect();
+    format!("CREATE TABLE {} ({})", ident(table), cols.join(", "))
+}
+
+/// Creates the table and indexes of a new collection.
+pub fn create(tx: &Transaction, collection: &Collection) -> rusqlite::Result<()> {
+    tx.execute_batch(&create_table_sql(collection.name.as_str(), collection))?;
+    create_indexes(tx, collection)
+}
+
+/// Brings the table of `old` to the shape of `new`: a rename when only the
+/// name changed, otherwise a rebuild that copies (and converts) kept columns.
+pub fn alter(tx: &Transaction, old: &Collection, new: &Collection) -> rusqlite::Result<()> {
+    drop_indexes(tx, old)?;
+    let same_columns = old.fields.len() == new.fields.len()
+        && old.fields.iter().zip(&new.fields).all(|(a, b)| a.name == b.name && column_def(a) == column_def(b));
+    if same_columns {
+        if old.name != new.name {
+            tx.execute_batch(&format!(
+                "ALTER TABLE {} RENAME TO {}",
+                ident(old.name.as_str()),
+                ident(new.name.as_str())
+            ))?;
+        }
+    } else {
+        rebuild(tx, old, new)?;
+    }
+    create_indexes(tx, new)
+}
+
+fn rebuild(tx: &Transaction, old: &Collection, new: &Collection) -> rusqlite::Result<()> {
+    let temp = format!("_fb_rebuild_{}", new.id);
+    tx.execute_batch(&create_table_sql(&temp, new))?;
+    let mut targets = Vec::new();
+    let mut sources = Vec::new();
+    for field in &new.fields {
+        if let Some(prev) = old.fields.iter().find(|f| f.id == field.id) {
+            targets.push(ident(field.name.as_str()));
+            sources.push(convert(prev, field));
+        }
+    }
+    if !targets.is_empty() {
+        tx.execute_batch(&format!(
+            "INSERT INTO {} ({}) SELECT {} FROM {}",
+            ident(&temp),
+            targets.join(", "),
+            sources.join(", "),
+            ident(old.name.as_str())
+        ))?;
+    }
+    tx.execute_batch(&format!(
+        "DROP TABLE {}; ALTER TABLE {} RENAME TO {};",
+        ident(old.name.as_str()),
+        ident(&temp),
+        ident(new.name.as_str())
+    ))
+}
+
+/// SQL expression turning the old column's value into the new field's storage form.
+fn convert(old: &Field, new: &Field) -> String {
+    let col = ident(old.name.as_str());
+    if column_def(old) == column_def(new) && old.is_multi() == new.is_multi() {
+        return col;
+    }
+    if new.is_multi() {
+        return if old.is_multi() {
+            col
+        } else {
+            format!("CASE WHEN {col} IS NULL OR {col} = '' THEN '[]' ELSE json_array({col}) END")
+        };
+    }
+    let scalar = if old.is_multi() {
+        format!("COALESCE(json_extract({col}, '$[#-1]'), '')")
+    } else {
+        col
+    };
+    match &new.kind {
+        FieldKind::Number { .. } => format!("COALESCE(CAST({scalar} AS NUMERIC), 0)"),
+        FieldKind::Bool => format!("(COALESCE(CAST({scalar} AS NUMERIC), 0) != 0 OR lower({scalar}) = 'true')"),
+        FieldKind::Json { .. } => format!("CASE WHEN {scalar} IS NULL THEN NULL WHEN json_valid({scalar}) THEN {scalar} ELSE json_quote({scalar}) END"),
+        FieldKind::GeoPoint => format!(
+            "CASE WHEN json_valid({scalar}) AND json_type({scalar}, '$.lon') IN ('integer','real') AND json_type({scalar}, '$.lat') IN ('integer','real') THEN {scalar} ELSE '{{\"lon\":0,\"lat\":0}}' END"
+        ),
+        _ => format!("COALESCE(CAST({scalar} AS TEXT), '')"),
+    }
+}
+
+/// Drops the table of a deleted collection.
+pub fn drop(tx: &Transaction, collection: &Collection) -> rusqlite::Result<()> {
+    tx.execute_batch(&format!("DROP TABLE IF EXISTS {}", ident(collection.name.as_str())))
+}
+
+fn create_indexes(tx: &Transaction, collection: &Collection) -> rusqlite::Result<()> {
+    for def in &collection.indexes {
+        tx.execute_batch(&def.to_sql(&collection.name))?;
+    }
+    Ok(())
+}
+
+fn drop_indexes(tx: &Transaction, collection: &Collection) -> rusqlite::Result<()> {
+    let names: Vec<String> = {
+        let mut stmt = tx.prepare(
+            "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = ?1 AND sql IS NOT NULL",
+        )?;
+        let rows = stmt.query_map([collection.name.as_str()], |r| r.get(0))?;
+        rows.collect::<Result<_, _>>()?
+    };
+    for name in names {
+        tx.execute_batch(&format!("DROP INDEX IF EXISTS {}", ident(&name)))?;
+    }
+    Ok(())
+}

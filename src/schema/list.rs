@@ -1,0 +1,69 @@
+//! Listing collections for the collections API: `filter` and `sort` on the
+//! columns PocketBase allows there (id, created, updated, name, system,
+//! type), compiled by the rules engine against `_collections`.
+
+use super::registry::{CompiledCollection, Registry};
+use super::{SchemaError, store};
+use crate::db::{Db, ident};
+use crate::rules::{self, ColumnRef, Path, RuleError, Scope, SqlValue};
+use std::sync::Arc;
+
+struct CollectionsScope;
+
+impl Scope for CollectionsScope {
+    fn column(&self, path: &Path) -> Result<ColumnRef, RuleError> {
+        match path.segments.as_slice() {
+            [name] if store::LISTABLE_COLUMNS.contains(&name.as_str()) => {
+                Ok(ColumnRef::single(format!("{}.{}", ident("_collections"), ident(name))))
+            }
+            _ => Err(RuleError::Unresolved { name: path.segments.join("."), reason: "not filterable on collections".into() }),
+        }
+    }
+
+    fn request_value(&self, _path: &Path) -> Result<Option<SqlValue>, RuleError> {
+        Ok(None)
+    }
+}
+
+/// Why a collection list query failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ListError {
+    #[error(transparent)]
+    Rule(#[from] RuleError),
+    #[error(transparent)]
+    Schema(#[from] SchemaError),
+}
+
+/// One page of collections and the total (when asked for).
+pub async fn list(
+    db: &Db,
+    registry: &Registry,
+    filter: &str,
+    sort: &str,
+    page: i64,
+    per_page: i64,
+) -> Result<(Vec<Arc<CompiledCollection>>, i64), ListError> {
+    let (where_sql, params) = if filter.trim().is_empty() {
+        ("1".to_owned(), Vec::new())
+    } else {
+        let fragment = rules::compile(&rules::parse_filter(filter)?, &CollectionsScope)?;
+        (fragment.sql, fragment.params)
+    };
+    let order = rules::compile_sort(&rules::parse_sort(sort)?, &CollectionsScope)?;
+    let order = if order.is_empty() { "rowid".to_owned() } else { format!("{order}, rowid") };
+    let params: Vec<rusqlite::types::Value> = params
+        .into_iter()
+        .map(|p| match p {
+            SqlValue::Null => rusqlite::types::Value::Null,
+            SqlValue::Integer(i) => i.into(),
+            SqlValue::Real(f) => f.into(),
+            SqlValue::Text(s) => s.into(),
+        })
+        .collect();
+    let offset = (page - 1).saturating_mul(per_page);
+    let (ids, total) = db
+        .read(move |conn| store::query_ids(conn, &where_sql, &order, &params, per_page, offset))
+        .await?;
+    let snapshot = registry.snapshot();
+    Ok((ids.iter().filter_map(|id| snapshot.get(id)).collect(), total))
+}

@@ -1,0 +1,52 @@
+//! Collections and fields: names, types and options, per-collection rules,
+//! the DDL that keeps each collection's table in step with its definition,
+//! and the cached registry that the rest of the server reads.
+
+mod auth_defaults;
+pub mod autogen;
+mod collection;
+mod ddl;
+mod field;
+mod index;
+mod json_schema;
+mod list;
+mod names;
+mod registry;
+mod store;
+
+pub use collection::{Collection, CollectionType, RULE_KEYS, Rules, SUPERUSERS_ID, SUPERUSERS_NAME};
+pub use field::{DEFAULT_EDITOR_MAX_BYTES, DEFAULT_JSON_MAX_BYTES, DEFAULT_TEXT_MAX_CHARS, Field, FieldKind};
+pub use index::IndexDef;
+pub use json_schema::record_schema;
+pub use list::{ListError, list};
+pub use names::{CollectionName, FieldName, NameError};
+pub use registry::{CompiledCollection, Registry, Snapshot};
+pub use store::{LISTABLE_COLUMNS, create, delete, load_snapshot, query_ids, update};
+
+use crate::db::DbError;
+use crate::validation::ValidationErrors;
+
+/// Why a schema operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SchemaError {
+    #[error("collection not found")]
+    NotFound,
+    #[error("invalid collection: {0}")]
+    Invalid(ValidationErrors),
+    #[error("malformed collection: {0}")]
+    Format(String),
+    #[error("collection is referenced by {0}")]
+    Referenced(String),
+    #[error("system collections cannot be deleted")]
+    System,
+    #[error("stored schema is corrupt: {0}")]
+    Corrupt(String),
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+impl From<rusqlite::Error> for SchemaError {
+    fn from(e: rusqlite::Error) -> Self {
+        SchemaError::Db(DbError::Sqlite(e))
+    }
+}

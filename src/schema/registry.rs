@@ -1,0 +1,86 @@
+//! The in-memory registry of collections: every definition with its compiled
+//! record schema, looked up by id or (case-insensitive) name. Replaced as a
+//! whole after each schema change, so readers never see a half-updated view.
+
+use super::collection::Collection;
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+/// A collection plus what is derived from it once per version.
+pub struct CompiledCollection {
+    pub def: Collection,
+    pub validator: jsonschema::Validator,
+}
+
+impl std::ops::Deref for CompiledCollection {
+    type Target = Collection;
+    fn deref(&self) -> &Collection {
+        &self.def
+    }
+}
+
+/// An immutable snapshot of all collections.
+#[derive(Default)]
+pub struct Snapshot {
+    by_id: HashMap<String, Arc<CompiledCollection>>,
+    by_name: HashMap<String, Arc<CompiledCollection>>,
+    ordered: Vec<Arc<CompiledCollection>>,
+}
+
+impl Snapshot {
+    /// Builds a snapshot, compiling each collection's record schema.
+    pub fn build(collections: Vec<Collection>) -> Result<Self, String> {
+        let mut snap = Snapshot::default();
+        for def in collections {
+            let validator = super::json_schema::compile(&def)?;
+            let entry = Arc::new(CompiledCollection { def, validator });
+            snap.by_id.insert(entry.id.clone(), entry.clone());
+            snap.by_name.insert(entry.name.as_str().to_ascii_lowercase(), entry.clone());
+            snap.ordered.push(entry);
+        }
+        Ok(snap)
+    }
+
+    /// Finds a collection by id or name.
+    pub fn get(&self, id_or_name: &str) -> Option<Arc<CompiledCollection>> {
+        self.by_id
+            .get(id_or_name)
+            .or_else(|| self.by_name.get(&id_or_name.to_ascii_lowercase()))
+            .cloned()
+    }
+
+    /// All collections in creation order.
+    pub fn all(&self) -> &[Arc<CompiledCollection>] {
+        &self.ordered
+    }
+}
+
+/// Shared handle to the current snapshot.
+#[derive(Default, Clone)]
+pub struct Registry {
+    current: Arc<RwLock<Arc<Snapshot>>>,
+}
+
+impl Registry {
+    /// The current snapshot (cheap: one Arc clone).
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        match self.current.read() {
+            Ok(guard) => guard.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Finds a collection by id or name in the current snapshot.
+    pub fn get(&self, id_or_name: &str) -> Option<Arc<CompiledCollection>> {
+        self.snapshot().get(id_or_name)
+    }
+
+    /// Installs a new snapshot.
+    pub fn replace(&self, snapshot: Snapshot) {
+        let snapshot = Arc::new(snapshot);
+        match self.current.write() {
+            Ok(mut guard) => *guard = snapshot,
+            Err(poisoned) => *poisoned.into_inner() = snapshot,
+        }
+    }
+}

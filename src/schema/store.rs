@@ -1,0 +1,271 @@
+//! Persistence of collection definitions in `_collections`, and the schema
+//! changes themselves: each create, update or delete writes the definition
+//! and alters the table in one `IMMEDIATE` transaction on the writer, then
+//! reloads the registry.
+
+use super::collection::{Collection, CollectionInputError, CollectionType, Rules};
+use super::field::{Field, FieldInputError, FieldKind};
+use super::index::IndexDef;
+use super::names::CollectionName;
+use super::registry::{CompiledCollection, Registry, Snapshot};
+use super::{SchemaError, ddl};
+use crate::db::Db;
+use crate::validation::{FieldError, ValidationErrors};
+use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
+use serde_json::Value;
+use std::sync::Arc;
+
+const SELECT_ALL: &str = "SELECT id, name, type, system, fields, indexes, listRule, viewRule, createRule, \
+     updateRule, deleteRule, options, created, updated FROM _collections ORDER BY rowid";
+
+/// Reads every collection definition.
+pub fn load_all(conn: &Connection) -> Result<Vec<Collection>, SchemaError> {
+    let mut stmt = conn.prepare_cached(SELECT_ALL)?;
+    let rows = stmt.query_map([], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, String>(2)?,
+            r.get::<_, bool>(3)?,
+            r.get::<_, String>(4)?,
+            r.get::<_, String>(5)?,
+            [r.get(6)?, r.get(7)?, r.get(8)?, r.get(9)?, r.get(10)?],
+            r.get::<_, String>(11)?,
+            r.get::<_, String>(12)?,
+            r.get::<_, String>(13)?,
+        ))
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (id, name, kind, system, fields, indexes, rules, options, created, updated) = row?;
+        let rules: [Option<String>; 5] = rules;
+        let [list, view, create, update, delete] = rules;
+        out.push(Collection {
+            kind: if kind == "auth" { CollectionType::Auth } else { CollectionType::Base },
+            name: CollectionName::trusted(name),
+            system,
+            fields: parse_stored_fields(&id, &fields)?,
+            indexes: parse_stored_indexes(&id, &indexes)?,
+            rules: Rules { list, view, create, update, delete },
+            options: serde_json::from_str(&options).map_err(|e| SchemaError::Corrupt(format!("{id}: options: {e}")))?,
+            id,
+            created,
+            updated,
+        });
+    }
+    Ok(out)
+}
+
+fn parse_stored_fields(id: &str, text: &str) -> Result<Vec<Field>, SchemaError> {
+    let values: Vec<Value> = serde_json::from_str(text).map_err(|e| SchemaError::Corrupt(format!("{id}: fields: {e}")))?;
+    values
+        .iter()
+        .map(|v| {
+            Field::from_json(v).map_err(|e| match e {
+                FieldInputError::Format(m) => SchemaError::Corrupt(format!("{id}: field: {m}")),
+                FieldInputError::Invalid(e) => SchemaError::Corrupt(format!("{id}: field: {e}")),
+            })
+        })
+        .collect()
+}
+
+fn parse_stored_indexes(id: &str, text: &str) -> Result<Vec<IndexDef>, SchemaError> {
+    let values: Vec<String> = serde_json::from_str(text).map_err(|e| SchemaError::Corrupt(format!("{id}: indexes: {e}")))?;
+    values
+        .iter()
+        .map(|sql| IndexDef::parse(sql).map_err(|e| SchemaError::Corrupt(format!("{id}: {e}"))))
+        .collect()
+}
+
+/// Loads all collections into a fresh registry snapshot.
+pub fn load_snapshot(conn: &Connection) -> Result<Snapshot, SchemaError> {
+    Snapshot::build(load_all(conn)?).map_err(SchemaError::Corrupt)
+}
+
+fn save(tx: &Transaction, c: &Collection) -> Result<(), SchemaError> {
+    let fields = Value::Array(c.fields.iter().map(Field::to_json).collect()).to_string();
+    let indexes = Value::Array(c.indexes.iter().map(|i| Value::String(i.to_pb_sql(&c.name))).collect()).to_string();
+    let options = Value::Object(c.options.clone()).to_string();
+    tx.execute(
+        "INSERT INTO _collections (id, name, type, system, fields, indexes, listRule, viewRule, createRule, \
+         updateRule, deleteRule, options, created, updated) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14) \
+         ON CONFLICT(id) DO UPDATE SET name = excluded.name, fields = excluded.fields, indexes = excluded.indexes, \
+         listRule = excluded.listRule, viewRule = excluded.viewRule, createRule = excluded.createRule, \
+         updateRule = excluded.updateRule, deleteRule = excluded.deleteRule, options = excluded.options, updated = excluded.updated",
+        params![
+            c.id, c.name.as_str(), c.kind.as_str(), c.system, fields, indexes,
+            c.rules.list, c.rules.view, c.rules.create, c.rules.update, c.rules.delete,
+            options, c.created, c.updated
+        ],
+    )?;
+    Ok(())
+}
+
+fn ensure_unique_name(tx: &Transaction, c: &Collection) -> Result<(), SchemaError> {
+    let clash: Option<String> = tx
+        .query_row(
+            "SELECT id FROM _collections WHERE name = ?1 COLLATE NOCASE AND id != ?2",
+            params![c.name.as_str(), c.id],
+            |r| r.get(0),
+        )
+        .optional()?;
+    let table_clash: bool = tx.query_row(
+        "SELECT EXISTS(SELECT 1 FROM sqlite_master WHERE name = ?1 COLLATE NOCASE AND tbl_name != ?2 COLLATE NOCASE)",
+        params![c.name.as_str(), c.name.as_str()],
+        |r| r.get(0),
+    )?;
+    if clash.is_some() || table_clash {
+        let mut e = ValidationErrors::new();
+        e.add("name", FieldError::new("validation_collection_name_exists", "Collection name must be unique (case insensitive)."));
+        return Err(SchemaError::Invalid(e));
+    }
+    Ok(())
+}
+
+/// Checks what needs the other collections: relation targets exist.
+fn check_relations(c: &Collection, snapshot: &Snapshot) -> Result<(), SchemaError> {
+    let mut errors = ValidationErrors::new();
+    for (i, field) in c.fields.iter().enumerate() {
+        if let FieldKind::Relation { collection_id, .. } = &field.kind
+            && collection_id != &c.id
+            && snapshot.get(collection_id).is_none_or(|t| &t.id != collection_id)
+        {
+            let mut inner = ValidationErrors::new();
+            inner.add("collectionId", FieldError::new("validation_missing_collection", "The related collection doesn't exist."));
+            errors.nest(i.to_string(), inner);
+        }
+    }
+    let mut outer = ValidationErrors::new();
+    outer.nest("fields", errors);
+    outer.into_result().map_err(SchemaError::Invalid)
+}
+
+fn input_error(e: CollectionInputError) -> SchemaError {
+    match e {
+        CollectionInputError::Format(m) => SchemaError::Format(m),
+        CollectionInputError::Invalid(e) => SchemaError::Invalid(e),
+    }
+}
+
+/// Creates a collection and its table.
+pub async fn create(db: &Db, registry: &Registry, input: Value) -> Result<Arc<CompiledCollection>, SchemaError> {
+    let mut collection = Collection::from_create(&input).map_err(input_error)?;
+    check_relations(&collection, &registry.snapshot())?;
+    let now = crate::clock::now();
+    collection.created = now.clone();
+    collection.updated = now;
+    let id = collection.id.clone();
+    let snapshot = commit_change(db, registry, move |tx| {
+        let exists: bool = tx.query_row("SELECT EXISTS(SELECT 1 FROM _collections WHERE id = ?1)", [&collection.id], |r| r.get(0))?;
+        if exists {
+            let mut e = ValidationErrors::new();
+            e.add("id", FieldError::new("validation_not_unique", "Value must be unique."));
+            return Err(SchemaError::Invalid(e));
+        }
+        ensure_unique_name(tx, &collection)?;
+        save(tx, &collection)?;
+        ddl::create(tx, &collection)?;
+        Ok(())
+    })
+    .await?;
+    saved(&snapshot, &id)
+}
+
+/// Applies a partial update to a collection, altering its table to match.
+pub async fn update(
+    db: &Db,
+    registry: &Registry,
+    existing: Arc<CompiledCollection>,
+    input: Value,
+) -> Result<Arc<CompiledCollection>, SchemaError> {
+    let Value::Object(obj) = input else {
+        return Err(SchemaError::Format("expected an object".into()));
+    };
+    let old = existing.def.clone();
+    let mut new = old.clone();
+    new.apply(&obj).map_err(input_error)?;
+    check_relations(&new, &registry.snapshot())?;
+    new.updated = crate::clock::now();
+    let id = new.id.clone();
+    let snapshot = commit_change(db, registry, move |tx| {
+        ensure_unique_name(tx, &new)?;
+        save(tx, &new)?;
+        ddl::alter(tx, &old, &new)?;
+        Ok(())
+    })
+    .await?;
+    saved(&snapshot, &id)
+}
+
+/// Deletes a collection and its table. Refused for system collections and
+/// for collections other collections still point at.
+pub async fn delete(db: &Db, registry: &Registry, collection: Arc<CompiledCollection>) -> Result<(), SchemaError> {
+    if collection.system {
+        return Err(SchemaError::System);
+    }
+    let snapshot = registry.snapshot();
+    if let Some(referrer) = snapshot.all().iter().find(|other| {
+        other.id != collection.id
+            && other.fields.iter().any(|f| matches!(&f.kind, FieldKind::Relation { collection_id, .. } if collection_id == &collection.id))
+    }) {
+        return Err(SchemaError::Referenced(referrer.name.to_string()));
+    }
+    let def = collection.def.clone();
+    commit_change(db, registry, move |tx| {
+        tx.execute("DELETE FROM _collections WHERE id = ?1", [&def.id])?;
+        ddl::drop(tx, &def)?;
+        Ok(())
+    })
+    .await?;
+    Ok(())
+}
+
+/// Runs `change` in an IMMEDIATE transaction on the writer, commits, and installs
+/// the reloaded registry snapshot, which it returns.
+async fn commit_change(
+    db: &Db,
+    registry: &Registry,
+    change: impl FnOnce(&Transaction) -> Result<(), SchemaError> + Send + 'static,
+) -> Result<Arc<Snapshot>, SchemaError> {
+    let snapshot = db
+        .write(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            change(&tx)?;
+            // Compile before committing: a definition that cannot compile is never stored.
+            let snapshot = load_snapshot(&tx)?;
+            tx.commit()?;
+            Ok::<_, SchemaError>(snapshot)
+        })
+        .await?;
+    registry.replace(snapshot);
+    Ok(registry.snapshot())
+}
+
+fn saved(snapshot: &Snapshot, id: &str) -> Result<Arc<CompiledCollection>, SchemaError> {
+    snapshot.get(id).ok_or(SchemaError::NotFound)
+}
+
+/// Keys the collection list may filter and sort on.
+pub const LISTABLE_COLUMNS: [&str; 6] = ["id", "created", "updated", "name", "system", "type"];
+
+/// Ids of the collections matching an already compiled WHERE clause, in `order`.
+pub fn query_ids(
+    conn: &Connection,
+    where_sql: &str,
+    order_sql: &str,
+    params: &[rusqlite::types::Value],
+    limit: i64,
+    offset: i64,
+) -> Result<(Vec<String>, i64), SchemaError> {
+    let sql = format!("SELECT id FROM _collections WHERE {where_sql} ORDER BY {order_sql} LIMIT ? OFFSET ?");
+    let mut stmt = conn.prepare(&sql)?;
+    let mut bound = params.to_vec();
+    bound.push(limit.into());
+    bound.push(offset.into());
+    let ids = stmt
+        .query_map(rusqlite::params_from_iter(&bound), |r| r.get(0))?
+        .collect::<Result<Vec<String>, _>>()?;
+    let count_sql = format!("SELECT count(*) FROM _collections WHERE {where_sql}");
+    let total = conn.query_row(&count_sql, rusqlite::params_from_iter(params), |r| r.get(0))?;
+    Ok((ids, total))
+}
