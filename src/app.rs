@@ -33,7 +33,7 @@ impl Application {
     pub async fn build(config: Config) -> Result<Self, StartError> {
         let db = Db::open(&config.storage.data_dir, &config.database)?;
         let registry = Registry::default();
-        let snapshot = db.read(|conn| schema::load_snapshot(conn)).await?;
+        let snapshot = db.read(schema::load_snapshot).await?;
         registry.replace(snapshot);
         let listener = TcpListener::bind(config.server.http).map_err(|source| Bind { addr: config.server.http, source })?;
         let port = listener.local_addr().map_err(|source| Bind { addr: config.server.http, source })?.port();
@@ -67,6 +67,11 @@ impl Application {
     /// The bound port (useful with port 0).
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// A handle to stop the server (tests and embedding).
+    pub fn handle(&self) -> actix_web::dev::ServerHandle {
+        self.server.handle()
     }
 
     /// The database handle (for the CLI's first-run hint).

@@ -29,7 +29,8 @@ impl From<rusqlite::Error> for SettingsError {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+/// Every settings section.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase", default)]
 pub struct Settings {
     pub meta: Meta,
@@ -134,22 +135,6 @@ pub struct Logs {
     pub log_ip: bool,
     pub log_auth_id: bool,
     pub max_data_size: u64,
-}
-
-impl Default for Settings {
-    fn default() -> Self {
-        Self {
-            meta: Meta::default(),
-            smtp: Smtp::default(),
-            s3: S3::default(),
-            backups: Backups::default(),
-            batch: Batch::default(),
-            rate_limits: RateLimits::default(),
-            trusted_proxy: TrustedProxy::default(),
-            logs: Logs::default(),
-            superuser_ips: Vec::new(),
-        }
-    }
 }
 
 impl Default for Meta {

@@ -137,9 +137,12 @@ fn infer(raw: &str) -> Value {
     }
     if let Ok(n) = raw.parse::<f64>()
         && n.is_finite()
-        && crate::records::value::number_json(n).to_string() == raw
     {
-        return crate::records::value::number_json(n);
+        // Only text that round-trips exactly is a number: "12" yes, "012" or "1e3" no.
+        let number = crate::records::value::number_json(n);
+        if number.to_string() == raw {
+            return number;
+        }
     }
     Value::String(raw.to_owned())
 }

@@ -8,6 +8,7 @@ use rusqlite::{Connection, TransactionBehavior};
 /// Every migration, in order: (name, SQL).
 pub const MIGRATIONS: &[(&str, &str)] = &[
     ("0001_init", include_str!("../../migrations/0001_init.sql")),
+    ("0002_system_collections", include_str!("../../migrations/0002_system_collections.sql")),
 ];
 
 /// One migration and whether it has been applied.

@@ -91,6 +91,6 @@ impl Db {
 
     /// Migration state, for `ferrobase migrate status`.
     pub async fn migration_status(&self) -> Result<Vec<MigrationStatus>, DbError> {
-        self.read(|conn| migrate::status(conn)).await
+        self.read(migrate::status).await
     }
 }

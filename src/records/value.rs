@@ -2,6 +2,7 @@
 //! never lossily: `"12"` becomes 12 for a number field, while `"abc"` is a
 //! field error instead of PocketBase's silent 0 (the same for bools and dates).
 
+pub use crate::schema::number_json;
 use crate::schema::{Field, FieldKind};
 use crate::validation::FieldError;
 use rusqlite::types::{Value as SqlValue, ValueRef};
@@ -59,14 +60,6 @@ fn normalize_number(value: &Value) -> Result<Value, FieldError> {
     Ok(number_json(n))
 }
 
-/// A JSON number, integral when the value is a whole number within 2^53.
-pub fn number_json(n: f64) -> Value {
-    if n.fract() == 0.0 && n.abs() < 9_007_199_254_740_992.0 {
-        json!(n as i64)
-    } else {
-        json!(n)
-    }
-}
 
 fn normalize_bool(value: &Value) -> Result<Value, FieldError> {
     let b = match value {

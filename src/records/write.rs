@@ -391,10 +391,6 @@ fn stamp_autodates(collection: &Collection, values: &mut Map<String, Value>, now
 }
 
 fn finish_validation(collection: &CompiledCollection, draft: &mut Draft, message: &'static str) -> Result<(), RecordError> {
-    let id = draft.values.get("id").and_then(Value::as_str).unwrap_or_default();
-    if id.len() != 15 || !id.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()) {
-        draft.errors.add("id", FieldError::new("validation_invalid_format", "Must be 15 characters of a-z and 0-9."));
-    }
     let mut errors = std::mem::take(&mut draft.errors);
     errors.absorb(validate::check(collection, &draft.values));
     errors.into_result().map_err(|e| invalid(message, e))

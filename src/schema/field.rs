@@ -180,7 +180,9 @@ impl Field {
                 "min": min, "max": max, "pattern": pattern,
                 "autogeneratePattern": autogenerate_pattern, "primaryKey": primary_key}),
             FieldKind::Editor { max_size, convert_urls } => json!({"maxSize": max_size, "convertURLs": convert_urls}),
-            FieldKind::Number { min, max, only_int } => json!({"min": min, "max": max, "onlyInt": only_int}),
+            FieldKind::Number { min, max, only_int } => {
+                json!({"min": min.map(number_json), "max": max.map(number_json), "onlyInt": only_int})
+            }
             FieldKind::Bool | FieldKind::GeoPoint => json!({}),
             FieldKind::Email { except_domains, only_domains } | FieldKind::Url { except_domains, only_domains } => {
                 json!({"exceptDomains": except_domains, "onlyDomains": only_domains})
@@ -290,6 +292,16 @@ fn read_kind(type_name: &str, r: &Reader, errors: &mut ValidationErrors) -> Resu
         other => return Err(FieldInputError::Format(format!("unknown field type {other:?}"))),
     };
     Ok(kind)
+}
+
+/// A JSON number, integral when the value is a whole number within 2^53
+/// (so `9` stays `9`, not `9.0`).
+pub fn number_json(n: f64) -> Value {
+    if n.fract() == 0.0 && n.abs() < 9_007_199_254_740_992.0 {
+        json!(n as i64)
+    } else {
+        json!(n)
+    }
 }
 
 fn check_min_max(min: u64, max: u64, errors: &mut ValidationErrors) {

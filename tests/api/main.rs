@@ -1,1 +1,12 @@
+//! HTTP integration tests: each test starts the real actix application on a
+//! random loopback port with its own temporary data dir and speaks HTTP.
 
+mod helpers;
+
+mod auth;
+mod bad_input;
+mod collections;
+mod http_edges;
+mod persistence;
+mod records;
+mod settings;

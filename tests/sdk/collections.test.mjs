@@ -150,12 +150,13 @@ describe('collections API', () => {
     assert.deepEqual(got, kitchen);
   });
 
-  test('getList of collections is paginated and includes the system collections and ours', async () => {
+  test('getList of collections is paginated with real totals', async () => {
     const all = await pb.collections.getList(1, 100);
     const firstTwo = await pb.collections.getList(1, 2);
+    const pastTheEnd = await pb.collections.getList(all.totalItems + 1, 1);
 
     const names = all.items.map((c) => c.name);
-    for (const name of ['_superusers', 'users', '_mfas', '_otps', '_externalAuths', '_authOrigins', 'tags', 'kitchen']) {
+    for (const name of ['_superusers', 'tags', 'kitchen']) {
       assert.ok(names.includes(name), `${name} missing from ${names}`);
     }
     assert.equal(all.page, 1);
@@ -166,10 +167,32 @@ describe('collections API', () => {
     assert.equal(firstTwo.perPage, 2);
     assert.equal(firstTwo.totalItems, all.totalItems);
     assert.equal(firstTwo.totalPages, Math.ceil(all.totalItems / 2));
-    const superusers = all.items.find((c) => c.name === '_superusers');
-    assert.equal(superusers.id, 'pbc_3142635823');
-    assert.equal(superusers.type, 'auth');
-    assert.equal(superusers.system, true);
+    assert.deepEqual(pastTheEnd.items, []);
+    assert.equal(pastTheEnd.totalItems, all.totalItems);
+  });
+
+  test('a fresh data dir has the system collections PocketBase creates, with their fixed ids', async () => {
+    const all = await pb.collections.getFullList();
+
+    const byName = Object.fromEntries(all.map((c) => [c.name, { id: c.id, type: c.type, system: c.system }]));
+    assert.deepEqual(
+      {
+        _superusers: byName._superusers,
+        users: byName.users,
+        _mfas: byName._mfas,
+        _otps: byName._otps,
+        _externalAuths: byName._externalAuths,
+        _authOrigins: byName._authOrigins,
+      },
+      {
+        _superusers: { id: 'pbc_3142635823', type: 'auth', system: true },
+        users: { id: '_pb_users_auth_', type: 'auth', system: false },
+        _mfas: { id: 'pbc_2279338944', type: 'base', system: true },
+        _otps: { id: 'pbc_1638494021', type: 'base', system: true },
+        _externalAuths: { id: 'pbc_2281828961', type: 'base', system: true },
+        _authOrigins: { id: 'pbc_4275539003', type: 'base', system: true },
+      },
+    );
   });
 
   test('a collection name that differs only in case from an existing one is rejected', async () => {

@@ -101,6 +101,54 @@ describe('error responses', () => {
     });
   }
 
+  for (const [why, id, code] of [
+    ['shorter than 15 characters', 'short', 'validation_min_text_constraint'],
+    ['longer than 15 characters', 'abcdefghijklmnop', 'validation_max_text_constraint'],
+    ['with uppercase letters', 'ABCDEFGHIJKLMNO', 'validation_invalid_format'],
+  ]) {
+    test(`a client-supplied id ${why} is a 400 with ${code}`, async () => {
+      const err = await rejectionOf(() => pb.collection('posts').create({ id, title: 'ok' }));
+
+      assertClientError(err, 400);
+      assert.equal(err.response.data.id?.code, code, JSON.stringify(err.response));
+    });
+  }
+
+  test('a client-supplied id that is already taken is a 400 with validation_not_unique', async () => {
+    const err = await rejectionOf(() => pb.collection('posts').create({ id: post.id, title: 'ok' }));
+
+    assertClientError(err, 400);
+    assert.equal(err.response.data.id?.code, 'validation_not_unique', JSON.stringify(err.response));
+  });
+
+  test('changing a record id on update is a 400 with validation_pk_change', async () => {
+    const err = await rejectionOf(() => pb.collection('posts').update(post.id, { id: 'zzzzzzzzzzzzzzz' }));
+
+    assertClientError(err, 400);
+    assert.deepEqual(err.response.data, {
+      id: { code: 'validation_pk_change', message: 'The record primary key cannot be changed.' },
+    });
+    assert.equal(err.response.message, 'Failed to update record.');
+  });
+
+  test('sorting by an unknown field is a 400 with the generic message and no data', async () => {
+    const err = await rejectionOf(() => pb.collection('posts').getList(1, 10, { sort: 'noSuchField' }));
+
+    assertClientError(err, 400);
+    assert.deepEqual(err.response, {
+      data: {},
+      message: 'Something went wrong while processing your request.',
+      status: 400,
+    });
+  });
+
+  test('a page number that is not an integer is a 400', async () => {
+    const err = await rejectionOf(() => pb.collection('posts').getList('abc', 10));
+
+    assertClientError(err, 400);
+    assert.deepEqual(err.response.data, {});
+  });
+
   test('listing records of an unknown collection is a 404', async () => {
     const err = await rejectionOf(() => pb.collection('no_such_collection').getList(1, 10));
 

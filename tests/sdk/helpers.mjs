@@ -17,7 +17,7 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 
-import PocketBase from 'pocketbase';
+import PocketBase, { ClientResponseError } from 'pocketbase';
 
 export const SUPERUSER_EMAIL = 'admin@example.com';
 export const SUPERUSER_PASSWORD = 'Passw0rd!123';
@@ -34,6 +34,16 @@ const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..
 /** The server binary under test. */
 export function serverBinary() {
   return process.env.FERROBASE_BIN || path.join(REPO_ROOT, 'target', 'debug', 'ferrobase');
+}
+
+/**
+ * The environment for the server: ours minus FERROBASE_BIN, which is meant for
+ * this helper only (Ferrobase reads FERROBASE_* variables as config overrides
+ * and refuses unknown ones).
+ */
+function serverEnv() {
+  const { FERROBASE_BIN: _ours, ...env } = process.env;
+  return env;
 }
 
 // Servers still running when the process exits (a crashed test file) are killed
@@ -86,9 +96,25 @@ export async function startServer() {
   }
 }
 
+/**
+ * The SDK client, unchanged except that a failed request's error also carries
+ * `responseJSON`: the test report prints nested objects as `[Object]`, and a
+ * string shows the whole server response when a request fails unexpectedly.
+ */
+class TestClient extends PocketBase {
+  async send(path, options) {
+    try {
+      return await super.send(path, options);
+    } catch (err) {
+      if (err instanceof ClientResponseError) err.responseJSON = JSON.stringify(err.response);
+      throw err;
+    }
+  }
+}
+
 /** A PocketBase SDK client for `url`, already logged in as the seeded superuser. */
 export async function superuserClient(url) {
-  const pb = new PocketBase(url);
+  const pb = new TestClient(url);
   pb.autoCancellation(false);
   await pb.collection('_superusers').authWithPassword(SUPERUSER_EMAIL, SUPERUSER_PASSWORD);
   return pb;
@@ -96,10 +122,18 @@ export async function superuserClient(url) {
 
 /** A PocketBase SDK client for `url` with no auth. */
 export function guestClient(url) {
-  const pb = new PocketBase(url);
+  const pb = new TestClient(url);
   pb.autoCancellation(false);
   return pb;
 }
+
+/**
+ * Whether the binary under test is the real PocketBase (the oracle run).
+ * A few tests differ on purpose: where PocketBase silently turns a bad value
+ * into 0, false or "" (losing what the client sent), Ferrobase answers 400
+ * with a field error instead.
+ */
+export const testingPocketBase = path.basename(serverBinary()).startsWith('pocketbase');
 
 /**
  * Runs `fn` and returns the error it rejects with; fails if it resolves.
@@ -117,7 +151,7 @@ export async function rejectionOf(fn) {
 
 function upsertSuperuser(bin, dir) {
   const args = ['superuser', 'upsert', SUPERUSER_EMAIL, SUPERUSER_PASSWORD, `--dir=${dir}`];
-  const result = spawnSync(bin, args, { encoding: 'utf8', timeout: STARTUP_TIMEOUT_MS });
+  const result = spawnSync(bin, args, { encoding: 'utf8', timeout: STARTUP_TIMEOUT_MS, env: serverEnv() });
   if (result.error || result.status !== 0) {
     throw new Error(
       `\`${bin} ${args.join(' ')}\` failed (status ${result.status}, ${result.error ?? 'no spawn error'}):\n` +
@@ -133,7 +167,7 @@ function upsertSuperuser(bin, dir) {
  */
 function spawnServe(bin, dir, http) {
   const args = ['serve', `--http=${http}`, `--dir=${dir}`];
-  const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'], env: serverEnv() });
   running.add(child);
 
   let stderrTail = '';

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 
-import { rejectionOf, startServer, superuserClient } from './helpers.mjs';
+import { rejectionOf, startServer, superuserClient, testingPocketBase } from './helpers.mjs';
 
 const DATE_RE = /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 const ID_RE = /^[a-z0-9]{15}$/;
@@ -49,6 +49,19 @@ describe('records API', () => {
     });
     tagA = await pb.collection('tags').create({ label: 'a' });
     tagB = await pb.collection('tags').create({ label: 'b' });
+
+    await pb.collections.create({
+      name: 'loose',
+      fields: [
+        { name: 'num', type: 'number' },
+        { name: 'flag', type: 'bool' },
+        { name: 'when', type: 'date' },
+        { name: 'status', type: 'select', values: ['a', 'b'], maxSelect: 1 },
+        { name: 'cats', type: 'select', values: ['a', 'b', 'c'], maxSelect: 3 },
+        { name: 'tag', type: 'relation', collectionId: tags.id, maxSelect: 1 },
+        { name: 'meta', type: 'json' },
+      ],
+    });
 
     await pb.collections.create({
       name: 'rows',
@@ -203,6 +216,137 @@ describe('records API', () => {
     assert.equal(err.status, 404);
   });
 
+  test('a client-supplied 15 character id is kept', async () => {
+    const record = await pb.collection('items').create({ id: 'clientchosenid1', title: 'mine' });
+
+    assert.equal(record.id, 'clientchosenid1');
+    assert.equal((await pb.collection('items').getOne('clientchosenid1')).title, 'mine');
+  });
+
+  test('autodate fields ignore values sent by the client, even by a superuser', async () => {
+    const stale = '2000-01-01 00:00:00.000Z';
+
+    const record = await pb.collection('items').create({ title: 'dated', created: stale, updated: stale });
+    const updated = await pb.collection('items').update(record.id, { created: stale, updated: stale });
+
+    assert.notEqual(record.created, stale);
+    assert.notEqual(record.updated, stale);
+    assert.equal(updated.created, record.created);
+    assert.notEqual(updated.updated, stale);
+  });
+
+  test('an update with an empty body still bumps updated', async () => {
+    const record = await pb.collection('items').create({ title: 'touched' });
+    await sleep(5);
+
+    const updated = await pb.collection('items').update(record.id, {});
+
+    assert.ok(updated.updated > record.updated, `updated ${updated.updated} must move past ${record.updated}`);
+    assert.equal(updated.title, 'touched');
+  });
+
+  test('number modifiers add and subtract and multi select modifiers append and remove', async () => {
+    const record = await pb.collection('loose').create({ num: 10, cats: ['a'] });
+
+    const added = await pb.collection('loose').update(record.id, { 'num+': 5, 'cats+': ['b', 'a'] });
+    const removed = await pb.collection('loose').update(record.id, { 'num-': 2, 'cats-': 'a' });
+
+    assert.equal(added.num, 15);
+    assert.deepEqual(added.cats, ['a', 'b'], 'append skips values already present');
+    assert.equal(removed.num, 13);
+    assert.deepEqual(removed.cats, ['b']);
+  });
+
+  test('a numeric string sent to a number field is stored as a number', async () => {
+    const a = await pb.collection('loose').create({ num: '12' });
+    const b = await pb.collection('loose').create({ num: '-1.5' });
+
+    assert.equal(a.num, 12);
+    assert.equal(b.num, -1.5);
+  });
+
+  test('null sent to a number field is stored as 0', async () => {
+    const record = await pb.collection('loose').create({ num: null });
+
+    assert.equal(record.num, 0);
+  });
+
+  test('"true" and "1" are true and "false" is false in a bool field', async () => {
+    const values = [];
+    for (const flag of ['true', '1', 'false', '0']) {
+      values.push((await pb.collection('loose').create({ flag })).flag);
+    }
+
+    assert.deepEqual(values, [true, true, false, false]);
+  });
+
+  // PocketBase stores 0 / false / "" / the last id for these; Ferrobase refuses
+  // to lose what the client sent and answers 400 with a field error.
+  for (const [body, field, pbValue, code] of [
+    [{ num: 'abc' }, 'num', 0, 'validation_invalid_number'],
+    [{ flag: 'yes' }, 'flag', false, 'validation_invalid_bool'],
+    [{ when: 'garbage' }, 'when', '', 'validation_invalid_date'],
+  ]) {
+    test(`${JSON.stringify(body)} is refused with ${code} instead of being stored as ${JSON.stringify(pbValue)}`, async () => {
+      if (testingPocketBase) {
+        const record = await pb.collection('loose').create(body);
+        assert.deepEqual(record[field], pbValue, 'the oracle mangles the value');
+        return;
+      }
+      const err = await rejectionOf(() => pb.collection('loose').create(body));
+
+      assert.equal(err.status, 400);
+      assert.equal(err.response.data[field].code, code);
+    });
+  }
+
+  test('duplicate values sent to a multi select are removed', async () => {
+    const record = await pb.collection('loose').create({ cats: ['a', 'a', 'b'] });
+
+    assert.deepEqual(record.cats, ['a', 'b']);
+  });
+
+  test('a one-element array sent to a single select is stored as its value', async () => {
+    const record = await pb.collection('loose').create({ status: ['b'] });
+
+    assert.equal(record.status, 'b');
+  });
+
+  test('an array of several ids sent to a single relation is refused instead of keeping only the last', async () => {
+    if (testingPocketBase) {
+      const record = await pb.collection('loose').create({ tag: [tagA.id, tagB.id] });
+      assert.equal(record.tag, tagB.id, 'the oracle drops the first id');
+      return;
+    }
+    const err = await rejectionOf(() => pb.collection('loose').create({ tag: [tagA.id, tagB.id] }));
+
+    assert.equal(err.status, 400);
+    assert.equal(err.response.data.tag.code, 'validation_too_many_values');
+  });
+
+  test('a json field stores any JSON value, including a bare string and a number', async () => {
+    const a = await pb.collection('loose').create({ meta: 'just a string' });
+    const b = await pb.collection('loose').create({ meta: 0 });
+    const c = await pb.collection('loose').create({ meta: [1, { two: 2 }] });
+
+    assert.equal(a.meta, 'just a string');
+    assert.equal(b.meta, 0);
+    assert.deepEqual(c.meta, [1, { two: 2 }]);
+  });
+
+  test('a date-only value is stored as midnight UTC', async () => {
+    const record = await pb.collection('loose').create({ when: '2024-01-02' });
+
+    assert.equal(record.when, '2024-01-02 00:00:00.000Z');
+  });
+
+  test('unknown keys in the body are ignored', async () => {
+    const record = await pb.collection('loose').create({ num: 1, notAField: 'x' });
+
+    assert.equal('notAField' in record, false);
+    assert.equal(record.num, 1);
+  });
+
   test('getList pages through 25 records ten at a time with real totals', async () => {
     const pages = [];
     for (const page of [1, 2, 3]) pages.push(await pb.collection('rows').getList(page, 10));
@@ -237,6 +381,24 @@ describe('records API', () => {
     assert.equal(page.perPage, 30);
     assert.equal(page.items.length, ROW_COUNT);
     assert.equal(page.totalPages, 1);
+  });
+
+  test('perPage above 1000 is clamped to 1000 and zero or negative falls back to 30', async () => {
+    const big = await pb.collection('rows').getList(1, 5000, { fields: 'id' });
+    const zero = await pb.collection('rows').getList(1, 0, { fields: 'id' });
+    const negative = await pb.collection('rows').getList(1, -3, { fields: 'id' });
+
+    assert.equal(big.perPage, 1000);
+    assert.equal(zero.perPage, 30);
+    assert.equal(negative.perPage, 30);
+    assert.equal(big.items.length, ROW_COUNT);
+  });
+
+  test('page 0 is treated as page 1', async () => {
+    const page = await pb.collection('rows').getList(0, 10, { fields: 'id' });
+
+    assert.equal(page.page, 1);
+    assert.equal(page.items.length, 10);
   });
 
   test('getList of an empty collection has zero total pages', async () => {
@@ -343,5 +505,15 @@ describe('records API', () => {
 
     assert.deepEqual(Object.keys(created).sort(), ['id', 'num']);
     assert.equal(created.num, 7);
+  });
+
+  test('fields * keeps every key and unknown names are ignored', async () => {
+    const created = await pb.collection('items').create(fullItem());
+
+    const star = await pb.collection('items').getOne(created.id, { fields: '*' });
+    const unknown = await pb.collection('items').getOne(created.id, { fields: 'id,noSuchKey' });
+
+    assert.deepEqual(star, created);
+    assert.deepEqual(unknown, { id: created.id });
   });
 });

@@ -1,0 +1,153 @@
+//! A running server per test, plus one method per endpoint so tests don't
+//! assemble URLs by hand.
+
+use ferrobase::{Application, Config};
+use reqwest::{Method, Response};
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+
+pub const SU_EMAIL: &str = "admin@example.com";
+pub const SU_PASSWORD: &str = "Passw0rd!123";
+
+pub struct TestApp {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub superuser_token: String,
+    #[allow(dead_code)]
+    pub data_dir: PathBuf,
+    handle: actix_web::dev::ServerHandle,
+    _tmp: Option<tempfile::TempDir>,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        let handle = self.handle.clone();
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(async move { handle.stop(false).await });
+        }
+    }
+}
+
+/// Starts a server on a fresh data dir with one superuser.
+pub async fn spawn_app() -> TestApp {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let path = tmp.path().to_path_buf();
+    let mut app = spawn_app_in(&path).await;
+    app._tmp = Some(tmp);
+    app
+}
+
+/// Starts a server on an existing data dir (for restart tests); creates the
+/// superuser if it does not exist yet.
+pub async fn spawn_app_in(dir: &Path) -> TestApp {
+    let config = Config::for_tests(dir);
+    let app = Application::build(config).await.expect("app builds");
+    ferrobase::auth::upsert_superuser(app.db(), SU_EMAIL, SU_PASSWORD).await.expect("superuser");
+    let base = format!("http://127.0.0.1:{}", app.port());
+    let handle = app.handle();
+    tokio::spawn(app.run_until_stopped());
+    let client = reqwest::Client::new();
+    let superuser_token = login(&client, &base, "_superusers", SU_EMAIL, SU_PASSWORD).await;
+    TestApp { base, client, superuser_token, data_dir: dir.to_path_buf(), handle, _tmp: None }
+}
+
+async fn login(client: &reqwest::Client, base: &str, collection: &str, identity: &str, password: &str) -> String {
+    let resp = client
+        .post(format!("{base}/api/collections/{collection}/auth-with-password"))
+        .json(&json!({"identity": identity, "password": password}))
+        .send()
+        .await
+        .expect("login request");
+    assert_eq!(resp.status(), 200, "login must succeed");
+    let body: Value = resp.json().await.expect("login json");
+    body["token"].as_str().expect("token").to_owned()
+}
+
+impl TestApp {
+    /// Stops the server gracefully and waits for it (the data dir stays).
+    #[allow(dead_code)]
+    pub async fn stop(self) {
+        self.handle.stop(true).await;
+    }
+
+    /// Sends a request with an optional token and JSON body.
+    pub async fn request(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> Response {
+        let mut req = self.client.request(method, format!("{}{}", self.base, path));
+        if let Some(t) = token {
+            req = req.header("Authorization", t);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        req.send().await.expect("request sent")
+    }
+
+    /// Same as [`TestApp::request`] as the superuser.
+    pub async fn su(&self, method: Method, path: &str, body: Option<Value>) -> Response {
+        let token = self.superuser_token.clone();
+        self.request(method, path, Some(&token), body).await
+    }
+
+    pub async fn create_collection(&self, body: Value) -> Response {
+        self.su(Method::POST, "/api/collections", Some(body)).await
+    }
+
+    /// Creates a collection and returns its JSON (panics unless 200).
+    pub async fn create_collection_ok(&self, body: Value) -> Value {
+        let resp = self.create_collection(body.clone()).await;
+        let status = resp.status();
+        let json: Value = resp.json().await.expect("json");
+        assert_eq!(status, 200, "create collection {body}: {json}");
+        json
+    }
+
+    pub async fn update_collection(&self, name: &str, body: Value) -> Response {
+        self.su(Method::PATCH, &format!("/api/collections/{name}"), Some(body)).await
+    }
+
+    pub async fn create_record(&self, collection: &str, body: Value) -> Response {
+        self.su(Method::POST, &format!("/api/collections/{collection}/records"), Some(body)).await
+    }
+
+    /// Creates a record as the superuser and returns it (panics unless 200).
+    pub async fn create_record_ok(&self, collection: &str, body: Value) -> Value {
+        let resp = self.create_record(collection, body.clone()).await;
+        let status = resp.status();
+        let json: Value = resp.json().await.expect("json");
+        assert_eq!(status, 200, "create record {body}: {json}");
+        json
+    }
+
+    pub async fn get_record(&self, collection: &str, id: &str, token: Option<&str>) -> Response {
+        self.request(Method::GET, &format!("/api/collections/{collection}/records/{id}"), token, None).await
+    }
+
+    pub async fn list_records(&self, collection: &str, query: &[(&str, &str)], token: Option<&str>) -> Response {
+        let mut req = self.client.get(format!("{}/api/collections/{collection}/records", self.base)).query(query);
+        if let Some(t) = token {
+            req = req.header("Authorization", t);
+        }
+        req.send().await.expect("request sent")
+    }
+
+    pub async fn update_record(&self, collection: &str, id: &str, body: Value) -> Response {
+        self.su(Method::PATCH, &format!("/api/collections/{collection}/records/{id}"), Some(body)).await
+    }
+
+    pub async fn delete_record(&self, collection: &str, id: &str) -> Response {
+        self.su(Method::DELETE, &format!("/api/collections/{collection}/records/{id}"), None).await
+    }
+
+    /// Logs in to an auth collection and returns the token.
+    pub async fn login_as(&self, collection: &str, identity: &str, password: &str) -> String {
+        login(&self.client, &self.base, collection, identity, password).await
+    }
+}
+
+/// Reads a response as (status, JSON body); an empty body is `null`.
+pub async fn status_json(resp: Response) -> (u16, Value) {
+    let status = resp.status().as_u16();
+    let text = resp.text().await.expect("body");
+    let json = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
+    (status, json)
+}

@@ -1,0 +1,103 @@
+//! Health, CORS, security headers, 404s, body limits.
+
+use crate::helpers::{spawn_app, status_json};
+use reqwest::Method;
+use serde_json::json;
+
+#[tokio::test]
+async fn health_answers_like_pocketbase() {
+    let app = spawn_app().await;
+
+    let (status, body) = status_json(app.request(Method::GET, "/api/health", None, None).await).await;
+
+    assert_eq!(status, 200);
+    assert_eq!(body, json!({"message": "API is healthy.", "code": 200, "data": {}}));
+}
+
+#[tokio::test]
+async fn unknown_routes_and_wrong_methods_are_json_404s() {
+    let app = spawn_app().await;
+
+    for (method, path) in [(Method::GET, "/api/nothing"), (Method::PUT, "/api/health"), (Method::PUT, "/api/collections/x/records/y")] {
+        let (status, body) = status_json(app.request(method.clone(), path, None, None).await).await;
+        assert_eq!(status, 404, "{method} {path}");
+        assert_eq!(body["status"], 404, "{method} {path}: {body}");
+    }
+}
+
+#[tokio::test]
+async fn cors_allows_any_origin_and_answers_preflight_with_204() {
+    let app = spawn_app().await;
+
+    let simple = app.client.get(format!("{}/api/health", app.base)).header("Origin", "https://app.example").send().await.expect("send");
+    let preflight = app
+        .client
+        .request(Method::OPTIONS, format!("{}/api/collections/posts/records", app.base))
+        .header("Origin", "https://app.example")
+        .header("Access-Control-Request-Method", "POST")
+        .header("Access-Control-Request-Headers", "content-type,authorization")
+        .send()
+        .await
+        .expect("send");
+
+    assert_eq!(simple.headers()["access-control-allow-origin"], "*");
+    assert_eq!(preflight.status(), 204);
+    assert_eq!(preflight.headers()["access-control-allow-headers"], "content-type,authorization");
+    assert!(preflight.headers()["access-control-allow-methods"].to_str().expect("ascii").contains("PATCH"));
+}
+
+#[tokio::test]
+async fn every_response_carries_the_security_headers() {
+    let app = spawn_app().await;
+
+    let resp = app.request(Method::GET, "/api/nothing", None, None).await;
+
+    for (name, value) in [("x-content-type-options", "nosniff"), ("x-frame-options", "SAMEORIGIN"), ("x-xss-protection", "1; mode=block")] {
+        assert_eq!(resp.headers()[name], value, "{name}");
+    }
+    assert!(resp.headers().contains_key("x-request-id"));
+}
+
+#[tokio::test]
+async fn malformed_json_is_a_400_envelope() {
+    let app = spawn_app().await;
+    app.create_collection_ok(json!({"name": "posts", "createRule": ""})).await;
+
+    let resp = app
+        .client
+        .post(format!("{}/api/collections/posts/records", app.base))
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .expect("send");
+    let (status, body) = status_json(resp).await;
+
+    assert_eq!(status, 400);
+    assert_eq!(body["message"], "Something went wrong while processing your request.");
+}
+
+#[tokio::test]
+async fn an_oversized_body_is_a_413_envelope() {
+    let app = spawn_app().await;
+    let big = "x".repeat(33 * 1024 * 1024);
+
+    let resp = app
+        .client
+        .post(format!("{}/api/collections", app.base))
+        .header("Authorization", &app.superuser_token)
+        .header("content-type", "application/json")
+        .body(big)
+        .send()
+        .await;
+
+    match resp {
+        Ok(r) => {
+            let (status, body) = status_json(r).await;
+            assert_eq!(status, 413);
+            assert_eq!(body["message"], "Request entity too large.");
+        }
+        // The server may close the connection before the client finished sending.
+        Err(e) => assert!(e.is_request() || e.is_body(), "{e}"),
+    }
+}
