@@ -18,7 +18,10 @@ pub enum StartError {
     #[error("schema: {0}")]
     Schema(#[from] crate::schema::SchemaError),
     #[error("cannot listen on {addr}: {source}")]
-    Bind { addr: std::net::SocketAddr, source: std::io::Error },
+    Bind {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
 }
 
 /// A built, bound, not yet running server.
@@ -35,15 +38,32 @@ impl Application {
         let registry = Registry::default();
         let snapshot = db.read(schema::load_snapshot).await?;
         registry.replace(snapshot);
-        let listener = TcpListener::bind(config.server.http).map_err(|source| Bind { addr: config.server.http, source })?;
-        let port = listener.local_addr().map_err(|source| Bind { addr: config.server.http, source })?.port();
+        let listener = TcpListener::bind(config.server.http).map_err(|source| Bind {
+            addr: config.server.http,
+            source,
+        })?;
+        let port = listener
+            .local_addr()
+            .map_err(|source| Bind {
+                addr: config.server.http,
+                source,
+            })?
+            .port();
         let workers = if config.server.workers == 0 {
-            std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2)
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2)
         } else {
             config.server.workers
         };
-        let state = web::Data::new(AppState { db: db.clone(), registry, config: Arc::new(config.clone()) });
-        let cors = web::Data::new(middleware::CorsPolicy(Arc::new(config.server.cors_origins.clone())));
+        let state = web::Data::new(AppState {
+            db: db.clone(),
+            registry,
+            config: Arc::new(config.clone()),
+        });
+        let cors = web::Data::new(middleware::CorsPolicy(Arc::new(
+            config.server.cors_origins.clone(),
+        )));
         let logging = web::Data::new(middleware::RequestLogging(config.log.requests));
         let server = HttpServer::new(move || {
             App::new()
@@ -59,7 +79,10 @@ impl Application {
         .disable_signals()
         .shutdown_timeout(10)
         .listen(listener)
-        .map_err(|source| Bind { addr: config.server.http, source })?
+        .map_err(|source| Bind {
+            addr: config.server.http,
+            source,
+        })?
         .run();
         Ok(Self { port, server, db })
     }

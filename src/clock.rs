@@ -34,7 +34,11 @@ pub fn parse_date(raw: &str) -> Option<String> {
         return Some(format(dt.with_timezone(&Utc)));
     }
     let naive = spaced.trim_end_matches('Z');
-    for pattern in ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M"] {
+    for pattern in [
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%Y-%m-%d %H:%M:%S",
+        "%Y-%m-%d %H:%M",
+    ] {
         if let Ok(n) = NaiveDateTime::parse_from_str(naive, pattern) {
             return Some(format(n.and_utc()));
         }
@@ -61,9 +65,16 @@ mod tests {
             ("2024-01-02 03:04:05", "2024-01-02 03:04:05.000Z"),
             ("2024-01-02 03:04:05.123Z", "2024-01-02 03:04:05.123Z"),
             ("2024-01-02T03:04:05Z", "2024-01-02 03:04:05.000Z"),
-            ("2024-01-02T03:04:05.123456+02:00", "2024-01-02 01:04:05.123Z"),
+            (
+                "2024-01-02T03:04:05.123456+02:00",
+                "2024-01-02 01:04:05.123Z",
+            ),
         ] {
-            assert_eq!(parse_date(input).as_deref(), Some(expected), "input {input:?}");
+            assert_eq!(
+                parse_date(input).as_deref(),
+                Some(expected),
+                "input {input:?}"
+            );
         }
     }
 

@@ -58,7 +58,9 @@ pub struct StorageConfig {
 
 impl Default for StorageConfig {
     fn default() -> Self {
-        Self { data_dir: PathBuf::from("./fb_data") }
+        Self {
+            data_dir: PathBuf::from("./fb_data"),
+        }
     }
 }
 
@@ -102,7 +104,10 @@ pub struct LogConfig {
 
 impl Default for LogConfig {
     fn default() -> Self {
-        Self { level: "info".to_owned(), requests: true }
+        Self {
+            level: "info".to_owned(),
+            requests: true,
+        }
     }
 }
 
@@ -110,7 +115,10 @@ impl Default for LogConfig {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read config file {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("invalid config: {0}")]
     Parse(String),
     #[error("invalid config:\n{}", .0.join("\n"))]
@@ -171,19 +179,27 @@ impl Config {
                 self.database.reader_pool_size
             ));
         }
-        if !["NORMAL", "FULL", "EXTRA"].contains(&self.database.synchronous.to_uppercase().as_str()) {
+        if !["NORMAL", "FULL", "EXTRA"].contains(&self.database.synchronous.to_uppercase().as_str())
+        {
             problems.push(format!(
                 "database.synchronous: must be NORMAL, FULL or EXTRA, got {:?}",
                 self.database.synchronous
             ));
         }
         if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
-            problems.push(format!("log.level: not a valid log filter: {:?}", self.log.level));
+            problems.push(format!(
+                "log.level: not a valid log filter: {:?}",
+                self.log.level
+            ));
         }
         if self.storage.data_dir.as_os_str().is_empty() {
             problems.push("storage.data_dir: must not be empty".to_owned());
         }
-        if problems.is_empty() { Ok(()) } else { Err(ConfigError::Invalid(problems)) }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigError::Invalid(problems))
+        }
     }
 }
 
@@ -195,8 +211,10 @@ fn resolve_file(explicit: Option<&Path>) -> Option<PathBuf> {
 }
 
 fn read_table(path: &Path) -> Result<toml::Table, ConfigError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
     text.parse::<toml::Table>()
         .map_err(|e| ConfigError::Parse(format!("{}: {e}", path.display())))
 }
@@ -207,8 +225,8 @@ fn apply_env(
     table: &mut toml::Table,
     env: impl IntoIterator<Item = (String, String)>,
 ) -> Result<(), ConfigError> {
-    let defaults = toml::Table::try_from(Config::default())
-        .map_err(|e| ConfigError::Parse(e.to_string()))?;
+    let defaults =
+        toml::Table::try_from(Config::default()).map_err(|e| ConfigError::Parse(e.to_string()))?;
     let mut known = Vec::new();
     for (section, keys) in &defaults {
         if let toml::Value::Table(keys) = keys {
@@ -219,10 +237,13 @@ fn apply_env(
     }
     let mut problems = Vec::new();
     for (name, raw) in env {
-        let Some(rest) = name.strip_prefix(ENV_PREFIX) else { continue };
-        let Some((section, key)) = known.iter().find(|(s, k)| {
-            rest.eq_ignore_ascii_case(&format!("{s}_{k}"))
-        }) else {
+        let Some(rest) = name.strip_prefix(ENV_PREFIX) else {
+            continue;
+        };
+        let Some((section, key)) = known
+            .iter()
+            .find(|(s, k)| rest.eq_ignore_ascii_case(&format!("{s}_{k}")))
+        else {
             problems.push(format!("{name}: not a known setting"));
             continue;
         };
@@ -236,7 +257,11 @@ fn apply_env(
             _ => problems.push(format!("{section}: must be a table")),
         }
     }
-    if problems.is_empty() { Ok(()) } else { Err(ConfigError::Invalid(problems)) }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(ConfigError::Invalid(problems))
+    }
 }
 
 /// An env value is read as a TOML value when it is one (`8`, `true`, `["a"]`), else as text.
@@ -253,7 +278,10 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
@@ -269,10 +297,17 @@ mod tests {
     fn environment_overrides_file_and_defaults() {
         let dir = tempfile::tempdir().expect("tmp");
         let file = dir.path().join("c.toml");
-        std::fs::write(&file, "[database]\nreader_pool_size = 3\nsynchronous = \"NORMAL\"\n").expect("write");
+        std::fs::write(
+            &file,
+            "[database]\nreader_pool_size = 3\nsynchronous = \"NORMAL\"\n",
+        )
+        .expect("write");
         let config = Config::load_with_env(
             Some(&file),
-            env(&[("FERROBASE_DATABASE_READER_POOL_SIZE", "5"), ("FERROBASE_SERVER_HTTP", "0.0.0.0:9000")]),
+            env(&[
+                ("FERROBASE_DATABASE_READER_POOL_SIZE", "5"),
+                ("FERROBASE_SERVER_HTTP", "0.0.0.0:9000"),
+            ]),
         )
         .expect("loads");
         assert_eq!(config.database.reader_pool_size, 5, "env beats file");

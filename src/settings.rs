@@ -167,22 +167,41 @@ impl Default for Smtp {
 
 impl Default for Backups {
     fn default() -> Self {
-        Self { cron: String::new(), cron_max_keep: 3, s3: S3::default() }
+        Self {
+            cron: String::new(),
+            cron_max_keep: 3,
+            s3: S3::default(),
+        }
     }
 }
 
 impl Default for Batch {
     fn default() -> Self {
-        Self { enabled: false, max_requests: 50, timeout: 3, max_body_size: 0 }
+        Self {
+            enabled: false,
+            max_requests: 50,
+            timeout: 3,
+            max_body_size: 0,
+        }
     }
 }
 
 impl Default for RateLimits {
     fn default() -> Self {
-        let rule = |label: &str, duration, max_requests| RateLimitRule { label: label.into(), audience: String::new(), duration, max_requests };
+        let rule = |label: &str, duration, max_requests| RateLimitRule {
+            label: label.into(),
+            audience: String::new(),
+            duration,
+            max_requests,
+        };
         Self {
             enabled: false,
-            rules: vec![rule("*:auth", 3, 2), rule("*:create", 5, 20), rule("/api/batch", 1, 3), rule("/api/", 10, 300)],
+            rules: vec![
+                rule("*:auth", 3, 2),
+                rule("*:create", 5, 20),
+                rule("/api/batch", 1, 3),
+                rule("/api/", 10, 300),
+            ],
             excluded_ips: Vec::new(),
         }
     }
@@ -190,7 +209,13 @@ impl Default for RateLimits {
 
 impl Default for Logs {
     fn default() -> Self {
-        Self { max_days: 5, min_level: 0, log_ip: true, log_auth_id: false, max_data_size: 0 }
+        Self {
+            max_days: 5,
+            min_level: 0,
+            log_ip: true,
+            log_auth_id: false,
+            max_data_size: 0,
+        }
     }
 }
 
@@ -211,17 +236,29 @@ impl Settings {
         if self.meta.app_name.trim().is_empty() {
             meta.add("appName", FieldError::required());
         } else if self.meta.app_name.chars().count() > 255 {
-            meta.add("appName", FieldError::new("validation_length_out_of_range", "The length must be at most 255."));
+            meta.add(
+                "appName",
+                FieldError::new(
+                    "validation_length_out_of_range",
+                    "The length must be at most 255.",
+                ),
+            );
         }
         if self.meta.app_url.trim().is_empty() {
             meta.add("appURL", FieldError::required());
         } else if !self.meta.app_url.contains("://") {
-            meta.add("appURL", FieldError::new("validation_invalid_url", "Must be a valid url."));
+            meta.add(
+                "appURL",
+                FieldError::new("validation_invalid_url", "Must be a valid url."),
+            );
         }
         if self.meta.sender_address.is_empty() {
             meta.add("senderAddress", FieldError::required());
         } else if !self.meta.sender_address.contains('@') {
-            meta.add("senderAddress", FieldError::new("validation_is_email", "Must be a valid email address."));
+            meta.add(
+                "senderAddress",
+                FieldError::new("validation_is_email", "Must be a valid email address."),
+            );
         }
         errors.nest("meta", meta);
         let mut smtp = ValidationErrors::new();
@@ -230,20 +267,38 @@ impl Settings {
                 smtp.add("host", FieldError::required());
             }
             if !(1..=65_535).contains(&self.smtp.port) {
-                smtp.add("port", FieldError::new("validation_invalid_value", "Must be a port between 1 and 65535."));
+                smtp.add(
+                    "port",
+                    FieldError::new(
+                        "validation_invalid_value",
+                        "Must be a port between 1 and 65535.",
+                    ),
+                );
             }
         }
         if !["", "PLAIN", "LOGIN"].contains(&self.smtp.auth_method.as_str()) {
-            smtp.add("authMethod", FieldError::new("validation_in_invalid", "Must be PLAIN or LOGIN."));
+            smtp.add(
+                "authMethod",
+                FieldError::new("validation_in_invalid", "Must be PLAIN or LOGIN."),
+            );
         }
         errors.nest("smtp", smtp);
         errors.nest("rateLimits", self.validate_rate_limits());
         let mut backups = ValidationErrors::new();
         if !self.backups.cron.is_empty() && self.backups.cron.split_whitespace().count() != 5 {
-            backups.add("cron", FieldError::new("validation_invalid_cron", "Must be a cron expression of 5 fields."));
+            backups.add(
+                "cron",
+                FieldError::new(
+                    "validation_invalid_cron",
+                    "Must be a cron expression of 5 fields.",
+                ),
+            );
         }
         if self.backups.cron_max_keep == 0 {
-            backups.add("cronMaxKeep", FieldError::new("validation_min_number_constraint", "Must be at least 1."));
+            backups.add(
+                "cronMaxKeep",
+                FieldError::new("validation_min_number_constraint", "Must be at least 1."),
+            );
         }
         errors.nest("backups", backups);
         errors.into_result()
@@ -256,10 +311,16 @@ impl Settings {
             if rule.label.trim().is_empty() {
                 e.add("label", FieldError::required());
             } else if !valid_rate_label(&rule.label) {
-                e.add("label", FieldError::new("validation_match_invalid", "Invalid rate limit label."));
+                e.add(
+                    "label",
+                    FieldError::new("validation_match_invalid", "Invalid rate limit label."),
+                );
             }
             if !["", "@guest", "@auth"].contains(&rule.audience.as_str()) {
-                e.add("audience", FieldError::new("validation_in_invalid", "Must be empty, @guest or @auth."));
+                e.add(
+                    "audience",
+                    FieldError::new("validation_in_invalid", "Must be empty, @guest or @auth."),
+                );
             }
             if rule.duration == 0 {
                 e.add("duration", FieldError::required());
@@ -278,11 +339,14 @@ impl Settings {
 fn valid_rate_label(label: &str) -> bool {
     let path_ok = |p: &str| p.starts_with('/') && p.chars().all(|c| c.is_ascii_graphic());
     if let Some((method, path)) = label.split_once(' ') {
-        return ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"].contains(&method) && path_ok(path);
+        return ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"].contains(&method)
+            && path_ok(path);
     }
     if let Some((collection, action)) = label.split_once(':') {
         return !collection.is_empty()
-            && collection.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '*')
+            && collection
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '*')
             && !action.is_empty()
             && action.chars().all(|c| c.is_ascii_alphabetic());
     }
@@ -305,11 +369,17 @@ fn merge_json(base: &mut Value, patch: &Value) {
 pub async fn load(db: &Db) -> Result<Settings, SettingsError> {
     db.read(|conn| {
         let raw: Option<String> = conn
-            .query_row("SELECT value FROM _params WHERE id = ?1", [PARAMS_KEY], |r| r.get(0))
+            .query_row(
+                "SELECT value FROM _params WHERE id = ?1",
+                [PARAMS_KEY],
+                |r| r.get(0),
+            )
             .optional()?;
         match raw {
             None => Ok(Settings::default()),
-            Some(text) => serde_json::from_str(&text).map_err(|e| SettingsError::Format(e.to_string())),
+            Some(text) => {
+                serde_json::from_str(&text).map_err(|e| SettingsError::Format(e.to_string()))
+            }
         }
     })
     .await
@@ -323,17 +393,26 @@ pub async fn patch(db: &Db, patch: Value) -> Result<Settings, SettingsError> {
     db.write(move |conn| {
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let raw: Option<String> = tx
-            .query_row("SELECT value FROM _params WHERE id = ?1", [PARAMS_KEY], |r| r.get(0))
+            .query_row(
+                "SELECT value FROM _params WHERE id = ?1",
+                [PARAMS_KEY],
+                |r| r.get(0),
+            )
             .optional()?;
         let current: Settings = match raw {
             None => Settings::default(),
-            Some(text) => serde_json::from_str(&text).map_err(|e| SettingsError::Format(e.to_string()))?,
+            Some(text) => {
+                serde_json::from_str(&text).map_err(|e| SettingsError::Format(e.to_string()))?
+            }
         };
-        let mut merged = serde_json::to_value(&current).map_err(|e| SettingsError::Format(e.to_string()))?;
+        let mut merged =
+            serde_json::to_value(&current).map_err(|e| SettingsError::Format(e.to_string()))?;
         merge_json(&mut merged, &patch);
-        let next: Settings = serde_json::from_value(merged).map_err(|e| SettingsError::Format(e.to_string()))?;
+        let next: Settings =
+            serde_json::from_value(merged).map_err(|e| SettingsError::Format(e.to_string()))?;
         next.validate().map_err(SettingsError::Invalid)?;
-        let text = serde_json::to_string(&next).map_err(|e| SettingsError::Format(e.to_string()))?;
+        let text =
+            serde_json::to_string(&next).map_err(|e| SettingsError::Format(e.to_string()))?;
         let now = crate::clock::now();
         tx.execute(
             "INSERT INTO _params (id, value, created, updated) VALUES (?1, ?2, ?3, ?3) \
@@ -359,17 +438,26 @@ mod tests {
         assert_eq!(v["meta"]["appURL"], json!("http://localhost:8090"));
         assert_eq!(v["rateLimits"]["rules"][0]["label"], json!("*:auth"));
         assert_eq!(v["batch"]["maxRequests"], json!(50));
-        assert!(v["smtp"].get("password").is_none(), "secrets are never returned");
+        assert!(
+            v["smtp"].get("password").is_none(),
+            "secrets are never returned"
+        );
         assert!(v.get("superuserIPs").is_some());
     }
 
     #[test]
     fn invalid_sections_are_reported_nested() {
         let mut base = serde_json::to_value(Settings::default()).expect("json");
-        merge_json(&mut base, &json!({"meta": {"appName": ""}, "rateLimits": {"rules": [{"label": "x y z", "duration": 1, "maxRequests": 1}]}}));
+        merge_json(
+            &mut base,
+            &json!({"meta": {"appName": ""}, "rateLimits": {"rules": [{"label": "x y z", "duration": 1, "maxRequests": 1}]}}),
+        );
         let s: Settings = serde_json::from_value(base).expect("shape");
         let e = s.validate().expect_err("invalid").to_json();
         assert_eq!(e["meta"]["appName"]["code"], json!("validation_required"));
-        assert_eq!(e["rateLimits"]["rules"]["0"]["label"]["code"], json!("validation_match_invalid"));
+        assert_eq!(
+            e["rateLimits"]["rules"]["0"]["label"]["code"],
+            json!("validation_match_invalid")
+        );
     }
 }

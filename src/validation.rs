@@ -17,7 +17,11 @@ pub struct FieldError {
 impl FieldError {
     /// An error with a code and a sentence for humans.
     pub fn new(code: &'static str, message: impl Into<String>) -> Self {
-        Self { code, message: message.into(), params: None }
+        Self {
+            code,
+            message: message.into(),
+            params: None,
+        }
     }
 
     /// Adds `params` (e.g. `{"max": 10}`).
@@ -124,7 +128,11 @@ mod tests {
         inner.add("collectionId", FieldError::required());
         let mut errors = ValidationErrors::new();
         errors.nest("1", inner);
-        errors.add("name", FieldError::new("validation_max_text_constraint", "Too long.").with_params(json!({"max": 3})));
+        errors.add(
+            "name",
+            FieldError::new("validation_max_text_constraint", "Too long.")
+                .with_params(json!({"max": 3})),
+        );
         errors.add("name", FieldError::required());
         assert_eq!(
             errors.to_json(),

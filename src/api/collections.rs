@@ -9,38 +9,71 @@ use crate::schema::{self, ListError};
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::{Value, json};
 
-fn lookup(state: &AppState, id_or_name: &str) -> Result<std::sync::Arc<schema::CompiledCollection>, ApiError> {
-    state.registry.get(id_or_name).ok_or_else(ApiError::not_found_default)
+fn lookup(
+    state: &AppState,
+    id_or_name: &str,
+) -> Result<std::sync::Arc<schema::CompiledCollection>, ApiError> {
+    state
+        .registry
+        .get(id_or_name)
+        .ok_or_else(ApiError::not_found_default)
 }
 
-pub async fn list(req: HttpRequest, who: Principal, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub async fn list(
+    req: HttpRequest,
+    who: Principal,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
     require_superuser(&who)?;
     let params = query_map(&req)?;
     let query = records::parse_list_query(&params)?;
-    let (items, total) = schema::list(&state.db, &state.registry, &query.filter, &query.sort, query.page, query.per_page)
-        .await
-        .map_err(|e| match e {
-            ListError::Rule(e) => {
-                tracing::debug!(reason = %e, "bad collections filter");
-                ApiError::bad_request(GENERIC_MESSAGE)
-            }
-            ListError::Schema(e) => ApiError::from(e),
-        })?;
+    let (items, total) = schema::list(
+        &state.db,
+        &state.registry,
+        &query.filter,
+        &query.sort,
+        query.page,
+        query.per_page,
+    )
+    .await
+    .map_err(|e| match e {
+        ListError::Rule(e) => {
+            tracing::debug!(reason = %e, "bad collections filter");
+            ApiError::bad_request(GENERIC_MESSAGE)
+        }
+        ListError::Schema(e) => ApiError::from(e),
+    })?;
     let items = items.iter().map(|c| c.to_json()).collect();
     let page = ListPage::new(&query, (!query.skip_total).then_some(total), items);
-    respond::json(&req, serde_json::to_value(page).map_err(ApiError::internal)?, true)
+    respond::json(
+        &req,
+        serde_json::to_value(page).map_err(ApiError::internal)?,
+        true,
+    )
 }
 
-pub async fn view(req: HttpRequest, who: Principal, path: web::Path<String>, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub async fn view(
+    req: HttpRequest,
+    who: Principal,
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
     require_superuser(&who)?;
     let collection = lookup(&state, &path)?;
     respond::json(&req, collection.to_json(), false)
 }
 
-pub async fn create(req: HttpRequest, who: Principal, body: web::Payload, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub async fn create(
+    req: HttpRequest,
+    who: Principal,
+    body: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
     require_superuser(&who)?;
     let input = read_object(&req, body, state.config.server.max_body_bytes).await?;
-    let created = schema::create(&state.db, &state.registry, Value::Object(input)).await.map_err(|e| with_message(e, "Failed to create collection."))?;
+    let created = schema::create(&state.db, &state.registry, Value::Object(input))
+        .await
+        .map_err(|e| with_message(e, "Failed to create collection."))?;
     respond::json(&req, created.to_json(), false)
 }
 
@@ -60,14 +93,22 @@ pub async fn update(
     respond::json(&req, updated.to_json(), false)
 }
 
-pub async fn delete(who: Principal, path: web::Path<String>, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub async fn delete(
+    who: Principal,
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
     require_superuser(&who)?;
     let existing = lookup(&state, &path)?;
     schema::delete(&state.db, &state.registry, existing).await?;
     Ok(respond::no_content())
 }
 
-pub async fn truncate(who: Principal, path: web::Path<String>, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub async fn truncate(
+    who: Principal,
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
     require_superuser(&who)?;
     let existing = lookup(&state, &path)?;
     records::truncate(&state.db, state.registry.snapshot(), existing).await?;
@@ -90,7 +131,11 @@ pub async fn scaffolds(req: HttpRequest, who: Principal) -> Result<HttpResponse,
         v["updated"] = json!("");
         v
     };
-    respond::json(&req, json!({"base": blank(base), "auth": blank(auth)}), false)
+    respond::json(
+        &req,
+        json!({"base": blank(base), "auth": blank(auth)}),
+        false,
+    )
 }
 
 /// Collection validation errors use the action's own message.

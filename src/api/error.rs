@@ -26,7 +26,11 @@ pub struct ApiError {
 
 impl ApiError {
     fn new(status: StatusCode, message: impl Into<String>) -> Self {
-        Self { status, message: sentence(&message.into()), data: json!({}) }
+        Self {
+            status,
+            message: sentence(&message.into()),
+            data: json!({}),
+        }
     }
 
     pub fn bad_request(message: impl Into<String>) -> Self {
@@ -80,7 +84,9 @@ impl ApiError {
 fn sentence(raw: &str) -> String {
     let trimmed = raw.trim();
     let mut chars = trimmed.chars();
-    let Some(first) = chars.next() else { return String::new() };
+    let Some(first) = chars.next() else {
+        return String::new();
+    };
     let mut out: String = first.to_uppercase().chain(chars).collect();
     if !out.ends_with(['.', '!', '?']) {
         out.push('.');
@@ -112,13 +118,21 @@ impl From<RecordError> for ApiError {
     fn from(e: RecordError) -> Self {
         match e {
             RecordError::NotFound => ApiError::not_found_default(),
-            RecordError::SuperusersOnly => ApiError::forbidden("Only superusers can perform this action."),
-            RecordError::SuperusersOnlyFilter(marker) => ApiError::forbidden(format!("Only superusers can filter by {marker}")),
+            RecordError::SuperusersOnly => {
+                ApiError::forbidden("Only superusers can perform this action.")
+            }
+            RecordError::SuperusersOnlyFilter(marker) => {
+                ApiError::forbidden(format!("Only superusers can filter by {marker}"))
+            }
             RecordError::CreateRuleFailed => ApiError::bad_request("Failed to create record."),
             RecordError::Invalid { message, errors } => ApiError::validation(message, &errors),
             RecordError::BadQuery(m) => {
                 tracing::debug!(reason = %m, "bad list query");
-                if m.starts_with("You can't") { ApiError::bad_request(m) } else { ApiError::bad_request(GENERIC_MESSAGE) }
+                if m.starts_with("You can't") {
+                    ApiError::bad_request(m)
+                } else {
+                    ApiError::bad_request(GENERIC_MESSAGE)
+                }
             }
             RecordError::Rule(e) => {
                 tracing::debug!(reason = %e, "bad filter or sort");
@@ -138,14 +152,19 @@ impl From<SchemaError> for ApiError {
     fn from(e: SchemaError) -> Self {
         match e {
             SchemaError::NotFound => ApiError::not_found_default(),
-            SchemaError::Invalid(errors) => ApiError::validation("An error occurred while validating the submitted data.", &errors),
+            SchemaError::Invalid(errors) => ApiError::validation(
+                "An error occurred while validating the submitted data.",
+                &errors,
+            ),
             SchemaError::Format(m) => {
                 tracing::debug!(reason = %m, "malformed collection");
-                ApiError::bad_request("Failed to load the submitted data due to invalid formatting.")
+                ApiError::bad_request(
+                    "Failed to load the submitted data due to invalid formatting.",
+                )
             }
-            SchemaError::Referenced(by) => {
-                ApiError::bad_request(format!("Failed to delete collection probably due to existing reference in {by}."))
-            }
+            SchemaError::Referenced(by) => ApiError::bad_request(format!(
+                "Failed to delete collection probably due to existing reference in {by}."
+            )),
             SchemaError::System => ApiError::bad_request("Failed to delete collection."),
             SchemaError::Corrupt(m) => ApiError::internal(m),
             SchemaError::Db(e) => ApiError::internal(e),
@@ -157,14 +176,29 @@ impl From<AuthError> for ApiError {
     fn from(e: AuthError) -> Self {
         match e {
             AuthError::InvalidCredentials => ApiError::bad_request("Failed to authenticate."),
-            AuthError::NotAuthCollection => ApiError::not_found("Missing or invalid auth collection context."),
-            AuthError::PasswordAuthDisabled => ApiError::forbidden("The collection is not configured to allow password authentication."),
+            AuthError::NotAuthCollection => {
+                ApiError::not_found("Missing or invalid auth collection context.")
+            }
+            AuthError::PasswordAuthDisabled => ApiError::forbidden(
+                "The collection is not configured to allow password authentication.",
+            ),
             AuthError::Input(field) => {
                 let mut errors = ValidationErrors::new();
-                errors.add(field, crate::validation::FieldError::new("validation_in_invalid", "Must be a valid value."));
-                ApiError::validation("An error occurred while validating the submitted data.", &errors)
+                errors.add(
+                    field,
+                    crate::validation::FieldError::new(
+                        "validation_in_invalid",
+                        "Must be a valid value.",
+                    ),
+                );
+                ApiError::validation(
+                    "An error occurred while validating the submitted data.",
+                    &errors,
+                )
             }
-            AuthError::NoSuchSuperuser | AuthError::LastSuperuser => ApiError::bad_request(e.to_string()),
+            AuthError::NoSuchSuperuser | AuthError::LastSuperuser => {
+                ApiError::bad_request(e.to_string())
+            }
             AuthError::Hash(m) | AuthError::Token(m) => ApiError::internal(m),
             AuthError::Db(e) => ApiError::internal(e),
         }
@@ -174,7 +208,9 @@ impl From<AuthError> for ApiError {
 impl From<SettingsError> for ApiError {
     fn from(e: SettingsError) -> Self {
         match e {
-            SettingsError::Invalid(errors) => ApiError::validation("An error occurred while saving the new settings.", &errors),
+            SettingsError::Invalid(errors) => {
+                ApiError::validation("An error occurred while saving the new settings.", &errors)
+            }
             SettingsError::Format(m) => {
                 tracing::debug!(reason = %m, "malformed settings");
                 ApiError::bad_request("An error occurred while saving the new settings.")
@@ -190,7 +226,10 @@ mod tests {
 
     #[test]
     fn messages_are_sentences() {
-        assert_eq!(sentence("failed to authenticate"), "Failed to authenticate.");
+        assert_eq!(
+            sentence("failed to authenticate"),
+            "Failed to authenticate."
+        );
         assert_eq!(sentence("Done."), "Done.");
         assert_eq!(sentence(""), "");
     }

@@ -35,7 +35,9 @@ impl FromRequest for Principal {
             .and_then(|h| h.to_str().ok())
             .map(str::to_owned);
         Box::pin(async move {
-            let (Some(state), Some(header)) = (state, header) else { return Ok(Principal::Anonymous) };
+            let (Some(state), Some(header)) = (state, header) else {
+                return Ok(Principal::Anonymous);
+            };
             if header.trim().is_empty() {
                 return Ok(Principal::Anonymous);
             }
@@ -48,18 +50,34 @@ impl FromRequest for Principal {
 pub fn caller(who: &Principal, req: &HttpRequest) -> Caller {
     let auth = match who {
         Principal::Anonymous => None,
-        Principal::User { collection_id, collection_name, id } => Some((collection_id.clone(), collection_name.clone(), id.clone())),
-        Principal::Superuser { id } => Some((crate::schema::SUPERUSERS_ID.to_owned(), crate::schema::SUPERUSERS_NAME.to_owned(), id.clone())),
+        Principal::User {
+            collection_id,
+            collection_name,
+            id,
+        } => Some((collection_id.clone(), collection_name.clone(), id.clone())),
+        Principal::Superuser { id } => Some((
+            crate::schema::SUPERUSERS_ID.to_owned(),
+            crate::schema::SUPERUSERS_NAME.to_owned(),
+            id.clone(),
+        )),
     };
-    Caller { superuser: who.is_superuser(), auth, method: req.method().as_str().to_owned() }
+    Caller {
+        superuser: who.is_superuser(),
+        auth,
+        method: req.method().as_str().to_owned(),
+    }
 }
 
 /// 401/403 unless the requester is a superuser.
 pub fn require_superuser(who: &Principal) -> Result<(), ApiError> {
     match who {
         Principal::Superuser { .. } => Ok(()),
-        Principal::Anonymous => Err(ApiError::unauthorized("The request requires valid record authorization token.")),
-        Principal::User { .. } => Err(ApiError::forbidden("The authorized record is not allowed to perform this action.")),
+        Principal::Anonymous => Err(ApiError::unauthorized(
+            "The request requires valid record authorization token.",
+        )),
+        Principal::User { .. } => Err(ApiError::forbidden(
+            "The authorized record is not allowed to perform this action.",
+        )),
     }
 }
 
@@ -71,13 +89,23 @@ pub fn query_map(req: &HttpRequest) -> Result<HashMap<String, String>, ApiError>
 }
 
 /// Looks up the collection of a record route; unknown → "Missing collection context.".
-pub fn record_collection(state: &AppState, id_or_name: &str) -> Result<Arc<CompiledCollection>, ApiError> {
-    state.registry.get(id_or_name).ok_or_else(ApiError::missing_collection)
+pub fn record_collection(
+    state: &AppState,
+    id_or_name: &str,
+) -> Result<Arc<CompiledCollection>, ApiError> {
+    state
+        .registry
+        .get(id_or_name)
+        .ok_or_else(ApiError::missing_collection)
 }
 
 /// Reads the request body into a JSON object, enforcing `limit` while reading.
 /// JSON and url-encoded forms are accepted; an empty body is `{}`.
-pub async fn read_object(req: &HttpRequest, mut payload: web::Payload, limit: usize) -> Result<Map<String, Value>, ApiError> {
+pub async fn read_object(
+    req: &HttpRequest,
+    mut payload: web::Payload,
+    limit: usize,
+) -> Result<Map<String, Value>, ApiError> {
     let mut bytes = web::BytesMut::new();
     while let Some(chunk) = payload.next().await {
         let chunk = chunk.map_err(|_| ApiError::bad_request(super::error::GENERIC_MESSAGE))?;
@@ -96,14 +124,16 @@ pub async fn read_object(req: &HttpRequest, mut payload: web::Payload, limit: us
         .unwrap_or("")
         .to_ascii_lowercase();
     if content_type.starts_with("application/x-www-form-urlencoded") {
-        let pairs: Vec<(String, String)> =
-            serde_urlencoded::from_bytes(&bytes).map_err(|_| ApiError::bad_request(super::error::GENERIC_MESSAGE))?;
+        let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(&bytes)
+            .map_err(|_| ApiError::bad_request(super::error::GENERIC_MESSAGE))?;
         return Ok(form_to_object(pairs));
     }
     if content_type.starts_with("multipart/") {
-        return Err(ApiError::bad_request("Multipart bodies (file uploads) are not supported yet."));
+        return Err(ApiError::bad_request(
+            "Multipart bodies (file uploads) are not supported yet.",
+        ));
     }
-    if !content_type.is_empty() && !content_type.starts_with("application/json") && !content_type.starts_with("text/plain") {
+    if !content_type.starts_with("application/json") {
         return Err(ApiError::bad_request("Unsupported Content-Type."));
     }
     match serde_json::from_slice::<Value>(&bytes) {
@@ -140,7 +170,8 @@ fn infer(raw: &str) -> Value {
     {
         // Only text that round-trips exactly is a number: "12" yes, "012" or "1e3" no.
         let number = crate::records::value::number_json(n);
-        if number.to_string() == raw {
+        let canonical = number.to_string();
+        if canonical == raw {
             return number;
         }
     }
@@ -162,6 +193,9 @@ mod tests {
             ("t".into(), "a".into()),
             ("t".into(), "b".into()),
         ]);
-        assert_eq!(Value::Object(map), json!({"n": 12, "f": -1.5, "z": "012", "b": true, "t": ["a", "b"]}));
+        assert_eq!(
+            Value::Object(map),
+            json!({"n": 12, "f": -1.5, "z": "012", "b": true, "t": ["a", "b"]})
+        );
     }
 }

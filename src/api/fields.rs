@@ -49,7 +49,10 @@ impl FieldSelection {
         match body {
             Value::Object(mut map) if is_list => {
                 if let Some(Value::Array(items)) = map.remove("items") {
-                    map.insert("items".into(), Value::Array(items.into_iter().map(|i| self.select(i)).collect()));
+                    map.insert(
+                        "items".into(),
+                        Value::Array(items.into_iter().map(|i| self.select(i)).collect()),
+                    );
                 }
                 Value::Object(map)
             }
@@ -80,7 +83,9 @@ impl FieldSelection {
                 }
                 Value::Object(out)
             }
-            Value::Array(items) if !self.is_leaf() => Value::Array(items.into_iter().map(|i| self.select(i)).collect()),
+            Value::Array(items) if !self.is_leaf() => {
+                Value::Array(items.into_iter().map(|i| self.select(i)).collect())
+            }
             other => other,
         }
     }
@@ -152,8 +157,14 @@ mod tests {
     #[test]
     fn selection_keeps_listed_paths_only() {
         let sel = FieldSelection::parse("id,record.email,meta.*").expect("parsed");
-        let out = sel.apply(json!({"id": 1, "x": 2, "record": {"email": "e", "pw": "p"}, "meta": {"a": 1}}), false);
-        assert_eq!(out, json!({"id": 1, "record": {"email": "e"}, "meta": {"a": 1}}));
+        let out = sel.apply(
+            json!({"id": 1, "x": 2, "record": {"email": "e", "pw": "p"}, "meta": {"a": 1}}),
+            false,
+        );
+        assert_eq!(
+            out,
+            json!({"id": 1, "record": {"email": "e"}, "meta": {"a": 1}})
+        );
     }
 
     #[test]

@@ -7,10 +7,17 @@ use serde_json::json;
 
 pub async fn health(req: HttpRequest, who: Principal) -> Result<HttpResponse, ApiError> {
     let data = if who.is_superuser() {
-        let ip = req.peer_addr().map(|a| a.ip().to_string()).unwrap_or_default();
+        let ip = req
+            .peer_addr()
+            .map(|a| a.ip().to_string())
+            .unwrap_or_default();
         json!({"canBackup": false, "realIP": ip, "possibleProxyHeader": ""})
     } else {
         json!({})
     };
-    super::respond::json(&req, json!({"message": "API is healthy.", "code": 200, "data": data}), false)
+    super::respond::json(
+        &req,
+        json!({"message": "API is healthy.", "code": 200, "data": data}),
+        false,
+    )
 }

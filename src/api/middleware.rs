@@ -28,17 +28,30 @@ impl CorsPolicy {
 
 const ALLOWED_METHODS: &str = "GET,HEAD,PUT,PATCH,POST,DELETE";
 
-pub async fn cors(req: ServiceRequest, next: Next<impl MessageBody + 'static>) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+pub async fn cors(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
     let policy = req.app_data::<web::Data<CorsPolicy>>().cloned();
-    let origin = req.headers().get(header::ORIGIN).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let origin = req
+        .headers()
+        .get(header::ORIGIN)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
     let allow = match (&policy, &origin) {
         (Some(p), Some(o)) => p.allow_value(o),
         _ => None,
     };
-    let preflight = req.method() == Method::OPTIONS && req.headers().contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
+    let preflight = req.method() == Method::OPTIONS
+        && req
+            .headers()
+            .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
     if preflight {
         let mut resp = HttpResponse::NoContent();
-        resp.insert_header((header::VARY, "Origin, Access-Control-Request-Method, Access-Control-Request-Headers"));
+        resp.insert_header((
+            header::VARY,
+            "Origin, Access-Control-Request-Method, Access-Control-Request-Headers",
+        ));
         if let Some(allow) = allow {
             resp.insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, allow));
             resp.insert_header((header::ACCESS_CONTROL_ALLOW_METHODS, ALLOWED_METHODS));
@@ -70,7 +83,10 @@ pub async fn security_headers(
         ("x-frame-options", "SAMEORIGIN"),
         ("cross-origin-opener-policy", "same-origin"),
     ] {
-        headers.insert(header::HeaderName::from_static(name), header::HeaderValue::from_static(value));
+        headers.insert(
+            header::HeaderName::from_static(name),
+            header::HeaderValue::from_static(value),
+        );
     }
     Ok(res)
 }
@@ -80,15 +96,21 @@ pub async fn security_headers(
 pub struct RequestLogging(pub bool);
 
 /// Tags the request with an id (`X-Request-Id`) and logs one line when it completes.
-pub async fn request_log(req: ServiceRequest, next: Next<impl MessageBody + 'static>) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
-    let enabled = req.app_data::<web::Data<RequestLogging>>().is_some_and(|l| l.0);
+pub async fn request_log(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let enabled = req
+        .app_data::<web::Data<RequestLogging>>()
+        .is_some_and(|l| l.0);
     let request_id = crate::schema::autogen::random_string("0123456789abcdef", 16);
     let method = req.method().clone();
     let path = req.path().to_owned();
     let started = Instant::now();
     let mut res = next.call(req).await?.map_into_boxed_body();
     if let Ok(v) = header::HeaderValue::from_str(&request_id) {
-        res.headers_mut().insert(header::HeaderName::from_static("x-request-id"), v);
+        res.headers_mut()
+            .insert(header::HeaderName::from_static("x-request-id"), v);
     }
     if enabled {
         tracing::info!(

@@ -20,7 +20,11 @@ use actix_web::{HttpRequest, HttpResponse, Route, web};
 
 /// Unknown routes and wrong methods answer 404 in the envelope (never 405).
 async fn not_found(req: HttpRequest) -> HttpResponse {
-    let message = if req.path().starts_with("/api/") { "File not found." } else { "The requested resource wasn't found." };
+    let message = if req.path().starts_with("/api/") {
+        "File not found."
+    } else {
+        "The requested resource wasn't found."
+    };
     actix_web::ResponseError::error_response(&ApiError::not_found(message))
 }
 
@@ -35,21 +39,65 @@ fn resource(path: &str, routes: Vec<Route>) -> actix_web::Resource {
 
 /// Registers every route.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(resource("/api/health", vec![web::get().to(health::health), web::head().to(health::health)]))
-        .service(resource("/api/settings", vec![web::get().to(settings::get), web::patch().to(settings::patch)]))
-        .service(resource("/api/collections", vec![web::get().to(collections::list), web::post().to(collections::create)]))
-        .service(resource("/api/collections/meta/scaffolds", vec![web::get().to(collections::scaffolds)]))
-        .service(resource(
-            "/api/collections/{c}",
-            vec![web::get().to(collections::view), web::patch().to(collections::update), web::delete().to(collections::delete)],
-        ))
-        .service(resource("/api/collections/{c}/truncate", vec![web::delete().to(collections::truncate)]))
-        .service(resource("/api/collections/{c}/records", vec![web::get().to(records::list), web::post().to(records::create)]))
-        .service(resource(
-            "/api/collections/{c}/records/{id}",
-            vec![web::get().to(records::view), web::patch().to(records::update), web::delete().to(records::delete)],
-        ))
-        .service(resource("/api/collections/{c}/auth-with-password", vec![web::post().to(auth::with_password)]))
-        .service(resource("/api/collections/{c}/auth-refresh", vec![web::post().to(auth::refresh)]))
-        .default_service(web::to(not_found));
+    cfg.service(resource(
+        "/api/health",
+        vec![
+            web::get().to(health::health),
+            web::head().to(health::health),
+        ],
+    ))
+    .service(resource(
+        "/api/settings",
+        vec![
+            web::get().to(settings::get),
+            web::patch().to(settings::patch),
+        ],
+    ))
+    .service(resource(
+        "/api/collections",
+        vec![
+            web::get().to(collections::list),
+            web::post().to(collections::create),
+        ],
+    ))
+    .service(resource(
+        "/api/collections/meta/scaffolds",
+        vec![web::get().to(collections::scaffolds)],
+    ))
+    .service(resource(
+        "/api/collections/{c}",
+        vec![
+            web::get().to(collections::view),
+            web::patch().to(collections::update),
+            web::delete().to(collections::delete),
+        ],
+    ))
+    .service(resource(
+        "/api/collections/{c}/truncate",
+        vec![web::delete().to(collections::truncate)],
+    ))
+    .service(resource(
+        "/api/collections/{c}/records",
+        vec![
+            web::get().to(records::list),
+            web::post().to(records::create),
+        ],
+    ))
+    .service(resource(
+        "/api/collections/{c}/records/{id}",
+        vec![
+            web::get().to(records::view),
+            web::patch().to(records::update),
+            web::delete().to(records::delete),
+        ],
+    ))
+    .service(resource(
+        "/api/collections/{c}/auth-with-password",
+        vec![web::post().to(auth::with_password)],
+    ))
+    .service(resource(
+        "/api/collections/{c}/auth-refresh",
+        vec![web::post().to(auth::refresh)],
+    ))
+    .default_service(web::to(not_found));
 }

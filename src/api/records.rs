@@ -7,11 +7,20 @@ use crate::auth::Principal;
 use crate::records;
 use actix_web::{HttpRequest, HttpResponse, web};
 
-pub async fn list(req: HttpRequest, who: Principal, path: web::Path<String>, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub async fn list(
+    req: HttpRequest,
+    who: Principal,
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
     let collection = record_collection(&state, &path)?;
     let query = records::parse_list_query(&query_map(&req)?)?;
     let page = records::list(&state.db, collection, caller(&who, &req), query).await?;
-    respond::json(&req, serde_json::to_value(page).map_err(ApiError::internal)?, true)
+    respond::json(
+        &req,
+        serde_json::to_value(page).map_err(ApiError::internal)?,
+        true,
+    )
 }
 
 pub async fn view(
@@ -35,7 +44,14 @@ pub async fn create(
 ) -> Result<HttpResponse, ApiError> {
     let collection = record_collection(&state, &path)?;
     let input = read_object(&req, body, state.config.server.max_body_bytes).await?;
-    let record = records::create(&state.db, state.registry.snapshot(), collection, caller(&who, &req), input).await?;
+    let record = records::create(
+        &state.db,
+        state.registry.snapshot(),
+        collection,
+        caller(&who, &req),
+        input,
+    )
+    .await?;
     respond::json(&req, record, false)
 }
 
@@ -49,7 +65,15 @@ pub async fn update(
     let (c, id) = path.into_inner();
     let collection = record_collection(&state, &c)?;
     let input = read_object(&req, body, state.config.server.max_body_bytes).await?;
-    let record = records::update(&state.db, state.registry.snapshot(), collection, caller(&who, &req), id, input).await?;
+    let record = records::update(
+        &state.db,
+        state.registry.snapshot(),
+        collection,
+        caller(&who, &req),
+        id,
+        input,
+    )
+    .await?;
     respond::json(&req, record, false)
 }
 
@@ -61,6 +85,13 @@ pub async fn delete(
 ) -> Result<HttpResponse, ApiError> {
     let (c, id) = path.into_inner();
     let collection = record_collection(&state, &c)?;
-    records::delete(&state.db, state.registry.snapshot(), collection, caller(&who, &req), id).await?;
+    records::delete(
+        &state.db,
+        state.registry.snapshot(),
+        collection,
+        caller(&who, &req),
+        id,
+    )
+    .await?;
     Ok(respond::no_content())
 }

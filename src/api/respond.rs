@@ -8,7 +8,10 @@ use serde_json::Value;
 /// 200 with `body`, filtered by the request's `fields` parameter.
 pub fn json(req: &HttpRequest, body: Value, is_list: bool) -> Result<HttpResponse, ApiError> {
     let query = super::extract::query_map(req)?;
-    let body = match query.get("fields").and_then(|raw| FieldSelection::parse(raw)) {
+    let body = match query
+        .get("fields")
+        .and_then(|raw| FieldSelection::parse(raw))
+    {
         Some(selection) => selection.apply(body, is_list),
         None => body,
     };

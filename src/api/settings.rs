@@ -8,13 +8,22 @@ use crate::settings;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::Value;
 
-pub async fn get(req: HttpRequest, who: Principal, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub async fn get(
+    req: HttpRequest,
+    who: Principal,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
     require_superuser(&who)?;
     let current = settings::load(&state.db).await?;
     respond::json(&req, current.to_public_json(), false)
 }
 
-pub async fn patch(req: HttpRequest, who: Principal, body: web::Payload, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub async fn patch(
+    req: HttpRequest,
+    who: Principal,
+    body: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
     require_superuser(&who)?;
     let input = read_object(&req, body, state.config.server.max_body_bytes).await?;
     let saved = settings::patch(&state.db, Value::Object(input)).await?;

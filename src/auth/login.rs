@@ -30,13 +30,21 @@ pub async fn login_with_password(
         return Err(AuthError::NotAuthCollection);
     }
     let auth = collection.options.get("passwordAuth");
-    if !auth.and_then(|a| a.get("enabled")).and_then(|e| e.as_bool()).unwrap_or(false) {
+    if !auth
+        .and_then(|a| a.get("enabled"))
+        .and_then(|e| e.as_bool())
+        .unwrap_or(false)
+    {
         return Err(AuthError::PasswordAuthDisabled);
     }
     let configured: Vec<String> = auth
         .and_then(|a| a.get("identityFields"))
         .and_then(|f| f.as_array())
-        .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect()
+        })
         .unwrap_or_default();
     let fields: Vec<String> = match identity_field {
         Some(f) if configured.contains(&f) => vec![f],
@@ -46,19 +54,30 @@ pub async fn login_with_password(
     // Only real columns with a single-column unique index may identify a record.
     let fields: Vec<String> = fields
         .into_iter()
-        .filter(|f| collection.field(f).is_some() && collection.indexes.iter().any(|i| i.is_unique_on(f)))
+        .filter(|f| {
+            collection.field(f).is_some() && collection.indexes.iter().any(|i| i.is_unique_on(f))
+        })
         .filter(|f| f != "email" || identity.contains('@'))
         .collect();
     let table = ident(collection.name.as_str());
     let found = db
         .read(move |conn| {
             for field in fields {
-                let sql = format!("SELECT id, password, tokenKey FROM {table} WHERE {} = ?1 LIMIT 1", ident(&field));
+                let sql = format!(
+                    "SELECT id, password, tokenKey FROM {table} WHERE {} = ?1 LIMIT 1",
+                    ident(&field)
+                );
                 let row = conn
                     .prepare_cached(&sql)
                     .and_then(|mut s| {
-                        s.query_row([&identity], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?)))
-                            .optional()
+                        s.query_row([&identity], |r| {
+                            Ok((
+                                r.get::<_, String>(0)?,
+                                r.get::<_, String>(1)?,
+                                r.get::<_, String>(2)?,
+                            ))
+                        })
+                        .optional()
                     })
                     .map_err(DbError::from)?;
                 if row.is_some() {
@@ -70,25 +89,52 @@ pub async fn login_with_password(
         .await?;
     // Verify against a dummy hash when nobody matched, so timing does not reveal accounts.
     let (id, stored, token_key) = found.unwrap_or_default();
-    let stored_for_check = if stored.is_empty() { password::dummy_hash().to_owned() } else { stored };
+    let stored_for_check = if stored.is_empty() {
+        password::dummy_hash().to_owned()
+    } else {
+        stored
+    };
     let ok = password::verify(plain, stored_for_check).await;
     if !ok || id.is_empty() {
         return Err(AuthError::InvalidCredentials);
     }
-    let token = token::issue_auth(&collection.id, &id, &auth_signing_key(&collection, &token_key), token_duration(&collection))?;
-    Ok(LoginOutcome { record_id: id, token })
+    let token = token::issue_auth(
+        &collection.id,
+        &id,
+        &auth_signing_key(&collection, &token_key),
+        token_duration(&collection),
+    )?;
+    Ok(LoginOutcome {
+        record_id: id,
+        token,
+    })
 }
 
-
 /// Issues a fresh auth token for record `id` (which must still exist).
-pub async fn refresh_token(db: &Db, collection: Arc<CompiledCollection>, id: String) -> Result<String, AuthError> {
-    let sql = format!("SELECT tokenKey FROM {} WHERE id = ?1", ident(collection.name.as_str()));
+pub async fn refresh_token(
+    db: &Db,
+    collection: Arc<CompiledCollection>,
+    id: String,
+) -> Result<String, AuthError> {
+    let sql = format!(
+        "SELECT tokenKey FROM {} WHERE id = ?1",
+        ident(collection.name.as_str())
+    );
     let lookup_id = id.clone();
     let token_key: Option<String> = db
-        .read(move |conn| conn.query_row(&sql, [&lookup_id], |r| r.get(0)).optional().map_err(AuthError::from))
+        .read(move |conn| {
+            conn.query_row(&sql, [&lookup_id], |r| r.get(0))
+                .optional()
+                .map_err(AuthError::from)
+        })
         .await?;
     let token_key = token_key.ok_or(AuthError::InvalidCredentials)?;
-    token::issue_auth(&collection.id, &id, &auth_signing_key(&collection, &token_key), token_duration(&collection))
+    token::issue_auth(
+        &collection.id,
+        &id,
+        &auth_signing_key(&collection, &token_key),
+        token_duration(&collection),
+    )
 }
 
 /// The collection's auth token lifetime in seconds.

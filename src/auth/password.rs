@@ -4,7 +4,9 @@
 //! instead of starving every other request.
 
 use super::AuthError;
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString, rand_core::OsRng};
+use argon2::password_hash::{
+    PasswordHash, PasswordHasher, PasswordVerifier, SaltString, rand_core::OsRng,
+};
 use argon2::{Algorithm, Argon2, Params, Version};
 use std::sync::{Arc, LazyLock};
 use tokio::sync::Semaphore;
@@ -26,12 +28,15 @@ pub fn dummy_hash() -> &'static str {
 
 /// Hashes running at once; each holds ~19 MiB and one core.
 static HASHING_SLOTS: LazyLock<Arc<Semaphore>> = LazyLock::new(|| {
-    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2);
     Arc::new(Semaphore::new(cores))
 });
 
 fn hasher() -> Result<Argon2<'static>, AuthError> {
-    let params = Params::new(MEMORY_KIB, ITERATIONS, LANES, None).map_err(|e| AuthError::Hash(e.to_string()))?;
+    let params = Params::new(MEMORY_KIB, ITERATIONS, LANES, None)
+        .map_err(|e| AuthError::Hash(e.to_string()))?;
     Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, params))
 }
 
@@ -46,13 +51,21 @@ pub fn hash_blocking(plain: &str) -> Result<String, AuthError> {
 
 /// Checks `plain` against a stored PHC hash string (blocking). Unknown formats never match.
 pub fn verify_blocking(plain: &str, stored: &str) -> bool {
-    let Ok(parsed) = PasswordHash::new(stored) else { return false };
-    Argon2::default().verify_password(plain.as_bytes(), &parsed).is_ok()
+    let Ok(parsed) = PasswordHash::new(stored) else {
+        return false;
+    };
+    Argon2::default()
+        .verify_password(plain.as_bytes(), &parsed)
+        .is_ok()
 }
 
 /// Hashes on the blocking pool, bounded by the hashing semaphore.
 pub async fn hash(plain: String) -> Result<String, AuthError> {
-    let _slot = HASHING_SLOTS.clone().acquire_owned().await.map_err(|e| AuthError::Hash(e.to_string()))?;
+    let _slot = HASHING_SLOTS
+        .clone()
+        .acquire_owned()
+        .await
+        .map_err(|e| AuthError::Hash(e.to_string()))?;
     tokio::task::spawn_blocking(move || hash_blocking(&plain))
         .await
         .map_err(|e| AuthError::Hash(e.to_string()))?
@@ -60,8 +73,12 @@ pub async fn hash(plain: String) -> Result<String, AuthError> {
 
 /// Verifies on the blocking pool, bounded by the hashing semaphore.
 pub async fn verify(plain: String, stored: String) -> bool {
-    let Ok(_slot) = HASHING_SLOTS.clone().acquire_owned().await else { return false };
-    tokio::task::spawn_blocking(move || verify_blocking(&plain, &stored)).await.unwrap_or(false)
+    let Ok(_slot) = HASHING_SLOTS.clone().acquire_owned().await else {
+        return false;
+    };
+    tokio::task::spawn_blocking(move || verify_blocking(&plain, &stored))
+        .await
+        .unwrap_or(false)
 }
 
 #[cfg(test)]

@@ -14,7 +14,11 @@ pub enum Principal {
     /// No valid token.
     Anonymous,
     /// A record of an auth collection other than `_superusers`.
-    User { collection_id: String, collection_name: String, id: String },
+    User {
+        collection_id: String,
+        collection_name: String,
+        id: String,
+    },
     /// A `_superusers` record.
     Superuser { id: String },
 }
@@ -43,11 +47,15 @@ pub async fn resolve_token(db: &Db, registry: &Registry, header: &str) -> Princi
         Some(prefix) if prefix.eq_ignore_ascii_case("bearer ") => raw[7..].trim(),
         _ => raw,
     };
-    let Some(claims) = token::peek(token) else { return Principal::Anonymous };
+    let Some(claims) = token::peek(token) else {
+        return Principal::Anonymous;
+    };
     if claims.kind != "auth" {
         return Principal::Anonymous;
     }
-    let Some(collection) = registry.snapshot().get(&claims.collection_id) else { return Principal::Anonymous };
+    let Some(collection) = registry.snapshot().get(&claims.collection_id) else {
+        return Principal::Anonymous;
+    };
     if collection.kind != CollectionType::Auth || collection.id != claims.collection_id {
         return Principal::Anonymous;
     }
@@ -60,16 +68,29 @@ pub async fn resolve_token(db: &Db, registry: &Registry, header: &str) -> Princi
     if collection.is_superusers() {
         Principal::Superuser { id: claims.id }
     } else {
-        Principal::User { collection_id: collection.id.clone(), collection_name: collection.name.to_string(), id: claims.id }
+        Principal::User {
+            collection_id: collection.id.clone(),
+            collection_name: collection.name.to_string(),
+            id: claims.id,
+        }
     }
 }
 
-async fn lookup_token_key(db: &Db, collection: &Arc<CompiledCollection>, id: String) -> Option<String> {
-    let sql = format!("SELECT tokenKey FROM {} WHERE id = ?1", ident(collection.name.as_str()));
+async fn lookup_token_key(
+    db: &Db,
+    collection: &Arc<CompiledCollection>,
+    id: String,
+) -> Option<String> {
+    let sql = format!(
+        "SELECT tokenKey FROM {} WHERE id = ?1",
+        ident(collection.name.as_str())
+    );
     let found = db
         .read(move |conn| {
             let mut stmt = conn.prepare_cached(&sql).map_err(DbError::from)?;
-            stmt.query_row([id], |r| r.get::<_, String>(0)).optional().map_err(DbError::from)
+            stmt.query_row([id], |r| r.get::<_, String>(0))
+                .optional()
+                .map_err(DbError::from)
         })
         .await;
     match found {

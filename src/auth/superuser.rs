@@ -12,10 +12,14 @@ pub const MIN_PASSWORD_CHARS: usize = 8;
 /// Creates the superuser `email`, or sets its password if it exists (rotating its tokenKey).
 pub async fn upsert_superuser(db: &Db, email: &str, plain: &str) -> Result<String, AuthError> {
     if !email.contains('@') || email.len() > 255 || email.chars().any(char::is_whitespace) {
-        return Err(AuthError::Input(format!("{email:?} is not a valid email address")));
+        return Err(AuthError::Input(format!(
+            "{email:?} is not a valid email address"
+        )));
     }
     if plain.chars().count() < MIN_PASSWORD_CHARS {
-        return Err(AuthError::Input(format!("the password must be at least {MIN_PASSWORD_CHARS} characters")));
+        return Err(AuthError::Input(format!(
+            "the password must be at least {MIN_PASSWORD_CHARS} characters"
+        )));
     }
     let hash = password::hash(plain.to_owned()).await?;
     let email = email.to_owned();
@@ -54,9 +58,15 @@ pub async fn upsert_superuser(db: &Db, email: &str, plain: &str) -> Result<Strin
 pub async fn delete_superuser(db: &Db, email: &str) -> Result<(), AuthError> {
     let email = email.to_owned();
     db.write(move |conn| {
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(DbError::from)?;
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(DbError::from)?;
         let count: i64 = tx.query_row("SELECT count(*) FROM _superusers", [], |r| r.get(0))?;
-        let exists: bool = tx.query_row("SELECT EXISTS(SELECT 1 FROM _superusers WHERE email = ?1)", [&email], |r| r.get(0))?;
+        let exists: bool = tx.query_row(
+            "SELECT EXISTS(SELECT 1 FROM _superusers WHERE email = ?1)",
+            [&email],
+            |r| r.get(0),
+        )?;
         if !exists {
             return Err(AuthError::NoSuchSuperuser);
         }
@@ -72,6 +82,9 @@ pub async fn delete_superuser(db: &Db, email: &str) -> Result<(), AuthError> {
 
 /// How many superusers exist.
 pub async fn count_superusers(db: &Db) -> Result<i64, AuthError> {
-    db.read(|conn| conn.query_row("SELECT count(*) FROM _superusers", [], |r| r.get(0)).map_err(AuthError::from))
-        .await
+    db.read(|conn| {
+        conn.query_row("SELECT count(*) FROM _superusers", [], |r| r.get(0))
+            .map_err(AuthError::from)
+    })
+    .await
 }

@@ -30,7 +30,12 @@ pub struct UnverifiedClaims {
 }
 
 /// Signs an auth token valid for `duration_secs`.
-pub fn issue_auth(collection_id: &str, record_id: &str, key: &str, duration_secs: i64) -> Result<String, AuthError> {
+pub fn issue_auth(
+    collection_id: &str,
+    record_id: &str,
+    key: &str,
+    duration_secs: i64,
+) -> Result<String, AuthError> {
     let claims = AuthClaims {
         collection_id: collection_id.to_owned(),
         exp: crate::clock::unix_now() + duration_secs,
@@ -38,14 +43,20 @@ pub fn issue_auth(collection_id: &str, record_id: &str, key: &str, duration_secs
         refreshable: true,
         kind: "auth".to_owned(),
     };
-    jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(key.as_bytes()))
-        .map_err(|e| AuthError::Token(e.to_string()))
+    jsonwebtoken::encode(
+        &Header::new(Algorithm::HS256),
+        &claims,
+        &EncodingKey::from_secret(key.as_bytes()),
+    )
+    .map_err(|e| AuthError::Token(e.to_string()))
 }
 
 /// Reads the payload without checking the signature (only to find the key).
 pub fn peek(token: &str) -> Option<UnverifiedClaims> {
     let payload = token.split('.').nth(1)?;
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).ok()?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .ok()?;
     serde_json::from_slice(&bytes).ok()
 }
 
@@ -54,8 +65,12 @@ pub fn verify_auth(token: &str, key: &str) -> Result<AuthClaims, AuthError> {
     let mut validation = Validation::new(Algorithm::HS256);
     validation.leeway = 0;
     validation.set_required_spec_claims(&["exp"]);
-    let data = jsonwebtoken::decode::<AuthClaims>(token, &DecodingKey::from_secret(key.as_bytes()), &validation)
-        .map_err(|e| AuthError::Token(e.to_string()))?;
+    let data = jsonwebtoken::decode::<AuthClaims>(
+        token,
+        &DecodingKey::from_secret(key.as_bytes()),
+        &validation,
+    )
+    .map_err(|e| AuthError::Token(e.to_string()))?;
     if data.claims.kind != "auth" {
         return Err(AuthError::Token("not an auth token".into()));
     }
@@ -70,9 +85,19 @@ mod tests {
     fn a_token_verifies_only_with_its_key() {
         let token = issue_auth("pbc_1", "abc", "key-1", 60).expect("sign");
         let peeked = peek(&token).expect("payload");
-        assert_eq!((peeked.collection_id.as_str(), peeked.id.as_str(), peeked.kind.as_str()), ("pbc_1", "abc", "auth"));
+        assert_eq!(
+            (
+                peeked.collection_id.as_str(),
+                peeked.id.as_str(),
+                peeked.kind.as_str()
+            ),
+            ("pbc_1", "abc", "auth")
+        );
         assert!(verify_auth(&token, "key-1").is_ok());
-        assert!(verify_auth(&token, "key-2").is_err(), "a rotated key revokes the token");
+        assert!(
+            verify_auth(&token, "key-2").is_err(),
+            "a rotated key revokes the token"
+        );
     }
 
     #[test]

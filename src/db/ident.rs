@@ -22,6 +22,9 @@ mod tests {
     #[test]
     fn quotes_are_doubled_so_a_name_cannot_end_the_identifier() {
         assert_eq!(ident("posts"), "\"posts\"");
-        assert_eq!(ident("a\"; DROP TABLE x; --"), "\"a\"\"; DROP TABLE x; --\"");
+        assert_eq!(
+            ident("a\"; DROP TABLE x; --"),
+            "\"a\"\"; DROP TABLE x; --\""
+        );
     }
 }

@@ -8,7 +8,10 @@ use rusqlite::{Connection, TransactionBehavior};
 /// Every migration, in order: (name, SQL).
 pub const MIGRATIONS: &[(&str, &str)] = &[
     ("0001_init", include_str!("../../migrations/0001_init.sql")),
-    ("0002_system_collections", include_str!("../../migrations/0002_system_collections.sql")),
+    (
+        "0002_system_collections",
+        include_str!("../../migrations/0002_system_collections.sql"),
+    ),
 ];
 
 /// One migration and whether it has been applied.
@@ -36,7 +39,8 @@ pub(super) fn apply_pending(conn: &mut Connection) -> Result<usize, DbError> {
         if done {
             continue;
         }
-        tx.execute_batch(sql).map_err(|source| DbError::Migration { name, source })?;
+        tx.execute_batch(sql)
+            .map_err(|source| DbError::Migration { name, source })?;
         tx.execute(
             "INSERT INTO _migrations (file, applied) VALUES (?1, ?2)",
             [*name, crate::clock::now().as_str()],
@@ -52,7 +56,11 @@ pub(super) fn status(conn: &Connection) -> Result<Vec<MigrationStatus>, DbError>
     let mut out = Vec::new();
     for (name, _) in MIGRATIONS {
         let applied = conn
-            .query_row("SELECT applied FROM _migrations WHERE file = ?1", [name], |r| r.get(0))
+            .query_row(
+                "SELECT applied FROM _migrations WHERE file = ?1",
+                [name],
+                |r| r.get(0),
+            )
             .map(Some)
             .or_else(|e| match e {
                 rusqlite::Error::QueryReturnedNoRows => Ok(None),
@@ -80,11 +88,16 @@ mod tests {
     fn a_failed_migration_leaves_the_database_as_it_was() {
         let mut conn = Connection::open_in_memory().expect("open");
         // Block 0001 by pre-creating one of its tables with a clashing definition.
-        conn.execute_batch("CREATE TABLE _collections (x INTEGER);").expect("clash");
+        conn.execute_batch("CREATE TABLE _collections (x INTEGER);")
+            .expect("clash");
         let err = apply_pending(&mut conn).expect_err("must fail");
         assert!(matches!(err, DbError::Migration { .. }), "{err}");
         let ledger: i64 = conn
-            .query_row("SELECT count(*) FROM sqlite_master WHERE name = '_migrations'", [], |r| r.get(0))
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE name = '_migrations'",
+                [],
+                |r| r.get(0),
+            )
             .expect("query");
         assert_eq!(ledger, 0, "the ledger table creation was rolled back too");
     }

@@ -10,7 +10,7 @@ mod pool;
 mod writer;
 
 pub use ident::ident;
-pub use migrate::{MigrationStatus, MIGRATIONS};
+pub use migrate::{MIGRATIONS, MigrationStatus};
 
 use crate::config::DatabaseConfig;
 use rusqlite::Connection;
@@ -29,9 +29,15 @@ pub enum DbError {
     #[error("the writer thread has stopped")]
     WriterGone,
     #[error("migration {name} failed: {source}")]
-    Migration { name: &'static str, source: rusqlite::Error },
+    Migration {
+        name: &'static str,
+        source: rusqlite::Error,
+    },
     #[error("cannot create data dir {path}: {source}")]
-    DataDir { path: PathBuf, source: std::io::Error },
+    DataDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 /// Shared handle to the database; cheap to clone.
@@ -45,8 +51,10 @@ impl Db {
     /// Opens (creating if needed) `data_dir/data.db`, applies pragmas and pending migrations,
     /// starts the writer thread and the reader pool.
     pub fn open(data_dir: &Path, options: &DatabaseConfig) -> Result<Self, DbError> {
-        std::fs::create_dir_all(data_dir)
-            .map_err(|source| DbError::DataDir { path: data_dir.to_path_buf(), source })?;
+        std::fs::create_dir_all(data_dir).map_err(|source| DbError::DataDir {
+            path: data_dir.to_path_buf(),
+            source,
+        })?;
         let path = data_dir.join("data.db");
         let mut conn = pool::open_writer(&path, options)?;
         migrate::apply_pending(&mut conn)?;

@@ -10,7 +10,10 @@ use std::time::Duration;
 /// Statements each connection keeps prepared.
 const STATEMENT_CACHE_CAPACITY: usize = 256;
 
-pub(super) fn open_writer(path: &std::path::Path, options: &DatabaseConfig) -> Result<Connection, DbError> {
+pub(super) fn open_writer(
+    path: &std::path::Path,
+    options: &DatabaseConfig,
+) -> Result<Connection, DbError> {
     let conn = Connection::open(path)?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     apply_common(&conn, options)?;
@@ -24,7 +27,11 @@ fn apply_common(conn: &Connection, options: &DatabaseConfig) -> Result<(), DbErr
     conn.busy_timeout(Duration::from_millis(options.busy_timeout_ms))?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
     conn.pragma_update(None, "cache_size", -i64::from(options.cache_size_kib))?;
-    conn.pragma_update(None, "mmap_size", i64::try_from(options.mmap_size_bytes).unwrap_or(i64::MAX))?;
+    conn.pragma_update(
+        None,
+        "mmap_size",
+        i64::try_from(options.mmap_size_bytes).unwrap_or(i64::MAX),
+    )?;
     conn.pragma_update(None, "temp_store", "MEMORY")?;
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE_CAPACITY);
     Ok(())
@@ -38,7 +45,10 @@ pub(super) struct ReadOnlyManager {
 
 impl ReadOnlyManager {
     pub(super) fn new(path: PathBuf, options: &DatabaseConfig) -> Self {
-        Self { path, options: options.clone() }
+        Self {
+            path,
+            options: options.clone(),
+        }
     }
 }
 

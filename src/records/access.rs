@@ -20,12 +20,18 @@ pub struct Caller {
 impl Caller {
     /// A superuser caller (CLI and internal use).
     pub fn superuser() -> Self {
-        Self { superuser: true, auth: None, method: "GET".into() }
+        Self {
+            superuser: true,
+            auth: None,
+            method: "GET".into(),
+        }
     }
 
     /// Whether the caller is the record `id` of `collection_id`.
     pub fn is_record(&self, collection_id: &str, id: &str) -> bool {
-        self.auth.as_ref().is_some_and(|(cid, _, rid)| cid == collection_id && rid == id)
+        self.auth
+            .as_ref()
+            .is_some_and(|(cid, _, rid)| cid == collection_id && rid == id)
     }
 }
 
@@ -38,11 +44,17 @@ pub enum Access {
 }
 
 /// Resolves `rule` for `caller` on `collection` (whose table is aliased as its own name).
-pub fn resolve(rule: &Option<String>, caller: &Caller, collection: &Collection) -> Result<Access, RecordError> {
+pub fn resolve(
+    rule: &Option<String>,
+    caller: &Caller,
+    collection: &Collection,
+) -> Result<Access, RecordError> {
     if caller.superuser {
         return Ok(Access::All);
     }
-    let Some(rule) = rule else { return Err(RecordError::SuperusersOnly) };
+    let Some(rule) = rule else {
+        return Err(RecordError::SuperusersOnly);
+    };
     if rule.trim().is_empty() {
         return Ok(Access::All);
     }

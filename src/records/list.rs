@@ -40,7 +40,13 @@ impl ListPage {
             Some(t) => (t, (t + query.per_page - 1) / query.per_page),
             None => (-1, -1),
         };
-        Self { page: query.page, per_page: query.per_page, total_items, total_pages, items }
+        Self {
+            page: query.page,
+            per_page: query.per_page,
+            total_items,
+            total_pages,
+            items,
+        }
     }
 }
 
@@ -49,7 +55,9 @@ pub fn parse_list_query(params: &HashMap<String, String>) -> Result<ListQuery, R
     let int = |key: &str, default: i64| -> Result<i64, RecordError> {
         match params.get(key).map(|s| s.trim()).filter(|s| !s.is_empty()) {
             None => Ok(default),
-            Some(raw) => raw.parse::<i64>().map_err(|_| RecordError::BadQuery(format!("{key} must be an integer"))),
+            Some(raw) => raw
+                .parse::<i64>()
+                .map_err(|_| RecordError::BadQuery(format!("{key} must be an integer"))),
         }
     };
     let page = int("page", 1)?.max(1);
@@ -57,7 +65,13 @@ pub fn parse_list_query(params: &HashMap<String, String>) -> Result<ListQuery, R
         n if n <= 0 => DEFAULT_PER_PAGE,
         n => n.min(MAX_PER_PAGE),
     };
-    let skip_total = matches!(params.get("skipTotal").map(|s| s.to_ascii_lowercase()).as_deref(), Some("1" | "true" | "t" | "yes"));
+    let skip_total = matches!(
+        params
+            .get("skipTotal")
+            .map(|s| s.to_ascii_lowercase())
+            .as_deref(),
+        Some("1" | "true" | "t" | "yes")
+    );
     Ok(ListQuery {
         page,
         per_page,
@@ -81,7 +95,12 @@ pub(crate) fn guard_request_macros(caller: &Caller, text: &str) -> Result<(), Re
 }
 
 /// The list action.
-pub async fn list(db: &Db, collection: Arc<CompiledCollection>, caller: Caller, query: ListQuery) -> Result<ListPage, RecordError> {
+pub async fn list(
+    db: &Db,
+    collection: Arc<CompiledCollection>,
+    caller: Caller,
+    query: ListQuery,
+) -> Result<ListPage, RecordError> {
     guard_request_macros(&caller, &query.filter)?;
     guard_request_macros(&caller, &query.sort)?;
     let access = access::resolve(&collection.rules.list, &caller, &collection)?;
@@ -98,17 +117,32 @@ pub async fn list(db: &Db, collection: Arc<CompiledCollection>, caller: Caller, 
         params.extend(fragment.params);
     }
     let order = rules::compile_sort(&rules::parse_sort(&query.sort)?, &scope)?;
-    let where_sql = if conditions.is_empty() { String::new() } else { format!(" WHERE {}", conditions.join(" AND ")) };
-    let order_sql = if order.is_empty() { String::new() } else { format!(" ORDER BY {order}") };
+    let where_sql = if conditions.is_empty() {
+        String::new()
+    } else {
+        format!(" WHERE {}", conditions.join(" AND "))
+    };
+    let order_sql = if order.is_empty() {
+        String::new()
+    } else {
+        format!(" ORDER BY {order}")
+    };
     let table = crate::db::ident(collection.name.as_str());
-    let select = format!("{}{where_sql}{order_sql} LIMIT ? OFFSET ?", select_sql(&collection));
+    let select = format!(
+        "{}{where_sql}{order_sql} LIMIT ? OFFSET ?",
+        select_sql(&collection)
+    );
     let count = format!("SELECT count(*) FROM {table}{where_sql}");
     db.read(move |conn| {
         let mut bound = params.clone();
         bound.push(SqlValue::Integer(query.per_page));
-        bound.push(SqlValue::Integer((query.page - 1).saturating_mul(query.per_page)));
+        bound.push(SqlValue::Integer(
+            (query.page - 1).saturating_mul(query.per_page),
+        ));
         let mut stmt = conn.prepare_cached(&select)?;
-        let rows = stmt.query_map(rusqlite::params_from_iter(bound.iter().map(Bind)), |r| row_values(&collection, r))?;
+        let rows = stmt.query_map(rusqlite::params_from_iter(bound.iter().map(Bind)), |r| {
+            row_values(&collection, r)
+        })?;
         let mut items = Vec::new();
         for row in rows {
             items.push(serialize(&collection, &row?, &caller));
@@ -117,7 +151,11 @@ pub async fn list(db: &Db, collection: Arc<CompiledCollection>, caller: Caller, 
             None
         } else {
             let mut stmt = conn.prepare_cached(&count)?;
-            Some(stmt.query_row(rusqlite::params_from_iter(params.iter().map(Bind)), |r| r.get(0))?)
+            Some(
+                stmt.query_row(rusqlite::params_from_iter(params.iter().map(Bind)), |r| {
+                    r.get(0)
+                })?,
+            )
         };
         Ok(ListPage::new(&query, total, items))
     })
@@ -129,7 +167,12 @@ mod tests {
     use super::*;
 
     fn q(pairs: &[(&str, &str)]) -> Result<ListQuery, RecordError> {
-        parse_list_query(&pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect())
+        parse_list_query(
+            &pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        )
     }
 
     #[test]

@@ -39,7 +39,10 @@ pub enum RecordError {
     #[error("the create rule rejected the record")]
     CreateRuleFailed,
     #[error("validation failed: {errors}")]
-    Invalid { message: &'static str, errors: ValidationErrors },
+    Invalid {
+        message: &'static str,
+        errors: ValidationErrors,
+    },
     #[error("bad query: {0}")]
     BadQuery(String),
     #[error("bad filter or sort: {0}")]

@@ -1,8 +1,8 @@
 //! Reading records: one row to JSON, and the view action.
 
+use super::RecordError;
 use super::access::{self, Access, Caller};
 use super::value::from_sql;
-use super::RecordError;
 use crate::db::{Db, ident};
 use crate::rules::SqlValue;
 use crate::schema::{Collection, CollectionType, CompiledCollection};
@@ -15,13 +15,26 @@ pub(crate) fn select_sql(collection: &Collection) -> String {
     let cols: Vec<String> = collection
         .fields
         .iter()
-        .map(|f| format!("{}.{}", ident(collection.name.as_str()), ident(f.name.as_str())))
+        .map(|f| {
+            format!(
+                "{}.{}",
+                ident(collection.name.as_str()),
+                ident(f.name.as_str())
+            )
+        })
         .collect();
-    format!("SELECT {} FROM {}", cols.join(", "), ident(collection.name.as_str()))
+    format!(
+        "SELECT {} FROM {}",
+        cols.join(", "),
+        ident(collection.name.as_str())
+    )
 }
 
 /// Reads a row selected with [`select_sql`] into field values.
-pub(crate) fn row_values(collection: &Collection, row: &Row<'_>) -> rusqlite::Result<Map<String, Value>> {
+pub(crate) fn row_values(
+    collection: &Collection,
+    row: &Row<'_>,
+) -> rusqlite::Result<Map<String, Value>> {
     let mut map = Map::new();
     for (i, field) in collection.fields.iter().enumerate() {
         map.insert(field.name.to_string(), from_sql(field, row.get_ref(i)?));
@@ -40,7 +53,10 @@ pub fn serialize(collection: &Collection, values: &Map<String, Value>, caller: &
     let id = values.get("id").and_then(Value::as_str).unwrap_or_default();
     let email_visible = caller.superuser
         || caller.is_record(&collection.id, id)
-        || values.get("emailVisibility").and_then(Value::as_bool).unwrap_or(false);
+        || values
+            .get("emailVisibility")
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
     for field in &collection.fields {
         let name = field.name.as_str();
         if is_auth && (name == "password" || name == "tokenKey") {
@@ -54,7 +70,10 @@ pub fn serialize(collection: &Collection, values: &Map<String, Value>, caller: &
         }
         let value = match &field.kind {
             crate::schema::FieldKind::Password { .. } => json!(""),
-            _ => values.get(name).cloned().unwrap_or_else(|| field.zero_value()),
+            _ => values
+                .get(name)
+                .cloned()
+                .unwrap_or_else(|| field.zero_value()),
         };
         out.insert(name.to_owned(), value);
     }
@@ -70,7 +89,9 @@ impl ToSql for Bind<'_> {
             SqlValue::Null => ToSqlOutput::Owned(rusqlite::types::Value::Null),
             SqlValue::Integer(i) => ToSqlOutput::Owned(rusqlite::types::Value::Integer(*i)),
             SqlValue::Real(f) => ToSqlOutput::Owned(rusqlite::types::Value::Real(*f)),
-            SqlValue::Text(s) => ToSqlOutput::Borrowed(rusqlite::types::ValueRef::Text(s.as_bytes())),
+            SqlValue::Text(s) => {
+                ToSqlOutput::Borrowed(rusqlite::types::ValueRef::Text(s.as_bytes()))
+            }
         })
     }
 }
@@ -83,7 +104,10 @@ pub(crate) fn load(
     access: &Access,
 ) -> Result<Option<Map<String, Value>>, RecordError> {
     let mut sql = select_sql(collection);
-    sql.push_str(&format!(" WHERE {}.\"id\" = ?", ident(collection.name.as_str())));
+    sql.push_str(&format!(
+        " WHERE {}.\"id\" = ?",
+        ident(collection.name.as_str())
+    ));
     let mut params: Vec<SqlValue> = vec![SqlValue::Text(id.to_owned())];
     if let Access::Filter(fragment) = access {
         sql.push_str(&format!(" AND ({})", fragment.sql));
@@ -91,13 +115,20 @@ pub(crate) fn load(
     }
     let mut stmt = conn.prepare_cached(&sql)?;
     let row = stmt
-        .query_row(rusqlite::params_from_iter(params.iter().map(Bind)), |r| row_values(collection, r))
+        .query_row(rusqlite::params_from_iter(params.iter().map(Bind)), |r| {
+            row_values(collection, r)
+        })
         .optional()?;
     Ok(row)
 }
 
 /// The view action: 403 for a `null` rule, 404 when missing or hidden by the rule.
-pub async fn view(db: &Db, collection: Arc<CompiledCollection>, caller: Caller, id: String) -> Result<Value, RecordError> {
+pub async fn view(
+    db: &Db,
+    collection: Arc<CompiledCollection>,
+    caller: Caller,
+    id: String,
+) -> Result<Value, RecordError> {
     let access = access::resolve(&collection.rules.view, &caller, &collection)?;
     db.read(move |conn| {
         let values = load(conn, &collection, &id, &access)?.ok_or(RecordError::NotFound)?;
@@ -108,7 +139,12 @@ pub async fn view(db: &Db, collection: Arc<CompiledCollection>, caller: Caller, 
 
 /// Reads a record without applying the view rule (auth responses show the
 /// authenticated record to its owner), serialised for `caller`.
-pub async fn view_as_owner(db: &Db, collection: Arc<CompiledCollection>, caller: Caller, id: String) -> Result<Value, RecordError> {
+pub async fn view_as_owner(
+    db: &Db,
+    collection: Arc<CompiledCollection>,
+    caller: Caller,
+    id: String,
+) -> Result<Value, RecordError> {
     db.read(move |conn| {
         let values = load(conn, &collection, &id, &Access::All)?.ok_or(RecordError::NotFound)?;
         Ok(serialize(&collection, &values, &caller))

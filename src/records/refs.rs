@@ -21,19 +21,29 @@ pub fn delete_with_references(
     }
     for other in snapshot.all() {
         for field in &other.fields {
-            let FieldKind::Relation { collection_id, cascade_delete, .. } = &field.kind else { continue };
+            let FieldKind::Relation {
+                collection_id,
+                cascade_delete,
+                ..
+            } = &field.kind
+            else {
+                continue;
+            };
             if collection_id != &collection.id {
                 continue;
             }
             let table = ident(other.name.as_str());
             let col = ident(field.name.as_str());
             let matches = if field.is_multi() {
-                format!("EXISTS (SELECT 1 FROM json_each({table}.{col}) WHERE json_each.value = ?1)")
+                format!(
+                    "EXISTS (SELECT 1 FROM json_each({table}.{col}) WHERE json_each.value = ?1)"
+                )
             } else {
                 format!("{table}.{col} = ?1")
             };
             let referrers: Vec<String> = {
-                let mut stmt = tx.prepare_cached(&format!("SELECT id FROM {table} WHERE {matches}"))?;
+                let mut stmt =
+                    tx.prepare_cached(&format!("SELECT id FROM {table} WHERE {matches}"))?;
                 let rows = stmt.query_map([id], |r| r.get(0))?;
                 rows.collect::<Result<_, _>>()?
             };
@@ -67,11 +77,20 @@ pub fn delete_with_references(
             } else if field.required {
                 return Err(RecordError::RequiredReference);
             } else {
-                tx.execute(&format!("UPDATE {table} SET {col} = '' WHERE {matches}"), [id])?;
+                tx.execute(
+                    &format!("UPDATE {table} SET {col} = '' WHERE {matches}"),
+                    [id],
+                )?;
             }
         }
     }
-    tx.execute(&format!("DELETE FROM {} WHERE id = ?1", ident(collection.name.as_str())), [id])?;
+    tx.execute(
+        &format!(
+            "DELETE FROM {} WHERE id = ?1",
+            ident(collection.name.as_str())
+        ),
+        [id],
+    )?;
     Ok(())
 }
 

@@ -19,12 +19,17 @@ pub fn normalize(field: &Field, value: &Value) -> Result<Value, FieldError> {
         FieldKind::Date { .. } => normalize_date(value),
         FieldKind::Json { .. } => Ok(value.clone()),
         FieldKind::GeoPoint => normalize_geo(value),
-        FieldKind::Select { .. } | FieldKind::Relation { .. } | FieldKind::File { .. } => match value {
-            Value::Array(items) if items.len() > 1 => Err(FieldError::new("validation_too_many_values", "Select no more than 1.")
+        FieldKind::Select { .. } | FieldKind::Relation { .. } | FieldKind::File { .. } => {
+            match value {
+                Value::Array(items) if items.len() > 1 => Err(FieldError::new(
+                    "validation_too_many_values",
+                    "Select no more than 1.",
+                )
                 .with_params(json!({"maxSelect": 1}))),
-            Value::Array(items) => items.first().map_or(Ok(json!("")), scalar_text),
-            other => scalar_text(other),
-        },
+                Value::Array(items) => items.first().map_or(Ok(json!("")), scalar_text),
+                other => scalar_text(other),
+            }
+        }
         _ => scalar_text(value),
     }
 }
@@ -55,11 +60,15 @@ fn normalize_number(value: &Value) -> Result<Value, FieldError> {
             .ok()
             .filter(|f| f.is_finite())
             .ok_or_else(|| invalid("validation_invalid_number", "Must be a valid number."))?,
-        _ => return Err(invalid("validation_invalid_number", "Must be a valid number.")),
+        _ => {
+            return Err(invalid(
+                "validation_invalid_number",
+                "Must be a valid number.",
+            ));
+        }
     };
     Ok(number_json(n))
 }
-
 
 fn normalize_bool(value: &Value) -> Result<Value, FieldError> {
     let b = match value {
@@ -83,8 +92,16 @@ fn normalize_date(value: &Value) -> Result<Value, FieldError> {
         Value::String(s) if s.trim().is_empty() => Ok(json!("")),
         Value::String(s) => crate::clock::parse_date(s)
             .map(Value::String)
-            .ok_or_else(|| invalid("validation_invalid_date", "Must be a valid date (e.g. 2024-01-02 15:04:05.000Z).")),
-        _ => Err(invalid("validation_invalid_date", "Must be a valid date (e.g. 2024-01-02 15:04:05.000Z).")),
+            .ok_or_else(|| {
+                invalid(
+                    "validation_invalid_date",
+                    "Must be a valid date (e.g. 2024-01-02 15:04:05.000Z).",
+                )
+            }),
+        _ => Err(invalid(
+            "validation_invalid_date",
+            "Must be a valid date (e.g. 2024-01-02 15:04:05.000Z).",
+        )),
     }
 }
 
@@ -105,7 +122,10 @@ fn normalize_geo(value: &Value) -> Result<Value, FieldError> {
                 "lat": coord("lat", "validation_invalid_latitude")?
             }))
         }
-        _ => Err(invalid("validation_invalid_value", "Must be an object with lon and lat.")),
+        _ => Err(invalid(
+            "validation_invalid_value",
+            "Must be an object with lon and lat.",
+        )),
     }
 }
 
@@ -115,12 +135,20 @@ fn normalize_multi(value: &Value) -> Result<Value, FieldError> {
         Value::String(s) if s.is_empty() => vec![],
         Value::String(_) => vec![value.clone()],
         Value::Array(items) => items.clone(),
-        _ => return Err(invalid("validation_invalid_value", "Must be a list of strings.")),
+        _ => {
+            return Err(invalid(
+                "validation_invalid_value",
+                "Must be a list of strings.",
+            ));
+        }
     };
     let mut out: Vec<String> = Vec::with_capacity(items.len());
     for item in items {
         let Value::String(s) = item else {
-            return Err(invalid("validation_invalid_value", "Must be a list of strings."));
+            return Err(invalid(
+                "validation_invalid_value",
+                "Must be a list of strings.",
+            ));
         };
         if !s.is_empty() && !out.contains(&s) {
             out.push(s);
@@ -152,7 +180,10 @@ pub fn to_sql(field: &Field, value: &Value) -> SqlValue {
 pub fn from_sql(field: &Field, raw: ValueRef<'_>) -> Value {
     if field.is_multi() {
         return match raw {
-            ValueRef::Text(t) => serde_json::from_slice(t).ok().filter(Value::is_array).unwrap_or_else(|| json!([])),
+            ValueRef::Text(t) => serde_json::from_slice(t)
+                .ok()
+                .filter(Value::is_array)
+                .unwrap_or_else(|| json!([])),
             _ => json!([]),
         };
     }
@@ -160,7 +191,10 @@ pub fn from_sql(field: &Field, raw: ValueRef<'_>) -> Value {
         FieldKind::Number { .. } => match raw {
             ValueRef::Integer(i) => json!(i),
             ValueRef::Real(f) => number_json(f),
-            ValueRef::Text(t) => std::str::from_utf8(t).ok().and_then(|s| s.parse::<f64>().ok()).map_or(json!(0), number_json),
+            ValueRef::Text(t) => std::str::from_utf8(t)
+                .ok()
+                .and_then(|s| s.parse::<f64>().ok())
+                .map_or(json!(0), number_json),
             _ => json!(0),
         },
         FieldKind::Bool => match raw {
@@ -170,13 +204,16 @@ pub fn from_sql(field: &Field, raw: ValueRef<'_>) -> Value {
             _ => json!(false),
         },
         FieldKind::Json { .. } => match raw {
-            ValueRef::Text(t) => serde_json::from_slice(t).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(t).into_owned())),
+            ValueRef::Text(t) => serde_json::from_slice(t)
+                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(t).into_owned())),
             ValueRef::Integer(i) => json!(i),
             ValueRef::Real(f) => number_json(f),
             _ => Value::Null,
         },
         FieldKind::GeoPoint => match raw {
-            ValueRef::Text(t) => serde_json::from_slice(t).unwrap_or_else(|_| json!({"lon": 0, "lat": 0})),
+            ValueRef::Text(t) => {
+                serde_json::from_slice(t).unwrap_or_else(|_| json!({"lon": 0, "lat": 0}))
+            }
             _ => json!({"lon": 0, "lat": 0}),
         },
         _ => match raw {
@@ -208,25 +245,53 @@ mod tests {
 
     #[test]
     fn convertible_input_is_normalised() {
-        let number = field(FieldKind::Number { min: None, max: None, only_int: false });
+        let number = field(FieldKind::Number {
+            min: None,
+            max: None,
+            only_int: false,
+        });
         assert_eq!(normalize(&number, &json!("12")), Ok(json!(12)));
         assert_eq!(normalize(&number, &json!(-1.5)), Ok(json!(-1.5)));
         assert_eq!(normalize(&number, &Value::Null), Ok(json!(0)));
         let flag = field(FieldKind::Bool);
         assert_eq!(normalize(&flag, &json!("true")), Ok(json!(true)));
         assert_eq!(normalize(&flag, &json!(0)), Ok(json!(false)));
-        let date = field(FieldKind::Date { min: String::new(), max: String::new() });
-        assert_eq!(normalize(&date, &json!("2024-01-02")), Ok(json!("2024-01-02 00:00:00.000Z")));
-        let multi = field(FieldKind::Select { values: vec!["a".into(), "b".into()], max_select: 3 });
-        assert_eq!(normalize(&multi, &json!(["a", "a", "b"])), Ok(json!(["a", "b"])), "duplicates removed");
-        assert_eq!(normalize(&multi, &json!("a")), Ok(json!(["a"])), "single value wrapped");
+        let date = field(FieldKind::Date {
+            min: String::new(),
+            max: String::new(),
+        });
+        assert_eq!(
+            normalize(&date, &json!("2024-01-02")),
+            Ok(json!("2024-01-02 00:00:00.000Z"))
+        );
+        let multi = field(FieldKind::Select {
+            values: vec!["a".into(), "b".into()],
+            max_select: 3,
+        });
+        assert_eq!(
+            normalize(&multi, &json!(["a", "a", "b"])),
+            Ok(json!(["a", "b"])),
+            "duplicates removed"
+        );
+        assert_eq!(
+            normalize(&multi, &json!("a")),
+            Ok(json!(["a"])),
+            "single value wrapped"
+        );
     }
 
     #[test]
     fn input_that_would_be_lost_is_a_field_error() {
-        let number = field(FieldKind::Number { min: None, max: None, only_int: false });
+        let number = field(FieldKind::Number {
+            min: None,
+            max: None,
+            only_int: false,
+        });
         let flag = field(FieldKind::Bool);
-        let date = field(FieldKind::Date { min: String::new(), max: String::new() });
+        let date = field(FieldKind::Date {
+            min: String::new(),
+            max: String::new(),
+        });
         for (f, v, why) in [
             (&number, json!("abc"), "non-numeric text"),
             (&number, json!([1]), "array"),

@@ -3,16 +3,16 @@
 //! transaction on the single writer: rule checks, relation checks, the
 //! statement itself, and reference handling all commit or roll back together.
 
+use super::RecordError;
 use super::access::{self, Access, Caller};
 use super::read::{Bind, load, serialize};
 use super::refs;
 use super::validate::{self, check_password};
 use super::value::{normalize, number_json, to_sql};
-use super::RecordError;
 use crate::auth::password;
 use crate::db::{Db, ident};
 use crate::rules::SqlValue;
-use crate::schema::{autogen, Collection, CollectionType, CompiledCollection, FieldKind, Snapshot};
+use crate::schema::{Collection, CollectionType, CompiledCollection, FieldKind, Snapshot, autogen};
 use crate::validation::{FieldError, ValidationErrors};
 use rusqlite::{Transaction, TransactionBehavior};
 use serde_json::{Map, Value, json};
@@ -53,12 +53,19 @@ pub async fn create(
         Some(_) => String::new(),
     };
     values.insert("id".into(), json!(id));
-    let mut draft = Draft { values, passwords: Vec::new(), errors: ValidationErrors::new() };
+    let mut draft = Draft {
+        values,
+        passwords: Vec::new(),
+        errors: ValidationErrors::new(),
+    };
     apply_input(&collection, &caller, &mut draft, &body, true);
     let now = crate::clock::now();
     stamp_autodates(&collection, &mut draft.values, &now, true);
     if collection.kind == CollectionType::Auth {
-        draft.values.insert("tokenKey".into(), json!(autogen::random_string(TOKEN_KEY_ALPHABET, 50)));
+        draft.values.insert(
+            "tokenKey".into(),
+            json!(autogen::random_string(TOKEN_KEY_ALPHABET, 50)),
+        );
         check_password_confirm(&body, &mut draft, true);
     }
     finish_validation(&collection, &mut draft, CREATE_FAILED)?;
@@ -89,7 +96,11 @@ pub async fn update(
     body: Map<String, Value>,
 ) -> Result<Value, RecordError> {
     let access = access::resolve(&collection.rules.update, &caller, &collection)?;
-    let mut plan = Draft { values: Map::new(), passwords: Vec::new(), errors: ValidationErrors::new() };
+    let mut plan = Draft {
+        values: Map::new(),
+        passwords: Vec::new(),
+        errors: ValidationErrors::new(),
+    };
     // Hash new passwords before taking the writer; the rest runs inside the transaction.
     collect_passwords(&collection, &caller, &body, &mut plan);
     if collection.kind == CollectionType::Auth && body.contains_key("password") {
@@ -108,7 +119,11 @@ pub async fn update(
     db.write(move |conn| {
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let current = load(&tx, &collection, &id, &access)?.ok_or(RecordError::NotFound)?;
-        let mut draft = Draft { values: current.clone(), passwords: Vec::new(), errors: ValidationErrors::new() };
+        let mut draft = Draft {
+            values: current.clone(),
+            passwords: Vec::new(),
+            errors: ValidationErrors::new(),
+        };
         apply_input(&collection, &caller, &mut draft, &body, false);
         stamp_autodates(&collection, &mut draft.values, &crate::clock::now(), false);
         for (name, hash) in &hashed {
@@ -118,11 +133,15 @@ pub async fn update(
         if collection.kind == CollectionType::Auth
             && (!hashed.is_empty() || draft.values.get("email") != current.get("email"))
         {
-            draft.values.insert("tokenKey".into(), json!(autogen::random_string(TOKEN_KEY_ALPHABET, 50)));
+            draft.values.insert(
+                "tokenKey".into(),
+                json!(autogen::random_string(TOKEN_KEY_ALPHABET, 50)),
+            );
         }
         finish_validation(&collection, &mut draft, UPDATE_FAILED)?;
         check_relations(&tx, &snapshot, &collection, &draft.values, UPDATE_FAILED)?;
-        write_update(&tx, &collection, &id, &draft.values).map_err(|e| unique_violation(e, UPDATE_FAILED))?;
+        write_update(&tx, &collection, &id, &draft.values)
+            .map_err(|e| unique_violation(e, UPDATE_FAILED))?;
         let saved = load(&tx, &collection, &id, &Access::All)?.ok_or(RecordError::NotFound)?;
         tx.commit()?;
         Ok(serialize(&collection, &saved, &caller))
@@ -140,9 +159,16 @@ pub async fn delete(
 ) -> Result<(), RecordError> {
     let access = access::resolve(&collection.rules.delete, &caller, &collection)?;
     if collection.is_superusers() {
-        let count: i64 = db.read(|c| c.query_row("SELECT count(*) FROM _superusers", [], |r| r.get(0)).map_err(RecordError::from)).await?;
+        let count: i64 = db
+            .read(|c| {
+                c.query_row("SELECT count(*) FROM _superusers", [], |r| r.get(0))
+                    .map_err(RecordError::from)
+            })
+            .await?;
         if count <= 1 {
-            return Err(RecordError::BadQuery("You can't delete the only existing superuser.".into()));
+            return Err(RecordError::BadQuery(
+                "You can't delete the only existing superuser.".into(),
+            ));
         }
     }
     db.write(move |conn| {
@@ -156,7 +182,11 @@ pub async fn delete(
 }
 
 /// Deletes every record of a collection (with reference handling), in one transaction.
-pub async fn truncate(db: &Db, snapshot: Arc<Snapshot>, collection: Arc<CompiledCollection>) -> Result<(), RecordError> {
+pub async fn truncate(
+    db: &Db,
+    snapshot: Arc<Snapshot>,
+    collection: Arc<CompiledCollection>,
+) -> Result<(), RecordError> {
     if collection.is_superusers() {
         return Err(RecordError::Unsupported);
     }
@@ -197,7 +227,9 @@ fn split_modifier(key: &str) -> (&str, Option<char>) {
 
 /// Whether the caller may write this field at all (others are silently ignored).
 fn writable(collection: &Collection, caller: &Caller, name: &str) -> bool {
-    let Some(field) = collection.field(name) else { return false };
+    let Some(field) = collection.field(name) else {
+        return false;
+    };
     if matches!(field.kind, FieldKind::Autodate { .. }) || name == "tokenKey" {
         return false;
     }
@@ -205,10 +237,16 @@ fn writable(collection: &Collection, caller: &Caller, name: &str) -> bool {
     !field.hidden || caller.superuser || auth_password
 }
 
-fn collect_passwords(collection: &Collection, caller: &Caller, body: &Map<String, Value>, draft: &mut Draft) {
+fn collect_passwords(
+    collection: &Collection,
+    caller: &Caller,
+    body: &Map<String, Value>,
+    draft: &mut Draft,
+) {
     for field in &collection.fields {
         let name = field.name.as_str();
-        if !matches!(field.kind, FieldKind::Password { .. }) || !writable(collection, caller, name) {
+        if !matches!(field.kind, FieldKind::Password { .. }) || !writable(collection, caller, name)
+        {
             continue;
         }
         match body.get(name) {
@@ -217,13 +255,22 @@ fn collect_passwords(collection: &Collection, caller: &Caller, body: &Map<String
                 None => draft.passwords.push((name.to_owned(), plain.clone())),
             },
             Some(Value::String(_)) | Some(Value::Null) | None => {}
-            Some(_) => draft.errors.add(name, FieldError::new("validation_invalid_value", "Must be a string.")),
+            Some(_) => draft.errors.add(
+                name,
+                FieldError::new("validation_invalid_value", "Must be a string."),
+            ),
         }
     }
 }
 
 /// Applies plain keys, then modifiers, of `body` to `draft.values`.
-fn apply_input(collection: &Collection, caller: &Caller, draft: &mut Draft, body: &Map<String, Value>, creating: bool) {
+fn apply_input(
+    collection: &Collection,
+    caller: &Caller,
+    draft: &mut Draft,
+    body: &Map<String, Value>,
+    creating: bool,
+) {
     if creating {
         collect_passwords(collection, caller, body, draft);
         for (name, plain) in &draft.passwords {
@@ -239,7 +286,9 @@ fn apply_input(collection: &Collection, caller: &Caller, draft: &mut Draft, body
         if !writable(collection, caller, name) {
             continue;
         }
-        let Some(field) = collection.field(name) else { continue };
+        let Some(field) = collection.field(name) else {
+            continue;
+        };
         match &field.kind {
             FieldKind::Password { .. } => continue,
             FieldKind::File { .. } => {
@@ -249,7 +298,13 @@ fn apply_input(collection: &Collection, caller: &Caller, draft: &mut Draft, body
             _ => {}
         }
         if name == "verified" && !caller.superuser && draft.values.get(name) != Some(raw) {
-            draft.errors.add(name, FieldError::new("validation_values_mismatch", "Only superusers and managers can change the verified state."));
+            draft.errors.add(
+                name,
+                FieldError::new(
+                    "validation_values_mismatch",
+                    "Only superusers and managers can change the verified state.",
+                ),
+            );
             continue;
         }
         match normalize(field, raw) {
@@ -263,7 +318,13 @@ fn apply_input(collection: &Collection, caller: &Caller, draft: &mut Draft, body
         && let Some(new_id) = body.get("id")
         && Some(new_id) != draft.values.get("id")
     {
-        draft.errors.add("id", FieldError::new("validation_pk_change", "The record primary key cannot be changed."));
+        draft.errors.add(
+            "id",
+            FieldError::new(
+                "validation_pk_change",
+                "The record primary key cannot be changed.",
+            ),
+        );
     }
     for (key, raw) in body {
         let (name, modifier) = split_modifier(key);
@@ -271,18 +332,27 @@ fn apply_input(collection: &Collection, caller: &Caller, draft: &mut Draft, body
         if !writable(collection, caller, name) {
             continue;
         }
-        let Some(field) = collection.field(name) else { continue };
+        let Some(field) = collection.field(name) else {
+            continue;
+        };
         apply_modifier(field, modifier, raw, draft);
     }
 }
 
 fn apply_modifier(field: &crate::schema::Field, modifier: char, raw: &Value, draft: &mut Draft) {
     let name = field.name.as_str();
-    let current = draft.values.get(name).cloned().unwrap_or_else(|| field.zero_value());
+    let current = draft
+        .values
+        .get(name)
+        .cloned()
+        .unwrap_or_else(|| field.zero_value());
     let updated = match (&field.kind, modifier) {
         (FieldKind::Number { .. }, '+' | '-') => match normalize(field, raw) {
             Ok(delta) => {
-                let (a, b) = (current.as_f64().unwrap_or(0.0), delta.as_f64().unwrap_or(0.0));
+                let (a, b) = (
+                    current.as_f64().unwrap_or(0.0),
+                    delta.as_f64().unwrap_or(0.0),
+                );
                 number_json(if modifier == '+' { a + b } else { a - b })
             }
             Err(e) => return draft.errors.add(name, e),
@@ -297,11 +367,16 @@ fn apply_modifier(field: &crate::schema::Field, modifier: char, raw: &Value, dra
             match modifier {
                 '-' => items.retain(|v| !given.contains(v)),
                 '^' => {
-                    let mut merged: Vec<Value> = given.into_iter().filter(|v| !items.contains(v)).collect();
+                    let mut merged: Vec<Value> =
+                        given.into_iter().filter(|v| !items.contains(v)).collect();
                     merged.extend(items);
                     items = merged;
                 }
-                _ => items.extend(given.into_iter().filter(|v| !current.as_array().is_some_and(|c| c.contains(v)))),
+                _ => items.extend(
+                    given
+                        .into_iter()
+                        .filter(|v| !current.as_array().is_some_and(|c| c.contains(v))),
+                ),
             }
             Value::Array(items)
         }
@@ -330,14 +405,21 @@ fn apply_file_names(field: &crate::schema::Field, raw: &Value, draft: &mut Draft
                 Value::String(s) if s.is_empty() => Vec::new(),
                 other => vec![other],
             };
-            let unknown: Vec<String> = given.iter().filter(|g| !current.contains(g)).map(|g| g.to_string()).collect();
+            let unknown: Vec<String> = given
+                .iter()
+                .filter(|g| !current.contains(g))
+                .map(|g| g.to_string())
+                .collect();
             if unknown.is_empty() {
                 draft.values.insert(name.to_owned(), v);
             } else {
                 draft.errors.add(
                     name,
-                    FieldError::new("validation_invalid_file", "Only names of files this record already has can be set.")
-                        .with_params(json!({"invalidFiles": unknown})),
+                    FieldError::new(
+                        "validation_invalid_file",
+                        "Only names of files this record already has can be set.",
+                    )
+                    .with_params(json!({"invalidFiles": unknown})),
                 );
             }
         }
@@ -346,10 +428,20 @@ fn apply_file_names(field: &crate::schema::Field, raw: &Value, draft: &mut Draft
 }
 
 fn check_password_confirm(body: &Map<String, Value>, draft: &mut Draft, creating: bool) {
-    let password = body.get("password").and_then(Value::as_str).unwrap_or_default();
-    let confirm = body.get("passwordConfirm").and_then(Value::as_str).unwrap_or_default();
+    let password = body
+        .get("password")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let confirm = body
+        .get("passwordConfirm")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
     if (creating || !password.is_empty()) && password != confirm {
-        let e = if confirm.is_empty() { FieldError::required() } else { FieldError::new("validation_values_mismatch", "Values don't match.") };
+        let e = if confirm.is_empty() {
+            FieldError::required()
+        } else {
+            FieldError::new("validation_values_mismatch", "Values don't match.")
+        };
         draft.errors.add("passwordConfirm", e);
     }
 }
@@ -361,28 +453,51 @@ async fn verify_old_password(
     body: &Map<String, Value>,
     errors: &mut ValidationErrors,
 ) -> Result<(), RecordError> {
-    let old = body.get("oldPassword").and_then(Value::as_str).unwrap_or_default().to_owned();
+    let old = body
+        .get("oldPassword")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
     if old.is_empty() {
         errors.add("oldPassword", FieldError::required());
         return Ok(());
     }
-    let sql = format!("SELECT password FROM {} WHERE id = ?1", ident(collection.name.as_str()));
+    let sql = format!(
+        "SELECT password FROM {} WHERE id = ?1",
+        ident(collection.name.as_str())
+    );
     let id = id.to_owned();
     let stored: Option<String> = db
         .read(move |c| {
             use rusqlite::OptionalExtension;
-            c.query_row(&sql, [id], |r| r.get(0)).optional().map_err(RecordError::from)
+            c.query_row(&sql, [id], |r| r.get(0))
+                .optional()
+                .map_err(RecordError::from)
         })
         .await?;
     if !password::verify(old, stored.unwrap_or_default()).await {
-        errors.add("oldPassword", FieldError::new("validation_invalid_old_password", "Missing or invalid old password."));
+        errors.add(
+            "oldPassword",
+            FieldError::new(
+                "validation_invalid_old_password",
+                "Missing or invalid old password.",
+            ),
+        );
     }
     Ok(())
 }
 
-fn stamp_autodates(collection: &Collection, values: &mut Map<String, Value>, now: &str, creating: bool) {
+fn stamp_autodates(
+    collection: &Collection,
+    values: &mut Map<String, Value>,
+    now: &str,
+    creating: bool,
+) {
     for field in &collection.fields {
-        if let FieldKind::Autodate { on_create, on_update } = field.kind
+        if let FieldKind::Autodate {
+            on_create,
+            on_update,
+        } = field.kind
             && ((creating && on_create) || (!creating && on_update))
         {
             values.insert(field.name.to_string(), json!(now));
@@ -390,7 +505,11 @@ fn stamp_autodates(collection: &Collection, values: &mut Map<String, Value>, now
     }
 }
 
-fn finish_validation(collection: &CompiledCollection, draft: &mut Draft, message: &'static str) -> Result<(), RecordError> {
+fn finish_validation(
+    collection: &CompiledCollection,
+    draft: &mut Draft,
+    message: &'static str,
+) -> Result<(), RecordError> {
     let mut errors = std::mem::take(&mut draft.errors);
     errors.absorb(validate::check(collection, &draft.values));
     errors.into_result().map_err(|e| invalid(message, e))
@@ -413,22 +532,43 @@ fn check_relations(
 ) -> Result<(), RecordError> {
     let mut errors = ValidationErrors::new();
     for field in &collection.fields {
-        let FieldKind::Relation { collection_id, .. } = &field.kind else { continue };
+        let FieldKind::Relation { collection_id, .. } = &field.kind else {
+            continue;
+        };
         let ids: Vec<&str> = match values.get(field.name.as_str()) {
             Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).collect(),
             Some(Value::String(s)) if !s.is_empty() => vec![s.as_str()],
             _ => continue,
         };
-        let Some(target) = snapshot.get(collection_id).or_else(|| (collection_id == &collection.id).then(|| snapshot.get(&collection.id)).flatten()) else {
-            errors.add(field.name.as_str(), FieldError::new("validation_missing_rel_records", "Failed to find all relation records with the provided ids."));
+        let Some(target) = snapshot.get(collection_id).or_else(|| {
+            (collection_id == &collection.id)
+                .then(|| snapshot.get(&collection.id))
+                .flatten()
+        }) else {
+            errors.add(
+                field.name.as_str(),
+                FieldError::new(
+                    "validation_missing_rel_records",
+                    "Failed to find all relation records with the provided ids.",
+                ),
+            );
             continue;
         };
-        let sql = format!("SELECT EXISTS(SELECT 1 FROM {} WHERE id = ?1)", ident(target.name.as_str()));
+        let sql = format!(
+            "SELECT EXISTS(SELECT 1 FROM {} WHERE id = ?1)",
+            ident(target.name.as_str())
+        );
         let mut stmt = tx.prepare_cached(&sql)?;
         for id in ids {
             let exists: bool = stmt.query_row([id], |r| r.get(0))?;
             if !exists {
-                errors.add(field.name.as_str(), FieldError::new("validation_missing_rel_records", "Failed to find all relation records with the provided ids."));
+                errors.add(
+                    field.name.as_str(),
+                    FieldError::new(
+                        "validation_missing_rel_records",
+                        "Failed to find all relation records with the provided ids.",
+                    ),
+                );
                 break;
             }
         }
@@ -436,43 +576,80 @@ fn check_relations(
     errors.into_result().map_err(|e| invalid(message, e))
 }
 
-fn insert(tx: &Transaction, collection: &Collection, values: &Map<String, Value>) -> rusqlite::Result<()> {
-    let cols: Vec<String> = collection.fields.iter().map(|f| ident(f.name.as_str())).collect();
+fn insert(
+    tx: &Transaction,
+    collection: &Collection,
+    values: &Map<String, Value>,
+) -> rusqlite::Result<()> {
+    let cols: Vec<String> = collection
+        .fields
+        .iter()
+        .map(|f| ident(f.name.as_str()))
+        .collect();
     let marks: Vec<String> = (1..=cols.len()).map(|i| format!("?{i}")).collect();
-    let sql = format!("INSERT INTO {} ({}) VALUES ({})", ident(collection.name.as_str()), cols.join(", "), marks.join(", "));
+    let sql = format!(
+        "INSERT INTO {} ({}) VALUES ({})",
+        ident(collection.name.as_str()),
+        cols.join(", "),
+        marks.join(", ")
+    );
     let params: Vec<rusqlite::types::Value> = collection
         .fields
         .iter()
         .map(|f| to_sql(f, values.get(f.name.as_str()).unwrap_or(&Value::Null)))
         .collect();
-    tx.prepare_cached(&sql)?.execute(rusqlite::params_from_iter(params))?;
+    tx.prepare_cached(&sql)?
+        .execute(rusqlite::params_from_iter(params))?;
     Ok(())
 }
 
-fn write_update(tx: &Transaction, collection: &Collection, id: &str, values: &Map<String, Value>) -> rusqlite::Result<()> {
+fn write_update(
+    tx: &Transaction,
+    collection: &Collection,
+    id: &str,
+    values: &Map<String, Value>,
+) -> rusqlite::Result<()> {
     let sets: Vec<String> = collection
         .fields
         .iter()
         .enumerate()
         .map(|(i, f)| format!("{} = ?{}", ident(f.name.as_str()), i + 1))
         .collect();
-    let sql = format!("UPDATE {} SET {} WHERE id = ?{}", ident(collection.name.as_str()), sets.join(", "), sets.len() + 1);
+    let sql = format!(
+        "UPDATE {} SET {} WHERE id = ?{}",
+        ident(collection.name.as_str()),
+        sets.join(", "),
+        sets.len() + 1
+    );
     let mut params: Vec<rusqlite::types::Value> = collection
         .fields
         .iter()
         .map(|f| to_sql(f, values.get(f.name.as_str()).unwrap_or(&Value::Null)))
         .collect();
     params.push(rusqlite::types::Value::Text(id.to_owned()));
-    tx.prepare_cached(&sql)?.execute(rusqlite::params_from_iter(params))?;
+    tx.prepare_cached(&sql)?
+        .execute(rusqlite::params_from_iter(params))?;
     Ok(())
 }
 
-fn row_matches(tx: &Transaction, collection: &Collection, id: &str, rule: &crate::rules::SqlFragment) -> Result<bool, RecordError> {
+fn row_matches(
+    tx: &Transaction,
+    collection: &Collection,
+    id: &str,
+    rule: &crate::rules::SqlFragment,
+) -> Result<bool, RecordError> {
     let table = ident(collection.name.as_str());
-    let sql = format!("SELECT EXISTS(SELECT 1 FROM {table} WHERE {table}.\"id\" = ? AND ({}))", rule.sql);
+    let sql = format!(
+        "SELECT EXISTS(SELECT 1 FROM {table} WHERE {table}.\"id\" = ? AND ({}))",
+        rule.sql
+    );
     let mut params = vec![SqlValue::Text(id.to_owned())];
     params.extend(rule.params.iter().cloned());
-    let found: bool = tx.query_row(&sql, rusqlite::params_from_iter(params.iter().map(Bind)), |r| r.get(0))?;
+    let found: bool = tx.query_row(
+        &sql,
+        rusqlite::params_from_iter(params.iter().map(Bind)),
+        |r| r.get(0),
+    )?;
     Ok(found)
 }
 
@@ -485,7 +662,10 @@ fn unique_violation(e: rusqlite::Error, message: &'static str) -> RecordError {
         let mut errors = ValidationErrors::new();
         for col in cols.split(", ") {
             let name = col.rsplit('.').next().unwrap_or(col);
-            errors.add(name, FieldError::new("validation_not_unique", "Value must be unique."));
+            errors.add(
+                name,
+                FieldError::new("validation_not_unique", "Value must be unique."),
+            );
         }
         return invalid(message, errors);
     }

@@ -25,13 +25,25 @@ pub fn options() -> Map<String, Value> {
     let mut m = Map::new();
     m.insert("authRule".into(), json!(""));
     m.insert("manageRule".into(), Value::Null);
-    m.insert("passwordAuth".into(), json!({"enabled": true, "identityFields": ["email"]}));
+    m.insert(
+        "passwordAuth".into(),
+        json!({"enabled": true, "identityFields": ["email"]}),
+    );
     m.insert("oauth2".into(), json!({"enabled": false, "providers": [], "mappedFields": {"id": "", "name": "", "username": "", "avatarURL": ""}}));
-    m.insert("mfa".into(), json!({"enabled": false, "duration": 1800, "rule": ""}));
-    m.insert("otp".into(), json!({"enabled": false, "duration": 180, "length": 8}));
+    m.insert(
+        "mfa".into(),
+        json!({"enabled": false, "duration": 1800, "rule": ""}),
+    );
+    m.insert(
+        "otp".into(),
+        json!({"enabled": false, "duration": 180, "length": 8}),
+    );
     m.insert("authAlert".into(), json!({"enabled": true}));
     for (key, duration) in TOKEN_OPTIONS {
-        m.insert(key.into(), json!({"duration": duration, "secret": new_secret()}));
+        m.insert(
+            key.into(),
+            json!({"duration": duration, "secret": new_secret()}),
+        );
     }
     m
 }
@@ -56,12 +68,48 @@ fn system(id: &str, name: &str, hidden: bool, required: bool, kind: FieldKind) -
 /// System fields of an auth collection (after `id`).
 pub fn fields() -> Vec<Field> {
     vec![
-        system("password901924565", "password", true, true, FieldKind::Password { min: 8, max: 0, pattern: String::new(), cost: 0 }),
-        system("text2504183744", "tokenKey", true, true, FieldKind::Text {
-            min: 30, max: 60, pattern: String::new(), autogenerate_pattern: "[a-zA-Z0-9]{50}".to_owned(), primary_key: false,
-        }),
-        system("email3885137012", "email", false, true, FieldKind::Email { except_domains: vec![], only_domains: vec![] }),
-        system("bool1547992806", "emailVisibility", false, false, FieldKind::Bool),
+        system(
+            "password901924565",
+            "password",
+            true,
+            true,
+            FieldKind::Password {
+                min: 8,
+                max: 0,
+                pattern: String::new(),
+                cost: 0,
+            },
+        ),
+        system(
+            "text2504183744",
+            "tokenKey",
+            true,
+            true,
+            FieldKind::Text {
+                min: 30,
+                max: 60,
+                pattern: String::new(),
+                autogenerate_pattern: "[a-zA-Z0-9]{50}".to_owned(),
+                primary_key: false,
+            },
+        ),
+        system(
+            "email3885137012",
+            "email",
+            false,
+            true,
+            FieldKind::Email {
+                except_domains: vec![],
+                only_domains: vec![],
+            },
+        ),
+        system(
+            "bool1547992806",
+            "emailVisibility",
+            false,
+            false,
+            FieldKind::Bool,
+        ),
         system("bool256245529", "verified", false, false, FieldKind::Bool),
     ]
 }
@@ -70,7 +118,9 @@ pub fn fields() -> Vec<Field> {
 pub fn indexes(collection_id: &str) -> Vec<IndexDef> {
     [
         format!("CREATE UNIQUE INDEX `idx_tokenKey_{collection_id}` ON `x` (`tokenKey`)"),
-        format!("CREATE UNIQUE INDEX `idx_email_{collection_id}` ON `x` (`email`) WHERE `email` != ''"),
+        format!(
+            "CREATE UNIQUE INDEX `idx_email_{collection_id}` ON `x` (`email`) WHERE `email` != ''"
+        ),
     ]
     .iter()
     .filter_map(|sql| IndexDef::parse(sql).ok())
@@ -79,9 +129,15 @@ pub fn indexes(collection_id: &str) -> Vec<IndexDef> {
 
 /// Merges auth options from request JSON: known keys only, one level deep;
 /// stored secrets are kept unless a new one is given.
-pub fn apply_options(options: &mut Map<String, Value>, input: &Map<String, Value>, errors: &mut ValidationErrors) {
+pub fn apply_options(
+    options: &mut Map<String, Value>,
+    input: &Map<String, Value>,
+    errors: &mut ValidationErrors,
+) {
     for (key, value) in input {
-        let Some(current) = options.get_mut(key) else { continue };
+        let Some(current) = options.get_mut(key) else {
+            continue;
+        };
         match (current, value) {
             (Value::Object(cur), Value::Object(new)) => {
                 for (k, v) in new {
@@ -94,19 +150,40 @@ pub fn apply_options(options: &mut Map<String, Value>, input: &Map<String, Value
             (slot, v) if key == "authRule" || key == "manageRule" => match v {
                 Value::Null => *slot = Value::Null,
                 Value::String(s) if key == "manageRule" && s.trim().is_empty() => {
-                    errors.add(key.clone(), FieldError::new("validation_nil_or_not_empty_required", "Must be null or a non-empty rule."));
+                    errors.add(
+                        key.clone(),
+                        FieldError::new(
+                            "validation_nil_or_not_empty_required",
+                            "Must be null or a non-empty rule.",
+                        ),
+                    );
                 }
                 Value::String(_) => *slot = v.clone(),
-                _ => errors.add(key.clone(), FieldError::new("validation_invalid_rule", "Must be a string or null.")),
+                _ => errors.add(
+                    key.clone(),
+                    FieldError::new("validation_invalid_rule", "Must be a string or null."),
+                ),
             },
-            _ => errors.add(key.clone(), FieldError::new("validation_invalid_value", "Must be an object.")),
+            _ => errors.add(
+                key.clone(),
+                FieldError::new("validation_invalid_value", "Must be an object."),
+            ),
         }
     }
     for (key, _) in TOKEN_OPTIONS {
-        let duration = options.get(key).and_then(|o| o.get("duration")).and_then(Value::as_u64);
+        let duration = options
+            .get(key)
+            .and_then(|o| o.get("duration"))
+            .and_then(Value::as_u64);
         if duration.is_none_or(|d| d == 0) {
             let mut inner = ValidationErrors::new();
-            inner.add("duration", FieldError::new("validation_required", "Must be a positive number of seconds."));
+            inner.add(
+                "duration",
+                FieldError::new(
+                    "validation_required",
+                    "Must be a positive number of seconds.",
+                ),
+            );
             errors.nest(key, inner);
         }
     }

@@ -19,7 +19,10 @@ impl Generator {
         let rest = pattern.strip_prefix('[')?;
         let (class, rest) = rest.split_once(']')?;
         let count = rest.strip_prefix('{')?.strip_suffix('}')?;
-        let len: usize = count.parse().ok().filter(|n| (1..=MAX_GENERATED_LEN).contains(n))?;
+        let len: usize = count
+            .parse()
+            .ok()
+            .filter(|n| (1..=MAX_GENERATED_LEN).contains(n))?;
         let alphabet = expand_class(class)?;
         Some(Self { alphabet, len })
     }
@@ -27,7 +30,9 @@ impl Generator {
     /// A fresh random value.
     pub fn generate(&self) -> String {
         let mut rng = rand::rng();
-        (0..self.len).map(|_| self.alphabet[rng.random_range(0..self.alphabet.len())]).collect()
+        (0..self.len)
+            .map(|_| self.alphabet[rng.random_range(0..self.alphabet.len())])
+            .collect()
     }
 }
 
@@ -65,7 +70,9 @@ pub fn record_id() -> String {
 pub fn random_string(alphabet: &str, len: usize) -> String {
     let bytes = alphabet.as_bytes();
     let mut rng = rand::rng();
-    (0..len).map(|_| char::from(bytes[rng.random_range(0..bytes.len())])).collect()
+    (0..len)
+        .map(|_| char::from(bytes[rng.random_range(0..bytes.len())]))
+        .collect()
 }
 
 #[cfg(test)]
@@ -77,12 +84,23 @@ mod tests {
         let g = Generator::parse("[a-z0-9]{15}").expect("parses");
         let v = g.generate();
         assert_eq!(v.len(), 15);
-        assert!(v.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()), "{v}");
+        assert!(
+            v.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()),
+            "{v}"
+        );
     }
 
     #[test]
     fn unsupported_patterns_are_refused() {
-        for p in ["abc", "[a-z]", "[a-z]{0}", "[z-a]{3}", "[.]{3}", "[a-z]{9999}"] {
+        for p in [
+            "abc",
+            "[a-z]",
+            "[a-z]{0}",
+            "[z-a]{3}",
+            "[.]{3}",
+            "[a-z]{9999}",
+        ] {
             assert!(Generator::parse(p).is_none(), "{p}");
         }
     }

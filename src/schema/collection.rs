@@ -49,7 +49,13 @@ pub struct Rules {
 }
 
 /// The JSON key of each rule, in order.
-pub const RULE_KEYS: [&str; 5] = ["listRule", "viewRule", "createRule", "updateRule", "deleteRule"];
+pub const RULE_KEYS: [&str; 5] = [
+    "listRule",
+    "viewRule",
+    "createRule",
+    "updateRule",
+    "deleteRule",
+];
 
 impl Rules {
     fn slot(&mut self, key: &str) -> Option<&mut Option<String>> {
@@ -106,7 +112,10 @@ impl From<ValidationErrors> for CollectionInputError {
 impl Collection {
     /// PocketBase's deterministic collection id: `pbc_` + crc32(type + name).
     pub fn default_id(kind: CollectionType, name: &str) -> String {
-        format!("pbc_{}", crc32fast::hash(format!("{}{name}", kind.as_str()).as_bytes()))
+        format!(
+            "pbc_{}",
+            crc32fast::hash(format!("{}{name}", kind.as_str()).as_bytes())
+        )
     }
 
     /// Looks up a field by name.
@@ -126,10 +135,18 @@ impl Collection {
         m.insert("name".into(), json!(self.name.as_str()));
         m.insert("type".into(), json!(self.kind.as_str()));
         m.insert("system".into(), json!(self.system));
-        m.insert("fields".into(), Value::Array(self.fields.iter().map(Field::to_json).collect()));
+        m.insert(
+            "fields".into(),
+            Value::Array(self.fields.iter().map(Field::to_json).collect()),
+        );
         m.insert(
             "indexes".into(),
-            Value::Array(self.indexes.iter().map(|i| json!(i.to_pb_sql(&self.name))).collect()),
+            Value::Array(
+                self.indexes
+                    .iter()
+                    .map(|i| json!(i.to_pb_sql(&self.name)))
+                    .collect(),
+            ),
         );
         for key in RULE_KEYS {
             m.insert(key.into(), json!(self.rules.get(key)));
@@ -146,24 +163,54 @@ impl Collection {
 
     /// Builds a new collection from create-request JSON.
     pub fn from_create(input: &Value) -> Result<Collection, CollectionInputError> {
-        let obj = input.as_object().ok_or_else(|| CollectionInputError::Format("expected an object".into()))?;
+        let obj = input
+            .as_object()
+            .ok_or_else(|| CollectionInputError::Format("expected an object".into()))?;
         let mut errors = ValidationErrors::new();
-        let kind = match obj.get("type").and_then(Value::as_str).unwrap_or("base") {
+        let raw_type = match obj.get("type") {
+            None | Some(Value::Null) => "base",
+            Some(Value::String(s)) => s.as_str(),
+            Some(_) => {
+                return Err(CollectionInputError::Format(
+                    "`type` must be a string".into(),
+                ));
+            }
+        };
+        let kind = match raw_type {
             "view" => {
-                errors.add("type", FieldError::new("validation_in_invalid", "View collections are not supported yet."));
+                errors.add(
+                    "type",
+                    FieldError::new(
+                        "validation_in_invalid",
+                        "View collections are not supported yet.",
+                    ),
+                );
                 CollectionType::Base
             }
             raw => CollectionType::parse(raw).unwrap_or_else(|| {
-                errors.add("type", FieldError::new("validation_in_invalid", "Must be a valid value."));
+                errors.add(
+                    "type",
+                    FieldError::new("validation_in_invalid", "Must be a valid value."),
+                );
                 CollectionType::Base
             }),
         };
         let raw_name = obj.get("name").and_then(Value::as_str).unwrap_or_default();
         let name = parse_name(raw_name, &mut errors);
-        let id = match obj.get("id").and_then(Value::as_str).filter(|s| !s.is_empty()) {
+        let id = match obj
+            .get("id")
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+        {
             Some(id) if is_valid_id(id) => id.to_owned(),
             Some(_) => {
-                errors.add("id", FieldError::new("validation_match_invalid", "Must be letters, digits and underscores."));
+                errors.add(
+                    "id",
+                    FieldError::new(
+                        "validation_match_invalid",
+                        "Must be letters, digits and underscores.",
+                    ),
+                );
                 String::new()
             }
             None => Collection::default_id(kind, raw_name),
@@ -176,13 +223,19 @@ impl Collection {
             fields: vec![Field::primary_key()],
             indexes: Vec::new(),
             rules: Rules::default(),
-            options: if kind == CollectionType::Auth { super::auth_defaults::options() } else { Map::new() },
+            options: if kind == CollectionType::Auth {
+                super::auth_defaults::options()
+            } else {
+                Map::new()
+            },
             created: String::new(),
             updated: String::new(),
         };
         if kind == CollectionType::Auth {
             collection.fields.extend(super::auth_defaults::fields());
-            collection.indexes.extend(super::auth_defaults::indexes(&collection.id));
+            collection
+                .indexes
+                .extend(super::auth_defaults::indexes(&collection.id));
         }
         errors.into_result()?;
         collection.apply(obj)?;
@@ -196,7 +249,13 @@ impl Collection {
             let raw = raw.as_str().unwrap_or_default();
             if raw != self.name.as_str() {
                 if self.system {
-                    errors.add("name", FieldError::new("validation_collection_system_name_change", "System collection name cannot be changed."));
+                    errors.add(
+                        "name",
+                        FieldError::new(
+                            "validation_collection_system_name_change",
+                            "System collection name cannot be changed.",
+                        ),
+                    );
                 } else if let Some(name) = parse_name(raw, &mut errors) {
                     self.name = name;
                 }
@@ -206,17 +265,27 @@ impl Collection {
             && raw != self.kind.as_str()
             && !self.created.is_empty()
         {
-            errors.add("type", FieldError::new("validation_collection_type_change", "Collection type cannot be changed."));
+            errors.add(
+                "type",
+                FieldError::new(
+                    "validation_collection_type_change",
+                    "Collection type cannot be changed.",
+                ),
+            );
         }
         for key in RULE_KEYS {
             let Some(value) = obj.get(key) else { continue };
+            let Some(slot) = self.rules.slot(key) else {
+                continue;
+            };
             match value {
-                Value::Null => *self.rules.slot(key).expect("known key") = None,
-                Value::String(rule) => match validate_rule(rule) {
-                    Ok(()) => *self.rules.slot(key).expect("known key") = Some(rule.clone()),
-                    Err(e) => errors.add(key, e),
-                },
-                _ => return Err(CollectionInputError::Format(format!("`{key}` must be a string or null"))),
+                Value::Null => *slot = None,
+                Value::String(rule) => *slot = Some(rule.clone()),
+                _ => {
+                    return Err(CollectionInputError::Format(format!(
+                        "`{key}` must be a string or null"
+                    )));
+                }
             }
         }
         if let Some(fields) = obj.get("fields") {
@@ -233,12 +302,22 @@ impl Collection {
             super::auth_defaults::apply_options(&mut self.options, obj, &mut errors);
         }
         self.check_indexes(&mut errors);
+        // Rules are checked against the final field list (a rule may name a field added in the same request).
+        for key in RULE_KEYS {
+            if let Some(rule) = self.rules.get(key)
+                && let Err(e) = validate_rule(self, rule)
+            {
+                errors.add(key, e);
+            }
+        }
         errors.into_result().map_err(Into::into)
     }
 
     fn replace_fields(&mut self, raw: &Value) -> Result<(), CollectionInputError> {
         let Value::Array(items) = raw else {
-            return Err(CollectionInputError::Format("`fields` must be an array".into()));
+            return Err(CollectionInputError::Format(
+                "`fields` must be an array".into(),
+            ));
         };
         let mut errors = ValidationErrors::new();
         let mut fields: Vec<Field> = Vec::with_capacity(items.len() + 1);
@@ -249,19 +328,37 @@ impl Collection {
                         field.system = old.system;
                         if old.kind.type_name() != field.kind.type_name() && old.system {
                             let mut e = ValidationErrors::new();
-                            e.add("type", FieldError::new("validation_field_type_change", "System field type cannot be changed."));
+                            e.add(
+                                "type",
+                                FieldError::new(
+                                    "validation_field_type_change",
+                                    "System field type cannot be changed.",
+                                ),
+                            );
                             errors.nest(i.to_string(), e);
                         }
                     } else {
                         field.system = false;
                     }
-                    if fields.iter().any(|f| f.name.as_str().eq_ignore_ascii_case(field.name.as_str())) {
+                    if fields
+                        .iter()
+                        .any(|f| f.name.as_str().eq_ignore_ascii_case(field.name.as_str()))
+                    {
                         let mut e = ValidationErrors::new();
-                        e.add("name", FieldError::new("validation_not_unique", "Duplicated or invalid field name."));
+                        e.add(
+                            "name",
+                            FieldError::new(
+                                "validation_not_unique",
+                                "Duplicated or invalid field name.",
+                            ),
+                        );
                         errors.nest(i.to_string(), e);
                     } else if fields.iter().any(|f| f.id == field.id) {
                         let mut e = ValidationErrors::new();
-                        e.add("id", FieldError::new("validation_not_unique", "Duplicated field id."));
+                        e.add(
+                            "id",
+                            FieldError::new("validation_not_unique", "Duplicated field id."),
+                        );
                         errors.nest(i.to_string(), e);
                     }
                     fields.push(field);
@@ -273,15 +370,45 @@ impl Collection {
         // System fields cannot be dropped: re-add the ones the request left out.
         for old in self.fields.iter().filter(|f| f.system) {
             if !fields.iter().any(|f| f.id == old.id) {
-                let pos = if old.name.as_str() == "id" { 0 } else { fields.len() };
+                let pos = if old.name.as_str() == "id" {
+                    0
+                } else {
+                    fields.len()
+                };
                 fields.insert(pos, old.clone());
             }
         }
+        for (i, field) in fields.iter().enumerate() {
+            if fields[..i]
+                .iter()
+                .any(|f| f.name.as_str().eq_ignore_ascii_case(field.name.as_str()))
+                && !errors.contains(&i.to_string())
+            {
+                let mut e = ValidationErrors::new();
+                e.add(
+                    "name",
+                    FieldError::new("validation_not_unique", "Duplicated or invalid field name."),
+                );
+                errors.nest(i.to_string(), e);
+            }
+        }
         if let Some(pos) = fields.iter().position(|f| f.name.as_str() == "id")
-            && !matches!(fields[pos].kind, FieldKind::Text { primary_key: true, .. })
+            && !matches!(
+                fields[pos].kind,
+                FieldKind::Text {
+                    primary_key: true,
+                    ..
+                }
+            )
         {
             let mut e = ValidationErrors::new();
-            e.add("name", FieldError::new("validation_not_unique", "`id` is reserved for the primary key."));
+            e.add(
+                "name",
+                FieldError::new(
+                    "validation_not_unique",
+                    "`id` is reserved for the primary key.",
+                ),
+            );
             errors.nest(pos.to_string(), e);
         }
         errors.into_result()?;
@@ -289,17 +416,29 @@ impl Collection {
         Ok(())
     }
 
-    fn replace_indexes(&mut self, raw: &Value, errors: &mut ValidationErrors) -> Result<(), CollectionInputError> {
+    fn replace_indexes(
+        &mut self,
+        raw: &Value,
+        errors: &mut ValidationErrors,
+    ) -> Result<(), CollectionInputError> {
         let Value::Array(items) = raw else {
-            return Err(CollectionInputError::Format("`indexes` must be an array".into()));
+            return Err(CollectionInputError::Format(
+                "`indexes` must be an array".into(),
+            ));
         };
         let mut parsed = Vec::new();
         let mut index_errors = ValidationErrors::new();
         for (i, item) in items.iter().enumerate() {
             match item.as_str().map(IndexDef::parse) {
                 Some(Ok(def)) => parsed.push(def),
-                Some(Err(e)) => index_errors.add(i.to_string(), FieldError::new("validation_invalid_index_expression", e.to_string())),
-                None => index_errors.add(i.to_string(), FieldError::new("validation_invalid_index_expression", "Must be a string.")),
+                Some(Err(e)) => index_errors.add(
+                    i.to_string(),
+                    FieldError::new("validation_invalid_index_expression", e.to_string()),
+                ),
+                None => index_errors.add(
+                    i.to_string(),
+                    FieldError::new("validation_invalid_index_expression", "Must be a string."),
+                ),
             }
         }
         errors.nest("indexes", index_errors);
@@ -317,9 +456,21 @@ impl Collection {
                 .chain(def.where_not_empty.iter())
                 .find(|f| self.field(f.as_str()).is_none());
             if let Some(f) = missing {
-                index_errors.add(i.to_string(), FieldError::new("validation_invalid_index_expression", format!("Unknown column {f}.")));
-            } else if self.indexes[..i].iter().any(|o| o.name.eq_ignore_ascii_case(&def.name)) {
-                index_errors.add(i.to_string(), FieldError::new("validation_duplicated_index_name", "Duplicated index name."));
+                index_errors.add(
+                    i.to_string(),
+                    FieldError::new(
+                        "validation_invalid_index_expression",
+                        format!("Unknown column {f}."),
+                    ),
+                );
+            } else if self.indexes[..i]
+                .iter()
+                .any(|o| o.name.eq_ignore_ascii_case(&def.name))
+            {
+                index_errors.add(
+                    i.to_string(),
+                    FieldError::new("validation_duplicated_index_name", "Duplicated index name."),
+                );
             }
         }
         errors.nest("indexes", index_errors);
@@ -341,14 +492,17 @@ fn is_valid_id(id: &str) -> bool {
     id.len() <= 100 && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
-/// Checks that a non-empty rule parses as a filter expression.
-fn validate_rule(rule: &str) -> Result<(), FieldError> {
+/// Checks that a non-empty rule parses and names only existing fields.
+fn validate_rule(collection: &Collection, rule: &str) -> Result<(), FieldError> {
     if rule.trim().is_empty() {
         return Ok(());
     }
-    crate::rules::parse_filter(rule)
-        .map(|_| ())
-        .map_err(|e| FieldError::new("validation_invalid_rule", format!("Invalid rule. Raw error: {e}")))
+    super::rule_scope::check_rule(collection, rule).map_err(|e| {
+        FieldError::new(
+            "validation_invalid_rule",
+            format!("Invalid rule. Raw error: {e}"),
+        )
+    })
 }
 
 /// Removes `secret` / `clientSecret` keys at any depth.
@@ -371,8 +525,14 @@ mod tests {
 
     #[test]
     fn collection_ids_match_pocketbase() {
-        assert_eq!(Collection::default_id(CollectionType::Auth, "_superusers"), SUPERUSERS_ID);
-        assert_eq!(Collection::default_id(CollectionType::Base, "tags"), "pbc_1219621782");
+        assert_eq!(
+            Collection::default_id(CollectionType::Auth, "_superusers"),
+            SUPERUSERS_ID
+        );
+        assert_eq!(
+            Collection::default_id(CollectionType::Base, "tags"),
+            "pbc_1219621782"
+        );
     }
 
     #[test]
@@ -381,12 +541,17 @@ mod tests {
         assert_eq!(c.kind, CollectionType::Base);
         assert_eq!(c.fields.len(), 1);
         assert_eq!(c.fields[0].name.as_str(), "id");
-        assert_eq!(c.rules, Rules::default(), "rules default to superusers-only");
+        assert_eq!(
+            c.rules,
+            Rules::default(),
+            "rules default to superusers-only"
+        );
     }
 
     #[test]
     fn secrets_never_appear_in_json() {
-        let c = Collection::from_create(&json!({"name": "members", "type": "auth"})).expect("valid");
+        let c =
+            Collection::from_create(&json!({"name": "members", "type": "auth"})).expect("valid");
         let text = c.to_json().to_string();
         assert!(!text.contains("secret"), "{text}");
         assert!(text.contains("authToken"), "{text}");
@@ -398,14 +563,23 @@ mod tests {
             (json!({"name": "a b"}), "name"),
             (json!({"name": "x", "type": "view"}), "type"),
             (json!({"name": "x", "type": "graph"}), "type"),
-            (json!({"name": "x", "fields": [{"name": "t", "type": "text"}, {"name": "T", "type": "text"}]}), "fields"),
-            (json!({"name": "x", "indexes": ["CREATE INDEX i ON x (nope)"]}), "indexes"),
+            (
+                json!({"name": "x", "fields": [{"name": "t", "type": "text"}, {"name": "T", "type": "text"}]}),
+                "fields",
+            ),
+            (
+                json!({"name": "x", "indexes": ["CREATE INDEX i ON x (nope)"]}),
+                "indexes",
+            ),
         ] {
             match Collection::from_create(&input) {
                 Err(CollectionInputError::Invalid(e)) => {
                     assert!(e.contains(key), "{input} should fail on {key}: {e}");
                 }
-                other => panic!("{input} should be invalid, got {:?}", other.map(|c| c.to_json())),
+                other => panic!(
+                    "{input} should be invalid, got {:?}",
+                    other.map(|c| c.to_json())
+                ),
             }
         }
     }

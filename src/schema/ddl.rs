@@ -45,7 +45,11 @@ pub fn create(tx: &Transaction, collection: &Collection) -> rusqlite::Result<()>
 pub fn alter(tx: &Transaction, old: &Collection, new: &Collection) -> rusqlite::Result<()> {
     drop_indexes(tx, old)?;
     let same_columns = old.fields.len() == new.fields.len()
-        && old.fields.iter().zip(&new.fields).all(|(a, b)| a.name == b.name && column_def(a) == column_def(b));
+        && old
+            .fields
+            .iter()
+            .zip(&new.fields)
+            .all(|(a, b)| a.name == b.name && column_def(a) == column_def(b));
     if same_columns {
         if old.name != new.name {
             tx.execute_batch(&format!(
@@ -108,8 +112,12 @@ fn convert(old: &Field, new: &Field) -> String {
     };
     match &new.kind {
         FieldKind::Number { .. } => format!("COALESCE(CAST({scalar} AS NUMERIC), 0)"),
-        FieldKind::Bool => format!("(COALESCE(CAST({scalar} AS NUMERIC), 0) != 0 OR lower({scalar}) = 'true')"),
-        FieldKind::Json { .. } => format!("CASE WHEN {scalar} IS NULL THEN NULL WHEN json_valid({scalar}) THEN {scalar} ELSE json_quote({scalar}) END"),
+        FieldKind::Bool => {
+            format!("(COALESCE(CAST({scalar} AS NUMERIC), 0) != 0 OR lower({scalar}) = 'true')")
+        }
+        FieldKind::Json { .. } => format!(
+            "CASE WHEN {scalar} IS NULL THEN NULL WHEN json_valid({scalar}) THEN {scalar} ELSE json_quote({scalar}) END"
+        ),
         FieldKind::GeoPoint => format!(
             "CASE WHEN json_valid({scalar}) AND json_type({scalar}, '$.lon') IN ('integer','real') AND json_type({scalar}, '$.lat') IN ('integer','real') THEN {scalar} ELSE '{{\"lon\":0,\"lat\":0}}' END"
         ),
@@ -119,7 +127,10 @@ fn convert(old: &Field, new: &Field) -> String {
 
 /// Drops the table of a deleted collection.
 pub fn drop(tx: &Transaction, collection: &Collection) -> rusqlite::Result<()> {
-    tx.execute_batch(&format!("DROP TABLE IF EXISTS {}", ident(collection.name.as_str())))
+    tx.execute_batch(&format!(
+        "DROP TABLE IF EXISTS {}",
+        ident(collection.name.as_str())
+    ))
 }
 
 fn create_indexes(tx: &Transaction, collection: &Collection) -> rusqlite::Result<()> {

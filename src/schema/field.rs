@@ -28,19 +28,65 @@ pub struct Field {
 /// The type of a field with its type-specific options.
 #[derive(Debug, Clone, PartialEq)]
 pub enum FieldKind {
-    Text { min: u64, max: u64, pattern: String, autogenerate_pattern: String, primary_key: bool },
-    Editor { max_size: u64, convert_urls: bool },
-    Number { min: Option<f64>, max: Option<f64>, only_int: bool },
+    Text {
+        min: u64,
+        max: u64,
+        pattern: String,
+        autogenerate_pattern: String,
+        primary_key: bool,
+    },
+    Editor {
+        max_size: u64,
+        convert_urls: bool,
+    },
+    Number {
+        min: Option<f64>,
+        max: Option<f64>,
+        only_int: bool,
+    },
     Bool,
-    Email { except_domains: Vec<String>, only_domains: Vec<String> },
-    Url { except_domains: Vec<String>, only_domains: Vec<String> },
-    Date { min: String, max: String },
-    Autodate { on_create: bool, on_update: bool },
-    Select { values: Vec<String>, max_select: u64 },
-    File { max_select: u64, max_size: u64, mime_types: Vec<String>, thumbs: Vec<String>, protected: bool },
-    Relation { collection_id: String, cascade_delete: bool, min_select: u64, max_select: u64 },
-    Json { max_size: u64 },
-    Password { min: u64, max: u64, pattern: String, cost: u64 },
+    Email {
+        except_domains: Vec<String>,
+        only_domains: Vec<String>,
+    },
+    Url {
+        except_domains: Vec<String>,
+        only_domains: Vec<String>,
+    },
+    Date {
+        min: String,
+        max: String,
+    },
+    Autodate {
+        on_create: bool,
+        on_update: bool,
+    },
+    Select {
+        values: Vec<String>,
+        max_select: u64,
+    },
+    File {
+        max_select: u64,
+        max_size: u64,
+        mime_types: Vec<String>,
+        thumbs: Vec<String>,
+        protected: bool,
+    },
+    Relation {
+        collection_id: String,
+        cascade_delete: bool,
+        min_select: u64,
+        max_select: u64,
+    },
+    Json {
+        max_size: u64,
+    },
+    Password {
+        min: u64,
+        max: u64,
+        pattern: String,
+        cost: u64,
+    },
     GeoPoint,
 }
 
@@ -128,7 +174,9 @@ impl Field {
     /// Reads a field definition from collection JSON.
     pub fn from_json(value: &Value) -> Result<Field, FieldInputError> {
         let Some(obj) = value.as_object() else {
-            return Err(FieldInputError::Format("a field must be an object".to_owned()));
+            return Err(FieldInputError::Format(
+                "a field must be an object".to_owned(),
+            ));
         };
         let r = Reader(obj);
         let type_name = r.string("type")?;
@@ -143,9 +191,16 @@ impl Field {
         };
         let kind = read_kind(&type_name, &r, &mut errors)?;
         let id = r.string("id")?;
-        let id = if id.is_empty() { Field::default_id(&type_name, &raw_name) } else { id };
+        let id = if id.is_empty() {
+            Field::default_id(&type_name, &raw_name)
+        } else {
+            id
+        };
         if id.len() > 100 || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-            errors.add("id", FieldError::new("validation_match_invalid", "Invalid field id."));
+            errors.add(
+                "id",
+                FieldError::new("validation_match_invalid", "Invalid field id."),
+            );
         }
         let (Some(name), true) = (name, errors.is_empty()) else {
             return Err(FieldInputError::Invalid(errors));
@@ -176,28 +231,65 @@ impl Field {
             m.insert("help".into(), json!(self.help));
         }
         let extra = match &self.kind {
-            FieldKind::Text { min, max, pattern, autogenerate_pattern, primary_key } => json!({
+            FieldKind::Text {
+                min,
+                max,
+                pattern,
+                autogenerate_pattern,
+                primary_key,
+            } => json!({
                 "min": min, "max": max, "pattern": pattern,
                 "autogeneratePattern": autogenerate_pattern, "primaryKey": primary_key}),
-            FieldKind::Editor { max_size, convert_urls } => json!({"maxSize": max_size, "convertURLs": convert_urls}),
+            FieldKind::Editor {
+                max_size,
+                convert_urls,
+            } => json!({"maxSize": max_size, "convertURLs": convert_urls}),
             FieldKind::Number { min, max, only_int } => {
                 json!({"min": min.map(number_json), "max": max.map(number_json), "onlyInt": only_int})
             }
             FieldKind::Bool | FieldKind::GeoPoint => json!({}),
-            FieldKind::Email { except_domains, only_domains } | FieldKind::Url { except_domains, only_domains } => {
+            FieldKind::Email {
+                except_domains,
+                only_domains,
+            }
+            | FieldKind::Url {
+                except_domains,
+                only_domains,
+            } => {
                 json!({"exceptDomains": except_domains, "onlyDomains": only_domains})
             }
             FieldKind::Date { min, max } => json!({"min": min, "max": max}),
-            FieldKind::Autodate { on_create, on_update } => json!({"onCreate": on_create, "onUpdate": on_update}),
-            FieldKind::Select { values, max_select } => json!({"values": values, "maxSelect": max_select}),
-            FieldKind::File { max_select, max_size, mime_types, thumbs, protected } => json!({
+            FieldKind::Autodate {
+                on_create,
+                on_update,
+            } => json!({"onCreate": on_create, "onUpdate": on_update}),
+            FieldKind::Select { values, max_select } => {
+                json!({"values": values, "maxSelect": max_select})
+            }
+            FieldKind::File {
+                max_select,
+                max_size,
+                mime_types,
+                thumbs,
+                protected,
+            } => json!({
                 "maxSelect": max_select, "maxSize": max_size, "mimeTypes": mime_types,
                 "thumbs": thumbs, "protected": protected}),
-            FieldKind::Relation { collection_id, cascade_delete, min_select, max_select } => json!({
+            FieldKind::Relation {
+                collection_id,
+                cascade_delete,
+                min_select,
+                max_select,
+            } => json!({
                 "collectionId": collection_id, "cascadeDelete": cascade_delete,
                 "minSelect": min_select, "maxSelect": max_select}),
             FieldKind::Json { max_size } => json!({"maxSize": max_size}),
-            FieldKind::Password { min, max, pattern, cost } => json!({"min": min, "max": max, "pattern": pattern, "cost": cost}),
+            FieldKind::Password {
+                min,
+                max,
+                pattern,
+                cost,
+            } => json!({"min": min, "max": max, "pattern": pattern, "cost": cost}),
         };
         if let Value::Object(extra) = extra {
             m.extend(extra);
@@ -206,37 +298,74 @@ impl Field {
     }
 }
 
-fn read_kind(type_name: &str, r: &Reader, errors: &mut ValidationErrors) -> Result<FieldKind, FieldInputError> {
+fn read_kind(
+    type_name: &str,
+    r: &Reader,
+    errors: &mut ValidationErrors,
+) -> Result<FieldKind, FieldInputError> {
     let kind = match type_name {
         "text" => {
             let pattern = r.string("pattern")?;
             let autogenerate_pattern = r.string("autogeneratePattern")?;
             if !pattern.is_empty() && !is_valid_regex(&pattern) {
-                errors.add("pattern", FieldError::new("validation_invalid_regex", "Invalid regular expression."));
+                errors.add(
+                    "pattern",
+                    FieldError::new("validation_invalid_regex", "Invalid regular expression."),
+                );
             }
-            if !autogenerate_pattern.is_empty() && super::autogen::Generator::parse(&autogenerate_pattern).is_none() {
+            if !autogenerate_pattern.is_empty()
+                && super::autogen::Generator::parse(&autogenerate_pattern).is_none()
+            {
                 errors.add(
                     "autogeneratePattern",
-                    FieldError::new("validation_invalid_regex", "Supported form: a character class and a count, e.g. [a-z0-9]{15}."),
+                    FieldError::new(
+                        "validation_invalid_regex",
+                        "Supported form: a character class and a count, e.g. [a-z0-9]{15}.",
+                    ),
                 );
             }
             let (min, max) = (r.u64("min")?, r.u64("max")?);
             check_min_max(min, max, errors);
-            FieldKind::Text { min, max, pattern, autogenerate_pattern, primary_key: r.bool("primaryKey")? }
+            FieldKind::Text {
+                min,
+                max,
+                pattern,
+                autogenerate_pattern,
+                primary_key: r.bool("primaryKey")?,
+            }
         }
-        "editor" => FieldKind::Editor { max_size: r.u64("maxSize")?, convert_urls: r.bool("convertURLs")? },
+        "editor" => FieldKind::Editor {
+            max_size: r.u64("maxSize")?,
+            convert_urls: r.bool("convertURLs")?,
+        },
         "number" => {
             let (min, max) = (r.opt_f64("min")?, r.opt_f64("max")?);
             if let (Some(a), Some(b)) = (min, max)
                 && a > b
             {
-                errors.add("max", FieldError::new("validation_min_greater_equal_than_required", "Must be greater than or equal to min."));
+                errors.add(
+                    "max",
+                    FieldError::new(
+                        "validation_min_greater_equal_than_required",
+                        "Must be greater than or equal to min.",
+                    ),
+                );
             }
-            FieldKind::Number { min, max, only_int: r.bool("onlyInt")? }
+            FieldKind::Number {
+                min,
+                max,
+                only_int: r.bool("onlyInt")?,
+            }
         }
         "bool" => FieldKind::Bool,
-        "email" => FieldKind::Email { except_domains: r.strings("exceptDomains")?, only_domains: r.strings("onlyDomains")? },
-        "url" => FieldKind::Url { except_domains: r.strings("exceptDomains")?, only_domains: r.strings("onlyDomains")? },
+        "email" => FieldKind::Email {
+            except_domains: r.strings("exceptDomains")?,
+            only_domains: r.strings("onlyDomains")?,
+        },
+        "url" => FieldKind::Url {
+            except_domains: r.strings("exceptDomains")?,
+            only_domains: r.strings("onlyDomains")?,
+        },
         "date" => {
             let mut bound = |key: &'static str| -> Result<String, FieldInputError> {
                 let raw = r.string(key)?;
@@ -244,7 +373,10 @@ fn read_kind(type_name: &str, r: &Reader, errors: &mut ValidationErrors) -> Resu
                     return Ok(raw);
                 }
                 crate::clock::parse_date(&raw).ok_or_else(|| {
-                    errors.add(key, FieldError::new("validation_invalid_date", "Must be a valid date."));
+                    errors.add(
+                        key,
+                        FieldError::new("validation_invalid_date", "Must be a valid date."),
+                    );
                     FieldInputError::Invalid(errors.clone())
                 })
             };
@@ -252,13 +384,19 @@ fn read_kind(type_name: &str, r: &Reader, errors: &mut ValidationErrors) -> Resu
             let max = bound("max")?;
             FieldKind::Date { min, max }
         }
-        "autodate" => FieldKind::Autodate { on_create: r.bool("onCreate")?, on_update: r.bool("onUpdate")? },
+        "autodate" => FieldKind::Autodate {
+            on_create: r.bool("onCreate")?,
+            on_update: r.bool("onUpdate")?,
+        },
         "select" => {
             let values = r.strings("values")?;
             if values.is_empty() {
                 errors.add("values", FieldError::required());
             }
-            FieldKind::Select { values, max_select: r.u64("maxSelect")?.max(1) }
+            FieldKind::Select {
+                values,
+                max_select: r.u64("maxSelect")?.max(1),
+            }
         }
         "file" => FieldKind::File {
             max_select: r.u64("maxSelect")?.max(1),
@@ -274,22 +412,47 @@ fn read_kind(type_name: &str, r: &Reader, errors: &mut ValidationErrors) -> Resu
             }
             let (min_select, max_select) = (r.u64("minSelect")?, r.u64("maxSelect")?.max(1));
             if min_select > max_select {
-                errors.add("maxSelect", FieldError::new("validation_min_greater_equal_than_required", "Must be at least minSelect."));
+                errors.add(
+                    "maxSelect",
+                    FieldError::new(
+                        "validation_min_greater_equal_than_required",
+                        "Must be at least minSelect.",
+                    ),
+                );
             }
-            FieldKind::Relation { collection_id, cascade_delete: r.bool("cascadeDelete")?, min_select, max_select }
+            FieldKind::Relation {
+                collection_id,
+                cascade_delete: r.bool("cascadeDelete")?,
+                min_select,
+                max_select,
+            }
         }
-        "json" => FieldKind::Json { max_size: r.u64("maxSize")? },
+        "json" => FieldKind::Json {
+            max_size: r.u64("maxSize")?,
+        },
         "password" => {
             let pattern = r.string("pattern")?;
             if !pattern.is_empty() && !is_valid_regex(&pattern) {
-                errors.add("pattern", FieldError::new("validation_invalid_regex", "Invalid regular expression."));
+                errors.add(
+                    "pattern",
+                    FieldError::new("validation_invalid_regex", "Invalid regular expression."),
+                );
             }
             let (min, max) = (r.u64("min")?, r.u64("max")?);
             check_min_max(min, max, errors);
-            FieldKind::Password { min, max, pattern, cost: r.u64("cost")? }
+            FieldKind::Password {
+                min,
+                max,
+                pattern,
+                cost: r.u64("cost")?,
+            }
         }
         "geoPoint" => FieldKind::GeoPoint,
-        other => return Err(FieldInputError::Format(format!("unknown field type {other:?}"))),
+        other => {
+            return Err(FieldInputError::Format(format!(
+                "unknown field type {other:?}"
+            )));
+        }
     };
     Ok(kind)
 }
@@ -306,7 +469,13 @@ pub fn number_json(n: f64) -> Value {
 
 fn check_min_max(min: u64, max: u64, errors: &mut ValidationErrors) {
     if max != 0 && min > max {
-        errors.add("max", FieldError::new("validation_min_greater_equal_than_required", "Must be greater than or equal to min."));
+        errors.add(
+            "max",
+            FieldError::new(
+                "validation_min_greater_equal_than_required",
+                "Must be greater than or equal to min.",
+            ),
+        );
     }
 }
 
@@ -348,7 +517,11 @@ impl Reader<'_> {
             None => Ok(0),
             Some(v) => v
                 .as_u64()
-                .or_else(|| v.as_f64().filter(|f| f.fract() == 0.0 && *f >= 0.0 && *f < 9e15).map(|f| f as u64))
+                .or_else(|| {
+                    v.as_f64()
+                        .filter(|f| f.fract() == 0.0 && *f >= 0.0 && *f < 9e15)
+                        .map(|f| f as u64)
+                })
                 .ok_or_else(|| Self::bad(key, "a non-negative integer")),
         }
     }
@@ -356,7 +529,10 @@ impl Reader<'_> {
     fn opt_f64(&self, key: &str) -> Result<Option<f64>, FieldInputError> {
         match self.get(key) {
             None => Ok(None),
-            Some(v) => v.as_f64().map(Some).ok_or_else(|| Self::bad(key, "a number or null")),
+            Some(v) => v
+                .as_f64()
+                .map(Some)
+                .ok_or_else(|| Self::bad(key, "a number or null")),
         }
     }
 
@@ -365,7 +541,11 @@ impl Reader<'_> {
             None => Ok(Vec::new()),
             Some(Value::Array(items)) => items
                 .iter()
-                .map(|v| v.as_str().map(str::to_owned).ok_or_else(|| Self::bad(key, "a list of strings")))
+                .map(|v| {
+                    v.as_str()
+                        .map(str::to_owned)
+                        .ok_or_else(|| Self::bad(key, "a list of strings"))
+                })
                 .collect(),
             Some(_) => Err(Self::bad(key, "a list of strings")),
         }
@@ -407,15 +587,33 @@ mod tests {
     fn invalid_definitions_are_reported() {
         for (def, why) in [
             (json!({"name": "x", "type": "nope"}), "unknown type"),
-            (json!({"name": "x", "type": "select"}), "select without values"),
-            (json!({"name": "x", "type": "relation"}), "relation without target"),
+            (
+                json!({"name": "x", "type": "select"}),
+                "select without values",
+            ),
+            (
+                json!({"name": "x", "type": "relation"}),
+                "relation without target",
+            ),
             (json!({"name": "x y", "type": "text"}), "bad name"),
-            (json!({"name": "x", "type": "text", "pattern": "("}), "bad regex"),
-            (json!({"name": "x", "type": "text", "min": "3"}), "min as string"),
-            (json!({"name": "x", "type": "text", "min": 5, "max": 2}), "min above max"),
+            (
+                json!({"name": "x", "type": "text", "pattern": "("}),
+                "bad regex",
+            ),
+            (
+                json!({"name": "x", "type": "text", "min": "3"}),
+                "min as string",
+            ),
+            (
+                json!({"name": "x", "type": "text", "min": 5, "max": 2}),
+                "min above max",
+            ),
             (json!("text"), "not an object"),
         ] {
-            assert!(Field::from_json(&def).is_err(), "{def} ({why}) should be refused");
+            assert!(
+                Field::from_json(&def).is_err(),
+                "{def} ({why}) should be refused"
+            );
         }
     }
 }

@@ -33,7 +33,10 @@ impl IndexDef {
     /// ``CREATE UNIQUE INDEX `idx_x` ON `posts` (`slug` COLLATE NOCASE, `n` DESC) WHERE `slug` != ''``.
     pub fn parse(sql: &str) -> Result<Self, IndexError> {
         let tokens = tokenize(sql)?;
-        let mut t = Cursor { tokens: &tokens, pos: 0 };
+        let mut t = Cursor {
+            tokens: &tokens,
+            pos: 0,
+        };
         t.keyword("CREATE")?;
         let unique = t.maybe_keyword("UNIQUE");
         t.keyword("INDEX")?;
@@ -42,7 +45,10 @@ impl IndexDef {
             t.keyword("EXISTS")?;
         }
         let name = t.ident()?;
-        if name.len() > 100 || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        if name.len() > 100
+            || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+            || name.to_ascii_lowercase().starts_with("sqlite_")
+        {
             return Err(IndexError(format!("bad index name {name:?}")));
         }
         t.keyword("ON")?;
@@ -51,7 +57,11 @@ impl IndexDef {
         let mut columns = Vec::new();
         loop {
             let field = field_name(&t.ident()?)?;
-            let mut col = IndexColumn { field, nocase: false, descending: false };
+            let mut col = IndexColumn {
+                field,
+                nocase: false,
+                descending: false,
+            };
             if t.maybe_keyword("COLLATE") {
                 t.keyword("NOCASE")?;
                 col.nocase = true;
@@ -70,7 +80,9 @@ impl IndexDef {
         let where_not_empty = if t.maybe_keyword("WHERE") {
             let field = field_name(&t.ident()?)?;
             if !(t.maybe_punct("!=") || t.maybe_punct("<>")) {
-                return Err(IndexError("only `WHERE column != ''` conditions are supported".into()));
+                return Err(IndexError(
+                    "only `WHERE column != ''` conditions are supported".into(),
+                ));
             }
             t.empty_string()?;
             Some(field)
@@ -80,7 +92,12 @@ impl IndexDef {
         if t.pos != tokens.len() {
             return Err(IndexError("unexpected text after the definition".into()));
         }
-        Ok(Self { unique, name, columns, where_not_empty })
+        Ok(Self {
+            unique,
+            name,
+            columns,
+            where_not_empty,
+        })
     }
 
     /// PocketBase's display form (backtick quoting), as returned in collection JSON.
@@ -128,14 +145,7 @@ impl IndexDef {
 }
 
 fn field_name(raw: &str) -> Result<FieldName, IndexError> {
-    FieldName::parse(raw).or_else(|_| {
-        // `id` and other system names are valid columns even where reserved as field names.
-        if raw.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') && !raw.is_empty() {
-            FieldName::parse(raw).map_err(|e| IndexError(e.to_string()))
-        } else {
-            Err(IndexError(format!("bad column {raw:?}")))
-        }
-    })
+    FieldName::parse(raw).map_err(|e| IndexError(format!("bad column {raw:?}: {e}")))
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -155,7 +165,11 @@ fn tokenize(sql: &str) -> Result<Vec<Token>, IndexError> {
         match c {
             c if c.is_whitespace() => i += 1,
             '(' | ')' | ',' => {
-                out.push(Token::Punct(match c { '(' => "(", ')' => ")", _ => "," }));
+                out.push(Token::Punct(match c {
+                    '(' => "(",
+                    ')' => ")",
+                    _ => ",",
+                }));
                 i += 1;
             }
             '!' | '<' => {
@@ -172,7 +186,9 @@ fn tokenize(sql: &str) -> Result<Vec<Token>, IndexError> {
                     out.push(Token::EmptyString);
                     i += 2;
                 } else {
-                    return Err(IndexError("only the empty string literal is supported".into()));
+                    return Err(IndexError(
+                        "only the empty string literal is supported".into(),
+                    ));
                 }
             }
             '`' | '"' | '[' => {
@@ -214,7 +230,11 @@ impl Cursor<'_> {
     }
 
     fn keyword(&mut self, kw: &str) -> Result<(), IndexError> {
-        if self.maybe_keyword(kw) { Ok(()) } else { Err(IndexError(format!("expected {kw}"))) }
+        if self.maybe_keyword(kw) {
+            Ok(())
+        } else {
+            Err(IndexError(format!("expected {kw}")))
+        }
     }
 
     fn maybe_punct(&mut self, p: &str) -> bool {
@@ -228,7 +248,11 @@ impl Cursor<'_> {
     }
 
     fn punct(&mut self, p: &str) -> Result<(), IndexError> {
-        if self.maybe_punct(p) { Ok(()) } else { Err(IndexError(format!("expected `{p}`"))) }
+        if self.maybe_punct(p) {
+            Ok(())
+        } else {
+            Err(IndexError(format!("expected `{p}`")))
+        }
     }
 
     fn ident(&mut self) -> Result<String, IndexError> {
@@ -259,10 +283,20 @@ mod tests {
     #[test]
     fn pocketbase_index_forms_parse_and_render_quoted() {
         let table = CollectionName::parse("posts").expect("name");
-        let def = IndexDef::parse("CREATE UNIQUE INDEX `idx_email_x` ON `users` (`email`) WHERE `email` != ''").expect("parses");
-        assert_eq!(def.to_sql(&table), "CREATE UNIQUE INDEX \"idx_email_x\" ON \"posts\" (\"email\") WHERE \"email\" != ''");
-        let def = IndexDef::parse("create index idx_a on posts (a COLLATE NOCASE, b desc)").expect("parses");
-        assert_eq!(def.to_pb_sql(&table), "CREATE INDEX `idx_a` ON `posts` (`a` COLLATE NOCASE, `b` DESC)");
+        let def = IndexDef::parse(
+            "CREATE UNIQUE INDEX `idx_email_x` ON `users` (`email`) WHERE `email` != ''",
+        )
+        .expect("parses");
+        assert_eq!(
+            def.to_sql(&table),
+            "CREATE UNIQUE INDEX \"idx_email_x\" ON \"posts\" (\"email\") WHERE \"email\" != ''"
+        );
+        let def = IndexDef::parse("create index idx_a on posts (a COLLATE NOCASE, b desc)")
+            .expect("parses");
+        assert_eq!(
+            def.to_pb_sql(&table),
+            "CREATE INDEX `idx_a` ON `posts` (`a` COLLATE NOCASE, `b` DESC)"
+        );
     }
 
     #[test]
@@ -275,6 +309,7 @@ mod tests {
             "CREATE INDEX `x\"y` ON posts (a)",
             "CREATE INDEX x ON posts ()",
             "CREATE INDEX x ON posts (a",
+            "CREATE INDEX sqlite_autoindex_x ON posts (a)",
         ] {
             assert!(IndexDef::parse(sql).is_err(), "{sql}");
         }

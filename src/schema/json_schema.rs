@@ -29,8 +29,14 @@ pub fn record_schema(collection: &Collection) -> Value {
 
 fn field_schema(field: &Field) -> Option<Value> {
     let mut s = match &field.kind {
-        FieldKind::Text { min, max, pattern, .. } => {
-            let max = if *max == 0 { DEFAULT_TEXT_MAX_CHARS } else { *max };
+        FieldKind::Text {
+            min, max, pattern, ..
+        } => {
+            let max = if *max == 0 {
+                DEFAULT_TEXT_MAX_CHARS
+            } else {
+                *max
+            };
             let mut s = json!({"type": "string", "maxLength": max});
             if *min > 0 {
                 // Empty is "unset"; a required check reports it, not the length check.
@@ -41,7 +47,9 @@ fn field_schema(field: &Field) -> Option<Value> {
             }
             s
         }
-        FieldKind::Editor { .. } | FieldKind::Date { .. } | FieldKind::Autodate { .. } => json!({"type": "string"}),
+        FieldKind::Editor { .. } | FieldKind::Date { .. } | FieldKind::Autodate { .. } => {
+            json!({"type": "string"})
+        }
         FieldKind::Password { .. } => json!({"type": "string"}),
         FieldKind::Number { min, max, only_int } => {
             let mut s = json!({"type": "number"});
@@ -57,8 +65,12 @@ fn field_schema(field: &Field) -> Option<Value> {
             s
         }
         FieldKind::Bool => json!({"type": "boolean"}),
-        FieldKind::Email { .. } => json!({"type": "string", "anyOf": [{"const": ""}, {"format": "email"}]}),
-        FieldKind::Url { .. } => json!({"type": "string", "anyOf": [{"const": ""}, {"format": "uri", "pattern": "^[a-zA-Z][a-zA-Z0-9+.-]*://[^\\s]+$"}]}),
+        FieldKind::Email { .. } => {
+            json!({"type": "string", "anyOf": [{"const": ""}, {"format": "email"}]})
+        }
+        FieldKind::Url { .. } => {
+            json!({"type": "string", "anyOf": [{"const": ""}, {"format": "uri", "pattern": "^[a-zA-Z][a-zA-Z0-9+.-]*://[^\\s]+$"}]})
+        }
         FieldKind::Select { values, .. } => {
             if field.is_multi() {
                 json!({"type": "array", "items": {"enum": values}})
@@ -110,7 +122,9 @@ fn max_select(field: &Field) -> Option<u64> {
         return None;
     }
     match &field.kind {
-        FieldKind::Select { max_select, .. } | FieldKind::File { max_select, .. } | FieldKind::Relation { max_select, .. } => Some(*max_select),
+        FieldKind::Select { max_select, .. }
+        | FieldKind::File { max_select, .. }
+        | FieldKind::Relation { max_select, .. } => Some(*max_select),
         _ => None,
     }
 }

@@ -13,10 +13,13 @@ struct CollectionsScope;
 impl Scope for CollectionsScope {
     fn column(&self, path: &Path) -> Result<ColumnRef, RuleError> {
         match path.segments.as_slice() {
-            [name] if store::LISTABLE_COLUMNS.contains(&name.as_str()) => {
-                Ok(ColumnRef::single(format!("{}.{}", ident("_collections"), ident(name))))
-            }
-            _ => Err(RuleError::Unresolved { name: path.segments.join("."), reason: "not filterable on collections".into() }),
+            [name] if store::LISTABLE_COLUMNS.contains(&name.as_str()) => Ok(ColumnRef::single(
+                format!("{}.{}", ident("_collections"), ident(name)),
+            )),
+            _ => Err(RuleError::Unresolved {
+                name: path.segments.join("."),
+                reason: "not filterable on collections".into(),
+            }),
         }
     }
 
@@ -50,7 +53,11 @@ pub async fn list(
         (fragment.sql, fragment.params)
     };
     let order = rules::compile_sort(&rules::parse_sort(sort)?, &CollectionsScope)?;
-    let order = if order.is_empty() { "rowid".to_owned() } else { format!("{order}, rowid") };
+    let order = if order.is_empty() {
+        "rowid".to_owned()
+    } else {
+        format!("{order}, rowid")
+    };
     let params: Vec<rusqlite::types::Value> = params
         .into_iter()
         .map(|p| match p {
@@ -65,5 +72,8 @@ pub async fn list(
         .read(move |conn| store::query_ids(conn, &where_sql, &order, &params, per_page, offset))
         .await?;
     let snapshot = registry.snapshot();
-    Ok((ids.iter().filter_map(|id| snapshot.get(id)).collect(), total))
+    Ok((
+        ids.iter().filter_map(|id| snapshot.get(id)).collect(),
+        total,
+    ))
 }

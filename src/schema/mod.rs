@@ -12,10 +12,16 @@ mod json_schema;
 mod list;
 mod names;
 mod registry;
+mod rule_scope;
 mod store;
 
-pub use collection::{Collection, CollectionType, RULE_KEYS, Rules, SUPERUSERS_ID, SUPERUSERS_NAME};
-pub use field::{number_json, DEFAULT_EDITOR_MAX_BYTES, DEFAULT_JSON_MAX_BYTES, DEFAULT_TEXT_MAX_CHARS, Field, FieldKind};
+pub use collection::{
+    Collection, CollectionType, RULE_KEYS, Rules, SUPERUSERS_ID, SUPERUSERS_NAME,
+};
+pub use field::{
+    DEFAULT_EDITOR_MAX_BYTES, DEFAULT_JSON_MAX_BYTES, DEFAULT_TEXT_MAX_CHARS, Field, FieldKind,
+    number_json,
+};
 pub use index::IndexDef;
 pub use json_schema::record_schema;
 pub use list::{ListError, list};

@@ -7,7 +7,13 @@ use std::fmt;
 pub const MAX_NAME_LEN: usize = 100;
 
 /// Field names that clash with keys every record response carries.
-const RESERVED_FIELD_NAMES: &[&str] = &["collectionId", "collectionName", "expand", "passwordConfirm", "oldPassword"];
+const RESERVED_FIELD_NAMES: &[&str] = &[
+    "collectionId",
+    "collectionName",
+    "expand",
+    "passwordConfirm",
+    "oldPassword",
+];
 
 /// Names SQLite or Ferrobase keep for themselves.
 const RESERVED_COLLECTION_NAMES: &[&str] = &["_collections", "_params", "_migrations"];
@@ -59,7 +65,10 @@ impl CollectionName {
     pub fn parse(raw: &str) -> Result<Self, NameError> {
         check_identifier(raw)?;
         let lower = raw.to_ascii_lowercase();
-        if lower.starts_with("sqlite_") || lower.starts_with("_fb_") || RESERVED_COLLECTION_NAMES.contains(&lower.as_str()) {
+        if lower.starts_with("sqlite_")
+            || lower.starts_with("_fb_")
+            || RESERVED_COLLECTION_NAMES.contains(&lower.as_str())
+        {
             return Err(NameError::Reserved(raw.to_owned()));
         }
         Ok(Self(raw.to_owned()))
@@ -122,10 +131,16 @@ mod tests {
             ("sqlite_master", "SQLite's namespace"),
             ("_collections", "system table"),
         ] {
-            assert!(CollectionName::parse(raw).is_err(), "collection name {raw:?} ({why}) should be refused");
+            assert!(
+                CollectionName::parse(raw).is_err(),
+                "collection name {raw:?} ({why}) should be refused"
+            );
         }
         for raw in ["collectionId", "expand", "a-b", ""] {
-            assert!(FieldName::parse(raw).is_err(), "field name {raw:?} should be refused");
+            assert!(
+                FieldName::parse(raw).is_err(),
+                "field name {raw:?} should be refused"
+            );
         }
     }
 

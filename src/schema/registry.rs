@@ -35,7 +35,8 @@ impl Snapshot {
             let validator = super::json_schema::compile(&def)?;
             let entry = Arc::new(CompiledCollection { def, validator });
             snap.by_id.insert(entry.id.clone(), entry.clone());
-            snap.by_name.insert(entry.name.as_str().to_ascii_lowercase(), entry.clone());
+            snap.by_name
+                .insert(entry.name.as_str().to_ascii_lowercase(), entry.clone());
             snap.ordered.push(entry);
         }
         Ok(snap)

@@ -41,13 +41,24 @@ pub fn load_all(conn: &Connection) -> Result<Vec<Collection>, SchemaError> {
         let rules: [Option<String>; 5] = rules;
         let [list, view, create, update, delete] = rules;
         out.push(Collection {
-            kind: if kind == "auth" { CollectionType::Auth } else { CollectionType::Base },
+            kind: if kind == "auth" {
+                CollectionType::Auth
+            } else {
+                CollectionType::Base
+            },
             name: CollectionName::trusted(name),
             system,
             fields: parse_stored_fields(&id, &fields)?,
             indexes: parse_stored_indexes(&id, &indexes)?,
-            rules: Rules { list, view, create, update, delete },
-            options: serde_json::from_str(&options).map_err(|e| SchemaError::Corrupt(format!("{id}: options: {e}")))?,
+            rules: Rules {
+                list,
+                view,
+                create,
+                update,
+                delete,
+            },
+            options: serde_json::from_str(&options)
+                .map_err(|e| SchemaError::Corrupt(format!("{id}: options: {e}")))?,
             id,
             created,
             updated,
@@ -57,7 +68,8 @@ pub fn load_all(conn: &Connection) -> Result<Vec<Collection>, SchemaError> {
 }
 
 fn parse_stored_fields(id: &str, text: &str) -> Result<Vec<Field>, SchemaError> {
-    let values: Vec<Value> = serde_json::from_str(text).map_err(|e| SchemaError::Corrupt(format!("{id}: fields: {e}")))?;
+    let values: Vec<Value> = serde_json::from_str(text)
+        .map_err(|e| SchemaError::Corrupt(format!("{id}: fields: {e}")))?;
     values
         .iter()
         .map(|v| {
@@ -70,7 +82,8 @@ fn parse_stored_fields(id: &str, text: &str) -> Result<Vec<Field>, SchemaError> 
 }
 
 fn parse_stored_indexes(id: &str, text: &str) -> Result<Vec<IndexDef>, SchemaError> {
-    let values: Vec<String> = serde_json::from_str(text).map_err(|e| SchemaError::Corrupt(format!("{id}: indexes: {e}")))?;
+    let values: Vec<String> = serde_json::from_str(text)
+        .map_err(|e| SchemaError::Corrupt(format!("{id}: indexes: {e}")))?;
     values
         .iter()
         .map(|sql| IndexDef::parse(sql).map_err(|e| SchemaError::Corrupt(format!("{id}: {e}"))))
@@ -84,7 +97,13 @@ pub fn load_snapshot(conn: &Connection) -> Result<Snapshot, SchemaError> {
 
 fn save(tx: &Transaction, c: &Collection) -> Result<(), SchemaError> {
     let fields = Value::Array(c.fields.iter().map(Field::to_json).collect()).to_string();
-    let indexes = Value::Array(c.indexes.iter().map(|i| Value::String(i.to_pb_sql(&c.name))).collect()).to_string();
+    let indexes = Value::Array(
+        c.indexes
+            .iter()
+            .map(|i| Value::String(i.to_pb_sql(&c.name)))
+            .collect(),
+    )
+    .to_string();
     let options = Value::Object(c.options.clone()).to_string();
     tx.execute(
         "INSERT INTO _collections (id, name, type, system, fields, indexes, listRule, viewRule, createRule, \
@@ -116,10 +135,63 @@ fn ensure_unique_name(tx: &Transaction, c: &Collection) -> Result<(), SchemaErro
     )?;
     if clash.is_some() || table_clash {
         let mut e = ValidationErrors::new();
-        e.add("name", FieldError::new("validation_collection_name_exists", "Collection name must be unique (case insensitive)."));
+        e.add(
+            "name",
+            FieldError::new(
+                "validation_collection_name_exists",
+                "Collection name must be unique (case insensitive).",
+            ),
+        );
         return Err(SchemaError::Invalid(e));
     }
     Ok(())
+}
+
+/// Index names share SQLite's namespace with every table and index: refuse
+/// names taken by anything other than this collection's own (old) indexes.
+fn ensure_free_index_names(
+    tx: &Transaction,
+    c: &Collection,
+    old_table: Option<&str>,
+) -> Result<(), SchemaError> {
+    let mut errors = ValidationErrors::new();
+    for (i, def) in c.indexes.iter().enumerate() {
+        let owner: Option<(String, String)> = tx
+            .query_row(
+                "SELECT type, tbl_name FROM sqlite_master WHERE name = ?1 COLLATE NOCASE",
+                [&def.name],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        let ours = matches!((&owner, old_table), (Some((kind, table)), Some(old)) if kind == "index" && table.eq_ignore_ascii_case(old));
+        if owner.is_some() && !ours {
+            errors.add(
+                i.to_string(),
+                FieldError::new(
+                    "validation_duplicated_index_name",
+                    "The index name is already used by another table or index.",
+                ),
+            );
+        }
+    }
+    let mut outer = ValidationErrors::new();
+    outer.nest("indexes", errors);
+    outer.into_result().map_err(SchemaError::Invalid)
+}
+
+/// A DDL statement built from a validated definition failed anyway (a clash
+/// SQLite knows about and we did not foresee): report it as a 400, not a 500.
+fn ddl_failed(e: rusqlite::Error) -> SchemaError {
+    tracing::warn!(error = %e, "schema change refused by SQLite");
+    let mut errors = ValidationErrors::new();
+    errors.add(
+        "fields",
+        FieldError::new(
+            "validation_invalid_schema",
+            format!("The schema change could not be applied: {e}."),
+        ),
+    );
+    SchemaError::Invalid(errors)
 }
 
 /// Checks what needs the other collections: relation targets exist.
@@ -128,10 +200,18 @@ fn check_relations(c: &Collection, snapshot: &Snapshot) -> Result<(), SchemaErro
     for (i, field) in c.fields.iter().enumerate() {
         if let FieldKind::Relation { collection_id, .. } = &field.kind
             && collection_id != &c.id
-            && snapshot.get(collection_id).is_none_or(|t| &t.id != collection_id)
+            && snapshot
+                .get(collection_id)
+                .is_none_or(|t| &t.id != collection_id)
         {
             let mut inner = ValidationErrors::new();
-            inner.add("collectionId", FieldError::new("validation_missing_collection", "The related collection doesn't exist."));
+            inner.add(
+                "collectionId",
+                FieldError::new(
+                    "validation_missing_collection",
+                    "The related collection doesn't exist.",
+                ),
+            );
             errors.nest(i.to_string(), inner);
         }
     }
@@ -148,7 +228,11 @@ fn input_error(e: CollectionInputError) -> SchemaError {
 }
 
 /// Creates a collection and its table.
-pub async fn create(db: &Db, registry: &Registry, input: Value) -> Result<Arc<CompiledCollection>, SchemaError> {
+pub async fn create(
+    db: &Db,
+    registry: &Registry,
+    input: Value,
+) -> Result<Arc<CompiledCollection>, SchemaError> {
     let mut collection = Collection::from_create(&input).map_err(input_error)?;
     check_relations(&collection, &registry.snapshot())?;
     let now = crate::clock::now();
@@ -156,15 +240,23 @@ pub async fn create(db: &Db, registry: &Registry, input: Value) -> Result<Arc<Co
     collection.updated = now;
     let id = collection.id.clone();
     let snapshot = commit_change(db, registry, move |tx| {
-        let exists: bool = tx.query_row("SELECT EXISTS(SELECT 1 FROM _collections WHERE id = ?1)", [&collection.id], |r| r.get(0))?;
+        let exists: bool = tx.query_row(
+            "SELECT EXISTS(SELECT 1 FROM _collections WHERE id = ?1)",
+            [&collection.id],
+            |r| r.get(0),
+        )?;
         if exists {
             let mut e = ValidationErrors::new();
-            e.add("id", FieldError::new("validation_not_unique", "Value must be unique."));
+            e.add(
+                "id",
+                FieldError::new("validation_not_unique", "Value must be unique."),
+            );
             return Err(SchemaError::Invalid(e));
         }
         ensure_unique_name(tx, &collection)?;
+        ensure_free_index_names(tx, &collection, None)?;
         save(tx, &collection)?;
-        ddl::create(tx, &collection)?;
+        ddl::create(tx, &collection).map_err(ddl_failed)?;
         Ok(())
     })
     .await?;
@@ -189,8 +281,9 @@ pub async fn update(
     let id = new.id.clone();
     let snapshot = commit_change(db, registry, move |tx| {
         ensure_unique_name(tx, &new)?;
+        ensure_free_index_names(tx, &new, Some(old.name.as_str()))?;
         save(tx, &new)?;
-        ddl::alter(tx, &old, &new)?;
+        ddl::alter(tx, &old, &new).map_err(ddl_failed)?;
         Ok(())
     })
     .await?;
@@ -199,7 +292,11 @@ pub async fn update(
 
 /// Deletes a collection and its table. Refused for system collections and
 /// for collections other collections still point at.
-pub async fn delete(db: &Db, registry: &Registry, collection: Arc<CompiledCollection>) -> Result<(), SchemaError> {
+pub async fn delete(
+    db: &Db,
+    registry: &Registry,
+    collection: Arc<CompiledCollection>,
+) -> Result<(), SchemaError> {
     if collection.system {
         return Err(SchemaError::System);
     }
@@ -257,7 +354,9 @@ pub fn query_ids(
     limit: i64,
     offset: i64,
 ) -> Result<(Vec<String>, i64), SchemaError> {
-    let sql = format!("SELECT id FROM _collections WHERE {where_sql} ORDER BY {order_sql} LIMIT ? OFFSET ?");
+    let sql = format!(
+        "SELECT id FROM _collections WHERE {where_sql} ORDER BY {order_sql} LIMIT ? OFFSET ?"
+    );
     let mut stmt = conn.prepare(&sql)?;
     let mut bound = params.to_vec();
     bound.push(limit.into());

@@ -42,18 +42,35 @@ pub async fn spawn_app() -> TestApp {
 pub async fn spawn_app_in(dir: &Path) -> TestApp {
     let config = Config::for_tests(dir);
     let app = Application::build(config).await.expect("app builds");
-    ferrobase::auth::upsert_superuser(app.db(), SU_EMAIL, SU_PASSWORD).await.expect("superuser");
+    ferrobase::auth::upsert_superuser(app.db(), SU_EMAIL, SU_PASSWORD)
+        .await
+        .expect("superuser");
     let base = format!("http://127.0.0.1:{}", app.port());
     let handle = app.handle();
     tokio::spawn(app.run_until_stopped());
     let client = reqwest::Client::new();
     let superuser_token = login(&client, &base, "_superusers", SU_EMAIL, SU_PASSWORD).await;
-    TestApp { base, client, superuser_token, data_dir: dir.to_path_buf(), handle, _tmp: None }
+    TestApp {
+        base,
+        client,
+        superuser_token,
+        data_dir: dir.to_path_buf(),
+        handle,
+        _tmp: None,
+    }
 }
 
-async fn login(client: &reqwest::Client, base: &str, collection: &str, identity: &str, password: &str) -> String {
+async fn login(
+    client: &reqwest::Client,
+    base: &str,
+    collection: &str,
+    identity: &str,
+    password: &str,
+) -> String {
     let resp = client
-        .post(format!("{base}/api/collections/{collection}/auth-with-password"))
+        .post(format!(
+            "{base}/api/collections/{collection}/auth-with-password"
+        ))
         .json(&json!({"identity": identity, "password": password}))
         .send()
         .await
@@ -71,8 +88,16 @@ impl TestApp {
     }
 
     /// Sends a request with an optional token and JSON body.
-    pub async fn request(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> Response {
-        let mut req = self.client.request(method, format!("{}{}", self.base, path));
+    pub async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Response {
+        let mut req = self
+            .client
+            .request(method, format!("{}{}", self.base, path));
         if let Some(t) = token {
             req = req.header("Authorization", t);
         }
@@ -102,11 +127,21 @@ impl TestApp {
     }
 
     pub async fn update_collection(&self, name: &str, body: Value) -> Response {
-        self.su(Method::PATCH, &format!("/api/collections/{name}"), Some(body)).await
+        self.su(
+            Method::PATCH,
+            &format!("/api/collections/{name}"),
+            Some(body),
+        )
+        .await
     }
 
     pub async fn create_record(&self, collection: &str, body: Value) -> Response {
-        self.su(Method::POST, &format!("/api/collections/{collection}/records"), Some(body)).await
+        self.su(
+            Method::POST,
+            &format!("/api/collections/{collection}/records"),
+            Some(body),
+        )
+        .await
     }
 
     /// Creates a record as the superuser and returns it (panics unless 200).
@@ -119,11 +154,28 @@ impl TestApp {
     }
 
     pub async fn get_record(&self, collection: &str, id: &str, token: Option<&str>) -> Response {
-        self.request(Method::GET, &format!("/api/collections/{collection}/records/{id}"), token, None).await
+        self.request(
+            Method::GET,
+            &format!("/api/collections/{collection}/records/{id}"),
+            token,
+            None,
+        )
+        .await
     }
 
-    pub async fn list_records(&self, collection: &str, query: &[(&str, &str)], token: Option<&str>) -> Response {
-        let mut req = self.client.get(format!("{}/api/collections/{collection}/records", self.base)).query(query);
+    pub async fn list_records(
+        &self,
+        collection: &str,
+        query: &[(&str, &str)],
+        token: Option<&str>,
+    ) -> Response {
+        let mut req = self
+            .client
+            .get(format!(
+                "{}/api/collections/{collection}/records",
+                self.base
+            ))
+            .query(query);
         if let Some(t) = token {
             req = req.header("Authorization", t);
         }
@@ -131,11 +183,21 @@ impl TestApp {
     }
 
     pub async fn update_record(&self, collection: &str, id: &str, body: Value) -> Response {
-        self.su(Method::PATCH, &format!("/api/collections/{collection}/records/{id}"), Some(body)).await
+        self.su(
+            Method::PATCH,
+            &format!("/api/collections/{collection}/records/{id}"),
+            Some(body),
+        )
+        .await
     }
 
     pub async fn delete_record(&self, collection: &str, id: &str) -> Response {
-        self.su(Method::DELETE, &format!("/api/collections/{collection}/records/{id}"), None).await
+        self.su(
+            Method::DELETE,
+            &format!("/api/collections/{collection}/records/{id}"),
+            None,
+        )
+        .await
     }
 
     /// Logs in to an auth collection and returns the token.
@@ -148,6 +210,10 @@ impl TestApp {
 pub async fn status_json(resp: Response) -> (u16, Value) {
     let status = resp.status().as_u16();
     let text = resp.text().await.expect("body");
-    let json = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
+    let json = if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or(Value::String(text))
+    };
     (status, json)
 }

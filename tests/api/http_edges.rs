@@ -8,17 +8,25 @@ use serde_json::json;
 async fn health_answers_like_pocketbase() {
     let app = spawn_app().await;
 
-    let (status, body) = status_json(app.request(Method::GET, "/api/health", None, None).await).await;
+    let (status, body) =
+        status_json(app.request(Method::GET, "/api/health", None, None).await).await;
 
     assert_eq!(status, 200);
-    assert_eq!(body, json!({"message": "API is healthy.", "code": 200, "data": {}}));
+    assert_eq!(
+        body,
+        json!({"message": "API is healthy.", "code": 200, "data": {}})
+    );
 }
 
 #[tokio::test]
 async fn unknown_routes_and_wrong_methods_are_json_404s() {
     let app = spawn_app().await;
 
-    for (method, path) in [(Method::GET, "/api/nothing"), (Method::PUT, "/api/health"), (Method::PUT, "/api/collections/x/records/y")] {
+    for (method, path) in [
+        (Method::GET, "/api/nothing"),
+        (Method::PUT, "/api/health"),
+        (Method::PUT, "/api/collections/x/records/y"),
+    ] {
         let (status, body) = status_json(app.request(method.clone(), path, None, None).await).await;
         assert_eq!(status, 404, "{method} {path}");
         assert_eq!(body["status"], 404, "{method} {path}: {body}");
@@ -29,21 +37,41 @@ async fn unknown_routes_and_wrong_methods_are_json_404s() {
 async fn cors_allows_any_origin_and_answers_preflight_with_204() {
     let app = spawn_app().await;
 
-    let simple = app.client.get(format!("{}/api/health", app.base)).header("Origin", "https://app.example").send().await.expect("send");
+    let simple = app
+        .client
+        .get(format!("{}/api/health", app.base))
+        .header("Origin", "https://app.example")
+        .send()
+        .await
+        .expect("send");
     let preflight = app
         .client
-        .request(Method::OPTIONS, format!("{}/api/collections/posts/records", app.base))
+        .request(
+            Method::OPTIONS,
+            format!("{}/api/collections/posts/records", app.base),
+        )
         .header("Origin", "https://app.example")
         .header("Access-Control-Request-Method", "POST")
-        .header("Access-Control-Request-Headers", "content-type,authorization")
+        .header(
+            "Access-Control-Request-Headers",
+            "content-type,authorization",
+        )
         .send()
         .await
         .expect("send");
 
     assert_eq!(simple.headers()["access-control-allow-origin"], "*");
     assert_eq!(preflight.status(), 204);
-    assert_eq!(preflight.headers()["access-control-allow-headers"], "content-type,authorization");
-    assert!(preflight.headers()["access-control-allow-methods"].to_str().expect("ascii").contains("PATCH"));
+    assert_eq!(
+        preflight.headers()["access-control-allow-headers"],
+        "content-type,authorization"
+    );
+    assert!(
+        preflight.headers()["access-control-allow-methods"]
+            .to_str()
+            .expect("ascii")
+            .contains("PATCH")
+    );
 }
 
 #[tokio::test]
@@ -52,7 +80,11 @@ async fn every_response_carries_the_security_headers() {
 
     let resp = app.request(Method::GET, "/api/nothing", None, None).await;
 
-    for (name, value) in [("x-content-type-options", "nosniff"), ("x-frame-options", "SAMEORIGIN"), ("x-xss-protection", "1; mode=block")] {
+    for (name, value) in [
+        ("x-content-type-options", "nosniff"),
+        ("x-frame-options", "SAMEORIGIN"),
+        ("x-xss-protection", "1; mode=block"),
+    ] {
         assert_eq!(resp.headers()[name], value, "{name}");
     }
     assert!(resp.headers().contains_key("x-request-id"));
@@ -61,7 +93,8 @@ async fn every_response_carries_the_security_headers() {
 #[tokio::test]
 async fn malformed_json_is_a_400_envelope() {
     let app = spawn_app().await;
-    app.create_collection_ok(json!({"name": "posts", "createRule": ""})).await;
+    app.create_collection_ok(json!({"name": "posts", "createRule": ""}))
+        .await;
 
     let resp = app
         .client
@@ -74,7 +107,10 @@ async fn malformed_json_is_a_400_envelope() {
     let (status, body) = status_json(resp).await;
 
     assert_eq!(status, 400);
-    assert_eq!(body["message"], "Something went wrong while processing your request.");
+    assert_eq!(
+        body["message"],
+        "Something went wrong while processing your request."
+    );
 }
 
 #[tokio::test]

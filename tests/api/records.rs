@@ -58,18 +58,41 @@ async fn a_client_supplied_id_is_kept_and_must_be_unique() {
     let app = spawn_app().await;
     posts(&app).await;
 
-    let rec = app.create_record_ok("posts", json!({"id": "abcdefghij12345", "title": "x"})).await;
-    let (status, body) = status_json(app.create_record("posts", json!({"id": "abcdefghij12345", "title": "y"})).await).await;
-    let (short_status, short) = status_json(app.create_record("posts", json!({"id": "short", "title": "y"})).await).await;
-    let (bad_status, bad) = status_json(app.create_record("posts", json!({"id": "ABCDEFGHIJ12345", "title": "y"})).await).await;
+    let rec = app
+        .create_record_ok("posts", json!({"id": "abcdefghij12345", "title": "x"}))
+        .await;
+    let (status, body) = status_json(
+        app.create_record("posts", json!({"id": "abcdefghij12345", "title": "y"}))
+            .await,
+    )
+    .await;
+    let (short_status, short) = status_json(
+        app.create_record("posts", json!({"id": "short", "title": "y"}))
+            .await,
+    )
+    .await;
+    let (bad_status, bad) = status_json(
+        app.create_record("posts", json!({"id": "ABCDEFGHIJ12345", "title": "y"}))
+            .await,
+    )
+    .await;
 
     assert_eq!(rec["id"], "abcdefghij12345");
     assert_eq!(status, 400);
-    assert_eq!(body["data"]["id"]["code"], "validation_not_unique", "{body}");
+    assert_eq!(
+        body["data"]["id"]["code"], "validation_not_unique",
+        "{body}"
+    );
     assert_eq!(short_status, 400);
-    assert_eq!(short["data"]["id"]["code"], "validation_min_text_constraint", "{short}");
+    assert_eq!(
+        short["data"]["id"]["code"], "validation_min_text_constraint",
+        "{short}"
+    );
     assert_eq!(bad_status, 400);
-    assert_eq!(bad["data"]["id"]["code"], "validation_invalid_format", "{bad}");
+    assert_eq!(
+        bad["data"]["id"]["code"], "validation_invalid_format",
+        "{bad}"
+    );
 }
 
 #[tokio::test]
@@ -103,9 +126,21 @@ async fn values_pocketbase_would_silently_mangle_are_refused() {
     posts(&app).await;
 
     for (body, field, why) in [
-        (json!({"title": "t", "views": "abc"}), "views", "non-numeric number"),
-        (json!({"title": "t", "published": "maybe"}), "published", "non-boolean bool"),
-        (json!({"title": "t", "when": "not a date"}), "when", "unparseable date"),
+        (
+            json!({"title": "t", "views": "abc"}),
+            "views",
+            "non-numeric number",
+        ),
+        (
+            json!({"title": "t", "published": "maybe"}),
+            "published",
+            "non-boolean bool",
+        ),
+        (
+            json!({"title": "t", "when": "not a date"}),
+            "when",
+            "unparseable date",
+        ),
     ] {
         let (status, resp) = status_json(app.create_record("posts", body).await).await;
         assert_eq!(status, 400, "{why}: {resp}");
@@ -117,18 +152,30 @@ async fn values_pocketbase_would_silently_mangle_are_refused() {
 async fn update_is_partial_bumps_updated_and_applies_modifiers() {
     let app = spawn_app().await;
     posts(&app).await;
-    let rec = app.create_record_ok("posts", json!({"title": "a", "views": 5, "tags": ["a"]})).await;
+    let rec = app
+        .create_record_ok("posts", json!({"title": "a", "views": 5, "tags": ["a"]}))
+        .await;
     tokio::time::sleep(std::time::Duration::from_millis(5)).await;
 
-    let (status, updated) =
-        status_json(app.update_record("posts", &id(&rec), json!({"views+": 2, "tags+": ["c"], "tags-": "a"})).await).await;
+    let (status, updated) = status_json(
+        app.update_record(
+            "posts",
+            &id(&rec),
+            json!({"views+": 2, "tags+": ["c"], "tags-": "a"}),
+        )
+        .await,
+    )
+    .await;
 
     assert_eq!(status, 200, "{updated}");
     assert_eq!(updated["title"], "a", "untouched fields stay");
     assert_eq!(updated["views"], 7);
     assert_eq!(updated["tags"], json!(["c"]));
     assert_ne!(updated["updated"], rec["updated"]);
-    assert_eq!(updated["created"], rec["created"], "autodate onCreate is not client-settable");
+    assert_eq!(
+        updated["created"], rec["created"],
+        "autodate onCreate is not client-settable"
+    );
 }
 
 #[tokio::test]
@@ -137,7 +184,11 @@ async fn changing_the_id_on_update_is_refused() {
     posts(&app).await;
     let rec = app.create_record_ok("posts", json!({"title": "a"})).await;
 
-    let (status, body) = status_json(app.update_record("posts", &id(&rec), json!({"id": "zzzzzzzzzzzzzzz"})).await).await;
+    let (status, body) = status_json(
+        app.update_record("posts", &id(&rec), json!({"id": "zzzzzzzzzzzzzzz"}))
+            .await,
+    )
+    .await;
 
     assert_eq!(status, 400);
     assert_eq!(body["data"]["id"]["code"], "validation_pk_change");
@@ -148,13 +199,38 @@ async fn list_paginates_sorts_and_skips_totals() {
     let app = spawn_app().await;
     posts(&app).await;
     for i in 0..25 {
-        app.create_record_ok("posts", json!({"title": format!("t{i:02}"), "views": i})).await;
+        app.create_record_ok("posts", json!({"title": format!("t{i:02}"), "views": i}))
+            .await;
     }
 
-    let (_, page3) = status_json(app.list_records("posts", &[("page", "3"), ("perPage", "10"), ("sort", "-views")], None).await).await;
-    let (_, past) = status_json(app.list_records("posts", &[("page", "9"), ("perPage", "10")], None).await).await;
-    let (_, skipped) = status_json(app.list_records("posts", &[("skipTotal", "1"), ("perPage", "5")], None).await).await;
-    let (_, filtered) = status_json(app.list_records("posts", &[("filter", "views >= 20 && title ~ 't2'"), ("sort", "views")], None).await).await;
+    let (_, page3) = status_json(
+        app.list_records(
+            "posts",
+            &[("page", "3"), ("perPage", "10"), ("sort", "-views")],
+            None,
+        )
+        .await,
+    )
+    .await;
+    let (_, past) = status_json(
+        app.list_records("posts", &[("page", "9"), ("perPage", "10")], None)
+            .await,
+    )
+    .await;
+    let (_, skipped) = status_json(
+        app.list_records("posts", &[("skipTotal", "1"), ("perPage", "5")], None)
+            .await,
+    )
+    .await;
+    let (_, filtered) = status_json(
+        app.list_records(
+            "posts",
+            &[("filter", "views >= 20 && title ~ 't2'"), ("sort", "views")],
+            None,
+        )
+        .await,
+    )
+    .await;
 
     assert_eq!(page3["totalItems"], 25);
     assert_eq!(page3["totalPages"], 3);
@@ -162,8 +238,15 @@ async fn list_paginates_sorts_and_skips_totals() {
     assert_eq!(page3["items"][0]["views"], 4, "sorted by -views");
     assert_eq!(past["items"], json!([]), "a page past the end is empty");
     assert_eq!(past["totalItems"], 25, "with real totals");
-    assert_eq!((skipped["totalItems"].clone(), skipped["totalPages"].clone()), (json!(-1), json!(-1)));
-    assert_eq!(filtered["items"].as_array().map(Vec::len), Some(5), "{filtered}");
+    assert_eq!(
+        (skipped["totalItems"].clone(), skipped["totalPages"].clone()),
+        (json!(-1), json!(-1))
+    );
+    assert_eq!(
+        filtered["items"].as_array().map(Vec::len),
+        Some(5),
+        "{filtered}"
+    );
 }
 
 #[tokio::test]
@@ -172,7 +255,11 @@ async fn fields_limits_the_keys_of_each_item() {
     posts(&app).await;
     app.create_record_ok("posts", json!({"title": "x"})).await;
 
-    let (_, body) = status_json(app.list_records("posts", &[("fields", "id,title")], None).await).await;
+    let (_, body) = status_json(
+        app.list_records("posts", &[("fields", "id,title")], None)
+            .await,
+    )
+    .await;
 
     let item = body["items"][0].as_object().expect("item");
     let mut keys: Vec<&String> = item.keys().collect();
@@ -192,17 +279,29 @@ async fn a_missing_record_is_404_and_delete_is_204() {
 
     assert_eq!(deleted.status(), 204);
     assert_eq!(status, 404);
-    assert_eq!(body, json!({"data": {}, "message": "The requested resource wasn't found.", "status": 404}));
+    assert_eq!(
+        body,
+        json!({"data": {}, "message": "The requested resource wasn't found.", "status": 404})
+    );
 }
 
 #[tokio::test]
 async fn null_rules_admit_superusers_only() {
     let app = spawn_app().await;
-    app.create_collection_ok(json!({"name": "secret", "fields": [{"name": "t", "type": "text"}]})).await;
+    app.create_collection_ok(json!({"name": "secret", "fields": [{"name": "t", "type": "text"}]}))
+        .await;
 
     let (status, body) = status_json(app.list_records("secret", &[], None).await).await;
-    let (create_status, _) =
-        status_json(app.request(reqwest::Method::POST, "/api/collections/secret/records", None, Some(json!({"t": "x"}))).await).await;
+    let (create_status, _) = status_json(
+        app.request(
+            reqwest::Method::POST,
+            "/api/collections/secret/records",
+            None,
+            Some(json!({"t": "x"})),
+        )
+        .await,
+    )
+    .await;
 
     assert_eq!(status, 403);
     assert_eq!(body["message"], "Only superusers can perform this action.");
@@ -217,15 +316,23 @@ async fn an_expression_rule_filters_rows_for_guests() {
         "fields": [{"name": "public", "type": "bool"}]
     }))
     .await;
-    let open = app.create_record_ok("articles", json!({"public": true})).await;
-    let hidden = app.create_record_ok("articles", json!({"public": false})).await;
+    let open = app
+        .create_record_ok("articles", json!({"public": true}))
+        .await;
+    let hidden = app
+        .create_record_ok("articles", json!({"public": false}))
+        .await;
 
     let (_, list) = status_json(app.list_records("articles", &[], None).await).await;
     let view_hidden = app.get_record("articles", &id(&hidden), None).await;
     let view_open = app.get_record("articles", &id(&open), None).await;
 
     assert_eq!(list["totalItems"], 1, "{list}");
-    assert_eq!(view_hidden.status(), 404, "a record hidden by the rule looks missing");
+    assert_eq!(
+        view_hidden.status(),
+        404,
+        "a record hidden by the rule looks missing"
+    );
     assert_eq!(view_open.status(), 200);
 }
 
@@ -234,7 +341,11 @@ async fn guests_may_not_filter_by_request_macros() {
     let app = spawn_app().await;
     posts(&app).await;
 
-    let (status, body) = status_json(app.list_records("posts", &[("filter", "@request.auth.id != ''")], None).await).await;
+    let (status, body) = status_json(
+        app.list_records("posts", &[("filter", "@request.auth.id != ''")], None)
+            .await,
+    )
+    .await;
 
     assert_eq!(status, 403);
     assert_eq!(body["message"], "Only superusers can filter by @request.");
@@ -243,14 +354,29 @@ async fn guests_may_not_filter_by_request_macros() {
 #[tokio::test]
 async fn relations_must_point_at_existing_records() {
     let app = spawn_app().await;
-    let people = app.create_collection_ok(json!({"name": "people", "fields": [{"name": "name", "type": "text"}]})).await;
+    let people = app
+        .create_collection_ok(
+            json!({"name": "people", "fields": [{"name": "name", "type": "text"}]}),
+        )
+        .await;
     app.create_collection_ok(json!({"name": "books", "fields": [{"name": "author", "type": "relation", "collectionId": people["id"]}]})).await;
-    let alice = app.create_record_ok("people", json!({"name": "alice"})).await;
+    let alice = app
+        .create_record_ok("people", json!({"name": "alice"}))
+        .await;
 
-    let ok = app.create_record_ok("books", json!({"author": id(&alice)})).await;
-    let (status, body) = status_json(app.create_record("books", json!({"author": "nosuchrecord123"})).await).await;
+    let ok = app
+        .create_record_ok("books", json!({"author": id(&alice)}))
+        .await;
+    let (status, body) = status_json(
+        app.create_record("books", json!({"author": "nosuchrecord123"}))
+            .await,
+    )
+    .await;
 
     assert_eq!(ok["author"], id(&alice));
     assert_eq!(status, 400);
-    assert_eq!(body["data"]["author"]["code"], "validation_missing_rel_records");
+    assert_eq!(
+        body["data"]["author"]["code"],
+        "validation_missing_rel_records"
+    );
 }

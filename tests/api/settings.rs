@@ -7,31 +7,74 @@ use serde_json::json;
 #[tokio::test]
 async fn settings_have_the_reference_shape_and_hide_secrets() {
     let app = spawn_app().await;
-    app.su(Method::PATCH, "/api/settings", Some(json!({"smtp": {"password": "hunter2"}}))).await;
+    app.su(
+        Method::PATCH,
+        "/api/settings",
+        Some(json!({"smtp": {"password": "hunter2"}})),
+    )
+    .await;
 
     let (status, body) = status_json(app.su(Method::GET, "/api/settings", None).await).await;
 
     assert_eq!(status, 200);
-    for key in ["meta", "smtp", "s3", "backups", "batch", "rateLimits", "trustedProxy", "logs", "superuserIPs"] {
+    for key in [
+        "meta",
+        "smtp",
+        "s3",
+        "backups",
+        "batch",
+        "rateLimits",
+        "trustedProxy",
+        "logs",
+        "superuserIPs",
+    ] {
         assert!(body.get(key).is_some(), "missing section {key}: {body}");
     }
-    assert!(!body.to_string().contains("hunter2"), "secrets are write-only");
+    assert!(
+        !body.to_string().contains("hunter2"),
+        "secrets are write-only"
+    );
 }
 
 #[tokio::test]
 async fn patch_merges_persists_and_validates() {
     let app = spawn_app().await;
 
-    let (status, body) = status_json(app.su(Method::PATCH, "/api/settings", Some(json!({"meta": {"appName": "Shop"}}))).await).await;
+    let (status, body) = status_json(
+        app.su(
+            Method::PATCH,
+            "/api/settings",
+            Some(json!({"meta": {"appName": "Shop"}})),
+        )
+        .await,
+    )
+    .await;
     let (_, again) = status_json(app.su(Method::GET, "/api/settings", None).await).await;
-    let (bad_status, bad) = status_json(app.su(Method::PATCH, "/api/settings", Some(json!({"meta": {"appName": ""}}))).await).await;
+    let (bad_status, bad) = status_json(
+        app.su(
+            Method::PATCH,
+            "/api/settings",
+            Some(json!({"meta": {"appName": ""}})),
+        )
+        .await,
+    )
+    .await;
 
     assert_eq!(status, 200);
     assert_eq!(body["meta"]["appName"], "Shop");
-    assert_eq!(again["meta"]["appURL"], "http://localhost:8090", "other keys are kept");
+    assert_eq!(
+        again["meta"]["appURL"], "http://localhost:8090",
+        "other keys are kept"
+    );
     assert_eq!(bad_status, 400);
-    assert_eq!(bad["message"], "An error occurred while saving the new settings.");
-    assert_eq!(bad["data"]["meta"]["appName"]["code"], "validation_required");
+    assert_eq!(
+        bad["message"],
+        "An error occurred while saving the new settings."
+    );
+    assert_eq!(
+        bad["data"]["meta"]["appName"]["code"],
+        "validation_required"
+    );
 }
 
 #[tokio::test]
