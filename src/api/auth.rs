@@ -38,6 +38,7 @@ async fn auth_response(
             record_id.clone(),
         )),
         method: "GET".into(),
+        ..records::Caller::default()
     };
     let record = records::view_as_owner(&state.db, collection, owner, record_id).await?;
     respond::json(req, json!({"token": token, "record": record}), false)

@@ -46,25 +46,35 @@ impl FromRequest for Principal {
     }
 }
 
-/// The records module's view of the requester.
+/// The records module's view of the requester and the request.
 pub fn caller(who: &Principal, req: &HttpRequest) -> Caller {
-    let auth = match who {
-        Principal::Anonymous => None,
-        Principal::User {
-            collection_id,
-            collection_name,
-            id,
-        } => Some((collection_id.clone(), collection_name.clone(), id.clone())),
-        Principal::Superuser { id } => Some((
-            crate::schema::SUPERUSERS_ID.to_owned(),
-            crate::schema::SUPERUSERS_NAME.to_owned(),
-            id.clone(),
-        )),
+    let (auth, auth_fields) = match who {
+        Principal::Anonymous => (None, Default::default()),
+        Principal::User { collection_id, collection_name, id, fields } => {
+            (Some((collection_id.clone(), collection_name.clone(), id.clone())), fields.clone())
+        }
+        Principal::Superuser { id } => (
+            Some((crate::schema::SUPERUSERS_ID.to_owned(), crate::schema::SUPERUSERS_NAME.to_owned(), id.clone())),
+            Default::default(),
+        ),
     };
+    let headers = req
+        .headers()
+        .iter()
+        .filter_map(|(name, value)| {
+            let key = name.as_str().to_ascii_lowercase().replace('-', "_");
+            value.to_str().ok().map(|v| (key, v.to_owned()))
+        })
+        .collect();
     Caller {
         superuser: who.is_superuser(),
         auth,
+        auth_fields,
         method: req.method().as_str().to_owned(),
+        context: "default",
+        query: query_map(req).unwrap_or_default(),
+        headers,
+        body: None,
     }
 }
 

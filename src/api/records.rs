@@ -15,7 +15,7 @@ pub async fn list(
 ) -> Result<HttpResponse, ApiError> {
     let collection = record_collection(&state, &path)?;
     let query = records::parse_list_query(&query_map(&req)?)?;
-    let page = records::list(&state.db, collection, caller(&who, &req), query).await?;
+    let page = records::list(&state.db, state.registry.snapshot(), collection, caller(&who, &req), query).await?;
     respond::json(
         &req,
         serde_json::to_value(page).map_err(ApiError::internal)?,
@@ -31,7 +31,7 @@ pub async fn view(
 ) -> Result<HttpResponse, ApiError> {
     let (c, id) = path.into_inner();
     let collection = record_collection(&state, &c)?;
-    let record = records::view(&state.db, collection, caller(&who, &req), id).await?;
+    let record = records::view(&state.db, state.registry.snapshot(), collection, caller(&who, &req), id).await?;
     respond::json(&req, record, false)
 }
 

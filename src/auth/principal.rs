@@ -6,6 +6,8 @@ use super::token;
 use crate::db::{Db, DbError, ident};
 use crate::schema::{CollectionType, CompiledCollection, Registry};
 use rusqlite::OptionalExtension;
+use rusqlite::types::ValueRef;
+use serde_json::{Map, Value, json};
 use std::sync::Arc;
 
 /// The requester of one HTTP request.
@@ -18,6 +20,9 @@ pub enum Principal {
         collection_id: String,
         collection_name: String,
         id: String,
+        /// The record's stored columns (without `password` and `tokenKey`),
+        /// for `@request.auth.<field>` in rules.
+        fields: Map<String, Value>,
     },
     /// A `_superusers` record.
     Superuser { id: String },
@@ -59,7 +64,7 @@ pub async fn resolve_token(db: &Db, registry: &Registry, header: &str) -> Princi
     if collection.kind != CollectionType::Auth || collection.id != claims.collection_id {
         return Principal::Anonymous;
     }
-    let Some(token_key) = lookup_token_key(db, &collection, claims.id.clone()).await else {
+    let Some((token_key, fields)) = lookup_record(db, &collection, claims.id.clone()).await else {
         return Principal::Anonymous;
     };
     if token::verify_auth(token, &auth_signing_key(&collection, &token_key)).is_err() {
@@ -72,29 +77,44 @@ pub async fn resolve_token(db: &Db, registry: &Registry, header: &str) -> Princi
             collection_id: collection.id.clone(),
             collection_name: collection.name.to_string(),
             id: claims.id,
+            fields,
         }
     }
 }
 
-async fn lookup_token_key(
-    db: &Db,
-    collection: &Arc<CompiledCollection>,
-    id: String,
-) -> Option<String> {
-    let sql = format!(
-        "SELECT tokenKey FROM {} WHERE id = ?1",
-        ident(collection.name.as_str())
-    );
+/// The record's tokenKey and its other columns as plain JSON values.
+async fn lookup_record(db: &Db, collection: &Arc<CompiledCollection>, id: String) -> Option<(String, Map<String, Value>)> {
+    let sql = format!("SELECT * FROM {} WHERE id = ?1", ident(collection.name.as_str()));
     let found = db
         .read(move |conn| {
             let mut stmt = conn.prepare_cached(&sql).map_err(DbError::from)?;
-            stmt.query_row([id], |r| r.get::<_, String>(0))
-                .optional()
-                .map_err(DbError::from)
+            let names: Vec<String> = stmt.column_names().map(str::to_owned).collect();
+            stmt.query_row([id], |r| {
+                let mut token_key = String::new();
+                let mut fields = Map::new();
+                for (i, name) in names.iter().enumerate() {
+                    let value = match r.get_ref(i)? {
+                        ValueRef::Null => Value::Null,
+                        ValueRef::Integer(n) => json!(n),
+                        ValueRef::Real(f) => json!(f),
+                        ValueRef::Text(t) | ValueRef::Blob(t) => Value::String(String::from_utf8_lossy(t).into_owned()),
+                    };
+                    match name.as_str() {
+                        "tokenKey" => token_key = value.as_str().unwrap_or_default().to_owned(),
+                        "password" => {}
+                        _ => {
+                            fields.insert(name.clone(), value);
+                        }
+                    }
+                }
+                Ok((token_key, fields))
+            })
+            .optional()
+            .map_err(DbError::from)
         })
         .await;
     match found {
-        Ok(key) => key.filter(|k| !k.is_empty()),
+        Ok(row) => row.filter(|(key, _)| !key.is_empty()),
         Err(e) => {
             tracing::warn!(error = %e, "token lookup failed; treating request as guest");
             None

@@ -1,37 +1,43 @@
 //! Who is calling, as far as records care, and what a collection rule means
 //! for them: `None` admits superusers only, `""` everyone, and an expression
-//! whoever it matches (compiled to SQL by `rules` through [`TableScope`]).
+//! whoever it matches (compiled to SQL by `rules` through a `FieldScope`).
 
 use super::RecordError;
-use super::scope::TableScope;
 use crate::rules::{self, SqlFragment};
-use crate::schema::Collection;
+use crate::schema::{Collection, FieldScope, Snapshot};
+use serde_json::{Map, Value};
+use std::cell::Cell;
+use std::collections::HashMap;
 
-/// The requester, reduced to what rules and serialisation need.
+/// The requester and the request, reduced to what rules and serialisation need.
 #[derive(Debug, Clone, Default)]
 pub struct Caller {
     pub superuser: bool,
-    /// Id and collection of the authenticated record, if any.
+    /// (collection id, collection name, record id) of the authenticated record.
     pub auth: Option<(String, String, String)>,
+    /// The authenticated record's fields, for `@request.auth.<field>`.
+    pub auth_fields: Map<String, Value>,
     /// HTTP method, for `@request.method`.
     pub method: String,
+    /// `@request.context`: "default" for plain API requests.
+    pub context: &'static str,
+    /// Query parameters, for `@request.query.*`.
+    pub query: HashMap<String, String>,
+    /// Headers (lowercased, `-` → `_`), for `@request.headers.*`.
+    pub headers: HashMap<String, String>,
+    /// The submitted body on create/update, for `@request.body.*`.
+    pub body: Option<Map<String, Value>>,
 }
 
 impl Caller {
     /// A superuser caller (CLI and internal use).
     pub fn superuser() -> Self {
-        Self {
-            superuser: true,
-            auth: None,
-            method: "GET".into(),
-        }
+        Self { superuser: true, method: "GET".into(), context: "default", ..Self::default() }
     }
 
     /// Whether the caller is the record `id` of `collection_id`.
     pub fn is_record(&self, collection_id: &str, id: &str) -> bool {
-        self.auth
-            .as_ref()
-            .is_some_and(|(cid, _, rid)| cid == collection_id && rid == id)
+        self.auth.as_ref().is_some_and(|(cid, _, rid)| cid == collection_id && rid == id)
     }
 }
 
@@ -43,8 +49,9 @@ pub enum Access {
     Filter(SqlFragment),
 }
 
-/// Resolves `rule` for `caller` on `collection` (whose table is aliased as its own name).
+/// Resolves `rule` for `caller` on `collection` (whose table is referred to by its name).
 pub fn resolve(
+    snapshot: &Snapshot,
     rule: &Option<String>,
     caller: &Caller,
     collection: &Collection,
@@ -52,13 +59,13 @@ pub fn resolve(
     if caller.superuser {
         return Ok(Access::All);
     }
-    let Some(rule) = rule else {
-        return Err(RecordError::SuperusersOnly);
-    };
+    let Some(rule) = rule else { return Err(RecordError::SuperusersOnly) };
     if rule.trim().is_empty() {
         return Ok(Access::All);
     }
     let expr = rules::parse_filter(rule)?;
-    let scope = TableScope::rules(collection, caller);
+    let aliases = Cell::new(0);
+    // Rules were written by superusers: hidden fields of the collection are usable.
+    let scope = FieldScope::new(snapshot, collection, false, true, caller, &aliases);
     Ok(Access::Filter(rules::compile(&expr, &scope)?))
 }

@@ -3,11 +3,11 @@
 
 use super::access::{self, Access, Caller};
 use super::read::{Bind, row_values, select_sql, serialize};
-use super::scope::TableScope;
 use super::{DEFAULT_PER_PAGE, MAX_PER_PAGE, RecordError};
 use crate::db::Db;
 use crate::rules::{self, SqlValue};
-use crate::schema::CompiledCollection;
+use crate::schema::{CompiledCollection, FieldScope, Snapshot};
+use std::cell::Cell;
 use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -97,14 +97,16 @@ pub(crate) fn guard_request_macros(caller: &Caller, text: &str) -> Result<(), Re
 /// The list action.
 pub async fn list(
     db: &Db,
+    snapshot: Arc<Snapshot>,
     collection: Arc<CompiledCollection>,
     caller: Caller,
     query: ListQuery,
 ) -> Result<ListPage, RecordError> {
     guard_request_macros(&caller, &query.filter)?;
     guard_request_macros(&caller, &query.sort)?;
-    let access = access::resolve(&collection.rules.list, &caller, &collection)?;
-    let scope = TableScope::request(&collection, &caller);
+    let access = access::resolve(&snapshot, &collection.rules.list, &caller, &collection)?;
+    let aliases = Cell::new(0);
+    let scope = FieldScope::new(&snapshot, &collection, caller.superuser, caller.superuser, &caller, &aliases);
     let mut conditions: Vec<String> = Vec::new();
     let mut params: Vec<SqlValue> = Vec::new();
     if !query.filter.trim().is_empty() {

@@ -14,7 +14,6 @@ mod write;
 pub use access::Caller;
 pub use list::{ListPage, ListQuery, list, parse_list_query};
 pub use read::{view, view_as_owner};
-pub use scope::TableScope;
 pub use write::{create, delete, truncate, update};
 
 use crate::auth::AuthError;

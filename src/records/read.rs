@@ -5,7 +5,7 @@ use super::access::{self, Access, Caller};
 use super::value::from_sql;
 use crate::db::{Db, ident};
 use crate::rules::SqlValue;
-use crate::schema::{Collection, CollectionType, CompiledCollection};
+use crate::schema::{Collection, CollectionType, CompiledCollection, Snapshot};
 use rusqlite::{OptionalExtension, Row, ToSql, types::ToSqlOutput};
 use serde_json::{Map, Value, json};
 use std::sync::Arc;
@@ -125,11 +125,12 @@ pub(crate) fn load(
 /// The view action: 403 for a `null` rule, 404 when missing or hidden by the rule.
 pub async fn view(
     db: &Db,
+    snapshot: Arc<Snapshot>,
     collection: Arc<CompiledCollection>,
     caller: Caller,
     id: String,
 ) -> Result<Value, RecordError> {
-    let access = access::resolve(&collection.rules.view, &caller, &collection)?;
+    let access = access::resolve(&snapshot, &collection.rules.view, &caller, &collection)?;
     db.read(move |conn| {
         let values = load(conn, &collection, &id, &access)?.ok_or(RecordError::NotFound)?;
         Ok(serialize(&collection, &values, &caller))

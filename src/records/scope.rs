@@ -1,55 +1,41 @@
-//! The rules `Scope` of one request against a collection's table: fields
-//! resolve through `Collection::rule_column` (hidden fields only for
-//! superusers), `@request.auth.*` and `@request.method` to the caller.
+//! `@request.*` values of one request for the rules engine: the
+//! authenticated record's fields, the submitted body, query parameters,
+//! headers (lowercased, `-` → `_`), the method and the context.
 
 use super::access::Caller;
-use crate::rules::{ColumnRef, Path, RuleError, Scope, SqlValue};
-use crate::schema::Collection;
+use crate::rules::{Path, RuleError, SqlValue};
+use crate::schema::RequestValues;
+use serde_json::Value;
 
-/// Resolves identifiers against one collection's table.
-pub struct TableScope<'a> {
-    collection: &'a Collection,
-    caller: &'a Caller,
-    /// Hidden fields may be used (superusers, and rules written by them).
-    allow_hidden: bool,
-}
-
-impl<'a> TableScope<'a> {
-    /// For a request's `filter`/`sort`: hidden fields only for superusers.
-    pub fn request(collection: &'a Collection, caller: &'a Caller) -> Self {
-        Self {
-            collection,
-            caller,
-            allow_hidden: caller.superuser,
-        }
-    }
-
-    /// For collection rules, which superusers wrote: every field is usable.
-    pub fn rules(collection: &'a Collection, caller: &'a Caller) -> Self {
-        Self {
-            collection,
-            caller,
-            allow_hidden: true,
-        }
+/// A JSON value as a bound SQL value (arrays and objects as JSON text).
+pub(crate) fn json_to_sql(value: &Value) -> SqlValue {
+    match value {
+        Value::Null => SqlValue::Null,
+        Value::Bool(b) => SqlValue::Integer(i64::from(*b)),
+        Value::Number(n) => match n.as_i64() {
+            Some(i) => SqlValue::Integer(i),
+            None => SqlValue::Real(n.as_f64().unwrap_or(0.0)),
+        },
+        Value::String(s) => SqlValue::Text(s.clone()),
+        other => SqlValue::Text(other.to_string()),
     }
 }
 
-impl Scope for TableScope<'_> {
-    fn column(&self, path: &Path) -> Result<ColumnRef, RuleError> {
-        self.collection.rule_column(path, self.allow_hidden)
-    }
-
-    fn request_value(&self, path: &Path) -> Result<Option<SqlValue>, RuleError> {
+impl RequestValues for Caller {
+    fn value(&self, path: &Path) -> Result<Option<SqlValue>, RuleError> {
         let key: Vec<&str> = path.segments.iter().skip(1).map(String::as_str).collect();
-        let auth = self.caller.auth.as_ref();
+        let auth = self.auth.as_ref();
         let value = match key.as_slice() {
-            ["auth", "id"] => Some(SqlValue::Text(
-                auth.map(|a| a.2.clone()).unwrap_or_default(),
-            )),
+            ["auth", "id"] => Some(SqlValue::Text(auth.map(|a| a.2.clone()).unwrap_or_default())),
             ["auth", "collectionId"] => auth.map(|a| SqlValue::Text(a.0.clone())),
             ["auth", "collectionName"] => auth.map(|a| SqlValue::Text(a.1.clone())),
-            ["method"] => Some(SqlValue::Text(self.caller.method.clone())),
-            ["context"] => Some(SqlValue::Text("default".into())),
+            ["auth", "password" | "tokenKey"] => None,
+            ["auth", field] => self.auth_fields.get(*field).map(json_to_sql),
+            ["method"] => Some(SqlValue::Text(self.method.clone())),
+            ["context"] => Some(SqlValue::Text(self.context.to_owned())),
+            ["query", name] => self.query.get(*name).map(|v| SqlValue::Text(v.clone())),
+            ["headers", name] => self.headers.get(*name).map(|v| SqlValue::Text(v.clone())),
+            ["body", name] => self.body.as_ref().and_then(|b| b.get(*name)).map(json_to_sql),
             _ => None,
         };
         Ok(value)

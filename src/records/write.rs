@@ -42,7 +42,8 @@ pub async fn create(
     caller: Caller,
     body: Map<String, Value>,
 ) -> Result<Value, RecordError> {
-    let access = access::resolve(&collection.rules.create, &caller, &collection)?;
+    let caller = Caller { body: Some(body.clone()), ..caller };
+    let access = access::resolve(&snapshot, &collection.rules.create, &caller, &collection)?;
     let mut values = Map::new();
     for field in &collection.fields {
         values.insert(field.name.to_string(), field.zero_value());
@@ -95,7 +96,8 @@ pub async fn update(
     id: String,
     body: Map<String, Value>,
 ) -> Result<Value, RecordError> {
-    let access = access::resolve(&collection.rules.update, &caller, &collection)?;
+    let caller = Caller { body: Some(body.clone()), ..caller };
+    let access = access::resolve(&snapshot, &collection.rules.update, &caller, &collection)?;
     let mut plan = Draft {
         values: Map::new(),
         passwords: Vec::new(),
@@ -157,7 +159,7 @@ pub async fn delete(
     caller: Caller,
     id: String,
 ) -> Result<(), RecordError> {
-    let access = access::resolve(&collection.rules.delete, &caller, &collection)?;
+    let access = access::resolve(&snapshot, &collection.rules.delete, &caller, &collection)?;
     if collection.is_superusers() {
         let count: i64 = db
             .read(|c| {

@@ -31,7 +31,7 @@ pub trait Scope {
 ///
 /// All compiler handling of a `ColumnRef` lives in `compile::column_operand`,
 /// so that a later version can let it carry joins or a subquery.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ColumnRef {
     /// Already-quoted, self-contained SQL expression, e.g. `"posts"."title"`
     /// or `json_extract("posts"."meta", '$.x')`; wrap anything with
@@ -39,6 +39,13 @@ pub struct ColumnRef {
     pub sql: String,
     /// Stored as JSON array text (multi select, multi file, multi relation).
     pub multi: bool,
+    /// A JSON array of values reached through a multi-valued relation path
+    /// (`tags.title`, `comments_via_post.author`): compared element by
+    /// element even without `:each` ("all" without `?`, "any" with it).
+    pub expands: bool,
+    /// Values for `?` placeholders inside `sql` (e.g. a joined collection's
+    /// rule), in order.
+    pub params: Vec<SqlValue>,
 }
 
 impl ColumnRef {
@@ -47,6 +54,8 @@ impl ColumnRef {
         Self {
             sql: sql.into(),
             multi: false,
+            expands: false,
+            params: Vec::new(),
         }
     }
 
@@ -55,7 +64,25 @@ impl ColumnRef {
         Self {
             sql: sql.into(),
             multi: true,
+            expands: false,
+            params: Vec::new(),
         }
+    }
+
+    /// A JSON array of the values a multi-valued relation path reaches.
+    pub fn each(sql: impl Into<String>) -> Self {
+        Self {
+            sql: sql.into(),
+            multi: true,
+            expands: true,
+            params: Vec::new(),
+        }
+    }
+
+    /// Attaches values for the `?` placeholders in `sql`.
+    pub fn with_params(mut self, params: Vec<SqlValue>) -> Self {
+        self.params = params;
+        self
     }
 }
 

@@ -60,10 +60,8 @@ impl Scope for TestScope {
             None if self.extra_fields.contains(&name.as_str()) => false,
             None => return Err(RuleError::unresolved(path, "unknown field")),
         };
-        Ok(ColumnRef {
-            sql: format!("\"posts\".\"{name}\""),
-            multi,
-        })
+        let sql = format!("\"posts\".\"{name}\"");
+        Ok(if multi { ColumnRef::multi(sql) } else { ColumnRef::single(sql) })
     }
 
     fn request_value(&self, path: &Path) -> Result<Option<SqlValue>, RuleError> {

@@ -302,14 +302,6 @@ impl Collection {
             super::auth_defaults::apply_options(&mut self.options, obj, &mut errors);
         }
         self.check_indexes(&mut errors);
-        // Rules are checked against the final field list (a rule may name a field added in the same request).
-        for key in RULE_KEYS {
-            if let Some(rule) = self.rules.get(key)
-                && let Err(e) = validate_rule(self, rule)
-            {
-                errors.add(key, e);
-            }
-        }
         errors.into_result().map_err(Into::into)
     }
 
@@ -492,17 +484,19 @@ fn is_valid_id(id: &str) -> bool {
     id.len() <= 100 && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
-/// Checks that a non-empty rule parses and names only existing fields.
-fn validate_rule(collection: &Collection, rule: &str) -> Result<(), FieldError> {
-    if rule.trim().is_empty() {
-        return Ok(());
+/// Checks every non-empty rule against the final field list and the other
+/// collections (a rule may name a field added in the same request).
+pub(super) fn check_rules(collection: &Collection, snapshot: &super::registry::Snapshot) -> Result<(), ValidationErrors> {
+    let mut errors = ValidationErrors::new();
+    for key in RULE_KEYS {
+        if let Some(rule) = collection.rules.get(key)
+            && !rule.trim().is_empty()
+            && let Err(e) = super::rule_scope::check_rule(snapshot, collection, rule)
+        {
+            errors.add(key, FieldError::new("validation_invalid_rule", format!("Invalid rule. Raw error: {e}")));
+        }
     }
-    super::rule_scope::check_rule(collection, rule).map_err(|e| {
-        FieldError::new(
-            "validation_invalid_rule",
-            format!("Invalid rule. Raw error: {e}"),
-        )
-    })
+    errors.into_result()
 }
 
 /// Removes `secret` / `clientSecret` keys at any depth.

@@ -50,6 +50,14 @@ impl Snapshot {
             .cloned()
     }
 
+    /// Like [`Snapshot::get`], borrowing from the snapshot.
+    pub fn get_ref(&self, id_or_name: &str) -> Option<&CompiledCollection> {
+        self.by_id
+            .get(id_or_name)
+            .or_else(|| self.by_name.get(&id_or_name.to_ascii_lowercase()))
+            .map(|c| c.as_ref())
+    }
+
     /// All collections in creation order.
     pub fn all(&self) -> &[Arc<CompiledCollection>] {
         &self.ordered

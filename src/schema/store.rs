@@ -235,6 +235,7 @@ pub async fn create(
 ) -> Result<Arc<CompiledCollection>, SchemaError> {
     let mut collection = Collection::from_create(&input).map_err(input_error)?;
     check_relations(&collection, &registry.snapshot())?;
+    super::collection::check_rules(&collection, &registry.snapshot()).map_err(SchemaError::Invalid)?;
     let now = crate::clock::now();
     collection.created = now.clone();
     collection.updated = now;
@@ -277,6 +278,7 @@ pub async fn update(
     let mut new = old.clone();
     new.apply(&obj).map_err(input_error)?;
     check_relations(&new, &registry.snapshot())?;
+    super::collection::check_rules(&new, &registry.snapshot()).map_err(SchemaError::Invalid)?;
     new.updated = crate::clock::now();
     let id = new.id.clone();
     let snapshot = commit_change(db, registry, move |tx| {
