@@ -40,7 +40,9 @@ async fn auth_response(
         method: "GET".into(),
         ..records::Caller::default()
     };
-    let record = records::view_as_owner(&state.db, collection, owner, record_id).await?;
+    let record =
+        records::view_as_owner(&state.db, collection.clone(), owner.clone(), record_id).await?;
+    let record = super::records::expanded_one(req, state, collection, owner, record).await?;
     respond::json(req, json!({"token": token, "record": record}), false)
 }
 

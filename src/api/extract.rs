@@ -50,11 +50,21 @@ impl FromRequest for Principal {
 pub fn caller(who: &Principal, req: &HttpRequest) -> Caller {
     let (auth, auth_fields) = match who {
         Principal::Anonymous => (None, Default::default()),
-        Principal::User { collection_id, collection_name, id, fields } => {
-            (Some((collection_id.clone(), collection_name.clone(), id.clone())), fields.clone())
-        }
+        Principal::User {
+            collection_id,
+            collection_name,
+            id,
+            fields,
+        } => (
+            Some((collection_id.clone(), collection_name.clone(), id.clone())),
+            fields.clone(),
+        ),
         Principal::Superuser { id } => (
-            Some((crate::schema::SUPERUSERS_ID.to_owned(), crate::schema::SUPERUSERS_NAME.to_owned(), id.clone())),
+            Some((
+                crate::schema::SUPERUSERS_ID.to_owned(),
+                crate::schema::SUPERUSERS_NAME.to_owned(),
+                id.clone(),
+            )),
             Default::default(),
         ),
     };

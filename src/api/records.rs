@@ -4,8 +4,47 @@ use super::error::ApiError;
 use super::extract::{AppState, caller, query_map, read_object, record_collection};
 use super::respond;
 use crate::auth::Principal;
-use crate::records;
+use crate::records::{self, Caller, ExpandTree};
+use crate::schema::CompiledCollection;
 use actix_web::{HttpRequest, HttpResponse, web};
+use serde_json::Value;
+use std::sync::Arc;
+
+/// Applies the request's `expand` parameter to serialised records.
+pub(super) async fn expanded(
+    req: &HttpRequest,
+    state: &AppState,
+    collection: Arc<CompiledCollection>,
+    caller: Caller,
+    records: Vec<Value>,
+) -> Result<Vec<Value>, ApiError> {
+    let query = query_map(req)?;
+    let Some(tree) = query.get("expand").and_then(|raw| ExpandTree::parse(raw)) else {
+        return Ok(records);
+    };
+    Ok(records::expand(
+        &state.db,
+        state.registry.snapshot(),
+        collection,
+        caller,
+        records,
+        tree,
+    )
+    .await?)
+}
+
+/// Expands one record.
+pub(super) async fn expanded_one(
+    req: &HttpRequest,
+    state: &AppState,
+    collection: Arc<CompiledCollection>,
+    caller: Caller,
+    record: Value,
+) -> Result<Value, ApiError> {
+    let mut out = expanded(req, state, collection, caller, vec![record]).await?;
+    out.pop()
+        .ok_or_else(|| ApiError::internal("expansion lost the record"))
+}
 
 pub async fn list(
     req: HttpRequest,
@@ -15,7 +54,23 @@ pub async fn list(
 ) -> Result<HttpResponse, ApiError> {
     let collection = record_collection(&state, &path)?;
     let query = records::parse_list_query(&query_map(&req)?)?;
-    let page = records::list(&state.db, state.registry.snapshot(), collection, caller(&who, &req), query).await?;
+    let who = caller(&who, &req);
+    let mut page = records::list(
+        &state.db,
+        state.registry.snapshot(),
+        collection.clone(),
+        who.clone(),
+        query,
+    )
+    .await?;
+    page.items = expanded(
+        &req,
+        &state,
+        collection,
+        who,
+        std::mem::take(&mut page.items),
+    )
+    .await?;
     respond::json(
         &req,
         serde_json::to_value(page).map_err(ApiError::internal)?,
@@ -31,7 +86,16 @@ pub async fn view(
 ) -> Result<HttpResponse, ApiError> {
     let (c, id) = path.into_inner();
     let collection = record_collection(&state, &c)?;
-    let record = records::view(&state.db, state.registry.snapshot(), collection, caller(&who, &req), id).await?;
+    let who = caller(&who, &req);
+    let record = records::view(
+        &state.db,
+        state.registry.snapshot(),
+        collection.clone(),
+        who.clone(),
+        id,
+    )
+    .await?;
+    let record = expanded_one(&req, &state, collection, who, record).await?;
     respond::json(&req, record, false)
 }
 
@@ -44,14 +108,16 @@ pub async fn create(
 ) -> Result<HttpResponse, ApiError> {
     let collection = record_collection(&state, &path)?;
     let input = read_object(&req, body, state.config.server.max_body_bytes).await?;
+    let who = caller(&who, &req);
     let record = records::create(
         &state.db,
         state.registry.snapshot(),
-        collection,
-        caller(&who, &req),
+        collection.clone(),
+        who.clone(),
         input,
     )
     .await?;
+    let record = expanded_one(&req, &state, collection, who, record).await?;
     respond::json(&req, record, false)
 }
 
@@ -65,15 +131,17 @@ pub async fn update(
     let (c, id) = path.into_inner();
     let collection = record_collection(&state, &c)?;
     let input = read_object(&req, body, state.config.server.max_body_bytes).await?;
+    let who = caller(&who, &req);
     let record = records::update(
         &state.db,
         state.registry.snapshot(),
-        collection,
-        caller(&who, &req),
+        collection.clone(),
+        who.clone(),
         id,
         input,
     )
     .await?;
+    let record = expanded_one(&req, &state, collection, who, record).await?;
     respond::json(&req, record, false)
 }
 

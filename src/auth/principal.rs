@@ -83,8 +83,15 @@ pub async fn resolve_token(db: &Db, registry: &Registry, header: &str) -> Princi
 }
 
 /// The record's tokenKey and its other columns as plain JSON values.
-async fn lookup_record(db: &Db, collection: &Arc<CompiledCollection>, id: String) -> Option<(String, Map<String, Value>)> {
-    let sql = format!("SELECT * FROM {} WHERE id = ?1", ident(collection.name.as_str()));
+async fn lookup_record(
+    db: &Db,
+    collection: &Arc<CompiledCollection>,
+    id: String,
+) -> Option<(String, Map<String, Value>)> {
+    let sql = format!(
+        "SELECT * FROM {} WHERE id = ?1",
+        ident(collection.name.as_str())
+    );
     let found = db
         .read(move |conn| {
             let mut stmt = conn.prepare_cached(&sql).map_err(DbError::from)?;
@@ -97,7 +104,9 @@ async fn lookup_record(db: &Db, collection: &Arc<CompiledCollection>, id: String
                         ValueRef::Null => Value::Null,
                         ValueRef::Integer(n) => json!(n),
                         ValueRef::Real(f) => json!(f),
-                        ValueRef::Text(t) | ValueRef::Blob(t) => Value::String(String::from_utf8_lossy(t).into_owned()),
+                        ValueRef::Text(t) | ValueRef::Blob(t) => {
+                            Value::String(String::from_utf8_lossy(t).into_owned())
+                        }
                     };
                     match name.as_str() {
                         "tokenKey" => token_key = value.as_str().unwrap_or_default().to_owned(),

@@ -32,12 +32,19 @@ pub struct Caller {
 impl Caller {
     /// A superuser caller (CLI and internal use).
     pub fn superuser() -> Self {
-        Self { superuser: true, method: "GET".into(), context: "default", ..Self::default() }
+        Self {
+            superuser: true,
+            method: "GET".into(),
+            context: "default",
+            ..Self::default()
+        }
     }
 
     /// Whether the caller is the record `id` of `collection_id`.
     pub fn is_record(&self, collection_id: &str, id: &str) -> bool {
-        self.auth.as_ref().is_some_and(|(cid, _, rid)| cid == collection_id && rid == id)
+        self.auth
+            .as_ref()
+            .is_some_and(|(cid, _, rid)| cid == collection_id && rid == id)
     }
 }
 
@@ -59,7 +66,9 @@ pub fn resolve(
     if caller.superuser {
         return Ok(Access::All);
     }
-    let Some(rule) = rule else { return Err(RecordError::SuperusersOnly) };
+    let Some(rule) = rule else {
+        return Err(RecordError::SuperusersOnly);
+    };
     if rule.trim().is_empty() {
         return Ok(Access::All);
     }

@@ -7,8 +7,8 @@ use super::{DEFAULT_PER_PAGE, MAX_PER_PAGE, RecordError};
 use crate::db::Db;
 use crate::rules::{self, SqlValue};
 use crate::schema::{CompiledCollection, FieldScope, Snapshot};
-use std::cell::Cell;
 use serde_json::Value;
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -106,7 +106,14 @@ pub async fn list(
     guard_request_macros(&caller, &query.sort)?;
     let access = access::resolve(&snapshot, &collection.rules.list, &caller, &collection)?;
     let aliases = Cell::new(0);
-    let scope = FieldScope::new(&snapshot, &collection, caller.superuser, caller.superuser, &caller, &aliases);
+    let scope = FieldScope::new(
+        &snapshot,
+        &collection,
+        caller.superuser,
+        caller.superuser,
+        &caller,
+        &aliases,
+    );
     let mut conditions: Vec<String> = Vec::new();
     let mut params: Vec<SqlValue> = Vec::new();
     if !query.filter.trim().is_empty() {

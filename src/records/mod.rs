@@ -3,6 +3,7 @@
 //! reference handling on delete (cascade, clear, or refuse).
 
 mod access;
+mod expand;
 mod list;
 mod read;
 mod refs;
@@ -12,6 +13,7 @@ pub mod value;
 mod write;
 
 pub use access::Caller;
+pub use expand::{ExpandTree, MAX_EXPAND_DEPTH, expand};
 pub use list::{ListPage, ListQuery, list, parse_list_query};
 pub use read::{view, view_as_owner};
 pub use write::{create, delete, truncate, update};

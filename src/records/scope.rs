@@ -26,7 +26,9 @@ impl RequestValues for Caller {
         let key: Vec<&str> = path.segments.iter().skip(1).map(String::as_str).collect();
         let auth = self.auth.as_ref();
         let value = match key.as_slice() {
-            ["auth", "id"] => Some(SqlValue::Text(auth.map(|a| a.2.clone()).unwrap_or_default())),
+            ["auth", "id"] => Some(SqlValue::Text(
+                auth.map(|a| a.2.clone()).unwrap_or_default(),
+            )),
             ["auth", "collectionId"] => auth.map(|a| SqlValue::Text(a.0.clone())),
             ["auth", "collectionName"] => auth.map(|a| SqlValue::Text(a.1.clone())),
             ["auth", "password" | "tokenKey"] => None,
@@ -35,7 +37,11 @@ impl RequestValues for Caller {
             ["context"] => Some(SqlValue::Text(self.context.to_owned())),
             ["query", name] => self.query.get(*name).map(|v| SqlValue::Text(v.clone())),
             ["headers", name] => self.headers.get(*name).map(|v| SqlValue::Text(v.clone())),
-            ["body", name] => self.body.as_ref().and_then(|b| b.get(*name)).map(json_to_sql),
+            ["body", name] => self
+                .body
+                .as_ref()
+                .and_then(|b| b.get(*name))
+                .map(json_to_sql),
             _ => None,
         };
         Ok(value)

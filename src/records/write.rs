@@ -42,7 +42,10 @@ pub async fn create(
     caller: Caller,
     body: Map<String, Value>,
 ) -> Result<Value, RecordError> {
-    let caller = Caller { body: Some(body.clone()), ..caller };
+    let caller = Caller {
+        body: Some(body.clone()),
+        ..caller
+    };
     let access = access::resolve(&snapshot, &collection.rules.create, &caller, &collection)?;
     let mut values = Map::new();
     for field in &collection.fields {
@@ -96,7 +99,10 @@ pub async fn update(
     id: String,
     body: Map<String, Value>,
 ) -> Result<Value, RecordError> {
-    let caller = Caller { body: Some(body.clone()), ..caller };
+    let caller = Caller {
+        body: Some(body.clone()),
+        ..caller
+    };
     let access = access::resolve(&snapshot, &collection.rules.update, &caller, &collection)?;
     let mut plan = Draft {
         values: Map::new(),

@@ -220,7 +220,10 @@ impl Compiler<'_> {
 
 /// The one place a [`ColumnRef`] from the scope becomes SQL, with its modifier applied.
 pub(crate) fn column_operand(column: ColumnRef, path: &Path) -> Result<Resolved, RuleError> {
-    let sql = SqlFragment { sql: column.sql, params: column.params };
+    let sql = SqlFragment {
+        sql: column.sql,
+        params: column.params,
+    };
     let expr = |sql: SqlFragment| Ok(Resolved::Single(Term::Expr(sql)));
     match (path.modifier, column.multi) {
         (None | Some(Modifier::Each), true) if column.expands => Ok(Resolved::Each(sql)),

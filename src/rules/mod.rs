@@ -87,6 +87,8 @@ mod lexer;
 mod macros;
 mod operators;
 mod parser;
+#[cfg(test)]
+mod proptests;
 mod scope;
 mod sort;
 #[cfg(test)]

@@ -61,7 +61,11 @@ impl Scope for TestScope {
             None => return Err(RuleError::unresolved(path, "unknown field")),
         };
         let sql = format!("\"posts\".\"{name}\"");
-        Ok(if multi { ColumnRef::multi(sql) } else { ColumnRef::single(sql) })
+        Ok(if multi {
+            ColumnRef::multi(sql)
+        } else {
+            ColumnRef::single(sql)
+        })
     }
 
     fn request_value(&self, path: &Path) -> Result<Option<SqlValue>, RuleError> {

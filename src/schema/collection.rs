@@ -486,14 +486,23 @@ fn is_valid_id(id: &str) -> bool {
 
 /// Checks every non-empty rule against the final field list and the other
 /// collections (a rule may name a field added in the same request).
-pub(super) fn check_rules(collection: &Collection, snapshot: &super::registry::Snapshot) -> Result<(), ValidationErrors> {
+pub(super) fn check_rules(
+    collection: &Collection,
+    snapshot: &super::registry::Snapshot,
+) -> Result<(), ValidationErrors> {
     let mut errors = ValidationErrors::new();
     for key in RULE_KEYS {
         if let Some(rule) = collection.rules.get(key)
             && !rule.trim().is_empty()
             && let Err(e) = super::rule_scope::check_rule(snapshot, collection, rule)
         {
-            errors.add(key, FieldError::new("validation_invalid_rule", format!("Invalid rule. Raw error: {e}")));
+            errors.add(
+                key,
+                FieldError::new(
+                    "validation_invalid_rule",
+                    format!("Invalid rule. Raw error: {e}"),
+                ),
+            );
         }
     }
     errors.into_result()

@@ -34,7 +34,10 @@ impl RequestValues for NoRequest {
 }
 
 fn unresolved(path: &Path, reason: &str) -> RuleError {
-    RuleError::Unresolved { name: path.segments.join("."), reason: reason.to_owned() }
+    RuleError::Unresolved {
+        name: path.segments.join("."),
+        reason: reason.to_owned(),
+    }
 }
 
 /// A rules [`Scope`] rooted at one collection's table.
@@ -62,7 +65,16 @@ impl<'a> FieldScope<'a> {
         request: &'a dyn RequestValues,
         aliases: &'a Cell<usize>,
     ) -> Self {
-        Self { snapshot, collection, alias: ident(collection.name.as_str()), superuser, allow_hidden, request, aliases, depth: 0 }
+        Self {
+            snapshot,
+            collection,
+            alias: ident(collection.name.as_str()),
+            superuser,
+            allow_hidden,
+            request,
+            aliases,
+            depth: 0,
+        }
     }
 
     fn next_alias(&self) -> String {
@@ -72,12 +84,20 @@ impl<'a> FieldScope<'a> {
     }
 
     /// The related collection's list rule as an SQL condition on `alias`, for non-superusers.
-    fn related_rule(&self, target: &Collection, alias: &str, path: &Path) -> Result<Option<rules::SqlFragment>, RuleError> {
+    fn related_rule(
+        &self,
+        target: &Collection,
+        alias: &str,
+        path: &Path,
+    ) -> Result<Option<rules::SqlFragment>, RuleError> {
         if self.superuser {
             return Ok(None);
         }
         match &target.rules.list {
-            None => Err(unresolved(path, "the related collection is superusers-only")),
+            None => Err(unresolved(
+                path,
+                "the related collection is superusers-only",
+            )),
             Some(rule) if rule.trim().is_empty() => Ok(None),
             Some(rule) => {
                 if self.depth >= MAX_RELATION_HOPS {
@@ -109,18 +129,32 @@ impl<'a> FieldScope<'a> {
         for (i, seg) in path.segments.iter().enumerate() {
             let rest = &path.segments[i + 1..];
             if let Some(field) = collection.field(seg) {
-                let hidden_ok = if hops == 0 { self.allow_hidden } else { self.superuser };
+                let hidden_ok = if hops == 0 {
+                    self.allow_hidden
+                } else {
+                    self.superuser
+                };
                 if field.hidden && !hidden_ok {
                     return Err(unresolved(path, "hidden field"));
                 }
                 let column = format!("{alias}.{}", ident(field.name.as_str()));
                 let relation_target = match &field.kind {
-                    FieldKind::Relation { collection_id, .. } if !rest.is_empty() => Some(collection_id),
+                    FieldKind::Relation { collection_id, .. } if !rest.is_empty() => {
+                        Some(collection_id)
+                    }
                     _ => None,
                 };
                 let Some(target_id) = relation_target else {
                     let value = json_path(&column, field, rest, path)?;
-                    return Ok(finish(value, field.is_multi(), hops, multi, &from, &conditions, params));
+                    return Ok(finish(
+                        value,
+                        field.is_multi(),
+                        hops,
+                        multi,
+                        &from,
+                        &conditions,
+                        params,
+                    ));
                 };
                 if hops == MAX_RELATION_HOPS {
                     return Err(unresolved(path, "too many relation hops"));
@@ -133,8 +167,14 @@ impl<'a> FieldScope<'a> {
                 if field.is_multi() {
                     multi = true;
                     let each = self.next_alias();
-                    let join = format!("json_each({column}) AS {each} JOIN {table} AS {next} ON {next}.\"id\" = {each}.value");
-                    from = if from.is_empty() { join } else { format!("{from} JOIN {join}") };
+                    let join = format!(
+                        "json_each({column}) AS {each} JOIN {table} AS {next} ON {next}.\"id\" = {each}.value"
+                    );
+                    from = if from.is_empty() {
+                        join
+                    } else {
+                        format!("{from} JOIN {join}")
+                    };
                 } else if from.is_empty() {
                     from = format!("{table} AS {next}");
                     conditions.push(format!("{next}.\"id\" = {column}"));
@@ -168,7 +208,9 @@ impl<'a> FieldScope<'a> {
             let next = self.next_alias();
             let back_col = format!("{next}.{}", ident(back.name.as_str()));
             let link = if back.is_multi() {
-                format!("EXISTS (SELECT 1 FROM json_each({back_col}) WHERE json_each.value = {alias}.\"id\")")
+                format!(
+                    "EXISTS (SELECT 1 FROM json_each({back_col}) WHERE json_each.value = {alias}.\"id\")"
+                )
             } else {
                 format!("{back_col} = {alias}.\"id\"")
             };
@@ -186,7 +228,15 @@ impl<'a> FieldScope<'a> {
             hops += 1;
             if rest.is_empty() {
                 let value = format!("{next}.\"id\"");
-                return Ok(finish(value, false, hops, multi, &from, &conditions, params));
+                return Ok(finish(
+                    value,
+                    false,
+                    hops,
+                    multi,
+                    &from,
+                    &conditions,
+                    params,
+                ));
             }
             collection = &source.def;
             alias = next;
@@ -196,7 +246,12 @@ impl<'a> FieldScope<'a> {
 }
 
 /// `column` itself, or `json_extract(column, '$.a.b')` for a JSON/geoPoint sub-path.
-fn json_path(column: &str, field: &super::field::Field, rest: &[String], path: &Path) -> Result<String, RuleError> {
+fn json_path(
+    column: &str,
+    field: &super::field::Field,
+    rest: &[String],
+    path: &Path,
+) -> Result<String, RuleError> {
     if rest.is_empty() {
         return Ok(column.to_owned());
     }
@@ -230,22 +285,43 @@ fn finish(
     params: Vec<SqlValue>,
 ) -> ColumnRef {
     if hops == 0 {
-        return if value_is_multi { ColumnRef::multi(value) } else { ColumnRef::single(value) };
+        return if value_is_multi {
+            ColumnRef::multi(value)
+        } else {
+            ColumnRef::single(value)
+        };
     }
-    let where_sql = if conditions.is_empty() { String::new() } else { format!(" WHERE {}", conditions.join(" AND ")) };
-    if through_multi {
-        ColumnRef::each(format!("(SELECT json_group_array({value}) FROM {from}{where_sql})")).with_params(params)
+    let where_sql = if conditions.is_empty() {
+        String::new()
     } else {
-        let sql = format!("(SELECT {value} FROM {from}{where_sql} LIMIT 1)");
-        let column = if value_is_multi { ColumnRef::multi(sql) } else { ColumnRef::single(sql) };
-        column.with_params(params)
+        format!(" WHERE {}", conditions.join(" AND "))
+    };
+    if value_is_multi {
+        // A multi-valued field reached through a relation (`team.members`) is
+        // compared per element, like the relation hops before it.
+        let sql = format!(
+            "(SELECT json_group_array(\"_fb_each\".value) FROM {from} JOIN json_each({value}) AS \"_fb_each\"{where_sql})"
+        );
+        return ColumnRef::each(sql).with_params(params);
+    }
+    if through_multi {
+        ColumnRef::each(format!(
+            "(SELECT json_group_array({value}) FROM {from}{where_sql})"
+        ))
+        .with_params(params)
+    } else {
+        ColumnRef::single(format!("(SELECT {value} FROM {from}{where_sql} LIMIT 1)"))
+            .with_params(params)
     }
 }
 
 impl Scope for FieldScope<'_> {
     fn column(&self, path: &Path) -> Result<ColumnRef, RuleError> {
         if path.segments.first().is_some_and(|s| s.starts_with('@')) {
-            return Err(unresolved(path, "`@collection` paths are not supported yet"));
+            return Err(unresolved(
+                path,
+                "`@collection` paths are not supported yet",
+            ));
         }
         self.resolve(path)
     }
@@ -256,7 +332,11 @@ impl Scope for FieldScope<'_> {
 }
 
 /// Checks a rule at save time: it must parse, and every field it names must exist.
-pub(super) fn check_rule(snapshot: &Snapshot, collection: &Collection, rule: &str) -> Result<(), RuleError> {
+pub(super) fn check_rule(
+    snapshot: &Snapshot,
+    collection: &Collection,
+    rule: &str,
+) -> Result<(), RuleError> {
     let aliases = Cell::new(0);
     let scope = FieldScope::new(snapshot, collection, true, true, &NoRequest, &aliases);
     rules::compile(&rules::parse_filter(rule)?, &scope).map(|_| ())

@@ -235,7 +235,8 @@ pub async fn create(
 ) -> Result<Arc<CompiledCollection>, SchemaError> {
     let mut collection = Collection::from_create(&input).map_err(input_error)?;
     check_relations(&collection, &registry.snapshot())?;
-    super::collection::check_rules(&collection, &registry.snapshot()).map_err(SchemaError::Invalid)?;
+    super::collection::check_rules(&collection, &registry.snapshot())
+        .map_err(SchemaError::Invalid)?;
     let now = crate::clock::now();
     collection.created = now.clone();
     collection.updated = now;

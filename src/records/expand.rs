@@ -1,0 +1,258 @@
+//! `?expand=`: relation and back-relation expansion. Each requested path is
+//! resolved level by level (at most [`MAX_EXPAND_DEPTH`]); related records are
+//! fetched in one query per relation and level, with the related collection's
+//! view rule applied for the requester (records it may not see are silently
+//! left out, as are unknown paths). Results nest under each record's
+//! `expand` key: an object for a single relation, an array for a multiple one
+//! or a back-relation (an object when the back-relation field is unique).
+
+use super::RecordError;
+use super::access::{self, Access, Caller};
+use super::read::{Bind, row_values, select_sql, serialize};
+use crate::db::{Db, ident};
+use crate::rules::SqlValue;
+use crate::schema::{Collection, CompiledCollection, FieldKind, Snapshot};
+use rusqlite::Connection;
+use serde_json::{Map, Value};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// Deepest expansion followed; deeper segments are ignored.
+pub const MAX_EXPAND_DEPTH: usize = 6;
+/// Most records a back-relation expands to.
+pub const MAX_BACK_RELATION_RECORDS: usize = 1000;
+
+/// The requested expansion paths as a tree.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct ExpandTree(BTreeMap<String, ExpandTree>);
+
+impl ExpandTree {
+    /// Parses `a,b.c,comments_via_post`; `None` when nothing is requested.
+    pub fn parse(raw: &str) -> Option<Self> {
+        let mut root = ExpandTree::default();
+        for path in raw.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let mut node = &mut root;
+            for seg in path.split('.').take(MAX_EXPAND_DEPTH) {
+                node = node.0.entry(seg.to_owned()).or_default();
+            }
+        }
+        (!root.0.is_empty()).then_some(root)
+    }
+}
+
+/// Expands `records` (serialised records of `collection`) in place.
+pub async fn expand(
+    db: &Db,
+    snapshot: Arc<Snapshot>,
+    collection: Arc<CompiledCollection>,
+    caller: Caller,
+    records: Vec<Value>,
+    tree: ExpandTree,
+) -> Result<Vec<Value>, RecordError> {
+    db.read(move |conn| {
+        let caller = Caller {
+            context: "expand",
+            ..caller
+        };
+        let mut maps: Vec<Map<String, Value>> = records
+            .into_iter()
+            .map(|v| match v {
+                Value::Object(m) => m,
+                _ => Map::new(),
+            })
+            .collect();
+        expand_level(conn, &snapshot, &collection, &caller, &mut maps, &tree)?;
+        Ok(maps.into_iter().map(Value::Object).collect())
+    })
+    .await
+}
+
+fn expand_level(
+    conn: &Connection,
+    snapshot: &Snapshot,
+    collection: &Collection,
+    caller: &Caller,
+    records: &mut [Map<String, Value>],
+    tree: &ExpandTree,
+) -> Result<(), RecordError> {
+    for record in records.iter_mut() {
+        record
+            .entry("expand")
+            .or_insert_with(|| Value::Object(Map::new()));
+    }
+    for (name, subtree) in &tree.0 {
+        if let Some(field) = collection.field(name) {
+            let FieldKind::Relation { collection_id, .. } = &field.kind else {
+                continue;
+            };
+            let Some(target) = snapshot.get_ref(collection_id) else {
+                continue;
+            };
+            if field.hidden && !caller.superuser {
+                continue;
+            }
+            let ids: Vec<String> = records
+                .iter()
+                .flat_map(|r| ids_of(r.get(name.as_str())))
+                .collect();
+            let mut found = fetch(conn, snapshot, target, caller, Lookup::Ids(&ids))?;
+            if !subtree.0.is_empty() {
+                expand_level(conn, snapshot, target, caller, &mut found, subtree)?;
+            }
+            let by_id: BTreeMap<String, Map<String, Value>> = found
+                .into_iter()
+                .map(|m| {
+                    (
+                        m.get("id")
+                            .and_then(Value::as_str)
+                            .unwrap_or_default()
+                            .to_owned(),
+                        m,
+                    )
+                })
+                .collect();
+            for record in records.iter_mut() {
+                let wanted = ids_of(record.get(name.as_str()));
+                let value = if field.is_multi() {
+                    let items: Vec<Value> = wanted
+                        .iter()
+                        .filter_map(|id| by_id.get(id).cloned().map(Value::Object))
+                        .collect();
+                    (!items.is_empty()).then_some(Value::Array(items))
+                } else {
+                    wanted
+                        .first()
+                        .and_then(|id| by_id.get(id))
+                        .cloned()
+                        .map(Value::Object)
+                };
+                if let (Some(value), Some(Value::Object(expand))) =
+                    (value, record.get_mut("expand"))
+                {
+                    expand.insert(name.clone(), value);
+                }
+            }
+        } else if let Some((source_name, field_name)) = name.split_once("_via_") {
+            let Some(source) = snapshot.get_ref(source_name) else {
+                continue;
+            };
+            let Some(back) = source.field(field_name).filter(|f| {
+                matches!(&f.kind, FieldKind::Relation { collection_id, .. } if collection_id == &collection.id)
+            }) else {
+                continue;
+            };
+            let unique =
+                !back.is_multi() && source.indexes.iter().any(|i| i.is_unique_on(field_name));
+            for record in records.iter_mut() {
+                let id = record
+                    .get("id")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_owned();
+                let mut found = fetch(
+                    conn,
+                    snapshot,
+                    source,
+                    caller,
+                    Lookup::Back {
+                        field: back,
+                        id: &id,
+                    },
+                )?;
+                if found.is_empty() {
+                    continue;
+                }
+                if !subtree.0.is_empty() {
+                    expand_level(conn, snapshot, source, caller, &mut found, subtree)?;
+                }
+                let value = if unique {
+                    found
+                        .into_iter()
+                        .next()
+                        .map(Value::Object)
+                        .unwrap_or(Value::Null)
+                } else {
+                    Value::Array(found.into_iter().map(Value::Object).collect())
+                };
+                if let Some(Value::Object(expand)) = record.get_mut("expand") {
+                    expand.insert(name.clone(), value);
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn ids_of(value: Option<&Value>) -> Vec<String> {
+    match value {
+        Some(Value::String(s)) if !s.is_empty() => vec![s.clone()],
+        Some(Value::Array(items)) => items
+            .iter()
+            .filter_map(|v| v.as_str().map(str::to_owned))
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+enum Lookup<'a> {
+    Ids(&'a [String]),
+    Back {
+        field: &'a crate::schema::Field,
+        id: &'a str,
+    },
+}
+
+/// Reads related records visible to `caller` under `target`'s view rule.
+fn fetch(
+    conn: &Connection,
+    snapshot: &Snapshot,
+    target: &CompiledCollection,
+    caller: &Caller,
+    lookup: Lookup<'_>,
+) -> Result<Vec<Map<String, Value>>, RecordError> {
+    let access = match access::resolve(snapshot, &target.rules.view, caller, target) {
+        Ok(access) => access,
+        Err(RecordError::SuperusersOnly) => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    };
+    let table = ident(target.name.as_str());
+    let (mut sql, mut params) = match lookup {
+        Lookup::Ids(ids) if ids.is_empty() => return Ok(Vec::new()),
+        Lookup::Ids(ids) => {
+            let marks = vec!["?"; ids.len()].join(", ");
+            let params = ids.iter().map(|id| SqlValue::Text(id.clone())).collect();
+            (
+                format!("{} WHERE {table}.\"id\" IN ({marks})", select_sql(target)),
+                params,
+            )
+        }
+        Lookup::Back { field, id } => {
+            let col = format!("{table}.{}", ident(field.name.as_str()));
+            let cond = if field.is_multi() {
+                format!("EXISTS (SELECT 1 FROM json_each({col}) WHERE json_each.value = ?)")
+            } else {
+                format!("{col} = ?")
+            };
+            (
+                format!("{} WHERE {cond}", select_sql(target)),
+                vec![SqlValue::Text(id.to_owned())],
+            )
+        }
+    };
+    if let Access::Filter(rule) = access {
+        sql.push_str(&format!(" AND ({})", rule.sql));
+        params.extend(rule.params);
+    }
+    sql.push_str(&format!(" LIMIT {MAX_BACK_RELATION_RECORDS}"));
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt.query_map(rusqlite::params_from_iter(params.iter().map(Bind)), |r| {
+        row_values(target, r)
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        if let Value::Object(m) = serialize(target, &row?, caller) {
+            out.push(m);
+        }
+    }
+    Ok(out)
+}
