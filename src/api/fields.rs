@@ -121,30 +121,64 @@ fn parse_excerpt(args: &str) -> Option<(usize, bool)> {
     Some((max, ellipsis))
 }
 
-/// Plain text of an HTML fragment, cut to `max` characters.
+/// Block-level tags: their boundaries separate words; inline tags don't.
+const BLOCK_TAGS: &[&str] = &[
+    "p",
+    "div",
+    "br",
+    "li",
+    "ul",
+    "ol",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "tr",
+    "td",
+    "th",
+    "table",
+    "blockquote",
+    "pre",
+    "hr",
+    "section",
+    "article",
+    "header",
+    "footer",
+];
+
+/// Plain text of an HTML fragment, cut to `max` characters (`...` appended when cut).
 fn excerpt(html: &str, max: usize, ellipsis: bool) -> String {
     let mut text = String::new();
-    let mut in_tag = false;
+    let mut tag: Option<String> = None;
     for c in html.chars() {
-        match c {
-            '<' => in_tag = true,
-            '>' if in_tag => {
-                in_tag = false;
-                text.push(' ');
+        match (&mut tag, c) {
+            (None, '<') => tag = Some(String::new()),
+            (Some(name), '>') => {
+                let name = name
+                    .trim_start_matches('/')
+                    .split([' ', '/'])
+                    .next()
+                    .unwrap_or_default()
+                    .to_ascii_lowercase();
+                if BLOCK_TAGS.contains(&name.as_str()) {
+                    text.push(' ');
+                }
+                tag = None;
             }
-            _ if !in_tag => text.push(c),
-            _ => {}
+            (Some(name), c) => name.push(c),
+            (None, c) => text.push(c),
         }
     }
-    let words: Vec<&str> = text.split_whitespace().collect();
-    let plain = words.join(" ");
+    let plain = text.split_whitespace().collect::<Vec<_>>().join(" ");
     if plain.chars().count() <= max {
         return plain;
     }
     let mut cut: String = plain.chars().take(max).collect();
     cut = cut.trim_end().to_owned();
     if ellipsis {
-        cut.push('…');
+        cut.push_str("...");
     }
     cut
 }
@@ -178,6 +212,16 @@ mod tests {
     fn excerpt_strips_html_and_truncates() {
         let sel = FieldSelection::parse("body:excerpt(5,true)").expect("parsed");
         let out = sel.apply(json!({"body": "<p>Hello <b>world</b></p>"}), false);
-        assert_eq!(out, json!({"body": "Hello…"}));
+        assert_eq!(out, json!({"body": "Hello..."}));
+        let inline = FieldSelection::parse("b:excerpt(100)").expect("parsed");
+        let out = inline.apply(
+            json!({"b": "<p>Hello <b>Beta</b>, bye.</p><p>Next</p>"}),
+            false,
+        );
+        assert_eq!(
+            out,
+            json!({"b": "Hello Beta, bye. Next"}),
+            "inline tags add no space, blocks do"
+        );
     }
 }

@@ -34,6 +34,32 @@ fn apply_common(conn: &Connection, options: &DatabaseConfig) -> Result<(), DbErr
     )?;
     conn.pragma_update(None, "temp_store", "MEMORY")?;
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE_CAPACITY);
+    register_functions(conn)?;
+    Ok(())
+}
+
+/// SQL functions the rules compiler emits that SQLite lacks: `fb_geo_distance`
+/// (the bundled SQLite is built without its optional math functions).
+fn register_functions(conn: &Connection) -> Result<(), DbError> {
+    use rusqlite::functions::FunctionFlags;
+    use rusqlite::types::ValueRef;
+    let number = |v: ValueRef<'_>| match v {
+        ValueRef::Integer(i) => Some(i as f64),
+        ValueRef::Real(f) => Some(f),
+        ValueRef::Text(t) => std::str::from_utf8(t)
+            .ok()
+            .and_then(|s| s.trim().parse().ok()),
+        _ => None,
+    };
+    conn.create_scalar_function(
+        crate::rules::GEO_DISTANCE_SQL_FUNCTION,
+        4,
+        FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC,
+        move |ctx| {
+            let args: Option<Vec<f64>> = (0..4).map(|i| number(ctx.get_raw(i))).collect();
+            Ok(args.map(|a| crate::rules::haversine_km(a[0], a[1], a[2], a[3])))
+        },
+    )?;
     Ok(())
 }
 

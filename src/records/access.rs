@@ -72,7 +72,7 @@ pub fn resolve(
     if rule.trim().is_empty() {
         return Ok(Access::All);
     }
-    let expr = rules::parse_filter(rule)?;
+    let expr = rules::parse_filter_cached(rule)?;
     let aliases = Cell::new(0);
     // Rules were written by superusers: hidden fields of the collection are usable.
     let scope = FieldScope::new(snapshot, collection, false, true, caller, &aliases);

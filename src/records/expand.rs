@@ -22,22 +22,76 @@ pub const MAX_EXPAND_DEPTH: usize = 6;
 /// Most records a back-relation expands to.
 pub const MAX_BACK_RELATION_RECORDS: usize = 1000;
 
-/// The requested expansion paths as a tree.
+/// The requested expansion paths (`a`, `b.c`, `comments_via_post`), each at most
+/// [`MAX_EXPAND_DEPTH`] segments deep.
 #[derive(Debug, Default, Clone, PartialEq)]
-pub struct ExpandTree(BTreeMap<String, ExpandTree>);
+pub struct ExpandTree {
+    paths: Vec<Vec<String>>,
+}
+
+/// Valid paths merged into a tree: relation name → deeper expansions.
+#[derive(Debug, Default)]
+struct Node(BTreeMap<String, Node>);
 
 impl ExpandTree {
     /// Parses `a,b.c,comments_via_post`; `None` when nothing is requested.
     pub fn parse(raw: &str) -> Option<Self> {
-        let mut root = ExpandTree::default();
-        for path in raw.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-            let mut node = &mut root;
-            for seg in path.split('.').take(MAX_EXPAND_DEPTH) {
-                node = node.0.entry(seg.to_owned()).or_default();
+        let paths: Vec<Vec<String>> = raw
+            .split(',')
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .map(|p| {
+                p.split('.')
+                    .take(MAX_EXPAND_DEPTH)
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .collect();
+        (!paths.is_empty()).then_some(Self { paths })
+    }
+
+    /// Merges the paths whose every segment is a relation (or back-relation) of
+    /// the collection reached so far; PocketBase drops an invalid path whole.
+    fn valid_for(&self, snapshot: &Snapshot, collection: &Collection) -> Node {
+        let mut root = Node::default();
+        for path in &self.paths {
+            let mut current = collection;
+            let valid = path
+                .iter()
+                .all(|seg| match relation_target(snapshot, current, seg) {
+                    Some(next) => {
+                        current = next;
+                        true
+                    }
+                    None => false,
+                });
+            if valid {
+                let mut node = &mut root;
+                for seg in path {
+                    node = node.0.entry(seg.clone()).or_default();
+                }
             }
         }
-        (!root.0.is_empty()).then_some(root)
+        root
     }
+}
+
+/// The collection a relation field or `x_via_y` back-relation of `collection` leads to.
+fn relation_target<'s>(
+    snapshot: &'s Snapshot,
+    collection: &Collection,
+    name: &str,
+) -> Option<&'s Collection> {
+    if let Some(field) = collection.field(name) {
+        let FieldKind::Relation { collection_id, .. } = &field.kind else {
+            return None;
+        };
+        return snapshot.get_ref(collection_id).map(|c| &c.def);
+    }
+    let (source_name, field_name) = name.split_once("_via_")?;
+    let source = snapshot.get_ref(source_name)?;
+    let back = source.field(field_name)?;
+    matches!(&back.kind, FieldKind::Relation { collection_id, .. } if collection_id == &collection.id).then_some(&source.def)
 }
 
 /// Expands `records` (serialised records of `collection`) in place.
@@ -49,6 +103,11 @@ pub async fn expand(
     records: Vec<Value>,
     tree: ExpandTree,
 ) -> Result<Vec<Value>, RecordError> {
+    let tree = tree.valid_for(&snapshot, &collection);
+    if tree.0.is_empty() {
+        // Nothing resolvable: PocketBase answers without an `expand` key.
+        return Ok(records);
+    }
     db.read(move |conn| {
         let caller = Caller {
             context: "expand",
@@ -73,7 +132,7 @@ fn expand_level(
     collection: &Collection,
     caller: &Caller,
     records: &mut [Map<String, Value>],
-    tree: &ExpandTree,
+    tree: &Node,
 ) -> Result<(), RecordError> {
     for record in records.iter_mut() {
         record

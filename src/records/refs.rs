@@ -50,7 +50,29 @@ pub fn delete_with_references(
             if referrers.is_empty() {
                 continue;
             }
-            if *cascade_delete {
+            if *cascade_delete && field.is_multi() {
+                // A multi relation only cascades for records left with no ids at all;
+                // the others just lose this one (as PocketBase does).
+                let emptied: Vec<String> = {
+                    let mut stmt = tx.prepare_cached(&format!(
+                        "SELECT id FROM {table} WHERE {matches} AND NOT EXISTS \
+                         (SELECT 1 FROM json_each({table}.{col}) WHERE json_each.value != ?1)"
+                    ))?;
+                    let rows = stmt.query_map([id], |r| r.get(0))?;
+                    rows.collect::<Result<_, _>>()?
+                };
+                tx.execute(
+                    &format!(
+                        "UPDATE {table} SET {col} = (SELECT json_group_array(value) FROM json_each({table}.{col}) WHERE value != ?1) WHERE {matches}"
+                    ),
+                    [id],
+                )?;
+                for rid in emptied {
+                    if !visited.contains(&(other.id.clone(), rid.clone())) {
+                        delete_with_references(tx, snapshot, other, &rid, visited)?;
+                    }
+                }
+            } else if *cascade_delete {
                 for rid in referrers {
                     if visited.contains(&(other.id.clone(), rid.clone())) {
                         continue;

@@ -49,6 +49,7 @@ pub fn compile_with(
         scope,
         now_ms: macros::unix_millis(options.now),
         aliases: 0,
+        open_collections: Vec::new(),
     };
     compiler.expr(expr)
 }
@@ -64,6 +65,30 @@ struct Compiler<'a> {
     now_ms: i64,
     /// Number of `json_each` aliases handed out so far.
     aliases: usize,
+    /// `@collection` sources open in the enclosing `EXISTS`: (name, alias) → SQL alias.
+    open_collections: Vec<(CollectionKey, String)>,
+}
+
+/// `@collection.<name>[:alias]`, identified by (name, alias-or-name).
+type CollectionKey = (String, String);
+
+/// The `@collection` keys an operand mentions.
+fn collection_keys(operand: &Operand, out: &mut Vec<CollectionKey>) {
+    match operand {
+        Operand::Identifier(path) if path.kind() == PathKind::Collection => {
+            if let Some(name) = path.segments.get(1) {
+                let key = (
+                    name.clone(),
+                    path.alias.clone().unwrap_or_else(|| name.clone()),
+                );
+                if !out.contains(&key) {
+                    out.push(key);
+                }
+            }
+        }
+        Operand::Function { args, .. } => args.iter().for_each(|a| collection_keys(a, out)),
+        _ => {}
+    }
 }
 
 impl Compiler<'_> {
@@ -76,6 +101,8 @@ impl Compiler<'_> {
     }
 
     /// `(a AND b …)`; an empty list is its identity (`1` for AND, `0` for OR).
+    /// Inside an AND, comparisons on the same `@collection` sources share one
+    /// `EXISTS`, so they must hold for the same joined row.
     fn join(
         &mut self,
         parts: &[Expr],
@@ -85,12 +112,83 @@ impl Compiler<'_> {
         if parts.is_empty() {
             return Ok(SqlFragment::raw(identity));
         }
+        let mut compiled: Vec<SqlFragment> = Vec::new();
+        let mut groups: Vec<(Vec<CollectionKey>, Vec<&Expr>)> = Vec::new();
+        for part in parts {
+            let keys = self.unopened_keys(part);
+            if glue == " AND " && !keys.is_empty() {
+                match groups.iter_mut().find(|(k, _)| *k == keys) {
+                    Some((_, members)) => members.push(part),
+                    None => groups.push((keys, vec![part])),
+                }
+            } else {
+                compiled.push(self.expr(part)?);
+            }
+        }
+        for (keys, members) in groups {
+            compiled.push(self.exists_group(&keys, &members)?);
+        }
         let mut out = SqlFragment::raw("(");
-        for (i, part) in parts.iter().enumerate() {
+        for (i, part) in compiled.iter().enumerate() {
             if i > 0 {
                 out.sql.push_str(glue);
             }
-            out.push(&self.expr(part)?);
+            out.push(part);
+        }
+        out.sql.push(')');
+        Ok(out)
+    }
+
+    /// `@collection` keys of a comparison that no enclosing `EXISTS` has opened.
+    fn unopened_keys(&self, expr: &Expr) -> Vec<CollectionKey> {
+        let Expr::Compare { left, right, .. } = expr else {
+            return Vec::new();
+        };
+        let mut keys = Vec::new();
+        collection_keys(left, &mut keys);
+        collection_keys(right, &mut keys);
+        keys.retain(|k| !self.open_collections.iter().any(|(open, _)| open == k));
+        keys
+    }
+
+    /// `EXISTS (SELECT 1 FROM <sources> WHERE <comparisons> [AND <source conditions>])`.
+    fn exists_group(
+        &mut self,
+        keys: &[CollectionKey],
+        members: &[&Expr],
+    ) -> Result<SqlFragment, RuleError> {
+        let mut from = Vec::new();
+        let mut conditions = Vec::new();
+        let opened = self.open_collections.len();
+        for key in keys {
+            self.aliases += 1;
+            let alias = format!("\"_c{}\"", self.aliases);
+            let source = self.scope.collection_source(&key.0, &alias)?;
+            from.push(source.from);
+            if let Some(condition) = source.condition {
+                conditions.push(condition);
+            }
+            self.open_collections.push((key.clone(), alias));
+        }
+        let mut body = Vec::new();
+        for member in members {
+            match self.expr(member) {
+                Ok(sql) => body.push(sql),
+                Err(e) => {
+                    self.open_collections.truncate(opened);
+                    return Err(e);
+                }
+            }
+        }
+        self.open_collections.truncate(opened);
+        let mut out = SqlFragment::raw(format!("EXISTS (SELECT 1 FROM {} WHERE ", from.join(", ")));
+        for (i, part) in body.iter().chain(conditions.iter()).enumerate() {
+            if i > 0 {
+                out.sql.push_str(" AND ");
+            }
+            out.sql.push('(');
+            out.push(part);
+            out.sql.push(')');
         }
         out.sql.push(')');
         Ok(out)
@@ -102,6 +200,23 @@ impl Compiler<'_> {
         op: Op,
         right: &Operand,
     ) -> Result<SqlFragment, RuleError> {
+        let mut keys = Vec::new();
+        collection_keys(left, &mut keys);
+        collection_keys(right, &mut keys);
+        if !keys.is_empty() && !op.any {
+            return Err(RuleError::invalid(
+                "compare `@collection` fields with the any-of operators (`?=`, `?!=`, `?~`, …)",
+            ));
+        }
+        keys.retain(|k| !self.open_collections.iter().any(|(open, _)| open == k));
+        if !keys.is_empty() {
+            let expr = Expr::Compare {
+                left: left.clone(),
+                op,
+                right: right.clone(),
+            };
+            return self.exists_group(&keys, &[&expr]);
+        }
         let (left, right) = (self.operand(left)?, self.operand(right)?);
         let mut expansions = Vec::new();
         let left = self.element_of(left, &mut expansions);
@@ -145,7 +260,8 @@ impl Compiler<'_> {
         match path.kind() {
             PathKind::Request => self.request(path),
             PathKind::Macro => macro_operand(path, self.now_ms),
-            PathKind::Field | PathKind::Collection => match keyword_literal(path) {
+            PathKind::Collection => self.collection_field(path),
+            PathKind::Field => match keyword_literal(path) {
                 // A real field named `true`/`false`/`null` wins over the literal.
                 Some(literal) => match self.scope.column(path) {
                     Ok(column) => column_operand(column, path),
@@ -154,6 +270,31 @@ impl Compiler<'_> {
                 None => column_operand(self.scope.column(path)?, path),
             },
         }
+    }
+
+    /// `@collection.<name>[:alias].<field…>` inside its `EXISTS`.
+    fn collection_field(&mut self, path: &Path) -> Result<Resolved, RuleError> {
+        let (Some(name), Some(_)) = (path.segments.get(1), path.segments.get(2)) else {
+            return Err(RuleError::invalid(format!(
+                "`{path}` needs a collection and a field"
+            )));
+        };
+        let key = (
+            name.clone(),
+            path.alias.clone().unwrap_or_else(|| name.clone()),
+        );
+        let Some((_, alias)) = self.open_collections.iter().find(|(k, _)| *k == key) else {
+            return Err(RuleError::invalid(format!(
+                "`{path}` is not available here"
+            )));
+        };
+        let field = Path {
+            segments: path.segments[2..].to_vec(),
+            alias: None,
+            modifier: path.modifier,
+        };
+        let column = self.scope.collection_column(name, alias, &field)?;
+        column_operand(column, &field)
     }
 
     fn request(&mut self, path: &Path) -> Result<Resolved, RuleError> {

@@ -1,13 +1,27 @@
 //! The functions a filter may call: `geoDistance` and `strftime`. Each takes
-//! already-compiled argument SQL and returns the call as SQL, using only
-//! SQLite built-ins (the bundled SQLite has its math functions enabled:
-//! `sin`, `cos`, `asin`, `sqrt`, `pow`, `radians`, `min`).
+//! already-compiled argument SQL and returns the call as SQL. `geoDistance`
+//! becomes a call to [`GEO_DISTANCE_SQL_FUNCTION`], which the database layer
+//! registers on every connection (the bundled SQLite is built without its
+//! optional math functions).
 
 use super::error::RuleError;
 use super::scope::{Piece, SqlFragment};
 
 /// Mean Earth radius used by `geoDistance`, in kilometres.
-const EARTH_RADIUS_KM: f64 = 6371.0;
+pub const EARTH_RADIUS_KM: f64 = 6371.0;
+
+/// Name of the SQL scalar function `(lonA, latA, lonB, latB) → km`.
+pub const GEO_DISTANCE_SQL_FUNCTION: &str = "fb_geo_distance";
+
+/// Haversine distance in km between two (lon, lat) points given in degrees.
+pub fn haversine_km(lon_a: f64, lat_a: f64, lon_b: f64, lat_b: f64) -> f64 {
+    let (phi_a, phi_b) = (lat_a.to_radians(), lat_b.to_radians());
+    let d_phi = (lat_b - lat_a).to_radians();
+    let d_lambda = (lon_b - lon_a).to_radians();
+    let h =
+        (d_phi / 2.0).sin().powi(2) + phi_a.cos() * phi_b.cos() * (d_lambda / 2.0).sin().powi(2);
+    2.0 * EARTH_RADIUS_KM * h.sqrt().min(1.0).asin()
+}
 
 /// SQL for calling filter function `name`; unknown names and wrong arity are errors.
 pub(crate) fn call(name: &str, args: &[SqlFragment]) -> Result<SqlFragment, RuleError> {
@@ -25,36 +39,24 @@ pub(crate) fn call(name: &str, args: &[SqlFragment]) -> Result<SqlFragment, Rule
     }
 }
 
-/// Haversine distance in km between two (lon, lat) points given in degrees.
+/// `fb_geo_distance(lonA, latA, lonB, latB)`.
 fn geo_distance(
     lon_a: &SqlFragment,
     lat_a: &SqlFragment,
     lon_b: &SqlFragment,
     lat_b: &SqlFragment,
 ) -> SqlFragment {
-    let half_sin_squared = |a: &SqlFragment, b: &SqlFragment| {
-        SqlFragment::concat(&[
-            Piece::Raw("pow(sin(radians(("),
-            Piece::Sql(b),
-            Piece::Raw(") - ("),
-            Piece::Sql(a),
-            Piece::Raw(")) / 2), 2)"),
-        ])
-    };
-    let cos_of = |x: &SqlFragment| {
-        SqlFragment::concat(&[Piece::Raw("cos(radians("), Piece::Sql(x), Piece::Raw("))")])
-    };
-    let diameter = format!("({:.1} * asin(min(1.0, sqrt(", 2.0 * EARTH_RADIUS_KM);
+    let open = format!("{GEO_DISTANCE_SQL_FUNCTION}(");
     SqlFragment::concat(&[
-        Piece::Raw(&diameter),
-        Piece::Sql(&half_sin_squared(lat_a, lat_b)),
-        Piece::Raw(" + "),
-        Piece::Sql(&cos_of(lat_a)),
-        Piece::Raw(" * "),
-        Piece::Sql(&cos_of(lat_b)),
-        Piece::Raw(" * "),
-        Piece::Sql(&half_sin_squared(lon_a, lon_b)),
-        Piece::Raw("))))"),
+        Piece::Raw(&open),
+        Piece::Sql(lon_a),
+        Piece::Raw(", "),
+        Piece::Sql(lat_a),
+        Piece::Raw(", "),
+        Piece::Sql(lon_b),
+        Piece::Raw(", "),
+        Piece::Sql(lat_b),
+        Piece::Raw(")"),
     ])
 }
 
@@ -81,7 +83,7 @@ mod tests {
     }
 
     #[test]
-    fn geo_distance_is_haversine_over_sqlite_math_functions() {
+    fn geo_distance_calls_the_registered_function_with_params_in_order() {
         let (lon_a, lat_a) = (
             SqlFragment::raw("\"t\".\"lon\""),
             SqlFragment::raw("\"t\".\"lat\""),
@@ -92,22 +94,16 @@ mod tests {
 
         assert_eq!(
             got.sql,
-            "(12742.0 * asin(min(1.0, sqrt(\
-             pow(sin(radians((?) - (\"t\".\"lat\")) / 2), 2) + \
-             cos(radians(\"t\".\"lat\")) * cos(radians(?)) * \
-             pow(sin(radians((?) - (\"t\".\"lon\")) / 2), 2)))))"
+            "fb_geo_distance(\"t\".\"lon\", \"t\".\"lat\", ?, ?)"
         );
-        assert_eq!(
-            got.params,
-            vec![
-                SqlValue::Real(52.5),
-                SqlValue::Real(52.5),
-                SqlValue::Real(13.4)
-            ],
-            "params follow placeholder order, repeated where an argument is used twice"
-        );
-        let opens = got.sql.matches('(').count();
-        assert_eq!(opens, got.sql.matches(')').count(), "balanced parentheses");
+        assert_eq!(got.params, vec![SqlValue::Real(13.4), SqlValue::Real(52.5)]);
+    }
+
+    #[test]
+    fn haversine_gives_the_paris_berlin_distance() {
+        let km = haversine_km(2.3522, 48.8566, 13.4050, 52.5200);
+        assert!((km - 877.5).abs() < 2.0, "{km}");
+        assert_eq!(haversine_km(1.0, 2.0, 1.0, 2.0), 0.0);
     }
 
     #[test]

@@ -162,26 +162,40 @@ impl Lexer<'_> {
         }
     }
 
-    /// Quoted text; only the opening quote can be escaped (`\'` or `\"`).
+    /// Quoted text. Escapes as PocketBase decodes them (and as the SDK's
+    /// `pb.filter` produces them): `\\`, `\'`, `\"`, `\n`, `\t`; any other
+    /// backslash is kept as written.
     fn text(&mut self) -> Result<Tok, RuleError> {
         let start = self.pos;
         let Some(quote) = self.bump() else {
             return Err(RuleError::lex(start, "expected text"));
         };
-        let body_start = self.pos;
-        let mut prev = None;
+        let mut out = String::new();
         loop {
             let Some(c) = self.bump() else {
                 return Err(RuleError::lex(start, "unterminated text"));
             };
-            if c == quote && prev != Some('\\') {
+            if c == quote {
                 break;
             }
-            prev = Some(c);
+            if c != '\\' {
+                out.push(c);
+                continue;
+            }
+            let Some(next) = self.bump() else {
+                return Err(RuleError::lex(start, "unterminated text"));
+            };
+            match next {
+                '\\' | '\'' | '"' => out.push(next),
+                'n' => out.push('\n'),
+                't' => out.push('\t'),
+                other => {
+                    out.push('\\');
+                    out.push(other);
+                }
+            }
         }
-        let body = &self.src[body_start..self.pos - quote.len_utf8()];
-        let escaped = format!("\\{quote}");
-        Ok(Tok::Text(body.replace(&escaped, &quote.to_string())))
+        Ok(Tok::Text(out))
     }
 
     /// Optional `-`, digits, at most one inner `.`, no exponent or letters after.
@@ -306,13 +320,28 @@ mod tests {
             ),
             (
                 "'a\\\"b'",
-                vec![Tok::Text("a\\\"b".into())],
-                "other quote escape is kept verbatim",
+                vec![Tok::Text("a\"b".into())],
+                "the other quote may be escaped too",
             ),
             (
-                "'a\\nb'",
-                vec![Tok::Text("a\\nb".into())],
-                "no other escapes",
+                "'a\\nb\\tc'",
+                vec![Tok::Text("a\nb\tc".into())],
+                "newline and tab escapes",
+            ),
+            (
+                "'a\\\\b'",
+                vec![Tok::Text("a\\b".into())],
+                "escaped backslash",
+            ),
+            (
+                "'a\\sb'",
+                vec![Tok::Text("a\\sb".into())],
+                "unknown escapes are kept as written",
+            ),
+            (
+                "'ends with backslash\\\\'",
+                vec![Tok::Text("ends with backslash\\".into())],
+                "a value ending in a backslash closes normally",
             ),
             (
                 "\"it's\"",

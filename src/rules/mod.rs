@@ -80,6 +80,7 @@
 //! ```
 
 mod ast;
+mod cache;
 mod compile;
 mod error;
 mod functions;
@@ -95,12 +96,14 @@ mod sort;
 mod testing;
 
 pub use ast::{Expr, Modifier, Op, OpKind, Operand, Path, PathKind};
+pub use cache::{MAX_CACHED_EXPRESSIONS, parse_filter_cached};
 pub use compile::{CompileOptions, compile, compile_with};
 pub use error::RuleError;
+pub use functions::{GEO_DISTANCE_SQL_FUNCTION, haversine_km};
 pub use parser::{
     MAX_COMPARISONS, MAX_FILTER_BYTES, MAX_FUNCTION_DEPTH, MAX_GROUP_DEPTH, parse_filter,
 };
-pub use scope::{ColumnRef, Scope, SqlFragment, SqlValue};
+pub use scope::{CollectionSource, ColumnRef, Scope, SqlFragment, SqlValue};
 pub use sort::{
     MAX_SORT_FIELD_BYTES, MAX_SORT_FIELDS, SortItem, SortTarget, compile_sort, parse_sort,
 };

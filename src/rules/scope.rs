@@ -25,6 +25,38 @@ pub trait Scope {
     /// Look up `path.request_key()`, ignoring `path.modifier`. Arrays and
     /// objects should be returned as JSON text, booleans as `Integer(0|1)`.
     fn request_value(&self, path: &Path) -> Result<Option<SqlValue>, RuleError>;
+
+    /// Opens `@collection.<name>` as the SQL alias `alias` (already quoted):
+    /// the `FROM` item and, optionally, a condition on its rows (e.g. the
+    /// collection's list rule). Scopes without other collections refuse.
+    fn collection_source(&self, name: &str, alias: &str) -> Result<CollectionSource, RuleError> {
+        let _ = alias;
+        Err(RuleError::invalid(format!(
+            "`@collection.{name}` is not available here"
+        )))
+    }
+
+    /// Resolves a field path of `@collection.<name>` opened as `alias`.
+    fn collection_column(
+        &self,
+        name: &str,
+        alias: &str,
+        path: &Path,
+    ) -> Result<ColumnRef, RuleError> {
+        let _ = (alias, path);
+        Err(RuleError::invalid(format!(
+            "`@collection.{name}` is not available here"
+        )))
+    }
+}
+
+/// Another collection joined by an `@collection.<name>` path.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CollectionSource {
+    /// The `FROM` item, e.g. `"news" AS "_fb_c1"` (scope-supplied, no user text).
+    pub from: String,
+    /// An extra condition on the joined rows (e.g. the collection's list rule).
+    pub condition: Option<SqlFragment>,
 }
 
 /// A column (or column-like expression) supplied by the [`Scope`].

@@ -6,13 +6,15 @@
 //! a multi-valued hop yields a JSON array compared element by element. For
 //! non-superusers every related collection's list rule is applied to the
 //! rows it contributes (a `null` list rule makes the path unusable).
+//! `@collection.<name>` opens another collection (its list rule applied for
+//! non-superusers) inside the `EXISTS` the compiler builds for it.
 //! `@request.*` values come from a [`RequestValues`] supplied by the caller.
 
 use super::collection::Collection;
 use super::field::FieldKind;
 use super::registry::Snapshot;
 use crate::db::ident;
-use crate::rules::{self, ColumnRef, Path, RuleError, Scope, SqlValue};
+use crate::rules::{self, CollectionSource, ColumnRef, Path, RuleError, Scope, SqlValue};
 use std::cell::Cell;
 
 /// Longest relation chain a path may follow.
@@ -113,7 +115,7 @@ impl<'a> FieldScope<'a> {
                     aliases: self.aliases,
                     depth: self.depth + 1,
                 };
-                rules::compile(&rules::parse_filter(rule)?, &nested).map(Some)
+                rules::compile(&*rules::parse_filter_cached(rule)?, &nested).map(Some)
             }
         }
     }
@@ -328,6 +330,51 @@ impl Scope for FieldScope<'_> {
 
     fn request_value(&self, path: &Path) -> Result<Option<SqlValue>, RuleError> {
         self.request.value(path)
+    }
+
+    fn collection_source(&self, name: &str, alias: &str) -> Result<CollectionSource, RuleError> {
+        let Some(target) = self
+            .snapshot
+            .get_ref(name)
+            .filter(|c| c.name.as_str() == name)
+        else {
+            return Err(RuleError::Unresolved {
+                name: format!("@collection.{name}"),
+                reason: "unknown collection".into(),
+            });
+        };
+        let path = Path {
+            segments: vec!["@collection".into(), name.into()],
+            alias: None,
+            modifier: None,
+        };
+        let condition = self.related_rule(target, alias, &path)?;
+        Ok(CollectionSource {
+            from: format!("{} AS {alias}", ident(target.name.as_str())),
+            condition,
+        })
+    }
+
+    fn collection_column(
+        &self,
+        name: &str,
+        alias: &str,
+        path: &Path,
+    ) -> Result<ColumnRef, RuleError> {
+        let Some(target) = self.snapshot.get_ref(name) else {
+            return Err(unresolved(path, "unknown collection"));
+        };
+        let nested = FieldScope {
+            snapshot: self.snapshot,
+            collection: target,
+            alias: alias.to_owned(),
+            superuser: self.superuser,
+            allow_hidden: self.superuser,
+            request: self.request,
+            aliases: self.aliases,
+            depth: self.depth + 1,
+        };
+        nested.resolve(path)
     }
 }
 
