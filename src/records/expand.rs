@@ -276,7 +276,7 @@ fn fetch(
     };
     let table = ident(target.name.as_str());
     let (mut sql, mut params) = match lookup {
-        Lookup::Ids(ids) if ids.is_empty() => return Ok(Vec::new()),
+        Lookup::Ids([]) => return Ok(Vec::new()),
         Lookup::Ids(ids) => {
             let marks = vec!["?"; ids.len()].join(", ");
             let params = ids.iter().map(|id| SqlValue::Text(id.clone())).collect();

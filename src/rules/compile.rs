@@ -881,8 +881,8 @@ mod tests {
             ),
             (
                 "geoDistance(lon, 1, 2, 3) < 10",
-                "(12742.0 * asin(min(1.0, sqrt(pow(sin(radians((?) - (?)) / 2), 2) + cos(radians(?)) * cos(radians(?)) * pow(sin(radians((?) - (\"posts\".\"lon\")) / 2), 2))))) < ?",
-                vec![int(3), int(1), int(1), int(3), int(2), int(10)],
+                "fb_geo_distance(\"posts\".\"lon\", ?, ?, ?) < ?",
+                vec![int(1), int(2), int(3), int(10)],
                 "geoDistance",
             ),
         ]);
