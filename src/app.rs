@@ -60,6 +60,7 @@ impl Application {
             db: db.clone(),
             registry,
             config: Arc::new(config.clone()),
+        login_throttle: Default::default(),
         });
         let cors = web::Data::new(middleware::CorsPolicy(Arc::new(
             config.server.cors_origins.clone(),

@@ -76,14 +76,24 @@ pub async fn with_password(
         ));
     }
     let identity_field = Some(text("identityField")).filter(|s| !s.is_empty());
-    let outcome = auth::login_with_password(
-        &state.db,
-        collection.clone(),
-        identity,
-        password,
-        identity_field,
-    )
-    .await?;
+    let ip = req.peer_addr().map(|a| a.ip());
+    if ip.is_some_and(|ip| !state.login_throttle.allowed(ip)) {
+        return Err(ApiError::too_many_requests());
+    }
+    let result = auth::login_with_password(&state.db, collection.clone(), identity, password, identity_field).await;
+    let outcome = match (result, ip) {
+        (Err(auth::AuthError::InvalidCredentials), Some(ip)) => {
+            state.login_throttle.record_failure(ip);
+            return Err(auth::AuthError::InvalidCredentials.into());
+        }
+        (result, ip) => {
+            let outcome = result?;
+            if let Some(ip) = ip {
+                state.login_throttle.record_success(ip);
+            }
+            outcome
+        }
+    };
     auth_response(&req, &state, collection, outcome.record_id, outcome.token).await
 }
 
@@ -106,6 +116,145 @@ pub async fn refresh(
             collection.name
         )));
     }
-    let token = auth::refresh_token(&state.db, collection.clone(), id.clone()).await?;
+    // A non-refreshable (impersonation) token is answered with itself.
+    let presented = req
+        .headers()
+        .get(actix_web::http::header::AUTHORIZATION)
+        .and_then(|h| h.to_str().ok())
+        .map(|h| h.trim().trim_start_matches("Bearer ").trim_start_matches("bearer ").to_owned())
+        .unwrap_or_default();
+    let token = if auth::token::refreshable(&presented) == Some(false) {
+        presented
+    } else {
+        auth::refresh_token(&state.db, collection.clone(), id.clone()).await?
+    };
+    auth_response(&req, &state, collection, id, token).await
+}
+
+/// Reads a string field of a JSON body ("" when absent or not a string).
+fn text(body: &serde_json::Map<String, Value>, key: &str) -> String {
+    body.get(key).and_then(Value::as_str).unwrap_or_default().to_owned()
+}
+
+pub async fn methods(req: HttpRequest, path: web::Path<String>, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let collection = auth_collection(&state, &path)?;
+    respond::json(&req, auth::flows::auth_methods(&collection), false)
+}
+
+/// Sends a flow's email in the background of the request: failures are
+/// logged, never reported to the client (that would reveal the account).
+async fn deliver(state: &AppState, collection: &crate::schema::CompiledCollection, template: super::mailer::Kind, outgoing: auth::flows::Outgoing) {
+    if let Err(e) = super::mailer::send(state, collection, template, &outgoing).await {
+        tracing::warn!(error = %e, collection = %collection.name, "could not send account email");
+    }
+}
+
+pub async fn request_verification(
+    req: HttpRequest,
+    path: web::Path<String>,
+    body: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let collection = auth_collection(&state, &path)?;
+    if collection.is_superusers() {
+        return Err(ApiError::bad_request("All superusers are verified by default."));
+    }
+    let input = read_object(&req, body, state.config.server.max_body_bytes).await?;
+    if let Some(outgoing) = auth::flows::request_verification(&state.db, collection.clone(), &text(&input, "email")).await? {
+        deliver(&state, &collection, super::mailer::Kind::Verification, outgoing).await;
+    }
+    Ok(respond::no_content())
+}
+
+pub async fn confirm_verification(
+    req: HttpRequest,
+    path: web::Path<String>,
+    body: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let collection = auth_collection(&state, &path)?;
+    let input = read_object(&req, body, state.config.server.max_body_bytes).await?;
+    auth::flows::confirm_verification(&state.db, collection, &text(&input, "token")).await?;
+    Ok(respond::no_content())
+}
+
+pub async fn request_password_reset(
+    req: HttpRequest,
+    path: web::Path<String>,
+    body: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let collection = auth_collection(&state, &path)?;
+    let input = read_object(&req, body, state.config.server.max_body_bytes).await?;
+    if let Some(outgoing) = auth::flows::request_password_reset(&state.db, collection.clone(), &text(&input, "email")).await? {
+        deliver(&state, &collection, super::mailer::Kind::PasswordReset, outgoing).await;
+    }
+    Ok(respond::no_content())
+}
+
+pub async fn confirm_password_reset(
+    req: HttpRequest,
+    path: web::Path<String>,
+    body: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let collection = auth_collection(&state, &path)?;
+    let input = read_object(&req, body, state.config.server.max_body_bytes).await?;
+    auth::flows::confirm_password_reset(
+        &state.db,
+        collection,
+        &text(&input, "token"),
+        &text(&input, "password"),
+        &text(&input, "passwordConfirm"),
+    )
+    .await?;
+    Ok(respond::no_content())
+}
+
+pub async fn request_email_change(
+    req: HttpRequest,
+    who: Principal,
+    path: web::Path<String>,
+    body: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let collection = auth_collection(&state, &path)?;
+    let Some((collection_id, _, id)) = caller(&who, &req).auth else {
+        return Err(ApiError::unauthorized("The request requires valid record authorization token."));
+    };
+    if collection_id != collection.id {
+        return Err(ApiError::forbidden(format!("The request requires auth record from {} collection.", collection.name)));
+    }
+    let input = read_object(&req, body, state.config.server.max_body_bytes).await?;
+    let outgoing = auth::flows::request_email_change(&state.db, collection.clone(), id, &text(&input, "newEmail")).await?;
+    deliver(&state, &collection, super::mailer::Kind::EmailChange, outgoing).await;
+    Ok(respond::no_content())
+}
+
+pub async fn confirm_email_change(
+    req: HttpRequest,
+    path: web::Path<String>,
+    body: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let collection = auth_collection(&state, &path)?;
+    let input = read_object(&req, body, state.config.server.max_body_bytes).await?;
+    auth::flows::confirm_email_change(&state.db, collection, &text(&input, "token"), &text(&input, "password")).await?;
+    Ok(respond::no_content())
+}
+
+pub async fn impersonate(
+    req: HttpRequest,
+    who: Principal,
+    path: web::Path<(String, String)>,
+    body: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    super::extract::require_superuser(&who)?;
+    let (c, id) = path.into_inner();
+    let collection = auth_collection(&state, &c)?;
+    let input = read_object(&req, body, state.config.server.max_body_bytes).await?;
+    let duration = input.get("duration").and_then(Value::as_i64);
+    let token = auth::flows::impersonate(&state.db, collection.clone(), id.clone(), duration).await?;
     auth_response(&req, &state, collection, id, token).await
 }

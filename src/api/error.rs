@@ -60,6 +60,10 @@ impl ApiError {
         Self::not_found(NOT_FOUND_MESSAGE)
     }
 
+    pub fn too_many_requests() -> Self {
+        Self::new(StatusCode::TOO_MANY_REQUESTS, "Too Many Requests.")
+    }
+
     pub fn too_large() -> Self {
         Self::new(StatusCode::PAYLOAD_TOO_LARGE, "Request entity too large.")
     }
@@ -176,6 +180,11 @@ impl From<AuthError> for ApiError {
     fn from(e: AuthError) -> Self {
         match e {
             AuthError::InvalidCredentials => ApiError::bad_request("Failed to authenticate."),
+            AuthError::Validation(errors) => {
+                ApiError::validation("An error occurred while validating the submitted data.", &errors)
+            }
+            AuthError::NotFound => ApiError::not_found_default(),
+            AuthError::Throttled => ApiError::too_many_requests(),
             AuthError::NotAuthCollection => {
                 ApiError::not_found("Missing or invalid auth collection context.")
             }

@@ -21,6 +21,8 @@ pub struct AppState {
     pub db: Db,
     pub registry: Registry,
     pub config: Arc<Config>,
+    /// Failed-login counts per client IP.
+    pub login_throttle: crate::auth::throttle::LoginThrottle,
 }
 
 impl FromRequest for Principal {

@@ -8,6 +8,7 @@ pub mod error;
 pub mod extract;
 mod fields;
 mod health;
+mod mailer;
 pub mod middleware;
 mod records;
 mod respond;
@@ -99,5 +100,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         "/api/collections/{c}/auth-refresh",
         vec![web::post().to(auth::refresh)],
     ))
+    .service(resource("/api/collections/{c}/auth-methods", vec![web::get().to(auth::methods)]))
+    .service(resource("/api/collections/{c}/request-verification", vec![web::post().to(auth::request_verification)]))
+    .service(resource("/api/collections/{c}/confirm-verification", vec![web::post().to(auth::confirm_verification)]))
+    .service(resource("/api/collections/{c}/request-password-reset", vec![web::post().to(auth::request_password_reset)]))
+    .service(resource("/api/collections/{c}/confirm-password-reset", vec![web::post().to(auth::confirm_password_reset)]))
+    .service(resource("/api/collections/{c}/request-email-change", vec![web::post().to(auth::request_email_change)]))
+    .service(resource("/api/collections/{c}/confirm-email-change", vec![web::post().to(auth::confirm_email_change)]))
+    .service(resource("/api/collections/{c}/impersonate/{id}", vec![web::post().to(auth::impersonate)]))
     .default_service(web::to(not_found));
 }

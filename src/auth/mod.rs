@@ -4,7 +4,9 @@
 //! superuser maintenance used by the CLI. Record serialisation is left to
 //! `records`; HTTP to `api`.
 
+pub mod flows;
 mod login;
+pub mod throttle;
 pub mod password;
 mod principal;
 mod superuser;
@@ -31,6 +33,12 @@ pub enum AuthError {
     LastSuperuser,
     #[error("invalid input: {0}")]
     Input(String),
+    #[error("invalid submitted data: {0}")]
+    Validation(crate::validation::ValidationErrors),
+    #[error("record not found")]
+    NotFound,
+    #[error("too many failed attempts")]
+    Throttled,
     #[error("password hashing failed: {0}")]
     Hash(String),
     #[error("token: {0}")]

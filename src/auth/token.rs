@@ -51,6 +51,96 @@ pub fn issue_auth(
     .map_err(|e| AuthError::Token(e.to_string()))
 }
 
+/// Signs an auth token that `auth-refresh` will not renew (impersonation).
+pub fn issue_auth_fixed(collection_id: &str, record_id: &str, key: &str, duration_secs: i64) -> Result<String, AuthError> {
+    let claims = AuthClaims {
+        collection_id: collection_id.to_owned(),
+        exp: crate::clock::unix_now() + duration_secs,
+        id: record_id.to_owned(),
+        refreshable: false,
+        kind: "auth".to_owned(),
+    };
+    sign(&claims, key)
+}
+
+/// Token types other than `auth`, with the option key holding their secret and duration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    Verification,
+    PasswordReset,
+    EmailChange,
+    File,
+}
+
+impl Purpose {
+    /// The JWT `type` claim.
+    pub fn claim(self) -> &'static str {
+        match self {
+            Purpose::Verification => "verification",
+            Purpose::PasswordReset => "passwordReset",
+            Purpose::EmailChange => "emailChange",
+            Purpose::File => "file",
+        }
+    }
+
+    /// The collection option (`verificationToken`, …) with its `secret` and `duration`.
+    pub fn option_key(self) -> &'static str {
+        match self {
+            Purpose::Verification => "verificationToken",
+            Purpose::PasswordReset => "passwordResetToken",
+            Purpose::EmailChange => "emailChangeToken",
+            Purpose::File => "fileToken",
+        }
+    }
+}
+
+fn sign(claims: &impl Serialize, key: &str) -> Result<String, AuthError> {
+    jsonwebtoken::encode(&Header::new(Algorithm::HS256), claims, &EncodingKey::from_secret(key.as_bytes()))
+        .map_err(|e| AuthError::Token(e.to_string()))
+}
+
+/// Signs a `purpose` token carrying `collectionId`, `id`, `exp`, `type` and `extra` claims.
+pub fn issue_purpose(
+    purpose: Purpose,
+    collection_id: &str,
+    record_id: &str,
+    extra: serde_json::Map<String, serde_json::Value>,
+    key: &str,
+    duration_secs: i64,
+) -> Result<String, AuthError> {
+    let mut claims = extra;
+    claims.insert("collectionId".into(), collection_id.into());
+    claims.insert("id".into(), record_id.into());
+    claims.insert("exp".into(), (crate::clock::unix_now() + duration_secs).into());
+    claims.insert("type".into(), purpose.claim().into());
+    sign(&claims, key)
+}
+
+/// Verifies a `purpose` token (signature, expiry, type) and returns its claims.
+pub fn verify_purpose(token: &str, purpose: Purpose, key: &str) -> Result<serde_json::Map<String, serde_json::Value>, AuthError> {
+    let mut validation = Validation::new(Algorithm::HS256);
+    validation.leeway = 0;
+    validation.set_required_spec_claims(&["exp"]);
+    let data = jsonwebtoken::decode::<serde_json::Map<String, serde_json::Value>>(
+        token,
+        &DecodingKey::from_secret(key.as_bytes()),
+        &validation,
+    )
+    .map_err(|e| AuthError::Token(e.to_string()))?;
+    if data.claims.get("type").and_then(|t| t.as_str()) != Some(purpose.claim()) {
+        return Err(AuthError::Token("wrong token type".into()));
+    }
+    Ok(data.claims)
+}
+
+/// The `refreshable` claim of an (already verified) auth token.
+pub fn refreshable(token: &str) -> Option<bool> {
+    let payload = token.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).ok()?;
+    let claims: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    claims.get("refreshable").and_then(serde_json::Value::as_bool)
+}
+
 /// Reads the payload without checking the signature (only to find the key).
 pub fn peek(token: &str) -> Option<UnverifiedClaims> {
     let payload = token.split('.').nth(1)?;

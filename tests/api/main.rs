@@ -4,10 +4,13 @@
 mod helpers;
 
 mod access;
+mod accounts;
 mod auth;
 mod bad_input;
 mod collections;
+mod filters;
 mod http_edges;
 mod persistence;
 mod records;
 mod settings;
+mod smtp_sink;

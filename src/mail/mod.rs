@@ -1,0 +1,20 @@
+//! Outgoing email: the auth emails' templates (verification, password reset,
+//! email change, OTP, login alert) with PocketBase's `{PLACEHOLDER}`s, and a
+//! [`Mailer`] that delivers a rendered mail over SMTP as configured in
+//! [`Settings`](crate::settings::Settings).
+//!
+//! This module knows templates and SMTP, nothing about records, tokens or
+//! HTTP: callers mint the token, fill [`TemplateVars`], render and send.
+//! PocketBase falls back to the local `sendmail` when SMTP is disabled; we
+//! don't, and report [`MailError::NotConfigured`] so the caller can decide
+//! (the email flows log it and still answer 204).
+
+mod error;
+mod mailer;
+mod render;
+mod template;
+mod text;
+
+pub use error::MailError;
+pub use mailer::{Mailer, SEND_TIMEOUT, SMTP_TIMEOUT};
+pub use template::{RenderedMail, Template, TemplateVars};
