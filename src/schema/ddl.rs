@@ -52,9 +52,13 @@ pub fn alter(tx: &Transaction, old: &Collection, new: &Collection) -> rusqlite::
             .all(|(a, b)| a.name == b.name && column_def(a) == column_def(b));
     if same_columns {
         if old.name != new.name {
+            // Through a temporary name: SQLite refuses a rename that only changes case.
+            let temp = format!("_fb_rename_{}", new.id);
             tx.execute_batch(&format!(
-                "ALTER TABLE {} RENAME TO {}",
+                "ALTER TABLE {} RENAME TO {}; ALTER TABLE {} RENAME TO {};",
                 ident(old.name.as_str()),
+                ident(&temp),
+                ident(&temp),
                 ident(new.name.as_str())
             ))?;
         }
