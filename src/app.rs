@@ -17,6 +17,8 @@ pub enum StartError {
     Db(#[from] crate::db::DbError),
     #[error("schema: {0}")]
     Schema(#[from] crate::schema::SchemaError),
+    #[error("settings: {0}")]
+    Settings(#[from] crate::settings::SettingsError),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: std::net::SocketAddr,
@@ -38,6 +40,7 @@ impl Application {
         let registry = Registry::default();
         let snapshot = db.read(schema::load_snapshot).await?;
         registry.replace(snapshot);
+        let settings = crate::settings::load(&db).await?;
         let listener = TcpListener::bind(config.server.http).map_err(|source| Bind {
             addr: config.server.http,
             source,
@@ -60,7 +63,8 @@ impl Application {
             db: db.clone(),
             registry,
             config: Arc::new(config.clone()),
-        login_throttle: Default::default(),
+            login_throttle: Default::default(),
+            settings: crate::settings::SettingsCache::new(settings),
         });
         let cors = web::Data::new(middleware::CorsPolicy(Arc::new(
             config.server.cors_origins.clone(),

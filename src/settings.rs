@@ -365,6 +365,35 @@ fn merge_json(base: &mut Value, patch: &Value) {
     }
 }
 
+/// The current settings, shared by request handlers and replaced whole when
+/// they are saved, so features read them without a database round trip.
+#[derive(Debug, Default)]
+pub struct SettingsCache(std::sync::RwLock<std::sync::Arc<Settings>>);
+
+impl SettingsCache {
+    /// A cache holding `settings`.
+    pub fn new(settings: Settings) -> Self {
+        Self(std::sync::RwLock::new(std::sync::Arc::new(settings)))
+    }
+
+    /// The current settings (one Arc clone).
+    pub fn get(&self) -> std::sync::Arc<Settings> {
+        match self.0.read() {
+            Ok(guard) => guard.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Installs newly saved settings.
+    pub fn set(&self, settings: Settings) {
+        let settings = std::sync::Arc::new(settings);
+        match self.0.write() {
+            Ok(mut guard) => *guard = settings,
+            Err(poisoned) => *poisoned.into_inner() = settings,
+        }
+    }
+}
+
 /// Reads the stored settings (defaults when none were saved).
 pub async fn load(db: &Db) -> Result<Settings, SettingsError> {
     db.read(|conn| {

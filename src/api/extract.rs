@@ -23,6 +23,8 @@ pub struct AppState {
     pub config: Arc<Config>,
     /// Failed-login counts per client IP.
     pub login_throttle: crate::auth::throttle::LoginThrottle,
+    /// The settings as last saved.
+    pub settings: crate::settings::SettingsCache,
 }
 
 impl FromRequest for Principal {

@@ -36,7 +36,7 @@ impl Kind {
 
 /// Renders and sends one account email.
 pub async fn send(state: &AppState, collection: &CompiledCollection, kind: Kind, outgoing: &Outgoing) -> Result<(), String> {
-    let settings = crate::settings::load(&state.db).await.map_err(|e| e.to_string())?;
+    let settings = state.settings.get();
     let vars = TemplateVars {
         app_name: settings.meta.app_name.clone(),
         app_url: settings.meta.app_url.clone(),

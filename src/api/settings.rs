@@ -14,8 +14,7 @@ pub async fn get(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     require_superuser(&who)?;
-    let current = settings::load(&state.db).await?;
-    respond::json(&req, current.to_public_json(), false)
+    respond::json(&req, state.settings.get().to_public_json(), false)
 }
 
 pub async fn patch(
@@ -27,5 +26,6 @@ pub async fn patch(
     require_superuser(&who)?;
     let input = read_object(&req, body, state.config.server.max_body_bytes).await?;
     let saved = settings::patch(&state.db, Value::Object(input)).await?;
+    state.settings.set(saved.clone());
     respond::json(&req, saved.to_public_json(), false)
 }
