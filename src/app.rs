@@ -65,6 +65,7 @@ impl Application {
             config: Arc::new(config.clone()),
             login_throttle: Default::default(),
             settings: crate::settings::SettingsCache::new(settings),
+            rate_limiter: Default::default(),
         });
         let cors = web::Data::new(middleware::CorsPolicy(Arc::new(
             config.server.cors_origins.clone(),
@@ -75,6 +76,7 @@ impl Application {
                 .app_data(state.clone())
                 .app_data(cors.clone())
                 .app_data(logging.clone())
+                .wrap(actix_web::middleware::from_fn(api::ratelimit::rate_limit))
                 .wrap(actix_web::middleware::from_fn(middleware::security_headers))
                 .wrap(actix_web::middleware::from_fn(middleware::cors))
                 .wrap(actix_web::middleware::from_fn(middleware::request_log))

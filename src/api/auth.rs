@@ -4,6 +4,7 @@ use super::error::ApiError;
 use super::extract::{AppState, caller, read_object};
 use super::respond;
 use crate::auth::{self, Principal};
+use crate::mail::{Template, TemplateVars};
 use crate::records;
 use crate::schema::CollectionType;
 use crate::validation::{FieldError, ValidationErrors};
@@ -94,7 +95,95 @@ pub async fn with_password(
             outcome
         }
     };
-    auth_response(&req, &state, collection, outcome.record_id, outcome.token).await
+    let mfa_id = mfa_id_of(&req, &input);
+    finish_login(&req, &state, collection, outcome.record_id, Some(outcome.token), "password", mfa_id).await
+}
+
+/// `mfaId` from the body or the query string.
+fn mfa_id_of(req: &HttpRequest, body: &serde_json::Map<String, Value>) -> Option<String> {
+    body.get("mfaId")
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+        .or_else(|| super::extract::query_map(req).ok().and_then(|q| q.get("mfaId").cloned()))
+        .filter(|s| !s.is_empty())
+}
+
+/// Ends a successful first factor: runs the MFA step (401 `{"mfaId"}` when a
+/// second factor is due), then answers with `{token, record}`.
+async fn finish_login(
+    req: &HttpRequest,
+    state: &AppState,
+    collection: Arc<crate::schema::CompiledCollection>,
+    record_id: String,
+    token: Option<String>,
+    method: &'static str,
+    mfa_id: Option<String>,
+) -> Result<HttpResponse, ApiError> {
+    let (enabled, rule, _) = auth::mfa::mfa_settings(&collection);
+    let applies = enabled
+        && (rule.trim().is_empty() || {
+            let owner = records::Caller {
+                auth: Some((collection.id.clone(), collection.name.to_string(), record_id.clone())),
+                method: "POST".into(),
+                context: "default",
+                ..records::Caller::default()
+            };
+            records::matches_rule(&state.db, state.registry.snapshot(), collection.clone(), owner, record_id.clone(), rule).await?
+        });
+    if let auth::mfa::MfaOutcome::Challenge(id) = auth::mfa::step(&state.db, collection.clone(), &record_id, method, mfa_id, applies).await? {
+        return Ok(HttpResponse::Unauthorized().json(json!({"mfaId": id})));
+    }
+    let token = match token {
+        Some(token) => token,
+        None => auth::refresh_token(&state.db, collection.clone(), record_id.clone()).await?,
+    };
+    auth_response(req, state, collection, record_id, token).await
+}
+
+pub async fn request_otp(
+    req: HttpRequest,
+    path: web::Path<String>,
+    body: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let collection = auth_collection(&state, &path)?;
+    let input = read_object(&req, body, state.config.server.max_body_bytes).await?;
+    let email = text(&input, "email");
+    if email.trim().is_empty() {
+        let mut errors = ValidationErrors::new();
+        errors.add("email", FieldError::required());
+        return Err(ApiError::validation("An error occurred while validating the submitted data.", &errors));
+    }
+    let issued = auth::otp::request_otp(&state.db, collection.clone(), &email).await?;
+    if let Some((to, code, record_id)) = issued.delivery {
+        let vars = TemplateVars { otp: code, otp_id: issued.otp_id.clone(), record_email: to.clone(), record_id, ..TemplateVars::default() };
+        deliver(&state, &collection, Template::Otp, &to, vars).await;
+    }
+    respond::json(&req, json!({"otpId": issued.otp_id}), false)
+}
+
+pub async fn with_otp(
+    req: HttpRequest,
+    path: web::Path<String>,
+    body: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let collection = auth_collection(&state, &path)?;
+    let input = read_object(&req, body, state.config.server.max_body_bytes).await?;
+    let (otp_id, code) = (text(&input, "otpId"), text(&input, "password"));
+    let mut errors = ValidationErrors::new();
+    if otp_id.is_empty() {
+        errors.add("otpId", FieldError::required());
+    }
+    if code.is_empty() {
+        errors.add("password", FieldError::required());
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::validation("An error occurred while validating the submitted data.", &errors));
+    }
+    let record_id = auth::otp::consume_otp(&state.db, collection.clone(), &otp_id, &code).await?;
+    let mfa_id = mfa_id_of(&req, &input);
+    finish_login(&req, &state, collection, record_id, None, "otp", mfa_id).await
 }
 
 pub async fn refresh(
@@ -141,12 +230,23 @@ pub async fn methods(req: HttpRequest, path: web::Path<String>, state: web::Data
     respond::json(&req, auth::flows::auth_methods(&collection), false)
 }
 
-/// Sends a flow's email in the background of the request: failures are
-/// logged, never reported to the client (that would reveal the account).
-async fn deliver(state: &AppState, collection: &crate::schema::CompiledCollection, template: super::mailer::Kind, outgoing: auth::flows::Outgoing) {
-    if let Err(e) = super::mailer::send(state, collection, template, &outgoing).await {
+/// Sends a flow's email: failures are logged, never reported to the client
+/// (that would reveal whether the account exists).
+async fn deliver(state: &AppState, collection: &crate::schema::CompiledCollection, template: Template, to: &str, vars: TemplateVars) {
+    if let Err(e) = super::mailer::send(state, collection, template, to, vars).await {
         tracing::warn!(error = %e, collection = %collection.name, "could not send account email");
     }
+}
+
+/// Sends the token-carrying email of a verification/reset/email-change flow.
+async fn deliver_token(state: &AppState, collection: &crate::schema::CompiledCollection, template: Template, outgoing: auth::flows::Outgoing) {
+    let vars = TemplateVars {
+        token: outgoing.token,
+        record_email: outgoing.to.clone(),
+        record_id: outgoing.record_id,
+        ..TemplateVars::default()
+    };
+    deliver(state, collection, template, &outgoing.to, vars).await;
 }
 
 pub async fn request_verification(
@@ -161,7 +261,7 @@ pub async fn request_verification(
     }
     let input = read_object(&req, body, state.config.server.max_body_bytes).await?;
     if let Some(outgoing) = auth::flows::request_verification(&state.db, collection.clone(), &text(&input, "email")).await? {
-        deliver(&state, &collection, super::mailer::Kind::Verification, outgoing).await;
+        deliver_token(&state, &collection, Template::Verification, outgoing).await;
     }
     Ok(respond::no_content())
 }
@@ -187,7 +287,7 @@ pub async fn request_password_reset(
     let collection = auth_collection(&state, &path)?;
     let input = read_object(&req, body, state.config.server.max_body_bytes).await?;
     if let Some(outgoing) = auth::flows::request_password_reset(&state.db, collection.clone(), &text(&input, "email")).await? {
-        deliver(&state, &collection, super::mailer::Kind::PasswordReset, outgoing).await;
+        deliver_token(&state, &collection, Template::PasswordReset, outgoing).await;
     }
     Ok(respond::no_content())
 }
@@ -227,7 +327,7 @@ pub async fn request_email_change(
     }
     let input = read_object(&req, body, state.config.server.max_body_bytes).await?;
     let outgoing = auth::flows::request_email_change(&state.db, collection.clone(), id, &text(&input, "newEmail")).await?;
-    deliver(&state, &collection, super::mailer::Kind::EmailChange, outgoing).await;
+    deliver_token(&state, &collection, Template::EmailChange, outgoing).await;
     Ok(respond::no_content())
 }
 

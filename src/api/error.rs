@@ -185,6 +185,10 @@ impl From<AuthError> for ApiError {
             }
             AuthError::NotFound => ApiError::not_found_default(),
             AuthError::Throttled => ApiError::too_many_requests(),
+            AuthError::OtpDisabled => ApiError::forbidden("The collection is not configured to allow OTP authentication."),
+            AuthError::InvalidOtp => ApiError::bad_request("Invalid or expired OTP."),
+            AuthError::InvalidMfa => ApiError::bad_request("Invalid or expired MFA session."),
+            AuthError::SameMfaMethod => ApiError::bad_request("A different authentication method is required."),
             AuthError::NotAuthCollection => {
                 ApiError::not_found("Missing or invalid auth collection context.")
             }

@@ -25,6 +25,8 @@ pub struct AppState {
     pub login_throttle: crate::auth::throttle::LoginThrottle,
     /// The settings as last saved.
     pub settings: crate::settings::SettingsCache,
+    /// Request counts for the settings' rate limits.
+    pub rate_limiter: super::ratelimit::RateLimiter,
 }
 
 impl FromRequest for Principal {

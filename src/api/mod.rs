@@ -10,6 +10,7 @@ mod fields;
 mod health;
 mod mailer;
 pub mod middleware;
+pub mod ratelimit;
 mod records;
 mod respond;
 mod settings;
@@ -101,6 +102,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         vec![web::post().to(auth::refresh)],
     ))
     .service(resource("/api/collections/{c}/auth-methods", vec![web::get().to(auth::methods)]))
+    .service(resource("/api/collections/{c}/request-otp", vec![web::post().to(auth::request_otp)]))
+    .service(resource("/api/collections/{c}/auth-with-otp", vec![web::post().to(auth::with_otp)]))
     .service(resource("/api/collections/{c}/request-verification", vec![web::post().to(auth::request_verification)]))
     .service(resource("/api/collections/{c}/confirm-verification", vec![web::post().to(auth::confirm_verification)]))
     .service(resource("/api/collections/{c}/request-password-reset", vec![web::post().to(auth::request_password_reset)]))

@@ -15,7 +15,7 @@ use serde_json::{Map, Value, json};
 use std::sync::Arc;
 
 const TOKEN_KEY_ALPHABET: &str = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
-/// Lifetime of impersonation tokens when the request names none (seconds).
+/// Lifetime of impersonation tokens when neither the request nor the collection names one (seconds).
 pub const DEFAULT_IMPERSONATE_SECS: i64 = 3_600;
 
 /// A message a flow wants sent: to whom, and the token to put in it.
@@ -203,7 +203,9 @@ async fn save_credentials(db: &Db, collection: &CompiledCollection, id: String, 
         let now = crate::clock::now();
         let token_key = autogen::random_string(TOKEN_KEY_ALPHABET, 50);
         if let Some(hash) = hash {
-            tx.execute(&format!("UPDATE {table} SET password = ?1 WHERE id = ?2"), params![hash, id]).map_err(DbError::from)?;
+            // A reset proves control of the mailbox, so it also verifies the email.
+            tx.execute(&format!("UPDATE {table} SET password = ?1, verified = TRUE WHERE id = ?2"), params![hash, id])
+                .map_err(DbError::from)?;
         }
         if let Some(email) = new_email {
             let changed = tx.execute(&format!("UPDATE {table} SET email = ?1, verified = TRUE WHERE id = ?2"), params![email, id]);
@@ -240,7 +242,7 @@ pub async fn confirm_password_reset(
 pub async fn request_email_change(db: &Db, collection: Arc<CompiledCollection>, record_id: String, new_email: &str) -> Result<Outgoing, AuthError> {
     let new_email = require_email(new_email).map_err(|_| invalid("newEmail", FieldError::new("validation_is_email", "Must be a valid email address.")))?;
     if find(db, &collection, "email", new_email.clone()).await?.is_some() {
-        return Err(invalid("newEmail", FieldError::new("validation_not_unique", "Value must be unique.")));
+        return Err(invalid("newEmail", FieldError::new("validation_invalid_new_email", "Invalid new email address.")));
     }
     let (id, email, token_key, _) = find(db, &collection, "id", record_id).await?.ok_or(AuthError::InvalidCredentials)?;
     let mut extra = Map::new();
@@ -278,6 +280,12 @@ pub async fn confirm_email_change(db: &Db, collection: Arc<CompiledCollection>, 
 /// `impersonate/{id}`: a non-refreshable auth token for any record (superusers only).
 pub async fn impersonate(db: &Db, collection: Arc<CompiledCollection>, id: String, duration_secs: Option<i64>) -> Result<String, AuthError> {
     let (id, _, token_key, _) = find(db, &collection, "id", id).await?.ok_or(AuthError::NotFound)?;
-    let duration = duration_secs.filter(|d| *d > 0).unwrap_or(DEFAULT_IMPERSONATE_SECS);
+    let default = collection
+        .options
+        .get("authToken")
+        .and_then(|o| o.get("duration"))
+        .and_then(Value::as_i64)
+        .unwrap_or(DEFAULT_IMPERSONATE_SECS);
+    let duration = duration_secs.filter(|d| *d > 0).unwrap_or(default);
     token::issue_auth_fixed(&collection.id, &id, &auth_signing_key(&collection, &token_key), duration)
 }

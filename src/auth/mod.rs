@@ -5,6 +5,8 @@
 //! `records`; HTTP to `api`.
 
 pub mod flows;
+pub mod mfa;
+pub mod otp;
 mod login;
 pub mod throttle;
 pub mod password;
@@ -39,6 +41,14 @@ pub enum AuthError {
     NotFound,
     #[error("too many failed attempts")]
     Throttled,
+    #[error("OTP authentication is disabled for this collection")]
+    OtpDisabled,
+    #[error("invalid or expired OTP")]
+    InvalidOtp,
+    #[error("invalid or expired MFA session")]
+    InvalidMfa,
+    #[error("a different authentication method is required")]
+    SameMfaMethod,
     #[error("password hashing failed: {0}")]
     Hash(String),
     #[error("token: {0}")]

@@ -15,7 +15,7 @@ mod write;
 pub use access::Caller;
 pub use expand::{ExpandTree, MAX_EXPAND_DEPTH, expand};
 pub use list::{ListPage, ListQuery, list, parse_list_query};
-pub use read::{view, view_as_owner};
+pub use read::{matches_rule, view, view_as_owner};
 pub use write::{create, delete, truncate, update};
 
 use crate::auth::AuthError;

@@ -152,3 +152,16 @@ pub async fn view_as_owner(
     })
     .await
 }
+
+/// Whether record `id` satisfies `rule` for `caller` (e.g. an MFA rule).
+pub async fn matches_rule(
+    db: &Db,
+    snapshot: Arc<Snapshot>,
+    collection: Arc<CompiledCollection>,
+    caller: Caller,
+    id: String,
+    rule: String,
+) -> Result<bool, RecordError> {
+    let access = access::resolve(&snapshot, &Some(rule), &caller, &collection)?;
+    db.read(move |conn| Ok(load(conn, &collection, &id, &access)?.is_some())).await
+}

@@ -187,3 +187,60 @@ async fn the_eleventh_rapid_wrong_password_is_throttled() {
     assert!(statuses[..10].iter().all(|s| *s == 400), "{statuses:?}");
     assert_eq!(statuses[10], 429, "{statuses:?}");
 }
+
+async fn enable(app: &TestApp, options: Value) {
+    let (status, body) = status_json(app.update_collection("users", options).await).await;
+    assert_eq!(status, 200, "{body}");
+}
+
+#[tokio::test]
+async fn otp_login_works_once_with_the_emailed_code() {
+    let (app, sink) = app_with_mail().await;
+    sign_up(&app, "otp@example.com").await;
+    let (disabled, _) = post(&app, "request-otp", None, json!({"email": "otp@example.com"})).await;
+    enable(&app, json!({"otp": {"enabled": true, "length": 6}})).await;
+
+    let (status, body) = post(&app, "request-otp", None, json!({"email": "otp@example.com"})).await;
+    let (unknown_status, unknown) = post(&app, "request-otp", None, json!({"email": "ghost@example.com"})).await;
+    let otp_id = body["otpId"].as_str().expect("otpId").to_owned();
+    let code = sink.wait_for("otp@example.com", WAIT).await.expect("otp mail").find_digits(6).expect("code");
+    let (wrong, _) = post(&app, "auth-with-otp", None, json!({"otpId": otp_id, "password": "000000x"})).await;
+    let (ok, session) = post(&app, "auth-with-otp", None, json!({"otpId": otp_id, "password": code})).await;
+    let (again, again_body) = post(&app, "auth-with-otp", None, json!({"otpId": otp_id, "password": code})).await;
+
+    assert_eq!(disabled, 403);
+    assert_eq!(status, 200);
+    assert_eq!(otp_id.len(), 15);
+    assert_eq!(unknown_status, 200, "unknown emails get a fake id");
+    assert_eq!(unknown["otpId"].as_str().map(str::len), Some(15));
+    assert_eq!(wrong, 400);
+    assert_eq!(ok, 200, "{session}");
+    assert_eq!(session["record"]["verified"], true, "a successful OTP verifies the email");
+    assert_eq!(again, 400, "one-time use");
+    assert_eq!(again_body["message"], "Invalid or expired OTP.");
+}
+
+#[tokio::test]
+async fn mfa_needs_a_second_different_method() {
+    let (app, sink) = app_with_mail().await;
+    sign_up(&app, "mfa@example.com").await;
+    enable(&app, json!({"otp": {"enabled": true}, "mfa": {"enabled": true}})).await;
+    let login = json!({"identity": "mfa@example.com", "password": PASSWORD});
+
+    let (first, challenge) = post(&app, "auth-with-password", None, login.clone()).await;
+    let mfa_id = challenge["mfaId"].as_str().expect("mfaId").to_owned();
+    let mut same_method = login.clone();
+    same_method["mfaId"] = json!(mfa_id);
+    let (same, same_body) = post(&app, "auth-with-password", None, same_method).await;
+    let (_, otp) = post(&app, "request-otp", None, json!({"email": "mfa@example.com"})).await;
+    let code = sink.wait_for("mfa@example.com", WAIT).await.expect("otp mail").find_digits(8).expect("code");
+    let (second, session) =
+        post(&app, "auth-with-otp", None, json!({"otpId": otp["otpId"], "password": code, "mfaId": mfa_id})).await;
+
+    assert_eq!(first, 401);
+    assert_eq!(challenge.as_object().map(|o| o.len()), Some(1), "the challenge is only {{mfaId}}: {challenge}");
+    assert_eq!(same, 400);
+    assert_eq!(same_body["message"], "A different authentication method is required.");
+    assert_eq!(second, 200, "{session}");
+    assert!(session["token"].is_string());
+}

@@ -1,0 +1,578 @@
+//! Opt-in request rate limiting with PocketBase's rule labels (settings
+//! `rateLimits`). Picks the one rule that applies to a request — by
+//! collection action, then method and path, then path prefix — counts
+//! requests per (rule, audience, client IP) in fixed in-memory windows, and
+//! answers 429 in the error envelope once a window is spent. Rules are
+//! validated by `settings`; failed-login throttling lives in `auth::throttle`.
+//!
+//! Lookup order, first hit wins: `<collection>:<action>`, `*:<action>`,
+//! `METHOD /exact/path`, `/exact/path`, then labels ending in `/` as path
+//! prefixes, longest first (with a method before without). Superusers and
+//! `excludedIPs` are never limited. When rate limiting is disabled a request
+//! costs one read of the settings `Arc`.
+
+use super::AppState;
+use super::error::ApiError;
+use crate::auth::Principal;
+use crate::settings::{RateLimitRule, RateLimits};
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::{Method, header};
+use actix_web::middleware::Next;
+use actix_web::{ResponseError, web};
+use std::cmp::Reverse;
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+/// Windows tracked at once. When full, expired windows are swept; if it is
+/// still full, requests that would open a new window pass uncounted, so a
+/// flood of distinct addresses cannot grow memory without bound.
+pub const MAX_TRACKED_WINDOWS: usize = 100_000;
+/// How often expired windows are swept even when the map is not full.
+const SWEEP_INTERVAL: Duration = Duration::from_secs(60);
+/// Longest window honoured (one year); keeps `Instant` arithmetic in range.
+const MAX_WINDOW_SECS: u64 = 366 * 24 * 60 * 60;
+
+/// Refuses requests over the configured rate limits (see the module docs).
+pub async fn rate_limit(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    if let Some(state) = req.app_data::<web::Data<AppState>>().cloned() {
+        let settings = state.settings.get();
+        let limits = &settings.rate_limits;
+        if limits.enabled && !limits.rules.is_empty() && !allowed(&state, limits, &req).await {
+            let response = ApiError::too_many_requests().error_response();
+            return Ok(req.into_response(response));
+        }
+    }
+    Ok(next.call(req).await?.map_into_boxed_body())
+}
+
+/// Whether `req` may proceed; counts it against the rule that applies.
+async fn allowed(state: &AppState, limits: &RateLimits, req: &ServiceRequest) -> bool {
+    // The client is the peer address. Trusted-proxy headers
+    // (`settings.trustedProxy`) are not honoured yet; when they are, the
+    // client IP comes from them for requests arriving through a known proxy.
+    let ip = req
+        .peer_addr()
+        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |a| a.ip().to_canonical());
+    if is_excluded(&limits.excluded_ips, ip) {
+        return true;
+    }
+    let target = target(req.method(), req.path());
+    let collection = target
+        .as_ref()
+        .and_then(|t| state.registry.get(t.collection));
+    let view = RequestView {
+        method: req.method().as_str(),
+        path: req.path(),
+        collection: collection.as_ref().map(|c| c.name.as_str()),
+        actions: target.as_ref().map_or(&[], |t| t.actions),
+    };
+    // No rule for any audience: skip resolving the token (a database read).
+    if select(&limits.rules, &view, None).is_none() {
+        return true;
+    }
+    let audience = match authorization(req) {
+        None => Audience::Guest,
+        Some(header) => {
+            match crate::auth::resolve_token(&state.db, &state.registry, &header).await {
+                Principal::Superuser { .. } => return true,
+                Principal::User { .. } => Audience::Auth,
+                Principal::Anonymous => Audience::Guest,
+            }
+        }
+    };
+    let Some(rule) = select(&limits.rules, &view, Some(audience)) else {
+        return true;
+    };
+    state.rate_limiter.hit(rule, ip, Instant::now())
+}
+
+/// The non-empty `Authorization` header, if any.
+fn authorization(req: &ServiceRequest) -> Option<String> {
+    req.headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|h| h.to_str().ok())
+        .filter(|h| !h.trim().is_empty())
+        .map(str::to_owned)
+}
+
+/// Whether `ip` is listed in `excludedIPs` (exact addresses).
+fn is_excluded(excluded: &[String], ip: IpAddr) -> bool {
+    excluded.iter().any(|e| {
+        e.trim()
+            .parse::<IpAddr>()
+            .is_ok_and(|x| x.to_canonical() == ip)
+    })
+}
+
+/// Who a rule's `audience` is about. Superusers never reach rule selection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Audience {
+    Guest,
+    Auth,
+}
+
+/// A collection route: the collection as written in the path (name or id)
+/// and its action names, most specific first.
+struct Target<'a> {
+    collection: &'a str,
+    actions: &'static [&'static str],
+}
+
+/// Maps a request to its collection action, following the route table.
+fn target<'a>(method: &Method, path: &'a str) -> Option<Target<'a>> {
+    let m = method.as_str();
+    if let Some(rest) = path.strip_prefix("/api/files/") {
+        let mut parts = rest.split('/');
+        let (Some(collection), Some(_record), Some(_file), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return None;
+        };
+        return matches!(m, "GET" | "HEAD").then_some(Target {
+            collection,
+            actions: &["file"],
+        });
+    }
+    let (collection, tail) = path.strip_prefix("/api/collections/")?.split_once('/')?;
+    let record_id = tail
+        .strip_prefix("records/")
+        .filter(|id| !id.is_empty() && !id.contains('/'));
+    let actions: &'static [&'static str] = match (m, tail) {
+        ("GET", "records") => &["list"],
+        ("POST", "records") => &["create"],
+        ("GET", _) if record_id.is_some() => &["view"],
+        ("PATCH", _) if record_id.is_some() => &["update"],
+        ("DELETE", _) if record_id.is_some() => &["delete"],
+        ("GET", "auth-methods") => &["listAuthMethods"],
+        ("POST", "auth-refresh") => &["authRefresh"],
+        ("POST", "auth-with-password") => &["authWithPassword", "auth"],
+        ("POST", "auth-with-oauth2") => &["authWithOAuth2", "auth"],
+        ("POST", "auth-with-otp") => &["authWithOTP", "auth"],
+        ("POST", "request-otp") => &["requestOTP"],
+        ("POST", "request-password-reset") => &["requestPasswordReset"],
+        ("POST", "confirm-password-reset") => &["confirmPasswordReset"],
+        ("POST", "request-verification") => &["requestVerification"],
+        ("POST", "confirm-verification") => &["confirmVerification"],
+        ("POST", "request-email-change") => &["requestEmailChange"],
+        ("POST", "confirm-email-change") => &["confirmEmailChange"],
+        _ => return None,
+    };
+    Some(Target {
+        collection,
+        actions,
+    })
+}
+
+/// The parts of a request that rule labels are matched against.
+struct RequestView<'a> {
+    method: &'a str,
+    path: &'a str,
+    /// The collection's name (ids already mapped), for collection routes.
+    collection: Option<&'a str>,
+    actions: &'a [&'a str],
+}
+
+/// How well a label fits a request; smaller wins (variant order is the
+/// lookup order, then the fields).
+#[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Rank {
+    Collection(usize),
+    Wildcard(usize),
+    MethodPath,
+    Path,
+    /// Longer prefixes first; with a method before without.
+    Prefix(Reverse<usize>, bool),
+}
+
+/// The rule that applies to `view` for `audience`; `None` as audience
+/// matches rules of any audience. Among equal labels the first rule wins.
+fn select<'r>(
+    rules: &'r [RateLimitRule],
+    view: &RequestView<'_>,
+    audience: Option<Audience>,
+) -> Option<&'r RateLimitRule> {
+    rules
+        .iter()
+        .filter(|r| audience.is_none_or(|a| audience_matches(&r.audience, a)))
+        .filter_map(|r| rank(&r.label, view).map(|k| (k, r)))
+        .min_by(|a, b| a.0.cmp(&b.0))
+        .map(|(_, r)| r)
+}
+
+fn audience_matches(rule_audience: &str, audience: Audience) -> bool {
+    match rule_audience {
+        "" => true,
+        "@guest" => audience == Audience::Guest,
+        "@auth" => audience == Audience::Auth,
+        _ => false,
+    }
+}
+
+/// Where `label` stands for `view`, or `None` when it does not apply.
+fn rank(label: &str, view: &RequestView<'_>) -> Option<Rank> {
+    if let Some((method, path)) = label.split_once(' ') {
+        return if method == view.method {
+            path_rank(path, view.path, true)
+        } else {
+            None
+        };
+    }
+    if label.starts_with('/') {
+        return path_rank(label, view.path, false);
+    }
+    let (collection, action) = label.split_once(':')?;
+    let i = view.actions.iter().position(|a| *a == action)?;
+    if collection == "*" {
+        return Some(Rank::Wildcard(i));
+    }
+    view.collection
+        .filter(|name| name.eq_ignore_ascii_case(collection))
+        .map(|_| Rank::Collection(i))
+}
+
+fn path_rank(label_path: &str, path: &str, with_method: bool) -> Option<Rank> {
+    if label_path == path {
+        return Some(if with_method {
+            Rank::MethodPath
+        } else {
+            Rank::Path
+        });
+    }
+    let base = label_path.strip_suffix('/')?;
+    // `/api/` covers `/api/…` and also `/api` itself.
+    (path.starts_with(label_path) || path == base)
+        .then_some(Rank::Prefix(Reverse(label_path.len()), !with_method))
+}
+
+/// Request counts per (rule, audience, client IP) in fixed windows.
+#[derive(Debug, Default)]
+pub struct RateLimiter {
+    windows: Mutex<Windows>,
+}
+
+#[derive(Debug, Default)]
+struct Windows {
+    /// Key: client IP and `"<audience>\n<label>"` (neither may hold a newline).
+    map: HashMap<(IpAddr, String), Window>,
+    last_sweep: Option<Instant>,
+}
+
+#[derive(Debug)]
+struct Window {
+    ends: Instant,
+    count: u64,
+}
+
+impl RateLimiter {
+    /// Counts one request from `ip` under `rule` at `now`; false (and not
+    /// counted) when the current window is already spent.
+    fn hit(&self, rule: &RateLimitRule, ip: IpAddr, now: Instant) -> bool {
+        let mut w = self.lock();
+        if w.last_sweep
+            .is_none_or(|t| now.duration_since(t) >= SWEEP_INTERVAL)
+        {
+            w.sweep(now);
+        }
+        let length = Duration::from_secs(rule.duration.min(MAX_WINDOW_SECS));
+        let key = (ip, format!("{}\n{}", rule.audience, rule.label));
+        if let Some(window) = w.map.get_mut(&key) {
+            if now >= window.ends {
+                *window = Window {
+                    ends: now + length,
+                    count: 0,
+                };
+            }
+            if window.count >= rule.max_requests {
+                return false;
+            }
+            window.count += 1;
+            return true;
+        }
+        if w.map.len() >= MAX_TRACKED_WINDOWS {
+            w.sweep(now);
+            if w.map.len() >= MAX_TRACKED_WINDOWS {
+                tracing::warn!(
+                    tracked = w.map.len(),
+                    "rate limiter full; request not counted"
+                );
+                return true;
+            }
+        }
+        if rule.max_requests == 0 {
+            return false;
+        }
+        w.map.insert(
+            key,
+            Window {
+                ends: now + length,
+                count: 1,
+            },
+        );
+        true
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Windows> {
+        // Counters stay usable after a panic elsewhere; the worst case is a miscount.
+        self.windows
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+impl Windows {
+    fn sweep(&mut self, now: Instant) {
+        self.map.retain(|_, w| w.ends > now);
+        self.last_sweep = Some(now);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rule(label: &str, audience: &str, duration: u64, max_requests: u64) -> RateLimitRule {
+        RateLimitRule {
+            label: label.into(),
+            audience: audience.into(),
+            duration,
+            max_requests,
+        }
+    }
+
+    fn view<'a>(method: &'a str, path: &'a str, collection: Option<&'a str>) -> RequestView<'a> {
+        let target = target(
+            &Method::from_bytes(method.as_bytes()).expect("method"),
+            path,
+        );
+        RequestView {
+            method,
+            path,
+            collection,
+            actions: target.map_or(&[], |t| t.actions),
+        }
+    }
+
+    fn chosen(rules: &[RateLimitRule], v: &RequestView<'_>, audience: Audience) -> Option<String> {
+        select(rules, v, Some(audience)).map(|r| r.label.clone())
+    }
+
+    #[test]
+    fn routes_map_to_pocketbase_actions() {
+        for (method, path, collection, actions) in [
+            (
+                "GET",
+                "/api/collections/posts/records",
+                "posts",
+                &["list"][..],
+            ),
+            (
+                "POST",
+                "/api/collections/posts/records",
+                "posts",
+                &["create"],
+            ),
+            (
+                "GET",
+                "/api/collections/posts/records/abc",
+                "posts",
+                &["view"],
+            ),
+            (
+                "PATCH",
+                "/api/collections/posts/records/abc",
+                "posts",
+                &["update"],
+            ),
+            (
+                "DELETE",
+                "/api/collections/posts/records/abc",
+                "posts",
+                &["delete"],
+            ),
+            (
+                "POST",
+                "/api/collections/users/auth-with-password",
+                "users",
+                &["authWithPassword", "auth"],
+            ),
+            (
+                "GET",
+                "/api/collections/users/auth-methods",
+                "users",
+                &["listAuthMethods"],
+            ),
+            (
+                "POST",
+                "/api/collections/users/request-verification",
+                "users",
+                &["requestVerification"],
+            ),
+            ("GET", "/api/files/posts/abc/a.png", "posts", &["file"]),
+        ] {
+            let m = Method::from_bytes(method.as_bytes()).expect("method");
+            let t = target(&m, path).unwrap_or_else(|| panic!("{method} {path} has an action"));
+            assert_eq!(
+                (t.collection, t.actions),
+                (collection, actions),
+                "{method} {path}"
+            );
+        }
+        for (method, path) in [
+            ("GET", "/api/collections/posts"),
+            ("PUT", "/api/collections/posts/records"),
+            ("GET", "/api/collections/posts/records/a/b"),
+            ("GET", "/api/health"),
+        ] {
+            let m = Method::from_bytes(method.as_bytes()).expect("method");
+            assert!(target(&m, path).is_none(), "{method} {path} has no action");
+        }
+    }
+
+    #[test]
+    fn lookup_order_is_collection_wildcard_method_path_path_then_longest_prefix() {
+        let mut rules = vec![
+            rule("/", "", 1, 1),
+            rule("/api/", "", 1, 1),
+            rule("POST /api/", "", 1, 1),
+            rule("/api/collections/posts/records", "", 1, 1),
+            rule("POST /api/collections/posts/records", "", 1, 1),
+            rule("*:create", "", 1, 1),
+            rule("posts:create", "", 1, 1),
+        ];
+        let v = view("POST", "/api/collections/posts/records", Some("posts"));
+        for expected in [
+            "posts:create",
+            "*:create",
+            "POST /api/collections/posts/records",
+            "/api/collections/posts/records",
+            "POST /api/",
+            "/api/",
+            "/",
+        ] {
+            assert_eq!(
+                chosen(&rules, &v, Audience::Guest).as_deref(),
+                Some(expected)
+            );
+            rules.retain(|r| r.label != expected);
+        }
+        assert_eq!(chosen(&rules, &v, Audience::Guest), None);
+    }
+
+    #[test]
+    fn auth_covers_every_auth_with_action_after_the_specific_one() {
+        let rules = vec![rule("*:auth", "", 1, 1), rule("users:auth", "", 1, 1)];
+        let v = view(
+            "POST",
+            "/api/collections/users/auth-with-password",
+            Some("users"),
+        );
+        assert_eq!(
+            chosen(&rules, &v, Audience::Guest).as_deref(),
+            Some("users:auth")
+        );
+        let rules = vec![
+            rule("*:authWithPassword", "", 1, 1),
+            rule("users:auth", "", 1, 1),
+        ];
+        assert_eq!(
+            chosen(&rules, &v, Audience::Guest).as_deref(),
+            Some("users:auth")
+        );
+        let rules = vec![
+            rule("*:auth", "", 1, 1),
+            rule("*:authWithPassword", "", 1, 1),
+        ];
+        assert_eq!(
+            chosen(&rules, &v, Audience::Guest).as_deref(),
+            Some("*:authWithPassword")
+        );
+    }
+
+    #[test]
+    fn audience_filters_rules_before_the_lookup() {
+        let rules = vec![rule("*:list", "@guest", 1, 1), rule("/api/", "@auth", 1, 1)];
+        let v = view("GET", "/api/collections/posts/records", Some("posts"));
+        assert_eq!(
+            chosen(&rules, &v, Audience::Guest).as_deref(),
+            Some("*:list")
+        );
+        assert_eq!(chosen(&rules, &v, Audience::Auth).as_deref(), Some("/api/"));
+        assert!(select(&rules, &v, None).is_some());
+    }
+
+    #[test]
+    fn prefixes_match_on_segment_text_and_other_methods_do_not() {
+        let rules = vec![rule("GET /api/", "", 1, 1), rule("/api/files/", "", 1, 1)];
+        let v = view("POST", "/api/collections", None);
+        assert_eq!(chosen(&rules, &v, Audience::Guest), None);
+        let v = view("GET", "/api", None);
+        assert_eq!(
+            chosen(&rules, &v, Audience::Guest).as_deref(),
+            Some("GET /api/")
+        );
+        let v = view("POST", "/api/files", None);
+        assert_eq!(
+            chosen(&rules, &v, Audience::Guest).as_deref(),
+            Some("/api/files/")
+        );
+    }
+
+    #[test]
+    fn a_window_admits_max_requests_per_ip_and_then_resets() {
+        let limiter = RateLimiter::default();
+        let r = rule("/api/", "", 10, 2);
+        let a: IpAddr = "203.0.113.7".parse().expect("ip");
+        let b: IpAddr = "203.0.113.8".parse().expect("ip");
+        let t0 = Instant::now();
+
+        assert!(limiter.hit(&r, a, t0));
+        assert!(limiter.hit(&r, a, t0));
+        assert!(!limiter.hit(&r, a, t0), "third request in the window");
+        assert!(limiter.hit(&r, b, t0), "another client has its own window");
+        assert!(
+            limiter.hit(&rule("/api/", "@guest", 10, 2), a, t0),
+            "another audience has its own window"
+        );
+        assert!(
+            limiter.hit(&r, a, t0 + Duration::from_secs(10)),
+            "new window"
+        );
+    }
+
+    #[test]
+    fn expired_windows_are_swept() {
+        let limiter = RateLimiter::default();
+        let r = rule("/api/", "", 1, 1);
+        let t0 = Instant::now();
+        for i in 0..100u8 {
+            limiter.hit(&r, IpAddr::V4(Ipv4Addr::new(10, 0, 0, i)), t0);
+        }
+        assert_eq!(limiter.lock().map.len(), 100);
+
+        limiter.hit(
+            &r,
+            IpAddr::V4(Ipv4Addr::new(10, 0, 1, 0)),
+            t0 + SWEEP_INTERVAL,
+        );
+
+        assert_eq!(limiter.lock().map.len(), 1, "only the fresh window remains");
+    }
+
+    #[test]
+    fn excluded_ips_compare_as_addresses() {
+        let list = vec![
+            "127.0.0.1".to_owned(),
+            " ::1 ".to_owned(),
+            "nonsense".to_owned(),
+        ];
+        assert!(is_excluded(&list, "127.0.0.1".parse().expect("ip")));
+        assert!(is_excluded(&list, "::1".parse().expect("ip")));
+        assert!(!is_excluded(&list, "127.0.0.2".parse().expect("ip")));
+    }
+}

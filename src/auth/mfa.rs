@@ -1,0 +1,89 @@
+//! Multi-factor authentication: when a collection has `mfa.enabled`, the
+//! first successful method creates an `_mfas` row and the client must finish
+//! with a *different* method, passing its `mfaId`, within `mfa.duration`.
+
+use super::AuthError;
+use crate::db::{Db, DbError};
+use crate::schema::{CompiledCollection, autogen};
+use rusqlite::{OptionalExtension, params};
+use serde_json::Value;
+use std::sync::Arc;
+
+/// What the MFA step decided.
+#[derive(Debug, Clone, PartialEq)]
+pub enum MfaOutcome {
+    /// MFA is off (or its rule does not apply): finish the login.
+    NotRequired,
+    /// First factor done: answer 401 `{"mfaId": …}`.
+    Challenge(String),
+    /// Second factor done: finish the login.
+    Completed,
+}
+
+/// Whether the collection asks for MFA, and its session duration.
+pub fn mfa_settings(collection: &CompiledCollection) -> (bool, String, i64) {
+    let mfa = collection.options.get("mfa");
+    let enabled = mfa.and_then(|m| m.get("enabled")).and_then(Value::as_bool).unwrap_or(false);
+    let rule = mfa.and_then(|m| m.get("rule")).and_then(Value::as_str).unwrap_or_default().to_owned();
+    let duration = mfa.and_then(|m| m.get("duration")).and_then(Value::as_i64).unwrap_or(1_800);
+    (enabled, rule, duration)
+}
+
+/// Runs the MFA step for `record_id` authenticated by `method`
+/// (`rule_applies` is the already evaluated `mfa.rule`).
+pub async fn step(
+    db: &Db,
+    collection: Arc<CompiledCollection>,
+    record_id: &str,
+    method: &'static str,
+    mfa_id: Option<String>,
+    rule_applies: bool,
+) -> Result<MfaOutcome, AuthError> {
+    let (enabled, _, duration) = mfa_settings(&collection);
+    if !enabled || !rule_applies {
+        return Ok(MfaOutcome::NotRequired);
+    }
+    let Some(mfa_id) = mfa_id.filter(|m| !m.is_empty()) else {
+        let id = autogen::record_id();
+        let (row, collection_id, record) = (id.clone(), collection.id.clone(), record_id.to_owned());
+        db.write(move |conn| {
+            let now = crate::clock::now();
+            conn.execute(
+                "INSERT INTO _mfas (id, collectionRef, recordRef, method, created, updated) VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
+                params![row, collection_id, record, method, now],
+            )
+            .map_err(|e| AuthError::Db(DbError::Sqlite(e)))?;
+            Ok::<_, AuthError>(())
+        })
+        .await?;
+        return Ok(MfaOutcome::Challenge(id));
+    };
+    let (lookup, collection_id, record) = (mfa_id.clone(), collection.id.clone(), record_id.to_owned());
+    let row: Option<(String, String)> = db
+        .read(move |conn| {
+            conn.query_row(
+                "SELECT method, created FROM _mfas WHERE id = ?1 AND collectionRef = ?2 AND recordRef = ?3",
+                [lookup, collection_id, record],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .map_err(|e| AuthError::Db(DbError::Sqlite(e)))
+        })
+        .await?;
+    let Some((first_method, created)) = row else { return Err(AuthError::InvalidMfa) };
+    let expired = chrono::DateTime::parse_from_rfc3339(&created.replacen(' ', "T", 1))
+        .map(|t| crate::clock::unix_now() - t.timestamp() > duration)
+        .unwrap_or(true);
+    if expired {
+        return Err(AuthError::InvalidMfa);
+    }
+    if first_method == method {
+        return Err(AuthError::SameMfaMethod);
+    }
+    db.write(move |conn| {
+        conn.execute("DELETE FROM _mfas WHERE id = ?1", [mfa_id]).map_err(|e| AuthError::Db(DbError::Sqlite(e)))?;
+        Ok::<_, AuthError>(())
+    })
+    .await?;
+    Ok(MfaOutcome::Completed)
+}
