@@ -79,7 +79,10 @@ async fn allowed(state: &AppState, limits: &RateLimits, req: &ServiceRequest) ->
     let audience = match authorization(req) {
         None => Audience::Guest,
         Some(header) => {
-            match crate::auth::resolve_token(&state.db, &state.registry, &header).await {
+            let who = crate::auth::resolve_token(&state.db, &state.registry, &header).await;
+            // Keep it for the handler's `Principal` extractor: one lookup per request.
+            actix_web::HttpMessage::extensions_mut(req).insert(who.clone());
+            match who {
                 Principal::Superuser { .. } => return true,
                 Principal::User { .. } => Audience::Auth,
                 Principal::Anonymous => Audience::Guest,

@@ -94,9 +94,13 @@ pub async fn login_with_password(
     } else {
         stored
     };
-    let ok = password::verify(plain, stored_for_check).await;
+    let rehash = password::needs_rehash(&stored_for_check);
+    let ok = password::verify(plain.clone(), stored_for_check).await;
     if !ok || id.is_empty() {
         return Err(AuthError::InvalidCredentials);
+    }
+    if rehash {
+        upgrade_hash(db, &collection, &id, plain).await?;
     }
     let token = token::issue_auth(
         &collection.id,
@@ -145,4 +149,17 @@ fn token_duration(collection: &CompiledCollection) -> i64 {
         .and_then(|o| o.get("duration"))
         .and_then(|d| d.as_i64())
         .unwrap_or(DEFAULT_AUTH_TOKEN_SECS)
+}
+
+/// Replaces an imported bcrypt hash with argon2id after a successful login
+/// (the tokenKey stays, so existing sessions are unaffected).
+async fn upgrade_hash(db: &Db, collection: &CompiledCollection, id: &str, plain: String) -> Result<(), AuthError> {
+    let hash = password::hash(plain).await?;
+    let sql = format!("UPDATE {} SET password = ?1 WHERE id = ?2", ident(collection.name.as_str()));
+    let id = id.to_owned();
+    db.write(move |conn| {
+        conn.execute(&sql, [hash, id]).map_err(|e| AuthError::Db(DbError::Sqlite(e)))?;
+        Ok::<_, AuthError>(())
+    })
+    .await
 }

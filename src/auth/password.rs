@@ -49,8 +49,18 @@ pub fn hash_blocking(plain: &str) -> Result<String, AuthError> {
         .map_err(|e| AuthError::Hash(e.to_string()))
 }
 
-/// Checks `plain` against a stored PHC hash string (blocking). Unknown formats never match.
+/// Whether a stored hash is a bcrypt hash (imported from PocketBase) that
+/// should be replaced by an argon2id hash after the next successful login.
+pub fn needs_rehash(stored: &str) -> bool {
+    stored.starts_with("$2")
+}
+
+/// Checks `plain` against a stored hash (blocking): argon2 PHC strings, and
+/// bcrypt (`$2a$`/`$2b$`/`$2y$`) as PocketBase stores them. Unknown formats never match.
 pub fn verify_blocking(plain: &str, stored: &str) -> bool {
+    if needs_rehash(stored) {
+        return bcrypt::verify(plain, stored).unwrap_or(false);
+    }
     let Ok(parsed) = PasswordHash::new(stored) else {
         return false;
     };
@@ -84,6 +94,15 @@ pub async fn verify(plain: String, stored: String) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pocketbase_bcrypt_hashes_verify_and_ask_for_a_rehash() {
+        let stored = bcrypt::hash("Passw0rd!123", 4).expect("bcrypt");
+        assert!(needs_rehash(&stored));
+        assert!(verify_blocking("Passw0rd!123", &stored));
+        assert!(!verify_blocking("wrong", &stored));
+        assert!(!needs_rehash(&hash_blocking("x").expect("argon2")));
+    }
 
     #[test]
     fn a_hash_verifies_its_password_and_nothing_else() {

@@ -103,8 +103,13 @@ impl Mailer {
                 MailError::Settings(format!("smtp.port {} is out of range", self.smtp.port))
             })?;
         let tls_parameters = TlsParameters::new(host.to_owned())?;
+        // Credentials never cross the network in clear: with a username and a
+        // non-loopback host, STARTTLS is required rather than opportunistic.
+        let loopback = host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
         let tls = if self.smtp.tls {
             Tls::Wrapper(tls_parameters)
+        } else if !self.smtp.username.is_empty() && !loopback {
+            Tls::Required(tls_parameters)
         } else {
             Tls::Opportunistic(tls_parameters)
         };

@@ -11,6 +11,7 @@ mod collections;
 mod filters;
 mod http_edges;
 mod persistence;
+mod ratelimit;
 mod records;
 mod settings;
 mod smtp_sink;

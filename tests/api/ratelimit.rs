@@ -1,0 +1,230 @@
+//! Rate limits from the settings: which rule applies, who is exempt, and the
+//! 429 envelope. Windows are 60 s so counts, not the clock, decide; one test
+//! waits out a 1 s window.
+
+use crate::helpers::{TestApp, spawn_app, status_json};
+use reqwest::{Method, Response};
+use serde_json::{Value, json};
+use std::time::Duration;
+
+const PASSWORD: &str = "secret-pass-1";
+
+/// Saves `rateLimits` (enabled) with `rules` and `excluded` IPs as the superuser.
+async fn enable(app: &TestApp, rules: Value, excluded: Value) {
+    let body = json!({"rateLimits": {"enabled": true, "rules": rules, "excludedIPs": excluded}});
+    let (status, saved) =
+        status_json(app.su(Method::PATCH, "/api/settings", Some(body)).await).await;
+    assert_eq!(status, 200, "enable rate limits: {saved}");
+}
+
+fn rule(label: &str, audience: &str, duration: u64, max_requests: u64) -> Value {
+    json!({"label": label, "audience": audience, "duration": duration, "maxRequests": max_requests})
+}
+
+async fn guest(app: &TestApp, method: Method, path: &str, body: Option<Value>) -> Response {
+    app.request(method, path, None, body).await
+}
+
+async fn sign_up(app: &TestApp, email: &str) -> Response {
+    let body = json!({"email": email, "password": PASSWORD, "passwordConfirm": PASSWORD});
+    guest(
+        app,
+        Method::POST,
+        "/api/collections/users/records",
+        Some(body),
+    )
+    .await
+}
+
+async fn assert_too_many(resp: Response, why: &str) {
+    let (status, body) = status_json(resp).await;
+    assert_eq!(status, 429, "{why}: {body}");
+    assert_eq!(
+        body,
+        json!({"data": {}, "message": "Too Many Requests.", "status": 429}),
+        "{why}"
+    );
+}
+
+#[tokio::test]
+async fn third_guest_create_in_a_window_is_refused_while_listing_still_works() {
+    let app = spawn_app().await;
+    enable(&app, json!([rule("*:create", "", 60, 2)]), json!([])).await;
+
+    let first = sign_up(&app, "a@example.com").await;
+    let second = sign_up(&app, "b@example.com").await;
+    let third = sign_up(&app, "c@example.com").await;
+    let list = app.list_records("users", &[], None).await;
+
+    assert_eq!(first.status(), 200);
+    assert_eq!(second.status(), 200);
+    assert_eq!(
+        third
+            .headers()
+            .get("x-content-type-options")
+            .map(|v| v.as_bytes()),
+        Some(&b"nosniff"[..]),
+        "a 429 still passes through the outer middlewares"
+    );
+    assert_too_many(third, "third create in the window").await;
+    assert_eq!(list.status(), 200, "*:create does not limit list");
+}
+
+#[tokio::test]
+async fn a_collection_rule_beats_a_wildcard_rule_and_applies_by_id_too() {
+    let app = spawn_app().await;
+    let (_, users) = status_json(app.su(Method::GET, "/api/collections/users", None).await).await;
+    let users_id = users["id"].as_str().expect("users id").to_owned();
+    enable(
+        &app,
+        json!([rule("*:list", "", 60, 100), rule("users:list", "", 60, 2)]),
+        json!([]),
+    )
+    .await;
+
+    let by_name = app.list_records("users", &[], None).await;
+    let by_id = app.list_records(&users_id, &[], None).await;
+    let third = app.list_records("users", &[], None).await;
+    let superusers = guest(
+        &app,
+        Method::GET,
+        "/api/collections/_superusers/records",
+        None,
+    )
+    .await;
+
+    assert_eq!(by_name.status(), 200);
+    assert_eq!(by_id.status(), 200, "an id maps to the collection's name");
+    assert_too_many(third, "users:list allows two, although *:list allows 100").await;
+    assert_ne!(
+        superusers.status(),
+        429,
+        "other collections fall back to *:list"
+    );
+}
+
+#[tokio::test]
+async fn an_api_prefix_rule_limits_other_endpoints() {
+    let app = spawn_app().await;
+    enable(&app, json!([rule("/api/", "", 60, 2)]), json!([])).await;
+
+    let health = guest(&app, Method::GET, "/api/health", None).await;
+    let methods = guest(
+        &app,
+        Method::GET,
+        "/api/collections/users/auth-methods",
+        None,
+    )
+    .await;
+    let third = guest(&app, Method::GET, "/api/health", None).await;
+
+    assert_eq!(health.status(), 200);
+    assert_eq!(
+        methods.status(),
+        200,
+        "the prefix counts every /api/ endpoint together"
+    );
+    assert_too_many(third, "third /api/ request in the window").await;
+}
+
+#[tokio::test]
+async fn a_guest_audience_does_not_limit_authenticated_users() {
+    let app = spawn_app().await;
+    assert_eq!(sign_up(&app, "alice@example.com").await.status(), 200);
+    let alice = app.login_as("users", "alice@example.com", PASSWORD).await;
+    enable(&app, json!([rule("*:list", "@guest", 60, 1)]), json!([])).await;
+
+    let guest_first = app.list_records("users", &[], None).await;
+    let guest_second = app.list_records("users", &[], None).await;
+    let mut alice_statuses = Vec::new();
+    for _ in 0..3 {
+        alice_statuses.push(app.list_records("users", &[], Some(&alice)).await.status());
+    }
+
+    assert_eq!(guest_first.status(), 200);
+    assert_too_many(guest_second, "second guest list").await;
+    assert_eq!(
+        alice_statuses, [200; 3],
+        "@guest rules skip signed-in users"
+    );
+}
+
+#[tokio::test]
+async fn superusers_are_never_limited() {
+    let app = spawn_app().await;
+    enable(&app, json!([rule("/api/", "", 60, 1)]), json!([])).await;
+
+    let mut statuses = Vec::new();
+    for _ in 0..3 {
+        statuses.push(app.su(Method::GET, "/api/collections", None).await.status());
+    }
+    let guest_first = guest(&app, Method::GET, "/api/health", None).await;
+    let guest_second = guest(&app, Method::GET, "/api/health", None).await;
+
+    assert_eq!(statuses, [200; 3]);
+    assert_eq!(guest_first.status(), 200);
+    assert_too_many(guest_second, "the same rule still limits guests").await;
+}
+
+#[tokio::test]
+async fn excluded_ips_are_never_limited() {
+    let app = spawn_app().await;
+    enable(
+        &app,
+        json!([rule("/api/", "", 60, 1)]),
+        json!(["127.0.0.1"]),
+    )
+    .await;
+
+    let mut statuses = Vec::new();
+    for _ in 0..3 {
+        statuses.push(guest(&app, Method::GET, "/api/health", None).await.status());
+    }
+
+    assert_eq!(
+        statuses, [200; 3],
+        "the test client connects from 127.0.0.1"
+    );
+}
+
+#[tokio::test]
+async fn disabling_rate_limits_restores_normal_answers() {
+    let app = spawn_app().await;
+    enable(&app, json!([rule("/api/", "", 60, 1)]), json!([])).await;
+    assert_eq!(
+        guest(&app, Method::GET, "/api/health", None).await.status(),
+        200
+    );
+    assert_too_many(
+        guest(&app, Method::GET, "/api/health", None).await,
+        "limit in force",
+    )
+    .await;
+
+    let off = json!({"rateLimits": {"enabled": false}});
+    let (status, _) = status_json(app.su(Method::PATCH, "/api/settings", Some(off)).await).await;
+    let after = guest(&app, Method::GET, "/api/health", None).await;
+
+    assert_eq!(status, 200);
+    assert_eq!(after.status(), 200, "disabled limits no longer apply");
+}
+
+#[tokio::test]
+async fn a_spent_window_reopens_after_its_duration() {
+    let app = spawn_app().await;
+    enable(&app, json!([rule("/api/health", "", 1, 1)]), json!([])).await;
+    assert_eq!(
+        guest(&app, Method::GET, "/api/health", None).await.status(),
+        200
+    );
+    assert_too_many(
+        guest(&app, Method::GET, "/api/health", None).await,
+        "window spent",
+    )
+    .await;
+
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let later = guest(&app, Method::GET, "/api/health", None).await;
+
+    assert_eq!(later.status(), 200, "a new window has begun");
+}
