@@ -81,7 +81,14 @@ pub async fn with_password(
     if ip.is_some_and(|ip| !state.login_throttle.allowed(ip)) {
         return Err(ApiError::too_many_requests());
     }
-    let result = auth::login_with_password(&state.db, collection.clone(), identity, password, identity_field).await;
+    let result = auth::login_with_password(
+        &state.db,
+        collection.clone(),
+        identity,
+        password,
+        identity_field,
+    )
+    .await;
     let outcome = match (result, ip) {
         (Err(auth::AuthError::InvalidCredentials), Some(ip)) => {
             state.login_throttle.record_failure(ip);
@@ -96,7 +103,16 @@ pub async fn with_password(
         }
     };
     let mfa_id = mfa_id_of(&req, &input);
-    finish_login(&req, &state, collection, outcome.record_id, Some(outcome.token), "password", mfa_id).await
+    finish_login(
+        &req,
+        &state,
+        collection,
+        outcome.record_id,
+        Some(outcome.token),
+        "password",
+        mfa_id,
+    )
+    .await
 }
 
 /// `mfaId` from the body or the query string.
@@ -104,7 +120,11 @@ fn mfa_id_of(req: &HttpRequest, body: &serde_json::Map<String, Value>) -> Option
     body.get("mfaId")
         .and_then(Value::as_str)
         .map(str::to_owned)
-        .or_else(|| super::extract::query_map(req).ok().and_then(|q| q.get("mfaId").cloned()))
+        .or_else(|| {
+            super::extract::query_map(req)
+                .ok()
+                .and_then(|q| q.get("mfaId").cloned())
+        })
         .filter(|s| !s.is_empty())
 }
 
@@ -123,14 +143,35 @@ async fn finish_login(
     let applies = enabled
         && (rule.trim().is_empty() || {
             let owner = records::Caller {
-                auth: Some((collection.id.clone(), collection.name.to_string(), record_id.clone())),
+                auth: Some((
+                    collection.id.clone(),
+                    collection.name.to_string(),
+                    record_id.clone(),
+                )),
                 method: "POST".into(),
                 context: "default",
                 ..records::Caller::default()
             };
-            records::matches_rule(&state.db, state.registry.snapshot(), collection.clone(), owner, record_id.clone(), rule).await?
+            records::matches_rule(
+                &state.db,
+                state.registry.snapshot(),
+                collection.clone(),
+                owner,
+                record_id.clone(),
+                rule,
+            )
+            .await?
         });
-    if let auth::mfa::MfaOutcome::Challenge(id) = auth::mfa::step(&state.db, collection.clone(), &record_id, method, mfa_id, applies).await? {
+    if let auth::mfa::MfaOutcome::Challenge(id) = auth::mfa::step(
+        &state.db,
+        collection.clone(),
+        &record_id,
+        method,
+        mfa_id,
+        applies,
+    )
+    .await?
+    {
         return Ok(HttpResponse::Unauthorized().json(json!({"mfaId": id})));
     }
     let token = match token {
@@ -152,11 +193,20 @@ pub async fn request_otp(
     if email.trim().is_empty() {
         let mut errors = ValidationErrors::new();
         errors.add("email", FieldError::required());
-        return Err(ApiError::validation("An error occurred while validating the submitted data.", &errors));
+        return Err(ApiError::validation(
+            "An error occurred while validating the submitted data.",
+            &errors,
+        ));
     }
     let issued = auth::otp::request_otp(&state.db, collection.clone(), &email).await?;
     if let Some((to, code, record_id)) = issued.delivery {
-        let vars = TemplateVars { otp: code, otp_id: issued.otp_id.clone(), record_email: to.clone(), record_id, ..TemplateVars::default() };
+        let vars = TemplateVars {
+            otp: code,
+            otp_id: issued.otp_id.clone(),
+            record_email: to.clone(),
+            record_id,
+            ..TemplateVars::default()
+        };
         deliver(&state, &collection, Template::Otp, &to, vars).await;
     }
     respond::json(&req, json!({"otpId": issued.otp_id}), false)
@@ -179,7 +229,10 @@ pub async fn with_otp(
         errors.add("password", FieldError::required());
     }
     if !errors.is_empty() {
-        return Err(ApiError::validation("An error occurred while validating the submitted data.", &errors));
+        return Err(ApiError::validation(
+            "An error occurred while validating the submitted data.",
+            &errors,
+        ));
     }
     let record_id = auth::otp::consume_otp(&state.db, collection.clone(), &otp_id, &code).await?;
     let mfa_id = mfa_id_of(&req, &input);
@@ -210,7 +263,12 @@ pub async fn refresh(
         .headers()
         .get(actix_web::http::header::AUTHORIZATION)
         .and_then(|h| h.to_str().ok())
-        .map(|h| h.trim().trim_start_matches("Bearer ").trim_start_matches("bearer ").to_owned())
+        .map(|h| {
+            h.trim()
+                .trim_start_matches("Bearer ")
+                .trim_start_matches("bearer ")
+                .to_owned()
+        })
         .unwrap_or_default();
     let token = if auth::token::refreshable(&presented) == Some(false) {
         presented
@@ -222,24 +280,42 @@ pub async fn refresh(
 
 /// Reads a string field of a JSON body ("" when absent or not a string).
 fn text(body: &serde_json::Map<String, Value>, key: &str) -> String {
-    body.get(key).and_then(Value::as_str).unwrap_or_default().to_owned()
+    body.get(key)
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned()
 }
 
-pub async fn methods(req: HttpRequest, path: web::Path<String>, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub async fn methods(
+    req: HttpRequest,
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
     let collection = auth_collection(&state, &path)?;
     respond::json(&req, auth::flows::auth_methods(&collection), false)
 }
 
 /// Sends a flow's email: failures are logged, never reported to the client
 /// (that would reveal whether the account exists).
-async fn deliver(state: &AppState, collection: &crate::schema::CompiledCollection, template: Template, to: &str, vars: TemplateVars) {
+async fn deliver(
+    state: &AppState,
+    collection: &crate::schema::CompiledCollection,
+    template: Template,
+    to: &str,
+    vars: TemplateVars,
+) {
     if let Err(e) = super::mailer::send(state, collection, template, to, vars).await {
         tracing::warn!(error = %e, collection = %collection.name, "could not send account email");
     }
 }
 
 /// Sends the token-carrying email of a verification/reset/email-change flow.
-async fn deliver_token(state: &AppState, collection: &crate::schema::CompiledCollection, template: Template, outgoing: auth::flows::Outgoing) {
+async fn deliver_token(
+    state: &AppState,
+    collection: &crate::schema::CompiledCollection,
+    template: Template,
+    outgoing: auth::flows::Outgoing,
+) {
     let vars = TemplateVars {
         token: outgoing.token,
         record_email: outgoing.to.clone(),
@@ -257,10 +333,15 @@ pub async fn request_verification(
 ) -> Result<HttpResponse, ApiError> {
     let collection = auth_collection(&state, &path)?;
     if collection.is_superusers() {
-        return Err(ApiError::bad_request("All superusers are verified by default."));
+        return Err(ApiError::bad_request(
+            "All superusers are verified by default.",
+        ));
     }
     let input = read_object(&req, body, state.config.server.max_body_bytes).await?;
-    if let Some(outgoing) = auth::flows::request_verification(&state.db, collection.clone(), &text(&input, "email")).await? {
+    if let Some(outgoing) =
+        auth::flows::request_verification(&state.db, collection.clone(), &text(&input, "email"))
+            .await?
+    {
         deliver_token(&state, &collection, Template::Verification, outgoing).await;
     }
     Ok(respond::no_content())
@@ -286,7 +367,10 @@ pub async fn request_password_reset(
 ) -> Result<HttpResponse, ApiError> {
     let collection = auth_collection(&state, &path)?;
     let input = read_object(&req, body, state.config.server.max_body_bytes).await?;
-    if let Some(outgoing) = auth::flows::request_password_reset(&state.db, collection.clone(), &text(&input, "email")).await? {
+    if let Some(outgoing) =
+        auth::flows::request_password_reset(&state.db, collection.clone(), &text(&input, "email"))
+            .await?
+    {
         deliver_token(&state, &collection, Template::PasswordReset, outgoing).await;
     }
     Ok(respond::no_content())
@@ -320,13 +404,24 @@ pub async fn request_email_change(
 ) -> Result<HttpResponse, ApiError> {
     let collection = auth_collection(&state, &path)?;
     let Some((collection_id, _, id)) = caller(&who, &req).auth else {
-        return Err(ApiError::unauthorized("The request requires valid record authorization token."));
+        return Err(ApiError::unauthorized(
+            "The request requires valid record authorization token.",
+        ));
     };
     if collection_id != collection.id {
-        return Err(ApiError::forbidden(format!("The request requires auth record from {} collection.", collection.name)));
+        return Err(ApiError::forbidden(format!(
+            "The request requires auth record from {} collection.",
+            collection.name
+        )));
     }
     let input = read_object(&req, body, state.config.server.max_body_bytes).await?;
-    let outgoing = auth::flows::request_email_change(&state.db, collection.clone(), id, &text(&input, "newEmail")).await?;
+    let outgoing = auth::flows::request_email_change(
+        &state.db,
+        collection.clone(),
+        id,
+        &text(&input, "newEmail"),
+    )
+    .await?;
     deliver_token(&state, &collection, Template::EmailChange, outgoing).await;
     Ok(respond::no_content())
 }
@@ -339,7 +434,13 @@ pub async fn confirm_email_change(
 ) -> Result<HttpResponse, ApiError> {
     let collection = auth_collection(&state, &path)?;
     let input = read_object(&req, body, state.config.server.max_body_bytes).await?;
-    auth::flows::confirm_email_change(&state.db, collection, &text(&input, "token"), &text(&input, "password")).await?;
+    auth::flows::confirm_email_change(
+        &state.db,
+        collection,
+        &text(&input, "token"),
+        &text(&input, "password"),
+    )
+    .await?;
     Ok(respond::no_content())
 }
 
@@ -355,6 +456,7 @@ pub async fn impersonate(
     let collection = auth_collection(&state, &c)?;
     let input = read_object(&req, body, state.config.server.max_body_bytes).await?;
     let duration = input.get("duration").and_then(Value::as_i64);
-    let token = auth::flows::impersonate(&state.db, collection.clone(), id.clone(), duration).await?;
+    let token =
+        auth::flows::impersonate(&state.db, collection.clone(), id.clone(), duration).await?;
     auth_response(&req, &state, collection, id, token).await
 }

@@ -82,6 +82,17 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         self.status
     }
+
+    /// Replaces `data` (for nested error reports such as batch failures).
+    pub fn with_data(mut self, data: Value) -> Self {
+        self.data = data;
+        self
+    }
+
+    /// The envelope JSON this error answers with.
+    pub fn envelope(&self) -> Value {
+        json!({"data": self.data, "message": self.message, "status": self.status.as_u16()})
+    }
 }
 
 /// Capitalises the first letter and ends with a period, as PocketBase does.
@@ -110,11 +121,7 @@ impl ResponseError for ApiError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        HttpResponse::build(self.status).json(json!({
-            "data": self.data,
-            "message": self.message,
-            "status": self.status.as_u16(),
-        }))
+        HttpResponse::build(self.status).json(self.envelope())
     }
 }
 
@@ -180,15 +187,20 @@ impl From<AuthError> for ApiError {
     fn from(e: AuthError) -> Self {
         match e {
             AuthError::InvalidCredentials => ApiError::bad_request("Failed to authenticate."),
-            AuthError::Validation(errors) => {
-                ApiError::validation("An error occurred while validating the submitted data.", &errors)
-            }
+            AuthError::Validation(errors) => ApiError::validation(
+                "An error occurred while validating the submitted data.",
+                &errors,
+            ),
             AuthError::NotFound => ApiError::not_found_default(),
             AuthError::Throttled => ApiError::too_many_requests(),
-            AuthError::OtpDisabled => ApiError::forbidden("The collection is not configured to allow OTP authentication."),
+            AuthError::OtpDisabled => {
+                ApiError::forbidden("The collection is not configured to allow OTP authentication.")
+            }
             AuthError::InvalidOtp => ApiError::bad_request("Invalid or expired OTP."),
             AuthError::InvalidMfa => ApiError::bad_request("Invalid or expired MFA session."),
-            AuthError::SameMfaMethod => ApiError::bad_request("A different authentication method is required."),
+            AuthError::SameMfaMethod => {
+                ApiError::bad_request("A different authentication method is required.")
+            }
             AuthError::NotAuthCollection => {
                 ApiError::not_found("Missing or invalid auth collection context.")
             }

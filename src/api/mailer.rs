@@ -16,8 +16,15 @@ pub async fn send(
     vars: TemplateVars,
 ) -> Result<(), String> {
     let settings = state.settings.get();
-    let vars = TemplateVars { app_name: settings.meta.app_name.clone(), app_url: settings.meta.app_url.clone(), ..vars };
+    let vars = TemplateVars {
+        app_name: settings.meta.app_name.clone(),
+        app_url: settings.meta.app_url.clone(),
+        ..vars
+    };
     let options = Value::Object(collection.options.clone());
     let rendered = template.render(template.override_in(&options), &vars);
-    Mailer::new(&settings).send(to, &rendered).await.map_err(|e| e.to_string())
+    Mailer::new(&settings)
+        .send(to, &rendered)
+        .await
+        .map_err(|e| e.to_string())
 }

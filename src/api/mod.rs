@@ -3,6 +3,7 @@
 //! thin: extract, call one domain function, shape the response.
 
 mod auth;
+mod batch;
 mod collections;
 pub mod error;
 pub mod extract;
@@ -101,15 +102,46 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         "/api/collections/{c}/auth-refresh",
         vec![web::post().to(auth::refresh)],
     ))
-    .service(resource("/api/collections/{c}/auth-methods", vec![web::get().to(auth::methods)]))
-    .service(resource("/api/collections/{c}/request-otp", vec![web::post().to(auth::request_otp)]))
-    .service(resource("/api/collections/{c}/auth-with-otp", vec![web::post().to(auth::with_otp)]))
-    .service(resource("/api/collections/{c}/request-verification", vec![web::post().to(auth::request_verification)]))
-    .service(resource("/api/collections/{c}/confirm-verification", vec![web::post().to(auth::confirm_verification)]))
-    .service(resource("/api/collections/{c}/request-password-reset", vec![web::post().to(auth::request_password_reset)]))
-    .service(resource("/api/collections/{c}/confirm-password-reset", vec![web::post().to(auth::confirm_password_reset)]))
-    .service(resource("/api/collections/{c}/request-email-change", vec![web::post().to(auth::request_email_change)]))
-    .service(resource("/api/collections/{c}/confirm-email-change", vec![web::post().to(auth::confirm_email_change)]))
-    .service(resource("/api/collections/{c}/impersonate/{id}", vec![web::post().to(auth::impersonate)]))
+    .service(resource(
+        "/api/collections/{c}/auth-methods",
+        vec![web::get().to(auth::methods)],
+    ))
+    .service(resource(
+        "/api/collections/{c}/request-otp",
+        vec![web::post().to(auth::request_otp)],
+    ))
+    .service(resource(
+        "/api/collections/{c}/auth-with-otp",
+        vec![web::post().to(auth::with_otp)],
+    ))
+    .service(resource(
+        "/api/collections/{c}/request-verification",
+        vec![web::post().to(auth::request_verification)],
+    ))
+    .service(resource(
+        "/api/collections/{c}/confirm-verification",
+        vec![web::post().to(auth::confirm_verification)],
+    ))
+    .service(resource(
+        "/api/collections/{c}/request-password-reset",
+        vec![web::post().to(auth::request_password_reset)],
+    ))
+    .service(resource(
+        "/api/collections/{c}/confirm-password-reset",
+        vec![web::post().to(auth::confirm_password_reset)],
+    ))
+    .service(resource(
+        "/api/collections/{c}/request-email-change",
+        vec![web::post().to(auth::request_email_change)],
+    ))
+    .service(resource(
+        "/api/collections/{c}/confirm-email-change",
+        vec![web::post().to(auth::confirm_email_change)],
+    ))
+    .service(resource(
+        "/api/collections/{c}/impersonate/{id}",
+        vec![web::post().to(auth::impersonate)],
+    ))
+    .service(resource("/api/batch", vec![web::post().to(batch::batch)]))
     .default_service(web::to(not_found));
 }

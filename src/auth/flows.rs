@@ -54,9 +54,18 @@ pub fn auth_methods(collection: &CompiledCollection) -> Value {
     let opt = |key: &str| collection.options.get(key).cloned().unwrap_or(Value::Null);
     let password = opt("passwordAuth");
     let enabled = |v: &Value| v.get("enabled").and_then(Value::as_bool).unwrap_or(false);
-    let duration = |v: &Value| if enabled(v) { v.get("duration").and_then(Value::as_i64).unwrap_or(0) } else { 0 };
+    let duration = |v: &Value| {
+        if enabled(v) {
+            v.get("duration").and_then(Value::as_i64).unwrap_or(0)
+        } else {
+            0
+        }
+    };
     let (mfa, otp) = (opt("mfa"), opt("otp"));
-    let identity_fields = password.get("identityFields").cloned().unwrap_or_else(|| json!(["email"]));
+    let identity_fields = password
+        .get("identityFields")
+        .cloned()
+        .unwrap_or_else(|| json!(["email"]));
     json!({
         "password": {"identityFields": identity_fields, "enabled": enabled(&password)},
         "oauth2": {"providers": [], "enabled": false},
@@ -69,16 +78,23 @@ pub fn auth_methods(collection: &CompiledCollection) -> Value {
 }
 
 /// Reads (id, email, tokenKey, verified) of the record with `column = value`.
-async fn find(db: &Db, collection: &CompiledCollection, column: &'static str, value: String) -> Result<Option<(String, String, String, bool)>, AuthError> {
+async fn find(
+    db: &Db,
+    collection: &CompiledCollection,
+    column: &'static str,
+    value: String,
+) -> Result<Option<(String, String, String, bool)>, AuthError> {
     let sql = format!(
         "SELECT id, email, tokenKey, verified FROM {} WHERE {} = ?1 LIMIT 1",
         ident(collection.name.as_str()),
         ident(column)
     );
     db.read(move |conn| {
-        conn.query_row(&sql, [value], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
-            .optional()
-            .map_err(|e| AuthError::Db(DbError::Sqlite(e)))
+        conn.query_row(&sql, [value], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        })
+        .optional()
+        .map_err(|e| AuthError::Db(DbError::Sqlite(e)))
     })
     .await
 }
@@ -90,7 +106,10 @@ fn invalid(field: &str, error: FieldError) -> AuthError {
 }
 
 fn invalid_token() -> AuthError {
-    invalid("token", FieldError::new("validation_invalid_token", "Invalid or expired token."))
+    invalid(
+        "token",
+        FieldError::new("validation_invalid_token", "Invalid or expired token."),
+    )
 }
 
 fn require_email(raw: &str) -> Result<String, AuthError> {
@@ -99,15 +118,24 @@ fn require_email(raw: &str) -> Result<String, AuthError> {
         return Err(invalid("email", FieldError::required()));
     }
     if !email.contains('@') || email.chars().any(char::is_whitespace) {
-        return Err(invalid("email", FieldError::new("validation_is_email", "Must be a valid email address.")));
+        return Err(invalid(
+            "email",
+            FieldError::new("validation_is_email", "Must be a valid email address."),
+        ));
     }
     Ok(email.to_owned())
 }
 
 /// `request-verification`: a message for an existing, unverified account, else nothing.
-pub async fn request_verification(db: &Db, collection: Arc<CompiledCollection>, email: &str) -> Result<Option<Outgoing>, AuthError> {
+pub async fn request_verification(
+    db: &Db,
+    collection: Arc<CompiledCollection>,
+    email: &str,
+) -> Result<Option<Outgoing>, AuthError> {
     let email = require_email(email)?;
-    let Some((id, stored_email, token_key, verified)) = find(db, &collection, "email", email).await? else {
+    let Some((id, stored_email, token_key, verified)) =
+        find(db, &collection, "email", email).await?
+    else {
         return Ok(None);
     };
     if verified {
@@ -123,11 +151,20 @@ pub async fn request_verification(db: &Db, collection: Arc<CompiledCollection>, 
         &purpose_key(&collection, Purpose::Verification, &token_key),
         option_duration(&collection, Purpose::Verification),
     )?;
-    Ok(Some(Outgoing { to: stored_email, token, record_id: id }))
+    Ok(Some(Outgoing {
+        to: stored_email,
+        token,
+        record_id: id,
+    }))
 }
 
 /// Checks a purpose token against its record; returns (id, stored email, claims).
-async fn check_token(db: &Db, collection: &CompiledCollection, purpose: Purpose, raw: &str) -> Result<(String, String, Map<String, Value>), AuthError> {
+async fn check_token(
+    db: &Db,
+    collection: &CompiledCollection,
+    purpose: Purpose,
+    raw: &str,
+) -> Result<(String, String, Map<String, Value>), AuthError> {
     if raw.trim().is_empty() {
         return Err(invalid("token", FieldError::required()));
     }
@@ -135,29 +172,48 @@ async fn check_token(db: &Db, collection: &CompiledCollection, purpose: Purpose,
     if claims.collection_id != collection.id || claims.kind != purpose.claim() {
         return Err(invalid_token());
     }
-    let (id, email, token_key, _) = find(db, collection, "id", claims.id.clone()).await?.ok_or_else(invalid_token)?;
-    let verified = token::verify_purpose(raw, purpose, &purpose_key(collection, purpose, &token_key)).map_err(|_| invalid_token())?;
-    if purpose != Purpose::File && verified.get("email").and_then(Value::as_str) != Some(email.as_str()) {
+    let (id, email, token_key, _) = find(db, collection, "id", claims.id.clone())
+        .await?
+        .ok_or_else(invalid_token)?;
+    let verified =
+        token::verify_purpose(raw, purpose, &purpose_key(collection, purpose, &token_key))
+            .map_err(|_| invalid_token())?;
+    if purpose != Purpose::File
+        && verified.get("email").and_then(Value::as_str) != Some(email.as_str())
+    {
         return Err(invalid_token());
     }
     Ok((id, email, verified))
 }
 
 /// `confirm-verification`: marks the record verified.
-pub async fn confirm_verification(db: &Db, collection: Arc<CompiledCollection>, raw_token: &str) -> Result<(), AuthError> {
+pub async fn confirm_verification(
+    db: &Db,
+    collection: Arc<CompiledCollection>,
+    raw_token: &str,
+) -> Result<(), AuthError> {
     let (id, _, _) = check_token(db, &collection, Purpose::Verification, raw_token).await?;
-    let sql = format!("UPDATE {} SET verified = TRUE, updated = ?1 WHERE id = ?2", ident(collection.name.as_str()));
+    let sql = format!(
+        "UPDATE {} SET verified = TRUE, updated = ?1 WHERE id = ?2",
+        ident(collection.name.as_str())
+    );
     db.write(move |conn| {
-        conn.execute(&sql, params![crate::clock::now(), id]).map_err(|e| AuthError::Db(DbError::Sqlite(e)))?;
+        conn.execute(&sql, params![crate::clock::now(), id])
+            .map_err(|e| AuthError::Db(DbError::Sqlite(e)))?;
         Ok(())
     })
     .await
 }
 
 /// `request-password-reset`: a message for an existing account, else nothing.
-pub async fn request_password_reset(db: &Db, collection: Arc<CompiledCollection>, email: &str) -> Result<Option<Outgoing>, AuthError> {
+pub async fn request_password_reset(
+    db: &Db,
+    collection: Arc<CompiledCollection>,
+    email: &str,
+) -> Result<Option<Outgoing>, AuthError> {
     let email = require_email(email)?;
-    let Some((id, stored_email, token_key, _)) = find(db, &collection, "email", email).await? else {
+    let Some((id, stored_email, token_key, _)) = find(db, &collection, "email", email).await?
+    else {
         return Ok(None);
     };
     let mut extra = Map::new();
@@ -170,10 +226,18 @@ pub async fn request_password_reset(db: &Db, collection: Arc<CompiledCollection>
         &purpose_key(&collection, Purpose::PasswordReset, &token_key),
         option_duration(&collection, Purpose::PasswordReset),
     )?;
-    Ok(Some(Outgoing { to: stored_email, token, record_id: id }))
+    Ok(Some(Outgoing {
+        to: stored_email,
+        token,
+        record_id: id,
+    }))
 }
 
-fn check_new_password(collection: &CompiledCollection, password: &str, confirm: &str) -> Result<(), AuthError> {
+fn check_new_password(
+    collection: &CompiledCollection,
+    password: &str,
+    confirm: &str,
+) -> Result<(), AuthError> {
     let mut errors = ValidationErrors::new();
     let min = collection
         .field("password")
@@ -185,39 +249,69 @@ fn check_new_password(collection: &CompiledCollection, password: &str, confirm: 
     if password.is_empty() {
         errors.add("password", FieldError::required());
     } else if (password.chars().count() as u64) < min {
-        errors.add("password", FieldError::new("validation_min_text_constraint", format!("Must be at least {min} character(s).")).with_params(json!({"min": min})));
+        errors.add(
+            "password",
+            FieldError::new(
+                "validation_min_text_constraint",
+                format!("Must be at least {min} character(s)."),
+            )
+            .with_params(json!({"min": min})),
+        );
     }
     if confirm.is_empty() {
         errors.add("passwordConfirm", FieldError::required());
     } else if confirm != password {
-        errors.add("passwordConfirm", FieldError::new("validation_values_mismatch", "Values don't match."));
+        errors.add(
+            "passwordConfirm",
+            FieldError::new("validation_values_mismatch", "Values don't match."),
+        );
     }
     errors.into_result().map_err(AuthError::Validation)
 }
 
 /// Stores a new password hash (and optionally other columns), rotating the tokenKey.
-async fn save_credentials(db: &Db, collection: &CompiledCollection, id: String, hash: Option<String>, new_email: Option<String>) -> Result<(), AuthError> {
+async fn save_credentials(
+    db: &Db,
+    collection: &CompiledCollection,
+    id: String,
+    hash: Option<String>,
+    new_email: Option<String>,
+) -> Result<(), AuthError> {
     let table = ident(collection.name.as_str());
     db.write(move |conn| {
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(DbError::from)?;
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(DbError::from)?;
         let now = crate::clock::now();
         let token_key = autogen::random_string(TOKEN_KEY_ALPHABET, 50);
         if let Some(hash) = hash {
             // A reset proves control of the mailbox, so it also verifies the email.
-            tx.execute(&format!("UPDATE {table} SET password = ?1, verified = TRUE WHERE id = ?2"), params![hash, id])
-                .map_err(DbError::from)?;
+            tx.execute(
+                &format!("UPDATE {table} SET password = ?1, verified = TRUE WHERE id = ?2"),
+                params![hash, id],
+            )
+            .map_err(DbError::from)?;
         }
         if let Some(email) = new_email {
-            let changed = tx.execute(&format!("UPDATE {table} SET email = ?1, verified = TRUE WHERE id = ?2"), params![email, id]);
+            let changed = tx.execute(
+                &format!("UPDATE {table} SET email = ?1, verified = TRUE WHERE id = ?2"),
+                params![email, id],
+            );
             if let Err(rusqlite::Error::SqliteFailure(code, _)) = &changed
                 && code.code == rusqlite::ErrorCode::ConstraintViolation
             {
-                return Err(invalid("newEmail", FieldError::new("validation_not_unique", "Value must be unique.")));
+                return Err(invalid(
+                    "newEmail",
+                    FieldError::new("validation_not_unique", "Value must be unique."),
+                ));
             }
             changed.map_err(DbError::from)?;
         }
-        tx.execute(&format!("UPDATE {table} SET tokenKey = ?1, updated = ?2 WHERE id = ?3"), params![token_key, now, id])
-            .map_err(DbError::from)?;
+        tx.execute(
+            &format!("UPDATE {table} SET tokenKey = ?1, updated = ?2 WHERE id = ?3"),
+            params![token_key, now, id],
+        )
+        .map_err(DbError::from)?;
         tx.commit().map_err(DbError::from)?;
         Ok(())
     })
@@ -239,12 +333,30 @@ pub async fn confirm_password_reset(
 }
 
 /// `request-email-change`: a message to the new address for the authenticated record.
-pub async fn request_email_change(db: &Db, collection: Arc<CompiledCollection>, record_id: String, new_email: &str) -> Result<Outgoing, AuthError> {
-    let new_email = require_email(new_email).map_err(|_| invalid("newEmail", FieldError::new("validation_is_email", "Must be a valid email address.")))?;
-    if find(db, &collection, "email", new_email.clone()).await?.is_some() {
-        return Err(invalid("newEmail", FieldError::new("validation_invalid_new_email", "Invalid new email address.")));
+pub async fn request_email_change(
+    db: &Db,
+    collection: Arc<CompiledCollection>,
+    record_id: String,
+    new_email: &str,
+) -> Result<Outgoing, AuthError> {
+    let new_email = require_email(new_email).map_err(|_| {
+        invalid(
+            "newEmail",
+            FieldError::new("validation_is_email", "Must be a valid email address."),
+        )
+    })?;
+    if find(db, &collection, "email", new_email.clone())
+        .await?
+        .is_some()
+    {
+        return Err(invalid(
+            "newEmail",
+            FieldError::new("validation_invalid_new_email", "Invalid new email address."),
+        ));
     }
-    let (id, email, token_key, _) = find(db, &collection, "id", record_id).await?.ok_or(AuthError::InvalidCredentials)?;
+    let (id, email, token_key, _) = find(db, &collection, "id", record_id)
+        .await?
+        .ok_or(AuthError::InvalidCredentials)?;
     let mut extra = Map::new();
     extra.insert("email".into(), json!(email));
     extra.insert("newEmail".into(), json!(new_email));
@@ -256,30 +368,62 @@ pub async fn request_email_change(db: &Db, collection: Arc<CompiledCollection>, 
         &purpose_key(&collection, Purpose::EmailChange, &token_key),
         option_duration(&collection, Purpose::EmailChange),
     )?;
-    Ok(Outgoing { to: new_email, token, record_id: id })
+    Ok(Outgoing {
+        to: new_email,
+        token,
+        record_id: id,
+    })
 }
 
 /// `confirm-email-change`: with the current password, moves the record to the new email.
-pub async fn confirm_email_change(db: &Db, collection: Arc<CompiledCollection>, raw_token: &str, password_plain: &str) -> Result<(), AuthError> {
+pub async fn confirm_email_change(
+    db: &Db,
+    collection: Arc<CompiledCollection>,
+    raw_token: &str,
+    password_plain: &str,
+) -> Result<(), AuthError> {
     let (id, _, claims) = check_token(db, &collection, Purpose::EmailChange, raw_token).await?;
     if password_plain.is_empty() {
         return Err(invalid("password", FieldError::required()));
     }
-    let sql = format!("SELECT password FROM {} WHERE id = ?1", ident(collection.name.as_str()));
+    let sql = format!(
+        "SELECT password FROM {} WHERE id = ?1",
+        ident(collection.name.as_str())
+    );
     let lookup = id.clone();
     let stored: String = db
-        .read(move |conn| conn.query_row(&sql, [lookup], |r| r.get(0)).map_err(|e| AuthError::Db(DbError::Sqlite(e))))
+        .read(move |conn| {
+            conn.query_row(&sql, [lookup], |r| r.get(0))
+                .map_err(|e| AuthError::Db(DbError::Sqlite(e)))
+        })
         .await?;
     if !password::verify(password_plain.to_owned(), stored).await {
-        return Err(invalid("password", FieldError::new("validation_invalid_password", "Missing or invalid auth record password.")));
+        return Err(invalid(
+            "password",
+            FieldError::new(
+                "validation_invalid_password",
+                "Missing or invalid auth record password.",
+            ),
+        ));
     }
-    let new_email = claims.get("newEmail").and_then(Value::as_str).unwrap_or_default().to_owned();
+    let new_email = claims
+        .get("newEmail")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
     save_credentials(db, &collection, id, None, Some(new_email)).await
 }
 
 /// `impersonate/{id}`: a non-refreshable auth token for any record (superusers only).
-pub async fn impersonate(db: &Db, collection: Arc<CompiledCollection>, id: String, duration_secs: Option<i64>) -> Result<String, AuthError> {
-    let (id, _, token_key, _) = find(db, &collection, "id", id).await?.ok_or(AuthError::NotFound)?;
+pub async fn impersonate(
+    db: &Db,
+    collection: Arc<CompiledCollection>,
+    id: String,
+    duration_secs: Option<i64>,
+) -> Result<String, AuthError> {
+    let (id, _, token_key, _) = find(db, &collection, "id", id)
+        .await?
+        .ok_or(AuthError::NotFound)?;
     let default = collection
         .options
         .get("authToken")
@@ -287,5 +431,10 @@ pub async fn impersonate(db: &Db, collection: Arc<CompiledCollection>, id: Strin
         .and_then(Value::as_i64)
         .unwrap_or(DEFAULT_IMPERSONATE_SECS);
     let duration = duration_secs.filter(|d| *d > 0).unwrap_or(default);
-    token::issue_auth_fixed(&collection.id, &id, &auth_signing_key(&collection, &token_key), duration)
+    token::issue_auth_fixed(
+        &collection.id,
+        &id,
+        &auth_signing_key(&collection, &token_key),
+        duration,
+    )
 }

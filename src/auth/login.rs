@@ -153,12 +153,21 @@ fn token_duration(collection: &CompiledCollection) -> i64 {
 
 /// Replaces an imported bcrypt hash with argon2id after a successful login
 /// (the tokenKey stays, so existing sessions are unaffected).
-async fn upgrade_hash(db: &Db, collection: &CompiledCollection, id: &str, plain: String) -> Result<(), AuthError> {
+async fn upgrade_hash(
+    db: &Db,
+    collection: &CompiledCollection,
+    id: &str,
+    plain: String,
+) -> Result<(), AuthError> {
     let hash = password::hash(plain).await?;
-    let sql = format!("UPDATE {} SET password = ?1 WHERE id = ?2", ident(collection.name.as_str()));
+    let sql = format!(
+        "UPDATE {} SET password = ?1 WHERE id = ?2",
+        ident(collection.name.as_str())
+    );
     let id = id.to_owned();
     db.write(move |conn| {
-        conn.execute(&sql, [hash, id]).map_err(|e| AuthError::Db(DbError::Sqlite(e)))?;
+        conn.execute(&sql, [hash, id])
+            .map_err(|e| AuthError::Db(DbError::Sqlite(e)))?;
         Ok::<_, AuthError>(())
     })
     .await

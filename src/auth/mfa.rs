@@ -23,9 +23,19 @@ pub enum MfaOutcome {
 /// Whether the collection asks for MFA, and its session duration.
 pub fn mfa_settings(collection: &CompiledCollection) -> (bool, String, i64) {
     let mfa = collection.options.get("mfa");
-    let enabled = mfa.and_then(|m| m.get("enabled")).and_then(Value::as_bool).unwrap_or(false);
-    let rule = mfa.and_then(|m| m.get("rule")).and_then(Value::as_str).unwrap_or_default().to_owned();
-    let duration = mfa.and_then(|m| m.get("duration")).and_then(Value::as_i64).unwrap_or(1_800);
+    let enabled = mfa
+        .and_then(|m| m.get("enabled"))
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    let rule = mfa
+        .and_then(|m| m.get("rule"))
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
+    let duration = mfa
+        .and_then(|m| m.get("duration"))
+        .and_then(Value::as_i64)
+        .unwrap_or(1_800);
     (enabled, rule, duration)
 }
 
@@ -45,7 +55,8 @@ pub async fn step(
     }
     let Some(mfa_id) = mfa_id.filter(|m| !m.is_empty()) else {
         let id = autogen::record_id();
-        let (row, collection_id, record) = (id.clone(), collection.id.clone(), record_id.to_owned());
+        let (row, collection_id, record) =
+            (id.clone(), collection.id.clone(), record_id.to_owned());
         db.write(move |conn| {
             let now = crate::clock::now();
             conn.execute(
@@ -58,7 +69,8 @@ pub async fn step(
         .await?;
         return Ok(MfaOutcome::Challenge(id));
     };
-    let (lookup, collection_id, record) = (mfa_id.clone(), collection.id.clone(), record_id.to_owned());
+    let (lookup, collection_id, record) =
+        (mfa_id.clone(), collection.id.clone(), record_id.to_owned());
     let row: Option<(String, String)> = db
         .read(move |conn| {
             conn.query_row(
@@ -70,7 +82,9 @@ pub async fn step(
             .map_err(|e| AuthError::Db(DbError::Sqlite(e)))
         })
         .await?;
-    let Some((first_method, created)) = row else { return Err(AuthError::InvalidMfa) };
+    let Some((first_method, created)) = row else {
+        return Err(AuthError::InvalidMfa);
+    };
     let expired = chrono::DateTime::parse_from_rfc3339(&created.replacen(' ', "T", 1))
         .map(|t| crate::clock::unix_now() - t.timestamp() > duration)
         .unwrap_or(true);
@@ -81,7 +95,8 @@ pub async fn step(
         return Err(AuthError::SameMfaMethod);
     }
     db.write(move |conn| {
-        conn.execute("DELETE FROM _mfas WHERE id = ?1", [mfa_id]).map_err(|e| AuthError::Db(DbError::Sqlite(e)))?;
+        conn.execute("DELETE FROM _mfas WHERE id = ?1", [mfa_id])
+            .map_err(|e| AuthError::Db(DbError::Sqlite(e)))?;
         Ok::<_, AuthError>(())
     })
     .await?;

@@ -5,13 +5,13 @@
 //! `records`; HTTP to `api`.
 
 pub mod flows;
+mod login;
 pub mod mfa;
 pub mod otp;
-mod login;
-pub mod throttle;
 pub mod password;
 mod principal;
 mod superuser;
+pub mod throttle;
 pub mod token;
 
 pub use login::{LoginOutcome, login_with_password, refresh_token};

@@ -25,30 +25,59 @@ pub struct IssuedOtp {
 
 fn otp_options(collection: &CompiledCollection) -> (bool, i64, u64) {
     let otp = collection.options.get("otp");
-    let enabled = otp.and_then(|o| o.get("enabled")).and_then(Value::as_bool).unwrap_or(false);
-    let duration = otp.and_then(|o| o.get("duration")).and_then(Value::as_i64).unwrap_or(180);
-    let length = otp.and_then(|o| o.get("length")).and_then(Value::as_u64).unwrap_or(DEFAULT_OTP_LENGTH).clamp(4, MAX_OTP_LENGTH);
+    let enabled = otp
+        .and_then(|o| o.get("enabled"))
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    let duration = otp
+        .and_then(|o| o.get("duration"))
+        .and_then(Value::as_i64)
+        .unwrap_or(180);
+    let length = otp
+        .and_then(|o| o.get("length"))
+        .and_then(Value::as_u64)
+        .unwrap_or(DEFAULT_OTP_LENGTH)
+        .clamp(4, MAX_OTP_LENGTH);
     (enabled, duration, length)
 }
 
 /// `request-otp`: issues a code for the account with `email` (if any).
-pub async fn request_otp(db: &Db, collection: Arc<CompiledCollection>, email: &str) -> Result<IssuedOtp, AuthError> {
+pub async fn request_otp(
+    db: &Db,
+    collection: Arc<CompiledCollection>,
+    email: &str,
+) -> Result<IssuedOtp, AuthError> {
     let (enabled, _, length) = otp_options(&collection);
     if !enabled {
         return Err(AuthError::OtpDisabled);
     }
     let otp_id = autogen::record_id();
-    let sql = format!("SELECT id, email FROM {} WHERE email = ?1 LIMIT 1", ident(collection.name.as_str()));
+    let sql = format!(
+        "SELECT id, email FROM {} WHERE email = ?1 LIMIT 1",
+        ident(collection.name.as_str())
+    );
     let email = email.trim().to_owned();
     let found: Option<(String, String)> = db
-        .read(move |conn| conn.query_row(&sql, [email], |r| Ok((r.get(0)?, r.get(1)?))).optional().map_err(|e| AuthError::Db(DbError::Sqlite(e))))
+        .read(move |conn| {
+            conn.query_row(&sql, [email], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()
+                .map_err(|e| AuthError::Db(DbError::Sqlite(e)))
+        })
         .await?;
     let Some((record_id, to)) = found else {
-        return Ok(IssuedOtp { otp_id, delivery: None });
+        return Ok(IssuedOtp {
+            otp_id,
+            delivery: None,
+        });
     };
     let code = autogen::random_string("0123456789", length as usize);
     let hash = password::hash(code.clone()).await?;
-    let (id, collection_id, sent_to, record) = (otp_id.clone(), collection.id.clone(), to.clone(), record_id.clone());
+    let (id, collection_id, sent_to, record) = (
+        otp_id.clone(),
+        collection.id.clone(),
+        to.clone(),
+        record_id.clone(),
+    );
     db.write(move |conn| {
         let now = crate::clock::now();
         conn.execute(
@@ -59,11 +88,19 @@ pub async fn request_otp(db: &Db, collection: Arc<CompiledCollection>, email: &s
         Ok::<_, AuthError>(())
     })
     .await?;
-    Ok(IssuedOtp { otp_id, delivery: Some((to, code, record_id)) })
+    Ok(IssuedOtp {
+        otp_id,
+        delivery: Some((to, code, record_id)),
+    })
 }
 
 /// `auth-with-otp`: checks and consumes the code; returns the record id and marks its email verified.
-pub async fn consume_otp(db: &Db, collection: Arc<CompiledCollection>, otp_id: &str, code: &str) -> Result<String, AuthError> {
+pub async fn consume_otp(
+    db: &Db,
+    collection: Arc<CompiledCollection>,
+    otp_id: &str,
+    code: &str,
+) -> Result<String, AuthError> {
     let (enabled, duration, _) = otp_options(&collection);
     if !enabled {
         return Err(AuthError::OtpDisabled);
@@ -80,20 +117,34 @@ pub async fn consume_otp(db: &Db, collection: Arc<CompiledCollection>, otp_id: &
             .map_err(|e| AuthError::Db(DbError::Sqlite(e)))
         })
         .await?;
-    let Some((record_id, hash, created)) = row else { return Err(AuthError::InvalidOtp) };
+    let Some((record_id, hash, created)) = row else {
+        return Err(AuthError::InvalidOtp);
+    };
     let expired = chrono::DateTime::parse_from_rfc3339(&created.replacen(' ', "T", 1))
         .map(|t| crate::clock::unix_now() - t.timestamp() > duration)
         .unwrap_or(true);
     if expired || !password::verify(code.to_owned(), hash).await {
         return Err(AuthError::InvalidOtp);
     }
-    let (otp, record, table) = (otp_id.to_owned(), record_id.clone(), ident(collection.name.as_str()));
+    let (otp, record, table) = (
+        otp_id.to_owned(),
+        record_id.clone(),
+        ident(collection.name.as_str()),
+    );
     let consumed = db
         .write(move |conn| {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(DbError::from)?;
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(DbError::from)?;
             // One-time: whoever deletes the row first wins.
-            let deleted = tx.execute("DELETE FROM _otps WHERE id = ?1", [&otp]).map_err(DbError::from)?;
-            tx.execute(&format!("UPDATE {table} SET verified = TRUE WHERE id = ?1"), [&record]).map_err(DbError::from)?;
+            let deleted = tx
+                .execute("DELETE FROM _otps WHERE id = ?1", [&otp])
+                .map_err(DbError::from)?;
+            tx.execute(
+                &format!("UPDATE {table} SET verified = TRUE WHERE id = ?1"),
+                [&record],
+            )
+            .map_err(DbError::from)?;
             tx.commit().map_err(DbError::from)?;
             Ok::<_, AuthError>(deleted == 1)
         })

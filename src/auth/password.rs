@@ -4,10 +4,8 @@
 //! instead of starving every other request.
 
 use super::AuthError;
-use argon2::password_hash::{
-    PasswordHash, PasswordHasher, PasswordVerifier, SaltString, rand_core::OsRng,
-};
-use argon2::{Algorithm, Argon2, Params, Version};
+use argon2::password_hash::{Output, PasswordHash, SaltString, rand_core::OsRng};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 use std::sync::{Arc, LazyLock};
 use tokio::sync::Semaphore;
 
@@ -40,13 +38,54 @@ fn hasher() -> Result<Argon2<'static>, AuthError> {
     Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, params))
 }
 
+/// Argon2 working memory, reused between hashes. Each hash needs ~19 MiB;
+/// allocating that per login made glibc keep hundreds of MiB in per-thread
+/// arenas after a burst of logins. With at most one buffer per hashing slot
+/// in use at a time, the pool holds at most that many buffers.
+static BLOCK_POOL: LazyLock<std::sync::Mutex<Vec<Vec<Block>>>> =
+    LazyLock::new(|| std::sync::Mutex::new(Vec::new()));
+
+/// Runs `f` with at least `count` argon2 blocks from the pool.
+fn with_blocks<T>(count: usize, f: impl FnOnce(&mut [Block]) -> T) -> T {
+    let pooled = BLOCK_POOL.lock().ok().and_then(|mut pool| pool.pop());
+    let mut blocks = pooled.unwrap_or_default();
+    if blocks.len() < count {
+        blocks.resize(count, Block::default());
+    }
+    let out = f(&mut blocks[..count]);
+    // Only our own parameter set is pooled; odd sizes (old imported hashes) are freed.
+    if count == usize::try_from(MEMORY_KIB).unwrap_or(0)
+        && let Ok(mut pool) = BLOCK_POOL.lock()
+    {
+        pool.push(blocks);
+    }
+    out
+}
+
+fn hash_err(e: impl std::fmt::Display) -> AuthError {
+    AuthError::Hash(e.to_string())
+}
+
 /// Hashes `plain` (blocking; prefer [`hash`] from async code).
 pub fn hash_blocking(plain: &str) -> Result<String, AuthError> {
     let salt = SaltString::generate(&mut OsRng);
-    hasher()?
-        .hash_password(plain.as_bytes(), &salt)
-        .map(|h| h.to_string())
-        .map_err(|e| AuthError::Hash(e.to_string()))
+    let mut salt_buf = [0u8; 64];
+    let salt_bytes = salt.decode_b64(&mut salt_buf).map_err(hash_err)?;
+    let argon = hasher()?;
+    let params = argon.params().clone();
+    let mut out = [0u8; 32];
+    with_blocks(params.block_count(), |blocks| {
+        argon.hash_password_into_with_memory(plain.as_bytes(), salt_bytes, &mut out, blocks)
+    })
+    .map_err(hash_err)?;
+    let phc = PasswordHash {
+        algorithm: Algorithm::Argon2id.ident(),
+        version: Some(Version::V0x13.into()),
+        params: (&params).try_into().map_err(hash_err)?,
+        salt: Some(salt.as_salt()),
+        hash: Some(Output::new(&out).map_err(hash_err)?),
+    };
+    Ok(phc.to_string())
 }
 
 /// Whether a stored hash is a bcrypt hash (imported from PocketBase) that
@@ -64,9 +103,31 @@ pub fn verify_blocking(plain: &str, stored: &str) -> bool {
     let Ok(parsed) = PasswordHash::new(stored) else {
         return false;
     };
-    Argon2::default()
-        .verify_password(plain.as_bytes(), &parsed)
-        .is_ok()
+    let (Ok(algorithm), Ok(params), Some(expected), Some(salt)) = (
+        Algorithm::try_from(parsed.algorithm),
+        Params::try_from(&parsed),
+        parsed.hash,
+        parsed.salt,
+    ) else {
+        return false;
+    };
+    let version = parsed
+        .version
+        .and_then(|v| Version::try_from(v).ok())
+        .unwrap_or(Version::V0x13);
+    let mut salt_buf = [0u8; 64];
+    let Ok(salt_bytes) = salt.decode_b64(&mut salt_buf) else {
+        return false;
+    };
+    let mut out = vec![0u8; expected.len()];
+    let argon = Argon2::new(algorithm, version, params.clone());
+    let ok = with_blocks(params.block_count(), |blocks| {
+        argon
+            .hash_password_into_with_memory(plain.as_bytes(), salt_bytes, &mut out, blocks)
+            .is_ok()
+    });
+    // Output's equality is constant-time.
+    ok && Output::new(&out).is_ok_and(|o| o == expected)
 }
 
 /// Hashes on the blocking pool, bounded by the hashing semaphore.
@@ -102,6 +163,18 @@ mod tests {
         assert!(verify_blocking("Passw0rd!123", &stored));
         assert!(!verify_blocking("wrong", &stored));
         assert!(!needs_rehash(&hash_blocking("x").expect("argon2")));
+    }
+
+    #[test]
+    fn hashes_from_the_standard_argon2_api_verify_too() {
+        use argon2::password_hash::PasswordHasher;
+        let salt = SaltString::generate(&mut OsRng);
+        let standard = Argon2::default()
+            .hash_password(b"s3cret-pass", &salt)
+            .expect("hash")
+            .to_string();
+        assert!(verify_blocking("s3cret-pass", &standard));
+        assert!(!verify_blocking("other", &standard));
     }
 
     #[test]

@@ -24,16 +24,22 @@ pub struct LoginThrottle {
 impl LoginThrottle {
     /// Whether `ip` may try another login now.
     pub fn allowed(&self, ip: IpAddr) -> bool {
-        let Ok(map) = self.failures.lock() else { return true };
+        let Ok(map) = self.failures.lock() else {
+            return true;
+        };
         match map.get(&ip) {
-            Some((count, since)) => *count < MAX_FAILED_LOGINS || since.elapsed() >= FAILED_LOGIN_WINDOW,
+            Some((count, since)) => {
+                *count < MAX_FAILED_LOGINS || since.elapsed() >= FAILED_LOGIN_WINDOW
+            }
             None => true,
         }
     }
 
     /// Records a failed login from `ip`.
     pub fn record_failure(&self, ip: IpAddr) {
-        let Ok(mut map) = self.failures.lock() else { return };
+        let Ok(mut map) = self.failures.lock() else {
+            return;
+        };
         if map.len() >= MAX_TRACKED_IPS {
             map.retain(|_, (_, since)| since.elapsed() < FAILED_LOGIN_WINDOW);
         }
@@ -64,7 +70,10 @@ mod tests {
             assert!(throttle.allowed(ip));
             throttle.record_failure(ip);
         }
-        assert!(!throttle.allowed(ip), "after {MAX_FAILED_LOGINS} failures the next attempt waits");
+        assert!(
+            !throttle.allowed(ip),
+            "after {MAX_FAILED_LOGINS} failures the next attempt waits"
+        );
         throttle.record_success(ip);
         assert!(throttle.allowed(ip));
     }

@@ -52,7 +52,12 @@ pub fn issue_auth(
 }
 
 /// Signs an auth token that `auth-refresh` will not renew (impersonation).
-pub fn issue_auth_fixed(collection_id: &str, record_id: &str, key: &str, duration_secs: i64) -> Result<String, AuthError> {
+pub fn issue_auth_fixed(
+    collection_id: &str,
+    record_id: &str,
+    key: &str,
+    duration_secs: i64,
+) -> Result<String, AuthError> {
     let claims = AuthClaims {
         collection_id: collection_id.to_owned(),
         exp: crate::clock::unix_now() + duration_secs,
@@ -95,8 +100,12 @@ impl Purpose {
 }
 
 fn sign(claims: &impl Serialize, key: &str) -> Result<String, AuthError> {
-    jsonwebtoken::encode(&Header::new(Algorithm::HS256), claims, &EncodingKey::from_secret(key.as_bytes()))
-        .map_err(|e| AuthError::Token(e.to_string()))
+    jsonwebtoken::encode(
+        &Header::new(Algorithm::HS256),
+        claims,
+        &EncodingKey::from_secret(key.as_bytes()),
+    )
+    .map_err(|e| AuthError::Token(e.to_string()))
 }
 
 /// Signs a `purpose` token carrying `collectionId`, `id`, `exp`, `type` and `extra` claims.
@@ -111,13 +120,20 @@ pub fn issue_purpose(
     let mut claims = extra;
     claims.insert("collectionId".into(), collection_id.into());
     claims.insert("id".into(), record_id.into());
-    claims.insert("exp".into(), (crate::clock::unix_now() + duration_secs).into());
+    claims.insert(
+        "exp".into(),
+        (crate::clock::unix_now() + duration_secs).into(),
+    );
     claims.insert("type".into(), purpose.claim().into());
     sign(&claims, key)
 }
 
 /// Verifies a `purpose` token (signature, expiry, type) and returns its claims.
-pub fn verify_purpose(token: &str, purpose: Purpose, key: &str) -> Result<serde_json::Map<String, serde_json::Value>, AuthError> {
+pub fn verify_purpose(
+    token: &str,
+    purpose: Purpose,
+    key: &str,
+) -> Result<serde_json::Map<String, serde_json::Value>, AuthError> {
     let mut validation = Validation::new(Algorithm::HS256);
     validation.leeway = 0;
     validation.set_required_spec_claims(&["exp"]);
@@ -136,9 +152,13 @@ pub fn verify_purpose(token: &str, purpose: Purpose, key: &str) -> Result<serde_
 /// The `refreshable` claim of an (already verified) auth token.
 pub fn refreshable(token: &str) -> Option<bool> {
     let payload = token.split('.').nth(1)?;
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).ok()?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .ok()?;
     let claims: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
-    claims.get("refreshable").and_then(serde_json::Value::as_bool)
+    claims
+        .get("refreshable")
+        .and_then(serde_json::Value::as_bool)
 }
 
 /// Reads the payload without checking the signature (only to find the key).

@@ -105,7 +105,10 @@ impl Mailer {
         let tls_parameters = TlsParameters::new(host.to_owned())?;
         // Credentials never cross the network in clear: with a username and a
         // non-loopback host, STARTTLS is required rather than opportunistic.
-        let loopback = host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
+        let loopback = host == "localhost"
+            || host
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback());
         let tls = if self.smtp.tls {
             Tls::Wrapper(tls_parameters)
         } else if !self.smtp.username.is_empty() && !loopback {

@@ -16,7 +16,10 @@ pub use access::Caller;
 pub use expand::{ExpandTree, MAX_EXPAND_DEPTH, expand};
 pub use list::{ListPage, ListQuery, list, parse_list_query};
 pub use read::{matches_rule, view, view_as_owner};
-pub use write::{create, delete, truncate, update};
+pub use write::{
+    PreparedCreate, PreparedDelete, PreparedUpdate, create, delete, in_transaction, prepare_create,
+    prepare_delete, prepare_update, truncate, update,
+};
 
 use crate::auth::AuthError;
 use crate::db::DbError;

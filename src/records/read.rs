@@ -163,5 +163,6 @@ pub async fn matches_rule(
     rule: String,
 ) -> Result<bool, RecordError> {
     let access = access::resolve(&snapshot, &Some(rule), &caller, &collection)?;
-    db.read(move |conn| Ok(load(conn, &collection, &id, &access)?.is_some())).await
+    db.read(move |conn| Ok(load(conn, &collection, &id, &access)?.is_some()))
+        .await
 }

@@ -34,19 +34,46 @@ fn invalid(message: &'static str, errors: ValidationErrors) -> RecordError {
     RecordError::Invalid { message, errors }
 }
 
-/// Creates a record. Returns it as the caller may see it.
-pub async fn create(
-    db: &Db,
-    snapshot: Arc<Snapshot>,
+/// A create whose input is validated and whose passwords are hashed: what
+/// remains happens inside a write transaction ([`PreparedCreate::apply`]).
+pub struct PreparedCreate {
+    collection: Arc<CompiledCollection>,
+    caller: Caller,
+    access: Access,
+    id: String,
+    values: Map<String, Value>,
+}
+
+/// An update with its new passwords hashed; merging with the stored record
+/// happens inside the write transaction ([`PreparedUpdate::apply`]).
+pub struct PreparedUpdate {
+    collection: Arc<CompiledCollection>,
+    caller: Caller,
+    access: Access,
+    id: String,
+    body: Map<String, Value>,
+    hashed: Vec<(String, String)>,
+}
+
+/// A delete with its rule resolved ([`PreparedDelete::apply`]).
+pub struct PreparedDelete {
+    collection: Arc<CompiledCollection>,
+    access: Access,
+    id: String,
+}
+
+/// Validates a create and hashes its passwords (no database access).
+pub async fn prepare_create(
+    snapshot: &Snapshot,
     collection: Arc<CompiledCollection>,
     caller: Caller,
     body: Map<String, Value>,
-) -> Result<Value, RecordError> {
+) -> Result<PreparedCreate, RecordError> {
     let caller = Caller {
         body: Some(body.clone()),
         ..caller
     };
-    let access = access::resolve(&snapshot, &collection.rules.create, &caller, &collection)?;
+    let access = access::resolve(snapshot, &collection.rules.create, &caller, &collection)?;
     let mut values = Map::new();
     for field in &collection.fields {
         values.insert(field.name.to_string(), field.zero_value());
@@ -74,42 +101,68 @@ pub async fn create(
     }
     finish_validation(&collection, &mut draft, CREATE_FAILED)?;
     let values = hash_passwords(draft).await?;
-    db.write(move |conn| {
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        check_relations(&tx, &snapshot, &collection, &values, CREATE_FAILED)?;
-        insert(&tx, &collection, &values).map_err(|e| unique_violation(e, CREATE_FAILED))?;
-        if let Access::Filter(rule) = &access
-            && !row_matches(&tx, &collection, &id, rule)?
+    Ok(PreparedCreate {
+        collection,
+        caller,
+        access,
+        id,
+        values,
+    })
+}
+
+impl PreparedCreate {
+    /// The record id being created.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// Inserts the record inside `tx` and checks the create rule against it.
+    pub fn apply(&self, tx: &Transaction, snapshot: &Snapshot) -> Result<Value, RecordError> {
+        let collection = &self.collection;
+        check_relations(tx, snapshot, collection, &self.values, CREATE_FAILED)?;
+        insert(tx, collection, &self.values).map_err(|e| unique_violation(e, CREATE_FAILED))?;
+        if let Access::Filter(rule) = &self.access
+            && !row_matches(tx, collection, &self.id, rule)?
         {
             return Err(RecordError::CreateRuleFailed);
         }
-        let saved = load(&tx, &collection, &id, &Access::All)?.ok_or(RecordError::NotFound)?;
-        tx.commit()?;
-        Ok(serialize(&collection, &saved, &caller))
-    })
-    .await
+        let saved = load(tx, collection, &self.id, &Access::All)?.ok_or(RecordError::NotFound)?;
+        Ok(serialize(collection, &saved, &self.caller))
+    }
 }
 
-/// Applies a partial update. Missing record and failing rule are both 404.
-pub async fn update(
+/// Creates a record. Returns it as the caller may see it.
+pub async fn create(
     db: &Db,
     snapshot: Arc<Snapshot>,
     collection: Arc<CompiledCollection>,
     caller: Caller,
-    id: String,
     body: Map<String, Value>,
 ) -> Result<Value, RecordError> {
+    let prepared = prepare_create(&snapshot, collection, caller, body).await?;
+    in_transaction(db, move |tx| prepared.apply(tx, &snapshot)).await
+}
+
+/// Resolves the update rule and hashes new passwords (the old password is
+/// checked here for owners changing their own).
+pub async fn prepare_update(
+    db: &Db,
+    snapshot: &Snapshot,
+    collection: Arc<CompiledCollection>,
+    caller: Caller,
+    id: String,
+    body: Map<String, Value>,
+) -> Result<PreparedUpdate, RecordError> {
     let caller = Caller {
         body: Some(body.clone()),
         ..caller
     };
-    let access = access::resolve(&snapshot, &collection.rules.update, &caller, &collection)?;
+    let access = access::resolve(snapshot, &collection.rules.update, &caller, &collection)?;
     let mut plan = Draft {
         values: Map::new(),
         passwords: Vec::new(),
         errors: ValidationErrors::new(),
     };
-    // Hash new passwords before taking the writer; the rest runs inside the transaction.
     collect_passwords(&collection, &caller, &body, &mut plan);
     if collection.kind == CollectionType::Auth && body.contains_key("password") {
         check_password_confirm(&body, &mut plan, false);
@@ -124,48 +177,71 @@ pub async fn update(
     for (name, plain) in plan.passwords {
         hashed.push((name, password::hash(plain).await?));
     }
-    db.write(move |conn| {
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let current = load(&tx, &collection, &id, &access)?.ok_or(RecordError::NotFound)?;
+    Ok(PreparedUpdate {
+        collection,
+        caller,
+        access,
+        id,
+        body,
+        hashed,
+    })
+}
+
+impl PreparedUpdate {
+    /// Merges the input with the stored record inside `tx`, validates and saves.
+    pub fn apply(&self, tx: &Transaction, snapshot: &Snapshot) -> Result<Value, RecordError> {
+        let collection = &self.collection;
+        let current = load(tx, collection, &self.id, &self.access)?.ok_or(RecordError::NotFound)?;
         let mut draft = Draft {
             values: current.clone(),
             passwords: Vec::new(),
             errors: ValidationErrors::new(),
         };
-        apply_input(&collection, &caller, &mut draft, &body, false);
-        stamp_autodates(&collection, &mut draft.values, &crate::clock::now(), false);
-        for (name, hash) in &hashed {
+        apply_input(collection, &self.caller, &mut draft, &self.body, false);
+        stamp_autodates(collection, &mut draft.values, &crate::clock::now(), false);
+        for (name, hash) in &self.hashed {
             draft.values.insert(name.clone(), json!(hash));
         }
         draft.passwords.clear();
         if collection.kind == CollectionType::Auth
-            && (!hashed.is_empty() || draft.values.get("email") != current.get("email"))
+            && (!self.hashed.is_empty() || draft.values.get("email") != current.get("email"))
         {
             draft.values.insert(
                 "tokenKey".into(),
                 json!(autogen::random_string(TOKEN_KEY_ALPHABET, 50)),
             );
         }
-        finish_validation(&collection, &mut draft, UPDATE_FAILED)?;
-        check_relations(&tx, &snapshot, &collection, &draft.values, UPDATE_FAILED)?;
-        write_update(&tx, &collection, &id, &draft.values)
+        finish_validation(collection, &mut draft, UPDATE_FAILED)?;
+        check_relations(tx, snapshot, collection, &draft.values, UPDATE_FAILED)?;
+        write_update(tx, collection, &self.id, &draft.values)
             .map_err(|e| unique_violation(e, UPDATE_FAILED))?;
-        let saved = load(&tx, &collection, &id, &Access::All)?.ok_or(RecordError::NotFound)?;
-        tx.commit()?;
-        Ok(serialize(&collection, &saved, &caller))
-    })
-    .await
+        let saved = load(tx, collection, &self.id, &Access::All)?.ok_or(RecordError::NotFound)?;
+        Ok(serialize(collection, &saved, &self.caller))
+    }
 }
 
-/// Deletes a record, handling references to it (cascade, clear or refuse).
-pub async fn delete(
+/// Applies a partial update. Missing record and failing rule are both 404.
+pub async fn update(
     db: &Db,
     snapshot: Arc<Snapshot>,
     collection: Arc<CompiledCollection>,
     caller: Caller,
     id: String,
-) -> Result<(), RecordError> {
-    let access = access::resolve(&snapshot, &collection.rules.delete, &caller, &collection)?;
+    body: Map<String, Value>,
+) -> Result<Value, RecordError> {
+    let prepared = prepare_update(db, &snapshot, collection, caller, id, body).await?;
+    in_transaction(db, move |tx| prepared.apply(tx, &snapshot)).await
+}
+
+/// Resolves the delete rule; refuses to delete the last superuser.
+pub async fn prepare_delete(
+    db: &Db,
+    snapshot: &Snapshot,
+    collection: Arc<CompiledCollection>,
+    caller: Caller,
+    id: String,
+) -> Result<PreparedDelete, RecordError> {
+    let access = access::resolve(snapshot, &collection.rules.delete, &caller, &collection)?;
     if collection.is_superusers() {
         let count: i64 = db
             .read(|c| {
@@ -179,12 +255,49 @@ pub async fn delete(
             ));
         }
     }
+    Ok(PreparedDelete {
+        collection,
+        access,
+        id,
+    })
+}
+
+impl PreparedDelete {
+    /// Deletes the record inside `tx`, handling references to it.
+    pub fn apply(&self, tx: &Transaction, snapshot: &Snapshot) -> Result<(), RecordError> {
+        load(tx, &self.collection, &self.id, &self.access)?.ok_or(RecordError::NotFound)?;
+        refs::delete_with_references(
+            tx,
+            snapshot,
+            &self.collection,
+            &self.id,
+            &mut HashSet::new(),
+        )
+    }
+}
+
+/// Deletes a record, handling references to it (cascade, clear or refuse).
+pub async fn delete(
+    db: &Db,
+    snapshot: Arc<Snapshot>,
+    collection: Arc<CompiledCollection>,
+    caller: Caller,
+    id: String,
+) -> Result<(), RecordError> {
+    let prepared = prepare_delete(db, &snapshot, collection, caller, id).await?;
+    in_transaction(db, move |tx| prepared.apply(tx, &snapshot)).await
+}
+
+/// Runs `f` in one `IMMEDIATE` transaction on the writer; commits when it succeeds.
+pub async fn in_transaction<T: Send + 'static>(
+    db: &Db,
+    f: impl FnOnce(&Transaction) -> Result<T, RecordError> + Send + 'static,
+) -> Result<T, RecordError> {
     db.write(move |conn| {
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        load(&tx, &collection, &id, &access)?.ok_or(RecordError::NotFound)?;
-        refs::delete_with_references(&tx, &snapshot, &collection, &id, &mut HashSet::new())?;
+        let out = f(&tx)?;
         tx.commit()?;
-        Ok(())
+        Ok(out)
     })
     .await
 }

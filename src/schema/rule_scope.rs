@@ -273,7 +273,9 @@ fn json_path(
         }
     }
     // Guarded: json_extract on text that is not JSON is an error, not NULL.
-    Ok(format!("(CASE WHEN json_valid({column}) THEN json_extract({column}, '{json_path}') END)"))
+    Ok(format!(
+        "(CASE WHEN json_valid({column}) THEN json_extract({column}, '{json_path}') END)"
+    ))
 }
 
 /// Wraps the final value: a plain column at the root, a scalar subquery

@@ -433,7 +433,10 @@ async fn expand_follows_relations_and_respects_the_view_rule() {
         back["expand"]["books_via_author"][0]["title"], "T",
         "{back}"
     );
-    assert!(none.get("expand").is_none(), "an unknown path is dropped and nothing is expanded: {none}");
+    assert!(
+        none.get("expand").is_none(),
+        "an unknown path is dropped and nothing is expanded: {none}"
+    );
 }
 
 #[tokio::test]
@@ -459,24 +462,69 @@ async fn collection_joins_match_conditions_on_the_same_row() {
             "fields": [{"name": "project", "type": "relation", "collectionId": projects["id"]}]
         }))
         .await;
-    let p1 = w.app.create_record_ok("projects", json!({"title": "p1"})).await;
-    let p2 = w.app.create_record_ok("projects", json!({"title": "p2"})).await;
-    w.app.create_record_ok("memberships", json!({"user": w.alice.0, "project": p1["id"]})).await;
-    w.app.create_record_ok("memberships", json!({"user": w.bob.0, "project": p2["id"]})).await;
-    let doc = w.app.create_record_ok("docs", json!({"project": p1["id"]})).await;
-    let doc_path = format!("/api/collections/docs/records/{}", doc["id"].as_str().expect("id"));
+    let p1 = w
+        .app
+        .create_record_ok("projects", json!({"title": "p1"}))
+        .await;
+    let p2 = w
+        .app
+        .create_record_ok("projects", json!({"title": "p2"}))
+        .await;
+    w.app
+        .create_record_ok(
+            "memberships",
+            json!({"user": w.alice.0, "project": p1["id"]}),
+        )
+        .await;
+    w.app
+        .create_record_ok("memberships", json!({"user": w.bob.0, "project": p2["id"]}))
+        .await;
+    let doc = w
+        .app
+        .create_record_ok("docs", json!({"project": p1["id"]}))
+        .await;
+    let doc_path = format!(
+        "/api/collections/docs/records/{}",
+        doc["id"].as_str().expect("id")
+    );
 
-    let (_, alice_list) = w.call(Who::Alice, Method::GET, "/api/collections/docs/records", None).await;
-    let (_, bob_list) = w.call(Who::Bob, Method::GET, "/api/collections/docs/records", None).await;
+    let (_, alice_list) = w
+        .call(
+            Who::Alice,
+            Method::GET,
+            "/api/collections/docs/records",
+            None,
+        )
+        .await;
+    let (_, bob_list) = w
+        .call(Who::Bob, Method::GET, "/api/collections/docs/records", None)
+        .await;
     let (bob_view, _) = w.call(Who::Bob, Method::GET, &doc_path, None).await;
     let (equals_status, equals) = status_json(
-        w.app.update_collection("docs", json!({"listRule": "@collection.memberships.user = @request.auth.id"})).await,
+        w.app
+            .update_collection(
+                "docs",
+                json!({"listRule": "@collection.memberships.user = @request.auth.id"}),
+            )
+            .await,
     )
     .await;
 
-    assert_eq!(alice_list["totalItems"], 1, "alice is a member of p1: {alice_list}");
-    assert_eq!(bob_list["totalItems"], 0, "bob's membership is for p2; the two conditions must hold on one row: {bob_list}");
+    assert_eq!(
+        alice_list["totalItems"], 1,
+        "alice is a member of p1: {alice_list}"
+    );
+    assert_eq!(
+        bob_list["totalItems"], 0,
+        "bob's membership is for p2; the two conditions must hold on one row: {bob_list}"
+    );
     assert_eq!(bob_view, 404);
-    assert_eq!(equals_status, 400, "non-any operators on @collection are refused at save time: {equals}");
-    assert_eq!(equals["data"]["listRule"]["code"], "validation_invalid_rule");
+    assert_eq!(
+        equals_status, 400,
+        "non-any operators on @collection are refused at save time: {equals}"
+    );
+    assert_eq!(
+        equals["data"]["listRule"]["code"],
+        "validation_invalid_rule"
+    );
 }

@@ -16,8 +16,12 @@ async fn app_with_mail() -> (TestApp, SmtpSink) {
     let app = spawn_app().await;
     let sink = smtp_sink::start().await;
     let (status, body) = status_json(
-        app.su(Method::PATCH, "/api/settings", Some(json!({"smtp": {"enabled": true, "host": "127.0.0.1", "port": sink.port}})))
-            .await,
+        app.su(
+            Method::PATCH,
+            "/api/settings",
+            Some(json!({"smtp": {"enabled": true, "host": "127.0.0.1", "port": sink.port}})),
+        )
+        .await,
     )
     .await;
     assert_eq!(status, 200, "{body}");
@@ -40,18 +44,48 @@ async fn sign_up(app: &TestApp, email: &str) -> Value {
 }
 
 async fn post(app: &TestApp, path: &str, token: Option<&str>, body: Value) -> (u16, Value) {
-    status_json(app.request(Method::POST, &format!("/api/collections/users/{path}"), token, Some(body)).await).await
+    status_json(
+        app.request(
+            Method::POST,
+            &format!("/api/collections/users/{path}"),
+            token,
+            Some(body),
+        )
+        .await,
+    )
+    .await
 }
 
 #[tokio::test]
 async fn auth_methods_describe_password_login() {
     let app = spawn_app().await;
 
-    let (status, body) = status_json(app.request(Method::GET, "/api/collections/users/auth-methods", None, None).await).await;
-    let (base_status, _) = status_json(app.request(Method::GET, "/api/collections/_mfas/auth-methods", None, None).await).await;
+    let (status, body) = status_json(
+        app.request(
+            Method::GET,
+            "/api/collections/users/auth-methods",
+            None,
+            None,
+        )
+        .await,
+    )
+    .await;
+    let (base_status, _) = status_json(
+        app.request(
+            Method::GET,
+            "/api/collections/_mfas/auth-methods",
+            None,
+            None,
+        )
+        .await,
+    )
+    .await;
 
     assert_eq!(status, 200);
-    assert_eq!(body["password"], json!({"identityFields": ["email"], "enabled": true}));
+    assert_eq!(
+        body["password"],
+        json!({"identityFields": ["email"], "enabled": true})
+    );
     assert_eq!(body["mfa"]["enabled"], false);
     assert_eq!(base_status, 404, "a base collection has no auth methods");
 }
@@ -62,13 +96,38 @@ async fn verification_through_the_emailed_token_marks_the_account_verified() {
     let user = sign_up(&app, "ver@example.com").await;
     assert_eq!(user["verified"], false);
 
-    let (request_status, _) = post(&app, "request-verification", None, json!({"email": "ver@example.com"})).await;
-    let mail = sink.wait_for("ver@example.com", WAIT).await.expect("verification email arrives");
+    let (request_status, _) = post(
+        &app,
+        "request-verification",
+        None,
+        json!({"email": "ver@example.com"}),
+    )
+    .await;
+    let mail = sink
+        .wait_for("ver@example.com", WAIT)
+        .await
+        .expect("verification email arrives");
     let token = mail.find_token().expect("token in the email");
-    let (confirm_status, _) = post(&app, "confirm-verification", None, json!({"token": token})).await;
-    let (again_status, again) = post(&app, "confirm-verification", None, json!({"token": "garbage"})).await;
+    let (confirm_status, _) =
+        post(&app, "confirm-verification", None, json!({"token": token})).await;
+    let (again_status, again) = post(
+        &app,
+        "confirm-verification",
+        None,
+        json!({"token": "garbage"}),
+    )
+    .await;
     let login = app.login_as("users", "ver@example.com", PASSWORD).await;
-    let (_, me) = status_json(app.request(Method::POST, "/api/collections/users/auth-refresh", Some(&login), None).await).await;
+    let (_, me) = status_json(
+        app.request(
+            Method::POST,
+            "/api/collections/users/auth-refresh",
+            Some(&login),
+            None,
+        )
+        .await,
+    )
+    .await;
 
     assert_eq!(request_status, 204);
     assert_eq!(confirm_status, 204);
@@ -81,10 +140,20 @@ async fn verification_through_the_emailed_token_marks_the_account_verified() {
 async fn password_reset_for_an_unknown_email_is_204_and_sends_nothing() {
     let (app, sink) = app_with_mail().await;
 
-    let (status, body) = post(&app, "request-password-reset", None, json!({"email": "nobody@example.com"})).await;
+    let (status, body) = post(
+        &app,
+        "request-password-reset",
+        None,
+        json!({"email": "nobody@example.com"}),
+    )
+    .await;
 
     assert_eq!(status, 204, "{body}");
-    assert!(sink.wait_for("nobody@example.com", Duration::from_millis(500)).await.is_none());
+    assert!(
+        sink.wait_for("nobody@example.com", Duration::from_millis(500))
+            .await
+            .is_none()
+    );
     assert!(sink.messages().is_empty(), "no mail at all");
 }
 
@@ -94,24 +163,52 @@ async fn a_password_reset_revokes_every_older_token() {
     sign_up(&app, "reset@example.com").await;
     let old_token = app.login_as("users", "reset@example.com", PASSWORD).await;
 
-    post(&app, "request-password-reset", None, json!({"email": "reset@example.com"})).await;
-    let token = sink.wait_for("reset@example.com", WAIT).await.expect("mail").find_token().expect("token");
-    let (mismatch, body) =
-        post(&app, "confirm-password-reset", None, json!({"token": token, "password": "new-pass-456", "passwordConfirm": "other"})).await;
-    let (status, _) =
-        post(&app, "confirm-password-reset", None, json!({"token": token, "password": "new-pass-456", "passwordConfirm": "new-pass-456"}))
-            .await;
-    let (reuse, _) =
-        post(&app, "confirm-password-reset", None, json!({"token": token, "password": "third-pass-789", "passwordConfirm": "third-pass-789"}))
-            .await;
+    post(
+        &app,
+        "request-password-reset",
+        None,
+        json!({"email": "reset@example.com"}),
+    )
+    .await;
+    let token = sink
+        .wait_for("reset@example.com", WAIT)
+        .await
+        .expect("mail")
+        .find_token()
+        .expect("token");
+    let (mismatch, body) = post(
+        &app,
+        "confirm-password-reset",
+        None,
+        json!({"token": token, "password": "new-pass-456", "passwordConfirm": "other"}),
+    )
+    .await;
+    let (status, _) = post(
+        &app,
+        "confirm-password-reset",
+        None,
+        json!({"token": token, "password": "new-pass-456", "passwordConfirm": "new-pass-456"}),
+    )
+    .await;
+    let (reuse, _) = post(
+        &app,
+        "confirm-password-reset",
+        None,
+        json!({"token": token, "password": "third-pass-789", "passwordConfirm": "third-pass-789"}),
+    )
+    .await;
     let (refresh_status, _) = post(&app, "auth-refresh", Some(&old_token), json!({})).await;
 
     assert_eq!(mismatch, 400);
-    assert_eq!(body["data"]["passwordConfirm"]["code"], "validation_values_mismatch");
+    assert_eq!(
+        body["data"]["passwordConfirm"]["code"],
+        "validation_values_mismatch"
+    );
     assert_eq!(status, 204);
     assert_eq!(reuse, 400, "the reset token itself died with the tokenKey");
     assert_eq!(refresh_status, 401, "the old auth token is rejected");
-    app.login_as("users", "reset@example.com", "new-pass-456").await;
+    app.login_as("users", "reset@example.com", "new-pass-456")
+        .await;
 }
 
 #[tokio::test]
@@ -120,11 +217,40 @@ async fn an_email_change_needs_the_emailed_token_and_the_password() {
     sign_up(&app, "old@example.com").await;
     let token = app.login_as("users", "old@example.com", PASSWORD).await;
 
-    let (guest, _) = post(&app, "request-email-change", None, json!({"newEmail": "new@example.com"})).await;
-    let (status, _) = post(&app, "request-email-change", Some(&token), json!({"newEmail": "new@example.com"})).await;
-    let change = sink.wait_for("new@example.com", WAIT).await.expect("mail to the new address").find_token().expect("token");
-    let (wrong_pw, _) = post(&app, "confirm-email-change", None, json!({"token": change, "password": "wrong-password"})).await;
-    let (confirmed, _) = post(&app, "confirm-email-change", None, json!({"token": change, "password": PASSWORD})).await;
+    let (guest, _) = post(
+        &app,
+        "request-email-change",
+        None,
+        json!({"newEmail": "new@example.com"}),
+    )
+    .await;
+    let (status, _) = post(
+        &app,
+        "request-email-change",
+        Some(&token),
+        json!({"newEmail": "new@example.com"}),
+    )
+    .await;
+    let change = sink
+        .wait_for("new@example.com", WAIT)
+        .await
+        .expect("mail to the new address")
+        .find_token()
+        .expect("token");
+    let (wrong_pw, _) = post(
+        &app,
+        "confirm-email-change",
+        None,
+        json!({"token": change, "password": "wrong-password"}),
+    )
+    .await;
+    let (confirmed, _) = post(
+        &app,
+        "confirm-email-change",
+        None,
+        json!({"token": change, "password": PASSWORD}),
+    )
+    .await;
 
     assert_eq!(guest, 401);
     assert_eq!(status, 204);
@@ -140,16 +266,32 @@ async fn a_superuser_can_impersonate_and_the_token_is_not_refreshable() {
     let id = user["id"].as_str().expect("id");
     let user_token = app.login_as("users", "imp@example.com", PASSWORD).await;
 
-    let (status, body) =
-        status_json(app.su(Method::POST, &format!("/api/collections/users/impersonate/{id}"), Some(json!({"duration": 60}))).await).await;
-    let (denied, _) = post(&app, &format!("impersonate/{id}"), Some(&user_token), json!({})).await;
+    let (status, body) = status_json(
+        app.su(
+            Method::POST,
+            &format!("/api/collections/users/impersonate/{id}"),
+            Some(json!({"duration": 60})),
+        )
+        .await,
+    )
+    .await;
+    let (denied, _) = post(
+        &app,
+        &format!("impersonate/{id}"),
+        Some(&user_token),
+        json!({}),
+    )
+    .await;
     let token = body["token"].as_str().expect("token").to_owned();
     let (_, refreshed) = post(&app, "auth-refresh", Some(&token), json!({})).await;
 
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["record"]["id"], id);
     assert_eq!(denied, 403);
-    assert_eq!(refreshed["token"], token, "a non-refreshable token is echoed back");
+    assert_eq!(
+        refreshed["token"], token,
+        "a non-refreshable token is echoed back"
+    );
 }
 
 #[tokio::test]
@@ -157,18 +299,45 @@ async fn users_cannot_set_their_own_verified_flag_or_see_hidden_emails() {
     let app = spawn_app().await;
     let alice = sign_up(&app, "alice@example.com").await;
     sign_up(&app, "bob@example.com").await;
-    app.update_collection("users", json!({"listRule": "", "viewRule": ""})).await;
+    app.update_collection("users", json!({"listRule": "", "viewRule": ""}))
+        .await;
     let alice_token = app.login_as("users", "alice@example.com", PASSWORD).await;
     let bob_token = app.login_as("users", "bob@example.com", PASSWORD).await;
-    let alice_path = format!("/api/collections/users/records/{}", alice["id"].as_str().expect("id"));
+    let alice_path = format!(
+        "/api/collections/users/records/{}",
+        alice["id"].as_str().expect("id")
+    );
 
-    let (verify_status, verify) = status_json(app.request(Method::PATCH, &alice_path, Some(&alice_token), Some(json!({"verified": true}))).await).await;
-    let (_, seen_by_bob) = status_json(app.request(Method::GET, &alice_path, Some(&bob_token), None).await).await;
-    let (_, seen_by_alice) = status_json(app.request(Method::GET, &alice_path, Some(&alice_token), None).await).await;
+    let (verify_status, verify) = status_json(
+        app.request(
+            Method::PATCH,
+            &alice_path,
+            Some(&alice_token),
+            Some(json!({"verified": true})),
+        )
+        .await,
+    )
+    .await;
+    let (_, seen_by_bob) = status_json(
+        app.request(Method::GET, &alice_path, Some(&bob_token), None)
+            .await,
+    )
+    .await;
+    let (_, seen_by_alice) = status_json(
+        app.request(Method::GET, &alice_path, Some(&alice_token), None)
+            .await,
+    )
+    .await;
 
     assert_eq!(verify_status, 400, "{verify}");
-    assert_eq!(verify["data"]["verified"]["code"], "validation_values_mismatch");
-    assert!(seen_by_bob.get("email").is_none(), "bob must not see alice's email: {seen_by_bob}");
+    assert_eq!(
+        verify["data"]["verified"]["code"],
+        "validation_values_mismatch"
+    );
+    assert!(
+        seen_by_bob.get("email").is_none(),
+        "bob must not see alice's email: {seen_by_bob}"
+    );
     assert_eq!(seen_by_alice["email"], "alice@example.com");
     assert!(seen_by_bob.get("password").is_none() && seen_by_bob.get("tokenKey").is_none());
 }
@@ -180,7 +349,13 @@ async fn the_eleventh_rapid_wrong_password_is_throttled() {
 
     let mut statuses = Vec::new();
     for _ in 0..11 {
-        let (status, _) = post(&app, "auth-with-password", None, json!({"identity": "throttle@example.com", "password": "wrong-guess"})).await;
+        let (status, _) = post(
+            &app,
+            "auth-with-password",
+            None,
+            json!({"identity": "throttle@example.com", "password": "wrong-guess"}),
+        )
+        .await;
         statuses.push(status);
     }
 
@@ -197,16 +372,57 @@ async fn enable(app: &TestApp, options: Value) {
 async fn otp_login_works_once_with_the_emailed_code() {
     let (app, sink) = app_with_mail().await;
     sign_up(&app, "otp@example.com").await;
-    let (disabled, _) = post(&app, "request-otp", None, json!({"email": "otp@example.com"})).await;
+    let (disabled, _) = post(
+        &app,
+        "request-otp",
+        None,
+        json!({"email": "otp@example.com"}),
+    )
+    .await;
     enable(&app, json!({"otp": {"enabled": true, "length": 6}})).await;
 
-    let (status, body) = post(&app, "request-otp", None, json!({"email": "otp@example.com"})).await;
-    let (unknown_status, unknown) = post(&app, "request-otp", None, json!({"email": "ghost@example.com"})).await;
+    let (status, body) = post(
+        &app,
+        "request-otp",
+        None,
+        json!({"email": "otp@example.com"}),
+    )
+    .await;
+    let (unknown_status, unknown) = post(
+        &app,
+        "request-otp",
+        None,
+        json!({"email": "ghost@example.com"}),
+    )
+    .await;
     let otp_id = body["otpId"].as_str().expect("otpId").to_owned();
-    let code = sink.wait_for("otp@example.com", WAIT).await.expect("otp mail").find_digits(6).expect("code");
-    let (wrong, _) = post(&app, "auth-with-otp", None, json!({"otpId": otp_id, "password": "000000x"})).await;
-    let (ok, session) = post(&app, "auth-with-otp", None, json!({"otpId": otp_id, "password": code})).await;
-    let (again, again_body) = post(&app, "auth-with-otp", None, json!({"otpId": otp_id, "password": code})).await;
+    let code = sink
+        .wait_for("otp@example.com", WAIT)
+        .await
+        .expect("otp mail")
+        .find_digits(6)
+        .expect("code");
+    let (wrong, _) = post(
+        &app,
+        "auth-with-otp",
+        None,
+        json!({"otpId": otp_id, "password": "000000x"}),
+    )
+    .await;
+    let (ok, session) = post(
+        &app,
+        "auth-with-otp",
+        None,
+        json!({"otpId": otp_id, "password": code}),
+    )
+    .await;
+    let (again, again_body) = post(
+        &app,
+        "auth-with-otp",
+        None,
+        json!({"otpId": otp_id, "password": code}),
+    )
+    .await;
 
     assert_eq!(disabled, 403);
     assert_eq!(status, 200);
@@ -215,7 +431,10 @@ async fn otp_login_works_once_with_the_emailed_code() {
     assert_eq!(unknown["otpId"].as_str().map(str::len), Some(15));
     assert_eq!(wrong, 400);
     assert_eq!(ok, 200, "{session}");
-    assert_eq!(session["record"]["verified"], true, "a successful OTP verifies the email");
+    assert_eq!(
+        session["record"]["verified"], true,
+        "a successful OTP verifies the email"
+    );
     assert_eq!(again, 400, "one-time use");
     assert_eq!(again_body["message"], "Invalid or expired OTP.");
 }
@@ -224,7 +443,11 @@ async fn otp_login_works_once_with_the_emailed_code() {
 async fn mfa_needs_a_second_different_method() {
     let (app, sink) = app_with_mail().await;
     sign_up(&app, "mfa@example.com").await;
-    enable(&app, json!({"otp": {"enabled": true}, "mfa": {"enabled": true}})).await;
+    enable(
+        &app,
+        json!({"otp": {"enabled": true}, "mfa": {"enabled": true}}),
+    )
+    .await;
     let login = json!({"identity": "mfa@example.com", "password": PASSWORD});
 
     let (first, challenge) = post(&app, "auth-with-password", None, login.clone()).await;
@@ -232,15 +455,38 @@ async fn mfa_needs_a_second_different_method() {
     let mut same_method = login.clone();
     same_method["mfaId"] = json!(mfa_id);
     let (same, same_body) = post(&app, "auth-with-password", None, same_method).await;
-    let (_, otp) = post(&app, "request-otp", None, json!({"email": "mfa@example.com"})).await;
-    let code = sink.wait_for("mfa@example.com", WAIT).await.expect("otp mail").find_digits(8).expect("code");
-    let (second, session) =
-        post(&app, "auth-with-otp", None, json!({"otpId": otp["otpId"], "password": code, "mfaId": mfa_id})).await;
+    let (_, otp) = post(
+        &app,
+        "request-otp",
+        None,
+        json!({"email": "mfa@example.com"}),
+    )
+    .await;
+    let code = sink
+        .wait_for("mfa@example.com", WAIT)
+        .await
+        .expect("otp mail")
+        .find_digits(8)
+        .expect("code");
+    let (second, session) = post(
+        &app,
+        "auth-with-otp",
+        None,
+        json!({"otpId": otp["otpId"], "password": code, "mfaId": mfa_id}),
+    )
+    .await;
 
     assert_eq!(first, 401);
-    assert_eq!(challenge.as_object().map(|o| o.len()), Some(1), "the challenge is only {{mfaId}}: {challenge}");
+    assert_eq!(
+        challenge.as_object().map(|o| o.len()),
+        Some(1),
+        "the challenge is only {{mfaId}}: {challenge}"
+    );
     assert_eq!(same, 400);
-    assert_eq!(same_body["message"], "A different authentication method is required.");
+    assert_eq!(
+        same_body["message"],
+        "A different authentication method is required."
+    );
     assert_eq!(second, 200, "{session}");
     assert!(session["token"].is_string());
 }

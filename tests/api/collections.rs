@@ -258,11 +258,20 @@ async fn the_collections_api_is_for_superusers_only() {
 #[tokio::test]
 async fn a_collection_can_be_renamed_by_case_only() {
     let app = spawn_app().await;
-    app.create_collection_ok(json!({"name": "posts", "fields": [{"name": "t", "type": "text"}]})).await;
+    app.create_collection_ok(json!({"name": "posts", "fields": [{"name": "t", "type": "text"}]}))
+        .await;
     app.create_record_ok("posts", json!({"t": "kept"})).await;
 
-    let (status, body) = status_json(app.update_collection("posts", json!({"name": "Posts"})).await).await;
-    let (_, list) = status_json(app.su(Method::GET, "/api/collections/Posts/records", None).await).await;
+    let (status, body) = status_json(
+        app.update_collection("posts", json!({"name": "Posts"}))
+            .await,
+    )
+    .await;
+    let (_, list) = status_json(
+        app.su(Method::GET, "/api/collections/Posts/records", None)
+            .await,
+    )
+    .await;
 
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["name"], "Posts");

@@ -7,6 +7,7 @@ mod access;
 mod accounts;
 mod auth;
 mod bad_input;
+mod batch;
 mod collections;
 mod filters;
 mod http_edges;

@@ -1,0 +1,149 @@
+//! `POST /api/batch`: one transaction for many record writes.
+
+use crate::helpers::{TestApp, spawn_app, status_json};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+async fn setup() -> TestApp {
+    let app = spawn_app().await;
+    app.create_collection_ok(json!({
+        "name": "notes", "listRule": "", "viewRule": "",
+        "fields": [{"name": "title", "type": "text", "required": true}, {"name": "n", "type": "number"}]
+    }))
+    .await;
+    app.su(
+        Method::PATCH,
+        "/api/settings",
+        Some(json!({"batch": {"enabled": true}})),
+    )
+    .await;
+    app
+}
+
+async fn count(app: &TestApp) -> i64 {
+    let (_, list) = status_json(app.list_records("notes", &[], None).await).await;
+    list["totalItems"].as_i64().expect("total")
+}
+
+#[tokio::test]
+async fn batch_is_refused_while_disabled() {
+    let app = spawn_app().await;
+
+    let (status, body) = status_json(
+        app.su(Method::POST, "/api/batch", Some(json!({"requests": []})))
+            .await,
+    )
+    .await;
+
+    assert_eq!(status, 403);
+    assert_eq!(body["message"], "Batch requests are not allowed.");
+}
+
+#[tokio::test]
+async fn a_batch_creates_updates_upserts_and_deletes_in_order() {
+    let app = setup().await;
+    let existing = app
+        .create_record_ok("notes", json!({"title": "old", "n": 1}))
+        .await;
+    let doomed = app
+        .create_record_ok("notes", json!({"title": "doomed"}))
+        .await;
+    let id = existing["id"].as_str().expect("id");
+
+    let (status, body) = status_json(
+        app.su(
+            Method::POST,
+            "/api/batch",
+            Some(json!({"requests": [
+                {"method": "POST", "url": "/api/collections/notes/records", "body": {"title": "new"}},
+                {"method": "PATCH", "url": format!("/api/collections/notes/records/{id}"), "body": {"n+": 41}},
+                {"method": "PUT", "url": "/api/collections/notes/records", "body": {"id": "upsertid0000001", "title": "up"}},
+                {"method": "DELETE", "url": format!("/api/collections/notes/records/{}", doomed["id"].as_str().expect("id"))}
+            ]})),
+        )
+        .await,
+    )
+    .await;
+
+    assert_eq!(status, 200, "{body}");
+    let statuses: Vec<i64> = body
+        .as_array()
+        .expect("array")
+        .iter()
+        .filter_map(|r| r["status"].as_i64())
+        .collect();
+    assert_eq!(statuses, vec![200, 200, 200, 204]);
+    assert_eq!(body[1]["body"]["n"], 42);
+    assert_eq!(body[2]["body"]["id"], "upsertid0000001");
+    assert_eq!(body[3]["body"], Value::Null);
+    assert_eq!(count(&app).await, 3, "old, new, up");
+}
+
+#[tokio::test]
+async fn one_failing_request_rolls_back_the_whole_batch() {
+    let app = setup().await;
+    let before = count(&app).await;
+
+    let (status, body) = status_json(
+        app.su(
+            Method::POST,
+            "/api/batch",
+            Some(json!({"requests": [
+                {"method": "POST", "url": "/api/collections/notes/records", "body": {"title": "a"}},
+                {"method": "POST", "url": "/api/collections/notes/records", "body": {"title": "b"}},
+                {"method": "POST", "url": "/api/collections/notes/records", "body": {"n": 1}}
+            ]})),
+        )
+        .await,
+    )
+    .await;
+
+    assert_eq!(status, 400);
+    assert_eq!(body["message"], "Batch transaction failed.");
+    let failure = &body["data"]["requests"]["2"];
+    assert_eq!(failure["code"], "batch_request_failed", "{body}");
+    assert_eq!(failure["response"]["status"], 400);
+    assert_eq!(
+        failure["response"]["data"]["title"]["code"],
+        "validation_required"
+    );
+    assert_eq!(count(&app).await, before, "nothing from the batch was kept");
+}
+
+#[tokio::test]
+async fn each_request_in_a_batch_keeps_its_own_rules() {
+    let app = setup().await;
+    app.create_collection_ok(json!({"name": "locked", "fields": [{"name": "t", "type": "text"}]}))
+        .await;
+
+    let (status, body) = status_json(
+        app.request(
+            Method::POST,
+            "/api/batch",
+            None,
+            Some(json!({"requests": [{"method": "POST", "url": "/api/collections/locked/records", "body": {"t": "x"}}]})),
+        )
+        .await,
+    )
+    .await;
+    let (too_many, many) = status_json(
+        app.su(
+            Method::POST,
+            "/api/batch",
+            Some(json!({"requests": vec![json!({"method": "GET", "url": "/api/health"}); 51]})),
+        )
+        .await,
+    )
+    .await;
+
+    assert_eq!(status, 400);
+    assert_eq!(
+        body["data"]["requests"]["0"]["response"]["status"], 403,
+        "{body}"
+    );
+    assert_eq!(too_many, 400);
+    assert_eq!(
+        many["data"]["requests"]["code"], "validation_length_too_long",
+        "{many}"
+    );
+}
