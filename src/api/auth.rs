@@ -1,7 +1,7 @@
 //! Auth endpoints of auth collections: password login and token refresh.
 
 use super::error::ApiError;
-use super::extract::{AppState, caller, read_object};
+use super::extract::{AppState, read_object};
 use super::respond;
 use crate::auth::{self, Principal};
 use crate::mail::{Template, TemplateVars};
@@ -246,18 +246,7 @@ pub async fn refresh(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let collection = auth_collection(&state, &path)?;
-    let c = caller(&who, &req);
-    let Some((collection_id, _, id)) = c.auth else {
-        return Err(ApiError::unauthorized(
-            "The request requires valid record authorization token.",
-        ));
-    };
-    if collection_id != collection.id {
-        return Err(ApiError::forbidden(format!(
-            "The request requires auth record from {} collection.",
-            collection.name
-        )));
-    }
+    let id = record_of(&who, &collection)?;
     // A non-refreshable (impersonation) token is answered with itself.
     let presented = req
         .headers()
@@ -276,6 +265,32 @@ pub async fn refresh(
         auth::refresh_token(&state.db, collection.clone(), id.clone()).await?
     };
     auth_response(&req, &state, collection, id, token).await
+}
+
+/// The id of the authenticated record, which must belong to `collection`
+/// (401 without a valid token, 403 for a record of another collection).
+fn record_of(
+    who: &Principal,
+    collection: &crate::schema::CompiledCollection,
+) -> Result<String, ApiError> {
+    let (collection_id, id) = match who {
+        Principal::Anonymous => {
+            return Err(ApiError::unauthorized(
+                "The request requires valid record authorization token.",
+            ));
+        }
+        Principal::User {
+            collection_id, id, ..
+        } => (collection_id.as_str(), id),
+        Principal::Superuser { id } => (crate::schema::SUPERUSERS_ID, id),
+    };
+    if collection_id != collection.id {
+        return Err(ApiError::forbidden(format!(
+            "The request requires auth record from {} collection.",
+            collection.name
+        )));
+    }
+    Ok(id.clone())
 }
 
 /// Reads a string field of a JSON body ("" when absent or not a string).
@@ -403,17 +418,7 @@ pub async fn request_email_change(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let collection = auth_collection(&state, &path)?;
-    let Some((collection_id, _, id)) = caller(&who, &req).auth else {
-        return Err(ApiError::unauthorized(
-            "The request requires valid record authorization token.",
-        ));
-    };
-    if collection_id != collection.id {
-        return Err(ApiError::forbidden(format!(
-            "The request requires auth record from {} collection.",
-            collection.name
-        )));
-    }
+    let id = record_of(&who, &collection)?;
     let input = read_object(&req, body, state.config.server.max_body_bytes).await?;
     let outgoing = auth::flows::request_email_change(
         &state.db,

@@ -36,19 +36,7 @@ pub fn issue_auth(
     key: &str,
     duration_secs: i64,
 ) -> Result<String, AuthError> {
-    let claims = AuthClaims {
-        collection_id: collection_id.to_owned(),
-        exp: crate::clock::unix_now() + duration_secs,
-        id: record_id.to_owned(),
-        refreshable: true,
-        kind: "auth".to_owned(),
-    };
-    jsonwebtoken::encode(
-        &Header::new(Algorithm::HS256),
-        &claims,
-        &EncodingKey::from_secret(key.as_bytes()),
-    )
-    .map_err(|e| AuthError::Token(e.to_string()))
+    issue_auth_with(collection_id, record_id, key, duration_secs, true)
 }
 
 /// Signs an auth token that `auth-refresh` will not renew (impersonation).
@@ -58,11 +46,21 @@ pub fn issue_auth_fixed(
     key: &str,
     duration_secs: i64,
 ) -> Result<String, AuthError> {
+    issue_auth_with(collection_id, record_id, key, duration_secs, false)
+}
+
+fn issue_auth_with(
+    collection_id: &str,
+    record_id: &str,
+    key: &str,
+    duration_secs: i64,
+    refreshable: bool,
+) -> Result<String, AuthError> {
     let claims = AuthClaims {
         collection_id: collection_id.to_owned(),
         exp: crate::clock::unix_now() + duration_secs,
         id: record_id.to_owned(),
-        refreshable: false,
+        refreshable,
         kind: "auth".to_owned(),
     };
     sign(&claims, key)
@@ -151,23 +149,23 @@ pub fn verify_purpose(
 
 /// The `refreshable` claim of an (already verified) auth token.
 pub fn refreshable(token: &str) -> Option<bool> {
-    let payload = token.split('.').nth(1)?;
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(payload)
-        .ok()?;
-    let claims: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
-    claims
+    payload::<serde_json::Value>(token)?
         .get("refreshable")
         .and_then(serde_json::Value::as_bool)
 }
 
-/// Reads the payload without checking the signature (only to find the key).
-pub fn peek(token: &str) -> Option<UnverifiedClaims> {
+/// Decodes a token's payload without checking anything.
+fn payload<T: serde::de::DeserializeOwned>(token: &str) -> Option<T> {
     let payload = token.split('.').nth(1)?;
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(payload)
         .ok()?;
     serde_json::from_slice(&bytes).ok()
+}
+
+/// Reads the payload without checking the signature (only to find the key).
+pub fn peek(token: &str) -> Option<UnverifiedClaims> {
+    payload(token)
 }
 
 /// Verifies signature, algorithm and expiry of an auth token.
