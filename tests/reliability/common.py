@@ -36,7 +36,8 @@ def ferrobase_bin():
     """FERROBASE_BIN, else target/release/ferrobase, else target/debug/ferrobase (built if
     neither exists)."""
     if os.environ.get("FERROBASE_BIN"):
-        return os.environ["FERROBASE_BIN"]
+        # Absolute: the server is started from its own data dir.
+        return os.path.abspath(os.environ["FERROBASE_BIN"])
     target = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
     for profile in ("release", "debug"):
         path = os.path.join(target, profile, "ferrobase")
