@@ -28,6 +28,8 @@ pub enum DbError {
     Join(#[from] tokio::task::JoinError),
     #[error("the writer thread has stopped")]
     WriterGone,
+    #[error("commit failed: {0}")]
+    CommitFailed(String),
     #[error("migration {name} failed: {source}")]
     Migration {
         name: &'static str,
@@ -97,8 +99,83 @@ impl Db {
         self.writer.run(f).await
     }
 
+    /// Runs `f` inside the writer's shared transaction, under its own
+    /// savepoint: concurrent calls are committed together with one sync.
+    /// Returns only after the commit; `f` must not open a transaction itself.
+    pub async fn write_grouped<T, E>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, E> + Send + 'static,
+    ) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<DbError> + Send + 'static,
+    {
+        self.writer.run_grouped(f).await
+    }
+
     /// Migration state, for `ferrobase migrate status`.
     pub async fn migration_status(&self) -> Result<Vec<MigrationStatus>, DbError> {
         self.read(migrate::status).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn grouped_writes_commit_together_and_a_failing_one_rolls_back_alone() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let db = Db::open(dir.path(), &DatabaseConfig::default()).expect("open");
+        db.write(|c| {
+            c.execute_batch("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT NOT NULL)")
+                .map_err(DbError::from)
+        })
+        .await
+        .expect("table");
+
+        let mut tasks = Vec::new();
+        for i in 0..40_i64 {
+            let db = db.clone();
+            tasks.push(tokio::spawn(async move {
+                db.write_grouped(move |c| {
+                    c.execute("INSERT INTO t (id, v) VALUES (?1, 'x')", [i])?;
+                    if i == 7 {
+                        // A second insert of the same id fails; only this job's rows go.
+                        c.execute("INSERT INTO t (id, v) VALUES (?1, 'dup')", [i])?;
+                    }
+                    Ok::<_, DbError>(i)
+                })
+                .await
+            }));
+        }
+        let mut failed = Vec::new();
+        for task in tasks {
+            if let Err(e) = task.await.expect("join") {
+                failed.push(e.to_string());
+            }
+        }
+        let (count, has_seven): (i64, bool) = db
+            .read(|c| {
+                c.query_row(
+                    "SELECT count(*), EXISTS(SELECT 1 FROM t WHERE id = 7) FROM t",
+                    [],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .map_err(DbError::from)
+            })
+            .await
+            .expect("count");
+
+        assert_eq!(
+            failed.len(),
+            1,
+            "exactly the failing job reports an error: {failed:?}"
+        );
+        assert_eq!(count, 39, "every other job's row was committed");
+        assert!(
+            !has_seven,
+            "the failing job's first insert was rolled back with it"
+        );
     }
 }

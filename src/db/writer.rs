@@ -1,13 +1,34 @@
 //! The single writer: a thread that owns the read-write connection and runs
-//! queued jobs one at a time. Jobs are closures, so the queue is also the
-//! place where a later version can group several jobs into one commit.
+//! queued jobs. Two kinds of job:
+//!
+//! - *exclusive* jobs get the connection to themselves and manage their own
+//!   transaction (schema changes, batches, account updates);
+//! - *grouped* jobs run inside a transaction the writer opens: consecutive
+//!   grouped jobs waiting in the queue share ONE transaction and ONE commit
+//!   (one fsync), each isolated by a savepoint so a failing job rolls back
+//!   only its own changes. Replies are sent only after the commit returns, so
+//!   nothing is acknowledged that is not durable; if the commit fails, every
+//!   job of the group gets the error.
 
 use super::DbError;
 use rusqlite::Connection;
 use std::sync::mpsc;
 use tokio::sync::oneshot;
 
-type Job = Box<dyn FnOnce(&mut Connection) + Send>;
+/// Most grouped jobs committed together.
+pub const MAX_GROUP_JOBS: usize = 64;
+
+/// Sends a grouped job's answer once the commit outcome is known.
+type Reply = Box<dyn FnOnce(Option<DbError>) + Send>;
+/// A grouped job: runs inside a savepoint (or, given `None`, does not run at
+/// all and fails), says whether it succeeded, and returns its deferred reply.
+type GroupedJob = Box<dyn FnOnce(Option<&Connection>) -> (bool, Reply) + Send>;
+type ExclusiveJob = Box<dyn FnOnce(&mut Connection) + Send>;
+
+enum Job {
+    Exclusive(ExclusiveJob),
+    Grouped(GroupedJob),
+}
 
 pub(super) struct Writer {
     jobs: mpsc::Sender<Job>,
@@ -19,8 +40,28 @@ impl Writer {
         let spawned = std::thread::Builder::new()
             .name("ferrobase-writer".to_owned())
             .spawn(move || {
-                while let Ok(job) = queue.recv() {
-                    job(&mut conn);
+                let mut next = queue.recv().ok();
+                while let Some(job) = next.take() {
+                    match job {
+                        Job::Exclusive(f) => f(&mut conn),
+                        Job::Grouped(first) => {
+                            let mut group = vec![first];
+                            while group.len() < MAX_GROUP_JOBS {
+                                match queue.try_recv() {
+                                    Ok(Job::Grouped(f)) => group.push(f),
+                                    Ok(exclusive) => {
+                                        next = Some(exclusive);
+                                        break;
+                                    }
+                                    Err(_) => break,
+                                }
+                            }
+                            run_group(&mut conn, group);
+                        }
+                    }
+                    if next.is_none() {
+                        next = queue.recv().ok();
+                    }
                 }
                 // Every handle is gone: leave a clean WAL behind.
                 if let Err(e) = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);") {
@@ -34,6 +75,7 @@ impl Writer {
         Self { jobs }
     }
 
+    /// Runs `f` with the connection to itself; `f` manages its own transaction.
     pub(super) async fn run<T, E>(
         &self,
         f: impl FnOnce(&mut Connection) -> Result<T, E> + Send + 'static,
@@ -43,11 +85,88 @@ impl Writer {
         E: From<DbError> + Send + 'static,
     {
         let (reply, answer) = oneshot::channel();
-        let job: Job = Box::new(move |conn| {
+        let job = Job::Exclusive(Box::new(move |conn| {
             // The receiver may have gone (client disconnected); the write still stands.
             let _ = reply.send(f(conn));
-        });
+        }));
         self.jobs.send(job).map_err(|_| DbError::WriterGone)?;
         answer.await.map_err(|_| DbError::WriterGone)?
+    }
+
+    /// Runs `f` inside the writer's group transaction (under its own
+    /// savepoint) and answers after the group's commit.
+    pub(super) async fn run_grouped<T, E>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, E> + Send + 'static,
+    ) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<DbError> + Send + 'static,
+    {
+        let (reply, answer) = oneshot::channel();
+        let job = Job::Grouped(Box::new(move |conn: Option<&Connection>| {
+            let result = match conn {
+                Some(conn) => f(conn),
+                None => Err(E::from(DbError::CommitFailed(
+                    "the group transaction could not start".into(),
+                ))),
+            };
+            let ok = result.is_ok();
+            let send: Reply = Box::new(move |commit_error| {
+                let out = match (commit_error, result) {
+                    (Some(e), Ok(_)) => Err(E::from(e)),
+                    (_, result) => result,
+                };
+                let _ = reply.send(out);
+            });
+            (ok, send)
+        }));
+        self.jobs.send(job).map_err(|_| DbError::WriterGone)?;
+        answer.await.map_err(|_| DbError::WriterGone)?
+    }
+}
+
+/// One transaction for the whole group, one savepoint per job, one commit.
+fn run_group(conn: &mut Connection, group: Vec<GroupedJob>) {
+    let mut replies = Vec::with_capacity(group.len());
+    if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+        tracing::error!(error = %e, "cannot begin a group transaction; its jobs are refused");
+        for job in group {
+            let (_, reply) = job(None);
+            reply(None);
+        }
+        return;
+    }
+    for job in group {
+        let reply = match conn.execute_batch("SAVEPOINT fb_job") {
+            Ok(()) => {
+                let (ok, reply) = job(Some(conn));
+                let closed = if ok {
+                    conn.execute_batch("RELEASE fb_job")
+                } else {
+                    conn.execute_batch("ROLLBACK TO fb_job; RELEASE fb_job")
+                };
+                if let Err(e) = closed {
+                    tracing::error!(error = %e, "closing a job savepoint failed");
+                }
+                reply
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "opening a job savepoint failed; the job is refused");
+                let (_, reply) = job(None);
+                reply
+            }
+        };
+        replies.push(reply);
+    }
+    match conn.execute_batch("COMMIT") {
+        Ok(()) => replies.into_iter().for_each(|reply| reply(None)),
+        Err(e) => {
+            tracing::error!(error = %e, "group commit failed; every job of the group is refused");
+            let _ = conn.execute_batch("ROLLBACK");
+            for reply in replies {
+                reply(Some(DbError::CommitFailed(e.to_string())));
+            }
+        }
     }
 }

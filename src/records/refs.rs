@@ -5,12 +5,12 @@
 use super::RecordError;
 use crate::db::ident;
 use crate::schema::{Collection, FieldKind, Snapshot};
-use rusqlite::Transaction;
+use rusqlite::Connection;
 use std::collections::HashSet;
 
 /// Deletes record `id` of `collection` after handling every reference to it.
 pub fn delete_with_references(
-    tx: &Transaction,
+    tx: &Connection,
     snapshot: &Snapshot,
     collection: &Collection,
     id: &str,

@@ -14,7 +14,7 @@ use crate::db::{Db, ident};
 use crate::rules::SqlValue;
 use crate::schema::{Collection, CollectionType, CompiledCollection, FieldKind, Snapshot, autogen};
 use crate::validation::{FieldError, ValidationErrors};
-use rusqlite::{Transaction, TransactionBehavior};
+use rusqlite::{Connection, TransactionBehavior};
 use serde_json::{Map, Value, json};
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -117,7 +117,7 @@ impl PreparedCreate {
     }
 
     /// Inserts the record inside `tx` and checks the create rule against it.
-    pub fn apply(&self, tx: &Transaction, snapshot: &Snapshot) -> Result<Value, RecordError> {
+    pub fn apply(&self, tx: &Connection, snapshot: &Snapshot) -> Result<Value, RecordError> {
         let collection = &self.collection;
         check_relations(tx, snapshot, collection, &self.values, CREATE_FAILED)?;
         insert(tx, collection, &self.values).map_err(|e| unique_violation(e, CREATE_FAILED))?;
@@ -189,7 +189,7 @@ pub async fn prepare_update(
 
 impl PreparedUpdate {
     /// Merges the input with the stored record inside `tx`, validates and saves.
-    pub fn apply(&self, tx: &Transaction, snapshot: &Snapshot) -> Result<Value, RecordError> {
+    pub fn apply(&self, tx: &Connection, snapshot: &Snapshot) -> Result<Value, RecordError> {
         let collection = &self.collection;
         let current = load(tx, collection, &self.id, &self.access)?.ok_or(RecordError::NotFound)?;
         let mut draft = Draft {
@@ -264,7 +264,7 @@ pub async fn prepare_delete(
 
 impl PreparedDelete {
     /// Deletes the record inside `tx`, handling references to it.
-    pub fn apply(&self, tx: &Transaction, snapshot: &Snapshot) -> Result<(), RecordError> {
+    pub fn apply(&self, tx: &Connection, snapshot: &Snapshot) -> Result<(), RecordError> {
         load(tx, &self.collection, &self.id, &self.access)?.ok_or(RecordError::NotFound)?;
         refs::delete_with_references(
             tx,
@@ -288,18 +288,14 @@ pub async fn delete(
     in_transaction(db, move |tx| prepared.apply(tx, &snapshot)).await
 }
 
-/// Runs `f` in one `IMMEDIATE` transaction on the writer; commits when it succeeds.
+/// Runs `f` on the writer inside a transaction it shares with other
+/// concurrent writes (one commit and one sync for the group); `f`'s changes
+/// are rolled back alone when it fails. Returns after the commit.
 pub async fn in_transaction<T: Send + 'static>(
     db: &Db,
-    f: impl FnOnce(&Transaction) -> Result<T, RecordError> + Send + 'static,
+    f: impl FnOnce(&Connection) -> Result<T, RecordError> + Send + 'static,
 ) -> Result<T, RecordError> {
-    db.write(move |conn| {
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let out = f(&tx)?;
-        tx.commit()?;
-        Ok(out)
-    })
-    .await
+    db.write_grouped(f).await
 }
 
 /// Deletes every record of a collection (with reference handling), in one transaction.
@@ -645,7 +641,7 @@ async fn hash_passwords(draft: Draft) -> Result<Map<String, Value>, RecordError>
 }
 
 fn check_relations(
-    tx: &Transaction,
+    tx: &Connection,
     snapshot: &Snapshot,
     collection: &Collection,
     values: &Map<String, Value>,
@@ -698,7 +694,7 @@ fn check_relations(
 }
 
 fn insert(
-    tx: &Transaction,
+    tx: &Connection,
     collection: &Collection,
     values: &Map<String, Value>,
 ) -> rusqlite::Result<()> {
@@ -725,7 +721,7 @@ fn insert(
 }
 
 fn write_update(
-    tx: &Transaction,
+    tx: &Connection,
     collection: &Collection,
     id: &str,
     values: &Map<String, Value>,
@@ -754,7 +750,7 @@ fn write_update(
 }
 
 fn row_matches(
-    tx: &Transaction,
+    tx: &Connection,
     collection: &Collection,
     id: &str,
     rule: &crate::rules::SqlFragment,
