@@ -55,14 +55,7 @@ pub async fn with_password(
 ) -> Result<HttpResponse, ApiError> {
     let collection = auth_collection(&state, &path)?;
     let input = read_object(&req, body, state.config.server.max_body_bytes).await?;
-    let text = |key: &str| {
-        input
-            .get(key)
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_owned()
-    };
-    let (identity, password) = (text("identity"), text("password"));
+    let (identity, password) = (text(&input, "identity"), text(&input, "password"));
     let mut errors = ValidationErrors::new();
     if identity.is_empty() {
         errors.add("identity", FieldError::required());
@@ -76,7 +69,7 @@ pub async fn with_password(
             &errors,
         ));
     }
-    let identity_field = Some(text("identityField")).filter(|s| !s.is_empty());
+    let identity_field = Some(text(&input, "identityField")).filter(|s| !s.is_empty());
     let ip = req.peer_addr().map(|a| a.ip());
     if ip.is_some_and(|ip| !state.login_throttle.allowed(ip)) {
         return Err(ApiError::too_many_requests());

@@ -13,7 +13,6 @@ pub struct TestApp {
     pub base: String,
     pub client: reqwest::Client,
     pub superuser_token: String,
-    #[allow(dead_code)]
     pub data_dir: PathBuf,
     handle: actix_web::dev::ServerHandle,
     _tmp: Option<tempfile::TempDir>,
@@ -82,7 +81,6 @@ async fn login(
 
 impl TestApp {
     /// Stops the server gracefully and waits for it (the data dir stays).
-    #[allow(dead_code)]
     pub async fn stop(self) {
         self.handle.stop(true).await;
     }
