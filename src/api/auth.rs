@@ -12,7 +12,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::{Value, json};
 use std::sync::Arc;
 
-fn auth_collection(
+pub(super) fn auth_collection(
     state: &AppState,
     id_or_name: &str,
 ) -> Result<Arc<crate::schema::CompiledCollection>, ApiError> {
@@ -23,13 +23,15 @@ fn auth_collection(
         .ok_or_else(|| ApiError::not_found("Missing or invalid auth collection context."))
 }
 
-/// The auth response: `{token, record}` with the record as its owner sees it.
+/// The auth response: `{token, record}` with the record as its owner sees
+/// it, plus `meta` (OAuth2 only).
 async fn auth_response(
     req: &HttpRequest,
     state: &AppState,
     collection: Arc<crate::schema::CompiledCollection>,
     record_id: String,
     token: String,
+    meta: Option<Value>,
 ) -> Result<HttpResponse, ApiError> {
     let owner = records::Caller {
         superuser: collection.is_superusers(),
@@ -44,7 +46,11 @@ async fn auth_response(
     let record =
         records::view_as_owner(&state.db, collection.clone(), owner.clone(), record_id).await?;
     let record = super::records::expanded_one(req, state, collection, owner, record).await?;
-    respond::json(req, json!({"token": token, "record": record}), false)
+    let mut body = json!({"token": token, "record": record});
+    if let Some(meta) = meta {
+        body["meta"] = meta;
+    }
+    respond::json(req, body, false)
 }
 
 pub async fn with_password(
@@ -95,21 +101,21 @@ pub async fn with_password(
             outcome
         }
     };
-    let mfa_id = mfa_id_of(&req, &input);
-    finish_login(
-        &req,
-        &state,
-        collection,
-        outcome.record_id,
-        Some(outcome.token),
-        "password",
-        mfa_id,
-    )
-    .await
+    let factor = FirstFactor {
+        record_id: outcome.record_id,
+        token: Some(outcome.token),
+        method: "password",
+        mfa_id: mfa_id_of(&req, &input),
+        meta: None,
+    };
+    finish_login(&req, &state, collection, factor).await
 }
 
 /// `mfaId` from the body or the query string.
-fn mfa_id_of(req: &HttpRequest, body: &serde_json::Map<String, Value>) -> Option<String> {
+pub(super) fn mfa_id_of(
+    req: &HttpRequest,
+    body: &serde_json::Map<String, Value>,
+) -> Option<String> {
     body.get("mfaId")
         .and_then(Value::as_str)
         .map(str::to_owned)
@@ -121,17 +127,34 @@ fn mfa_id_of(req: &HttpRequest, body: &serde_json::Map<String, Value>) -> Option
         .filter(|s| !s.is_empty())
 }
 
+/// How a login was proven, and what the MFA step and the answer need.
+pub(super) struct FirstFactor {
+    pub record_id: String,
+    /// The token already issued (password login), or `None` to issue one.
+    pub token: Option<String>,
+    /// "password", "otp" or "oauth2": MFA wants two different ones.
+    pub method: &'static str,
+    pub mfa_id: Option<String>,
+    /// Extra `meta` of the answer (OAuth2).
+    pub meta: Option<Value>,
+}
+
 /// Ends a successful first factor: runs the MFA step (401 `{"mfaId"}` when a
-/// second factor is due), then answers with `{token, record}`.
-async fn finish_login(
+/// second factor is due), notes the login origin (alerting on a new one),
+/// then answers with `{token, record}`.
+pub(super) async fn finish_login(
     req: &HttpRequest,
-    state: &AppState,
+    state: &web::Data<AppState>,
     collection: Arc<crate::schema::CompiledCollection>,
-    record_id: String,
-    token: Option<String>,
-    method: &'static str,
-    mfa_id: Option<String>,
+    factor: FirstFactor,
 ) -> Result<HttpResponse, ApiError> {
+    let FirstFactor {
+        record_id,
+        token,
+        method,
+        mfa_id,
+        meta,
+    } = factor;
     let (enabled, rule, _) = auth::mfa::mfa_settings(&collection);
     let applies = enabled
         && (rule.trim().is_empty() || {
@@ -171,7 +194,53 @@ async fn finish_login(
         Some(token) => token,
         None => auth::refresh_token(&state.db, collection.clone(), record_id.clone()).await?,
     };
-    auth_response(req, state, collection, record_id, token).await
+    note_login(req, state, collection.clone(), record_id.clone()).await;
+    auth_response(req, state, collection, record_id, token, meta).await
+}
+
+/// Records where a login came from and, for a new origin of an account that
+/// logged in before, sends the login alert in the background.
+async fn note_login(
+    req: &HttpRequest,
+    state: &web::Data<AppState>,
+    collection: Arc<crate::schema::CompiledCollection>,
+    record_id: String,
+) {
+    let origin = auth::origins::Origin {
+        ip: req
+            .peer_addr()
+            .map(|a| a.ip().to_string())
+            .unwrap_or_default(),
+        user_agent: req
+            .headers()
+            .get(actix_web::http::header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .chars()
+            .take(512)
+            .collect(),
+    };
+    let alert_info = origin.describe();
+    let noted =
+        auth::origins::note_login(&state.db, collection.clone(), record_id.clone(), origin).await;
+    let to = match noted {
+        Ok(Some(to)) if auth::origins::alerts_enabled(&collection) => to,
+        Ok(_) => return,
+        Err(e) => {
+            tracing::warn!(error = %e, "could not record the login origin");
+            return;
+        }
+    };
+    let state = state.clone();
+    actix_web::rt::spawn(async move {
+        let vars = TemplateVars {
+            alert_info,
+            record_email: to.clone(),
+            record_id,
+            ..TemplateVars::default()
+        };
+        deliver(&state, &collection, Template::LoginAlert, &to, vars).await;
+    });
 }
 
 pub async fn request_otp(
@@ -228,8 +297,14 @@ pub async fn with_otp(
         ));
     }
     let record_id = auth::otp::consume_otp(&state.db, collection.clone(), &otp_id, &code).await?;
-    let mfa_id = mfa_id_of(&req, &input);
-    finish_login(&req, &state, collection, record_id, None, "otp", mfa_id).await
+    let factor = FirstFactor {
+        record_id,
+        token: None,
+        method: "otp",
+        mfa_id: mfa_id_of(&req, &input),
+        meta: None,
+    };
+    finish_login(&req, &state, collection, factor).await
 }
 
 pub async fn refresh(
@@ -257,7 +332,7 @@ pub async fn refresh(
     } else {
         auth::refresh_token(&state.db, collection.clone(), id.clone()).await?
     };
-    auth_response(&req, &state, collection, id, token).await
+    auth_response(&req, &state, collection, id, token, None).await
 }
 
 /// The id of the authenticated record, which must belong to `collection`
@@ -287,7 +362,7 @@ fn record_of(
 }
 
 /// Reads a string field of a JSON body ("" when absent or not a string).
-fn text(body: &serde_json::Map<String, Value>, key: &str) -> String {
+pub(super) fn text(body: &serde_json::Map<String, Value>, key: &str) -> String {
     body.get(key)
         .and_then(Value::as_str)
         .unwrap_or_default()
@@ -456,5 +531,5 @@ pub async fn impersonate(
     let duration = input.get("duration").and_then(Value::as_i64);
     let token =
         auth::flows::impersonate(&state.db, collection.clone(), id.clone(), duration).await?;
-    auth_response(&req, &state, collection, id, token).await
+    auth_response(&req, &state, collection, id, token, None).await
 }

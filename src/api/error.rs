@@ -221,6 +221,26 @@ impl From<AuthError> for ApiError {
                     &errors,
                 )
             }
+            AuthError::OAuth2Disabled => ApiError::forbidden(
+                "The collection is not configured to allow OAuth2 authentication.",
+            ),
+            AuthError::UnknownProvider(name) => {
+                let mut errors = ValidationErrors::new();
+                errors.add(
+                    "provider",
+                    crate::validation::FieldError::new(
+                        "validation_invalid_provider",
+                        format!("Provider with name {name} is missing or is not enabled."),
+                    )
+                    .with_params(serde_json::json!({"name": name})),
+                );
+                ApiError::validation(
+                    "An error occurred while loading the submitted data.",
+                    &errors,
+                )
+            }
+            AuthError::OAuth2Token => ApiError::bad_request("Failed to fetch OAuth2 token."),
+            AuthError::OAuth2User => ApiError::bad_request("Failed to fetch OAuth2 user."),
             AuthError::NoSuchSuperuser | AuthError::LastSuperuser => {
                 ApiError::bad_request(e.to_string())
             }

@@ -11,6 +11,7 @@ mod fields;
 mod health;
 mod mailer;
 pub mod middleware;
+mod oauth2;
 pub mod ratelimit;
 mod records;
 mod respond;
@@ -113,6 +114,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(resource(
         "/api/collections/{c}/auth-with-otp",
         vec![web::post().to(auth::with_otp)],
+    ))
+    .service(resource(
+        "/api/collections/{c}/auth-with-oauth2",
+        vec![web::post().to(oauth2::with_oauth2)],
     ))
     .service(resource(
         "/api/collections/{c}/request-verification",

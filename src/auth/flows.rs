@@ -66,12 +66,21 @@ pub fn auth_methods(collection: &CompiledCollection) -> Value {
         .get("identityFields")
         .cloned()
         .unwrap_or_else(|| json!(["email"]));
+    let providers = super::oauth2::auth_methods_providers(collection);
+    let legacy_providers: Vec<Value> = providers
+        .iter()
+        .cloned()
+        .map(|mut p| {
+            p["logo"] = json!("");
+            p
+        })
+        .collect();
     json!({
         "password": {"identityFields": identity_fields, "enabled": enabled(&password)},
-        "oauth2": {"providers": [], "enabled": false},
+        "oauth2": {"enabled": crate::schema::oauth2::enabled(&collection.options), "providers": providers},
         "mfa": {"enabled": enabled(&mfa), "duration": duration(&mfa)},
         "otp": {"enabled": enabled(&otp), "duration": duration(&otp)},
-        "authProviders": [],
+        "authProviders": legacy_providers,
         "usernamePassword": identity_fields.as_array().is_some_and(|f| f.iter().any(|v| v == "username")),
         "emailPassword": identity_fields.as_array().is_some_and(|f| f.iter().any(|v| v == "email")),
     })

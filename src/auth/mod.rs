@@ -7,6 +7,8 @@
 pub mod flows;
 mod login;
 pub mod mfa;
+pub mod oauth2;
+pub mod origins;
 pub mod otp;
 pub mod password;
 mod principal;
@@ -49,6 +51,14 @@ pub enum AuthError {
     InvalidMfa,
     #[error("a different authentication method is required")]
     SameMfaMethod,
+    #[error("OAuth2 authentication is disabled for this collection")]
+    OAuth2Disabled,
+    #[error("provider {0} is missing or not enabled")]
+    UnknownProvider(String),
+    #[error("the provider did not issue a token")]
+    OAuth2Token,
+    #[error("the provider did not return the user")]
+    OAuth2User,
     #[error("password hashing failed: {0}")]
     Hash(String),
     #[error("token: {0}")]

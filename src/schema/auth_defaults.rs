@@ -139,6 +139,9 @@ pub fn apply_options(
             continue;
         };
         match (current, value) {
+            (Value::Object(cur), Value::Object(new)) if key == "oauth2" => {
+                errors.nest(key.clone(), super::oauth2::apply(cur, new));
+            }
             (Value::Object(cur), Value::Object(new)) => {
                 for (k, v) in new {
                     if k == "secret" && v.as_str().is_none_or(|s| s.len() < 30) {

@@ -11,6 +11,7 @@ mod index;
 mod json_schema;
 mod list;
 mod names;
+pub mod oauth2;
 mod registry;
 mod rule_scope;
 mod store;

@@ -11,6 +11,7 @@ mod batch;
 mod collections;
 mod filters;
 mod http_edges;
+mod oauth2;
 mod persistence;
 mod ratelimit;
 mod records;

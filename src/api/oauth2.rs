@@ -1,0 +1,194 @@
+//! `auth-with-oauth2`: exchange the provider's code, then log in the linked
+//! account, link an existing one (the caller's own, or the one with the
+//! provider-verified email), or sign up a new record from `createData` and
+//! the mapped provider fields — the new record and its link in one
+//! transaction, under the collection's create rule with
+//! `@request.context = "oauth2"`.
+
+use super::auth::{FirstFactor, auth_collection, finish_login, mfa_id_of, text};
+use super::error::ApiError;
+use super::extract::{AppState, caller, read_object};
+use crate::auth::oauth2::{self, OAuth2User};
+use crate::auth::{AuthError, Principal};
+use crate::records;
+use crate::schema::{CompiledCollection, FieldKind, autogen};
+use crate::validation::{FieldError, ValidationErrors};
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde_json::{Map, Value, json};
+use std::sync::Arc;
+
+const PASSWORD_ALPHABET: &str = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+
+pub async fn with_oauth2(
+    req: HttpRequest,
+    who: Principal,
+    path: web::Path<String>,
+    body: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let collection = auth_collection(&state, &path)?;
+    if !crate::schema::oauth2::enabled(&collection.options) {
+        return Err(AuthError::OAuth2Disabled.into());
+    }
+    let input = read_object(&req, body, state.config.server.max_body_bytes).await?;
+    let (provider_name, code) = (text(&input, "provider"), text(&input, "code"));
+    let mut errors = ValidationErrors::new();
+    for (key, value) in [("provider", &provider_name), ("code", &code)] {
+        if value.is_empty() {
+            errors.add(key, FieldError::required());
+        }
+    }
+    let create_data = match input.get("createData") {
+        None | Some(Value::Null) => Map::new(),
+        Some(Value::Object(m)) => m.clone(),
+        Some(_) => {
+            errors.add(
+                "createData",
+                FieldError::new("validation_invalid_value", "Must be an object."),
+            );
+            Map::new()
+        }
+    };
+    if !errors.is_empty() {
+        return Err(ApiError::validation(
+            "An error occurred while loading the submitted data.",
+            &errors,
+        ));
+    }
+    let provider = oauth2::provider(&collection, &provider_name)
+        .ok_or_else(|| AuthError::UnknownProvider(provider_name.clone()))?;
+    let redirect_url = match text(&input, "redirectURL") {
+        url if url.is_empty() => text(&input, "redirectUrl"),
+        url => url,
+    };
+    let user = oauth2::exchange(
+        &provider,
+        &code,
+        &text(&input, "codeVerifier"),
+        &redirect_url,
+    )
+    .await?;
+
+    let logged_in = match &who {
+        Principal::User {
+            collection_id, id, ..
+        } if *collection_id == collection.id => Some(id.clone()),
+        _ => None,
+    };
+    let mut target = oauth2::linked_record(
+        &state.db,
+        collection.id.clone(),
+        provider.spec.name,
+        user.id.clone(),
+    )
+    .await?;
+    if target.is_none() {
+        target = logged_in.clone();
+    }
+    if target.is_none() && !user.email.is_empty() {
+        target = oauth2::record_by_email(&state.db, &collection, user.email.clone()).await?;
+    }
+    let (record_id, is_new) = match target {
+        Some(id) => {
+            let may_set_email = logged_in.as_deref() != Some(id.as_str());
+            link_existing(
+                &state,
+                &collection,
+                provider.spec.name,
+                &user,
+                &id,
+                may_set_email,
+            )
+            .await?;
+            (id, false)
+        }
+        None => {
+            let caller = records::Caller {
+                context: "oauth2",
+                ..caller(&who, &req)
+            };
+            let body = signup_body(&collection, create_data, &user);
+            let id = sign_up(&state, &collection, provider.spec.name, &user, caller, body).await?;
+            (id, true)
+        }
+    };
+    let factor = FirstFactor {
+        record_id,
+        token: None,
+        method: "oauth2",
+        mfa_id: mfa_id_of(&req, &input),
+        meta: Some(user.meta(is_new)),
+    };
+    finish_login(&req, &state, collection, factor).await
+}
+
+async fn link_existing(
+    state: &AppState,
+    collection: &Arc<CompiledCollection>,
+    provider: &'static str,
+    user: &OAuth2User,
+    record_id: &str,
+    may_set_email: bool,
+) -> Result<(), ApiError> {
+    let (collection, user, record_id) = (collection.clone(), user.clone(), record_id.to_owned());
+    records::in_transaction(&state.db, move |tx| {
+        oauth2::link(tx, &collection, &record_id, provider, &user, may_set_email)?;
+        Ok(())
+    })
+    .await?;
+    Ok(())
+}
+
+/// The create body of a new account: `createData`, then the provider's
+/// verified email and the mapped fields where `createData` left them out,
+/// and a random password when none was chosen.
+fn signup_body(
+    collection: &CompiledCollection,
+    mut body: Map<String, Value>,
+    user: &OAuth2User,
+) -> Map<String, Value> {
+    if !user.email.is_empty() && !body.contains_key("email") {
+        body.insert("email".into(), json!(user.email));
+    }
+    for (source, field) in crate::schema::oauth2::mapped_fields(&collection.options) {
+        let value = match source.as_str() {
+            "id" => &user.id,
+            "name" => &user.name,
+            "username" => &user.username,
+            // Avatars are files: downloading them waits for file uploads.
+            _ => continue,
+        };
+        let is_text = collection
+            .field(&field)
+            .is_some_and(|f| matches!(f.kind, FieldKind::Text { .. }));
+        if is_text && !value.is_empty() && !body.contains_key(&field) {
+            body.insert(field, json!(value));
+        }
+    }
+    if !body.contains_key("password") {
+        let password = autogen::random_string(PASSWORD_ALPHABET, 30);
+        body.insert("passwordConfirm".into(), json!(password));
+        body.insert("password".into(), json!(password));
+    }
+    body
+}
+
+async fn sign_up(
+    state: &AppState,
+    collection: &Arc<CompiledCollection>,
+    provider: &'static str,
+    user: &OAuth2User,
+    caller: records::Caller,
+    body: Map<String, Value>,
+) -> Result<String, ApiError> {
+    let snapshot = state.registry.snapshot();
+    let prepared = records::prepare_create(&snapshot, collection.clone(), caller, body).await?;
+    let (collection, user) = (collection.clone(), user.clone());
+    let id = records::in_transaction(&state.db, move |tx| {
+        prepared.apply(tx, &snapshot)?;
+        oauth2::link(tx, &collection, prepared.id(), provider, &user, true)?;
+        Ok(prepared.id().to_owned())
+    })
+    .await?;
+    Ok(id)
+}

@@ -1,0 +1,434 @@
+//! OAuth2 login: the provider list of `auth-methods` (with a fresh PKCE
+//! pair and state each time), the authorization-code exchange against a
+//! provider's token and user-info endpoints, and the `_externalAuths` links
+//! between provider accounts and records. Which provider is which lives in
+//! [`crate::schema::oauth2`] as data; this module only speaks the protocol.
+
+use super::AuthError;
+use crate::db::{Db, ident};
+use crate::schema::oauth2::{ProviderConfig, ProviderSpec};
+use crate::schema::{CompiledCollection, autogen};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use rusqlite::{Connection, OptionalExtension, params};
+use serde_json::{Map, Value, json};
+use sha2::{Digest, Sha256};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+const STATE_ALPHABET: &str = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+const VERIFIER_ALPHABET: &str =
+    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~";
+/// Upper bound for each call to a provider (token and user info).
+const PROVIDER_TIMEOUT: Duration = Duration::from_secs(15);
+/// Largest provider answer read (token or user info).
+const MAX_PROVIDER_BODY: usize = 1 << 20;
+
+/// The user as the provider describes them, plus the tokens it issued.
+#[derive(Debug, Clone, Default)]
+pub struct OAuth2User {
+    pub id: String,
+    pub name: String,
+    pub username: String,
+    /// Empty unless the provider vouches for the address.
+    pub email: String,
+    pub avatar_url: String,
+    pub access_token: String,
+    pub refresh_token: String,
+    /// Token expiry as a PocketBase date string ("" when not given).
+    pub expiry: String,
+    pub raw: Value,
+}
+
+impl OAuth2User {
+    /// The `meta` object of the auth response.
+    pub fn meta(&self, is_new: bool) -> Value {
+        json!({
+            "id": self.id,
+            "name": self.name,
+            "username": self.username,
+            "email": self.email,
+            "avatarURL": self.avatar_url,
+            "avatarUrl": self.avatar_url,
+            "accessToken": self.access_token,
+            "refreshToken": self.refresh_token,
+            "expiry": self.expiry,
+            "rawUser": self.raw,
+            "isNew": is_new,
+        })
+    }
+}
+
+/// The `oauth2` part of `auth-methods`: each enabled provider with a fresh
+/// state and PKCE pair and its authorization URL (ending in `redirect_uri=`
+/// so the client appends its own).
+pub fn auth_methods_providers(collection: &CompiledCollection) -> Vec<Value> {
+    if !crate::schema::oauth2::enabled(&collection.options) {
+        return Vec::new();
+    }
+    crate::schema::oauth2::providers(&collection.options)
+        .iter()
+        .map(provider_entry)
+        .collect()
+}
+
+fn provider_entry(provider: &ProviderConfig) -> Value {
+    let state = autogen::random_string(STATE_ALPHABET, 30);
+    let verifier = autogen::random_string(VERIFIER_ALPHABET, 43);
+    let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
+    let mut query = vec![("client_id", provider.client_id.clone())];
+    if provider.pkce {
+        query.push(("code_challenge", challenge.clone()));
+        query.push(("code_challenge_method", "S256".to_owned()));
+    }
+    query.push(("response_type", "code".to_owned()));
+    query.push(("scope", provider.spec.scopes.join(" ")));
+    query.push(("state", state.clone()));
+    let encoded = serde_urlencoded::to_string(&query).unwrap_or_default();
+    let separator = if provider.auth_url.contains('?') {
+        '&'
+    } else {
+        '?'
+    };
+    let auth_url = format!("{}{separator}{encoded}&redirect_uri=", provider.auth_url);
+    let (challenge, method, verifier) = if provider.pkce {
+        (challenge, "S256", verifier)
+    } else {
+        (String::new(), "", String::new())
+    };
+    json!({
+        "name": provider.spec.name,
+        "displayName": provider.display_name,
+        "logo": "",
+        "state": state,
+        "authURL": auth_url,
+        "authUrl": auth_url,
+        "codeVerifier": verifier,
+        "codeChallenge": challenge,
+        "codeChallengeMethod": method,
+    })
+}
+
+/// The enabled provider `name` of the collection.
+pub fn provider(collection: &CompiledCollection, name: &str) -> Option<ProviderConfig> {
+    crate::schema::oauth2::providers(&collection.options)
+        .into_iter()
+        .find(|p| p.spec.name == name)
+}
+
+fn http() -> &'static reqwest::Client {
+    static CLIENT: OnceLock<reqwest::Client> = OnceLock::new();
+    CLIENT.get_or_init(|| {
+        reqwest::Client::builder()
+            .timeout(PROVIDER_TIMEOUT)
+            .redirect(reqwest::redirect::Policy::limited(3))
+            .user_agent(concat!("ferrobase/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .unwrap_or_default()
+    })
+}
+
+async fn json_body(response: reqwest::Response) -> Option<Value> {
+    if !response.status().is_success() {
+        return None;
+    }
+    if response
+        .content_length()
+        .is_some_and(|n| n > MAX_PROVIDER_BODY as u64)
+    {
+        return None;
+    }
+    let bytes = response.bytes().await.ok()?;
+    if bytes.len() > MAX_PROVIDER_BODY {
+        return None;
+    }
+    if let Ok(value) = serde_json::from_slice::<Value>(&bytes) {
+        return Some(value);
+    }
+    // Some providers (GitHub without Accept) answer form-encoded tokens.
+    let pairs: Map<String, Value> = serde_urlencoded::from_bytes::<Vec<(String, String)>>(&bytes)
+        .ok()?
+        .into_iter()
+        .map(|(k, v)| (k, Value::String(v)))
+        .collect();
+    Some(Value::Object(pairs))
+}
+
+/// Exchanges an authorization code for tokens, then fetches the user.
+pub async fn exchange(
+    provider: &ProviderConfig,
+    code: &str,
+    code_verifier: &str,
+    redirect_url: &str,
+) -> Result<OAuth2User, AuthError> {
+    let mut params = vec![
+        ("grant_type", "authorization_code"),
+        ("code", code),
+        ("redirect_uri", redirect_url),
+    ];
+    if !code_verifier.is_empty() {
+        params.push(("code_verifier", code_verifier));
+    }
+    // Client authentication as RFC 6749 (2.3.1) prefers it, HTTP Basic, then
+    // in the body for providers that only take that (as Go's oauth2 does).
+    let basic = format!(
+        "{}:{}",
+        form_escape(&provider.client_id),
+        form_escape(&provider.client_secret)
+    );
+    let mut token = request_token(provider, &params, Some(&basic)).await;
+    if token.is_none() {
+        params.push(("client_id", provider.client_id.as_str()));
+        params.push(("client_secret", provider.client_secret.as_str()));
+        token = request_token(provider, &params, None).await;
+    }
+    let token = token.ok_or(AuthError::OAuth2Token)?;
+    let access_token = str_at(&token, "/access_token");
+    if access_token.is_empty() {
+        return Err(AuthError::OAuth2Token);
+    }
+    let raw = async {
+        let response = http()
+            .get(&provider.user_info_url)
+            .header(reqwest::header::ACCEPT, "application/json")
+            .bearer_auth(&access_token)
+            .send()
+            .await
+            .ok()?;
+        json_body(response).await
+    }
+    .await
+    .ok_or(AuthError::OAuth2User)?;
+    let mut user = map_user(provider.spec, raw);
+    if user.id.is_empty() {
+        return Err(AuthError::OAuth2User);
+    }
+    user.access_token = access_token;
+    user.refresh_token = str_at(&token, "/refresh_token");
+    user.expiry = token
+        .pointer("/expires_in")
+        .and_then(|v| v.as_i64().or_else(|| v.as_str()?.parse().ok()))
+        .filter(|secs| *secs > 0)
+        .map(|secs| {
+            (chrono::Utc::now() + chrono::Duration::seconds(secs))
+                .format("%Y-%m-%d %H:%M:%S%.3fZ")
+                .to_string()
+        })
+        .unwrap_or_default();
+    Ok(user)
+}
+
+/// One call to the token endpoint; `None` unless it answers 2xx with JSON.
+async fn request_token(
+    provider: &ProviderConfig,
+    params: &[(&str, &str)],
+    basic_credentials: Option<&str>,
+) -> Option<Value> {
+    let mut request = http()
+        .post(&provider.token_url)
+        .header(reqwest::header::ACCEPT, "application/json")
+        .form(params);
+    if let Some(credentials) = basic_credentials {
+        let encoded = base64::engine::general_purpose::STANDARD.encode(credentials);
+        request = request.header(reqwest::header::AUTHORIZATION, format!("Basic {encoded}"));
+    }
+    json_body(request.send().await.ok()?).await
+}
+
+/// `application/x-www-form-urlencoded` escaping (for Basic credentials).
+fn form_escape(raw: &str) -> String {
+    let mut out = String::with_capacity(raw.len());
+    for byte in raw.bytes() {
+        match byte {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(char::from(byte))
+            }
+            b' ' => out.push('+'),
+            _ => out.push_str(&format!("%{byte:02X}")),
+        }
+    }
+    out
+}
+
+/// The string (or number, as text) at a JSON pointer; "" when absent.
+fn str_at(value: &Value, pointer: &str) -> String {
+    if pointer.is_empty() {
+        return String::new();
+    }
+    match value.pointer(pointer) {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Number(n)) => n.to_string(),
+        _ => String::new(),
+    }
+}
+
+/// Maps a provider's user-info JSON through its catalog entry.
+fn map_user(spec: &ProviderSpec, raw: Value) -> OAuth2User {
+    let m = &spec.user;
+    let verified = match m.email_verified {
+        None => true,
+        Some(pointer) => match raw.pointer(pointer) {
+            Some(Value::Bool(b)) => *b,
+            Some(Value::String(s)) => s == "true",
+            _ => false,
+        },
+    };
+    OAuth2User {
+        id: str_at(&raw, m.id),
+        name: str_at(&raw, m.name),
+        username: str_at(&raw, m.username),
+        email: if verified {
+            str_at(&raw, m.email)
+        } else {
+            String::new()
+        },
+        avatar_url: str_at(&raw, m.avatar_url),
+        raw,
+        ..OAuth2User::default()
+    }
+}
+
+/// The record already linked to this provider account, if any.
+pub async fn linked_record(
+    db: &Db,
+    collection_id: String,
+    provider: &'static str,
+    provider_id: String,
+) -> Result<Option<String>, AuthError> {
+    db.read(move |conn| -> Result<_, AuthError> {
+        Ok(conn
+            .query_row(
+                "SELECT recordRef FROM _externalAuths
+                 WHERE collectionRef = ?1 AND provider = ?2 AND providerId = ?3",
+                params![collection_id, provider, provider_id],
+                |r| r.get::<_, String>(0),
+            )
+            .optional()?)
+    })
+    .await
+}
+
+/// The id and email of the record with this email, if any.
+pub async fn record_by_email(
+    db: &Db,
+    collection: &CompiledCollection,
+    email: String,
+) -> Result<Option<String>, AuthError> {
+    let sql = format!(
+        "SELECT id FROM {} WHERE email = ?1 COLLATE NOCASE LIMIT 1",
+        ident(collection.name.as_str())
+    );
+    db.read(move |conn| -> Result<_, AuthError> {
+        Ok(conn
+            .query_row(&sql, [email], |r| r.get::<_, String>(0))
+            .optional()?)
+    })
+    .await
+}
+
+/// Inside a write transaction: links the provider account to `record_id`
+/// (idempotent) and fills in / verifies the record's email from the
+/// provider's verified address, as PocketBase does.
+pub fn link(
+    tx: &Connection,
+    collection: &CompiledCollection,
+    record_id: &str,
+    provider: &str,
+    user: &OAuth2User,
+    may_set_email: bool,
+) -> rusqlite::Result<()> {
+    let now = crate::clock::now();
+    tx.execute(
+        "INSERT INTO _externalAuths (id, collectionRef, recordRef, provider, providerId, created, updated)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)
+         ON CONFLICT DO NOTHING",
+        params![autogen::record_id(), collection.id, record_id, provider, user.id, now],
+    )?;
+    if user.email.is_empty() {
+        return Ok(());
+    }
+    let table = ident(collection.name.as_str());
+    if may_set_email {
+        tx.execute(
+            &format!(
+                "UPDATE {table} SET email = ?2, verified = TRUE, updated = ?3
+                 WHERE id = ?1 AND email = ''"
+            ),
+            params![record_id, user.email, now],
+        )?;
+    }
+    tx.execute(
+        &format!(
+            "UPDATE {table} SET verified = TRUE, updated = ?3
+             WHERE id = ?1 AND verified = FALSE AND email = ?2 COLLATE NOCASE"
+        ),
+        params![record_id, user.email, now],
+    )?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::schema::oauth2::spec;
+
+    #[test]
+    fn an_unverified_oidc_email_is_not_trusted() {
+        let oidc = spec("oidc").expect("oidc is in the catalog");
+        let user = map_user(
+            oidc,
+            json!({"sub": "u1", "email": "a@b.c", "email_verified": false, "name": "A"}),
+        );
+        assert_eq!((user.id.as_str(), user.email.as_str()), ("u1", ""));
+        let user = map_user(
+            oidc,
+            json!({"sub": "u1", "email": "a@b.c", "email_verified": true}),
+        );
+        assert_eq!(user.email, "a@b.c");
+    }
+
+    #[test]
+    fn basic_credentials_are_form_escaped() {
+        assert_eq!(form_escape("a b:c/d~e"), "a+b%3Ac%2Fd~e");
+    }
+
+    #[test]
+    fn numeric_ids_become_strings() {
+        let github = spec("github").expect("github is in the catalog");
+        let user = map_user(
+            github,
+            json!({"id": 42, "login": "octo", "avatar_url": "https://x/a.png"}),
+        );
+        assert_eq!(
+            (
+                user.id.as_str(),
+                user.username.as_str(),
+                user.avatar_url.as_str()
+            ),
+            ("42", "octo", "https://x/a.png")
+        );
+    }
+
+    #[test]
+    fn the_auth_url_carries_a_challenge_of_the_verifier() {
+        let provider = ProviderConfig {
+            spec: spec("oidc").expect("oidc"),
+            client_id: "cid".into(),
+            client_secret: "s".into(),
+            display_name: "IdP".into(),
+            auth_url: "http://127.0.0.1:9/auth".into(),
+            token_url: String::new(),
+            user_info_url: String::new(),
+            pkce: true,
+        };
+        let entry = provider_entry(&provider);
+        let verifier = entry["codeVerifier"].as_str().unwrap_or_default();
+        assert_eq!(verifier.len(), 43);
+        let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
+        let url = entry["authURL"].as_str().unwrap_or_default();
+        assert!(url.starts_with("http://127.0.0.1:9/auth?client_id=cid&code_challenge="));
+        assert!(url.contains(&challenge));
+        assert!(url.ends_with("&redirect_uri="));
+        assert_eq!(entry["state"].as_str().map(str::len), Some(30));
+    }
+}

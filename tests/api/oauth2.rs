@@ -1,0 +1,455 @@
+//! OAuth2 login against a real (small) OpenID Connect provider that each
+//! test starts on loopback: authorize → code → token (PKCE checked) →
+//! userinfo. Plus login alerts through the SMTP sink.
+
+use crate::helpers::{TestApp, spawn_app, status_json};
+use crate::smtp_sink;
+use actix_web::{App, HttpResponse, HttpServer, web};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use reqwest::Method;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+const CLIENT_ID: &str = "ferrobase-test";
+const CLIENT_SECRET: &str = "provider-secret";
+
+/// An issued code: the PKCE challenge and redirect it was issued for, and whose it is.
+struct Grant {
+    challenge: String,
+    redirect_uri: String,
+    user: Value,
+}
+
+#[derive(Default)]
+struct ProviderState {
+    grants: HashMap<String, Grant>,
+    tokens: HashMap<String, Value>,
+    counter: u64,
+}
+
+type Shared = web::Data<Arc<Mutex<ProviderState>>>;
+
+/// Users the provider knows, by the `login_hint` the test passes.
+fn user_named(hint: &str) -> Value {
+    match hint {
+        "alice" => json!({"sub": "alice-123", "name": "Alice A.", "preferred_username": "alice",
+                          "email": "alice@idp.test", "email_verified": true}),
+        "bob" => {
+            json!({"sub": "bob-456", "name": "Bob", "email": "bob@idp.test", "email_verified": true})
+        }
+        _ => {
+            json!({"sub": "eve-789", "name": "Eve", "email": "eve@idp.test", "email_verified": false})
+        }
+    }
+}
+
+async fn authorize(state: Shared, query: web::Query<HashMap<String, String>>) -> HttpResponse {
+    let q = query.into_inner();
+    let get = |k: &str| q.get(k).cloned().unwrap_or_default();
+    if get("client_id") != CLIENT_ID || get("response_type") != "code" {
+        return HttpResponse::BadRequest().finish();
+    }
+    let mut s = state.lock().expect("provider state");
+    s.counter += 1;
+    let code = format!("code-{}", s.counter);
+    let redirect_uri = get("redirect_uri");
+    s.grants.insert(
+        code.clone(),
+        Grant {
+            challenge: get("code_challenge"),
+            redirect_uri: redirect_uri.clone(),
+            user: user_named(&get("login_hint")),
+        },
+    );
+    let location = format!("{redirect_uri}?code={code}&state={}", get("state"));
+    HttpResponse::Found()
+        .insert_header(("Location", location))
+        .finish()
+}
+
+/// Client id and secret from HTTP Basic (RFC 6749, 2.3.1, which our server
+/// tries first) or else from the form.
+fn client_credentials(
+    req: &actix_web::HttpRequest,
+    form: &HashMap<String, String>,
+) -> (String, String) {
+    let basic = req
+        .headers()
+        .get("Authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Basic "))
+        .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
+        .and_then(|b| String::from_utf8(b).ok());
+    match basic.as_deref().and_then(|b| b.split_once(':')) {
+        Some((id, secret)) => (id.to_owned(), secret.to_owned()),
+        None => (
+            form.get("client_id").cloned().unwrap_or_default(),
+            form.get("client_secret").cloned().unwrap_or_default(),
+        ),
+    }
+}
+
+async fn token(
+    state: Shared,
+    req: actix_web::HttpRequest,
+    form: web::Form<HashMap<String, String>>,
+) -> HttpResponse {
+    let f = form.into_inner();
+    let get = |k: &str| f.get(k).cloned().unwrap_or_default();
+    if client_credentials(&req, &f) != (CLIENT_ID.to_owned(), CLIENT_SECRET.to_owned()) {
+        return HttpResponse::Unauthorized().json(json!({"error": "invalid_client"}));
+    }
+    let mut s = state.lock().expect("provider state");
+    let Some(grant) = s.grants.remove(&get("code")) else {
+        return HttpResponse::BadRequest().json(json!({"error": "invalid_grant"}));
+    };
+    let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(get("code_verifier").as_bytes()));
+    if get("grant_type") != "authorization_code"
+        || challenge != grant.challenge
+        || get("redirect_uri") != grant.redirect_uri
+    {
+        return HttpResponse::BadRequest().json(json!({"error": "invalid_grant"}));
+    }
+    s.counter += 1;
+    let access = format!("access-{}", s.counter);
+    s.tokens.insert(access.clone(), grant.user);
+    HttpResponse::Ok().json(json!({"access_token": access, "refresh_token": "r1",
+                                   "token_type": "Bearer", "expires_in": 3600}))
+}
+
+async fn userinfo(state: Shared, req: actix_web::HttpRequest) -> HttpResponse {
+    let bearer = req
+        .headers()
+        .get("Authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or_default()
+        .to_owned();
+    match state.lock().expect("provider state").tokens.get(&bearer) {
+        Some(user) => HttpResponse::Ok().json(user),
+        None => HttpResponse::Unauthorized().finish(),
+    }
+}
+
+/// Starts the provider; returns its base URL.
+async fn start_provider() -> String {
+    let state = web::Data::new(Arc::new(Mutex::new(ProviderState::default())));
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(state.clone())
+            .route("/authorize", web::get().to(authorize))
+            .route("/token", web::post().to(token))
+            .route("/userinfo", web::get().to(userinfo))
+    })
+    .workers(1)
+    .bind("127.0.0.1:0")
+    .expect("provider binds");
+    let port = server.addrs()[0].port();
+    tokio::spawn(server.run());
+    format!("http://127.0.0.1:{port}")
+}
+
+async fn enable_oidc(app: &TestApp, provider: &str) {
+    let (status, body) = status_json(
+        app.update_collection(
+            "users",
+            json!({"oauth2": {"enabled": true, "providers": [{
+                "name": "oidc", "clientId": CLIENT_ID, "clientSecret": CLIENT_SECRET,
+                "displayName": "Test IdP",
+                "authURL": format!("{provider}/authorize"),
+                "tokenURL": format!("{provider}/token"),
+                "userInfoURL": format!("{provider}/userinfo"),
+            }]}}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body["oauth2"]["providers"][0].get("clientSecret").is_none(),
+        "secrets are write-only: {body}"
+    );
+}
+
+/// Walks the provider's authorize step as a browser would; returns (code, verifier, redirect).
+async fn authorize_as(app: &TestApp, hint: &str) -> (String, String, String) {
+    let (_, methods) = status_json(
+        app.request(
+            Method::GET,
+            "/api/collections/users/auth-methods",
+            None,
+            None,
+        )
+        .await,
+    )
+    .await;
+    let provider = &methods["oauth2"]["providers"][0];
+    let redirect = format!("{}/api/oauth2-redirect", app.base);
+    let url = format!(
+        "{}{}&login_hint={hint}",
+        provider["authURL"].as_str().expect("authURL"),
+        redirect
+    );
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let resp = client.get(&url).send().await.expect("authorize");
+    assert_eq!(resp.status(), 302, "authorize {url}");
+    let location = resp.headers()["location"]
+        .to_str()
+        .expect("location")
+        .to_owned();
+    let code = location
+        .split("code=")
+        .nth(1)
+        .and_then(|rest| rest.split('&').next())
+        .expect("code in the redirect")
+        .to_owned();
+    let verifier = provider["codeVerifier"]
+        .as_str()
+        .expect("verifier")
+        .to_owned();
+    (code, verifier, redirect)
+}
+
+async fn oauth2_login(app: &TestApp, body: Value) -> (u16, Value) {
+    status_json(
+        app.request(
+            Method::POST,
+            "/api/collections/users/auth-with-oauth2",
+            None,
+            Some(body),
+        )
+        .await,
+    )
+    .await
+}
+
+#[tokio::test]
+async fn first_login_signs_up_and_the_second_reuses_the_account() {
+    let app = spawn_app().await;
+    let provider = start_provider().await;
+    enable_oidc(&app, &provider).await;
+
+    let (code, verifier, redirect) = authorize_as(&app, "alice").await;
+    let (status, first) = oauth2_login(
+        &app,
+        json!({"provider": "oidc", "code": code, "codeVerifier": verifier,
+               "redirectURL": redirect, "createData": {"emailVisibility": true}}),
+    )
+    .await;
+    let (code2, verifier2, redirect2) = authorize_as(&app, "alice").await;
+    let (status2, second) = oauth2_login(
+        &app,
+        json!({"provider": "oidc", "code": code2, "codeVerifier": verifier2, "redirectURL": redirect2}),
+    )
+    .await;
+    let (_, links) = status_json(
+        app.su(Method::GET, "/api/collections/_externalAuths/records", None)
+            .await,
+    )
+    .await;
+
+    assert_eq!(status, 200, "{first}");
+    assert_eq!(first["meta"]["isNew"], true);
+    assert_eq!(first["meta"]["email"], "alice@idp.test");
+    assert_eq!(first["meta"]["rawUser"]["sub"], "alice-123");
+    assert_eq!(first["record"]["email"], "alice@idp.test");
+    assert_eq!(first["record"]["verified"], true);
+    assert_eq!(first["record"]["emailVisibility"], true);
+    assert_eq!(first["record"]["name"], "Alice A.", "mappedFields.name");
+    assert!(first["token"].as_str().is_some_and(|t| t.len() > 20));
+    assert_eq!(status2, 200, "{second}");
+    assert_eq!(second["meta"]["isNew"], false);
+    assert_eq!(second["record"]["id"], first["record"]["id"]);
+    assert_eq!(links["totalItems"], 1);
+    assert_eq!(links["items"][0]["providerId"], "alice-123");
+}
+
+#[tokio::test]
+async fn an_existing_account_with_the_same_verified_email_is_linked() {
+    let app = spawn_app().await;
+    let provider = start_provider().await;
+    enable_oidc(&app, &provider).await;
+    let existing = app
+        .create_record_ok(
+            "users",
+            json!({"email": "bob@idp.test", "password": "bob-pass-123", "passwordConfirm": "bob-pass-123"}),
+        )
+        .await;
+
+    let (code, verifier, redirect) = authorize_as(&app, "bob").await;
+    let (status, body) = oauth2_login(
+        &app,
+        json!({"provider": "oidc", "code": code, "codeVerifier": verifier, "redirectURL": redirect}),
+    )
+    .await;
+
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["record"]["id"], existing["id"]);
+    assert_eq!(body["meta"]["isNew"], false);
+    assert_eq!(
+        body["record"]["verified"], true,
+        "the provider vouched for the email"
+    );
+}
+
+#[tokio::test]
+async fn an_unverified_provider_email_neither_links_nor_verifies() {
+    let app = spawn_app().await;
+    let provider = start_provider().await;
+    enable_oidc(&app, &provider).await;
+    let existing = app
+        .create_record_ok(
+            "users",
+            json!({"email": "eve@idp.test", "password": "eve-pass-123", "passwordConfirm": "eve-pass-123"}),
+        )
+        .await;
+
+    let (code, verifier, redirect) = authorize_as(&app, "eve").await;
+    let (status, body) = oauth2_login(
+        &app,
+        json!({"provider": "oidc", "code": code, "codeVerifier": verifier, "redirectURL": redirect}),
+    )
+    .await;
+
+    let (_, links) = status_json(
+        app.su(Method::GET, "/api/collections/_externalAuths/records", None)
+            .await,
+    )
+    .await;
+    let (_, after) = status_json(
+        app.get_record(
+            "users",
+            existing["id"].as_str().unwrap_or_default(),
+            Some(&app.superuser_token.clone()),
+        )
+        .await,
+    )
+    .await;
+
+    // Without a trusted email there is no account to link and none can be
+    // created (email is required): no takeover, nothing written.
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["data"]["email"]["code"], "validation_required");
+    assert_eq!(links["totalItems"], 0);
+    assert_eq!(after["verified"], false);
+}
+
+#[tokio::test]
+async fn bad_codes_verifiers_and_providers_are_rejected_and_create_nothing() {
+    let app = spawn_app().await;
+    let provider = start_provider().await;
+
+    let (disabled, _) = oauth2_login(&app, json!({"provider": "oidc", "code": "x"})).await;
+    enable_oidc(&app, &provider).await;
+    let (missing, missing_body) = oauth2_login(&app, json!({})).await;
+    let (unknown, unknown_body) =
+        oauth2_login(&app, json!({"provider": "github", "code": "x"})).await;
+    let (bad_code, bad_code_body) = oauth2_login(
+        &app,
+        json!({"provider": "oidc", "code": "never-issued", "codeVerifier": "v", "redirectURL": "http://x"}),
+    )
+    .await;
+    let (code, _, redirect) = authorize_as(&app, "alice").await;
+    let (bad_verifier, _) = oauth2_login(
+        &app,
+        json!({"provider": "oidc", "code": code, "codeVerifier": "not-the-verifier", "redirectURL": redirect}),
+    )
+    .await;
+    let (_, users) = status_json(
+        app.su(Method::GET, "/api/collections/users/records", None)
+            .await,
+    )
+    .await;
+    let (bad_config, bad_config_body) = status_json(
+        app.update_collection(
+            "users",
+            json!({"oauth2": {"providers": [{"name": "nope", "clientId": "a", "clientSecret": "b"}]}}),
+        )
+        .await,
+    )
+    .await;
+
+    assert_eq!(disabled, 403);
+    assert_eq!(missing, 400);
+    assert_eq!(missing_body["data"]["code"]["code"], "validation_required");
+    assert_eq!(unknown, 400);
+    assert_eq!(
+        unknown_body["data"]["provider"]["code"],
+        "validation_invalid_provider"
+    );
+    assert_eq!(bad_code, 400);
+    assert_eq!(bad_code_body["message"], "Failed to fetch OAuth2 token.");
+    assert_eq!(bad_verifier, 400, "PKCE is enforced end to end");
+    assert_eq!(users["totalItems"], 0);
+    assert_eq!(bad_config, 400);
+    assert_eq!(
+        bad_config_body["data"]["oauth2"]["providers"]["0"]["name"]["code"],
+        "validation_missing_provider"
+    );
+}
+
+#[tokio::test]
+async fn a_login_from_a_new_origin_sends_an_alert_once() {
+    let app = spawn_app().await;
+    let sink = smtp_sink::start().await;
+    let (status, body) = status_json(
+        app.su(
+            Method::PATCH,
+            "/api/settings",
+            Some(json!({"smtp": {"enabled": true, "host": "127.0.0.1", "port": sink.port}})),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let password = "alert-pass-123";
+    app.create_record_ok(
+        "users",
+        json!({"email": "alert@example.com", "password": password, "passwordConfirm": password}),
+    )
+    .await;
+    let login = |agent: &'static str| {
+        let client = reqwest::Client::builder()
+            .user_agent(agent)
+            .build()
+            .expect("client");
+        let url = format!("{}/api/collections/users/auth-with-password", app.base);
+        async move {
+            client
+                .post(url)
+                .json(&json!({"identity": "alert@example.com", "password": password}))
+                .send()
+                .await
+                .expect("login")
+                .status()
+                .as_u16()
+        }
+    };
+
+    let statuses = [
+        login("laptop-browser").await,
+        login("laptop-browser").await,
+        login("phone-app").await,
+        login("phone-app").await,
+    ];
+    let alert = sink
+        .wait_for("alert@example.com", Duration::from_secs(5))
+        .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    assert_eq!(statuses, [200; 4]);
+    let alert = alert.expect("an alert for the new origin");
+    assert!(alert.decoded().contains("phone-app"), "{}", alert.decoded());
+    assert_eq!(
+        sink.count_for("alert@example.com"),
+        1,
+        "first login and repeated origins send nothing"
+    );
+}
