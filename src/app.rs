@@ -3,7 +3,7 @@
 
 use crate::api::{self, AppState, middleware};
 use crate::config::Config;
-use crate::db::Db;
+use crate::db::{DataDirLock, Db, LOCK_WAIT};
 use crate::schema::{self, Registry};
 use actix_web::dev::Server;
 use actix_web::{App, HttpServer, web};
@@ -31,11 +31,14 @@ pub struct Application {
     port: u16,
     server: Server,
     db: Db,
+    /// Held while serving: one server per data dir.
+    _lock: DataDirLock,
 }
 
 impl Application {
     /// Opens the data dir, applies migrations, loads collections and binds.
     pub async fn build(config: Config) -> Result<Self, StartError> {
+        let lock = DataDirLock::acquire(&config.storage.data_dir, LOCK_WAIT).await?;
         let db = Db::open(&config.storage.data_dir, &config.database)?;
         let registry = Registry::default();
         let snapshot = db.read(schema::load_snapshot).await?;
@@ -91,7 +94,12 @@ impl Application {
             source,
         })?
         .run();
-        Ok(Self { port, server, db })
+        Ok(Self {
+            port,
+            server,
+            db,
+            _lock: lock,
+        })
     }
 
     /// The bound port (useful with port 0).
@@ -109,23 +117,36 @@ impl Application {
         &self.db
     }
 
-    /// Serves until the server is stopped.
+    /// Serves until the server is stopped, then checkpoints the WAL.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let result = self.server.await;
+        checkpoint(&self.db).await;
+        result
     }
 
-    /// Serves until SIGINT/SIGTERM, then stops gracefully (in-flight requests finish).
+    /// Serves until SIGINT/SIGTERM, then stops gracefully: in-flight
+    /// requests finish (bounded by the shutdown timeout), the WAL is
+    /// checkpointed, and the data dir lock is released.
     pub async fn run_until_signal(self) -> std::io::Result<()> {
         let handle = self.server.handle();
         let server = self.server;
-        tokio::select! {
+        let result = tokio::select! {
             result = server => result,
             () = shutdown_signal() => {
-                tracing::info!("shutting down");
+                tracing::info!("shutting down: draining in-flight requests");
                 handle.stop(true).await;
                 Ok(())
             }
-        }
+        };
+        checkpoint(&self.db).await;
+        result
+    }
+}
+
+async fn checkpoint(db: &Db) {
+    match db.checkpoint().await {
+        Ok(()) => tracing::info!("WAL checkpointed; shutdown complete"),
+        Err(e) => tracing::warn!(error = %e, "WAL checkpoint at shutdown failed"),
     }
 }
 

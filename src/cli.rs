@@ -43,6 +43,17 @@ pub enum Command {
         #[command(subcommand)]
         action: MigrateAction,
     },
+    /// Database maintenance.
+    Db {
+        #[command(subcommand)]
+        action: DbAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DbAction {
+    /// Run SQLite's integrity check on data.db (exit status 1 on problems).
+    Check,
 }
 
 #[derive(Debug, Subcommand)]
@@ -87,6 +98,9 @@ pub fn run(cli: Cli) -> anyhow_like::Result<()> {
             Command::Serve { .. } => serve(config).await,
             Command::Superuser { action } => superuser(config, action).await,
             Command::Migrate { action } => migrate(config, action).await,
+            Command::Db {
+                action: DbAction::Check,
+            } => db_check(&config),
         }
     })
 }
@@ -149,6 +163,18 @@ async fn migrate(config: Config, action: MigrateAction) -> anyhow_like::Result<(
         }
     }
     Ok(())
+}
+
+fn db_check(config: &Config) -> anyhow_like::Result<()> {
+    let findings = Db::integrity_check(&config.storage.data_dir)?;
+    if findings == ["ok"] {
+        println!("integrity check: ok");
+        return Ok(());
+    }
+    for finding in &findings {
+        println!("{finding}");
+    }
+    Err(format!("integrity check found {} problem(s)", findings.len()).into())
 }
 
 /// A boxed error for the CLI's top level, printed with its message.

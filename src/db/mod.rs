@@ -5,11 +5,13 @@
 //! pool, writes on the writer thread. Only this module opens connections.
 
 mod ident;
+mod lock;
 mod migrate;
 mod pool;
 mod writer;
 
 pub use ident::ident;
+pub use lock::{DataDirLock, LOCK_WAIT};
 pub use migrate::{MIGRATIONS, MigrationStatus};
 
 use crate::config::DatabaseConfig;
@@ -35,6 +37,11 @@ pub enum DbError {
         name: &'static str,
         source: rusqlite::Error,
     },
+    #[error(
+        "another ferrobase server is already running on the data dir {path} \
+         (it holds {path}/.lock); stop it first or use another --dir"
+    )]
+    Locked { path: PathBuf },
     #[error("cannot create data dir {path}: {source}")]
     DataDir {
         path: PathBuf,
@@ -66,6 +73,35 @@ impl Db {
             .min_idle(Some(1))
             .build(pool::ReadOnlyManager::new(path, options))?;
         Ok(Self { readers, writer })
+    }
+
+    /// Copies the WAL into the main file and truncates it (on shutdown, so
+    /// the data dir is one self-contained file at rest).
+    pub async fn checkpoint(&self) -> Result<(), DbError> {
+        self.write(|conn| -> Result<(), DbError> {
+            conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Runs `PRAGMA integrity_check` on `data_dir/data.db` through a
+    /// read-only connection; returns SQLite's findings (`["ok"]` when sound).
+    pub fn integrity_check(data_dir: &Path) -> Result<Vec<String>, DbError> {
+        let path = data_dir.join("data.db");
+        if !path.exists() {
+            return Err(DbError::DataDir {
+                path,
+                source: std::io::Error::from(std::io::ErrorKind::NotFound),
+            });
+        }
+        let conn = Connection::open_with_flags(
+            &path,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        let mut stmt = conn.prepare("PRAGMA integrity_check")?;
+        let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     /// Runs `f` on a pooled read-only connection, on the blocking pool.

@@ -680,3 +680,24 @@ async fn non_required_references_are_cleared_on_delete() {
          including the post {untouched} that never named her, is unchanged"
     );
 }
+
+#[tokio::test]
+async fn a_second_server_on_the_same_data_dir_is_refused_until_the_first_stops() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let first = spawn_app_in(tmp.path()).await;
+
+    let second = ferrobase::Application::build(ferrobase::Config::for_tests(tmp.path())).await;
+    let refused = match second {
+        Err(e) => e.to_string(),
+        Ok(_) => panic!("a second server must not start on a locked data dir"),
+    };
+    first.stop().await;
+    let restarted = spawn_app_in(tmp.path()).await;
+    let (status, _) = status_json(restarted.su(Method::GET, "/api/health", None).await).await;
+
+    assert!(refused.contains("already running"), "{refused}");
+    assert_eq!(
+        status, 200,
+        "the lock is released when the first server stops"
+    );
+}
