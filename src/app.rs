@@ -44,6 +44,10 @@ impl Application {
         let snapshot = db.read(schema::load_snapshot).await?;
         registry.replace(snapshot);
         let settings = crate::settings::load(&db).await?;
+        let logs = crate::logs::Logger::start(Db::open_auxiliary(
+            &config.storage.data_dir,
+            &config.database,
+        )?);
         let listener = TcpListener::bind(config.server.http).map_err(|source| Bind {
             addr: config.server.http,
             source,
@@ -69,7 +73,11 @@ impl Application {
             login_throttle: Default::default(),
             settings: crate::settings::SettingsCache::new(settings),
             rate_limiter: Default::default(),
+            logs,
+            crons: crate::cron::Scheduler::default(),
         });
+        register_builtin_jobs(&state);
+        state.crons.start();
         let cors = web::Data::new(middleware::CorsPolicy(Arc::new(
             config.server.cors_origins.clone(),
         )));
@@ -140,6 +148,65 @@ impl Application {
         };
         checkpoint(&self.db).await;
         result
+    }
+}
+
+/// Wraps an async job body as a scheduler job.
+fn job<F, Fut>(state: &web::Data<AppState>, body: F) -> crate::cron::JobFn
+where
+    F: Fn(web::Data<AppState>) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let state = state.clone();
+    let body = Arc::new(body);
+    Arc::new(move || {
+        let (state, body) = (state.clone(), body.clone());
+        Box::pin(async move { body(state).await })
+    })
+}
+
+/// Registers the built-in jobs (PocketBase's ids and schedules).
+fn register_builtin_jobs(state: &web::Data<AppState>) {
+    use crate::maintenance as m;
+    let jobs: [((&str, &str), crate::cron::JobFn); 4] = [
+        (
+            m::DB_OPTIMIZE,
+            job(state, |s| async move {
+                if let Err(e) = m::optimize(&s.db).await {
+                    tracing::warn!(error = %e, "db optimize failed");
+                }
+            }),
+        ),
+        (
+            m::MFA_CLEANUP,
+            job(state, |s| async move {
+                if let Err(e) = m::cleanup_mfas(&s.db, &s.registry).await {
+                    tracing::warn!(error = %e, "MFA cleanup failed");
+                }
+            }),
+        ),
+        (
+            m::OTP_CLEANUP,
+            job(state, |s| async move {
+                if let Err(e) = m::cleanup_otps(&s.db, &s.registry).await {
+                    tracing::warn!(error = %e, "OTP cleanup failed");
+                }
+            }),
+        ),
+        (
+            m::LOGS_CLEANUP,
+            job(state, |s| async move {
+                let max_days = s.settings.get().logs.max_days;
+                if let Err(e) = crate::logs::cleanup(s.logs.db(), max_days).await {
+                    tracing::warn!(error = %e, "logs cleanup failed");
+                }
+            }),
+        ),
+    ];
+    for ((id, expression), run) in jobs {
+        if let Err(e) = state.crons.add(id, expression, run) {
+            tracing::error!(error = %e, job = id, "built-in job not scheduled");
+        }
     }
 }
 

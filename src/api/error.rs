@@ -89,6 +89,16 @@ impl ApiError {
         self
     }
 
+    /// The message of the envelope.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// The `data` of the envelope.
+    pub fn data(&self) -> &Value {
+        &self.data
+    }
+
     /// The envelope JSON this error answers with.
     pub fn envelope(&self) -> Value {
         json!({"data": self.data, "message": self.message, "status": self.status.as_u16()})

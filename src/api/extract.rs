@@ -27,6 +27,10 @@ pub struct AppState {
     pub settings: crate::settings::SettingsCache,
     /// Request counts for the settings' rate limits.
     pub rate_limiter: super::ratelimit::RateLimiter,
+    /// Request logs (auxiliary.db).
+    pub logs: crate::logs::Logger,
+    /// Scheduled jobs (`/api/crons`).
+    pub crons: crate::cron::Scheduler,
 }
 
 impl FromRequest for Principal {
@@ -39,6 +43,7 @@ impl FromRequest for Principal {
             return Box::pin(async move { Ok(known) });
         }
         let state = req.app_data::<web::Data<AppState>>().cloned();
+        let request = req.clone();
         let header = req
             .headers()
             .get(actix_web::http::header::AUTHORIZATION)
@@ -51,7 +56,10 @@ impl FromRequest for Principal {
             if header.trim().is_empty() {
                 return Ok(Principal::Anonymous);
             }
-            Ok(auth::resolve_token(&state.db, &state.registry, &header).await)
+            let principal = auth::resolve_token(&state.db, &state.registry, &header).await;
+            // Kept for later extractors and the request log.
+            request.extensions_mut().insert(principal.clone());
+            Ok(principal)
         })
     }
 }

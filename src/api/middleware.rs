@@ -108,6 +108,7 @@ pub async fn request_log(
     let path = req.path().to_owned();
     let started = Instant::now();
     let mut res = next.call(req).await?.map_into_boxed_body();
+    super::request_logs::record(&res, started.elapsed());
     if let Ok(v) = header::HeaderValue::from_str(&request_id) {
         res.headers_mut()
             .insert(header::HeaderName::from_static("x-request-id"), v);

@@ -5,15 +5,18 @@
 mod auth;
 mod batch;
 mod collections;
+mod crons;
 pub mod error;
 pub mod extract;
 mod fields;
 mod health;
+mod logs;
 mod mailer;
 pub mod middleware;
 mod oauth2;
 pub mod ratelimit;
 mod records;
+mod request_logs;
 mod respond;
 mod settings;
 
@@ -50,6 +53,23 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             web::head().to(health::health),
         ],
     ))
+    .service(resource("/api/crons", vec![web::get().to(crons::list)]))
+    .service(resource(
+        "/api/crons/{id}",
+        vec![web::post().to(crons::run)],
+    ))
+    .service(resource(
+        "/api/logs",
+        vec![
+            web::get().to(logs::list),
+            web::delete().to(logs::delete_all),
+        ],
+    ))
+    .service(resource(
+        "/api/logs/stats",
+        vec![web::get().to(logs::stats)],
+    ))
+    .service(resource("/api/logs/{id}", vec![web::get().to(logs::view)]))
     .service(resource(
         "/api/settings",
         vec![

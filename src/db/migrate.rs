@@ -5,14 +5,23 @@
 use super::DbError;
 use rusqlite::{Connection, TransactionBehavior};
 
-/// Every migration, in order: (name, SQL).
-pub const MIGRATIONS: &[(&str, &str)] = &[
+/// One embedded migration: (name, SQL).
+pub type Migration = (&'static str, &'static str);
+
+/// Every migration of data.db, in order.
+pub const MIGRATIONS: &[Migration] = &[
     ("0001_init", include_str!("../../migrations/0001_init.sql")),
     (
         "0002_system_collections",
         include_str!("../../migrations/0002_system_collections.sql"),
     ),
 ];
+
+/// Every migration of auxiliary.db (request logs), in order.
+pub const AUX_MIGRATIONS: &[Migration] = &[(
+    "0003_aux_logs",
+    include_str!("../../migrations/0003_aux_logs.sql"),
+)];
 
 /// One migration and whether it has been applied.
 #[derive(Debug, Clone)]
@@ -26,11 +35,14 @@ const CREATE_LEDGER: &str = "CREATE TABLE IF NOT EXISTS _migrations (
     applied TEXT NOT NULL
 )";
 
-pub(super) fn apply_pending(conn: &mut Connection) -> Result<usize, DbError> {
+pub(super) fn apply_pending(
+    conn: &mut Connection,
+    migrations: &'static [Migration],
+) -> Result<usize, DbError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     tx.execute_batch(CREATE_LEDGER)?;
     let mut applied = 0;
-    for (name, sql) in MIGRATIONS {
+    for (name, sql) in migrations {
         let done: bool = tx.query_row(
             "SELECT EXISTS(SELECT 1 FROM _migrations WHERE file = ?1)",
             [name],
@@ -78,8 +90,8 @@ mod tests {
     #[test]
     fn applying_twice_is_a_no_op() {
         let mut conn = Connection::open_in_memory().expect("open");
-        let first = apply_pending(&mut conn).expect("first run");
-        let second = apply_pending(&mut conn).expect("second run");
+        let first = apply_pending(&mut conn, MIGRATIONS).expect("first run");
+        let second = apply_pending(&mut conn, MIGRATIONS).expect("second run");
         assert_eq!(first, MIGRATIONS.len());
         assert_eq!(second, 0, "nothing left to apply");
     }
@@ -90,7 +102,7 @@ mod tests {
         // Block 0001 by pre-creating one of its tables with a clashing definition.
         conn.execute_batch("CREATE TABLE _collections (x INTEGER);")
             .expect("clash");
-        let err = apply_pending(&mut conn).expect_err("must fail");
+        let err = apply_pending(&mut conn, MIGRATIONS).expect_err("must fail");
         assert!(matches!(err, DbError::Migration { .. }), "{err}");
         let ledger: i64 = conn
             .query_row(

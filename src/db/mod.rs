@@ -12,7 +12,7 @@ mod writer;
 
 pub use ident::ident;
 pub use lock::{DataDirLock, LOCK_WAIT};
-pub use migrate::{MIGRATIONS, MigrationStatus};
+pub use migrate::{AUX_MIGRATIONS, MIGRATIONS, Migration, MigrationStatus};
 
 use crate::config::DatabaseConfig;
 use rusqlite::Connection;
@@ -60,13 +60,34 @@ impl Db {
     /// Opens (creating if needed) `data_dir/data.db`, applies pragmas and pending migrations,
     /// starts the writer thread and the reader pool.
     pub fn open(data_dir: &Path, options: &DatabaseConfig) -> Result<Self, DbError> {
+        Self::open_file(data_dir, "data.db", options, MIGRATIONS)
+    }
+
+    /// Opens `data_dir/auxiliary.db` (request logs) the same way, with its
+    /// own migrations. `synchronous=NORMAL` there: a power cut may lose the
+    /// last logs, never data, and logging stays cheap.
+    pub fn open_auxiliary(data_dir: &Path, options: &DatabaseConfig) -> Result<Self, DbError> {
+        let options = DatabaseConfig {
+            synchronous: "NORMAL".into(),
+            reader_pool_size: options.reader_pool_size.clamp(1, 2),
+            ..options.clone()
+        };
+        Self::open_file(data_dir, "auxiliary.db", &options, AUX_MIGRATIONS)
+    }
+
+    fn open_file(
+        data_dir: &Path,
+        file: &str,
+        options: &DatabaseConfig,
+        migrations: &'static [Migration],
+    ) -> Result<Self, DbError> {
         std::fs::create_dir_all(data_dir).map_err(|source| DbError::DataDir {
             path: data_dir.to_path_buf(),
             source,
         })?;
-        let path = data_dir.join("data.db");
+        let path = data_dir.join(file);
         let mut conn = pool::open_writer(&path, options)?;
-        migrate::apply_pending(&mut conn)?;
+        migrate::apply_pending(&mut conn, migrations)?;
         let writer = Arc::new(writer::Writer::start(conn));
         let readers = r2d2::Pool::builder()
             .max_size(options.reader_pool_size)

@@ -1,0 +1,134 @@
+//! Request logs in `auxiliary.db`. Handlers never wait for them: each
+//! finished request hands an entry to a bounded channel ([`Logger::log`]);
+//! one background task writes what has queued up in batches, one
+//! transaction per batch. When the channel is full the entry is dropped and
+//! counted instead of slowing the request down.
+
+mod query;
+
+pub use query::{LogsError, cleanup, delete_all, list, stats, view};
+
+use crate::db::Db;
+use crate::schema::autogen;
+use rusqlite::params;
+use serde_json::Value;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use tokio::sync::mpsc;
+
+/// Entries waiting to be written before new ones are dropped.
+pub const QUEUE_CAPACITY: usize = 10_000;
+/// Most entries written in one transaction.
+const BATCH_MAX: usize = 512;
+
+/// PocketBase's log levels (slog): info for answered requests, error for 4xx/5xx.
+pub const LEVEL_INFO: i64 = 0;
+pub const LEVEL_ERROR: i64 = 8;
+
+/// One log row.
+#[derive(Debug, Clone)]
+pub struct LogEntry {
+    pub level: i64,
+    pub message: String,
+    pub data: Value,
+    /// When it happened (PocketBase date format).
+    pub created: String,
+}
+
+impl LogEntry {
+    /// An entry stamped with the current time.
+    pub fn now(level: i64, message: String, data: Value) -> Self {
+        Self {
+            level,
+            message,
+            data,
+            created: crate::clock::now(),
+        }
+    }
+}
+
+/// Cheap handle for queueing log entries; clones share the queue.
+#[derive(Clone)]
+pub struct Logger {
+    aux: Db,
+    queue: mpsc::Sender<LogEntry>,
+    dropped: Arc<AtomicU64>,
+    written: Arc<AtomicU64>,
+}
+
+impl Logger {
+    /// Starts the writer task on the current tokio runtime.
+    pub fn start(aux: Db) -> Self {
+        let (queue, rx) = mpsc::channel(QUEUE_CAPACITY);
+        let written = Arc::new(AtomicU64::new(0));
+        tokio::spawn(write_batches(aux.clone(), rx, written.clone()));
+        Self {
+            aux,
+            queue,
+            dropped: Arc::new(AtomicU64::new(0)),
+            written,
+        }
+    }
+
+    /// The auxiliary database the logs live in.
+    pub fn db(&self) -> &Db {
+        &self.aux
+    }
+
+    /// Queues an entry without waiting; drops (and counts) it when full.
+    pub fn log(&self, entry: LogEntry) {
+        if self.queue.try_send(entry).is_err() {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Entries dropped because the queue was full.
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+
+    /// Entries written so far.
+    pub fn written(&self) -> u64 {
+        self.written.load(Ordering::Relaxed)
+    }
+
+    /// Entries waiting in the queue.
+    pub fn queued(&self) -> usize {
+        QUEUE_CAPACITY - self.queue.capacity()
+    }
+}
+
+async fn write_batches(aux: Db, mut rx: mpsc::Receiver<LogEntry>, written: Arc<AtomicU64>) {
+    let mut batch = Vec::with_capacity(BATCH_MAX);
+    while rx.recv_many(&mut batch, BATCH_MAX).await > 0 {
+        let entries = std::mem::take(&mut batch);
+        let count = entries.len() as u64;
+        let result = aux
+            .write(move |conn| -> Result<(), crate::db::DbError> {
+                let tx = conn.transaction()?;
+                {
+                    let mut insert = tx.prepare_cached(
+                        "INSERT INTO _logs (id, level, message, data, created) VALUES (?1, ?2, ?3, ?4, ?5)",
+                    )?;
+                    for entry in entries {
+                        insert.execute(params![
+                            autogen::record_id(),
+                            entry.level,
+                            entry.message,
+                            entry.data.to_string(),
+                            entry.created
+                        ])?;
+                    }
+                }
+                tx.commit()?;
+                Ok(())
+            })
+            .await;
+        match result {
+            Ok(()) => {
+                written.fetch_add(count, Ordering::Relaxed);
+            }
+            Err(e) => tracing::warn!(error = %e, lost = count, "could not write request logs"),
+        }
+    }
+}

@@ -1,0 +1,76 @@
+//! The built-in scheduled jobs, with PocketBase's ids and schedules:
+//! expired OTP and MFA sessions, old request logs, and SQLite's own
+//! housekeeping. Each is a plain async function; `app` registers them with
+//! the [`crate::cron::Scheduler`].
+
+use crate::db::{Db, DbError};
+use crate::schema::{CollectionType, Registry};
+use chrono::Utc;
+use rusqlite::params;
+use serde_json::Value;
+
+/// `(id, expression)` of the built-in jobs.
+pub const DB_OPTIMIZE: (&str, &str) = ("__pbDBOptimize__", "0 0 * * *");
+pub const MFA_CLEANUP: (&str, &str) = ("__pbMFACleanup__", "0 * * * *");
+pub const OTP_CLEANUP: (&str, &str) = ("__pbOTPCleanup__", "0 * * * *");
+pub const LOGS_CLEANUP: (&str, &str) = ("__pbLogsCleanup__", "0 */6 * * *");
+
+/// Lets SQLite refresh its planner statistics and folds the WAL back in.
+pub async fn optimize(db: &Db) -> Result<(), DbError> {
+    db.write(|conn| -> Result<(), DbError> {
+        conn.execute_batch("PRAGMA optimize;")?;
+        conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))?;
+        Ok(())
+    })
+    .await
+}
+
+/// Deletes rows of `table` (`_otps` or `_mfas`) older than their collection's
+/// `option.duration`. Returns how many went.
+async fn expire(
+    db: &Db,
+    registry: &Registry,
+    table: &'static str,
+    option: &'static str,
+) -> Result<usize, DbError> {
+    let cutoffs: Vec<(String, String)> = registry
+        .snapshot()
+        .all()
+        .iter()
+        .filter(|c| c.kind == CollectionType::Auth)
+        .map(|c| {
+            let duration = c
+                .options
+                .get(option)
+                .and_then(|o| o.get("duration"))
+                .and_then(Value::as_i64)
+                .unwrap_or(1_800)
+                .max(0);
+            let cutoff = crate::clock::format(Utc::now() - chrono::Duration::seconds(duration));
+            (c.id.clone(), cutoff)
+        })
+        .collect();
+    db.write(move |conn| -> Result<usize, DbError> {
+        let tx = conn.transaction()?;
+        let mut removed = 0;
+        for (collection_id, cutoff) in &cutoffs {
+            removed += tx.execute(
+                &format!("DELETE FROM {table} WHERE collectionRef = ?1 AND created < ?2"),
+                params![collection_id, cutoff],
+            )?;
+        }
+        tx.commit()?;
+        Ok(removed)
+    })
+    .await
+}
+
+/// Deletes expired one-time passwords.
+pub async fn cleanup_otps(db: &Db, registry: &Registry) -> Result<usize, DbError> {
+    expire(db, registry, "_otps", "otp").await
+}
+
+/// Deletes expired MFA sessions.
+pub async fn cleanup_mfas(db: &Db, registry: &Registry) -> Result<usize, DbError> {
+    expire(db, registry, "_mfas", "mfa").await
+}

@@ -1,0 +1,64 @@
+//! Scheduled jobs: PocketBase's built-in ids and schedules, runnable on
+//! demand by superusers; the OTP cleanup really removes expired codes.
+
+use crate::helpers::{spawn_app, status_json};
+use reqwest::Method;
+use serde_json::json;
+
+#[tokio::test]
+async fn built_in_jobs_are_listed_and_run_on_demand() {
+    let app = spawn_app().await;
+
+    let (status, jobs) = status_json(app.su(Method::GET, "/api/crons", None).await).await;
+    let (run, _) = status_json(
+        app.su(Method::POST, "/api/crons/__pbDBOptimize__", None)
+            .await,
+    )
+    .await;
+    let (unknown, unknown_body) =
+        status_json(app.su(Method::POST, "/api/crons/nope", None).await).await;
+    let (guest, _) = status_json(app.request(Method::GET, "/api/crons", None, None).await).await;
+
+    assert_eq!(status, 200);
+    assert_eq!(
+        jobs,
+        json!([
+            {"id": "__pbDBOptimize__", "expression": "0 0 * * *"},
+            {"id": "__pbMFACleanup__", "expression": "0 * * * *"},
+            {"id": "__pbOTPCleanup__", "expression": "0 * * * *"},
+            {"id": "__pbLogsCleanup__", "expression": "0 */6 * * *"}
+        ])
+    );
+    assert_eq!(run, 204);
+    assert_eq!(unknown, 404);
+    assert_eq!(unknown_body["message"], "Missing or invalid cron job.");
+    assert!(guest == 401 || guest == 403);
+}
+
+#[tokio::test]
+async fn the_otp_cleanup_removes_only_expired_codes() {
+    let app = spawn_app().await;
+    let conn = rusqlite::Connection::open(app.data_dir.join("data.db")).expect("open");
+    conn.execute_batch(
+        "INSERT INTO _otps (id, collectionRef, recordRef, password, sentTo, created, updated) VALUES
+           ('oldotp000000001', '_pb_users_auth_', 'r1', 'x', '', '2020-01-01 00:00:00.000Z', '2020-01-01 00:00:00.000Z'),
+           ('newotp000000001', '_pb_users_auth_', 'r1', 'x', '', strftime('%Y-%m-%d %H:%M:%fZ', 'now'), strftime('%Y-%m-%d %H:%M:%fZ', 'now'));",
+    )
+    .expect("seed otps");
+
+    let (status, _) = status_json(
+        app.su(Method::POST, "/api/crons/__pbOTPCleanup__", None)
+            .await,
+    )
+    .await;
+    let left: Vec<String> = conn
+        .prepare("SELECT id FROM _otps ORDER BY id")
+        .expect("prepare")
+        .query_map([], |r| r.get(0))
+        .expect("query")
+        .collect::<Result<_, _>>()
+        .expect("rows");
+
+    assert_eq!(status, 204);
+    assert_eq!(left, vec!["newotp000000001".to_owned()]);
+}

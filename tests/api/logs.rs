@@ -1,0 +1,113 @@
+//! Request logs: every /api/ request becomes an entry in auxiliary.db,
+//! readable (filtered, by id, per hour) by superusers only; with
+//! `logs.maxDays = 0` nothing is written.
+
+use crate::helpers::{TestApp, spawn_app, status_json};
+use reqwest::Method;
+use serde_json::{Value, json};
+use std::time::Duration;
+
+/// Polls the logs list (entries are written in the background) until `filter` matches `want` entries.
+async fn logs_matching(app: &TestApp, filter: &str, want: i64) -> Value {
+    let path = format!("/api/logs?perPage=50&filter={}", urlencode(filter));
+    let mut last = Value::Null;
+    for _ in 0..40 {
+        let (status, body) = status_json(app.su(Method::GET, &path, None).await).await;
+        assert_eq!(status, 200, "{body}");
+        if body["totalItems"].as_i64() == Some(want) {
+            return body;
+        }
+        last = body;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("expected {want} entries for {filter}, last answer {last}");
+}
+
+fn urlencode(raw: &str) -> String {
+    raw.bytes()
+        .map(|b| match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn requests_are_logged_with_their_outcome_and_can_be_filtered() {
+    let app = spawn_app().await;
+    app.request(
+        Method::POST,
+        "/api/collections/users/records",
+        None,
+        Some(json!({"email": "not-an-email"})),
+    )
+    .await;
+    app.su(Method::GET, "/api/health?probe=1", None).await;
+
+    let failed = logs_matching(&app, "data.status = 400 && data.url ~ 'users/records'", 1).await;
+    let entry = &failed["items"][0];
+    let health = logs_matching(&app, "data.url = '/api/health?probe=1'", 1).await;
+    let id = entry["id"].as_str().expect("id");
+    let (view_status, viewed) =
+        status_json(app.su(Method::GET, &format!("/api/logs/{id}"), None).await).await;
+    let (stats_status, stats) =
+        status_json(app.su(Method::GET, "/api/logs/stats", None).await).await;
+    let (missing, _) = status_json(app.su(Method::GET, "/api/logs/nope", None).await).await;
+    let (bad_filter, bad_body) = status_json(
+        app.su(Method::GET, "/api/logs?filter=password%3D1", None)
+            .await,
+    )
+    .await;
+    let (guest, _) = status_json(app.request(Method::GET, "/api/logs", None, None).await).await;
+
+    assert_eq!(entry["level"], 8, "failed requests are errors");
+    assert_eq!(entry["message"], "POST /api/collections/users/records");
+    assert_eq!(entry["data"]["method"], "POST");
+    assert_eq!(entry["data"]["error"], "Failed to create record.");
+    assert!(entry["data"]["details"]["email"].is_string(), "{entry}");
+    assert_eq!(entry["data"]["remoteIP"], "127.0.0.1");
+    assert_eq!(entry["data"]["auth"], "");
+    assert_eq!(health["items"][0]["level"], 0);
+    assert_eq!(health["items"][0]["data"]["auth"], "_superusers");
+    assert!(health["items"][0]["data"]["execTime"].is_number());
+    assert_eq!(view_status, 200);
+    assert_eq!(&viewed, entry);
+    assert_eq!(stats_status, 200);
+    assert!(
+        stats[0]["date"]
+            .as_str()
+            .is_some_and(|d| d.ends_with(":00:00.000Z")),
+        "{stats}"
+    );
+    assert!(stats[0]["total"].as_i64().is_some_and(|t| t >= 2));
+    assert_eq!(missing, 404);
+    assert_eq!(bad_filter, 400, "{bad_body}");
+    assert!(guest == 401 || guest == 403, "{guest}");
+}
+
+#[tokio::test]
+async fn max_days_zero_turns_logging_off() {
+    let app = spawn_app().await;
+    let (status, body) = status_json(
+        app.su(
+            Method::PATCH,
+            "/api/settings",
+            Some(json!({"logs": {"maxDays": 0}})),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let (_, baseline) = status_json(app.su(Method::GET, "/api/logs", None).await).await;
+    for _ in 0..5 {
+        app.su(Method::GET, "/api/health?off=1", None).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let off = logs_matching(&app, "data.url = '/api/health?off=1'", 0).await;
+    let (deleted, _) = status_json(app.su(Method::DELETE, "/api/logs", None).await).await;
+
+    assert!(baseline["totalItems"].as_i64().is_some());
+    assert_eq!(off["totalItems"], 0);
+    assert_eq!(deleted, 204);
+}
