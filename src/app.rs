@@ -4,6 +4,7 @@
 use crate::api::{self, AppState, middleware};
 use crate::config::Config;
 use crate::db::{DataDirLock, Db, LOCK_WAIT};
+use crate::lifecycle::{Lifecycle, Stopped};
 use crate::schema::{self, Registry};
 use actix_web::dev::Server;
 use actix_web::{App, HttpServer, web};
@@ -19,6 +20,8 @@ pub enum StartError {
     Schema(#[from] crate::schema::SchemaError),
     #[error("settings: {0}")]
     Settings(#[from] crate::settings::SettingsError),
+    #[error("backup restore: {0}")]
+    Restore(#[from] crate::backups::BackupError),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: std::net::SocketAddr,
@@ -31,6 +34,8 @@ pub struct Application {
     port: u16,
     server: Server,
     db: Db,
+    lifecycle: Lifecycle,
+    crons: crate::cron::Scheduler,
     /// Held while serving: one server per data dir.
     _lock: DataDirLock,
 }
@@ -39,6 +44,9 @@ impl Application {
     /// Opens the data dir, applies migrations, loads collections and binds.
     pub async fn build(config: Config) -> Result<Self, StartError> {
         let lock = DataDirLock::acquire(&config.storage.data_dir, LOCK_WAIT).await?;
+        if crate::backups::apply_staged_restore(&config.storage.data_dir)? {
+            tracing::info!("a staged backup restore was applied");
+        }
         let db = Db::open(&config.storage.data_dir, &config.database)?;
         let registry = Registry::default();
         let snapshot = db.read(schema::load_snapshot).await?;
@@ -75,9 +83,12 @@ impl Application {
             rate_limiter: Default::default(),
             logs,
             crons: crate::cron::Scheduler::default(),
+            lifecycle: Lifecycle::default(),
         });
         register_builtin_jobs(&state);
+        api::backups_schedule(&state);
         state.crons.start();
+        let (lifecycle, crons) = (state.lifecycle.clone(), state.crons.clone());
         let cors = web::Data::new(middleware::CorsPolicy(Arc::new(
             config.server.cors_origins.clone(),
         )));
@@ -106,6 +117,8 @@ impl Application {
             port,
             server,
             db,
+            lifecycle,
+            crons,
             _lock: lock,
         })
     }
@@ -128,6 +141,7 @@ impl Application {
     /// Serves until the server is stopped, then checkpoints the WAL.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let result = self.server.await;
+        self.crons.shutdown();
         checkpoint(&self.db).await;
         result
     }
@@ -135,33 +149,46 @@ impl Application {
     /// Serves until SIGINT/SIGTERM, then stops gracefully: in-flight
     /// requests finish (bounded by the shutdown timeout), the WAL is
     /// checkpointed, and the data dir lock is released.
-    pub async fn run_until_signal(self) -> std::io::Result<()> {
+    /// Returns [`Stopped::Restart`] when a restart was requested (a backup
+    /// restore): the caller builds the app again, which applies it.
+    pub async fn run_until_signal(self) -> std::io::Result<Stopped> {
         let handle = self.server.handle();
         let server = self.server;
         let result = tokio::select! {
-            result = server => result,
+            result = server => result.map(|()| Stopped::Exit),
             () = shutdown_signal() => {
                 tracing::info!("shutting down: draining in-flight requests");
                 handle.stop(true).await;
-                Ok(())
+                Ok(Stopped::Exit)
+            }
+            () = self.lifecycle.restart_requested() => {
+                tracing::info!("restarting: draining in-flight requests");
+                handle.stop(true).await;
+                Ok(Stopped::Restart)
             }
         };
+        self.crons.shutdown();
         checkpoint(&self.db).await;
         result
     }
 }
 
 /// Wraps an async job body as a scheduler job.
+/// The job holds the state weakly: the scheduler lives inside the state.
 fn job<F, Fut>(state: &web::Data<AppState>, body: F) -> crate::cron::JobFn
 where
-    F: Fn(web::Data<AppState>) -> Fut + Send + Sync + 'static,
+    F: Fn(Arc<AppState>) -> Fut + Send + Sync + 'static,
     Fut: std::future::Future<Output = ()> + Send + 'static,
 {
-    let state = state.clone();
+    let state = Arc::downgrade(&state.clone().into_inner());
     let body = Arc::new(body);
     Arc::new(move || {
         let (state, body) = (state.clone(), body.clone());
-        Box::pin(async move { body(state).await })
+        Box::pin(async move {
+            if let Some(state) = state.upgrade() {
+                body(state).await;
+            }
+        })
     })
 }
 

@@ -43,10 +43,31 @@ pub enum Command {
         #[command(subcommand)]
         action: MigrateAction,
     },
+    /// Create or restore backups (zip of data.db and the stored files).
+    Backup {
+        #[command(subcommand)]
+        action: BackupAction,
+    },
     /// Database maintenance.
     Db {
         #[command(subcommand)]
         action: DbAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BackupAction {
+    /// Write DATA_DIR/backups/NAME (default pb_backup_<time>.zip); works
+    /// while a server runs on the same data dir.
+    Create {
+        /// Archive name, [a-z0-9_-]+.zip.
+        name: Option<String>,
+    },
+    /// Replace the data dir's database and files with an archive's (the
+    /// server must be stopped; the replaced data is kept in .pre-restore-*).
+    Restore {
+        /// Path of the zip archive.
+        file: PathBuf,
     },
 }
 
@@ -101,6 +122,7 @@ pub fn run(cli: Cli) -> anyhow_like::Result<()> {
             Command::Db {
                 action: DbAction::Check,
             } => db_check(&config),
+            Command::Backup { action } => backup(config, action).await,
         }
     })
 }
@@ -118,20 +140,24 @@ async fn serve(config: Config) -> anyhow_like::Result<()> {
     let data_dir = config.storage.data_dir.clone();
     let app = Application::build(config.clone()).await?;
     let addr = SocketAddr::new(config.server.http.ip(), app.port());
-    let mut out = std::io::stdout().lock();
     // The first line is machine-read by tests and scripts: keep its shape.
-    writeln!(out, "Server started at http://{addr}")?;
-    writeln!(out, "├─ REST API:  http://{addr}/api/")?;
+    let mut banner = format!("Server started at http://{addr}\n├─ REST API:  http://{addr}/api/\n");
     if auth::count_superusers(app.db()).await? == 0 {
-        writeln!(
-            out,
-            "No superuser exists yet. Create one with:\n  ferrobase superuser upsert EMAIL PASSWORD --dir={}",
+        banner.push_str(&format!(
+            "No superuser exists yet. Create one with:\n  ferrobase superuser upsert EMAIL PASSWORD --dir={}\n",
             data_dir.display()
-        )?;
+        ));
     }
-    out.flush()?;
-    drop(out);
-    app.run_until_signal().await?;
+    announce(&banner);
+    let mut app = app;
+    // A backup restore asks for a restart: build the app again (which
+    // applies the staged restore) on the same address.
+    while app.run_until_signal().await? == crate::lifecycle::Stopped::Restart {
+        let mut config = config.clone();
+        config.server.http = addr;
+        app = Application::build(config).await?;
+        tracing::info!("server restarted at http://{addr}");
+    }
     Ok(())
 }
 
@@ -160,6 +186,73 @@ async fn migrate(config: Config, action: MigrateAction) -> anyhow_like::Result<(
         match m.applied {
             Some(at) => println!("applied  {}  ({at})", m.name),
             None => println!("pending  {}", m.name),
+        }
+    }
+    Ok(())
+}
+
+/// Prints the startup banner. A closed stdout (nobody reading) must not
+/// stop the server, so a failed write is only logged.
+fn announce(banner: &str) {
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = out.write_all(banner.as_bytes()).and_then(|()| out.flush()) {
+        tracing::warn!(error = %e, "could not print the startup banner");
+    }
+}
+
+/// A progress bar on stderr when it is a terminal, else nothing.
+fn progress_bar(label: &'static str) -> Option<&'static indicatif::ProgressBar> {
+    use std::io::IsTerminal;
+    if !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let bar = indicatif::ProgressBar::new(0).with_message(label);
+    if let Ok(style) = indicatif::ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len}") {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    // One bar per command run; leaking it gives the 'static the worker needs.
+    Some(Box::leak(Box::new(bar)))
+}
+
+async fn backup(config: Config, action: BackupAction) -> anyhow_like::Result<()> {
+    let data_dir = config.storage.data_dir.clone();
+    match action {
+        BackupAction::Create { name } => {
+            let key = name.unwrap_or_else(crate::backups::default_key);
+            let db = Db::open(&data_dir, &config.database)?;
+            let bar = progress_bar("backing up");
+            let report: Option<crate::backups::Progress<'static>> = match bar {
+                Some(bar) => Some(Box::leak(Box::new(move |done: u64, total: u64| {
+                    bar.set_length(total);
+                    bar.set_position(done);
+                }))),
+                None => None,
+            };
+            let info = crate::backups::create(&db, &data_dir, &key, report).await?;
+            if let Some(bar) = bar {
+                bar.finish_and_clear();
+            }
+            println!(
+                "Created {} ({} bytes)",
+                crate::backups::dir(&data_dir).join(&info.key).display(),
+                info.size
+            );
+        }
+        BackupAction::Restore { file } => {
+            let _lock = crate::db::DataDirLock::try_acquire(&data_dir)?;
+            let bar = progress_bar("restoring");
+            let report = |done: u64, total: u64| {
+                if let Some(bar) = bar {
+                    bar.set_length(total);
+                    bar.set_position(done);
+                }
+            };
+            crate::backups::stage_restore(&data_dir, &file, Some(&report))?;
+            crate::backups::apply_staged_restore(&data_dir)?;
+            if let Some(bar) = bar {
+                bar.finish_and_clear();
+            }
+            println!("Restored {} into {}", file.display(), data_dir.display());
         }
     }
     Ok(())

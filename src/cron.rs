@@ -48,6 +48,7 @@ pub fn parse(expression: &str) -> Result<croner::Cron, CronError> {
 pub struct Scheduler {
     jobs: Arc<RwLock<Vec<Job>>>,
     running: Arc<Mutex<HashSet<String>>>,
+    ticker: Arc<Mutex<Option<tokio::task::JoinHandle<()>>>>,
 }
 
 impl Scheduler {
@@ -101,10 +102,18 @@ impl Scheduler {
             .map(|j| j.run.clone())
     }
 
+    /// Stops the ticker and forgets every job (when the server stops).
+    pub fn shutdown(&self) {
+        if let Some(ticker) = self.ticker.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            ticker.abort();
+        }
+        self.jobs.write().unwrap_or_else(|p| p.into_inner()).clear();
+    }
+
     /// Starts the minute ticker on the current runtime.
     pub fn start(&self) {
         let scheduler = self.clone();
-        tokio::spawn(async move {
+        let ticker = tokio::spawn(async move {
             loop {
                 let now = Utc::now();
                 let into_minute = Duration::from_secs(u64::from(now.second()))
@@ -113,6 +122,7 @@ impl Scheduler {
                 scheduler.tick();
             }
         });
+        *self.ticker.lock().unwrap_or_else(|p| p.into_inner()) = Some(ticker);
     }
 
     /// Starts every job due this minute that is not still running.

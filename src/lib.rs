@@ -9,11 +9,13 @@
 pub mod api;
 pub mod app;
 pub mod auth;
+pub mod backups;
 pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod cron;
 pub mod db;
+pub mod lifecycle;
 pub mod logs;
 pub mod mail;
 pub mod maintenance;

@@ -285,7 +285,9 @@ impl Settings {
         errors.nest("smtp", smtp);
         errors.nest("rateLimits", self.validate_rate_limits());
         let mut backups = ValidationErrors::new();
-        if !self.backups.cron.is_empty() && self.backups.cron.split_whitespace().count() != 5 {
+        if !self.backups.cron.trim().is_empty()
+            && crate::cron::parse(self.backups.cron.trim()).is_err()
+        {
             backups.add(
                 "cron",
                 FieldError::new(

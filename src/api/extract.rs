@@ -31,6 +31,8 @@ pub struct AppState {
     pub logs: crate::logs::Logger,
     /// Scheduled jobs (`/api/crons`).
     pub crons: crate::cron::Scheduler,
+    /// Restart requests (after a backup restore).
+    pub lifecycle: crate::lifecycle::Lifecycle,
 }
 
 impl FromRequest for Principal {

@@ -3,6 +3,7 @@
 //! thin: extract, call one domain function, shape the response.
 
 mod auth;
+mod backups;
 mod batch;
 mod collections;
 mod crons;
@@ -20,6 +21,7 @@ mod request_logs;
 mod respond;
 mod settings;
 
+pub use backups::schedule as backups_schedule;
 pub use error::ApiError;
 pub use extract::AppState;
 
@@ -52,6 +54,21 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             web::get().to(health::health),
             web::head().to(health::health),
         ],
+    ))
+    .service(resource(
+        "/api/backups",
+        vec![
+            web::get().to(backups::list),
+            web::post().to(backups::create),
+        ],
+    ))
+    .service(resource(
+        "/api/backups/{key}",
+        vec![web::delete().to(backups::delete)],
+    ))
+    .service(resource(
+        "/api/backups/{key}/restore",
+        vec![web::post().to(backups::restore)],
     ))
     .service(resource("/api/crons", vec![web::get().to(crons::list)]))
     .service(resource(

@@ -106,10 +106,28 @@ impl Db {
         .await
     }
 
+    /// Writes a consistent copy of the database to `target` with
+    /// `VACUUM INTO` on a read connection: one read transaction, so writers
+    /// keep going while it runs and the copy is a single point in time.
+    pub async fn snapshot_to(&self, target: PathBuf) -> Result<(), DbError> {
+        let target = target.to_string_lossy().into_owned();
+        self.read(move |conn| -> Result<(), DbError> {
+            conn.execute("VACUUM INTO ?1", [target])?;
+            Ok(())
+        })
+        .await
+    }
+
     /// Runs `PRAGMA integrity_check` on `data_dir/data.db` through a
     /// read-only connection; returns SQLite's findings (`["ok"]` when sound).
     pub fn integrity_check(data_dir: &Path) -> Result<Vec<String>, DbError> {
-        let path = data_dir.join("data.db");
+        Self::check_file(&data_dir.join("data.db"))
+    }
+
+    /// [`Db::integrity_check`] on any database file; also fails unless it
+    /// holds Ferrobase's system tables (`_collections`, `_migrations`).
+    pub fn check_file(path: &Path) -> Result<Vec<String>, DbError> {
+        let path = path.to_path_buf();
         if !path.exists() {
             return Err(DbError::DataDir {
                 path,
@@ -122,7 +140,18 @@ impl Db {
         )?;
         let mut stmt = conn.prepare("PRAGMA integrity_check")?;
         let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        let mut findings: Vec<String> = rows.collect::<Result<_, _>>()?;
+        let system_tables: i64 = conn.query_row(
+            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name IN ('_collections', '_migrations')",
+            [],
+            |r| r.get(0),
+        )?;
+        if system_tables != 2 {
+            findings.retain(|f| f != "ok");
+            findings
+                .push("not a Ferrobase database: _collections or _migrations is missing".into());
+        }
+        Ok(findings)
     }
 
     /// Runs `f` on a pooled read-only connection, on the blocking pool.

@@ -62,3 +62,68 @@ async fn the_otp_cleanup_removes_only_expired_codes() {
     assert_eq!(status, 204);
     assert_eq!(left, vec!["newotp000000001".to_owned()]);
 }
+
+#[tokio::test]
+async fn backups_cron_in_the_settings_schedules_and_unschedules_the_auto_backup() {
+    let app = spawn_app().await;
+    let ids = |jobs: &serde_json::Value| -> Vec<String> {
+        jobs.as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|j| j["id"].as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+
+    let (set, _) = status_json(
+        app.su(
+            Method::PATCH,
+            "/api/settings",
+            Some(json!({"backups": {"cron": "0 3 * * *", "cronMaxKeep": 2}})),
+        )
+        .await,
+    )
+    .await;
+    let (_, with_job) = status_json(app.su(Method::GET, "/api/crons", None).await).await;
+    let (run, _) = status_json(
+        app.su(Method::POST, "/api/crons/__pbAutoBackup__", None)
+            .await,
+    )
+    .await;
+    let (_, backups) = status_json(app.su(Method::GET, "/api/backups", None).await).await;
+    let (bad, _) = status_json(
+        app.su(
+            Method::PATCH,
+            "/api/settings",
+            Some(json!({"backups": {"cron": "every day"}})),
+        )
+        .await,
+    )
+    .await;
+    status_json(
+        app.su(
+            Method::PATCH,
+            "/api/settings",
+            Some(json!({"backups": {"cron": ""}})),
+        )
+        .await,
+    )
+    .await;
+    let (_, without_job) = status_json(app.su(Method::GET, "/api/crons", None).await).await;
+
+    assert_eq!(set, 200);
+    assert!(
+        ids(&with_job).contains(&"__pbAutoBackup__".to_owned()),
+        "{with_job}"
+    );
+    assert_eq!(run, 204);
+    assert!(
+        backups[0]["key"]
+            .as_str()
+            .is_some_and(|k| k.starts_with("auto_pb_backup_")),
+        "{backups}"
+    );
+    assert_eq!(bad, 400);
+    assert!(!ids(&without_job).contains(&"__pbAutoBackup__".to_owned()));
+}

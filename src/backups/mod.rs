@@ -1,0 +1,430 @@
+//! Backups: zip archives in `DATA_DIR/backups/` holding a consistent
+//! snapshot of `data.db` (taken with `VACUUM INTO` while the server keeps
+//! serving) and the uploaded files under `storage/`. Request logs
+//! (`auxiliary.db`) are not included.
+//!
+//! Restoring is two steps so that nothing is touched until the archive is
+//! known to be good: [`stage_restore`] checks the archive (entry names,
+//! SQLite integrity, Ferrobase's system tables) and unpacks it into
+//! `DATA_DIR/.restore/`, marking it complete last; then, with the server
+//! stopped, [`apply_staged_restore`] swaps it in by renames, moving the
+//! replaced files to `DATA_DIR/.pre-restore-<time>/`. A crash in between
+//! leaves either the old data or a complete staged restore that is applied
+//! at the next start.
+
+use crate::db::{Db, DbError};
+use std::fs::{self, File};
+use std::io::{self, BufReader, BufWriter, Read, Seek};
+use std::path::{Component, Path, PathBuf};
+use zip::write::SimpleFileOptions;
+
+/// Name of the database file inside an archive and the data dir.
+const DB_FILE: &str = "data.db";
+/// Uploaded files, inside an archive and the data dir.
+const STORAGE_DIR: &str = "storage";
+const STAGING_DIR: &str = ".restore";
+const STAGED_MARKER: &str = "READY";
+/// Largest archive entry unpacked (guards against zip bombs).
+const MAX_ENTRY_BYTES: u64 = 64 * 1024 * 1024 * 1024;
+
+/// Why a backup operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum BackupError {
+    #[error("invalid backup name; expected [a-z0-9_-]+.zip")]
+    InvalidName,
+    #[error("backup not found")]
+    NotFound,
+    #[error("a backup with this name already exists")]
+    Exists,
+    #[error("not a valid backup archive: {0}")]
+    InvalidArchive(String),
+    #[error("backup i/o: {0}")]
+    Io(#[from] io::Error),
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+impl From<zip::result::ZipError> for BackupError {
+    fn from(e: zip::result::ZipError) -> Self {
+        match e {
+            zip::result::ZipError::Io(e) => BackupError::Io(e),
+            other => BackupError::InvalidArchive(other.to_string()),
+        }
+    }
+}
+
+/// One stored backup, as `GET /api/backups` lists it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct BackupInfo {
+    pub key: String,
+    pub size: u64,
+    pub modified: String,
+}
+
+/// Reports progress as (done, total) units of work.
+pub type Progress<'a> = &'a (dyn Fn(u64, u64) + Sync);
+
+/// Where the archives live.
+pub fn dir(data_dir: &Path) -> PathBuf {
+    data_dir.join("backups")
+}
+
+/// Whether `key` is an acceptable archive name (`[a-z0-9_-]+\.zip`).
+pub fn valid_key(key: &str) -> bool {
+    key.len() <= 150
+        && key.strip_suffix(".zip").is_some_and(|stem| {
+            !stem.is_empty()
+                && stem
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+        })
+}
+
+/// A fresh name like PocketBase's: `pb_backup_20261122030405.zip`.
+pub fn default_key() -> String {
+    format!(
+        "pb_backup_{}.zip",
+        chrono::Utc::now().format("%Y%m%d%H%M%S")
+    )
+}
+
+/// The path of an existing archive.
+pub fn path_of(data_dir: &Path, key: &str) -> Result<PathBuf, BackupError> {
+    if !valid_key(key) {
+        return Err(BackupError::NotFound);
+    }
+    let path = dir(data_dir).join(key);
+    if path.is_file() {
+        Ok(path)
+    } else {
+        Err(BackupError::NotFound)
+    }
+}
+
+fn info(path: &Path) -> Option<BackupInfo> {
+    let meta = fs::metadata(path).ok()?;
+    let modified = meta.modified().ok()?;
+    Some(BackupInfo {
+        key: path.file_name()?.to_str()?.to_owned(),
+        size: meta.len(),
+        modified: crate::clock::format(modified.into()),
+    })
+}
+
+/// Every archive, newest first.
+pub fn list(data_dir: &Path) -> Result<Vec<BackupInfo>, BackupError> {
+    let mut out = Vec::new();
+    match fs::read_dir(dir(data_dir)) {
+        Ok(entries) => {
+            for entry in entries.flatten() {
+                let name = entry.file_name();
+                if name.to_str().is_some_and(valid_key)
+                    && let Some(i) = info(&entry.path())
+                {
+                    out.push(i);
+                }
+            }
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e.into()),
+    }
+    out.sort_by(|a, b| b.modified.cmp(&a.modified).then(b.key.cmp(&a.key)));
+    Ok(out)
+}
+
+/// Deletes an archive.
+pub fn delete(data_dir: &Path, key: &str) -> Result<(), BackupError> {
+    fs::remove_file(path_of(data_dir, key)?)?;
+    Ok(())
+}
+
+/// Keeps the newest `keep` archives whose names start with `prefix`.
+pub fn prune(data_dir: &Path, prefix: &str, keep: usize) -> Result<usize, BackupError> {
+    let old: Vec<_> = list(data_dir)?
+        .into_iter()
+        .filter(|b| b.key.starts_with(prefix))
+        .skip(keep)
+        .collect();
+    for backup in &old {
+        delete(data_dir, &backup.key)?;
+    }
+    Ok(old.len())
+}
+
+fn random_suffix() -> String {
+    crate::schema::autogen::random_string("abcdefghijklmnopqrstuvwxyz0123456789", 10)
+}
+
+/// Creates `key` from a snapshot of the database and the stored files.
+pub async fn create(
+    db: &Db,
+    data_dir: &Path,
+    key: &str,
+    progress: Option<Progress<'static>>,
+) -> Result<BackupInfo, BackupError> {
+    if !valid_key(key) {
+        return Err(BackupError::InvalidName);
+    }
+    let backups = dir(data_dir);
+    fs::create_dir_all(&backups)?;
+    let target = backups.join(key);
+    if target.exists() {
+        return Err(BackupError::Exists);
+    }
+    let work = backups.join(format!(".tmp-{}", random_suffix()));
+    fs::create_dir_all(&work)?;
+    let snapshot = work.join(DB_FILE);
+    let result = async {
+        db.snapshot_to(snapshot.clone()).await?;
+        let (data_dir, work_dir, target) = (data_dir.to_path_buf(), work.clone(), target.clone());
+        tokio::task::spawn_blocking(move || {
+            write_archive(&snapshot, &data_dir, &work_dir, &target, progress)
+        })
+        .await
+        .map_err(|e| BackupError::Io(io::Error::other(e)))?
+    }
+    .await;
+    let _ = fs::remove_dir_all(&work);
+    result?;
+    info(&target).ok_or(BackupError::NotFound)
+}
+
+/// Every regular file under `root`, as paths relative to it.
+fn files_under(root: &Path) -> io::Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    let mut pending = vec![PathBuf::new()];
+    while let Some(rel) = pending.pop() {
+        let entries = match fs::read_dir(root.join(&rel)) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e),
+        };
+        for entry in entries {
+            let entry = entry?;
+            let kind = entry.file_type()?;
+            let path = rel.join(entry.file_name());
+            if kind.is_dir() {
+                pending.push(path);
+            } else if kind.is_file() {
+                out.push(path);
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+fn write_archive(
+    snapshot: &Path,
+    data_dir: &Path,
+    work: &Path,
+    target: &Path,
+    progress: Option<Progress<'_>>,
+) -> Result<(), BackupError> {
+    let storage = data_dir.join(STORAGE_DIR);
+    let files = files_under(&storage)?;
+    let total = files.len() as u64 + 1;
+    let partial = work.join("archive.zip");
+    let mut zip = zip::ZipWriter::new(BufWriter::new(File::create(&partial)?));
+    let options = SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated)
+        .large_file(true);
+    zip.start_file(DB_FILE, options)?;
+    io::copy(&mut BufReader::new(File::open(snapshot)?), &mut zip)?;
+    if let Some(report) = progress {
+        report(1, total);
+    }
+    for (i, rel) in files.iter().enumerate() {
+        let Some(name) = rel.to_str() else { continue };
+        // A file deleted since the snapshot was taken is simply skipped.
+        let Ok(source) = File::open(storage.join(rel)) else {
+            continue;
+        };
+        zip.start_file(format!("{STORAGE_DIR}/{name}"), options)?;
+        io::copy(&mut BufReader::new(source), &mut zip)?;
+        if let Some(report) = progress {
+            report(i as u64 + 2, total);
+        }
+    }
+    let file = zip.finish()?.into_inner().map_err(|e| e.into_error())?;
+    file.sync_all()?;
+    fs::rename(&partial, target)?;
+    if let Some(parent) = target.parent() {
+        File::open(parent)?.sync_all()?;
+    }
+    Ok(())
+}
+
+/// Where an archive entry may go: `data.db` or a plain relative path under
+/// `storage/`; anything else (absolute, `..`, other files) is refused.
+fn safe_entry_path(name: &str) -> Option<PathBuf> {
+    if name == DB_FILE {
+        return Some(PathBuf::from(DB_FILE));
+    }
+    if name.ends_with('/') {
+        return None;
+    }
+    let path = Path::new(name);
+    let mut components = path.components();
+    if components.next() != Some(Component::Normal(STORAGE_DIR.as_ref())) {
+        return None;
+    }
+    components
+        .all(|c| matches!(c, Component::Normal(_)))
+        .then(|| path.to_path_buf())
+}
+
+/// Checks an archive without unpacking the files: names, sizes, and that
+/// its `data.db` is a sound Ferrobase database.
+pub fn validate_archive(path: &Path, scratch: &Path) -> Result<(), BackupError> {
+    let mut zip = zip::ZipArchive::new(BufReader::new(File::open(path)?))?;
+    let mut has_db = false;
+    for i in 0..zip.len() {
+        let entry = zip.by_index_raw(i)?;
+        let name = entry.name()?.into_owned();
+        if entry.is_dir() {
+            continue;
+        }
+        if safe_entry_path(&name).is_none() {
+            return Err(BackupError::InvalidArchive(format!(
+                "unexpected entry {name:?}"
+            )));
+        }
+        if entry.size() > MAX_ENTRY_BYTES {
+            return Err(BackupError::InvalidArchive(format!(
+                "{name:?} is too large"
+            )));
+        }
+        has_db |= name == DB_FILE;
+    }
+    if !has_db {
+        return Err(BackupError::InvalidArchive("no data.db inside".into()));
+    }
+    fs::create_dir_all(scratch)?;
+    let probe = scratch.join(format!("probe-{}.db", random_suffix()));
+    let checked = (|| -> Result<(), BackupError> {
+        extract_entry(&mut zip, DB_FILE, &probe)?;
+        let findings = Db::check_file(&probe)?;
+        if findings != ["ok"] {
+            return Err(BackupError::InvalidArchive(findings.join("; ")));
+        }
+        Ok(())
+    })();
+    let _ = fs::remove_file(&probe);
+    checked
+}
+
+fn extract_entry<R: Read + Seek>(
+    zip: &mut zip::ZipArchive<R>,
+    name: &str,
+    to: &Path,
+) -> Result<(), BackupError> {
+    let mut entry = zip.by_name(name)?;
+    if let Some(parent) = to.parent() {
+        fs::create_dir_all(parent)?;
+    }
+    let mut out = BufWriter::new(File::create(to)?);
+    let copied = io::copy(&mut (&mut entry).take(MAX_ENTRY_BYTES + 1), &mut out)?;
+    if copied > MAX_ENTRY_BYTES {
+        return Err(BackupError::InvalidArchive(format!(
+            "{name:?} is too large"
+        )));
+    }
+    out.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+    Ok(())
+}
+
+/// Validates `archive` and unpacks it into the staging dir, marking it
+/// complete last. Nothing in the live data dir is touched.
+pub fn stage_restore(
+    data_dir: &Path,
+    archive: &Path,
+    progress: Option<Progress<'_>>,
+) -> Result<(), BackupError> {
+    let staging = data_dir.join(STAGING_DIR);
+    let _ = fs::remove_dir_all(&staging);
+    validate_archive(archive, &dir(data_dir).join(".scratch"))?;
+    let mut zip = zip::ZipArchive::new(BufReader::new(File::open(archive)?))?;
+    let mut names = Vec::new();
+    for i in 0..zip.len() {
+        let entry = zip.by_index_raw(i)?;
+        if !entry.is_dir() {
+            names.push(entry.name()?.into_owned());
+        }
+    }
+    let total = names.len() as u64;
+    let unpacked = names.iter().enumerate().try_for_each(|(i, name)| {
+        let rel = safe_entry_path(name)
+            .ok_or_else(|| BackupError::InvalidArchive(format!("unexpected entry {name:?}")))?;
+        extract_entry(&mut zip, name, &staging.join(rel))?;
+        if let Some(report) = progress {
+            report(i as u64 + 1, total);
+        }
+        Ok::<(), BackupError>(())
+    });
+    if let Err(e) = unpacked {
+        let _ = fs::remove_dir_all(&staging);
+        return Err(e);
+    }
+    File::create(staging.join(STAGED_MARKER))?.sync_all()?;
+    File::open(&staging)?.sync_all()?;
+    Ok(())
+}
+
+/// With the server stopped: swaps a complete staged restore into the data
+/// dir. Returns whether there was one. Replaced files are kept in
+/// `.pre-restore-<time>/`.
+pub fn apply_staged_restore(data_dir: &Path) -> Result<bool, BackupError> {
+    let staging = data_dir.join(STAGING_DIR);
+    if !staging.join(STAGED_MARKER).is_file() {
+        let _ = fs::remove_dir_all(&staging);
+        return Ok(false);
+    }
+    let aside = data_dir.join(format!(
+        ".pre-restore-{}",
+        chrono::Utc::now().format("%Y%m%d%H%M%S%3f")
+    ));
+    fs::create_dir_all(&aside)?;
+    for name in [DB_FILE, "data.db-wal", "data.db-shm", STORAGE_DIR] {
+        let live = data_dir.join(name);
+        if live.exists() {
+            fs::rename(&live, aside.join(name))?;
+        }
+    }
+    for name in [DB_FILE, STORAGE_DIR] {
+        let staged = staging.join(name);
+        if staged.exists() {
+            fs::rename(&staged, data_dir.join(name))?;
+        }
+    }
+    fs::remove_dir_all(&staging)?;
+    File::open(data_dir)?.sync_all()?;
+    tracing::info!(kept = %aside.display(), "restored a backup; the replaced data is kept aside");
+    Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_plain_lowercase_zip_names() {
+        assert!(valid_key("pb_backup_20261122.zip"));
+        assert!(valid_key("a-b_c.zip"));
+        assert!(!valid_key(".zip"));
+        assert!(!valid_key("A.zip"));
+        assert!(!valid_key("../x.zip"));
+        assert!(!valid_key("x.tar"));
+        assert!(valid_key(&default_key()));
+    }
+
+    #[test]
+    fn only_the_database_and_storage_files_may_be_unpacked() {
+        assert_eq!(safe_entry_path("data.db"), Some(PathBuf::from("data.db")));
+        assert!(safe_entry_path("storage/c1/r1/a.png").is_some());
+        assert!(safe_entry_path("storage/../data.db").is_none());
+        assert!(safe_entry_path("/etc/passwd").is_none());
+        assert!(safe_entry_path("other.db").is_none());
+        assert!(safe_entry_path("storage/").is_none());
+    }
+}

@@ -1,0 +1,265 @@
+//! Backups through the real binary: create while serving, list, refuse bad
+//! names and foreign archives (touching nothing), restore (the server
+//! restarts itself on the same address with the archived data), plus the
+//! `backup` and `db check` commands.
+
+use crate::helpers::status_json;
+use reqwest::{Client, Method};
+use serde_json::{Value, json};
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+const EMAIL: &str = "backup-admin@example.com";
+const PASSWORD: &str = "backup-pass-123";
+
+struct Server {
+    child: Child,
+    base: String,
+    client: Client,
+    token: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn ferrobase(dir: &Path, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_ferrobase"))
+        .args(args)
+        .arg("--dir")
+        .arg(dir)
+        .env_remove("FERROBASE_BIN")
+        .output()
+        .expect("ferrobase runs")
+}
+
+async fn start(dir: &Path) -> Server {
+    let upsert = ferrobase(dir, &["superuser", "upsert", EMAIL, PASSWORD]);
+    assert!(upsert.status.success(), "{upsert:?}");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ferrobase"))
+        .args(["serve", "--http", "127.0.0.1:0", "--dir"])
+        .arg(dir)
+        .env_remove("FERROBASE_BIN")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("serve starts");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut first = String::new();
+    BufReader::new(stdout)
+        .read_line(&mut first)
+        .expect("banner");
+    let base = first
+        .trim()
+        .strip_prefix("Server started at ")
+        .expect("banner shape")
+        .to_owned();
+    let client = Client::new();
+    let login: Value = client
+        .post(format!(
+            "{base}/api/collections/_superusers/auth-with-password"
+        ))
+        .json(&json!({"identity": EMAIL, "password": PASSWORD}))
+        .send()
+        .await
+        .expect("login")
+        .json()
+        .await
+        .expect("login json");
+    let token = login["token"].as_str().expect("token").to_owned();
+    Server {
+        child,
+        base,
+        client,
+        token,
+    }
+}
+
+impl Server {
+    async fn call(&self, method: Method, path: &str, body: Option<Value>) -> (u16, Value) {
+        let mut req = self
+            .client
+            .request(method, format!("{}{path}", self.base))
+            .header("Authorization", &self.token);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        status_json(req.send().await.expect("request")).await
+    }
+
+    async fn titles(&self) -> Vec<String> {
+        let (status, body) = self
+            .call(
+                Method::GET,
+                "/api/collections/notes/records?sort=title",
+                None,
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        body["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .map(|r| r["title"].as_str().unwrap_or_default().to_owned())
+            .collect()
+    }
+}
+
+#[tokio::test]
+async fn a_backup_restores_to_the_state_it_was_taken_in() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let server = start(tmp.path()).await;
+    let (status, body) = server
+        .call(
+            Method::POST,
+            "/api/collections",
+            Some(json!({"name": "notes", "fields": [{"name": "title", "type": "text"}]})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    server
+        .call(
+            Method::POST,
+            "/api/collections/notes/records",
+            Some(json!({"title": "kept"})),
+        )
+        .await;
+
+    let (created, _) = server
+        .call(
+            Method::POST,
+            "/api/backups",
+            Some(json!({"name": "one.zip"})),
+        )
+        .await;
+    let (duplicate, duplicate_body) = server
+        .call(
+            Method::POST,
+            "/api/backups",
+            Some(json!({"name": "one.zip"})),
+        )
+        .await;
+    let (bad_name, bad_name_body) = server
+        .call(
+            Method::POST,
+            "/api/backups",
+            Some(json!({"name": "../evil.zip"})),
+        )
+        .await;
+    let (_, listed) = server.call(Method::GET, "/api/backups", None).await;
+    server
+        .call(
+            Method::POST,
+            "/api/collections/notes/records",
+            Some(json!({"title": "after"})),
+        )
+        .await;
+    std::fs::write(
+        tmp.path().join("backups/foreign.zip"),
+        b"PK\x03\x04 not really",
+    )
+    .expect("write");
+    let (foreign, foreign_body) = server
+        .call(Method::POST, "/api/backups/foreign.zip/restore", None)
+        .await;
+    let before_restore = server.titles().await;
+    let (restored, _) = server
+        .call(Method::POST, "/api/backups/one.zip/restore", None)
+        .await;
+    // The server restarts itself on the same address.
+    let mut after_restore = Vec::new();
+    for _ in 0..100 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let relogin = server
+            .client
+            .post(format!(
+                "{}/api/collections/_superusers/auth-with-password",
+                server.base
+            ))
+            .json(&json!({"identity": EMAIL, "password": PASSWORD}))
+            .send()
+            .await;
+        if let Ok(resp) = relogin
+            && resp.status() == 200
+        {
+            after_restore = server.titles().await;
+            if after_restore == ["kept"] {
+                break;
+            }
+        }
+    }
+    let (deleted, _) = server
+        .call(Method::DELETE, "/api/backups/one.zip", None)
+        .await;
+    let (missing, _) = server
+        .call(Method::DELETE, "/api/backups/one.zip", None)
+        .await;
+
+    assert_eq!(created, 204);
+    assert_eq!(duplicate, 400, "{duplicate_body}");
+    assert_eq!(bad_name, 400);
+    assert_eq!(
+        bad_name_body["data"]["name"]["code"],
+        "validation_match_invalid"
+    );
+    assert_eq!(listed[0]["key"], "one.zip", "{listed}");
+    assert!(listed[0]["size"].as_u64().is_some_and(|s| s > 0));
+    assert_eq!(foreign, 400, "{foreign_body}");
+    assert_eq!(
+        before_restore,
+        ["after", "kept"],
+        "a refused restore changes nothing"
+    );
+    assert_eq!(restored, 204);
+    assert_eq!(after_restore, ["kept"], "the archived state is back");
+    assert_eq!(deleted, 204);
+    assert_eq!(missing, 404);
+}
+
+#[tokio::test]
+async fn the_cli_backs_up_a_running_server_and_checks_the_database() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let server = start(tmp.path()).await;
+
+    let created = ferrobase(tmp.path(), &["backup", "create", "cli.zip"]);
+    let (_, listed) = server.call(Method::GET, "/api/backups", None).await;
+    let check = ferrobase(tmp.path(), &["db", "check"]);
+    let restore_while_running = ferrobase(
+        tmp.path(),
+        &[
+            "backup",
+            "restore",
+            &tmp.path().join("backups/cli.zip").to_string_lossy(),
+        ],
+    );
+    drop(server);
+    let restore_stopped = ferrobase(
+        tmp.path(),
+        &[
+            "backup",
+            "restore",
+            &tmp.path().join("backups/cli.zip").to_string_lossy(),
+        ],
+    );
+    let check_after = ferrobase(tmp.path(), &["db", "check"]);
+
+    assert!(created.status.success(), "{created:?}");
+    assert_eq!(listed[0]["key"], "cli.zip");
+    assert!(check.status.success());
+    assert!(String::from_utf8_lossy(&check.stdout).contains("ok"));
+    assert!(
+        !restore_while_running.status.success(),
+        "the server holds the data dir"
+    );
+    assert!(
+        String::from_utf8_lossy(&restore_while_running.stderr).contains("already running"),
+        "{restore_while_running:?}"
+    );
+    assert!(restore_stopped.status.success(), "{restore_stopped:?}");
+    assert!(check_after.status.success());
+}
