@@ -84,6 +84,7 @@ impl Application {
             logs,
             crons: crate::cron::Scheduler::default(),
             lifecycle: Lifecycle::default(),
+            metrics: Default::default(),
         });
         register_builtin_jobs(&state);
         api::backups_schedule(&state);

@@ -21,6 +21,7 @@ pub struct Config {
     pub storage: StorageConfig,
     pub database: DatabaseConfig,
     pub log: LogConfig,
+    pub metrics: MetricsConfig,
 }
 
 /// HTTP listener and request limits.
@@ -109,6 +110,14 @@ impl Default for LogConfig {
             requests: true,
         }
     }
+}
+
+/// `GET /api/metrics` access.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    /// A bearer token that may read the metrics (besides superusers); empty = superusers only.
+    pub token: String,
 }
 
 /// A configuration problem, naming the key.

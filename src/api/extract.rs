@@ -33,6 +33,8 @@ pub struct AppState {
     pub crons: crate::cron::Scheduler,
     /// Restart requests (after a backup restore).
     pub lifecycle: crate::lifecycle::Lifecycle,
+    /// Request counters and latency histograms (`/api/metrics`).
+    pub metrics: super::metrics::HttpMetrics,
 }
 
 impl FromRequest for Principal {

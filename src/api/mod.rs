@@ -13,6 +13,7 @@ mod fields;
 mod health;
 mod logs;
 mod mailer;
+pub mod metrics;
 pub mod middleware;
 mod oauth2;
 pub mod ratelimit;
@@ -74,6 +75,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(resource(
         "/api/crons/{id}",
         vec![web::post().to(crons::run)],
+    ))
+    .service(resource(
+        "/api/metrics",
+        vec![web::get().to(metrics::metrics)],
     ))
     .service(resource(
         "/api/logs",

@@ -25,6 +25,7 @@ pub fn record(res: &ServiceResponse<BoxBody>, elapsed: Duration) {
     let Some(state) = req.app_data::<web::Data<AppState>>() else {
         return;
     };
+    state.metrics.observe(res, elapsed);
     let settings = state.settings.get();
     let options = &settings.logs;
     if options.max_days == 0 {

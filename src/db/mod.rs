@@ -8,11 +8,13 @@ mod ident;
 mod lock;
 mod migrate;
 mod pool;
+mod stats;
 mod writer;
 
 pub use ident::ident;
 pub use lock::{DataDirLock, LOCK_WAIT};
 pub use migrate::{AUX_MIGRATIONS, MIGRATIONS, Migration, MigrationStatus};
+pub use stats::{DbStats, DbStatsSnapshot};
 
 use crate::config::DatabaseConfig;
 use rusqlite::Connection;
@@ -54,6 +56,8 @@ pub enum DbError {
 pub struct Db {
     readers: r2d2::Pool<pool::ReadOnlyManager>,
     writer: Arc<writer::Writer>,
+    stats: Arc<DbStats>,
+    path: PathBuf,
 }
 
 impl Db {
@@ -88,12 +92,31 @@ impl Db {
         let path = data_dir.join(file);
         let mut conn = pool::open_writer(&path, options)?;
         migrate::apply_pending(&mut conn, migrations)?;
-        let writer = Arc::new(writer::Writer::start(conn));
+        let stats = Arc::new(DbStats::default());
+        let writer = Arc::new(writer::Writer::start(conn, stats.clone()));
         let readers = r2d2::Pool::builder()
             .max_size(options.reader_pool_size)
             .min_idle(Some(1))
-            .build(pool::ReadOnlyManager::new(path, options))?;
-        Ok(Self { readers, writer })
+            .build(pool::ReadOnlyManager::new(path.clone(), options))?;
+        Ok(Self {
+            readers,
+            writer,
+            stats,
+            path,
+        })
+    }
+
+    /// The live counters of this handle (for metrics).
+    pub fn stats(&self) -> DbStatsSnapshot {
+        self.stats.snapshot()
+    }
+
+    /// Sizes in bytes of the database file and its WAL (0 when absent).
+    pub fn file_sizes(&self) -> (u64, u64) {
+        let size = |p: &Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+        let mut wal = self.path.clone().into_os_string();
+        wal.push("-wal");
+        (size(&self.path), size(Path::new(&wal)))
     }
 
     /// Copies the WAL into the main file and truncates it (on shutdown, so
@@ -164,8 +187,11 @@ impl Db {
         E: From<DbError> + Send + 'static,
     {
         let pool = self.readers.clone();
+        let stats = self.stats.clone();
         tokio::task::spawn_blocking(move || {
+            let asked = std::time::Instant::now();
             let conn = pool.get().map_err(DbError::from)?;
+            stats.read_waited(asked.elapsed());
             f(&conn)
         })
         .await

@@ -11,7 +11,9 @@
 //!   job of the group gets the error.
 
 use super::DbError;
+use super::stats::DbStats;
 use rusqlite::Connection;
+use std::sync::Arc;
 use std::sync::mpsc;
 use tokio::sync::oneshot;
 
@@ -32,18 +34,24 @@ enum Job {
 
 pub(super) struct Writer {
     jobs: mpsc::Sender<Job>,
+    stats: Arc<DbStats>,
 }
 
 impl Writer {
-    pub(super) fn start(mut conn: Connection) -> Self {
+    pub(super) fn start(mut conn: Connection, stats: Arc<DbStats>) -> Self {
         let (jobs, queue) = mpsc::channel::<Job>();
+        let counters = stats.clone();
         let spawned = std::thread::Builder::new()
             .name("ferrobase-writer".to_owned())
             .spawn(move || {
                 let mut next = queue.recv().ok();
                 while let Some(job) = next.take() {
                     match job {
-                        Job::Exclusive(f) => f(&mut conn),
+                        Job::Exclusive(f) => {
+                            counters.dequeued(1);
+                            counters.exclusive_job();
+                            f(&mut conn)
+                        }
                         Job::Grouped(first) => {
                             let mut group = vec![first];
                             while group.len() < MAX_GROUP_JOBS {
@@ -56,7 +64,10 @@ impl Writer {
                                     Err(_) => break,
                                 }
                             }
+                            let size = group.len() as u64;
+                            counters.dequeued(size);
                             run_group(&mut conn, group);
+                            counters.group_committed(size);
                         }
                     }
                     if next.is_none() {
@@ -72,7 +83,7 @@ impl Writer {
             // Without a writer thread every write fails with WriterGone, which is reported.
             tracing::error!(error = %e, "cannot start the writer thread");
         }
-        Self { jobs }
+        Self { jobs, stats }
     }
 
     /// Runs `f` with the connection to itself; `f` manages its own transaction.
@@ -89,6 +100,8 @@ impl Writer {
             // The receiver may have gone (client disconnected); the write still stands.
             let _ = reply.send(f(conn));
         }));
+        self.stats.enqueued();
+        self.stats.enqueued();
         self.jobs.send(job).map_err(|_| DbError::WriterGone)?;
         answer.await.map_err(|_| DbError::WriterGone)?
     }

@@ -14,6 +14,7 @@ mod crons;
 mod filters;
 mod http_edges;
 mod logs;
+mod metrics;
 mod oauth2;
 mod persistence;
 mod ratelimit;
