@@ -19,6 +19,8 @@ pub enum StartError {
     Schema(#[from] crate::schema::SchemaError),
     #[error("settings: {0}")]
     Settings(#[from] crate::settings::SettingsError),
+    #[error("file storage: {0}")]
+    Storage(std::io::Error),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: std::net::SocketAddr,
@@ -41,6 +43,9 @@ impl Application {
         let snapshot = db.read(schema::load_snapshot).await?;
         registry.replace(snapshot);
         let settings = crate::settings::load(&db).await?;
+        let store: crate::files::Store = Arc::new(
+            crate::files::LocalStorage::open(&config.storage_dir()).map_err(StartError::Storage)?,
+        );
         let listener = TcpListener::bind(config.server.http).map_err(|source| Bind {
             addr: config.server.http,
             source,
@@ -66,6 +71,7 @@ impl Application {
             login_throttle: Default::default(),
             settings: crate::settings::SettingsCache::new(settings),
             rate_limiter: Default::default(),
+            store,
         });
         let cors = web::Data::new(middleware::CorsPolicy(Arc::new(
             config.server.cors_origins.clone(),

@@ -13,6 +13,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod db;
+pub mod files;
 pub mod mail;
 pub mod records;
 pub mod rules;

@@ -8,9 +8,11 @@ mod collections;
 pub mod error;
 pub mod extract;
 mod fields;
+mod files;
 mod health;
 mod mailer;
 pub mod middleware;
+mod multipart;
 pub mod ratelimit;
 mod records;
 mod respond;
@@ -143,5 +145,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         vec![web::post().to(auth::impersonate)],
     ))
     .service(resource("/api/batch", vec![web::post().to(batch::batch)]))
+    .service(resource(
+        "/api/files/token",
+        vec![web::post().to(files::token)],
+    ))
+    .service(resource(
+        "/api/files/{c}/{id}/{filename}",
+        vec![web::get().to(files::serve), web::head().to(files::serve)],
+    ))
     .default_service(web::to(not_found));
 }

@@ -82,6 +82,40 @@ pub async fn resolve_token(db: &Db, registry: &Registry, header: &str) -> Princi
     }
 }
 
+/// Resolves a `?token=` file token (type `file`) to its record, for
+/// protected files. Anything invalid is a guest.
+pub async fn resolve_file_token(db: &Db, registry: &Registry, token: &str) -> Principal {
+    let Some(claims) = token::peek(token.trim()) else {
+        return Principal::Anonymous;
+    };
+    if claims.kind != token::Purpose::File.claim() {
+        return Principal::Anonymous;
+    }
+    let Some(collection) = registry.snapshot().get(&claims.collection_id) else {
+        return Principal::Anonymous;
+    };
+    if collection.kind != CollectionType::Auth || collection.id != claims.collection_id {
+        return Principal::Anonymous;
+    }
+    let Some((token_key, fields)) = lookup_record(db, &collection, claims.id.clone()).await else {
+        return Principal::Anonymous;
+    };
+    let key = super::flows::purpose_key(&collection, token::Purpose::File, &token_key);
+    if token::verify_purpose(token.trim(), token::Purpose::File, &key).is_err() {
+        return Principal::Anonymous;
+    }
+    if collection.is_superusers() {
+        Principal::Superuser { id: claims.id }
+    } else {
+        Principal::User {
+            collection_id: collection.id.clone(),
+            collection_name: collection.name.to_string(),
+            id: claims.id,
+            fields,
+        }
+    }
+}
+
 /// The record's tokenKey and its other columns as plain JSON values.
 async fn lookup_record(
     db: &Db,
