@@ -9,6 +9,7 @@ mod auth;
 mod bad_input;
 mod batch;
 mod collections;
+mod files;
 mod filters;
 mod http_edges;
 mod persistence;
