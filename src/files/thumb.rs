@@ -21,6 +21,9 @@ enum Mode {
     Fit,
 }
 
+/// A crop rectangle: x, y, width, height.
+type Crop = (u32, u32, u32, u32);
+
 /// A parsed `thumb` parameter.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ThumbSize {
@@ -54,25 +57,48 @@ impl ThumbSize {
         })
     }
 
-    fn resize(&self, img: &DynamicImage) -> DynamicImage {
-        let (w0, h0) = (img.width().max(1), img.height().max(1));
-        let filter = FilterType::Lanczos3;
-        let scaled = |a: u32, num: u32, den: u32| {
-            ((f64::from(a) * f64::from(num) / f64::from(den)).round() as u32).max(1)
-        };
+    /// The size to scale the whole image to, and the crop taken from it.
+    fn plan(&self, w0: u32, h0: u32) -> ((u32, u32), Option<Crop>) {
+        let (fw0, fh0) = (f64::from(w0), f64::from(h0));
+        let side = |v: f64| (v.round() as u32).max(1);
         match (self.width, self.height, self.mode) {
-            (0, h, _) => img.resize_exact(scaled(w0, h, h0), h, filter),
-            (w, 0, _) => img.resize_exact(w, scaled(h0, w, w0), filter),
-            (w, h, Mode::Fit) => img.resize(w, h, filter),
-            (w, h, Mode::Center) => img.resize_to_fill(w, h, filter),
-            (w, h, mode) => {
-                let scale = (f64::from(w) / f64::from(w0)).max(f64::from(h) / f64::from(h0));
-                let nw = ((f64::from(w0) * scale).ceil() as u32).max(w);
-                let nh = ((f64::from(h0) * scale).ceil() as u32).max(h);
-                let full = img.resize_exact(nw, nh, filter);
-                let y = if mode == Mode::Top { 0 } else { nh - h };
-                full.crop_imm((nw - w) / 2, y, w, h)
+            (0, h, _) => ((side(fw0 * f64::from(h) / fh0), h), None),
+            (w, 0, _) => ((w, side(fh0 * f64::from(w) / fw0)), None),
+            (w, h, Mode::Fit) => {
+                let ratio = (f64::from(w) / fw0).min(f64::from(h) / fh0);
+                ((side(fw0 * ratio).min(w), side(fh0 * ratio).min(h)), None)
             }
+            (w, h, mode) => {
+                let scale = (f64::from(w) / fw0).max(f64::from(h) / fh0);
+                let nw = ((fw0 * scale).ceil() as u32).max(w);
+                let nh = ((fh0 * scale).ceil() as u32).max(h);
+                let y = match mode {
+                    Mode::Top => 0,
+                    Mode::Bottom => nh - h,
+                    _ => (nh - h) / 2,
+                };
+                ((nw, nh), Some(((nw - w) / 2, y, w, h)))
+            }
+        }
+    }
+
+    fn resize(&self, img: &DynamicImage) -> DynamicImage {
+        let ((fw, fh), crop) = self.plan(img.width().max(1), img.height().max(1));
+        // Large downscales first shrink fast (area sampling) to twice the
+        // target, then Lanczos3 does the last step: same look, a fraction of the time.
+        let shrunk;
+        let source = if u64::from(fw) * 4 < u64::from(img.width())
+            && u64::from(fh) * 4 < u64::from(img.height())
+        {
+            shrunk = img.thumbnail_exact(fw * 2, fh * 2);
+            &shrunk
+        } else {
+            img
+        };
+        let full = source.resize_exact(fw, fh, FilterType::Lanczos3);
+        match crop {
+            Some((x, y, w, h)) => full.crop_imm(x, y, w, h),
+            None => full,
         }
     }
 }
