@@ -105,16 +105,23 @@ pub async fn serve(
         .filter(|t| t.as_str() == files::DEFAULT_THUMB || file.thumbs.contains(t))
         .and_then(|t| ThumbSize::parse(t))
         .filter(|_| files::is_thumbable(&file.name));
-    let store = state.store.clone();
-    let (path, served_name, mime) = files::run_blocking(move || {
-        let (path, name) = match thumb {
-            Some(size) => match files::thumb_path(store.as_ref(), &key, &size) {
-                Ok(path) => (path, format!("{size}_{}", key.name())),
+    let made = match thumb {
+        Some(size) => {
+            let name = format!("{size}_{}", key.name());
+            match files::thumb(&state.store, key.clone(), size).await {
+                Ok(path) => Some((path, name)),
                 Err(e) => {
                     tracing::warn!(key = %key, error = %e, "thumb failed; serving the original");
-                    (store.local_path(&key)?, key.name().to_owned())
+                    None
                 }
-            },
+            }
+        }
+        None => None,
+    };
+    let store = state.store.clone();
+    let (path, served_name, mime) = files::run_blocking(move || {
+        let (path, name) = match made {
+            Some(made) => made,
             None => (store.local_path(&key)?, key.name().to_owned()),
         };
         let mime = sniff_file(&path)?;

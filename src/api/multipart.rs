@@ -13,6 +13,10 @@ use actix_web::{HttpRequest, web};
 use futures_util::StreamExt;
 use serde_json::{Map, Value};
 
+/// Most file parts one request may stage (each is a temp file until the
+/// request ends); more is refused rather than creating files without bound.
+pub const MAX_FILE_PARTS: usize = 1000;
+
 /// A parsed body: the JSON object and the files that came with it.
 #[derive(Default)]
 pub struct Body {
@@ -74,6 +78,11 @@ pub async fn read_body(
             .map(str::to_owned);
         if let Some(filename) = filename {
             let target = store.zip(keep(&name));
+            if target.is_some() && uploads.len() >= MAX_FILE_PARTS {
+                return Err(ApiError::bad_request(format!(
+                    "Too many files in one request (at most {MAX_FILE_PARTS})."
+                )));
+            }
             let mut staging = match target {
                 Some((store, max)) => Some(
                     StagingFile::create(store.staging_dir(), &filename, max)

@@ -15,6 +15,7 @@ pub use staging::{Staged, StagingFile};
 pub use storage::{BlobKey, LocalStorage, Storage};
 pub use thumb::{ThumbSize, is_thumbable, thumb_path};
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
 /// A file field's `maxSize` when it is 0.
@@ -147,6 +148,21 @@ fn remove_logged(store: &dyn Storage, key: &BlobKey) {
     if let Err(e) = store.delete(key) {
         tracing::warn!(key = %key, error = %e, "could not remove stored file");
     }
+}
+
+/// Thumbs made at once; more requests wait (decoding is CPU- and memory-heavy).
+const THUMB_WORKERS: usize = 2;
+static THUMB_SLOTS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(THUMB_WORKERS);
+
+/// The path of `key`'s thumb of `size`, made on first use (at most
+/// [`THUMB_WORKERS`] at a time).
+pub async fn thumb(store: &Store, key: BlobKey, size: ThumbSize) -> Result<PathBuf, FilesError> {
+    let _slot = THUMB_SLOTS
+        .acquire()
+        .await
+        .map_err(|e| FilesError::Task(e.to_string()))?;
+    let store = store.clone();
+    run_blocking(move || thumb_path(store.as_ref(), &key, &size)).await
 }
 
 /// Runs blocking storage work on the blocking pool.

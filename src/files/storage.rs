@@ -165,8 +165,16 @@ impl Storage for LocalStorage {
         let dir = target.parent().ok_or(FilesError::BadKey)?;
         create_dir_durable(dir)?;
         // The staged bytes were synced when received; the rename is made
-        // durable by syncing the directory that now holds the name.
-        fs::rename(staged.temp.path(), &target)?;
+        // durable by syncing the directory that now holds the name. A
+        // concurrent cleanup may have just removed the (empty) directory:
+        // create it again once.
+        if let Err(e) = fs::rename(staged.temp.path(), &target) {
+            if e.kind() != io::ErrorKind::NotFound || !staged.temp.path().is_file() {
+                return Err(e.into());
+            }
+            create_dir_durable(dir)?;
+            fs::rename(staged.temp.path(), &target)?;
+        }
         staged.temp.disarm();
         sync_dir(dir)?;
         Ok(())
@@ -188,7 +196,15 @@ impl Storage for LocalStorage {
         {
             ignore_missing(fs::remove_dir_all(dir.join(format!("thumbs_{}", key.name))))?;
         }
-        ignore_missing(fs::remove_file(path))
+        ignore_missing(fs::remove_file(&path))?;
+        // Drop the record's folder once it is empty (a failed write to a
+        // record id that never existed leaves nothing behind); fails harmlessly otherwise.
+        if key.thumb.is_none()
+            && let Some(dir) = path.parent()
+        {
+            let _ = fs::remove_dir(dir);
+        }
+        Ok(())
     }
 
     fn delete_record(&self, collection_id: &str, record_id: &str) -> Result<(), FilesError> {

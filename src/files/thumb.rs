@@ -12,6 +12,10 @@ use std::path::PathBuf;
 
 /// Largest side a thumb may ask for (the request is ignored past it).
 pub const MAX_THUMB_SIDE: u32 = 4096;
+/// Largest source image side decoded for a thumb (larger ones get the original).
+pub const MAX_SOURCE_SIDE: u32 = 16_384;
+/// Most memory one decode may allocate (a decompression bomb fails instead).
+pub const MAX_DECODE_BYTES: u64 = 256 * 1024 * 1024;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Mode {
@@ -143,8 +147,13 @@ pub fn thumb_path(
     }
     let format = format_of(key.name()).ok_or_else(|| FilesError::Image("not an image".into()))?;
     let source = store.local_path(key)?;
-    let img = image::ImageReader::open(&source)?
-        .with_guessed_format()?
+    let mut reader = image::ImageReader::open(&source)?.with_guessed_format()?;
+    let mut limits = image::Limits::default();
+    limits.max_image_width = Some(MAX_SOURCE_SIDE);
+    limits.max_image_height = Some(MAX_SOURCE_SIDE);
+    limits.max_alloc = Some(MAX_DECODE_BYTES);
+    reader.limits(limits);
+    let img = reader
         .decode()
         .map_err(|e| FilesError::Image(e.to_string()))?;
     let mut out = size.resize(&img);

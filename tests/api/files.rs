@@ -645,3 +645,24 @@ async fn a_failed_multipart_batch_keeps_no_files() {
     assert_eq!(status, 400, "{body}");
     assert!(app.stored_files().is_empty(), "{:?}", app.stored_files());
 }
+
+#[tokio::test]
+async fn an_upload_to_a_missing_record_leaves_no_folder_behind() {
+    let (app, collection_id) = setup().await;
+
+    let (status, _) = update(
+        &app,
+        "doesnotexist123",
+        Form::new().part("attachments", file("a.txt", "x")),
+    )
+    .await;
+
+    assert_eq!(status, 404);
+    let folder = app
+        .data_dir
+        .join("storage")
+        .join(&collection_id)
+        .join("doesnotexist123");
+    assert!(!folder.exists(), "{folder:?} should have been removed");
+    assert!(app.stored_files().is_empty());
+}
