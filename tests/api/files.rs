@@ -502,7 +502,7 @@ async fn protected_files_need_a_file_token_whose_record_passes_the_view_rule() {
             body["token"].as_str().expect("token").to_owned()
         }
     };
-    let member_file_token = token_for(member).await;
+    let member_file_token = token_for(member.clone()).await;
     let denied = get_file(
         &app,
         &record,
@@ -514,6 +514,37 @@ async fn protected_files_need_a_file_token_whose_record_passes_the_view_rule() {
         denied.status(),
         404,
         "the view rule (superusers only) refuses the member"
+    );
+
+    app.update_collection("docs", json!({"viewRule": "@request.auth.collectionName = 'members' && @request.context = 'protectedFile'"}))
+        .await;
+    let admitted = get_file(
+        &app,
+        &record,
+        &secret,
+        &format!("?token={member_file_token}"),
+    )
+    .await;
+    assert_eq!(
+        admitted.status(),
+        200,
+        "the token's record is @request.auth for the view rule"
+    );
+    let header_only = app
+        .request(
+            Method::GET,
+            &format!(
+                "/api/files/docs/{}/{secret}",
+                record["id"].as_str().unwrap_or_default()
+            ),
+            Some(&member),
+            None,
+        )
+        .await;
+    assert_eq!(
+        header_only.status(),
+        404,
+        "an Authorization header is not a file token"
     );
 
     let su_file_token = token_for(app.superuser_token.clone()).await;
