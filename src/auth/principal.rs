@@ -52,43 +52,43 @@ pub async fn resolve_token(db: &Db, registry: &Registry, header: &str) -> Princi
         Some(prefix) if prefix.eq_ignore_ascii_case("bearer ") => raw[7..].trim(),
         _ => raw,
     };
-    let Some(claims) = token::peek(token) else {
-        return Principal::Anonymous;
-    };
-    if claims.kind != "auth" {
-        return Principal::Anonymous;
-    }
-    let Some(collection) = registry.snapshot().get(&claims.collection_id) else {
-        return Principal::Anonymous;
-    };
-    if collection.kind != CollectionType::Auth || collection.id != claims.collection_id {
-        return Principal::Anonymous;
-    }
-    let Some((token_key, fields)) = lookup_record(db, &collection, claims.id.clone()).await else {
-        return Principal::Anonymous;
-    };
-    if token::verify_auth(token, &auth_signing_key(&collection, &token_key)).is_err() {
-        return Principal::Anonymous;
-    }
-    if collection.is_superusers() {
-        Principal::Superuser { id: claims.id }
-    } else {
-        Principal::User {
-            collection_id: collection.id.clone(),
-            collection_name: collection.name.to_string(),
-            id: claims.id,
-            fields,
-        }
-    }
+    resolve_as(db, registry, token, "auth", |collection, token_key| {
+        token::verify_auth(token, &auth_signing_key(collection, token_key)).is_ok()
+    })
+    .await
 }
 
 /// Resolves a `?token=` file token (type `file`) to its record, for
 /// protected files. Anything invalid is a guest.
 pub async fn resolve_file_token(db: &Db, registry: &Registry, token: &str) -> Principal {
-    let Some(claims) = token::peek(token.trim()) else {
+    let token = token.trim();
+    let file = token::Purpose::File;
+    resolve_as(
+        db,
+        registry,
+        token,
+        file.claim(),
+        |collection, token_key| {
+            let key = super::flows::purpose_key(collection, file, token_key);
+            token::verify_purpose(token, file, &key).is_ok()
+        },
+    )
+    .await
+}
+
+/// The record a token of type `kind` names, when `verifies(collection, its
+/// tokenKey)` accepts the signature; a guest otherwise.
+async fn resolve_as(
+    db: &Db,
+    registry: &Registry,
+    token: &str,
+    kind: &str,
+    verifies: impl Fn(&CompiledCollection, &str) -> bool,
+) -> Principal {
+    let Some(claims) = token::peek(token) else {
         return Principal::Anonymous;
     };
-    if claims.kind != token::Purpose::File.claim() {
+    if claims.kind != kind {
         return Principal::Anonymous;
     }
     let Some(collection) = registry.snapshot().get(&claims.collection_id) else {
@@ -100,17 +100,25 @@ pub async fn resolve_file_token(db: &Db, registry: &Registry, token: &str) -> Pr
     let Some((token_key, fields)) = lookup_record(db, &collection, claims.id.clone()).await else {
         return Principal::Anonymous;
     };
-    let key = super::flows::purpose_key(&collection, token::Purpose::File, &token_key);
-    if token::verify_purpose(token.trim(), token::Purpose::File, &key).is_err() {
+    if !verifies(&collection, &token_key) {
         return Principal::Anonymous;
     }
+    principal_of(&collection, claims.id, fields)
+}
+
+/// The principal for record `id` of auth collection `collection`.
+fn principal_of(
+    collection: &CompiledCollection,
+    id: String,
+    fields: Map<String, Value>,
+) -> Principal {
     if collection.is_superusers() {
-        Principal::Superuser { id: claims.id }
+        Principal::Superuser { id }
     } else {
         Principal::User {
             collection_id: collection.id.clone(),
             collection_name: collection.name.to_string(),
-            id: claims.id,
+            id,
             fields,
         }
     }
