@@ -82,7 +82,7 @@ pub async fn prepare_create(
     uploads: &[Upload],
 ) -> Result<PreparedCreate, RecordError> {
     let caller = Caller {
-        body: Some(body.clone()),
+        body: Some(record_files::rule_body(&collection, &body, uploads)),
         ..caller
     };
     let access = access::resolve(snapshot, &collection.rules.create, &caller, &collection)?;
@@ -212,7 +212,7 @@ pub async fn prepare_update(
     uploads: &[Upload],
 ) -> Result<PreparedUpdate, RecordError> {
     let caller = Caller {
-        body: Some(body.clone()),
+        body: Some(record_files::rule_body(&collection, &body, uploads)),
         ..caller
     };
     let access = access::resolve(snapshot, &collection.rules.update, &caller, &collection)?;

@@ -697,3 +697,43 @@ async fn an_upload_to_a_missing_record_leaves_no_folder_behind() {
     assert!(!folder.exists(), "{folder:?} should have been removed");
     assert!(app.stored_files().is_empty());
 }
+
+#[tokio::test]
+async fn rules_see_uploads_in_request_body() {
+    let (app, _) = setup().await;
+    app.update_collection(
+        "docs",
+        json!({"createRule": "@request.body.attachments:length > 1 && @request.body.cover:isset = true"}),
+    )
+    .await;
+    let guest_create = |form: Form| {
+        let app = &app;
+        async move {
+            app.send_form(Method::POST, "/api/collections/docs/records", None, form)
+                .await
+                .status()
+        }
+    };
+
+    let one = guest_create(
+        Form::new()
+            .text("title", "t")
+            .part("cover", file("c.png", png(4, 4)))
+            .part("attachments", file("a.txt", "a")),
+    )
+    .await;
+    let two = guest_create(
+        Form::new()
+            .text("title", "t")
+            .part("cover", file("c.png", png(4, 4)))
+            .part("attachments", file("a.txt", "a"))
+            .part("attachments", file("b.txt", "b")),
+    )
+    .await;
+
+    assert_eq!(one, 400, "one attachment does not satisfy :length > 1");
+    assert_eq!(
+        two, 200,
+        "two uploads count as two values of @request.body.attachments"
+    );
+}
