@@ -75,6 +75,8 @@ pub async fn read_body(
         let filename = part
             .content_disposition()
             .and_then(|cd| cd.get_filename())
+            // An empty file input sends `filename=""`: a plain (empty) value, as in Go.
+            .filter(|f| !f.is_empty())
             .map(str::to_owned);
         if let Some(filename) = filename {
             let target = store.zip(keep(&name));
