@@ -86,8 +86,13 @@ impl ThumbSize {
         }
     }
 
-    fn resize(&self, img: &DynamicImage) -> DynamicImage {
+    /// The thumb of `img`; `None` when scaling would exceed [`MAX_THUMB_SIDE`]
+    /// (a very thin image with one side given), so the original is served.
+    fn resize(&self, img: &DynamicImage) -> Option<DynamicImage> {
         let ((fw, fh), crop) = self.plan(img.width().max(1), img.height().max(1));
+        if fw > MAX_THUMB_SIDE || fh > MAX_THUMB_SIDE {
+            return None;
+        }
         // Large downscales first shrink fast (area sampling) to twice the
         // target, then Lanczos3 does the last step: same look, a fraction of the time.
         let shrunk;
@@ -100,10 +105,10 @@ impl ThumbSize {
             img
         };
         let full = source.resize_exact(fw, fh, FilterType::Lanczos3);
-        match crop {
+        Some(match crop {
             Some((x, y, w, h)) => full.crop_imm(x, y, w, h),
             None => full,
-        }
+        })
     }
 }
 
@@ -156,7 +161,9 @@ pub fn thumb_path(
     let img = reader
         .decode()
         .map_err(|e| FilesError::Image(e.to_string()))?;
-    let mut out = size.resize(&img);
+    let mut out = size
+        .resize(&img)
+        .ok_or_else(|| FilesError::Image("thumb would be too large".into()))?;
     if format == ImageFormat::Jpeg {
         out = DynamicImage::ImageRgb8(out.to_rgb8());
     }
@@ -186,6 +193,13 @@ mod tests {
     }
 
     #[test]
+    fn a_thumb_of_a_very_thin_image_is_refused_instead_of_allocating_gigabytes() {
+        let thin = DynamicImage::new_rgb8(4000, 1);
+        let size = ThumbSize::parse("0x4000").expect("parses");
+        assert!(size.resize(&thin).is_none());
+    }
+
+    #[test]
     fn resized_dimensions_match_pocketbase() {
         let img = DynamicImage::new_rgb8(200, 120);
         for (size, want) in [
@@ -197,8 +211,8 @@ mod tests {
             ("100x100f", (100, 60)),
         ] {
             let out = ThumbSize::parse(size)
-                .map(|s| s.resize(&img))
-                .expect("parses");
+                .and_then(|s| s.resize(&img))
+                .expect("parses and fits");
             assert_eq!((out.width(), out.height()), want, "{size}");
         }
     }
