@@ -193,6 +193,38 @@ mod tests {
     }
 
     #[test]
+    fn thumbs_are_made_for_every_supported_format() {
+        use super::super::{LocalStorage, storage::stage_bytes};
+        let dir = tempfile::tempdir().expect("tmp");
+        let store = LocalStorage::open(dir.path()).expect("open");
+        let size = ThumbSize::parse("10x10").expect("size");
+        for (name, format) in [
+            ("a.png", ImageFormat::Png),
+            ("a.jpg", ImageFormat::Jpeg),
+            ("a.gif", ImageFormat::Gif),
+            ("a.webp", ImageFormat::WebP),
+        ] {
+            let mut bytes = std::io::Cursor::new(Vec::new());
+            DynamicImage::new_rgba8(40, 30)
+                .write_to(&mut bytes, format)
+                .or_else(|_| DynamicImage::new_rgb8(40, 30).write_to(&mut bytes, format))
+                .expect("encode source");
+            let staged = stage_bytes(store.staging_dir(), name, bytes.get_ref()).expect("stage");
+            let key = BlobKey::new("c", "r", name).expect("key");
+            store.put(staged, &key).expect("put");
+
+            let path = thumb_path(&store, &key, &size).expect(name);
+
+            let thumb = image::open(&path).expect("thumb decodes");
+            assert_eq!((thumb.width(), thumb.height()), (10, 10), "{name}");
+            assert!(
+                path.ends_with(format!("thumbs_{name}/10x10_{name}")),
+                "{path:?}"
+            );
+        }
+    }
+
+    #[test]
     fn a_thumb_of_a_very_thin_image_is_refused_instead_of_allocating_gigabytes() {
         let thin = DynamicImage::new_rgb8(4000, 1);
         let size = ThumbSize::parse("0x4000").expect("parses");
