@@ -22,6 +22,8 @@ pub enum StartError {
     Settings(#[from] crate::settings::SettingsError),
     #[error("backup restore: {0}")]
     Restore(#[from] crate::backups::BackupError),
+    #[error("file storage: {0}")]
+    Storage(std::io::Error),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: std::net::SocketAddr,
@@ -56,6 +58,9 @@ impl Application {
             &config.storage.data_dir,
             &config.database,
         )?);
+        let store: crate::files::Store = Arc::new(
+            crate::files::LocalStorage::open(&config.storage_dir()).map_err(StartError::Storage)?,
+        );
         let listener = TcpListener::bind(config.server.http).map_err(|source| Bind {
             addr: config.server.http,
             source,
@@ -85,6 +90,7 @@ impl Application {
             crons: crate::cron::Scheduler::default(),
             lifecycle: Lifecycle::default(),
             metrics: Default::default(),
+            store,
         });
         register_builtin_jobs(&state);
         api::backups_schedule(&state);

@@ -53,7 +53,7 @@ impl Default for ServerConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct StorageConfig {
-    /// Data directory: holds `data.db` (and later stored files).
+    /// Data directory: holds `data.db` and `storage/` (uploaded files).
     pub data_dir: PathBuf,
 }
 
@@ -166,6 +166,11 @@ impl Config {
         config.database.reader_pool_size = 4;
         config.log.requests = false;
         config
+    }
+
+    /// Root of stored files: `DATA_DIR/storage/COLLECTION_ID/RECORD_ID/NAME`.
+    pub fn storage_dir(&self) -> PathBuf {
+        self.storage.data_dir.join("storage")
     }
 
     /// Path of the main database file.

@@ -15,6 +15,7 @@ pub mod clock;
 pub mod config;
 pub mod cron;
 pub mod db;
+pub mod files;
 pub mod lifecycle;
 pub mod logs;
 pub mod mail;

@@ -12,6 +12,7 @@ cargo test --locked
 echo "==> reliability: kill -9 durability and sustained load (loopback, bounded)"
 FERROBASE_BIN="$PWD/target/debug/ferrobase" python3 tests/reliability/durability.py
 FERROBASE_BIN="$PWD/target/debug/ferrobase" python3 tests/reliability/load.py
+FERROBASE_BIN="$PWD/target/debug/ferrobase" python3 tests/reliability/files_crash.py
 
 echo "==> JS SDK compatibility suite (pocketbase@0.28.1 from npm)"
 if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then

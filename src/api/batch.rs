@@ -3,11 +3,15 @@
 //! failure rolls everything back and names the failing request.
 
 use super::error::ApiError;
-use super::extract::{AppState, caller, read_object};
+use super::extract::{AppState, caller};
+use super::multipart::read_body;
 use super::respond;
 use crate::auth::Principal;
 use crate::db::{DbError, ident};
-use crate::records::{self, PreparedCreate, PreparedDelete, PreparedUpdate, RecordError};
+use crate::files::{self, BlobKey, Staged};
+use crate::records::{
+    self, Cleanup, PreparedCreate, PreparedDelete, PreparedUpdate, RecordError, Upload,
+};
 use crate::validation::{FieldError, ValidationErrors};
 use actix_web::{HttpRequest, HttpResponse, web};
 use rusqlite::TransactionBehavior;
@@ -15,6 +19,8 @@ use serde_json::{Map, Value, json};
 
 /// Body limit when the settings' `batch.maxBodySize` is 0.
 pub const DEFAULT_BATCH_BODY_BYTES: usize = 128 * 1024 * 1024;
+/// File parts for sub-requests past this index are ignored (no huge allocations).
+const MAX_FILE_REQUEST_INDEX: usize = 1000;
 
 enum Op {
     Create(Box<PreparedCreate>),
@@ -53,6 +59,19 @@ fn batch_failed(f: Failed) -> ApiError {
     ApiError::bad_request("Batch transaction failed.").with_data(json!({"requests": errors}))
 }
 
+/// `(request index, field key)` of a file part named `requests.N.field` or `requests[N].field`.
+fn parse_file_key(key: &str) -> Option<(usize, &str)> {
+    let rest = key.strip_prefix("requests")?;
+    let (index, field) = if let Some(rest) = rest.strip_prefix('.') {
+        rest.split_once('.')?
+    } else {
+        let (index, field) = rest.strip_prefix('[')?.split_once(']')?;
+        (index, field.strip_prefix('.')?)
+    };
+    let index = index.parse().ok()?;
+    (!field.is_empty()).then_some((index, field))
+}
+
 /// `(collection, record id)` of a records URL, with the query string dropped.
 fn parse_url(url: &str) -> Option<(String, Option<String>)> {
     let path = url.split(['?', '#']).next().unwrap_or_default();
@@ -80,7 +99,29 @@ pub async fn batch(
         0 => DEFAULT_BATCH_BODY_BYTES,
         n => usize::try_from(n).unwrap_or(DEFAULT_BATCH_BODY_BYTES),
     };
-    let input = read_object(&req, body, limit).await?;
+    // Files come before the `@jsonPayload` that says where they go, so parts
+    // are only bounded by the batch limit here; each field's maxSize and
+    // mimeTypes are checked once the sub-request is known.
+    let keep = |key: &str| parse_file_key(key).map(|_| limit as u64);
+    let body = read_body(&req, body, limit, Some(&state.store), &keep).await?;
+    let input = body.object;
+    let mut files_by_request: Vec<Vec<Upload>> = Vec::new();
+    for mut upload in body.uploads {
+        let Some((index, field)) = parse_file_key(&upload.key) else {
+            continue;
+        };
+        let field = field.to_owned();
+        if index >= MAX_FILE_REQUEST_INDEX {
+            continue;
+        }
+        if files_by_request.len() <= index {
+            files_by_request.resize_with(index + 1, Vec::new);
+        }
+        upload.key = field;
+        // PocketBase re-wraps batch files, so their names get a second suffix.
+        upload.file.rename_again();
+        files_by_request[index].push(upload);
+    }
     let requests = input
         .get("requests")
         .and_then(Value::as_array)
@@ -108,39 +149,69 @@ pub async fn batch(
     };
     let snapshot = state.registry.snapshot();
     let mut ops = Vec::with_capacity(requests.len());
+    let mut staged = Vec::new();
     for (index, request) in requests.iter().enumerate() {
-        let op = prepare(&state, &snapshot, &base, request)
+        let uploads = files_by_request
+            .get_mut(index)
+            .map(std::mem::take)
+            .unwrap_or_default();
+        let (op, files) = prepare(&state, &snapshot, &base, request, uploads)
             .await
             .map_err(|e| batch_failed(failed(index, e)))?;
         ops.push(op);
+        staged.extend(files);
     }
-    let results = state
+    let placed = files::place(&state.store, staged)
+        .await
+        .map_err(ApiError::from)?;
+    match run(&state, snapshot, ops).await {
+        Ok((results, cleanup)) => {
+            cleanup.run(&state.store).await;
+            respond::json(&req, Value::Array(results), false)
+        }
+        Err(e) => {
+            files::remove(&state.store, placed, Vec::new()).await;
+            Err(e)
+        }
+    }
+}
+
+/// Applies every prepared sub-request in one transaction.
+async fn run(
+    state: &AppState,
+    snapshot: std::sync::Arc<crate::schema::Snapshot>,
+    ops: Vec<Op>,
+) -> Result<(Vec<Value>, Cleanup), ApiError> {
+    state
         .db
         .write(move |conn| {
             let tx = conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .map_err(DbError::from)?;
             let mut results = Vec::with_capacity(ops.len());
+            let mut cleanup = Cleanup::default();
             for (index, op) in ops.iter().enumerate() {
                 let result = match op {
-                    Op::Create(p) => p
-                        .apply(&tx, &snapshot)
-                        .map(|v| json!({"status": 200, "body": v})),
-                    Op::Update(p) => p
-                        .apply(&tx, &snapshot)
-                        .map(|v| json!({"status": 200, "body": v})),
-                    Op::Delete(p) => p
-                        .apply(&tx, &snapshot)
-                        .map(|()| json!({"status": 204, "body": null})),
+                    Op::Create(p) => p.apply(&tx, &snapshot).map(|a| {
+                        cleanup.absorb(a.cleanup);
+                        json!({"status": 200, "body": a.record})
+                    }),
+                    Op::Update(p) => p.apply(&tx, &snapshot).map(|a| {
+                        cleanup.absorb(a.cleanup);
+                        json!({"status": 200, "body": a.record})
+                    }),
+                    Op::Delete(p) => p.apply(&tx, &snapshot).map(|c| {
+                        cleanup.absorb(c);
+                        json!({"status": 204, "body": null})
+                    }),
                 };
                 results.push(result.map_err(|e| failed(index, e))?);
             }
             tx.commit().map_err(DbError::from)?;
-            Ok::<_, Failed>(results)
+            Ok::<_, Failed>((results, cleanup))
         })
         .await
-        .map_err(batch_failed)?;
-    respond::json(&req, Value::Array(results), false)
+        .map_err(batch_failed)
 }
 
 /// Validates one sub-request and prepares it (rules, input, password hashes).
@@ -149,7 +220,8 @@ async fn prepare(
     snapshot: &crate::schema::Snapshot,
     base: &records::Caller,
     request: &Value,
-) -> Result<Op, ApiError> {
+    uploads: Vec<Upload>,
+) -> Result<(Op, Vec<(Staged, BlobKey)>), ApiError> {
     let method = request
         .get("method")
         .and_then(Value::as_str)
@@ -179,10 +251,11 @@ async fn prepare(
     };
     let op = match (method.as_str(), id) {
         ("POST", None) => Op::Create(Box::new(
-            records::prepare_create(snapshot, collection, caller, body).await?,
+            records::prepare_create(snapshot, collection, caller, body, &uploads).await?,
         )),
         ("PATCH", Some(id)) => Op::Update(Box::new(
-            records::prepare_update(&state.db, snapshot, collection, caller, id, body).await?,
+            records::prepare_update(&state.db, snapshot, collection, caller, id, body, &uploads)
+                .await?,
         )),
         ("DELETE", Some(id)) => {
             Op::Delete(records::prepare_delete(&state.db, snapshot, collection, caller, id).await?)
@@ -195,12 +268,14 @@ async fn prepare(
                 .to_owned();
             if !id.is_empty() && exists(state, &collection, &id).await? {
                 Op::Update(Box::new(
-                    records::prepare_update(&state.db, snapshot, collection, caller, id, body)
-                        .await?,
+                    records::prepare_update(
+                        &state.db, snapshot, collection, caller, id, body, &uploads,
+                    )
+                    .await?,
                 ))
             } else {
                 Op::Create(Box::new(
-                    records::prepare_create(snapshot, collection, caller, body).await?,
+                    records::prepare_create(snapshot, collection, caller, body, &uploads).await?,
                 ))
             }
         }
@@ -210,7 +285,12 @@ async fn prepare(
             ));
         }
     };
-    Ok(op)
+    let staged = match &op {
+        Op::Create(p) => p.stage(uploads)?,
+        Op::Update(p) => p.stage(uploads)?,
+        Op::Delete(_) => Vec::new(),
+    };
+    Ok((op, staged))
 }
 
 async fn exists(
@@ -246,6 +326,10 @@ mod tests {
             parse_url("/api/collections/posts/records/abc?fields=id"),
             Some(("posts".into(), Some("abc".into())))
         );
+        assert_eq!(parse_file_key("requests.1.docs+"), Some((1, "docs+")));
+        assert_eq!(parse_file_key("requests[0].cover"), Some((0, "cover")));
+        assert_eq!(parse_file_key("requests.x.cover"), None);
+        assert_eq!(parse_file_key("cover"), None);
         for bad in [
             "/api/collections/posts",
             "/api/settings",

@@ -100,7 +100,10 @@ pub async fn delete(
 ) -> Result<HttpResponse, ApiError> {
     require_superuser(&who)?;
     let existing = lookup(&state, &path)?;
+    let collection_id = existing.id.clone();
     schema::delete(&state.db, &state.registry, existing).await?;
+    // Only after the collection is gone: its files can no longer be referenced.
+    crate::files::remove_collection(&state.store, collection_id).await;
     Ok(respond::no_content())
 }
 
@@ -111,7 +114,7 @@ pub async fn truncate(
 ) -> Result<HttpResponse, ApiError> {
     require_superuser(&who)?;
     let existing = lookup(&state, &path)?;
-    records::truncate(&state.db, state.registry.snapshot(), existing).await?;
+    records::truncate(&state.db, &state.store, state.registry.snapshot(), existing).await?;
     Ok(respond::no_content())
 }
 

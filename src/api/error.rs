@@ -3,6 +3,7 @@
 //! status here, one by one; a 500 carries no internals (they go to the log).
 
 use crate::auth::AuthError;
+use crate::files::FilesError;
 use crate::records::RecordError;
 use crate::schema::SchemaError;
 use crate::settings::SettingsError;
@@ -164,7 +165,20 @@ impl From<RecordError> for ApiError {
             ),
             RecordError::Unsupported => ApiError::bad_request("Unsupported collection type."),
             RecordError::Hash(m) => ApiError::internal(m),
+            RecordError::Files(e) => ApiError::from(e),
             RecordError::Db(e) => ApiError::internal(e),
+        }
+    }
+}
+
+impl From<FilesError> for ApiError {
+    fn from(e: FilesError) -> Self {
+        match e {
+            FilesError::NotFound => ApiError::not_found_default(),
+            FilesError::BadKey => ApiError::bad_request(GENERIC_MESSAGE),
+            FilesError::Image(m) => ApiError::internal(m),
+            FilesError::Io(e) => ApiError::internal(e),
+            FilesError::Task(m) => ApiError::internal(m),
         }
     }
 }

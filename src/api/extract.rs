@@ -35,6 +35,8 @@ pub struct AppState {
     pub lifecycle: crate::lifecycle::Lifecycle,
     /// Request counters and latency histograms (`/api/metrics`).
     pub metrics: super::metrics::HttpMetrics,
+    /// Where uploaded files are kept.
+    pub store: crate::files::Store,
 }
 
 impl FromRequest for Principal {
@@ -148,6 +150,11 @@ pub async fn read_object(
     mut payload: web::Payload,
     limit: usize,
 ) -> Result<Map<String, Value>, ApiError> {
+    if super::multipart::is_multipart(req) {
+        // Forms without a place for files: file parts are read and dropped.
+        let body = super::multipart::read_body(req, payload, limit, None, &|_| None);
+        return Ok(Box::pin(body).await?.object);
+    }
     let mut bytes = web::BytesMut::new();
     while let Some(chunk) = payload.next().await {
         let chunk = chunk.map_err(|_| ApiError::bad_request(super::error::GENERIC_MESSAGE))?;
@@ -170,11 +177,6 @@ pub async fn read_object(
             .map_err(|_| ApiError::bad_request(super::error::GENERIC_MESSAGE))?;
         return Ok(form_to_object(pairs));
     }
-    if content_type.starts_with("multipart/") {
-        return Err(ApiError::bad_request(
-            "Multipart bodies (file uploads) are not supported yet.",
-        ));
-    }
     if !content_type.starts_with("application/json") {
         return Err(ApiError::bad_request("Unsupported Content-Type."));
     }
@@ -186,7 +188,7 @@ pub async fn read_object(
 
 /// Form fields with PocketBase's inference: repeated keys become arrays,
 /// `true`/`false` become booleans and exact numbers become numbers.
-fn form_to_object(pairs: Vec<(String, String)>) -> Map<String, Value> {
+pub(super) fn form_to_object(pairs: Vec<(String, String)>) -> Map<String, Value> {
     let mut map: Map<String, Value> = Map::new();
     for (key, raw) in pairs {
         let value = infer(&raw);

@@ -75,7 +75,10 @@ pub async fn security_headers(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    // Stored files may be embedded by other pages (PocketBase drops the header there).
+    let is_file = req.path().starts_with("/api/files/");
     let mut res = next.call(req).await?.map_into_boxed_body();
+    let is_file = is_file && res.status().is_success();
     let headers = res.headers_mut();
     for (name, value) in [
         ("x-xss-protection", "1; mode=block"),
@@ -83,6 +86,9 @@ pub async fn security_headers(
         ("x-frame-options", "SAMEORIGIN"),
         ("cross-origin-opener-policy", "same-origin"),
     ] {
+        if is_file && name == "x-frame-options" {
+            continue;
+        }
         headers.insert(
             header::HeaderName::from_static(name),
             header::HeaderValue::from_static(value),

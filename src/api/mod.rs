@@ -10,11 +10,13 @@ mod crons;
 pub mod error;
 pub mod extract;
 mod fields;
+mod files;
 mod health;
 mod logs;
 mod mailer;
 pub mod metrics;
 pub mod middleware;
+mod multipart;
 mod oauth2;
 pub mod ratelimit;
 mod records;
@@ -190,5 +192,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         vec![web::post().to(auth::impersonate)],
     ))
     .service(resource("/api/batch", vec![web::post().to(batch::batch)]))
+    .service(resource(
+        "/api/files/token",
+        vec![web::post().to(files::token)],
+    ))
+    .service(resource(
+        "/api/files/{c}/{id}/{filename}",
+        vec![web::get().to(files::serve), web::head().to(files::serve)],
+    ))
     .default_service(web::to(not_found));
 }

@@ -182,7 +182,8 @@ async fn sign_up(
     body: Map<String, Value>,
 ) -> Result<String, ApiError> {
     let snapshot = state.registry.snapshot();
-    let prepared = records::prepare_create(&snapshot, collection.clone(), caller, body).await?;
+    let prepared =
+        records::prepare_create(&snapshot, collection.clone(), caller, body, &[]).await?;
     let (collection, user) = (collection.clone(), user.clone());
     let id = records::in_transaction(&state.db, move |tx| {
         prepared.apply(tx, &snapshot)?;

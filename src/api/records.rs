@@ -1,14 +1,55 @@
 //! `/api/collections/{c}/records…`: record CRUD and listing.
 
 use super::error::ApiError;
-use super::extract::{AppState, caller, query_map, read_object, record_collection};
+use super::extract::{AppState, caller, query_map, record_collection};
+use super::multipart::{Body, read_body};
 use super::respond;
 use crate::auth::Principal;
+use crate::files;
 use crate::records::{self, Caller, ExpandTree};
-use crate::schema::CompiledCollection;
+use crate::schema::{CompiledCollection, FieldKind};
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::Value;
 use std::sync::Arc;
+
+/// Reads a create/update body: the limit grows by what the collection's file
+/// fields may carry (`maxSize * maxSelect` each), and each file part is kept
+/// up to its field's `maxSize` (bytes past it are only counted).
+async fn record_body(
+    req: &HttpRequest,
+    payload: web::Payload,
+    state: &AppState,
+    collection: &CompiledCollection,
+) -> Result<Body, ApiError> {
+    let mut limit = state.config.server.max_body_bytes;
+    for field in &collection.fields {
+        if let FieldKind::File {
+            max_size,
+            max_select,
+            ..
+        } = &field.kind
+        {
+            let bytes = files::effective_max_size(*max_size).saturating_mul(*max_select);
+            limit = limit.saturating_add(usize::try_from(bytes).unwrap_or(usize::MAX));
+        }
+    }
+    let keep = |key: &str| file_part_limit(collection, key);
+    read_body(req, payload, limit, Some(&state.store), &keep).await
+}
+
+/// How much of a file part under form key `key` to keep: one byte past the
+/// field's `maxSize` (enough to know it is too large); `None` when no file
+/// field has that name.
+pub(super) fn file_part_limit(collection: &CompiledCollection, key: &str) -> Option<u64> {
+    let name = key
+        .strip_suffix('+')
+        .or_else(|| key.strip_prefix('+'))
+        .unwrap_or(key);
+    match &collection.field(name)?.kind {
+        FieldKind::File { max_size, .. } => Some(files::effective_max_size(*max_size) + 1),
+        _ => None,
+    }
+}
 
 /// Applies the request's `expand` parameter to serialised records.
 pub(super) async fn expanded(
@@ -107,14 +148,16 @@ pub async fn create(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let collection = record_collection(&state, &path)?;
-    let input = read_object(&req, body, state.config.server.max_body_bytes).await?;
+    let input = record_body(&req, body, &state, &collection).await?;
     let who = caller(&who, &req);
     let record = records::create(
         &state.db,
+        &state.store,
         state.registry.snapshot(),
         collection.clone(),
         who.clone(),
-        input,
+        input.object,
+        input.uploads,
     )
     .await?;
     let record = expanded_one(&req, &state, collection, who, record).await?;
@@ -130,15 +173,17 @@ pub async fn update(
 ) -> Result<HttpResponse, ApiError> {
     let (c, id) = path.into_inner();
     let collection = record_collection(&state, &c)?;
-    let input = read_object(&req, body, state.config.server.max_body_bytes).await?;
+    let input = record_body(&req, body, &state, &collection).await?;
     let who = caller(&who, &req);
     let record = records::update(
         &state.db,
+        &state.store,
         state.registry.snapshot(),
         collection.clone(),
         who.clone(),
         id,
-        input,
+        input.object,
+        input.uploads,
     )
     .await?;
     let record = expanded_one(&req, &state, collection, who, record).await?;
@@ -155,6 +200,7 @@ pub async fn delete(
     let collection = record_collection(&state, &c)?;
     records::delete(
         &state.db,
+        &state.store,
         state.registry.snapshot(),
         collection,
         caller(&who, &req),

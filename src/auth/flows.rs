@@ -45,7 +45,11 @@ fn option_duration(collection: &CompiledCollection, purpose: Purpose) -> i64 {
         .unwrap_or(1_800)
 }
 
-fn purpose_key(collection: &CompiledCollection, purpose: Purpose, token_key: &str) -> String {
+pub(crate) fn purpose_key(
+    collection: &CompiledCollection,
+    purpose: Purpose,
+    token_key: &str,
+) -> String {
     format!("{token_key}{}", option_secret(collection, purpose))
 }
 
@@ -133,6 +137,27 @@ fn require_email(raw: &str) -> Result<String, AuthError> {
         ));
     }
     Ok(email.to_owned())
+}
+
+/// `POST /api/files/token`: a short-lived `file` token for record `id` of
+/// `collection` (signed like its other purpose tokens, so rotating the
+/// record's tokenKey revokes it too).
+pub async fn issue_file_token(
+    db: &Db,
+    collection: &CompiledCollection,
+    id: &str,
+) -> Result<String, AuthError> {
+    let (id, _, token_key, _) = find(db, collection, "id", id.to_owned())
+        .await?
+        .ok_or(AuthError::NotFound)?;
+    token::issue_purpose(
+        Purpose::File,
+        &collection.id,
+        &id,
+        Map::new(),
+        &purpose_key(collection, Purpose::File, &token_key),
+        option_duration(collection, Purpose::File),
+    )
 }
 
 /// `request-verification`: a message for an existing, unverified account, else nothing.

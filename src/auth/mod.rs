@@ -17,7 +17,7 @@ pub mod throttle;
 pub mod token;
 
 pub use login::{LoginOutcome, login_with_password, refresh_token};
-pub use principal::{Principal, resolve_token};
+pub use principal::{Principal, resolve_file_token, resolve_token};
 pub use superuser::{count_superusers, delete_superuser, upsert_superuser};
 
 use crate::db::DbError;

@@ -52,10 +52,43 @@ pub async fn resolve_token(db: &Db, registry: &Registry, header: &str) -> Princi
         Some(prefix) if prefix.eq_ignore_ascii_case("bearer ") => raw[7..].trim(),
         _ => raw,
     };
+    resolve_as(db, registry, token, "auth", |collection, token_key| {
+        token::verify_auth(token, &auth_signing_key(collection, token_key)).is_ok()
+    })
+    .await
+}
+
+/// Resolves a `?token=` file token (type `file`) to its record, for
+/// protected files. Anything invalid is a guest.
+pub async fn resolve_file_token(db: &Db, registry: &Registry, token: &str) -> Principal {
+    let token = token.trim();
+    let file = token::Purpose::File;
+    resolve_as(
+        db,
+        registry,
+        token,
+        file.claim(),
+        |collection, token_key| {
+            let key = super::flows::purpose_key(collection, file, token_key);
+            token::verify_purpose(token, file, &key).is_ok()
+        },
+    )
+    .await
+}
+
+/// The record a token of type `kind` names, when `verifies(collection, its
+/// tokenKey)` accepts the signature; a guest otherwise.
+async fn resolve_as(
+    db: &Db,
+    registry: &Registry,
+    token: &str,
+    kind: &str,
+    verifies: impl Fn(&CompiledCollection, &str) -> bool,
+) -> Principal {
     let Some(claims) = token::peek(token) else {
         return Principal::Anonymous;
     };
-    if claims.kind != "auth" {
+    if claims.kind != kind {
         return Principal::Anonymous;
     }
     let Some(collection) = registry.snapshot().get(&claims.collection_id) else {
@@ -67,16 +100,25 @@ pub async fn resolve_token(db: &Db, registry: &Registry, header: &str) -> Princi
     let Some((token_key, fields)) = lookup_record(db, &collection, claims.id.clone()).await else {
         return Principal::Anonymous;
     };
-    if token::verify_auth(token, &auth_signing_key(&collection, &token_key)).is_err() {
+    if !verifies(&collection, &token_key) {
         return Principal::Anonymous;
     }
+    principal_of(&collection, claims.id, fields)
+}
+
+/// The principal for record `id` of auth collection `collection`.
+fn principal_of(
+    collection: &CompiledCollection,
+    id: String,
+    fields: Map<String, Value>,
+) -> Principal {
     if collection.is_superusers() {
-        Principal::Superuser { id: claims.id }
+        Principal::Superuser { id }
     } else {
         Principal::User {
             collection_id: collection.id.clone(),
             collection_name: collection.name.to_string(),
-            id: claims.id,
+            id,
             fields,
         }
     }

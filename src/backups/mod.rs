@@ -204,6 +204,10 @@ fn files_under(root: &Path) -> io::Result<Vec<PathBuf>> {
             let kind = entry.file_type()?;
             let path = rel.join(entry.file_name());
             if kind.is_dir() {
+                // Upload staging (storage/.tmp) holds nothing committed.
+                if rel.as_os_str().is_empty() && entry.file_name() == ".tmp" {
+                    continue;
+                }
                 pending.push(path);
             } else if kind.is_file() {
                 out.push(path);

@@ -4,6 +4,7 @@
 
 mod access;
 mod expand;
+mod files;
 mod list;
 mod read;
 mod refs;
@@ -14,11 +15,12 @@ mod write;
 
 pub use access::Caller;
 pub use expand::{ExpandTree, MAX_EXPAND_DEPTH, expand};
+pub use files::{Cleanup, Upload};
 pub use list::{ListPage, ListQuery, list, parse_list_query};
-pub use read::{matches_rule, view, view_as_owner};
+pub use read::{StoredFile, find_file, matches_rule, view, view_as_owner};
 pub use write::{
-    PreparedCreate, PreparedDelete, PreparedUpdate, create, delete, in_transaction, prepare_create,
-    prepare_delete, prepare_update, truncate, update,
+    Applied, PreparedCreate, PreparedDelete, PreparedUpdate, create, delete, in_transaction,
+    prepare_create, prepare_delete, prepare_update, settle, truncate, update,
 };
 
 use crate::auth::AuthError;
@@ -57,6 +59,8 @@ pub enum RecordError {
     Unsupported,
     #[error("password hashing failed: {0}")]
     Hash(String),
+    #[error("file storage: {0}")]
+    Files(#[from] crate::files::FilesError),
     #[error(transparent)]
     Db(#[from] DbError),
 }

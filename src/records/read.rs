@@ -138,6 +138,57 @@ pub async fn view(
     .await
 }
 
+/// Where a stored file lives: the file field of record `id` holding `filename`.
+#[derive(Debug, Clone)]
+pub struct StoredFile {
+    pub collection_id: String,
+    pub record_id: String,
+    pub name: String,
+    pub protected: bool,
+    pub thumbs: Vec<String>,
+}
+
+/// Finds `filename` among the file fields of record `id` (no rule applied).
+/// Only names the record actually holds are returned, so the caller never
+/// builds a storage path from a name the client made up.
+pub async fn find_file(
+    db: &Db,
+    collection: Arc<CompiledCollection>,
+    id: String,
+    filename: String,
+) -> Result<Option<StoredFile>, RecordError> {
+    db.read(move |conn| {
+        let Some(values) = load(conn, &collection, &id, &Access::All)? else {
+            return Ok(None);
+        };
+        for field in &collection.fields {
+            let crate::schema::FieldKind::File {
+                protected, thumbs, ..
+            } = &field.kind
+            else {
+                continue;
+            };
+            let names = super::files::names_of(values.get(field.name.as_str()));
+            if names.contains(&filename) {
+                let record_id = values
+                    .get("id")
+                    .and_then(Value::as_str)
+                    .unwrap_or(&id)
+                    .to_owned();
+                return Ok(Some(StoredFile {
+                    collection_id: collection.id.clone(),
+                    record_id,
+                    name: filename,
+                    protected: *protected,
+                    thumbs: thumbs.clone(),
+                }));
+            }
+        }
+        Ok(None)
+    })
+    .await
+}
+
 /// Reads a record without applying the view rule (auth responses show the
 /// authenticated record to its owner), serialised for `caller`.
 pub async fn view_as_owner(

@@ -5,12 +5,14 @@
 
 use super::RecordError;
 use super::access::{self, Access, Caller};
+use super::files::{self as record_files, Cleanup, NewFile, Upload};
 use super::read::{Bind, load, serialize};
 use super::refs;
 use super::validate::{self, check_password};
 use super::value::{normalize, number_json, to_sql};
 use crate::auth::password;
 use crate::db::{Db, ident};
+use crate::files::{self, BlobKey, Store};
 use crate::rules::SqlValue;
 use crate::schema::{Collection, CollectionType, CompiledCollection, FieldKind, Snapshot, autogen};
 use crate::validation::{FieldError, ValidationErrors};
@@ -42,6 +44,14 @@ pub struct PreparedCreate {
     access: Access,
     id: String,
     values: Map<String, Value>,
+    uploads: Vec<NewFile>,
+}
+
+/// A committed-to-be write: the record as the caller sees it, and the blobs
+/// to remove once the transaction has committed.
+pub struct Applied {
+    pub record: Value,
+    pub cleanup: Cleanup,
 }
 
 /// An update with its new passwords hashed; merging with the stored record
@@ -53,6 +63,7 @@ pub struct PreparedUpdate {
     id: String,
     body: Map<String, Value>,
     hashed: Vec<(String, String)>,
+    uploads: Vec<NewFile>,
 }
 
 /// A delete with its rule resolved ([`PreparedDelete::apply`]).
@@ -68,9 +79,10 @@ pub async fn prepare_create(
     collection: Arc<CompiledCollection>,
     caller: Caller,
     body: Map<String, Value>,
+    uploads: &[Upload],
 ) -> Result<PreparedCreate, RecordError> {
     let caller = Caller {
-        body: Some(body.clone()),
+        body: Some(record_files::rule_body(&collection, &body, uploads)),
         ..caller
     };
     let access = access::resolve(snapshot, &collection.rules.create, &caller, &collection)?;
@@ -89,7 +101,8 @@ pub async fn prepare_create(
         passwords: Vec::new(),
         errors: ValidationErrors::new(),
     };
-    apply_input(&collection, &caller, &mut draft, &body, true);
+    let accepted = record_files::accept_uploads(&collection, &caller, uploads, &mut draft.errors);
+    apply_input(&collection, &caller, &mut draft, &body, &accepted, true);
     let now = crate::clock::now();
     stamp_autodates(&collection, &mut draft.values, &now, true);
     if collection.kind == CollectionType::Auth {
@@ -107,6 +120,7 @@ pub async fn prepare_create(
         access,
         id,
         values,
+        uploads: accepted,
     })
 }
 
@@ -116,8 +130,21 @@ impl PreparedCreate {
         &self.id
     }
 
+    /// Pairs the accepted uploads with their storage keys (the rest are dropped).
+    pub fn stage(
+        &self,
+        uploads: Vec<Upload>,
+    ) -> Result<Vec<(files::Staged, BlobKey)>, RecordError> {
+        Ok(record_files::keys_for(
+            &self.collection.id,
+            &self.id,
+            uploads,
+            &self.uploads,
+        )?)
+    }
+
     /// Inserts the record inside `tx` and checks the create rule against it.
-    pub fn apply(&self, tx: &Connection, snapshot: &Snapshot) -> Result<Value, RecordError> {
+    pub fn apply(&self, tx: &Connection, snapshot: &Snapshot) -> Result<Applied, RecordError> {
         let collection = &self.collection;
         check_relations(tx, snapshot, collection, &self.values, CREATE_FAILED)?;
         insert(tx, collection, &self.values).map_err(|e| unique_violation(e, CREATE_FAILED))?;
@@ -127,20 +154,50 @@ impl PreparedCreate {
             return Err(RecordError::CreateRuleFailed);
         }
         let saved = load(tx, collection, &self.id, &Access::All)?.ok_or(RecordError::NotFound)?;
-        Ok(serialize(collection, &saved, &self.caller))
+        let blobs = record_files::stale(collection, &self.id, &Map::new(), &saved, &self.uploads);
+        Ok(Applied {
+            record: serialize(collection, &saved, &self.caller),
+            cleanup: Cleanup {
+                blobs,
+                records: Vec::new(),
+            },
+        })
     }
 }
 
-/// Creates a record. Returns it as the caller may see it.
+/// Creates a record with its uploads. Returns it as the caller may see it.
 pub async fn create(
     db: &Db,
+    store: &Store,
     snapshot: Arc<Snapshot>,
     collection: Arc<CompiledCollection>,
     caller: Caller,
     body: Map<String, Value>,
+    uploads: Vec<Upload>,
 ) -> Result<Value, RecordError> {
-    let prepared = prepare_create(&snapshot, collection, caller, body).await?;
-    in_transaction(db, move |tx| prepared.apply(tx, &snapshot)).await
+    let prepared = prepare_create(&snapshot, collection, caller, body, &uploads).await?;
+    let placed = files::place(store, prepared.stage(uploads)?).await?;
+    let outcome = in_transaction(db, move |tx| prepared.apply(tx, &snapshot)).await;
+    settle(store, placed, outcome).await
+}
+
+/// After the transaction: removes stale blobs on success, or the blobs this
+/// write had placed on failure.
+pub async fn settle(
+    store: &Store,
+    placed: Vec<BlobKey>,
+    outcome: Result<Applied, RecordError>,
+) -> Result<Value, RecordError> {
+    match outcome {
+        Ok(applied) => {
+            applied.cleanup.run(store).await;
+            Ok(applied.record)
+        }
+        Err(e) => {
+            files::remove(store, placed, Vec::new()).await;
+            Err(e)
+        }
+    }
 }
 
 /// Resolves the update rule and hashes new passwords (the old password is
@@ -152,9 +209,10 @@ pub async fn prepare_update(
     caller: Caller,
     id: String,
     body: Map<String, Value>,
+    uploads: &[Upload],
 ) -> Result<PreparedUpdate, RecordError> {
     let caller = Caller {
-        body: Some(body.clone()),
+        body: Some(record_files::rule_body(&collection, &body, uploads)),
         ..caller
     };
     let access = access::resolve(snapshot, &collection.rules.update, &caller, &collection)?;
@@ -164,6 +222,7 @@ pub async fn prepare_update(
         errors: ValidationErrors::new(),
     };
     collect_passwords(&collection, &caller, &body, &mut plan);
+    let accepted = record_files::accept_uploads(&collection, &caller, uploads, &mut plan.errors);
     if collection.kind == CollectionType::Auth && body.contains_key("password") {
         check_password_confirm(&body, &mut plan, false);
         if !caller.superuser {
@@ -184,12 +243,26 @@ pub async fn prepare_update(
         id,
         body,
         hashed,
+        uploads: accepted,
     })
 }
 
 impl PreparedUpdate {
+    /// Pairs the accepted uploads with their storage keys (the rest are dropped).
+    pub fn stage(
+        &self,
+        uploads: Vec<Upload>,
+    ) -> Result<Vec<(files::Staged, BlobKey)>, RecordError> {
+        Ok(record_files::keys_for(
+            &self.collection.id,
+            &self.id,
+            uploads,
+            &self.uploads,
+        )?)
+    }
+
     /// Merges the input with the stored record inside `tx`, validates and saves.
-    pub fn apply(&self, tx: &Connection, snapshot: &Snapshot) -> Result<Value, RecordError> {
+    pub fn apply(&self, tx: &Connection, snapshot: &Snapshot) -> Result<Applied, RecordError> {
         let collection = &self.collection;
         let current = load(tx, collection, &self.id, &self.access)?.ok_or(RecordError::NotFound)?;
         let mut draft = Draft {
@@ -197,7 +270,14 @@ impl PreparedUpdate {
             passwords: Vec::new(),
             errors: ValidationErrors::new(),
         };
-        apply_input(collection, &self.caller, &mut draft, &self.body, false);
+        apply_input(
+            collection,
+            &self.caller,
+            &mut draft,
+            &self.body,
+            &self.uploads,
+            false,
+        );
         stamp_autodates(collection, &mut draft.values, &crate::clock::now(), false);
         for (name, hash) in &self.hashed {
             draft.values.insert(name.clone(), json!(hash));
@@ -216,21 +296,33 @@ impl PreparedUpdate {
         write_update(tx, collection, &self.id, &draft.values)
             .map_err(|e| unique_violation(e, UPDATE_FAILED))?;
         let saved = load(tx, collection, &self.id, &Access::All)?.ok_or(RecordError::NotFound)?;
-        Ok(serialize(collection, &saved, &self.caller))
+        let blobs = record_files::stale(collection, &self.id, &current, &saved, &self.uploads);
+        Ok(Applied {
+            record: serialize(collection, &saved, &self.caller),
+            cleanup: Cleanup {
+                blobs,
+                records: Vec::new(),
+            },
+        })
     }
 }
 
-/// Applies a partial update. Missing record and failing rule are both 404.
+/// Applies a partial update with its uploads. Missing record and failing rule are both 404.
+#[allow(clippy::too_many_arguments)] // the write's full context, passed straight through
 pub async fn update(
     db: &Db,
+    store: &Store,
     snapshot: Arc<Snapshot>,
     collection: Arc<CompiledCollection>,
     caller: Caller,
     id: String,
     body: Map<String, Value>,
+    uploads: Vec<Upload>,
 ) -> Result<Value, RecordError> {
-    let prepared = prepare_update(db, &snapshot, collection, caller, id, body).await?;
-    in_transaction(db, move |tx| prepared.apply(tx, &snapshot)).await
+    let prepared = prepare_update(db, &snapshot, collection, caller, id, body, &uploads).await?;
+    let placed = files::place(store, prepared.stage(uploads)?).await?;
+    let outcome = in_transaction(db, move |tx| prepared.apply(tx, &snapshot)).await;
+    settle(store, placed, outcome).await
 }
 
 /// Resolves the delete rule; refuses to delete the last superuser.
@@ -263,29 +355,33 @@ pub async fn prepare_delete(
 }
 
 impl PreparedDelete {
-    /// Deletes the record inside `tx`, handling references to it.
-    pub fn apply(&self, tx: &Connection, snapshot: &Snapshot) -> Result<(), RecordError> {
+    /// Deletes the record inside `tx`, handling references to it. The
+    /// cleanup lists every deleted record (cascades included) for their files.
+    pub fn apply(&self, tx: &Connection, snapshot: &Snapshot) -> Result<Cleanup, RecordError> {
         load(tx, &self.collection, &self.id, &self.access)?.ok_or(RecordError::NotFound)?;
-        refs::delete_with_references(
-            tx,
-            snapshot,
-            &self.collection,
-            &self.id,
-            &mut HashSet::new(),
-        )
+        let mut visited = HashSet::new();
+        refs::delete_with_references(tx, snapshot, &self.collection, &self.id, &mut visited)?;
+        Ok(Cleanup {
+            blobs: Vec::new(),
+            records: visited.into_iter().collect(),
+        })
     }
 }
 
-/// Deletes a record, handling references to it (cascade, clear or refuse).
+/// Deletes a record, handling references to it (cascade, clear or refuse);
+/// the files of every deleted record are removed after the commit.
 pub async fn delete(
     db: &Db,
+    store: &Store,
     snapshot: Arc<Snapshot>,
     collection: Arc<CompiledCollection>,
     caller: Caller,
     id: String,
 ) -> Result<(), RecordError> {
     let prepared = prepare_delete(db, &snapshot, collection, caller, id).await?;
-    in_transaction(db, move |tx| prepared.apply(tx, &snapshot)).await
+    let cleanup = in_transaction(db, move |tx| prepared.apply(tx, &snapshot)).await?;
+    cleanup.run(store).await;
+    Ok(())
 }
 
 /// Runs `f` on the writer inside a transaction it shares with other
@@ -301,32 +397,55 @@ pub async fn in_transaction<T: Send + 'static>(
 /// Deletes every record of a collection (with reference handling), in one transaction.
 pub async fn truncate(
     db: &Db,
+    store: &Store,
     snapshot: Arc<Snapshot>,
     collection: Arc<CompiledCollection>,
 ) -> Result<(), RecordError> {
     if collection.is_superusers() {
         return Err(RecordError::Unsupported);
     }
-    db.write(move |conn| {
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let table = ident(collection.name.as_str());
-        if refs::is_referenced(&snapshot, &collection) {
-            let ids: Vec<String> = {
-                let mut stmt = tx.prepare(&format!("SELECT id FROM {table}"))?;
-                let rows = stmt.query_map([], |r| r.get(0))?;
-                rows.collect::<Result<_, _>>()?
-            };
+    let cleanup = db
+        .write(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let table = ident(collection.name.as_str());
             let mut visited = HashSet::new();
-            for id in ids {
-                refs::delete_with_references(&tx, &snapshot, &collection, &id, &mut visited)?;
+            if refs::is_referenced(&snapshot, &collection) {
+                let ids: Vec<String> = {
+                    let mut stmt = tx.prepare(&format!("SELECT id FROM {table}"))?;
+                    let rows = stmt.query_map([], |r| r.get(0))?;
+                    rows.collect::<Result<_, _>>()?
+                };
+                for id in ids {
+                    refs::delete_with_references(&tx, &snapshot, &collection, &id, &mut visited)?;
+                }
+            } else {
+                if has_file_fields(&collection) {
+                    // Per-record removal (not the whole collection folder): a
+                    // create racing with this truncate keeps its files.
+                    let mut stmt = tx.prepare(&format!("SELECT id FROM {table}"))?;
+                    let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+                    for id in rows {
+                        visited.insert((collection.id.clone(), id?));
+                    }
+                }
+                tx.execute(&format!("DELETE FROM {table}"), [])?;
             }
-        } else {
-            tx.execute(&format!("DELETE FROM {table}"), [])?;
-        }
-        tx.commit()?;
-        Ok(())
-    })
-    .await
+            tx.commit()?;
+            Ok::<_, RecordError>(Cleanup {
+                blobs: Vec::new(),
+                records: visited.into_iter().collect(),
+            })
+        })
+        .await?;
+    cleanup.run(store).await;
+    Ok(())
+}
+
+fn has_file_fields(collection: &Collection) -> bool {
+    collection
+        .fields
+        .iter()
+        .any(|f| matches!(f.kind, FieldKind::File { .. }))
 }
 
 /// Splits a key into (field name, modifier): `views+` → ("views", "+"), `+tags` → ("tags", "^").
@@ -386,6 +505,7 @@ fn apply_input(
     caller: &Caller,
     draft: &mut Draft,
     body: &Map<String, Value>,
+    uploads: &[NewFile],
     creating: bool,
 ) {
     if creating {
@@ -408,10 +528,8 @@ fn apply_input(
         };
         match &field.kind {
             FieldKind::Password { .. } => continue,
-            FieldKind::File { .. } => {
-                apply_file_names(field, raw, draft);
-                continue;
-            }
+            // File keys (with their uploads) are applied together below.
+            FieldKind::File { .. } => continue,
             _ => {}
         }
         if name == "verified" && !caller.superuser && draft.values.get(name) != Some(raw) {
@@ -454,6 +572,14 @@ fn apply_input(
         };
         apply_modifier(field, modifier, raw, draft);
     }
+    record_files::apply(
+        collection,
+        caller,
+        &mut draft.values,
+        &mut draft.errors,
+        body,
+        uploads,
+    );
 }
 
 fn apply_modifier(field: &crate::schema::Field, modifier: char, raw: &Value, draft: &mut Draft) {
@@ -504,44 +630,6 @@ fn apply_modifier(field: &crate::schema::Field, modifier: char, raw: &Value, dra
         _ => return,
     };
     draft.values.insert(name.to_owned(), updated);
-}
-
-/// File names in JSON may only keep (or reorder, or drop) files the record
-/// already has; uploads arrive with multipart support.
-fn apply_file_names(field: &crate::schema::Field, raw: &Value, draft: &mut Draft) {
-    let name = field.name.as_str();
-    let current: Vec<Value> = match draft.values.get(name) {
-        Some(Value::Array(items)) => items.clone(),
-        Some(Value::String(s)) if !s.is_empty() => vec![json!(s)],
-        _ => Vec::new(),
-    };
-    match normalize(field, raw) {
-        Ok(v) => {
-            let given: Vec<&Value> = match &v {
-                Value::Array(items) => items.iter().collect(),
-                Value::String(s) if s.is_empty() => Vec::new(),
-                other => vec![other],
-            };
-            let unknown: Vec<String> = given
-                .iter()
-                .filter(|g| !current.contains(g))
-                .map(|g| g.to_string())
-                .collect();
-            if unknown.is_empty() {
-                draft.values.insert(name.to_owned(), v);
-            } else {
-                draft.errors.add(
-                    name,
-                    FieldError::new(
-                        "validation_invalid_file",
-                        "Only names of files this record already has can be set.",
-                    )
-                    .with_params(json!({"invalidFiles": unknown})),
-                );
-            }
-        }
-        Err(e) => draft.errors.add(name, e),
-    }
 }
 
 fn check_password_confirm(body: &Map<String, Value>, draft: &mut Draft, creating: bool) {

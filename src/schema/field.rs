@@ -90,6 +90,22 @@ pub enum FieldKind {
     GeoPoint,
 }
 
+/// A `thumbs` entry must read `WxH` with an optional `t`, `b` or `f`, and
+/// not be zero on both sides (PocketBase's codes).
+fn thumb_error(thumb: &str) -> Option<FieldError> {
+    let dims = thumb.strip_suffix(['t', 'b', 'f']).unwrap_or(thumb);
+    let number = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    let Some((w, h)) = dims.split_once('x').filter(|(w, h)| number(w) && number(h)) else {
+        return Some(FieldError::new(
+            "validation_match_invalid",
+            "Must be in a valid format.",
+        ));
+    };
+    let zero = |s: &str| s.bytes().all(|b| b == b'0');
+    (zero(w) && zero(h))
+        .then(|| FieldError::new("validation_not_in_invalid", "Must not be in list."))
+}
+
 /// Why a field definition could not be read.
 #[derive(Debug)]
 pub enum FieldInputError {
@@ -398,13 +414,23 @@ fn read_kind(
                 max_select: r.u64("maxSelect")?.max(1),
             }
         }
-        "file" => FieldKind::File {
-            max_select: r.u64("maxSelect")?.max(1),
-            max_size: r.u64("maxSize")?,
-            mime_types: r.strings("mimeTypes")?,
-            thumbs: r.strings("thumbs")?,
-            protected: r.bool("protected")?,
-        },
+        "file" => {
+            let thumbs = r.strings("thumbs")?;
+            let mut bad = ValidationErrors::new();
+            for (i, thumb) in thumbs.iter().enumerate() {
+                if let Some(e) = thumb_error(thumb) {
+                    bad.add(i.to_string(), e);
+                }
+            }
+            errors.nest("thumbs", bad);
+            FieldKind::File {
+                max_select: r.u64("maxSelect")?.max(1),
+                max_size: r.u64("maxSize")?,
+                mime_types: r.strings("mimeTypes")?,
+                thumbs,
+                protected: r.bool("protected")?,
+            }
+        }
         "relation" => {
             let collection_id = r.string("collectionId")?;
             if collection_id.is_empty() {
@@ -614,6 +640,22 @@ mod tests {
                 Field::from_json(&def).is_err(),
                 "{def} ({why}) should be refused"
             );
+        }
+    }
+
+    #[test]
+    fn thumb_sizes_are_checked_like_pocketbase() {
+        for ok in ["100x100", "0x50", "50x0", "10x10t", "10x10b", "10x10f"] {
+            assert!(thumb_error(ok).is_none(), "{ok}");
+        }
+        for (bad, code) in [
+            ("abc", "validation_match_invalid"),
+            ("100x100z", "validation_match_invalid"),
+            ("x10", "validation_match_invalid"),
+            ("0x0", "validation_not_in_invalid"),
+            ("0x0f", "validation_not_in_invalid"),
+        ] {
+            assert_eq!(thumb_error(bad).map(|e| e.code), Some(code), "{bad}");
         }
     }
 }

@@ -198,6 +198,45 @@ impl TestApp {
         .await
     }
 
+    /// Sends a multipart form with an optional token.
+    pub async fn send_form(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        form: reqwest::multipart::Form,
+    ) -> Response {
+        let mut req = self
+            .client
+            .request(method, format!("{}{}", self.base, path))
+            .multipart(form);
+        if let Some(t) = token {
+            req = req.header("Authorization", t);
+        }
+        req.send().await.expect("request sent")
+    }
+
+    /// Every file under the data dir's `storage/` (temp folder included).
+    pub fn stored_files(&self) -> Vec<PathBuf> {
+        fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+            let Ok(entries) = std::fs::read_dir(dir) else {
+                return;
+            };
+            for entry in entries.flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    walk(&path, out);
+                } else {
+                    out.push(path);
+                }
+            }
+        }
+        let mut out = Vec::new();
+        walk(&self.data_dir.join("storage"), &mut out);
+        out.sort();
+        out
+    }
+
     /// Logs in to an auth collection and returns the token.
     pub async fn login_as(&self, collection: &str, identity: &str, password: &str) -> String {
         login(&self.client, &self.base, collection, identity, password).await

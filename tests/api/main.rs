@@ -11,6 +11,7 @@ mod bad_input;
 mod batch;
 mod collections;
 mod crons;
+mod files;
 mod filters;
 mod http_edges;
 mod logs;

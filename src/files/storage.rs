@@ -1,0 +1,275 @@
+//! Where stored files live. [`Storage`] is what the rest of the crate sees;
+//! [`LocalStorage`] keeps them under `DATA_DIR/storage/COLLECTION_ID/
+//! RECORD_ID/NAME` (thumbs in `thumbs_NAME/SIZE_NAME` beside the original).
+//! An S3 backend would implement the same trait, staging locally and
+//! serving through a local cache or a redirect.
+//!
+//! Paths are built only from a [`BlobKey`], whose parts are checked to be
+//! single plain path components: nothing a client sends reaches the file
+//! system without passing that check.
+
+use super::staging::{Staged, TempPath};
+use super::{FilesError, ThumbSize};
+use std::fmt;
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+/// The address of one stored file (or one of its thumbs).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlobKey {
+    collection_id: String,
+    record_id: String,
+    name: String,
+    thumb: Option<String>,
+}
+
+/// A single plain path component: no separators, no leading dot, bounded.
+fn plain_component(s: &str) -> bool {
+    (1..=255).contains(&s.len())
+        && !s.starts_with('.')
+        && s.chars().all(|c| {
+            c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '+' | '=' | '#' | '*')
+        })
+}
+
+impl BlobKey {
+    pub fn new(collection_id: &str, record_id: &str, name: &str) -> Result<Self, FilesError> {
+        if ![collection_id, record_id, name]
+            .into_iter()
+            .all(plain_component)
+        {
+            return Err(FilesError::BadKey);
+        }
+        Ok(Self {
+            collection_id: collection_id.to_owned(),
+            record_id: record_id.to_owned(),
+            name: name.to_owned(),
+            thumb: None,
+        })
+    }
+
+    /// The key of this file's thumb of `size`.
+    pub fn thumb(&self, size: &ThumbSize) -> Self {
+        Self {
+            thumb: Some(size.to_string()),
+            ..self.clone()
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The path of this key under `root`.
+    fn path_in(&self, root: &Path) -> PathBuf {
+        let dir = root.join(&self.collection_id).join(&self.record_id);
+        match &self.thumb {
+            None => dir.join(&self.name),
+            Some(size) => dir
+                .join(format!("thumbs_{}", self.name))
+                .join(format!("{size}_{}", self.name)),
+        }
+    }
+}
+
+impl fmt::Display for BlobKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}/{}", self.collection_id, self.record_id, self.name)?;
+        if let Some(size) = &self.thumb {
+            write!(f, "#{size}")?;
+        }
+        Ok(())
+    }
+}
+
+/// A place to keep stored files. Methods block; call them off the executor.
+pub trait Storage: Send + Sync + 'static {
+    /// Local directory where uploads are received before [`Storage::put`].
+    fn staging_dir(&self) -> &Path;
+    /// Moves a staged file to `key`. When this returns Ok the bytes and the
+    /// name are durable: a record may refer to them.
+    fn put(&self, staged: Staged, key: &BlobKey) -> Result<(), FilesError>;
+    /// A local path to read `key` from; [`FilesError::NotFound`] when absent.
+    fn local_path(&self, key: &BlobKey) -> Result<PathBuf, FilesError>;
+    /// Removes one file (and, for an original, its thumbs). Absent is fine.
+    fn delete(&self, key: &BlobKey) -> Result<(), FilesError>;
+    /// Removes every file of a record. Absent is fine.
+    fn delete_record(&self, collection_id: &str, record_id: &str) -> Result<(), FilesError>;
+    /// Removes every file of a collection. Absent is fine.
+    fn delete_collection(&self, collection_id: &str) -> Result<(), FilesError>;
+}
+
+/// Files on the local disk.
+pub struct LocalStorage {
+    root: PathBuf,
+    staging: PathBuf,
+}
+
+impl LocalStorage {
+    /// Opens (creating) `root`; leftovers of interrupted uploads are removed.
+    pub fn open(root: &Path) -> io::Result<Self> {
+        let staging = root.join(".tmp");
+        fs::create_dir_all(&staging)?;
+        for entry in fs::read_dir(&staging)? {
+            let _ = fs::remove_file(entry?.path());
+        }
+        Ok(Self {
+            root: root.to_path_buf(),
+            staging,
+        })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+}
+
+fn sync_dir(dir: &Path) -> io::Result<()> {
+    fs::File::open(dir)?.sync_all()
+}
+
+fn ignore_missing(r: io::Result<()>) -> Result<(), FilesError> {
+    match r {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        other => Ok(other?),
+    }
+}
+
+/// Creates `dir` and syncs every directory it had to create (and its parent),
+/// so the new entries survive a crash.
+fn create_dir_durable(dir: &Path) -> io::Result<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    if let Some(parent) = dir.parent() {
+        create_dir_durable(parent)?;
+    }
+    match fs::create_dir(dir) {
+        Err(e) if e.kind() != io::ErrorKind::AlreadyExists => return Err(e),
+        _ => {}
+    }
+    if let Some(parent) = dir.parent() {
+        sync_dir(parent)?;
+    }
+    Ok(())
+}
+
+impl Storage for LocalStorage {
+    fn staging_dir(&self) -> &Path {
+        &self.staging
+    }
+
+    fn put(&self, mut staged: Staged, key: &BlobKey) -> Result<(), FilesError> {
+        let target = key.path_in(&self.root);
+        let dir = target.parent().ok_or(FilesError::BadKey)?;
+        create_dir_durable(dir)?;
+        // The staged bytes were synced when received; the rename is made
+        // durable by syncing the directory that now holds the name. A
+        // concurrent cleanup may have just removed the (empty) directory:
+        // create it again once.
+        if let Err(e) = fs::rename(staged.temp.path(), &target) {
+            if e.kind() != io::ErrorKind::NotFound || !staged.temp.path().is_file() {
+                return Err(e.into());
+            }
+            create_dir_durable(dir)?;
+            fs::rename(staged.temp.path(), &target)?;
+        }
+        staged.temp.disarm();
+        sync_dir(dir)?;
+        Ok(())
+    }
+
+    fn local_path(&self, key: &BlobKey) -> Result<PathBuf, FilesError> {
+        let path = key.path_in(&self.root);
+        if path.is_file() {
+            Ok(path)
+        } else {
+            Err(FilesError::NotFound)
+        }
+    }
+
+    fn delete(&self, key: &BlobKey) -> Result<(), FilesError> {
+        let path = key.path_in(&self.root);
+        if key.thumb.is_none()
+            && let Some(dir) = path.parent()
+        {
+            ignore_missing(fs::remove_dir_all(dir.join(format!("thumbs_{}", key.name))))?;
+        }
+        ignore_missing(fs::remove_file(&path))?;
+        // Drop the record's folder once it is empty (a failed write to a
+        // record id that never existed leaves nothing behind); fails harmlessly otherwise.
+        if key.thumb.is_none()
+            && let Some(dir) = path.parent()
+        {
+            let _ = fs::remove_dir(dir);
+        }
+        Ok(())
+    }
+
+    fn delete_record(&self, collection_id: &str, record_id: &str) -> Result<(), FilesError> {
+        if !plain_component(collection_id) || !plain_component(record_id) {
+            return Err(FilesError::BadKey);
+        }
+        ignore_missing(fs::remove_dir_all(
+            self.root.join(collection_id).join(record_id),
+        ))
+    }
+
+    fn delete_collection(&self, collection_id: &str) -> Result<(), FilesError> {
+        if !plain_component(collection_id) {
+            return Err(FilesError::BadKey);
+        }
+        ignore_missing(fs::remove_dir_all(self.root.join(collection_id)))
+    }
+}
+
+/// Writes `bytes` to a fresh staged file (for derived files such as thumbs).
+pub(super) fn stage_bytes(dir: &Path, name: &str, bytes: &[u8]) -> Result<Staged, FilesError> {
+    let temp = TempPath::new(dir);
+    let mut file = fs::File::create_new(temp.path())?;
+    io::Write::write_all(&mut file, bytes)?;
+    file.sync_all()?;
+    Ok(Staged {
+        temp,
+        original_name: name.to_owned(),
+        name: name.to_owned(),
+        size: bytes.len() as u64,
+        mime: String::new(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_refuse_anything_but_plain_names() {
+        for (c, r, n, why) in [
+            ("c", "r", "../x", "parent traversal"),
+            ("c", "r", "a/b", "separator"),
+            ("c", "..", "x", "dot-dot record"),
+            ("c", "r", ".hidden", "leading dot"),
+            ("c", "r", "", "empty"),
+            ("c", "r", "a\\b", "backslash"),
+        ] {
+            assert!(BlobKey::new(c, r, n).is_err(), "{why}");
+        }
+        assert!(BlobKey::new("pbc_1", "abc123", "a_b1234567890.tar.gz").is_ok());
+    }
+
+    #[test]
+    fn put_moves_the_file_and_delete_removes_it_with_thumbs() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let store = LocalStorage::open(dir.path()).expect("open");
+        let staged = stage_bytes(store.staging_dir(), "a.txt", b"hi").expect("stage");
+        let key = BlobKey::new("c1", "r1", "a.txt").expect("key");
+        store.put(staged, &key).expect("put");
+        let path = store.local_path(&key).expect("exists");
+        assert_eq!(fs::read(&path).expect("read"), b"hi");
+        assert_eq!(fs::read_dir(store.staging_dir()).expect("ls").count(), 0);
+        store.delete(&key).expect("delete");
+        assert!(matches!(store.local_path(&key), Err(FilesError::NotFound)));
+        store.delete(&key).expect("deleting twice is fine");
+    }
+}
