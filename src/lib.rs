@@ -14,6 +14,7 @@ pub mod clock;
 pub mod config;
 pub mod db;
 pub mod mail;
+pub mod realtime;
 pub mod records;
 pub mod rules;
 pub mod schema;

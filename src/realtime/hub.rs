@@ -1,0 +1,437 @@
+//! The client registry and the fan-out task.
+
+use super::topic::{Options, Topic};
+use super::{Change, Changes};
+use crate::schema::autogen;
+use futures_util::future::BoxFuture;
+use futures_util::{StreamExt, stream};
+use serde_json::{Map, Value};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+/// Messages a client may have waiting before it counts as too slow and is dropped.
+pub const CLIENT_BUFFER_MESSAGES: usize = 256;
+/// Published batches waiting for the fan-out task before new ones are dropped.
+pub const CHANGE_QUEUE_BATCHES: usize = 4096;
+/// Audiences rendered at once for one change (each may use a reader connection).
+pub const RENDER_CONCURRENCY: usize = 4;
+/// A connection that received nothing for this long is closed (the SDK reconnects).
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(5 * 60);
+/// A connection is closed after this long whatever it received.
+pub const MAX_CONNECTION_TIME: Duration = Duration::from_secs(30 * 60);
+const CLIENT_ID_LEN: usize = 40;
+const CLIENT_ID_ALPHABET: &str = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+
+/// Who a subscriber is, fixed by its subscription request.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Viewer {
+    pub superuser: bool,
+    /// (collection id, collection name, record id) of the authenticated record.
+    pub auth: Option<(String, String, String)>,
+    /// The authenticated record's fields, for `@request.auth.*` in rules.
+    pub auth_fields: Map<String, Value>,
+}
+
+impl Viewer {
+    /// (collection id, record id) of the authenticated record; `None` for guests.
+    fn identity(&self) -> Option<(&str, &str)> {
+        self.auth
+            .as_ref()
+            .map(|(cid, _, id)| (cid.as_str(), id.as_str()))
+    }
+}
+
+/// One event for one client: its name (the subscription string) and data.
+#[derive(Debug, Clone)]
+pub struct Message {
+    pub topic: Arc<str>,
+    pub data: Arc<str>,
+}
+
+/// Subscribers that see a record the same way: one render serves them all.
+#[derive(Debug, Clone)]
+pub struct Audience {
+    pub viewer: Arc<Viewer>,
+    /// A single-record topic (view rule) rather than a collection topic (list rule).
+    pub by_id: bool,
+    pub options: Arc<Options>,
+}
+
+/// Decides whether an audience may see a changed record and serialises it for them.
+pub trait Render: Send + Sync + 'static {
+    /// The record as `audience` may see it, or `None` when a rule hides it
+    /// (or it can no longer be read). Failures count as hidden.
+    fn render(&self, change: Arc<Change>, audience: Audience) -> BoxFuture<'static, Option<Value>>;
+}
+
+/// Why a subscription request was refused.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum SetError {
+    #[error("unknown client id")]
+    UnknownClient,
+    #[error("the authorization differs from the client's previous one")]
+    AuthMismatch,
+}
+
+/// A connected SSE client.
+pub struct Client {
+    pub id: String,
+    out: mpsc::Sender<Message>,
+    state: Mutex<ClientState>,
+}
+
+#[derive(Default)]
+struct ClientState {
+    viewer: Option<Arc<Viewer>>,
+    topics: Arc<[Topic]>,
+}
+
+impl Client {
+    fn state(&self) -> MutexGuard<'_, ClientState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+struct Inner {
+    clients: Mutex<HashMap<String, Arc<Client>>>,
+    queue: mpsc::Sender<Vec<Change>>,
+}
+
+impl Inner {
+    fn clients(&self) -> MutexGuard<'_, HashMap<String, Arc<Client>>> {
+        self.clients.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Shared handle to the registry and the fan-out queue; cheap to clone.
+#[derive(Clone)]
+pub struct Hub {
+    inner: Arc<Inner>,
+}
+
+/// A registered client's receiving end; dropping it unregisters the client.
+pub struct Connection {
+    pub id: String,
+    pub messages: mpsc::Receiver<Message>,
+    hub: Weak<Inner>,
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        if let Some(inner) = self.hub.upgrade() {
+            inner.clients().remove(&self.id);
+        }
+    }
+}
+
+impl Hub {
+    /// Creates the registry and spawns the fan-out task on the current runtime.
+    pub fn start(render: Arc<dyn Render>) -> Hub {
+        let (queue, batches) = mpsc::channel(CHANGE_QUEUE_BATCHES);
+        let inner = Arc::new(Inner {
+            clients: Mutex::new(HashMap::new()),
+            queue,
+        });
+        tokio::spawn(fan_out(batches, Arc::downgrade(&inner), render));
+        Hub { inner }
+    }
+
+    /// Registers a new client with a fresh id.
+    pub fn connect(&self) -> Connection {
+        let id = autogen::random_string(CLIENT_ID_ALPHABET, CLIENT_ID_LEN);
+        let (out, messages) = mpsc::channel(CLIENT_BUFFER_MESSAGES);
+        let client = Arc::new(Client {
+            id: id.clone(),
+            out,
+            state: Mutex::new(ClientState::default()),
+        });
+        self.inner.clients().insert(id.clone(), client);
+        Connection {
+            id,
+            messages,
+            hub: Arc::downgrade(&self.inner),
+        }
+    }
+
+    /// Replaces a client's subscriptions. The first authenticated request
+    /// fixes the client's auth; a later one with another auth is refused.
+    pub fn set_subscriptions(
+        &self,
+        client_id: &str,
+        viewer: Viewer,
+        topics: Vec<Topic>,
+    ) -> Result<(), SetError> {
+        let client = self
+            .inner
+            .clients()
+            .get(client_id)
+            .cloned()
+            .ok_or(SetError::UnknownClient)?;
+        let mut state = client.state();
+        if let Some(old) = &state.viewer
+            && old.identity().is_some()
+            && old.identity() != viewer.identity()
+        {
+            return Err(SetError::AuthMismatch);
+        }
+        state.viewer = Some(Arc::new(viewer));
+        state.topics = topics.into();
+        Ok(())
+    }
+
+    /// Queues committed changes for fan-out. Never waits: with no clients
+    /// nothing is queued, and when the queue is full the batch is dropped
+    /// (and logged) rather than slowing the writer down.
+    pub fn publish(&self, changes: Changes) {
+        if changes.is_empty() || self.inner.clients().is_empty() {
+            return;
+        }
+        let count = changes.len();
+        if let Err(e) = self.inner.queue.try_send(changes.into_vec()) {
+            tracing::warn!(changes = count, error = %e, "realtime queue full; events dropped");
+        }
+    }
+
+    /// Forgets every client, which ends their streams (graceful shutdown:
+    /// open SSE responses would otherwise hold the server up).
+    pub fn disconnect_all(&self) {
+        self.inner.clients().clear();
+    }
+
+    /// Connected clients (tests and diagnostics).
+    pub fn client_count(&self) -> usize {
+        self.inner.clients().len()
+    }
+}
+
+/// One client's view of the registry, copied so no lock is held while rendering.
+struct Subscriber {
+    client: Arc<Client>,
+    viewer: Arc<Viewer>,
+    topics: Arc<[Topic]>,
+}
+
+async fn fan_out(
+    mut batches: mpsc::Receiver<Vec<Change>>,
+    inner: Weak<Inner>,
+    render: Arc<dyn Render>,
+) {
+    while let Some(batch) = batches.recv().await {
+        let Some(hub) = inner.upgrade() else { break };
+        let subscribers: Vec<Subscriber> = hub
+            .clients()
+            .values()
+            .filter_map(|client| {
+                let state = client.state();
+                (!state.topics.is_empty()).then(|| Subscriber {
+                    client: client.clone(),
+                    viewer: state.viewer.clone().unwrap_or_default(),
+                    topics: state.topics.clone(),
+                })
+            })
+            .collect();
+        if subscribers.is_empty() {
+            continue;
+        }
+        for change in batch {
+            deliver(&hub, &subscribers, Arc::new(change), &render).await;
+        }
+    }
+}
+
+/// Clients and the topic (event name) each is sent an event under.
+type Targets = Vec<(Arc<Client>, Arc<str>)>;
+/// Who sees the record the same way: (auth identity, superuser, single-record topic, options).
+type GroupKey = (Option<(String, String)>, bool, bool, Arc<str>);
+
+/// Sends one change to every subscriber whose topic matches and whose rule admits it.
+async fn deliver(
+    hub: &Inner,
+    subscribers: &[Subscriber],
+    change: Arc<Change>,
+    render: &Arc<dyn Render>,
+) {
+    let mut groups: HashMap<GroupKey, (Audience, Targets)> = HashMap::new();
+    for sub in subscribers {
+        for topic in sub.topics.iter() {
+            if !topic.matches(
+                &change.collection_id,
+                &change.collection_name,
+                &change.record_id,
+            ) {
+                continue;
+            }
+            let identity = sub
+                .viewer
+                .identity()
+                .map(|(c, r)| (c.to_owned(), r.to_owned()));
+            let by_id = topic.record_id.is_some();
+            let key = (
+                identity,
+                sub.viewer.superuser,
+                by_id,
+                topic.options_key.clone(),
+            );
+            groups
+                .entry(key)
+                .or_insert_with(|| {
+                    let audience = Audience {
+                        viewer: sub.viewer.clone(),
+                        by_id,
+                        options: topic.options.clone(),
+                    };
+                    (audience, Vec::new())
+                })
+                .1
+                .push((sub.client.clone(), topic.raw.clone()));
+        }
+    }
+    if groups.is_empty() {
+        return;
+    }
+    let rendered: Vec<(Option<Value>, Targets)> = stream::iter(groups.into_values())
+        .map(|(audience, targets)| {
+            let pending = render.render(change.clone(), audience);
+            async move { (pending.await, targets) }
+        })
+        .buffer_unordered(RENDER_CONCURRENCY)
+        .collect()
+        .await;
+    for (record, targets) in rendered {
+        let Some(record) = record else { continue };
+        // Key order as PocketBase sends it: record first.
+        let data: Arc<str> = Arc::from(format!(
+            "{{\"record\":{record},\"action\":\"{}\"}}",
+            change.action.name()
+        ));
+        for (client, topic) in targets {
+            let message = Message {
+                topic,
+                data: data.clone(),
+            };
+            if let Err(e) = client.out.try_send(message) {
+                if matches!(e, mpsc::error::TrySendError::Full(_)) {
+                    tracing::info!(client = %client.id, "realtime client too slow; disconnected");
+                }
+                hub.clients().remove(&client.id);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::realtime::Action;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// Shows every record to everyone and counts renders.
+    struct Everyone(AtomicUsize);
+
+    impl Render for Everyone {
+        fn render(&self, change: Arc<Change>, _: Audience) -> BoxFuture<'static, Option<Value>> {
+            self.0.fetch_add(1, Ordering::SeqCst);
+            Box::pin(async move { Some(serde_json::json!({"id": change.record_id})) })
+        }
+    }
+
+    fn created(id: &str) -> Changes {
+        let mut changes = Changes::default();
+        changes.push(Change {
+            collection_id: "pbc_1".into(),
+            collection_name: "posts".into(),
+            record_id: id.into(),
+            action: Action::Create,
+            row: None,
+        });
+        changes
+    }
+
+    #[tokio::test]
+    async fn subscribers_sharing_auth_and_options_are_rendered_once() {
+        let render = Arc::new(Everyone(AtomicUsize::new(0)));
+        let hub = Hub::start(render.clone());
+        let mut conns: Vec<Connection> = (0..3).map(|_| hub.connect()).collect();
+        for c in &conns {
+            hub.set_subscriptions(&c.id, Viewer::default(), vec![Topic::parse("posts/*")])
+                .expect("subscribed");
+        }
+
+        hub.publish(created("r1"));
+
+        for c in &mut conns {
+            let m = c.messages.recv().await.expect("event");
+            assert_eq!(&*m.topic, "posts/*");
+            assert_eq!(&*m.data, r#"{"record":{"id":"r1"},"action":"create"}"#);
+        }
+        assert_eq!(
+            render.0.load(Ordering::SeqCst),
+            1,
+            "one render for one audience"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_different_auth_on_the_same_client_is_refused() {
+        let hub = Hub::start(Arc::new(Everyone(AtomicUsize::new(0))));
+        let c = hub.connect();
+        let user = |id: &str| Viewer {
+            auth: Some(("u".into(), "users".into(), id.into())),
+            ..Viewer::default()
+        };
+
+        let guest_first = hub.set_subscriptions(&c.id, Viewer::default(), vec![]);
+        let alice = hub.set_subscriptions(&c.id, user("alice"), vec![]);
+        let bob = hub.set_subscriptions(&c.id, user("bob"), vec![]);
+        let guest_later = hub.set_subscriptions(&c.id, Viewer::default(), vec![]);
+        let unknown = hub.set_subscriptions("nope", Viewer::default(), vec![]);
+
+        assert_eq!(guest_first, Ok(()));
+        assert_eq!(alice, Ok(()), "guest to user is allowed");
+        assert_eq!(bob, Err(SetError::AuthMismatch));
+        assert_eq!(guest_later, Err(SetError::AuthMismatch));
+        assert_eq!(unknown, Err(SetError::UnknownClient));
+    }
+
+    #[tokio::test]
+    async fn a_client_that_does_not_read_is_dropped_when_its_buffer_fills() {
+        let hub = Hub::start(Arc::new(Everyone(AtomicUsize::new(0))));
+        let mut slow = hub.connect();
+        hub.set_subscriptions(&slow.id, Viewer::default(), vec![Topic::parse("posts/*")])
+            .expect("subscribed");
+
+        for i in 0..=CLIENT_BUFFER_MESSAGES {
+            hub.publish(created(&format!("r{i}")));
+        }
+        // Let the fan-out run while nobody reads.
+        for _ in 0..100 {
+            if hub.client_count() == 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let mut received = 0;
+        while let Some(_m) = slow.messages.recv().await {
+            received += 1;
+        }
+
+        assert_eq!(
+            received, CLIENT_BUFFER_MESSAGES,
+            "the buffer drains, then the stream ends"
+        );
+        assert_eq!(hub.client_count(), 0, "the slow client was unregistered");
+    }
+
+    #[tokio::test]
+    async fn dropping_the_connection_unregisters_the_client() {
+        let hub = Hub::start(Arc::new(Everyone(AtomicUsize::new(0))));
+        let c = hub.connect();
+        assert_eq!(hub.client_count(), 1);
+
+        drop(c);
+
+        assert_eq!(hub.client_count(), 0);
+    }
+}
