@@ -31,6 +31,7 @@ pub struct Application {
     port: u16,
     server: Server,
     db: Db,
+    realtime: crate::realtime::Hub,
 }
 
 impl Application {
@@ -59,6 +60,11 @@ impl Application {
         } else {
             config.server.workers
         };
+        let realtime = crate::realtime::Hub::start(Arc::new(api::realtime::RecordRenderer {
+            db: db.clone(),
+            registry: registry.clone(),
+        }));
+        let hub = realtime.clone();
         let state = web::Data::new(AppState {
             db: db.clone(),
             registry,
@@ -66,6 +72,7 @@ impl Application {
             login_throttle: Default::default(),
             settings: crate::settings::SettingsCache::new(settings),
             rate_limiter: Default::default(),
+            realtime,
         });
         let cors = web::Data::new(middleware::CorsPolicy(Arc::new(
             config.server.cors_origins.clone(),
@@ -91,7 +98,12 @@ impl Application {
             source,
         })?
         .run();
-        Ok(Self { port, server, db })
+        Ok(Self {
+            port,
+            server,
+            db,
+            realtime: hub,
+        })
     }
 
     /// The bound port (useful with port 0).
@@ -122,7 +134,10 @@ impl Application {
             result = server => result,
             () = shutdown_signal() => {
                 tracing::info!("shutting down");
-                handle.stop(true).await;
+                let stopping = handle.stop(true);
+                // Open SSE streams end once their clients are gone.
+                self.realtime.disconnect_all();
+                stopping.await;
                 Ok(())
             }
         }

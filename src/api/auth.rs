@@ -363,7 +363,10 @@ pub async fn confirm_verification(
 ) -> Result<HttpResponse, ApiError> {
     let collection = auth_collection(&state, &path)?;
     let input = read_object(&req, body, state.config.server.max_body_bytes).await?;
-    auth::flows::confirm_verification(&state.db, collection, &text(&input, "token")).await?;
+    let id =
+        auth::flows::confirm_verification(&state.db, collection.clone(), &text(&input, "token"))
+            .await?;
+    publish_update(&state, &collection, &id);
     Ok(respond::no_content())
 }
 
@@ -392,14 +395,15 @@ pub async fn confirm_password_reset(
 ) -> Result<HttpResponse, ApiError> {
     let collection = auth_collection(&state, &path)?;
     let input = read_object(&req, body, state.config.server.max_body_bytes).await?;
-    auth::flows::confirm_password_reset(
+    let id = auth::flows::confirm_password_reset(
         &state.db,
-        collection,
+        collection.clone(),
         &text(&input, "token"),
         &text(&input, "password"),
         &text(&input, "passwordConfirm"),
     )
     .await?;
+    publish_update(&state, &collection, &id);
     Ok(respond::no_content())
 }
 
@@ -432,14 +436,28 @@ pub async fn confirm_email_change(
 ) -> Result<HttpResponse, ApiError> {
     let collection = auth_collection(&state, &path)?;
     let input = read_object(&req, body, state.config.server.max_body_bytes).await?;
-    auth::flows::confirm_email_change(
+    let id = auth::flows::confirm_email_change(
         &state.db,
-        collection,
+        collection.clone(),
         &text(&input, "token"),
         &text(&input, "password"),
     )
     .await?;
+    publish_update(&state, &collection, &id);
     Ok(respond::no_content())
+}
+
+/// Tells realtime subscribers that an account flow changed record `id`
+/// (the flow's write has committed when this runs).
+fn publish_update(state: &AppState, collection: &crate::schema::CompiledCollection, id: &str) {
+    use crate::realtime::{Action, Change, Changes};
+    state.realtime.publish(Changes::one(Change::new(
+        &collection.id,
+        collection.name.as_str(),
+        id,
+        Action::Update,
+        None,
+    )));
 }
 
 pub async fn impersonate(

@@ -114,32 +114,35 @@ pub async fn batch(
             .map_err(|e| batch_failed(failed(index, e)))?;
         ops.push(op);
     }
-    let results = state
+    let (results, changes) = state
         .db
         .write(move |conn| {
             let tx = conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .map_err(DbError::from)?;
+            let mut changes = crate::realtime::Changes::default();
             let mut results = Vec::with_capacity(ops.len());
             for (index, op) in ops.iter().enumerate() {
                 let result = match op {
                     Op::Create(p) => p
-                        .apply(&tx, &snapshot)
+                        .apply(&tx, &snapshot, &mut changes)
                         .map(|v| json!({"status": 200, "body": v})),
                     Op::Update(p) => p
-                        .apply(&tx, &snapshot)
+                        .apply(&tx, &snapshot, &mut changes)
                         .map(|v| json!({"status": 200, "body": v})),
                     Op::Delete(p) => p
-                        .apply(&tx, &snapshot)
+                        .apply(&tx, &snapshot, &mut changes)
                         .map(|()| json!({"status": 204, "body": null})),
                 };
                 results.push(result.map_err(|e| failed(index, e))?);
             }
             tx.commit().map_err(DbError::from)?;
-            Ok::<_, Failed>(results)
+            Ok::<_, Failed>((results, changes))
         })
         .await
         .map_err(batch_failed)?;
+    // Only a committed batch is announced.
+    state.realtime.publish(changes);
     respond::json(&req, Value::Array(results), false)
 }
 

@@ -111,7 +111,13 @@ pub async fn truncate(
 ) -> Result<HttpResponse, ApiError> {
     require_superuser(&who)?;
     let existing = lookup(&state, &path)?;
-    records::truncate(&state.db, state.registry.snapshot(), existing).await?;
+    records::truncate(
+        &state.db,
+        &state.realtime,
+        state.registry.snapshot(),
+        existing,
+    )
+    .await?;
     Ok(respond::no_content())
 }
 

@@ -27,6 +27,8 @@ pub struct AppState {
     pub settings: crate::settings::SettingsCache,
     /// Request counts for the settings' rate limits.
     pub rate_limiter: super::ratelimit::RateLimiter,
+    /// Realtime clients; every committed record write is published here.
+    pub realtime: crate::realtime::Hub,
 }
 
 impl FromRequest for Principal {

@@ -12,6 +12,7 @@ mod health;
 mod mailer;
 pub mod middleware;
 pub mod ratelimit;
+pub mod realtime;
 mod records;
 mod respond;
 mod settings;
@@ -143,5 +144,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         vec![web::post().to(auth::impersonate)],
     ))
     .service(resource("/api/batch", vec![web::post().to(batch::batch)]))
+    .service(resource(
+        "/api/realtime",
+        vec![
+            web::get().to(realtime::connect),
+            web::post().to(realtime::subscribe),
+        ],
+    ))
     .default_service(web::to(not_found));
 }

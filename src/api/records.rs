@@ -111,6 +111,7 @@ pub async fn create(
     let who = caller(&who, &req);
     let record = records::create(
         &state.db,
+        &state.realtime,
         state.registry.snapshot(),
         collection.clone(),
         who.clone(),
@@ -134,6 +135,7 @@ pub async fn update(
     let who = caller(&who, &req);
     let record = records::update(
         &state.db,
+        &state.realtime,
         state.registry.snapshot(),
         collection.clone(),
         who.clone(),
@@ -155,6 +157,7 @@ pub async fn delete(
     let collection = record_collection(&state, &c)?;
     records::delete(
         &state.db,
+        &state.realtime,
         state.registry.snapshot(),
         collection,
         caller(&who, &req),

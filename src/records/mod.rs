@@ -1,8 +1,10 @@
 //! CRUD and listing of records in user collections: input normalisation and
 //! validation, access rules, serialisation with hidden fields removed, and
-//! reference handling on delete (cascade, clear, or refuse).
+//! reference handling on delete (cascade, clear, or refuse), and what a
+//! realtime subscriber may see of a committed change.
 
 mod access;
+mod broadcast;
 mod expand;
 mod list;
 mod read;
@@ -13,6 +15,7 @@ pub mod value;
 mod write;
 
 pub use access::Caller;
+pub use broadcast::visible;
 pub use expand::{ExpandTree, MAX_EXPAND_DEPTH, expand};
 pub use list::{ListPage, ListQuery, list, parse_list_query};
 pub use read::{matches_rule, view, view_as_owner};

@@ -2,6 +2,9 @@
 //! passwords hashed off the writer, then each write runs in one `IMMEDIATE`
 //! transaction on the single writer: rule checks, relation checks, the
 //! statement itself, and reference handling all commit or roll back together.
+//! Each write notes its [`Change`]s inside the transaction; they are handed
+//! to the realtime hub only after the commit returned, so a rolled-back write
+//! publishes nothing.
 
 use super::RecordError;
 use super::access::{self, Access, Caller};
@@ -11,6 +14,7 @@ use super::validate::{self, check_password};
 use super::value::{normalize, number_json, to_sql};
 use crate::auth::password;
 use crate::db::{Db, ident};
+use crate::realtime::{Action, Change, Changes, Hub};
 use crate::rules::SqlValue;
 use crate::schema::{Collection, CollectionType, CompiledCollection, FieldKind, Snapshot, autogen};
 use crate::validation::{FieldError, ValidationErrors};
@@ -117,7 +121,12 @@ impl PreparedCreate {
     }
 
     /// Inserts the record inside `tx` and checks the create rule against it.
-    pub fn apply(&self, tx: &Connection, snapshot: &Snapshot) -> Result<Value, RecordError> {
+    pub fn apply(
+        &self,
+        tx: &Connection,
+        snapshot: &Snapshot,
+        changes: &mut Changes,
+    ) -> Result<Value, RecordError> {
         let collection = &self.collection;
         check_relations(tx, snapshot, collection, &self.values, CREATE_FAILED)?;
         insert(tx, collection, &self.values).map_err(|e| unique_violation(e, CREATE_FAILED))?;
@@ -127,20 +136,53 @@ impl PreparedCreate {
             return Err(RecordError::CreateRuleFailed);
         }
         let saved = load(tx, collection, &self.id, &Access::All)?.ok_or(RecordError::NotFound)?;
-        Ok(serialize(collection, &saved, &self.caller))
+        let out = serialize(collection, &saved, &self.caller);
+        changes.push(change(collection, &self.id, Action::Create, Some(saved)));
+        Ok(out)
     }
+}
+
+/// A change to record `id` of `collection`, for realtime subscribers.
+pub(crate) fn change(
+    collection: &Collection,
+    id: &str,
+    action: Action,
+    row: Option<Map<String, Value>>,
+) -> Change {
+    Change::new(&collection.id, collection.name.as_str(), id, action, row)
+}
+
+/// Runs one write in the shared group transaction and, once it committed,
+/// publishes its changes.
+async fn write_and_publish<T: Send + 'static>(
+    db: &Db,
+    hub: &Hub,
+    f: impl FnOnce(&Connection, &mut Changes) -> Result<T, RecordError> + Send + 'static,
+) -> Result<T, RecordError> {
+    let (out, changes) = in_transaction(db, move |tx| {
+        let mut changes = Changes::default();
+        let out = f(tx, &mut changes)?;
+        Ok((out, changes))
+    })
+    .await?;
+    hub.publish(changes);
+    Ok(out)
 }
 
 /// Creates a record. Returns it as the caller may see it.
 pub async fn create(
     db: &Db,
+    hub: &Hub,
     snapshot: Arc<Snapshot>,
     collection: Arc<CompiledCollection>,
     caller: Caller,
     body: Map<String, Value>,
 ) -> Result<Value, RecordError> {
     let prepared = prepare_create(&snapshot, collection, caller, body).await?;
-    in_transaction(db, move |tx| prepared.apply(tx, &snapshot)).await
+    write_and_publish(db, hub, move |tx, changes| {
+        prepared.apply(tx, &snapshot, changes)
+    })
+    .await
 }
 
 /// Resolves the update rule and hashes new passwords (the old password is
@@ -189,7 +231,12 @@ pub async fn prepare_update(
 
 impl PreparedUpdate {
     /// Merges the input with the stored record inside `tx`, validates and saves.
-    pub fn apply(&self, tx: &Connection, snapshot: &Snapshot) -> Result<Value, RecordError> {
+    pub fn apply(
+        &self,
+        tx: &Connection,
+        snapshot: &Snapshot,
+        changes: &mut Changes,
+    ) -> Result<Value, RecordError> {
         let collection = &self.collection;
         let current = load(tx, collection, &self.id, &self.access)?.ok_or(RecordError::NotFound)?;
         let mut draft = Draft {
@@ -216,13 +263,16 @@ impl PreparedUpdate {
         write_update(tx, collection, &self.id, &draft.values)
             .map_err(|e| unique_violation(e, UPDATE_FAILED))?;
         let saved = load(tx, collection, &self.id, &Access::All)?.ok_or(RecordError::NotFound)?;
-        Ok(serialize(collection, &saved, &self.caller))
+        let out = serialize(collection, &saved, &self.caller);
+        changes.push(change(collection, &self.id, Action::Update, Some(saved)));
+        Ok(out)
     }
 }
 
 /// Applies a partial update. Missing record and failing rule are both 404.
 pub async fn update(
     db: &Db,
+    hub: &Hub,
     snapshot: Arc<Snapshot>,
     collection: Arc<CompiledCollection>,
     caller: Caller,
@@ -230,7 +280,10 @@ pub async fn update(
     body: Map<String, Value>,
 ) -> Result<Value, RecordError> {
     let prepared = prepare_update(db, &snapshot, collection, caller, id, body).await?;
-    in_transaction(db, move |tx| prepared.apply(tx, &snapshot)).await
+    write_and_publish(db, hub, move |tx, changes| {
+        prepared.apply(tx, &snapshot, changes)
+    })
+    .await
 }
 
 /// Resolves the delete rule; refuses to delete the last superuser.
@@ -264,7 +317,12 @@ pub async fn prepare_delete(
 
 impl PreparedDelete {
     /// Deletes the record inside `tx`, handling references to it.
-    pub fn apply(&self, tx: &Connection, snapshot: &Snapshot) -> Result<(), RecordError> {
+    pub fn apply(
+        &self,
+        tx: &Connection,
+        snapshot: &Snapshot,
+        changes: &mut Changes,
+    ) -> Result<(), RecordError> {
         load(tx, &self.collection, &self.id, &self.access)?.ok_or(RecordError::NotFound)?;
         refs::delete_with_references(
             tx,
@@ -272,6 +330,7 @@ impl PreparedDelete {
             &self.collection,
             &self.id,
             &mut HashSet::new(),
+            changes,
         )
     }
 }
@@ -279,13 +338,17 @@ impl PreparedDelete {
 /// Deletes a record, handling references to it (cascade, clear or refuse).
 pub async fn delete(
     db: &Db,
+    hub: &Hub,
     snapshot: Arc<Snapshot>,
     collection: Arc<CompiledCollection>,
     caller: Caller,
     id: String,
 ) -> Result<(), RecordError> {
     let prepared = prepare_delete(db, &snapshot, collection, caller, id).await?;
-    in_transaction(db, move |tx| prepared.apply(tx, &snapshot)).await
+    write_and_publish(db, hub, move |tx, changes| {
+        prepared.apply(tx, &snapshot, changes)
+    })
+    .await
 }
 
 /// Runs `f` on the writer inside a transaction it shares with other
@@ -301,32 +364,58 @@ pub async fn in_transaction<T: Send + 'static>(
 /// Deletes every record of a collection (with reference handling), in one transaction.
 pub async fn truncate(
     db: &Db,
+    hub: &Hub,
     snapshot: Arc<Snapshot>,
     collection: Arc<CompiledCollection>,
 ) -> Result<(), RecordError> {
     if collection.is_superusers() {
         return Err(RecordError::Unsupported);
     }
-    db.write(move |conn| {
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let table = ident(collection.name.as_str());
-        if refs::is_referenced(&snapshot, &collection) {
-            let ids: Vec<String> = {
-                let mut stmt = tx.prepare(&format!("SELECT id FROM {table}"))?;
-                let rows = stmt.query_map([], |r| r.get(0))?;
-                rows.collect::<Result<_, _>>()?
-            };
-            let mut visited = HashSet::new();
-            for id in ids {
-                refs::delete_with_references(&tx, &snapshot, &collection, &id, &mut visited)?;
+    let changes = db
+        .write(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let table = ident(collection.name.as_str());
+            let mut changes = Changes::default();
+            if refs::is_referenced(&snapshot, &collection) {
+                let ids: Vec<String> = {
+                    let mut stmt = tx.prepare(&format!("SELECT id FROM {table}"))?;
+                    let rows = stmt.query_map([], |r| r.get(0))?;
+                    rows.collect::<Result<_, _>>()?
+                };
+                let mut visited = HashSet::new();
+                for id in ids {
+                    refs::delete_with_references(
+                        &tx,
+                        &snapshot,
+                        &collection,
+                        &id,
+                        &mut visited,
+                        &mut changes,
+                    )?;
+                }
+            } else {
+                // Every row goes out as a delete event, so read them before they go.
+                let rows: Vec<Map<String, Value>> = {
+                    let mut stmt = tx.prepare(&super::read::select_sql(&collection))?;
+                    let rows = stmt.query_map([], |r| super::read::row_values(&collection, r))?;
+                    rows.collect::<Result<_, _>>()?
+                };
+                for row in rows {
+                    let id = row
+                        .get("id")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .to_owned();
+                    changes.push(change(&collection, &id, Action::Delete, Some(row)));
+                }
+                tx.execute(&format!("DELETE FROM {table}"), [])?;
             }
-        } else {
-            tx.execute(&format!("DELETE FROM {table}"), [])?;
-        }
-        tx.commit()?;
-        Ok(())
-    })
-    .await
+            tx.commit()?;
+            Ok::<_, RecordError>(changes)
+        })
+        .await?;
+    hub.publish(changes);
+    Ok(())
 }
 
 /// Splits a key into (field name, modifier): `views+` → ("views", "+"), `+tags` → ("tags", "^").

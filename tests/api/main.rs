@@ -13,6 +13,7 @@ mod filters;
 mod http_edges;
 mod persistence;
 mod ratelimit;
+mod realtime;
 mod records;
 mod settings;
 mod smtp_sink;
