@@ -227,7 +227,11 @@ pub async fn with_otp(
             &errors,
         ));
     }
-    let record_id = auth::otp::consume_otp(&state.db, collection.clone(), &otp_id, &code).await?;
+    let (record_id, verified_now) =
+        auth::otp::consume_otp(&state.db, collection.clone(), &otp_id, &code).await?;
+    if verified_now {
+        publish_update(&state, &collection, &record_id);
+    }
     let mfa_id = mfa_id_of(&req, &input);
     finish_login(&req, &state, collection, record_id, None, "otp", mfa_id).await
 }

@@ -40,8 +40,8 @@ struct Stream {
 
 /// `GET /api/realtime`: registers a client and streams its events. Auth on
 /// this request is ignored (it comes with the subscription request).
-pub async fn connect(state: web::Data<AppState>) -> HttpResponse {
-    let connection = state.realtime.connect();
+pub async fn connect(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    let connection = state.realtime.connect(req.peer_addr().map(|a| a.ip()));
     let id = connection.id.clone();
     let first = frame(&id, "PB_CONNECT", &json!({"clientId": id}).to_string());
     let start = Stream {
@@ -101,9 +101,10 @@ pub async fn subscribe(
         auth_fields: who.auth_fields,
     };
     let topics = raw_topics.iter().map(|t| Topic::parse(t)).collect();
+    let ip = req.peer_addr().map(|a| a.ip());
     state
         .realtime
-        .set_subscriptions(&client_id, viewer, topics)?;
+        .set_subscriptions(&client_id, ip, viewer, topics)?;
     Ok(respond::no_content())
 }
 
@@ -141,6 +142,7 @@ impl From<SetError> for ApiError {
     fn from(e: SetError) -> Self {
         match e {
             SetError::UnknownClient => ApiError::not_found("Missing or invalid client id."),
+            SetError::OtherAddress => ApiError::bad_request("Invalid realtime client."),
             SetError::AuthMismatch => ApiError::forbidden(
                 "The current and the previous request authorization don't match.",
             ),

@@ -1,12 +1,13 @@
 //! The client registry and the fan-out task.
 
 use super::topic::{Options, Topic};
-use super::{Change, Changes};
+use super::{Action, Change, Changes};
 use crate::schema::autogen;
 use futures_util::future::BoxFuture;
 use futures_util::{StreamExt, stream};
 use serde_json::{Map, Value};
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -71,6 +72,8 @@ pub trait Render: Send + Sync + 'static {
 pub enum SetError {
     #[error("unknown client id")]
     UnknownClient,
+    #[error("the request comes from another address than the client's stream")]
+    OtherAddress,
     #[error("the authorization differs from the client's previous one")]
     AuthMismatch,
 }
@@ -78,6 +81,8 @@ pub enum SetError {
 /// A connected SSE client.
 pub struct Client {
     pub id: String,
+    /// The stream's peer address: subscriptions must come from the same one.
+    ip: Option<IpAddr>,
     out: mpsc::Sender<Message>,
     state: Mutex<ClientState>,
 }
@@ -102,6 +107,21 @@ struct Inner {
 impl Inner {
     fn clients(&self) -> MutexGuard<'_, HashMap<String, Arc<Client>>> {
         self.clients.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Clients authenticated as a record that was just deleted continue as
+    /// guests (their rules no longer see them as that record).
+    fn forget_auth(&self, collection_id: &str, record_id: &str) {
+        for client in self.clients().values() {
+            let mut state = client.state();
+            if state
+                .viewer
+                .as_ref()
+                .is_some_and(|v| v.identity() == Some((collection_id, record_id)))
+            {
+                state.viewer = Some(Arc::new(Viewer::default()));
+            }
+        }
     }
 }
 
@@ -138,12 +158,13 @@ impl Hub {
         Hub { inner }
     }
 
-    /// Registers a new client with a fresh id.
-    pub fn connect(&self) -> Connection {
+    /// Registers a new client with a fresh id, connected from `ip`.
+    pub fn connect(&self, ip: Option<IpAddr>) -> Connection {
         let id = autogen::random_string(CLIENT_ID_ALPHABET, CLIENT_ID_LEN);
         let (out, messages) = mpsc::channel(CLIENT_BUFFER_MESSAGES);
         let client = Arc::new(Client {
             id: id.clone(),
+            ip,
             out,
             state: Mutex::new(ClientState::default()),
         });
@@ -155,11 +176,13 @@ impl Hub {
         }
     }
 
-    /// Replaces a client's subscriptions. The first authenticated request
-    /// fixes the client's auth; a later one with another auth is refused.
+    /// Replaces a client's subscriptions; the request must come from the
+    /// stream's address. The first authenticated request fixes the client's
+    /// auth; a later one with another auth is refused.
     pub fn set_subscriptions(
         &self,
         client_id: &str,
+        ip: Option<IpAddr>,
         viewer: Viewer,
         topics: Vec<Topic>,
     ) -> Result<(), SetError> {
@@ -169,6 +192,9 @@ impl Hub {
             .get(client_id)
             .cloned()
             .ok_or(SetError::UnknownClient)?;
+        if client.ip != ip {
+            return Err(SetError::OtherAddress);
+        }
         let mut state = client.state();
         if let Some(old) = &state.viewer
             && old.identity().is_some()
@@ -236,7 +262,11 @@ async fn fan_out(
             continue;
         }
         for change in batch {
-            deliver(&hub, &subscribers, Arc::new(change), &render).await;
+            let change = Arc::new(change);
+            deliver(&hub, &subscribers, change.clone(), &render).await;
+            if change.action == Action::Delete {
+                hub.forget_auth(&change.collection_id, &change.record_id);
+            }
         }
     }
 }
@@ -353,10 +383,15 @@ mod tests {
     async fn subscribers_sharing_auth_and_options_are_rendered_once() {
         let render = Arc::new(Everyone(AtomicUsize::new(0)));
         let hub = Hub::start(render.clone());
-        let mut conns: Vec<Connection> = (0..3).map(|_| hub.connect()).collect();
+        let mut conns: Vec<Connection> = (0..3).map(|_| hub.connect(None)).collect();
         for c in &conns {
-            hub.set_subscriptions(&c.id, Viewer::default(), vec![Topic::parse("posts/*")])
-                .expect("subscribed");
+            hub.set_subscriptions(
+                &c.id,
+                None,
+                Viewer::default(),
+                vec![Topic::parse("posts/*")],
+            )
+            .expect("subscribed");
         }
 
         hub.publish(created("r1"));
@@ -376,17 +411,17 @@ mod tests {
     #[tokio::test]
     async fn a_different_auth_on_the_same_client_is_refused() {
         let hub = Hub::start(Arc::new(Everyone(AtomicUsize::new(0))));
-        let c = hub.connect();
+        let c = hub.connect(None);
         let user = |id: &str| Viewer {
             auth: Some(("u".into(), "users".into(), id.into())),
             ..Viewer::default()
         };
 
-        let guest_first = hub.set_subscriptions(&c.id, Viewer::default(), vec![]);
-        let alice = hub.set_subscriptions(&c.id, user("alice"), vec![]);
-        let bob = hub.set_subscriptions(&c.id, user("bob"), vec![]);
-        let guest_later = hub.set_subscriptions(&c.id, Viewer::default(), vec![]);
-        let unknown = hub.set_subscriptions("nope", Viewer::default(), vec![]);
+        let guest_first = hub.set_subscriptions(&c.id, None, Viewer::default(), vec![]);
+        let alice = hub.set_subscriptions(&c.id, None, user("alice"), vec![]);
+        let bob = hub.set_subscriptions(&c.id, None, user("bob"), vec![]);
+        let guest_later = hub.set_subscriptions(&c.id, None, Viewer::default(), vec![]);
+        let unknown = hub.set_subscriptions("nope", None, Viewer::default(), vec![]);
 
         assert_eq!(guest_first, Ok(()));
         assert_eq!(alice, Ok(()), "guest to user is allowed");
@@ -396,11 +431,57 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn subscriptions_from_another_address_than_the_stream_are_refused() {
+        let hub = Hub::start(Arc::new(Everyone(AtomicUsize::new(0))));
+        let here: IpAddr = [127, 0, 0, 1].into();
+        let there: IpAddr = [127, 0, 0, 2].into();
+        let c = hub.connect(Some(here));
+
+        let other = hub.set_subscriptions(&c.id, Some(there), Viewer::default(), vec![]);
+        let same = hub.set_subscriptions(&c.id, Some(here), Viewer::default(), vec![]);
+
+        assert_eq!(other, Err(SetError::OtherAddress));
+        assert_eq!(same, Ok(()));
+    }
+
+    #[tokio::test]
+    async fn a_client_whose_auth_record_is_deleted_continues_as_a_guest() {
+        let hub = Hub::start(Arc::new(Everyone(AtomicUsize::new(0))));
+        let mut c = hub.connect(None);
+        let alice = Viewer {
+            auth: Some(("pbc_1".into(), "posts".into(), "r1".into())),
+            ..Viewer::default()
+        };
+        hub.set_subscriptions(&c.id, None, alice, vec![Topic::parse("posts/*")])
+            .expect("subscribed");
+        let mut gone = Changes::default();
+        gone.push(Change::new("pbc_1", "posts", "r1", Action::Delete, None));
+
+        hub.publish(gone);
+        c.messages.recv().await.expect("the delete event itself");
+        let bob = Viewer {
+            auth: Some(("pbc_1".into(), "posts".into(), "r2".into())),
+            ..Viewer::default()
+        };
+
+        assert_eq!(
+            hub.set_subscriptions(&c.id, None, bob, vec![]),
+            Ok(()),
+            "no auth is left to conflict with"
+        );
+    }
+
+    #[tokio::test]
     async fn a_client_that_does_not_read_is_dropped_when_its_buffer_fills() {
         let hub = Hub::start(Arc::new(Everyone(AtomicUsize::new(0))));
-        let mut slow = hub.connect();
-        hub.set_subscriptions(&slow.id, Viewer::default(), vec![Topic::parse("posts/*")])
-            .expect("subscribed");
+        let mut slow = hub.connect(None);
+        hub.set_subscriptions(
+            &slow.id,
+            None,
+            Viewer::default(),
+            vec![Topic::parse("posts/*")],
+        )
+        .expect("subscribed");
 
         for i in 0..=CLIENT_BUFFER_MESSAGES {
             hub.publish(created(&format!("r{i}")));
@@ -427,7 +508,7 @@ mod tests {
     #[tokio::test]
     async fn dropping_the_connection_unregisters_the_client() {
         let hub = Hub::start(Arc::new(Everyone(AtomicUsize::new(0))));
-        let c = hub.connect();
+        let c = hub.connect(None);
         assert_eq!(hub.client_count(), 1);
 
         drop(c);

@@ -570,6 +570,75 @@ async fn a_closed_stream_is_unregistered_once_an_event_finds_it_gone() {
     );
 }
 
+#[tokio::test]
+async fn confirming_a_verification_is_announced_as_an_update() {
+    let app = spawn_app().await;
+    let sink = crate::smtp_sink::start().await;
+    app.su(
+        Method::PATCH,
+        "/api/settings",
+        Some(json!({"smtp": {"enabled": true, "host": "127.0.0.1", "port": sink.port}})),
+    )
+    .await;
+    let user = app
+        .create_record_ok(
+            "users",
+            json!({"email": "v@example.com", "password": "Passw0rd!123", "passwordConfirm": "Passw0rd!123"}),
+        )
+        .await;
+    let mut sse = subscribed(&app, &["users/*"], Some(&app.superuser_token)).await;
+    app.request(
+        Method::POST,
+        "/api/collections/users/request-verification",
+        None,
+        Some(json!({"email": "v@example.com"})),
+    )
+    .await;
+    let mail = sink
+        .wait_for("v@example.com", EVENT_WAIT)
+        .await
+        .expect("mail");
+    let token = mail.find_token().expect("token");
+
+    let resp = app
+        .request(
+            Method::POST,
+            "/api/collections/users/confirm-verification",
+            None,
+            Some(json!({"token": token})),
+        )
+        .await;
+    let event = sse.next(EVENT_WAIT).await.expect("an update event");
+
+    assert_eq!(resp.status(), 204);
+    assert_eq!(event.data["action"], "update");
+    assert_eq!(event.data["record"]["id"], user["id"]);
+    assert_eq!(event.data["record"]["verified"], true);
+}
+
+#[tokio::test]
+async fn a_subscription_from_another_address_than_the_stream_is_refused() {
+    let app = spawn_app().await;
+    let sse = Sse::open(&app).await;
+    let elsewhere = reqwest::Client::builder()
+        .local_address(std::net::IpAddr::from([127, 0, 0, 2]))
+        .build()
+        .expect("client");
+
+    let (status, envelope) = status_json(
+        elsewhere
+            .post(format!("{}/api/realtime", app.base))
+            .json(&json!({"clientId": sse.client_id, "subscriptions": ["posts/*"]}))
+            .send()
+            .await
+            .expect("sent"),
+    )
+    .await;
+
+    assert_eq!(status, 400);
+    assert_eq!(envelope["message"], "Invalid realtime client.");
+}
+
 fn urlencode(raw: &str) -> String {
     raw.bytes()
         .map(|b| match b {
