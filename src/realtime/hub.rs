@@ -202,6 +202,12 @@ impl Hub {
         {
             return Err(SetError::AuthMismatch);
         }
+        // A topic listed twice is one subscription (one event per change).
+        let mut seen = std::collections::HashSet::new();
+        let topics: Vec<Topic> = topics
+            .into_iter()
+            .filter(|t| seen.insert(t.raw.clone()))
+            .collect();
         state.viewer = Some(Arc::new(viewer));
         state.topics = topics.into();
         Ok(())
@@ -405,6 +411,25 @@ mod tests {
             render.0.load(Ordering::SeqCst),
             1,
             "one render for one audience"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_topic_listed_twice_yields_one_event() {
+        let hub = Hub::start(Arc::new(Everyone(AtomicUsize::new(0))));
+        let mut c = hub.connect(None);
+        let twice = vec![Topic::parse("posts/*"), Topic::parse("posts/*")];
+        hub.set_subscriptions(&c.id, None, Viewer::default(), twice)
+            .expect("subscribed");
+
+        hub.publish(created("r1"));
+        hub.publish(created("r2"));
+
+        let first = c.messages.recv().await.expect("event");
+        let second = c.messages.recv().await.expect("event");
+        assert!(
+            first.data.contains("r1") && second.data.contains("r2"),
+            "no duplicate of r1"
         );
     }
 
