@@ -232,6 +232,11 @@ impl Hub {
         self.inner.clients().clear();
     }
 
+    /// Whether any client is connected (writers may skip work done only for events).
+    pub fn has_clients(&self) -> bool {
+        !self.inner.clients().is_empty()
+    }
+
     /// Connected clients (tests and diagnostics).
     pub fn client_count(&self) -> usize {
         self.inner.clients().len()

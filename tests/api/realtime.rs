@@ -496,6 +496,34 @@ async fn cascaded_deletes_are_announced_and_checked_against_the_removed_row() {
 }
 
 #[tokio::test]
+async fn truncating_a_collection_announces_each_deleted_record() {
+    let (app, _, _) = setup().await;
+    for title in ["a", "b"] {
+        app.create_record_ok("posts", json!({"title": title, "public": true}))
+            .await;
+    }
+    let mut sse = subscribed(&app, &["posts/*"], None).await;
+
+    let resp = app
+        .su(Method::DELETE, "/api/collections/posts/truncate", None)
+        .await;
+    let events = sse.drain(Duration::from_secs(1)).await;
+
+    assert_eq!(resp.status(), 204);
+    let mut seen: Vec<(&str, &str)> = events
+        .iter()
+        .map(|e| {
+            (
+                e.data["action"].as_str().unwrap_or_default(),
+                e.data["record"]["title"].as_str().unwrap_or_default(),
+            )
+        })
+        .collect();
+    seen.sort();
+    assert_eq!(seen, vec![("delete", "a"), ("delete", "b")]);
+}
+
+#[tokio::test]
 async fn a_batch_is_announced_only_when_it_commits() {
     let (app, _, _) = setup().await;
     app.su(
