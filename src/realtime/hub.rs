@@ -332,15 +332,15 @@ async fn deliver(
     if groups.is_empty() {
         return;
     }
-    let rendered: Vec<(Option<Value>, Targets)> = stream::iter(groups.into_values())
+    // Each group is sent to as soon as it is rendered; the next change waits
+    // for all of them, so every client still sees changes in commit order.
+    let mut rendered = stream::iter(groups.into_values())
         .map(|(audience, targets)| {
             let pending = render.render(change.clone(), audience);
             async move { (pending.await, targets) }
         })
-        .buffer_unordered(RENDER_CONCURRENCY)
-        .collect()
-        .await;
-    for (record, targets) in rendered {
+        .buffer_unordered(RENDER_CONCURRENCY);
+    while let Some((record, targets)) = rendered.next().await {
         let Some(record) = record else { continue };
         // Key order as PocketBase sends it: record first.
         let data: Arc<str> = Arc::from(format!(

@@ -16,7 +16,10 @@ and ends with `P passed, F failed`. Bounded: a few seconds plus
 ROUNDS x EVENTS x INTERVAL_MS.
 
 Environment: FERROBASE_BIN, SUBSCRIBERS (1000), EVENTS (20), ROUNDS (2),
-INTERVAL_MS (100), P99_MAX_MS (2000). FERROBASE_BIN may name PocketBase's binary
+INTERVAL_MS (100), P99_MAX_MS (2000), USERS (0). With USERS=N the subscribers are
+N distinct users (tokens by impersonation) and the collection's list rule is
+`@request.auth.id != ''`, so every event needs one rule check per user instead of
+one for all guests: the worst case for the fan-out's grouping. FERROBASE_BIN may name PocketBase's binary
 (same CLI) to measure the peer the same way; it is started on a port picked here,
 since PocketBase does not report the port it bound for `:0`.
 """
@@ -39,6 +42,7 @@ from common import (  # noqa: E402
     summary_line, tail)
 
 SUBSCRIBERS = int(os.environ.get("SUBSCRIBERS", 1000))
+USERS = int(os.environ.get("USERS", 0))
 EVENTS = int(os.environ.get("EVENTS", 20))
 ROUNDS = int(os.environ.get("ROUNDS", 2))
 INTERVAL_MS = int(os.environ.get("INTERVAL_MS", 100))
@@ -123,11 +127,12 @@ class Subscriber:
             self.writer.close()
 
 
-async def post_json(port, path, body):
+async def post_json(port, path, body, token=None):
     """A one-shot POST on its own connection; returns the status code."""
     reader, writer = await asyncio.open_connection(HOST, port)
     payload = json.dumps(body).encode()
-    writer.write(f"POST {path} HTTP/1.1\r\nHost: {HOST}\r\nContent-Type: application/json\r\n"
+    auth = f"Authorization: {token}\r\n" if token else ""
+    writer.write(f"POST {path} HTTP/1.1\r\nHost: {HOST}\r\nContent-Type: application/json\r\n{auth}"
                  f"Content-Length: {len(payload)}\r\nConnection: close\r\n\r\n".encode() + payload)
     await writer.drain()
     head = await reader.readuntil(b"\r\n")
@@ -142,8 +147,34 @@ def percentile(sorted_values, p):
     return sorted_values[k]
 
 
+def make_user_tokens(port, token):
+    """USERS users (created concurrently: password hashing dominates) and a token for each."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def one(i):
+        status, rec = request(port, "POST", "/api/collections/users/records", {
+            "email": f"fan{i}@example.com", "password": "fan-out-Passw0rd",
+            "passwordConfirm": "fan-out-Passw0rd"}, token)
+        if status != 200:
+            raise RuntimeError(f"create user {i}: HTTP {status} {rec}")
+        status, auth = request(port, "POST", f"/api/collections/users/impersonate/{rec['id']}",
+                               {"duration": 3600}, token)
+        if status != 200:
+            raise RuntimeError(f"impersonate user {i}: HTTP {status} {auth}")
+        return auth["token"]
+
+    with ThreadPoolExecutor(8) as pool:
+        return list(pool.map(one, range(USERS)))
+
+
 async def main_async(server, token, checks):
     port = server.port
+    tokens = [None]
+    if USERS:
+        started = time.monotonic()
+        tokens = await asyncio.get_running_loop().run_in_executor(
+            None, make_user_tokens, port, token)
+        log(f"{USERS} users created in {time.monotonic() - started:.1f} s")
     rss_idle = server.status_kib("VmRSS")
     subs = [Subscriber() for _ in range(SUBSCRIBERS)]
     started = time.monotonic()
@@ -155,8 +186,9 @@ async def main_async(server, token, checks):
     statuses = []
     for i in range(0, SUBSCRIBERS, 100):
         statuses += await asyncio.gather(*(
-            post_json(port, "/api/realtime", {"clientId": s.client_id, "subscriptions": [f"{COLLECTION}/*"]})
-            for s in subs[i:i + 100]))
+            post_json(port, "/api/realtime", {"clientId": s.client_id, "subscriptions": [f"{COLLECTION}/*"]},
+                      tokens[(i + j) % len(tokens)])
+            for j, s in enumerate(subs[i:i + 100])))
     log(f"{SUBSCRIBERS} SSE connections open and subscribed in {time.monotonic() - started:.1f} s")
     checks.append(("every subscription accepted (204)", all(st == 204 for st in statuses),
                    f"statuses {sorted(set(statuses))}"))
@@ -232,9 +264,10 @@ def main():
         server.start()
         token = server.superuser_token()
         create_collection(server.port, token, {
-            "name": COLLECTION, "listRule": "", "viewRule": "",
+            "name": COLLECTION, "listRule": "@request.auth.id != ''" if USERS else "", "viewRule": "",
             "fields": [{"name": "title", "type": "text"}]})
-        log(f"binary {binary}; {SUBSCRIBERS} subscribers, {ROUNDS} x {EVENTS} events")
+        who = f"{USERS} distinct users" if USERS else "guests"
+        log(f"binary {binary}; {SUBSCRIBERS} subscribers ({who}), {ROUNDS} x {EVENTS} events")
         asyncio.run(main_async(server, token, checks))
         checks.append(("server answers after the clients left", server.health_ok(), ""))
         code = server.stop()
