@@ -1,10 +1,9 @@
-//! The client registry and the fan-out task.
+//! The client registry: clients, their auth and topics, and the publish queue.
 
 use super::topic::{Options, Topic};
-use super::{Action, Change, Changes};
+use super::{Change, Changes};
 use crate::schema::autogen;
 use futures_util::future::BoxFuture;
-use futures_util::{StreamExt, stream};
 use serde_json::{Map, Value};
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -16,8 +15,6 @@ use tokio::sync::mpsc;
 pub const CLIENT_BUFFER_MESSAGES: usize = 256;
 /// Published batches waiting for the fan-out task before new ones are dropped.
 pub const CHANGE_QUEUE_BATCHES: usize = 4096;
-/// Audiences rendered at once for one change (each may use a reader connection).
-pub const RENDER_CONCURRENCY: usize = 4;
 /// A connection that received nothing for this long is closed (the SDK reconnects).
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(5 * 60);
 /// A connection is closed after this long whatever it received.
@@ -37,7 +34,7 @@ pub struct Viewer {
 
 impl Viewer {
     /// (collection id, record id) of the authenticated record; `None` for guests.
-    fn identity(&self) -> Option<(&str, &str)> {
+    pub(super) fn identity(&self) -> Option<(&str, &str)> {
         self.auth
             .as_ref()
             .map(|(cid, _, id)| (cid.as_str(), id.as_str()))
@@ -83,35 +80,35 @@ pub struct Client {
     pub id: String,
     /// The stream's peer address: subscriptions must come from the same one.
     ip: Option<IpAddr>,
-    out: mpsc::Sender<Message>,
+    pub(super) out: mpsc::Sender<Message>,
     state: Mutex<ClientState>,
 }
 
 #[derive(Default)]
-struct ClientState {
-    viewer: Option<Arc<Viewer>>,
-    topics: Arc<[Topic]>,
+pub(super) struct ClientState {
+    pub(super) viewer: Option<Arc<Viewer>>,
+    pub(super) topics: Arc<[Topic]>,
 }
 
 impl Client {
-    fn state(&self) -> MutexGuard<'_, ClientState> {
+    pub(super) fn state(&self) -> MutexGuard<'_, ClientState> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 
-struct Inner {
+pub(super) struct Inner {
     clients: Mutex<HashMap<String, Arc<Client>>>,
     queue: mpsc::Sender<Vec<Change>>,
 }
 
 impl Inner {
-    fn clients(&self) -> MutexGuard<'_, HashMap<String, Arc<Client>>> {
+    pub(super) fn clients(&self) -> MutexGuard<'_, HashMap<String, Arc<Client>>> {
         self.clients.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Clients authenticated as a record that was just deleted continue as
     /// guests (their rules no longer see them as that record).
-    fn forget_auth(&self, collection_id: &str, record_id: &str) {
+    pub(super) fn forget_auth(&self, collection_id: &str, record_id: &str) {
         for client in self.clients().values() {
             let mut state = client.state();
             if state
@@ -154,7 +151,7 @@ impl Hub {
             clients: Mutex::new(HashMap::new()),
             queue,
         });
-        tokio::spawn(fan_out(batches, Arc::downgrade(&inner), render));
+        tokio::spawn(super::fanout::run(batches, Arc::downgrade(&inner), render));
         Hub { inner }
     }
 
@@ -240,125 +237,6 @@ impl Hub {
     /// Connected clients (tests and diagnostics).
     pub fn client_count(&self) -> usize {
         self.inner.clients().len()
-    }
-}
-
-/// One client's view of the registry, copied so no lock is held while rendering.
-struct Subscriber {
-    client: Arc<Client>,
-    viewer: Arc<Viewer>,
-    topics: Arc<[Topic]>,
-}
-
-async fn fan_out(
-    mut batches: mpsc::Receiver<Vec<Change>>,
-    inner: Weak<Inner>,
-    render: Arc<dyn Render>,
-) {
-    while let Some(batch) = batches.recv().await {
-        let Some(hub) = inner.upgrade() else { break };
-        let subscribers: Vec<Subscriber> = hub
-            .clients()
-            .values()
-            .filter_map(|client| {
-                let state = client.state();
-                (!state.topics.is_empty()).then(|| Subscriber {
-                    client: client.clone(),
-                    viewer: state.viewer.clone().unwrap_or_default(),
-                    topics: state.topics.clone(),
-                })
-            })
-            .collect();
-        if subscribers.is_empty() {
-            continue;
-        }
-        for change in batch {
-            let change = Arc::new(change);
-            deliver(&hub, &subscribers, change.clone(), &render).await;
-            if change.action == Action::Delete {
-                hub.forget_auth(&change.collection_id, &change.record_id);
-            }
-        }
-    }
-}
-
-/// Clients and the topic (event name) each is sent an event under.
-type Targets = Vec<(Arc<Client>, Arc<str>)>;
-/// Who sees the record the same way: (auth identity, superuser, single-record topic, options).
-type GroupKey = (Option<(String, String)>, bool, bool, Arc<str>);
-
-/// Sends one change to every subscriber whose topic matches and whose rule admits it.
-async fn deliver(
-    hub: &Inner,
-    subscribers: &[Subscriber],
-    change: Arc<Change>,
-    render: &Arc<dyn Render>,
-) {
-    let mut groups: HashMap<GroupKey, (Audience, Targets)> = HashMap::new();
-    for sub in subscribers {
-        for topic in sub.topics.iter() {
-            if !topic.matches(
-                &change.collection_id,
-                &change.collection_name,
-                &change.record_id,
-            ) {
-                continue;
-            }
-            let identity = sub
-                .viewer
-                .identity()
-                .map(|(c, r)| (c.to_owned(), r.to_owned()));
-            let by_id = topic.record_id.is_some();
-            let key = (
-                identity,
-                sub.viewer.superuser,
-                by_id,
-                topic.options_key.clone(),
-            );
-            groups
-                .entry(key)
-                .or_insert_with(|| {
-                    let audience = Audience {
-                        viewer: sub.viewer.clone(),
-                        by_id,
-                        options: topic.options.clone(),
-                    };
-                    (audience, Vec::new())
-                })
-                .1
-                .push((sub.client.clone(), topic.raw.clone()));
-        }
-    }
-    if groups.is_empty() {
-        return;
-    }
-    // Each group is sent to as soon as it is rendered; the next change waits
-    // for all of them, so every client still sees changes in commit order.
-    let mut rendered = stream::iter(groups.into_values())
-        .map(|(audience, targets)| {
-            let pending = render.render(change.clone(), audience);
-            async move { (pending.await, targets) }
-        })
-        .buffer_unordered(RENDER_CONCURRENCY);
-    while let Some((record, targets)) = rendered.next().await {
-        let Some(record) = record else { continue };
-        // Key order as PocketBase sends it: record first.
-        let data: Arc<str> = Arc::from(format!(
-            "{{\"record\":{record},\"action\":\"{}\"}}",
-            change.action.name()
-        ));
-        for (client, topic) in targets {
-            let message = Message {
-                topic,
-                data: data.clone(),
-            };
-            if let Err(e) = client.out.try_send(message) {
-                if matches!(e, mpsc::error::TrySendError::Full(_)) {
-                    tracing::info!(client = %client.id, "realtime client too slow; disconnected");
-                }
-                hub.clients().remove(&client.id);
-            }
-        }
     }
 }
 

@@ -12,9 +12,11 @@
 //! checks and serialisation live behind [`Render`], implemented where the
 //! records and the `fields` selection are reachable (the API layer).
 
+mod fanout;
 mod hub;
 mod topic;
 
+pub use fanout::RENDER_CONCURRENCY;
 pub use hub::{
     Audience, CLIENT_BUFFER_MESSAGES, Client, Connection, Hub, IDLE_TIMEOUT, MAX_CONNECTION_TIME,
     Message, Render, SetError, Viewer,
