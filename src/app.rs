@@ -40,6 +40,7 @@ pub struct Application {
     crons: crate::cron::Scheduler,
     /// Held while serving: one server per data dir.
     _lock: DataDirLock,
+    realtime: crate::realtime::Hub,
 }
 
 impl Application {
@@ -79,6 +80,11 @@ impl Application {
         } else {
             config.server.workers
         };
+        let realtime = crate::realtime::Hub::start(Arc::new(api::realtime::RecordRenderer {
+            db: db.clone(),
+            registry: registry.clone(),
+        }));
+        let hub = realtime.clone();
         let state = web::Data::new(AppState {
             db: db.clone(),
             registry,
@@ -91,6 +97,7 @@ impl Application {
             lifecycle: Lifecycle::default(),
             metrics: Default::default(),
             store,
+            realtime,
         });
         register_builtin_jobs(&state);
         api::backups_schedule(&state);
@@ -127,6 +134,7 @@ impl Application {
             lifecycle,
             crons,
             _lock: lock,
+            realtime: hub,
         })
     }
 
@@ -165,12 +173,17 @@ impl Application {
             result = server => result.map(|()| Stopped::Exit),
             () = shutdown_signal() => {
                 tracing::info!("shutting down: draining in-flight requests");
-                handle.stop(true).await;
+                let stopping = handle.stop(true);
+                // Open SSE streams end once their clients are gone.
+                self.realtime.disconnect_all();
+                stopping.await;
                 Ok(Stopped::Exit)
             }
             () = self.lifecycle.restart_requested() => {
                 tracing::info!("restarting: draining in-flight requests");
-                handle.stop(true).await;
+                let stopping = handle.stop(true);
+                self.realtime.disconnect_all();
+                stopping.await;
                 Ok(Stopped::Restart)
             }
         };

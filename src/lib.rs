@@ -20,6 +20,7 @@ pub mod lifecycle;
 pub mod logs;
 pub mod mail;
 pub mod maintenance;
+pub mod realtime;
 pub mod records;
 pub mod rules;
 pub mod schema;

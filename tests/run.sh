@@ -9,10 +9,11 @@ echo "==> cargo test (unit + HTTP integration tests)"
 cargo build --locked --bin ferrobase
 cargo test --locked
 
-echo "==> reliability: kill -9 durability and sustained load (loopback, bounded)"
+echo "==> reliability: kill -9 durability, sustained load, realtime fan-out (loopback, bounded)"
 FERROBASE_BIN="$PWD/target/debug/ferrobase" python3 tests/reliability/durability.py
 FERROBASE_BIN="$PWD/target/debug/ferrobase" python3 tests/reliability/load.py
 FERROBASE_BIN="$PWD/target/debug/ferrobase" python3 tests/reliability/files_crash.py
+FERROBASE_BIN="$PWD/target/debug/ferrobase" python3 tests/reliability/realtime_fanout.py
 
 echo "==> JS SDK compatibility suite (pocketbase@0.28.1 from npm)"
 if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then

@@ -296,7 +296,11 @@ pub async fn with_otp(
             &errors,
         ));
     }
-    let record_id = auth::otp::consume_otp(&state.db, collection.clone(), &otp_id, &code).await?;
+    let (record_id, verified_now) =
+        auth::otp::consume_otp(&state.db, collection.clone(), &otp_id, &code).await?;
+    if verified_now {
+        publish_update(&state, &collection, &record_id);
+    }
     let factor = FirstFactor {
         record_id,
         token: None,
@@ -438,7 +442,10 @@ pub async fn confirm_verification(
 ) -> Result<HttpResponse, ApiError> {
     let collection = auth_collection(&state, &path)?;
     let input = read_object(&req, body, state.config.server.max_body_bytes).await?;
-    auth::flows::confirm_verification(&state.db, collection, &text(&input, "token")).await?;
+    let id =
+        auth::flows::confirm_verification(&state.db, collection.clone(), &text(&input, "token"))
+            .await?;
+    publish_update(&state, &collection, &id);
     Ok(respond::no_content())
 }
 
@@ -467,14 +474,15 @@ pub async fn confirm_password_reset(
 ) -> Result<HttpResponse, ApiError> {
     let collection = auth_collection(&state, &path)?;
     let input = read_object(&req, body, state.config.server.max_body_bytes).await?;
-    auth::flows::confirm_password_reset(
+    let id = auth::flows::confirm_password_reset(
         &state.db,
-        collection,
+        collection.clone(),
         &text(&input, "token"),
         &text(&input, "password"),
         &text(&input, "passwordConfirm"),
     )
     .await?;
+    publish_update(&state, &collection, &id);
     Ok(respond::no_content())
 }
 
@@ -507,14 +515,32 @@ pub async fn confirm_email_change(
 ) -> Result<HttpResponse, ApiError> {
     let collection = auth_collection(&state, &path)?;
     let input = read_object(&req, body, state.config.server.max_body_bytes).await?;
-    auth::flows::confirm_email_change(
+    let id = auth::flows::confirm_email_change(
         &state.db,
-        collection,
+        collection.clone(),
         &text(&input, "token"),
         &text(&input, "password"),
     )
     .await?;
+    publish_update(&state, &collection, &id);
     Ok(respond::no_content())
+}
+
+/// Tells realtime subscribers that an account flow changed record `id`
+/// (the flow's write has committed when this runs).
+pub(super) fn publish_update(
+    state: &AppState,
+    collection: &crate::schema::CompiledCollection,
+    id: &str,
+) {
+    use crate::realtime::{Action, Change, Changes};
+    state.realtime.publish(Changes::one(Change::new(
+        &collection.id,
+        collection.name.as_str(),
+        id,
+        Action::Update,
+        None,
+    )));
 }
 
 pub async fn impersonate(

@@ -165,7 +165,9 @@ pub async fn batch(
         .await
         .map_err(ApiError::from)?;
     match run(&state, snapshot, ops).await {
-        Ok((results, cleanup)) => {
+        Ok((results, cleanup, changes)) => {
+            // Only a committed batch is announced.
+            state.realtime.publish(changes);
             cleanup.run(&state.store).await;
             respond::json(&req, Value::Array(results), false)
         }
@@ -181,26 +183,27 @@ async fn run(
     state: &AppState,
     snapshot: std::sync::Arc<crate::schema::Snapshot>,
     ops: Vec<Op>,
-) -> Result<(Vec<Value>, Cleanup), ApiError> {
+) -> Result<(Vec<Value>, Cleanup, crate::realtime::Changes), ApiError> {
     state
         .db
         .write(move |conn| {
             let tx = conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .map_err(DbError::from)?;
+            let mut changes = crate::realtime::Changes::default();
             let mut results = Vec::with_capacity(ops.len());
             let mut cleanup = Cleanup::default();
             for (index, op) in ops.iter().enumerate() {
                 let result = match op {
-                    Op::Create(p) => p.apply(&tx, &snapshot).map(|a| {
+                    Op::Create(p) => p.apply(&tx, &snapshot, &mut changes).map(|a| {
                         cleanup.absorb(a.cleanup);
                         json!({"status": 200, "body": a.record})
                     }),
-                    Op::Update(p) => p.apply(&tx, &snapshot).map(|a| {
+                    Op::Update(p) => p.apply(&tx, &snapshot, &mut changes).map(|a| {
                         cleanup.absorb(a.cleanup);
                         json!({"status": 200, "body": a.record})
                     }),
-                    Op::Delete(p) => p.apply(&tx, &snapshot).map(|c| {
+                    Op::Delete(p) => p.apply(&tx, &snapshot, &mut changes).map(|c| {
                         cleanup.absorb(c);
                         json!({"status": 204, "body": null})
                     }),
@@ -208,7 +211,7 @@ async fn run(
                 results.push(result.map_err(|e| failed(index, e))?);
             }
             tx.commit().map_err(DbError::from)?;
-            Ok::<_, Failed>((results, cleanup))
+            Ok::<_, Failed>((results, cleanup, changes))
         })
         .await
         .map_err(batch_failed)

@@ -114,7 +114,7 @@ pub async fn truncate(
 ) -> Result<HttpResponse, ApiError> {
     require_superuser(&who)?;
     let existing = lookup(&state, &path)?;
-    records::truncate(&state.db, &state.store, state.registry.snapshot(), existing).await?;
+    records::truncate(state.backend(), state.registry.snapshot(), existing).await?;
     Ok(respond::no_content())
 }
 

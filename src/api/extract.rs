@@ -37,6 +37,19 @@ pub struct AppState {
     pub metrics: super::metrics::HttpMetrics,
     /// Where uploaded files are kept.
     pub store: crate::files::Store,
+    /// Realtime clients; every committed record write is published here.
+    pub realtime: crate::realtime::Hub,
+}
+
+impl AppState {
+    /// Where record writes go: database, file store, realtime hub.
+    pub fn backend(&self) -> crate::records::Backend<'_> {
+        crate::records::Backend {
+            db: &self.db,
+            store: &self.store,
+            hub: &self.realtime,
+        }
+    }
 }
 
 impl FromRequest for Principal {

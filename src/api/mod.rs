@@ -19,6 +19,7 @@ pub mod middleware;
 mod multipart;
 mod oauth2;
 pub mod ratelimit;
+pub mod realtime;
 mod records;
 mod request_logs;
 mod respond;
@@ -199,6 +200,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(resource(
         "/api/files/{c}/{id}/{filename}",
         vec![web::get().to(files::serve), web::head().to(files::serve)],
+    ))
+    .service(resource(
+        "/api/realtime",
+        vec![
+            web::get().to(realtime::connect),
+            web::post().to(realtime::subscribe),
+        ],
     ))
     .default_service(web::to(not_found));
 }

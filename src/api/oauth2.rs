@@ -5,7 +5,7 @@
 //! transaction, under the collection's create rule with
 //! `@request.context = "oauth2"`.
 
-use super::auth::{FirstFactor, auth_collection, finish_login, mfa_id_of, text};
+use super::auth::{FirstFactor, auth_collection, finish_login, mfa_id_of, publish_update, text};
 use super::error::ApiError;
 use super::extract::{AppState, caller, read_object};
 use crate::auth::oauth2::{self, OAuth2User};
@@ -131,11 +131,14 @@ async fn link_existing(
     may_set_email: bool,
 ) -> Result<(), ApiError> {
     let (collection, user, record_id) = (collection.clone(), user.clone(), record_id.to_owned());
+    let (collection_ref, id) = (collection.clone(), record_id.clone());
     records::in_transaction(&state.db, move |tx| {
         oauth2::link(tx, &collection, &record_id, provider, &user, may_set_email)?;
         Ok(())
     })
     .await?;
+    // The link may have filled in or verified the email.
+    publish_update(state, &collection_ref, &id);
     Ok(())
 }
 
@@ -185,11 +188,13 @@ async fn sign_up(
     let prepared =
         records::prepare_create(&snapshot, collection.clone(), caller, body, &[]).await?;
     let (collection, user) = (collection.clone(), user.clone());
-    let id = records::in_transaction(&state.db, move |tx| {
-        prepared.apply(tx, &snapshot)?;
+    let (id, changes) = records::in_transaction(&state.db, move |tx| {
+        let mut changes = crate::realtime::Changes::default();
+        prepared.apply(tx, &snapshot, &mut changes)?;
         oauth2::link(tx, &collection, prepared.id(), provider, &user, true)?;
-        Ok(prepared.id().to_owned())
+        Ok((prepared.id().to_owned(), changes))
     })
     .await?;
+    state.realtime.publish(changes);
     Ok(id)
 }

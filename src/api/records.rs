@@ -151,8 +151,7 @@ pub async fn create(
     let input = record_body(&req, body, &state, &collection).await?;
     let who = caller(&who, &req);
     let record = records::create(
-        &state.db,
-        &state.store,
+        state.backend(),
         state.registry.snapshot(),
         collection.clone(),
         who.clone(),
@@ -176,8 +175,7 @@ pub async fn update(
     let input = record_body(&req, body, &state, &collection).await?;
     let who = caller(&who, &req);
     let record = records::update(
-        &state.db,
-        &state.store,
+        state.backend(),
         state.registry.snapshot(),
         collection.clone(),
         who.clone(),
@@ -199,8 +197,7 @@ pub async fn delete(
     let (c, id) = path.into_inner();
     let collection = record_collection(&state, &c)?;
     records::delete(
-        &state.db,
-        &state.store,
+        state.backend(),
         state.registry.snapshot(),
         collection,
         caller(&who, &req),

@@ -220,12 +220,12 @@ async fn check_token(
     Ok((id, email, verified))
 }
 
-/// `confirm-verification`: marks the record verified.
+/// `confirm-verification`: marks the record verified; returns its id.
 pub async fn confirm_verification(
     db: &Db,
     collection: Arc<CompiledCollection>,
     raw_token: &str,
-) -> Result<(), AuthError> {
+) -> Result<String, AuthError> {
     let (id, _, _) = check_token(db, &collection, Purpose::Verification, raw_token).await?;
     let sql = format!(
         "UPDATE {} SET verified = TRUE, updated = ?1 WHERE id = ?2",
@@ -234,7 +234,7 @@ pub async fn confirm_verification(
     db.write(move |conn| {
         conn.execute(&sql, params![crate::clock::now(), id])
             .map_err(|e| AuthError::Db(DbError::Sqlite(e)))?;
-        Ok(())
+        Ok(id)
     })
     .await
 }
@@ -352,18 +352,20 @@ async fn save_credentials(
     .await
 }
 
-/// `confirm-password-reset`: sets the new password; every earlier token dies.
+/// `confirm-password-reset`: sets the new password; every earlier token
+/// dies. Returns the record's id.
 pub async fn confirm_password_reset(
     db: &Db,
     collection: Arc<CompiledCollection>,
     raw_token: &str,
     password_plain: &str,
     confirm: &str,
-) -> Result<(), AuthError> {
+) -> Result<String, AuthError> {
     let (id, _, _) = check_token(db, &collection, Purpose::PasswordReset, raw_token).await?;
     check_new_password(&collection, password_plain, confirm)?;
     let hash = password::hash(password_plain.to_owned()).await?;
-    save_credentials(db, &collection, id, Some(hash), None).await
+    save_credentials(db, &collection, id.clone(), Some(hash), None).await?;
+    Ok(id)
 }
 
 /// `request-email-change`: a message to the new address for the authenticated record.
@@ -409,13 +411,14 @@ pub async fn request_email_change(
     })
 }
 
-/// `confirm-email-change`: with the current password, moves the record to the new email.
+/// `confirm-email-change`: with the current password, moves the record to
+/// the new email. Returns the record's id.
 pub async fn confirm_email_change(
     db: &Db,
     collection: Arc<CompiledCollection>,
     raw_token: &str,
     password_plain: &str,
-) -> Result<(), AuthError> {
+) -> Result<String, AuthError> {
     let (id, _, claims) = check_token(db, &collection, Purpose::EmailChange, raw_token).await?;
     if password_plain.is_empty() {
         return Err(invalid("password", FieldError::required()));
@@ -445,7 +448,8 @@ pub async fn confirm_email_change(
         .and_then(Value::as_str)
         .unwrap_or_default()
         .to_owned();
-    save_credentials(db, &collection, id, None, Some(new_email)).await
+    save_credentials(db, &collection, id.clone(), None, Some(new_email)).await?;
+    Ok(id)
 }
 
 /// `impersonate/{id}`: a non-refreshable auth token for any record (superusers only).

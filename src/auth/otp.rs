@@ -94,13 +94,14 @@ pub async fn request_otp(
     })
 }
 
-/// `auth-with-otp`: checks and consumes the code; returns the record id and marks its email verified.
+/// `auth-with-otp`: checks and consumes the code and marks the record's email
+/// verified; returns the record id and whether it was unverified until now.
 pub async fn consume_otp(
     db: &Db,
     collection: Arc<CompiledCollection>,
     otp_id: &str,
     code: &str,
-) -> Result<String, AuthError> {
+) -> Result<(String, bool), AuthError> {
     let (enabled, duration, _) = otp_options(&collection);
     if !enabled {
         return Err(AuthError::OtpDisabled);
@@ -140,17 +141,19 @@ pub async fn consume_otp(
             let deleted = tx
                 .execute("DELETE FROM _otps WHERE id = ?1", [&otp])
                 .map_err(DbError::from)?;
-            tx.execute(
-                &format!("UPDATE {table} SET verified = TRUE WHERE id = ?1"),
-                [&record],
-            )
-            .map_err(DbError::from)?;
+            let verified_now = tx
+                .execute(
+                    &format!("UPDATE {table} SET verified = TRUE WHERE id = ?1 AND NOT verified"),
+                    [&record],
+                )
+                .map_err(DbError::from)?;
             tx.commit().map_err(DbError::from)?;
-            Ok::<_, AuthError>(deleted == 1)
+            Ok::<_, AuthError>((deleted == 1, verified_now == 1))
         })
         .await?;
+    let (consumed, verified_now) = consumed;
     if !consumed {
         return Err(AuthError::InvalidOtp);
     }
-    Ok(record_id)
+    Ok((record_id, verified_now))
 }

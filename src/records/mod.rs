@@ -1,8 +1,10 @@
 //! CRUD and listing of records in user collections: input normalisation and
 //! validation, access rules, serialisation with hidden fields removed, and
-//! reference handling on delete (cascade, clear, or refuse).
+//! reference handling on delete (cascade, clear, or refuse), and what a
+//! realtime subscriber may see of a committed change.
 
 mod access;
+mod broadcast;
 mod expand;
 mod files;
 mod list;
@@ -14,13 +16,14 @@ pub mod value;
 mod write;
 
 pub use access::Caller;
+pub use broadcast::visible;
 pub use expand::{ExpandTree, MAX_EXPAND_DEPTH, expand};
 pub use files::{Cleanup, Upload};
 pub use list::{ListPage, ListQuery, list, parse_list_query};
 pub use read::{StoredFile, find_file, matches_rule, view, view_as_owner};
 pub use write::{
-    Applied, PreparedCreate, PreparedDelete, PreparedUpdate, create, delete, in_transaction,
-    prepare_create, prepare_delete, prepare_update, settle, truncate, update,
+    Applied, Backend, PreparedCreate, PreparedDelete, PreparedUpdate, create, delete,
+    in_transaction, prepare_create, prepare_delete, prepare_update, settle, truncate, update,
 };
 
 use crate::auth::AuthError;

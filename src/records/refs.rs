@@ -1,9 +1,15 @@
 //! What happens to references when a record goes away: records that point at
 //! it through a `cascadeDelete` relation are deleted too (recursively), a
 //! required reference blocks the delete, and other references are cleared.
+//! Every record deleted or cleared here is noted as a realtime change (a deleted
+//! row is read just before it goes, so its rules can be checked later).
 
 use super::RecordError;
+use super::access::Access;
+use super::read::load;
+use super::write::change;
 use crate::db::ident;
+use crate::realtime::{Action, Changes};
 use crate::schema::{Collection, FieldKind, Snapshot};
 use rusqlite::Connection;
 use std::collections::HashSet;
@@ -15,6 +21,7 @@ pub fn delete_with_references(
     collection: &Collection,
     id: &str,
     visited: &mut HashSet<(String, String)>,
+    changes: &mut Changes,
 ) -> Result<(), RecordError> {
     if !visited.insert((collection.id.clone(), id.to_owned())) {
         return Ok(());
@@ -67,9 +74,12 @@ pub fn delete_with_references(
                     ),
                     [id],
                 )?;
+                for rid in referrers.iter().filter(|r| !emptied.contains(r)) {
+                    changes.push(change(other, rid, Action::Update, None));
+                }
                 for rid in emptied {
                     if !visited.contains(&(other.id.clone(), rid.clone())) {
-                        delete_with_references(tx, snapshot, other, &rid, visited)?;
+                        delete_with_references(tx, snapshot, other, &rid, visited, changes)?;
                     }
                 }
             } else if *cascade_delete {
@@ -77,7 +87,7 @@ pub fn delete_with_references(
                     if visited.contains(&(other.id.clone(), rid.clone())) {
                         continue;
                     }
-                    delete_with_references(tx, snapshot, other, &rid, visited)?;
+                    delete_with_references(tx, snapshot, other, &rid, visited, changes)?;
                 }
             } else if field.is_multi() {
                 if field.required {
@@ -96,6 +106,7 @@ pub fn delete_with_references(
                     ),
                     [id],
                 )?;
+                note_updates(other, &referrers, changes);
             } else if field.required {
                 return Err(RecordError::RequiredReference);
             } else {
@@ -103,8 +114,12 @@ pub fn delete_with_references(
                     &format!("UPDATE {table} SET {col} = '' WHERE {matches}"),
                     [id],
                 )?;
+                note_updates(other, &referrers, changes);
             }
         }
+    }
+    if let Some(row) = load(tx, collection, id, &Access::All)? {
+        changes.push(change(collection, id, Action::Delete, Some(row)));
     }
     tx.execute(
         &format!(
@@ -114,6 +129,13 @@ pub fn delete_with_references(
         [id],
     )?;
     Ok(())
+}
+
+fn note_updates(collection: &Collection, ids: &[String], changes: &mut Changes) {
+    for id in ids {
+        // Read at fan-out time: the clearing UPDATE touched many rows at once.
+        changes.push(change(collection, id, Action::Update, None));
+    }
 }
 
 /// Whether any collection has a relation field pointing at `collection`.

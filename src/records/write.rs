@@ -2,6 +2,9 @@
 //! passwords hashed off the writer, then each write runs in one `IMMEDIATE`
 //! transaction on the single writer: rule checks, relation checks, the
 //! statement itself, and reference handling all commit or roll back together.
+//! Each write notes its [`Change`]s inside the transaction; they are handed
+//! to the realtime hub only after the commit returned, so a rolled-back write
+//! publishes nothing.
 
 use super::RecordError;
 use super::access::{self, Access, Caller};
@@ -13,6 +16,7 @@ use super::value::{normalize, number_json, to_sql};
 use crate::auth::password;
 use crate::db::{Db, ident};
 use crate::files::{self, BlobKey, Store};
+use crate::realtime::{Action, Change, Changes, Hub};
 use crate::rules::SqlValue;
 use crate::schema::{Collection, CollectionType, CompiledCollection, FieldKind, Snapshot, autogen};
 use crate::validation::{FieldError, ValidationErrors};
@@ -144,7 +148,12 @@ impl PreparedCreate {
     }
 
     /// Inserts the record inside `tx` and checks the create rule against it.
-    pub fn apply(&self, tx: &Connection, snapshot: &Snapshot) -> Result<Applied, RecordError> {
+    pub fn apply(
+        &self,
+        tx: &Connection,
+        snapshot: &Snapshot,
+        changes: &mut Changes,
+    ) -> Result<Applied, RecordError> {
         let collection = &self.collection;
         check_relations(tx, snapshot, collection, &self.values, CREATE_FAILED)?;
         insert(tx, collection, &self.values).map_err(|e| unique_violation(e, CREATE_FAILED))?;
@@ -155,8 +164,10 @@ impl PreparedCreate {
         }
         let saved = load(tx, collection, &self.id, &Access::All)?.ok_or(RecordError::NotFound)?;
         let blobs = record_files::stale(collection, &self.id, &Map::new(), &saved, &self.uploads);
+        let record = serialize(collection, &saved, &self.caller);
+        changes.push(change(collection, &self.id, Action::Create, Some(saved)));
         Ok(Applied {
-            record: serialize(collection, &saved, &self.caller),
+            record,
             cleanup: Cleanup {
                 blobs,
                 records: Vec::new(),
@@ -165,19 +176,58 @@ impl PreparedCreate {
     }
 }
 
+/// Where a write goes: the database, the file store, and the realtime hub
+/// that hears about it once it committed.
+#[derive(Clone, Copy)]
+pub struct Backend<'a> {
+    pub db: &'a Db,
+    pub store: &'a Store,
+    pub hub: &'a Hub,
+}
+
+/// A change to record `id` of `collection`, for realtime subscribers.
+pub(crate) fn change(
+    collection: &Collection,
+    id: &str,
+    action: Action,
+    row: Option<Map<String, Value>>,
+) -> Change {
+    Change::new(&collection.id, collection.name.as_str(), id, action, row)
+}
+
+/// Runs one write in the shared group transaction and, once it committed,
+/// publishes its changes.
+async fn write_and_publish<T: Send + 'static>(
+    db: &Db,
+    hub: &Hub,
+    f: impl FnOnce(&Connection, &mut Changes) -> Result<T, RecordError> + Send + 'static,
+) -> Result<T, RecordError> {
+    let (out, changes) = in_transaction(db, move |tx| {
+        let mut changes = Changes::default();
+        let out = f(tx, &mut changes)?;
+        Ok((out, changes))
+    })
+    .await?;
+    hub.publish(changes);
+    Ok(out)
+}
+
 /// Creates a record with its uploads. Returns it as the caller may see it.
 pub async fn create(
-    db: &Db,
-    store: &Store,
+    backend: Backend<'_>,
     snapshot: Arc<Snapshot>,
     collection: Arc<CompiledCollection>,
     caller: Caller,
     body: Map<String, Value>,
     uploads: Vec<Upload>,
 ) -> Result<Value, RecordError> {
+    let Backend { db, store, hub } = backend;
     let prepared = prepare_create(&snapshot, collection, caller, body, &uploads).await?;
     let placed = files::place(store, prepared.stage(uploads)?).await?;
-    let outcome = in_transaction(db, move |tx| prepared.apply(tx, &snapshot)).await;
+    let outcome = write_and_publish(db, hub, move |tx, changes| {
+        prepared.apply(tx, &snapshot, changes)
+    })
+    .await;
     settle(store, placed, outcome).await
 }
 
@@ -262,7 +312,12 @@ impl PreparedUpdate {
     }
 
     /// Merges the input with the stored record inside `tx`, validates and saves.
-    pub fn apply(&self, tx: &Connection, snapshot: &Snapshot) -> Result<Applied, RecordError> {
+    pub fn apply(
+        &self,
+        tx: &Connection,
+        snapshot: &Snapshot,
+        changes: &mut Changes,
+    ) -> Result<Applied, RecordError> {
         let collection = &self.collection;
         let current = load(tx, collection, &self.id, &self.access)?.ok_or(RecordError::NotFound)?;
         let mut draft = Draft {
@@ -297,8 +352,10 @@ impl PreparedUpdate {
             .map_err(|e| unique_violation(e, UPDATE_FAILED))?;
         let saved = load(tx, collection, &self.id, &Access::All)?.ok_or(RecordError::NotFound)?;
         let blobs = record_files::stale(collection, &self.id, &current, &saved, &self.uploads);
+        let record = serialize(collection, &saved, &self.caller);
+        changes.push(change(collection, &self.id, Action::Update, Some(saved)));
         Ok(Applied {
-            record: serialize(collection, &saved, &self.caller),
+            record,
             cleanup: Cleanup {
                 blobs,
                 records: Vec::new(),
@@ -308,10 +365,8 @@ impl PreparedUpdate {
 }
 
 /// Applies a partial update with its uploads. Missing record and failing rule are both 404.
-#[allow(clippy::too_many_arguments)] // the write's full context, passed straight through
 pub async fn update(
-    db: &Db,
-    store: &Store,
+    backend: Backend<'_>,
     snapshot: Arc<Snapshot>,
     collection: Arc<CompiledCollection>,
     caller: Caller,
@@ -319,9 +374,13 @@ pub async fn update(
     body: Map<String, Value>,
     uploads: Vec<Upload>,
 ) -> Result<Value, RecordError> {
+    let Backend { db, store, hub } = backend;
     let prepared = prepare_update(db, &snapshot, collection, caller, id, body, &uploads).await?;
     let placed = files::place(store, prepared.stage(uploads)?).await?;
-    let outcome = in_transaction(db, move |tx| prepared.apply(tx, &snapshot)).await;
+    let outcome = write_and_publish(db, hub, move |tx, changes| {
+        prepared.apply(tx, &snapshot, changes)
+    })
+    .await;
     settle(store, placed, outcome).await
 }
 
@@ -357,10 +416,22 @@ pub async fn prepare_delete(
 impl PreparedDelete {
     /// Deletes the record inside `tx`, handling references to it. The
     /// cleanup lists every deleted record (cascades included) for their files.
-    pub fn apply(&self, tx: &Connection, snapshot: &Snapshot) -> Result<Cleanup, RecordError> {
+    pub fn apply(
+        &self,
+        tx: &Connection,
+        snapshot: &Snapshot,
+        changes: &mut Changes,
+    ) -> Result<Cleanup, RecordError> {
         load(tx, &self.collection, &self.id, &self.access)?.ok_or(RecordError::NotFound)?;
         let mut visited = HashSet::new();
-        refs::delete_with_references(tx, snapshot, &self.collection, &self.id, &mut visited)?;
+        refs::delete_with_references(
+            tx,
+            snapshot,
+            &self.collection,
+            &self.id,
+            &mut visited,
+            changes,
+        )?;
         Ok(Cleanup {
             blobs: Vec::new(),
             records: visited.into_iter().collect(),
@@ -371,15 +442,18 @@ impl PreparedDelete {
 /// Deletes a record, handling references to it (cascade, clear or refuse);
 /// the files of every deleted record are removed after the commit.
 pub async fn delete(
-    db: &Db,
-    store: &Store,
+    backend: Backend<'_>,
     snapshot: Arc<Snapshot>,
     collection: Arc<CompiledCollection>,
     caller: Caller,
     id: String,
 ) -> Result<(), RecordError> {
+    let Backend { db, store, hub } = backend;
     let prepared = prepare_delete(db, &snapshot, collection, caller, id).await?;
-    let cleanup = in_transaction(db, move |tx| prepared.apply(tx, &snapshot)).await?;
+    let cleanup = write_and_publish(db, hub, move |tx, changes| {
+        prepared.apply(tx, &snapshot, changes)
+    })
+    .await?;
     cleanup.run(store).await;
     Ok(())
 }
@@ -396,19 +470,22 @@ pub async fn in_transaction<T: Send + 'static>(
 
 /// Deletes every record of a collection (with reference handling), in one transaction.
 pub async fn truncate(
-    db: &Db,
-    store: &Store,
+    backend: Backend<'_>,
     snapshot: Arc<Snapshot>,
     collection: Arc<CompiledCollection>,
 ) -> Result<(), RecordError> {
+    let Backend { db, store, hub } = backend;
     if collection.is_superusers() {
         return Err(RecordError::Unsupported);
     }
-    let cleanup = db
+    // Reading every row for delete events is only worth it when someone listens.
+    let announce = hub.has_clients();
+    let (cleanup, changes) = db
         .write(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let table = ident(collection.name.as_str());
             let mut visited = HashSet::new();
+            let mut changes = Changes::default();
             if refs::is_referenced(&snapshot, &collection) {
                 let ids: Vec<String> = {
                     let mut stmt = tx.prepare(&format!("SELECT id FROM {table}"))?;
@@ -416,9 +493,33 @@ pub async fn truncate(
                     rows.collect::<Result<_, _>>()?
                 };
                 for id in ids {
-                    refs::delete_with_references(&tx, &snapshot, &collection, &id, &mut visited)?;
+                    refs::delete_with_references(
+                        &tx,
+                        &snapshot,
+                        &collection,
+                        &id,
+                        &mut visited,
+                        &mut changes,
+                    )?;
                 }
             } else {
+                if announce {
+                    // Every row goes out as a delete event, so read them before they go.
+                    let rows: Vec<Map<String, Value>> = {
+                        let mut stmt = tx.prepare(&super::read::select_sql(&collection))?;
+                        let rows =
+                            stmt.query_map([], |r| super::read::row_values(&collection, r))?;
+                        rows.collect::<Result<_, _>>()?
+                    };
+                    for row in rows {
+                        let id = row
+                            .get("id")
+                            .and_then(Value::as_str)
+                            .unwrap_or_default()
+                            .to_owned();
+                        changes.push(change(&collection, &id, Action::Delete, Some(row)));
+                    }
+                }
                 if has_file_fields(&collection) {
                     // Per-record removal (not the whole collection folder): a
                     // create racing with this truncate keeps its files.
@@ -431,12 +532,16 @@ pub async fn truncate(
                 tx.execute(&format!("DELETE FROM {table}"), [])?;
             }
             tx.commit()?;
-            Ok::<_, RecordError>(Cleanup {
-                blobs: Vec::new(),
-                records: visited.into_iter().collect(),
-            })
+            Ok::<_, RecordError>((
+                Cleanup {
+                    blobs: Vec::new(),
+                    records: visited.into_iter().collect(),
+                },
+                changes,
+            ))
         })
         .await?;
+    hub.publish(changes);
     cleanup.run(store).await;
     Ok(())
 }

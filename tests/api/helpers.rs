@@ -237,6 +237,23 @@ impl TestApp {
         out
     }
 
+    /// Opens `GET /api/realtime` (the SSE stream).
+    pub async fn connect_realtime(&self) -> Response {
+        self.request(Method::GET, "/api/realtime", None, None).await
+    }
+
+    /// `POST /api/realtime`: sets the client's subscriptions with an optional token.
+    pub async fn subscribe(
+        &self,
+        client_id: &str,
+        topics: &[&str],
+        token: Option<&str>,
+    ) -> Response {
+        let body = json!({"clientId": client_id, "subscriptions": topics});
+        self.request(Method::POST, "/api/realtime", token, Some(body))
+            .await
+    }
+
     /// Logs in to an auth collection and returns the token.
     pub async fn login_as(&self, collection: &str, identity: &str, password: &str) -> String {
         login(&self.client, &self.base, collection, identity, password).await

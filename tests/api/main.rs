@@ -19,6 +19,7 @@ mod metrics;
 mod oauth2;
 mod persistence;
 mod ratelimit;
+mod realtime;
 mod records;
 mod settings;
 mod smtp_sink;

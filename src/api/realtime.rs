@@ -1,0 +1,230 @@
+//! `/api/realtime`: the SSE stream (GET) and the subscription set (POST),
+//! plus [`RecordRenderer`], the glue that lets the realtime hub check a
+//! subscriber's rules and serialise a record as they would see it
+//! (`expand` and `fields` from the topic's options included).
+
+use super::error::{ApiError, GENERIC_MESSAGE};
+use super::extract::{AppState, caller, read_object};
+use super::fields::FieldSelection;
+use super::respond;
+use crate::auth::Principal;
+use crate::db::Db;
+use crate::realtime::{
+    Audience, Change, MAX_TOPIC_CHARS, MAX_TOPICS, Render, SetError, Topic, Viewer,
+};
+use crate::records::{self, Caller, ExpandTree, RecordError};
+use crate::schema::Registry;
+use crate::validation::{FieldError, ValidationErrors};
+use actix_web::http::header;
+use actix_web::web::Bytes;
+use actix_web::{HttpRequest, HttpResponse, web};
+use futures_util::future::BoxFuture;
+use serde_json::{Value, json};
+use std::convert::Infallible;
+use std::sync::Arc;
+use tokio::time::Instant;
+
+/// Largest subscription request body: 1000 topics of 2500 characters, plus JSON.
+pub const MAX_SUBSCRIBE_BODY_BYTES: usize = (MAX_TOPICS * (MAX_TOPIC_CHARS + 8)) + 4096;
+
+/// One SSE message; every message carries the client id as its `id:` line.
+fn frame(client_id: &str, event: &str, data: &str) -> Bytes {
+    Bytes::from(format!("id:{client_id}\nevent:{event}\ndata:{data}\n\n"))
+}
+
+struct Stream {
+    connection: crate::realtime::Connection,
+    first: Option<Bytes>,
+    deadline: Instant,
+}
+
+/// `GET /api/realtime`: registers a client and streams its events. Auth on
+/// this request is ignored (it comes with the subscription request).
+pub async fn connect(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    let connection = state.realtime.connect(req.peer_addr().map(|a| a.ip()));
+    let id = connection.id.clone();
+    let first = frame(&id, "PB_CONNECT", &json!({"clientId": id}).to_string());
+    let start = Stream {
+        connection,
+        first: Some(first),
+        deadline: Instant::now() + crate::realtime::MAX_CONNECTION_TIME,
+    };
+    let body = futures_util::stream::unfold(start, |mut st| async move {
+        if let Some(first) = st.first.take() {
+            return Some((Ok::<_, Infallible>(first), st));
+        }
+        tokio::select! {
+            message = st.connection.messages.recv() => {
+                let message = message?;
+                let bytes = frame(&st.connection.id, &message.topic, &message.data);
+                Some((Ok(bytes), st))
+            }
+            () = tokio::time::sleep(crate::realtime::IDLE_TIMEOUT) => None,
+            () = tokio::time::sleep_until(st.deadline) => None,
+        }
+    });
+    HttpResponse::Ok()
+        .insert_header((header::CONTENT_TYPE, "text/event-stream"))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header(("X-Accel-Buffering", "no"))
+        .streaming(body)
+}
+
+/// `POST /api/realtime`: replaces the client's subscriptions; the request's
+/// auth becomes the client's auth for rule checks.
+pub async fn subscribe(
+    req: HttpRequest,
+    who: Principal,
+    body: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let input = read_object(&req, body, MAX_SUBSCRIBE_BODY_BYTES).await?;
+    let client_id = match input.get("clientId") {
+        None | Some(Value::Null) => String::new(),
+        Some(Value::String(s)) => s.clone(),
+        Some(_) => return Err(ApiError::bad_request(GENERIC_MESSAGE)),
+    };
+    let raw_topics: Vec<String> = match input.get("subscriptions") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|v| v.as_str().map(str::to_owned))
+            .collect::<Option<_>>()
+            .ok_or_else(|| ApiError::bad_request(GENERIC_MESSAGE))?,
+        Some(_) => return Err(ApiError::bad_request(GENERIC_MESSAGE)),
+    };
+    check_input(&client_id, &raw_topics)?;
+    let who = caller(&who, &req);
+    let viewer = Viewer {
+        superuser: who.superuser,
+        auth: who.auth,
+        auth_fields: who.auth_fields,
+    };
+    let topics = raw_topics.iter().map(|t| Topic::parse(t)).collect();
+    let ip = req.peer_addr().map(|a| a.ip());
+    state
+        .realtime
+        .set_subscriptions(&client_id, ip, viewer, topics)?;
+    Ok(respond::no_content())
+}
+
+fn check_input(client_id: &str, topics: &[String]) -> Result<(), ApiError> {
+    let mut errors = ValidationErrors::new();
+    if client_id.is_empty() {
+        errors.add("clientId", FieldError::required());
+    }
+    let too_long = |max: usize| {
+        FieldError::new(
+            "validation_length_too_long",
+            format!("The length must be no more than {max}."),
+        )
+        .with_params(json!({"max": max, "min": 0}))
+    };
+    if topics.len() > MAX_TOPICS {
+        errors.add("subscriptions", too_long(MAX_TOPICS));
+    } else {
+        let mut each = ValidationErrors::new();
+        for (i, topic) in topics.iter().enumerate() {
+            if topic.chars().count() > MAX_TOPIC_CHARS {
+                each.add(i.to_string(), too_long(MAX_TOPIC_CHARS));
+            }
+        }
+        errors.nest("subscriptions", each);
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::validation(GENERIC_MESSAGE, &errors))
+    }
+}
+
+impl From<SetError> for ApiError {
+    fn from(e: SetError) -> Self {
+        match e {
+            SetError::UnknownClient => ApiError::not_found("Missing or invalid client id."),
+            SetError::OtherAddress => ApiError::bad_request("Invalid realtime client."),
+            SetError::AuthMismatch => ApiError::forbidden(
+                "The current and the previous request authorization don't match.",
+            ),
+        }
+    }
+}
+
+/// Checks rules and serialises records for the realtime hub, on the reader pool.
+pub struct RecordRenderer {
+    pub db: Db,
+    pub registry: Registry,
+}
+
+impl Render for RecordRenderer {
+    fn render(&self, change: Arc<Change>, audience: Audience) -> BoxFuture<'static, Option<Value>> {
+        let db = self.db.clone();
+        let registry = self.registry.clone();
+        Box::pin(async move {
+            match render(&db, &registry, change, audience).await {
+                Ok(record) => record,
+                Err(e) => {
+                    // A subscriber's bad filter or expand hides the event from them only.
+                    tracing::debug!(error = %e, "realtime event not rendered");
+                    None
+                }
+            }
+        })
+    }
+}
+
+async fn render(
+    db: &Db,
+    registry: &Registry,
+    change: Arc<Change>,
+    audience: Audience,
+) -> Result<Option<Value>, RecordError> {
+    let snapshot = registry.snapshot();
+    let options = &audience.options;
+    let viewer = &audience.viewer;
+    let caller = Caller {
+        superuser: viewer.superuser,
+        auth: viewer.auth.clone(),
+        auth_fields: viewer.auth_fields.clone(),
+        method: "GET".into(),
+        context: "realtime",
+        query: options.query.clone(),
+        headers: options.headers.clone(),
+        body: None,
+    };
+    let collection_id = change.collection_id.clone();
+    let Some(record) = records::visible(
+        db,
+        snapshot.clone(),
+        change,
+        caller.clone(),
+        audience.by_id,
+        options.query.get("filter").cloned(),
+    )
+    .await?
+    else {
+        return Ok(None);
+    };
+    let record = match (
+        options
+            .query
+            .get("expand")
+            .and_then(|raw| ExpandTree::parse(raw)),
+        snapshot.get(&collection_id),
+    ) {
+        (Some(tree), Some(collection)) => {
+            records::expand(db, snapshot.clone(), collection, caller, vec![record], tree)
+                .await?
+                .pop()
+        }
+        _ => Some(record),
+    };
+    let selection = options
+        .query
+        .get("fields")
+        .and_then(|raw| FieldSelection::parse(raw));
+    Ok(record.map(|r| match &selection {
+        Some(selection) => selection.apply(r, false),
+        None => r,
+    }))
+}

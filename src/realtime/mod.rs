@@ -1,0 +1,109 @@
+//! Realtime: the registry of SSE clients and their subscriptions, and the
+//! fan-out of committed record changes to them. Writers hand a batch of
+//! [`Change`]s to [`Hub::publish`] after their commit returned; publishing
+//! never blocks (a bounded queue to one fan-out task). The fan-out task
+//! matches each change against every subscription, groups subscribers that
+//! would see the record the same way (same auth, same topic kind, same
+//! options), asks a [`Render`] once per group whether and how that audience
+//! may see the record, and queues the result on each client's bounded
+//! buffer; a client whose buffer is full is dropped (the SDK reconnects).
+//!
+//! This module knows nothing about HTTP, SQL or record serialisation: rule
+//! checks and serialisation live behind [`Render`], implemented where the
+//! records and the `fields` selection are reachable (the API layer).
+
+mod fanout;
+mod hub;
+mod topic;
+
+pub use fanout::RENDER_CONCURRENCY;
+pub use hub::{
+    Audience, CLIENT_BUFFER_MESSAGES, Client, Connection, Hub, IDLE_TIMEOUT, MAX_CONNECTION_TIME,
+    Message, Render, SetError, Viewer,
+};
+pub use topic::{MAX_TOPIC_CHARS, MAX_TOPICS, Options, Topic};
+
+use serde_json::{Map, Value};
+
+/// What happened to a record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Create,
+    Update,
+    Delete,
+}
+
+impl Action {
+    /// The `action` value of the event.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Action::Create => "create",
+            Action::Update => "update",
+            Action::Delete => "delete",
+        }
+    }
+}
+
+/// One committed change to one record.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Change {
+    pub collection_id: String,
+    pub collection_name: String,
+    pub record_id: String,
+    pub action: Action,
+    /// The row as this write left it (as it was just before, for a delete):
+    /// rules are checked against it and it is what subscribers are sent.
+    /// `None` when the writer did not read it; it is then read at fan-out.
+    pub row: Option<Map<String, Value>>,
+}
+
+impl Change {
+    pub fn new(
+        collection_id: &str,
+        collection_name: &str,
+        record_id: &str,
+        action: Action,
+        row: Option<Map<String, Value>>,
+    ) -> Self {
+        Change {
+            collection_id: collection_id.to_owned(),
+            collection_name: collection_name.to_owned(),
+            record_id: record_id.to_owned(),
+            action,
+            row,
+        }
+    }
+}
+
+/// The changes one write made, collected inside its transaction and
+/// published only once the transaction committed (a rollback drops them).
+#[derive(Debug, Default)]
+pub struct Changes(Vec<Change>);
+
+impl Changes {
+    /// A single change.
+    pub fn one(change: Change) -> Self {
+        Changes(vec![change])
+    }
+
+    pub fn push(&mut self, change: Change) {
+        self.0.push(change);
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Appends another write's changes (batches).
+    pub fn extend(&mut self, other: Changes) {
+        self.0.extend(other.0);
+    }
+
+    pub fn into_vec(self) -> Vec<Change> {
+        self.0
+    }
+}

@@ -1,0 +1,679 @@
+//! `/api/realtime`: the SSE stream, subscriptions, and which committed
+//! changes reach which subscriber.
+
+use crate::helpers::{TestApp, spawn_app, status_json};
+use reqwest::Method;
+use serde_json::{Value, json};
+use std::time::Duration;
+
+/// How long a test waits for an event that should come.
+const EVENT_WAIT: Duration = Duration::from_secs(5);
+/// How long a test listens to be sure an event does not come.
+const SILENCE_WAIT: Duration = Duration::from_millis(400);
+
+/// One open SSE stream, read chunk by chunk.
+struct Sse {
+    response: reqwest::Response,
+    buffer: String,
+    client_id: String,
+}
+
+/// One parsed SSE message.
+#[derive(Debug)]
+struct Event {
+    id: String,
+    name: String,
+    data: Value,
+}
+
+impl Sse {
+    async fn open(app: &TestApp) -> Sse {
+        let response = app.connect_realtime().await;
+        assert_eq!(response.status(), 200);
+        let mut sse = Sse {
+            response,
+            buffer: String::new(),
+            client_id: String::new(),
+        };
+        let first = sse.next(EVENT_WAIT).await.expect("PB_CONNECT arrives");
+        assert_eq!(first.name, "PB_CONNECT");
+        assert_eq!(first.data["clientId"], first.id.as_str());
+        sse.client_id = first.id;
+        sse
+    }
+
+    /// The next message within `wait`, or `None`.
+    async fn next(&mut self, wait: Duration) -> Option<Event> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            if let Some(end) = self.buffer.find("\n\n") {
+                let raw: String = self.buffer.drain(..end + 2).collect();
+                return Some(parse(&raw));
+            }
+            let chunk = tokio::time::timeout_at(deadline, self.response.chunk())
+                .await
+                .ok()?
+                .expect("stream readable")?;
+            self.buffer
+                .push_str(std::str::from_utf8(&chunk).expect("utf-8"));
+        }
+    }
+
+    /// Every message arriving within `wait`.
+    async fn drain(&mut self, wait: Duration) -> Vec<Event> {
+        let mut out = Vec::new();
+        let deadline = tokio::time::Instant::now() + wait;
+        while let Some(e) = self
+            .next(deadline.saturating_duration_since(tokio::time::Instant::now()))
+            .await
+        {
+            out.push(e);
+        }
+        out
+    }
+}
+
+fn parse(raw: &str) -> Event {
+    let mut event = Event {
+        id: String::new(),
+        name: String::new(),
+        data: Value::Null,
+    };
+    for line in raw.lines() {
+        if let Some(v) = line.strip_prefix("id:") {
+            event.id = v.to_owned();
+        } else if let Some(v) = line.strip_prefix("event:") {
+            event.name = v.to_owned();
+        } else if let Some(v) = line.strip_prefix("data:") {
+            event.data = serde_json::from_str(v).expect("data is JSON");
+        }
+    }
+    event
+}
+
+/// `posts` readable by its owner or when public; two users.
+async fn setup() -> (TestApp, (String, String), (String, String)) {
+    let app = spawn_app().await;
+    app.create_collection_ok(json!({
+        "name": "posts",
+        "listRule": "owner = @request.auth.id || public = true",
+        "viewRule": "owner = @request.auth.id || public = true",
+        "createRule": "", "updateRule": "", "deleteRule": "",
+        "fields": [
+            {"name": "title", "type": "text"},
+            {"name": "public", "type": "bool"},
+            {"name": "owner", "type": "relation", "collectionId": "_pb_users_auth_", "maxSelect": 1},
+            {"name": "secret", "type": "text", "hidden": true}
+        ]
+    }))
+    .await;
+    let mut users = Vec::new();
+    for name in ["alice", "bob"] {
+        let email = format!("{name}@example.com");
+        let user = app
+            .create_record_ok(
+                "users",
+                json!({"email": email, "password": "Passw0rd!123", "passwordConfirm": "Passw0rd!123"}),
+            )
+            .await;
+        let token = app.login_as("users", &email, "Passw0rd!123").await;
+        users.push((user["id"].as_str().expect("id").to_owned(), token));
+    }
+    let bob = users.pop().expect("bob");
+    let alice = users.pop().expect("alice");
+    (app, alice, bob)
+}
+
+async fn subscribed(app: &TestApp, topics: &[&str], token: Option<&str>) -> Sse {
+    let sse = Sse::open(app).await;
+    let resp = app.subscribe(&sse.client_id, topics, token).await;
+    assert_eq!(resp.status(), 204, "subscribe {topics:?}");
+    sse
+}
+
+#[tokio::test]
+async fn the_stream_opens_with_pb_connect_carrying_the_client_id() {
+    let app = spawn_app().await;
+
+    let resp = app.connect_realtime().await;
+    let headers = resp.headers().clone();
+    let mut sse = Sse {
+        response: resp,
+        buffer: String::new(),
+        client_id: String::new(),
+    };
+    sse.next(EVENT_WAIT).await.expect("first message");
+    let first_bytes = sse.buffer.clone();
+
+    assert_eq!(headers["content-type"], "text/event-stream");
+    assert_eq!(headers["cache-control"], "no-store");
+    assert_eq!(headers["x-accel-buffering"], "no");
+    assert!(
+        first_bytes.is_empty(),
+        "nothing else is sent before a subscription"
+    );
+    let resp = app.connect_realtime().await;
+    let body = tokio::time::timeout(EVENT_WAIT, resp_first_chunk(resp))
+        .await
+        .expect("first chunk in time");
+    let id = body
+        .strip_prefix("id:")
+        .and_then(|rest| rest.split('\n').next())
+        .expect("id line first")
+        .to_owned();
+    assert_eq!(id.len(), 40);
+    assert_eq!(
+        body,
+        format!("id:{id}\nevent:PB_CONNECT\ndata:{{\"clientId\":\"{id}\"}}\n\n"),
+        "exact bytes: no space after colons, blank line at the end"
+    );
+}
+
+async fn resp_first_chunk(mut resp: reqwest::Response) -> String {
+    let chunk = resp.chunk().await.expect("read").expect("a chunk");
+    String::from_utf8(chunk.to_vec()).expect("utf-8")
+}
+
+#[tokio::test]
+async fn a_collection_subscriber_receives_create_update_and_delete_in_order() {
+    let (app, _, _) = setup().await;
+    let mut sse = subscribed(&app, &["posts/*"], Some(&app.superuser_token)).await;
+
+    let post = app
+        .create_record_ok(
+            "posts",
+            json!({"title": "hello", "public": true, "secret": "s"}),
+        )
+        .await;
+    let id = post["id"].as_str().expect("id");
+    app.update_record("posts", id, json!({"title": "edited"}))
+        .await;
+    app.delete_record("posts", id).await;
+    let events = sse.drain(Duration::from_secs(2)).await;
+
+    let seen: Vec<(&str, &str, &str)> = events
+        .iter()
+        .map(|e| {
+            (
+                e.name.as_str(),
+                e.data["action"].as_str().unwrap_or_default(),
+                e.data["record"]["title"].as_str().unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        vec![
+            ("posts/*", "create", "hello"),
+            ("posts/*", "update", "edited"),
+            ("posts/*", "delete", "edited"),
+        ]
+    );
+    assert!(
+        events.iter().all(|e| e.id == sse.client_id),
+        "every message carries id:"
+    );
+    assert_eq!(
+        events[0].data["record"]["secret"], "s",
+        "superusers see hidden fields"
+    );
+    assert_eq!(events[0].data["record"]["collectionName"], "posts");
+}
+
+#[tokio::test]
+async fn a_user_never_receives_records_the_list_rule_hides_from_them() {
+    let (app, (alice_id, alice), (bob_id, bob)) = setup().await;
+    let mut as_alice = subscribed(&app, &["posts/*"], Some(&alice)).await;
+    let mut as_guest = subscribed(&app, &["posts"], None).await;
+
+    app.create_record_ok(
+        "posts",
+        json!({"title": "bobs", "owner": bob_id, "secret": "x"}),
+    )
+    .await;
+    let mine = app
+        .create_record_ok(
+            "posts",
+            json!({"title": "alices", "owner": alice_id, "secret": "x"}),
+        )
+        .await;
+    app.delete_record("posts", mine["id"].as_str().expect("id"))
+        .await;
+    app.create_record_ok("posts", json!({"title": "public", "public": true}))
+        .await;
+    let alice_saw = as_alice.drain(Duration::from_secs(2)).await;
+    let guest_saw = as_guest.drain(SILENCE_WAIT).await;
+    let _ = bob;
+
+    let titles = |events: &[Event]| -> Vec<(String, String)> {
+        events
+            .iter()
+            .map(|e| {
+                (
+                    e.data["action"].as_str().unwrap_or_default().to_owned(),
+                    e.data["record"]["title"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_owned(),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(
+        titles(&alice_saw),
+        vec![
+            ("create".into(), "alices".into()),
+            ("delete".into(), "alices".into()),
+            ("create".into(), "public".into()),
+        ],
+        "alice sees her own post (also its deletion) and the public one, never bob's"
+    );
+    assert!(
+        alice_saw
+            .iter()
+            .all(|e| e.data["record"].get("secret").is_none()),
+        "hidden fields stay hidden from users"
+    );
+    assert_eq!(titles(&guest_saw), vec![("create".into(), "public".into())]);
+    assert_eq!(
+        guest_saw[0].name, "posts",
+        "the event is named by the exact topic"
+    );
+}
+
+#[tokio::test]
+async fn a_record_topic_receives_only_that_record_under_the_view_rule() {
+    let (app, (alice_id, alice), _) = setup().await;
+    let watched = app
+        .create_record_ok("posts", json!({"title": "w", "owner": alice_id}))
+        .await;
+    let other = app
+        .create_record_ok("posts", json!({"title": "o", "owner": alice_id}))
+        .await;
+    let wid = watched["id"].as_str().expect("id");
+    let topic = format!("posts/{wid}");
+    let mut as_alice = subscribed(&app, &[&topic], Some(&alice)).await;
+    let mut as_guest = subscribed(&app, &[&topic], None).await;
+
+    app.update_record(
+        "posts",
+        other["id"].as_str().expect("id"),
+        json!({"title": "o2"}),
+    )
+    .await;
+    app.update_record("posts", wid, json!({"title": "w2"}))
+        .await;
+    let alice_saw = as_alice.drain(Duration::from_secs(1)).await;
+    let guest_saw = as_guest.drain(SILENCE_WAIT).await;
+
+    assert_eq!(alice_saw.len(), 1, "{alice_saw:?}");
+    assert_eq!(alice_saw[0].name, topic);
+    assert_eq!(alice_saw[0].data["action"], "update");
+    assert_eq!(alice_saw[0].data["record"]["title"], "w2");
+    assert!(
+        guest_saw.is_empty(),
+        "the view rule hides it from guests: {guest_saw:?}"
+    );
+}
+
+#[tokio::test]
+async fn topic_options_apply_fields_expand_and_filter() {
+    let (app, (alice_id, alice), _) = setup().await;
+    let fields = format!(
+        "posts/*?options={}",
+        urlencode(&json!({"query": {"fields": "id,title"}}).to_string())
+    );
+    let expand = format!(
+        "posts/*?options={}",
+        urlencode(&json!({"query": {"expand": "owner"}}).to_string())
+    );
+    let filter = format!(
+        "posts/*?options={}",
+        urlencode(&json!({"query": {"filter": "title = 'b'"}}).to_string())
+    );
+    let mut sse = subscribed(&app, &[&fields, &expand, &filter], Some(&alice)).await;
+
+    app.create_record_ok("posts", json!({"title": "a", "owner": alice_id}))
+        .await;
+    app.create_record_ok("posts", json!({"title": "b", "owner": alice_id}))
+        .await;
+    let events = sse.drain(Duration::from_secs(2)).await;
+
+    let of = |name: &str| -> Vec<&Event> { events.iter().filter(|e| e.name == name).collect() };
+    let f = of(&fields);
+    assert_eq!(f.len(), 2);
+    assert_eq!(
+        f[0].data["record"],
+        json!({"id": f[0].data["record"]["id"], "title": "a"})
+    );
+    let e = of(&expand);
+    assert_eq!(e.len(), 2);
+    assert_eq!(
+        e[0].data["record"]["expand"]["owner"]["id"],
+        alice_id.as_str()
+    );
+    let only_b = of(&filter);
+    assert_eq!(only_b.len(), 1, "the filter admits only 'b'");
+    assert_eq!(only_b[0].data["record"]["title"], "b");
+}
+
+#[tokio::test]
+async fn an_empty_subscription_set_stops_events() {
+    let (app, _, _) = setup().await;
+    let mut sse = subscribed(&app, &["posts/*"], None).await;
+    app.create_record_ok("posts", json!({"title": "one", "public": true}))
+        .await;
+    assert!(
+        sse.next(EVENT_WAIT).await.is_some(),
+        "subscribed: the event comes"
+    );
+
+    let resp = app.subscribe(&sse.client_id, &[], None).await;
+    app.create_record_ok("posts", json!({"title": "two", "public": true}))
+        .await;
+
+    assert_eq!(resp.status(), 204);
+    let late = sse.drain(SILENCE_WAIT).await;
+    assert!(late.is_empty(), "unsubscribed: nothing more: {late:?}");
+}
+
+#[tokio::test]
+async fn bad_subscription_requests_get_4xx_envelopes() {
+    let (app, (_, alice), (_, bob)) = setup().await;
+    let sse = Sse::open(&app).await;
+    let long = "p".repeat(2501);
+    let many: Vec<String> = (0..1001).map(|i| format!("t{i}")).collect();
+    let many: Vec<&str> = many.iter().map(String::as_str).collect();
+
+    for (body, status, message, why) in [
+        (
+            json!({"clientId": "nope", "subscriptions": ["posts/*"]}),
+            404,
+            "Missing or invalid client id.",
+            "unknown client",
+        ),
+        (
+            json!({"subscriptions": []}),
+            400,
+            "Something went wrong while processing your request.",
+            "no client id",
+        ),
+        (
+            json!({"clientId": sse.client_id, "subscriptions": "posts/*"}),
+            400,
+            "Something went wrong while processing your request.",
+            "not an array",
+        ),
+        (
+            json!({"clientId": sse.client_id, "subscriptions": [1]}),
+            400,
+            "Something went wrong while processing your request.",
+            "not strings",
+        ),
+        (
+            json!({"clientId": sse.client_id, "subscriptions": [long]}),
+            400,
+            "Something went wrong while processing your request.",
+            "topic too long",
+        ),
+        (
+            json!({"clientId": sse.client_id, "subscriptions": many}),
+            400,
+            "Something went wrong while processing your request.",
+            "too many topics",
+        ),
+    ] {
+        let (got, envelope) = status_json(
+            app.request(Method::POST, "/api/realtime", None, Some(body))
+                .await,
+        )
+        .await;
+        assert_eq!(got, status, "{why}: {envelope}");
+        assert_eq!(envelope["message"], message, "{why}");
+        assert_eq!(envelope["status"], status, "{why}");
+    }
+    let (_, missing) = status_json(
+        app.request(Method::POST, "/api/realtime", None, Some(json!({})))
+            .await,
+    )
+    .await;
+    assert_eq!(missing["data"]["clientId"]["code"], "validation_required");
+
+    let first = app
+        .subscribe(&sse.client_id, &["posts/*"], Some(&alice))
+        .await;
+    let (other, envelope) = status_json(
+        app.subscribe(&sse.client_id, &["posts/*"], Some(&bob))
+            .await,
+    )
+    .await;
+    assert_eq!(first.status(), 204);
+    assert_eq!(other, 403, "another user's token on the same client");
+    assert_eq!(
+        envelope["message"],
+        "The current and the previous request authorization don't match."
+    );
+}
+
+#[tokio::test]
+async fn cascaded_deletes_are_announced_and_checked_against_the_removed_row() {
+    let (app, (alice_id, alice), _) = setup().await;
+    let (_, posts) = status_json(app.su(Method::GET, "/api/collections/posts", None).await).await;
+    app.create_collection_ok(json!({
+        "name": "comments",
+        "listRule": "author = @request.auth.id", "viewRule": "author = @request.auth.id",
+        "fields": [
+            {"name": "post", "type": "relation", "collectionId": posts["id"], "maxSelect": 1, "cascadeDelete": true},
+            {"name": "author", "type": "relation", "collectionId": "_pb_users_auth_", "maxSelect": 1},
+            {"name": "text", "type": "text"}
+        ]
+    }))
+    .await;
+    let post = app.create_record_ok("posts", json!({"title": "p"})).await;
+    let pid = post["id"].as_str().expect("id");
+    let c1 = app
+        .create_record_ok(
+            "comments",
+            json!({"post": pid, "author": alice_id, "text": "mine"}),
+        )
+        .await;
+    app.create_record_ok("comments", json!({"post": pid, "text": "anonymous"}))
+        .await;
+    let mut sse = subscribed(&app, &["comments/*"], Some(&alice)).await;
+
+    let resp = app.delete_record("posts", pid).await;
+    let events = sse.drain(Duration::from_secs(1)).await;
+
+    assert_eq!(resp.status(), 204);
+    assert_eq!(
+        events.len(),
+        1,
+        "only alice's comment is hers to see: {events:?}"
+    );
+    assert_eq!(events[0].data["action"], "delete");
+    assert_eq!(events[0].data["record"]["id"], c1["id"]);
+    assert_eq!(events[0].data["record"]["text"], "mine");
+}
+
+#[tokio::test]
+async fn truncating_a_collection_announces_each_deleted_record() {
+    let (app, _, _) = setup().await;
+    for title in ["a", "b"] {
+        app.create_record_ok("posts", json!({"title": title, "public": true}))
+            .await;
+    }
+    let mut sse = subscribed(&app, &["posts/*"], None).await;
+
+    let resp = app
+        .su(Method::DELETE, "/api/collections/posts/truncate", None)
+        .await;
+    let events = sse.drain(Duration::from_secs(1)).await;
+
+    assert_eq!(resp.status(), 204);
+    let mut seen: Vec<(&str, &str)> = events
+        .iter()
+        .map(|e| {
+            (
+                e.data["action"].as_str().unwrap_or_default(),
+                e.data["record"]["title"].as_str().unwrap_or_default(),
+            )
+        })
+        .collect();
+    seen.sort();
+    assert_eq!(seen, vec![("delete", "a"), ("delete", "b")]);
+}
+
+#[tokio::test]
+async fn a_batch_is_announced_only_when_it_commits() {
+    let (app, _, _) = setup().await;
+    app.su(
+        Method::PATCH,
+        "/api/settings",
+        Some(json!({"batch": {"enabled": true}})),
+    )
+    .await;
+    let mut sse = subscribed(&app, &["posts/*"], None).await;
+
+    let failing = app
+        .su(
+            Method::POST,
+            "/api/batch",
+            Some(json!({"requests": [
+                {"method": "POST", "url": "/api/collections/posts/records", "body": {"title": "rolled back", "public": true}},
+                {"method": "PATCH", "url": "/api/collections/posts/records/missing0000000", "body": {}}
+            ]})),
+        )
+        .await;
+    let committed = app
+        .su(
+            Method::POST,
+            "/api/batch",
+            Some(json!({"requests": [
+                {"method": "POST", "url": "/api/collections/posts/records", "body": {"title": "kept", "public": true}}
+            ]})),
+        )
+        .await;
+    let events = sse.drain(Duration::from_secs(1)).await;
+
+    assert_eq!(failing.status(), 400);
+    assert_eq!(committed.status(), 200);
+    let titles: Vec<&str> = events
+        .iter()
+        .filter_map(|e| e.data["record"]["title"].as_str())
+        .collect();
+    assert_eq!(
+        titles,
+        vec!["kept"],
+        "a rolled-back write publishes nothing"
+    );
+}
+
+#[tokio::test]
+async fn a_closed_stream_is_unregistered_once_an_event_finds_it_gone() {
+    // Like PocketBase, no keep-alive is sent, so a silent peer that went away
+    // is noticed when the next write to it fails (or at the idle timeout).
+    let (app, _, _) = setup().await;
+    let sse = subscribed(&app, &["posts/*"], None).await;
+    let id = sse.client_id.clone();
+
+    drop(sse);
+    let mut status = 0;
+    for _ in 0..50 {
+        app.create_record_ok("posts", json!({"title": "ping", "public": true}))
+            .await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        status = app
+            .subscribe(&id, &["posts/*"], None)
+            .await
+            .status()
+            .as_u16();
+        if status == 404 {
+            break;
+        }
+    }
+
+    assert_eq!(
+        status, 404,
+        "the client id is forgotten once its stream is gone"
+    );
+}
+
+#[tokio::test]
+async fn confirming_a_verification_is_announced_as_an_update() {
+    let app = spawn_app().await;
+    let sink = crate::smtp_sink::start().await;
+    app.su(
+        Method::PATCH,
+        "/api/settings",
+        Some(json!({"smtp": {"enabled": true, "host": "127.0.0.1", "port": sink.port}})),
+    )
+    .await;
+    let user = app
+        .create_record_ok(
+            "users",
+            json!({"email": "v@example.com", "password": "Passw0rd!123", "passwordConfirm": "Passw0rd!123"}),
+        )
+        .await;
+    let mut sse = subscribed(&app, &["users/*"], Some(&app.superuser_token)).await;
+    app.request(
+        Method::POST,
+        "/api/collections/users/request-verification",
+        None,
+        Some(json!({"email": "v@example.com"})),
+    )
+    .await;
+    let mail = sink
+        .wait_for("v@example.com", EVENT_WAIT)
+        .await
+        .expect("mail");
+    let token = mail.find_token().expect("token");
+
+    let resp = app
+        .request(
+            Method::POST,
+            "/api/collections/users/confirm-verification",
+            None,
+            Some(json!({"token": token})),
+        )
+        .await;
+    let event = sse.next(EVENT_WAIT).await.expect("an update event");
+
+    assert_eq!(resp.status(), 204);
+    assert_eq!(event.data["action"], "update");
+    assert_eq!(event.data["record"]["id"], user["id"]);
+    assert_eq!(event.data["record"]["verified"], true);
+}
+
+#[tokio::test]
+async fn a_subscription_from_another_address_than_the_stream_is_refused() {
+    let app = spawn_app().await;
+    let sse = Sse::open(&app).await;
+    let elsewhere = reqwest::Client::builder()
+        .local_address(std::net::IpAddr::from([127, 0, 0, 2]))
+        .build()
+        .expect("client");
+
+    let (status, envelope) = status_json(
+        elsewhere
+            .post(format!("{}/api/realtime", app.base))
+            .json(&json!({"clientId": sse.client_id, "subscriptions": ["posts/*"]}))
+            .send()
+            .await
+            .expect("sent"),
+    )
+    .await;
+
+    assert_eq!(status, 400);
+    assert_eq!(envelope["message"], "Invalid realtime client.");
+}
+
+fn urlencode(raw: &str) -> String {
+    raw.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            other => format!("%{other:02X}"),
+        })
+        .collect()
+}
