@@ -2,6 +2,7 @@
 //! listener (port 0 allowed) and builds the actix server.
 
 use crate::api::{self, AppState, middleware};
+use crate::auth::install::InstallTokens;
 use crate::config::Config;
 use crate::db::Db;
 use crate::schema::{self, Registry};
@@ -31,6 +32,7 @@ pub struct Application {
     port: u16,
     server: Server,
     db: Db,
+    install_tokens: Arc<InstallTokens>,
 }
 
 impl Application {
@@ -59,6 +61,7 @@ impl Application {
         } else {
             config.server.workers
         };
+        let install_tokens = Arc::new(InstallTokens::default());
         let state = web::Data::new(AppState {
             db: db.clone(),
             registry,
@@ -66,6 +69,7 @@ impl Application {
             login_throttle: Default::default(),
             settings: crate::settings::SettingsCache::new(settings),
             rate_limiter: Default::default(),
+            install_tokens: install_tokens.clone(),
         });
         let cors = web::Data::new(middleware::CorsPolicy(Arc::new(
             config.server.cors_origins.clone(),
@@ -91,7 +95,12 @@ impl Application {
             source,
         })?
         .run();
-        Ok(Self { port, server, db })
+        Ok(Self {
+            port,
+            server,
+            db,
+            install_tokens,
+        })
     }
 
     /// The bound port (useful with port 0).
@@ -107,6 +116,15 @@ impl Application {
     /// The database handle (for the CLI's first-run hint).
     pub fn db(&self) -> &Db {
         &self.db
+    }
+
+    /// A fresh one-time token for the first-run link (`/_/#/pbinstal/TOKEN`),
+    /// or `None` when a superuser already exists.
+    pub async fn issue_install_token(&self) -> Result<Option<String>, crate::auth::AuthError> {
+        if crate::auth::count_superusers(&self.db).await? > 0 {
+            return Ok(None);
+        }
+        Ok(Some(self.install_tokens.issue()))
     }
 
     /// Serves until the server is stopped.

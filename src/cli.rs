@@ -108,10 +108,12 @@ async fn serve(config: Config) -> anyhow_like::Result<()> {
     // The first line is machine-read by tests and scripts: keep its shape.
     writeln!(out, "Server started at http://{addr}")?;
     writeln!(out, "├─ REST API:  http://{addr}/api/")?;
-    if auth::count_superusers(app.db()).await? == 0 {
+    writeln!(out, "└─ Dashboard: http://{addr}/_/")?;
+    if let Some(token) = app.issue_install_token().await? {
         writeln!(
             out,
-            "No superuser exists yet. Create one with:\n  ferrobase superuser upsert EMAIL PASSWORD --dir={}",
+            "\nNo superuser exists yet. Open this one-time link (valid {} minutes) to create one:\n  http://{addr}/_/#/pbinstal/{token}\nor use: ferrobase superuser upsert EMAIL PASSWORD --dir={}",
+            crate::auth::install::INSTALL_TOKEN_TTL.as_secs() / 60,
             data_dir.display()
         )?;
     }

@@ -27,6 +27,8 @@ pub struct AppState {
     pub settings: crate::settings::SettingsCache,
     /// Request counts for the settings' rate limits.
     pub rate_limiter: super::ratelimit::RateLimiter,
+    /// The first-run install token (shared with [`crate::Application`], which prints it).
+    pub install_tokens: Arc<crate::auth::install::InstallTokens>,
 }
 
 impl FromRequest for Principal {

@@ -9,6 +9,7 @@ pub mod error;
 pub mod extract;
 mod fields;
 mod health;
+mod install;
 mod mailer;
 pub mod middleware;
 pub mod ratelimit;
@@ -143,5 +144,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         vec![web::post().to(auth::impersonate)],
     ))
     .service(resource("/api/batch", vec![web::post().to(batch::batch)]))
+    .service(resource(
+        "/api/_install",
+        vec![web::post().to(install::install)],
+    ))
+    .service(resource(
+        "/api/collections/meta/validate",
+        vec![web::post().to(collections::validate)],
+    ))
+    .configure(crate::admin_ui::configure)
     .default_service(web::to(not_found));
 }

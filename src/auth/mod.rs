@@ -5,12 +5,13 @@
 //! `records`; HTTP to `api`.
 
 pub mod flows;
+pub mod install;
 mod login;
 pub mod mfa;
 pub mod otp;
 pub mod password;
 mod principal;
-mod superuser;
+pub mod superuser;
 pub mod throttle;
 pub mod token;
 
