@@ -1,0 +1,265 @@
+// End-to-end: the first-run link, a collection with several field types and
+// a rule, record CRUD with a filter, all through the admin panel in Chromium;
+// every change is then checked through the REST API. Screenshots of each main
+// screen go to tests/browser/output/.
+
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import { after, before, test } from 'node:test';
+import { OUTPUT_DIR, launchBrowser, restClient, startServer } from './helpers.mjs';
+
+const EMAIL = 'owner@example.com';
+const PASSWORD = 'Sup3r-secret!';
+
+let server;
+let browser;
+let page;
+let rest;
+
+const shot = (name) => page.screenshot({ path: path.join(OUTPUT_DIR, `${name}.png`), fullPage: false });
+
+before(async () => {
+  server = await startServer();
+  browser = await launchBrowser();
+  page = await browser.context.newPage();
+  page.setDefaultTimeout(10_000);
+  rest = restClient(server.url);
+});
+
+after(async () => {
+  await browser?.close();
+  await server?.stop();
+});
+
+// The steps build on each other: after a failure the rest are skipped
+// instead of each timing out on a page in an unexpected state.
+let broken = false;
+function step(name, fn) {
+  test(name, async (t) => {
+    if (broken) return t.skip('an earlier step failed');
+    try {
+      await fn(t);
+    } catch (e) {
+      broken = true;
+      await shot(`failed-${name.slice(0, 40).replace(/\W+/g, '-')}`).catch(() => {});
+      throw e;
+    }
+  });
+}
+
+/** Adds a field of `type` in the open collection editor and names it. */
+async function addField(type, name) {
+  await page.selectOption('#new-field-type', type);
+  await page.getByRole('button', { name: '+ Add field' }).click();
+  const fresh = page.locator('.field-card input[name="name"]').filter({ hasNot: page.locator('[disabled]') });
+  const input = page.locator('.field-card[data-field-name^="field"] input[name="name"]').first();
+  await input.fill(name);
+  void fresh;
+  return page.locator(`.field-card[data-field-name="${name}"]`);
+}
+
+async function saveCollection() {
+  await page.getByTestId('save-collection').click();
+  await page.waitForURL(/#\/c\/[a-z]+$/);
+}
+
+step('the install link creates the first superuser and signs in', async () => {
+  await page.goto(server.installLink);
+  await page.getByLabel('Email').fill(EMAIL);
+  await page.getByLabel('Password', { exact: true }).fill('short');
+  await page.getByLabel('Confirm password').fill('short');
+  await page.getByRole('button', { name: /Create superuser/ }).click();
+  await page.locator('.field-error', { hasText: 'The length must be between 8 and 256.' }).waitFor();
+
+  await page.getByLabel('Password', { exact: true }).fill(PASSWORD);
+  await page.getByLabel('Confirm password').fill(PASSWORD);
+  await page.getByRole('button', { name: /Create superuser/ }).click();
+  await page.locator('.topbar').getByText(EMAIL).waitFor();
+
+  await rest.login(EMAIL, PASSWORD);
+  const again = await rest.call('POST', '/api/_install', { token: server.installLink.split('/').pop(), email: 'x@example.com', password: PASSWORD, passwordConfirm: PASSWORD });
+  assert.equal(again.status, 401, 'the install token is single use');
+});
+
+step('the session survives a reload, and login works after logout', async () => {
+  await page.reload();
+  await page.locator('.topbar').getByText(EMAIL).waitFor();
+  await page.getByRole('button', { name: 'Log out' }).click();
+  await page.getByRole('button', { name: 'Sign in' }).waitFor();
+  await shot('01-login');
+  await page.getByLabel('Email').fill(EMAIL);
+  await page.getByLabel('Password').fill('wrong-password');
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.locator('.banner.error', { hasText: 'Failed to authenticate.' }).waitFor();
+  await page.getByLabel('Password').fill(PASSWORD);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.locator('.topbar').getByText(EMAIL).waitFor();
+});
+
+step('collections with several field types, a relation and a checked rule', async () => {
+  // A target for the relation first.
+  await page.getByRole('link', { name: '+ New collection' }).click();
+  await page.getByLabel('Name', { exact: true }).fill('categories');
+  const label = await addField('text', 'label');
+  await label.locator('input[name="min"]').fill('2');
+  await saveCollection();
+
+  await page.getByRole('link', { name: '+ New collection' }).click();
+  await page.getByLabel('Name', { exact: true }).fill('posts');
+  const title = await addField('text', 'title');
+  await title.getByLabel('Required').check();
+  await title.locator('input[name="max"]').fill('120');
+  const views = await addField('number', 'views');
+  await views.getByLabel('Integers only').check();
+  await addField('bool', 'published');
+  const status = await addField('select', 'status');
+  await status.locator('input[name="values"]').fill('draft, published, archived');
+  await addField('date', 'publishedAt');
+  await addField('json', 'meta');
+  const category = await addField('relation', 'category');
+  await category.locator('select[name="collectionId"]').selectOption({ label: 'categories' });
+  await category.getByLabel('Cascade delete').check();
+  // Reorder: move "meta" up one place.
+  await page.getByRole('button', { name: 'Move meta up' }).click();
+  const order = await page.locator('.field-card').evaluateAll((els) => els.map((e) => e.getAttribute('data-field-name')));
+  assert.ok(order.indexOf('meta') < order.indexOf('publishedAt'), `meta moved up: ${order}`);
+  await shot('03-collection-editor');
+
+  await page.getByRole('tab', { name: 'API rules' }).click();
+  const list = page.locator('[data-rule="listRule"]');
+  await list.getByRole('radio', { name: /Custom expression/ }).click();
+  const box = list.locator('textarea');
+  await box.fill('nosuchfield = 1');
+  await list.getByText(/unknown field/).waitFor();
+  await box.fill('');
+  await box.pressSequentially('titl');
+  await list.locator('.suggestions li', { hasText: /^title$/ }).waitFor();
+  await box.press('Tab');
+  await box.pressSequentially(" != '' && views >= 0");
+  await list.getByText('✓ Valid expression').waitFor();
+  const view = page.locator('[data-rule="viewRule"]');
+  await view.getByRole('radio', { name: /Public/ }).click();
+  await shot('04-collection-rules');
+  await saveCollection();
+
+  const posts = await rest.call('GET', '/api/collections/posts');
+  assert.equal(posts.status, 200);
+  const byName = Object.fromEntries(posts.body.fields.map((f) => [f.name, f]));
+  assert.equal(byName.title.required, true);
+  assert.equal(byName.title.max, 120);
+  assert.equal(byName.views.onlyInt, true);
+  assert.deepEqual(byName.status.values, ['draft', 'published', 'archived']);
+  assert.equal(byName.category.type, 'relation');
+  assert.equal(byName.category.cascadeDelete, true);
+  const cats = await rest.call('GET', '/api/collections/categories');
+  assert.equal(byName.category.collectionId, cats.body.id);
+  assert.equal(posts.body.listRule, "title != '' && views >= 0");
+  assert.equal(posts.body.viewRule, '');
+  assert.equal(posts.body.createRule, null, 'untouched rules stay superusers-only');
+});
+
+step('records: create, filter, edit and delete through the panel', async () => {
+  await page.getByRole('link', { name: 'categories', exact: true }).click();
+  await page.getByRole('link', { name: '+ New record' }).click();
+  await page.locator('input[name="label"]').fill('N');
+  await page.getByTestId('save-record').click();
+  await page.locator('.field-error', { hasText: /length|least/i }).waitFor();
+  await page.locator('input[name="label"]').fill('News');
+  await page.getByTestId('save-record').click();
+  await page.waitForURL(/#\/c\/categories$/);
+
+  await page.getByRole('link', { name: 'posts', exact: true }).click();
+  for (const [t, v, pub] of [['Hello world', 5, true], ['Second post', 50, false], ['Third post', 500, true]]) {
+    await page.getByRole('link', { name: '+ New record' }).click();
+    await page.locator('input[name="title"]').fill(t);
+    await page.locator('input[name="views"]').fill(String(v));
+    if (pub) await page.locator('input[name="published"]').check();
+    await page.locator('select[name="status"]').selectOption(pub ? 'published' : 'draft');
+    await page.locator('input[name="publishedAt"]').fill('2024-05-01T10:30');
+    await page.locator('textarea[name="meta"]').fill('{"tags": ["a"');
+    await page.getByText(/Invalid JSON/).waitFor();
+    await page.locator('textarea[name="meta"]').fill(`{"tags": ["a"], "n": ${v}}`);
+    await page.locator('[data-relation="category"] input[type="search"]').fill('New');
+    await page.locator('[data-relation="category"] .rel-results button', { hasText: 'News' }).click();
+    if (t === 'Third post') await shot('06-record-form');
+    await page.getByTestId('save-record').click();
+    await page.waitForURL(/#\/c\/posts$/);
+  }
+  await page.locator('table.records tbody tr').nth(2).waitFor();
+  await shot('05-records-table');
+
+  // Filter in the filter language; a broken one shows the server's error inline.
+  await page.locator('#filter').fill('views >= 50 &&');
+  await page.getByRole('button', { name: 'Apply' }).click();
+  await page.getByTestId('list-error').waitFor();
+  await page.locator('#filter').fill('views >= 50');
+  await page.getByRole('button', { name: 'Apply' }).click();
+  await page.getByText('2 records').waitFor();
+  assert.equal(await page.locator('table.records tbody tr').count(), 2);
+
+  // Edit "Second post".
+  await page.locator('table.records tbody tr', { hasText: 'Second post' }).locator('td').nth(1).click();
+  await page.locator('input[name="title"]').fill('Second post (edited)');
+  await page.locator('input[name="published"]').check();
+  await page.getByTestId('save-record').click();
+  await page.waitForURL(/#\/c\/posts$/);
+
+  // Delete "Hello world" from its form.
+  await page.getByRole('button', { name: 'Clear' }).click().catch(() => {});
+  await page.locator('table.records tbody tr', { hasText: 'Hello world' }).locator('td').nth(1).click();
+  await page.getByRole('button', { name: 'Delete' }).click();
+  await page.getByTestId('confirm-yes').click();
+  await page.waitForURL(/#\/c\/posts$/);
+  await page.getByText('2 records').waitFor();
+
+  const listed = await rest.call('GET', '/api/collections/posts/records?sort=views');
+  assert.equal(listed.status, 200);
+  assert.deepEqual(listed.body.items.map((r) => r.title), ['Second post (edited)', 'Third post']);
+  const second = listed.body.items[0];
+  assert.equal(second.views, 50);
+  assert.equal(second.published, true);
+  assert.equal(second.status, 'draft');
+  assert.equal(second.publishedAt, '2024-05-01 10:30:00.000Z');
+  assert.deepEqual(second.meta, { tags: ['a'], n: 50 });
+  const news = await rest.call('GET', `/api/collections/categories/records?filter=${encodeURIComponent("label = 'News'")}`);
+  assert.equal(second.category, news.body.items[0].id);
+
+  // Bulk delete the rest.
+  await page.getByLabel('Select all on this page').check();
+  await page.getByRole('button', { name: 'Delete selected' }).click();
+  await page.getByTestId('confirm-yes').click();
+  await page.getByText('0 records').waitFor();
+  const empty = await rest.call('GET', '/api/collections/posts/records');
+  assert.equal(empty.body.totalItems, 0);
+});
+
+step('collections sidebar, settings and API preview screens', async () => {
+  await page.getByRole('link', { name: 'categories', exact: true }).click();
+  await page.getByRole('button', { name: /System/ }).click();
+  await shot('02-collections');
+
+  await page.getByRole('link', { name: /API preview/ }).click();
+  await page.getByText("pb.collection('categories').getList").waitFor();
+  await shot('08-api-preview');
+
+  await page.getByRole('link', { name: 'Settings' }).click();
+  await page.getByLabel('Application name').fill('Ferrobase UI test');
+  await page.getByRole('button', { name: 'Save settings' }).click();
+  await page.getByText('Settings saved.').waitFor();
+  await shot('07-settings');
+  const settings = await rest.call('GET', '/api/settings');
+  assert.equal(settings.body.meta.appName, 'Ferrobase UI test');
+});
+
+step('dropping a collection asks for confirmation first', async () => {
+  await page.getByRole('link', { name: 'Collections' }).click();
+  await page.getByRole('link', { name: 'posts', exact: true }).click();
+  await page.getByRole('link', { name: /Edit collection/ }).click();
+  await page.getByRole('button', { name: 'Delete collection' }).click();
+  await page.getByRole('button', { name: 'Cancel' }).last().click();
+  assert.equal((await rest.call('GET', '/api/collections/posts')).status, 200, 'cancel keeps it');
+  await page.getByRole('button', { name: 'Delete collection' }).click();
+  await page.getByTestId('confirm-yes').click();
+  await page.waitForFunction(() => !location.hash.includes('posts'));
+  assert.equal((await rest.call('GET', '/api/collections/posts')).status, 404);
+});
