@@ -108,7 +108,7 @@ export function ToastHost() {
   pushToast = (text) => {
     const id = ++uid;
     setItems((xs) => [...xs.slice(-2), { id, text }]);
-    setTimeout(() => setItems((xs) => xs.filter((x) => x.id !== id)), 3000);
+    setTimeout(() => setItems((xs) => xs.filter((x) => x.id !== id)), 2500);
   };
   return (
     <div class="toasts" role="status" aria-live="polite">

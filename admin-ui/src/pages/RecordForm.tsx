@@ -242,6 +242,19 @@ function RelationPicker(p: InputProps) {
       .then((r) => { setResults(r.items); setErr(null); })
       .catch(setErr);
   }, [dq, target?.id]);
+  // Labels of the selected records (those not among the current results are fetched once).
+  const [known, setKnown] = useState<Record<string, string>>({});
+  useEffect(() => {
+    if (label === 'id' || !target) return;
+    const next: Record<string, string> = { ...known };
+    results.forEach((r) => (next[r.id] = String(r[label] ?? '')));
+    const missing = ids.filter((id) => !(id in next) && /^[\w-]+$/.test(id));
+    if (missing.length)
+      api('GET', `/api/collections/${target.id}/records`, undefined, { perPage: missing.length, skipTotal: 1, filter: missing.map((id) => `id='${id}'`).join('||') })
+        .then((r) => setKnown((k) => ({ ...k, ...Object.fromEntries(r.items.map((x: any) => [x.id, String(x[label] ?? '')])) })))
+        .catch(() => {});
+    setKnown(next);
+  }, [results, ids.join(',')]);
   const add = (id: string) => onChange(multi ? [...ids.filter((x) => x !== id), id] : id);
   const drop = (id: string) => onChange(multi ? ids.filter((x) => x !== id) : '');
   const searchId = `rel-${f.name}`;
@@ -253,6 +266,7 @@ function RelationPicker(p: InputProps) {
         {ids.map((id) => (
           <span class="chip">
             <code>{id}</code>
+            {known[id] && <span>{known[id]}</span>}
             <button type="button" aria-label={`Remove ${id}`} onClick={() => drop(id)}>✕</button>
           </span>
         ))}

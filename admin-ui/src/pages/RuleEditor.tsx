@@ -73,11 +73,11 @@ export function RuleEditor(p: Props) {
     <fieldset class={'rule' + (p.error ? ' has-error' : '')} data-rule={p.ruleKey}>
       <legend>{p.label} rule <code class="muted small">{p.ruleKey}</code></legend>
       <div class="segmented" role="radiogroup" aria-label={`${p.label} rule mode`}>
-        <button type="button" role="radio" aria-checked={mode === 'locked'} class={mode === 'locked' ? 'on' : ''} onClick={() => setMode('locked')}>🔒 Superusers only</button>
+        <button type="button" role="radio" aria-checked={mode === 'locked'} class={mode === 'locked' ? 'on' : ''} onClick={() => setMode('locked')}>Superusers only</button>
         {p.allowPublic !== false && (
-          <button type="button" role="radio" aria-checked={mode === 'public'} class={mode === 'public' ? 'on' : ''} onClick={() => setMode('public')}>🌐 Public (anyone)</button>
+          <button type="button" role="radio" aria-checked={mode === 'public'} class={mode === 'public' ? 'on' : ''} onClick={() => setMode('public')}>Public (anyone)</button>
         )}
-        <button type="button" role="radio" aria-checked={mode === 'custom'} class={mode === 'custom' ? 'on' : ''} onClick={() => setMode('custom')}>ƒ Custom expression</button>
+        <button type="button" role="radio" aria-checked={mode === 'custom'} class={mode === 'custom' ? 'on' : ''} onClick={() => setMode('custom')}>Custom expression</button>
       </div>
       {mode === 'locked' && <p class="hint">Rule is <code>null</code>: only superusers can do this.</p>}
       {mode === 'public' && <p class="hint warn">Rule is empty (<code>""</code>): everyone, including guests, can do this.</p>}
