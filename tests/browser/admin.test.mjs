@@ -233,6 +233,43 @@ step('records: create, filter, edit and delete through the panel', async () => {
   assert.equal(empty.body.totalItems, 0);
 });
 
+step('auth records: password with confirmation and the verified flag', async () => {
+  await page.getByRole('link', { name: 'users auth', exact: true }).click();
+  await page.getByRole('link', { name: '+ New record' }).click();
+  await page.locator('input[name="email"]').fill('reader@example.com');
+  await page.locator('input[name="password"]').fill('reader-pass-1');
+  await page.locator('input[name="passwordConfirm"]').fill('reader-pass-2');
+  await page.getByTestId('save-record').click();
+  await page.locator('.field-error').first().waitFor();
+  await page.locator('input[name="passwordConfirm"]').fill('reader-pass-1');
+  await page.locator('input[name="verified"]').check();
+  await page.getByTestId('save-record').click();
+  await page.waitForURL(/#\/c\/users$/);
+  await page.locator('td[data-col="verified"]', { hasText: 'verified' }).first().waitFor();
+
+  const users = await rest.call('GET', `/api/collections/users/records?filter=${encodeURIComponent("email = 'reader@example.com'")}`);
+  assert.equal(users.body.items.length, 1);
+  assert.equal(users.body.items[0].verified, true);
+  const login = await rest.call('POST', '/api/collections/users/auth-with-password', { identity: 'reader@example.com', password: 'reader-pass-1' });
+  assert.equal(login.status, 200, 'the password set in the panel works');
+});
+
+step('dark theme and a narrower laptop viewport', async () => {
+  await page.getByRole('button', { name: /^Theme:/ }).click();
+  await page.getByRole('button', { name: 'Theme: dark' }).waitFor();
+  const bg = await page.evaluate(() => getComputedStyle(document.body).backgroundColor);
+  assert.notEqual(bg, 'rgb(246, 247, 249)', 'dark background applied');
+  await page.setViewportSize({ width: 1024, height: 700 });
+  await page.getByRole('link', { name: 'posts', exact: true }).click();
+  await page.locator('table.records').waitFor();
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  assert.ok(overflow <= 0, `no horizontal page scroll at 1024 px (overflow ${overflow})`);
+  await shot('09-dark-1024');
+  await page.getByRole('button', { name: 'Theme: dark' }).click(); // → light
+  await page.getByRole('button', { name: 'Theme: light' }).click(); // → system
+  await page.setViewportSize({ width: 1366, height: 860 });
+});
+
 step('collections sidebar, settings and API preview screens', async () => {
   await page.getByRole('link', { name: 'categories', exact: true }).click();
   await page.getByRole('button', { name: /System/ }).click();
