@@ -100,7 +100,12 @@ step('collections with several field types, a relation and a checked rule', asyn
   // A target for the relation first.
   await page.getByRole('link', { name: '+ New collection' }).click();
   await page.getByLabel('Name', { exact: true }).fill('categories');
-  const label = await addField('text', 'label');
+  // The draft is checked as you type: a bad field name shows the server's
+  // nested error (fields.N.name) on that field's card.
+  await addField('text', 'bad name');
+  await page.locator('.field-card[data-field-name="bad name"] .field-error', { hasText: 'Invalid name' }).waitFor();
+  await page.locator('.field-card[data-field-name="bad name"] input[name="name"]').fill('label');
+  const label = page.locator('.field-card[data-field-name="label"]');
   await label.locator('input[name="min"]').fill('2');
   await saveCollection();
 
@@ -187,6 +192,21 @@ step('records: create, filter, edit and delete through the panel', async () => {
   }
   await page.locator('table.records tbody tr').nth(2).waitFor();
   await shot('05-records-table');
+
+  // Sort by a column header, both ways.
+  const titles = () => page.locator('table.records tbody td[data-col="title"]').allInnerTexts();
+  await page.locator('th button', { hasText: 'views' }).click();
+  await page.waitForFunction(() => document.querySelector('table.records tbody td[data-col="title"]')?.textContent === 'Hello world');
+  assert.deepEqual(await titles(), ['Hello world', 'Second post', 'Third post']);
+  await page.locator('th button', { hasText: 'views' }).click();
+  await page.waitForFunction(() => document.querySelector('table.records tbody td[data-col="title"]')?.textContent === 'Third post');
+
+  // The column chooser hides and shows a column.
+  await page.getByText('Columns', { exact: true }).click();
+  await page.locator('.col-chooser').getByLabel('meta').uncheck();
+  assert.equal(await page.locator('table.records th', { hasText: 'meta' }).count(), 0);
+  await page.locator('.col-chooser').getByLabel('meta').check();
+  await page.getByText('Columns', { exact: true }).click();
 
   // Filter in the filter language; a broken one shows the server's error inline.
   await page.locator('#filter').fill('views >= 50 &&');
@@ -291,6 +311,23 @@ step('collections sidebar, settings and API preview screens', async () => {
 step('dropping a collection asks for confirmation first', async () => {
   await page.getByRole('link', { name: 'Collections' }).click();
   await page.getByRole('link', { name: 'posts', exact: true }).click();
+  await page.getByRole('link', { name: /Edit collection/ }).click();
+
+  // Rename one field and drop another; saving asks before dropping data.
+  await page.locator('.field-card[data-field-name="views"] input[name="name"]').fill('hits');
+  await page.getByRole('button', { name: 'Remove field meta' }).click();
+  await page.getByTestId('confirm-yes').click();
+  await page.getByRole('button', { name: 'Move title down' }).waitFor();
+  await page.getByTestId('save-collection').click();
+  await page.locator('dialog.confirm', { hasText: 'Drop field meta' }).waitFor();
+  await page.getByTestId('confirm-yes').click();
+  await page.waitForURL(/#\/c\/posts$/);
+  const changed = await rest.call('GET', '/api/collections/posts');
+  const names = changed.body.fields.map((f) => f.name);
+  assert.ok(names.includes('hits') && !names.includes('views'), `renamed: ${names}`);
+  assert.ok(!names.includes('meta'), `dropped: ${names}`);
+  assert.equal(changed.body.listRule, "title != '' && hits >= 0", 'the rule follows the rename');
+
   await page.getByRole('link', { name: /Edit collection/ }).click();
   await page.getByRole('button', { name: 'Delete collection' }).click();
   await page.getByRole('button', { name: 'Cancel' }).last().click();

@@ -5,7 +5,7 @@
 import { useEffect, useMemo, useState } from 'preact/hooks';
 import { ApiError, api, fieldError } from '../api';
 import { go, href } from '../router';
-import { FIELD_TYPES, RULES, AUTH_RULES, TYPE_LABELS, newField } from '../schema';
+import { FIELD_TYPES, RULES, AUTH_RULES, TYPE_LABELS, followRenames, newField } from '../schema';
 import { Check, ErrorBanner, Row, Spinner, confirmDanger, toast, useDebounced } from '../ui';
 import { RuleEditor, ruleCandidates } from './RuleEditor';
 
@@ -13,6 +13,9 @@ type Props = { initial?: any; collections: any[]; reload: () => Promise<void> };
 let keySeq = 0;
 const withKeys = (c: any) => ({ ...c, fields: (c.fields || []).map((f: any) => ({ ...f, _k: ++keySeq })) });
 const stripKeys = (c: any) => ({ ...c, fields: c.fields.map(({ _k, ...f }: any) => f) });
+const RULE_KEYS = [...RULES, ...AUTH_RULES].map(([k]) => k);
+/** What is sent to the server: no client keys, renamed fields followed in rules and indexes. */
+const outgoing = (draft: any, initial: any) => followRenames(stripKeys(draft), initial, RULE_KEYS);
 
 export function CollectionEditor({ initial, collections, reload }: Props) {
   const isNew = !initial;
@@ -34,7 +37,7 @@ export function CollectionEditor({ initial, collections, reload }: Props) {
   }, []);
 
   // Live dry-run of the whole draft, debounced.
-  const body = useMemo(() => (draft ? stripKeys(draft) : null), [draft]);
+  const body = useMemo(() => (draft ? outgoing(draft, initial) : null), [draft]);
   const debounced = useDebounced(body, 400);
   useEffect(() => {
     if (!debounced || !debounced.name) return;
@@ -82,7 +85,7 @@ export function CollectionEditor({ initial, collections, reload }: Props) {
         const dropped = initial.fields.filter((f: any) => !kept.has(f.id)).map((f: any) => f.name);
         if (dropped.length && !(await confirmDanger(`Drop field${dropped.length > 1 ? 's' : ''} ${dropped.join(', ')} and all ${dropped.length > 1 ? 'their' : 'its'} data? This cannot be undone.`, 'Drop and save'))) return;
       }
-      const saved = isNew ? await api('POST', '/api/collections', stripKeys(draft)) : await api('PATCH', `/api/collections/${initial.id}`, stripKeys(draft));
+      const saved = isNew ? await api('POST', '/api/collections', outgoing(draft, initial)) : await api('PATCH', `/api/collections/${initial.id}`, outgoing(draft, initial));
       await reload();
       toast(`Saved collection ${saved.name}.`);
       go(`c/${saved.name}`);
