@@ -72,11 +72,12 @@ function Page({ route, collections, reload }: { route: string[]; collections: an
     return <Records key={collection.id} collection={collection} />;
   }
   const first = collections.find((c) => !c.system) || collections[0];
-  if (first) {
-    go('c/' + first.name);
-    return null;
-  }
-  return <Spinner />;
+  return first ? <Redirect to={'c/' + first.name} /> : <Spinner />;
+}
+
+function Redirect({ to }: { to: string }) {
+  useEffect(() => go(to), [to]);
+  return null;
 }
 
 function Sidebar({ collections, active }: { collections: any[]; active: string }) {

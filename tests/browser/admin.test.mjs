@@ -16,7 +16,9 @@ let browser;
 let page;
 let rest;
 
-const shot = (name) => page.screenshot({ path: path.join(OUTPUT_DIR, `${name}.png`), fullPage: false });
+// Toasts are hidden in screenshots: they belong to the previous action.
+const shot = (name) =>
+  page.screenshot({ path: path.join(OUTPUT_DIR, `${name}.png`), fullPage: false, style: '.toasts { display: none; }' });
 
 before(async () => {
   server = await startServer();
@@ -87,6 +89,14 @@ step('the session survives a reload, and login works after logout', async () => 
   await page.getByRole('button', { name: 'Log out' }).click();
   await page.getByRole('button', { name: 'Sign in' }).waitFor();
   await shot('01-login');
+  // Keyboard: the email box has focus; Tab moves to the password box with a visible ring.
+  await page.keyboard.press('Tab');
+  const ring = await page.evaluate(() => {
+    const el = document.activeElement;
+    return { name: el?.getAttribute('name'), outline: el ? getComputedStyle(el).outlineStyle : 'none' };
+  });
+  assert.equal(ring.name, 'password');
+  assert.notEqual(ring.outline, 'none', 'focus is visible');
   await page.getByLabel('Email').fill(EMAIL);
   await page.getByLabel('Password').fill('wrong-password');
   await page.getByRole('button', { name: 'Sign in' }).click();

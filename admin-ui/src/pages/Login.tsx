@@ -14,7 +14,8 @@ export function Login() {
     setErr(null);
     try {
       await login(email, password);
-      go('');
+      // Stay on a deep link (`#/c/posts`) that led here; leave the login route.
+      if (location.hash.startsWith('#/login')) go('');
     } catch (e) {
       setErr(e);
     } finally {
