@@ -310,12 +310,17 @@ step('collections sidebar, settings and API preview screens', async () => {
   await shot('08-api-preview');
 
   await page.getByRole('link', { name: 'Settings' }).click();
+  await page.getByLabel('Application URL').fill('not a url');
+  await page.getByRole('button', { name: 'Save settings' }).click();
+  await page.locator('.row.has-error', { hasText: 'Application URL' }).locator('.field-error', { hasText: 'Must be a valid url.' }).waitFor();
+  await page.getByLabel('Application URL').fill('https://app.example.com');
   await page.getByLabel('Application name').fill('Ferrobase UI test');
   await page.getByRole('button', { name: 'Save settings' }).click();
   await page.getByText('Settings saved.').waitFor();
   await shot('07-settings');
   const settings = await rest.call('GET', '/api/settings');
   assert.equal(settings.body.meta.appName, 'Ferrobase UI test');
+  assert.equal(settings.body.meta.appURL, 'https://app.example.com');
 });
 
 step('dropping a collection asks for confirmation first', async () => {

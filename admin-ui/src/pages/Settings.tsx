@@ -40,7 +40,7 @@ export function Settings() {
 
   return (
     <section class="page settings" aria-labelledby="settings-title">
-      <form onSubmit={save}>
+      <form onSubmit={save} noValidate>
         <div class="page-head">
           <h1 id="settings-title">Settings</h1>
           <div class="spacer" />
@@ -85,20 +85,24 @@ export function Settings() {
             <tbody>
               {rules.map((r, i) => (
                 <tr>
-                  <td><input aria-label="Label" value={r.label} onInput={(e) => setRule(i, { label: (e.target as HTMLInputElement).value })} />{fieldError(err, `rateLimits.rules.${i}.label`) && <div class="field-error">{fieldError(err, `rateLimits.rules.${i}.label`)}</div>}</td>
+                  <td><input aria-label="Label" value={r.label} onInput={(e) => setRule(i, { label: (e.target as HTMLInputElement).value })} /><CellError err={err} path={`rateLimits.rules.${i}.label`} /></td>
                   <td>
                     <select aria-label="Audience" value={r.audience} onChange={(e) => setRule(i, { audience: (e.target as HTMLSelectElement).value })}>
                       <option value="">everyone</option><option value="@guest">@guest</option><option value="@auth">@auth</option>
                     </select>
+                    <CellError err={err} path={`rateLimits.rules.${i}.audience`} />
                   </td>
-                  <td><input aria-label="Max requests" type="number" value={r.maxRequests} onInput={(e) => setRule(i, { maxRequests: Number((e.target as HTMLInputElement).value) })} /></td>
-                  <td><input aria-label="Duration in seconds" type="number" value={r.duration} onInput={(e) => setRule(i, { duration: Number((e.target as HTMLInputElement).value) })} /></td>
+                  <td><input aria-label="Max requests" type="number" value={r.maxRequests} onInput={(e) => setRule(i, { maxRequests: Number((e.target as HTMLInputElement).value) })} /><CellError err={err} path={`rateLimits.rules.${i}.maxRequests`} /></td>
+                  <td><input aria-label="Duration in seconds" type="number" value={r.duration} onInput={(e) => setRule(i, { duration: Number((e.target as HTMLInputElement).value) })} /><CellError err={err} path={`rateLimits.rules.${i}.duration`} /></td>
                   <td><button type="button" class="icon-btn danger" aria-label="Remove rule" onClick={() => sec('rateLimits', { rules: rules.filter((_, j) => j !== i) })}>✕</button></td>
                 </tr>
               ))}
             </tbody>
           </table>
           <button type="button" class="btn small" onClick={() => sec('rateLimits', { rules: [...rules, { label: '/api/', audience: '', duration: 10, maxRequests: 300 }] })}>+ Add rule</button>
+          <Row label="Excluded IPs" hint="Comma separated; never limited." error={fieldError(err, 'rateLimits.excludedIPs')}>
+            {(id) => <ListText id={id} value={s.rateLimits?.excludedIPs || []} onChange={(v) => sec('rateLimits', { excludedIPs: v })} />}
+          </Row>
         </fieldset>
         <fieldset class="card">
           <legend>Batch API</legend>
@@ -109,7 +113,32 @@ export function Settings() {
             {txt('batch', 'maxBodySize', 'Max body size (bytes, 0 = default)', 'number')}
           </div>
         </fieldset>
+        {s.trustedProxy && (
+          <fieldset class="card">
+            <legend>Trusted proxy</legend>
+            <p class="hint">Headers that carry the client IP when the server runs behind a reverse proxy (rate limits and logs use it).</p>
+            <Row label="Client IP headers" hint="Comma separated, e.g. X-Forwarded-For, X-Real-IP." error={fieldError(err, 'trustedProxy.headers')}>
+              {(id) => <ListText id={id} value={s.trustedProxy.headers || []} onChange={(v) => sec('trustedProxy', { headers: v })} />}
+            </Row>
+            {'useLeftmostIp' in s.trustedProxy ? (
+              <Check label="Use the leftmost IP of X-Forwarded-For" checked={!!s.trustedProxy.useLeftmostIp} onChange={(v) => sec('trustedProxy', { useLeftmostIp: v })} />
+            ) : (
+              <Check label="Use the leftmost IP of X-Forwarded-For" checked={!!s.trustedProxy.useLeftmostIP} onChange={(v) => sec('trustedProxy', { useLeftmostIP: v })} />
+            )}
+          </fieldset>
+        )}
       </form>
     </section>
   );
+}
+
+function CellError({ err, path }: { err: unknown; path: string }) {
+  const m = fieldError(err, path);
+  return m ? <div class="field-error">{m}</div> : null;
+}
+
+/** A comma-separated list edited as text. */
+function ListText({ id, value, onChange }: { id: string; value: string[]; onChange: (v: string[]) => void }) {
+  const [text, setText] = useState(value.join(', '));
+  return <input id={id} value={text} onInput={(e) => { const t = (e.target as HTMLInputElement).value; setText(t); onChange(t.split(',').map((x) => x.trim()).filter(Boolean)); }} />;
 }
