@@ -69,7 +69,7 @@ function Page({ route, collections, reload }: { route: string[]; collections: an
     if (b === 'edit') return <CollectionEditor key={collection.id + collection.updated} initial={collection} collections={collections} reload={reload} />;
     if (b === 'api') return <ApiPreview collection={collection} />;
     if (b === 'r' && id) return <RecordForm key={collection.id + id} collection={collection} collections={collections} id={id} />;
-    return <Records key={collection.id} collection={collection} />;
+    return <Records key={collection.id} collection={collection} collections={collections} />;
   }
   const first = collections.find((c) => !c.system) || collections[0];
   return first ? <Redirect to={'c/' + first.name} /> : <Spinner />;

@@ -201,6 +201,7 @@ step('records: create, filter, edit and delete through the panel', async () => {
     await page.waitForURL(/#\/c\/posts$/);
   }
   await page.locator('table.records tbody tr').nth(2).waitFor();
+  await page.locator('td[data-col="category"]', { hasText: 'News' }).first().waitFor(); // expanded relation label
   await shot('05-records-table');
 
   // Sort by a column header, both ways.

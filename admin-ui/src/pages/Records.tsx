@@ -12,7 +12,7 @@ export function visibleFields(collection: any) {
   return collection.fields.filter((f: any) => !NEVER_SHOWN.has(f.name) && f.type !== 'password');
 }
 
-export function Records({ collection }: { collection: any }) {
+export function Records({ collection, collections = [] }: { collection: any; collections?: any[] }) {
   const all = visibleFields(collection);
   const storeKey = `fb_cols_${collection.id}`;
   const [hidden, setHidden] = useState<string[]>(() => {
@@ -30,7 +30,9 @@ export function Records({ collection }: { collection: any }) {
 
   useEffect(() => {
     let stale = false;
-    api('GET', `/api/collections/${collection.id}/records`, undefined, { page, perPage, sort, filter })
+    // Relations are expanded so the table can show the related records' labels.
+    const expand = all.filter((f: any) => f.type === 'relation').map((f: any) => f.name).join(',');
+    api('GET', `/api/collections/${collection.id}/records`, undefined, { page, perPage, sort, filter, expand })
       .then((d) => { if (!stale) { setData(d); setErr(null); } })
       .catch((e) => { if (!stale) setErr(e); });
     return () => { stale = true; };
@@ -111,7 +113,7 @@ export function Records({ collection }: { collection: any }) {
                 <td class="sel"><input type="checkbox" aria-label={`Select ${r.id}`} checked={selected.has(r.id)} onChange={() => toggle(r.id)} /></td>
                 {cols.map((f: any, i: number) => (
                   <td data-col={f.name}>
-                    {i === 0 ? <a href={href(`c/${collection.name}/r/${r.id}`)}>{cell(f, r[f.name])}</a> : cell(f, r[f.name])}
+                    {i === 0 ? <a href={href(`c/${collection.name}/r/${r.id}`)}>{cell(f, r[f.name], r, collections)}</a> : cell(f, r[f.name], r, collections)}
                   </td>
                 ))}
               </tr>
@@ -136,7 +138,26 @@ export function Records({ collection }: { collection: any }) {
   );
 }
 
-function cell(f: any, v: any) {
+/** A short human label for a record: its presentable field, else a text field, else its id. */
+export function recordLabel(rec: any, target?: any): string {
+  if (!rec) return '';
+  const fields: any[] = target?.fields || [];
+  const presentable = fields.filter((f) => f.presentable).map((f) => f.name);
+  const textual = fields.filter((f) => ['text', 'email'].includes(f.type) && f.name !== 'id' && !f.hidden).map((f) => f.name);
+  for (const k of [...presentable, ...textual, 'name', 'title', 'email']) {
+    const v = rec[k];
+    if (v !== undefined && v !== null && v !== '') return Array.isArray(v) ? v.join(', ') : String(v);
+  }
+  return rec.id;
+}
+
+function cell(f: any, v: any, r?: any, collections: any[] = []) {
+  if (f.type === 'relation' && r?.expand?.[f.name]) {
+    const ex = r.expand[f.name];
+    const list = Array.isArray(ex) ? ex : [ex];
+    const target = collections.find((c) => c.id === f.collectionId);
+    return <span class="trunc" title={list.map((x: any) => x.id).join(', ')}>{truncate(list.map((x: any) => recordLabel(x, target)).join(', '), 60)}</span>;
+  }
   if (f.type === 'bool' || f.name === 'verified') return v ? <span class="yes">✓ {f.name === 'verified' ? 'verified' : 'true'}</span> : <span class="muted">{f.name === 'verified' ? 'unverified' : 'false'}</span>;
   if (v === null || v === undefined || v === '' || (Array.isArray(v) && v.length === 0)) return <span class="muted">—</span>;
   if (f.type === 'json' || f.type === 'geoPoint') return <code class="trunc">{truncate(JSON.stringify(v), 60)}</code>;
