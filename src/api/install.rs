@@ -6,7 +6,7 @@
 
 use super::error::ApiError;
 use super::extract::{AppState, read_object};
-use crate::auth::{self, superuser::MIN_PASSWORD_CHARS};
+use crate::auth::{self, MIN_PASSWORD_CHARS};
 use crate::validation::{FieldError, ValidationErrors};
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::{Map, Value};

@@ -11,13 +11,13 @@ pub mod mfa;
 pub mod otp;
 pub mod password;
 mod principal;
-pub mod superuser;
+mod superuser;
 pub mod throttle;
 pub mod token;
 
 pub use login::{LoginOutcome, login_with_password, refresh_token};
 pub use principal::{Principal, resolve_token};
-pub use superuser::{count_superusers, delete_superuser, upsert_superuser};
+pub use superuser::{MIN_PASSWORD_CHARS, count_superusers, delete_superuser, upsert_superuser};
 
 use crate::db::DbError;
 
