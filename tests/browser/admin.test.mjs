@@ -150,7 +150,10 @@ step('collections with several field types, a relation and a checked rule', asyn
   await box.pressSequentially('titl');
   await list.locator('.suggestions li', { hasText: /^title$/ }).waitFor();
   await box.press('Tab');
-  await box.pressSequentially(" != '' && views >= 0");
+  await box.pressSequentially(" != '' && views >= 0 && category.la");
+  await list.locator('.suggestions li', { hasText: /^category\.label$/ }).waitFor();
+  await box.press('Enter');
+  await box.pressSequentially(" != ''");
   await list.getByText('✓ Valid expression').waitFor();
   const view = page.locator('[data-rule="viewRule"]');
   await view.getByRole('radio', { name: /Public/ }).click();
@@ -168,7 +171,7 @@ step('collections with several field types, a relation and a checked rule', asyn
   assert.equal(byName.category.cascadeDelete, true);
   const cats = await rest.call('GET', '/api/collections/categories');
   assert.equal(byName.category.collectionId, cats.body.id);
-  assert.equal(posts.body.listRule, "title != '' && views >= 0");
+  assert.equal(posts.body.listRule, "title != '' && views >= 0 && category.label != ''");
   assert.equal(posts.body.viewRule, '');
   assert.equal(posts.body.createRule, null, 'untouched rules stay superusers-only');
 });
@@ -342,7 +345,7 @@ step('dropping a collection asks for confirmation first', async () => {
   const names = changed.body.fields.map((f) => f.name);
   assert.ok(names.includes('hits') && !names.includes('views'), `renamed: ${names}`);
   assert.ok(!names.includes('meta'), `dropped: ${names}`);
-  assert.equal(changed.body.listRule, "title != '' && hits >= 0", 'the rule follows the rename');
+  assert.equal(changed.body.listRule, "title != '' && hits >= 0 && category.label != ''", 'the rule follows the rename');
 
   await page.getByRole('link', { name: /Edit collection/ }).click();
   await page.getByRole('button', { name: 'Delete collection' }).click();

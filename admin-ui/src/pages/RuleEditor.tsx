@@ -125,6 +125,17 @@ export function ruleCandidates(collection: any, collections: any[]): string[] {
   users.forEach((u) => u.fields.forEach((f: any) => authFields.add(f.name)));
   const out: string[] = [...fields];
   for (const f of fields) out.push(`${f}:isset`, `${f}:changed`, `${f}:length`, `${f}:each`, `${f}:lower`);
+  // Relation paths (`author.name`) and back-relations (`comments_via_post`).
+  for (const f of collection.fields || []) {
+    if (f.type !== 'relation') continue;
+    const target = collections.find((c) => c.id === f.collectionId);
+    for (const tf of target?.fields || []) out.push(`${f.name}.${tf.name}`);
+  }
+  if (collection.id) {
+    for (const c of collections)
+      for (const f of c.fields || [])
+        if (f.type === 'relation' && f.collectionId === collection.id) out.push(`${c.name}_via_${f.name}`, ...(c.fields || []).map((x: any) => `${c.name}_via_${f.name}.${x.name}`));
+  }
   out.push('@request.auth.', ...[...authFields].map((f) => `@request.auth.${f}`));
   out.push('@request.body.', ...fields.map((f: string) => `@request.body.${f}`));
   out.push('@request.query.', '@request.headers.', '@request.method', '@request.context');
