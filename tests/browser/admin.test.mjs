@@ -267,6 +267,31 @@ step('records: create, filter, edit and delete through the panel', async () => {
   assert.equal(empty.body.totalItems, 0);
 });
 
+step('an auth collection starts from the server scaffold', async () => {
+  await page.getByRole('link', { name: '+ New collection' }).click();
+  await page.getByLabel('Name', { exact: true }).fill('members');
+  await page.getByLabel('Type', { exact: true }).selectOption('auth');
+  await page.locator('.field-card[data-field-name="email"]').waitFor();
+  await addField('text', 'nickname');
+  await page.getByRole('tab', { name: 'Auth options' }).click();
+  await page.getByLabel('Auth token duration (seconds)').fill('3600');
+  await page.getByRole('tab', { name: 'API rules' }).click();
+  await page.locator('[data-rule="manageRule"]').getByRole('radio', { name: /Custom expression/ }).click();
+  await page.locator('[data-rule="manageRule"] textarea').fill("@request.auth.collectionName = '_superusers'");
+  await page.locator('[data-rule="manageRule"]').getByText('✓ Valid expression').waitFor();
+  await saveCollection();
+
+  const members = await rest.call('GET', '/api/collections/members');
+  assert.equal(members.status, 200);
+  assert.equal(members.body.type, 'auth');
+  const names = members.body.fields.map((f) => f.name);
+  for (const n of ['id', 'password', 'tokenKey', 'email', 'emailVisibility', 'verified', 'nickname', 'created', 'updated']) {
+    assert.ok(names.includes(n), `${n} in ${names}`);
+  }
+  assert.equal(members.body.authToken.duration, 3600);
+  assert.equal(members.body.manageRule, "@request.auth.collectionName = '_superusers'");
+});
+
 step('auth records: password with confirmation and the verified flag', async () => {
   await page.getByRole('link', { name: 'users auth', exact: true }).click();
   await page.getByRole('link', { name: '+ New record' }).click();
