@@ -296,6 +296,12 @@ step('auth records: password with confirmation and the verified flag', async () 
   await page.getByRole('link', { name: 'users auth', exact: true }).click();
   await page.getByRole('link', { name: '+ New record' }).click();
   await page.locator('input[name="email"]').fill('reader@example.com');
+  // Leaving a form with unsaved changes asks first; dismissing stays.
+  const asked = new Promise((resolve) => page.once('dialog', (d) => { resolve(d.message()); d.dismiss(); }));
+  await page.getByRole('link', { name: 'categories', exact: true }).click();
+  assert.match(await asked, /Discard unsaved record changes/);
+  assert.match(page.url(), /#\/c\/users\/r\/new$/);
+  assert.equal(await page.locator('input[name="email"]').inputValue(), 'reader@example.com');
   await page.locator('input[name="password"]').fill('reader-pass-1');
   await page.locator('input[name="passwordConfirm"]').fill('reader-pass-2');
   await page.getByTestId('save-record').click();

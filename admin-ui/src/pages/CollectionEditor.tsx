@@ -4,7 +4,7 @@
 // as you type, so rule errors show up before saving.
 import { useEffect, useMemo, useState } from 'preact/hooks';
 import { ApiError, api, fieldError } from '../api';
-import { go, href } from '../router';
+import { go, href, setLeaveGuard, useLeaveGuard } from '../router';
 import { FIELD_TYPES, RULES, AUTH_RULES, TYPE_LABELS, followRenames, newField } from '../schema';
 import { Check, ErrorBanner, Row, Spinner, confirmDanger, toast, useDebounced } from '../ui';
 import { RuleEditor, ruleCandidates } from './RuleEditor';
@@ -27,6 +27,8 @@ export function CollectionEditor({ initial, collections, reload }: Props) {
   const [checking, setChecking] = useState(false);
   const [saving, setSaving] = useState(false);
   const [newType, setNewType] = useState('text');
+  const [dirty, setDirty] = useState(false);
+  useLeaveGuard(dirty, 'collection changes');
 
   useEffect(() => {
     if (!isNew) return;
@@ -52,7 +54,7 @@ export function CollectionEditor({ initial, collections, reload }: Props) {
 
   if (!draft) return <Spinner />;
   const err = saveErr || liveErr;
-  const set = (patch: any) => { setDraft({ ...draft, ...patch }); setSaveErr(null); };
+  const set = (patch: any) => { setDraft({ ...draft, ...patch }); setSaveErr(null); setDirty(true); };
   const setField = (i: number, patch: any) => set({ fields: draft.fields.map((f: any, j: number) => (j === i ? { ...f, ...patch } : f)) });
   const move = (i: number, d: number) => {
     const fields = [...draft.fields];
@@ -86,6 +88,8 @@ export function CollectionEditor({ initial, collections, reload }: Props) {
         if (dropped.length && !(await confirmDanger(`Drop field${dropped.length > 1 ? 's' : ''} ${dropped.join(', ')} and all ${dropped.length > 1 ? 'their' : 'its'} data? This cannot be undone.`, 'Drop and save'))) return;
       }
       const saved = isNew ? await api('POST', '/api/collections', outgoing(draft, initial)) : await api('PATCH', `/api/collections/${initial.id}`, outgoing(draft, initial));
+      setDirty(false);
+      setLeaveGuard(null);
       await reload();
       toast(`Saved collection ${saved.name}.`);
       go(`c/${saved.name}`);
@@ -100,6 +104,8 @@ export function CollectionEditor({ initial, collections, reload }: Props) {
     if (!(await confirmDanger(`Delete collection “${initial.name}” and all its records? This cannot be undone.`, 'Delete collection'))) return;
     try {
       await api('DELETE', `/api/collections/${initial.id}`);
+      setDirty(false);
+      setLeaveGuard(null);
       await reload();
       toast(`Deleted ${initial.name}.`);
       go('');

@@ -2,7 +2,7 @@
 // multipart FormData (the other values in PocketBase's `@jsonPayload` part).
 import { useEffect, useMemo, useState } from 'preact/hooks';
 import { api, fieldError } from '../api';
-import { go, href } from '../router';
+import { go, href, setLeaveGuard, useLeaveGuard } from '../router';
 import { isMulti } from '../schema';
 import { Check, ErrorBanner, Row, Spinner, confirmDanger, toast, useDebounced } from '../ui';
 
@@ -18,6 +18,8 @@ export function RecordForm({ collection, collections, id }: Props) {
   const [err, setErr] = useState<unknown>(null);
   const [loadErr, setLoadErr] = useState<unknown>(null);
   const [saving, setSaving] = useState(false);
+  const [dirty, setDirty] = useState(false);
+  useLeaveGuard(dirty, 'record changes');
 
   useEffect(() => {
     if (isNew) return;
@@ -27,7 +29,7 @@ export function RecordForm({ collection, collections, id }: Props) {
   if (loadErr) return <ErrorBanner error={loadErr} />;
   if (!record) return <Spinner />;
   const isAuth = collection.type === 'auth';
-  const set = (k: string, v: any) => setRecord({ ...record, [k]: v });
+  const set = (k: string, v: any) => { setRecord({ ...record, [k]: v }); setDirty(true); };
   const fields = collection.fields.filter((f: any) => f.name !== 'id' && f.name !== 'tokenKey' && f.type !== 'password');
   const jsonErrors: Record<string, string> = {};
   for (const [k, t] of Object.entries(jsonText)) {
@@ -66,6 +68,8 @@ export function RecordForm({ collection, collections, id }: Props) {
       const saved = isNew
         ? await api('POST', `/api/collections/${collection.id}/records`, payload)
         : await api('PATCH', `/api/collections/${collection.id}/records/${record.id}`, payload);
+      setDirty(false);
+      setLeaveGuard(null);
       toast(isNew ? 'Record created.' : 'Record saved.');
       go(`c/${collection.name}`);
       void saved;
@@ -79,6 +83,8 @@ export function RecordForm({ collection, collections, id }: Props) {
     if (!(await confirmDanger(`Delete record ${record.id}? This cannot be undone.`))) return;
     try {
       await api('DELETE', `/api/collections/${collection.id}/records/${record.id}`);
+      setDirty(false);
+      setLeaveGuard(null);
       toast('Record deleted.');
       go(`c/${collection.name}`);
     } catch (e) {
@@ -104,10 +110,10 @@ export function RecordForm({ collection, collections, id }: Props) {
           {isAuth && (
             <>
               <Row label={isNew ? 'Password' : 'New password'} error={fieldError(err, 'password')} hint={isNew ? undefined : 'Leave empty to keep the current one.'}>
-                {(fid) => <input id={fid} name="password" type="password" autoComplete="new-password" value={password.password} onInput={(e) => setPassword({ ...password, password: (e.target as HTMLInputElement).value })} />}
+                {(fid) => <input id={fid} name="password" type="password" autoComplete="new-password" value={password.password} onInput={(e) => (setPassword({ ...password, password: (e.target as HTMLInputElement).value }), setDirty(true))} />}
               </Row>
               <Row label="Confirm password" error={fieldError(err, 'passwordConfirm')}>
-                {(fid) => <input id={fid} name="passwordConfirm" type="password" autoComplete="new-password" value={password.passwordConfirm} onInput={(e) => setPassword({ ...password, passwordConfirm: (e.target as HTMLInputElement).value })} />}
+                {(fid) => <input id={fid} name="passwordConfirm" type="password" autoComplete="new-password" value={password.passwordConfirm} onInput={(e) => (setPassword({ ...password, passwordConfirm: (e.target as HTMLInputElement).value }), setDirty(true))} />}
               </Row>
             </>
           )}
@@ -115,9 +121,9 @@ export function RecordForm({ collection, collections, id }: Props) {
             <FieldInput key={f.name} f={f} value={record[f.name]} record={record} collection={collection} collections={collections}
               error={jsonErrors[f.name] || fieldError(err, f.name)}
               onChange={(v) => set(f.name, v)}
-              jsonText={jsonText[f.name]} onJsonText={(t) => setJsonText({ ...jsonText, [f.name]: t })}
-              files={files[f.name] || []} onFiles={(l) => setFiles({ ...files, [f.name]: l })}
-              removed={removedFiles[f.name] || []} onRemoved={(l) => setRemovedFiles({ ...removedFiles, [f.name]: l })} />
+              jsonText={jsonText[f.name]} onJsonText={(t) => { setJsonText({ ...jsonText, [f.name]: t }); setDirty(true); }}
+              files={files[f.name] || []} onFiles={(l) => { setFiles({ ...files, [f.name]: l }); setDirty(true); }}
+              removed={removedFiles[f.name] || []} onRemoved={(l) => { setRemovedFiles({ ...removedFiles, [f.name]: l }); setDirty(true); }} />
           ))}
         </div>
       </form>
