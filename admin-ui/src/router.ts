@@ -47,3 +47,13 @@ export function useLeaveGuard(dirty: boolean, what = 'changes') {
     return () => setLeaveGuard(null);
   }, [dirty]);
 }
+
+/** The records list of a collection as last shown (filter, sort, page), for "back" links. */
+export function listPath(name: string) {
+  const q = sessionStorage.getItem(`fb_list_${name}`);
+  return `c/${name}${q ? `?${q}` : ''}`;
+}
+
+export function rememberList(name: string, query: string) {
+  sessionStorage.setItem(`fb_list_${name}`, query);
+}

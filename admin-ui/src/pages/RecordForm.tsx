@@ -2,7 +2,7 @@
 // multipart FormData (the other values in PocketBase's `@jsonPayload` part).
 import { useEffect, useMemo, useState } from 'preact/hooks';
 import { api, fieldError } from '../api';
-import { go, href, setLeaveGuard, useLeaveGuard } from '../router';
+import { go, href, listPath, setLeaveGuard, useLeaveGuard } from '../router';
 import { isMulti } from '../schema';
 import { Check, ErrorBanner, Row, Spinner, confirmDanger, toast, useDebounced } from '../ui';
 
@@ -71,7 +71,7 @@ export function RecordForm({ collection, collections, id }: Props) {
       setDirty(false);
       setLeaveGuard(null);
       toast(isNew ? 'Record created.' : 'Record saved.');
-      go(`c/${collection.name}`);
+      go(listPath(collection.name));
       void saved;
     } catch (e) {
       setErr(e);
@@ -86,7 +86,7 @@ export function RecordForm({ collection, collections, id }: Props) {
       setDirty(false);
       setLeaveGuard(null);
       toast('Record deleted.');
-      go(`c/${collection.name}`);
+      go(listPath(collection.name));
     } catch (e) {
       setErr(e);
     }
@@ -98,7 +98,7 @@ export function RecordForm({ collection, collections, id }: Props) {
         <div class="page-head">
           <h1 id="record-title">{isNew ? `New ${collection.name} record` : <>Edit <code>{record.id}</code></>}</h1>
           <div class="spacer" />
-          <a class="btn ghost" href={href(`c/${collection.name}`)}>Cancel</a>
+          <a class="btn ghost" href={href(listPath(collection.name))}>Cancel</a>
           {!isNew && <button type="button" class="btn danger-outline" onClick={del}>Delete</button>}
           <button class="btn primary" disabled={saving} data-testid="save-record">{saving ? 'Saving…' : isNew ? 'Create' : 'Save changes'}</button>
         </div>

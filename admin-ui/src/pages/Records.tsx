@@ -3,7 +3,7 @@
 // bulk select and delete.
 import { useEffect, useState } from 'preact/hooks';
 import { api } from '../api';
-import { go, href } from '../router';
+import { go, href, rememberList } from '../router';
 import { Check, ErrorBanner, Spinner, confirmDanger, toast } from '../ui';
 
 const NEVER_SHOWN = new Set(['password', 'tokenKey']);
@@ -18,11 +18,23 @@ export function Records({ collection, collections = [] }: { collection: any; col
   const [hidden, setHidden] = useState<string[]>(() => {
     try { return JSON.parse(localStorage.getItem(storeKey) || '[]'); } catch { return []; }
   });
-  const [filterText, setFilterText] = useState('');
-  const [filter, setFilter] = useState('');
-  const [sort, setSort] = useState(collection.fields.some((f: any) => f.name === 'created') ? '-created' : '');
-  const [page, setPage] = useState(1);
-  const [perPage, setPerPage] = useState(20);
+  // Filter, sort and page live in the address (`#/c/posts?filter=…&sort=…`),
+  // so a reload or a shared link shows the same list.
+  const initial = new URLSearchParams(location.hash.split('?')[1] || '');
+  const [filterText, setFilterText] = useState(initial.get('filter') || '');
+  const [filter, setFilter] = useState(initial.get('filter') || '');
+  const [sort, setSort] = useState(initial.get('sort') ?? (collection.fields.some((f: any) => f.name === 'created') ? '-created' : ''));
+  const [page, setPage] = useState(Number(initial.get('page')) || 1);
+  const [perPage, setPerPage] = useState(Number(initial.get('perPage')) || 20);
+  useEffect(() => {
+    const q = new URLSearchParams();
+    if (filter) q.set('filter', filter);
+    q.set('sort', sort);
+    if (page > 1) q.set('page', String(page));
+    if (perPage !== 20) q.set('perPage', String(perPage));
+    history.replaceState(null, '', `#/c/${encodeURIComponent(collection.name)}?${q}`);
+    rememberList(collection.name, q.toString());
+  }, [filter, sort, page, perPage]);
   const [data, setData] = useState<any>(null);
   const [err, setErr] = useState<unknown>(null);
   const [selected, setSelected] = useState<Set<string>>(new Set());
