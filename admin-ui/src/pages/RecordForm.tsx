@@ -92,6 +92,17 @@ export function RecordForm({ collection, collections, id }: Props) {
     }
   };
 
+  // Auth collections: the password pair sits right after the email field.
+  const passwordRows = (
+    <>
+              <Row label={isNew ? 'Password' : 'New password'} error={fieldError(err, 'password')} hint={isNew ? undefined : 'Leave empty to keep the current one.'}>
+                {(fid) => <input id={fid} name="password" type="password" autoComplete="new-password" value={password.password} onInput={(e) => (setPassword({ ...password, password: (e.target as HTMLInputElement).value }), setDirty(true))} />}
+              </Row>
+              <Row label="Confirm password" error={fieldError(err, 'passwordConfirm')}>
+                {(fid) => <input id={fid} name="passwordConfirm" type="password" autoComplete="new-password" value={password.passwordConfirm} onInput={(e) => (setPassword({ ...password, passwordConfirm: (e.target as HTMLInputElement).value }), setDirty(true))} />}
+              </Row>
+            </>
+  );
   return (
     <section class="page record-form" aria-labelledby="record-title">
       <form onSubmit={save} noValidate>
@@ -107,24 +118,15 @@ export function RecordForm({ collection, collections, id }: Props) {
           <Row label="id" error={fieldError(err, 'id')} hint={isNew ? 'Leave empty to generate one.' : undefined}>
             {(fid) => <input id={fid} name="id" value={record.id} readOnly={!isNew} placeholder="auto" onInput={(e) => set('id', (e.target as HTMLInputElement).value)} />}
           </Row>
-          {isAuth && (
-            <>
-              <Row label={isNew ? 'Password' : 'New password'} error={fieldError(err, 'password')} hint={isNew ? undefined : 'Leave empty to keep the current one.'}>
-                {(fid) => <input id={fid} name="password" type="password" autoComplete="new-password" value={password.password} onInput={(e) => (setPassword({ ...password, password: (e.target as HTMLInputElement).value }), setDirty(true))} />}
-              </Row>
-              <Row label="Confirm password" error={fieldError(err, 'passwordConfirm')}>
-                {(fid) => <input id={fid} name="passwordConfirm" type="password" autoComplete="new-password" value={password.passwordConfirm} onInput={(e) => (setPassword({ ...password, passwordConfirm: (e.target as HTMLInputElement).value }), setDirty(true))} />}
-              </Row>
-            </>
-          )}
-          {fields.map((f: any) => (
+          {fields.map((f: any) => [
             <FieldInput key={f.name} f={f} value={record[f.name]} record={record} collection={collection} collections={collections}
               error={jsonErrors[f.name] || fieldError(err, f.name)}
               onChange={(v) => set(f.name, v)}
               jsonText={jsonText[f.name]} onJsonText={(t) => { setJsonText({ ...jsonText, [f.name]: t }); setDirty(true); }}
               files={files[f.name] || []} onFiles={(l) => { setFiles({ ...files, [f.name]: l }); setDirty(true); }}
-              removed={removedFiles[f.name] || []} onRemoved={(l) => { setRemovedFiles({ ...removedFiles, [f.name]: l }); setDirty(true); }} />
-          ))}
+              removed={removedFiles[f.name] || []} onRemoved={(l) => { setRemovedFiles({ ...removedFiles, [f.name]: l }); setDirty(true); }} />,
+            isAuth && f.name === 'email' ? passwordRows : null,
+          ])}
         </div>
       </form>
     </section>
