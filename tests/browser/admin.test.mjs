@@ -150,9 +150,11 @@ step('collections with several field types, a relation and a checked rule', asyn
   await box.pressSequentially('titl');
   await list.locator('.suggestions li', { hasText: /^title$/ }).waitFor();
   await box.press('Tab');
+  await page.waitForFunction(() => document.querySelector('[data-rule="listRule"] textarea')?.value === 'title');
   await box.pressSequentially(" != '' && views >= 0 && category.la");
   await list.locator('.suggestions li', { hasText: /^category\.label$/ }).waitFor();
   await box.press('Enter');
+  await page.waitForFunction(() => document.querySelector('[data-rule="listRule"] textarea')?.value.endsWith('category.label'));
   await box.pressSequentially(" != ''");
   await list.getByText('✓ Valid expression').waitFor();
   const view = page.locator('[data-rule="viewRule"]');

@@ -53,13 +53,14 @@ export function RuleEditor(p: Props) {
     const pos = el.selectionStart ?? el.value.length;
     const w = currentWord(el);
     const next = el.value.slice(0, pos - w.length) + s + el.value.slice(pos);
+    const caret = pos - w.length + s.length;
+    // Update the box and the caret now, not after the re-render: keys typed
+    // right after accepting must land after the completion.
+    el.value = next;
+    el.setSelectionRange(caret, caret);
+    el.focus();
     p.onChange(next);
     setSugg([]);
-    const caret = pos - w.length + s.length;
-    requestAnimationFrame(() => {
-      el.focus();
-      el.setSelectionRange(caret, caret);
-    });
   };
   const onKey = (e: KeyboardEvent) => {
     if (!sugg.length) return;
