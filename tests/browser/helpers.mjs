@@ -66,6 +66,8 @@ export async function startServer() {
 }
 
 export async function launchBrowser() {
+  // Start from an empty output dir so no screenshot is left from an older run.
+  rmSync(OUTPUT_DIR, { recursive: true, force: true });
   mkdirSync(OUTPUT_DIR, { recursive: true });
   const userDataDir = mkdtempSync(path.join(tmpdir(), 'ferrobase-chromium-'));
   const context = await chromium.launchPersistentContext(userDataDir, {
