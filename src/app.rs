@@ -2,6 +2,7 @@
 //! listener (port 0 allowed) and builds the actix server.
 
 use crate::api::{self, AppState, middleware};
+use crate::auth::install::InstallTokens;
 use crate::config::Config;
 use crate::db::{DataDirLock, Db, LOCK_WAIT};
 use crate::lifecycle::{Lifecycle, Stopped};
@@ -41,6 +42,7 @@ pub struct Application {
     /// Held while serving: one server per data dir.
     _lock: DataDirLock,
     realtime: crate::realtime::Hub,
+    install_tokens: Arc<InstallTokens>,
 }
 
 impl Application {
@@ -85,6 +87,7 @@ impl Application {
             registry: registry.clone(),
         }));
         let hub = realtime.clone();
+        let install_tokens = Arc::new(InstallTokens::default());
         let state = web::Data::new(AppState {
             db: db.clone(),
             registry,
@@ -98,6 +101,7 @@ impl Application {
             metrics: Default::default(),
             store,
             realtime,
+            install_tokens: install_tokens.clone(),
         });
         register_builtin_jobs(&state);
         api::backups_schedule(&state);
@@ -135,6 +139,7 @@ impl Application {
             crons,
             _lock: lock,
             realtime: hub,
+            install_tokens,
         })
     }
 
@@ -151,6 +156,15 @@ impl Application {
     /// The database handle (for the CLI's first-run hint).
     pub fn db(&self) -> &Db {
         &self.db
+    }
+
+    /// A fresh one-time token for the first-run link (`/_/#/pbinstal/TOKEN`),
+    /// or `None` when a superuser already exists.
+    pub async fn issue_install_token(&self) -> Result<Option<String>, crate::auth::AuthError> {
+        if crate::auth::count_superusers(&self.db).await? > 0 {
+            return Ok(None);
+        }
+        Ok(Some(self.install_tokens.issue()))
     }
 
     /// Serves until the server is stopped, then checkpoints the WAL.

@@ -141,10 +141,13 @@ async fn serve(config: Config) -> anyhow_like::Result<()> {
     let app = Application::build(config.clone()).await?;
     let addr = SocketAddr::new(config.server.http.ip(), app.port());
     // The first line is machine-read by tests and scripts: keep its shape.
-    let mut banner = format!("Server started at http://{addr}\n├─ REST API:  http://{addr}/api/\n");
-    if auth::count_superusers(app.db()).await? == 0 {
+    let mut banner = format!(
+        "Server started at http://{addr}\n├─ REST API:  http://{addr}/api/\n└─ Dashboard: http://{addr}/_/\n"
+    );
+    if let Some(token) = app.issue_install_token().await? {
         banner.push_str(&format!(
-            "No superuser exists yet. Create one with:\n  ferrobase superuser upsert EMAIL PASSWORD --dir={}\n",
+            "\nNo superuser exists yet. Open this one-time link (valid {} minutes) to create one:\n  http://{addr}/_/#/pbinstal/{token}\nor use: ferrobase superuser upsert EMAIL PASSWORD --dir={}\n",
+            crate::auth::install::INSTALL_TOKEN_TTL.as_secs() / 60,
             data_dir.display()
         ));
     }

@@ -1,9 +1,25 @@
 #!/usr/bin/env bash
 # The whole test suite, from a clean checkout: Rust unit and integration tests,
-# then the official PocketBase JS SDK against the built binary.
-# Installs what it needs (Node.js/npm from Debian if absent, the SDK from npm).
+# then the official PocketBase JS SDK against the built binary, then the admin
+# panel: rebuilt from source and compared with the committed admin-ui/dist
+# (which the binary embeds), and driven in headless Chromium.
+# Installs what it needs (Node.js/npm and Chromium from Debian if absent,
+# the SDK, Vite and playwright-core from npm).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  echo "node/npm not found; installing Debian's nodejs and npm"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null
+fi
+
+echo "==> admin UI: rebuild from source; the committed admin-ui/dist must match"
+(cd admin-ui && npm ci --no-audit --no-fund --loglevel=error && npm run build --silent)
+if ! git diff --quiet -- admin-ui/dist || [ -n "$(git ls-files --others --exclude-standard -- admin-ui/dist)" ]; then
+  echo "admin-ui/dist differs from a fresh build; run 'cd admin-ui && npm ci && npm run build' and commit dist/" >&2
+  git status --short -- admin-ui/dist >&2
+  exit 1
+fi
 
 echo "==> cargo test (unit + HTTP integration tests)"
 cargo build --locked --bin ferrobase
@@ -16,8 +32,11 @@ FERROBASE_BIN="$PWD/target/debug/ferrobase" python3 tests/reliability/files_cras
 FERROBASE_BIN="$PWD/target/debug/ferrobase" python3 tests/reliability/realtime_fanout.py
 
 echo "==> JS SDK compatibility suite (pocketbase@0.28.1 from npm)"
-if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
-  echo "node/npm not found; installing Debian's nodejs and npm"
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null
-fi
 (cd tests/sdk && npm ci --no-audit --no-fund --loglevel=error && node --test)
+
+echo "==> admin UI in headless Chromium (tests/browser; screenshots in tests/browser/output/)"
+if [ ! -x /usr/bin/chromium ]; then
+  echo "chromium not found; installing Debian's chromium"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+fi
+(cd tests/browser && npm ci --no-audit --no-fund --loglevel=error && node --test)

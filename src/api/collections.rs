@@ -118,6 +118,35 @@ pub async fn truncate(
     Ok(respond::no_content())
 }
 
+/// `POST /api/collections/meta/validate`: a dry run of a create (no `id`, or
+/// an unknown one) or of an update (the `id` of an existing collection).
+/// 204 when the save would succeed, else the same 400 the save would give.
+/// Ferrobase's own addition; the admin panel checks rules with it as you type.
+pub async fn validate(
+    req: HttpRequest,
+    who: Principal,
+    body: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    require_superuser(&who)?;
+    let input = read_object(&req, body, state.config.server.max_body_bytes).await?;
+    let existing = input
+        .get("id")
+        .and_then(Value::as_str)
+        .filter(|id| !id.is_empty())
+        .and_then(|id| state.registry.get(id))
+        .filter(|c| input.get("id").and_then(Value::as_str) == Some(c.id.as_str()));
+    let message = if existing.is_some() {
+        "Failed to update collection."
+    } else {
+        "Failed to create collection."
+    };
+    schema::validate(&state.db, &state.registry, existing, Value::Object(input))
+        .await
+        .map_err(|e| with_message(e, message))?;
+    Ok(respond::no_content())
+}
+
 /// Blank templates the admin UI starts new collections from.
 pub async fn scaffolds(req: HttpRequest, who: Principal) -> Result<HttpResponse, ApiError> {
     require_superuser(&who)?;

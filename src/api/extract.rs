@@ -39,6 +39,8 @@ pub struct AppState {
     pub store: crate::files::Store,
     /// Realtime clients; every committed record write is published here.
     pub realtime: crate::realtime::Hub,
+    /// The first-run install token (shared with [`crate::Application`], which prints it).
+    pub install_tokens: Arc<crate::auth::install::InstallTokens>,
 }
 
 impl AppState {

@@ -12,6 +12,7 @@ pub mod extract;
 mod fields;
 mod files;
 mod health;
+mod install;
 mod logs;
 mod mailer;
 pub mod metrics;
@@ -208,5 +209,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             web::post().to(realtime::subscribe),
         ],
     ))
+    .service(resource(
+        "/api/_install",
+        vec![web::post().to(install::install)],
+    ))
+    .service(resource(
+        "/api/collections/meta/validate",
+        vec![web::post().to(collections::validate)],
+    ))
+    .configure(crate::admin_ui::configure)
     .default_service(web::to(not_found));
 }

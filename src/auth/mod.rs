@@ -5,6 +5,7 @@
 //! `records`; HTTP to `api`.
 
 pub mod flows;
+pub mod install;
 mod login;
 pub mod mfa;
 pub mod oauth2;
@@ -18,7 +19,7 @@ pub mod token;
 
 pub use login::{LoginOutcome, login_with_password, refresh_token};
 pub use principal::{Principal, resolve_file_token, resolve_token};
-pub use superuser::{count_superusers, delete_superuser, upsert_superuser};
+pub use superuser::{MIN_PASSWORD_CHARS, count_superusers, delete_superuser, upsert_superuser};
 
 use crate::db::DbError;
 

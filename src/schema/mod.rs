@@ -29,7 +29,7 @@ pub use list::{ListError, list};
 pub use names::{CollectionName, FieldName, NameError};
 pub use registry::{CompiledCollection, Registry, Snapshot};
 pub use rule_scope::{FieldScope, MAX_RELATION_HOPS, NoRequest, RequestValues};
-pub use store::{LISTABLE_COLUMNS, create, delete, load_snapshot, query_ids, update};
+pub use store::{LISTABLE_COLUMNS, create, delete, load_snapshot, query_ids, update, validate};
 
 use crate::db::DbError;
 use crate::validation::ValidationErrors;

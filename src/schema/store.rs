@@ -293,6 +293,52 @@ pub async fn update(
     saved(&snapshot, &id)
 }
 
+/// Checks a create (`existing` = None) or an update of `existing` exactly as
+/// [`create`] / [`update`] would, DDL included, then rolls everything back.
+/// The admin panel calls this as the user types a rule or edits fields.
+pub async fn validate(
+    db: &Db,
+    registry: &Registry,
+    existing: Option<Arc<CompiledCollection>>,
+    input: Value,
+) -> Result<(), SchemaError> {
+    let (old, new) = match existing {
+        None => (None, Collection::from_create(&input).map_err(input_error)?),
+        Some(existing) => {
+            let Value::Object(obj) = input else {
+                return Err(SchemaError::Format("expected an object".into()));
+            };
+            let old = existing.def.clone();
+            let mut new = old.clone();
+            new.apply(&obj).map_err(input_error)?;
+            (Some(old), new)
+        }
+    };
+    check_relations(&new, &registry.snapshot())?;
+    super::collection::check_rules(&new, &registry.snapshot()).map_err(SchemaError::Invalid)?;
+    db.write(move |conn| {
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        ensure_unique_name(&tx, &new)?;
+        match &old {
+            None => {
+                ensure_free_index_names(&tx, &new, None)?;
+                save(&tx, &new)?;
+                ddl::create(&tx, &new).map_err(ddl_failed)?;
+            }
+            Some(old) => {
+                ensure_free_index_names(&tx, &new, Some(old.name.as_str()))?;
+                save(&tx, &new)?;
+                ddl::alter(&tx, old, &new).map_err(ddl_failed)?;
+            }
+        }
+        load_snapshot(&tx)?;
+        // Dropping the transaction rolls it back: nothing is stored.
+        drop(tx);
+        Ok::<_, SchemaError>(())
+    })
+    .await
+}
+
 /// Deletes a collection and its table. Refused for system collections and
 /// for collections other collections still point at.
 pub async fn delete(

@@ -5,6 +5,7 @@ mod helpers;
 
 mod access;
 mod accounts;
+mod admin_ui;
 mod auth;
 mod backups;
 mod bad_input;

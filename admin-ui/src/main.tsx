@@ -1,0 +1,115 @@
+import { render } from 'preact';
+import { useEffect, useMemo, useState } from 'preact/hooks';
+import './styles.css';
+import { api, auth, loadCollections, refresh } from './api';
+import { go, href, useHash } from './router';
+import { ConfirmHost, Spinner, ThemeToggle, ToastHost } from './ui';
+import { Install, Login } from './pages/Login';
+import { Records } from './pages/Records';
+import { RecordForm } from './pages/RecordForm';
+import { CollectionEditor } from './pages/CollectionEditor';
+import { Settings } from './pages/Settings';
+import { ApiPreview } from './pages/ApiPreview';
+
+function App() {
+  const route = useHash();
+  const [session, setSession] = useState(auth.session);
+  const [ready, setReady] = useState(!auth.session);
+  const [collections, setCollections] = useState<any[]>([]);
+
+  useEffect(() => auth.subscribe(setSession) as any, []);
+  // A stored session is checked (and its token renewed) once per page load.
+  useEffect(() => {
+    if (!auth.session) return;
+    refresh()
+      .catch(() => auth.clear())
+      .finally(() => setReady(true));
+  }, []);
+  const reload = async () => setCollections(await loadCollections());
+  useEffect(() => {
+    if (session) reload().catch(() => {});
+  }, [session?.token]);
+
+  if (route[0] === 'pbinstal') return <Install token={route[1] || ''} />;
+  if (!ready) return <div class="center"><Spinner /></div>;
+  if (!session) return <Login />;
+
+  return (
+    <div class="shell">
+      <header class="topbar">
+        <a class="brand" href={href('')}>Ferrobase</a>
+        <nav aria-label="Main">
+          <a href={href('')} class={route[0] !== 'settings' ? 'active' : ''}>Collections</a>
+          <a href={href('settings')} class={route[0] === 'settings' ? 'active' : ''}>Settings</a>
+        </nav>
+        <div class="spacer" />
+        <ThemeToggle />
+        <span class="muted small who" title="Signed in superuser">{session.record?.email}</span>
+        <button type="button" class="btn ghost small" onClick={() => { auth.clear(); go('login'); }}>Log out</button>
+      </header>
+      <div class="body">
+        {route[0] !== 'settings' && <Sidebar collections={collections} active={route[0] === 'c' ? route[1] : ''} />}
+        <main id="main" tabIndex={-1}>
+          <Page route={route} collections={collections} reload={reload} />
+        </main>
+      </div>
+      <ConfirmHost />
+      <ToastHost />
+    </div>
+  );
+}
+
+function Page({ route, collections, reload }: { route: string[]; collections: any[]; reload: () => Promise<void> }) {
+  const [a, name, b, id] = route;
+  if (a === 'settings') return <Settings />;
+  if (a === 'new') return <CollectionEditor key="new" collections={collections} reload={reload} />;
+  if (a === 'c' && name) {
+    const collection = collections.find((c) => c.name === name || c.id === name);
+    if (!collection) return collections.length ? <div class="empty">No collection named “{name}”.</div> : <Spinner />;
+    if (b === 'edit') return <CollectionEditor key={collection.id + collection.updated} initial={collection} collections={collections} reload={reload} />;
+    if (b === 'api') return <ApiPreview collection={collection} />;
+    if (b === 'r' && id) return <RecordForm key={collection.id + id} collection={collection} collections={collections} id={id} />;
+    return <Records key={collection.id} collection={collection} collections={collections} />;
+  }
+  const first = collections.find((c) => !c.system) || collections[0];
+  return first ? <Redirect to={'c/' + first.name} /> : <Spinner />;
+}
+
+function Redirect({ to }: { to: string }) {
+  useEffect(() => go(to), [to]);
+  return null;
+}
+
+function Sidebar({ collections, active }: { collections: any[]; active: string }) {
+  const [q, setQ] = useState('');
+  const [showSystem, setShowSystem] = useState(false);
+  const filtered = useMemo(() => collections.filter((c) => c.name.toLowerCase().includes(q.toLowerCase())), [collections, q]);
+  const user = filtered.filter((c) => !c.system);
+  const system = filtered.filter((c) => c.system);
+  const item = (c: any) => (
+    <li key={c.id}>
+      <a href={href('c/' + c.name)} class={active === c.name || active === c.id ? 'active' : ''} aria-current={active === c.name ? 'page' : undefined}>
+        <span class={'type-dot ' + c.type} aria-hidden="true" />
+        {c.name}
+        {c.type === 'auth' && <span class="tag">auth</span>}
+      </a>
+    </li>
+  );
+  return (
+    <aside class="sidebar" aria-label="Collections">
+      <input type="search" placeholder="Search collections" aria-label="Search collections" value={q} onInput={(e) => setQ((e.target as HTMLInputElement).value)} />
+      <ul class="nav-list">{user.map(item)}</ul>
+      {user.length === 0 && <p class="muted small">No collections{q ? ' match' : ' yet'}.</p>}
+      <a class="btn primary block" href={href('new')}>+ New collection</a>
+      <button type="button" class="linklike small" aria-expanded={showSystem || !!q} onClick={() => setShowSystem(!showSystem)}>
+        {showSystem || q ? '▾' : '▸'} System ({system.length})
+      </button>
+      {(showSystem || q) && <ul class="nav-list system">{system.map(item)}</ul>}
+    </aside>
+  );
+}
+
+render(<App />, document.getElementById('app')!);
+
+// Keep `api` referenced for devtools poking (`window.fb.api('GET', '/api/health')`).
+(window as any).fb = { api };

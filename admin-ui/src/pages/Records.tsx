@@ -1,0 +1,183 @@
+// The records of one collection: paginated table, sortable columns, a filter
+// box in the filter language (server errors shown inline), a column chooser,
+// bulk select and delete.
+import { useEffect, useState } from 'preact/hooks';
+import { api } from '../api';
+import { go, href, rememberList } from '../router';
+import { Check, ErrorBanner, Spinner, confirmDanger, toast } from '../ui';
+
+const NEVER_SHOWN = new Set(['password', 'tokenKey']);
+
+export function visibleFields(collection: any) {
+  return collection.fields.filter((f: any) => !NEVER_SHOWN.has(f.name) && f.type !== 'password');
+}
+
+export function Records({ collection, collections = [] }: { collection: any; collections?: any[] }) {
+  const all = visibleFields(collection);
+  const storeKey = `fb_cols_${collection.id}`;
+  const [hidden, setHidden] = useState<string[]>(() => {
+    try { return JSON.parse(localStorage.getItem(storeKey) || '[]'); } catch { return []; }
+  });
+  // Filter, sort and page live in the address (`#/c/posts?filter=…&sort=…`),
+  // so a reload or a shared link shows the same list.
+  const initial = new URLSearchParams(location.hash.split('?')[1] || '');
+  const [filterText, setFilterText] = useState(initial.get('filter') || '');
+  const [filter, setFilter] = useState(initial.get('filter') || '');
+  const [sort, setSort] = useState(initial.get('sort') ?? (collection.fields.some((f: any) => f.name === 'created') ? '-created' : ''));
+  const [page, setPage] = useState(Number(initial.get('page')) || 1);
+  const [perPage, setPerPage] = useState(Number(initial.get('perPage')) || 20);
+  useEffect(() => {
+    const q = new URLSearchParams();
+    if (filter) q.set('filter', filter);
+    q.set('sort', sort);
+    if (page > 1) q.set('page', String(page));
+    if (perPage !== 20) q.set('perPage', String(perPage));
+    history.replaceState(null, '', `#/c/${encodeURIComponent(collection.name)}?${q}`);
+    rememberList(collection.name, q.toString());
+  }, [filter, sort, page, perPage]);
+  const [data, setData] = useState<any>(null);
+  const [err, setErr] = useState<unknown>(null);
+  const [selected, setSelected] = useState<Set<string>>(new Set());
+  const [tick, setTick] = useState(0);
+
+  useEffect(() => {
+    let stale = false;
+    // Relations are expanded so the table can show the related records' labels.
+    const expand = all.filter((f: any) => f.type === 'relation').map((f: any) => f.name).join(',');
+    api('GET', `/api/collections/${collection.id}/records`, undefined, { page, perPage, sort, filter, expand })
+      .then((d) => { if (!stale) { setData(d); setErr(null); } })
+      .catch((e) => { if (!stale) setErr(e); });
+    return () => { stale = true; };
+  }, [collection.id, page, perPage, sort, filter, tick]);
+
+  const cols = all.filter((f: any) => !hidden.includes(f.name));
+  const toggleCol = (name: string, on: boolean) => {
+    const next = on ? hidden.filter((h) => h !== name) : [...hidden, name];
+    setHidden(next);
+    localStorage.setItem(storeKey, JSON.stringify(next));
+  };
+  const sortBy = (name: string) => { setSort(sort === name ? `-${name}` : name); setPage(1); };
+  const items: any[] = data?.items || [];
+  const allOnPage = items.length > 0 && items.every((r) => selected.has(r.id));
+  const toggleAll = () => setSelected(allOnPage ? new Set() : new Set(items.map((r) => r.id)));
+  const toggle = (id: string) => { const s = new Set(selected); s.has(id) ? s.delete(id) : s.add(id); setSelected(s); };
+  const bulkDelete = async () => {
+    const ids = [...selected];
+    if (!(await confirmDanger(`Delete ${ids.length} record${ids.length > 1 ? 's' : ''}? This cannot be undone.`))) return;
+    const results = await Promise.allSettled(ids.map((id) => api('DELETE', `/api/collections/${collection.id}/records/${id}`)));
+    const failed = results.filter((r) => r.status === 'rejected');
+    toast(`Deleted ${ids.length - failed.length} record(s)${failed.length ? `, ${failed.length} failed` : ''}.`);
+    if (failed.length) setErr((failed[0] as PromiseRejectedResult).reason);
+    setSelected(new Set());
+    setTick(tick + 1);
+  };
+  const isView = collection.type === 'view';
+
+  return (
+    <section class="page" aria-labelledby="records-title">
+      <div class="page-head">
+        <h1 id="records-title">{collection.name} {collection.type === 'auth' && <span class="tag">auth</span>} {collection.system && <span class="tag">system</span>}</h1>
+        <a class="btn ghost small" href={href(`c/${collection.name}/edit`)}>⚙ Edit collection</a>
+        <a class="btn ghost small" href={href(`c/${collection.name}/api`)}>{'</>'} API preview</a>
+        <div class="spacer" />
+        {!isView && <a class="btn primary" href={href(`c/${collection.name}/r/new`)}>+ New record</a>}
+      </div>
+      <form class="toolbar" role="search" onSubmit={(e) => { e.preventDefault(); setFilter(filterText.trim()); setPage(1); }}>
+        <label class="sr-only" for="filter">Filter</label>
+        <input id="filter" name="filter" class={'filter' + (err && filter ? ' invalid' : '')} placeholder={`Filter, e.g. ${cols[1]?.name || 'id'} != '' && created > '2024-01-01'`} value={filterText} spellcheck={false} onInput={(e) => setFilterText((e.target as HTMLInputElement).value)} />
+        <button class="btn">Apply</button>
+        {filter && <button type="button" class="btn ghost" onClick={() => { setFilter(''); setFilterText(''); }}>Clear</button>}
+        <details class="col-chooser">
+          <summary class="btn ghost">Columns</summary>
+          <div class="popover">
+            {all.map((f: any) => <Check label={f.name} checked={!hidden.includes(f.name)} onChange={(on) => toggleCol(f.name, on)} />)}
+          </div>
+        </details>
+      </form>
+      {err && <div class="inline-error" role="alert" data-testid="list-error"><ErrorBanner error={err} /></div>}
+      {selected.size > 0 && (
+        <div class="bulkbar">
+          <span>{selected.size} selected</span>
+          <button type="button" class="btn danger small" onClick={bulkDelete}>Delete selected</button>
+          <button type="button" class="btn ghost small" onClick={() => setSelected(new Set())}>Clear selection</button>
+        </div>
+      )}
+      <div class="table-wrap">
+        <table class="records">
+          <thead>
+            <tr>
+              <th class="sel"><input type="checkbox" aria-label="Select all on this page" checked={allOnPage} onChange={toggleAll} /></th>
+              {cols.map((f: any) => (
+                <th aria-sort={sort === f.name ? 'ascending' : sort === `-${f.name}` ? 'descending' : undefined}>
+                  <button type="button" class="th-btn" onClick={() => sortBy(f.name)}>
+                    {f.name}
+                    <span class="sort-ind" aria-hidden="true">{sort === f.name ? '▲' : sort === `-${f.name}` ? '▼' : ''}</span>
+                  </button>
+                </th>
+              ))}
+            </tr>
+          </thead>
+          <tbody>
+            {!data && !err && <tr><td colSpan={cols.length + 1}><Spinner /></td></tr>}
+            {data && items.length === 0 && <tr><td colSpan={cols.length + 1} class="empty">No records{filter ? ' match the filter' : ' yet'}.</td></tr>}
+            {items.map((r) => (
+              <tr key={r.id} class={selected.has(r.id) ? 'selected' : ''} onClick={(e) => { if ((e.target as HTMLElement).closest('input,a,button')) return; go(`c/${collection.name}/r/${r.id}`); }}>
+                <td class="sel"><input type="checkbox" aria-label={`Select ${r.id}`} checked={selected.has(r.id)} onChange={() => toggle(r.id)} /></td>
+                {cols.map((f: any, i: number) => (
+                  <td data-col={f.name}>
+                    {i === 0 ? <a href={href(`c/${collection.name}/r/${r.id}`)}>{cell(f, r[f.name], r, collections)}</a> : cell(f, r[f.name], r, collections)}
+                  </td>
+                ))}
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </div>
+      {data && (
+        <nav class="pager" aria-label="Pagination">
+          <span class="muted">{data.totalItems} record{data.totalItems === 1 ? '' : 's'}</span>
+          <div class="spacer" />
+          <label class="small muted" for="perpage">Per page</label>
+          <select id="perpage" value={perPage} onChange={(e) => { setPerPage(Number((e.target as HTMLSelectElement).value)); setPage(1); }}>
+            {[10, 20, 50, 100].map((n) => <option value={n}>{n}</option>)}
+          </select>
+          <button type="button" class="btn small" disabled={page <= 1} onClick={() => setPage(page - 1)}>‹ Prev</button>
+          <span class="small">Page {data.page} of {Math.max(1, data.totalPages)}</span>
+          <button type="button" class="btn small" disabled={page >= data.totalPages} onClick={() => setPage(page + 1)}>Next ›</button>
+        </nav>
+      )}
+    </section>
+  );
+}
+
+/** A short human label for a record: its presentable field, else a text field, else its id. */
+export function recordLabel(rec: any, target?: any): string {
+  if (!rec) return '';
+  const fields: any[] = target?.fields || [];
+  const presentable = fields.filter((f) => f.presentable).map((f) => f.name);
+  const textual = fields.filter((f) => ['text', 'email'].includes(f.type) && f.name !== 'id' && !f.hidden).map((f) => f.name);
+  for (const k of [...presentable, ...textual, 'name', 'title', 'email']) {
+    const v = rec[k];
+    if (v !== undefined && v !== null && v !== '') return Array.isArray(v) ? v.join(', ') : String(v);
+  }
+  return rec.id;
+}
+
+function cell(f: any, v: any, r?: any, collections: any[] = []) {
+  if (f.type === 'relation' && r?.expand?.[f.name]) {
+    const ex = r.expand[f.name];
+    const list = Array.isArray(ex) ? ex : [ex];
+    const target = collections.find((c) => c.id === f.collectionId);
+    return <span class="trunc" title={list.map((x: any) => x.id).join(', ')}>{truncate(list.map((x: any) => recordLabel(x, target)).join(', '), 60)}</span>;
+  }
+  if (f.type === 'bool' || f.name === 'verified') return v ? <span class="yes">✓ {f.name === 'verified' ? 'verified' : 'true'}</span> : <span class="muted">{f.name === 'verified' ? 'unverified' : 'false'}</span>;
+  if (v === null || v === undefined || v === '' || (Array.isArray(v) && v.length === 0)) return <span class="muted">—</span>;
+  if (f.type === 'json' || f.type === 'geoPoint') return <code class="trunc">{truncate(JSON.stringify(v), 60)}</code>;
+  if (Array.isArray(v)) return <span class="trunc">{truncate(v.join(', '), 60)}</span>;
+  if (f.type === 'editor') return <span class="trunc">{truncate(String(v).replace(/<[^>]*>/g, ' '), 60)}</span>;
+  return <span class="trunc">{truncate(String(v), 60)}</span>;
+}
+
+function truncate(s: string, n: number) {
+  return s.length > n ? s.slice(0, n - 1) + '…' : s;
+}
