@@ -203,6 +203,12 @@ pub async fn metrics(
         "Request log entries waiting to be written",
         state.logs.queued() as f64,
     );
+    gauge(
+        &mut registry,
+        "realtime_clients",
+        "Connected realtime (SSE) clients",
+        state.realtime.client_count() as f64,
+    );
     let mut body = String::new();
     prometheus_client::encoding::text::encode(&mut body, &registry).map_err(ApiError::internal)?;
     Ok(HttpResponse::Ok()

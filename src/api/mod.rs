@@ -19,6 +19,7 @@ pub mod metrics;
 pub mod middleware;
 mod multipart;
 mod oauth2;
+mod oauth2_redirect;
 pub mod ratelimit;
 pub mod realtime;
 mod records;
@@ -160,6 +161,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(resource(
         "/api/collections/{c}/auth-with-otp",
         vec![web::post().to(auth::with_otp)],
+    ))
+    .service(resource(
+        "/api/oauth2-redirect",
+        vec![
+            web::get().to(oauth2_redirect::from_query),
+            web::post().to(oauth2_redirect::from_form),
+        ],
     ))
     .service(resource(
         "/api/collections/{c}/auth-with-oauth2",

@@ -223,6 +223,35 @@ impl Hub {
         }
     }
 
+    /// Sends `data` as event `topic` to one client that is subscribed to
+    /// exactly that topic and connected from `ip` (the OAuth2 redirect
+    /// handing the code to the SDK's `@oauth2` subscription). Returns
+    /// whether it was queued.
+    pub fn send_to(&self, client_id: &str, ip: Option<IpAddr>, topic: &str, data: String) -> bool {
+        let Some(client) = self.inner.clients().get(client_id).cloned() else {
+            return false;
+        };
+        if client.ip != ip {
+            return false;
+        }
+        let Some(raw) = client
+            .state()
+            .topics
+            .iter()
+            .find(|t| &*t.raw == topic)
+            .map(|t| t.raw.clone())
+        else {
+            return false;
+        };
+        client
+            .out
+            .try_send(Message {
+                topic: raw,
+                data: data.into(),
+            })
+            .is_ok()
+    }
+
     /// Forgets every client, which ends their streams (graceful shutdown:
     /// open SSE responses would otherwise hold the server up).
     pub fn disconnect_all(&self) {

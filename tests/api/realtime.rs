@@ -677,3 +677,61 @@ fn urlencode(raw: &str) -> String {
         })
         .collect()
 }
+
+#[tokio::test]
+async fn the_oauth2_redirect_hands_the_code_to_the_clients_oauth2_subscription() {
+    let app = spawn_app().await;
+    let mut sse = subscribed(&app, &["@oauth2"], None).await;
+    let no_redirects = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+
+    let ok = no_redirects
+        .get(format!(
+            "{}/api/oauth2-redirect?state={}&code=the-code",
+            app.base, sse.client_id
+        ))
+        .send()
+        .await
+        .expect("redirect");
+    let event = sse.next(EVENT_WAIT).await.expect("the @oauth2 event");
+    let unknown = no_redirects
+        .get(format!(
+            "{}/api/oauth2-redirect?state=nobody&code=x",
+            app.base
+        ))
+        .send()
+        .await
+        .expect("redirect");
+    let posted = no_redirects
+        .post(format!("{}/api/oauth2-redirect", app.base))
+        .form(&[
+            ("state", sse.client_id.as_str()),
+            ("error", "access_denied"),
+        ])
+        .send()
+        .await
+        .expect("redirect");
+    let refused = sse.next(EVENT_WAIT).await.expect("the error event");
+
+    assert_eq!(ok.status(), 307);
+    assert!(
+        ok.headers()["location"]
+            .to_str()
+            .is_ok_and(|l| l.ends_with("oauth2-redirect-success"))
+    );
+    assert_eq!(event.name, "@oauth2");
+    assert_eq!(
+        event.data,
+        json!({"state": sse.client_id, "code": "the-code"})
+    );
+    assert_eq!(unknown.status(), 307);
+    assert!(
+        unknown.headers()["location"]
+            .to_str()
+            .is_ok_and(|l| l.ends_with("oauth2-redirect-failure"))
+    );
+    assert_eq!(posted.status(), 303);
+    assert_eq!(refused.data["error"], "access_denied");
+}
