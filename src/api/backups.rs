@@ -92,6 +92,91 @@ pub async fn delete(
     Ok(respond::no_content())
 }
 
+/// Largest accepted archive upload.
+const MAX_UPLOAD_BYTES: u64 = 16 * 1024 * 1024 * 1024;
+
+/// `POST /api/backups/upload`: a multipart `file` (zip), checked like a
+/// restore before it is stored under its own name.
+pub async fn upload(
+    req: HttpRequest,
+    who: Principal,
+    body: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    require_superuser(&who)?;
+    let keep = |name: &str| (name == "file").then_some(MAX_UPLOAD_BYTES);
+    let limit = usize::try_from(MAX_UPLOAD_BYTES).unwrap_or(usize::MAX);
+    let body = super::multipart::read_body(&req, body, limit, Some(&state.store), &keep).await?;
+    let Some(upload) = body.uploads.into_iter().find(|u| u.key == "file") else {
+        let mut errors = ValidationErrors::new();
+        errors.add("file", FieldError::required());
+        return Err(ApiError::validation(
+            "An error occurred while validating the submitted data.",
+            &errors,
+        ));
+    };
+    let dir = state.config.storage.data_dir.clone();
+    web::block(move || {
+        let key = upload.file.original_name.clone();
+        backups::import(&dir, &key, upload.file.path())
+    })
+    .await
+    .map_err(ApiError::internal)?
+    .map_err(|e| match e {
+        BackupError::InvalidName => {
+            let mut errors = ValidationErrors::new();
+            errors.add(
+                "file",
+                FieldError::new(
+                    "validation_invalid_backup_name",
+                    "The file name must be in a valid format [a-z0-9_-].zip.",
+                ),
+            );
+            ApiError::validation(
+                "An error occurred while validating the submitted data.",
+                &errors,
+            )
+        }
+        other => other.into(),
+    })?;
+    Ok(respond::no_content())
+}
+
+/// `GET /api/backups/{key}?token=`: the archive, for a superuser's file
+/// token only (an Authorization header is not enough, as in PocketBase).
+pub async fn download(
+    req: HttpRequest,
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let query = super::extract::query_map(&req)?;
+    let token = query.get("token").cloned().unwrap_or_default();
+    let who = crate::auth::resolve_file_token(&state.db, &state.registry, &token).await;
+    if !who.is_superuser() {
+        return Err(ApiError::forbidden(
+            "Insufficient permissions to access the resource.",
+        ));
+    }
+    let key = path.into_inner();
+    let dir = state.config.storage.data_dir.clone();
+    let file = {
+        let key = key.clone();
+        web::block(move || backups::path_of(&dir, &key))
+            .await
+            .map_err(ApiError::internal)??
+    };
+    let named = actix_files::NamedFile::open_async(&file)
+        .await
+        .map_err(|_| ApiError::not_found_default())?;
+    Ok(named
+        .set_content_type(actix_web::mime::APPLICATION_OCTET_STREAM)
+        .set_content_disposition(actix_web::http::header::ContentDisposition {
+            disposition: actix_web::http::header::DispositionType::Attachment,
+            parameters: vec![actix_web::http::header::DispositionParam::Filename(key)],
+        })
+        .into_response(&req))
+}
+
 /// Checks and unpacks the archive (nothing live is touched if it is bad),
 /// answers 204, then restarts the app, which swaps the data in.
 pub async fn restore(

@@ -69,8 +69,16 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         ],
     ))
     .service(resource(
+        "/api/backups/upload",
+        vec![web::post().to(backups::upload)],
+    ))
+    .service(resource(
         "/api/backups/{key}",
-        vec![web::delete().to(backups::delete)],
+        vec![
+            web::get().to(backups::download),
+            web::head().to(backups::download),
+            web::delete().to(backups::delete),
+        ],
     ))
     .service(resource(
         "/api/backups/{key}/restore",

@@ -259,6 +259,30 @@ fn write_archive(
     Ok(())
 }
 
+/// Stores an uploaded archive as `key` after checking it like a restore
+/// would; a bad archive is refused and nothing is stored.
+pub fn import(data_dir: &Path, key: &str, uploaded: &Path) -> Result<BackupInfo, BackupError> {
+    if !valid_key(key) {
+        return Err(BackupError::InvalidName);
+    }
+    let backups = dir(data_dir);
+    fs::create_dir_all(&backups)?;
+    let target = backups.join(key);
+    if target.exists() {
+        return Err(BackupError::Exists);
+    }
+    validate_archive(uploaded, &backups.join(".scratch"))?;
+    let partial = backups.join(format!(".tmp-{}.zip", random_suffix()));
+    let copied = fs::copy(uploaded, &partial)
+        .and_then(|_| File::open(&partial)?.sync_all())
+        .and_then(|()| fs::rename(&partial, &target));
+    if let Err(e) = copied {
+        let _ = fs::remove_file(&partial);
+        return Err(e.into());
+    }
+    info(&target).ok_or(BackupError::NotFound)
+}
+
 /// Where an archive entry may go: `data.db` or a plain relative path under
 /// `storage/`; anything else (absolute, `..`, other files) is refused.
 fn safe_entry_path(name: &str) -> Option<PathBuf> {

@@ -57,6 +57,11 @@ pub struct Staged {
 }
 
 impl Staged {
+    /// Where the staged bytes are (deleted when this is dropped).
+    pub fn path(&self) -> &std::path::Path {
+        &self.temp.path
+    }
+
     /// Gives the upload another fresh stored name (batch re-wraps files, as PocketBase does).
     pub fn rename_again(&mut self) {
         self.name = stored_name(&self.name, "");

@@ -263,3 +263,85 @@ async fn the_cli_backs_up_a_running_server_and_checks_the_database() {
     assert!(restore_stopped.status.success(), "{restore_stopped:?}");
     assert!(check_after.status.success());
 }
+
+#[tokio::test]
+async fn archives_download_with_a_superuser_file_token_and_upload_after_checks() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let server = start(tmp.path()).await;
+    let (created, _) = server
+        .call(
+            Method::POST,
+            "/api/backups",
+            Some(json!({"name": "orig.zip"})),
+        )
+        .await;
+    let (_, file_token) = server.call(Method::POST, "/api/files/token", None).await;
+    let token = file_token["token"].as_str().expect("file token");
+    let url = format!("{}/api/backups/orig.zip", server.base);
+
+    let download = server
+        .client
+        .get(format!("{url}?token={token}"))
+        .send()
+        .await
+        .expect("download");
+    let download_status = download.status().as_u16();
+    let bytes = download.bytes().await.expect("zip bytes");
+    let header_only = server
+        .client
+        .get(&url)
+        .header("Authorization", &server.token)
+        .send()
+        .await
+        .expect("download")
+        .status();
+    let upload = |name: &'static str, data: Vec<u8>| {
+        let form = reqwest::multipart::Form::new().part(
+            "file",
+            reqwest::multipart::Part::bytes(data).file_name(name),
+        );
+        server
+            .client
+            .post(format!("{}/api/backups/upload", server.base))
+            .header("Authorization", &server.token)
+            .multipart(form)
+            .send()
+    };
+    let copied = upload("copy.zip", bytes.to_vec())
+        .await
+        .expect("upload")
+        .status();
+    let garbage = upload("junk.zip", b"not a zip".to_vec())
+        .await
+        .expect("upload")
+        .status();
+    let bad_name = upload("Bad Name.zip", bytes.to_vec())
+        .await
+        .expect("upload")
+        .status();
+    let (_, listed) = server.call(Method::GET, "/api/backups", None).await;
+    let keys: Vec<&str> = listed
+        .as_array()
+        .expect("list")
+        .iter()
+        .filter_map(|b| b["key"].as_str())
+        .collect();
+
+    assert_eq!(created, 204);
+    assert_eq!(download_status, 200);
+    assert!(bytes.starts_with(b"PK"), "a zip archive");
+    assert_eq!(
+        header_only, 403,
+        "an Authorization header is not a file token"
+    );
+    assert_eq!(copied, 204);
+    assert_eq!(garbage, 400);
+    assert_eq!(bad_name, 400);
+    let mut keys = keys;
+    keys.sort_unstable();
+    assert_eq!(
+        keys,
+        ["copy.zip", "orig.zip"],
+        "refused uploads store nothing"
+    );
+}
