@@ -23,7 +23,9 @@ fi
 
 echo "==> cargo test (unit + HTTP integration tests)"
 cargo build --locked --bin ferrobase
-cargo test --locked
+cargo test --locked -- --skip bad_input::
+echo "==> bad-input corpus (hostile requests: exact 4xx envelopes, nothing changed)"
+cargo test --locked --test api bad_input:: -- --nocapture 2>&1 | tee /dev/stderr | grep "bad inputs tried: [0-9]*, 5xx: 0, state changed: 0" >/dev/null
 
 echo "==> reliability: kill -9 durability, sustained load, realtime fan-out (loopback, bounded)"
 FERROBASE_BIN="$PWD/target/debug/ferrobase" python3 tests/reliability/durability.py
