@@ -44,7 +44,7 @@ N_USERS = 10
 # password hashing can raise a server's resident memory for good, which would otherwise
 # show up in the peak RSS of every later workload.
 ALL_WORKLOADS = [
-    "ceiling", "get_one", "list_filter", "list_rule", "update", "mixed", "create", "auth",
+    "ceiling", "get_one", "get_one_nolog", "list_filter", "list_rule", "update", "mixed", "create", "auth",
     "realtime",
 ]
 
@@ -316,6 +316,15 @@ def prepare(servers):
 
 # ---------------------------------------------------------------- wrk workloads
 
+def set_log_days(server, days):
+    st, data = request(server.port, "POST", "/api/collections/_superusers/auth-with-password",
+                       {"identity": SUPERUSER[0], "password": SUPERUSER[1]})
+    token = expect(f"{server.name}: superuser login", st, data)["token"]
+    st, data = request(server.port, "PATCH", "/api/settings", {"logs": {"maxDays": days}},
+                       token=token)
+    expect(f"{server.name}: logs.maxDays = {days}", st, data)
+
+
 def connections_for(workload):
     return AUTH_CONNECTIONS if workload == "auth" else CONNECTIONS
 
@@ -554,7 +563,16 @@ def main():
                 log(f"{workload} on {s.name} ({WARMUP}s warm-up + {DURATION}s, "
                     f"{connections_for(workload)} connections)")
                 token = tokens[s.name] if workload == "list_rule" else ""
-                results[workload][s.name] = wrk_workload(s, workload, token, workdir)
+                if workload == "get_one_nolog":
+                    # The same get_one with request logging off (logs.maxDays = 0),
+                    # to measure what logging every request costs.
+                    set_log_days(s, 0)
+                    try:
+                        results[workload][s.name] = wrk_workload(s, "get_one", token, workdir)
+                    finally:
+                        set_log_days(s, 5)
+                else:
+                    results[workload][s.name] = wrk_workload(s, workload, token, workdir)
                 time.sleep(1)
         print()
         print(f"Ferrobase vs PocketBase 0.40.6 — {started:%Y-%m-%d %H:%M} UTC, "
@@ -563,6 +581,11 @@ def main():
               f"(auth: {AUTH_CONNECTIONS}) SEED_RECORDS={SEED_RECORDS}; wrk 1 thread; ceiling = GET /api/health "
               f"(each server's HTTP stack + JSON, no database)")
         print(fmt_table(results))
+        for name in ("ferrobase", "pocketbase"):
+            on, off = (results.get(w, {}).get(name) for w in ("get_one", "get_one_nolog"))
+            if on and off:
+                print(f"request logging cost ({name}): get_one with logs = "
+                      f"{100 * on['rps'] / off['rps']:.0f}% of the requests/s without")
         print(f"loadavg at end {load_avg()}")
         save(results, started)
         return 0
