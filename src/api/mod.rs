@@ -106,6 +106,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     ))
     .service(resource("/api/logs/{id}", vec![web::get().to(logs::view)]))
     .service(resource(
+        "/api/settings/test/email",
+        vec![web::post().to(settings::test_email)],
+    ))
+    .service(resource(
+        "/api/settings/test/s3",
+        vec![web::post().to(settings::test_s3)],
+    ))
+    .service(resource(
         "/api/settings",
         vec![
             web::get().to(settings::get),

@@ -85,3 +85,56 @@ async fn settings_are_for_superusers_only() {
 
     assert_eq!(resp.status(), 401);
 }
+
+#[tokio::test]
+async fn test_email_sends_the_chosen_template_through_smtp_and_validates_input() {
+    let app = spawn_app().await;
+    let sink = crate::smtp_sink::start().await;
+    let (status, body) = status_json(
+        app.su(
+            Method::PATCH,
+            "/api/settings",
+            Some(json!({"smtp": {"enabled": true, "host": "127.0.0.1", "port": sink.port}})),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+
+    let (sent, _) = status_json(
+        app.su(
+            Method::POST,
+            "/api/settings/test/email",
+            Some(json!({"email": "probe@example.com", "template": "otp", "collection": "users"})),
+        )
+        .await,
+    )
+    .await;
+    let mail = sink
+        .wait_for("probe@example.com", std::time::Duration::from_secs(5))
+        .await;
+    let (bad, bad_body) = status_json(
+        app.su(
+            Method::POST,
+            "/api/settings/test/email",
+            Some(json!({"email": "nope", "template": "poem"})),
+        )
+        .await,
+    )
+    .await;
+    let (s3, _) = status_json(app.su(Method::POST, "/api/settings/test/s3", None).await).await;
+
+    assert_eq!(sent, 204);
+    assert!(
+        mail.expect("the test email arrives")
+            .decoded()
+            .contains("123456")
+    );
+    assert_eq!(bad, 400);
+    assert_eq!(bad_body["data"]["email"]["code"], "validation_is_email");
+    assert_eq!(
+        bad_body["data"]["template"]["code"],
+        "validation_in_invalid"
+    );
+    assert_eq!(s3, 400);
+}
