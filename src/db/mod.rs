@@ -74,6 +74,10 @@ impl Db {
         let options = DatabaseConfig {
             synchronous: "NORMAL".into(),
             reader_pool_size: options.reader_pool_size.clamp(1, 2),
+            // Append-mostly and rarely read: a small cache, no memory map
+            // (mapped pages of a growing log file would only inflate RSS).
+            cache_size_kib: options.cache_size_kib.min(2048),
+            mmap_size_bytes: 0,
             ..options.clone()
         };
         Self::open_file(data_dir, "auxiliary.db", &options, AUX_MIGRATIONS)
