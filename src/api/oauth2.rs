@@ -17,8 +17,6 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::{Map, Value, json};
 use std::sync::Arc;
 
-const PASSWORD_ALPHABET: &str = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
-
 pub async fn with_oauth2(
     req: HttpRequest,
     who: Principal,
@@ -169,7 +167,7 @@ fn signup_body(
         }
     }
     if !body.contains_key("password") {
-        let password = autogen::random_string(PASSWORD_ALPHABET, 30);
+        let password = autogen::random_string(autogen::ALPHANUMERIC, 30);
         body.insert("passwordConfirm".into(), json!(password));
         body.insert("password".into(), json!(password));
     }

@@ -14,7 +14,6 @@ use rusqlite::{OptionalExtension, TransactionBehavior, params};
 use serde_json::{Map, Value, json};
 use std::sync::Arc;
 
-const TOKEN_KEY_ALPHABET: &str = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
 /// Lifetime of impersonation tokens when neither the request nor the collection names one (seconds).
 pub const DEFAULT_IMPERSONATE_SECS: i64 = 3_600;
 
@@ -317,7 +316,7 @@ async fn save_credentials(
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(DbError::from)?;
         let now = crate::clock::now();
-        let token_key = autogen::random_string(TOKEN_KEY_ALPHABET, 50);
+        let token_key = autogen::token_key();
         if let Some(hash) = hash {
             // A reset proves control of the mailbox, so it also verifies the email.
             tx.execute(

@@ -11,7 +11,6 @@ use std::time::{Duration, Instant};
 pub const INSTALL_TOKEN_TTL: Duration = Duration::from_secs(60 * 60);
 /// Length of the token (alphanumeric; ~190 bits).
 const TOKEN_CHARS: usize = 32;
-const ALPHABET: &str = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
 
 /// At most one live install token.
 #[derive(Default)]
@@ -22,7 +21,10 @@ pub struct InstallTokens {
 impl InstallTokens {
     /// Creates a new token, replacing any previous one.
     pub fn issue(&self) -> String {
-        let token = crate::schema::autogen::random_string(ALPHABET, TOKEN_CHARS);
+        let token = crate::schema::autogen::random_string(
+            crate::schema::autogen::ALPHANUMERIC,
+            TOKEN_CHARS,
+        );
         let mut current = self.current.lock().unwrap_or_else(|p| p.into_inner());
         *current = Some((token.clone(), Instant::now() + INSTALL_TOKEN_TTL));
         token

@@ -16,7 +16,6 @@ use sha2::{Digest, Sha256};
 use std::sync::OnceLock;
 use std::time::Duration;
 
-const STATE_ALPHABET: &str = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
 const VERIFIER_ALPHABET: &str =
     "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~";
 /// Upper bound for each call to a provider (token and user info).
@@ -73,7 +72,7 @@ pub fn auth_methods_providers(collection: &CompiledCollection) -> Vec<Value> {
 }
 
 fn provider_entry(provider: &ProviderConfig) -> Value {
-    let state = autogen::random_string(STATE_ALPHABET, 30);
+    let state = autogen::random_string(autogen::ALPHANUMERIC, 30);
     let verifier = autogen::random_string(VERIFIER_ALPHABET, 43);
     let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
     let mut query = vec![("client_id", provider.client_id.clone())];

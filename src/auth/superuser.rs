@@ -26,7 +26,7 @@ pub async fn upsert_superuser(db: &Db, email: &str, plain: &str) -> Result<Strin
     db.write(move |conn| {
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(DbError::from)?;
         let now = crate::clock::now();
-        let token_key = autogen::random_string("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789", 50);
+        let token_key = autogen::token_key();
         let existing: Option<String> = tx
             .query_row("SELECT id FROM _superusers WHERE email = ?1", [&email], |r| r.get(0))
             .optional()?;

@@ -152,7 +152,7 @@ pub fn prune(data_dir: &Path, prefix: &str, keep: usize) -> Result<usize, Backup
 }
 
 fn random_suffix() -> String {
-    crate::schema::autogen::random_string("abcdefghijklmnopqrstuvwxyz0123456789", 10)
+    crate::schema::autogen::random_string(crate::schema::autogen::LOWER_ALPHANUMERIC, 10)
 }
 
 /// Creates `key` from a snapshot of the database and the stored files.

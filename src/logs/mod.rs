@@ -114,10 +114,7 @@ fn ordered_id() -> String {
         micros /= 36;
     }
     let mut id = String::from_utf8_lossy(&head).into_owned();
-    id.push_str(&autogen::random_string(
-        "abcdefghijklmnopqrstuvwxyz0123456789",
-        4,
-    ));
+    id.push_str(&autogen::random_string(autogen::LOWER_ALPHANUMERIC, 4));
     id
 }
 

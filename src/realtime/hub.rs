@@ -20,7 +20,6 @@ pub const IDLE_TIMEOUT: Duration = Duration::from_secs(5 * 60);
 /// A connection is closed after this long whatever it received.
 pub const MAX_CONNECTION_TIME: Duration = Duration::from_secs(30 * 60);
 const CLIENT_ID_LEN: usize = 40;
-const CLIENT_ID_ALPHABET: &str = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
 
 /// Who a subscriber is, fixed by its subscription request.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -157,7 +156,7 @@ impl Hub {
 
     /// Registers a new client with a fresh id, connected from `ip`.
     pub fn connect(&self, ip: Option<IpAddr>) -> Connection {
-        let id = autogen::random_string(CLIENT_ID_ALPHABET, CLIENT_ID_LEN);
+        let id = autogen::random_string(autogen::ALPHANUMERIC, CLIENT_ID_LEN);
         let (out, messages) = mpsc::channel(CLIENT_BUFFER_MESSAGES);
         let client = Arc::new(Client {
             id: id.clone(),

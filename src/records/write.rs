@@ -27,7 +27,6 @@ use std::sync::Arc;
 
 const CREATE_FAILED: &str = "Failed to create record.";
 const UPDATE_FAILED: &str = "Failed to update record.";
-const TOKEN_KEY_ALPHABET: &str = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
 
 /// A record being built from input, with plaintext passwords still to hash.
 struct Draft {
@@ -110,10 +109,9 @@ pub async fn prepare_create(
     let now = crate::clock::now();
     stamp_autodates(&collection, &mut draft.values, &now, true);
     if collection.kind == CollectionType::Auth {
-        draft.values.insert(
-            "tokenKey".into(),
-            json!(autogen::random_string(TOKEN_KEY_ALPHABET, 50)),
-        );
+        draft
+            .values
+            .insert("tokenKey".into(), json!(autogen::token_key()));
         check_password_confirm(&body, &mut draft, true);
     }
     finish_validation(&collection, &mut draft, CREATE_FAILED)?;
@@ -341,10 +339,9 @@ impl PreparedUpdate {
         if collection.kind == CollectionType::Auth
             && (!self.hashed.is_empty() || draft.values.get("email") != current.get("email"))
         {
-            draft.values.insert(
-                "tokenKey".into(),
-                json!(autogen::random_string(TOKEN_KEY_ALPHABET, 50)),
-            );
+            draft
+                .values
+                .insert("tokenKey".into(), json!(autogen::token_key()));
         }
         finish_validation(collection, &mut draft, UPDATE_FAILED)?;
         check_relations(tx, snapshot, collection, &draft.values, UPDATE_FAILED)?;

@@ -9,7 +9,6 @@ use serde_json::{Map, Value, json};
 
 /// Length of each generated token secret.
 const SECRET_LEN: usize = 50;
-const SECRET_ALPHABET: &str = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
 
 /// Token kinds with a duration (seconds) and their own secret.
 pub const TOKEN_OPTIONS: [(&str, u64); 5] = [
@@ -49,7 +48,7 @@ pub fn options() -> Map<String, Value> {
 }
 
 fn new_secret() -> String {
-    super::autogen::random_string(SECRET_ALPHABET, SECRET_LEN)
+    super::autogen::random_string(super::autogen::ALPHANUMERIC, SECRET_LEN)
 }
 
 fn system(id: &str, name: &str, hidden: bool, required: bool, kind: FieldKind) -> Field {

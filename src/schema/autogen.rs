@@ -61,9 +61,20 @@ fn expand_class(class: &str) -> Option<Vec<char>> {
     (!alphabet.is_empty()).then_some(alphabet)
 }
 
+/// `[a-zA-Z0-9]`: tokens, secrets, keys, client ids.
+pub const ALPHANUMERIC: &str = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+/// `[a-z0-9]`: record ids and name suffixes.
+pub const LOWER_ALPHANUMERIC: &str = "abcdefghijklmnopqrstuvwxyz0123456789";
+
 /// A new 15-character record id (`[a-z0-9]{15}`).
 pub fn record_id() -> String {
-    random_string("abcdefghijklmnopqrstuvwxyz0123456789", 15)
+    random_string(LOWER_ALPHANUMERIC, 15)
+}
+
+/// A fresh auth record `tokenKey` (50 × `[a-zA-Z0-9]`); rotating it revokes
+/// every token signed with the old one.
+pub fn token_key() -> String {
+    random_string(ALPHANUMERIC, 50)
 }
 
 /// A random string over `alphabet` (ASCII).
