@@ -61,24 +61,12 @@ impl Scope for LogsScope {
     }
 }
 
-fn to_sql(params: Vec<SqlValue>) -> Vec<Sql> {
-    params
-        .into_iter()
-        .map(|p| match p {
-            SqlValue::Null => Sql::Null,
-            SqlValue::Integer(i) => i.into(),
-            SqlValue::Real(f) => f.into(),
-            SqlValue::Text(s) => s.into(),
-        })
-        .collect()
-}
-
 fn where_clause(filter: &str) -> Result<(String, Vec<Sql>), LogsError> {
     if filter.trim().is_empty() {
         return Ok(("1".into(), Vec::new()));
     }
     let fragment = rules::compile(&rules::parse_filter(filter)?, &LogsScope)?;
-    Ok((fragment.sql, to_sql(fragment.params)))
+    Ok((fragment.sql, crate::schema::bind_values(fragment.params)))
 }
 
 fn entry(row: &Row<'_>) -> rusqlite::Result<Value> {

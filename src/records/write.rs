@@ -160,10 +160,40 @@ impl PreparedCreate {
         {
             return Err(RecordError::CreateRuleFailed);
         }
-        let saved = load(tx, collection, &self.id, &Access::All)?.ok_or(RecordError::NotFound)?;
-        let blobs = record_files::stale(collection, &self.id, &Map::new(), &saved, &self.uploads);
-        let record = serialize(collection, &saved, &self.caller);
-        changes.push(change(collection, &self.id, Action::Create, Some(saved)));
+        let written = Written {
+            collection,
+            id: &self.id,
+            caller: &self.caller,
+            uploads: &self.uploads,
+        };
+        written.finish(tx, &Map::new(), Action::Create, changes)
+    }
+}
+
+/// A record just inserted or updated inside the transaction.
+struct Written<'a> {
+    collection: &'a CompiledCollection,
+    id: &'a str,
+    caller: &'a Caller,
+    uploads: &'a [record_files::NewFile],
+}
+
+impl Written<'_> {
+    /// Reads the saved row back and returns it as the caller sees it, with
+    /// the files `before` held that it no longer does (removed after the
+    /// commit) and the change for realtime subscribers.
+    fn finish(
+        &self,
+        tx: &Connection,
+        before: &Map<String, Value>,
+        action: Action,
+        changes: &mut Changes,
+    ) -> Result<Applied, RecordError> {
+        let saved =
+            load(tx, self.collection, self.id, &Access::All)?.ok_or(RecordError::NotFound)?;
+        let blobs = record_files::stale(self.collection, self.id, before, &saved, self.uploads);
+        let record = serialize(self.collection, &saved, self.caller);
+        changes.push(change(self.collection, self.id, action, Some(saved)));
         Ok(Applied {
             record,
             cleanup: Cleanup {
@@ -347,17 +377,13 @@ impl PreparedUpdate {
         check_relations(tx, snapshot, collection, &draft.values, UPDATE_FAILED)?;
         write_update(tx, collection, &self.id, &draft.values)
             .map_err(|e| unique_violation(e, UPDATE_FAILED))?;
-        let saved = load(tx, collection, &self.id, &Access::All)?.ok_or(RecordError::NotFound)?;
-        let blobs = record_files::stale(collection, &self.id, &current, &saved, &self.uploads);
-        let record = serialize(collection, &saved, &self.caller);
-        changes.push(change(collection, &self.id, Action::Update, Some(saved)));
-        Ok(Applied {
-            record,
-            cleanup: Cleanup {
-                blobs,
-                records: Vec::new(),
-            },
-        })
+        let written = Written {
+            collection,
+            id: &self.id,
+            caller: &self.caller,
+            uploads: &self.uploads,
+        };
+        written.finish(tx, &current, Action::Update, changes)
     }
 }
 

@@ -3,30 +3,13 @@
 //! auth-methods, impersonation, the verified/email protections and login
 //! throttling.
 
-use crate::helpers::{TestApp, spawn_app, status_json};
-use crate::smtp_sink::{self, SmtpSink};
+use crate::helpers::{TestApp, spawn_app, spawn_app_with_mail, status_json};
 use reqwest::Method;
 use serde_json::{Value, json};
 use std::time::Duration;
 
 const WAIT: Duration = Duration::from_secs(5);
 const PASSWORD: &str = "first-pass-123";
-
-async fn app_with_mail() -> (TestApp, SmtpSink) {
-    let app = spawn_app().await;
-    let sink = smtp_sink::start().await;
-    let (status, body) = status_json(
-        app.su(
-            Method::PATCH,
-            "/api/settings",
-            Some(json!({"smtp": {"enabled": true, "host": "127.0.0.1", "port": sink.port}})),
-        )
-        .await,
-    )
-    .await;
-    assert_eq!(status, 200, "{body}");
-    (app, sink)
-}
 
 async fn sign_up(app: &TestApp, email: &str) -> Value {
     let (status, body) = status_json(
@@ -92,7 +75,7 @@ async fn auth_methods_describe_password_login() {
 
 #[tokio::test]
 async fn verification_through_the_emailed_token_marks_the_account_verified() {
-    let (app, sink) = app_with_mail().await;
+    let (app, sink) = spawn_app_with_mail().await;
     let user = sign_up(&app, "ver@example.com").await;
     assert_eq!(user["verified"], false);
 
@@ -138,7 +121,7 @@ async fn verification_through_the_emailed_token_marks_the_account_verified() {
 
 #[tokio::test]
 async fn password_reset_for_an_unknown_email_is_204_and_sends_nothing() {
-    let (app, sink) = app_with_mail().await;
+    let (app, sink) = spawn_app_with_mail().await;
 
     let (status, body) = post(
         &app,
@@ -159,7 +142,7 @@ async fn password_reset_for_an_unknown_email_is_204_and_sends_nothing() {
 
 #[tokio::test]
 async fn a_password_reset_revokes_every_older_token() {
-    let (app, sink) = app_with_mail().await;
+    let (app, sink) = spawn_app_with_mail().await;
     sign_up(&app, "reset@example.com").await;
     let old_token = app.login_as("users", "reset@example.com", PASSWORD).await;
 
@@ -213,7 +196,7 @@ async fn a_password_reset_revokes_every_older_token() {
 
 #[tokio::test]
 async fn an_email_change_needs_the_emailed_token_and_the_password() {
-    let (app, sink) = app_with_mail().await;
+    let (app, sink) = spawn_app_with_mail().await;
     sign_up(&app, "old@example.com").await;
     let token = app.login_as("users", "old@example.com", PASSWORD).await;
 
@@ -370,7 +353,7 @@ async fn enable(app: &TestApp, options: Value) {
 
 #[tokio::test]
 async fn otp_login_works_once_with_the_emailed_code() {
-    let (app, sink) = app_with_mail().await;
+    let (app, sink) = spawn_app_with_mail().await;
     sign_up(&app, "otp@example.com").await;
     let (disabled, _) = post(
         &app,
@@ -441,7 +424,7 @@ async fn otp_login_works_once_with_the_emailed_code() {
 
 #[tokio::test]
 async fn mfa_needs_a_second_different_method() {
-    let (app, sink) = app_with_mail().await;
+    let (app, sink) = spawn_app_with_mail().await;
     sign_up(&app, "mfa@example.com").await;
     enable(
         &app,

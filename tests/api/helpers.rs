@@ -271,3 +271,20 @@ pub async fn status_json(resp: Response) -> (u16, Value) {
     };
     (status, json)
 }
+
+/// A server whose settings send mail to a fresh loopback SMTP sink.
+pub async fn spawn_app_with_mail() -> (TestApp, crate::smtp_sink::SmtpSink) {
+    let app = spawn_app().await;
+    let sink = crate::smtp_sink::start().await;
+    let (status, body) = status_json(
+        app.su(
+            Method::PATCH,
+            "/api/settings",
+            Some(json!({"smtp": {"enabled": true, "host": "127.0.0.1", "port": sink.port}})),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    (app, sink)
+}

@@ -2,8 +2,7 @@
 //! test starts on loopback: authorize → code → token (PKCE checked) →
 //! userinfo. Plus login alerts through the SMTP sink.
 
-use crate::helpers::{TestApp, spawn_app, status_json};
-use crate::smtp_sink;
+use crate::helpers::{TestApp, spawn_app, spawn_app_with_mail, status_json};
 use actix_web::{App, HttpResponse, HttpServer, web};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -397,18 +396,7 @@ async fn bad_codes_verifiers_and_providers_are_rejected_and_create_nothing() {
 
 #[tokio::test]
 async fn a_login_from_a_new_origin_sends_an_alert_once() {
-    let app = spawn_app().await;
-    let sink = smtp_sink::start().await;
-    let (status, body) = status_json(
-        app.su(
-            Method::PATCH,
-            "/api/settings",
-            Some(json!({"smtp": {"enabled": true, "host": "127.0.0.1", "port": sink.port}})),
-        )
-        .await,
-    )
-    .await;
-    assert_eq!(status, 200, "{body}");
+    let (app, sink) = spawn_app_with_mail().await;
     let password = "alert-pass-123";
     app.create_record_ok(
         "users",

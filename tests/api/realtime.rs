@@ -600,14 +600,7 @@ async fn a_closed_stream_is_unregistered_once_an_event_finds_it_gone() {
 
 #[tokio::test]
 async fn confirming_a_verification_is_announced_as_an_update() {
-    let app = spawn_app().await;
-    let sink = crate::smtp_sink::start().await;
-    app.su(
-        Method::PATCH,
-        "/api/settings",
-        Some(json!({"smtp": {"enabled": true, "host": "127.0.0.1", "port": sink.port}})),
-    )
-    .await;
+    let (app, sink) = crate::helpers::spawn_app_with_mail().await;
     let user = app
         .create_record_ok(
             "users",

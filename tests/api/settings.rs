@@ -88,18 +88,7 @@ async fn settings_are_for_superusers_only() {
 
 #[tokio::test]
 async fn test_email_sends_the_chosen_template_through_smtp_and_validates_input() {
-    let app = spawn_app().await;
-    let sink = crate::smtp_sink::start().await;
-    let (status, body) = status_json(
-        app.su(
-            Method::PATCH,
-            "/api/settings",
-            Some(json!({"smtp": {"enabled": true, "host": "127.0.0.1", "port": sink.port}})),
-        )
-        .await,
-    )
-    .await;
-    assert_eq!(status, 200, "{body}");
+    let (app, sink) = crate::helpers::spawn_app_with_mail().await;
 
     let (sent, _) = status_json(
         app.su(
