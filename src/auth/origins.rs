@@ -57,8 +57,9 @@ pub async fn note_login(
     origin: Origin,
 ) -> Result<Option<String>, AuthError> {
     let fingerprint = origin.fingerprint();
-    db.write(move |conn| -> Result<_, AuthError> {
-        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    // Shares the group commit of concurrent record writes (own savepoint,
+    // one sync for the group) instead of a transaction and sync per login.
+    db.write_grouped(move |tx| -> Result<_, AuthError> {
         let now = crate::clock::now();
         let known = tx
             .query_row(
@@ -73,7 +74,6 @@ pub async fn note_login(
                 "UPDATE _authOrigins SET updated = ?2 WHERE id = ?1",
                 params![id, now],
             )?;
-            tx.commit()?;
             return Ok(None);
         }
         let earlier: i64 = tx.query_row(
@@ -112,7 +112,6 @@ pub async fn note_login(
         } else {
             None
         };
-        tx.commit()?;
         Ok(email)
     })
     .await
