@@ -128,15 +128,14 @@ async fn link_existing(
     record_id: &str,
     may_set_email: bool,
 ) -> Result<(), ApiError> {
-    let (collection, user, record_id) = (collection.clone(), user.clone(), record_id.to_owned());
-    let (collection_ref, id) = (collection.clone(), record_id.clone());
+    let (target, user, id) = (collection.clone(), user.clone(), record_id.to_owned());
     records::in_transaction(&state.db, move |tx| {
-        oauth2::link(tx, &collection, &record_id, provider, &user, may_set_email)?;
+        oauth2::link(tx, &target, &id, provider, &user, may_set_email)?;
         Ok(())
     })
     .await?;
     // The link may have filled in or verified the email.
-    publish_update(state, &collection_ref, &id);
+    publish_update(state, collection, record_id);
     Ok(())
 }
 
