@@ -393,3 +393,63 @@ step('dropping a collection asks for confirmation first', async () => {
   await page.waitForFunction(() => !location.hash.includes('posts'));
   assert.equal((await rest.call('GET', '/api/collections/posts')).status, 404);
 });
+
+// ---- operations: logs ----------------------------------
+
+/** Clicks Refresh until `locator` shows up (request logs are written in the background). */
+async function refreshUntil(locator, tries = 20) {
+  for (let i = 0; i < tries; i++) {
+    if (await locator.count()) return;
+    await page.waitForTimeout(250);
+    await page.getByRole('button', { name: '↻ Refresh' }).click();
+  }
+  await locator.first().waitFor();
+}
+
+step('logs: cleared after confirmation, requests listed and charted, filtered, one entry in detail', async () => {
+  await page.getByRole('link', { name: 'Logs', exact: true }).click();
+  await page.getByRole('heading', { name: 'Logs' }).waitFor();
+  // A bad filter shows the server's error inline (before clearing: that request is logged as a 400 too).
+  await page.locator('#logs-filter').fill('data.status >>= 400');
+  await page.getByRole('button', { name: 'Apply' }).click();
+  await page.getByTestId('list-error').waitFor();
+  await page.getByRole('button', { name: 'Clear', exact: true }).click();
+  await page.getByTestId('list-error').waitFor({ state: 'detached' });
+  await page.getByRole('button', { name: 'Clear logs' }).click();
+  await page.locator('dialog.confirm', { hasText: 'Delete all request logs?' }).waitFor();
+  await page.getByTestId('confirm-yes').click();
+  await page.getByText('Logs cleared.').waitFor();
+
+  assert.equal((await rest.call('GET', '/api/health')).status, 200);
+  assert.equal((await rest.call('GET', '/api/collections/categories/records?perPage=1')).status, 200);
+  assert.equal((await rest.call('GET', '/api/collections/nope_missing/records')).status, 404);
+
+  const failing = page.locator('table.logs tbody tr', { hasText: '/api/collections/nope_missing/records' });
+  await refreshUntil(failing);
+  await page.locator('table.logs tbody tr', { hasText: '/api/health' }).first().waitFor();
+  assert.match(await failing.getAttribute('class'), /level-error/, 'a level 8 row is marked as an error');
+  assert.ok((await page.locator('.chart rect.bar').count()) >= 1, 'the chart has a bar');
+  await shot('10-logs');
+
+  // The filter narrows table and chart to the failing request.
+  await page.locator('#logs-filter').fill('data.status >= 400');
+  await page.getByRole('button', { name: 'Apply' }).click();
+  await page.waitForFunction(() => document.querySelectorAll('table.logs tbody tr').length === 1);
+  await failing.waitFor();
+  assert.match(await page.locator('.chart-head').innerText(), /\b1 request\b/);
+  const hash = await page.evaluate(() => location.hash);
+  assert.equal(new URLSearchParams(hash.split('?')[1]).get('filter'), 'data.status >= 400', 'the filter is kept in the address');
+
+  await failing.getByRole('link').click();
+  const detail = page.getByTestId('log-detail');
+  await detail.waitFor();
+  assert.equal((await detail.locator('dd[data-key="status"]').innerText()).trim(), '404');
+  assert.equal((await detail.locator('dd[data-key="method"]').innerText()).trim(), 'GET');
+  assert.ok((await detail.locator('dd.hl').count()) >= 1, 'error/details are highlighted');
+  await shot('11-log-detail');
+  await page.keyboard.press('Escape');
+  await detail.waitFor({ state: 'detached' });
+  assert.match(await page.evaluate(() => location.hash), /^#\/logs\?filter=/);
+  const api = await rest.call('GET', `/api/logs?filter=${encodeURIComponent('data.status >= 400')}`);
+  assert.equal(api.body.totalItems, 1);
+});
