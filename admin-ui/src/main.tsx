@@ -11,9 +11,10 @@ import { CollectionEditor } from './pages/CollectionEditor';
 import { Settings } from './pages/Settings';
 import { ApiPreview } from './pages/ApiPreview';
 import { Logs } from './pages/Logs';
+import { Backups } from './pages/Backups';
 
 // Top-level screens without the collections sidebar.
-const SCREENS: [string, string][] = [['logs', 'Logs'], ['settings', 'Settings']];
+const SCREENS: [string, string][] = [['logs', 'Logs'], ['backups', 'Backups'], ['settings', 'Settings']];
 const isScreen = (r: string) => SCREENS.some(([k]) => k === r);
 
 function App() {
@@ -70,6 +71,7 @@ function Page({ route, collections, reload }: { route: string[]; collections: an
   const [a, name, b, id] = route;
   if (a === 'settings') return <Settings />;
   if (a === 'logs') return <Logs id={name} />;
+  if (a === 'backups') return <Backups />;
   if (a === 'new') return <CollectionEditor key="new" collections={collections} reload={reload} />;
   if (a === 'c' && name) {
     const collection = collections.find((c) => c.name === name || c.id === name);

@@ -394,7 +394,7 @@ step('dropping a collection asks for confirmation first', async () => {
   assert.equal((await rest.call('GET', '/api/collections/posts')).status, 404);
 });
 
-// ---- operations: logs ----------------------------------
+// ---- operations: logs, backups ----------------------------------
 
 /** Clicks Refresh until `locator` shows up (request logs are written in the background). */
 async function refreshUntil(locator, tries = 20) {
@@ -452,4 +452,58 @@ step('logs: cleared after confirmation, requests listed and charted, filtered, o
   assert.match(await page.evaluate(() => location.hash), /^#\/logs\?filter=/);
   const api = await rest.call('GET', `/api/logs?filter=${encodeURIComponent('data.status >= 400')}`);
   assert.equal(api.body.totalItems, 1);
+});
+
+step('backups: create with a checked name, download through a file token, schedule', async () => {
+  await page.getByRole('link', { name: 'Backups', exact: true }).click();
+  await page.getByRole('heading', { name: 'Backups', exact: true }).waitFor();
+  await page.getByLabel('New backup name').fill('Bad Name.zip');
+  await page.getByRole('button', { name: 'Create backup' }).click();
+  await page.locator('.row.has-error', { hasText: 'New backup name' }).locator('.field-error').waitFor();
+  await page.getByLabel('New backup name').fill('ui-test.zip');
+  await page.getByRole('button', { name: 'Create backup' }).click();
+  const row = page.locator('tr[data-key="ui-test.zip"]');
+  await row.waitFor({ timeout: 30_000 });
+  assert.match(await row.innerText(), /\d+(\.\d)? (B|KB|MB)/, 'human-readable size');
+
+  const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Download ui-test.zip' }).click()]);
+  const url = download.url();
+  assert.match(url, /\/api\/backups\/ui-test\.zip\?token=.+/);
+  const res = await fetch(url);
+  assert.equal(res.status, 200);
+  const head = Buffer.from(await res.arrayBuffer()).subarray(0, 2).toString();
+  assert.equal(head, 'PK');
+  await download.cancel().catch(() => {});
+
+  await page.getByLabel('Cron expression').fill('every day');
+  await page.getByRole('button', { name: 'Save schedule' }).click();
+  await page.locator('.row.has-error', { hasText: 'Cron expression' }).locator('.field-error').waitFor();
+  await page.getByLabel('Cron expression').fill('0 3 * * *');
+  await page.getByLabel('Keep the latest').fill('5');
+  await page.getByRole('button', { name: 'Save schedule' }).click();
+  await page.getByText('Backup schedule saved.').waitFor();
+  await shot('12-backups');
+  const s = await rest.call('GET', '/api/settings');
+  assert.deepEqual([s.body.backups.cron, s.body.backups.cronMaxKeep], ['0 3 * * *', 5]);
+});
+
+step('backups: restore after confirmation (the panel comes back), then delete', async () => {
+  await page.getByRole('link', { name: 'Backups', exact: true }).click();
+  await page.getByRole('button', { name: 'Restore ui-test.zip' }).click();
+  await page.locator('dialog.confirm', { hasText: 'ui-test.zip' }).waitFor();
+  await page.getByTestId('confirm-yes').click();
+  await page.locator('.overlay', { hasText: 'Restoring ui-test.zip' }).waitFor();
+  await page.locator('.overlay').waitFor({ state: 'detached', timeout: 30_000 });
+  await page.locator('.topbar').getByText(EMAIL).waitFor({ timeout: 15_000 });
+  const row = page.locator('tr[data-key="ui-test.zip"]');
+  await row.waitFor();
+  // The backup was taken before the schedule was set.
+  assert.equal((await rest.call('GET', '/api/settings')).body.backups.cron, '');
+
+  await page.getByRole('button', { name: 'Delete ui-test.zip' }).click();
+  await page.locator('dialog.confirm', { hasText: 'ui-test.zip' }).waitFor();
+  await page.getByTestId('confirm-yes').click();
+  await row.waitFor({ state: 'detached' });
+  const list = await rest.call('GET', '/api/backups');
+  assert.ok(!list.body.some((b) => b.key === 'ui-test.zip'));
 });
