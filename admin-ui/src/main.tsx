@@ -12,9 +12,10 @@ import { Settings } from './pages/Settings';
 import { ApiPreview } from './pages/ApiPreview';
 import { Logs } from './pages/Logs';
 import { Backups } from './pages/Backups';
+import { Crons } from './pages/Crons';
 
 // Top-level screens without the collections sidebar.
-const SCREENS: [string, string][] = [['logs', 'Logs'], ['backups', 'Backups'], ['settings', 'Settings']];
+const SCREENS: [string, string][] = [['logs', 'Logs'], ['backups', 'Backups'], ['crons', 'Crons'], ['settings', 'Settings']];
 const isScreen = (r: string) => SCREENS.some(([k]) => k === r);
 
 function App() {
@@ -72,6 +73,7 @@ function Page({ route, collections, reload }: { route: string[]; collections: an
   if (a === 'settings') return <Settings />;
   if (a === 'logs') return <Logs id={name} />;
   if (a === 'backups') return <Backups />;
+  if (a === 'crons') return <Crons />;
   if (a === 'new') return <CollectionEditor key="new" collections={collections} reload={reload} />;
   if (a === 'c' && name) {
     const collection = collections.find((c) => c.name === name || c.id === name);

@@ -394,7 +394,7 @@ step('dropping a collection asks for confirmation first', async () => {
   assert.equal((await rest.call('GET', '/api/collections/posts')).status, 404);
 });
 
-// ---- operations: logs, backups ----------------------------------
+// ---- operations: logs, backups, crons ----------------------------------
 
 /** Clicks Refresh until `locator` shows up (request logs are written in the background). */
 async function refreshUntil(locator, tries = 20) {
@@ -485,6 +485,18 @@ step('backups: create with a checked name, download through a file token, schedu
   await shot('12-backups');
   const s = await rest.call('GET', '/api/settings');
   assert.deepEqual([s.body.backups.cron, s.body.backups.cronMaxKeep], ['0 3 * * *', 5]);
+});
+
+step('crons: the scheduled backup is listed, a job runs from the keyboard', async () => {
+  await page.getByRole('link', { name: 'Crons', exact: true }).click();
+  const auto = page.locator('tr[data-id="__pbAutoBackup__"]');
+  await auto.waitFor();
+  assert.match(await auto.innerText(), /0 3 \* \* \*/);
+  const run = page.getByRole('button', { name: 'Run __pbDBOptimize__ now' });
+  await run.focus();
+  await page.keyboard.press('Enter');
+  await page.locator('tr[data-id="__pbDBOptimize__"] .result', { hasText: '✓ Ran at' }).waitFor();
+  await shot('13-crons');
 });
 
 step('backups: restore after confirmation (the panel comes back), then delete', async () => {
