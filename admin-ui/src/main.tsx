@@ -10,6 +10,13 @@ import { RecordForm } from './pages/RecordForm';
 import { CollectionEditor } from './pages/CollectionEditor';
 import { Settings } from './pages/Settings';
 import { ApiPreview } from './pages/ApiPreview';
+import { Logs } from './pages/Logs';
+import { Backups } from './pages/Backups';
+import { Crons } from './pages/Crons';
+
+// Top-level screens without the collections sidebar.
+const SCREENS: [string, string][] = [['logs', 'Logs'], ['backups', 'Backups'], ['crons', 'Crons'], ['settings', 'Settings']];
+const isScreen = (r: string) => SCREENS.some(([k]) => k === r);
 
 function App() {
   const route = useHash();
@@ -39,8 +46,10 @@ function App() {
       <header class="topbar">
         <a class="brand" href={href('')}>Ferrobase</a>
         <nav aria-label="Main">
-          <a href={href('')} class={route[0] !== 'settings' ? 'active' : ''}>Collections</a>
-          <a href={href('settings')} class={route[0] === 'settings' ? 'active' : ''}>Settings</a>
+          <a href={href('')} class={!isScreen(route[0]) ? 'active' : ''} aria-current={!isScreen(route[0]) ? 'page' : undefined}>Collections</a>
+          {SCREENS.map(([k, label]) => (
+            <a href={href(k)} class={route[0] === k ? 'active' : ''} aria-current={route[0] === k ? 'page' : undefined}>{label}</a>
+          ))}
         </nav>
         <div class="spacer" />
         <ThemeToggle />
@@ -48,7 +57,7 @@ function App() {
         <button type="button" class="btn ghost small" onClick={() => { auth.clear(); go('login'); }}>Log out</button>
       </header>
       <div class="body">
-        {route[0] !== 'settings' && <Sidebar collections={collections} active={route[0] === 'c' ? route[1] : ''} />}
+        {!isScreen(route[0]) && <Sidebar collections={collections} active={route[0] === 'c' ? route[1] : ''} />}
         <main id="main" tabIndex={-1}>
           <Page route={route} collections={collections} reload={reload} />
         </main>
@@ -62,6 +71,9 @@ function App() {
 function Page({ route, collections, reload }: { route: string[]; collections: any[]; reload: () => Promise<void> }) {
   const [a, name, b, id] = route;
   if (a === 'settings') return <Settings />;
+  if (a === 'logs') return <Logs id={name} />;
+  if (a === 'backups') return <Backups />;
+  if (a === 'crons') return <Crons />;
   if (a === 'new') return <CollectionEditor key="new" collections={collections} reload={reload} />;
   if (a === 'c' && name) {
     const collection = collections.find((c) => c.name === name || c.id === name);

@@ -393,3 +393,129 @@ step('dropping a collection asks for confirmation first', async () => {
   await page.waitForFunction(() => !location.hash.includes('posts'));
   assert.equal((await rest.call('GET', '/api/collections/posts')).status, 404);
 });
+
+// ---- operations: logs, backups, crons ----------------------------------
+
+/** Clicks Refresh until `locator` shows up (request logs are written in the background). */
+async function refreshUntil(locator, tries = 20) {
+  for (let i = 0; i < tries; i++) {
+    if (await locator.count()) return;
+    await page.waitForTimeout(250);
+    await page.getByRole('button', { name: '↻ Refresh' }).click();
+  }
+  await locator.first().waitFor();
+}
+
+step('logs: cleared after confirmation, requests listed and charted, filtered, one entry in detail', async () => {
+  await page.getByRole('link', { name: 'Logs', exact: true }).click();
+  await page.getByRole('heading', { name: 'Logs' }).waitFor();
+  // A bad filter shows the server's error inline (before clearing: that request is logged as a 400 too).
+  await page.locator('#logs-filter').fill('data.status >>= 400');
+  await page.getByRole('button', { name: 'Apply' }).click();
+  await page.getByTestId('list-error').waitFor();
+  await page.getByRole('button', { name: 'Clear', exact: true }).click();
+  await page.getByTestId('list-error').waitFor({ state: 'detached' });
+  await page.getByRole('button', { name: 'Clear logs' }).click();
+  await page.locator('dialog.confirm', { hasText: 'Delete all request logs?' }).waitFor();
+  await page.getByTestId('confirm-yes').click();
+  await page.getByText('Logs cleared.').waitFor();
+
+  assert.equal((await rest.call('GET', '/api/health')).status, 200);
+  assert.equal((await rest.call('GET', '/api/collections/categories/records?perPage=1')).status, 200);
+  assert.equal((await rest.call('GET', '/api/collections/nope_missing/records')).status, 404);
+
+  const failing = page.locator('table.logs tbody tr', { hasText: '/api/collections/nope_missing/records' });
+  await refreshUntil(failing);
+  await page.locator('table.logs tbody tr', { hasText: '/api/health' }).first().waitFor();
+  assert.match(await failing.getAttribute('class'), /level-error/, 'a level 8 row is marked as an error');
+  assert.ok((await page.locator('.chart rect.bar').count()) >= 1, 'the chart has a bar');
+  await shot('10-logs');
+
+  // The filter narrows table and chart to the failing request.
+  await page.locator('#logs-filter').fill('data.status >= 400');
+  await page.getByRole('button', { name: 'Apply' }).click();
+  await page.waitForFunction(() => document.querySelectorAll('table.logs tbody tr').length === 1);
+  await failing.waitFor();
+  assert.match(await page.locator('.chart-head').innerText(), /\b1 request\b/);
+  const hash = await page.evaluate(() => location.hash);
+  assert.equal(new URLSearchParams(hash.split('?')[1]).get('filter'), 'data.status >= 400', 'the filter is kept in the address');
+
+  await failing.getByRole('link').click();
+  const detail = page.getByTestId('log-detail');
+  await detail.waitFor();
+  assert.equal((await detail.locator('dd[data-key="status"]').innerText()).trim(), '404');
+  assert.equal((await detail.locator('dd[data-key="method"]').innerText()).trim(), 'GET');
+  assert.ok((await detail.locator('dd.hl').count()) >= 1, 'error/details are highlighted');
+  await shot('11-log-detail');
+  await page.keyboard.press('Escape');
+  await detail.waitFor({ state: 'detached' });
+  assert.match(await page.evaluate(() => location.hash), /^#\/logs\?filter=/);
+  const api = await rest.call('GET', `/api/logs?filter=${encodeURIComponent('data.status >= 400')}`);
+  assert.equal(api.body.totalItems, 1);
+});
+
+step('backups: create with a checked name, download through a file token, schedule', async () => {
+  await page.getByRole('link', { name: 'Backups', exact: true }).click();
+  await page.getByRole('heading', { name: 'Backups', exact: true }).waitFor();
+  await page.getByLabel('New backup name').fill('Bad Name.zip');
+  await page.getByRole('button', { name: 'Create backup' }).click();
+  await page.locator('.row.has-error', { hasText: 'New backup name' }).locator('.field-error').waitFor();
+  await page.getByLabel('New backup name').fill('ui-test.zip');
+  await page.getByRole('button', { name: 'Create backup' }).click();
+  const row = page.locator('tr[data-key="ui-test.zip"]');
+  await row.waitFor({ timeout: 30_000 });
+  assert.match(await row.innerText(), /\d+(\.\d)? (B|KB|MB)/, 'human-readable size');
+
+  const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Download ui-test.zip' }).click()]);
+  const url = download.url();
+  assert.match(url, /\/api\/backups\/ui-test\.zip\?token=.+/);
+  const res = await fetch(url);
+  assert.equal(res.status, 200);
+  const head = Buffer.from(await res.arrayBuffer()).subarray(0, 2).toString();
+  assert.equal(head, 'PK');
+  await download.cancel().catch(() => {});
+
+  await page.getByLabel('Cron expression').fill('every day');
+  await page.getByRole('button', { name: 'Save schedule' }).click();
+  await page.locator('.row.has-error', { hasText: 'Cron expression' }).locator('.field-error').waitFor();
+  await page.getByLabel('Cron expression').fill('0 3 * * *');
+  await page.getByLabel('Keep the latest').fill('5');
+  await page.getByRole('button', { name: 'Save schedule' }).click();
+  await page.getByText('Backup schedule saved.').waitFor();
+  await shot('12-backups');
+  const s = await rest.call('GET', '/api/settings');
+  assert.deepEqual([s.body.backups.cron, s.body.backups.cronMaxKeep], ['0 3 * * *', 5]);
+});
+
+step('crons: the scheduled backup is listed, a job runs from the keyboard', async () => {
+  await page.getByRole('link', { name: 'Crons', exact: true }).click();
+  const auto = page.locator('tr[data-id="__pbAutoBackup__"]');
+  await auto.waitFor();
+  assert.match(await auto.innerText(), /0 3 \* \* \*/);
+  const run = page.getByRole('button', { name: 'Run __pbDBOptimize__ now' });
+  await run.focus();
+  await page.keyboard.press('Enter');
+  await page.locator('tr[data-id="__pbDBOptimize__"] .result', { hasText: '✓ Ran at' }).waitFor();
+  await shot('13-crons');
+});
+
+step('backups: restore after confirmation (the panel comes back), then delete', async () => {
+  await page.getByRole('link', { name: 'Backups', exact: true }).click();
+  await page.getByRole('button', { name: 'Restore ui-test.zip' }).click();
+  await page.locator('dialog.confirm', { hasText: 'ui-test.zip' }).waitFor();
+  await page.getByTestId('confirm-yes').click();
+  await page.locator('.overlay', { hasText: 'Restoring ui-test.zip' }).waitFor();
+  await page.locator('.overlay').waitFor({ state: 'detached', timeout: 30_000 });
+  await page.locator('.topbar').getByText(EMAIL).waitFor({ timeout: 15_000 });
+  const row = page.locator('tr[data-key="ui-test.zip"]');
+  await row.waitFor();
+  // The backup was taken before the schedule was set.
+  assert.equal((await rest.call('GET', '/api/settings')).body.backups.cron, '');
+
+  await page.getByRole('button', { name: 'Delete ui-test.zip' }).click();
+  await page.locator('dialog.confirm', { hasText: 'ui-test.zip' }).waitFor();
+  await page.getByTestId('confirm-yes').click();
+  await row.waitFor({ state: 'detached' });
+  const list = await rest.call('GET', '/api/backups');
+  assert.ok(!list.body.some((b) => b.key === 'ui-test.zip'));
+});
