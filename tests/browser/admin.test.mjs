@@ -306,7 +306,8 @@ step('auth records: password with confirmation and the verified flag', async () 
   const asked = new Promise((resolve) => page.once('dialog', (d) => { resolve(d.message()); d.dismiss(); }));
   await page.getByRole('link', { name: 'categories', exact: true }).click();
   assert.match(await asked, /Discard unsaved record changes/);
-  assert.match(page.url(), /#\/c\/users\/r\/new$/);
+  // The dialog resolves before the guard puts the address back: wait for it.
+  await page.waitForFunction(() => /#\/c\/users\/r\/new$/.test(location.href), null, { timeout: 5000 });
   assert.equal(await page.locator('input[name="email"]').inputValue(), 'reader@example.com');
   await page.locator('input[name="password"]').fill('reader-pass-1');
   await page.locator('input[name="passwordConfirm"]').fill('reader-pass-2');
