@@ -168,7 +168,7 @@ pub async fn metrics(
     gauge(
         &mut registry,
         "db_reader_wait_seconds",
-        "Total time reads waited for a pooled connection",
+        "Total time reads waited for a free reader",
         db.read_wait_seconds,
     );
     let sizes = Family::<FileLabels, Gauge>::default();

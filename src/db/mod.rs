@@ -1,13 +1,15 @@
 //! The database handle. One writer connection owned by a dedicated thread
 //! (SQLite admits one writer; funnelling every write through one queue is also
-//! where commits can later be grouped), and an r2d2 pool of read-only
-//! connections. Both run off the async executor: reads on tokio's blocking
-//! pool, writes on the writer thread. Only this module opens connections.
+//! where commits are grouped), and an r2d2 pool of read-only connections,
+//! each used by its own reader thread. Both run off the async executor:
+//! reads on the reader threads, writes on the writer thread. Only this
+//! module opens connections.
 
 mod ident;
 mod lock;
 mod migrate;
 mod pool;
+mod readers;
 mod stats;
 mod writer;
 
@@ -28,8 +30,8 @@ pub enum DbError {
     Sqlite(#[from] rusqlite::Error),
     #[error("reader pool: {0}")]
     Pool(#[from] r2d2::Error),
-    #[error("blocking task failed: {0}")]
-    Join(#[from] tokio::task::JoinError),
+    #[error("the read did not finish (the reader threads stopped or the read panicked)")]
+    ReaderGone,
     #[error("the writer thread has stopped")]
     WriterGone,
     #[error("commit failed: {0}")]
@@ -54,7 +56,7 @@ pub enum DbError {
 /// Shared handle to the database; cheap to clone.
 #[derive(Clone)]
 pub struct Db {
-    readers: r2d2::Pool<pool::ReadOnlyManager>,
+    readers: Arc<readers::Readers>,
     writer: Arc<writer::Writer>,
     stats: Arc<DbStats>,
     path: PathBuf,
@@ -73,7 +75,7 @@ impl Db {
     pub fn open_auxiliary(data_dir: &Path, options: &DatabaseConfig) -> Result<Self, DbError> {
         let options = DatabaseConfig {
             synchronous: "NORMAL".into(),
-            reader_pool_size: options.reader_pool_size.clamp(1, 2),
+            reader_pool_size: options.readers().min(2),
             // Append-mostly and rarely read: a small cache, no memory map
             // (mapped pages of a growing log file would only inflate RSS).
             cache_size_kib: options.cache_size_kib.min(2048),
@@ -98,10 +100,14 @@ impl Db {
         migrate::apply_pending(&mut conn, migrations)?;
         let stats = Arc::new(DbStats::default());
         let writer = Arc::new(writer::Writer::start(conn, stats.clone()));
-        let readers = r2d2::Pool::builder()
-            .max_size(options.reader_pool_size)
+        // One reader thread per connection: a checkout never waits, so the
+        // per-checkout validity test would only cost a round trip.
+        let pool = r2d2::Pool::builder()
+            .max_size(options.readers())
             .min_idle(Some(1))
+            .test_on_check_out(false)
             .build(pool::ReadOnlyManager::new(path.clone(), options))?;
+        let readers = Arc::new(readers::Readers::start(pool, stats.clone()));
         Ok(Self {
             readers,
             writer,
@@ -181,7 +187,7 @@ impl Db {
         Ok(findings)
     }
 
-    /// Runs `f` on a pooled read-only connection, on the blocking pool.
+    /// Runs `f` on a pooled read-only connection, on a reader thread.
     pub async fn read<T, E>(
         &self,
         f: impl FnOnce(&Connection) -> Result<T, E> + Send + 'static,
@@ -190,16 +196,7 @@ impl Db {
         T: Send + 'static,
         E: From<DbError> + Send + 'static,
     {
-        let pool = self.readers.clone();
-        let stats = self.stats.clone();
-        tokio::task::spawn_blocking(move || {
-            let asked = std::time::Instant::now();
-            let conn = pool.get().map_err(DbError::from)?;
-            stats.read_waited(asked.elapsed());
-            f(&conn)
-        })
-        .await
-        .map_err(DbError::from)?
+        self.readers.run(f).await
     }
 
     /// Runs `f` on the single writer connection. `f` should open its own
@@ -293,5 +290,12 @@ mod tests {
             !has_seven,
             "the failing job's first insert was rolled back with it"
         );
+        let stats = db.stats();
+        assert_eq!(
+            stats.writer_queue_depth, 0,
+            "every queued job was counted out"
+        );
+        assert_eq!(stats.grouped_jobs, 40, "{stats:?}");
+        assert_eq!(stats.exclusive_jobs, 1, "{stats:?}");
     }
 }

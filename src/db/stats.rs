@@ -1,6 +1,6 @@
 //! Counters about the database handle, read by `/api/metrics`: how deep the
 //! writer's queue is, how many writes each group commit carried, and how
-//! long reads waited for a pooled connection. Plain atomics: no cost worth
+//! long reads waited for a free reader. Plain atomics: no cost worth
 //! measuring on the hot path.
 
 use std::sync::atomic::{AtomicU64, Ordering};

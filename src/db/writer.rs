@@ -66,12 +66,20 @@ impl Writer {
                             }
                             let size = group.len() as u64;
                             counters.dequeued(size);
-                            run_group(&mut conn, group);
+                            // Counted first: the replies go out inside run_group.
                             counters.group_committed(size);
+                            run_group(&mut conn, group);
                         }
                     }
                     if next.is_none() {
-                        next = queue.recv().ok();
+                        next = match queue.recv_timeout(IDLE_SHRINK_AFTER) {
+                            Ok(job) => Some(job),
+                            Err(mpsc::RecvTimeoutError::Timeout) => {
+                                release_cache(&conn);
+                                queue.recv().ok()
+                            }
+                            Err(mpsc::RecvTimeoutError::Disconnected) => None,
+                        };
                     }
                 }
                 // Every handle is gone: leave a clean WAL behind.
@@ -100,7 +108,6 @@ impl Writer {
             // The receiver may have gone (client disconnected); the write still stands.
             let _ = reply.send(f(conn));
         }));
-        self.stats.enqueued();
         self.stats.enqueued();
         self.jobs.send(job).map_err(|_| DbError::WriterGone)?;
         answer.await.map_err(|_| DbError::WriterGone)?
@@ -134,8 +141,21 @@ impl Writer {
             });
             (ok, send)
         }));
+        self.stats.enqueued();
         self.jobs.send(job).map_err(|_| DbError::WriterGone)?;
         answer.await.map_err(|_| DbError::WriterGone)?
+    }
+}
+
+/// How long the writer waits without work before releasing its page cache.
+const IDLE_SHRINK_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Frees the writer's cached pages once writes pause: they are copies of
+/// pages the memory map and the OS cache hold anyway, and after a burst of
+/// writes they would otherwise stay resident for good.
+fn release_cache(conn: &Connection) {
+    if let Err(e) = conn.execute_batch("PRAGMA shrink_memory") {
+        tracing::debug!(error = %e, "shrink_memory failed");
     }
 }
 
