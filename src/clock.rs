@@ -11,9 +11,25 @@ pub fn now() -> String {
     format(Utc::now())
 }
 
-/// Formats a UTC instant in the wire format.
+/// Formats a UTC instant in the wire format. Written out by hand for years
+/// 0-9999 (every request stamps at least one time, and chrono re-reads the
+/// format string on each call); chrono formats the rest.
 pub fn format(at: DateTime<Utc>) -> String {
-    at.format(DATETIME_FORMAT).to_string()
+    use chrono::{Datelike, Timelike};
+    if !(0..=9999).contains(&at.year()) {
+        return at.format(DATETIME_FORMAT).to_string();
+    }
+    format!(
+        "{:04}-{:02}-{:02} {:02}:{:02}:{:02}.{:03}Z",
+        at.year(),
+        at.month(),
+        at.day(),
+        at.hour(),
+        at.minute(),
+        at.second(),
+        // A leap second shows as 59.999…, never as a fourth millisecond digit.
+        at.timestamp_subsec_millis().min(999)
+    )
 }
 
 /// Seconds since the Unix epoch.
@@ -57,6 +73,27 @@ pub fn rfc3339(at: DateTime<Utc>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hand_written_format_matches_chronos() {
+        for secs in [
+            0_i64,
+            1,
+            951_782_400,
+            1_700_000_000,
+            4_102_444_799,
+            -62_135_596_800,
+        ] {
+            for nanos in [0_u32, 1_000_000, 999_999_999, 123_456_789] {
+                let at = DateTime::from_timestamp(secs, nanos).expect("in range");
+                assert_eq!(
+                    format(at),
+                    at.format(DATETIME_FORMAT).to_string(),
+                    "{secs}.{nanos}"
+                );
+            }
+        }
+    }
 
     #[test]
     fn accepted_date_forms_normalise_to_utc_milliseconds() {

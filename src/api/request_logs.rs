@@ -13,7 +13,8 @@ use actix_web::body::BoxBody;
 use actix_web::dev::ServiceResponse;
 use actix_web::http::header;
 use actix_web::web;
-use serde_json::{Map, Value, json};
+use serde::Serialize;
+use serde_json::{Value, json};
 use std::time::Duration;
 
 /// Queues the log entry of a finished request (when logging is on).
@@ -41,13 +42,12 @@ pub fn record(res: &ServiceResponse<BoxBody>, elapsed: Duration) {
         return;
     }
     let header_text = |name: header::HeaderName| {
-        req.headers()
+        let text = req
+            .headers()
             .get(name)
             .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .chars()
-            .take(512)
-            .collect::<String>()
+            .unwrap_or_default();
+        truncated(text, 512)
     };
     let ip = if options.log_ip {
         req.peer_addr()
@@ -56,18 +56,17 @@ pub fn record(res: &ServiceResponse<BoxBody>, elapsed: Duration) {
     } else {
         String::new()
     };
-    let url = req
-        .uri()
-        .path_and_query()
-        .map(|p| p.as_str())
-        .unwrap_or_else(|| req.path())
-        .chars()
-        .take(2048)
-        .collect::<String>();
-    let mut data = Map::new();
-    let (auth, auth_id) = match req.extensions().get::<Principal>() {
+    let url = truncated(
+        req.uri()
+            .path_and_query()
+            .map(|p| p.as_str())
+            .unwrap_or_else(|| req.path()),
+        2048,
+    );
+    let extensions = req.extensions();
+    let (auth, auth_id) = match extensions.get::<Principal>() {
         Some(Principal::Superuser { id }) => {
-            (crate::schema::SUPERUSERS_NAME.to_owned(), id.clone())
+            (crate::schema::SUPERUSERS_NAME.to_owned(), id.as_str())
         }
         Some(Principal::User {
             collection_id, id, ..
@@ -77,38 +76,71 @@ pub fn record(res: &ServiceResponse<BoxBody>, elapsed: Duration) {
                 .get(collection_id)
                 .map(|c| c.name.to_string())
                 .unwrap_or_default(),
-            id.clone(),
+            id.as_str(),
         ),
-        _ => (String::new(), String::new()),
+        _ => (String::new(), ""),
     };
-    data.insert("auth".into(), json!(auth));
-    if options.log_auth_id && !auth_id.is_empty() {
-        data.insert("authId".into(), json!(auth_id));
-    }
-    data.insert("execTime".into(), json!(elapsed.as_secs_f64() * 1000.0));
-    data.insert("method".into(), json!(req.method().as_str()));
-    data.insert("referer".into(), json!(header_text(header::REFERER)));
-    data.insert("remoteIP".into(), json!(ip));
-    data.insert("status".into(), json!(status));
-    data.insert("type".into(), json!("request"));
-    data.insert("url".into(), json!(url));
-    data.insert("userAgent".into(), json!(header_text(header::USER_AGENT)));
-    data.insert("userIP".into(), json!(ip));
-    if let Some(error) = res
+    let error = res
         .response()
         .error()
-        .and_then(|e| e.as_error::<ApiError>())
-    {
-        data.insert("error".into(), json!(error.message()));
-        let details = field_messages(error.data());
-        if details.as_object().is_some_and(|d| !d.is_empty()) {
-            data.insert("details".into(), details);
-        }
-    }
+        .and_then(|e| e.as_error::<ApiError>());
+    let data = RequestData {
+        auth: &auth,
+        auth_id: (options.log_auth_id && !auth_id.is_empty()).then_some(auth_id),
+        details: error
+            .map(|e| field_messages(e.data()))
+            .filter(|d| d.as_object().is_some_and(|d| !d.is_empty())),
+        error: error.map(|e| e.message()),
+        exec_time: elapsed.as_secs_f64() * 1000.0,
+        method: req.method().as_str(),
+        referer: header_text(header::REFERER),
+        remote_ip: &ip,
+        status,
+        kind: "request",
+        url,
+        user_agent: header_text(header::USER_AGENT),
+        user_ip: &ip,
+    };
+    let Ok(data) = serde_json::to_string(&data) else {
+        return; // plain strings and numbers: cannot fail
+    };
     let message = format!("{} {}", req.method(), url);
-    state
-        .logs
-        .log(LogEntry::now(level, message, Value::Object(data)));
+    state.logs.log(LogEntry::now(level, message, data));
+}
+
+/// The `data` of a request log entry, serialized straight to JSON text with
+/// the keys in PocketBase's (alphabetical) order; borrowed, so logging a
+/// request copies nothing but the final text.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct RequestData<'a> {
+    auth: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    auth_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    details: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<&'a str>,
+    exec_time: f64,
+    method: &'a str,
+    referer: &'a str,
+    #[serde(rename = "remoteIP")]
+    remote_ip: &'a str,
+    status: u16,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    url: &'a str,
+    user_agent: &'a str,
+    #[serde(rename = "userIP")]
+    user_ip: &'a str,
+}
+
+/// At most `max` characters of `text`, cut at a character boundary.
+fn truncated(text: &str, max: usize) -> &str {
+    match text.char_indices().nth(max) {
+        Some((cut, _)) => &text[..cut],
+        None => text,
+    }
 }
 
 /// `{"field": {"code", "message"}}` → `{"field": "message"}`, nested alike.

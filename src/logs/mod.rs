@@ -11,7 +11,6 @@ pub use query::{LogsError, cleanup, delete_all, list, stats, view};
 use crate::db::Db;
 use crate::schema::autogen;
 use rusqlite::params;
-use serde_json::Value;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::sync::mpsc;
@@ -33,14 +32,15 @@ pub const LEVEL_ERROR: i64 = 8;
 pub struct LogEntry {
     pub level: i64,
     pub message: String,
-    pub data: Value,
+    /// The entry's `data` object as JSON text.
+    pub data: String,
     /// When it happened (PocketBase date format).
     pub created: String,
 }
 
 impl LogEntry {
     /// An entry stamped with the current time.
-    pub fn now(level: i64, message: String, data: Value) -> Self {
+    pub fn now(level: i64, message: String, data: String) -> Self {
         Self {
             level,
             message,
@@ -144,7 +144,7 @@ async fn write_batches(aux: Db, mut rx: mpsc::Receiver<LogEntry>, written: Arc<A
                             ordered_id(),
                             entry.level,
                             entry.message,
-                            entry.data.to_string(),
+                            entry.data,
                             entry.created
                         ])?;
                     }

@@ -8,7 +8,7 @@
 
 use super::RecordError;
 use super::access::{self, Access, Caller};
-use super::read::{Bind, row_values, select_sql, serialize};
+use super::read::{Bind, row_values, serialize};
 use crate::db::{Db, ident};
 use crate::rules::SqlValue;
 use crate::schema::{Collection, CompiledCollection, FieldKind, Snapshot};
@@ -281,7 +281,7 @@ fn fetch(
             let marks = vec!["?"; ids.len()].join(", ");
             let params = ids.iter().map(|id| SqlValue::Text(id.clone())).collect();
             (
-                format!("{} WHERE {table}.\"id\" IN ({marks})", select_sql(target)),
+                format!("{} WHERE {table}.\"id\" IN ({marks})", target.select_sql),
                 params,
             )
         }
@@ -293,7 +293,7 @@ fn fetch(
                 format!("{col} = ?")
             };
             (
-                format!("{} WHERE {cond}", select_sql(target)),
+                format!("{} WHERE {cond}", target.select_sql),
                 vec![SqlValue::Text(id.to_owned())],
             )
         }

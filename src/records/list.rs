@@ -2,7 +2,7 @@
 //! rules engine, the list rule ANDed in, and an optional total count.
 
 use super::access::{self, Access, Caller};
-use super::read::{Bind, row_values, select_sql, serialize};
+use super::read::{Bind, row_values, serialize};
 use super::{DEFAULT_PER_PAGE, MAX_PER_PAGE, RecordError};
 use crate::db::Db;
 use crate::rules::{self, SqlValue};
@@ -139,7 +139,7 @@ pub async fn list(
     let table = crate::db::ident(collection.name.as_str());
     let select = format!(
         "{}{where_sql}{order_sql} LIMIT ? OFFSET ?",
-        select_sql(&collection)
+        collection.select_sql
     );
     let count = format!("SELECT count(*) FROM {table}{where_sql}");
     db.read(move |conn| {

@@ -10,8 +10,9 @@ use rusqlite::{OptionalExtension, Row, ToSql, types::ToSqlOutput};
 use serde_json::{Map, Value, json};
 use std::sync::Arc;
 
-/// `SELECT "a", "b", … FROM "table"` for every field of the collection.
-pub(crate) fn select_sql(collection: &Collection) -> String {
+/// `SELECT "a", "b", … FROM "table"` for every field of the collection
+/// (built once per schema version: see [`CompiledCollection::select_sql`]).
+pub fn select_sql(collection: &Collection) -> String {
     let cols: Vec<String> = collection
         .fields
         .iter()
@@ -99,21 +100,21 @@ impl ToSql for Bind<'_> {
 /// Loads one row by id, optionally restricted by a rule condition.
 pub(crate) fn load(
     conn: &rusqlite::Connection,
-    collection: &Collection,
+    collection: &CompiledCollection,
     id: &str,
     access: &Access,
 ) -> Result<Option<Map<String, Value>>, RecordError> {
-    let mut sql = select_sql(collection);
-    sql.push_str(&format!(
-        " WHERE {}.\"id\" = ?",
-        ident(collection.name.as_str())
-    ));
+    let filtered;
     let mut params: Vec<SqlValue> = vec![SqlValue::Text(id.to_owned())];
-    if let Access::Filter(fragment) = access {
-        sql.push_str(&format!(" AND ({})", fragment.sql));
-        params.extend(fragment.params.iter().cloned());
-    }
-    let mut stmt = conn.prepare_cached(&sql)?;
+    let sql = match access {
+        Access::Filter(fragment) => {
+            filtered = format!("{} AND ({})", collection.select_by_id_sql, fragment.sql);
+            params.extend(fragment.params.iter().cloned());
+            filtered.as_str()
+        }
+        Access::All => collection.select_by_id_sql.as_str(),
+    };
+    let mut stmt = conn.prepare_cached(sql)?;
     let row = stmt
         .query_row(rusqlite::params_from_iter(params.iter().map(Bind)), |r| {
             row_values(collection, r)

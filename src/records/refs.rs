@@ -10,7 +10,7 @@ use super::read::load;
 use super::write::change;
 use crate::db::ident;
 use crate::realtime::{Action, Changes};
-use crate::schema::{Collection, FieldKind, Snapshot};
+use crate::schema::{Collection, CompiledCollection, FieldKind, Snapshot};
 use rusqlite::Connection;
 use std::collections::HashSet;
 
@@ -18,7 +18,7 @@ use std::collections::HashSet;
 pub fn delete_with_references(
     tx: &Connection,
     snapshot: &Snapshot,
-    collection: &Collection,
+    collection: &CompiledCollection,
     id: &str,
     visited: &mut HashSet<(String, String)>,
     changes: &mut Changes,

@@ -10,6 +10,10 @@ use std::sync::{Arc, RwLock};
 pub struct CompiledCollection {
     pub def: Collection,
     pub validator: jsonschema::Validator,
+    /// `SELECT <every field> FROM <table>`, built once per schema version.
+    pub select_sql: String,
+    /// [`Self::select_sql`] followed by ` WHERE <table>."id" = ?`.
+    pub select_by_id_sql: String,
 }
 
 impl std::ops::Deref for CompiledCollection {
@@ -33,7 +37,17 @@ impl Snapshot {
         let mut snap = Snapshot::default();
         for def in collections {
             let validator = super::json_schema::compile(&def)?;
-            let entry = Arc::new(CompiledCollection { def, validator });
+            let select_sql = crate::records::select_sql(&def);
+            let select_by_id_sql = format!(
+                "{select_sql} WHERE {}.\"id\" = ?",
+                crate::db::ident(def.name.as_str())
+            );
+            let entry = Arc::new(CompiledCollection {
+                def,
+                validator,
+                select_sql,
+                select_by_id_sql,
+            });
             snap.by_id.insert(entry.id.clone(), entry.clone());
             snap.by_name
                 .insert(entry.name.as_str().to_ascii_lowercase(), entry.clone());
