@@ -76,7 +76,7 @@ pub async fn with_password(
         ));
     }
     let identity_field = Some(text(&input, "identityField")).filter(|s| !s.is_empty());
-    let ip = req.peer_addr().map(|a| a.ip());
+    let ip = super::client_ip::of(&req, &state);
     if ip.is_some_and(|ip| !state.login_throttle.allowed(ip)) {
         return Err(ApiError::too_many_requests());
     }
@@ -207,9 +207,8 @@ async fn note_login(
     record_id: String,
 ) {
     let origin = auth::origins::Origin {
-        ip: req
-            .peer_addr()
-            .map(|a| a.ip().to_string())
+        ip: super::client_ip::of(req, state)
+            .map(|ip| ip.to_string())
             .unwrap_or_default(),
         user_agent: req
             .headers()

@@ -1,17 +1,26 @@
 //! `GET /api/health`.
 
+use super::client_ip;
 use super::error::ApiError;
+use super::extract::AppState;
 use crate::auth::Principal;
-use actix_web::{HttpRequest, HttpResponse};
+use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::json;
 
-pub async fn health(req: HttpRequest, who: Principal) -> Result<HttpResponse, ApiError> {
+/// Superusers also see the client IP as resolved (to check `trustedProxy`)
+/// and a proxy header the request carries while none is trusted.
+pub async fn health(
+    req: HttpRequest,
+    who: Principal,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
     let data = if who.is_superuser() {
-        let ip = req
-            .peer_addr()
-            .map(|a| a.ip().to_string())
+        let settings = state.settings.get();
+        let ip = client_ip::of(&req, &state)
+            .map(|ip| ip.to_string())
             .unwrap_or_default();
-        json!({"canBackup": false, "realIP": ip, "possibleProxyHeader": ""})
+        let hint = client_ip::possible_proxy_header(req.headers(), &settings.trusted_proxy);
+        json!({"canBackup": false, "realIP": ip, "possibleProxyHeader": hint})
     } else {
         json!({})
     };

@@ -5,6 +5,7 @@
 mod auth;
 mod backups;
 mod batch;
+mod client_ip;
 mod collections;
 mod crons;
 pub mod error;

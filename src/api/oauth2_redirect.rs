@@ -35,7 +35,7 @@ fn deliver(req: &HttpRequest, state: &AppState, params: &HashMap<String, String>
     if !error.is_empty() {
         data["error"] = json!(error);
     }
-    let ip = req.peer_addr().map(|a| a.ip());
+    let ip = super::client_ip::of(req, state);
     let sent = state
         .realtime
         .send_to(&client, ip, OAUTH2_TOPIC, data.to_string());

@@ -53,12 +53,9 @@ pub async fn rate_limit(
 
 /// Whether `req` may proceed; counts it against the rule that applies.
 async fn allowed(state: &AppState, limits: &RateLimits, req: &ServiceRequest) -> bool {
-    // The client is the peer address. Trusted-proxy headers
-    // (`settings.trustedProxy`) are not honoured yet; when they are, the
-    // client IP comes from them for requests arriving through a known proxy.
-    let ip = req
-        .peer_addr()
-        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |a| a.ip().to_canonical());
+    // The client behind trusted proxies (`settings.trustedProxy`), else the peer.
+    let ip = super::client_ip::of_service(req, &state.settings.get().trusted_proxy)
+        .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
     if is_excluded(&limits.excluded_ips, ip) {
         return true;
     }

@@ -41,7 +41,7 @@ struct Stream {
 /// `GET /api/realtime`: registers a client and streams its events. Auth on
 /// this request is ignored (it comes with the subscription request).
 pub async fn connect(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
-    let connection = state.realtime.connect(req.peer_addr().map(|a| a.ip()));
+    let connection = state.realtime.connect(super::client_ip::of(&req, &state));
     let id = connection.id.clone();
     let first = frame(&id, "PB_CONNECT", &json!({"clientId": id}).to_string());
     let start = Stream {
@@ -101,7 +101,7 @@ pub async fn subscribe(
         auth_fields: who.auth_fields,
     };
     let topics = raw_topics.iter().map(|t| Topic::parse(t)).collect();
-    let ip = req.peer_addr().map(|a| a.ip());
+    let ip = super::client_ip::of(&req, &state);
     state
         .realtime
         .set_subscriptions(&client_id, ip, viewer, topics)?;

@@ -49,12 +49,18 @@ pub fn record(res: &ServiceResponse<BoxBody>, elapsed: Duration) {
             .unwrap_or_default();
         truncated(text, 512)
     };
-    let ip = if options.log_ip {
-        req.peer_addr()
-            .map(|a| a.ip().to_string())
-            .unwrap_or_default()
+    // remoteIP is the TCP peer; userIP the client behind trusted proxies.
+    let (remote_ip, user_ip) = if options.log_ip {
+        let user =
+            super::client_ip::resolve(req.headers(), req.peer_addr(), &settings.trusted_proxy);
+        (
+            req.peer_addr()
+                .map(|a| a.ip().to_canonical().to_string())
+                .unwrap_or_default(),
+            user.map(|ip| ip.to_string()).unwrap_or_default(),
+        )
     } else {
-        String::new()
+        (String::new(), String::new())
     };
     let url = truncated(
         req.uri()
@@ -94,12 +100,12 @@ pub fn record(res: &ServiceResponse<BoxBody>, elapsed: Duration) {
         exec_time: elapsed.as_secs_f64() * 1000.0,
         method: req.method().as_str(),
         referer: header_text(header::REFERER),
-        remote_ip: &ip,
+        remote_ip: &remote_ip,
         status,
         kind: "request",
         url,
         user_agent: header_text(header::USER_AGENT),
-        user_ip: &ip,
+        user_ip: &user_ip,
     };
     let Ok(data) = serde_json::to_string(&data) else {
         return; // plain strings and numbers: cannot fail

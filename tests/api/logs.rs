@@ -111,3 +111,49 @@ async fn max_days_zero_turns_logging_off() {
     assert_eq!(off["totalItems"], 0);
     assert_eq!(deleted, 204);
 }
+
+#[tokio::test]
+async fn trusted_proxy_headers_give_the_client_ip_to_logs_and_health() {
+    let app = spawn_app().await;
+    let health_with = |marker: &'static str, forwarded: &'static str| {
+        app.client
+            .get(format!("{}/api/health?proxy={marker}", app.base))
+            .header("Authorization", app.superuser_token.clone())
+            .header("X-Forwarded-For", forwarded)
+            .send()
+    };
+
+    // Not trusted yet: the peer is the client, and health points at the header.
+    let (_, untrusted) =
+        status_json(health_with("untrusted", "203.0.113.7").await.expect("sent")).await;
+    let (status, body) = status_json(
+        app.su(
+            Method::PATCH,
+            "/api/settings",
+            Some(json!({"trustedProxy": {"headers": ["X-Forwarded-For"], "useLeftmostIP": false}})),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let (_, trusted) = status_json(
+        health_with("trusted", "198.51.100.1, 203.0.113.9")
+            .await
+            .expect("sent"),
+    )
+    .await;
+    assert_eq!(untrusted["data"]["realIP"], "127.0.0.1", "{untrusted}");
+    assert_eq!(untrusted["data"]["possibleProxyHeader"], "X-Forwarded-For");
+    assert_eq!(
+        trusted["data"]["realIP"], "203.0.113.9",
+        "rightmost address: {trusted}"
+    );
+    assert_eq!(trusted["data"]["possibleProxyHeader"], "");
+    let logged = logs_matching(&app, "data.url ~ 'proxy=trusted'", 1).await;
+    let data = &logged["items"][0]["data"];
+    assert_eq!(data["userIP"], "203.0.113.9", "{data}");
+    assert_eq!(
+        data["remoteIP"], "127.0.0.1",
+        "the peer stays the remote IP: {data}"
+    );
+}
