@@ -237,6 +237,31 @@ mod tests {
     use super::*;
 
     #[tokio::test]
+    async fn a_panicking_read_fails_alone_and_the_readers_go_on() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let options = DatabaseConfig {
+            reader_pool_size: 1,
+            ..DatabaseConfig::default()
+        };
+        let db = Db::open(dir.path(), &options).expect("open");
+        let failed = db
+            .read(|_| -> Result<(), DbError> { panic!("a bug in a read job") })
+            .await;
+        assert!(matches!(failed, Err(DbError::ReaderGone)), "{failed:?}");
+        // The only reader survived its job's panic and serves the next reads.
+        for _ in 0..3 {
+            let one: i64 = db
+                .read(|c| {
+                    c.query_row("SELECT 1", [], |r| r.get(0))
+                        .map_err(DbError::from)
+                })
+                .await
+                .expect("read after the panic");
+            assert_eq!(one, 1);
+        }
+    }
+
+    #[tokio::test]
     async fn grouped_writes_commit_together_and_a_failing_one_rolls_back_alone() {
         let dir = tempfile::tempdir().expect("tmp");
         let db = Db::open(dir.path(), &DatabaseConfig::default()).expect("open");
