@@ -10,7 +10,6 @@
 use super::extract::AppState;
 use crate::settings::TrustedProxy;
 use actix_web::HttpRequest;
-use actix_web::dev::ServiceRequest;
 use actix_web::http::header::HeaderMap;
 use std::net::{IpAddr, SocketAddr};
 
@@ -30,11 +29,6 @@ pub fn of(req: &HttpRequest, state: &AppState) -> Option<IpAddr> {
         req.peer_addr(),
         &state.settings.get().trusted_proxy,
     )
-}
-
-/// [`of`] for middleware, which sees a `ServiceRequest`.
-pub fn of_service(req: &ServiceRequest, proxy: &TrustedProxy) -> Option<IpAddr> {
-    resolve(req.headers(), req.peer_addr(), proxy)
 }
 
 /// The address from the first trusted header that holds a valid one, else the peer's.

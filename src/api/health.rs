@@ -16,7 +16,7 @@ pub async fn health(
 ) -> Result<HttpResponse, ApiError> {
     let data = if who.is_superuser() {
         let settings = state.settings.get();
-        let ip = client_ip::of(&req, &state)
+        let ip = client_ip::resolve(req.headers(), req.peer_addr(), &settings.trusted_proxy)
             .map(|ip| ip.to_string())
             .unwrap_or_default();
         let hint = client_ip::possible_proxy_header(req.headers(), &settings.trusted_proxy);

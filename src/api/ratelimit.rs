@@ -14,7 +14,7 @@
 use super::AppState;
 use super::error::ApiError;
 use crate::auth::Principal;
-use crate::settings::{RateLimitRule, RateLimits};
+use crate::settings::{RateLimitRule, Settings};
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::{Method, header};
@@ -43,7 +43,7 @@ pub async fn rate_limit(
     if let Some(state) = req.app_data::<web::Data<AppState>>().cloned() {
         let settings = state.settings.get();
         let limits = &settings.rate_limits;
-        if limits.enabled && !limits.rules.is_empty() && !allowed(&state, limits, &req).await {
+        if limits.enabled && !limits.rules.is_empty() && !allowed(&state, &settings, &req).await {
             let response = ApiError::too_many_requests().error_response();
             return Ok(req.into_response(response));
         }
@@ -52,9 +52,10 @@ pub async fn rate_limit(
 }
 
 /// Whether `req` may proceed; counts it against the rule that applies.
-async fn allowed(state: &AppState, limits: &RateLimits, req: &ServiceRequest) -> bool {
+async fn allowed(state: &AppState, settings: &Settings, req: &ServiceRequest) -> bool {
+    let limits = &settings.rate_limits;
     // The client behind trusted proxies (`settings.trustedProxy`), else the peer.
-    let ip = super::client_ip::of_service(req, &state.settings.get().trusted_proxy)
+    let ip = super::client_ip::resolve(req.headers(), req.peer_addr(), &settings.trusted_proxy)
         .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
     if is_excluded(&limits.excluded_ips, ip) {
         return true;
