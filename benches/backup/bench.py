@@ -16,11 +16,10 @@ times, each once:
 After each restore the record count is checked through the API and
 `ferrobase db check` must pass. Loopback only; stops by itself.
 
-Environment: FB_BIN [target/release/ferrobase], RECORDS [100000],
-SEED_WORKERS [16].
+Environment: FERROBASE_BIN [target/release/ferrobase], RECORDS [100000],
+SEED_WORKERS [16]. Server handling and HTTP come from tests/reliability/common.py.
 """
 import http.client
-import json
 import os
 import shutil
 import subprocess
@@ -29,93 +28,29 @@ import tempfile
 import threading
 import time
 
-HOST = "127.0.0.1"
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-FB_BIN = os.environ.get("FB_BIN", os.path.join(ROOT, "target", "release", "ferrobase"))
+sys.path.insert(0, os.path.join(ROOT, "tests", "reliability"))
+from common import HOST, Server, create_collection, request, request_on  # noqa: E402
+
+FB_BIN = os.path.abspath(os.environ.get("FERROBASE_BIN")
+                         or os.path.join(ROOT, "target", "release", "ferrobase"))
 RECORDS = int(os.environ.get("RECORDS", "100000"))
 SEED_WORKERS = int(os.environ.get("SEED_WORKERS", "16"))
-SUPERUSER = ("bench@example.com", "bench-password-123")
-
-
-def request(port, method, path, body=None, token=None, timeout=300):
-    conn = http.client.HTTPConnection(HOST, port, timeout=timeout)
-    try:
-        return request_on(conn, method, path, body, token)
-    finally:
-        conn.close()
-
-
-def request_on(conn, method, path, body=None, token=None):
-    headers = {"Content-Type": "application/json"}
-    if token:
-        headers["Authorization"] = token
-    conn.request(method, path, json.dumps(body) if body is not None else None, headers)
-    resp = conn.getresponse()
-    raw = resp.read()
-    try:
-        data = json.loads(raw) if raw else None
-    except ValueError:
-        data = raw[:200]
-    return resp.status, data
 
 
 def expect(what, answer, ok=(200, 204)):
     status, data = answer
     if status not in ok:
-        raise RuntimeError(f"{what}: HTTP {status}: {json.dumps(data)[:400]}")
+        raise RuntimeError(f"{what}: HTTP {status}: {str(data)[:400]}")
     return data
 
 
-class Server:
-    def __init__(self, data_dir):
-        self.data_dir, self.proc, self.port = data_dir, None, None
-
-    def start(self):
-        self.proc = subprocess.Popen(
-            [FB_BIN, "serve", f"--http={HOST}:0", f"--dir={self.data_dir}"],
-            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL, text=True)
-        first = self.proc.stdout.readline()
-        if "Server started at http://" not in first:
-            raise RuntimeError(f"server did not start: {first!r}")
-        self.port = int(first.strip().rsplit(":", 1)[1])
-        # Keep draining stdout so the server never blocks on a full pipe.
-        threading.Thread(target=self.proc.stdout.read, daemon=True).start()
-        self.wait_healthy(30)
-
-    def wait_healthy(self, seconds):
-        deadline = time.time() + seconds
-        while time.time() < deadline:
-            try:
-                if request(self.port, "GET", "/api/health", timeout=2)[0] == 200:
-                    return
-            except OSError:
-                pass
-            time.sleep(0.02)
-        raise RuntimeError(f"no healthy server within {seconds} s")
-
-    def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-
-
-def login(port):
-    data = expect("superuser login", request(
-        port, "POST", "/api/collections/_superusers/auth-with-password",
-        {"identity": SUPERUSER[0], "password": SUPERUSER[1]}))
-    return data["token"]
-
-
 def seed(port, token):
-    expect("create posts", request(port, "POST", "/api/collections", {
+    create_collection(port, token, {
         "name": "posts", "type": "base", "listRule": "", "viewRule": "",
         "fields": [{"name": "title", "type": "text"}, {"name": "body", "type": "text"},
                    {"name": "views", "type": "number"}, {"name": "published", "type": "bool"}],
-    }, token))
+    })
     counter = iter(range(RECORDS))
     lock, errors = threading.Lock(), []
 
@@ -165,13 +100,12 @@ def main():
         sys.exit(f"no binary at {FB_BIN}; run `cargo build --release` first")
     work = tempfile.mkdtemp(prefix="fb-backup-bench-")
     data_dir = os.path.join(work, "data")
-    subprocess.run([FB_BIN, "superuser", "upsert", *SUPERUSER, f"--dir={data_dir}"],
-                   check=True, stdout=subprocess.DEVNULL)
-    server = Server(data_dir)
+    server = Server(FB_BIN, data_dir, os.path.join(work, "server.log"))
+    server.upsert_superuser()
     results = []
     try:
         server.start()
-        token = login(server.port)
+        token = server.superuser_token()
         print(f"seeding {RECORDS} records through the API ({SEED_WORKERS} clients)...", flush=True)
         timed("seed", results, lambda: seed(server.port, token))
         assert record_count(server.port, token) == RECORDS
@@ -195,7 +129,7 @@ def main():
             check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
         check_db(data_dir)
         server.start()
-        token = login(server.port)
+        token = server.superuser_token()
         if record_count(server.port, token) != RECORDS:
             raise RuntimeError("cli restore: record count differs")
 
@@ -208,7 +142,7 @@ def main():
             deadline = time.time() + 120
             while time.time() < deadline:
                 try:
-                    fresh = login(server.port)
+                    fresh = server.superuser_token()
                     if record_count(server.port, fresh) == RECORDS:
                         return
                 except (OSError, RuntimeError, http.client.HTTPException):
