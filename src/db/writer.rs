@@ -64,11 +64,8 @@ impl Writer {
                                     Err(_) => break,
                                 }
                             }
-                            let size = group.len() as u64;
-                            counters.dequeued(size);
-                            // Counted first: the replies go out inside run_group.
-                            counters.group_committed(size);
-                            run_group(&mut conn, group);
+                            counters.dequeued(group.len() as u64);
+                            run_group(&mut conn, group, &counters);
                         }
                     }
                     if next.is_none() {
@@ -160,7 +157,9 @@ fn release_cache(conn: &Connection) {
 }
 
 /// One transaction for the whole group, one savepoint per job, one commit.
-fn run_group(conn: &mut Connection, group: Vec<GroupedJob>) {
+/// A successful commit is counted before the replies go out, so a caller
+/// that got its answer also sees its group in the stats.
+fn run_group(conn: &mut Connection, group: Vec<GroupedJob>, stats: &DbStats) {
     let mut replies = Vec::with_capacity(group.len());
     if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
         tracing::error!(error = %e, "cannot begin a group transaction; its jobs are refused");
@@ -193,7 +192,10 @@ fn run_group(conn: &mut Connection, group: Vec<GroupedJob>) {
         replies.push(reply);
     }
     match conn.execute_batch("COMMIT") {
-        Ok(()) => replies.into_iter().for_each(|reply| reply(None)),
+        Ok(()) => {
+            stats.group_committed(replies.len() as u64);
+            replies.into_iter().for_each(|reply| reply(None));
+        }
         Err(e) => {
             tracing::error!(error = %e, "group commit failed; every job of the group is refused");
             let _ = conn.execute_batch("ROLLBACK");
