@@ -4,7 +4,7 @@
 
 use super::RecordError;
 use crate::rules::{self, SqlFragment};
-use crate::schema::{Collection, FieldScope, Snapshot};
+use crate::schema::{Collection, FieldScope, Snapshot, Trust};
 use serde_json::{Map, Value};
 use std::cell::Cell;
 use std::collections::HashMap;
@@ -74,7 +74,8 @@ pub fn resolve(
     }
     let expr = rules::parse_filter_cached(rule)?;
     let aliases = Cell::new(0);
-    // Rules were written by superusers: hidden fields of the collection are usable.
-    let scope = FieldScope::new(snapshot, collection, false, true, caller, &aliases);
+    // Rules were written by superusers: evaluated as written (hidden fields,
+    // emails and related rows whatever the related collection's own rules).
+    let scope = FieldScope::new(snapshot, collection, Trust::Full, caller, &aliases);
     Ok(Access::Filter(rules::compile(&expr, &scope)?))
 }

@@ -22,5 +22,6 @@ mod persistence;
 mod ratelimit;
 mod realtime;
 mod records;
+mod rule_paths;
 mod settings;
 mod smtp_sink;
