@@ -473,3 +473,57 @@ async fn mfa_needs_a_second_different_method() {
     assert_eq!(second, 200, "{session}");
     assert!(session["token"].is_string());
 }
+
+#[tokio::test]
+async fn an_otp_login_resets_a_password_pre_set_by_someone_else() {
+    let (app, sink) = spawn_app_with_mail().await;
+    enable(&app, json!({"otp": {"enabled": true, "length": 6}})).await;
+    // The attacker registers the victim's address before the victim does.
+    let planted = sign_up(&app, "victim@example.com").await;
+    let (_, attacker) = post(
+        &app,
+        "auth-with-password",
+        None,
+        json!({"identity": "victim@example.com", "password": PASSWORD}),
+    )
+    .await;
+    let attacker_token = attacker["token"].as_str().expect("token").to_owned();
+
+    let (_, otp) = post(
+        &app,
+        "request-otp",
+        None,
+        json!({"email": "victim@example.com"}),
+    )
+    .await;
+    let code = sink
+        .wait_for("victim@example.com", WAIT)
+        .await
+        .expect("otp mail")
+        .find_digits(6)
+        .expect("code");
+    let (status, session) = post(
+        &app,
+        "auth-with-otp",
+        None,
+        json!({"otpId": otp["otpId"], "password": code}),
+    )
+    .await;
+    let (password_after, _) = post(
+        &app,
+        "auth-with-password",
+        None,
+        json!({"identity": "victim@example.com", "password": PASSWORD}),
+    )
+    .await;
+    let (token_after, _) = post(&app, "auth-refresh", Some(&attacker_token), json!({})).await;
+    let (session_refresh, _) =
+        post(&app, "auth-refresh", session["token"].as_str(), json!({})).await;
+
+    assert_eq!(status, 200, "{session}");
+    assert_eq!(session["record"]["id"], planted["id"]);
+    assert_eq!(session["record"]["verified"], true);
+    assert_eq!(password_after, 400, "the pre-set password must be reset");
+    assert_eq!(token_after, 401, "older tokens die with the tokenKey");
+    assert_eq!(session_refresh, 200, "the OTP session itself stays valid");
+}
