@@ -707,3 +707,56 @@ async fn a_login_from_a_new_origin_sends_an_alert_once() {
         "first login and repeated origins send nothing"
     );
 }
+
+#[tokio::test]
+async fn a_deleted_accounts_links_and_sessions_do_not_pass_to_a_new_record_with_its_id() {
+    let app = spawn_app().await;
+    let provider = start_provider().await;
+    enable_oidc(&app, &provider).await;
+    let (status, first) = oauth2_flow(&app, "oidc", "alice", None, json!({})).await;
+    assert_eq!(status, 200, "{first}");
+    let old_id = first["record"]["id"].as_str().expect("id").to_owned();
+
+    let deleted = app.delete_record("users", &old_id).await.status();
+    let mut leftovers = Vec::new();
+    for table in ["_externalAuths", "_mfas", "_otps", "_authOrigins"] {
+        let filter = format!("recordRef = '{old_id}'");
+        let (_, rows) = status_json(
+            app.list_records(
+                table,
+                &[("filter", filter.as_str())],
+                Some(&app.superuser_token.clone()),
+            )
+            .await,
+        )
+        .await;
+        leftovers.push((table, rows["totalItems"].clone()));
+    }
+    // Someone else signs up and picks the freed id.
+    let (reuse_status, reused) = status_json(
+        app.request(
+            Method::POST,
+            "/api/collections/users/records",
+            None,
+            Some(json!({"id": old_id, "email": "newcomer@example.com",
+                        "password": "newcomer-123", "passwordConfirm": "newcomer-123"})),
+        )
+        .await,
+    )
+    .await;
+    let (again_status, again) = oauth2_flow(&app, "oidc", "alice", None, json!({})).await;
+
+    assert_eq!(deleted, 204);
+    for (table, total) in leftovers {
+        assert_eq!(
+            total, 0,
+            "{table} rows of the deleted record must go with it"
+        );
+    }
+    assert_eq!(reuse_status, 200, "{reused}");
+    assert_eq!(again_status, 200, "{again}");
+    assert_ne!(
+        again["record"]["id"], old_id,
+        "alice's provider account must not open the newcomer's record"
+    );
+}
