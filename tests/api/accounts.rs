@@ -527,3 +527,49 @@ async fn an_otp_login_resets_a_password_pre_set_by_someone_else() {
     assert_eq!(token_after, 401, "older tokens die with the tokenKey");
     assert_eq!(session_refresh, 200, "the OTP session itself stays valid");
 }
+
+#[tokio::test]
+async fn one_mfa_id_finishes_only_one_of_two_parallel_logins() {
+    let (app, sink) = spawn_app_with_mail().await;
+    sign_up(&app, "race@example.com").await;
+    enable(
+        &app,
+        json!({"otp": {"enabled": true, "length": 6}, "mfa": {"enabled": true}}),
+    )
+    .await;
+    let (_, challenge) = post(
+        &app,
+        "auth-with-password",
+        None,
+        json!({"identity": "race@example.com", "password": PASSWORD}),
+    )
+    .await;
+    let mfa_id = challenge["mfaId"].as_str().expect("mfaId").to_owned();
+    // Two OTPs, so both second factors are valid on their own.
+    let mut second_factors = Vec::new();
+    for _ in 0..2 {
+        let (_, otp) = post(
+            &app,
+            "request-otp",
+            None,
+            json!({"email": "race@example.com"}),
+        )
+        .await;
+        let code = sink
+            .wait_for("race@example.com", WAIT)
+            .await
+            .expect("otp mail")
+            .find_digits(6)
+            .expect("code");
+        second_factors.push(json!({"otpId": otp["otpId"], "password": code, "mfaId": mfa_id}));
+    }
+
+    let (a, b) = tokio::join!(
+        post(&app, "auth-with-otp", None, second_factors[0].clone()),
+        post(&app, "auth-with-otp", None, second_factors[1].clone()),
+    );
+
+    let mut statuses = [a.0, b.0];
+    statuses.sort();
+    assert_eq!(statuses, [200, 400], "one mfaId, one session: {a:?} {b:?}");
+}
