@@ -573,3 +573,76 @@ async fn one_mfa_id_finishes_only_one_of_two_parallel_logins() {
     statuses.sort();
     assert_eq!(statuses, [200, 400], "one mfaId, one session: {a:?} {b:?}");
 }
+
+/// A TCP listener that accepts connections and never answers: an SMTP
+/// server stuck before its greeting, so a delivery waits for its timeout.
+async fn silent_smtp() -> (u16, tokio::task::JoinHandle<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let task = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    (port, task)
+}
+
+#[tokio::test]
+async fn email_requests_answer_as_fast_for_real_accounts_as_for_unknown_ones() {
+    let app = spawn_app().await;
+    let (port, _smtp) = silent_smtp().await;
+    let (status, body) = status_json(
+        app.su(
+            Method::PATCH,
+            "/api/settings",
+            Some(json!({"smtp": {"enabled": true, "host": "127.0.0.1", "port": port}})),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    enable(&app, json!({"otp": {"enabled": true}})).await;
+    let real = sign_up(&app, "real@example.com").await;
+    let (_, session) = post(
+        &app,
+        "auth-with-password",
+        None,
+        json!({"identity": "real@example.com", "password": PASSWORD}),
+    )
+    .await;
+    let token = session["token"].as_str().expect("token").to_owned();
+    assert!(real["id"].is_string());
+    // SMTP never answers, so a request that waited for delivery would take
+    // the mailer's timeout (seconds); one that doesn't answers at once.
+    let bound = Duration::from_millis(1_500);
+
+    for (path, email, auth) in [
+        ("request-otp", "real@example.com", None),
+        ("request-otp", "ghost@example.com", None),
+        ("request-verification", "real@example.com", None),
+        ("request-verification", "ghost@example.com", None),
+        ("request-password-reset", "real@example.com", None),
+        ("request-password-reset", "ghost@example.com", None),
+        ("request-email-change", "", Some(token.as_str())),
+    ] {
+        let body = if auth.is_some() {
+            json!({"newEmail": "new-address@example.com"})
+        } else {
+            json!({"email": email})
+        };
+        let started = std::time::Instant::now();
+        let (status, answer) = tokio::time::timeout(bound * 4, post(&app, path, auth, body))
+            .await
+            .unwrap_or_else(|_| panic!("{path} for {email:?} hung on SMTP"));
+        let took = started.elapsed();
+
+        assert!(status < 300, "{path} {email}: {status} {answer}");
+        assert!(
+            took < bound,
+            "{path} for {email:?} took {took:?}: it waited for SMTP"
+        );
+    }
+}
