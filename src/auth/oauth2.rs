@@ -202,6 +202,11 @@ pub async fn exchange(
     if user.id.is_empty() {
         return Err(AuthError::OAuth2User);
     }
+    let emails_path = provider.spec.user.verified_emails;
+    if !emails_path.is_empty() {
+        let url = format!("{}{emails_path}", provider.user_info_url);
+        user.email = fetch_verified_email(&url, &access_token).await?;
+    }
     user.access_token = access_token;
     user.refresh_token = str_at(&token, "/refresh_token");
     user.expiry = token
@@ -215,6 +220,35 @@ pub async fn exchange(
         })
         .unwrap_or_default();
     Ok(user)
+}
+
+/// The primary verified address from a list of the user's addresses (GitHub's
+/// `/user/emails`). A 401/403/404 (the scope was not granted) means no email,
+/// as in PocketBase; any other failure fails the login.
+async fn fetch_verified_email(url: &str, access_token: &str) -> Result<String, AuthError> {
+    let response = http()
+        .get(url)
+        .header(reqwest::header::ACCEPT, "application/json")
+        .bearer_auth(access_token)
+        .send()
+        .await
+        .map_err(|_| AuthError::OAuth2User)?;
+    if matches!(response.status().as_u16(), 401 | 403 | 404) {
+        return Ok(String::new());
+    }
+    let list = json_body(response).await.ok_or(AuthError::OAuth2User)?;
+    Ok(primary_verified_email(&list))
+}
+
+/// The `email` of the entry that is both `primary` and `verified`; "" if none.
+fn primary_verified_email(list: &Value) -> String {
+    list.as_array()
+        .into_iter()
+        .flatten()
+        .find(|e| e["primary"] == Value::Bool(true) && e["verified"] == Value::Bool(true))
+        .and_then(|e| e["email"].as_str())
+        .unwrap_or_default()
+        .to_owned()
 }
 
 /// One call to the token endpoint; `None` unless it answers 2xx with JSON.
@@ -451,6 +485,43 @@ mod tests {
             json!({"sub": "u1", "email": "a@b.c", "email_verified": true}),
         );
         assert_eq!(user.email, "a@b.c");
+    }
+
+    #[test]
+    fn only_a_primary_verified_address_counts() {
+        for (list, expected, why) in [
+            (
+                json!([{"email": "pub@x.test", "primary": true, "verified": false},
+                       {"email": "other@x.test", "primary": false, "verified": true}]),
+                "",
+                "primary unverified, verified not primary",
+            ),
+            (
+                json!([{"email": "a@x.test", "primary": false, "verified": true},
+                       {"email": "b@x.test", "primary": true, "verified": true}]),
+                "b@x.test",
+                "the primary verified one",
+            ),
+            (
+                json!([{"email": "c@x.test", "primary": "true", "verified": "true"}]),
+                "",
+                "strings are not booleans",
+            ),
+            (json!({"email": "d@x.test"}), "", "not a list"),
+            (json!([]), "", "empty"),
+        ] {
+            assert_eq!(primary_verified_email(&list), expected, "{why}");
+        }
+    }
+
+    #[test]
+    fn github_does_not_trust_the_public_profile_email() {
+        let github = spec("github").expect("github is in the catalog");
+        let user = map_user(
+            github,
+            json!({"id": 7, "login": "octo", "email": "victim@example.com"}),
+        );
+        assert_eq!(user.email, "", "only /user/emails decides");
     }
 
     #[test]
