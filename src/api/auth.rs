@@ -230,16 +230,13 @@ async fn note_login(
             return;
         }
     };
-    let state = state.clone();
-    actix_web::rt::spawn(async move {
-        let vars = TemplateVars {
-            alert_info,
-            record_email: to.clone(),
-            record_id,
-            ..TemplateVars::default()
-        };
-        deliver(&state, &collection, Template::LoginAlert, &to, vars).await;
-    });
+    let vars = TemplateVars {
+        alert_info,
+        record_email: to.clone(),
+        record_id,
+        ..TemplateVars::default()
+    };
+    deliver(state, &collection, Template::LoginAlert, &to, vars);
 }
 
 pub async fn request_otp(
@@ -268,7 +265,7 @@ pub async fn request_otp(
             record_id,
             ..TemplateVars::default()
         };
-        deliver(&state, &collection, Template::Otp, &to, vars).await;
+        deliver(&state, &collection, Template::Otp, &to, vars);
     }
     respond::json(&req, json!({"otpId": issued.otp_id}), false)
 }
@@ -381,24 +378,29 @@ pub async fn methods(
     respond::json(&req, auth::flows::auth_methods(&collection), false)
 }
 
-/// Sends a flow's email: failures are logged, never reported to the client
-/// (that would reveal whether the account exists).
-async fn deliver(
-    state: &AppState,
-    collection: &crate::schema::CompiledCollection,
+/// Sends a flow's email in the background: the request answers without
+/// waiting for SMTP, so an existing account (mail sent) and an unknown one
+/// (nothing sent) take the same time; failures are logged, never reported
+/// to the client (that would reveal whether the account exists).
+fn deliver(
+    state: &web::Data<AppState>,
+    collection: &Arc<crate::schema::CompiledCollection>,
     template: Template,
     to: &str,
     vars: TemplateVars,
 ) {
-    if let Err(e) = super::mailer::send(state, collection, template, to, vars).await {
-        tracing::warn!(error = %e, collection = %collection.name, "could not send account email");
-    }
+    let (state, collection, to) = (state.clone(), collection.clone(), to.to_owned());
+    actix_web::rt::spawn(async move {
+        if let Err(e) = super::mailer::send(&state, &collection, template, &to, vars).await {
+            tracing::warn!(error = %e, collection = %collection.name, "could not send account email");
+        }
+    });
 }
 
 /// Sends the token-carrying email of a verification/reset/email-change flow.
-async fn deliver_token(
-    state: &AppState,
-    collection: &crate::schema::CompiledCollection,
+fn deliver_token(
+    state: &web::Data<AppState>,
+    collection: &Arc<crate::schema::CompiledCollection>,
     template: Template,
     outgoing: auth::flows::Outgoing,
 ) {
@@ -408,7 +410,7 @@ async fn deliver_token(
         record_id: outgoing.record_id,
         ..TemplateVars::default()
     };
-    deliver(state, collection, template, &outgoing.to, vars).await;
+    deliver(state, collection, template, &outgoing.to, vars);
 }
 
 pub async fn request_verification(
@@ -428,7 +430,7 @@ pub async fn request_verification(
         auth::flows::request_verification(&state.db, collection.clone(), &text(&input, "email"))
             .await?
     {
-        deliver_token(&state, &collection, Template::Verification, outgoing).await;
+        deliver_token(&state, &collection, Template::Verification, outgoing);
     }
     Ok(respond::no_content())
 }
@@ -460,7 +462,7 @@ pub async fn request_password_reset(
         auth::flows::request_password_reset(&state.db, collection.clone(), &text(&input, "email"))
             .await?
     {
-        deliver_token(&state, &collection, Template::PasswordReset, outgoing).await;
+        deliver_token(&state, &collection, Template::PasswordReset, outgoing);
     }
     Ok(respond::no_content())
 }
@@ -502,7 +504,7 @@ pub async fn request_email_change(
         &text(&input, "newEmail"),
     )
     .await?;
-    deliver_token(&state, &collection, Template::EmailChange, outgoing).await;
+    deliver_token(&state, &collection, Template::EmailChange, outgoing);
     Ok(respond::no_content())
 }
 

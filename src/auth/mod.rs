@@ -14,6 +14,7 @@ pub mod otp;
 pub mod password;
 mod principal;
 mod superuser;
+pub mod takeover;
 pub mod throttle;
 pub mod token;
 

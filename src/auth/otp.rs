@@ -3,7 +3,7 @@
 //! accepts it once. Unknown emails get a fake id, so the endpoint does not
 //! reveal which accounts exist.
 
-use super::{AuthError, password};
+use super::{AuthError, password, takeover};
 use crate::db::{Db, DbError, ident};
 use crate::schema::{CompiledCollection, autogen};
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
@@ -53,8 +53,9 @@ pub async fn request_otp(
     }
     let otp_id = autogen::record_id();
     let sql = format!(
-        "SELECT id, email FROM {} WHERE email = ?1 LIMIT 1",
-        ident(collection.name.as_str())
+        "SELECT id, email FROM {} WHERE {} LIMIT 1",
+        ident(collection.name.as_str()),
+        super::login::identity_match(&collection, "email")
     );
     let email = email.trim().to_owned();
     let found: Option<(String, String)> = db
@@ -94,8 +95,11 @@ pub async fn request_otp(
     })
 }
 
-/// `auth-with-otp`: checks and consumes the code and marks the record's email
-/// verified; returns the record id and whether it was unverified until now.
+/// `auth-with-otp`: checks and consumes the code; returns the record id and
+/// whether the record became verified just now. As in PocketBase, a record
+/// becomes verified when the code was sent to its current email; unless MFA
+/// is on, that also replaces its password with a random one (rotating the
+/// tokenKey), since whoever set the password may not own the address.
 pub async fn consume_otp(
     db: &Db,
     collection: Arc<CompiledCollection>,
@@ -107,18 +111,30 @@ pub async fn consume_otp(
         return Err(AuthError::OtpDisabled);
     }
     let (id, collection_id) = (otp_id.to_owned(), collection.id.clone());
-    let row: Option<(String, String, String)> = db
+    let lookup = format!(
+        "SELECT o.recordRef, o.password, o.created, o.sentTo, r.verified, r.email
+         FROM _otps o JOIN {} r ON r.id = o.recordRef
+         WHERE o.id = ?1 AND o.collectionRef = ?2",
+        ident(collection.name.as_str())
+    );
+    type Row = (String, String, String, String, bool, String);
+    let row: Option<Row> = db
         .read(move |conn| {
-            conn.query_row(
-                "SELECT recordRef, password, created FROM _otps WHERE id = ?1 AND collectionRef = ?2",
-                [id, collection_id],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-            )
+            conn.query_row(&lookup, [id, collection_id], |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                ))
+            })
             .optional()
             .map_err(|e| AuthError::Db(DbError::Sqlite(e)))
         })
         .await?;
-    let Some((record_id, hash, created)) = row else {
+    let Some((record_id, hash, created, sent_to, verified, email)) = row else {
         return Err(AuthError::InvalidOtp);
     };
     let expired = chrono::DateTime::parse_from_rfc3339(&created.replacen(' ', "T", 1))
@@ -127,11 +143,13 @@ pub async fn consume_otp(
     if expired || !password::verify(code.to_owned(), hash).await {
         return Err(AuthError::InvalidOtp);
     }
-    let (otp, record, table) = (
-        otp_id.to_owned(),
-        record_id.clone(),
-        ident(collection.name.as_str()),
-    );
+    let reset_password = !crate::auth::mfa::mfa_settings(&collection).0;
+    let new_password = if reset_password && !verified && !sent_to.is_empty() && email == sent_to {
+        Some(takeover::random_password_hash().await?)
+    } else {
+        None
+    };
+    let (otp, record, target) = (otp_id.to_owned(), record_id.clone(), collection.clone());
     let consumed = db
         .write(move |conn| {
             let tx = conn
@@ -141,14 +159,17 @@ pub async fn consume_otp(
             let deleted = tx
                 .execute("DELETE FROM _otps WHERE id = ?1", [&otp])
                 .map_err(DbError::from)?;
-            let verified_now = tx
-                .execute(
-                    &format!("UPDATE {table} SET verified = TRUE WHERE id = ?1 AND NOT verified"),
-                    [&record],
-                )
-                .map_err(DbError::from)?;
+            let mut verified_now = false;
+            if deleted == 1 && !sent_to.is_empty() {
+                verified_now = takeover::mark_verified(&tx, &target, &record, Some(&sent_to))
+                    .map_err(DbError::from)?;
+                if verified_now && reset_password {
+                    takeover::reset_password(&tx, &target, &record, new_password.as_deref())
+                        .map_err(DbError::from)?;
+                }
+            }
             tx.commit().map_err(DbError::from)?;
-            Ok::<_, AuthError>((deleted == 1, verified_now == 1))
+            Ok::<_, AuthError>((deleted == 1, verified_now))
         })
         .await?;
     let (consumed, verified_now) = consumed;

@@ -4,6 +4,7 @@
 //! realtime subscriber may see of a committed change.
 
 mod access;
+mod auth_records;
 mod broadcast;
 mod expand;
 mod files;

@@ -154,6 +154,13 @@ impl PreparedCreate {
     ) -> Result<Applied, RecordError> {
         let collection = &self.collection;
         check_relations(tx, snapshot, collection, &self.values, CREATE_FAILED)?;
+        super::auth_records::check_unique_auth_id(
+            tx,
+            snapshot,
+            collection,
+            &self.id,
+            CREATE_FAILED,
+        )?;
         insert(tx, collection, &self.values).map_err(|e| unique_violation(e, CREATE_FAILED))?;
         if let Access::Filter(rule) = &self.access
             && !row_matches(tx, collection, &self.id, rule)?
@@ -553,6 +560,7 @@ pub async fn truncate(
                     }
                 }
                 tx.execute(&format!("DELETE FROM {table}"), [])?;
+                super::auth_records::delete_all_auth_state(&tx, &collection)?;
             }
             tx.commit()?;
             Ok::<_, RecordError>((

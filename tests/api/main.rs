@@ -7,6 +7,7 @@ mod access;
 mod accounts;
 mod admin_ui;
 mod auth;
+mod auth_ids;
 mod backups;
 mod bad_input;
 mod batch;
