@@ -7,6 +7,7 @@ mod access;
 mod broadcast;
 mod expand;
 mod files;
+mod input;
 mod list;
 mod read;
 mod refs;
