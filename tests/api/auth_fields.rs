@@ -269,3 +269,28 @@ async fn the_owner_still_needs_the_old_password_and_cannot_self_verify_on_create
         "validation_values_mismatch"
     );
 }
+
+#[tokio::test]
+async fn another_users_old_password_cannot_be_probed_through_an_update() {
+    let m = members().await;
+    let bob = m.bob_token.clone();
+
+    for old in [PASSWORD, "wrong-guess-123"] {
+        let (status, response) = m
+            .patch_alice(
+                &bob,
+                json!({"password": "taken-over-123", "passwordConfirm": "taken-over-123",
+                       "oldPassword": old}),
+            )
+            .await;
+
+        assert_eq!(
+            status, 404,
+            "a right and a wrong guess must look the same: {response}"
+        );
+    }
+    // login_as panics unless alice's password is still the old one.
+    m.app
+        .login_as("members", "alice@example.com", PASSWORD)
+        .await;
+}
