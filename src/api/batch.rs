@@ -220,7 +220,7 @@ async fn run(
 /// Validates one sub-request and prepares it (rules, input, password hashes).
 async fn prepare(
     state: &AppState,
-    snapshot: &crate::schema::Snapshot,
+    snapshot: &std::sync::Arc<crate::schema::Snapshot>,
     base: &records::Caller,
     request: &Value,
     uploads: Vec<Upload>,
@@ -257,8 +257,16 @@ async fn prepare(
             records::prepare_create(snapshot, collection, caller, body, &uploads).await?,
         )),
         ("PATCH", Some(id)) => Op::Update(Box::new(
-            records::prepare_update(&state.db, snapshot, collection, caller, id, body, &uploads)
-                .await?,
+            records::prepare_update(
+                &state.db,
+                snapshot.clone(),
+                collection,
+                caller,
+                id,
+                body,
+                &uploads,
+            )
+            .await?,
         )),
         ("DELETE", Some(id)) => {
             Op::Delete(records::prepare_delete(&state.db, snapshot, collection, caller, id).await?)
@@ -272,7 +280,13 @@ async fn prepare(
             if !id.is_empty() && exists(state, &collection, &id).await? {
                 Op::Update(Box::new(
                     records::prepare_update(
-                        &state.db, snapshot, collection, caller, id, body, &uploads,
+                        &state.db,
+                        snapshot.clone(),
+                        collection,
+                        caller,
+                        id,
+                        body,
+                        &uploads,
                     )
                     .await?,
                 ))

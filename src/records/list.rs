@@ -50,7 +50,8 @@ impl ListPage {
     }
 }
 
-/// Reads `page`, `perPage`, `sort`, `filter` and `skipTotal`; unknown keys are ignored.
+/// Reads `page`, `perPage`, `sort`, `filter` and `skipTotal` (400 when one
+/// does not parse); unknown keys are ignored.
 pub fn parse_list_query(params: &HashMap<String, String>) -> Result<ListQuery, RecordError> {
     let int = |key: &str, default: i64| -> Result<i64, RecordError> {
         match params.get(key).map(|s| s.trim()).filter(|s| !s.is_empty()) {
@@ -65,13 +66,15 @@ pub fn parse_list_query(params: &HashMap<String, String>) -> Result<ListQuery, R
         n if n <= 0 => DEFAULT_PER_PAGE,
         n => n.min(MAX_PER_PAGE),
     };
-    let skip_total = matches!(
-        params
-            .get("skipTotal")
-            .map(|s| s.to_ascii_lowercase())
-            .as_deref(),
-        Some("1" | "true" | "t" | "yes")
-    );
+    // The spellings Go's strconv.ParseBool accepts (PocketBase), nothing else.
+    let skip_total = match params.get("skipTotal").map(String::as_str) {
+        None | Some("") => false,
+        Some("1" | "t" | "T" | "TRUE" | "true" | "True") => true,
+        Some("0" | "f" | "F" | "FALSE" | "false" | "False") => false,
+        Some(_) => {
+            return Err(RecordError::BadQuery("skipTotal must be a boolean".into()));
+        }
+    };
     Ok(ListQuery {
         page,
         per_page,

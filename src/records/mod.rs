@@ -8,6 +8,7 @@ mod auth_records;
 mod broadcast;
 mod expand;
 mod files;
+mod input;
 mod list;
 mod read;
 mod refs;
