@@ -76,10 +76,17 @@ pub async fn with_password(
         ));
     }
     let identity_field = Some(text(&input, "identityField")).filter(|s| !s.is_empty());
-    let ip = super::client_ip::of(&req, &state);
-    if ip.is_some_and(|ip| !state.login_throttle.allowed(ip)) {
-        return Err(ApiError::too_many_requests());
-    }
+    // Counted before the password is checked, so parallel guesses cannot
+    // all slip past the limit (see `auth::throttle`).
+    let attempt = match super::client_ip::of(&req, &state) {
+        Some(ip) => Some(
+            state
+                .login_throttle
+                .begin_password(ip, &collection.id, &identity)
+                .ok_or_else(ApiError::too_many_requests)?,
+        ),
+        None => None,
+    };
     let result = auth::login_with_password(
         &state.db,
         collection.clone(),
@@ -88,18 +95,17 @@ pub async fn with_password(
         identity_field,
     )
     .await;
-    let outcome = match (result, ip) {
-        (Err(auth::AuthError::InvalidCredentials), Some(ip)) => {
-            state.login_throttle.record_failure(ip);
+    let outcome = match (result, attempt) {
+        (Err(auth::AuthError::InvalidCredentials), Some(attempt)) => {
+            attempt.failed();
             return Err(auth::AuthError::InvalidCredentials.into());
         }
-        (result, ip) => {
-            let outcome = result?;
-            if let Some(ip) = ip {
-                state.login_throttle.record_success(ip);
-            }
+        (Ok(outcome), Some(attempt)) => {
+            attempt.succeeded();
             outcome
         }
+        // Anything else is no verdict on the password: the attempt is given back.
+        (result, _) => result?,
     };
     let factor = FirstFactor {
         record_id: outcome.record_id,
