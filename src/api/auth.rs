@@ -301,8 +301,14 @@ pub async fn with_otp(
             &errors,
         ));
     }
-    let (record_id, verified_now) =
-        auth::otp::consume_otp(&state.db, collection.clone(), &otp_id, &code).await?;
+    let (record_id, verified_now) = auth::otp::consume_otp(
+        &state.db,
+        &state.login_throttle,
+        collection.clone(),
+        &otp_id,
+        &code,
+    )
+    .await?;
     if verified_now {
         publish_update(&state, &collection, &record_id);
     }

@@ -2,7 +2,15 @@
 //! for the collection's `otp.duration`) and returns its id; `auth-with-otp`
 //! accepts it once. Unknown emails get a fake id, so the endpoint does not
 //! reveal which accounts exist.
+//!
+//! Guessing is bounded: only a record's newest code is live (a new request
+//! retires the older ones, so there is one code to guess, not several);
+//! code checks per record are limited by [`LoginThrottle`] and reserved
+//! before the (argon2, constant-time) comparison; and when the last allowed
+//! check fails, the record's codes are burnt (their hash emptied), so even
+//! the right code is refused afterwards and a new one must be requested.
 
+use super::throttle::LoginThrottle;
 use super::{AuthError, password};
 use crate::db::{Db, DbError, ident};
 use crate::schema::{CompiledCollection, autogen};
@@ -80,11 +88,21 @@ pub async fn request_otp(
     );
     db.write(move |conn| {
         let now = crate::clock::now();
-        conn.execute(
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(DbError::from)?;
+        // Only the newest code is live: one code to guess, not several.
+        tx.execute(
+            "DELETE FROM _otps WHERE collectionRef = ?1 AND recordRef = ?2",
+            params![collection_id, record],
+        )
+        .map_err(DbError::from)?;
+        tx.execute(
             "INSERT INTO _otps (id, collectionRef, recordRef, password, sentTo, created, updated) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
             params![id, collection_id, record, hash, sent_to, now],
         )
-        .map_err(|e| AuthError::Db(DbError::Sqlite(e)))?;
+        .map_err(DbError::from)?;
+        tx.commit().map_err(DbError::from)?;
         Ok::<_, AuthError>(())
     })
     .await?;
@@ -94,10 +112,12 @@ pub async fn request_otp(
     })
 }
 
-/// `auth-with-otp`: checks and consumes the code and marks the record's email
-/// verified; returns the record id and whether it was unverified until now.
+/// `auth-with-otp`: checks and consumes the code and, when it was sent to
+/// the record's current email, marks that email verified; returns the
+/// record id and whether it was unverified until now.
 pub async fn consume_otp(
     db: &Db,
+    throttle: &LoginThrottle,
     collection: Arc<CompiledCollection>,
     otp_id: &str,
     code: &str,
@@ -107,24 +127,37 @@ pub async fn consume_otp(
         return Err(AuthError::OtpDisabled);
     }
     let (id, collection_id) = (otp_id.to_owned(), collection.id.clone());
-    let row: Option<(String, String, String)> = db
+    let row: Option<(String, String, String, String)> = db
         .read(move |conn| {
             conn.query_row(
-                "SELECT recordRef, password, created FROM _otps WHERE id = ?1 AND collectionRef = ?2",
+                "SELECT recordRef, password, sentTo, created FROM _otps WHERE id = ?1 AND collectionRef = ?2",
                 [id, collection_id],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
             )
             .optional()
             .map_err(|e| AuthError::Db(DbError::Sqlite(e)))
         })
         .await?;
-    let Some((record_id, hash, created)) = row else {
+    let Some((record_id, hash, sent_to, created)) = row else {
         return Err(AuthError::InvalidOtp);
     };
     let expired = chrono::DateTime::parse_from_rfc3339(&created.replacen(' ', "T", 1))
         .map(|t| crate::clock::unix_now() - t.timestamp() > duration)
         .unwrap_or(true);
-    if expired || !password::verify(code.to_owned(), hash).await {
+    if expired {
+        return Err(AuthError::InvalidOtp);
+    }
+    let Some(attempt) = throttle.begin_otp(&collection.id, &record_id) else {
+        return Err(AuthError::OtpThrottled);
+    };
+    if hash.is_empty() {
+        // Burnt earlier: no verdict on this guess, so the attempt is given back.
+        return Err(AuthError::InvalidOtp);
+    }
+    if !password::verify(code.to_owned(), hash.clone()).await {
+        if attempt.failed() {
+            burn_codes(db, &collection, &record_id).await?;
+        }
         return Err(AuthError::InvalidOtp);
     }
     let (otp, record, table) = (
@@ -137,16 +170,26 @@ pub async fn consume_otp(
             let tx = conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .map_err(DbError::from)?;
-            // One-time: whoever deletes the row first wins.
+            // One-time: whoever deletes the row first wins; a code burnt or
+            // retired while this one was being checked no longer matches.
             let deleted = tx
-                .execute("DELETE FROM _otps WHERE id = ?1", [&otp])
-                .map_err(DbError::from)?;
-            let verified_now = tx
                 .execute(
-                    &format!("UPDATE {table} SET verified = TRUE WHERE id = ?1 AND NOT verified"),
-                    [&record],
+                    "DELETE FROM _otps WHERE id = ?1 AND password = ?2",
+                    [&otp, &hash],
                 )
                 .map_err(DbError::from)?;
+            // Only an address the code was actually sent to is proven.
+            let verified_now = if deleted == 1 {
+                tx.execute(
+                    &format!(
+                        "UPDATE {table} SET verified = TRUE WHERE id = ?1 AND NOT verified AND email = ?2 AND email != ''"
+                    ),
+                    [&record, &sent_to],
+                )
+                .map_err(DbError::from)?
+            } else {
+                0
+            };
             tx.commit().map_err(DbError::from)?;
             Ok::<_, AuthError>((deleted == 1, verified_now == 1))
         })
@@ -155,5 +198,26 @@ pub async fn consume_otp(
     if !consumed {
         return Err(AuthError::InvalidOtp);
     }
+    attempt.succeeded();
     Ok((record_id, verified_now))
+}
+
+/// Makes every code of record `record_id` unusable (an empty hash never
+/// verifies); the rows stay until they expire, so later guesses still meet
+/// the record's attempt limit rather than "no such code".
+async fn burn_codes(
+    db: &Db,
+    collection: &CompiledCollection,
+    record_id: &str,
+) -> Result<(), AuthError> {
+    let (collection_id, record) = (collection.id.clone(), record_id.to_owned());
+    db.write(move |conn| {
+        conn.execute(
+            "UPDATE _otps SET password = '' WHERE collectionRef = ?1 AND recordRef = ?2",
+            [collection_id, record],
+        )
+        .map_err(DbError::from)?;
+        Ok::<_, AuthError>(())
+    })
+    .await
 }
