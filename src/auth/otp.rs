@@ -9,6 +9,8 @@
 //! before the (argon2, constant-time) comparison; and when the last allowed
 //! check fails, the record's codes are burnt (their hash emptied), so even
 //! the right code is refused afterwards and a new one must be requested.
+//! A code that first verifies an account (MFA off) also replaces its
+//! password and tokenKey, against pre-registration of someone's address.
 
 use super::throttle::LoginThrottle;
 use super::{AuthError, password};
@@ -22,6 +24,10 @@ use std::sync::Arc;
 const DEFAULT_OTP_LENGTH: u64 = 8;
 /// Longest code we generate.
 const MAX_OTP_LENGTH: u64 = 32;
+/// Length of the random password set when an OTP first verifies an account.
+const RANDOM_PASSWORD_CHARS: usize = 30;
+/// Length of a new tokenKey (as the field's autogenerate pattern).
+const TOKEN_KEY_CHARS: usize = 50;
 
 /// A code to send: the record's email, the otp id and the plaintext code.
 #[derive(Debug, Clone)]
@@ -160,6 +166,7 @@ pub async fn consume_otp(
         }
         return Err(AuthError::InvalidOtp);
     }
+    let reset = fresh_credentials(db, &collection, &record_id, &sent_to).await?;
     let (otp, record, table) = (
         otp_id.to_owned(),
         record_id.clone(),
@@ -179,17 +186,22 @@ pub async fn consume_otp(
                 )
                 .map_err(DbError::from)?;
             // Only an address the code was actually sent to is proven.
-            let verified_now = if deleted == 1 {
-                tx.execute(
+            let verified_now = match (deleted, reset) {
+                (1, Some((password, token_key))) => tx.execute(
+                    &format!(
+                        "UPDATE {table} SET verified = TRUE, password = ?3, tokenKey = ?4 WHERE id = ?1 AND NOT verified AND email = ?2 AND email != ''"
+                    ),
+                    [&record, &sent_to, &password, &token_key],
+                ),
+                (1, None) => tx.execute(
                     &format!(
                         "UPDATE {table} SET verified = TRUE WHERE id = ?1 AND NOT verified AND email = ?2 AND email != ''"
                     ),
                     [&record, &sent_to],
-                )
-                .map_err(DbError::from)?
-            } else {
-                0
-            };
+                ),
+                _ => Ok(0),
+            }
+            .map_err(DbError::from)?;
             tx.commit().map_err(DbError::from)?;
             Ok::<_, AuthError>((deleted == 1, verified_now == 1))
         })
@@ -200,6 +212,45 @@ pub async fn consume_otp(
     }
     attempt.succeeded();
     Ok((record_id, verified_now))
+}
+
+/// When this code is about to verify the record's email for the first time
+/// and MFA is off, a random password hash and a new tokenKey to store with
+/// the verification: whoever registered the address before its owner (and
+/// chose the password) loses that password and every session, as in
+/// PocketBase. `None` when nothing is to be replaced.
+async fn fresh_credentials(
+    db: &Db,
+    collection: &CompiledCollection,
+    record_id: &str,
+    sent_to: &str,
+) -> Result<Option<(String, String)>, AuthError> {
+    if super::mfa::mfa_settings(collection).0 || sent_to.is_empty() {
+        return Ok(None);
+    }
+    let sql = format!(
+        "SELECT 1 FROM {} WHERE id = ?1 AND NOT verified AND email = ?2",
+        ident(collection.name.as_str())
+    );
+    let (record, to) = (record_id.to_owned(), sent_to.to_owned());
+    let upgrading = db
+        .read(move |conn| {
+            conn.query_row(&sql, [record, to], |_| Ok(()))
+                .optional()
+                .map_err(|e| AuthError::Db(DbError::Sqlite(e)))
+        })
+        .await?
+        .is_some();
+    if !upgrading {
+        return Ok(None);
+    }
+    let password = password::hash(autogen::random_string(
+        autogen::ALPHANUMERIC,
+        RANDOM_PASSWORD_CHARS,
+    ))
+    .await?;
+    let token_key = autogen::random_string(autogen::ALPHANUMERIC, TOKEN_KEY_CHARS);
+    Ok(Some((password, token_key)))
 }
 
 /// Makes every code of record `record_id` unusable (an empty hash never

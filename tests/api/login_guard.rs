@@ -363,3 +363,28 @@ async fn a_used_code_fails_the_second_time() {
     assert_eq!(second, 400, "{body}");
     assert!(body.get("token").is_none());
 }
+
+#[tokio::test]
+async fn an_otp_that_verifies_an_account_retires_the_password_and_sessions_set_before() {
+    let (app, sink) = spawn_app_with_mail().await;
+    // The attacker pre-registers the victim's address with a password they know.
+    user(&app, "victim@example.com", false).await;
+    let attacker_token = app.login_as("users", "victim@example.com", PASSWORD).await;
+    set_options(&app, json!({"otp": {"enabled": true, "length": 6}})).await;
+    let (otp_id, code) = request_code(&app, &sink, "victim@example.com").await;
+
+    let (victim, session) = otp_login(&app, &otp_id, &code).await;
+    let (password, _) = password_login(&app, "victim@example.com", PASSWORD).await;
+    let (refresh, _) = post(&app, "auth-refresh", Some(&attacker_token), json!({})).await;
+    let victim_token = session["token"].as_str().unwrap_or_default().to_owned();
+    let (victim_refresh, _) = post(&app, "auth-refresh", Some(&victim_token), json!({})).await;
+
+    assert_eq!(victim, 200, "{session}");
+    assert_eq!(session["record"]["verified"], true);
+    assert_eq!(
+        password, 400,
+        "the pre-verification password no longer logs in"
+    );
+    assert_eq!(refresh, 401, "the pre-verification session is revoked");
+    assert_eq!(victim_refresh, 200, "the OTP session stays valid");
+}
