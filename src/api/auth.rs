@@ -76,10 +76,17 @@ pub async fn with_password(
         ));
     }
     let identity_field = Some(text(&input, "identityField")).filter(|s| !s.is_empty());
-    let ip = super::client_ip::of(&req, &state);
-    if ip.is_some_and(|ip| !state.login_throttle.allowed(ip)) {
-        return Err(ApiError::too_many_requests());
-    }
+    // Counted before the password is checked, so parallel guesses cannot
+    // all slip past the limit (see `auth::throttle`).
+    let attempt = match super::client_ip::of(&req, &state) {
+        Some(ip) => Some(
+            state
+                .login_throttle
+                .begin_password(ip, &collection.id, &identity)
+                .ok_or_else(ApiError::too_many_requests)?,
+        ),
+        None => None,
+    };
     let result = auth::login_with_password(
         &state.db,
         collection.clone(),
@@ -88,18 +95,17 @@ pub async fn with_password(
         identity_field,
     )
     .await;
-    let outcome = match (result, ip) {
-        (Err(auth::AuthError::InvalidCredentials), Some(ip)) => {
-            state.login_throttle.record_failure(ip);
+    let outcome = match (result, attempt) {
+        (Err(auth::AuthError::InvalidCredentials), Some(attempt)) => {
+            attempt.failed();
             return Err(auth::AuthError::InvalidCredentials.into());
         }
-        (result, ip) => {
-            let outcome = result?;
-            if let Some(ip) = ip {
-                state.login_throttle.record_success(ip);
-            }
+        (Ok(outcome), Some(attempt)) => {
+            attempt.succeeded();
             outcome
         }
+        // Anything else is no verdict on the password: the attempt is given back.
+        (result, _) => result?,
     };
     let factor = FirstFactor {
         record_id: outcome.record_id,
@@ -155,20 +161,12 @@ pub(super) async fn finish_login(
         mfa_id,
         meta,
     } = factor;
+    let owner = record_as_caller(req, state, &collection, &record_id, method).await?;
+    check_auth_rule(state, &collection, &record_id, owner.clone()).await?;
     let (enabled, rule, _) = auth::mfa::mfa_settings(&collection);
     let applies = enabled
-        && (rule.trim().is_empty() || {
-            let owner = records::Caller {
-                auth: Some((
-                    collection.id.clone(),
-                    collection.name.to_string(),
-                    record_id.clone(),
-                )),
-                method: "POST".into(),
-                context: "default",
-                ..records::Caller::default()
-            };
-            records::matches_rule(
+        && (rule.trim().is_empty()
+            || records::matches_rule(
                 &state.db,
                 state.registry.snapshot(),
                 collection.clone(),
@@ -176,8 +174,7 @@ pub(super) async fn finish_login(
                 record_id.clone(),
                 rule,
             )
-            .await?
-        });
+            .await?);
     if let auth::mfa::MfaOutcome::Challenge(id) = auth::mfa::step(
         &state.db,
         collection.clone(),
@@ -196,6 +193,64 @@ pub(super) async fn finish_login(
     };
     note_login(req, state, collection.clone(), record_id.clone()).await;
     auth_response(req, state, collection, record_id, token, meta).await
+}
+
+/// The request as record `record_id` would make it once logged in: that
+/// record is `@request.auth` (with its fields) and `context` is
+/// `@request.context` ("password", "otp", "oauth2", or "default" on refresh).
+async fn record_as_caller(
+    req: &HttpRequest,
+    state: &AppState,
+    collection: &Arc<crate::schema::CompiledCollection>,
+    record_id: &str,
+    context: &'static str,
+) -> Result<records::Caller, ApiError> {
+    let who = auth::principal_for(&state.db, collection, record_id.to_owned())
+        .await
+        .ok_or(auth::AuthError::InvalidCredentials)?;
+    Ok(records::Caller {
+        context,
+        ..super::extract::caller(&who, req)
+    })
+}
+
+/// Refuses (403) a login or refresh of record `record_id` unless it
+/// satisfies the collection's `authRule`: `null` (or a missing or malformed
+/// option) admits nobody, `""` everyone, an expression the records it
+/// matches. `_superusers` is exempt, as its rules are fixed in PocketBase;
+/// a rule that cannot be evaluated refuses rather than admits.
+async fn check_auth_rule(
+    state: &AppState,
+    collection: &Arc<crate::schema::CompiledCollection>,
+    record_id: &str,
+    owner: records::Caller,
+) -> Result<(), ApiError> {
+    if collection.is_superusers() {
+        return Ok(());
+    }
+    let Some(rule) = collection.options.get("authRule").and_then(Value::as_str) else {
+        return Err(auth::AuthError::AuthRuleFailed.into());
+    };
+    if rule.trim().is_empty() {
+        return Ok(());
+    }
+    let admitted = records::matches_rule(
+        &state.db,
+        state.registry.snapshot(),
+        collection.clone(),
+        owner,
+        record_id.to_owned(),
+        rule.to_owned(),
+    )
+    .await;
+    match admitted {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(auth::AuthError::AuthRuleFailed.into()),
+        Err(e) => {
+            tracing::warn!(error = %e, collection = %collection.name, "authRule could not be evaluated; refusing");
+            Err(auth::AuthError::AuthRuleFailed.into())
+        }
+    }
 }
 
 /// Records where a login came from and, for a new origin of an account that
@@ -292,8 +347,14 @@ pub async fn with_otp(
             &errors,
         ));
     }
-    let (record_id, verified_now) =
-        auth::otp::consume_otp(&state.db, collection.clone(), &otp_id, &code).await?;
+    let (record_id, verified_now) = auth::otp::consume_otp(
+        &state.db,
+        &state.login_throttle,
+        collection.clone(),
+        &otp_id,
+        &code,
+    )
+    .await?;
     if verified_now {
         publish_update(&state, &collection, &record_id);
     }
@@ -327,6 +388,8 @@ pub async fn refresh(
                 .to_owned()
         })
         .unwrap_or_default();
+    let owner = record_as_caller(&req, &state, &collection, &id, "default").await?;
+    check_auth_rule(&state, &collection, &id, owner).await?;
     let token = if auth::token::refreshable(&presented) == Some(false) {
         presented
     } else {

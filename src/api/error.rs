@@ -65,6 +65,11 @@ impl ApiError {
         Self::new(StatusCode::TOO_MANY_REQUESTS, "Too Many Requests.")
     }
 
+    /// 429 with a message saying what to do next.
+    pub fn too_many_requests_with(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::TOO_MANY_REQUESTS, message)
+    }
+
     pub fn too_large() -> Self {
         Self::new(StatusCode::PAYLOAD_TOO_LARGE, "Request entity too large.")
     }
@@ -221,6 +226,12 @@ impl From<AuthError> for ApiError {
                 ApiError::forbidden("The collection is not configured to allow OTP authentication.")
             }
             AuthError::InvalidOtp => ApiError::bad_request("Invalid or expired OTP."),
+            AuthError::OtpThrottled => ApiError::too_many_requests_with(
+                "Too many attempts, please try again later with a new OTP.",
+            ),
+            AuthError::AuthRuleFailed => ApiError::forbidden(
+                "The request doesn't satisfy the collection requirements to authenticate.",
+            ),
             AuthError::InvalidMfa => ApiError::bad_request("Invalid or expired MFA session."),
             AuthError::SameMfaMethod => {
                 ApiError::bad_request("A different authentication method is required.")

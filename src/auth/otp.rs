@@ -2,7 +2,17 @@
 //! for the collection's `otp.duration`) and returns its id; `auth-with-otp`
 //! accepts it once. Unknown emails get a fake id, so the endpoint does not
 //! reveal which accounts exist.
+//!
+//! Guessing is bounded: only a record's newest code is live (a new request
+//! retires the older ones, so there is one code to guess, not several);
+//! code checks per record are limited by [`LoginThrottle`] and reserved
+//! before the (argon2, constant-time) comparison; and when the last allowed
+//! check fails, the record's codes are burnt (their hash emptied), so even
+//! the right code is refused afterwards and a new one must be requested.
+//! A code that first verifies an account (MFA off) also replaces its
+//! password and tokenKey, against pre-registration of someone's address.
 
+use super::throttle::LoginThrottle;
 use super::{AuthError, password, takeover};
 use crate::db::{Db, DbError, ident};
 use crate::schema::{CompiledCollection, autogen};
@@ -81,11 +91,21 @@ pub async fn request_otp(
     );
     db.write(move |conn| {
         let now = crate::clock::now();
-        conn.execute(
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(DbError::from)?;
+        // Only the newest code is live: one code to guess, not several.
+        tx.execute(
+            "DELETE FROM _otps WHERE collectionRef = ?1 AND recordRef = ?2",
+            params![collection_id, record],
+        )
+        .map_err(DbError::from)?;
+        tx.execute(
             "INSERT INTO _otps (id, collectionRef, recordRef, password, sentTo, created, updated) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
             params![id, collection_id, record, hash, sent_to, now],
         )
-        .map_err(|e| AuthError::Db(DbError::Sqlite(e)))?;
+        .map_err(DbError::from)?;
+        tx.commit().map_err(DbError::from)?;
         Ok::<_, AuthError>(())
     })
     .await?;
@@ -102,6 +122,7 @@ pub async fn request_otp(
 /// tokenKey), since whoever set the password may not own the address.
 pub async fn consume_otp(
     db: &Db,
+    throttle: &LoginThrottle,
     collection: Arc<CompiledCollection>,
     otp_id: &str,
     code: &str,
@@ -140,7 +161,20 @@ pub async fn consume_otp(
     let expired = chrono::DateTime::parse_from_rfc3339(&created.replacen(' ', "T", 1))
         .map(|t| crate::clock::unix_now() - t.timestamp() > duration)
         .unwrap_or(true);
-    if expired || !password::verify(code.to_owned(), hash).await {
+    if expired {
+        return Err(AuthError::InvalidOtp);
+    }
+    let Some(attempt) = throttle.begin_otp(&collection.id, &record_id) else {
+        return Err(AuthError::OtpThrottled);
+    };
+    if hash.is_empty() {
+        // Burnt earlier: no verdict on this guess, so the attempt is given back.
+        return Err(AuthError::InvalidOtp);
+    }
+    if !password::verify(code.to_owned(), hash.clone()).await {
+        if attempt.failed() {
+            burn_codes(db, &collection, &record_id).await?;
+        }
         return Err(AuthError::InvalidOtp);
     }
     let reset_password = !crate::auth::mfa::mfa_settings(&collection).0;
@@ -155,10 +189,15 @@ pub async fn consume_otp(
             let tx = conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .map_err(DbError::from)?;
-            // One-time: whoever deletes the row first wins.
+            // One-time: whoever deletes the row first wins; a code burnt or
+            // retired while this one was being checked no longer matches.
             let deleted = tx
-                .execute("DELETE FROM _otps WHERE id = ?1", [&otp])
+                .execute(
+                    "DELETE FROM _otps WHERE id = ?1 AND password = ?2",
+                    [&otp, &hash],
+                )
                 .map_err(DbError::from)?;
+            // Only an address the code was actually sent to is proven.
             let mut verified_now = false;
             if deleted == 1 && !sent_to.is_empty() {
                 verified_now = takeover::mark_verified(&tx, &target, &record, Some(&sent_to))
@@ -176,5 +215,26 @@ pub async fn consume_otp(
     if !consumed {
         return Err(AuthError::InvalidOtp);
     }
+    attempt.succeeded();
     Ok((record_id, verified_now))
+}
+
+/// Makes every code of record `record_id` unusable (an empty hash never
+/// verifies); the rows stay until they expire, so later guesses still meet
+/// the record's attempt limit rather than "no such code".
+async fn burn_codes(
+    db: &Db,
+    collection: &CompiledCollection,
+    record_id: &str,
+) -> Result<(), AuthError> {
+    let (collection_id, record) = (collection.id.clone(), record_id.to_owned());
+    db.write(move |conn| {
+        conn.execute(
+            "UPDATE _otps SET password = '' WHERE collectionRef = ?1 AND recordRef = ?2",
+            [collection_id, record],
+        )
+        .map_err(DbError::from)?;
+        Ok::<_, AuthError>(())
+    })
+    .await
 }

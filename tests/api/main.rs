@@ -17,6 +17,7 @@ mod crons;
 mod files;
 mod filters;
 mod http_edges;
+mod login_guard;
 mod logs;
 mod metrics;
 mod modifiers;

@@ -760,3 +760,42 @@ async fn a_deleted_accounts_links_and_sessions_do_not_pass_to_a_new_record_with_
         "alice's provider account must not open the newcomer's record"
     );
 }
+
+#[tokio::test]
+async fn oauth2_login_answers_403_when_the_auth_rule_refuses_the_account() {
+    let app = spawn_app().await;
+    let provider = start_provider().await;
+    enable_oidc(&app, &provider).await;
+    let (status, body) = status_json(
+        app.update_collection("users", json!({"authRule": "name != 'Alice A.'"}))
+            .await,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+
+    let mut answers = Vec::new();
+    for hint in ["alice", "bob"] {
+        let (code, verifier, redirect) = authorize_as(&app, hint).await;
+        answers.push(
+            oauth2_login(
+                &app,
+                json!({"provider": "oidc", "code": code, "codeVerifier": verifier,
+                       "redirectURL": redirect}),
+            )
+            .await,
+        );
+    }
+
+    let (alice, alice_body) = &answers[0];
+    let (bob, bob_body) = &answers[1];
+    assert_eq!(
+        *alice, 403,
+        "alice's mapped name fails the rule: {alice_body}"
+    );
+    assert_eq!(
+        alice_body["message"],
+        "The request doesn't satisfy the collection requirements to authenticate."
+    );
+    assert!(alice_body.get("token").is_none(), "{alice_body}");
+    assert_eq!(*bob, 200, "bob passes the rule: {bob_body}");
+}
