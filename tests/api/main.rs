@@ -19,6 +19,7 @@ mod logs;
 mod metrics;
 mod oauth2;
 mod persistence;
+mod query_timeout;
 mod ratelimit;
 mod realtime;
 mod records;
