@@ -34,7 +34,7 @@ impl From<BackupError> for ApiError {
                 "Failed to restore the backup: not a valid backup archive ({reason})"
             )),
             BackupError::Io(e) => ApiError::internal(e),
-            BackupError::Db(e) => ApiError::internal(e),
+            BackupError::Db(e) => ApiError::from(e),
         }
     }
 }

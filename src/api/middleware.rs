@@ -131,3 +131,23 @@ pub async fn request_log(
     }
     Ok(res)
 }
+
+/// The server drops a request's future when its client hangs up (see
+/// `app.rs`), which interrupts a read still running for it in the database.
+/// A write must not stop half way (committed, but its files not moved into
+/// place or its realtime events not sent), so a request with an unsafe
+/// method runs to completion on its own task even after its client left.
+pub async fn finish_writes(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    if req.method().is_safe() {
+        return Ok(next.call(req).await?.map_into_boxed_body());
+    }
+    let task = actix_web::rt::spawn(async move {
+        next.call(req)
+            .await
+            .map(ServiceResponse::map_into_boxed_body)
+    });
+    task.await.map_err(super::error::ApiError::internal)?
+}

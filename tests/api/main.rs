@@ -23,6 +23,7 @@ mod metrics;
 mod modifiers;
 mod oauth2;
 mod persistence;
+mod query_timeout;
 mod ratelimit;
 mod realtime;
 mod records;
