@@ -76,7 +76,7 @@ pub async fn security_headers(
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
     // Stored files may be embedded by other pages (PocketBase drops the header there).
-    let is_file = req.path().starts_with("/api/files/");
+    let is_file = req.match_info().as_str().starts_with("/api/files/");
     let mut res = next.call(req).await?.map_into_boxed_body();
     let is_file = is_file && res.status().is_success();
     let headers = res.headers_mut();

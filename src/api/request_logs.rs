@@ -20,7 +20,8 @@ use std::time::Duration;
 /// Queues the log entry of a finished request (when logging is on).
 pub fn record(res: &ServiceResponse<BoxBody>, elapsed: Duration) {
     let req = res.request();
-    if !req.path().starts_with("/api/") {
+    // The path as the router decoded it: `/%61pi/…` is an `/api/` request too.
+    if !req.match_info().as_str().starts_with("/api/") {
         return;
     }
     let Some(state) = req.app_data::<web::Data<AppState>>() else {

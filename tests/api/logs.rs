@@ -157,3 +157,49 @@ async fn trusted_proxy_headers_give_the_client_ip_to_logs_and_health() {
         "the peer stays the remote IP: {data}"
     );
 }
+
+#[tokio::test]
+async fn percent_encoded_api_paths_are_logged_like_the_plain_path() {
+    let app = spawn_app().await;
+    let paths = [
+        "/api/health?enc=plain",
+        "/%61pi/health?enc=a",
+        "/api/he%61lth?enc=lower",
+        "/%61%70%69/%68ealth?enc=all",
+        "/api/%68%65%61%6C%74%68?enc=upper",
+    ];
+    for path in paths {
+        let (status, body) = status_json(app.su(Method::GET, path, None).await).await;
+        assert_eq!(status, 200, "{path} is routed: {body}");
+    }
+
+    let logged = logs_matching(&app, "data.url ~ 'enc='", paths.len() as i64).await;
+
+    for path in paths {
+        let found = logged["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .any(|e| e["data"]["url"] == path && e["data"]["status"] == 200);
+        assert!(found, "{path} must be logged with its status: {logged}");
+    }
+}
+
+#[tokio::test]
+async fn unrouted_api_paths_are_logged_too() {
+    let app = spawn_app().await;
+    for path in ["/api/nope?miss=1", "/%61pi/nope?miss=2"] {
+        app.request(Method::GET, path, None, None).await;
+    }
+
+    let logged = logs_matching(&app, "data.url ~ 'miss='", 2).await;
+
+    assert!(
+        logged["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .all(|e| e["data"]["status"] == 404),
+        "{logged}"
+    );
+}
