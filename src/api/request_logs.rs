@@ -17,6 +17,9 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use std::time::Duration;
 
+/// Longest method kept in a log entry; clients may invent long ones.
+const MAX_METHOD_CHARS: usize = 50;
+
 /// Queues the log entry of a finished request (when logging is on).
 pub fn record(res: &ServiceResponse<BoxBody>, elapsed: Duration) {
     let req = res.request();
@@ -99,7 +102,7 @@ pub fn record(res: &ServiceResponse<BoxBody>, elapsed: Duration) {
             .filter(|d| d.as_object().is_some_and(|d| !d.is_empty())),
         error: error.map(|e| e.message()),
         exec_time: elapsed.as_secs_f64() * 1000.0,
-        method: req.method().as_str(),
+        method: truncated(req.method().as_str(), MAX_METHOD_CHARS),
         referer: header_text(header::REFERER),
         remote_ip: &remote_ip,
         status,
@@ -111,7 +114,11 @@ pub fn record(res: &ServiceResponse<BoxBody>, elapsed: Duration) {
     let Ok(data) = serde_json::to_string(&data) else {
         return; // plain strings and numbers: cannot fail
     };
-    let message = format!("{} {}", req.method(), url);
+    let message = format!(
+        "{} {}",
+        truncated(req.method().as_str(), MAX_METHOD_CHARS),
+        url
+    );
     state.logs.log(LogEntry::now(level, message, data));
 }
 
