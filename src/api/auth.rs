@@ -33,6 +33,7 @@ async fn auth_response(
     token: String,
     meta: Option<Value>,
 ) -> Result<HttpResponse, ApiError> {
+    refuse_unlisted_superuser(req, state, &collection)?;
     let owner = records::Caller {
         superuser: collection.is_superusers(),
         auth: Some((
@@ -51,6 +52,24 @@ async fn auth_response(
         body["meta"] = meta;
     }
     respond::json(req, body, false)
+}
+
+/// A superuser token is only issued to an address in `superuserIPs` (when
+/// the list is not empty), as PocketBase's auth response checks.
+fn refuse_unlisted_superuser(
+    req: &HttpRequest,
+    state: &AppState,
+    collection: &crate::schema::CompiledCollection,
+) -> Result<(), ApiError> {
+    let settings = state.settings.get();
+    if collection.is_superusers()
+        && !super::client_ip::superuser_allowed(&settings, super::client_ip::of(req, state))
+    {
+        return Err(ApiError::forbidden(
+            "You are not allowed to perform this request.",
+        ));
+    }
+    Ok(())
 }
 
 pub async fn with_password(
@@ -148,6 +167,8 @@ pub(super) async fn finish_login(
     collection: Arc<crate::schema::CompiledCollection>,
     factor: FirstFactor,
 ) -> Result<HttpResponse, ApiError> {
+    // Before MFA and the login alert: nothing happens for a refused address.
+    refuse_unlisted_superuser(req, state, &collection)?;
     let FirstFactor {
         record_id,
         token,

@@ -166,18 +166,23 @@ async fn allowed(
     if select(&limits.rules, &view, None).is_none() {
         return true;
     }
-    let audience = match authorization(req) {
-        None => Audience::Guest,
-        Some(header) => {
+    let known = actix_web::HttpMessage::extensions(req)
+        .get::<Principal>()
+        .cloned();
+    let who = match (known, authorization(req)) {
+        (Some(who), _) => Some(who),
+        (None, None) => None,
+        (None, Some(header)) => {
             let who = crate::auth::resolve_token(&state.db, &state.registry, &header).await;
             // Keep it for the handler's `Principal` extractor: one lookup per request.
             actix_web::HttpMessage::extensions_mut(req).insert(who.clone());
-            match who {
-                Principal::Superuser { .. } => return true,
-                Principal::User { .. } => Audience::Auth,
-                Principal::Anonymous => Audience::Guest,
-            }
+            Some(who)
         }
+    };
+    let audience = match who {
+        Some(Principal::Superuser { .. }) => return true,
+        Some(Principal::User { .. }) => Audience::Auth,
+        Some(Principal::Anonymous) | None => Audience::Guest,
     };
     let Some(rule) = select(&limits.rules, &view, Some(audience)) else {
         return true;
@@ -194,13 +199,9 @@ fn authorization(req: &ServiceRequest) -> Option<String> {
         .map(str::to_owned)
 }
 
-/// Whether `ip` is listed in `excludedIPs` (exact addresses).
+/// Whether `ip` is listed in `excludedIPs` (addresses or CIDR subnets).
 fn is_excluded(excluded: &[String], ip: IpAddr) -> bool {
-    excluded.iter().any(|e| {
-        e.trim()
-            .parse::<IpAddr>()
-            .is_ok_and(|x| x.to_canonical() == ip)
-    })
+    super::client_ip::in_list(excluded, ip)
 }
 
 /// Who a rule's `audience` is about. Superusers never reach rule selection.
