@@ -203,3 +203,55 @@ async fn unrouted_api_paths_are_logged_too() {
         "{logged}"
     );
 }
+
+#[tokio::test]
+async fn secret_query_values_and_long_methods_are_not_stored_in_logs() {
+    let app = spawn_app().await;
+    let secret = "s3cr3t-VALUE-42";
+    for query in [
+        format!("token={secret}&probe=redact1"),
+        format!("probe=redact2&%74oken={secret}"),
+        format!("probe=redact3&TOKEN={secret}"),
+        format!("probe=redact4&password={secret}&passwordConfirm={secret}"),
+        format!("probe=redact5&code={secret}&state={secret}"),
+        format!("probe=redact6&access_token={secret}&refresh_token={secret}"),
+        format!("probe=redact7&otp={secret}&secret={secret}"),
+    ] {
+        app.request(Method::GET, &format!("/api/health?{query}"), None, None)
+            .await;
+    }
+    app.client
+        .get(format!(
+            "{}/api/oauth2-redirect?code={secret}&state={secret}&probe=redact8",
+            app.base
+        ))
+        .header(
+            "Referer",
+            format!("https://app.example.com/cb?token={secret}"),
+        )
+        .send()
+        .await
+        .expect("sent");
+    let long_method = format!("X{}", "Y".repeat(300));
+    app.request(
+        Method::from_bytes(long_method.as_bytes()).expect("method"),
+        "/api/health?probe=longmethod",
+        None,
+        None,
+    )
+    .await;
+
+    let logged = logs_matching(&app, "data.url ~ 'probe='", 9).await;
+
+    let text = logged.to_string();
+    assert!(!text.contains(secret), "a secret reached the logs: {text}");
+    for item in logged["items"].as_array().expect("items") {
+        let url = item["data"]["url"].as_str().expect("url");
+        assert!(url.contains("probe="), "other query values stay: {url}");
+        assert!(
+            item["data"]["method"].as_str().expect("method").len() <= 50,
+            "{item}"
+        );
+    }
+    assert!(text.contains("probe=redact1"), "{text}");
+}
