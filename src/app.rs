@@ -116,7 +116,8 @@ impl Application {
                 .app_data(state.clone())
                 .app_data(cors.clone())
                 .app_data(logging.clone())
-                .wrap(actix_web::middleware::from_fn(api::ratelimit::rate_limit))
+                // Rate limits sit on each route (`api::configure`), after routing.
+                .wrap(actix_web::middleware::from_fn(middleware::superuser_ips))
                 .wrap(actix_web::middleware::from_fn(middleware::security_headers))
                 .wrap(actix_web::middleware::from_fn(middleware::cors))
                 .wrap(actix_web::middleware::from_fn(middleware::request_log))

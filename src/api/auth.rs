@@ -33,6 +33,7 @@ async fn auth_response(
     token: String,
     meta: Option<Value>,
 ) -> Result<HttpResponse, ApiError> {
+    refuse_unlisted_superuser(req, state, &collection)?;
     let owner = records::Caller {
         superuser: collection.is_superusers(),
         auth: Some((
@@ -51,6 +52,24 @@ async fn auth_response(
         body["meta"] = meta;
     }
     respond::json(req, body, false)
+}
+
+/// A superuser token is only issued to an address in `superuserIPs` (when
+/// the list is not empty), as PocketBase's auth response checks.
+fn refuse_unlisted_superuser(
+    req: &HttpRequest,
+    state: &AppState,
+    collection: &crate::schema::CompiledCollection,
+) -> Result<(), ApiError> {
+    let settings = state.settings.get();
+    if collection.is_superusers()
+        && !super::client_ip::superuser_allowed(&settings, super::client_ip::of(req, state))
+    {
+        return Err(ApiError::forbidden(
+            "You are not allowed to perform this request.",
+        ));
+    }
+    Ok(())
 }
 
 pub async fn with_password(
@@ -154,6 +173,8 @@ pub(super) async fn finish_login(
     collection: Arc<crate::schema::CompiledCollection>,
     factor: FirstFactor,
 ) -> Result<HttpResponse, ApiError> {
+    // Before MFA and the login alert: nothing happens for a refused address.
+    refuse_unlisted_superuser(req, state, &collection)?;
     let FirstFactor {
         record_id,
         token,
@@ -607,6 +628,46 @@ pub(super) fn publish_update(
     )));
 }
 
+/// Longest impersonation token a superuser may ask for (ten years); keeps
+/// `now + duration` far from overflowing.
+const MAX_IMPERSONATE_SECS: i64 = 10 * 365 * 24 * 60 * 60;
+
+/// The requested token lifetime: absent, null or 0 means the collection's
+/// default (`None`); anything but a whole number of seconds in
+/// `0..=MAX_IMPERSONATE_SECS` is a 400, as PocketBase refuses negatives.
+fn impersonate_duration(raw: Option<&Value>) -> Result<Option<i64>, ApiError> {
+    let invalid = |code: &'static str, message: String| {
+        let mut errors = ValidationErrors::new();
+        errors.add("duration", FieldError::new(code, message));
+        ApiError::validation(
+            "An error occurred while validating the submitted data.",
+            &errors,
+        )
+    };
+    let secs = match raw {
+        None | Some(Value::Null) => return Ok(None),
+        Some(Value::Number(n)) => n.as_i64(),
+        Some(_) => None,
+    };
+    match secs {
+        Some(0) => Ok(None),
+        Some(s) if s < 0 => Err(invalid(
+            "validation_min_greater_equal_than_required",
+            "Must be no less than 0.".into(),
+        )),
+        Some(s) if s <= MAX_IMPERSONATE_SECS => Ok(Some(s)),
+        Some(_) => Err(invalid(
+            "validation_max_less_equal_than_required",
+            format!("Must be no greater than {MAX_IMPERSONATE_SECS}."),
+        )),
+        // Fractions, text, or past i64.
+        None => Err(invalid(
+            "validation_invalid_number",
+            "Must be a whole number of seconds.".into(),
+        )),
+    }
+}
+
 pub async fn impersonate(
     req: HttpRequest,
     who: Principal,
@@ -618,7 +679,7 @@ pub async fn impersonate(
     let (c, id) = path.into_inner();
     let collection = auth_collection(&state, &c)?;
     let input = read_object(&req, body, state.config.server.max_body_bytes).await?;
-    let duration = input.get("duration").and_then(Value::as_i64);
+    let duration = impersonate_duration(input.get("duration"))?;
     let token =
         auth::flows::impersonate(&state.db, collection.clone(), id.clone(), duration).await?;
     auth_response(&req, &state, collection, id, token, None).await

@@ -646,3 +646,53 @@ async fn email_requests_answer_as_fast_for_real_accounts_as_for_unknown_ones() {
         );
     }
 }
+
+#[tokio::test]
+async fn impersonate_durations_out_of_range_are_refused_without_a_token() {
+    let app = spawn_app().await;
+    let user = sign_up(&app, "dur@example.com").await;
+    let path = format!(
+        "/api/collections/users/impersonate/{}",
+        user["id"].as_str().expect("id")
+    );
+
+    for (duration, why) in [
+        (json!(i64::MAX), "i64::MAX overflows now + duration"),
+        (json!(u64::MAX), "past i64"),
+        (json!(1e300), "huge float"),
+        (json!(-1), "negative"),
+        (json!(i64::MIN), "i64::MIN"),
+        (json!(1.5), "fraction"),
+        (json!("60"), "text"),
+        (json!(315_360_001), "past the ten-year cap"),
+    ] {
+        let (status, body) = status_json(
+            app.su(Method::POST, &path, Some(json!({ "duration": duration })))
+                .await,
+        )
+        .await;
+        assert_eq!(status, 400, "{duration} ({why}): {body}");
+        assert_eq!(
+            body["message"], "An error occurred while validating the submitted data.",
+            "{why}"
+        );
+        assert!(
+            body["data"]["duration"]["code"].is_string(),
+            "{why}: {body}"
+        );
+    }
+    for (duration, why) in [
+        (json!(0), "zero: the collection default"),
+        (json!(null), "null: the collection default"),
+        (json!(315_360_000), "exactly the cap"),
+    ] {
+        let (status, body) = status_json(
+            app.su(Method::POST, &path, Some(json!({ "duration": duration })))
+                .await,
+        )
+        .await;
+        assert_eq!(status, 200, "{why}: {body}");
+        let (me, _) = post(&app, "auth-refresh", body["token"].as_str(), json!({})).await;
+        assert_eq!(me, 200, "{why}: the token works");
+    }
+}
