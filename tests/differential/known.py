@@ -62,7 +62,7 @@ def filter_join_list_rule(case, world):
         return False
     joins = {j for a in atoms_of(case.get("filter_expr")) for j in a.joins}
     guarded = [j for j in joins if case["rules"].get(j, {}).get("listRule") != ""]
-    return bool(guarded) and _extra_in_pb(case) is not None
+    return bool(guarded) and bool(_extra_in_pb(case))
 
 
 def filter_hidden_email(case, world):
@@ -72,7 +72,7 @@ def filter_hidden_email(case, world):
     if case["kind"] != "filter" or case["actor"] == "superuser":
         return False
     reads_email = any(a.email for a in atoms_of(case.get("filter_expr")))
-    return reads_email and _extra_in_pb(case) is not None
+    return reads_email and bool(_extra_in_pb(case))
 
 
 def sort_side_channel(case, world):
@@ -101,3 +101,61 @@ def classify(case, world):
         if check(case, world):
             return name
     return None
+
+
+def self_test():
+    """Table-driven checks of the classifier on a synthetic world, run before every
+    comparison: a classifier that explains too much would hide real bugs."""
+    import random
+
+    from world import Atom, World
+
+    world = World(random.Random(7), 0)
+    c = world.bases[0]
+    recs = world.records[c]
+    empty = next((r for r, f in recs.items() if not f["members"]), None)
+    full = next((r for r, f in recs.items() if f["members"]), None)
+    member_rule = Atom("members.id ?= @request.auth.id", ["members", "id"])
+    email = Atom("owner.email = 'x'", joins=[world.users], email=True)
+    join = Atom("owner.name = 'A'", joins=[world.users])
+
+    def case(kind, actor, pb, fb, rule=member_rule, flt=None, sort=None, users_rule=None):
+        return {"kind": kind, "actor": actor, "collection": c, "rule_expr": rule,
+                "filter_expr": flt, "sort": sort, "record": pb.get("record"),
+                "rules": {world.users: {"listRule": users_rule}},
+                "pb": {"status": pb.get("status", 200), "ids": pb.get("ids")},
+                "fb": {"status": fb.get("status", 200), "ids": fb.get("ids")}}
+
+    table = [
+        (case("list", "guest", {"ids": [empty]}, {"ids": []}), "guest-empty-auth",
+         "guest matched an empty member list on PocketBase only"),
+        (case("list", "guest", {"ids": [full]}, {"ids": []}), None,
+         "the record has members: an empty path cannot explain it"),
+        (case("list", "guest", {"ids": []}, {"ids": [empty]}), None,
+         "Ferrobase showing more is never deliberate"),
+        (case("list", "A", {"ids": [empty]}, {"ids": []}), None,
+         "a signed-in user has a real id"),
+        (case("view", "forged", {"status": 200, "record": empty}, {"status": 404}),
+         "guest-empty-auth", "a forged token is a guest"),
+        (case("view", "guest", {"status": 404, "record": empty}, {"status": 200}), None,
+         "view shown by Ferrobase only"),
+        (case("filter", "B", {"ids": [full]}, {"ids": []}, flt=email, users_rule=""),
+         "filter-hidden-email", "Ferrobase hides an email from a filter"),
+        (case("filter", "B", {"ids": []}, {"ids": [full]}, flt=email), None,
+         "Ferrobase matching more through an email is not deliberate"),
+        (case("filter", "B", {"ids": [full]}, {"ids": []}, flt=join, users_rule=""), None,
+         "the joined collection is public: its list rule hides nothing"),
+        (case("filter", "B", {"ids": [full]}, {"ids": []}, flt=join, users_rule="id = 'x'"),
+         "filter-join-list-rule", "the joined collection's list rule hides the row"),
+        (case("filter", "B", {"ids": [full, empty]}, {"ids": [empty, full]},
+              flt=join, sort="owner.email,id"), "sort-side-channel", "order by a hidden email"),
+        (case("filter", "B", {"ids": [full, empty]}, {"ids": [empty, full]},
+              flt=Atom("n > 1"), sort="-n,id"), None, "order by a plain field must agree"),
+    ]
+    if empty is None or full is None:
+        raise AssertionError("self-test world lacks a record with and one without members")
+    for c_, want, why in table:
+        got = classify(c_, world)
+        if got != want:
+            raise AssertionError(f"known.self_test: {why}: classified {got!r}, want {want!r}")
+    return len(table)

@@ -421,6 +421,7 @@ def main():
     ap.add_argument("--report", help="write every difference as JSON lines here")
     ap.add_argument("--keep-data", action="store_true")
     args = ap.parse_args()
+    log(f"classifier self-test: {known.self_test()} cases ok")
     try:
         with peers(args.keep_data) as (pb, fb):
             log(f"pocketbase {PB_VERSION} on :{pb.port}, ferrobase on :{fb.port}; "
