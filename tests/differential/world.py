@@ -45,7 +45,7 @@ class Node:
 
 
 def atoms_of(expr):
-    if expr is None:
+    if expr is None or expr == "":  # superusers only / public: no atoms
         return []
     if isinstance(expr, Atom):
         return [expr]
