@@ -6,7 +6,7 @@
 //! Building the UI is Node's job (`admin-ui/`); this module only serves bytes.
 
 use actix_web::http::header::{self, HeaderValue};
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, Route, web};
 use rust_embed::{EmbeddedFile, RustEmbed};
 
 #[derive(RustEmbed)]
@@ -23,12 +23,13 @@ const REVALIDATE: &str = "no-cache";
 /// Vite's output folder for hashed files.
 const HASHED_PREFIX: &str = "assets/";
 
-/// Registers `/_` (redirect) and `/_/{path}`.
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/_", web::get().to(redirect))
-        .route("/_", web::head().to(redirect))
-        .route("/_/{tail:.*}", web::get().to(serve))
-        .route("/_/{tail:.*}", web::head().to(serve));
+/// Registers `/_` (redirect) and `/_/{path}`, each route passed through
+/// `wrap` (the API attaches its rate limiter there).
+pub fn configure(cfg: &mut web::ServiceConfig, wrap: impl Fn(Route) -> Route) {
+    cfg.route("/_", wrap(web::get().to(redirect)))
+        .route("/_", wrap(web::head().to(redirect)))
+        .route("/_/{tail:.*}", wrap(web::get().to(serve)))
+        .route("/_/{tail:.*}", wrap(web::head().to(serve)));
 }
 
 async fn redirect() -> HttpResponse {

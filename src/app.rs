@@ -116,13 +116,19 @@ impl Application {
                 .app_data(state.clone())
                 .app_data(cors.clone())
                 .app_data(logging.clone())
-                .wrap(actix_web::middleware::from_fn(api::ratelimit::rate_limit))
+                // Rate limits sit on each route (`api::configure`), after routing.
+                .wrap(actix_web::middleware::from_fn(middleware::superuser_ips))
                 .wrap(actix_web::middleware::from_fn(middleware::security_headers))
                 .wrap(actix_web::middleware::from_fn(middleware::cors))
                 .wrap(actix_web::middleware::from_fn(middleware::request_log))
+                .wrap(actix_web::middleware::from_fn(middleware::finish_writes))
                 .configure(api::configure)
         })
         .workers(workers)
+        // A client that hangs up cancels its request (as Go's server does
+        // for PocketBase), freeing the reader its query holds; writes still
+        // finish (`middleware::finish_writes`).
+        .h1_allow_half_closed(false)
         .disable_signals()
         .shutdown_timeout(10)
         .listen(listener)

@@ -4,12 +4,15 @@
 
 use crate::app::Application;
 use crate::auth;
-use crate::config::Config;
+use crate::config::{Config, MAX_QUERY_TIMEOUT_MS};
 use crate::db::Db;
 use clap::{Parser, Subcommand};
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+
+/// The largest `--queryTimeout`, in whole seconds.
+const MAX_QUERY_TIMEOUT_SECS: u64 = MAX_QUERY_TIMEOUT_MS / 1000;
 
 /// Ferrobase: a Backend-as-a-Service in one binary, speaking PocketBase's API.
 #[derive(Debug, Parser)]
@@ -21,6 +24,11 @@ pub struct Cli {
     /// Data directory (overrides storage.data_dir).
     #[arg(long, global = true, value_name = "DIR")]
     pub dir: Option<PathBuf>,
+    /// Longest a query may run, in seconds (overrides database.query_timeout_ms;
+    /// PocketBase's flag, default 30).
+    #[arg(long = "queryTimeout", global = true, value_name = "SECONDS",
+          value_parser = clap::value_parser!(u64).range(1..=MAX_QUERY_TIMEOUT_SECS))]
+    pub query_timeout: Option<u64>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -106,6 +114,10 @@ pub fn run(cli: Cli) -> anyhow_like::Result<()> {
     let mut config = Config::load(cli.config.as_deref())?;
     if let Some(dir) = cli.dir {
         config.storage.data_dir = dir;
+    }
+    if let Some(secs) = cli.query_timeout {
+        // Bounded by the parser, so the product cannot overflow.
+        config.database.query_timeout_ms = secs * 1000;
     }
     if let Command::Serve { http: Some(addr) } = &cli.command {
         config.server.http = *addr;
@@ -276,4 +288,51 @@ fn db_check(config: &Config) -> anyhow_like::Result<()> {
 /// A boxed error for the CLI's top level, printed with its message.
 mod anyhow_like {
     pub type Result<T> = std::result::Result<T, Box<dyn std::error::Error + Send + Sync>>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_timeout_flag_takes_pocketbases_spellings_and_refuses_zero() {
+        for (args, expected, why) in [
+            (
+                &["ferrobase", "serve", "--queryTimeout=5"][..],
+                Some(5),
+                "= form",
+            ),
+            (
+                &["ferrobase", "serve", "--queryTimeout", "7"][..],
+                Some(7),
+                "spaced form",
+            ),
+            (
+                &["ferrobase", "--queryTimeout=9", "serve"][..],
+                Some(9),
+                "before the command",
+            ),
+            (&["ferrobase", "serve"][..], None, "absent: config decides"),
+        ] {
+            let cli = Cli::try_parse_from(args).expect(why);
+            assert_eq!(cli.query_timeout, expected, "{why}");
+        }
+        for (args, why) in [
+            (
+                &["ferrobase", "serve", "--queryTimeout=0"][..],
+                "zero would fail every query",
+            ),
+            (&["ferrobase", "serve", "--queryTimeout=-1"][..], "negative"),
+            (
+                &["ferrobase", "serve", "--queryTimeout=86401"][..],
+                "over a day",
+            ),
+            (
+                &["ferrobase", "serve", "--queryTimeout=soon"][..],
+                "not a number",
+            ),
+        ] {
+            assert!(Cli::try_parse_from(args).is_err(), "{why} must be refused");
+        }
+    }
 }

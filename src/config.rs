@@ -12,6 +12,11 @@ pub const ENV_PREFIX: &str = "FERROBASE_";
 pub const DEFAULT_MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
 /// Upper bound for the reader pool; more readers than this only add contention on 2–16 cores.
 pub const MAX_READER_POOL_SIZE: u32 = 64;
+/// PocketBase's default `--queryTimeout` (30 s), in milliseconds.
+pub const DEFAULT_QUERY_TIMEOUT_MS: u64 = 30_000;
+/// Longest accepted query timeout (one day): beyond it a runaway query is
+/// as good as unlimited, and the deadline arithmetic stays far from overflow.
+pub const MAX_QUERY_TIMEOUT_MS: u64 = 24 * 60 * 60 * 1000;
 
 /// Everything the server needs to start.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -80,6 +85,9 @@ pub struct DatabaseConfig {
     pub cache_size_kib: u32,
     /// Memory-mapped I/O window in bytes (0 disables it).
     pub mmap_size_bytes: u64,
+    /// Longest a read job (or a grouped write job) may run its SQL before it
+    /// is interrupted, in milliseconds (PocketBase's `--queryTimeout`).
+    pub query_timeout_ms: u64,
 }
 
 impl DatabaseConfig {
@@ -94,6 +102,11 @@ impl DatabaseConfig {
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         u32::try_from(cores * 2).unwrap_or(8).clamp(2, 8)
     }
+
+    /// [`Self::query_timeout_ms`] as a duration.
+    pub fn query_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.query_timeout_ms)
+    }
 }
 
 impl Default for DatabaseConfig {
@@ -104,6 +117,7 @@ impl Default for DatabaseConfig {
             synchronous: "FULL".to_owned(),
             cache_size_kib: 16 * 1024,
             mmap_size_bytes: 256 * 1024 * 1024,
+            query_timeout_ms: DEFAULT_QUERY_TIMEOUT_MS,
         }
     }
 }
@@ -208,6 +222,12 @@ impl Config {
             problems.push(format!(
                 "database.reader_pool_size: must be between 0 (automatic) and {MAX_READER_POOL_SIZE}, got {}",
                 self.database.reader_pool_size
+            ));
+        }
+        if !(1..=MAX_QUERY_TIMEOUT_MS).contains(&self.database.query_timeout_ms) {
+            problems.push(format!(
+                "database.query_timeout_ms: must be between 1 and {MAX_QUERY_TIMEOUT_MS}, got {}",
+                self.database.query_timeout_ms
             ));
         }
         if !["NORMAL", "FULL", "EXTRA"].contains(&self.database.synchronous.to_uppercase().as_str())
@@ -353,12 +373,14 @@ mod tests {
             env(&[
                 ("FERROBASE_DATABASE_READER_POOL_SIZE", "65"),
                 ("FERROBASE_DATABASE_SYNCHRONOUS", "OFF"),
+                ("FERROBASE_DATABASE_QUERY_TIMEOUT_MS", "0"),
             ]),
         )
         .expect_err("invalid");
         let text = err.to_string();
         assert!(text.contains("database.reader_pool_size"), "{text}");
         assert!(text.contains("database.synchronous"), "{text}");
+        assert!(text.contains("database.query_timeout_ms"), "{text}");
     }
 
     #[test]
@@ -371,6 +393,18 @@ mod tests {
             ..DatabaseConfig::default()
         };
         assert_eq!(fixed.readers(), 3);
+    }
+
+    #[test]
+    fn query_timeout_defaults_to_pocketbases_thirty_seconds_and_env_overrides_it() {
+        assert_eq!(
+            DatabaseConfig::default().query_timeout(),
+            std::time::Duration::from_secs(30)
+        );
+        let config =
+            Config::load_with_env(None, env(&[("FERROBASE_DATABASE_QUERY_TIMEOUT_MS", "250")]))
+                .expect("loads");
+        assert_eq!(config.database.query_timeout_ms, 250);
     }
 
     #[test]

@@ -284,6 +284,7 @@ impl Settings {
         }
         errors.nest("smtp", smtp);
         errors.nest("rateLimits", self.validate_rate_limits());
+        errors.nest("superuserIPs", validate_ip_list(&self.superuser_ips));
         let mut backups = ValidationErrors::new();
         if !self.backups.cron.trim().is_empty()
             && crate::cron::parse(self.backups.cron.trim()).is_err()
@@ -334,8 +335,46 @@ impl Settings {
         }
         let mut out = ValidationErrors::new();
         out.nest("rules", rules);
+        out.nest(
+            "excludedIPs",
+            validate_ip_list(&self.rate_limits.excluded_ips),
+        );
         out
     }
+}
+
+/// `"10.0.0.1"` → (10.0.0.1, 32); `"10.0.0.0/8"` → (10.0.0.0, 8); IPv6
+/// alike. `None` for anything else (`superuserIPs`, `excludedIPs` entries).
+pub fn parse_ip_or_subnet(entry: &str) -> Option<(std::net::IpAddr, u8)> {
+    let entry = entry.trim();
+    let (addr, bits) = match entry.split_once('/') {
+        Some((addr, bits)) => (addr, Some(bits.parse::<u8>().ok()?)),
+        None => (entry, None),
+    };
+    let addr = addr.parse::<std::net::IpAddr>().ok()?;
+    let max = if addr.is_ipv4() { 32 } else { 128 };
+    let bits = bits.unwrap_or(max);
+    (bits <= max).then_some((addr, bits))
+}
+
+/// Errors for the entries of an address list that are neither an address
+/// nor a CIDR subnet, keyed by index (PocketBase's code, typo included).
+fn validate_ip_list(list: &[String]) -> ValidationErrors {
+    let mut errors = ValidationErrors::new();
+    for (i, entry) in list.iter().enumerate() {
+        if entry.trim().is_empty() {
+            errors.add(i.to_string(), FieldError::required());
+        } else if parse_ip_or_subnet(entry).is_none() {
+            errors.add(
+                i.to_string(),
+                FieldError::new(
+                    "validation_invlaid_ip_or_subnet",
+                    "invalid IP or CIDR subnet",
+                ),
+            );
+        }
+    }
+    errors
 }
 
 fn valid_rate_label(label: &str) -> bool {
@@ -474,6 +513,39 @@ mod tests {
             "secrets are never returned"
         );
         assert!(v.get("superuserIPs").is_some());
+    }
+
+    #[test]
+    fn address_lists_take_addresses_and_subnets_only() {
+        for (entry, ok) in [
+            ("10.0.0.1", true),
+            ("10.0.0.0/8", true),
+            (" 2001:db8::/32 ", true),
+            ("::/0", true),
+            ("10.0.0.0/33", false),
+            ("10.0.0.0/x", false),
+            ("localhost", false),
+            ("", false),
+        ] {
+            let s = Settings {
+                superuser_ips: vec![entry.into()],
+                rate_limits: RateLimits {
+                    excluded_ips: vec![entry.into()],
+                    ..RateLimits::default()
+                },
+                ..Settings::default()
+            };
+            let result = s.validate();
+            assert_eq!(result.is_ok(), ok, "{entry:?}");
+            if !ok {
+                let e = result.expect_err("invalid").to_json();
+                assert!(e["superuserIPs"]["0"]["code"].is_string(), "{entry:?}: {e}");
+                assert!(
+                    e["rateLimits"]["excludedIPs"]["0"]["code"].is_string(),
+                    "{entry:?}: {e}"
+                );
+            }
+        }
     }
 
     #[test]

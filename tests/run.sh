@@ -33,6 +33,9 @@ FERROBASE_BIN="$PWD/target/debug/ferrobase" python3 tests/reliability/load.py
 FERROBASE_BIN="$PWD/target/debug/ferrobase" python3 tests/reliability/files_crash.py
 FERROBASE_BIN="$PWD/target/debug/ferrobase" python3 tests/reliability/realtime_fanout.py
 
+echo "==> differential: same rules, actors and requests against PocketBase 0.40.6 (skips without PyPI)"
+FERROBASE_BIN="$PWD/target/debug/ferrobase" python3 tests/differential/run.py --cases 3000 --budget-seconds 120
+
 echo "==> JS SDK compatibility suite (pocketbase@0.28.1 from npm)"
 (cd tests/sdk && npm ci --no-audit --no-fund --loglevel=error && node --test)
 

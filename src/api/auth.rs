@@ -33,6 +33,7 @@ async fn auth_response(
     token: String,
     meta: Option<Value>,
 ) -> Result<HttpResponse, ApiError> {
+    refuse_unlisted_superuser(req, state, &collection)?;
     let owner = records::Caller {
         superuser: collection.is_superusers(),
         auth: Some((
@@ -51,6 +52,24 @@ async fn auth_response(
         body["meta"] = meta;
     }
     respond::json(req, body, false)
+}
+
+/// A superuser token is only issued to an address in `superuserIPs` (when
+/// the list is not empty), as PocketBase's auth response checks.
+fn refuse_unlisted_superuser(
+    req: &HttpRequest,
+    state: &AppState,
+    collection: &crate::schema::CompiledCollection,
+) -> Result<(), ApiError> {
+    let settings = state.settings.get();
+    if collection.is_superusers()
+        && !super::client_ip::superuser_allowed(&settings, super::client_ip::of(req, state))
+    {
+        return Err(ApiError::forbidden(
+            "You are not allowed to perform this request.",
+        ));
+    }
+    Ok(())
 }
 
 pub async fn with_password(
@@ -76,10 +95,17 @@ pub async fn with_password(
         ));
     }
     let identity_field = Some(text(&input, "identityField")).filter(|s| !s.is_empty());
-    let ip = super::client_ip::of(&req, &state);
-    if ip.is_some_and(|ip| !state.login_throttle.allowed(ip)) {
-        return Err(ApiError::too_many_requests());
-    }
+    // Counted before the password is checked, so parallel guesses cannot
+    // all slip past the limit (see `auth::throttle`).
+    let attempt = match super::client_ip::of(&req, &state) {
+        Some(ip) => Some(
+            state
+                .login_throttle
+                .begin_password(ip, &collection.id, &identity)
+                .ok_or_else(ApiError::too_many_requests)?,
+        ),
+        None => None,
+    };
     let result = auth::login_with_password(
         &state.db,
         collection.clone(),
@@ -88,18 +114,17 @@ pub async fn with_password(
         identity_field,
     )
     .await;
-    let outcome = match (result, ip) {
-        (Err(auth::AuthError::InvalidCredentials), Some(ip)) => {
-            state.login_throttle.record_failure(ip);
+    let outcome = match (result, attempt) {
+        (Err(auth::AuthError::InvalidCredentials), Some(attempt)) => {
+            attempt.failed();
             return Err(auth::AuthError::InvalidCredentials.into());
         }
-        (result, ip) => {
-            let outcome = result?;
-            if let Some(ip) = ip {
-                state.login_throttle.record_success(ip);
-            }
+        (Ok(outcome), Some(attempt)) => {
+            attempt.succeeded();
             outcome
         }
+        // Anything else is no verdict on the password: the attempt is given back.
+        (result, _) => result?,
     };
     let factor = FirstFactor {
         record_id: outcome.record_id,
@@ -148,6 +173,8 @@ pub(super) async fn finish_login(
     collection: Arc<crate::schema::CompiledCollection>,
     factor: FirstFactor,
 ) -> Result<HttpResponse, ApiError> {
+    // Before MFA and the login alert: nothing happens for a refused address.
+    refuse_unlisted_superuser(req, state, &collection)?;
     let FirstFactor {
         record_id,
         token,
@@ -155,20 +182,12 @@ pub(super) async fn finish_login(
         mfa_id,
         meta,
     } = factor;
+    let owner = record_as_caller(req, state, &collection, &record_id, method).await?;
+    check_auth_rule(state, &collection, &record_id, owner.clone()).await?;
     let (enabled, rule, _) = auth::mfa::mfa_settings(&collection);
     let applies = enabled
-        && (rule.trim().is_empty() || {
-            let owner = records::Caller {
-                auth: Some((
-                    collection.id.clone(),
-                    collection.name.to_string(),
-                    record_id.clone(),
-                )),
-                method: "POST".into(),
-                context: "default",
-                ..records::Caller::default()
-            };
-            records::matches_rule(
+        && (rule.trim().is_empty()
+            || records::matches_rule(
                 &state.db,
                 state.registry.snapshot(),
                 collection.clone(),
@@ -176,8 +195,7 @@ pub(super) async fn finish_login(
                 record_id.clone(),
                 rule,
             )
-            .await?
-        });
+            .await?);
     if let auth::mfa::MfaOutcome::Challenge(id) = auth::mfa::step(
         &state.db,
         collection.clone(),
@@ -196,6 +214,64 @@ pub(super) async fn finish_login(
     };
     note_login(req, state, collection.clone(), record_id.clone()).await;
     auth_response(req, state, collection, record_id, token, meta).await
+}
+
+/// The request as record `record_id` would make it once logged in: that
+/// record is `@request.auth` (with its fields) and `context` is
+/// `@request.context` ("password", "otp", "oauth2", or "default" on refresh).
+async fn record_as_caller(
+    req: &HttpRequest,
+    state: &AppState,
+    collection: &Arc<crate::schema::CompiledCollection>,
+    record_id: &str,
+    context: &'static str,
+) -> Result<records::Caller, ApiError> {
+    let who = auth::principal_for(&state.db, collection, record_id.to_owned())
+        .await
+        .ok_or(auth::AuthError::InvalidCredentials)?;
+    Ok(records::Caller {
+        context,
+        ..super::extract::caller(&who, req)
+    })
+}
+
+/// Refuses (403) a login or refresh of record `record_id` unless it
+/// satisfies the collection's `authRule`: `null` (or a missing or malformed
+/// option) admits nobody, `""` everyone, an expression the records it
+/// matches. `_superusers` is exempt, as its rules are fixed in PocketBase;
+/// a rule that cannot be evaluated refuses rather than admits.
+async fn check_auth_rule(
+    state: &AppState,
+    collection: &Arc<crate::schema::CompiledCollection>,
+    record_id: &str,
+    owner: records::Caller,
+) -> Result<(), ApiError> {
+    if collection.is_superusers() {
+        return Ok(());
+    }
+    let Some(rule) = collection.options.get("authRule").and_then(Value::as_str) else {
+        return Err(auth::AuthError::AuthRuleFailed.into());
+    };
+    if rule.trim().is_empty() {
+        return Ok(());
+    }
+    let admitted = records::matches_rule(
+        &state.db,
+        state.registry.snapshot(),
+        collection.clone(),
+        owner,
+        record_id.to_owned(),
+        rule.to_owned(),
+    )
+    .await;
+    match admitted {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(auth::AuthError::AuthRuleFailed.into()),
+        Err(e) => {
+            tracing::warn!(error = %e, collection = %collection.name, "authRule could not be evaluated; refusing");
+            Err(auth::AuthError::AuthRuleFailed.into())
+        }
+    }
 }
 
 /// Records where a login came from and, for a new origin of an account that
@@ -230,16 +306,13 @@ async fn note_login(
             return;
         }
     };
-    let state = state.clone();
-    actix_web::rt::spawn(async move {
-        let vars = TemplateVars {
-            alert_info,
-            record_email: to.clone(),
-            record_id,
-            ..TemplateVars::default()
-        };
-        deliver(&state, &collection, Template::LoginAlert, &to, vars).await;
-    });
+    let vars = TemplateVars {
+        alert_info,
+        record_email: to.clone(),
+        record_id,
+        ..TemplateVars::default()
+    };
+    deliver(state, &collection, Template::LoginAlert, &to, vars);
 }
 
 pub async fn request_otp(
@@ -268,7 +341,7 @@ pub async fn request_otp(
             record_id,
             ..TemplateVars::default()
         };
-        deliver(&state, &collection, Template::Otp, &to, vars).await;
+        deliver(&state, &collection, Template::Otp, &to, vars);
     }
     respond::json(&req, json!({"otpId": issued.otp_id}), false)
 }
@@ -295,8 +368,14 @@ pub async fn with_otp(
             &errors,
         ));
     }
-    let (record_id, verified_now) =
-        auth::otp::consume_otp(&state.db, collection.clone(), &otp_id, &code).await?;
+    let (record_id, verified_now) = auth::otp::consume_otp(
+        &state.db,
+        &state.login_throttle,
+        collection.clone(),
+        &otp_id,
+        &code,
+    )
+    .await?;
     if verified_now {
         publish_update(&state, &collection, &record_id);
     }
@@ -330,6 +409,8 @@ pub async fn refresh(
                 .to_owned()
         })
         .unwrap_or_default();
+    let owner = record_as_caller(&req, &state, &collection, &id, "default").await?;
+    check_auth_rule(&state, &collection, &id, owner).await?;
     let token = if auth::token::refreshable(&presented) == Some(false) {
         presented
     } else {
@@ -381,24 +462,29 @@ pub async fn methods(
     respond::json(&req, auth::flows::auth_methods(&collection), false)
 }
 
-/// Sends a flow's email: failures are logged, never reported to the client
-/// (that would reveal whether the account exists).
-async fn deliver(
-    state: &AppState,
-    collection: &crate::schema::CompiledCollection,
+/// Sends a flow's email in the background: the request answers without
+/// waiting for SMTP, so an existing account (mail sent) and an unknown one
+/// (nothing sent) take the same time; failures are logged, never reported
+/// to the client (that would reveal whether the account exists).
+fn deliver(
+    state: &web::Data<AppState>,
+    collection: &Arc<crate::schema::CompiledCollection>,
     template: Template,
     to: &str,
     vars: TemplateVars,
 ) {
-    if let Err(e) = super::mailer::send(state, collection, template, to, vars).await {
-        tracing::warn!(error = %e, collection = %collection.name, "could not send account email");
-    }
+    let (state, collection, to) = (state.clone(), collection.clone(), to.to_owned());
+    actix_web::rt::spawn(async move {
+        if let Err(e) = super::mailer::send(&state, &collection, template, &to, vars).await {
+            tracing::warn!(error = %e, collection = %collection.name, "could not send account email");
+        }
+    });
 }
 
 /// Sends the token-carrying email of a verification/reset/email-change flow.
-async fn deliver_token(
-    state: &AppState,
-    collection: &crate::schema::CompiledCollection,
+fn deliver_token(
+    state: &web::Data<AppState>,
+    collection: &Arc<crate::schema::CompiledCollection>,
     template: Template,
     outgoing: auth::flows::Outgoing,
 ) {
@@ -408,7 +494,7 @@ async fn deliver_token(
         record_id: outgoing.record_id,
         ..TemplateVars::default()
     };
-    deliver(state, collection, template, &outgoing.to, vars).await;
+    deliver(state, collection, template, &outgoing.to, vars);
 }
 
 pub async fn request_verification(
@@ -428,7 +514,7 @@ pub async fn request_verification(
         auth::flows::request_verification(&state.db, collection.clone(), &text(&input, "email"))
             .await?
     {
-        deliver_token(&state, &collection, Template::Verification, outgoing).await;
+        deliver_token(&state, &collection, Template::Verification, outgoing);
     }
     Ok(respond::no_content())
 }
@@ -460,7 +546,7 @@ pub async fn request_password_reset(
         auth::flows::request_password_reset(&state.db, collection.clone(), &text(&input, "email"))
             .await?
     {
-        deliver_token(&state, &collection, Template::PasswordReset, outgoing).await;
+        deliver_token(&state, &collection, Template::PasswordReset, outgoing);
     }
     Ok(respond::no_content())
 }
@@ -502,7 +588,7 @@ pub async fn request_email_change(
         &text(&input, "newEmail"),
     )
     .await?;
-    deliver_token(&state, &collection, Template::EmailChange, outgoing).await;
+    deliver_token(&state, &collection, Template::EmailChange, outgoing);
     Ok(respond::no_content())
 }
 
@@ -542,6 +628,46 @@ pub(super) fn publish_update(
     )));
 }
 
+/// Longest impersonation token a superuser may ask for (ten years); keeps
+/// `now + duration` far from overflowing.
+const MAX_IMPERSONATE_SECS: i64 = 10 * 365 * 24 * 60 * 60;
+
+/// The requested token lifetime: absent, null or 0 means the collection's
+/// default (`None`); anything but a whole number of seconds in
+/// `0..=MAX_IMPERSONATE_SECS` is a 400, as PocketBase refuses negatives.
+fn impersonate_duration(raw: Option<&Value>) -> Result<Option<i64>, ApiError> {
+    let invalid = |code: &'static str, message: String| {
+        let mut errors = ValidationErrors::new();
+        errors.add("duration", FieldError::new(code, message));
+        ApiError::validation(
+            "An error occurred while validating the submitted data.",
+            &errors,
+        )
+    };
+    let secs = match raw {
+        None | Some(Value::Null) => return Ok(None),
+        Some(Value::Number(n)) => n.as_i64(),
+        Some(_) => None,
+    };
+    match secs {
+        Some(0) => Ok(None),
+        Some(s) if s < 0 => Err(invalid(
+            "validation_min_greater_equal_than_required",
+            "Must be no less than 0.".into(),
+        )),
+        Some(s) if s <= MAX_IMPERSONATE_SECS => Ok(Some(s)),
+        Some(_) => Err(invalid(
+            "validation_max_less_equal_than_required",
+            format!("Must be no greater than {MAX_IMPERSONATE_SECS}."),
+        )),
+        // Fractions, text, or past i64.
+        None => Err(invalid(
+            "validation_invalid_number",
+            "Must be a whole number of seconds.".into(),
+        )),
+    }
+}
+
 pub async fn impersonate(
     req: HttpRequest,
     who: Principal,
@@ -553,7 +679,7 @@ pub async fn impersonate(
     let (c, id) = path.into_inner();
     let collection = auth_collection(&state, &c)?;
     let input = read_object(&req, body, state.config.server.max_body_bytes).await?;
-    let duration = input.get("duration").and_then(Value::as_i64);
+    let duration = impersonate_duration(input.get("duration"))?;
     let token =
         auth::flows::impersonate(&state.db, collection.clone(), id.clone(), duration).await?;
     auth_response(&req, &state, collection, id, token, None).await

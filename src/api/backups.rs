@@ -34,7 +34,7 @@ impl From<BackupError> for ApiError {
                 "Failed to restore the backup: not a valid backup archive ({reason})"
             )),
             BackupError::Io(e) => ApiError::internal(e),
-            BackupError::Db(e) => ApiError::internal(e),
+            BackupError::Db(e) => ApiError::from(e),
         }
     }
 }
@@ -152,7 +152,11 @@ pub async fn download(
     let query = super::extract::query_map(&req)?;
     let token = query.get("token").cloned().unwrap_or_default();
     let who = crate::auth::resolve_file_token(&state.db, &state.registry, &token).await;
-    if !who.is_superuser() {
+    let listed = super::client_ip::superuser_allowed(
+        &state.settings.get(),
+        super::client_ip::of(&req, &state),
+    );
+    if !who.is_superuser() || !listed {
         return Err(ApiError::forbidden(
             "Insufficient permissions to access the resource.",
         ));

@@ -1,6 +1,13 @@
 //! `POST /api/batch`: record creates, updates, upserts and deletes across
 //! collections, each with its own rules, applied in ONE transaction: any
 //! failure rolls everything back and names the failing request.
+//!
+//! A batch gets `batch.timeout` seconds (3 when 0, as in PocketBase) from
+//! the moment its body is read: preparing and applying its requests past
+//! that fails the whole batch (400 "Batch transaction failed.", nothing
+//! written). The transaction holds the single writer, so the deadline also
+//! interrupts a statement still running on it (a slow rule), not only the
+//! gaps between requests.
 
 use super::error::ApiError;
 use super::extract::{AppState, caller};
@@ -14,13 +21,35 @@ use crate::records::{
 };
 use crate::validation::{FieldError, ValidationErrors};
 use actix_web::{HttpRequest, HttpResponse, web};
-use rusqlite::TransactionBehavior;
+use rusqlite::{Connection, InterruptHandle, TransactionBehavior};
 use serde_json::{Map, Value, json};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 /// Body limit when the settings' `batch.maxBodySize` is 0.
 pub const DEFAULT_BATCH_BODY_BYTES: usize = 128 * 1024 * 1024;
 /// File parts for sub-requests past this index are ignored (no huge allocations).
 const MAX_FILE_REQUEST_INDEX: usize = 1000;
+/// Seconds a batch may run when the settings' `batch.timeout` is 0.
+pub const DEFAULT_BATCH_TIMEOUT_SECS: u64 = 3;
+
+/// The deadline of a batch whose body was read just now.
+fn deadline(timeout_secs: u32) -> Instant {
+    let secs = match u64::from(timeout_secs) {
+        0 => DEFAULT_BATCH_TIMEOUT_SECS,
+        n => n,
+    };
+    let now = Instant::now();
+    // u32 seconds always fit; fall back to the default rather than panic.
+    now.checked_add(Duration::from_secs(secs))
+        .unwrap_or(now + Duration::from_secs(DEFAULT_BATCH_TIMEOUT_SECS))
+}
+
+/// A batch past its deadline. PocketBase answers 400, not 408, so browsers
+/// do not silently retry.
+fn timed_out() -> ApiError {
+    ApiError::bad_request("Batch transaction failed.")
+}
 
 enum Op {
     Create(Box<PreparedCreate>),
@@ -104,6 +133,7 @@ pub async fn batch(
     // mimeTypes are checked once the sub-request is known.
     let keep = |key: &str| parse_file_key(key).map(|_| limit as u64);
     let body = read_body(&req, body, limit, Some(&state.store), &keep).await?;
+    let deadline = deadline(settings.batch.timeout);
     let input = body.object;
     let mut files_by_request: Vec<Vec<Upload>> = Vec::new();
     for mut upload in body.uploads {
@@ -148,23 +178,29 @@ pub async fn batch(
         ..base
     };
     let snapshot = state.registry.snapshot();
-    let mut ops = Vec::with_capacity(requests.len());
-    let mut staged = Vec::new();
-    for (index, request) in requests.iter().enumerate() {
-        let uploads = files_by_request
-            .get_mut(index)
-            .map(std::mem::take)
-            .unwrap_or_default();
-        let (op, files) = prepare(&state, &snapshot, &base, request, uploads)
-            .await
-            .map_err(|e| batch_failed(failed(index, e)))?;
-        ops.push(op);
-        staged.extend(files);
-    }
+    let preparing = async {
+        let mut ops = Vec::with_capacity(requests.len());
+        let mut staged = Vec::new();
+        for (index, request) in requests.iter().enumerate() {
+            let uploads = files_by_request
+                .get_mut(index)
+                .map(std::mem::take)
+                .unwrap_or_default();
+            let (op, files) = prepare(&state, &snapshot, &base, request, uploads)
+                .await
+                .map_err(|e| batch_failed(failed(index, e)))?;
+            ops.push(op);
+            staged.extend(files);
+        }
+        Ok::<_, ApiError>((ops, staged))
+    };
+    let (ops, staged) = tokio::time::timeout_at(deadline.into(), preparing)
+        .await
+        .map_err(|_| timed_out())??;
     let placed = files::place(&state.store, staged)
         .await
         .map_err(ApiError::from)?;
-    match run(&state, snapshot, ops).await {
+    match run(&state, snapshot, ops, deadline).await {
         Ok((results, cleanup, changes)) => {
             // Only a committed batch is announced.
             state.realtime.publish(changes);
@@ -178,49 +214,114 @@ pub async fn batch(
     }
 }
 
-/// Applies every prepared sub-request in one transaction.
+/// Why the transaction of a batch did not commit.
+enum Abort {
+    Request(Failed),
+    Timeout,
+}
+
+impl From<DbError> for Abort {
+    fn from(e: DbError) -> Self {
+        Abort::Request(e.into())
+    }
+}
+
+/// The writer connection while a batch runs on it: the interrupt handle is
+/// only used before `finished`, so a late timer cannot interrupt the next
+/// job the writer picks up.
+#[derive(Default)]
+struct OnWriter {
+    handle: Option<InterruptHandle>,
+    finished: bool,
+}
+
+fn lock(slot: &Mutex<OnWriter>) -> std::sync::MutexGuard<'_, OnWriter> {
+    slot.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Applies every prepared sub-request in one transaction, interrupted at
+/// `deadline` (see the module docs).
 async fn run(
     state: &AppState,
     snapshot: std::sync::Arc<crate::schema::Snapshot>,
     ops: Vec<Op>,
+    deadline: Instant,
 ) -> Result<(Vec<Value>, Cleanup, crate::realtime::Changes), ApiError> {
-    state
-        .db
-        .write(move |conn| {
-            let tx = conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(DbError::from)?;
-            let mut changes = crate::realtime::Changes::default();
-            let mut results = Vec::with_capacity(ops.len());
-            let mut cleanup = Cleanup::default();
-            for (index, op) in ops.iter().enumerate() {
-                let result = match op {
-                    Op::Create(p) => p.apply(&tx, &snapshot, &mut changes).map(|a| {
-                        cleanup.absorb(a.cleanup);
-                        json!({"status": 200, "body": a.record})
-                    }),
-                    Op::Update(p) => p.apply(&tx, &snapshot, &mut changes).map(|a| {
-                        cleanup.absorb(a.cleanup);
-                        json!({"status": 200, "body": a.record})
-                    }),
-                    Op::Delete(p) => p.apply(&tx, &snapshot, &mut changes).map(|c| {
-                        cleanup.absorb(c);
-                        json!({"status": 204, "body": null})
-                    }),
-                };
-                results.push(result.map_err(|e| failed(index, e))?);
+    let slot = Arc::new(Mutex::new(OnWriter::default()));
+    let on_writer = slot.clone();
+    let work = state.db.write(move |conn| {
+        lock(&on_writer).handle = Some(conn.get_interrupt_handle());
+        let result = apply_all(conn, &snapshot, &ops, deadline);
+        lock(&on_writer).finished = true;
+        result
+    });
+    tokio::pin!(work);
+    let result = tokio::select! {
+        result = &mut work => result,
+        () = tokio::time::sleep_until(deadline.into()) => {
+            {
+                let on_writer = lock(&slot);
+                if let (false, Some(handle)) = (on_writer.finished, &on_writer.handle) {
+                    handle.interrupt();
+                }
             }
-            tx.commit().map_err(DbError::from)?;
-            Ok::<_, Failed>((results, cleanup, changes))
-        })
-        .await
-        .map_err(batch_failed)
+            // Still queued: the job sees the deadline passed before its first request.
+            work.await
+        }
+    };
+    match result {
+        Ok(done) => Ok(done), // committed, even if only just in time
+        Err(Abort::Timeout) => Err(timed_out()),
+        // An interrupted statement fails its request; the cause is the deadline.
+        Err(Abort::Request(_)) if Instant::now() >= deadline => Err(timed_out()),
+        Err(Abort::Request(f)) => Err(batch_failed(f)),
+    }
+}
+
+/// The transaction itself, on the writer thread.
+fn apply_all(
+    conn: &mut Connection,
+    snapshot: &crate::schema::Snapshot,
+    ops: &[Op],
+    deadline: Instant,
+) -> Result<(Vec<Value>, Cleanup, crate::realtime::Changes), Abort> {
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(DbError::from)?;
+    let mut changes = crate::realtime::Changes::default();
+    let mut results = Vec::with_capacity(ops.len());
+    let mut cleanup = Cleanup::default();
+    for (index, op) in ops.iter().enumerate() {
+        if Instant::now() >= deadline {
+            return Err(Abort::Timeout);
+        }
+        let result = match op {
+            Op::Create(p) => p.apply(&tx, snapshot, &mut changes).map(|a| {
+                cleanup.absorb(a.cleanup);
+                json!({"status": 200, "body": a.record})
+            }),
+            Op::Update(p) => p.apply(&tx, snapshot, &mut changes).map(|a| {
+                cleanup.absorb(a.cleanup);
+                json!({"status": 200, "body": a.record})
+            }),
+            Op::Delete(p) => p.apply(&tx, snapshot, &mut changes).map(|c| {
+                cleanup.absorb(c);
+                json!({"status": 204, "body": null})
+            }),
+        };
+        results.push(result.map_err(|e| Abort::Request(failed(index, e)))?);
+    }
+    if Instant::now() >= deadline {
+        return Err(Abort::Timeout);
+    }
+    tx.commit().map_err(DbError::from)?;
+    Ok((results, cleanup, changes))
 }
 
 /// Validates one sub-request and prepares it (rules, input, password hashes).
 async fn prepare(
     state: &AppState,
-    snapshot: &crate::schema::Snapshot,
+    snapshot: &std::sync::Arc<crate::schema::Snapshot>,
     base: &records::Caller,
     request: &Value,
     uploads: Vec<Upload>,
@@ -257,8 +358,16 @@ async fn prepare(
             records::prepare_create(snapshot, collection, caller, body, &uploads).await?,
         )),
         ("PATCH", Some(id)) => Op::Update(Box::new(
-            records::prepare_update(&state.db, snapshot, collection, caller, id, body, &uploads)
-                .await?,
+            records::prepare_update(
+                &state.db,
+                snapshot.clone(),
+                collection,
+                caller,
+                id,
+                body,
+                &uploads,
+            )
+            .await?,
         )),
         ("DELETE", Some(id)) => {
             Op::Delete(records::prepare_delete(&state.db, snapshot, collection, caller, id).await?)
@@ -272,7 +381,13 @@ async fn prepare(
             if !id.is_empty() && exists(state, &collection, &id).await? {
                 Op::Update(Box::new(
                     records::prepare_update(
-                        &state.db, snapshot, collection, caller, id, body, &uploads,
+                        &state.db,
+                        snapshot.clone(),
+                        collection,
+                        caller,
+                        id,
+                        body,
+                        &uploads,
                     )
                     .await?,
                 ))

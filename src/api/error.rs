@@ -3,6 +3,7 @@
 //! status here, one by one; a 500 carries no internals (they go to the log).
 
 use crate::auth::AuthError;
+use crate::db::DbError;
 use crate::files::FilesError;
 use crate::records::RecordError;
 use crate::schema::SchemaError;
@@ -63,6 +64,11 @@ impl ApiError {
 
     pub fn too_many_requests() -> Self {
         Self::new(StatusCode::TOO_MANY_REQUESTS, "Too Many Requests.")
+    }
+
+    /// 429 with a message saying what to do next.
+    pub fn too_many_requests_with(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::TOO_MANY_REQUESTS, message)
     }
 
     pub fn too_large() -> Self {
@@ -136,6 +142,29 @@ impl ResponseError for ApiError {
     }
 }
 
+impl From<DbError> for ApiError {
+    fn from(e: DbError) -> Self {
+        match e {
+            // PocketBase answers a list whose query hit `--queryTimeout`
+            // with its generic 400: the client's filter asked too much.
+            DbError::TimedOut => {
+                tracing::debug!("query interrupted by the query timeout");
+                ApiError::bad_request(GENERIC_MESSAGE)
+            }
+            // Only reaches a requester that has gone; any answer will do.
+            DbError::Cancelled => ApiError::bad_request(GENERIC_MESSAGE),
+            e @ (DbError::Sqlite(_)
+            | DbError::Pool(_)
+            | DbError::ReaderGone
+            | DbError::WriterGone
+            | DbError::CommitFailed(_)
+            | DbError::Migration { .. }
+            | DbError::Locked { .. }
+            | DbError::DataDir { .. }) => ApiError::internal(e),
+        }
+    }
+}
+
 impl From<RecordError> for ApiError {
     fn from(e: RecordError) -> Self {
         match e {
@@ -166,7 +195,7 @@ impl From<RecordError> for ApiError {
             RecordError::Unsupported => ApiError::bad_request("Unsupported collection type."),
             RecordError::Hash(m) => ApiError::internal(m),
             RecordError::Files(e) => ApiError::from(e),
-            RecordError::Db(e) => ApiError::internal(e),
+            RecordError::Db(e) => ApiError::from(e),
         }
     }
 }
@@ -202,7 +231,7 @@ impl From<SchemaError> for ApiError {
             )),
             SchemaError::System => ApiError::bad_request("Failed to delete collection."),
             SchemaError::Corrupt(m) => ApiError::internal(m),
-            SchemaError::Db(e) => ApiError::internal(e),
+            SchemaError::Db(e) => ApiError::from(e),
         }
     }
 }
@@ -221,6 +250,12 @@ impl From<AuthError> for ApiError {
                 ApiError::forbidden("The collection is not configured to allow OTP authentication.")
             }
             AuthError::InvalidOtp => ApiError::bad_request("Invalid or expired OTP."),
+            AuthError::OtpThrottled => ApiError::too_many_requests_with(
+                "Too many attempts, please try again later with a new OTP.",
+            ),
+            AuthError::AuthRuleFailed => ApiError::forbidden(
+                "The request doesn't satisfy the collection requirements to authenticate.",
+            ),
             AuthError::InvalidMfa => ApiError::bad_request("Invalid or expired MFA session."),
             AuthError::SameMfaMethod => {
                 ApiError::bad_request("A different authentication method is required.")
@@ -269,7 +304,7 @@ impl From<AuthError> for ApiError {
                 ApiError::bad_request(e.to_string())
             }
             AuthError::Hash(m) | AuthError::Token(m) => ApiError::internal(m),
-            AuthError::Db(e) => ApiError::internal(e),
+            AuthError::Db(e) => ApiError::from(e),
         }
     }
 }
@@ -284,7 +319,7 @@ impl From<SettingsError> for ApiError {
                 tracing::debug!(reason = %m, "malformed settings");
                 ApiError::bad_request("An error occurred while saving the new settings.")
             }
-            SettingsError::Db(e) => ApiError::internal(e),
+            SettingsError::Db(e) => ApiError::from(e),
         }
     }
 }
@@ -292,6 +327,41 @@ impl From<SettingsError> for ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_timed_out_query_is_a_generic_400_and_other_database_failures_stay_opaque_500s() {
+        for (error, status, why) in [
+            (DbError::TimedOut, 400, "timeout from a read"),
+            (DbError::Cancelled, 400, "requester gone"),
+            (DbError::ReaderGone, 500, "reader gone"),
+            (
+                DbError::CommitFailed("disk full at /secret/path".into()),
+                500,
+                "commit",
+            ),
+        ] {
+            for api in [
+                ApiError::from(RecordError::Db(clone_db(&error))),
+                ApiError::from(AuthError::Db(clone_db(&error))),
+                ApiError::from(SchemaError::Db(clone_db(&error))),
+                ApiError::from(SettingsError::Db(clone_db(&error))),
+            ] {
+                assert_eq!(api.status().as_u16(), status, "{why}");
+                assert_eq!(api.message(), GENERIC_MESSAGE, "{why}: no internals");
+                assert_eq!(api.data(), &json!({}), "{why}");
+            }
+        }
+    }
+
+    /// `DbError` is not `Clone` (it wraps rusqlite and io errors).
+    fn clone_db(e: &DbError) -> DbError {
+        match e {
+            DbError::TimedOut => DbError::TimedOut,
+            DbError::Cancelled => DbError::Cancelled,
+            DbError::ReaderGone => DbError::ReaderGone,
+            other => DbError::CommitFailed(other.to_string()),
+        }
+    }
 
     #[test]
     fn messages_are_sentences() {

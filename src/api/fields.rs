@@ -15,8 +15,31 @@ pub struct FieldSelection {
 }
 
 impl FieldSelection {
-    /// Parses `a,b.c,*,body:excerpt(100,true)`; `None` for an empty parameter.
+    /// Parses `a,b.c,*,body:excerpt(100,true)`; `None` for an empty
+    /// parameter or one that does not parse (see [`FieldSelection::parse_strict`]).
     pub fn parse(raw: &str) -> Option<Self> {
+        Self::parse_strict(raw).ok().flatten()
+    }
+
+    /// Like [`FieldSelection::parse`], but refuses what PocketBase's picker
+    /// refuses: unbalanced parentheses, a modifier other than `excerpt`, or
+    /// `excerpt` without a positive length or with more than two arguments.
+    pub fn parse_strict(raw: &str) -> Result<Option<Self>, String> {
+        let mut depth = 0usize;
+        for c in raw.chars() {
+            match c {
+                '(' => depth += 1,
+                ')' => {
+                    depth = depth
+                        .checked_sub(1)
+                        .ok_or_else(|| "unbalanced parenthesis".to_owned())?;
+                }
+                _ => {}
+            }
+        }
+        if depth != 0 {
+            return Err("unbalanced parenthesis".into());
+        }
         let mut root = FieldSelection::default();
         let mut any = false;
         for item in split_top_level(raw) {
@@ -25,8 +48,8 @@ impl FieldSelection {
                 continue;
             }
             any = true;
-            let (path, excerpt) = match item.split_once(":excerpt(") {
-                Some((path, args)) => (path, parse_excerpt(args)),
+            let (path, excerpt) = match item.split_once(':') {
+                Some((path, modifier)) => (path, Some(parse_excerpt(modifier)?)),
                 None => (item, None),
             };
             let mut node = &mut root;
@@ -41,7 +64,7 @@ impl FieldSelection {
                 node.excerpt = excerpt;
             }
         }
-        any.then_some(root)
+        Ok(any.then_some(root))
     }
 
     /// Applies the selection to a response body.
@@ -113,12 +136,32 @@ fn split_top_level(raw: &str) -> Vec<&str> {
     parts
 }
 
-fn parse_excerpt(args: &str) -> Option<(usize, bool)> {
-    let args = args.trim_end_matches(')');
-    let mut it = args.split(',').map(str::trim);
-    let max = it.next()?.parse().ok()?;
-    let ellipsis = it.next().is_some_and(|s| s == "true" || s == "1");
-    Some((max, ellipsis))
+/// `excerpt(max, withEllipsis?)`, the only modifier: `max` a positive integer.
+fn parse_excerpt(modifier: &str) -> Result<(usize, bool), String> {
+    let modifier = modifier.trim();
+    let args = modifier
+        .strip_prefix("excerpt")
+        .map(str::trim_start)
+        .and_then(|rest| rest.strip_prefix('('))
+        .and_then(|rest| rest.strip_suffix(')'))
+        .ok_or_else(|| format!("missing or invalid modifier {modifier:?}"))?;
+    let args: Vec<&str> = args
+        .split(',')
+        .map(str::trim)
+        .filter(|a| !a.is_empty())
+        .collect();
+    let (max, ellipsis) = match args.as_slice() {
+        [max] => (*max, false),
+        [max, ellipsis] => (
+            *max,
+            matches!(*ellipsis, "true" | "1" | "t" | "TRUE" | "True"),
+        ),
+        _ => return Err("excerpt expects (max, withEllipsis?)".into()),
+    };
+    match max.parse::<usize>() {
+        Ok(max) if max > 0 => Ok((max, ellipsis)),
+        _ => Err("excerpt max must be a positive integer".into()),
+    }
 }
 
 /// Block-level tags: their boundaries separate words; inline tags don't.
@@ -223,5 +266,40 @@ mod tests {
             json!({"b": "Hello Beta, bye. Next"}),
             "inline tags add no space, blocks do"
         );
+    }
+
+    #[test]
+    fn garbage_selections_are_refused() {
+        for (raw, why) in [
+            ("a:excerpt(-1)", "negative length"),
+            ("a:excerpt(0)", "zero length"),
+            ("a:excerpt(abc)", "text length"),
+            ("a:excerpt()", "no length"),
+            ("a:excerpt", "no arguments at all"),
+            ("a:excerpt(5,true,1)", "too many arguments"),
+            ("a:excerpt(99999999999999999999999)", "length past usize"),
+            ("a:upper", "unknown modifier"),
+            ("a:", "empty modifier"),
+            ("a:excerpt(5", "unclosed parenthesis"),
+            ("a)", "stray closing parenthesis"),
+        ] {
+            assert!(
+                FieldSelection::parse_strict(raw).is_err(),
+                "{raw:?} ({why}) should be refused"
+            );
+        }
+        for raw in [
+            "",
+            ",,,",
+            "a, b.c",
+            "*",
+            "a:excerpt(5)",
+            "a:excerpt( 5 , true )",
+        ] {
+            assert!(
+                FieldSelection::parse_strict(raw).is_ok(),
+                "{raw:?} should parse"
+            );
+        }
     }
 }

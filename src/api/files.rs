@@ -65,6 +65,16 @@ async fn may_view(
         Some(t) if !t.is_empty() => auth::resolve_file_token(&state.db, &state.registry, t).await,
         _ => Principal::Anonymous,
     };
+    // A superuser's file token from outside `superuserIPs` counts as no token.
+    let who = if who.is_superuser()
+        && !super::client_ip::superuser_allowed(
+            &state.settings.get(),
+            super::client_ip::of(req, state),
+        ) {
+        Principal::Anonymous
+    } else {
+        who
+    };
     let who = records::Caller {
         context: "protectedFile",
         ..caller(&who, req)

@@ -14,7 +14,7 @@ impl From<LogsError> for ApiError {
     fn from(e: LogsError) -> Self {
         match e {
             LogsError::Rule(e) => ApiError::bad_request(format!("Invalid filter or sort: {e}")),
-            LogsError::Db(e) => ApiError::internal(e),
+            LogsError::Db(e) => ApiError::from(e),
         }
     }
 }

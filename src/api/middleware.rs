@@ -1,12 +1,15 @@
 //! Cross-cutting HTTP behaviour: CORS (PocketBase's defaults: any origin,
-//! 204 preflight echoing the requested headers), security headers, and one
-//! structured log line per request with a request id.
+//! 204 preflight echoing the requested headers), security headers, the
+//! `superuserIPs` allow-list for requests carrying a superuser token, and
+//! one structured log line per request with a request id.
 
+use super::error::ApiError;
+use super::extract::AppState;
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::{Method, header};
 use actix_web::middleware::Next;
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpMessage, HttpResponse, ResponseError, web};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -76,7 +79,7 @@ pub async fn security_headers(
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
     // Stored files may be embedded by other pages (PocketBase drops the header there).
-    let is_file = req.path().starts_with("/api/files/");
+    let is_file = req.match_info().as_str().starts_with("/api/files/");
     let mut res = next.call(req).await?.map_into_boxed_body();
     let is_file = is_file && res.status().is_success();
     let headers = res.headers_mut();
@@ -95,6 +98,37 @@ pub async fn security_headers(
         );
     }
     Ok(res)
+}
+
+/// Refuses every request authorized as a superuser from an address outside
+/// `settings.superuserIPs` (when the list is not empty), as PocketBase does:
+/// 403 in the envelope, before any handler runs. Logins that would hand out
+/// a superuser token are refused where the token is issued (`api::auth`).
+pub async fn superuser_ips(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    if let Some(state) = req.app_data::<web::Data<AppState>>().cloned() {
+        let settings = state.settings.get();
+        let header = req
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|h| h.to_str().ok())
+            .filter(|h| !h.trim().is_empty())
+            .map(str::to_owned);
+        if let (false, Some(header)) = (settings.superuser_ips.is_empty(), header) {
+            let who = crate::auth::resolve_token(&state.db, &state.registry, &header).await;
+            // Kept for the `Principal` extractor and the limiter: one lookup per request.
+            req.extensions_mut().insert(who.clone());
+            let ip =
+                super::client_ip::resolve(req.headers(), req.peer_addr(), &settings.trusted_proxy);
+            if who.is_superuser() && !super::client_ip::superuser_allowed(&settings, ip) {
+                let refusal = ApiError::forbidden("You are not allowed to perform this request.");
+                return Ok(req.into_response(refusal.error_response()));
+            }
+        }
+    }
+    Ok(next.call(req).await?.map_into_boxed_body())
 }
 
 /// Whether to log each request (from config).
@@ -130,4 +164,24 @@ pub async fn request_log(
         );
     }
     Ok(res)
+}
+
+/// The server drops a request's future when its client hangs up (see
+/// `app.rs`), which interrupts a read still running for it in the database.
+/// A write must not stop half way (committed, but its files not moved into
+/// place or its realtime events not sent), so a request with an unsafe
+/// method runs to completion on its own task even after its client left.
+pub async fn finish_writes(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    if req.method().is_safe() {
+        return Ok(next.call(req).await?.map_into_boxed_body());
+    }
+    let task = actix_web::rt::spawn(async move {
+        next.call(req)
+            .await
+            .map(ServiceResponse::map_into_boxed_body)
+    });
+    task.await.map_err(super::error::ApiError::internal)?
 }

@@ -33,10 +33,11 @@ pub use error::ApiError;
 pub use extract::AppState;
 
 use actix_web::{HttpRequest, HttpResponse, Route, web};
+use ratelimit::{Action, Limited, limited};
 
 /// Unknown routes and wrong methods answer 404 in the envelope (never 405).
 async fn not_found(req: HttpRequest) -> HttpResponse {
-    let message = if req.path().starts_with("/api/") {
+    let message = if req.match_info().as_str().starts_with("/api/") {
         "File not found."
     } else {
         "The requested resource wasn't found."
@@ -44,20 +45,32 @@ async fn not_found(req: HttpRequest) -> HttpResponse {
     actix_web::ResponseError::error_response(&ApiError::not_found(message))
 }
 
-/// A resource whose unmatched methods fall through to the JSON 404.
-fn resource(path: &str, routes: Vec<Route>) -> actix_web::Resource {
-    let mut r = web::resource(path).default_service(web::to(not_found));
+/// The JSON 404, itself behind the path-label rate limits, so probing
+/// unknown URLs costs the same as calling known ones.
+fn not_found_route() -> Route {
+    limited(web::to(not_found), Action::PathOnly).into_route()
+}
+
+/// A resource whose unmatched methods fall through to the JSON 404. Its
+/// routes come with their rate-limit action attached (`ratelimit::limited`).
+fn resource(path: &str, routes: Vec<Limited>) -> actix_web::Resource {
+    let mut r = web::resource(path).default_service(not_found_route());
     for route in routes {
-        r = r.route(route);
+        r = r.route(route.into_route());
     }
     r
+}
+
+/// A route limited by path labels only (no collection action).
+fn plain(route: Route) -> Limited {
+    limited(route, Action::PathOnly)
 }
 
 /// A group of routes under a static prefix: actix compares the prefix as a
 /// string and only then tries the group's patterns (each dynamic pattern is a
 /// regex), so a request is matched against a handful of patterns, not all.
 fn scope(prefix: &str) -> actix_web::Scope {
-    web::scope(prefix).default_service(web::to(not_found))
+    web::scope(prefix).default_service(not_found_route())
 }
 
 /// Registers every route. Within a group the busiest routes come first.
@@ -66,193 +79,235 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(resource(
             "/api/realtime",
             vec![
-                web::get().to(realtime::connect),
-                web::post().to(realtime::subscribe),
+                plain(web::get().to(realtime::connect)),
+                plain(web::post().to(realtime::subscribe)),
             ],
         ))
         .service(resource(
             "/api/health",
             vec![
-                web::get().to(health::health),
-                web::head().to(health::health),
+                plain(web::get().to(health::health)),
+                plain(web::head().to(health::health)),
             ],
         ))
-        .service(resource("/api/batch", vec![web::post().to(batch::batch)]))
+        .service(resource(
+            "/api/batch",
+            vec![plain(web::post().to(batch::batch))],
+        ))
         .service(
             scope("/api/files")
                 .service(resource(
                     "/{c}/{id}/{filename}",
-                    vec![web::get().to(files::serve), web::head().to(files::serve)],
+                    vec![
+                        limited(web::get().to(files::serve), Action::File),
+                        limited(web::head().to(files::serve), Action::File),
+                    ],
                 ))
-                .service(resource("/token", vec![web::post().to(files::token)])),
+                .service(resource(
+                    "/token",
+                    vec![plain(web::post().to(files::token))],
+                )),
         )
         .service(
             scope("/api/backups")
                 .service(resource(
                     "",
                     vec![
-                        web::get().to(backups::list),
-                        web::post().to(backups::create),
+                        plain(web::get().to(backups::list)),
+                        plain(web::post().to(backups::create)),
                     ],
                 ))
-                .service(resource("/upload", vec![web::post().to(backups::upload)]))
+                .service(resource(
+                    "/upload",
+                    vec![plain(web::post().to(backups::upload))],
+                ))
                 .service(resource(
                     "/{key}",
                     vec![
-                        web::get().to(backups::download),
-                        web::head().to(backups::download),
-                        web::delete().to(backups::delete),
+                        plain(web::get().to(backups::download)),
+                        plain(web::head().to(backups::download)),
+                        plain(web::delete().to(backups::delete)),
                     ],
                 ))
                 .service(resource(
                     "/{key}/restore",
-                    vec![web::post().to(backups::restore)],
+                    vec![plain(web::post().to(backups::restore))],
                 )),
         )
         .service(
             scope("/api/crons")
-                .service(resource("", vec![web::get().to(crons::list)]))
-                .service(resource("/{id}", vec![web::post().to(crons::run)])),
+                .service(resource("", vec![plain(web::get().to(crons::list))]))
+                .service(resource("/{id}", vec![plain(web::post().to(crons::run))])),
         )
         .service(resource(
             "/api/metrics",
-            vec![web::get().to(metrics::metrics)],
+            vec![plain(web::get().to(metrics::metrics))],
         ))
         .service(
             scope("/api/logs")
                 .service(resource(
                     "",
                     vec![
-                        web::get().to(logs::list),
-                        web::delete().to(logs::delete_all),
+                        plain(web::get().to(logs::list)),
+                        plain(web::delete().to(logs::delete_all)),
                     ],
                 ))
-                .service(resource("/stats", vec![web::get().to(logs::stats)]))
-                .service(resource("/{id}", vec![web::get().to(logs::view)])),
+                .service(resource("/stats", vec![plain(web::get().to(logs::stats))]))
+                .service(resource("/{id}", vec![plain(web::get().to(logs::view))])),
         )
         .service(
             scope("/api/settings")
                 .service(resource(
                     "",
                     vec![
-                        web::get().to(settings::get),
-                        web::patch().to(settings::patch),
+                        plain(web::get().to(settings::get)),
+                        plain(web::patch().to(settings::patch)),
                     ],
                 ))
                 .service(resource(
                     "/test/email",
-                    vec![web::post().to(settings::test_email)],
+                    vec![plain(web::post().to(settings::test_email))],
                 ))
                 .service(resource(
                     "/test/s3",
-                    vec![web::post().to(settings::test_s3)],
+                    vec![plain(web::post().to(settings::test_s3))],
                 )),
         )
         .service(resource(
             "/api/oauth2-redirect",
             vec![
-                web::get().to(oauth2_redirect::from_query),
-                web::post().to(oauth2_redirect::from_form),
+                plain(web::get().to(oauth2_redirect::from_query)),
+                plain(web::post().to(oauth2_redirect::from_form)),
             ],
         ))
         .service(resource(
             "/api/_install",
-            vec![web::post().to(install::install)],
+            vec![plain(web::post().to(install::install))],
         ))
-        .configure(crate::admin_ui::configure)
-        .default_service(web::to(not_found));
+        .configure(|cfg| crate::admin_ui::configure(cfg, |r| plain(r).into_route()))
+        .default_service(not_found_route());
 }
 
 /// `/api/collections/...`: records first, then collections, then auth flows.
 fn collection_routes() -> actix_web::Scope {
-    let single = |path: &str, route: Route| resource(path, vec![route]);
+    let single = |path: &str, route: Limited| resource(path, vec![route]);
     scope("/api/collections")
         .service(resource(
             "/{c}/records/{id}",
             vec![
-                web::get().to(records::view),
-                web::patch().to(records::update),
-                web::delete().to(records::delete),
+                limited(web::get().to(records::view), Action::View),
+                limited(web::patch().to(records::update), Action::Update),
+                limited(web::delete().to(records::delete), Action::Delete),
             ],
         ))
         .service(resource(
             "/{c}/records",
             vec![
-                web::get().to(records::list),
-                web::post().to(records::create),
+                limited(web::get().to(records::list), Action::List),
+                limited(web::post().to(records::create), Action::Create),
             ],
         ))
         .service(resource(
             "",
             vec![
-                web::get().to(collections::list),
-                web::post().to(collections::create),
+                plain(web::get().to(collections::list)),
+                plain(web::post().to(collections::create)),
             ],
         ))
         .service(resource(
             "/meta/scaffolds",
-            vec![web::get().to(collections::scaffolds)],
+            vec![plain(web::get().to(collections::scaffolds))],
         ))
         .service(single(
             "/meta/validate",
-            web::post().to(collections::validate),
+            plain(web::post().to(collections::validate)),
         ))
         .service(resource(
             "/{c}",
             vec![
-                web::get().to(collections::view),
-                web::patch().to(collections::update),
-                web::delete().to(collections::delete),
+                plain(web::get().to(collections::view)),
+                plain(web::patch().to(collections::update)),
+                plain(web::delete().to(collections::delete)),
             ],
         ))
         .service(resource(
             "/{c}/truncate",
-            vec![web::delete().to(collections::truncate)],
+            vec![plain(web::delete().to(collections::truncate))],
         ))
         .service(single(
             "/{c}/auth-with-password",
-            web::post().to(auth::with_password),
+            limited(
+                web::post().to(auth::with_password),
+                Action::AuthWithPassword,
+            ),
         ))
-        .service(single("/{c}/auth-refresh", web::post().to(auth::refresh)))
+        .service(single(
+            "/{c}/auth-refresh",
+            limited(web::post().to(auth::refresh), Action::AuthRefresh),
+        ))
         .service(resource(
             "/{c}/auth-methods",
-            vec![web::get().to(auth::methods)],
+            vec![limited(
+                web::get().to(auth::methods),
+                Action::ListAuthMethods,
+            )],
         ))
         .service(single(
             "/{c}/request-otp",
-            web::post().to(auth::request_otp),
+            limited(web::post().to(auth::request_otp), Action::RequestOtp),
         ))
-        .service(single("/{c}/auth-with-otp", web::post().to(auth::with_otp)))
+        .service(single(
+            "/{c}/auth-with-otp",
+            limited(web::post().to(auth::with_otp), Action::AuthWithOtp),
+        ))
         .service(single(
             "/{c}/auth-with-oauth2",
-            web::post().to(oauth2::with_oauth2),
+            limited(web::post().to(oauth2::with_oauth2), Action::AuthWithOAuth2),
         ))
         .service(single(
             "/{c}/request-verification",
-            web::post().to(auth::request_verification),
+            limited(
+                web::post().to(auth::request_verification),
+                Action::RequestVerification,
+            ),
         ))
         .service(single(
             "/{c}/confirm-verification",
-            web::post().to(auth::confirm_verification),
+            limited(
+                web::post().to(auth::confirm_verification),
+                Action::ConfirmVerification,
+            ),
         ))
         .service(single(
             "/{c}/request-password-reset",
-            web::post().to(auth::request_password_reset),
+            limited(
+                web::post().to(auth::request_password_reset),
+                Action::RequestPasswordReset,
+            ),
         ))
         .service(single(
             "/{c}/confirm-password-reset",
-            web::post().to(auth::confirm_password_reset),
+            limited(
+                web::post().to(auth::confirm_password_reset),
+                Action::ConfirmPasswordReset,
+            ),
         ))
         .service(single(
             "/{c}/request-email-change",
-            web::post().to(auth::request_email_change),
+            limited(
+                web::post().to(auth::request_email_change),
+                Action::RequestEmailChange,
+            ),
         ))
         .service(single(
             "/{c}/confirm-email-change",
-            web::post().to(auth::confirm_email_change),
+            limited(
+                web::post().to(auth::confirm_email_change),
+                Action::ConfirmEmailChange,
+            ),
         ))
         .service(single(
             "/{c}/impersonate/{id}",
-            web::post().to(auth::impersonate),
+            plain(web::post().to(auth::impersonate)),
         ))
 }

@@ -88,14 +88,14 @@ pub async fn with_oauth2(
     }
     let (record_id, is_new) = match target {
         Some(id) => {
-            let may_set_email = logged_in.as_deref() != Some(id.as_str());
+            let is_caller = logged_in.as_deref() == Some(id.as_str());
             link_existing(
                 &state,
                 &collection,
                 provider.spec.name,
                 &user,
                 &id,
-                may_set_email,
+                is_caller,
             )
             .await?;
             (id, false)
@@ -126,28 +126,44 @@ async fn link_existing(
     provider: &'static str,
     user: &OAuth2User,
     record_id: &str,
-    may_set_email: bool,
+    is_caller: bool,
 ) -> Result<(), ApiError> {
+    let new_password =
+        oauth2::replacement_password(&state.db, collection, record_id, is_caller).await?;
     let (target, user, id) = (collection.clone(), user.clone(), record_id.to_owned());
     records::in_transaction(&state.db, move |tx| {
-        oauth2::link(tx, &target, &id, provider, &user, may_set_email)?;
+        oauth2::link_existing(
+            tx,
+            &target,
+            &id,
+            provider,
+            &user,
+            is_caller,
+            new_password.as_deref(),
+        )?;
         Ok(())
     })
     .await?;
-    // The link may have filled in or verified the email.
+    // The link may have filled in or verified the email, or reset the password.
     publish_update(state, collection, record_id);
     Ok(())
 }
 
 /// The create body of a new account: `createData`, then the provider's
-/// verified email and the mapped fields where `createData` left them out,
-/// and a random password when none was chosen.
+/// verified email where `createData` has no (non-empty) email, the mapped
+/// fields where it left them out, and a random password when none was
+/// chosen. A client-chosen email stays unverified unless it is exactly the
+/// provider's ([`oauth2::link_new`]).
 fn signup_body(
     collection: &CompiledCollection,
     mut body: Map<String, Value>,
     user: &OAuth2User,
 ) -> Map<String, Value> {
-    if !user.email.is_empty() && !body.contains_key("email") {
+    let chose_email = body
+        .get("email")
+        .and_then(Value::as_str)
+        .is_some_and(|e| !e.is_empty());
+    if !user.email.is_empty() && !chose_email {
         body.insert("email".into(), json!(user.email));
     }
     for (source, field) in crate::schema::oauth2::mapped_fields(&collection.options) {
@@ -188,7 +204,7 @@ async fn sign_up(
     let (id, changes) = records::in_transaction(&state.db, move |tx| {
         let mut changes = crate::realtime::Changes::default();
         prepared.apply(tx, &snapshot, &mut changes)?;
-        oauth2::link(tx, &collection, prepared.id(), provider, &user, true)?;
+        oauth2::link_new(tx, &collection, prepared.id(), provider, &user)?;
         Ok((prepared.id().to_owned(), changes))
     })
     .await?;

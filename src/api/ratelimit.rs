@@ -5,6 +5,14 @@
 //! answers 429 in the error envelope once a window is spent. Rules are
 //! validated by `settings`; failed-login throttling lives in `auth::throttle`.
 //!
+//! The limiter runs inside the route table, not in front of it: every route
+//! is registered through [`limited`] with its [`Action`] (`api::configure`),
+//! so a route cannot be added without deciding its limit, and the action and
+//! collection come from what the router matched (the `{c}` segment), never
+//! from parsing the raw path a second time. Path labels are compared with
+//! the path as the router decoded it (`/%61pi/health` is `/api/health`), so
+//! no spelling of a URL reaches a handler around its limit.
+//!
 //! Lookup order, first hit wins: `<collection>:<action>`, `*:<action>`,
 //! `METHOD /exact/path`, `/exact/path`, then labels ending in `/` as path
 //! prefixes, longest first (with a method before without). Superusers and
@@ -17,9 +25,9 @@ use crate::auth::Principal;
 use crate::settings::{RateLimitRule, Settings};
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::{Method, header};
-use actix_web::middleware::Next;
-use actix_web::{ResponseError, web};
+use actix_web::http::header;
+use actix_web::middleware::{Next, from_fn};
+use actix_web::{ResponseError, Route, web};
 use std::cmp::Reverse;
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr};
@@ -35,15 +43,89 @@ const SWEEP_INTERVAL: Duration = Duration::from_secs(60);
 /// Longest window honoured (one year); keeps `Instant` arithmetic in range.
 const MAX_WINDOW_SECS: u64 = 366 * 24 * 60 * 60;
 
+/// What a route does, in PocketBase's rate-limit vocabulary: `*:<action>`
+/// and `<collection>:<action>` labels match it. [`Action::PathOnly`] routes
+/// are limited by path labels alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    PathOnly,
+    List,
+    View,
+    Create,
+    Update,
+    Delete,
+    File,
+    ListAuthMethods,
+    AuthRefresh,
+    AuthWithPassword,
+    AuthWithOAuth2,
+    AuthWithOtp,
+    RequestOtp,
+    RequestPasswordReset,
+    ConfirmPasswordReset,
+    RequestVerification,
+    ConfirmVerification,
+    RequestEmailChange,
+    ConfirmEmailChange,
+}
+
+impl Action {
+    /// The action names a label may use, most specific first (`auth`
+    /// covers every auth-with-* action, after the specific one).
+    fn names(self) -> &'static [&'static str] {
+        match self {
+            Action::PathOnly => &[],
+            Action::List => &["list"],
+            Action::View => &["view"],
+            Action::Create => &["create"],
+            Action::Update => &["update"],
+            Action::Delete => &["delete"],
+            Action::File => &["file"],
+            Action::ListAuthMethods => &["listAuthMethods"],
+            Action::AuthRefresh => &["authRefresh"],
+            Action::AuthWithPassword => &["authWithPassword", "auth"],
+            Action::AuthWithOAuth2 => &["authWithOAuth2", "auth"],
+            Action::AuthWithOtp => &["authWithOTP", "auth"],
+            Action::RequestOtp => &["requestOTP"],
+            Action::RequestPasswordReset => &["requestPasswordReset"],
+            Action::ConfirmPasswordReset => &["confirmPasswordReset"],
+            Action::RequestVerification => &["requestVerification"],
+            Action::ConfirmVerification => &["confirmVerification"],
+            Action::RequestEmailChange => &["requestEmailChange"],
+            Action::ConfirmEmailChange => &["confirmEmailChange"],
+        }
+    }
+}
+
+/// A route with its rate limit attached; the only kind the route table
+/// (`api::resource`) accepts.
+pub struct Limited(Route);
+
+impl Limited {
+    pub fn into_route(self) -> Route {
+        self.0
+    }
+}
+
+/// Puts `route` behind the rate limiter as `action`. The collection of a
+/// collection action is the route's `{c}` segment.
+pub fn limited(route: Route, action: Action) -> Limited {
+    Limited(route.wrap(from_fn(move |req, next| rate_limit(action, req, next))))
+}
+
 /// Refuses requests over the configured rate limits (see the module docs).
-pub async fn rate_limit(
+async fn rate_limit(
+    action: Action,
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
     if let Some(state) = req.app_data::<web::Data<AppState>>().cloned() {
         let settings = state.settings.get();
         let limits = &settings.rate_limits;
-        if limits.enabled && !limits.rules.is_empty() && !allowed(&state, &settings, &req).await {
+        if limits.enabled
+            && !limits.rules.is_empty()
+            && !allowed(&state, &settings, &req, action).await
+        {
             let response = ApiError::too_many_requests().error_response();
             return Ok(req.into_response(response));
         }
@@ -52,7 +134,12 @@ pub async fn rate_limit(
 }
 
 /// Whether `req` may proceed; counts it against the rule that applies.
-async fn allowed(state: &AppState, settings: &Settings, req: &ServiceRequest) -> bool {
+async fn allowed(
+    state: &AppState,
+    settings: &Settings,
+    req: &ServiceRequest,
+    action: Action,
+) -> bool {
     let limits = &settings.rate_limits;
     // The client behind trusted proxies (`settings.trustedProxy`), else the peer.
     let ip = super::client_ip::resolve(req.headers(), req.peer_addr(), &settings.trusted_proxy)
@@ -60,32 +147,42 @@ async fn allowed(state: &AppState, settings: &Settings, req: &ServiceRequest) ->
     if is_excluded(&limits.excluded_ips, ip) {
         return true;
     }
-    let target = target(req.method(), req.path());
-    let collection = target
-        .as_ref()
-        .and_then(|t| state.registry.get(t.collection));
+    let actions = action.names();
+    let collection = if actions.is_empty() {
+        None
+    } else {
+        req.match_info()
+            .get("c")
+            .and_then(|c| state.registry.get(c))
+    };
     let view = RequestView {
         method: req.method().as_str(),
-        path: req.path(),
+        // As the router decoded it, so every spelling of a route counts alike.
+        path: req.match_info().as_str(),
         collection: collection.as_ref().map(|c| c.name.as_str()),
-        actions: target.as_ref().map_or(&[], |t| t.actions),
+        actions,
     };
     // No rule for any audience: skip resolving the token (a database read).
     if select(&limits.rules, &view, None).is_none() {
         return true;
     }
-    let audience = match authorization(req) {
-        None => Audience::Guest,
-        Some(header) => {
+    let known = actix_web::HttpMessage::extensions(req)
+        .get::<Principal>()
+        .cloned();
+    let who = match (known, authorization(req)) {
+        (Some(who), _) => Some(who),
+        (None, None) => None,
+        (None, Some(header)) => {
             let who = crate::auth::resolve_token(&state.db, &state.registry, &header).await;
             // Keep it for the handler's `Principal` extractor: one lookup per request.
             actix_web::HttpMessage::extensions_mut(req).insert(who.clone());
-            match who {
-                Principal::Superuser { .. } => return true,
-                Principal::User { .. } => Audience::Auth,
-                Principal::Anonymous => Audience::Guest,
-            }
+            Some(who)
         }
+    };
+    let audience = match who {
+        Some(Principal::Superuser { .. }) => return true,
+        Some(Principal::User { .. }) => Audience::Auth,
+        Some(Principal::Anonymous) | None => Audience::Guest,
     };
     let Some(rule) = select(&limits.rules, &view, Some(audience)) else {
         return true;
@@ -102,13 +199,9 @@ fn authorization(req: &ServiceRequest) -> Option<String> {
         .map(str::to_owned)
 }
 
-/// Whether `ip` is listed in `excludedIPs` (exact addresses).
+/// Whether `ip` is listed in `excludedIPs` (addresses or CIDR subnets).
 fn is_excluded(excluded: &[String], ip: IpAddr) -> bool {
-    excluded.iter().any(|e| {
-        e.trim()
-            .parse::<IpAddr>()
-            .is_ok_and(|x| x.to_canonical() == ip)
-    })
+    super::client_ip::in_list(excluded, ip)
 }
 
 /// Who a rule's `audience` is about. Superusers never reach rule selection.
@@ -116,58 +209,6 @@ fn is_excluded(excluded: &[String], ip: IpAddr) -> bool {
 enum Audience {
     Guest,
     Auth,
-}
-
-/// A collection route: the collection as written in the path (name or id)
-/// and its action names, most specific first.
-struct Target<'a> {
-    collection: &'a str,
-    actions: &'static [&'static str],
-}
-
-/// Maps a request to its collection action, following the route table.
-fn target<'a>(method: &Method, path: &'a str) -> Option<Target<'a>> {
-    let m = method.as_str();
-    if let Some(rest) = path.strip_prefix("/api/files/") {
-        let mut parts = rest.split('/');
-        let (Some(collection), Some(_record), Some(_file), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
-            return None;
-        };
-        return matches!(m, "GET" | "HEAD").then_some(Target {
-            collection,
-            actions: &["file"],
-        });
-    }
-    let (collection, tail) = path.strip_prefix("/api/collections/")?.split_once('/')?;
-    let record_id = tail
-        .strip_prefix("records/")
-        .filter(|id| !id.is_empty() && !id.contains('/'));
-    let actions: &'static [&'static str] = match (m, tail) {
-        ("GET", "records") => &["list"],
-        ("POST", "records") => &["create"],
-        ("GET", _) if record_id.is_some() => &["view"],
-        ("PATCH", _) if record_id.is_some() => &["update"],
-        ("DELETE", _) if record_id.is_some() => &["delete"],
-        ("GET", "auth-methods") => &["listAuthMethods"],
-        ("POST", "auth-refresh") => &["authRefresh"],
-        ("POST", "auth-with-password") => &["authWithPassword", "auth"],
-        ("POST", "auth-with-oauth2") => &["authWithOAuth2", "auth"],
-        ("POST", "auth-with-otp") => &["authWithOTP", "auth"],
-        ("POST", "request-otp") => &["requestOTP"],
-        ("POST", "request-password-reset") => &["requestPasswordReset"],
-        ("POST", "confirm-password-reset") => &["confirmPasswordReset"],
-        ("POST", "request-verification") => &["requestVerification"],
-        ("POST", "confirm-verification") => &["confirmVerification"],
-        ("POST", "request-email-change") => &["requestEmailChange"],
-        ("POST", "confirm-email-change") => &["confirmEmailChange"],
-        _ => return None,
-    };
-    Some(Target {
-        collection,
-        actions,
-    })
 }
 
 /// The parts of a request that rule labels are matched against.
@@ -346,16 +387,17 @@ mod tests {
         }
     }
 
-    fn view<'a>(method: &'a str, path: &'a str, collection: Option<&'a str>) -> RequestView<'a> {
-        let target = target(
-            &Method::from_bytes(method.as_bytes()).expect("method"),
-            path,
-        );
+    fn view<'a>(
+        method: &'a str,
+        path: &'a str,
+        collection: Option<&'a str>,
+        action: Action,
+    ) -> RequestView<'a> {
         RequestView {
             method,
             path,
             collection,
-            actions: target.map_or(&[], |t| t.actions),
+            actions: action.names(),
         }
     }
 
@@ -364,75 +406,19 @@ mod tests {
     }
 
     #[test]
-    fn routes_map_to_pocketbase_actions() {
-        for (method, path, collection, actions) in [
-            (
-                "GET",
-                "/api/collections/posts/records",
-                "posts",
-                &["list"][..],
-            ),
-            (
-                "POST",
-                "/api/collections/posts/records",
-                "posts",
-                &["create"],
-            ),
-            (
-                "GET",
-                "/api/collections/posts/records/abc",
-                "posts",
-                &["view"],
-            ),
-            (
-                "PATCH",
-                "/api/collections/posts/records/abc",
-                "posts",
-                &["update"],
-            ),
-            (
-                "DELETE",
-                "/api/collections/posts/records/abc",
-                "posts",
-                &["delete"],
-            ),
-            (
-                "POST",
-                "/api/collections/users/auth-with-password",
-                "users",
-                &["authWithPassword", "auth"],
-            ),
-            (
-                "GET",
-                "/api/collections/users/auth-methods",
-                "users",
-                &["listAuthMethods"],
-            ),
-            (
-                "POST",
-                "/api/collections/users/request-verification",
-                "users",
-                &["requestVerification"],
-            ),
-            ("GET", "/api/files/posts/abc/a.png", "posts", &["file"]),
+    fn auth_with_actions_name_themselves_before_auth() {
+        for action in [
+            Action::AuthWithPassword,
+            Action::AuthWithOAuth2,
+            Action::AuthWithOtp,
         ] {
-            let m = Method::from_bytes(method.as_bytes()).expect("method");
-            let t = target(&m, path).unwrap_or_else(|| panic!("{method} {path} has an action"));
-            assert_eq!(
-                (t.collection, t.actions),
-                (collection, actions),
-                "{method} {path}"
-            );
+            let names = action.names();
+            assert_eq!(names.len(), 2, "{action:?}");
+            assert!(names[0].starts_with("authWith"), "{action:?}");
+            assert_eq!(names[1], "auth", "{action:?}");
         }
-        for (method, path) in [
-            ("GET", "/api/collections/posts"),
-            ("PUT", "/api/collections/posts/records"),
-            ("GET", "/api/collections/posts/records/a/b"),
-            ("GET", "/api/health"),
-        ] {
-            let m = Method::from_bytes(method.as_bytes()).expect("method");
-            assert!(target(&m, path).is_none(), "{method} {path} has no action");
-        }
+        assert!(Action::PathOnly.names().is_empty());
+        assert_eq!(Action::RequestOtp.names(), ["requestOTP"]);
     }
 
     #[test]
@@ -446,7 +432,12 @@ mod tests {
             rule("*:create", "", 1, 1),
             rule("posts:create", "", 1, 1),
         ];
-        let v = view("POST", "/api/collections/posts/records", Some("posts"));
+        let v = view(
+            "POST",
+            "/api/collections/posts/records",
+            Some("posts"),
+            Action::Create,
+        );
         for expected in [
             "posts:create",
             "*:create",
@@ -472,6 +463,7 @@ mod tests {
             "POST",
             "/api/collections/users/auth-with-password",
             Some("users"),
+            Action::AuthWithPassword,
         );
         assert_eq!(
             chosen(&rules, &v, Audience::Guest).as_deref(),
@@ -498,7 +490,12 @@ mod tests {
     #[test]
     fn audience_filters_rules_before_the_lookup() {
         let rules = vec![rule("*:list", "@guest", 1, 1), rule("/api/", "@auth", 1, 1)];
-        let v = view("GET", "/api/collections/posts/records", Some("posts"));
+        let v = view(
+            "GET",
+            "/api/collections/posts/records",
+            Some("posts"),
+            Action::List,
+        );
         assert_eq!(
             chosen(&rules, &v, Audience::Guest).as_deref(),
             Some("*:list")
@@ -510,14 +507,14 @@ mod tests {
     #[test]
     fn prefixes_match_on_segment_text_and_other_methods_do_not() {
         let rules = vec![rule("GET /api/", "", 1, 1), rule("/api/files/", "", 1, 1)];
-        let v = view("POST", "/api/collections", None);
+        let v = view("POST", "/api/collections", None, Action::PathOnly);
         assert_eq!(chosen(&rules, &v, Audience::Guest), None);
-        let v = view("GET", "/api", None);
+        let v = view("GET", "/api", None, Action::PathOnly);
         assert_eq!(
             chosen(&rules, &v, Audience::Guest).as_deref(),
             Some("GET /api/")
         );
-        let v = view("POST", "/api/files", None);
+        let v = view("POST", "/api/files", None, Action::PathOnly);
         assert_eq!(
             chosen(&rules, &v, Audience::Guest).as_deref(),
             Some("/api/files/")

@@ -148,6 +148,7 @@ pub async fn create(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let collection = record_collection(&state, &path)?;
+    respond::fields(&req)?;
     let input = record_body(&req, body, &state, &collection).await?;
     let who = caller(&who, &req);
     let record = records::create(
@@ -172,6 +173,7 @@ pub async fn update(
 ) -> Result<HttpResponse, ApiError> {
     let (c, id) = path.into_inner();
     let collection = record_collection(&state, &c)?;
+    respond::fields(&req)?;
     let input = record_body(&req, body, &state, &collection).await?;
     let who = caller(&who, &req);
     let record = records::update(

@@ -3,6 +3,11 @@
 //! error message and field details of a failed request), as PocketBase
 //! records them, and queues it without waiting. Retention (`logs.maxDays`,
 //! 0 = off), `minLevel`, `logIP` and `logAuthId` come from the settings.
+//!
+//! Query values that are credentials (file tokens, OAuth2 codes and states,
+//! passwords, OTPs, bearer-ish `*token`/`*secret` keys) are replaced by
+//! `[REDACTED]` in the stored url, message and referer; the log is readable
+//! by every superuser and kept for days, a token in it is a token leaked.
 
 use super::error::ApiError;
 use super::extract::AppState;
@@ -15,12 +20,17 @@ use actix_web::http::header;
 use actix_web::web;
 use serde::Serialize;
 use serde_json::{Value, json};
+use std::borrow::Cow;
 use std::time::Duration;
+
+/// Longest method kept in a log entry; clients may invent long ones.
+const MAX_METHOD_CHARS: usize = 50;
 
 /// Queues the log entry of a finished request (when logging is on).
 pub fn record(res: &ServiceResponse<BoxBody>, elapsed: Duration) {
     let req = res.request();
-    if !req.path().starts_with("/api/") {
+    // The path as the router decoded it: `/%61pi/…` is an `/api/` request too.
+    if !req.match_info().as_str().starts_with("/api/") {
         return;
     }
     let Some(state) = req.app_data::<web::Data<AppState>>() else {
@@ -49,6 +59,7 @@ pub fn record(res: &ServiceResponse<BoxBody>, elapsed: Duration) {
             .unwrap_or_default();
         truncated(text, 512)
     };
+    let referer = redacted_url(header_text(header::REFERER));
     // remoteIP is the TCP peer; userIP the client behind trusted proxies.
     let (remote_ip, user_ip) = if options.log_ip {
         let user =
@@ -62,13 +73,13 @@ pub fn record(res: &ServiceResponse<BoxBody>, elapsed: Duration) {
     } else {
         (String::new(), String::new())
     };
-    let url = truncated(
+    let full_url = redacted_url(
         req.uri()
             .path_and_query()
             .map(|p| p.as_str())
             .unwrap_or_else(|| req.path()),
-        2048,
     );
+    let url = truncated(&full_url, 2048);
     let extensions = req.extensions();
     let (auth, auth_id) = match extensions.get::<Principal>() {
         Some(Principal::Superuser { id }) => {
@@ -98,8 +109,8 @@ pub fn record(res: &ServiceResponse<BoxBody>, elapsed: Duration) {
             .filter(|d| d.as_object().is_some_and(|d| !d.is_empty())),
         error: error.map(|e| e.message()),
         exec_time: elapsed.as_secs_f64() * 1000.0,
-        method: req.method().as_str(),
-        referer: header_text(header::REFERER),
+        method: truncated(req.method().as_str(), MAX_METHOD_CHARS),
+        referer: &referer,
         remote_ip: &remote_ip,
         status,
         kind: "request",
@@ -110,7 +121,11 @@ pub fn record(res: &ServiceResponse<BoxBody>, elapsed: Duration) {
     let Ok(data) = serde_json::to_string(&data) else {
         return; // plain strings and numbers: cannot fail
     };
-    let message = format!("{} {}", req.method(), url);
+    let message = format!(
+        "{} {}",
+        truncated(req.method().as_str(), MAX_METHOD_CHARS),
+        url
+    );
     state.logs.log(LogEntry::now(level, message, data));
 }
 
@@ -141,6 +156,47 @@ struct RequestData<'a> {
     user_ip: &'a str,
 }
 
+/// What stands in for a secret query value.
+const REDACTED: &str = "[REDACTED]";
+
+/// Whether a query key (already decoded, any case) names a credential.
+fn is_secret_key(key: &str) -> bool {
+    let key = key.to_ascii_lowercase();
+    const EXACT: [&str; 5] = ["code", "state", "otp", "key", "apikey"];
+    const SUFFIXES: [&str; 4] = ["token", "password", "secret", "passwordconfirm"];
+    EXACT.contains(&key.as_str()) || SUFFIXES.iter().any(|s| key.ends_with(s))
+}
+
+/// `url` with the values of credential query keys (see [`is_secret_key`])
+/// replaced; everything else is kept byte for byte.
+fn redacted_url(url: &str) -> Cow<'_, str> {
+    let Some((path, query)) = url.split_once('?') else {
+        return Cow::Borrowed(url);
+    };
+    let mut changed = false;
+    let pairs: Vec<Cow<'_, str>> = query
+        .split('&')
+        .map(|pair| {
+            let raw_key = pair.split_once('=').map_or(pair, |(k, _)| k);
+            // Keys are compared decoded, so `%74oken=` is a token too.
+            let key = serde_urlencoded::from_str::<Vec<(String, String)>>(raw_key)
+                .ok()
+                .and_then(|mut kv| kv.pop())
+                .map_or_else(|| raw_key.to_owned(), |(k, _)| k);
+            if pair.contains('=') && is_secret_key(&key) {
+                changed = true;
+                Cow::Owned(format!("{raw_key}={REDACTED}"))
+            } else {
+                Cow::Borrowed(pair)
+            }
+        })
+        .collect();
+    if !changed {
+        return Cow::Borrowed(url);
+    }
+    Cow::Owned(format!("{path}?{}", pairs.join("&")))
+}
+
 /// At most `max` characters of `text`, cut at a character boundary.
 fn truncated(text: &str, max: usize) -> &str {
     match text.char_indices().nth(max) {
@@ -161,5 +217,47 @@ fn field_messages(data: &Value) -> Value {
             ),
         },
         other => other.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credential_query_values_are_redacted_and_the_rest_kept() {
+        for (url, expected) in [
+            ("/api/health", "/api/health"),
+            ("/api/health?a=1&b=2", "/api/health?a=1&b=2"),
+            (
+                "/api/files/c/r/f.png?token=abc&thumb=0x0",
+                "/api/files/c/r/f.png?token=[REDACTED]&thumb=0x0",
+            ),
+            ("/x?%74oken=abc", "/x?%74oken=[REDACTED]"),
+            (
+                "/x?Token=abc&TOKEN=d",
+                "/x?Token=[REDACTED]&TOKEN=[REDACTED]",
+            ),
+            (
+                "/api/oauth2-redirect?code=c&state=s",
+                "/api/oauth2-redirect?code=[REDACTED]&state=[REDACTED]",
+            ),
+            (
+                "/x?refresh_token=r&id_token=i",
+                "/x?refresh_token=[REDACTED]&id_token=[REDACTED]",
+            ),
+            (
+                "/x?oldPassword=p&passwordConfirm=q",
+                "/x?oldPassword=[REDACTED]&passwordConfirm=[REDACTED]",
+            ),
+            ("/x?token", "/x?token"),
+            ("/x?token=&q=%ZZ", "/x?token=[REDACTED]&q=%ZZ"),
+            (
+                "/x?tokenish=1&filter=token%3D1",
+                "/x?tokenish=1&filter=token%3D1",
+            ),
+        ] {
+            assert_eq!(redacted_url(url), expected, "{url}");
+        }
     }
 }

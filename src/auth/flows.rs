@@ -97,9 +97,9 @@ async fn find(
     value: String,
 ) -> Result<Option<(String, String, String, bool)>, AuthError> {
     let sql = format!(
-        "SELECT id, email, tokenKey, verified FROM {} WHERE {} = ?1 LIMIT 1",
+        "SELECT id, email, tokenKey, verified FROM {} WHERE {} LIMIT 1",
         ident(collection.name.as_str()),
-        ident(column)
+        super::login::identity_match(collection, column)
     );
     db.read(move |conn| {
         conn.query_row(&sql, [value], |r| {
@@ -219,23 +219,45 @@ async fn check_token(
     Ok((id, email, verified))
 }
 
-/// `confirm-verification`: marks the record verified; returns its id.
+/// `confirm-verification`: marks the record verified; returns its id. As in
+/// PocketBase, a record of a collection without password login also gets a
+/// random password then (in case password login is turned on later, a
+/// password set by whoever registered the address must not work), and an
+/// upgrade drops OAuth2 links made before the address was proven.
 pub async fn confirm_verification(
     db: &Db,
     collection: Arc<CompiledCollection>,
     raw_token: &str,
 ) -> Result<String, AuthError> {
     let (id, _, _) = check_token(db, &collection, Purpose::Verification, raw_token).await?;
-    let sql = format!(
-        "UPDATE {} SET verified = TRUE, updated = ?1 WHERE id = ?2",
-        ident(collection.name.as_str())
-    );
+    let new_password = if password_auth_enabled(&collection) {
+        None
+    } else {
+        Some(super::takeover::random_password_hash().await?)
+    };
     db.write(move |conn| {
-        conn.execute(&sql, params![crate::clock::now(), id])
-            .map_err(|e| AuthError::Db(DbError::Sqlite(e)))?;
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(DbError::from)?;
+        let upgraded =
+            super::takeover::mark_verified(&tx, &collection, &id, None).map_err(DbError::from)?;
+        if upgraded && let Some(hash) = new_password {
+            super::takeover::reset_password(&tx, &collection, &id, Some(&hash))
+                .map_err(DbError::from)?;
+        }
+        tx.commit().map_err(DbError::from)?;
         Ok(id)
     })
     .await
+}
+
+fn password_auth_enabled(collection: &CompiledCollection) -> bool {
+    collection
+        .options
+        .get("passwordAuth")
+        .and_then(|o| o.get("enabled"))
+        .and_then(Value::as_bool)
+        .unwrap_or(false)
 }
 
 /// `request-password-reset`: a message for an existing account, else nothing.
@@ -305,12 +327,13 @@ fn check_new_password(
 /// Stores a new password hash (and optionally other columns), rotating the tokenKey.
 async fn save_credentials(
     db: &Db,
-    collection: &CompiledCollection,
+    collection: &Arc<CompiledCollection>,
     id: String,
     hash: Option<String>,
     new_email: Option<String>,
 ) -> Result<(), AuthError> {
     let table = ident(collection.name.as_str());
+    let collection = collection.clone();
     db.write(move |conn| {
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -318,16 +341,15 @@ async fn save_credentials(
         let now = crate::clock::now();
         let token_key = autogen::token_key();
         if let Some(hash) = hash {
-            // A reset proves control of the mailbox, so it also verifies the email.
             tx.execute(
-                &format!("UPDATE {table} SET password = ?1, verified = TRUE WHERE id = ?2"),
+                &format!("UPDATE {table} SET password = ?1 WHERE id = ?2"),
                 params![hash, id],
             )
             .map_err(DbError::from)?;
         }
         if let Some(email) = new_email {
             let changed = tx.execute(
-                &format!("UPDATE {table} SET email = ?1, verified = TRUE WHERE id = ?2"),
+                &format!("UPDATE {table} SET email = ?1 WHERE id = ?2"),
                 params![email, id],
             );
             if let Err(rusqlite::Error::SqliteFailure(code, _)) = &changed
@@ -340,6 +362,9 @@ async fn save_credentials(
             }
             changed.map_err(DbError::from)?;
         }
+        // Both prove control of the mailbox, so they also verify the email
+        // (dropping OAuth2 links made before, as any verified upgrade does).
+        super::takeover::mark_verified(&tx, &collection, &id, None).map_err(DbError::from)?;
         tx.execute(
             &format!("UPDATE {table} SET tokenKey = ?1, updated = ?2 WHERE id = ?3"),
             params![token_key, now, id],

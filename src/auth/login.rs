@@ -60,13 +60,18 @@ pub async fn login_with_password(
         .filter(|f| f != "email" || identity.contains('@'))
         .collect();
     let table = ident(collection.name.as_str());
+    let queries: Vec<String> = fields
+        .iter()
+        .map(|field| {
+            format!(
+                "SELECT id, password, tokenKey FROM {table} WHERE {} LIMIT 1",
+                identity_match(&collection, field)
+            )
+        })
+        .collect();
     let found = db
         .read(move |conn| {
-            for field in fields {
-                let sql = format!(
-                    "SELECT id, password, tokenKey FROM {table} WHERE {} = ?1 LIMIT 1",
-                    ident(&field)
-                );
+            for sql in queries {
                 let row = conn
                     .prepare_cached(&sql)
                     .and_then(|mut s| {
@@ -112,6 +117,25 @@ pub async fn login_with_password(
         record_id: id,
         token,
     })
+}
+
+/// `field = ?1` compared the way the collection's single-column unique index
+/// on `field` compares: case-insensitively when that index is
+/// `COLLATE NOCASE`, exactly otherwise (PocketBase's identity and
+/// `FindAuthRecordByEmail` lookups). Every lookup of an account by email —
+/// password login, OTP, OAuth2, the email flows — goes through this, so they
+/// all agree on which record an address names.
+pub(crate) fn identity_match(collection: &CompiledCollection, field: &str) -> String {
+    let nocase = collection
+        .indexes
+        .iter()
+        .any(|i| i.is_unique_on(field) && i.columns[0].nocase);
+    let column = ident(field);
+    if nocase {
+        format!("{column} = ?1 COLLATE NOCASE")
+    } else {
+        format!("{column} = ?1")
+    }
 }
 
 /// Issues a fresh auth token for record `id` (which must still exist).

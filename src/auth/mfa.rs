@@ -69,36 +69,42 @@ pub async fn step(
         .await?;
         return Ok(MfaOutcome::Challenge(id));
     };
-    let (lookup, collection_id, record) =
-        (mfa_id.clone(), collection.id.clone(), record_id.to_owned());
-    let row: Option<(String, String)> = db
-        .read(move |conn| {
-            conn.query_row(
-                "SELECT method, created FROM _mfas WHERE id = ?1 AND collectionRef = ?2 AND recordRef = ?3",
-                [lookup, collection_id, record],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()
-            .map_err(|e| AuthError::Db(DbError::Sqlite(e)))
+    // Check and consume in one write: of two logins racing with one mfaId,
+    // only the one whose DELETE removed the row finishes (the single writer
+    // runs the two closures one after the other).
+    let (collection_id, record) = (collection.id.clone(), record_id.to_owned());
+    let consumed: Result<(), AuthError> = db
+        .write(move |conn| {
+            let row: Option<(String, String)> = conn
+                .query_row(
+                    "SELECT method, created FROM _mfas WHERE id = ?1 AND collectionRef = ?2 AND recordRef = ?3",
+                    [&mfa_id, &collection_id, &record],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()
+                .map_err(|e| AuthError::Db(DbError::Sqlite(e)))?;
+            let Some((first_method, created)) = row else {
+                return Ok(Err(AuthError::InvalidMfa));
+            };
+            let expired = chrono::DateTime::parse_from_rfc3339(&created.replacen(' ', "T", 1))
+                .map(|t| crate::clock::unix_now() - t.timestamp() > duration)
+                .unwrap_or(true);
+            if expired {
+                return Ok(Err(AuthError::InvalidMfa));
+            }
+            if first_method == method {
+                return Ok(Err(AuthError::SameMfaMethod));
+            }
+            let deleted = conn
+                .execute("DELETE FROM _mfas WHERE id = ?1", [&mfa_id])
+                .map_err(|e| AuthError::Db(DbError::Sqlite(e)))?;
+            Ok::<_, AuthError>(if deleted == 1 {
+                Ok(())
+            } else {
+                Err(AuthError::InvalidMfa)
+            })
         })
         .await?;
-    let Some((first_method, created)) = row else {
-        return Err(AuthError::InvalidMfa);
-    };
-    let expired = chrono::DateTime::parse_from_rfc3339(&created.replacen(' ', "T", 1))
-        .map(|t| crate::clock::unix_now() - t.timestamp() > duration)
-        .unwrap_or(true);
-    if expired {
-        return Err(AuthError::InvalidMfa);
-    }
-    if first_method == method {
-        return Err(AuthError::SameMfaMethod);
-    }
-    db.write(move |conn| {
-        conn.execute("DELETE FROM _mfas WHERE id = ?1", [mfa_id])
-            .map_err(|e| AuthError::Db(DbError::Sqlite(e)))?;
-        Ok::<_, AuthError>(())
-    })
-    .await?;
+    consumed?;
     Ok(MfaOutcome::Completed)
 }

@@ -14,11 +14,12 @@ pub mod otp;
 pub mod password;
 mod principal;
 mod superuser;
+pub mod takeover;
 pub mod throttle;
 pub mod token;
 
 pub use login::{LoginOutcome, login_with_password, refresh_token};
-pub use principal::{Principal, resolve_file_token, resolve_token};
+pub use principal::{Principal, principal_for, resolve_file_token, resolve_token};
 pub use superuser::{MIN_PASSWORD_CHARS, count_superusers, delete_superuser, upsert_superuser};
 
 use crate::db::DbError;
@@ -48,6 +49,10 @@ pub enum AuthError {
     OtpDisabled,
     #[error("invalid or expired OTP")]
     InvalidOtp,
+    #[error("too many OTP attempts for this record")]
+    OtpThrottled,
+    #[error("the record does not satisfy the collection's authRule")]
+    AuthRuleFailed,
     #[error("invalid or expired MFA session")]
     InvalidMfa,
     #[error("a different authentication method is required")]

@@ -4,7 +4,7 @@
 //! between provider accounts and records. Which provider is which lives in
 //! [`crate::schema::oauth2`] as data; this module only speaks the protocol.
 
-use super::AuthError;
+use super::{AuthError, takeover};
 use crate::db::{Db, ident};
 use crate::schema::oauth2::{ProviderConfig, ProviderSpec};
 use crate::schema::{CompiledCollection, autogen};
@@ -13,7 +13,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 const VERIFIER_ALPHABET: &str =
@@ -202,6 +202,11 @@ pub async fn exchange(
     if user.id.is_empty() {
         return Err(AuthError::OAuth2User);
     }
+    let emails_path = provider.spec.user.verified_emails;
+    if !emails_path.is_empty() {
+        let url = format!("{}{emails_path}", provider.user_info_url);
+        user.email = fetch_verified_email(&url, &access_token).await?;
+    }
     user.access_token = access_token;
     user.refresh_token = str_at(&token, "/refresh_token");
     user.expiry = token
@@ -215,6 +220,35 @@ pub async fn exchange(
         })
         .unwrap_or_default();
     Ok(user)
+}
+
+/// The primary verified address from a list of the user's addresses (GitHub's
+/// `/user/emails`). A 401/403/404 (the scope was not granted) means no email,
+/// as in PocketBase; any other failure fails the login.
+async fn fetch_verified_email(url: &str, access_token: &str) -> Result<String, AuthError> {
+    let response = http()
+        .get(url)
+        .header(reqwest::header::ACCEPT, "application/json")
+        .bearer_auth(access_token)
+        .send()
+        .await
+        .map_err(|_| AuthError::OAuth2User)?;
+    if matches!(response.status().as_u16(), 401 | 403 | 404) {
+        return Ok(String::new());
+    }
+    let list = json_body(response).await.ok_or(AuthError::OAuth2User)?;
+    Ok(primary_verified_email(&list))
+}
+
+/// The `email` of the entry that is both `primary` and `verified`; "" if none.
+fn primary_verified_email(list: &Value) -> String {
+    list.as_array()
+        .into_iter()
+        .flatten()
+        .find(|e| e["primary"] == Value::Bool(true) && e["verified"] == Value::Bool(true))
+        .and_then(|e| e["email"].as_str())
+        .unwrap_or_default()
+        .to_owned()
 }
 
 /// One call to the token endpoint; `None` unless it answers 2xx with JSON.
@@ -307,15 +341,17 @@ pub async fn linked_record(
     .await
 }
 
-/// The id and email of the record with this email, if any.
+/// The record with this email, if any, matched as the collection's email
+/// index compares (exactly unless it is `COLLATE NOCASE`), like login.
 pub async fn record_by_email(
     db: &Db,
     collection: &CompiledCollection,
     email: String,
 ) -> Result<Option<String>, AuthError> {
     let sql = format!(
-        "SELECT id FROM {} WHERE email = ?1 COLLATE NOCASE LIMIT 1",
-        ident(collection.name.as_str())
+        "SELECT id FROM {} WHERE {} LIMIT 1",
+        ident(collection.name.as_str()),
+        super::login::identity_match(collection, "email")
     );
     db.read(move |conn| -> Result<_, AuthError> {
         Ok(conn
@@ -325,16 +361,101 @@ pub async fn record_by_email(
     .await
 }
 
-/// Inside a write transaction: links the provider account to `record_id`
-/// (idempotent) and fills in / verifies the record's email from the
-/// provider's verified address, as PocketBase does.
-pub fn link(
+/// Before linking an existing record: unless it is the caller's own, an
+/// unverified record will get a random password (it may have been
+/// registered by someone else), so hash one now, off the writer.
+pub async fn replacement_password(
+    db: &Db,
+    collection: &Arc<CompiledCollection>,
+    record_id: &str,
+    is_caller: bool,
+) -> Result<Option<String>, AuthError> {
+    if is_caller {
+        return Ok(None);
+    }
+    let (target, id) = (collection.clone(), record_id.to_owned());
+    let verified = db
+        .read(move |conn| -> Result<_, AuthError> { Ok(takeover::verified(conn, &target, &id)?) })
+        .await?;
+    match verified {
+        Some(false) => Ok(Some(takeover::random_password_hash().await?)),
+        _ => Ok(None),
+    }
+}
+
+/// Inside a write transaction: links the provider account to an existing
+/// record, as PocketBase's `oauth2Submit` does, pre-hijacking guards
+/// included. While the record is unverified, whoever set it up may not be
+/// the person now proving the email: unless the record is the caller's own
+/// its password is replaced by `new_password` (tokenKey rotated), and its
+/// other OAuth2 links are dropped either way. An empty email is filled in
+/// from the provider (not on the caller's own record), and the record is
+/// verified when its email is exactly the provider's verified one.
+pub fn link_existing(
     tx: &Connection,
     collection: &CompiledCollection,
     record_id: &str,
     provider: &str,
     user: &OAuth2User,
-    may_set_email: bool,
+    is_caller: bool,
+    new_password: Option<&str>,
+) -> rusqlite::Result<()> {
+    let verified = takeover::verified(tx, collection, record_id)?
+        .ok_or(rusqlite::Error::QueryReturnedNoRows)?;
+    if !verified {
+        if !is_caller {
+            takeover::reset_password(tx, collection, record_id, new_password)?;
+        }
+        takeover::drop_external_auths(tx, collection, record_id)?;
+    }
+    if !user.email.is_empty() && !is_caller {
+        let table = ident(collection.name.as_str());
+        // Skipped when another record holds the address (no unique-index failure).
+        tx.execute(
+            &format!(
+                "UPDATE {table} SET email = ?2, updated = ?3 WHERE id = ?1 AND email = ''
+                 AND NOT EXISTS (SELECT 1 FROM {table} WHERE email = ?2)"
+            ),
+            params![record_id, user.email, crate::clock::now()],
+        )?;
+    }
+    verify_by_provider(tx, collection, record_id, user)?;
+    insert_link(tx, collection, record_id, provider, user)
+}
+
+/// Inside the sign-up transaction: links the provider account to the record
+/// just created and verifies it when its email is the provider's.
+pub fn link_new(
+    tx: &Connection,
+    collection: &CompiledCollection,
+    record_id: &str,
+    provider: &str,
+    user: &OAuth2User,
+) -> rusqlite::Result<()> {
+    verify_by_provider(tx, collection, record_id, user)?;
+    insert_link(tx, collection, record_id, provider, user)
+}
+
+/// Verifies the record when the provider vouches for exactly its email
+/// (PocketBase compares with `==`: another case is another address).
+fn verify_by_provider(
+    tx: &Connection,
+    collection: &CompiledCollection,
+    record_id: &str,
+    user: &OAuth2User,
+) -> rusqlite::Result<()> {
+    if !user.email.is_empty() {
+        takeover::mark_verified(tx, collection, record_id, Some(&user.email))?;
+    }
+    Ok(())
+}
+
+fn insert_link(
+    tx: &Connection,
+    collection: &CompiledCollection,
+    record_id: &str,
+    provider: &str,
+    user: &OAuth2User,
 ) -> rusqlite::Result<()> {
     let now = crate::clock::now();
     tx.execute(
@@ -342,26 +463,6 @@ pub fn link(
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)
          ON CONFLICT DO NOTHING",
         params![autogen::record_id(), collection.id, record_id, provider, user.id, now],
-    )?;
-    if user.email.is_empty() {
-        return Ok(());
-    }
-    let table = ident(collection.name.as_str());
-    if may_set_email {
-        tx.execute(
-            &format!(
-                "UPDATE {table} SET email = ?2, verified = TRUE, updated = ?3
-                 WHERE id = ?1 AND email = ''"
-            ),
-            params![record_id, user.email, now],
-        )?;
-    }
-    tx.execute(
-        &format!(
-            "UPDATE {table} SET verified = TRUE, updated = ?3
-             WHERE id = ?1 AND verified = FALSE AND email = ?2 COLLATE NOCASE"
-        ),
-        params![record_id, user.email, now],
     )?;
     Ok(())
 }
@@ -384,6 +485,43 @@ mod tests {
             json!({"sub": "u1", "email": "a@b.c", "email_verified": true}),
         );
         assert_eq!(user.email, "a@b.c");
+    }
+
+    #[test]
+    fn only_a_primary_verified_address_counts() {
+        for (list, expected, why) in [
+            (
+                json!([{"email": "pub@x.test", "primary": true, "verified": false},
+                       {"email": "other@x.test", "primary": false, "verified": true}]),
+                "",
+                "primary unverified, verified not primary",
+            ),
+            (
+                json!([{"email": "a@x.test", "primary": false, "verified": true},
+                       {"email": "b@x.test", "primary": true, "verified": true}]),
+                "b@x.test",
+                "the primary verified one",
+            ),
+            (
+                json!([{"email": "c@x.test", "primary": "true", "verified": "true"}]),
+                "",
+                "strings are not booleans",
+            ),
+            (json!({"email": "d@x.test"}), "", "not a list"),
+            (json!([]), "", "empty"),
+        ] {
+            assert_eq!(primary_verified_email(&list), expected, "{why}");
+        }
+    }
+
+    #[test]
+    fn github_does_not_trust_the_public_profile_email() {
+        let github = spec("github").expect("github is in the catalog");
+        let user = map_user(
+            github,
+            json!({"id": 7, "login": "octo", "email": "victim@example.com"}),
+        );
+        assert_eq!(user.email, "", "only /user/emails decides");
     }
 
     #[test]

@@ -2,8 +2,18 @@
 //! for the collection's `otp.duration`) and returns its id; `auth-with-otp`
 //! accepts it once. Unknown emails get a fake id, so the endpoint does not
 //! reveal which accounts exist.
+//!
+//! Guessing is bounded: only a record's newest code is live (a new request
+//! retires the older ones, so there is one code to guess, not several);
+//! code checks per record are limited by [`LoginThrottle`] and reserved
+//! before the (argon2, constant-time) comparison; and when the last allowed
+//! check fails, the record's codes are burnt (their hash emptied), so even
+//! the right code is refused afterwards and a new one must be requested.
+//! A code that first verifies an account (MFA off) also replaces its
+//! password and tokenKey, against pre-registration of someone's address.
 
-use super::{AuthError, password};
+use super::throttle::LoginThrottle;
+use super::{AuthError, password, takeover};
 use crate::db::{Db, DbError, ident};
 use crate::schema::{CompiledCollection, autogen};
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
@@ -53,8 +63,9 @@ pub async fn request_otp(
     }
     let otp_id = autogen::record_id();
     let sql = format!(
-        "SELECT id, email FROM {} WHERE email = ?1 LIMIT 1",
-        ident(collection.name.as_str())
+        "SELECT id, email FROM {} WHERE {} LIMIT 1",
+        ident(collection.name.as_str()),
+        super::login::identity_match(&collection, "email")
     );
     let email = email.trim().to_owned();
     let found: Option<(String, String)> = db
@@ -80,11 +91,21 @@ pub async fn request_otp(
     );
     db.write(move |conn| {
         let now = crate::clock::now();
-        conn.execute(
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(DbError::from)?;
+        // Only the newest code is live: one code to guess, not several.
+        tx.execute(
+            "DELETE FROM _otps WHERE collectionRef = ?1 AND recordRef = ?2",
+            params![collection_id, record],
+        )
+        .map_err(DbError::from)?;
+        tx.execute(
             "INSERT INTO _otps (id, collectionRef, recordRef, password, sentTo, created, updated) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
             params![id, collection_id, record, hash, sent_to, now],
         )
-        .map_err(|e| AuthError::Db(DbError::Sqlite(e)))?;
+        .map_err(DbError::from)?;
+        tx.commit().map_err(DbError::from)?;
         Ok::<_, AuthError>(())
     })
     .await?;
@@ -94,10 +115,14 @@ pub async fn request_otp(
     })
 }
 
-/// `auth-with-otp`: checks and consumes the code and marks the record's email
-/// verified; returns the record id and whether it was unverified until now.
+/// `auth-with-otp`: checks and consumes the code; returns the record id and
+/// whether the record became verified just now. As in PocketBase, a record
+/// becomes verified when the code was sent to its current email; unless MFA
+/// is on, that also replaces its password with a random one (rotating the
+/// tokenKey), since whoever set the password may not own the address.
 pub async fn consume_otp(
     db: &Db,
+    throttle: &LoginThrottle,
     collection: Arc<CompiledCollection>,
     otp_id: &str,
     code: &str,
@@ -107,53 +132,109 @@ pub async fn consume_otp(
         return Err(AuthError::OtpDisabled);
     }
     let (id, collection_id) = (otp_id.to_owned(), collection.id.clone());
-    let row: Option<(String, String, String)> = db
+    let lookup = format!(
+        "SELECT o.recordRef, o.password, o.created, o.sentTo, r.verified, r.email
+         FROM _otps o JOIN {} r ON r.id = o.recordRef
+         WHERE o.id = ?1 AND o.collectionRef = ?2",
+        ident(collection.name.as_str())
+    );
+    type Row = (String, String, String, String, bool, String);
+    let row: Option<Row> = db
         .read(move |conn| {
-            conn.query_row(
-                "SELECT recordRef, password, created FROM _otps WHERE id = ?1 AND collectionRef = ?2",
-                [id, collection_id],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-            )
+            conn.query_row(&lookup, [id, collection_id], |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                ))
+            })
             .optional()
             .map_err(|e| AuthError::Db(DbError::Sqlite(e)))
         })
         .await?;
-    let Some((record_id, hash, created)) = row else {
+    let Some((record_id, hash, created, sent_to, verified, email)) = row else {
         return Err(AuthError::InvalidOtp);
     };
     let expired = chrono::DateTime::parse_from_rfc3339(&created.replacen(' ', "T", 1))
         .map(|t| crate::clock::unix_now() - t.timestamp() > duration)
         .unwrap_or(true);
-    if expired || !password::verify(code.to_owned(), hash).await {
+    if expired {
         return Err(AuthError::InvalidOtp);
     }
-    let (otp, record, table) = (
-        otp_id.to_owned(),
-        record_id.clone(),
-        ident(collection.name.as_str()),
-    );
+    let Some(attempt) = throttle.begin_otp(&collection.id, &record_id) else {
+        return Err(AuthError::OtpThrottled);
+    };
+    if hash.is_empty() {
+        // Burnt earlier: no verdict on this guess, so the attempt is given back.
+        return Err(AuthError::InvalidOtp);
+    }
+    if !password::verify(code.to_owned(), hash.clone()).await {
+        if attempt.failed() {
+            burn_codes(db, &collection, &record_id).await?;
+        }
+        return Err(AuthError::InvalidOtp);
+    }
+    let reset_password = !crate::auth::mfa::mfa_settings(&collection).0;
+    let new_password = if reset_password && !verified && !sent_to.is_empty() && email == sent_to {
+        Some(takeover::random_password_hash().await?)
+    } else {
+        None
+    };
+    let (otp, record, target) = (otp_id.to_owned(), record_id.clone(), collection.clone());
     let consumed = db
         .write(move |conn| {
             let tx = conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .map_err(DbError::from)?;
-            // One-time: whoever deletes the row first wins.
+            // One-time: whoever deletes the row first wins; a code burnt or
+            // retired while this one was being checked no longer matches.
             let deleted = tx
-                .execute("DELETE FROM _otps WHERE id = ?1", [&otp])
-                .map_err(DbError::from)?;
-            let verified_now = tx
                 .execute(
-                    &format!("UPDATE {table} SET verified = TRUE WHERE id = ?1 AND NOT verified"),
-                    [&record],
+                    "DELETE FROM _otps WHERE id = ?1 AND password = ?2",
+                    [&otp, &hash],
                 )
                 .map_err(DbError::from)?;
+            // Only an address the code was actually sent to is proven.
+            let mut verified_now = false;
+            if deleted == 1 && !sent_to.is_empty() {
+                verified_now = takeover::mark_verified(&tx, &target, &record, Some(&sent_to))
+                    .map_err(DbError::from)?;
+                if verified_now && reset_password {
+                    takeover::reset_password(&tx, &target, &record, new_password.as_deref())
+                        .map_err(DbError::from)?;
+                }
+            }
             tx.commit().map_err(DbError::from)?;
-            Ok::<_, AuthError>((deleted == 1, verified_now == 1))
+            Ok::<_, AuthError>((deleted == 1, verified_now))
         })
         .await?;
     let (consumed, verified_now) = consumed;
     if !consumed {
         return Err(AuthError::InvalidOtp);
     }
+    attempt.succeeded();
     Ok((record_id, verified_now))
+}
+
+/// Makes every code of record `record_id` unusable (an empty hash never
+/// verifies); the rows stay until they expire, so later guesses still meet
+/// the record's attempt limit rather than "no such code".
+async fn burn_codes(
+    db: &Db,
+    collection: &CompiledCollection,
+    record_id: &str,
+) -> Result<(), AuthError> {
+    let (collection_id, record) = (collection.id.clone(), record_id.to_owned());
+    db.write(move |conn| {
+        conn.execute(
+            "UPDATE _otps SET password = '' WHERE collectionRef = ?1 AND recordRef = ?2",
+            [collection_id, record],
+        )
+        .map_err(DbError::from)?;
+        Ok::<_, AuthError>(())
+    })
+    .await
 }

@@ -106,6 +106,18 @@ async fn resolve_as(
     principal_of(&collection, claims.id, fields)
 }
 
+/// The principal record `id` of `collection` would be once logged in (for
+/// rules that see it as `@request.auth` before a token exists); `None` when
+/// the record is gone.
+pub async fn principal_for(
+    db: &Db,
+    collection: &Arc<CompiledCollection>,
+    id: String,
+) -> Option<Principal> {
+    let (_, fields) = lookup_record(db, collection, id.clone()).await?;
+    Some(principal_of(collection, id, fields))
+}
+
 /// The principal for record `id` of auth collection `collection`.
 fn principal_of(
     collection: &CompiledCollection,

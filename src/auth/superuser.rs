@@ -73,6 +73,17 @@ pub async fn delete_superuser(db: &Db, email: &str) -> Result<(), AuthError> {
         if count <= 1 {
             return Err(AuthError::LastSuperuser);
         }
+        // Its OAuth2 links, MFA/OTP rows and login origins go with it, so
+        // nothing passes to a later record with the same id.
+        for table in ["_externalAuths", "_mfas", "_otps", "_authOrigins"] {
+            tx.execute(
+                &format!(
+                    "DELETE FROM {table} WHERE collectionRef = ?1 AND recordRef IN \
+                     (SELECT id FROM _superusers WHERE email = ?2)"
+                ),
+                [crate::schema::SUPERUSERS_ID, email.as_str()],
+            )?;
+        }
         tx.execute("DELETE FROM _superusers WHERE email = ?1", [&email])?;
         tx.commit()?;
         Ok(())

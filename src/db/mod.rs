@@ -6,6 +6,7 @@
 //! module opens connections.
 
 mod ident;
+mod limit;
 mod lock;
 mod migrate;
 mod pool;
@@ -34,6 +35,14 @@ pub enum DbError {
     ReaderGone,
     #[error("the writer thread has stopped")]
     WriterGone,
+    /// The job's SQL ran past `database.query_timeout_ms` and was interrupted;
+    /// whatever the job made of the interruption is discarded. The API answers 400.
+    #[error("the query ran past the query timeout and was interrupted")]
+    TimedOut,
+    /// The requester went away (the request future was dropped) and the job
+    /// was skipped or interrupted. Nobody receives this answer.
+    #[error("the query was abandoned by its requester")]
+    Cancelled,
     #[error("commit failed: {0}")]
     CommitFailed(String),
     #[error("migration {name} failed: {source}")]
@@ -99,7 +108,11 @@ impl Db {
         let mut conn = pool::open_writer(&path, options)?;
         migrate::apply_pending(&mut conn, migrations)?;
         let stats = Arc::new(DbStats::default());
-        let writer = Arc::new(writer::Writer::start(conn, stats.clone()));
+        let writer = Arc::new(writer::Writer::start(
+            conn,
+            stats.clone(),
+            options.query_timeout(),
+        ));
         // One reader thread per connection: a checkout never waits, so the
         // per-checkout validity test would only cost a round trip.
         let pool = r2d2::Pool::builder()
@@ -107,7 +120,11 @@ impl Db {
             .min_idle(Some(1))
             .test_on_check_out(false)
             .build(pool::ReadOnlyManager::new(path.clone(), options))?;
-        let readers = Arc::new(readers::Readers::start(pool, stats.clone()));
+        let readers = Arc::new(readers::Readers::start(
+            pool,
+            stats.clone(),
+            options.query_timeout(),
+        ));
         Ok(Self {
             readers,
             writer,
@@ -142,13 +159,16 @@ impl Db {
     /// Writes a consistent copy of the database to `target` with
     /// `VACUUM INTO` on a read connection: one read transaction, so writers
     /// keep going while it runs and the copy is a single point in time.
+    /// Not under the query time limit: copying a large database may take
+    /// longer, and it is an administrator's action, not a client's query.
     pub async fn snapshot_to(&self, target: PathBuf) -> Result<(), DbError> {
         let target = target.to_string_lossy().into_owned();
-        self.read(move |conn| -> Result<(), DbError> {
-            conn.execute("VACUUM INTO ?1", [target])?;
-            Ok(())
-        })
-        .await
+        self.readers
+            .run_unlimited(move |conn| -> Result<(), DbError> {
+                conn.execute("VACUUM INTO ?1", [target])?;
+                Ok(())
+            })
+            .await
     }
 
     /// Runs `PRAGMA integrity_check` on `data_dir/data.db` through a
@@ -187,7 +207,10 @@ impl Db {
         Ok(findings)
     }
 
-    /// Runs `f` on a pooled read-only connection, on a reader thread.
+    /// Runs `f` on a pooled read-only connection, on a reader thread. Its
+    /// SQL is interrupted past `database.query_timeout_ms` (the answer is then
+    /// [`DbError::TimedOut`], whatever `f` returned) or when the caller stops
+    /// waiting (this future is dropped); a job still queued then never runs.
     pub async fn read<T, E>(
         &self,
         f: impl FnOnce(&Connection) -> Result<T, E> + Send + 'static,
@@ -200,7 +223,11 @@ impl Db {
     }
 
     /// Runs `f` on the single writer connection. `f` should open its own
-    /// `IMMEDIATE` transaction and keep it short.
+    /// `IMMEDIATE` transaction and keep it short. Not under the query time
+    /// limit: exclusive jobs are schema changes (which may copy a large
+    /// table), maintenance, checkpoints and other server-side work, which
+    /// PocketBase does not limit either. A caller going away does not stop
+    /// it: a write, once queued, stands.
     pub async fn write<T, E>(
         &self,
         f: impl FnOnce(&mut Connection) -> Result<T, E> + Send + 'static,
@@ -215,6 +242,9 @@ impl Db {
     /// Runs `f` inside the writer's shared transaction, under its own
     /// savepoint: concurrent calls are committed together with one sync.
     /// Returns only after the commit; `f` must not open a transaction itself.
+    /// `f`'s SQL is interrupted past `database.query_timeout_ms` (these are
+    /// the record writes, whose rule checks run user-supplied values): the
+    /// answer is then [`DbError::TimedOut`] and its changes are rolled back.
     pub async fn write_grouped<T, E>(
         &self,
         f: impl FnOnce(&Connection) -> Result<T, E> + Send + 'static,
@@ -258,6 +288,265 @@ mod tests {
                 .await
                 .expect("read after the panic");
             assert_eq!(one, 1);
+        }
+    }
+
+    /// Counts to a billion: minutes of VM steps, all inside one statement.
+    const RUNAWAY: &str = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c \
+                           WHERE x < 1000000000) SELECT count(*) FROM c";
+    /// Far longer than any limit below: the old code (no limit) fails instead of hanging.
+    const PATIENCE: std::time::Duration = std::time::Duration::from_secs(10);
+
+    fn open_limited(dir: &Path, readers: u32, timeout_ms: u64) -> Db {
+        let options = DatabaseConfig {
+            reader_pool_size: readers,
+            query_timeout_ms: timeout_ms,
+            ..DatabaseConfig::default()
+        };
+        Db::open(dir, &options).expect("open")
+    }
+
+    async fn select_one(db: &Db) -> i64 {
+        let read = db.read(|c| {
+            c.query_row("SELECT 1", [], |r| r.get(0))
+                .map_err(DbError::from)
+        });
+        tokio::time::timeout(PATIENCE, read)
+            .await
+            .expect("the reader is free again")
+            .expect("a plain read succeeds")
+    }
+
+    #[tokio::test]
+    async fn a_runaway_read_is_interrupted_at_the_query_timeout_and_the_reader_serves_the_next() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let db = open_limited(dir.path(), 1, 200);
+
+        let started = std::time::Instant::now();
+        let runaway = db.read(|c| {
+            c.query_row(RUNAWAY, [], |r| r.get::<_, i64>(0))
+                .map_err(DbError::from)
+        });
+        let outcome = tokio::time::timeout(PATIENCE, runaway)
+            .await
+            .expect("the runaway read must be stopped, not run for minutes");
+        let took = started.elapsed();
+
+        assert!(
+            matches!(outcome, Err(DbError::TimedOut)),
+            "a typed timeout, not a raw sqlite error: {outcome:?}"
+        );
+        assert!(
+            took >= std::time::Duration::from_millis(200),
+            "stopped early: {took:?}"
+        );
+        assert!(
+            took < std::time::Duration::from_secs(3),
+            "stopped late: {took:?}"
+        );
+        for _ in 0..3 {
+            assert_eq!(
+                select_one(&db).await,
+                1,
+                "the only reader serves the next reads"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_read_whose_requester_went_away_is_interrupted_and_frees_its_reader() {
+        let dir = tempfile::tempdir().expect("tmp");
+        // A long limit: only the requester going away can stop the read soon.
+        let db = open_limited(dir.path(), 1, 600_000);
+        let runaway = db.read(|c| {
+            c.query_row(RUNAWAY, [], |r| r.get::<_, i64>(0))
+                .map_err(DbError::from)
+        });
+
+        // The requester gives up (a client disconnect drops the request future).
+        let gave_up = tokio::time::timeout(std::time::Duration::from_millis(100), runaway).await;
+        assert!(gave_up.is_err(), "the runaway read cannot have finished");
+        let started = std::time::Instant::now();
+        assert_eq!(select_one(&db).await, 1);
+
+        let took = started.elapsed();
+        assert!(
+            took < std::time::Duration::from_secs(3),
+            "the reader was held for {took:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_queued_read_whose_requester_went_away_never_runs() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let db = open_limited(dir.path(), 1, 300);
+        let ran = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        // Occupies the only reader until the limit stops it.
+        let busy = tokio::spawn({
+            let db = db.clone();
+            async move {
+                db.read(|c| {
+                    c.query_row(RUNAWAY, [], |r| r.get::<_, i64>(0))
+                        .map_err(DbError::from)
+                })
+                .await
+            }
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+
+        let queued = db.read({
+            let ran = ran.clone();
+            move |_| {
+                ran.store(true, std::sync::atomic::Ordering::SeqCst);
+                Ok::<_, DbError>(())
+            }
+        });
+        let gave_up = tokio::time::timeout(std::time::Duration::from_millis(50), queued).await;
+        assert!(
+            gave_up.is_err(),
+            "the queued read waits behind the busy one"
+        );
+        let busy = tokio::time::timeout(PATIENCE, busy)
+            .await
+            .expect("limit")
+            .expect("join");
+        assert!(matches!(busy, Err(DbError::TimedOut)), "{busy:?}");
+        assert_eq!(select_one(&db).await, 1);
+
+        assert!(
+            !ran.load(std::sync::atomic::Ordering::SeqCst),
+            "a read nobody waits for is skipped"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_read_that_swallows_the_interrupt_still_answers_timed_out() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let db = open_limited(dir.path(), 1, 200);
+        // A job that turns any failure into a plausible answer ("no rows").
+        let swallowed = db.read(|c| {
+            Ok::<_, DbError>(
+                c.query_row(RUNAWAY, [], |r| r.get::<_, i64>(0))
+                    .unwrap_or(0),
+            )
+        });
+
+        let outcome = tokio::time::timeout(PATIENCE, swallowed)
+            .await
+            .expect("stopped");
+
+        assert!(
+            matches!(outcome, Err(DbError::TimedOut)),
+            "an interrupted job's own answer is not trusted: {outcome:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn the_query_timeout_does_not_limit_exclusive_writes() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let db = open_limited(dir.path(), 1, 1);
+        // Long enough to take several 1 ms limits, short enough for a unit test.
+        let counted = db
+            .write(|c| {
+                c.query_row(
+                    "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c \
+                     WHERE x < 200000) SELECT count(*) FROM c",
+                    [],
+                    |r| r.get::<_, i64>(0),
+                )
+                .map_err(DbError::from)
+            })
+            .await
+            .expect("schema changes and maintenance may take their time");
+        assert_eq!(counted, 200_000);
+    }
+
+    /// Runs three grouped writes queued in this order behind an exclusive
+    /// job, so the writer takes them as one group: row 1, `middle`, row 3.
+    async fn group_of_three(db: &Db, middle: &'static str) -> [Result<(), DbError>; 3] {
+        let hold = db.write(|_| {
+            std::thread::sleep(std::time::Duration::from_millis(300));
+            Ok::<_, DbError>(())
+        });
+        let insert = |id: i64| {
+            db.write_grouped(move |c| {
+                c.execute("INSERT INTO t (id) VALUES (?1)", [id])?;
+                Ok::<_, DbError>(())
+            })
+        };
+        let slow = db.write_grouped(move |c| {
+            c.execute_batch(middle)?;
+            Ok::<_, DbError>(())
+        });
+        // join polls in order, so the jobs are queued in order.
+        let all = futures_util::future::join4(hold, insert(1), slow, insert(3));
+        let (held, one, two, three) = tokio::time::timeout(PATIENCE, all)
+            .await
+            .expect("the runaway grouped write must be stopped");
+        held.expect("hold");
+        [one, two, three]
+    }
+
+    async fn ids(db: &Db) -> Vec<i64> {
+        db.read(|c| {
+            let mut stmt = c.prepare("SELECT id FROM t ORDER BY id")?;
+            let rows = stmt.query_map([], |r| r.get(0))?;
+            rows.collect::<Result<Vec<i64>, _>>().map_err(DbError::from)
+        })
+        .await
+        .expect("ids")
+    }
+
+    #[tokio::test]
+    async fn a_runaway_grouped_write_times_out_and_its_group_reports_only_what_was_committed() {
+        for (middle, first_stands, why) in [
+            (
+                "SELECT count(*) FROM (WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL \
+                 SELECT x + 1 FROM c WHERE x < 1000000000) SELECT x FROM c)",
+                true,
+                "a runaway read in the transaction (a rule check) rolls back only itself",
+            ),
+            (
+                "INSERT INTO t (id) WITH RECURSIVE c(x) AS (SELECT 100 UNION ALL \
+                 SELECT x + 1 FROM c WHERE x < 1000000000) SELECT x FROM c",
+                false,
+                "a runaway write makes SQLite roll back the whole group transaction",
+            ),
+        ] {
+            let dir = tempfile::tempdir().expect("tmp");
+            let db = open_limited(dir.path(), 1, 200);
+            db.write(|c| {
+                c.execute_batch("CREATE TABLE t (id INTEGER PRIMARY KEY)")
+                    .map_err(DbError::from)
+            })
+            .await
+            .expect("table");
+
+            let [one, two, three] = group_of_three(&db, middle).await;
+            let stored = ids(&db).await;
+
+            assert!(matches!(two, Err(DbError::TimedOut)), "{why}: {two:?}");
+            assert_eq!(one.is_ok(), first_stands, "{why}: {one:?}");
+            assert!(
+                three.is_ok(),
+                "{why}: a job after the runaway one runs: {three:?}"
+            );
+            assert_eq!(
+                stored.contains(&1),
+                one.is_ok(),
+                "{why}: job 1 answered {one:?} but the table holds {stored:?}"
+            );
+            assert!(stored.contains(&3), "{why}: {stored:?}");
+            assert!(
+                stored.iter().all(|id| *id < 100),
+                "{why}: nothing of the runaway: {stored:?}"
+            );
+            db.write_grouped(|c| {
+                c.execute("INSERT INTO t (id) VALUES (4)", [])?;
+                Ok::<_, DbError>(())
+            })
+            .await
+            .unwrap_or_else(|e| panic!("{why}: the writer goes on: {e}"));
         }
     }
 

@@ -1,5 +1,6 @@
 //! Opening connections: the writer (read-write, creates the file, sets WAL)
-//! and the read-only connections of the r2d2 pool, each with our pragmas.
+//! and the read-only connections of the r2d2 pool, each with our pragmas,
+//! SQL functions and the query-limit progress handler.
 
 use super::DbError;
 use crate::config::DatabaseConfig;
@@ -14,16 +15,16 @@ pub(super) fn open_writer(
     path: &std::path::Path,
     options: &DatabaseConfig,
 ) -> Result<Connection, DbError> {
-    let conn = Connection::open(path)?;
+    let mut conn = Connection::open(path)?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
-    apply_common(&conn, options)?;
+    apply_common(&mut conn, options)?;
     conn.pragma_update(None, "synchronous", options.synchronous.to_uppercase())?;
     // Keep the WAL from growing without bound between checkpoints.
     conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)?;
     Ok(conn)
 }
 
-fn apply_common(conn: &Connection, options: &DatabaseConfig) -> Result<(), DbError> {
+fn apply_common(conn: &mut Connection, options: &DatabaseConfig) -> Result<(), DbError> {
     conn.busy_timeout(Duration::from_millis(options.busy_timeout_ms))?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
     conn.pragma_update(None, "cache_size", -i64::from(options.cache_size_kib))?;
@@ -35,6 +36,8 @@ fn apply_common(conn: &Connection, options: &DatabaseConfig) -> Result<(), DbErr
     conn.pragma_update(None, "temp_store", "MEMORY")?;
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE_CAPACITY);
     register_functions(conn)?;
+    // Inert until a job sets a watch on the thread using the connection.
+    super::limit::install(conn)?;
     Ok(())
 }
 
@@ -86,8 +89,8 @@ impl r2d2::ManageConnection for ReadOnlyManager {
         let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
             | OpenFlags::SQLITE_OPEN_NO_MUTEX
             | OpenFlags::SQLITE_OPEN_URI;
-        let conn = Connection::open_with_flags(&self.path, flags)?;
-        apply_common(&conn, &self.options)?;
+        let mut conn = Connection::open_with_flags(&self.path, flags)?;
+        apply_common(&mut conn, &self.options)?;
         Ok(conn)
     }
 

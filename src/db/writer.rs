@@ -9,12 +9,21 @@
 //!   only its own changes. Replies are sent only after the commit returns, so
 //!   nothing is acknowledged that is not durable; if the commit fails, every
 //!   job of the group gets the error.
+//!
+//! Grouped jobs (record writes, whose rule checks run user-supplied values)
+//! run under the query time limit; exclusive jobs do not (see `Db::write`).
+//! An interrupted *write* statement makes SQLite roll back the whole group
+//! transaction, not just the job's savepoint; the jobs before it in the group
+//! are then told their changes are gone, and the rest of the group continues
+//! in a new transaction.
 
 use super::DbError;
+use super::limit;
 use super::stats::DbStats;
 use rusqlite::Connection;
 use std::sync::Arc;
 use std::sync::mpsc;
+use std::time::Duration;
 use tokio::sync::oneshot;
 
 /// Most grouped jobs committed together.
@@ -35,10 +44,12 @@ enum Job {
 pub(super) struct Writer {
     jobs: mpsc::Sender<Job>,
     stats: Arc<DbStats>,
+    /// How long a grouped job's SQL may run.
+    timeout: Duration,
 }
 
 impl Writer {
-    pub(super) fn start(mut conn: Connection, stats: Arc<DbStats>) -> Self {
+    pub(super) fn start(mut conn: Connection, stats: Arc<DbStats>, timeout: Duration) -> Self {
         let (jobs, queue) = mpsc::channel::<Job>();
         let counters = stats.clone();
         let spawned = std::thread::Builder::new()
@@ -88,7 +99,11 @@ impl Writer {
             // Without a writer thread every write fails with WriterGone, which is reported.
             tracing::error!(error = %e, "cannot start the writer thread");
         }
-        Self { jobs, stats }
+        Self {
+            jobs,
+            stats,
+            timeout,
+        }
     }
 
     /// Runs `f` with the connection to itself; `f` manages its own transaction.
@@ -111,7 +126,8 @@ impl Writer {
     }
 
     /// Runs `f` inside the writer's group transaction (under its own
-    /// savepoint) and answers after the group's commit.
+    /// savepoint, within the query time limit) and answers after the
+    /// group's commit.
     pub(super) async fn run_grouped<T, E>(
         &self,
         f: impl FnOnce(&Connection) -> Result<T, E> + Send + 'static,
@@ -121,9 +137,14 @@ impl Writer {
         E: From<DbError> + Send + 'static,
     {
         let (reply, answer) = oneshot::channel();
+        let timeout = self.timeout;
         let job = Job::Grouped(Box::new(move |conn: Option<&Connection>| {
             let result = match conn {
-                Some(conn) => f(conn),
+                // No abandon flag: a write whose requester left still stands.
+                Some(conn) => match limit::watched(limit::deadline_in(timeout), None, || f(conn)) {
+                    (_, Some(stop)) => Err(E::from(DbError::from(stop))),
+                    (result, None) => result,
+                },
                 None => Err(E::from(DbError::CommitFailed(
                     "the group transaction could not start".into(),
                 ))),
@@ -160,36 +181,54 @@ fn release_cache(conn: &Connection) {
 /// A successful commit is counted before the replies go out, so a caller
 /// that got its answer also sees its group in the stats.
 fn run_group(conn: &mut Connection, group: Vec<GroupedJob>, stats: &DbStats) {
-    let mut replies = Vec::with_capacity(group.len());
-    if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
-        tracing::error!(error = %e, "cannot begin a group transaction; its jobs are refused");
-        for job in group {
-            let (_, reply) = job(None);
-            reply(None);
-        }
-        return;
-    }
+    // Replies of the jobs inside the open transaction, sent after its commit.
+    let mut replies: Vec<Reply> = Vec::with_capacity(group.len());
+    let mut open = false;
     for job in group {
-        let reply = match conn.execute_batch("SAVEPOINT fb_job") {
-            Ok(()) => {
-                let (ok, reply) = job(Some(conn));
-                let closed = if ok {
-                    conn.execute_batch("RELEASE fb_job")
-                } else {
-                    conn.execute_batch("ROLLBACK TO fb_job; RELEASE fb_job")
-                };
-                if let Err(e) = closed {
-                    tracing::error!(error = %e, "closing a job savepoint failed");
-                }
-                reply
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "opening a job savepoint failed; the job is refused");
+        if !open {
+            if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+                tracing::error!(error = %e, "cannot begin a group transaction; a job is refused");
                 let (_, reply) = job(None);
-                reply
+                reply(None);
+                continue;
             }
+            open = true;
+        }
+        if let Err(e) = conn.execute_batch("SAVEPOINT fb_job") {
+            tracing::error!(error = %e, "opening a job savepoint failed; the job is refused");
+            let (_, reply) = job(None);
+            replies.push(reply);
+            continue;
+        }
+        let (ok, reply) = job(Some(conn));
+        if conn.is_autocommit() {
+            // SQLite rolled the whole transaction back (an interrupted or
+            // failed write statement): every change of the group so far is
+            // gone. Say so to each job, and start a new transaction for the
+            // jobs still to come instead of letting their savepoints commit
+            // on their own.
+            tracing::warn!(
+                "a job's failure rolled back its group transaction; the group so far is refused"
+            );
+            open = false;
+            for earlier in replies.drain(..) {
+                earlier(Some(rolled_back()));
+            }
+            reply(if ok { Some(rolled_back()) } else { None });
+            continue;
+        }
+        let closed = if ok {
+            conn.execute_batch("RELEASE fb_job")
+        } else {
+            conn.execute_batch("ROLLBACK TO fb_job; RELEASE fb_job")
         };
+        if let Err(e) = closed {
+            tracing::error!(error = %e, "closing a job savepoint failed");
+        }
         replies.push(reply);
+    }
+    if !open {
+        return;
     }
     match conn.execute_batch("COMMIT") {
         Ok(()) => {
@@ -204,4 +243,8 @@ fn run_group(conn: &mut Connection, group: Vec<GroupedJob>, stats: &DbStats) {
             }
         }
     }
+}
+
+fn rolled_back() -> DbError {
+    DbError::CommitFailed("another write of the same group failed and rolled the group back".into())
 }

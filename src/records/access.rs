@@ -1,10 +1,12 @@
 //! Who is calling, as far as records care, and what a collection rule means
 //! for them: `None` admits superusers only, `""` everyone, and an expression
 //! whoever it matches (compiled to SQL by `rules` through a `FieldScope`).
+//! An auth collection's `manageRule` is compiled the same way; who matches
+//! it may change other records' email, verified state and password.
 
 use super::RecordError;
 use crate::rules::{self, SqlFragment};
-use crate::schema::{Collection, FieldScope, Snapshot};
+use crate::schema::{Collection, CollectionType, FieldScope, Snapshot, Trust};
 use serde_json::{Map, Value};
 use std::cell::Cell;
 use std::collections::HashMap;
@@ -74,7 +76,39 @@ pub fn resolve(
     }
     let expr = rules::parse_filter_cached(rule)?;
     let aliases = Cell::new(0);
-    // Rules were written by superusers: hidden fields of the collection are usable.
-    let scope = FieldScope::new(snapshot, collection, false, true, caller, &aliases);
+    // Rules were written by superusers: evaluated as written (hidden fields,
+    // emails and related rows whatever the related collection's own rules).
+    let scope = FieldScope::new(snapshot, collection, Trust::Full, caller, &aliases);
     Ok(Access::Filter(rules::compile(&expr, &scope)?))
+}
+
+/// The `manageRule` of an auth collection as a condition on its rows, for a
+/// caller who is signed in; `None` when nobody but superusers manages it
+/// (base collection, `null` rule, guest caller, or a rule that no longer
+/// compiles: closed rather than open).
+pub(super) fn manage_filter(
+    snapshot: &Snapshot,
+    caller: &Caller,
+    collection: &Collection,
+) -> Option<SqlFragment> {
+    if collection.kind != CollectionType::Auth || caller.auth.is_none() {
+        return None;
+    }
+    let rule = collection
+        .options
+        .get("manageRule")
+        .and_then(Value::as_str)
+        .filter(|r| !r.trim().is_empty())?;
+    let compiled = rules::parse_filter_cached(rule).and_then(|expr| {
+        let aliases = Cell::new(0);
+        let scope = FieldScope::new(snapshot, collection, Trust::Full, caller, &aliases);
+        rules::compile(&expr, &scope)
+    });
+    match compiled {
+        Ok(fragment) => Some(fragment),
+        Err(e) => {
+            tracing::warn!(collection = %collection.name, error = %e, "manageRule does not compile");
+            None
+        }
+    }
 }

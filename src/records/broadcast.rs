@@ -14,7 +14,7 @@ use super::value::to_sql;
 use crate::db::{Db, ident};
 use crate::realtime::Change;
 use crate::rules::{self, SqlFragment, SqlValue};
-use crate::schema::{Collection, FieldScope, Snapshot};
+use crate::schema::{Collection, FieldScope, Snapshot, Trust};
 use rusqlite::types::Value as Cell;
 use serde_json::{Map, Value};
 use std::sync::Arc;
@@ -54,8 +54,7 @@ pub async fn visible(
         let scope = FieldScope::new(
             &snapshot,
             &collection,
-            caller.superuser,
-            caller.superuser,
+            Trust::of_query_by(caller.superuser),
             &caller,
             &aliases,
         );

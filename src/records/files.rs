@@ -36,6 +36,13 @@ pub struct Cleanup {
     pub records: Vec<(String, String)>,
 }
 
+impl NewFile {
+    /// The file field this upload goes to.
+    pub(super) fn field(&self) -> &str {
+        &self.field
+    }
+}
+
 impl Cleanup {
     pub fn absorb(&mut self, other: Cleanup) {
         self.blobs.extend(other.blobs);
@@ -113,42 +120,6 @@ fn rejection_error(r: Rejection) -> FieldError {
             ),
         ),
     }
-}
-
-/// The body as rules see it (`@request.body.*`): uploads appear under their
-/// key as their stored names (a list for multi-file fields), as in PocketBase,
-/// so `@request.body.docs:length > 1` or `@request.body.cover:isset` work.
-pub(super) fn rule_body(
-    collection: &Collection,
-    body: &Map<String, Value>,
-    uploads: &[Upload],
-) -> Map<String, Value> {
-    let mut out = body.clone();
-    for upload in uploads {
-        let (name, _) = split_key(&upload.key);
-        let Some(field) = collection.field(name) else {
-            continue;
-        };
-        if !matches!(field.kind, FieldKind::File { .. }) {
-            continue;
-        }
-        let new = json!(upload.file.name);
-        if !field.is_multi() {
-            out.insert(upload.key.clone(), new);
-            continue;
-        }
-        match out.get_mut(&upload.key) {
-            Some(Value::Array(items)) => items.push(new),
-            Some(Value::String(s)) if !s.is_empty() => {
-                let kept = json!(s);
-                out.insert(upload.key.clone(), json!([kept, new]));
-            }
-            _ => {
-                out.insert(upload.key.clone(), json!([new]));
-            }
-        }
-    }
-    out
 }
 
 /// The stored names a file value holds.

@@ -6,7 +6,7 @@ use super::read::{Bind, row_values, serialize};
 use super::{DEFAULT_PER_PAGE, MAX_PER_PAGE, RecordError};
 use crate::db::Db;
 use crate::rules::{self, SqlValue};
-use crate::schema::{CompiledCollection, FieldScope, Snapshot};
+use crate::schema::{CompiledCollection, FieldScope, Snapshot, Trust};
 use serde_json::Value;
 use std::cell::Cell;
 use std::collections::HashMap;
@@ -50,7 +50,8 @@ impl ListPage {
     }
 }
 
-/// Reads `page`, `perPage`, `sort`, `filter` and `skipTotal`; unknown keys are ignored.
+/// Reads `page`, `perPage`, `sort`, `filter` and `skipTotal` (400 when one
+/// does not parse); unknown keys are ignored.
 pub fn parse_list_query(params: &HashMap<String, String>) -> Result<ListQuery, RecordError> {
     let int = |key: &str, default: i64| -> Result<i64, RecordError> {
         match params.get(key).map(|s| s.trim()).filter(|s| !s.is_empty()) {
@@ -65,13 +66,15 @@ pub fn parse_list_query(params: &HashMap<String, String>) -> Result<ListQuery, R
         n if n <= 0 => DEFAULT_PER_PAGE,
         n => n.min(MAX_PER_PAGE),
     };
-    let skip_total = matches!(
-        params
-            .get("skipTotal")
-            .map(|s| s.to_ascii_lowercase())
-            .as_deref(),
-        Some("1" | "true" | "t" | "yes")
-    );
+    // The spellings Go's strconv.ParseBool accepts (PocketBase), nothing else.
+    let skip_total = match params.get("skipTotal").map(String::as_str) {
+        None | Some("") => false,
+        Some("1" | "t" | "T" | "TRUE" | "true" | "True") => true,
+        Some("0" | "f" | "F" | "FALSE" | "false" | "False") => false,
+        Some(_) => {
+            return Err(RecordError::BadQuery("skipTotal must be a boolean".into()));
+        }
+    };
     Ok(ListQuery {
         page,
         per_page,
@@ -109,8 +112,7 @@ pub async fn list(
     let scope = FieldScope::new(
         &snapshot,
         &collection,
-        caller.superuser,
-        caller.superuser,
+        Trust::of_query_by(caller.superuser),
         &caller,
         &aliases,
     );
@@ -125,16 +127,16 @@ pub async fn list(
         conditions.push(format!("({})", fragment.sql));
         params.extend(fragment.params);
     }
-    let order = rules::compile_sort(&rules::parse_sort(&query.sort)?, &scope)?;
+    let order = rules::compile_order(&rules::parse_sort(&query.sort)?, &scope)?;
     let where_sql = if conditions.is_empty() {
         String::new()
     } else {
         format!(" WHERE {}", conditions.join(" AND "))
     };
-    let order_sql = if order.is_empty() {
+    let order_sql = if order.sql.is_empty() {
         String::new()
     } else {
-        format!(" ORDER BY {order}")
+        format!(" ORDER BY {}", order.sql)
     };
     let table = crate::db::ident(collection.name.as_str());
     let select = format!(
@@ -143,7 +145,9 @@ pub async fn list(
     );
     let count = format!("SELECT count(*) FROM {table}{where_sql}");
     db.read(move |conn| {
+        // WHERE, then ORDER BY, then LIMIT/OFFSET: the placeholders' order.
         let mut bound = params.clone();
+        bound.extend(order.params);
         bound.push(SqlValue::Integer(query.per_page));
         bound.push(SqlValue::Integer(
             (query.page - 1).saturating_mul(query.per_page),

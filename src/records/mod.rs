@@ -4,9 +4,11 @@
 //! realtime subscriber may see of a committed change.
 
 mod access;
+mod auth_records;
 mod broadcast;
 mod expand;
 mod files;
+mod input;
 mod list;
 mod read;
 mod refs;

@@ -123,6 +123,28 @@ pub(crate) fn load(
     Ok(row)
 }
 
+/// Whether row `id` of `collection` matches a rule condition.
+pub(super) fn row_matches(
+    tx: &rusqlite::Connection,
+    collection: &Collection,
+    id: &str,
+    rule: &crate::rules::SqlFragment,
+) -> Result<bool, RecordError> {
+    let table = ident(collection.name.as_str());
+    let sql = format!(
+        "SELECT EXISTS(SELECT 1 FROM {table} WHERE {table}.\"id\" = ? AND ({}))",
+        rule.sql
+    );
+    let mut params = vec![SqlValue::Text(id.to_owned())];
+    params.extend(rule.params.iter().cloned());
+    let found: bool = tx.query_row(
+        &sql,
+        rusqlite::params_from_iter(params.iter().map(Bind)),
+        |r| r.get(0),
+    )?;
+    Ok(found)
+}
+
 /// The view action: 403 for a `null` rule, 404 when missing or hidden by the rule.
 pub async fn view(
     db: &Db,

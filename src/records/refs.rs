@@ -128,6 +128,7 @@ pub fn delete_with_references(
         ),
         [id],
     )?;
+    super::auth_records::delete_auth_state(tx, collection, id)?;
     Ok(())
 }
 

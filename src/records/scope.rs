@@ -46,4 +46,10 @@ impl RequestValues for Caller {
         };
         Ok(value)
     }
+
+    fn auth_record(&self) -> Option<(&str, &str)> {
+        self.auth
+            .as_ref()
+            .map(|(collection_id, _, id)| (collection_id.as_str(), id.as_str()))
+    }
 }

@@ -129,6 +129,21 @@ fn normalize_geo(value: &Value) -> Result<Value, FieldError> {
     }
 }
 
+/// The strings a list value (or a single string) holds, without blanks or
+/// duplicates: what a modifier adds to or removes from a list field.
+pub fn normalize_list(value: &Value) -> Result<Vec<String>, FieldError> {
+    let Value::Array(items) = normalize_multi(value)? else {
+        return Ok(Vec::new());
+    };
+    Ok(items
+        .into_iter()
+        .filter_map(|v| match v {
+            Value::String(s) => Some(s),
+            _ => None,
+        })
+        .collect())
+}
+
 fn normalize_multi(value: &Value) -> Result<Value, FieldError> {
     let items: Vec<Value> = match value {
         Value::Null => vec![],

@@ -1,4 +1,5 @@
-//! Create, update, delete and truncate. Input is normalised and validated,
+//! Create, update, delete and truncate. Input is resolved into field values
+//! by `input` (the same values rules see as `@request.body`) and validated,
 //! passwords hashed off the writer, then each write runs in one `IMMEDIATE`
 //! transaction on the single writer: rule checks, relation checks, the
 //! statement itself, and reference handling all commit or roll back together.
@@ -9,15 +10,15 @@
 use super::RecordError;
 use super::access::{self, Access, Caller};
 use super::files::{self as record_files, Cleanup, NewFile, Upload};
-use super::read::{Bind, load, serialize};
+use super::input::{self, Draft};
+use super::read::{load, row_matches, serialize};
 use super::refs;
-use super::validate::{self, check_password};
-use super::value::{normalize, number_json, to_sql};
+use super::validate;
+use super::value::to_sql;
 use crate::auth::password;
 use crate::db::{Db, ident};
 use crate::files::{self, BlobKey, Store};
 use crate::realtime::{Action, Change, Changes, Hub};
-use crate::rules::SqlValue;
 use crate::schema::{Collection, CollectionType, CompiledCollection, FieldKind, Snapshot, autogen};
 use crate::validation::{FieldError, ValidationErrors};
 use rusqlite::{Connection, TransactionBehavior};
@@ -27,13 +28,6 @@ use std::sync::Arc;
 
 const CREATE_FAILED: &str = "Failed to create record.";
 const UPDATE_FAILED: &str = "Failed to update record.";
-
-/// A record being built from input, with plaintext passwords still to hash.
-struct Draft {
-    values: Map<String, Value>,
-    passwords: Vec<(String, String)>,
-    errors: ValidationErrors,
-}
 
 fn invalid(message: &'static str, errors: ValidationErrors) -> RecordError {
     RecordError::Invalid { message, errors }
@@ -62,7 +56,8 @@ pub struct Applied {
 pub struct PreparedUpdate {
     collection: Arc<CompiledCollection>,
     caller: Caller,
-    access: Access,
+    /// The caller's old password was checked (they do not manage the record).
+    old_password_verified: bool,
     id: String,
     body: Map<String, Value>,
     hashed: Vec<(String, String)>,
@@ -84,11 +79,6 @@ pub async fn prepare_create(
     body: Map<String, Value>,
     uploads: &[Upload],
 ) -> Result<PreparedCreate, RecordError> {
-    let caller = Caller {
-        body: Some(record_files::rule_body(&collection, &body, uploads)),
-        ..caller
-    };
-    let access = access::resolve(snapshot, &collection.rules.create, &caller, &collection)?;
     let mut values = Map::new();
     for field in &collection.fields {
         values.insert(field.name.to_string(), field.zero_value());
@@ -99,13 +89,25 @@ pub async fn prepare_create(
         Some(_) => String::new(),
     };
     values.insert("id".into(), json!(id));
-    let mut draft = Draft {
-        values,
-        passwords: Vec::new(),
-        errors: ValidationErrors::new(),
-    };
+    let original = values.clone();
+    let mut draft = Draft::new(values);
     let accepted = record_files::accept_uploads(&collection, &caller, uploads, &mut draft.errors);
-    apply_input(&collection, &caller, &mut draft, &body, &accepted, true);
+    let rule_body = input::resolve(&collection, &caller, &mut draft, &body, &accepted, true);
+    // Only superusers create pre-verified records: a manageRule is not
+    // evaluated against a record that does not exist yet.
+    input::guard_auth_fields(
+        &collection,
+        &original,
+        &body,
+        &mut draft,
+        caller.superuser,
+        true,
+    );
+    let caller = Caller {
+        body: Some(rule_body),
+        ..caller
+    };
+    let access = access::resolve(snapshot, &collection.rules.create, &caller, &collection)?;
     let now = crate::clock::now();
     stamp_autodates(&collection, &mut draft.values, &now, true);
     if collection.kind == CollectionType::Auth {
@@ -154,6 +156,13 @@ impl PreparedCreate {
     ) -> Result<Applied, RecordError> {
         let collection = &self.collection;
         check_relations(tx, snapshot, collection, &self.values, CREATE_FAILED)?;
+        super::auth_records::check_unique_auth_id(
+            tx,
+            snapshot,
+            collection,
+            &self.id,
+            CREATE_FAILED,
+        )?;
         insert(tx, collection, &self.values).map_err(|e| unique_violation(e, CREATE_FAILED))?;
         if let Access::Filter(rule) = &self.access
             && !row_matches(tx, collection, &self.id, rule)?
@@ -278,33 +287,41 @@ pub async fn settle(
     }
 }
 
-/// Resolves the update rule and hashes new passwords (the old password is
-/// checked here for owners changing their own).
+/// Checks the new passwords and hashes them. When an owner changes their
+/// own password the old one is verified here, off the writer, and only once
+/// the update rule admitted the caller (so it is no oracle for other users'
+/// passwords); callers matching `manageRule` need no old password.
 pub async fn prepare_update(
     db: &Db,
-    snapshot: &Snapshot,
+    snapshot: Arc<Snapshot>,
     collection: Arc<CompiledCollection>,
     caller: Caller,
     id: String,
     body: Map<String, Value>,
     uploads: &[Upload],
 ) -> Result<PreparedUpdate, RecordError> {
-    let caller = Caller {
-        body: Some(record_files::rule_body(&collection, &body, uploads)),
-        ..caller
-    };
-    let access = access::resolve(snapshot, &collection.rules.update, &caller, &collection)?;
-    let mut plan = Draft {
-        values: Map::new(),
-        passwords: Vec::new(),
-        errors: ValidationErrors::new(),
-    };
-    collect_passwords(&collection, &caller, &body, &mut plan);
+    if !caller.superuser && collection.rules.update.is_none() {
+        return Err(RecordError::SuperusersOnly);
+    }
+    let mut plan = Draft::new(Map::new());
+    input::collect_passwords(&collection, &caller, &body, &mut plan);
     let accepted = record_files::accept_uploads(&collection, &caller, uploads, &mut plan.errors);
+    let mut old_password_verified = false;
     if collection.kind == CollectionType::Auth && body.contains_key("password") {
         check_password_confirm(&body, &mut plan, false);
         if !caller.superuser {
-            verify_old_password(db, &collection, &id, &body, &mut plan.errors).await?;
+            let planned = {
+                let (collection, caller, id) = (collection.clone(), caller.clone(), id.clone());
+                let (body, accepted) = (body.clone(), accepted.clone());
+                db.read(move |conn| {
+                    plan_update(conn, &snapshot, &collection, &caller, &id, &body, &accepted)
+                })
+                .await?
+            };
+            if !planned.manager {
+                verify_old_password(db, &collection, &id, &body, &mut plan.errors).await?;
+                old_password_verified = true;
+            }
         }
     }
     if !plan.errors.is_empty() {
@@ -317,11 +334,60 @@ pub async fn prepare_update(
     Ok(PreparedUpdate {
         collection,
         caller,
-        access,
+        old_password_verified,
         id,
         body,
         hashed,
         uploads: accepted,
+    })
+}
+
+/// An update resolved against the stored record and admitted by the update rule.
+struct PlannedUpdate {
+    current: Map<String, Value>,
+    draft: Draft,
+    /// The caller with `@request.body` as the resolved body.
+    caller: Caller,
+    /// Superuser, or matching the collection's `manageRule` for this record.
+    manager: bool,
+}
+
+/// Resolves `body` against record `id` as stored, then checks the update
+/// rule with the resolved body: a missing record and a refusing rule are both
+/// [`RecordError::NotFound`]. Input errors stay in the draft, so they are only
+/// reported to callers the rule admitted.
+fn plan_update(
+    conn: &Connection,
+    snapshot: &Snapshot,
+    collection: &CompiledCollection,
+    caller: &Caller,
+    id: &str,
+    body: &Map<String, Value>,
+    uploads: &[NewFile],
+) -> Result<PlannedUpdate, RecordError> {
+    let current = load(conn, collection, id, &Access::All)?.ok_or(RecordError::NotFound)?;
+    let mut draft = Draft::new(current.clone());
+    let rule_body = input::resolve(collection, caller, &mut draft, body, uploads, false);
+    let caller = Caller {
+        body: Some(rule_body),
+        ..caller.clone()
+    };
+    let access = access::resolve(snapshot, &collection.rules.update, &caller, collection)?;
+    if let Access::Filter(rule) = &access
+        && !row_matches(conn, collection, id, rule)?
+    {
+        return Err(RecordError::NotFound);
+    }
+    let manager = caller.superuser
+        || match access::manage_filter(snapshot, &caller, collection) {
+            Some(rule) => row_matches(conn, collection, id, &rule)?,
+            None => false,
+        };
+    Ok(PlannedUpdate {
+        current,
+        draft,
+        caller,
+        manager,
     })
 }
 
@@ -347,20 +413,31 @@ impl PreparedUpdate {
         changes: &mut Changes,
     ) -> Result<Applied, RecordError> {
         let collection = &self.collection;
-        let current = load(tx, collection, &self.id, &self.access)?.ok_or(RecordError::NotFound)?;
-        let mut draft = Draft {
-            values: current.clone(),
-            passwords: Vec::new(),
-            errors: ValidationErrors::new(),
-        };
-        apply_input(
+        let PlannedUpdate {
+            current,
+            mut draft,
+            caller,
+            manager,
+        } = plan_update(
+            tx,
+            snapshot,
             collection,
             &self.caller,
-            &mut draft,
+            &self.id,
             &self.body,
             &self.uploads,
-            false,
-        );
+        )?;
+        input::guard_auth_fields(collection, &current, &self.body, &mut draft, manager, false);
+        if !self.hashed.is_empty() && !manager && !self.old_password_verified {
+            // Manager when prepared, no longer now: the old password was never checked.
+            draft.errors.add(
+                "oldPassword",
+                FieldError::new(
+                    "validation_invalid_old_password",
+                    "Missing or invalid old password.",
+                ),
+            );
+        }
         stamp_autodates(collection, &mut draft.values, &crate::clock::now(), false);
         for (name, hash) in &self.hashed {
             draft.values.insert(name.clone(), json!(hash));
@@ -380,7 +457,7 @@ impl PreparedUpdate {
         let written = Written {
             collection,
             id: &self.id,
-            caller: &self.caller,
+            caller: &caller,
             uploads: &self.uploads,
         };
         written.finish(tx, &current, Action::Update, changes)
@@ -398,7 +475,8 @@ pub async fn update(
     uploads: Vec<Upload>,
 ) -> Result<Value, RecordError> {
     let Backend { db, store, hub } = backend;
-    let prepared = prepare_update(db, &snapshot, collection, caller, id, body, &uploads).await?;
+    let prepared =
+        prepare_update(db, snapshot.clone(), collection, caller, id, body, &uploads).await?;
     let placed = files::place(store, prepared.stage(uploads)?).await?;
     let outcome = write_and_publish(db, hub, move |tx, changes| {
         prepared.apply(tx, &snapshot, changes)
@@ -553,6 +631,7 @@ pub async fn truncate(
                     }
                 }
                 tx.execute(&format!("DELETE FROM {table}"), [])?;
+                super::auth_records::delete_all_auth_state(&tx, &collection)?;
             }
             tx.commit()?;
             Ok::<_, RecordError>((
@@ -574,190 +653,6 @@ fn has_file_fields(collection: &Collection) -> bool {
         .fields
         .iter()
         .any(|f| matches!(f.kind, FieldKind::File { .. }))
-}
-
-/// Splits a key into (field name, modifier): `views+` → ("views", "+"), `+tags` → ("tags", "^").
-fn split_modifier(key: &str) -> (&str, Option<char>) {
-    if let Some(name) = key.strip_suffix('+') {
-        (name, Some('+'))
-    } else if let Some(name) = key.strip_suffix('-') {
-        (name, Some('-'))
-    } else if let Some(name) = key.strip_prefix('+') {
-        (name, Some('^'))
-    } else {
-        (key, None)
-    }
-}
-
-/// Whether the caller may write this field at all (others are silently ignored).
-fn writable(collection: &Collection, caller: &Caller, name: &str) -> bool {
-    let Some(field) = collection.field(name) else {
-        return false;
-    };
-    if matches!(field.kind, FieldKind::Autodate { .. }) || name == "tokenKey" {
-        return false;
-    }
-    let auth_password = collection.kind == CollectionType::Auth && name == "password";
-    !field.hidden || caller.superuser || auth_password
-}
-
-fn collect_passwords(
-    collection: &Collection,
-    caller: &Caller,
-    body: &Map<String, Value>,
-    draft: &mut Draft,
-) {
-    for field in &collection.fields {
-        let name = field.name.as_str();
-        if !matches!(field.kind, FieldKind::Password { .. }) || !writable(collection, caller, name)
-        {
-            continue;
-        }
-        match body.get(name) {
-            Some(Value::String(plain)) if !plain.is_empty() => match check_password(field, plain) {
-                Some(e) => draft.errors.add(name, e),
-                None => draft.passwords.push((name.to_owned(), plain.clone())),
-            },
-            Some(Value::String(_)) | Some(Value::Null) | None => {}
-            Some(_) => draft.errors.add(
-                name,
-                FieldError::new("validation_invalid_value", "Must be a string."),
-            ),
-        }
-    }
-}
-
-/// Applies plain keys, then modifiers, of `body` to `draft.values`.
-fn apply_input(
-    collection: &Collection,
-    caller: &Caller,
-    draft: &mut Draft,
-    body: &Map<String, Value>,
-    uploads: &[NewFile],
-    creating: bool,
-) {
-    if creating {
-        collect_passwords(collection, caller, body, draft);
-        for (name, plain) in &draft.passwords {
-            // Placeholder so blank checks see a value; replaced by the hash before storing.
-            draft.values.insert(name.clone(), json!(plain));
-        }
-    }
-    for (key, raw) in body {
-        let (name, modifier) = split_modifier(key);
-        if modifier.is_some() || name == "id" {
-            continue;
-        }
-        if !writable(collection, caller, name) {
-            continue;
-        }
-        let Some(field) = collection.field(name) else {
-            continue;
-        };
-        match &field.kind {
-            FieldKind::Password { .. } => continue,
-            // File keys (with their uploads) are applied together below.
-            FieldKind::File { .. } => continue,
-            _ => {}
-        }
-        if name == "verified" && !caller.superuser && draft.values.get(name) != Some(raw) {
-            draft.errors.add(
-                name,
-                FieldError::new(
-                    "validation_values_mismatch",
-                    "Only superusers and managers can change the verified state.",
-                ),
-            );
-            continue;
-        }
-        match normalize(field, raw) {
-            Ok(v) => {
-                draft.values.insert(name.to_owned(), v);
-            }
-            Err(e) => draft.errors.add(name, e),
-        }
-    }
-    if !creating
-        && let Some(new_id) = body.get("id")
-        && Some(new_id) != draft.values.get("id")
-    {
-        draft.errors.add(
-            "id",
-            FieldError::new(
-                "validation_pk_change",
-                "The record primary key cannot be changed.",
-            ),
-        );
-    }
-    for (key, raw) in body {
-        let (name, modifier) = split_modifier(key);
-        let Some(modifier) = modifier else { continue };
-        if !writable(collection, caller, name) {
-            continue;
-        }
-        let Some(field) = collection.field(name) else {
-            continue;
-        };
-        apply_modifier(field, modifier, raw, draft);
-    }
-    record_files::apply(
-        collection,
-        caller,
-        &mut draft.values,
-        &mut draft.errors,
-        body,
-        uploads,
-    );
-}
-
-fn apply_modifier(field: &crate::schema::Field, modifier: char, raw: &Value, draft: &mut Draft) {
-    let name = field.name.as_str();
-    let current = draft
-        .values
-        .get(name)
-        .cloned()
-        .unwrap_or_else(|| field.zero_value());
-    let updated = match (&field.kind, modifier) {
-        (FieldKind::Number { .. }, '+' | '-') => match normalize(field, raw) {
-            Ok(delta) => {
-                let (a, b) = (
-                    current.as_f64().unwrap_or(0.0),
-                    delta.as_f64().unwrap_or(0.0),
-                );
-                number_json(if modifier == '+' { a + b } else { a - b })
-            }
-            Err(e) => return draft.errors.add(name, e),
-        },
-        (FieldKind::Select { .. } | FieldKind::Relation { .. }, _) if field.is_multi() => {
-            let given = match normalize(field, raw) {
-                Ok(Value::Array(items)) => items,
-                Ok(_) => Vec::new(),
-                Err(e) => return draft.errors.add(name, e),
-            };
-            let mut items = current.as_array().cloned().unwrap_or_default();
-            match modifier {
-                '-' => items.retain(|v| !given.contains(v)),
-                '^' => {
-                    let mut merged: Vec<Value> =
-                        given.into_iter().filter(|v| !items.contains(v)).collect();
-                    merged.extend(items);
-                    items = merged;
-                }
-                _ => items.extend(
-                    given
-                        .into_iter()
-                        .filter(|v| !current.as_array().is_some_and(|c| c.contains(v))),
-                ),
-            }
-            Value::Array(items)
-        }
-        (FieldKind::Select { .. } | FieldKind::Relation { .. }, '-') => {
-            let given = normalize(field, raw).unwrap_or_default();
-            if given == current { json!("") } else { current }
-        }
-        _ => return,
-    };
-    draft.values.insert(name.to_owned(), updated);
 }
 
 fn check_password_confirm(body: &Map<String, Value>, draft: &mut Draft, creating: bool) {
@@ -963,27 +858,6 @@ fn write_update(
     tx.prepare_cached(&sql)?
         .execute(rusqlite::params_from_iter(params))?;
     Ok(())
-}
-
-fn row_matches(
-    tx: &Connection,
-    collection: &Collection,
-    id: &str,
-    rule: &crate::rules::SqlFragment,
-) -> Result<bool, RecordError> {
-    let table = ident(collection.name.as_str());
-    let sql = format!(
-        "SELECT EXISTS(SELECT 1 FROM {table} WHERE {table}.\"id\" = ? AND ({}))",
-        rule.sql
-    );
-    let mut params = vec![SqlValue::Text(id.to_owned())];
-    params.extend(rule.params.iter().cloned());
-    let found: bool = tx.query_row(
-        &sql,
-        rusqlite::params_from_iter(params.iter().map(Bind)),
-        |r| r.get(0),
-    )?;
-    Ok(found)
 }
 
 /// Maps a UNIQUE constraint failure to `validation_not_unique` on its columns.

@@ -11,7 +11,7 @@ use super::error::RuleError;
 use super::functions;
 use super::macros;
 use super::operators::{self, Expansion, Term};
-use super::scope::{ColumnRef, Piece, Scope, SqlFragment, SqlValue};
+use super::scope::{ColumnRef, Nulls, Piece, Scope, SqlFragment, SqlValue};
 
 /// Settings for one compilation.
 #[derive(Debug, Clone, Copy)]
@@ -54,10 +54,11 @@ pub fn compile_with(
     compiler.expr(expr)
 }
 
-/// A resolved operand: one value, or the JSON list of a multi-valued one.
+/// A resolved operand: one value, or the JSON list of a multi-valued one
+/// (with what a NULL element of it means).
 pub(crate) enum Resolved {
     Single(Term),
-    Each(SqlFragment),
+    Each(SqlFragment, Nulls),
 }
 
 struct Compiler<'a> {
@@ -232,11 +233,12 @@ impl Compiler<'_> {
     fn element_of(&mut self, resolved: Resolved, expansions: &mut Vec<Expansion>) -> Term {
         match resolved {
             Resolved::Single(term) => term,
-            Resolved::Each(list) => {
+            Resolved::Each(list, nulls) => {
                 self.aliases += 1;
                 let expansion = Expansion {
                     alias: format!("_e{}", self.aliases),
                     list,
+                    nulls,
                 };
                 let element = expansion.element();
                 expansions.push(expansion);
@@ -251,7 +253,7 @@ impl Compiler<'_> {
             Operand::Number(n) => Ok(Resolved::Single(Term::Value(number(n)?))),
             Operand::Identifier(path) => self.identifier(path),
             Operand::Function { name, args } => {
-                Ok(Resolved::Single(Term::Expr(self.function(name, args)?)))
+                Ok(Resolved::Single(Term::expr(self.function(name, args)?)))
             }
         }
     }
@@ -305,17 +307,27 @@ impl Compiler<'_> {
             ));
         }
         let is_body = key.len() > 1 && key[0] == "body";
+        let nobody = key[0] == "auth" && self.scope.anonymous();
         let value = self.scope.request_value(path)?;
         let single = |v: SqlValue| Ok(Resolved::Single(Term::Value(v)));
+        let identity = |v: SqlValue| {
+            Ok(Resolved::Single(if nobody {
+                Term::Nobody(v)
+            } else {
+                Term::Value(v)
+            }))
+        };
         match (path.modifier, value) {
-            (None, value) => single(value.unwrap_or(SqlValue::Null)),
+            (None, value) => identity(value.unwrap_or(SqlValue::Null)),
             (Some(Modifier::IsSet), value) => single(SqlValue::Integer(i64::from(value.is_some()))),
-            (Some(Modifier::Lower), value) => single(lowercase(value.unwrap_or(SqlValue::Null))),
+            (Some(Modifier::Lower), value) => identity(lowercase(value.unwrap_or(SqlValue::Null))),
             (Some(Modifier::Changed), value) if is_body && key.len() == 2 => {
                 self.changed(path, value)
             }
-            (Some(Modifier::Each), value) if is_body => Ok(Resolved::Each(request_list(value))),
-            (Some(Modifier::Length), value) if is_body => Ok(Resolved::Single(Term::Expr(
+            (Some(Modifier::Each), value) if is_body => {
+                Ok(Resolved::Each(request_list(value), Nulls::Empty))
+            }
+            (Some(Modifier::Length), value) if is_body => Ok(Resolved::Single(Term::expr(
                 operators::json_length(&request_list(value)),
             ))),
             (Some(modifier), _) => Err(misplaced(modifier, path)),
@@ -338,7 +350,7 @@ impl Compiler<'_> {
         let differs = operators::equality(&Term::Value(value), &stored, true);
         let wrapped =
             SqlFragment::concat(&[Piece::Raw("("), Piece::Sql(&differs), Piece::Raw(")")]);
-        Ok(Resolved::Single(Term::Expr(wrapped)))
+        Ok(Resolved::Single(Term::expr(wrapped)))
     }
 
     fn function(&mut self, name: &str, args: &[Operand]) -> Result<SqlFragment, RuleError> {
@@ -352,7 +364,7 @@ impl Compiler<'_> {
     fn scalar_argument(&mut self, function: &str, arg: &Operand) -> Result<SqlFragment, RuleError> {
         match self.operand(arg)? {
             Resolved::Single(term) => Ok(term.to_sql()),
-            Resolved::Each(_) => Err(RuleError::invalid(format!(
+            Resolved::Each(..) => Err(RuleError::invalid(format!(
                 "`:each` values cannot be passed to `{function}`"
             ))),
         }
@@ -361,21 +373,26 @@ impl Compiler<'_> {
 
 /// The one place a [`ColumnRef`] from the scope becomes SQL, with its modifier applied.
 pub(crate) fn column_operand(column: ColumnRef, path: &Path) -> Result<Resolved, RuleError> {
+    let nulls = column.nulls;
     let sql = SqlFragment {
         sql: column.sql,
         params: column.params,
     };
-    let expr = |sql: SqlFragment| Ok(Resolved::Single(Term::Expr(sql)));
+    let lower = |sql: &SqlFragment| {
+        SqlFragment::concat(&[Piece::Raw("LOWER("), Piece::Sql(sql), Piece::Raw(")")])
+    };
+    let expr = |sql: SqlFragment| Ok(Resolved::Single(Term::Expr(sql, nulls)));
     match (path.modifier, column.multi) {
-        (None | Some(Modifier::Each), true) if column.expands => Ok(Resolved::Each(sql)),
+        (None | Some(Modifier::Each), true) if column.expands => Ok(Resolved::Each(sql, nulls)),
+        // Lowercasing the JSON text of the list lowercases every element
+        // (SQLite's LOWER only folds ASCII, which leaves JSON syntax intact).
+        (Some(Modifier::Lower), true) if column.expands => Ok(Resolved::Each(lower(&sql), nulls)),
         (None, _) => expr(sql),
-        (Some(Modifier::Lower), _) => expr(SqlFragment::concat(&[
-            Piece::Raw("LOWER("),
-            Piece::Sql(&sql),
-            Piece::Raw(")"),
-        ])),
-        (Some(Modifier::Each), true) => Ok(Resolved::Each(sql)),
-        (Some(Modifier::Length), true) => expr(operators::json_length(&sql)),
+        (Some(Modifier::Lower), _) => expr(lower(&sql)),
+        (Some(Modifier::Each), true) => Ok(Resolved::Each(sql, nulls)),
+        (Some(Modifier::Length), true) => {
+            Ok(Resolved::Single(Term::expr(operators::json_length(&sql))))
+        }
         (Some(modifier), _) => Err(misplaced(modifier, path)),
     }
 }

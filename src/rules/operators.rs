@@ -21,21 +21,38 @@
 //! fallback for two unknown sides, where it drops affinity; both sides are
 //! then columns or expressions with their own storage classes.
 //!
+//! Two exceptions keep "nothing" from passing for "empty" (see [`Nulls`]):
+//!
+//! * A database value whose NULL is [`Nulls::Absent`] (reached through a
+//!   relation) takes no part in the equivalence: `a = ''` is `a = ''`, and
+//!   `!=` is `(a = b) IS NOT TRUE`, so no related row equals nothing and
+//!   differs from everything. A [`Nulls::Withheld`] value (an email the
+//!   caller may not see) is compared the same way and the whole comparison
+//!   is then ANDed with `a IS NOT NULL`, so no operator matches it.
+//! * A guest's `@request.auth.*` value ([`Term::Nobody`]) equals empty
+//!   literals and other request values as PocketBase's empty value does,
+//!   but against anything from the database `=`, `~` and the orderings are
+//!   false and `!=`, `!~` true.
+//!
 //! Multi-valued operands expand to `json_each` rows. An empty or invalid
 //! array expands to a single NULL element, which is what PocketBase's LEFT
 //! JOIN produces: `cats:each = 'a'` needs at least one element (NULL ≠ 'a')
 //! while `cats:each != 'a'` also matches empty lists.
 
 use super::ast::OpKind;
-use super::scope::{Piece, SqlFragment, SqlValue};
+use super::scope::{Nulls, Piece, SqlFragment, SqlValue};
 
 /// One resolved, single-valued operand.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Term {
     /// A value known while compiling (literal, macro, `@request.*`); bound as `?`.
     Value(SqlValue),
-    /// SQL whose value only the database knows (column, function, list element).
-    Expr(SqlFragment),
+    /// A guest's `@request.auth.*` value: it stands for nobody, so it never
+    /// equals a database value (see the module docs). Bound as `?` where used.
+    Nobody(SqlValue),
+    /// SQL whose value only the database knows (column, function, list
+    /// element), and what a NULL from it means.
+    Expr(SqlFragment, Nulls),
 }
 
 /// What is known about a term's emptiness before the query runs.
@@ -47,20 +64,32 @@ enum Known {
 }
 
 impl Term {
+    /// A database expression whose NULL is PocketBase's empty value.
+    pub(crate) fn expr(sql: SqlFragment) -> Self {
+        Self::Expr(sql, Nulls::Empty)
+    }
+
     fn known(&self) -> Known {
         match self {
-            Self::Value(SqlValue::Null) => Known::Empty,
-            Self::Value(SqlValue::Text(s)) if s.is_empty() => Known::Empty,
-            Self::Value(_) => Known::NonEmpty,
-            Self::Expr(_) => Known::Unknown,
+            Self::Value(SqlValue::Null) | Self::Nobody(SqlValue::Null) => Known::Empty,
+            Self::Value(SqlValue::Text(s)) | Self::Nobody(SqlValue::Text(s)) if s.is_empty() => {
+                Known::Empty
+            }
+            Self::Value(_) | Self::Nobody(_) => Known::NonEmpty,
+            Self::Expr(..) => Known::Unknown,
         }
+    }
+
+    /// NULL from this term is not the empty value (it is absent or withheld).
+    fn null_is_nothing(&self) -> bool {
+        matches!(self, Self::Expr(_, Nulls::Absent | Nulls::Withheld))
     }
 
     /// The term as SQL: a `?` for values, the expression otherwise.
     pub(crate) fn to_sql(&self) -> SqlFragment {
         match self {
-            Self::Value(v) => SqlFragment::param(v.clone()),
-            Self::Expr(sql) => sql.clone(),
+            Self::Value(v) | Self::Nobody(v) => SqlFragment::param(v.clone()),
+            Self::Expr(sql, _) => sql.clone(),
         }
     }
 
@@ -75,20 +104,54 @@ impl Term {
 
 /// `left <op> right` for two single-valued terms.
 pub(crate) fn compare(left: &Term, kind: OpKind, right: &Term) -> SqlFragment {
-    match kind {
-        OpKind::Eq => equality(left, right, false),
-        OpKind::Neq => equality(left, right, true),
-        OpKind::Lt => ordering(left, " < ", right),
-        OpKind::Lte => ordering(left, " <= ", right),
-        OpKind::Gt => ordering(left, " > ", right),
-        OpKind::Gte => ordering(left, " >= ", right),
-        OpKind::Like => like(left, right, false),
-        OpKind::NotLike => like(left, right, true),
+    let nobody_vs_database = matches!(
+        (left, right),
+        (Term::Nobody(_), Term::Expr(..)) | (Term::Expr(..), Term::Nobody(_))
+    );
+    let condition = if nobody_vs_database {
+        // Nobody is not a value the database can hold: only "differs" holds.
+        SqlFragment::raw(match kind {
+            OpKind::Neq | OpKind::NotLike => "1",
+            _ => "0",
+        })
+    } else {
+        match kind {
+            OpKind::Eq => equality(left, right, false),
+            OpKind::Neq => equality(left, right, true),
+            OpKind::Lt => ordering(left, " < ", right),
+            OpKind::Lte => ordering(left, " <= ", right),
+            OpKind::Gt => ordering(left, " > ", right),
+            OpKind::Gte => ordering(left, " >= ", right),
+            OpKind::Like => like(left, right, false),
+            OpKind::NotLike => like(left, right, true),
+        }
+    };
+    withhold(condition, &[left, right])
+}
+
+/// `(condition AND x IS NOT NULL …)` for every withheld term: a value the
+/// caller may not see satisfies no comparison.
+fn withhold(condition: SqlFragment, terms: &[&Term]) -> SqlFragment {
+    let mut out = condition;
+    for term in terms {
+        if let Term::Expr(sql, Nulls::Withheld) = term {
+            out = SqlFragment::concat(&[
+                Piece::Raw("("),
+                Piece::Sql(&out),
+                Piece::Raw(" AND "),
+                Piece::Sql(sql),
+                Piece::Raw(" IS NOT NULL)"),
+            ]);
+        }
     }
+    out
 }
 
 /// `=` / `!=` with `''` and NULL treated alike; see the module docs.
 pub(crate) fn equality(left: &Term, right: &Term, negate: bool) -> SqlFragment {
+    if left.null_is_nothing() || right.null_is_nothing() {
+        return strict_equality(left, right, negate);
+    }
     let (eq, nullness, glue) = if negate {
         (" IS NOT ", " IS NOT NULL", " AND ")
     } else {
@@ -117,13 +180,33 @@ pub(crate) fn equality(left: &Term, right: &Term, negate: bool) -> SqlFragment {
         (Known::NonEmpty, _) | (_, Known::NonEmpty) => binary(&l, &r),
         (Known::Empty, _) => empty_or_null(&r),
         (_, Known::Empty) => empty_or_null(&l),
-        (Known::Unknown, Known::Unknown) => {
-            let coalesce = |x: &SqlFragment| {
-                SqlFragment::concat(&[Piece::Raw("COALESCE("), Piece::Sql(x), Piece::Raw(", '')")])
-            };
-            binary(&coalesce(&l), &coalesce(&r))
-        }
+        (Known::Unknown, Known::Unknown) => binary(&coalesce(&l), &coalesce(&r)),
     }
+}
+
+/// Equality when a side's NULL means "nothing": that side is compared as
+/// is (NULL equals nothing), an empty-valued side as `COALESCE(x, '')`.
+fn strict_equality(left: &Term, right: &Term, negate: bool) -> SqlFragment {
+    let side = |t: &Term| match t {
+        Term::Expr(sql, Nulls::Empty) => coalesce(sql),
+        other => other.to_sql_or_empty(),
+    };
+    let (l, r) = (side(left), side(right));
+    if negate {
+        SqlFragment::concat(&[
+            Piece::Raw("("),
+            Piece::Sql(&l),
+            Piece::Raw(" = "),
+            Piece::Sql(&r),
+            Piece::Raw(") IS NOT TRUE"),
+        ])
+    } else {
+        SqlFragment::concat(&[Piece::Sql(&l), Piece::Raw(" = "), Piece::Sql(&r)])
+    }
+}
+
+fn coalesce(x: &SqlFragment) -> SqlFragment {
+    SqlFragment::concat(&[Piece::Raw("COALESCE("), Piece::Sql(x), Piece::Raw(", '')")])
 }
 
 fn ordering(left: &Term, op: &str, right: &Term) -> SqlFragment {
@@ -134,8 +217,8 @@ fn ordering(left: &Term, op: &str, right: &Term) -> SqlFragment {
 /// `~` / `!~`: a literal right side becomes a pattern, an expression is wrapped in `%`.
 fn like(left: &Term, right: &Term, negate: bool) -> SqlFragment {
     let pattern = match right {
-        Term::Value(v) => SqlFragment::param(like_pattern(v)),
-        Term::Expr(sql) => SqlFragment::concat(&[
+        Term::Value(v) | Term::Nobody(v) => SqlFragment::param(like_pattern(v)),
+        Term::Expr(sql, _) => SqlFragment::concat(&[
             Piece::Raw("('%' || "),
             Piece::Sql(sql),
             Piece::Raw(" || '%')"),
@@ -233,12 +316,17 @@ fn list_or_null(list: &SqlFragment) -> SqlFragment {
 pub(crate) struct Expansion {
     pub(crate) alias: String,
     pub(crate) list: SqlFragment,
+    /// What a NULL element (including the one an empty list expands to) means.
+    pub(crate) nulls: Nulls,
 }
 
 impl Expansion {
     /// The term standing for one element inside the expansion.
     pub(crate) fn element(&self) -> Term {
-        Term::Expr(SqlFragment::raw(format!("{}.value", self.alias)))
+        Term::Expr(
+            SqlFragment::raw(format!("{}.value", self.alias)),
+            self.nulls,
+        )
     }
 }
 
@@ -281,7 +369,7 @@ mod tests {
     use super::*;
 
     fn col(name: &str) -> Term {
-        Term::Expr(SqlFragment::raw(format!("\"t\".\"{name}\"")))
+        Term::expr(SqlFragment::raw(format!("\"t\".\"{name}\"")))
     }
 
     fn text(s: &str) -> Term {
@@ -413,6 +501,7 @@ mod tests {
         let expansion = Expansion {
             alias: "_e1".into(),
             list: SqlFragment::raw("\"t\".\"c\""),
+            nulls: Nulls::Empty,
         };
         let condition = compare(&expansion.element(), OpKind::Eq, &text("a"));
         let list = "CASE WHEN json_array_length(CASE WHEN json_valid(\"t\".\"c\") THEN \"t\".\"c\" ELSE '[]' END) > 0 THEN \"t\".\"c\" ELSE '[null]' END";
@@ -431,5 +520,249 @@ mod tests {
             )
         );
         assert_eq!(all.params, vec![SqlValue::Text("a".into())]);
+    }
+    /// Evaluates `condition` in SQLite: true only when it is TRUE (NULL is no match).
+    fn holds(condition: &SqlFragment) -> bool {
+        let conn = rusqlite::Connection::open_in_memory().expect("in-memory db");
+        let params = condition.params.iter().map(|v| match v {
+            SqlValue::Null => rusqlite::types::Value::Null,
+            SqlValue::Integer(i) => rusqlite::types::Value::Integer(*i),
+            SqlValue::Real(r) => rusqlite::types::Value::Real(*r),
+            SqlValue::Text(t) => rusqlite::types::Value::Text(t.clone()),
+        });
+        conn.query_row(
+            &format!("SELECT COALESCE(({}), 0) IS TRUE", condition.sql),
+            rusqlite::params_from_iter(params),
+            |r| r.get(0),
+        )
+        .unwrap_or_else(|e| panic!("{}: {e}", condition.sql))
+    }
+
+    fn db(sql: &str, nulls: Nulls) -> Term {
+        Term::Expr(SqlFragment::raw(sql), nulls)
+    }
+
+    #[test]
+    fn nothing_reached_through_a_relation_is_not_the_empty_value() {
+        use OpKind::*;
+        let absent = db("NULL", Nulls::Absent);
+        let empty_null = db("NULL", Nulls::Empty);
+        let cases = [
+            (
+                absent.clone(),
+                Eq,
+                text(""),
+                false,
+                "no related row is not ''",
+            ),
+            (absent.clone(), Neq, text(""), true, "so it differs from ''"),
+            (
+                absent.clone(),
+                Eq,
+                Term::Value(SqlValue::Null),
+                false,
+                "nor null",
+            ),
+            (absent.clone(), Eq, text("x"), false, "nor a value"),
+            (absent.clone(), Neq, text("x"), true, "and differs from it"),
+            (
+                absent.clone(),
+                Eq,
+                db("''", Nulls::Empty),
+                false,
+                "nor an empty column",
+            ),
+            (
+                absent.clone(),
+                Neq,
+                db("NULL", Nulls::Empty),
+                true,
+                "and differs from it",
+            ),
+            (
+                absent.clone(),
+                Eq,
+                absent.clone(),
+                false,
+                "nothing never equals nothing",
+            ),
+            (absent.clone(), Neq, absent.clone(), true, "so it differs"),
+            (absent.clone(), Lt, text("x"), false, "orderings stay SQL"),
+            (
+                absent.clone(),
+                NotLike,
+                text("x"),
+                false,
+                "NOT LIKE stays SQL",
+            ),
+            (
+                db("''", Nulls::Absent),
+                Eq,
+                text(""),
+                true,
+                "a related empty value is ''",
+            ),
+            (
+                db("'a'", Nulls::Absent),
+                Neq,
+                text("a"),
+                false,
+                "equal values",
+            ),
+            (
+                empty_null.clone(),
+                Eq,
+                text(""),
+                true,
+                "PocketBase: NULL is ''",
+            ),
+            (
+                empty_null,
+                Neq,
+                text(""),
+                false,
+                "and never differs from it",
+            ),
+        ];
+        for (left, op, right, want, why) in cases {
+            let got = compare(&left, op, &right);
+            assert_eq!(holds(&got), want, "{why}: {}", got.sql);
+            let flipped = compare(&right, op, &left);
+            if matches!(op, Eq | Neq) {
+                assert_eq!(holds(&flipped), want, "{why} (flipped): {}", flipped.sql);
+            }
+        }
+    }
+
+    #[test]
+    fn a_withheld_value_satisfies_no_comparison() {
+        use OpKind::*;
+        let hidden = db("NULL", Nulls::Withheld);
+        let shown = db("'a@x.io'", Nulls::Withheld);
+        for op in [Eq, Neq, Lt, Lte, Gt, Gte, Like, NotLike] {
+            for right in [
+                text(""),
+                text("a@x.io"),
+                text("zzz"),
+                Term::Value(SqlValue::Null),
+            ] {
+                let got = compare(&hidden, op, &right);
+                assert!(
+                    !holds(&got),
+                    "{op:?} {right:?} matched a hidden value: {}",
+                    got.sql
+                );
+            }
+        }
+        assert!(
+            holds(&compare(&shown, Eq, &text("a@x.io"))),
+            "visible and equal"
+        );
+        assert!(
+            holds(&compare(&shown, Neq, &text("b"))),
+            "visible and different"
+        );
+        assert!(
+            holds(&compare(&shown, Like, &text("x.io"))),
+            "visible and like"
+        );
+    }
+
+    #[test]
+    fn a_guest_identity_equals_empty_literals_but_no_database_value() {
+        use OpKind::*;
+        let guest = Term::Nobody(SqlValue::Text(String::new()));
+        let missing = Term::Nobody(SqlValue::Null);
+        let cases = [
+            (
+                guest.clone(),
+                Eq,
+                text(""),
+                true,
+                "@request.auth.id = '' holds for guests",
+            ),
+            (guest.clone(), Neq, text(""), false, "and != '' does not"),
+            (
+                missing.clone(),
+                Eq,
+                text(""),
+                true,
+                "a missing auth field is empty too",
+            ),
+            (
+                guest.clone(),
+                Eq,
+                db("''", Nulls::Empty),
+                false,
+                "an empty column is not nobody",
+            ),
+            (
+                guest.clone(),
+                Eq,
+                db("NULL", Nulls::Empty),
+                false,
+                "nor a NULL column",
+            ),
+            (
+                missing.clone(),
+                Eq,
+                db("NULL", Nulls::Empty),
+                false,
+                "nor for other auth fields",
+            ),
+            (
+                guest.clone(),
+                Eq,
+                db("NULL", Nulls::Absent),
+                false,
+                "nor no related row",
+            ),
+            (
+                guest.clone(),
+                Neq,
+                db("''", Nulls::Empty),
+                true,
+                "nobody differs from everyone",
+            ),
+            (
+                guest.clone(),
+                Like,
+                db("'abc'", Nulls::Empty),
+                false,
+                "'' is in every text",
+            ),
+            (
+                db("'abc'", Nulls::Empty),
+                Like,
+                guest.clone(),
+                false,
+                "as a pattern too",
+            ),
+            (
+                db("'abc'", Nulls::Empty),
+                NotLike,
+                guest.clone(),
+                true,
+                "not like holds",
+            ),
+            (
+                guest.clone(),
+                Lt,
+                db("'b'", Nulls::Empty),
+                false,
+                "no ordering",
+            ),
+            (
+                guest,
+                Gte,
+                db("''", Nulls::Empty),
+                false,
+                "no ordering either way",
+            ),
+        ];
+        for (left, op, right, want, why) in cases {
+            let got = compare(&left, op, &right);
+            assert_eq!(holds(&got), want, "{why}: {}", got.sql);
+        }
     }
 }

@@ -26,6 +26,14 @@ pub trait Scope {
     /// objects should be returned as JSON text, booleans as `Integer(0|1)`.
     fn request_value(&self, path: &Path) -> Result<Option<SqlValue>, RuleError>;
 
+    /// Whether the request has no authenticated record (a guest, or a token
+    /// that did not verify). Its `@request.auth.*` values then stand for
+    /// nobody: they still equal empty literals (`@request.auth.id = ''`), but
+    /// never anything the database holds, not even an empty column.
+    fn anonymous(&self) -> bool {
+        false
+    }
+
     /// Opens `@collection.<name>` as the SQL alias `alias` (already quoted):
     /// the `FROM` item and, optionally, a condition on its rows (e.g. the
     /// collection's list rule). Scopes without other collections refuse.
@@ -78,6 +86,28 @@ pub struct ColumnRef {
     /// Values for `?` placeholders inside `sql` (e.g. a joined collection's
     /// rule), in order.
     pub params: Vec<SqlValue>,
+    /// What a NULL from `sql` means to the comparison operators.
+    pub nulls: Nulls,
+}
+
+/// What a NULL coming out of a [`ColumnRef`] stands for.
+///
+/// PocketBase treats `''` and NULL as one empty value, which is right for
+/// what a record holds (`title = ''`, `author = ''`). A relation path that
+/// reaches no related row has no value at all, and letting that absence
+/// equal `''` would make a guest's empty `@request.auth.id` match every
+/// record whose relation list is empty.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Nulls {
+    /// NULL is the empty value: it equals `''` and NULL (PocketBase's rule).
+    #[default]
+    Empty,
+    /// NULL is "nothing there" (no related row, missing JSON key through a
+    /// relation): `=` never holds, `!=` always does, other operators follow SQL.
+    Absent,
+    /// NULL stands for a value the caller may not see (a hidden email): no
+    /// comparison with it holds, whatever the operator.
+    Withheld,
 }
 
 impl ColumnRef {
@@ -88,6 +118,7 @@ impl ColumnRef {
             multi: false,
             expands: false,
             params: Vec::new(),
+            nulls: Nulls::Empty,
         }
     }
 
@@ -98,6 +129,7 @@ impl ColumnRef {
             multi: true,
             expands: false,
             params: Vec::new(),
+            nulls: Nulls::Empty,
         }
     }
 
@@ -108,12 +140,19 @@ impl ColumnRef {
             multi: true,
             expands: true,
             params: Vec::new(),
+            nulls: Nulls::Empty,
         }
     }
 
     /// Attaches values for the `?` placeholders in `sql`.
     pub fn with_params(mut self, params: Vec<SqlValue>) -> Self {
         self.params = params;
+        self
+    }
+
+    /// Says what a NULL from this column means (see [`Nulls`]).
+    pub fn with_nulls(mut self, nulls: Nulls) -> Self {
+        self.nulls = nulls;
         self
     }
 }

@@ -1,14 +1,16 @@
 //! The `sort` list parameter (§4.8 of the API reference): `-views,title,+created,@random,-@rowid`.
 //! Parsing checks shape and limits; compiling asks the [`Scope`] for every
 //! field, exactly like filters do, and yields the body of an `ORDER BY`.
-//! Sort text never carries parameters, so only scope-supplied SQL and fixed
-//! keywords end up in the result.
+//! Sort text never carries literals, so only scope-supplied SQL and fixed
+//! keywords end up in the result; the scope's SQL may bind values of its own
+//! (a related collection's list rule, the caller's id deciding whose email
+//! is visible), which [`compile_order`] returns alongside.
 
 use super::ast::{Modifier, Path, PathKind};
 use super::compile::{Resolved, column_operand};
 use super::error::RuleError;
 use super::operators::Term;
-use super::scope::Scope;
+use super::scope::{Scope, SqlFragment};
 
 /// Most fields one sort may name.
 pub const MAX_SORT_FIELDS: usize = 8;
@@ -78,25 +80,48 @@ fn parse_item(raw: &str, pos: usize) -> Result<SortItem, RuleError> {
     Ok(SortItem { target, descending })
 }
 
-/// The body of an `ORDER BY` clause for `items` (empty text for no items).
+/// The body of an `ORDER BY` clause for `items` (empty text for no items),
+/// for scopes whose columns bind no values.
 pub fn compile_sort(items: &[SortItem], scope: &dyn Scope) -> Result<String, RuleError> {
-    let parts = items
-        .iter()
-        .map(|item| compile_item(item, scope))
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(parts.join(", "))
+    let order = compile_order(items, scope)?;
+    if !order.params.is_empty() {
+        return Err(RuleError::invalid(
+            "cannot sort by fields that need bound values",
+        ));
+    }
+    Ok(order.sql)
 }
 
-fn compile_item(item: &SortItem, scope: &dyn Scope) -> Result<String, RuleError> {
+/// The body of an `ORDER BY` clause for `items` (empty for no items) with
+/// the values its placeholders need, in order.
+pub fn compile_order(items: &[SortItem], scope: &dyn Scope) -> Result<SqlFragment, RuleError> {
+    let mut out = SqlFragment::default();
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            out.sql.push_str(", ");
+        }
+        out.push(&compile_item(item, scope)?);
+    }
+    Ok(out)
+}
+
+fn compile_item(item: &SortItem, scope: &dyn Scope) -> Result<SqlFragment, RuleError> {
     let direction = if item.descending { "DESC" } else { "ASC" };
     match &item.target {
-        SortTarget::Random => Ok("RANDOM()".into()),
-        SortTarget::RowId => Ok(format!("_rowid_ {direction}")),
-        SortTarget::Field(path) => Ok(format!("{} {direction}", sort_column(path, scope)?)),
+        SortTarget::Random => Ok(SqlFragment::raw("RANDOM()")),
+        SortTarget::RowId => Ok(SqlFragment::raw(format!("_rowid_ {direction}"))),
+        SortTarget::Field(path) => {
+            let mut column = sort_column(path, scope)?;
+            column.sql.push(' ');
+            column.sql.push_str(direction);
+            Ok(column)
+        }
     }
 }
 
-fn sort_column(path: &Path, scope: &dyn Scope) -> Result<String, RuleError> {
+/// The column's SQL. A withheld value (an email the caller may not see) is
+/// NULL already, so it orders with the other hidden ones, not by its text.
+fn sort_column(path: &Path, scope: &dyn Scope) -> Result<SqlFragment, RuleError> {
     let cannot = |why: &str| RuleError::invalid(format!("cannot sort by `{path}`: {why}"));
     match (path.kind(), path.modifier) {
         (PathKind::Request | PathKind::Macro, _) => return Err(cannot("not a field")),
@@ -106,8 +131,8 @@ fn sort_column(path: &Path, scope: &dyn Scope) -> Result<String, RuleError> {
         _ => {}
     }
     match column_operand(scope.column(path)?, path)? {
-        Resolved::Single(Term::Expr(sql)) if sql.params.is_empty() => Ok(sql.sql),
-        _ => Err(cannot("needs bound values")),
+        Resolved::Single(Term::Expr(sql, _)) => Ok(sql),
+        _ => Err(cannot("not a single value")),
     }
 }
 

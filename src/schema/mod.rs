@@ -28,7 +28,7 @@ pub use json_schema::record_schema;
 pub use list::{ListError, bind_values, list};
 pub use names::{CollectionName, FieldName, NameError};
 pub use registry::{CompiledCollection, Registry, Snapshot};
-pub use rule_scope::{FieldScope, MAX_RELATION_HOPS, NoRequest, RequestValues};
+pub use rule_scope::{FieldScope, MAX_RELATION_HOPS, NoRequest, RequestValues, Trust};
 pub use store::{LISTABLE_COLUMNS, create, delete, load_snapshot, query_ids, update, validate};
 
 use crate::db::DbError;

@@ -18,6 +18,10 @@ pub struct UserMapping {
     /// A boolean saying the email is verified; `None` when the provider
     /// only ever returns verified addresses.
     pub email_verified: Option<&'static str>,
+    /// Path appended to the user-info URL of a list of the user's addresses
+    /// (`[{email, verified, primary}]`, GitHub's `/user/emails`) whose
+    /// primary verified one is the email; "" when `email` is used instead.
+    pub verified_emails: &'static str,
 }
 
 /// A provider known to the server.
@@ -41,6 +45,7 @@ const OIDC_USER: UserMapping = UserMapping {
     email: "/email",
     avatar_url: "/picture",
     email_verified: Some("/email_verified"),
+    verified_emails: "",
 };
 
 const fn oidc(name: &'static str) -> ProviderSpec {
@@ -86,9 +91,13 @@ pub const CATALOG: &[ProviderSpec] = &[
             id: "/id",
             name: "/name",
             username: "/login",
-            email: "/email",
+            // `/user`'s email is whatever the user made public, verified or
+            // not; only the primary verified address of `/user/emails` counts
+            // (as in PocketBase).
+            email: "",
             avatar_url: "/avatar_url",
             email_verified: None,
+            verified_emails: "/emails",
         },
     },
     ProviderSpec {
@@ -106,6 +115,7 @@ pub const CATALOG: &[ProviderSpec] = &[
             email: "/email",
             avatar_url: "/avatar_url",
             email_verified: None,
+            verified_emails: "",
         },
     },
     ProviderSpec {
@@ -123,6 +133,7 @@ pub const CATALOG: &[ProviderSpec] = &[
             email: "/email",
             avatar_url: "",
             email_verified: Some("/verified"),
+            verified_emails: "",
         },
     },
     ProviderSpec {
@@ -137,9 +148,12 @@ pub const CATALOG: &[ProviderSpec] = &[
             id: "/id",
             name: "/displayName",
             username: "",
+            // Trusted as PocketBase trusts it by default (its
+            // `idTokenEmailClaim` choices are not supported here).
             email: "/mail",
             avatar_url: "",
             email_verified: None,
+            verified_emails: "",
         },
     },
     ProviderSpec {
@@ -157,6 +171,7 @@ pub const CATALOG: &[ProviderSpec] = &[
             email: "/email",
             avatar_url: "/picture/data/url",
             email_verified: None,
+            verified_emails: "",
         },
     },
     oidc("oidc"),

@@ -3,18 +3,27 @@
 //! `json_extract` with a validated path; a relation path (`author.name`,
 //! `tags.title`, `comments_via_post.author`, up to [`MAX_RELATION_HOPS`])
 //! becomes a correlated subquery over the related tables, and a path through
-//! a multi-valued hop yields a JSON array compared element by element. For
-//! non-superusers every related collection's list rule is applied to the
-//! rows it contributes (a `null` list rule makes the path unusable).
-//! `@collection.<name>` opens another collection (its list rule applied for
-//! non-superusers) inside the `EXISTS` the compiler builds for it.
-//! `@request.*` values come from a [`RequestValues`] supplied by the caller.
+//! a multi-valued hop yields a JSON array compared element by element. A
+//! value reached through a relation is [`Nulls::Absent`] when no related
+//! row is there, so "no member" never equals a guest's empty id.
+//!
+//! What an expression may reach depends on who wrote it ([`Trust`]).
+//! Collection rules and superusers' own filters see every field and every
+//! related row, as PocketBase evaluates them. Other callers' `filter`/`sort`
+//! get no hidden fields, every related collection's list rule applied to the
+//! rows it contributes (a `null` list rule makes the path unusable: a
+//! Ferrobase hardening, PocketBase leaks related rows there), and an auth
+//! collection's `email` only where it is visible to them (their own record
+//! or `emailVisibility`); elsewhere it is [`Nulls::Withheld`].
+//! `@collection.<name>` opens another collection inside the `EXISTS` the
+//! compiler builds for it. `@request.*` values come from a [`RequestValues`]
+//! supplied by the caller.
 
-use super::collection::Collection;
+use super::collection::{Collection, CollectionType};
 use super::field::FieldKind;
 use super::registry::Snapshot;
 use crate::db::ident;
-use crate::rules::{self, CollectionSource, ColumnRef, Path, RuleError, Scope, SqlValue};
+use crate::rules::{self, CollectionSource, ColumnRef, Nulls, Path, RuleError, Scope, SqlValue};
 use std::cell::Cell;
 
 /// Longest relation chain a path may follow.
@@ -24,6 +33,31 @@ pub const MAX_RELATION_HOPS: usize = 6;
 pub trait RequestValues {
     /// The value of `path` (an `@request.…` path), `None` when missing.
     fn value(&self, path: &Path) -> Result<Option<SqlValue>, RuleError>;
+
+    /// (collection id, record id) of the authenticated record; `None` for
+    /// guests and requests whose token did not verify.
+    fn auth_record(&self) -> Option<(&str, &str)> {
+        None
+    }
+}
+
+/// Who wrote the expression being compiled, which decides what it may reach.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trust {
+    /// A collection rule (written by a superuser) or a superuser's own
+    /// `filter`/`sort`: hidden fields, every email and every related row.
+    Full,
+    /// Any other caller's `filter`/`sort`: no hidden fields, related rows
+    /// only where the related collection's list rule admits the caller, and
+    /// emails only where visible to them.
+    Client,
+}
+
+impl Trust {
+    /// The trust given to a `filter`/`sort` sent by this kind of caller.
+    pub fn of_query_by(superuser: bool) -> Self {
+        if superuser { Self::Full } else { Self::Client }
+    }
 }
 
 /// No request at all (rules checked at save time).
@@ -48,10 +82,7 @@ pub struct FieldScope<'a> {
     collection: &'a Collection,
     /// How the root table is named in the surrounding SQL.
     alias: String,
-    /// Superusers may use hidden fields and skip related collections' rules.
-    superuser: bool,
-    /// Hidden fields of the root collection are usable (rules, superusers).
-    allow_hidden: bool,
+    trust: Trust,
     request: &'a dyn RequestValues,
     aliases: &'a Cell<usize>,
     depth: usize,
@@ -62,8 +93,7 @@ impl<'a> FieldScope<'a> {
     pub fn new(
         snapshot: &'a Snapshot,
         collection: &'a Collection,
-        superuser: bool,
-        allow_hidden: bool,
+        trust: Trust,
         request: &'a dyn RequestValues,
         aliases: &'a Cell<usize>,
     ) -> Self {
@@ -71,8 +101,7 @@ impl<'a> FieldScope<'a> {
             snapshot,
             collection,
             alias: ident(collection.name.as_str()),
-            superuser,
-            allow_hidden,
+            trust,
             request,
             aliases,
             depth: 0,
@@ -85,14 +114,15 @@ impl<'a> FieldScope<'a> {
         format!("\"_fb_r{n}\"")
     }
 
-    /// The related collection's list rule as an SQL condition on `alias`, for non-superusers.
+    /// The related collection's list rule as an SQL condition on `alias`,
+    /// for client queries (rules and superusers see every related row).
     fn related_rule(
         &self,
         target: &Collection,
         alias: &str,
         path: &Path,
     ) -> Result<Option<rules::SqlFragment>, RuleError> {
-        if self.superuser {
+        if self.trust == Trust::Full {
             return Ok(None);
         }
         match &target.rules.list {
@@ -105,18 +135,44 @@ impl<'a> FieldScope<'a> {
                 if self.depth >= MAX_RELATION_HOPS {
                     return Err(unresolved(path, "relation rules nest too deep"));
                 }
+                // The list rule is a rule: compiled as its author wrote it.
                 let nested = FieldScope {
                     snapshot: self.snapshot,
                     collection: target,
                     alias: alias.to_owned(),
-                    superuser: false,
-                    allow_hidden: true,
+                    trust: Trust::Full,
                     request: self.request,
                     aliases: self.aliases,
                     depth: self.depth + 1,
                 };
                 rules::compile(&*rules::parse_filter_cached(rule)?, &nested).map(Some)
             }
+        }
+    }
+
+    /// An auth collection's `email` (of the row `alias`) as a client query
+    /// may see it: the address where it is visible to the caller, NULL
+    /// ([`Nulls::Withheld`]) elsewhere, so no filter matches a hidden
+    /// address and no sort orders by one. Rules and superusers see all.
+    fn email(&self, value: Value, collection: &Collection, alias: &str) -> Value {
+        if self.trust == Trust::Full {
+            return value;
+        }
+        let mut params = Vec::new();
+        let mut visible = format!("{alias}.\"emailVisibility\" = 1");
+        if let Some((_, id)) = self
+            .request
+            .auth_record()
+            .filter(|(collection_id, _)| *collection_id == collection.id)
+        {
+            visible.push_str(&format!(" OR {alias}.\"id\" = ?"));
+            params.push(SqlValue::Text(id.to_owned()));
+        }
+        params.extend(value.params);
+        Value {
+            sql: format!("(CASE WHEN {visible} THEN {} END)", value.sql),
+            params,
+            nulls: Nulls::Withheld,
         }
     }
 
@@ -131,12 +187,7 @@ impl<'a> FieldScope<'a> {
         for (i, seg) in path.segments.iter().enumerate() {
             let rest = &path.segments[i + 1..];
             if let Some(field) = collection.field(seg) {
-                let hidden_ok = if hops == 0 {
-                    self.allow_hidden
-                } else {
-                    self.superuser
-                };
-                if field.hidden && !hidden_ok {
+                if field.hidden && self.trust == Trust::Client {
                     return Err(unresolved(path, "hidden field"));
                 }
                 let column = format!("{alias}.{}", ident(field.name.as_str()));
@@ -147,7 +198,18 @@ impl<'a> FieldScope<'a> {
                     _ => None,
                 };
                 let Some(target_id) = relation_target else {
-                    let value = json_path(&column, field, rest, path)?;
+                    let mut value = Value {
+                        sql: json_path(&column, field, rest, path)?,
+                        params: Vec::new(),
+                        nulls: if hops == 0 {
+                            Nulls::Empty
+                        } else {
+                            Nulls::Absent
+                        },
+                    };
+                    if field.name.as_str() == "email" && collection.kind == CollectionType::Auth {
+                        value = self.email(value, collection, &alias);
+                    }
                     return Ok(finish(
                         value,
                         field.is_multi(),
@@ -203,6 +265,9 @@ impl<'a> FieldScope<'a> {
             }) else {
                 return Err(unresolved(path, "not a relation to this collection"));
             };
+            if back.hidden && self.trust == Trust::Client {
+                return Err(unresolved(path, "hidden field"));
+            }
             if hops == MAX_RELATION_HOPS {
                 return Err(unresolved(path, "too many relation hops"));
             }
@@ -229,7 +294,11 @@ impl<'a> FieldScope<'a> {
             }
             hops += 1;
             if rest.is_empty() {
-                let value = format!("{next}.\"id\"");
+                let value = Value {
+                    sql: format!("{next}.\"id\""),
+                    params: Vec::new(),
+                    nulls: Nulls::Absent,
+                };
                 return Ok(finish(
                     value,
                     false,
@@ -278,46 +347,62 @@ fn json_path(
     ))
 }
 
+/// The value a path ends in, before [`finish`] wraps it.
+struct Value {
+    /// SQL over the last table of the path.
+    sql: String,
+    /// Values for `?` placeholders in `sql`, in order.
+    params: Vec<SqlValue>,
+    /// What a NULL from it means.
+    nulls: Nulls,
+}
+
 /// Wraps the final value: a plain column at the root, a scalar subquery
 /// through single relations, a JSON array through multi-valued hops.
 fn finish(
-    value: String,
+    value: Value,
     value_is_multi: bool,
     hops: usize,
     through_multi: bool,
     from: &str,
     conditions: &[String],
-    params: Vec<SqlValue>,
+    condition_params: Vec<SqlValue>,
 ) -> ColumnRef {
+    let Value {
+        sql: value,
+        params: mut value_params,
+        nulls,
+    } = value;
     if hops == 0 {
-        return if value_is_multi {
+        let column = if value_is_multi {
             ColumnRef::multi(value)
         } else {
             ColumnRef::single(value)
         };
+        return column.with_params(value_params).with_nulls(nulls);
     }
+    // The value is written before the conditions, so its params come first.
+    value_params.extend(condition_params);
+    let params = value_params;
     let where_sql = if conditions.is_empty() {
         String::new()
     } else {
         format!(" WHERE {}", conditions.join(" AND "))
     };
-    if value_is_multi {
+    let column = if value_is_multi {
         // A multi-valued field reached through a relation (`team.members`) is
         // compared per element, like the relation hops before it.
-        let sql = format!(
+        ColumnRef::each(format!(
             "(SELECT json_group_array(\"_fb_each\".value) FROM {from} JOIN json_each({value}) AS \"_fb_each\"{where_sql})"
-        );
-        return ColumnRef::each(sql).with_params(params);
-    }
-    if through_multi {
+        ))
+    } else if through_multi {
         ColumnRef::each(format!(
             "(SELECT json_group_array({value}) FROM {from}{where_sql})"
         ))
-        .with_params(params)
     } else {
         ColumnRef::single(format!("(SELECT {value} FROM {from}{where_sql} LIMIT 1)"))
-            .with_params(params)
-    }
+    };
+    column.with_params(params).with_nulls(nulls)
 }
 
 impl Scope for FieldScope<'_> {
@@ -333,6 +418,10 @@ impl Scope for FieldScope<'_> {
 
     fn request_value(&self, path: &Path) -> Result<Option<SqlValue>, RuleError> {
         self.request.value(path)
+    }
+
+    fn anonymous(&self) -> bool {
+        self.request.auth_record().is_none()
     }
 
     fn collection_source(&self, name: &str, alias: &str) -> Result<CollectionSource, RuleError> {
@@ -371,8 +460,7 @@ impl Scope for FieldScope<'_> {
             snapshot: self.snapshot,
             collection: target,
             alias: alias.to_owned(),
-            superuser: self.superuser,
-            allow_hidden: self.superuser,
+            trust: self.trust,
             request: self.request,
             aliases: self.aliases,
             depth: self.depth + 1,
@@ -388,6 +476,175 @@ pub(super) fn check_rule(
     rule: &str,
 ) -> Result<(), RuleError> {
     let aliases = Cell::new(0);
-    let scope = FieldScope::new(snapshot, collection, true, true, &NoRequest, &aliases);
+    let scope = FieldScope::new(snapshot, collection, Trust::Full, &NoRequest, &aliases);
     rules::compile(&rules::parse_filter(rule)?, &scope).map(|_| ())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{Value, json};
+
+    /// A guest (no auth record) or the user `u1`, with `@request.auth.id`.
+    struct Req(Option<&'static str>);
+
+    impl RequestValues for Req {
+        fn value(&self, path: &Path) -> Result<Option<SqlValue>, RuleError> {
+            let id = self.0.unwrap_or_default();
+            Ok((path.segments.join(".") == "@request.auth.id").then(|| SqlValue::Text(id.into())))
+        }
+
+        fn auth_record(&self) -> Option<(&str, &str)> {
+            self.0.map(|id| (USERS_ID, id))
+        }
+    }
+
+    const USERS_ID: &str = "pbc_users_test";
+
+    fn snapshot(users_list_rule: Value) -> Snapshot {
+        let mut users = Collection::from_create(
+            &json!({"name": "users", "type": "auth", "listRule": users_list_rule}),
+        )
+        .expect("users");
+        users.id = USERS_ID.into();
+        let teams = Collection::from_create(&json!({"name": "teams", "fields": [
+            {"name": "name", "type": "text"},
+            {"name": "members", "type": "relation", "collectionId": USERS_ID, "maxSelect": 9}
+        ]}))
+        .expect("teams");
+        Snapshot::build(vec![users, teams]).expect("snapshot")
+    }
+
+    /// Names of the teams `filter` admits, evaluated in SQLite.
+    fn teams_matching(
+        snap: &Snapshot,
+        trust: Trust,
+        who: Option<&'static str>,
+        filter: &str,
+    ) -> Result<Vec<String>, RuleError> {
+        let conn = rusqlite::Connection::open_in_memory().expect("db");
+        conn.execute_batch(
+            "CREATE TABLE users (id TEXT, email TEXT, emailVisibility BOOLEAN);
+             INSERT INTO users VALUES ('u1', 'one@x.io', 0), ('u2', 'two@x.io', 1);
+             CREATE TABLE teams (id TEXT, name TEXT, members JSON);
+             INSERT INTO teams VALUES ('t1', 'one', '[\"u1\"]'), ('t0', 'none', '[]'), ('t2', 'two', '[\"u2\"]');",
+        )
+        .expect("tables");
+        let teams = snap.get_ref("teams").expect("teams");
+        let aliases = Cell::new(0);
+        let req = Req(who);
+        let scope = FieldScope::new(snap, teams, trust, &req, &aliases);
+        let cond = rules::compile(&rules::parse_filter(filter)?, &scope)?;
+        let params = cond.params.iter().map(|v| match v {
+            SqlValue::Text(t) => rusqlite::types::Value::Text(t.clone()),
+            SqlValue::Integer(i) => rusqlite::types::Value::Integer(*i),
+            SqlValue::Real(r) => rusqlite::types::Value::Real(*r),
+            SqlValue::Null => rusqlite::types::Value::Null,
+        });
+        let sql = format!("SELECT name FROM teams WHERE {} ORDER BY name", cond.sql);
+        let mut stmt = conn.prepare(&sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
+        let names = stmt
+            .query_map(rusqlite::params_from_iter(params), |r| r.get(0))
+            .expect("query")
+            .collect::<Result<Vec<String>, _>>()
+            .expect("rows");
+        Ok(names)
+    }
+
+    #[test]
+    fn an_empty_member_list_never_matches_a_guest() {
+        let snap = snapshot(json!("id = @request.auth.id"));
+        for (trust, who, filter, want) in [
+            (Trust::Full, None, "members.id ?= @request.auth.id", vec![]),
+            (Trust::Full, None, "members.id = @request.auth.id", vec![]),
+            (
+                Trust::Full,
+                None,
+                "members.email ?= @request.auth.id",
+                vec![],
+            ),
+            (
+                Trust::Full,
+                None,
+                "members:each ?= @request.auth.id",
+                vec![],
+            ),
+            (
+                Trust::Full,
+                Some("u1"),
+                "members.id ?= @request.auth.id",
+                vec!["one"],
+            ),
+            (
+                Trust::Full,
+                Some("u2"),
+                "members.id ?= @request.auth.id",
+                vec!["two"],
+            ),
+            (Trust::Full, Some("u1"), "members.id ?= ''", vec![]),
+            (
+                Trust::Full,
+                Some("u1"),
+                "members.id != 'u1'",
+                vec!["none", "two"],
+            ),
+            (Trust::Full, Some("u1"), "members:length = 0", vec!["none"]),
+            (Trust::Client, Some("u1"), "members.id ?= 'u2'", vec![]),
+            (Trust::Client, Some("u1"), "members.id ?= 'u1'", vec!["one"]),
+        ] {
+            let got = teams_matching(&snap, trust, who, filter).expect("compiles");
+            assert_eq!(got, want, "{trust:?} {who:?} {filter:?}");
+        }
+    }
+
+    #[test]
+    fn rules_reach_related_rows_whatever_the_related_list_rule() {
+        let snap = snapshot(Value::Null);
+        let rule = "members.id ?= @request.auth.id";
+
+        let member = teams_matching(&snap, Trust::Full, Some("u1"), rule);
+        let guest = teams_matching(&snap, Trust::Full, None, rule);
+        let client = teams_matching(&snap, Trust::Client, Some("u1"), "members.id ?= 'u1'");
+
+        assert_eq!(
+            member,
+            Ok(vec!["one".to_owned()]),
+            "a rule is evaluated as written"
+        );
+        assert_eq!(guest, Ok(vec![]), "and admits no guest");
+        assert!(
+            client.is_err(),
+            "a client filter may not reach superusers-only rows"
+        );
+    }
+
+    #[test]
+    fn client_filters_only_match_emails_visible_to_the_caller() {
+        let snap = snapshot(json!(""));
+        for (trust, who, filter, want) in [
+            (Trust::Client, None, "members.email ?~ 'x.io'", vec!["two"]),
+            (
+                Trust::Client,
+                Some("u1"),
+                "members.email ?~ 'x.io'",
+                vec!["one", "two"],
+            ),
+            (Trust::Client, None, "members.email ?!= 'zzz'", vec!["two"]),
+            (
+                Trust::Client,
+                None,
+                "members.email:lower ?= 'one@x.io'",
+                vec![],
+            ),
+            (
+                Trust::Full,
+                None,
+                "members.email ?= 'one@x.io'",
+                vec!["one"],
+            ),
+        ] {
+            let got = teams_matching(&snap, trust, who, filter).expect("compiles");
+            assert_eq!(got, want, "{trust:?} {who:?} {filter:?}");
+        }
+    }
 }

@@ -473,3 +473,226 @@ async fn mfa_needs_a_second_different_method() {
     assert_eq!(second, 200, "{session}");
     assert!(session["token"].is_string());
 }
+
+#[tokio::test]
+async fn an_otp_login_resets_a_password_pre_set_by_someone_else() {
+    let (app, sink) = spawn_app_with_mail().await;
+    enable(&app, json!({"otp": {"enabled": true, "length": 6}})).await;
+    // The attacker registers the victim's address before the victim does.
+    let planted = sign_up(&app, "victim@example.com").await;
+    let (_, attacker) = post(
+        &app,
+        "auth-with-password",
+        None,
+        json!({"identity": "victim@example.com", "password": PASSWORD}),
+    )
+    .await;
+    let attacker_token = attacker["token"].as_str().expect("token").to_owned();
+
+    let (_, otp) = post(
+        &app,
+        "request-otp",
+        None,
+        json!({"email": "victim@example.com"}),
+    )
+    .await;
+    let code = sink
+        .wait_for("victim@example.com", WAIT)
+        .await
+        .expect("otp mail")
+        .find_digits(6)
+        .expect("code");
+    let (status, session) = post(
+        &app,
+        "auth-with-otp",
+        None,
+        json!({"otpId": otp["otpId"], "password": code}),
+    )
+    .await;
+    let (password_after, _) = post(
+        &app,
+        "auth-with-password",
+        None,
+        json!({"identity": "victim@example.com", "password": PASSWORD}),
+    )
+    .await;
+    let (token_after, _) = post(&app, "auth-refresh", Some(&attacker_token), json!({})).await;
+    let (session_refresh, _) =
+        post(&app, "auth-refresh", session["token"].as_str(), json!({})).await;
+
+    assert_eq!(status, 200, "{session}");
+    assert_eq!(session["record"]["id"], planted["id"]);
+    assert_eq!(session["record"]["verified"], true);
+    assert_eq!(password_after, 400, "the pre-set password must be reset");
+    assert_eq!(token_after, 401, "older tokens die with the tokenKey");
+    assert_eq!(session_refresh, 200, "the OTP session itself stays valid");
+}
+
+#[tokio::test]
+async fn one_mfa_id_finishes_only_one_of_two_parallel_logins() {
+    let (app, sink) = spawn_app_with_mail().await;
+    sign_up(&app, "race@example.com").await;
+    enable(
+        &app,
+        json!({"otp": {"enabled": true, "length": 6}, "mfa": {"enabled": true}}),
+    )
+    .await;
+    let (_, challenge) = post(
+        &app,
+        "auth-with-password",
+        None,
+        json!({"identity": "race@example.com", "password": PASSWORD}),
+    )
+    .await;
+    let mfa_id = challenge["mfaId"].as_str().expect("mfaId").to_owned();
+    // Two OTPs, so both second factors are valid on their own.
+    let mut second_factors = Vec::new();
+    for _ in 0..2 {
+        let (_, otp) = post(
+            &app,
+            "request-otp",
+            None,
+            json!({"email": "race@example.com"}),
+        )
+        .await;
+        let code = sink
+            .wait_for("race@example.com", WAIT)
+            .await
+            .expect("otp mail")
+            .find_digits(6)
+            .expect("code");
+        second_factors.push(json!({"otpId": otp["otpId"], "password": code, "mfaId": mfa_id}));
+    }
+
+    let (a, b) = tokio::join!(
+        post(&app, "auth-with-otp", None, second_factors[0].clone()),
+        post(&app, "auth-with-otp", None, second_factors[1].clone()),
+    );
+
+    let mut statuses = [a.0, b.0];
+    statuses.sort();
+    assert_eq!(statuses, [200, 400], "one mfaId, one session: {a:?} {b:?}");
+}
+
+/// A TCP listener that accepts connections and never answers: an SMTP
+/// server stuck before its greeting, so a delivery waits for its timeout.
+async fn silent_smtp() -> (u16, tokio::task::JoinHandle<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let task = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    (port, task)
+}
+
+#[tokio::test]
+async fn email_requests_answer_as_fast_for_real_accounts_as_for_unknown_ones() {
+    let app = spawn_app().await;
+    let (port, _smtp) = silent_smtp().await;
+    let (status, body) = status_json(
+        app.su(
+            Method::PATCH,
+            "/api/settings",
+            Some(json!({"smtp": {"enabled": true, "host": "127.0.0.1", "port": port}})),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    enable(&app, json!({"otp": {"enabled": true}})).await;
+    let real = sign_up(&app, "real@example.com").await;
+    let (_, session) = post(
+        &app,
+        "auth-with-password",
+        None,
+        json!({"identity": "real@example.com", "password": PASSWORD}),
+    )
+    .await;
+    let token = session["token"].as_str().expect("token").to_owned();
+    assert!(real["id"].is_string());
+    // SMTP never answers, so a request that waited for delivery would take
+    // the mailer's timeout (seconds); one that doesn't answers at once.
+    let bound = Duration::from_millis(1_500);
+
+    for (path, email, auth) in [
+        ("request-otp", "real@example.com", None),
+        ("request-otp", "ghost@example.com", None),
+        ("request-verification", "real@example.com", None),
+        ("request-verification", "ghost@example.com", None),
+        ("request-password-reset", "real@example.com", None),
+        ("request-password-reset", "ghost@example.com", None),
+        ("request-email-change", "", Some(token.as_str())),
+    ] {
+        let body = if auth.is_some() {
+            json!({"newEmail": "new-address@example.com"})
+        } else {
+            json!({"email": email})
+        };
+        let started = std::time::Instant::now();
+        let (status, answer) = tokio::time::timeout(bound * 4, post(&app, path, auth, body))
+            .await
+            .unwrap_or_else(|_| panic!("{path} for {email:?} hung on SMTP"));
+        let took = started.elapsed();
+
+        assert!(status < 300, "{path} {email}: {status} {answer}");
+        assert!(
+            took < bound,
+            "{path} for {email:?} took {took:?}: it waited for SMTP"
+        );
+    }
+}
+
+#[tokio::test]
+async fn impersonate_durations_out_of_range_are_refused_without_a_token() {
+    let app = spawn_app().await;
+    let user = sign_up(&app, "dur@example.com").await;
+    let path = format!(
+        "/api/collections/users/impersonate/{}",
+        user["id"].as_str().expect("id")
+    );
+
+    for (duration, why) in [
+        (json!(i64::MAX), "i64::MAX overflows now + duration"),
+        (json!(u64::MAX), "past i64"),
+        (json!(1e300), "huge float"),
+        (json!(-1), "negative"),
+        (json!(i64::MIN), "i64::MIN"),
+        (json!(1.5), "fraction"),
+        (json!("60"), "text"),
+        (json!(315_360_001), "past the ten-year cap"),
+    ] {
+        let (status, body) = status_json(
+            app.su(Method::POST, &path, Some(json!({ "duration": duration })))
+                .await,
+        )
+        .await;
+        assert_eq!(status, 400, "{duration} ({why}): {body}");
+        assert_eq!(
+            body["message"], "An error occurred while validating the submitted data.",
+            "{why}"
+        );
+        assert!(
+            body["data"]["duration"]["code"].is_string(),
+            "{why}: {body}"
+        );
+    }
+    for (duration, why) in [
+        (json!(0), "zero: the collection default"),
+        (json!(null), "null: the collection default"),
+        (json!(315_360_000), "exactly the cap"),
+    ] {
+        let (status, body) = status_json(
+            app.su(Method::POST, &path, Some(json!({ "duration": duration })))
+                .await,
+        )
+        .await;
+        assert_eq!(status, 200, "{why}: {body}");
+        let (me, _) = post(&app, "auth-refresh", body["token"].as_str(), json!({})).await;
+        assert_eq!(me, 200, "{why}: the token works");
+    }
+}

@@ -1305,7 +1305,7 @@ fn pagination_cases() -> Vec<Case> {
         ),
         ("perPage", "-5", 200, "negative perPage means the default"),
         ("perPage", "100000", 200, "perPage is clamped"),
-        ("skipTotal", "maybe", 200, "unknown skipTotal means no"),
+        ("skipTotal", "maybe", 400, "skipTotal must be a boolean"),
         (
             "expand",
             "author.nope.x",
@@ -1328,13 +1328,13 @@ fn pagination_cases() -> Vec<Case> {
         (
             "fields",
             "title:excerpt(99999999999999999999999,true)",
-            200,
-            "huge excerpt length",
+            400,
+            "excerpt length past any integer",
         ),
         (
             "fields",
             "*,expand.author.name:excerpt(-1)",
-            200,
+            400,
             "negative excerpt length",
         ),
     ] {

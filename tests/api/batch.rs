@@ -147,3 +147,96 @@ async fn each_request_in_a_batch_keeps_its_own_rules() {
         "{many}"
     );
 }
+
+/// A guest batch of `n` creates into `slow`, whose create rule scans the
+/// long `seed` titles with a LIKE that only the last one matches.
+fn slow_batch(n: usize) -> Value {
+    let requests: Vec<Value> = (0..n)
+        .map(|i| json!({"method": "POST", "url": "/api/collections/slow/records", "body": {"title": format!("t{i}")}}))
+        .collect();
+    json!({ "requests": requests })
+}
+
+async fn count_in(app: &TestApp, collection: &str) -> i64 {
+    let (_, list) = status_json(app.list_records(collection, &[], None).await).await;
+    list["totalItems"].as_i64().expect("total")
+}
+
+#[tokio::test]
+async fn a_batch_running_past_its_timeout_fails_whole_and_writes_nothing() {
+    let app = setup().await;
+    app.create_collection_ok(json!({
+        "name": "seed", "listRule": "", "viewRule": "",
+        "fields": [{"name": "title", "type": "text", "max": 100000}]
+    }))
+    .await;
+    let needle = format!("{}b", "a".repeat(2000));
+    let seed: Vec<Value> = (0..60)
+        .map(|i| if i < 59 { "a".repeat(3000) } else { needle.clone() })
+        .map(|title| json!({"method": "POST", "url": "/api/collections/seed/records", "body": {"title": title}}))
+        .collect();
+    let settings = json!({"batch": {"enabled": true, "maxRequests": 1000, "timeout": 30}});
+    assert_eq!(
+        app.su(Method::PATCH, "/api/settings", Some(settings))
+            .await
+            .status(),
+        200
+    );
+    let (seeded, seed_body) = status_json(
+        app.su(Method::POST, "/api/batch", Some(json!({"requests": seed})))
+            .await,
+    )
+    .await;
+    assert_eq!(seeded, 200, "{seed_body}");
+    app.create_collection_ok(json!({
+        "name": "slow", "listRule": "", "viewRule": "",
+        "createRule": format!("@collection.seed.title ?~ '{needle}'"),
+        "fields": [{"name": "title", "type": "text"}]
+    }))
+    .await;
+    // Calibrate: one slow create alone passes its rule; time it.
+    let started = std::time::Instant::now();
+    let (single, single_body) = status_json(
+        app.request(Method::POST, "/api/batch", None, Some(slow_batch(1)))
+            .await,
+    )
+    .await;
+    let per_create = started.elapsed();
+    assert_eq!(single, 200, "the rule admits guests, slowly: {single_body}");
+    let members = ((3.0 / per_create.as_secs_f64()).ceil() as usize).clamp(4, 1000);
+    let settings = json!({"batch": {"timeout": 1}});
+    assert_eq!(
+        app.su(Method::PATCH, "/api/settings", Some(settings))
+            .await
+            .status(),
+        200
+    );
+
+    let started = std::time::Instant::now();
+    let (status, body) = status_json(
+        app.request(Method::POST, "/api/batch", None, Some(slow_batch(members)))
+            .await,
+    )
+    .await;
+    let took = started.elapsed();
+
+    assert_eq!(
+        (status, body.clone()),
+        (
+            400,
+            json!({"data": {}, "message": "Batch transaction failed.", "status": 400})
+        ),
+        "{members} creates of {per_create:?} each must not fit in 1 s"
+    );
+    assert!(
+        took < std::time::Duration::from_millis(2500),
+        "the batch was cut at its timeout, not run to the end: {took:?} for {members} members"
+    );
+    assert_eq!(
+        count_in(&app, "slow").await,
+        1,
+        "only the calibration record exists"
+    );
+    app.create_record_ok("notes", json!({"title": "after"}))
+        .await;
+}

@@ -288,3 +288,28 @@ pub async fn spawn_app_with_mail() -> (TestApp, crate::smtp_sink::SmtpSink) {
     assert_eq!(status, 200, "{body}");
     (app, sink)
 }
+
+/// Starts a server on a fresh data dir like [`spawn_app`], with `edit`
+/// applied to the test config first (small limits, fewer readers, …).
+pub async fn spawn_app_configured(edit: impl FnOnce(&mut Config)) -> TestApp {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let mut config = Config::for_tests(tmp.path());
+    edit(&mut config);
+    let app = Application::build(config).await.expect("app builds");
+    ferrobase::auth::upsert_superuser(app.db(), SU_EMAIL, SU_PASSWORD)
+        .await
+        .expect("superuser");
+    let base = format!("http://127.0.0.1:{}", app.port());
+    let handle = app.handle();
+    tokio::spawn(app.run_until_stopped());
+    let client = reqwest::Client::new();
+    let superuser_token = login(&client, &base, "_superusers", SU_EMAIL, SU_PASSWORD).await;
+    TestApp {
+        base,
+        client,
+        superuser_token,
+        data_dir: tmp.path().to_path_buf(),
+        handle,
+        _tmp: Some(tmp),
+    }
+}

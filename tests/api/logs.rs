@@ -157,3 +157,101 @@ async fn trusted_proxy_headers_give_the_client_ip_to_logs_and_health() {
         "the peer stays the remote IP: {data}"
     );
 }
+
+#[tokio::test]
+async fn percent_encoded_api_paths_are_logged_like_the_plain_path() {
+    let app = spawn_app().await;
+    let paths = [
+        "/api/health?enc=plain",
+        "/%61pi/health?enc=a",
+        "/api/he%61lth?enc=lower",
+        "/%61%70%69/%68ealth?enc=all",
+        "/api/%68%65%61%6C%74%68?enc=upper",
+    ];
+    for path in paths {
+        let (status, body) = status_json(app.su(Method::GET, path, None).await).await;
+        assert_eq!(status, 200, "{path} is routed: {body}");
+    }
+
+    let logged = logs_matching(&app, "data.url ~ 'enc='", paths.len() as i64).await;
+
+    for path in paths {
+        let found = logged["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .any(|e| e["data"]["url"] == path && e["data"]["status"] == 200);
+        assert!(found, "{path} must be logged with its status: {logged}");
+    }
+}
+
+#[tokio::test]
+async fn unrouted_api_paths_are_logged_too() {
+    let app = spawn_app().await;
+    for path in ["/api/nope?miss=1", "/%61pi/nope?miss=2"] {
+        app.request(Method::GET, path, None, None).await;
+    }
+
+    let logged = logs_matching(&app, "data.url ~ 'miss='", 2).await;
+
+    assert!(
+        logged["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .all(|e| e["data"]["status"] == 404),
+        "{logged}"
+    );
+}
+
+#[tokio::test]
+async fn secret_query_values_and_long_methods_are_not_stored_in_logs() {
+    let app = spawn_app().await;
+    let secret = "s3cr3t-VALUE-42";
+    for query in [
+        format!("token={secret}&probe=redact1"),
+        format!("probe=redact2&%74oken={secret}"),
+        format!("probe=redact3&TOKEN={secret}"),
+        format!("probe=redact4&password={secret}&passwordConfirm={secret}"),
+        format!("probe=redact5&code={secret}&state={secret}"),
+        format!("probe=redact6&access_token={secret}&refresh_token={secret}"),
+        format!("probe=redact7&otp={secret}&secret={secret}"),
+    ] {
+        app.request(Method::GET, &format!("/api/health?{query}"), None, None)
+            .await;
+    }
+    app.client
+        .get(format!(
+            "{}/api/oauth2-redirect?code={secret}&state={secret}&probe=redact8",
+            app.base
+        ))
+        .header(
+            "Referer",
+            format!("https://app.example.com/cb?token={secret}"),
+        )
+        .send()
+        .await
+        .expect("sent");
+    let long_method = format!("X{}", "Y".repeat(300));
+    app.request(
+        Method::from_bytes(long_method.as_bytes()).expect("method"),
+        "/api/health?probe=longmethod",
+        None,
+        None,
+    )
+    .await;
+
+    let logged = logs_matching(&app, "data.url ~ 'probe='", 9).await;
+
+    let text = logged.to_string();
+    assert!(!text.contains(secret), "a secret reached the logs: {text}");
+    for item in logged["items"].as_array().expect("items") {
+        let url = item["data"]["url"].as_str().expect("url");
+        assert!(url.contains("probe="), "other query values stay: {url}");
+        assert!(
+            item["data"]["method"].as_str().expect("method").len() <= 50,
+            "{item}"
+        );
+    }
+    assert!(text.contains("probe=redact1"), "{text}");
+}

@@ -67,3 +67,44 @@ async fn a_configured_bearer_token_also_reads_metrics() {
     assert_eq!(with_token.status(), 200);
     assert!(wrong.status().is_client_error());
 }
+
+#[tokio::test]
+async fn invented_methods_do_not_grow_the_metric_series() {
+    let app = spawn_app().await;
+    for i in 0..200 {
+        let method = Method::from_bytes(format!("X{i:04}RANDOM").as_bytes()).expect("method");
+        app.request(method, "/api/health", None, None).await;
+    }
+    app.request(Method::GET, "/api/health", None, None).await;
+
+    let resp = app.su(Method::GET, "/api/metrics", None).await;
+    let text = resp.text().await.expect("body");
+
+    let series: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("ferrobase_http_requests_total{"))
+        .collect();
+    assert!(
+        series.len() < 20,
+        "{} request series after 200 invented methods:\n{text}",
+        series.len()
+    );
+    for line in text.lines().filter(|l| l.contains("method=\"")) {
+        let method = line
+            .split("method=\"")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .unwrap_or_default();
+        assert!(
+            [
+                "GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "other"
+            ]
+            .contains(&method),
+            "method label {method:?} is outside the fixed set: {line}"
+        );
+    }
+    assert!(
+        text.contains("method=\"other\",route=\"/api/health\",status=\"404\"} 200"),
+        "{text}"
+    );
+}

@@ -40,6 +40,10 @@ fn user_named(hint: &str) -> Value {
         "bob" => {
             json!({"sub": "bob-456", "name": "Bob", "email": "bob@idp.test", "email_verified": true})
         }
+        "victim" => json!({"sub": "victim-1", "name": "Victim",
+                           "email": "victim@example.com", "email_verified": true}),
+        "mallory" => json!({"sub": "mallory-666", "name": "Mallory",
+                            "email": "mallory@idp.test", "email_verified": true}),
         _ => {
             json!({"sub": "eve-789", "name": "Eve", "email": "eve@idp.test", "email_verified": false})
         }
@@ -174,8 +178,34 @@ async fn enable_oidc(app: &TestApp, provider: &str) {
     );
 }
 
+/// Enables the fake provider twice, as `oidc` and `oidc2` (two "providers"
+/// for tests about links from another provider).
+async fn enable_two_oidc(app: &TestApp, provider: &str) {
+    let entry = |name: &str| {
+        json!({"name": name, "clientId": CLIENT_ID, "clientSecret": CLIENT_SECRET,
+               "displayName": "Test IdP",
+               "authURL": format!("{provider}/authorize"),
+               "tokenURL": format!("{provider}/token"),
+               "userInfoURL": format!("{provider}/userinfo")})
+    };
+    let (status, body) = status_json(
+        app.update_collection(
+            "users",
+            json!({"oauth2": {"enabled": true, "providers": [entry("oidc"), entry("oidc2")]}}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+}
+
 /// Walks the provider's authorize step as a browser would; returns (code, verifier, redirect).
 async fn authorize_as(app: &TestApp, hint: &str) -> (String, String, String) {
+    authorize_with(app, 0, hint).await
+}
+
+/// [`authorize_as`] through the `index`th enabled provider.
+async fn authorize_with(app: &TestApp, index: usize, hint: &str) -> (String, String, String) {
     let (_, methods) = status_json(
         app.request(
             Method::GET,
@@ -186,7 +216,7 @@ async fn authorize_as(app: &TestApp, hint: &str) -> (String, String, String) {
         .await,
     )
     .await;
-    let provider = &methods["oauth2"]["providers"][0];
+    let provider = &methods["oauth2"]["providers"][index];
     let redirect = format!("{}/api/oauth2-redirect", app.base);
     let url = format!(
         "{}{}&login_hint={hint}",
@@ -227,6 +257,242 @@ async fn oauth2_login(app: &TestApp, body: Value) -> (u16, Value) {
         .await,
     )
     .await
+}
+
+/// A whole OAuth2 login through provider `name` (`oidc` is index 0, `oidc2`
+/// index 1) as the provider's user `hint`, optionally as a logged-in record
+/// and with `createData`.
+async fn oauth2_flow(
+    app: &TestApp,
+    provider: &str,
+    hint: &str,
+    token: Option<&str>,
+    create_data: Value,
+) -> (u16, Value) {
+    let index = if provider == "oidc2" { 1 } else { 0 };
+    let (code, verifier, redirect) = authorize_with(app, index, hint).await;
+    status_json(
+        app.request(
+            Method::POST,
+            "/api/collections/users/auth-with-oauth2",
+            token,
+            Some(
+                json!({"provider": provider, "code": code, "codeVerifier": verifier,
+                        "redirectURL": redirect, "createData": create_data}),
+            ),
+        )
+        .await,
+    )
+    .await
+}
+
+/// Signs up through the public create endpoint, as an attacker would.
+async fn guest_sign_up(app: &TestApp, email: &str, password: &str) -> Value {
+    let (status, body) = status_json(
+        app.request(
+            Method::POST,
+            "/api/collections/users/records",
+            None,
+            Some(json!({"email": email, "password": password, "passwordConfirm": password})),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 200, "sign-up: {body}");
+    body
+}
+
+/// Status of a password login.
+async fn password_login(app: &TestApp, email: &str, password: &str) -> u16 {
+    app.request(
+        Method::POST,
+        "/api/collections/users/auth-with-password",
+        None,
+        Some(json!({"identity": email, "password": password})),
+    )
+    .await
+    .status()
+    .as_u16()
+}
+
+/// Status of `auth-refresh` with `token`.
+async fn refresh_status(app: &TestApp, token: &str) -> u16 {
+    app.request(
+        Method::POST,
+        "/api/collections/users/auth-refresh",
+        Some(token),
+        None,
+    )
+    .await
+    .status()
+    .as_u16()
+}
+
+/// The (provider, providerId) links of record `id`.
+async fn links_of(app: &TestApp, id: &str) -> Vec<(String, String)> {
+    let filter = format!("recordRef = '{id}'");
+    let (status, links) = status_json(
+        app.list_records(
+            "_externalAuths",
+            &[("filter", filter.as_str())],
+            Some(&app.superuser_token.clone()),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 200, "{links}");
+    let mut out: Vec<(String, String)> = links["items"]
+        .as_array()
+        .map(|items| {
+            items
+                .iter()
+                .map(|l| {
+                    (
+                        l["provider"].as_str().unwrap_or_default().to_owned(),
+                        l["providerId"].as_str().unwrap_or_default().to_owned(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    out.sort();
+    out
+}
+
+#[tokio::test]
+async fn a_password_pre_set_by_an_attacker_dies_when_the_victim_signs_in_with_oauth2() {
+    let app = spawn_app().await;
+    let provider = start_provider().await;
+    enable_oidc(&app, &provider).await;
+    let planted = guest_sign_up(&app, "victim@example.com", "attacker-pass-1").await;
+    let attacker_token = app
+        .login_as("users", "victim@example.com", "attacker-pass-1")
+        .await;
+
+    let (status, body) = oauth2_flow(&app, "oidc", "victim", None, json!({})).await;
+    let password_after = password_login(&app, "victim@example.com", "attacker-pass-1").await;
+    let token_after = refresh_status(&app, &attacker_token).await;
+
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["record"]["id"], planted["id"], "linked by email");
+    assert_eq!(body["record"]["verified"], true, "{body}");
+    assert_eq!(password_after, 400, "the attacker's password must be reset");
+    assert_eq!(
+        token_after, 401,
+        "the attacker's tokens must die (tokenKey rotated)"
+    );
+}
+
+#[tokio::test]
+async fn an_oauth2_link_planted_by_an_attacker_is_dropped_when_the_victim_signs_in() {
+    let app = spawn_app().await;
+    let provider = start_provider().await;
+    enable_two_oidc(&app, &provider).await;
+
+    // Mallory signs up with her own provider account but the victim's email.
+    let (planted_status, planted) = oauth2_flow(
+        &app,
+        "oidc2",
+        "mallory",
+        None,
+        json!({"email": "victim@example.com"}),
+    )
+    .await;
+    let attacker_token = planted["token"].as_str().unwrap_or_default().to_owned();
+    let (status, victim) = oauth2_flow(&app, "oidc", "victim", None, json!({})).await;
+    let victim_id = victim["record"]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let links = links_of(&app, &victim_id).await;
+    let (again_status, again) = oauth2_flow(&app, "oidc2", "mallory", None, json!({})).await;
+    let token_after = refresh_status(&app, &attacker_token).await;
+
+    assert_eq!(planted_status, 200, "{planted}");
+    assert_eq!(
+        planted["record"]["verified"], false,
+        "createData.email is not the provider's email: {planted}"
+    );
+    assert_eq!(status, 200, "{victim}");
+    assert_eq!(victim["record"]["id"], planted["record"]["id"]);
+    assert_eq!(victim["record"]["verified"], true);
+    assert_eq!(
+        links,
+        vec![("oidc".to_owned(), "victim-1".to_owned())],
+        "only the victim's own link survives"
+    );
+    assert_eq!(again_status, 200, "{again}");
+    assert_ne!(
+        again["record"]["id"], victim["record"]["id"],
+        "mallory's provider account must no longer open the victim's record"
+    );
+    assert_eq!(token_after, 401, "mallory's earlier token must die");
+}
+
+#[tokio::test]
+async fn only_the_exact_provider_email_verifies_a_new_account() {
+    for (create_email, verified, why) in [
+        ("someone-else@example.com", false, "another address"),
+        (
+            "Alice@IDP.test",
+            false,
+            "the provider's address in another case",
+        ),
+        ("", true, "blank falls back to the provider's address"),
+        ("alice@idp.test", true, "the provider's address itself"),
+    ] {
+        let app = spawn_app().await;
+        let provider = start_provider().await;
+        enable_oidc(&app, &provider).await;
+
+        let (status, body) =
+            oauth2_flow(&app, "oidc", "alice", None, json!({"email": create_email})).await;
+
+        assert_eq!(status, 200, "{why}: {body}");
+        assert_eq!(body["record"]["verified"], verified, "{why}: {body}");
+    }
+}
+
+#[tokio::test]
+async fn linking_oauth2_to_your_own_unverified_account_keeps_your_password() {
+    let app = spawn_app().await;
+    let provider = start_provider().await;
+    enable_oidc(&app, &provider).await;
+    let own = guest_sign_up(&app, "own@example.com", "own-pass-123").await;
+    let token = app
+        .login_as("users", "own@example.com", "own-pass-123")
+        .await;
+
+    let (status, body) = oauth2_flow(&app, "oidc", "alice", Some(&token), json!({})).await;
+    let password_after = password_login(&app, "own@example.com", "own-pass-123").await;
+
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["record"]["id"], own["id"]);
+    assert_eq!(
+        body["record"]["verified"], false,
+        "the provider's email is another address"
+    );
+    assert_eq!(password_after, 200, "the caller's own password stays");
+}
+
+#[tokio::test]
+async fn an_oauth2_email_lookup_matches_the_email_index_case_rule() {
+    let app = spawn_app().await;
+    let provider = start_provider().await;
+    enable_oidc(&app, &provider).await;
+    let other = guest_sign_up(&app, "ALICE@idp.test", "other-pass-123").await;
+
+    let (status, body) = oauth2_flow(&app, "oidc", "alice", None, json!({})).await;
+
+    // The default email index is case-sensitive (as in PocketBase), so
+    // "ALICE@idp.test" is another account: no link, a new record.
+    assert_eq!(status, 200, "{body}");
+    assert_ne!(body["record"]["id"], other["id"], "{body}");
+    assert_eq!(
+        password_login(&app, "ALICE@idp.test", "other-pass-123").await,
+        200,
+        "the other account is untouched"
+    );
 }
 
 #[tokio::test]
@@ -440,4 +706,96 @@ async fn a_login_from_a_new_origin_sends_an_alert_once() {
         1,
         "first login and repeated origins send nothing"
     );
+}
+
+#[tokio::test]
+async fn a_deleted_accounts_links_and_sessions_do_not_pass_to_a_new_record_with_its_id() {
+    let app = spawn_app().await;
+    let provider = start_provider().await;
+    enable_oidc(&app, &provider).await;
+    let (status, first) = oauth2_flow(&app, "oidc", "alice", None, json!({})).await;
+    assert_eq!(status, 200, "{first}");
+    let old_id = first["record"]["id"].as_str().expect("id").to_owned();
+
+    let deleted = app.delete_record("users", &old_id).await.status();
+    let mut leftovers = Vec::new();
+    for table in ["_externalAuths", "_mfas", "_otps", "_authOrigins"] {
+        let filter = format!("recordRef = '{old_id}'");
+        let (_, rows) = status_json(
+            app.list_records(
+                table,
+                &[("filter", filter.as_str())],
+                Some(&app.superuser_token.clone()),
+            )
+            .await,
+        )
+        .await;
+        leftovers.push((table, rows["totalItems"].clone()));
+    }
+    // Someone else signs up and picks the freed id.
+    let (reuse_status, reused) = status_json(
+        app.request(
+            Method::POST,
+            "/api/collections/users/records",
+            None,
+            Some(json!({"id": old_id, "email": "newcomer@example.com",
+                        "password": "newcomer-123", "passwordConfirm": "newcomer-123"})),
+        )
+        .await,
+    )
+    .await;
+    let (again_status, again) = oauth2_flow(&app, "oidc", "alice", None, json!({})).await;
+
+    assert_eq!(deleted, 204);
+    for (table, total) in leftovers {
+        assert_eq!(
+            total, 0,
+            "{table} rows of the deleted record must go with it"
+        );
+    }
+    assert_eq!(reuse_status, 200, "{reused}");
+    assert_eq!(again_status, 200, "{again}");
+    assert_ne!(
+        again["record"]["id"], old_id,
+        "alice's provider account must not open the newcomer's record"
+    );
+}
+
+#[tokio::test]
+async fn oauth2_login_answers_403_when_the_auth_rule_refuses_the_account() {
+    let app = spawn_app().await;
+    let provider = start_provider().await;
+    enable_oidc(&app, &provider).await;
+    let (status, body) = status_json(
+        app.update_collection("users", json!({"authRule": "name != 'Alice A.'"}))
+            .await,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+
+    let mut answers = Vec::new();
+    for hint in ["alice", "bob"] {
+        let (code, verifier, redirect) = authorize_as(&app, hint).await;
+        answers.push(
+            oauth2_login(
+                &app,
+                json!({"provider": "oidc", "code": code, "codeVerifier": verifier,
+                       "redirectURL": redirect}),
+            )
+            .await,
+        );
+    }
+
+    let (alice, alice_body) = &answers[0];
+    let (bob, bob_body) = &answers[1];
+    assert_eq!(
+        *alice, 403,
+        "alice's mapped name fails the rule: {alice_body}"
+    );
+    assert_eq!(
+        alice_body["message"],
+        "The request doesn't satisfy the collection requirements to authenticate."
+    );
+    assert!(alice_body.get("token").is_none(), "{alice_body}");
+    assert_eq!(*bob, 200, "bob passes the rule: {bob_body}");
 }

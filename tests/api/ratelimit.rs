@@ -228,3 +228,112 @@ async fn a_spent_window_reopens_after_its_duration() {
 
     assert_eq!(later.status(), 200, "a new window has begun");
 }
+
+/// Spellings of one route that the router sends to the same handler: hex
+/// escapes of unreserved letters (lower- and upper-case digits) anywhere in
+/// the path, including the collection name.
+const ENCODED_AUTH_PATHS: [&str; 6] = [
+    "/%61pi/collections/users/auth-with-p%61ssword",
+    "/api/collections/users/auth-with-p%61ssword",
+    "/api/collections/%75sers/auth-with-password",
+    "/api/co%6Clections/users/auth-with-password",
+    "/api/co%6clections/users/auth-with-password",
+    "/%61%70%69/%63ollections/users/%61uth-with-password",
+];
+
+/// Spellings the router may or may not accept; when it routes them, they
+/// must be limited like the plain path.
+const MAYBE_ROUTED_AUTH_PATHS: [&str; 3] = [
+    "/api//collections/users/auth-with-password",
+    "/api/collections//users/auth-with-password",
+    "/api/collections/users/auth-with-password/",
+];
+
+#[tokio::test]
+async fn percent_encoded_paths_are_limited_exactly_like_the_plain_path() {
+    let app = spawn_app().await;
+    let login = json!({"identity": "nobody@example.com", "password": "wrong-pass-1"});
+    for (label, why) in [
+        ("users:auth", "collection action"),
+        ("*:authWithPassword", "wildcard action"),
+        (
+            "POST /api/collections/users/auth-with-password",
+            "method and exact path",
+        ),
+        ("/api/collections/users/auth-with-password", "exact path"),
+        ("/api/collections/", "path prefix"),
+    ] {
+        enable(&app, json!([rule(label, "", 60, 1)]), json!([])).await;
+
+        let first = guest(
+            &app,
+            Method::POST,
+            "/%61pi/collections/users/auth-with-p%61ssword",
+            Some(login.clone()),
+        )
+        .await;
+        let plain = guest(
+            &app,
+            Method::POST,
+            "/api/collections/users/auth-with-password",
+            Some(login.clone()),
+        )
+        .await;
+
+        assert_eq!(
+            first.status(),
+            400,
+            "{label} ({why}): an encoded login is routed"
+        );
+        assert_too_many(
+            plain,
+            &format!("{label} ({why}): the encoded request counted"),
+        )
+        .await;
+        for path in ENCODED_AUTH_PATHS {
+            let resp = guest(&app, Method::POST, path, Some(login.clone())).await;
+            assert_too_many(resp, &format!("{label} ({why}): {path}")).await;
+        }
+        for path in MAYBE_ROUTED_AUTH_PATHS {
+            let (status, body) =
+                status_json(guest(&app, Method::POST, path, Some(login.clone())).await).await;
+            assert!(
+                status == 404 || status == 429,
+                "{label} ({why}): {path} is either not routed or limited, got {status} {body}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_encoded_record_create_counts_against_the_create_limit() {
+    let app = spawn_app().await;
+    enable(&app, json!([rule("users:create", "", 60, 1)]), json!([])).await;
+    let body = json!({"email": "x@example.com", "password": PASSWORD, "passwordConfirm": PASSWORD});
+
+    let first = guest(
+        &app,
+        Method::POST,
+        "/api/collections/users/rec%6Frds",
+        Some(body.clone()),
+    )
+    .await;
+    let second = sign_up(&app, "y@example.com").await;
+
+    assert_eq!(first.status(), 200, "the encoded create is routed");
+    assert_too_many(second, "the encoded create used the window").await;
+}
+
+#[tokio::test]
+async fn unknown_paths_and_wrong_methods_count_against_path_rules() {
+    let app = spawn_app().await;
+    enable(&app, json!([rule("/api/", "", 60, 2)]), json!([])).await;
+
+    let unknown = guest(&app, Method::GET, "/api/nope", None).await;
+    let wrong_method = guest(&app, Method::PUT, "/api/health", None).await;
+    let third = guest(&app, Method::GET, "/%61pi/health", None).await;
+
+    assert_eq!(unknown.status(), 404);
+    assert_eq!(wrong_method.status(), 404);
+    assert_too_many(third, "404s used the /api/ window").await;
+}

@@ -1,0 +1,119 @@
+//! Guards against account pre-hijacking (the class of PocketBase's
+//! CVE-2024-38351). Anyone may register an address they don't own — with a
+//! password of their choosing, or by linking their own OAuth2 account to a
+//! record carrying the victim's email — and wait for the victim to prove the
+//! address through OAuth2, OTP or the verification email. When a flow proves
+//! an address for an unverified record, what an earlier registrant may have
+//! left behind goes: the password is replaced, the `tokenKey` rotates (so
+//! every earlier token dies) and other OAuth2 links are dropped.
+//!
+//! The helpers here run inside the caller's write transaction and leave the
+//! decision of *when* to the flows (`oauth2`, `otp`, `flows`), which follow
+//! PocketBase's rules; hashing a replacement password happens before the
+//! transaction, off the writer ([`random_password_hash`]).
+
+use super::{AuthError, password};
+use crate::db::ident;
+use crate::schema::{CompiledCollection, autogen};
+use rusqlite::{Connection, OptionalExtension, params};
+
+/// Length of the random password an unverified record gets.
+const RANDOM_PASSWORD_CHARS: usize = 30;
+
+/// An argon2 hash of a random password nobody knows.
+pub async fn random_password_hash() -> Result<String, AuthError> {
+    password::hash(autogen::random_string(
+        autogen::ALPHANUMERIC,
+        RANDOM_PASSWORD_CHARS,
+    ))
+    .await
+}
+
+/// The record's `verified` flag (`None` when it does not exist).
+pub(crate) fn verified(
+    conn: &Connection,
+    collection: &CompiledCollection,
+    id: &str,
+) -> rusqlite::Result<Option<bool>> {
+    let sql = format!(
+        "SELECT verified FROM {} WHERE id = ?1",
+        ident(collection.name.as_str())
+    );
+    conn.query_row(&sql, [id], |r| r.get(0)).optional()
+}
+
+/// Replaces the record's password with `hash` and rotates its tokenKey.
+/// `None` stores no password at all (an empty hash, which no login matches:
+/// see `login_with_password`), for the rare case where a flow found the
+/// record unverified only inside its transaction and so had nothing hashed.
+pub(crate) fn reset_password(
+    tx: &Connection,
+    collection: &CompiledCollection,
+    id: &str,
+    hash: Option<&str>,
+) -> rusqlite::Result<()> {
+    let sql = format!(
+        "UPDATE {} SET password = ?1, tokenKey = ?2, updated = ?3 WHERE id = ?4",
+        ident(collection.name.as_str())
+    );
+    tx.execute(
+        &sql,
+        params![
+            hash.unwrap_or_default(),
+            autogen::token_key(),
+            crate::clock::now(),
+            id
+        ],
+    )?;
+    Ok(())
+}
+
+/// Gives the record a new tokenKey: every token signed with the old one dies.
+pub(crate) fn rotate_token_key(
+    tx: &Connection,
+    collection: &CompiledCollection,
+    id: &str,
+) -> rusqlite::Result<()> {
+    let sql = format!(
+        "UPDATE {} SET tokenKey = ?1, updated = ?2 WHERE id = ?3",
+        ident(collection.name.as_str())
+    );
+    tx.execute(&sql, params![autogen::token_key(), crate::clock::now(), id])?;
+    Ok(())
+}
+
+/// Deletes every OAuth2 link of the record; returns how many there were.
+pub(crate) fn drop_external_auths(
+    tx: &Connection,
+    collection: &CompiledCollection,
+    id: &str,
+) -> rusqlite::Result<usize> {
+    tx.execute(
+        "DELETE FROM _externalAuths WHERE collectionRef = ?1 AND recordRef = ?2",
+        params![collection.id, id],
+    )
+}
+
+/// Marks the record verified if it was not, and only while its email is
+/// `email` when one is given (compared exactly, as PocketBase's `==`).
+/// An upgrade drops the record's OAuth2 links and, if there were any,
+/// rotates its tokenKey (PocketBase's verified-upgrade hook): a link made
+/// while nobody had proven the address is not trusted past that point.
+/// Returns whether the record was upgraded.
+pub(crate) fn mark_verified(
+    tx: &Connection,
+    collection: &CompiledCollection,
+    id: &str,
+    email: Option<&str>,
+) -> rusqlite::Result<bool> {
+    let sql = format!(
+        "UPDATE {} SET verified = TRUE, updated = ?2
+         WHERE id = ?1 AND verified = FALSE AND (?3 IS NULL OR email = ?3)",
+        ident(collection.name.as_str())
+    );
+    let upgraded = tx.execute(&sql, params![id, crate::clock::now(), email])? == 1;
+    if upgraded && drop_external_auths(tx, collection, id)? > 0 {
+        rotate_token_key(tx, collection, id)?;
+    }
+    Ok(upgraded)
+}

@@ -1,0 +1,452 @@
+//! From a submitted body to field values: the one place a write's input is
+//! read. Plain keys are applied first, then modifiers (`f+` append/add, `+f`
+//! prepend, `f-` subtract/remove), in PocketBase's order (shorter keys first),
+//! against the record as it is stored (update) or its zero values (create);
+//! file keys and uploads go through `files`. The same resolution produces the
+//! body rules see as `@request.body.*`: every submitted field under its plain
+//! name with the value it will be saved with, so no modifier form can show a
+//! rule one value and store another. Protected auth fields (`email`,
+//! `verified`) are guarded here too. Database checks are left to `write`.
+
+use super::access::Caller;
+use super::files::{self as record_files, NewFile};
+use super::validate::check_password;
+use super::value::{normalize, normalize_list, number_json};
+use crate::schema::{Collection, CollectionType, Field, FieldKind};
+use crate::validation::{FieldError, ValidationErrors};
+use serde_json::{Map, Value, json};
+
+/// A record being built from input, with plaintext passwords still to hash.
+pub(super) struct Draft {
+    pub(super) values: Map<String, Value>,
+    pub(super) passwords: Vec<(String, String)>,
+    pub(super) errors: ValidationErrors,
+}
+
+impl Draft {
+    pub(super) fn new(values: Map<String, Value>) -> Self {
+        Self {
+            values,
+            passwords: Vec::new(),
+            errors: ValidationErrors::new(),
+        }
+    }
+}
+
+/// A key modifier, as PocketBase's field setters know them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Modifier {
+    /// `f+`: add to a number, append to a list.
+    Append,
+    /// `+f`: prepend to a list.
+    Prepend,
+    /// `f-`: subtract from a number, remove from a list.
+    Subtract,
+}
+
+/// The field a body key sets and how, or `None` for keys that set no field
+/// (unknown names, other casings, modifiers the field type has no setter for).
+fn parse_key<'a>(collection: &'a Collection, key: &str) -> Option<(&'a Field, Option<Modifier>)> {
+    if let Some(field) = collection.field(key) {
+        return Some((field, None));
+    }
+    let (name, modifier) = if let Some(name) = key.strip_suffix('+') {
+        (name, Modifier::Append)
+    } else if let Some(name) = key.strip_suffix('-') {
+        (name, Modifier::Subtract)
+    } else if let Some(name) = key.strip_prefix('+') {
+        (name, Modifier::Prepend)
+    } else {
+        return None;
+    };
+    let field = collection.field(name)?;
+    let supported = match field.kind {
+        FieldKind::Number { .. } => modifier != Modifier::Prepend,
+        FieldKind::Select { .. } | FieldKind::Relation { .. } | FieldKind::File { .. } => true,
+        _ => false,
+    };
+    supported.then_some((field, Some(modifier)))
+}
+
+/// Whether the caller may write this field at all (others are silently ignored).
+pub(super) fn writable(collection: &Collection, caller: &Caller, field: &Field) -> bool {
+    let name = field.name.as_str();
+    if matches!(field.kind, FieldKind::Autodate { .. }) || name == "tokenKey" {
+        return false;
+    }
+    let auth_password = collection.kind == CollectionType::Auth && name == "password";
+    !field.hidden || caller.superuser || auth_password
+}
+
+/// Checks the body's new passwords and keeps them (plaintext) for hashing.
+pub(super) fn collect_passwords(
+    collection: &Collection,
+    caller: &Caller,
+    body: &Map<String, Value>,
+    draft: &mut Draft,
+) {
+    for field in &collection.fields {
+        let name = field.name.as_str();
+        if !matches!(field.kind, FieldKind::Password { .. }) || !writable(collection, caller, field)
+        {
+            continue;
+        }
+        match body.get(name) {
+            Some(Value::String(plain)) if !plain.is_empty() => match check_password(field, plain) {
+                Some(e) => draft.errors.add(name, e),
+                None => draft.passwords.push((name.to_owned(), plain.clone())),
+            },
+            Some(Value::String(_)) | Some(Value::Null) | None => {}
+            Some(_) => draft.errors.add(
+                name,
+                FieldError::new("validation_invalid_value", "Must be a string."),
+            ),
+        }
+    }
+}
+
+/// Applies `body` and the accepted uploads to `draft.values` (which hold the
+/// stored record on update, zero values on create) and returns the body as
+/// rules see it.
+pub(super) fn resolve(
+    collection: &Collection,
+    caller: &Caller,
+    draft: &mut Draft,
+    body: &Map<String, Value>,
+    uploads: &[NewFile],
+    creating: bool,
+) -> Map<String, Value> {
+    if creating {
+        collect_passwords(collection, caller, body, draft);
+        for (name, plain) in &draft.passwords {
+            // Placeholder so blank checks see a value; replaced by the hash before storing.
+            draft.values.insert(name.clone(), json!(plain));
+        }
+    }
+    // PocketBase applies shorter keys first (a plain key before its
+    // modifiers); ties are broken by the key itself so the result is stable.
+    let mut keys: Vec<&String> = body.keys().collect();
+    keys.sort_by(|a, b| a.len().cmp(&b.len()).then_with(|| a.cmp(b)));
+    for key in keys {
+        let Some((field, modifier)) = parse_key(collection, key) else {
+            continue;
+        };
+        if !writable(collection, caller, field)
+            || field.name.as_str() == "id"
+            || matches!(
+                field.kind,
+                // Passwords are hashed apart; file keys go with their uploads below.
+                FieldKind::Password { .. } | FieldKind::File { .. }
+            )
+        {
+            continue;
+        }
+        let raw = &body[key.as_str()];
+        match modifier {
+            None => match normalize(field, raw) {
+                Ok(v) => {
+                    draft.values.insert(field.name.to_string(), v);
+                }
+                Err(e) => draft.errors.add(field.name.as_str(), e),
+            },
+            Some(modifier) => apply_modifier(field, modifier, raw, draft),
+        }
+    }
+    if !creating
+        && let Some(new_id) = body.get("id")
+        && Some(new_id) != draft.values.get("id")
+    {
+        draft.errors.add(
+            "id",
+            FieldError::new(
+                "validation_pk_change",
+                "The record primary key cannot be changed.",
+            ),
+        );
+    }
+    record_files::apply(
+        collection,
+        caller,
+        &mut draft.values,
+        &mut draft.errors,
+        body,
+        uploads,
+    );
+    rule_body(collection, caller, body, uploads, &draft.values)
+}
+
+fn apply_modifier(field: &Field, modifier: Modifier, raw: &Value, draft: &mut Draft) {
+    let name = field.name.as_str();
+    let current = draft
+        .values
+        .get(name)
+        .cloned()
+        .unwrap_or_else(|| field.zero_value());
+    let updated = if let FieldKind::Number { .. } = field.kind {
+        let delta = match normalize(field, raw) {
+            Ok(delta) => delta.as_f64().unwrap_or(0.0),
+            Err(e) => return draft.errors.add(name, e),
+        };
+        let base = current.as_f64().unwrap_or(0.0);
+        number_json(match modifier {
+            Modifier::Subtract => base - delta,
+            Modifier::Append | Modifier::Prepend => base + delta,
+        })
+    } else {
+        let given = match normalize_list(raw) {
+            Ok(given) => given,
+            Err(e) => return draft.errors.add(name, e),
+        };
+        let stored = record_files::names_of(Some(&current));
+        let list: Vec<String> = match modifier {
+            Modifier::Append => unique(stored.into_iter().chain(given)),
+            Modifier::Prepend => unique(given.into_iter().chain(stored)),
+            Modifier::Subtract => stored.into_iter().filter(|v| !given.contains(v)).collect(),
+        };
+        if field.is_multi() {
+            json!(list)
+        } else {
+            // A single value keeps the last one (PocketBase): `owner+` replaces.
+            json!(list.last().cloned().unwrap_or_default())
+        }
+    };
+    draft.values.insert(name.to_owned(), updated);
+}
+
+fn unique(items: impl Iterator<Item = String>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for item in items {
+        if !out.contains(&item) {
+            out.push(item);
+        }
+    }
+    out
+}
+
+/// `@request.body` for rules: each submitted field (plain, modifier or
+/// upload key) under its plain name with its resolved value; keys that set
+/// no field stay as sent; fields the caller may not write are left out.
+fn rule_body(
+    collection: &Collection,
+    caller: &Caller,
+    body: &Map<String, Value>,
+    uploads: &[NewFile],
+    values: &Map<String, Value>,
+) -> Map<String, Value> {
+    let mut out = Map::new();
+    let resolved = |field: &Field, raw: &Value| match field.kind {
+        // The plaintext, never the hash (rules may test `:isset` or a length).
+        FieldKind::Password { .. } => raw.clone(),
+        _ => values
+            .get(field.name.as_str())
+            .cloned()
+            .unwrap_or(Value::Null),
+    };
+    for (key, raw) in body {
+        match parse_key(collection, key) {
+            Some((field, _)) if writable(collection, caller, field) => {
+                out.insert(field.name.to_string(), resolved(field, raw));
+            }
+            Some(_) => {}
+            None => {
+                out.insert(key.clone(), raw.clone());
+            }
+        }
+    }
+    for upload in uploads {
+        if let Some(field) = collection.field(upload.field()) {
+            out.insert(field.name.to_string(), resolved(field, &Value::Null));
+        }
+    }
+    out
+}
+
+/// Refuses changes to `email` (on update) and `verified` from callers who
+/// neither are superusers nor match the collection's `manageRule`; when one
+/// who may changes the email without giving `verified`, the new address is
+/// not verified yet.
+pub(super) fn guard_auth_fields(
+    collection: &Collection,
+    original: &Map<String, Value>,
+    body: &Map<String, Value>,
+    draft: &mut Draft,
+    may_manage: bool,
+    creating: bool,
+) {
+    if collection.kind != CollectionType::Auth {
+        return;
+    }
+    let changed = |name: &str, draft: &Draft| draft.values.get(name) != original.get(name);
+    let email_changed = !creating && changed("email", draft);
+    if may_manage {
+        if email_changed && !body.contains_key("verified") {
+            draft.values.insert("verified".into(), json!(false));
+        }
+        return;
+    }
+    if email_changed {
+        draft.errors.add(
+            "email",
+            FieldError::new(
+                "validation_values_mismatch",
+                "Only superusers and managers can change the email; use the email change request.",
+            ),
+        );
+    }
+    if changed("verified", draft) {
+        draft.errors.add(
+            "verified",
+            FieldError::new(
+                "validation_values_mismatch",
+                "Only superusers and managers can change the verified state.",
+            ),
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::schema::FieldName;
+
+    fn field(name: &str, kind: FieldKind) -> Field {
+        Field {
+            id: name.into(),
+            name: FieldName::parse(name).expect("name"),
+            system: false,
+            hidden: false,
+            presentable: false,
+            required: false,
+            help: String::new(),
+            kind,
+        }
+    }
+
+    fn collection() -> Collection {
+        Collection {
+            id: "things".into(),
+            name: crate::schema::CollectionName::trusted("things".into()),
+            kind: CollectionType::Base,
+            system: false,
+            indexes: Vec::new(),
+            rules: Default::default(),
+            options: Map::new(),
+            created: String::new(),
+            updated: String::new(),
+            fields: vec![
+                field(
+                    "n",
+                    FieldKind::Number {
+                        min: None,
+                        max: None,
+                        only_int: false,
+                    },
+                ),
+                field(
+                    "tags",
+                    FieldKind::Select {
+                        values: vec!["a".into(), "b".into(), "c".into()],
+                        max_select: 3,
+                    },
+                ),
+                field(
+                    "one",
+                    FieldKind::Select {
+                        values: vec!["a".into(), "b".into()],
+                        max_select: 1,
+                    },
+                ),
+                field(
+                    "title",
+                    FieldKind::Text {
+                        min: 0,
+                        max: 0,
+                        pattern: String::new(),
+                        autogenerate_pattern: String::new(),
+                        primary_key: false,
+                    },
+                ),
+            ],
+        }
+    }
+
+    fn resolved(stored: Value, body: Value) -> (Map<String, Value>, Map<String, Value>) {
+        let c = collection();
+        let Value::Object(stored) = stored else {
+            panic!("object")
+        };
+        let Value::Object(body) = body else {
+            panic!("object")
+        };
+        let mut draft = Draft::new(stored);
+        let rules = resolve(&c, &Caller::default(), &mut draft, &body, &[], false);
+        assert!(draft.errors.is_empty(), "{}", draft.errors);
+        (draft.values, rules)
+    }
+
+    #[test]
+    fn rules_see_modifiers_resolved_under_the_plain_name() {
+        let stored = json!({"n": 10, "tags": ["a"], "one": "a", "title": "t"});
+        for (body, key, expected, why) in [
+            (json!({"n+": 5}), "n", json!(15), "add"),
+            (json!({"n-": 5}), "n", json!(5), "subtract"),
+            (json!({"n": 1, "n+": 5}), "n", json!(6), "plain then add"),
+            (json!({"tags+": "b"}), "tags", json!(["a", "b"]), "append"),
+            (
+                json!({"+tags": ["b"]}),
+                "tags",
+                json!(["b", "a"]),
+                "prepend",
+            ),
+            (json!({"tags-": "a"}), "tags", json!([]), "remove"),
+            (
+                json!({"tags": ["c"], "tags+": ["a"]}),
+                "tags",
+                json!(["c", "a"]),
+                "plain then append",
+            ),
+            (
+                json!({"one+": "b"}),
+                "one",
+                json!("b"),
+                "single: appended wins",
+            ),
+            (
+                json!({"+one": "b"}),
+                "one",
+                json!("a"),
+                "single: stored stays last",
+            ),
+            (json!({"one-": "a"}), "one", json!(""), "single: removed"),
+        ] {
+            let (values, rules) = resolved(stored.clone(), body.clone());
+            assert_eq!(values[key], expected, "{why}: {body}");
+            assert_eq!(rules.get(key), Some(&expected), "{why}: rules see {body}");
+            assert!(
+                rules
+                    .keys()
+                    .all(|k| !k.ends_with(['+', '-']) && !k.starts_with('+')),
+                "{why}: no modifier keys left for rules: {rules:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn keys_without_a_setter_are_ignored_and_kept_as_sent_for_rules() {
+        let stored = json!({"n": 10, "tags": [], "one": "", "title": "t"});
+        for (body, key, why) in [
+            (json!({"+n": 5}), "+n", "numbers have no prepend"),
+            (json!({"title+": "x"}), "title+", "text has no append"),
+            (json!({"Title": "x"}), "Title", "other casing"),
+            (json!({"nope": 1}), "nope", "unknown field"),
+        ] {
+            let (values, rules) = resolved(stored.clone(), body.clone());
+            assert_eq!(
+                values,
+                stored.as_object().cloned().unwrap_or_default(),
+                "{why}"
+            );
+            assert_eq!(rules.get(key), body.get(key), "{why}");
+        }
+    }
+}
