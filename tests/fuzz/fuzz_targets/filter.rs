@@ -7,7 +7,7 @@
 #![no_main]
 
 use ferrobase::rules::{self, Path, RuleError, SqlValue};
-use ferrobase::schema::{FieldScope, RequestValues};
+use ferrobase::schema::{FieldScope, RequestValues, Trust};
 use ferrobase_fuzz::{SqlFailure, World, is_sqlite_limit};
 use libfuzzer_sys::fuzz_target;
 use rusqlite::types::Value as Sql;
@@ -34,6 +34,10 @@ impl RequestValues for Request {
             _ => None,
         })
     }
+
+    fn auth_record(&self) -> Option<(&str, &str)> {
+        self.auth_id.map(|id| ("_pb_users_auth_", id))
+    }
 }
 
 fn bind(value: SqlValue) -> Sql {
@@ -57,14 +61,18 @@ fuzz_target!(|data: &[u8]| {
             _ => Some("u2aaaaaaaaaaaaa"),
         },
     };
-    let superuser = mode & 3 == 3;
-    let as_rule = mode & 4 != 0;
+    // A rule, or a superuser's query, is fully trusted; anyone else's filter is not.
+    let trust = if mode & 3 == 3 || mode & 4 != 0 { Trust::Full } else { Trust::Client };
     let aliases = Cell::new(0);
-    let scope = FieldScope::new(&world.snapshot, posts, superuser, as_rule || superuser, &request, &aliases);
+    let scope = FieldScope::new(&world.snapshot, posts, trust, &request, &aliases);
     let (sql, params) = if mode & 8 != 0 {
         let Ok(items) = rules::parse_sort(text) else { return };
-        let Ok(order) = rules::compile_sort(&items, &scope) else { return };
-        (format!("SELECT \"posts\".\"id\" FROM \"posts\" ORDER BY {order}"), Vec::new())
+        let Ok(order) = rules::compile_order(&items, &scope) else { return };
+        if order.sql.is_empty() {
+            return; // a blank sort: the list keeps its default order
+        }
+        let params: Vec<Sql> = order.params.into_iter().map(bind).collect();
+        (format!("SELECT \"posts\".\"id\" FROM \"posts\" ORDER BY {}", order.sql), params)
     } else {
         let Ok(expr) = rules::parse_filter(text) else { return };
         let Ok(condition) = rules::compile(&expr, &scope) else { return };
