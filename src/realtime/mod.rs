@@ -18,8 +18,8 @@ mod topic;
 
 pub use fanout::RENDER_CONCURRENCY;
 pub use hub::{
-    Audience, CLIENT_BUFFER_MESSAGES, Client, Connection, Hub, IDLE_TIMEOUT, MAX_CONNECTION_TIME,
-    Message, Render, SetError, Viewer,
+    Audience, CLIENT_BUFFER_MESSAGES, Client, ConnectError, Connection, Credential, Hub,
+    IDLE_TIMEOUT, MAX_CONNECTION_TIME, Message, Render, SetError, Viewer,
 };
 pub use topic::{MAX_TOPIC_CHARS, MAX_TOPICS, Options, Topic};
 
