@@ -748,11 +748,18 @@ const MEMBER_PASSWORD: &str = "Passw0rd!123";
 /// says who may list them: "all" (everyone, the test's marker), "members"
 /// (any member), "admins" (members whose role is "admin") or a member id.
 async fn member_setup(token_secs: u64) -> (TestApp, Member, Member) {
-    let app = spawn_app().await;
+    member_setup_in(spawn_app().await, token_secs).await
+}
+
+/// [`member_setup`] on a given server.
+async fn member_setup_in(app: TestApp, token_secs: u64) -> (TestApp, Member, Member) {
     app.create_collection_ok(json!({
         "name": "members", "type": "auth",
         "listRule": "", "viewRule": "",
-        "fields": [{"name": "role", "type": "text"}],
+        "fields": [
+            {"name": "role", "type": "text"},
+            {"name": "updated", "type": "autodate", "onCreate": true, "onUpdate": true}
+        ],
         "authToken": {"duration": token_secs},
     }))
     .await;
@@ -966,6 +973,91 @@ async fn a_revoked_session_stops_receiving_member_only_records() {
         leaks.is_empty(),
         "the stream must continue as a guest: {leaks:#?}"
     );
+}
+
+#[tokio::test]
+async fn a_password_reset_by_email_ends_the_streams_auth() {
+    // The reset writes the new password and tokenKey without announcing the
+    // record, so only checking the token again can notice it.
+    let (app, sink) = crate::helpers::spawn_app_with_mail().await;
+    let (app, alice, _) = member_setup_in(app, 3600).await;
+    let mut sse = subscribed(&app, &["notes/*"], Some(&alice.token)).await;
+    note(&app, "members", "before").await;
+    let before = titles_until_marker(&app, &mut sse).await;
+
+    let body = json!({"email": alice.email});
+    app.request(
+        Method::POST,
+        "/api/collections/members/request-password-reset",
+        None,
+        Some(body),
+    )
+    .await;
+    let token = sink
+        .wait_for(&alice.email, EVENT_WAIT)
+        .await
+        .expect("mail")
+        .find_token()
+        .expect("token");
+    let confirm =
+        json!({"token": token, "password": "N3wPassw0rd!", "passwordConfirm": "N3wPassw0rd!"});
+    let reset = app
+        .request(
+            Method::POST,
+            "/api/collections/members/confirm-password-reset",
+            None,
+            Some(confirm),
+        )
+        .await;
+    note(&app, "members", "after").await;
+    let after = titles_until_marker(&app, &mut sse).await;
+
+    assert_eq!(reset.status(), 204);
+    assert_eq!(before, vec!["before"]);
+    assert!(
+        after.is_empty(),
+        "the reset revoked alice's token: {after:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_superuser_stream_loses_superuser_sight_when_its_password_changes() {
+    let (mut app, _, _) = member_setup(3600).await;
+    let (_, list) = status_json(
+        app.su(Method::GET, "/api/collections/_superusers/records", None)
+            .await,
+    )
+    .await;
+    let su_id = list["items"][0]["id"].as_str().expect("id").to_owned();
+    let mut sse = subscribed(&app, &["notes/*"], Some(&app.superuser_token)).await;
+    note(&app, "admins", "before").await;
+    let before = titles_until_marker(&app, &mut sse).await;
+
+    let changed = app
+        .update_record(
+            "_superusers",
+            &su_id,
+            json!({"password": "An0therPassw0rd!", "passwordConfirm": "An0therPassw0rd!"}),
+        )
+        .await;
+    let su = app
+        .request(
+            Method::POST,
+            "/api/collections/_superusers/auth-with-password",
+            None,
+            Some(json!({"identity": list["items"][0]["email"], "password": "An0therPassw0rd!"})),
+        )
+        .await;
+    app.superuser_token = su.json::<Value>().await.expect("json")["token"]
+        .as_str()
+        .expect("token")
+        .to_owned();
+    note(&app, "admins", "after").await;
+    let after = titles_until_marker(&app, &mut sse).await;
+
+    assert!(changed.status().is_success(), "{}", changed.status());
+    assert_eq!(before, vec!["before"], "a superuser sees every note");
+    assert!(after.is_empty(), "the old session ended: {after:?}");
 }
 
 #[tokio::test]
