@@ -1,7 +1,8 @@
 //! `/api/realtime`: the SSE stream (GET) and the subscription set (POST),
 //! plus [`RecordRenderer`], the glue that lets the realtime hub check a
 //! subscriber's rules and serialise a record as they would see it
-//! (`expand` and `fields` from the topic's options included).
+//! (`expand` and `fields` from the topic's options included), and check a
+//! stream's token again before each fan-out batch.
 
 use super::error::{ApiError, GENERIC_MESSAGE};
 use super::extract::{AppState, caller, read_object};
