@@ -82,10 +82,13 @@ impl Application {
         } else {
             config.server.workers
         };
-        let realtime = crate::realtime::Hub::start(Arc::new(api::realtime::RecordRenderer {
-            db: db.clone(),
-            registry: registry.clone(),
-        }));
+        let realtime = crate::realtime::Hub::start(
+            Arc::new(api::realtime::RecordRenderer {
+                db: db.clone(),
+                registry: registry.clone(),
+            }),
+            config.realtime.max_streams_per_ip,
+        );
         let hub = realtime.clone();
         let install_tokens = Arc::new(InstallTokens::default());
         let state = web::Data::new(AppState {

@@ -27,6 +27,7 @@ pub struct Config {
     pub database: DatabaseConfig,
     pub log: LogConfig,
     pub metrics: MetricsConfig,
+    pub realtime: RealtimeConfig,
 }
 
 /// HTTP listener and request limits.
@@ -149,6 +150,27 @@ impl Default for LogConfig {
 pub struct MetricsConfig {
     /// A bearer token that may read the metrics (besides superusers); empty = superusers only.
     pub token: String,
+}
+
+/// Realtime (SSE) streams.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RealtimeConfig {
+    /// Most realtime streams open at once from one client address (an IPv6
+    /// client counts per /64); more get 429. 0 = no limit.
+    pub max_streams_per_ip: usize,
+}
+
+/// Default of `realtime.max_streams_per_ip`: plenty for one household or
+/// office behind NAT (a browser tab holds one stream), little for a flood.
+pub const DEFAULT_MAX_REALTIME_STREAMS_PER_IP: usize = 100;
+
+impl Default for RealtimeConfig {
+    fn default() -> Self {
+        Self {
+            max_streams_per_ip: DEFAULT_MAX_REALTIME_STREAMS_PER_IP,
+        }
+    }
 }
 
 /// A configuration problem, naming the key.

@@ -1,16 +1,19 @@
 //! `/api/realtime`: the SSE stream (GET) and the subscription set (POST),
 //! plus [`RecordRenderer`], the glue that lets the realtime hub check a
 //! subscriber's rules and serialise a record as they would see it
-//! (`expand` and `fields` from the topic's options included).
+//! (`expand` and `fields` from the topic's options included), and check a
+//! stream's token again before each fan-out batch.
 
 use super::error::{ApiError, GENERIC_MESSAGE};
 use super::extract::{AppState, caller, read_object};
 use super::fields::FieldSelection;
 use super::respond;
+use crate::auth;
 use crate::auth::Principal;
 use crate::db::Db;
 use crate::realtime::{
-    Audience, Change, MAX_TOPIC_CHARS, MAX_TOPICS, Render, SetError, Topic, Viewer,
+    Audience, Change, ConnectError, Credential, MAX_TOPIC_CHARS, MAX_TOPICS, Render, SetError,
+    Topic, Viewer,
 };
 use crate::records::{self, Caller, ExpandTree, RecordError};
 use crate::schema::Registry;
@@ -40,8 +43,11 @@ struct Stream {
 
 /// `GET /api/realtime`: registers a client and streams its events. Auth on
 /// this request is ignored (it comes with the subscription request).
-pub async fn connect(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
-    let connection = state.realtime.connect(super::client_ip::of(&req, &state));
+pub async fn connect(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let connection = state.realtime.connect(super::client_ip::of(&req, &state))?;
     let id = connection.id.clone();
     let first = frame(&id, "PB_CONNECT", &json!({"clientId": id}).to_string());
     let start = Stream {
@@ -63,15 +69,16 @@ pub async fn connect(req: HttpRequest, state: web::Data<AppState>) -> HttpRespon
             () = tokio::time::sleep_until(st.deadline) => None,
         }
     });
-    HttpResponse::Ok()
+    Ok(HttpResponse::Ok()
         .insert_header((header::CONTENT_TYPE, "text/event-stream"))
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .insert_header(("X-Accel-Buffering", "no"))
-        .streaming(body)
+        .streaming(body))
 }
 
 /// `POST /api/realtime`: replaces the client's subscriptions; the request's
-/// auth becomes the client's auth for rule checks.
+/// auth becomes the client's auth for rule checks, for as long as its token
+/// holds (checked again before each fan-out batch).
 pub async fn subscribe(
     req: HttpRequest,
     who: Principal,
@@ -94,11 +101,18 @@ pub async fn subscribe(
         Some(_) => return Err(ApiError::bad_request(GENERIC_MESSAGE)),
     };
     check_input(&client_id, &raw_topics)?;
+    // The token that resolved `who`: kept so the stream's auth ends with it.
+    let credential = (who != Principal::Anonymous)
+        .then(|| req.headers().get(header::AUTHORIZATION))
+        .flatten()
+        .and_then(|h| h.to_str().ok())
+        .map(|h| Credential::new(auth::bare_token(h)));
     let who = caller(&who, &req);
     let viewer = Viewer {
         superuser: who.superuser,
         auth: who.auth,
         auth_fields: who.auth_fields,
+        credential,
     };
     let topics = raw_topics.iter().map(|t| Topic::parse(t)).collect();
     let ip = super::client_ip::of(&req, &state);
@@ -138,6 +152,14 @@ fn check_input(client_id: &str, topics: &[String]) -> Result<(), ApiError> {
     }
 }
 
+impl From<ConnectError> for ApiError {
+    fn from(e: ConnectError) -> Self {
+        match e {
+            ConnectError::TooManyStreams => ApiError::too_many_requests(),
+        }
+    }
+}
+
 impl From<SetError> for ApiError {
     fn from(e: SetError) -> Self {
         match e {
@@ -171,6 +193,57 @@ impl Render for RecordRenderer {
             }
         })
     }
+
+    fn refresh(&self, viewers: Vec<Arc<Viewer>>) -> BoxFuture<'static, Vec<Option<Viewer>>> {
+        let db = self.db.clone();
+        let registry = self.registry.clone();
+        Box::pin(async move {
+            // A viewer without a credential cannot be checked: it ends.
+            let tokens: Vec<String> = viewers
+                .iter()
+                .map(|v| {
+                    v.credential
+                        .as_ref()
+                        .map(|c| c.token().to_owned())
+                        .unwrap_or_default()
+                })
+                .collect();
+            auth::recheck_tokens(&db, &registry, &tokens)
+                .await
+                .into_iter()
+                .zip(viewers)
+                .map(|(now, was)| viewer_now(now, &was))
+                .collect()
+        })
+    }
+}
+
+/// The viewer `was` as principal `now` shows it, or `None` when the session ended.
+fn viewer_now(now: Principal, was: &Viewer) -> Option<Viewer> {
+    let (superuser, auth, auth_fields) = match now {
+        Principal::Anonymous => return None,
+        Principal::User {
+            collection_id,
+            collection_name,
+            id,
+            fields,
+        } => (false, (collection_id, collection_name, id), fields),
+        Principal::Superuser { id } => (
+            true,
+            (
+                crate::schema::SUPERUSERS_ID.to_owned(),
+                crate::schema::SUPERUSERS_NAME.to_owned(),
+                id,
+            ),
+            Default::default(),
+        ),
+    };
+    Some(Viewer {
+        superuser,
+        auth: Some(auth),
+        auth_fields,
+        credential: was.credential.clone(),
+    })
 }
 
 async fn render(

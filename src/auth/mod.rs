@@ -13,13 +13,15 @@ pub mod origins;
 pub mod otp;
 pub mod password;
 mod principal;
+mod recheck;
 mod superuser;
 pub mod takeover;
 pub mod throttle;
 pub mod token;
 
 pub use login::{LoginOutcome, login_with_password, refresh_token};
-pub use principal::{Principal, principal_for, resolve_file_token, resolve_token};
+pub use principal::{Principal, bare_token, principal_for, resolve_file_token, resolve_token};
+pub use recheck::recheck_tokens;
 pub use superuser::{MIN_PASSWORD_CHARS, count_superusers, delete_superuser, upsert_superuser};
 
 use crate::db::DbError;

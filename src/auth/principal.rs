@@ -47,15 +47,20 @@ pub(crate) fn auth_signing_key(collection: &CompiledCollection, record_token_key
 
 /// Resolves an `Authorization` header value (with or without `Bearer `).
 pub async fn resolve_token(db: &Db, registry: &Registry, header: &str) -> Principal {
-    let raw = header.trim();
-    let token = match raw.get(..7) {
-        Some(prefix) if prefix.eq_ignore_ascii_case("bearer ") => raw[7..].trim(),
-        _ => raw,
-    };
+    let token = bare_token(header);
     resolve_as(db, registry, token, "auth", |collection, token_key| {
         token::verify_auth(token, &auth_signing_key(collection, token_key)).is_ok()
     })
     .await
+}
+
+/// The token of an `Authorization` header value (with or without `Bearer `).
+pub fn bare_token(header: &str) -> &str {
+    let raw = header.trim();
+    match raw.get(..7) {
+        Some(prefix) if prefix.eq_ignore_ascii_case("bearer ") => raw[7..].trim(),
+        _ => raw,
+    }
 }
 
 /// Resolves a `?token=` file token (type `file`) to its record, for
@@ -119,7 +124,7 @@ pub async fn principal_for(
 }
 
 /// The principal for record `id` of auth collection `collection`.
-fn principal_of(
+pub(super) fn principal_of(
     collection: &CompiledCollection,
     id: String,
     fields: Map<String, Value>,
@@ -136,6 +141,34 @@ fn principal_of(
     }
 }
 
+/// A row's tokenKey and its other columns (without `password`) as plain
+/// JSON values; `names` are the statement's column names.
+pub(super) fn key_and_fields(
+    names: &[String],
+    r: &rusqlite::Row<'_>,
+) -> rusqlite::Result<(String, Map<String, Value>)> {
+    let mut token_key = String::new();
+    let mut fields = Map::new();
+    for (i, name) in names.iter().enumerate() {
+        let value = match r.get_ref(i)? {
+            ValueRef::Null => Value::Null,
+            ValueRef::Integer(n) => json!(n),
+            ValueRef::Real(f) => json!(f),
+            ValueRef::Text(t) | ValueRef::Blob(t) => {
+                Value::String(String::from_utf8_lossy(t).into_owned())
+            }
+        };
+        match name.as_str() {
+            "tokenKey" => token_key = value.as_str().unwrap_or_default().to_owned(),
+            "password" => {}
+            _ => {
+                fields.insert(name.clone(), value);
+            }
+        }
+    }
+    Ok((token_key, fields))
+}
+
 /// The record's tokenKey and its other columns as plain JSON values.
 async fn lookup_record(
     db: &Db,
@@ -150,30 +183,9 @@ async fn lookup_record(
         .read(move |conn| {
             let mut stmt = conn.prepare_cached(&sql).map_err(DbError::from)?;
             let names: Vec<String> = stmt.column_names().map(str::to_owned).collect();
-            stmt.query_row([id], |r| {
-                let mut token_key = String::new();
-                let mut fields = Map::new();
-                for (i, name) in names.iter().enumerate() {
-                    let value = match r.get_ref(i)? {
-                        ValueRef::Null => Value::Null,
-                        ValueRef::Integer(n) => json!(n),
-                        ValueRef::Real(f) => json!(f),
-                        ValueRef::Text(t) | ValueRef::Blob(t) => {
-                            Value::String(String::from_utf8_lossy(t).into_owned())
-                        }
-                    };
-                    match name.as_str() {
-                        "tokenKey" => token_key = value.as_str().unwrap_or_default().to_owned(),
-                        "password" => {}
-                        _ => {
-                            fields.insert(name.clone(), value);
-                        }
-                    }
-                }
-                Ok((token_key, fields))
-            })
-            .optional()
-            .map_err(DbError::from)
+            stmt.query_row([id], |r| key_and_fields(&names, r))
+                .optional()
+                .map_err(DbError::from)
         })
         .await;
     match found {

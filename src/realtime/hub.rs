@@ -21,7 +21,9 @@ pub const IDLE_TIMEOUT: Duration = Duration::from_secs(5 * 60);
 pub const MAX_CONNECTION_TIME: Duration = Duration::from_secs(30 * 60);
 const CLIENT_ID_LEN: usize = 40;
 
-/// Who a subscriber is, fixed by its subscription request.
+/// Who a subscriber is, as its subscription request showed. Before each
+/// fan-out batch the hub asks [`Render::refresh`] for the viewer as of now
+/// (the session may have ended; the record's fields may have changed).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Viewer {
     pub superuser: bool,
@@ -29,6 +31,31 @@ pub struct Viewer {
     pub auth: Option<(String, String, String)>,
     /// The authenticated record's fields, for `@request.auth.*` in rules.
     pub auth_fields: Map<String, Value>,
+    /// What proves the auth, checked again before each batch; `None` for guests.
+    pub credential: Option<Credential>,
+}
+
+/// The auth token a stream subscribed with. Kept to check, before each
+/// fan-out batch, that it still holds under the record's current tokenKey
+/// and the collection's current secret (password or email change, key
+/// rotation, deletion and expiry all end it). Never printed.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct Credential(Arc<str>);
+
+impl Credential {
+    pub fn new(token: &str) -> Self {
+        Credential(Arc::from(token))
+    }
+
+    pub fn token(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Credential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Credential(…)")
+    }
 }
 
 impl Viewer {
@@ -61,6 +88,12 @@ pub trait Render: Send + Sync + 'static {
     /// The record as `audience` may see it, or `None` when a rule hides it
     /// (or it can no longer be read). Failures count as hidden.
     fn render(&self, change: Arc<Change>, audience: Audience) -> BoxFuture<'static, Option<Value>>;
+
+    /// The authenticated `viewers` as of now, in the same order: the viewer
+    /// with the record's current fields while its credential holds, `None`
+    /// once it no longer does (the stream then continues as a guest).
+    /// Called once per fan-out batch with each distinct session once.
+    fn refresh(&self, viewers: Vec<Arc<Viewer>>) -> BoxFuture<'static, Vec<Option<Viewer>>>;
 }
 
 /// Why a subscription request was refused.
@@ -72,6 +105,13 @@ pub enum SetError {
     OtherAddress,
     #[error("the authorization differs from the client's previous one")]
     AuthMismatch,
+}
+
+/// Why a stream was not opened.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum ConnectError {
+    #[error("too many realtime streams from this address")]
+    TooManyStreams,
 }
 
 /// A connected SSE client.
@@ -98,11 +138,54 @@ impl Client {
 pub(super) struct Inner {
     clients: Mutex<HashMap<String, Arc<Client>>>,
     queue: mpsc::Sender<Vec<Change>>,
+    /// Open streams per address block (see [`StreamBlock`]).
+    streams: Mutex<HashMap<StreamBlock, usize>>,
+    /// Most open streams per address block; 0 = no limit.
+    max_streams_per_ip: usize,
+}
+
+/// Where streams are counted for the per-address cap: an IPv4 address, or
+/// the /64 an IPv6 address is in (one host usually holds a whole /64, so
+/// counting single IPv6 addresses would cap nothing).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(super) enum StreamBlock {
+    V4([u8; 4]),
+    V6([u8; 8]),
+    Unknown,
+}
+
+impl StreamBlock {
+    fn of(ip: Option<IpAddr>) -> Self {
+        match ip.map(|ip| ip.to_canonical()) {
+            Some(IpAddr::V4(v4)) => StreamBlock::V4(v4.octets()),
+            Some(IpAddr::V6(v6)) => {
+                let mut prefix = [0u8; 8];
+                prefix.copy_from_slice(&v6.octets()[..8]);
+                StreamBlock::V6(prefix)
+            }
+            None => StreamBlock::Unknown,
+        }
+    }
 }
 
 impl Inner {
     pub(super) fn clients(&self) -> MutexGuard<'_, HashMap<String, Arc<Client>>> {
         self.clients.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn streams(&self) -> MutexGuard<'_, HashMap<StreamBlock, usize>> {
+        self.streams.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Ends a client's auth whose session no longer holds, unless the client
+    /// subscribed again meanwhile (`seen` is the viewer the check was about).
+    /// As in PocketBase the stream stays open as a guest and may be
+    /// authenticated again by its next subscription request.
+    pub(super) fn end_auth(&self, client: &Client, seen: &Arc<Viewer>) {
+        let mut state = client.state();
+        if state.viewer.as_ref().is_some_and(|v| Arc::ptr_eq(v, seen)) {
+            state.viewer = None;
+        }
     }
 
     /// Clients authenticated as a record that was just deleted continue as
@@ -132,30 +215,54 @@ pub struct Connection {
     pub id: String,
     pub messages: mpsc::Receiver<Message>,
     hub: Weak<Inner>,
+    block: StreamBlock,
 }
 
 impl Drop for Connection {
     fn drop(&mut self) {
         if let Some(inner) = self.hub.upgrade() {
             inner.clients().remove(&self.id);
+            let mut streams = inner.streams();
+            if let Some(open) = streams.get_mut(&self.block) {
+                *open = open.saturating_sub(1);
+                if *open == 0 {
+                    streams.remove(&self.block);
+                }
+            }
         }
     }
 }
 
 impl Hub {
-    /// Creates the registry and spawns the fan-out task on the current runtime.
-    pub fn start(render: Arc<dyn Render>) -> Hub {
+    /// Creates the registry and spawns the fan-out task on the current
+    /// runtime. At most `max_streams_per_ip` streams may be open from one
+    /// address (0 = no limit).
+    pub fn start(render: Arc<dyn Render>, max_streams_per_ip: usize) -> Hub {
         let (queue, batches) = mpsc::channel(CHANGE_QUEUE_BATCHES);
         let inner = Arc::new(Inner {
             clients: Mutex::new(HashMap::new()),
             queue,
+            streams: Mutex::new(HashMap::new()),
+            max_streams_per_ip,
         });
         tokio::spawn(super::fanout::run(batches, Arc::downgrade(&inner), render));
         Hub { inner }
     }
 
-    /// Registers a new client with a fresh id, connected from `ip`.
-    pub fn connect(&self, ip: Option<IpAddr>) -> Connection {
+    /// Registers a new client with a fresh id, connected from `ip`, unless
+    /// that address already holds the most streams allowed. The stream
+    /// counts until its [`Connection`] is dropped.
+    pub fn connect(&self, ip: Option<IpAddr>) -> Result<Connection, ConnectError> {
+        let block = StreamBlock::of(ip);
+        {
+            let mut streams = self.inner.streams();
+            let open = streams.entry(block).or_insert(0);
+            let cap = self.inner.max_streams_per_ip;
+            if cap > 0 && *open >= cap {
+                return Err(ConnectError::TooManyStreams);
+            }
+            *open += 1;
+        }
         let id = autogen::random_string(autogen::ALPHANUMERIC, CLIENT_ID_LEN);
         let (out, messages) = mpsc::channel(CLIENT_BUFFER_MESSAGES);
         let client = Arc::new(Client {
@@ -165,16 +272,20 @@ impl Hub {
             state: Mutex::new(ClientState::default()),
         });
         self.inner.clients().insert(id.clone(), client);
-        Connection {
+        Ok(Connection {
             id,
             messages,
             hub: Arc::downgrade(&self.inner),
-        }
+            block,
+        })
     }
 
     /// Replaces a client's subscriptions; the request must come from the
     /// stream's address. The first authenticated request fixes the client's
-    /// auth; a later one with another auth is refused.
+    /// auth (a guest stream may be authenticated, as in PocketBase); once
+    /// fixed, a request with another auth (another record, of this or
+    /// another collection, a superuser, or none) is refused and changes
+    /// nothing. The same record with a newer token replaces the credential.
     pub fn set_subscriptions(
         &self,
         client_id: &str,
@@ -282,6 +393,11 @@ mod tests {
             self.0.fetch_add(1, Ordering::SeqCst);
             Box::pin(async move { Some(serde_json::json!({"id": change.record_id})) })
         }
+
+        fn refresh(&self, viewers: Vec<Arc<Viewer>>) -> BoxFuture<'static, Vec<Option<Viewer>>> {
+            let now = viewers.iter().map(|v| Some(Viewer::clone(v))).collect();
+            Box::pin(async move { now })
+        }
     }
 
     fn created(id: &str) -> Changes {
@@ -299,8 +415,9 @@ mod tests {
     #[tokio::test]
     async fn subscribers_sharing_auth_and_options_are_rendered_once() {
         let render = Arc::new(Everyone(AtomicUsize::new(0)));
-        let hub = Hub::start(render.clone());
-        let mut conns: Vec<Connection> = (0..3).map(|_| hub.connect(None)).collect();
+        let hub = Hub::start(render.clone(), 0);
+        let mut conns: Vec<Connection> =
+            (0..3).map(|_| hub.connect(None).expect("no cap")).collect();
         for c in &conns {
             hub.set_subscriptions(
                 &c.id,
@@ -327,8 +444,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_topic_listed_twice_yields_one_event() {
-        let hub = Hub::start(Arc::new(Everyone(AtomicUsize::new(0))));
-        let mut c = hub.connect(None);
+        let hub = Hub::start(Arc::new(Everyone(AtomicUsize::new(0))), 0);
+        let mut c = hub.connect(None).expect("no cap");
         let twice = vec![Topic::parse("posts/*"), Topic::parse("posts/*")];
         hub.set_subscriptions(&c.id, None, Viewer::default(), twice)
             .expect("subscribed");
@@ -346,8 +463,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_different_auth_on_the_same_client_is_refused() {
-        let hub = Hub::start(Arc::new(Everyone(AtomicUsize::new(0))));
-        let c = hub.connect(None);
+        let hub = Hub::start(Arc::new(Everyone(AtomicUsize::new(0))), 0);
+        let c = hub.connect(None).expect("no cap");
         let user = |id: &str| Viewer {
             auth: Some(("u".into(), "users".into(), id.into())),
             ..Viewer::default()
@@ -368,10 +485,10 @@ mod tests {
 
     #[tokio::test]
     async fn subscriptions_from_another_address_than_the_stream_are_refused() {
-        let hub = Hub::start(Arc::new(Everyone(AtomicUsize::new(0))));
+        let hub = Hub::start(Arc::new(Everyone(AtomicUsize::new(0))), 0);
         let here: IpAddr = [127, 0, 0, 1].into();
         let there: IpAddr = [127, 0, 0, 2].into();
-        let c = hub.connect(Some(here));
+        let c = hub.connect(Some(here)).expect("no cap");
 
         let other = hub.set_subscriptions(&c.id, Some(there), Viewer::default(), vec![]);
         let same = hub.set_subscriptions(&c.id, Some(here), Viewer::default(), vec![]);
@@ -382,8 +499,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_client_whose_auth_record_is_deleted_continues_as_a_guest() {
-        let hub = Hub::start(Arc::new(Everyone(AtomicUsize::new(0))));
-        let mut c = hub.connect(None);
+        let hub = Hub::start(Arc::new(Everyone(AtomicUsize::new(0))), 0);
+        let mut c = hub.connect(None).expect("no cap");
         let alice = Viewer {
             auth: Some(("pbc_1".into(), "posts".into(), "r1".into())),
             ..Viewer::default()
@@ -409,8 +526,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_client_that_does_not_read_is_dropped_when_its_buffer_fills() {
-        let hub = Hub::start(Arc::new(Everyone(AtomicUsize::new(0))));
-        let mut slow = hub.connect(None);
+        let hub = Hub::start(Arc::new(Everyone(AtomicUsize::new(0))), 0);
+        let mut slow = hub.connect(None).expect("no cap");
         hub.set_subscriptions(
             &slow.id,
             None,
@@ -442,9 +559,47 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn streams_per_address_are_capped_until_one_closes() {
+        let hub = Hub::start(Arc::new(Everyone(AtomicUsize::new(0))), 2);
+        let ip = |text: &str| -> Option<IpAddr> { Some(text.parse().expect("ip")) };
+        let mut open = Vec::new();
+        for (addr, allowed, why) in [
+            ("10.0.0.1", true, "first stream"),
+            ("10.0.0.1", true, "second stream, at the cap"),
+            ("10.0.0.1", false, "third stream over the cap"),
+            (
+                "::ffff:10.0.0.1",
+                false,
+                "the same IPv4 address written as IPv6",
+            ),
+            ("10.0.0.2", true, "another address has its own count"),
+            ("2001:db8::1", true, "an IPv6 address"),
+            ("2001:db8::2", true, "the same /64, at the cap"),
+            ("2001:db8::ffff:3", false, "a third address of the same /64"),
+            ("2001:db8:0:1::1", true, "another /64"),
+        ] {
+            let got = hub.connect(ip(addr));
+            assert_eq!(got.is_ok(), allowed, "{addr}: {why}");
+            if let Ok(c) = got {
+                open.push(c);
+            } else {
+                assert!(matches!(got, Err(ConnectError::TooManyStreams)), "{why}");
+            }
+        }
+
+        open.remove(0);
+        let after_close = hub.connect(ip("10.0.0.1"));
+
+        assert!(after_close.is_ok(), "a closed stream frees its place");
+        let unlimited = Hub::start(Arc::new(Everyone(AtomicUsize::new(0))), 0);
+        let many: Vec<_> = (0..50).map(|_| unlimited.connect(ip("10.0.0.9"))).collect();
+        assert!(many.iter().all(Result::is_ok), "0 means no limit");
+    }
+
+    #[tokio::test]
     async fn dropping_the_connection_unregisters_the_client() {
-        let hub = Hub::start(Arc::new(Everyone(AtomicUsize::new(0))));
-        let c = hub.connect(None);
+        let hub = Hub::start(Arc::new(Everyone(AtomicUsize::new(0))), 0);
+        let c = hub.connect(None).expect("no cap");
         assert_eq!(hub.client_count(), 1);
 
         drop(c);

@@ -2,15 +2,20 @@
 //! fan-out of committed record changes to them. Writers hand a batch of
 //! [`Change`]s to [`Hub::publish`] after their commit returned; publishing
 //! never blocks (a bounded queue to one fan-out task). The fan-out task
-//! matches each change against every subscription, groups subscribers that
-//! would see the record the same way (same auth, same topic kind, same
-//! options), asks a [`Render`] once per group whether and how that audience
-//! may see the record, and queues the result on each client's bounded
-//! buffer; a client whose buffer is full is dropped (the SDK reconnects).
+//! picks the clients a batch concerns, has [`Render::refresh`] check their
+//! sessions once for the batch (a stream's auth lasts only as long as its
+//! token would still authenticate a request, and rules see the auth record
+//! as it is now), matches each change against every subscription, groups
+//! subscribers that would see the record the same way (same auth, same
+//! topic kind, same options), asks a [`Render`] once per group whether and
+//! how that audience may see the record, and queues the result on each
+//! client's bounded buffer; a client whose buffer is full is dropped (the
+//! SDK reconnects). [`Hub::connect`] caps the streams open per address.
 //!
-//! This module knows nothing about HTTP, SQL or record serialisation: rule
-//! checks and serialisation live behind [`Render`], implemented where the
-//! records and the `fields` selection are reachable (the API layer).
+//! This module knows nothing about HTTP, SQL, tokens or record
+//! serialisation: rule checks, session checks and serialisation live behind
+//! [`Render`], implemented where the records, `auth` and the `fields`
+//! selection are reachable (the API layer).
 
 mod fanout;
 mod hub;
@@ -18,8 +23,8 @@ mod topic;
 
 pub use fanout::RENDER_CONCURRENCY;
 pub use hub::{
-    Audience, CLIENT_BUFFER_MESSAGES, Client, Connection, Hub, IDLE_TIMEOUT, MAX_CONNECTION_TIME,
-    Message, Render, SetError, Viewer,
+    Audience, CLIENT_BUFFER_MESSAGES, Client, ConnectError, Connection, Credential, Hub,
+    IDLE_TIMEOUT, MAX_CONNECTION_TIME, Message, Render, SetError, Viewer,
 };
 pub use topic::{MAX_TOPIC_CHARS, MAX_TOPICS, Options, Topic};
 

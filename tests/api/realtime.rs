@@ -4,6 +4,7 @@
 use crate::helpers::{TestApp, spawn_app, status_json};
 use reqwest::Method;
 use serde_json::{Value, json};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 /// How long a test waits for an event that should come.
@@ -727,4 +728,408 @@ async fn the_oauth2_redirect_hands_the_code_to_the_clients_oauth2_subscription()
     );
     assert_eq!(posted.status(), 303);
     assert_eq!(refused.data["error"], "access_denied");
+}
+
+// ---------------------------------------------------------------------------
+// A stream's auth: who may change it, and how long it lasts.
+// ---------------------------------------------------------------------------
+
+/// A logged-in member of the `members` auth collection.
+struct Member {
+    id: String,
+    email: String,
+    token: String,
+}
+
+const MEMBER_PASSWORD: &str = "Passw0rd!123";
+
+/// `members` (auth, with a `role` field; tokens valid `token_secs`) with
+/// alice (role "admin") and bob (role "user"), and `notes` whose `audience`
+/// says who may list them: "all" (everyone, the test's marker), "members"
+/// (any member), "admins" (members whose role is "admin") or a member id.
+async fn member_setup(token_secs: u64) -> (TestApp, Member, Member) {
+    member_setup_in(spawn_app().await, token_secs).await
+}
+
+/// [`member_setup`] on a given server.
+async fn member_setup_in(app: TestApp, token_secs: u64) -> (TestApp, Member, Member) {
+    app.create_collection_ok(json!({
+        "name": "members", "type": "auth",
+        "listRule": "", "viewRule": "",
+        "fields": [
+            {"name": "role", "type": "text"},
+            {"name": "updated", "type": "autodate", "onCreate": true, "onUpdate": true}
+        ],
+        "authToken": {"duration": token_secs},
+    }))
+    .await;
+    let rule = "audience = 'all' \
+        || (audience = 'members' && @request.auth.collectionName = 'members') \
+        || (audience = 'admins' && @request.auth.collectionName = 'members' && @request.auth.role = 'admin') \
+        || (audience = @request.auth.id && @request.auth.id != '')";
+    app.create_collection_ok(json!({
+        "name": "notes",
+        "listRule": rule, "viewRule": rule,
+        "createRule": null, "updateRule": null, "deleteRule": null,
+        "fields": [{"name": "title", "type": "text"}, {"name": "audience", "type": "text"}]
+    }))
+    .await;
+    let mut members = Vec::new();
+    for (name, role) in [("alice", "admin"), ("bob", "user")] {
+        let email = format!("{name}@example.com");
+        let record = app
+            .create_record_ok(
+                "members",
+                json!({"email": email, "password": MEMBER_PASSWORD,
+                       "passwordConfirm": MEMBER_PASSWORD, "role": role}),
+            )
+            .await;
+        let token = app.login_as("members", &email, MEMBER_PASSWORD).await;
+        let id = record["id"].as_str().expect("id").to_owned();
+        members.push(Member { id, email, token });
+    }
+    let bob = members.pop().expect("bob");
+    let alice = members.pop().expect("alice");
+    (app, alice, bob)
+}
+
+/// Creates a note for `audience` (as the superuser).
+async fn note(app: &TestApp, audience: &str, title: &str) {
+    app.create_record_ok("notes", json!({"title": title, "audience": audience}))
+        .await;
+}
+
+/// Creates a note everyone may see and returns the titles `sse` received
+/// before it (events reach a client in commit order, so anything that was
+/// going to be sent for earlier notes has arrived by then). Markers of
+/// earlier calls (a second topic's copy) are skipped.
+async fn titles_until_marker(app: &TestApp, sse: &mut Sse) -> Vec<String> {
+    static MARKERS: AtomicUsize = AtomicUsize::new(0);
+    let marker = format!("marker {}", MARKERS.fetch_add(1, Ordering::SeqCst));
+    note(app, "all", &marker).await;
+    let mut titles = Vec::new();
+    loop {
+        let event = sse.next(EVENT_WAIT).await.expect("the marker arrives");
+        let title = event.data["record"]["title"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        if title == marker {
+            return titles;
+        }
+        if !title.starts_with("marker ") {
+            titles.push(title);
+        }
+    }
+}
+
+#[tokio::test]
+async fn other_callers_cannot_take_over_an_authenticated_stream() {
+    let (app, alice, bob) = member_setup(3600).await;
+    let expired_or_forged = ["Bearer not-a-token".to_owned(), format!("{}x", alice.token)];
+    let mut sse = subscribed(&app, &["notes/*"], Some(&alice.token)).await;
+
+    for (token, why) in [
+        (None, "a guest"),
+        (Some(bob.token.as_str()), "another member"),
+        (Some(app.superuser_token.as_str()), "a superuser"),
+        (Some(expired_or_forged[0].as_str()), "a malformed token"),
+        (
+            Some(expired_or_forged[1].as_str()),
+            "alice's token with a broken signature",
+        ),
+    ] {
+        let (status, envelope) = status_json(
+            app.subscribe(&sse.client_id, &["notes/*", "members/*"], token)
+                .await,
+        )
+        .await;
+        assert_eq!(
+            status, 403,
+            "{why} must not change alice's stream: {envelope}"
+        );
+        assert_eq!(envelope["status"], 403, "{why}");
+        assert_eq!(
+            envelope["message"], "The current and the previous request authorization don't match.",
+            "{why}"
+        );
+    }
+    let (empty, _) = status_json(app.subscribe(&sse.client_id, &[], Some(&bob.token)).await).await;
+    note(&app, "members", "for members").await;
+    note(&app, &bob.id, "for bob").await;
+    let seen = titles_until_marker(&app, &mut sse).await;
+
+    assert_eq!(empty, 403, "bob cannot clear alice's subscriptions either");
+    assert_eq!(
+        seen,
+        vec!["for members"],
+        "alice keeps her subscriptions and her own view, never bob's"
+    );
+}
+
+#[tokio::test]
+async fn the_same_auth_may_resubscribe_and_a_guest_stream_takes_the_first_auth() {
+    let (app, alice, bob) = member_setup(3600).await;
+    let mut sse = subscribed(&app, &["notes/*"], None).await;
+    note(&app, "members", "before login").await;
+    assert!(
+        titles_until_marker(&app, &mut sse).await.is_empty(),
+        "a guest stream sees no member notes"
+    );
+
+    let upgrade = app
+        .subscribe(&sse.client_id, &["notes/*"], Some(&alice.token))
+        .await;
+    let again = app
+        .subscribe(&sse.client_id, &["notes/*"], Some(&alice.token))
+        .await;
+    let fresh_token = app.login_as("members", &alice.email, MEMBER_PASSWORD).await;
+    let renewed = app
+        .subscribe(&sse.client_id, &["notes/*"], Some(&fresh_token))
+        .await;
+    let bob_after = app
+        .subscribe(&sse.client_id, &["notes/*"], Some(&bob.token))
+        .await;
+    note(&app, "members", "after login").await;
+
+    assert_eq!(upgrade.status(), 204, "guest to member, as in PocketBase");
+    assert_eq!(again.status(), 204, "the same token again");
+    assert_eq!(renewed.status(), 204, "another token of the same member");
+    assert_eq!(bob_after.status(), 403, "the stream now belongs to alice");
+    assert_eq!(
+        titles_until_marker(&app, &mut sse).await,
+        vec!["after login"]
+    );
+}
+
+/// How a test ends alice's session from outside her stream.
+#[derive(Debug, Clone, Copy)]
+enum Revocation {
+    PasswordChange,
+    EmailChange,
+    RecordDelete,
+    CollectionSecretChange,
+}
+
+impl Revocation {
+    async fn apply(self, app: &TestApp, alice: &Member) {
+        let resp = match self {
+            Revocation::PasswordChange => {
+                app.update_record(
+                    "members",
+                    &alice.id,
+                    json!({"password": "N3wPassw0rd!", "passwordConfirm": "N3wPassw0rd!"}),
+                )
+                .await
+            }
+            Revocation::EmailChange => {
+                app.update_record("members", &alice.id, json!({"email": "alice2@example.com"}))
+                    .await
+            }
+            Revocation::RecordDelete => app.delete_record("members", &alice.id).await,
+            Revocation::CollectionSecretChange => {
+                app.update_collection(
+                    "members",
+                    json!({"authToken": {"duration": 3600, "secret": "x".repeat(50)}}),
+                )
+                .await
+            }
+        };
+        assert!(resp.status().is_success(), "{self:?}: {}", resp.status());
+    }
+}
+
+#[tokio::test]
+async fn a_revoked_session_stops_receiving_member_only_records() {
+    let mut leaks = Vec::new();
+    for revocation in [
+        Revocation::PasswordChange,
+        Revocation::EmailChange,
+        Revocation::RecordDelete,
+        Revocation::CollectionSecretChange,
+    ] {
+        let (app, alice, _) = member_setup(3600).await;
+        let mut sse = subscribed(&app, &["notes/*", "notes"], Some(&alice.token)).await;
+        note(&app, "members", "before").await;
+        let before = titles_until_marker(&app, &mut sse).await;
+
+        revocation.apply(&app, &alice).await;
+        note(&app, "members", "after").await;
+        note(&app, "admins", "admins after").await;
+        note(&app, &alice.id, "alice's after").await;
+        let after = titles_until_marker(&app, &mut sse).await;
+
+        assert_eq!(
+            before,
+            vec!["before", "before"],
+            "{revocation:?}: delivered while the session holds (two topics)"
+        );
+        if !after.is_empty() {
+            leaks.push(format!("{revocation:?}: {after:?}"));
+        }
+    }
+
+    assert!(
+        leaks.is_empty(),
+        "the stream must continue as a guest: {leaks:#?}"
+    );
+}
+
+#[tokio::test]
+async fn a_password_reset_by_email_ends_the_streams_auth() {
+    // The reset writes the new password and tokenKey without announcing the
+    // record, so only checking the token again can notice it.
+    let (app, sink) = crate::helpers::spawn_app_with_mail().await;
+    let (app, alice, _) = member_setup_in(app, 3600).await;
+    let mut sse = subscribed(&app, &["notes/*"], Some(&alice.token)).await;
+    note(&app, "members", "before").await;
+    let before = titles_until_marker(&app, &mut sse).await;
+
+    let body = json!({"email": alice.email});
+    app.request(
+        Method::POST,
+        "/api/collections/members/request-password-reset",
+        None,
+        Some(body),
+    )
+    .await;
+    let token = sink
+        .wait_for(&alice.email, EVENT_WAIT)
+        .await
+        .expect("mail")
+        .find_token()
+        .expect("token");
+    let confirm =
+        json!({"token": token, "password": "N3wPassw0rd!", "passwordConfirm": "N3wPassw0rd!"});
+    let reset = app
+        .request(
+            Method::POST,
+            "/api/collections/members/confirm-password-reset",
+            None,
+            Some(confirm),
+        )
+        .await;
+    note(&app, "members", "after").await;
+    let after = titles_until_marker(&app, &mut sse).await;
+
+    assert_eq!(reset.status(), 204);
+    assert_eq!(before, vec!["before"]);
+    assert!(
+        after.is_empty(),
+        "the reset revoked alice's token: {after:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_superuser_stream_loses_superuser_sight_when_its_password_changes() {
+    let (mut app, _, _) = member_setup(3600).await;
+    let (_, list) = status_json(
+        app.su(Method::GET, "/api/collections/_superusers/records", None)
+            .await,
+    )
+    .await;
+    let su_id = list["items"][0]["id"].as_str().expect("id").to_owned();
+    let mut sse = subscribed(&app, &["notes/*"], Some(&app.superuser_token)).await;
+    note(&app, "admins", "before").await;
+    let before = titles_until_marker(&app, &mut sse).await;
+
+    let changed = app
+        .update_record(
+            "_superusers",
+            &su_id,
+            json!({"password": "An0therPassw0rd!", "passwordConfirm": "An0therPassw0rd!"}),
+        )
+        .await;
+    let su = app
+        .request(
+            Method::POST,
+            "/api/collections/_superusers/auth-with-password",
+            None,
+            Some(json!({"identity": list["items"][0]["email"], "password": "An0therPassw0rd!"})),
+        )
+        .await;
+    app.superuser_token = su.json::<Value>().await.expect("json")["token"]
+        .as_str()
+        .expect("token")
+        .to_owned();
+    note(&app, "admins", "after").await;
+    let after = titles_until_marker(&app, &mut sse).await;
+
+    assert!(changed.status().is_success(), "{}", changed.status());
+    assert_eq!(before, vec!["before"], "a superuser sees every note");
+    assert!(after.is_empty(), "the old session ended: {after:?}");
+}
+
+#[tokio::test]
+async fn an_expired_token_stops_receiving_member_only_records() {
+    let (app, alice, _) = member_setup(2).await;
+    let alice_token = app.login_as("members", &alice.email, MEMBER_PASSWORD).await;
+    let mut sse = subscribed(&app, &["notes/*"], Some(&alice_token)).await;
+    note(&app, "members", "while valid").await;
+    let before = titles_until_marker(&app, &mut sse).await;
+
+    tokio::time::sleep(Duration::from_millis(3100)).await;
+    note(&app, "members", "after expiry").await;
+    let after = titles_until_marker(&app, &mut sse).await;
+
+    assert_eq!(before, vec!["while valid"]);
+    assert!(after.is_empty(), "the token expired: {after:?}");
+}
+
+#[tokio::test]
+async fn a_role_change_takes_effect_on_the_next_event() {
+    let (app, alice, _) = member_setup(3600).await;
+    let mut sse = subscribed(&app, &["notes/*"], Some(&alice.token)).await;
+    note(&app, "admins", "as admin").await;
+    let as_admin = titles_until_marker(&app, &mut sse).await;
+
+    app.update_record("members", &alice.id, json!({"role": "user"}))
+        .await;
+    note(&app, "admins", "demoted").await;
+    note(&app, "members", "still a member").await;
+    let demoted = titles_until_marker(&app, &mut sse).await;
+    app.update_record("members", &alice.id, json!({"role": "admin"}))
+        .await;
+    note(&app, "admins", "promoted again").await;
+    let promoted = titles_until_marker(&app, &mut sse).await;
+
+    assert_eq!(as_admin, vec!["as admin"]);
+    assert_eq!(
+        demoted,
+        vec!["still a member"],
+        "rules see alice's role as it is now, not as it was at subscribe time"
+    );
+    assert_eq!(promoted, vec!["promoted again"]);
+}
+
+#[tokio::test]
+async fn streams_from_one_address_are_capped_with_429() {
+    let app = spawn_app().await;
+    let cap = ferrobase::config::DEFAULT_MAX_REALTIME_STREAMS_PER_IP;
+    let mut open = Vec::new();
+    for _ in 0..cap {
+        open.push(Sse::open(&app).await);
+    }
+
+    let (status, envelope) = status_json(app.connect_realtime().await).await;
+    let elsewhere = reqwest::Client::builder()
+        .local_address(std::net::IpAddr::from([127, 0, 0, 2]))
+        .build()
+        .expect("client")
+        .get(format!("{}/api/realtime", app.base))
+        .send()
+        .await
+        .expect("sent");
+
+    assert_eq!(
+        status,
+        429,
+        "stream {} from one address: {envelope}",
+        cap + 1
+    );
+    assert_eq!(envelope["status"], 429);
+    assert!(envelope["message"].is_string() && envelope["data"].is_object());
+    assert_eq!(elsewhere.status(), 200, "another address has its own count");
+    let resp = app.subscribe(&open[0].client_id, &["posts/*"], None).await;
+    assert_eq!(resp.status(), 204, "the open streams keep working");
 }

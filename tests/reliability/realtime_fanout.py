@@ -48,6 +48,9 @@ ROUNDS = int(os.environ.get("ROUNDS", 2))
 INTERVAL_MS = int(os.environ.get("INTERVAL_MS", 100))
 P99_MAX_MS = float(os.environ.get("P99_MAX_MS", 2000))
 CONNECT_TIMEOUT_S = 30
+# Every subscriber connects from loopback, one address: lift the per-address
+# stream cap (realtime.max_streams_per_ip) unless the caller set it.
+os.environ.setdefault("FERROBASE_REALTIME_MAX_STREAMS_PER_IP", "0")
 DELIVERY_TIMEOUT_S = 15
 RSS_GROWTH_MAX = 1.2
 RSS_SLACK_KIB = 8 * 1024
