@@ -36,6 +36,9 @@ FERROBASE_BIN="$PWD/target/debug/ferrobase" python3 tests/reliability/realtime_f
 echo "==> differential: same rules, actors and requests against PocketBase 0.40.6 (skips without PyPI)"
 FERROBASE_BIN="$PWD/target/debug/ferrobase" python3 tests/differential/run.py --cases 3000 --budget-seconds 120
 
+echo "==> fuzz smoke run: filter language, index SQL, record input, body reader (cargo-fuzz, 20,000 executions each)"
+bash tests/fuzz/run.sh 20000
+
 echo "==> JS SDK compatibility suite (pocketbase@0.28.1 from npm)"
 (cd tests/sdk && npm ci --no-audit --no-fund --loglevel=error && node --test)
 

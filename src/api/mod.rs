@@ -18,7 +18,7 @@ mod logs;
 mod mailer;
 pub mod metrics;
 pub mod middleware;
-mod multipart;
+pub mod multipart;
 mod oauth2;
 mod oauth2_redirect;
 pub mod ratelimit;
