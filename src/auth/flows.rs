@@ -8,9 +8,9 @@ use super::principal::auth_signing_key;
 use super::token::{self, Purpose};
 use super::{AuthError, password};
 use crate::db::{Db, DbError, ident};
-use crate::schema::{CompiledCollection, FieldKind, autogen};
+use crate::schema::{CompiledCollection, FieldKind, RowUpdate, autogen};
 use crate::validation::{FieldError, ValidationErrors};
-use rusqlite::{OptionalExtension, TransactionBehavior, params};
+use rusqlite::{OptionalExtension, TransactionBehavior};
 use serde_json::{Map, Value, json};
 use std::sync::Arc;
 
@@ -324,7 +324,8 @@ fn check_new_password(
     errors.into_result().map_err(AuthError::Validation)
 }
 
-/// Stores a new password hash (and optionally other columns), rotating the tokenKey.
+/// Stores a new password hash and/or email, rotating the tokenKey, in one
+/// update that also stamps the collection's on-update autodates.
 async fn save_credentials(
     db: &Db,
     collection: &Arc<CompiledCollection>,
@@ -332,44 +333,33 @@ async fn save_credentials(
     hash: Option<String>,
     new_email: Option<String>,
 ) -> Result<(), AuthError> {
-    let table = ident(collection.name.as_str());
     let collection = collection.clone();
     db.write(move |conn| {
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(DbError::from)?;
-        let now = crate::clock::now();
-        let token_key = autogen::token_key();
+        let mut update = RowUpdate::new(&collection).set("tokenKey", autogen::token_key());
         if let Some(hash) = hash {
-            tx.execute(
-                &format!("UPDATE {table} SET password = ?1 WHERE id = ?2"),
-                params![hash, id],
-            )
-            .map_err(DbError::from)?;
+            update = update.set("password", hash);
         }
+        let changes_email = new_email.is_some();
         if let Some(email) = new_email {
-            let changed = tx.execute(
-                &format!("UPDATE {table} SET email = ?1 WHERE id = ?2"),
-                params![email, id],
-            );
-            if let Err(rusqlite::Error::SqliteFailure(code, _)) = &changed
-                && code.code == rusqlite::ErrorCode::ConstraintViolation
-            {
-                return Err(invalid(
-                    "newEmail",
-                    FieldError::new("validation_not_unique", "Value must be unique."),
-                ));
-            }
-            changed.map_err(DbError::from)?;
+            update = update.set("email", email);
         }
+        let changed = update.execute_for(&tx, &id);
+        if let Err(rusqlite::Error::SqliteFailure(code, _)) = &changed
+            && changes_email
+            && code.code == rusqlite::ErrorCode::ConstraintViolation
+        {
+            return Err(invalid(
+                "newEmail",
+                FieldError::new("validation_not_unique", "Value must be unique."),
+            ));
+        }
+        changed.map_err(DbError::from)?;
         // Both prove control of the mailbox, so they also verify the email
         // (dropping OAuth2 links made before, as any verified upgrade does).
         super::takeover::mark_verified(&tx, &collection, &id, None).map_err(DbError::from)?;
-        tx.execute(
-            &format!("UPDATE {table} SET tokenKey = ?1, updated = ?2 WHERE id = ?3"),
-            params![token_key, now, id],
-        )
-        .map_err(DbError::from)?;
         tx.commit().map_err(DbError::from)?;
         Ok(())
     })

@@ -7,9 +7,10 @@
 use super::{AuthError, takeover};
 use crate::db::{Db, ident};
 use crate::schema::oauth2::{ProviderConfig, ProviderSpec};
-use crate::schema::{CompiledCollection, autogen};
+use crate::schema::{CompiledCollection, RowUpdate, autogen};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
@@ -411,13 +412,18 @@ pub fn link_existing(
     if !user.email.is_empty() && !is_caller {
         let table = ident(collection.name.as_str());
         // Skipped when another record holds the address (no unique-index failure).
-        tx.execute(
-            &format!(
-                "UPDATE {table} SET email = ?2, updated = ?3 WHERE id = ?1 AND email = ''
-                 AND NOT EXISTS (SELECT 1 FROM {table} WHERE email = ?2)"
-            ),
-            params![record_id, user.email, crate::clock::now()],
-        )?;
+        RowUpdate::new(collection)
+            .set("email", user.email.clone())
+            .execute(
+                tx,
+                &format!(
+                    "id = ? AND email = '' AND NOT EXISTS (SELECT 1 FROM {table} WHERE email = ?)"
+                ),
+                [
+                    SqlValue::Text(record_id.to_owned()),
+                    SqlValue::Text(user.email.clone()),
+                ],
+            )?;
     }
     verify_by_provider(tx, collection, record_id, user)?;
     insert_link(tx, collection, record_id, provider, user)

@@ -14,7 +14,8 @@
 
 use super::{AuthError, password};
 use crate::db::ident;
-use crate::schema::{CompiledCollection, autogen};
+use crate::schema::{CompiledCollection, RowUpdate, autogen};
+use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OptionalExtension, params};
 
 /// Length of the random password an unverified record gets.
@@ -52,19 +53,10 @@ pub(crate) fn reset_password(
     id: &str,
     hash: Option<&str>,
 ) -> rusqlite::Result<()> {
-    let sql = format!(
-        "UPDATE {} SET password = ?1, tokenKey = ?2, updated = ?3 WHERE id = ?4",
-        ident(collection.name.as_str())
-    );
-    tx.execute(
-        &sql,
-        params![
-            hash.unwrap_or_default(),
-            autogen::token_key(),
-            crate::clock::now(),
-            id
-        ],
-    )?;
+    RowUpdate::new(collection)
+        .set("password", hash.unwrap_or_default().to_owned())
+        .set("tokenKey", autogen::token_key())
+        .execute_for(tx, id)?;
     Ok(())
 }
 
@@ -74,11 +66,9 @@ pub(crate) fn rotate_token_key(
     collection: &CompiledCollection,
     id: &str,
 ) -> rusqlite::Result<()> {
-    let sql = format!(
-        "UPDATE {} SET tokenKey = ?1, updated = ?2 WHERE id = ?3",
-        ident(collection.name.as_str())
-    );
-    tx.execute(&sql, params![autogen::token_key(), crate::clock::now(), id])?;
+    RowUpdate::new(collection)
+        .set("tokenKey", autogen::token_key())
+        .execute_for(tx, id)?;
     Ok(())
 }
 
@@ -106,12 +96,16 @@ pub(crate) fn mark_verified(
     id: &str,
     email: Option<&str>,
 ) -> rusqlite::Result<bool> {
-    let sql = format!(
-        "UPDATE {} SET verified = TRUE, updated = ?2
-         WHERE id = ?1 AND verified = FALSE AND (?3 IS NULL OR email = ?3)",
-        ident(collection.name.as_str())
-    );
-    let upgraded = tx.execute(&sql, params![id, crate::clock::now(), email])? == 1;
+    let email = email.map(|e| SqlValue::Text(e.to_owned()));
+    let upgraded = RowUpdate::new(collection).set("verified", true).execute(
+        tx,
+        "id = ? AND verified = FALSE AND (? IS NULL OR email = ?)",
+        [
+            SqlValue::Text(id.to_owned()),
+            email.clone().unwrap_or(SqlValue::Null),
+            email.unwrap_or(SqlValue::Null),
+        ],
+    )? == 1;
     if upgraded && drop_external_auths(tx, collection, id)? > 0 {
         rotate_token_key(tx, collection, id)?;
     }

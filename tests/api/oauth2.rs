@@ -799,3 +799,58 @@ async fn oauth2_login_answers_403_when_the_auth_rule_refuses_the_account() {
     assert!(alice_body.get("token").is_none(), "{alice_body}");
     assert_eq!(*bob, 200, "bob passes the rule: {bob_body}");
 }
+
+/// Replaces the `users` collection's `updated` autodate by `touched`, so no
+/// field of that name is left (as on an auth collection made through the API).
+async fn rename_updated_to_touched(app: &TestApp) {
+    let (_, users) = status_json(app.su(Method::GET, "/api/collections/users", None).await).await;
+    let mut fields: Vec<Value> = users["fields"]
+        .as_array()
+        .expect("fields")
+        .iter()
+        .filter(|f| f["name"] != "updated")
+        .cloned()
+        .collect();
+    fields.push(json!({"name": "touched", "type": "autodate", "onCreate": true, "onUpdate": true}));
+    let (status, body) = status_json(
+        app.update_collection("users", json!({"fields": fields}))
+            .await,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body["fields"]
+            .as_array()
+            .is_some_and(|f| f.iter().all(|f| f["name"] != "updated")),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn an_oauth2_link_works_on_an_auth_collection_without_an_updated_field() {
+    let app = spawn_app().await;
+    let provider = start_provider().await;
+    enable_oidc(&app, &provider).await;
+    rename_updated_to_touched(&app).await;
+    let planted = guest_sign_up(&app, "victim@example.com", "attacker-pass-1").await;
+    tokio::time::sleep(Duration::from_millis(5)).await;
+
+    let (status, body) = oauth2_flow(&app, "oidc", "victim", None, json!({})).await;
+    let (signup_status, signup) = oauth2_flow(&app, "oidc", "alice", None, json!({})).await;
+    let password_after = password_login(&app, "victim@example.com", "attacker-pass-1").await;
+    let token = app.superuser_token.clone();
+    let id = planted["id"].as_str().expect("id");
+    let (_, after) = status_json(app.get_record("users", id, Some(&token)).await).await;
+
+    assert_eq!(status, 200, "linking an existing account: {body}");
+    assert_eq!(body["record"]["id"], planted["id"], "linked by email");
+    assert_eq!(body["record"]["verified"], true, "{body}");
+    assert_eq!(password_after, 400, "the attacker's password must be reset");
+    assert_ne!(
+        after["touched"], planted["touched"],
+        "the link must stamp the on-update autodate: {after}"
+    );
+    assert!(after.get("updated").is_none(), "{after}");
+    assert_eq!(signup_status, 200, "signing up a new account: {signup}");
+    assert_eq!(signup["record"]["verified"], true, "{signup}");
+}
