@@ -59,6 +59,7 @@ pub async fn visible(
             &aliases,
         );
         conditions.push(rules::compile(&rules::parse_filter(&filter)?, &scope)?);
+        conditions.extend(scope.take_join_guards());
     }
     let row = match &change.row {
         Some(row) => row.clone(),

@@ -128,6 +128,11 @@ pub async fn list(
         params.extend(fragment.params);
     }
     let order = rules::compile_order(&rules::parse_sort(&query.sort)?, &scope)?;
+    // Related rows the filter or sort joined must be listable (rule_scope docs).
+    for guard in scope.take_join_guards() {
+        conditions.push(format!("({})", guard.sql));
+        params.extend(guard.params);
+    }
     let where_sql = if conditions.is_empty() {
         String::new()
     } else {

@@ -15,6 +15,13 @@
 //! Ferrobase hardening, PocketBase leaks related rows there), and an auth
 //! collection's `email` only where it is visible to them (their own record
 //! or `emailVisibility`); elsewhere it is [`Nulls::Withheld`].
+//! Like PocketBase, a client query also keeps a record only when every row
+//! its `filter`/`sort` paths join is one the caller may list (or there is
+//! none): [`FieldScope::take_join_guards`] hands those conditions to the
+//! caller to AND onto the whole query, so an `||` branch on the record itself
+//! cannot bring back a record whose related row is hidden. A path ending in
+//! a single relation's `id` (`team.id`) reads the record's own column and
+//! adds no guard, as in PocketBase.
 //! `@collection.<name>` opens another collection inside the `EXISTS` the
 //! compiler builds for it. `@request.*` values come from a [`RequestValues`]
 //! supplied by the caller.
@@ -24,7 +31,7 @@ use super::field::FieldKind;
 use super::registry::Snapshot;
 use crate::db::ident;
 use crate::rules::{self, CollectionSource, ColumnRef, Nulls, Path, RuleError, Scope, SqlValue};
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 
 /// Longest relation chain a path may follow.
 pub const MAX_RELATION_HOPS: usize = 6;
@@ -86,6 +93,9 @@ pub struct FieldScope<'a> {
     request: &'a dyn RequestValues,
     aliases: &'a Cell<usize>,
     depth: usize,
+    /// Conditions on the root record that client paths add: every related
+    /// row they reach passes its collection's list rule.
+    guards: RefCell<Vec<rules::SqlFragment>>,
 }
 
 impl<'a> FieldScope<'a> {
@@ -105,7 +115,32 @@ impl<'a> FieldScope<'a> {
             request,
             aliases,
             depth: 0,
+            guards: RefCell::new(Vec::new()),
         }
+    }
+
+    /// The join guards the paths compiled so far added (see the module
+    /// docs), to be ANDed onto the query the root record comes from.
+    pub fn take_join_guards(&self) -> Vec<rules::SqlFragment> {
+        self.guards.take()
+    }
+
+    /// Records that every row `from`/`links` reach from the root record must
+    /// pass `rule` (rows whose rule is NULL fail, like a false rule).
+    fn guard(&self, from: &str, links: &[String], rule: &rules::SqlFragment) {
+        if self.depth > 0 {
+            // Nested scopes (`@collection`) are not rooted at the listed record.
+            return;
+        }
+        let mut wheres: Vec<String> = links.to_vec();
+        wheres.push(format!("NOT COALESCE(({}), 0)", rule.sql));
+        self.guards.borrow_mut().push(rules::SqlFragment {
+            sql: format!(
+                "NOT EXISTS (SELECT 1 FROM {from} WHERE {})",
+                wheres.join(" AND ")
+            ),
+            params: rule.params.clone(),
+        });
     }
 
     fn next_alias(&self) -> String {
@@ -144,6 +179,7 @@ impl<'a> FieldScope<'a> {
                     request: self.request,
                     aliases: self.aliases,
                     depth: self.depth + 1,
+                    guards: RefCell::new(Vec::new()),
                 };
                 rules::compile(&*rules::parse_filter_cached(rule)?, &nested).map(Some)
             }
@@ -181,6 +217,8 @@ impl<'a> FieldScope<'a> {
         let mut alias = self.alias.clone();
         let mut from = String::new();
         let mut conditions: Vec<String> = Vec::new();
+        // The conditions that only link the path's rows (no list rules).
+        let mut links: Vec<String> = Vec::new();
         let mut params: Vec<SqlValue> = Vec::new();
         let mut multi = false;
         let mut hops = 0;
@@ -241,11 +279,16 @@ impl<'a> FieldScope<'a> {
                     };
                 } else if from.is_empty() {
                     from = format!("{table} AS {next}");
+                    links.push(format!("{next}.\"id\" = {column}"));
                     conditions.push(format!("{next}.\"id\" = {column}"));
                 } else {
                     from = format!("{from} JOIN {table} AS {next} ON {next}.\"id\" = {column}");
                 }
                 if let Some(rule) = self.related_rule(target, &next, path)? {
+                    // `team.id` is the record's own `team` column in PocketBase: no join.
+                    if field.is_multi() || rest != ["id"] {
+                        self.guard(&from, &links, &rule);
+                    }
                     conditions.push(format!("({})", rule.sql));
                     params.extend(rule.params);
                 }
@@ -284,11 +327,13 @@ impl<'a> FieldScope<'a> {
             let table = ident(source.name.as_str());
             if from.is_empty() {
                 from = format!("{table} AS {next}");
+                links.push(link.clone());
                 conditions.push(link);
             } else {
                 from = format!("{from} JOIN {table} AS {next} ON {link}");
             }
             if let Some(rule) = self.related_rule(source, &next, path)? {
+                self.guard(&from, &links, &rule);
                 conditions.push(format!("({})", rule.sql));
                 params.extend(rule.params);
             }
@@ -464,6 +509,7 @@ impl Scope for FieldScope<'_> {
             request: self.request,
             aliases: self.aliases,
             depth: self.depth + 1,
+            guards: RefCell::new(Vec::new()),
         };
         nested.resolve(path)
     }

@@ -35,14 +35,17 @@ def _auth_path_empty(world, coll, rec_id, path):
     if path[0] == "@collection":
         _, other, field = path
         return any(f.get(field) in ("", None, []) for f in world.records[other].values())
-    return not world.path_values(coll, rec_id, path)
+    return world.path_dead_ends(coll, rec_id, path)
 
 
 def guest_empty_auth(case, world):
     """A guest's `@request.auth.id`/`email` is "" and PocketBase lets "" equal an empty
     relation or field (`members.id ?= @request.auth.id` on a record with no members).
     Ferrobase matches nothing for a guest. Explained when every record PocketBase alone
-    shows has an empty value on some auth-compared path of the rule in force."""
+    shows has an empty value on some auth-compared path of the rule in force; through a
+    multi-valued hop or a back-relation one empty branch is enough (PocketBase compares
+    each joined chain: `c_via_links.members.id ?= ''` matches a record when any record
+    linking to it has no members)."""
     if case["actor"] not in GUEST_ACTORS or case["kind"] == "rule-accept":
         return False
     extra = _extra_in_pb(case)
@@ -154,8 +157,32 @@ def self_test():
     ]
     if empty is None or full is None:
         raise AssertionError("self-test world lacks a record with and one without members")
-    for c_, want, why in table:
-        got = classify(c_, world)
-        if got != want:
-            raise AssertionError(f"known.self_test: {why}: classified {got!r}, want {want!r}")
+
+    def check(rows):
+        for c_, want, why in rows:
+            got = classify(c_, world)
+            if got != want:
+                raise AssertionError(
+                    f"known.self_test: {why}: classified {got!r}, want {want!r}")
+
+    check(table)
+    # Back-relations: `target` is linked from `full` (members) and `empty` (none).
+    target = next(r for r in recs if r not in (empty, full))
+    for f in recs.values():
+        f["links"] = []
+    recs[full]["links"], recs[empty]["links"] = [target], [target]
+    via_rule = Atom(f"{c}_via_links.members.id ?= @request.auth.id",
+                    [("via", c, "links"), "members", "id"])
+    table += [
+        (case("list", "guest", {"ids": [target]}, {"ids": []}, rule=via_rule),
+         "guest-empty-auth", "one record linking here has no members: PocketBase's "
+         "joined chain through it compares '' with ''"),
+        (case("list", "guest", {"ids": [full]}, {"ids": []}, rule=via_rule),
+         "guest-empty-auth", "no record links here: the back-relation is empty"),
+    ]
+    check(table[-2:])
+    recs[empty]["links"] = []
+    table.append((case("list", "guest", {"ids": [target]}, {"ids": []}, rule=via_rule), None,
+                  "every record linking here has members: no empty chain explains it"))
+    check(table[-1:])
     return len(table)

@@ -186,32 +186,31 @@ class World:
         return c in (self.users, self.staff)
 
     # ---- path evaluation (for classification only) --------------------------
-    def path_values(self, coll, rec_id, path):
-        """Values reached from a record along `path`: relation field names, or
-        ("via", collection, field) for back-relations; the last element is a field."""
-        frontier = [(coll, rec_id)]
-        for i, seg in enumerate(path):
-            last = i == len(path) - 1
-            nxt, vals = [], []
-            for c, r in frontier:
-                if isinstance(seg, tuple):
-                    _, vc, vf = seg
-                    hits = [x for x, f in self.records[vc].items()
-                            if f.get(vf) == r or r in (f.get(vf) or [])]
-                    nxt += [(vc, x) for x in hits]
-                    vals += hits
-                    continue
-                value = r if seg == "id" else self.records[c][r].get(seg)
-                items = value if isinstance(value, list) else [value]
-                items = [x for x in items if x not in ("", None)]
-                vals += items
-                if not last:
-                    target = self.relation_target(c, seg)
-                    nxt += [(target, x) for x in items if x in self.records.get(target, {})]
+    def path_dead_ends(self, coll, rec_id, path):
+        """Whether some chain of rows along `path` from the record reaches no value:
+        a relation hop (or back-relation) with no row, or an empty last field. Through
+        a multi-valued hop that is what PocketBase's joins compare with `?=`: one
+        member without an owner is enough, however many others have one."""
+        def walk(c, r, i):
+            seg, last = path[i], i == len(path) - 1
+            if isinstance(seg, tuple):
+                _, vc, vf = seg
+                hits = [x for x, f in self.records[vc].items()
+                        if f.get(vf) == r or r in (f.get(vf) or [])]
+                if not hits:
+                    return True
+                return not last and any(walk(vc, x, i + 1) for x in hits)
+            value = r if seg == "id" else self.records[c][r].get(seg)
+            items = [x for x in (value if isinstance(value, list) else [value])
+                     if x not in ("", None)]
+            if not items:
+                return True
             if last:
-                return vals
-            frontier = nxt
-        return []
+                return False
+            target = self.relation_target(c, seg)
+            return any(walk(target, x, i + 1) for x in items
+                       if x in self.records.get(target, {}))
+        return walk(coll, rec_id, 0)
 
     def relation_target(self, c, field):
         if field in ("owner", "members"):
