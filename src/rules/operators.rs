@@ -31,8 +31,9 @@
 //!   is then ANDed with `a IS NOT NULL`, so no operator matches it.
 //! * A guest's `@request.auth.*` value ([`Term::Nobody`]) equals empty
 //!   literals and other request values as PocketBase's empty value does,
-//!   but against anything from the database `=`, `~` and the orderings are
-//!   false and `!=`, `!~` true.
+//!   but against anything from the database `=`, `~`, `!~` and the orderings
+//!   are false, and `!=` holds only where the database value is non-empty
+//!   (as PocketBase's `'' != ''` is false).
 //!
 //! Multi-valued operands expand to `json_each` rows. An empty or invalid
 //! array expands to a single NULL element, which is what PocketBase's LEFT
@@ -109,11 +110,16 @@ pub(crate) fn compare(left: &Term, kind: OpKind, right: &Term) -> SqlFragment {
         (Term::Nobody(_), Term::Expr(..)) | (Term::Expr(..), Term::Nobody(_))
     );
     let condition = if nobody_vs_database {
-        // Nobody is not a value the database can hold: only "differs" holds.
-        SqlFragment::raw(match kind {
-            OpKind::Neq | OpKind::NotLike => "1",
-            _ => "0",
-        })
+        // Nobody is not a value the database can hold: nothing equals,
+        // contains or orders against it, and it "differs" only from a value
+        // that is there (PocketBase's `'' != ''` is false: a guest must not
+        // pass `owner != @request.auth.id` on a record without an owner).
+        match (kind, left, right) {
+            (OpKind::Neq, Term::Expr(sql, _), _) | (OpKind::Neq, _, Term::Expr(sql, _)) => {
+                present(sql)
+            }
+            _ => SqlFragment::raw("0"),
+        }
     } else {
         match kind {
             OpKind::Eq => equality(left, right, false),
@@ -127,6 +133,17 @@ pub(crate) fn compare(left: &Term, kind: OpKind, right: &Term) -> SqlFragment {
         }
     };
     withhold(condition, &[left, right])
+}
+
+/// `(x IS NOT NULL AND x != '')`: the database value is there.
+fn present(sql: &SqlFragment) -> SqlFragment {
+    SqlFragment::concat(&[
+        Piece::Raw("("),
+        Piece::Sql(sql),
+        Piece::Raw(" IS NOT NULL AND "),
+        Piece::Sql(sql),
+        Piece::Raw(" != '')"),
+    ])
 }
 
 /// `(condition AND x IS NOT NULL …)` for every withheld term: a value the
@@ -721,8 +738,22 @@ mod tests {
                 guest.clone(),
                 Neq,
                 db("''", Nulls::Empty),
+                false,
+                "an empty column does not differ from a guest (PocketBase: '' != '')",
+            ),
+            (
+                guest.clone(),
+                Neq,
+                db("NULL", Nulls::Absent),
+                false,
+                "nor does no related row",
+            ),
+            (
+                guest.clone(),
+                Neq,
+                db("'u1'", Nulls::Empty),
                 true,
-                "nobody differs from everyone",
+                "a stored id differs from a guest",
             ),
             (
                 guest.clone(),
@@ -742,8 +773,8 @@ mod tests {
                 db("'abc'", Nulls::Empty),
                 NotLike,
                 guest.clone(),
-                true,
-                "not like holds",
+                false,
+                "not like does not hold either (PocketBase: NOT LIKE '%%')",
             ),
             (
                 guest.clone(),

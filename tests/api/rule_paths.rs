@@ -837,3 +837,46 @@ async fn filters_and_sorts_through_a_relation_drop_records_whose_related_row_is_
 
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// Found by the differential suite: a guest's identity "differed" from an
+/// empty owner, so `owner != @request.auth.id` let guests list, view and
+/// PATCH ownerless records. As in PocketBase (`'' != ''` is false), a guest
+/// differs only from an owner that is there.
+#[tokio::test]
+async fn not_equal_rules_never_admit_guests_to_ownerless_records() {
+    let w = world().await;
+    type Expect = fn(Who) -> &'static [&'static str];
+    // Owners: alpha = alice, empty = none, beta = bob.
+    let not_mine: Expect = |who| match who {
+        Who::Alice => &["empty", "beta"],
+        Who::Bob => &["alpha", "empty"],
+        _ => &["alpha", "beta"],
+    };
+    let not_a_member: Expect = |who| match who {
+        Who::Alice => &["empty", "beta"],
+        Who::Bob => &["alpha", "empty"],
+        _ => &[],
+    };
+    let cases: Vec<(&str, Expect)> = vec![
+        ("owner != @request.auth.id", not_mine),
+        ("@request.auth.id != owner", not_mine),
+        ("owner.id != @request.auth.id", not_mine),
+        ("owner !~ @request.auth.id", |who| match who {
+            Who::Alice => &["empty", "beta"],
+            Who::Bob => &["alpha", "empty"],
+            _ => &[],
+        }),
+        ("members.id ?!= @request.auth.id && @request.auth.id != ''", not_a_member),
+    ];
+    let mut failures = Vec::new();
+    for (rule, expected) in cases {
+        w.set_rules(
+            "teams",
+            json!({"listRule": rule, "viewRule": rule, "updateRule": rule}),
+        )
+        .await;
+        failures.extend(check_teams(&w, rule, &expected).await);
+    }
+
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
