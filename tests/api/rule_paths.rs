@@ -314,15 +314,19 @@ async fn membership_rules_admit_members_and_never_guests() {
             _ => &[],
         }),
         // Negations: nobody is a member of `empty`, and a guest is nobody.
+        // A guest differs from every member, but not from "no member" ('' != '').
         ("members.id ?!= @request.auth.id", |who| match who {
             Who::Alice => &["empty", "beta"],
             Who::Bob => &["alpha", "empty"],
-            _ => &["alpha", "empty", "beta"],
+            Who::Super => &["alpha", "empty", "beta"],
+            _ => &["alpha", "beta"],
         }),
+        // A guest differs from every member, but not from "no member" ('' != '').
         ("members.id != @request.auth.id", |who| match who {
             Who::Alice => &["empty", "beta"],
             Who::Bob => &["alpha", "empty"],
-            _ => &["alpha", "empty", "beta"],
+            Who::Super => &["alpha", "empty", "beta"],
+            _ => &["alpha", "beta"],
         }),
         // PocketBase's empty-list idioms keep working.
         ("members:length = 0", |_| &["empty"]),
