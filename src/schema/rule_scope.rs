@@ -13,8 +13,8 @@
 //! get no hidden fields, every related collection's list rule applied to the
 //! rows it contributes (a `null` list rule makes the path unusable: a
 //! Ferrobase hardening, PocketBase leaks related rows there), and an auth
-//! collection's `email` only where it is visible to them (their own record
-//! or `emailVisibility`); elsewhere it is [`Nulls::Withheld`].
+//! collection's `email` only where its `emailVisibility` is on, as in
+//! PocketBase; elsewhere it is [`Nulls::Withheld`].
 //! Like PocketBase, a client query also keeps a record only when every row
 //! its `filter`/`sort` paths join is one the caller may list (or there is
 //! none): [`FieldScope::take_join_guards`] hands those conditions to the
@@ -187,27 +187,22 @@ impl<'a> FieldScope<'a> {
     }
 
     /// An auth collection's `email` (of the row `alias`) as a client query
-    /// may see it: the address where it is visible to the caller, NULL
+    /// may see it: the address where `emailVisibility` is on, NULL
     /// ([`Nulls::Withheld`]) elsewhere, so no filter matches a hidden
     /// address and no sort orders by one. Rules and superusers see all.
-    fn email(&self, value: Value, collection: &Collection, alias: &str) -> Value {
+    fn email(&self, value: Value, alias: &str) -> Value {
         if self.trust == Trust::Full {
             return value;
         }
-        let mut params = Vec::new();
-        let mut visible = format!("{alias}.\"emailVisibility\" = 1");
-        if let Some((_, id)) = self
-            .request
-            .auth_record()
-            .filter(|(collection_id, _)| *collection_id == collection.id)
-        {
-            visible.push_str(&format!(" OR {alias}.\"id\" = ?"));
-            params.push(SqlValue::Text(id.to_owned()));
-        }
-        params.extend(value.params);
+        // As PocketBase: only `emailVisibility` opens an address to client
+        // queries (not even the caller's own row: what the caller may match
+        // and what a record shows them stay one rule).
         Value {
-            sql: format!("(CASE WHEN {visible} THEN {} END)", value.sql),
-            params,
+            sql: format!(
+                "(CASE WHEN {alias}.\"emailVisibility\" = 1 THEN {} END)",
+                value.sql
+            ),
+            params: value.params,
             nulls: Nulls::Withheld,
         }
     }
@@ -246,7 +241,7 @@ impl<'a> FieldScope<'a> {
                         },
                     };
                     if field.name.as_str() == "email" && collection.kind == CollectionType::Auth {
-                        value = self.email(value, collection, &alias);
+                        value = self.email(value, &alias);
                     }
                     return Ok(finish(
                         value,
@@ -673,7 +668,7 @@ mod tests {
                 Trust::Client,
                 Some("u1"),
                 "members.email ?~ 'x.io'",
-                vec!["one", "two"],
+                vec!["two"], // not even the caller's own hidden address (as PocketBase)
             ),
             (Trust::Client, None, "members.email ?!= 'zzz'", vec!["two"]),
             (
