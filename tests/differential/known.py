@@ -78,6 +78,38 @@ def filter_hidden_email(case, world):
     return reads_email and bool(_extra_in_pb(case))
 
 
+def _empty_literal_paths(expr):
+    """Relation paths an atom compares for equality with an empty literal
+    (`a.b ?= ''`, `x_via_y.f = null`), in `World.path_dead_ends` form."""
+    out = []
+    for atom in atoms_of(expr):
+        parts = atom.text.split(" ")
+        if len(parts) != 3 or parts[1] not in ("=", "?=") or parts[2] not in ("''", "null"):
+            continue
+        segments = parts[0].split(".")
+        if len(segments) < 2 or any(s.startswith("@") for s in segments):
+            continue
+        out.append([("via", *s.split("_via_", 1)) if "_via_" in s else s for s in segments])
+    return out
+
+
+def absent_relation_is_not_empty(case, world):
+    """Through a relation or back-relation that reaches no row, Ferrobase has no value
+    (`x_via_y.title ?= ''` does not match a record nothing links to), where PocketBase's
+    LEFT JOIN yields NULL and NULL equals ''. It is what keeps a requester with an empty
+    identity field from matching every record with no related rows. Explained when
+    Ferrobase shows a subset and every record only PocketBase shows reaches no value on
+    a path the filter or rule compares with an empty literal."""
+    extra = _extra_in_pb(case)
+    if not extra:
+        return False
+    paths = _empty_literal_paths(case.get("filter_expr")) + _empty_literal_paths(case.get("rule_expr"))
+    if not paths:
+        return False
+    return all(any(world.path_dead_ends(case["collection"], r, p) for p in paths)
+               for r in extra)
+
+
 def sort_side_channel(case, world):
     """Sorting by a hidden email or through a relation the requester cannot list would
     order records by data the requester may not see; Ferrobase sorts such values as
@@ -95,6 +127,7 @@ DELIBERATE = [
     ("filter-join-list-rule", filter_join_list_rule),
     ("filter-hidden-email", filter_hidden_email),
     ("sort-side-channel", sort_side_channel),
+    ("absent-relation-is-not-empty", absent_relation_is_not_empty),
 ]
 
 
@@ -185,4 +218,16 @@ def self_test():
     table.append((case("list", "guest", {"ids": [target]}, {"ids": []}, rule=via_rule), None,
                   "every record linking here has members: no empty chain explains it"))
     check(table[-1:])
+    # No record links to `empty` now: its back-relation reaches no row.
+    absent = Atom(f"{c}_via_links.title ?= ''", joins=[c])
+    table += [
+        (case("filter", "superuser", {"ids": [empty]}, {"ids": []}, flt=absent, rule=None),
+         "absent-relation-is-not-empty", "nothing links here: no title to equal ''"),
+        (case("filter", "superuser", {"ids": []}, {"ids": [empty]}, flt=absent, rule=None), None,
+         "Ferrobase matching more through an absent relation is not deliberate"),
+        (case("filter", "superuser", {"ids": [empty]}, {"ids": []},
+              flt=Atom(f"{c}_via_links.title ?= 'alpha'", joins=[c]), rule=None), None,
+         "a non-empty literal: absence cannot explain it"),
+    ]
+    check(table[-3:])
     return len(table)
