@@ -110,6 +110,32 @@ def absent_relation_is_not_empty(case, world):
                for r in extra)
 
 
+def shared_each_join(case, world):
+    """PocketBase joins `json_each(field)` once per query and lets the list rule and the
+    client filter share that one joined element, so a rule `tags:each ?= 'c'` with a
+    filter `tags:each ?= 'a'` finds no record (no single tag is both). Ferrobase checks
+    the rule and the filter each on their own. Explained only when the rule is exactly one
+    `F:each ?= 'v'`, the filter reads `F:each` too, Ferrobase shows a superset, and every
+    record only Ferrobase shows does hold `v` in `F` (so the rule admits it on its own:
+    nothing hidden is shown)."""
+    if case["kind"] != "filter":
+        return False
+    pb, fb = case["pb"], case["fb"]
+    if pb["status"] != 200 or fb["status"] != 200 or not _ids(pb) <= _ids(fb):
+        return False
+    atoms = atoms_of(case.get("rule_expr"))
+    if len(atoms) != 1:
+        return False
+    parts = atoms[0].text.split(" ")
+    if len(parts) != 3 or parts[1] != "?=" or not parts[0].endswith(":each"):
+        return False
+    field, value = parts[0][: -len(":each")], parts[2].strip("'")
+    if not any(a.text.startswith(f"{field}:each ") for a in atoms_of(case.get("filter_expr"))):
+        return False
+    records = world.records[case["collection"]]
+    return all(value in (records[r].get(field) or []) for r in _ids(fb) - _ids(pb))
+
+
 def sort_side_channel(case, world):
     """Sorting by a hidden email or through a relation the requester cannot list would
     order records by data the requester may not see; Ferrobase sorts such values as
@@ -128,6 +154,7 @@ DELIBERATE = [
     ("filter-hidden-email", filter_hidden_email),
     ("sort-side-channel", sort_side_channel),
     ("absent-relation-is-not-empty", absent_relation_is_not_empty),
+    ("shared-each-join", shared_each_join),
 ]
 
 
@@ -228,6 +255,20 @@ def self_test():
         (case("filter", "superuser", {"ids": [empty]}, {"ids": []},
               flt=Atom(f"{c}_via_links.title ?= 'alpha'", joins=[c]), rule=None), None,
          "a non-empty literal: absence cannot explain it"),
+    ]
+    check(table[-3:])
+    # The rule's and the filter's `:each` on one field: PocketBase shares the join.
+    for f in recs.values():
+        f["tags"] = []
+    recs[full]["tags"], recs[empty]["tags"] = ["a", "c"], ["a"]
+    each_rule, each_filter = Atom("tags:each ?= 'c'"), Atom("tags:each ?= 'a'")
+    table += [
+        (case("filter", "B", {"ids": []}, {"ids": [full]}, rule=each_rule, flt=each_filter),
+         "shared-each-join", "the record holds 'c': the rule admits it on its own"),
+        (case("filter", "B", {"ids": []}, {"ids": [empty]}, rule=each_rule, flt=each_filter),
+         None, "a record without 'c' shown by Ferrobase is a leak, never deliberate"),
+        (case("filter", "B", {"ids": []}, {"ids": [full]}, rule=each_rule,
+              flt=Atom("n > 1")), None, "the filter does not read tags:each"),
     ]
     check(table[-3:])
     return len(table)
