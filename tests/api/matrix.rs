@@ -860,3 +860,181 @@ async fn every_actor_updates_and_deletes_exactly_what_each_rule_shape_admits_alo
 
     cells.finish("writes");
 }
+
+/// How long each realtime subscriber listens for its events.
+const EVENT_WAIT: Duration = Duration::from_secs(2);
+
+/// An open SSE stream and its client id.
+struct Stream {
+    response: reqwest::Response,
+    text: String,
+}
+
+impl Stream {
+    async fn open(w: &World) -> (Stream, String) {
+        let response = w.app.connect_realtime().await;
+        assert_eq!(response.status(), 200);
+        let mut stream = Stream {
+            response,
+            text: String::new(),
+        };
+        stream.read_for(Duration::from_millis(300)).await;
+        let id = stream
+            .text
+            .lines()
+            .find_map(|l| l.strip_prefix("id:"))
+            .expect("PB_CONNECT carries the client id")
+            .trim()
+            .to_owned();
+        (stream, id)
+    }
+
+    /// Appends everything that arrives within `wait` to `text`.
+    async fn read_for(&mut self, wait: Duration) {
+        let deadline = tokio::time::Instant::now() + wait;
+        while let Ok(Ok(Some(chunk))) =
+            tokio::time::timeout_at(deadline, self.response.chunk()).await
+        {
+            self.text.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    }
+}
+
+#[tokio::test]
+async fn realtime_delivery_and_protected_files_reach_exactly_the_actors_the_view_rule_admits() {
+    let w = world().await;
+    wait_for_expiry(&w).await;
+    let mut cells = Cells::default();
+    let shape = &shapes()[1];
+    assert_eq!(shape.rule, "members.id ?= @request.auth.id");
+    w.set_item_rules(shape.rule).await;
+
+    // Protected files: one per item, its content a marker.
+    for id in ITEMS {
+        let form = reqwest::multipart::Form::new().part(
+            "doc",
+            reqwest::multipart::Part::bytes(file_marker(id).into_bytes()).file_name("doc.txt"),
+        );
+        let token = w.app.superuser_token.clone();
+        let (status, body) = status_json(
+            w.app
+                .send_form(
+                    Method::PATCH,
+                    &format!("{RECORDS}/{id}"),
+                    Some(&token),
+                    form,
+                )
+                .await,
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+    }
+    let (_, all) = status_json(
+        w.app
+            .list_records("items", &[("perPage", "100")], Some(&w.app.superuser_token))
+            .await,
+    )
+    .await;
+    for actor in ACTORS {
+        let persona = actor.persona();
+        let visible = (shape.visible)(persona);
+        let forbidden = forbidden_for(persona, &visible);
+        let a = w.call(actor, Method::POST, "/api/files/token", None).await;
+        let c = format!("[files] {actor:?} file token");
+        let file_token = a.json["token"].as_str().unwrap_or_default().to_owned();
+        if persona == Persona::Guest {
+            cells.check(a.status == 401, || format!("{c}: {} {}", a.status, a.text));
+        } else {
+            cells.check(a.status == 200 && !file_token.is_empty(), || {
+                format!("{c}: {}", a.text)
+            });
+        }
+        for record in all["items"].as_array().into_iter().flatten() {
+            let id = record["id"].as_str().unwrap_or_default();
+            let name = record["doc"].as_str().unwrap_or_default();
+            let url = format!(
+                "/api/files/{}/{id}/{name}?token={file_token}",
+                record["collectionId"].as_str().unwrap_or_default()
+            );
+            let a = w.call(Actor::Guest, Method::GET, &url, None).await;
+            let c = format!("[files] {actor:?} download {id}");
+            if visible.contains(&id) {
+                cells.check(a.status == 200 && a.text == file_marker(id), || {
+                    format!("{c}: {} {}", a.status, a.text)
+                });
+            } else {
+                cells.check(a.status == 404, || format!("{c}: {} {}", a.status, a.text));
+                cells.no_leak(&a, &forbidden, &c);
+            }
+        }
+    }
+
+    // Realtime: every actor subscribes to items/*; the superuser creates
+    // records whose members decide who may see them.
+    let mut streams = Vec::new();
+    for actor in ACTORS {
+        let (stream, client_id) = Stream::open(&w).await;
+        let body = json!({"clientId": client_id, "subscriptions": ["items/*", "items"]});
+        let a = w
+            .call(actor, Method::POST, "/api/realtime", Some(body))
+            .await;
+        let c = format!("[realtime] {actor:?} subscribe");
+        cells.check(
+            a.status == 204 || (actor.persona() == Persona::Guest && a.status == 401),
+            || format!("{c}: {} {}", a.status, a.text),
+        );
+        streams.push((actor, stream));
+    }
+    let fresh = [
+        ("rtalice00000000", vec![ALICE]),
+        ("rtbob0000000000", vec![BOB]),
+        ("rtnobody0000000", vec![]),
+        ("rtboth000000000", vec![ALICE, BOB]),
+        ("rtcarol00000000", vec![CAROL]),
+    ];
+    for (id, members) in &fresh {
+        w.app
+            .create_record_ok(
+                "items",
+                json!({"id": id, "secret": marker(id), "members": members}),
+            )
+            .await;
+    }
+    // The first stream waits the whole bound; by then the others' events are sent.
+    let mut wait = EVENT_WAIT;
+    for (actor, mut stream) in streams {
+        stream.read_for(wait).await;
+        wait = Duration::from_millis(200);
+        let want: Vec<&str> = match actor.persona() {
+            Persona::Alice => vec!["rtalice00000000", "rtboth000000000"],
+            Persona::Bob => vec!["rtbob0000000000", "rtboth000000000"],
+            Persona::Super => fresh.iter().map(|(id, _)| *id).collect(),
+            _ => vec![],
+        };
+        for (id, _) in &fresh {
+            let got = stream.text.contains(&marker(id));
+            let c = format!("[realtime] {actor:?} delivery of {id}");
+            cells.check(got == want.contains(id), || {
+                format!(
+                    "{c}: received {got}, expected {}: {}",
+                    want.contains(id),
+                    stream.text
+                )
+            });
+            if !want.contains(id) {
+                cells.check(!stream.text.contains(id), || {
+                    format!("{c}: the id leaks: {}", stream.text)
+                });
+            }
+        }
+        let forbidden = forbidden_for(actor.persona(), &(shape.visible)(actor.persona()));
+        let answer = Answer {
+            status: 200,
+            text: stream.text.clone(),
+            json: Value::Null,
+        };
+        cells.no_leak(&answer, &forbidden, &format!("[realtime] {actor:?} stream"));
+    }
+
+    cells.finish("files and realtime");
+}
