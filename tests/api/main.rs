@@ -20,6 +20,7 @@ mod filters;
 mod http_edges;
 mod login_guard;
 mod logs;
+mod matrix;
 mod metrics;
 mod modifiers;
 mod oauth2;
