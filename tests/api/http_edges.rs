@@ -167,7 +167,10 @@ async fn malformed_multipart_bodies_are_400s_not_panics_or_hangs() {
             std::time::Duration::from_secs(10),
             app.client
                 .post(&url)
-                .header("content-type", format!("multipart/form-data; boundary={boundary}"))
+                .header(
+                    "content-type",
+                    format!("multipart/form-data; boundary={boundary}"),
+                )
                 .body(body.to_vec())
                 .send(),
         )

@@ -862,7 +862,10 @@ async fn not_equal_rules_never_admit_guests_to_ownerless_records() {
             Who::Bob => &["alpha", "empty"],
             _ => &[],
         }),
-        ("members.id ?!= @request.auth.id && @request.auth.id != ''", not_a_member),
+        (
+            "members.id ?!= @request.auth.id && @request.auth.id != ''",
+            not_a_member,
+        ),
     ];
     let mut failures = Vec::new();
     for (rule, expected) in cases {
