@@ -91,10 +91,17 @@ class Worker(threading.Thread):
 def check(port, acked, deleted):
     """Problems found after a restart (empty list: all good)."""
     problems = []
-    status, page = request(port, "GET", f"/api/collections/{COLLECTION}/records?perPage=1000")
-    if status != 200:
-        return [f"list: HTTP {status}"]
-    stored = {r["id"]: r for r in page["items"]}
+    stored = {}
+    page_no = 1
+    while True:  # perPage is capped at 1000: walk every page
+        status, page = request(port, "GET",
+                               f"/api/collections/{COLLECTION}/records?perPage=1000&sort=id&page={page_no}")
+        if status != 200:
+            return [f"list page {page_no}: HTTP {status}"]
+        stored.update((r["id"], r) for r in page["items"])
+        if page_no >= page["totalPages"]:
+            break
+        page_no += 1
     for rec in stored.values():
         for name in rec["f"]:
             conn = http.client.HTTPConnection(HOST, port, timeout=REQUEST_TIMEOUT_S)
