@@ -5,6 +5,8 @@
 //! record answers exactly like a missing one, and that no hidden id or
 //! `SECRET-…` marker appears anywhere in any response body.
 
+mod guards;
+
 use crate::helpers::{TestApp, spawn_app, status_json};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
