@@ -5,6 +5,7 @@
 //! record answers exactly like a missing one, and that no hidden id or
 //! `SECRET-…` marker appears anywhere in any response body.
 
+mod accounts;
 mod guards;
 
 use crate::helpers::{TestApp, spawn_app, status_json};
