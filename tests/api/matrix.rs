@@ -7,6 +7,7 @@
 
 mod accounts;
 mod guards;
+mod tokens;
 
 use crate::helpers::{TestApp, spawn_app, status_json};
 use base64::Engine;
