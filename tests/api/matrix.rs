@@ -7,6 +7,7 @@
 
 mod accounts;
 mod guards;
+mod streams;
 mod tokens;
 
 use crate::helpers::{TestApp, spawn_app, status_json};
