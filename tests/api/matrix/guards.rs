@@ -26,26 +26,33 @@ enum Channel {
 
 const CHANNELS: [Channel; 3] = [Channel::Json, Channel::Multipart, Channel::Batch];
 
+/// A submitted value, read from the stored row.
+type FromStored = fn(&Value) -> Value;
+
 /// One modifier sent under one guard.
 struct Row {
     /// The submitted key, e.g. `credits+` or `+roles`.
     key: &'static str,
     /// The submitted value, read from the stored row (file names change on reset).
-    value: fn(&Value) -> Value,
+    value: FromStored,
     /// An uploaded file instead of `value` (multipart channels only).
     upload: bool,
     guard: &'static str,
     /// Whether an authenticated non-superuser passes the guard.
     users_allowed: bool,
+    /// A plain key sent in the same body, before the modifier (`credits`
+    /// beside `credits+`): the rule must see the two combined.
+    plain: Option<(&'static str, FromStored)>,
 }
 
-fn row(key: &'static str, value: fn(&Value) -> Value, guard: &'static str, ok: bool) -> Row {
+fn row(key: &'static str, value: FromStored, guard: &'static str, ok: bool) -> Row {
     Row {
         key,
         value,
         upload: false,
         guard,
         users_allowed: ok,
+        plain: None,
     }
 }
 
@@ -56,18 +63,19 @@ fn upload(key: &'static str, guard: &'static str, ok: bool) -> Row {
         upload: true,
         guard,
         users_allowed: ok,
+        plain: None,
     }
 }
 
 /// The stored wallet: credits 10, roles [a, b], shared [carol, manager], one doc.
 fn update_rows() -> Vec<Row> {
-    let five: fn(&Value) -> Value = |_| json!(5);
-    let three: fn(&Value) -> Value = |_| json!(3);
-    let admin: fn(&Value) -> Value = |_| json!("admin");
-    let a: fn(&Value) -> Value = |_| json!("a");
-    let bob: fn(&Value) -> Value = |_| json!(BOB);
-    let carol: fn(&Value) -> Value = |_| json!(CAROL);
-    let doc: fn(&Value) -> Value = |s| s["docs"][0].clone();
+    let five: FromStored = |_| json!(5);
+    let three: FromStored = |_| json!(3);
+    let admin: FromStored = |_| json!("admin");
+    let a: FromStored = |_| json!("a");
+    let bob: FromStored = |_| json!(BOB);
+    let carol: FromStored = |_| json!(CAROL);
+    let doc: FromStored = |s| s["docs"][0].clone();
     let mut rows = Vec::new();
     for (key, value, guards) in [
         (
@@ -170,6 +178,72 @@ fn update_rows() -> Vec<Row> {
     ] {
         rows.push(upload("docs+", guard, false));
     }
+    // A plain key beside its modifier: the rule sees both applied.
+    let with = |key, value, plain: (&'static str, FromStored), guard| Row {
+        plain: Some(plain),
+        ..row(key, value, guard, false)
+    };
+    let ten: FromStored = |_| json!(10);
+    let lots: FromStored = |_| json!(1000);
+    let roles: FromStored = |s| s["roles"].clone();
+    let shared: FromStored = |s| s["shared"].clone();
+    let docs: FromStored = |s| s["docs"].clone();
+    rows.extend([
+        with(
+            "credits+",
+            lots,
+            ("credits", ten),
+            "@request.body.credits = 10",
+        ),
+        with(
+            "credits+",
+            lots,
+            ("credits", ten),
+            "@request.body.credits:changed = false",
+        ),
+        with(
+            "credits+",
+            lots,
+            ("credits", ten),
+            "@request.body.credits <= 100",
+        ),
+        with(
+            "roles+",
+            admin,
+            ("roles", roles),
+            "@request.body.roles:each != 'admin'",
+        ),
+        with(
+            "roles+",
+            admin,
+            ("roles", roles),
+            "@request.body.roles:changed = false",
+        ),
+        with(
+            "+shared",
+            bob,
+            ("shared", shared),
+            "@request.body.shared:each != 'ubob00000000000'",
+        ),
+        with(
+            "+shared",
+            bob,
+            ("shared", shared),
+            "@request.body.shared:length < 3",
+        ),
+        with(
+            "docs-",
+            doc,
+            ("docs", docs),
+            "@request.body.docs:length > 0",
+        ),
+        with(
+            "docs-",
+            doc,
+            ("docs", docs),
+            "@request.body.docs:changed = false",
+        ),
+    ]);
     // The rule sees the resolved value: these pass for every signed-in user.
     // (A bare multi-valued `@request.body.F` is its JSON text, as in PocketBase,
     // so membership is asked with `:each ?=`.)
@@ -193,7 +267,7 @@ fn update_rows() -> Vec<Row> {
 /// Creates start from zero values: the `isset` guard must see every form.
 fn create_rows() -> Vec<Row> {
     let guard_rows = [
-        ("credits+", (|_| json!(5)) as fn(&Value) -> Value),
+        ("credits+", (|_| json!(5)) as FromStored),
         ("credits-", |_| json!(3)),
         ("roles+", |_| json!("admin")),
         ("+roles", |_| json!("admin")),
@@ -300,11 +374,27 @@ impl World {
         method: Method,
         url: &str,
         row: &Row,
-        value: Value,
+        stored: &Value,
     ) -> Answer {
+        let value = (row.value)(stored);
+        let mut body = json!({});
+        if let Some((k, f)) = row.plain {
+            body[k] = f(stored);
+        }
+        body[row.key] = value.clone();
         let (key, upload) = (row.key, row.upload);
         let file = || Part::bytes(b"new".to_vec()).file_name("new.txt");
+        let plain = row.plain.map(|(k, f)| (k, f(stored)));
         let text_parts = |mut form: Form| {
+            for (k, v) in plain.iter() {
+                for v in v.as_array().cloned().unwrap_or_else(|| vec![v.clone()]) {
+                    let text = v
+                        .as_str()
+                        .map(str::to_owned)
+                        .unwrap_or_else(|| v.to_string());
+                    form = form.text(k.to_string(), text);
+                }
+            }
             for v in value
                 .as_array()
                 .cloned()
@@ -321,7 +411,7 @@ impl World {
         let resp = match (channel, upload) {
             (Channel::Json, _) => {
                 self.app
-                    .request(method, url, self.token(actor), Some(json!({ key: value })))
+                    .request(method, url, self.token(actor), Some(body.clone()))
                     .await
             }
             (Channel::Multipart, true) => {
@@ -346,7 +436,8 @@ impl World {
                     .await
             }
             (Channel::Batch, false) => {
-                let body = json!({"requests": [{"method": method.as_str(), "url": url, "body": { key: value }}]});
+                let body =
+                    json!({"requests": [{"method": method.as_str(), "url": url, "body": body}]});
                 self.app
                     .request(Method::POST, "/api/batch", self.token(actor), Some(body))
                     .await
@@ -420,9 +511,8 @@ async fn every_actor_meets_each_body_guard_with_every_modifier_form_on_every_upd
                 let persona = actor.persona();
                 let allowed =
                     persona == Persona::Super || (row.users_allowed && persona != Persona::Guest);
-                let value = (row.value)(&stored);
                 let a = w
-                    .send_row(actor, channel, Method::PATCH, &url, &row, value)
+                    .send_row(actor, channel, Method::PATCH, &url, &row, &stored)
                     .await;
                 let c = format!("[update {} | {}] {actor:?} {channel:?}", row.key, row.guard);
                 if allowed {
@@ -471,9 +561,8 @@ async fn every_actor_meets_each_body_guard_with_every_modifier_form_on_every_cre
                 let persona = actor.persona();
                 let allowed =
                     persona == Persona::Super || (row.users_allowed && persona != Persona::Guest);
-                let value = (row.value)(&Value::Null);
                 let a = w
-                    .send_row(actor, channel, Method::POST, WALLETS, &row, value)
+                    .send_row(actor, channel, Method::POST, WALLETS, &row, &Value::Null)
                     .await;
                 let c = format!("[create {} | {}] {actor:?} {channel:?}", row.key, row.guard);
                 if allowed {
