@@ -184,7 +184,10 @@ pub(super) async fn finish_login(
     } = factor;
     let owner = record_as_caller(req, state, &collection, &record_id, method).await?;
     check_auth_rule(state, &collection, &record_id, owner.clone()).await?;
-    let (enabled, rule, _) = auth::mfa::mfa_settings(&collection);
+    let (enabled, rule) = (
+        collection.auth.mfa.enabled,
+        collection.auth.mfa.rule.clone(),
+    );
     let applies = enabled
         && (rule.trim().is_empty()
             || records::matches_rule(
@@ -249,7 +252,7 @@ async fn check_auth_rule(
     if collection.is_superusers() {
         return Ok(());
     }
-    let Some(rule) = collection.options.get("authRule").and_then(Value::as_str) else {
+    let Some(rule) = collection.auth.auth_rule.as_deref() else {
         return Err(auth::AuthError::AuthRuleFailed.into());
     };
     if rule.trim().is_empty() {

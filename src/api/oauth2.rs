@@ -25,7 +25,7 @@ pub async fn with_oauth2(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let collection = auth_collection(&state, &path)?;
-    if !crate::schema::oauth2::enabled(&collection.options) {
+    if !collection.auth.oauth2.enabled {
         return Err(AuthError::OAuth2Disabled.into());
     }
     let input = read_object(&req, body, state.config.server.max_body_bytes).await?;
@@ -166,7 +166,7 @@ fn signup_body(
     if !user.email.is_empty() && !chose_email {
         body.insert("email".into(), json!(user.email));
     }
-    for (source, field) in crate::schema::oauth2::mapped_fields(&collection.options) {
+    for (source, field) in &collection.auth.oauth2.mapped_fields {
         let value = match source.as_str() {
             "id" => &user.id,
             "name" => &user.name,
@@ -175,10 +175,10 @@ fn signup_body(
             _ => continue,
         };
         let is_text = collection
-            .field(&field)
+            .field(field)
             .is_some_and(|f| matches!(f.kind, FieldKind::Text { .. }));
-        if is_text && !value.is_empty() && !body.contains_key(&field) {
-            body.insert(field, json!(value));
+        if is_text && !value.is_empty() && !body.contains_key(field) {
+            body.insert(field.clone(), json!(value));
         }
     }
     if !body.contains_key("password") {

@@ -8,14 +8,11 @@ use super::principal::auth_signing_key;
 use super::token::{self, Purpose};
 use super::{AuthError, password};
 use crate::db::{Db, DbError, ident};
-use crate::schema::{CompiledCollection, FieldKind, RowUpdate, autogen};
+use crate::schema::{CompiledCollection, FieldKind, RowUpdate, TokenConfig, autogen};
 use crate::validation::{FieldError, ValidationErrors};
 use rusqlite::{OptionalExtension, TransactionBehavior};
 use serde_json::{Map, Value, json};
 use std::sync::Arc;
-
-/// Lifetime of impersonation tokens when neither the request nor the collection names one (seconds).
-pub const DEFAULT_IMPERSONATE_SECS: i64 = 3_600;
 
 /// A message a flow wants sent: to whom, and the token to put in it.
 #[derive(Debug, Clone)]
@@ -25,23 +22,19 @@ pub struct Outgoing {
     pub record_id: String,
 }
 
-fn option_secret(collection: &CompiledCollection, purpose: Purpose) -> String {
-    collection
-        .options
-        .get(purpose.option_key())
-        .and_then(|o| o.get("secret"))
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_owned()
+/// The collection's lifetime and secret for `purpose` tokens.
+fn token_config(collection: &CompiledCollection, purpose: Purpose) -> &TokenConfig {
+    let auth = &collection.auth;
+    match purpose {
+        Purpose::Verification => &auth.verification_token,
+        Purpose::PasswordReset => &auth.password_reset_token,
+        Purpose::EmailChange => &auth.email_change_token,
+        Purpose::File => &auth.file_token,
+    }
 }
 
 fn option_duration(collection: &CompiledCollection, purpose: Purpose) -> i64 {
-    collection
-        .options
-        .get(purpose.option_key())
-        .and_then(|o| o.get("duration"))
-        .and_then(Value::as_i64)
-        .unwrap_or(1_800)
+    token_config(collection, purpose).duration
 }
 
 pub(crate) fn purpose_key(
@@ -49,26 +42,16 @@ pub(crate) fn purpose_key(
     purpose: Purpose,
     token_key: &str,
 ) -> String {
-    format!("{token_key}{}", option_secret(collection, purpose))
+    format!("{token_key}{}", token_config(collection, purpose).secret)
 }
 
 /// The `auth-methods` answer for a collection.
 pub fn auth_methods(collection: &CompiledCollection) -> Value {
-    let opt = |key: &str| collection.options.get(key).cloned().unwrap_or(Value::Null);
-    let password = opt("passwordAuth");
-    let enabled = |v: &Value| v.get("enabled").and_then(Value::as_bool).unwrap_or(false);
-    let duration = |v: &Value| {
-        if enabled(v) {
-            v.get("duration").and_then(Value::as_i64).unwrap_or(0)
-        } else {
-            0
-        }
-    };
-    let (mfa, otp) = (opt("mfa"), opt("otp"));
-    let identity_fields = password
-        .get("identityFields")
-        .cloned()
-        .unwrap_or_else(|| json!(["email"]));
+    let auth = &collection.auth;
+    let password = &auth.password_auth;
+    // A switched-off method reports no duration, as PocketBase does.
+    let duration = |enabled: bool, secs: i64| if enabled { secs } else { 0 };
+    let identity_fields = &password.identity_fields;
     let providers = super::oauth2::auth_methods_providers(collection);
     let legacy_providers: Vec<Value> = providers
         .iter()
@@ -79,13 +62,13 @@ pub fn auth_methods(collection: &CompiledCollection) -> Value {
         })
         .collect();
     json!({
-        "password": {"identityFields": identity_fields, "enabled": enabled(&password)},
-        "oauth2": {"enabled": crate::schema::oauth2::enabled(&collection.options), "providers": providers},
-        "mfa": {"enabled": enabled(&mfa), "duration": duration(&mfa)},
-        "otp": {"enabled": enabled(&otp), "duration": duration(&otp)},
+        "password": {"identityFields": identity_fields, "enabled": password.enabled},
+        "oauth2": {"enabled": auth.oauth2.enabled, "providers": providers},
+        "mfa": {"enabled": auth.mfa.enabled, "duration": duration(auth.mfa.enabled, auth.mfa.duration)},
+        "otp": {"enabled": auth.otp.enabled, "duration": duration(auth.otp.enabled, auth.otp.duration)},
         "authProviders": legacy_providers,
-        "usernamePassword": identity_fields.as_array().is_some_and(|f| f.iter().any(|v| v == "username")),
-        "emailPassword": identity_fields.as_array().is_some_and(|f| f.iter().any(|v| v == "email")),
+        "usernamePassword": identity_fields.iter().any(|f| f == "username"),
+        "emailPassword": identity_fields.iter().any(|f| f == "email"),
     })
 }
 
@@ -252,12 +235,7 @@ pub async fn confirm_verification(
 }
 
 fn password_auth_enabled(collection: &CompiledCollection) -> bool {
-    collection
-        .options
-        .get("passwordAuth")
-        .and_then(|o| o.get("enabled"))
-        .and_then(Value::as_bool)
-        .unwrap_or(false)
+    collection.auth.password_auth.enabled
 }
 
 /// `request-password-reset`: a message for an existing account, else nothing.
@@ -476,13 +454,9 @@ pub async fn impersonate(
     let (id, _, token_key, _) = find(db, &collection, "id", id)
         .await?
         .ok_or(AuthError::NotFound)?;
-    let default = collection
-        .options
-        .get("authToken")
-        .and_then(|o| o.get("duration"))
-        .and_then(Value::as_i64)
-        .unwrap_or(DEFAULT_IMPERSONATE_SECS);
-    let duration = duration_secs.filter(|d| *d > 0).unwrap_or(default);
+    let duration = duration_secs
+        .filter(|d| *d > 0)
+        .unwrap_or(collection.auth.auth_token.duration);
     token::issue_auth_fixed(
         &collection.id,
         &id,

@@ -63,10 +63,13 @@ impl OAuth2User {
 /// state and PKCE pair and its authorization URL (ending in `redirect_uri=`
 /// so the client appends its own).
 pub fn auth_methods_providers(collection: &CompiledCollection) -> Vec<Value> {
-    if !crate::schema::oauth2::enabled(&collection.options) {
+    if !collection.auth.oauth2.enabled {
         return Vec::new();
     }
-    crate::schema::oauth2::providers(&collection.options)
+    collection
+        .auth
+        .oauth2
+        .providers
         .iter()
         .map(provider_entry)
         .collect()
@@ -111,9 +114,13 @@ fn provider_entry(provider: &ProviderConfig) -> Value {
 
 /// The enabled provider `name` of the collection.
 pub fn provider(collection: &CompiledCollection, name: &str) -> Option<ProviderConfig> {
-    crate::schema::oauth2::providers(&collection.options)
-        .into_iter()
+    collection
+        .auth
+        .oauth2
+        .providers
+        .iter()
         .find(|p| p.spec.name == name)
+        .cloned()
 }
 
 fn http() -> &'static reqwest::Client {

@@ -17,11 +17,10 @@ use super::{AuthError, password, takeover};
 use crate::db::{Db, DbError, ident};
 use crate::schema::{CompiledCollection, autogen};
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
-use serde_json::Value;
 use std::sync::Arc;
 
-/// Default code length when the collection sets none.
-const DEFAULT_OTP_LENGTH: u64 = 8;
+/// Shortest code we generate.
+const MIN_OTP_LENGTH: u64 = 4;
 /// Longest code we generate.
 const MAX_OTP_LENGTH: u64 = 32;
 
@@ -33,22 +32,14 @@ pub struct IssuedOtp {
     pub delivery: Option<(String, String, String)>,
 }
 
+/// (enabled, duration in seconds, code length within our bounds).
 fn otp_options(collection: &CompiledCollection) -> (bool, i64, u64) {
-    let otp = collection.options.get("otp");
-    let enabled = otp
-        .and_then(|o| o.get("enabled"))
-        .and_then(Value::as_bool)
-        .unwrap_or(false);
-    let duration = otp
-        .and_then(|o| o.get("duration"))
-        .and_then(Value::as_i64)
-        .unwrap_or(180);
-    let length = otp
-        .and_then(|o| o.get("length"))
-        .and_then(Value::as_u64)
-        .unwrap_or(DEFAULT_OTP_LENGTH)
-        .clamp(4, MAX_OTP_LENGTH);
-    (enabled, duration, length)
+    let otp = &collection.auth.otp;
+    (
+        otp.enabled,
+        otp.duration,
+        otp.length.clamp(MIN_OTP_LENGTH, MAX_OTP_LENGTH),
+    )
 }
 
 /// `request-otp`: issues a code for the account with `email` (if any).
@@ -177,7 +168,7 @@ pub async fn consume_otp(
         }
         return Err(AuthError::InvalidOtp);
     }
-    let reset_password = !crate::auth::mfa::mfa_settings(&collection).0;
+    let reset_password = !collection.auth.mfa.enabled;
     let new_password = if reset_password && !verified && !sent_to.is_empty() && email == sent_to {
         Some(takeover::random_password_hash().await?)
     } else {

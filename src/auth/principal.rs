@@ -36,13 +36,7 @@ impl Principal {
 
 /// The key that signs auth tokens of `record_token_key` in `collection`.
 pub(crate) fn auth_signing_key(collection: &CompiledCollection, record_token_key: &str) -> String {
-    let secret = collection
-        .options
-        .get("authToken")
-        .and_then(|o| o.get("secret"))
-        .and_then(|s| s.as_str())
-        .unwrap_or_default();
-    format!("{record_token_key}{secret}")
+    format!("{record_token_key}{}", collection.auth.auth_token.secret)
 }
 
 /// Resolves an `Authorization` header value (with or without `Bearer `).

@@ -3,6 +3,7 @@
 //! and the cached registry that the rest of the server reads.
 
 mod auth_defaults;
+mod auth_options;
 pub mod autogen;
 mod collection;
 mod ddl;
@@ -17,6 +18,10 @@ mod row_update;
 mod rule_scope;
 mod store;
 
+pub use auth_options::{
+    AuthAlertConfig, AuthOptions, MfaConfig, OAuth2Config, OtpConfig, PasswordAuthConfig,
+    TokenConfig,
+};
 pub use collection::{
     Collection, CollectionType, RULE_KEYS, Rules, SUPERUSERS_ID, SUPERUSERS_NAME,
 };
