@@ -371,17 +371,15 @@ pub async fn with_otp(
             &errors,
         ));
     }
-    let (record_id, verified_now) = auth::otp::consume_otp(
+    let record_id = auth::otp::consume_otp(
         &state.db,
+        &state.realtime,
         &state.login_throttle,
         collection.clone(),
         &otp_id,
         &code,
     )
     .await?;
-    if verified_now {
-        publish_update(&state, &collection, &record_id);
-    }
     let factor = FirstFactor {
         record_id,
         token: None,
@@ -530,10 +528,13 @@ pub async fn confirm_verification(
 ) -> Result<HttpResponse, ApiError> {
     let collection = auth_collection(&state, &path)?;
     let input = read_object(&req, body, state.config.server.max_body_bytes).await?;
-    let id =
-        auth::flows::confirm_verification(&state.db, collection.clone(), &text(&input, "token"))
-            .await?;
-    publish_update(&state, &collection, &id);
+    auth::flows::confirm_verification(
+        &state.db,
+        &state.realtime,
+        collection.clone(),
+        &text(&input, "token"),
+    )
+    .await?;
     Ok(respond::no_content())
 }
 
@@ -562,15 +563,15 @@ pub async fn confirm_password_reset(
 ) -> Result<HttpResponse, ApiError> {
     let collection = auth_collection(&state, &path)?;
     let input = read_object(&req, body, state.config.server.max_body_bytes).await?;
-    let id = auth::flows::confirm_password_reset(
+    auth::flows::confirm_password_reset(
         &state.db,
+        &state.realtime,
         collection.clone(),
         &text(&input, "token"),
         &text(&input, "password"),
         &text(&input, "passwordConfirm"),
     )
     .await?;
-    publish_update(&state, &collection, &id);
     Ok(respond::no_content())
 }
 
@@ -603,32 +604,15 @@ pub async fn confirm_email_change(
 ) -> Result<HttpResponse, ApiError> {
     let collection = auth_collection(&state, &path)?;
     let input = read_object(&req, body, state.config.server.max_body_bytes).await?;
-    let id = auth::flows::confirm_email_change(
+    auth::flows::confirm_email_change(
         &state.db,
+        &state.realtime,
         collection.clone(),
         &text(&input, "token"),
         &text(&input, "password"),
     )
     .await?;
-    publish_update(&state, &collection, &id);
     Ok(respond::no_content())
-}
-
-/// Tells realtime subscribers that an account flow changed record `id`
-/// (the flow's write has committed when this runs).
-pub(super) fn publish_update(
-    state: &AppState,
-    collection: &crate::schema::CompiledCollection,
-    id: &str,
-) {
-    use crate::realtime::{Action, Change, Changes};
-    state.realtime.publish(Changes::one(Change::new(
-        &collection.id,
-        collection.name.as_str(),
-        id,
-        Action::Update,
-        None,
-    )));
 }
 
 /// Longest impersonation token a superuser may ask for (ten years); keeps

@@ -5,7 +5,7 @@
 //! transaction, under the collection's create rule with
 //! `@request.context = "oauth2"`.
 
-use super::auth::{FirstFactor, auth_collection, finish_login, mfa_id_of, publish_update, text};
+use super::auth::{FirstFactor, auth_collection, finish_login, mfa_id_of, text};
 use super::error::ApiError;
 use super::extract::{AppState, caller, read_object};
 use crate::auth::oauth2::{self, OAuth2User};
@@ -131,7 +131,9 @@ async fn link_existing(
     let new_password =
         oauth2::replacement_password(&state.db, collection, record_id, is_caller).await?;
     let (target, user, id) = (collection.clone(), user.clone(), record_id.to_owned());
-    records::in_transaction(&state.db, move |tx| {
+    // The link may fill in or verify the email, or reset the password:
+    // subscribers hear of it from the write.
+    records::system::system_write(&state.db, &state.realtime, move |tx, changes| {
         oauth2::link_existing(
             tx,
             &target,
@@ -140,12 +142,10 @@ async fn link_existing(
             &user,
             is_caller,
             new_password.as_deref(),
-        )?;
-        Ok(())
+            changes,
+        )
     })
     .await?;
-    // The link may have filled in or verified the email, or reset the password.
-    publish_update(state, collection, record_id);
     Ok(())
 }
 
@@ -201,13 +201,13 @@ async fn sign_up(
     let prepared =
         records::prepare_create(&snapshot, collection.clone(), caller, body, &[]).await?;
     let (collection, user) = (collection.clone(), user.clone());
-    let (id, changes) = records::in_transaction(&state.db, move |tx| {
-        let mut changes = crate::realtime::Changes::default();
-        prepared.apply(tx, &snapshot, &mut changes)?;
-        oauth2::link_new(tx, &collection, prepared.id(), provider, &user)?;
-        Ok((prepared.id().to_owned(), changes))
+    // One transaction: the create, the provider's verification of its email
+    // (folded into the create event) and the link.
+    let id = records::system::system_write(&state.db, &state.realtime, move |tx, changes| {
+        prepared.apply(tx, &snapshot, changes)?;
+        oauth2::link_new(tx, &collection, prepared.id(), provider, &user, changes)?;
+        Ok(prepared.id().to_owned())
     })
     .await?;
-    state.realtime.publish(changes);
     Ok(id)
 }

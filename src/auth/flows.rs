@@ -5,12 +5,15 @@
 //! record's tokenKey, so any later password or email change revokes it.
 
 use super::principal::auth_signing_key;
+use super::takeover;
 use super::token::{self, Purpose};
 use super::{AuthError, password};
 use crate::db::{Db, DbError, ident};
-use crate::schema::{CompiledCollection, FieldKind, RowUpdate, TokenConfig, autogen};
+use crate::realtime::Hub;
+use crate::records::{RecordError, system};
+use crate::schema::{CompiledCollection, FieldKind, TokenConfig, autogen};
 use crate::validation::{FieldError, ValidationErrors};
-use rusqlite::{OptionalExtension, TransactionBehavior};
+use rusqlite::OptionalExtension;
 use serde_json::{Map, Value, json};
 use std::sync::Arc;
 
@@ -209,6 +212,7 @@ async fn check_token(
 /// upgrade drops OAuth2 links made before the address was proven.
 pub async fn confirm_verification(
     db: &Db,
+    hub: &Hub,
     collection: Arc<CompiledCollection>,
     raw_token: &str,
 ) -> Result<String, AuthError> {
@@ -218,20 +222,15 @@ pub async fn confirm_verification(
     } else {
         Some(super::takeover::random_password_hash().await?)
     };
-    db.write(move |conn| {
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(DbError::from)?;
-        let upgraded =
-            super::takeover::mark_verified(&tx, &collection, &id, None).map_err(DbError::from)?;
+    let written = system::system_write(db, hub, move |tx, changes| {
+        let upgraded = super::takeover::mark_verified(tx, &collection, &id, None, changes)?;
         if upgraded && let Some(hash) = new_password {
-            super::takeover::reset_password(&tx, &collection, &id, Some(&hash))
-                .map_err(DbError::from)?;
+            super::takeover::reset_password(tx, &collection, &id, Some(&hash), changes)?;
         }
-        tx.commit().map_err(DbError::from)?;
         Ok(id)
     })
-    .await
+    .await?;
+    Ok(written)
 }
 
 fn password_auth_enabled(collection: &CompiledCollection) -> bool {
@@ -302,52 +301,49 @@ fn check_new_password(
     errors.into_result().map_err(AuthError::Validation)
 }
 
-/// Stores a new password hash and/or email, rotating the tokenKey, in one
-/// update that also stamps the collection's on-update autodates.
+/// Stores a new password hash and/or email, rotating the tokenKey, through
+/// the records system write (autodates, validation of the new email against
+/// the email field — domains included — uniqueness, realtime). An email
+/// refused by the field is reported under `newEmail`, the flow's own name.
 async fn save_credentials(
     db: &Db,
+    hub: &Hub,
     collection: &Arc<CompiledCollection>,
     id: String,
     hash: Option<String>,
     new_email: Option<String>,
 ) -> Result<(), AuthError> {
     let collection = collection.clone();
-    db.write(move |conn| {
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(DbError::from)?;
-        let mut update = RowUpdate::new(&collection).set("tokenKey", autogen::token_key());
+    let changes_email = new_email.is_some();
+    let written = system::system_write(db, hub, move |tx, changes| {
+        let mut fields = takeover::patch([("tokenKey", json!(autogen::token_key()))]);
         if let Some(hash) = hash {
-            update = update.set("password", hash);
+            fields.insert("password".into(), json!(hash));
         }
-        let changes_email = new_email.is_some();
         if let Some(email) = new_email {
-            update = update.set("email", email);
+            fields.insert("email".into(), json!(email));
         }
-        let changed = update.execute_for(&tx, &id);
-        if let Err(rusqlite::Error::SqliteFailure(code, _)) = &changed
-            && changes_email
-            && code.code == rusqlite::ErrorCode::ConstraintViolation
-        {
-            return Err(invalid(
-                "newEmail",
-                FieldError::new("validation_not_unique", "Value must be unique."),
-            ));
-        }
-        changed.map_err(DbError::from)?;
+        system::update(tx, &collection, &id, fields, changes)?.ok_or(RecordError::NotFound)?;
         // Both prove control of the mailbox, so they also verify the email
         // (dropping OAuth2 links made before, as any verified upgrade does).
-        super::takeover::mark_verified(&tx, &collection, &id, None).map_err(DbError::from)?;
-        tx.commit().map_err(DbError::from)?;
+        takeover::mark_verified(tx, &collection, &id, None, changes)?;
         Ok(())
     })
-    .await
+    .await;
+    match written {
+        Err(RecordError::Invalid { mut errors, .. }) if changes_email => {
+            errors.rename("email", "newEmail");
+            Err(AuthError::Validation(errors))
+        }
+        other => Ok(other?),
+    }
 }
 
 /// `confirm-password-reset`: sets the new password; every earlier token
 /// dies. Returns the record's id.
 pub async fn confirm_password_reset(
     db: &Db,
+    hub: &Hub,
     collection: Arc<CompiledCollection>,
     raw_token: &str,
     password_plain: &str,
@@ -356,7 +352,7 @@ pub async fn confirm_password_reset(
     let (id, _, _) = check_token(db, &collection, Purpose::PasswordReset, raw_token).await?;
     check_new_password(&collection, password_plain, confirm)?;
     let hash = password::hash(password_plain.to_owned()).await?;
-    save_credentials(db, &collection, id.clone(), Some(hash), None).await?;
+    save_credentials(db, hub, &collection, id.clone(), Some(hash), None).await?;
     Ok(id)
 }
 
@@ -407,6 +403,7 @@ pub async fn request_email_change(
 /// the new email. Returns the record's id.
 pub async fn confirm_email_change(
     db: &Db,
+    hub: &Hub,
     collection: Arc<CompiledCollection>,
     raw_token: &str,
     password_plain: &str,
@@ -440,7 +437,7 @@ pub async fn confirm_email_change(
         .and_then(Value::as_str)
         .unwrap_or_default()
         .to_owned();
-    save_credentials(db, &collection, id.clone(), None, Some(new_email)).await?;
+    save_credentials(db, hub, &collection, id.clone(), None, Some(new_email)).await?;
     Ok(id)
 }
 

@@ -71,8 +71,24 @@ pub enum AuthError {
     Hash(String),
     #[error("token: {0}")]
     Token(String),
+    /// A flow's record write failed for a reason other than validation or
+    /// the database (boxed: `RecordError` is the larger type).
+    #[error("record write: {0}")]
+    Record(Box<crate::records::RecordError>),
     #[error(transparent)]
     Db(#[from] DbError),
+}
+
+impl From<crate::records::RecordError> for AuthError {
+    fn from(e: crate::records::RecordError) -> Self {
+        use crate::records::RecordError;
+        match e {
+            RecordError::Invalid { errors, .. } => AuthError::Validation(errors),
+            RecordError::NotFound => AuthError::NotFound,
+            RecordError::Db(e) => AuthError::Db(e),
+            other => AuthError::Record(Box::new(other)),
+        }
+    }
 }
 
 impl From<rusqlite::Error> for AuthError {

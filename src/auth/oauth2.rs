@@ -6,11 +6,12 @@
 
 use super::{AuthError, takeover};
 use crate::db::{Db, ident};
+use crate::realtime::Changes;
+use crate::records::{RecordError, system};
 use crate::schema::oauth2::{ProviderConfig, ProviderSpec};
-use crate::schema::{CompiledCollection, RowUpdate, autogen};
+use crate::schema::{CompiledCollection, autogen};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
@@ -399,6 +400,7 @@ pub async fn replacement_password(
 /// other OAuth2 links are dropped either way. An empty email is filled in
 /// from the provider (not on the caller's own record), and the record is
 /// verified when its email is exactly the provider's verified one.
+#[allow(clippy::too_many_arguments)] // one link, described field by field
 pub fn link_existing(
     tx: &Connection,
     collection: &CompiledCollection,
@@ -407,33 +409,40 @@ pub fn link_existing(
     user: &OAuth2User,
     is_caller: bool,
     new_password: Option<&str>,
-) -> rusqlite::Result<()> {
-    let verified = takeover::verified(tx, collection, record_id)?
-        .ok_or(rusqlite::Error::QueryReturnedNoRows)?;
+    changes: &mut Changes,
+) -> Result<(), RecordError> {
+    let verified = takeover::verified(tx, collection, record_id)?.ok_or(RecordError::NotFound)?;
     if !verified {
         if !is_caller {
-            takeover::reset_password(tx, collection, record_id, new_password)?;
+            takeover::reset_password(tx, collection, record_id, new_password, changes)?;
         }
         takeover::drop_external_auths(tx, collection, record_id)?;
     }
-    if !user.email.is_empty() && !is_caller {
-        let table = ident(collection.name.as_str());
-        // Skipped when another record holds the address (no unique-index failure).
-        RowUpdate::new(collection)
-            .set("email", user.email.clone())
-            .execute(
-                tx,
-                &format!(
-                    "id = ? AND email = '' AND NOT EXISTS (SELECT 1 FROM {table} WHERE email = ?)"
-                ),
-                [
-                    SqlValue::Text(record_id.to_owned()),
-                    SqlValue::Text(user.email.clone()),
-                ],
-            )?;
+    if !user.email.is_empty() && !is_caller && email_is_free(tx, collection, record_id, user)? {
+        let fields = takeover::patch([("email", json!(user.email))]);
+        system::update(tx, collection, record_id, fields, changes)?;
     }
-    verify_by_provider(tx, collection, record_id, user)?;
-    insert_link(tx, collection, record_id, provider, user)
+    verify_by_provider(tx, collection, record_id, user, changes)?;
+    Ok(insert_link(tx, collection, record_id, provider, user)?)
+}
+
+/// Whether the provider's email may fill in the record's: only while the
+/// record has none and no other record holds it (skipped, not refused).
+fn email_is_free(
+    tx: &Connection,
+    collection: &CompiledCollection,
+    record_id: &str,
+    user: &OAuth2User,
+) -> rusqlite::Result<bool> {
+    let table = ident(collection.name.as_str());
+    tx.query_row(
+        &format!(
+            "SELECT EXISTS(SELECT 1 FROM {table} WHERE id = ?1 AND email = '') \
+             AND NOT EXISTS(SELECT 1 FROM {table} WHERE email = ?2)"
+        ),
+        params![record_id, user.email],
+        |r| r.get(0),
+    )
 }
 
 /// Inside the sign-up transaction: links the provider account to the record
@@ -444,9 +453,10 @@ pub fn link_new(
     record_id: &str,
     provider: &str,
     user: &OAuth2User,
-) -> rusqlite::Result<()> {
-    verify_by_provider(tx, collection, record_id, user)?;
-    insert_link(tx, collection, record_id, provider, user)
+    changes: &mut Changes,
+) -> Result<(), RecordError> {
+    verify_by_provider(tx, collection, record_id, user, changes)?;
+    Ok(insert_link(tx, collection, record_id, provider, user)?)
 }
 
 /// Verifies the record when the provider vouches for exactly its email
@@ -456,9 +466,10 @@ fn verify_by_provider(
     collection: &CompiledCollection,
     record_id: &str,
     user: &OAuth2User,
-) -> rusqlite::Result<()> {
+    changes: &mut Changes,
+) -> Result<(), RecordError> {
     if !user.email.is_empty() {
-        takeover::mark_verified(tx, collection, record_id, Some(&user.email))?;
+        takeover::mark_verified(tx, collection, record_id, Some(&user.email), changes)?;
     }
     Ok(())
 }

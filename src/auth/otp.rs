@@ -15,6 +15,8 @@
 use super::throttle::LoginThrottle;
 use super::{AuthError, password, takeover};
 use crate::db::{Db, DbError, ident};
+use crate::realtime::Hub;
+use crate::records::system;
 use crate::schema::{CompiledCollection, autogen};
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
 use std::sync::Arc;
@@ -106,18 +108,19 @@ pub async fn request_otp(
     })
 }
 
-/// `auth-with-otp`: checks and consumes the code; returns the record id and
-/// whether the record became verified just now. As in PocketBase, a record
-/// becomes verified when the code was sent to its current email; unless MFA
-/// is on, that also replaces its password with a random one (rotating the
-/// tokenKey), since whoever set the password may not own the address.
+/// `auth-with-otp`: checks and consumes the code; returns the record id.
+/// As in PocketBase, a record becomes verified when the code was sent to its
+/// current email (realtime subscribers hear of it from the write); unless
+/// MFA is on, that also replaces its password with a random one (rotating
+/// the tokenKey), since whoever set the password may not own the address.
 pub async fn consume_otp(
     db: &Db,
+    hub: &Hub,
     throttle: &LoginThrottle,
     collection: Arc<CompiledCollection>,
     otp_id: &str,
     code: &str,
-) -> Result<(String, bool), AuthError> {
+) -> Result<String, AuthError> {
     let (enabled, duration, _) = otp_options(&collection);
     if !enabled {
         return Err(AuthError::OtpDisabled);
@@ -175,39 +178,29 @@ pub async fn consume_otp(
         None
     };
     let (otp, record, target) = (otp_id.to_owned(), record_id.clone(), collection.clone());
-    let consumed = db
-        .write(move |conn| {
-            let tx = conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(DbError::from)?;
-            // One-time: whoever deletes the row first wins; a code burnt or
-            // retired while this one was being checked no longer matches.
-            let deleted = tx
-                .execute(
-                    "DELETE FROM _otps WHERE id = ?1 AND password = ?2",
-                    [&otp, &hash],
-                )
-                .map_err(DbError::from)?;
-            // Only an address the code was actually sent to is proven.
-            let mut verified_now = false;
-            if deleted == 1 && !sent_to.is_empty() {
-                verified_now = takeover::mark_verified(&tx, &target, &record, Some(&sent_to))
-                    .map_err(DbError::from)?;
-                if verified_now && reset_password {
-                    takeover::reset_password(&tx, &target, &record, new_password.as_deref())
-                        .map_err(DbError::from)?;
-                }
+    let consumed = system::system_write(db, hub, move |tx, changes| {
+        // One-time: whoever deletes the row first wins; a code burnt or
+        // retired while this one was being checked no longer matches.
+        let deleted = tx.execute(
+            "DELETE FROM _otps WHERE id = ?1 AND password = ?2",
+            [&otp, &hash],
+        )?;
+        // Only an address the code was actually sent to is proven.
+        if deleted == 1 && !sent_to.is_empty() {
+            let verified_now =
+                takeover::mark_verified(tx, &target, &record, Some(&sent_to), changes)?;
+            if verified_now && reset_password {
+                takeover::reset_password(tx, &target, &record, new_password.as_deref(), changes)?;
             }
-            tx.commit().map_err(DbError::from)?;
-            Ok::<_, AuthError>((deleted == 1, verified_now))
-        })
-        .await?;
-    let (consumed, verified_now) = consumed;
+        }
+        Ok(deleted == 1)
+    })
+    .await?;
     if !consumed {
         return Err(AuthError::InvalidOtp);
     }
     attempt.succeeded();
-    Ok((record_id, verified_now))
+    Ok(record_id)
 }
 
 /// Makes every code of record `record_id` unusable (an empty hash never

@@ -14,7 +14,6 @@ mod list;
 mod names;
 pub mod oauth2;
 mod registry;
-mod row_update;
 mod rule_scope;
 mod store;
 
@@ -34,7 +33,6 @@ pub use json_schema::record_schema;
 pub use list::{ListError, bind_values, list};
 pub use names::{CollectionName, FieldName, NameError};
 pub use registry::{CompiledCollection, Registry, Snapshot};
-pub use row_update::{RowUpdate, on_update_autodates};
 pub use rule_scope::{FieldScope, MAX_RELATION_HOPS, NoRequest, RequestValues, Trust};
 pub use store::{LISTABLE_COLUMNS, create, delete, load_snapshot, query_ids, update, validate};
 
