@@ -10,7 +10,7 @@ use super::token::{self, Purpose};
 use super::{AuthError, password};
 use crate::db::{Db, DbError, ident};
 use crate::realtime::Hub;
-use crate::records::{RecordError, system};
+use crate::records::{RecordError, system, validate};
 use crate::schema::{CompiledCollection, FieldKind, TokenConfig, autogen};
 use crate::validation::{FieldError, ValidationErrors};
 use rusqlite::OptionalExtension;
@@ -369,6 +369,14 @@ pub async fn request_email_change(
             FieldError::new("validation_is_email", "Must be a valid email address."),
         )
     })?;
+    // The new address must pass the email field as a create or update
+    // would (its domain lists included): no token is mailed for an address
+    // the record could never take.
+    let mut refused = validate::check_field(&collection, "email", &json!(new_email));
+    if !refused.is_empty() {
+        refused.rename("email", "newEmail");
+        return Err(AuthError::Validation(refused));
+    }
     if find(db, &collection, "email", new_email.clone())
         .await?
         .is_some()
