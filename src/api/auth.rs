@@ -3,6 +3,7 @@
 use super::error::ApiError;
 use super::extract::{AppState, read_object};
 use super::respond;
+use crate::accounts;
 use crate::auth::{self, Principal};
 use crate::mail::{Template, TemplateVars};
 use crate::records;
@@ -199,7 +200,7 @@ pub(super) async fn finish_login(
                 rule,
             )
             .await?);
-    if let auth::mfa::MfaOutcome::Challenge(id) = auth::mfa::step(
+    if let accounts::mfa::MfaOutcome::Challenge(id) = accounts::mfa::step(
         &state.db,
         collection.clone(),
         &record_id,
@@ -335,7 +336,7 @@ pub async fn request_otp(
             &errors,
         ));
     }
-    let issued = auth::otp::request_otp(&state.db, collection.clone(), &email).await?;
+    let issued = accounts::otp::request_otp(&state.db, collection.clone(), &email).await?;
     if let Some((to, code, record_id)) = issued.delivery {
         let vars = TemplateVars {
             otp: code,
@@ -371,7 +372,7 @@ pub async fn with_otp(
             &errors,
         ));
     }
-    let record_id = auth::otp::consume_otp(
+    let record_id = accounts::otp::consume_otp(
         &state.db,
         &state.realtime,
         &state.login_throttle,
@@ -460,7 +461,7 @@ pub async fn methods(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let collection = auth_collection(&state, &path)?;
-    respond::json(&req, auth::flows::auth_methods(&collection), false)
+    respond::json(&req, accounts::methods::auth_methods(&collection), false)
 }
 
 /// Sends a flow's email in the background: the request answers without
@@ -487,7 +488,7 @@ fn deliver_token(
     state: &web::Data<AppState>,
     collection: &Arc<crate::schema::CompiledCollection>,
     template: Template,
-    outgoing: auth::flows::Outgoing,
+    outgoing: accounts::Outgoing,
 ) {
     let vars = TemplateVars {
         token: outgoing.token,
@@ -511,9 +512,12 @@ pub async fn request_verification(
         ));
     }
     let input = read_object(&req, body, state.config.server.max_body_bytes).await?;
-    if let Some(outgoing) =
-        auth::flows::request_verification(&state.db, collection.clone(), &text(&input, "email"))
-            .await?
+    if let Some(outgoing) = accounts::verification::request_verification(
+        &state.db,
+        collection.clone(),
+        &text(&input, "email"),
+    )
+    .await?
     {
         deliver_token(&state, &collection, Template::Verification, outgoing);
     }
@@ -528,7 +532,7 @@ pub async fn confirm_verification(
 ) -> Result<HttpResponse, ApiError> {
     let collection = auth_collection(&state, &path)?;
     let input = read_object(&req, body, state.config.server.max_body_bytes).await?;
-    auth::flows::confirm_verification(
+    accounts::verification::confirm_verification(
         &state.db,
         &state.realtime,
         collection.clone(),
@@ -546,9 +550,12 @@ pub async fn request_password_reset(
 ) -> Result<HttpResponse, ApiError> {
     let collection = auth_collection(&state, &path)?;
     let input = read_object(&req, body, state.config.server.max_body_bytes).await?;
-    if let Some(outgoing) =
-        auth::flows::request_password_reset(&state.db, collection.clone(), &text(&input, "email"))
-            .await?
+    if let Some(outgoing) = accounts::password_reset::request_password_reset(
+        &state.db,
+        collection.clone(),
+        &text(&input, "email"),
+    )
+    .await?
     {
         deliver_token(&state, &collection, Template::PasswordReset, outgoing);
     }
@@ -563,7 +570,7 @@ pub async fn confirm_password_reset(
 ) -> Result<HttpResponse, ApiError> {
     let collection = auth_collection(&state, &path)?;
     let input = read_object(&req, body, state.config.server.max_body_bytes).await?;
-    auth::flows::confirm_password_reset(
+    accounts::password_reset::confirm_password_reset(
         &state.db,
         &state.realtime,
         collection.clone(),
@@ -585,7 +592,7 @@ pub async fn request_email_change(
     let collection = auth_collection(&state, &path)?;
     let id = record_of(&who, &collection)?;
     let input = read_object(&req, body, state.config.server.max_body_bytes).await?;
-    let outgoing = auth::flows::request_email_change(
+    let outgoing = accounts::email_change::request_email_change(
         &state.db,
         collection.clone(),
         id,
@@ -604,7 +611,7 @@ pub async fn confirm_email_change(
 ) -> Result<HttpResponse, ApiError> {
     let collection = auth_collection(&state, &path)?;
     let input = read_object(&req, body, state.config.server.max_body_bytes).await?;
-    auth::flows::confirm_email_change(
+    accounts::email_change::confirm_email_change(
         &state.db,
         &state.realtime,
         collection.clone(),
@@ -668,6 +675,7 @@ pub async fn impersonate(
     let input = read_object(&req, body, state.config.server.max_body_bytes).await?;
     let duration = impersonate_duration(input.get("duration"))?;
     let token =
-        auth::flows::impersonate(&state.db, collection.clone(), id.clone(), duration).await?;
+        accounts::impersonate::impersonate(&state.db, collection.clone(), id.clone(), duration)
+            .await?;
     auth_response(&req, &state, collection, id, token, None).await
 }

@@ -12,8 +12,9 @@
 //! A code that first verifies an account (MFA off) also replaces its
 //! password and tokenKey, against pre-registration of someone's address.
 
-use super::throttle::LoginThrottle;
-use super::{AuthError, password, takeover};
+use super::takeover;
+use crate::auth::throttle::LoginThrottle;
+use crate::auth::{AuthError, password};
 use crate::db::{Db, DbError, ident};
 use crate::realtime::Hub;
 use crate::records::system;
@@ -58,7 +59,7 @@ pub async fn request_otp(
     let sql = format!(
         "SELECT id, email FROM {} WHERE {} LIMIT 1",
         ident(collection.name.as_str()),
-        super::login::identity_match(&collection, "email")
+        crate::auth::identity_match(&collection, "email")
     );
     let email = email.trim().to_owned();
     let found: Option<(String, String)> = db

@@ -2,7 +2,7 @@
 //! first successful method creates an `_mfas` row and the client must finish
 //! with a *different* method, passing its `mfaId`, within `mfa.duration`.
 
-use super::AuthError;
+use crate::auth::AuthError;
 use crate::db::{Db, DbError};
 use crate::schema::{CompiledCollection, autogen};
 use rusqlite::{OptionalExtension, params};

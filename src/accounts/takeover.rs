@@ -13,7 +13,7 @@
 //! `flows`), which follow PocketBase's rules; hashing a replacement password
 //! happens before the transaction, off the writer ([`random_password_hash`]).
 
-use super::{AuthError, password};
+use crate::auth::{AuthError, password};
 use crate::db::ident;
 use crate::realtime::Changes;
 use crate::records::{RecordError, system};
