@@ -11,6 +11,7 @@
 
 pub mod email_change;
 pub mod impersonate;
+pub mod login;
 pub mod methods;
 pub mod mfa;
 pub mod oauth2;

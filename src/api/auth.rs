@@ -184,32 +184,26 @@ pub(super) async fn finish_login(
         meta,
     } = factor;
     let owner = record_as_caller(req, state, &collection, &record_id, method).await?;
-    check_auth_rule(state, &collection, &record_id, owner.clone()).await?;
-    let (enabled, rule) = (
-        collection.auth.mfa.enabled,
-        collection.auth.mfa.rule.clone(),
-    );
-    let applies = enabled
-        && (rule.trim().is_empty()
-            || records::matches_rule(
-                &state.db,
-                state.registry.snapshot(),
-                collection.clone(),
-                owner,
-                record_id.clone(),
-                rule,
-            )
-            .await?);
-    if let accounts::mfa::MfaOutcome::Challenge(id) = accounts::mfa::step(
+    let snapshot = state.registry.snapshot();
+    accounts::login::check_auth_rule(
         &state.db,
-        collection.clone(),
+        snapshot.clone(),
+        &collection,
+        &record_id,
+        owner.clone(),
+    )
+    .await?;
+    let outcome = accounts::login::second_factor(
+        &state.db,
+        snapshot,
+        &collection,
+        owner,
         &record_id,
         method,
         mfa_id,
-        applies,
     )
-    .await?
-    {
+    .await?;
+    if let accounts::mfa::MfaOutcome::Challenge(id) = outcome {
         return Ok(HttpResponse::Unauthorized().json(json!({"mfaId": id})));
     }
     let token = match token {
@@ -237,45 +231,6 @@ async fn record_as_caller(
         context,
         ..super::extract::caller(&who, req)
     })
-}
-
-/// Refuses (403) a login or refresh of record `record_id` unless it
-/// satisfies the collection's `authRule`: `null` (or a missing or malformed
-/// option) admits nobody, `""` everyone, an expression the records it
-/// matches. `_superusers` is exempt, as its rules are fixed in PocketBase;
-/// a rule that cannot be evaluated refuses rather than admits.
-async fn check_auth_rule(
-    state: &AppState,
-    collection: &Arc<crate::schema::CompiledCollection>,
-    record_id: &str,
-    owner: records::Caller,
-) -> Result<(), ApiError> {
-    if collection.is_superusers() {
-        return Ok(());
-    }
-    let Some(rule) = collection.auth.auth_rule.as_deref() else {
-        return Err(auth::AuthError::AuthRuleFailed.into());
-    };
-    if rule.trim().is_empty() {
-        return Ok(());
-    }
-    let admitted = records::matches_rule(
-        &state.db,
-        state.registry.snapshot(),
-        collection.clone(),
-        owner,
-        record_id.to_owned(),
-        rule.to_owned(),
-    )
-    .await;
-    match admitted {
-        Ok(true) => Ok(()),
-        Ok(false) => Err(auth::AuthError::AuthRuleFailed.into()),
-        Err(e) => {
-            tracing::warn!(error = %e, collection = %collection.name, "authRule could not be evaluated; refusing");
-            Err(auth::AuthError::AuthRuleFailed.into())
-        }
-    }
 }
 
 /// Records where a login came from and, for a new origin of an account that
@@ -412,7 +367,14 @@ pub async fn refresh(
         })
         .unwrap_or_default();
     let owner = record_as_caller(&req, &state, &collection, &id, "default").await?;
-    check_auth_rule(&state, &collection, &id, owner).await?;
+    accounts::login::check_auth_rule(
+        &state.db,
+        state.registry.snapshot(),
+        &collection,
+        &id,
+        owner,
+    )
+    .await?;
     let token = if auth::token::refreshable(&presented) == Some(false) {
         presented
     } else {
