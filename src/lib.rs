@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 #![warn(clippy::await_holding_lock)]
 
+pub mod accounts;
 pub mod admin_ui;
 pub mod api;
 pub mod app;

@@ -7,7 +7,6 @@ use crate::db::{Db, DbError};
 use crate::schema::{CollectionType, Registry};
 use chrono::Utc;
 use rusqlite::params;
-use serde_json::Value;
 
 /// `(id, expression)` of the built-in jobs.
 pub const DB_OPTIMIZE: (&str, &str) = ("__pbDBOptimize__", "0 0 * * *");
@@ -25,13 +24,20 @@ pub async fn optimize(db: &Db) -> Result<(), DbError> {
     .await
 }
 
+/// Which auth option's `duration` bounds the rows being expired.
+#[derive(Clone, Copy)]
+enum Expiring {
+    Otp,
+    Mfa,
+}
+
 /// Deletes rows of `table` (`_otps` or `_mfas`) older than their collection's
 /// `option.duration`. Returns how many went.
 async fn expire(
     db: &Db,
     registry: &Registry,
     table: &'static str,
-    option: &'static str,
+    option: Expiring,
 ) -> Result<usize, DbError> {
     let cutoffs: Vec<(String, String)> = registry
         .snapshot()
@@ -39,13 +45,11 @@ async fn expire(
         .iter()
         .filter(|c| c.kind == CollectionType::Auth)
         .map(|c| {
-            let duration = c
-                .options
-                .get(option)
-                .and_then(|o| o.get("duration"))
-                .and_then(Value::as_i64)
-                .unwrap_or(1_800)
-                .max(0);
+            let duration = match option {
+                Expiring::Otp => c.auth.otp.duration,
+                Expiring::Mfa => c.auth.mfa.duration,
+            }
+            .max(0);
             let cutoff = crate::clock::format(Utc::now() - chrono::Duration::seconds(duration));
             (c.id.clone(), cutoff)
         })
@@ -67,10 +71,10 @@ async fn expire(
 
 /// Deletes expired one-time passwords.
 pub async fn cleanup_otps(db: &Db, registry: &Registry) -> Result<usize, DbError> {
-    expire(db, registry, "_otps", "otp").await
+    expire(db, registry, "_otps", Expiring::Otp).await
 }
 
 /// Deletes expired MFA sessions.
 pub async fn cleanup_mfas(db: &Db, registry: &Registry) -> Result<usize, DbError> {
-    expire(db, registry, "_mfas", "mfa").await
+    expire(db, registry, "_mfas", Expiring::Mfa).await
 }

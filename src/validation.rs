@@ -82,6 +82,18 @@ impl ValidationErrors {
         }
     }
 
+    /// Keeps only the errors whose key `keep` admits.
+    pub fn retain(&mut self, keep: impl Fn(&str) -> bool) {
+        self.0.retain(|key, _| keep(key));
+    }
+
+    /// Moves the error of `from` to `to` (request fields named unlike the record's).
+    pub fn rename(&mut self, from: &str, to: &str) {
+        if let Some(node) = self.0.remove(from) {
+            self.0.insert(to.to_owned(), node);
+        }
+    }
+
     /// Whether `key` already failed.
     pub fn contains(&self, key: &str) -> bool {
         self.0.contains_key(key)

@@ -3,6 +3,7 @@
 use super::error::ApiError;
 use super::extract::{AppState, read_object};
 use super::respond;
+use crate::accounts;
 use crate::auth::{self, Principal};
 use crate::mail::{Template, TemplateVars};
 use crate::records;
@@ -183,29 +184,26 @@ pub(super) async fn finish_login(
         meta,
     } = factor;
     let owner = record_as_caller(req, state, &collection, &record_id, method).await?;
-    check_auth_rule(state, &collection, &record_id, owner.clone()).await?;
-    let (enabled, rule, _) = auth::mfa::mfa_settings(&collection);
-    let applies = enabled
-        && (rule.trim().is_empty()
-            || records::matches_rule(
-                &state.db,
-                state.registry.snapshot(),
-                collection.clone(),
-                owner,
-                record_id.clone(),
-                rule,
-            )
-            .await?);
-    if let auth::mfa::MfaOutcome::Challenge(id) = auth::mfa::step(
+    let snapshot = state.registry.snapshot();
+    accounts::login::check_auth_rule(
         &state.db,
-        collection.clone(),
+        snapshot.clone(),
+        &collection,
+        &record_id,
+        owner.clone(),
+    )
+    .await?;
+    let outcome = accounts::login::second_factor(
+        &state.db,
+        snapshot,
+        &collection,
+        owner,
         &record_id,
         method,
         mfa_id,
-        applies,
     )
-    .await?
-    {
+    .await?;
+    if let accounts::mfa::MfaOutcome::Challenge(id) = outcome {
         return Ok(HttpResponse::Unauthorized().json(json!({"mfaId": id})));
     }
     let token = match token {
@@ -233,45 +231,6 @@ async fn record_as_caller(
         context,
         ..super::extract::caller(&who, req)
     })
-}
-
-/// Refuses (403) a login or refresh of record `record_id` unless it
-/// satisfies the collection's `authRule`: `null` (or a missing or malformed
-/// option) admits nobody, `""` everyone, an expression the records it
-/// matches. `_superusers` is exempt, as its rules are fixed in PocketBase;
-/// a rule that cannot be evaluated refuses rather than admits.
-async fn check_auth_rule(
-    state: &AppState,
-    collection: &Arc<crate::schema::CompiledCollection>,
-    record_id: &str,
-    owner: records::Caller,
-) -> Result<(), ApiError> {
-    if collection.is_superusers() {
-        return Ok(());
-    }
-    let Some(rule) = collection.options.get("authRule").and_then(Value::as_str) else {
-        return Err(auth::AuthError::AuthRuleFailed.into());
-    };
-    if rule.trim().is_empty() {
-        return Ok(());
-    }
-    let admitted = records::matches_rule(
-        &state.db,
-        state.registry.snapshot(),
-        collection.clone(),
-        owner,
-        record_id.to_owned(),
-        rule.to_owned(),
-    )
-    .await;
-    match admitted {
-        Ok(true) => Ok(()),
-        Ok(false) => Err(auth::AuthError::AuthRuleFailed.into()),
-        Err(e) => {
-            tracing::warn!(error = %e, collection = %collection.name, "authRule could not be evaluated; refusing");
-            Err(auth::AuthError::AuthRuleFailed.into())
-        }
-    }
 }
 
 /// Records where a login came from and, for a new origin of an account that
@@ -332,7 +291,7 @@ pub async fn request_otp(
             &errors,
         ));
     }
-    let issued = auth::otp::request_otp(&state.db, collection.clone(), &email).await?;
+    let issued = accounts::otp::request_otp(&state.db, collection.clone(), &email).await?;
     if let Some((to, code, record_id)) = issued.delivery {
         let vars = TemplateVars {
             otp: code,
@@ -368,17 +327,15 @@ pub async fn with_otp(
             &errors,
         ));
     }
-    let (record_id, verified_now) = auth::otp::consume_otp(
+    let record_id = accounts::otp::consume_otp(
         &state.db,
+        &state.realtime,
         &state.login_throttle,
         collection.clone(),
         &otp_id,
         &code,
     )
     .await?;
-    if verified_now {
-        publish_update(&state, &collection, &record_id);
-    }
     let factor = FirstFactor {
         record_id,
         token: None,
@@ -410,7 +367,14 @@ pub async fn refresh(
         })
         .unwrap_or_default();
     let owner = record_as_caller(&req, &state, &collection, &id, "default").await?;
-    check_auth_rule(&state, &collection, &id, owner).await?;
+    accounts::login::check_auth_rule(
+        &state.db,
+        state.registry.snapshot(),
+        &collection,
+        &id,
+        owner,
+    )
+    .await?;
     let token = if auth::token::refreshable(&presented) == Some(false) {
         presented
     } else {
@@ -459,7 +423,7 @@ pub async fn methods(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let collection = auth_collection(&state, &path)?;
-    respond::json(&req, auth::flows::auth_methods(&collection), false)
+    respond::json(&req, accounts::methods::auth_methods(&collection), false)
 }
 
 /// Sends a flow's email in the background: the request answers without
@@ -486,7 +450,7 @@ fn deliver_token(
     state: &web::Data<AppState>,
     collection: &Arc<crate::schema::CompiledCollection>,
     template: Template,
-    outgoing: auth::flows::Outgoing,
+    outgoing: accounts::Outgoing,
 ) {
     let vars = TemplateVars {
         token: outgoing.token,
@@ -510,9 +474,12 @@ pub async fn request_verification(
         ));
     }
     let input = read_object(&req, body, state.config.server.max_body_bytes).await?;
-    if let Some(outgoing) =
-        auth::flows::request_verification(&state.db, collection.clone(), &text(&input, "email"))
-            .await?
+    if let Some(outgoing) = accounts::verification::request_verification(
+        &state.db,
+        collection.clone(),
+        &text(&input, "email"),
+    )
+    .await?
     {
         deliver_token(&state, &collection, Template::Verification, outgoing);
     }
@@ -527,10 +494,13 @@ pub async fn confirm_verification(
 ) -> Result<HttpResponse, ApiError> {
     let collection = auth_collection(&state, &path)?;
     let input = read_object(&req, body, state.config.server.max_body_bytes).await?;
-    let id =
-        auth::flows::confirm_verification(&state.db, collection.clone(), &text(&input, "token"))
-            .await?;
-    publish_update(&state, &collection, &id);
+    accounts::verification::confirm_verification(
+        &state.db,
+        &state.realtime,
+        collection.clone(),
+        &text(&input, "token"),
+    )
+    .await?;
     Ok(respond::no_content())
 }
 
@@ -542,9 +512,12 @@ pub async fn request_password_reset(
 ) -> Result<HttpResponse, ApiError> {
     let collection = auth_collection(&state, &path)?;
     let input = read_object(&req, body, state.config.server.max_body_bytes).await?;
-    if let Some(outgoing) =
-        auth::flows::request_password_reset(&state.db, collection.clone(), &text(&input, "email"))
-            .await?
+    if let Some(outgoing) = accounts::password_reset::request_password_reset(
+        &state.db,
+        collection.clone(),
+        &text(&input, "email"),
+    )
+    .await?
     {
         deliver_token(&state, &collection, Template::PasswordReset, outgoing);
     }
@@ -559,15 +532,15 @@ pub async fn confirm_password_reset(
 ) -> Result<HttpResponse, ApiError> {
     let collection = auth_collection(&state, &path)?;
     let input = read_object(&req, body, state.config.server.max_body_bytes).await?;
-    let id = auth::flows::confirm_password_reset(
+    accounts::password_reset::confirm_password_reset(
         &state.db,
+        &state.realtime,
         collection.clone(),
         &text(&input, "token"),
         &text(&input, "password"),
         &text(&input, "passwordConfirm"),
     )
     .await?;
-    publish_update(&state, &collection, &id);
     Ok(respond::no_content())
 }
 
@@ -581,7 +554,7 @@ pub async fn request_email_change(
     let collection = auth_collection(&state, &path)?;
     let id = record_of(&who, &collection)?;
     let input = read_object(&req, body, state.config.server.max_body_bytes).await?;
-    let outgoing = auth::flows::request_email_change(
+    let outgoing = accounts::email_change::request_email_change(
         &state.db,
         collection.clone(),
         id,
@@ -600,32 +573,15 @@ pub async fn confirm_email_change(
 ) -> Result<HttpResponse, ApiError> {
     let collection = auth_collection(&state, &path)?;
     let input = read_object(&req, body, state.config.server.max_body_bytes).await?;
-    let id = auth::flows::confirm_email_change(
+    accounts::email_change::confirm_email_change(
         &state.db,
+        &state.realtime,
         collection.clone(),
         &text(&input, "token"),
         &text(&input, "password"),
     )
     .await?;
-    publish_update(&state, &collection, &id);
     Ok(respond::no_content())
-}
-
-/// Tells realtime subscribers that an account flow changed record `id`
-/// (the flow's write has committed when this runs).
-pub(super) fn publish_update(
-    state: &AppState,
-    collection: &crate::schema::CompiledCollection,
-    id: &str,
-) {
-    use crate::realtime::{Action, Change, Changes};
-    state.realtime.publish(Changes::one(Change::new(
-        &collection.id,
-        collection.name.as_str(),
-        id,
-        Action::Update,
-        None,
-    )));
 }
 
 /// Longest impersonation token a superuser may ask for (ten years); keeps
@@ -681,6 +637,7 @@ pub async fn impersonate(
     let input = read_object(&req, body, state.config.server.max_body_bytes).await?;
     let duration = impersonate_duration(input.get("duration"))?;
     let token =
-        auth::flows::impersonate(&state.db, collection.clone(), id.clone(), duration).await?;
+        accounts::impersonate::impersonate(&state.db, collection.clone(), id.clone(), duration)
+            .await?;
     auth_response(&req, &state, collection, id, token, None).await
 }

@@ -305,6 +305,7 @@ impl From<AuthError> for ApiError {
             }
             AuthError::Hash(m) | AuthError::Token(m) => ApiError::internal(m),
             AuthError::Db(e) => ApiError::from(e),
+            AuthError::Record(e) => ApiError::from(*e),
         }
     }
 }

@@ -36,7 +36,7 @@ pub async fn token(who: Principal, state: web::Data<AppState>) -> Result<HttpRes
         .registry
         .get(&collection_id)
         .ok_or_else(ApiError::not_found_default)?;
-    let token = auth::flows::issue_file_token(&state.db, &collection, &id).await?;
+    let token = crate::accounts::issue_file_token(&state.db, &collection, &id).await?;
     Ok(HttpResponse::Ok().json(json!({ "token": token })))
 }
 

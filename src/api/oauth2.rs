@@ -5,17 +5,16 @@
 //! transaction, under the collection's create rule with
 //! `@request.context = "oauth2"`.
 
-use super::auth::{FirstFactor, auth_collection, finish_login, mfa_id_of, publish_update, text};
+use super::auth::{FirstFactor, auth_collection, finish_login, mfa_id_of, text};
 use super::error::ApiError;
 use super::extract::{AppState, caller, read_object};
-use crate::auth::oauth2::{self, OAuth2User};
+use crate::accounts;
+use crate::auth::oauth2;
 use crate::auth::{AuthError, Principal};
 use crate::records;
-use crate::schema::{CompiledCollection, FieldKind, autogen};
 use crate::validation::{FieldError, ValidationErrors};
 use actix_web::{HttpRequest, HttpResponse, web};
-use serde_json::{Map, Value, json};
-use std::sync::Arc;
+use serde_json::{Map, Value};
 
 pub async fn with_oauth2(
     req: HttpRequest,
@@ -25,7 +24,7 @@ pub async fn with_oauth2(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let collection = auth_collection(&state, &path)?;
-    if !crate::schema::oauth2::enabled(&collection.options) {
+    if !collection.auth.oauth2.enabled {
         return Err(AuthError::OAuth2Disabled.into());
     }
     let input = read_object(&req, body, state.config.server.max_body_bytes).await?;
@@ -73,7 +72,7 @@ pub async fn with_oauth2(
         } if *collection_id == collection.id => Some(id.clone()),
         _ => None,
     };
-    let mut target = oauth2::linked_record(
+    let mut target = accounts::oauth2::linked_record(
         &state.db,
         collection.id.clone(),
         provider.spec.name,
@@ -84,13 +83,15 @@ pub async fn with_oauth2(
         target = logged_in.clone();
     }
     if target.is_none() && !user.email.is_empty() {
-        target = oauth2::record_by_email(&state.db, &collection, user.email.clone()).await?;
+        target =
+            accounts::oauth2::record_by_email(&state.db, &collection, user.email.clone()).await?;
     }
     let (record_id, is_new) = match target {
         Some(id) => {
             let is_caller = logged_in.as_deref() == Some(id.as_str());
-            link_existing(
-                &state,
+            accounts::oauth2::link_existing(
+                &state.db,
+                &state.realtime,
                 &collection,
                 provider.spec.name,
                 &user,
@@ -105,8 +106,18 @@ pub async fn with_oauth2(
                 context: "oauth2",
                 ..caller(&who, &req)
             };
-            let body = signup_body(&collection, create_data, &user);
-            let id = sign_up(&state, &collection, provider.spec.name, &user, caller, body).await?;
+            let body = accounts::oauth2::signup_body(&collection, create_data, &user);
+            let id = accounts::oauth2::sign_up(
+                &state.db,
+                &state.realtime,
+                state.registry.snapshot(),
+                &collection,
+                provider.spec.name,
+                &user,
+                caller,
+                body,
+            )
+            .await?;
             (id, true)
         }
     };
@@ -118,96 +129,4 @@ pub async fn with_oauth2(
         meta: Some(user.meta(is_new)),
     };
     finish_login(&req, &state, collection, factor).await
-}
-
-async fn link_existing(
-    state: &AppState,
-    collection: &Arc<CompiledCollection>,
-    provider: &'static str,
-    user: &OAuth2User,
-    record_id: &str,
-    is_caller: bool,
-) -> Result<(), ApiError> {
-    let new_password =
-        oauth2::replacement_password(&state.db, collection, record_id, is_caller).await?;
-    let (target, user, id) = (collection.clone(), user.clone(), record_id.to_owned());
-    records::in_transaction(&state.db, move |tx| {
-        oauth2::link_existing(
-            tx,
-            &target,
-            &id,
-            provider,
-            &user,
-            is_caller,
-            new_password.as_deref(),
-        )?;
-        Ok(())
-    })
-    .await?;
-    // The link may have filled in or verified the email, or reset the password.
-    publish_update(state, collection, record_id);
-    Ok(())
-}
-
-/// The create body of a new account: `createData`, then the provider's
-/// verified email where `createData` has no (non-empty) email, the mapped
-/// fields where it left them out, and a random password when none was
-/// chosen. A client-chosen email stays unverified unless it is exactly the
-/// provider's ([`oauth2::link_new`]).
-fn signup_body(
-    collection: &CompiledCollection,
-    mut body: Map<String, Value>,
-    user: &OAuth2User,
-) -> Map<String, Value> {
-    let chose_email = body
-        .get("email")
-        .and_then(Value::as_str)
-        .is_some_and(|e| !e.is_empty());
-    if !user.email.is_empty() && !chose_email {
-        body.insert("email".into(), json!(user.email));
-    }
-    for (source, field) in crate::schema::oauth2::mapped_fields(&collection.options) {
-        let value = match source.as_str() {
-            "id" => &user.id,
-            "name" => &user.name,
-            "username" => &user.username,
-            // Avatars are files: downloading them waits for file uploads.
-            _ => continue,
-        };
-        let is_text = collection
-            .field(&field)
-            .is_some_and(|f| matches!(f.kind, FieldKind::Text { .. }));
-        if is_text && !value.is_empty() && !body.contains_key(&field) {
-            body.insert(field, json!(value));
-        }
-    }
-    if !body.contains_key("password") {
-        let password = autogen::random_string(autogen::ALPHANUMERIC, 30);
-        body.insert("passwordConfirm".into(), json!(password));
-        body.insert("password".into(), json!(password));
-    }
-    body
-}
-
-async fn sign_up(
-    state: &AppState,
-    collection: &Arc<CompiledCollection>,
-    provider: &'static str,
-    user: &OAuth2User,
-    caller: records::Caller,
-    body: Map<String, Value>,
-) -> Result<String, ApiError> {
-    let snapshot = state.registry.snapshot();
-    let prepared =
-        records::prepare_create(&snapshot, collection.clone(), caller, body, &[]).await?;
-    let (collection, user) = (collection.clone(), user.clone());
-    let (id, changes) = records::in_transaction(&state.db, move |tx| {
-        let mut changes = crate::realtime::Changes::default();
-        prepared.apply(tx, &snapshot, &mut changes)?;
-        oauth2::link_new(tx, &collection, prepared.id(), provider, &user)?;
-        Ok((prepared.id().to_owned(), changes))
-    })
-    .await?;
-    state.realtime.publish(changes);
-    Ok(id)
 }

@@ -7,9 +7,6 @@ use crate::schema::{CollectionType, CompiledCollection};
 use rusqlite::OptionalExtension;
 use std::sync::Arc;
 
-/// Default auth token lifetime when a collection has none configured (seconds).
-const DEFAULT_AUTH_TOKEN_SECS: i64 = 604_800;
-
 /// A successful login: the record's id and a fresh token.
 #[derive(Debug, Clone)]
 pub struct LoginOutcome {
@@ -29,23 +26,11 @@ pub async fn login_with_password(
     if collection.kind != CollectionType::Auth {
         return Err(AuthError::NotAuthCollection);
     }
-    let auth = collection.options.get("passwordAuth");
-    if !auth
-        .and_then(|a| a.get("enabled"))
-        .and_then(|e| e.as_bool())
-        .unwrap_or(false)
-    {
+    let auth = &collection.auth.password_auth;
+    if !auth.enabled {
         return Err(AuthError::PasswordAuthDisabled);
     }
-    let configured: Vec<String> = auth
-        .and_then(|a| a.get("identityFields"))
-        .and_then(|f| f.as_array())
-        .map(|a| {
-            a.iter()
-                .filter_map(|v| v.as_str().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default();
+    let configured = auth.identity_fields.clone();
     let fields: Vec<String> = match identity_field {
         Some(f) if configured.contains(&f) => vec![f],
         Some(_) => return Err(AuthError::Input("identityField".into())),
@@ -167,12 +152,7 @@ pub async fn refresh_token(
 
 /// The collection's auth token lifetime in seconds.
 fn token_duration(collection: &CompiledCollection) -> i64 {
-    collection
-        .options
-        .get("authToken")
-        .and_then(|o| o.get("duration"))
-        .and_then(|d| d.as_i64())
-        .unwrap_or(DEFAULT_AUTH_TOKEN_SECS)
+    collection.auth.auth_token.duration
 }
 
 /// Replaces an imported bcrypt hash with argon2id after a successful login

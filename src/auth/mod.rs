@@ -1,26 +1,26 @@
 //! Accounts and credentials: argon2id password hashing (bounded, off the
 //! executor), HS256 tokens signed with a per-collection secret plus each
 //! record's `tokenKey`, the request [`Principal`], password login and the
-//! superuser maintenance used by the CLI. Record serialisation is left to
-//! `records`; HTTP to `api`.
+//! superuser maintenance used by the CLI, and the OAuth2 protocol exchange.
+//! The account flows built from these primitives (verification, reset,
+//! email change, OTP, MFA, OAuth2 linking) live in `accounts`; record
+//! serialisation is left to `records`; HTTP to `api`.
 
-pub mod flows;
 pub mod install;
 mod login;
-pub mod mfa;
 pub mod oauth2;
 pub mod origins;
-pub mod otp;
 pub mod password;
 mod principal;
 mod recheck;
 mod superuser;
-pub mod takeover;
 pub mod throttle;
 pub mod token;
 
+pub(crate) use login::identity_match;
 pub use login::{LoginOutcome, login_with_password, refresh_token};
 pub use principal::{Principal, bare_token, principal_for, resolve_file_token, resolve_token};
+pub(crate) use principal::{auth_signing_key, purpose_duration, purpose_key};
 pub use recheck::recheck_tokens;
 pub use superuser::{MIN_PASSWORD_CHARS, count_superusers, delete_superuser, upsert_superuser};
 
@@ -71,6 +71,10 @@ pub enum AuthError {
     Hash(String),
     #[error("token: {0}")]
     Token(String),
+    /// A flow's record write failed for a reason other than validation or
+    /// the database (boxed: `RecordError` is the larger type).
+    #[error("record write: {0}")]
+    Record(Box<crate::records::RecordError>),
     #[error(transparent)]
     Db(#[from] DbError),
 }

@@ -1,20 +1,17 @@
 //! OAuth2 login: the provider list of `auth-methods` (with a fresh PKCE
 //! pair and state each time), the authorization-code exchange against a
-//! provider's token and user-info endpoints, and the `_externalAuths` links
-//! between provider accounts and records. Which provider is which lives in
-//! [`crate::schema::oauth2`] as data; this module only speaks the protocol.
+//! provider's token and user-info endpoints. Which provider is which lives
+//! in [`crate::schema::oauth2`] as data; this module only speaks the
+//! protocol. Linking provider accounts to records is `accounts::oauth2`.
 
-use super::{AuthError, takeover};
-use crate::db::{Db, ident};
+use super::AuthError;
 use crate::schema::oauth2::{ProviderConfig, ProviderSpec};
-use crate::schema::{CompiledCollection, RowUpdate, autogen};
+use crate::schema::{CompiledCollection, autogen};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use rusqlite::types::Value as SqlValue;
-use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 use std::time::Duration;
 
 const VERIFIER_ALPHABET: &str =
@@ -63,10 +60,13 @@ impl OAuth2User {
 /// state and PKCE pair and its authorization URL (ending in `redirect_uri=`
 /// so the client appends its own).
 pub fn auth_methods_providers(collection: &CompiledCollection) -> Vec<Value> {
-    if !crate::schema::oauth2::enabled(&collection.options) {
+    if !collection.auth.oauth2.enabled {
         return Vec::new();
     }
-    crate::schema::oauth2::providers(&collection.options)
+    collection
+        .auth
+        .oauth2
+        .providers
         .iter()
         .map(provider_entry)
         .collect()
@@ -111,9 +111,13 @@ fn provider_entry(provider: &ProviderConfig) -> Value {
 
 /// The enabled provider `name` of the collection.
 pub fn provider(collection: &CompiledCollection, name: &str) -> Option<ProviderConfig> {
-    crate::schema::oauth2::providers(&collection.options)
-        .into_iter()
+    collection
+        .auth
+        .oauth2
+        .providers
+        .iter()
         .find(|p| p.spec.name == name)
+        .cloned()
 }
 
 fn http() -> &'static reqwest::Client {
@@ -320,157 +324,6 @@ fn map_user(spec: &ProviderSpec, raw: Value) -> OAuth2User {
         raw,
         ..OAuth2User::default()
     }
-}
-
-/// The record already linked to this provider account, if any.
-pub async fn linked_record(
-    db: &Db,
-    collection_id: String,
-    provider: &'static str,
-    provider_id: String,
-) -> Result<Option<String>, AuthError> {
-    db.read(move |conn| -> Result<_, AuthError> {
-        Ok(conn
-            .query_row(
-                "SELECT recordRef FROM _externalAuths
-                 WHERE collectionRef = ?1 AND provider = ?2 AND providerId = ?3",
-                params![collection_id, provider, provider_id],
-                |r| r.get::<_, String>(0),
-            )
-            .optional()?)
-    })
-    .await
-}
-
-/// The record with this email, if any, matched as the collection's email
-/// index compares (exactly unless it is `COLLATE NOCASE`), like login.
-pub async fn record_by_email(
-    db: &Db,
-    collection: &CompiledCollection,
-    email: String,
-) -> Result<Option<String>, AuthError> {
-    let sql = format!(
-        "SELECT id FROM {} WHERE {} LIMIT 1",
-        ident(collection.name.as_str()),
-        super::login::identity_match(collection, "email")
-    );
-    db.read(move |conn| -> Result<_, AuthError> {
-        Ok(conn
-            .query_row(&sql, [email], |r| r.get::<_, String>(0))
-            .optional()?)
-    })
-    .await
-}
-
-/// Before linking an existing record: unless it is the caller's own, an
-/// unverified record will get a random password (it may have been
-/// registered by someone else), so hash one now, off the writer.
-pub async fn replacement_password(
-    db: &Db,
-    collection: &Arc<CompiledCollection>,
-    record_id: &str,
-    is_caller: bool,
-) -> Result<Option<String>, AuthError> {
-    if is_caller {
-        return Ok(None);
-    }
-    let (target, id) = (collection.clone(), record_id.to_owned());
-    let verified = db
-        .read(move |conn| -> Result<_, AuthError> { Ok(takeover::verified(conn, &target, &id)?) })
-        .await?;
-    match verified {
-        Some(false) => Ok(Some(takeover::random_password_hash().await?)),
-        _ => Ok(None),
-    }
-}
-
-/// Inside a write transaction: links the provider account to an existing
-/// record, as PocketBase's `oauth2Submit` does, pre-hijacking guards
-/// included. While the record is unverified, whoever set it up may not be
-/// the person now proving the email: unless the record is the caller's own
-/// its password is replaced by `new_password` (tokenKey rotated), and its
-/// other OAuth2 links are dropped either way. An empty email is filled in
-/// from the provider (not on the caller's own record), and the record is
-/// verified when its email is exactly the provider's verified one.
-pub fn link_existing(
-    tx: &Connection,
-    collection: &CompiledCollection,
-    record_id: &str,
-    provider: &str,
-    user: &OAuth2User,
-    is_caller: bool,
-    new_password: Option<&str>,
-) -> rusqlite::Result<()> {
-    let verified = takeover::verified(tx, collection, record_id)?
-        .ok_or(rusqlite::Error::QueryReturnedNoRows)?;
-    if !verified {
-        if !is_caller {
-            takeover::reset_password(tx, collection, record_id, new_password)?;
-        }
-        takeover::drop_external_auths(tx, collection, record_id)?;
-    }
-    if !user.email.is_empty() && !is_caller {
-        let table = ident(collection.name.as_str());
-        // Skipped when another record holds the address (no unique-index failure).
-        RowUpdate::new(collection)
-            .set("email", user.email.clone())
-            .execute(
-                tx,
-                &format!(
-                    "id = ? AND email = '' AND NOT EXISTS (SELECT 1 FROM {table} WHERE email = ?)"
-                ),
-                [
-                    SqlValue::Text(record_id.to_owned()),
-                    SqlValue::Text(user.email.clone()),
-                ],
-            )?;
-    }
-    verify_by_provider(tx, collection, record_id, user)?;
-    insert_link(tx, collection, record_id, provider, user)
-}
-
-/// Inside the sign-up transaction: links the provider account to the record
-/// just created and verifies it when its email is the provider's.
-pub fn link_new(
-    tx: &Connection,
-    collection: &CompiledCollection,
-    record_id: &str,
-    provider: &str,
-    user: &OAuth2User,
-) -> rusqlite::Result<()> {
-    verify_by_provider(tx, collection, record_id, user)?;
-    insert_link(tx, collection, record_id, provider, user)
-}
-
-/// Verifies the record when the provider vouches for exactly its email
-/// (PocketBase compares with `==`: another case is another address).
-fn verify_by_provider(
-    tx: &Connection,
-    collection: &CompiledCollection,
-    record_id: &str,
-    user: &OAuth2User,
-) -> rusqlite::Result<()> {
-    if !user.email.is_empty() {
-        takeover::mark_verified(tx, collection, record_id, Some(&user.email))?;
-    }
-    Ok(())
-}
-
-fn insert_link(
-    tx: &Connection,
-    collection: &CompiledCollection,
-    record_id: &str,
-    provider: &str,
-    user: &OAuth2User,
-) -> rusqlite::Result<()> {
-    let now = crate::clock::now();
-    tx.execute(
-        "INSERT INTO _externalAuths (id, collectionRef, recordRef, provider, providerId, created, updated)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)
-         ON CONFLICT DO NOTHING",
-        params![autogen::record_id(), collection.id, record_id, provider, user.id, now],
-    )?;
-    Ok(())
 }
 
 #[cfg(test)]

@@ -7,7 +7,6 @@ use super::AuthError;
 use crate::db::{Db, ident};
 use crate::schema::{CompiledCollection, autogen};
 use rusqlite::{OptionalExtension, params};
-use serde_json::Value;
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
 
@@ -40,12 +39,7 @@ impl Origin {
 
 /// Whether the collection sends login alerts.
 pub fn alerts_enabled(collection: &CompiledCollection) -> bool {
-    collection
-        .options
-        .get("authAlert")
-        .and_then(|a| a.get("enabled"))
-        .and_then(Value::as_bool)
-        .unwrap_or(false)
+    collection.auth.auth_alert.enabled
 }
 
 /// Records the origin of a successful login. Returns the email to alert

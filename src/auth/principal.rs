@@ -2,8 +2,9 @@
 //! A missing, malformed, expired or revoked token makes a guest, never an
 //! error: only endpoints that require auth answer 401.
 
-use super::token;
+use super::token::{self, Purpose};
 use crate::db::{Db, DbError, ident};
+use crate::schema::TokenConfig;
 use crate::schema::{CollectionType, CompiledCollection, Registry};
 use rusqlite::OptionalExtension;
 use rusqlite::types::ValueRef;
@@ -36,13 +37,32 @@ impl Principal {
 
 /// The key that signs auth tokens of `record_token_key` in `collection`.
 pub(crate) fn auth_signing_key(collection: &CompiledCollection, record_token_key: &str) -> String {
-    let secret = collection
-        .options
-        .get("authToken")
-        .and_then(|o| o.get("secret"))
-        .and_then(|s| s.as_str())
-        .unwrap_or_default();
-    format!("{record_token_key}{secret}")
+    format!("{record_token_key}{}", collection.auth.auth_token.secret)
+}
+
+/// The collection's lifetime and secret for `purpose` tokens.
+pub(crate) fn token_config(collection: &CompiledCollection, purpose: Purpose) -> &TokenConfig {
+    let auth = &collection.auth;
+    match purpose {
+        Purpose::Verification => &auth.verification_token,
+        Purpose::PasswordReset => &auth.password_reset_token,
+        Purpose::EmailChange => &auth.email_change_token,
+        Purpose::File => &auth.file_token,
+    }
+}
+
+/// Seconds a `purpose` token of the collection stays valid.
+pub(crate) fn purpose_duration(collection: &CompiledCollection, purpose: Purpose) -> i64 {
+    token_config(collection, purpose).duration
+}
+
+/// The key that signs `purpose` tokens of a record with `token_key`.
+pub(crate) fn purpose_key(
+    collection: &CompiledCollection,
+    purpose: Purpose,
+    token_key: &str,
+) -> String {
+    format!("{token_key}{}", token_config(collection, purpose).secret)
 }
 
 /// Resolves an `Authorization` header value (with or without `Bearer `).
@@ -74,7 +94,7 @@ pub async fn resolve_file_token(db: &Db, registry: &Registry, token: &str) -> Pr
         token,
         file.claim(),
         |collection, token_key| {
-            let key = super::flows::purpose_key(collection, file, token_key);
+            let key = purpose_key(collection, file, token_key);
             token::verify_purpose(token, file, &key).is_ok()
         },
     )

@@ -103,6 +103,22 @@ impl Changes {
         self.0.len()
     }
 
+    /// Records an update of a row this batch may already hold: a record
+    /// created or updated earlier in the same transaction keeps one event
+    /// (its action) carrying the latest row, so subscribers hear of one
+    /// write once, in its final state.
+    pub fn push_update(&mut self, change: Change) {
+        let earlier = self.0.iter_mut().find(|c| {
+            c.collection_id == change.collection_id
+                && c.record_id == change.record_id
+                && matches!(c.action, Action::Create | Action::Update)
+        });
+        match earlier {
+            Some(c) => c.row = change.row,
+            None => self.0.push(change),
+        }
+    }
+
     /// Appends another write's changes (batches).
     pub fn extend(&mut self, other: Changes) {
         self.0.extend(other.0);

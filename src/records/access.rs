@@ -6,7 +6,7 @@
 
 use super::RecordError;
 use crate::rules::{self, SqlFragment};
-use crate::schema::{Collection, CollectionType, FieldScope, Snapshot, Trust};
+use crate::schema::{Collection, CollectionType, CompiledCollection, FieldScope, Snapshot, Trust};
 use serde_json::{Map, Value};
 use std::cell::Cell;
 use std::collections::HashMap;
@@ -89,15 +89,15 @@ pub fn resolve(
 pub(super) fn manage_filter(
     snapshot: &Snapshot,
     caller: &Caller,
-    collection: &Collection,
+    collection: &CompiledCollection,
 ) -> Option<SqlFragment> {
     if collection.kind != CollectionType::Auth || caller.auth.is_none() {
         return None;
     }
     let rule = collection
-        .options
-        .get("manageRule")
-        .and_then(Value::as_str)
+        .auth
+        .manage_rule
+        .as_deref()
         .filter(|r| !r.trim().is_empty())?;
     let compiled = rules::parse_filter_cached(rule).and_then(|expr| {
         let aliases = Cell::new(0);

@@ -13,6 +13,7 @@ mod list;
 mod read;
 mod refs;
 mod scope;
+pub mod system;
 pub mod validate;
 pub mod value;
 mod write;

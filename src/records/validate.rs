@@ -44,6 +44,18 @@ pub fn check(collection: &CompiledCollection, record: &Map<String, Value>) -> Va
     errors
 }
 
+/// Checks one value of field `name` alone, as a create or update would
+/// (JSON Schema and the extra checks: domain lists, sizes, date bounds), for
+/// flows that take a field's value from a request under another name. The
+/// errors, if any, are keyed by `name`.
+pub fn check_field(collection: &CompiledCollection, name: &str, value: &Value) -> ValidationErrors {
+    let mut record = Map::new();
+    record.insert(name.to_owned(), value.clone());
+    let mut errors = check(collection, &record);
+    errors.retain(|key| key == name);
+    errors
+}
+
 fn map_error(field: &Field, keyword: &str, sub: Option<&str>, value: &Value) -> FieldError {
     match (keyword, &field.kind) {
         ("not", _) => FieldError::required(),

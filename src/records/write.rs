@@ -27,9 +27,9 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 const CREATE_FAILED: &str = "Failed to create record.";
-const UPDATE_FAILED: &str = "Failed to update record.";
+pub(super) const UPDATE_FAILED: &str = "Failed to update record.";
 
-fn invalid(message: &'static str, errors: ValidationErrors) -> RecordError {
+pub(super) fn invalid(message: &'static str, errors: ValidationErrors) -> RecordError {
     RecordError::Invalid { message, errors }
 }
 
@@ -234,7 +234,7 @@ pub(crate) fn change(
 
 /// Runs one write in the shared group transaction and, once it committed,
 /// publishes its changes.
-async fn write_and_publish<T: Send + 'static>(
+pub(super) async fn write_and_publish<T: Send + 'static>(
     db: &Db,
     hub: &Hub,
     f: impl FnOnce(&Connection, &mut Changes) -> Result<T, RecordError> + Send + 'static,
@@ -715,7 +715,9 @@ async fn verify_old_password(
     Ok(())
 }
 
-fn stamp_autodates(
+/// Stamps the collection's autodates for a create or an update: every write,
+/// API or system, goes through here.
+pub(super) fn stamp_autodates(
     collection: &Collection,
     values: &mut Map<String, Value>,
     now: &str,
@@ -831,7 +833,7 @@ fn insert(
     Ok(())
 }
 
-fn write_update(
+pub(super) fn write_update(
     tx: &Connection,
     collection: &Collection,
     id: &str,
@@ -861,7 +863,7 @@ fn write_update(
 }
 
 /// Maps a UNIQUE constraint failure to `validation_not_unique` on its columns.
-fn unique_violation(e: rusqlite::Error, message: &'static str) -> RecordError {
+pub(super) fn unique_violation(e: rusqlite::Error, message: &'static str) -> RecordError {
     if let rusqlite::Error::SqliteFailure(code, Some(text)) = &e
         && code.code == rusqlite::ErrorCode::ConstraintViolation
         && let Some(cols) = text.strip_prefix("UNIQUE constraint failed: ")

@@ -3,6 +3,7 @@
 //! and the cached registry that the rest of the server reads.
 
 mod auth_defaults;
+mod auth_options;
 pub mod autogen;
 mod collection;
 mod ddl;
@@ -13,10 +14,13 @@ mod list;
 mod names;
 pub mod oauth2;
 mod registry;
-mod row_update;
 mod rule_scope;
 mod store;
 
+pub use auth_options::{
+    AuthAlertConfig, AuthOptions, MfaConfig, OAuth2Config, OtpConfig, PasswordAuthConfig,
+    TokenConfig,
+};
 pub use collection::{
     Collection, CollectionType, RULE_KEYS, Rules, SUPERUSERS_ID, SUPERUSERS_NAME,
 };
@@ -29,7 +33,6 @@ pub use json_schema::record_schema;
 pub use list::{ListError, bind_values, list};
 pub use names::{CollectionName, FieldName, NameError};
 pub use registry::{CompiledCollection, Registry, Snapshot};
-pub use row_update::{RowUpdate, on_update_autodates};
 pub use rule_scope::{FieldScope, MAX_RELATION_HOPS, NoRequest, RequestValues, Trust};
 pub use store::{LISTABLE_COLUMNS, create, delete, load_snapshot, query_ids, update, validate};
 

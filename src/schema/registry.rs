@@ -2,6 +2,7 @@
 //! record schema, looked up by id or (case-insensitive) name. Replaced as a
 //! whole after each schema change, so readers never see a half-updated view.
 
+use super::auth_options::AuthOptions;
 use super::collection::Collection;
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -14,6 +15,8 @@ pub struct CompiledCollection {
     pub select_sql: String,
     /// [`Self::select_sql`] followed by ` WHERE <table>."id" = ?`.
     pub select_by_id_sql: String,
+    /// The auth options, typed (defaults for base collections).
+    pub auth: AuthOptions,
 }
 
 impl std::ops::Deref for CompiledCollection {
@@ -42,8 +45,10 @@ impl Snapshot {
                 "{select_sql} WHERE {}.\"id\" = ?",
                 crate::db::ident(def.name.as_str())
             );
+            let auth = AuthOptions::parse(&def);
             let entry = Arc::new(CompiledCollection {
                 def,
+                auth,
                 validator,
                 select_sql,
                 select_by_id_sql,

@@ -696,3 +696,137 @@ async fn impersonate_durations_out_of_range_are_refused_without_a_token() {
         assert_eq!(me, 200, "{why}: the token works");
     }
 }
+
+/// Sets the `users` email field's `onlyDomains` / `exceptDomains`.
+async fn restrict_email_domains(app: &TestApp, only: Value, except: Value) {
+    let (_, users) = status_json(app.su(Method::GET, "/api/collections/users", None).await).await;
+    let mut fields = users["fields"].as_array().expect("fields").clone();
+    let email = fields
+        .iter_mut()
+        .find(|f| f["name"] == "email")
+        .expect("email field");
+    email["onlyDomains"] = only;
+    email["exceptDomains"] = except;
+    let resp = app
+        .update_collection("users", json!({"fields": fields}))
+        .await;
+    assert_eq!(resp.status(), 200, "domain restriction saved");
+}
+
+#[tokio::test]
+async fn an_email_change_request_to_a_refused_domain_is_a_400_and_sends_nothing() {
+    let (app, sink) = spawn_app_with_mail().await;
+    sign_up(&app, "old@example.com").await;
+    let token = app.login_as("users", "old@example.com", PASSWORD).await;
+    for (only, except, new_email, why) in [
+        (
+            json!(["example.com"]),
+            json!([]),
+            "new@elsewhere.test",
+            "outside onlyDomains",
+        ),
+        (
+            json!(["example.com"]),
+            json!([]),
+            "new@EXAMPLE.com.evil.test",
+            "a suffix trick",
+        ),
+        (
+            json!([]),
+            json!(["blocked.test"]),
+            "new@blocked.test",
+            "inside exceptDomains",
+        ),
+        (
+            json!([]),
+            json!(["blocked.test"]),
+            "new@BLOCKED.test",
+            "exceptDomains, other case",
+        ),
+    ] {
+        restrict_email_domains(&app, only, except).await;
+
+        let (status, body) = post(
+            &app,
+            "request-email-change",
+            Some(&token),
+            json!({"newEmail": new_email}),
+        )
+        .await;
+
+        assert_eq!(status, 400, "{why}: {body}");
+        assert_eq!(
+            body["data"]["newEmail"]["code"], "validation_email_domain_not_allowed",
+            "{why}: {body}"
+        );
+        assert!(
+            sink.wait_for(new_email, Duration::from_millis(300))
+                .await
+                .is_none(),
+            "{why}: no token may be mailed"
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_email_change_token_issued_before_the_domains_narrowed_does_not_confirm() {
+    let (app, sink) = spawn_app_with_mail().await;
+    let user = sign_up(&app, "old@example.com").await;
+    let token = app.login_as("users", "old@example.com", PASSWORD).await;
+    let mut tokens = Vec::new();
+    for new_email in ["new@elsewhere.test", "new@blocked.test"] {
+        let (status, _) = post(
+            &app,
+            "request-email-change",
+            Some(&token),
+            json!({"newEmail": new_email}),
+        )
+        .await;
+        assert_eq!(status, 204, "request for {new_email} before narrowing");
+        let change = sink
+            .wait_for(new_email, WAIT)
+            .await
+            .expect("mail to the new address")
+            .find_token()
+            .expect("token");
+        tokens.push(change);
+    }
+    restrict_email_domains(&app, json!([]), json!(["blocked.test"])).await;
+    let blocked = tokens.pop().expect("blocked token");
+    restrict_email_domains(&app, json!(["example.com"]), json!(["blocked.test"])).await;
+    let elsewhere = tokens.pop().expect("elsewhere token");
+
+    for (change, why) in [
+        (elsewhere, "outside onlyDomains"),
+        (blocked, "inside exceptDomains"),
+    ] {
+        let (status, body) = post(
+            &app,
+            "confirm-email-change",
+            None,
+            json!({"token": change, "password": PASSWORD}),
+        )
+        .await;
+        assert_eq!(status, 400, "{why}: {body}");
+        assert_eq!(
+            body["data"]["newEmail"]["code"], "validation_email_domain_not_allowed",
+            "{why}: {body}"
+        );
+    }
+
+    let (_, stored) = status_json(
+        app.su(
+            Method::GET,
+            &format!(
+                "/api/collections/users/records/{}",
+                user["id"].as_str().expect("id")
+            ),
+            None,
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(stored["email"], "old@example.com", "nothing changed");
+    assert_eq!(stored["verified"], false, "not verified either");
+    app.login_as("users", "old@example.com", PASSWORD).await;
+}

@@ -639,6 +639,86 @@ async fn confirming_a_verification_is_announced_as_an_update() {
 }
 
 #[tokio::test]
+async fn a_verification_confirm_reaches_only_subscribers_who_may_view_the_user_once_without_hidden_fields()
+ {
+    let (app, sink) = crate::helpers::spawn_app_with_mail().await;
+    let (_, users) = status_json(app.su(Method::GET, "/api/collections/users", None).await).await;
+    let mut fields = users["fields"].as_array().expect("fields").clone();
+    fields.push(json!({"name": "secretNote", "type": "text", "hidden": true}));
+    fields.push(json!({"name": "role", "type": "text"}));
+    let resp = app
+        .update_collection(
+            "users",
+            json!({
+                "fields": fields,
+                "listRule": "@request.auth.role = 'admin'",
+                "viewRule": "@request.auth.role = 'admin'",
+            }),
+        )
+        .await;
+    assert_eq!(resp.status(), 200, "collection update");
+    let mut ids = Vec::new();
+    let mut tokens = Vec::new();
+    for (name, role) in [("alice", ""), ("carol", "admin"), ("bob", "")] {
+        let email = format!("{name}@example.com");
+        let user = app
+            .create_record_ok(
+                "users",
+                json!({"email": email, "password": "Passw0rd!123", "passwordConfirm": "Passw0rd!123",
+                       "role": role, "secretNote": "only the server knows"}),
+            )
+            .await;
+        ids.push(user["id"].as_str().expect("id").to_owned());
+        tokens.push(app.login_as("users", &email, "Passw0rd!123").await);
+    }
+    // Password login off: the confirm also replaces alice's password, so the
+    // flow makes two system updates of her record in one transaction.
+    let resp = app
+        .update_collection("users", json!({"passwordAuth": {"enabled": false}}))
+        .await;
+    assert_eq!(resp.status(), 200, "password login off");
+    let mut carol = subscribed(&app, &["users/*"], Some(&tokens[1])).await;
+    let mut bob = subscribed(&app, &["users/*"], Some(&tokens[2])).await;
+    app.request(
+        Method::POST,
+        "/api/collections/users/request-verification",
+        None,
+        Some(json!({"email": "alice@example.com"})),
+    )
+    .await;
+    let mail = sink
+        .wait_for("alice@example.com", EVENT_WAIT)
+        .await
+        .expect("mail");
+    let token = mail.find_token().expect("token");
+
+    let resp = app
+        .request(
+            Method::POST,
+            "/api/collections/users/confirm-verification",
+            None,
+            Some(json!({"token": token})),
+        )
+        .await;
+    let to_carol = carol.drain(Duration::from_secs(1)).await;
+    let to_bob = bob.drain(SILENCE_WAIT).await;
+
+    assert_eq!(resp.status(), 204);
+    assert_eq!(to_carol.len(), 1, "one write, one event: {to_carol:?}");
+    let record = &to_carol[0].data["record"];
+    assert_eq!(to_carol[0].data["action"], "update");
+    assert_eq!(record["id"], ids[0].as_str());
+    assert_eq!(record["verified"], true);
+    for hidden in ["secretNote", "password", "tokenKey"] {
+        assert!(
+            record.get(hidden).is_none(),
+            "{hidden} must not be sent: {record}"
+        );
+    }
+    assert!(to_bob.is_empty(), "bob may not view alice: {to_bob:?}");
+}
+
+#[tokio::test]
 async fn a_subscription_from_another_address_than_the_stream_is_refused() {
     let app = spawn_app().await;
     let sse = Sse::open(&app).await;

@@ -12,16 +12,18 @@
 //! A code that first verifies an account (MFA off) also replaces its
 //! password and tokenKey, against pre-registration of someone's address.
 
-use super::throttle::LoginThrottle;
-use super::{AuthError, password, takeover};
+use super::takeover;
+use crate::auth::throttle::LoginThrottle;
+use crate::auth::{AuthError, password};
 use crate::db::{Db, DbError, ident};
+use crate::realtime::Hub;
+use crate::records::system;
 use crate::schema::{CompiledCollection, autogen};
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
-use serde_json::Value;
 use std::sync::Arc;
 
-/// Default code length when the collection sets none.
-const DEFAULT_OTP_LENGTH: u64 = 8;
+/// Shortest code we generate.
+const MIN_OTP_LENGTH: u64 = 4;
 /// Longest code we generate.
 const MAX_OTP_LENGTH: u64 = 32;
 
@@ -33,22 +35,14 @@ pub struct IssuedOtp {
     pub delivery: Option<(String, String, String)>,
 }
 
+/// (enabled, duration in seconds, code length within our bounds).
 fn otp_options(collection: &CompiledCollection) -> (bool, i64, u64) {
-    let otp = collection.options.get("otp");
-    let enabled = otp
-        .and_then(|o| o.get("enabled"))
-        .and_then(Value::as_bool)
-        .unwrap_or(false);
-    let duration = otp
-        .and_then(|o| o.get("duration"))
-        .and_then(Value::as_i64)
-        .unwrap_or(180);
-    let length = otp
-        .and_then(|o| o.get("length"))
-        .and_then(Value::as_u64)
-        .unwrap_or(DEFAULT_OTP_LENGTH)
-        .clamp(4, MAX_OTP_LENGTH);
-    (enabled, duration, length)
+    let otp = &collection.auth.otp;
+    (
+        otp.enabled,
+        otp.duration,
+        otp.length.clamp(MIN_OTP_LENGTH, MAX_OTP_LENGTH),
+    )
 }
 
 /// `request-otp`: issues a code for the account with `email` (if any).
@@ -65,7 +59,7 @@ pub async fn request_otp(
     let sql = format!(
         "SELECT id, email FROM {} WHERE {} LIMIT 1",
         ident(collection.name.as_str()),
-        super::login::identity_match(&collection, "email")
+        crate::auth::identity_match(&collection, "email")
     );
     let email = email.trim().to_owned();
     let found: Option<(String, String)> = db
@@ -115,18 +109,19 @@ pub async fn request_otp(
     })
 }
 
-/// `auth-with-otp`: checks and consumes the code; returns the record id and
-/// whether the record became verified just now. As in PocketBase, a record
-/// becomes verified when the code was sent to its current email; unless MFA
-/// is on, that also replaces its password with a random one (rotating the
-/// tokenKey), since whoever set the password may not own the address.
+/// `auth-with-otp`: checks and consumes the code; returns the record id.
+/// As in PocketBase, a record becomes verified when the code was sent to its
+/// current email (realtime subscribers hear of it from the write); unless
+/// MFA is on, that also replaces its password with a random one (rotating
+/// the tokenKey), since whoever set the password may not own the address.
 pub async fn consume_otp(
     db: &Db,
+    hub: &Hub,
     throttle: &LoginThrottle,
     collection: Arc<CompiledCollection>,
     otp_id: &str,
     code: &str,
-) -> Result<(String, bool), AuthError> {
+) -> Result<String, AuthError> {
     let (enabled, duration, _) = otp_options(&collection);
     if !enabled {
         return Err(AuthError::OtpDisabled);
@@ -177,46 +172,36 @@ pub async fn consume_otp(
         }
         return Err(AuthError::InvalidOtp);
     }
-    let reset_password = !crate::auth::mfa::mfa_settings(&collection).0;
+    let reset_password = !collection.auth.mfa.enabled;
     let new_password = if reset_password && !verified && !sent_to.is_empty() && email == sent_to {
         Some(takeover::random_password_hash().await?)
     } else {
         None
     };
     let (otp, record, target) = (otp_id.to_owned(), record_id.clone(), collection.clone());
-    let consumed = db
-        .write(move |conn| {
-            let tx = conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(DbError::from)?;
-            // One-time: whoever deletes the row first wins; a code burnt or
-            // retired while this one was being checked no longer matches.
-            let deleted = tx
-                .execute(
-                    "DELETE FROM _otps WHERE id = ?1 AND password = ?2",
-                    [&otp, &hash],
-                )
-                .map_err(DbError::from)?;
-            // Only an address the code was actually sent to is proven.
-            let mut verified_now = false;
-            if deleted == 1 && !sent_to.is_empty() {
-                verified_now = takeover::mark_verified(&tx, &target, &record, Some(&sent_to))
-                    .map_err(DbError::from)?;
-                if verified_now && reset_password {
-                    takeover::reset_password(&tx, &target, &record, new_password.as_deref())
-                        .map_err(DbError::from)?;
-                }
+    let consumed = system::system_write(db, hub, move |tx, changes| {
+        // One-time: whoever deletes the row first wins; a code burnt or
+        // retired while this one was being checked no longer matches.
+        let deleted = tx.execute(
+            "DELETE FROM _otps WHERE id = ?1 AND password = ?2",
+            [&otp, &hash],
+        )?;
+        // Only an address the code was actually sent to is proven.
+        if deleted == 1 && !sent_to.is_empty() {
+            let verified_now =
+                takeover::mark_verified(tx, &target, &record, Some(&sent_to), changes)?;
+            if verified_now && reset_password {
+                takeover::reset_password(tx, &target, &record, new_password.as_deref(), changes)?;
             }
-            tx.commit().map_err(DbError::from)?;
-            Ok::<_, AuthError>((deleted == 1, verified_now))
-        })
-        .await?;
-    let (consumed, verified_now) = consumed;
+        }
+        Ok(deleted == 1)
+    })
+    .await?;
     if !consumed {
         return Err(AuthError::InvalidOtp);
     }
     attempt.succeeded();
-    Ok((record_id, verified_now))
+    Ok(record_id)
 }
 
 /// Makes every code of record `record_id` unusable (an empty hash never

@@ -2,11 +2,10 @@
 //! first successful method creates an `_mfas` row and the client must finish
 //! with a *different* method, passing its `mfaId`, within `mfa.duration`.
 
-use super::AuthError;
+use crate::auth::AuthError;
 use crate::db::{Db, DbError};
 use crate::schema::{CompiledCollection, autogen};
 use rusqlite::{OptionalExtension, params};
-use serde_json::Value;
 use std::sync::Arc;
 
 /// What the MFA step decided.
@@ -20,25 +19,6 @@ pub enum MfaOutcome {
     Completed,
 }
 
-/// Whether the collection asks for MFA, and its session duration.
-pub fn mfa_settings(collection: &CompiledCollection) -> (bool, String, i64) {
-    let mfa = collection.options.get("mfa");
-    let enabled = mfa
-        .and_then(|m| m.get("enabled"))
-        .and_then(Value::as_bool)
-        .unwrap_or(false);
-    let rule = mfa
-        .and_then(|m| m.get("rule"))
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_owned();
-    let duration = mfa
-        .and_then(|m| m.get("duration"))
-        .and_then(Value::as_i64)
-        .unwrap_or(1_800);
-    (enabled, rule, duration)
-}
-
 /// Runs the MFA step for `record_id` authenticated by `method`
 /// (`rule_applies` is the already evaluated `mfa.rule`).
 pub async fn step(
@@ -49,7 +29,7 @@ pub async fn step(
     mfa_id: Option<String>,
     rule_applies: bool,
 ) -> Result<MfaOutcome, AuthError> {
-    let (enabled, _, duration) = mfa_settings(&collection);
+    let (enabled, duration) = (collection.auth.mfa.enabled, collection.auth.mfa.duration);
     if !enabled || !rule_applies {
         return Ok(MfaOutcome::NotRequired);
     }

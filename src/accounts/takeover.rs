@@ -7,16 +7,19 @@
 //! left behind goes: the password is replaced, the `tokenKey` rotates (so
 //! every earlier token dies) and other OAuth2 links are dropped.
 //!
-//! The helpers here run inside the caller's write transaction and leave the
-//! decision of *when* to the flows (`oauth2`, `otp`, `flows`), which follow
-//! PocketBase's rules; hashing a replacement password happens before the
-//! transaction, off the writer ([`random_password_hash`]).
+//! The helpers here run inside the caller's write transaction, change the
+//! record only through `records::system::update` (autodates, validation,
+//! realtime) and leave the decision of *when* to the flows (`oauth2`, `otp`,
+//! `flows`), which follow PocketBase's rules; hashing a replacement password
+//! happens before the transaction, off the writer ([`random_password_hash`]).
 
-use super::{AuthError, password};
+use crate::auth::{AuthError, password};
 use crate::db::ident;
-use crate::schema::{CompiledCollection, RowUpdate, autogen};
-use rusqlite::types::Value as SqlValue;
+use crate::realtime::Changes;
+use crate::records::{RecordError, system};
+use crate::schema::{CompiledCollection, autogen};
 use rusqlite::{Connection, OptionalExtension, params};
+use serde_json::{Map, Value, json};
 
 /// Length of the random password an unverified record gets.
 const RANDOM_PASSWORD_CHARS: usize = 30;
@@ -43,6 +46,11 @@ pub(crate) fn verified(
     conn.query_row(&sql, [id], |r| r.get(0)).optional()
 }
 
+/// One field set to one value, for a system update.
+pub(crate) fn patch(pairs: impl IntoIterator<Item = (&'static str, Value)>) -> Map<String, Value> {
+    pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
+}
+
 /// Replaces the record's password with `hash` and rotates its tokenKey.
 /// `None` stores no password at all (an empty hash, which no login matches:
 /// see `login_with_password`), for the rare case where a flow found the
@@ -52,11 +60,13 @@ pub(crate) fn reset_password(
     collection: &CompiledCollection,
     id: &str,
     hash: Option<&str>,
-) -> rusqlite::Result<()> {
-    RowUpdate::new(collection)
-        .set("password", hash.unwrap_or_default().to_owned())
-        .set("tokenKey", autogen::token_key())
-        .execute_for(tx, id)?;
+    changes: &mut Changes,
+) -> Result<(), RecordError> {
+    let fields = patch([
+        ("password", json!(hash.unwrap_or_default())),
+        ("tokenKey", json!(autogen::token_key())),
+    ]);
+    system::update(tx, collection, id, fields, changes)?;
     Ok(())
 }
 
@@ -65,10 +75,10 @@ pub(crate) fn rotate_token_key(
     tx: &Connection,
     collection: &CompiledCollection,
     id: &str,
-) -> rusqlite::Result<()> {
-    RowUpdate::new(collection)
-        .set("tokenKey", autogen::token_key())
-        .execute_for(tx, id)?;
+    changes: &mut Changes,
+) -> Result<(), RecordError> {
+    let fields = patch([("tokenKey", json!(autogen::token_key()))]);
+    system::update(tx, collection, id, fields, changes)?;
     Ok(())
 }
 
@@ -95,19 +105,27 @@ pub(crate) fn mark_verified(
     collection: &CompiledCollection,
     id: &str,
     email: Option<&str>,
-) -> rusqlite::Result<bool> {
-    let email = email.map(|e| SqlValue::Text(e.to_owned()));
-    let upgraded = RowUpdate::new(collection).set("verified", true).execute(
-        tx,
-        "id = ? AND verified = FALSE AND (? IS NULL OR email = ?)",
-        [
-            SqlValue::Text(id.to_owned()),
-            email.clone().unwrap_or(SqlValue::Null),
-            email.unwrap_or(SqlValue::Null),
-        ],
-    )? == 1;
-    if upgraded && drop_external_auths(tx, collection, id)? > 0 {
-        rotate_token_key(tx, collection, id)?;
+    changes: &mut Changes,
+) -> Result<bool, RecordError> {
+    // Read and write share the transaction on the single writer: nothing
+    // changes the row in between.
+    let Some(row) = system::current(tx, collection, id)? else {
+        return Ok(false);
+    };
+    let already = row.get("verified").and_then(Value::as_bool) == Some(true);
+    let stored_email = row.get("email").and_then(Value::as_str).unwrap_or_default();
+    if already || email.is_some_and(|e| e != stored_email) {
+        return Ok(false);
     }
-    Ok(upgraded)
+    system::update(
+        tx,
+        collection,
+        id,
+        patch([("verified", json!(true))]),
+        changes,
+    )?;
+    if drop_external_auths(tx, collection, id)? > 0 {
+        rotate_token_key(tx, collection, id, changes)?;
+    }
+    Ok(true)
 }

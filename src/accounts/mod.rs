@@ -1,0 +1,40 @@
+//! Account flows, above `records`: email verification, password reset,
+//! email change, OTP request and verify, the MFA step, OAuth2 link and
+//! sign-up, impersonation and the `auth-methods` answer. A flow decides
+//! *whether* and *what* to change; every change to a record goes through
+//! the records write path (`records::system` for changes of an existing
+//! record, `records::prepare_create` for OAuth2 sign-up), which stamps
+//! autodates, validates, enforces unique indexes and publishes to realtime
+//! after the commit. Tokens, password hashing, throttling, the request
+//! principal and the OAuth2 protocol exchange are primitives in `auth`;
+//! HTTP is `api`'s.
+
+pub mod email_change;
+pub mod impersonate;
+pub mod login;
+pub mod methods;
+pub mod mfa;
+pub mod oauth2;
+pub mod otp;
+pub mod password_reset;
+mod purpose;
+pub mod takeover;
+pub mod verification;
+
+pub use purpose::{Outgoing, issue_file_token};
+
+use crate::auth::AuthError;
+use crate::records::RecordError;
+
+/// A flow's record write refused by validation is the flow's validation
+/// error; the rest keep their kind.
+impl From<RecordError> for AuthError {
+    fn from(e: RecordError) -> Self {
+        match e {
+            RecordError::Invalid { errors, .. } => AuthError::Validation(errors),
+            RecordError::NotFound => AuthError::NotFound,
+            RecordError::Db(e) => AuthError::Db(e),
+            other => AuthError::Record(Box::new(other)),
+        }
+    }
+}

@@ -1,0 +1,276 @@
+//! OAuth2 accounts, past the protocol exchange (`auth::oauth2`): finding the
+//! record a provider account belongs to, linking it to an existing record
+//! with the pre-hijacking guards (`takeover`), and signing up a new record
+//! from `createData` and the mapped provider fields — the record and its
+//! link in one transaction, under the collection's create rule. Every
+//! record change goes through the records write path (create, or the
+//! system update), which publishes it to realtime after the commit.
+
+use super::takeover;
+use crate::auth::AuthError;
+use crate::auth::oauth2::OAuth2User;
+use crate::db::{Db, ident};
+use crate::realtime::{Changes, Hub};
+use crate::records::{self, RecordError, system};
+use crate::schema::{CompiledCollection, FieldKind, Snapshot, autogen};
+use rusqlite::{Connection, OptionalExtension, params};
+use serde_json::{Map, Value, json};
+use std::sync::Arc;
+
+/// The record already linked to this provider account, if any.
+pub async fn linked_record(
+    db: &Db,
+    collection_id: String,
+    provider: &'static str,
+    provider_id: String,
+) -> Result<Option<String>, AuthError> {
+    db.read(move |conn| -> Result<_, AuthError> {
+        Ok(conn
+            .query_row(
+                "SELECT recordRef FROM _externalAuths
+                 WHERE collectionRef = ?1 AND provider = ?2 AND providerId = ?3",
+                params![collection_id, provider, provider_id],
+                |r| r.get::<_, String>(0),
+            )
+            .optional()?)
+    })
+    .await
+}
+
+/// The record with this email, if any, matched as the collection's email
+/// index compares (exactly unless it is `COLLATE NOCASE`), like login.
+pub async fn record_by_email(
+    db: &Db,
+    collection: &CompiledCollection,
+    email: String,
+) -> Result<Option<String>, AuthError> {
+    let sql = format!(
+        "SELECT id FROM {} WHERE {} LIMIT 1",
+        ident(collection.name.as_str()),
+        crate::auth::identity_match(collection, "email")
+    );
+    db.read(move |conn| -> Result<_, AuthError> {
+        Ok(conn
+            .query_row(&sql, [email], |r| r.get::<_, String>(0))
+            .optional()?)
+    })
+    .await
+}
+
+/// Before linking an existing record: unless it is the caller's own, an
+/// unverified record will get a random password (it may have been
+/// registered by someone else), so hash one now, off the writer.
+pub async fn replacement_password(
+    db: &Db,
+    collection: &Arc<CompiledCollection>,
+    record_id: &str,
+    is_caller: bool,
+) -> Result<Option<String>, AuthError> {
+    if is_caller {
+        return Ok(None);
+    }
+    let (target, id) = (collection.clone(), record_id.to_owned());
+    let verified = db
+        .read(move |conn| -> Result<_, AuthError> { Ok(takeover::verified(conn, &target, &id)?) })
+        .await?;
+    match verified {
+        Some(false) => Ok(Some(takeover::random_password_hash().await?)),
+        _ => Ok(None),
+    }
+}
+
+/// Inside a write transaction: links the provider account to an existing
+/// record, as PocketBase's `oauth2Submit` does, pre-hijacking guards
+/// included. While the record is unverified, whoever set it up may not be
+/// the person now proving the email: unless the record is the caller's own
+/// its password is replaced by `new_password` (tokenKey rotated), and its
+/// other OAuth2 links are dropped either way. An empty email is filled in
+/// from the provider (not on the caller's own record), and the record is
+/// verified when its email is exactly the provider's verified one.
+#[allow(clippy::too_many_arguments)] // one link, described field by field
+fn link_existing_in(
+    tx: &Connection,
+    collection: &CompiledCollection,
+    record_id: &str,
+    provider: &str,
+    user: &OAuth2User,
+    is_caller: bool,
+    new_password: Option<&str>,
+    changes: &mut Changes,
+) -> Result<(), RecordError> {
+    let verified = takeover::verified(tx, collection, record_id)?.ok_or(RecordError::NotFound)?;
+    if !verified {
+        if !is_caller {
+            takeover::reset_password(tx, collection, record_id, new_password, changes)?;
+        }
+        takeover::drop_external_auths(tx, collection, record_id)?;
+    }
+    if !user.email.is_empty() && !is_caller && email_is_free(tx, collection, record_id, user)? {
+        let fields = takeover::patch([("email", json!(user.email))]);
+        system::update(tx, collection, record_id, fields, changes)?;
+    }
+    verify_by_provider(tx, collection, record_id, user, changes)?;
+    Ok(insert_link(tx, collection, record_id, provider, user)?)
+}
+
+/// Whether the provider's email may fill in the record's: only while the
+/// record has none and no other record holds it (skipped, not refused).
+fn email_is_free(
+    tx: &Connection,
+    collection: &CompiledCollection,
+    record_id: &str,
+    user: &OAuth2User,
+) -> rusqlite::Result<bool> {
+    let table = ident(collection.name.as_str());
+    tx.query_row(
+        &format!(
+            "SELECT EXISTS(SELECT 1 FROM {table} WHERE id = ?1 AND email = '') \
+             AND NOT EXISTS(SELECT 1 FROM {table} WHERE email = ?2)"
+        ),
+        params![record_id, user.email],
+        |r| r.get(0),
+    )
+}
+
+/// Inside the sign-up transaction: links the provider account to the record
+/// just created and verifies it when its email is the provider's.
+fn link_new_in(
+    tx: &Connection,
+    collection: &CompiledCollection,
+    record_id: &str,
+    provider: &str,
+    user: &OAuth2User,
+    changes: &mut Changes,
+) -> Result<(), RecordError> {
+    verify_by_provider(tx, collection, record_id, user, changes)?;
+    Ok(insert_link(tx, collection, record_id, provider, user)?)
+}
+
+/// Verifies the record when the provider vouches for exactly its email
+/// (PocketBase compares with `==`: another case is another address).
+fn verify_by_provider(
+    tx: &Connection,
+    collection: &CompiledCollection,
+    record_id: &str,
+    user: &OAuth2User,
+    changes: &mut Changes,
+) -> Result<(), RecordError> {
+    if !user.email.is_empty() {
+        takeover::mark_verified(tx, collection, record_id, Some(&user.email), changes)?;
+    }
+    Ok(())
+}
+
+fn insert_link(
+    tx: &Connection,
+    collection: &CompiledCollection,
+    record_id: &str,
+    provider: &str,
+    user: &OAuth2User,
+) -> rusqlite::Result<()> {
+    let now = crate::clock::now();
+    tx.execute(
+        "INSERT INTO _externalAuths (id, collectionRef, recordRef, provider, providerId, created, updated)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)
+         ON CONFLICT DO NOTHING",
+        params![autogen::record_id(), collection.id, record_id, provider, user.id, now],
+    )?;
+    Ok(())
+}
+
+/// Links the provider account to the existing record `record_id` (see
+/// [`link_existing_in`]); a replacement password is hashed first, off the
+/// writer. The link may fill in or verify the email, or reset the
+/// password: subscribers hear of it from the write.
+#[allow(clippy::too_many_arguments)] // one link, described field by field
+pub async fn link_existing(
+    db: &Db,
+    hub: &Hub,
+    collection: &Arc<CompiledCollection>,
+    provider: &'static str,
+    user: &OAuth2User,
+    record_id: &str,
+    is_caller: bool,
+) -> Result<(), RecordError> {
+    let new_password = replacement_password(db, collection, record_id, is_caller).await?;
+    let (target, user, id) = (collection.clone(), user.clone(), record_id.to_owned());
+    system::system_write(db, hub, move |tx, changes| {
+        link_existing_in(
+            tx,
+            &target,
+            &id,
+            provider,
+            &user,
+            is_caller,
+            new_password.as_deref(),
+            changes,
+        )
+    })
+    .await
+}
+
+/// The create body of a new account: `createData`, then the provider's
+/// verified email where `createData` has no (non-empty) email, the mapped
+/// fields where it left them out, and a random password when none was
+/// chosen. A client-chosen email stays unverified unless it is exactly the
+/// provider's ([`link_new_in`]).
+pub fn signup_body(
+    collection: &CompiledCollection,
+    mut body: Map<String, Value>,
+    user: &OAuth2User,
+) -> Map<String, Value> {
+    let chose_email = body
+        .get("email")
+        .and_then(Value::as_str)
+        .is_some_and(|e| !e.is_empty());
+    if !user.email.is_empty() && !chose_email {
+        body.insert("email".into(), json!(user.email));
+    }
+    for (source, field) in &collection.auth.oauth2.mapped_fields {
+        let value = match source.as_str() {
+            "id" => &user.id,
+            "name" => &user.name,
+            "username" => &user.username,
+            // Avatars are files: downloading them waits for file uploads.
+            _ => continue,
+        };
+        let is_text = collection
+            .field(field)
+            .is_some_and(|f| matches!(f.kind, FieldKind::Text { .. }));
+        if is_text && !value.is_empty() && !body.contains_key(field) {
+            body.insert(field.clone(), json!(value));
+        }
+    }
+    if !body.contains_key("password") {
+        let password = autogen::random_string(autogen::ALPHANUMERIC, 30);
+        body.insert("passwordConfirm".into(), json!(password));
+        body.insert("password".into(), json!(password));
+    }
+    body
+}
+
+/// Signs up a new record from `body` (see [`signup_body`]) under the
+/// collection's create rule as `caller` sees it, then links the provider
+/// account, in one transaction: the create, the provider's verification of
+/// its email (folded into the create event) and the link.
+#[allow(clippy::too_many_arguments)] // one sign-up, described field by field
+pub async fn sign_up(
+    db: &Db,
+    hub: &Hub,
+    snapshot: Arc<Snapshot>,
+    collection: &Arc<CompiledCollection>,
+    provider: &'static str,
+    user: &OAuth2User,
+    caller: records::Caller,
+    body: Map<String, Value>,
+) -> Result<String, RecordError> {
+    let prepared =
+        records::prepare_create(&snapshot, collection.clone(), caller, body, &[]).await?;
+    let (collection, user) = (collection.clone(), user.clone());
+    system::system_write(db, hub, move |tx, changes| {
+        prepared.apply(tx, &snapshot, changes)?;
+        link_new_in(tx, &collection, prepared.id(), provider, &user, changes)?;
+        Ok(prepared.id().to_owned())
+    })
+    .await
+}

@@ -1,0 +1,164 @@
+//! What the token-based account flows share: the message a `request-*`
+//! step wants sent, looking an account up by id or email, checking a
+//! purpose token (`confirm-*`), storing new credentials through the records
+//! system write, and the short-lived file token. The flows themselves are
+//! one file each (`verification`, `password_reset`, `email_change`).
+//! Each `request-*` step never reveals whether an account exists; each
+//! `confirm-*` step checks a purpose-bound token signed with the record's
+//! tokenKey, so any later password or email change revokes it.
+
+use super::takeover;
+use crate::auth::token::{self, Purpose};
+use crate::auth::{AuthError, purpose_duration, purpose_key};
+use crate::db::{Db, DbError, ident};
+use crate::realtime::Hub;
+use crate::records::{RecordError, system};
+use crate::schema::{CompiledCollection, autogen};
+use crate::validation::{FieldError, ValidationErrors};
+use rusqlite::OptionalExtension;
+use serde_json::{Map, Value, json};
+use std::sync::Arc;
+
+/// A message a flow wants sent: to whom, and the token to put in it.
+#[derive(Debug, Clone)]
+pub struct Outgoing {
+    pub to: String,
+    pub token: String,
+    pub record_id: String,
+}
+
+/// Reads (id, email, tokenKey, verified) of the record with `column = value`.
+pub(super) async fn find(
+    db: &Db,
+    collection: &CompiledCollection,
+    column: &'static str,
+    value: String,
+) -> Result<Option<(String, String, String, bool)>, AuthError> {
+    let sql = format!(
+        "SELECT id, email, tokenKey, verified FROM {} WHERE {} LIMIT 1",
+        ident(collection.name.as_str()),
+        crate::auth::identity_match(collection, column)
+    );
+    db.read(move |conn| {
+        conn.query_row(&sql, [value], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        })
+        .optional()
+        .map_err(|e| AuthError::Db(DbError::Sqlite(e)))
+    })
+    .await
+}
+
+pub(super) fn invalid(field: &str, error: FieldError) -> AuthError {
+    let mut errors = ValidationErrors::new();
+    errors.add(field, error);
+    AuthError::Validation(errors)
+}
+
+pub(super) fn invalid_token() -> AuthError {
+    invalid(
+        "token",
+        FieldError::new("validation_invalid_token", "Invalid or expired token."),
+    )
+}
+
+pub(super) fn require_email(raw: &str) -> Result<String, AuthError> {
+    let email = raw.trim();
+    if email.is_empty() {
+        return Err(invalid("email", FieldError::required()));
+    }
+    if !email.contains('@') || email.chars().any(char::is_whitespace) {
+        return Err(invalid(
+            "email",
+            FieldError::new("validation_is_email", "Must be a valid email address."),
+        ));
+    }
+    Ok(email.to_owned())
+}
+
+/// Checks a purpose token against its record; returns (id, stored email, claims).
+pub(super) async fn check_token(
+    db: &Db,
+    collection: &CompiledCollection,
+    purpose: Purpose,
+    raw: &str,
+) -> Result<(String, String, Map<String, Value>), AuthError> {
+    if raw.trim().is_empty() {
+        return Err(invalid("token", FieldError::required()));
+    }
+    let claims = token::peek(raw).ok_or_else(invalid_token)?;
+    if claims.collection_id != collection.id || claims.kind != purpose.claim() {
+        return Err(invalid_token());
+    }
+    let (id, email, token_key, _) = find(db, collection, "id", claims.id.clone())
+        .await?
+        .ok_or_else(invalid_token)?;
+    let verified =
+        token::verify_purpose(raw, purpose, &purpose_key(collection, purpose, &token_key))
+            .map_err(|_| invalid_token())?;
+    if purpose != Purpose::File
+        && verified.get("email").and_then(Value::as_str) != Some(email.as_str())
+    {
+        return Err(invalid_token());
+    }
+    Ok((id, email, verified))
+}
+
+/// Stores a new password hash and/or email, rotating the tokenKey, through
+/// the records system write (autodates, validation of the new email against
+/// the email field — domains included — uniqueness, realtime). An email
+/// refused by the field is reported under `newEmail`, the flow's own name.
+pub(super) async fn save_credentials(
+    db: &Db,
+    hub: &Hub,
+    collection: &Arc<CompiledCollection>,
+    id: String,
+    hash: Option<String>,
+    new_email: Option<String>,
+) -> Result<(), AuthError> {
+    let collection = collection.clone();
+    let changes_email = new_email.is_some();
+    let written = system::system_write(db, hub, move |tx, changes| {
+        let mut fields = takeover::patch([("tokenKey", json!(autogen::token_key()))]);
+        if let Some(hash) = hash {
+            fields.insert("password".into(), json!(hash));
+        }
+        if let Some(email) = new_email {
+            fields.insert("email".into(), json!(email));
+        }
+        system::update(tx, &collection, &id, fields, changes)?.ok_or(RecordError::NotFound)?;
+        // Both prove control of the mailbox, so they also verify the email
+        // (dropping OAuth2 links made before, as any verified upgrade does).
+        takeover::mark_verified(tx, &collection, &id, None, changes)?;
+        Ok(())
+    })
+    .await;
+    match written {
+        Err(RecordError::Invalid { mut errors, .. }) if changes_email => {
+            errors.rename("email", "newEmail");
+            Err(AuthError::Validation(errors))
+        }
+        other => Ok(other?),
+    }
+}
+
+/// `POST /api/files/token`: a short-lived `file` token for record `id` of
+/// `collection` (signed like its other purpose tokens, so rotating the
+/// record's tokenKey revokes it too).
+pub async fn issue_file_token(
+    db: &Db,
+    collection: &CompiledCollection,
+    id: &str,
+) -> Result<String, AuthError> {
+    let (id, _, token_key, _) = find(db, collection, "id", id.to_owned())
+        .await?
+        .ok_or(AuthError::NotFound)?;
+    token::issue_purpose(
+        Purpose::File,
+        &collection.id,
+        &id,
+        Map::new(),
+        &purpose_key(collection, Purpose::File, &token_key),
+        purpose_duration(collection, Purpose::File),
+    )
+}

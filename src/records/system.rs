@@ -1,0 +1,83 @@
+//! Changes the server makes to an existing record on its own behalf: the
+//! account flows (verification, password reset, email change, OTP, OAuth2
+//! linking) and the pre-hijacking guards. Like PocketBase's `app.Save` from
+//! its own handlers, such a change skips the collection's API rules — the
+//! flow has already proven who may make it — but nothing else: it goes
+//! through the same steps as an API update ([`super::write`]): on-update
+//! autodates stamped by the same code, the changed fields validated against
+//! the collection (email domains included), unique indexes reported per
+//! field, the saved row read back, and one realtime update event noted for
+//! the transaction, delivered after the commit under each subscriber's view
+//! rule. The transaction is [`system_write`]'s; flows only name the fields.
+
+use super::RecordError;
+use super::access::Access;
+use super::read::load;
+use super::write::{
+    UPDATE_FAILED, change, invalid, stamp_autodates, unique_violation, write_update,
+};
+use crate::db::Db;
+use crate::realtime::{Action, Changes, Hub};
+use crate::schema::{CompiledCollection, FieldKind};
+use rusqlite::Connection;
+use serde_json::{Map, Value};
+
+/// The record `id` as stored (every field, hidden ones included), if it exists.
+pub fn current(
+    tx: &Connection,
+    collection: &CompiledCollection,
+    id: &str,
+) -> Result<Option<Map<String, Value>>, RecordError> {
+    load(tx, collection, id, &Access::All)
+}
+
+/// Sets `patch`'s fields on the existing record `id` inside `tx` and notes
+/// the update in `changes`. Returns the saved row, or `None` when there is
+/// no such record (the flow decides whether that is an error).
+///
+/// Password fields in `patch` carry hashes the server made (their plaintext
+/// rules were checked by the flow), so only the other changed fields are
+/// validated; fields the patch leaves alone are not re-validated, as a
+/// later schema change must not lock an account out of its own flows.
+pub fn update(
+    tx: &Connection,
+    collection: &CompiledCollection,
+    id: &str,
+    patch: Map<String, Value>,
+    changes: &mut Changes,
+) -> Result<Option<Map<String, Value>>, RecordError> {
+    let Some(mut values) = current(tx, collection, id)? else {
+        return Ok(None);
+    };
+    let checked: Vec<String> = patch
+        .keys()
+        .filter(|name| {
+            collection
+                .field(name)
+                .is_some_and(|f| !matches!(f.kind, FieldKind::Password { .. }))
+        })
+        .cloned()
+        .collect();
+    values.extend(patch);
+    stamp_autodates(collection, &mut values, &crate::clock::now(), false);
+    let mut errors = super::validate::check(collection, &values);
+    errors.retain(|name| checked.iter().any(|c| c == name));
+    errors
+        .into_result()
+        .map_err(|e| invalid(UPDATE_FAILED, e))?;
+    write_update(tx, collection, id, &values).map_err(|e| unique_violation(e, UPDATE_FAILED))?;
+    let saved = current(tx, collection, id)?.ok_or(RecordError::NotFound)?;
+    changes.push_update(change(collection, id, Action::Update, Some(saved.clone())));
+    Ok(Some(saved))
+}
+
+/// Runs a flow's writes in one transaction on the writer (shared with
+/// concurrent writes, rolled back alone on error) and, once it committed,
+/// hands the changes noted in it to the realtime hub.
+pub async fn system_write<T: Send + 'static>(
+    db: &Db,
+    hub: &Hub,
+    f: impl FnOnce(&Connection, &mut Changes) -> Result<T, RecordError> + Send + 'static,
+) -> Result<T, RecordError> {
+    super::write::write_and_publish(db, hub, f).await
+}
