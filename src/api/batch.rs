@@ -64,15 +64,6 @@ struct Failed {
     error: ApiError,
 }
 
-impl From<DbError> for Failed {
-    fn from(e: DbError) -> Self {
-        Failed {
-            index: 0,
-            error: ApiError::internal(e),
-        }
-    }
-}
-
 fn failed(index: usize, error: impl Into<ApiError>) -> Failed {
     Failed {
         index,
@@ -217,13 +208,17 @@ pub async fn batch(
 
 /// Why the transaction of a batch did not commit.
 enum Abort {
+    /// A member failed; it is named with the answer it would get alone.
     Request(Failed),
     Timeout,
+    /// Beginning or committing the transaction failed: no member's fault,
+    /// so none is blamed (a genuine fault is a plain 500).
+    Transaction(DbError),
 }
 
 impl From<DbError> for Abort {
     fn from(e: DbError) -> Self {
-        Abort::Request(e.into())
+        Abort::Transaction(e)
     }
 }
 
@@ -274,8 +269,11 @@ async fn run(
         Ok(done) => Ok(done), // committed, even if only just in time
         Err(Abort::Timeout) => Err(timed_out()),
         // An interrupted statement fails its request; the cause is the deadline.
-        Err(Abort::Request(_)) if Instant::now() >= deadline => Err(timed_out()),
+        Err(Abort::Request(_) | Abort::Transaction(_)) if Instant::now() >= deadline => {
+            Err(timed_out())
+        }
         Err(Abort::Request(f)) => Err(batch_failed(f)),
+        Err(Abort::Transaction(e)) => Err(ApiError::from(e)),
     }
 }
 
