@@ -38,7 +38,7 @@ async fn expire(
         .all()
         .iter()
         .filter(|c| c.kind == CollectionType::Auth)
-        .map(|c| {
+        .filter_map(|c| {
             let duration = c
                 .options
                 .get(option)
@@ -46,8 +46,10 @@ async fn expire(
                 .and_then(Value::as_i64)
                 .unwrap_or(1_800)
                 .max(0);
-            let cutoff = crate::clock::format(Utc::now() - chrono::Duration::seconds(duration));
-            (c.id.clone(), cutoff)
+            // A duration past chrono's range (a stored absurd value) expires nothing.
+            let since = chrono::Duration::try_seconds(duration)
+                .and_then(|d| Utc::now().checked_sub_signed(d))?;
+            Some((c.id.clone(), crate::clock::format(since)))
         })
         .collect();
     db.write(move |conn| -> Result<usize, DbError> {
