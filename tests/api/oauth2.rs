@@ -44,6 +44,14 @@ fn user_named(hint: &str) -> Value {
                            "email": "victim@example.com", "email_verified": true}),
         "mallory" => json!({"sub": "mallory-666", "name": "Mallory",
                             "email": "mallory@idp.test", "email_verified": true}),
+        // A Microsoft Graph `/me` answer whose `mail` a tenant admin set to
+        // someone else's address (the nOAuth class): Graph never says it is verified.
+        "graph-mallory" => json!({"id": "graph-666", "displayName": "Mallory",
+                                  "mail": "victim@example.com",
+                                  "userPrincipalName": "mallory@evil.onmicrosoft.com"}),
+        // A provider answering the token request with an absurd `expires_in`.
+        "huge-expiry" => json!({"sub": "huge-1", "name": "Huge", "email": "huge@idp.test",
+                                "email_verified": true, "_expires_in": i64::MAX}),
         _ => {
             json!({"sub": "eve-789", "name": "Eve", "email": "eve@idp.test", "email_verified": false})
         }
@@ -119,9 +127,14 @@ async fn token(
     }
     s.counter += 1;
     let access = format!("access-{}", s.counter);
+    let expires_in = grant
+        .user
+        .get("_expires_in")
+        .cloned()
+        .unwrap_or(json!(3600));
     s.tokens.insert(access.clone(), grant.user);
     HttpResponse::Ok().json(json!({"access_token": access, "refresh_token": "r1",
-                                   "token_type": "Bearer", "expires_in": 3600}))
+                                   "token_type": "Bearer", "expires_in": expires_in}))
 }
 
 async fn userinfo(state: Shared, req: actix_web::HttpRequest) -> HttpResponse {
@@ -853,4 +866,77 @@ async fn an_oauth2_link_works_on_an_auth_collection_without_an_updated_field() {
     assert!(after.get("updated").is_none(), "{after}");
     assert_eq!(signup_status, 200, "signing up a new account: {signup}");
     assert_eq!(signup["record"]["verified"], true, "{signup}");
+}
+
+/// Enables the fake provider under a catalog name other than OIDC, with
+/// its endpoints pointed at the fake.
+async fn enable_as(app: &TestApp, provider: &str, name: &str) {
+    let (status, body) = status_json(
+        app.update_collection(
+            "users",
+            json!({"oauth2": {"enabled": true, "providers": [{
+                "name": name, "clientId": CLIENT_ID, "clientSecret": CLIENT_SECRET,
+                "authURL": format!("{provider}/authorize"),
+                "tokenURL": format!("{provider}/token"),
+                "userInfoURL": format!("{provider}/userinfo"),
+            }]}}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+}
+
+#[tokio::test]
+async fn a_microsoft_mail_neither_links_to_nor_verifies_the_account_with_that_address() {
+    let app = spawn_app().await;
+    let provider = start_provider().await;
+    enable_as(&app, &provider, "microsoft").await;
+    let victim = app
+        .create_record_ok(
+            "users",
+            json!({"email": "victim@example.com", "password": "victim-pass-1", "passwordConfirm": "victim-pass-1"}),
+        )
+        .await;
+    let victim_id = victim["id"].as_str().expect("id").to_owned();
+    let (status, _) = status_json(
+        app.update_record("users", &victim_id, json!({"verified": true}))
+            .await,
+    )
+    .await;
+    assert_eq!(status, 200);
+
+    let (status, body) = oauth2_flow(&app, "microsoft", "graph-mallory", None, json!({})).await;
+
+    assert_ne!(
+        status, 200,
+        "no session from an unverified Graph mail: {body}"
+    );
+    assert_ne!(
+        body["record"]["id"].as_str(),
+        Some(victim_id.as_str()),
+        "never the victim's account: {body}"
+    );
+    assert!(
+        links_of(&app, &victim_id).await.is_empty(),
+        "no link planted on the victim"
+    );
+    let (_, links) = status_json(
+        app.su(Method::GET, "/api/collections/_externalAuths/records", None)
+            .await,
+    )
+    .await;
+    assert_eq!(links["totalItems"], 0, "nothing linked: {links}");
+}
+
+#[tokio::test]
+async fn an_absurd_expires_in_from_the_provider_does_not_break_the_login() {
+    let app = spawn_app().await;
+    let provider = start_provider().await;
+    enable_oidc(&app, &provider).await;
+
+    let (status, body) = oauth2_flow(&app, "oidc", "huge-expiry", None, json!({})).await;
+
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["record"]["email"], "huge@idp.test");
 }
