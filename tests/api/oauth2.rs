@@ -940,3 +940,149 @@ async fn an_absurd_expires_in_from_the_provider_does_not_break_the_login() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["record"]["email"], "huge@idp.test");
 }
+
+/// Rows of each auth bookkeeping table that point at record `id`.
+async fn auth_state_of(app: &TestApp, id: &str) -> Vec<(&'static str, i64)> {
+    let mut out = Vec::new();
+    for table in ["_externalAuths", "_mfas", "_otps", "_authOrigins"] {
+        let filter = format!("recordRef = '{id}'");
+        let (status, rows) = status_json(
+            app.list_records(
+                table,
+                &[("filter", filter.as_str())],
+                Some(&app.superuser_token.clone()),
+            )
+            .await,
+        )
+        .await;
+        assert_eq!(status, 200, "{table}: {rows}");
+        out.push((table, rows["totalItems"].as_i64().unwrap_or(-1)));
+    }
+    out
+}
+
+#[tokio::test]
+async fn a_deleted_auth_collections_links_codes_and_origins_do_not_pass_to_its_successor() {
+    let app = spawn_app().await;
+    let provider = start_provider().await;
+    let (status, created) = status_json(
+        app.create_collection(
+            json!({"name": "members", "type": "auth", "id": "pbc_members_001",
+                                     "createRule": "", "viewRule": ""}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 200, "{created}");
+    let (status, body) = status_json(
+        app.update_collection(
+            "members",
+            json!({"otp": {"enabled": true},
+                   "oauth2": {"enabled": true, "providers": [{
+                       "name": "oidc", "clientId": CLIENT_ID, "clientSecret": CLIENT_SECRET,
+                       "authURL": format!("{provider}/authorize"),
+                       "tokenURL": format!("{provider}/token"),
+                       "userInfoURL": format!("{provider}/userinfo")}]}}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    // Alice signs up through OAuth2 (a link and an origin), then asks for a code.
+    let (_, methods) = status_json(
+        app.request(
+            Method::GET,
+            "/api/collections/members/auth-methods",
+            None,
+            None,
+        )
+        .await,
+    )
+    .await;
+    let p = &methods["oauth2"]["providers"][0];
+    let redirect = format!("{}/api/oauth2-redirect", app.base);
+    let url = format!(
+        "{}{redirect}&login_hint=alice",
+        p["authURL"].as_str().expect("authURL")
+    );
+    let no_redirects = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let location = no_redirects
+        .get(&url)
+        .send()
+        .await
+        .expect("authorize")
+        .headers()["location"]
+        .to_str()
+        .expect("location")
+        .to_owned();
+    let code = location
+        .split("code=")
+        .nth(1)
+        .and_then(|r| r.split('&').next())
+        .expect("code");
+    let (status, login) = status_json(
+        app.request(
+            Method::POST,
+            "/api/collections/members/auth-with-oauth2",
+            None,
+            Some(
+                json!({"provider": "oidc", "code": code, "codeVerifier": p["codeVerifier"],
+                        "redirectURL": redirect}),
+            ),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 200, "{login}");
+    let id = login["record"]["id"].as_str().expect("id").to_owned();
+    let otp = app
+        .request(
+            Method::POST,
+            "/api/collections/members/request-otp",
+            None,
+            Some(json!({"email": "alice@idp.test"})),
+        )
+        .await;
+    assert_eq!(otp.status(), 200);
+    let before = auth_state_of(&app, &id).await;
+    assert!(
+        before.iter().filter(|(_, n)| *n > 0).count() >= 3,
+        "link, code and origin exist: {before:?}"
+    );
+
+    let deleted = app
+        .su(Method::DELETE, "/api/collections/members", None)
+        .await
+        .status();
+    let (status, again) = status_json(
+        app.create_collection(
+            json!({"name": "members", "type": "auth", "id": "pbc_members_001",
+                                     "createRule": ""}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 200, "{again}");
+    let successor = app
+        .request(
+            Method::POST,
+            "/api/collections/members/records",
+            None,
+            Some(json!({"id": id, "email": "newcomer@example.com",
+                        "password": "newcomer-123", "passwordConfirm": "newcomer-123"})),
+        )
+        .await
+        .status();
+
+    assert_eq!(deleted, 204);
+    assert_eq!(successor, 200, "the id is free again");
+    for (table, total) in auth_state_of(&app, &id).await {
+        assert_eq!(
+            total, 0,
+            "{table}: nothing inherited from the deleted collection"
+        );
+    }
+}
