@@ -11,6 +11,7 @@ pub mod mfa;
 pub mod oauth2;
 pub mod origins;
 pub mod otp;
+mod otp_store;
 pub mod password;
 mod principal;
 mod recheck;

@@ -474,3 +474,72 @@ async fn the_batch_label_limits_the_batch_itself() {
     assert_eq!(first, 200, "{body}");
     assert_too_many(second, "second batch in the window").await;
 }
+
+#[tokio::test]
+async fn every_request_flow_carries_its_own_rate_limit_label() {
+    let app = spawn_app().await;
+    let (status, _) = status_json(
+        app.update_collection("users", json!({"otp": {"enabled": true}}))
+            .await,
+    )
+    .await;
+    assert_eq!(status, 200);
+    let user = sign_up(&app, "flows@example.com").await;
+    assert_eq!(user.status(), 200);
+    let token = app.login_as("users", "flows@example.com", PASSWORD).await;
+    for (action, path, auth, body) in [
+        (
+            "requestOTP",
+            "request-otp",
+            false,
+            json!({"email": "flows@example.com"}),
+        ),
+        (
+            "requestVerification",
+            "request-verification",
+            false,
+            json!({"email": "flows@example.com"}),
+        ),
+        (
+            "requestPasswordReset",
+            "request-password-reset",
+            false,
+            json!({"email": "flows@example.com"}),
+        ),
+        (
+            "requestEmailChange",
+            "request-email-change",
+            true,
+            json!({"newEmail": "new@example.com"}),
+        ),
+    ] {
+        for label in [format!("*:{action}"), format!("users:{action}")] {
+            enable(&app, json!([rule(&label, "", 60, 1)]), json!([])).await;
+            let url = format!("/api/collections/users/{path}");
+            let send = || {
+                app.request(
+                    Method::POST,
+                    &url,
+                    auth.then_some(token.as_str()),
+                    Some(body.clone()),
+                )
+            };
+
+            let first = send().await;
+            let second = send().await;
+
+            assert!(first.status().is_success(), "{label}: first {path} passes");
+            assert_too_many(second, &format!("{label} limits {path}")).await;
+        }
+    }
+    enable(&app, json!([rule("*:requestOTP", "", 60, 1)]), json!([])).await;
+    let other = app
+        .request(
+            Method::POST,
+            "/api/collections/users/request-verification",
+            None,
+            Some(json!({"email": "flows@example.com"})),
+        )
+        .await;
+    assert_eq!(other.status(), 204, "a requestOTP rule limits nothing else");
+}
