@@ -1086,3 +1086,43 @@ async fn a_deleted_auth_collections_links_codes_and_origins_do_not_pass_to_its_s
         );
     }
 }
+
+#[tokio::test]
+async fn truncating_an_auth_collection_drops_its_links_codes_and_origins() {
+    let app = spawn_app().await;
+    let provider = start_provider().await;
+    enable_oidc(&app, &provider).await;
+    let (status, _) = status_json(
+        app.update_collection("users", json!({"otp": {"enabled": true}}))
+            .await,
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (status, login) = oauth2_flow(&app, "oidc", "alice", None, json!({})).await;
+    assert_eq!(status, 200, "{login}");
+    let id = login["record"]["id"].as_str().expect("id").to_owned();
+    let otp = app
+        .request(
+            Method::POST,
+            "/api/collections/users/request-otp",
+            None,
+            Some(json!({"email": "alice@idp.test"})),
+        )
+        .await;
+    assert_eq!(otp.status(), 200);
+    let before = auth_state_of(&app, &id).await;
+    assert!(
+        before.iter().filter(|(_, n)| *n > 0).count() >= 3,
+        "{before:?}"
+    );
+
+    let truncated = app
+        .su(Method::DELETE, "/api/collections/users/truncate", None)
+        .await
+        .status();
+
+    assert_eq!(truncated, 204);
+    for (table, total) in auth_state_of(&app, &id).await {
+        assert_eq!(total, 0, "{table}: gone with the truncated records");
+    }
+}
