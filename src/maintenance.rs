@@ -44,14 +44,16 @@ async fn expire(
         .all()
         .iter()
         .filter(|c| c.kind == CollectionType::Auth)
-        .map(|c| {
+        .filter_map(|c| {
             let duration = match option {
                 Expiring::Otp => c.auth.otp.duration,
                 Expiring::Mfa => c.auth.mfa.duration,
             }
             .max(0);
-            let cutoff = crate::clock::format(Utc::now() - chrono::Duration::seconds(duration));
-            (c.id.clone(), cutoff)
+            // A duration past chrono's range (a stored absurd value) expires nothing.
+            let since = chrono::Duration::try_seconds(duration)
+                .and_then(|d| Utc::now().checked_sub_signed(d))?;
+            Some((c.id.clone(), crate::clock::format(since)))
         })
         .collect();
     db.write(move |conn| -> Result<usize, DbError> {

@@ -19,7 +19,7 @@ use crate::db::{Db, DbError, ident};
 use crate::realtime::Hub;
 use crate::records::system;
 use crate::schema::{CompiledCollection, autogen};
-use rusqlite::{OptionalExtension, TransactionBehavior, params};
+use rusqlite::{OptionalExtension, TransactionBehavior};
 use std::sync::Arc;
 
 /// Shortest code we generate.
@@ -51,7 +51,7 @@ pub async fn request_otp(
     collection: Arc<CompiledCollection>,
     email: &str,
 ) -> Result<IssuedOtp, AuthError> {
-    let (enabled, _, length) = otp_options(&collection);
+    let (enabled, window, length) = otp_options(&collection);
     if !enabled {
         return Err(AuthError::OtpDisabled);
     }
@@ -83,26 +83,31 @@ pub async fn request_otp(
         to.clone(),
         record_id.clone(),
     );
-    db.write(move |conn| {
-        let now = crate::clock::now();
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(DbError::from)?;
-        // Only the newest code is live: one code to guess, not several.
-        tx.execute(
-            "DELETE FROM _otps WHERE collectionRef = ?1 AND recordRef = ?2",
-            params![collection_id, record],
-        )
-        .map_err(DbError::from)?;
-        tx.execute(
-            "INSERT INTO _otps (id, collectionRef, recordRef, password, sentTo, created, updated) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
-            params![id, collection_id, record, hash, sent_to, now],
-        )
-        .map_err(DbError::from)?;
-        tx.commit().map_err(DbError::from)?;
-        Ok::<_, AuthError>(())
-    })
-    .await?;
+    let reused = db
+        .write(move |conn| {
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(DbError::from)?;
+            let new = super::otp_store::NewCode {
+                id: &id,
+                collection_id: &collection_id,
+                record_id: &record,
+                hash: &hash,
+                sent_to: &sent_to,
+            };
+            let reused = super::otp_store::store(&tx, &new, window).map_err(DbError::from)?;
+            tx.commit().map_err(DbError::from)?;
+            Ok::<_, AuthError>(reused)
+        })
+        .await?;
+    if let Some(otp_id) = reused {
+        // At the cap: the code already sent stays the one to use; no new mail.
+        tracing::warn!(record = %record_id, "too many OTP requests; reusing the last issued code");
+        return Ok(IssuedOtp {
+            otp_id,
+            delivery: None,
+        });
+    }
     Ok(IssuedOtp {
         otp_id,
         delivery: Some((to, code, record_id)),

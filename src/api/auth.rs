@@ -1,7 +1,7 @@
 //! Auth endpoints of auth collections: password login and token refresh.
 
 use super::error::ApiError;
-use super::extract::{AppState, read_object};
+use super::extract::{AppState, Superuser, read_object};
 use super::respond;
 use crate::accounts;
 use crate::auth::{self, Principal};
@@ -626,12 +626,11 @@ fn impersonate_duration(raw: Option<&Value>) -> Result<Option<i64>, ApiError> {
 
 pub async fn impersonate(
     req: HttpRequest,
-    who: Principal,
+    _: Superuser,
     path: web::Path<(String, String)>,
     body: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    super::extract::require_superuser(&who)?;
     let (c, id) = path.into_inner();
     let collection = auth_collection(&state, &c)?;
     let input = read_object(&req, body, state.config.server.max_body_bytes).await?;

@@ -3,9 +3,8 @@
 //! `cronMaxKeep`).
 
 use super::error::ApiError;
-use super::extract::{AppState, read_object, require_superuser};
+use super::extract::{AppState, Superuser, read_object};
 use super::respond;
-use crate::auth::Principal;
 use crate::backups::{self, BackupError};
 use crate::validation::{FieldError, ValidationErrors};
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -50,10 +49,9 @@ fn name_error(code: &'static str, message: &'static str) -> ApiError {
 
 pub async fn list(
     req: HttpRequest,
-    who: Principal,
+    _: Superuser,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    require_superuser(&who)?;
     let dir = state.config.storage.data_dir.clone();
     let items = web::block(move || backups::list(&dir))
         .await
@@ -63,11 +61,10 @@ pub async fn list(
 
 pub async fn create(
     req: HttpRequest,
-    who: Principal,
+    _: Superuser,
     body: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    require_superuser(&who)?;
     let input = read_object(&req, body, state.config.server.max_body_bytes).await?;
     let key = match input.get("name") {
         None | Some(Value::Null) => backups::default_key(),
@@ -80,11 +77,10 @@ pub async fn create(
 }
 
 pub async fn delete(
-    who: Principal,
+    _: Superuser,
     path: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    require_superuser(&who)?;
     let dir = state.config.storage.data_dir.clone();
     web::block(move || backups::delete(&dir, &path))
         .await
@@ -99,11 +95,10 @@ const MAX_UPLOAD_BYTES: u64 = 16 * 1024 * 1024 * 1024;
 /// restore before it is stored under its own name.
 pub async fn upload(
     req: HttpRequest,
-    who: Principal,
+    _: Superuser,
     body: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    require_superuser(&who)?;
     let keep = |name: &str| (name == "file").then_some(MAX_UPLOAD_BYTES);
     let limit = usize::try_from(MAX_UPLOAD_BYTES).unwrap_or(usize::MAX);
     let body = super::multipart::read_body(&req, body, limit, Some(&state.store), &keep).await?;
@@ -184,11 +179,10 @@ pub async fn download(
 /// Checks and unpacks the archive (nothing live is touched if it is bad),
 /// answers 204, then restarts the app, which swaps the data in.
 pub async fn restore(
-    who: Principal,
+    _: Superuser,
     path: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    require_superuser(&who)?;
     let dir = state.config.storage.data_dir.clone();
     web::block(move || {
         let archive = backups::path_of(&dir, &path)?;

@@ -12,6 +12,7 @@
 use super::error::ApiError;
 use super::extract::{AppState, caller};
 use super::multipart::read_body;
+use super::ratelimit::{self, Action, Member};
 use super::respond;
 use crate::auth::Principal;
 use crate::db::{DbError, ident};
@@ -61,15 +62,6 @@ enum Op {
 struct Failed {
     index: usize,
     error: ApiError,
-}
-
-impl From<DbError> for Failed {
-    fn from(e: DbError) -> Self {
-        Failed {
-            index: 0,
-            error: ApiError::internal(e),
-        }
-    }
 }
 
 fn failed(index: usize, error: impl Into<ApiError>) -> Failed {
@@ -186,7 +178,7 @@ pub async fn batch(
                 .get_mut(index)
                 .map(std::mem::take)
                 .unwrap_or_default();
-            let (op, files) = prepare(&state, &snapshot, &base, request, uploads)
+            let (op, files) = prepare(&state, &req, &who, &snapshot, &base, request, uploads)
                 .await
                 .map_err(|e| batch_failed(failed(index, e)))?;
             ops.push(op);
@@ -216,13 +208,17 @@ pub async fn batch(
 
 /// Why the transaction of a batch did not commit.
 enum Abort {
+    /// A member failed; it is named with the answer it would get alone.
     Request(Failed),
     Timeout,
+    /// Beginning or committing the transaction failed: no member's fault,
+    /// so none is blamed (a genuine fault is a plain 500).
+    Transaction(DbError),
 }
 
 impl From<DbError> for Abort {
     fn from(e: DbError) -> Self {
-        Abort::Request(e.into())
+        Abort::Transaction(e)
     }
 }
 
@@ -273,8 +269,11 @@ async fn run(
         Ok(done) => Ok(done), // committed, even if only just in time
         Err(Abort::Timeout) => Err(timed_out()),
         // An interrupted statement fails its request; the cause is the deadline.
-        Err(Abort::Request(_)) if Instant::now() >= deadline => Err(timed_out()),
+        Err(Abort::Request(_) | Abort::Transaction(_)) if Instant::now() >= deadline => {
+            Err(timed_out())
+        }
         Err(Abort::Request(f)) => Err(batch_failed(f)),
+        Err(Abort::Transaction(e)) => Err(ApiError::from(e)),
     }
 }
 
@@ -318,9 +317,19 @@ fn apply_all(
     Ok((results, cleanup, changes))
 }
 
-/// Validates one sub-request and prepares it (rules, input, password hashes).
+/// What a sub-request does once an upsert is resolved.
+enum Target {
+    Create,
+    Update(String),
+    Delete(String),
+}
+
+/// Validates one sub-request and prepares it (rate limits, rules, input,
+/// password hashes).
 async fn prepare(
     state: &AppState,
+    req: &HttpRequest,
+    who: &Principal,
     snapshot: &std::sync::Arc<crate::schema::Snapshot>,
     base: &records::Caller,
     request: &Value,
@@ -340,24 +349,67 @@ async fn prepare(
         Some(Value::Object(m)) => m.clone(),
         Some(_) => return Err(ApiError::bad_request("The request body must be an object.")),
     };
-    let Some((collection, id)) = parse_url(url) else {
+    let Some((segment, id)) = parse_url(url) else {
         return Err(ApiError::bad_request(
             "Only record create, update, upsert and delete requests are allowed.",
         ));
     };
     let collection = state
         .registry
-        .get(&collection)
+        .get(&segment)
         .ok_or_else(ApiError::missing_collection)?;
+    let target = match (method.as_str(), id) {
+        ("POST", None) => Target::Create,
+        ("PATCH", Some(id)) => Target::Update(id),
+        ("DELETE", Some(id)) => Target::Delete(id),
+        // An upsert becomes the update or create it resolves to, as in PocketBase.
+        ("PUT", None) => match body.get("id").and_then(Value::as_str) {
+            Some(id) if !id.is_empty() && exists(state, &collection, id).await? => {
+                Target::Update(id.to_owned())
+            }
+            _ => Target::Create,
+        },
+        _ => {
+            return Err(ApiError::bad_request(
+                "Only record create, update, upsert and delete requests are allowed.",
+            ));
+        }
+    };
+    let (member_method, action, path) = match &target {
+        Target::Create => (
+            "POST",
+            Action::Create,
+            format!("/api/collections/{segment}/records"),
+        ),
+        Target::Update(id) => (
+            "PATCH",
+            Action::Update,
+            format!("/api/collections/{segment}/records/{id}"),
+        ),
+        Target::Delete(id) => (
+            "DELETE",
+            Action::Delete,
+            format!("/api/collections/{segment}/records/{id}"),
+        ),
+    };
+    let member = Member {
+        method: member_method,
+        path: &path,
+        collection: collection.name.as_str(),
+        action,
+    };
+    if !ratelimit::allow_member(state, req, who, &member) {
+        return Err(ApiError::too_many_requests());
+    }
     let caller = records::Caller {
-        method: method.clone(),
+        method: member_method.to_owned(),
         ..base.clone()
     };
-    let op = match (method.as_str(), id) {
-        ("POST", None) => Op::Create(Box::new(
+    let op = match target {
+        Target::Create => Op::Create(Box::new(
             records::prepare_create(snapshot, collection, caller, body, &uploads).await?,
         )),
-        ("PATCH", Some(id)) => Op::Update(Box::new(
+        Target::Update(id) => Op::Update(Box::new(
             records::prepare_update(
                 &state.db,
                 snapshot.clone(),
@@ -369,38 +421,8 @@ async fn prepare(
             )
             .await?,
         )),
-        ("DELETE", Some(id)) => {
+        Target::Delete(id) => {
             Op::Delete(records::prepare_delete(&state.db, snapshot, collection, caller, id).await?)
-        }
-        ("PUT", None) => {
-            let id = body
-                .get("id")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_owned();
-            if !id.is_empty() && exists(state, &collection, &id).await? {
-                Op::Update(Box::new(
-                    records::prepare_update(
-                        &state.db,
-                        snapshot.clone(),
-                        collection,
-                        caller,
-                        id,
-                        body,
-                        &uploads,
-                    )
-                    .await?,
-                ))
-            } else {
-                Op::Create(Box::new(
-                    records::prepare_create(snapshot, collection, caller, body, &uploads).await?,
-                ))
-            }
-        }
-        _ => {
-            return Err(ApiError::bad_request(
-                "Only record create, update, upsert and delete requests are allowed.",
-            ));
         }
     };
     let staged = match &op {

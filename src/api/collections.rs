@@ -1,9 +1,8 @@
 //! `/api/collections…`: the superuser-only collections API.
 
 use super::error::{ApiError, GENERIC_MESSAGE};
-use super::extract::{AppState, query_map, read_object, require_superuser};
+use super::extract::{AppState, Superuser, query_map, read_object};
 use super::respond;
-use crate::auth::Principal;
 use crate::records::{self, ListPage};
 use crate::schema::{self, ListError};
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -21,10 +20,9 @@ fn lookup(
 
 pub async fn list(
     req: HttpRequest,
-    who: Principal,
+    _: Superuser,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    require_superuser(&who)?;
     let params = query_map(&req)?;
     let query = records::parse_list_query(&params)?;
     let (items, total) = schema::list(
@@ -54,22 +52,20 @@ pub async fn list(
 
 pub async fn view(
     req: HttpRequest,
-    who: Principal,
+    _: Superuser,
     path: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    require_superuser(&who)?;
     let collection = lookup(&state, &path)?;
     respond::json(&req, collection.to_json(), false)
 }
 
 pub async fn create(
     req: HttpRequest,
-    who: Principal,
+    _: Superuser,
     body: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    require_superuser(&who)?;
     let input = read_object(&req, body, state.config.server.max_body_bytes).await?;
     let created = schema::create(&state.db, &state.registry, Value::Object(input))
         .await
@@ -79,12 +75,11 @@ pub async fn create(
 
 pub async fn update(
     req: HttpRequest,
-    who: Principal,
+    _: Superuser,
     path: web::Path<String>,
     body: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    require_superuser(&who)?;
     let existing = lookup(&state, &path)?;
     let input = read_object(&req, body, state.config.server.max_body_bytes).await?;
     let updated = schema::update(&state.db, &state.registry, existing, Value::Object(input))
@@ -94,11 +89,10 @@ pub async fn update(
 }
 
 pub async fn delete(
-    who: Principal,
+    _: Superuser,
     path: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    require_superuser(&who)?;
     let existing = lookup(&state, &path)?;
     let collection_id = existing.id.clone();
     schema::delete(&state.db, &state.registry, existing).await?;
@@ -108,11 +102,10 @@ pub async fn delete(
 }
 
 pub async fn truncate(
-    who: Principal,
+    _: Superuser,
     path: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    require_superuser(&who)?;
     let existing = lookup(&state, &path)?;
     records::truncate(state.backend(), state.registry.snapshot(), existing).await?;
     Ok(respond::no_content())
@@ -124,11 +117,10 @@ pub async fn truncate(
 /// Ferrobase's own addition; the admin panel checks rules with it as you type.
 pub async fn validate(
     req: HttpRequest,
-    who: Principal,
+    _: Superuser,
     body: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    require_superuser(&who)?;
     let input = read_object(&req, body, state.config.server.max_body_bytes).await?;
     let existing = input
         .get("id")
@@ -148,8 +140,7 @@ pub async fn validate(
 }
 
 /// Blank templates the admin UI starts new collections from.
-pub async fn scaffolds(req: HttpRequest, who: Principal) -> Result<HttpResponse, ApiError> {
-    require_superuser(&who)?;
+pub async fn scaffolds(req: HttpRequest, _: Superuser) -> Result<HttpResponse, ApiError> {
     let base = schema::Collection::from_create(&json!({"name": "base", "type": "base"}))
         .map(|c| c.to_json())
         .map_err(|_| ApiError::internal("scaffold"))?;

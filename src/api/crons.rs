@@ -1,18 +1,16 @@
 //! `/api/crons` (superusers): the scheduled jobs, and running one now.
 
 use super::error::ApiError;
-use super::extract::{AppState, require_superuser};
+use super::extract::{AppState, Superuser};
 use super::respond;
-use crate::auth::Principal;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::json;
 
 pub async fn list(
     req: HttpRequest,
-    who: Principal,
+    _: Superuser,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    require_superuser(&who)?;
     let jobs: Vec<_> = state
         .crons
         .list()
@@ -23,11 +21,10 @@ pub async fn list(
 }
 
 pub async fn run(
-    who: Principal,
+    _: Superuser,
     path: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    require_superuser(&who)?;
     if state.crons.run_now(&path).await {
         Ok(respond::no_content())
     } else {

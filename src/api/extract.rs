@@ -1,6 +1,7 @@
 //! Request-side plumbing shared by handlers: the application state, the
-//! [`Principal`] extractor, query-string and body parsing into the error
-//! envelope (size limit → 413, malformed → 400).
+//! [`Principal`] and [`Superuser`] extractors, [`JsonBody`], query-string
+//! and body parsing into the error envelope (size limit → 413, malformed
+//! → 400).
 
 use super::error::ApiError;
 use crate::auth::{self, Principal};
@@ -12,6 +13,7 @@ use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpRequest, web};
 use futures_util::StreamExt;
 use futures_util::future::LocalBoxFuture;
+use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -127,18 +129,81 @@ pub fn caller(who: &Principal, req: &HttpRequest) -> Caller {
     }
 }
 
-/// 401/403 unless the requester is a superuser.
-pub fn require_superuser(who: &Principal) -> Result<(), ApiError> {
-    match who {
-        Principal::Superuser { .. } => Ok(()),
-        Principal::Anonymous => Err(ApiError::unauthorized(
-            "The request requires valid record authorization token.",
-        )),
-        Principal::User { .. } => Err(ApiError::forbidden(
-            "The authorized record is not allowed to perform this action.",
-        )),
+/// A request made by a superuser. Extracting it refuses everyone else as
+/// PocketBase does: 401 without a (valid) token, 403 for other records. A
+/// handler taking it says in its signature that it is superuser-only.
+#[derive(Debug, Clone)]
+pub struct Superuser(Principal);
+
+impl Superuser {
+    /// Who the superuser is.
+    pub fn principal(&self) -> &Principal {
+        &self.0
     }
 }
+
+impl FromRequest for Superuser {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let who = Principal::from_request(req, payload);
+        Box::pin(async move {
+            match who.await? {
+                who @ Principal::Superuser { .. } => Ok(Superuser(who)),
+                Principal::Anonymous => Err(ApiError::unauthorized(
+                    "The request requires valid record authorization token.",
+                )),
+                Principal::User { .. } => Err(ApiError::forbidden(
+                    "The authorized record is not allowed to perform this action.",
+                )),
+            }
+        })
+    }
+}
+
+/// A request body read as [`read_object`] reads it (JSON or url-encoded
+/// form, within `server.max_body_bytes`: 413 past it) and deserialized
+/// into `T`; a body that does not fit `T` is PocketBase's 400 "Failed to
+/// load the submitted data due to invalid formatting.".
+#[derive(Debug)]
+pub struct JsonBody<T>(pub T);
+
+impl<T> JsonBody<T> {
+    pub fn into_inner(self) -> T {
+        self.0
+    }
+}
+
+impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let limit = req
+            .app_data::<web::Data<AppState>>()
+            .map_or(DEFAULT_BODY_BYTES, |s| s.config.server.max_body_bytes);
+        let body = web::Payload::from_request(req, payload);
+        let req = req.clone();
+        Box::pin(async move {
+            let body = body
+                .await
+                .map_err(|_| ApiError::bad_request(super::error::GENERIC_MESSAGE))?;
+            let object = read_object(&req, body, limit).await?;
+            serde_json::from_value(Value::Object(object))
+                .map(JsonBody)
+                .map_err(|e| {
+                    tracing::debug!(reason = %e, "body does not fit the expected shape");
+                    ApiError::bad_request(
+                        "Failed to load the submitted data due to invalid formatting.",
+                    )
+                })
+        })
+    }
+}
+
+/// Body limit of [`JsonBody`] when no application state is registered (tests).
+const DEFAULT_BODY_BYTES: usize = 1024 * 1024;
 
 /// The query string as a map (last value wins); malformed → 400.
 pub fn query_map(req: &HttpRequest) -> Result<HashMap<String, String>, ApiError> {
@@ -240,7 +305,111 @@ fn infer(raw: &str) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use actix_web::HttpMessage;
+    use actix_web::ResponseError;
+    use actix_web::test::TestRequest;
     use serde_json::json;
+
+    async fn superuser_status(who: Option<Principal>) -> Result<(), u16> {
+        let (req, mut payload) = TestRequest::default().to_http_parts();
+        if let Some(who) = who {
+            req.extensions_mut().insert(who);
+        }
+        Superuser::from_request(&req, &mut payload)
+            .await
+            .map(|_| ())
+            .map_err(|e| e.status_code().as_u16())
+    }
+
+    #[actix_web::test]
+    async fn the_superuser_extractor_refuses_guests_with_401_and_records_with_403() {
+        let user = Principal::User {
+            collection_id: "_pb_users_auth_".into(),
+            collection_name: "users".into(),
+            id: "u1".into(),
+            fields: Default::default(),
+        };
+        for (who, expected, why) in [
+            (None, Err(401), "no token"),
+            (Some(Principal::Anonymous), Err(401), "invalid token"),
+            (Some(user), Err(403), "a regular record"),
+            (
+                Some(Principal::Superuser { id: "s1".into() }),
+                Ok(()),
+                "a superuser",
+            ),
+        ] {
+            assert_eq!(superuser_status(who).await, expected, "{why}");
+        }
+    }
+
+    #[derive(Debug, serde::Deserialize, PartialEq)]
+    struct Typed {
+        name: String,
+        #[serde(default)]
+        count: u32,
+    }
+
+    async fn json_body(content_type: &str, body: &str) -> Result<Typed, (u16, String)> {
+        let (req, mut payload) = TestRequest::post()
+            .insert_header(("Content-Type", content_type))
+            .set_payload(body.to_owned())
+            .to_http_parts();
+        JsonBody::<Typed>::from_request(&req, &mut payload)
+            .await
+            .map(JsonBody::into_inner)
+            .map_err(|e| {
+                (
+                    e.status_code().as_u16(),
+                    e.envelope()["message"].to_string(),
+                )
+            })
+    }
+
+    #[actix_web::test]
+    async fn json_body_reads_typed_bodies_and_refuses_the_rest_in_the_envelope() {
+        let too_big = format!("{{\"name\": \"{}\"}}", "x".repeat(DEFAULT_BODY_BYTES));
+        assert_eq!(
+            json_body("application/json", r#"{"name": "a", "count": 2}"#).await,
+            Ok(Typed {
+                name: "a".into(),
+                count: 2
+            })
+        );
+        assert_eq!(
+            json_body("application/x-www-form-urlencoded", "name=b").await,
+            Ok(Typed {
+                name: "b".into(),
+                count: 0
+            }),
+            "forms are read as read_object reads them"
+        );
+        for (content_type, body, status, why) in [
+            ("application/json", r#"{"name": 1}"#, 400, "wrong type"),
+            ("application/json", r#"{"count": 1}"#, 400, "missing field"),
+            (
+                "application/json",
+                r#"{"name": "a", "count": -1}"#,
+                400,
+                "out of range",
+            ),
+            ("application/json", "{not json", 400, "malformed"),
+            ("application/json", "[1]", 400, "not an object"),
+            (
+                "application/json",
+                too_big.as_str(),
+                413,
+                "past the body limit",
+            ),
+        ] {
+            let got = json_body(content_type, body).await;
+            assert_eq!(got.as_ref().map_err(|e| e.0), Err(status), "{why}: {got:?}");
+        }
+        let (_, message) = json_body("application/json", r#"{"name": 1}"#)
+            .await
+            .expect_err("wrong type");
+        assert!(message.contains("invalid formatting"), "{message}");
+    }
 
     #[test]
     fn form_values_are_inferred_like_pocketbase() {

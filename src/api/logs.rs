@@ -2,9 +2,8 @@
 //! stats, truncate.
 
 use super::error::ApiError;
-use super::extract::{AppState, query_map, require_superuser};
+use super::extract::{AppState, Superuser, query_map};
 use super::respond;
-use crate::auth::Principal;
 use crate::logs::{self, LogsError};
 use crate::records::ListPage;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -21,10 +20,9 @@ impl From<LogsError> for ApiError {
 
 pub async fn list(
     req: HttpRequest,
-    who: Principal,
+    _: Superuser,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    require_superuser(&who)?;
     let params = query_map(&req)?;
     let query = crate::records::parse_list_query(&params)?;
     let (items, total) = logs::list(
@@ -41,11 +39,10 @@ pub async fn list(
 
 pub async fn view(
     req: HttpRequest,
-    who: Principal,
+    _: Superuser,
     path: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    require_superuser(&who)?;
     let entry = logs::view(state.logs.db(), path.into_inner())
         .await?
         .ok_or_else(ApiError::not_found_default)?;
@@ -54,10 +51,9 @@ pub async fn view(
 
 pub async fn stats(
     req: HttpRequest,
-    who: Principal,
+    _: Superuser,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    require_superuser(&who)?;
     let params = query_map(&req)?;
     let filter = params.get("filter").cloned().unwrap_or_default();
     let stats = logs::stats(state.logs.db(), &filter).await?;
@@ -65,10 +61,9 @@ pub async fn stats(
 }
 
 pub async fn delete_all(
-    who: Principal,
+    _: Superuser,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    require_superuser(&who)?;
     logs::delete_all(state.logs.db()).await?;
     Ok(respond::no_content())
 }

@@ -25,12 +25,12 @@ use crate::auth::Principal;
 use crate::settings::{RateLimitRule, Settings};
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::header;
+use actix_web::http::header::{self, HeaderMap};
 use actix_web::middleware::{Next, from_fn};
-use actix_web::{ResponseError, Route, web};
+use actix_web::{HttpRequest, ResponseError, Route, web};
 use std::cmp::Reverse;
 use std::collections::HashMap;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -141,9 +141,7 @@ async fn allowed(
     action: Action,
 ) -> bool {
     let limits = &settings.rate_limits;
-    // The client behind trusted proxies (`settings.trustedProxy`), else the peer.
-    let ip = super::client_ip::resolve(req.headers(), req.peer_addr(), &settings.trusted_proxy)
-        .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+    let ip = client_ip(settings, req.headers(), req.peer_addr());
     if is_excluded(&limits.excluded_ips, ip) {
         return true;
     }
@@ -179,12 +177,79 @@ async fn allowed(
             Some(who)
         }
     };
-    let audience = match who {
-        Some(Principal::Superuser { .. }) => return true,
-        Some(Principal::User { .. }) => Audience::Auth,
-        Some(Principal::Anonymous) | None => Audience::Guest,
+    let Some(audience) = audience_of(who.as_ref()) else {
+        return true;
     };
-    let Some(rule) = select(&limits.rules, &view, Some(audience)) else {
+    count(state, &limits.rules, &view, audience, ip)
+}
+
+/// One member of a batch, described as the single request it stands for.
+pub(crate) struct Member<'a> {
+    /// `POST`, `PATCH` or `DELETE` (an upsert as what it turned into).
+    pub method: &'a str,
+    /// The member's URL path, without its query.
+    pub path: &'a str,
+    /// The collection's name (not its id).
+    pub collection: &'a str,
+    pub action: Action,
+}
+
+/// Counts a batch member against the rules its single request would meet
+/// (`<collection>:<action>`, `*:<action>`, its method and path labels),
+/// as PocketBase does inside each record handler; the batch's own
+/// `/api/batch` label was already counted by the router. Members share the
+/// windows of single requests, so batching cannot multiply a limit.
+pub(crate) fn allow_member(
+    state: &AppState,
+    req: &HttpRequest,
+    who: &Principal,
+    member: &Member<'_>,
+) -> bool {
+    let settings = state.settings.get();
+    let limits = &settings.rate_limits;
+    if !limits.enabled || limits.rules.is_empty() {
+        return true;
+    }
+    let ip = client_ip(&settings, req.headers(), req.peer_addr());
+    if is_excluded(&limits.excluded_ips, ip) {
+        return true;
+    }
+    let Some(audience) = audience_of(Some(who)) else {
+        return true;
+    };
+    let view = RequestView {
+        method: member.method,
+        path: member.path,
+        collection: Some(member.collection),
+        actions: member.action.names(),
+    };
+    count(state, &limits.rules, &view, audience, ip)
+}
+
+/// The client behind trusted proxies (`settings.trustedProxy`), else the peer.
+fn client_ip(settings: &Settings, headers: &HeaderMap, peer: Option<SocketAddr>) -> IpAddr {
+    super::client_ip::resolve(headers, peer, &settings.trusted_proxy)
+        .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED))
+}
+
+/// The audience `who` belongs to; `None` for superusers, who are never limited.
+fn audience_of(who: Option<&Principal>) -> Option<Audience> {
+    match who {
+        Some(Principal::Superuser { .. }) => None,
+        Some(Principal::User { .. }) => Some(Audience::Auth),
+        Some(Principal::Anonymous) | None => Some(Audience::Guest),
+    }
+}
+
+/// Counts one request against the rule that applies to it, if any.
+fn count(
+    state: &AppState,
+    rules: &[RateLimitRule],
+    view: &RequestView<'_>,
+    audience: Audience,
+    ip: IpAddr,
+) -> bool {
+    let Some(rule) = select(rules, view, Some(audience)) else {
         return true;
     };
     state.rate_limiter.hit(rule, ip, Instant::now())

@@ -100,7 +100,8 @@ pub async fn subscribe(
             .ok_or_else(|| ApiError::bad_request(GENERIC_MESSAGE))?,
         Some(_) => return Err(ApiError::bad_request(GENERIC_MESSAGE)),
     };
-    check_input(&client_id, &raw_topics)?;
+    let topics: Vec<Topic> = raw_topics.iter().map(|t| Topic::parse(t)).collect();
+    check_input(&client_id, &raw_topics, &topics)?;
     // The token that resolved `who`: kept so the stream's auth ends with it.
     let credential = (who != Principal::Anonymous)
         .then(|| req.headers().get(header::AUTHORIZATION))
@@ -114,7 +115,6 @@ pub async fn subscribe(
         auth_fields: who.auth_fields,
         credential,
     };
-    let topics = raw_topics.iter().map(|t| Topic::parse(t)).collect();
     let ip = super::client_ip::of(&req, &state);
     state
         .realtime
@@ -122,7 +122,11 @@ pub async fn subscribe(
     Ok(respond::no_content())
 }
 
-fn check_input(client_id: &str, topics: &[String]) -> Result<(), ApiError> {
+/// Refuses a missing client id, too many or too long topics, and topics
+/// whose options do not parse or carry a `fields` the records API would
+/// refuse. PocketBase ignores bad options and then sends whole records;
+/// we answer 400 rather than silently drop what the client asked for.
+fn check_input(client_id: &str, topics: &[String], parsed: &[Topic]) -> Result<(), ApiError> {
     let mut errors = ValidationErrors::new();
     if client_id.is_empty() {
         errors.add("clientId", FieldError::required());
@@ -138,9 +142,14 @@ fn check_input(client_id: &str, topics: &[String]) -> Result<(), ApiError> {
         errors.add("subscriptions", too_long(MAX_TOPICS));
     } else {
         let mut each = ValidationErrors::new();
-        for (i, topic) in topics.iter().enumerate() {
+        for (i, (topic, parsed)) in topics.iter().zip(parsed).enumerate() {
             if topic.chars().count() > MAX_TOPIC_CHARS {
                 each.add(i.to_string(), too_long(MAX_TOPIC_CHARS));
+            } else if !options_acceptable(parsed) {
+                each.add(
+                    i.to_string(),
+                    FieldError::new("validation_invalid_value", "Invalid subscription options."),
+                );
             }
         }
         errors.nest("subscriptions", each);
@@ -150,6 +159,16 @@ fn check_input(client_id: &str, topics: &[String]) -> Result<(), ApiError> {
     } else {
         Err(ApiError::validation(GENERIC_MESSAGE, &errors))
     }
+}
+
+/// Whether a topic's options parse and its `fields` would pass the records API.
+fn options_acceptable(topic: &Topic) -> bool {
+    topic.options_well_formed
+        && topic
+            .options
+            .query
+            .get("fields")
+            .is_none_or(|raw| FieldSelection::parse_strict(raw).is_ok())
 }
 
 impl From<ConnectError> for ApiError {

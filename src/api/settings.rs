@@ -1,29 +1,26 @@
 //! `GET`/`PATCH /api/settings` (superusers).
 
 use super::error::ApiError;
-use super::extract::{AppState, read_object, require_superuser};
+use super::extract::{AppState, Superuser, read_object};
 use super::respond;
-use crate::auth::Principal;
 use crate::settings;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::Value;
 
 pub async fn get(
     req: HttpRequest,
-    who: Principal,
+    _: Superuser,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    require_superuser(&who)?;
     respond::json(&req, state.settings.get().to_public_json(), false)
 }
 
 pub async fn patch(
     req: HttpRequest,
-    who: Principal,
+    _: Superuser,
     body: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    require_superuser(&who)?;
     let input = read_object(&req, body, state.config.server.max_body_bytes).await?;
     let saved = settings::patch(&state.db, Value::Object(input)).await?;
     state.settings.set(saved.clone());
@@ -36,13 +33,12 @@ pub async fn patch(
 /// through the configured SMTP server.
 pub async fn test_email(
     req: HttpRequest,
-    who: Principal,
+    _: Superuser,
     body: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     use crate::mail::{Template, TemplateVars};
     use crate::validation::{FieldError, ValidationErrors};
-    require_superuser(&who)?;
     let input = read_object(&req, body, state.config.server.max_body_bytes).await?;
     let text = |key: &str| {
         input
@@ -119,8 +115,7 @@ pub async fn test_email(
 
 /// `POST /api/settings/test/s3`: there is no S3 backend yet, so the test
 /// fails honestly (PocketBase's error shape).
-pub async fn test_s3(who: Principal) -> Result<HttpResponse, ApiError> {
-    require_superuser(&who)?;
+pub async fn test_s3(_: Superuser) -> Result<HttpResponse, ApiError> {
     Err(ApiError::bad_request(
         "Failed to test the S3 filesystem. Raw error: S3 storage is not supported yet; files and backups are stored on the local disk.",
     ))

@@ -5,7 +5,7 @@
 //! protocol. Linking provider accounts to records is `accounts::oauth2`.
 
 use super::AuthError;
-use crate::schema::oauth2::{ProviderConfig, ProviderSpec};
+use crate::schema::oauth2::{EmailProof, ProviderConfig, ProviderSpec};
 use crate::schema::{CompiledCollection, autogen};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -218,11 +218,10 @@ pub async fn exchange(
         .pointer("/expires_in")
         .and_then(|v| v.as_i64().or_else(|| v.as_str()?.parse().ok()))
         .filter(|secs| *secs > 0)
-        .map(|secs| {
-            (chrono::Utc::now() + chrono::Duration::seconds(secs))
-                .format("%Y-%m-%d %H:%M:%S%.3fZ")
-                .to_string()
-        })
+        // The provider's number: out of chrono's range means no expiry, not a panic.
+        .and_then(chrono::Duration::try_seconds)
+        .and_then(|d| chrono::Utc::now().checked_add_signed(d))
+        .map(|at| at.format("%Y-%m-%d %H:%M:%S%.3fZ").to_string())
         .unwrap_or_default();
     Ok(user)
 }
@@ -304,12 +303,13 @@ fn str_at(value: &Value, pointer: &str) -> String {
 fn map_user(spec: &ProviderSpec, raw: Value) -> OAuth2User {
     let m = &spec.user;
     let verified = match m.email_verified {
-        None => true,
-        Some(pointer) => match raw.pointer(pointer) {
+        EmailProof::Always => true,
+        EmailProof::Flag(pointer) => match raw.pointer(pointer) {
             Some(Value::Bool(b)) => *b,
             Some(Value::String(s)) => s == "true",
             _ => false,
         },
+        EmailProof::Never => false,
     };
     OAuth2User {
         id: str_at(&raw, m.id),
@@ -344,6 +344,41 @@ mod tests {
             json!({"sub": "u1", "email": "a@b.c", "email_verified": true}),
         );
         assert_eq!(user.email, "a@b.c");
+    }
+
+    #[test]
+    fn each_provider_trusts_its_email_only_on_the_documented_proof() {
+        let with = json!({"sub": "u", "id": "u", "email": "a@b.c", "mail": "a@b.c",
+                          "email_verified": true, "verified": true});
+        let without = json!({"sub": "u", "id": "u", "email": "a@b.c", "mail": "a@b.c",
+                             "email_verified": false, "verified": false});
+        for (name, trusted_with, trusted_without, why) in [
+            ("google", true, false, "email_verified"),
+            ("oidc", true, false, "email_verified"),
+            ("discord", true, false, "verified"),
+            (
+                "microsoft",
+                false,
+                false,
+                "Graph mail is never verified (nOAuth)",
+            ),
+            (
+                "gitlab",
+                true,
+                true,
+                "confirmed primary email, as PocketBase",
+            ),
+            ("facebook", true, true, "as PocketBase"),
+        ] {
+            let spec = spec(name).expect("in the catalog");
+            let got = |raw: &Value| !map_user(spec, raw.clone()).email.is_empty();
+            assert_eq!(got(&with), trusted_with, "{name} ({why}) with proof");
+            assert_eq!(
+                got(&without),
+                trusted_without,
+                "{name} ({why}) without proof"
+            );
+        }
     }
 
     #[test]

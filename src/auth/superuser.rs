@@ -75,7 +75,7 @@ pub async fn delete_superuser(db: &Db, email: &str) -> Result<(), AuthError> {
         }
         // Its OAuth2 links, MFA/OTP rows and login origins go with it, so
         // nothing passes to a later record with the same id.
-        for table in ["_externalAuths", "_mfas", "_otps", "_authOrigins"] {
+        for table in crate::schema::AUTH_STATE_TABLES {
             tx.execute(
                 &format!(
                     "DELETE FROM {table} WHERE collectionRef = ?1 AND recordRef IN \

@@ -29,6 +29,19 @@ pub struct UnverifiedClaims {
     pub kind: String,
 }
 
+/// Longest lifetime a token is signed for, whatever a collection says
+/// (ten years: impersonation allows that much; collection options are
+/// validated down to PocketBase's ~3 years). Keeps `now + duration` far
+/// from overflowing.
+pub const MAX_TOKEN_SECS: i64 = 10 * 365 * 24 * 60 * 60;
+
+/// The `exp` claim of a token issued now for `duration_secs`, capped at
+/// [`MAX_TOKEN_SECS`]: a huge duration must neither panic nor wrap into
+/// the past.
+fn expiry(duration_secs: i64) -> i64 {
+    crate::clock::unix_now().saturating_add(duration_secs.clamp(-MAX_TOKEN_SECS, MAX_TOKEN_SECS))
+}
+
 /// Signs an auth token valid for `duration_secs`.
 pub fn issue_auth(
     collection_id: &str,
@@ -58,7 +71,7 @@ fn issue_auth_with(
 ) -> Result<String, AuthError> {
     let claims = AuthClaims {
         collection_id: collection_id.to_owned(),
-        exp: crate::clock::unix_now() + duration_secs,
+        exp: expiry(duration_secs),
         id: record_id.to_owned(),
         refreshable,
         kind: "auth".to_owned(),
@@ -118,10 +131,7 @@ pub fn issue_purpose(
     let mut claims = extra;
     claims.insert("collectionId".into(), collection_id.into());
     claims.insert("id".into(), record_id.into());
-    claims.insert(
-        "exp".into(),
-        (crate::clock::unix_now() + duration_secs).into(),
-    );
+    claims.insert("exp".into(), expiry(duration_secs).into());
     claims.insert("type".into(), purpose.claim().into());
     sign(&claims, key)
 }
@@ -205,6 +215,36 @@ mod tests {
         assert!(
             verify_auth(&token, "key-2").is_err(),
             "a rotated key revokes the token"
+        );
+    }
+
+    #[test]
+    fn an_absurd_duration_neither_panics_nor_wraps_into_an_expired_token() {
+        for duration in [i64::MAX, i64::MAX - 1, MAX_TOKEN_SECS + 1] {
+            let token = issue_auth("pbc_1", "abc", "k", duration).expect("sign");
+            let claims = verify_auth(&token, "k").expect("still valid, not wrapped into the past");
+            assert!(
+                claims.exp <= crate::clock::unix_now() + MAX_TOKEN_SECS,
+                "{duration}: capped at MAX_TOKEN_SECS"
+            );
+            let purpose = issue_purpose(
+                Purpose::Verification,
+                "pbc_1",
+                "abc",
+                serde_json::Map::new(),
+                "k",
+                duration,
+            )
+            .expect("sign");
+            assert!(
+                verify_purpose(&purpose, Purpose::Verification, "k").is_ok(),
+                "{duration}"
+            );
+        }
+        let token = issue_auth("pbc_1", "abc", "k", i64::MIN).expect("sign");
+        assert!(
+            verify_auth(&token, "k").is_err(),
+            "i64::MIN is simply expired"
         );
     }
 

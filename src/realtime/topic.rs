@@ -36,11 +36,15 @@ pub struct Topic {
     /// are equal see a record the same way.
     pub options_key: Arc<str>,
     pub options: Arc<Options>,
+    /// False when an `options` parameter is present but is not a JSON
+    /// object; the API refuses such a subscription (PocketBase ignores it).
+    pub options_well_formed: bool,
 }
 
 impl Topic {
-    /// Parses a topic. Unknown collections and malformed options are not
-    /// errors (PocketBase accepts any topic; it just never fires).
+    /// Parses a topic. Unknown collections are not errors (PocketBase
+    /// accepts any topic; it just never fires); malformed options parse as
+    /// none and are flagged in [`Topic::options_well_formed`].
     pub fn parse(raw: &str) -> Topic {
         let (path, query) = raw.split_once('?').unwrap_or((raw, ""));
         let (collection, record_id) = match path.split_once('/') {
@@ -48,12 +52,15 @@ impl Topic {
             Some((c, id)) => (c, Some(id.to_owned())),
             None => (path, None),
         };
+        let options = parse_options(query);
+        let options_well_formed = options.is_some();
         Topic {
             raw: Arc::from(raw),
             collection: collection.to_owned(),
             record_id,
             options_key: Arc::from(query),
-            options: Arc::new(parse_options(query)),
+            options: Arc::new(options.unwrap_or_default()),
+            options_well_formed,
         }
     }
 
@@ -64,15 +71,16 @@ impl Topic {
     }
 }
 
-fn parse_options(query: &str) -> Options {
+/// The topic's options; `None` when they are present but malformed.
+fn parse_options(query: &str) -> Option<Options> {
     let Ok(pairs) = serde_urlencoded::from_str::<Vec<(String, String)>>(query) else {
-        return Options::default();
+        return None;
     };
     let Some((_, raw)) = pairs.into_iter().find(|(k, _)| k == "options") else {
-        return Options::default();
+        return Some(Options::default());
     };
     let Ok(Value::Object(json)) = serde_json::from_str::<Value>(&raw) else {
-        return Options::default();
+        return None;
     };
     let strings = |key: &str| -> HashMap<String, String> {
         match json.get(key) {
@@ -90,13 +98,13 @@ fn parse_options(query: &str) -> Options {
             _ => HashMap::new(),
         }
     };
-    Options {
+    Some(Options {
         query: strings("query"),
         headers: strings("headers")
             .into_iter()
             .map(|(k, v)| (k.to_ascii_lowercase().replace('-', "_"), v))
             .collect(),
-    }
+    })
 }
 
 #[cfg(test)]
@@ -137,16 +145,15 @@ mod tests {
     }
 
     #[test]
-    fn malformed_options_are_ignored() {
-        for raw in [
-            "posts/x?options=notjson",
-            "posts/x?options=%5B1%5D",
-            "posts/x?%zz",
-        ] {
+    fn malformed_options_parse_as_none_and_are_flagged() {
+        for raw in ["posts/x?options=notjson", "posts/x?options=%5B1%5D"] {
             let t = Topic::parse(raw);
             assert_eq!(*t.options, Options::default(), "{raw}");
+            assert!(!t.options_well_formed, "{raw}");
             assert_eq!(t.record_id.as_deref(), Some("x"));
         }
+        let t = Topic::parse("posts/x?%zz");
+        assert_eq!(*t.options, Options::default(), "a query without options");
     }
 
     #[test]

@@ -15,9 +15,7 @@ use crate::schema::{CollectionType, CompiledCollection, Snapshot};
 use crate::validation::{FieldError, ValidationErrors};
 use rusqlite::Connection;
 
-/// The system tables holding per-record auth state, each with
-/// `collectionRef` and `recordRef` columns.
-const BOOKKEEPING_TABLES: [&str; 4] = ["_externalAuths", "_mfas", "_otps", "_authOrigins"];
+use crate::schema::AUTH_STATE_TABLES as BOOKKEEPING_TABLES;
 
 /// Refuses to create auth record `id` when another auth collection already
 /// has a record with that id (PocketBase's `validation_invalid_auth_id`;

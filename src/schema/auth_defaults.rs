@@ -172,21 +172,91 @@ pub fn apply_options(
             ),
         }
     }
-    for (key, _) in TOKEN_OPTIONS {
-        let duration = options
-            .get(key)
-            .and_then(|o| o.get("duration"))
-            .and_then(Value::as_u64);
-        if duration.is_none_or(|d| d == 0) {
-            let mut inner = ValidationErrors::new();
-            inner.add(
+    check_bounds(options, errors);
+}
+
+/// Token lifetimes accepted (seconds): PocketBase's ~3 year maximum, but
+/// from 1 s rather than its 10 s. A shorter token is only safer, and the
+/// expiry tests (and anyone who relied on our old "positive" rule) use
+/// one- and two-second tokens.
+pub const TOKEN_SECS: (i64, i64) = (1, 94_670_856);
+/// OTP and MFA windows while enabled (seconds): 10 s to a day.
+pub const CODE_WINDOW_SECS: (i64, i64) = (10, 86_400);
+/// Shortest OTP PocketBase accepts while OTP is enabled.
+pub const MIN_OTP_LENGTH: i64 = 4;
+
+/// Refuses out-of-range durations and lengths with PocketBase's field
+/// errors, so no absurd number reaches token or code arithmetic.
+fn check_bounds(options: &Map<String, Value>, errors: &mut ValidationErrors) {
+    let value = |key: &str, field: &str| options.get(key).and_then(|o| o.get(field));
+    let enabled = |key: &str| {
+        value(key, "enabled")
+            .and_then(Value::as_bool)
+            .unwrap_or(false)
+    };
+    let mut checks: Vec<(&str, &str, i64, Option<i64>)> = TOKEN_OPTIONS
+        .iter()
+        .map(|(key, _)| (*key, "duration", TOKEN_SECS.0, Some(TOKEN_SECS.1)))
+        .collect();
+    for key in ["otp", "mfa"] {
+        if enabled(key) {
+            checks.push((
+                key,
                 "duration",
-                FieldError::new(
-                    "validation_required",
-                    "Must be a positive number of seconds.",
-                ),
-            );
+                CODE_WINDOW_SECS.0,
+                Some(CODE_WINDOW_SECS.1),
+            ));
+        }
+    }
+    if enabled("otp") {
+        checks.push(("otp", "length", MIN_OTP_LENGTH, None));
+    }
+    for (key, field, min, max) in checks {
+        if let Some(e) = out_of_bounds(value(key, field), min, max) {
+            let mut inner = ValidationErrors::new();
+            inner.add(field, e);
             errors.nest(key, inner);
         }
+    }
+}
+
+/// The error for a whole number that is missing, zero or outside `min..=max`.
+fn out_of_bounds(value: Option<&Value>, min: i64, max: Option<i64>) -> Option<FieldError> {
+    let n = match value {
+        None | Some(Value::Null) => 0.0,
+        Some(Value::Number(n)) => n.as_f64().unwrap_or(0.0),
+        Some(_) => {
+            return Some(FieldError::new(
+                "validation_invalid_value",
+                "Must be a whole number.",
+            ));
+        }
+    };
+    // Compared as floats so i64/u64 extremes and huge floats need no casts.
+    if n == 0.0 {
+        Some(FieldError::required())
+    } else if n < min as f64 {
+        Some(
+            FieldError::new(
+                "validation_min_greater_equal_than_required",
+                format!("Must be no less than {min}."),
+            )
+            .with_params(json!({"threshold": min})),
+        )
+    } else if let Some(max) = max.filter(|max| n > *max as f64) {
+        Some(
+            FieldError::new(
+                "validation_max_less_equal_than_required",
+                format!("Must be no greater than {max}."),
+            )
+            .with_params(json!({"threshold": max})),
+        )
+    } else if n.fract() != 0.0 {
+        Some(FieldError::new(
+            "validation_invalid_value",
+            "Must be a whole number.",
+        ))
+    } else {
+        None
     }
 }

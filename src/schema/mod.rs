@@ -34,7 +34,9 @@ pub use list::{ListError, bind_values, list};
 pub use names::{CollectionName, FieldName, NameError};
 pub use registry::{CompiledCollection, Registry, Snapshot};
 pub use rule_scope::{FieldScope, MAX_RELATION_HOPS, NoRequest, RequestValues, Trust};
-pub use store::{LISTABLE_COLUMNS, create, delete, load_snapshot, query_ids, update, validate};
+pub use store::{
+    AUTH_STATE_TABLES, LISTABLE_COLUMNS, create, delete, load_snapshot, query_ids, update, validate,
+};
 
 use crate::db::DbError;
 use crate::validation::ValidationErrors;

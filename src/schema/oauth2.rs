@@ -15,13 +15,26 @@ pub struct UserMapping {
     pub username: &'static str,
     pub email: &'static str,
     pub avatar_url: &'static str,
-    /// A boolean saying the email is verified; `None` when the provider
-    /// only ever returns verified addresses.
-    pub email_verified: Option<&'static str>,
+    /// Whether the provider vouches for `email` (see [`EmailProof`]).
+    pub email_verified: EmailProof,
     /// Path appended to the user-info URL of a list of the user's addresses
     /// (`[{email, verified, primary}]`, GitHub's `/user/emails`) whose
     /// primary verified one is the email; "" when `email` is used instead.
     pub verified_emails: &'static str,
+}
+
+/// What makes a provider's email trustworthy. Only a trusted email links
+/// a provider account to the record with that address or verifies one, so
+/// this decides who can take over an account by email.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EmailProof {
+    /// The provider only ever returns addresses it has verified.
+    Always,
+    /// A boolean (or `"true"`) at this JSON pointer says it is verified.
+    Flag(&'static str),
+    /// The address is whatever the account's owner or admin typed
+    /// (Microsoft Graph's `mail`): never trusted, so it is dropped.
+    Never,
 }
 
 /// A provider known to the server.
@@ -44,7 +57,7 @@ const OIDC_USER: UserMapping = UserMapping {
     username: "/preferred_username",
     email: "/email",
     avatar_url: "/picture",
-    email_verified: Some("/email_verified"),
+    email_verified: EmailProof::Flag("/email_verified"),
     verified_emails: "",
 };
 
@@ -96,7 +109,7 @@ pub const CATALOG: &[ProviderSpec] = &[
             // (as in PocketBase).
             email: "",
             avatar_url: "/avatar_url",
-            email_verified: None,
+            email_verified: EmailProof::Always,
             verified_emails: "/emails",
         },
     },
@@ -114,7 +127,7 @@ pub const CATALOG: &[ProviderSpec] = &[
             username: "/username",
             email: "/email",
             avatar_url: "/avatar_url",
-            email_verified: None,
+            email_verified: EmailProof::Always,
             verified_emails: "",
         },
     },
@@ -132,7 +145,7 @@ pub const CATALOG: &[ProviderSpec] = &[
             username: "/username",
             email: "/email",
             avatar_url: "",
-            email_verified: Some("/verified"),
+            email_verified: EmailProof::Flag("/verified"),
             verified_emails: "",
         },
     },
@@ -148,11 +161,12 @@ pub const CATALOG: &[ProviderSpec] = &[
             id: "/id",
             name: "/displayName",
             username: "",
-            // Trusted as PocketBase trusts it by default (its
-            // `idTokenEmailClaim` choices are not supported here).
+            // Graph's `mail` is not a verified address: a tenant admin can
+            // set it to anyone's (nOAuth). PocketBase trusts it by default;
+            // we never do, so it neither links nor verifies an account.
             email: "/mail",
             avatar_url: "",
-            email_verified: None,
+            email_verified: EmailProof::Never,
             verified_emails: "",
         },
     },
@@ -170,7 +184,7 @@ pub const CATALOG: &[ProviderSpec] = &[
             username: "",
             email: "/email",
             avatar_url: "/picture/data/url",
-            email_verified: None,
+            email_verified: EmailProof::Always,
             verified_emails: "",
         },
     },

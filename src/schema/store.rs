@@ -9,7 +9,7 @@ use super::index::IndexDef;
 use super::names::CollectionName;
 use super::registry::{CompiledCollection, Registry, Snapshot};
 use super::{SchemaError, ddl};
-use crate::db::Db;
+use crate::db::{Db, ident};
 use crate::validation::{FieldError, ValidationErrors};
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 use serde_json::Value;
@@ -339,8 +339,14 @@ pub async fn validate(
     .await
 }
 
-/// Deletes a collection and its table. Refused for system collections and
-/// for collections other collections still point at.
+/// The system tables holding per-record auth state (OAuth2 links, MFA and
+/// OTP rows, login origins), each keyed by `collectionRef` and `recordRef`.
+pub const AUTH_STATE_TABLES: [&str; 4] = ["_externalAuths", "_mfas", "_otps", "_authOrigins"];
+
+/// Deletes a collection and its table, with the auth state of its records
+/// (else a later collection reusing its id would inherit links and codes).
+/// Refused for system collections and for collections other collections
+/// still point at.
 pub async fn delete(
     db: &Db,
     registry: &Registry,
@@ -359,6 +365,12 @@ pub async fn delete(
     let def = collection.def.clone();
     commit_change(db, registry, move |tx| {
         tx.execute("DELETE FROM _collections WHERE id = ?1", [&def.id])?;
+        for table in AUTH_STATE_TABLES {
+            tx.execute(
+                &format!("DELETE FROM {} WHERE collectionRef = ?1", ident(table)),
+                [&def.id],
+            )?;
+        }
         ddl::drop(tx, &def)?;
         Ok(())
     })

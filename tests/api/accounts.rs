@@ -830,3 +830,51 @@ async fn an_email_change_token_issued_before_the_domains_narrowed_does_not_confi
     assert_eq!(stored["verified"], false, "not verified either");
     app.login_as("users", "old@example.com", PASSWORD).await;
 }
+
+#[tokio::test]
+async fn request_otp_stops_mailing_new_codes_after_ten_live_ones_and_reuses_the_last() {
+    let (app, sink) = spawn_app_with_mail().await;
+    sign_up(&app, "flood@example.com").await;
+    enable(&app, json!({"otp": {"enabled": true}})).await;
+
+    let mut ids = Vec::new();
+    for _ in 0..13 {
+        let (status, body) = post(
+            &app,
+            "request-otp",
+            None,
+            json!({"email": "flood@example.com"}),
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+        ids.push(body["otpId"].as_str().expect("otpId").to_owned());
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    let distinct: std::collections::HashSet<&String> = ids.iter().collect();
+    assert_eq!(distinct.len(), 10, "ten codes are issued: {ids:?}");
+    assert_eq!(ids[10], ids[9], "the 11th request gets the last issued id");
+    assert_eq!(ids[12], ids[9], "and so does every later one");
+    assert_eq!(
+        sink.count_for("flood@example.com"),
+        10,
+        "no mail past the tenth"
+    );
+    let code = sink
+        .messages()
+        .into_iter()
+        .last()
+        .and_then(|m| m.find_digits(8))
+        .expect("the last mailed code");
+    let (status, body) = post(
+        &app,
+        "auth-with-otp",
+        None,
+        json!({"otpId": ids[12], "password": code}),
+    )
+    .await;
+    assert_eq!(
+        status, 200,
+        "the reused id still takes the last mailed code: {body}"
+    );
+}

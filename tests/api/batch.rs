@@ -240,3 +240,145 @@ async fn a_batch_running_past_its_timeout_fails_whole_and_writes_nothing() {
     app.create_record_ok("notes", json!({"title": "after"}))
         .await;
 }
+
+/// Posts `requests` as the superuser; returns status and body.
+async fn su_batch(app: &TestApp, requests: Value) -> (u16, Value) {
+    status_json(
+        app.su(
+            Method::POST,
+            "/api/batch",
+            Some(json!({ "requests": requests })),
+        )
+        .await,
+    )
+    .await
+}
+
+#[tokio::test]
+async fn a_member_breaking_a_unique_index_fails_with_its_field_error_and_writes_nothing() {
+    let app = setup().await;
+    app.create_collection_ok(json!({
+        "name": "tags", "listRule": "",
+        "fields": [{"name": "slug", "type": "text"}],
+        "indexes": ["CREATE UNIQUE INDEX idx_tags_slug ON tags (slug)"]
+    }))
+    .await;
+    app.create_record_ok("tags", json!({"slug": "taken"})).await;
+    let create = |slug: &str| json!({"method": "POST", "url": "/api/collections/tags/records", "body": {"slug": slug}});
+
+    for (requests, failing, why) in [
+        (
+            json!([create("fresh"), create("taken")]),
+            "1",
+            "duplicate of a stored record",
+        ),
+        (
+            json!([create("twin"), create("twin")]),
+            "1",
+            "duplicate inside the batch",
+        ),
+        (
+            json!([create("a"), {"method": "PUT", "url": "/api/collections/tags/records", "body": {"slug": "taken"}}]),
+            "1",
+            "upsert creating a duplicate",
+        ),
+    ] {
+        let (status, body) = su_batch(&app, requests).await;
+
+        assert_eq!(status, 400, "{why}: {body}");
+        assert_eq!(body["message"], "Batch transaction failed.", "{why}");
+        let member = &body["data"]["requests"][failing];
+        assert_eq!(member["code"], "batch_request_failed", "{why}: {body}");
+        assert_eq!(
+            member["response"]["status"], 400,
+            "{why}: the single request's 400: {body}"
+        );
+        assert_eq!(
+            member["response"]["data"]["slug"]["code"], "validation_not_unique",
+            "{why}: {body}"
+        );
+        assert_eq!(count_in(&app, "tags").await, 1, "{why}: nothing written");
+    }
+}
+
+#[tokio::test]
+async fn a_member_with_a_missing_relation_fails_like_the_single_request() {
+    let app = setup().await;
+    let notes = app
+        .su(Method::GET, "/api/collections/notes", None)
+        .await
+        .json::<Value>()
+        .await
+        .expect("json");
+    app.create_collection_ok(json!({
+        "name": "links", "listRule": "",
+        "fields": [{"name": "note", "type": "relation", "collectionId": notes["id"], "maxSelect": 1}]
+    }))
+    .await;
+    let body = json!({"note": "missingrecord01"});
+    let (single_status, single) = status_json(app.create_record("links", body.clone()).await).await;
+
+    let (status, batch) = su_batch(
+        &app,
+        json!([{"method": "POST", "url": "/api/collections/links/records", "body": body}]),
+    )
+    .await;
+
+    assert_eq!(single_status, 400, "{single}");
+    assert_eq!(status, 400, "{batch}");
+    assert_eq!(
+        batch["data"]["requests"]["0"]["response"], single,
+        "same answer as alone"
+    );
+    assert_eq!(count_in(&app, "links").await, 0);
+}
+
+#[tokio::test]
+async fn members_that_collide_with_earlier_members_fail_with_a_4xx() {
+    let app = setup().await;
+    let note = app.create_record_ok("notes", json!({"title": "x"})).await;
+    let id = note["id"].as_str().expect("id").to_owned();
+    let notes = app
+        .su(Method::GET, "/api/collections/notes", None)
+        .await
+        .json::<Value>()
+        .await
+        .expect("json");
+    app.create_collection_ok(json!({
+        "name": "links", "listRule": "",
+        "fields": [{"name": "note", "type": "relation", "collectionId": notes["id"], "maxSelect": 1}]
+    }))
+    .await;
+    let url = format!("/api/collections/notes/records/{id}");
+    let new_with_id = json!({"method": "POST", "url": "/api/collections/notes/records", "body": {"id": "sameid000000001", "title": "t"}});
+
+    for (requests, why) in [
+        (
+            json!([{"method": "DELETE", "url": url}, {"method": "PATCH", "url": url, "body": {"title": "y"}}]),
+            "update of a record deleted earlier",
+        ),
+        (
+            json!([{"method": "DELETE", "url": url}, {"method": "DELETE", "url": url}]),
+            "second delete of the same record",
+        ),
+        (
+            json!([new_with_id, new_with_id]),
+            "two creates with the same id",
+        ),
+        (
+            json!([{"method": "DELETE", "url": url}, {"method": "POST", "url": "/api/collections/links/records", "body": {"note": id}}]),
+            "relation to a record deleted earlier",
+        ),
+    ] {
+        let (status, body) = su_batch(&app, requests).await;
+
+        assert_eq!(status, 400, "{why}: {body}");
+        let member = &body["data"]["requests"]["1"];
+        let inner = member["response"]["status"].as_u64().unwrap_or_default();
+        assert!(
+            (400..500).contains(&inner),
+            "{why}: member answer must be a 4xx: {body}"
+        );
+        assert_eq!(count_in(&app, "notes").await, 1, "{why}: nothing written");
+    }
+}

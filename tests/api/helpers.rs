@@ -29,33 +29,75 @@ impl Drop for TestApp {
 
 /// Starts a server on a fresh data dir with one superuser.
 pub async fn spawn_app() -> TestApp {
-    let tmp = tempfile::tempdir().expect("temp dir");
-    let path = tmp.path().to_path_buf();
-    let mut app = spawn_app_in(&path).await;
-    app._tmp = Some(tmp);
-    app
+    AppBuilder::default().spawn().await
 }
 
 /// Starts a server on an existing data dir (for restart tests); creates the
 /// superuser if it does not exist yet.
 pub async fn spawn_app_in(dir: &Path) -> TestApp {
-    let config = Config::for_tests(dir);
-    let app = Application::build(config).await.expect("app builds");
-    ferrobase::auth::upsert_superuser(app.db(), SU_EMAIL, SU_PASSWORD)
-        .await
-        .expect("superuser");
-    let base = format!("http://127.0.0.1:{}", app.port());
-    let handle = app.handle();
-    tokio::spawn(app.run_until_stopped());
-    let client = reqwest::Client::new();
-    let superuser_token = login(&client, &base, "_superusers", SU_EMAIL, SU_PASSWORD).await;
-    TestApp {
-        base,
-        client,
-        superuser_token,
-        data_dir: dir.to_path_buf(),
-        handle,
-        _tmp: None,
+    AppBuilder::default().in_dir(dir).spawn().await
+}
+
+/// Starts a server on a fresh data dir like [`spawn_app`], with `edit`
+/// applied to the test config first (small limits, fewer readers, …).
+pub async fn spawn_app_configured(edit: impl FnOnce(&mut Config) + 'static) -> TestApp {
+    AppBuilder::default().configured(edit).spawn().await
+}
+
+/// A change to the test config made before the app is built.
+type ConfigEdit = Box<dyn FnOnce(&mut Config)>;
+
+/// The one way a test server starts: a data dir (fresh and removed with
+/// the app unless given), the test config with optional edits, a superuser
+/// upserted and logged in.
+#[derive(Default)]
+pub struct AppBuilder {
+    dir: Option<PathBuf>,
+    edit: Option<ConfigEdit>,
+}
+
+impl AppBuilder {
+    /// Runs on `dir`, which outlives the app (restart tests).
+    pub fn in_dir(mut self, dir: &Path) -> Self {
+        self.dir = Some(dir.to_path_buf());
+        self
+    }
+
+    /// Applies `edit` to the test config before the app is built.
+    pub fn configured(mut self, edit: impl FnOnce(&mut Config) + 'static) -> Self {
+        self.edit = Some(Box::new(edit));
+        self
+    }
+
+    pub async fn spawn(self) -> TestApp {
+        let (dir, tmp) = match self.dir {
+            Some(dir) => (dir, None),
+            None => {
+                let tmp = tempfile::tempdir().expect("temp dir");
+                (tmp.path().to_path_buf(), Some(tmp))
+            }
+        };
+        let mut config = Config::for_tests(&dir);
+        if let Some(edit) = self.edit {
+            edit(&mut config);
+        }
+        let app = Application::build(config).await.expect("app builds");
+        ferrobase::auth::upsert_superuser(app.db(), SU_EMAIL, SU_PASSWORD)
+            .await
+            .expect("superuser");
+        let base = format!("http://127.0.0.1:{}", app.port());
+        let handle = app.handle();
+        tokio::spawn(app.run_until_stopped());
+        let client = reqwest::Client::new();
+        let superuser_token = login(&client, &base, "_superusers", SU_EMAIL, SU_PASSWORD).await;
+        TestApp {
+            base,
+            client,
+            superuser_token,
+            data_dir: dir,
+            handle,
+            _tmp: tmp,
+        }
     }
 }
 
@@ -287,29 +329,4 @@ pub async fn spawn_app_with_mail() -> (TestApp, crate::smtp_sink::SmtpSink) {
     .await;
     assert_eq!(status, 200, "{body}");
     (app, sink)
-}
-
-/// Starts a server on a fresh data dir like [`spawn_app`], with `edit`
-/// applied to the test config first (small limits, fewer readers, …).
-pub async fn spawn_app_configured(edit: impl FnOnce(&mut Config)) -> TestApp {
-    let tmp = tempfile::tempdir().expect("temp dir");
-    let mut config = Config::for_tests(tmp.path());
-    edit(&mut config);
-    let app = Application::build(config).await.expect("app builds");
-    ferrobase::auth::upsert_superuser(app.db(), SU_EMAIL, SU_PASSWORD)
-        .await
-        .expect("superuser");
-    let base = format!("http://127.0.0.1:{}", app.port());
-    let handle = app.handle();
-    tokio::spawn(app.run_until_stopped());
-    let client = reqwest::Client::new();
-    let superuser_token = login(&client, &base, "_superusers", SU_EMAIL, SU_PASSWORD).await;
-    TestApp {
-        base,
-        client,
-        superuser_token,
-        data_dir: tmp.path().to_path_buf(),
-        handle,
-        _tmp: Some(tmp),
-    }
 }

@@ -10,6 +10,7 @@ mod auth;
 mod auth_collections;
 mod auth_fields;
 mod auth_ids;
+mod auth_options;
 mod backups;
 mod bad_input;
 mod batch;

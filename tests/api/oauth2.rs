@@ -44,6 +44,14 @@ fn user_named(hint: &str) -> Value {
                            "email": "victim@example.com", "email_verified": true}),
         "mallory" => json!({"sub": "mallory-666", "name": "Mallory",
                             "email": "mallory@idp.test", "email_verified": true}),
+        // A Microsoft Graph `/me` answer whose `mail` a tenant admin set to
+        // someone else's address (the nOAuth class): Graph never says it is verified.
+        "graph-mallory" => json!({"id": "graph-666", "displayName": "Mallory",
+                                  "mail": "victim@example.com",
+                                  "userPrincipalName": "mallory@evil.onmicrosoft.com"}),
+        // A provider answering the token request with an absurd `expires_in`.
+        "huge-expiry" => json!({"sub": "huge-1", "name": "Huge", "email": "huge@idp.test",
+                                "email_verified": true, "_expires_in": i64::MAX}),
         _ => {
             json!({"sub": "eve-789", "name": "Eve", "email": "eve@idp.test", "email_verified": false})
         }
@@ -119,9 +127,14 @@ async fn token(
     }
     s.counter += 1;
     let access = format!("access-{}", s.counter);
+    let expires_in = grant
+        .user
+        .get("_expires_in")
+        .cloned()
+        .unwrap_or(json!(3600));
     s.tokens.insert(access.clone(), grant.user);
     HttpResponse::Ok().json(json!({"access_token": access, "refresh_token": "r1",
-                                   "token_type": "Bearer", "expires_in": 3600}))
+                                   "token_type": "Bearer", "expires_in": expires_in}))
 }
 
 async fn userinfo(state: Shared, req: actix_web::HttpRequest) -> HttpResponse {
@@ -853,4 +866,263 @@ async fn an_oauth2_link_works_on_an_auth_collection_without_an_updated_field() {
     assert!(after.get("updated").is_none(), "{after}");
     assert_eq!(signup_status, 200, "signing up a new account: {signup}");
     assert_eq!(signup["record"]["verified"], true, "{signup}");
+}
+
+/// Enables the fake provider under a catalog name other than OIDC, with
+/// its endpoints pointed at the fake.
+async fn enable_as(app: &TestApp, provider: &str, name: &str) {
+    let (status, body) = status_json(
+        app.update_collection(
+            "users",
+            json!({"oauth2": {"enabled": true, "providers": [{
+                "name": name, "clientId": CLIENT_ID, "clientSecret": CLIENT_SECRET,
+                "authURL": format!("{provider}/authorize"),
+                "tokenURL": format!("{provider}/token"),
+                "userInfoURL": format!("{provider}/userinfo"),
+            }]}}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+}
+
+#[tokio::test]
+async fn a_microsoft_mail_neither_links_to_nor_verifies_the_account_with_that_address() {
+    let app = spawn_app().await;
+    let provider = start_provider().await;
+    enable_as(&app, &provider, "microsoft").await;
+    let victim = app
+        .create_record_ok(
+            "users",
+            json!({"email": "victim@example.com", "password": "victim-pass-1", "passwordConfirm": "victim-pass-1"}),
+        )
+        .await;
+    let victim_id = victim["id"].as_str().expect("id").to_owned();
+    let (status, _) = status_json(
+        app.update_record("users", &victim_id, json!({"verified": true}))
+            .await,
+    )
+    .await;
+    assert_eq!(status, 200);
+
+    let (status, body) = oauth2_flow(&app, "microsoft", "graph-mallory", None, json!({})).await;
+
+    assert_ne!(
+        status, 200,
+        "no session from an unverified Graph mail: {body}"
+    );
+    assert_ne!(
+        body["record"]["id"].as_str(),
+        Some(victim_id.as_str()),
+        "never the victim's account: {body}"
+    );
+    assert!(
+        links_of(&app, &victim_id).await.is_empty(),
+        "no link planted on the victim"
+    );
+    let (_, links) = status_json(
+        app.su(Method::GET, "/api/collections/_externalAuths/records", None)
+            .await,
+    )
+    .await;
+    assert_eq!(links["totalItems"], 0, "nothing linked: {links}");
+}
+
+#[tokio::test]
+async fn an_absurd_expires_in_from_the_provider_does_not_break_the_login() {
+    let app = spawn_app().await;
+    let provider = start_provider().await;
+    enable_oidc(&app, &provider).await;
+
+    let (status, body) = oauth2_flow(&app, "oidc", "huge-expiry", None, json!({})).await;
+
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["record"]["email"], "huge@idp.test");
+}
+
+/// Rows of each auth bookkeeping table that point at record `id`.
+async fn auth_state_of(app: &TestApp, id: &str) -> Vec<(&'static str, i64)> {
+    let mut out = Vec::new();
+    for table in ["_externalAuths", "_mfas", "_otps", "_authOrigins"] {
+        let filter = format!("recordRef = '{id}'");
+        let (status, rows) = status_json(
+            app.list_records(
+                table,
+                &[("filter", filter.as_str())],
+                Some(&app.superuser_token.clone()),
+            )
+            .await,
+        )
+        .await;
+        assert_eq!(status, 200, "{table}: {rows}");
+        out.push((table, rows["totalItems"].as_i64().unwrap_or(-1)));
+    }
+    out
+}
+
+#[tokio::test]
+async fn a_deleted_auth_collections_links_codes_and_origins_do_not_pass_to_its_successor() {
+    let app = spawn_app().await;
+    let provider = start_provider().await;
+    let (status, created) = status_json(
+        app.create_collection(
+            json!({"name": "members", "type": "auth", "id": "pbc_members_001",
+                                     "createRule": "", "viewRule": ""}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 200, "{created}");
+    let (status, body) = status_json(
+        app.update_collection(
+            "members",
+            json!({"otp": {"enabled": true},
+                   "oauth2": {"enabled": true, "providers": [{
+                       "name": "oidc", "clientId": CLIENT_ID, "clientSecret": CLIENT_SECRET,
+                       "authURL": format!("{provider}/authorize"),
+                       "tokenURL": format!("{provider}/token"),
+                       "userInfoURL": format!("{provider}/userinfo")}]}}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    // Alice signs up through OAuth2 (a link and an origin), then asks for a code.
+    let (_, methods) = status_json(
+        app.request(
+            Method::GET,
+            "/api/collections/members/auth-methods",
+            None,
+            None,
+        )
+        .await,
+    )
+    .await;
+    let p = &methods["oauth2"]["providers"][0];
+    let redirect = format!("{}/api/oauth2-redirect", app.base);
+    let url = format!(
+        "{}{redirect}&login_hint=alice",
+        p["authURL"].as_str().expect("authURL")
+    );
+    let no_redirects = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let location = no_redirects
+        .get(&url)
+        .send()
+        .await
+        .expect("authorize")
+        .headers()["location"]
+        .to_str()
+        .expect("location")
+        .to_owned();
+    let code = location
+        .split("code=")
+        .nth(1)
+        .and_then(|r| r.split('&').next())
+        .expect("code");
+    let (status, login) = status_json(
+        app.request(
+            Method::POST,
+            "/api/collections/members/auth-with-oauth2",
+            None,
+            Some(
+                json!({"provider": "oidc", "code": code, "codeVerifier": p["codeVerifier"],
+                        "redirectURL": redirect}),
+            ),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 200, "{login}");
+    let id = login["record"]["id"].as_str().expect("id").to_owned();
+    let otp = app
+        .request(
+            Method::POST,
+            "/api/collections/members/request-otp",
+            None,
+            Some(json!({"email": "alice@idp.test"})),
+        )
+        .await;
+    assert_eq!(otp.status(), 200);
+    let before = auth_state_of(&app, &id).await;
+    assert!(
+        before.iter().filter(|(_, n)| *n > 0).count() >= 3,
+        "link, code and origin exist: {before:?}"
+    );
+
+    let deleted = app
+        .su(Method::DELETE, "/api/collections/members", None)
+        .await
+        .status();
+    let (status, again) = status_json(
+        app.create_collection(
+            json!({"name": "members", "type": "auth", "id": "pbc_members_001",
+                                     "createRule": ""}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 200, "{again}");
+    let successor = app
+        .request(
+            Method::POST,
+            "/api/collections/members/records",
+            None,
+            Some(json!({"id": id, "email": "newcomer@example.com",
+                        "password": "newcomer-123", "passwordConfirm": "newcomer-123"})),
+        )
+        .await
+        .status();
+
+    assert_eq!(deleted, 204);
+    assert_eq!(successor, 200, "the id is free again");
+    for (table, total) in auth_state_of(&app, &id).await {
+        assert_eq!(
+            total, 0,
+            "{table}: nothing inherited from the deleted collection"
+        );
+    }
+}
+
+#[tokio::test]
+async fn truncating_an_auth_collection_drops_its_links_codes_and_origins() {
+    let app = spawn_app().await;
+    let provider = start_provider().await;
+    enable_oidc(&app, &provider).await;
+    let (status, _) = status_json(
+        app.update_collection("users", json!({"otp": {"enabled": true}}))
+            .await,
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (status, login) = oauth2_flow(&app, "oidc", "alice", None, json!({})).await;
+    assert_eq!(status, 200, "{login}");
+    let id = login["record"]["id"].as_str().expect("id").to_owned();
+    let otp = app
+        .request(
+            Method::POST,
+            "/api/collections/users/request-otp",
+            None,
+            Some(json!({"email": "alice@idp.test"})),
+        )
+        .await;
+    assert_eq!(otp.status(), 200);
+    let before = auth_state_of(&app, &id).await;
+    assert!(
+        before.iter().filter(|(_, n)| *n > 0).count() >= 3,
+        "{before:?}"
+    );
+
+    let truncated = app
+        .su(Method::DELETE, "/api/collections/users/truncate", None)
+        .await
+        .status();
+
+    assert_eq!(truncated, 204);
+    for (table, total) in auth_state_of(&app, &id).await {
+        assert_eq!(total, 0, "{table}: gone with the truncated records");
+    }
 }

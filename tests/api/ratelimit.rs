@@ -337,3 +337,209 @@ async fn unknown_paths_and_wrong_methods_count_against_path_rules() {
     assert_eq!(wrong_method.status(), 404);
     assert_too_many(third, "404s used the /api/ window").await;
 }
+
+/// Turns batching on (off by default).
+async fn enable_batch(app: &TestApp) {
+    let body = json!({"batch": {"enabled": true}});
+    let (status, saved) =
+        status_json(app.su(Method::PATCH, "/api/settings", Some(body)).await).await;
+    assert_eq!(status, 200, "enable batch: {saved}");
+}
+
+fn sign_up_member(email: &str) -> Value {
+    json!({"method": "POST", "url": "/api/collections/users/records",
+           "body": {"email": email, "password": PASSWORD, "passwordConfirm": PASSWORD}})
+}
+
+async fn guest_batch(app: &TestApp, requests: Vec<Value>) -> (u16, Value) {
+    status_json(
+        guest(
+            app,
+            Method::POST,
+            "/api/batch",
+            Some(json!({"requests": requests})),
+        )
+        .await,
+    )
+    .await
+}
+
+async fn user_count(app: &TestApp) -> i64 {
+    let (_, list) = status_json(
+        app.su(Method::GET, "/api/collections/users/records", None)
+            .await,
+    )
+    .await;
+    list["totalItems"].as_i64().expect("totalItems")
+}
+
+#[tokio::test]
+async fn batch_members_count_against_every_label_their_single_request_would() {
+    for (label, why) in [
+        ("*:create", "wildcard action"),
+        ("users:create", "collection action"),
+        ("POST /api/collections/users/records", "method and path"),
+        ("/api/collections/users/records", "path"),
+    ] {
+        let app = spawn_app().await;
+        enable_batch(&app).await;
+        enable(&app, json!([rule(label, "", 60, 2)]), json!([])).await;
+
+        let (status, body) = guest_batch(
+            &app,
+            (0..3)
+                .map(|i| sign_up_member(&format!("m{i}@example.com")))
+                .collect(),
+        )
+        .await;
+
+        assert_eq!(status, 400, "{label} ({why}): {body}");
+        assert_eq!(body["message"], "Batch transaction failed.", "{label}");
+        assert_eq!(
+            body["data"]["requests"]["2"]["response"]["status"], 429,
+            "{label} ({why}): the third member is over the limit: {body}"
+        );
+        assert_eq!(
+            user_count(&app).await,
+            0,
+            "{label}: nothing of the batch is written"
+        );
+    }
+}
+
+#[tokio::test]
+async fn batches_and_single_requests_share_one_window() {
+    let app = spawn_app().await;
+    enable_batch(&app).await;
+    enable(&app, json!([rule("*:create", "", 60, 3)]), json!([])).await;
+
+    let single = sign_up(&app, "single@example.com").await;
+    let (pair, body) = guest_batch(
+        &app,
+        vec![
+            sign_up_member("b1@example.com"),
+            sign_up_member("b2@example.com"),
+        ],
+    )
+    .await;
+    let after_batch = sign_up(&app, "late@example.com").await;
+    let (second_batch, _) = guest_batch(&app, vec![sign_up_member("b3@example.com")]).await;
+
+    assert_eq!(single.status(), 200);
+    assert_eq!(pair, 200, "two more creates fit in the window: {body}");
+    assert_too_many(after_batch, "the window was spent by the batch").await;
+    assert_eq!(second_batch, 400, "a later batch is refused too");
+    assert_eq!(user_count(&app).await, 3, "never more than the limit");
+}
+
+#[tokio::test]
+async fn upsert_members_count_as_the_create_or_update_they_become() {
+    let app = spawn_app().await;
+    enable_batch(&app).await;
+    enable(&app, json!([rule("users:create", "", 60, 1)]), json!([])).await;
+    let upsert = |email: &str| {
+        json!({"method": "PUT", "url": "/api/collections/users/records",
+               "body": {"email": email, "password": PASSWORD, "passwordConfirm": PASSWORD}})
+    };
+
+    let (status, body) = guest_batch(
+        &app,
+        vec![upsert("u1@example.com"), upsert("u2@example.com")],
+    )
+    .await;
+
+    assert_eq!(
+        status, 400,
+        "two creating upserts exceed one create: {body}"
+    );
+    assert_eq!(body["data"]["requests"]["1"]["response"]["status"], 429);
+    assert_eq!(user_count(&app).await, 0);
+}
+
+#[tokio::test]
+async fn the_batch_label_limits_the_batch_itself() {
+    let app = spawn_app().await;
+    enable_batch(&app).await;
+    enable(&app, json!([rule("/api/batch", "", 60, 1)]), json!([])).await;
+
+    let (first, body) = guest_batch(&app, vec![sign_up_member("a@example.com")]).await;
+    let second = guest(
+        &app,
+        Method::POST,
+        "/api/batch",
+        Some(json!({"requests": [sign_up_member("b@example.com")]})),
+    )
+    .await;
+
+    assert_eq!(first, 200, "{body}");
+    assert_too_many(second, "second batch in the window").await;
+}
+
+#[tokio::test]
+async fn every_request_flow_carries_its_own_rate_limit_label() {
+    let app = spawn_app().await;
+    let (status, _) = status_json(
+        app.update_collection("users", json!({"otp": {"enabled": true}}))
+            .await,
+    )
+    .await;
+    assert_eq!(status, 200);
+    let user = sign_up(&app, "flows@example.com").await;
+    assert_eq!(user.status(), 200);
+    let token = app.login_as("users", "flows@example.com", PASSWORD).await;
+    for (action, path, auth, body) in [
+        (
+            "requestOTP",
+            "request-otp",
+            false,
+            json!({"email": "flows@example.com"}),
+        ),
+        (
+            "requestVerification",
+            "request-verification",
+            false,
+            json!({"email": "flows@example.com"}),
+        ),
+        (
+            "requestPasswordReset",
+            "request-password-reset",
+            false,
+            json!({"email": "flows@example.com"}),
+        ),
+        (
+            "requestEmailChange",
+            "request-email-change",
+            true,
+            json!({"newEmail": "new@example.com"}),
+        ),
+    ] {
+        for label in [format!("*:{action}"), format!("users:{action}")] {
+            enable(&app, json!([rule(&label, "", 60, 1)]), json!([])).await;
+            let url = format!("/api/collections/users/{path}");
+            let send = || {
+                app.request(
+                    Method::POST,
+                    &url,
+                    auth.then_some(token.as_str()),
+                    Some(body.clone()),
+                )
+            };
+
+            let first = send().await;
+            let second = send().await;
+
+            assert!(first.status().is_success(), "{label}: first {path} passes");
+            assert_too_many(second, &format!("{label} limits {path}")).await;
+        }
+    }
+    enable(&app, json!([rule("*:requestOTP", "", 60, 1)]), json!([])).await;
+    let other = app
+        .request(
+            Method::POST,
+            "/api/collections/users/request-verification",
+            None,
+            Some(json!({"email": "flows@example.com"})),
+        )
+        .await;
+    assert_eq!(other.status(), 204, "a requestOTP rule limits nothing else");
+}

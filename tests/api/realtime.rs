@@ -1213,3 +1213,62 @@ async fn streams_from_one_address_are_capped_with_429() {
     let resp = app.subscribe(&open[0].client_id, &["posts/*"], None).await;
     assert_eq!(resp.status(), 204, "the open streams keep working");
 }
+
+/// A topic on `posts` whose options carry `query`.
+fn topic_with_query(query: Value) -> String {
+    let options = json!({ "query": query }).to_string();
+    let encoded = serde_urlencoded::to_string([("options", options)]).expect("encodes");
+    format!("posts/*?{encoded}")
+}
+
+#[tokio::test]
+async fn subscription_options_with_garbage_fields_or_options_are_refused_with_400() {
+    let (app, _, _) = setup().await;
+    let sse = Sse::open(&app).await;
+    let good = topic_with_query(json!({"fields": "id,title:excerpt(10)"}));
+    assert_eq!(
+        app.subscribe(&sse.client_id, &[good.as_str()], None)
+            .await
+            .status(),
+        204,
+        "well-formed options are accepted"
+    );
+
+    for (topic, why) in [
+        (
+            topic_with_query(json!({"fields": "id,(title"})),
+            "unbalanced parenthesis",
+        ),
+        (
+            topic_with_query(json!({"fields": "title:nope(1)"})),
+            "unknown modifier",
+        ),
+        (
+            topic_with_query(json!({"fields": "title:excerpt(0)"})),
+            "non-positive excerpt",
+        ),
+        (
+            topic_with_query(json!({"fields": "title:excerpt(1,true,3)"})),
+            "too many excerpt args",
+        ),
+        (
+            "posts/*?options=notjson".to_owned(),
+            "options that are not JSON",
+        ),
+        (
+            "posts/*?options=%5B1%5D".to_owned(),
+            "options that are not an object",
+        ),
+    ] {
+        let resp = app
+            .subscribe(&sse.client_id, &["posts/*", topic.as_str()], None)
+            .await;
+        let (status, body) = status_json(resp).await;
+
+        assert_eq!(status, 400, "{why}: {body}");
+        assert_eq!(
+            body["data"]["subscriptions"]["1"]["code"], "validation_invalid_value",
+            "{why}: the failing topic is named: {body}"
+        );
+    }
+}
