@@ -27,6 +27,7 @@ mod records;
 mod request_logs;
 mod respond;
 mod settings;
+mod sql;
 
 pub use backups::schedule as backups_schedule;
 pub use error::ApiError;
@@ -180,6 +181,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 plain(web::post().to(oauth2_redirect::from_form)),
             ],
         ))
+        .service(resource("/api/sql", vec![plain(web::post().to(sql::run))]))
         .service(resource(
             "/api/_install",
             vec![plain(web::post().to(install::install))],
