@@ -29,6 +29,15 @@ pub struct Cli {
     #[arg(long = "queryTimeout", global = true, value_name = "SECONDS",
           value_parser = clap::value_parser!(u64).range(1..=MAX_QUERY_TIMEOUT_SECS))]
     pub query_timeout: Option<u64>,
+    /// Directory of static files served at / (overrides public.dir;
+    /// default: pb_public beside the data dir).
+    #[arg(long = "publicDir", global = true, value_name = "DIR")]
+    pub public_dir: Option<PathBuf>,
+    /// Serve the root index.html for missing static paths (single-page
+    /// apps); `--indexFallback=false` turns it off (overrides public.index_fallback).
+    #[arg(long = "indexFallback", global = true, value_name = "BOOL",
+          num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    pub index_fallback: Option<bool>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -114,6 +123,12 @@ pub fn run(cli: Cli) -> anyhow_like::Result<()> {
     let mut config = Config::load(cli.config.as_deref())?;
     if let Some(dir) = cli.dir {
         config.storage.data_dir = dir;
+    }
+    if let Some(dir) = cli.public_dir {
+        config.public.dir = dir;
+    }
+    if let Some(fallback) = cli.index_fallback {
+        config.public.index_fallback = fallback;
     }
     if let Some(secs) = cli.query_timeout {
         // Bounded by the parser, so the product cannot overflow.
@@ -334,5 +349,49 @@ mod tests {
         ] {
             assert!(Cli::try_parse_from(args).is_err(), "{why} must be refused");
         }
+    }
+
+    #[test]
+    fn public_dir_flags_take_pocketbases_spellings() {
+        for (args, dir, fallback, why) in [
+            (
+                &["ferrobase", "serve"][..],
+                None,
+                None,
+                "absent: config decides",
+            ),
+            (
+                &["ferrobase", "serve", "--publicDir=/srv/site"][..],
+                Some("/srv/site"),
+                None,
+                "= form",
+            ),
+            (
+                &["ferrobase", "--publicDir", "site", "serve"][..],
+                Some("site"),
+                None,
+                "before the command",
+            ),
+            (
+                &["ferrobase", "serve", "--indexFallback=false"][..],
+                None,
+                Some(false),
+                "turned off",
+            ),
+            (
+                &["ferrobase", "serve", "--indexFallback"][..],
+                None,
+                Some(true),
+                "bare flag",
+            ),
+        ] {
+            let cli = Cli::try_parse_from(args).expect(why);
+            assert_eq!(cli.public_dir, dir.map(PathBuf::from), "{why}");
+            assert_eq!(cli.index_fallback, fallback, "{why}");
+        }
+        assert!(
+            Cli::try_parse_from(["ferrobase", "serve", "--indexFallback=maybe"]).is_err(),
+            "not a boolean"
+        );
     }
 }

@@ -21,6 +21,7 @@ pub mod middleware;
 pub mod multipart;
 mod oauth2;
 mod oauth2_redirect;
+mod public;
 pub mod ratelimit;
 pub mod realtime;
 mod records;
@@ -32,6 +33,7 @@ mod sql;
 pub use backups::schedule as backups_schedule;
 pub use error::ApiError;
 pub use extract::AppState;
+pub use public::PublicFiles;
 
 use actix_web::{HttpRequest, HttpResponse, Route, web};
 use ratelimit::{Action, Limited, limited};
@@ -187,6 +189,15 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             vec![plain(web::post().to(install::install))],
         ))
         .configure(|cfg| crate::admin_ui::configure(cfg, |r| plain(r).into_route()))
+        // Last: static files take only what no route above matched.
+        .route(
+            "/{path:.*}",
+            plain(web::get().to(public::serve)).into_route(),
+        )
+        .route(
+            "/{path:.*}",
+            plain(web::head().to(public::serve)).into_route(),
+        )
         .default_service(not_found_route());
 }
 

@@ -25,6 +25,7 @@ mod metrics;
 mod modifiers;
 mod oauth2;
 mod persistence;
+mod public;
 mod query_timeout;
 mod ratelimit;
 mod realtime;
