@@ -90,6 +90,9 @@ pub struct DatabaseConfig {
     /// Longest a read job (or a grouped write job) may run its SQL before it
     /// is interrupted, in milliseconds (PocketBase's `--queryTimeout`).
     pub query_timeout_ms: u64,
+    /// Log every SQL statement (text and time, never its bound values) at
+    /// info level on the `ferrobase::sql` target. CLI: `--dev`.
+    pub log_statements: bool,
 }
 
 impl DatabaseConfig {
@@ -120,6 +123,7 @@ impl Default for DatabaseConfig {
             cache_size_kib: 16 * 1024,
             mmap_size_bytes: 256 * 1024 * 1024,
             query_timeout_ms: DEFAULT_QUERY_TIMEOUT_MS,
+            log_statements: false,
         }
     }
 }

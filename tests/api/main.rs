@@ -13,6 +13,7 @@ mod auth_ids;
 mod backups;
 mod bad_input;
 mod batch;
+mod cli;
 mod collections;
 mod crons;
 mod files;
