@@ -156,22 +156,29 @@ fn is_possible_write(query: &str) -> bool {
     !head.starts_with("SELECT") && WRITE_PREFIXES.iter().any(|p| head.starts_with(p))
 }
 
-/// Every statement in one `IMMEDIATE` transaction; the rows changed by all
-/// of them (triggers included) are the answer.
+/// Every statement in one `IMMEDIATE` transaction. The answer is what
+/// PocketBase's driver reports, `sqlite3_changes()` after the batch: the
+/// rows changed by the last statement that changed any (a later `UPDATE`
+/// that matched nothing is not told apart from a `CREATE`).
 fn write(conn: &mut Connection, query: &str) -> Result<u64, SqlError> {
     conn.execute_batch("BEGIN IMMEDIATE").map_err(failed)?;
-    let before = conn.total_changes();
+    let mut affected = 0;
     let outcome = {
         let guarded = Guarded::install(conn)?;
-        let outcome = each_statement(guarded.conn, query, |stmt| {
+        let shared: &Connection = guarded.conn;
+        let outcome = each_statement(shared, query, |stmt| {
+            let before = shared.total_changes();
             let mut rows = stmt.raw_query();
             while rows.next()?.is_some() {}
+            if shared.total_changes() != before {
+                affected = shared.changes();
+            }
             Ok(())
         });
         guarded.finish(outcome)
     };
     match outcome.and_then(|()| conn.execute_batch("COMMIT").map_err(failed)) {
-        Ok(()) => Ok(conn.total_changes().saturating_sub(before)),
+        Ok(()) => Ok(affected),
         Err(e) => {
             // Already rolled back when SQLite aborted the transaction itself.
             if !conn.is_autocommit() {

@@ -110,6 +110,15 @@ async fn writes_commit_together_or_not_at_all() {
     assert!(has_table(&app, "t_single").await);
     assert_eq!(multi, 200, "{multi_body}");
     assert_eq!(multi_body["affectedRows"], 1, "{multi_body}");
+    let (_, last) = su_sql(
+        &app,
+        "create table t_last(a); insert into t_last values (1),(2),(3); update t_last set a = 0 where a < 3",
+    )
+    .await;
+    assert_eq!(
+        last["affectedRows"], 2,
+        "PocketBase reports the last change, not the sum: {last}"
+    );
     assert_eq!(bad, 400, "{bad_body}");
     let message = bad_body["message"].as_str().expect("message");
     assert!(message.starts_with(FAILED), "{message}");
