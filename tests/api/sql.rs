@@ -410,3 +410,36 @@ async fn a_console_write_to_a_collection_table_is_seen_by_the_records_api() {
     assert_eq!(body["affectedRows"], 1);
     assert_eq!(list["items"][0]["text"], "from sql", "{list}");
 }
+
+#[tokio::test]
+async fn a_superuser_outside_superuser_ips_runs_nothing() {
+    let app = spawn_app().await;
+    let (status, body) = status_json(
+        app.su(
+            Method::PATCH,
+            "/api/settings",
+            Some(json!({"superuserIPs": ["10.9.8.7"]})),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+
+    let (status, body) = su_sql(&app, "create table pwned(x)").await;
+
+    assert_eq!(status, 403, "{body}");
+    // The console is closed to this superuser now: look in the file itself.
+    let db = rusqlite::Connection::open_with_flags(
+        app.data_dir.join("data.db"),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )
+    .expect("open read-only");
+    let tables: i64 = db
+        .query_row(
+            "select count(*) from sqlite_master where name = 'pwned'",
+            [],
+            |r| r.get(0),
+        )
+        .expect("count");
+    assert_eq!(tables, 0, "nothing ran");
+}
