@@ -149,6 +149,29 @@ async fn no_token_but_a_live_superusers_runs_anything() {
     let extended = forged_payload(&su, |c| c["exp"] = json!(4_102_444_800u64));
     let as_user = forged_payload(&su, |c| c["id"] = json!(user_id));
     let expired = forged_payload(&su, |c| c["exp"] = json!(1));
+    // A correctly signed token that expired a minute ago, made with the
+    // superuser's real key (read through the console itself).
+    let (_, key) = su_sql(
+        &app,
+        "select s.id, s.tokenKey || json_extract(c.options, '$.authToken.secret'), c.id \
+         from _superusers s, _collections c where c.name = '_superusers' limit 1",
+    )
+    .await;
+    let row = &key["rows"][0];
+    let (su_id, su_key, su_collection) = (
+        row[0].as_str().expect("id"),
+        row[1].as_str().expect("key"),
+        row[2].as_str().expect("collection"),
+    );
+    let signed_expired =
+        ferrobase::auth::token::issue_auth(su_collection, su_id, su_key, -60).expect("sign");
+    let signed_valid =
+        ferrobase::auth::token::issue_auth(su_collection, su_id, su_key, 60).expect("sign");
+    let (control, control_body) = sql(&app, Some(&signed_valid), "select 1").await;
+    assert_eq!(
+        control, 200,
+        "the minted key is the real one: {control_body}"
+    );
     let header = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(r#"{"alg":"none"}"#);
     let alg_none = format!("{header}.{}.", su.split('.').nth(1).expect("payload"));
 
@@ -175,6 +198,11 @@ async fn no_token_but_a_live_superusers_runs_anything() {
             Some(expired.as_str()),
             401,
             "superuser token with exp in the past",
+        ),
+        (
+            Some(signed_expired.as_str()),
+            401,
+            "correctly signed, expired",
         ),
         (Some(alg_none.as_str()), 401, "alg none"),
         (Some("Bearer garbage"), 401, "garbage"),
