@@ -1,4 +1,4 @@
-//! The command line: `serve`, `superuser create|update|upsert|delete|otp`,
+//! The command line: `serve`, `superuser create|update|upsert|delete|otp|ips`,
 //! `migrate status|up`, `backup`, `db check`.
 //! Flags take PocketBase's forms (`--http=ADDR`, `--dir=DIR`) so scripts
 //! written for it work unchanged.
@@ -140,6 +140,12 @@ pub enum SuperuserAction {
         /// Email address of the superuser.
         email: String,
     },
+    /// Set the superuser IPs allow-list (IPs or subnets, space separated;
+    /// none clears it). A running server applies it at its next start.
+    Ips {
+        /// IPs or CIDR subnets, e.g. 127.0.0.1 10.0.0.0/24.
+        ips: Vec<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -277,6 +283,24 @@ async fn superuser(config: Config, action: SuperuserAction) -> anyhow_like::Resu
                 "Successfully created OTP for superuser {email:?}:\n├─ Id:    {}\n├─ Pass:  {}\n└─ Valid: {}s",
                 otp.id, otp.code, otp.valid_secs
             );
+        }
+        SuperuserAction::Ips { ips } => {
+            let saved = crate::settings::patch(&db, serde_json::json!({ "superuserIPs": ips }))
+                .await?
+                .superuser_ips;
+            if saved.is_empty() {
+                println!("Successfully cleared SuperuserIPs setting!");
+            } else {
+                println!("Successfully updated SuperuserIPs setting:");
+                for (i, ip) in saved.iter().enumerate() {
+                    let branch = if i + 1 == saved.len() {
+                        "└─"
+                    } else {
+                        "├─"
+                    };
+                    println!("{branch} {ip}");
+                }
+            }
         }
     }
     Ok(())

@@ -364,3 +364,33 @@ async fn serve_public_dir_and_index_fallback_flags_choose_the_static_files() {
     );
     assert_eq!(no_spa.status(), 404, "--indexFallback=false");
 }
+
+#[tokio::test]
+async fn superuser_ips_sets_and_clears_the_allow_list() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path();
+
+    let set = ferrobase(dir, &["superuser", "ips", "127.0.0.1", "10.0.0.0/24"]);
+    let bad = ferrobase(dir, &["superuser", "ips", "127.0.0.1", "not-an-ip"]);
+    let app = spawn_app_in(dir).await;
+    let (status, settings) = status_json(app.su(Method::GET, "/api/settings", None).await).await;
+
+    assert!(set.status.success(), "{}", stderr(&set));
+    assert_eq!(
+        stdout(&set),
+        "Successfully updated SuperuserIPs setting:\n├─ 127.0.0.1\n└─ 10.0.0.0/24\n"
+    );
+    assert!(!bad.status.success(), "an invalid entry is refused");
+    assert_eq!(status, 200, "{settings}");
+    assert_eq!(
+        settings["superuserIPs"],
+        json!(["127.0.0.1", "10.0.0.0/24"]),
+        "the refused list changed nothing"
+    );
+    let cleared = ferrobase(dir, &["superuser", "ips"]);
+    assert!(cleared.status.success(), "{}", stderr(&cleared));
+    assert_eq!(
+        stdout(&cleared).trim(),
+        "Successfully cleared SuperuserIPs setting!"
+    );
+}
