@@ -56,7 +56,7 @@ enum Found {
 
 pub async fn serve(req: HttpRequest, public: web::Data<PublicFiles>) -> HttpResponse {
     let raw = req.uri().path().to_owned();
-    if raw == "/api" || raw.starts_with("/api/") {
+    if is_api(&raw) {
         return not_found(req).await;
     }
     let root = public.root.clone();
@@ -146,6 +146,15 @@ fn segments(raw: &str) -> Option<Vec<String>> {
     Some(out)
 }
 
+/// Whether the path is `/api` or under it, also when spelt `/%61pi/` or
+/// `//api/` (the router decodes and the segments ignore empty ones).
+fn is_api(raw: &str) -> bool {
+    raw.split('/')
+        .find(|s| !s.is_empty())
+        .and_then(percent_decode)
+        .is_some_and(|first| first == b"api")
+}
+
 /// `%XX` decoded once; `None` on a malformed escape.
 fn percent_decode(s: &str) -> Option<Vec<u8>> {
     let bytes = s.as_bytes();
@@ -214,6 +223,23 @@ mod tests {
             let expected: Option<Vec<String>> =
                 expected.map(|v| v.into_iter().map(str::to_owned).collect());
             assert_eq!(segments(raw), expected, "{why}: {raw}");
+        }
+    }
+
+    #[test]
+    fn every_spelling_of_the_api_prefix_is_left_to_the_api() {
+        for (raw, api) in [
+            ("/api", true),
+            ("/api/", true),
+            ("/api/x", true),
+            ("/%61pi/x", true),
+            ("/%61%70%69", true),
+            ("//api/x", true),
+            ("/apis", false),
+            ("/x/api", false),
+            ("/", false),
+        ] {
+            assert_eq!(is_api(raw), api, "{raw}");
         }
     }
 

@@ -244,6 +244,14 @@ async fn api_paths_are_never_shadowed_by_static_files() {
         assert_eq!(body["status"], 404, "{path}: {body}");
         assert!(!body.to_string().contains(SECRET), "{path}");
     }
+    for target in [&b"/%61pi/x"[..], b"//api/x", b"/%61%70%69/x"] {
+        let (status, answer) = raw_get(&app, target).await;
+        assert_eq!(status, 404, "{answer}");
+        assert!(
+            !answer.contains(SECRET),
+            "an encoded /api/ is still the API: {answer}"
+        );
+    }
     let health = get(&app, "/api/health").await;
     assert_eq!(health.status(), 200, "real API routes still answer");
 }
