@@ -114,11 +114,16 @@ impl Application {
             config.server.cors_origins.clone(),
         )));
         let logging = web::Data::new(middleware::RequestLogging(config.log.requests));
+        let public = web::Data::new(api::PublicFiles::new(
+            config.public_dir(),
+            config.public.index_fallback,
+        ));
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
                 .app_data(cors.clone())
                 .app_data(logging.clone())
+                .app_data(public.clone())
                 // Rate limits sit on each route (`api::configure`), after routing.
                 .wrap(actix_web::middleware::from_fn(middleware::superuser_ips))
                 .wrap(actix_web::middleware::from_fn(middleware::security_headers))

@@ -1,4 +1,5 @@
-//! The command line: `serve`, `superuser upsert|delete`, `migrate status|up`.
+//! The command line: `serve`, `superuser create|update|upsert|delete|otp|ips`,
+//! `migrate status|up`, `backup`, `db check`.
 //! Flags take PocketBase's forms (`--http=ADDR`, `--dir=DIR`) so scripts
 //! written for it work unchanged.
 
@@ -10,6 +11,9 @@ use clap::{Parser, Subcommand};
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+
+/// The log filter of `--dev`: our debug logs, everyone else's info.
+const DEV_LOG_LEVEL: &str = "info,ferrobase=debug";
 
 /// The largest `--queryTimeout`, in whole seconds.
 const MAX_QUERY_TIMEOUT_SECS: u64 = MAX_QUERY_TIMEOUT_MS / 1000;
@@ -29,6 +33,19 @@ pub struct Cli {
     #[arg(long = "queryTimeout", global = true, value_name = "SECONDS",
           value_parser = clap::value_parser!(u64).range(1..=MAX_QUERY_TIMEOUT_SECS))]
     pub query_timeout: Option<u64>,
+    /// Directory of static files served at / (overrides public.dir;
+    /// default: pb_public beside the data dir).
+    #[arg(long = "publicDir", global = true, value_name = "DIR")]
+    pub public_dir: Option<PathBuf>,
+    /// Serve the root index.html for missing static paths (single-page
+    /// apps); `--indexFallback=false` turns it off (overrides public.index_fallback).
+    #[arg(long = "indexFallback", global = true, value_name = "BOOL",
+          num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    pub index_fallback: Option<bool>,
+    /// Development mode: every SQL statement (without its bound values) and
+    /// every request is logged to stderr, and ferrobase's debug logs too.
+    #[arg(long, global = true)]
+    pub dev: bool,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -40,6 +57,10 @@ pub enum Command {
         /// Address to listen on, e.g. 127.0.0.1:8090 (port 0 picks a free one).
         #[arg(long, value_name = "ADDR")]
         http: Option<SocketAddr>,
+        /// CORS allowed origins, comma-separated (overrides
+        /// server.cors_origins; PocketBase's default is *).
+        #[arg(long, value_name = "ORIGINS", value_delimiter = ',')]
+        origins: Option<Vec<String>>,
     },
     /// Manage superuser accounts.
     Superuser {
@@ -94,10 +115,36 @@ pub enum SuperuserAction {
         /// Password (at least 8 characters).
         password: String,
     },
+    /// Create a new superuser (fails if the email is taken).
+    Create {
+        /// Email address of the superuser.
+        email: String,
+        /// Password (at least 8 characters).
+        password: String,
+    },
+    /// Change the password of an existing superuser (its tokens stop working).
+    Update {
+        /// Email address of the superuser.
+        email: String,
+        /// New password (at least 8 characters).
+        password: String,
+    },
     /// Delete a superuser (the last one cannot be deleted).
     Delete {
         /// Email address of the superuser.
         email: String,
+    },
+    /// Create a one-time password for a superuser (OTP must be enabled on
+    /// _superusers); prints its id and code.
+    Otp {
+        /// Email address of the superuser.
+        email: String,
+    },
+    /// Set the superuser IPs allow-list (IPs or subnets, space separated;
+    /// none clears it). A running server applies it at its next start.
+    Ips {
+        /// IPs or CIDR subnets, e.g. 127.0.0.1 10.0.0.0/24.
+        ips: Vec<String>,
     },
 }
 
@@ -115,13 +162,31 @@ pub fn run(cli: Cli) -> anyhow_like::Result<()> {
     if let Some(dir) = cli.dir {
         config.storage.data_dir = dir;
     }
+    if let Some(dir) = cli.public_dir {
+        config.public.dir = dir;
+    }
+    if let Some(fallback) = cli.index_fallback {
+        config.public.index_fallback = fallback;
+    }
     if let Some(secs) = cli.query_timeout {
         // Bounded by the parser, so the product cannot overflow.
         config.database.query_timeout_ms = secs * 1000;
     }
-    if let Command::Serve { http: Some(addr) } = &cli.command {
-        config.server.http = *addr;
+    if let Command::Serve { http, origins } = &cli.command {
+        if let Some(addr) = http {
+            config.server.http = *addr;
+        }
+        if let Some(origins) = origins {
+            config.server.cors_origins = origins.iter().map(|o| o.trim().to_owned()).collect();
+        }
     }
+    if cli.dev {
+        config.log.requests = true;
+        config.database.log_statements = true;
+        config.log.level = DEV_LOG_LEVEL.to_owned();
+    }
+    // Flags are checked like the file and the environment were.
+    config.validate()?;
     init_tracing(&config.log.level);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -178,14 +243,64 @@ async fn serve(config: Config) -> anyhow_like::Result<()> {
 
 async fn superuser(config: Config, action: SuperuserAction) -> anyhow_like::Result<()> {
     let db = Db::open(&config.storage.data_dir, &config.database)?;
+    use auth::{AuthError, SaveMode};
     match action {
         SuperuserAction::Upsert { email, password } => {
-            auth::upsert_superuser(&db, &email, &password).await?;
+            auth::save_superuser(&db, &email, &password, SaveMode::Upsert).await?;
             println!("Successfully saved superuser {email:?}!");
         }
-        SuperuserAction::Delete { email } => {
-            auth::delete_superuser(&db, &email).await?;
-            println!("Successfully deleted superuser {email:?}!");
+        SuperuserAction::Create { email, password } => {
+            auth::save_superuser(&db, &email, &password, SaveMode::Create).await?;
+            println!("Successfully created new superuser {email:?}!");
+        }
+        SuperuserAction::Update { email, password } => {
+            match auth::save_superuser(&db, &email, &password, SaveMode::Update).await {
+                Err(AuthError::NoSuchSuperuser) => {
+                    return Err(format!("superuser with email {email:?} doesn't exist").into());
+                }
+                other => other?,
+            };
+            println!("Successfully changed superuser {email:?} password!");
+        }
+        SuperuserAction::Delete { email } => match auth::delete_superuser(&db, &email).await {
+            // PocketBase treats this as done, not as a failure.
+            Err(AuthError::NoSuchSuperuser) => {
+                println!("superuser {email:?} is missing or already deleted");
+            }
+            other => {
+                other?;
+                println!("Successfully deleted superuser {email:?}!");
+            }
+        },
+        SuperuserAction::Otp { email } => {
+            let otp = match auth::superuser_otp(&db, &email).await {
+                Err(AuthError::NoSuchSuperuser) => {
+                    return Err(format!("superuser with email {email:?} doesn't exist").into());
+                }
+                other => other?,
+            };
+            println!(
+                "Successfully created OTP for superuser {email:?}:\n├─ Id:    {}\n├─ Pass:  {}\n└─ Valid: {}s",
+                otp.id, otp.code, otp.valid_secs
+            );
+        }
+        SuperuserAction::Ips { ips } => {
+            let saved = crate::settings::patch(&db, serde_json::json!({ "superuserIPs": ips }))
+                .await?
+                .superuser_ips;
+            if saved.is_empty() {
+                println!("Successfully cleared SuperuserIPs setting!");
+            } else {
+                println!("Successfully updated SuperuserIPs setting:");
+                for (i, ip) in saved.iter().enumerate() {
+                    let branch = if i + 1 == saved.len() {
+                        "└─"
+                    } else {
+                        "├─"
+                    };
+                    println!("{branch} {ip}");
+                }
+            }
         }
     }
     Ok(())
@@ -334,5 +449,49 @@ mod tests {
         ] {
             assert!(Cli::try_parse_from(args).is_err(), "{why} must be refused");
         }
+    }
+
+    #[test]
+    fn public_dir_flags_take_pocketbases_spellings() {
+        for (args, dir, fallback, why) in [
+            (
+                &["ferrobase", "serve"][..],
+                None,
+                None,
+                "absent: config decides",
+            ),
+            (
+                &["ferrobase", "serve", "--publicDir=/srv/site"][..],
+                Some("/srv/site"),
+                None,
+                "= form",
+            ),
+            (
+                &["ferrobase", "--publicDir", "site", "serve"][..],
+                Some("site"),
+                None,
+                "before the command",
+            ),
+            (
+                &["ferrobase", "serve", "--indexFallback=false"][..],
+                None,
+                Some(false),
+                "turned off",
+            ),
+            (
+                &["ferrobase", "serve", "--indexFallback"][..],
+                None,
+                Some(true),
+                "bare flag",
+            ),
+        ] {
+            let cli = Cli::try_parse_from(args).expect(why);
+            assert_eq!(cli.public_dir, dir.map(PathBuf::from), "{why}");
+            assert_eq!(cli.index_fallback, fallback, "{why}");
+        }
+        assert!(
+            Cli::try_parse_from(["ferrobase", "serve", "--indexFallback=maybe"]).is_err(),
+            "not a boolean"
+        );
     }
 }

@@ -28,6 +28,7 @@ pub struct Config {
     pub log: LogConfig,
     pub metrics: MetricsConfig,
     pub realtime: RealtimeConfig,
+    pub public: PublicConfig,
 }
 
 /// HTTP listener and request limits.
@@ -89,6 +90,9 @@ pub struct DatabaseConfig {
     /// Longest a read job (or a grouped write job) may run its SQL before it
     /// is interrupted, in milliseconds (PocketBase's `--queryTimeout`).
     pub query_timeout_ms: u64,
+    /// Log every SQL statement (text and time, never its bound values) at
+    /// info level on the `ferrobase::sql` target. CLI: `--dev`.
+    pub log_statements: bool,
 }
 
 impl DatabaseConfig {
@@ -119,6 +123,7 @@ impl Default for DatabaseConfig {
             cache_size_kib: 16 * 1024,
             mmap_size_bytes: 256 * 1024 * 1024,
             query_timeout_ms: DEFAULT_QUERY_TIMEOUT_MS,
+            log_statements: false,
         }
     }
 }
@@ -173,6 +178,27 @@ impl Default for RealtimeConfig {
     }
 }
 
+/// Static files served at `/` (PocketBase's `pb_public`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PublicConfig {
+    /// Directory served at `/`; empty = `pb_public` beside the data dir
+    /// (see [`Config::public_dir`]). CLI: `--publicDir`.
+    pub dir: PathBuf,
+    /// Answer a GET for a missing file with the root `index.html` (for
+    /// single-page apps with client-side routes). CLI: `--indexFallback`.
+    pub index_fallback: bool,
+}
+
+impl Default for PublicConfig {
+    fn default() -> Self {
+        Self {
+            dir: PathBuf::new(),
+            index_fallback: true,
+        }
+    }
+}
+
 /// A configuration problem, naming the key.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -216,6 +242,8 @@ impl Config {
         config.server.http = SocketAddr::from(([127, 0, 0, 1], 0));
         config.server.workers = 2;
         config.storage.data_dir = data_dir.to_path_buf();
+        // Inside the test's own dir, never a shared /tmp/pb_public.
+        config.public.dir = data_dir.join("pb_public");
         config.database.reader_pool_size = 4;
         config.log.requests = false;
         config
@@ -224,6 +252,19 @@ impl Config {
     /// Root of stored files: `DATA_DIR/storage/COLLECTION_ID/RECORD_ID/NAME`.
     pub fn storage_dir(&self) -> PathBuf {
         self.storage.data_dir.join("storage")
+    }
+
+    /// The static files directory: `public.dir`, or `pb_public` beside the
+    /// data dir (PocketBase keeps `pb_public` beside `pb_data`).
+    pub fn public_dir(&self) -> PathBuf {
+        if !self.public.dir.as_os_str().is_empty() {
+            return self.public.dir.clone();
+        }
+        let data_dir = &self.storage.data_dir;
+        match data_dir.parent() {
+            Some(parent) if data_dir.file_name().is_some() => parent.join("pb_public"),
+            _ => data_dir.join("..").join("pb_public"),
+        }
     }
 
     /// Path of the main database file.
@@ -443,5 +484,26 @@ mod tests {
         std::fs::write(&file, "[server]\nmax_body_bytes = \"lots\"\n").expect("write");
         let err = Config::load_with_env(Some(&file), vec![]).expect_err("bad type");
         assert!(err.to_string().contains("max_body_bytes"), "{err}");
+    }
+
+    #[test]
+    fn the_public_dir_defaults_to_pb_public_beside_the_data_dir() {
+        for (data_dir, explicit, expected, why) in [
+            ("./fb_data", "", "./pb_public", "relative default"),
+            ("/var/lib/fb/data", "", "/var/lib/fb/pb_public", "absolute"),
+            ("fb_data", "", "pb_public", "bare name"),
+            ("/", "", "/../pb_public", "root has no parent"),
+            (
+                "/var/lib/fb/data",
+                "/srv/site",
+                "/srv/site",
+                "public.dir wins",
+            ),
+        ] {
+            let mut config = Config::default();
+            config.storage.data_dir = PathBuf::from(data_dir);
+            config.public.dir = PathBuf::from(explicit);
+            assert_eq!(config.public_dir(), PathBuf::from(expected), "{why}");
+        }
     }
 }

@@ -27,6 +27,7 @@ pub mod records;
 pub mod rules;
 pub mod schema;
 pub mod settings;
+pub mod sql;
 pub mod validation;
 
 pub use app::Application;

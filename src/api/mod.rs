@@ -21,16 +21,19 @@ pub mod middleware;
 pub mod multipart;
 mod oauth2;
 mod oauth2_redirect;
+mod public;
 pub mod ratelimit;
 pub mod realtime;
 mod records;
 mod request_logs;
 mod respond;
 mod settings;
+mod sql;
 
 pub use backups::schedule as backups_schedule;
 pub use error::ApiError;
 pub use extract::AppState;
+pub use public::PublicFiles;
 
 use actix_web::{HttpRequest, HttpResponse, Route, web};
 use ratelimit::{Action, Limited, limited};
@@ -180,11 +183,21 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 plain(web::post().to(oauth2_redirect::from_form)),
             ],
         ))
+        .service(resource("/api/sql", vec![plain(web::post().to(sql::run))]))
         .service(resource(
             "/api/_install",
             vec![plain(web::post().to(install::install))],
         ))
         .configure(|cfg| crate::admin_ui::configure(cfg, |r| plain(r).into_route()))
+        // Last: static files take only what no route above matched.
+        .route(
+            "/{path:.*}",
+            plain(web::get().to(public::serve)).into_route(),
+        )
+        .route(
+            "/{path:.*}",
+            plain(web::head().to(public::serve)).into_route(),
+        )
         .default_service(not_found_route());
 }
 

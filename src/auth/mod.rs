@@ -22,7 +22,10 @@ pub use login::{LoginOutcome, login_with_password, refresh_token};
 pub use principal::{Principal, bare_token, principal_for, resolve_file_token, resolve_token};
 pub(crate) use principal::{auth_signing_key, purpose_duration, purpose_key};
 pub use recheck::recheck_tokens;
-pub use superuser::{MIN_PASSWORD_CHARS, count_superusers, delete_superuser, upsert_superuser};
+pub use superuser::{
+    MIN_PASSWORD_CHARS, SaveMode, SuperuserOtp, count_superusers, delete_superuser, save_superuser,
+    superuser_otp, upsert_superuser,
+};
 
 use crate::db::DbError;
 

@@ -1,5 +1,5 @@
-//! Superuser maintenance for the CLI (`superuser upsert` / `delete`) and the
-//! first-run hint.
+//! Superuser maintenance for the CLI (`superuser create|update|upsert|delete`)
+//! and the first-run hint.
 
 use super::{AuthError, password};
 use crate::db::{Db, DbError};
@@ -9,8 +9,31 @@ use rusqlite::{OptionalExtension, TransactionBehavior, params};
 /// Minimum superuser password length (as PocketBase).
 pub const MIN_PASSWORD_CHARS: usize = 8;
 
+/// What `save_superuser` may do: PocketBase's `superuser create`,
+/// `update` (password only) and `upsert`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SaveMode {
+    /// Only a new superuser; an existing email is an error.
+    Create,
+    /// Only an existing superuser's password; a missing one is an error.
+    Update,
+    /// Either.
+    Upsert,
+}
+
 /// Creates the superuser `email`, or sets its password if it exists (rotating its tokenKey).
 pub async fn upsert_superuser(db: &Db, email: &str, plain: &str) -> Result<String, AuthError> {
+    save_superuser(db, email, plain, SaveMode::Upsert).await
+}
+
+/// Creates a superuser or changes its password (rotating its tokenKey, so
+/// its old tokens stop working), as `mode` allows. Returns its id.
+pub async fn save_superuser(
+    db: &Db,
+    email: &str,
+    plain: &str,
+    mode: SaveMode,
+) -> Result<String, AuthError> {
     if !email.contains('@') || email.len() > 255 || email.chars().any(char::is_whitespace) {
         return Err(AuthError::Input(format!(
             "{email:?} is not a valid email address"
@@ -31,6 +54,12 @@ pub async fn upsert_superuser(db: &Db, email: &str, plain: &str) -> Result<Strin
             .query_row("SELECT id FROM _superusers WHERE email = ?1", [&email], |r| r.get(0))
             .optional()?;
         let id = match existing {
+            Some(_) if mode == SaveMode::Create => {
+                return Err(AuthError::Input(format!(
+                    "a superuser with email {email:?} already exists"
+                )));
+            }
+            None if mode == SaveMode::Update => return Err(AuthError::NoSuchSuperuser),
             Some(id) => {
                 tx.execute(
                     "UPDATE _superusers SET password = ?1, tokenKey = ?2, updated = ?3 WHERE id = ?4",
@@ -98,4 +127,46 @@ pub async fn count_superusers(db: &Db) -> Result<i64, AuthError> {
             .map_err(AuthError::from)
     })
     .await
+}
+
+/// A code made by `superuser otp`: the `_otps` id, the plaintext code and
+/// how long it is valid, in seconds.
+#[derive(Debug)]
+pub struct SuperuserOtp {
+    pub id: String,
+    pub code: String,
+    pub valid_secs: i64,
+}
+
+/// Issues a one-time password for the superuser `email` (PocketBase's
+/// `superuser otp`), refused unless OTP is enabled on `_superusers`.
+pub async fn superuser_otp(db: &Db, email: &str) -> Result<SuperuserOtp, AuthError> {
+    let snapshot = db
+        .read(|conn| {
+            crate::schema::load_snapshot(conn)
+                .map_err(|e| AuthError::Input(format!("cannot load the collections: {e}")))
+        })
+        .await?;
+    let Some(collection) = snapshot.get(crate::schema::SUPERUSERS_ID) else {
+        return Err(AuthError::Input(
+            "the _superusers collection is missing".into(),
+        ));
+    };
+    let valid_secs = super::otp::duration_secs(&collection);
+    let issued = match super::otp::request_otp(db, collection, email).await {
+        Err(AuthError::OtpDisabled) => {
+            return Err(AuthError::Input(
+                "OTP auth is not enabled for the _superusers collection".into(),
+            ));
+        }
+        other => other?,
+    };
+    let Some((_, code, _)) = issued.delivery else {
+        return Err(AuthError::NoSuchSuperuser);
+    };
+    Ok(SuperuserOtp {
+        id: issued.otp_id,
+        code,
+        valid_secs,
+    })
 }

@@ -5,6 +5,7 @@
 //! reads on the reader threads, writes on the writer thread. Only this
 //! module opens connections.
 
+mod console;
 mod ident;
 mod limit;
 mod lock;
@@ -69,6 +70,10 @@ pub struct Db {
     writer: Arc<writer::Writer>,
     stats: Arc<DbStats>,
     path: PathBuf,
+    /// Opens the throwaway read-only connections of the SQL console.
+    console: Arc<pool::ReadOnlyManager>,
+    /// `database.query_timeout_ms`, for the SQL console's jobs.
+    query_timeout: std::time::Duration,
 }
 
 impl Db {
@@ -120,6 +125,7 @@ impl Db {
             .min_idle(Some(1))
             .test_on_check_out(false)
             .build(pool::ReadOnlyManager::new(path.clone(), options))?;
+        let console = Arc::new(pool::ReadOnlyManager::new(path.clone(), options));
         let readers = Arc::new(readers::Readers::start(
             pool,
             stats.clone(),
@@ -130,6 +136,8 @@ impl Db {
             writer,
             stats,
             path,
+            console,
+            query_timeout: options.query_timeout(),
         })
     }
 

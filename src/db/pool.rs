@@ -38,6 +38,9 @@ fn apply_common(conn: &mut Connection, options: &DatabaseConfig) -> Result<(), D
     register_functions(conn)?;
     // Inert until a job sets a watch on the thread using the connection.
     super::limit::install(conn)?;
+    if options.log_statements {
+        log_statements(conn)?;
+    }
     Ok(())
 }
 
@@ -101,4 +104,19 @@ impl r2d2::ManageConnection for ReadOnlyManager {
     fn has_broken(&self, _conn: &mut Connection) -> bool {
         false
     }
+}
+
+/// `--dev`: logs each statement's SQL text (placeholders, not the bound
+/// values, which can be password hashes or tokens) and its run time.
+fn log_statements(conn: &mut Connection) -> Result<(), DbError> {
+    use rusqlite::trace::{TraceEvent, TraceEventCodes};
+    conn.trace_v2(
+        TraceEventCodes::SQLITE_TRACE_PROFILE,
+        Some(|event: TraceEvent<'_>| {
+            if let TraceEvent::Profile(stmt, took) = event {
+                tracing::info!(target: "ferrobase::sql", took_ms = took.as_secs_f64() * 1000.0, "{}", stmt.sql());
+            }
+        }),
+    )?;
+    Ok(())
 }

@@ -1,0 +1,72 @@
+//! Connections for the superuser SQL console (`POST /api/sql`). The console
+//! runs SQL text a person typed, so it gets its own ways in, both under the
+//! query time limit and both handing the job a `&mut Connection` (the job
+//! installs an authorizer, which rusqlite only allows on a mutable handle):
+//!
+//! - reads run on a *throwaway* read-only connection opened for the job, so
+//!   nothing the query leaves behind (a temp table, a pragma it managed to
+//!   change) reaches the pooled readers that serve the API;
+//! - writes run as an exclusive job on the one writer, so they queue behind
+//!   record writes and are committed with the same durability.
+//!
+//! What the SQL may do is the job's business (`crate::sql`); this module only
+//! supplies the connection and the deadline.
+
+use super::{Db, DbError, limit};
+use rusqlite::Connection;
+
+impl Db {
+    /// Runs `f` on a fresh read-only connection on the blocking pool; its SQL
+    /// is interrupted past `database.query_timeout_ms` (the answer is then
+    /// [`DbError::TimedOut`]). The connection is closed afterwards.
+    pub async fn console_read<T, E>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<T, E> + Send + 'static,
+    ) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<DbError> + Send + 'static,
+    {
+        let manager = self.console.clone();
+        let timeout = self.query_timeout;
+        let job = tokio::task::spawn_blocking(move || {
+            let mut conn = r2d2::ManageConnection::connect(&*manager).map_err(E::from)?;
+            match limit::watched(limit::deadline_in(timeout), None, || f(&mut conn)) {
+                (_, Some(stop)) => Err(E::from(DbError::from(stop))),
+                (out, None) => out,
+            }
+        });
+        job.await.map_err(|_| E::from(DbError::ReaderGone))?
+    }
+
+    /// Runs `f` as an exclusive job on the writer (it manages its own
+    /// transaction), with its SQL interrupted past `database.query_timeout_ms`.
+    /// Like every write, it stands once queued, even if the caller leaves.
+    pub async fn console_write<T, E>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<T, E> + Send + 'static,
+    ) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<DbError> + Send + 'static,
+    {
+        let timeout = self.query_timeout;
+        self.writer
+            .run(move |conn| {
+                let watched = limit::watched(limit::deadline_in(timeout), None, || f(&mut *conn));
+                let out = match watched {
+                    (_, Some(stop)) => Err(E::from(DbError::from(stop))),
+                    (out, None) => out,
+                };
+                // The writer is shared: never hand it on inside a transaction
+                // the job left open (its own rollback may have been stopped).
+                if !conn.is_autocommit()
+                    && let Err(e) = conn.execute_batch("ROLLBACK")
+                {
+                    tracing::error!(error = %e, "cannot roll back a SQL console job");
+                }
+                out
+            })
+            .await
+    }
+}

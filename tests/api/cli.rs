@@ -1,0 +1,396 @@
+//! The real binary's PocketBase-parity commands and flags: `superuser
+//! create|update|upsert|delete|otp` with PocketBase's messages, and
+//! `serve --origins`, `--dev`, `--publicDir`, `--indexFallback`.
+
+use crate::helpers::{spawn_app_in, status_json};
+use reqwest::Method;
+use serde_json::{Value, json};
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+
+const EMAIL: &str = "ops@example.com";
+
+fn ferrobase(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_ferrobase"))
+        .args(args)
+        .arg("--dir")
+        .arg(dir)
+        .output()
+        .expect("ferrobase runs")
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[tokio::test]
+async fn superuser_commands_create_update_and_delete_as_pocketbases_do() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path();
+
+    let created = ferrobase(dir, &["superuser", "create", EMAIL, "first-pass-1"]);
+    let again = ferrobase(dir, &["superuser", "create", EMAIL, "other-pass-1"]);
+    let updated = ferrobase(dir, &["superuser", "update", EMAIL, "second-pass-2"]);
+    let update_missing = ferrobase(
+        dir,
+        &["superuser", "update", "nobody@example.com", "x-pass-123"],
+    );
+    let short = ferrobase(dir, &["superuser", "create", "b@example.com", "short"]);
+    let bad_email = ferrobase(
+        dir,
+        &["superuser", "create", "not-an-email", "long-enough-1"],
+    );
+    let delete_missing = ferrobase(dir, &["superuser", "delete", "nobody@example.com"]);
+    let upserted = ferrobase(
+        dir,
+        &["superuser", "upsert", "second@example.com", "third-pass-3"],
+    );
+
+    assert!(created.status.success(), "{}", stderr(&created));
+    assert_eq!(
+        stdout(&created).trim(),
+        format!("Successfully created new superuser {EMAIL:?}!")
+    );
+    assert!(!again.status.success(), "create refuses an existing email");
+    assert!(updated.status.success(), "{}", stderr(&updated));
+    assert_eq!(
+        stdout(&updated).trim(),
+        format!("Successfully changed superuser {EMAIL:?} password!")
+    );
+    assert!(
+        !update_missing.status.success(),
+        "update needs an existing superuser"
+    );
+    assert!(
+        stderr(&update_missing)
+            .contains("superuser with email \"nobody@example.com\" doesn't exist"),
+        "{}",
+        stderr(&update_missing)
+    );
+    assert!(!short.status.success(), "password under 8 characters");
+    assert!(!bad_email.status.success(), "not an email");
+    assert!(
+        delete_missing.status.success(),
+        "PocketBase: deleting a missing one is done"
+    );
+    assert!(stdout(&delete_missing).contains("is missing or already deleted"));
+    assert!(upserted.status.success(), "{}", stderr(&upserted));
+
+    let deleted = ferrobase(dir, &["superuser", "delete", "second@example.com"]);
+    assert!(deleted.status.success(), "{}", stderr(&deleted));
+    let app = spawn_app_in(dir).await;
+    let client = reqwest::Client::new();
+    for (email, password, expected, why) in [
+        (EMAIL, "second-pass-2", 200, "the updated password"),
+        (EMAIL, "first-pass-1", 400, "the old password is gone"),
+        (
+            EMAIL,
+            "other-pass-1",
+            400,
+            "the refused create changed nothing",
+        ),
+        ("second@example.com", "third-pass-3", 400, "deleted"),
+        ("b@example.com", "short", 400, "never created"),
+    ] {
+        let response = client
+            .post(format!(
+                "{}/api/collections/_superusers/auth-with-password",
+                app.base
+            ))
+            .json(&json!({"identity": email, "password": password}))
+            .send()
+            .await
+            .expect("login");
+        assert_eq!(response.status(), expected, "{why}");
+    }
+}
+
+#[tokio::test]
+async fn superuser_otp_issues_a_code_that_logs_in_once_otp_is_enabled() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path();
+    let app = spawn_app_in(dir).await;
+    let email = crate::helpers::SU_EMAIL;
+
+    let disabled = ferrobase(dir, &["superuser", "otp", email]);
+    // The collections API does not offer OTP on _superusers (yet), so it is
+    // switched on through the SQL console.
+    let (status, body) = status_json(
+        app.su(
+            Method::POST,
+            "/api/sql",
+            Some(json!({"query": "update _collections set options = \
+                json_set(options, '$.otp.enabled', json('true'), '$.otp.duration', 180) \
+                where name = '_superusers'"})),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["affectedRows"], 1, "{body}");
+    let missing = ferrobase(dir, &["superuser", "otp", "nobody@example.com"]);
+    let issued = ferrobase(dir, &["superuser", "otp", email]);
+
+    assert!(!disabled.status.success(), "refused while OTP is off");
+    assert!(
+        stderr(&disabled).contains("OTP auth is not enabled for the _superusers collection"),
+        "{}",
+        stderr(&disabled)
+    );
+    assert!(!missing.status.success());
+    assert!(issued.status.success(), "{}", stderr(&issued));
+    let out = stdout(&issued);
+    let field = |label: &str| {
+        out.lines()
+            .find_map(|l| l.split_once(label).map(|(_, v)| v.trim().to_owned()))
+            .unwrap_or_else(|| panic!("{label} in {out}"))
+    };
+    let (otp_id, pass, valid) = (field("Id:"), field("Pass:"), field("Valid:"));
+    assert!(
+        out.starts_with(&format!(
+            "Successfully created OTP for superuser {email:?}:"
+        )),
+        "{out}"
+    );
+    assert!(valid.ends_with('s'), "{out}");
+    let (status, login) = status_json(
+        app.request(
+            Method::POST,
+            "/api/collections/_superusers/auth-with-otp",
+            None,
+            Some(json!({"otpId": otp_id, "password": pass})),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 200, "the printed code logs in: {login}");
+    assert!(login["token"].is_string(), "{login}");
+}
+
+/// `ferrobase serve` on a free port; stderr goes to a file (a pipe nobody
+/// drains would block a chatty `--dev` server).
+struct Server {
+    child: Child,
+    base: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn serve(dir: &Path, extra: &[&str], log: &Path) -> Server {
+    let upsert = ferrobase(dir, &["superuser", "upsert", EMAIL, "first-pass-1"]);
+    assert!(upsert.status.success(), "{}", stderr(&upsert));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ferrobase"))
+        .args(["serve", "--http", "127.0.0.1:0", "--dir"])
+        .arg(dir)
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(log).expect("log file"))
+        .spawn()
+        .expect("serve starts");
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut first)
+        .expect("banner");
+    let base = first
+        .trim()
+        .strip_prefix("Server started at ")
+        .unwrap_or_else(|| panic!("banner: {first:?}"))
+        .to_owned();
+    Server { child, base }
+}
+
+async fn allowed_origin(base: &str, origin: &str) -> Option<String> {
+    let response = reqwest::Client::new()
+        .get(format!("{base}/api/health"))
+        .header("Origin", origin)
+        .send()
+        .await
+        .expect("request");
+    response
+        .headers()
+        .get("access-control-allow-origin")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}
+
+#[tokio::test]
+async fn serve_origins_limits_cors_to_the_listed_origins() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let log = tmp.path().join("stderr.log");
+    let data = tmp.path().join("data");
+    let server = serve(
+        &data,
+        &["--origins", "https://a.example, https://b.example"],
+        &log,
+    );
+
+    for (origin, expected, why) in [
+        (
+            "https://a.example",
+            Some("https://a.example"),
+            "first listed",
+        ),
+        (
+            "https://b.example",
+            Some("https://b.example"),
+            "second listed, after a space",
+        ),
+        ("https://evil.example", None, "not listed"),
+    ] {
+        assert_eq!(
+            allowed_origin(&server.base, origin).await.as_deref(),
+            expected,
+            "{why}"
+        );
+    }
+    let default = serve(
+        &tmp.path().join("other"),
+        &[],
+        &tmp.path().join("other.log"),
+    );
+    assert!(
+        allowed_origin(&default.base, "https://evil.example")
+            .await
+            .is_some(),
+        "without --origins every origin is allowed (PocketBase's *)"
+    );
+}
+
+#[tokio::test]
+async fn serve_refuses_an_empty_origin() {
+    let tmp = tempfile::tempdir().expect("tmp");
+
+    let out = ferrobase(
+        tmp.path(),
+        &[
+            "serve",
+            "--http",
+            "127.0.0.1:0",
+            "--origins",
+            "https://a.example,,",
+        ],
+    );
+
+    assert!(!out.status.success(), "an empty entry is a config error");
+    assert!(stderr(&out).contains("cors_origins"), "{}", stderr(&out));
+}
+
+#[tokio::test]
+async fn dev_mode_logs_sql_and_requests_but_no_bound_values() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let log = tmp.path().join("stderr.log");
+    let server = serve(&tmp.path().join("data"), &["--dev"], &log);
+    let secret = "first-pass-1";
+
+    let login: Value = reqwest::Client::new()
+        .post(format!(
+            "{}/api/collections/_superusers/auth-with-password",
+            server.base
+        ))
+        .json(&json!({"identity": EMAIL, "password": secret}))
+        .send()
+        .await
+        .expect("login")
+        .json()
+        .await
+        .expect("json");
+    assert!(login["token"].is_string(), "{login}");
+    drop(server);
+    let logged = std::fs::read_to_string(&log).expect("log");
+
+    assert!(
+        logged.contains("ferrobase::sql"),
+        "statements are logged: {logged}"
+    );
+    assert!(logged.contains("SELECT"), "statement text: {logged}");
+    assert!(
+        logged.contains("auth-with-password"),
+        "requests are logged: {logged}"
+    );
+    assert!(!logged.contains(secret), "no password in the log");
+    assert!(!logged.contains(EMAIL), "no bound values in the log");
+}
+
+#[tokio::test]
+async fn serve_public_dir_and_index_fallback_flags_choose_the_static_files() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let site = tmp.path().join("site");
+    std::fs::create_dir_all(&site).expect("mkdir");
+    std::fs::write(site.join("index.html"), "flag site").expect("write");
+    let site_arg = format!("--publicDir={}", site.display());
+    let with = serve(
+        &tmp.path().join("a"),
+        &[&site_arg],
+        &tmp.path().join("a.log"),
+    );
+    let without = serve(
+        &tmp.path().join("b"),
+        &[&site_arg, "--indexFallback=false"],
+        &tmp.path().join("b.log"),
+    );
+    let client = reqwest::Client::new();
+
+    let root = client
+        .get(format!("{}/", with.base))
+        .send()
+        .await
+        .expect("root");
+    let spa = client
+        .get(format!("{}/deep/route", with.base))
+        .send()
+        .await
+        .expect("spa");
+    let no_spa = client
+        .get(format!("{}/deep/route", without.base))
+        .send()
+        .await
+        .expect("404");
+
+    assert_eq!(root.text().await.expect("body"), "flag site");
+    assert_eq!(
+        spa.text().await.expect("body"),
+        "flag site",
+        "fallback on by default"
+    );
+    assert_eq!(no_spa.status(), 404, "--indexFallback=false");
+}
+
+#[tokio::test]
+async fn superuser_ips_sets_and_clears_the_allow_list() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path();
+
+    let set = ferrobase(dir, &["superuser", "ips", "127.0.0.1", "10.0.0.0/24"]);
+    let bad = ferrobase(dir, &["superuser", "ips", "127.0.0.1", "not-an-ip"]);
+    let app = spawn_app_in(dir).await;
+    let (status, settings) = status_json(app.su(Method::GET, "/api/settings", None).await).await;
+
+    assert!(set.status.success(), "{}", stderr(&set));
+    assert_eq!(
+        stdout(&set),
+        "Successfully updated SuperuserIPs setting:\n├─ 127.0.0.1\n└─ 10.0.0.0/24\n"
+    );
+    assert!(!bad.status.success(), "an invalid entry is refused");
+    assert_eq!(status, 200, "{settings}");
+    assert_eq!(
+        settings["superuserIPs"],
+        json!(["127.0.0.1", "10.0.0.0/24"]),
+        "the refused list changed nothing"
+    );
+    let cleared = ferrobase(dir, &["superuser", "ips"]);
+    assert!(cleared.status.success(), "{}", stderr(&cleared));
+    assert_eq!(
+        stdout(&cleared).trim(),
+        "Successfully cleared SuperuserIPs setting!"
+    );
+}
