@@ -45,11 +45,6 @@ fn otp_options(collection: &CompiledCollection) -> (bool, i64, u64) {
     )
 }
 
-/// How long a code of `collection` is valid, in seconds (`otp.duration`).
-pub fn duration_secs(collection: &CompiledCollection) -> i64 {
-    otp_options(collection).1
-}
-
 /// `request-otp`: issues a code for the account with `email` (if any).
 pub async fn request_otp(
     db: &Db,

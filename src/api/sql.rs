@@ -4,8 +4,7 @@
 //! before anything runs; `superuserIPs` applies (`middleware::superuser_ips`).
 
 use super::error::ApiError;
-use super::extract::{AppState, read_object, require_superuser};
-use crate::auth::Principal;
+use super::extract::{AppState, Superuser, read_object};
 use crate::db::DbError;
 use crate::sql::{self, MAX_QUERY_CHARS, SqlError};
 use crate::validation::{FieldError, ValidationErrors};
@@ -17,11 +16,10 @@ const FAILED: &str = "Failed to execute query. Raw error:\n";
 
 pub async fn run(
     req: HttpRequest,
-    who: Principal,
+    _: Superuser,
     body: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    require_superuser(&who)?;
     let input = read_object(&req, body, state.config.server.max_body_bytes).await?;
     let query = match input.get("query") {
         None | Some(Value::Null) => String::new(),

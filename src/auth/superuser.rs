@@ -152,8 +152,8 @@ pub async fn superuser_otp(db: &Db, email: &str) -> Result<SuperuserOtp, AuthErr
             "the _superusers collection is missing".into(),
         ));
     };
-    let valid_secs = super::otp::duration_secs(&collection);
-    let issued = match super::otp::request_otp(db, collection, email).await {
+    let valid_secs = collection.auth.otp.duration;
+    let issued = match crate::accounts::otp::request_otp(db, collection, email).await {
         Err(AuthError::OtpDisabled) => {
             return Err(AuthError::Input(
                 "OTP auth is not enabled for the _superusers collection".into(),

@@ -259,7 +259,7 @@ async fn api_paths_are_never_shadowed_by_static_files() {
 #[tokio::test]
 async fn no_path_reaches_outside_the_public_dir_or_into_hidden_files() {
     for fallback in [true, false] {
-        let app = spawn_app_configured(|c| c.public.index_fallback = fallback).await;
+        let app = spawn_app_configured(move |c| c.public.index_fallback = fallback).await;
         site(&app);
         let absolute = app.data_dir.join("secret.txt");
         let long = format!("/{}", "a".repeat(5000));
