@@ -62,6 +62,8 @@ pub enum RecordError {
     RequiredReference,
     #[error("collection type does not support this action")]
     Unsupported,
+    #[error("view collections cannot be truncated")]
+    ViewTruncate,
     #[error("password hashing failed: {0}")]
     Hash(String),
     #[error("file storage: {0}")]

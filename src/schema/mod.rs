@@ -16,6 +16,7 @@ mod registry;
 mod row_update;
 mod rule_scope;
 mod store;
+pub mod view;
 
 pub use collection::{
     Collection, CollectionType, RULE_KEYS, Rules, SUPERUSERS_ID, SUPERUSERS_NAME,
@@ -47,6 +48,8 @@ pub enum SchemaError {
     Format(String),
     #[error("collection is referenced by {0}")]
     Referenced(String),
+    #[error("view collection {view} depends on it")]
+    ViewDependency { view: String, deleting: bool },
     #[error("system collections cannot be deleted")]
     System,
     #[error("stored schema is corrupt: {0}")]

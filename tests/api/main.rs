@@ -32,3 +32,4 @@ mod records;
 mod rule_paths;
 mod settings;
 mod smtp_sink;
+mod views;
