@@ -666,3 +666,144 @@ async fn hidden_source_fields_stay_hidden_in_a_view_even_when_renamed() {
         );
     }
 }
+
+#[tokio::test]
+async fn deleting_a_collection_a_view_reads_is_refused() {
+    let w = world().await;
+    w.app
+        .create_collection_ok(json!({"name": "v", "type": "view", "listRule": "", "viewQuery": "SELECT id, title FROM posts"}))
+        .await;
+    w.app
+        .create_collection_ok(json!({"name": "vv", "type": "view", "listRule": "", "viewQuery": "SELECT id, title FROM v"}))
+        .await;
+
+    for (name, why) in [
+        ("posts", "a table a view reads"),
+        ("v", "a view another view reads"),
+    ] {
+        let (status, resp) = status_json(
+            w.app
+                .su(Method::DELETE, &format!("/api/collections/{name}"), None)
+                .await,
+        )
+        .await;
+        assert_eq!(status, 400, "{name} ({why}): {resp}");
+        assert_eq!(resp["message"], "Failed to delete collection.", "{resp}");
+    }
+
+    for name in ["posts", "v", "vv"] {
+        let (status, page) = status_json(w.app.list_records(name, &[], None).await).await;
+        assert_eq!(
+            (status, page["totalItems"].clone()),
+            (200, json!(3)),
+            "{name} still answers: {page}"
+        );
+    }
+    let resp = w.app.su(Method::DELETE, "/api/collections/vv", None).await;
+    assert_eq!(resp.status(), 204, "the last view in the chain can go");
+    let resp = w.app.su(Method::DELETE, "/api/collections/v", None).await;
+    assert_eq!(resp.status(), 204, "then the view it read");
+    let resp = w
+        .app
+        .su(Method::DELETE, "/api/collections/posts", None)
+        .await;
+    assert_eq!(resp.status(), 204, "then the table");
+}
+
+#[tokio::test]
+async fn a_schema_change_that_would_break_a_view_is_refused_and_others_keep_it_working() {
+    let w = world().await;
+    w.app
+        .create_collection_ok(json!({"name": "v", "type": "view", "listRule": "", "viewQuery": "SELECT id, title, views FROM posts"}))
+        .await;
+    let (_, posts) = status_json(w.app.su(Method::GET, "/api/collections/posts", None).await).await;
+    let mut fields = posts["fields"].as_array().expect("fields").clone();
+
+    // Adding a field rebuilds the posts table: the view comes back with it.
+    fields.push(json!({"name": "extra", "type": "text"}));
+    let (status, resp) = status_json(
+        w.app
+            .update_collection("posts", json!({"fields": fields}))
+            .await,
+    )
+    .await;
+    assert_eq!(status, 200, "adding a field: {resp}");
+    let (status, page) = status_json(w.app.list_records("v", &[], None).await).await;
+    assert_eq!(
+        (status, page["totalItems"].clone()),
+        (200, json!(3)),
+        "{page}"
+    );
+
+    // Retyping a column the view reads changes the view's field too.
+    let views = fields
+        .iter_mut()
+        .find(|f| f["name"] == "views")
+        .expect("views");
+    *views = json!({"id": views["id"], "name": "views", "type": "text"});
+    let (status, resp) = status_json(
+        w.app
+            .update_collection("posts", json!({"fields": fields}))
+            .await,
+    )
+    .await;
+    assert_eq!(status, 200, "retyping a field: {resp}");
+    let (_, v) = status_json(w.app.su(Method::GET, "/api/collections/v", None).await).await;
+    assert_eq!(
+        field(&v, "views")["type"],
+        "text",
+        "the view's field follows its source: {v}"
+    );
+
+    for (change, why) in [
+        (json!({"name": "articles"}), "renaming the collection"),
+        (
+            json!({"fields": fields.iter().map(|f| if f["name"] == "title" { json!({"id": f["id"], "name": "headline", "type": "text"}) } else { f.clone() }).collect::<Vec<_>>()}),
+            "renaming a field the view reads",
+        ),
+        (
+            json!({"fields": fields.iter().filter(|f| f["name"] != "title").cloned().collect::<Vec<_>>()}),
+            "removing a field the view reads",
+        ),
+    ] {
+        let (status, resp) = status_json(w.app.update_collection("posts", change).await).await;
+        assert_eq!(status, 400, "{why}: {resp}");
+        assert!(
+            resp["message"].as_str().is_some_and(|m| m.contains('v')),
+            "{why}: the message names the view: {resp}"
+        );
+        let (status, page) = status_json(w.app.list_records("v", &[], None).await).await;
+        assert_eq!(
+            (status, page["totalItems"].clone()),
+            (200, json!(3)),
+            "after {why}: {page}"
+        );
+        let (_, posts) =
+            status_json(w.app.su(Method::GET, "/api/collections/posts", None).await).await;
+        assert!(
+            field(&posts, "title")["type"] == "text",
+            "after {why}: posts unchanged"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_view_of_a_view_keeps_the_source_field_types() {
+    let w = world().await;
+    w.app
+        .create_collection_ok(json!({"name": "v", "type": "view", "viewQuery": "SELECT id, title, author FROM posts"}))
+        .await;
+
+    let vv = w
+        .app
+        .create_collection_ok(json!({"name": "vv", "type": "view", "viewQuery": "SELECT id, title AS t, author AS who FROM v"}))
+        .await;
+
+    assert_eq!(field(&vv, "t")["type"], "text", "{vv}");
+    assert_eq!(field(&vv, "who")["type"], "relation", "{vv}");
+    assert_eq!(
+        field(&vv, "who")["collectionId"],
+        w.users_id.as_str(),
+        "{vv}"
+    );
+}
