@@ -81,6 +81,42 @@ pub fn serialize(collection: &Collection, values: &Map<String, Value>, caller: &
     Value::Object(out)
 }
 
+/// The first `limit` rows of an unsaved view collection, as a superuser sees
+/// them (the dry run's sample), or why they are unusable as records: an
+/// empty or repeated id (PocketBase warns the same way; it is a hint, not a
+/// guarantee, since only the sample is read).
+pub async fn view_sample(
+    db: &crate::db::Db,
+    view: Collection,
+    limit: i64,
+) -> Result<Result<Vec<Value>, String>, RecordError> {
+    let sql = format!("{} LIMIT ?", crate::schema::view::select_sql(&view));
+    db.read(move |conn| {
+        let mut stmt = conn.prepare(&sql)?;
+        let rows = stmt.query_map([limit], |r| row_values(&view, r))?;
+        let caller = Caller::superuser();
+        let mut seen = std::collections::HashSet::new();
+        let mut out = Vec::new();
+        for row in rows {
+            let row = row?;
+            let id = row.get("id").and_then(Value::as_str).unwrap_or_default();
+            if id.is_empty() {
+                return Ok(Err(
+                    "the query could return records with empty or invalid ids".into(),
+                ));
+            }
+            if !seen.insert(id.to_owned()) {
+                return Ok(Err(
+                    "the query could return records with non-unique ids".into()
+                ));
+            }
+            out.push(serialize(&view, &row, &caller));
+        }
+        Ok(Ok(out))
+    })
+    .await
+}
+
 /// Bridges rules' bound values to rusqlite.
 pub(crate) struct Bind<'a>(pub &'a SqlValue);
 

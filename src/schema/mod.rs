@@ -32,7 +32,9 @@ pub use names::{CollectionName, FieldName, NameError};
 pub use registry::{CompiledCollection, Registry, Snapshot};
 pub use row_update::{RowUpdate, on_update_autodates};
 pub use rule_scope::{FieldScope, MAX_RELATION_HOPS, NoRequest, RequestValues, Trust};
-pub use store::{LISTABLE_COLUMNS, create, delete, load_snapshot, query_ids, update, validate};
+pub use store::{
+    LISTABLE_COLUMNS, create, delete, dry_run_view, load_snapshot, query_ids, update, validate,
+};
 
 use crate::db::DbError;
 use crate::validation::ValidationErrors;

@@ -397,27 +397,60 @@ async fn infer_view(
         );
         return Err(SchemaError::Invalid(e));
     }
-    let snapshot = registry.snapshot();
-    let previous = collection.fields.clone();
-    let own_id = collection.id.clone();
-    let checked = db
-        .read(move |conn| {
-            let collections = defs_after(&snapshot, None, &own_id);
-            Ok::<_, SchemaError>(view::check(
-                conn,
-                &query,
-                &table_lookup(&collections),
-                &previous,
-            ))
-        })
-        .await?;
-    match checked {
-        Ok(checked) => {
-            collection.fields = checked.fields;
+    match check_view_query(db, registry, collection).await? {
+        Ok(fields) => {
+            collection.fields = fields;
             Ok(())
         }
         Err(reason) => Err(invalid_view_query(&reason)),
     }
+}
+
+/// Runs `view::check` for `collection`'s query on a read-only reader: the
+/// inferred fields, or why the query was refused.
+async fn check_view_query(
+    db: &Db,
+    registry: &Registry,
+    collection: &Collection,
+) -> Result<Result<Vec<Field>, String>, SchemaError> {
+    let query = collection.view_query().to_owned();
+    let snapshot = registry.snapshot();
+    let previous = collection.fields.clone();
+    let own_id = collection.id.clone();
+    db.read(move |conn| {
+        let collections = defs_after(&snapshot, None, &own_id);
+        Ok::<_, SchemaError>(
+            view::check(conn, &query, &table_lookup(&collections), &previous)
+                .map(|checked| checked.fields),
+        )
+    })
+    .await
+}
+
+/// `POST /api/collections/meta/dry-run-view`: checks `query` exactly as a
+/// view collection's and returns an unsaved view collection (named
+/// `temp_view_…`) with the inferred fields, or why the query was refused.
+/// Nothing is written.
+pub async fn dry_run_view(
+    db: &Db,
+    registry: &Registry,
+    query: &str,
+) -> Result<Result<Collection, String>, SchemaError> {
+    let name = format!(
+        "temp_view_{}",
+        super::autogen::random_string("abcdefghijklmnopqrstuvwxyz0123456789", 5)
+    );
+    let mut temp = Collection::from_create(&serde_json::json!({
+        "name": name, "type": "view", "viewQuery": query,
+    }))
+    .map_err(input_error)?;
+    Ok(match check_view_query(db, registry, &temp).await? {
+        Ok(fields) => {
+            temp.fields = fields;
+            Ok(temp)
+        }
+        Err(reason) => Err(reason),
+    })
 }
 
 fn invalid_view_query(reason: &str) -> SchemaError {

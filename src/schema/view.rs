@@ -331,11 +331,10 @@ fn select_items(query: &str) -> Vec<String> {
     items
 }
 
-/// `CREATE VIEW` for a view collection whose query [`check`] accepted and
-/// whose fields it inferred. The query is wrapped so `id` is always text
-/// (PocketBase casts it the same way) and the column list is exactly the
-/// inferred fields, named through `ident`.
-pub fn create_sql(view: &Collection) -> String {
+/// The `SELECT` a view collection's SQL view stands for: the checked query
+/// wrapped so `id` is always text (PocketBase casts it the same way) and
+/// the column list is exactly the inferred fields, named through `ident`.
+pub fn select_sql(view: &Collection) -> String {
     let columns: Vec<String> = view
         .fields
         .iter()
@@ -349,10 +348,19 @@ pub fn create_sql(view: &Collection) -> String {
         })
         .collect();
     format!(
-        "CREATE VIEW {} AS SELECT {} FROM (\n{}\n)",
-        ident(view.name.as_str()),
+        "SELECT {} FROM (\n{}\n)",
         columns.join(", "),
         normalize(view.view_query())
+    )
+}
+
+/// `CREATE VIEW` for a view collection whose query [`check`] accepted and
+/// whose fields it inferred.
+pub fn create_sql(view: &Collection) -> String {
+    format!(
+        "CREATE VIEW {} AS {}",
+        ident(view.name.as_str()),
+        select_sql(view)
     )
 }
 

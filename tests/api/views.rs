@@ -807,3 +807,158 @@ async fn a_view_of_a_view_keeps_the_source_field_types() {
         "{vv}"
     );
 }
+
+#[tokio::test]
+async fn dry_run_view_answers_fields_and_a_sample_without_storing_anything() {
+    let w = world().await;
+
+    let (status, body) = status_json(
+        w.app
+            .su(
+                Method::POST,
+                "/api/collections/meta/dry-run-view",
+                Some(json!({"query": "SELECT id, title, views AS hits FROM posts ORDER BY views"})),
+            )
+            .await,
+    )
+    .await;
+
+    assert_eq!(status, 200, "{body}");
+    let names: Vec<&str> = body["fields"]
+        .as_array()
+        .expect("fields")
+        .iter()
+        .filter_map(|f| f["name"].as_str())
+        .collect();
+    assert_eq!(names, ["id", "title", "hits"]);
+    assert_eq!(body["sample"].as_array().map(Vec::len), Some(3), "{body}");
+    assert_eq!(body["sample"][0]["title"], "one", "{body}");
+    assert_eq!(body["sample"][0]["hits"], 1, "{body}");
+    let (_, list) = status_json(
+        w.app
+            .su(Method::GET, "/api/collections?perPage=100", None)
+            .await,
+    )
+    .await;
+    assert!(
+        !list.to_string().contains("temp_view_"),
+        "nothing stored: {list}"
+    );
+}
+
+#[tokio::test]
+async fn dry_run_view_refuses_what_a_view_would_refuse_and_only_superusers_may_call_it() {
+    let w = world().await;
+    let long = format!("SELECT id FROM posts WHERE title != '{}'", "x".repeat(5000));
+    for (body, message, why) in [
+        (
+            json!({}),
+            "An error occurred while validating the submitted data.",
+            "no query",
+        ),
+        (
+            json!({"query": ""}),
+            "An error occurred while validating the submitted data.",
+            "empty",
+        ),
+        (
+            json!({"query": long}),
+            "An error occurred while validating the submitted data.",
+            "over 5000 bytes",
+        ),
+        (
+            json!({"query": 5}),
+            "An error occurred while loading the submitted data.",
+            "not a string",
+        ),
+        (
+            json!({"query": "DELETE FROM posts"}),
+            "Invalid view query.",
+            "a write",
+        ),
+        (
+            json!({"query": "SELECT id FROM posts; DROP TABLE posts"}),
+            "Invalid view query.",
+            "two statements",
+        ),
+        (
+            json!({"query": "PRAGMA table_info(posts)"}),
+            "Invalid view query.",
+            "a pragma",
+        ),
+        (
+            json!({"query": "SELECT title FROM posts"}),
+            "Invalid view query.",
+            "no id",
+        ),
+        (
+            json!({"query": "SELECT author AS id FROM posts"}),
+            "Invalid view query.",
+            "repeated ids",
+        ),
+        (
+            json!({"query": "SELECT '' AS id"}),
+            "Invalid view query.",
+            "an empty id",
+        ),
+    ] {
+        let (status, resp) = status_json(
+            w.app
+                .su(
+                    Method::POST,
+                    "/api/collections/meta/dry-run-view",
+                    Some(body),
+                )
+                .await,
+        )
+        .await;
+        assert_eq!(status, 400, "{why}: {resp}");
+        assert!(
+            resp["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with(message)),
+            "{why}: {resp}"
+        );
+    }
+    for (token, expected) in [(None, 401), (Some(w.alice.1.as_str()), 403)] {
+        let resp = w
+            .app
+            .request(
+                Method::POST,
+                "/api/collections/meta/dry-run-view",
+                token,
+                Some(json!({"query": "SELECT id FROM posts"})),
+            )
+            .await;
+        assert_eq!(resp.status().as_u16(), expected, "{token:?}");
+    }
+    let (_, page) = status_json(w.app.list_records("posts", &[], None).await).await;
+    assert_eq!(page["totalItems"], 3, "{page}");
+}
+
+#[tokio::test]
+async fn the_scaffolds_include_a_blank_view() {
+    let app = spawn_app().await;
+
+    let (status, body) = status_json(
+        app.su(Method::GET, "/api/collections/meta/scaffolds", None)
+            .await,
+    )
+    .await;
+
+    assert_eq!(status, 200, "{body}");
+    let view = &body["view"];
+    assert_eq!(view["type"], "view", "{body}");
+    assert_eq!(view["viewQuery"], "", "{view}");
+    assert_eq!(view["fields"], json!([]), "{view}");
+    assert_eq!(view["name"], "", "{view}");
+    for key in [
+        "listRule",
+        "viewRule",
+        "createRule",
+        "updateRule",
+        "deleteRule",
+    ] {
+        assert_eq!(view[key], Value::Null, "{key}");
+    }
+}
