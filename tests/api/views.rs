@@ -962,3 +962,146 @@ async fn the_scaffolds_include_a_blank_view() {
         assert_eq!(view[key], Value::Null, "{key}");
     }
 }
+
+#[tokio::test]
+async fn files_shown_through_a_view_are_served_from_their_source_record() {
+    let app = spawn_app().await;
+    app.create_collection_ok(json!({
+        "name": "docs", "type": "base",
+        "fields": [
+            {"name": "title", "type": "text"},
+            {"name": "main", "type": "file", "maxSelect": 1, "maxSize": 1000},
+            {"name": "more", "type": "file", "maxSelect": 3, "maxSize": 1000},
+        ]
+    }))
+    .await;
+    let part = |name: &str, body: &str| {
+        reqwest::multipart::Part::bytes(body.as_bytes().to_vec()).file_name(name.to_owned())
+    };
+    let form = reqwest::multipart::Form::new()
+        .text("title", "one")
+        .part("main", part("main.txt", "main body"))
+        .part("more", part("a.txt", "first extra"))
+        .part("more", part("b.txt", "second extra"));
+    let token = app.superuser_token.clone();
+    let (status, doc) = status_json(
+        app.send_form(
+            Method::POST,
+            "/api/collections/docs/records",
+            Some(&token),
+            form,
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 200, "{doc}");
+    app.create_collection_ok(json!({
+        "name": "shelf", "type": "view", "listRule": "", "viewRule": "",
+        "viewQuery": "SELECT (ROW_NUMBER() OVER()) AS id, title, main AS cover, more AS extras FROM docs",
+    }))
+    .await;
+    let (_, page) = status_json(app.list_records("shelf", &[], None).await).await;
+    let row = &page["items"][0];
+    let view_id = row["id"].as_str().expect("id");
+
+    let cover = row["cover"].as_str().expect("cover name");
+    let extra = row["extras"][1].as_str().expect("second extra name");
+    for (name, body) in [(cover, "main body"), (extra, "second extra")] {
+        let resp = app
+            .request(
+                Method::GET,
+                &format!("/api/files/shelf/{view_id}/{name}"),
+                None,
+                None,
+            )
+            .await;
+        assert_eq!(resp.status(), 200, "{name}");
+        assert_eq!(resp.text().await.expect("body"), body, "{name}");
+    }
+    for (record, name, why) in [
+        (view_id, "nope.txt", "a name no row shows"),
+        ("999", cover, "a row the view does not have"),
+    ] {
+        let resp = app
+            .request(
+                Method::GET,
+                &format!("/api/files/shelf/{record}/{name}"),
+                None,
+                None,
+            )
+            .await;
+        assert_eq!(resp.status(), 404, "{why}");
+    }
+}
+
+#[tokio::test]
+async fn a_protected_file_through_a_view_obeys_the_views_rule_on_the_views_row() {
+    let app = spawn_app().await;
+    let (_, users) = status_json(app.su(Method::GET, "/api/collections/users", None).await).await;
+    let alice = sign_up(&app, "alice@example.com").await;
+    app.create_collection_ok(json!({
+        "name": "docs", "type": "base",
+        "fields": [
+            {"name": "owner", "type": "relation", "collectionId": users["id"], "maxSelect": 1},
+            {"name": "secret", "type": "file", "maxSelect": 1, "maxSize": 1000, "protected": true},
+        ]
+    }))
+    .await;
+    let form = reqwest::multipart::Form::new()
+        .text("owner", alice.0.clone())
+        .part(
+            "secret",
+            reqwest::multipart::Part::bytes(b"alice only".to_vec()).file_name("s.txt"),
+        );
+    let token = app.superuser_token.clone();
+    let (status, doc) = status_json(
+        app.send_form(
+            Method::POST,
+            "/api/collections/docs/records",
+            Some(&token),
+            form,
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 200, "{doc}");
+    // The view's ids differ from the source's: the rule must run on the view's row.
+    app.create_collection_ok(json!({
+        "name": "vault", "type": "view", "listRule": "owner = @request.auth.id", "viewRule": "owner = @request.auth.id",
+        "viewQuery": "SELECT 'v' || id AS id, owner, secret FROM docs",
+    }))
+    .await;
+    let view_id = format!("v{}", doc["id"].as_str().expect("id"));
+    let name = doc["secret"].as_str().expect("name");
+    let file_token = |token: String| {
+        let app = &app;
+        async move {
+            let (_, body) = status_json(
+                app.request(Method::POST, "/api/files/token", Some(&token), None)
+                    .await,
+            )
+            .await;
+            body["token"].as_str().expect("file token").to_owned()
+        }
+    };
+    let alice_file = file_token(alice.1.clone()).await;
+    let bob = sign_up(&app, "bob@example.com").await;
+    let bob_file = file_token(bob.1.clone()).await;
+
+    for (token, expected, who) in [
+        (None, 404, "guest"),
+        (Some(bob_file), 404, "bob"),
+        (Some(alice_file), 200, "alice"),
+    ] {
+        let query = token.map(|t| format!("?token={t}")).unwrap_or_default();
+        let resp = app
+            .request(
+                Method::GET,
+                &format!("/api/files/vault/{view_id}/{name}{query}"),
+                None,
+                None,
+            )
+            .await;
+        assert_eq!(resp.status().as_u16(), expected, "{who}");
+    }
+}
