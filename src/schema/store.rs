@@ -464,7 +464,8 @@ fn invalid_view_query(reason: &str) -> SchemaError {
         view::QUERY_KEY,
         FieldError::new(
             "validation_invalid_view_query",
-            format!("Invalid query - {}", &reason[..end]),
+            // PocketBase's messages end in a full stop.
+            format!("Invalid query - {}.", reason[..end].trim_end_matches('.')),
         ),
     );
     SchemaError::Invalid(e)

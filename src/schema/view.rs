@@ -157,7 +157,7 @@ fn infer_field(
         {
             let mut clone = original.clone();
             clone.name = FieldName::parse(name).map_err(|e| e.to_string())?;
-            clone.id = format!("_clone_{}", crc32fast::hash(name.as_bytes()) % 1_000_000);
+            clone.id = clone_id(name);
             return Ok(clone);
         }
     }
@@ -217,6 +217,19 @@ fn sql_message(e: rusqlite::Error) -> String {
         rusqlite::Error::SqliteFailure(_, Some(m)) => m,
         other => other.to_string(),
     }
+}
+
+/// `_clone_` + 4 letters or digits, PocketBase's shape for a copied field's
+/// id; derived from the column name so re-inference keeps it.
+fn clone_id(name: &str) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    let mut n = crc32fast::hash(name.as_bytes()) as usize;
+    let mut id = String::from("_clone_");
+    for _ in 0..4 {
+        id.push(char::from(ALPHABET[n % ALPHABET.len()]));
+        n /= ALPHABET.len();
+    }
+    id
 }
 
 fn build(spec: Value) -> Result<Field, String> {

@@ -140,6 +140,13 @@ async fn a_view_collection_gets_fields_inferred_from_its_query() {
         assert_eq!(field(&view, name)["type"], ty, "{name}: {why}");
     }
     assert_eq!(field(&view, "id")["primaryKey"], true);
+    let clone_id = field(&view, "title")["id"].as_str().expect("id");
+    assert!(
+        clone_id.len() == 11
+            && clone_id.starts_with("_clone_")
+            && clone_id[7..].chars().all(|c| c.is_ascii_alphanumeric()),
+        "a copied field gets PocketBase's _clone_XXXX id shape: {clone_id}"
+    );
     assert_eq!(field(&view, "title")["max"], 50, "options come along");
     assert_eq!(field(&view, "author")["collectionId"], w.users_id.as_str());
     assert_eq!(field(&view, "tags")["values"], json!(["a", "b"]));
@@ -284,6 +291,28 @@ async fn a_view_query_that_is_not_one_plain_select_is_refused_and_nothing_runs()
         page["items"]
             .as_array()
             .is_some_and(|i| i.iter().all(|r| r["title"] != "x"))
+    );
+}
+
+#[tokio::test]
+async fn a_missing_id_column_gets_pocketbases_exact_message() {
+    let w = world().await;
+
+    let (status, body) = status_json(
+        w.app
+            .create_collection(
+                json!({"name": "v", "type": "view", "viewQuery": "SELECT title FROM posts"}),
+            )
+            .await,
+    )
+    .await;
+
+    assert_eq!(status, 400);
+    assert_eq!(body["message"], "Failed to create collection.");
+    assert_eq!(
+        body["data"]["viewQuery"]["message"],
+        "Invalid query - missing required id column (you can use `(ROW_NUMBER() OVER()) as id` if you don't have one).",
+        "{body}"
     );
 }
 
