@@ -1134,3 +1134,30 @@ async fn a_protected_file_through_a_view_obeys_the_views_rule_on_the_views_row()
         assert_eq!(resp.status().as_u16(), expected, "{who}");
     }
 }
+
+#[tokio::test]
+async fn a_view_that_reads_itself_is_refused_and_the_old_view_stays() {
+    let w = world().await;
+    w.app
+        .create_collection_ok(json!({"name": "v", "type": "view", "listRule": "", "viewQuery": "SELECT id, title FROM posts"}))
+        .await;
+
+    let (status, body) = status_json(
+        w.app
+            .update_collection("v", json!({"viewQuery": "SELECT id, title FROM v"}))
+            .await,
+    )
+    .await;
+
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(
+        body["data"]["viewQuery"]["code"], "validation_invalid_view_query",
+        "{body}"
+    );
+    let (status, page) = status_json(w.app.list_records("v", &[], None).await).await;
+    assert_eq!(
+        (status, page["totalItems"].clone()),
+        (200, json!(3)),
+        "{page}"
+    );
+}
