@@ -147,6 +147,10 @@ pub async fn scaffolds(req: HttpRequest, _: Superuser) -> Result<HttpResponse, A
     let auth = schema::Collection::from_create(&json!({"name": "auth", "type": "auth"}))
         .map(|c| c.to_json())
         .map_err(|_| ApiError::internal("scaffold"))?;
+    let view =
+        schema::Collection::from_create(&json!({"name": "view", "type": "view", "viewQuery": ""}))
+            .map(|c| c.to_json())
+            .map_err(|_| ApiError::internal("scaffold"))?;
     let blank = |mut v: Value| {
         v["id"] = json!("");
         v["name"] = json!("");
@@ -156,9 +160,66 @@ pub async fn scaffolds(req: HttpRequest, _: Superuser) -> Result<HttpResponse, A
     };
     respond::json(
         &req,
-        json!({"base": blank(base), "auth": blank(auth)}),
+        json!({"base": blank(base), "auth": blank(auth), "view": blank(view)}),
         false,
     )
+}
+
+/// `POST /api/collections/meta/dry-run-view` `{query}`: the fields a view
+/// collection with this query would get and up to ten sample rows. The
+/// query is checked exactly as for a view collection; the sample is read on
+/// a read-only connection under the query time limit.
+pub async fn dry_run_view(
+    req: HttpRequest,
+    _: Superuser,
+    body: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let input = read_object(&req, body, state.config.server.max_body_bytes).await?;
+    let query = match input.get("query") {
+        None | Some(Value::Null) => "",
+        Some(Value::String(q)) => q.as_str(),
+        Some(_) => {
+            return Err(ApiError::bad_request(
+                "An error occurred while loading the submitted data.",
+            ));
+        }
+    };
+    let mut errors = crate::validation::ValidationErrors::new();
+    if query.trim().is_empty() {
+        errors.add(
+            "query",
+            crate::validation::FieldError::new("validation_required", "Cannot be blank."),
+        );
+    } else if query.len() > schema::view::MAX_DRY_RUN_QUERY_BYTES {
+        errors.add(
+            "query",
+            crate::validation::FieldError::new(
+                "validation_length_out_of_range",
+                format!(
+                    "The length must be between 0 and {}.",
+                    schema::view::MAX_DRY_RUN_QUERY_BYTES
+                ),
+            ),
+        );
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::validation(
+            "An error occurred while validating the submitted data.",
+            &errors,
+        ));
+    }
+    let invalid = |reason: String| {
+        ApiError::bad_request(format!("Invalid view query. Raw error: \n{reason}"))
+    };
+    let temp = schema::dry_run_view(&state.db, &state.registry, query)
+        .await?
+        .map_err(invalid)?;
+    let fields: Vec<Value> = temp.fields.iter().map(schema::Field::to_json).collect();
+    let sample = records::view_sample(&state.db, temp, schema::view::DRY_RUN_SAMPLE_ROWS)
+        .await?
+        .map_err(invalid)?;
+    respond::json(&req, json!({"fields": fields, "sample": sample}), false)
 }
 
 /// Collection validation errors use the action's own message.

@@ -193,6 +193,9 @@ impl From<RecordError> for ApiError {
                 "Failed to delete record. Make sure that the record is not part of a required relation reference.",
             ),
             RecordError::Unsupported => ApiError::bad_request("Unsupported collection type."),
+            RecordError::ViewTruncate => ApiError::bad_request(
+                "View collections cannot be truncated since they don't store their own records.",
+            ),
             RecordError::Hash(m) => ApiError::internal(m),
             RecordError::Files(e) => ApiError::from(e),
             RecordError::Db(e) => ApiError::from(e),
@@ -230,6 +233,17 @@ impl From<SchemaError> for ApiError {
                 "Failed to delete collection probably due to existing reference in {by}."
             )),
             SchemaError::System => ApiError::bad_request("Failed to delete collection."),
+            // PocketBase's words for a delete a view depends on; it has none
+            // for an update (it saves and leaves the view broken).
+            SchemaError::ViewDependency { deleting: true, .. } => {
+                ApiError::bad_request("Failed to delete collection.")
+            }
+            SchemaError::ViewDependency {
+                view,
+                deleting: false,
+            } => ApiError::bad_request(format!(
+                "Failed to update collection: the view collection {view} depends on it."
+            )),
             SchemaError::Corrupt(m) => ApiError::internal(m),
             SchemaError::Db(e) => ApiError::from(e),
         }

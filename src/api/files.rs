@@ -84,7 +84,7 @@ async fn may_view(
         state.registry.snapshot(),
         collection,
         who,
-        file.record_id.clone(),
+        file.requested_id.clone(),
     )
     .await
     .is_ok()

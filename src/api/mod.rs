@@ -232,6 +232,10 @@ fn collection_routes() -> actix_web::Scope {
             vec![plain(web::get().to(collections::scaffolds))],
         ))
         .service(single(
+            "/meta/dry-run-view",
+            plain(web::post().to(collections::dry_run_view)),
+        ))
+        .service(single(
             "/meta/validate",
             plain(web::post().to(collections::validate)),
         ))

@@ -23,7 +23,7 @@ pub use broadcast::visible;
 pub use expand::{ExpandTree, MAX_EXPAND_DEPTH, expand};
 pub use files::{Cleanup, Upload};
 pub use list::{ListPage, ListQuery, list, parse_list_query};
-pub use read::{StoredFile, find_file, matches_rule, select_sql, view, view_as_owner};
+pub use read::{StoredFile, find_file, matches_rule, select_sql, view, view_as_owner, view_sample};
 pub use write::{
     Applied, Backend, PreparedCreate, PreparedDelete, PreparedUpdate, create, delete,
     in_transaction, prepare_create, prepare_delete, prepare_update, settle, truncate, update,
@@ -63,6 +63,8 @@ pub enum RecordError {
     RequiredReference,
     #[error("collection type does not support this action")]
     Unsupported,
+    #[error("view collections cannot be truncated")]
+    ViewTruncate,
     #[error("password hashing failed: {0}")]
     Hash(String),
     #[error("file storage: {0}")]

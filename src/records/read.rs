@@ -81,6 +81,42 @@ pub fn serialize(collection: &Collection, values: &Map<String, Value>, caller: &
     Value::Object(out)
 }
 
+/// The first `limit` rows of an unsaved view collection, as a superuser sees
+/// them (the dry run's sample), or why they are unusable as records: an
+/// empty or repeated id (PocketBase warns the same way; it is a hint, not a
+/// guarantee, since only the sample is read).
+pub async fn view_sample(
+    db: &crate::db::Db,
+    view: Collection,
+    limit: i64,
+) -> Result<Result<Vec<Value>, String>, RecordError> {
+    let sql = format!("{} LIMIT ?", crate::schema::view::select_sql(&view));
+    db.read(move |conn| {
+        let mut stmt = conn.prepare(&sql)?;
+        let rows = stmt.query_map([limit], |r| row_values(&view, r))?;
+        let caller = Caller::superuser();
+        let mut seen = std::collections::HashSet::new();
+        let mut out = Vec::new();
+        for row in rows {
+            let row = row?;
+            let id = row.get("id").and_then(Value::as_str).unwrap_or_default();
+            if id.is_empty() {
+                return Ok(Err(
+                    "the query could return records with empty or invalid ids".into(),
+                ));
+            }
+            if !seen.insert(id.to_owned()) {
+                return Ok(Err(
+                    "the query could return records with non-unique ids".into()
+                ));
+            }
+            out.push(serialize(&view, &row, &caller));
+        }
+        Ok(Ok(out))
+    })
+    .await
+}
+
 /// Bridges rules' bound values to rusqlite.
 pub(crate) struct Bind<'a>(pub &'a SqlValue);
 
@@ -164,8 +200,13 @@ pub async fn view(
 /// Where a stored file lives: the file field of record `id` holding `filename`.
 #[derive(Debug, Clone)]
 pub struct StoredFile {
+    /// Where the file is stored: the source collection and record (for a
+    /// view, those its file field comes from).
     pub collection_id: String,
     pub record_id: String,
+    /// The record of the requested collection, whose view rule decides
+    /// access to a protected file (for a view, the view's own row).
+    pub requested_id: String,
     pub name: String,
     pub protected: bool,
     pub thumbs: Vec<String>,
@@ -198,9 +239,19 @@ pub async fn find_file(
                     .and_then(Value::as_str)
                     .unwrap_or(&id)
                     .to_owned();
+                // A view stores no files: they live with the source record.
+                let (collection_id, stored_id) = if collection.kind == CollectionType::View {
+                    match view_file_source(conn, &collection, field, &filename)? {
+                        Some(source) => source,
+                        None => return Ok(None),
+                    }
+                } else {
+                    (collection.id.clone(), record_id.clone())
+                };
                 return Ok(Some(StoredFile {
-                    collection_id: collection.id.clone(),
-                    record_id,
+                    collection_id,
+                    record_id: stored_id,
+                    requested_id: record_id,
                     name: filename,
                     protected: *protected,
                     thumbs: thumbs.clone(),
@@ -210,6 +261,47 @@ pub async fn find_file(
         Ok(None)
     })
     .await
+}
+
+/// The (collection id, record id) holding a file a view's file field shows:
+/// SQLite names the table and column the view's column comes from, and the
+/// record is the one whose column holds `filename`.
+fn view_file_source(
+    conn: &rusqlite::Connection,
+    view: &Collection,
+    field: &crate::schema::Field,
+    filename: &str,
+) -> Result<Option<(String, String)>, RecordError> {
+    let query = crate::schema::view::normalize(view.view_query());
+    let stmt = conn.prepare(query)?;
+    let Some((table, column)) = stmt
+        .columns_with_metadata()
+        .find(|c| c.name() == field.name.as_str())
+        .and_then(|c| Some((c.table_name()?.to_owned(), c.origin_name()?.to_owned())))
+    else {
+        return Ok(None);
+    };
+    let source: Option<String> = conn
+        .query_row(
+            "SELECT id FROM _collections WHERE name = ?1 COLLATE NOCASE AND type != 'view'",
+            [&table],
+            |r| r.get(0),
+        )
+        .optional()?;
+    let Some(source) = source else {
+        return Ok(None);
+    };
+    let (table, column) = (ident(&table), ident(&column));
+    let sql = if field.is_multi() {
+        format!(
+            "SELECT {table}.\"id\" FROM {table}, json_each({table}.{column}) AS je \
+             WHERE je.value = ?1 LIMIT 1"
+        )
+    } else {
+        format!("SELECT \"id\" FROM {table} WHERE {column} = ?1 LIMIT 1")
+    };
+    let record: Option<String> = conn.query_row(&sql, [filename], |r| r.get(0)).optional()?;
+    Ok(record.map(|record| (source, record)))
 }
 
 /// Reads a record without applying the view rule (auth responses show the

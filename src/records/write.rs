@@ -71,6 +71,14 @@ pub struct PreparedDelete {
     id: String,
 }
 
+/// View collections are read-only: their rows belong to other collections.
+fn refuse_view(collection: &CompiledCollection) -> Result<(), RecordError> {
+    if collection.kind == CollectionType::View {
+        return Err(RecordError::Unsupported);
+    }
+    Ok(())
+}
+
 /// Validates a create and hashes its passwords (no database access).
 pub async fn prepare_create(
     snapshot: &Snapshot,
@@ -79,6 +87,7 @@ pub async fn prepare_create(
     body: Map<String, Value>,
     uploads: &[Upload],
 ) -> Result<PreparedCreate, RecordError> {
+    refuse_view(&collection)?;
     let mut values = Map::new();
     for field in &collection.fields {
         values.insert(field.name.to_string(), field.zero_value());
@@ -300,6 +309,7 @@ pub async fn prepare_update(
     body: Map<String, Value>,
     uploads: &[Upload],
 ) -> Result<PreparedUpdate, RecordError> {
+    refuse_view(&collection)?;
     if !caller.superuser && collection.rules.update.is_none() {
         return Err(RecordError::SuperusersOnly);
     }
@@ -493,6 +503,7 @@ pub async fn prepare_delete(
     caller: Caller,
     id: String,
 ) -> Result<PreparedDelete, RecordError> {
+    refuse_view(&collection)?;
     let access = access::resolve(snapshot, &collection.rules.delete, &caller, &collection)?;
     if collection.is_superusers() {
         let count: i64 = db
@@ -576,6 +587,9 @@ pub async fn truncate(
     collection: Arc<CompiledCollection>,
 ) -> Result<(), RecordError> {
     let Backend { db, store, hub } = backend;
+    if collection.kind == CollectionType::View {
+        return Err(RecordError::ViewTruncate);
+    }
     if collection.is_superusers() {
         return Err(RecordError::Unsupported);
     }

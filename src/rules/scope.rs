@@ -34,6 +34,12 @@ pub trait Scope {
         false
     }
 
+    /// Whether the root rows have a `_rowid_` (`@rowid` sorts on it). SQL
+    /// views, which back view collections, have none.
+    fn has_rowid(&self) -> bool {
+        true
+    }
+
     /// Opens `@collection.<name>` as the SQL alias `alias` (already quoted):
     /// the `FROM` item and, optionally, a condition on its rows (e.g. the
     /// collection's list rule). Scopes without other collections refuse.

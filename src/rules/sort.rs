@@ -109,6 +109,9 @@ fn compile_item(item: &SortItem, scope: &dyn Scope) -> Result<SqlFragment, RuleE
     let direction = if item.descending { "DESC" } else { "ASC" };
     match &item.target {
         SortTarget::Random => Ok(SqlFragment::raw("RANDOM()")),
+        SortTarget::RowId if !scope.has_rowid() => Err(RuleError::invalid(
+            "cannot sort by `@rowid`: these rows have no insertion order",
+        )),
         SortTarget::RowId => Ok(SqlFragment::raw(format!("_rowid_ {direction}"))),
         SortTarget::Field(path) => {
             let mut column = sort_column(path, scope)?;

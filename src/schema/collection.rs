@@ -13,11 +13,13 @@ pub const SUPERUSERS_ID: &str = "pbc_3142635823";
 /// The name of the superusers collection.
 pub const SUPERUSERS_NAME: &str = "_superusers";
 
-/// Base (plain records) or auth (accounts).
+/// Base (plain records), auth (accounts) or view (read-only records from a
+/// stored `SELECT`, see `schema::view`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CollectionType {
     Base,
     Auth,
+    View,
 }
 
 impl CollectionType {
@@ -25,6 +27,7 @@ impl CollectionType {
         match self {
             CollectionType::Base => "base",
             CollectionType::Auth => "auth",
+            CollectionType::View => "view",
         }
     }
 
@@ -32,6 +35,7 @@ impl CollectionType {
         match raw {
             "base" => Some(CollectionType::Base),
             "auth" => Some(CollectionType::Auth),
+            "view" => Some(CollectionType::View),
             _ => None,
         }
     }
@@ -153,7 +157,7 @@ impl Collection {
         }
         m.insert("created".into(), json!(self.created));
         m.insert("updated".into(), json!(self.updated));
-        if self.kind == CollectionType::Auth {
+        if self.kind != CollectionType::Base {
             for (key, value) in &self.options {
                 m.insert(key.clone(), without_secrets(value));
             }
@@ -176,25 +180,13 @@ impl Collection {
                 ));
             }
         };
-        let kind = match raw_type {
-            "view" => {
-                errors.add(
-                    "type",
-                    FieldError::new(
-                        "validation_in_invalid",
-                        "View collections are not supported yet.",
-                    ),
-                );
-                CollectionType::Base
-            }
-            raw => CollectionType::parse(raw).unwrap_or_else(|| {
-                errors.add(
-                    "type",
-                    FieldError::new("validation_in_invalid", "Must be a valid value."),
-                );
-                CollectionType::Base
-            }),
-        };
+        let kind = CollectionType::parse(raw_type).unwrap_or_else(|| {
+            errors.add(
+                "type",
+                FieldError::new("validation_in_invalid", "Must be a valid value."),
+            );
+            CollectionType::Base
+        });
         let raw_name = obj.get("name").and_then(Value::as_str).unwrap_or_default();
         let name = parse_name(raw_name, &mut errors);
         let id = match obj
@@ -220,7 +212,12 @@ impl Collection {
             name: name.unwrap_or_else(|| CollectionName::trusted(raw_name.to_owned())),
             kind,
             system: false,
-            fields: vec![Field::primary_key()],
+            // A view's fields are inferred from its query (`schema::view`).
+            fields: if kind == CollectionType::View {
+                Vec::new()
+            } else {
+                vec![Field::primary_key()]
+            },
             indexes: Vec::new(),
             rules: Rules::default(),
             options: if kind == CollectionType::Auth {
@@ -288,7 +285,10 @@ impl Collection {
                 }
             }
         }
-        if let Some(fields) = obj.get("fields") {
+        // A view's fields come from its query: submitted ones are ignored.
+        if self.kind != CollectionType::View
+            && let Some(fields) = obj.get("fields")
+        {
             match self.replace_fields(fields) {
                 Ok(()) => {}
                 Err(CollectionInputError::Invalid(e)) => errors.nest("fields", e),
@@ -301,8 +301,65 @@ impl Collection {
         if self.kind == CollectionType::Auth {
             super::auth_defaults::apply_options(&mut self.options, obj, &mut errors);
         }
-        self.check_indexes(&mut errors);
+        if self.kind == CollectionType::View {
+            self.apply_view_options(obj, &mut errors)?;
+        } else {
+            self.check_indexes(&mut errors);
+        }
         errors.into_result().map_err(Into::into)
+    }
+
+    /// The view-only keys: `viewQuery` is kept (checked and run later, in
+    /// `schema::view`); submitted `fields` are ignored because a view's
+    /// fields always come from its query, as in PocketBase; only the list
+    /// and view rules may be set, and indexes are refused.
+    fn apply_view_options(
+        &mut self,
+        obj: &Map<String, Value>,
+        errors: &mut ValidationErrors,
+    ) -> Result<(), CollectionInputError> {
+        match obj.get("viewQuery") {
+            None => {}
+            Some(Value::String(query)) => {
+                self.options
+                    .insert(super::view::QUERY_KEY.into(), json!(query));
+            }
+            Some(Value::Null) => {
+                self.options.remove(super::view::QUERY_KEY);
+            }
+            Some(_) => {
+                return Err(CollectionInputError::Format(
+                    "`viewQuery` must be a string".into(),
+                ));
+            }
+        }
+        for (key, rule) in [
+            ("createRule", &self.rules.create),
+            ("updateRule", &self.rules.update),
+            ("deleteRule", &self.rules.delete),
+        ] {
+            if rule.is_some() {
+                errors.add(key, FieldError::new("validation_nil", "Must be blank."));
+            }
+        }
+        if !self.indexes.is_empty() {
+            errors.add(
+                "indexes",
+                FieldError::new(
+                    "validation_indexes_not_supported",
+                    "View collections don't support indexes.",
+                ),
+            );
+        }
+        Ok(())
+    }
+
+    /// The stored query of a view collection (empty for other types).
+    pub fn view_query(&self) -> &str {
+        self.options
+            .get(super::view::QUERY_KEY)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
     }
 
     fn replace_fields(&mut self, raw: &Value) -> Result<(), CollectionInputError> {
@@ -564,7 +621,14 @@ mod tests {
     fn bad_input_is_reported_per_key() {
         for (input, key) in [
             (json!({"name": "a b"}), "name"),
-            (json!({"name": "x", "type": "view"}), "type"),
+            (
+                json!({"name": "x", "type": "view", "createRule": ""}),
+                "createRule",
+            ),
+            (
+                json!({"name": "x", "type": "view", "indexes": ["CREATE INDEX i ON x (id)"]}),
+                "indexes",
+            ),
             (json!({"name": "x", "type": "graph"}), "type"),
             (
                 json!({"name": "x", "fields": [{"name": "t", "type": "text"}, {"name": "T", "type": "text"}]}),

@@ -2,7 +2,7 @@
 //! applies any field change (add, rename, retype, remove) in one transaction
 //! while keeping the data of the other columns, and index (re)creation.
 
-use super::collection::Collection;
+use super::collection::{Collection, CollectionType};
 use super::field::{Field, FieldKind};
 use crate::db::ident;
 use rusqlite::Transaction;
@@ -34,8 +34,19 @@ fn create_table_sql(table: &str, collection: &Collection) -> String {
     format!("CREATE TABLE {} ({})", ident(table), cols.join(", "))
 }
 
-/// Creates the table and indexes of a new collection.
+/// Creates the table and indexes of a new collection (or the SQL view of a
+/// view collection, whose query `schema::view::check` has accepted).
 pub fn create(tx: &Transaction, collection: &Collection) -> rusqlite::Result<()> {
+    if collection.kind == CollectionType::View {
+        // `execute` refuses a second statement; the query was checked anyway.
+        tx.execute(&super::view::create_sql(collection), [])?;
+        // SQLite only resolves a view's tables and columns when it is used.
+        tx.prepare(&format!(
+            "SELECT * FROM {} LIMIT 0",
+            ident(collection.name.as_str())
+        ))?;
+        return Ok(());
+    }
     tx.execute_batch(&create_table_sql(collection.name.as_str(), collection))?;
     create_indexes(tx, collection)
 }
@@ -43,6 +54,10 @@ pub fn create(tx: &Transaction, collection: &Collection) -> rusqlite::Result<()>
 /// Brings the table of `old` to the shape of `new`: a rename when only the
 /// name changed, otherwise a rebuild that copies (and converts) kept columns.
 pub fn alter(tx: &Transaction, old: &Collection, new: &Collection) -> rusqlite::Result<()> {
+    if new.kind == CollectionType::View {
+        tx.execute(&super::view::drop_sql(old.name.as_str()), [])?;
+        return create(tx, new);
+    }
     drop_indexes(tx, old)?;
     let same_columns = old.fields.len() == new.fields.len()
         && old
@@ -131,6 +146,9 @@ fn convert(old: &Field, new: &Field) -> String {
 
 /// Drops the table of a deleted collection.
 pub fn drop(tx: &Transaction, collection: &Collection) -> rusqlite::Result<()> {
+    if collection.kind == CollectionType::View {
+        return tx.execute_batch(&super::view::drop_sql(collection.name.as_str()));
+    }
     tx.execute_batch(&format!(
         "DROP TABLE IF EXISTS {}",
         ident(collection.name.as_str())

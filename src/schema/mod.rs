@@ -16,6 +16,7 @@ pub mod oauth2;
 mod registry;
 mod rule_scope;
 mod store;
+pub mod view;
 
 pub use auth_options::{
     AuthAlertConfig, AuthOptions, MfaConfig, OAuth2Config, OtpConfig, PasswordAuthConfig,
@@ -35,7 +36,8 @@ pub use names::{CollectionName, FieldName, NameError};
 pub use registry::{CompiledCollection, Registry, Snapshot};
 pub use rule_scope::{FieldScope, MAX_RELATION_HOPS, NoRequest, RequestValues, Trust};
 pub use store::{
-    AUTH_STATE_TABLES, LISTABLE_COLUMNS, create, delete, load_snapshot, query_ids, update, validate,
+    AUTH_STATE_TABLES, LISTABLE_COLUMNS, create, delete, dry_run_view, load_snapshot, query_ids,
+    update, validate,
 };
 
 use crate::db::DbError;
@@ -52,6 +54,8 @@ pub enum SchemaError {
     Format(String),
     #[error("collection is referenced by {0}")]
     Referenced(String),
+    #[error("view collection {view} depends on it")]
+    ViewDependency { view: String, deleting: bool },
     #[error("system collections cannot be deleted")]
     System,
     #[error("stored schema is corrupt: {0}")]

@@ -446,6 +446,10 @@ fn finish(
 }
 
 impl Scope for FieldScope<'_> {
+    fn has_rowid(&self) -> bool {
+        self.collection.kind != CollectionType::View
+    }
+
     fn column(&self, path: &Path) -> Result<ColumnRef, RuleError> {
         if path.segments.first().is_some_and(|s| s.starts_with('@')) {
             return Err(unresolved(

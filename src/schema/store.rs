@@ -8,7 +8,7 @@ use super::field::{Field, FieldInputError, FieldKind};
 use super::index::IndexDef;
 use super::names::CollectionName;
 use super::registry::{CompiledCollection, Registry, Snapshot};
-use super::{SchemaError, ddl};
+use super::{SchemaError, ddl, view};
 use crate::db::{Db, ident};
 use crate::validation::{FieldError, ValidationErrors};
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
@@ -41,10 +41,10 @@ pub fn load_all(conn: &Connection) -> Result<Vec<Collection>, SchemaError> {
         let rules: [Option<String>; 5] = rules;
         let [list, view, create, update, delete] = rules;
         out.push(Collection {
-            kind: if kind == "auth" {
-                CollectionType::Auth
-            } else {
-                CollectionType::Base
+            kind: match kind.as_str() {
+                "auth" => CollectionType::Auth,
+                "view" => CollectionType::View,
+                _ => CollectionType::Base,
             },
             name: CollectionName::trusted(name),
             system,
@@ -234,6 +234,7 @@ pub async fn create(
     input: Value,
 ) -> Result<Arc<CompiledCollection>, SchemaError> {
     let mut collection = Collection::from_create(&input).map_err(input_error)?;
+    infer_view(db, registry, &mut collection).await?;
     check_relations(&collection, &registry.snapshot())?;
     super::collection::check_rules(&collection, &registry.snapshot())
         .map_err(SchemaError::Invalid)?;
@@ -258,7 +259,7 @@ pub async fn create(
         ensure_unique_name(tx, &collection)?;
         ensure_free_index_names(tx, &collection, None)?;
         save(tx, &collection)?;
-        ddl::create(tx, &collection).map_err(ddl_failed)?;
+        ddl::create(tx, &collection).map_err(|e| view_or_ddl_failed(&collection, e))?;
         Ok(())
     })
     .await?;
@@ -278,15 +279,19 @@ pub async fn update(
     let old = existing.def.clone();
     let mut new = old.clone();
     new.apply(&obj).map_err(input_error)?;
+    infer_view(db, registry, &mut new).await?;
     check_relations(&new, &registry.snapshot())?;
     super::collection::check_rules(&new, &registry.snapshot()).map_err(SchemaError::Invalid)?;
     new.updated = crate::clock::now();
     let id = new.id.clone();
+    let before = registry.snapshot();
     let snapshot = commit_change(db, registry, move |tx| {
         ensure_unique_name(tx, &new)?;
         ensure_free_index_names(tx, &new, Some(old.name.as_str()))?;
+        let views = drop_other_views(tx, &before, &new.id)?;
         save(tx, &new)?;
-        ddl::alter(tx, &old, &new).map_err(ddl_failed)?;
+        ddl::alter(tx, &old, &new).map_err(|e| view_or_ddl_failed(&new, e))?;
+        recreate_views(tx, &before, Some(&new), &new.id, views, false)?;
         Ok(())
     })
     .await?;
@@ -314,6 +319,9 @@ pub async fn validate(
             (Some(old), new)
         }
     };
+    let mut new = new;
+    infer_view(db, registry, &mut new).await?;
+    let before = registry.snapshot();
     check_relations(&new, &registry.snapshot())?;
     super::collection::check_rules(&new, &registry.snapshot()).map_err(SchemaError::Invalid)?;
     db.write(move |conn| {
@@ -323,12 +331,14 @@ pub async fn validate(
             None => {
                 ensure_free_index_names(&tx, &new, None)?;
                 save(&tx, &new)?;
-                ddl::create(&tx, &new).map_err(ddl_failed)?;
+                ddl::create(&tx, &new).map_err(|e| view_or_ddl_failed(&new, e))?;
             }
             Some(old) => {
                 ensure_free_index_names(&tx, &new, Some(old.name.as_str()))?;
+                let views = drop_other_views(&tx, &before, &new.id)?;
                 save(&tx, &new)?;
-                ddl::alter(&tx, old, &new).map_err(ddl_failed)?;
+                ddl::alter(&tx, old, &new).map_err(|e| view_or_ddl_failed(&new, e))?;
+                recreate_views(&tx, &before, Some(&new), &new.id, views, false)?;
             }
         }
         load_snapshot(&tx)?;
@@ -364,6 +374,7 @@ pub async fn delete(
     }
     let def = collection.def.clone();
     commit_change(db, registry, move |tx| {
+        let views = drop_other_views(tx, &snapshot, &def.id)?;
         tx.execute("DELETE FROM _collections WHERE id = ?1", [&def.id])?;
         for table in AUTH_STATE_TABLES {
             tx.execute(
@@ -372,9 +383,191 @@ pub async fn delete(
             )?;
         }
         ddl::drop(tx, &def)?;
+        recreate_views(tx, &snapshot, None, &def.id, views, true)?;
         Ok(())
     })
     .await?;
+    Ok(())
+}
+
+/// For a view collection: checks its query on a read-only reader and sets
+/// the fields inferred from it (`schema::view`). Other collections pass.
+async fn infer_view(
+    db: &Db,
+    registry: &Registry,
+    collection: &mut Collection,
+) -> Result<(), SchemaError> {
+    if collection.kind != CollectionType::View {
+        return Ok(());
+    }
+    let query = collection.view_query().to_owned();
+    if view::normalize(&query).is_empty() {
+        let mut e = ValidationErrors::new();
+        e.add(
+            view::QUERY_KEY,
+            FieldError::new("validation_required", "Cannot be blank."),
+        );
+        return Err(SchemaError::Invalid(e));
+    }
+    match check_view_query(db, registry, collection).await? {
+        Ok(fields) => {
+            collection.fields = fields;
+            Ok(())
+        }
+        Err(reason) => Err(invalid_view_query(&reason)),
+    }
+}
+
+/// Runs `view::check` for `collection`'s query on a read-only reader: the
+/// inferred fields, or why the query was refused.
+async fn check_view_query(
+    db: &Db,
+    registry: &Registry,
+    collection: &Collection,
+) -> Result<Result<Vec<Field>, String>, SchemaError> {
+    let query = collection.view_query().to_owned();
+    let snapshot = registry.snapshot();
+    let previous = collection.fields.clone();
+    let own_id = collection.id.clone();
+    db.read(move |conn| {
+        let collections = defs_after(&snapshot, None, &own_id);
+        Ok::<_, SchemaError>(
+            view::check(conn, &query, &table_lookup(&collections), &previous)
+                .map(|checked| checked.fields),
+        )
+    })
+    .await
+}
+
+/// `POST /api/collections/meta/dry-run-view`: checks `query` exactly as a
+/// view collection's and returns an unsaved view collection (named
+/// `temp_view_…`) with the inferred fields, or why the query was refused.
+/// Nothing is written.
+pub async fn dry_run_view(
+    db: &Db,
+    registry: &Registry,
+    query: &str,
+) -> Result<Result<Collection, String>, SchemaError> {
+    let name = format!(
+        "temp_view_{}",
+        super::autogen::random_string("abcdefghijklmnopqrstuvwxyz0123456789", 5)
+    );
+    let mut temp = Collection::from_create(&serde_json::json!({
+        "name": name, "type": "view", "viewQuery": query,
+    }))
+    .map_err(input_error)?;
+    Ok(match check_view_query(db, registry, &temp).await? {
+        Ok(fields) => {
+            temp.fields = fields;
+            Ok(temp)
+        }
+        Err(reason) => Err(reason),
+    })
+}
+
+fn invalid_view_query(reason: &str) -> SchemaError {
+    // As PocketBase: the raw reason, cut to 500 bytes at a char boundary.
+    let mut end = reason.len().min(500);
+    while !reason.is_char_boundary(end) {
+        end -= 1;
+    }
+    let mut e = ValidationErrors::new();
+    e.add(
+        view::QUERY_KEY,
+        FieldError::new(
+            "validation_invalid_view_query",
+            // PocketBase's messages end in a full stop.
+            format!("Invalid query - {}.", reason[..end].trim_end_matches('.')),
+        ),
+    );
+    SchemaError::Invalid(e)
+}
+
+/// A view's `CREATE VIEW` failing is a bad query; anything else is [`ddl_failed`].
+fn view_or_ddl_failed(c: &Collection, e: rusqlite::Error) -> SchemaError {
+    if c.kind == CollectionType::View {
+        invalid_view_query(&e.to_string())
+    } else {
+        ddl_failed(e)
+    }
+}
+
+/// Every definition as it will be once `changed` (None: deleted) replaces
+/// the collection `id`.
+fn defs_after(snapshot: &Snapshot, changed: Option<&Collection>, id: &str) -> Vec<Collection> {
+    let mut out: Vec<Collection> = snapshot
+        .all()
+        .iter()
+        .filter(|c| c.id != id)
+        .map(|c| c.def.clone())
+        .collect();
+    out.extend(changed.cloned());
+    out
+}
+
+/// The collection stored in a table (views are traced to their tables by SQLite).
+fn table_lookup(collections: &[Collection]) -> impl Fn(&str) -> Option<Collection> + '_ {
+    move |table| {
+        collections
+            .iter()
+            .find(|c| c.kind != CollectionType::View && c.name.as_str().eq_ignore_ascii_case(table))
+            .cloned()
+    }
+}
+
+/// Drops the SQL view of every view collection other than `id`, so a table
+/// rebuild or drop never trips over a view that names it; [`recreate_views`]
+/// brings them back. Returns them in creation order (a view may use an
+/// earlier one).
+fn drop_other_views(
+    tx: &Transaction,
+    snapshot: &Snapshot,
+    id: &str,
+) -> Result<Vec<Collection>, SchemaError> {
+    let views: Vec<Collection> = snapshot
+        .all()
+        .iter()
+        .filter(|c| c.kind == CollectionType::View && c.id != id)
+        .map(|c| c.def.clone())
+        .collect();
+    for v in &views {
+        tx.execute(&view::drop_sql(v.name.as_str()), [])?;
+    }
+    Ok(views)
+}
+
+/// Re-checks and re-creates each dropped view against the changed schema,
+/// storing re-inferred fields. A view the change would break refuses the
+/// whole change (PocketBase refuses such a delete; for an update it saves
+/// and leaves the view broken, which we do not).
+fn recreate_views(
+    tx: &Transaction,
+    snapshot: &Snapshot,
+    changed: Option<&Collection>,
+    id: &str,
+    views: Vec<Collection>,
+    deleting: bool,
+) -> Result<(), SchemaError> {
+    let mut collections = defs_after(snapshot, changed, id);
+    for mut v in views {
+        let broken = |reason: String| {
+            tracing::info!(view = %v.name, %reason, "schema change refused: a view depends on it");
+            SchemaError::ViewDependency {
+                view: v.name.to_string(),
+                deleting,
+            }
+        };
+        let checked = view::check(tx, v.view_query(), &table_lookup(&collections), &v.fields)
+            .map_err(&broken)?;
+        if checked.fields != v.fields {
+            v.fields = checked.fields;
+            save(tx, &v)?;
+        }
+        ddl::create(tx, &v).map_err(|e| broken(e.to_string()))?;
+        if let Some(slot) = collections.iter_mut().find(|c| c.id == v.id) {
+            *slot = v;
+        }
+    }
     Ok(())
 }
 

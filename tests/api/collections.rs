@@ -102,23 +102,6 @@ async fn a_field_error_is_reported_under_its_index() {
 }
 
 #[tokio::test]
-async fn view_collections_are_refused_clearly_for_now() {
-    let app = spawn_app().await;
-
-    let (status, body) = status_json(
-        app.create_collection(json!({"name": "v", "type": "view", "viewQuery": "SELECT 1 AS id"}))
-            .await,
-    )
-    .await;
-
-    assert_eq!(status, 400);
-    assert_eq!(
-        body["data"]["type"]["code"], "validation_in_invalid",
-        "{body}"
-    );
-}
-
-#[tokio::test]
 async fn rules_are_checked_when_saved() {
     let app = spawn_app().await;
 

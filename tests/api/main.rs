@@ -36,3 +36,4 @@ mod rule_paths;
 mod settings;
 mod smtp_sink;
 mod sql;
+mod views;
