@@ -1236,6 +1236,126 @@ mod tests {
         assert_eq!(got.params, vec![text("title"), int(1)]);
     }
 
+    /// `posts` with a multi-valued step `l` (rows `"links"`), and under it
+    /// a further step `l.m`: `l.<f>` and `l.m.<f>` name fields of those rows.
+    struct StepScope;
+
+    impl Scope for StepScope {
+        fn column(&self, path: &Path) -> Result<ColumnRef, RuleError> {
+            Ok(ColumnRef::each(format!(
+                "(SELECT json_group_array(x) FROM \"{}\")",
+                path.segments.join("_")
+            )))
+        }
+
+        fn request_value(&self, _path: &Path) -> Result<Option<SqlValue>, RuleError> {
+            Ok(None)
+        }
+
+        fn shared_steps(&self, path: &Path) -> Vec<Vec<String>> {
+            let steps = [vec!["l".to_owned()], vec!["l".to_owned(), "m".to_owned()]];
+            steps
+                .into_iter()
+                .filter(|s| path.segments.len() > s.len() && path.segments.starts_with(s))
+                .collect()
+        }
+
+        fn open_rows(
+            &self,
+            key: &[String],
+            base: Option<(usize, &str)>,
+        ) -> Result<super::super::scope::RowsSource, RuleError> {
+            let alias = format!("\"_{}\"", key.join("_"));
+            let link = match base {
+                Some((_, base)) => format!("{alias}.\"up\" = {base}.\"id\""),
+                None => format!("{alias}.\"post\" = \"posts\".\"id\""),
+            };
+            Ok(super::super::scope::RowsSource {
+                from: format!("\"{}\" AS {alias}", key.join("_")),
+                condition: Some(SqlFragment::concat(&[
+                    Piece::Raw(&link),
+                    Piece::Raw(" AND "),
+                    Piece::Sql(&SqlFragment::param(text("rule"))),
+                ])),
+                alias,
+            })
+        }
+
+        fn rows_column(
+            &self,
+            _key: &[String],
+            alias: &str,
+            rest: &Path,
+        ) -> Result<ColumnRef, RuleError> {
+            Ok(
+                ColumnRef::single(format!("{alias}.\"{}\"", rest.segments.join("_")))
+                    .with_nulls(Nulls::Absent),
+            )
+        }
+    }
+
+    #[test]
+    fn any_of_comparisons_inside_and_share_the_rows_of_their_step() {
+        let one_row = "EXISTS (SELECT 1 FROM (SELECT 1) LEFT JOIN (SELECT \"_l\".* FROM \"l\" AS \"_l\" WHERE \"_l\".\"post\" = \"posts\".\"id\" AND ?) AS \"_l\" ON 1 WHERE ";
+        for (src, opened, shared_reads, why) in [
+            ("l.a ?= 1 && l.b ?= 2", 1, 2, "one row for both"),
+            (
+                "l.a ?= 1 || l.b ?= 2",
+                2,
+                2,
+                "|| lets each branch open its own",
+            ),
+            (
+                "(l.a ?= 1 || l.b ?= 2) && l.c ?= 3",
+                1,
+                3,
+                "|| under && reads the && row",
+            ),
+            ("l.a = 1 && l.b ?= 2", 1, 1, "all-of keeps its own subquery"),
+            (
+                "l.a ?= 1 && title = 'x'",
+                1,
+                1,
+                "a plain part stays outside",
+            ),
+            (
+                "l.m.c ?= 1 && l.m.d ?= 2 && l.a ?= 3",
+                2,
+                3,
+                "l.m opened once, on the l row",
+            ),
+            (
+                "l.a:length ?> 1 && l.b ?= 2",
+                1,
+                1,
+                ":length counts every element",
+            ),
+        ] {
+            let got = compile(&parse_filter(src).expect("parses"), &StepScope)
+                .unwrap_or_else(|e| panic!("{src}: {e}"));
+            let reads: usize = ["a", "b", "c", "d"]
+                .iter()
+                .map(|f| {
+                    got.sql.matches(&format!("\"_l\".\"{f}\"")).count()
+                        + got.sql.matches(&format!("\"_l_m\".\"{f}\"")).count()
+                })
+                .sum();
+            assert_eq!(
+                got.sql.matches("LEFT JOIN").count(),
+                opened,
+                "{src}: {why}: {}",
+                got.sql
+            );
+            assert_eq!(reads, shared_reads, "{src}: {why}: {}", got.sql);
+            assert!(got.sql.contains(one_row), "{src}: {}", got.sql);
+            assert_eq!(
+                got.sql.matches('?').count(),
+                got.params.len(),
+                "{src}: params"
+            );
+        }
+    }
+
     #[test]
     fn empty_boolean_nodes_compile_to_their_identity() {
         let scope = TestScope::new();
