@@ -22,9 +22,9 @@
 //! row of NULLs and a comparison alone means what it meant before grouping.
 //! All-of comparisons (`=`, `!=` on a multi-valued path) and `:length` keep
 //! their own subquery over every element, as PocketBase's multi-match
-//! subquery does. `@collection` sources are shared between plain
-//! comparisons of an `&&` only (not under `||`), and `@request.body.x:each`
-//! is never shared.
+//! subquery does. `@request.body.x:each` is a step too (the submitted
+//! list's elements). `@collection` sources are shared between plain
+//! comparisons of an `&&` only (not under `||`).
 
 use std::time::SystemTime;
 
@@ -130,6 +130,15 @@ fn collection_keys(operand: &Operand, out: &mut Vec<CollectionKey>) {
         Operand::Function { args, .. } => args.iter().for_each(|a| collection_keys(a, out)),
         _ => {}
     }
+}
+
+/// The step of `@request.body.<key>:each`: PocketBase joins the submitted
+/// list once per query too, so any-of comparisons on it inside `&&` read one
+/// element.
+fn body_each_step(path: &Path) -> Option<Vec<String>> {
+    let key = path.request_key()?;
+    (path.modifier == Some(Modifier::Each) && key.len() > 1 && key[0] == "body")
+        .then(|| [path.segments.as_slice(), &[EACH_STEP.to_owned()]].concat())
 }
 
 /// A path that may read a shared row: a field path, not `:length` (which
@@ -244,11 +253,13 @@ impl Compiler<'_> {
     /// The deepest shared step of `path` open here (with its alias) and the
     /// next one not yet open.
     fn rows_state(&self, path: &Path) -> (Option<OpenStep>, Option<Vec<String>>) {
-        if !shareable(path) {
-            return (None, None);
-        }
+        let steps = match path.kind() {
+            PathKind::Field if shareable(path) => self.scope.shared_steps(path),
+            PathKind::Request => body_each_step(path).into_iter().collect(),
+            _ => Vec::new(),
+        };
         let mut deepest = None;
-        for step in self.scope.shared_steps(path) {
+        for step in steps {
             match self.open_rows.iter().find(|(open, _)| *open == step) {
                 Some(open) => deepest = Some(open.clone()),
                 None => return (deepest, Some(step)),
@@ -291,6 +302,25 @@ impl Compiler<'_> {
                         conditions.push(condition);
                     }
                     self.open_collections.push((key.clone(), alias));
+                }
+                SourceKey::Rows(step) if step.first().is_some_and(|s| s == "@request") => {
+                    let alias = format!("_e{}", self.aliases + 1);
+                    self.aliases += 1;
+                    let path = Path {
+                        segments: step[..step.len() - 1].to_vec(),
+                        alias: None,
+                        modifier: Some(Modifier::Each),
+                    };
+                    let list = request_list(self.scope.request_value(&path)?);
+                    let length = operators::json_length(&list);
+                    joins.push(&SqlFragment::concat(&[
+                        Piece::Raw(" LEFT JOIN json_each(CASE WHEN "),
+                        Piece::Sql(&length),
+                        Piece::Raw(" > 0 THEN "),
+                        Piece::Sql(&list),
+                        Piece::Raw(&format!(" ELSE '[]' END) AS {alias} ON 1")),
+                    ]));
+                    self.open_rows.push((step.clone(), alias));
                 }
                 SourceKey::Rows(step) => {
                     // The step's base is the deepest open step it extends.
@@ -402,6 +432,13 @@ impl Compiler<'_> {
 
     fn identifier(&mut self, path: &Path) -> Result<Resolved, RuleError> {
         match path.kind() {
+            PathKind::Request if self.any => match self.rows_state(path) {
+                // `@request.body.x:each` open in an enclosing `EXISTS`: its element there.
+                (Some((_, alias)), _) => Ok(Resolved::Single(Term::expr(SqlFragment::raw(
+                    format!("{alias}.value"),
+                )))),
+                _ => self.request(path),
+            },
             PathKind::Request => self.request(path),
             PathKind::Macro => macro_operand(path, self.now_ms),
             PathKind::Collection => self.collection_field(path),
@@ -1047,8 +1084,9 @@ mod tests {
         let got = compile_in("@request.body.tags:each ?= 'a'", &scope).expect("compiles");
 
         assert!(
-            got.sql
-                .starts_with("EXISTS (SELECT 1 FROM json_each(CASE WHEN json_array_length("),
+            got.sql.starts_with(
+                "EXISTS (SELECT 1 FROM (SELECT 1) LEFT JOIN json_each(CASE WHEN json_array_length("
+            ),
             "{}",
             got.sql
         );
@@ -1352,6 +1390,86 @@ mod tests {
                 got.sql.matches('?').count(),
                 got.params.len(),
                 "{src}: params"
+            );
+        }
+    }
+
+    /// Evaluates `src` on SQLite with `@request.body.tags` set to `tags`.
+    fn holds_with_body_tags(src: &str, tags: Option<&'static str>) -> bool {
+        let mut scope = TestScope::new();
+        if let Some(tags) = tags {
+            scope = scope.with_request("body.tags", text(tags));
+        }
+        let got = compile_in(src, &scope).unwrap_or_else(|e| panic!("{src}: {e}"));
+        let params = got.params.iter().map(|v| match v {
+            SqlValue::Text(t) => rusqlite::types::Value::Text(t.clone()),
+            SqlValue::Integer(i) => rusqlite::types::Value::Integer(*i),
+            SqlValue::Real(r) => rusqlite::types::Value::Real(*r),
+            SqlValue::Null => rusqlite::types::Value::Null,
+        });
+        let conn = rusqlite::Connection::open_in_memory().expect("db");
+        let sql = format!("SELECT COALESCE(({}), 0)", got.sql);
+        conn.query_row(&sql, rusqlite::params_from_iter(params), |r| r.get(0))
+            .unwrap_or_else(|e| panic!("{sql}: {e}"))
+    }
+
+    #[test]
+    fn body_each_comparisons_inside_and_read_one_submitted_element() {
+        let ab = Some(r#"["a","b"]"#);
+        for (src, tags, want, why) in [
+            (
+                "@request.body.tags:each ?= 'a' && @request.body.tags:each ?= 'b'",
+                ab,
+                false,
+                "no element is both",
+            ),
+            (
+                "@request.body.tags:each ?= 'a' || @request.body.tags:each ?= 'b'",
+                ab,
+                true,
+                "|| is per branch",
+            ),
+            (
+                "@request.body.tags:each ?= 'a' && @request.body.tags:each ?!= 'a'",
+                ab,
+                false,
+                "one element",
+            ),
+            (
+                "@request.body.tags:each ?= 'a' && @request.body.tags:each ?!= 'b'",
+                ab,
+                true,
+                "the a is not b",
+            ),
+            (
+                "@request.body.tags:each ?= 'a' && 'x' = 'y'",
+                ab,
+                false,
+                "a plain part still counts",
+            ),
+            (
+                "@request.body.tags:each = 'a' && @request.body.tags:each ?= 'b'",
+                ab,
+                false,
+                "all-of alone",
+            ),
+            (
+                "@request.body.tags:each ?!= 'a'",
+                Some("[]"),
+                true,
+                "an empty list has one empty element, as before",
+            ),
+            (
+                "@request.body.tags:each ?!= 'a' && @request.body.tags:each ?= ''",
+                None,
+                true,
+                "nothing submitted: likewise",
+            ),
+        ] {
+            assert_eq!(
+                holds_with_body_tags(src, tags),
+                want,
+                "{src} with {tags:?}: {why}"
             );
         }
     }

@@ -1091,3 +1091,49 @@ async fn any_of_comparisons_on_one_multi_relation_need_one_member() {
 
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// The submitted list is joined once too: `@request.body.tags:each` any-of
+/// comparisons inside `&&` read one element, as PocketBase 0.40.6 (which
+/// refuses both `&&` creates below with a 400).
+#[tokio::test]
+async fn body_each_comparisons_inside_and_need_one_submitted_element() {
+    let lw = link_world().await;
+    let mut failures = Vec::new();
+    for (rule, want) in [
+        (
+            "@request.body.tags:each ?= 'a' && @request.body.tags:each ?= 'b'",
+            400,
+        ),
+        (
+            "@request.body.tags:each ?= 'a' && @request.body.tags:each ?!= 'a'",
+            400,
+        ),
+        (
+            "@request.body.tags:each ?= 'a' || @request.body.tags:each ?= 'b'",
+            200,
+        ),
+        (
+            "@request.body.tags:each ?= 'a' && @request.body.tags:each ?!= 'b'",
+            200,
+        ),
+    ] {
+        lw.w.set_rules("crews", json!({"createRule": rule})).await;
+        for who in [Who::Alice, Who::Bob] {
+            let (status, body) =
+                lw.w.call(
+                    who,
+                    Method::POST,
+                    "/api/collections/crews/records",
+                    Some(json!({"name": "new", "tags": ["a", "b"]})),
+                )
+                .await;
+            if status != want {
+                failures.push(format!(
+                    "{rule:?}, {who:?}: got {status} {body}, want {want}"
+                ));
+            }
+        }
+    }
+
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
