@@ -20,9 +20,9 @@
 //! alone lets each branch find its own row (the existential distributes
 //! over `||`). Step rows are LEFT JOINed, so a record without any has one
 //! row of NULLs and a comparison alone means what it meant before grouping.
-//! All-of comparisons (`=`, `!=` on a multi-valued path) and `:length` keep
-//! their own subquery over every element, as PocketBase's multi-match
-//! subquery does. `@request.body.x:each` is a step too (the submitted
+//! An all-of comparison (`=`, `!=` on a multi-valued path) keeps its own
+//! subquery over every element (PocketBase's multi-match subquery) and,
+//! like PocketBase's, also holds on the shared row; `:length` reads the row. `@request.body.x:each` is a step too (the submitted
 //! list's elements). `@collection` sources are shared between plain
 //! comparisons of an `&&` only (not under `||`).
 
@@ -141,10 +141,9 @@ fn body_each_step(path: &Path) -> Option<Vec<String>> {
         .then(|| [path.segments.as_slice(), &[EACH_STEP.to_owned()]].concat())
 }
 
-/// A path that may read a shared row: a field path, not `:length` (which
-/// keeps counting every element the path reaches, as on its own).
+/// A path that may read a shared row: a field path.
 fn shareable(path: &Path) -> bool {
-    path.kind() == PathKind::Field && path.modifier != Some(Modifier::Length)
+    path.kind() == PathKind::Field
 }
 
 impl Compiler<'_> {
@@ -233,7 +232,7 @@ impl Compiler<'_> {
             Expr::And(parts) | Expr::Or(parts) => {
                 parts.iter().for_each(|p| self.unopened_rows(p, out));
             }
-            Expr::Compare { left, op, right } if op.any => {
+            Expr::Compare { left, right, .. } => {
                 for operand in [left, right] {
                     let Operand::Identifier(path) = operand else {
                         continue;
@@ -246,7 +245,6 @@ impl Compiler<'_> {
                     }
                 }
             }
-            Expr::Compare { .. } => {}
         }
     }
 
@@ -385,7 +383,36 @@ impl Compiler<'_> {
         if !keys.is_empty() {
             return self.exists_group(&keys, &[expr]);
         }
-        self.any = op.any;
+        let all = self.compare_operands(left, op, right, op.any)?;
+        let on_open_row = [left, right].into_iter().any(|operand| {
+            matches!(operand, Operand::Identifier(path) if self.rows_state(path).0.is_some())
+        });
+        if op.any || !on_open_row {
+            return Ok(all);
+        }
+        // An all-of comparison holds for every element, and in PocketBase
+        // also for the shared joined row (its multi-match subquery is ANDed
+        // onto the plain comparison on that row).
+        let row = self.compare_operands(left, Op { any: true, ..op }, right, true)?;
+        Ok(SqlFragment::concat(&[
+            Piece::Raw("("),
+            Piece::Sql(&row),
+            Piece::Raw(" AND "),
+            Piece::Sql(&all),
+            Piece::Raw(")"),
+        ]))
+    }
+
+    /// `left <op> right` over resolved operands; `read_rows`: paths on an
+    /// open shared step read its row.
+    fn compare_operands(
+        &mut self,
+        left: &Operand,
+        op: Op,
+        right: &Operand,
+        read_rows: bool,
+    ) -> Result<SqlFragment, RuleError> {
+        self.any = read_rows;
         let resolved = self
             .operand(left)
             .and_then(|l| Ok((l, self.operand(right)?)));
@@ -1325,10 +1352,13 @@ mod tests {
             alias: &str,
             rest: &Path,
         ) -> Result<ColumnRef, RuleError> {
-            Ok(
-                ColumnRef::single(format!("{alias}.\"{}\"", rest.segments.join("_")))
-                    .with_nulls(Nulls::Absent),
-            )
+            let sql = format!("{alias}.\"{}\"", rest.segments.join("_"));
+            let column = if rest.modifier == Some(Modifier::Length) {
+                ColumnRef::multi(sql)
+            } else {
+                ColumnRef::single(sql)
+            };
+            Ok(column.with_nulls(Nulls::Absent))
         }
     }
 
@@ -1349,7 +1379,13 @@ mod tests {
                 3,
                 "|| under && reads the && row",
             ),
-            ("l.a = 1 && l.b ?= 2", 1, 1, "all-of keeps its own subquery"),
+            (
+                "l.a = 1 && l.b ?= 2",
+                1,
+                2,
+                "all-of: its own subquery, and the row",
+            ),
+            ("l.a = 1", 1, 1, "all-of alone: the row and every element"),
             (
                 "l.a ?= 1 && title = 'x'",
                 1,
@@ -1365,8 +1401,8 @@ mod tests {
             (
                 "l.a:length ?> 1 && l.b ?= 2",
                 1,
-                1,
-                ":length counts every element",
+                3,
+                ":length on the row (a read twice)",
             ),
         ] {
             let got = compile(&parse_filter(src).expect("parses"), &StepScope)

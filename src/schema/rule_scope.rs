@@ -890,18 +890,21 @@ mod tests {
 
     /// u1 (verified), u2 (not verified). Projects: `split` is linked by one
     /// link u1 owns (members [u2]) and one u1 is a member of (owner u2);
-    /// `both` by one link u1 owns and is a member of; `none` by nothing.
+    /// `both` by one link u1 owns and is a member of; `none` by nothing;
+    /// `corner` by one link u1 owns without members and one u2 owns with u1.
     /// Crews: `mixed` [u1, u2], `solo` [u1], `empty` []; tags `ab`, `a`.
     const LINKED_TABLES: &str = "
         CREATE TABLE users (id TEXT, email TEXT, emailVisibility BOOLEAN, verified BOOLEAN, nick TEXT);
         INSERT INTO users VALUES ('u1', 'one@x.io', 0, 1, 'one'), ('u2', 'two@x.io', 1, 0, 'two');
         CREATE TABLE projects (id TEXT, name TEXT);
-        INSERT INTO projects VALUES ('p1', 'split'), ('p2', 'both'), ('p3', 'none');
+        INSERT INTO projects VALUES ('p1', 'split'), ('p2', 'both'), ('p3', 'none'), ('p4', 'corner');
         CREATE TABLE links (id TEXT, title TEXT, tags JSON, project TEXT, owner TEXT, members JSON);
         INSERT INTO links VALUES
             ('l1', 'owned', '[\"a\"]', 'p1', 'u1', '[\"u2\"]'),
             ('l2', 'joined', '[\"b\"]', 'p1', 'u2', '[\"u1\"]'),
-            ('l3', 'mine', '[]', 'p2', 'u1', '[\"u1\"]');
+            ('l3', 'mine', '[]', 'p2', 'u1', '[\"u1\"]'),
+            ('l4', 'bare', '[]', 'p4', 'u1', '[]'),
+            ('l5', 'memb', '[]', 'p4', 'u2', '[\"u1\"]');
         CREATE TABLE crews (id TEXT, name TEXT, tags JSON, members JSON);
         INSERT INTO crews VALUES ('c1', 'mixed', '[\"a\",\"b\"]', '[\"u1\",\"u2\"]'),
             ('c2', 'solo', '[\"a\"]', '[\"u1\"]'), ('c3', 'empty', '[]', '[]');";
@@ -978,7 +981,7 @@ mod tests {
             (
                 Some("u1"),
                 "links_via_project.owner ?!= @request.auth.id && links_via_project.members.id ?= @request.auth.id",
-                vec!["split"],
+                vec!["corner", "split"],
                 "a link u1 is a member of but does not own",
             ),
             (
@@ -990,7 +993,7 @@ mod tests {
             (
                 Some("u1"),
                 "links_via_project.title ?= 'owned' || links_via_project.members.id ?= @request.auth.id",
-                vec!["both", "split"],
+                vec!["both", "corner", "split"],
                 "|| alone: each branch may use its own link",
             ),
             (
@@ -1019,8 +1022,26 @@ mod tests {
             ),
             (
                 Some("u1"),
+                "links_via_project.members.id = 'u1'",
+                vec!["both", "corner"],
+                "alone: every member of every link is u1",
+            ),
+            (
+                Some("u1"),
+                "links_via_project.members.id = 'u1' && links_via_project.owner ?= 'u1'",
+                vec!["both"],
+                "all-of also holds on the shared row (PocketBase): corner's owned link has no member",
+            ),
+            (
+                Some("u1"),
+                "links_via_project.members:length ?> 0 && links_via_project.owner ?= 'u1'",
+                vec!["both", "split"],
+                ":length counts the shared row's members",
+            ),
+            (
+                Some("u1"),
                 "links_via_project.title ?!= 'zzz' && links_via_project.owner ?!= 'zzz'",
-                vec!["both", "none", "split"],
+                vec!["both", "corner", "none", "split"],
                 "nothing links to none: ?!= holds on its empty join, as alone",
             ),
         ] {
