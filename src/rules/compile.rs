@@ -3,6 +3,28 @@
 //! identifiers come only from the `Scope`, which has already checked them
 //! against the schema. This file resolves operands (fields, `@request.*`,
 //! macros, literals, functions); `operators.rs` writes the comparisons.
+//!
+//! One joined row per source, as PocketBase: its resolver LEFT JOINs every
+//! path step once per query, so all comparisons reading that step see the
+//! same joined row, and the query keeps a record when some tuple of joined
+//! rows satisfies the whole condition. The unit of sharing is a *step*
+//! ([`Scope::shared_steps`]): the rows a multi-valued hop reaches, named by
+//! the path up to it (`x_via_y`; `x_via_y.members` is a further step on one
+//! `x_via_y` row; `tags:each` is the elements of `tags`; `members:each` and
+//! `members.*` are one step), and each `@collection` source. Inside an `&&`,
+//! the parts that need a common source are grouped into one `EXISTS` that
+//! opens the sources, and every any-of comparison (`?=`, `?!=`, `?~`, …) in
+//! the group, however deep under `||`/`&&`, reads the open row; nested steps
+//! are grouped again inside it. `(a ?= 1 || b ?= 2) && c ?= 3` over one
+//! step thus needs one row with (a = 1 or b = 2) and c = 3, while `||`
+//! alone lets each branch find its own row (the existential distributes
+//! over `||`). Step rows are LEFT JOINed, so a record without any has one
+//! row of NULLs and a comparison alone means what it meant before grouping.
+//! An all-of comparison (`=`, `!=` on a multi-valued path) keeps its own
+//! subquery over every element (PocketBase's multi-match subquery) and,
+//! like PocketBase's, also holds on the shared row; `:length` reads the row. `@request.body.x:each` is a step too (the submitted
+//! list's elements). `@collection` sources are shared between plain
+//! comparisons of an `&&` only (not under `||`).
 
 use std::time::SystemTime;
 
@@ -11,7 +33,7 @@ use super::error::RuleError;
 use super::functions;
 use super::macros;
 use super::operators::{self, Expansion, Term};
-use super::scope::{ColumnRef, Nulls, Piece, Scope, SqlFragment, SqlValue};
+use super::scope::{ColumnRef, EACH_STEP, Nulls, Piece, Scope, SqlFragment, SqlValue};
 
 /// Settings for one compilation.
 #[derive(Debug, Clone, Copy)]
@@ -50,6 +72,8 @@ pub fn compile_with(
         now_ms: macros::unix_millis(options.now),
         aliases: 0,
         open_collections: Vec::new(),
+        open_rows: Vec::new(),
+        any: false,
     };
     compiler.expr(expr)
 }
@@ -68,10 +92,26 @@ struct Compiler<'a> {
     aliases: usize,
     /// `@collection` sources open in the enclosing `EXISTS`: (name, alias) → SQL alias.
     open_collections: Vec<(CollectionKey, String)>,
+    /// Shared path steps open in the enclosing `EXISTS`.
+    open_rows: Vec<OpenStep>,
+    /// The comparison being compiled is an any-of one: its paths read open rows.
+    any: bool,
 }
 
 /// `@collection.<name>[:alias]`, identified by (name, alias-or-name).
 type CollectionKey = (String, String);
+
+/// A shared path step open in an enclosing `EXISTS`: (step, SQL alias of its rows).
+type OpenStep = (Vec<String>, String);
+
+/// What an `EXISTS` opens for the comparisons grouped in it.
+#[derive(Debug, Clone, PartialEq)]
+enum SourceKey {
+    /// Another collection (`@collection.<name>[:alias]`).
+    Collection(CollectionKey),
+    /// The rows of a multi-valued path step ([`Scope::shared_steps`]).
+    Rows(Vec<String>),
+}
 
 /// The `@collection` keys an operand mentions.
 fn collection_keys(operand: &Operand, out: &mut Vec<CollectionKey>) {
@@ -92,21 +132,38 @@ fn collection_keys(operand: &Operand, out: &mut Vec<CollectionKey>) {
     }
 }
 
+/// The step of `@request.body.<key>:each`: PocketBase joins the submitted
+/// list once per query too, so any-of comparisons on it inside `&&` read one
+/// element.
+fn body_each_step(path: &Path) -> Option<Vec<String>> {
+    let key = path.request_key()?;
+    (path.modifier == Some(Modifier::Each) && key.len() > 1 && key[0] == "body")
+        .then(|| [path.segments.as_slice(), &[EACH_STEP.to_owned()]].concat())
+}
+
+/// A path that may read a shared row: a field path.
+fn shareable(path: &Path) -> bool {
+    path.kind() == PathKind::Field
+}
+
 impl Compiler<'_> {
     fn expr(&mut self, expr: &Expr) -> Result<SqlFragment, RuleError> {
         match expr {
-            Expr::And(parts) => self.join(parts, " AND ", "1"),
-            Expr::Or(parts) => self.join(parts, " OR ", "0"),
-            Expr::Compare { left, op, right } => self.comparison(left, *op, right),
+            Expr::And(parts) => self.join(&parts.iter().collect::<Vec<_>>(), " AND ", "1"),
+            Expr::Or(parts) => self.join(&parts.iter().collect::<Vec<_>>(), " OR ", "0"),
+            Expr::Compare { left, op, right } => self.comparison(expr, left, *op, right),
         }
     }
 
     /// `(a AND b …)`; an empty list is its identity (`1` for AND, `0` for OR).
-    /// Inside an AND, comparisons on the same `@collection` sources share one
-    /// `EXISTS`, so they must hold for the same joined row.
+    ///
+    /// Inside an AND, parts that need the same source (an `@collection`, or
+    /// the rows of a multi-valued path step) share one `EXISTS`, so they must
+    /// hold for the same joined row, as PocketBase's single join per query
+    /// makes them: parts are grouped by the sources they have in common.
     fn join(
         &mut self,
-        parts: &[Expr],
+        parts: &[&Expr],
         glue: &str,
         identity: &str,
     ) -> Result<SqlFragment, RuleError> {
@@ -114,17 +171,31 @@ impl Compiler<'_> {
             return Ok(SqlFragment::raw(identity));
         }
         let mut compiled: Vec<SqlFragment> = Vec::new();
-        let mut groups: Vec<(Vec<CollectionKey>, Vec<&Expr>)> = Vec::new();
+        let mut groups: Vec<(Vec<SourceKey>, Vec<&Expr>)> = Vec::new();
         for part in parts {
             let keys = self.unopened_keys(part);
-            if glue == " AND " && !keys.is_empty() {
-                match groups.iter_mut().find(|(k, _)| *k == keys) {
-                    Some((_, members)) => members.push(part),
-                    None => groups.push((keys, vec![part])),
-                }
-            } else {
+            if glue != " AND " || keys.is_empty() {
                 compiled.push(self.expr(part)?);
+                continue;
             }
+            // Merge every group sharing a source with this part into one.
+            let (mut merged_keys, mut members) = (keys, Vec::new());
+            let mut i = 0;
+            while i < groups.len() {
+                if groups[i].0.iter().any(|k| merged_keys.contains(k)) {
+                    let (keys, group) = groups.remove(i);
+                    for key in keys {
+                        if !merged_keys.contains(&key) {
+                            merged_keys.push(key);
+                        }
+                    }
+                    members.extend(group);
+                } else {
+                    i += 1;
+                }
+            }
+            members.push(*part);
+            groups.push((merged_keys, members));
         }
         for (keys, members) in groups {
             compiled.push(self.exists_group(&keys, &members)?);
@@ -140,55 +211,153 @@ impl Compiler<'_> {
         Ok(out)
     }
 
-    /// `@collection` keys of a comparison that no enclosing `EXISTS` has opened.
-    fn unopened_keys(&self, expr: &Expr) -> Vec<CollectionKey> {
-        let Expr::Compare { left, right, .. } = expr else {
-            return Vec::new();
-        };
+    /// Sources `expr` needs that no enclosing `EXISTS` has opened: the
+    /// `@collection`s of a comparison, and the next shared path step of
+    /// every any-of comparison in it (however deep under `||`/`&&`).
+    fn unopened_keys(&self, expr: &Expr) -> Vec<SourceKey> {
         let mut keys = Vec::new();
-        collection_keys(left, &mut keys);
-        collection_keys(right, &mut keys);
-        keys.retain(|k| !self.open_collections.iter().any(|(open, _)| open == k));
+        if let Expr::Compare { left, right, .. } = expr {
+            let mut collections = Vec::new();
+            collection_keys(left, &mut collections);
+            collection_keys(right, &mut collections);
+            collections.retain(|k| !self.open_collections.iter().any(|(open, _)| open == k));
+            keys.extend(collections.into_iter().map(SourceKey::Collection));
+        }
+        self.unopened_rows(expr, &mut keys);
         keys
     }
 
-    /// `EXISTS (SELECT 1 FROM <sources> WHERE <comparisons> [AND <source conditions>])`.
-    fn exists_group(
-        &mut self,
-        keys: &[CollectionKey],
-        members: &[&Expr],
-    ) -> Result<SqlFragment, RuleError> {
-        let mut from = Vec::new();
-        let mut conditions = Vec::new();
-        let opened = self.open_collections.len();
-        for key in keys {
-            self.aliases += 1;
-            let alias = format!("\"_c{}\"", self.aliases);
-            let source = self.scope.collection_source(&key.0, &alias)?;
-            from.push(source.from);
-            if let Some(condition) = source.condition {
-                conditions.push(condition);
+    fn unopened_rows(&self, expr: &Expr, out: &mut Vec<SourceKey>) {
+        match expr {
+            Expr::And(parts) | Expr::Or(parts) => {
+                parts.iter().for_each(|p| self.unopened_rows(p, out));
             }
-            self.open_collections.push((key.clone(), alias));
-        }
-        let mut body = Vec::new();
-        for member in members {
-            match self.expr(member) {
-                Ok(sql) => body.push(sql),
-                Err(e) => {
-                    self.open_collections.truncate(opened);
-                    return Err(e);
+            Expr::Compare { left, right, .. } => {
+                for operand in [left, right] {
+                    let Operand::Identifier(path) = operand else {
+                        continue;
+                    };
+                    if let (_, Some(step)) = self.rows_state(path) {
+                        let key = SourceKey::Rows(step);
+                        if !out.contains(&key) {
+                            out.push(key);
+                        }
+                    }
                 }
             }
         }
-        self.open_collections.truncate(opened);
-        let mut out = SqlFragment::raw(format!("EXISTS (SELECT 1 FROM {} WHERE ", from.join(", ")));
-        for (i, part) in body.iter().chain(conditions.iter()).enumerate() {
-            if i > 0 {
-                out.sql.push_str(" AND ");
+    }
+
+    /// The deepest shared step of `path` open here (with its alias) and the
+    /// next one not yet open.
+    fn rows_state(&self, path: &Path) -> (Option<OpenStep>, Option<Vec<String>>) {
+        let steps = match path.kind() {
+            PathKind::Field if shareable(path) => self.scope.shared_steps(path),
+            PathKind::Request => body_each_step(path).into_iter().collect(),
+            _ => Vec::new(),
+        };
+        let mut deepest = None;
+        for step in steps {
+            match self.open_rows.iter().find(|(open, _)| *open == step) {
+                Some(open) => deepest = Some(open.clone()),
+                None => return (deepest, Some(step)),
             }
-            out.sql.push('(');
-            out.push(part);
+        }
+        (deepest, None)
+    }
+
+    /// `EXISTS (SELECT 1 FROM <sources> WHERE <parts> [AND <source conditions>])`.
+    /// Path rows are LEFT JOINed: a record without any still has one row of
+    /// NULLs, so a part alone means what it means outside the group.
+    fn exists_group(
+        &mut self,
+        keys: &[SourceKey],
+        members: &[&Expr],
+    ) -> Result<SqlFragment, RuleError> {
+        let (opened_collections, opened_rows) = (self.open_collections.len(), self.open_rows.len());
+        let result = self.exists_group_inner(keys, members);
+        self.open_collections.truncate(opened_collections);
+        self.open_rows.truncate(opened_rows);
+        result
+    }
+
+    fn exists_group_inner(
+        &mut self,
+        keys: &[SourceKey],
+        members: &[&Expr],
+    ) -> Result<SqlFragment, RuleError> {
+        let mut tables = Vec::new();
+        let mut conditions = Vec::new();
+        let mut joins = SqlFragment::default();
+        for key in keys {
+            match key {
+                SourceKey::Collection(key) => {
+                    self.aliases += 1;
+                    let alias = format!("\"_c{}\"", self.aliases);
+                    let source = self.scope.collection_source(&key.0, &alias)?;
+                    tables.push(source.from);
+                    if let Some(condition) = source.condition {
+                        conditions.push(condition);
+                    }
+                    self.open_collections.push((key.clone(), alias));
+                }
+                SourceKey::Rows(step) if step.first().is_some_and(|s| s == "@request") => {
+                    let alias = format!("_e{}", self.aliases + 1);
+                    self.aliases += 1;
+                    let path = Path {
+                        segments: step[..step.len() - 1].to_vec(),
+                        alias: None,
+                        modifier: Some(Modifier::Each),
+                    };
+                    let list = request_list(self.scope.request_value(&path)?);
+                    let length = operators::json_length(&list);
+                    joins.push(&SqlFragment::concat(&[
+                        Piece::Raw(" LEFT JOIN json_each(CASE WHEN "),
+                        Piece::Sql(&length),
+                        Piece::Raw(" > 0 THEN "),
+                        Piece::Sql(&list),
+                        Piece::Raw(&format!(" ELSE '[]' END) AS {alias} ON 1")),
+                    ]));
+                    self.open_rows.push((step.clone(), alias));
+                }
+                SourceKey::Rows(step) => {
+                    // The step's base is the deepest open step it extends.
+                    let base = self
+                        .open_rows
+                        .iter()
+                        .filter(|(open, _)| open.len() < step.len() && step.starts_with(open))
+                        .max_by_key(|(open, _)| open.len())
+                        .map(|(open, alias)| (open.len(), alias.clone()));
+                    let rows = self
+                        .scope
+                        .open_rows(step, base.as_ref().map(|(n, a)| (*n, a.as_str())))?;
+                    // The rows as a derived table under their own alias, so that
+                    // joins inside the step (`json_each` then the related table)
+                    // stay inner joins and only "no row at all" gives NULLs.
+                    let alias = &rows.alias;
+                    joins
+                        .sql
+                        .push_str(&format!(" LEFT JOIN (SELECT {alias}.* FROM {}", rows.from));
+                    if let Some(condition) = &rows.condition {
+                        joins.sql.push_str(" WHERE ");
+                        joins.push(condition);
+                    }
+                    joins.sql.push_str(&format!(") AS {alias} ON 1"));
+                    self.open_rows.push((step.clone(), rows.alias));
+                }
+            }
+        }
+        let body = self.join(members, " AND ", "1")?;
+        if tables.is_empty() {
+            tables.push("(SELECT 1)".to_owned());
+        }
+        let mut out = SqlFragment::raw(format!("EXISTS (SELECT 1 FROM {}", tables.join(", ")));
+        out.push(&joins);
+        out.sql.push_str(" WHERE ");
+        out.push(&body);
+        for condition in &conditions {
+            out.sql.push_str(" AND (");
+            out.push(condition);
             out.sql.push(')');
         }
         out.sql.push(')');
@@ -197,28 +366,58 @@ impl Compiler<'_> {
 
     fn comparison(
         &mut self,
+        expr: &Expr,
         left: &Operand,
         op: Op,
         right: &Operand,
     ) -> Result<SqlFragment, RuleError> {
-        let mut keys = Vec::new();
-        collection_keys(left, &mut keys);
-        collection_keys(right, &mut keys);
-        if !keys.is_empty() && !op.any {
+        let mut collections = Vec::new();
+        collection_keys(left, &mut collections);
+        collection_keys(right, &mut collections);
+        if !collections.is_empty() && !op.any {
             return Err(RuleError::invalid(
                 "compare `@collection` fields with the any-of operators (`?=`, `?!=`, `?~`, …)",
             ));
         }
-        keys.retain(|k| !self.open_collections.iter().any(|(open, _)| open == k));
+        let keys = self.unopened_keys(expr);
         if !keys.is_empty() {
-            let expr = Expr::Compare {
-                left: left.clone(),
-                op,
-                right: right.clone(),
-            };
-            return self.exists_group(&keys, &[&expr]);
+            return self.exists_group(&keys, &[expr]);
         }
-        let (left, right) = (self.operand(left)?, self.operand(right)?);
+        let all = self.compare_operands(left, op, right, op.any)?;
+        let on_open_row = [left, right].into_iter().any(|operand| {
+            matches!(operand, Operand::Identifier(path) if self.rows_state(path).0.is_some())
+        });
+        if op.any || !on_open_row {
+            return Ok(all);
+        }
+        // An all-of comparison holds for every element, and in PocketBase
+        // also for the shared joined row (its multi-match subquery is ANDed
+        // onto the plain comparison on that row).
+        let row = self.compare_operands(left, Op { any: true, ..op }, right, true)?;
+        Ok(SqlFragment::concat(&[
+            Piece::Raw("("),
+            Piece::Sql(&row),
+            Piece::Raw(" AND "),
+            Piece::Sql(&all),
+            Piece::Raw(")"),
+        ]))
+    }
+
+    /// `left <op> right` over resolved operands; `read_rows`: paths on an
+    /// open shared step read its row.
+    fn compare_operands(
+        &mut self,
+        left: &Operand,
+        op: Op,
+        right: &Operand,
+        read_rows: bool,
+    ) -> Result<SqlFragment, RuleError> {
+        self.any = read_rows;
+        let resolved = self
+            .operand(left)
+            .and_then(|l| Ok((l, self.operand(right)?)));
+        self.any = false;
+        let (left, right) = resolved?;
         let mut expansions = Vec::new();
         let left = self.element_of(left, &mut expansions);
         let right = self.element_of(right, &mut expansions);
@@ -260,9 +459,19 @@ impl Compiler<'_> {
 
     fn identifier(&mut self, path: &Path) -> Result<Resolved, RuleError> {
         match path.kind() {
+            PathKind::Request if self.any => match self.rows_state(path) {
+                // `@request.body.x:each` open in an enclosing `EXISTS`: its element there.
+                (Some((_, alias)), _) => Ok(Resolved::Single(Term::expr(SqlFragment::raw(
+                    format!("{alias}.value"),
+                )))),
+                _ => self.request(path),
+            },
             PathKind::Request => self.request(path),
             PathKind::Macro => macro_operand(path, self.now_ms),
             PathKind::Collection => self.collection_field(path),
+            PathKind::Field if self.any && self.rows_state(path).0.is_some() => {
+                self.shared_field(path)
+            }
             PathKind::Field => match keyword_literal(path) {
                 // A real field named `true`/`false`/`null` wins over the literal.
                 Some(literal) => match self.scope.column(path) {
@@ -272,6 +481,38 @@ impl Compiler<'_> {
                 None => column_operand(self.scope.column(path)?, path),
             },
         }
+    }
+
+    /// A field path read on the row of its deepest shared step open here.
+    fn shared_field(&mut self, path: &Path) -> Result<Resolved, RuleError> {
+        let (Some((step, alias)), _) = self.rows_state(path) else {
+            return column_operand(self.scope.column(path)?, path);
+        };
+        let each = step.last().is_some_and(|s| s == EACH_STEP);
+        let segments = if each {
+            Vec::new()
+        } else {
+            path.segments.get(step.len()..).unwrap_or_default().to_vec()
+        };
+        // `:each` is spent on the step's rows once nothing of the path is left.
+        let modifier = match path.modifier {
+            Some(Modifier::Each) if segments.is_empty() => None,
+            modifier => modifier,
+        };
+        let rest = Path {
+            segments,
+            alias: None,
+            modifier,
+        };
+        let mut column = self.scope.rows_column(&step, &alias, &rest)?;
+        // `tags.title:each` expands the titles of every tag; on one tag's
+        // row that is its one title.
+        if rest.modifier == Some(Modifier::Each) && !column.multi {
+            column.multi = true;
+            column.expands = false;
+            column.sql = format!("json_array({})", column.sql);
+        }
+        column_operand(column, &rest)
     }
 
     /// `@collection.<name>[:alias].<field…>` inside its `EXISTS`.
@@ -870,8 +1111,9 @@ mod tests {
         let got = compile_in("@request.body.tags:each ?= 'a'", &scope).expect("compiles");
 
         assert!(
-            got.sql
-                .starts_with("EXISTS (SELECT 1 FROM json_each(CASE WHEN json_array_length("),
+            got.sql.starts_with(
+                "EXISTS (SELECT 1 FROM (SELECT 1) LEFT JOIN json_each(CASE WHEN json_array_length("
+            ),
             "{}",
             got.sql
         );
@@ -1057,6 +1299,215 @@ mod tests {
 
         assert_eq!(got.sql, "? = ?", "a double-quoted name is a text literal");
         assert_eq!(got.params, vec![text("title"), int(1)]);
+    }
+
+    /// `posts` with a multi-valued step `l` (rows `"links"`), and under it
+    /// a further step `l.m`: `l.<f>` and `l.m.<f>` name fields of those rows.
+    struct StepScope;
+
+    impl Scope for StepScope {
+        fn column(&self, path: &Path) -> Result<ColumnRef, RuleError> {
+            Ok(ColumnRef::each(format!(
+                "(SELECT json_group_array(x) FROM \"{}\")",
+                path.segments.join("_")
+            )))
+        }
+
+        fn request_value(&self, _path: &Path) -> Result<Option<SqlValue>, RuleError> {
+            Ok(None)
+        }
+
+        fn shared_steps(&self, path: &Path) -> Vec<Vec<String>> {
+            let steps = [vec!["l".to_owned()], vec!["l".to_owned(), "m".to_owned()]];
+            steps
+                .into_iter()
+                .filter(|s| path.segments.len() > s.len() && path.segments.starts_with(s))
+                .collect()
+        }
+
+        fn open_rows(
+            &self,
+            key: &[String],
+            base: Option<(usize, &str)>,
+        ) -> Result<super::super::scope::RowsSource, RuleError> {
+            let alias = format!("\"_{}\"", key.join("_"));
+            let link = match base {
+                Some((_, base)) => format!("{alias}.\"up\" = {base}.\"id\""),
+                None => format!("{alias}.\"post\" = \"posts\".\"id\""),
+            };
+            Ok(super::super::scope::RowsSource {
+                from: format!("\"{}\" AS {alias}", key.join("_")),
+                condition: Some(SqlFragment::concat(&[
+                    Piece::Raw(&link),
+                    Piece::Raw(" AND "),
+                    Piece::Sql(&SqlFragment::param(text("rule"))),
+                ])),
+                alias,
+            })
+        }
+
+        fn rows_column(
+            &self,
+            _key: &[String],
+            alias: &str,
+            rest: &Path,
+        ) -> Result<ColumnRef, RuleError> {
+            let sql = format!("{alias}.\"{}\"", rest.segments.join("_"));
+            let column = if rest.modifier == Some(Modifier::Length) {
+                ColumnRef::multi(sql)
+            } else {
+                ColumnRef::single(sql)
+            };
+            Ok(column.with_nulls(Nulls::Absent))
+        }
+    }
+
+    #[test]
+    fn any_of_comparisons_inside_and_share_the_rows_of_their_step() {
+        let one_row = "EXISTS (SELECT 1 FROM (SELECT 1) LEFT JOIN (SELECT \"_l\".* FROM \"l\" AS \"_l\" WHERE \"_l\".\"post\" = \"posts\".\"id\" AND ?) AS \"_l\" ON 1 WHERE ";
+        for (src, opened, shared_reads, why) in [
+            ("l.a ?= 1 && l.b ?= 2", 1, 2, "one row for both"),
+            (
+                "l.a ?= 1 || l.b ?= 2",
+                2,
+                2,
+                "|| lets each branch open its own",
+            ),
+            (
+                "(l.a ?= 1 || l.b ?= 2) && l.c ?= 3",
+                1,
+                3,
+                "|| under && reads the && row",
+            ),
+            (
+                "l.a = 1 && l.b ?= 2",
+                1,
+                2,
+                "all-of: its own subquery, and the row",
+            ),
+            ("l.a = 1", 1, 1, "all-of alone: the row and every element"),
+            (
+                "l.a ?= 1 && title = 'x'",
+                1,
+                1,
+                "a plain part stays outside",
+            ),
+            (
+                "l.m.c ?= 1 && l.m.d ?= 2 && l.a ?= 3",
+                2,
+                3,
+                "l.m opened once, on the l row",
+            ),
+            (
+                "l.a:length ?> 1 && l.b ?= 2",
+                1,
+                3,
+                ":length on the row (a read twice)",
+            ),
+        ] {
+            let got = compile(&parse_filter(src).expect("parses"), &StepScope)
+                .unwrap_or_else(|e| panic!("{src}: {e}"));
+            let reads: usize = ["a", "b", "c", "d"]
+                .iter()
+                .map(|f| {
+                    got.sql.matches(&format!("\"_l\".\"{f}\"")).count()
+                        + got.sql.matches(&format!("\"_l_m\".\"{f}\"")).count()
+                })
+                .sum();
+            assert_eq!(
+                got.sql.matches("LEFT JOIN").count(),
+                opened,
+                "{src}: {why}: {}",
+                got.sql
+            );
+            assert_eq!(reads, shared_reads, "{src}: {why}: {}", got.sql);
+            assert!(got.sql.contains(one_row), "{src}: {}", got.sql);
+            assert_eq!(
+                got.sql.matches('?').count(),
+                got.params.len(),
+                "{src}: params"
+            );
+        }
+    }
+
+    /// Evaluates `src` on SQLite with `@request.body.tags` set to `tags`.
+    fn holds_with_body_tags(src: &str, tags: Option<&'static str>) -> bool {
+        let mut scope = TestScope::new();
+        if let Some(tags) = tags {
+            scope = scope.with_request("body.tags", text(tags));
+        }
+        let got = compile_in(src, &scope).unwrap_or_else(|e| panic!("{src}: {e}"));
+        let params = got.params.iter().map(|v| match v {
+            SqlValue::Text(t) => rusqlite::types::Value::Text(t.clone()),
+            SqlValue::Integer(i) => rusqlite::types::Value::Integer(*i),
+            SqlValue::Real(r) => rusqlite::types::Value::Real(*r),
+            SqlValue::Null => rusqlite::types::Value::Null,
+        });
+        let conn = rusqlite::Connection::open_in_memory().expect("db");
+        let sql = format!("SELECT COALESCE(({}), 0)", got.sql);
+        conn.query_row(&sql, rusqlite::params_from_iter(params), |r| r.get(0))
+            .unwrap_or_else(|e| panic!("{sql}: {e}"))
+    }
+
+    #[test]
+    fn body_each_comparisons_inside_and_read_one_submitted_element() {
+        let ab = Some(r#"["a","b"]"#);
+        for (src, tags, want, why) in [
+            (
+                "@request.body.tags:each ?= 'a' && @request.body.tags:each ?= 'b'",
+                ab,
+                false,
+                "no element is both",
+            ),
+            (
+                "@request.body.tags:each ?= 'a' || @request.body.tags:each ?= 'b'",
+                ab,
+                true,
+                "|| is per branch",
+            ),
+            (
+                "@request.body.tags:each ?= 'a' && @request.body.tags:each ?!= 'a'",
+                ab,
+                false,
+                "one element",
+            ),
+            (
+                "@request.body.tags:each ?= 'a' && @request.body.tags:each ?!= 'b'",
+                ab,
+                true,
+                "the a is not b",
+            ),
+            (
+                "@request.body.tags:each ?= 'a' && 'x' = 'y'",
+                ab,
+                false,
+                "a plain part still counts",
+            ),
+            (
+                "@request.body.tags:each = 'a' && @request.body.tags:each ?= 'b'",
+                ab,
+                false,
+                "all-of alone",
+            ),
+            (
+                "@request.body.tags:each ?!= 'a'",
+                Some("[]"),
+                true,
+                "an empty list has one empty element, as before",
+            ),
+            (
+                "@request.body.tags:each ?!= 'a' && @request.body.tags:each ?= ''",
+                None,
+                true,
+                "nothing submitted: likewise",
+            ),
+        ] {
+            assert_eq!(
+                holds_with_body_tags(src, tags),
+                want,
+                "{src} with {tags:?}: {why}"
+            );
+        }
     }
 
     #[test]

@@ -103,7 +103,9 @@ pub use functions::{GEO_DISTANCE_SQL_FUNCTION, haversine_km};
 pub use parser::{
     MAX_COMPARISONS, MAX_FILTER_BYTES, MAX_FUNCTION_DEPTH, MAX_GROUP_DEPTH, parse_filter,
 };
-pub use scope::{CollectionSource, ColumnRef, Nulls, Scope, SqlFragment, SqlValue};
+pub use scope::{
+    CollectionSource, ColumnRef, EACH_STEP, Nulls, RowsSource, Scope, SqlFragment, SqlValue,
+};
 pub use sort::{
     MAX_SORT_FIELD_BYTES, MAX_SORT_FIELDS, SortItem, SortTarget, compile_order, compile_sort,
     parse_sort,

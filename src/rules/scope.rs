@@ -62,6 +62,66 @@ pub trait Scope {
             "`@collection.{name}` is not available here"
         )))
     }
+    /// The multi-valued steps of `path` whose rows comparisons can share,
+    /// outermost first, each named by the segments up to and including it:
+    /// `[["x_via_y"], ["x_via_y", "members"]]` for `x_via_y.members.id`,
+    /// `[["tags", EACH_STEP]]` for `tags:each`. Any-of comparisons inside one
+    /// `&&` that reach the same step are checked on one row of it, as
+    /// PocketBase joins each step once per query. Empty (the default): the
+    /// path has no shared step and is compared on its own.
+    fn shared_steps(&self, path: &Path) -> Vec<Vec<String>> {
+        let _ = path;
+        Vec::new()
+    }
+
+    /// Opens the rows named by `key` (from [`Scope::shared_steps`]) for an
+    /// `EXISTS`: relative to the record itself, or to the rows of
+    /// `key[..base.0]` already open as `base.1`.
+    fn open_rows(
+        &self,
+        key: &[String],
+        base: Option<(usize, &str)>,
+    ) -> Result<RowsSource, RuleError> {
+        let _ = base;
+        Err(RuleError::invalid(format!(
+            "`{}` cannot be shared here",
+            key.join(".")
+        )))
+    }
+
+    /// Resolves the rest of a path (`rest`) on one row of `key`, open as
+    /// `alias`. For an `EACH_STEP` key `rest` is empty and the answer is the
+    /// element itself.
+    fn rows_column(
+        &self,
+        key: &[String],
+        alias: &str,
+        rest: &Path,
+    ) -> Result<ColumnRef, RuleError> {
+        let _ = (alias, rest);
+        Err(RuleError::invalid(format!(
+            "`{}` cannot be shared here",
+            key.join(".")
+        )))
+    }
+}
+
+/// The last segment of a [`Scope::shared_steps`] key naming the elements of a
+/// multi-valued field read with `:each` (no field name can contain `:`).
+pub const EACH_STEP: &str = ":each";
+
+/// The rows of a multi-valued path step, opened inside an `EXISTS`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RowsSource {
+    /// The `FROM` items reaching the rows (scope-supplied, no user text),
+    /// e.g. `"links" AS "_fb_r3"`. The compiler selects `<alias>.*` from them
+    /// (with `condition`) and LEFT JOINs that, so a record without such rows
+    /// still has one row of NULLs, as PocketBase's LEFT JOIN does.
+    pub from: String,
+    /// How the rows link to the record or base row, plus related list rules.
+    pub condition: Option<SqlFragment>,
+    /// The alias of the rows' table (or `json_each`) that later paths read.
+    pub alias: String,
 }
 
 /// Another collection joined by an `@collection.<name>` path.

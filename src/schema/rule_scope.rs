@@ -23,14 +23,23 @@
 //! a single relation's `id` (`team.id`) reads the record's own column and
 //! adds no guard, as in PocketBase.
 //! `@collection.<name>` opens another collection inside the `EXISTS` the
-//! compiler builds for it. `@request.*` values come from a [`RequestValues`]
+//! compiler builds for it, and so does each multi-valued step of a path
+//! ([`Scope::shared_steps`]: a multi relation, a back-relation, a field read
+//! with `:each`) that any-of comparisons inside one `&&` share: the step's
+//! rows are opened once ([`Scope::open_rows`], with the same links and
+//! client list rules as the subquery) and the rest of each path is read on
+//! that row ([`Scope::rows_column`]), its full path still checked and
+//! guarded as on its own. `@request.*` values come from a [`RequestValues`]
 //! supplied by the caller.
 
 use super::collection::{Collection, CollectionType};
 use super::field::FieldKind;
 use super::registry::Snapshot;
 use crate::db::ident;
-use crate::rules::{self, CollectionSource, ColumnRef, Nulls, Path, RuleError, Scope, SqlValue};
+use crate::rules::{
+    self, CollectionSource, ColumnRef, EACH_STEP, Modifier, Nulls, Path, RowsSource, RuleError,
+    Scope, SqlValue,
+};
 use std::cell::{Cell, RefCell};
 
 /// Longest relation chain a path may follow.
@@ -93,6 +102,9 @@ pub struct FieldScope<'a> {
     request: &'a dyn RequestValues,
     aliases: &'a Cell<usize>,
     depth: usize,
+    /// The root row is itself reached through a relation (a shared path
+    /// step's row): its NULLs are [`Nulls::Absent`].
+    through: bool,
     /// Conditions on the root record that client paths add: every related
     /// row they reach passes its collection's list rule.
     guards: RefCell<Vec<rules::SqlFragment>>,
@@ -115,6 +127,7 @@ impl<'a> FieldScope<'a> {
             request,
             aliases,
             depth: 0,
+            through: false,
             guards: RefCell::new(Vec::new()),
         }
     }
@@ -179,6 +192,7 @@ impl<'a> FieldScope<'a> {
                     request: self.request,
                     aliases: self.aliases,
                     depth: self.depth + 1,
+                    through: false,
                     guards: RefCell::new(Vec::new()),
                 };
                 rules::compile(&*rules::parse_filter_cached(rule)?, &nested).map(Some)
@@ -207,7 +221,47 @@ impl<'a> FieldScope<'a> {
         }
     }
 
+    /// This scope re-rooted at another row (a shared step's row `alias`);
+    /// guards stay with the root scope, which checks every full path.
+    fn rebased(&self, collection: &'a Collection, alias: String, through: bool) -> Self {
+        Self {
+            snapshot: self.snapshot,
+            collection,
+            alias,
+            trust: self.trust,
+            request: self.request,
+            aliases: self.aliases,
+            depth: self.depth,
+            through,
+            guards: RefCell::new(Vec::new()),
+        }
+    }
+
+    /// Follows relation and back-relation `segments` to the collection they
+    /// reach (the schema only: access and hidden fields are the walk's to check).
+    fn collection_at(&self, segments: &[String]) -> Result<&'a Collection, RuleError> {
+        let path = Path {
+            segments: segments.to_vec(),
+            alias: None,
+            modifier: None,
+        };
+        let unguarded = self.rebased(self.collection, self.alias.clone(), self.through);
+        match unguarded.walk(&path, Some(segments.len()))? {
+            Walked::Rows(rows) => Ok(rows.collection),
+            Walked::Column(_) => Err(unresolved(&path, "not a relation")),
+        }
+    }
+
     fn resolve(&self, path: &Path) -> Result<ColumnRef, RuleError> {
+        match self.walk(path, None)? {
+            Walked::Column(column) => Ok(column),
+            Walked::Rows(_) => Err(unresolved(path, "empty path")),
+        }
+    }
+
+    /// Follows `path` to the value it names or, with `stop`, to the rows
+    /// its first `stop` segments reach (for [`Scope::open_rows`]).
+    fn walk(&self, path: &Path, stop: Option<usize>) -> Result<Walked<'a>, RuleError> {
         let mut collection = self.collection;
         let mut alias = self.alias.clone();
         let mut from = String::new();
@@ -218,23 +272,25 @@ impl<'a> FieldScope<'a> {
         let mut multi = false;
         let mut hops = 0;
         for (i, seg) in path.segments.iter().enumerate() {
+            if stop == Some(i) {
+                return Ok(rows(collection, alias, from, &conditions, params));
+            }
             let rest = &path.segments[i + 1..];
+            let hop_on = !rest.is_empty() || stop.is_some_and(|n| n > i);
             if let Some(field) = collection.field(seg) {
                 if field.hidden && self.trust == Trust::Client {
                     return Err(unresolved(path, "hidden field"));
                 }
                 let column = format!("{alias}.{}", ident(field.name.as_str()));
                 let relation_target = match &field.kind {
-                    FieldKind::Relation { collection_id, .. } if !rest.is_empty() => {
-                        Some(collection_id)
-                    }
+                    FieldKind::Relation { collection_id, .. } if hop_on => Some(collection_id),
                     _ => None,
                 };
                 let Some(target_id) = relation_target else {
                     let mut value = Value {
                         sql: json_path(&column, field, rest, path)?,
                         params: Vec::new(),
-                        nulls: if hops == 0 {
+                        nulls: if hops == 0 && !self.through {
                             Nulls::Empty
                         } else {
                             Nulls::Absent
@@ -243,7 +299,7 @@ impl<'a> FieldScope<'a> {
                     if field.name.as_str() == "email" && collection.kind == CollectionType::Auth {
                         value = self.email(value, &alias);
                     }
-                    return Ok(finish(
+                    return Ok(Walked::Column(finish(
                         value,
                         field.is_multi(),
                         hops,
@@ -251,7 +307,7 @@ impl<'a> FieldScope<'a> {
                         &from,
                         &conditions,
                         params,
-                    ));
+                    )));
                 };
                 if hops == MAX_RELATION_HOPS {
                     return Err(unresolved(path, "too many relation hops"));
@@ -333,13 +389,13 @@ impl<'a> FieldScope<'a> {
                 params.extend(rule.params);
             }
             hops += 1;
-            if rest.is_empty() {
+            if !hop_on {
                 let value = Value {
                     sql: format!("{next}.\"id\""),
                     params: Vec::new(),
                     nulls: Nulls::Absent,
                 };
-                return Ok(finish(
+                return Ok(Walked::Column(finish(
                     value,
                     false,
                     hops,
@@ -347,12 +403,57 @@ impl<'a> FieldScope<'a> {
                     &from,
                     &conditions,
                     params,
-                ));
+                )));
             }
             collection = &source.def;
             alias = next;
         }
+        if stop == Some(path.segments.len()) {
+            return Ok(rows(collection, alias, from, &conditions, params));
+        }
         Err(unresolved(path, "empty path"))
+    }
+}
+
+/// Where [`FieldScope::walk`] ended.
+enum Walked<'a> {
+    /// The value the whole path names.
+    Column(ColumnRef),
+    /// The rows the first `stop` segments reach.
+    Rows(Rows<'a>),
+}
+
+/// Rows a path prefix reaches: the tables joined, the conditions linking
+/// them to the root row (and client list rules), and the last table's alias.
+struct Rows<'a> {
+    collection: &'a Collection,
+    alias: String,
+    from: String,
+    conditions: Vec<String>,
+    params: Vec<SqlValue>,
+}
+
+fn rows<'a>(
+    collection: &'a Collection,
+    alias: String,
+    from: String,
+    conditions: &[String],
+    params: Vec<SqlValue>,
+) -> Walked<'a> {
+    Walked::Rows(Rows {
+        collection,
+        alias,
+        from,
+        conditions: conditions.to_vec(),
+        params,
+    })
+}
+
+/// A shared-step key without its [`EACH_STEP`] marker, and whether it had one.
+fn split_each(key: &[String]) -> (&[String], bool) {
+    match key.split_last() {
+        Some((last, steps)) if last == EACH_STEP => (steps, true),
+        _ => (key, false),
     }
 }
 
@@ -468,6 +569,166 @@ impl Scope for FieldScope<'_> {
         self.request.auth_record().is_none()
     }
 
+    fn shared_steps(&self, path: &Path) -> Vec<Vec<String>> {
+        let mut steps = Vec::new();
+        let mut collection = self.collection;
+        for (i, seg) in path.segments.iter().enumerate() {
+            let rest = &path.segments[i + 1..];
+            if let Some(field) = collection.field(seg) {
+                let FieldKind::Relation { collection_id, .. } = &field.kind else {
+                    if rest.is_empty() && path.modifier == Some(Modifier::Each) && field.is_multi()
+                    {
+                        steps.push([path.segments.as_slice(), &[EACH_STEP.to_owned()]].concat());
+                    }
+                    break;
+                };
+                if rest.is_empty() {
+                    // `members:each` reads the joined rows of `members.*`, as
+                    // PocketBase's one `json_each` join for both.
+                    if path.modifier == Some(Modifier::Each) && field.is_multi() {
+                        steps.push(path.segments.clone());
+                    }
+                    break;
+                }
+                let Some(target) = self.snapshot.get_ref(collection_id) else {
+                    break;
+                };
+                if field.is_multi() {
+                    steps.push(path.segments[..=i].to_vec());
+                }
+                collection = &target.def;
+                continue;
+            }
+            let Some((source_name, field_name)) = seg.split_once("_via_") else {
+                break;
+            };
+            let Some(source) = self.snapshot.get_ref(source_name) else {
+                break;
+            };
+            let links_here = source.field(field_name).is_some_and(|f| {
+                matches!(&f.kind, FieldKind::Relation { collection_id, .. } if collection_id == &collection.id)
+            });
+            if !links_here {
+                break;
+            }
+            steps.push(path.segments[..=i].to_vec());
+            collection = &source.def;
+        }
+        steps
+    }
+
+    fn open_rows(
+        &self,
+        key: &[String],
+        base: Option<(usize, &str)>,
+    ) -> Result<RowsSource, RuleError> {
+        let (skip, scope) = match base {
+            None => (
+                0,
+                self.rebased(self.collection, self.alias.clone(), self.through),
+            ),
+            Some((len, alias)) => {
+                let at = key.get(..len).unwrap_or_default();
+                (
+                    len,
+                    self.rebased(self.collection_at(at)?, alias.to_owned(), true),
+                )
+            }
+        };
+        let (steps, each) = split_each(key.get(skip..).unwrap_or_default());
+        let path = Path {
+            segments: steps.to_vec(),
+            alias: None,
+            modifier: None,
+        };
+        let stop = if each {
+            steps.len().saturating_sub(1)
+        } else {
+            steps.len()
+        };
+        let Walked::Rows(mut rows) = scope.walk(&path, Some(stop))? else {
+            return Err(unresolved(&path, "not a multi-valued step"));
+        };
+        if each {
+            let field = steps
+                .last()
+                .and_then(|name| rows.collection.field(name))
+                .filter(|f| f.is_multi())
+                .ok_or_else(|| unresolved(&path, "not a multi-valued field"))?;
+            if field.hidden && self.trust == Trust::Client {
+                return Err(unresolved(&path, "hidden field"));
+            }
+            let column = format!("{}.{}", rows.alias, ident(field.name.as_str()));
+            // Not an array (or empty): no element, as `:each` on its own.
+            let list = format!(
+                "CASE WHEN json_array_length(CASE WHEN json_valid({column}) THEN {column} ELSE '[]' END) > 0 THEN {column} ELSE '[]' END"
+            );
+            let element = self.next_alias();
+            let each_from = format!("json_each({list}) AS {element}");
+            rows.from = if rows.from.is_empty() {
+                each_from
+            } else {
+                format!("{} JOIN {each_from}", rows.from)
+            };
+            rows.alias = element;
+        }
+        let condition = (!rows.conditions.is_empty()).then(|| rules::SqlFragment {
+            sql: rows.conditions.join(" AND "),
+            params: rows.params,
+        });
+        Ok(RowsSource {
+            from: rows.from,
+            condition,
+            alias: rows.alias,
+        })
+    }
+
+    fn rows_column(
+        &self,
+        key: &[String],
+        alias: &str,
+        rest: &Path,
+    ) -> Result<ColumnRef, RuleError> {
+        let (steps, each) = split_each(key);
+        // The whole path, checked (and its join guards recorded) as on its own.
+        let full = Path {
+            segments: steps.iter().chain(&rest.segments).cloned().collect(),
+            alias: None,
+            modifier: if each {
+                Some(Modifier::Each)
+            } else {
+                rest.modifier
+            },
+        };
+        self.resolve(&full)?;
+        if each {
+            let nulls = if steps.len() == 1 && !self.through {
+                Nulls::Empty
+            } else {
+                Nulls::Absent
+            };
+            return Ok(ColumnRef::single(format!("{alias}.value")).with_nulls(nulls));
+        }
+        if rest.segments.is_empty() {
+            // `x_via_y` names the linking rows' ids; `members:each` the
+            // elements, an empty list's NULL being the record's empty value.
+            let own_list =
+                !self.through && matches!(steps, [name] if self.collection.field(name).is_some());
+            let nulls = if own_list {
+                Nulls::Empty
+            } else {
+                Nulls::Absent
+            };
+            return Ok(ColumnRef::single(format!("{alias}.\"id\"")).with_nulls(nulls));
+        }
+        let scope = self.rebased(self.collection_at(key)?, alias.to_owned(), true);
+        let mut column = scope.resolve(rest)?;
+        // A multi-valued field of the shared row is still compared element
+        // by element, as through any relation.
+        column.expands |= column.multi;
+        Ok(column)
+    }
+
     fn collection_source(&self, name: &str, alias: &str) -> Result<CollectionSource, RuleError> {
         let Some(target) = self
             .snapshot
@@ -508,6 +769,7 @@ impl Scope for FieldScope<'_> {
             request: self.request,
             aliases: self.aliases,
             depth: self.depth + 1,
+            through: false,
             guards: RefCell::new(Vec::new()),
         };
         nested.resolve(path)
@@ -594,6 +856,342 @@ mod tests {
             .collect::<Result<Vec<String>, _>>()
             .expect("rows");
         Ok(names)
+    }
+
+    /// users, `projects`, `links` (project → projects, owner → users,
+    /// members → users, multi) and `crews` (members → users, tags select).
+    fn linked_snapshot(links_list_rule: Value) -> Snapshot {
+        let mut users = Collection::from_create(&json!({
+            "name": "users", "type": "auth", "listRule": "",
+            "fields": [{"name": "nick", "type": "text"}]
+        }))
+        .expect("users");
+        users.id = USERS_ID.into();
+        let mut projects =
+            Collection::from_create(&json!({"name": "projects", "listRule": "", "fields": [
+                {"name": "name", "type": "text"}
+            ]}))
+            .expect("projects");
+        projects.id = "pbc_projects_test".into();
+        let links = Collection::from_create(
+            &json!({"name": "links", "listRule": links_list_rule, "fields": [
+                {"name": "title", "type": "text"},
+                {"name": "tags", "type": "select", "values": ["a", "b"], "maxSelect": 2},
+                {"name": "project", "type": "relation", "collectionId": "pbc_projects_test"},
+                {"name": "owner", "type": "relation", "collectionId": USERS_ID},
+                {"name": "members", "type": "relation", "collectionId": USERS_ID, "maxSelect": 9}
+            ]}),
+        )
+        .expect("links");
+        let crews = Collection::from_create(&json!({"name": "crews", "fields": [
+            {"name": "name", "type": "text"},
+            {"name": "tags", "type": "select", "values": ["a", "b"], "maxSelect": 2},
+            {"name": "members", "type": "relation", "collectionId": USERS_ID, "maxSelect": 9}
+        ]}))
+        .expect("crews");
+        Snapshot::build(vec![users, projects, links, crews]).expect("snapshot")
+    }
+
+    /// u1 (verified), u2 (not verified). Projects: `split` is linked by one
+    /// link u1 owns (members [u2]) and one u1 is a member of (owner u2);
+    /// `both` by one link u1 owns and is a member of; `none` by nothing;
+    /// `corner` by one link u1 owns without members and one u2 owns with u1.
+    /// Crews: `mixed` [u1, u2], `solo` [u1], `empty` []; tags `ab`, `a`.
+    const LINKED_TABLES: &str = "
+        CREATE TABLE users (id TEXT, email TEXT, emailVisibility BOOLEAN, verified BOOLEAN, nick TEXT);
+        INSERT INTO users VALUES ('u1', 'one@x.io', 0, 1, 'one'), ('u2', 'two@x.io', 1, 0, 'two');
+        CREATE TABLE projects (id TEXT, name TEXT);
+        INSERT INTO projects VALUES ('p1', 'split'), ('p2', 'both'), ('p3', 'none'), ('p4', 'corner');
+        CREATE TABLE links (id TEXT, title TEXT, tags JSON, project TEXT, owner TEXT, members JSON);
+        INSERT INTO links VALUES
+            ('l1', 'owned', '[\"a\"]', 'p1', 'u1', '[\"u2\"]'),
+            ('l2', 'joined', '[\"b\"]', 'p1', 'u2', '[\"u1\"]'),
+            ('l3', 'mine', '[]', 'p2', 'u1', '[\"u1\"]'),
+            ('l4', 'bare', '[]', 'p4', 'u1', '[]'),
+            ('l5', 'memb', '[]', 'p4', 'u2', '[\"u1\"]');
+        CREATE TABLE crews (id TEXT, name TEXT, tags JSON, members JSON);
+        INSERT INTO crews VALUES ('c1', 'mixed', '[\"a\",\"b\"]', '[\"u1\",\"u2\"]'),
+            ('c2', 'solo', '[\"a\"]', '[\"u1\"]'), ('c3', 'empty', '[]', '[]');";
+
+    /// Names of the `collection` rows `filter` admits (with its join guards),
+    /// evaluated in SQLite over [`LINKED_TABLES`].
+    fn linked_matching(
+        snap: &Snapshot,
+        collection: &str,
+        trust: Trust,
+        who: Option<&'static str>,
+        filter: &str,
+    ) -> Result<Vec<String>, RuleError> {
+        let conn = rusqlite::Connection::open_in_memory().expect("db");
+        conn.execute_batch(LINKED_TABLES).expect("tables");
+        let root = snap.get_ref(collection).expect("collection");
+        let aliases = Cell::new(0);
+        let req = Req(who);
+        let scope = FieldScope::new(snap, root, trust, &req, &aliases);
+        let mut cond = rules::compile(&rules::parse_filter(filter)?, &scope)?;
+        for guard in scope.take_join_guards() {
+            cond.sql = format!("({}) AND ({})", cond.sql, guard.sql);
+            cond.params.extend(guard.params);
+        }
+        let params = cond.params.iter().map(|v| match v {
+            SqlValue::Text(t) => rusqlite::types::Value::Text(t.clone()),
+            SqlValue::Integer(i) => rusqlite::types::Value::Integer(*i),
+            SqlValue::Real(r) => rusqlite::types::Value::Real(*r),
+            SqlValue::Null => rusqlite::types::Value::Null,
+        });
+        let sql = format!(
+            "SELECT name FROM {collection} WHERE {} ORDER BY name",
+            cond.sql
+        );
+        let mut stmt = conn.prepare(&sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
+        let names = stmt
+            .query_map(rusqlite::params_from_iter(params), |r| r.get(0))
+            .expect("query")
+            .collect::<Result<Vec<String>, _>>()
+            .expect("rows");
+        Ok(names)
+    }
+
+    #[test]
+    fn any_of_comparisons_on_one_back_relation_inside_and_need_one_linking_row() {
+        let snap = linked_snapshot(json!(""));
+        let owner_and_member = "links_via_project.owner ?= @request.auth.id && links_via_project.members.id ?= @request.auth.id";
+        for (who, filter, want, why) in [
+            (
+                Some("u1"),
+                owner_and_member,
+                vec!["both"],
+                "one link must make u1 owner and member",
+            ),
+            (
+                Some("u2"),
+                owner_and_member,
+                vec![],
+                "u2 owns l2 and is a member of l1: two links",
+            ),
+            (None, owner_and_member, vec![], "a guest never"),
+            (
+                Some("u1"),
+                "links_via_project.members.id ?= @request.auth.id && links_via_project.owner ?= @request.auth.id",
+                vec!["both"],
+                "order does not matter",
+            ),
+            (
+                Some("u1"),
+                "links_via_project.owner ?= @request.auth.id && links_via_project.title ?= 'joined'",
+                vec![],
+                "the owned link of split is not the joined one",
+            ),
+            (
+                Some("u1"),
+                "links_via_project.owner ?!= @request.auth.id && links_via_project.members.id ?= @request.auth.id",
+                vec!["corner", "split"],
+                "a link u1 is a member of but does not own",
+            ),
+            (
+                Some("u1"),
+                "(links_via_project.title ?= 'owned' || links_via_project.title ?= 'mine') && links_via_project.members.id ?= @request.auth.id",
+                vec!["both"],
+                "an || branch under && reads the same link",
+            ),
+            (
+                Some("u1"),
+                "links_via_project.title ?= 'owned' || links_via_project.members.id ?= @request.auth.id",
+                vec!["both", "corner", "split"],
+                "|| alone: each branch may use its own link",
+            ),
+            (
+                Some("u1"),
+                "links_via_project.owner ?= @request.auth.id && name != 'x' && links_via_project.tags:each ?= 'b'",
+                vec![],
+                "the owned link has no tag b; the joined one has",
+            ),
+            (
+                Some("u1"),
+                "links_via_project.owner ?= @request.auth.id && links_via_project.members.nick ?= 'two'",
+                vec!["split"],
+                "l1: owned by u1, member u2",
+            ),
+            (
+                Some("u1"),
+                "links_via_project.owner ?= links_via_project.members.id",
+                vec!["both"],
+                "both sides of one comparison read one link (none: no link, and absent never equals absent)",
+            ),
+            (
+                Some("u1"),
+                "links_via_project.owner = 'u1' && links_via_project.members.id ?= 'u1'",
+                vec!["both"],
+                "all-of (=) stays its own check: every link of both is u1's",
+            ),
+            (
+                Some("u1"),
+                "links_via_project.members.id = 'u1'",
+                vec!["both", "corner"],
+                "alone: every member of every link is u1",
+            ),
+            (
+                Some("u1"),
+                "links_via_project.members.id = 'u1' && links_via_project.owner ?= 'u1'",
+                vec!["both"],
+                "all-of also holds on the shared row (PocketBase): corner's owned link has no member",
+            ),
+            (
+                Some("u1"),
+                "links_via_project.members:length ?> 0 && links_via_project.owner ?= 'u1'",
+                vec!["both", "split"],
+                ":length counts the shared row's members",
+            ),
+            (
+                Some("u1"),
+                "links_via_project.title ?!= 'zzz' && links_via_project.owner ?!= 'zzz'",
+                vec!["both", "corner", "none", "split"],
+                "nothing links to none: ?!= holds on its empty join, as alone",
+            ),
+        ] {
+            let got = linked_matching(&snap, "projects", Trust::Full, who, filter)
+                .unwrap_or_else(|e| panic!("{filter:?}: {e}"));
+            assert_eq!(got, want, "{who:?} {filter:?}: {why}");
+        }
+    }
+
+    #[test]
+    fn any_of_comparisons_on_one_multi_relation_inside_and_need_one_member() {
+        let snap = linked_snapshot(json!(""));
+        let verified_member = "members.id ?= @request.auth.id && members.verified ?= true";
+        for (who, filter, want, why) in [
+            (
+                Some("u1"),
+                verified_member,
+                vec!["mixed", "solo"],
+                "u1 is verified",
+            ),
+            (
+                Some("u2"),
+                verified_member,
+                vec![],
+                "u2 is in mixed but not verified; u1 is",
+            ),
+            (None, verified_member, vec![], "a guest never"),
+            (
+                Some("u2"),
+                "members.id ?= @request.auth.id && (members.verified ?= true || members.nick ?= 'one')",
+                vec![],
+                "|| branches under && read the same member",
+            ),
+            (
+                Some("u2"),
+                "members.id ?= @request.auth.id && members.verified ?= false",
+                vec!["mixed"],
+                "u2 is the unverified member",
+            ),
+            (
+                Some("u1"),
+                "members.id ?!= @request.auth.id && members.verified ?= true",
+                vec![],
+                "no crew has a verified member other than u1",
+            ),
+            (
+                Some("u1"),
+                "members:each ?= @request.auth.id && members.verified ?= false",
+                vec![],
+                "`:each` on the relation reads the same member row",
+            ),
+            (
+                Some("u1"),
+                "members:each ?= @request.auth.id && members:each ?= 'u2'",
+                vec![],
+                "no member is both",
+            ),
+            (
+                Some("u1"),
+                "members:each ?= '' && name != 'x'",
+                vec!["empty"],
+                "an empty list's element is the empty value, as alone",
+            ),
+        ] {
+            let got = linked_matching(&snap, "crews", Trust::Full, who, filter)
+                .unwrap_or_else(|e| panic!("{filter:?}: {e}"));
+            assert_eq!(got, want, "{who:?} {filter:?}: {why}");
+        }
+    }
+
+    #[test]
+    fn each_comparisons_on_one_field_inside_and_read_one_element_as_pocketbase() {
+        let snap = linked_snapshot(json!(""));
+        for (filter, want, why) in [
+            (
+                "tags:each ?= 'a' && tags:each ?= 'b'",
+                vec![],
+                "no single tag is both",
+            ),
+            (
+                "tags:each ?= 'a' || tags:each ?= 'b'",
+                vec!["mixed", "solo"],
+                "|| is per branch",
+            ),
+            (
+                "tags:each ?= 'a' && tags:each ?!= 'b'",
+                vec!["mixed", "solo"],
+                "the tag a is not b",
+            ),
+            (
+                "tags:each ?!= 'a'",
+                vec!["empty", "mixed"],
+                "alone, as before",
+            ),
+            (
+                "tags:each = 'a' && tags:each ?= 'a'",
+                vec!["solo"],
+                "all-of stays its own check",
+            ),
+        ] {
+            let got = linked_matching(&snap, "crews", Trust::Full, Some("u1"), filter)
+                .unwrap_or_else(|e| panic!("{filter:?}: {e}"));
+            assert_eq!(got, want, "{filter:?}: {why}");
+        }
+    }
+
+    #[test]
+    fn shared_rows_in_client_filters_keep_list_rules_and_hidden_emails() {
+        // Links are listable by their owner only: l2 (owned by u2) is hidden from u1.
+        let snap = linked_snapshot(json!("owner = @request.auth.id"));
+        for (who, filter, want, why) in [
+            (
+                Some("u1"),
+                "links_via_project.members.id ?= 'u1' && links_via_project.title ?= 'joined'",
+                vec![],
+                "l2 is not u1's to list",
+            ),
+            (
+                Some("u1"),
+                "links_via_project.owner ?= 'u1' && links_via_project.members.id ?= 'u1'",
+                vec!["both"],
+                "l3 is listable; split also joins l2, hidden, so it is dropped",
+            ),
+            (
+                Some("u1"),
+                "links_via_project.owner ?= 'u1' && links_via_project.members.email ?= 'two@x.io'",
+                vec![],
+                "the guard drops split (l2 hidden)",
+            ),
+            (
+                Some("u2"),
+                "links_via_project.owner ?= 'u2' && links_via_project.members.email ?= 'one@x.io'",
+                vec![],
+                "u1's email is hidden from a client filter",
+            ),
+            (
+                None,
+                "links_via_project.title ?!= 'x' && links_via_project.owner ?!= 'x'",
+                vec!["none"],
+                "a guest lists no link",
+            ),
+        ] {
+            let got = linked_matching(&snap, "projects", Trust::Client, who, filter)
+                .unwrap_or_else(|e| panic!("{filter:?}: {e}"));
+            assert_eq!(got, want, "{who:?} {filter:?}: {why}");
+        }
     }
 
     #[test]

@@ -540,8 +540,13 @@ fn multi_cases(s: &Seeded) -> Vec<(String, &'static [&'static str], &'static str
         ),
         case(
             "tags.title ?= 'news' && tags.title ?= 'tech'",
-            &[P1],
-            "two independent any-of joins",
+            &[],
+            "one joined tag for both, as PocketBase: no tag is titled both",
+        ),
+        case(
+            "tags.title ?= 'news' || tags.title ?= 'tech'",
+            &[P1, P2, P4, P5],
+            "|| lets each branch find its own tag",
         ),
         // Single relation paths.
         case("author.name = 'alice'", &[P1, P3], "single relation"),

@@ -879,3 +879,261 @@ async fn not_equal_rules_never_admit_guests_to_ownerless_records() {
 
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// Projects linked by `links` (project, owner, members) and `crews` with
+/// members and tags, for the shared-row rules below.
+struct LinkWorld {
+    w: World,
+    /// Project name → id: `split` (one link alice owns with member bob, one
+    /// bob owns with member alice), `both` (one link alice owns and is a
+    /// member of), `none` (no link).
+    projects: Vec<(&'static str, String)>,
+    /// Crew name → id: `mixed` [alice (verified), bob], `solo` [bob].
+    crews: Vec<(&'static str, String)>,
+}
+
+async fn link_world() -> LinkWorld {
+    let w = world().await;
+    let (alice, bob) = (w.alice.0.clone(), w.bob.0.clone());
+    let (status, body) = w
+        .call(
+            Who::Super,
+            Method::PATCH,
+            &format!("/api/collections/users/records/{alice}"),
+            Some(json!({"verified": true})),
+        )
+        .await;
+    assert_eq!(status, 200, "verify alice: {body}");
+    let projects = w
+        .app
+        .create_collection_ok(
+            json!({"name": "projects", "fields": [{"name": "name", "type": "text"}]}),
+        )
+        .await;
+    w.app
+        .create_collection_ok(json!({
+            "name": "links", "listRule": "", "viewRule": "",
+            "fields": [
+                {"name": "project", "type": "relation", "collectionId": id_of(&projects)},
+                {"name": "owner", "type": "relation", "collectionId": w.users_id},
+                {"name": "members", "type": "relation", "collectionId": w.users_id, "maxSelect": 9}
+            ]
+        }))
+        .await;
+    w.app
+        .create_collection_ok(json!({
+            "name": "crews",
+            "fields": [
+                {"name": "name", "type": "text"},
+                {"name": "tags", "type": "select", "values": ["a", "b"], "maxSelect": 2},
+                {"name": "members", "type": "relation", "collectionId": w.users_id, "maxSelect": 9}
+            ]
+        }))
+        .await;
+    let mut named = Vec::new();
+    for name in ["split", "both", "none"] {
+        let project = w
+            .app
+            .create_record_ok("projects", json!({"name": name}))
+            .await;
+        named.push((name, id_of(&project)));
+    }
+    let project = |name: &str| {
+        named
+            .iter()
+            .find(|(n, _)| *n == name)
+            .expect("project")
+            .1
+            .clone()
+    };
+    for (on, owner, members) in [
+        ("split", &alice, vec![&bob]),
+        ("split", &bob, vec![&alice]),
+        ("both", &alice, vec![&alice]),
+    ] {
+        w.app
+            .create_record_ok(
+                "links",
+                json!({"project": project(on), "owner": owner, "members": members}),
+            )
+            .await;
+    }
+    let mut crews = Vec::new();
+    for (name, members, tags) in [
+        ("mixed", vec![&alice, &bob], vec!["a", "b"]),
+        ("solo", vec![&bob], vec!["a"]),
+    ] {
+        let crew = w
+            .app
+            .create_record_ok(
+                "crews",
+                json!({"name": name, "members": members, "tags": tags}),
+            )
+            .await;
+        crews.push((name, id_of(&crew)));
+    }
+    LinkWorld {
+        w,
+        projects: named,
+        crews,
+    }
+}
+
+impl LinkWorld {
+    /// Sets `rule` as `collection`'s list and view rule, then lists and views
+    /// every record as every caller; returns the mismatches with `expected`.
+    async fn check(
+        &self,
+        collection: &str,
+        records: &[(&'static str, String)],
+        rule: &str,
+        expected: &dyn Fn(Who) -> &'static [&'static str],
+    ) -> Vec<String> {
+        self.w
+            .set_rules(collection, json!({"listRule": rule, "viewRule": rule}))
+            .await;
+        let mut failures = Vec::new();
+        for who in EVERYONE {
+            let want = if who == Who::Super {
+                records.iter().map(|(n, _)| (*n).to_owned()).collect()
+            } else {
+                set(expected(who))
+            };
+            let (status, names, total) = self.w.list(who, collection, &[], "name").await;
+            let got: BTreeSet<String> = names.into_iter().collect();
+            if status != 200 || got != want || total != want.len() as i64 {
+                failures.push(format!(
+                    "{rule:?}, {who:?} list: got {status} {got:?} (totalItems {total}), want {want:?}"
+                ));
+            }
+            for (name, id) in records {
+                let path = format!("/api/collections/{collection}/records/{id}");
+                let (view, _) = self.w.call(who, Method::GET, &path, None).await;
+                let allowed = want.contains(*name);
+                if view != if allowed { 200 } else { 404 } {
+                    failures.push(format!(
+                        "{rule:?}, {who:?} view {name}: got {view}, allowed {allowed}"
+                    ));
+                }
+            }
+        }
+        failures
+    }
+}
+
+/// PocketBase joins each relation path once per query, so any-of
+/// comparisons on one path inside `&&` must hold for the same related row:
+/// owning one linking record and being a member of another is not being
+/// the owner-member of one.
+#[tokio::test]
+async fn any_of_comparisons_on_one_back_relation_need_one_linking_record() {
+    let lw = link_world().await;
+    let rule = "links_via_project.owner ?= @request.auth.id && links_via_project.members.id ?= @request.auth.id";
+
+    let mut failures = lw
+        .check("projects", &lw.projects, rule, &|who| match who {
+            Who::Alice => &["both"],
+            _ => &[],
+        })
+        .await;
+    lw.w.set_rules("projects", json!({"listRule": "", "viewRule": ""}))
+        .await;
+    let alice = &lw.w.alice.0;
+    let filter = format!(
+        "links_via_project.owner ?= '{alice}' && links_via_project.members.id ?= '{alice}'"
+    );
+    // Client filters too (users public, so every member row may be joined).
+    lw.w.set_rules("users", json!({"listRule": "", "viewRule": ""}))
+        .await;
+    for (who, want) in [
+        (Who::Alice, vec!["both"]),
+        (Who::Bob, vec!["both"]),
+        (Who::Guest, vec!["both"]),
+    ] {
+        let (status, names, _) =
+            lw.w.list(who, "projects", &[("filter", &filter)], "name")
+                .await;
+        if status != 200 || names != want {
+            failures.push(format!("{who:?} filter {filter:?}: got {status} {names:?}"));
+        }
+    }
+
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[tokio::test]
+async fn any_of_comparisons_on_one_multi_relation_need_one_member() {
+    let lw = link_world().await;
+    type Expect = fn(Who) -> &'static [&'static str];
+    let cases: [(&str, Expect); 3] = [
+        (
+            // Bob is in mixed, but its verified member is alice.
+            "members.id ?= @request.auth.id && members.verified ?= true",
+            |who| match who {
+                Who::Alice => &["mixed"],
+                _ => &[],
+            },
+        ),
+        (
+            "members:each ?= @request.auth.id && members.verified ?= false",
+            |who| match who {
+                Who::Bob => &["mixed", "solo"],
+                _ => &[],
+            },
+        ),
+        // PocketBase joins `json_each(tags)` once: no single tag is both.
+        ("tags:each ?= 'a' && tags:each ?= 'b'", |_| &[]),
+    ];
+    let mut failures = Vec::new();
+    for (rule, expected) in cases {
+        failures.extend(lw.check("crews", &lw.crews, rule, &expected).await);
+    }
+
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// The submitted list is joined once too: `@request.body.tags:each` any-of
+/// comparisons inside `&&` read one element, as PocketBase 0.40.6 (which
+/// refuses both `&&` creates below with a 400).
+#[tokio::test]
+async fn body_each_comparisons_inside_and_need_one_submitted_element() {
+    let lw = link_world().await;
+    let mut failures = Vec::new();
+    for (rule, want) in [
+        (
+            "@request.body.tags:each ?= 'a' && @request.body.tags:each ?= 'b'",
+            400,
+        ),
+        (
+            "@request.body.tags:each ?= 'a' && @request.body.tags:each ?!= 'a'",
+            400,
+        ),
+        (
+            "@request.body.tags:each ?= 'a' || @request.body.tags:each ?= 'b'",
+            200,
+        ),
+        (
+            "@request.body.tags:each ?= 'a' && @request.body.tags:each ?!= 'b'",
+            200,
+        ),
+    ] {
+        lw.w.set_rules("crews", json!({"createRule": rule})).await;
+        for who in [Who::Alice, Who::Bob] {
+            let (status, body) =
+                lw.w.call(
+                    who,
+                    Method::POST,
+                    "/api/collections/crews/records",
+                    Some(json!({"name": "new", "tags": ["a", "b"]})),
+                )
+                .await;
+            if status != want {
+                failures.push(format!(
+                    "{rule:?}, {who:?}: got {status} {body}, want {want}"
+                ));
+            }
+        }
+    }
+
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
