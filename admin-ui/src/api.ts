@@ -52,6 +52,19 @@ export const auth = {
 };
 
 export async function api<T = any>(method: string, path: string, body?: any, query?: Record<string, any>): Promise<T> {
+  return send<T>(method, path, body, query, true);
+}
+
+/**
+ * A request made as a guest: no `Authorization` header, and a 401 leaves the
+ * stored superuser session alone. For the public account pages, whose
+ * visitor is a collection's user, not the panel's superuser.
+ */
+export async function guestApi<T = any>(method: string, path: string, body?: any): Promise<T> {
+  return send<T>(method, path, body, undefined, false);
+}
+
+async function send<T>(method: string, path: string, body: any, query: Record<string, any> | undefined, withSession: boolean): Promise<T> {
   let url = path;
   if (query) {
     const qs = new URLSearchParams();
@@ -60,7 +73,7 @@ export async function api<T = any>(method: string, path: string, body?: any, que
     if (s) url += (url.includes('?') ? '&' : '?') + s;
   }
   const headers: Record<string, string> = {};
-  if (session) headers.Authorization = session.token;
+  if (session && withSession) headers.Authorization = session.token;
   let payload: BodyInit | undefined;
   if (body instanceof FormData) payload = body;
   else if (body !== undefined) {
@@ -82,7 +95,7 @@ export async function api<T = any>(method: string, path: string, body?: any, que
     /* not JSON */
   }
   if (!res.ok) {
-    if (res.status === 401 && session && !path.includes('auth-with-password')) auth.clear();
+    if (res.status === 401 && session && withSession && !path.includes('auth-with-password')) auth.clear();
     throw new ApiError(res.status, json?.message || `Request failed (${res.status}).`, json?.data || {});
   }
   return json as T;

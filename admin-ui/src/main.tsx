@@ -13,9 +13,11 @@ import { ApiPreview } from './pages/ApiPreview';
 import { Logs } from './pages/Logs';
 import { Backups } from './pages/Backups';
 import { Crons } from './pages/Crons';
+import { SqlConsole } from './pages/SqlConsole';
+import { ACCOUNT_PAGES, AccountPage } from './pages/Account';
 
 // Top-level screens without the collections sidebar.
-const SCREENS: [string, string][] = [['logs', 'Logs'], ['backups', 'Backups'], ['crons', 'Crons'], ['settings', 'Settings']];
+const SCREENS: [string, string][] = [['logs', 'Logs'], ['backups', 'Backups'], ['crons', 'Crons'], ['sql', 'SQL'], ['settings', 'Settings']];
 const isScreen = (r: string) => SCREENS.some(([k]) => k === r);
 
 function App() {
@@ -38,6 +40,8 @@ function App() {
   }, [session?.token]);
 
   if (route[0] === 'pbinstal') return <Install token={route[1] || ''} />;
+  // Links from auth mails: public pages for a collection's users, with or without a superuser session.
+  if (route[0] === 'auth' && ACCOUNT_PAGES.includes(route[1])) return <AccountPage key={route.slice(1, 3).join('/')} page={route[1]} token={route[2] || ''} />;
   if (!ready) return <div class="center"><Spinner /></div>;
   if (!session) return <Login />;
 
@@ -74,6 +78,7 @@ function Page({ route, collections, reload }: { route: string[]; collections: an
   if (a === 'logs') return <Logs id={name} />;
   if (a === 'backups') return <Backups />;
   if (a === 'crons') return <Crons />;
+  if (a === 'sql') return <SqlConsole />;
   if (a === 'new') return <CollectionEditor key="new" collections={collections} reload={reload} />;
   if (a === 'c' && name) {
     const collection = collections.find((c) => c.name === name || c.id === name);

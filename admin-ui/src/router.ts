@@ -28,7 +28,16 @@ export function useHash(): string[] {
     addEventListener('hashchange', on);
     return () => removeEventListener('hashchange', on);
   }, []);
-  return hash.replace(/^#\/?/, '').split('?')[0].split('/').filter(Boolean).map(decodeURIComponent);
+  return hash.replace(/^#\/?/, '').split('?')[0].split('/').filter(Boolean).map(decodePart);
+}
+
+/** A malformed escape (`%E0`) in a pasted link is kept as typed instead of throwing. */
+function decodePart(part: string) {
+  try {
+    return decodeURIComponent(part);
+  } catch {
+    return part;
+  }
 }
 
 export function go(path: string) {

@@ -2,6 +2,7 @@
 // through playwright-core (no browser download: executablePath is fixed).
 
 import { spawn } from 'node:child_process';
+import { createServer } from 'node:net';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -65,9 +66,13 @@ export async function startServer() {
   return { ...found, dir, stop };
 }
 
-export async function launchBrowser() {
+/**
+ * `keepOutput`: leave tests/browser/output/ as it is (files run beside
+ * admin.test.mjs, which empties it, pass true).
+ */
+export async function launchBrowser({ keepOutput = false } = {}) {
   // Start from an empty output dir so no screenshot is left from an older run.
-  rmSync(OUTPUT_DIR, { recursive: true, force: true });
+  if (!keepOutput) rmSync(OUTPUT_DIR, { recursive: true, force: true });
   mkdirSync(OUTPUT_DIR, { recursive: true });
   const userDataDir = mkdtempSync(path.join(tmpdir(), 'ferrobase-chromium-'));
   const context = await chromium.launchPersistentContext(userDataDir, {
@@ -106,4 +111,105 @@ export function restClient(base) {
       token = r.body.token;
     },
   };
+}
+
+/** Creates the first superuser through the install link's token, over REST. */
+export async function installSuperuser(server, email, password) {
+  const token = server.installLink.split('/').pop();
+  const res = await fetch(server.url + '/api/_install', {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ token, email, password, passwordConfirm: password }),
+  });
+  if (!res.ok) throw new Error(`install failed: ${res.status} ${await res.text()}`);
+}
+
+/**
+ * A loopback SMTP sink: just enough SMTP for the server's mailer (EHLO/HELO,
+ * MAIL, RCPT, DATA, RSET, NOOP, QUIT; no STARTTLS, no AUTH). Keeps every
+ * message; `waitFor(to)` resolves with the next unread one for `to`, its
+ * quoted-printable undone.
+ */
+export async function startSmtpSink() {
+  const inbox = [];
+  const waiters = [];
+  const deliver = () => {
+    for (const w of [...waiters]) {
+      const i = inbox.findIndex((m) => !m.read && m.to.includes(w.to));
+      if (i < 0) continue;
+      inbox[i].read = true;
+      waiters.splice(waiters.indexOf(w), 1);
+      w.resolve(inbox[i]);
+    }
+  };
+  const sockets = new Set();
+  const server = createServer((sock) => {
+    sockets.add(sock);
+    sock.on('close', () => sockets.delete(sock));
+    let buf = '';
+    let inData = false;
+    let mail = { to: [], raw: '' };
+    sock.write('220 sink ESMTP\r\n');
+    sock.on('data', (chunk) => {
+      buf += chunk.toString('latin1');
+      for (;;) {
+        if (inData) {
+          const end = buf.indexOf('\r\n.\r\n');
+          if (end < 0) return;
+          mail.raw = buf.slice(0, end).replace(/\r\n\.\./g, '\r\n.');
+          buf = buf.slice(end + 5);
+          inData = false;
+          inbox.push({ to: mail.to, text: decodeQuotedPrintable(mail.raw), read: false });
+          mail = { to: [], raw: '' };
+          sock.write('250 queued\r\n');
+          deliver();
+          continue;
+        }
+        const nl = buf.indexOf('\r\n');
+        if (nl < 0) return;
+        const line = buf.slice(0, nl);
+        buf = buf.slice(nl + 2);
+        const verb = line.slice(0, 4).toUpperCase();
+        if (verb === 'EHLO') sock.write('250-sink\r\n250 8BITMIME\r\n');
+        else if (verb === 'HELO' || verb === 'MAIL' || verb === 'RSET' || verb === 'NOOP') sock.write('250 ok\r\n');
+        else if (verb === 'RCPT') {
+          const m = /<([^>]*)>/.exec(line);
+          if (m) mail.to.push(m[1].toLowerCase());
+          sock.write('250 ok\r\n');
+        } else if (verb === 'DATA') {
+          inData = true;
+          sock.write('354 go on\r\n');
+        } else if (verb === 'QUIT') {
+          sock.end('221 bye\r\n');
+          return;
+        } else sock.write('502 not here\r\n');
+      }
+    });
+    sock.on('error', () => {});
+  });
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    port: server.address().port,
+    waitFor(to, timeoutMs = 10_000) {
+      return new Promise((resolve, reject) => {
+        const w = { to: to.toLowerCase(), resolve };
+        const t = setTimeout(() => {
+          waiters.splice(waiters.indexOf(w), 1);
+          reject(new Error(`no mail for ${to} within ${timeoutMs} ms`));
+        }, timeoutMs);
+        w.resolve = (m) => { clearTimeout(t); resolve(m); };
+        waiters.push(w);
+        deliver();
+      });
+    },
+    close: () => new Promise((r) => {
+      server.close(() => r());
+      for (const s of sockets) s.destroy();
+    }),
+  };
+}
+
+function decodeQuotedPrintable(raw) {
+  const bytes = Buffer.from(raw.replace(/=\r\n/g, '').replace(/=([0-9A-F]{2})/g, (_, h) => String.fromCharCode(parseInt(h, 16))), 'latin1');
+  return bytes.toString('utf8');
 }

@@ -1,5 +1,8 @@
 // Create or edit a collection: name and type, the field list (every field
 // type with its options, reorder, rename, remove), API rules and indexes.
+// A view collection gets a query editor instead: its fields are inferred by
+// the server (POST /api/collections/meta/dry-run-view) and shown read-only,
+// and only its list and view rules can be set.
 // The draft is dry-run against the server (POST /api/collections/meta/validate)
 // as you type, so rule errors show up before saving.
 import { useEffect, useMemo, useState } from 'preact/hooks';
@@ -14,14 +17,21 @@ let keySeq = 0;
 const withKeys = (c: any) => ({ ...c, fields: (c.fields || []).map((f: any) => ({ ...f, _k: ++keySeq })) });
 const stripKeys = (c: any) => ({ ...c, fields: c.fields.map(({ _k, ...f }: any) => f) });
 const RULE_KEYS = [...RULES, ...AUTH_RULES].map(([k]) => k);
-/** What is sent to the server: no client keys, renamed fields followed in rules and indexes. */
-const outgoing = (draft: any, initial: any) => followRenames(stripKeys(draft), initial, RULE_KEYS);
+const VIEW_RULES = RULES.filter(([k]) => k === 'listRule' || k === 'viewRule');
+/** What is sent to the server: no client keys, renamed fields followed in rules and indexes.
+ * A view's fields come from its query, so they are left for the server to infer. */
+const outgoing = (draft: any, initial: any) => {
+  if (draft.type !== 'view') return followRenames(stripKeys(draft), initial, RULE_KEYS);
+  const { fields: _fields, ...rest } = stripKeys(draft);
+  void _fields;
+  return rest;
+};
 
 export function CollectionEditor({ initial, collections, reload }: Props) {
   const isNew = !initial;
   const [draft, setDraft] = useState<any>(initial ? withKeys(initial) : null);
   const [scaffolds, setScaffolds] = useState<any>(null);
-  const [tab, setTab] = useState<'fields' | 'rules' | 'indexes' | 'options'>('fields');
+  const [tab, setTab] = useState<'fields' | 'query' | 'rules' | 'indexes' | 'options'>(initial?.type === 'view' ? 'query' : 'fields');
   const [saveErr, setSaveErr] = useState<unknown>(null);
   const [liveErr, setLiveErr] = useState<unknown>(null);
   const [checking, setChecking] = useState(false);
@@ -82,7 +92,7 @@ export function CollectionEditor({ initial, collections, reload }: Props) {
     setSaving(true);
     setSaveErr(null);
     try {
-      if (!isNew) {
+      if (!isNew && draft.type !== 'view') {
         const kept = new Set(draft.fields.map((f: any) => f.id).filter(Boolean));
         const dropped = initial.fields.filter((f: any) => !kept.has(f.id)).map((f: any) => f.name);
         if (dropped.length && !(await confirmDanger(`Drop field${dropped.length > 1 ? 's' : ''} ${dropped.join(', ')} and all ${dropped.length > 1 ? 'their' : 'its'} data? This cannot be undone.`, 'Drop and save'))) return;
@@ -95,7 +105,8 @@ export function CollectionEditor({ initial, collections, reload }: Props) {
       go(`c/${saved.name}`);
     } catch (e) {
       setSaveErr(e);
-      if (e instanceof ApiError && e.data?.fields) setTab('fields');
+      if (e instanceof ApiError && e.data?.viewQuery) setTab('query');
+      else if (e instanceof ApiError && e.data?.fields) setTab(draft.type === 'view' ? 'query' : 'fields');
     } finally {
       setSaving(false);
     }
@@ -115,9 +126,10 @@ export function CollectionEditor({ initial, collections, reload }: Props) {
   };
 
   const candidates = ruleCandidates(draft, collections);
-  const rules = draft.type === 'auth' ? [...RULES, ...AUTH_RULES] : RULES;
+  const isView = draft.type === 'view';
+  const rules = draft.type === 'auth' ? [...RULES, ...AUTH_RULES] : isView ? VIEW_RULES : RULES;
   const ruleErr = (k: string) => fieldError(err, k);
-  const tabErr = { fields: !!(err instanceof ApiError && err.data?.fields), rules: rules.some(([k]) => ruleErr(k)), indexes: !!(err instanceof ApiError && err.data?.indexes), options: false };
+  const tabErr = { fields: !!(err instanceof ApiError && err.data?.fields), query: !!(err instanceof ApiError && (err.data?.viewQuery || err.data?.fields)), rules: rules.some(([k]) => ruleErr(k)), indexes: !!(err instanceof ApiError && err.data?.indexes), options: false };
 
   return (
     <section class="page editor" aria-labelledby="editor-title">
@@ -138,17 +150,19 @@ export function CollectionEditor({ initial, collections, reload }: Props) {
             <select id={id} value={draft.type} disabled={!isNew} onChange={(e) => {
               const t = (e.target as HTMLSelectElement).value;
               set(withKeys(fromScaffold(scaffolds, t, draft.name)));
+              setTab(t === 'view' ? 'query' : 'fields');
             }}>
               <option value="base">Base</option>
               <option value="auth">Auth (users that can sign in)</option>
+              <option value="view">View (read-only, from a SELECT query)</option>
             </select>
           )}
         </Row>
       </div>
       <div class="tabs" role="tablist">
-        {(['fields', 'rules', 'indexes', ...(draft.type === 'auth' ? ['options'] : [])] as const).map((t: any) => (
+        {(isView ? ['query', 'rules'] : ['fields', 'rules', 'indexes', ...(draft.type === 'auth' ? ['options'] : [])]).map((t: any) => (
           <button type="button" role="tab" aria-selected={tab === t} class={tab === t ? 'on' : ''} onClick={() => setTab(t)}>
-            {t === 'fields' ? `Fields (${draft.fields.length})` : t === 'rules' ? 'API rules' : t === 'indexes' ? `Indexes (${draft.indexes.length})` : 'Auth options'}
+            {t === 'fields' ? `Fields (${draft.fields.length})` : t === 'query' ? 'Query' : t === 'rules' ? 'API rules' : t === 'indexes' ? `Indexes (${draft.indexes.length})` : 'Auth options'}
             {(tabErr as any)[t] && <span class="dot-error" aria-label="has errors" />}
           </button>
         ))}
@@ -156,7 +170,9 @@ export function CollectionEditor({ initial, collections, reload }: Props) {
         <span class="muted small" aria-live="polite">{checking ? 'Checking with the server…' : liveErr ? '' : draft.name ? '✓ Server accepts this draft' : ''}</span>
       </div>
 
-      {tab === 'fields' && (
+      {tab === 'query' && isView && <ViewQuery draft={draft} set={set} err={err} />}
+
+      {tab === 'fields' && !isView && (
         <div role="tabpanel" class="fields">
           {typeof fieldError(err, 'fields') === 'string' && <div class="field-error">{fieldError(err, 'fields')}</div>}
           {draft.fields.map((f: any, i: number) => (
@@ -190,7 +206,7 @@ export function CollectionEditor({ initial, collections, reload }: Props) {
         </div>
       )}
 
-      {tab === 'indexes' && <Indexes draft={draft} set={set} err={err} />}
+      {tab === 'indexes' && !isView && <Indexes draft={draft} set={set} err={err} />}
       {tab === 'options' && <AuthOptions draft={draft} set={set} err={err} />}
     </section>
   );
@@ -204,6 +220,13 @@ function fromScaffold(s: any, type: string, name: string) {
   c.name = name;
   if (type === 'base') {
     c.listRule = c.viewRule = c.createRule = c.updateRule = c.deleteRule = null;
+  }
+  if (type === 'view') {
+    // Fields come from the query; a view has no create/update/delete rules.
+    c.fields = [];
+    c.listRule = c.viewRule = null;
+    c.viewQuery = c.viewQuery || '';
+    return c;
   }
   // As PocketBase's UI does: new collections get created/updated autodate fields.
   c.fields = [
@@ -343,6 +366,47 @@ function AuthOptions({ draft, set, err }: { draft: any; set: (p: any) => void; e
       <Row label="Auth token duration (seconds)" error={fieldError(err, 'authToken.duration')}>
         {(id) => <input id={id} type="number" value={at.duration} onInput={(e) => set({ authToken: { ...at, duration: Number((e.target as HTMLInputElement).value) } })} />}
       </Row>
+    </div>
+  );
+}
+
+/**
+ * A view's SELECT query and the fields the server infers from it, asked for
+ * (debounced) through dry-run-view as the query changes. The server's error
+ * on `viewQuery` (from the live validation or the save) is shown under it.
+ */
+function ViewQuery({ draft, set, err }: { draft: any; set: (p: any) => void; err: unknown }) {
+  const query = useDebounced(draft.viewQuery || '', 400);
+  const [inferred, setInferred] = useState<{ fields: any[] } | null>(null);
+  const [dryErr, setDryErr] = useState<unknown>(null);
+  useEffect(() => {
+    if (!query.trim()) { setInferred(null); setDryErr(null); return; }
+    let stale = false;
+    api('POST', '/api/collections/meta/dry-run-view', { query })
+      .then((r) => { if (!stale) { setInferred(r); setDryErr(null); } })
+      .catch((e) => { if (!stale) { setInferred(null); setDryErr(e); } });
+    return () => { stale = true; };
+  }, [query]);
+  const queryErr = fieldError(err, 'viewQuery') || (dryErr instanceof Error ? dryErr.message : undefined);
+  const fields: any[] = inferred?.fields || (query === (draft.viewQuery || '') && !dryErr ? draft.fields : []);
+  return (
+    <div role="tabpanel" class="view-query">
+      <Row label="Select query" error={queryErr} hint={<>One <code>SELECT</code> with an <code>id</code> column, e.g. <code>SELECT id, title FROM posts</code>. Each row becomes a read-only record.</>}>
+        {(id) => <textarea id={id} name="viewQuery" rows={6} spellcheck={false} aria-invalid={!!queryErr} value={draft.viewQuery || ''} placeholder="SELECT id, name FROM users" onInput={(e) => set({ viewQuery: (e.target as HTMLTextAreaElement).value })} />}
+      </Row>
+      <h2 class="small muted">Fields inferred from the query (read-only)</h2>
+      <div class="fields readonly-fields" data-testid="view-fields">
+        {fields.map((f: any) => (
+          <div class="field-card" data-field-name={f.name}>
+            <div class="field-head">
+              <span class={'type-badge t-' + f.type} title={TYPE_LABELS[f.type] || f.type}>{TYPE_LABELS[f.type] || f.type}</span>
+              <span class="field-name">{f.name}</span>
+              {f.required && <span class="tag">required</span>}
+            </div>
+          </div>
+        ))}
+        {fields.length === 0 && <p class="muted">{query.trim() ? 'No fields yet: the query has to run.' : 'Type a query to see its fields.'}</p>}
+      </div>
     </div>
   );
 }

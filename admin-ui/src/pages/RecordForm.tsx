@@ -1,5 +1,6 @@
 // Create or edit one record, with an input per field type. Files go up as
 // multipart FormData (the other values in PocketBase's `@jsonPayload` part).
+// A view collection's record is shown read-only (its rows come from a query).
 import { useEffect, useMemo, useState } from 'preact/hooks';
 import { api, fieldError } from '../api';
 import { go, href, listPath, setLeaveGuard, useLeaveGuard } from '../router';
@@ -9,7 +10,8 @@ import { Check, ErrorBanner, Row, Spinner, confirmDanger, toast, useDebounced } 
 type Props = { collection: any; collections: any[]; id: string };
 
 export function RecordForm({ collection, collections, id }: Props) {
-  const isNew = id === 'new';
+  const isView = collection.type === 'view';
+  const isNew = id === 'new' && !isView;
   const [record, setRecord] = useState<any>(isNew ? blank(collection) : null);
   const [files, setFiles] = useState<Record<string, File[]>>({});
   const [removedFiles, setRemovedFiles] = useState<Record<string, string[]>>({});
@@ -22,10 +24,11 @@ export function RecordForm({ collection, collections, id }: Props) {
   useLeaveGuard(dirty, 'record changes');
 
   useEffect(() => {
-    if (isNew) return;
+    if (isNew || (isView && id === 'new')) return;
     api('GET', `/api/collections/${collection.id}/records/${id}`).then(setRecord).catch(setLoadErr);
   }, [id]);
 
+  if (isView && id === 'new') return <div class="empty">View collections are read-only: their records come from the view query.</div>;
   if (loadErr) return <ErrorBanner error={loadErr} />;
   if (!record) return <Spinner />;
   const isAuth = collection.type === 'auth';
@@ -107,14 +110,15 @@ export function RecordForm({ collection, collections, id }: Props) {
     <section class="page record-form" aria-labelledby="record-title">
       <form onSubmit={save} noValidate>
         <div class="page-head">
-          <h1 id="record-title">{isNew ? `New ${collection.name} record` : <>Edit <code>{record.id}</code></>}</h1>
+          <h1 id="record-title">{isNew ? `New ${collection.name} record` : <>{isView ? 'View' : 'Edit'} <code>{record.id}</code></>}</h1>
+          {isView && <span class="tag">read-only</span>}
           <div class="spacer" />
-          <a class="btn ghost" href={href(listPath(collection.name))}>Cancel</a>
-          {!isNew && <button type="button" class="btn danger-outline" onClick={del}>Delete</button>}
-          <button class="btn primary" disabled={saving} data-testid="save-record">{saving ? 'Saving…' : isNew ? 'Create' : 'Save changes'}</button>
+          <a class="btn ghost" href={href(listPath(collection.name))}>{isView ? 'Back' : 'Cancel'}</a>
+          {!isNew && !isView && <button type="button" class="btn danger-outline" onClick={del}>Delete</button>}
+          {!isView && <button class="btn primary" disabled={saving} data-testid="save-record">{saving ? 'Saving…' : isNew ? 'Create' : 'Save changes'}</button>}
         </div>
         {err && <ErrorBanner error={err} />}
-        <div class="form-grid">
+        <fieldset class="form-grid" disabled={isView}>
           <Row label="id" error={fieldError(err, 'id')} hint={isNew ? 'Leave empty to generate one.' : undefined}>
             {(fid) => <input id={fid} name="id" value={record.id} readOnly={!isNew} placeholder="auto" onInput={(e) => set('id', (e.target as HTMLInputElement).value)} />}
           </Row>
@@ -127,7 +131,7 @@ export function RecordForm({ collection, collections, id }: Props) {
               removed={removedFiles[f.name] || []} onRemoved={(l) => { setRemovedFiles({ ...removedFiles, [f.name]: l }); setDirty(true); }} />,
             isAuth && f.name === 'email' ? passwordRows : null,
           ])}
-        </div>
+        </fieldset>
       </form>
     </section>
   );

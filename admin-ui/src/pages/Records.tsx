@@ -1,6 +1,7 @@
 // The records of one collection: paginated table, sortable columns, a filter
 // box in the filter language (server errors shown inline), a column chooser,
-// bulk select and delete.
+// bulk select and delete. A view collection's records are read-only: no
+// New, no selection, no delete.
 import { useEffect, useState } from 'preact/hooks';
 import { api } from '../api';
 import { go, href, rememberList } from '../router';
@@ -50,6 +51,7 @@ export function Records({ collection, collections = [] }: { collection: any; col
     return () => { stale = true; };
   }, [collection.id, page, perPage, sort, filter, tick]);
 
+  const isView = collection.type === 'view';
   const cols = all.filter((f: any) => !hidden.includes(f.name));
   const toggleCol = (name: string, on: boolean) => {
     const next = on ? hidden.filter((h) => h !== name) : [...hidden, name];
@@ -71,7 +73,6 @@ export function Records({ collection, collections = [] }: { collection: any; col
     setSelected(new Set());
     setTick(tick + 1);
   };
-  const isView = collection.type === 'view';
 
   return (
     <section class="page" aria-labelledby="records-title">
@@ -95,7 +96,8 @@ export function Records({ collection, collections = [] }: { collection: any; col
         </details>
       </form>
       {err && <div class="inline-error" role="alert" data-testid="list-error"><ErrorBanner error={err} /></div>}
-      {selected.size > 0 && (
+      {isView && <p class="muted small" data-testid="view-readonly">View collection: records come from its query and are read-only.</p>}
+      {!isView && selected.size > 0 && (
         <div class="bulkbar">
           <span>{selected.size} selected</span>
           <button type="button" class="btn danger small" onClick={bulkDelete}>Delete selected</button>
@@ -106,7 +108,7 @@ export function Records({ collection, collections = [] }: { collection: any; col
         <table class="records">
           <thead>
             <tr>
-              <th class="sel"><input type="checkbox" aria-label="Select all on this page" checked={allOnPage} onChange={toggleAll} /></th>
+              {!isView && <th class="sel"><input type="checkbox" aria-label="Select all on this page" checked={allOnPage} onChange={toggleAll} /></th>}
               {cols.map((f: any) => (
                 <th aria-sort={sort === f.name ? 'ascending' : sort === `-${f.name}` ? 'descending' : undefined}>
                   <button type="button" class="th-btn" onClick={() => sortBy(f.name)}>
@@ -118,11 +120,11 @@ export function Records({ collection, collections = [] }: { collection: any; col
             </tr>
           </thead>
           <tbody>
-            {!data && !err && <tr><td colSpan={cols.length + 1}><Spinner /></td></tr>}
-            {data && items.length === 0 && <tr><td colSpan={cols.length + 1} class="empty">No records{filter ? ' match the filter' : ' yet'}.</td></tr>}
+            {!data && !err && <tr><td colSpan={cols.length + (isView ? 0 : 1)}><Spinner /></td></tr>}
+            {data && items.length === 0 && <tr><td colSpan={cols.length + (isView ? 0 : 1)} class="empty">No records{filter ? ' match the filter' : ' yet'}.</td></tr>}
             {items.map((r) => (
               <tr key={r.id} class={selected.has(r.id) ? 'selected' : ''} onClick={(e) => { if ((e.target as HTMLElement).closest('input,a,button')) return; go(`c/${collection.name}/r/${r.id}`); }}>
-                <td class="sel"><input type="checkbox" aria-label={`Select ${r.id}`} checked={selected.has(r.id)} onChange={() => toggle(r.id)} /></td>
+                {!isView && <td class="sel"><input type="checkbox" aria-label={`Select ${r.id}`} checked={selected.has(r.id)} onChange={() => toggle(r.id)} /></td>}
                 {cols.map((f: any, i: number) => (
                   <td data-col={f.name}>
                     {i === 0 ? <a href={href(`c/${collection.name}/r/${r.id}`)}>{cell(f, r[f.name], r, collections)}</a> : cell(f, r[f.name], r, collections)}
