@@ -49,4 +49,4 @@ if [ ! -x /usr/bin/chromium ]; then
   echo "chromium not found; installing Debian's chromium"
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
 fi
-(cd tests/browser && npm ci --no-audit --no-fund --loglevel=error && node --test)
+(cd tests/browser && npm ci --no-audit --no-fund --loglevel=error && node --test --test-concurrency=1)

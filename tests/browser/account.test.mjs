@@ -139,6 +139,8 @@ test('broken, forged and foreign links show a clear error and call nothing that 
     ['not a JWT', '#/auth/confirm-password-reset/not-a-token'],
     ['bad escape', '#/auth/confirm-email-change/%E0%A4%A'],
     ['payload without collectionId', `#/auth/confirm-verification/${forged({ email: USER })}`],
+    ['collectionId that walks the path', `#/auth/confirm-password-reset/${forged({ collectionId: '..', email: USER })}`],
+    ['collectionId with a slash', `#/auth/confirm-email-change/${forged({ collectionId: 'users/../../settings', newEmail: USER })}`],
   ];
   for (const [what, hash] of cases) {
     await page.goto(`${server.url}/_/${hash}`);

@@ -22,7 +22,9 @@ export function tokenClaims(token: string): Claims | null {
     const b64 = parts[1].replace(/-/g, '+').replace(/_/g, '/');
     const bytes = Uint8Array.from(atob(b64 + '='.repeat((4 - (b64.length % 4)) % 4)), (c) => c.charCodeAt(0));
     const claims = JSON.parse(new TextDecoder().decode(bytes));
-    if (!claims || typeof claims !== 'object' || typeof claims.collectionId !== 'string' || !claims.collectionId) return null;
+    // Only an id-like value goes into the request path: a forged `..` or `/`
+    // must not steer the form's POST to another endpoint.
+    if (!claims || typeof claims !== 'object' || typeof claims.collectionId !== 'string' || !/^[A-Za-z0-9_]{1,100}$/.test(claims.collectionId)) return null;
     return {
       collectionId: claims.collectionId,
       email: typeof claims.email === 'string' ? claims.email : undefined,
