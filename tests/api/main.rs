@@ -20,6 +20,7 @@ mod crons;
 mod files;
 mod filters;
 mod http_edges;
+mod import;
 mod login_guard;
 mod logs;
 mod matrix;
