@@ -189,9 +189,17 @@ pub async fn scaffolds(req: HttpRequest, _: Superuser) -> Result<HttpResponse, A
         v["updated"] = json!("");
         v
     };
+    let mut auth = blank(auth);
+    // As PocketBase: an unsaved collection has no id yet, so its unique
+    // indexes carry a random suffix and no table name until it is saved.
+    let suffix = schema::autogen::random_string("abcdefghijklmnopqrstuvwxyz0123456789", 10);
+    auth["indexes"] = json!([
+        format!("CREATE UNIQUE INDEX `idx_tokenKey_{suffix}` ON `` (`tokenKey`)"),
+        format!("CREATE UNIQUE INDEX `idx_email_{suffix}` ON `` (`email`) WHERE `email` != ''"),
+    ]);
     respond::json(
         &req,
-        json!({"base": blank(base), "auth": blank(auth), "view": blank(view)}),
+        json!({"base": blank(base), "auth": auth, "view": blank(view)}),
         false,
     )
 }

@@ -17,6 +17,7 @@ mod batch;
 mod cli;
 mod collections;
 mod crons;
+mod defaults;
 mod files;
 mod filters;
 mod http_edges;
