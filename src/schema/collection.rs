@@ -234,8 +234,14 @@ impl Collection {
                 .indexes
                 .extend(super::auth_defaults::indexes(&collection.id));
         }
+        // As PocketBase: data that cannot be loaded (an unknown field type, a
+        // rule that is not a string) is refused before any validation error.
+        match collection.apply(obj) {
+            Ok(()) => {}
+            Err(CollectionInputError::Invalid(e)) => errors.absorb(e),
+            Err(format) => return Err(format),
+        }
         errors.into_result()?;
-        collection.apply(obj)?;
         Ok(collection)
     }
 

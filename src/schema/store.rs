@@ -121,10 +121,16 @@ fn save(tx: &Transaction, c: &Collection) -> Result<(), SchemaError> {
 }
 
 fn ensure_unique_name(tx: &Transaction, c: &Collection) -> Result<(), SchemaError> {
+    ensure_name_free(tx, c, &c.id)
+}
+
+/// Refuses `c`'s name when a collection other than `own_id` (or another
+/// table or index) has it; a create passes "" so that every holder counts.
+fn ensure_name_free(tx: &Transaction, c: &Collection, own_id: &str) -> Result<(), SchemaError> {
     let clash: Option<String> = tx
         .query_row(
             "SELECT id FROM _collections WHERE name = ?1 COLLATE NOCASE AND id != ?2",
-            params![c.name.as_str(), c.id],
+            params![c.name.as_str(), own_id],
             |r| r.get(0),
         )
         .optional()?;
@@ -249,6 +255,9 @@ pub async fn create(
 /// The create step inside an open transaction: the id and name must be
 /// free, then the definition is stored and its table (or view) created.
 pub(super) fn create_in(tx: &Transaction, collection: &Collection) -> Result<(), SchemaError> {
+    // The name first, as PocketBase: a default id derives from the name, so
+    // a taken name would otherwise surface as a puzzling taken `id`.
+    ensure_name_free(tx, collection, "")?;
     let exists: bool = tx.query_row(
         "SELECT EXISTS(SELECT 1 FROM _collections WHERE id = ?1)",
         [&collection.id],
@@ -262,7 +271,6 @@ pub(super) fn create_in(tx: &Transaction, collection: &Collection) -> Result<(),
         );
         return Err(SchemaError::Invalid(e));
     }
-    ensure_unique_name(tx, collection)?;
     ensure_free_index_names(tx, collection, None)?;
     save(tx, collection)?;
     ddl::create(tx, collection).map_err(|e| view_or_ddl_failed(collection, e))?;

@@ -18,6 +18,7 @@ mod cli;
 mod collections;
 mod crons;
 mod defaults;
+mod field_gaps;
 mod files;
 mod filters;
 mod http_edges;
