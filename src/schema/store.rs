@@ -352,20 +352,10 @@ pub async fn validate(
     super::collection::check_rules(&new, &registry.snapshot()).map_err(SchemaError::Invalid)?;
     db.write(move |conn| {
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        ensure_unique_name(&tx, &new)?;
+        // The very steps a create or update runs (a taken name included).
         match &old {
-            None => {
-                ensure_free_index_names(&tx, &new, None)?;
-                save(&tx, &new)?;
-                ddl::create(&tx, &new).map_err(|e| view_or_ddl_failed(&new, e))?;
-            }
-            Some(old) => {
-                ensure_free_index_names(&tx, &new, Some(old.name.as_str()))?;
-                let views = drop_other_views(&tx, &before, &new.id)?;
-                save(&tx, &new)?;
-                ddl::alter(&tx, old, &new).map_err(|e| view_or_ddl_failed(&new, e))?;
-                recreate_views(&tx, &before, Some(&new), &new.id, views, false)?;
-            }
+            None => create_in(&tx, &new)?,
+            Some(old) => update_in(&tx, &before, old, &new)?,
         }
         load_snapshot(&tx)?;
         // Dropping the transaction rolls it back: nothing is stored.

@@ -261,3 +261,25 @@ async fn geo_point_messages_end_in_degrees() {
         );
     }
 }
+
+#[tokio::test]
+async fn the_validate_dry_run_also_reports_a_taken_name() {
+    let app = spawn_app().await;
+    app.create_collection_ok(json!({"name": "opt"})).await;
+
+    let (status, body) = status_json(
+        app.su(
+            Method::POST,
+            "/api/collections/meta/validate",
+            Some(json!({"name": "opt"})),
+        )
+        .await,
+    )
+    .await;
+
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(
+        body["data"]["name"]["code"], "validation_collection_name_exists",
+        "{body}"
+    );
+}
