@@ -139,6 +139,37 @@ pub async fn validate(
     Ok(respond::no_content())
 }
 
+/// `PUT /api/collections/import` `{collections, deleteMissing}`: applies the
+/// whole list in one transaction (`schema::import`); 204 when done.
+pub async fn import(
+    req: HttpRequest,
+    _: Superuser,
+    body: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let input = read_object(&req, body, state.config.server.max_body_bytes).await?;
+    let loading = || ApiError::bad_request("An error occurred while loading the submitted data.");
+    let collections = match input.get("collections") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|item| item.as_object().cloned().ok_or_else(loading))
+            .collect::<Result<Vec<_>, _>>()?,
+        Some(_) => return Err(loading()),
+    };
+    let delete_missing = match input.get("deleteMissing") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => *b,
+        Some(_) => return Err(loading()),
+    };
+    let deleted = schema::import(&state.db, &state.registry, collections, delete_missing).await?;
+    // Only after the commit: the deleted collections' files can no longer be referenced.
+    for id in deleted {
+        crate::files::remove_collection(&state.store, id).await;
+    }
+    Ok(respond::no_content())
+}
+
 /// Blank templates the admin UI starts new collections from.
 pub async fn scaffolds(req: HttpRequest, _: Superuser) -> Result<HttpResponse, ApiError> {
     let base = schema::Collection::from_create(&json!({"name": "base", "type": "base"}))
@@ -158,9 +189,17 @@ pub async fn scaffolds(req: HttpRequest, _: Superuser) -> Result<HttpResponse, A
         v["updated"] = json!("");
         v
     };
+    let mut auth = blank(auth);
+    // As PocketBase: an unsaved collection has no id yet, so its unique
+    // indexes carry a random suffix and no table name until it is saved.
+    let suffix = schema::autogen::random_string("abcdefghijklmnopqrstuvwxyz0123456789", 10);
+    auth["indexes"] = json!([
+        format!("CREATE UNIQUE INDEX `idx_tokenKey_{suffix}` ON `` (`tokenKey`)"),
+        format!("CREATE UNIQUE INDEX `idx_email_{suffix}` ON `` (`email`) WHERE `email` != ''"),
+    ]);
     respond::json(
         &req,
-        json!({"base": blank(base), "auth": blank(auth), "view": blank(view)}),
+        json!({"base": blank(base), "auth": auth, "view": blank(view)}),
         false,
     )
 }

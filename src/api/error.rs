@@ -215,6 +215,33 @@ impl From<FilesError> for ApiError {
     }
 }
 
+impl From<crate::schema::ImportError> for ApiError {
+    fn from(e: crate::schema::ImportError) -> Self {
+        use crate::schema::ImportError;
+        let mut errors = ValidationErrors::new();
+        match e {
+            ImportError::Empty => {
+                errors.add("collections", crate::validation::FieldError::required());
+                ApiError::validation(
+                    "An error occurred while validating the submitted data.",
+                    &errors,
+                )
+            }
+            ImportError::Failed(message) => {
+                errors.add(
+                    "collections",
+                    crate::validation::FieldError::new(
+                        "validation_collections_import_failure",
+                        message,
+                    ),
+                );
+                ApiError::validation("Failed to import collections.", &errors)
+            }
+            ImportError::Schema(e) => ApiError::from(e),
+        }
+    }
+}
+
 impl From<SchemaError> for ApiError {
     fn from(e: SchemaError) -> Self {
         match e {

@@ -235,6 +235,7 @@ fn collection_routes() -> actix_web::Scope {
             "/meta/dry-run-view",
             plain(web::post().to(collections::dry_run_view)),
         ))
+        .service(single("/import", plain(web::put().to(collections::import))))
         .service(single(
             "/meta/validate",
             plain(web::post().to(collections::validate)),

@@ -61,11 +61,11 @@ fn map_error(field: &Field, keyword: &str, sub: Option<&str>, value: &Value) -> 
         ("not", _) => FieldError::required(),
         (_, FieldKind::GeoPoint) if sub == Some("lat") => FieldError::new(
             "validation_invalid_latitude",
-            "Latitude must be between -90 and 90.",
+            "Latitude must be between -90 and 90 degrees.",
         ),
         (_, FieldKind::GeoPoint) => FieldError::new(
             "validation_invalid_longitude",
-            "Longitude must be between -180 and 180.",
+            "Longitude must be between -180 and 180 degrees.",
         ),
         ("maxLength", FieldKind::Text { max, .. }) => {
             let max = if *max == 0 {

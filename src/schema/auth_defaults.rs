@@ -1,5 +1,8 @@
 //! What a new auth collection starts with: its system fields, unique indexes
-//! and auth options (token durations with fresh secrets, identity fields).
+//! and auth options (token durations with fresh secrets, identity fields,
+//! MFA and OTP settings and the five email templates), the same as
+//! PocketBase 0.40.6 gives a collection created through its API (the
+//! built-in `users` and `_superusers` get theirs from the migrations).
 
 use super::field::{Field, FieldKind};
 use super::index::IndexDef;
@@ -12,10 +15,10 @@ const SECRET_LEN: usize = 50;
 
 /// Token kinds with a duration (seconds) and their own secret.
 pub const TOKEN_OPTIONS: [(&str, u64); 5] = [
-    ("authToken", 604_800),
+    ("authToken", 432_000),
     ("passwordResetToken", 1_800),
     ("emailChangeToken", 1_800),
-    ("verificationToken", 259_200),
+    ("verificationToken", 86_400),
     ("fileToken", 180),
 ];
 
@@ -31,13 +34,36 @@ pub fn options() -> Map<String, Value> {
     m.insert("oauth2".into(), json!({"enabled": false, "providers": [], "mappedFields": {"id": "", "name": "", "username": "", "avatarURL": ""}}));
     m.insert(
         "mfa".into(),
-        json!({"enabled": false, "duration": 1800, "rule": ""}),
+        json!({"enabled": false, "duration": 600, "rule": ""}),
     );
     m.insert(
         "otp".into(),
-        json!({"enabled": false, "duration": 180, "length": 8}),
+        json!({"enabled": false, "duration": 180, "length": 8,
+               "emailTemplate": template(OTP_SUBJECT, OTP_BODY)}),
     );
-    m.insert("authAlert".into(), json!({"enabled": true}));
+    m.insert(
+        "authAlert".into(),
+        json!({"enabled": true, "emailTemplate": template(ALERT_SUBJECT, ALERT_BODY)}),
+    );
+    for (key, subject, body) in [
+        (
+            "verificationTemplate",
+            VERIFICATION_SUBJECT,
+            VERIFICATION_BODY,
+        ),
+        (
+            "resetPasswordTemplate",
+            RESET_PASSWORD_SUBJECT,
+            RESET_PASSWORD_BODY,
+        ),
+        (
+            "confirmEmailChangeTemplate",
+            CONFIRM_EMAIL_CHANGE_SUBJECT,
+            CONFIRM_EMAIL_CHANGE_BODY,
+        ),
+    ] {
+        m.insert(key.into(), template(subject, body));
+    }
     for (key, duration) in TOKEN_OPTIONS {
         m.insert(
             key.into(),
@@ -46,6 +72,23 @@ pub fn options() -> Map<String, Value> {
     }
     m
 }
+
+fn template(subject: &str, body: &str) -> Value {
+    json!({"subject": subject, "body": body})
+}
+
+// PocketBase's default email templates, word for word: a PocketBase app
+// moving over finds the mails it had.
+const ALERT_SUBJECT: &str = "Login from a new location";
+const ALERT_BODY: &str = "<p>Hello,</p>\n<p>We noticed a login to your {APP_NAME} account from a new location:</p>\n<p><em>{ALERT_INFO}</em></p>\n<p><strong>If this wasn't you, you should immediately change your {APP_NAME} account password to revoke access from all other locations.</strong></p>\n<p>If this was you, you may disregard this email.</p>\n<p>\n  Thanks,<br/>\n  {APP_NAME} team\n</p>";
+const OTP_SUBJECT: &str = "OTP for {APP_NAME}";
+const OTP_BODY: &str = "<p>Hello,</p>\n<p>Your one-time password is: <strong>{OTP}</strong></p>\n<p><i>If you didn't ask for the one-time password, you can ignore this email.</i></p>\n<p>\n  Thanks,<br/>\n  {APP_NAME} team\n</p>";
+const VERIFICATION_SUBJECT: &str = "Verify your {APP_NAME} email";
+const VERIFICATION_BODY: &str = "<p>Hello,</p>\n<p>Thank you for joining us at {APP_NAME}.</p>\n<p>Click on the button below to verify your email address.</p>\n<p>\n  <a class=\"btn\" href=\"{APP_URL}/_/#/auth/confirm-verification/{TOKEN}\" target=\"_blank\" rel=\"noopener\">Verify</a>\n</p>\n<p><i>If you didn't recently register, please ignore this email.</i></p>\n<p>\n  Thanks,<br/>\n  {APP_NAME} team\n</p>";
+const RESET_PASSWORD_SUBJECT: &str = "Reset your {APP_NAME} password";
+const RESET_PASSWORD_BODY: &str = "<p>Hello,</p>\n<p>Click on the button below to reset your password.</p>\n<p>\n  <a class=\"btn\" href=\"{APP_URL}/_/#/auth/confirm-password-reset/{TOKEN}\" target=\"_blank\" rel=\"noopener\">Reset password</a>\n</p>\n<p><i>If you didn't ask to reset your password, please ignore this email.</i></p>\n<p>\n  Thanks,<br/>\n  {APP_NAME} team\n</p>";
+const CONFIRM_EMAIL_CHANGE_SUBJECT: &str = "Confirm your {APP_NAME} new email address";
+const CONFIRM_EMAIL_CHANGE_BODY: &str = "<p>Hello,</p>\n<p>Click on the button below to confirm your new email address.</p>\n<p>\n  <a class=\"btn\" href=\"{APP_URL}/_/#/auth/confirm-email-change/{TOKEN}\" target=\"_blank\" rel=\"noopener\">Confirm new email</a>\n</p>\n<p><i>If you didn't ask to change your email address, please ignore this email.</i></p>\n<p>\n  Thanks,<br/>\n  {APP_NAME} team\n</p>";
 
 fn new_secret() -> String {
     super::autogen::random_string(super::autogen::ALPHANUMERIC, SECRET_LEN)

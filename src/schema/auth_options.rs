@@ -246,10 +246,13 @@ mod tests {
         assert!(options.password_auth.enabled, "password login is on");
         assert_eq!(options.password_auth.identity_fields, ["email"]);
         assert!(!options.otp.enabled && options.otp.duration == 180 && options.otp.length == 8);
-        assert!(!options.mfa.enabled && options.mfa.duration == 1_800);
+        assert!(!options.mfa.enabled && options.mfa.duration == 600);
         assert!(!options.oauth2.enabled && options.oauth2.providers.is_empty());
         assert!(options.auth_alert.enabled, "login alerts are on");
-        assert_eq!(options.auth_token.duration, 604_800);
+        assert_eq!(
+            options.auth_token.duration, 432_000,
+            "PocketBase: 5 days for a new collection"
+        );
         assert_eq!(options.file_token.duration, 180);
         assert!(
             options.auth_token.secret.len() >= 30,

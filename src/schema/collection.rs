@@ -234,8 +234,14 @@ impl Collection {
                 .indexes
                 .extend(super::auth_defaults::indexes(&collection.id));
         }
+        // As PocketBase: data that cannot be loaded (an unknown field type, a
+        // rule that is not a string) is refused before any validation error.
+        match collection.apply(obj) {
+            Ok(()) => {}
+            Err(CollectionInputError::Invalid(e)) => errors.absorb(e),
+            Err(format) => return Err(format),
+        }
         errors.into_result()?;
-        collection.apply(obj)?;
         Ok(collection)
     }
 
@@ -301,6 +307,9 @@ impl Collection {
         if self.kind == CollectionType::Auth {
             super::auth_defaults::apply_options(&mut self.options, obj, &mut errors);
         }
+        if self.is_superusers() {
+            self.force_superuser_sign_in();
+        }
         if self.kind == CollectionType::View {
             self.apply_view_options(obj, &mut errors)?;
         } else {
@@ -352,6 +361,29 @@ impl Collection {
             );
         }
         Ok(())
+    }
+
+    /// As PocketBase: superusers always sign in with a password (so no save
+    /// can lock every superuser out), never with OAuth2 (a sign-in must not
+    /// create a superuser), and an OTP always comes with MFA.
+    fn force_superuser_sign_in(&mut self) {
+        let mut set = |section: &str, key: &str, value: Value| {
+            if let Some(Value::Object(m)) = self.options.get_mut(section) {
+                m.insert(key.into(), value);
+            }
+        };
+        set("passwordAuth", "enabled", json!(true));
+        set("oauth2", "enabled", json!(false));
+        set("oauth2", "providers", json!([]));
+        let otp = self
+            .options
+            .get("otp")
+            .and_then(|o| o.get("enabled"))
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
+        if otp && let Some(Value::Object(m)) = self.options.get_mut("mfa") {
+            m.insert("enabled".into(), json!(true));
+        }
     }
 
     /// The stored query of a view collection (empty for other types).

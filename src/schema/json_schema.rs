@@ -53,11 +53,18 @@ fn field_schema(field: &Field) -> Option<Value> {
         FieldKind::Password { .. } => json!({"type": "string"}),
         FieldKind::Number { min, max, only_int } => {
             let mut s = json!({"type": "number"});
+            // As PocketBase: 0 is a number field's empty value, so the
+            // bounds only apply to other values (`required` refuses 0).
+            let mut bounds = json!({});
             if let Some(min) = min {
-                s["minimum"] = json!(min);
+                bounds["minimum"] = json!(min);
             }
             if let Some(max) = max {
-                s["maximum"] = json!(max);
+                bounds["maximum"] = json!(max);
+            }
+            if min.is_some() || max.is_some() {
+                s["if"] = json!({"not": {"const": 0}});
+                s["then"] = bounds;
             }
             if *only_int {
                 s["multipleOf"] = json!(1);

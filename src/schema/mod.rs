@@ -8,6 +8,7 @@ pub mod autogen;
 mod collection;
 mod ddl;
 mod field;
+mod import;
 mod index;
 mod json_schema;
 mod list;
@@ -29,6 +30,7 @@ pub use field::{
     DEFAULT_EDITOR_MAX_BYTES, DEFAULT_JSON_MAX_BYTES, DEFAULT_TEXT_MAX_CHARS, Field, FieldKind,
     number_json,
 };
+pub use import::{ImportError, MAX_IMPORT_COLLECTIONS, import};
 pub use index::IndexDef;
 pub use json_schema::record_schema;
 pub use list::{ListError, bind_values, list};

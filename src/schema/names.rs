@@ -25,7 +25,7 @@ pub enum NameError {
     Blank,
     #[error("The length must be at most {MAX_NAME_LEN} characters.")]
     TooLong,
-    #[error("Invalid name: only letters, digits and underscore are allowed.")]
+    #[error("Must be in a valid format.")]
     BadCharacters,
     #[error("The name {0:?} is reserved.")]
     Reserved(String),

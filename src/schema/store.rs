@@ -121,10 +121,16 @@ fn save(tx: &Transaction, c: &Collection) -> Result<(), SchemaError> {
 }
 
 fn ensure_unique_name(tx: &Transaction, c: &Collection) -> Result<(), SchemaError> {
+    ensure_name_free(tx, c, &c.id)
+}
+
+/// Refuses `c`'s name when a collection other than `own_id` (or another
+/// table or index) has it; a create passes "" so that every holder counts.
+fn ensure_name_free(tx: &Transaction, c: &Collection, own_id: &str) -> Result<(), SchemaError> {
     let clash: Option<String> = tx
         .query_row(
             "SELECT id FROM _collections WHERE name = ?1 COLLATE NOCASE AND id != ?2",
-            params![c.name.as_str(), c.id],
+            params![c.name.as_str(), own_id],
             |r| r.get(0),
         )
         .optional()?;
@@ -195,7 +201,7 @@ fn ddl_failed(e: rusqlite::Error) -> SchemaError {
 }
 
 /// Checks what needs the other collections: relation targets exist.
-fn check_relations(c: &Collection, snapshot: &Snapshot) -> Result<(), SchemaError> {
+pub(super) fn check_relations(c: &Collection, snapshot: &Snapshot) -> Result<(), SchemaError> {
     let mut errors = ValidationErrors::new();
     for (i, field) in c.fields.iter().enumerate() {
         if let FieldKind::Relation { collection_id, .. } = &field.kind
@@ -242,28 +248,33 @@ pub async fn create(
     collection.created = now.clone();
     collection.updated = now;
     let id = collection.id.clone();
-    let snapshot = commit_change(db, registry, move |tx| {
-        let exists: bool = tx.query_row(
-            "SELECT EXISTS(SELECT 1 FROM _collections WHERE id = ?1)",
-            [&collection.id],
-            |r| r.get(0),
-        )?;
-        if exists {
-            let mut e = ValidationErrors::new();
-            e.add(
-                "id",
-                FieldError::new("validation_not_unique", "Value must be unique."),
-            );
-            return Err(SchemaError::Invalid(e));
-        }
-        ensure_unique_name(tx, &collection)?;
-        ensure_free_index_names(tx, &collection, None)?;
-        save(tx, &collection)?;
-        ddl::create(tx, &collection).map_err(|e| view_or_ddl_failed(&collection, e))?;
-        Ok(())
-    })
-    .await?;
+    let snapshot = commit_change(db, registry, move |tx| create_in(tx, &collection)).await?;
     saved(&snapshot, &id)
+}
+
+/// The create step inside an open transaction: the id and name must be
+/// free, then the definition is stored and its table (or view) created.
+pub(super) fn create_in(tx: &Transaction, collection: &Collection) -> Result<(), SchemaError> {
+    // The name first, as PocketBase: a default id derives from the name, so
+    // a taken name would otherwise surface as a puzzling taken `id`.
+    ensure_name_free(tx, collection, "")?;
+    let exists: bool = tx.query_row(
+        "SELECT EXISTS(SELECT 1 FROM _collections WHERE id = ?1)",
+        [&collection.id],
+        |r| r.get(0),
+    )?;
+    if exists {
+        let mut e = ValidationErrors::new();
+        e.add(
+            "id",
+            FieldError::new("validation_not_unique", "Value must be unique."),
+        );
+        return Err(SchemaError::Invalid(e));
+    }
+    ensure_free_index_names(tx, collection, None)?;
+    save(tx, collection)?;
+    ddl::create(tx, collection).map_err(|e| view_or_ddl_failed(collection, e))?;
+    Ok(())
 }
 
 /// Applies a partial update to a collection, altering its table to match.
@@ -284,18 +295,33 @@ pub async fn update(
     super::collection::check_rules(&new, &registry.snapshot()).map_err(SchemaError::Invalid)?;
     new.updated = crate::clock::now();
     let id = new.id.clone();
-    let before = registry.snapshot();
-    let snapshot = commit_change(db, registry, move |tx| {
-        ensure_unique_name(tx, &new)?;
-        ensure_free_index_names(tx, &new, Some(old.name.as_str()))?;
-        let views = drop_other_views(tx, &before, &new.id)?;
-        save(tx, &new)?;
-        ddl::alter(tx, &old, &new).map_err(|e| view_or_ddl_failed(&new, e))?;
-        recreate_views(tx, &before, Some(&new), &new.id, views, false)?;
-        Ok(())
-    })
-    .await?;
+    let before = defs_of(&registry.snapshot());
+    let snapshot =
+        commit_change(db, registry, move |tx| update_in(tx, &before, &old, &new)).await?;
     saved(&snapshot, &id)
+}
+
+/// The update step inside an open transaction. `before` holds every
+/// definition as stored before this step; the other views are dropped and
+/// re-checked around the table change.
+pub(super) fn update_in(
+    tx: &Transaction,
+    before: &[Collection],
+    old: &Collection,
+    new: &Collection,
+) -> Result<(), SchemaError> {
+    ensure_unique_name(tx, new)?;
+    ensure_free_index_names(tx, new, Some(old.name.as_str()))?;
+    let views = drop_other_views(tx, before, &new.id)?;
+    save(tx, new)?;
+    ddl::alter(tx, old, new).map_err(|e| view_or_ddl_failed(new, e))?;
+    recreate_views(tx, before, Some(new), &new.id, views, false)?;
+    Ok(())
+}
+
+/// Every definition in a snapshot, in creation order.
+pub(super) fn defs_of(snapshot: &Snapshot) -> Vec<Collection> {
+    snapshot.all().iter().map(|c| c.def.clone()).collect()
 }
 
 /// Checks a create (`existing` = None) or an update of `existing` exactly as
@@ -321,25 +347,15 @@ pub async fn validate(
     };
     let mut new = new;
     infer_view(db, registry, &mut new).await?;
-    let before = registry.snapshot();
+    let before = defs_of(&registry.snapshot());
     check_relations(&new, &registry.snapshot())?;
     super::collection::check_rules(&new, &registry.snapshot()).map_err(SchemaError::Invalid)?;
     db.write(move |conn| {
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        ensure_unique_name(&tx, &new)?;
+        // The very steps a create or update runs (a taken name included).
         match &old {
-            None => {
-                ensure_free_index_names(&tx, &new, None)?;
-                save(&tx, &new)?;
-                ddl::create(&tx, &new).map_err(|e| view_or_ddl_failed(&new, e))?;
-            }
-            Some(old) => {
-                ensure_free_index_names(&tx, &new, Some(old.name.as_str()))?;
-                let views = drop_other_views(&tx, &before, &new.id)?;
-                save(&tx, &new)?;
-                ddl::alter(&tx, old, &new).map_err(|e| view_or_ddl_failed(&new, e))?;
-                recreate_views(&tx, &before, Some(&new), &new.id, views, false)?;
-            }
+            None => create_in(&tx, &new)?,
+            Some(old) => update_in(&tx, &before, old, &new)?,
         }
         load_snapshot(&tx)?;
         // Dropping the transaction rolls it back: nothing is stored.
@@ -373,20 +389,28 @@ pub async fn delete(
         return Err(SchemaError::Referenced(referrer.name.to_string()));
     }
     let def = collection.def.clone();
-    commit_change(db, registry, move |tx| {
-        let views = drop_other_views(tx, &snapshot, &def.id)?;
-        tx.execute("DELETE FROM _collections WHERE id = ?1", [&def.id])?;
-        for table in AUTH_STATE_TABLES {
-            tx.execute(
-                &format!("DELETE FROM {} WHERE collectionRef = ?1", ident(table)),
-                [&def.id],
-            )?;
-        }
-        ddl::drop(tx, &def)?;
-        recreate_views(tx, &snapshot, None, &def.id, views, true)?;
-        Ok(())
-    })
-    .await?;
+    let before = defs_of(&snapshot);
+    commit_change(db, registry, move |tx| delete_in(tx, &before, &def)).await?;
+    Ok(())
+}
+
+/// The delete step inside an open transaction: the definition, the auth
+/// state of its records and its table go; the other views are re-checked.
+pub(super) fn delete_in(
+    tx: &Transaction,
+    before: &[Collection],
+    def: &Collection,
+) -> Result<(), SchemaError> {
+    let views = drop_other_views(tx, before, &def.id)?;
+    tx.execute("DELETE FROM _collections WHERE id = ?1", [&def.id])?;
+    for table in AUTH_STATE_TABLES {
+        tx.execute(
+            &format!("DELETE FROM {} WHERE collectionRef = ?1", ident(table)),
+            [&def.id],
+        )?;
+    }
+    ddl::drop(tx, def)?;
+    recreate_views(tx, before, None, &def.id, views, true)?;
     Ok(())
 }
 
@@ -430,7 +454,7 @@ async fn check_view_query(
     let previous = collection.fields.clone();
     let own_id = collection.id.clone();
     db.read(move |conn| {
-        let collections = defs_after(&snapshot, None, &own_id);
+        let collections = defs_after(&defs_of(&snapshot), None, &own_id);
         Ok::<_, SchemaError>(
             view::check(conn, &query, &table_lookup(&collections), &previous)
                 .map(|checked| checked.fields),
@@ -465,7 +489,7 @@ pub async fn dry_run_view(
     })
 }
 
-fn invalid_view_query(reason: &str) -> SchemaError {
+pub(super) fn invalid_view_query(reason: &str) -> SchemaError {
     // As PocketBase: the raw reason, cut to 500 bytes at a char boundary.
     let mut end = reason.len().min(500);
     while !reason.is_char_boundary(end) {
@@ -494,19 +518,14 @@ fn view_or_ddl_failed(c: &Collection, e: rusqlite::Error) -> SchemaError {
 
 /// Every definition as it will be once `changed` (None: deleted) replaces
 /// the collection `id`.
-fn defs_after(snapshot: &Snapshot, changed: Option<&Collection>, id: &str) -> Vec<Collection> {
-    let mut out: Vec<Collection> = snapshot
-        .all()
-        .iter()
-        .filter(|c| c.id != id)
-        .map(|c| c.def.clone())
-        .collect();
+fn defs_after(before: &[Collection], changed: Option<&Collection>, id: &str) -> Vec<Collection> {
+    let mut out: Vec<Collection> = before.iter().filter(|c| c.id != id).cloned().collect();
     out.extend(changed.cloned());
     out
 }
 
 /// The collection stored in a table (views are traced to their tables by SQLite).
-fn table_lookup(collections: &[Collection]) -> impl Fn(&str) -> Option<Collection> + '_ {
+pub(super) fn table_lookup(collections: &[Collection]) -> impl Fn(&str) -> Option<Collection> + '_ {
     move |table| {
         collections
             .iter()
@@ -521,14 +540,13 @@ fn table_lookup(collections: &[Collection]) -> impl Fn(&str) -> Option<Collectio
 /// earlier one).
 fn drop_other_views(
     tx: &Transaction,
-    snapshot: &Snapshot,
+    before: &[Collection],
     id: &str,
 ) -> Result<Vec<Collection>, SchemaError> {
-    let views: Vec<Collection> = snapshot
-        .all()
+    let views: Vec<Collection> = before
         .iter()
         .filter(|c| c.kind == CollectionType::View && c.id != id)
-        .map(|c| c.def.clone())
+        .cloned()
         .collect();
     for v in &views {
         tx.execute(&view::drop_sql(v.name.as_str()), [])?;
@@ -542,13 +560,13 @@ fn drop_other_views(
 /// and leaves the view broken, which we do not).
 fn recreate_views(
     tx: &Transaction,
-    snapshot: &Snapshot,
+    before: &[Collection],
     changed: Option<&Collection>,
     id: &str,
     views: Vec<Collection>,
     deleting: bool,
 ) -> Result<(), SchemaError> {
-    let mut collections = defs_after(snapshot, changed, id);
+    let mut collections = defs_after(before, changed, id);
     for mut v in views {
         let broken = |reason: String| {
             tracing::info!(view = %v.name, %reason, "schema change refused: a view depends on it");

@@ -92,7 +92,7 @@ async fn a_token_duration_update_out_of_bounds_is_refused_and_changes_nothing() 
 
     assert_eq!(status, 400, "{body}");
     assert_eq!(
-        stored["authToken"]["duration"], 604_800,
+        stored["authToken"]["duration"], 432_000,
         "unchanged: {stored}"
     );
 }

@@ -113,7 +113,7 @@ step('collections with several field types, a relation and a checked rule', asyn
   // The draft is checked as you type: a bad field name shows the server's
   // nested error (fields.N.name) on that field's card.
   await addField('text', 'bad name');
-  await page.locator('.field-card[data-field-name="bad name"] .field-error', { hasText: 'Invalid name' }).waitFor();
+  await page.locator('.field-card[data-field-name="bad name"] .field-error', { hasText: 'Must be in a valid format' }).waitFor();
   await page.locator('.field-card[data-field-name="bad name"] input[name="name"]').fill('label');
   const label = page.locator('.field-card[data-field-name="label"]');
   await label.locator('input[name="min"]').fill('2');
