@@ -231,6 +231,10 @@ fn collection_routes() -> actix_web::Scope {
             "/meta/scaffolds",
             vec![plain(web::get().to(collections::scaffolds))],
         ))
+        .service(resource(
+            "/meta/oauth2-providers",
+            vec![plain(web::get().to(collections::oauth2_providers))],
+        ))
         .service(single(
             "/meta/dry-run-view",
             plain(web::post().to(collections::dry_run_view)),

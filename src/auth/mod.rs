@@ -9,6 +9,7 @@
 pub mod install;
 mod login;
 pub mod oauth2;
+mod oauth2_user;
 pub mod origins;
 pub mod password;
 mod principal;
