@@ -197,7 +197,10 @@ pub async fn exchange(
     }
     let raw = fetch_user(provider, &token, &access_token).await?;
     if !mapping::is_active(provider.spec, &raw) {
-        tracing::info!(provider = provider.spec.name, "provider account is not active");
+        tracing::info!(
+            provider = provider.spec.name,
+            "provider account is not active"
+        );
         return Err(AuthError::OAuth2User);
     }
     let mut user = map_user(provider.spec, raw);
@@ -268,7 +271,11 @@ async fn fetch_user(
                 .await
                 .and_then(|claims| {
                     let iss = claims.get("iss").and_then(Value::as_str);
-                    if iss == Some(issuer) { Ok(claims) } else { Err(AuthError::OAuth2User) }
+                    if iss == Some(issuer) {
+                        Ok(claims)
+                    } else {
+                        Err(AuthError::OAuth2User)
+                    }
                 });
         }
     };

@@ -84,7 +84,11 @@ fn text(raw: &Value, t: &Text) -> String {
         Text::When(p, expected, inner) => {
             let flag = matches!(raw.pointer(p), Some(Value::Bool(b)) if b == expected)
                 || (!*expected && raw.pointer(p).is_none());
-            if flag { text(raw, inner) } else { String::new() }
+            if flag {
+                text(raw, inner)
+            } else {
+                String::new()
+            }
         }
     }
 }
@@ -265,7 +269,10 @@ pub(crate) fn unverified_claims(
         Some(Value::Array(list)) => list.iter().any(|a| a.as_str() == Some(check.client_id)),
         _ => false,
     };
-    let iss = claims.get("iss").and_then(Value::as_str).unwrap_or_default();
+    let iss = claims
+        .get("iss")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
     let iss_ok = check.issuers.is_empty() || check.issuers.iter().any(|i| i == iss);
     let exp = claims.get("exp").and_then(Value::as_i64);
     let exp_ok = match exp {
@@ -299,94 +306,219 @@ mod tests {
         let oidc_no = json!({"sub": "s1", "name": "N", "preferred_username": "u",
                              "email": "a@x.test", "email_verified": false, "picture": "https://p/a.png"});
         let mut rows = vec![
-            ("apple", json!({"sub": "s1", "email": "a@x.test", "email_verified": "true"}),
-             json!({"sub": "s1", "email": "a@x.test", "email_verified": "false"}),
-             ["s1", "", "", "a@x.test", ""]),
-            ("google", oidc.clone(), oidc_no.clone(), ["s1", "N", "", "a@x.test", "https://p/a.png"]),
-            ("microsoft", json!({"id": "m1", "displayName": "N", "mail": "a@x.test"}),
-             json!({"id": "m1", "displayName": "N", "mail": "a@x.test"}), ["m1", "N", "", "", ""]),
-            ("yandex", json!({"id": "y1", "real_name": "N", "login": "u", "default_email": "a@x.test",
+            (
+                "apple",
+                json!({"sub": "s1", "email": "a@x.test", "email_verified": "true"}),
+                json!({"sub": "s1", "email": "a@x.test", "email_verified": "false"}),
+                ["s1", "", "", "a@x.test", ""],
+            ),
+            (
+                "google",
+                oidc.clone(),
+                oidc_no.clone(),
+                ["s1", "N", "", "a@x.test", "https://p/a.png"],
+            ),
+            (
+                "microsoft",
+                json!({"id": "m1", "displayName": "N", "mail": "a@x.test"}),
+                json!({"id": "m1", "displayName": "N", "mail": "a@x.test"}),
+                ["m1", "N", "", "", ""],
+            ),
+            (
+                "yandex",
+                json!({"id": "y1", "real_name": "N", "login": "u", "default_email": "a@x.test",
                               "is_avatar_empty": false, "default_avatar_id": "av1"}),
-             json!({"id": "y1", "real_name": "N", "login": "u", "default_email": "a@x.test",
+                json!({"id": "y1", "real_name": "N", "login": "u", "default_email": "a@x.test",
                     "is_avatar_empty": true, "default_avatar_id": "av1"}),
-             ["y1", "N", "u", "", "https://avatars.yandex.net/get-yapic/av1/islands-200"]),
-            ("facebook", json!({"id": "f1", "name": "N", "email": "a@x.test",
+                [
+                    "y1",
+                    "N",
+                    "u",
+                    "",
+                    "https://avatars.yandex.net/get-yapic/av1/islands-200",
+                ],
+            ),
+            (
+                "facebook",
+                json!({"id": "f1", "name": "N", "email": "a@x.test",
                                 "picture": {"data": {"url": "https://p/f.png"}}}),
-             json!({"id": "f1", "name": "N", "email": "a@x.test"}), ["f1", "N", "", "", "https://p/f.png"]),
-            ("instagram2", json!({"user_id": "i1", "name": "N", "username": "u", "profile_picture_url": "https://p/i"}),
-             json!({"user_id": "i1"}), ["i1", "N", "u", "", "https://p/i"]),
-            ("github", json!({"id": 7, "name": "N", "login": "u", "email": "a@x.test", "avatar_url": "https://p/g"}),
-             json!({"id": 7, "email": "a@x.test"}), ["7", "N", "u", "", "https://p/g"]),
-            ("gitlab", json!({"id": 8, "name": "N", "username": "u", "email": "a@x.test",
+                json!({"id": "f1", "name": "N", "email": "a@x.test"}),
+                ["f1", "N", "", "", "https://p/f.png"],
+            ),
+            (
+                "instagram2",
+                json!({"user_id": "i1", "name": "N", "username": "u", "profile_picture_url": "https://p/i"}),
+                json!({"user_id": "i1"}),
+                ["i1", "N", "u", "", "https://p/i"],
+            ),
+            (
+                "github",
+                json!({"id": 7, "name": "N", "login": "u", "email": "a@x.test", "avatar_url": "https://p/g"}),
+                json!({"id": 7, "email": "a@x.test"}),
+                ["7", "N", "u", "", "https://p/g"],
+            ),
+            (
+                "gitlab",
+                json!({"id": 8, "name": "N", "username": "u", "email": "a@x.test",
                               "avatar_url": "https://p/gl", "confirmed_at": "2020-01-02T03:04:05Z"}),
-             json!({"id": 8, "email": "a@x.test", "confirmed_at": null}), ["8", "N", "u", "a@x.test", "https://p/gl"]),
-            ("bitbucket", json!({"uuid": "{b1}", "display_name": "N", "username": "u", "account_status": "active",
+                json!({"id": 8, "email": "a@x.test", "confirmed_at": null}),
+                ["8", "N", "u", "a@x.test", "https://p/gl"],
+            ),
+            (
+                "bitbucket",
+                json!({"uuid": "{b1}", "display_name": "N", "username": "u", "account_status": "active",
                                  "links": {"avatar": {"href": "https://p/b"}}}),
-             json!({"uuid": "{b1}", "account_status": "active"}), ["{b1}", "N", "u", "", "https://p/b"]),
-            ("gitee", json!({"id": 10, "name": "N", "login": "u", "email": "a@x.test", "avatar_url": "https://p/ge"}),
-             json!({"id": 10, "email": "a@x.test"}), ["10", "N", "u", "", "https://p/ge"]),
-            ("gitea", json!({"id": 11, "full_name": "N", "login": "u", "active": true, "avatar_url": "https://p/gt"}),
-             json!({"id": 11, "active": true}), ["11", "N", "u", "", "https://p/gt"]),
-            ("discord", json!({"id": "d1", "global_name": null, "username": "u", "avatar": "h4sh",
+                json!({"uuid": "{b1}", "account_status": "active"}),
+                ["{b1}", "N", "u", "", "https://p/b"],
+            ),
+            (
+                "gitee",
+                json!({"id": 10, "name": "N", "login": "u", "email": "a@x.test", "avatar_url": "https://p/ge"}),
+                json!({"id": 10, "email": "a@x.test"}),
+                ["10", "N", "u", "", "https://p/ge"],
+            ),
+            (
+                "gitea",
+                json!({"id": 11, "full_name": "N", "login": "u", "active": true, "avatar_url": "https://p/gt"}),
+                json!({"id": 11, "active": true}),
+                ["11", "N", "u", "", "https://p/gt"],
+            ),
+            (
+                "discord",
+                json!({"id": "d1", "global_name": null, "username": "u", "avatar": "h4sh",
                                "email": "a@x.test", "verified": true}),
-             json!({"id": "d1", "username": "u", "email": "a@x.test", "verified": false}),
-             ["d1", "u", "u", "a@x.test", "https://cdn.discordapp.com/avatars/d1/h4sh.png"]),
-            ("twitter", json!({"data": {"id": "t1", "name": "N", "username": "u", "confirmed_email": "a@x.test",
+                json!({"id": "d1", "username": "u", "email": "a@x.test", "verified": false}),
+                [
+                    "d1",
+                    "u",
+                    "u",
+                    "a@x.test",
+                    "https://cdn.discordapp.com/avatars/d1/h4sh.png",
+                ],
+            ),
+            (
+                "twitter",
+                json!({"data": {"id": "t1", "name": "N", "username": "u", "confirmed_email": "a@x.test",
                                         "profile_image_url": "https://p/t"}}),
-             json!({"data": {"id": "t1"}}), ["t1", "N", "u", "a@x.test", "https://p/t"]),
-            ("kakao", json!({"id": 14, "properties": {"nickname": "u", "profile_image": "https://p/k"},
+                json!({"data": {"id": "t1"}}),
+                ["t1", "N", "u", "a@x.test", "https://p/t"],
+            ),
+            (
+                "kakao",
+                json!({"id": 14, "properties": {"nickname": "u", "profile_image": "https://p/k"},
                              "kakao_account": {"email": "a@x.test", "is_email_valid": true, "is_email_verified": true}}),
-             json!({"id": 14, "kakao_account": {"email": "a@x.test", "is_email_valid": true, "is_email_verified": false}}),
-             ["14", "", "u", "a@x.test", "https://p/k"]),
-            ("vk", json!({"response": [{"id": 15, "first_name": "A", "last_name": "B", "screen_name": "u",
+                json!({"id": 14, "kakao_account": {"email": "a@x.test", "is_email_valid": true, "is_email_verified": false}}),
+                ["14", "", "u", "a@x.test", "https://p/k"],
+            ),
+            (
+                "vk",
+                json!({"response": [{"id": 15, "first_name": "A", "last_name": "B", "screen_name": "u",
                                         "photo_max": "https://p/v"}]}),
-             json!({"response": [{"id": 15}]}), ["15", "A B", "u", "", "https://p/v"]),
-            ("linear", json!({"data": {"viewer": {"id": "l1", "name": "N", "displayName": "u", "email": "a@x.test",
+                json!({"response": [{"id": 15}]}),
+                ["15", "A B", "u", "", "https://p/v"],
+            ),
+            (
+                "linear",
+                json!({"data": {"viewer": {"id": "l1", "name": "N", "displayName": "u", "email": "a@x.test",
                                                   "avatarUrl": "https://p/l", "active": true}}}),
-             json!({"data": {"viewer": {"id": "l1", "email": "a@x.test", "active": true}}}),
-             ["l1", "N", "u", "", "https://p/l"]),
-            ("notion", json!({"bot": {"owner": {"user": {"id": "n1", "name": "N", "avatar_url": "https://p/n",
+                json!({"data": {"viewer": {"id": "l1", "email": "a@x.test", "active": true}}}),
+                ["l1", "N", "u", "", "https://p/l"],
+            ),
+            (
+                "notion",
+                json!({"bot": {"owner": {"user": {"id": "n1", "name": "N", "avatar_url": "https://p/n",
                                                          "person": {"email": "a@x.test"}}}}}),
-             json!({"bot": {"owner": {"user": {"id": "n1"}}}}), ["n1", "N", "", "", "https://p/n"]),
-            ("monday", json!({"data": {"me": {"id": "mo1", "name": "N", "email": "a@x.test", "is_verified": true,
+                json!({"bot": {"owner": {"user": {"id": "n1"}}}}),
+                ["n1", "N", "", "", "https://p/n"],
+            ),
+            (
+                "monday",
+                json!({"data": {"me": {"id": "mo1", "name": "N", "email": "a@x.test", "is_verified": true,
                                               "enabled": true, "photo_small": "https://p/m"}}}),
-             json!({"data": {"me": {"id": "mo1", "email": "a@x.test", "is_verified": false, "enabled": true}}}),
-             ["mo1", "N", "", "a@x.test", "https://p/m"]),
-            ("lark", json!({"data": {"union_id": "la1", "name": "N", "avatar_url": "https://p/la"}}),
-             json!({"data": {"union_id": "la1"}}), ["la1", "N", "", "", "https://p/la"]),
-            ("box", json!({"id": "bx1", "name": "N", "login": "a@x.test", "status": "active", "avatar_url": "https://p/bx"}),
-             json!({"id": "bx1", "login": "a@x.test", "status": "active"}), ["bx1", "N", "", "", "https://p/bx"]),
-            ("spotify", json!({"id": "sp1", "display_name": "N", "images": [{"url": "https://p/s"}]}),
-             json!({"id": "sp1"}), ["sp1", "N", "", "", "https://p/s"]),
-            ("trakt", json!({"user": {"username": "u", "name": "N", "ids": {"uuid": "tr1"},
+                json!({"data": {"me": {"id": "mo1", "email": "a@x.test", "is_verified": false, "enabled": true}}}),
+                ["mo1", "N", "", "a@x.test", "https://p/m"],
+            ),
+            (
+                "lark",
+                json!({"data": {"union_id": "la1", "name": "N", "avatar_url": "https://p/la"}}),
+                json!({"data": {"union_id": "la1"}}),
+                ["la1", "N", "", "", "https://p/la"],
+            ),
+            (
+                "box",
+                json!({"id": "bx1", "name": "N", "login": "a@x.test", "status": "active", "avatar_url": "https://p/bx"}),
+                json!({"id": "bx1", "login": "a@x.test", "status": "active"}),
+                ["bx1", "N", "", "", "https://p/bx"],
+            ),
+            (
+                "spotify",
+                json!({"id": "sp1", "display_name": "N", "images": [{"url": "https://p/s"}]}),
+                json!({"id": "sp1"}),
+                ["sp1", "N", "", "", "https://p/s"],
+            ),
+            (
+                "trakt",
+                json!({"user": {"username": "u", "name": "N", "ids": {"uuid": "tr1"},
                                       "images": {"avatar": {"full": "https://p/tr"}}}}),
-             json!({"user": {"ids": {"uuid": "tr1"}}}), ["tr1", "N", "u", "", "https://p/tr"]),
-            ("twitch", json!({"data": [{"id": "tw1", "display_name": "N", "login": "u", "email": "a@x.test",
+                json!({"user": {"ids": {"uuid": "tr1"}}}),
+                ["tr1", "N", "u", "", "https://p/tr"],
+            ),
+            (
+                "twitch",
+                json!({"data": [{"id": "tw1", "display_name": "N", "login": "u", "email": "a@x.test",
                                         "profile_image_url": "https://p/tw"}]}),
-             json!({"data": [{"id": "tw1"}]}), ["tw1", "N", "u", "a@x.test", "https://p/tw"]),
-            ("patreon", json!({"data": {"id": "pa1", "attributes": {"full_name": "N", "vanity": "u", "email": "a@x.test",
+                json!({"data": [{"id": "tw1"}]}),
+                ["tw1", "N", "u", "a@x.test", "https://p/tw"],
+            ),
+            (
+                "patreon",
+                json!({"data": {"id": "pa1", "attributes": {"full_name": "N", "vanity": "u", "email": "a@x.test",
                                                                     "image_url": "https://p/pa", "is_email_verified": true}}}),
-             json!({"data": {"id": "pa1", "attributes": {"email": "a@x.test", "is_email_verified": false}}}),
-             ["pa1", "N", "u", "a@x.test", "https://p/pa"]),
-            ("strava", json!({"id": 25, "firstname": "A", "lastname": "B", "username": "u", "profile": "https://p/st"}),
-             json!({"id": 25}), ["25", "A B", "u", "", "https://p/st"]),
-            ("wakatime", json!({"data": {"id": "w1", "display_name": "N", "username": "u", "email": "a@x.test",
+                json!({"data": {"id": "pa1", "attributes": {"email": "a@x.test", "is_email_verified": false}}}),
+                ["pa1", "N", "u", "a@x.test", "https://p/pa"],
+            ),
+            (
+                "strava",
+                json!({"id": 25, "firstname": "A", "lastname": "B", "username": "u", "profile": "https://p/st"}),
+                json!({"id": 25}),
+                ["25", "A B", "u", "", "https://p/st"],
+            ),
+            (
+                "wakatime",
+                json!({"data": {"id": "w1", "display_name": "N", "username": "u", "email": "a@x.test",
                                          "photo": "https://p/w", "photo_public": true, "is_email_confirmed": true}}),
-             json!({"data": {"id": "w1", "email": "a@x.test", "photo": "https://p/w", "photo_public": false,
+                json!({"data": {"id": "w1", "email": "a@x.test", "photo": "https://p/w", "photo_public": false,
                              "is_email_confirmed": false}}),
-             ["w1", "N", "u", "a@x.test", "https://p/w"]),
-            ("livechat", json!({"account_id": "lc1", "name": "N", "email": "a@x.test", "email_verified": true,
+                ["w1", "N", "u", "a@x.test", "https://p/w"],
+            ),
+            (
+                "livechat",
+                json!({"account_id": "lc1", "name": "N", "email": "a@x.test", "email_verified": true,
                                 "avatar_url": "https://p/lc"}),
-             json!({"account_id": "lc1", "email": "a@x.test", "email_verified": false}),
-             ["lc1", "N", "", "a@x.test", "https://p/lc"]),
-            ("mailcow", json!({"id": "mc1", "full_name": "N", "username": "u@mail.x.test", "email": "a@x.test", "active": 1}),
-             json!({"id": "mc1", "active": 1}), ["mc1", "N", "u", "a@x.test", ""]),
-            ("planningcenter", json!({"data": {"id": "pc1", "attributes": {"name": "N", "avatar": "https://p/pc",
+                json!({"account_id": "lc1", "email": "a@x.test", "email_verified": false}),
+                ["lc1", "N", "", "a@x.test", "https://p/lc"],
+            ),
+            (
+                "mailcow",
+                json!({"id": "mc1", "full_name": "N", "username": "u@mail.x.test", "email": "a@x.test", "active": 1}),
+                json!({"id": "mc1", "active": 1}),
+                ["mc1", "N", "u", "a@x.test", ""],
+            ),
+            (
+                "planningcenter",
+                json!({"data": {"id": "pc1", "attributes": {"name": "N", "avatar": "https://p/pc",
                                                                            "status": "active"}}}),
-             json!({"data": {"id": "pc1", "attributes": {"status": "active"}}}), ["pc1", "N", "", "", "https://p/pc"]),
+                json!({"data": {"id": "pc1", "attributes": {"status": "active"}}}),
+                ["pc1", "N", "", "", "https://p/pc"],
+            ),
         ];
         for name in ["oidc", "oidc2", "oidc3"] {
-            rows.push((name, oidc.clone(), oidc_no.clone(), ["s1", "N", "u", "a@x.test", "https://p/a.png"]));
+            rows.push((
+                name,
+                oidc.clone(),
+                oidc_no.clone(),
+                ["s1", "N", "u", "a@x.test", "https://p/a.png"],
+            ));
         }
         rows
     }
@@ -403,7 +535,10 @@ mod tests {
         }
         for (name, with, without, [id, display, username, email, avatar]) in rows {
             let spec = spec(name).expect("in the catalog");
-            assert!(is_active(spec, &with), "{name}: the sample account is active");
+            assert!(
+                is_active(spec, &with),
+                "{name}: the sample account is active"
+            );
             let got = map_user(spec, &with);
             let want = Mapped {
                 id: id.into(),
@@ -425,15 +560,24 @@ mod tests {
     #[test]
     fn suspended_accounts_are_refused_where_the_provider_says_so() {
         for (name, raw) in [
-            ("bitbucket", json!({"uuid": "b", "account_status": "closed"})),
+            (
+                "bitbucket",
+                json!({"uuid": "b", "account_status": "closed"}),
+            ),
             ("box", json!({"id": "b", "status": "inactive"})),
             ("gitea", json!({"id": 1, "active": false})),
             ("gitea", json!({"id": 1, "active": "true"})),
-            ("linear", json!({"data": {"viewer": {"id": "l", "active": false}}})),
+            (
+                "linear",
+                json!({"data": {"viewer": {"id": "l", "active": false}}}),
+            ),
             ("monday", json!({"data": {"me": {"id": "m"}}})),
             ("mailcow", json!({"id": "m", "active": 0})),
             ("mailcow", json!({"id": "m", "active": "1"})),
-            ("planningcenter", json!({"data": {"id": "p", "attributes": {"status": "inactive"}}})),
+            (
+                "planningcenter",
+                json!({"data": {"id": "p", "attributes": {"status": "inactive"}}}),
+            ),
         ] {
             let spec = spec(name).expect("in the catalog");
             assert!(!is_active(spec, &raw), "{name}: {raw} is not active");
@@ -473,19 +617,40 @@ mod tests {
             other => panic!("{name} has {other:?}"),
         };
         for (name, answer, expected, why) in [
-            ("bitbucket", json!({"values": [{"email": "a@x.test", "is_primary": true, "is_confirmed": false},
+            (
+                "bitbucket",
+                json!({"values": [{"email": "a@x.test", "is_primary": true, "is_confirmed": false},
                                             {"email": "b@x.test", "is_primary": true, "is_confirmed": true}]}),
-             "b@x.test", "the confirmed primary"),
-            ("bitbucket", json!([{"email": "a@x.test", "is_primary": true, "is_confirmed": true}]),
-             "", "not under values"),
-            ("gitee", json!([{"email": "a@x.test", "state": "confirmed", "scope": ["committed"]},
+                "b@x.test",
+                "the confirmed primary",
+            ),
+            (
+                "bitbucket",
+                json!([{"email": "a@x.test", "is_primary": true, "is_confirmed": true}]),
+                "",
+                "not under values",
+            ),
+            (
+                "gitee",
+                json!([{"email": "a@x.test", "state": "confirmed", "scope": ["committed"]},
                              {"email": "b@x.test", "state": "unconfirmed", "scope": ["primary"]},
                              {"email": "c@x.test", "state": "confirmed", "scope": ["primary", "committed"]}]),
-             "c@x.test", "confirmed and primary"),
-            ("gitea", json!([{"email": "a@x.test", "primary": true, "verified": false}]), "", "unverified"),
+                "c@x.test",
+                "confirmed and primary",
+            ),
+            (
+                "gitea",
+                json!([{"email": "a@x.test", "primary": true, "verified": false}]),
+                "",
+                "unverified",
+            ),
             ("github", Value::Null, "", "scope not granted"),
         ] {
-            assert_eq!(email_from_list(&lookup(name), &answer), expected, "{name}: {why}");
+            assert_eq!(
+                email_from_list(&lookup(name), &answer),
+                expected,
+                "{name}: {why}"
+            );
         }
         assert_eq!(
             lookup_url(&lookup("gitee"), "https://gitee.com/api/v5/user"),

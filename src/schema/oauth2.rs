@@ -107,7 +107,10 @@ pub enum UserSource {
     /// The claims of the token answer's `id_token`, its signature checked
     /// against the JWKS at this URL (`extra.jwksURL` overrides it) and its
     /// issuer against this one.
-    IdToken { jwks: &'static str, issuer: &'static str },
+    IdToken {
+        jwks: &'static str,
+        issuer: &'static str,
+    },
     /// OIDC: the user-info URL when one is configured, else the `id_token`
     /// claims (checked against `extra.jwksURL` and `extra.issuers` if set).
     UserInfoOrIdToken,
@@ -432,7 +435,11 @@ mod tests {
         for p in &list {
             let logo = p["logo"].as_str().unwrap_or_default();
             assert!(logo.starts_with("<svg"), "{} has a logo", p["name"]);
-            assert_eq!(p.as_object().map(Map::len), Some(3), "name, displayName, logo only");
+            assert_eq!(
+                p.as_object().map(Map::len),
+                Some(3),
+                "name, displayName, logo only"
+            );
         }
         assert_eq!(list[29]["displayName"], "OIDC");
     }

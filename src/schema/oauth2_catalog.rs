@@ -500,10 +500,7 @@ pub const CATALOG: &[ProviderSpec] = &[
         auth_url: "https://trakt.tv/oauth/authorize",
         token_url: "https://api.trakt.tv/oauth/token",
         user_info_url: "https://api.trakt.tv/users/settings",
-        source: UserSource::Get(&[
-            ("trakt-api-key", "{client_id}"),
-            ("trakt-api-version", "2"),
-        ]),
+        source: UserSource::Get(&[("trakt-api-key", "{client_id}"), ("trakt-api-version", "2")]),
         user: UserMapping {
             id: Text::At("/user/ids/uuid"),
             name: Text::At("/user/name"),
