@@ -52,10 +52,50 @@ fn user_named(hint: &str) -> Value {
         // A provider answering the token request with an absurd `expires_in`.
         "huge-expiry" => json!({"sub": "huge-1", "name": "Huge", "email": "huge@idp.test",
                                 "email_verified": true, "_expires_in": i64::MAX}),
-        _ => {
+        hint => provider_shaped(hint).unwrap_or_else(|| {
             json!({"sub": "eve-789", "name": "Eve", "email": "eve@idp.test", "email_verified": false})
-        }
+        }),
     }
+}
+
+/// Users in the shape of a catalog provider's user-info answer. `_emails`
+/// is what the provider's address list answers (404 without it);
+/// `_header` a header the user-info request must carry.
+fn provider_shaped(hint: &str) -> Option<Value> {
+    Some(match hint {
+        "gh-octo" => json!({"id": 583231, "login": "octocat", "name": "The Octocat",
+                            "email": "public@victim.test", "avatar_url": "https://avatars.test/o.png",
+                            "_emails": [{"email": "public@victim.test", "primary": false, "verified": false},
+                                        {"email": "octo@gh.test", "primary": true, "verified": true}]}),
+        "gh-unverified" => json!({"id": 9, "login": "nover", "email": "victim@example.com",
+                                  "_emails": [{"email": "victim@example.com", "primary": true, "verified": false}]}),
+        "gh-noscope" => json!({"id": 10, "login": "noscope", "email": "victim@example.com"}),
+        "gl-confirmed" => json!({"id": 8, "username": "gl", "name": "GL", "email": "gl@gl.test",
+                                 "confirmed_at": "2024-01-02T03:04:05Z"}),
+        "gl-unconfirmed" => json!({"id": 81, "username": "gl2", "email": "victim@example.com",
+                                   "confirmed_at": null}),
+        "twitch-user" => {
+            json!({"data": [{"id": "tw1", "login": "streamer", "display_name": "Streamer",
+                                          "email": "tw@twitch.test", "profile_image_url": "https://p.test/t"}],
+                                "_header": ["client-id", CLIENT_ID]})
+        }
+        "linear-user" => {
+            json!({"data": {"viewer": {"id": "lin1", "name": "Lin", "displayName": "lin",
+                                                   "email": "victim@example.com", "active": true}},
+                                "_graphql": true})
+        }
+        "bitbucket-closed" => json!({"uuid": "{bb}", "username": "bb", "account_status": "closed",
+                                     "_emails": {"values": [{"email": "bb@bb.test", "is_primary": true,
+                                                             "is_confirmed": true}]}}),
+        "bitbucket-user" => json!({"uuid": "{bb2}", "username": "bb2", "account_status": "active",
+                                   "_emails": {"values": [{"email": "bb2@bb.test", "is_primary": true,
+                                                           "is_confirmed": true}]}}),
+        "gitee-user" => json!({"id": 11, "login": "gt", "email": "victim@example.com",
+                               "_emails": [{"email": "gt@gitee.test", "state": "confirmed", "scope": ["primary"]}]}),
+        "facebook-user" => json!({"id": "fb1", "name": "FB", "email": "victim@example.com"}),
+        "twitch-empty" => json!({"data": []}),
+        _ => return None,
+    })
 }
 
 async fn authorize(state: Shared, query: web::Query<HashMap<String, String>>) -> HttpResponse {
@@ -120,7 +160,8 @@ async fn token(
     };
     let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(get("code_verifier").as_bytes()));
     if get("grant_type") != "authorization_code"
-        || challenge != grant.challenge
+        // Providers without PKCE (Linear, Bitbucket, VK) get no challenge.
+        || (!grant.challenge.is_empty() && challenge != grant.challenge)
         || get("redirect_uri") != grant.redirect_uri
     {
         return HttpResponse::BadRequest().json(json!({"error": "invalid_grant"}));
@@ -145,8 +186,43 @@ async fn userinfo(state: Shared, req: actix_web::HttpRequest) -> HttpResponse {
         .and_then(|v| v.strip_prefix("Bearer "))
         .unwrap_or_default()
         .to_owned();
+    let Some(user) = state
+        .lock()
+        .expect("provider state")
+        .tokens
+        .get(&bearer)
+        .cloned()
+    else {
+        return HttpResponse::Unauthorized().finish();
+    };
+    if let Some([name, value]) = user["_header"].as_array().map(Vec::as_slice) {
+        let sent = req
+            .headers()
+            .get(name.as_str().unwrap_or_default())
+            .and_then(|v| v.to_str().ok());
+        if sent != value.as_str() {
+            return HttpResponse::BadRequest().json(json!({"error": "missing header"}));
+        }
+    }
+    let is_post = req.method() == actix_web::http::Method::POST;
+    if user["_graphql"] == json!(true) && !is_post {
+        return HttpResponse::MethodNotAllowed().finish();
+    }
+    HttpResponse::Ok().json(user)
+}
+
+/// The user's address list (`/userinfo/emails`, `/emails`): `_emails`, or 404.
+async fn emails(state: Shared, req: actix_web::HttpRequest) -> HttpResponse {
+    let bearer = req
+        .headers()
+        .get("Authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or_default()
+        .to_owned();
     match state.lock().expect("provider state").tokens.get(&bearer) {
-        Some(user) => HttpResponse::Ok().json(user),
+        Some(user) if user.get("_emails").is_some() => HttpResponse::Ok().json(&user["_emails"]),
+        Some(_) => HttpResponse::NotFound().finish(),
         None => HttpResponse::Unauthorized().finish(),
     }
 }
@@ -160,6 +236,9 @@ async fn start_provider() -> String {
             .route("/authorize", web::get().to(authorize))
             .route("/token", web::post().to(token))
             .route("/userinfo", web::get().to(userinfo))
+            .route("/userinfo", web::post().to(userinfo))
+            .route("/userinfo/emails", web::get().to(emails))
+            .route("/emails", web::get().to(emails))
     })
     .workers(1)
     .bind("127.0.0.1:0")
@@ -1125,4 +1204,233 @@ async fn truncating_an_auth_collection_drops_its_links_codes_and_origins() {
     for (table, total) in auth_state_of(&app, &id).await {
         assert_eq!(total, 0, "{table}: gone with the truncated records");
     }
+}
+
+#[tokio::test]
+async fn each_provider_shape_logs_in_and_trusts_the_email_exactly_per_its_catalog_row() {
+    // (catalog name, fake user, expected status, email on the record, verified, why)
+    let chosen = "chosen@client.test";
+    for (name, hint, status, email, verified, why) in [
+        (
+            "github",
+            "gh-octo",
+            200,
+            "octo@gh.test",
+            true,
+            "primary verified from /user/emails",
+        ),
+        (
+            "github",
+            "gh-unverified",
+            200,
+            chosen,
+            false,
+            "primary but unverified",
+        ),
+        (
+            "github",
+            "gh-noscope",
+            200,
+            chosen,
+            false,
+            "no /user/emails: the public email is not trusted",
+        ),
+        (
+            "gitlab",
+            "gl-confirmed",
+            200,
+            "gl@gl.test",
+            true,
+            "confirmed_at set",
+        ),
+        (
+            "gitlab",
+            "gl-unconfirmed",
+            200,
+            chosen,
+            false,
+            "confirmed_at null",
+        ),
+        (
+            "twitch",
+            "twitch-user",
+            200,
+            "tw@twitch.test",
+            true,
+            "Client-Id sent, Helix email",
+        ),
+        (
+            "linear",
+            "linear-user",
+            200,
+            chosen,
+            false,
+            "GraphQL POST; Linear has no verified flag",
+        ),
+        (
+            "bitbucket",
+            "bitbucket-user",
+            200,
+            "bb2@bb.test",
+            true,
+            "confirmed primary from /emails",
+        ),
+        (
+            "gitee",
+            "gitee-user",
+            200,
+            "gt@gitee.test",
+            true,
+            "confirmed primary from the sibling /emails",
+        ),
+        (
+            "facebook",
+            "facebook-user",
+            200,
+            chosen,
+            false,
+            "no verified flag",
+        ),
+        (
+            "bitbucket",
+            "bitbucket-closed",
+            400,
+            "",
+            false,
+            "a closed account is refused",
+        ),
+        (
+            "twitch",
+            "twitch-empty",
+            400,
+            "",
+            false,
+            "no user in the answer",
+        ),
+    ] {
+        let app = spawn_app().await;
+        let provider = start_provider().await;
+        enable_as(&app, &provider, name).await;
+        let (code, verifier, redirect) = authorize_with(&app, 0, hint).await;
+        // Without a trusted email the client must choose one (email is required).
+        let create_data = if verified {
+            json!({})
+        } else {
+            json!({"email": chosen})
+        };
+
+        let (got, body) = oauth2_login(
+            &app,
+            json!({"provider": name, "code": code, "codeVerifier": verifier,
+                   "redirectURL": redirect, "createData": create_data}),
+        )
+        .await;
+
+        assert_eq!(got, status, "{name}/{hint} ({why}): {body}");
+        let (_, users) = status_json(
+            app.su(Method::GET, "/api/collections/users/records", None)
+                .await,
+        )
+        .await;
+        if status != 200 {
+            assert_eq!(
+                users["totalItems"], 0,
+                "{name}/{hint} ({why}): nothing created"
+            );
+            assert_eq!(
+                body["status"], 400,
+                "{name}/{hint}: PocketBase's envelope {body}"
+            );
+            continue;
+        }
+        assert_eq!(body["record"]["email"], email, "{name}/{hint} ({why})");
+        assert_eq!(
+            body["record"]["verified"], verified,
+            "{name}/{hint} ({why})"
+        );
+        let trusted = if verified { email } else { "" };
+        assert_eq!(
+            body["meta"]["email"], trusted,
+            "{name}/{hint} ({why}): meta.email"
+        );
+        assert_eq!(body["meta"]["isNew"], true, "{name}/{hint}");
+        assert!(
+            !body["meta"]["id"].as_str().unwrap_or_default().is_empty(),
+            "{name}/{hint}: provider id mapped {body}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_provider_list_is_for_superusers_and_matches_pocketbase() {
+    let app = spawn_app().await;
+    let user = app
+        .create_record_ok(
+            "users",
+            json!({"email": "u@x.test", "password": "user-pass-123", "passwordConfirm": "user-pass-123"}),
+        )
+        .await;
+    let _ = user;
+    let (_, auth) = status_json(
+        app.request(
+            Method::POST,
+            "/api/collections/users/auth-with-password",
+            None,
+            Some(json!({"identity": "u@x.test", "password": "user-pass-123"})),
+        )
+        .await,
+    )
+    .await;
+    let user_token = auth["token"].as_str().unwrap_or_default().to_owned();
+    let path = "/api/collections/meta/oauth2-providers";
+
+    let (guest, guest_body) = status_json(app.request(Method::GET, path, None, None).await).await;
+    let (as_user, _) = status_json(
+        app.request(Method::GET, path, Some(&user_token), None)
+            .await,
+    )
+    .await;
+    let (as_su, list) = status_json(app.su(Method::GET, path, None).await).await;
+
+    assert_eq!((guest, as_user, as_su), (401, 403, 200), "{guest_body}");
+    assert_eq!(guest_body["data"], json!({}));
+    let items = list.as_array().expect("an array");
+    assert_eq!(items.len(), 32, "{list}");
+    assert_eq!(items[0]["name"], "apple");
+    assert_eq!(
+        items[31],
+        json!({"name": "oidc3", "displayName": "OIDC", "logo": items[31]["logo"]})
+    );
+    assert!(
+        items
+            .iter()
+            .all(|p| p["logo"].as_str().is_some_and(|l| l.starts_with("<svg")))
+    );
+}
+
+#[tokio::test]
+async fn auth_methods_show_the_providers_logo() {
+    let app = spawn_app().await;
+    let provider = start_provider().await;
+    enable_as(&app, &provider, "github").await;
+
+    let (_, methods) = status_json(
+        app.request(
+            Method::GET,
+            "/api/collections/users/auth-methods",
+            None,
+            None,
+        )
+        .await,
+    )
+    .await;
+
+    let github = &methods["oauth2"]["providers"][0];
+    assert_eq!(github["displayName"], "GitHub");
+    assert!(
+        github["logo"]
+            .as_str()
+            .is_some_and(|l| l.starts_with("<svg")),
+        "{github}"
+    );
 }
