@@ -296,6 +296,7 @@ pub(crate) fn unverified_claims(
 mod tests {
     use super::*;
     use crate::schema::oauth2::{CATALOG, spec};
+    use base64::Engine;
     use serde_json::json;
 
     /// One user-info answer per provider in its own shape, with the email
@@ -660,5 +661,152 @@ mod tests {
             lookup_url(&lookup("github"), "https://api.github.com/user"),
             "https://api.github.com/user/emails"
         );
+    }
+
+    /// A P-256 key made for these tests only (it signs nothing real).
+    const TEST_EC_KEY: &str = "-----BEGIN PRIVATE KEY-----
+MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgC/TL7bFGxWVf+J7U
+dZZ0CZ3RD8Gop3LuaCM+dZpawUahRANCAATCLxdwLbvN9JyAWtn87QN4W6khow5l
+fJCf8Am65D7echRCtViI6I1SOScJF9ZZlHVRWA/8RAdktAz66MWzjD14
+-----END PRIVATE KEY-----";
+
+    fn jwks() -> JwkSet {
+        serde_json::from_value(json!({"keys": [{"kty": "EC", "crv": "P-256", "kid": "k1",
+            "alg": "ES256", "use": "sig",
+            "x": "wi8XcC27zfScgFrZ_O0DeFupIaMOZXyQn_AJuuQ-3nI",
+            "y": "FEK1WIjojVI5JwkX1lmUdVFYD_xEB2S0DProxbOMPXg"}]}))
+        .expect("a JWKS")
+    }
+
+    fn signed(kid: &str, claims: Value) -> String {
+        let mut header = jsonwebtoken::Header::new(Algorithm::ES256);
+        header.kid = Some(kid.to_owned());
+        let body: String = TEST_EC_KEY
+            .lines()
+            .filter(|l| !l.starts_with("-----"))
+            .collect();
+        let der = base64::engine::general_purpose::STANDARD
+            .decode(body)
+            .expect("PKCS#8 DER");
+        let key = jsonwebtoken::EncodingKey::from_ec_der(&der);
+        jsonwebtoken::encode(&header, &claims, &key).expect("signs")
+    }
+
+    #[test]
+    fn an_id_token_counts_only_when_signed_by_the_jwks_for_this_client_and_issuer() {
+        let now = chrono::Utc::now().timestamp();
+        let issuers = vec!["https://appleid.apple.com".to_owned()];
+        let check = IdTokenCheck {
+            client_id: "cid",
+            issuers: &issuers,
+            require_exp: true,
+        };
+        let good = json!({"iss": "https://appleid.apple.com", "aud": "cid", "sub": "s1",
+                          "exp": now + 600, "iat": now, "email": "a@x.test", "email_verified": "true"});
+        let claims = verified_claims(&signed("k1", good.clone()), &jwks(), &check);
+        assert_eq!(
+            claims
+                .ok()
+                .and_then(|c| c["sub"].as_str().map(str::to_owned)),
+            Some("s1".into())
+        );
+
+        let with = |k: &str, v: Value| {
+            let mut c = good.clone();
+            c[k] = v;
+            c
+        };
+        let hs256 = {
+            let mut header = jsonwebtoken::Header::new(Algorithm::HS256);
+            header.kid = Some("k1".into());
+            let key = jsonwebtoken::EncodingKey::from_secret(b"guessable");
+            jsonwebtoken::encode(&header, &good, &key).expect("signs")
+        };
+        let unsigned = {
+            let token = signed("k1", good.clone());
+            let mut parts: Vec<&str> = token.split('.').collect();
+            parts[2] = "";
+            parts.join(".")
+        };
+        let forged_body = {
+            let token = signed("k1", good.clone());
+            let parts: Vec<&str> = token.split('.').collect();
+            let evil = base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .encode(with("sub", json!("victim")).to_string());
+            format!("{}.{evil}.{}", parts[0], parts[2])
+        };
+        for (token, why) in [
+            (
+                signed("k1", with("aud", json!("someone-else"))),
+                "another client's token",
+            ),
+            (
+                signed("k1", with("iss", json!("https://evil.test"))),
+                "another issuer",
+            ),
+            (signed("k1", with("exp", json!(now - 3600))), "expired"),
+            (
+                signed("k1", {
+                    let mut c = good.clone();
+                    c.as_object_mut().map(|o| o.remove("exp"));
+                    c
+                }),
+                "no exp",
+            ),
+            (signed("k2", good.clone()), "a key the JWKS does not hold"),
+            (hs256, "HMAC with a guessed secret"),
+            (unsigned, "no signature"),
+            (forged_body, "claims changed after signing"),
+            (String::new(), "missing"),
+            ("a.b.c".to_owned(), "garbage"),
+        ] {
+            assert!(
+                verified_claims(&token, &jwks(), &check).is_err(),
+                "{why} must be refused"
+            );
+        }
+    }
+
+    #[test]
+    fn an_unsigned_oidc_id_token_still_needs_this_audience_issuer_and_time() {
+        let now = chrono::Utc::now().timestamp();
+        let issuers = vec!["https://idp.test".to_owned()];
+        let check = IdTokenCheck {
+            client_id: "cid",
+            issuers: &issuers,
+            require_exp: false,
+        };
+        let token = |c: Value| signed("any", c);
+        assert!(
+            unverified_claims(
+                &token(json!({"aud": "cid", "iss": "https://idp.test", "sub": "s"})),
+                &check
+            )
+            .is_ok()
+        );
+        for (claims, why) in [
+            (
+                json!({"aud": "other", "iss": "https://idp.test"}),
+                "audience",
+            ),
+            (
+                json!({"aud": ["x", "other"], "iss": "https://idp.test"}),
+                "audience list",
+            ),
+            (json!({"aud": "cid", "iss": "https://evil.test"}), "issuer"),
+            (
+                json!({"aud": "cid", "iss": "https://idp.test", "exp": now - 3600}),
+                "expired",
+            ),
+            (
+                json!({"aud": "cid", "iss": "https://idp.test", "iat": now + 3600}),
+                "issued in the future",
+            ),
+        ] {
+            assert!(
+                unverified_claims(&token(claims), &check).is_err(),
+                "{why} must be refused"
+            );
+        }
     }
 }
