@@ -106,16 +106,26 @@ pub async fn with_oauth2(
                 context: "oauth2",
                 ..caller(&who, &req)
             };
+            let avatar = accounts::oauth2::avatar_upload(
+                &collection,
+                &create_data,
+                &user,
+                state.store.staging_dir(),
+                state.config.oauth2_avatar_private_hosts,
+            )
+            .await;
             let body = accounts::oauth2::signup_body(&collection, create_data, &user);
             let id = accounts::oauth2::sign_up(
                 &state.db,
                 &state.realtime,
+                &state.store,
                 state.registry.snapshot(),
                 &collection,
                 provider.spec.name,
                 &user,
                 caller,
                 body,
+                avatar,
             )
             .await?;
             (id, true)

@@ -2,7 +2,7 @@
 //! test starts on loopback: authorize → code → token (PKCE checked) →
 //! userinfo. Plus login alerts through the SMTP sink.
 
-use crate::helpers::{TestApp, spawn_app, spawn_app_with_mail, status_json};
+use crate::helpers::{TestApp, spawn_app, spawn_app_configured, spawn_app_with_mail, status_json};
 use actix_web::{App, HttpResponse, HttpServer, web};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -94,6 +94,19 @@ fn provider_shaped(hint: &str) -> Option<Value> {
                                "_emails": [{"email": "gt@gitee.test", "state": "confirmed", "scope": ["primary"]}]}),
         "facebook-user" => json!({"id": "fb1", "name": "FB", "email": "victim@example.com"}),
         "twitch-empty" => json!({"data": []}),
+        // OIDC users whose `picture` is served by the fake provider
+        // (`http://PROVIDER` becomes its address when answered).
+        "pic-ok" | "pic-text" | "pic-huge" | "pic-redirect" | "pic-to-admin" => {
+            let path = match hint {
+                "pic-ok" => "/avatar.png",
+                "pic-text" => "/not-image",
+                "pic-huge" => "/huge.png",
+                "pic-redirect" => "/to-avatar",
+                _ => "/to-admin",
+            };
+            json!({"sub": format!("{hint}-1"), "name": "Pic", "email": format!("{hint}@idp.test"),
+                   "email_verified": true, "picture": format!("http://PROVIDER{path}")})
+        }
         _ => return None,
     })
 }
@@ -208,7 +221,52 @@ async fn userinfo(state: Shared, req: actix_web::HttpRequest) -> HttpResponse {
     if user["_graphql"] == json!(true) && !is_post {
         return HttpResponse::MethodNotAllowed().finish();
     }
-    HttpResponse::Ok().json(user)
+    let host = req.connection_info().host().to_owned();
+    let answer = user
+        .to_string()
+        .replace("http://PROVIDER", &format!("http://{host}"));
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .body(answer)
+}
+
+/// A 1×1 PNG.
+const AVATAR_PNG: &str =
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAIAAACQd1PeAAAADElEQVR4nGP4z8AAAAMBAQDJ/pLvAAAAAElFTkSuQmCC";
+
+fn png() -> Vec<u8> {
+    base64::engine::general_purpose::STANDARD
+        .decode(AVATAR_PNG)
+        .expect("png")
+}
+
+async fn avatar_png() -> HttpResponse {
+    HttpResponse::Ok().content_type("image/png").body(png())
+}
+
+async fn huge_png() -> HttpResponse {
+    let mut body = png();
+    body.resize(6 * 1024 * 1024, 0);
+    HttpResponse::Ok().content_type("image/png").body(body)
+}
+
+async fn not_image() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("image/png")
+        .body("<html>admin</html>")
+}
+
+async fn to_avatar() -> HttpResponse {
+    HttpResponse::Found()
+        .insert_header(("Location", "/avatar.png"))
+        .finish()
+}
+
+/// A redirect to a private address (the metadata service).
+async fn to_admin() -> HttpResponse {
+    HttpResponse::Found()
+        .insert_header(("Location", "http://169.254.169.254/latest/meta-data/"))
+        .finish()
 }
 
 /// The user's address list (`/userinfo/emails`, `/emails`): `_emails`, or 404.
@@ -239,6 +297,11 @@ async fn start_provider() -> String {
             .route("/userinfo", web::post().to(userinfo))
             .route("/userinfo/emails", web::get().to(emails))
             .route("/emails", web::get().to(emails))
+            .route("/avatar.png", web::get().to(avatar_png))
+            .route("/huge.png", web::get().to(huge_png))
+            .route("/not-image", web::get().to(not_image))
+            .route("/to-avatar", web::get().to(to_avatar))
+            .route("/to-admin", web::get().to(to_admin))
     })
     .workers(1)
     .bind("127.0.0.1:0")
@@ -1433,4 +1496,60 @@ async fn auth_methods_show_the_providers_logo() {
             .is_some_and(|l| l.starts_with("<svg")),
         "{github}"
     );
+}
+
+#[tokio::test]
+async fn the_provider_avatar_is_downloaded_into_the_mapped_file_field_only_when_safe() {
+    // (fake user, loopback allowed for this test server, avatar stored, why)
+    for (hint, allow_loopback, stored, why) in [
+        ("pic-ok", true, true, "an image from an allowed host"),
+        (
+            "pic-redirect",
+            true,
+            true,
+            "a redirect to an image, each hop checked",
+        ),
+        (
+            "pic-ok",
+            false,
+            false,
+            "loopback is refused in production (SSRF)",
+        ),
+        ("pic-text", true, false, "not an image"),
+        ("pic-huge", true, false, "over the field's maxSize"),
+        (
+            "pic-to-admin",
+            true,
+            false,
+            "a redirect to a link-local address",
+        ),
+    ] {
+        let app =
+            spawn_app_configured(move |c| c.oauth2_avatar_private_hosts = allow_loopback).await;
+        let provider = start_provider().await;
+        enable_oidc(&app, &provider).await;
+
+        let (status, body) = oauth2_flow(&app, "oidc", hint, None, json!({})).await;
+
+        assert_eq!(
+            status, 200,
+            "{hint} ({why}): the sign-up never fails on the avatar {body}"
+        );
+        let avatar = body["record"]["avatar"].as_str().unwrap_or_default();
+        assert_eq!(!avatar.is_empty(), stored, "{hint} ({why}): {body}");
+        if stored {
+            let id = body["record"]["id"].as_str().unwrap_or_default();
+            let file = app
+                .client
+                .get(format!("{}/api/files/users/{id}/{avatar}", app.base))
+                .send()
+                .await
+                .expect("file");
+            assert_eq!(file.status(), 200, "{hint}: the avatar is served");
+            assert_eq!(
+                file.bytes().await.expect("bytes").as_ref(),
+                png().as_slice()
+            );
+        }
+    }
 }
