@@ -345,8 +345,16 @@ fn merge_providers(stored: &Value, submitted: &[Value]) -> (Vec<Value>, Validati
             ("userInfoURL", spec.map(|s| s.user_info_url)),
         ] {
             let url = text(obj, key);
+            // Apple and OIDC can read the user from the `id_token` instead.
+            let optional = key == "userInfoURL"
+                && spec.is_some_and(|s| {
+                    matches!(
+                        s.source,
+                        UserSource::IdToken { .. } | UserSource::UserInfoOrIdToken
+                    )
+                });
             if url.is_empty() {
-                if default == Some("") {
+                if default == Some("") && !optional {
                     item.add(key, FieldError::required());
                 }
             } else if !is_http_url(url) {

@@ -94,6 +94,23 @@ fn provider_shaped(hint: &str) -> Option<Value> {
                                "_emails": [{"email": "gt@gitee.test", "state": "confirmed", "scope": ["primary"]}]}),
         "facebook-user" => json!({"id": "fb1", "name": "FB", "email": "victim@example.com"}),
         "twitch-empty" => json!({"data": []}),
+        // Apple: no user-info endpoint; the user is the `id_token` the token
+        // endpoint returns (`_id_token` claims, signed with the test key;
+        // `_tamper` changes the claims after signing).
+        "apple-user" | "apple-wrong-aud" | "apple-wrong-iss" | "apple-tampered"
+        | "apple-unverified" => {
+            let now = chrono::Utc::now().timestamp();
+            let mut claims = json!({"iss": "https://appleid.apple.com", "aud": CLIENT_ID,
+                                    "sub": format!("{hint}.001"), "email": format!("{hint}@apple.test"),
+                                    "email_verified": "true", "iat": now, "exp": now + 600});
+            match hint {
+                "apple-wrong-aud" => claims["aud"] = json!("another-app"),
+                "apple-wrong-iss" => claims["iss"] = json!("https://evil.test"),
+                "apple-unverified" => claims["email_verified"] = json!("false"),
+                _ => {}
+            }
+            json!({"_id_token": claims, "_tamper": hint == "apple-tampered"})
+        }
         // OIDC users whose `picture` is served by the fake provider
         // (`http://PROVIDER` becomes its address when answered).
         "pic-ok" | "pic-text" | "pic-huge" | "pic-redirect" | "pic-to-admin" => {
@@ -186,9 +203,26 @@ async fn token(
         .get("_expires_in")
         .cloned()
         .unwrap_or(json!(3600));
+    let id_token = grant.user.get("_id_token").map(|claims| {
+        let token = sign_id_token(claims);
+        if grant.user["_tamper"] == json!(true) {
+            // Same header and signature, other claims: a forged token.
+            let mut forged = claims.clone();
+            forged["sub"] = json!("victim.001");
+            let parts: Vec<&str> = token.split('.').collect();
+            let body = URL_SAFE_NO_PAD.encode(forged.to_string());
+            format!("{}.{body}.{}", parts[0], parts[2])
+        } else {
+            token
+        }
+    });
     s.tokens.insert(access.clone(), grant.user);
-    HttpResponse::Ok().json(json!({"access_token": access, "refresh_token": "r1",
-                                   "token_type": "Bearer", "expires_in": expires_in}))
+    let mut answer = json!({"access_token": access, "refresh_token": "r1",
+                            "token_type": "Bearer", "expires_in": expires_in});
+    if let Some(id_token) = id_token {
+        answer["id_token"] = json!(id_token);
+    }
+    HttpResponse::Ok().json(answer)
 }
 
 async fn userinfo(state: Shared, req: actix_web::HttpRequest) -> HttpResponse {
@@ -228,6 +262,32 @@ async fn userinfo(state: Shared, req: actix_web::HttpRequest) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("application/json")
         .body(answer)
+}
+
+/// A P-256 key made for these tests only (signs the fake `id_token`s).
+const TEST_EC_KEY_DER_B64: &str = "MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgC/TL7bFGxWVf+J7UdZZ0CZ3RD8Gop3LuaCM+dZpawUahRANCAATCLxdwLbvN9JyAWtn87QN4W6khow5lfJCf8Am65D7echRCtViI6I1SOScJF9ZZlHVRWA/8RAdktAz66MWzjD14";
+
+fn sign_id_token(claims: &Value) -> String {
+    let der = base64::engine::general_purpose::STANDARD
+        .decode(TEST_EC_KEY_DER_B64)
+        .expect("der");
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
+    header.kid = Some("k1".into());
+    jsonwebtoken::encode(
+        &header,
+        claims,
+        &jsonwebtoken::EncodingKey::from_ec_der(&der),
+    )
+    .expect("signs")
+}
+
+/// The JWKS holding the test key's public half.
+async fn jwks() -> HttpResponse {
+    HttpResponse::Ok().json(
+        json!({"keys": [{"kty": "EC", "crv": "P-256", "kid": "k1", "alg": "ES256",
+        "use": "sig", "x": "wi8XcC27zfScgFrZ_O0DeFupIaMOZXyQn_AJuuQ-3nI",
+        "y": "FEK1WIjojVI5JwkX1lmUdVFYD_xEB2S0DProxbOMPXg"}]}),
+    )
 }
 
 /// A 1×1 PNG.
@@ -297,6 +357,7 @@ async fn start_provider() -> String {
             .route("/userinfo", web::post().to(userinfo))
             .route("/userinfo/emails", web::get().to(emails))
             .route("/emails", web::get().to(emails))
+            .route("/jwks", web::get().to(jwks))
             .route("/avatar.png", web::get().to(avatar_png))
             .route("/huge.png", web::get().to(huge_png))
             .route("/not-image", web::get().to(not_image))
@@ -1551,5 +1612,123 @@ async fn the_provider_avatar_is_downloaded_into_the_mapped_file_field_only_when_
                 png().as_slice()
             );
         }
+    }
+}
+
+#[tokio::test]
+async fn apple_signs_in_only_with_an_id_token_signed_by_its_jwks_for_this_client() {
+    // (fake user, accepted, email trusted, why)
+    for (hint, accepted, trusted, why) in [
+        (
+            "apple-user",
+            true,
+            true,
+            "signed, this client, Apple's issuer",
+        ),
+        (
+            "apple-unverified",
+            true,
+            false,
+            "email_verified is \"false\"",
+        ),
+        ("apple-wrong-aud", false, false, "a token for another app"),
+        ("apple-wrong-iss", false, false, "not Apple's issuer"),
+        (
+            "apple-tampered",
+            false,
+            false,
+            "claims changed after signing",
+        ),
+    ] {
+        let app = spawn_app().await;
+        let provider = start_provider().await;
+        let (status, body) = status_json(
+            app.update_collection(
+                "users",
+                json!({"oauth2": {"enabled": true, "providers": [{
+                    "name": "apple", "clientId": CLIENT_ID, "clientSecret": CLIENT_SECRET,
+                    "authURL": format!("{provider}/authorize"),
+                    "tokenURL": format!("{provider}/token"),
+                    "extra": {"jwksURL": format!("{provider}/jwks")},
+                }]}}),
+            )
+            .await,
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+        let (code, verifier, redirect) = authorize_with(&app, 0, hint).await;
+
+        let (status, body) = oauth2_login(
+            &app,
+            json!({"provider": "apple", "code": code, "codeVerifier": verifier,
+                   "redirectURL": redirect, "createData": {"email": "chosen@client.test"}}),
+        )
+        .await;
+
+        let (_, users) = status_json(
+            app.su(Method::GET, "/api/collections/users/records", None)
+                .await,
+        )
+        .await;
+        if !accepted {
+            assert_eq!(status, 400, "{hint} ({why}): {body}");
+            assert_eq!(body["message"], "Failed to fetch OAuth2 user.", "{hint}");
+            assert_eq!(users["totalItems"], 0, "{hint} ({why}): nothing created");
+            continue;
+        }
+        assert_eq!(status, 200, "{hint} ({why}): {body}");
+        assert_eq!(body["meta"]["id"], format!("{hint}.001"), "{hint}");
+        let email = if trusted {
+            format!("{hint}@apple.test")
+        } else {
+            String::new()
+        };
+        assert_eq!(body["meta"]["email"], email, "{hint} ({why})");
+    }
+}
+
+#[tokio::test]
+async fn oidc_without_a_user_info_url_reads_the_id_token_for_this_client_only() {
+    for (hint, issuers, accepted, why) in [
+        ("apple-user", json!([]), true, "this client's token"),
+        (
+            "apple-wrong-aud",
+            json!([]),
+            false,
+            "another client's token",
+        ),
+        (
+            "apple-user",
+            json!(["https://idp.test"]),
+            false,
+            "an issuer not in extra.issuers",
+        ),
+        (
+            "apple-tampered",
+            json!([]),
+            true,
+            "no jwksURL: the server's own TLS exchange is trusted, as OIDC allows",
+        ),
+    ] {
+        let app = spawn_app().await;
+        let provider = start_provider().await;
+        let (status, body) = status_json(
+            app.update_collection(
+                "users",
+                json!({"oauth2": {"enabled": true, "providers": [{
+                    "name": "oidc", "clientId": CLIENT_ID, "clientSecret": CLIENT_SECRET,
+                    "authURL": format!("{provider}/authorize"),
+                    "tokenURL": format!("{provider}/token"),
+                    "extra": {"issuers": issuers},
+                }]}}),
+            )
+            .await,
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+
+        let (status, body) = oauth2_flow(&app, "oidc", hint, None, json!({})).await;
+
+        assert_eq!(status == 200, accepted, "{hint} ({why}): {body}");
     }
 }
