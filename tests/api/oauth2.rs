@@ -94,6 +94,17 @@ fn provider_shaped(hint: &str) -> Option<Value> {
                                "_emails": [{"email": "gt@gitee.test", "state": "confirmed", "scope": ["primary"]}]}),
         "facebook-user" => json!({"id": "fb1", "name": "FB", "email": "victim@example.com"}),
         "twitch-empty" => json!({"data": []}),
+        // Hostile or broken user-info answers (`_respond` picks the answer).
+        "hostile-huge"
+        | "hostile-500"
+        | "hostile-html"
+        | "hostile-array"
+        | "hostile-deep"
+        | "hostile-noid"
+        | "hostile-huge-emails" => {
+            json!({"sub": "", "id": 5, "_respond": hint,
+                   "_emails": [{"email": "x@x.test", "primary": true, "verified": true}]})
+        }
         // Apple: no user-info endpoint; the user is the `id_token` the token
         // endpoint returns (`_id_token` claims, signed with the test key;
         // `_tamper` changes the claims after signing).
@@ -251,6 +262,33 @@ async fn userinfo(state: Shared, req: actix_web::HttpRequest) -> HttpResponse {
             return HttpResponse::BadRequest().json(json!({"error": "missing header"}));
         }
     }
+    match user["_respond"].as_str() {
+        Some("hostile-huge") => {
+            let filler = "x".repeat(2 * 1024 * 1024);
+            return HttpResponse::Ok().json(json!({"sub": "huge", "email": "h@x.test",
+                                                  "email_verified": true, "pad": filler}));
+        }
+        Some("hostile-500") => {
+            return HttpResponse::InternalServerError().json(json!({"error": "boom"}));
+        }
+        Some("hostile-html") => {
+            return HttpResponse::Ok()
+                .content_type("text/html")
+                .body("<html>login</html>");
+        }
+        Some("hostile-array") => return HttpResponse::Ok().json(json!([{"sub": "a"}])),
+        Some("hostile-deep") => {
+            let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+            return HttpResponse::Ok()
+                .content_type("application/json")
+                .body(deep);
+        }
+        Some("hostile-noid") => {
+            return HttpResponse::Ok().json(json!({"name": "No Id", "email": "n@x.test",
+                                                  "email_verified": true}));
+        }
+        _ => {}
+    }
     let is_post = req.method() == actix_web::http::Method::POST;
     if user["_graphql"] == json!(true) && !is_post {
         return HttpResponse::MethodNotAllowed().finish();
@@ -339,6 +377,12 @@ async fn emails(state: Shared, req: actix_web::HttpRequest) -> HttpResponse {
         .unwrap_or_default()
         .to_owned();
     match state.lock().expect("provider state").tokens.get(&bearer) {
+        Some(user) if user["_respond"] == json!("hostile-huge-emails") => {
+            let many: Vec<Value> = (0..40_000)
+                .map(|i| json!({"email": format!("e{i}@x.test"), "primary": false, "verified": true}))
+                .collect();
+            HttpResponse::Ok().json(many)
+        }
         Some(user) if user.get("_emails").is_some() => HttpResponse::Ok().json(&user["_emails"]),
         Some(_) => HttpResponse::NotFound().finish(),
         None => HttpResponse::Unauthorized().finish(),
@@ -1730,5 +1774,46 @@ async fn oidc_without_a_user_info_url_reads_the_id_token_for_this_client_only() 
         let (status, body) = oauth2_flow(&app, "oidc", hint, None, json!({})).await;
 
         assert_eq!(status == 200, accepted, "{hint} ({why}): {body}");
+    }
+}
+
+#[tokio::test]
+async fn broken_or_hostile_provider_answers_get_a_clear_400_and_create_nothing() {
+    for (name, hint, why) in [
+        ("oidc", "hostile-huge", "a 2 MiB user-info answer"),
+        ("oidc", "hostile-500", "a provider error"),
+        ("oidc", "hostile-html", "not JSON"),
+        ("oidc", "hostile-array", "a JSON array"),
+        ("oidc", "hostile-deep", "JSON nested 100,000 deep"),
+        ("oidc", "hostile-noid", "no user id"),
+        ("github", "hostile-huge-emails", "a 2 MiB address list"),
+    ] {
+        let app = spawn_app().await;
+        let provider = start_provider().await;
+        enable_as(&app, &provider, name).await;
+        let (code, verifier, redirect) = authorize_with(&app, 0, hint).await;
+
+        let (status, body) = oauth2_login(
+            &app,
+            json!({"provider": name, "code": code, "codeVerifier": verifier,
+                   "redirectURL": redirect, "createData": {"email": "c@client.test"}}),
+        )
+        .await;
+
+        assert_eq!(status, 400, "{hint} ({why}): {body}");
+        assert_eq!(
+            body["status"], 400,
+            "{hint}: PocketBase's error envelope {body}"
+        );
+        assert_eq!(
+            body["message"], "Failed to fetch OAuth2 user.",
+            "{hint} ({why})"
+        );
+        let (_, users) = status_json(
+            app.su(Method::GET, "/api/collections/users/records", None)
+                .await,
+        )
+        .await;
+        assert_eq!(users["totalItems"], 0, "{hint} ({why}): nothing created");
     }
 }
