@@ -172,6 +172,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                     vec![plain(web::post().to(settings::test_email))],
                 ))
                 .service(resource(
+                    "/apple/generate-client-secret",
+                    vec![plain(web::post().to(oauth2::apple_client_secret))],
+                ))
+                .service(resource(
                     "/test/s3",
                     vec![plain(web::post().to(settings::test_s3))],
                 )),

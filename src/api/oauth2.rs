@@ -140,3 +140,27 @@ pub async fn with_oauth2(
     };
     finish_login(&req, &state, collection, factor).await
 }
+
+/// `POST /api/settings/apple/generate-client-secret` (superusers): signs an
+/// Apple client secret from `{clientId, teamId, keyId, privateKey, duration}`.
+pub async fn apple_client_secret(
+    req: HttpRequest,
+    _: super::extract::Superuser,
+    body: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    use crate::auth::apple::{self, AppleSecretError, AppleSecretForm};
+    let input = read_object(&req, body, state.config.server.max_body_bytes).await?;
+    let form: AppleSecretForm = serde_json::from_value(Value::Object(input)).map_err(|_| {
+        ApiError::bad_request("An error occurred while loading the submitted data.")
+    })?;
+    match apple::client_secret(&form) {
+        Ok(secret) => Ok(HttpResponse::Ok().json(serde_json::json!({"secret": secret}))),
+        Err(AppleSecretError::Invalid(errors)) => {
+            Err(ApiError::validation("Invalid client secret data.", &errors))
+        }
+        Err(AppleSecretError::Key) => Err(ApiError::bad_request(
+            "Failed to generate client secret. The private key is not a valid PKCS#8 EC key.",
+        )),
+    }
+}

@@ -6,6 +6,7 @@
 //! email change, OTP, MFA, OAuth2 linking) live in `accounts`; record
 //! serialisation is left to `records`; HTTP to `api`.
 
+pub mod apple;
 pub mod install;
 mod login;
 pub mod oauth2;

@@ -1817,3 +1817,58 @@ async fn broken_or_hostile_provider_answers_get_a_clear_400_and_create_nothing()
         assert_eq!(users["totalItems"], 0, "{hint} ({why}): nothing created");
     }
 }
+
+#[tokio::test]
+async fn superusers_alone_can_generate_an_apple_client_secret() {
+    let app = spawn_app().await;
+    let path = "/api/settings/apple/generate-client-secret";
+    let key = "-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgC/TL7bFGxWVf+J7U\ndZZ0CZ3RD8Gop3LuaCM+dZpawUahRANCAATCLxdwLbvN9JyAWtn87QN4W6khow5l\nfJCf8Am65D7echRCtViI6I1SOScJF9ZZlHVRWA/8RAdktAz66MWzjD14\n-----END PRIVATE KEY-----";
+    let good = json!({"clientId": "com.example.app", "teamId": "ABCDE12345", "keyId": "KEY1234567",
+                      "privateKey": key, "duration": 3600});
+
+    let (guest, _) = status_json(
+        app.request(Method::POST, path, None, Some(good.clone()))
+            .await,
+    )
+    .await;
+    let (ok, secret) = status_json(app.su(Method::POST, path, Some(good.clone())).await).await;
+    let (bad, bad_body) = status_json(
+        app.su(
+            Method::POST,
+            path,
+            Some(json!({"teamId": "x", "duration": 99_999_999})),
+        )
+        .await,
+    )
+    .await;
+    let mut wrong_key = good.clone();
+    wrong_key["privateKey"] = json!("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----");
+    let (broken, broken_body) =
+        status_json(app.su(Method::POST, path, Some(wrong_key)).await).await;
+    let (typed, _) = status_json(
+        app.su(Method::POST, path, Some(json!({"duration": "soon"})))
+            .await,
+    )
+    .await;
+
+    assert_eq!(guest, 401);
+    assert_eq!(ok, 200, "{secret}");
+    assert_eq!(
+        secret["secret"].as_str().map(|s| s.split('.').count()),
+        Some(3),
+        "{secret}"
+    );
+    assert_eq!(bad, 400, "{bad_body}");
+    assert_eq!(bad_body["message"], "Invalid client secret data.");
+    assert_eq!(
+        bad_body["data"]["teamId"]["code"],
+        "validation_length_invalid"
+    );
+    assert_eq!(
+        bad_body["data"]["duration"]["code"],
+        "validation_max_less_equal_than_required"
+    );
+    assert_eq!(bad_body["data"]["clientId"]["code"], "validation_required");
+    assert_eq!(broken, 400, "{broken_body}");
+    assert_eq!(typed, 400);
+}
