@@ -83,7 +83,11 @@ fn provider_entry(provider: &ProviderConfig) -> Value {
         query.push(("code_challenge_method", "S256".to_owned()));
     }
     query.push(("response_type", "code".to_owned()));
-    query.push(("scope", provider.spec.scopes.join(" ")));
+    let mut scopes = provider.spec.scopes.to_vec();
+    if !id_token_email_mode(provider).is_empty() && !scopes.contains(&"openid") {
+        scopes.push("openid");
+    }
+    query.push(("scope", scopes.join(" ")));
     query.push(("state", state.clone()));
     for (key, value) in provider.spec.auth_params {
         query.push((key, (*value).to_owned()));
@@ -212,6 +216,17 @@ pub async fn exchange(
         let list = fetch_email_list(&url, &access_token).await?;
         user.email = mapping::email_from_list(&lookup, &list);
     }
+    let mode = id_token_email_mode(provider);
+    if !mode.is_empty() {
+        let check = IdTokenCheck {
+            client_id: &provider.client_id,
+            issuers: &[],
+            require_exp: false,
+        };
+        let claims =
+            mapping::unverified_claims(&str_at(&token, "/id_token"), &check).unwrap_or(Value::Null);
+        user.email = mapping::id_token_email(mode, &claims, &user.id);
+    }
     user.access_token = access_token;
     user.refresh_token = str_at(&token, "/refresh_token");
     user.expiry = token
@@ -224,6 +239,18 @@ pub async fn exchange(
         .map(|at| at.format("%Y-%m-%d %H:%M:%S%.3fZ").to_string())
         .unwrap_or_default();
     Ok(user)
+}
+
+/// The `extra.idTokenEmailClaim` of a provider that honours it, else "".
+fn id_token_email_mode(provider: &ProviderConfig) -> &str {
+    if !provider.spec.id_token_email {
+        return "";
+    }
+    provider
+        .extra
+        .get("idTokenEmailClaim")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
 }
 
 /// A list of the user's addresses (GitHub's `/user/emails`). A 401/403/404

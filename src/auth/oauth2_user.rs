@@ -187,6 +187,46 @@ pub(crate) fn lookup_url(lookup: &EmailLookup, user_info_url: &str) -> String {
     }
 }
 
+/// Microsoft's opt-in email from the `id_token` (`extra.idTokenEmailClaim`):
+/// `verified_primary_email`, `email` when `xms_edov` (the domain owner
+/// verified it) is true (`email_and_xms_edov`), or either (`any_verified`).
+/// PocketBase's fourth mode, the bare `email` claim, is unverified and gives
+/// nothing here. The token must be this user's (`oid` = Graph `id`).
+pub(crate) fn id_token_email(mode: &str, claims: &Value, graph_id: &str) -> String {
+    if claims.get("oid").and_then(Value::as_str) != Some(graph_id) {
+        return String::new();
+    }
+    let primary = || match claims.get("verified_primary_email") {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Array(list)) => list
+            .first()
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned(),
+        _ => String::new(),
+    };
+    let edov = || {
+        if truthy(claims.get("xms_edov")) {
+            str_at(claims, "/email")
+        } else {
+            String::new()
+        }
+    };
+    let email = match mode {
+        "verified_primary_email" => primary(),
+        "email_and_xms_edov" => edov(),
+        "any_verified" => Some(primary())
+            .filter(|e| !e.is_empty())
+            .unwrap_or_else(edov),
+        _ => String::new(),
+    };
+    if plausible_email(&email) {
+        email
+    } else {
+        String::new()
+    }
+}
+
 /// What an `id_token` must satisfy.
 pub(crate) struct IdTokenCheck<'a> {
     pub client_id: &'a str,
@@ -806,6 +846,53 @@ fJCf8Am65D7echRCtViI6I1SOScJF9ZZlHVRWA/8RAdktAz66MWzjD14
             assert!(
                 unverified_claims(&token(claims), &check).is_err(),
                 "{why} must be refused"
+            );
+        }
+    }
+
+    #[test]
+    fn microsoft_id_token_email_modes_take_only_verified_claims_of_this_user() {
+        let claims = json!({"oid": "g1", "email": "e@x.test", "xms_edov": true,
+                            "verified_primary_email": ["p@x.test"]});
+        let no_edov = json!({"oid": "g1", "email": "e@x.test", "xms_edov": false});
+        for (mode, claims, graph_id, expected, why) in [
+            (
+                "verified_primary_email",
+                &claims,
+                "g1",
+                "p@x.test",
+                "the primary verified claim",
+            ),
+            (
+                "email_and_xms_edov",
+                &claims,
+                "g1",
+                "e@x.test",
+                "domain-owner verified",
+            ),
+            ("email_and_xms_edov", &no_edov, "g1", "", "xms_edov false"),
+            ("any_verified", &no_edov, "g1", "", "neither proof"),
+            ("any_verified", &claims, "g1", "p@x.test", "primary first"),
+            (
+                "email",
+                &claims,
+                "g1",
+                "",
+                "the bare email claim is unverified",
+            ),
+            (
+                "verified_primary_email",
+                &claims,
+                "g2",
+                "",
+                "another user's token",
+            ),
+            ("", &claims, "g1", "", "no mode"),
+        ] {
+            assert_eq!(
+                id_token_email(mode, claims, graph_id),
+                expected,
+                "{mode}: {why}"
             );
         }
     }

@@ -131,6 +131,10 @@ pub struct ProviderSpec {
     /// Extra query parameters of the authorization URL.
     pub auth_params: &'static [(&'static str, &'static str)],
     pub pkce: bool,
+    /// Microsoft: `extra.idTokenEmailClaim` may pick a verified email claim
+    /// of the `id_token` (and adds the `openid` scope) — see
+    /// `auth::oauth2_user::id_token_email`.
+    pub id_token_email: bool,
     pub source: UserSource,
     pub user: UserMapping,
 }

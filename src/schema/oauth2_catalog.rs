@@ -43,6 +43,7 @@ const BASE: ProviderSpec = ProviderSpec {
     scopes: &[],
     auth_params: &[],
     pkce: true,
+    id_token_email: false,
     source: GET,
     user: NO_USER,
 };
@@ -113,6 +114,7 @@ pub const CATALOG: &[ProviderSpec] = &[
         token_url: "https://login.microsoftonline.com/common/oauth2/v2.0/token",
         user_info_url: "https://graph.microsoft.com/v1.0/me",
         scopes: &["User.Read"],
+        id_token_email: true,
         user: UserMapping {
             id: Text::At("/id"),
             name: Text::At("/displayName"),

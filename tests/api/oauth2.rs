@@ -94,6 +94,10 @@ fn provider_shaped(hint: &str) -> Option<Value> {
                                "_emails": [{"email": "gt@gitee.test", "state": "confirmed", "scope": ["primary"]}]}),
         "facebook-user" => json!({"id": "fb1", "name": "FB", "email": "victim@example.com"}),
         "twitch-empty" => json!({"data": []}),
+        // Graph `/me` plus an id_token whose `email` the domain owner verified.
+        "graph-edov" => json!({"id": "g-1", "displayName": "Edov", "mail": "victim@example.com",
+                               "_id_token": {"aud": CLIENT_ID, "oid": "g-1", "email": "edov@ms.test",
+                                             "xms_edov": true, "iat": chrono::Utc::now().timestamp()}}),
         // Hostile or broken user-info answers (`_respond` picks the answer).
         "hostile-huge"
         | "hostile-500"
@@ -1871,4 +1875,67 @@ async fn superusers_alone_can_generate_an_apple_client_secret() {
     assert_eq!(bad_body["data"]["clientId"]["code"], "validation_required");
     assert_eq!(broken, 400, "{broken_body}");
     assert_eq!(typed, 400);
+}
+
+#[tokio::test]
+async fn microsoft_trusts_an_id_token_email_only_in_a_verified_claim_mode() {
+    for (mode, trusted, why) in [
+        ("email_and_xms_edov", "edov@ms.test", "email with xms_edov"),
+        ("any_verified", "edov@ms.test", "falls back to xms_edov"),
+        ("verified_primary_email", "", "no such claim"),
+        ("email", "", "the bare email claim is not verified"),
+        ("", "", "Graph mail is never trusted"),
+    ] {
+        let app = spawn_app().await;
+        let provider = start_provider().await;
+        let (status, body) = status_json(
+            app.update_collection(
+                "users",
+                json!({"oauth2": {"enabled": true, "providers": [{
+                    "name": "microsoft", "clientId": CLIENT_ID, "clientSecret": CLIENT_SECRET,
+                    "authURL": format!("{provider}/authorize"),
+                    "tokenURL": format!("{provider}/token"),
+                    "userInfoURL": format!("{provider}/userinfo"),
+                    "extra": {"idTokenEmailClaim": mode},
+                }]}}),
+            )
+            .await,
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+        let (_, methods) = status_json(
+            app.request(
+                Method::GET,
+                "/api/collections/users/auth-methods",
+                None,
+                None,
+            )
+            .await,
+        )
+        .await;
+        let auth_url = methods["oauth2"]["providers"][0]["authURL"]
+            .as_str()
+            .unwrap_or_default();
+        assert_eq!(
+            auth_url.contains("openid"),
+            !mode.is_empty(),
+            "{mode}: openid scope {auth_url}"
+        );
+
+        let create_data = if trusted.is_empty() {
+            json!({"email": "c@client.test"})
+        } else {
+            json!({})
+        };
+
+        let (status, body) = oauth2_flow(&app, "microsoft", "graph-edov", None, create_data).await;
+
+        assert_eq!(status, 200, "{mode}: {body}");
+        assert_eq!(body["meta"]["email"], trusted, "{mode} ({why})");
+        assert_eq!(
+            body["record"]["verified"],
+            !trusted.is_empty(),
+            "{mode} ({why})"
+        );
+    }
 }
