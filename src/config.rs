@@ -29,6 +29,12 @@ pub struct Config {
     pub metrics: MetricsConfig,
     pub realtime: RealtimeConfig,
     pub public: PublicConfig,
+    /// TEST ONLY: lets the OAuth2 avatar download reach loopback and
+    /// private addresses, so tests can serve avatars from 127.0.0.1. Not
+    /// read from `config.toml`, the environment or the CLI (`serde(skip)`):
+    /// only code that builds a `Config` by hand (the test helpers) can set it.
+    #[serde(skip)]
+    pub oauth2_avatar_private_hosts: bool,
 }
 
 /// HTTP listener and request limits.

@@ -9,6 +9,7 @@
 //! principal and the OAuth2 protocol exchange are primitives in `auth`;
 //! HTTP is `api`'s.
 
+pub mod avatar;
 pub mod email_change;
 pub mod impersonate;
 pub mod login;

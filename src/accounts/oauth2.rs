@@ -231,12 +231,14 @@ pub fn signup_body(
             "id" => &user.id,
             "name" => &user.name,
             "username" => &user.username,
-            // Avatars are files: downloading them waits for file uploads.
+            // A file field gets the downloaded avatar ([`avatar_upload`]);
+            // a text field the URL, as PocketBase assigns it.
+            "avatarURL" | "avatarUrl" => &user.avatar_url,
             _ => continue,
         };
         let is_text = collection
             .field(field)
-            .is_some_and(|f| matches!(f.kind, FieldKind::Text { .. }));
+            .is_some_and(|f| matches!(f.kind, FieldKind::Text { .. } | FieldKind::Url { .. }));
         if is_text && !value.is_empty() && !body.contains_key(field) {
             body.insert(field.clone(), json!(value));
         }
@@ -249,6 +251,45 @@ pub fn signup_body(
     body
 }
 
+/// The provider's avatar as an upload to the mapped file field, when the
+/// collection maps `avatarURL` to one and `body` sets no value for it.
+/// Downloaded with the SSRF guards of [`super::avatar`]; a failed download
+/// is logged and means no avatar, never a failed sign-up (as PocketBase).
+pub async fn avatar_upload(
+    collection: &CompiledCollection,
+    body: &Map<String, Value>,
+    user: &OAuth2User,
+    staging_dir: &std::path::Path,
+    allow_private: bool,
+) -> Vec<records::Upload> {
+    let Some((_, field)) = collection
+        .auth
+        .oauth2
+        .mapped_fields
+        .iter()
+        .find(|(source, _)| source == "avatarURL" || source == "avatarUrl")
+    else {
+        return Vec::new();
+    };
+    let Some(FieldKind::File { max_size, .. }) = collection.field(field).map(|f| &f.kind) else {
+        return Vec::new();
+    };
+    if user.avatar_url.is_empty() || body.contains_key(field.as_str()) {
+        return Vec::new();
+    }
+    let limit = crate::files::effective_max_size(*max_size);
+    match super::avatar::download(&user.avatar_url, staging_dir, limit, allow_private).await {
+        Ok(file) => vec![records::Upload {
+            key: field.clone(),
+            file,
+        }],
+        Err(e) => {
+            tracing::warn!(error = %e, "failed to retrieve the OAuth2 avatar");
+            Vec::new()
+        }
+    }
+}
+
 /// Signs up a new record from `body` (see [`signup_body`]) under the
 /// collection's create rule as `caller` sees it, then links the provider
 /// account, in one transaction: the create, the provider's verification of
@@ -257,20 +298,29 @@ pub fn signup_body(
 pub async fn sign_up(
     db: &Db,
     hub: &Hub,
+    store: &crate::files::Store,
     snapshot: Arc<Snapshot>,
     collection: &Arc<CompiledCollection>,
     provider: &'static str,
     user: &OAuth2User,
     caller: records::Caller,
     body: Map<String, Value>,
+    uploads: Vec<records::Upload>,
 ) -> Result<String, RecordError> {
     let prepared =
-        records::prepare_create(&snapshot, collection.clone(), caller, body, &[]).await?;
+        records::prepare_create(&snapshot, collection.clone(), caller, body, &uploads).await?;
+    // The avatar is placed durably before the record that names it commits,
+    // and removed again if the sign-up fails (as the records write does).
+    let placed = crate::files::place(store, prepared.stage(uploads)?).await?;
     let (collection, user) = (collection.clone(), user.clone());
-    system::system_write(db, hub, move |tx, changes| {
+    let outcome = system::system_write(db, hub, move |tx, changes| {
         prepared.apply(tx, &snapshot, changes)?;
         link_new_in(tx, &collection, prepared.id(), provider, &user, changes)?;
         Ok(prepared.id().to_owned())
     })
-    .await
+    .await;
+    if outcome.is_err() {
+        crate::files::remove(store, placed, Vec::new()).await;
+    }
+    outcome
 }

@@ -170,6 +170,12 @@ pub async fn import(
     Ok(respond::no_content())
 }
 
+/// Every OAuth2 provider the server knows, with its display name and logo,
+/// in PocketBase's order (the dashboard's provider picker).
+pub async fn oauth2_providers(_: Superuser) -> HttpResponse {
+    HttpResponse::Ok().json(schema::oauth2::catalog_list())
+}
+
 /// Blank templates the admin UI starts new collections from.
 pub async fn scaffolds(req: HttpRequest, _: Superuser) -> Result<HttpResponse, ApiError> {
     let base = schema::Collection::from_create(&json!({"name": "base", "type": "base"}))

@@ -172,6 +172,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                     vec![plain(web::post().to(settings::test_email))],
                 ))
                 .service(resource(
+                    "/apple/generate-client-secret",
+                    vec![plain(web::post().to(oauth2::apple_client_secret))],
+                ))
+                .service(resource(
                     "/test/s3",
                     vec![plain(web::post().to(settings::test_s3))],
                 )),
@@ -230,6 +234,10 @@ fn collection_routes() -> actix_web::Scope {
         .service(resource(
             "/meta/scaffolds",
             vec![plain(web::get().to(collections::scaffolds))],
+        ))
+        .service(resource(
+            "/meta/oauth2-providers",
+            vec![plain(web::get().to(collections::oauth2_providers))],
         ))
         .service(single(
             "/meta/dry-run-view",

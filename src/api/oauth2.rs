@@ -106,16 +106,26 @@ pub async fn with_oauth2(
                 context: "oauth2",
                 ..caller(&who, &req)
             };
+            let avatar = accounts::oauth2::avatar_upload(
+                &collection,
+                &create_data,
+                &user,
+                state.store.staging_dir(),
+                state.config.oauth2_avatar_private_hosts,
+            )
+            .await;
             let body = accounts::oauth2::signup_body(&collection, create_data, &user);
             let id = accounts::oauth2::sign_up(
                 &state.db,
                 &state.realtime,
+                &state.store,
                 state.registry.snapshot(),
                 &collection,
                 provider.spec.name,
                 &user,
                 caller,
                 body,
+                avatar,
             )
             .await?;
             (id, true)
@@ -129,4 +139,28 @@ pub async fn with_oauth2(
         meta: Some(user.meta(is_new)),
     };
     finish_login(&req, &state, collection, factor).await
+}
+
+/// `POST /api/settings/apple/generate-client-secret` (superusers): signs an
+/// Apple client secret from `{clientId, teamId, keyId, privateKey, duration}`.
+pub async fn apple_client_secret(
+    req: HttpRequest,
+    _: super::extract::Superuser,
+    body: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    use crate::auth::apple::{self, AppleSecretError, AppleSecretForm};
+    let input = read_object(&req, body, state.config.server.max_body_bytes).await?;
+    let form: AppleSecretForm = serde_json::from_value(Value::Object(input)).map_err(|_| {
+        ApiError::bad_request("An error occurred while loading the submitted data.")
+    })?;
+    match apple::client_secret(&form) {
+        Ok(secret) => Ok(HttpResponse::Ok().json(serde_json::json!({"secret": secret}))),
+        Err(AppleSecretError::Invalid(errors)) => {
+            Err(ApiError::validation("Invalid client secret data.", &errors))
+        }
+        Err(AppleSecretError::Key) => Err(ApiError::bad_request(
+            "Failed to generate client secret. The private key is not a valid PKCS#8 EC key.",
+        )),
+    }
 }

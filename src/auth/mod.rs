@@ -6,9 +6,11 @@
 //! email change, OTP, MFA, OAuth2 linking) live in `accounts`; record
 //! serialisation is left to `records`; HTTP to `api`.
 
+pub mod apple;
 pub mod install;
 mod login;
 pub mod oauth2;
+mod oauth2_user;
 pub mod origins;
 pub mod password;
 mod principal;

@@ -5,7 +5,8 @@
 //! protocol. Linking provider accounts to records is `accounts::oauth2`.
 
 use super::AuthError;
-use crate::schema::oauth2::{EmailProof, ProviderConfig, ProviderSpec};
+use super::oauth2_user::{self as mapping, IdTokenCheck, str_at};
+use crate::schema::oauth2::{EmailProof, ProviderConfig, ProviderSpec, UserSource};
 use crate::schema::{CompiledCollection, autogen};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -82,8 +83,15 @@ fn provider_entry(provider: &ProviderConfig) -> Value {
         query.push(("code_challenge_method", "S256".to_owned()));
     }
     query.push(("response_type", "code".to_owned()));
-    query.push(("scope", provider.spec.scopes.join(" ")));
+    let mut scopes = provider.spec.scopes.to_vec();
+    if !id_token_email_mode(provider).is_empty() && !scopes.contains(&"openid") {
+        scopes.push("openid");
+    }
+    query.push(("scope", scopes.join(" ")));
     query.push(("state", state.clone()));
+    for (key, value) in provider.spec.auth_params {
+        query.push((key, (*value).to_owned()));
+    }
     let encoded = serde_urlencoded::to_string(&query).unwrap_or_default();
     let separator = if provider.auth_url.contains('?') {
         '&'
@@ -99,7 +107,7 @@ fn provider_entry(provider: &ProviderConfig) -> Value {
     json!({
         "name": provider.spec.name,
         "displayName": provider.display_name,
-        "logo": "",
+        "logo": crate::schema::oauth2::logo(provider.spec.name),
         "state": state,
         "authURL": auth_url,
         "authUrl": auth_url,
@@ -191,26 +199,33 @@ pub async fn exchange(
     if access_token.is_empty() {
         return Err(AuthError::OAuth2Token);
     }
-    let raw = async {
-        let response = http()
-            .get(&provider.user_info_url)
-            .header(reqwest::header::ACCEPT, "application/json")
-            .bearer_auth(&access_token)
-            .send()
-            .await
-            .ok()?;
-        json_body(response).await
+    let raw = fetch_user(provider, &token, &access_token).await?;
+    if !mapping::is_active(provider.spec, &raw) {
+        tracing::info!(
+            provider = provider.spec.name,
+            "provider account is not active"
+        );
+        return Err(AuthError::OAuth2User);
     }
-    .await
-    .ok_or(AuthError::OAuth2User)?;
     let mut user = map_user(provider.spec, raw);
     if user.id.is_empty() {
         return Err(AuthError::OAuth2User);
     }
-    let emails_path = provider.spec.user.verified_emails;
-    if !emails_path.is_empty() {
-        let url = format!("{}{emails_path}", provider.user_info_url);
-        user.email = fetch_verified_email(&url, &access_token).await?;
+    if let EmailProof::Lookup(lookup) = provider.spec.user.email_verified {
+        let url = mapping::lookup_url(&lookup, &provider.user_info_url);
+        let list = fetch_email_list(&url, &access_token).await?;
+        user.email = mapping::email_from_list(&lookup, &list);
+    }
+    let mode = id_token_email_mode(provider);
+    if !mode.is_empty() {
+        let check = IdTokenCheck {
+            client_id: &provider.client_id,
+            issuers: &[],
+            require_exp: false,
+        };
+        let claims =
+            mapping::unverified_claims(&str_at(&token, "/id_token"), &check).unwrap_or(Value::Null);
+        user.email = mapping::id_token_email(mode, &claims, &user.id);
     }
     user.access_token = access_token;
     user.refresh_token = str_at(&token, "/refresh_token");
@@ -226,10 +241,22 @@ pub async fn exchange(
     Ok(user)
 }
 
-/// The primary verified address from a list of the user's addresses (GitHub's
-/// `/user/emails`). A 401/403/404 (the scope was not granted) means no email,
-/// as in PocketBase; any other failure fails the login.
-async fn fetch_verified_email(url: &str, access_token: &str) -> Result<String, AuthError> {
+/// The `extra.idTokenEmailClaim` of a provider that honours it, else "".
+fn id_token_email_mode(provider: &ProviderConfig) -> &str {
+    if !provider.spec.id_token_email {
+        return "";
+    }
+    provider
+        .extra
+        .get("idTokenEmailClaim")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+}
+
+/// A list of the user's addresses (GitHub's `/user/emails`). A 401/403/404
+/// (the scope was not granted) means no email, as in PocketBase; any other
+/// failure fails the login.
+async fn fetch_email_list(url: &str, access_token: &str) -> Result<Value, AuthError> {
     let response = http()
         .get(url)
         .header(reqwest::header::ACCEPT, "application/json")
@@ -238,21 +265,101 @@ async fn fetch_verified_email(url: &str, access_token: &str) -> Result<String, A
         .await
         .map_err(|_| AuthError::OAuth2User)?;
     if matches!(response.status().as_u16(), 401 | 403 | 404) {
-        return Ok(String::new());
+        return Ok(Value::Null);
     }
-    let list = json_body(response).await.ok_or(AuthError::OAuth2User)?;
-    Ok(primary_verified_email(&list))
+    json_body(response).await.ok_or(AuthError::OAuth2User)
 }
 
-/// The `email` of the entry that is both `primary` and `verified`; "" if none.
-fn primary_verified_email(list: &Value) -> String {
-    list.as_array()
-        .into_iter()
-        .flatten()
-        .find(|e| e["primary"] == Value::Bool(true) && e["verified"] == Value::Bool(true))
-        .and_then(|e| e["email"].as_str())
-        .unwrap_or_default()
-        .to_owned()
+/// The user JSON: from the user-info endpoint as the provider wants it
+/// asked, or from the token answer's `id_token`.
+async fn fetch_user(
+    provider: &ProviderConfig,
+    token: &Value,
+    access_token: &str,
+) -> Result<Value, AuthError> {
+    let request = match provider.spec.source {
+        UserSource::Get(headers) => {
+            let mut request = http().get(&provider.user_info_url);
+            for (name, value) in headers {
+                request = request.header(*name, value.replace("{client_id}", &provider.client_id));
+            }
+            request
+        }
+        UserSource::GraphQl(body) => http()
+            .post(&provider.user_info_url)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body),
+        UserSource::UserInfoOrIdToken if !provider.user_info_url.is_empty() => {
+            http().get(&provider.user_info_url)
+        }
+        UserSource::UserInfoOrIdToken => return id_token_user(provider, token, "", false).await,
+        UserSource::IdToken { jwks, issuer } => {
+            return id_token_user(provider, token, jwks, true)
+                .await
+                .and_then(|claims| {
+                    let iss = claims.get("iss").and_then(Value::as_str);
+                    if iss == Some(issuer) {
+                        Ok(claims)
+                    } else {
+                        Err(AuthError::OAuth2User)
+                    }
+                });
+        }
+    };
+    let response = request
+        .header(reqwest::header::ACCEPT, "application/json")
+        .bearer_auth(access_token)
+        .send()
+        .await
+        .map_err(|_| AuthError::OAuth2User)?;
+    json_body(response).await.ok_or(AuthError::OAuth2User)
+}
+
+/// The claims of the token answer's `id_token`: signature checked against
+/// the JWKS (`extra.jwksURL`, else `default_jwks`; OIDC without either
+/// trusts its own TLS connection to the token endpoint), audience, times
+/// and `extra.issuers`.
+async fn id_token_user(
+    provider: &ProviderConfig,
+    token: &Value,
+    default_jwks: &str,
+    require_exp: bool,
+) -> Result<Value, AuthError> {
+    let id_token = str_at(token, "/id_token");
+    let extra = |key: &str| provider.extra.get(key).cloned().unwrap_or(Value::Null);
+    let issuers: Vec<String> = match extra("issuers") {
+        Value::Array(list) => list
+            .iter()
+            .filter_map(Value::as_str)
+            .map(str::to_owned)
+            .collect(),
+        _ => Vec::new(),
+    };
+    let check = IdTokenCheck {
+        client_id: &provider.client_id,
+        issuers: &issuers,
+        require_exp,
+    };
+    let jwks_url = match extra("jwksURL") {
+        Value::String(url) if !url.is_empty() => url,
+        _ => default_jwks.to_owned(),
+    };
+    let claims = if jwks_url.is_empty() {
+        mapping::unverified_claims(&id_token, &check)
+    } else {
+        let response = http()
+            .get(&jwks_url)
+            .send()
+            .await
+            .map_err(|_| AuthError::OAuth2User)?;
+        let keys = json_body(response).await.ok_or(AuthError::OAuth2User)?;
+        let jwks = serde_json::from_value(keys).map_err(|_| AuthError::OAuth2User)?;
+        mapping::verified_claims(&id_token, &jwks, &check)
+    };
+    claims.map_err(|e| {
+        tracing::info!(provider = provider.spec.name, error = %e, "id_token refused");
+        AuthError::OAuth2User
+    })
 }
 
 /// One call to the token endpoint; `None` unless it answers 2xx with JSON.
@@ -287,40 +394,15 @@ fn form_escape(raw: &str) -> String {
     out
 }
 
-/// The string (or number, as text) at a JSON pointer; "" when absent.
-fn str_at(value: &Value, pointer: &str) -> String {
-    if pointer.is_empty() {
-        return String::new();
-    }
-    match value.pointer(pointer) {
-        Some(Value::String(s)) => s.clone(),
-        Some(Value::Number(n)) => n.to_string(),
-        _ => String::new(),
-    }
-}
-
-/// Maps a provider's user-info JSON through its catalog entry.
+/// Maps a provider's user JSON through its catalog entry.
 fn map_user(spec: &ProviderSpec, raw: Value) -> OAuth2User {
-    let m = &spec.user;
-    let verified = match m.email_verified {
-        EmailProof::Always => true,
-        EmailProof::Flag(pointer) => match raw.pointer(pointer) {
-            Some(Value::Bool(b)) => *b,
-            Some(Value::String(s)) => s == "true",
-            _ => false,
-        },
-        EmailProof::Never => false,
-    };
+    let m = mapping::map_user(spec, &raw);
     OAuth2User {
-        id: str_at(&raw, m.id),
-        name: str_at(&raw, m.name),
-        username: str_at(&raw, m.username),
-        email: if verified {
-            str_at(&raw, m.email)
-        } else {
-            String::new()
-        },
-        avatar_url: str_at(&raw, m.avatar_url),
+        id: m.id,
+        name: m.name,
+        username: m.username,
+        email: m.email,
+        avatar_url: m.avatar_url,
         raw,
         ..OAuth2User::default()
     }
@@ -363,12 +445,11 @@ mod tests {
                 "Graph mail is never verified (nOAuth)",
             ),
             (
-                "gitlab",
-                true,
-                true,
-                "confirmed primary email, as PocketBase",
+                "facebook",
+                false,
+                false,
+                "no documented verified flag (PocketBase trusts it)",
             ),
-            ("facebook", true, true, "as PocketBase"),
         ] {
             let spec = spec(name).expect("in the catalog");
             let got = |raw: &Value| !map_user(spec, raw.clone()).email.is_empty();
@@ -404,7 +485,11 @@ mod tests {
             (json!({"email": "d@x.test"}), "", "not a list"),
             (json!([]), "", "empty"),
         ] {
-            assert_eq!(primary_verified_email(&list), expected, "{why}");
+            let EmailProof::Lookup(lookup) = spec("github").expect("github").user.email_verified
+            else {
+                panic!("github looks its email up");
+            };
+            assert_eq!(mapping::email_from_list(&lookup, &list), expected, "{why}");
         }
     }
 
@@ -451,6 +536,7 @@ mod tests {
             token_url: String::new(),
             user_info_url: String::new(),
             pkce: true,
+            extra: Value::Null,
         };
         let entry = provider_entry(&provider);
         let verifier = entry["codeVerifier"].as_str().unwrap_or_default();

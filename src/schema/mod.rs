@@ -14,6 +14,7 @@ mod json_schema;
 mod list;
 mod names;
 pub mod oauth2;
+mod oauth2_catalog;
 mod registry;
 mod rule_scope;
 mod store;

@@ -2,25 +2,56 @@
 //! scopes and where each field of their user-info answer lives), and the
 //! `oauth2` option of auth collections that configures them (client id and
 //! secret, optional endpoint overrides). No provider gets a code branch of
-//! its own; adding one is adding a row to [`CATALOG`].
+//! its own; adding one is adding a row to [`CATALOG`]
+//! (`oauth2_catalog.rs`).
 
 use crate::validation::{FieldError, ValidationErrors};
 use serde_json::{Map, Value};
+use std::sync::OnceLock;
 
-/// Where the fields of a provider's user-info JSON live (JSON pointers).
+pub use super::oauth2_catalog::CATALOG;
+
+/// A text value read from a provider's user JSON.
+#[derive(Debug, Clone, Copy)]
+pub enum Text {
+    /// Not provided.
+    None,
+    /// The string (or number, as text) at a JSON pointer.
+    At(&'static str),
+    /// The first non-empty of these.
+    FirstOf(&'static [&'static str]),
+    /// The non-empty ones joined with a space (first and last name).
+    Joined(&'static [&'static str]),
+    /// The part before `@` (mailcow's username is a mailbox).
+    BeforeAt(&'static str),
+    /// `{}` in the template filled in order; empty if any part is empty.
+    Template(&'static str, &'static [&'static str]),
+    /// The inner text only while the boolean at the pointer has this value.
+    When(&'static str, bool, &'static Text),
+}
+
+/// Where the fields of a provider's user-info JSON live.
 #[derive(Debug, Clone, Copy)]
 pub struct UserMapping {
-    pub id: &'static str,
-    pub name: &'static str,
-    pub username: &'static str,
-    pub email: &'static str,
-    pub avatar_url: &'static str,
+    pub id: Text,
+    pub name: Text,
+    pub username: Text,
+    pub email: Text,
+    pub avatar_url: Text,
     /// Whether the provider vouches for `email` (see [`EmailProof`]).
     pub email_verified: EmailProof,
-    /// Path appended to the user-info URL of a list of the user's addresses
-    /// (`[{email, verified, primary}]`, GitHub's `/user/emails`) whose
-    /// primary verified one is the email; "" when `email` is used instead.
-    pub verified_emails: &'static str,
+    /// A value that must hold or the login is refused (a suspended account).
+    pub active: Option<(&'static str, Expect)>,
+}
+
+/// What a value in the provider's JSON must be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expect {
+    True,
+    Str(&'static str),
+    Num(i64),
+    /// An array holding this string.
+    Contains(&'static str),
 }
 
 /// What makes a provider's email trustworthy. Only a trusted email links
@@ -28,13 +59,61 @@ pub struct UserMapping {
 /// this decides who can take over an account by email.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EmailProof {
-    /// The provider only ever returns addresses it has verified.
+    /// The provider documents that it only returns verified addresses.
     Always,
     /// A boolean (or `"true"`) at this JSON pointer says it is verified.
     Flag(&'static str),
-    /// The address is whatever the account's owner or admin typed
-    /// (Microsoft Graph's `mail`): never trusted, so it is dropped.
+    /// Every one of these booleans must be true.
+    Flags(&'static [&'static str]),
+    /// An RFC 3339 time at this pointer says when it was confirmed (GitLab).
+    Timestamp(&'static str),
+    /// The address comes from a list of the user's addresses instead.
+    Lookup(EmailLookup),
+    /// No documented proof (Microsoft Graph's `mail`, Facebook, …): the
+    /// address is dropped, never trusted.
     Never,
+}
+
+/// A second request for the user's addresses (GitHub's `/user/emails`): the
+/// first entry meeting every requirement is the email.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EmailLookup {
+    pub url: LookupUrl,
+    /// JSON pointer to the array ("" when the answer is the array).
+    pub list: &'static str,
+    /// Key of the address in each entry.
+    pub email: &'static str,
+    pub require: &'static [(&'static str, Expect)],
+}
+
+/// Where the address list lives, relative to the user-info URL (so an
+/// overridden user-info URL, a self-hosted Gitea, moves it too).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LookupUrl {
+    /// Appended to the user-info URL.
+    Append(&'static str),
+    /// Replaces the last path segment of the user-info URL.
+    Sibling(&'static str),
+}
+
+/// How the user is fetched after the token exchange.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UserSource {
+    /// GET the user-info URL with these extra headers (`{client_id}` is
+    /// replaced by the client id).
+    Get(&'static [(&'static str, &'static str)]),
+    /// POST this GraphQL body as JSON to the user-info URL.
+    GraphQl(&'static str),
+    /// The claims of the token answer's `id_token`, its signature checked
+    /// against the JWKS at this URL (`extra.jwksURL` overrides it) and its
+    /// issuer against this one.
+    IdToken {
+        jwks: &'static str,
+        issuer: &'static str,
+    },
+    /// OIDC: the user-info URL when one is configured, else the `id_token`
+    /// claims (checked against `extra.jwksURL` and `extra.issuers` if set).
+    UserInfoOrIdToken,
 }
 
 /// A provider known to the server.
@@ -42,156 +121,43 @@ pub enum EmailProof {
 pub struct ProviderSpec {
     pub name: &'static str,
     pub display_name: &'static str,
+    /// Position in `oauth2-providers` (ties sorted by name).
+    pub order: u32,
     /// Default endpoints; empty where the collection must configure them (OIDC).
     pub auth_url: &'static str,
     pub token_url: &'static str,
     pub user_info_url: &'static str,
     pub scopes: &'static [&'static str],
+    /// Extra query parameters of the authorization URL.
+    pub auth_params: &'static [(&'static str, &'static str)],
     pub pkce: bool,
+    /// Microsoft: `extra.idTokenEmailClaim` may pick a verified email claim
+    /// of the `id_token` (and adds the `openid` scope) — see
+    /// `auth::oauth2_user::id_token_email`.
+    pub id_token_email: bool,
+    pub source: UserSource,
     pub user: UserMapping,
 }
 
-const OIDC_USER: UserMapping = UserMapping {
-    id: "/sub",
-    name: "/name",
-    username: "/preferred_username",
-    email: "/email",
-    avatar_url: "/picture",
-    email_verified: EmailProof::Flag("/email_verified"),
-    verified_emails: "",
-};
-
-const fn oidc(name: &'static str) -> ProviderSpec {
-    ProviderSpec {
-        name,
-        display_name: "OpenID Connect",
-        auth_url: "",
-        token_url: "",
-        user_info_url: "",
-        scopes: &["openid", "email", "profile"],
-        pkce: true,
-        user: OIDC_USER,
-    }
+/// The provider's logo (inline SVG, as PocketBase serves it); "" if none.
+pub fn logo(name: &str) -> &'static str {
+    static LOGOS: OnceLock<Map<String, Value>> = OnceLock::new();
+    LOGOS
+        .get_or_init(|| serde_json::from_str(include_str!("oauth2_logos.json")).unwrap_or_default())
+        .get(name)
+        .and_then(Value::as_str)
+        .unwrap_or_default()
 }
 
-/// Every provider a collection may enable.
-pub const CATALOG: &[ProviderSpec] = &[
-    ProviderSpec {
-        name: "google",
-        display_name: "Google",
-        auth_url: "https://accounts.google.com/o/oauth2/v2/auth",
-        token_url: "https://oauth2.googleapis.com/token",
-        user_info_url: "https://www.googleapis.com/oauth2/v3/userinfo",
-        scopes: &[
-            "https://www.googleapis.com/auth/userinfo.profile",
-            "https://www.googleapis.com/auth/userinfo.email",
-        ],
-        pkce: true,
-        user: UserMapping {
-            username: "",
-            ..OIDC_USER
-        },
-    },
-    ProviderSpec {
-        name: "github",
-        display_name: "GitHub",
-        auth_url: "https://github.com/login/oauth/authorize",
-        token_url: "https://github.com/login/oauth/access_token",
-        user_info_url: "https://api.github.com/user",
-        scopes: &["read:user", "user:email"],
-        pkce: true,
-        user: UserMapping {
-            id: "/id",
-            name: "/name",
-            username: "/login",
-            // `/user`'s email is whatever the user made public, verified or
-            // not; only the primary verified address of `/user/emails` counts
-            // (as in PocketBase).
-            email: "",
-            avatar_url: "/avatar_url",
-            email_verified: EmailProof::Always,
-            verified_emails: "/emails",
-        },
-    },
-    ProviderSpec {
-        name: "gitlab",
-        display_name: "GitLab",
-        auth_url: "https://gitlab.com/oauth/authorize",
-        token_url: "https://gitlab.com/oauth/token",
-        user_info_url: "https://gitlab.com/api/v4/user",
-        scopes: &["read_user"],
-        pkce: true,
-        user: UserMapping {
-            id: "/id",
-            name: "/name",
-            username: "/username",
-            email: "/email",
-            avatar_url: "/avatar_url",
-            email_verified: EmailProof::Always,
-            verified_emails: "",
-        },
-    },
-    ProviderSpec {
-        name: "discord",
-        display_name: "Discord",
-        auth_url: "https://discord.com/api/oauth2/authorize",
-        token_url: "https://discord.com/api/oauth2/token",
-        user_info_url: "https://discord.com/api/users/@me",
-        scopes: &["identify", "email"],
-        pkce: true,
-        user: UserMapping {
-            id: "/id",
-            name: "/global_name",
-            username: "/username",
-            email: "/email",
-            avatar_url: "",
-            email_verified: EmailProof::Flag("/verified"),
-            verified_emails: "",
-        },
-    },
-    ProviderSpec {
-        name: "microsoft",
-        display_name: "Microsoft",
-        auth_url: "https://login.microsoftonline.com/common/oauth2/v2.0/authorize",
-        token_url: "https://login.microsoftonline.com/common/oauth2/v2.0/token",
-        user_info_url: "https://graph.microsoft.com/v1.0/me",
-        scopes: &["User.Read"],
-        pkce: true,
-        user: UserMapping {
-            id: "/id",
-            name: "/displayName",
-            username: "",
-            // Graph's `mail` is not a verified address: a tenant admin can
-            // set it to anyone's (nOAuth). PocketBase trusts it by default;
-            // we never do, so it neither links nor verifies an account.
-            email: "/mail",
-            avatar_url: "",
-            email_verified: EmailProof::Never,
-            verified_emails: "",
-        },
-    },
-    ProviderSpec {
-        name: "facebook",
-        display_name: "Facebook",
-        auth_url: "https://www.facebook.com/v17.0/dialog/oauth",
-        token_url: "https://graph.facebook.com/v17.0/oauth/access_token",
-        user_info_url: "https://graph.facebook.com/me?fields=name,email,picture.type(large)",
-        scopes: &["email"],
-        pkce: true,
-        user: UserMapping {
-            id: "/id",
-            name: "/name",
-            username: "",
-            email: "/email",
-            avatar_url: "/picture/data/url",
-            email_verified: EmailProof::Always,
-            verified_emails: "",
-        },
-    },
-    oidc("oidc"),
-    oidc("oidc2"),
-    oidc("oidc3"),
-];
+/// `GET /api/collections/meta/oauth2-providers`: every provider by order,
+/// then name, with its display name and logo.
+pub fn catalog_list() -> Vec<Value> {
+    let mut all: Vec<&ProviderSpec> = CATALOG.iter().collect();
+    all.sort_by(|a, b| a.order.cmp(&b.order).then(a.name.cmp(b.name)));
+    all.into_iter()
+        .map(|p| serde_json::json!({"name": p.name, "displayName": p.display_name, "logo": logo(p.name)}))
+        .collect()
+}
 
 /// The catalog entry named `name`.
 pub fn spec(name: &str) -> Option<&'static ProviderSpec> {
@@ -209,6 +175,8 @@ pub struct ProviderConfig {
     pub token_url: String,
     pub user_info_url: String,
     pub pkce: bool,
+    /// Provider-specific settings (`jwksURL`, `issuers` for OIDC).
+    pub extra: Value,
 }
 
 fn text<'a>(obj: &'a Map<String, Value>, key: &str) -> &'a str {
@@ -255,6 +223,7 @@ pub fn providers(options: &Map<String, Value>) -> Vec<ProviderConfig> {
                 token_url: or_default(text(p, "tokenURL"), spec.token_url),
                 user_info_url: or_default(text(p, "userInfoURL"), spec.user_info_url),
                 pkce: p.get("pkce").and_then(Value::as_bool).unwrap_or(spec.pkce),
+                extra: p.get("extra").cloned().unwrap_or(Value::Null),
             })
         })
         .collect()
@@ -380,8 +349,16 @@ fn merge_providers(stored: &Value, submitted: &[Value]) -> (Vec<Value>, Validati
             ("userInfoURL", spec.map(|s| s.user_info_url)),
         ] {
             let url = text(obj, key);
+            // Apple and OIDC can read the user from the `id_token` instead.
+            let optional = key == "userInfoURL"
+                && spec.is_some_and(|s| {
+                    matches!(
+                        s.source,
+                        UserSource::IdToken { .. } | UserSource::UserInfoOrIdToken
+                    )
+                });
             if url.is_empty() {
-                if default == Some("") {
+                if default == Some("") && !optional {
                     item.add(key, FieldError::required());
                 }
             } else if !is_http_url(url) {
@@ -455,6 +432,28 @@ mod tests {
             stored.token_url,
             "https://github.com/login/oauth/access_token"
         );
+    }
+
+    #[test]
+    fn the_provider_list_is_pocketbases_in_order_and_every_provider_has_a_logo() {
+        // The names and order PocketBase 0.40.6 answers on
+        // GET /api/collections/meta/oauth2-providers.
+        let pocketbase = "apple google microsoft yandex facebook instagram2 github gitlab \
+            bitbucket gitee gitea discord twitter kakao vk linear notion monday lark box spotify \
+            trakt twitch patreon strava wakatime livechat mailcow planningcenter oidc oidc2 oidc3";
+        let list = catalog_list();
+        let names: Vec<&str> = list.iter().filter_map(|p| p["name"].as_str()).collect();
+        assert_eq!(names, pocketbase.split_whitespace().collect::<Vec<_>>());
+        for p in &list {
+            let logo = p["logo"].as_str().unwrap_or_default();
+            assert!(logo.starts_with("<svg"), "{} has a logo", p["name"]);
+            assert_eq!(
+                p.as_object().map(Map::len),
+                Some(3),
+                "name, displayName, logo only"
+            );
+        }
+        assert_eq!(list[29]["displayName"], "OIDC");
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! test starts on loopback: authorize → code → token (PKCE checked) →
 //! userinfo. Plus login alerts through the SMTP sink.
 
-use crate::helpers::{TestApp, spawn_app, spawn_app_with_mail, status_json};
+use crate::helpers::{TestApp, spawn_app, spawn_app_configured, spawn_app_with_mail, status_json};
 use actix_web::{App, HttpResponse, HttpServer, web};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -52,10 +52,95 @@ fn user_named(hint: &str) -> Value {
         // A provider answering the token request with an absurd `expires_in`.
         "huge-expiry" => json!({"sub": "huge-1", "name": "Huge", "email": "huge@idp.test",
                                 "email_verified": true, "_expires_in": i64::MAX}),
-        _ => {
+        hint => provider_shaped(hint).unwrap_or_else(|| {
             json!({"sub": "eve-789", "name": "Eve", "email": "eve@idp.test", "email_verified": false})
-        }
+        }),
     }
+}
+
+/// Users in the shape of a catalog provider's user-info answer. `_emails`
+/// is what the provider's address list answers (404 without it);
+/// `_header` a header the user-info request must carry.
+fn provider_shaped(hint: &str) -> Option<Value> {
+    Some(match hint {
+        "gh-octo" => json!({"id": 583231, "login": "octocat", "name": "The Octocat",
+                            "email": "public@victim.test", "avatar_url": "https://avatars.test/o.png",
+                            "_emails": [{"email": "public@victim.test", "primary": false, "verified": false},
+                                        {"email": "octo@gh.test", "primary": true, "verified": true}]}),
+        "gh-unverified" => json!({"id": 9, "login": "nover", "email": "victim@example.com",
+                                  "_emails": [{"email": "victim@example.com", "primary": true, "verified": false}]}),
+        "gh-noscope" => json!({"id": 10, "login": "noscope", "email": "victim@example.com"}),
+        "gl-confirmed" => json!({"id": 8, "username": "gl", "name": "GL", "email": "gl@gl.test",
+                                 "confirmed_at": "2024-01-02T03:04:05Z"}),
+        "gl-unconfirmed" => json!({"id": 81, "username": "gl2", "email": "victim@example.com",
+                                   "confirmed_at": null}),
+        "twitch-user" => {
+            json!({"data": [{"id": "tw1", "login": "streamer", "display_name": "Streamer",
+                                          "email": "tw@twitch.test", "profile_image_url": "https://p.test/t"}],
+                                "_header": ["client-id", CLIENT_ID]})
+        }
+        "linear-user" => {
+            json!({"data": {"viewer": {"id": "lin1", "name": "Lin", "displayName": "lin",
+                                                   "email": "victim@example.com", "active": true}},
+                                "_graphql": true})
+        }
+        "bitbucket-closed" => json!({"uuid": "{bb}", "username": "bb", "account_status": "closed",
+                                     "_emails": {"values": [{"email": "bb@bb.test", "is_primary": true,
+                                                             "is_confirmed": true}]}}),
+        "bitbucket-user" => json!({"uuid": "{bb2}", "username": "bb2", "account_status": "active",
+                                   "_emails": {"values": [{"email": "bb2@bb.test", "is_primary": true,
+                                                           "is_confirmed": true}]}}),
+        "gitee-user" => json!({"id": 11, "login": "gt", "email": "victim@example.com",
+                               "_emails": [{"email": "gt@gitee.test", "state": "confirmed", "scope": ["primary"]}]}),
+        "facebook-user" => json!({"id": "fb1", "name": "FB", "email": "victim@example.com"}),
+        "twitch-empty" => json!({"data": []}),
+        // Graph `/me` plus an id_token whose `email` the domain owner verified.
+        "graph-edov" => json!({"id": "g-1", "displayName": "Edov", "mail": "victim@example.com",
+                               "_id_token": {"aud": CLIENT_ID, "oid": "g-1", "email": "edov@ms.test",
+                                             "xms_edov": true, "iat": chrono::Utc::now().timestamp()}}),
+        // Hostile or broken user-info answers (`_respond` picks the answer).
+        "hostile-huge"
+        | "hostile-500"
+        | "hostile-html"
+        | "hostile-array"
+        | "hostile-deep"
+        | "hostile-noid"
+        | "hostile-huge-emails" => {
+            json!({"sub": "", "id": 5, "_respond": hint,
+                   "_emails": [{"email": "x@x.test", "primary": true, "verified": true}]})
+        }
+        // Apple: no user-info endpoint; the user is the `id_token` the token
+        // endpoint returns (`_id_token` claims, signed with the test key;
+        // `_tamper` changes the claims after signing).
+        "apple-user" | "apple-wrong-aud" | "apple-wrong-iss" | "apple-tampered"
+        | "apple-unverified" => {
+            let now = chrono::Utc::now().timestamp();
+            let mut claims = json!({"iss": "https://appleid.apple.com", "aud": CLIENT_ID,
+                                    "sub": format!("{hint}.001"), "email": format!("{hint}@apple.test"),
+                                    "email_verified": "true", "iat": now, "exp": now + 600});
+            match hint {
+                "apple-wrong-aud" => claims["aud"] = json!("another-app"),
+                "apple-wrong-iss" => claims["iss"] = json!("https://evil.test"),
+                "apple-unverified" => claims["email_verified"] = json!("false"),
+                _ => {}
+            }
+            json!({"_id_token": claims, "_tamper": hint == "apple-tampered"})
+        }
+        // OIDC users whose `picture` is served by the fake provider
+        // (`http://PROVIDER` becomes its address when answered).
+        "pic-ok" | "pic-text" | "pic-huge" | "pic-redirect" | "pic-to-admin" => {
+            let path = match hint {
+                "pic-ok" => "/avatar.png",
+                "pic-text" => "/not-image",
+                "pic-huge" => "/huge.png",
+                "pic-redirect" => "/to-avatar",
+                _ => "/to-admin",
+            };
+            json!({"sub": format!("{hint}-1"), "name": "Pic", "email": format!("{hint}@idp.test"),
+                   "email_verified": true, "picture": format!("http://PROVIDER{path}")})
+        }
+        _ => return None,
+    })
 }
 
 async fn authorize(state: Shared, query: web::Query<HashMap<String, String>>) -> HttpResponse {
@@ -120,7 +205,8 @@ async fn token(
     };
     let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(get("code_verifier").as_bytes()));
     if get("grant_type") != "authorization_code"
-        || challenge != grant.challenge
+        // Providers without PKCE (Linear, Bitbucket, VK) get no challenge.
+        || (!grant.challenge.is_empty() && challenge != grant.challenge)
         || get("redirect_uri") != grant.redirect_uri
     {
         return HttpResponse::BadRequest().json(json!({"error": "invalid_grant"}));
@@ -132,9 +218,26 @@ async fn token(
         .get("_expires_in")
         .cloned()
         .unwrap_or(json!(3600));
+    let id_token = grant.user.get("_id_token").map(|claims| {
+        let token = sign_id_token(claims);
+        if grant.user["_tamper"] == json!(true) {
+            // Same header and signature, other claims: a forged token.
+            let mut forged = claims.clone();
+            forged["sub"] = json!("victim.001");
+            let parts: Vec<&str> = token.split('.').collect();
+            let body = URL_SAFE_NO_PAD.encode(forged.to_string());
+            format!("{}.{body}.{}", parts[0], parts[2])
+        } else {
+            token
+        }
+    });
     s.tokens.insert(access.clone(), grant.user);
-    HttpResponse::Ok().json(json!({"access_token": access, "refresh_token": "r1",
-                                   "token_type": "Bearer", "expires_in": expires_in}))
+    let mut answer = json!({"access_token": access, "refresh_token": "r1",
+                            "token_type": "Bearer", "expires_in": expires_in});
+    if let Some(id_token) = id_token {
+        answer["id_token"] = json!(id_token);
+    }
+    HttpResponse::Ok().json(answer)
 }
 
 async fn userinfo(state: Shared, req: actix_web::HttpRequest) -> HttpResponse {
@@ -145,8 +248,147 @@ async fn userinfo(state: Shared, req: actix_web::HttpRequest) -> HttpResponse {
         .and_then(|v| v.strip_prefix("Bearer "))
         .unwrap_or_default()
         .to_owned();
+    let Some(user) = state
+        .lock()
+        .expect("provider state")
+        .tokens
+        .get(&bearer)
+        .cloned()
+    else {
+        return HttpResponse::Unauthorized().finish();
+    };
+    if let Some([name, value]) = user["_header"].as_array().map(Vec::as_slice) {
+        let sent = req
+            .headers()
+            .get(name.as_str().unwrap_or_default())
+            .and_then(|v| v.to_str().ok());
+        if sent != value.as_str() {
+            return HttpResponse::BadRequest().json(json!({"error": "missing header"}));
+        }
+    }
+    match user["_respond"].as_str() {
+        Some("hostile-huge") => {
+            let filler = "x".repeat(2 * 1024 * 1024);
+            return HttpResponse::Ok().json(json!({"sub": "huge", "email": "h@x.test",
+                                                  "email_verified": true, "pad": filler}));
+        }
+        Some("hostile-500") => {
+            return HttpResponse::InternalServerError().json(json!({"error": "boom"}));
+        }
+        Some("hostile-html") => {
+            return HttpResponse::Ok()
+                .content_type("text/html")
+                .body("<html>login</html>");
+        }
+        Some("hostile-array") => return HttpResponse::Ok().json(json!([{"sub": "a"}])),
+        Some("hostile-deep") => {
+            let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+            return HttpResponse::Ok()
+                .content_type("application/json")
+                .body(deep);
+        }
+        Some("hostile-noid") => {
+            return HttpResponse::Ok().json(json!({"name": "No Id", "email": "n@x.test",
+                                                  "email_verified": true}));
+        }
+        _ => {}
+    }
+    let is_post = req.method() == actix_web::http::Method::POST;
+    if user["_graphql"] == json!(true) && !is_post {
+        return HttpResponse::MethodNotAllowed().finish();
+    }
+    let host = req.connection_info().host().to_owned();
+    let answer = user
+        .to_string()
+        .replace("http://PROVIDER", &format!("http://{host}"));
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .body(answer)
+}
+
+/// A P-256 key made for these tests only (signs the fake `id_token`s).
+const TEST_EC_KEY_DER_B64: &str = "MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgC/TL7bFGxWVf+J7UdZZ0CZ3RD8Gop3LuaCM+dZpawUahRANCAATCLxdwLbvN9JyAWtn87QN4W6khow5lfJCf8Am65D7echRCtViI6I1SOScJF9ZZlHVRWA/8RAdktAz66MWzjD14";
+
+fn sign_id_token(claims: &Value) -> String {
+    let der = base64::engine::general_purpose::STANDARD
+        .decode(TEST_EC_KEY_DER_B64)
+        .expect("der");
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
+    header.kid = Some("k1".into());
+    jsonwebtoken::encode(
+        &header,
+        claims,
+        &jsonwebtoken::EncodingKey::from_ec_der(&der),
+    )
+    .expect("signs")
+}
+
+/// The JWKS holding the test key's public half.
+async fn jwks() -> HttpResponse {
+    HttpResponse::Ok().json(
+        json!({"keys": [{"kty": "EC", "crv": "P-256", "kid": "k1", "alg": "ES256",
+        "use": "sig", "x": "wi8XcC27zfScgFrZ_O0DeFupIaMOZXyQn_AJuuQ-3nI",
+        "y": "FEK1WIjojVI5JwkX1lmUdVFYD_xEB2S0DProxbOMPXg"}]}),
+    )
+}
+
+/// A 1×1 PNG.
+const AVATAR_PNG: &str =
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAIAAACQd1PeAAAADElEQVR4nGP4z8AAAAMBAQDJ/pLvAAAAAElFTkSuQmCC";
+
+fn png() -> Vec<u8> {
+    base64::engine::general_purpose::STANDARD
+        .decode(AVATAR_PNG)
+        .expect("png")
+}
+
+async fn avatar_png() -> HttpResponse {
+    HttpResponse::Ok().content_type("image/png").body(png())
+}
+
+async fn huge_png() -> HttpResponse {
+    let mut body = png();
+    body.resize(6 * 1024 * 1024, 0);
+    HttpResponse::Ok().content_type("image/png").body(body)
+}
+
+async fn not_image() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("image/png")
+        .body("<html>admin</html>")
+}
+
+async fn to_avatar() -> HttpResponse {
+    HttpResponse::Found()
+        .insert_header(("Location", "/avatar.png"))
+        .finish()
+}
+
+/// A redirect to a private address (the metadata service).
+async fn to_admin() -> HttpResponse {
+    HttpResponse::Found()
+        .insert_header(("Location", "http://169.254.169.254/latest/meta-data/"))
+        .finish()
+}
+
+/// The user's address list (`/userinfo/emails`, `/emails`): `_emails`, or 404.
+async fn emails(state: Shared, req: actix_web::HttpRequest) -> HttpResponse {
+    let bearer = req
+        .headers()
+        .get("Authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or_default()
+        .to_owned();
     match state.lock().expect("provider state").tokens.get(&bearer) {
-        Some(user) => HttpResponse::Ok().json(user),
+        Some(user) if user["_respond"] == json!("hostile-huge-emails") => {
+            let many: Vec<Value> = (0..40_000)
+                .map(|i| json!({"email": format!("e{i}@x.test"), "primary": false, "verified": true}))
+                .collect();
+            HttpResponse::Ok().json(many)
+        }
+        Some(user) if user.get("_emails").is_some() => HttpResponse::Ok().json(&user["_emails"]),
+        Some(_) => HttpResponse::NotFound().finish(),
         None => HttpResponse::Unauthorized().finish(),
     }
 }
@@ -160,6 +402,15 @@ async fn start_provider() -> String {
             .route("/authorize", web::get().to(authorize))
             .route("/token", web::post().to(token))
             .route("/userinfo", web::get().to(userinfo))
+            .route("/userinfo", web::post().to(userinfo))
+            .route("/userinfo/emails", web::get().to(emails))
+            .route("/emails", web::get().to(emails))
+            .route("/jwks", web::get().to(jwks))
+            .route("/avatar.png", web::get().to(avatar_png))
+            .route("/huge.png", web::get().to(huge_png))
+            .route("/not-image", web::get().to(not_image))
+            .route("/to-avatar", web::get().to(to_avatar))
+            .route("/to-admin", web::get().to(to_admin))
     })
     .workers(1)
     .bind("127.0.0.1:0")
@@ -1124,5 +1375,567 @@ async fn truncating_an_auth_collection_drops_its_links_codes_and_origins() {
     assert_eq!(truncated, 204);
     for (table, total) in auth_state_of(&app, &id).await {
         assert_eq!(total, 0, "{table}: gone with the truncated records");
+    }
+}
+
+#[tokio::test]
+async fn each_provider_shape_logs_in_and_trusts_the_email_exactly_per_its_catalog_row() {
+    // (catalog name, fake user, expected status, email on the record, verified, why)
+    let chosen = "chosen@client.test";
+    for (name, hint, status, email, verified, why) in [
+        (
+            "github",
+            "gh-octo",
+            200,
+            "octo@gh.test",
+            true,
+            "primary verified from /user/emails",
+        ),
+        (
+            "github",
+            "gh-unverified",
+            200,
+            chosen,
+            false,
+            "primary but unverified",
+        ),
+        (
+            "github",
+            "gh-noscope",
+            200,
+            chosen,
+            false,
+            "no /user/emails: the public email is not trusted",
+        ),
+        (
+            "gitlab",
+            "gl-confirmed",
+            200,
+            "gl@gl.test",
+            true,
+            "confirmed_at set",
+        ),
+        (
+            "gitlab",
+            "gl-unconfirmed",
+            200,
+            chosen,
+            false,
+            "confirmed_at null",
+        ),
+        (
+            "twitch",
+            "twitch-user",
+            200,
+            "tw@twitch.test",
+            true,
+            "Client-Id sent, Helix email",
+        ),
+        (
+            "linear",
+            "linear-user",
+            200,
+            chosen,
+            false,
+            "GraphQL POST; Linear has no verified flag",
+        ),
+        (
+            "bitbucket",
+            "bitbucket-user",
+            200,
+            "bb2@bb.test",
+            true,
+            "confirmed primary from /emails",
+        ),
+        (
+            "gitee",
+            "gitee-user",
+            200,
+            "gt@gitee.test",
+            true,
+            "confirmed primary from the sibling /emails",
+        ),
+        (
+            "facebook",
+            "facebook-user",
+            200,
+            chosen,
+            false,
+            "no verified flag",
+        ),
+        (
+            "bitbucket",
+            "bitbucket-closed",
+            400,
+            "",
+            false,
+            "a closed account is refused",
+        ),
+        (
+            "twitch",
+            "twitch-empty",
+            400,
+            "",
+            false,
+            "no user in the answer",
+        ),
+    ] {
+        let app = spawn_app().await;
+        let provider = start_provider().await;
+        enable_as(&app, &provider, name).await;
+        let (code, verifier, redirect) = authorize_with(&app, 0, hint).await;
+        // Without a trusted email the client must choose one (email is required).
+        let create_data = if verified {
+            json!({})
+        } else {
+            json!({"email": chosen})
+        };
+
+        let (got, body) = oauth2_login(
+            &app,
+            json!({"provider": name, "code": code, "codeVerifier": verifier,
+                   "redirectURL": redirect, "createData": create_data}),
+        )
+        .await;
+
+        assert_eq!(got, status, "{name}/{hint} ({why}): {body}");
+        let (_, users) = status_json(
+            app.su(Method::GET, "/api/collections/users/records", None)
+                .await,
+        )
+        .await;
+        if status != 200 {
+            assert_eq!(
+                users["totalItems"], 0,
+                "{name}/{hint} ({why}): nothing created"
+            );
+            assert_eq!(
+                body["status"], 400,
+                "{name}/{hint}: PocketBase's envelope {body}"
+            );
+            continue;
+        }
+        assert_eq!(body["record"]["email"], email, "{name}/{hint} ({why})");
+        assert_eq!(
+            body["record"]["verified"], verified,
+            "{name}/{hint} ({why})"
+        );
+        let trusted = if verified { email } else { "" };
+        assert_eq!(
+            body["meta"]["email"], trusted,
+            "{name}/{hint} ({why}): meta.email"
+        );
+        assert_eq!(body["meta"]["isNew"], true, "{name}/{hint}");
+        assert!(
+            !body["meta"]["id"].as_str().unwrap_or_default().is_empty(),
+            "{name}/{hint}: provider id mapped {body}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_provider_list_is_for_superusers_and_matches_pocketbase() {
+    let app = spawn_app().await;
+    let user = app
+        .create_record_ok(
+            "users",
+            json!({"email": "u@x.test", "password": "user-pass-123", "passwordConfirm": "user-pass-123"}),
+        )
+        .await;
+    let _ = user;
+    let (_, auth) = status_json(
+        app.request(
+            Method::POST,
+            "/api/collections/users/auth-with-password",
+            None,
+            Some(json!({"identity": "u@x.test", "password": "user-pass-123"})),
+        )
+        .await,
+    )
+    .await;
+    let user_token = auth["token"].as_str().unwrap_or_default().to_owned();
+    let path = "/api/collections/meta/oauth2-providers";
+
+    let (guest, guest_body) = status_json(app.request(Method::GET, path, None, None).await).await;
+    let (as_user, _) = status_json(
+        app.request(Method::GET, path, Some(&user_token), None)
+            .await,
+    )
+    .await;
+    let (as_su, list) = status_json(app.su(Method::GET, path, None).await).await;
+
+    assert_eq!((guest, as_user, as_su), (401, 403, 200), "{guest_body}");
+    assert_eq!(guest_body["data"], json!({}));
+    let items = list.as_array().expect("an array");
+    assert_eq!(items.len(), 32, "{list}");
+    assert_eq!(items[0]["name"], "apple");
+    assert_eq!(
+        items[31],
+        json!({"name": "oidc3", "displayName": "OIDC", "logo": items[31]["logo"]})
+    );
+    assert!(
+        items
+            .iter()
+            .all(|p| p["logo"].as_str().is_some_and(|l| l.starts_with("<svg")))
+    );
+}
+
+#[tokio::test]
+async fn auth_methods_show_the_providers_logo() {
+    let app = spawn_app().await;
+    let provider = start_provider().await;
+    enable_as(&app, &provider, "github").await;
+
+    let (_, methods) = status_json(
+        app.request(
+            Method::GET,
+            "/api/collections/users/auth-methods",
+            None,
+            None,
+        )
+        .await,
+    )
+    .await;
+
+    let github = &methods["oauth2"]["providers"][0];
+    assert_eq!(github["displayName"], "GitHub");
+    assert!(
+        github["logo"]
+            .as_str()
+            .is_some_and(|l| l.starts_with("<svg")),
+        "{github}"
+    );
+}
+
+#[tokio::test]
+async fn the_provider_avatar_is_downloaded_into_the_mapped_file_field_only_when_safe() {
+    // (fake user, loopback allowed for this test server, avatar stored, why)
+    for (hint, allow_loopback, stored, why) in [
+        ("pic-ok", true, true, "an image from an allowed host"),
+        (
+            "pic-redirect",
+            true,
+            true,
+            "a redirect to an image, each hop checked",
+        ),
+        (
+            "pic-ok",
+            false,
+            false,
+            "loopback is refused in production (SSRF)",
+        ),
+        ("pic-text", true, false, "not an image"),
+        ("pic-huge", true, false, "over the field's maxSize"),
+        (
+            "pic-to-admin",
+            true,
+            false,
+            "a redirect to a link-local address",
+        ),
+    ] {
+        let app =
+            spawn_app_configured(move |c| c.oauth2_avatar_private_hosts = allow_loopback).await;
+        let provider = start_provider().await;
+        enable_oidc(&app, &provider).await;
+
+        let (status, body) = oauth2_flow(&app, "oidc", hint, None, json!({})).await;
+
+        assert_eq!(
+            status, 200,
+            "{hint} ({why}): the sign-up never fails on the avatar {body}"
+        );
+        let avatar = body["record"]["avatar"].as_str().unwrap_or_default();
+        assert_eq!(!avatar.is_empty(), stored, "{hint} ({why}): {body}");
+        if stored {
+            let id = body["record"]["id"].as_str().unwrap_or_default();
+            let file = app
+                .client
+                .get(format!("{}/api/files/users/{id}/{avatar}", app.base))
+                .send()
+                .await
+                .expect("file");
+            assert_eq!(file.status(), 200, "{hint}: the avatar is served");
+            assert_eq!(
+                file.bytes().await.expect("bytes").as_ref(),
+                png().as_slice()
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn apple_signs_in_only_with_an_id_token_signed_by_its_jwks_for_this_client() {
+    // (fake user, accepted, email trusted, why)
+    for (hint, accepted, trusted, why) in [
+        (
+            "apple-user",
+            true,
+            true,
+            "signed, this client, Apple's issuer",
+        ),
+        (
+            "apple-unverified",
+            true,
+            false,
+            "email_verified is \"false\"",
+        ),
+        ("apple-wrong-aud", false, false, "a token for another app"),
+        ("apple-wrong-iss", false, false, "not Apple's issuer"),
+        (
+            "apple-tampered",
+            false,
+            false,
+            "claims changed after signing",
+        ),
+    ] {
+        let app = spawn_app().await;
+        let provider = start_provider().await;
+        let (status, body) = status_json(
+            app.update_collection(
+                "users",
+                json!({"oauth2": {"enabled": true, "providers": [{
+                    "name": "apple", "clientId": CLIENT_ID, "clientSecret": CLIENT_SECRET,
+                    "authURL": format!("{provider}/authorize"),
+                    "tokenURL": format!("{provider}/token"),
+                    "extra": {"jwksURL": format!("{provider}/jwks")},
+                }]}}),
+            )
+            .await,
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+        let (code, verifier, redirect) = authorize_with(&app, 0, hint).await;
+
+        let (status, body) = oauth2_login(
+            &app,
+            json!({"provider": "apple", "code": code, "codeVerifier": verifier,
+                   "redirectURL": redirect, "createData": {"email": "chosen@client.test"}}),
+        )
+        .await;
+
+        let (_, users) = status_json(
+            app.su(Method::GET, "/api/collections/users/records", None)
+                .await,
+        )
+        .await;
+        if !accepted {
+            assert_eq!(status, 400, "{hint} ({why}): {body}");
+            assert_eq!(body["message"], "Failed to fetch OAuth2 user.", "{hint}");
+            assert_eq!(users["totalItems"], 0, "{hint} ({why}): nothing created");
+            continue;
+        }
+        assert_eq!(status, 200, "{hint} ({why}): {body}");
+        assert_eq!(body["meta"]["id"], format!("{hint}.001"), "{hint}");
+        let email = if trusted {
+            format!("{hint}@apple.test")
+        } else {
+            String::new()
+        };
+        assert_eq!(body["meta"]["email"], email, "{hint} ({why})");
+    }
+}
+
+#[tokio::test]
+async fn oidc_without_a_user_info_url_reads_the_id_token_for_this_client_only() {
+    for (hint, issuers, accepted, why) in [
+        ("apple-user", json!([]), true, "this client's token"),
+        (
+            "apple-wrong-aud",
+            json!([]),
+            false,
+            "another client's token",
+        ),
+        (
+            "apple-user",
+            json!(["https://idp.test"]),
+            false,
+            "an issuer not in extra.issuers",
+        ),
+        (
+            "apple-tampered",
+            json!([]),
+            true,
+            "no jwksURL: the server's own TLS exchange is trusted, as OIDC allows",
+        ),
+    ] {
+        let app = spawn_app().await;
+        let provider = start_provider().await;
+        let (status, body) = status_json(
+            app.update_collection(
+                "users",
+                json!({"oauth2": {"enabled": true, "providers": [{
+                    "name": "oidc", "clientId": CLIENT_ID, "clientSecret": CLIENT_SECRET,
+                    "authURL": format!("{provider}/authorize"),
+                    "tokenURL": format!("{provider}/token"),
+                    "extra": {"issuers": issuers},
+                }]}}),
+            )
+            .await,
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+
+        let (status, body) = oauth2_flow(&app, "oidc", hint, None, json!({})).await;
+
+        assert_eq!(status == 200, accepted, "{hint} ({why}): {body}");
+    }
+}
+
+#[tokio::test]
+async fn broken_or_hostile_provider_answers_get_a_clear_400_and_create_nothing() {
+    for (name, hint, why) in [
+        ("oidc", "hostile-huge", "a 2 MiB user-info answer"),
+        ("oidc", "hostile-500", "a provider error"),
+        ("oidc", "hostile-html", "not JSON"),
+        ("oidc", "hostile-array", "a JSON array"),
+        ("oidc", "hostile-deep", "JSON nested 100,000 deep"),
+        ("oidc", "hostile-noid", "no user id"),
+        ("github", "hostile-huge-emails", "a 2 MiB address list"),
+    ] {
+        let app = spawn_app().await;
+        let provider = start_provider().await;
+        enable_as(&app, &provider, name).await;
+        let (code, verifier, redirect) = authorize_with(&app, 0, hint).await;
+
+        let (status, body) = oauth2_login(
+            &app,
+            json!({"provider": name, "code": code, "codeVerifier": verifier,
+                   "redirectURL": redirect, "createData": {"email": "c@client.test"}}),
+        )
+        .await;
+
+        assert_eq!(status, 400, "{hint} ({why}): {body}");
+        assert_eq!(
+            body["status"], 400,
+            "{hint}: PocketBase's error envelope {body}"
+        );
+        assert_eq!(
+            body["message"], "Failed to fetch OAuth2 user.",
+            "{hint} ({why})"
+        );
+        let (_, users) = status_json(
+            app.su(Method::GET, "/api/collections/users/records", None)
+                .await,
+        )
+        .await;
+        assert_eq!(users["totalItems"], 0, "{hint} ({why}): nothing created");
+    }
+}
+
+#[tokio::test]
+async fn superusers_alone_can_generate_an_apple_client_secret() {
+    let app = spawn_app().await;
+    let path = "/api/settings/apple/generate-client-secret";
+    let key = "-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgC/TL7bFGxWVf+J7U\ndZZ0CZ3RD8Gop3LuaCM+dZpawUahRANCAATCLxdwLbvN9JyAWtn87QN4W6khow5l\nfJCf8Am65D7echRCtViI6I1SOScJF9ZZlHVRWA/8RAdktAz66MWzjD14\n-----END PRIVATE KEY-----";
+    let good = json!({"clientId": "com.example.app", "teamId": "ABCDE12345", "keyId": "KEY1234567",
+                      "privateKey": key, "duration": 3600});
+
+    let (guest, _) = status_json(
+        app.request(Method::POST, path, None, Some(good.clone()))
+            .await,
+    )
+    .await;
+    let (ok, secret) = status_json(app.su(Method::POST, path, Some(good.clone())).await).await;
+    let (bad, bad_body) = status_json(
+        app.su(
+            Method::POST,
+            path,
+            Some(json!({"teamId": "x", "duration": 99_999_999})),
+        )
+        .await,
+    )
+    .await;
+    let mut wrong_key = good.clone();
+    wrong_key["privateKey"] = json!("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----");
+    let (broken, broken_body) =
+        status_json(app.su(Method::POST, path, Some(wrong_key)).await).await;
+    let (typed, _) = status_json(
+        app.su(Method::POST, path, Some(json!({"duration": "soon"})))
+            .await,
+    )
+    .await;
+
+    assert_eq!(guest, 401);
+    assert_eq!(ok, 200, "{secret}");
+    assert_eq!(
+        secret["secret"].as_str().map(|s| s.split('.').count()),
+        Some(3),
+        "{secret}"
+    );
+    assert_eq!(bad, 400, "{bad_body}");
+    assert_eq!(bad_body["message"], "Invalid client secret data.");
+    assert_eq!(
+        bad_body["data"]["teamId"]["code"],
+        "validation_length_invalid"
+    );
+    assert_eq!(
+        bad_body["data"]["duration"]["code"],
+        "validation_max_less_equal_than_required"
+    );
+    assert_eq!(bad_body["data"]["clientId"]["code"], "validation_required");
+    assert_eq!(broken, 400, "{broken_body}");
+    assert_eq!(typed, 400);
+}
+
+#[tokio::test]
+async fn microsoft_trusts_an_id_token_email_only_in_a_verified_claim_mode() {
+    for (mode, trusted, why) in [
+        ("email_and_xms_edov", "edov@ms.test", "email with xms_edov"),
+        ("any_verified", "edov@ms.test", "falls back to xms_edov"),
+        ("verified_primary_email", "", "no such claim"),
+        ("email", "", "the bare email claim is not verified"),
+        ("", "", "Graph mail is never trusted"),
+    ] {
+        let app = spawn_app().await;
+        let provider = start_provider().await;
+        let (status, body) = status_json(
+            app.update_collection(
+                "users",
+                json!({"oauth2": {"enabled": true, "providers": [{
+                    "name": "microsoft", "clientId": CLIENT_ID, "clientSecret": CLIENT_SECRET,
+                    "authURL": format!("{provider}/authorize"),
+                    "tokenURL": format!("{provider}/token"),
+                    "userInfoURL": format!("{provider}/userinfo"),
+                    "extra": {"idTokenEmailClaim": mode},
+                }]}}),
+            )
+            .await,
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+        let (_, methods) = status_json(
+            app.request(
+                Method::GET,
+                "/api/collections/users/auth-methods",
+                None,
+                None,
+            )
+            .await,
+        )
+        .await;
+        let auth_url = methods["oauth2"]["providers"][0]["authURL"]
+            .as_str()
+            .unwrap_or_default();
+        assert_eq!(
+            auth_url.contains("openid"),
+            !mode.is_empty(),
+            "{mode}: openid scope {auth_url}"
+        );
+
+        let create_data = if trusted.is_empty() {
+            json!({"email": "c@client.test"})
+        } else {
+            json!({})
+        };
+
+        let (status, body) = oauth2_flow(&app, "microsoft", "graph-edov", None, create_data).await;
+
+        assert_eq!(status, 200, "{mode}: {body}");
+        assert_eq!(body["meta"]["email"], trusted, "{mode} ({why})");
+        assert_eq!(
+            body["record"]["verified"],
+            !trusted.is_empty(),
+            "{mode} ({why})"
+        );
     }
 }
