@@ -62,12 +62,16 @@ impl Default for ServerConfig {
 pub struct StorageConfig {
     /// Data directory: holds `data.db` and `storage/` (uploaded files).
     pub data_dir: PathBuf,
+    /// Name of the environment variable holding the 32-byte key the settings
+    /// are stored encrypted with (PocketBase's `--encryptionEnv`); "" = plain.
+    pub encryption_env: String,
 }
 
 impl Default for StorageConfig {
     fn default() -> Self {
         Self {
             data_dir: PathBuf::from("./fb_data"),
+            encryption_env: String::new(),
         }
     }
 }
