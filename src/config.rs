@@ -29,6 +29,17 @@ pub struct Config {
     pub metrics: MetricsConfig,
     pub realtime: RealtimeConfig,
     pub public: PublicConfig,
+    pub mail: MailConfig,
+}
+
+/// Outgoing mail besides the SMTP settings (those live in `/api/settings`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MailConfig {
+    /// The sendmail program used while `smtp.enabled` is off, as PocketBase
+    /// does: "" = `/usr/sbin/sendmail` or `/usr/bin/sendmail` if present,
+    /// "off" = none (mails are then not sent), else a path.
+    pub sendmail: String,
 }
 
 /// HTTP listener and request limits.

@@ -24,6 +24,7 @@ pub async fn send(
     let options = Value::Object(collection.options.clone());
     let rendered = template.render(template.override_in(&options), &vars);
     Mailer::new(&settings)
+        .with_sendmail(crate::mail::find_sendmail(&state.config.mail.sendmail))
         .send(to, &rendered)
         .await
         .map_err(|e| e.to_string())

@@ -3,6 +3,9 @@
 //! one; it opens one connection per [`Mailer::send`] (auth emails are rare,
 //! so no pool).
 //!
+//! With SMTP disabled the mail goes to the local `sendmail` program when one
+//! was found ([`find_sendmail`]), as PocketBase does on Unix.
+//!
 //! `smtp.tls = true` means implicit TLS from the first byte (port 465 style);
 //! otherwise the connection starts in plain text and upgrades with STARTTLS
 //! whenever the server offers it, as PocketBase (Go's `net/smtp`) does.
@@ -19,7 +22,26 @@ use lettre::transport::smtp::extension::ClientId;
 use lettre::{Address, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use std::fmt;
 use std::net::IpAddr;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
+
+/// Where PocketBase looks for `sendmail` (it also tries `$PATH`; we only
+/// run a program at a fixed, root-owned location or the configured one).
+pub const SENDMAIL_PATHS: &[&str] = &["/usr/sbin/sendmail", "/usr/bin/sendmail"];
+
+/// The sendmail program used when SMTP is off: `configured` (`mail.sendmail`)
+/// when set, `"off"` for none, else the first of [`SENDMAIL_PATHS`] present.
+pub fn find_sendmail(configured: &str) -> Option<PathBuf> {
+    match configured.trim() {
+        "off" => None,
+        "" => SENDMAIL_PATHS
+            .iter()
+            .map(Path::new)
+            .find(|p| p.is_file())
+            .map(Path::to_path_buf),
+        path => Some(PathBuf::from(path)),
+    }
+}
 
 /// Limit for connecting and for each SMTP command's reply.
 pub const SMTP_TIMEOUT: Duration = Duration::from_secs(10);
@@ -31,6 +53,7 @@ pub const SEND_TIMEOUT: Duration = Duration::from_secs(30);
 pub struct Mailer {
     smtp: Smtp,
     sender: Meta,
+    sendmail: Option<PathBuf>,
 }
 
 impl Mailer {
@@ -40,7 +63,14 @@ impl Mailer {
         Self {
             smtp: settings.smtp.clone(),
             sender: settings.meta.clone(),
+            sendmail: None,
         }
+    }
+
+    /// Delivers through `program` (see [`find_sendmail`]) while SMTP is off.
+    pub fn with_sendmail(mut self, program: Option<PathBuf>) -> Self {
+        self.sendmail = program;
+        self
     }
 
     /// Whether `send` will try SMTP at all.
@@ -49,12 +79,19 @@ impl Mailer {
     }
 
     /// Delivers `mail` to `to` from `"senderName" <senderAddress>`.
-    /// Returns [`MailError::NotConfigured`] without doing anything when SMTP
-    /// is disabled.
+    /// With SMTP disabled it goes to the sendmail program, or returns
+    /// [`MailError::NotConfigured`] without doing anything when there is none.
     #[tracing::instrument(skip_all, fields(host = %self.smtp.host, port = self.smtp.port))]
     pub async fn send(&self, to: &str, mail: &RenderedMail) -> Result<(), MailError> {
         if !self.smtp.enabled {
-            return Err(MailError::NotConfigured);
+            let Some(program) = &self.sendmail else {
+                return Err(MailError::NotConfigured);
+            };
+            let message = self.message(to, mail)?;
+            return match tokio::time::timeout(SEND_TIMEOUT, sendmail(program, &message)).await {
+                Ok(result) => result,
+                Err(_elapsed) => Err(MailError::Timeout),
+            };
         }
         let message = self.message(to, mail)?;
         let transport = self.transport()?;
@@ -133,6 +170,49 @@ impl Mailer {
         }
         Ok(builder.build())
     }
+}
+
+/// Pipes `message` to `program -i -f FROM -- TO…` (sendmail's interface;
+/// addresses come from the parsed envelope, never a shell). The child is
+/// killed if the send is dropped (timeout).
+async fn sendmail(program: &Path, message: &Message) -> Result<(), MailError> {
+    use tokio::io::AsyncWriteExt;
+    let envelope = message.envelope();
+    let mut command = tokio::process::Command::new(program);
+    command.arg("-i");
+    if let Some(from) = envelope.from() {
+        command.arg("-f").arg(AsRef::<str>::as_ref(from));
+    }
+    command
+        .arg("--")
+        .args(envelope.to().iter().map(ToString::to_string));
+    let mut child = command
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| MailError::Sendmail(format!("{}: {e}", program.display())))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin
+            .write_all(&message.formatted())
+            .await
+            .map_err(|e| MailError::Sendmail(e.to_string()))?;
+    }
+    let out = child
+        .wait_with_output()
+        .await
+        .map_err(|e| MailError::Sendmail(e.to_string()))?;
+    if out.status.success() {
+        return Ok(());
+    }
+    let said = String::from_utf8_lossy(&out.stderr);
+    Err(MailError::Sendmail(format!(
+        "{} exited with {}: {}",
+        program.display(),
+        out.status,
+        said.chars().take(200).collect::<String>().trim()
+    )))
 }
 
 /// A body part in quoted-printable: always valid whatever the text, and the

@@ -512,3 +512,62 @@ async fn logs_max_data_size_cuts_the_stored_log_data() {
     );
     assert!(data.to_string().len() < 200, "{data}");
 }
+
+#[tokio::test]
+async fn with_smtp_off_mail_goes_to_the_sendmail_program_as_pocketbase_does() {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = tempfile::tempdir().expect("tmp");
+    let out = tmp.path().to_path_buf();
+    let script = |name: &str, body: &str| {
+        let path = out.join(name);
+        std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).expect("script");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        path.to_string_lossy().into_owned()
+    };
+    let ok = script(
+        "sendmail-ok",
+        &format!("echo \"$@\" > {0}/args; cat > {0}/mail", out.display()),
+    );
+    let failing = script(
+        "sendmail-fail",
+        "cat > /dev/null; echo 'no relay' >&2; exit 75",
+    );
+    for (program, expected, why) in [
+        (ok.clone(), 204, "delivered through the program"),
+        (failing, 400, "a failing program is reported"),
+        (
+            "off".to_owned(),
+            400,
+            "sendmail turned off: nothing to send with",
+        ),
+        (
+            "/nonexistent/sendmail".to_owned(),
+            400,
+            "a missing program is reported",
+        ),
+    ] {
+        let configured = program.clone();
+        let app = crate::helpers::spawn_app_configured(move |c| c.mail.sendmail = configured).await;
+
+        let (status, body) = status_json(
+            app.su(
+                Method::POST,
+                "/api/settings/test/email",
+                Some(json!({"email": "to@example.com", "template": "verification"})),
+            )
+            .await,
+        )
+        .await;
+
+        assert_eq!(status, expected, "{why}: {body}");
+    }
+    let args = std::fs::read_to_string(out.join("args")).expect("sendmail ran");
+    let mail = std::fs::read_to_string(out.join("mail")).expect("message piped");
+    assert_eq!(
+        args.trim(),
+        "-i -f support@example.com -- to@example.com",
+        "{args}"
+    );
+    assert!(mail.contains("To: to@example.com"), "{mail}");
+    assert!(mail.contains("Subject: "), "{mail}");
+}
