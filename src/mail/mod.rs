@@ -9,12 +9,14 @@
 //! without one, [`MailError::NotConfigured`] lets the caller decide (the
 //! email flows log it and still answer 204).
 
+mod alert;
 mod error;
 mod mailer;
 mod render;
 mod template;
 mod text;
 
+pub use alert::system_alert;
 pub use error::MailError;
 pub use mailer::{Mailer, SEND_TIMEOUT, SENDMAIL_PATHS, SMTP_TIMEOUT, find_sendmail};
 pub use template::{RenderedMail, Template, TemplateVars};

@@ -571,3 +571,48 @@ async fn with_smtp_off_mail_goes_to_the_sendmail_program_as_pocketbase_does() {
     assert!(mail.contains("To: to@example.com"), "{mail}");
     assert!(mail.contains("Subject: "), "{mail}");
 }
+
+#[tokio::test]
+async fn a_failed_automatic_backup_is_mailed_to_every_superuser() {
+    let (app, sink) = crate::helpers::spawn_app_with_mail().await;
+    let (status, body) = status_json(
+        app.su(
+            Method::POST,
+            "/api/collections/_superusers/records",
+            Some(json!({"email": "second@example.com", "password": "Passw0rd!456", "passwordConfirm": "Passw0rd!456"})),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = patch(&app, json!({"backups": {"cron": "0 3 * * *"}})).await;
+    assert_eq!(status, 200, "{body}");
+    // A file where the backups folder belongs: the backup cannot be written.
+    let backups = app.data_dir.join("backups");
+    let _ = std::fs::remove_dir_all(&backups);
+    std::fs::write(&backups, b"not a folder").expect("blocker");
+
+    let (run, _) = status_json(
+        app.su(Method::POST, "/api/crons/__pbAutoBackup__", None)
+            .await,
+    )
+    .await;
+
+    assert_eq!(run, 204);
+    for to in [crate::helpers::SU_EMAIL, "second@example.com"] {
+        let mail = sink
+            .wait_for(to, Duration::from_secs(10))
+            .await
+            .unwrap_or_else(|| panic!("no alert for {to}"));
+        assert_eq!(
+            mail.subject().as_deref(),
+            Some("[Acme system alert] Autobackup failure")
+        );
+        assert!(
+            mail.decoded()
+                .contains("Failed to create/upload automated backup"),
+            "{}",
+            mail.decoded()
+        );
+    }
+}
