@@ -165,10 +165,9 @@ impl Mailer {
                 ))
                 .authentication(mechanisms(&self.smtp.auth_method)?);
         }
-        if let Some(name) = hello_name(&self.smtp.local_name) {
-            builder = builder.hello_name(name);
-        }
-        Ok(builder.build())
+        Ok(builder
+            .hello_name(hello_name(&self.smtp.local_name))
+            .build())
     }
 }
 
@@ -236,17 +235,18 @@ fn mechanisms(auth_method: &str) -> Result<Vec<Mechanism>, MailError> {
     }
 }
 
-/// `smtp.localName` for EHLO; blank keeps lettre's `[127.0.0.1]` literal.
-fn hello_name(local_name: &str) -> Option<ClientId> {
+/// `smtp.localName` for EHLO; blank is `localhost`, as PocketBase (Go's
+/// `net/smtp`) says, rather than lettre's `[127.0.0.1]` literal.
+fn hello_name(local_name: &str) -> ClientId {
     let name = local_name.trim();
     if name.is_empty() {
-        return None;
+        return ClientId::Domain("localhost".into());
     }
-    Some(match name.parse::<IpAddr>() {
+    match name.parse::<IpAddr>() {
         Ok(IpAddr::V4(ip)) => ClientId::Ipv4(ip),
         Ok(IpAddr::V6(ip)) => ClientId::Ipv6(ip),
         Err(_) => ClientId::Domain(name.to_owned()),
-    })
+    }
 }
 
 /// Leaves the password out.
@@ -267,6 +267,34 @@ impl fmt::Debug for Mailer {
 mod tests {
     use super::*;
     use crate::mail::{Template, TemplateVars};
+
+    #[test]
+    fn the_ehlo_name_is_local_name_or_localhost_as_in_pocketbase() {
+        for (local_name, expected, why) in [
+            (
+                "",
+                ClientId::Domain("localhost".into()),
+                "blank: Go's net/smtp default",
+            ),
+            (
+                "  ",
+                ClientId::Domain("localhost".into()),
+                "blank after trim",
+            ),
+            (
+                "relay.example.com",
+                ClientId::Domain("relay.example.com".into()),
+                "a name",
+            ),
+            (
+                "10.0.0.5",
+                ClientId::Ipv4("10.0.0.5".parse().expect("ip")),
+                "an address",
+            ),
+        ] {
+            assert_eq!(hello_name(local_name), expected, "{why}");
+        }
+    }
 
     fn settings() -> Settings {
         let mut settings = Settings::default();
