@@ -56,7 +56,9 @@ impl Application {
         let registry = Registry::default();
         let snapshot = db.read(schema::load_snapshot).await?;
         registry.replace(snapshot);
-        let settings = crate::settings::load(&db).await?;
+        let seal = crate::settings::Seal::from_env(&config.storage.encryption_env)
+            .map_err(crate::settings::SettingsError::from)?;
+        let settings = crate::settings::load(&db, &seal).await?;
         let logs = crate::logs::Logger::start(Db::open_auxiliary(
             &config.storage.data_dir,
             &config.database,
@@ -96,7 +98,7 @@ impl Application {
             registry,
             config: Arc::new(config.clone()),
             login_throttle: Default::default(),
-            settings: crate::settings::SettingsCache::new(settings),
+            settings: crate::settings::SettingsCache::new(settings, seal),
             rate_limiter: Default::default(),
             logs,
             crons: crate::cron::Scheduler::default(),

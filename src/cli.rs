@@ -46,6 +46,10 @@ pub struct Cli {
     /// every request is logged to stderr, and ferrobase's debug logs too.
     #[arg(long, global = true)]
     pub dev: bool,
+    /// Environment variable holding the 32-character key the settings are
+    /// stored encrypted with (overrides storage.encryption_env; PocketBase's flag).
+    #[arg(long = "encryptionEnv", global = true, value_name = "VAR")]
+    pub encryption_env: Option<String>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -168,6 +172,9 @@ pub fn run(cli: Cli) -> anyhow_like::Result<()> {
     if let Some(fallback) = cli.index_fallback {
         config.public.index_fallback = fallback;
     }
+    if let Some(var) = cli.encryption_env {
+        config.storage.encryption_env = var;
+    }
     if let Some(secs) = cli.query_timeout {
         // Bounded by the parser, so the product cannot overflow.
         config.database.query_timeout_ms = secs * 1000;
@@ -285,9 +292,12 @@ async fn superuser(config: Config, action: SuperuserAction) -> anyhow_like::Resu
             );
         }
         SuperuserAction::Ips { ips } => {
-            let saved = crate::settings::patch(&db, serde_json::json!({ "superuserIPs": ips }))
-                .await?
-                .superuser_ips;
+            let seal = crate::settings::Seal::from_env(&config.storage.encryption_env)
+                .map_err(crate::settings::SettingsError::from)?;
+            let saved =
+                crate::settings::patch(&db, &seal, serde_json::json!({ "superuserIPs": ips }))
+                    .await?
+                    .superuser_ips;
             if saved.is_empty() {
                 println!("Successfully cleared SuperuserIPs setting!");
             } else {

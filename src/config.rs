@@ -29,12 +29,23 @@ pub struct Config {
     pub metrics: MetricsConfig,
     pub realtime: RealtimeConfig,
     pub public: PublicConfig,
+    pub mail: MailConfig,
     /// TEST ONLY: lets the OAuth2 avatar download reach loopback and
     /// private addresses, so tests can serve avatars from 127.0.0.1. Not
     /// read from `config.toml`, the environment or the CLI (`serde(skip)`):
     /// only code that builds a `Config` by hand (the test helpers) can set it.
     #[serde(skip)]
     pub oauth2_avatar_private_hosts: bool,
+}
+
+/// Outgoing mail besides the SMTP settings (those live in `/api/settings`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MailConfig {
+    /// The sendmail program used while `smtp.enabled` is off, as PocketBase
+    /// does: "" = `/usr/sbin/sendmail` or `/usr/bin/sendmail` if present,
+    /// "off" = none (mails are then not sent), else a path.
+    pub sendmail: String,
 }
 
 /// HTTP listener and request limits.
@@ -68,12 +79,16 @@ impl Default for ServerConfig {
 pub struct StorageConfig {
     /// Data directory: holds `data.db` and `storage/` (uploaded files).
     pub data_dir: PathBuf,
+    /// Name of the environment variable holding the 32-byte key the settings
+    /// are stored encrypted with (PocketBase's `--encryptionEnv`); "" = plain.
+    pub encryption_env: String,
 }
 
 impl Default for StorageConfig {
     fn default() -> Self {
         Self {
             data_dir: PathBuf::from("./fb_data"),
+            encryption_env: String::new(),
         }
     }
 }

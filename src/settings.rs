@@ -1,11 +1,19 @@
 //! Application settings in PocketBase's shape (meta, smtp, s3, backups,
 //! batch, rateLimits, trustedProxy, logs, superuserIPs), persisted as one JSON
 //! row in `_params`. PATCH merges partially, validates every section, and
-//! stores; secrets are write-only. Each section's behaviour arrives with the
-//! feature that uses it; the shape is complete from the start.
+//! stores; secrets are write-only. Every key is either applied by the
+//! feature that reads it or refused by [`validate`] (the S3 switches, until
+//! there is an S3 backend). With `--encryptionEnv` the stored JSON is sealed
+//! ([`seal`]).
+
+mod seal;
+mod validate;
+
+pub use seal::{Seal, SealError};
+pub use validate::MAX_SAFE_JSON_INT;
 
 use crate::db::{Db, DbError};
-use crate::validation::{FieldError, ValidationErrors};
+use crate::validation::ValidationErrors;
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -21,6 +29,8 @@ pub enum SettingsError {
     Format(String),
     #[error(transparent)]
     Db(#[from] DbError),
+    #[error(transparent)]
+    Sealed(#[from] SealError),
 }
 
 impl From<rusqlite::Error> for SettingsError {
@@ -62,7 +72,7 @@ pub struct Meta {
 pub struct Smtp {
     pub enabled: bool,
     pub host: String,
-    pub port: u32,
+    pub port: u64,
     pub username: String,
     #[serde(skip_serializing_if = "String::is_empty")]
     pub password: String,
@@ -88,7 +98,7 @@ pub struct S3 {
 #[serde(rename_all = "camelCase", default)]
 pub struct Backups {
     pub cron: String,
-    pub cron_max_keep: u32,
+    pub cron_max_keep: u64,
     pub s3: S3,
 }
 
@@ -96,8 +106,8 @@ pub struct Backups {
 #[serde(rename_all = "camelCase", default)]
 pub struct Batch {
     pub enabled: bool,
-    pub max_requests: u32,
-    pub timeout: u32,
+    pub max_requests: u64,
+    pub timeout: u64,
     pub max_body_size: u64,
 }
 
@@ -123,14 +133,16 @@ pub struct RateLimitRule {
 #[serde(rename_all = "camelCase", default)]
 pub struct TrustedProxy {
     pub headers: Vec<String>,
+    /// PocketBase's spelling; early Ferrobase stored `useLeftmostIp`, still read.
+    #[serde(rename = "useLeftmostIP", alias = "useLeftmostIp")]
     pub use_leftmost_ip: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase", default)]
 pub struct Logs {
-    pub max_days: u32,
-    pub min_level: i32,
+    pub max_days: u64,
+    pub min_level: i64,
     #[serde(rename = "logIP")]
     pub log_ip: bool,
     pub log_auth_id: bool,
@@ -228,119 +240,6 @@ impl Settings {
         public.backups.s3.secret.clear();
         serde_json::to_value(public).unwrap_or(Value::Null)
     }
-
-    /// Checks every section; all problems are reported, nested by section.
-    pub fn validate(&self) -> Result<(), ValidationErrors> {
-        let mut errors = ValidationErrors::new();
-        let mut meta = ValidationErrors::new();
-        if self.meta.app_name.trim().is_empty() {
-            meta.add("appName", FieldError::required());
-        } else if self.meta.app_name.chars().count() > 255 {
-            meta.add(
-                "appName",
-                FieldError::new(
-                    "validation_length_out_of_range",
-                    "The length must be at most 255.",
-                ),
-            );
-        }
-        if self.meta.app_url.trim().is_empty() {
-            meta.add("appURL", FieldError::required());
-        } else if !self.meta.app_url.contains("://") {
-            meta.add(
-                "appURL",
-                FieldError::new("validation_invalid_url", "Must be a valid url."),
-            );
-        }
-        if self.meta.sender_address.is_empty() {
-            meta.add("senderAddress", FieldError::required());
-        } else if !self.meta.sender_address.contains('@') {
-            meta.add(
-                "senderAddress",
-                FieldError::new("validation_is_email", "Must be a valid email address."),
-            );
-        }
-        errors.nest("meta", meta);
-        let mut smtp = ValidationErrors::new();
-        if self.smtp.enabled {
-            if self.smtp.host.trim().is_empty() {
-                smtp.add("host", FieldError::required());
-            }
-            if !(1..=65_535).contains(&self.smtp.port) {
-                smtp.add(
-                    "port",
-                    FieldError::new(
-                        "validation_invalid_value",
-                        "Must be a port between 1 and 65535.",
-                    ),
-                );
-            }
-        }
-        if !["", "PLAIN", "LOGIN"].contains(&self.smtp.auth_method.as_str()) {
-            smtp.add(
-                "authMethod",
-                FieldError::new("validation_in_invalid", "Must be PLAIN or LOGIN."),
-            );
-        }
-        errors.nest("smtp", smtp);
-        errors.nest("rateLimits", self.validate_rate_limits());
-        errors.nest("superuserIPs", validate_ip_list(&self.superuser_ips));
-        let mut backups = ValidationErrors::new();
-        if !self.backups.cron.trim().is_empty()
-            && crate::cron::parse(self.backups.cron.trim()).is_err()
-        {
-            backups.add(
-                "cron",
-                FieldError::new(
-                    "validation_invalid_cron",
-                    "Must be a cron expression of 5 fields.",
-                ),
-            );
-        }
-        if self.backups.cron_max_keep == 0 {
-            backups.add(
-                "cronMaxKeep",
-                FieldError::new("validation_min_number_constraint", "Must be at least 1."),
-            );
-        }
-        errors.nest("backups", backups);
-        errors.into_result()
-    }
-
-    fn validate_rate_limits(&self) -> ValidationErrors {
-        let mut rules = ValidationErrors::new();
-        for (i, rule) in self.rate_limits.rules.iter().enumerate() {
-            let mut e = ValidationErrors::new();
-            if rule.label.trim().is_empty() {
-                e.add("label", FieldError::required());
-            } else if !valid_rate_label(&rule.label) {
-                e.add(
-                    "label",
-                    FieldError::new("validation_match_invalid", "Invalid rate limit label."),
-                );
-            }
-            if !["", "@guest", "@auth"].contains(&rule.audience.as_str()) {
-                e.add(
-                    "audience",
-                    FieldError::new("validation_in_invalid", "Must be empty, @guest or @auth."),
-                );
-            }
-            if rule.duration == 0 {
-                e.add("duration", FieldError::required());
-            }
-            if rule.max_requests == 0 {
-                e.add("maxRequests", FieldError::required());
-            }
-            rules.nest(i.to_string(), e);
-        }
-        let mut out = ValidationErrors::new();
-        out.nest("rules", rules);
-        out.nest(
-            "excludedIPs",
-            validate_ip_list(&self.rate_limits.excluded_ips),
-        );
-        out
-    }
 }
 
 /// `"10.0.0.1"` → (10.0.0.1, 32); `"10.0.0.0/8"` → (10.0.0.0, 8); IPv6
@@ -355,43 +254,6 @@ pub fn parse_ip_or_subnet(entry: &str) -> Option<(std::net::IpAddr, u8)> {
     let max = if addr.is_ipv4() { 32 } else { 128 };
     let bits = bits.unwrap_or(max);
     (bits <= max).then_some((addr, bits))
-}
-
-/// Errors for the entries of an address list that are neither an address
-/// nor a CIDR subnet, keyed by index (PocketBase's code, typo included).
-fn validate_ip_list(list: &[String]) -> ValidationErrors {
-    let mut errors = ValidationErrors::new();
-    for (i, entry) in list.iter().enumerate() {
-        if entry.trim().is_empty() {
-            errors.add(i.to_string(), FieldError::required());
-        } else if parse_ip_or_subnet(entry).is_none() {
-            errors.add(
-                i.to_string(),
-                FieldError::new(
-                    "validation_invlaid_ip_or_subnet",
-                    "invalid IP or CIDR subnet",
-                ),
-            );
-        }
-    }
-    errors
-}
-
-fn valid_rate_label(label: &str) -> bool {
-    let path_ok = |p: &str| p.starts_with('/') && p.chars().all(|c| c.is_ascii_graphic());
-    if let Some((method, path)) = label.split_once(' ') {
-        return ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"].contains(&method)
-            && path_ok(path);
-    }
-    if let Some((collection, action)) = label.split_once(':') {
-        return !collection.is_empty()
-            && collection
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '*')
-            && !action.is_empty()
-            && action.chars().all(|c| c.is_ascii_alphabetic());
-    }
-    path_ok(label)
 }
 
 /// Merges `patch` into `base` recursively (objects merge, everything else replaces).
@@ -409,12 +271,17 @@ fn merge_json(base: &mut Value, patch: &Value) {
 /// The current settings, shared by request handlers and replaced whole when
 /// they are saved, so features read them without a database round trip.
 #[derive(Debug, Default)]
-pub struct SettingsCache(std::sync::RwLock<std::sync::Arc<Settings>>);
+pub struct SettingsCache(std::sync::RwLock<std::sync::Arc<Settings>>, Seal);
 
 impl SettingsCache {
-    /// A cache holding `settings`.
-    pub fn new(settings: Settings) -> Self {
-        Self(std::sync::RwLock::new(std::sync::Arc::new(settings)))
+    /// A cache holding `settings`, which are stored sealed with `seal`.
+    pub fn new(settings: Settings, seal: Seal) -> Self {
+        Self(std::sync::RwLock::new(std::sync::Arc::new(settings)), seal)
+    }
+
+    /// The key the settings are stored with.
+    pub fn seal(&self) -> &Seal {
+        &self.1
     }
 
     /// The current settings (one Arc clone).
@@ -435,60 +302,86 @@ impl SettingsCache {
     }
 }
 
-/// Reads the stored settings (defaults when none were saved).
-pub async fn load(db: &Db) -> Result<Settings, SettingsError> {
-    db.read(|conn| {
-        let raw: Option<String> = conn
-            .query_row(
-                "SELECT value FROM _params WHERE id = ?1",
-                [PARAMS_KEY],
-                |r| r.get(0),
-            )
-            .optional()?;
-        match raw {
-            None => Ok(Settings::default()),
-            Some(text) => {
-                serde_json::from_str(&text).map_err(|e| SettingsError::Format(e.to_string()))
+/// The stored settings row: `None` when none was saved yet.
+fn read_stored(
+    conn: &rusqlite::Connection,
+    seal: &Seal,
+) -> Result<Option<(Settings, bool)>, SettingsError> {
+    let raw: Option<String> = conn
+        .query_row(
+            "SELECT value FROM _params WHERE id = ?1",
+            [PARAMS_KEY],
+            |r| r.get(0),
+        )
+        .optional()?;
+    let Some(text) = raw else { return Ok(None) };
+    let opened = seal.open(&text)?;
+    let settings =
+        serde_json::from_str(opened.json()).map_err(|e| SettingsError::Format(e.to_string()))?;
+    Ok(Some((settings, matches!(opened, seal::Opened::Sealed(_)))))
+}
+
+/// Writes `settings` as the stored row, sealed when `seal` has a key.
+fn store(
+    conn: &rusqlite::Connection,
+    seal: &Seal,
+    settings: &Settings,
+) -> Result<(), SettingsError> {
+    let text = serde_json::to_string(settings).map_err(|e| SettingsError::Format(e.to_string()))?;
+    let value = seal.seal(&text)?;
+    let now = crate::clock::now();
+    conn.execute(
+        "INSERT INTO _params (id, value, created, updated) VALUES (?1, ?2, ?3, ?3) \
+         ON CONFLICT(id) DO UPDATE SET value = excluded.value, updated = excluded.updated",
+        params![PARAMS_KEY, value, now],
+    )?;
+    Ok(())
+}
+
+/// Reads the stored settings (defaults when none were saved). Fails, never
+/// falls back to defaults, when they are sealed and `seal` cannot open them.
+/// Settings stored in plain JSON while `seal` has a key are sealed now, so
+/// turning encryption on takes effect at the next start.
+pub async fn load(db: &Db, seal: &Seal) -> Result<Settings, SettingsError> {
+    let seal = seal.clone();
+    db.write(move |conn| {
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let settings = match read_stored(&tx, &seal)? {
+            None => Settings::default(),
+            Some((settings, sealed)) => {
+                if seal.is_on() && !sealed {
+                    store(&tx, &seal, &settings)?;
+                    tracing::info!("stored settings were plain JSON; now encrypted");
+                }
+                settings
             }
-        }
+        };
+        tx.commit()?;
+        Ok(settings)
     })
     .await
 }
 
 /// Applies a partial update, validates, stores and returns the new settings.
-pub async fn patch(db: &Db, patch: Value) -> Result<Settings, SettingsError> {
+pub async fn patch(db: &Db, seal: &Seal, patch: Value) -> Result<Settings, SettingsError> {
     if !patch.is_object() {
         return Err(SettingsError::Format("expected an object".into()));
     }
+    let seal = seal.clone();
     db.write(move |conn| {
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let raw: Option<String> = tx
-            .query_row(
-                "SELECT value FROM _params WHERE id = ?1",
-                [PARAMS_KEY],
-                |r| r.get(0),
-            )
-            .optional()?;
-        let current: Settings = match raw {
-            None => Settings::default(),
-            Some(text) => {
-                serde_json::from_str(&text).map_err(|e| SettingsError::Format(e.to_string()))?
-            }
-        };
+        let current = read_stored(&tx, &seal)?.map(|(s, _)| s).unwrap_or_default();
         let mut merged =
             serde_json::to_value(&current).map_err(|e| SettingsError::Format(e.to_string()))?;
         merge_json(&mut merged, &patch);
+        let out_of_range = validate::check_numbers(&merged);
+        if !out_of_range.is_empty() {
+            return Err(SettingsError::Invalid(out_of_range));
+        }
         let next: Settings =
             serde_json::from_value(merged).map_err(|e| SettingsError::Format(e.to_string()))?;
         next.validate().map_err(SettingsError::Invalid)?;
-        let text =
-            serde_json::to_string(&next).map_err(|e| SettingsError::Format(e.to_string()))?;
-        let now = crate::clock::now();
-        tx.execute(
-            "INSERT INTO _params (id, value, created, updated) VALUES (?1, ?2, ?3, ?3) \
-             ON CONFLICT(id) DO UPDATE SET value = excluded.value, updated = excluded.updated",
-            params![PARAMS_KEY, text, now],
-        )?;
+        store(&tx, &seal, &next)?;
         tx.commit()?;
         Ok(next)
     })
@@ -513,6 +406,20 @@ mod tests {
             "secrets are never returned"
         );
         assert!(v.get("superuserIPs").is_some());
+    }
+
+    #[test]
+    fn use_leftmost_ip_is_written_in_pocketbases_casing_and_the_old_one_still_reads() {
+        for stored in [
+            json!({"trustedProxy": {"useLeftmostIP": true}}),
+            json!({"trustedProxy": {"useLeftmostIp": true}}),
+        ] {
+            let s: Settings = serde_json::from_value(stored.clone()).expect("reads");
+            assert!(s.trusted_proxy.use_leftmost_ip, "{stored}");
+            let out = s.to_public_json();
+            assert_eq!(out["trustedProxy"]["useLeftmostIP"], json!(true), "{out}");
+            assert!(out["trustedProxy"].get("useLeftmostIp").is_none(), "{out}");
+        }
     }
 
     #[test]

@@ -224,7 +224,16 @@ pub fn schedule(state: &web::Data<AppState>) {
                         tracing::warn!(error = %e, "could not prune old backups");
                     }
                 }
-                Err(e) => tracing::warn!(error = %e, "scheduled backup failed"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "scheduled backup failed");
+                    let details =
+                        format!("Failed to create/upload automated backup. Raw error:\n{e}");
+                    let sent =
+                        super::mailer::alert_superusers(&state, "Autobackup failure", &details);
+                    if let Err(e) = sent.await {
+                        tracing::warn!(error = %e, "backup failure alert not sent");
+                    }
+                }
             }
         })
     });

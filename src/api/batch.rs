@@ -35,13 +35,13 @@ const MAX_FILE_REQUEST_INDEX: usize = 1000;
 pub const DEFAULT_BATCH_TIMEOUT_SECS: u64 = 3;
 
 /// The deadline of a batch whose body was read just now.
-fn deadline(timeout_secs: u32) -> Instant {
-    let secs = match u64::from(timeout_secs) {
+fn deadline(timeout_secs: u64) -> Instant {
+    let secs = match timeout_secs {
         0 => DEFAULT_BATCH_TIMEOUT_SECS,
         n => n,
     };
     let now = Instant::now();
-    // u32 seconds always fit; fall back to the default rather than panic.
+    // Huge values overflow Instant; fall back to the default rather than panic.
     now.checked_add(Duration::from_secs(secs))
         .unwrap_or(now + Duration::from_secs(DEFAULT_BATCH_TIMEOUT_SECS))
 }

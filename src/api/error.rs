@@ -362,6 +362,7 @@ impl From<SettingsError> for ApiError {
                 ApiError::bad_request("An error occurred while saving the new settings.")
             }
             SettingsError::Db(e) => ApiError::from(e),
+            SettingsError::Sealed(e) => ApiError::internal(e),
         }
     }
 }

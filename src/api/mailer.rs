@@ -7,6 +7,33 @@ use crate::mail::{Mailer, Template, TemplateVars};
 use crate::schema::CompiledCollection;
 use serde_json::Value;
 
+/// Mails a system alert to every superuser (PocketBase's
+/// `sendSystemAlertToAllSuperusers`); returns the failures, joined.
+pub async fn alert_superusers(
+    state: &AppState,
+    subject: &str,
+    details: &str,
+) -> Result<(), String> {
+    let settings = state.settings.get();
+    let emails = crate::auth::superuser_emails(&state.db)
+        .await
+        .map_err(|e| e.to_string())?;
+    let mail = crate::mail::system_alert(&settings.meta.app_name, subject, details);
+    let mailer = Mailer::new(&settings)
+        .with_sendmail(crate::mail::find_sendmail(&state.config.mail.sendmail));
+    let mut failures = Vec::new();
+    for email in emails {
+        if let Err(e) = mailer.send(&email, &mail).await {
+            failures.push(format!("{email}: {e}"));
+        }
+    }
+    if failures.is_empty() {
+        Ok(())
+    } else {
+        Err(failures.join("; "))
+    }
+}
+
 /// Renders `template` for `collection` with `vars` (app name and URL filled in) and sends it to `to`.
 pub async fn send(
     state: &AppState,
@@ -24,6 +51,7 @@ pub async fn send(
     let options = Value::Object(collection.options.clone());
     let rendered = template.render(template.override_in(&options), &vars);
     Mailer::new(&settings)
+        .with_sendmail(crate::mail::find_sendmail(&state.config.mail.sendmail))
         .send(to, &rendered)
         .await
         .map_err(|e| e.to_string())

@@ -48,7 +48,7 @@ pub fn record(res: &ServiceResponse<BoxBody>, elapsed: Duration) {
     } else {
         LEVEL_INFO
     };
-    if level < i64::from(options.min_level) {
+    if level < options.min_level {
         return;
     }
     let header_text = |name: header::HeaderName| {
@@ -126,6 +126,7 @@ pub fn record(res: &ServiceResponse<BoxBody>, elapsed: Duration) {
         truncated(req.method().as_str(), MAX_METHOD_CHARS),
         url
     );
+    let data = crate::logs::cap_data(data, options.max_data_size);
     state.logs.log(LogEntry::now(level, message, data));
 }
 

@@ -22,7 +22,7 @@ pub async fn patch(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let input = read_object(&req, body, state.config.server.max_body_bytes).await?;
-    let saved = settings::patch(&state.db, Value::Object(input)).await?;
+    let saved = settings::patch(&state.db, state.settings.seal(), Value::Object(input)).await?;
     state.settings.set(saved.clone());
     super::backups::schedule(&state);
     respond::json(&req, saved.to_public_json(), false)

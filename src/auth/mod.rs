@@ -26,7 +26,7 @@ pub(crate) use principal::{auth_signing_key, purpose_duration, purpose_key};
 pub use recheck::recheck_tokens;
 pub use superuser::{
     MIN_PASSWORD_CHARS, SaveMode, SuperuserOtp, count_superusers, delete_superuser, save_superuser,
-    superuser_otp, upsert_superuser,
+    superuser_emails, superuser_otp, upsert_superuser,
 };
 
 use crate::db::DbError;

@@ -120,6 +120,18 @@ pub async fn delete_superuser(db: &Db, email: &str) -> Result<(), AuthError> {
     .await
 }
 
+/// Every superuser's email address (recipients of system alerts).
+pub async fn superuser_emails(db: &Db) -> Result<Vec<String>, AuthError> {
+    db.read(|conn| {
+        let mut stmt = conn.prepare("SELECT email FROM _superusers ORDER BY created")?;
+        let emails = stmt
+            .query_map([], |r| r.get::<_, String>(0))?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(emails)
+    })
+    .await
+}
+
 /// How many superusers exist.
 pub async fn count_superusers(db: &Db) -> Result<i64, AuthError> {
     db.read(|conn| {

@@ -27,6 +27,42 @@ const FLUSH_INTERVAL: std::time::Duration = std::time::Duration::from_millis(200
 pub const LEVEL_INFO: i64 = 0;
 pub const LEVEL_ERROR: i64 = 8;
 
+/// `data` size cap when the settings' `logs.maxDataSize` is 0 (PocketBase's ~16 KiB).
+pub const DEFAULT_MAX_DATA_BYTES: u64 = 16 * 1024;
+/// Key PocketBase adds to a `data` object that was cut to fit.
+pub const TRUNCATED_KEY: &str = "__pb_truncated__";
+
+/// Keeps a log entry's serialized `data` object within `max` bytes (0 =
+/// [`DEFAULT_MAX_DATA_BYTES`]), as PocketBase's `logs.maxDataSize`: entries
+/// are kept in order while they fit, and `__pb_truncated__: true` marks a cut.
+pub fn cap_data(data: String, max: u64) -> String {
+    let max = usize::try_from(if max == 0 {
+        DEFAULT_MAX_DATA_BYTES
+    } else {
+        max
+    })
+    .unwrap_or(usize::MAX);
+    if data.len() <= max {
+        return data;
+    }
+    let Ok(serde_json::Value::Object(full)) = serde_json::from_str(&data) else {
+        return serde_json::json!({ TRUNCATED_KEY: true }).to_string();
+    };
+    let mut kept = serde_json::Map::new();
+    let mut used = 2; // the braces
+    for (key, value) in full {
+        let entry =
+            serde_json::to_string(&key).unwrap_or_default().len() + 2 + value.to_string().len();
+        if used + entry > max {
+            continue;
+        }
+        used += entry;
+        kept.insert(key, value);
+    }
+    kept.insert(TRUNCATED_KEY.to_owned(), serde_json::Value::Bool(true));
+    serde_json::Value::Object(kept).to_string()
+}
+
 /// One log row.
 #[derive(Debug, Clone)]
 pub struct LogEntry {
@@ -164,6 +200,25 @@ async fn write_batches(aux: Db, mut rx: mpsc::Receiver<LogEntry>, written: Arc<A
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn log_data_over_the_cap_keeps_what_fits_and_is_marked() {
+        let data =
+            serde_json::json!({"a": "x".repeat(50), "b": 1, "c": "y".repeat(50)}).to_string();
+        for (max, kept, cut, why) in [
+            (0, vec!["a", "b", "c"], false, "0 means the ~16 KiB default"),
+            (10_000, vec!["a", "b", "c"], false, "under the cap"),
+            (70, vec!["a", "b"], true, "only the first two fit"),
+            (5, vec![], true, "nothing fits"),
+        ] {
+            let out: serde_json::Value =
+                serde_json::from_str(&super::cap_data(data.clone(), max)).expect("json");
+            for key in &kept {
+                assert!(out.get(key).is_some(), "{why}: {key} kept in {out}");
+            }
+            assert_eq!(out.get(super::TRUNCATED_KEY).is_some(), cut, "{why}: {out}");
+        }
+    }
+
     use super::*;
 
     #[test]

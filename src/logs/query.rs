@@ -169,9 +169,17 @@ pub async fn delete_all(aux: &Db) -> Result<(), LogsError> {
 }
 
 /// Deletes entries older than `max_days` (all of them when 0). Returns how many.
-pub async fn cleanup(aux: &Db, max_days: u32) -> Result<usize, LogsError> {
-    let cutoff =
-        crate::clock::format(chrono::Utc::now() - chrono::Duration::days(i64::from(max_days)));
+/// A retention reaching past the calendar's range (`logs.maxDays` may be up
+/// to 2^53 - 1) keeps everything instead of overflowing.
+pub async fn cleanup(aux: &Db, max_days: u64) -> Result<usize, LogsError> {
+    let cutoff = i64::try_from(max_days)
+        .ok()
+        .and_then(chrono::Duration::try_days)
+        .and_then(|age| chrono::Utc::now().checked_sub_signed(age));
+    let Some(cutoff) = cutoff else {
+        return Ok(0);
+    };
+    let cutoff = crate::clock::format(cutoff);
     aux.write(move |conn| -> Result<usize, LogsError> {
         Ok(conn.execute("DELETE FROM _logs WHERE created < ?1", [cutoff])?)
     })

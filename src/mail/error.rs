@@ -22,6 +22,9 @@ pub enum MailError {
     /// Connecting, TLS, authentication or the SMTP dialogue failed.
     #[error("SMTP delivery failed: {0}")]
     Smtp(#[from] lettre::transport::smtp::Error),
+    /// The local sendmail program (SMTP off) failed or could not be run.
+    #[error("sendmail failed: {0}")]
+    Sendmail(String),
     /// The whole delivery took longer than [`SEND_TIMEOUT`](super::SEND_TIMEOUT).
     #[error("SMTP delivery timed out")]
     Timeout,

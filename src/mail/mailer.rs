@@ -3,6 +3,9 @@
 //! one; it opens one connection per [`Mailer::send`] (auth emails are rare,
 //! so no pool).
 //!
+//! With SMTP disabled the mail goes to the local `sendmail` program when one
+//! was found ([`find_sendmail`]), as PocketBase does on Unix.
+//!
 //! `smtp.tls = true` means implicit TLS from the first byte (port 465 style);
 //! otherwise the connection starts in plain text and upgrades with STARTTLS
 //! whenever the server offers it, as PocketBase (Go's `net/smtp`) does.
@@ -19,7 +22,26 @@ use lettre::transport::smtp::extension::ClientId;
 use lettre::{Address, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use std::fmt;
 use std::net::IpAddr;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
+
+/// Where PocketBase looks for `sendmail` (it also tries `$PATH`; we only
+/// run a program at a fixed, root-owned location or the configured one).
+pub const SENDMAIL_PATHS: &[&str] = &["/usr/sbin/sendmail", "/usr/bin/sendmail"];
+
+/// The sendmail program used when SMTP is off: `configured` (`mail.sendmail`)
+/// when set, `"off"` for none, else the first of [`SENDMAIL_PATHS`] present.
+pub fn find_sendmail(configured: &str) -> Option<PathBuf> {
+    match configured.trim() {
+        "off" => None,
+        "" => SENDMAIL_PATHS
+            .iter()
+            .map(Path::new)
+            .find(|p| p.is_file())
+            .map(Path::to_path_buf),
+        path => Some(PathBuf::from(path)),
+    }
+}
 
 /// Limit for connecting and for each SMTP command's reply.
 pub const SMTP_TIMEOUT: Duration = Duration::from_secs(10);
@@ -31,6 +53,7 @@ pub const SEND_TIMEOUT: Duration = Duration::from_secs(30);
 pub struct Mailer {
     smtp: Smtp,
     sender: Meta,
+    sendmail: Option<PathBuf>,
 }
 
 impl Mailer {
@@ -40,7 +63,14 @@ impl Mailer {
         Self {
             smtp: settings.smtp.clone(),
             sender: settings.meta.clone(),
+            sendmail: None,
         }
+    }
+
+    /// Delivers through `program` (see [`find_sendmail`]) while SMTP is off.
+    pub fn with_sendmail(mut self, program: Option<PathBuf>) -> Self {
+        self.sendmail = program;
+        self
     }
 
     /// Whether `send` will try SMTP at all.
@@ -49,12 +79,19 @@ impl Mailer {
     }
 
     /// Delivers `mail` to `to` from `"senderName" <senderAddress>`.
-    /// Returns [`MailError::NotConfigured`] without doing anything when SMTP
-    /// is disabled.
+    /// With SMTP disabled it goes to the sendmail program, or returns
+    /// [`MailError::NotConfigured`] without doing anything when there is none.
     #[tracing::instrument(skip_all, fields(host = %self.smtp.host, port = self.smtp.port))]
     pub async fn send(&self, to: &str, mail: &RenderedMail) -> Result<(), MailError> {
         if !self.smtp.enabled {
-            return Err(MailError::NotConfigured);
+            let Some(program) = &self.sendmail else {
+                return Err(MailError::NotConfigured);
+            };
+            let message = self.message(to, mail)?;
+            return match tokio::time::timeout(SEND_TIMEOUT, sendmail(program, &message)).await {
+                Ok(result) => result,
+                Err(_elapsed) => Err(MailError::Timeout),
+            };
         }
         let message = self.message(to, mail)?;
         let transport = self.transport()?;
@@ -128,11 +165,53 @@ impl Mailer {
                 ))
                 .authentication(mechanisms(&self.smtp.auth_method)?);
         }
-        if let Some(name) = hello_name(&self.smtp.local_name) {
-            builder = builder.hello_name(name);
-        }
-        Ok(builder.build())
+        Ok(builder
+            .hello_name(hello_name(&self.smtp.local_name))
+            .build())
     }
+}
+
+/// Pipes `message` to `program -i -f FROM -- TO…` (sendmail's interface;
+/// addresses come from the parsed envelope, never a shell). The child is
+/// killed if the send is dropped (timeout).
+async fn sendmail(program: &Path, message: &Message) -> Result<(), MailError> {
+    use tokio::io::AsyncWriteExt;
+    let envelope = message.envelope();
+    let mut command = tokio::process::Command::new(program);
+    command.arg("-i");
+    if let Some(from) = envelope.from() {
+        command.arg("-f").arg(AsRef::<str>::as_ref(from));
+    }
+    command
+        .arg("--")
+        .args(envelope.to().iter().map(ToString::to_string));
+    let mut child = command
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| MailError::Sendmail(format!("{}: {e}", program.display())))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin
+            .write_all(&message.formatted())
+            .await
+            .map_err(|e| MailError::Sendmail(e.to_string()))?;
+    }
+    let out = child
+        .wait_with_output()
+        .await
+        .map_err(|e| MailError::Sendmail(e.to_string()))?;
+    if out.status.success() {
+        return Ok(());
+    }
+    let said = String::from_utf8_lossy(&out.stderr);
+    Err(MailError::Sendmail(format!(
+        "{} exited with {}: {}",
+        program.display(),
+        out.status,
+        said.chars().take(200).collect::<String>().trim()
+    )))
 }
 
 /// A body part in quoted-printable: always valid whatever the text, and the
@@ -156,17 +235,18 @@ fn mechanisms(auth_method: &str) -> Result<Vec<Mechanism>, MailError> {
     }
 }
 
-/// `smtp.localName` for EHLO; blank keeps lettre's `[127.0.0.1]` literal.
-fn hello_name(local_name: &str) -> Option<ClientId> {
+/// `smtp.localName` for EHLO; blank is `localhost`, as PocketBase (Go's
+/// `net/smtp`) says, rather than lettre's `[127.0.0.1]` literal.
+fn hello_name(local_name: &str) -> ClientId {
     let name = local_name.trim();
     if name.is_empty() {
-        return None;
+        return ClientId::Domain("localhost".into());
     }
-    Some(match name.parse::<IpAddr>() {
+    match name.parse::<IpAddr>() {
         Ok(IpAddr::V4(ip)) => ClientId::Ipv4(ip),
         Ok(IpAddr::V6(ip)) => ClientId::Ipv6(ip),
         Err(_) => ClientId::Domain(name.to_owned()),
-    })
+    }
 }
 
 /// Leaves the password out.
@@ -187,6 +267,34 @@ impl fmt::Debug for Mailer {
 mod tests {
     use super::*;
     use crate::mail::{Template, TemplateVars};
+
+    #[test]
+    fn the_ehlo_name_is_local_name_or_localhost_as_in_pocketbase() {
+        for (local_name, expected, why) in [
+            (
+                "",
+                ClientId::Domain("localhost".into()),
+                "blank: Go's net/smtp default",
+            ),
+            (
+                "  ",
+                ClientId::Domain("localhost".into()),
+                "blank after trim",
+            ),
+            (
+                "relay.example.com",
+                ClientId::Domain("relay.example.com".into()),
+                "a name",
+            ),
+            (
+                "10.0.0.5",
+                ClientId::Ipv4("10.0.0.5".parse().expect("ip")),
+                "an address",
+            ),
+        ] {
+            assert_eq!(hello_name(local_name), expected, "{why}");
+        }
+    }
 
     fn settings() -> Settings {
         let mut settings = Settings::default();

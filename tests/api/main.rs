@@ -37,6 +37,8 @@ mod realtime;
 mod records;
 mod rule_paths;
 mod settings;
+mod settings_encryption;
+mod settings_keys;
 mod smtp_sink;
 mod sql;
 mod views;

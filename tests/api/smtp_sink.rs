@@ -436,7 +436,7 @@ mod tests {
         settings.meta.sender_address = "support@sink.test".into();
         settings.smtp.enabled = true;
         settings.smtp.host = "127.0.0.1".into();
-        settings.smtp.port = u32::from(sink.port);
+        settings.smtp.port = u64::from(sink.port);
         settings
     }
 
@@ -591,7 +591,7 @@ mod tests {
         let mut settings = Settings::default();
         settings.smtp.enabled = true;
         settings.smtp.host = "127.0.0.1".into();
-        settings.smtp.port = u32::from(port);
+        settings.smtp.port = u64::from(port);
         let mail = Template::Otp.render(None, &vars());
 
         let result = Mailer::new(&settings).send("x@example.com", &mail).await;
