@@ -139,7 +139,9 @@ pub struct ProviderSpec {
     pub user: UserMapping,
 }
 
-/// The provider's logo (inline SVG, as PocketBase serves it); "" if none.
+/// The provider's logo: an inline SVG badge of our own (its initials on a
+/// colour derived from the name, `oauth2_logos.json`); "" if none. PocketBase
+/// serves the brands' artwork here; the shape of the answer is the same.
 pub fn logo(name: &str) -> &'static str {
     static LOGOS: OnceLock<Map<String, Value>> = OnceLock::new();
     LOGOS
