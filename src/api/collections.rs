@@ -1,11 +1,12 @@
 //! `/api/collections…`: the superuser-only collections API.
 
 use super::error::{ApiError, GENERIC_MESSAGE};
-use super::extract::{AppState, Superuser, query_map, read_object};
+use super::extract::{AppState, JsonBody, Superuser, query_map, read_object};
 use super::respond;
 use crate::records::{self, ListPage};
 use crate::schema::{self, ListError};
 use actix_web::{HttpRequest, HttpResponse, web};
+use serde::Deserialize;
 use serde_json::{Value, json};
 
 fn lookup(
@@ -139,29 +140,31 @@ pub async fn validate(
     Ok(respond::no_content())
 }
 
+/// The body of `PUT /api/collections/import`; null means absent.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ImportBody {
+    #[serde(default)]
+    collections: Option<Vec<serde_json::Map<String, Value>>>,
+    #[serde(default)]
+    delete_missing: Option<bool>,
+}
+
 /// `PUT /api/collections/import` `{collections, deleteMissing}`: applies the
 /// whole list in one transaction (`schema::import`); 204 when done.
 pub async fn import(
-    req: HttpRequest,
     _: Superuser,
-    body: web::Payload,
+    body: JsonBody<ImportBody>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let input = read_object(&req, body, state.config.server.max_body_bytes).await?;
-    let loading = || ApiError::bad_request("An error occurred while loading the submitted data.");
-    let collections = match input.get("collections") {
-        None | Some(Value::Null) => Vec::new(),
-        Some(Value::Array(items)) => items
-            .iter()
-            .map(|item| item.as_object().cloned().ok_or_else(loading))
-            .collect::<Result<Vec<_>, _>>()?,
-        Some(_) => return Err(loading()),
-    };
-    let delete_missing = match input.get("deleteMissing") {
-        None | Some(Value::Null) => false,
-        Some(Value::Bool(b)) => *b,
-        Some(_) => return Err(loading()),
-    };
+    let ImportBody {
+        collections,
+        delete_missing,
+    } = body.into_inner();
+    let (collections, delete_missing) = (
+        collections.unwrap_or_default(),
+        delete_missing.unwrap_or(false),
+    );
     let deleted = schema::import(&state.db, &state.registry, collections, delete_missing).await?;
     // Only after the commit: the deleted collections' files can no longer be referenced.
     for id in deleted {
@@ -217,19 +220,11 @@ pub async fn scaffolds(req: HttpRequest, _: Superuser) -> Result<HttpResponse, A
 pub async fn dry_run_view(
     req: HttpRequest,
     _: Superuser,
-    body: web::Payload,
+    body: JsonBody<super::sql::QueryBody>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let input = read_object(&req, body, state.config.server.max_body_bytes).await?;
-    let query = match input.get("query") {
-        None | Some(Value::Null) => "",
-        Some(Value::String(q)) => q.as_str(),
-        Some(_) => {
-            return Err(ApiError::bad_request(
-                "An error occurred while loading the submitted data.",
-            ));
-        }
-    };
+    let query = body.into_inner().into_query();
+    let query = query.as_str();
     let mut errors = crate::validation::ValidationErrors::new();
     if query.trim().is_empty() {
         errors.add(

@@ -164,8 +164,8 @@ impl FromRequest for Superuser {
 
 /// A request body read as [`read_object`] reads it (JSON or url-encoded
 /// form, within `server.max_body_bytes`: 413 past it) and deserialized
-/// into `T`; a body that does not fit `T` is PocketBase's 400 "Failed to
-/// load the submitted data due to invalid formatting.".
+/// into `T`; a body that does not fit `T` is PocketBase's 400 "An error
+/// occurred while loading the submitted data." (its `BindBody` failure).
 #[derive(Debug)]
 pub struct JsonBody<T>(pub T);
 
@@ -194,13 +194,14 @@ impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
                 .map(JsonBody)
                 .map_err(|e| {
                     tracing::debug!(reason = %e, "body does not fit the expected shape");
-                    ApiError::bad_request(
-                        "Failed to load the submitted data due to invalid formatting.",
-                    )
+                    ApiError::bad_request(LOADING_FAILED)
                 })
         })
     }
 }
+
+/// PocketBase's message for a body that does not bind to the handler's shape.
+pub const LOADING_FAILED: &str = "An error occurred while loading the submitted data.";
 
 /// Body limit of [`JsonBody`] when no application state is registered (tests).
 const DEFAULT_BODY_BYTES: usize = 1024 * 1024;
@@ -408,7 +409,7 @@ mod tests {
         let (_, message) = json_body("application/json", r#"{"name": 1}"#)
             .await
             .expect_err("wrong type");
-        assert!(message.contains("invalid formatting"), "{message}");
+        assert_eq!(message, format!("{LOADING_FAILED:?}"), "{message}");
     }
 
     #[test]

@@ -4,32 +4,36 @@
 //! before anything runs; `superuserIPs` applies (`middleware::superuser_ips`).
 
 use super::error::ApiError;
-use super::extract::{AppState, Superuser, read_object};
+use super::extract::{AppState, JsonBody, Superuser};
 use crate::db::DbError;
 use crate::sql::{self, MAX_QUERY_CHARS, SqlError};
 use crate::validation::{FieldError, ValidationErrors};
-use actix_web::{HttpRequest, HttpResponse, web};
-use serde_json::{Value, json};
+use actix_web::{HttpResponse, web};
+use serde::Deserialize;
+use serde_json::json;
 
 /// PocketBase's prefix for a query that failed.
 const FAILED: &str = "Failed to execute query. Raw error:\n";
 
+/// `{query}`; a missing or null query is empty (refused by [`validate`]).
+#[derive(Debug, Deserialize)]
+pub(super) struct QueryBody {
+    #[serde(default)]
+    query: Option<String>,
+}
+
+impl QueryBody {
+    pub(super) fn into_query(self) -> String {
+        self.query.unwrap_or_default()
+    }
+}
+
 pub async fn run(
-    req: HttpRequest,
     _: Superuser,
-    body: web::Payload,
+    body: JsonBody<QueryBody>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let input = read_object(&req, body, state.config.server.max_body_bytes).await?;
-    let query = match input.get("query") {
-        None | Some(Value::Null) => String::new(),
-        Some(Value::String(q)) => q.clone(),
-        Some(_) => {
-            return Err(ApiError::bad_request(
-                "An error occurred while loading the submitted data.",
-            ));
-        }
-    };
+    let query = body.into_inner().into_query();
     validate(&query)?;
     let result = sql::run(&state.db, &query).await.map_err(api_error)?;
     if result.affected_rows > 0 || result.columns.is_empty() {
