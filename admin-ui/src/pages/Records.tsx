@@ -28,6 +28,10 @@ export function Records({ collection, collections = [] }: { collection: any; col
   const [page, setPage] = useState(Number(initial.get('page')) || 1);
   const [perPage, setPerPage] = useState(Number(initial.get('perPage')) || 20);
   useEffect(() => {
+    // Only while this list is still the page: an effect that runs after a
+    // navigation away (e.g. to `#/new`) must not pull the address back.
+    const here = `#/c/${encodeURIComponent(collection.name)}`;
+    if (location.hash !== here && !location.hash.startsWith(`${here}?`)) return;
     const q = new URLSearchParams();
     if (filter) q.set('filter', filter);
     q.set('sort', sort);
