@@ -22,7 +22,10 @@
 //! row of NULLs and a comparison alone means what it meant before grouping.
 //! An all-of comparison (`=`, `!=` on a multi-valued path) keeps its own
 //! subquery over every element (PocketBase's multi-match subquery) and,
-//! like PocketBase's, also holds on the shared row; `:length` reads the row. `@request.body.x:each` is a step too (the submitted
+//! like PocketBase's, also holds on the shared row; `:length` reads the
+//! row, and its all-of form holds for the length of every reached row (the
+//! scope's per-row lengths, [`ColumnRef::per_row_lengths`]), never for
+//! their total. `@request.body.x:each` is a step too (the submitted
 //! list's elements). `@collection` sources are shared between plain
 //! comparisons of an `&&` only (not under `||`).
 
@@ -624,6 +627,8 @@ pub(crate) fn column_operand(column: ColumnRef, path: &Path) -> Result<Resolved,
     };
     let expr = |sql: SqlFragment| Ok(Resolved::Single(Term::Expr(sql, nulls)));
     match (path.modifier, column.multi) {
+        // One length per reached row, compared like any expanded list.
+        (Some(Modifier::Length), _) if column.per_row_lengths => Ok(Resolved::Each(sql, nulls)),
         (None | Some(Modifier::Each), true) if column.expands => Ok(Resolved::Each(sql, nulls)),
         // Lowercasing the JSON text of the list lowercases every element
         // (SQLite's LOWER only folds ASCII, which leaves JSON syntax intact).

@@ -154,6 +154,11 @@ pub struct ColumnRef {
     pub params: Vec<SqlValue>,
     /// What a NULL from `sql` means to the comparison operators.
     pub nulls: Nulls,
+    /// Asked for `path:length` through a multi-valued hop, `sql` is already
+    /// the JSON array of each reached row's list length (never empty: no
+    /// row reads as one length of 0), compared element by element as
+    /// PocketBase's multi-match subquery does. See [`ColumnRef::lengths`].
+    pub per_row_lengths: bool,
 }
 
 /// What a NULL coming out of a [`ColumnRef`] stands for.
@@ -185,6 +190,7 @@ impl ColumnRef {
             expands: false,
             params: Vec::new(),
             nulls: Nulls::Empty,
+            per_row_lengths: false,
         }
     }
 
@@ -196,6 +202,7 @@ impl ColumnRef {
             expands: false,
             params: Vec::new(),
             nulls: Nulls::Empty,
+            per_row_lengths: false,
         }
     }
 
@@ -207,6 +214,17 @@ impl ColumnRef {
             expands: true,
             params: Vec::new(),
             nulls: Nulls::Empty,
+            per_row_lengths: false,
+        }
+    }
+
+    /// A JSON array of the list lengths of every row a multi-valued path
+    /// reaches (`x_via_y.members:length`), one number per row; the
+    /// comparison holds for all of them (any with `?`).
+    pub fn lengths(sql: impl Into<String>) -> Self {
+        Self {
+            per_row_lengths: true,
+            ..Self::each(sql)
         }
     }
 

@@ -133,7 +133,16 @@ fn sort_column(path: &Path, scope: &dyn Scope) -> Result<SqlFragment, RuleError>
         }
         _ => {}
     }
-    match column_operand(scope.column(path)?, path)? {
+    let column = scope.column(path)?;
+    if column.per_row_lengths {
+        // `x_via_y.members:length` is one length per linking row; a sort
+        // needs one number per record: their total.
+        return Ok(SqlFragment {
+            sql: format!("(SELECT sum(value) FROM json_each({}))", column.sql),
+            params: column.params,
+        });
+    }
+    match column_operand(column, path)? {
         Resolved::Single(Term::Expr(sql, _)) => Ok(sql),
         _ => Err(cannot("not a single value")),
     }

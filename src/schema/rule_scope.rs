@@ -3,7 +3,8 @@
 //! `json_extract` with a validated path; a relation path (`author.name`,
 //! `tags.title`, `comments_via_post.author`, up to [`MAX_RELATION_HOPS`])
 //! becomes a correlated subquery over the related tables, and a path through
-//! a multi-valued hop yields a JSON array compared element by element. A
+//! a multi-valued hop yields a JSON array compared element by element
+//! (with `:length`, one length per reached row, as PocketBase). A
 //! value reached through a relation is [`Nulls::Absent`] when no related
 //! row is there, so "no member" never equals a guest's empty id.
 //!
@@ -299,11 +300,15 @@ impl<'a> FieldScope<'a> {
                     if field.name.as_str() == "email" && collection.kind == CollectionType::Auth {
                         value = self.email(value, &alias);
                     }
+                    let shape = Shape {
+                        multi: field.is_multi(),
+                        length: rest.is_empty() && path.modifier == Some(Modifier::Length),
+                        hops,
+                        through_multi: multi,
+                    };
                     return Ok(Walked::Column(finish(
                         value,
-                        field.is_multi(),
-                        hops,
-                        multi,
+                        shape,
                         &from,
                         &conditions,
                         params,
@@ -395,11 +400,15 @@ impl<'a> FieldScope<'a> {
                     params: Vec::new(),
                     nulls: Nulls::Absent,
                 };
+                let shape = Shape {
+                    multi: false,
+                    length: false,
+                    hops,
+                    through_multi: multi,
+                };
                 return Ok(Walked::Column(finish(
                     value,
-                    false,
-                    hops,
-                    multi,
+                    shape,
                     &from,
                     &conditions,
                     params,
@@ -498,13 +507,23 @@ struct Value {
     nulls: Nulls,
 }
 
+/// What [`finish`] needs to know about where a path's value sits.
+struct Shape {
+    /// The value is a list (multi select, file or relation).
+    multi: bool,
+    /// The path asks for its `:length`.
+    length: bool,
+    /// Relation hops before the value.
+    hops: usize,
+    /// One of those hops is multi-valued.
+    through_multi: bool,
+}
+
 /// Wraps the final value: a plain column at the root, a scalar subquery
 /// through single relations, a JSON array through multi-valued hops.
 fn finish(
     value: Value,
-    value_is_multi: bool,
-    hops: usize,
-    through_multi: bool,
+    shape: Shape,
     from: &str,
     conditions: &[String],
     condition_params: Vec<SqlValue>,
@@ -514,6 +533,12 @@ fn finish(
         params: mut value_params,
         nulls,
     } = value;
+    let Shape {
+        multi: value_is_multi,
+        length,
+        hops,
+        through_multi,
+    } = shape;
     if hops == 0 {
         let column = if value_is_multi {
             ColumnRef::multi(value)
@@ -530,7 +555,14 @@ fn finish(
     } else {
         format!(" WHERE {}", conditions.join(" AND "))
     };
-    let column = if value_is_multi {
+    let column = if value_is_multi && length && through_multi {
+        // `x_via_y.members:length`: PocketBase compares the length of each
+        // reached row's list (every row for `>`, one for `?>`), never their
+        // total; no row at all is one LEFT JOINed NULL row, of length 0.
+        ColumnRef::lengths(format!(
+            "(SELECT CASE WHEN count(*) = 0 THEN json_array(0) ELSE json_group_array(json_array_length(CASE WHEN json_valid(\"_fb_list\") THEN \"_fb_list\" ELSE '[]' END)) END FROM (SELECT {value} AS \"_fb_list\" FROM {from}{where_sql}))"
+        ))
+    } else if value_is_multi {
         // A multi-valued field reached through a relation (`team.members`) is
         // compared per element, like the relation hops before it.
         ColumnRef::each(format!(
@@ -1052,6 +1084,129 @@ mod tests {
             let got = linked_matching(&snap, "projects", Trust::Full, who, filter)
                 .unwrap_or_else(|e| panic!("{filter:?}: {e}"));
             assert_eq!(got, want, "{who:?} {filter:?}: {why}");
+        }
+    }
+
+    /// PocketBase reads `:length` through a back-relation or multi relation
+    /// on each joined row: an all-of comparison (its multi-match subquery)
+    /// must hold for every linking row, any-of (`?>`) for one, and a record
+    /// with no linking row has one row of length 0. Never the total of every
+    /// linking row's list, which let `corner` (links with 0 and 1 members)
+    /// pass `> 0`.
+    #[test]
+    fn length_through_a_back_relation_is_compared_per_linking_row() {
+        let snap = linked_snapshot(json!(""));
+        let owned = "links_via_project.owner ?= @request.auth.id";
+        for (trust, who, filter, want, why) in [
+            (
+                Trust::Full,
+                Some("u1"),
+                "links_via_project.members:length > 0",
+                vec!["both", "split"],
+                "every link has a member; corner's l4 has none, none has no link",
+            ),
+            (
+                Trust::Full,
+                Some("u1"),
+                "links_via_project.members:length >= 1",
+                vec!["both", "split"],
+                ">= as >",
+            ),
+            (
+                Trust::Full,
+                Some("u1"),
+                "links_via_project.members:length ?> 0",
+                vec!["both", "corner", "split"],
+                "any-of: one link with a member",
+            ),
+            (
+                Trust::Full,
+                Some("u1"),
+                "links_via_project.members:length = 1",
+                vec!["both", "split"],
+                "split's two links have one member each (not two in all)",
+            ),
+            (
+                Trust::Full,
+                Some("u1"),
+                "links_via_project.members:length ?= 0",
+                vec!["corner", "none"],
+                "any-of: l4 is empty; no link reads as length 0",
+            ),
+            (
+                Trust::Full,
+                Some("u1"),
+                "links_via_project.members:length = 0",
+                vec!["none"],
+                "no link reads as length 0; corner's l5 has a member",
+            ),
+            (
+                Trust::Full,
+                Some("u1"),
+                "links_via_project.members:length < 1",
+                vec!["none"],
+                "< as =",
+            ),
+            (
+                Trust::Full,
+                Some("u1"),
+                "links_via_project.members:length != 0",
+                vec!["both", "split"],
+                "every link non-empty",
+            ),
+            (
+                Trust::Full,
+                Some("u1"),
+                "links_via_project.tags:length = 1",
+                vec!["split"],
+                "a select list: l1 [a] and l2 [b], one each",
+            ),
+            (
+                Trust::Full,
+                Some("u1"),
+                "links_via_project.members:length > 0 || name = 'none'",
+                vec!["both", "none", "split"],
+                "under ||",
+            ),
+            (
+                Trust::Full,
+                Some("u1"),
+                &format!("links_via_project.members:length > 0 && {owned}"),
+                vec!["both", "split"],
+                "inside && with a shared row: still every link",
+            ),
+            (
+                Trust::Full,
+                Some("u1"),
+                &format!("links_via_project.members:length ?> 0 && {owned}"),
+                vec!["both", "split"],
+                "any-of inside &&: the owned link itself has a member",
+            ),
+            (
+                Trust::Client,
+                Some("u1"),
+                "links_via_project.members:length > 0",
+                vec!["both", "split"],
+                "a client filter as a rule",
+            ),
+            (
+                Trust::Client,
+                None,
+                "links_via_project.members:length > 0",
+                vec!["both", "split"],
+                "a guest's filter as a rule (links are public)",
+            ),
+            (
+                Trust::Full,
+                None,
+                "links_via_project.members:length > 0 && @request.auth.id != ''",
+                vec![],
+                "a guest never",
+            ),
+        ] {
+            let got = linked_matching(&snap, "projects", trust, who, filter)
+                .unwrap_or_else(|e| panic!("{filter:?}: {e}"));
+            assert_eq!(got, want, "{trust:?} {who:?} {filter:?}: {why}");
         }
     }
 

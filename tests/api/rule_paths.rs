@@ -1137,3 +1137,69 @@ async fn body_each_comparisons_inside_and_need_one_submitted_element() {
 
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// `:length` through a back-relation is read on each linking record, as
+/// PocketBase's multi-match subquery does: `> 0` needs every link of the
+/// project to have a member (`?>`: one), not a total over all of them, so a
+/// project with one empty link and one link with a member does not pass.
+#[tokio::test]
+async fn length_through_a_back_relation_needs_every_linking_record() {
+    let mut lw = link_world().await;
+    let (alice, bob) = (lw.w.alice.0.clone(), lw.w.bob.0.clone());
+    let corner =
+        lw.w.app
+            .create_record_ok("projects", json!({"name": "corner"}))
+            .await;
+    for (owner, members) in [(&alice, vec![]), (&bob, vec![&alice])] {
+        lw.w.app
+            .create_record_ok(
+                "links",
+                json!({"project": id_of(&corner), "owner": owner, "members": members}),
+            )
+            .await;
+    }
+    lw.projects.push(("corner", id_of(&corner)));
+    type Expect = fn(Who) -> &'static [&'static str];
+    let users: Expect = |who| match who {
+        Who::Alice | Who::Bob => &["split", "both"],
+        _ => &[],
+    };
+    let any: Expect = |who| match who {
+        Who::Alice | Who::Bob => &["split", "both", "corner"],
+        _ => &[],
+    };
+    let cases: [(&str, Expect); 4] = [
+        (
+            "@request.auth.id != '' && links_via_project.members:length > 0",
+            users,
+        ),
+        (
+            "@request.auth.id != '' && links_via_project.members:length = 1",
+            users,
+        ),
+        (
+            "@request.auth.id != '' && links_via_project.members:length ?> 0",
+            any,
+        ),
+        // No link at all reads as one link of length 0, as in PocketBase.
+        (
+            "@request.auth.id != '' && links_via_project.members:length = 0",
+            |who| match who {
+                Who::Alice | Who::Bob => &["none"],
+                _ => &[],
+            },
+        ),
+    ];
+    let mut failures = Vec::new();
+    for (rule, expected) in cases {
+        failures.extend(lw.check("projects", &lw.projects, rule, &expected).await);
+    }
+    // Sorting still takes one number per project (the members of all its links).
+    let sort = [("sort", "-links_via_project.members:length,name")];
+    let (status, names, _) = lw.w.list(Who::Super, "projects", &sort, "name").await;
+    if status != 200 || names != ["split", "both", "corner", "none"] {
+        failures.push(format!("sort by length: got {status} {names:?}"));
+    }
+
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
