@@ -31,10 +31,7 @@ impl Db {
         let timeout = self.query_timeout;
         let job = tokio::task::spawn_blocking(move || {
             let mut conn = r2d2::ManageConnection::connect(&*manager).map_err(E::from)?;
-            match limit::watched(limit::deadline_in(timeout), None, || f(&mut conn)) {
-                (_, Some(stop)) => Err(E::from(DbError::from(stop))),
-                (out, None) => out,
-            }
+            limit::guarded(limit::deadline_in(timeout), None, || f(&mut conn))
         });
         job.await.map_err(|_| E::from(DbError::ReaderGone))?
     }
@@ -53,11 +50,7 @@ impl Db {
         let timeout = self.query_timeout;
         self.writer
             .run(move |conn| {
-                let watched = limit::watched(limit::deadline_in(timeout), None, || f(&mut *conn));
-                let out = match watched {
-                    (_, Some(stop)) => Err(E::from(DbError::from(stop))),
-                    (out, None) => out,
-                };
+                let out = limit::guarded(limit::deadline_in(timeout), None, || f(&mut *conn));
                 // The writer is shared: never hand it on inside a transaction
                 // the job left open (its own rollback may have been stopped).
                 if !conn.is_autocommit()

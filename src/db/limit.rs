@@ -135,6 +135,19 @@ pub(super) fn watched<T>(
     (out, stopped)
 }
 
+/// [`watched`] for a fallible job: an interrupted job answers the [`Stop`]
+/// as its error, whatever it returned.
+pub(super) fn guarded<T, E: From<DbError>>(
+    deadline: Option<Instant>,
+    abandoned: Option<Arc<AtomicBool>>,
+    job: impl FnOnce() -> Result<T, E>,
+) -> Result<T, E> {
+    match watched(deadline, abandoned, job) {
+        (_, Some(stop)) => Err(E::from(DbError::from(stop))),
+        (out, None) => out,
+    }
+}
+
 /// Held by the requester while its job is queued or running; dropping it
 /// (the request future was dropped, or the answer arrived) marks the job
 /// abandoned, so a queued job is skipped and a running one interrupted.

@@ -113,14 +113,7 @@ impl Readers {
             timeout,
             run: Box::new(move |conn, watch: Watch| {
                 let out = match conn {
-                    Ok(conn) => {
-                        let (out, stopped) =
-                            limit::watched(watch.deadline, Some(watch.abandoned), || f(conn));
-                        match stopped {
-                            Some(stop) => Err(E::from(DbError::from(stop))),
-                            None => out,
-                        }
-                    }
+                    Ok(conn) => limit::guarded(watch.deadline, Some(watch.abandoned), || f(conn)),
                     Err(e) => Err(E::from(e)),
                 };
                 let _ = reply.send(out);

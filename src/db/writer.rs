@@ -141,10 +141,7 @@ impl Writer {
         let job = Job::Grouped(Box::new(move |conn: Option<&Connection>| {
             let result = match conn {
                 // No abandon flag: a write whose requester left still stands.
-                Some(conn) => match limit::watched(limit::deadline_in(timeout), None, || f(conn)) {
-                    (_, Some(stop)) => Err(E::from(DbError::from(stop))),
-                    (result, None) => result,
-                },
+                Some(conn) => limit::guarded(limit::deadline_in(timeout), None, || f(conn)),
                 None => Err(E::from(DbError::CommitFailed(
                     "the group transaction could not start".into(),
                 ))),
