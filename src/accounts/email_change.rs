@@ -5,9 +5,11 @@
 //! write, which validates the new address again (the field may have been
 //! narrowed since the token was issued).
 
-use super::purpose::{Outgoing, check_token, find, invalid, require_email, save_credentials};
-use crate::auth::token::{self, Purpose};
-use crate::auth::{AuthError, password, purpose_duration, purpose_key};
+use super::purpose::{
+    Outgoing, check_token, find, invalid, purpose_token, require_email, save_credentials,
+};
+use crate::auth::token::Purpose;
+use crate::auth::{AuthError, password};
 use crate::db::{Db, DbError, ident};
 use crate::realtime::Hub;
 use crate::records::validate;
@@ -52,14 +54,7 @@ pub async fn request_email_change(
     let mut extra = Map::new();
     extra.insert("email".into(), json!(email));
     extra.insert("newEmail".into(), json!(new_email));
-    let token = token::issue_purpose(
-        Purpose::EmailChange,
-        &collection.id,
-        &id,
-        extra,
-        &purpose_key(&collection, Purpose::EmailChange, &token_key),
-        purpose_duration(&collection, Purpose::EmailChange),
-    )?;
+    let token = purpose_token(&collection, Purpose::EmailChange, &id, &token_key, extra)?;
     Ok(Outgoing {
         to: new_email,
         token,

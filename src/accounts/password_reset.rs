@@ -3,9 +3,9 @@
 //! hash, rotating the tokenKey (every earlier token dies) and verifying the
 //! email, as proving the mailbox does.
 
-use super::purpose::{Outgoing, check_token, find, require_email, save_credentials};
-use crate::auth::token::{self, Purpose};
-use crate::auth::{AuthError, password, purpose_duration, purpose_key};
+use super::purpose::{Outgoing, check_token, find, purpose_token, require_email, save_credentials};
+use crate::auth::token::Purpose;
+use crate::auth::{AuthError, password};
 use crate::db::Db;
 use crate::realtime::Hub;
 use crate::schema::{CompiledCollection, FieldKind};
@@ -26,14 +26,7 @@ pub async fn request_password_reset(
     };
     let mut extra = Map::new();
     extra.insert("email".into(), json!(stored_email));
-    let token = token::issue_purpose(
-        Purpose::PasswordReset,
-        &collection.id,
-        &id,
-        extra,
-        &purpose_key(&collection, Purpose::PasswordReset, &token_key),
-        purpose_duration(&collection, Purpose::PasswordReset),
-    )?;
+    let token = purpose_token(&collection, Purpose::PasswordReset, &id, &token_key, extra)?;
     Ok(Some(Outgoing {
         to: stored_email,
         token,

@@ -142,6 +142,26 @@ pub(super) async fn save_credentials(
     }
 }
 
+/// A `purpose` token for record `id`, signed with the collection's secret
+/// for that purpose and the record's `token_key`, lasting the collection's
+/// duration for that purpose.
+pub(super) fn purpose_token(
+    collection: &CompiledCollection,
+    purpose: Purpose,
+    id: &str,
+    token_key: &str,
+    extra: Map<String, Value>,
+) -> Result<String, AuthError> {
+    token::issue_purpose(
+        purpose,
+        &collection.id,
+        id,
+        extra,
+        &purpose_key(collection, purpose, token_key),
+        purpose_duration(collection, purpose),
+    )
+}
+
 /// `POST /api/files/token`: a short-lived `file` token for record `id` of
 /// `collection` (signed like its other purpose tokens, so rotating the
 /// record's tokenKey revokes it too).
@@ -153,12 +173,5 @@ pub async fn issue_file_token(
     let (id, _, token_key, _) = find(db, collection, "id", id.to_owned())
         .await?
         .ok_or(AuthError::NotFound)?;
-    token::issue_purpose(
-        Purpose::File,
-        &collection.id,
-        &id,
-        Map::new(),
-        &purpose_key(collection, Purpose::File, &token_key),
-        purpose_duration(collection, Purpose::File),
-    )
+    purpose_token(collection, Purpose::File, &id, &token_key, Map::new())
 }

@@ -3,10 +3,10 @@
 //! records system write (and, without password login, replaces its
 //! password: see `takeover`).
 
-use super::purpose::{Outgoing, check_token, find, require_email};
+use super::purpose::{Outgoing, check_token, find, purpose_token, require_email};
 use super::takeover;
-use crate::auth::token::{self, Purpose};
-use crate::auth::{AuthError, purpose_duration, purpose_key};
+use crate::auth::AuthError;
+use crate::auth::token::Purpose;
 use crate::db::Db;
 use crate::realtime::Hub;
 use crate::records::system;
@@ -31,14 +31,7 @@ pub async fn request_verification(
     }
     let mut extra = Map::new();
     extra.insert("email".into(), json!(stored_email));
-    let token = token::issue_purpose(
-        Purpose::Verification,
-        &collection.id,
-        &id,
-        extra,
-        &purpose_key(&collection, Purpose::Verification, &token_key),
-        purpose_duration(&collection, Purpose::Verification),
-    )?;
+    let token = purpose_token(&collection, Purpose::Verification, &id, &token_key, extra)?;
     Ok(Some(Outgoing {
         to: stored_email,
         token,
