@@ -92,14 +92,16 @@ pub async fn prepare_create(
     for field in &collection.fields {
         values.insert(field.name.to_string(), field.zero_value());
     }
-    let id = match body.get("id") {
-        Some(Value::String(s)) if !s.is_empty() => s.clone(),
-        None | Some(Value::Null) | Some(Value::String(_)) => autogen::record_id(),
-        Some(_) => String::new(),
+    let (id, id_error) = match input::create_id(&collection, &body) {
+        Ok(id) => (id, None),
+        Err(e) => (String::new(), Some(e)),
     };
     values.insert("id".into(), json!(id));
     let original = values.clone();
     let mut draft = Draft::new(values);
+    if let Some(e) = id_error {
+        draft.errors.add("id", e);
+    }
     let accepted = record_files::accept_uploads(&collection, &caller, uploads, &mut draft.errors);
     let rule_body = input::resolve(&collection, &caller, &mut draft, &body, &accepted, true);
     // Only superusers create pre-verified records: a manageRule is not

@@ -111,6 +111,101 @@ async fn the_autogenerate_modifier_appends_a_value_from_the_fields_pattern() {
 }
 
 #[tokio::test]
+async fn id_autogenerate_prefixes_a_generated_id_on_create_and_is_a_key_change_on_update() {
+    let app = spawn_app().await;
+    app.create_collection_ok(json!({
+        "name": "ids", "listRule": "", "viewRule": "", "createRule": "", "updateRule": "",
+        "fields": [
+            {"name": "id", "type": "text", "primaryKey": true, "required": true, "system": true,
+             "min": 3, "max": 30, "pattern": "^[a-z0-9-]+$", "autogeneratePattern": "[a-z]{6}"},
+            {"name": "t", "type": "text"}
+        ]
+    }))
+    .await;
+
+    for (body, prefix, why) in [
+        (
+            json!({"id:autogenerate": "ord-"}),
+            "ord-",
+            "prefix plus the id field's pattern",
+        ),
+        (json!({"id:autogenerate": ""}), "", "an empty prefix"),
+        (json!({"id:autogenerate": null}), "", "null is no prefix"),
+        (
+            json!({"id:autogenerate": 7}),
+            "7",
+            "a number is cast to text",
+        ),
+        (
+            json!({"id": "given-id", "id:autogenerate": "x-"}),
+            "x-",
+            "the modifier wins over a plain id, as in PocketBase",
+        ),
+        (json!({}), "", "no id at all: the field's own pattern"),
+    ] {
+        let (status, record) = create(&app, "ids", body.clone()).await;
+        assert_eq!(status, 200, "{why}: {record}");
+        assert!(matches(&record["id"], prefix, 6), "{why}: {record}");
+    }
+
+    for (body, why) in [
+        (
+            json!({"id:autogenerate": "a-very-long-prefix-over-the-max-"}),
+            "the result still meets max",
+        ),
+        (
+            json!({"id:autogenerate": "BAD "}),
+            "the result still meets the pattern",
+        ),
+        (
+            json!({"id:autogenerate": {"a": 1}}),
+            "an object is refused, not dropped",
+        ),
+        (
+            json!({"id:autogenerate": ["a"]}),
+            "an array is refused, not dropped",
+        ),
+    ] {
+        let count = || async {
+            let (_, list) = status_json(
+                app.list_records("ids", &[], Some(&app.superuser_token.clone()))
+                    .await,
+            )
+            .await;
+            list["totalItems"].clone()
+        };
+        let before = count().await;
+        let (status, error) = create(&app, "ids", body.clone()).await;
+        assert_eq!(status, 400, "{why}: {error}");
+        assert!(error["data"]["id"]["code"].is_string(), "{why}: {error}");
+        assert_eq!(before, count().await, "{why}: nothing stored");
+    }
+
+    let (_, record) = create(&app, "ids", json!({})).await;
+    let id = record["id"].as_str().expect("id");
+    for body in [
+        json!({"id:autogenerate": ""}),
+        json!({"id:autogenerate": "a"}),
+    ] {
+        let (status, error) = status_json(
+            app.request(
+                Method::PATCH,
+                &format!("/api/collections/ids/records/{id}"),
+                Some(&app.superuser_token.clone()),
+                Some(body.clone()),
+            )
+            .await,
+        )
+        .await;
+        assert_eq!(status, 400, "{body}: {error}");
+        assert_eq!(
+            error["data"]["id"]["code"], "validation_pk_change",
+            "{body}: {error}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn optional_fields_left_empty_skip_their_constraints() {
     let app = spawn_app().await;
     app.create_collection_ok(json!({"name": "opt", "fields": [
