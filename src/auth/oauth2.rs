@@ -128,12 +128,32 @@ pub fn provider(collection: &CompiledCollection, name: &str) -> Option<ProviderC
         .cloned()
 }
 
+/// Up to 3 redirects, each within the origin of the first URL: a token
+/// request carries the code, the PKCE verifier and the client secret, and a
+/// provider (or whatever answers for it) must not forward them elsewhere.
+/// A redirect elsewhere is answered as it came, which fails the login.
+fn same_origin_redirects() -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(|attempt| {
+        let same_origin = attempt
+            .previous()
+            .first()
+            .is_some_and(|first| first.origin() == attempt.url().origin());
+        if attempt.previous().len() > 3 {
+            attempt.error("too many redirects")
+        } else if same_origin {
+            attempt.follow()
+        } else {
+            attempt.stop()
+        }
+    })
+}
+
 fn http() -> &'static reqwest::Client {
     static CLIENT: OnceLock<reqwest::Client> = OnceLock::new();
     CLIENT.get_or_init(|| {
         reqwest::Client::builder()
             .timeout(PROVIDER_TIMEOUT)
-            .redirect(reqwest::redirect::Policy::limited(3))
+            .redirect(same_origin_redirects())
             .user_agent(concat!("ferrobase/", env!("CARGO_PKG_VERSION")))
             .build()
             .unwrap_or_default()

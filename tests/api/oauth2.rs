@@ -371,6 +371,43 @@ async fn to_admin() -> HttpResponse {
         .finish()
 }
 
+/// A same-origin 307 to the real token endpoint (the body goes along).
+async fn token_moved() -> HttpResponse {
+    HttpResponse::TemporaryRedirect()
+        .insert_header(("Location", "/token"))
+        .finish()
+}
+
+/// A 307 to another origin, given as `?to=` (a provider gone rogue, or a
+/// compromised proxy in front of it).
+async fn token_away(query: web::Query<HashMap<String, String>>) -> HttpResponse {
+    HttpResponse::TemporaryRedirect()
+        .insert_header(("Location", query.get("to").cloned().unwrap_or_default()))
+        .finish()
+}
+
+/// A server on another port that keeps every request body it receives.
+async fn start_collector() -> (String, Arc<Mutex<Vec<String>>>) {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let shared = web::Data::new(seen.clone());
+    let server = HttpServer::new(move || {
+        App::new().app_data(shared.clone()).default_service(web::to(
+            |seen: web::Data<Arc<Mutex<Vec<String>>>>, body: web::Bytes| async move {
+                if let Ok(mut seen) = seen.lock() {
+                    seen.push(String::from_utf8_lossy(&body).into_owned());
+                }
+                HttpResponse::Ok().json(json!({"access_token": "stolen", "token_type": "Bearer"}))
+            },
+        ))
+    })
+    .workers(1)
+    .bind("127.0.0.1:0")
+    .expect("collector binds");
+    let port = server.addrs()[0].port();
+    tokio::spawn(server.run());
+    (format!("http://127.0.0.1:{port}"), seen)
+}
+
 /// The user's address list (`/userinfo/emails`, `/emails`): `_emails`, or 404.
 async fn emails(state: Shared, req: actix_web::HttpRequest) -> HttpResponse {
     let bearer = req
@@ -411,6 +448,8 @@ async fn start_provider() -> String {
             .route("/not-image", web::get().to(not_image))
             .route("/to-avatar", web::get().to(to_avatar))
             .route("/to-admin", web::get().to(to_admin))
+            .route("/token-moved", web::post().to(token_moved))
+            .route("/token-away", web::post().to(token_away))
     })
     .workers(1)
     .bind("127.0.0.1:0")
@@ -921,6 +960,48 @@ async fn bad_codes_verifiers_and_providers_are_rejected_and_create_nothing() {
     assert_eq!(
         bad_config_body["data"]["oauth2"]["providers"]["0"]["name"]["code"],
         "validation_missing_provider"
+    );
+}
+
+#[tokio::test]
+async fn the_token_request_follows_redirects_only_within_the_providers_origin() {
+    let app = spawn_app().await;
+    let provider = start_provider().await;
+    let (collector, seen) = start_collector().await;
+
+    for (token_url, expected, why) in [
+        (
+            format!("{provider}/token-moved"),
+            200,
+            "a same-origin redirect is followed",
+        ),
+        (
+            format!("{provider}/token-away?to={collector}/steal"),
+            400,
+            "a redirect to another origin is not followed",
+        ),
+    ] {
+        let (status, body) = status_json(
+            app.update_collection(
+                "users",
+                json!({"oauth2": {"enabled": true, "providers": [{
+                    "name": "oidc", "clientId": CLIENT_ID, "clientSecret": CLIENT_SECRET,
+                    "authURL": format!("{provider}/authorize"),
+                    "tokenURL": token_url,
+                    "userInfoURL": format!("{provider}/userinfo"),
+                }]}}),
+            )
+            .await,
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+        let (status, body) = oauth2_flow(&app, "oidc", "alice", None, json!({})).await;
+        assert_eq!(status, expected, "{why}: {body}");
+    }
+    let seen = seen.lock().map(|s| s.clone()).unwrap_or_default();
+    assert!(
+        seen.is_empty(),
+        "the client secret and code never reach another origin: {seen:?}"
     );
 }
 
