@@ -20,8 +20,17 @@ const MAX_QUERY_TIMEOUT_SECS: u64 = MAX_QUERY_TIMEOUT_MS / 1000;
 
 /// Ferrobase: a Backend-as-a-Service in one binary, speaking PocketBase's API.
 #[derive(Debug, Parser)]
-#[command(name = "ferrobase", version, about, propagate_version = true)]
+#[command(
+    name = "ferrobase",
+    version,
+    about,
+    propagate_version = true,
+    disable_version_flag = true
+)]
 pub struct Cli {
+    /// Print version (`-v` as PocketBase, `-V` as clap's default).
+    #[arg(short = 'v', short_alias = 'V', long, action = clap::ArgAction::Version)]
+    pub version: (),
     /// Config file (default: ./config.toml when present).
     #[arg(long, global = true, value_name = "PATH")]
     pub config: Option<PathBuf>,
@@ -503,5 +512,21 @@ mod tests {
             Cli::try_parse_from(["ferrobase", "serve", "--indexFallback=maybe"]).is_err(),
             "not a boolean"
         );
+    }
+
+    #[test]
+    fn version_answers_to_pocketbases_short_flag_and_clap_s() {
+        for args in [
+            &["ferrobase", "-v"][..],
+            &["ferrobase", "-V"][..],
+            &["ferrobase", "--version"][..],
+        ] {
+            let err = Cli::try_parse_from(args).expect_err("prints the version");
+            assert_eq!(
+                err.kind(),
+                clap::error::ErrorKind::DisplayVersion,
+                "{args:?}"
+            );
+        }
     }
 }
