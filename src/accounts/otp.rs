@@ -45,6 +45,15 @@ fn otp_options(collection: &CompiledCollection) -> (bool, i64, u64) {
     )
 }
 
+/// Refuses collections without OTP login (checked before a request is read).
+pub fn require_enabled(collection: &CompiledCollection) -> Result<(), AuthError> {
+    if collection.auth.otp.enabled {
+        Ok(())
+    } else {
+        Err(AuthError::OtpDisabled)
+    }
+}
+
 /// `request-otp`: issues a code for the account with `email` (if any).
 pub async fn request_otp(
     db: &Db,

@@ -160,7 +160,7 @@ pub async fn import(
     let ImportBody {
         collections,
         delete_missing,
-    } = body.into_inner();
+    } = body.bind()?;
     let (collections, delete_missing) = (
         collections.unwrap_or_default(),
         delete_missing.unwrap_or(false),
@@ -223,7 +223,7 @@ pub async fn dry_run_view(
     body: JsonBody<super::sql::QueryBody>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let query = body.into_inner().into_query();
+    let query = body.bind()?.into_query();
     let query = query.as_str();
     let mut errors = crate::validation::ValidationErrors::new();
     if query.trim().is_empty() {

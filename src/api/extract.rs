@@ -162,15 +162,22 @@ impl FromRequest for Superuser {
     }
 }
 
-/// A request body read as [`read_object`] reads it (JSON or url-encoded
-/// form, within `server.max_body_bytes`: 413 past it) and deserialized
-/// into `T`; a body that does not fit `T` is PocketBase's 400 "An error
-/// occurred while loading the submitted data." (its `BindBody` failure).
+/// A request body bound to `T` as PocketBase binds a handler's body: JSON
+/// (`null` and an empty body are `{}`), url-encoded forms with each value
+/// parsed as the field's type (`"3600"` is a number only where `T` wants
+/// one), or multipart fields, all within `server.max_body_bytes` (413 past
+/// it). A body that does not bind — malformed, not an object, a value of
+/// the wrong type — is PocketBase's 400 "An error occurred while loading
+/// the submitted data.", never a silently dropped value. The body is read
+/// before the handler runs but its verdict is taken by [`JsonBody::bind`],
+/// so a handler answers its own checks first (unknown collection, disabled
+/// method), in PocketBase's order.
 #[derive(Debug)]
-pub struct JsonBody<T>(pub T);
+pub struct JsonBody<T>(Result<T, ApiError>);
 
 impl<T> JsonBody<T> {
-    pub fn into_inner(self) -> T {
+    /// The bound body, or the 400/413 it earned.
+    pub fn bind(self) -> Result<T, ApiError> {
         self.0
     }
 }
@@ -186,18 +193,55 @@ impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
         let body = web::Payload::from_request(req, payload);
         let req = req.clone();
         Box::pin(async move {
-            let body = body
-                .await
-                .map_err(|_| ApiError::bad_request(super::error::GENERIC_MESSAGE))?;
-            let object = read_object(&req, body, limit).await?;
-            serde_json::from_value(Value::Object(object))
-                .map(JsonBody)
-                .map_err(|e| {
-                    tracing::debug!(reason = %e, "body does not fit the expected shape");
-                    ApiError::bad_request(LOADING_FAILED)
-                })
+            let bound = match body.await {
+                Ok(body) => bind_body(&req, body, limit).await,
+                Err(_) => Err(ApiError::bad_request(super::error::GENERIC_MESSAGE)),
+            };
+            Ok(JsonBody(bound))
         })
     }
+}
+
+/// Reads and binds a body for [`JsonBody`].
+async fn bind_body<T: DeserializeOwned>(
+    req: &HttpRequest,
+    payload: web::Payload,
+    limit: usize,
+) -> Result<T, ApiError> {
+    let unbound = |e: &dyn std::fmt::Display| {
+        tracing::debug!(reason = %e, "body does not bind to the expected shape");
+        ApiError::bad_request(LOADING_FAILED)
+    };
+    if super::multipart::is_multipart(req) {
+        let object = read_object(req, payload, limit).await?;
+        return serde_json::from_value(Value::Object(object)).map_err(|e| unbound(&e));
+    }
+    let bytes = read_bytes(payload, limit).await?;
+    let content_type = content_type(req);
+    if content_type.starts_with("application/x-www-form-urlencoded") {
+        return serde_urlencoded::from_bytes(&bytes).map_err(|e| unbound(&e));
+    }
+    if !bytes.is_empty() && !content_type.starts_with("application/json") {
+        return Err(ApiError::bad_request("Unsupported Content-Type."));
+    }
+    let value = if bytes.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&bytes).map_err(|e| unbound(&e))?
+    };
+    match value {
+        Value::Null => serde_json::from_value(Value::Object(Map::new())),
+        object @ Value::Object(_) => serde_json::from_value(object),
+        _ => return Err(ApiError::bad_request(LOADING_FAILED)),
+    }
+    .map_err(|e| unbound(&e))
+}
+
+/// For a body's text fields: JSON `null` is the empty string, as it is for
+/// PocketBase's Go structs; any other non-text value does not bind.
+pub fn null_as_empty<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    use serde::Deserialize;
+    Option::<String>::deserialize(d).map(Option::unwrap_or_default)
 }
 
 /// PocketBase's message for a body that does not bind to the handler's shape.
@@ -228,7 +272,7 @@ pub fn record_collection(
 /// JSON and url-encoded forms are accepted; an empty body is `{}`.
 pub async fn read_object(
     req: &HttpRequest,
-    mut payload: web::Payload,
+    payload: web::Payload,
     limit: usize,
 ) -> Result<Map<String, Value>, ApiError> {
     if super::multipart::is_multipart(req) {
@@ -236,23 +280,11 @@ pub async fn read_object(
         let body = super::multipart::read_body(req, payload, limit, None, &|_| None);
         return Ok(Box::pin(body).await?.object);
     }
-    let mut bytes = web::BytesMut::new();
-    while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|_| ApiError::bad_request(super::error::GENERIC_MESSAGE))?;
-        if bytes.len() + chunk.len() > limit {
-            return Err(ApiError::too_large());
-        }
-        bytes.extend_from_slice(&chunk);
-    }
+    let bytes = read_bytes(payload, limit).await?;
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(Map::new());
     }
-    let content_type = req
-        .headers()
-        .get(actix_web::http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_ascii_lowercase();
+    let content_type = content_type(req);
     if content_type.starts_with("application/x-www-form-urlencoded") {
         let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(&bytes)
             .map_err(|_| ApiError::bad_request(super::error::GENERIC_MESSAGE))?;
@@ -265,6 +297,28 @@ pub async fn read_object(
         Ok(Value::Object(map)) => Ok(map),
         _ => Err(ApiError::bad_request(super::error::GENERIC_MESSAGE)),
     }
+}
+
+/// The whole body, refused with 413 as soon as it passes `limit`.
+async fn read_bytes(mut payload: web::Payload, limit: usize) -> Result<web::BytesMut, ApiError> {
+    let mut bytes = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|_| ApiError::bad_request(super::error::GENERIC_MESSAGE))?;
+        if bytes.len() + chunk.len() > limit {
+            return Err(ApiError::too_large());
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    Ok(bytes)
+}
+
+/// The request's Content-Type, lowercased ("" when absent).
+fn content_type(req: &HttpRequest) -> String {
+    req.headers()
+        .get(actix_web::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_ascii_lowercase()
 }
 
 /// Form fields with PocketBase's inference: repeated keys become arrays,
@@ -358,7 +412,7 @@ mod tests {
             .to_http_parts();
         JsonBody::<Typed>::from_request(&req, &mut payload)
             .await
-            .map(JsonBody::into_inner)
+            .and_then(JsonBody::bind)
             .map_err(|e| {
                 (
                     e.status_code().as_u16(),

@@ -5,11 +5,11 @@
 //! Invalid input is reported per field without spending the token.
 
 use super::error::ApiError;
-use super::extract::{AppState, read_object};
+use super::extract::{AppState, JsonBody, null_as_empty};
 use crate::auth::{self, MIN_PASSWORD_CHARS};
 use crate::validation::{FieldError, ValidationErrors};
-use actix_web::{HttpRequest, HttpResponse, web};
-use serde_json::{Map, Value};
+use actix_web::{HttpResponse, web};
+use serde::Deserialize;
 
 /// Longest accepted email (as elsewhere for superusers).
 const MAX_EMAIL_BYTES: usize = 255;
@@ -19,16 +19,32 @@ const MAX_PASSWORD_CHARS: usize = 256;
 const BAD_TOKEN: &str =
     "The install link is invalid, already used or expired. Restart the server for a new one.";
 
+/// `{token, email, password, passwordConfirm}`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InstallBody {
+    #[serde(default, deserialize_with = "null_as_empty")]
+    token: String,
+    #[serde(default, deserialize_with = "null_as_empty")]
+    email: String,
+    #[serde(default, deserialize_with = "null_as_empty")]
+    password: String,
+    #[serde(default, deserialize_with = "null_as_empty")]
+    password_confirm: String,
+}
+
 pub async fn install(
-    req: HttpRequest,
-    body: web::Payload,
+    body: JsonBody<InstallBody>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let input = read_object(&req, body, state.config.server.max_body_bytes).await?;
-    let token = text(&input, "token");
-    let email = text(&input, "email").trim().to_owned();
-    let password = text(&input, "password");
-    check_input(&email, &password, &text(&input, "passwordConfirm"))?;
+    let InstallBody {
+        token,
+        email,
+        password,
+        password_confirm,
+    } = body.bind()?;
+    let email = email.trim().to_owned();
+    check_input(&email, &password, &password_confirm)?;
     if token.is_empty() || !state.install_tokens.is_valid(&token) {
         return Err(ApiError::unauthorized(BAD_TOKEN));
     }
@@ -92,11 +108,4 @@ fn check_input(email: &str, password: &str, confirm: &str) -> Result<(), ApiErro
             &errors,
         )
     })
-}
-
-fn text(body: &Map<String, Value>, key: &str) -> String {
-    body.get(key)
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_owned()
 }

@@ -5,47 +5,66 @@
 //! transaction, under the collection's create rule with
 //! `@request.context = "oauth2"`.
 
-use super::auth::{FirstFactor, auth_collection, finish_login, mfa_id_of, text};
+use super::auth::{FirstFactor, auth_collection, finish_login, mfa_id_of};
 use super::error::ApiError;
-use super::extract::{AppState, caller, read_object};
+use super::extract::{AppState, JsonBody, caller, null_as_empty, read_object};
 use crate::accounts;
 use crate::auth::oauth2;
 use crate::auth::{AuthError, Principal};
 use crate::records;
 use crate::validation::{FieldError, ValidationErrors};
 use actix_web::{HttpRequest, HttpResponse, web};
+use serde::Deserialize;
 use serde_json::{Map, Value};
+
+/// `{provider, code, codeVerifier, redirectURL, createData?, mfaId?}`
+/// (`redirectUrl` is the SDKs' older spelling).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OAuth2Login {
+    #[serde(default, deserialize_with = "null_as_empty")]
+    provider: String,
+    #[serde(default, deserialize_with = "null_as_empty")]
+    code: String,
+    #[serde(default, deserialize_with = "null_as_empty")]
+    code_verifier: String,
+    #[serde(default, rename = "redirectURL", deserialize_with = "null_as_empty")]
+    redirect_url: String,
+    #[serde(default, rename = "redirectUrl", deserialize_with = "null_as_empty")]
+    redirect_url_legacy: String,
+    #[serde(default)]
+    create_data: Option<Map<String, Value>>,
+    #[serde(default, deserialize_with = "null_as_empty")]
+    mfa_id: String,
+}
 
 pub async fn with_oauth2(
     req: HttpRequest,
     who: Principal,
     path: web::Path<String>,
-    body: web::Payload,
+    body: JsonBody<OAuth2Login>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let collection = auth_collection(&state, &path)?;
     if !collection.auth.oauth2.enabled {
         return Err(AuthError::OAuth2Disabled.into());
     }
-    let input = read_object(&req, body, state.config.server.max_body_bytes).await?;
-    let (provider_name, code) = (text(&input, "provider"), text(&input, "code"));
+    let OAuth2Login {
+        provider: provider_name,
+        code,
+        code_verifier,
+        redirect_url,
+        redirect_url_legacy,
+        create_data,
+        mfa_id,
+    } = body.bind()?;
     let mut errors = ValidationErrors::new();
     for (key, value) in [("provider", &provider_name), ("code", &code)] {
         if value.is_empty() {
             errors.add(key, FieldError::required());
         }
     }
-    let create_data = match input.get("createData") {
-        None | Some(Value::Null) => Map::new(),
-        Some(Value::Object(m)) => m.clone(),
-        Some(_) => {
-            errors.add(
-                "createData",
-                FieldError::new("validation_invalid_value", "Must be an object."),
-            );
-            Map::new()
-        }
-    };
+    let create_data = create_data.unwrap_or_default();
     if !errors.is_empty() {
         return Err(ApiError::validation(
             "An error occurred while loading the submitted data.",
@@ -54,17 +73,12 @@ pub async fn with_oauth2(
     }
     let provider = oauth2::provider(&collection, &provider_name)
         .ok_or_else(|| AuthError::UnknownProvider(provider_name.clone()))?;
-    let redirect_url = match text(&input, "redirectURL") {
-        url if url.is_empty() => text(&input, "redirectUrl"),
-        url => url,
+    let redirect_url = if redirect_url.is_empty() {
+        redirect_url_legacy
+    } else {
+        redirect_url
     };
-    let user = oauth2::exchange(
-        &provider,
-        &code,
-        &text(&input, "codeVerifier"),
-        &redirect_url,
-    )
-    .await?;
+    let user = oauth2::exchange(&provider, &code, &code_verifier, &redirect_url).await?;
 
     let logged_in = match &who {
         Principal::User {
@@ -135,7 +149,7 @@ pub async fn with_oauth2(
         record_id,
         token: None,
         method: "oauth2",
-        mfa_id: mfa_id_of(&req, &input),
+        mfa_id: mfa_id_of(&req, mfa_id),
         meta: Some(user.meta(is_new)),
     };
     finish_login(&req, &state, collection, factor).await

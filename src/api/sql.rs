@@ -33,7 +33,7 @@ pub async fn run(
     body: JsonBody<QueryBody>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let query = body.into_inner().into_query();
+    let query = body.bind()?.into_query();
     validate(&query)?;
     let result = sql::run(&state.db, &query).await.map_err(api_error)?;
     if result.affected_rows > 0 || result.columns.is_empty() {

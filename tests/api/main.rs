@@ -7,6 +7,7 @@ mod access;
 mod accounts;
 mod admin_ui;
 mod auth;
+mod auth_bodies;
 mod auth_collections;
 mod auth_fields;
 mod auth_ids;
