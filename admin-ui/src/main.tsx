@@ -9,6 +9,7 @@ import { Records } from './pages/Records';
 import { RecordForm } from './pages/RecordForm';
 import { CollectionEditor } from './pages/CollectionEditor';
 import { Settings } from './pages/Settings';
+import { ExportCollections, ImportCollections } from './pages/CollectionsSync';
 import { ApiPreview } from './pages/ApiPreview';
 import { Logs } from './pages/Logs';
 import { Backups } from './pages/Backups';
@@ -74,6 +75,8 @@ function App() {
 
 function Page({ route, collections, reload }: { route: string[]; collections: any[]; reload: () => Promise<void> }) {
   const [a, name, b, id] = route;
+  if (a === 'settings' && name === 'export-collections') return <ExportCollections />;
+  if (a === 'settings' && name === 'import-collections') return <ImportCollections reload={reload} />;
   if (a === 'settings') return <Settings />;
   if (a === 'logs') return <Logs id={name} />;
   if (a === 'backups') return <Backups />;

@@ -366,7 +366,7 @@ step('collections sidebar, settings and API preview screens', async () => {
 });
 
 step('dropping a collection asks for confirmation first', async () => {
-  await page.getByRole('link', { name: 'Collections' }).click();
+  await page.getByRole('link', { name: 'Collections', exact: true }).click();
   await page.getByRole('link', { name: 'posts', exact: true }).click();
   await page.getByRole('link', { name: /Edit collection/ }).click();
 

@@ -3,6 +3,20 @@
 import { useEffect, useState } from 'preact/hooks';
 import { api, fieldError } from '../api';
 import { Check, ErrorBanner, Row, Spinner, toast } from '../ui';
+import { href } from '../router';
+
+/** The settings screens, as `#/settings/<key>` (the application settings at `#/settings`). */
+const SETTINGS_PAGES: [string, string][] = [['', 'Application'], ['export-collections', 'Export collections'], ['import-collections', 'Import collections']];
+
+export function SettingsNav({ active }: { active: string }) {
+  return (
+    <nav class="subnav" aria-label="Settings">
+      {SETTINGS_PAGES.map(([k, label]) => (
+        <a href={href(k ? `settings/${k}` : 'settings')} class={active === k ? 'on' : ''} aria-current={active === k ? 'page' : undefined}>{label}</a>
+      ))}
+    </nav>
+  );
+}
 
 export function Settings() {
   const [s, setS] = useState<any>(null);
@@ -10,7 +24,7 @@ export function Settings() {
   const [saving, setSaving] = useState(false);
   const [smtpPassword, setSmtpPassword] = useState('');
   useEffect(() => { api('GET', '/api/settings').then(setS).catch(setErr); }, []);
-  if (!s) return err ? <ErrorBanner error={err} /> : <Spinner />;
+  if (!s) return <section class="page settings"><SettingsNav active="" />{err ? <ErrorBanner error={err} /> : <Spinner />}</section>;
 
   const sec = (k: string, patch: any) => setS({ ...s, [k]: { ...s[k], ...patch } });
   const txt = (k: string, f: string, label: string, type: any = 'text') => (
@@ -40,6 +54,7 @@ export function Settings() {
 
   return (
     <section class="page settings" aria-labelledby="settings-title">
+      <SettingsNav active="" />
       <form onSubmit={save} noValidate>
         <div class="page-head">
           <h1 id="settings-title">Settings</h1>
