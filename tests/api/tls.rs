@@ -540,6 +540,26 @@ async fn tls_cert_and_key_serve_https_with_the_operators_pair() {
         "our pair is served"
     );
 
+    // A renewed pair written over the files is served without a restart.
+    let renewed_dir = tempfile::tempdir().expect("tmp");
+    let (new_cert, new_key, new_pem) = pem_pair(renewed_dir.path(), "site", &[DOMAIN]);
+    std::fs::copy(&new_key, &key).expect("new key");
+    std::fs::copy(&new_cert, &cert).expect("new cert");
+    let deadline = Instant::now() + WAIT;
+    loop {
+        // A fresh client each time: a resumed TLS session shows no new certificate.
+        let fresh = https_client(new_pem.as_bytes(), DOMAIN, loopback(port));
+        let served = fresh.get(&health).send().await.map(|r| peer_cert(&r));
+        if served.as_ref().ok() == Some(&rustls_pki_types_der(&new_pem)) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the renewed pair was never served"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+
     for (host, want, why) in [
         (
             DOMAIN.to_owned(),
