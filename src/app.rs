@@ -48,6 +48,15 @@ pub struct Application {
 impl Application {
     /// Opens the data dir, applies migrations, loads collections and binds.
     pub async fn build(config: Config) -> Result<Self, StartError> {
+        Self::build_with_tls(config, None).await
+    }
+
+    /// [`Application::build`], serving HTTPS with `tls` when given
+    /// (`serve DOMAIN` or `--tls-cert`; see `crate::tls`).
+    pub async fn build_with_tls(
+        config: Config,
+        tls: Option<Arc<rustls::ServerConfig>>,
+    ) -> Result<Self, StartError> {
         let lock = DataDirLock::acquire(&config.storage.data_dir, LOCK_WAIT).await?;
         if crate::backups::apply_staged_restore(&config.storage.data_dir)? {
             tracing::info!("a staged backup restore was applied");
@@ -140,8 +149,11 @@ impl Application {
         // finish (`middleware::finish_writes`).
         .h1_allow_half_closed(false)
         .disable_signals()
-        .shutdown_timeout(10)
-        .listen(listener)
+        .shutdown_timeout(10);
+        let server = match tls {
+            Some(tls) => server.listen_rustls_0_23(listener, (*tls).clone()),
+            None => server.listen(listener),
+        }
         .map_err(|source| Bind {
             addr: config.server.http,
             source,

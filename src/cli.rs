@@ -7,6 +7,7 @@ use crate::app::Application;
 use crate::auth;
 use crate::config::{Config, MAX_QUERY_TIMEOUT_MS};
 use crate::db::Db;
+use crate::tls::{TlsFlags, TlsOptions};
 use clap::{Parser, Subcommand};
 use std::io::Write;
 use std::net::SocketAddr;
@@ -65,11 +66,36 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Start the HTTP server.
+    /// Start the HTTP server (HTTPS with certificates from Let's Encrypt when
+    /// domains are given, as PocketBase's `serve example.com`).
     Serve {
+        /// Domains to get ACME certificates for and serve over HTTPS; the
+        /// listeners then default to 0.0.0.0:80 (redirects) and 0.0.0.0:443.
+        #[arg(value_name = "DOMAIN")]
+        domains: Vec<String>,
         /// Address to listen on, e.g. 127.0.0.1:8090 (port 0 picks a free one).
+        /// With HTTPS on: the plain-HTTP listener that redirects to HTTPS.
         #[arg(long, value_name = "ADDR")]
         http: Option<SocketAddr>,
+        /// Address of the HTTPS listener (needs domains or --tls-cert).
+        #[arg(long, value_name = "ADDR")]
+        https: Option<SocketAddr>,
+        /// Serve HTTPS with this PEM certificate chain (with --tls-key)
+        /// instead of ACME; re-read when it changes.
+        #[arg(long = "tls-cert", value_name = "FILE")]
+        tls_cert: Option<PathBuf>,
+        /// The PEM private key of --tls-cert.
+        #[arg(long = "tls-key", value_name = "FILE")]
+        tls_key: Option<PathBuf>,
+        /// ACME directory URL (default: Let's Encrypt production).
+        #[arg(long = "acme-directory", value_name = "URL")]
+        acme_directory: Option<String>,
+        /// A PEM CA certificate to trust for the ACME directory (test CAs).
+        #[arg(long = "acme-ca-root", value_name = "FILE")]
+        acme_ca_root: Option<PathBuf>,
+        /// Contact email given to the ACME CA (expiry notices).
+        #[arg(long = "acme-email", value_name = "EMAIL")]
+        acme_email: Option<String>,
         /// CORS allowed origins, comma-separated (overrides
         /// server.cors_origins; PocketBase's default is *).
         #[arg(long, value_name = "ORIGINS", value_delimiter = ',')]
@@ -188,9 +214,34 @@ pub fn run(cli: Cli) -> anyhow_like::Result<()> {
         // Bounded by the parser, so the product cannot overflow.
         config.database.query_timeout_ms = secs * 1000;
     }
-    if let Command::Serve { http, origins } = &cli.command {
-        if let Some(addr) = http {
-            config.server.http = *addr;
+    let mut tls = None;
+    if let Command::Serve {
+        domains,
+        http,
+        https,
+        origins,
+        tls_cert,
+        tls_key,
+        acme_directory,
+        acme_ca_root,
+        acme_email,
+    } = &cli.command
+    {
+        tls = TlsOptions::from_flags(TlsFlags {
+            domains: domains.clone(),
+            http: *http,
+            https: *https,
+            tls_cert: tls_cert.clone(),
+            tls_key: tls_key.clone(),
+            acme_directory: acme_directory.clone(),
+            acme_ca_root: acme_ca_root.clone(),
+            acme_email: acme_email.clone(),
+        })?;
+        match (&tls, http) {
+            // The application listens on the HTTPS address.
+            (Some(tls), _) => config.server.http = tls.https,
+            (None, Some(addr)) => config.server.http = *addr,
+            (None, None) => {}
         }
         if let Some(origins) = origins {
             config.server.cors_origins = origins.iter().map(|o| o.trim().to_owned()).collect();
@@ -209,7 +260,7 @@ pub fn run(cli: Cli) -> anyhow_like::Result<()> {
         .build()?;
     runtime.block_on(async move {
         match cli.command {
-            Command::Serve { .. } => serve(config).await,
+            Command::Serve { .. } => serve(config, tls).await,
             Command::Superuser { action } => superuser(config, action).await,
             Command::Migrate { action } => migrate(config, action).await,
             Command::Db {
@@ -229,17 +280,40 @@ fn init_tracing(level: &str) {
         .try_init();
 }
 
-async fn serve(config: Config) -> anyhow_like::Result<()> {
+async fn serve(config: Config, tls: Option<TlsOptions>) -> anyhow_like::Result<()> {
     let data_dir = config.storage.data_dir.clone();
-    let app = Application::build(config.clone()).await?;
+    let (server_config, redirect) = match &tls {
+        Some(opts) => {
+            let started = crate::tls::start(opts, &data_dir).await?;
+            let https_port = started.redirect.https_port.clone();
+            // Up before the first order: the CA's HTTP-01 check comes here.
+            let (server, bound) = crate::tls::redirect::serve(opts.http, started.redirect)?;
+            tokio::spawn(server);
+            (Some(started.server_config), Some((bound, https_port)))
+        }
+        None => (None, None),
+    };
+    let app = Application::build_with_tls(config.clone(), server_config.clone()).await?;
+    if let Some((_, https_port)) = &redirect {
+        // `--https 127.0.0.1:0`: redirects name the port actually bound.
+        https_port.store(app.port(), std::sync::atomic::Ordering::Relaxed);
+    }
     let addr = SocketAddr::new(config.server.http.ip(), app.port());
+    let base = match &tls {
+        Some(opts) => opts.base_url(app.port()),
+        None => format!("http://{addr}"),
+    };
     // The first line is machine-read by tests and scripts: keep its shape.
-    let mut banner = format!(
-        "Server started at http://{addr}\n├─ REST API:  http://{addr}/api/\n└─ Dashboard: http://{addr}/_/\n"
-    );
+    let mut banner =
+        format!("Server started at {base}\n├─ REST API:  {base}/api/\n└─ Dashboard: {base}/_/\n");
+    if let Some((bound, _)) = redirect {
+        banner.push_str(&format!(
+            "HTTPS on {addr}; http://{bound} redirects to it\n"
+        ));
+    }
     if let Some(token) = app.issue_install_token().await? {
         banner.push_str(&format!(
-            "\nNo superuser exists yet. Open this one-time link (valid {} minutes) to create one:\n  http://{addr}/_/#/pbinstal/{token}\nor use: ferrobase superuser upsert EMAIL PASSWORD --dir={}\n",
+            "\nNo superuser exists yet. Open this one-time link (valid {} minutes) to create one:\n  {base}/_/#/pbinstal/{token}\nor use: ferrobase superuser upsert EMAIL PASSWORD --dir={}\n",
             crate::auth::install::INSTALL_TOKEN_TTL.as_secs() / 60,
             data_dir.display()
         ));
@@ -251,8 +325,8 @@ async fn serve(config: Config) -> anyhow_like::Result<()> {
     while app.run_until_signal().await? == crate::lifecycle::Stopped::Restart {
         let mut config = config.clone();
         config.server.http = addr;
-        app = Application::build(config).await?;
-        tracing::info!("server restarted at http://{addr}");
+        app = Application::build_with_tls(config, server_config.clone()).await?;
+        tracing::info!("server restarted at {base}");
     }
     Ok(())
 }
@@ -527,6 +601,82 @@ mod tests {
                 clap::error::ErrorKind::DisplayVersion,
                 "{args:?}"
             );
+        }
+    }
+
+    #[test]
+    fn serve_takes_domains_and_the_https_flags() {
+        let cli = Cli::try_parse_from([
+            "ferrobase",
+            "serve",
+            "ferro.test",
+            "api.ferro.test",
+            "--http=127.0.0.1:8080",
+            "--https",
+            "127.0.0.1:8443",
+            "--acme-directory=https://ca.test/dir",
+            "--acme-ca-root",
+            "ca.pem",
+            "--acme-email=ops@ferro.test",
+        ])
+        .expect("ACME flags");
+        let Command::Serve {
+            domains,
+            http,
+            https,
+            acme_directory,
+            acme_ca_root,
+            acme_email,
+            tls_cert,
+            ..
+        } = cli.command
+        else {
+            panic!("serve")
+        };
+        assert_eq!(domains, ["ferro.test", "api.ferro.test"]);
+        assert_eq!(http, Some(SocketAddr::from(([127, 0, 0, 1], 8080))));
+        assert_eq!(https, Some(SocketAddr::from(([127, 0, 0, 1], 8443))));
+        assert_eq!(acme_directory.as_deref(), Some("https://ca.test/dir"));
+        assert_eq!(acme_ca_root, Some(PathBuf::from("ca.pem")));
+        assert_eq!(acme_email.as_deref(), Some("ops@ferro.test"));
+        assert_eq!(tls_cert, None);
+
+        let cli = Cli::try_parse_from([
+            "ferrobase",
+            "serve",
+            "--tls-cert=site.crt",
+            "--tls-key",
+            "site.key",
+        ])
+        .expect("PEM pair flags");
+        let Command::Serve {
+            domains,
+            tls_cert,
+            tls_key,
+            ..
+        } = cli.command
+        else {
+            panic!("serve")
+        };
+        assert!(domains.is_empty(), "no domains needed with a PEM pair");
+        assert_eq!(tls_cert, Some(PathBuf::from("site.crt")));
+        assert_eq!(tls_key, Some(PathBuf::from("site.key")));
+
+        for (args, why) in [
+            (
+                &["ferrobase", "serve", "--https=example.com"][..],
+                "--https takes an address",
+            ),
+            (
+                &["ferrobase", "serve", "--https"][..],
+                "--https needs a value",
+            ),
+            (
+                &["ferrobase", "migrate", "status", "--tls-cert=c"][..],
+                "only serve has the TLS flags",
+            ),
+        ] {
+            assert!(Cli::try_parse_from(args).is_err(), "{why} must be refused");
         }
     }
 }

@@ -28,6 +28,7 @@ pub mod rules;
 pub mod schema;
 pub mod settings;
 pub mod sql;
+pub mod tls;
 pub mod validation;
 
 pub use app::Application;

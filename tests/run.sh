@@ -5,7 +5,7 @@
 # JS SDK against the built binary, then the admin panel: rebuilt from source
 # and compared with the committed admin-ui/dist (which the binary embeds), and
 # driven in headless Chromium.
-# Installs what it needs (Node.js/npm and Chromium from Debian if absent,
+# Installs what it needs (Node.js/npm, Chromium and pebble from Debian if absent,
 # cargo-fuzz from crates.io, the SDK, Vite and playwright-core from npm).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,6 +21,11 @@ if ! git diff --quiet -- admin-ui/dist || [ -n "$(git ls-files --others --exclud
   echo "admin-ui/dist differs from a fresh build; run 'cd admin-ui && npm ci && npm run build' and commit dist/" >&2
   git status --short -- admin-ui/dist >&2
   exit 1
+fi
+
+if [ ! -x /usr/bin/pebble ] || [ ! -x /usr/bin/pebble-challtestsrv ]; then
+  echo "pebble not found; installing Debian's pebble (the local ACME CA of tests/api/tls.rs)"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pebble >/dev/null
 fi
 
 echo "==> cargo test (unit + HTTP integration tests)"

@@ -42,4 +42,5 @@ mod settings_encryption;
 mod settings_keys;
 mod smtp_sink;
 mod sql;
+mod tls;
 mod views;
