@@ -23,6 +23,8 @@ pub enum StartError {
     Settings(#[from] crate::settings::SettingsError),
     #[error("backup restore: {0}")]
     Restore(#[from] crate::backups::BackupError),
+    #[error("hooks: {0}")]
+    Hooks(#[from] crate::hooks::LoadError),
     #[error("file storage: {0}")]
     Storage(std::io::Error),
     #[error("cannot listen on {addr}: {source}")]
@@ -101,6 +103,23 @@ impl Application {
             config.realtime.max_streams_per_ip,
         );
         let hub = realtime.clone();
+        let hooks = crate::hooks::Hooks::start(
+            &config.hooks_dir(),
+            crate::hooks::Limits {
+                memory_bytes: config.hooks.memory_limit_mb.saturating_mul(1024 * 1024),
+                timeout: std::time::Duration::from_millis(config.hooks.timeout_ms),
+            },
+            config.hooks.pool_size,
+            crate::hooks::Host {
+                db: db.clone(),
+                registry: registry.clone(),
+                store: store.clone(),
+                hub: realtime.clone(),
+                handle: tokio::runtime::Handle::current(),
+                map_error: api::hooks::map_record_error,
+            },
+        )
+        .await?;
         let install_tokens = Arc::new(InstallTokens::default());
         let state = web::Data::new(AppState {
             db: db.clone(),
@@ -116,6 +135,7 @@ impl Application {
             store,
             realtime,
             install_tokens: install_tokens.clone(),
+            hooks: hooks.clone(),
         });
         register_builtin_jobs(&state);
         api::backups_schedule(&state);
@@ -141,7 +161,7 @@ impl Application {
                 .wrap(actix_web::middleware::from_fn(middleware::cors))
                 .wrap(actix_web::middleware::from_fn(middleware::request_log))
                 .wrap(actix_web::middleware::from_fn(middleware::finish_writes))
-                .configure(api::configure)
+                .configure(|cfg| api::configure_with_hooks(cfg, hooks.as_ref()))
         })
         .workers(workers)
         // A client that hangs up cancels its request (as Go's server does

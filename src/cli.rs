@@ -47,6 +47,10 @@ pub struct Cli {
     /// default: pb_public beside the data dir).
     #[arg(long = "publicDir", global = true, value_name = "DIR")]
     pub public_dir: Option<PathBuf>,
+    /// Directory of JavaScript hooks, *.pb.js (overrides hooks.dir;
+    /// default: pb_hooks beside the data dir; PocketBase's flag).
+    #[arg(long = "hooksDir", global = true, value_name = "DIR")]
+    pub hooks_dir: Option<PathBuf>,
     /// Serve the root index.html for missing static paths (single-page
     /// apps); `--indexFallback=false` turns it off (overrides public.index_fallback).
     #[arg(long = "indexFallback", global = true, value_name = "BOOL",
@@ -203,6 +207,9 @@ pub fn run(cli: Cli) -> anyhow_like::Result<()> {
     }
     if let Some(dir) = cli.public_dir {
         config.public.dir = dir;
+    }
+    if let Some(dir) = cli.hooks_dir {
+        config.hooks.dir = dir;
     }
     if let Some(fallback) = cli.index_fallback {
         config.public.index_fallback = fallback;

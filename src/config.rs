@@ -30,6 +30,7 @@ pub struct Config {
     pub realtime: RealtimeConfig,
     pub public: PublicConfig,
     pub mail: MailConfig,
+    pub hooks: HooksConfig,
     /// TEST ONLY: lets the OAuth2 avatar download reach loopback and
     /// private addresses, so tests can serve avatars from 127.0.0.1. Not
     /// read from `config.toml`, the environment or the CLI (`serde(skip)`):
@@ -220,6 +221,43 @@ impl Default for PublicConfig {
     }
 }
 
+/// Server-side JavaScript hooks (PocketBase's `pb_hooks`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HooksConfig {
+    /// Directory of `*.pb.js` files; empty = `pb_hooks` beside the data dir
+    /// (see [`Config::hooks_dir`]). CLI: `--hooksDir`.
+    pub dir: PathBuf,
+    /// JavaScript runtimes (threads) running hooks at once.
+    pub pool_size: usize,
+    /// Memory one runtime may hold while running a hook, in MiB.
+    pub memory_limit_mb: usize,
+    /// Longest a hook may run JavaScript per request, in milliseconds.
+    pub timeout_ms: u64,
+}
+
+/// Default `[hooks] pool_size`.
+pub const DEFAULT_HOOKS_POOL_SIZE: usize = 4;
+/// Largest `[hooks] pool_size`.
+pub const MAX_HOOKS_POOL_SIZE: usize = 64;
+/// Default `[hooks] memory_limit_mb`.
+pub const DEFAULT_HOOKS_MEMORY_LIMIT_MB: usize = 64;
+/// Largest `[hooks] memory_limit_mb` (4 GiB).
+pub const MAX_HOOKS_MEMORY_LIMIT_MB: usize = 4096;
+/// Default `[hooks] timeout_ms`.
+pub const DEFAULT_HOOKS_TIMEOUT_MS: u64 = 5_000;
+
+impl Default for HooksConfig {
+    fn default() -> Self {
+        Self {
+            dir: PathBuf::new(),
+            pool_size: DEFAULT_HOOKS_POOL_SIZE,
+            memory_limit_mb: DEFAULT_HOOKS_MEMORY_LIMIT_MB,
+            timeout_ms: DEFAULT_HOOKS_TIMEOUT_MS,
+        }
+    }
+}
+
 /// A configuration problem, naming the key.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -265,6 +303,7 @@ impl Config {
         config.storage.data_dir = data_dir.to_path_buf();
         // Inside the test's own dir, never a shared /tmp/pb_public.
         config.public.dir = data_dir.join("pb_public");
+        config.hooks.dir = data_dir.join("pb_hooks");
         config.database.reader_pool_size = 4;
         config.log.requests = false;
         config
@@ -285,6 +324,19 @@ impl Config {
         match data_dir.parent() {
             Some(parent) if data_dir.file_name().is_some() => parent.join("pb_public"),
             _ => data_dir.join("..").join("pb_public"),
+        }
+    }
+
+    /// The hooks directory: `hooks.dir`, or `pb_hooks` beside the data dir
+    /// (PocketBase: `<dataDir>/../pb_hooks`).
+    pub fn hooks_dir(&self) -> PathBuf {
+        if !self.hooks.dir.as_os_str().is_empty() {
+            return self.hooks.dir.clone();
+        }
+        let data_dir = &self.storage.data_dir;
+        match data_dir.parent() {
+            Some(parent) if data_dir.file_name().is_some() => parent.join("pb_hooks"),
+            _ => data_dir.join("..").join("pb_hooks"),
         }
     }
 
@@ -325,6 +377,24 @@ impl Config {
             problems.push(format!(
                 "log.level: not a valid log filter: {:?}",
                 self.log.level
+            ));
+        }
+        if !(1..=MAX_HOOKS_POOL_SIZE).contains(&self.hooks.pool_size) {
+            problems.push(format!(
+                "hooks.pool_size: must be between 1 and {MAX_HOOKS_POOL_SIZE}, got {}",
+                self.hooks.pool_size
+            ));
+        }
+        if !(1..=MAX_HOOKS_MEMORY_LIMIT_MB).contains(&self.hooks.memory_limit_mb) {
+            problems.push(format!(
+                "hooks.memory_limit_mb: must be between 1 and {MAX_HOOKS_MEMORY_LIMIT_MB}, got {}",
+                self.hooks.memory_limit_mb
+            ));
+        }
+        if !(1..=MAX_QUERY_TIMEOUT_MS).contains(&self.hooks.timeout_ms) {
+            problems.push(format!(
+                "hooks.timeout_ms: must be between 1 and {MAX_QUERY_TIMEOUT_MS}, got {}",
+                self.hooks.timeout_ms
             ));
         }
         if self.storage.data_dir.as_os_str().is_empty() {

@@ -18,6 +18,7 @@ pub mod config;
 pub mod cron;
 pub mod db;
 pub mod files;
+pub mod hooks;
 pub mod lifecycle;
 pub mod logs;
 pub mod mail;

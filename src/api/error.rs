@@ -35,6 +35,13 @@ impl ApiError {
         }
     }
 
+    /// Any status with its message and `data` (hooks' thrown `ApiError`s).
+    pub fn from_parts(status: StatusCode, message: impl Into<String>, data: Value) -> Self {
+        let mut e = Self::new(status, message);
+        e.data = data;
+        e
+    }
+
     pub fn bad_request(message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, message)
     }

@@ -43,6 +43,8 @@ pub struct AppState {
     pub realtime: crate::realtime::Hub,
     /// The first-run install token (shared with [`crate::Application`], which prints it).
     pub install_tokens: Arc<crate::auth::install::InstallTokens>,
+    /// JavaScript hooks (`pb_hooks`); `None` when there are none.
+    pub hooks: Option<crate::hooks::Hooks>,
 }
 
 impl AppState {

@@ -13,6 +13,7 @@ pub mod extract;
 mod fields;
 mod files;
 mod health;
+pub mod hooks;
 mod install;
 mod logs;
 mod mailer;
@@ -78,6 +79,12 @@ fn scope(prefix: &str) -> actix_web::Scope {
 
 /// Registers every route. Within a group the busiest routes come first.
 pub fn configure(cfg: &mut web::ServiceConfig) {
+    configure_with_hooks(cfg, None);
+}
+
+/// [`configure`], with the hooks' custom routes after the built-in API
+/// routes and before the admin UI and static files.
+pub fn configure_with_hooks(cfg: &mut web::ServiceConfig, custom: Option<&crate::hooks::Hooks>) {
     cfg.service(collection_routes())
         .service(resource(
             "/api/realtime",
@@ -192,6 +199,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             "/api/_install",
             vec![plain(web::post().to(install::install))],
         ))
+        .configure(|cfg| {
+            if let Some(custom) = custom {
+                hooks::configure(cfg, custom);
+            }
+        })
         .configure(|cfg| crate::admin_ui::configure(cfg, |r| plain(r).into_route()))
         // Last: static files take only what no route above matched.
         .route(

@@ -2,6 +2,7 @@
 
 use super::error::ApiError;
 use super::extract::{AppState, caller, query_map, record_collection};
+use super::hooks;
 use super::multipart::{Body, read_body};
 use super::respond;
 use crate::auth::Principal;
@@ -9,7 +10,7 @@ use crate::files;
 use crate::records::{self, Caller, ExpandTree};
 use crate::schema::{CompiledCollection, FieldKind};
 use actix_web::{HttpRequest, HttpResponse, web};
-use serde_json::Value;
+use serde_json::{Map, Value};
 use std::sync::Arc;
 
 /// Reads a create/update body: the limit grows by what the collection's file
@@ -89,13 +90,13 @@ pub(super) async fn expanded_one(
 
 pub async fn list(
     req: HttpRequest,
-    who: Principal,
+    principal: Principal,
     path: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let collection = record_collection(&state, &path)?;
     let query = records::parse_list_query(&query_map(&req)?)?;
-    let who = caller(&who, &req);
+    let who = caller(&principal, &req);
     let mut page = records::list(
         &state.db,
         state.registry.snapshot(),
@@ -107,27 +108,29 @@ pub async fn list(
     page.items = expanded(
         &req,
         &state,
-        collection,
+        collection.clone(),
         who,
         std::mem::take(&mut page.items),
     )
     .await?;
-    respond::json(
-        &req,
-        serde_json::to_value(page).map_err(ApiError::internal)?,
-        true,
-    )
+    let page = serde_json::to_value(page).map_err(ApiError::internal)?;
+    let hook = "onRecordsListRequest";
+    let answered = hooks::around_read(&state, &req, &principal, &collection, hook, "result", page);
+    match answered.await? {
+        (Some(response), _) => Ok(response),
+        (None, page) => respond::json(&req, page, true),
+    }
 }
 
 pub async fn view(
     req: HttpRequest,
-    who: Principal,
+    principal: Principal,
     path: web::Path<(String, String)>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let (c, id) = path.into_inner();
     let collection = record_collection(&state, &c)?;
-    let who = caller(&who, &req);
+    let who = caller(&principal, &req);
     let record = records::view(
         &state.db,
         state.registry.snapshot(),
@@ -136,13 +139,26 @@ pub async fn view(
         id,
     )
     .await?;
-    let record = expanded_one(&req, &state, collection, who, record).await?;
-    respond::json(&req, record, false)
+    let record = expanded_one(&req, &state, collection.clone(), who, record).await?;
+    let hook = "onRecordViewRequest";
+    let answered = hooks::around_read(
+        &state,
+        &req,
+        &principal,
+        &collection,
+        hook,
+        "record",
+        record,
+    );
+    match answered.await? {
+        (Some(response), _) => Ok(response),
+        (None, record) => respond::json(&req, record, false),
+    }
 }
 
 pub async fn create(
     req: HttpRequest,
-    who: Principal,
+    principal: Principal,
     path: web::Path<String>,
     body: web::Payload,
     state: web::Data<AppState>,
@@ -150,23 +166,39 @@ pub async fn create(
     let collection = record_collection(&state, &path)?;
     respond::fields(&req)?;
     let input = record_body(&req, body, &state, &collection).await?;
-    let who = caller(&who, &req);
-    let record = records::create(
-        state.backend(),
-        state.registry.snapshot(),
-        collection.clone(),
-        who.clone(),
-        input.object,
-        input.uploads,
-    )
-    .await?;
-    let record = expanded_one(&req, &state, collection, who, record).await?;
-    respond::json(&req, record, false)
+    let who = caller(&principal, &req);
+    let tree = expand_param(&req)?;
+    let (st, c) = (state.clone(), collection.clone());
+    let write: hooks::Write = Box::new(move |fields| {
+        Box::pin(async move {
+            let snapshot = st.registry.snapshot();
+            let record = records::create(
+                st.backend(),
+                snapshot,
+                c.clone(),
+                who.clone(),
+                fields,
+                input.uploads,
+            )
+            .await?;
+            expand_with(&st, c, who, record, tree).await
+        })
+    });
+    let before = hooks::Before {
+        hook: "onRecordCreateRequest",
+        record: Value::Object(input.object.clone()),
+        body: input.object,
+    };
+    let answer: hooks::Answer = (
+        req.clone(),
+        Box::new(move |record| respond::json(&req, record, false)),
+    );
+    hooks::around(&state, &principal, &collection, before, write, answer).await
 }
 
 pub async fn update(
     req: HttpRequest,
-    who: Principal,
+    principal: Principal,
     path: web::Path<(String, String)>,
     body: web::Payload,
     state: web::Data<AppState>,
@@ -175,36 +207,115 @@ pub async fn update(
     let collection = record_collection(&state, &c)?;
     respond::fields(&req)?;
     let input = record_body(&req, body, &state, &collection).await?;
-    let who = caller(&who, &req);
-    let record = records::update(
-        state.backend(),
-        state.registry.snapshot(),
-        collection.clone(),
-        who.clone(),
-        id,
-        input.object,
-        input.uploads,
-    )
-    .await?;
-    let record = expanded_one(&req, &state, collection, who, record).await?;
-    respond::json(&req, record, false)
+    let who = caller(&principal, &req);
+    let tree = expand_param(&req)?;
+    let current = stored(&state, &collection, &id, "onRecordUpdateRequest").await?;
+    let (st, c) = (state.clone(), collection.clone());
+    let write: hooks::Write = Box::new(move |fields| {
+        Box::pin(async move {
+            let snapshot = st.registry.snapshot();
+            let (backend, uploads) = (st.backend(), input.uploads);
+            let record = records::update(
+                backend,
+                snapshot,
+                c.clone(),
+                who.clone(),
+                id,
+                fields,
+                uploads,
+            )
+            .await?;
+            expand_with(&st, c, who, record, tree).await
+        })
+    });
+    let mut record = current.unwrap_or_default();
+    record.extend(input.object.clone());
+    let before = hooks::Before {
+        hook: "onRecordUpdateRequest",
+        record: Value::Object(record),
+        body: input.object,
+    };
+    let answer: hooks::Answer = (
+        req.clone(),
+        Box::new(move |record| respond::json(&req, record, false)),
+    );
+    hooks::around(&state, &principal, &collection, before, write, answer).await
 }
 
 pub async fn delete(
     req: HttpRequest,
-    who: Principal,
+    principal: Principal,
     path: web::Path<(String, String)>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let (c, id) = path.into_inner();
     let collection = record_collection(&state, &c)?;
-    records::delete(
-        state.backend(),
-        state.registry.snapshot(),
-        collection,
-        caller(&who, &req),
-        id,
+    let who = caller(&principal, &req);
+    let current = stored(&state, &collection, &id, "onRecordDeleteRequest").await?;
+    let (st, c) = (state.clone(), collection.clone());
+    let write: hooks::Write = Box::new(move |_| {
+        Box::pin(async move {
+            let snapshot = st.registry.snapshot();
+            records::delete(st.backend(), snapshot, c, who, id).await?;
+            Ok(Value::Null)
+        })
+    });
+    let before = hooks::Before {
+        hook: "onRecordDeleteRequest",
+        record: Value::Object(current.unwrap_or_default()),
+        body: Map::new(),
+    };
+    let answer: hooks::Answer = (req, Box::new(|_| Ok(respond::no_content())));
+    hooks::around(&state, &principal, &collection, before, write, answer).await
+}
+
+/// The stored record (as a superuser sees it) when a `hook` will look at
+/// it; `None` when no hook applies, so the path without hooks reads nothing
+/// more. A missing record is the action's own 404, decided by the action.
+async fn stored(
+    state: &AppState,
+    collection: &Arc<CompiledCollection>,
+    id: &str,
+    hook: &str,
+) -> Result<Option<Map<String, Value>>, ApiError> {
+    if !hooks::applies(state, hook, collection) {
+        return Ok(None);
+    }
+    let found = records::view_as_owner(
+        &state.db,
+        collection.clone(),
+        Caller::superuser(),
+        id.to_owned(),
     )
-    .await?;
-    Ok(respond::no_content())
+    .await;
+    match found {
+        Ok(Value::Object(record)) => Ok(Some(record)),
+        Ok(_) | Err(records::RecordError::NotFound) => Err(ApiError::not_found_default()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The request's `expand` parameter.
+fn expand_param(req: &HttpRequest) -> Result<Option<ExpandTree>, ApiError> {
+    Ok(query_map(req)?
+        .get("expand")
+        .and_then(|raw| ExpandTree::parse(raw)))
+}
+
+/// Expands one record along `tree`.
+async fn expand_with(
+    state: &AppState,
+    collection: Arc<CompiledCollection>,
+    caller: Caller,
+    record: Value,
+    tree: Option<ExpandTree>,
+) -> Result<Value, ApiError> {
+    let Some(tree) = tree else {
+        return Ok(record);
+    };
+    let snapshot = state.registry.snapshot();
+    let mut out =
+        records::expand(&state.db, snapshot, collection, caller, vec![record], tree).await?;
+    out.pop()
+        .ok_or_else(|| ApiError::internal("expansion lost the record"))
 }

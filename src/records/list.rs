@@ -7,7 +7,7 @@ use super::{DEFAULT_PER_PAGE, MAX_PER_PAGE, RecordError};
 use crate::db::Db;
 use crate::rules::{self, SqlValue};
 use crate::schema::{CompiledCollection, FieldScope, Snapshot, Trust};
-use serde_json::Value;
+use serde_json::{Map, Value};
 use std::cell::Cell;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -105,6 +105,19 @@ pub async fn list(
     caller: Caller,
     query: ListQuery,
 ) -> Result<ListPage, RecordError> {
+    list_with_params(db, snapshot, collection, caller, query, &Map::new()).await
+}
+
+/// The list action with `{:name}` placeholders in the filter bound to
+/// `params` (server-side hooks' `findRecordsByFilter`).
+pub async fn list_with_params(
+    db: &Db,
+    snapshot: Arc<Snapshot>,
+    collection: Arc<CompiledCollection>,
+    caller: Caller,
+    query: ListQuery,
+    bound: &Map<String, Value>,
+) -> Result<ListPage, RecordError> {
     guard_request_macros(&caller, &query.filter)?;
     guard_request_macros(&caller, &query.sort)?;
     let access = access::resolve(&snapshot, &collection.rules.list, &caller, &collection)?;
@@ -119,7 +132,8 @@ pub async fn list(
     let mut conditions: Vec<String> = Vec::new();
     let mut params: Vec<SqlValue> = Vec::new();
     if !query.filter.trim().is_empty() {
-        let fragment = rules::compile(&rules::parse_filter(&query.filter)?, &scope)?;
+        let expr = rules::parse_filter_with_params(&query.filter, bound)?;
+        let fragment = rules::compile(&expr, &scope)?;
         conditions.push(format!("({})", fragment.sql));
         params.extend(fragment.params);
     }

@@ -22,7 +22,7 @@ pub use access::Caller;
 pub use broadcast::visible;
 pub use expand::{ExpandTree, MAX_EXPAND_DEPTH, expand};
 pub use files::{Cleanup, Upload};
-pub use list::{ListPage, ListQuery, list, parse_list_query};
+pub use list::{ListPage, ListQuery, list, list_with_params, parse_list_query};
 pub use read::{StoredFile, find_file, matches_rule, select_sql, view, view_as_owner, view_sample};
 pub use write::{
     Applied, Backend, PreparedCreate, PreparedDelete, PreparedUpdate, create, delete,

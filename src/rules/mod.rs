@@ -87,6 +87,7 @@ mod functions;
 mod lexer;
 mod macros;
 mod operators;
+mod params;
 mod parser;
 #[cfg(test)]
 mod proptests;
@@ -100,6 +101,7 @@ pub use cache::{MAX_CACHED_EXPRESSIONS, parse_filter_cached};
 pub use compile::{CompileOptions, compile, compile_with};
 pub use error::RuleError;
 pub use functions::{GEO_DISTANCE_SQL_FUNCTION, haversine_km};
+pub use params::parse_filter_with_params;
 pub use parser::{
     MAX_COMPARISONS, MAX_FILTER_BYTES, MAX_FUNCTION_DEPTH, MAX_GROUP_DEPTH, parse_filter,
 };

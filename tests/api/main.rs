@@ -22,6 +22,7 @@ mod defaults;
 mod field_gaps;
 mod files;
 mod filters;
+mod hooks;
 mod http_edges;
 mod import;
 mod login_guard;

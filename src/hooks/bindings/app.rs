@@ -1,0 +1,224 @@
+//! The host operations behind `$app`, `console`, `sleep`, `$os.getenv` and
+//! `e.next()`. `$app` calls run as the superuser (no collection rules), as
+//! PocketBase's do, but through the same validation and write path as the
+//! API. Every answer is `{"ok": value}` or `{"err": {status, message, data}}`;
+//! the prelude turns the latter into a thrown `ApiError`.
+
+use super::Invocation;
+use crate::hooks::HookError;
+use crate::records::{self, Backend, Caller, ListQuery, MAX_PER_PAGE, RecordError};
+use crate::schema::CompiledCollection;
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Longest name of an environment variable `$os.getenv` looks up.
+const MAX_ENV_NAME_BYTES: usize = 256;
+
+pub(super) fn dispatch(inv: &Invocation, op: &str, args: &str) -> String {
+    let answer = match serde_json::from_str::<Value>(args) {
+        Ok(args) => run(inv, op, args),
+        Err(_) => Err(HookError::bad_request("Invalid host call arguments.")),
+    };
+    match answer {
+        Ok(value) => json!({ "ok": value }).to_string(),
+        Err(e) => {
+            json!({ "err": {"status": e.status, "message": e.message, "data": e.data} }).to_string()
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct LogArgs {
+    level: String,
+    message: String,
+}
+
+#[derive(Deserialize)]
+struct ById {
+    c: String,
+    id: String,
+}
+
+#[derive(Deserialize)]
+struct ByFilter {
+    c: String,
+    filter: String,
+    sort: String,
+    limit: i64,
+    offset: i64,
+    #[serde(default)]
+    params: Map<String, Value>,
+}
+
+#[derive(Deserialize)]
+struct WithData {
+    c: String,
+    #[serde(default)]
+    id: String,
+    #[serde(default)]
+    data: Map<String, Value>,
+}
+
+fn parse<T: for<'de> Deserialize<'de>>(args: Value) -> Result<T, HookError> {
+    serde_json::from_value(args)
+        .map_err(|e| HookError::bad_request(format!("Invalid arguments: {e}")))
+}
+
+fn run(inv: &Invocation, op: &str, args: Value) -> Result<Value, HookError> {
+    match op {
+        "log" => {
+            let LogArgs { level, message } = parse(args)?;
+            match level.as_str() {
+                "error" => tracing::error!(target: "ferrobase::hooks", "{message}"),
+                "warn" => tracing::warn!(target: "ferrobase::hooks", "{message}"),
+                "debug" => tracing::debug!(target: "ferrobase::hooks", "{message}"),
+                _ => tracing::info!(target: "ferrobase::hooks", "{message}"),
+            }
+            Ok(Value::Null)
+        }
+        "sleep" => {
+            let ms = args.as_f64().unwrap_or(0.0).max(0.0);
+            // Never past the deadline: the interrupt then ends the script.
+            let wanted = Duration::from_secs_f64((ms / 1000.0).min(1e6));
+            let remaining = inv.remaining();
+            std::thread::sleep(wanted.min(remaining));
+            if wanted >= remaining {
+                // The script is out of time: whatever it does next, the
+                // invocation ends as timed out.
+                inv.expire();
+                return Err(HookError::internal());
+            }
+            Ok(Value::Null)
+        }
+        "getenv" => {
+            let name = args.as_str().unwrap_or_default();
+            if name.is_empty() || name.len() > MAX_ENV_NAME_BYTES || name.contains(['=', '\0']) {
+                return Ok(json!(""));
+            }
+            Ok(json!(std::env::var(name).unwrap_or_default()))
+        }
+        "collection" => {
+            let name = args.as_str().unwrap_or_default();
+            Ok(collection(inv, name)?.to_json())
+        }
+        "findRecordById" => {
+            let ById { c, id } = parse(args)?;
+            let collection = collection(inv, &c)?;
+            let host = &inv.host;
+            inv.paused(|| {
+                host.handle.block_on(records::view_as_owner(
+                    &host.db,
+                    collection,
+                    Caller::superuser(),
+                    id,
+                ))
+            })
+            .map_err(host.map_error)
+        }
+        "findRecordsByFilter" => find_by_filter(inv, parse(args)?),
+        "create" | "update" | "delete" => write(inv, op, parse(args)?),
+        "next" => {
+            let Value::Object(data) = args else {
+                return Err(HookError::bad_request(
+                    "e.next() expects the record's fields.",
+                ));
+            };
+            let Some(action) = inv.action.borrow_mut().take() else {
+                // A second e.next() (or one outside a write): nothing more to do.
+                return Ok(Value::Null);
+            };
+            let host = &inv.host;
+            inv.paused(|| host.handle.block_on(action(data)))
+        }
+        _ => Err(HookError::bad_request(format!(
+            "Unknown host operation {op:?}."
+        ))),
+    }
+}
+
+fn collection(inv: &Invocation, name: &str) -> Result<Arc<CompiledCollection>, HookError> {
+    inv.host
+        .registry
+        .get(name)
+        .ok_or_else(|| HookError::not_found("Missing collection context."))
+}
+
+fn find_by_filter(inv: &Invocation, args: ByFilter) -> Result<Value, HookError> {
+    let collection = collection(inv, &args.c)?;
+    let (offset, limit) = (args.offset.max(0), args.limit.clamp(0, MAX_PER_PAGE));
+    let limit = if limit == 0 { MAX_PER_PAGE } else { limit };
+    // The list action pages by page number; an offset that is not a whole
+    // number of pages is read as one larger first page and cut.
+    let (page, per_page, skip) = if offset % limit == 0 {
+        (offset / limit + 1, limit, 0)
+    } else {
+        (1, (offset + limit).min(MAX_PER_PAGE), offset)
+    };
+    let query = ListQuery {
+        page,
+        per_page,
+        sort: args.sort,
+        filter: args.filter,
+        skip_total: true,
+    };
+    let host = &inv.host;
+    let page = inv
+        .paused(|| {
+            host.handle.block_on(records::list_with_params(
+                &host.db,
+                host.registry.snapshot(),
+                collection,
+                Caller::superuser(),
+                query,
+                &args.params,
+            ))
+        })
+        .map_err(host.map_error)?;
+    let items: Vec<Value> = page
+        .items
+        .into_iter()
+        .skip(usize::try_from(skip).unwrap_or(usize::MAX))
+        .take(usize::try_from(limit).unwrap_or(usize::MAX))
+        .collect();
+    Ok(Value::Array(items))
+}
+
+fn write(inv: &Invocation, op: &str, args: WithData) -> Result<Value, HookError> {
+    let collection = collection(inv, &args.c)?;
+    let host = &inv.host;
+    let backend = Backend {
+        db: &host.db,
+        store: &host.store,
+        hub: &host.hub,
+    };
+    let snapshot = host.registry.snapshot();
+    let caller = Caller::superuser();
+    let result: Result<Value, RecordError> = inv.paused(|| {
+        host.handle.block_on(async move {
+            match op {
+                "create" => {
+                    records::create(backend, snapshot, collection, caller, args.data, Vec::new())
+                        .await
+                }
+                "update" => {
+                    records::update(
+                        backend,
+                        snapshot,
+                        collection,
+                        caller,
+                        args.id,
+                        args.data,
+                        Vec::new(),
+                    )
+                    .await
+                }
+                _ => records::delete(backend, snapshot, collection, caller, args.id)
+                    .await
+                    .map(|()| Value::Null),
+            }
+        })
+    });
+    result.map_err(host.map_error)
+}

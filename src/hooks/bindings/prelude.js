@@ -1,0 +1,313 @@
+// The JavaScript half of the hooks API (PocketBase's JSVM names and shapes).
+// Evaluated once per runtime before the hook files. Everything that touches
+// the server goes through one host function, captured here and removed from
+// the global object so hook code can only reach it through this API.
+(function (G) {
+  "use strict";
+  const host = G.__host;
+  delete G.__host;
+
+  // ---- errors --------------------------------------------------------------
+  class ApiError extends Error {
+    constructor(status, message, data) {
+      super(message == null ? "" : String(message));
+      this.name = "ApiError";
+      this.status = Number(status) || 0;
+      this.data = data == null ? {} : data;
+    }
+  }
+  const sub = (name, status, fallback) =>
+    class extends ApiError {
+      constructor(message, data) {
+        super(status, message == null || message === "" ? fallback : message, data);
+        this.name = name;
+      }
+    };
+  const GENERIC = "Something went wrong while processing your request.";
+  const errors = {
+    ApiError,
+    BadRequestError: sub("BadRequestError", 400, GENERIC),
+    NotFoundError: sub("NotFoundError", 404, "The requested resource wasn't found."),
+    ForbiddenError: sub("ForbiddenError", 403, "You are not allowed to perform this request."),
+    UnauthorizedError: sub("UnauthorizedError", 401, "Missing or invalid authentication."),
+    TooManyRequestsError: sub("TooManyRequestsError", 429, "Too Many Requests."),
+    InternalServerError: sub("InternalServerError", 500, GENERIC),
+  };
+  Object.assign(G, errors);
+
+  function call(op, args) {
+    const reply = JSON.parse(host(op, JSON.stringify(args === undefined ? null : args)));
+    if (reply.err) {
+      const err = new ApiError(reply.err.status, reply.err.message, reply.err.data);
+      Object.defineProperty(err, "__safe", { value: true });
+      throw err;
+    }
+    return reply.ok;
+  }
+
+  // ---- console, toString, sleep, $os ---------------------------------------
+  const show = (v) => {
+    if (typeof v === "string") return v;
+    try {
+      return v instanceof Error ? String(v) : JSON.stringify(v) ?? String(v);
+    } catch (_) {
+      return String(v);
+    }
+  };
+  const log = (level) => (...args) => {
+    host("log", JSON.stringify({ level, message: args.map(show).join(" ") }));
+  };
+  G.console = { log: log("info"), info: log("info"), debug: log("debug"), warn: log("warn"), error: log("error") };
+  G.toString = function (v) {
+    if (v == null) return "";
+    if (typeof v === "string") return v;
+    if (Array.isArray(v) && v.every((b) => Number.isInteger(b) && b >= 0 && b < 256)) {
+      return String.fromCharCode(...v);
+    }
+    return typeof v === "object" ? JSON.stringify(v) : String(v);
+  };
+  G.sleep = (ms) => { call("sleep", Number(ms) || 0); };
+  G.$os = { getenv: (name) => call("getenv", String(name)) };
+
+  // ---- records -------------------------------------------------------------
+  class Record {
+    constructor(collection, data) {
+      const c = typeof collection === "string" ? call("collection", collection) : collection || {};
+      Object.defineProperty(this, "__c", { value: { id: c.id || "", name: c.name || "", type: c.type || "" }, writable: true });
+      Object.defineProperty(this, "__d", { value: {}, writable: true });
+      Object.defineProperty(this, "__changed", { value: new Set(), writable: true });
+      Object.defineProperty(this, "__persisted", { value: false, writable: true });
+      if (data) this.load(data);
+    }
+    static __stored(json) {
+      const r = new Record({ id: json.collectionId, name: json.collectionName }, null);
+      r.__d = Object.assign({}, json);
+      r.__persisted = true;
+      return r;
+    }
+    get id() { return this.__d.id || ""; }
+    set id(v) { this.set("id", v); }
+    collection() { return this.__c; }
+    tableName() { return this.__c.name; }
+    isNew() { return !this.__persisted; }
+    get(key) { return this.__d[key]; }
+    set(key, value) {
+      key = String(key);
+      this.__d[key] = value;
+      this.__changed.add(key);
+    }
+    load(data) { for (const k of Object.keys(data)) this.set(k, data[k]); }
+    getString(key) { const v = this.__d[key]; return v == null ? "" : typeof v === "object" ? JSON.stringify(v) : String(v); }
+    getInt(key) { const n = Math.trunc(Number(this.__d[key])); return Number.isFinite(n) ? n : 0; }
+    getFloat(key) { const n = Number(this.__d[key]); return Number.isFinite(n) ? n : 0; }
+    getBool(key) { const v = this.__d[key]; return v === true || v === 1 || v === "true" || v === "1"; }
+    getStringSlice(key) { const v = this.__d[key]; return Array.isArray(v) ? v.map(String) : v == null || v === "" ? [] : [String(v)]; }
+    email() { return this.getString("email"); }
+    setEmail(v) { this.set("email", v); }
+    verified() { return this.getBool("verified"); }
+    isSuperuser() { return this.__c.name === "_superusers"; }
+    publicExport() { return Object.assign({}, this.__d); }
+    toJSON() { return this.publicExport(); }
+    __changes() { const out = {}; for (const k of this.__changed) if (k !== "id" || !this.__persisted) out[k] = this.__d[k]; return out; }
+    __replace(json) { this.__d = Object.assign({}, json); this.__changed = new Set(); this.__persisted = true; if (json.collectionId) this.__c.id = json.collectionId; }
+  }
+  G.Record = Record;
+  const wrap = (json) => (json == null ? null : Record.__stored(json));
+  const cname = (c) => (c && typeof c === "object" ? c.id || c.name : String(c));
+
+  // ---- $app (superuser-level, no rules) -------------------------------------
+  const app = {
+    findRecordById(c, id) { return wrap(call("findRecordById", { c: cname(c), id: String(id) })); },
+    findRecordsByFilter(c, filter, sort, limit, offset, params) {
+      const items = call("findRecordsByFilter", {
+        c: cname(c), filter: filter == null ? "" : String(filter), sort: sort == null ? "" : String(sort),
+        limit: Number(limit) || 0, offset: Number(offset) || 0, params: params || {},
+      });
+      return items.map(wrap);
+    },
+    findFirstRecordByFilter(c, filter, params) {
+      const found = app.findRecordsByFilter(c, filter, "", 1, 0, params);
+      if (!found.length) throw new errors.NotFoundError();
+      return found[0];
+    },
+    findCollectionByNameOrId(name) { return call("collection", String(name)); },
+    save(record) {
+      if (!(record instanceof Record)) throw new errors.BadRequestError("save expects a Record.");
+      const saved = record.__persisted
+        ? call("update", { c: cname(record.__c), id: record.id, data: record.__changes() })
+        : call("create", { c: cname(record.__c), data: record.__changes() });
+      record.__replace(saved);
+    },
+    delete(record) {
+      if (!(record instanceof Record)) throw new errors.BadRequestError("delete expects a Record.");
+      call("delete", { c: cname(record.__c), id: record.id });
+    },
+  };
+  G.$app = app;
+
+  // ---- $apis middlewares ---------------------------------------------------
+  const requireAuth = (...names) => (e) => {
+    if (!e.auth) throw new errors.UnauthorizedError("The request requires valid record authorization token.");
+    if (names.length && !names.includes(e.auth.collection().name)) {
+      throw new errors.ForbiddenError("The authorized record is not allowed to perform this action.");
+    }
+    return e.next();
+  };
+  const pass = () => (e) => e.next();
+  G.$apis = {
+    requireAuth,
+    requireSuperuserAuth: () => requireAuth("_superusers"),
+    requireGuestOnly: () => (e) => {
+      if (e.auth) throw new errors.BadRequestError("The request can be accessed only by guests.");
+      return e.next();
+    },
+    bodyLimit: pass, gzip: pass, skipSuccessActivityLog: pass,
+  };
+  class Middleware {
+    constructor(func, priority, id) { this.func = func; this.priority = priority || 0; this.id = id || ""; }
+  }
+  G.Middleware = Middleware;
+  const fnOf = (m) => (typeof m === "function" ? m : m instanceof Middleware ? m.func : null);
+
+  // ---- registration ----------------------------------------------------------
+  const routes = [];
+  const globalMiddlewares = [];
+  const hooks = {};
+  G.routerAdd = (method, path, handler, ...middlewares) => {
+    if (typeof handler !== "function") throw new TypeError("routerAdd: the handler must be a function");
+    const mws = middlewares.map(fnOf);
+    if (mws.some((m) => !m)) throw new TypeError("routerAdd: middlewares must be functions");
+    routes.push({ method: String(method).toUpperCase(), path: String(path), handler, mws });
+  };
+  G.routerUse = (...middlewares) => {
+    const mws = middlewares.map(fnOf);
+    if (mws.some((m) => !m)) throw new TypeError("routerUse: middlewares must be functions");
+    globalMiddlewares.push(...mws);
+  };
+  for (const name of G.__hookNames) {
+    G[name] = (handler, ...tags) => {
+      const fn = fnOf(handler);
+      if (!fn) throw new TypeError(name + ": the handler must be a function");
+      (hooks[name] = hooks[name] || []).push({ fn, tags: tags.map(String) });
+    };
+  }
+  delete G.__hookNames;
+  G.cronAdd = () => { console.warn("cronAdd is not supported yet; the job is ignored"); };
+  G.cronRemove = () => {};
+  G.migrate = () => { throw new Error("migrate() belongs in pb_migrations, which is not supported yet"); };
+
+  // ---- events ----------------------------------------------------------------
+  function chain(e, fns, last) {
+    let i = 0;
+    e.next = () => {
+      if (i < fns.length) return fns[i++](e);
+      if (i++ === fns.length && last) return last(e);
+    };
+    return e.next();
+  }
+
+  function baseEvent(ev, state) {
+    const headers = ev.headers || {};
+    const info = { method: ev.method, query: ev.query || {}, headers, body: ev.body || {}, context: "default" };
+    const e = {
+      app,
+      auth: ev.auth ? Record.__stored(ev.auth) : null,
+      request: {
+        method: ev.method,
+        url: {
+          path: ev.path,
+          rawQuery: ev.rawQuery || "",
+          query: () => ({ get: (k) => (ev.query || {})[k] || "" }),
+          string: () => ev.path + (ev.rawQuery ? "?" + ev.rawQuery : ""),
+        },
+        header: { get: (k) => headers[String(k).toLowerCase().replace(/-/g, "_")] || "" },
+        pathValue: (name) => (ev.params || {})[name] || "",
+        remoteAddr: ev.remoteIp || "",
+      },
+      requestInfo: () => Object.assign({}, info, { auth: e.auth }),
+      realIP: () => ev.remoteIp || "",
+      hasSuperuserAuth: () => !!(e.auth && e.auth.isSuperuser()),
+      isTLS: () => false,
+    };
+    const answer = (status, type, body) => {
+      if (!state.resp) state.resp = { status: Number(status) || 200, type, body };
+    };
+    e.json = (status, body) => answer(status, "json", body === undefined ? null : JSON.parse(JSON.stringify(body)));
+    e.string = (status, body) => answer(status, "text", toString(body));
+    e.html = (status, body) => answer(status, "html", toString(body));
+    e.noContent = (status) => answer(status, "none", null);
+    e.redirect = (status, url) => answer(status, "redirect", String(url));
+    for (const [name, cls] of Object.entries(errors)) {
+      if (name !== "ApiError") {
+        const method = name[0].toLowerCase() + name.slice(1);
+        e[method] = (message, data) => new cls(message, data);
+      }
+    }
+    return e;
+  }
+
+  function outcome(state, err) {
+    if (err === undefined) return JSON.stringify({ resp: state.resp || null, error: null });
+    // Out of memory and other engine faults: let the host see them as such.
+    if (err instanceof InternalError) throw err;
+    if (err instanceof ApiError) {
+      return JSON.stringify({ resp: state.resp || null, error: { status: err.status, message: err.message, data: err.data, safe: !!err.__safe } });
+    }
+    const detail = err instanceof Error ? String(err) + "\n" + (err.stack || "") : "thrown: " + show(err);
+    return JSON.stringify({ resp: state.resp || null, error: { status: 400, message: "", data: {}, log: detail } });
+  }
+
+  G.__manifest = () => JSON.stringify({
+    routes: routes.map((r) => ({ method: r.method, path: r.path })),
+    hooks: Object.fromEntries(Object.entries(hooks).map(([k, list]) => [k, list.map((h) => h.tags)])),
+  });
+
+  G.__dispatchRoute = (index, raw) => {
+    const ev = JSON.parse(raw);
+    const state = { resp: null };
+    const route = routes[index];
+    try {
+      const e = baseEvent(ev, state);
+      chain(e, [...globalMiddlewares, ...route.mws, route.handler], null);
+      return outcome(state);
+    } catch (err) {
+      return outcome(state, err);
+    }
+  };
+
+  G.__dispatchRecord = (name, raw) => {
+    const ev = JSON.parse(raw);
+    const state = { resp: null };
+    const c = ev.collection;
+    const fns = (hooks[name] || [])
+      .filter((h) => !h.tags.length || h.tags.includes(c.name) || h.tags.includes(c.id))
+      .map((h) => h.fn);
+    try {
+      const e = baseEvent(ev, state);
+      e.collection = c;
+      if (ev.result) {
+        e.result = Object.assign({}, ev.result, { items: ev.result.items.map(wrap) });
+      } else {
+        e.record = Record.__stored(ev.record);
+        if (!ev.record.id) e.record.__persisted = false;
+        e.record.__c = { id: c.id, name: c.name, type: c.type };
+        for (const k of ev.changed || []) e.record.__changed.add(k);
+      }
+      chain(e, fns, (e) => {
+        if (ev.action === "respond") {
+          const body = e.result
+            ? Object.assign({}, e.result, { items: e.result.items.map((r) => (r && r.toJSON ? r.toJSON() : r)) })
+            : e.record.toJSON();
+          e.json(200, body);
+          return;
+        }
+        const result = call("next", e.record.__changes());
+        if (!state.resp) state.resp = { status: 0, type: "action", body: null };
+        if (result) e.record.__replace(result);
+      });
+      return outcome(state);
+    } catch (err) {
+      return outcome(state, err);
+    }
+  };
+})(globalThis);

@@ -1,0 +1,276 @@
+//! The runtime pool: a few dedicated threads, each owning one QuickJS
+//! runtime with the prelude and every hook file evaluated once, fed jobs over
+//! a shared channel. QuickJS values are not `Send`, so JavaScript never runs
+//! on actix's or tokio's threads; a caller awaits a oneshot reply instead.
+//!
+//! Each invocation runs under a memory limit (the runtime's allocator limit)
+//! and a time limit (QuickJS's interrupt handler, checked while JavaScript
+//! executes; time spent waiting for the database on the host's behalf is not
+//! counted). A runtime that hit either limit is thrown away and rebuilt from
+//! the same files, so no half-finished state leaks into the next request.
+
+use super::bindings::{self, Host, Invocation};
+use super::loader::HookFile;
+use super::{Action, HookError, Limits, Manifest, Outcome};
+use rquickjs::{Context, Ctx, Function, Runtime, Value, context::EvalOptions};
+use std::rc::Rc;
+use std::thread;
+use std::time::Duration;
+use tokio::sync::oneshot;
+
+/// Stack size of a hook thread; QuickJS's own stack limit sits well below it.
+const THREAD_STACK_BYTES: usize = 8 * 1024 * 1024;
+/// QuickJS's limit on JavaScript recursion (a RangeError past it).
+const JS_STACK_BYTES: usize = 1024 * 1024;
+
+/// What a job asks a runtime to run.
+pub(super) enum Call {
+    Route { index: usize, event: String },
+    Record { hook: &'static str, event: String },
+}
+
+pub(super) struct Job {
+    pub call: Call,
+    /// The write to perform when a record hook calls `e.next()`.
+    pub action: Option<Action>,
+    pub reply: oneshot::Sender<Result<Outcome, Fault>>,
+}
+
+/// Why an invocation produced no outcome at all.
+#[derive(Debug, thiserror::Error)]
+pub enum Fault {
+    #[error("hook exceeded its time limit of {0:?}")]
+    Timeout(Duration),
+    #[error("hook exceeded its memory limit")]
+    OutOfMemory,
+    #[error("hook failed: {0}")]
+    Script(String),
+    #[error("the hook runtime is gone")]
+    Gone,
+}
+
+/// One runtime with everything evaluated.
+struct Vm {
+    // Field order matters: the context must be dropped before its runtime.
+    context: Context,
+    runtime: Runtime,
+    invocation: Rc<Invocation>,
+    limits: Limits,
+}
+
+impl Vm {
+    fn new(files: &[HookFile], limits: &Limits, host: &Host) -> Result<(Self, Manifest), String> {
+        let runtime = Runtime::new().map_err(|e| e.to_string())?;
+        runtime.set_max_stack_size(JS_STACK_BYTES);
+        let context = Context::full(&runtime).map_err(|e| e.to_string())?;
+        let invocation = Rc::new(Invocation::new(host.clone()));
+        let watch = invocation.clone();
+        runtime.set_interrupt_handler(Some(Box::new(move || watch.should_interrupt())));
+        let vm = Self {
+            context,
+            runtime,
+            invocation,
+            limits: limits.clone(),
+        };
+        vm.invocation.begin(limits.timeout);
+        let manifest = vm.context.with(|ctx| -> Result<String, String> {
+            bindings::install(&ctx, vm.invocation.clone()).map_err(|e| e.to_string())?;
+            for file in files {
+                let mut options = EvalOptions::default();
+                // Hook files are plain scripts, as under PocketBase (sloppy mode).
+                options.strict = false;
+                options.filename = Some(file.name.clone());
+                ctx.eval_with_options::<(), _>(file.source.as_str(), options)
+                    .map_err(|e| describe(&ctx, e, &file.name))?;
+            }
+            let manifest: Function = ctx.globals().get("__manifest").map_err(|e| e.to_string())?;
+            manifest
+                .call::<_, String>(())
+                .map_err(|e| describe(&ctx, e, "prelude"))
+        });
+        let timed_out = vm.invocation.end();
+        if timed_out {
+            return Err(format!(
+                "evaluating the hook files took longer than {:?}",
+                limits.timeout
+            ));
+        }
+        let manifest = serde_json::from_str(&manifest?).map_err(|e| e.to_string())?;
+        // The limit applies from here on, to invocations only: loading may
+        // use what it needs (it is bounded by the time limit above).
+        vm.runtime.set_memory_limit(limits.memory_bytes);
+        Ok((vm, manifest))
+    }
+
+    fn run(&self, call: Call, action: Option<Action>) -> Result<Outcome, Fault> {
+        self.invocation.set_action(action);
+        self.invocation.begin(self.limits.timeout);
+        let raw = self.context.with(|ctx| -> Result<String, String> {
+            let globals = ctx.globals();
+            let result = match call {
+                Call::Route { index, event } => globals
+                    .get::<_, Function>("__dispatchRoute")
+                    .and_then(|f| f.call::<_, String>((index, event))),
+                Call::Record { hook, event } => globals
+                    .get::<_, Function>("__dispatchRecord")
+                    .and_then(|f| f.call::<_, String>((hook, event))),
+            };
+            result.map_err(|e| describe(&ctx, e, "hook"))
+        });
+        let timed_out = self.invocation.end();
+        self.invocation.set_action(None);
+        self.runtime.run_gc();
+        if timed_out {
+            return Err(Fault::Timeout(self.limits.timeout));
+        }
+        let raw = raw.map_err(|message| {
+            if message.contains("out of memory") {
+                Fault::OutOfMemory
+            } else {
+                Fault::Script(message)
+            }
+        })?;
+        serde_json::from_str::<RawOutcome>(&raw)
+            .map(RawOutcome::into_outcome)
+            .map_err(|e| Fault::Script(format!("unreadable hook outcome: {e}")))
+    }
+}
+
+/// The pending exception of `ctx` as "message\nstack", naming `origin`.
+fn describe(ctx: &Ctx<'_>, error: rquickjs::Error, origin: &str) -> String {
+    if !matches!(error, rquickjs::Error::Exception) {
+        return format!("{origin}: {error}");
+    }
+    let thrown: Value = ctx.catch();
+    let text = |key: &str| {
+        thrown.as_object().and_then(|o| {
+            o.get::<_, Option<rquickjs::convert::Coerced<String>>>(key)
+                .ok()
+                .flatten()
+                .map(|c| c.0)
+        })
+    };
+    let name = text("name").unwrap_or_else(|| "Error".to_owned());
+    let message = text("message").unwrap_or_else(|| {
+        thrown
+            .as_string()
+            .and_then(|s| s.to_string().ok())
+            .unwrap_or_else(|| "unknown exception".to_owned())
+    });
+    let stack = text("stack").unwrap_or_default();
+    format!("{origin}: {name}: {message}\n{}", stack.trim_end())
+}
+
+/// The outcome as the prelude writes it.
+#[derive(serde::Deserialize)]
+struct RawOutcome {
+    resp: Option<super::RawResponse>,
+    error: Option<RawError>,
+}
+
+#[derive(serde::Deserialize)]
+struct RawError {
+    status: serde_json::Value,
+    #[serde(default)]
+    message: String,
+    #[serde(default)]
+    data: serde_json::Value,
+    /// Set on errors that came from the server (already safe to show).
+    #[serde(default)]
+    safe: bool,
+    /// A non-API error's text and stack, for the log only.
+    #[serde(default)]
+    log: Option<String>,
+}
+
+impl RawOutcome {
+    fn into_outcome(self) -> Outcome {
+        let error = self.error.map(|e| {
+            if let Some(detail) = &e.log {
+                tracing::error!(target: "ferrobase::hooks", "hook threw: {detail}");
+            }
+            HookError::from_script(&e.status, &e.message, e.data, e.safe)
+        });
+        Outcome {
+            response: self.resp.map(super::RawResponse::into_response),
+            error,
+        }
+    }
+}
+
+/// Starts `size` runtime threads over `files`; resolves to the manifest once
+/// every runtime evaluated the files (all must agree), or to the first
+/// failure, with the file and line.
+pub(super) async fn start(
+    files: Vec<HookFile>,
+    limits: Limits,
+    host: Host,
+    size: usize,
+) -> Result<(crossbeam_channel::Sender<Job>, Manifest), String> {
+    let (jobs, queue) = crossbeam_channel::unbounded::<Job>();
+    let mut ready = Vec::with_capacity(size);
+    for n in 0..size.max(1) {
+        let (tx, rx) = oneshot::channel::<Result<Manifest, String>>();
+        let (files, limits, host, queue) =
+            (files.clone(), limits.clone(), host.clone(), queue.clone());
+        thread::Builder::new()
+            .name(format!("ferrobase-hooks-{n}"))
+            .stack_size(THREAD_STACK_BYTES)
+            .spawn(move || worker(files, limits, host, queue, tx))
+            .map_err(|e| format!("cannot start a hook thread: {e}"))?;
+        ready.push(rx);
+    }
+    let mut manifest: Option<Manifest> = None;
+    for rx in ready {
+        let got = rx
+            .await
+            .map_err(|_| "a hook thread stopped while loading".to_owned())??;
+        match &manifest {
+            Some(first) if *first != got => {
+                return Err(
+                    "hook files registered different routes or hooks in two runtimes \
+                            (registration must not depend on time or randomness)"
+                        .to_owned(),
+                );
+            }
+            Some(_) => {}
+            None => manifest = Some(got),
+        }
+    }
+    let manifest = manifest.ok_or_else(|| "no hook runtime started".to_owned())?;
+    Ok((jobs, manifest))
+}
+
+fn worker(
+    files: Vec<HookFile>,
+    limits: Limits,
+    host: Host,
+    queue: crossbeam_channel::Receiver<Job>,
+    ready: oneshot::Sender<Result<Manifest, String>>,
+) {
+    let mut vm = match Vm::new(&files, &limits, &host) {
+        Ok((vm, manifest)) => {
+            let _ = ready.send(Ok(manifest));
+            vm
+        }
+        Err(e) => {
+            let _ = ready.send(Err(e));
+            return;
+        }
+    };
+    // Ends when every sender (the `Hooks` handle) is dropped.
+    for job in queue {
+        let outcome = vm.run(job.call, job.action);
+        let spent = matches!(outcome, Err(Fault::Timeout(_) | Fault::OutOfMemory));
+        let _ = job.reply.send(outcome);
+        if spent {
+            match Vm::new(&files, &limits, &host) {
+                Ok((fresh, _)) => vm = fresh,
+                Err(e) => {
+                    tracing::error!(target: "ferrobase::hooks", error = %e, "cannot rebuild a hook runtime");
+                    return;
+                }
+            }
+        }
+    }
+}

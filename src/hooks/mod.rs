@@ -1,0 +1,414 @@
+//! Server-side JavaScript hooks (PocketBase's `pb_hooks/*.pb.js`): custom
+//! routes (`routerAdd`, `routerUse`) and record request hooks
+//! (`onRecordCreateRequest` …) written against PocketBase's JSVM API, run by
+//! an embedded QuickJS engine on a small pool of dedicated threads.
+//!
+//! This module owns loading (`loader`), the runtime pool and its limits
+//! (`engine`) and the JavaScript API (`bindings`). It knows nothing about
+//! HTTP: the API layer turns requests into event JSON, calls [`Hooks`], and
+//! turns the [`Outcome`] into a response. Without a hooks directory there is
+//! no `Hooks` at all, so nothing on the request path changes.
+
+mod bindings;
+mod engine;
+mod loader;
+
+pub use bindings::Host;
+pub use engine::Fault;
+pub use loader::{HookFile, MAX_HOOK_FILE_BYTES};
+
+use futures_util::future::LocalBoxFuture;
+use serde_json::{Map, Value, json};
+use std::collections::HashMap;
+use std::path::Path;
+use std::time::Duration;
+
+/// PocketBase's hook registrars (its `app.On…` methods, first letter
+/// lowered). All are defined so PocketBase hook files load; only those in
+/// [`SUPPORTED_HOOKS`] are ever triggered.
+pub const PB_HOOK_NAMES: &[&str] = &[
+    "onBackupCreate",
+    "onBackupRestore",
+    "onBatchRequest",
+    "onBootstrap",
+    "onCollectionAfterCreateError",
+    "onCollectionAfterCreateSuccess",
+    "onCollectionAfterDeleteError",
+    "onCollectionAfterDeleteSuccess",
+    "onCollectionAfterUpdateError",
+    "onCollectionAfterUpdateSuccess",
+    "onCollectionCreate",
+    "onCollectionCreateExecute",
+    "onCollectionCreateRequest",
+    "onCollectionDelete",
+    "onCollectionDeleteExecute",
+    "onCollectionDeleteRequest",
+    "onCollectionUpdate",
+    "onCollectionUpdateExecute",
+    "onCollectionUpdateRequest",
+    "onCollectionValidate",
+    "onCollectionViewRequest",
+    "onCollectionsImportRequest",
+    "onCollectionsListRequest",
+    "onFileDownloadRequest",
+    "onFileTokenRequest",
+    "onMailerRecordAuthAlertSend",
+    "onMailerRecordEmailChangeSend",
+    "onMailerRecordOTPSend",
+    "onMailerRecordPasswordResetSend",
+    "onMailerRecordVerificationSend",
+    "onMailerSend",
+    "onModelAfterCreateError",
+    "onModelAfterCreateSuccess",
+    "onModelAfterDeleteError",
+    "onModelAfterDeleteSuccess",
+    "onModelAfterUpdateError",
+    "onModelAfterUpdateSuccess",
+    "onModelCreate",
+    "onModelCreateExecute",
+    "onModelDelete",
+    "onModelDeleteExecute",
+    "onModelUpdate",
+    "onModelUpdateExecute",
+    "onModelValidate",
+    "onRealtimeConnectRequest",
+    "onRealtimeMessageSend",
+    "onRealtimeSubscribeRequest",
+    "onRecordAfterCreateError",
+    "onRecordAfterCreateSuccess",
+    "onRecordAfterDeleteError",
+    "onRecordAfterDeleteSuccess",
+    "onRecordAfterUpdateError",
+    "onRecordAfterUpdateSuccess",
+    "onRecordAuthRefreshRequest",
+    "onRecordAuthRequest",
+    "onRecordAuthWithOAuth2Request",
+    "onRecordAuthWithOTPRequest",
+    "onRecordAuthWithPasswordRequest",
+    "onRecordConfirmEmailChangeRequest",
+    "onRecordConfirmPasswordResetRequest",
+    "onRecordConfirmVerificationRequest",
+    "onRecordCreate",
+    "onRecordCreateExecute",
+    "onRecordCreateRequest",
+    "onRecordDelete",
+    "onRecordDeleteExecute",
+    "onRecordDeleteRequest",
+    "onRecordEnrich",
+    "onRecordRequestEmailChangeRequest",
+    "onRecordRequestOTPRequest",
+    "onRecordRequestPasswordResetRequest",
+    "onRecordRequestVerificationRequest",
+    "onRecordUpdate",
+    "onRecordUpdateExecute",
+    "onRecordUpdateRequest",
+    "onRecordValidate",
+    "onRecordViewRequest",
+    "onRecordsListRequest",
+    "onSettingsListRequest",
+    "onSettingsReload",
+    "onSettingsUpdateRequest",
+    "onTerminate",
+];
+
+/// The hooks that are triggered so far.
+pub const SUPPORTED_HOOKS: &[&str] = &[
+    "onRecordCreateRequest",
+    "onRecordUpdateRequest",
+    "onRecordDeleteRequest",
+    "onRecordViewRequest",
+    "onRecordsListRequest",
+];
+
+/// Limits of one invocation.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    pub memory_bytes: usize,
+    pub timeout: Duration,
+}
+
+/// The write a record request hook's `e.next()` performs, given the
+/// record's submitted or changed fields; answers the record as the API would.
+pub type Action =
+    Box<dyn FnOnce(Map<String, Value>) -> LocalBoxFuture<'static, Result<Value, HookError>> + Send>;
+
+/// An error a hook answers with, in PocketBase's envelope terms.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HookError {
+    pub status: u16,
+    pub message: String,
+    pub data: Value,
+}
+
+const GENERIC_MESSAGE: &str = "Something went wrong while processing your request.";
+
+impl HookError {
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self {
+            status: 400,
+            message: message.into(),
+            data: json!({}),
+        }
+    }
+
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self {
+            status: 404,
+            message: message.into(),
+            data: json!({}),
+        }
+    }
+
+    /// A 500 for a hook that broke a limit or the engine (details are logged).
+    pub fn internal() -> Self {
+        Self {
+            status: 500,
+            message: GENERIC_MESSAGE.to_owned(),
+            data: json!({}),
+        }
+    }
+
+    /// An error a script threw. A status outside 400–599 becomes 400, and
+    /// `data` from the script is reduced as PocketBase does (each leaf an
+    /// opaque `validation_invalid_value`) unless it came from the server.
+    fn from_script(status: &Value, message: &str, data: Value, safe: bool) -> Self {
+        let status = status
+            .as_u64()
+            .and_then(|s| u16::try_from(s).ok())
+            .filter(|s| (400..=599).contains(s))
+            .unwrap_or(400);
+        let message = if message.trim().is_empty() {
+            default_message(status).to_owned()
+        } else {
+            message.to_owned()
+        };
+        let data = if safe { data } else { safe_data(&data) };
+        Self {
+            status,
+            message,
+            data,
+        }
+    }
+}
+
+/// PocketBase's default message for a status without one (`http.StatusText`
+/// for the common ones, the generic message otherwise).
+fn default_message(status: u16) -> &'static str {
+    match status {
+        401 => "Missing or invalid authentication.",
+        403 => "You are not allowed to perform this request.",
+        404 => "The requested resource wasn't found.",
+        429 => "Too Many Requests.",
+        _ => GENERIC_MESSAGE,
+    }
+}
+
+/// PocketBase's `safeErrorsData`: objects are walked, every other value
+/// becomes `{"code":"validation_invalid_value","message":"Invalid value."}`.
+fn safe_data(data: &Value) -> Value {
+    let Value::Object(map) = data else {
+        return json!({});
+    };
+    let out = map
+        .iter()
+        .map(|(k, v)| {
+            let item = match v {
+                Value::Object(_) => safe_data(v),
+                _ => json!({"code": "validation_invalid_value", "message": "Invalid value."}),
+            };
+            (k.clone(), item)
+        })
+        .collect();
+    Value::Object(out)
+}
+
+/// What a hook answered.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Response {
+    Json {
+        status: u16,
+        body: Value,
+    },
+    Text {
+        status: u16,
+        body: String,
+        html: bool,
+    },
+    NoContent {
+        status: u16,
+    },
+    Redirect {
+        status: u16,
+        url: String,
+    },
+    /// The record action ran (`e.next()`): answer with its result.
+    Action,
+}
+
+#[derive(serde::Deserialize)]
+struct RawResponse {
+    status: u16,
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(default)]
+    body: Value,
+}
+
+impl RawResponse {
+    fn into_response(self) -> Response {
+        let status = if (100..=599).contains(&self.status) {
+            self.status
+        } else {
+            200
+        };
+        let text = |v: Value| match v {
+            Value::String(s) => s,
+            other => other.to_string(),
+        };
+        match self.kind.as_str() {
+            "action" => Response::Action,
+            "text" => Response::Text {
+                status,
+                body: text(self.body),
+                html: false,
+            },
+            "html" => Response::Text {
+                status,
+                body: text(self.body),
+                html: true,
+            },
+            "none" => Response::NoContent { status },
+            "redirect" => Response::Redirect {
+                status,
+                url: text(self.body),
+            },
+            _ => Response::Json {
+                status,
+                body: self.body,
+            },
+        }
+    }
+}
+
+/// The result of one invocation: the first response written (if any) and
+/// the error it ended with (if any).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outcome {
+    pub response: Option<Response>,
+    pub error: Option<HookError>,
+}
+
+/// One `routerAdd` registration.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+pub struct RouteDef {
+    pub method: String,
+    pub path: String,
+}
+
+/// What the hook files registered.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+pub struct Manifest {
+    pub routes: Vec<RouteDef>,
+    /// Hook name → the collection filters of each handler.
+    pub hooks: HashMap<String, Vec<Vec<String>>>,
+}
+
+/// Why the hooks could not start.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct LoadError(String);
+
+/// The loaded hooks and the pool that runs them. Cheap to clone.
+#[derive(Clone)]
+pub struct Hooks {
+    jobs: crossbeam_channel::Sender<engine::Job>,
+    manifest: std::sync::Arc<Manifest>,
+}
+
+impl Hooks {
+    /// Loads `dir`'s hook files and starts `pool_size` runtimes. `None` when
+    /// there are no hook files (no threads are started). An error names the
+    /// file and line of a script that fails to evaluate.
+    pub async fn start(
+        dir: &Path,
+        limits: Limits,
+        pool_size: usize,
+        host: Host,
+    ) -> Result<Option<Self>, LoadError> {
+        let files = loader::load(dir).map_err(LoadError)?;
+        if files.is_empty() {
+            return Ok(None);
+        }
+        let names: Vec<&str> = files.iter().map(|f| f.name.as_str()).collect();
+        tracing::info!(target: "ferrobase::hooks", dir = %dir.display(), files = ?names, "loading hooks");
+        let (jobs, manifest) = engine::start(files, limits, host, pool_size)
+            .await
+            .map_err(LoadError)?;
+        for name in manifest.hooks.keys() {
+            if !SUPPORTED_HOOKS.contains(&name.as_str()) {
+                tracing::warn!(target: "ferrobase::hooks", hook = %name, "this hook is not supported yet; its handlers never run");
+            }
+        }
+        Ok(Some(Self {
+            jobs,
+            manifest: std::sync::Arc::new(manifest),
+        }))
+    }
+
+    /// The custom routes, in registration order.
+    pub fn routes(&self) -> &[RouteDef] {
+        &self.manifest.routes
+    }
+
+    /// Whether any handler of `hook` applies to the collection `id`/`name`.
+    pub fn wants(&self, hook: &str, id: &str, name: &str) -> bool {
+        self.manifest.hooks.get(hook).is_some_and(|handlers| {
+            handlers
+                .iter()
+                .any(|tags| tags.is_empty() || tags.iter().any(|t| t == id || t == name))
+        })
+    }
+
+    /// Runs custom route `index` with `event` (see the prelude's `baseEvent`).
+    pub async fn run_route(&self, index: usize, event: &Value) -> Result<Outcome, Fault> {
+        self.submit(
+            engine::Call::Route {
+                index,
+                event: event.to_string(),
+            },
+            None,
+        )
+        .await
+    }
+
+    /// Runs the handlers of record hook `hook` for `event`; `action` is the
+    /// write `e.next()` performs (`None` for view and list, which answer
+    /// with the event's record or result).
+    pub async fn run_record(
+        &self,
+        hook: &'static str,
+        event: &Value,
+        action: Option<Action>,
+    ) -> Result<Outcome, Fault> {
+        self.submit(
+            engine::Call::Record {
+                hook,
+                event: event.to_string(),
+            },
+            action,
+        )
+        .await
+    }
+
+    async fn submit(&self, call: engine::Call, action: Option<Action>) -> Result<Outcome, Fault> {
+        let (reply, outcome) = tokio::sync::oneshot::channel();
+        self.jobs
+            .send(engine::Job {
+                call,
+                action,
+                reply,
+            })
+            .map_err(|_| Fault::Gone)?;
+        outcome.await.map_err(|_| Fault::Gone)?
+    }
+}
