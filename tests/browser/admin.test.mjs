@@ -280,6 +280,11 @@ step('an auth collection starts from the server scaffold', async () => {
   await page.locator('.field-card[data-field-name="email"]').waitFor();
   await addField('text', 'nickname');
   await page.getByRole('tab', { name: 'Auth options' }).click();
+  assert.equal(
+    await page.getByLabel('Auth token duration (seconds)').inputValue(),
+    '432000',
+    "a new auth collection shows PocketBase's new-collection token duration (the server's scaffold)",
+  );
   await page.getByLabel('Auth token duration (seconds)').fill('3600');
   await page.getByRole('tab', { name: 'API rules' }).click();
   await page.locator('[data-rule="manageRule"]').getByRole('radio', { name: /Custom expression/ }).click();

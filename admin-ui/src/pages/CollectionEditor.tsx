@@ -207,7 +207,7 @@ export function CollectionEditor({ initial, collections, reload }: Props) {
       )}
 
       {tab === 'indexes' && !isView && <Indexes draft={draft} set={set} err={err} />}
-      {tab === 'options' && <AuthOptions draft={draft} set={set} err={err} />}
+      {tab === 'options' && <AuthOptions draft={draft} set={set} err={err} defaults={scaffolds?.auth} />}
     </section>
   );
 }
@@ -352,9 +352,10 @@ function Indexes({ draft, set, err }: { draft: any; set: (p: any) => void; err: 
   );
 }
 
-function AuthOptions({ draft, set, err }: { draft: any; set: (p: any) => void; err: unknown }) {
-  const pa = draft.passwordAuth || { enabled: true, identityFields: ['email'] };
-  const at = draft.authToken || { duration: 604800 };
+/** Auth options; what the draft lacks shows the server's new-auth-collection defaults (its scaffold). */
+function AuthOptions({ draft, set, err, defaults }: { draft: any; set: (p: any) => void; err: unknown; defaults?: any }) {
+  const pa = draft.passwordAuth || defaults?.passwordAuth || { enabled: true, identityFields: ['email'] };
+  const at = draft.authToken || defaults?.authToken || { duration: 432000 };
   return (
     <div role="tabpanel" class="grid-2">
       <div>
