@@ -8,9 +8,14 @@
 //! written). The transaction holds the single writer, so the deadline also
 //! interrupts a statement still running on it (a slow rule), not only the
 //! gaps between requests.
+//!
+//! Each sub-request's own query string (percent-decoded) is its
+//! `@request.query`, and its `expand` and `fields` shape its answer once the
+//! batch has committed, as when the request is sent alone.
 
 use super::error::ApiError;
 use super::extract::{AppState, caller};
+use super::fields::FieldSelection;
 use super::multipart::read_body;
 use super::ratelimit::{self, Action, Member};
 use super::respond;
@@ -18,7 +23,7 @@ use crate::auth::Principal;
 use crate::db::{DbError, ident};
 use crate::files::{self, BlobKey, Staged};
 use crate::records::{
-    self, Cleanup, PreparedCreate, PreparedDelete, PreparedUpdate, RecordError, Upload,
+    self, Cleanup, ExpandTree, PreparedCreate, PreparedDelete, PreparedUpdate, RecordError, Upload,
 };
 use crate::validation::{FieldError, ValidationErrors};
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -56,6 +61,66 @@ enum Op {
     Create(Box<PreparedCreate>),
     Update(Box<PreparedUpdate>),
     Delete(PreparedDelete),
+}
+
+/// How a sub-request's answer is shaped after the commit: its `expand`
+/// (read as its caller) and its `fields`.
+struct Shape {
+    collection: Arc<crate::schema::CompiledCollection>,
+    caller: records::Caller,
+    expand: Option<ExpandTree>,
+    fields: Option<FieldSelection>,
+}
+
+impl Shape {
+    /// The committed record as the sub-request alone would answer it.
+    async fn answer(self, state: &AppState, record: Value) -> Result<Value, ApiError> {
+        let record = match self.expand {
+            Some(tree) => records::expand(
+                &state.db,
+                state.registry.snapshot(),
+                self.collection,
+                self.caller,
+                vec![record],
+                tree,
+            )
+            .await?
+            .pop()
+            .ok_or_else(|| ApiError::internal("expansion lost the record"))?,
+            None => record,
+        };
+        Ok(match self.fields {
+            Some(selection) => selection.apply(record, false),
+            None => record,
+        })
+    }
+}
+
+/// The percent-decoded query string of a sub-request URL (last value wins);
+/// a malformed one is refused as a request alone would be.
+fn url_query(url: &str) -> Result<std::collections::HashMap<String, String>, ApiError> {
+    let query = url
+        .split('#')
+        .next()
+        .and_then(|u| u.split_once('?'))
+        .map_or("", |(_, q)| q);
+    if query.split('&').any(|pair| !well_encoded(pair)) {
+        return Err(ApiError::bad_request(super::error::GENERIC_MESSAGE));
+    }
+    serde_urlencoded::from_str::<Vec<(String, String)>>(query)
+        .map(|pairs| pairs.into_iter().collect())
+        .map_err(|_| ApiError::bad_request(super::error::GENERIC_MESSAGE))
+}
+
+/// Whether every `%` starts a two-digit hex escape (`serde_urlencoded`
+/// keeps a broken escape as text; PocketBase refuses it).
+fn well_encoded(s: &str) -> bool {
+    let bytes = s.as_bytes();
+    bytes.iter().enumerate().all(|(i, &b)| {
+        b != b'%'
+            || (bytes.get(i + 1).is_some_and(u8::is_ascii_hexdigit)
+                && bytes.get(i + 2).is_some_and(u8::is_ascii_hexdigit))
+    })
 }
 
 /// A sub-request failure: its index and the error it would have answered alone.
@@ -172,21 +237,24 @@ pub async fn batch(
     let snapshot = state.registry.snapshot();
     let preparing = async {
         let mut ops = Vec::with_capacity(requests.len());
+        let mut shapes = Vec::with_capacity(requests.len());
         let mut staged = Vec::new();
         for (index, request) in requests.iter().enumerate() {
             let uploads = files_by_request
                 .get_mut(index)
                 .map(std::mem::take)
                 .unwrap_or_default();
-            let (op, files) = prepare(&state, &req, &who, &snapshot, &base, request, uploads)
-                .await
-                .map_err(|e| batch_failed(failed(index, e)))?;
+            let (op, shape, files) =
+                prepare(&state, &req, &who, &snapshot, &base, request, uploads)
+                    .await
+                    .map_err(|e| batch_failed(failed(index, e)))?;
             ops.push(op);
+            shapes.push(shape);
             staged.extend(files);
         }
-        Ok::<_, ApiError>((ops, staged))
+        Ok::<_, ApiError>((ops, shapes, staged))
     };
-    let (ops, staged) = tokio::time::timeout_at(deadline.into(), preparing)
+    let (ops, shapes, staged) = tokio::time::timeout_at(deadline.into(), preparing)
         .await
         .map_err(|_| timed_out())??;
     let placed = files::place(&state.store, staged)
@@ -197,7 +265,14 @@ pub async fn batch(
             // Only a committed batch is announced.
             state.realtime.publish(changes);
             cleanup.run(&state.store).await;
-            respond::json(&req, Value::Array(results), false)
+            let mut answers = Vec::with_capacity(results.len());
+            for (mut result, shape) in results.into_iter().zip(shapes) {
+                if let Some(record) = result.get_mut("body").filter(|b| b.is_object()) {
+                    *record = shape.answer(&state, record.take()).await?;
+                }
+                answers.push(result);
+            }
+            respond::json(&req, Value::Array(answers), false)
         }
         Err(e) => {
             files::remove(&state.store, placed, Vec::new()).await;
@@ -334,7 +409,7 @@ async fn prepare(
     base: &records::Caller,
     request: &Value,
     uploads: Vec<Upload>,
-) -> Result<(Op, Vec<(Staged, BlobKey)>), ApiError> {
+) -> Result<(Op, Shape, Vec<(Staged, BlobKey)>), ApiError> {
     let method = request
         .get("method")
         .and_then(Value::as_str)
@@ -354,6 +429,13 @@ async fn prepare(
             "Only record create, update, upsert and delete requests are allowed.",
         ));
     };
+    let query = url_query(url)?;
+    let fields = match query.get("fields") {
+        Some(raw) => FieldSelection::parse_strict(raw)
+            .map_err(|_| ApiError::bad_request(super::error::GENERIC_MESSAGE))?,
+        None => None,
+    };
+    let expand = query.get("expand").and_then(|raw| ExpandTree::parse(raw));
     let collection = state
         .registry
         .get(&segment)
@@ -403,7 +485,14 @@ async fn prepare(
     }
     let caller = records::Caller {
         method: member_method.to_owned(),
+        query,
         ..base.clone()
+    };
+    let shape = Shape {
+        collection: collection.clone(),
+        caller: caller.clone(),
+        expand,
+        fields,
     };
     let op = match target {
         Target::Create => Op::Create(Box::new(
@@ -430,7 +519,7 @@ async fn prepare(
         Op::Update(p) => p.stage(uploads)?,
         Op::Delete(_) => Vec::new(),
     };
-    Ok((op, staged))
+    Ok((op, shape, staged))
 }
 
 async fn exists(

@@ -382,3 +382,150 @@ async fn members_that_collide_with_earlier_members_fail_with_a_4xx() {
         assert_eq!(count_in(&app, "notes").await, 1, "{why}: nothing written");
     }
 }
+
+#[tokio::test]
+async fn each_member_answers_with_its_own_fields_and_expand_as_if_sent_alone() {
+    let app = setup().await;
+    let (_, notes) = status_json(app.su(Method::GET, "/api/collections/notes", None).await).await;
+    let notes_id = notes["id"].clone();
+    app.create_collection_ok(json!({
+        "name": "pins", "listRule": "", "viewRule": "",
+        "fields": [{"name": "note", "type": "relation", "collectionId": notes_id, "maxSelect": 1},
+                   {"name": "label", "type": "text"}]
+    }))
+    .await;
+    let note = app
+        .create_record_ok("notes", json!({"title": "pinned"}))
+        .await;
+    let note_id = note["id"].as_str().expect("id");
+
+    let (status, body) = su_batch(
+        &app,
+        json!([
+            {"method": "POST", "url": "/api/collections/notes/records?fields=id%2Ctitle", "body": {"title": "a"}},
+            {"method": "POST", "url": "/api/collections/notes/records?fields=title:excerpt(2)", "body": {"title": "hello"}},
+            {"method": "POST", "url": "/api/collections/pins/records?expand=note&fields=label,expand.note.title",
+             "body": {"note": note_id, "label": "l"}},
+            {"method": "PUT", "url": "/api/collections/notes/records?fields=n", "body": {"title": "b", "n": 3}},
+            {"method": "POST", "url": "/api/collections/notes/records?fields=", "body": {"title": "c"}},
+        ]),
+    )
+    .await;
+
+    assert_eq!(status, 200, "{body}");
+    let bodies: Vec<&Value> = body
+        .as_array()
+        .expect("answers")
+        .iter()
+        .map(|a| &a["body"])
+        .collect();
+    let keys = |v: &Value| {
+        let mut k: Vec<String> = v.as_object().expect("object").keys().cloned().collect();
+        k.sort();
+        k
+    };
+    assert_eq!(
+        keys(bodies[0]),
+        ["id", "title"],
+        "percent-decoded fields: {body}"
+    );
+    assert_eq!(
+        bodies[1],
+        &json!({"title": "he"}),
+        "field modifiers: {body}"
+    );
+    assert_eq!(
+        bodies[2],
+        &json!({"label": "l", "expand": {"note": {"title": "pinned"}}}),
+        "expand then fields: {body}"
+    );
+    assert_eq!(bodies[3], &json!({"n": 3}), "an upsert too: {body}");
+    assert!(
+        bodies[4]["id"].is_string(),
+        "an empty fields is no selection: {body}"
+    );
+}
+
+#[tokio::test]
+async fn a_member_url_with_a_broken_escape_fails_the_batch_and_writes_nothing() {
+    let app = setup().await;
+
+    for url in [
+        "/api/collections/notes/records?x=%ZZ",
+        "/api/collections/notes/records?fields=id%2",
+        "/api/collections/notes/records?fields=a,,b(",
+    ] {
+        let before = count(&app).await;
+        let (status, body) = su_batch(
+            &app,
+            json!([
+                {"method": "POST", "url": "/api/collections/notes/records", "body": {"title": "first"}},
+                {"method": "POST", "url": url, "body": {"title": "second"}},
+            ]),
+        )
+        .await;
+        assert_eq!(status, 400, "{url}: {body}");
+        assert_eq!(
+            body["data"]["requests"]["1"]["response"]["status"], 400,
+            "{url}: {body}"
+        );
+        assert_eq!(count(&app).await, before, "{url}: nothing written");
+    }
+}
+
+#[tokio::test]
+async fn a_members_request_query_is_its_own_not_the_batchs() {
+    let app = setup().await;
+    app.create_collection_ok(json!({
+        "name": "gated", "listRule": "", "viewRule": "", "createRule": "@request.query.ok = '1'",
+        "fields": [{"name": "t", "type": "text"}]
+    }))
+    .await;
+    let send = |path: &'static str, url: &'static str| {
+        let app = &app;
+        async move {
+            status_json(
+                app.request(
+                    Method::POST,
+                    path,
+                    None,
+                    Some(json!({"requests": [
+                        {"method": "POST", "url": url, "body": {"t": "x"}}
+                    ]})),
+                )
+                .await,
+            )
+            .await
+        }
+    };
+
+    for (path, url, expected, why) in [
+        (
+            "/api/batch",
+            "/api/collections/gated/records?ok=1",
+            200,
+            "its own query passes",
+        ),
+        (
+            "/api/batch",
+            "/api/collections/gated/records?ok=%31",
+            200,
+            "percent-decoded",
+        ),
+        (
+            "/api/batch?ok=1",
+            "/api/collections/gated/records",
+            400,
+            "the batch's query is not the member's",
+        ),
+        (
+            "/api/batch",
+            "/api/collections/gated/records?ok=2",
+            400,
+            "a wrong value",
+        ),
+    ] {
+        let (status, body) = send(path, url).await;
+        assert_eq!(status, expected, "{why}: {body}");
+    }
+}
