@@ -448,7 +448,7 @@ async fn backup(config: Config, action: BackupAction) -> anyhow_like::Result<()>
     let data_dir = config.storage.data_dir.clone();
     match action {
         BackupAction::Create { name } => {
-            let key = name.unwrap_or_else(crate::backups::default_key);
+            let key = name.unwrap_or_else(|| crate::backups::default_key("pb_backup_", ""));
             let db = Db::open(&data_dir, &config.database)?;
             let bar = progress_bar("backing up");
             let report: Option<crate::backups::Progress<'static>> = match bar {

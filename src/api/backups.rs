@@ -3,12 +3,13 @@
 //! `cronMaxKeep`).
 
 use super::error::ApiError;
-use super::extract::{AppState, Superuser, read_object};
+use super::extract::{AppState, JsonBody, Superuser, null_as_empty};
 use super::respond;
 use crate::backups::{self, BackupError};
 use crate::validation::{FieldError, ValidationErrors};
 use actix_web::{HttpRequest, HttpResponse, web};
-use serde_json::{Value, json};
+use serde::Deserialize;
+use serde_json::json;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -20,13 +21,12 @@ const AUTO_PREFIX: &str = "auto_pb_backup_";
 impl From<BackupError> for ApiError {
     fn from(e: BackupError) -> Self {
         match e {
-            BackupError::InvalidName => name_error(
-                "validation_match_invalid",
-                "Must be in a valid format [a-z0-9_-].zip.",
-            ),
+            BackupError::InvalidName => {
+                name_error("validation_match_invalid", "Must be in a valid format.")
+            }
             BackupError::Exists => name_error(
                 "validation_backup_name_exists",
-                "Backup with the specified name already exists.",
+                "The backup file name is invalid or already exists.",
             ),
             BackupError::NotFound => ApiError::not_found_default(),
             BackupError::InvalidArchive(reason) => ApiError::bad_request(format!(
@@ -59,18 +59,23 @@ pub async fn list(
     respond::json(&req, json!(items), false)
 }
 
+/// `{name?}`: the archive's key (a fresh one when empty).
+#[derive(Debug, Deserialize)]
+pub struct CreateBody {
+    #[serde(default, deserialize_with = "null_as_empty")]
+    name: String,
+}
+
 pub async fn create(
-    req: HttpRequest,
     _: Superuser,
-    body: web::Payload,
+    body: JsonBody<CreateBody>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let input = read_object(&req, body, state.config.server.max_body_bytes).await?;
-    let key = match input.get("name") {
-        None | Some(Value::Null) => backups::default_key(),
-        Some(Value::String(s)) if s.is_empty() => backups::default_key(),
-        Some(Value::String(s)) => s.clone(),
-        Some(_) => return Err(BackupError::InvalidName.into()),
+    let name = body.bind()?.name;
+    let key = if name.is_empty() {
+        backups::default_key("pb_backup_", &state.settings.get().meta.app_name)
+    } else {
+        name
     };
     backups::create(&state.db, &state.config.storage.data_dir, &key, None).await?;
     Ok(respond::no_content())
@@ -125,6 +130,20 @@ pub async fn upload(
                 FieldError::new(
                     "validation_invalid_backup_name",
                     "The file name must be in a valid format [a-z0-9_-].zip.",
+                ),
+            );
+            ApiError::validation(
+                "An error occurred while validating the submitted data.",
+                &errors,
+            )
+        }
+        BackupError::Exists => {
+            let mut errors = ValidationErrors::new();
+            errors.add(
+                "file",
+                FieldError::new(
+                    "validation_backup_name_exists",
+                    "Backup file with the specified name already exists.",
                 ),
             );
             ApiError::validation(
@@ -214,10 +233,7 @@ pub fn schedule(state: &web::Data<AppState>) {
         Box::pin(async move {
             let Some(state) = weak.upgrade() else { return };
             let dir = state.config.storage.data_dir.clone();
-            let key = format!(
-                "{AUTO_PREFIX}{}",
-                &backups::default_key()["pb_backup_".len()..]
-            );
+            let key = backups::default_key(AUTO_PREFIX, &state.settings.get().meta.app_name);
             match backups::create(&state.db, &dir, &key, None).await {
                 Ok(_) => {
                     if let Err(e) = backups::prune(&dir, AUTO_PREFIX, keep) {

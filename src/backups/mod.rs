@@ -80,12 +80,39 @@ pub fn valid_key(key: &str) -> bool {
         })
 }
 
-/// A fresh name like PocketBase's: `pb_backup_20261122030405.zip`.
-pub fn default_key() -> String {
-    format!(
-        "pb_backup_{}.zip",
-        chrono::Utc::now().format("%Y%m%d%H%M%S")
-    )
+/// A fresh name as PocketBase makes them: `{prefix}{app}_{UTC time}.zip`,
+/// `app` being the application name in snake case (at most 50 characters;
+/// left out when empty), e.g. `pb_backup_acme_20261122030405.zip`.
+pub fn default_key(prefix: &str, app_name: &str) -> String {
+    let app: String = snake_case(app_name).chars().take(50).collect();
+    let time = chrono::Utc::now().format("%Y%m%d%H%M%S");
+    if app.is_empty() {
+        format!("{prefix}{time}.zip")
+    } else {
+        format!("{prefix}{app}_{time}.zip")
+    }
+}
+
+/// `My App` and `MyApp` → `my_app`: ASCII letters and digits, words joined
+/// by one underscore (so the result is always a valid key part).
+fn snake_case(name: &str) -> String {
+    let mut out = String::new();
+    let mut prev_lower_or_digit = false;
+    for c in name.chars() {
+        if c.is_ascii_alphanumeric() {
+            if c.is_ascii_uppercase() && prev_lower_or_digit && !out.ends_with('_') {
+                out.push('_');
+            }
+            out.push(c.to_ascii_lowercase());
+            prev_lower_or_digit = c.is_ascii_lowercase() || c.is_ascii_digit();
+        } else {
+            if !out.is_empty() && !out.ends_with('_') {
+                out.push('_');
+            }
+            prev_lower_or_digit = false;
+        }
+    }
+    out.trim_end_matches('_').to_owned()
 }
 
 /// The path of an existing archive.
@@ -443,7 +470,21 @@ mod tests {
         assert!(!valid_key("A.zip"));
         assert!(!valid_key("../x.zip"));
         assert!(!valid_key("x.tar"));
-        assert!(valid_key(&default_key()));
+        assert!(valid_key(&default_key("pb_backup_", "")));
+        for (app, part) in [
+            ("Acme", "acme_"),
+            ("My App", "my_app_"),
+            ("MyApp 2.0!", "my_app_2_0_"),
+            ("Ünïcode", "n_code_"),
+            ("", ""),
+        ] {
+            let key = default_key("pb_backup_", app);
+            assert!(valid_key(&key), "{app:?}: {key}");
+            assert!(
+                key.starts_with(&format!("pb_backup_{part}")),
+                "{app:?}: {key}"
+            );
+        }
     }
 
     #[test]

@@ -319,6 +319,13 @@ async fn archives_download_with_a_superuser_file_token_and_upload_after_checks()
         .await
         .expect("upload")
         .status();
+    let taken = upload("copy.zip", bytes.to_vec()).await.expect("upload");
+    let (taken_status, taken): (u16, Value) = status_json(taken).await;
+    assert_eq!(taken_status, 400, "{taken}");
+    assert_eq!(
+        taken["data"]["file"]["message"], "Backup file with the specified name already exists.",
+        "PocketBase's key and words: {taken}"
+    );
     let (_, listed) = server.call(Method::GET, "/api/backups", None).await;
     let keys: Vec<&str> = listed
         .as_array()
@@ -343,5 +350,67 @@ async fn archives_download_with_a_superuser_file_token_and_upload_after_checks()
         keys,
         ["copy.zip", "orig.zip"],
         "refused uploads store nothing"
+    );
+}
+
+#[tokio::test]
+async fn created_backups_are_named_and_refused_in_pocketbases_words() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let server = start(tmp.path()).await;
+    let (status, body) = server
+        .call(
+            Method::PATCH,
+            "/api/settings",
+            Some(json!({"meta": {"appName": "My Shop"}})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+
+    let (status, body) = server
+        .call(Method::POST, "/api/backups", Some(json!({})))
+        .await;
+    assert_eq!(status, 204, "no name: a fresh one {body}");
+    let (_, listed) = server.call(Method::GET, "/api/backups", None).await;
+    let key = listed[0]["key"].as_str().unwrap_or_default().to_owned();
+    assert!(
+        key.starts_with("pb_backup_my_shop_") && key.ends_with(".zip"),
+        "PocketBase's name: the app name in snake case, then the time: {key}"
+    );
+
+    for (body, status, message, why) in [
+        (
+            json!({"name": "Bad Name.zip"}),
+            400,
+            json!("Must be in a valid format."),
+            "an invalid name",
+        ),
+        (
+            json!({"name": key}),
+            400,
+            json!("The backup file name is invalid or already exists."),
+            "a taken name",
+        ),
+    ] {
+        let (got, answer) = server.call(Method::POST, "/api/backups", Some(body)).await;
+        assert_eq!(got, status, "{why}: {answer}");
+        assert_eq!(
+            answer["data"]["name"]["message"], message,
+            "{why}: {answer}"
+        );
+    }
+    let (got, answer) = server
+        .call(Method::POST, "/api/backups", Some(json!({"name": 5})))
+        .await;
+    assert_eq!(got, 400, "{answer}");
+    assert_eq!(
+        answer,
+        json!({"status": 400, "message": "An error occurred while loading the submitted data.", "data": {}}),
+        "a number does not bind as a name"
+    );
+    let (_, listed) = server.call(Method::GET, "/api/backups", None).await;
+    assert_eq!(
+        listed.as_array().map(Vec::len),
+        Some(1),
+        "refusals store nothing"
     );
 }
