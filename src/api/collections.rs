@@ -1,7 +1,7 @@
 //! `/api/collections…`: the superuser-only collections API.
 
 use super::error::{ApiError, GENERIC_MESSAGE};
-use super::extract::{AppState, JsonBody, Superuser, query_map, read_object};
+use super::extract::{AppState, JsonBody, Superuser, query_map, read_object, read_object_or};
 use super::respond;
 use crate::records::{self, ListPage};
 use crate::schema::{self, ListError};
@@ -67,7 +67,13 @@ pub async fn create(
     body: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let input = read_object(&req, body, state.config.server.max_body_bytes).await?;
+    let input = read_object_or(
+        &req,
+        body,
+        state.config.server.max_body_bytes,
+        "Failed to load the collection type data due to invalid formatting.",
+    )
+    .await?;
     let created = schema::create(&state.db, &state.registry, Value::Object(input))
         .await
         .map_err(|e| with_message(e, "Failed to create collection."))?;
@@ -82,7 +88,13 @@ pub async fn update(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let existing = lookup(&state, &path)?;
-    let input = read_object(&req, body, state.config.server.max_body_bytes).await?;
+    let input = read_object_or(
+        &req,
+        body,
+        state.config.server.max_body_bytes,
+        "Failed to load the submitted data due to invalid formatting.",
+    )
+    .await?;
     let updated = schema::update(&state.db, &state.registry, existing, Value::Object(input))
         .await
         .map_err(|e| with_message(e, "Failed to update collection."))?;

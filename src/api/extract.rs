@@ -271,11 +271,24 @@ pub fn record_collection(
 }
 
 /// Reads the request body into a JSON object, enforcing `limit` while reading.
-/// JSON and url-encoded forms are accepted; an empty body is `{}`.
+/// JSON and url-encoded forms are accepted; an empty body and JSON `null`
+/// are `{}` (as PocketBase reads them); anything else that is not an object
+/// is the generic 400.
 pub async fn read_object(
     req: &HttpRequest,
     payload: web::Payload,
     limit: usize,
+) -> Result<Map<String, Value>, ApiError> {
+    read_object_or(req, payload, limit, super::error::GENERIC_MESSAGE).await
+}
+
+/// [`read_object`] with the endpoint's own message for a body that is not
+/// a JSON object (PocketBase words it per endpoint).
+pub async fn read_object_or(
+    req: &HttpRequest,
+    payload: web::Payload,
+    limit: usize,
+    unreadable: &'static str,
 ) -> Result<Map<String, Value>, ApiError> {
     if super::multipart::is_multipart(req) {
         // Forms without a place for files: file parts are read and dropped.
@@ -288,8 +301,8 @@ pub async fn read_object(
     }
     let content_type = content_type(req);
     if content_type.starts_with("application/x-www-form-urlencoded") {
-        let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(&bytes)
-            .map_err(|_| ApiError::bad_request(super::error::GENERIC_MESSAGE))?;
+        let pairs: Vec<(String, String)> =
+            serde_urlencoded::from_bytes(&bytes).map_err(|_| ApiError::bad_request(unreadable))?;
         return Ok(form_to_object(pairs));
     }
     if !content_type.starts_with("application/json") {
@@ -297,7 +310,8 @@ pub async fn read_object(
     }
     match serde_json::from_slice::<Value>(&bytes) {
         Ok(Value::Object(map)) => Ok(map),
-        _ => Err(ApiError::bad_request(super::error::GENERIC_MESSAGE)),
+        Ok(Value::Null) => Ok(Map::new()),
+        _ => Err(ApiError::bad_request(unreadable)),
     }
 }
 

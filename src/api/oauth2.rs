@@ -7,7 +7,7 @@
 
 use super::auth::{FirstFactor, auth_collection, finish_login, mfa_id_of};
 use super::error::ApiError;
-use super::extract::{AppState, JsonBody, caller, null_as_empty, read_object};
+use super::extract::{AppState, JsonBody, LOADING_FAILED, caller, null_as_empty, read_object_or};
 use crate::accounts;
 use crate::auth::oauth2;
 use crate::auth::{AuthError, Principal};
@@ -164,10 +164,15 @@ pub async fn apple_client_secret(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     use crate::auth::apple::{self, AppleSecretError, AppleSecretForm};
-    let input = read_object(&req, body, state.config.server.max_body_bytes).await?;
-    let form: AppleSecretForm = serde_json::from_value(Value::Object(input)).map_err(|_| {
-        ApiError::bad_request("An error occurred while loading the submitted data.")
-    })?;
+    let input = read_object_or(
+        &req,
+        body,
+        state.config.server.max_body_bytes,
+        LOADING_FAILED,
+    )
+    .await?;
+    let form: AppleSecretForm = serde_json::from_value(Value::Object(input))
+        .map_err(|_| ApiError::bad_request(LOADING_FAILED))?;
     match apple::client_secret(&form) {
         Ok(secret) => Ok(HttpResponse::Ok().json(serde_json::json!({"secret": secret}))),
         Err(AppleSecretError::Invalid(errors)) => {

@@ -1,7 +1,7 @@
 //! `GET`/`PATCH /api/settings` (superusers).
 
 use super::error::ApiError;
-use super::extract::{AppState, Superuser, read_object};
+use super::extract::{AppState, LOADING_FAILED, Superuser, read_object_or};
 use super::respond;
 use crate::settings;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -21,7 +21,13 @@ pub async fn patch(
     body: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let input = read_object(&req, body, state.config.server.max_body_bytes).await?;
+    let input = read_object_or(
+        &req,
+        body,
+        state.config.server.max_body_bytes,
+        LOADING_FAILED,
+    )
+    .await?;
     let saved = settings::patch(&state.db, state.settings.seal(), Value::Object(input)).await?;
     state.settings.set(saved.clone());
     super::backups::schedule(&state);
@@ -39,7 +45,13 @@ pub async fn test_email(
 ) -> Result<HttpResponse, ApiError> {
     use crate::mail::{Template, TemplateVars};
     use crate::validation::{FieldError, ValidationErrors};
-    let input = read_object(&req, body, state.config.server.max_body_bytes).await?;
+    let input = read_object_or(
+        &req,
+        body,
+        state.config.server.max_body_bytes,
+        LOADING_FAILED,
+    )
+    .await?;
     let text = |key: &str| {
         input
             .get(key)

@@ -533,7 +533,9 @@ fn non_object_json_cases() -> Vec<Case> {
                 .gives(400, format!("record create with non-object JSON {body}")),
         );
     }
-    for body in ["[1, 2]", "\"x\"", "null"] {
+    // `null` is not here: PocketBase reads a JSON `null` body as `{}`, and so
+    // do we (an update with nothing to change answers 200).
+    for body in ["[1, 2]", "\"x\""] {
         cases.push(
             su(PATCH, record(POST_1))
                 .raw(JSON, body)

@@ -186,3 +186,97 @@ async fn malformed_multipart_bodies_are_400s_not_panics_or_hangs() {
     assert_eq!(status, 200, "the server still serves: {list}");
     assert_eq!(list["totalItems"], 0, "nothing was created: {list}");
 }
+
+#[tokio::test]
+async fn unreadable_bodies_are_worded_per_endpoint_and_null_reads_as_empty() {
+    let app = crate::helpers::spawn_app().await;
+    app.create_collection_ok(serde_json::json!({
+        "name": "loose", "createRule": "", "updateRule": "", "viewRule": "",
+        "fields": [{"name": "t", "type": "text"}]
+    }))
+    .await;
+    let record = app
+        .create_record_ok("loose", serde_json::json!({"t": "kept"}))
+        .await;
+    let record_path = format!(
+        "/api/collections/loose/records/{}",
+        record["id"].as_str().expect("id")
+    );
+    // (method, path, body, status, message) — as PocketBase 0.40.6 answers.
+    let cases: Vec<(reqwest::Method, &str, &str, u16, &str)> = vec![
+        (
+            reqwest::Method::POST,
+            "/api/collections",
+            "[1]",
+            400,
+            "Failed to load the collection type data due to invalid formatting.",
+        ),
+        (
+            reqwest::Method::POST,
+            "/api/collections",
+            "{bad",
+            400,
+            "Failed to load the collection type data due to invalid formatting.",
+        ),
+        (
+            reqwest::Method::PATCH,
+            "/api/collections/loose",
+            "\"x\"",
+            400,
+            "Failed to load the submitted data due to invalid formatting.",
+        ),
+        (
+            reqwest::Method::PATCH,
+            "/api/settings",
+            "[1]",
+            400,
+            "An error occurred while loading the submitted data.",
+        ),
+        (
+            reqwest::Method::POST,
+            "/api/settings/apple/generate-client-secret",
+            "{bad",
+            400,
+            "An error occurred while loading the submitted data.",
+        ),
+        (
+            reqwest::Method::POST,
+            "/api/collections/loose/records",
+            "null",
+            200,
+            "",
+        ),
+        (
+            reqwest::Method::PATCH,
+            record_path.as_str(),
+            "null",
+            200,
+            "",
+        ),
+    ];
+    for (method, path, body, status, message) in cases {
+        let response = app
+            .client
+            .request(method.clone(), format!("{}{path}", app.base))
+            .header("Authorization", &app.superuser_token)
+            .header("Content-Type", "application/json")
+            .body(body.to_owned())
+            .send()
+            .await
+            .expect("request");
+        let (got, answer) = crate::helpers::status_json(response).await;
+        assert_eq!(got, status, "{method} {path} {body}: {answer}");
+        if status >= 400 {
+            assert_eq!(
+                answer["message"], message,
+                "{method} {path} {body}: {answer}"
+            );
+        }
+    }
+    let (_, kept) = crate::helpers::status_json(
+        app.get_record("loose", record["id"].as_str().expect("id"), None)
+            .await,
+    )
+    .await;
+    assert_eq!(kept["t"], "kept", "a null update changes nothing: {kept}");
+}
