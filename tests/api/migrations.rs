@@ -230,6 +230,16 @@ async fn a_failing_migration_rolls_back_entirely_and_stops_the_start_naming_the_
             "\"nope\" not found",
         ),
         (
+            "deleting a system collection",
+            "app.delete(app.findCollectionByNameOrId(\"_superusers\"))",
+            "system collections cannot be deleted",
+        ),
+        (
+            "the host function is not reachable from the file",
+            "if (typeof __host !== \"undefined\") { __host(\"sql\", \"{}\") } throw new Error(\"no host here\")",
+            "no host here",
+        ),
+        (
             "a raw SQL error",
             "app.db().newQuery(\"INSERT INTO missing_table VALUES (1)\").execute()",
             "missing_table",
