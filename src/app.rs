@@ -25,6 +25,8 @@ pub enum StartError {
     Restore(#[from] crate::backups::BackupError),
     #[error("hooks: {0}")]
     Hooks(#[from] crate::hooks::LoadError),
+    #[error("migrations: {0}")]
+    Migrations(#[from] crate::hooks::migrations::MigrateError),
     #[error("file storage: {0}")]
     Storage(std::io::Error),
     #[error("cannot listen on {addr}: {source}")]
@@ -64,6 +66,9 @@ impl Application {
             tracing::info!("a staged backup restore was applied");
         }
         let db = Db::open(&config.storage.data_dir, &config.database)?;
+        // pb_migrations/*.js: before the schema is loaded, so it is their result.
+        let migration_options = crate::hooks::migrations::Options::from_config(&config);
+        crate::hooks::migrations::up(&db, &migration_options).await?;
         let registry = Registry::default();
         let snapshot = db.read(schema::load_snapshot).await?;
         registry.replace(snapshot);

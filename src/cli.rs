@@ -51,6 +51,15 @@ pub struct Cli {
     /// default: pb_hooks beside the data dir; PocketBase's flag).
     #[arg(long = "hooksDir", global = true, value_name = "DIR")]
     pub hooks_dir: Option<PathBuf>,
+    /// Directory of JavaScript migrations, *.js (overrides migrations.dir;
+    /// default: pb_migrations beside the data dir; PocketBase's flag).
+    #[arg(long = "migrationsDir", global = true, value_name = "DIR")]
+    pub migrations_dir: Option<PathBuf>,
+    /// Write a migration file for every collection change made through the
+    /// API; `--automigrate=false` turns it off (overrides migrations.automigrate).
+    #[arg(long = "automigrate", global = true, value_name = "BOOL",
+          num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    pub automigrate: Option<bool>,
     /// Serve the root index.html for missing static paths (single-page
     /// apps); `--indexFallback=false` turns it off (overrides public.index_fallback).
     #[arg(long = "indexFallback", global = true, value_name = "BOOL",
@@ -110,7 +119,8 @@ pub enum Command {
         #[command(subcommand)]
         action: SuperuserAction,
     },
-    /// Inspect or apply the embedded system migrations.
+    /// Inspect, apply or revert migrations (the embedded system ones and
+    /// the JavaScript files in pb_migrations).
     Migrate {
         #[command(subcommand)]
         action: MigrateAction,
@@ -197,6 +207,17 @@ pub enum MigrateAction {
     Status,
     /// Apply pending migrations (also done automatically on start).
     Up,
+    /// Revert the last N applied JavaScript migrations (default 1), newest first.
+    Down {
+        #[arg(default_value_t = 1)]
+        count: usize,
+    },
+    /// Write a blank migration file, <unix-ts>_NAME.js.
+    Create { name: String },
+    /// Write a migration file with a snapshot of every non-system collection.
+    Collections,
+    /// Forget applied JavaScript migrations whose file no longer exists.
+    HistorySync,
 }
 
 /// Runs the parsed command.
@@ -210,6 +231,12 @@ pub fn run(cli: Cli) -> anyhow_like::Result<()> {
     }
     if let Some(dir) = cli.hooks_dir {
         config.hooks.dir = dir;
+    }
+    if let Some(dir) = cli.migrations_dir {
+        config.migrations.dir = dir;
+    }
+    if let Some(on) = cli.automigrate {
+        config.migrations.automigrate = on;
     }
     if let Some(fallback) = cli.index_fallback {
         config.public.index_fallback = fallback;
@@ -407,15 +434,60 @@ async fn superuser(config: Config, action: SuperuserAction) -> anyhow_like::Resu
 }
 
 async fn migrate(config: Config, action: MigrateAction) -> anyhow_like::Result<()> {
-    // Opening the database applies pending migrations, so `up` is an open plus a report.
+    use crate::hooks::migrations;
+    let options = migrations::Options::from_config(&config);
+    if let MigrateAction::Create { name } = &action {
+        let file = migrations::create(&options.dir, name)?;
+        println!("Created {}", options.dir.join(file).display());
+        return Ok(());
+    }
+    // One process per data dir: migrations must not race a running server.
+    let _lock =
+        crate::db::DataDirLock::acquire(&config.storage.data_dir, crate::db::LOCK_WAIT).await?;
+    // Opening the database applies the pending system migrations.
     let db = Db::open(&config.storage.data_dir, &config.database)?;
-    if let MigrateAction::Up = action {
-        println!("All migrations are applied.");
+    match action {
+        MigrateAction::Up => {
+            let applied = migrations::up(&db, &options).await?;
+            for name in &applied {
+                println!("Applied {name}");
+            }
+            if applied.is_empty() {
+                println!("No new migrations to apply.");
+            }
+        }
+        MigrateAction::Down { count } => {
+            let reverted = migrations::down(&db, &options, count).await?;
+            for name in &reverted {
+                println!("Reverted {name}");
+            }
+            if reverted.is_empty() {
+                println!("No migrations to revert.");
+            }
+        }
+        MigrateAction::Collections => {
+            let file = migrations::snapshot(&db, &options.dir).await?;
+            println!("Created {}", options.dir.join(file).display());
+        }
+        MigrateAction::HistorySync => {
+            let dropped = migrations::history_sync(&db, &options).await?;
+            println!(
+                "Removed {} applied migration(s) without a file.",
+                dropped.len()
+            );
+        }
+        MigrateAction::Status | MigrateAction::Create { .. } => {}
     }
     for m in db.migration_status().await? {
         match m.applied {
             Some(at) => println!("applied  {}  ({at})", m.name),
             None => println!("pending  {}", m.name),
+        }
+    }
+    for (name, applied) in migrations::status(&db, &options).await? {
+        match applied {
+            Some(at) => println!("applied  {name}  ({at})"),
+            None => println!("pending  {name}"),
         }
     }
     Ok(())

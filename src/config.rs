@@ -31,6 +31,7 @@ pub struct Config {
     pub public: PublicConfig,
     pub mail: MailConfig,
     pub hooks: HooksConfig,
+    pub migrations: MigrationsConfig,
     /// TEST ONLY: lets the OAuth2 avatar download reach loopback and
     /// private addresses, so tests can serve avatars from 127.0.0.1. Not
     /// read from `config.toml`, the environment or the CLI (`serde(skip)`):
@@ -258,6 +259,35 @@ impl Default for HooksConfig {
     }
 }
 
+/// JavaScript schema migrations (PocketBase's `pb_migrations`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MigrationsConfig {
+    /// Directory of `*.js` migration files; empty = `pb_migrations` beside
+    /// the data dir (see [`Config::migrations_dir`]). CLI: `--migrationsDir`.
+    pub dir: PathBuf,
+    /// Write a migration file for every collection change made through the
+    /// API (PocketBase's default). CLI: `--automigrate[=false]`.
+    pub automigrate: bool,
+    /// Longest one migration file may run (its JavaScript and its SQL
+    /// together), in milliseconds; past it the file is rolled back.
+    pub timeout_ms: u64,
+}
+
+/// Default `[migrations] timeout_ms`: a minute (a migration may rewrite a
+/// large table; it runs once, before the server serves).
+pub const DEFAULT_MIGRATIONS_TIMEOUT_MS: u64 = 60_000;
+
+impl Default for MigrationsConfig {
+    fn default() -> Self {
+        Self {
+            dir: PathBuf::new(),
+            automigrate: true,
+            timeout_ms: DEFAULT_MIGRATIONS_TIMEOUT_MS,
+        }
+    }
+}
+
 /// A configuration problem, naming the key.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -304,6 +334,9 @@ impl Config {
         // Inside the test's own dir, never a shared /tmp/pb_public.
         config.public.dir = data_dir.join("pb_public");
         config.hooks.dir = data_dir.join("pb_hooks");
+        config.migrations.dir = data_dir.join("pb_migrations");
+        // Other tests' collection changes should not write files.
+        config.migrations.automigrate = false;
         config.database.reader_pool_size = 4;
         config.log.requests = false;
         config
@@ -337,6 +370,19 @@ impl Config {
         match data_dir.parent() {
             Some(parent) if data_dir.file_name().is_some() => parent.join("pb_hooks"),
             _ => data_dir.join("..").join("pb_hooks"),
+        }
+    }
+
+    /// The migrations directory: `migrations.dir`, or `pb_migrations`
+    /// beside the data dir (PocketBase: `<dataDir>/../pb_migrations`).
+    pub fn migrations_dir(&self) -> PathBuf {
+        if !self.migrations.dir.as_os_str().is_empty() {
+            return self.migrations.dir.clone();
+        }
+        let data_dir = &self.storage.data_dir;
+        match data_dir.parent() {
+            Some(parent) if data_dir.file_name().is_some() => parent.join("pb_migrations"),
+            _ => data_dir.join("..").join("pb_migrations"),
         }
     }
 
@@ -378,6 +424,9 @@ impl Config {
                 "log.level: not a valid log filter: {:?}",
                 self.log.level
             ));
+        }
+        if self.migrations.timeout_ms == 0 {
+            problems.push("migrations.timeout_ms: must be at least 1".to_owned());
         }
         if !(1..=MAX_HOOKS_POOL_SIZE).contains(&self.hooks.pool_size) {
             problems.push(format!(

@@ -9,6 +9,21 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+/// Automigrate (`[migrations] automigrate`, PocketBase's default): writes a
+/// migration file, recorded as applied, for each collection that differs
+/// from `before`. The change itself is committed by then, so a file that
+/// cannot be written is logged, not answered as a failed request.
+async fn automigrate(state: &AppState, before: &schema::Snapshot) {
+    if !state.config.migrations.automigrate {
+        return;
+    }
+    let after = state.registry.snapshot();
+    let dir = state.config.migrations_dir();
+    if let Err(e) = crate::hooks::migrations::automigrate(&state.db, &dir, before, &after).await {
+        tracing::error!(error = %e, dir = %dir.display(), "automigrate: cannot write the migration file");
+    }
+}
+
 fn lookup(
     state: &AppState,
     id_or_name: &str,
@@ -74,9 +89,11 @@ pub async fn create(
         "Failed to load the collection type data due to invalid formatting.",
     )
     .await?;
+    let before = state.registry.snapshot();
     let created = schema::create(&state.db, &state.registry, Value::Object(input))
         .await
         .map_err(|e| with_message(e, "Failed to create collection."))?;
+    automigrate(&state, &before).await;
     respond::json(&req, created.to_json(), false)
 }
 
@@ -95,9 +112,11 @@ pub async fn update(
         "Failed to load the submitted data due to invalid formatting.",
     )
     .await?;
+    let before = state.registry.snapshot();
     let updated = schema::update(&state.db, &state.registry, existing, Value::Object(input))
         .await
         .map_err(|e| with_message(e, "Failed to update collection."))?;
+    automigrate(&state, &before).await;
     respond::json(&req, updated.to_json(), false)
 }
 
@@ -108,7 +127,9 @@ pub async fn delete(
 ) -> Result<HttpResponse, ApiError> {
     let existing = lookup(&state, &path)?;
     let collection_id = existing.id.clone();
+    let before = state.registry.snapshot();
     schema::delete(&state.db, &state.registry, existing).await?;
+    automigrate(&state, &before).await;
     // Only after the collection is gone: its files can no longer be referenced.
     crate::files::remove_collection(&state.store, collection_id).await;
     Ok(respond::no_content())
@@ -177,7 +198,9 @@ pub async fn import(
         collections.unwrap_or_default(),
         delete_missing.unwrap_or(false),
     );
+    let before = state.registry.snapshot();
     let deleted = schema::import(&state.db, &state.registry, collections, delete_missing).await?;
+    automigrate(&state, &before).await;
     // Only after the commit: the deleted collections' files can no longer be referenced.
     for id in deleted {
         crate::files::remove_collection(&state.store, id).await;

@@ -230,6 +230,17 @@ impl Db {
         self.readers.run(f).await
     }
 
+    /// Runs `job` (on the calling thread, which holds a connection: an
+    /// exclusive writer job) with its SQL interrupted past `deadline`; the
+    /// answer is then [`DbError::TimedOut`]. JavaScript migrations run
+    /// their whole transaction under one.
+    pub fn with_deadline<T, E: From<DbError>>(
+        deadline: std::time::Instant,
+        job: impl FnOnce() -> Result<T, E>,
+    ) -> Result<T, E> {
+        limit::guarded(Some(deadline), None, job)
+    }
+
     /// Runs `f` on the single writer connection. `f` should open its own
     /// `IMMEDIATE` transaction and keep it short. Not under the query time
     /// limit: exclusive jobs are schema changes (which may copy a large

@@ -137,7 +137,7 @@ impl Vm {
 }
 
 /// The pending exception of `ctx` as "message\nstack", naming `origin`.
-fn describe(ctx: &Ctx<'_>, error: rquickjs::Error, origin: &str) -> String {
+pub(super) fn describe(ctx: &Ctx<'_>, error: rquickjs::Error, origin: &str) -> String {
     if !matches!(error, rquickjs::Error::Exception) {
         return format!("{origin}: {error}");
     }

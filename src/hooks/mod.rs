@@ -12,6 +12,7 @@
 mod bindings;
 mod engine;
 mod loader;
+pub mod migrations;
 
 pub use bindings::Host;
 pub use engine::Fault;

@@ -133,6 +133,17 @@ impl ToSql for Bind<'_> {
     }
 }
 
+/// One record as the superuser sees it, read on `conn` (inside a
+/// transaction the caller holds: JavaScript migrations); `None` if missing.
+pub fn view_in(
+    conn: &rusqlite::Connection,
+    collection: &CompiledCollection,
+    id: &str,
+) -> Result<Option<Value>, RecordError> {
+    Ok(load(conn, collection, id, &Access::All)?
+        .map(|values| serialize(collection, &values, &Caller::superuser())))
+}
+
 /// Loads one row by id, optionally restricted by a rule condition.
 pub(crate) fn load(
     conn: &rusqlite::Connection,

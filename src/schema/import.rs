@@ -80,6 +80,51 @@ pub async fn import(
     Ok(deleted)
 }
 
+/// The import steps inside a transaction the caller holds (JavaScript
+/// migrations: `app.save(collection)` and `app.importCollections`). With
+/// `exact_fields` the fields of an updated collection are exactly those
+/// listed (a saved collection object holds all of them). Returns the
+/// schema as the transaction now has it, checked as a whole.
+pub fn import_in(
+    tx: &Transaction,
+    items: Vec<Map<String, Value>>,
+    delete_missing: bool,
+    exact_fields: bool,
+) -> Result<Snapshot, ImportError> {
+    if items.len() > MAX_IMPORT_COLLECTIONS {
+        return Err(ImportError::Failed(format!(
+            "An import may hold at most {MAX_IMPORT_COLLECTIONS} collections."
+        )));
+    }
+    let plan = plan(&load_snapshot(tx)?, items, exact_fields)?;
+    apply(tx, plan, delete_missing)?;
+    check_final(tx)
+}
+
+/// Deletes collection `id_or_name` inside a transaction the caller holds,
+/// refused as the API refuses it (system collections, collections others
+/// still refer to). Returns the schema as the transaction now has it.
+pub fn delete_in_tx(tx: &Transaction, id_or_name: &str) -> Result<Snapshot, SchemaError> {
+    let before = load_all(tx)?;
+    let def = before
+        .iter()
+        .find(|c| c.id == id_or_name || c.name.as_str().eq_ignore_ascii_case(id_or_name))
+        .ok_or(SchemaError::NotFound)?;
+    if def.system {
+        return Err(SchemaError::System);
+    }
+    if let Some(referrer) = before.iter().find(|other| {
+        other.id != def.id
+            && other.fields.iter().any(|f| {
+                matches!(&f.kind, super::FieldKind::Relation { collection_id, .. } if collection_id == &def.id)
+            })
+    }) {
+        return Err(SchemaError::Referenced(referrer.name.to_string()));
+    }
+    delete_in(tx, &before, def)?;
+    load_snapshot(tx)
+}
+
 impl From<crate::db::DbError> for ImportError {
     fn from(e: crate::db::DbError) -> Self {
         ImportError::Schema(SchemaError::Db(e))
@@ -91,7 +136,7 @@ impl From<crate::db::DbError> for ImportError {
 fn plan(
     snapshot: &Snapshot,
     items: Vec<Map<String, Value>>,
-    delete_missing: bool,
+    exact_fields: bool,
 ) -> Result<Vec<Planned>, ImportError> {
     let now = crate::clock::now();
     let mut planned: Vec<Planned> = Vec::with_capacity(items.len());
@@ -108,7 +153,7 @@ fn plan(
         };
         let result = match &existing {
             Some(existing) => {
-                merge_fields(existing, &mut item, delete_missing);
+                merge_fields(existing, &mut item, exact_fields);
                 let mut new = existing.def.clone();
                 new.apply(&item).map(|()| new)
             }

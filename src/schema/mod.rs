@@ -31,7 +31,7 @@ pub use field::{
     DEFAULT_EDITOR_MAX_BYTES, DEFAULT_JSON_MAX_BYTES, DEFAULT_TEXT_MAX_CHARS, Field, FieldKind,
     number_json,
 };
-pub use import::{ImportError, MAX_IMPORT_COLLECTIONS, import};
+pub use import::{ImportError, MAX_IMPORT_COLLECTIONS, delete_in_tx, import, import_in};
 pub use index::IndexDef;
 pub use json_schema::record_schema;
 pub use list::{ListError, bind_values, list};

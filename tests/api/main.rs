@@ -29,6 +29,7 @@ mod login_guard;
 mod logs;
 mod matrix;
 mod metrics;
+mod migrations;
 mod modifiers;
 mod oauth2;
 mod persistence;

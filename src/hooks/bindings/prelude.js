@@ -194,7 +194,7 @@
   delete G.__hookNames;
   G.cronAdd = () => { console.warn("cronAdd is not supported yet; the job is ignored"); };
   G.cronRemove = () => {};
-  G.migrate = () => { throw new Error("migrate() belongs in pb_migrations, which is not supported yet"); };
+  G.migrate = () => { throw new Error("migrate() belongs in a pb_migrations/*.js file, not in pb_hooks"); };
 
   // ---- events ----------------------------------------------------------------
   function chain(e, fns, last) {
