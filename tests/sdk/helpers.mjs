@@ -10,7 +10,7 @@
 // SUPERUSER_PASSWORD) and a server on a loopback port.
 
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -54,10 +54,13 @@ process.on('exit', () => {
 });
 
 /**
- * Starts a server with a fresh data dir and one superuser.
+ * Starts a server with a fresh data dir and one superuser. `hooks` and
+ * `migrations` name folders copied to `pb_hooks` / `pb_migrations` beside the
+ * data dir, where both PocketBase and Ferrobase look for them by default.
+ * @param {{hooks?: string, migrations?: string}} [options]
  * @returns {Promise<{url: string, dir: string, stop: () => Promise<void>}>}
  */
-export async function startServer() {
+export async function startServer({ hooks, migrations } = {}) {
   const bin = serverBinary();
   if (!existsSync(bin)) {
     throw new Error(
@@ -72,6 +75,8 @@ export async function startServer() {
   const root = mkdtempSync(path.join(tmpdir(), 'ferrobase-sdk-'));
   const dir = path.join(root, 'pb_data');
   mkdirSync(dir);
+  if (hooks) cpSync(hooks, path.join(root, 'pb_hooks'), { recursive: true });
+  if (migrations) cpSync(migrations, path.join(root, 'pb_migrations'), { recursive: true });
   try {
     upsertSuperuser(bin, dir);
     let server = await spawnServe(bin, dir, '127.0.0.1:0');
