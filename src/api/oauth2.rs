@@ -7,7 +7,7 @@
 
 use super::auth::{FirstFactor, auth_collection, finish_login, mfa_id_of};
 use super::error::ApiError;
-use super::extract::{AppState, JsonBody, LOADING_FAILED, caller, null_as_empty, read_object_or};
+use super::extract::{AppState, JsonBody, caller, null_as_empty};
 use crate::accounts;
 use crate::auth::oauth2;
 use crate::auth::{AuthError, Principal};
@@ -158,21 +158,11 @@ pub async fn with_oauth2(
 /// `POST /api/settings/apple/generate-client-secret` (superusers): signs an
 /// Apple client secret from `{clientId, teamId, keyId, privateKey, duration}`.
 pub async fn apple_client_secret(
-    req: HttpRequest,
     _: super::extract::Superuser,
-    body: web::Payload,
-    state: web::Data<AppState>,
+    body: JsonBody<crate::auth::apple::AppleSecretForm>,
 ) -> Result<HttpResponse, ApiError> {
-    use crate::auth::apple::{self, AppleSecretError, AppleSecretForm};
-    let input = read_object_or(
-        &req,
-        body,
-        state.config.server.max_body_bytes,
-        LOADING_FAILED,
-    )
-    .await?;
-    let form: AppleSecretForm = serde_json::from_value(Value::Object(input))
-        .map_err(|_| ApiError::bad_request(LOADING_FAILED))?;
+    use crate::auth::apple::{self, AppleSecretError};
+    let form = body.bind()?;
     match apple::client_secret(&form) {
         Ok(secret) => Ok(HttpResponse::Ok().json(serde_json::json!({"secret": secret}))),
         Err(AppleSecretError::Invalid(errors)) => {

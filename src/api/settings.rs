@@ -1,11 +1,12 @@
 //! `GET`/`PATCH /api/settings` (superusers).
 
 use super::error::ApiError;
-use super::extract::{AppState, LOADING_FAILED, Superuser, read_object_or};
+use super::extract::{AppState, JsonBody, Superuser, null_as_empty};
 use super::respond;
 use crate::settings;
 use actix_web::{HttpRequest, HttpResponse, web};
-use serde_json::Value;
+use serde::Deserialize;
+use serde_json::{Map, Value};
 
 pub async fn get(
     req: HttpRequest,
@@ -18,49 +19,39 @@ pub async fn get(
 pub async fn patch(
     req: HttpRequest,
     _: Superuser,
-    body: web::Payload,
+    body: JsonBody<Map<String, Value>>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let input = read_object_or(
-        &req,
-        body,
-        state.config.server.max_body_bytes,
-        LOADING_FAILED,
-    )
-    .await?;
+    let input = body.bind()?;
     let saved = settings::patch(&state.db, state.settings.seal(), Value::Object(input)).await?;
     state.settings.set(saved.clone());
     super::backups::schedule(&state);
     respond::json(&req, saved.to_public_json(), false)
 }
 
+/// `{email, template, collection?}` of the test email.
+#[derive(Debug, Deserialize)]
+pub struct TestEmailBody {
+    #[serde(default, deserialize_with = "null_as_empty")]
+    email: String,
+    #[serde(default, deserialize_with = "null_as_empty")]
+    template: String,
+    #[serde(default, deserialize_with = "null_as_empty")]
+    collection: String,
+}
+
 /// `POST /api/settings/test/email`: renders `template` of `collection`
 /// (default `_superusers`) with sample values and sends it to `email`
 /// through the configured SMTP server.
 pub async fn test_email(
-    req: HttpRequest,
     _: Superuser,
-    body: web::Payload,
+    body: JsonBody<TestEmailBody>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     use crate::mail::{Template, TemplateVars};
     use crate::validation::{FieldError, ValidationErrors};
-    let input = read_object_or(
-        &req,
-        body,
-        state.config.server.max_body_bytes,
-        LOADING_FAILED,
-    )
-    .await?;
-    let text = |key: &str| {
-        input
-            .get(key)
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .trim()
-            .to_owned()
-    };
-    let (email, template_name) = (text("email"), text("template"));
+    let body = body.bind()?;
+    let (email, template_name) = (body.email.trim().to_owned(), body.template.trim());
     let mut errors = ValidationErrors::new();
     if email.is_empty() {
         errors.add("email", FieldError::required());
@@ -70,7 +61,7 @@ pub async fn test_email(
             FieldError::new("validation_is_email", "Must be a valid email address."),
         );
     }
-    let template = match template_name.as_str() {
+    let template = match template_name {
         "verification" => Some(Template::Verification),
         "password-reset" => Some(Template::PasswordReset),
         "email-change" => Some(Template::EmailChange),
@@ -88,13 +79,13 @@ pub async fn test_email(
             None
         }
     };
-    let collection_name = match text("collection") {
-        c if c.is_empty() => crate::schema::SUPERUSERS_NAME.to_owned(),
+    let collection_name = match body.collection.trim() {
+        "" => crate::schema::SUPERUSERS_NAME,
         c => c,
     };
     let collection = state
         .registry
-        .get(&collection_name)
+        .get(collection_name)
         .filter(|c| c.kind == crate::schema::CollectionType::Auth);
     if collection.is_none() {
         errors.add(
@@ -107,7 +98,7 @@ pub async fn test_email(
     }
     let (Some(template), Some(collection), true) = (template, collection, errors.is_empty()) else {
         return Err(ApiError::validation(
-            "An error occurred while validating the submitted data.",
+            "Failed to send the test email.",
             &errors,
         ));
     };

@@ -120,6 +120,10 @@ async fn test_email_sends_the_chosen_template_through_smtp_and_validates_input()
             .contains("123456")
     );
     assert_eq!(bad, 400);
+    assert_eq!(
+        bad_body["message"], "Failed to send the test email.",
+        "PocketBase's words: {bad_body}"
+    );
     assert_eq!(bad_body["data"]["email"]["code"], "validation_is_email");
     assert_eq!(
         bad_body["data"]["template"]["code"],
