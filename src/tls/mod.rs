@@ -266,6 +266,10 @@ impl ResolvesServerCert for Certs {
 }
 
 /// The rustls provider everything here uses (ring; never aws-lc-rs).
+/// Newer rustls 0.23 releases mark ring's provider deprecated because it has
+/// no post-quantum key exchange; it stays supported, and ring is the one
+/// crypto backend the whole tree (lettre, reqwest) builds with.
+#[allow(deprecated)]
 pub fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
