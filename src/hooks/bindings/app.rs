@@ -4,10 +4,11 @@
 //! API. Every answer is `{"ok": value}` or `{"err": {status, message, data}}`;
 //! the prelude turns the latter into a thrown `ApiError`.
 
-use super::Invocation;
+use super::{Invocation, wait};
 use crate::hooks::HookError;
 use crate::records::{self, Backend, Caller, ListQuery, MAX_PER_PAGE, RecordError};
 use crate::schema::CompiledCollection;
+use rquickjs::Ctx;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use std::sync::Arc;
@@ -16,9 +17,9 @@ use std::time::Duration;
 /// Longest name of an environment variable `$os.getenv` looks up.
 const MAX_ENV_NAME_BYTES: usize = 256;
 
-pub(super) fn dispatch(inv: &Invocation, op: &str, args: &str) -> String {
+pub(super) fn dispatch(ctx: &Ctx<'_>, inv: &Invocation, op: &str, args: &str) -> String {
     let answer = match serde_json::from_str::<Value>(args) {
-        Ok(args) => run(inv, op, args),
+        Ok(args) => run(ctx, inv, op, args),
         Err(_) => Err(HookError::bad_request("Invalid host call arguments.")),
     };
     match answer {
@@ -66,7 +67,7 @@ fn parse<T: for<'de> Deserialize<'de>>(args: Value) -> Result<T, HookError> {
         .map_err(|e| HookError::bad_request(format!("Invalid arguments: {e}")))
 }
 
-fn run(inv: &Invocation, op: &str, args: Value) -> Result<Value, HookError> {
+fn run(ctx: &Ctx<'_>, inv: &Invocation, op: &str, args: Value) -> Result<Value, HookError> {
     match op {
         "log" => {
             let LogArgs { level, message } = parse(args)?;
@@ -118,7 +119,7 @@ fn run(inv: &Invocation, op: &str, args: Value) -> Result<Value, HookError> {
             .map_err(host.map_error)
         }
         "findRecordsByFilter" => find_by_filter(inv, parse(args)?),
-        "create" | "update" | "delete" => write(inv, op, parse(args)?),
+        "create" | "update" | "delete" => write(ctx, inv, op, parse(args)?),
         "next" => {
             let Value::Object(data) = args else {
                 return Err(HookError::bad_request(
@@ -129,8 +130,7 @@ fn run(inv: &Invocation, op: &str, args: Value) -> Result<Value, HookError> {
                 // A second e.next() (or one outside a write): nothing more to do.
                 return Ok(Value::Null);
             };
-            let host = &inv.host;
-            inv.paused(|| host.handle.block_on(action(data)))
+            wait(ctx, inv, action(data))
         }
         _ => Err(HookError::bad_request(format!(
             "Unknown host operation {op:?}."
@@ -185,40 +185,39 @@ fn find_by_filter(inv: &Invocation, args: ByFilter) -> Result<Value, HookError> 
     Ok(Value::Array(items))
 }
 
-fn write(inv: &Invocation, op: &str, args: WithData) -> Result<Value, HookError> {
+fn write(ctx: &Ctx<'_>, inv: &Invocation, op: &str, args: WithData) -> Result<Value, HookError> {
     let collection = collection(inv, &args.c)?;
     let host = &inv.host;
+    let model = inv.model();
     let backend = Backend {
         db: &host.db,
         store: &host.store,
         hub: &host.hub,
+        hooks: model.as_ref().map(|m| m as &dyn records::WriteHooks),
     };
     let snapshot = host.registry.snapshot();
     let caller = Caller::superuser();
-    let result: Result<Value, RecordError> = inv.paused(|| {
-        host.handle.block_on(async move {
-            match op {
-                "create" => {
-                    records::create(backend, snapshot, collection, caller, args.data, Vec::new())
-                        .await
-                }
-                "update" => {
-                    records::update(
-                        backend,
-                        snapshot,
-                        collection,
-                        caller,
-                        args.id,
-                        args.data,
-                        Vec::new(),
-                    )
-                    .await
-                }
-                _ => records::delete(backend, snapshot, collection, caller, args.id)
-                    .await
-                    .map(|()| Value::Null),
+    let result: Result<Value, RecordError> = wait(ctx, inv, async move {
+        match op {
+            "create" => {
+                records::create(backend, snapshot, collection, caller, args.data, Vec::new()).await
             }
-        })
+            "update" => {
+                records::update(
+                    backend,
+                    snapshot,
+                    collection,
+                    caller,
+                    args.id,
+                    args.data,
+                    Vec::new(),
+                )
+                .await
+            }
+            _ => records::delete(backend, snapshot, collection, caller, args.id)
+                .await
+                .map(|()| Value::Null),
+        }
     });
     result.map_err(host.map_error)
 }

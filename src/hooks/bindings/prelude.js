@@ -293,7 +293,9 @@
         e.record.__c = { id: c.id, name: c.name, type: c.type };
         for (const k of ev.changed || []) e.record.__changed.add(k);
       }
+      if (ev.error != null) e.error = new ApiError(400, String(ev.error));
       chain(e, fns, (e) => {
+        if (ev.action === "none") return;
         if (ev.action === "respond") {
           const body = e.result
             ? Object.assign({}, e.result, { items: e.result.items.map((r) => (r && r.toJSON ? r.toJSON() : r)) })

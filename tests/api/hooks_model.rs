@@ -1,0 +1,206 @@
+//! JavaScript model hooks (`onRecordCreate` …, `onRecordAfter…`): they run
+//! around every write of the one write path (API, `$app.save` in a hook),
+//! inside the write's transaction. Fixtures: `fixtures/pb_hooks_model/`.
+
+use crate::helpers::{TestApp, spawn_app_configured, status_json};
+use reqwest::Method;
+use serde_json::{Value, json};
+use std::path::PathBuf;
+
+const TIMEOUT_MS: u64 = 1_000;
+
+async fn app_with_model_hooks(pool_size: usize) -> TestApp {
+    let app = spawn_app_configured(move |config| {
+        config.hooks.dir =
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/api/fixtures/pb_hooks_model");
+        config.hooks.timeout_ms = TIMEOUT_MS;
+        config.hooks.pool_size = pool_size;
+    })
+    .await;
+    for name in ["notes", "audits"] {
+        app.create_collection_ok(json!({
+            "name": name, "listRule": "", "viewRule": "", "createRule": "",
+            "updateRule": "", "deleteRule": "",
+            "fields": [{"name": "title", "type": "text"}, {"name": "slug", "type": "text"},
+                       {"name": "doc", "type": "file", "maxSelect": 1, "maxSize": 1000}]
+        }))
+        .await;
+    }
+    app
+}
+
+async fn titles(app: &TestApp, collection: &str) -> Vec<String> {
+    let path = format!("/api/collections/{collection}/records?perPage=100");
+    let (status, body) = status_json(app.su(Method::GET, &path, None).await).await;
+    assert_eq!(status, 200, "{body}");
+    let mut out: Vec<String> = body["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|r| r["title"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    out.sort();
+    out
+}
+
+async fn create_note(app: &TestApp, title: &str) -> (u16, Value) {
+    status_json(
+        app.request(
+            Method::POST,
+            "/api/collections/notes/records",
+            None,
+            Some(json!({ "title": title })),
+        )
+        .await,
+    )
+    .await
+}
+
+#[tokio::test]
+async fn on_record_create_changes_the_record_and_writes_in_the_same_transaction() {
+    let app = app_with_model_hooks(2).await;
+
+    let (status, body) = create_note(&app, "  hello ").await;
+
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["slug"], "model-hello", "set before e.next(): {body}");
+    assert_eq!(
+        titles(&app, "audits").await,
+        ["after hello", "created hello"],
+        "the hook's own write and the after-success hook's"
+    );
+}
+
+#[tokio::test]
+async fn a_throwing_on_record_create_leaves_no_row_before_or_after_e_next() {
+    let app = app_with_model_hooks(2).await;
+
+    for (title, message, why) in [
+        (
+            "refuse-before",
+            "Refused before the write.",
+            "thrown before e.next()",
+        ),
+        (
+            "refuse-after",
+            "Refused after the write.",
+            "thrown after e.next() and after its own save",
+        ),
+    ] {
+        let (status, body) = create_note(&app, title).await;
+        assert_eq!(status, 400, "{why}: {body}");
+        assert_eq!(body["message"], message, "{why}: {body}");
+    }
+
+    assert!(titles(&app, "notes").await.is_empty(), "no note stored");
+    assert!(
+        titles(&app, "audits").await.is_empty(),
+        "the hook's own save was rolled back with the note"
+    );
+}
+
+#[tokio::test]
+async fn a_throwing_on_record_create_leaves_no_uploaded_file() {
+    let app = app_with_model_hooks(2).await;
+    let before = app.stored_files();
+    let form = reqwest::multipart::Form::new()
+        .text("title", "refuse-after")
+        .part(
+            "doc",
+            reqwest::multipart::Part::bytes(b"hello".to_vec()).file_name("a.txt"),
+        );
+
+    let response = app
+        .send_form(Method::POST, "/api/collections/notes/records", None, form)
+        .await;
+
+    let (status, body) = status_json(response).await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["message"], "Refused after the write.", "{body}");
+    assert_eq!(app.stored_files(), before, "the placed file was removed");
+    assert!(titles(&app, "notes").await.is_empty(), "no note stored");
+}
+
+#[tokio::test]
+async fn an_update_hook_that_loops_after_e_next_times_out_and_the_update_is_rolled_back() {
+    let app = app_with_model_hooks(2).await;
+    let (_, note) = create_note(&app, "calm").await;
+    let id = note["id"].as_str().expect("id");
+
+    let started = std::time::Instant::now();
+    let (status, body) = status_json(
+        app.request(
+            Method::PATCH,
+            &format!("/api/collections/notes/records/{id}"),
+            None,
+            Some(json!({"title": "loop"})),
+        )
+        .await,
+    )
+    .await;
+
+    assert_eq!(status, 500, "{body}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(8),
+        "stopped by the limit"
+    );
+    assert_eq!(
+        titles(&app, "notes").await,
+        ["calm"],
+        "the update was rolled back"
+    );
+    let (status, body) = create_note(&app, "next").await;
+    assert_eq!(status, 200, "the writer and the pool still work: {body}");
+}
+
+#[tokio::test]
+async fn a_throwing_on_record_delete_keeps_the_record() {
+    let app = app_with_model_hooks(2).await;
+    let (_, keep) = create_note(&app, "keep").await;
+    let (_, gone) = create_note(&app, "gone").await;
+
+    for (note, expected, why) in [
+        (&keep, 403, "the hook refuses"),
+        (&gone, 204, "the hook passes"),
+    ] {
+        let id = note["id"].as_str().expect("id");
+        let response = app.delete_record("notes", id).await;
+        assert_eq!(response.status(), expected, "{why}");
+    }
+
+    assert_eq!(titles(&app, "notes").await, ["keep"]);
+}
+
+#[tokio::test]
+async fn app_save_in_a_route_runs_the_model_hooks_even_with_one_runtime() {
+    // One runtime: the model hook must run re-entrantly on the thread that
+    // waits in $app.save, not wait for a free runtime.
+    let app = app_with_model_hooks(1).await;
+
+    let (status, body) = status_json(
+        app.request(
+            Method::POST,
+            "/api/make-note",
+            None,
+            Some(json!({"title": "routed"})),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["slug"], "model-routed", "{body}");
+    let (status, body) = create_note(&app, "requested").await;
+    assert_eq!(
+        status, 200,
+        "request hook then model hook on one runtime: {body}"
+    );
+    assert_eq!(
+        titles(&app, "audits").await,
+        [
+            "after requested",
+            "after routed",
+            "created requested",
+            "created routed"
+        ]
+    );
+}
