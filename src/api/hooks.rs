@@ -317,6 +317,41 @@ pub(super) async fn around_read(
     finish(outcome, None).map(|r| (Some(r), Value::Null))
 }
 
+/// `onRecordEnrich` over the records of a response (as the caller sees
+/// them); unchanged when no handler applies.
+pub(super) async fn enrich(
+    state: &AppState,
+    req: &HttpRequest,
+    who: &Principal,
+    collection: &CompiledCollection,
+    records: Vec<Value>,
+) -> Result<Vec<Value>, ApiError> {
+    let hooks = match &state.hooks {
+        Some(h)
+            if !records.is_empty()
+                && h.wants("onRecordEnrich", &collection.id, collection.name.as_str()) =>
+        {
+            h.clone()
+        }
+        _ => return Ok(records),
+    };
+    let mut event = request_event(req, who);
+    event["collection"] = collection_ref(collection);
+    event["records"] = Value::Array(records);
+    let outcome = hooks.run_enrich(&event).await.map_err(fault)?;
+    match (outcome.error, outcome.response) {
+        (Some(e), _) => Err(ApiError::from(e)),
+        (
+            None,
+            Some(Response::Json {
+                body: Value::Array(shown),
+                ..
+            }),
+        ) => Ok(shown),
+        _ => Err(ApiError::internal("onRecordEnrich answered no records")),
+    }
+}
+
 fn collection_ref(collection: &CompiledCollection) -> Value {
     json!({
         "id": collection.id,

@@ -29,6 +29,7 @@ const JS_STACK_BYTES: usize = 1024 * 1024;
 pub(super) enum Call {
     Route { index: usize, event: String },
     Record { hook: &'static str, event: String },
+    Enrich { event: String },
 }
 
 pub(super) struct Job {
@@ -138,6 +139,9 @@ pub(super) fn dispatch(ctx: &Ctx<'_>, call: Call) -> Result<String, String> {
         Call::Record { hook, event } => globals
             .get::<_, Function>("__dispatchRecord")
             .and_then(|f| f.call::<_, String>((hook, event))),
+        Call::Enrich { event } => globals
+            .get::<_, Function>("__dispatchEnrich")
+            .and_then(|f| f.call::<_, String>((event,))),
     };
     result.map_err(|e| describe(ctx, e, "hook"))
 }

@@ -524,6 +524,17 @@ impl Hooks {
         .await
     }
 
+    /// Runs `onRecordEnrich` over `event.records`; answers them as shown.
+    pub async fn run_enrich(&self, event: &Value) -> Result<Outcome, Fault> {
+        self.submit(
+            engine::Call::Enrich {
+                event: event.to_string(),
+            },
+            None,
+        )
+        .await
+    }
+
     async fn submit(&self, call: engine::Call, action: Option<Action>) -> Result<Outcome, Fault> {
         let (reply, outcome) = tokio::sync::oneshot::channel();
         self.jobs

@@ -5,6 +5,7 @@
 use crate::helpers::{TestApp, spawn_app_configured, status_json};
 use reqwest::Method;
 use serde_json::{Value, json};
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 
 const TIMEOUT_MS: u64 = 1_000;
@@ -22,6 +23,7 @@ async fn app_with_model_hooks(pool_size: usize) -> TestApp {
             "name": name, "listRule": "", "viewRule": "", "createRule": "",
             "updateRule": "", "deleteRule": "",
             "fields": [{"name": "title", "type": "text"}, {"name": "slug", "type": "text"},
+                       {"name": "secret", "type": "text", "hidden": true},
                        {"name": "doc", "type": "file", "maxSelect": 1, "maxSize": 1000}]
         }))
         .await;
@@ -203,4 +205,68 @@ async fn app_save_in_a_route_runs_the_model_hooks_even_with_one_runtime() {
             "created routed"
         ]
     );
+}
+
+#[tokio::test]
+async fn on_record_enrich_shapes_view_and_list_but_unhides_only_when_told() {
+    let app = app_with_model_hooks(2).await;
+    let (_, note) = create_note(&app, "seen").await;
+    let id = note["id"].as_str().expect("id");
+    let (status, _) = status_json(
+        app.update_record("notes", id, json!({"secret": "s3"}))
+            .await,
+    )
+    .await;
+    assert_eq!(status, 200);
+    app.create_record_ok(
+        "users",
+        json!({"email": "u@example.com", "password": "password123", "passwordConfirm": "password123"}),
+    )
+    .await;
+    let user = app.login_as("users", "u@example.com", "password123").await;
+
+    for (token, secret, why) in [
+        (None, None, "a guest: the hook does not unhide for guests"),
+        (
+            Some(user.as_str()),
+            Some("s3"),
+            "a user: the hook unhides by name",
+        ),
+        (
+            Some(app.superuser_token.as_str()),
+            Some("s3"),
+            "a superuser sees hidden fields anyway",
+        ),
+    ] {
+        let view = format!("/api/collections/notes/records/{id}");
+        let (status, one) = status_json(app.request(Method::GET, &view, token, None).await).await;
+        assert_eq!(status, 200, "{why}: {one}");
+        let (_, page) = status_json(
+            app.request(Method::GET, "/api/collections/notes/records", token, None)
+                .await,
+        )
+        .await;
+        let listed = page["items"][0].clone();
+        for (body, place) in [(&one, "view"), (&listed, "list")] {
+            assert_eq!(
+                body["greeting"], "hi seen",
+                "{why} ({place}): custom data: {body}"
+            );
+            assert!(
+                body.get("slug").is_none(),
+                "{why} ({place}): hidden by the hook: {body}"
+            );
+            assert_eq!(body["secret"].as_str(), secret, "{why} ({place}): {body}");
+        }
+        let keys: BTreeSet<&str> = one
+            .as_object()
+            .expect("object")
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert!(
+            keys.contains("collectionId") && keys.contains("id"),
+            "{why}: {keys:?}"
+        );
+    }
 }

@@ -106,6 +106,14 @@
     setEmail(v) { this.set("email", v); }
     verified() { return this.getBool("verified"); }
     isSuperuser() { return this.__c.name === "_superusers"; }
+    // onRecordEnrich: which fields the response shows.
+    hide(...names) { this.__view().hidden.push(...names.flat().map(String)); return this; }
+    unhide(...names) { this.__view().unhidden.push(...names.flat().map(String)); return this; }
+    withCustomData(on) { this.__view().custom = !!on; return this; }
+    __view() {
+      if (!this.__v) Object.defineProperty(this, "__v", { value: { hidden: [], unhidden: [], custom: false }, writable: true });
+      return this.__v;
+    }
     publicExport() { return Object.assign({}, this.__d); }
     toJSON() { return this.publicExport(); }
     __changes() { const out = {}; for (const k of this.__changed) if (k !== "id" || !this.__persisted) out[k] = this.__d[k]; return out; }
@@ -269,6 +277,48 @@
     try {
       const e = baseEvent(ev, state);
       chain(e, [...globalMiddlewares, ...route.mws, route.handler], null);
+      return outcome(state);
+    } catch (err) {
+      return outcome(state, err);
+    }
+  };
+
+  // onRecordEnrich for each record of a response. A field outside the
+  // caller's view appears only when a hook unhides it by name (its value
+  // is then read as a superuser); new keys only with withCustomData(true).
+  G.__dispatchEnrich = (raw) => {
+    const ev = JSON.parse(raw);
+    const state = { resp: null };
+    const c = ev.collection;
+    const fns = (hooks.onRecordEnrich || [])
+      .filter((h) => !h.tags.length || h.tags.includes(c.name) || h.tags.includes(c.id))
+      .map((h) => h.fn);
+    try {
+      const out = ev.records.map((json) => {
+        const e = baseEvent(ev, { resp: null });
+        e.collection = c;
+        e.record = Record.__stored(json);
+        e.record.__c = { id: c.id, name: c.name, type: c.type };
+        chain(e, fns, null);
+        const r = e.record;
+        const v = r.__v || { hidden: [], unhidden: [], custom: false };
+        const keys = new Set(Object.keys(json));
+        if (v.custom) for (const k of r.__changed) keys.add(k);
+        let full = null;
+        for (const k of v.unhidden) {
+          if (keys.has(k) || k === "password" || k === "tokenKey") continue;
+          if (!(k in r.__d) || !r.__changed.has(k)) {
+            full = full || call("findRecordById", { c: c.id, id: r.id });
+            if (k in full) r.__d[k] = full[k];
+          }
+          if (k in r.__d) keys.add(k);
+        }
+        for (const k of v.hidden) keys.delete(k);
+        const shown = {};
+        for (const k of keys) if (k in r.__d) shown[k] = r.__d[k];
+        return shown;
+      });
+      state.resp = { status: 200, type: "json", body: out };
       return outcome(state);
     } catch (err) {
       return outcome(state, err);
