@@ -270,3 +270,52 @@ async fn on_record_enrich_shapes_view_and_list_but_unhides_only_when_told() {
         );
     }
 }
+
+#[tokio::test]
+async fn auth_hooks_can_refuse_a_login_or_change_the_auth_response() {
+    let app = app_with_model_hooks(2).await;
+    let password = "password123";
+    for email in [
+        "ok@example.com",
+        "blocked@example.com",
+        "refused@example.com",
+    ] {
+        app.create_record_ok(
+            "users",
+            json!({"email": email, "password": password, "passwordConfirm": password}),
+        )
+        .await;
+    }
+
+    for (email, expected, why) in [
+        ("ok@example.com", 200, "both hooks pass"),
+        (
+            "blocked@example.com",
+            403,
+            "onRecordAuthWithPasswordRequest throws",
+        ),
+        ("refused@example.com", 400, "onRecordAuthRequest throws"),
+    ] {
+        let (status, body) = status_json(
+            app.request(
+                Method::POST,
+                "/api/collections/users/auth-with-password",
+                None,
+                Some(json!({"identity": email, "password": password})),
+            )
+            .await,
+        )
+        .await;
+        assert_eq!(status, expected, "{why}: {body}");
+        if expected == 200 {
+            assert_eq!(body["meta"], json!({"via": "password"}), "{why}: {body}");
+            assert!(
+                body["token"].as_str().is_some_and(|t| !t.is_empty()),
+                "{body}"
+            );
+            assert_eq!(body["record"]["email"], email, "{body}");
+        } else {
+            assert!(body.get("token").is_none(), "{why}: no token: {body}");
+        }
+    }
+}

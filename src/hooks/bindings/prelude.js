@@ -344,8 +344,20 @@
         for (const k of ev.changed || []) e.record.__changed.add(k);
       }
       if (ev.error != null) e.error = new ApiError(400, String(ev.error));
+      if (ev.fields && typeof ev.fields === "object") Object.assign(e, ev.fields);
+      if (ev.action === "auth") {
+        e.token = ev.token;
+        e.meta = ev.meta;
+        e.authMethod = ev.authMethod;
+      }
       chain(e, fns, (e) => {
         if (ev.action === "none") return;
+        if (ev.action === "auth") {
+          const body = { token: e.token, record: e.record.toJSON() };
+          if (e.meta != null) body.meta = e.meta;
+          e.json(200, body);
+          return;
+        }
         if (ev.action === "respond") {
           const body = e.result
             ? Object.assign({}, e.result, { items: e.result.items.map((r) => (r && r.toJSON ? r.toJSON() : r)) })
