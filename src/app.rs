@@ -138,6 +138,9 @@ impl Application {
             hooks: hooks.clone(),
         });
         register_builtin_jobs(&state);
+        if let Some(hooks) = &hooks {
+            api::hooks::register_crons(&state.crons, hooks);
+        }
         api::backups_schedule(&state);
         state.crons.start();
         let (lifecycle, crons) = (state.lifecycle.clone(), state.crons.clone());

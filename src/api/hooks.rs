@@ -46,6 +46,26 @@ pub fn configure(cfg: &mut web::ServiceConfig, hooks: &Hooks) {
     }
 }
 
+/// Schedules the hooks' `cronAdd` jobs. A job never replaces a built-in
+/// one of the same id (PocketBase would; here that id is logged and skipped).
+pub fn register_crons(crons: &crate::cron::Scheduler, hooks: &Hooks) {
+    let taken: Vec<String> = crons.list().into_iter().map(|(id, _)| id).collect();
+    for def in hooks.crons() {
+        if taken.contains(&def.id) {
+            tracing::error!(target: "ferrobase::hooks", job = %def.id, "cronAdd: a built-in job has this id; skipped");
+            continue;
+        }
+        let (hooks, id) = (hooks.clone(), def.id.clone());
+        let run: crate::cron::JobFn = Arc::new(move || {
+            let (hooks, id) = (hooks.clone(), id.clone());
+            Box::pin(async move { hooks.run_cron(&id).await })
+        });
+        if let Err(e) = crons.add(&def.id, &def.expression, run) {
+            tracing::error!(target: "ferrobase::hooks", job = %def.id, error = %e, "cronAdd: not scheduled");
+        }
+    }
+}
+
 /// PocketBase's (Go `ServeMux`) pattern as actix's: `{name}` stays,
 /// `{name...}` matches the rest, a trailing `{$}` is dropped. Patterns with
 /// actix's own syntax (`{name:regex}`) are refused.

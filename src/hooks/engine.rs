@@ -30,6 +30,7 @@ pub(super) enum Call {
     Route { index: usize, event: String },
     Record { hook: &'static str, event: String },
     Enrich { event: String },
+    Cron { id: String },
 }
 
 pub(super) struct Job {
@@ -139,6 +140,9 @@ pub(super) fn dispatch(ctx: &Ctx<'_>, call: Call) -> Result<String, String> {
         Call::Record { hook, event } => globals
             .get::<_, Function>("__dispatchRecord")
             .and_then(|f| f.call::<_, String>((hook, event))),
+        Call::Cron { id } => globals
+            .get::<_, Function>("__dispatchCron")
+            .and_then(|f| f.call::<_, String>((id,))),
         Call::Enrich { event } => globals
             .get::<_, Function>("__dispatchEnrich")
             .and_then(|f| f.call::<_, String>((event,))),

@@ -316,9 +316,18 @@ pub struct RouteDef {
     pub path: String,
 }
 
+/// One `cronAdd` registration.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+pub struct CronDef {
+    pub id: String,
+    pub expression: String,
+}
+
 /// What the hook files registered.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
 pub struct Manifest {
+    #[serde(default)]
+    pub crons: Vec<CronDef>,
     pub routes: Vec<RouteDef>,
     /// Hook name → the collection filters of each handler.
     pub hooks: HashMap<String, Vec<Vec<String>>>,
@@ -464,6 +473,10 @@ impl Hooks {
         let (jobs, manifest) = engine::start(files, limits, host, pool_size)
             .await
             .map_err(LoadError)?;
+        for job in &manifest.crons {
+            crate::cron::parse(&job.expression)
+                .map_err(|e| LoadError(format!("cronAdd({:?}): {e}", job.id)))?;
+        }
         for name in manifest.hooks.keys() {
             if !SUPPORTED_HOOKS.contains(&name.as_str()) {
                 tracing::warn!(target: "ferrobase::hooks", hook = %name, "this hook is not supported yet; its handlers never run");
@@ -481,6 +494,28 @@ impl Hooks {
             manifest,
             model,
         }))
+    }
+
+    /// The `cronAdd` jobs, in registration order.
+    pub fn crons(&self) -> &[CronDef] {
+        &self.manifest.crons
+    }
+
+    /// Runs the `cronAdd` job `id` (under the time limit). A job that
+    /// throws or breaks a limit is logged; the scheduler goes on.
+    pub async fn run_cron(&self, id: &str) {
+        let outcome = self
+            .submit(engine::Call::Cron { id: id.to_owned() }, None)
+            .await;
+        match outcome {
+            Ok(Outcome { error: None, .. }) => {}
+            Ok(Outcome { error: Some(e), .. }) => {
+                tracing::error!(target: "ferrobase::hooks", job = %id, status = e.status, message = %e.message, "cron job failed");
+            }
+            Err(fault) => {
+                tracing::error!(target: "ferrobase::hooks", job = %id, error = %fault, "cron job failed");
+            }
+        }
     }
 
     /// The custom routes, in registration order.

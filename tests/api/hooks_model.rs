@@ -319,3 +319,55 @@ async fn auth_hooks_can_refuse_a_login_or_change_the_auth_response() {
         }
     }
 }
+
+#[tokio::test]
+async fn cron_add_jobs_are_listed_run_on_demand_and_a_failing_one_does_not_stop_the_scheduler() {
+    let app = app_with_model_hooks(1).await;
+
+    let (status, jobs) = status_json(app.su(Method::GET, "/api/crons", None).await).await;
+    assert_eq!(status, 200, "{jobs}");
+    let ids: Vec<&str> = jobs
+        .as_array()
+        .expect("array")
+        .iter()
+        .filter_map(|j| j["id"].as_str())
+        .collect();
+    for (id, listed, why) in [
+        ("audit-tick", true, "added"),
+        ("broken", true, "added"),
+        ("spin", true, "added"),
+        ("removed", false, "cronRemove took it out"),
+    ] {
+        assert_eq!(ids.contains(&id), listed, "{id}: {why}: {ids:?}");
+    }
+    assert!(
+        jobs.as_array()
+            .expect("array")
+            .iter()
+            .any(|j| j["id"] == "audit-tick" && j["expression"] == "*/5 * * * *"),
+        "{jobs}"
+    );
+
+    for (id, why) in [("broken", "throws"), ("spin", "hits the time limit")] {
+        let started = std::time::Instant::now();
+        let response = app
+            .su(Method::POST, &format!("/api/crons/{id}"), None)
+            .await;
+        assert_eq!(
+            response.status(),
+            204,
+            "{id} ({why}) is logged, not an error of the run"
+        );
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(8),
+            "{id}: bounded"
+        );
+    }
+    let response = app.su(Method::POST, "/api/crons/audit-tick", None).await;
+    assert_eq!(response.status(), 204);
+    assert_eq!(
+        titles(&app, "audits").await,
+        ["cron tick"],
+        "the runtime still works after both"
+    );
+}

@@ -200,8 +200,20 @@
     };
   }
   delete G.__hookNames;
-  G.cronAdd = () => { console.warn("cronAdd is not supported yet; the job is ignored"); };
-  G.cronRemove = () => {};
+  // Cron jobs are registered while the hook files load (a later cronAdd,
+  // from inside a handler, only warns: the scheduler is built from the load).
+  const crons = new Map();
+  let loading = true;
+  G.cronAdd = (id, expression, handler) => {
+    if (typeof handler !== "function") throw new TypeError("cronAdd: the handler must be a function");
+    if (!loading) { console.warn("cronAdd outside loading is not supported; job " + String(id) + " ignored"); return; }
+    crons.delete(String(id));
+    crons.set(String(id), { expression: String(expression), fn: handler });
+  };
+  G.cronRemove = (id) => {
+    if (!loading) { console.warn("cronRemove outside loading is not supported"); return; }
+    crons.delete(String(id));
+  };
   G.migrate = () => { throw new Error("migrate() belongs in pb_migrations, which is not supported yet"); };
 
   // ---- events ----------------------------------------------------------------
@@ -265,10 +277,22 @@
     return JSON.stringify({ resp: state.resp || null, error: { status: 400, message: "", data: {}, log: detail } });
   }
 
-  G.__manifest = () => JSON.stringify({
+  G.__manifest = () => (loading = false, JSON.stringify({
+    crons: [...crons].map(([id, c]) => ({ id, expression: c.expression })),
     routes: routes.map((r) => ({ method: r.method, path: r.path })),
     hooks: Object.fromEntries(Object.entries(hooks).map(([k, list]) => [k, list.map((h) => h.tags)])),
-  });
+  }));
+
+  G.__dispatchCron = (id) => {
+    const state = { resp: null };
+    const job = crons.get(id);
+    try {
+      if (job) job.fn();
+      return outcome(state);
+    } catch (err) {
+      return outcome(state, err);
+    }
+  };
 
   G.__dispatchRoute = (index, raw) => {
     const ev = JSON.parse(raw);
