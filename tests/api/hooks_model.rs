@@ -371,3 +371,33 @@ async fn cron_add_jobs_are_listed_run_on_demand_and_a_failing_one_does_not_stop_
         "the runtime still works after both"
     );
 }
+
+#[tokio::test]
+async fn security_helpers_hash_sign_and_encrypt_as_pocketbase_does() {
+    let app = app_with_model_hooks(1).await;
+
+    let (status, body) =
+        status_json(app.request(Method::GET, "/api/security", None, None).await).await;
+
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["random"].as_str().map(str::len), Some(12), "{body}");
+    assert!(
+        body["alpha"]
+            .as_str()
+            .is_some_and(|s| s.len() == 8 && s.chars().all(|c| c == 'a' || c == 'b')),
+        "{body}"
+    );
+    assert_eq!(
+        body["sha256"],
+        "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+    );
+    assert_eq!(body["md5"], "900150983cd24fb0d6963f7d28e17f72");
+    assert_eq!(body["equal"], json!([true, false]));
+    assert_eq!(body["sub"], "x", "a token it made parses back");
+    assert_eq!(
+        body["refused"], "Invalid or expired token.",
+        "a wrong secret is refused: {body}"
+    );
+    assert_eq!(body["plain"], "hidden", "encrypt/decrypt round trip");
+    assert_eq!(body["hs256"].as_str().map(str::len), Some(64));
+}

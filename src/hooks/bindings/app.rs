@@ -132,9 +132,11 @@ fn run(ctx: &Ctx<'_>, inv: &Invocation, op: &str, args: Value) -> Result<Value, 
             };
             wait(ctx, inv, action(data))
         }
-        _ => Err(HookError::bad_request(format!(
-            "Unknown host operation {op:?}."
-        ))),
+        other => super::security::run(other, args).unwrap_or_else(|| {
+            Err(HookError::bad_request(format!(
+                "Unknown host operation {op:?}."
+            )))
+        }),
     }
 }
 

@@ -7,6 +7,7 @@
 //! against the hook's time limit.
 
 mod app;
+mod security;
 
 use super::engine::{self, Call, Fault, Job};
 use super::{Action, HookError, Manifest, Outcome, PB_HOOK_NAMES};

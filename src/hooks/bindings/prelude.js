@@ -69,6 +69,23 @@
   G.sleep = (ms) => { call("sleep", Number(ms) || 0); };
   G.$os = { getenv: (name) => call("getenv", String(name)) };
 
+  // ---- $security -------------------------------------------------------------
+  const str = (v) => (v == null ? "" : String(v));
+  const text = (op) => (t, secret) => call(op, { text: str(t), secret: str(secret) });
+  G.$security = {
+    randomString: (n) => call("randomString", { n: Number(n) || 0 }),
+    randomStringWithAlphabet: (n, alphabet) => call("randomString", { n: Number(n) || 0, alphabet: str(alphabet) }),
+    pseudorandomString: (n) => call("pseudorandomString", { n: Number(n) || 0 }),
+    pseudorandomStringWithAlphabet: (n, alphabet) => call("pseudorandomString", { n: Number(n) || 0, alphabet: str(alphabet) }),
+    md5: (t) => text("md5")(t), sha256: (t) => text("sha256")(t), sha512: (t) => text("sha512")(t),
+    hs256: text("hs256"), hs512: text("hs512"),
+    equal: (a, b) => call("equal", { text: str(a), secret: str(b) }),
+    createJWT: (payload, secret, duration) => call("createJWT", { payload: payload || {}, secret: str(secret), duration: Number(duration) || 0 }),
+    parseJWT: (token, secret) => call("parseJWT", { token: str(token), secret: str(secret) }),
+    encrypt: text("encrypt"),
+    decrypt: text("decrypt"),
+  };
+
   // ---- records -------------------------------------------------------------
   class Record {
     constructor(collection, data) {
