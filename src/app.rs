@@ -117,6 +117,8 @@ impl Application {
                 hub: realtime.clone(),
                 handle: tokio::runtime::Handle::current(),
                 map_error: api::hooks::map_record_error,
+                http_allow_private: config.hooks.http_allow_private,
+                http_allow: Arc::new(config.hooks.http_allow.clone()),
             },
         )
         .await?;

@@ -11,11 +11,19 @@ use std::path::PathBuf;
 const TIMEOUT_MS: u64 = 1_000;
 
 async fn app_with_model_hooks(pool_size: usize) -> TestApp {
+    app_configured(pool_size, |_| {}).await
+}
+
+async fn app_configured(
+    pool_size: usize,
+    edit: impl FnOnce(&mut ferrobase::Config) + 'static,
+) -> TestApp {
     let app = spawn_app_configured(move |config| {
         config.hooks.dir =
             PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/api/fixtures/pb_hooks_model");
         config.hooks.timeout_ms = TIMEOUT_MS;
         config.hooks.pool_size = pool_size;
+        edit(config);
     })
     .await;
     for name in ["notes", "audits"] {
@@ -400,4 +408,97 @@ async fn security_helpers_hash_sign_and_encrypt_as_pocketbase_does() {
     );
     assert_eq!(body["plain"], "hidden", "encrypt/decrypt round trip");
     assert_eq!(body["hs256"].as_str().map(str::len), Some(64));
+}
+
+async fn fetch(app: &TestApp, url: &str) -> Value {
+    let (status, body) = status_json(
+        app.request(
+            Method::POST,
+            "/api/fetch",
+            None,
+            Some(json!({ "url": url })),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    body
+}
+
+#[tokio::test]
+async fn http_send_cannot_reach_loopback_private_or_metadata_addresses_without_the_setting() {
+    let app = app_with_model_hooks(2).await;
+    let port = app.base.rsplit(':').next().unwrap_or_default().to_owned();
+
+    for (url, why) in [
+        (format!("http://127.0.0.1:{port}/api/health"), "loopback"),
+        (
+            format!("http://localhost:{port}/api/health"),
+            "a name resolving to loopback",
+        ),
+        (format!("http://[::1]:{port}/api/health"), "v6 loopback"),
+        (
+            "http://169.254.169.254/latest/meta-data/".to_owned(),
+            "cloud metadata (link-local)",
+        ),
+        ("http://10.0.0.1/".to_owned(), "private"),
+        ("http://0.0.0.0/".to_owned(), "unspecified"),
+        ("file:///etc/passwd".to_owned(), "not http"),
+    ] {
+        let body = fetch(&app, &url).await;
+        assert!(
+            body["error"].is_string(),
+            "{why} ({url}) must be refused: {body}"
+        );
+        assert!(
+            body.get("status").is_none(),
+            "{why}: no request made: {body}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn http_send_reaches_loopback_with_the_setting_and_rechecks_every_redirect_hop() {
+    let app = app_configured(2, |config| {
+        config.hooks.http_allow_private = true;
+        config.hooks.http_allow = vec!["localhost".to_owned()];
+    })
+    .await;
+    let port = app.base.rsplit(':').next().unwrap_or_default().to_owned();
+
+    let body = fetch(&app, &format!("http://localhost:{port}/api/health")).await;
+    assert_eq!(body["status"], 200, "allowed host, private allowed: {body}");
+    assert_eq!(body["json"]["code"], 200, "the JSON body is parsed: {body}");
+
+    let body = fetch(&app, &format!("http://127.0.0.1:{port}/api/health")).await;
+    assert!(
+        body["error"]
+            .as_str()
+            .is_some_and(|m| m.contains("http_allow")),
+        "not in the allow-list: {body}"
+    );
+
+    let hop = format!("http://127.0.0.1:{port}/api/health");
+    let via = format!(
+        "http://localhost:{port}/api/redirect?to={}",
+        urlencode(&hop)
+    );
+    let body = fetch(&app, &via).await;
+    assert!(
+        body["error"]
+            .as_str()
+            .is_some_and(|m| m.contains("http_allow")),
+        "a redirect to a host outside the list is refused at the hop: {body}"
+    );
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }

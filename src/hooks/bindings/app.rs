@@ -4,7 +4,7 @@
 //! API. Every answer is `{"ok": value}` or `{"err": {status, message, data}}`;
 //! the prelude turns the latter into a thrown `ApiError`.
 
-use super::{Invocation, wait};
+use super::{Invocation, http, wait, wait_counted};
 use crate::hooks::HookError;
 use crate::records::{self, Backend, Caller, ListQuery, MAX_PER_PAGE, RecordError};
 use crate::schema::CompiledCollection;
@@ -119,6 +119,12 @@ fn run(ctx: &Ctx<'_>, inv: &Invocation, op: &str, args: Value) -> Result<Value, 
             .map_err(host.map_error)
         }
         "findRecordsByFilter" => find_by_filter(inv, parse(args)?),
+        "httpSend" => {
+            let args: http::SendArgs = parse(args)?;
+            // Counted against the hook's time: a request never outlives it.
+            let limit = http::budget(&args, inv.remaining());
+            wait_counted(ctx, inv, http::send(&inv.host, args, limit))
+        }
         "create" | "update" | "delete" => write(ctx, inv, op, parse(args)?),
         "next" => {
             let Value::Object(data) = args else {

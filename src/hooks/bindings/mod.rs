@@ -7,6 +7,7 @@
 //! against the hook's time limit.
 
 mod app;
+mod http;
 mod security;
 
 use super::engine::{self, Call, Fault, Job};
@@ -36,6 +37,10 @@ pub struct Host {
     pub handle: tokio::runtime::Handle,
     /// The status and message the API answers a record error with.
     pub map_error: fn(RecordError) -> HookError,
+    /// `[hooks] http_allow_private`: `$http.send` may reach non-public addresses.
+    pub http_allow_private: bool,
+    /// `[hooks] http_allow`: the hosts `$http.send` may reach (empty = any).
+    pub http_allow: Arc<Vec<String>>,
 }
 
 /// The state of the invocation a runtime is running: its deadline, whether
@@ -163,10 +168,15 @@ pub(crate) fn reentry() -> Option<tokio::sync::mpsc::UnboundedSender<Job>> {
 /// Waits for `fut` on the server's runtime with the clock stopped, running
 /// any hook the wait triggers on this thread's runtime meanwhile.
 fn wait<T>(ctx: &Ctx<'_>, inv: &Invocation, fut: impl Future<Output = T>) -> T {
+    inv.paused(|| wait_counted(ctx, inv, fut))
+}
+
+/// [`wait`] with the clock running (the wait counts against the limit).
+fn wait_counted<T>(ctx: &Ctx<'_>, inv: &Invocation, fut: impl Future<Output = T>) -> T {
     let (inbox, mut nested) = tokio::sync::mpsc::unbounded_channel::<Job>();
     REENTRY.with(|r| r.borrow_mut().push(inbox));
     let _runtime = inv.host.handle.enter();
-    let out = inv.paused(|| {
+    let out = {
         park_on(async {
             let mut fut = std::pin::pin!(fut);
             loop {
@@ -177,7 +187,7 @@ fn wait<T>(ctx: &Ctx<'_>, inv: &Invocation, fut: impl Future<Output = T>) -> T {
                 }
             }
         })
-    });
+    };
     REENTRY.with(|r| r.borrow_mut().pop());
     out
 }

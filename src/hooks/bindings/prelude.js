@@ -69,8 +69,20 @@
   G.sleep = (ms) => { call("sleep", Number(ms) || 0); };
   G.$os = { getenv: (name) => call("getenv", String(name)) };
 
-  // ---- $security -------------------------------------------------------------
   const str = (v) => (v == null ? "" : String(v));
+
+  // ---- $http ---------------------------------------------------------------
+  G.$http = {
+    send(config) {
+      const c = config || {};
+      const body = c.body == null ? "" : typeof c.body === "string" ? c.body : JSON.stringify(c.body);
+      const headers = {};
+      for (const [k, v] of Object.entries(c.headers || {})) headers[k] = String(v);
+      return call("httpSend", { url: str(c.url), method: str(c.method || "GET"), body, headers, timeout: Number(c.timeout) || 0 });
+    },
+  };
+
+  // ---- $security -------------------------------------------------------------
   const text = (op) => (t, secret) => call(op, { text: str(t), secret: str(secret) });
   G.$security = {
     randomString: (n) => call("randomString", { n: Number(n) || 0 }),
