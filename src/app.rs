@@ -103,6 +103,7 @@ impl Application {
             config.realtime.max_streams_per_ip,
         );
         let hub = realtime.clone();
+        let mailer_slot: Arc<std::sync::OnceLock<crate::hooks::MailerFactory>> = Arc::default();
         let hooks = crate::hooks::Hooks::start(
             &config.hooks_dir(),
             crate::hooks::Limits {
@@ -119,6 +120,7 @@ impl Application {
                 map_error: api::hooks::map_record_error,
                 http_allow_private: config.hooks.http_allow_private,
                 http_allow: Arc::new(config.hooks.http_allow.clone()),
+                mailer: mailer_slot.clone(),
             },
         )
         .await?;
@@ -140,6 +142,17 @@ impl Application {
             hooks: hooks.clone(),
         });
         register_builtin_jobs(&state);
+        {
+            // Weak: the hook threads must not keep the state (and so themselves) alive.
+            let weak = Arc::downgrade(&state.clone().into_inner());
+            let _ = mailer_slot.set(Box::new(move || {
+                let state = weak.upgrade()?;
+                Some(
+                    crate::mail::Mailer::new(&state.settings.get())
+                        .with_sendmail(crate::mail::find_sendmail(&state.config.mail.sendmail)),
+                )
+            }));
+        }
         if let Some(hooks) = &hooks {
             api::hooks::register_crons(&state.crons, hooks);
         }

@@ -13,7 +13,7 @@ mod bindings;
 mod engine;
 mod loader;
 
-pub use bindings::Host;
+pub use bindings::{Host, MailerFactory};
 pub use engine::Fault;
 pub use loader::{HookFile, MAX_HOOK_FILE_BYTES};
 

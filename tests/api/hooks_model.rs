@@ -502,3 +502,32 @@ fn urlencode(s: &str) -> String {
         })
         .collect()
 }
+
+#[tokio::test]
+async fn a_welcome_mail_is_sent_after_sign_up_through_the_configured_smtp() {
+    let app = app_with_model_hooks(2).await;
+    let sink = crate::smtp_sink::start().await;
+    let (status, body) = status_json(
+        app.su(
+            Method::PATCH,
+            "/api/settings",
+            Some(json!({"smtp": {"enabled": true, "host": "127.0.0.1", "port": sink.port}})),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+
+    app.create_record_ok(
+        "users",
+        json!({"email": "new@example.com", "password": "password123", "passwordConfirm": "password123"}),
+    )
+    .await;
+
+    let mail = sink
+        .wait_for("new@example.com", std::time::Duration::from_secs(10))
+        .await
+        .expect("the welcome mail arrives");
+    assert!(mail.raw.contains("Subject: Welcome"), "{}", mail.raw);
+    assert!(mail.raw.contains("Welcome aboard"), "{}", mail.raw);
+}

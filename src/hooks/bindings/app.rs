@@ -119,6 +119,7 @@ fn run(ctx: &Ctx<'_>, inv: &Invocation, op: &str, args: Value) -> Result<Value, 
             .map_err(host.map_error)
         }
         "findRecordsByFilter" => find_by_filter(inv, parse(args)?),
+        "sendMail" => send_mail(ctx, inv, parse(args)?),
         "httpSend" => {
             let args: http::SendArgs = parse(args)?;
             // Counted against the hook's time: a request never outlives it.
@@ -228,4 +229,49 @@ fn write(ctx: &Ctx<'_>, inv: &Invocation, op: &str, args: WithData) -> Result<Va
         }
     });
     result.map_err(host.map_error)
+}
+
+#[derive(Deserialize)]
+struct MailArgs {
+    to: Vec<String>,
+    subject: String,
+    html: String,
+}
+
+/// Most recipients of one `send` (to, cc and bcc together).
+const MAX_MAIL_RECIPIENTS: usize = 50;
+
+/// `$app.newMailClient().send(message)`: one mail per recipient, from the
+/// settings' sender (a hook cannot send as another address).
+fn send_mail(ctx: &Ctx<'_>, inv: &Invocation, args: MailArgs) -> Result<Value, HookError> {
+    if args.to.is_empty() || args.to.len() > MAX_MAIL_RECIPIENTS {
+        return Err(HookError::bad_request(format!(
+            "A mail needs 1 to {MAX_MAIL_RECIPIENTS} recipients."
+        )));
+    }
+    let mailer = inv
+        .host
+        .mailer
+        .get()
+        .and_then(|make| make())
+        .ok_or_else(|| HookError::bad_request("Mail cannot be sent yet."))?;
+    let mail = crate::mail::RenderedMail {
+        subject: args.subject,
+        html: args.html,
+    };
+    let failures: Vec<String> = wait(ctx, inv, async {
+        let mut failures = Vec::new();
+        for to in &args.to {
+            if let Err(e) = mailer.send(to, &mail).await {
+                failures.push(format!("{to}: {e}"));
+            }
+        }
+        failures
+    });
+    if failures.is_empty() {
+        Ok(Value::Null)
+    } else {
+        tracing::warn!(target: "ferrobase::hooks", failures = %failures.join("; "), "hook mail not sent");
+        Err(HookError::bad_request("Failed to send the mail."))
+    }
 }

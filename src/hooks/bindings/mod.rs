@@ -41,7 +41,13 @@ pub struct Host {
     pub http_allow_private: bool,
     /// `[hooks] http_allow`: the hosts `$http.send` may reach (empty = any).
     pub http_allow: Arc<Vec<String>>,
+    /// Builds a mailer from the current settings (set once the server's
+    /// state exists; until then mail cannot be sent).
+    pub mailer: Arc<std::sync::OnceLock<MailerFactory>>,
 }
+
+/// Builds a [`crate::mail::Mailer`] from the settings of the moment.
+pub type MailerFactory = Box<dyn Fn() -> Option<crate::mail::Mailer> + Send + Sync>;
 
 /// The state of the invocation a runtime is running: its deadline, whether
 /// it was interrupted, and the write `e.next()` performs.

@@ -69,8 +69,6 @@
   G.sleep = (ms) => { call("sleep", Number(ms) || 0); };
   G.$os = { getenv: (name) => call("getenv", String(name)) };
 
-  const str = (v) => (v == null ? "" : String(v));
-
   // ---- $http ---------------------------------------------------------------
   G.$http = {
     send(config) {
@@ -97,6 +95,8 @@
     encrypt: text("encrypt"),
     decrypt: text("decrypt"),
   };
+
+  const str = (v) => (v == null ? "" : String(v));
 
   // ---- records -------------------------------------------------------------
   class Record {
@@ -181,6 +181,27 @@
     },
   };
   G.$app = app;
+
+  // ---- mail ------------------------------------------------------------------
+  const addresses = (list) => (Array.isArray(list) ? list : list ? [list] : [])
+    .map((a) => (a && typeof a === "object" ? a.address : a))
+    .filter((a) => a != null && a !== "")
+    .map(String);
+  class MailerMessage {
+    constructor(data) { Object.assign(this, { from: {}, to: [], cc: [], bcc: [], subject: "", html: "", text: "", headers: {} }, data || {}); }
+  }
+  G.MailerMessage = MailerMessage;
+  const mailClient = {
+    send(message) {
+      const m = message || {};
+      call("sendMail", {
+        to: [...addresses(m.to), ...addresses(m.cc), ...addresses(m.bcc)],
+        subject: str(m.subject),
+        html: m.html ? String(m.html) : str(m.text).replace(/&/g, "&amp;").replace(/</g, "&lt;"),
+      });
+    },
+  };
+  app.newMailClient = () => mailClient;
 
   // ---- $apis middlewares ---------------------------------------------------
   const requireAuth = (...names) => (e) => {
