@@ -117,11 +117,15 @@ impl Vm {
             reply: _,
         } = job;
         let _entered = session::enter(session);
+        let depth = session::depth();
         self.invocation.set_action(action);
         self.invocation.begin(self.limits.timeout);
         let raw = self.context.with(|ctx| dispatch(&ctx, call));
         let timed_out = self.invocation.end();
         self.invocation.set_action(None);
+        // A runInTransaction the script never closed (it ran out of time):
+        // dropping the session rolls it back.
+        drop(session::truncate(depth));
         self.runtime.run_gc();
         if timed_out {
             return Err(Fault::Timeout(self.limits.timeout));

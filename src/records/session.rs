@@ -93,6 +93,28 @@ impl Drop for Entered {
     }
 }
 
+/// Makes `session` current until [`truncate`] drops it (a transaction a
+/// script opens and closes in two host calls).
+pub fn push(session: Arc<Session>) {
+    CURRENT.with(|c| c.borrow_mut().push(session));
+}
+
+/// How many sessions are current on this thread.
+pub fn depth() -> usize {
+    CURRENT.with(|c| c.borrow().len())
+}
+
+/// Drops the sessions above `depth` (the innermost first); returns them.
+pub fn truncate(depth: usize) -> Vec<Arc<Session>> {
+    CURRENT.with(|c| {
+        let mut stack = c.borrow_mut();
+        let keep = depth.min(stack.len());
+        let mut dropped = stack.split_off(keep);
+        dropped.reverse();
+        dropped
+    })
+}
+
 /// The session writes on this thread belong to, if any.
 pub fn current() -> Option<Arc<Session>> {
     CURRENT.with(|c| c.borrow().last().cloned())

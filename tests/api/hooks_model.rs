@@ -531,3 +531,41 @@ async fn a_welcome_mail_is_sent_after_sign_up_through_the_configured_smtp() {
     assert!(mail.raw.contains("Subject: Welcome"), "{}", mail.raw);
     assert!(mail.raw.contains("Welcome aboard"), "{}", mail.raw);
 }
+
+#[tokio::test]
+async fn run_in_transaction_commits_every_write_or_none() {
+    let app = app_with_model_hooks(1).await;
+
+    let (status, body) = status_json(
+        app.request(
+            Method::POST,
+            "/api/two-audits",
+            None,
+            Some(json!({"fail": true})),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        titles(&app, "audits").await.is_empty(),
+        "a throw rolls back both saves"
+    );
+
+    let (status, body) = status_json(
+        app.request(
+            Method::POST,
+            "/api/two-audits",
+            None,
+            Some(json!({"fail": false})),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        titles(&app, "audits").await,
+        ["first", "second"],
+        "both committed"
+    );
+}

@@ -6,7 +6,7 @@
 
 use super::{Invocation, http, wait, wait_counted};
 use crate::hooks::HookError;
-use crate::records::{self, Backend, Caller, ListQuery, MAX_PER_PAGE, RecordError};
+use crate::records::{self, Backend, Caller, ListQuery, MAX_PER_PAGE, RecordError, session};
 use crate::schema::CompiledCollection;
 use rquickjs::Ctx;
 use serde::Deserialize;
@@ -120,6 +120,24 @@ fn run(ctx: &Ctx<'_>, inv: &Invocation, op: &str, args: Value) -> Result<Value, 
         }
         "findRecordsByFilter" => find_by_filter(inv, parse(args)?),
         "sendMail" => send_mail(ctx, inv, parse(args)?),
+        "txBegin" => {
+            let limit = inv.limit.get() + Duration::from_secs(5);
+            session::push(session::Session::begin(&inv.host.db, limit));
+            Ok(json!(session::depth()))
+        }
+        "txEnd" => {
+            let TxEnd { depth, commit } = parse(args)?;
+            if depth == 0 || session::depth() != depth {
+                return Err(HookError::bad_request("runInTransaction: unbalanced end."));
+            }
+            let (store, hub) = (inv.host.store.clone(), inv.host.hub.clone());
+            let mut ended = Ok(());
+            for s in session::truncate(depth - 1) {
+                let (store, hub) = (&store, &hub);
+                ended = ended.and(wait(ctx, inv, s.end(commit, store, hub)));
+            }
+            ended.map(|()| Value::Null).map_err(inv.host.map_error)
+        }
         "httpSend" => {
             let args: http::SendArgs = parse(args)?;
             // Counted against the hook's time: a request never outlives it.
@@ -229,6 +247,12 @@ fn write(ctx: &Ctx<'_>, inv: &Invocation, op: &str, args: WithData) -> Result<Va
         }
     });
     result.map_err(host.map_error)
+}
+
+#[derive(Deserialize)]
+struct TxEnd {
+    depth: usize,
+    commit: bool,
 }
 
 #[derive(Deserialize)]

@@ -229,9 +229,11 @@ fn run_nested(ctx: &Ctx<'_>, inv: &Invocation, job: Job) {
         reply,
     } = job;
     let _entered = crate::records::session::enter(session);
+    let depth = crate::records::session::depth();
     let outer = inv.action.replace(action);
     let raw = engine::dispatch(ctx, call);
     *inv.action.borrow_mut() = outer;
+    drop(crate::records::session::truncate(depth));
     let outcome: Result<Outcome, Fault> = if inv.timed_out.get() {
         Err(Fault::Timeout(Duration::ZERO))
     } else {

@@ -202,6 +202,18 @@
     },
   };
   app.newMailClient = () => mailClient;
+  // Everything fn writes commits together, or not at all when it throws.
+  app.runInTransaction = (fn) => {
+    if (typeof fn !== "function") throw new TypeError("runInTransaction expects a function");
+    const depth = call("txBegin", null);
+    let ok = false;
+    try {
+      fn(app);
+      ok = true;
+    } finally {
+      call("txEnd", { depth, commit: ok });
+    }
+  };
 
   // ---- $apis middlewares ---------------------------------------------------
   const requireAuth = (...names) => (e) => {
