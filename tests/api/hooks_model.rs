@@ -569,3 +569,43 @@ async fn run_in_transaction_commits_every_write_or_none() {
         "both committed"
     );
 }
+
+#[tokio::test]
+async fn db_queries_bind_every_value_and_reads_cannot_write() {
+    let app = app_with_model_hooks(1).await;
+    for title in ["a", "b"] {
+        app.create_record_ok("audits", json!({ "title": title }))
+            .await;
+    }
+
+    let (status, body) = status_json(
+        app.request(
+            Method::POST,
+            "/api/hook-sql",
+            None,
+            Some(json!({"from": "a", "to": "c", "find": "x' OR '1'='1"})),
+        )
+        .await,
+    )
+    .await;
+
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["renamed"], 1,
+        "execute() answers the rows changed: {body}"
+    );
+    assert_eq!(
+        body["rows"],
+        json!([]),
+        "a quote in a bound value is only a value: {body}"
+    );
+    assert_eq!(
+        body["refused"], "A query that writes must use execute().",
+        "{body}"
+    );
+    assert_eq!(
+        titles(&app, "audits").await,
+        ["b", "c"],
+        "the DELETE did not run"
+    );
+}

@@ -8,6 +8,7 @@
 
 mod app;
 mod http;
+mod query;
 mod security;
 
 use super::engine::{self, Call, Fault, Job};

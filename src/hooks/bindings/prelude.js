@@ -202,6 +202,29 @@
     },
   };
   app.newMailClient = () => mailClient;
+  // Raw SQL with {:name} placeholders bound as values (PocketBase's dbx).
+  app.db = () => ({
+    newQuery(sql) {
+      let params = {};
+      const run = (mode) => call("dbQuery", { sql: String(sql), params, mode });
+      const q = {
+        bind(p) { params = Object.assign({}, params, p || {}); return q; },
+        all(out) {
+          const rows = run("all");
+          if (Array.isArray(out)) { out.length = 0; out.push(...rows); }
+          return rows;
+        },
+        one(out) {
+          const rows = run("one");
+          if (!rows.length) throw new errors.NotFoundError();
+          if (out && typeof out === "object") Object.assign(out, rows[0]);
+          return rows[0];
+        },
+        execute() { return run("execute"); },
+      };
+      return q;
+    },
+  });
   // Everything fn writes commits together, or not at all when it throws.
   app.runInTransaction = (fn) => {
     if (typeof fn !== "function") throw new TypeError("runInTransaction expects a function");
