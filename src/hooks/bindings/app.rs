@@ -121,9 +121,9 @@ fn run(ctx: &Ctx<'_>, inv: &Invocation, op: &str, args: Value) -> Result<Value, 
         "findRecordsByFilter" => find_by_filter(inv, parse(args)?),
         "sendMail" => send_mail(ctx, inv, parse(args)?),
         "dbQuery" => {
-            let (sql, params, mode) = super::query::prepare(parse(args)?)?;
+            let prepared = super::query::prepare(parse(args)?)?;
             let db = inv.host.db.clone();
-            wait(ctx, inv, super::query::query(&db, sql, params, mode)).map_err(inv.host.map_error)
+            wait(ctx, inv, super::query::query(&db, prepared)).map_err(inv.host.map_error)
         }
         "txBegin" => {
             let limit = inv.limit.get() + Duration::from_secs(5);

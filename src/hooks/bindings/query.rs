@@ -122,24 +122,31 @@ fn run(
     Ok(Value::Array(out))
 }
 
+/// A statement ready to run: SQLite text, named values, and the mode.
+pub(super) struct Prepared {
+    sql: String,
+    params: Vec<(String, Sql)>,
+    mode: String,
+}
+
 /// Prepares the statement's text and parameters for [`query`].
-pub(super) fn prepare(args: QueryArgs) -> Result<(String, Vec<(String, Sql)>, String), HookError> {
+pub(super) fn prepare(args: QueryArgs) -> Result<Prepared, HookError> {
     let sql = placeholders(&args.sql)?;
     let params = args
         .params
         .iter()
         .map(|(k, v)| (format!(":{k}"), to_sql(v)))
         .collect();
-    Ok((sql, params, args.mode))
+    Ok(Prepared {
+        sql,
+        params,
+        mode: args.mode,
+    })
 }
 
 /// Runs the query where it belongs (see the module doc).
-pub(super) async fn query(
-    db: &crate::db::Db,
-    sql: String,
-    params: Vec<(String, Sql)>,
-    mode: String,
-) -> Result<Value, RecordError> {
+pub(super) async fn query(db: &crate::db::Db, prepared: Prepared) -> Result<Value, RecordError> {
+    let Prepared { sql, params, mode } = prepared;
     if mode == "execute" {
         if let Some(s) = session::current() {
             return s.run(move |tx, _| run(tx, &sql, &params, &mode)).await;
