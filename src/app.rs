@@ -108,6 +108,7 @@ impl Application {
             config.realtime.max_streams_per_ip,
         );
         let hub = realtime.clone();
+        let mailer_slot: Arc<std::sync::OnceLock<crate::hooks::MailerFactory>> = Arc::default();
         let hooks = crate::hooks::Hooks::start(
             &config.hooks_dir(),
             crate::hooks::Limits {
@@ -122,6 +123,9 @@ impl Application {
                 hub: realtime.clone(),
                 handle: tokio::runtime::Handle::current(),
                 map_error: api::hooks::map_record_error,
+                http_allow_private: config.hooks.http_allow_private,
+                http_allow: Arc::new(config.hooks.http_allow.clone()),
+                mailer: mailer_slot.clone(),
             },
         )
         .await?;
@@ -143,6 +147,20 @@ impl Application {
             hooks: hooks.clone(),
         });
         register_builtin_jobs(&state);
+        {
+            // Weak: the hook threads must not keep the state (and so themselves) alive.
+            let weak = Arc::downgrade(&state.clone().into_inner());
+            let _ = mailer_slot.set(Box::new(move || {
+                let state = weak.upgrade()?;
+                Some(
+                    crate::mail::Mailer::new(&state.settings.get())
+                        .with_sendmail(crate::mail::find_sendmail(&state.config.mail.sendmail)),
+                )
+            }));
+        }
+        if let Some(hooks) = &hooks {
+            api::hooks::register_crons(&state.crons, hooks);
+        }
         api::backups_schedule(&state);
         state.crons.start();
         let (lifecycle, crons) = (state.lifecycle.clone(), state.crons.clone());

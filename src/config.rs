@@ -235,6 +235,11 @@ pub struct HooksConfig {
     pub memory_limit_mb: usize,
     /// Longest a hook may run JavaScript per request, in milliseconds.
     pub timeout_ms: u64,
+    /// Whether `$http.send` may reach loopback, private and link-local
+    /// addresses (off: the SSRF guard refuses them).
+    pub http_allow_private: bool,
+    /// Hosts `$http.send` may reach; empty = any (public) host.
+    pub http_allow: Vec<String>,
 }
 
 /// Default `[hooks] pool_size`.
@@ -255,6 +260,8 @@ impl Default for HooksConfig {
             pool_size: DEFAULT_HOOKS_POOL_SIZE,
             memory_limit_mb: DEFAULT_HOOKS_MEMORY_LIMIT_MB,
             timeout_ms: DEFAULT_HOOKS_TIMEOUT_MS,
+            http_allow_private: false,
+            http_allow: Vec::new(),
         }
     }
 }

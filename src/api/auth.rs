@@ -167,6 +167,7 @@ async fn auth_response(
     record_id: String,
     token: String,
     meta: Option<Value>,
+    auth_method: &'static str,
 ) -> Result<HttpResponse, ApiError> {
     refuse_unlisted_superuser(req, state, &collection)?;
     let owner = records::Caller {
@@ -181,10 +182,16 @@ async fn auth_response(
     };
     let record =
         records::view_as_owner(&state.db, collection.clone(), owner.clone(), record_id).await?;
-    let record = super::records::expanded_one(req, state, collection, owner, record).await?;
+    let record =
+        super::records::expanded_one(req, state, collection.clone(), owner, record).await?;
     let mut body = json!({"token": token, "record": record});
     if let Some(meta) = meta {
         body["meta"] = meta;
+    }
+    if let Some(answered) =
+        super::hooks::auth_request(req, state, &collection, &body, auth_method).await?
+    {
+        return Ok(answered);
     }
     respond::json(req, body, false)
 }
@@ -222,6 +229,11 @@ pub async fn with_password(
     } = body.bind()?;
     require(&[("identity", &identity), ("password", &password)])?;
     let identity_field = Some(identity_field).filter(|s| !s.is_empty());
+    let hook_fields = if super::hooks::wants_auth(&state, &collection, "password") {
+        json!({"identity": identity, "password": password})
+    } else {
+        Value::Null
+    };
     // Counted before the password is checked, so parallel guesses cannot
     // all slip past the limit (see `auth::throttle`).
     let attempt = match super::client_ip::of(&req, &state) {
@@ -259,6 +271,7 @@ pub async fn with_password(
         method: "password",
         mfa_id: mfa_id_of(&req, mfa_id),
         meta: None,
+        hook_fields,
     };
     finish_login(&req, &state, collection, factor).await
 }
@@ -285,6 +298,9 @@ pub(super) struct FirstFactor {
     pub mfa_id: Option<String>,
     /// Extra `meta` of the answer (OAuth2).
     pub meta: Option<Value>,
+    /// What the method's hook (`onRecordAuthWith…Request`) sees besides
+    /// `e.record`: `identity`/`password`, `otpId`, `providerName` ….
+    pub hook_fields: Value,
 }
 
 /// Ends a successful first factor: runs the MFA step (401 `{"mfaId"}` when a
@@ -304,7 +320,10 @@ pub(super) async fn finish_login(
         method,
         mfa_id,
         meta,
+        hook_fields,
     } = factor;
+    super::hooks::auth_method_gate(req, state, &collection, &record_id, method, hook_fields)
+        .await?;
     let owner = record_as_caller(req, state, &collection, &record_id, method).await?;
     let snapshot = state.registry.snapshot();
     accounts::login::check_auth_rule(
@@ -333,7 +352,7 @@ pub(super) async fn finish_login(
         None => auth::refresh_token(&state.db, collection.clone(), record_id.clone()).await?,
     };
     note_login(req, state, collection.clone(), record_id.clone()).await;
-    auth_response(req, state, collection, record_id, token, meta).await
+    auth_response(req, state, collection, record_id, token, meta, method).await
 }
 
 /// The request as record `record_id` would make it once logged in: that
@@ -434,6 +453,7 @@ pub async fn with_otp(
         mfa_id,
     } = body.bind()?;
     require(&[("otpId", &otp_id), ("password", &code)])?;
+    let hook_fields = json!({"otpId": otp_id});
     let record_id = accounts::otp::consume_otp(
         &state.db,
         &state.realtime,
@@ -448,6 +468,7 @@ pub async fn with_otp(
         token: None,
         method: "otp",
         mfa_id: mfa_id_of(&req, mfa_id),
+        hook_fields,
         meta: None,
     };
     finish_login(&req, &state, collection, factor).await
@@ -488,7 +509,7 @@ pub async fn refresh(
     } else {
         auth::refresh_token(&state.db, collection.clone(), id.clone()).await?
     };
-    auth_response(&req, &state, collection, id, token, None).await
+    auth_response(&req, &state, collection, id, token, None, "").await
 }
 
 /// The id of the authenticated record, which must belong to the collection
@@ -732,5 +753,5 @@ pub async fn impersonate(
     let token =
         accounts::impersonate::impersonate(&state.db, collection.clone(), id.clone(), duration)
             .await?;
-    auth_response(&req, &state, collection, id, token, None).await
+    auth_response(&req, &state, collection, id, token, None, "").await
 }

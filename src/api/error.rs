@@ -206,6 +206,18 @@ impl From<RecordError> for ApiError {
             RecordError::Hash(m) => ApiError::internal(m),
             RecordError::Files(e) => ApiError::from(e),
             RecordError::Db(e) => ApiError::from(e),
+            RecordError::Hook {
+                status,
+                message,
+                data,
+            } => ApiError::from(crate::hooks::HookError {
+                status,
+                message,
+                data,
+            }),
+            RecordError::Aborted => {
+                ApiError::internal("a hook's write transaction was rolled back")
+            }
         }
     }
 }

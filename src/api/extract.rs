@@ -54,6 +54,10 @@ impl AppState {
             db: &self.db,
             store: &self.store,
             hub: &self.realtime,
+            hooks: self
+                .hooks
+                .as_ref()
+                .map(|h| h as &dyn crate::records::WriteHooks),
         }
     }
 }

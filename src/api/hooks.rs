@@ -46,6 +46,26 @@ pub fn configure(cfg: &mut web::ServiceConfig, hooks: &Hooks) {
     }
 }
 
+/// Schedules the hooks' `cronAdd` jobs. A job never replaces a built-in
+/// one of the same id (PocketBase would; here that id is logged and skipped).
+pub fn register_crons(crons: &crate::cron::Scheduler, hooks: &Hooks) {
+    let taken: Vec<String> = crons.list().into_iter().map(|(id, _)| id).collect();
+    for def in hooks.crons() {
+        if taken.contains(&def.id) {
+            tracing::error!(target: "ferrobase::hooks", job = %def.id, "cronAdd: a built-in job has this id; skipped");
+            continue;
+        }
+        let (hooks, id) = (hooks.clone(), def.id.clone());
+        let run: crate::cron::JobFn = Arc::new(move || {
+            let (hooks, id) = (hooks.clone(), id.clone());
+            Box::pin(async move { hooks.run_cron(&id).await })
+        });
+        if let Err(e) = crons.add(&def.id, &def.expression, run) {
+            tracing::error!(target: "ferrobase::hooks", job = %def.id, error = %e, "cronAdd: not scheduled");
+        }
+    }
+}
+
 /// PocketBase's (Go `ServeMux`) pattern as actix's: `{name}` stays,
 /// `{name...}` matches the rest, a trailing `{$}` is dropped. Patterns with
 /// actix's own syntax (`{name:regex}`) are refused.
@@ -315,6 +335,119 @@ pub(super) async fn around_read(
     event["action"] = json!("respond");
     let outcome = hooks.run_record(hook, &event, None).await.map_err(fault)?;
     finish(outcome, None).map(|r| (Some(r), Value::Null))
+}
+
+/// `onRecordAuthRequest` around an auth response `body` (`{token, record,
+/// meta?}`): `None` when no handler applies (the caller answers `body`).
+/// A handler that throws refuses the login; one that answers itself wins.
+pub(super) async fn auth_request(
+    req: &HttpRequest,
+    state: &AppState,
+    collection: &CompiledCollection,
+    body: &Value,
+    auth_method: &str,
+) -> Result<Option<HttpResponse>, ApiError> {
+    let hook = "onRecordAuthRequest";
+    let hooks = match &state.hooks {
+        Some(h) if h.wants(hook, &collection.id, collection.name.as_str()) => h.clone(),
+        _ => return Ok(None),
+    };
+    let mut event = request_event(req, &Principal::Anonymous);
+    event["collection"] = collection_ref(collection);
+    event["record"] = body["record"].clone();
+    event["token"] = body["token"].clone();
+    event["meta"] = body.get("meta").cloned().unwrap_or(Value::Null);
+    event["authMethod"] = json!(auth_method);
+    event["action"] = json!("auth");
+    let outcome = hooks.run_record(hook, &event, None).await.map_err(fault)?;
+    finish(outcome, None).map(Some)
+}
+
+/// The hook of a login method ("password", "otp", "oauth2").
+fn auth_method_hook(method: &str) -> Option<&'static str> {
+    match method {
+        "password" => Some("onRecordAuthWithPasswordRequest"),
+        "otp" => Some("onRecordAuthWithOTPRequest"),
+        "oauth2" => Some("onRecordAuthWithOAuth2Request"),
+        _ => None,
+    }
+}
+
+/// Whether the hook of login `method` applies to `collection`.
+pub(super) fn wants_auth(state: &AppState, collection: &CompiledCollection, method: &str) -> bool {
+    auth_method_hook(method).is_some_and(|hook| applies(state, hook, collection))
+}
+
+/// `onRecordAuthWith…Request` once the method's own check passed (before
+/// MFA and the token): `e.record` is the record logging in, `fields` the
+/// method's own (`e.identity`, `e.password`, `e.otpId`, `e.providerName`).
+/// A handler that throws refuses the login.
+pub(super) async fn auth_method_gate(
+    req: &HttpRequest,
+    state: &AppState,
+    collection: &Arc<CompiledCollection>,
+    record_id: &str,
+    method: &str,
+    fields: Value,
+) -> Result<(), ApiError> {
+    let Some(hook) = auth_method_hook(method).filter(|h| applies(state, h, collection)) else {
+        return Ok(());
+    };
+    let Some(hooks) = state.hooks.clone() else {
+        return Ok(());
+    };
+    let record = crate::records::view_as_owner(
+        &state.db,
+        collection.clone(),
+        crate::records::Caller::superuser(),
+        record_id.to_owned(),
+    )
+    .await?;
+    let mut event = request_event(req, &Principal::Anonymous);
+    event["collection"] = collection_ref(collection);
+    event["record"] = record;
+    event["fields"] = fields;
+    event["action"] = json!("none");
+    let outcome = hooks.run_record(hook, &event, None).await.map_err(fault)?;
+    match outcome.error {
+        Some(e) => Err(ApiError::from(e)),
+        None => Ok(()),
+    }
+}
+
+/// `onRecordEnrich` over the records of a response (as the caller sees
+/// them); unchanged when no handler applies.
+pub(super) async fn enrich(
+    state: &AppState,
+    req: &HttpRequest,
+    who: &Principal,
+    collection: &CompiledCollection,
+    records: Vec<Value>,
+) -> Result<Vec<Value>, ApiError> {
+    let hooks = match &state.hooks {
+        Some(h)
+            if !records.is_empty()
+                && h.wants("onRecordEnrich", &collection.id, collection.name.as_str()) =>
+        {
+            h.clone()
+        }
+        _ => return Ok(records),
+    };
+    let mut event = request_event(req, who);
+    event["collection"] = collection_ref(collection);
+    event["records"] = Value::Array(records);
+    let outcome = hooks.run_enrich(&event).await.map_err(fault)?;
+    match (outcome.error, outcome.response) {
+        (Some(e), _) => Err(ApiError::from(e)),
+        (
+            None,
+            Some(Response::Json {
+                body: Value::Array(shown),
+                ..
+            }),
+        ) => Ok(shown),
+        _ => Err(ApiError::internal("onRecordEnrich answered no records")),
+    }
 }
 
 fn collection_ref(collection: &CompiledCollection) -> Value {

@@ -113,6 +113,7 @@ pub async fn list(
         std::mem::take(&mut page.items),
     )
     .await?;
+    page.items = hooks::enrich(&state, &req, &principal, &collection, page.items).await?;
     let page = serde_json::to_value(page).map_err(ApiError::internal)?;
     let hook = "onRecordsListRequest";
     let answered = hooks::around_read(&state, &req, &principal, &collection, hook, "result", page);
@@ -140,6 +141,10 @@ pub async fn view(
     )
     .await?;
     let record = expanded_one(&req, &state, collection.clone(), who, record).await?;
+    let record = hooks::enrich(&state, &req, &principal, &collection, vec![record])
+        .await?
+        .pop()
+        .unwrap_or_default();
     let hook = "onRecordViewRequest";
     let answered = hooks::around_read(
         &state,

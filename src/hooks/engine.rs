@@ -12,8 +12,10 @@
 use super::bindings::{self, Host, Invocation};
 use super::loader::HookFile;
 use super::{Action, HookError, Limits, Manifest, Outcome};
+use crate::records::session::{self, Session};
 use rquickjs::{Context, Ctx, Function, Runtime, Value, context::EvalOptions};
 use std::rc::Rc;
+use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 use tokio::sync::oneshot;
@@ -27,12 +29,16 @@ const JS_STACK_BYTES: usize = 1024 * 1024;
 pub(super) enum Call {
     Route { index: usize, event: String },
     Record { hook: &'static str, event: String },
+    Enrich { event: String },
+    Cron { id: String },
 }
 
 pub(super) struct Job {
     pub call: Call,
     /// The write to perform when a record hook calls `e.next()`.
     pub action: Option<Action>,
+    /// The write session a model hook's writes join.
+    pub session: Option<Arc<Session>>,
     pub reply: oneshot::Sender<Result<Outcome, Fault>>,
 }
 
@@ -95,45 +101,71 @@ impl Vm {
                 limits.timeout
             ));
         }
-        let manifest = serde_json::from_str(&manifest?).map_err(|e| e.to_string())?;
+        let manifest: Manifest = serde_json::from_str(&manifest?).map_err(|e| e.to_string())?;
+        vm.invocation.set_manifest(Arc::new(manifest.clone()));
         // The limit applies from here on, to invocations only: loading may
         // use what it needs (it is bounded by the time limit above).
         vm.runtime.set_memory_limit(limits.memory_bytes);
         Ok((vm, manifest))
     }
 
-    fn run(&self, call: Call, action: Option<Action>) -> Result<Outcome, Fault> {
+    fn run(&self, job: Job) -> Result<Outcome, Fault> {
+        let Job {
+            call,
+            action,
+            session,
+            reply: _,
+        } = job;
+        let _entered = session::enter(session);
+        let depth = session::depth();
         self.invocation.set_action(action);
         self.invocation.begin(self.limits.timeout);
-        let raw = self.context.with(|ctx| -> Result<String, String> {
-            let globals = ctx.globals();
-            let result = match call {
-                Call::Route { index, event } => globals
-                    .get::<_, Function>("__dispatchRoute")
-                    .and_then(|f| f.call::<_, String>((index, event))),
-                Call::Record { hook, event } => globals
-                    .get::<_, Function>("__dispatchRecord")
-                    .and_then(|f| f.call::<_, String>((hook, event))),
-            };
-            result.map_err(|e| describe(&ctx, e, "hook"))
-        });
+        let raw = self.context.with(|ctx| dispatch(&ctx, call));
         let timed_out = self.invocation.end();
         self.invocation.set_action(None);
+        // A runInTransaction the script never closed (it ran out of time):
+        // dropping the session rolls it back.
+        drop(session::truncate(depth));
         self.runtime.run_gc();
         if timed_out {
             return Err(Fault::Timeout(self.limits.timeout));
         }
-        let raw = raw.map_err(|message| {
-            if message.contains("out of memory") {
-                Fault::OutOfMemory
-            } else {
-                Fault::Script(message)
-            }
-        })?;
-        serde_json::from_str::<RawOutcome>(&raw)
-            .map(RawOutcome::into_outcome)
-            .map_err(|e| Fault::Script(format!("unreadable hook outcome: {e}")))
+        parse_outcome(raw)
     }
+}
+
+/// Calls the prelude's dispatcher for `call`; its outcome JSON.
+pub(super) fn dispatch(ctx: &Ctx<'_>, call: Call) -> Result<String, String> {
+    let globals = ctx.globals();
+    let result = match call {
+        Call::Route { index, event } => globals
+            .get::<_, Function>("__dispatchRoute")
+            .and_then(|f| f.call::<_, String>((index, event))),
+        Call::Record { hook, event } => globals
+            .get::<_, Function>("__dispatchRecord")
+            .and_then(|f| f.call::<_, String>((hook, event))),
+        Call::Cron { id } => globals
+            .get::<_, Function>("__dispatchCron")
+            .and_then(|f| f.call::<_, String>((id,))),
+        Call::Enrich { event } => globals
+            .get::<_, Function>("__dispatchEnrich")
+            .and_then(|f| f.call::<_, String>((event,))),
+    };
+    result.map_err(|e| describe(ctx, e, "hook"))
+}
+
+/// The outcome of a dispatch that did not run out of time.
+pub(super) fn parse_outcome(raw: Result<String, String>) -> Result<Outcome, Fault> {
+    let raw = raw.map_err(|message| {
+        if message.contains("out of memory") {
+            Fault::OutOfMemory
+        } else {
+            Fault::Script(message)
+        }
+    })?;
+    serde_json::from_str::<RawOutcome>(&raw)
+        .map(RawOutcome::into_outcome)
+        .map_err(|e| Fault::Script(format!("unreadable hook outcome: {e}")))
 }
 
 /// The pending exception of `ctx` as "message\nstack", naming `origin`.
@@ -259,10 +291,12 @@ fn worker(
         }
     };
     // Ends when every sender (the `Hooks` handle) is dropped.
-    for job in queue {
-        let outcome = vm.run(job.call, job.action);
+    for mut job in queue {
+        let (reply, _) = oneshot::channel();
+        let reply = std::mem::replace(&mut job.reply, reply);
+        let outcome = vm.run(job);
         let spent = matches!(outcome, Err(Fault::Timeout(_) | Fault::OutOfMemory));
-        let _ = job.reply.send(outcome);
+        let _ = reply.send(outcome);
         if spent {
             match Vm::new(&files, &limits, &host) {
                 Ok((fresh, _)) => vm = fresh,

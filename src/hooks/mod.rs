@@ -14,10 +14,12 @@ mod engine;
 mod loader;
 pub mod migrations;
 
-pub use bindings::Host;
+pub use bindings::{Host, MailerFactory};
 pub use engine::Fault;
 pub use loader::{HookFile, MAX_HOOK_FILE_BYTES};
 
+use crate::records::{self, RecordError, WriteHooks};
+use crate::schema::CompiledCollection;
 use futures_util::future::LocalBoxFuture;
 use serde_json::{Map, Value, json};
 use std::collections::HashMap;
@@ -114,6 +116,15 @@ pub const PB_HOOK_NAMES: &[&str] = &[
 
 /// The hooks that are triggered so far.
 pub const SUPPORTED_HOOKS: &[&str] = &[
+    "onRecordCreate",
+    "onRecordUpdate",
+    "onRecordDelete",
+    "onRecordAfterCreateSuccess",
+    "onRecordAfterUpdateSuccess",
+    "onRecordAfterDeleteSuccess",
+    "onRecordAfterCreateError",
+    "onRecordAfterUpdateError",
+    "onRecordAfterDeleteError",
     "onRecordCreateRequest",
     "onRecordUpdateRequest",
     "onRecordDeleteRequest",
@@ -306,12 +317,128 @@ pub struct RouteDef {
     pub path: String,
 }
 
+/// One `cronAdd` registration.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+pub struct CronDef {
+    pub id: String,
+    pub expression: String,
+}
+
 /// What the hook files registered.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
 pub struct Manifest {
+    #[serde(default)]
+    pub crons: Vec<CronDef>,
     pub routes: Vec<RouteDef>,
     /// Hook name → the collection filters of each handler.
     pub hooks: HashMap<String, Vec<Vec<String>>>,
+}
+
+impl Manifest {
+    /// Whether any handler of `hook` applies to the collection `id`/`name`.
+    pub fn wants(&self, hook: &str, id: &str, name: &str) -> bool {
+        self.hooks.get(hook).is_some_and(|handlers| {
+            handlers
+                .iter()
+                .any(|tags| tags.is_empty() || tags.iter().any(|t| t == id || t == name))
+        })
+    }
+}
+
+/// How long past its time limit a model hook may hold the writer (time
+/// spent waiting on the database is not counted against the limit).
+const SESSION_MARGIN: Duration = Duration::from_secs(5);
+
+/// The model hooks (`onRecordCreate` …) as the write path calls them: on
+/// this thread when it is a hook thread waiting in a host operation
+/// (re-entrantly), else on the pool (`jobs`).
+#[derive(Clone)]
+pub(crate) struct ModelHooks {
+    jobs: Option<crossbeam_channel::Sender<engine::Job>>,
+    manifest: std::sync::Arc<Manifest>,
+    timeout: Duration,
+    map_error: fn(RecordError) -> HookError,
+}
+
+impl WriteHooks for ModelHooks {
+    fn wants(&self, hook: &str, collection: &CompiledCollection) -> bool {
+        self.manifest
+            .wants(hook, &collection.id, collection.name.as_str())
+    }
+
+    fn session_limit(&self) -> Duration {
+        self.timeout + SESSION_MARGIN
+    }
+
+    fn run<'a>(
+        &'a self,
+        call: records::hooked::Invocation<'a>,
+    ) -> LocalBoxFuture<'a, Result<(), RecordError>> {
+        Box::pin(async move {
+            let c = call.collection;
+            let event = json!({
+                "collection": {
+                    "id": c.id,
+                    "name": c.name.as_str(),
+                    "type": c.to_json().get("type").cloned().unwrap_or(Value::Null),
+                },
+                "record": call.record,
+                "changed": call.changed,
+                "error": call.error,
+                "action": if call.next.is_some() { "write" } else { "none" },
+            });
+            let map_error = self.map_error;
+            let action: Option<Action> = call.next.map(|next| -> Action {
+                Box::new(move |fields| {
+                    Box::pin(async move { next(fields).await.map_err(map_error) })
+                })
+            });
+            let (job, outcome) =
+                bindings::record_job(call.hook, event.to_string(), action, call.session);
+            let sent = match bindings::reentry() {
+                Some(inbox) => inbox.send(job).is_ok(),
+                None => self.jobs.as_ref().is_some_and(|j| j.send(job).is_ok()),
+            };
+            let outcome = match outcome.await {
+                Ok(o) if sent => o,
+                _ => Err(Fault::Gone),
+            };
+            match outcome {
+                Ok(Outcome { error: None, .. }) => Ok(()),
+                Ok(Outcome { error: Some(e), .. }) => Err(RecordError::Hook {
+                    status: e.status,
+                    message: e.message,
+                    data: e.data,
+                }),
+                Err(fault) => {
+                    tracing::error!(target: "ferrobase::hooks", hook = call.hook, error = %fault, "hook failed");
+                    let e = HookError::internal();
+                    Err(RecordError::Hook {
+                        status: e.status,
+                        message: e.message,
+                        data: e.data,
+                    })
+                }
+            }
+        })
+    }
+}
+
+impl WriteHooks for Hooks {
+    fn wants(&self, hook: &str, collection: &CompiledCollection) -> bool {
+        self.model.wants(hook, collection)
+    }
+
+    fn session_limit(&self) -> Duration {
+        self.model.session_limit()
+    }
+
+    fn run<'a>(
+        &'a self,
+        call: records::hooked::Invocation<'a>,
+    ) -> LocalBoxFuture<'a, Result<(), RecordError>> {
+        self.model.run(call)
+    }
 }
 
 /// Why the hooks could not start.
@@ -324,6 +451,7 @@ pub struct LoadError(String);
 pub struct Hooks {
     jobs: crossbeam_channel::Sender<engine::Job>,
     manifest: std::sync::Arc<Manifest>,
+    model: ModelHooks,
 }
 
 impl Hooks {
@@ -342,18 +470,53 @@ impl Hooks {
         }
         let names: Vec<&str> = files.iter().map(|f| f.name.as_str()).collect();
         tracing::info!(target: "ferrobase::hooks", dir = %dir.display(), files = ?names, "loading hooks");
+        let (timeout, map_error) = (limits.timeout, host.map_error);
         let (jobs, manifest) = engine::start(files, limits, host, pool_size)
             .await
             .map_err(LoadError)?;
+        for job in &manifest.crons {
+            crate::cron::parse(&job.expression)
+                .map_err(|e| LoadError(format!("cronAdd({:?}): {e}", job.id)))?;
+        }
         for name in manifest.hooks.keys() {
             if !SUPPORTED_HOOKS.contains(&name.as_str()) {
                 tracing::warn!(target: "ferrobase::hooks", hook = %name, "this hook is not supported yet; its handlers never run");
             }
         }
+        let manifest = std::sync::Arc::new(manifest);
+        let model = ModelHooks {
+            jobs: Some(jobs.clone()),
+            manifest: manifest.clone(),
+            timeout,
+            map_error,
+        };
         Ok(Some(Self {
             jobs,
-            manifest: std::sync::Arc::new(manifest),
+            manifest,
+            model,
         }))
+    }
+
+    /// The `cronAdd` jobs, in registration order.
+    pub fn crons(&self) -> &[CronDef] {
+        &self.manifest.crons
+    }
+
+    /// Runs the `cronAdd` job `id` (under the time limit). A job that
+    /// throws or breaks a limit is logged; the scheduler goes on.
+    pub async fn run_cron(&self, id: &str) {
+        let outcome = self
+            .submit(engine::Call::Cron { id: id.to_owned() }, None)
+            .await;
+        match outcome {
+            Ok(Outcome { error: None, .. }) => {}
+            Ok(Outcome { error: Some(e), .. }) => {
+                tracing::error!(target: "ferrobase::hooks", job = %id, status = e.status, message = %e.message, "cron job failed");
+            }
+            Err(fault) => {
+                tracing::error!(target: "ferrobase::hooks", job = %id, error = %fault, "cron job failed");
+            }
+        }
     }
 
     /// The custom routes, in registration order.
@@ -363,11 +526,7 @@ impl Hooks {
 
     /// Whether any handler of `hook` applies to the collection `id`/`name`.
     pub fn wants(&self, hook: &str, id: &str, name: &str) -> bool {
-        self.manifest.hooks.get(hook).is_some_and(|handlers| {
-            handlers
-                .iter()
-                .any(|tags| tags.is_empty() || tags.iter().any(|t| t == id || t == name))
-        })
+        self.manifest.wants(hook, id, name)
     }
 
     /// Runs custom route `index` with `event` (see the prelude's `baseEvent`).
@@ -401,12 +560,24 @@ impl Hooks {
         .await
     }
 
+    /// Runs `onRecordEnrich` over `event.records`; answers them as shown.
+    pub async fn run_enrich(&self, event: &Value) -> Result<Outcome, Fault> {
+        self.submit(
+            engine::Call::Enrich {
+                event: event.to_string(),
+            },
+            None,
+        )
+        .await
+    }
+
     async fn submit(&self, call: engine::Call, action: Option<Action>) -> Result<Outcome, Fault> {
         let (reply, outcome) = tokio::sync::oneshot::channel();
         self.jobs
             .send(engine::Job {
                 call,
                 action,
+                session: None,
                 reply,
             })
             .map_err(|_| Fault::Gone)?;

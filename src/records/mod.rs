@@ -8,11 +8,13 @@ mod auth_records;
 mod broadcast;
 mod expand;
 mod files;
+pub mod hooked;
 mod input;
 mod list;
 mod read;
 mod refs;
 mod scope;
+pub mod session;
 pub mod system;
 pub mod validate;
 pub mod value;
@@ -22,6 +24,7 @@ pub use access::Caller;
 pub use broadcast::visible;
 pub use expand::{ExpandTree, MAX_EXPAND_DEPTH, expand};
 pub use files::{Cleanup, Upload};
+pub use hooked::{Next, Stage, WriteHooks};
 pub use list::{ListPage, ListQuery, list, list_with_params, parse_list_query};
 pub use read::{
     StoredFile, find_file, matches_rule, select_sql, view, view_as_owner, view_in, view_sample,
@@ -73,6 +76,16 @@ pub enum RecordError {
     Files(#[from] crate::files::FilesError),
     #[error(transparent)]
     Db(#[from] DbError),
+    /// A JavaScript hook refused the write (its status, message and data).
+    #[error("a hook refused the write: {message}")]
+    Hook {
+        status: u16,
+        message: String,
+        data: serde_json::Value,
+    },
+    /// A hook's write session was rolled back (it failed or ran out of time).
+    #[error("the hook's write transaction was rolled back")]
+    Aborted,
 }
 
 impl From<rusqlite::Error> for RecordError {

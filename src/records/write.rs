@@ -10,9 +10,11 @@
 use super::RecordError;
 use super::access::{self, Access, Caller};
 use super::files::{self as record_files, Cleanup, NewFile, Upload};
+use super::hooked::{self, Plain, WriteHooks};
 use super::input::{self, Draft};
 use super::read::{load, row_matches, serialize};
 use super::refs;
+use super::session;
 use super::validate;
 use super::value::to_sql;
 use crate::auth::password;
@@ -231,6 +233,8 @@ pub struct Backend<'a> {
     pub db: &'a Db,
     pub store: &'a Store,
     pub hub: &'a Hub,
+    /// JavaScript model hooks (`onRecordCreate` …); `None` without hooks.
+    pub hooks: Option<&'a dyn WriteHooks>,
 }
 
 /// A change to record `id` of `collection`, for realtime subscribers.
@@ -250,6 +254,10 @@ pub(super) async fn write_and_publish<T: Send + 'static>(
     hub: &Hub,
     f: impl FnOnce(&Connection, &mut Changes) -> Result<T, RecordError> + Send + 'static,
 ) -> Result<T, RecordError> {
+    if let Some(session) = session::current() {
+        // Inside a hook's write session: its changes are published when it commits.
+        return session.run(f).await;
+    }
     let (out, changes) = in_transaction(db, move |tx| {
         let mut changes = Changes::default();
         let out = f(tx, &mut changes)?;
@@ -269,7 +277,33 @@ pub async fn create(
     body: Map<String, Value>,
     uploads: Vec<Upload>,
 ) -> Result<Value, RecordError> {
-    let Backend { db, store, hub } = backend;
+    if let Some(hooks) = backend.hooks
+        && hooked::wanted(hooks, hooked::Stage::Create, &collection)
+    {
+        let mut record = Map::new();
+        for field in &collection.fields {
+            if !matches!(field.kind, FieldKind::Password { .. }) {
+                record.insert(field.name.to_string(), field.zero_value());
+            }
+        }
+        record.insert("id".into(), json!(""));
+        record.extend(body.clone());
+        let plain = Plain::Create {
+            snapshot,
+            caller,
+            uploads,
+        };
+        return hooked::write(
+            hooks,
+            backend,
+            collection,
+            Value::Object(record),
+            body,
+            plain,
+        )
+        .await;
+    }
+    let Backend { db, store, hub, .. } = backend;
     let prepared = prepare_create(&snapshot, collection, caller, body, &uploads).await?;
     let placed = files::place(store, prepared.stage(uploads)?).await?;
     let outcome = write_and_publish(db, hub, move |tx, changes| {
@@ -288,7 +322,11 @@ pub async fn settle(
 ) -> Result<Value, RecordError> {
     match outcome {
         Ok(applied) => {
-            applied.cleanup.run(store).await;
+            match session::current() {
+                // Inside a hook's write session: files wait for its end.
+                Some(session) => session.hold_files(placed, applied.cleanup),
+                None => applied.cleanup.run(store).await,
+            }
             Ok(applied.record)
         }
         Err(e) => {
@@ -486,7 +524,28 @@ pub async fn update(
     body: Map<String, Value>,
     uploads: Vec<Upload>,
 ) -> Result<Value, RecordError> {
-    let Backend { db, store, hub } = backend;
+    if let Some(hooks) = backend.hooks
+        && hooked::wanted(hooks, hooked::Stage::Update, &collection)
+    {
+        let mut record = stored(backend.db, &collection, &id).await?;
+        record.extend(body.clone());
+        let plain = Plain::Update {
+            snapshot,
+            caller,
+            id,
+            uploads,
+        };
+        return hooked::write(
+            hooks,
+            backend,
+            collection,
+            Value::Object(record),
+            body,
+            plain,
+        )
+        .await;
+    }
+    let Backend { db, store, hub, .. } = backend;
     let prepared =
         prepare_update(db, snapshot.clone(), collection, caller, id, body, &uploads).await?;
     let placed = files::place(store, prepared.stage(uploads)?).await?;
@@ -562,14 +621,58 @@ pub async fn delete(
     caller: Caller,
     id: String,
 ) -> Result<(), RecordError> {
-    let Backend { db, store, hub } = backend;
+    if let Some(hooks) = backend.hooks
+        && hooked::wanted(hooks, hooked::Stage::Delete, &collection)
+    {
+        let record = stored(backend.db, &collection, &id).await?;
+        let plain = Plain::Delete {
+            snapshot,
+            caller,
+            id,
+        };
+        return hooked::write(
+            hooks,
+            backend,
+            collection,
+            Value::Object(record),
+            Map::new(),
+            plain,
+        )
+        .await
+        .map(|_| ());
+    }
+    let Backend { db, store, hub, .. } = backend;
     let prepared = prepare_delete(db, &snapshot, collection, caller, id).await?;
     let cleanup = write_and_publish(db, hub, move |tx, changes| {
         prepared.apply(tx, &snapshot, changes)
     })
     .await?;
-    cleanup.run(store).await;
+    match session::current() {
+        Some(session) => session.hold_files(Vec::new(), cleanup),
+        None => cleanup.run(store).await,
+    }
     Ok(())
+}
+
+/// The stored record with every field (a hook's `e.record` before an update
+/// or delete); a missing record is the write's own 404.
+async fn stored(
+    db: &Db,
+    collection: &Arc<CompiledCollection>,
+    id: &str,
+) -> Result<Map<String, Value>, RecordError> {
+    let (c, id) = (collection.clone(), id.to_owned());
+    let mut record = db
+        .read(move |conn| load(conn, &c, &id, &Access::All)?.ok_or(RecordError::NotFound))
+        .await?;
+    // Secrets stay out of hook code's view (PocketBase hides them on export too).
+    for field in &collection.fields {
+        if matches!(field.kind, FieldKind::Password { .. }) {
+            record.remove(field.name.as_str());
+        }
+    }
+    record.remove("tokenKey");
+    Ok(record)
 }
 
 /// Runs `f` on the writer inside a transaction it shares with other
@@ -588,7 +691,7 @@ pub async fn truncate(
     snapshot: Arc<Snapshot>,
     collection: Arc<CompiledCollection>,
 ) -> Result<(), RecordError> {
-    let Backend { db, store, hub } = backend;
+    let Backend { db, store, hub, .. } = backend;
     if collection.kind == CollectionType::View {
         return Err(RecordError::ViewTruncate);
     }

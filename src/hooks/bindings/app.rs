@@ -4,10 +4,11 @@
 //! API. Every answer is `{"ok": value}` or `{"err": {status, message, data}}`;
 //! the prelude turns the latter into a thrown `ApiError`.
 
-use super::Invocation;
+use super::{Invocation, http, wait, wait_counted};
 use crate::hooks::HookError;
-use crate::records::{self, Backend, Caller, ListQuery, MAX_PER_PAGE, RecordError};
+use crate::records::{self, Backend, Caller, ListQuery, MAX_PER_PAGE, RecordError, session};
 use crate::schema::CompiledCollection;
+use rquickjs::Ctx;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use std::sync::Arc;
@@ -16,9 +17,9 @@ use std::time::Duration;
 /// Longest name of an environment variable `$os.getenv` looks up.
 const MAX_ENV_NAME_BYTES: usize = 256;
 
-pub(super) fn dispatch(inv: &Invocation, op: &str, args: &str) -> String {
+pub(super) fn dispatch(ctx: &Ctx<'_>, inv: &Invocation, op: &str, args: &str) -> String {
     let answer = match serde_json::from_str::<Value>(args) {
-        Ok(args) => run(inv, op, args),
+        Ok(args) => run(ctx, inv, op, args),
         Err(_) => Err(HookError::bad_request("Invalid host call arguments.")),
     };
     match answer {
@@ -66,7 +67,7 @@ fn parse<T: for<'de> Deserialize<'de>>(args: Value) -> Result<T, HookError> {
         .map_err(|e| HookError::bad_request(format!("Invalid arguments: {e}")))
 }
 
-fn run(inv: &Invocation, op: &str, args: Value) -> Result<Value, HookError> {
+fn run(ctx: &Ctx<'_>, inv: &Invocation, op: &str, args: Value) -> Result<Value, HookError> {
     match op {
         "log" => {
             let LogArgs { level, message } = parse(args)?;
@@ -118,7 +119,37 @@ fn run(inv: &Invocation, op: &str, args: Value) -> Result<Value, HookError> {
             .map_err(host.map_error)
         }
         "findRecordsByFilter" => find_by_filter(inv, parse(args)?),
-        "create" | "update" | "delete" => write(inv, op, parse(args)?),
+        "sendMail" => send_mail(ctx, inv, parse(args)?),
+        "dbQuery" => {
+            let prepared = super::query::prepare(parse(args)?)?;
+            let db = inv.host.db.clone();
+            wait(ctx, inv, super::query::query(&db, prepared)).map_err(inv.host.map_error)
+        }
+        "txBegin" => {
+            let limit = inv.limit.get() + Duration::from_secs(5);
+            session::push(session::Session::begin(&inv.host.db, limit));
+            Ok(json!(session::depth()))
+        }
+        "txEnd" => {
+            let TxEnd { depth, commit } = parse(args)?;
+            if depth == 0 || session::depth() != depth {
+                return Err(HookError::bad_request("runInTransaction: unbalanced end."));
+            }
+            let (store, hub) = (inv.host.store.clone(), inv.host.hub.clone());
+            let mut ended = Ok(());
+            for s in session::truncate(depth - 1) {
+                let (store, hub) = (&store, &hub);
+                ended = ended.and(wait(ctx, inv, s.end(commit, store, hub)));
+            }
+            ended.map(|()| Value::Null).map_err(inv.host.map_error)
+        }
+        "httpSend" => {
+            let args: http::SendArgs = parse(args)?;
+            // Counted against the hook's time: a request never outlives it.
+            let limit = http::budget(&args, inv.remaining());
+            wait_counted(ctx, inv, http::send(&inv.host, args, limit))
+        }
+        "create" | "update" | "delete" => write(ctx, inv, op, parse(args)?),
         "next" => {
             let Value::Object(data) = args else {
                 return Err(HookError::bad_request(
@@ -129,12 +160,13 @@ fn run(inv: &Invocation, op: &str, args: Value) -> Result<Value, HookError> {
                 // A second e.next() (or one outside a write): nothing more to do.
                 return Ok(Value::Null);
             };
-            let host = &inv.host;
-            inv.paused(|| host.handle.block_on(action(data)))
+            wait(ctx, inv, action(data))
         }
-        _ => Err(HookError::bad_request(format!(
-            "Unknown host operation {op:?}."
-        ))),
+        other => super::security::run(other, args).unwrap_or_else(|| {
+            Err(HookError::bad_request(format!(
+                "Unknown host operation {op:?}."
+            )))
+        }),
     }
 }
 
@@ -185,40 +217,90 @@ fn find_by_filter(inv: &Invocation, args: ByFilter) -> Result<Value, HookError> 
     Ok(Value::Array(items))
 }
 
-fn write(inv: &Invocation, op: &str, args: WithData) -> Result<Value, HookError> {
+fn write(ctx: &Ctx<'_>, inv: &Invocation, op: &str, args: WithData) -> Result<Value, HookError> {
     let collection = collection(inv, &args.c)?;
     let host = &inv.host;
+    let model = inv.model();
     let backend = Backend {
         db: &host.db,
         store: &host.store,
         hub: &host.hub,
+        hooks: model.as_ref().map(|m| m as &dyn records::WriteHooks),
     };
     let snapshot = host.registry.snapshot();
     let caller = Caller::superuser();
-    let result: Result<Value, RecordError> = inv.paused(|| {
-        host.handle.block_on(async move {
-            match op {
-                "create" => {
-                    records::create(backend, snapshot, collection, caller, args.data, Vec::new())
-                        .await
-                }
-                "update" => {
-                    records::update(
-                        backend,
-                        snapshot,
-                        collection,
-                        caller,
-                        args.id,
-                        args.data,
-                        Vec::new(),
-                    )
-                    .await
-                }
-                _ => records::delete(backend, snapshot, collection, caller, args.id)
-                    .await
-                    .map(|()| Value::Null),
+    let result: Result<Value, RecordError> = wait(ctx, inv, async move {
+        match op {
+            "create" => {
+                records::create(backend, snapshot, collection, caller, args.data, Vec::new()).await
             }
-        })
+            "update" => {
+                records::update(
+                    backend,
+                    snapshot,
+                    collection,
+                    caller,
+                    args.id,
+                    args.data,
+                    Vec::new(),
+                )
+                .await
+            }
+            _ => records::delete(backend, snapshot, collection, caller, args.id)
+                .await
+                .map(|()| Value::Null),
+        }
     });
     result.map_err(host.map_error)
+}
+
+#[derive(Deserialize)]
+struct TxEnd {
+    depth: usize,
+    commit: bool,
+}
+
+#[derive(Deserialize)]
+struct MailArgs {
+    to: Vec<String>,
+    subject: String,
+    html: String,
+}
+
+/// Most recipients of one `send` (to, cc and bcc together).
+const MAX_MAIL_RECIPIENTS: usize = 50;
+
+/// `$app.newMailClient().send(message)`: one mail per recipient, from the
+/// settings' sender (a hook cannot send as another address).
+fn send_mail(ctx: &Ctx<'_>, inv: &Invocation, args: MailArgs) -> Result<Value, HookError> {
+    if args.to.is_empty() || args.to.len() > MAX_MAIL_RECIPIENTS {
+        return Err(HookError::bad_request(format!(
+            "A mail needs 1 to {MAX_MAIL_RECIPIENTS} recipients."
+        )));
+    }
+    let mailer = inv
+        .host
+        .mailer
+        .get()
+        .and_then(|make| make())
+        .ok_or_else(|| HookError::bad_request("Mail cannot be sent yet."))?;
+    let mail = crate::mail::RenderedMail {
+        subject: args.subject,
+        html: args.html,
+    };
+    let failures: Vec<String> = wait(ctx, inv, async {
+        let mut failures = Vec::new();
+        for to in &args.to {
+            if let Err(e) = mailer.send(to, &mail).await {
+                failures.push(format!("{to}: {e}"));
+            }
+        }
+        failures
+    });
+    if failures.is_empty() {
+        Ok(Value::Null)
+    } else {
+        tracing::warn!(target: "ferrobase::hooks", failures = %failures.join("; "), "hook mail not sent");
+        Err(HookError::bad_request("Failed to send the mail."))
+    }
 }

@@ -7,16 +7,22 @@
 //! against the hook's time limit.
 
 mod app;
+mod http;
+mod query;
+mod security;
 
-use super::{Action, HookError, PB_HOOK_NAMES};
+use super::engine::{self, Call, Fault, Job};
+use super::{Action, HookError, Manifest, Outcome, PB_HOOK_NAMES};
 use crate::db::Db;
 use crate::files::Store;
 use crate::realtime::Hub;
 use crate::records::RecordError;
 use crate::schema::Registry;
 use rquickjs::{Ctx, Function, Object};
-use std::cell::{Cell, RefCell};
+use std::cell::{Cell, OnceCell, RefCell};
+use std::future::Future;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const PRELUDE: &str = include_str!("prelude.js");
@@ -32,7 +38,17 @@ pub struct Host {
     pub handle: tokio::runtime::Handle,
     /// The status and message the API answers a record error with.
     pub map_error: fn(RecordError) -> HookError,
+    /// `[hooks] http_allow_private`: `$http.send` may reach non-public addresses.
+    pub http_allow_private: bool,
+    /// `[hooks] http_allow`: the hosts `$http.send` may reach (empty = any).
+    pub http_allow: Arc<Vec<String>>,
+    /// Builds a mailer from the current settings (set once the server's
+    /// state exists; until then mail cannot be sent).
+    pub mailer: Arc<std::sync::OnceLock<MailerFactory>>,
 }
+
+/// Builds a [`crate::mail::Mailer`] from the settings of the moment.
+pub type MailerFactory = Box<dyn Fn() -> Option<crate::mail::Mailer> + Send + Sync>;
 
 /// The state of the invocation a runtime is running: its deadline, whether
 /// it was interrupted, and the write `e.next()` performs.
@@ -41,6 +57,8 @@ pub(crate) struct Invocation {
     deadline: Cell<Option<Instant>>,
     timed_out: Cell<bool>,
     action: RefCell<Option<Action>>,
+    manifest: OnceCell<Arc<Manifest>>,
+    limit: Cell<Duration>,
 }
 
 impl Invocation {
@@ -50,10 +68,13 @@ impl Invocation {
             deadline: Cell::new(None),
             timed_out: Cell::new(false),
             action: RefCell::new(None),
+            manifest: OnceCell::new(),
+            limit: Cell::new(Duration::ZERO),
         }
     }
 
     pub(crate) fn begin(&self, limit: Duration) {
+        self.limit.set(limit);
         self.timed_out.set(false);
         self.deadline.set(Some(Instant::now() + limit));
     }
@@ -66,6 +87,20 @@ impl Invocation {
 
     pub(crate) fn set_action(&self, action: Option<Action>) {
         *self.action.borrow_mut() = action;
+    }
+
+    /// The model hooks as writes made on this thread reach them.
+    fn model(&self) -> Option<super::ModelHooks> {
+        Some(super::ModelHooks {
+            jobs: None,
+            manifest: self.manifest.get()?.clone(),
+            timeout: self.limit.get(),
+            map_error: self.host.map_error,
+        })
+    }
+
+    pub(crate) fn set_manifest(&self, manifest: Arc<Manifest>) {
+        let _ = self.manifest.set(manifest);
     }
 
     /// QuickJS's interrupt handler: true stops the script (uncatchable).
@@ -83,6 +118,11 @@ impl Invocation {
     fn paused<T>(&self, f: impl FnOnce() -> T) -> T {
         let started = Instant::now();
         let out = f();
+        // A nested hook that ran out of time while we waited ends us too.
+        if self.timed_out.get() {
+            self.deadline.set(Some(Instant::now()));
+            return out;
+        }
         if let Some(deadline) = self.deadline.get() {
             self.deadline.set(Some(deadline + started.elapsed()));
         }
@@ -106,10 +146,116 @@ impl Invocation {
 /// Defines `__host` and the hook names, then evaluates the prelude.
 pub(crate) fn install<'js>(ctx: &Ctx<'js>, invocation: Rc<Invocation>) -> rquickjs::Result<()> {
     let globals: Object = ctx.globals();
-    let host = Function::new(ctx.clone(), move |op: String, args: String| -> String {
-        app::dispatch(&invocation, &op, &args)
-    })?;
+    let host = Function::new(
+        ctx.clone(),
+        move |ctx: Ctx<'js>, op: String, args: String| -> String {
+            app::dispatch(&ctx, &invocation, &op, &args)
+        },
+    )?;
     globals.set("__host", host)?;
     globals.set("__hookNames", PB_HOOK_NAMES.to_vec())?;
     ctx.eval::<(), _>(PRELUDE)
+}
+
+thread_local! {
+    /// Inboxes of the host operations this hook thread is waiting in,
+    /// innermost last: a hook triggered by that wait (a model hook of a
+    /// write the script started) runs here, re-entrantly, instead of
+    /// waiting for a free runtime of the pool (which may never come).
+    static REENTRY: RefCell<Vec<tokio::sync::mpsc::UnboundedSender<Job>>> =
+        const { RefCell::new(Vec::new()) };
+}
+
+/// Where a model hook triggered on this thread runs: the innermost waiting
+/// host operation, if this is a hook thread inside one.
+pub(crate) fn reentry() -> Option<tokio::sync::mpsc::UnboundedSender<Job>> {
+    REENTRY.with(|r| r.borrow().last().cloned())
+}
+
+/// Waits for `fut` on the server's runtime with the clock stopped, running
+/// any hook the wait triggers on this thread's runtime meanwhile.
+fn wait<T>(ctx: &Ctx<'_>, inv: &Invocation, fut: impl Future<Output = T>) -> T {
+    inv.paused(|| wait_counted(ctx, inv, fut))
+}
+
+/// [`wait`] with the clock running (the wait counts against the limit).
+fn wait_counted<T>(ctx: &Ctx<'_>, inv: &Invocation, fut: impl Future<Output = T>) -> T {
+    let (inbox, mut nested) = tokio::sync::mpsc::unbounded_channel::<Job>();
+    REENTRY.with(|r| r.borrow_mut().push(inbox));
+    let _runtime = inv.host.handle.enter();
+    let out = {
+        park_on(async {
+            let mut fut = std::pin::pin!(fut);
+            loop {
+                tokio::select! {
+                    biased;
+                    out = &mut fut => break out,
+                    Some(job) = nested.recv() => run_nested(ctx, inv, job),
+                }
+            }
+        })
+    };
+    REENTRY.with(|r| r.borrow_mut().pop());
+    out
+}
+
+/// Polls `fut` to completion on this thread, parking between wake-ups.
+/// Tokio's `block_on` refuses to nest, and a nested hook's own host
+/// operations wait while the outer one is still waiting.
+fn park_on<T>(fut: impl Future<Output = T>) -> T {
+    struct Unpark(std::thread::Thread);
+    impl std::task::Wake for Unpark {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = std::task::Waker::from(Arc::new(Unpark(std::thread::current())));
+    let mut cx = std::task::Context::from_waker(&waker);
+    let mut fut = std::pin::pin!(fut);
+    loop {
+        if let std::task::Poll::Ready(out) = fut.as_mut().poll(&mut cx) {
+            return out;
+        }
+        std::thread::park();
+    }
+}
+
+/// Runs a nested job on this runtime; its time counts against the outer
+/// invocation's deadline.
+fn run_nested(ctx: &Ctx<'_>, inv: &Invocation, job: Job) {
+    let Job {
+        call,
+        action,
+        session,
+        reply,
+    } = job;
+    let _entered = crate::records::session::enter(session);
+    let depth = crate::records::session::depth();
+    let outer = inv.action.replace(action);
+    let raw = engine::dispatch(ctx, call);
+    *inv.action.borrow_mut() = outer;
+    drop(crate::records::session::truncate(depth));
+    let outcome: Result<Outcome, Fault> = if inv.timed_out.get() {
+        Err(Fault::Timeout(Duration::ZERO))
+    } else {
+        engine::parse_outcome(raw)
+    };
+    let _ = reply.send(outcome);
+}
+
+/// Builds a record hook job.
+pub(crate) fn record_job(
+    hook: &'static str,
+    event: String,
+    action: Option<Action>,
+    session: Option<Arc<crate::records::session::Session>>,
+) -> (Job, tokio::sync::oneshot::Receiver<Result<Outcome, Fault>>) {
+    let (reply, outcome) = tokio::sync::oneshot::channel();
+    let job = Job {
+        call: Call::Record { hook, event },
+        action,
+        session,
+        reply,
+    };
+    (job, outcome)
 }

@@ -69,6 +69,35 @@
   G.sleep = (ms) => { call("sleep", Number(ms) || 0); };
   G.$os = { getenv: (name) => call("getenv", String(name)) };
 
+  // ---- $http ---------------------------------------------------------------
+  G.$http = {
+    send(config) {
+      const c = config || {};
+      const body = c.body == null ? "" : typeof c.body === "string" ? c.body : JSON.stringify(c.body);
+      const headers = {};
+      for (const [k, v] of Object.entries(c.headers || {})) headers[k] = String(v);
+      return call("httpSend", { url: str(c.url), method: str(c.method || "GET"), body, headers, timeout: Number(c.timeout) || 0 });
+    },
+  };
+
+  // ---- $security -------------------------------------------------------------
+  const text = (op) => (t, secret) => call(op, { text: str(t), secret: str(secret) });
+  G.$security = {
+    randomString: (n) => call("randomString", { n: Number(n) || 0 }),
+    randomStringWithAlphabet: (n, alphabet) => call("randomString", { n: Number(n) || 0, alphabet: str(alphabet) }),
+    pseudorandomString: (n) => call("pseudorandomString", { n: Number(n) || 0 }),
+    pseudorandomStringWithAlphabet: (n, alphabet) => call("pseudorandomString", { n: Number(n) || 0, alphabet: str(alphabet) }),
+    md5: (t) => text("md5")(t), sha256: (t) => text("sha256")(t), sha512: (t) => text("sha512")(t),
+    hs256: text("hs256"), hs512: text("hs512"),
+    equal: (a, b) => call("equal", { text: str(a), secret: str(b) }),
+    createJWT: (payload, secret, duration) => call("createJWT", { payload: payload || {}, secret: str(secret), duration: Number(duration) || 0 }),
+    parseJWT: (token, secret) => call("parseJWT", { token: str(token), secret: str(secret) }),
+    encrypt: text("encrypt"),
+    decrypt: text("decrypt"),
+  };
+
+  const str = (v) => (v == null ? "" : String(v));
+
   // ---- records -------------------------------------------------------------
   class Record {
     constructor(collection, data) {
@@ -106,6 +135,14 @@
     setEmail(v) { this.set("email", v); }
     verified() { return this.getBool("verified"); }
     isSuperuser() { return this.__c.name === "_superusers"; }
+    // onRecordEnrich: which fields the response shows.
+    hide(...names) { this.__view().hidden.push(...names.flat().map(String)); return this; }
+    unhide(...names) { this.__view().unhidden.push(...names.flat().map(String)); return this; }
+    withCustomData(on) { this.__view().custom = !!on; return this; }
+    __view() {
+      if (!this.__v) Object.defineProperty(this, "__v", { value: { hidden: [], unhidden: [], custom: false }, writable: true });
+      return this.__v;
+    }
     publicExport() { return Object.assign({}, this.__d); }
     toJSON() { return this.publicExport(); }
     __changes() { const out = {}; for (const k of this.__changed) if (k !== "id" || !this.__persisted) out[k] = this.__d[k]; return out; }
@@ -144,6 +181,62 @@
     },
   };
   G.$app = app;
+
+  // ---- mail ------------------------------------------------------------------
+  const addresses = (list) => (Array.isArray(list) ? list : list ? [list] : [])
+    .map((a) => (a && typeof a === "object" ? a.address : a))
+    .filter((a) => a != null && a !== "")
+    .map(String);
+  class MailerMessage {
+    constructor(data) { Object.assign(this, { from: {}, to: [], cc: [], bcc: [], subject: "", html: "", text: "", headers: {} }, data || {}); }
+  }
+  G.MailerMessage = MailerMessage;
+  const mailClient = {
+    send(message) {
+      const m = message || {};
+      call("sendMail", {
+        to: [...addresses(m.to), ...addresses(m.cc), ...addresses(m.bcc)],
+        subject: str(m.subject),
+        html: m.html ? String(m.html) : str(m.text).replace(/&/g, "&amp;").replace(/</g, "&lt;"),
+      });
+    },
+  };
+  app.newMailClient = () => mailClient;
+  // Raw SQL with {:name} placeholders bound as values (PocketBase's dbx).
+  app.db = () => ({
+    newQuery(sql) {
+      let params = {};
+      const run = (mode) => call("dbQuery", { sql: String(sql), params, mode });
+      const q = {
+        bind(p) { params = Object.assign({}, params, p || {}); return q; },
+        all(out) {
+          const rows = run("all");
+          if (Array.isArray(out)) { out.length = 0; out.push(...rows); }
+          return rows;
+        },
+        one(out) {
+          const rows = run("one");
+          if (!rows.length) throw new errors.NotFoundError();
+          if (out && typeof out === "object") Object.assign(out, rows[0]);
+          return rows[0];
+        },
+        execute() { return run("execute"); },
+      };
+      return q;
+    },
+  });
+  // Everything fn writes commits together, or not at all when it throws.
+  app.runInTransaction = (fn) => {
+    if (typeof fn !== "function") throw new TypeError("runInTransaction expects a function");
+    const depth = call("txBegin", null);
+    let ok = false;
+    try {
+      fn(app);
+      ok = true;
+    } finally {
+      call("txEnd", { depth, commit: ok });
+    }
+  };
 
   // ---- $apis middlewares ---------------------------------------------------
   const requireAuth = (...names) => (e) => {
@@ -192,8 +285,20 @@
     };
   }
   delete G.__hookNames;
-  G.cronAdd = () => { console.warn("cronAdd is not supported yet; the job is ignored"); };
-  G.cronRemove = () => {};
+  // Cron jobs are registered while the hook files load (a later cronAdd,
+  // from inside a handler, only warns: the scheduler is built from the load).
+  const crons = new Map();
+  let loading = true;
+  G.cronAdd = (id, expression, handler) => {
+    if (typeof handler !== "function") throw new TypeError("cronAdd: the handler must be a function");
+    if (!loading) { console.warn("cronAdd outside loading is not supported; job " + String(id) + " ignored"); return; }
+    crons.delete(String(id));
+    crons.set(String(id), { expression: String(expression), fn: handler });
+  };
+  G.cronRemove = (id) => {
+    if (!loading) { console.warn("cronRemove outside loading is not supported"); return; }
+    crons.delete(String(id));
+  };
   G.migrate = () => { throw new Error("migrate() belongs in a pb_migrations/*.js file, not in pb_hooks"); };
 
   // ---- events ----------------------------------------------------------------
@@ -257,10 +362,22 @@
     return JSON.stringify({ resp: state.resp || null, error: { status: 400, message: "", data: {}, log: detail } });
   }
 
-  G.__manifest = () => JSON.stringify({
+  G.__manifest = () => (loading = false, JSON.stringify({
+    crons: [...crons].map(([id, c]) => ({ id, expression: c.expression })),
     routes: routes.map((r) => ({ method: r.method, path: r.path })),
     hooks: Object.fromEntries(Object.entries(hooks).map(([k, list]) => [k, list.map((h) => h.tags)])),
-  });
+  }));
+
+  G.__dispatchCron = (id) => {
+    const state = { resp: null };
+    const job = crons.get(id);
+    try {
+      if (job) job.fn();
+      return outcome(state);
+    } catch (err) {
+      return outcome(state, err);
+    }
+  };
 
   G.__dispatchRoute = (index, raw) => {
     const ev = JSON.parse(raw);
@@ -269,6 +386,48 @@
     try {
       const e = baseEvent(ev, state);
       chain(e, [...globalMiddlewares, ...route.mws, route.handler], null);
+      return outcome(state);
+    } catch (err) {
+      return outcome(state, err);
+    }
+  };
+
+  // onRecordEnrich for each record of a response. A field outside the
+  // caller's view appears only when a hook unhides it by name (its value
+  // is then read as a superuser); new keys only with withCustomData(true).
+  G.__dispatchEnrich = (raw) => {
+    const ev = JSON.parse(raw);
+    const state = { resp: null };
+    const c = ev.collection;
+    const fns = (hooks.onRecordEnrich || [])
+      .filter((h) => !h.tags.length || h.tags.includes(c.name) || h.tags.includes(c.id))
+      .map((h) => h.fn);
+    try {
+      const out = ev.records.map((json) => {
+        const e = baseEvent(ev, { resp: null });
+        e.collection = c;
+        e.record = Record.__stored(json);
+        e.record.__c = { id: c.id, name: c.name, type: c.type };
+        chain(e, fns, null);
+        const r = e.record;
+        const v = r.__v || { hidden: [], unhidden: [], custom: false };
+        const keys = new Set(Object.keys(json));
+        if (v.custom) for (const k of r.__changed) keys.add(k);
+        let full = null;
+        for (const k of v.unhidden) {
+          if (keys.has(k) || k === "password" || k === "tokenKey") continue;
+          if (!(k in r.__d) || !r.__changed.has(k)) {
+            full = full || call("findRecordById", { c: c.id, id: r.id });
+            if (k in full) r.__d[k] = full[k];
+          }
+          if (k in r.__d) keys.add(k);
+        }
+        for (const k of v.hidden) keys.delete(k);
+        const shown = {};
+        for (const k of keys) if (k in r.__d) shown[k] = r.__d[k];
+        return shown;
+      });
+      state.resp = { status: 200, type: "json", body: out };
       return outcome(state);
     } catch (err) {
       return outcome(state, err);
@@ -293,7 +452,21 @@
         e.record.__c = { id: c.id, name: c.name, type: c.type };
         for (const k of ev.changed || []) e.record.__changed.add(k);
       }
+      if (ev.error != null) e.error = new ApiError(400, String(ev.error));
+      if (ev.fields && typeof ev.fields === "object") Object.assign(e, ev.fields);
+      if (ev.action === "auth") {
+        e.token = ev.token;
+        e.meta = ev.meta;
+        e.authMethod = ev.authMethod;
+      }
       chain(e, fns, (e) => {
+        if (ev.action === "none") return;
+        if (ev.action === "auth") {
+          const body = { token: e.token, record: e.record.toJSON() };
+          if (e.meta != null) body.meta = e.meta;
+          e.json(200, body);
+          return;
+        }
         if (ev.action === "respond") {
           const body = e.result
             ? Object.assign({}, e.result, { items: e.result.items.map((r) => (r && r.toJSON ? r.toJSON() : r)) })

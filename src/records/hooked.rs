@@ -1,0 +1,241 @@
+//! The model hook points of the one write path: `onRecordCreate`,
+//! `onRecordUpdate`, `onRecordDelete` around the write (their `e.next()`
+//! performs it inside a [`Session`], so a hook that throws or runs out of
+//! time after `e.next()` rolls the write back, together with whatever the
+//! hook itself wrote), then `onRecordAfter…Success` after the commit or
+//! `onRecordAfter…Error` after a failure (neither can change the outcome).
+//!
+//! `records` knows hooks only through the [`WriteHooks`] trait; the hooks
+//! module implements it. Without hooks `Backend::hooks` is `None` and the
+//! write path does one `Option` check.
+
+use super::RecordError;
+use super::access::Caller;
+use super::files::Upload;
+use super::session::{self, Session};
+use super::write::{self, Backend};
+use crate::schema::{CompiledCollection, Snapshot};
+use futures_util::future::LocalBoxFuture;
+use serde_json::{Map, Value};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// Which write a model hook surrounds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    Create,
+    Update,
+    Delete,
+}
+
+impl Stage {
+    /// The hook around the write.
+    pub fn hook(self) -> &'static str {
+        match self {
+            Stage::Create => "onRecordCreate",
+            Stage::Update => "onRecordUpdate",
+            Stage::Delete => "onRecordDelete",
+        }
+    }
+
+    /// The hook after a committed write.
+    pub fn success(self) -> &'static str {
+        match self {
+            Stage::Create => "onRecordAfterCreateSuccess",
+            Stage::Update => "onRecordAfterUpdateSuccess",
+            Stage::Delete => "onRecordAfterDeleteSuccess",
+        }
+    }
+
+    /// The hook after a failed write.
+    pub fn error(self) -> &'static str {
+        match self {
+            Stage::Create => "onRecordAfterCreateError",
+            Stage::Update => "onRecordAfterUpdateError",
+            Stage::Delete => "onRecordAfterDeleteError",
+        }
+    }
+}
+
+/// The write `e.next()` performs, given the record's fields as the hooks
+/// left them; answers the written record.
+pub type Next = Box<
+    dyn FnOnce(Map<String, Value>) -> LocalBoxFuture<'static, Result<Value, RecordError>> + Send,
+>;
+
+/// One model hook invocation.
+pub struct Invocation<'a> {
+    pub hook: &'static str,
+    pub collection: &'a CompiledCollection,
+    /// `e.record`.
+    pub record: Value,
+    /// The fields `e.next()` writes unless the hooks change more.
+    pub changed: Vec<String>,
+    /// `e.error` of an `…Error` hook.
+    pub error: Option<String>,
+    pub session: Option<Arc<Session>>,
+    pub next: Option<Next>,
+}
+
+/// What the write path needs of the hooks.
+pub trait WriteHooks: Send + Sync {
+    /// Whether any handler of `hook` applies to `collection`.
+    fn wants(&self, hook: &str, collection: &CompiledCollection) -> bool;
+    /// How long a hook may hold the writer.
+    fn session_limit(&self) -> Duration;
+    /// Runs the handlers; an error is the hook's refusal.
+    fn run<'a>(&'a self, call: Invocation<'a>) -> LocalBoxFuture<'a, Result<(), RecordError>>;
+}
+
+/// Whether any model hook of `stage` applies.
+pub(super) fn wanted(hooks: &dyn WriteHooks, stage: Stage, c: &CompiledCollection) -> bool {
+    [stage.hook(), stage.success(), stage.error()]
+        .iter()
+        .any(|h| hooks.wants(h, c))
+}
+
+/// What a hooked write performs: the plain write of `write.rs`.
+pub(super) enum Plain {
+    Create {
+        snapshot: Arc<Snapshot>,
+        caller: Caller,
+        uploads: Vec<Upload>,
+    },
+    Update {
+        snapshot: Arc<Snapshot>,
+        caller: Caller,
+        id: String,
+        uploads: Vec<Upload>,
+    },
+    Delete {
+        snapshot: Arc<Snapshot>,
+        caller: Caller,
+        id: String,
+    },
+}
+
+impl Plain {
+    fn stage(&self) -> Stage {
+        match self {
+            Plain::Create { .. } => Stage::Create,
+            Plain::Update { .. } => Stage::Update,
+            Plain::Delete { .. } => Stage::Delete,
+        }
+    }
+
+    /// Boxed: the plain write is the hooked write's own callee.
+    fn perform(
+        self,
+        backend: Backend<'_>,
+        collection: Arc<CompiledCollection>,
+        fields: Map<String, Value>,
+    ) -> LocalBoxFuture<'_, Result<Value, RecordError>> {
+        Box::pin(async move {
+            match self {
+                Plain::Create {
+                    snapshot,
+                    caller,
+                    uploads,
+                } => write::create(backend, snapshot, collection, caller, fields, uploads).await,
+                Plain::Update {
+                    snapshot,
+                    caller,
+                    id,
+                    uploads,
+                } => {
+                    write::update(backend, snapshot, collection, caller, id, fields, uploads).await
+                }
+                Plain::Delete {
+                    snapshot,
+                    caller,
+                    id,
+                } => write::delete(backend, snapshot, collection, caller, id)
+                    .await
+                    .map(|()| Value::Null),
+            }
+        })
+    }
+}
+
+/// Runs `plain` inside the model hooks. `record` is `e.record` before the
+/// write; `body` the submitted fields.
+pub(super) async fn write(
+    hooks: &dyn WriteHooks,
+    backend: Backend<'_>,
+    collection: Arc<CompiledCollection>,
+    record: Value,
+    body: Map<String, Value>,
+    plain: Plain,
+) -> Result<Value, RecordError> {
+    let stage = plain.stage();
+    let plain_backend = Backend {
+        hooks: None,
+        ..backend
+    };
+    let result = if hooks.wants(stage.hook(), &collection) {
+        let session = Session::begin(backend.db, hooks.session_limit());
+        let written: Arc<Mutex<Option<Value>>> = Arc::default();
+        let slot = written.clone();
+        let (db, store, hub) = (
+            backend.db.clone(),
+            backend.store.clone(),
+            backend.hub.clone(),
+        );
+        let c = collection.clone();
+        let next: Next = Box::new(move |fields| {
+            Box::pin(async move {
+                let backend = Backend {
+                    db: &db,
+                    store: &store,
+                    hub: &hub,
+                    hooks: None,
+                };
+                let value = plain.perform(backend, c, fields).await?;
+                if let Ok(mut s) = slot.lock() {
+                    *s = Some(value.clone());
+                }
+                Ok(value)
+            })
+        });
+        let ran = hooks
+            .run(Invocation {
+                hook: stage.hook(),
+                collection: &collection,
+                record: record.clone(),
+                changed: body.keys().cloned().collect(),
+                error: None,
+                session: Some(session.clone()),
+                next: Some(next),
+            })
+            .await;
+        let ended = session.end(ran.is_ok(), backend.store, backend.hub).await;
+        let value = written.lock().ok().and_then(|mut s| s.take());
+        // A hook that never called e.next() wrote nothing: the record stays as it was.
+        ran.and(ended)
+            .map(|()| value.unwrap_or_else(|| record.clone()))
+    } else {
+        plain.perform(plain_backend, collection.clone(), body).await
+    };
+    let (hook, shown, error) = match &result {
+        Ok(value) if stage != Stage::Delete => (stage.success(), value.clone(), None),
+        Ok(_) => (stage.success(), record, None),
+        Err(e) => (stage.error(), record, Some(e.to_string())),
+    };
+    if hooks.wants(hook, &collection) {
+        let after = hooks
+            .run(Invocation {
+                hook,
+                collection: &collection,
+                record: shown,
+                changed: Vec::new(),
+                error,
+                session: session::current(),
+                next: None,
+            })
+            .await;
+        if let Err(e) = after {
+            tracing::warn!(target: "ferrobase::hooks", %hook, error = %e, "an after-write hook failed (the write stands as it was)");
+        }
+    }
+    result
+}
