@@ -112,7 +112,7 @@ impl Server {
 
 #[tokio::test]
 async fn a_backup_restores_to_the_state_it_was_taken_in() {
-    let tmp = tempfile::tempdir().expect("temp dir");
+    let tmp = crate::helpers::DataDir::new();
     let server = start(tmp.path()).await;
     let (status, body) = server
         .call(
@@ -223,7 +223,7 @@ async fn a_backup_restores_to_the_state_it_was_taken_in() {
 
 #[tokio::test]
 async fn the_cli_backs_up_a_running_server_and_checks_the_database() {
-    let tmp = tempfile::tempdir().expect("temp dir");
+    let tmp = crate::helpers::DataDir::new();
     let server = start(tmp.path()).await;
 
     let created = ferrobase(tmp.path(), &["backup", "create", "cli.zip"]);
@@ -266,7 +266,7 @@ async fn the_cli_backs_up_a_running_server_and_checks_the_database() {
 
 #[tokio::test]
 async fn archives_download_with_a_superuser_file_token_and_upload_after_checks() {
-    let tmp = tempfile::tempdir().expect("temp dir");
+    let tmp = crate::helpers::DataDir::new();
     let server = start(tmp.path()).await;
     let (created, _) = server
         .call(
@@ -355,7 +355,7 @@ async fn archives_download_with_a_superuser_file_token_and_upload_after_checks()
 
 #[tokio::test]
 async fn created_backups_are_named_and_refused_in_pocketbases_words() {
-    let tmp = tempfile::tempdir().expect("temp dir");
+    let tmp = crate::helpers::DataDir::new();
     let server = start(tmp.path()).await;
     let (status, body) = server
         .call(

@@ -30,7 +30,7 @@ fn stderr(out: &Output) -> String {
 
 #[tokio::test]
 async fn superuser_commands_create_update_and_delete_as_pocketbases_do() {
-    let tmp = tempfile::tempdir().expect("tmp");
+    let tmp = crate::helpers::DataDir::new();
     let dir = tmp.path();
 
     let created = ferrobase(dir, &["superuser", "create", EMAIL, "first-pass-1"]);
@@ -112,7 +112,7 @@ async fn superuser_commands_create_update_and_delete_as_pocketbases_do() {
 
 #[tokio::test]
 async fn superuser_otp_issues_a_code_that_logs_in_once_otp_is_enabled() {
-    let tmp = tempfile::tempdir().expect("tmp");
+    let tmp = crate::helpers::DataDir::new();
     let dir = tmp.path();
     let app = spawn_app_in(dir).await;
     let email = crate::helpers::SU_EMAIL;
@@ -225,7 +225,7 @@ async fn allowed_origin(base: &str, origin: &str) -> Option<String> {
 
 #[tokio::test]
 async fn serve_origins_limits_cors_to_the_listed_origins() {
-    let tmp = tempfile::tempdir().expect("tmp");
+    let tmp = crate::helpers::DataDir::new();
     let log = tmp.path().join("stderr.log");
     let data = tmp.path().join("data");
     let server = serve(
@@ -268,7 +268,7 @@ async fn serve_origins_limits_cors_to_the_listed_origins() {
 
 #[tokio::test]
 async fn serve_refuses_an_empty_origin() {
-    let tmp = tempfile::tempdir().expect("tmp");
+    let tmp = crate::helpers::DataDir::new();
 
     let out = ferrobase(
         tmp.path(),
@@ -287,7 +287,7 @@ async fn serve_refuses_an_empty_origin() {
 
 #[tokio::test]
 async fn dev_mode_logs_sql_and_requests_but_no_bound_values() {
-    let tmp = tempfile::tempdir().expect("tmp");
+    let tmp = crate::helpers::DataDir::new();
     let log = tmp.path().join("stderr.log");
     let server = serve(&tmp.path().join("data"), &["--dev"], &log);
     let secret = "first-pass-1";
@@ -323,7 +323,7 @@ async fn dev_mode_logs_sql_and_requests_but_no_bound_values() {
 
 #[tokio::test]
 async fn serve_public_dir_and_index_fallback_flags_choose_the_static_files() {
-    let tmp = tempfile::tempdir().expect("tmp");
+    let tmp = crate::helpers::DataDir::new();
     let site = tmp.path().join("site");
     std::fs::create_dir_all(&site).expect("mkdir");
     std::fs::write(site.join("index.html"), "flag site").expect("write");
@@ -367,7 +367,7 @@ async fn serve_public_dir_and_index_fallback_flags_choose_the_static_files() {
 
 #[tokio::test]
 async fn superuser_ips_sets_and_clears_the_allow_list() {
-    let tmp = tempfile::tempdir().expect("tmp");
+    let tmp = crate::helpers::DataDir::new();
     let dir = tmp.path();
 
     let set = ferrobase(dir, &["superuser", "ips", "127.0.0.1", "10.0.0.0/24"]);

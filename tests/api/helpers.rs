@@ -330,3 +330,26 @@ pub async fn spawn_app_with_mail() -> (TestApp, crate::smtp_sink::SmtpSink) {
     assert_eq!(status, 200, "{body}");
     (app, sink)
 }
+
+/// A data dir for the real binary, one level down in a private temporary
+/// folder (`…/pb_data`): PocketBase's layout puts `pb_migrations`,
+/// `pb_hooks` and `pb_public` beside the data dir, and a data dir directly
+/// in `/tmp` would share (and apply) every other run's migrations.
+pub struct DataDir {
+    _root: tempfile::TempDir,
+    path: PathBuf,
+}
+
+impl DataDir {
+    pub fn new() -> Self {
+        let root = tempfile::tempdir().expect("temp dir");
+        let path = root.path().join("pb_data");
+        std::fs::create_dir_all(&path).expect("data dir");
+        Self { _root: root, path }
+    }
+
+    /// The data dir itself.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}

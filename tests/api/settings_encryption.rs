@@ -112,7 +112,7 @@ fn stderr(out: &Output) -> String {
 
 #[tokio::test]
 async fn encrypted_settings_hide_secrets_on_disk_and_need_the_right_key() {
-    let tmp = tempfile::tempdir().expect("tmp");
+    let tmp = crate::helpers::DataDir::new();
     let dir = tmp.path();
     let upsert = ferrobase(dir, None, &["superuser", "upsert", SU_EMAIL, SU_PASSWORD])
         .output()

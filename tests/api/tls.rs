@@ -296,7 +296,7 @@ async fn plain_http(
 async fn serve_with_a_domain_gets_a_certificate_from_the_acme_ca_and_redirects_plain_http() {
     let (http_port, https_port) = (free_port(), free_port());
     let pebble = start_pebble(http_port).await;
-    let data = tempfile::tempdir().expect("data dir");
+    let data = crate::helpers::DataDir::new();
     let dir = data.path();
     let http = format!("127.0.0.1:{http_port}");
     let https = format!("127.0.0.1:{https_port}");
@@ -419,7 +419,7 @@ async fn serve_with_a_domain_gets_a_certificate_from_the_acme_ca_and_redirects_p
 #[tokio::test]
 async fn an_acme_directory_that_is_not_one_stops_the_start_with_one_line() {
     let pebble = start_pebble(free_port()).await;
-    let data = tempfile::tempdir().expect("data dir");
+    let data = crate::helpers::DataDir::new();
     let ca_root = pebble.ca_root.to_string_lossy().into_owned();
     let not_a_directory = pebble.directory.replace("/dir", "/nope");
     let http = format!("127.0.0.1:{}", free_port());
@@ -505,7 +505,7 @@ fn pem_pair(dir: &Path, stem: &str, names: &[&str]) -> (PathBuf, PathBuf, String
 
 #[tokio::test]
 async fn tls_cert_and_key_serve_https_with_the_operators_pair() {
-    let data = tempfile::tempdir().expect("data dir");
+    let data = crate::helpers::DataDir::new();
     let dir = data.path();
     let (cert, key, cert_pem) = pem_pair(dir, "site", &[DOMAIN]);
     let (cert, key) = (
@@ -589,7 +589,7 @@ fn rustls_pki_types_der(pem: &str) -> Vec<u8> {
 
 #[tokio::test]
 async fn a_bad_tls_pair_stops_the_start_with_one_clear_line() {
-    let data = tempfile::tempdir().expect("data dir");
+    let data = crate::helpers::DataDir::new();
     let dir = data.path();
     let (cert, _, _) = pem_pair(dir, "a", &[DOMAIN]);
     let (_, other_key, _) = pem_pair(dir, "b", &[DOMAIN]);

@@ -26,7 +26,11 @@ export function serverBinary() {
  * returns its base URL and the one-time install link it printed.
  */
 export async function startServer() {
-  const dir = mkdtempSync(path.join(tmpdir(), 'ferrobase-ui-'));
+  // The data dir sits one level down: pb_migrations (written on every
+  // collection change) and pb_hooks live beside it, and must stay private.
+  const root = mkdtempSync(path.join(tmpdir(), 'ferrobase-ui-'));
+  const dir = path.join(root, 'pb_data');
+  mkdirSync(dir);
   const { FERROBASE_BIN: _ours, ...env } = process.env;
   const child = spawn(serverBinary(), ['serve', '--http', '127.0.0.1:0', '--dir', dir], {
     env,
@@ -61,7 +65,7 @@ export async function startServer() {
       const t = setTimeout(() => { child.kill('SIGKILL'); r(); }, 5000);
       child.once('exit', () => { clearTimeout(t); r(); });
     });
-    rmSync(dir, { recursive: true, force: true });
+    rmSync(root, { recursive: true, force: true });
   };
   return { ...found, dir, stop };
 }

@@ -123,7 +123,9 @@ def peers(keep_data=False):
     started = []
     try:
         for name, binary in (("pocketbase", pb_binary), ("ferrobase", fb_binary)):
-            peer = Peer(name, binary, os.path.join(work, f"{name}_data"))
+            # pb_data one level down per peer: each server's pb_migrations
+            # (written on every collection change) stays its own.
+            peer = Peer(name, binary, os.path.join(work, name, "pb_data"))
             os.makedirs(peer.data_dir)
             peer.upsert_superuser()
             started.append(peer)
