@@ -47,6 +47,8 @@ pub struct Application {
     _lock: DataDirLock,
     realtime: crate::realtime::Hub,
     install_tokens: Arc<InstallTokens>,
+    /// Restarts the server when the hook files change (`--hooksWatch`).
+    _hooks_watch: Option<crate::hooks::watch::Watcher>,
 }
 
 impl Application {
@@ -109,24 +111,33 @@ impl Application {
         );
         let hub = realtime.clone();
         let mailer_slot: Arc<std::sync::OnceLock<crate::hooks::MailerFactory>> = Arc::default();
+        let hooks_dir = config.hooks_dir();
+        if hooks_dir.is_dir() || config.migrations_dir().is_dir() {
+            // For editor completion, as PocketBase writes it; never fatal.
+            if let Err(e) = crate::hooks::write_types(&config.storage.data_dir) {
+                tracing::warn!(error = %e, "could not write types.d.ts");
+            }
+        }
+        let hook_limits = crate::hooks::Limits {
+            memory_bytes: config.hooks.memory_limit_mb.saturating_mul(1024 * 1024),
+            timeout: std::time::Duration::from_millis(config.hooks.timeout_ms),
+        };
+        let hook_host = crate::hooks::Host {
+            db: db.clone(),
+            registry: registry.clone(),
+            store: store.clone(),
+            hub: realtime.clone(),
+            handle: tokio::runtime::Handle::current(),
+            map_error: api::hooks::map_record_error,
+            http_allow_private: config.hooks.http_allow_private,
+            http_allow: Arc::new(config.hooks.http_allow.clone()),
+            mailer: mailer_slot.clone(),
+        };
         let hooks = crate::hooks::Hooks::start(
-            &config.hooks_dir(),
-            crate::hooks::Limits {
-                memory_bytes: config.hooks.memory_limit_mb.saturating_mul(1024 * 1024),
-                timeout: std::time::Duration::from_millis(config.hooks.timeout_ms),
-            },
+            &hooks_dir,
+            hook_limits,
             config.hooks.pool_size,
-            crate::hooks::Host {
-                db: db.clone(),
-                registry: registry.clone(),
-                store: store.clone(),
-                hub: realtime.clone(),
-                handle: tokio::runtime::Handle::current(),
-                map_error: api::hooks::map_record_error,
-                http_allow_private: config.hooks.http_allow_private,
-                http_allow: Arc::new(config.hooks.http_allow.clone()),
-                mailer: mailer_slot.clone(),
-            },
+            hook_host.clone(),
         )
         .await?;
         let install_tokens = Arc::new(InstallTokens::default());
@@ -164,6 +175,9 @@ impl Application {
         api::backups_schedule(&state);
         state.crons.start();
         let (lifecycle, crons) = (state.lifecycle.clone(), state.crons.clone());
+        let hooks_watch = (config.hooks.watch && hooks_dir.is_dir()).then(|| {
+            crate::hooks::watch::spawn(hooks_dir, hook_limits, hook_host, lifecycle.clone())
+        });
         let cors = web::Data::new(middleware::CorsPolicy(Arc::new(
             config.server.cors_origins.clone(),
         )));
@@ -211,6 +225,7 @@ impl Application {
             _lock: lock,
             realtime: hub,
             install_tokens,
+            _hooks_watch: hooks_watch,
         })
     }
 

@@ -51,6 +51,17 @@ pub struct Cli {
     /// default: pb_hooks beside the data dir; PocketBase's flag).
     #[arg(long = "hooksDir", global = true, value_name = "DIR")]
     pub hooks_dir: Option<PathBuf>,
+    /// JavaScript runtimes (threads) running hooks at once (overrides
+    /// hooks.pool_size; PocketBase's flag).
+    #[arg(long = "hooksPool", global = true, value_name = "N",
+          value_parser = clap::value_parser!(u16).range(1..=crate::config::MAX_HOOKS_POOL_SIZE as i64))]
+    pub hooks_pool: Option<u16>,
+    /// Restart with the new hook files when pb_hooks changes, after checking
+    /// they load; `--hooksWatch=false` turns it off (overrides hooks.watch;
+    /// PocketBase's flag, on by default).
+    #[arg(long = "hooksWatch", global = true, value_name = "BOOL",
+          num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    pub hooks_watch: Option<bool>,
     /// Directory of JavaScript migrations, *.js (overrides migrations.dir;
     /// default: pb_migrations beside the data dir; PocketBase's flag).
     #[arg(long = "migrationsDir", global = true, value_name = "DIR")]
@@ -231,6 +242,12 @@ pub fn run(cli: Cli) -> anyhow_like::Result<()> {
     }
     if let Some(dir) = cli.hooks_dir {
         config.hooks.dir = dir;
+    }
+    if let Some(n) = cli.hooks_pool {
+        config.hooks.pool_size = usize::from(n);
+    }
+    if let Some(on) = cli.hooks_watch {
+        config.hooks.watch = on;
     }
     if let Some(dir) = cli.migrations_dir {
         config.migrations.dir = dir;

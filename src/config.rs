@@ -240,6 +240,9 @@ pub struct HooksConfig {
     pub http_allow_private: bool,
     /// Hosts `$http.send` may reach; empty = any (public) host.
     pub http_allow: Vec<String>,
+    /// Restart with the new files when the hooks directory changes (after
+    /// checking they load). CLI: `--hooksWatch[=false]`.
+    pub watch: bool,
 }
 
 /// Default `[hooks] pool_size`.
@@ -262,6 +265,7 @@ impl Default for HooksConfig {
             timeout_ms: DEFAULT_HOOKS_TIMEOUT_MS,
             http_allow_private: false,
             http_allow: Vec::new(),
+            watch: true,
         }
     }
 }
@@ -344,6 +348,8 @@ impl Config {
         config.migrations.dir = data_dir.join("pb_migrations");
         // Other tests' collection changes should not write files.
         config.migrations.automigrate = false;
+        // In-process test apps are not restarted by a serve loop.
+        config.hooks.watch = false;
         config.database.reader_pool_size = 4;
         config.log.requests = false;
         config

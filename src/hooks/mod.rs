@@ -13,6 +13,7 @@ mod bindings;
 mod engine;
 mod loader;
 pub mod migrations;
+pub mod watch;
 
 pub use bindings::{Host, MailerFactory};
 pub use engine::Fault;
@@ -133,7 +134,7 @@ pub const SUPPORTED_HOOKS: &[&str] = &[
 ];
 
 /// Limits of one invocation.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Copy)]
 pub struct Limits {
     pub memory_bytes: usize,
     pub timeout: Duration,
@@ -441,6 +442,20 @@ impl WriteHooks for Hooks {
     }
 }
 
+/// The editor declarations of the JavaScript API (`pb_data/types.d.ts`).
+pub const TYPES_D_TS: &str = include_str!("types.d.ts");
+
+/// Writes [`TYPES_D_TS`] to `<data_dir>/types.d.ts` (where PocketBase's
+/// files reference it) when it differs. Returns whether it wrote.
+pub fn write_types(data_dir: &Path) -> std::io::Result<bool> {
+    let path = data_dir.join("types.d.ts");
+    if std::fs::read_to_string(&path).is_ok_and(|current| current == TYPES_D_TS) {
+        return Ok(false);
+    }
+    std::fs::write(path, TYPES_D_TS)?;
+    Ok(true)
+}
+
 /// Why the hooks could not start.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
@@ -582,5 +597,24 @@ impl Hooks {
             })
             .map_err(|_| Fault::Gone)?;
         outcome.await.map_err(|_| Fault::Gone)?
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn types_d_ts_is_written_once_and_rewritten_when_it_differs() {
+        let dir = tempfile::tempdir().expect("tmp");
+        assert!(write_types(dir.path()).expect("first"), "written");
+        assert!(
+            !write_types(dir.path()).expect("second"),
+            "unchanged: not rewritten"
+        );
+        std::fs::write(dir.path().join("types.d.ts"), "stale").expect("edit");
+        assert!(write_types(dir.path()).expect("third"), "stale: rewritten");
+        let written = std::fs::read_to_string(dir.path().join("types.d.ts")).expect("read");
+        assert_eq!(written, TYPES_D_TS);
     }
 }

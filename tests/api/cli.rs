@@ -394,3 +394,101 @@ async fn superuser_ips_sets_and_clears_the_allow_list() {
         "Successfully cleared SuperuserIPs setting!"
     );
 }
+
+/// What `GET /api/version-probe` answers (the route the watched hook file
+/// defines), or `None` while the server does not answer it.
+async fn probe(base: &str) -> Option<String> {
+    let response = reqwest::Client::new()
+        .get(format!("{base}/api/version-probe"))
+        .timeout(std::time::Duration::from_secs(2))
+        .send()
+        .await
+        .ok()?;
+    response.status().is_success().then_some(())?;
+    response.text().await.ok()
+}
+
+/// Polls the probe until it answers `want` (at most 15 s).
+async fn probe_until(base: &str, want: &str) -> Option<String> {
+    let mut last = None;
+    for _ in 0..60 {
+        last = probe(base).await;
+        if last.as_deref() == Some(want) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    last
+}
+
+fn write_probe(hooks: &Path, body: &str) {
+    // A new size each time, so a change inside one mtime tick is still seen.
+    std::fs::write(hooks.join("probe.pb.js"), body).expect("hook file");
+}
+
+fn probe_route(version: &str) -> String {
+    format!("routerAdd(\"GET\", \"/api/version-probe\", (e) => e.string(200, \"{version}\"))\n")
+}
+
+#[tokio::test]
+async fn hooks_watch_reloads_changed_files_and_keeps_serving_through_a_broken_one() {
+    let tmp = crate::helpers::DataDir::new();
+    let data = tmp.path().join("pb_data");
+    let hooks = tmp.path().join("pb_hooks");
+    std::fs::create_dir_all(&hooks).expect("hooks dir");
+    write_probe(&hooks, &probe_route("v1"));
+    let log = tmp.path().join("stderr.log");
+    let server = serve(&data, &[], &log);
+    assert_eq!(probe(&server.base).await.as_deref(), Some("v1"));
+    let types = std::fs::read_to_string(data.join("types.d.ts")).unwrap_or_default();
+    assert!(
+        types.contains("declare function routerAdd("),
+        "pb_data/types.d.ts is written for editors, as PocketBase does"
+    );
+
+    write_probe(&hooks, &probe_route("v2-changed"));
+    assert_eq!(
+        probe_until(&server.base, "v2-changed").await.as_deref(),
+        Some("v2-changed"),
+        "a changed file is picked up without a manual restart"
+    );
+
+    write_probe(
+        &hooks,
+        "routerAdd(\"GET\", \"/api/version-probe\", (e) => {{{ broken",
+    );
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    assert_eq!(
+        probe(&server.base).await.as_deref(),
+        Some("v2-changed"),
+        "a file that does not load keeps the running hooks (and the server up)"
+    );
+    let logged = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(
+        logged.contains("probe.pb.js") && logged.contains("do not load"),
+        "the error names the file: {logged}"
+    );
+
+    write_probe(&hooks, &probe_route("v3-fixed-again"));
+    assert_eq!(
+        probe_until(&server.base, "v3-fixed-again").await.as_deref(),
+        Some("v3-fixed-again"),
+        "fixing the file reloads again"
+    );
+}
+
+#[tokio::test]
+async fn hooks_watch_false_keeps_the_files_loaded_at_start() {
+    let tmp = crate::helpers::DataDir::new();
+    let data = tmp.path().join("pb_data");
+    let hooks = tmp.path().join("pb_hooks");
+    std::fs::create_dir_all(&hooks).expect("hooks dir");
+    write_probe(&hooks, &probe_route("start"));
+    let log = tmp.path().join("stderr.log");
+    let server = serve(&data, &["--hooksWatch=false", "--hooksPool=1"], &log);
+    assert_eq!(probe(&server.base).await.as_deref(), Some("start"));
+
+    write_probe(&hooks, &probe_route("changed-later"));
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    assert_eq!(probe(&server.base).await.as_deref(), Some("start"));
+}
