@@ -6,6 +6,7 @@
 // checked through the REST API.
 
 import assert from 'node:assert/strict';
+import { generateKeyPairSync } from 'node:crypto';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { OUTPUT_DIR, installSuperuser, launchBrowser, restClient, startServer, startSmtpSink } from './helpers.mjs';
@@ -225,6 +226,32 @@ test('an OIDC provider without its auth URL shows the server\'s error on that in
   assert.equal(await oauth2.locator('.row.has-error').count(), 1, 'only the auth URL is in error');
   await shot('03-oidc-error');
   assert.deepEqual((await users()).oauth2.providers.map((p) => p.name), ['github', 'oidc'], 'nothing saved');
+});
+
+test('Apple\'s "Generate secret" signs a client secret on the server and fills it in', async () => {
+  await openOptions();
+  await section('oauth2');
+  const apple = await pick('apple', 'apple');
+  await apple.locator('input[name="clientId"]').fill('com.example.app');
+  await apple.getByRole('button', { name: 'Generate secret' }).click();
+  await apple.getByLabel('Team ID').fill('TEAM123456');
+  await apple.getByLabel('Key ID').fill('KEY1234567');
+  await apple.getByLabel('Private key (.p8)').fill('-----BEGIN PRIVATE KEY-----\nnot a key\n-----END PRIVATE KEY-----');
+  await apple.getByRole('button', { name: 'Generate and use' }).click();
+  await apple.locator('.provider-extra [role="alert"]').first().waitFor();
+  assert.equal(await apple.locator('input[name="clientSecret"]').inputValue(), '', 'a refused key fills in nothing');
+
+  const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
+  await apple.getByLabel('Private key (.p8)').fill(privateKey.export({ type: 'pkcs8', format: 'pem' }));
+  await apple.getByRole('button', { name: 'Generate and use' }).click();
+  await apple.getByLabel('Private key (.p8)').waitFor({ state: 'detached' });
+  const jwt = await apple.locator('input[name="clientSecret"]').inputValue();
+  assert.match(jwt, /^[\w-]+\.[\w-]+\.[\w-]+$/, 'the secret is a JWT');
+  const claims = JSON.parse(Buffer.from(jwt.split('.')[1], 'base64url').toString());
+  assert.equal(claims.iss, 'TEAM123456');
+  assert.equal(claims.sub, 'com.example.app');
+  await shot('03b-apple');
+  // Not saved: the next test starts from the stored collection.
 });
 
 test('a removed provider is gone after saving', async () => {
