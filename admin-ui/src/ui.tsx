@@ -157,3 +157,11 @@ export function useDebounced<T>(value: T, ms: number): T {
   }, [value, ms]);
   return v;
 }
+
+/** A comma-separated list edited as text; the array is sent on every keystroke. */
+export function ListInput({ id, name, value, placeholder, onChange }: { id: string; name: string; value: string[]; placeholder?: string; onChange: (v: string[]) => void }) {
+  const [textValue, setText] = useState(value.join(', '));
+  const parse = (s: string) => s.split(',').map((x) => x.trim()).filter(Boolean);
+  const shown = parse(textValue).join('\u0000') === value.join('\u0000') ? textValue : value.join(', ');
+  return <input id={id} name={name} value={shown} placeholder={placeholder} onInput={(e) => { const t = (e.target as HTMLInputElement).value; setText(t); onChange(parse(t)); }} />;
+}

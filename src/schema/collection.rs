@@ -580,19 +580,42 @@ pub(super) fn check_rules(
     snapshot: &super::registry::Snapshot,
 ) -> Result<(), ValidationErrors> {
     let mut errors = ValidationErrors::new();
-    for key in RULE_KEYS {
-        if let Some(rule) = collection.rules.get(key)
-            && !rule.trim().is_empty()
-            && let Err(e) = super::rule_scope::check_rule(snapshot, collection, rule)
-        {
-            errors.add(
-                key,
+    let invalid = |rule: &str| {
+        if rule.trim().is_empty() {
+            return None;
+        }
+        super::rule_scope::check_rule(snapshot, collection, rule)
+            .err()
+            .map(|e| {
                 FieldError::new(
                     "validation_invalid_rule",
                     format!("Invalid rule. Raw error: {e}"),
-                ),
-            );
+                )
+            })
+    };
+    for key in RULE_KEYS {
+        if let Some(e) = collection
+            .rules
+            .get(key)
+            .as_ref()
+            .and_then(|rule| invalid(rule))
+        {
+            errors.add(key, e);
         }
+    }
+    // Auth collections: `authRule`, `manageRule` and `mfa.rule` are rules
+    // over the same records, checked as PocketBase checks them.
+    let options = &collection.options;
+    for key in ["authRule", "manageRule"] {
+        if let Some(e) = options.get(key).and_then(Value::as_str).and_then(invalid) {
+            errors.add(key, e);
+        }
+    }
+    let mfa_rule = options.get("mfa").and_then(|m| m.get("rule"));
+    if let Some(e) = mfa_rule.and_then(Value::as_str).and_then(invalid) {
+        let mut mfa = ValidationErrors::new();
+        mfa.add("rule", e);
+        errors.nest("mfa", mfa);
     }
     errors.into_result()
 }

@@ -2,7 +2,8 @@
 //! token durations (1 s — PocketBase says 10 — to ~3 years), OTP length (at least 4)
 //! and the OTP and MFA durations (10 s to a day while enabled). Bad values
 //! are refused with PocketBase's field errors on create and update alike,
-//! and change nothing.
+//! and change nothing. The rules among the options (`authRule`, `manageRule`,
+//! `mfa.rule`) are checked against the collection like its API rules.
 
 use crate::helpers::{TestApp, spawn_app, status_json};
 use serde_json::{Value, json};
@@ -164,4 +165,64 @@ async fn otp_and_mfa_durations_are_bounded_while_enabled() {
             "{key} {duration} ({why}): {body}"
         );
     }
+}
+
+#[tokio::test]
+async fn auth_manage_and_mfa_rules_naming_unknown_fields_are_refused_and_change_nothing() {
+    let app = spawn_app().await;
+    let bad = "nosuchfield = 1";
+    for (body, path, why) in [
+        (json!({"authRule": bad}), vec!["authRule"], "authRule"),
+        (json!({"manageRule": bad}), vec!["manageRule"], "manageRule"),
+        (
+            json!({"mfa": {"enabled": true, "duration": 600, "rule": bad}}),
+            vec!["mfa", "rule"],
+            "mfa.rule while MFA is on",
+        ),
+        (
+            json!({"mfa": {"enabled": false, "rule": bad}}),
+            vec!["mfa", "rule"],
+            "mfa.rule while MFA is off",
+        ),
+        (
+            json!({"mfa": {"rule": "email ="}}),
+            vec!["mfa", "rule"],
+            "an mfa.rule that does not parse",
+        ),
+    ] {
+        for create in [true, false] {
+            let (status, answer) = if create {
+                create_auth(&app, "members", body.clone()).await
+            } else {
+                status_json(app.update_collection("users", body.clone()).await).await
+            };
+            let at = path.iter().fold(&answer["data"], |node, key| &node[*key]);
+            assert_eq!(status, 400, "{why} (create: {create}): {answer}");
+            assert_eq!(
+                at["code"], "validation_invalid_rule",
+                "{why} (create: {create}): {answer}"
+            );
+        }
+    }
+    let (_, users) = status_json(
+        app.su(reqwest::Method::GET, "/api/collections/users", None)
+            .await,
+    )
+    .await;
+    assert_eq!(users["mfa"]["rule"], "", "nothing changed: {users}");
+    assert_eq!(users["authRule"], "", "nothing changed: {users}");
+    let (status, _) = status_json(
+        app.su(reqwest::Method::GET, "/api/collections/members", None)
+            .await,
+    )
+    .await;
+    assert_eq!(status, 404, "no collection was created");
+
+    // Valid rules, naming the collection's own fields, are kept.
+    let good = json!({"authRule": "verified = true", "manageRule": "@request.auth.id != ''",
+        "mfa": {"enabled": true, "duration": 600, "rule": "email != ''"}});
+    let (status, saved) = status_json(app.update_collection("users", good).await).await;
+    assert_eq!(status, 200, "{saved}");
+    assert_eq!(saved["mfa"]["rule"], "email != ''");
+    assert_eq!(saved["authRule"], "verified = true");
 }

@@ -280,6 +280,7 @@ step('an auth collection starts from the server scaffold', async () => {
   await page.locator('.field-card[data-field-name="email"]').waitFor();
   await addField('text', 'nickname');
   await page.getByRole('tab', { name: 'Auth options' }).click();
+  await page.locator('[data-section="tokens"] summary').click();
   assert.equal(
     await page.getByLabel('Auth token duration (seconds)').inputValue(),
     '432000',

@@ -22,17 +22,17 @@ export function serverBinary() {
 }
 
 /**
- * Starts `ferrobase serve --http 127.0.0.1:0 --dir TMP` with no superuser and
+ * Starts `ferrobase serve --http 127.0.0.1:0 --dir TMP/pb_data` with no superuser and
  * returns its base URL and the one-time install link it printed.
  */
 export async function startServer() {
-  // The data dir sits one level down: pb_migrations (written on every
-  // collection change) and pb_hooks live beside it, and must stay private.
-  const root = mkdtempSync(path.join(tmpdir(), 'ferrobase-ui-'));
-  const dir = path.join(root, 'pb_data');
-  mkdirSync(dir);
+  const dir = mkdtempSync(path.join(tmpdir(), 'ferrobase-ui-'));
+  // The data dir is one level down: automigrate writes pb_migrations/ beside
+  // it, which must be this server's own (beside a dir directly in /tmp, every
+  // test server would share /tmp/pb_migrations and replay the others' changes).
+  const dataDir = path.join(dir, 'pb_data');
   const { FERROBASE_BIN: _ours, ...env } = process.env;
-  const child = spawn(serverBinary(), ['serve', '--http', '127.0.0.1:0', '--dir', dir], {
+  const child = spawn(serverBinary(), ['serve', '--http', '127.0.0.1:0', '--dir', dataDir], {
     env,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -65,9 +65,9 @@ export async function startServer() {
       const t = setTimeout(() => { child.kill('SIGKILL'); r(); }, 5000);
       child.once('exit', () => { clearTimeout(t); r(); });
     });
-    rmSync(root, { recursive: true, force: true });
+    rmSync(dir, { recursive: true, force: true });
   };
-  return { ...found, dir, stop };
+  return { ...found, dir: dataDir, stop };
 }
 
 /**

@@ -9,8 +9,9 @@ import { useEffect, useMemo, useState } from 'preact/hooks';
 import { ApiError, api, fieldError } from '../api';
 import { go, href, setLeaveGuard, useLeaveGuard } from '../router';
 import { FIELD_TYPES, RULES, AUTH_RULES, TYPE_LABELS, followRenames, newField } from '../schema';
-import { Check, ErrorBanner, Row, Spinner, confirmDanger, toast, useDebounced } from '../ui';
+import { Check, ErrorBanner, ListInput, Row, Spinner, confirmDanger, toast, useDebounced } from '../ui';
 import { RuleEditor, ruleCandidates } from './RuleEditor';
+import { AUTH_OPTION_KEYS, AuthOptions, outgoingAuthOptions } from './auth-options';
 
 type Props = { initial?: any; collections: any[]; reload: () => Promise<void> };
 let keySeq = 0;
@@ -21,7 +22,7 @@ const VIEW_RULES = RULES.filter(([k]) => k === 'listRule' || k === 'viewRule');
 /** What is sent to the server: no client keys, renamed fields followed in rules and indexes.
  * A view's fields come from its query, so they are left for the server to infer. */
 const outgoing = (draft: any, initial: any) => {
-  if (draft.type !== 'view') return followRenames(stripKeys(draft), initial, RULE_KEYS);
+  if (draft.type !== 'view') return outgoingAuthOptions(followRenames(stripKeys(draft), initial, RULE_KEYS));
   const { fields: _fields, ...rest } = stripKeys(draft);
   void _fields;
   return rest;
@@ -107,6 +108,7 @@ export function CollectionEditor({ initial, collections, reload }: Props) {
       setSaveErr(e);
       if (e instanceof ApiError && e.data?.viewQuery) setTab('query');
       else if (e instanceof ApiError && e.data?.fields) setTab(draft.type === 'view' ? 'query' : 'fields');
+      else if (e instanceof ApiError && draft.type === 'auth' && AUTH_OPTION_KEYS.some((k) => e.data?.[k])) setTab('options');
     } finally {
       setSaving(false);
     }
@@ -129,7 +131,7 @@ export function CollectionEditor({ initial, collections, reload }: Props) {
   const isView = draft.type === 'view';
   const rules = draft.type === 'auth' ? [...RULES, ...AUTH_RULES] : isView ? VIEW_RULES : RULES;
   const ruleErr = (k: string) => fieldError(err, k);
-  const tabErr = { fields: !!(err instanceof ApiError && err.data?.fields), query: !!(err instanceof ApiError && (err.data?.viewQuery || err.data?.fields)), rules: rules.some(([k]) => ruleErr(k)), indexes: !!(err instanceof ApiError && err.data?.indexes), options: false };
+  const tabErr = { fields: !!(err instanceof ApiError && err.data?.fields), query: !!(err instanceof ApiError && (err.data?.viewQuery || err.data?.fields)), rules: rules.some(([k]) => ruleErr(k)), indexes: !!(err instanceof ApiError && err.data?.indexes), options: draft.type === 'auth' && err instanceof ApiError && AUTH_OPTION_KEYS.some((k) => err.data?.[k]) };
 
   return (
     <section class="page editor" aria-labelledby="editor-title">
@@ -207,7 +209,7 @@ export function CollectionEditor({ initial, collections, reload }: Props) {
       )}
 
       {tab === 'indexes' && !isView && <Indexes draft={draft} set={set} err={err} />}
-      {tab === 'options' && <AuthOptions draft={draft} set={set} err={err} defaults={scaffolds?.auth} />}
+      {tab === 'options' && <AuthOptions draft={draft} set={set} err={err} initial={initial} collections={collections} checking={checking} dirty={dirty} />}
     </section>
   );
 }
@@ -316,14 +318,6 @@ function FieldCard({ f, i, n, err, collections, self, onChange, onMove, onRemove
   );
 }
 
-/** A comma-separated list edited as text; the array is sent on every keystroke. */
-function ListInput({ id, name, value, placeholder, onChange }: { id: string; name: string; value: string[]; placeholder?: string; onChange: (v: string[]) => void }) {
-  const [textValue, setText] = useState(value.join(', '));
-  const parse = (s: string) => s.split(',').map((x) => x.trim()).filter(Boolean);
-  const shown = parse(textValue).join('\u0000') === value.join('\u0000') ? textValue : value.join(', ');
-  return <input id={id} name={name} value={shown} placeholder={placeholder} onInput={(e) => { const t = (e.target as HTMLInputElement).value; setText(t); onChange(parse(t)); }} />;
-}
-
 function Indexes({ draft, set, err }: { draft: any; set: (p: any) => void; err: unknown }) {
   const [text, setText] = useState('');
   const cols = draft.fields.filter((f: any) => !f.system || f.name === 'email').map((f: any) => f.name);
@@ -348,25 +342,6 @@ function Indexes({ draft, set, err }: { draft: any; set: (p: any) => void; err: 
         <button type="button" class="btn" disabled={!text.trim()} onClick={() => { set({ indexes: [...draft.indexes, text.trim()] }); setText(''); }}>+ Add index</button>
         {cols.slice(0, 4).map((c: string) => <button type="button" class="btn ghost small" onClick={() => setText(template(false, c))}>template: {c}</button>)}
       </div>
-    </div>
-  );
-}
-
-/** Auth options; what the draft lacks shows the server's new-auth-collection defaults (its scaffold). */
-function AuthOptions({ draft, set, err, defaults }: { draft: any; set: (p: any) => void; err: unknown; defaults?: any }) {
-  const pa = draft.passwordAuth || defaults?.passwordAuth || { enabled: true, identityFields: ['email'] };
-  const at = draft.authToken || defaults?.authToken || { duration: 432000 };
-  return (
-    <div role="tabpanel" class="grid-2">
-      <div>
-        <Check label="Allow email/password sign-in" checked={!!pa.enabled} onChange={(v) => set({ passwordAuth: { ...pa, enabled: v } })} />
-        <Row label="Identity fields" error={fieldError(err, 'passwordAuth.identityFields')} hint="Comma separated; each needs a unique index.">
-          {(id) => <ListInput id={id} name="identityFields" value={pa.identityFields || []} onChange={(v) => set({ passwordAuth: { ...pa, identityFields: v } })} />}
-        </Row>
-      </div>
-      <Row label="Auth token duration (seconds)" error={fieldError(err, 'authToken.duration')}>
-        {(id) => <input id={id} type="number" value={at.duration} onInput={(e) => set({ authToken: { ...at, duration: Number((e.target as HTMLInputElement).value) } })} />}
-      </Row>
     </div>
   );
 }

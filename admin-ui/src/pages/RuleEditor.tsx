@@ -14,6 +14,11 @@ type Props = {
   checking?: boolean;
   candidates: string[];
   allowPublic?: boolean;
+  /** False hides "Superusers only" (rules that cannot be null, like MFA's). */
+  allowLocked?: boolean;
+  /** Wording of the empty-rule mode; the default is about API access. */
+  emptyLabel?: string;
+  emptyHint?: string;
 };
 
 export function RuleEditor(p: Props) {
@@ -74,14 +79,16 @@ export function RuleEditor(p: Props) {
     <fieldset class={'rule' + (p.error ? ' has-error' : '')} data-rule={p.ruleKey}>
       <legend>{p.label} rule <code class="muted small">{p.ruleKey}</code></legend>
       <div class="segmented" role="radiogroup" aria-label={`${p.label} rule mode`}>
-        <button type="button" role="radio" aria-checked={mode === 'locked'} class={mode === 'locked' ? 'on' : ''} onClick={() => setMode('locked')}>Superusers only</button>
+        {p.allowLocked !== false && (
+          <button type="button" role="radio" aria-checked={mode === 'locked'} class={mode === 'locked' ? 'on' : ''} onClick={() => setMode('locked')}>Superusers only</button>
+        )}
         {p.allowPublic !== false && (
-          <button type="button" role="radio" aria-checked={mode === 'public'} class={mode === 'public' ? 'on' : ''} onClick={() => setMode('public')}>Public (anyone)</button>
+          <button type="button" role="radio" aria-checked={mode === 'public'} class={mode === 'public' ? 'on' : ''} onClick={() => setMode('public')}>{p.emptyLabel || 'Public (anyone)'}</button>
         )}
         <button type="button" role="radio" aria-checked={mode === 'custom'} class={mode === 'custom' ? 'on' : ''} onClick={() => setMode('custom')}>Custom expression</button>
       </div>
       {mode === 'locked' && <p class="hint">Rule is <code>null</code>: only superusers can do this.</p>}
-      {mode === 'public' && <p class="hint warn">Rule is empty (<code>""</code>): everyone, including guests, can do this.</p>}
+      {mode === 'public' && <p class={'hint' + (p.emptyHint ? '' : ' warn')}>{p.emptyHint || <>Rule is empty (<code>""</code>): everyone, including guests, can do this.</>}</p>}
       {mode === 'custom' && (
         <div class="rule-input">
           <label for={id} class="sr-only">{p.label} rule expression</label>
@@ -110,7 +117,7 @@ export function RuleEditor(p: Props) {
             </ul>
           )}
           <div class="rule-status" aria-live="polite">
-            {p.error ? <span class="field-error">{p.error}</span> : p.checking ? <span class="muted small">Checking…</span> : (p.value || '') !== '' ? <span class="ok small">✓ Valid expression</span> : <span class="hint warn">Empty expression = public.</span>}
+            {p.error ? <span class="field-error">{p.error}</span> : p.checking ? <span class="muted small">Checking…</span> : (p.value || '') !== '' ? <span class="ok small">✓ Valid expression</span> : <span class="hint warn">{p.emptyHint ? 'Empty expression: ' + p.emptyHint : 'Empty expression = public.'}</span>}
           </div>
         </div>
       )}
