@@ -76,7 +76,7 @@ impl Vm {
             context,
             runtime,
             invocation,
-            limits: limits.clone(),
+            limits: *limits,
         };
         vm.invocation.begin(limits.timeout);
         let manifest = vm.context.with(|ctx| -> Result<String, String> {
@@ -244,7 +244,7 @@ pub(super) async fn start(
     for n in 0..size.max(1) {
         let (tx, rx) = oneshot::channel::<Result<Manifest, String>>();
         let (files, limits, host, queue) =
-            (files.clone(), limits.clone(), host.clone(), queue.clone());
+            (files.clone(), limits, host.clone(), queue.clone());
         thread::Builder::new()
             .name(format!("ferrobase-hooks-{n}"))
             .stack_size(THREAD_STACK_BYTES)
