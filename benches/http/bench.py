@@ -85,6 +85,7 @@ RT_RATE = env_int("RT_RATE", 10)
 FANOUT_SUBSCRIBERS = env_int("FANOUT_SUBSCRIBERS", 1000)
 FANOUT_EVENTS = env_int("FANOUT_EVENTS", 50)
 FANOUT_RATE = env_int("FANOUT_RATE", 10)
+FANOUT_PER_ADDRESS = 50
 BATCH_SIZE = env_int("BATCH_SIZE", 50)
 SEED_BATCH = env_int("SEED_BATCH", 500)
 # enough for 5,000 deletes/s through warm-up and measurement; delete stops before it runs out
@@ -699,9 +700,11 @@ async def _read_head(reader):
         headers[k.strip().lower()] = v.strip()
 
 
-async def _http(port, method, path, body=None, token=None):
-    """One request on its own connection (Connection: close); (status, parsed JSON)."""
-    reader, writer = await asyncio.open_connection(HOST, port)
+async def _http(port, method, path, body=None, token=None, source=None):
+    """One request on its own connection (Connection: close) from source (an address of
+    this host, or any); (status, parsed JSON)."""
+    reader, writer = await asyncio.open_connection(
+        HOST, port, local_addr=(source, 0) if source else None)
     payload = json.dumps(body).encode() if body is not None else b""
     head = (f"{method} {path} HTTP/1.1\r\nHost: {HOST}:{port}\r\nConnection: close\r\n"
             f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n")
@@ -736,8 +739,8 @@ class SseClient:
     """One realtime connection: reads the event stream (chunked or not) and counts
     the benchmark's create events, each with its create-to-delivery latency."""
 
-    def __init__(self, port, token, latencies):
-        self.port, self.token, self.latencies = port, token, latencies
+    def __init__(self, port, token, latencies, source):
+        self.port, self.token, self.latencies, self.source = port, token, latencies, source
         self.got, self.buf, self.client_id = 0, b"", None
         self.connected = asyncio.Event()
 
@@ -760,7 +763,8 @@ class SseClient:
                 yield data
 
     async def run(self):
-        reader, self.writer = await asyncio.open_connection(HOST, self.port)
+        reader, self.writer = await asyncio.open_connection(
+            HOST, self.port, local_addr=(self.source, 0))
         self.writer.write(f"GET /api/realtime HTTP/1.1\r\nHost: {HOST}:{self.port}\r\n"
                           f"Accept: text/event-stream\r\n\r\n".encode())
         await self.writer.drain()
@@ -804,18 +808,29 @@ async def _fanout(server, state):
     # are users 1..9, whom the owner rule hides those records from.
     tokens = [users[0] if k % 2 == 0 else users[1 + (k // 2) % (N_USERS - 1)] for k in range(n)]
     latencies = []
-    clients = [SseClient(server.port, t, latencies) for t in tokens]
+    # 1,000 clients are not one address: each loopback source address (127.0.0.2, .3, ...)
+    # opens FANOUT_PER_ADDRESS streams, below Ferrobase's default cap of 100 streams per
+    # address (`realtime.max_streams_per_ip`); PocketBase has no such cap.
+    clients = [SseClient(server.port, t, latencies, f"127.0.0.{2 + k // FANOUT_PER_ADDRESS}")
+               for k, t in enumerate(tokens)]
     tasks = [asyncio.create_task(c.run()) for c in clients]
     try:
-        for k in range(0, n, 100):  # connect in waves of 100
-            await asyncio.wait_for(asyncio.gather(
-                *(c.connected.wait() for c in clients[k:k + 100])), 60)
+        deadline = time.monotonic() + 60
+        while not all(c.connected.is_set() for c in clients):
+            failed = [t for t in tasks if t.done()]
+            if failed:
+                raise RuntimeError(f"{server.name}: realtime stream failed: "
+                                   f"{failed[0].exception()!r}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{server.name}: not every stream got PB_CONNECT in 60 s")
+            await asyncio.sleep(0.05)
         sem = asyncio.Semaphore(32)
 
         async def subscribe(c):
             async with sem:
                 st, data = await _http(server.port, "POST", "/api/realtime", {
-                    "clientId": c.client_id, "subscriptions": ["owned_posts"]}, c.token)
+                    "clientId": c.client_id, "subscriptions": ["owned_posts"]}, c.token,
+                    c.source)  # both servers accept a subscription only from the stream's address
                 expect(f"{server.name}: realtime subscribe", st, data)
 
         await asyncio.wait_for(asyncio.gather(*(subscribe(c) for c in clients)), 120)
@@ -920,8 +935,12 @@ def fmt_table(results):
             continue
         fb, pb = per.get("ferrobase"), per.get("pocketbase")
         for name, r in per.items():
+            if "error" in r:
+                lines.append(f"| {workload} | {name} | FAILED: {r['error']} | | | | | | | | |")
+                continue
             ratio = " | "
-            if name == "ferrobase" and fb and pb and pb["rps"] and pb["p99_ms"]:
+            if (name == "ferrobase" and fb and pb and "error" not in fb and "error" not in pb
+                    and pb["rps"] and pb["p99_ms"]):
                 ratio = f"{fb['rps'] / pb['rps']:.2f}x | {fb['p99_ms'] / pb['p99_ms']:.2f}x"
             lines.append(
                 f"| {workload} | {name} | {r['rps']:.1f} | {r['p50_ms']:.2f} | "
@@ -936,6 +955,9 @@ def fmt_table(results):
         lines += ["", f"cold start (spawn -> first 200 on /api/health, data dir with one "
                       f"superuser, median of {COLD_STARTS}):"]
         for name, r in cs.items():
+            if "error" in r:
+                lines.append(f"- {name}: FAILED: {r['error']}")
+                continue
             runs = ", ".join(f"{t:.0f}" for t in r["runs_ms"])
             lines.append(f"- {name}: {r['median_ms']:.0f} ms (runs: {runs} ms)")
     rt = results.get("realtime")
@@ -943,8 +965,8 @@ def fmt_table(results):
         lines += ["", f"realtime: {RT_SUBSCRIBERS} subscribers on `posts`, {RT_EVENTS} creates "
                       f"at {RT_RATE}/s, latency = create sent -> event read by a subscriber"]
         for name, r in rt.items():
-            if r is None:
-                lines.append(f"- {name}: not implemented")
+            if r is None or "error" in r:
+                lines.append(f"- {name}: " + (f"FAILED: {r['error']}" if r else "not implemented"))
                 continue
             lines.append(
                 f"- {name}: delivered {r['delivered']}/{r['expected']}, "
@@ -957,8 +979,8 @@ def fmt_table(results):
                       f"{FANOUT_EVENTS} creates at {FANOUT_RATE}/s, latency = create sent -> "
                       f"event read"]
         for name, r in fo.items():
-            if r is None:
-                lines.append(f"- {name}: not implemented")
+            if r is None or "error" in r:
+                lines.append(f"- {name}: " + (f"FAILED: {r['error']}" if r else "not implemented"))
                 continue
             verdict = "exact" if r["exact"] else "NOT EXACT"
             lines.append(
@@ -988,7 +1010,10 @@ def run_suite(fb_bin, pb_bin, workloads, workdir, pidfile):
         results["cold_start"] = {}
         for name, binary in (("ferrobase", fb_bin), ("pocketbase", pb_bin)):
             log(f"cold_start on {name} ({COLD_STARTS} starts)")
-            results["cold_start"][name] = cold_start(name, binary, workdir)
+            try:
+                results["cold_start"][name] = cold_start(name, binary, workdir)
+            except Exception as e:  # noqa: BLE001 - reported, run goes on
+                results["cold_start"][name] = {"error": str(e)[:300]}
     run_dir = tempfile.mkdtemp(prefix=f"n{SEED_RECORDS}-", dir=workdir)
     servers = [Server("ferrobase", fb_bin, free_port(), run_dir),
                Server("pocketbase", pb_bin, free_port(), run_dir)]
@@ -1007,38 +1032,43 @@ def run_suite(fb_bin, pb_bin, workloads, workdir, pidfile):
                 continue
             results[workload] = {}
             for s in servers:
-                st = state[s.name]
-                if workload in ("realtime", "realtime_fanout"):
-                    if not probe_realtime(s):
-                        print(f"{workload}: not implemented in {s.name} yet", flush=True)
-                        results[workload][s.name] = None
-                        continue
-                    log(f"{workload} on {s.name}")
-                    run = realtime_workload if workload == "realtime" else (
-                        lambda srv: fanout_workload(srv, st))
-                    results[workload][s.name] = run(s)
-                    continue
-                log(f"{workload} on {s.name} ({WARMUP}s warm-up + {DURATION}s, "
-                    f"{connections_for(workload)} connections)")
-                token = st["users"][0] if workload == "list_rule" else ""
-                if workload == "get_one_nolog":
-                    # The same get_one with request logging off (logs.maxDays = 0),
-                    # to measure what logging every request costs.
-                    set_log_days(s, 0)
-                    try:
-                        results[workload][s.name] = wrk_workload(s, "get_one", token, run_dir)
-                    finally:
-                        set_log_days(s, 5)
-                elif workload == "delete":
-                    results[workload][s.name] = delete_workload(s, st, run_dir)
-                else:
-                    extra = {"BENCH_FILE": st.get("file", "")}
-                    results[workload][s.name] = wrk_workload(s, workload, token, run_dir, extra)
+                try:
+                    results[workload][s.name] = one_workload(s, state[s.name], workload,
+                                                             run_dir)
+                except Exception as e:  # noqa: BLE001 - reported in the table, run goes on
+                    log(f"{workload} on {s.name} FAILED: {e}")
+                    results[workload][s.name] = {"error": str(e)[:300]}
                 time.sleep(1)
         return results, {s.name: state[s.name]["seed_s"] for s in servers}
     finally:
         for s in servers:
             s.stop()
+
+
+def one_workload(s, st, workload, run_dir):
+    """One workload against one server: its result row (None: not implemented)."""
+    if workload in ("realtime", "realtime_fanout"):
+        if not probe_realtime(s):
+            print(f"{workload}: not implemented in {s.name} yet", flush=True)
+            return None
+        log(f"{workload} on {s.name}")
+        if workload == "realtime":
+            return realtime_workload(s)
+        return fanout_workload(s, st)
+    log(f"{workload} on {s.name} ({WARMUP}s warm-up + {DURATION}s, "
+        f"{connections_for(workload)} connections)")
+    token = st["users"][0] if workload == "list_rule" else ""
+    if workload == "get_one_nolog":
+        # The same get_one with request logging off (logs.maxDays = 0),
+        # to measure what logging every request costs.
+        set_log_days(s, 0)
+        try:
+            return wrk_workload(s, "get_one", token, run_dir)
+        finally:
+            set_log_days(s, 5)
+    if workload == "delete":
+        return delete_workload(s, st, run_dir)
+    return wrk_workload(s, workload, token, run_dir, {"BENCH_FILE": st.get("file", "")})
 
 
 def main():
@@ -1074,7 +1104,7 @@ def main():
                 fmt_table(results)]
         for name in ("ferrobase", "pocketbase"):
             on, off = (results.get(w, {}).get(name) for w in ("get_one", "get_one_nolog"))
-            if on and off:
+            if on and off and "rps" in on and off.get("rps"):
                 text.append(f"\nrequest logging cost ({name}): get_one with logs = "
                             f"{100 * on['rps'] / off['rps']:.0f}% of the requests/s without")
         text.append(f"\nloadavg at end {load_avg()}")
@@ -1137,6 +1167,9 @@ def scaling(fb_bin, pb_bin, workdir, pidfile, started, load_at_start):
             bad = 0
             for n in SIZES:
                 r = per_size[n][w][name]
+                if "error" in r:
+                    cells.append("FAILED | ")
+                    continue
                 cells.append(f"{r['rps']:.1f} | {r['p99_ms']:.2f}")
                 bad += r["non2xx"] + r["sock_errors"]
             lines.append(f"| {w} | {name} | " + " | ".join(cells) + f" | {bad} |")
@@ -1163,7 +1196,7 @@ def scaling_svg(per_size, workloads):
            f'<rect width="{2 * W}" height="{H + 70}" fill="white"/>']
 
     def panel(x0, key, title):
-        vals = [per_size[n][w][s][key] for n in sizes for w in workloads
+        vals = [per_size[n][w][s].get(key, 0) for n in sizes for w in workloads
                 for s in ("ferrobase", "pocketbase")]
         vals = [v for v in vals if v > 0] or [1]
         lo = 10 ** math.floor(math.log10(min(vals)))
@@ -1202,10 +1235,11 @@ def scaling_svg(per_size, workloads):
         for i, w in enumerate(workloads):
             color = COLORS[i % len(COLORS)]
             for s, dash in (("ferrobase", ""), ("pocketbase", ' stroke-dasharray="6,4"')):
-                pts = " ".join(f"{px(n):.1f},{py(per_size[n][w][s][key]):.1f}" for n in sizes)
+                ok = [n for n in sizes if key in per_size[n][w][s]]
+                pts = " ".join(f"{px(n):.1f},{py(per_size[n][w][s][key]):.1f}" for n in ok)
                 out.append(f'<polyline points="{pts}" fill="none" stroke="{color}" '
                            f'stroke-width="2"{dash}/>')
-                for n in sizes:
+                for n in ok:
                     out.append(f'<circle cx="{px(n):.1f}" cy="{py(per_size[n][w][s][key]):.1f}" '
                                f'r="3" fill="{color}"/>')
 
