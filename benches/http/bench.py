@@ -20,7 +20,7 @@ Environment (all optional; run.sh documents them too):
   FANOUT_SUBSCRIBERS=1000, FANOUT_EVENTS=50, FANOUT_RATE=10   realtime_fanout shape
   BATCH_SIZE=50         creates per request in batch_create
   SEED_BATCH=500        records per /api/batch request while seeding
-  DELETE_POOL=5000*(DURATION+WARMUP)   `trash` records seeded for the delete workload
+  DELETE_POOL=10000*(DURATION+WARMUP)   `trash` records seeded for the delete workload
   COLD_STARTS=5         starts per server for cold_start (the median is reported)
   MODE=scaling or SIZES=...   the scaling run: SCALE_WORKLOADS at each size in SIZES
   SIZES=10000,100000    record counts for the scaling run
@@ -88,8 +88,8 @@ FANOUT_RATE = env_int("FANOUT_RATE", 10)
 FANOUT_PER_ADDRESS = 50
 BATCH_SIZE = env_int("BATCH_SIZE", 50)
 SEED_BATCH = env_int("SEED_BATCH", 500)
-# enough for 5,000 deletes/s through warm-up and measurement; delete stops before it runs out
-DELETE_POOL = env_int("DELETE_POOL", 5000 * (DURATION + WARMUP))
+# enough for 10,000 deletes/s through warm-up and measurement; delete stops before it runs out
+DELETE_POOL = env_int("DELETE_POOL", 10000 * (DURATION + WARMUP))
 COLD_STARTS = env_int("COLD_STARTS", 5)
 SIZES = [int(x) for x in os.environ.get("SIZES", "10000,100000").split(",") if x]
 SCALING = os.environ.get("MODE") == "scaling" or "SIZES" in os.environ
@@ -485,6 +485,14 @@ def prepare(servers, workloads):
                                {"identity": user_email(i), "password": USER_PASSWORD})
             users.append(expect(f"{s.name}: user login", st, data)["token"])
         state[s.name]["users"] = users
+        # expand must really reach two levels (a rule hiding users or teams would make it
+        # a cheaper no-op without any error).
+        page = expect(f"{s.name}: expand check", *request(
+            s.port, "GET", "/api/collections/posts/records?perPage=1&sort=id&expand=owner.team"))
+        team = (page["items"][0].get("expand", {}).get("owner", {}).get("expand", {})
+                .get("team", {}))
+        if team.get("id") != team_id(0):
+            raise RuntimeError(f"{s.name}: expand=owner.team did not reach teams: {page}")
         if "file" in workloads or "thumb" in workloads:
             state[s.name]["file"] = seed_file(s, state[s.name]["super"])
     return state
@@ -540,13 +548,31 @@ def measure(server, run):
     return result, peak_kib / 1024, cpu
 
 
+def wait_idle(server, limit_s=60):
+    """Waits until the server uses under 10% of a core over 0.5 s (at most limit_s): wrk
+    hangs up at the end of a run, but a server may still be working through the
+    requests queued by then, which would slow the next measurement."""
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < limit_s:
+        cpu0 = server.cpu_seconds()
+        time.sleep(0.5)
+        if server.cpu_seconds() - cpu0 < 0.05:
+            return
+    log(f"{server.name}: still busy {limit_s} s after the previous workload")
+
+
 def wrk_workload(server, workload, token, workdir, extra=None, warmup_extra=None):
+    wait_idle(server)
     if WARMUP > 0:
         run_wrk(server, workload, token, WARMUP, os.path.join(workdir, "warmup.json"),
                 warmup_extra if warmup_extra is not None else extra)
     out = os.path.join(workdir, f"{workload}-{server.name}.json")
+    wait_idle(server, 15)
     w, rss, cpu = measure(server, lambda: run_wrk(server, workload, token, DURATION, out, extra))
     e = w["errors"]
+    if w["requests"] == 0:
+        raise RuntimeError(f"no response within the {DURATION} s run ({CONNECTIONS} "
+                           f"connections; a longer DURATION may help)")
     return {
         "duration_s": w["duration_us"] / 1e6,
         "rps": w["requests"] / (w["duration_us"] / 1e6),

@@ -9,7 +9,7 @@
 # same collections and identical seeded records created through each server's HTTP API,
 # every workload run against Ferrobase then PocketBase, and one Markdown table with the
 # ratios, printed and written to benches/http/results/latest.md.
-# Not part of tests/run.sh. With the defaults the whole run takes about 15 minutes.
+# Not part of tests/run.sh. With the defaults the whole run takes about 12 minutes.
 #
 # Scaling run (fresh servers per size; writes results/scaling.md and results/scaling.svg):
 #   MODE=scaling bash benches/http/run.sh                     # SIZES=10000,100000
@@ -28,7 +28,7 @@
 #                         file,thumb,update,mixed,create,batch_create,delete,auth,realtime,
 #                         realtime_fanout
 #   BATCH_SIZE [50]       creates per request in batch_create
-#   DELETE_POOL [5000*(DURATION+WARMUP)]   `trash` records seeded for delete
+#   DELETE_POOL [10000*(DURATION+WARMUP)]   `trash` records seeded for delete
 #   COLD_STARTS [5]       starts per server for cold_start (median reported)
 #   RT_SUBSCRIBERS [100], RT_EVENTS [100], RT_RATE [10/s]   realtime workload shape
 #   FANOUT_SUBSCRIBERS [1000], FANOUT_EVENTS [50], FANOUT_RATE [10/s]   realtime_fanout shape
