@@ -163,7 +163,11 @@ pub async fn list_with_params(
         collection.select_sql
     );
     let count = format!("SELECT count(*) FROM {table}{where_sql}");
+    let counts = db.counts();
     db.read(move |conn| {
+        // One snapshot for the page, the total and the data version the
+        // total may be memoised under (readers.rs rolls back an unfinished one).
+        conn.prepare_cached("BEGIN")?.execute([])?;
         // WHERE, then ORDER BY, then LIMIT/OFFSET: the placeholders' order.
         let mut bound = params.clone();
         bound.extend(order.params);
@@ -182,16 +186,39 @@ pub async fn list_with_params(
         let total = if query.skip_total {
             None
         } else {
-            let mut stmt = conn.prepare_cached(&count)?;
-            Some(
-                stmt.query_row(rusqlite::params_from_iter(params.iter().map(Bind)), |r| {
-                    r.get(0)
-                })?,
-            )
+            // Exact: the key is the statement and every bound value (the
+            // rule's caller-dependent ones included), and the memo holds
+            // it only until the next commit (db/memo.rs).
+            let key = count_key(&count, &params);
+            Some(counts.get_or_compute(conn, key, || {
+                conn.prepare_cached(&count)?
+                    .query_row(rusqlite::params_from_iter(params.iter().map(Bind)), |r| {
+                        r.get(0)
+                    })
+            })?)
         };
+        conn.prepare_cached("COMMIT")?.execute([])?;
         Ok(ListPage::new(&query, total, items))
     })
     .await
+}
+
+/// The memo key of a count: its SQL and each bound value, typed and
+/// length-prefixed so that no two different statements share a key.
+fn count_key(sql: &str, params: &[SqlValue]) -> String {
+    use std::fmt::Write;
+    let mut key = String::with_capacity(sql.len() + 16 * params.len());
+    key.push_str(sql);
+    for p in params {
+        // Writing to a String cannot fail.
+        let _ = match p {
+            SqlValue::Null => write!(key, "\0n"),
+            SqlValue::Integer(i) => write!(key, "\0i{i}"),
+            SqlValue::Real(f) => write!(key, "\0r{:x}", f.to_bits()),
+            SqlValue::Text(t) => write!(key, "\0t{}:{t}", t.len()),
+        };
+    }
+    key
 }
 
 #[cfg(test)]

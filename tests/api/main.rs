@@ -25,6 +25,7 @@ mod filters;
 mod hooks;
 mod http_edges;
 mod import;
+mod list_totals;
 mod login_guard;
 mod logs;
 mod matrix;
