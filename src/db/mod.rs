@@ -9,6 +9,7 @@ mod console;
 mod ident;
 mod limit;
 mod lock;
+mod memo;
 mod migrate;
 mod pool;
 mod readers;
@@ -17,6 +18,7 @@ mod writer;
 
 pub use ident::ident;
 pub use lock::{DataDirLock, LOCK_WAIT};
+pub use memo::CountMemo;
 pub use migrate::{AUX_MIGRATIONS, MIGRATIONS, Migration, MigrationStatus};
 pub use stats::{DbStats, DbStatsSnapshot};
 
@@ -74,6 +76,8 @@ pub struct Db {
     console: Arc<pool::ReadOnlyManager>,
     /// `database.query_timeout_ms`, for the SQL console's jobs.
     query_timeout: std::time::Duration,
+    /// List totals memoised per reader connection and data version.
+    counts: Arc<CountMemo>,
 }
 
 impl Db {
@@ -138,7 +142,13 @@ impl Db {
             path,
             console,
             query_timeout: options.query_timeout(),
+            counts: Arc::default(),
         })
+    }
+
+    /// The memo of list totals (see [`CountMemo`]), for reads to share.
+    pub fn counts(&self) -> Arc<CountMemo> {
+        self.counts.clone()
     }
 
     /// The live counters of this handle (for metrics).

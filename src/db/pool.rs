@@ -94,6 +94,15 @@ impl r2d2::ManageConnection for ReadOnlyManager {
             | OpenFlags::SQLITE_OPEN_URI;
         let mut conn = Connection::open_with_flags(&self.path, flags)?;
         apply_common(&mut conn, &self.options)?;
+        // Tells this connection apart in the memo of list totals (memo.rs).
+        let serial = super::memo::next_serial();
+        conn.create_scalar_function(
+            super::memo::SERIAL_FUNCTION,
+            0,
+            rusqlite::functions::FunctionFlags::SQLITE_UTF8
+                | rusqlite::functions::FunctionFlags::SQLITE_DETERMINISTIC,
+            move |_| Ok(serial),
+        )?;
         Ok(conn)
     }
 

@@ -6,7 +6,7 @@ use super::read::{Bind, row_values, serialize};
 use super::{DEFAULT_PER_PAGE, MAX_PER_PAGE, RecordError};
 use crate::db::Db;
 use crate::rules::{self, SqlValue};
-use crate::schema::{CompiledCollection, FieldScope, Snapshot, Trust};
+use crate::schema::{CollectionType, CompiledCollection, FieldScope, Snapshot, Trust};
 use serde_json::{Map, Value};
 use std::cell::Cell;
 use std::collections::HashMap;
@@ -162,15 +162,39 @@ pub async fn list_with_params(
         "{}{where_sql}{order_sql} LIMIT ? OFFSET ?",
         collection.select_sql
     );
+    // A sorted page that SQLite can only get by sorting every match (no index
+    // gives the order) carries each matching row, all its columns, through
+    // its sorter. Sorting only the rowids, then reading the page's rows,
+    // returns the same page for much less. Views have no rowid.
+    let rowid_sort =
+        (!order_sql.is_empty() && collection.kind != CollectionType::View).then(|| {
+            format!(
+                "{} WHERE {table}.rowid IN (SELECT {table}.rowid FROM {table}{where_sql}\
+                 {order_sql} LIMIT ? OFFSET ?){order_sql}",
+                collection.select_sql
+            )
+        });
     let count = format!("SELECT count(*) FROM {table}{where_sql}");
+    let counts = db.counts();
     db.read(move |conn| {
+        // One snapshot for the page, the total and the data version the
+        // total may be memoised under (readers.rs rolls back an unfinished one).
+        conn.prepare_cached("BEGIN")?.execute([])?;
         // WHERE, then ORDER BY, then LIMIT/OFFSET: the placeholders' order.
         let mut bound = params.clone();
-        bound.extend(order.params);
+        bound.extend(order.params.iter().cloned());
         bound.push(SqlValue::Integer(query.per_page));
         bound.push(SqlValue::Integer(
             (query.page - 1).saturating_mul(query.per_page),
         ));
+        let select = match rowid_sort {
+            Some(rowid_sort) if sorts_every_match(conn, &select)? => {
+                // The outer ORDER BY repeats the inner one's placeholders.
+                bound.extend(order.params);
+                rowid_sort
+            }
+            _ => select,
+        };
         let mut stmt = conn.prepare_cached(&select)?;
         let rows = stmt.query_map(rusqlite::params_from_iter(bound.iter().map(Bind)), |r| {
             row_values(&collection, r)
@@ -182,16 +206,72 @@ pub async fn list_with_params(
         let total = if query.skip_total {
             None
         } else {
-            let mut stmt = conn.prepare_cached(&count)?;
-            Some(
-                stmt.query_row(rusqlite::params_from_iter(params.iter().map(Bind)), |r| {
-                    r.get(0)
-                })?,
-            )
+            // Exact: the key is the statement and every bound value (the
+            // rule's caller-dependent ones included), and the memo holds
+            // it only until the next commit (db/memo.rs).
+            let key = count_key(&count, &params);
+            Some(counts.get_or_compute(conn, key, || {
+                conn.prepare_cached(&count)?
+                    .query_row(rusqlite::params_from_iter(params.iter().map(Bind)), |r| {
+                        r.get(0)
+                    })
+            })?)
         };
+        conn.prepare_cached("COMMIT")?.execute([])?;
         Ok(ListPage::new(&query, total, items))
     })
     .await
+}
+
+/// Whether SQLite answers `select` by sorting every matching row (its plan
+/// has a temporary B-tree for the whole ORDER BY, not only for its right
+/// part after an index). Asked once per statement text (the answer only
+/// picks between two forms of the same query, so a stale one costs speed,
+/// never correctness).
+fn sorts_every_match(conn: &rusqlite::Connection, select: &str) -> rusqlite::Result<bool> {
+    static PLANS: std::sync::OnceLock<std::sync::Mutex<HashMap<String, bool>>> =
+        std::sync::OnceLock::new();
+    let plans = PLANS.get_or_init(Default::default);
+    let known = plans
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .get(select)
+        .copied();
+    if let Some(known) = known {
+        return Ok(known);
+    }
+    let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {select}"))?;
+    // Unbound placeholders read as NULL: the plan does not run the query.
+    let mut rows = stmt.raw_query();
+    let mut full_sort = false;
+    while let Some(row) = rows.next()? {
+        let detail: String = row.get(3)?;
+        full_sort |= detail == "USE TEMP B-TREE FOR ORDER BY";
+    }
+    let mut plans = plans.lock().unwrap_or_else(|p| p.into_inner());
+    if plans.len() >= 1024 {
+        plans.clear();
+    }
+    plans.insert(select.to_owned(), full_sort);
+    Ok(full_sort)
+}
+
+/// The memo key of a count: its SQL and each bound value, typed and
+/// length-prefixed so that no two different statements share a key.
+fn count_key(sql: &str, params: &[SqlValue]) -> String {
+    use std::fmt::Write;
+    let mut key = String::with_capacity(sql.len() + 16 * params.len());
+    key.push_str(sql);
+    for p in params {
+        // Writing to a String cannot fail.
+        let _ = match p {
+            SqlValue::Null => write!(key, "\0n"),
+            SqlValue::Integer(i) => write!(key, "\0i{i}"),
+            SqlValue::Real(f) => write!(key, "\0r{:x}", f.to_bits()),
+            SqlValue::Text(t) => write!(key, "\0t{}:{t}", t.len()),
+        };
+    }
+    key
 }
 
 #[cfg(test)]

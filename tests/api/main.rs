@@ -26,6 +26,7 @@ mod hooks;
 mod hooks_model;
 mod http_edges;
 mod import;
+mod list_totals;
 mod login_guard;
 mod logs;
 mod matrix;
