@@ -243,8 +243,7 @@ pub(super) async fn start(
     let mut ready = Vec::with_capacity(size);
     for n in 0..size.max(1) {
         let (tx, rx) = oneshot::channel::<Result<Manifest, String>>();
-        let (files, limits, host, queue) =
-            (files.clone(), limits, host.clone(), queue.clone());
+        let (files, limits, host, queue) = (files.clone(), limits, host.clone(), queue.clone());
         thread::Builder::new()
             .name(format!("ferrobase-hooks-{n}"))
             .stack_size(THREAD_STACK_BYTES)

@@ -209,13 +209,19 @@ pub async fn list_with_params(
             // Exact: the key is the statement and every bound value (the
             // rule's caller-dependent ones included), and the memo holds
             // it only until the next commit (db/memo.rs).
-            let key = count_key(&count, &params);
-            Some(counts.get_or_compute(conn, key, || {
+            // A view's query may read the clock or `random()`, which no
+            // commit announces: its totals are always counted afresh.
+            let fresh = || {
                 conn.prepare_cached(&count)?
                     .query_row(rusqlite::params_from_iter(params.iter().map(Bind)), |r| {
                         r.get(0)
                     })
-            })?)
+            };
+            Some(if collection.kind == CollectionType::View {
+                fresh()?
+            } else {
+                counts.get_or_compute(conn, count_key(&count, &params), fresh)?
+            })
         };
         conn.prepare_cached("COMMIT")?.execute([])?;
         Ok(ListPage::new(&query, total, items))

@@ -134,3 +134,58 @@ async fn each_caller_gets_the_total_its_rule_allows_and_every_change_shows_at_on
     let guest = total(&app, None, "", "guest under the public rule").await;
     assert_eq!(guest, 7, "every note but alice's n = 0 (bob's was deleted)");
 }
+
+#[tokio::test]
+async fn a_view_whose_query_is_not_deterministic_is_counted_afresh_every_time() {
+    let app = spawn_app().await;
+    app.create_collection_ok(json!({
+        "name": "dice", "listRule": "", "viewRule": "",
+        "fields": [{"name": "n", "type": "number"}]
+    }))
+    .await;
+    let requests: Vec<serde_json::Value> = (0..200)
+        .map(
+            |n| json!({"method": "POST", "url": "/api/collections/dice/records", "body": {"n": n}}),
+        )
+        .collect();
+    app.su(
+        Method::PATCH,
+        "/api/settings",
+        Some(json!({"batch": {"enabled": true, "maxRequests": 200}})),
+    )
+    .await;
+    let (status, body) = status_json(
+        app.su(
+            Method::POST,
+            "/api/batch",
+            Some(json!({"requests": requests})),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = status_json(
+        app.su(
+            Method::POST,
+            "/api/collections",
+            Some(json!({
+                "name": "half", "type": "view", "listRule": "", "viewRule": "",
+                "viewQuery": "SELECT id, n FROM dice WHERE abs(random()) % 2 = 0"
+            })),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+
+    let mut totals = std::collections::BTreeSet::new();
+    for _ in 0..8 {
+        let (status, page) =
+            status_json(app.list_records("half", &[("perPage", "1")], None).await).await;
+        assert_eq!(status, 200, "{page}");
+        totals.insert(page["totalItems"].as_i64().expect("totalItems"));
+    }
+    // Each count draws 200 coins: eight equal totals would mean a stale memo
+    // (chance otherwise: far below one in a million).
+    assert!(totals.len() > 1, "the same total 8 times: {totals:?}");
+}
