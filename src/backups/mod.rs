@@ -84,35 +84,16 @@ pub fn valid_key(key: &str) -> bool {
 /// `app` being the application name in snake case (at most 50 characters;
 /// left out when empty), e.g. `pb_backup_acme_20261122030405.zip`.
 pub fn default_key(prefix: &str, app_name: &str) -> String {
-    let app: String = snake_case(app_name).chars().take(50).collect();
+    let app: String = crate::files::snake_case(app_name)
+        .chars()
+        .take(50)
+        .collect();
     let time = chrono::Utc::now().format("%Y%m%d%H%M%S");
     if app.is_empty() {
         format!("{prefix}{time}.zip")
     } else {
         format!("{prefix}{app}_{time}.zip")
     }
-}
-
-/// `My App` and `MyApp` → `my_app`: ASCII letters and digits, words joined
-/// by one underscore (so the result is always a valid key part).
-fn snake_case(name: &str) -> String {
-    let mut out = String::new();
-    let mut prev_lower_or_digit = false;
-    for c in name.chars() {
-        if c.is_ascii_alphanumeric() {
-            if c.is_ascii_uppercase() && prev_lower_or_digit && !out.ends_with('_') {
-                out.push('_');
-            }
-            out.push(c.to_ascii_lowercase());
-            prev_lower_or_digit = c.is_ascii_lowercase() || c.is_ascii_digit();
-        } else {
-            if !out.is_empty() && !out.ends_with('_') {
-                out.push('_');
-            }
-            prev_lower_or_digit = false;
-        }
-    }
-    out.trim_end_matches('_').to_owned()
 }
 
 /// The path of an existing archive.

@@ -9,7 +9,7 @@ mod staging;
 mod storage;
 mod thumb;
 
-pub use names::stored_name;
+pub use names::{snake_case, stored_name};
 pub use sniff::sniff;
 pub use staging::{Staged, StagingFile};
 pub use storage::{BlobKey, LocalStorage, Storage};

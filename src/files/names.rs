@@ -29,9 +29,11 @@ fn extension(name: &str) -> &str {
     }
 }
 
-/// Lower snake case: word characters kept, camelCase split, runs of anything
-/// else collapsed to one `_`, no leading or trailing `_`.
-fn snake_case(raw: &str) -> String {
+/// Lower snake case as PocketBase's `inflector.Snakecase`: ASCII letters
+/// and digits kept, camelCase split, runs of anything else collapsed to one
+/// `_`, no leading or trailing `_` (stored file names, backup and migration
+/// names).
+pub fn snake_case(raw: &str) -> String {
     let mut out = String::with_capacity(raw.len());
     let mut prev_lower = false;
     for c in raw.chars() {

@@ -231,20 +231,7 @@ pub fn file_stem(name: &str) -> Result<String, MigrateError> {
     {
         return Err(refused());
     }
-    let mut out = String::new();
-    let mut prev_lower = false;
-    for c in name.chars() {
-        if c.is_ascii_uppercase() && prev_lower {
-            out.push('_');
-        }
-        if c.is_ascii_alphanumeric() {
-            out.push(c.to_ascii_lowercase());
-        } else if !out.ends_with('_') {
-            out.push('_');
-        }
-        prev_lower = c.is_ascii_lowercase() || c.is_ascii_digit();
-    }
-    let out = out.trim_matches('_').to_owned();
+    let out = crate::files::snake_case(name);
     if out.is_empty() {
         return Err(refused());
     }
