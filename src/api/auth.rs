@@ -128,6 +128,15 @@ fn of_auth_type(
 /// Every blank field of `fields` (name, value), reported at once as
 /// PocketBase's form validation does; `Ok` when none is blank.
 fn require(fields: &[(&str, &str)]) -> Result<(), ApiError> {
+    require_or(
+        fields,
+        "An error occurred while validating the submitted data.",
+    )
+}
+
+/// [`require`] answered with `message` (PocketBase words the OAuth2 one as
+/// a loading failure).
+pub(super) fn require_or(fields: &[(&str, &str)], message: &str) -> Result<(), ApiError> {
     let mut errors = ValidationErrors::new();
     for (name, value) in fields {
         if value.is_empty() {
@@ -137,10 +146,7 @@ fn require(fields: &[(&str, &str)]) -> Result<(), ApiError> {
     if errors.is_empty() {
         return Ok(());
     }
-    Err(ApiError::validation(
-        "An error occurred while validating the submitted data.",
-        &errors,
-    ))
+    Err(ApiError::validation(message, &errors))
 }
 
 /// What PocketBase answers before reading the body of a route the

@@ -5,14 +5,13 @@
 //! transaction, under the collection's create rule with
 //! `@request.context = "oauth2"`.
 
-use super::auth::{FirstFactor, auth_collection, finish_login, mfa_id_of};
+use super::auth::{FirstFactor, auth_collection, finish_login, mfa_id_of, require_or};
 use super::error::ApiError;
 use super::extract::{AppState, JsonBody, caller, null_as_empty};
 use crate::accounts;
 use crate::auth::oauth2;
 use crate::auth::{AuthError, Principal};
 use crate::records;
-use crate::validation::{FieldError, ValidationErrors};
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 use serde_json::{Map, Value};
@@ -58,19 +57,11 @@ pub async fn with_oauth2(
         create_data,
         mfa_id,
     } = body.bind()?;
-    let mut errors = ValidationErrors::new();
-    for (key, value) in [("provider", &provider_name), ("code", &code)] {
-        if value.is_empty() {
-            errors.add(key, FieldError::required());
-        }
-    }
+    require_or(
+        &[("provider", &provider_name), ("code", &code)],
+        "An error occurred while loading the submitted data.",
+    )?;
     let create_data = create_data.unwrap_or_default();
-    if !errors.is_empty() {
-        return Err(ApiError::validation(
-            "An error occurred while loading the submitted data.",
-            &errors,
-        ));
-    }
     let provider = oauth2::provider(&collection, &provider_name)
         .ok_or_else(|| AuthError::UnknownProvider(provider_name.clone()))?;
     let redirect_url = if redirect_url.is_empty() {
