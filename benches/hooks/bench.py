@@ -27,6 +27,8 @@ BINARY = os.environ.get("FB_BIN", os.path.join(ROOT, "target", "release", "ferro
 DURATION = int(os.environ.get("DURATION", "10"))
 CONNECTIONS = int(os.environ.get("CONNECTIONS", "16"))
 ROUNDS = int(os.environ.get("ROUNDS", "2"))
+# Extra `serve` arguments for both servers, e.g. FB_ARGS="--hooksPool 8".
+EXTRA_ARGS = os.environ.get("FB_ARGS", "").split()
 EMAIL, PASSWORD = "bench@example.com", "bench-pass-123"
 HOOK = 'onRecordCreateRequest((e) => { e.next() }, "notes")\n'
 LUA = """
@@ -66,7 +68,7 @@ def start(root, hooks):
     subprocess.run([BINARY, "superuser", "upsert", EMAIL, PASSWORD, f"--dir={data}"],
                    check=True, capture_output=True, cwd=root)
     port = free_port()
-    cmd = [BINARY, "serve", f"--http=127.0.0.1:{port}", f"--dir={data}", "--automigrate=false"]
+    cmd = [BINARY, "serve", f"--http=127.0.0.1:{port}", f"--dir={data}", "--automigrate=false", *EXTRA_ARGS]
     if shutil.which("taskset") and os.cpu_count() > 1:
         cmd = ["taskset", "-c", "1"] + cmd
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=root)

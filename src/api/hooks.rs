@@ -454,7 +454,7 @@ fn collection_ref(collection: &CompiledCollection) -> Value {
     json!({
         "id": collection.id,
         "name": collection.name.as_str(),
-        "type": collection.to_json().get("type").cloned().unwrap_or(Value::Null),
+        "type": collection.kind.as_str(),
     })
 }
 

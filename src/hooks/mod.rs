@@ -381,7 +381,7 @@ impl WriteHooks for ModelHooks {
                 "collection": {
                     "id": c.id,
                     "name": c.name.as_str(),
-                    "type": c.to_json().get("type").cloned().unwrap_or(Value::Null),
+                    "type": c.kind.as_str(),
                 },
                 "record": call.record,
                 "changed": call.changed,
