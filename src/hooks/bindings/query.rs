@@ -144,6 +144,57 @@ pub(super) fn prepare(args: QueryArgs) -> Result<Prepared, HookError> {
     })
 }
 
+/// A read-only statement with its values bound by name (`recordQuery`).
+pub(super) struct ReadQuery {
+    sql: String,
+    params: Vec<(String, Sql)>,
+}
+
+/// Prepares `sql` (with `{:name}` placeholders) for [`ReadQuery::rows`].
+pub(super) fn prepare_read(sql: &str, params: &Map<String, Value>) -> Result<ReadQuery, HookError> {
+    Ok(ReadQuery {
+        sql: placeholders(sql)?,
+        params: params
+            .iter()
+            .map(|(k, v)| (format!(":{k}"), to_sql(v)))
+            .collect(),
+    })
+}
+
+impl ReadQuery {
+    /// Runs the statement (refusing one that writes) and maps each row,
+    /// stopping one row past [`MAX_QUERY_ROWS`] so the caller can tell.
+    pub(super) fn rows(
+        &self,
+        conn: &rusqlite::Connection,
+        mut map: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<Value>,
+    ) -> Result<Value, RecordError> {
+        let mut stmt = conn.prepare(&self.sql).map_err(failed)?;
+        if !stmt.readonly() {
+            return Err(RecordError::Hook {
+                status: 400,
+                message: "A query that writes must use execute().".into(),
+                data: json!({}),
+            });
+        }
+        let mut bound: Vec<(&str, &dyn rusqlite::ToSql)> = Vec::with_capacity(self.params.len());
+        for (name, value) in &self.params {
+            if stmt.parameter_index(name).map_err(failed)?.is_some() {
+                bound.push((name.as_str(), value));
+            }
+        }
+        let mut rows = stmt.query(bound.as_slice()).map_err(failed)?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next().map_err(failed)? {
+            out.push(map(row).map_err(failed)?);
+            if out.len() > MAX_QUERY_ROWS {
+                break;
+            }
+        }
+        Ok(Value::Array(out))
+    }
+}
+
 /// Runs the query where it belongs (see the module doc).
 pub(super) async fn query(db: &crate::db::Db, prepared: Prepared) -> Result<Value, RecordError> {
     let Prepared { sql, params, mode } = prepared;
