@@ -34,18 +34,19 @@
       if (location != null && location !== "" && location !== "UTC") {
         throw bad("DateTime: only UTC is supported as the parse location.");
       }
+      // As PocketBase's: no date or "" is now; text that does not parse is
+      // the zero time (string() answers "").
       let ms;
       if (date instanceof DateTime) ms = date.__ms;
-      else if (date === undefined || date === null) ms = Date.now();
-      else if (date === "") ms = null;
+      else if (date === undefined || date === null || date === "") ms = Date.now();
       else {
         const text = String(date).trim().replace(" ", "T");
         ms = Date.parse(/[zZ]|[+-]\d\d:?\d\d$/.test(text) || !/T/.test(text) ? text : text + "Z");
-        if (!Number.isFinite(ms)) throw bad("DateTime: cannot parse " + JSON.stringify(String(date)) + ".");
+        if (!Number.isFinite(ms)) ms = null;
       }
       Object.defineProperty(this, "__ms", { value: ms, writable: true });
     }
-    static __of(ms) { const d = new DateTime(""); d.__ms = ms; return d; }
+    static __of(ms) { const d = new DateTime(); d.__ms = ms; return d; }
     isZero() { return this.__ms === null; }
     unix() { return this.__ms === null ? -62135596800 : Math.floor(this.__ms / 1000); }
     string() {
@@ -75,6 +76,9 @@
     toString() { return this.string(); }
   }
   G.DateTime = DateTime;
+  // PocketBase's typed slice for query results: here a plain array that
+  // all(out) fills (with Records for a recordQuery).
+  G.arrayOf = () => [];
 
   // ---- $app.logger() -----------------------------------------------------------
   const shown = (v) => {

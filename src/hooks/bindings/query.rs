@@ -144,6 +144,17 @@ pub(super) fn prepare(args: QueryArgs) -> Result<Prepared, HookError> {
     })
 }
 
+/// A failed `recordQuery`: the client (of a custom route, usually) sees
+/// only that it failed, as PocketBase answers; the log has the detail.
+fn opaque(e: rusqlite::Error) -> RecordError {
+    tracing::warn!(target: "ferrobase::hooks", error = %e, "recordQuery failed");
+    RecordError::Hook {
+        status: 400,
+        message: "The query failed.".into(),
+        data: json!({}),
+    }
+}
+
 /// A read-only statement with its values bound by name (`recordQuery`).
 pub(super) struct ReadQuery {
     sql: String,
@@ -169,7 +180,7 @@ impl ReadQuery {
         conn: &rusqlite::Connection,
         mut map: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<Value>,
     ) -> Result<Value, RecordError> {
-        let mut stmt = conn.prepare(&self.sql).map_err(failed)?;
+        let mut stmt = conn.prepare(&self.sql).map_err(opaque)?;
         if !stmt.readonly() {
             return Err(RecordError::Hook {
                 status: 400,
@@ -179,14 +190,14 @@ impl ReadQuery {
         }
         let mut bound: Vec<(&str, &dyn rusqlite::ToSql)> = Vec::with_capacity(self.params.len());
         for (name, value) in &self.params {
-            if stmt.parameter_index(name).map_err(failed)?.is_some() {
+            if stmt.parameter_index(name).map_err(opaque)?.is_some() {
                 bound.push((name.as_str(), value));
             }
         }
-        let mut rows = stmt.query(bound.as_slice()).map_err(failed)?;
+        let mut rows = stmt.query(bound.as_slice()).map_err(opaque)?;
         let mut out = Vec::new();
-        while let Some(row) = rows.next().map_err(failed)? {
-            out.push(map(row).map_err(failed)?);
+        while let Some(row) = rows.next().map_err(opaque)? {
+            out.push(map(row).map_err(opaque)?);
             if out.len() > MAX_QUERY_ROWS {
                 break;
             }
