@@ -707,3 +707,87 @@ async fn a_hook_looping_over_the_new_api_is_stopped_by_the_time_limit() {
     let (status, _) = get(&app, "/api2/info", None).await;
     assert_eq!(status, 200, "the server keeps serving");
 }
+
+#[tokio::test]
+async fn record_auth_response_keeps_the_auth_rule_mfa_and_the_superuser_ip_list() {
+    let app = app_with_hooks().await;
+    let open = |collection: &str, email: &str, method: &str| json!({"collection": collection, "email": email, "method": method});
+    let (status, body) = post(
+        &app,
+        "/api2/token-open",
+        open("users", "alice@example.com", ""),
+    )
+    .await;
+    assert_eq!(status, 200, "the default authRule admits everyone: {body}");
+
+    let (status, body) = status_json(
+        app.su(
+            Method::PATCH,
+            "/api/collections/users",
+            Some(json!({"authRule": "verified = true"})),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = post(
+        &app,
+        "/api2/token-open",
+        open("users", "alice@example.com", ""),
+    )
+    .await;
+    assert_eq!(status, 403, "alice is not verified: {body}");
+    assert!(body.get("token").is_none(), "{body}");
+
+    let (status, body) = status_json(
+        app.su(
+            Method::PATCH,
+            "/api/collections/users",
+            Some(json!({"authRule": "", "otp": {"enabled": true}, "mfa": {"enabled": true}})),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = post(
+        &app,
+        "/api2/token-open",
+        open("users", "alice@example.com", "password"),
+    )
+    .await;
+    assert_eq!(status, 401, "MFA wants a second method: {body}");
+    assert!(
+        body["mfaId"].as_str().is_some_and(|m| !m.is_empty()),
+        "{body}"
+    );
+    assert!(body.get("token").is_none(), "{body}");
+    let (status, body) = post(
+        &app,
+        "/api2/token-open",
+        open("users", "alice@example.com", ""),
+    )
+    .await;
+    assert_eq!(
+        status, 200,
+        "no method named: no MFA step, as PocketBase: {body}"
+    );
+
+    let su = open("_superusers", crate::helpers::SU_EMAIL, "");
+    let (status, body) = post(&app, "/api2/token-open", su.clone()).await;
+    assert_eq!(status, 200, "an open route is the author's choice: {body}");
+    let (status, body) = status_json(
+        app.su(
+            Method::PATCH,
+            "/api/settings",
+            Some(json!({"superuserIPs": ["10.9.9.9"]})),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = post(&app, "/api2/token-open", su).await;
+    assert_eq!(
+        status, 403,
+        "no superuser token outside superuserIPs: {body}"
+    );
+}

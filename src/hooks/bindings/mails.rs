@@ -8,6 +8,8 @@
 //! PocketBase's do: the hook author chose the record.
 
 use super::{Invocation, wait};
+use crate::accounts::mfa::MfaOutcome;
+use crate::auth::AuthError;
 use crate::auth::token::{self, Purpose};
 use crate::auth::{auth_signing_key, purpose_duration, purpose_key};
 use crate::db::{DbError, ident};
@@ -229,12 +231,99 @@ fn deliver(
 struct TokenArgs {
     c: String,
     id: String,
+    /// The auth method the hook names (`""` skips MFA, as PocketBase).
+    #[serde(default)]
+    method: String,
+    /// `mfaId` from the request, finishing an MFA challenge.
+    #[serde(default)]
+    mfa_id: String,
+    /// The request's client address (the superuser IP allow-list).
+    #[serde(default)]
+    ip: String,
 }
 
-/// A fresh auth token for the stored record (as a password login issues).
+/// PocketBase's method names; anything else is recorded as "custom".
+fn method_name(method: &str) -> &'static str {
+    match method {
+        "password" => "password",
+        "otp" => "otp",
+        "oauth2" => "oauth2",
+        _ => "custom",
+    }
+}
+
+/// `$apis.recordAuthResponse`'s token, with the checks PocketBase makes
+/// there: a superuser only from `superuserIPs`, the collection's
+/// `authRule`, then (for a named method) the MFA step, which may answer
+/// `{"mfaId": …}` instead of a token. The token is a fresh auth token for
+/// the stored record, as a password login issues.
 fn auth_token(ctx: &Ctx<'_>, inv: &Invocation, args: TokenArgs) -> Result<Value, HookError> {
     let collection = auth_collection(inv, &args.c)?;
     let (_, token_key) = credentials(ctx, inv, &collection, args.id.clone())?;
+    if collection.is_superusers() {
+        let settings = inv.host.settings.get().and_then(|read| read());
+        let list = settings
+            .map(|s| s.superuser_ips.clone())
+            .unwrap_or_default();
+        if !list.is_empty() && !ip_listed(&list, &args.ip) {
+            return Err(forbidden("You are not allowed to perform this request."));
+        }
+    }
+    let owner = crate::records::Caller {
+        superuser: collection.is_superusers(),
+        auth: Some((
+            collection.id.clone(),
+            collection.name.to_string(),
+            args.id.clone(),
+        )),
+        method: "GET".into(),
+        context: "default",
+        ..crate::records::Caller::default()
+    };
+    let (db, snapshot) = (inv.host.db.clone(), inv.host.registry.snapshot());
+    let (id, method) = (args.id.clone(), args.method);
+    let mfa_id = Some(args.mfa_id).filter(|m| !m.is_empty());
+    let checked = {
+        let collection = collection.clone();
+        wait(ctx, inv, async move {
+            use crate::accounts::login;
+            login::check_auth_rule(&db, snapshot.clone(), &collection, &id, owner.clone()).await?;
+            if method.is_empty() {
+                return Ok(MfaOutcome::NotRequired);
+            }
+            login::second_factor(
+                &db,
+                snapshot,
+                &collection,
+                owner,
+                &id,
+                method_name(&method),
+                mfa_id,
+            )
+            .await
+        })
+    };
+    match checked {
+        Ok(MfaOutcome::Challenge(mfa_id)) => return Ok(json!({"mfaId": mfa_id})),
+        Ok(_) => {}
+        Err(AuthError::AuthRuleFailed) => {
+            return Err(forbidden(
+                "The request doesn't satisfy the collection requirements to authenticate.",
+            ));
+        }
+        Err(AuthError::InvalidMfa) => {
+            return Err(HookError::bad_request("Invalid or expired MFA session."));
+        }
+        Err(AuthError::SameMfaMethod) => {
+            return Err(HookError::bad_request(
+                "A different authentication method is required.",
+            ));
+        }
+        Err(e) => {
+            tracing::warn!(target: "ferrobase::hooks", error = %e, "recordAuthResponse failed");
+            return Err(HookError::internal());
+        }
+    }
     let token = token::issue_auth(
         &collection.id,
         &args.id,
@@ -242,5 +331,36 @@ fn auth_token(ctx: &Ctx<'_>, inv: &Invocation, args: TokenArgs) -> Result<Value,
         collection.auth.auth_token.duration,
     )
     .map_err(|_| HookError::internal())?;
-    Ok(json!(token))
+    Ok(json!({"token": token}))
+}
+
+fn forbidden(message: &str) -> HookError {
+    HookError {
+        status: 403,
+        message: message.to_owned(),
+        data: json!({}),
+    }
+}
+
+/// Whether `ip` is one of `list`'s addresses or inside one of its subnets.
+fn ip_listed(list: &[String], ip: &str) -> bool {
+    let Ok(ip) = ip.parse::<std::net::IpAddr>() else {
+        return false;
+    };
+    let bits_of = |a: std::net::IpAddr| match a.to_canonical() {
+        std::net::IpAddr::V4(v4) => (u128::from(v4.to_bits()), 32u32),
+        std::net::IpAddr::V6(v6) => (v6.to_bits(), 128u32),
+    };
+    let (ip, width) = bits_of(ip);
+    list.iter()
+        .filter_map(|entry| crate::settings::parse_ip_or_subnet(entry))
+        .any(|(net, prefix)| {
+            let (net, net_width) = bits_of(net);
+            let prefix = u32::from(prefix).min(width);
+            if net_width != width {
+                return false;
+            }
+            let shift = width - prefix;
+            prefix == 0 || (ip >> shift) == (net >> shift)
+        })
 }

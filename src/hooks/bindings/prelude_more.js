@@ -355,9 +355,13 @@
   // as its owner sees it (optionally expanded by the request's ?expand).
   apis.recordAuthResponse = (e, record, authMethod, meta) => {
     const ref = saved(record, "recordAuthResponse");
-    const token = call("authToken", ref);
+    const info = e.requestInfo();
+    const mfaId = str((info.body || {}).mfaId || (info.query || {}).mfaId);
+    const issued = call("authToken", Object.assign({ method: str(authMethod), mfa_id: mfaId, ip: e.realIP() }, ref));
+    if (issued.mfaId) return e.json(401, { mfaId: issued.mfaId });
+    const token = issued.token;
     const owner = { collectionId: record.__c.id || record.get("collectionId"), collectionName: record.__c.name || record.get("collectionName"), id: record.id };
-    const expand = ((e.requestInfo().query || {}).expand) || "";
+    const expand = (info.query || {}).expand || "";
     const shaped = call("enrich", { c: ref.c, ids: [ref.id], expand: str(expand), auth: owner })[0];
     const body = { token, record: shaped };
     if (meta != null) body.meta = meta;
