@@ -111,6 +111,7 @@ impl Application {
         );
         let hub = realtime.clone();
         let mailer_slot: Arc<std::sync::OnceLock<crate::hooks::MailerFactory>> = Arc::default();
+        let settings_slot: Arc<std::sync::OnceLock<crate::hooks::SettingsSource>> = Arc::default();
         let hooks_dir = config.hooks_dir();
         if hooks_dir.is_dir() || config.migrations_dir().is_dir() {
             // For editor completion, as PocketBase writes it; never fatal.
@@ -132,6 +133,9 @@ impl Application {
             http_allow_private: config.hooks.http_allow_private,
             http_allow: Arc::new(config.hooks.http_allow.clone()),
             mailer: mailer_slot.clone(),
+            settings: settings_slot.clone(),
+            // --dev turns statement logging on; nothing else does by default.
+            dev: config.database.log_statements,
         };
         let hooks = crate::hooks::Hooks::start(
             &hooks_dir,
@@ -161,6 +165,10 @@ impl Application {
         {
             // Weak: the hook threads must not keep the state (and so themselves) alive.
             let weak = Arc::downgrade(&state.clone().into_inner());
+            let settings_weak = weak.clone();
+            let _ = settings_slot.set(Box::new(move || {
+                Some(settings_weak.upgrade()?.settings.get())
+            }));
             let _ = mailer_slot.set(Box::new(move || {
                 let state = weak.upgrade()?;
                 Some(

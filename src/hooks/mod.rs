@@ -15,7 +15,7 @@ mod loader;
 pub mod migrations;
 pub mod watch;
 
-pub use bindings::{Host, MailerFactory};
+pub use bindings::{Host, MailerFactory, SettingsSource};
 pub use engine::Fault;
 pub use loader::{HookFile, MAX_HOOK_FILE_BYTES};
 
@@ -226,6 +226,9 @@ fn safe_data(data: &Value) -> Value {
         .iter()
         .map(|(k, v)| {
             let item = match v {
+                Value::Object(m) if m.contains_key("$validation") => {
+                    validation_item(&m["$validation"])
+                }
                 Value::Object(_) => safe_data(v),
                 _ => json!({"code": "validation_invalid_value", "message": "Invalid value."}),
             };
@@ -233,6 +236,27 @@ fn safe_data(data: &Value) -> Value {
         })
         .collect();
     Value::Object(out)
+}
+
+/// A `new ValidationError(code, message)` in a script's error data: kept,
+/// with the message as a sentence (PocketBase's `inflector.Sentenize`).
+fn validation_item(v: &Value) -> Value {
+    let (Some(code), Some(message)) = (
+        v.get("code").and_then(Value::as_str),
+        v.get("message").and_then(Value::as_str),
+    ) else {
+        return json!({"code": "validation_invalid_value", "message": "Invalid value."});
+    };
+    let message = message.trim();
+    let mut chars = message.chars();
+    let mut sentence: String = match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    };
+    if !sentence.is_empty() && !sentence.ends_with(['.', '!', '?']) {
+        sentence.push('.');
+    }
+    json!({"code": code, "message": sentence})
 }
 
 /// What a hook answered.

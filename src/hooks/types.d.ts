@@ -27,6 +27,8 @@ interface PbRecord {
   unhide(...fields: string[]): PbRecord;
   withCustomData(on: boolean): PbRecord;
   publicExport(): { [key: string]: JsonValue };
+  expandedOne(relation: string): PbRecord | null;
+  expandedAll(relation: string): PbRecord[];
 }
 
 /** `new Record(collection, data)`. (`PbRecord` is its type: TypeScript's
@@ -201,6 +203,92 @@ interface App {
   runInTransaction(fn: (txApp: App) => void): void;
   db(): { newQuery(sql: string): DbQuery };
   newMailClient(): { send(message: MailerMessage): void };
+  settings(): { [section: string]: any };
+  isDev(): boolean;
+  logger(): Logger;
+  countRecords(collection: string, ...exprs: DbxExpression[]): number;
+  countRecords(collection: string, filter: string, params?: { [key: string]: JsonValue }): number;
+  findAllRecords(collection: string, ...exprs: DbxExpression[]): PbRecord[];
+  findAllRecords(collection: string, filter: string, params?: { [key: string]: JsonValue }): PbRecord[];
+  findAuthRecordByEmail(collection: string, email: string): PbRecord;
+  findRecordsByIds(collection: string, ids: string[]): PbRecord[];
+  findFirstRecordByData(collection: string, key: string, value: JsonValue): PbRecord;
+  expandRecord(record: PbRecord, expands: string[], fetchFunc?: null): { [path: string]: Error };
+  expandRecords(records: PbRecord[], expands: string[], fetchFunc?: null): { [path: string]: Error };
+  recordQuery(collection: string): RecordQuery;
+}
+
+interface Logger {
+  debug(message: string, ...keyValues: JsonValue[]): void;
+  info(message: string, ...keyValues: JsonValue[]): void;
+  warn(message: string, ...keyValues: JsonValue[]): void;
+  error(message: string, ...keyValues: JsonValue[]): void;
+  with(...keyValues: JsonValue[]): Logger;
+}
+
+interface DbxExpression {
+  build(): string;
+}
+
+interface RecordQuery {
+  where(e: DbxExpression): RecordQuery;
+  andWhere(e: DbxExpression): RecordQuery;
+  orWhere(e: DbxExpression): RecordQuery;
+  orderBy(...columns: string[]): RecordQuery;
+  andOrderBy(...columns: string[]): RecordQuery;
+  limit(n: number): RecordQuery;
+  offset(n: number): RecordQuery;
+  all(out?: PbRecord[]): PbRecord[];
+  one(out?: PbRecord): PbRecord;
+  count(): number;
+}
+
+interface Dbx {
+  exp(sql: string, params?: { [key: string]: JsonValue }): DbxExpression;
+  hashExp(map: { [column: string]: JsonValue }): DbxExpression;
+  and(...exprs: DbxExpression[]): DbxExpression;
+  or(...exprs: DbxExpression[]): DbxExpression;
+  not(e: DbxExpression): DbxExpression;
+  exists(e: DbxExpression): DbxExpression;
+  notExists(e: DbxExpression): DbxExpression;
+  in(column: string, ...values: JsonValue[]): DbxExpression;
+  notIn(column: string, ...values: JsonValue[]): DbxExpression;
+  like(column: string, ...values: string[]): DbxExpression & { match(left: boolean, right: boolean): DbxExpression };
+  notLike(column: string, ...values: string[]): DbxExpression;
+  orLike(column: string, ...values: string[]): DbxExpression;
+  orNotLike(column: string, ...values: string[]): DbxExpression;
+  between(column: string, from: JsonValue, to: JsonValue): DbxExpression;
+  notBetween(column: string, from: JsonValue, to: JsonValue): DbxExpression;
+}
+
+declare const $dbx: Dbx;
+
+declare namespace $mails {
+  function sendRecordVerification(app: App, record: PbRecord): void;
+  function sendRecordPasswordReset(app: App, record: PbRecord): void;
+  function sendRecordChangeEmail(app: App, record: PbRecord, newEmail: string): void;
+  function sendRecordOTP(app: App, record: PbRecord, otpId: string, pass: string): void;
+}
+
+declare class DateTime {
+  constructor(date?: string, location?: "UTC");
+  string(): string;
+  unix(): number;
+  isZero(): boolean;
+  /** duration in nanoseconds, as Go's time.Duration */
+  add(duration: number): DateTime;
+  sub(other: DateTime): number;
+  addDate(years: number, months: number, days: number): DateTime;
+  after(other: DateTime): boolean;
+  before(other: DateTime): boolean;
+  compare(other: DateTime): number;
+  equal(other: DateTime): boolean;
+  time(): Date;
+}
+
+declare class ValidationError extends Error {
+  constructor(code?: string, message?: string);
+  code: string;
 }
 
 declare const $app: App;
@@ -209,6 +297,13 @@ declare namespace $apis {
   function requireAuth(...collections: string[]): Middleware;
   function requireSuperuserAuth(): Middleware;
   function requireGuestOnly(): Middleware;
+  function requireSuperuserOrOwnerAuth(ownerIdPathParam?: string): Middleware;
+  function bodyLimit(limitBytes: number): Middleware;
+  function gzip(): Middleware;
+  function skipSuccessActivityLog(): Middleware;
+  function enrichRecord(e: RequestEvent, record: PbRecord, ...expands: string[]): void;
+  function enrichRecords(e: RequestEvent, records: PbRecord[], ...expands: string[]): void;
+  function recordAuthResponse(e: RequestEvent, record: PbRecord, authMethod: string, meta?: JsonValue): void;
 }
 
 declare namespace $security {
@@ -226,6 +321,8 @@ declare namespace $security {
   function parseJWT(token: string, secret: string): { [key: string]: JsonValue };
   function encrypt(data: string, key: string): string;
   function decrypt(cipherText: string, key: string): string;
+  function randomStringByRegex(pattern: string): string;
+  function parseUnverifiedJWT(token: string): { [key: string]: JsonValue };
 }
 
 declare namespace $http {

@@ -23,6 +23,7 @@ mod field_gaps;
 mod files;
 mod filters;
 mod hooks;
+mod hooks_api2;
 mod hooks_model;
 mod http_edges;
 mod import;

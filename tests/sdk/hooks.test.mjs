@@ -83,4 +83,25 @@ describe('hooks and migrations from files', () => {
     assert.ok(counted.slugs.includes('seeded'), JSON.stringify(counted));
     assert.equal(counted.count, counted.slugs.length);
   });
+
+  test('$app reads, $dbx expressions, DateTime and randomStringByRegex answer alike', async () => {
+    const stats = await guest.send('/api/notes-stats', { query: { title: "Seeded by a migration' OR 1=1 --" } });
+    assert.ok(stats.total >= 1, JSON.stringify(stats));
+    assert.equal(stats.seededCount, 1);
+    assert.equal(stats.sameTitle, 0, 'the value is bound, never SQL');
+    assert.deepEqual(stats.liked, ['seeded']);
+    assert.equal(stats.seededTitle, 'Seeded by a migration');
+    assert.equal(stats.date, '2024-01-31 10:00:00.000Z');
+    assert.match(stats.code, /^[A-Z]{3}-\d{4}$/);
+  });
+
+  test('a ValidationError in a thrown error keeps its code and message', async () => {
+    const err = await rejectionOf(() => guest.send('/api/notes-validate', { method: 'POST' }));
+    assert.equal(err.status, 400);
+    assert.deepEqual(err.response, {
+      status: 400,
+      message: 'Invalid note.',
+      data: { title: { code: 'invalid_title', message: 'Title is not valid.' } },
+    });
+  });
 });

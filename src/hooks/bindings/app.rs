@@ -162,11 +162,14 @@ fn run(ctx: &Ctx<'_>, inv: &Invocation, op: &str, args: Value) -> Result<Value, 
             };
             wait(ctx, inv, action(data))
         }
-        other => super::security::run(other, args).unwrap_or_else(|| {
-            Err(HookError::bad_request(format!(
-                "Unknown host operation {op:?}."
-            )))
-        }),
+        other => super::reads::run(ctx, inv, other, args.clone())
+            .or_else(|| super::mails::run(ctx, inv, other, args.clone()))
+            .or_else(|| super::security::run(other, args))
+            .unwrap_or_else(|| {
+                Err(HookError::bad_request(format!(
+                    "Unknown host operation {op:?}."
+                )))
+            }),
     }
 }
 

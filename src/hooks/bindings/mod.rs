@@ -8,7 +8,10 @@
 
 mod app;
 mod http;
+mod mails;
 mod query;
+mod reads;
+mod regex_gen;
 mod security;
 
 use super::engine::{self, Call, Fault, Job};
@@ -26,6 +29,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const PRELUDE: &str = include_str!("prelude.js");
+/// More of the API, over the internals `prelude.js` leaves in `__internal`.
+const PRELUDE_MORE: &str = include_str!("prelude_more.js");
 
 /// What host operations reach: the server's handles, the runtime to wait
 /// on, and the API's mapping of record errors to statuses.
@@ -45,7 +50,15 @@ pub struct Host {
     /// Builds a mailer from the current settings (set once the server's
     /// state exists; until then mail cannot be sent).
     pub mailer: Arc<std::sync::OnceLock<MailerFactory>>,
+    /// Reads the settings of the moment for `$app.settings()` and the
+    /// `$mails` templates (set once the server's state exists).
+    pub settings: Arc<std::sync::OnceLock<SettingsSource>>,
+    /// `$app.isDev()`: the server runs with `--dev`.
+    pub dev: bool,
 }
+
+/// Reads the current [`crate::settings::Settings`].
+pub type SettingsSource = Box<dyn Fn() -> Option<Arc<crate::settings::Settings>> + Send + Sync>;
 
 /// Builds a [`crate::mail::Mailer`] from the settings of the moment.
 pub type MailerFactory = Box<dyn Fn() -> Option<crate::mail::Mailer> + Send + Sync>;
@@ -154,7 +167,8 @@ pub(crate) fn install<'js>(ctx: &Ctx<'js>, invocation: Rc<Invocation>) -> rquick
     )?;
     globals.set("__host", host)?;
     globals.set("__hookNames", PB_HOOK_NAMES.to_vec())?;
-    ctx.eval::<(), _>(PRELUDE)
+    ctx.eval::<(), _>(PRELUDE)?;
+    ctx.eval::<(), _>(PRELUDE_MORE)
 }
 
 thread_local! {

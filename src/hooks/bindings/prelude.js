@@ -351,12 +351,22 @@
     return e;
   }
 
+  // ValidationError values in error data (PocketBase keeps their code and
+  // message; every other leaf becomes an opaque "invalid value").
+  const tagged = (v, depth) => {
+    if (v && v.__validation) return { $validation: { code: String(v.code), message: String(v.message) } };
+    if (!v || typeof v !== "object" || Array.isArray(v) || (depth | 0) > 16) return v;
+    const out = {};
+    for (const k of Object.keys(v)) out[k] = tagged(v[k], (depth | 0) + 1);
+    return out;
+  };
+
   function outcome(state, err) {
     if (err === undefined) return JSON.stringify({ resp: state.resp || null, error: null });
     // Out of memory and other engine faults: let the host see them as such.
     if (err instanceof InternalError) throw err;
     if (err instanceof ApiError) {
-      return JSON.stringify({ resp: state.resp || null, error: { status: err.status, message: err.message, data: err.data, safe: !!err.__safe } });
+      return JSON.stringify({ resp: state.resp || null, error: { status: err.status, message: err.message, data: tagged(err.data), safe: !!err.__safe } });
     }
     const detail = err instanceof Error ? String(err) + "\n" + (err.stack || "") : "thrown: " + show(err);
     return JSON.stringify({ resp: state.resp || null, error: { status: 400, message: "", data: {}, log: detail } });
@@ -483,4 +493,6 @@
       return outcome(state, err);
     }
   };
+  // For prelude_more.js, which removes it again.
+  G.__internal = { call, wrap, cname, str, errors, ApiError, app, Record };
 })(globalThis);

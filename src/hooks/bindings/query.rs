@@ -144,6 +144,68 @@ pub(super) fn prepare(args: QueryArgs) -> Result<Prepared, HookError> {
     })
 }
 
+/// A failed `recordQuery`: the client (of a custom route, usually) sees
+/// only that it failed, as PocketBase answers; the log has the detail.
+fn opaque(e: rusqlite::Error) -> RecordError {
+    tracing::warn!(target: "ferrobase::hooks", error = %e, "recordQuery failed");
+    RecordError::Hook {
+        status: 400,
+        message: "The query failed.".into(),
+        data: json!({}),
+    }
+}
+
+/// A read-only statement with its values bound by name (`recordQuery`).
+pub(super) struct ReadQuery {
+    sql: String,
+    params: Vec<(String, Sql)>,
+}
+
+/// Prepares `sql` (with `{:name}` placeholders) for [`ReadQuery::rows`].
+pub(super) fn prepare_read(sql: &str, params: &Map<String, Value>) -> Result<ReadQuery, HookError> {
+    Ok(ReadQuery {
+        sql: placeholders(sql)?,
+        params: params
+            .iter()
+            .map(|(k, v)| (format!(":{k}"), to_sql(v)))
+            .collect(),
+    })
+}
+
+impl ReadQuery {
+    /// Runs the statement (refusing one that writes) and maps each row,
+    /// stopping one row past [`MAX_QUERY_ROWS`] so the caller can tell.
+    pub(super) fn rows(
+        &self,
+        conn: &rusqlite::Connection,
+        mut map: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<Value>,
+    ) -> Result<Value, RecordError> {
+        let mut stmt = conn.prepare(&self.sql).map_err(opaque)?;
+        if !stmt.readonly() {
+            return Err(RecordError::Hook {
+                status: 400,
+                message: "A query that writes must use execute().".into(),
+                data: json!({}),
+            });
+        }
+        let mut bound: Vec<(&str, &dyn rusqlite::ToSql)> = Vec::with_capacity(self.params.len());
+        for (name, value) in &self.params {
+            if stmt.parameter_index(name).map_err(opaque)?.is_some() {
+                bound.push((name.as_str(), value));
+            }
+        }
+        let mut rows = stmt.query(bound.as_slice()).map_err(opaque)?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next().map_err(opaque)? {
+            out.push(map(row).map_err(opaque)?);
+            if out.len() > MAX_QUERY_ROWS {
+                break;
+            }
+        }
+        Ok(Value::Array(out))
+    }
+}
+
 /// Runs the query where it belongs (see the module doc).
 pub(super) async fn query(db: &crate::db::Db, prepared: Prepared) -> Result<Value, RecordError> {
     let Prepared { sql, params, mode } = prepared;

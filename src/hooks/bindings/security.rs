@@ -68,6 +68,10 @@ pub(super) fn run(op: &str, args: Value) -> Option<Result<Value, HookError>> {
         }
         "createJWT" => parse(args).and_then(create_jwt),
         "parseJWT" => parse(args).and_then(parse_jwt),
+        "parseUnverifiedJWT" => parse(args).and_then(parse_unverified_jwt),
+        "randomStringByRegex" => parse::<PatternArgs>(args)
+            .and_then(|a| super::regex_gen::generate(&a.pattern))
+            .map(Value::String),
         "encrypt" => parse::<TextArgs>(args).and_then(|a| encrypt(&a.text, &a.secret)),
         "decrypt" => parse::<TextArgs>(args).and_then(|a| decrypt(&a.text, &a.secret)),
         _ => return None,
@@ -210,6 +214,47 @@ fn parse_jwt(args: JwtArgs) -> Result<Value, HookError> {
     )
     .map_err(|_| HookError::bad_request("Invalid or expired token."))?;
     Ok(Value::Object(data.claims))
+}
+
+#[derive(Deserialize)]
+struct PatternArgs {
+    pattern: String,
+}
+
+#[derive(Deserialize)]
+struct UnverifiedArgs {
+    token: String,
+}
+
+/// The claims of a JWT without checking its signature (PocketBase's
+/// `parseUnverifiedJWT`, for reading e.g. a provider's id token): only its
+/// shape and its `exp`, `nbf` and `iat` times are checked.
+fn parse_unverified_jwt(args: UnverifiedArgs) -> Result<Value, HookError> {
+    let invalid = || HookError::bad_request("Invalid or expired token.");
+    let mut parts = args.token.split('.');
+    let (Some(_), Some(payload), Some(_), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(invalid());
+    };
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload.trim_end_matches('='))
+        .map_err(|_| invalid())?;
+    let claims: Map<String, Value> = serde_json::from_slice(&bytes).map_err(|_| invalid())?;
+    let now = chrono::Utc::now().timestamp() as f64;
+    let time = |k: &str| {
+        claims
+            .get(k)
+            .map(|v| v.as_f64().ok_or_else(invalid))
+            .transpose()
+    };
+    if time("exp")?.is_some_and(|exp| now >= exp)
+        || time("nbf")?.is_some_and(|nbf| now < nbf)
+        || time("iat")?.is_some_and(|iat| now < iat)
+    {
+        return Err(invalid());
+    }
+    Ok(Value::Object(claims))
 }
 
 fn cipher(key: &str) -> Result<Aes256Gcm, HookError> {
