@@ -305,6 +305,7 @@ pub fn run(cli: Cli) -> anyhow_like::Result<()> {
     }
     // Flags are checked like the file and the environment were.
     config.validate()?;
+    let config = config.effective();
     init_tracing(&config.log.level);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
