@@ -261,7 +261,9 @@ fn litestream_pids(data: &Path) -> Vec<u32> {
                 .split(|b| *b == 0)
                 .map(|a| String::from_utf8_lossy(a).into_owned())
                 .collect();
-            args.first().is_some_and(|a| a.ends_with("litestream"))
+            // The program itself (or a script standing in for it); the sh
+            // wrapper names the program too, but never a bare `replicate`.
+            args.iter().take(2).any(|a| a.ends_with("litestream"))
                 && args.iter().any(|a| a == "replicate")
                 && args.iter().any(|a| a.as_str() == config)
                 && !is_zombie(*pid)
@@ -505,6 +507,46 @@ async fn serve_stopped_by_sigterm_leaves_no_litestream_behind() {
         !Path::new(&format!("/proc/{pid}")).exists() || is_zombie(pid),
         "litestream {pid} must be gone once serve has exited"
     );
+}
+
+/// A stand-in for litestream that accepts the config check and then runs
+/// without ever writing a line, so it cannot die of SIGPIPE when its parent
+/// goes: only Ferrobase's lifeline pipe can stop it.
+fn quiet_litestream(dir: &Path) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let path = dir.join("litestream");
+    std::fs::write(
+        &path,
+        "#!/bin/sh\ncase \"$1\" in databases) exit 0;; esac\nwhile :; do sleep 1; done\n",
+    )
+    .expect("write stand-in");
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    path
+}
+
+#[tokio::test]
+async fn kill_9_of_serve_stops_even_a_litestream_that_never_writes_a_line() {
+    let layout = Layout::new();
+    let quiet = quiet_litestream(&layout.root);
+    let server = serve(
+        &layout.data,
+        &quiet,
+        Some(&layout.replica),
+        &layout.root.join("serve.log"),
+    )
+    .await;
+    eventually("the stand-in runs", || {
+        litestream_pids(&layout.data).len() == 1
+    })
+    .await;
+    let pid = litestream_pids(&layout.data)[0];
+
+    signal("-KILL", server.pid());
+
+    eventually("the stand-in exits after kill -9 of serve", || {
+        !Path::new(&format!("/proc/{pid}")).exists() || is_zombie(pid)
+    })
+    .await;
 }
 
 #[tokio::test]
