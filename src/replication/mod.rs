@@ -18,7 +18,7 @@ mod supervisor;
 mod yaml;
 
 pub use binary::locate;
-pub use supervisor::{Replication, Status};
+pub use supervisor::{Replication, Status, health};
 
 use std::path::PathBuf;
 

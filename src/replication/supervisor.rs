@@ -66,6 +66,23 @@ impl Status {
     }
 }
 
+/// The supervised Litestream of this process, for `/api/health` (one
+/// `serve` per process; `None` while replication is off).
+static CURRENT: std::sync::RwLock<Option<Arc<Status>>> = std::sync::RwLock::new(None);
+
+/// Replication as `/api/health` reports it: `None` when off, else whether
+/// Litestream is running right now.
+pub fn health() -> Option<bool> {
+    let current = CURRENT.read().ok()?;
+    current.as_ref().map(|s| s.is_running())
+}
+
+fn publish(status: Option<Arc<Status>>) {
+    if let Ok(mut current) = CURRENT.write() {
+        *current = status;
+    }
+}
+
 /// A supervised Litestream. Stop it with [`Replication::stop`]; dropping
 /// it (or the runtime) also ends Litestream, through the closed pipe.
 pub struct Replication {
@@ -97,6 +114,7 @@ impl Replication {
         tracing::info!(replica = %options.replica, pid = child.child.id(), "litestream replicating");
         let (stop, stopped) = watch::channel(false);
         let task = tokio::spawn(supervise(program, config, child, status.clone(), stopped));
+        publish(Some(status.clone()));
         Ok(Self { status, stop, task })
     }
 
@@ -107,6 +125,7 @@ impl Replication {
 
     /// Stops Litestream (it ships what it has first) and waits for it.
     pub async fn stop(self) {
+        publish(None);
         let _ = self.stop.send(true);
         if tokio::time::timeout(STOP_GRACE + Duration::from_secs(2), self.task)
             .await

@@ -216,6 +216,27 @@ impl Server {
         titles
     }
 
+    /// `data.replication` of `/api/health` as a superuser, and whether a
+    /// guest sees that field.
+    async fn health_replication(&self) -> (String, bool) {
+        let get = |auth: Option<&str>| {
+            let mut req = self.client.get(format!("{}/api/health", self.base));
+            if let Some(token) = auth {
+                req = req.header("Authorization", token);
+            }
+            req.send()
+        };
+        let (_, admin) = status_json(get(Some(&self.token)).await.expect("health")).await;
+        let (_, guest) = status_json(get(None).await.expect("health")).await;
+        (
+            admin["data"]["replication"]
+                .as_str()
+                .unwrap_or("absent")
+                .to_owned(),
+            guest["data"].get("replication").is_some(),
+        )
+    }
+
     fn pid(&self) -> u32 {
         self.child.id()
     }
@@ -471,6 +492,18 @@ async fn a_killed_litestream_is_restarted_by_the_supervisor() {
         pids.len() == 1 && pids[0] != first
     })
     .await;
+    let mut health = String::new();
+    for _ in 0..50 {
+        health = server.health_replication().await.0;
+        if health == "running" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        health, "running",
+        "health says running again after the restart"
+    );
     let text = std::fs::read_to_string(&log).expect("log");
     for (expected, why) in [
         ("replication is DOWN", "the outage is logged"),
