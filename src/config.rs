@@ -743,4 +743,58 @@ mod tests {
             assert_eq!(config.public_dir(), PathBuf::from(expected), "{why}");
         }
     }
+
+    #[test]
+    fn replication_forces_wal_checkpoints_off_and_only_then() {
+        let mut config = Config::default();
+        assert_eq!(
+            config.clone().effective().database.wal_checkpoints,
+            WalCheckpoints::Auto,
+            "without a replica Ferrobase keeps checkpointing"
+        );
+        config.replication.replica = "file:///replica".into();
+        assert_eq!(
+            config.effective().database.wal_checkpoints,
+            WalCheckpoints::Off,
+            "with a replica Litestream owns checkpoints"
+        );
+    }
+
+    #[test]
+    fn replication_keys_are_checked_only_when_a_replica_is_set() {
+        for (replica, interval, problem, why) in [
+            ("", 1, None, "off: the interval is not looked at"),
+            ("file:///r", 1_000, None, "a file URL"),
+            (
+                "s3://bucket/path",
+                100,
+                None,
+                "an S3 URL at the smallest interval",
+            ),
+            (
+                "/var/replica",
+                1_000,
+                Some("replication.replica"),
+                "a bare path",
+            ),
+            (
+                "file:///r",
+                99,
+                Some("replication.sync_interval_ms"),
+                "interval too small",
+            ),
+        ] {
+            let mut config = Config::default();
+            config.replication.replica = replica.into();
+            config.replication.sync_interval_ms = interval;
+            let outcome = config.validate();
+            match problem {
+                None => assert!(outcome.is_ok(), "{why}: {outcome:?}"),
+                Some(key) => assert!(
+                    matches!(&outcome, Err(ConfigError::Invalid(p)) if p.iter().any(|p| p.starts_with(key))),
+                    "{why}: {outcome:?}"
+                ),
+            }
+        }
+    }
 }

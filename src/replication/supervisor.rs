@@ -224,27 +224,31 @@ async fn forward_logs(stream: impl AsyncRead + Unpin) {
 async fn supervise(
     program: PathBuf,
     config: PathBuf,
-    mut running: Running,
+    first: Running,
     status: Arc<Status>,
     mut stopped: watch::Receiver<bool>,
 ) {
     let mut backoff = MIN_BACKOFF;
+    // `None` after a failed restart: nothing runs until the next attempt.
+    let mut running = Some(first);
     loop {
-        let started = Instant::now();
-        tokio::select! {
-            exit = running.child.wait() => {
-                status.running.store(false, Ordering::Relaxed);
-                if started.elapsed() >= STABLE_AFTER {
-                    backoff = MIN_BACKOFF;
+        if let Some(mut current) = running.take() {
+            let started = Instant::now();
+            tokio::select! {
+                exit = current.child.wait() => {
+                    status.running.store(false, Ordering::Relaxed);
+                    if started.elapsed() >= STABLE_AFTER {
+                        backoff = MIN_BACKOFF;
+                    }
+                    let exit = exit.map_or_else(|e| e.to_string(), |s| s.to_string());
+                    tracing::error!(%exit, retry_in = ?backoff,
+                        "litestream stopped: replication is DOWN until it restarts");
                 }
-                let exit = exit.map_or_else(|e| e.to_string(), |s| s.to_string());
-                tracing::error!(%exit, retry_in = ?backoff,
-                    "litestream stopped: replication is DOWN until it restarts");
-            }
-            _ = stopped.changed() => {
-                stop_child(running).await;
-                status.running.store(false, Ordering::Relaxed);
-                return;
+                _ = stopped.changed() => {
+                    stop_child(current).await;
+                    status.running.store(false, Ordering::Relaxed);
+                    return;
+                }
             }
         }
         tokio::select! {
@@ -260,21 +264,10 @@ async fn supervise(
                     pid = next.child.id(),
                     "litestream restarted; replication is up again"
                 );
-                running = next;
+                running = Some(next);
             }
-            Err(e) => {
-                tracing::error!(error = %e, "litestream could not be restarted");
-                // Nothing to wait on: go round with a child that exits at once.
-                match Command::new("true").kill_on_drop(true).spawn() {
-                    Ok(child) => {
-                        running = Running {
-                            child,
-                            _lifeline: None,
-                        }
-                    }
-                    Err(_) => return,
-                }
-            }
+            Err(e) => tracing::error!(error = %e, retry_in = ?backoff,
+                "litestream could not be restarted: replication is DOWN"),
         }
     }
 }
