@@ -36,8 +36,13 @@ fn apply_common(conn: &mut Connection, options: &DatabaseConfig) -> Result<(), D
     conn.pragma_update(None, "temp_store", "MEMORY")?;
     if options.wal_checkpoints == WalCheckpoints::Off {
         // Another program (Litestream) checkpoints; SQLite's automatic
-        // checkpoint after a commit would race it.
+        // checkpoint after a commit would race it, and so would the one
+        // SQLite runs when the last connection closes.
         conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+        conn.set_db_config(
+            rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE,
+            true,
+        )?;
     }
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE_CAPACITY);
     register_functions(conn)?;
