@@ -151,7 +151,8 @@ pub struct ReplicationConfig {
     /// sub-path (`…/data.db`, `…/auxiliary.db`).
     pub replica: String,
     /// How often Litestream ships new WAL frames to the replica, in
-    /// milliseconds; the most a lost machine can lose.
+    /// milliseconds; a lost machine loses about this much (plus the 100 ms
+    /// WAL monitor interval, see `replication::yaml`).
     pub sync_interval_ms: u64,
     /// The `litestream` program: "" = the first `litestream` on PATH.
     pub litestream: PathBuf,

@@ -5,6 +5,12 @@ use super::{AUXILIARY_DB, CONFIG_FILE, DATA_DB, ReplicationError, replica_url};
 use crate::config::ReplicationConfig;
 use std::path::{Path, PathBuf};
 
+/// How often Litestream looks at the WAL for new frames, in milliseconds
+/// (its default is 1 s). A write reaches the replica at most about one
+/// monitor interval plus one sync interval after its commit; checking the
+/// WAL's size is cheap, so this keeps the lag close to the sync interval.
+const MONITOR_INTERVAL_MS: u64 = 100;
+
 /// Writes `DATA_DIR/litestream.yml` and returns its path. `data_dir` must be absolute.
 pub(super) fn write(
     data_dir: &Path,
@@ -37,8 +43,9 @@ fn render(data_dir: &Path, options: &ReplicationConfig) -> String {
     for db in databases(options) {
         let db_path = data_dir.join(db);
         out.push_str(&format!(
-            "  - path: {}\n    replica:\n      url: {}\n      sync-interval: {}ms\n",
+            "  - path: {}\n    monitor-interval: {}ms\n    replica:\n      url: {}\n      sync-interval: {}ms\n",
             quoted(&db_path.to_string_lossy()),
+            MONITOR_INTERVAL_MS.min(options.sync_interval_ms),
             quoted(&replica_url(&options.replica, db)),
             options.sync_interval_ms
         ));
@@ -74,6 +81,10 @@ mod tests {
             (r#"url: "file:///rep/data.db""#, "data.db replica"),
             (r#"url: "file:///rep/auxiliary.db""#, "auxiliary.db replica"),
             ("sync-interval: 250ms", "interval"),
+            (
+                "monitor-interval: 100ms",
+                "WAL checked more often than it is shipped",
+            ),
         ] {
             assert!(yaml.contains(expected), "{why}: {yaml}");
         }

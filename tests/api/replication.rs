@@ -19,6 +19,9 @@ const EMAIL: &str = "replication-admin@example.com";
 const PASSWORD: &str = "replication-pass-1";
 /// `replication.sync_interval_ms` in these tests.
 const SYNC_INTERVAL: Duration = Duration::from_millis(1000);
+/// Litestream checks the WAL every 100 ms, then ships at the next sync
+/// tick; the rest is room for scheduling on a loaded 2-core machine.
+const REPLICATION_BOUND: Duration = Duration::from_millis(1250);
 /// Upper bound of every wait for a process to appear, exit or restart.
 const PATIENCE: Duration = Duration::from_secs(30);
 
@@ -398,7 +401,7 @@ async fn every_write_acknowledged_a_sync_interval_before_kill_9_survives_a_resto
     let acknowledged = acknowledged.lock().expect("lock").clone();
     let due: Vec<&String> = acknowledged
         .iter()
-        .filter(|(_, at)| killed_at.duration_since(*at) > SYNC_INTERVAL)
+        .filter(|(_, at)| killed_at.duration_since(*at) > REPLICATION_BOUND)
         .map(|(t, _)| t)
         .collect();
     assert!(
@@ -409,13 +412,19 @@ async fn every_write_acknowledged_a_sync_interval_before_kill_9_survives_a_resto
     let missing: Vec<&&String> = due.iter().filter(|t| !present.contains(**t)).collect();
     assert!(
         missing.is_empty(),
-        "{} of {} writes acknowledged more than a sync interval before the kill are lost: {:?}",
+        "{} of {} writes acknowledged more than {REPLICATION_BOUND:?} (1 s sync + 0.1 s WAL monitor + 0.15 s slack) before the kill are lost: {:?}",
         missing.len(),
         due.len(),
         missing.iter().take(5).collect::<Vec<_>>()
     );
+    let oldest_lost = acknowledged
+        .iter()
+        .filter(|(t, _)| !present.contains(t))
+        .map(|(_, at)| killed_at.duration_since(*at))
+        .max()
+        .unwrap_or_default();
     eprintln!(
-        "replication crash test: {} acknowledged, {} due, {} restored",
+        "replication crash test: {} acknowledged, {} due, {} restored; the oldest lost write was acknowledged {oldest_lost:?} before the kill",
         acknowledged.len(),
         due.len(),
         present.len()
