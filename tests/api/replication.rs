@@ -719,3 +719,99 @@ async fn restore_refuses_bad_requests_and_leaves_the_data_dir_alone() {
         "failed restores clean their staging dirs: {leftovers:?}"
     );
 }
+
+#[tokio::test]
+async fn a_backup_restore_on_a_replicated_server_restarts_litestream_and_the_replica_follows() {
+    let Some(litestream) = litestream() else {
+        return;
+    };
+    let layout = Layout::new();
+    let log = layout.root.join("serve.log");
+    let mut server = serve(&layout.data, &litestream, Some(&layout.replica), &log).await;
+    server.create_notes().await;
+    assert!(server.add_note("in the backup").await);
+    let (status, body) = status_json(
+        server
+            .client
+            .post(format!("{}/api/backups", server.base))
+            .header("Authorization", &server.token)
+            .json(&json!({"name": "one.zip"}))
+            .send()
+            .await
+            .expect("backup"),
+    )
+    .await;
+    assert!(status < 300, "backup: {status} {body}");
+    assert!(server.add_note("after the backup").await);
+    eventually("litestream runs", || {
+        litestream_pids(&layout.data).len() == 1
+    })
+    .await;
+    let before = litestream_pids(&layout.data)[0];
+
+    let restoring = server
+        .client
+        .post(format!("{}/api/backups/one.zip/restore", server.base))
+        .header("Authorization", &server.token)
+        .send()
+        .await
+        .expect("restore");
+    assert!(
+        restoring.status().as_u16() < 300,
+        "restore: {}",
+        restoring.status()
+    );
+    let deadline = Instant::now() + PATIENCE;
+    let titles = loop {
+        assert!(Instant::now() < deadline, "the server did not come back");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let login = server
+            .client
+            .post(format!(
+                "{}/api/collections/_superusers/auth-with-password",
+                server.base
+            ))
+            .json(&json!({"identity": EMAIL, "password": PASSWORD}))
+            .send()
+            .await;
+        let Ok(login) = login else { continue };
+        let Ok(body) = login.json::<Value>().await else {
+            continue;
+        };
+        let Some(token) = body["token"].as_str() else {
+            continue;
+        };
+        server.token = token.to_owned();
+        let titles = server.titles().await;
+        if !titles.contains("after the backup") {
+            break titles;
+        }
+    };
+    assert_eq!(titles, HashSet::from(["in the backup".to_owned()]));
+    eventually("a new litestream runs after the restart", || {
+        let pids = litestream_pids(&layout.data);
+        pids.len() == 1 && pids[0] != before
+    })
+    .await;
+    assert!(server.add_note("after the restore").await);
+    tokio::time::sleep(SYNC_INTERVAL * 2).await;
+    assert!(server.terminate().success(), "serve exits 0");
+    std::fs::remove_dir_all(&layout.data).expect("remove the data dir");
+
+    let restored = restore(&layout, &litestream, &[]);
+
+    assert!(restored.status.success(), "restore: {}", stderr(&restored));
+    integrity_ok(&layout.data);
+    let again = serve(
+        &layout.data,
+        &litestream,
+        None,
+        &layout.root.join("again.log"),
+    )
+    .await;
+    assert_eq!(
+        again.titles().await,
+        HashSet::from(["in the backup".to_owned(), "after the restore".to_owned()]),
+        "the replica follows the restored database, not the replaced one"
+    );
+}
