@@ -815,3 +815,34 @@ async fn a_backup_restore_on_a_replicated_server_restarts_litestream_and_the_rep
         "the replica follows the restored database, not the replaced one"
     );
 }
+
+#[tokio::test]
+async fn restore_refuses_to_replace_the_data_dir_of_a_running_server_even_with_force() {
+    let Some(litestream) = litestream() else {
+        return;
+    };
+    let layout = Layout::new();
+    let server = serve(
+        &layout.data,
+        &litestream,
+        None,
+        &layout.root.join("serve.log"),
+    )
+    .await;
+    server.create_notes().await;
+    assert!(server.add_note("live").await);
+
+    let output = restore(&layout, &litestream, &["--force"]);
+
+    let err = stderr(&output);
+    assert_eq!(output.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("already running"),
+        "names the running server: {err}"
+    );
+    assert_eq!(
+        server.titles().await,
+        HashSet::from(["live".to_owned()]),
+        "the live data dir is untouched"
+    );
+}
