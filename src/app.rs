@@ -366,6 +366,10 @@ fn register_builtin_jobs(state: &web::Data<AppState>) {
 }
 
 async fn checkpoint(db: &Db) {
+    if db.wal_checkpoints() == crate::config::WalCheckpoints::Off {
+        tracing::info!("WAL left to its owner (database.wal_checkpoints = off); shutdown complete");
+        return;
+    }
     match db.checkpoint().await {
         Ok(()) => tracing::info!("WAL checkpointed; shutdown complete"),
         Err(e) => tracing::warn!(error = %e, "WAL checkpoint at shutdown failed"),

@@ -146,6 +146,20 @@ pub enum Command {
         #[command(subcommand)]
         action: DbAction,
     },
+    /// Rebuild the data dir (--dir) from a Litestream replica: data.db and
+    /// auxiliary.db, checked with PRAGMA integrity_check before they are
+    /// moved in. Uploaded files (storage/) are not in the replica.
+    Restore {
+        /// The replica URL ([replication] replica), e.g. file:///var/replica or s3://bucket/path.
+        #[arg(long, value_name = "REPLICA")]
+        from: String,
+        /// Restore the state at this RFC 3339 time (default: the latest).
+        #[arg(long, value_name = "TIME")]
+        timestamp: Option<String>,
+        /// Replace a data dir that is not empty (it is kept as DIR.pre-restore-<time>).
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -305,6 +319,7 @@ pub fn run(cli: Cli) -> anyhow_like::Result<()> {
     }
     // Flags are checked like the file and the environment were.
     config.validate()?;
+    let config = config.effective();
     init_tracing(&config.log.level);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -318,6 +333,11 @@ pub fn run(cli: Cli) -> anyhow_like::Result<()> {
                 action: DbAction::Check,
             } => db_check(&config),
             Command::Backup { action } => backup(config, action).await,
+            Command::Restore {
+                from,
+                timestamp,
+                force,
+            } => restore(&config, &from, timestamp.as_deref(), force).await,
         }
     })
 }
@@ -369,16 +389,73 @@ async fn serve(config: Config, tls: Option<TlsOptions>) -> anyhow_like::Result<(
             data_dir.display()
         ));
     }
+    let mut replication = start_replication(&config).await?;
     announce(&banner);
     let mut app = app;
     // A backup restore asks for a restart: build the app again (which
     // applies the staged restore) on the same address.
     while app.run_until_signal().await? == crate::lifecycle::Stopped::Restart {
+        // Litestream must not watch data.db while a restore replaces it.
+        if let Some(running) = replication.take() {
+            running.stop().await;
+        }
         let mut config = config.clone();
         config.server.http = addr;
-        app = Application::build_with_tls(config, server_config.clone()).await?;
+        app = Application::build_with_tls(config.clone(), server_config.clone()).await?;
+        replication = start_replication(&config).await?;
         tracing::info!("server restarted at {base}");
     }
+    // After the server: Litestream ships the last commits, then exits.
+    if let Some(running) = replication {
+        running.stop().await;
+    }
+    Ok(())
+}
+
+/// Starts the supervised Litestream when `[replication]` is set; a missing
+/// program or a replica Litestream rejects stops `serve` with one line.
+async fn start_replication(
+    config: &Config,
+) -> anyhow_like::Result<Option<crate::replication::Replication>> {
+    if !config.replication.is_enabled() {
+        return Ok(None);
+    }
+    let running =
+        crate::replication::Replication::start(&config.replication, &config.storage.data_dir)
+            .await?;
+    Ok(Some(running))
+}
+
+async fn restore(
+    config: &Config,
+    from: &str,
+    timestamp: Option<&str>,
+    force: bool,
+) -> anyhow_like::Result<()> {
+    let data_dir = &config.storage.data_dir;
+    let restored = crate::replication::restore::run(crate::replication::restore::Request {
+        litestream: &config.replication.litestream,
+        replica: from,
+        timestamp,
+        data_dir,
+        force,
+    })
+    .await?;
+    let aux = if restored.auxiliary {
+        " and auxiliary.db"
+    } else {
+        ""
+    };
+    println!(
+        "Restored data.db{aux} from {from} into {} (integrity check ok).",
+        data_dir.display()
+    );
+    if let Some(previous) = restored.previous {
+        println!("The replaced data dir is kept at {}.", previous.display());
+    }
+    println!(
+        "Uploaded files (storage/) are not in the replica: copy them back or use S3 file storage."
+    );
     Ok(())
 }
 

@@ -32,6 +32,9 @@ pub struct Config {
     pub mail: MailConfig,
     pub hooks: HooksConfig,
     pub migrations: MigrationsConfig,
+    /// Continuous replication of the databases by a supervised Litestream
+    /// (off unless `replica` is set; see `crate::replication`).
+    pub replication: ReplicationConfig,
     /// TEST ONLY: lets the OAuth2 avatar download reach loopback and
     /// private addresses, so tests can serve avatars from 127.0.0.1. Not
     /// read from `config.toml`, the environment or the CLI (`serde(skip)`):
@@ -116,6 +119,63 @@ pub struct DatabaseConfig {
     /// Log every SQL statement (text and time, never its bound values) at
     /// info level on the `ferrobase::sql` target. CLI: `--dev`.
     pub log_statements: bool,
+    /// Who folds the WAL back into the database file: SQLite and Ferrobase
+    /// (`Auto`), or an outside tool such as Litestream (`Off`). Forced to
+    /// `Off` while `[replication]` is on (see [`Config::effective`]).
+    pub wal_checkpoints: WalCheckpoints,
+}
+
+/// `database.wal_checkpoints`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WalCheckpoints {
+    /// SQLite's automatic checkpoints (every 1000 WAL pages), a passive one
+    /// in the nightly maintenance job and a truncating one at shutdown.
+    #[default]
+    Auto,
+    /// None at all: `PRAGMA wal_autocheckpoint = 0` and no checkpoint by
+    /// Ferrobase. Another program (Litestream) must checkpoint, or the WAL
+    /// grows without bound.
+    Off,
+}
+
+/// Default `replication.sync_interval_ms`: Litestream's own default (1 s).
+pub const DEFAULT_REPLICATION_SYNC_INTERVAL_MS: u64 = 1_000;
+
+/// `[replication]`: Litestream streaming `data.db` and `auxiliary.db` to a replica.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReplicationConfig {
+    /// Replica URL: "" (off), `file:///abs/path` or `s3://bucket/path`
+    /// (any URL scheme Litestream accepts). Each database gets its own
+    /// sub-path (`…/data.db`, `…/auxiliary.db`).
+    pub replica: String,
+    /// How often Litestream ships new WAL frames to the replica, in
+    /// milliseconds; a lost machine loses about this much (plus the 100 ms
+    /// WAL monitor interval, see `replication::yaml`).
+    pub sync_interval_ms: u64,
+    /// The `litestream` program: "" = the first `litestream` on PATH.
+    pub litestream: PathBuf,
+    /// Also replicate `auxiliary.db` (the request log).
+    pub auxiliary: bool,
+}
+
+impl Default for ReplicationConfig {
+    fn default() -> Self {
+        Self {
+            replica: String::new(),
+            sync_interval_ms: DEFAULT_REPLICATION_SYNC_INTERVAL_MS,
+            litestream: PathBuf::new(),
+            auxiliary: true,
+        }
+    }
+}
+
+impl ReplicationConfig {
+    /// Whether a replica is configured.
+    pub fn is_enabled(&self) -> bool {
+        !self.replica.trim().is_empty()
+    }
 }
 
 impl DatabaseConfig {
@@ -147,6 +207,7 @@ impl Default for DatabaseConfig {
             mmap_size_bytes: 256 * 1024 * 1024,
             query_timeout_ms: DEFAULT_QUERY_TIMEOUT_MS,
             log_statements: false,
+            wal_checkpoints: WalCheckpoints::Auto,
         }
     }
 }
@@ -399,6 +460,16 @@ impl Config {
         }
     }
 
+    /// The config as it runs: with replication on, Ferrobase leaves WAL
+    /// checkpoints to Litestream (two checkpointers fight: a truncating
+    /// checkpoint behind Litestream's back makes it lose its place in the WAL).
+    pub fn effective(mut self) -> Self {
+        if self.replication.is_enabled() {
+            self.database.wal_checkpoints = WalCheckpoints::Off;
+        }
+        self
+    }
+
     /// Path of the main database file.
     pub fn db_path(&self) -> PathBuf {
         self.storage.data_dir.join("data.db")
@@ -461,6 +532,20 @@ impl Config {
         }
         if self.storage.data_dir.as_os_str().is_empty() {
             problems.push("storage.data_dir: must not be empty".to_owned());
+        }
+        if self.replication.is_enabled() {
+            let replica = self.replication.replica.trim();
+            if !replica.contains("://") {
+                problems.push(format!(
+                    "replication.replica: must be a URL such as file:///var/replica or s3://bucket/path, got {replica:?}"
+                ));
+            }
+            if self.replication.sync_interval_ms < 100 {
+                problems.push(format!(
+                    "replication.sync_interval_ms: must be at least 100, got {}",
+                    self.replication.sync_interval_ms
+                ));
+            }
         }
         if problems.is_empty() {
             Ok(())
@@ -657,6 +742,60 @@ mod tests {
             config.storage.data_dir = PathBuf::from(data_dir);
             config.public.dir = PathBuf::from(explicit);
             assert_eq!(config.public_dir(), PathBuf::from(expected), "{why}");
+        }
+    }
+
+    #[test]
+    fn replication_forces_wal_checkpoints_off_and_only_then() {
+        let mut config = Config::default();
+        assert_eq!(
+            config.clone().effective().database.wal_checkpoints,
+            WalCheckpoints::Auto,
+            "without a replica Ferrobase keeps checkpointing"
+        );
+        config.replication.replica = "file:///replica".into();
+        assert_eq!(
+            config.effective().database.wal_checkpoints,
+            WalCheckpoints::Off,
+            "with a replica Litestream owns checkpoints"
+        );
+    }
+
+    #[test]
+    fn replication_keys_are_checked_only_when_a_replica_is_set() {
+        for (replica, interval, problem, why) in [
+            ("", 1, None, "off: the interval is not looked at"),
+            ("file:///r", 1_000, None, "a file URL"),
+            (
+                "s3://bucket/path",
+                100,
+                None,
+                "an S3 URL at the smallest interval",
+            ),
+            (
+                "/var/replica",
+                1_000,
+                Some("replication.replica"),
+                "a bare path",
+            ),
+            (
+                "file:///r",
+                99,
+                Some("replication.sync_interval_ms"),
+                "interval too small",
+            ),
+        ] {
+            let mut config = Config::default();
+            config.replication.replica = replica.into();
+            config.replication.sync_interval_ms = interval;
+            let outcome = config.validate();
+            match problem {
+                None => assert!(outcome.is_ok(), "{why}: {outcome:?}"),
+                Some(key) => assert!(
+                    matches!(&outcome, Err(ConfigError::Invalid(p)) if p.iter().any(|p| p.starts_with(key))),
+                    "{why}: {outcome:?}"
+                ),
+            }
         }
     }
 }

@@ -25,6 +25,7 @@ pub mod mail;
 pub mod maintenance;
 pub mod realtime;
 pub mod records;
+pub mod replication;
 pub mod rules;
 pub mod schema;
 pub mod settings;

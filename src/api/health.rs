@@ -7,8 +7,9 @@ use crate::auth::Principal;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::json;
 
-/// Superusers also see the client IP as resolved (to check `trustedProxy`)
-/// and a proxy header the request carries while none is trusted.
+/// Superusers also see the client IP as resolved (to check `trustedProxy`),
+/// a proxy header the request carries while none is trusted, and whether
+/// Litestream replication is `off`, `running` or `down`.
 pub async fn health(
     req: HttpRequest,
     who: Principal,
@@ -20,7 +21,14 @@ pub async fn health(
             .map(|ip| ip.to_string())
             .unwrap_or_default();
         let hint = client_ip::possible_proxy_header(req.headers(), &settings.trusted_proxy);
-        json!({"canBackup": false, "realIP": ip, "possibleProxyHeader": hint})
+        // Not in PocketBase: whether the supervised Litestream runs.
+        let replication = match crate::replication::health() {
+            None => "off",
+            Some(true) => "running",
+            Some(false) => "down",
+        };
+        json!({"canBackup": false, "realIP": ip, "possibleProxyHeader": hint,
+               "replication": replication})
     } else {
         json!({})
     };

@@ -22,7 +22,7 @@ pub use memo::CountMemo;
 pub use migrate::{AUX_MIGRATIONS, MIGRATIONS, Migration, MigrationStatus};
 pub use stats::{DbStats, DbStatsSnapshot};
 
-use crate::config::DatabaseConfig;
+use crate::config::{DatabaseConfig, WalCheckpoints};
 use rusqlite::Connection;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -78,6 +78,8 @@ pub struct Db {
     query_timeout: std::time::Duration,
     /// List totals memoised per reader connection and data version.
     counts: Arc<CountMemo>,
+    /// `database.wal_checkpoints`: whether this handle may checkpoint.
+    wal_checkpoints: WalCheckpoints,
 }
 
 impl Db {
@@ -121,6 +123,7 @@ impl Db {
             conn,
             stats.clone(),
             options.query_timeout(),
+            options.wal_checkpoints,
         ));
         // One reader thread per connection: a checkout never waits, so the
         // per-checkout validity test would only cost a round trip.
@@ -143,6 +146,7 @@ impl Db {
             console,
             query_timeout: options.query_timeout(),
             counts: Arc::default(),
+            wal_checkpoints: options.wal_checkpoints,
         })
     }
 
@@ -164,9 +168,18 @@ impl Db {
         (size(&self.path), size(Path::new(&wal)))
     }
 
+    /// Who checkpoints this database (`database.wal_checkpoints`).
+    pub fn wal_checkpoints(&self) -> WalCheckpoints {
+        self.wal_checkpoints
+    }
+
     /// Copies the WAL into the main file and truncates it (on shutdown, so
-    /// the data dir is one self-contained file at rest).
+    /// the data dir is one self-contained file at rest). Does nothing when
+    /// checkpoints are left to another program (`wal_checkpoints = "off"`).
     pub async fn checkpoint(&self) -> Result<(), DbError> {
+        if self.wal_checkpoints == WalCheckpoints::Off {
+            return Ok(());
+        }
         self.write(|conn| -> Result<(), DbError> {
             conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
             Ok(())
@@ -318,6 +331,74 @@ mod tests {
                 .expect("read after the panic");
             assert_eq!(one, 1);
         }
+    }
+
+    /// Writes `rows` rows through the writer (each its own commit).
+    async fn write_rows(db: &Db, rows: usize) {
+        db.write(|c| -> Result<(), DbError> {
+            c.execute_batch("CREATE TABLE IF NOT EXISTS t(x BLOB)")?;
+            Ok(())
+        })
+        .await
+        .expect("create");
+        for _ in 0..rows {
+            db.write(|c| -> Result<(), DbError> {
+                c.execute("INSERT INTO t VALUES (randomblob(4000))", [])?;
+                Ok(())
+            })
+            .await
+            .expect("insert");
+        }
+    }
+
+    fn wal_len(dir: &Path) -> u64 {
+        std::fs::metadata(dir.join("data.db-wal")).map_or(0, |m| m.len())
+    }
+
+    #[tokio::test]
+    async fn with_wal_checkpoints_off_ferrobase_never_checkpoints_and_sqlite_does_not_either() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let options = DatabaseConfig {
+            wal_checkpoints: WalCheckpoints::Off,
+            ..DatabaseConfig::default()
+        };
+        let db = Db::open(dir.path(), &options).expect("open");
+        // 1,500 pages of 4 KiB: past SQLite's automatic checkpoint at 1,000.
+        write_rows(&db, 1_500).await;
+        let auto: i64 = db
+            .write(|c| -> Result<i64, DbError> {
+                Ok(c.query_row("PRAGMA wal_autocheckpoint", [], |r| r.get(0))?)
+            })
+            .await
+            .expect("pragma");
+        let before = wal_len(dir.path());
+
+        db.checkpoint().await.expect("checkpoint is a no-op");
+        drop(db);
+        // The writer thread's final checkpoint runs after the last handle goes.
+        std::thread::sleep(std::time::Duration::from_millis(300));
+
+        assert_eq!(auto, 0, "SQLite's automatic checkpoint must be off");
+        assert!(
+            before > 1_500 * 4096,
+            "the WAL keeps every frame ({before} bytes): nothing checkpointed and restarted it"
+        );
+        assert_eq!(
+            wal_len(dir.path()),
+            before,
+            "neither Db::checkpoint nor the writer's last act may checkpoint"
+        );
+    }
+
+    #[tokio::test]
+    async fn with_wal_checkpoints_auto_the_wal_is_truncated_at_checkpoint() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let db = Db::open(dir.path(), &DatabaseConfig::default()).expect("open");
+        write_rows(&db, 50).await;
+
+        db.checkpoint().await.expect("checkpoint");
+
+        assert_eq!(wal_len(dir.path()), 0, "TRUNCATE leaves an empty WAL");
     }
 
     /// Counts to a billion: minutes of VM steps, all inside one statement.

@@ -3,7 +3,7 @@
 //! SQL functions and the query-limit progress handler.
 
 use super::DbError;
-use crate::config::DatabaseConfig;
+use crate::config::{DatabaseConfig, WalCheckpoints};
 use rusqlite::{Connection, OpenFlags};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -34,6 +34,16 @@ fn apply_common(conn: &mut Connection, options: &DatabaseConfig) -> Result<(), D
         i64::try_from(options.mmap_size_bytes).unwrap_or(i64::MAX),
     )?;
     conn.pragma_update(None, "temp_store", "MEMORY")?;
+    if options.wal_checkpoints == WalCheckpoints::Off {
+        // Another program (Litestream) checkpoints; SQLite's automatic
+        // checkpoint after a commit would race it, and so would the one
+        // SQLite runs when the last connection closes.
+        conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+        conn.set_db_config(
+            rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE,
+            true,
+        )?;
+    }
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE_CAPACITY);
     register_functions(conn)?;
     // Inert until a job sets a watch on the thread using the connection.

@@ -20,6 +20,7 @@
 use super::DbError;
 use super::limit;
 use super::stats::DbStats;
+use crate::config::WalCheckpoints;
 use rusqlite::Connection;
 use std::sync::Arc;
 use std::sync::mpsc;
@@ -49,7 +50,12 @@ pub(super) struct Writer {
 }
 
 impl Writer {
-    pub(super) fn start(mut conn: Connection, stats: Arc<DbStats>, timeout: Duration) -> Self {
+    pub(super) fn start(
+        mut conn: Connection,
+        stats: Arc<DbStats>,
+        timeout: Duration,
+        checkpoints: WalCheckpoints,
+    ) -> Self {
         let (jobs, queue) = mpsc::channel::<Job>();
         let counters = stats.clone();
         let spawned = std::thread::Builder::new()
@@ -90,8 +96,11 @@ impl Writer {
                         };
                     }
                 }
-                // Every handle is gone: leave a clean WAL behind.
-                if let Err(e) = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);") {
+                // Every handle is gone: leave a clean WAL behind, unless
+                // another program (Litestream) owns the checkpoints.
+                if checkpoints == WalCheckpoints::Auto
+                    && let Err(e) = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")
+                {
                     tracing::warn!(error = %e, "final WAL checkpoint failed");
                 }
             });

@@ -41,6 +41,7 @@ mod query_timeout;
 mod ratelimit;
 mod realtime;
 mod records;
+mod replication;
 mod rule_paths;
 mod settings;
 mod settings_encryption;
