@@ -6,7 +6,8 @@
 # and compared with the committed admin-ui/dist (which the binary embeds), and
 # driven in headless Chromium.
 # Installs what it needs (Node.js/npm, Chromium and pebble from Debian if absent,
-# cargo-fuzz from crates.io, the SDK, Vite and playwright-core from npm).
+# cargo-fuzz from crates.io, moto from PyPI, the SDK, Vite and playwright-core
+# from npm).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,6 +27,15 @@ fi
 if [ ! -x /usr/bin/pebble ] || [ ! -x /usr/bin/pebble-challtestsrv ]; then
   echo "pebble not found; installing Debian's pebble (the local ACME CA of tests/api/tls.rs)"
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pebble >/dev/null
+fi
+
+# The loopback S3 server of the files-on-S3 tests (tests/api/s3_server.rs):
+# moto in server mode, in an ignored virtualenv. CI=true makes the tests fail
+# instead of skipping when it is missing.
+if [ ! -x tests/.venv-s3/bin/moto_server ]; then
+  echo "moto_server not found; installing moto[server] from PyPI into tests/.venv-s3"
+  python3 -m venv tests/.venv-s3
+  tests/.venv-s3/bin/pip install -q 'moto[server]'
 fi
 
 echo "==> cargo test (unit + HTTP integration tests)"

@@ -41,6 +41,7 @@ mod ratelimit;
 mod realtime;
 mod records;
 mod rule_paths;
+mod s3_server;
 mod settings;
 mod settings_encryption;
 mod settings_keys;
