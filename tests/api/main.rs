@@ -38,6 +38,7 @@ mod persistence;
 mod public;
 mod query_timeout;
 mod ratelimit;
+mod s3;
 mod realtime;
 mod records;
 mod rule_paths;
