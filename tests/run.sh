@@ -48,6 +48,7 @@ echo "==> reliability: kill -9 durability, sustained load, realtime fan-out (loo
 FERROBASE_BIN="$PWD/target/debug/ferrobase" python3 tests/reliability/durability.py
 FERROBASE_BIN="$PWD/target/debug/ferrobase" python3 tests/reliability/load.py
 FERROBASE_BIN="$PWD/target/debug/ferrobase" python3 tests/reliability/files_crash.py
+FILES_ON=s3 FERROBASE_BIN="$PWD/target/debug/ferrobase" python3 tests/reliability/files_crash.py
 FERROBASE_BIN="$PWD/target/debug/ferrobase" python3 tests/reliability/realtime_fanout.py
 
 echo "==> differential: same rules, actors and requests against PocketBase 0.40.6 (skips without PyPI)"
