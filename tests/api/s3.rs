@@ -548,3 +548,65 @@ async fn a_file_above_the_multipart_threshold_round_trips_and_serves_ranges_from
     assert_eq!(middle.status(), 206, "a range across the part boundary");
     assert!(middle.bytes().await.expect("middle") == bytes[8_388_600..=8_388_700]);
 }
+
+#[tokio::test]
+async fn when_the_bucket_goes_away_test_s3_says_so_and_requests_fail_cleanly() {
+    // A server of its own, stopped halfway through.
+    let Some(server) = S3Server::start(&[]) else {
+        return;
+    };
+    let app = spawn_app().await;
+    let collection_id = docs(&app).await;
+    let bucket = server.create_bucket();
+    let settings = json!({"s3": {"enabled": true, "bucket": bucket, "region": "us-east-1",
+        "endpoint": server.endpoint, "accessKey": "test", "secret": "s", "forcePathStyle": true}});
+    let (status, body) =
+        status_json(app.su(Method::PATCH, "/api/settings", Some(settings)).await).await;
+    assert_eq!(status, 200, "{body}");
+    let (_, before) = upload(&app, Form::new().part("attachments", part("a.txt", "a"))).await;
+    let path = format!(
+        "/api/files/{collection_id}/{}/{}",
+        before["id"].as_str().expect("id"),
+        before["attachments"][0].as_str().expect("name")
+    );
+
+    drop(server);
+    let (test_status, test_body) = status_json(
+        app.su(
+            Method::POST,
+            "/api/settings/test/s3",
+            Some(json!({"filesystem": "storage"})),
+        )
+        .await,
+    )
+    .await;
+    let (upload_status, upload_body) =
+        upload(&app, Form::new().part("attachments", part("b.txt", "b"))).await;
+    let served = get(&app, &path, &[]).await.status();
+    let (_, list) = status_json(
+        app.su(Method::GET, "/api/collections/docs/records", None)
+            .await,
+    )
+    .await;
+
+    assert_eq!(test_status, 400, "{test_body}");
+    assert!(
+        test_body["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("Failed to test the S3 filesystem. Raw error: \n")),
+        "{test_body}"
+    );
+    assert_eq!(
+        upload_status, 400,
+        "an upload that cannot be stored: {upload_body}"
+    );
+    assert_eq!(upload_body["status"], 400, "the error envelope");
+    assert!(
+        (400..500).contains(&served.as_u16()),
+        "a file that cannot be fetched is a 4xx, got {served}"
+    );
+    assert_eq!(
+        list["totalItems"], 1,
+        "the failed upload made no record: {list}"
+    );
+}
