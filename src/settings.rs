@@ -94,6 +94,20 @@ pub struct S3 {
     pub force_path_style: bool,
 }
 
+impl S3 {
+    /// The connection settings the file storage's S3 client takes.
+    pub fn storage_config(&self) -> crate::files::S3Config {
+        crate::files::S3Config {
+            bucket: self.bucket.clone(),
+            region: self.region.clone(),
+            endpoint: self.endpoint.clone(),
+            access_key: self.access_key.clone(),
+            secret: self.secret.clone(),
+            force_path_style: self.force_path_style,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase", default)]
 pub struct Backups {

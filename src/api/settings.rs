@@ -142,7 +142,7 @@ async fn try_storage(
     if !s3.enabled {
         return Ok(None);
     }
-    let tried = match files::S3Storage::connect(&s3_config(s3), state.storage.staging()) {
+    let tried = match files::S3Storage::connect(&s3.storage_config(), state.storage.staging()) {
         Ok(store) => store.probe().await.map(|()| store),
         Err(e) => Err(e),
     };
@@ -161,17 +161,6 @@ async fn try_storage(
     })
 }
 
-fn s3_config(s3: &settings::S3) -> files::S3Config {
-    files::S3Config {
-        bucket: s3.bucket.clone(),
-        region: s3.region.clone(),
-        endpoint: s3.endpoint.clone(),
-        access_key: s3.access_key.clone(),
-        secret: s3.secret.clone(),
-        force_path_style: s3.force_path_style,
-    }
-}
-
 /// At start: files go to the bucket of the saved `s3` settings when they are
 /// enabled. Nothing is probed (start does not wait on the network); a
 /// configuration the client refuses leaves files on the local disk, logged.
@@ -179,7 +168,7 @@ pub fn apply_storage(storage: &files::Switch, s3: &settings::S3) {
     if !s3.enabled {
         return;
     }
-    match files::S3Storage::connect(&s3_config(s3), storage.staging()) {
+    match files::S3Storage::connect(&s3.storage_config(), storage.staging()) {
         Ok(store) => storage.use_s3(store),
         Err(e) => {
             tracing::error!(error = %e, "S3 file storage unusable; files stay on the local disk")
@@ -234,7 +223,7 @@ pub async fn test_s3(
     if !config.enabled {
         return Err(failed("S3 storage filesystem is not enabled"));
     }
-    let store = files::S3Storage::connect(&s3_config(&config), state.storage.staging())
+    let store = files::S3Storage::connect(&config.storage_config(), state.storage.staging())
         .map_err(|e| failed(&format!("failed to initialize the S3 filesystem: {e}")))?;
     store.probe().await.map_err(|e| failed(&e.to_string()))?;
     Ok(respond::no_content())

@@ -4,6 +4,7 @@
 //! [`Switch`]) and thumbnails. Knows nothing of HTTP, the
 //! database or the schema: callers pass the limits of the field in question.
 
+mod migrate;
 mod names;
 mod s3;
 mod sniff;
@@ -12,6 +13,7 @@ mod storage;
 mod switch;
 mod thumb;
 
+pub use migrate::{Copied, copy_all};
 pub use names::{snake_case, stored_name};
 pub use s3::{S3Config, S3Error, S3Storage};
 pub use sniff::sniff;
@@ -45,6 +47,9 @@ pub enum FilesError {
     Io(#[from] std::io::Error),
     #[error("background task failed: {0}")]
     Task(String),
+    /// Files copied to another backend are not all there afterwards.
+    #[error("copy not verified: {0}")]
+    Verify(String),
     /// The object store failed or could not be reached.
     #[error("object storage: {0}")]
     Remote(String),

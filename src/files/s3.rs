@@ -397,6 +397,24 @@ impl Storage for S3Storage {
         })
     }
 
+    fn list(&self) -> Result<Vec<(BlobKey, u64)>, FilesError> {
+        let store = self.store.clone();
+        block_on(async move {
+            let mut listed = store.list(None);
+            let mut out = Vec::new();
+            while let Some(meta) = listed.next().await {
+                let meta = meta.map_err(remote)?;
+                let location = meta.location.as_ref();
+                let parts: Vec<&str> = location.split('/').collect();
+                // Other objects in the bucket (not PocketBase's layout) are not ours.
+                if let Some(key) = BlobKey::from_parts(&parts) {
+                    out.push((key, meta.size));
+                }
+            }
+            Ok(out)
+        })
+    }
+
     fn delete(&self, key: &BlobKey) -> Result<(), FilesError> {
         let parts = key.parts();
         if key.is_original() {

@@ -78,6 +78,22 @@ impl BlobKey {
         &self.record_id
     }
 
+    /// The key of a stored path (`COLLECTION/RECORD/NAME` or
+    /// `COLLECTION/RECORD/thumbs_NAME/SIZE_NAME`); `None` for anything else.
+    pub fn from_parts(parts: &[&str]) -> Option<Self> {
+        match parts {
+            [c, r, name] => Self::new(c, r, name).ok(),
+            [c, r, dir, file] => {
+                let name = dir.strip_prefix("thumbs_")?;
+                let size = file.strip_suffix(name)?.strip_suffix('_')?;
+                let size = super::ThumbSize::parse(size)?;
+                let key = Self::new(c, r, name).ok()?.thumb(&size);
+                (key.parts() == *parts).then_some(key)
+            }
+            _ => None,
+        }
+    }
+
     /// The key's path parts below the storage root, PocketBase's layout:
     /// `COLLECTION/RECORD/NAME`, thumbs in `COLLECTION/RECORD/thumbs_NAME/SIZE_NAME`.
     pub fn parts(&self) -> Vec<String> {
@@ -164,6 +180,8 @@ pub trait Storage: Send + Sync + 'static {
     fn read(&self, key: &BlobKey, range: Range<u64>) -> Result<ByteStream, FilesError>;
     /// A local file with `key`'s bytes (thumbs decode from it).
     fn local_copy(&self, key: &BlobKey) -> Result<LocalCopy, FilesError>;
+    /// Every stored file (originals and thumbs) with its size.
+    fn list(&self) -> Result<Vec<(BlobKey, u64)>, FilesError>;
     /// Removes one file (and, for an original, its thumbs). Absent is fine.
     fn delete(&self, key: &BlobKey) -> Result<(), FilesError>;
     /// Removes every file of a record. Absent is fine.
@@ -308,6 +326,40 @@ impl Storage for LocalStorage {
         })
     }
 
+    fn list(&self) -> Result<Vec<(BlobKey, u64)>, FilesError> {
+        fn walk(
+            dir: &Path,
+            parts: &mut Vec<String>,
+            out: &mut Vec<(BlobKey, u64)>,
+        ) -> io::Result<()> {
+            for entry in fs::read_dir(dir)? {
+                let entry = entry?;
+                let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
+                    continue;
+                };
+                // The staging directory and anything deeper than a thumb are not files of records.
+                if name.starts_with('.') || parts.len() > 3 {
+                    continue;
+                }
+                parts.push(name);
+                let kind = entry.file_type()?;
+                if kind.is_dir() {
+                    walk(&entry.path(), parts, out)?;
+                } else if kind.is_file() {
+                    let refs: Vec<&str> = parts.iter().map(String::as_str).collect();
+                    if let Some(key) = BlobKey::from_parts(&refs) {
+                        out.push((key, entry.metadata()?.len()));
+                    }
+                }
+                parts.pop();
+            }
+            Ok(())
+        }
+        let mut out = Vec::new();
+        walk(&self.root, &mut Vec::new(), &mut out)?;
+        Ok(out)
+    }
+
     fn delete(&self, key: &BlobKey) -> Result<(), FilesError> {
         let path = key.path_in(&self.root);
         if key.thumb.is_none()
@@ -343,6 +395,20 @@ impl Storage for LocalStorage {
     }
 }
 
+/// Copies the file at `source` to a fresh staged file in `dir` (synced).
+pub(super) fn stage_copy(dir: &Path, source: &Path, name: &str) -> Result<Staged, FilesError> {
+    let temp = TempPath::new(dir);
+    let size = fs::copy(source, temp.path())?;
+    fs::File::open(temp.path())?.sync_all()?;
+    Ok(Staged {
+        temp,
+        original_name: name.to_owned(),
+        name: name.to_owned(),
+        size,
+        mime: String::new(),
+    })
+}
+
 /// Writes `bytes` to a fresh staged file (for derived files such as thumbs).
 pub(super) fn stage_bytes(dir: &Path, name: &str, bytes: &[u8]) -> Result<Staged, FilesError> {
     let temp = TempPath::new(dir);
@@ -375,6 +441,33 @@ mod tests {
             assert!(BlobKey::new(c, r, n).is_err(), "{why}");
         }
         assert!(BlobKey::new("pbc_1", "abc123", "a_b1234567890.tar.gz").is_ok());
+    }
+
+    #[test]
+    fn stored_paths_map_back_to_their_keys_and_nothing_else_does() {
+        let key = BlobKey::new("c", "r", "a.png").expect("key");
+        let thumb = key.thumb(&super::super::ThumbSize::parse("10x20t").expect("size"));
+        for k in [&key, &thumb] {
+            let parts = k.parts();
+            let refs: Vec<&str> = parts.iter().map(String::as_str).collect();
+            assert_eq!(BlobKey::from_parts(&refs).as_ref(), Some(k));
+        }
+        for (parts, why) in [
+            (&["c", "r"][..], "too short"),
+            (&["c", "r", ".."][..], "dot-dot name"),
+            (
+                &["c", "r", "thumbs_a.png", "10x20_b.png"][..],
+                "thumb of another file",
+            ),
+            (&["c", "r", "thumbs_a.png", "99x_a.png"][..], "bad size"),
+            (&["c", "r", "x", "10x20_x"][..], "not a thumbs folder"),
+            (
+                &["c", "r", "thumbs_a.png", "10x20_a.png", "deeper"][..],
+                "too deep",
+            ),
+        ] {
+            assert!(BlobKey::from_parts(parts).is_none(), "{why}");
+        }
     }
 
     #[test]

@@ -107,6 +107,10 @@ impl Storage for Switch {
         self.current().local_copy(key)
     }
 
+    fn list(&self) -> Result<Vec<(BlobKey, u64)>, FilesError> {
+        self.current().list()
+    }
+
     fn delete(&self, key: &BlobKey) -> Result<(), FilesError> {
         self.current().delete(key)
     }

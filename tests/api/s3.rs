@@ -610,3 +610,122 @@ async fn when_the_bucket_goes_away_test_s3_says_so_and_requests_fail_cleanly() {
         "the failed upload made no record: {list}"
     );
 }
+
+/// Runs `ferrobase storage migrate --to TARGET --dir DIR`: (success, stdout,
+/// stderr); retried while the stopped test server still lets go of the data
+/// dir (it does so on this test's runtime, so waiting must not block it).
+async fn migrate(dir: &std::path::Path, target: &str) -> (bool, String, String) {
+    for _ in 0..100 {
+        let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_ferrobase"))
+            .args(["storage", "migrate", "--to", target, "--dir"])
+            .arg(dir)
+            .output()
+            .await
+            .expect("ferrobase runs");
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        if !stderr.contains("already running on the data dir") {
+            let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+            return (out.status.success(), stdout, stderr);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("the data dir stayed locked");
+}
+
+#[tokio::test]
+async fn storage_migrate_copies_to_s3_and_back_resumably_and_switches_the_setting() {
+    let Some(server) = crate::s3_server::shared() else {
+        return;
+    };
+    let tmp = crate::helpers::DataDir::new();
+    let dir = tmp.path();
+    let app = crate::helpers::spawn_app_in(dir).await;
+    let collection_id = docs(&app).await;
+    let bucket = server.create_bucket();
+    let off = json!({"s3": {"enabled": false, "bucket": bucket, "region": "us-east-1",
+        "endpoint": server.endpoint, "accessKey": "test", "secret": "s", "forcePathStyle": true}});
+    let (status, body) = status_json(app.su(Method::PATCH, "/api/settings", Some(off)).await).await;
+    assert_eq!(status, 200, "{body}");
+    let (_, record) = upload(
+        &app,
+        Form::new()
+            .part("attachments", part("a.txt", "alpha"))
+            .part("attachments", part("b.txt", "beta")),
+    )
+    .await;
+    let local_files = app.stored_files().len();
+    app.stop().await;
+
+    let (ok, out, err) = migrate(dir, "s3").await;
+    let (again_ok, again, _) = migrate(dir, "s3").await;
+
+    assert!(ok, "{out}{err}");
+    assert!(out.contains("Copied 2 file(s)"), "{out}");
+    assert!(
+        again_ok && again.contains("Copied 0 file(s) (0 bytes), 2 already there"),
+        "resumable: {again}"
+    );
+    assert_eq!(server.keys(&bucket).len(), local_files);
+    let app = crate::helpers::spawn_app_in(dir).await;
+    let (_, settings) = status_json(app.su(Method::GET, "/api/settings", None).await).await;
+    assert_eq!(
+        settings["s3"]["enabled"], true,
+        "the setting switched: {settings}"
+    );
+    let id = record["id"].as_str().expect("id");
+    let name = record["attachments"][1].as_str().expect("name");
+    // Served from the bucket now: remove the local copy first to be sure.
+    std::fs::remove_dir_all(dir.join("storage").join(&collection_id)).expect("rm local");
+    let served = get(
+        &app,
+        &format!("/api/files/{collection_id}/{id}/{name}"),
+        &[],
+    )
+    .await;
+    assert_eq!(served.text().await.expect("body"), "beta");
+    let (_, newer) = upload(
+        &app,
+        Form::new().part("attachments", part("c.txt", "gamma")),
+    )
+    .await;
+    app.stop().await;
+
+    let (ok, out, err) = migrate(dir, "local").await;
+
+    assert!(ok, "{out}{err}");
+    assert!(out.contains("Copied 3 file(s)"), "{out}");
+    let app = crate::helpers::spawn_app_in(dir).await;
+    let (_, settings) = status_json(app.su(Method::GET, "/api/settings", None).await).await;
+    assert_eq!(settings["s3"]["enabled"], false, "{settings}");
+    let newer_key = format!(
+        "{collection_id}/{}/{}",
+        newer["id"].as_str().expect("id"),
+        newer["attachments"][0].as_str().expect("name")
+    );
+    assert_eq!(app.stored_file(&newer_key).as_deref(), Some(&b"gamma"[..]));
+    assert_eq!(
+        server.keys(&bucket).len(),
+        3,
+        "nothing deleted at the source"
+    );
+}
+
+#[tokio::test]
+async fn storage_migrate_refuses_an_unusable_bucket_and_changes_nothing() {
+    let tmp = crate::helpers::DataDir::new();
+    let dir = tmp.path();
+    let app = crate::helpers::spawn_app_in(dir).await;
+    let off = json!({"s3": {"enabled": false, "bucket": "b", "region": "us-east-1",
+        "endpoint": "http://127.0.0.1:1", "accessKey": "k", "secret": "s", "forcePathStyle": true}});
+    let (status, body) = status_json(app.su(Method::PATCH, "/api/settings", Some(off)).await).await;
+    assert_eq!(status, 200, "{body}");
+    app.stop().await;
+
+    let (ok, out, err) = migrate(dir, "s3").await;
+
+    assert!(!ok, "{out}");
+    assert!(err.contains("the s3 bucket cannot be used"), "{err}");
+    let app = crate::helpers::spawn_app_in(dir).await;
+    let (_, settings) = status_json(app.su(Method::GET, "/api/settings", None).await).await;
+    assert_eq!(settings["s3"]["enabled"], false, "{settings}");
+}
