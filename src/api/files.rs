@@ -233,10 +233,11 @@ fn etag_listed(list: &str, etag: Option<&str>) -> bool {
         .any(|t| t.trim() == "*" || etag.is_some_and(|e| !e.is_empty() && strip(t) == strip(e)))
 }
 
-/// A stored object, with the same headers and answers as a local file:
-/// ETag/Last-Modified, 304 on a matching `If-None-Match` (or a not newer
-/// `If-Modified-Since` without one), 412 on a failed `If-Match`, 206 for the
-/// first range of `Range` (only that range is fetched), 416 past the end.
+/// A stored object, with the same headers and answers, in the same order,
+/// as a local file: ETag/Last-Modified, 416 for a range past the end, 412 on
+/// a failed `If-Match`, 304 on a matching `If-None-Match` (or a not newer
+/// `If-Modified-Since` without one), 206 for the first range of `Range`
+/// (only that range is fetched).
 async fn serve_object(
     req: &HttpRequest,
     object: Object,
@@ -265,23 +266,7 @@ async fn serve_object(
         res.insert_header((header::ETAG, etag.to_owned()));
     }
     res.insert_header((header::ACCEPT_RANGES, "bytes"));
-    if header_str(header::IF_MATCH).is_some_and(|list| !etag_listed(list, etag)) {
-        return Ok(res.status(StatusCode::PRECONDITION_FAILED).finish());
-    }
-    let not_modified = match header_str(header::IF_NONE_MATCH) {
-        Some(list) => etag_listed(list, etag),
-        None => req
-            .get_header::<header::IfModifiedSince>()
-            .is_some_and(|since| {
-                let since = std::time::SystemTime::from(since.0);
-                std::time::SystemTime::from(info.last_modified)
-                    .duration_since(since)
-                    .map_or(true, |newer| newer.as_secs() == 0)
-            }),
-    };
-    if not_modified {
-        return Ok(res.status(StatusCode::NOT_MODIFIED).finish());
-    }
+    // The order actix-files weighs them in: Range, then If-Match, then the cache checks.
     let mut range = 0..info.size;
     if let Some(raw) = req.headers().get(header::RANGE) {
         let Ok(raw) = raw.to_str() else {
@@ -300,6 +285,23 @@ async fn serve_object(
             format!("bytes {}-{}/{}", range.start, range.end - 1, info.size),
         ));
         res.status(StatusCode::PARTIAL_CONTENT);
+    }
+    if header_str(header::IF_MATCH).is_some_and(|list| !etag_listed(list, etag)) {
+        return Ok(res.status(StatusCode::PRECONDITION_FAILED).finish());
+    }
+    let not_modified = match header_str(header::IF_NONE_MATCH) {
+        Some(list) => etag_listed(list, etag),
+        None => req
+            .get_header::<header::IfModifiedSince>()
+            .is_some_and(|since| {
+                let since = std::time::SystemTime::from(since.0);
+                std::time::SystemTime::from(info.last_modified)
+                    .duration_since(since)
+                    .map_or(true, |newer| newer.as_secs() == 0)
+            }),
+    };
+    if not_modified {
+        return Ok(res.status(StatusCode::NOT_MODIFIED).finish());
     }
     let length = range.end - range.start;
     if range.end <= head.len() as u64 {

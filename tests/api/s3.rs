@@ -272,6 +272,25 @@ async fn s3_objects_answer_ranges_etags_and_304_exactly_like_local_files() {
         let weak = get(app, path, &[("If-None-Match", &format!("W/{etag}"))]).await;
         assert_eq!(weak.status(), 304, "{path}: weak comparison");
     }
+    // Several conditions at once are weighed in the same order on both.
+    for (extra, why) in [
+        (
+            ("Range", "bytes=100-200"),
+            "a bad range beats a matching etag",
+        ),
+        (("Range", "bytes=0-1"), "a matching etag beats a good range"),
+        (
+            ("If-Match", "\"other\""),
+            "a failed If-Match beats a matching etag",
+        ),
+    ] {
+        let mut answers = Vec::new();
+        for (app, path, etag) in [(&local, &paths[0], &etags[0]), (&s3, &paths[1], &etags[1])] {
+            let resp = get(app, path, &[("If-None-Match", etag), extra]).await;
+            answers.push(resp.status().as_u16());
+        }
+        assert_eq!(answers[1], answers[0], "{why}: S3 answers like local disk");
+    }
 }
 
 #[tokio::test]
