@@ -81,9 +81,12 @@ impl Application {
             &config.storage.data_dir,
             &config.database,
         )?);
-        let store: crate::files::Store = Arc::new(
+        // Local disk or the bucket of the `s3` settings; swapped when they change.
+        let storage = Arc::new(crate::files::Switch::new(
             crate::files::LocalStorage::open(&config.storage_dir()).map_err(StartError::Storage)?,
-        );
+        ));
+        api::settings::apply_storage(&storage, &settings.s3);
+        let store: crate::files::Store = storage.clone();
         let listener = TcpListener::bind(config.server.http).map_err(|source| Bind {
             addr: config.server.http,
             source,
@@ -157,6 +160,7 @@ impl Application {
             lifecycle: Lifecycle::default(),
             metrics: Default::default(),
             store,
+            storage,
             realtime,
             install_tokens: install_tokens.clone(),
             hooks: hooks.clone(),

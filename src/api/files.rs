@@ -1,19 +1,25 @@
 //! `/api/files/…`: short-lived file tokens, and stored files served with
-//! thumbs, downloads, Range/ETag/Last-Modified (actix-files' `NamedFile`)
-//! and PocketBase's headers. The file name in the URL is only used to look
+//! thumbs, downloads, Range/ETag/Last-Modified and PocketBase's headers:
+//! local files through actix-files' `NamedFile`, objects in a bucket
+//! streamed with the same answers (only the requested range is fetched). The file name in the URL is only used to look
 //! up the record's stored value; the path on disk is built from that value.
 
 use super::error::ApiError;
 use super::extract::{AppState, caller, query_map};
 use crate::auth::{self, Principal};
+use crate::files::Opened;
 use crate::files::{self, BlobKey, ThumbSize};
 use crate::records::{self, StoredFile};
-use actix_files::NamedFile;
+use actix_files::{HttpRange, NamedFile};
+use actix_web::body::SizedStream;
+use actix_web::http::StatusCode;
 use actix_web::http::header::{self, ContentDisposition, DispositionParam, DispositionType};
 use actix_web::{HttpRequest, HttpResponse, web};
+use bytes::Bytes;
+use futures_util::{StreamExt, TryStreamExt};
 use serde_json::json;
 use std::io::Read;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 const CONTENT_SECURITY_POLICY: &str =
     "default-src 'none'; media-src 'self'; style-src 'unsafe-inline'; sandbox";
@@ -119,7 +125,7 @@ pub async fn serve(
         Some(size) => {
             let name = format!("{size}_{}", key.name());
             match files::thumb(&state.store, key.clone(), size).await {
-                Ok(path) => Some((path, name)),
+                Ok(thumb) => Some((thumb, name)),
                 Err(e) => {
                     tracing::warn!(key = %key, error = %e, "thumb failed; serving the original");
                     None
@@ -128,34 +134,27 @@ pub async fn serve(
         }
         None => None,
     };
-    let store = state.store.clone();
-    let (path, served_name, mime) = files::run_blocking(move || {
-        let (path, name) = match made {
-            Some(made) => made,
-            None => (store.local_path(&key)?, key.name().to_owned()),
-        };
-        let mime = sniff_file(&path)?;
-        Ok((path, name, mime))
-    })
-    .await?;
-    let named = NamedFile::open_async(&path)
-        .await
-        .map_err(|_| ApiError::not_found_default())?;
-    let disposition = if truthy(query.get("download")) || !inline_type(&mime) {
-        DispositionType::Attachment
-    } else {
-        DispositionType::Inline
+    // One backend for the whole request, even if the settings switch it meanwhile.
+    let store = state.storage.current();
+    let (key, served_name) = match made {
+        Some((thumb, name)) => (thumb, name),
+        None => {
+            let name = key.name().to_owned();
+            (key, name)
+        }
     };
-    let content_type = mime
-        .parse()
-        .unwrap_or(actix_web::mime::APPLICATION_OCTET_STREAM);
-    let mut response = named
-        .set_content_type(content_type)
-        .set_content_disposition(ContentDisposition {
-            disposition,
-            parameters: vec![DispositionParam::Filename(served_name)],
-        })
-        .into_response(&req);
+    let opened = {
+        let (store, key) = (store.clone(), key.clone());
+        files::run_blocking(move || store.open(&key)).await?
+    };
+    let download = truthy(query.get("download"));
+    let mut response = match opened {
+        Opened::Path(path) => serve_local(&req, path, served_name, download).await?,
+        Opened::Object(info) => {
+            let object = Object { store, key, info };
+            serve_object(&req, object, served_name, download).await?
+        }
+    };
     let headers = response.headers_mut();
     headers.insert(
         header::CONTENT_SECURITY_POLICY,
@@ -168,7 +167,155 @@ pub async fn serve(
     Ok(response)
 }
 
-fn sniff_file(path: &PathBuf) -> Result<String, files::FilesError> {
+fn disposition(mime: &str, download: bool, served_name: String) -> ContentDisposition {
+    ContentDisposition {
+        disposition: if download || !inline_type(mime) {
+            DispositionType::Attachment
+        } else {
+            DispositionType::Inline
+        },
+        parameters: vec![DispositionParam::Filename(served_name)],
+    }
+}
+
+/// A file on the local disk: actix-files answers Range, ETag and 304.
+async fn serve_local(
+    req: &HttpRequest,
+    path: PathBuf,
+    served_name: String,
+    download: bool,
+) -> Result<HttpResponse, ApiError> {
+    let sniffed = path.clone();
+    let mime = files::run_blocking(move || sniff_file(&sniffed)).await?;
+    let named = NamedFile::open_async(&path)
+        .await
+        .map_err(|_| ApiError::not_found_default())?;
+    let content_type = mime
+        .parse()
+        .unwrap_or(actix_web::mime::APPLICATION_OCTET_STREAM);
+    Ok(named
+        .set_content_type(content_type)
+        .set_content_disposition(disposition(&mime, download, served_name))
+        .into_response(req))
+}
+
+/// An object in a remote store and the backend it was found in.
+struct Object {
+    store: std::sync::Arc<dyn files::Storage>,
+    key: BlobKey,
+    info: files::ObjectInfo,
+}
+
+impl Object {
+    /// The bytes of `range` as they arrive from the store.
+    async fn read(&self, range: std::ops::Range<u64>) -> Result<files::ByteStream, ApiError> {
+        let (store, key) = (self.store.clone(), self.key.clone());
+        Ok(files::run_blocking(move || store.read(&key, range)).await?)
+    }
+
+    /// The first bytes (at most [`files::SNIFF_BYTES`]), for sniffing; small
+    /// files are then served from them without a second request.
+    async fn head(&self) -> Result<Bytes, ApiError> {
+        let end = self.info.size.min(files::SNIFF_BYTES as u64);
+        let mut stream = self.read(0..end).await?;
+        let mut head = Vec::new();
+        while let Some(chunk) = stream.next().await {
+            head.extend_from_slice(&chunk?);
+        }
+        Ok(Bytes::from(head))
+    }
+}
+
+/// Whether a `If-None-Match`/`If-Match` list names `etag` (weak comparison, `*`).
+fn etag_listed(list: &str, etag: Option<&str>) -> bool {
+    let strip = |t: &str| t.trim().trim_start_matches("W/").to_owned();
+    list.split(',')
+        .any(|t| t.trim() == "*" || etag.is_some_and(|e| !e.is_empty() && strip(t) == strip(e)))
+}
+
+/// A stored object, with the same headers and answers, in the same order,
+/// as a local file: ETag/Last-Modified, 416 for a range past the end, 412 on
+/// a failed `If-Match`, 304 on a matching `If-None-Match` (or a not newer
+/// `If-Modified-Since` without one), 206 for the first range of `Range`
+/// (only that range is fetched).
+async fn serve_object(
+    req: &HttpRequest,
+    object: Object,
+    served_name: String,
+    download: bool,
+) -> Result<HttpResponse, ApiError> {
+    use actix_web::HttpMessage;
+    let info = &object.info;
+    let etag = info.etag.as_deref();
+    let modified = header::HttpDate::from(std::time::SystemTime::from(info.last_modified));
+    let header_str = |name| req.headers().get(name).and_then(|v| v.to_str().ok());
+    // Local files carry their type on every answer (304 and 416 too).
+    let head = object.head().await?;
+    let mime = files::sniff(&head).0;
+    let content_type = mime
+        .parse()
+        .unwrap_or(actix_web::mime::APPLICATION_OCTET_STREAM);
+    let mut res = HttpResponse::Ok();
+    res.insert_header((header::CONTENT_TYPE, content_type));
+    res.insert_header((
+        header::CONTENT_DISPOSITION,
+        disposition(&mime, download, served_name),
+    ));
+    res.insert_header((header::LAST_MODIFIED, modified.to_string()));
+    if let Some(etag) = etag {
+        res.insert_header((header::ETAG, etag.to_owned()));
+    }
+    res.insert_header((header::ACCEPT_RANGES, "bytes"));
+    // The order actix-files weighs them in: Range, then If-Match, then the cache checks.
+    let mut range = 0..info.size;
+    if let Some(raw) = req.headers().get(header::RANGE) {
+        let Ok(raw) = raw.to_str() else {
+            return Ok(res.status(StatusCode::BAD_REQUEST).finish());
+        };
+        let first = HttpRange::parse(raw, info.size)
+            .ok()
+            .and_then(|ranges| ranges.first().copied());
+        let Some(first) = first else {
+            res.insert_header((header::CONTENT_RANGE, format!("bytes */{}", info.size)));
+            return Ok(res.status(StatusCode::RANGE_NOT_SATISFIABLE).finish());
+        };
+        range = first.start..first.start + first.length;
+        res.insert_header((
+            header::CONTENT_RANGE,
+            format!("bytes {}-{}/{}", range.start, range.end - 1, info.size),
+        ));
+        res.status(StatusCode::PARTIAL_CONTENT);
+    }
+    if header_str(header::IF_MATCH).is_some_and(|list| !etag_listed(list, etag)) {
+        return Ok(res.status(StatusCode::PRECONDITION_FAILED).finish());
+    }
+    let not_modified = match header_str(header::IF_NONE_MATCH) {
+        Some(list) => etag_listed(list, etag),
+        None => req
+            .get_header::<header::IfModifiedSince>()
+            .is_some_and(|since| {
+                let since = std::time::SystemTime::from(since.0);
+                std::time::SystemTime::from(info.last_modified)
+                    .duration_since(since)
+                    .map_or(true, |newer| newer.as_secs() == 0)
+            }),
+    };
+    if not_modified {
+        return Ok(res.status(StatusCode::NOT_MODIFIED).finish());
+    }
+    let length = range.end - range.start;
+    if range.end <= head.len() as u64 {
+        let (start, end) = (range.start as usize, range.end as usize);
+        return Ok(res.body(head.slice(start..end)));
+    }
+    let stream = object
+        .read(range)
+        .await?
+        .map_err(|e| actix_web::error::ErrorInternalServerError(e.to_string()));
+    Ok(res.body(SizedStream::new(length, stream)))
+}
+
+fn sniff_file(path: &Path) -> Result<String, files::FilesError> {
     let mut head = Vec::with_capacity(files::SNIFF_BYTES);
     std::fs::File::open(path)?
         .take(files::SNIFF_BYTES as u64)

@@ -28,7 +28,7 @@ pub mod realtime;
 mod records;
 mod request_logs;
 mod respond;
-mod settings;
+pub(crate) mod settings;
 mod sql;
 
 pub use backups::schedule as backups_schedule;

@@ -1,9 +1,15 @@
-//! `GET`/`PATCH /api/settings` (superusers).
+//! `GET`/`PATCH /api/settings` (superusers), the test email and the S3
+//! test. Saving a changed `s3` section switches the file storage: an
+//! enabled bucket is tried (probe object written, read, deleted) before
+//! anything is saved, and a bucket that fails the probe refuses the change
+//! (400, nothing saved, files keep going where they went).
 
 use super::error::ApiError;
 use super::extract::{AppState, JsonBody, Superuser, null_as_empty};
 use super::respond;
+use crate::files;
 use crate::settings;
+use crate::validation::{FieldError, ValidationErrors};
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 use serde_json::{Map, Value};
@@ -22,9 +28,21 @@ pub async fn patch(
     body: JsonBody<Map<String, Value>>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let input = body.bind()?;
-    let saved = settings::patch(&state.db, state.settings.seal(), Value::Object(input)).await?;
+    let input = Value::Object(body.bind()?);
+    let before = state.settings.get();
+    let next = settings::merged(&before, &input)?;
+    let storage = if next.s3 == before.s3 {
+        None
+    } else {
+        Some(try_storage(&state, &next.s3).await?)
+    };
+    let saved = settings::patch(&state.db, state.settings.seal(), input).await?;
     state.settings.set(saved.clone());
+    match storage {
+        Some(Some(s3)) => state.storage.use_s3(s3),
+        Some(None) => state.storage.use_local(),
+        None => {}
+    }
     super::backups::schedule(&state);
     respond::json(&req, saved.to_public_json(), false)
 }
@@ -49,7 +67,6 @@ pub async fn test_email(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     use crate::mail::{Template, TemplateVars};
-    use crate::validation::{FieldError, ValidationErrors};
     let body = body.bind()?;
     let (email, template_name) = (body.email.trim().to_owned(), body.template.trim());
     let mut errors = ValidationErrors::new();
@@ -116,10 +133,98 @@ pub async fn test_email(
     Ok(super::respond::no_content())
 }
 
-/// `POST /api/settings/test/s3`: there is no S3 backend yet, so the test
-/// fails honestly (PocketBase's error shape).
-pub async fn test_s3(_: Superuser) -> Result<HttpResponse, ApiError> {
-    Err(ApiError::bad_request(
-        "Failed to test the S3 filesystem. Raw error: S3 storage is not supported yet; files and backups are stored on the local disk.",
-    ))
+/// The storage an `s3` section asks for: `None` for local disk, or a
+/// bucket that passed the probe. A bucket that fails is a 400 on `s3.enabled`.
+async fn try_storage(
+    state: &AppState,
+    s3: &settings::S3,
+) -> Result<Option<files::S3Storage>, ApiError> {
+    if !s3.enabled {
+        return Ok(None);
+    }
+    let tried = match files::S3Storage::connect(&s3.storage_config(), state.storage.staging()) {
+        Ok(store) => store.probe().await.map(|()| store),
+        Err(e) => Err(e),
+    };
+    tried.map(Some).map_err(|e| {
+        let mut inner = ValidationErrors::new();
+        inner.add(
+            "enabled",
+            FieldError::new(
+                "validation_s3_unreachable",
+                format!("The S3 storage could not be used: {e}."),
+            ),
+        );
+        let mut errors = ValidationErrors::new();
+        errors.nest("s3", inner);
+        ApiError::validation("An error occurred while saving the new settings.", &errors)
+    })
+}
+
+/// At start: files go to the bucket of the saved `s3` settings when they are
+/// enabled. Nothing is probed (start does not wait on the network); a
+/// configuration the client refuses leaves files on the local disk, logged.
+pub fn apply_storage(storage: &files::Switch, s3: &settings::S3) {
+    if !s3.enabled {
+        return;
+    }
+    match files::S3Storage::connect(&s3.storage_config(), storage.staging()) {
+        Ok(store) => storage.use_s3(store),
+        Err(e) => {
+            tracing::error!(error = %e, "S3 file storage unusable; files stay on the local disk")
+        }
+    }
+}
+
+/// `{filesystem}` of the S3 test: `storage` or `backups`.
+#[derive(Debug, Deserialize)]
+pub struct TestS3Body {
+    #[serde(default, deserialize_with = "null_as_empty")]
+    filesystem: String,
+}
+
+/// `POST /api/settings/test/s3`: writes, reads and deletes a probe object in
+/// the saved bucket of `filesystem` (PocketBase's messages). Backups have no
+/// S3 backend yet, so their test fails honestly.
+pub async fn test_s3(
+    _: Superuser,
+    body: JsonBody<TestS3Body>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.bind()?;
+    let failed = |raw: &str| {
+        ApiError::bad_request(format!(
+            "Failed to test the S3 filesystem. Raw error: \n{raw}"
+        ))
+    };
+    let config = match body.filesystem.as_str() {
+        "storage" => state.settings.get().s3.clone(),
+        "backups" => {
+            return Err(failed(
+                "S3 storage is not supported for backups yet; backups are stored on the local disk.",
+            ));
+        }
+        other => {
+            let mut errors = ValidationErrors::new();
+            errors.add(
+                "filesystem",
+                if other.is_empty() {
+                    FieldError::required()
+                } else {
+                    FieldError::new("validation_in_invalid", "Must be a valid value.")
+                },
+            );
+            return Err(ApiError::validation(
+                "Failed to test the S3 filesystem.",
+                &errors,
+            ));
+        }
+    };
+    if !config.enabled {
+        return Err(failed("S3 storage filesystem is not enabled"));
+    }
+    let store = files::S3Storage::connect(&config.storage_config(), state.storage.staging())
+        .map_err(|e| failed(&format!("failed to initialize the S3 filesystem: {e}")))?;
+    store.probe().await.map_err(|e| failed(&e.to_string()))?;
+    Ok(respond::no_content())
 }

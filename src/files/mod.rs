@@ -1,21 +1,27 @@
 //! Stored files: upload limits and MIME checks, server-generated stored
 //! names, staging of uploads in temp files, storage behind the [`Storage`]
-//! trait (local disk today) and thumbnails. Knows nothing of HTTP, the
+//! trait (local disk or an S3-compatible bucket, switched live by a
+//! [`Switch`]) and thumbnails. Knows nothing of HTTP, the
 //! database or the schema: callers pass the limits of the field in question.
 
+mod migrate;
 mod names;
+mod s3;
 mod sniff;
 mod staging;
 mod storage;
+mod switch;
 mod thumb;
 
+pub use migrate::{Copied, copy_all};
 pub use names::{snake_case, stored_name};
+pub use s3::{S3Config, S3Error, S3Storage};
 pub use sniff::sniff;
 pub use staging::{Staged, StagingFile};
-pub use storage::{BlobKey, LocalStorage, Storage};
-pub use thumb::{ThumbSize, is_thumbable, thumb_path};
+pub use storage::{BlobKey, ByteStream, LocalCopy, LocalStorage, ObjectInfo, Opened, Storage};
+pub use switch::Switch;
+pub use thumb::{ThumbSize, is_thumbable, thumb_key};
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 /// A file field's `maxSize` when it is 0.
@@ -41,6 +47,12 @@ pub enum FilesError {
     Io(#[from] std::io::Error),
     #[error("background task failed: {0}")]
     Task(String),
+    /// Files copied to another backend are not all there afterwards.
+    #[error("copy not verified: {0}")]
+    Verify(String),
+    /// The object store failed or could not be reached.
+    #[error("object storage: {0}")]
+    Remote(String),
 }
 
 /// Why an upload is refused for a field.
@@ -154,15 +166,15 @@ fn remove_logged(store: &dyn Storage, key: &BlobKey) {
 const THUMB_WORKERS: usize = 2;
 static THUMB_SLOTS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(THUMB_WORKERS);
 
-/// The path of `key`'s thumb of `size`, made on first use (at most
+/// The key of `key`'s thumb of `size`, made on first use (at most
 /// [`THUMB_WORKERS`] at a time).
-pub async fn thumb(store: &Store, key: BlobKey, size: ThumbSize) -> Result<PathBuf, FilesError> {
+pub async fn thumb(store: &Store, key: BlobKey, size: ThumbSize) -> Result<BlobKey, FilesError> {
     let _slot = THUMB_SLOTS
         .acquire()
         .await
         .map_err(|e| FilesError::Task(e.to_string()))?;
     let store = store.clone();
-    run_blocking(move || thumb_path(store.as_ref(), &key, &size)).await
+    run_blocking(move || thumb_key(store.as_ref(), &key, &size)).await
 }
 
 /// Runs blocking storage work on the blocking pool.

@@ -1,8 +1,8 @@
 //! Where stored files live. [`Storage`] is what the rest of the crate sees;
 //! [`LocalStorage`] keeps them under `DATA_DIR/storage/COLLECTION_ID/
 //! RECORD_ID/NAME` (thumbs in `thumbs_NAME/SIZE_NAME` beside the original).
-//! An S3 backend would implement the same trait, staging locally and
-//! serving through a local cache or a redirect.
+//! [`super::S3Storage`] keeps the same layout as object keys in a bucket;
+//! both stage uploads in the same local directory first.
 //!
 //! Paths are built only from a [`BlobKey`], whose parts are checked to be
 //! single plain path components: nothing a client sends reaches the file
@@ -10,9 +10,13 @@
 
 use super::staging::{Staged, TempPath};
 use super::{FilesError, ThumbSize};
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use futures_util::stream::BoxStream;
 use std::fmt;
 use std::fs;
 use std::io;
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 /// The address of one stored file (or one of its thumbs).
@@ -25,7 +29,7 @@ pub struct BlobKey {
 }
 
 /// A single plain path component: no separators, no leading dot, bounded.
-fn plain_component(s: &str) -> bool {
+pub(super) fn plain_component(s: &str) -> bool {
     (1..=255).contains(&s.len())
         && !s.starts_with('.')
         && s.chars().all(|c| {
@@ -61,6 +65,49 @@ impl BlobKey {
         &self.name
     }
 
+    /// An original file, not one of its thumbs.
+    pub fn is_original(&self) -> bool {
+        self.thumb.is_none()
+    }
+
+    pub fn collection_id(&self) -> &str {
+        &self.collection_id
+    }
+
+    pub fn record_id(&self) -> &str {
+        &self.record_id
+    }
+
+    /// The key of a stored path (`COLLECTION/RECORD/NAME` or
+    /// `COLLECTION/RECORD/thumbs_NAME/SIZE_NAME`); `None` for anything else.
+    pub fn from_parts(parts: &[&str]) -> Option<Self> {
+        match parts {
+            [c, r, name] => Self::new(c, r, name).ok(),
+            [c, r, dir, file] => {
+                let name = dir.strip_prefix("thumbs_")?;
+                let size = file.strip_suffix(name)?.strip_suffix('_')?;
+                let size = super::ThumbSize::parse(size)?;
+                let key = Self::new(c, r, name).ok()?.thumb(&size);
+                (key.parts() == *parts).then_some(key)
+            }
+            _ => None,
+        }
+    }
+
+    /// The key's path parts below the storage root, PocketBase's layout:
+    /// `COLLECTION/RECORD/NAME`, thumbs in `COLLECTION/RECORD/thumbs_NAME/SIZE_NAME`.
+    pub fn parts(&self) -> Vec<String> {
+        let mut parts = vec![self.collection_id.clone(), self.record_id.clone()];
+        match &self.thumb {
+            None => parts.push(self.name.clone()),
+            Some(size) => {
+                parts.push(format!("thumbs_{}", self.name));
+                parts.push(format!("{size}_{}", self.name));
+            }
+        }
+        parts
+    }
+
     /// The path of this key under `root`.
     fn path_in(&self, root: &Path) -> PathBuf {
         let dir = root.join(&self.collection_id).join(&self.record_id);
@@ -83,15 +130,58 @@ impl fmt::Display for BlobKey {
     }
 }
 
-/// A place to keep stored files. Methods block; call them off the executor.
+/// What is known of a stored object before reading it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectInfo {
+    pub size: u64,
+    /// The store's entity tag, quoted as the store gives it.
+    pub etag: Option<String>,
+    pub last_modified: DateTime<Utc>,
+}
+
+/// How a stored file is read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Opened {
+    /// A local file (served with actix-files' `NamedFile`).
+    Path(PathBuf),
+    /// An object elsewhere: read it with [`Storage::read`].
+    Object(ObjectInfo),
+}
+
+/// Bytes of a stored file as they arrive.
+pub type ByteStream = BoxStream<'static, Result<Bytes, FilesError>>;
+
+/// A readable local copy of a stored file: the file itself on local disk,
+/// a temp file (removed on drop) for a remote store.
+#[derive(Debug)]
+pub struct LocalCopy {
+    path: PathBuf,
+    _temp: Option<TempPath>,
+}
+
+impl LocalCopy {
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+/// A place to keep stored files. Methods block; call them off the executor
+/// (remote backends drive their async client from the blocking thread).
 pub trait Storage: Send + Sync + 'static {
     /// Local directory where uploads are received before [`Storage::put`].
     fn staging_dir(&self) -> &Path;
     /// Moves a staged file to `key`. When this returns Ok the bytes and the
     /// name are durable: a record may refer to them.
     fn put(&self, staged: Staged, key: &BlobKey) -> Result<(), FilesError>;
-    /// A local path to read `key` from; [`FilesError::NotFound`] when absent.
-    fn local_path(&self, key: &BlobKey) -> Result<PathBuf, FilesError>;
+    /// How to read `key`; [`FilesError::NotFound`] when absent.
+    fn open(&self, key: &BlobKey) -> Result<Opened, FilesError>;
+    /// The bytes of `range` of `key` (a range already checked against its
+    /// size). The stream is polled on the executor.
+    fn read(&self, key: &BlobKey, range: Range<u64>) -> Result<ByteStream, FilesError>;
+    /// A local file with `key`'s bytes (thumbs decode from it).
+    fn local_copy(&self, key: &BlobKey) -> Result<LocalCopy, FilesError>;
+    /// Every stored file (originals and thumbs) with its size.
+    fn list(&self) -> Result<Vec<(BlobKey, u64)>, FilesError>;
     /// Removes one file (and, for an original, its thumbs). Absent is fine.
     fn delete(&self, key: &BlobKey) -> Result<(), FilesError>;
     /// Removes every file of a record. Absent is fine.
@@ -123,6 +213,31 @@ impl LocalStorage {
     pub fn root(&self) -> &Path {
         &self.root
     }
+
+    fn local_path(&self, key: &BlobKey) -> Result<PathBuf, FilesError> {
+        let path = key.path_in(&self.root);
+        if path.is_file() {
+            Ok(path)
+        } else {
+            Err(FilesError::NotFound)
+        }
+    }
+}
+
+/// How much a local read hands over at a time.
+const READ_CHUNK_BYTES: usize = 64 * 1024;
+
+/// A local copy in a temp file under `dir`, filled by `fill` (removed on drop).
+pub(super) fn temp_copy(
+    dir: &Path,
+    fill: impl FnOnce(&Path) -> Result<(), FilesError>,
+) -> Result<LocalCopy, FilesError> {
+    let temp = TempPath::new(dir);
+    fill(temp.path())?;
+    Ok(LocalCopy {
+        path: temp.path().to_path_buf(),
+        _temp: Some(temp),
+    })
 }
 
 fn sync_dir(dir: &Path) -> io::Result<()> {
@@ -180,13 +295,69 @@ impl Storage for LocalStorage {
         Ok(())
     }
 
-    fn local_path(&self, key: &BlobKey) -> Result<PathBuf, FilesError> {
-        let path = key.path_in(&self.root);
-        if path.is_file() {
-            Ok(path)
-        } else {
-            Err(FilesError::NotFound)
+    fn open(&self, key: &BlobKey) -> Result<Opened, FilesError> {
+        Ok(Opened::Path(self.local_path(key)?))
+    }
+
+    fn read(&self, key: &BlobKey, range: Range<u64>) -> Result<ByteStream, FilesError> {
+        use std::io::{Read, Seek, SeekFrom};
+        let mut file = fs::File::open(self.local_path(key)?)?;
+        file.seek(SeekFrom::Start(range.start))?;
+        let reader = file.take(range.end.saturating_sub(range.start));
+        // Chunks are read on the blocking pool, one at a time.
+        let stream = futures_util::stream::try_unfold(reader, |mut reader| async move {
+            let (reader, chunk) = tokio::task::spawn_blocking(move || {
+                let mut buf = vec![0; READ_CHUNK_BYTES];
+                let n = reader.read(&mut buf)?;
+                buf.truncate(n);
+                Ok::<_, io::Error>((reader, buf))
+            })
+            .await
+            .map_err(|e| FilesError::Task(e.to_string()))??;
+            Ok((!chunk.is_empty()).then(|| (Bytes::from(chunk), reader)))
+        });
+        Ok(Box::pin(stream))
+    }
+
+    fn local_copy(&self, key: &BlobKey) -> Result<LocalCopy, FilesError> {
+        Ok(LocalCopy {
+            path: self.local_path(key)?,
+            _temp: None,
+        })
+    }
+
+    fn list(&self) -> Result<Vec<(BlobKey, u64)>, FilesError> {
+        fn walk(
+            dir: &Path,
+            parts: &mut Vec<String>,
+            out: &mut Vec<(BlobKey, u64)>,
+        ) -> io::Result<()> {
+            for entry in fs::read_dir(dir)? {
+                let entry = entry?;
+                let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
+                    continue;
+                };
+                // The staging directory and anything deeper than a thumb are not files of records.
+                if name.starts_with('.') || parts.len() > 3 {
+                    continue;
+                }
+                parts.push(name);
+                let kind = entry.file_type()?;
+                if kind.is_dir() {
+                    walk(&entry.path(), parts, out)?;
+                } else if kind.is_file() {
+                    let refs: Vec<&str> = parts.iter().map(String::as_str).collect();
+                    if let Some(key) = BlobKey::from_parts(&refs) {
+                        out.push((key, entry.metadata()?.len()));
+                    }
+                }
+                parts.pop();
+            }
+            Ok(())
         }
+        let mut out = Vec::new();
+        walk(&self.root, &mut Vec::new(), &mut out)?;
+        Ok(out)
     }
 
     fn delete(&self, key: &BlobKey) -> Result<(), FilesError> {
@@ -224,6 +395,20 @@ impl Storage for LocalStorage {
     }
 }
 
+/// Copies the file at `source` to a fresh staged file in `dir` (synced).
+pub(super) fn stage_copy(dir: &Path, source: &Path, name: &str) -> Result<Staged, FilesError> {
+    let temp = TempPath::new(dir);
+    let size = fs::copy(source, temp.path())?;
+    fs::File::open(temp.path())?.sync_all()?;
+    Ok(Staged {
+        temp,
+        original_name: name.to_owned(),
+        name: name.to_owned(),
+        size,
+        mime: String::new(),
+    })
+}
+
 /// Writes `bytes` to a fresh staged file (for derived files such as thumbs).
 pub(super) fn stage_bytes(dir: &Path, name: &str, bytes: &[u8]) -> Result<Staged, FilesError> {
     let temp = TempPath::new(dir);
@@ -259,17 +444,46 @@ mod tests {
     }
 
     #[test]
+    fn stored_paths_map_back_to_their_keys_and_nothing_else_does() {
+        let key = BlobKey::new("c", "r", "a.png").expect("key");
+        let thumb = key.thumb(&super::super::ThumbSize::parse("10x20t").expect("size"));
+        for k in [&key, &thumb] {
+            let parts = k.parts();
+            let refs: Vec<&str> = parts.iter().map(String::as_str).collect();
+            assert_eq!(BlobKey::from_parts(&refs).as_ref(), Some(k));
+        }
+        for (parts, why) in [
+            (&["c", "r"][..], "too short"),
+            (&["c", "r", ".."][..], "dot-dot name"),
+            (
+                &["c", "r", "thumbs_a.png", "10x20_b.png"][..],
+                "thumb of another file",
+            ),
+            (&["c", "r", "thumbs_a.png", "99x_a.png"][..], "bad size"),
+            (&["c", "r", "x", "10x20_x"][..], "not a thumbs folder"),
+            (
+                &["c", "r", "thumbs_a.png", "10x20_a.png", "deeper"][..],
+                "too deep",
+            ),
+        ] {
+            assert!(BlobKey::from_parts(parts).is_none(), "{why}");
+        }
+    }
+
+    #[test]
     fn put_moves_the_file_and_delete_removes_it_with_thumbs() {
         let dir = tempfile::tempdir().expect("tmp");
         let store = LocalStorage::open(dir.path()).expect("open");
         let staged = stage_bytes(store.staging_dir(), "a.txt", b"hi").expect("stage");
         let key = BlobKey::new("c1", "r1", "a.txt").expect("key");
         store.put(staged, &key).expect("put");
-        let path = store.local_path(&key).expect("exists");
+        let Opened::Path(path) = store.open(&key).expect("exists") else {
+            panic!("local files open as paths")
+        };
         assert_eq!(fs::read(&path).expect("read"), b"hi");
         assert_eq!(fs::read_dir(store.staging_dir()).expect("ls").count(), 0);
         store.delete(&key).expect("delete");
-        assert!(matches!(store.local_path(&key), Err(FilesError::NotFound)));
+        assert!(matches!(store.open(&key), Err(FilesError::NotFound)));
         store.delete(&key).expect("deleting twice is fine");
     }
 }

@@ -8,7 +8,6 @@ use super::storage::{BlobKey, Storage, stage_bytes};
 use image::imageops::FilterType;
 use image::{DynamicImage, ImageFormat};
 use std::fmt;
-use std::path::PathBuf;
 
 /// Largest side a thumb may ask for (the request is ignored past it).
 pub const MAX_THUMB_SIDE: u32 = 4096;
@@ -140,19 +139,20 @@ fn format_of(name: &str) -> Option<ImageFormat> {
     }
 }
 
-/// The path of `key`'s thumb of `size`, made (and stored) when missing. Blocks.
-pub fn thumb_path(
+/// The key of `key`'s thumb of `size`, made from the original and stored
+/// beside it when missing (once; later requests find it). Blocks.
+pub fn thumb_key(
     store: &dyn Storage,
     key: &BlobKey,
     size: &ThumbSize,
-) -> Result<PathBuf, FilesError> {
+) -> Result<BlobKey, FilesError> {
     let thumb_key = key.thumb(size);
-    if let Ok(path) = store.local_path(&thumb_key) {
-        return Ok(path);
+    if store.open(&thumb_key).is_ok() {
+        return Ok(thumb_key);
     }
     let format = format_of(key.name()).ok_or_else(|| FilesError::Image("not an image".into()))?;
-    let source = store.local_path(key)?;
-    let mut reader = image::ImageReader::open(&source)?.with_guessed_format()?;
+    let source = store.local_copy(key)?;
+    let mut reader = image::ImageReader::open(source.path())?.with_guessed_format()?;
     let mut limits = image::Limits::default();
     limits.max_image_width = Some(MAX_SOURCE_SIDE);
     limits.max_image_height = Some(MAX_SOURCE_SIDE);
@@ -172,7 +172,7 @@ pub fn thumb_path(
         .map_err(|e| FilesError::Image(e.to_string()))?;
     let staged = stage_bytes(store.staging_dir(), key.name(), bytes.get_ref())?;
     store.put(staged, &thumb_key)?;
-    store.local_path(&thumb_key)
+    Ok(thumb_key)
 }
 
 #[cfg(test)]
@@ -213,8 +213,9 @@ mod tests {
             let key = BlobKey::new("c", "r", name).expect("key");
             store.put(staged, &key).expect("put");
 
-            let path = thumb_path(&store, &key, &size).expect(name);
+            let made = thumb_key(&store, &key, &size).expect(name);
 
+            let path = store.local_copy(&made).expect("stored").path().to_owned();
             let thumb = image::open(&path).expect("thumb decodes");
             assert_eq!((thumb.width(), thumb.height()), (10, 10), "{name}");
             assert!(

@@ -164,7 +164,7 @@ impl Settings {
         errors.nest("superuserIPs", validate_ip_list(&self.superuser_ips));
         errors.nest("meta", self.validate_meta());
         errors.nest("smtp", self.validate_smtp());
-        errors.nest("s3", validate_s3(&self.s3));
+        errors.nest("s3", validate_s3(&self.s3, true));
         errors.nest("backups", self.validate_backups());
         errors.nest("batch", self.validate_batch());
         errors.nest("rateLimits", self.validate_rate_limits());
@@ -249,7 +249,7 @@ impl Settings {
     fn validate_backups(&self) -> ValidationErrors {
         let backups = &self.backups;
         let mut e = ValidationErrors::new();
-        e.nest("s3", validate_s3(&backups.s3));
+        e.nest("s3", validate_s3(&backups.s3, false));
         let cron = backups.cron.as_str();
         if !cron.is_empty() && crate::cron::parse(cron).is_err() {
             e.add(
@@ -351,16 +351,16 @@ fn conflicting_rules(rules: &[super::RateLimitRule]) -> ValidationErrors {
 }
 
 /// PocketBase's required fields of an enabled S3 config, plus our own
-/// refusal: there is no S3 backend, so `enabled: true` would be a setting
-/// stored and silently ignored. The rest of the section is kept.
-fn validate_s3(s3: &super::S3) -> ValidationErrors {
+/// refusal where there is no S3 backend (`supported: false`, backups for
+/// now), so `enabled: true` is not a setting stored and silently ignored.
+fn validate_s3(s3: &super::S3, supported: bool) -> ValidationErrors {
     let mut e = ValidationErrors::new();
-    if s3.enabled {
+    if s3.enabled && !supported {
         e.add(
             "enabled",
             FieldError::new(
                 "validation_s3_not_supported",
-                "S3 storage is not supported yet; files and backups are stored on the local disk.",
+                "S3 storage is not supported for backups yet; backups are stored on the local disk.",
             ),
         );
     }

@@ -130,12 +130,9 @@ async fn uploads_on_create_are_stored_under_collection_and_record() {
         "{attachments:?}"
     );
     let id = record["id"].as_str().expect("id");
-    let dir = app.data_dir.join("storage").join(&collection_id).join(id);
-    assert_eq!(
-        std::fs::read(dir.join(&attachments[1])).expect("stored"),
-        b"two"
-    );
-    assert!(dir.join(cover).is_file());
+    let stored = |name: &str| app.stored_file(&format!("{collection_id}/{id}/{name}"));
+    assert_eq!(stored(&attachments[1]).expect("stored"), b"two");
+    assert!(stored(cover).is_some());
 }
 
 #[tokio::test]
@@ -735,5 +732,37 @@ async fn rules_see_uploads_in_request_body() {
     assert_eq!(
         two, 200,
         "two uploads count as two values of @request.body.attachments"
+    );
+}
+
+/// The same tests with files on S3 (a bucket on the loopback moto server).
+mod on_s3 {
+    macro_rules! on_s3 {
+        ($($name:ident),* $(,)?) => {$(
+            #[test]
+            fn $name() {
+                crate::helpers::on_s3(super::$name);
+            }
+        )*};
+    }
+
+    on_s3!(
+        uploads_on_create_are_stored_under_collection_and_record,
+        json_payload_and_text_parts_combine_with_files,
+        modifiers_append_and_remove_files_and_removed_blobs_leave_the_disk,
+        replacing_a_single_file_removes_the_old_one_and_its_thumbs,
+        oversize_wrong_type_and_too_many_files_are_rejected_and_nothing_is_stored,
+        a_create_failing_validation_on_another_field_leaves_no_file,
+        a_create_refused_by_its_rule_inside_the_transaction_removes_placed_files,
+        unknown_names_in_a_file_field_are_invalid,
+        files_are_served_with_pocketbase_headers_ranges_and_downloads,
+        thumbs_are_made_only_for_listed_sizes_and_100x100,
+        protected_files_need_a_file_token_whose_record_passes_the_view_rule,
+        unknown_names_and_traversal_attempts_are_not_found,
+        deleting_a_record_or_its_collection_removes_the_files,
+        multipart_batch_stores_files_for_its_sub_requests,
+        a_failed_multipart_batch_keeps_no_files,
+        an_upload_to_a_missing_record_leaves_no_folder_behind,
+        rules_see_uploads_in_request_body,
     );
 }

@@ -16,6 +16,39 @@ pub struct TestApp {
     pub data_dir: PathBuf,
     handle: actix_web::dev::ServerHandle,
     _tmp: Option<tempfile::TempDir>,
+    /// The bucket files go to when the app runs on S3 ([`on_s3`]).
+    pub s3: Option<S3Bucket>,
+}
+
+/// A bucket on the shared loopback S3 server.
+pub struct S3Bucket {
+    pub server: &'static crate::s3_server::S3Server,
+    pub name: String,
+}
+
+impl S3Bucket {
+    /// The `s3` settings that point at this bucket.
+    pub fn settings(&self) -> Value {
+        json!({"enabled": true, "bucket": self.name, "region": "us-east-1",
+               "endpoint": self.server.endpoint, "accessKey": "test", "secret": "test-secret",
+               "forcePathStyle": true})
+    }
+}
+
+thread_local! {
+    /// Set by [`on_s3`]: apps spawned on this thread keep files on S3.
+    static ON_S3: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs a `#[tokio::test]` function (called as the plain fn it expands to,
+/// on this thread) with every app it spawns storing files in a fresh bucket
+/// of the shared moto server. Skips loudly when moto is not installed.
+pub fn on_s3(test: fn()) {
+    if crate::s3_server::shared().is_none() {
+        return;
+    }
+    ON_S3.with(|on| on.set(true));
+    test();
 }
 
 impl Drop for TestApp {
@@ -30,6 +63,13 @@ impl Drop for TestApp {
 /// Starts a server on a fresh data dir with one superuser.
 pub async fn spawn_app() -> TestApp {
     AppBuilder::default().spawn().await
+}
+
+/// Starts a server whose files go to a fresh bucket on the loopback S3
+/// server; `None` (said on stderr) when moto is not installed here.
+pub async fn spawn_app_on_s3() -> Option<TestApp> {
+    crate::s3_server::shared()?;
+    Some(AppBuilder::default().on_s3().spawn().await)
 }
 
 /// Starts a server on an existing data dir (for restart tests); creates the
@@ -54,6 +94,7 @@ type ConfigEdit = Box<dyn FnOnce(&mut Config)>;
 pub struct AppBuilder {
     dir: Option<PathBuf>,
     edit: Option<ConfigEdit>,
+    s3: bool,
 }
 
 impl AppBuilder {
@@ -63,13 +104,19 @@ impl AppBuilder {
         self
     }
 
+    /// Keeps files in a fresh bucket of the shared moto server.
+    pub fn on_s3(mut self) -> Self {
+        self.s3 = true;
+        self
+    }
+
     /// Applies `edit` to the test config before the app is built.
     pub fn configured(mut self, edit: impl FnOnce(&mut Config) + 'static) -> Self {
         self.edit = Some(Box::new(edit));
         self
     }
 
-    pub async fn spawn(self) -> TestApp {
+    pub async fn spawn(mut self) -> TestApp {
         let (dir, tmp) = match self.dir {
             Some(dir) => (dir, None),
             None => {
@@ -78,7 +125,7 @@ impl AppBuilder {
             }
         };
         let mut config = Config::for_tests(&dir);
-        if let Some(edit) = self.edit {
+        if let Some(edit) = self.edit.take() {
             edit(&mut config);
         }
         let app = Application::build(config).await.expect("app builds");
@@ -90,14 +137,34 @@ impl AppBuilder {
         tokio::spawn(app.run_until_stopped());
         let client = reqwest::Client::new();
         let superuser_token = login(&client, &base, "_superusers", SU_EMAIL, SU_PASSWORD).await;
-        TestApp {
+        let mut app = TestApp {
             base,
             client,
             superuser_token,
             data_dir: dir,
             handle,
             _tmp: tmp,
+            s3: None,
+        };
+        if self.s3 || ON_S3.with(|on| on.get()) {
+            let server = crate::s3_server::shared().expect("on_s3 checked the server");
+            let bucket = S3Bucket {
+                server,
+                name: server.create_bucket(),
+            };
+            let (status, body) = status_json(
+                app.su(
+                    Method::PATCH,
+                    "/api/settings",
+                    Some(json!({"s3": bucket.settings()})),
+                )
+                .await,
+            )
+            .await;
+            assert_eq!(status, 200, "files switch to S3: {body}");
+            app.s3 = Some(bucket);
         }
+        app
     }
 }
 
@@ -259,6 +326,17 @@ impl TestApp {
     }
 
     /// Every file under the data dir's `storage/` (temp folder included).
+    /// The bytes stored under `key` (`COLLECTION/RECORD/NAME`): from the
+    /// bucket when the app runs on S3, else from `DATA_DIR/storage`.
+    pub fn stored_file(&self, key: &str) -> Option<Vec<u8>> {
+        match &self.s3 {
+            Some(bucket) => bucket.server.get(&bucket.name, key).map(String::into_bytes),
+            None => std::fs::read(self.data_dir.join("storage").join(key)).ok(),
+        }
+    }
+
+    /// Stored files: under `DATA_DIR/storage`, plus the keys of the app's
+    /// bucket when it runs on S3.
     pub fn stored_files(&self) -> Vec<PathBuf> {
         fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
             let Ok(entries) = std::fs::read_dir(dir) else {
@@ -275,6 +353,17 @@ impl TestApp {
         }
         let mut out = Vec::new();
         walk(&self.data_dir.join("storage"), &mut out);
+        // On S3 the bucket's keys count too (and local files would be a bug
+        // the tests then see).
+        if let Some(bucket) = &self.s3 {
+            out.extend(
+                bucket
+                    .server
+                    .keys(&bucket.name)
+                    .into_iter()
+                    .map(PathBuf::from),
+            );
+        }
         out.sort();
         out
     }

@@ -43,6 +43,8 @@ mod realtime;
 mod records;
 mod replication;
 mod rule_paths;
+mod s3;
+mod s3_server;
 mod settings;
 mod settings_encryption;
 mod settings_keys;

@@ -246,14 +246,15 @@ async fn secrets_are_never_returned_and_kept_when_a_patch_omits_them() {
 #[tokio::test]
 async fn bad_values_get_pocketbases_field_errors_and_store_nothing() {
     let app = spawn_app().await;
-    let s3_full = json!({"enabled": true, "bucket": "b", "region": "r", "endpoint": "https://s3.example.com", "accessKey": "k", "secret": "s"});
+    // Port 1 on loopback refuses at once: the bucket cannot be reached.
+    let s3_full = json!({"enabled": true, "bucket": "b", "region": "r", "endpoint": "http://127.0.0.1:1", "accessKey": "k", "secret": "s", "forcePathStyle": true});
     let rule = |label: &str| json!({"label": label, "duration": 1, "maxRequests": 1});
     let cases = [
         (
             json!({"s3": s3_full.clone()}),
             "s3.enabled",
-            "validation_s3_not_supported",
-            "no S3 backend",
+            "validation_s3_unreachable",
+            "a bucket that fails the probe is not saved",
         ),
         (
             json!({"backups": {"s3": s3_full}}),

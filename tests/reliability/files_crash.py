@@ -5,6 +5,10 @@ bytes, and that no staging temp file survives the restart.
 Stored files are written (and synced) before the transaction that references them
 commits, and old files are removed only after it: a crash may leave an orphan file,
 never a dangling name. Loopback only; bounded in time (CYCLES, ~40 s).
+
+FILES_ON=s3 runs the same on S3: a moto server from tests/.venv-s3 (installed by
+tests/run.sh) on a loopback port, a fresh bucket, and the s3 settings pointing at
+it before the first cycle; the checks are the same HTTP reads.
 """
 
 import http.client
@@ -12,6 +16,8 @@ import json
 import os
 import random
 import shutil
+import socket
+import subprocess
 import sys
 import tempfile
 import threading
@@ -25,6 +31,32 @@ SEED = int(os.environ.get("SEED", random.randrange(1 << 30)))
 KILL_AFTER_S = (0.5, 2.0)
 REQUEST_TIMEOUT_S = 10
 COLLECTION = "blobs"
+FILES_ON = os.environ.get("FILES_ON", "local")
+MOTO = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".venv-s3", "bin", "moto_server")
+
+
+def start_moto():
+    """(process, endpoint) of a moto server on a free loopback port with bucket `crash`."""
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([MOTO, "-H", HOST, "-p", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 60
+    while True:
+        try:
+            conn = http.client.HTTPConnection(HOST, port, timeout=5)
+            conn.request("PUT", "/crash")
+            status = conn.getresponse().status
+            conn.close()
+            if status == 200:
+                return proc, f"http://{HOST}:{port}"
+        except OSError:
+            pass
+        if time.time() > deadline:
+            proc.kill()
+            raise RuntimeError("moto_server did not start")
+        time.sleep(0.2)
 
 
 def multipart(files):
@@ -127,12 +159,21 @@ def main():
     work = tempfile.mkdtemp(prefix="ferrobase-files-crash-")
     data_dir = os.path.join(work, "data")
     server = Server(binary, data_dir, os.path.join(work, "server.log"))
-    log(f"files crash: {binary}, {CYCLES} cycles x {WORKERS} workers, SEED={SEED}, dir {work}")
+    moto = None
+    log(f"files crash ({FILES_ON}): {binary}, {CYCLES} cycles x {WORKERS} workers, SEED={SEED}, dir {work}")
     passed = failed = 0
     try:
         server.upsert_superuser()
         server.start()
         token = server.superuser_token()
+        if FILES_ON == "s3":
+            moto, endpoint = start_moto()
+            status, body = request(server.port, "PATCH", "/api/settings", {"s3": {
+                "enabled": True, "bucket": "crash", "region": "us-east-1", "endpoint": endpoint,
+                "accessKey": "test", "secret": "test", "forcePathStyle": True}}, token=token)
+            if status != 200:
+                raise RuntimeError(f"s3 settings refused: {status} {body}")
+            log(f"files on S3: bucket crash at {endpoint}")
         create_collection(server.port, token, {
             "name": COLLECTION, "type": "base", "listRule": "", "viewRule": "", "createRule": "",
             "updateRule": "", "deleteRule": "",
@@ -167,6 +208,8 @@ def main():
         failed += 1
     finally:
         server.kill()
+        if moto is not None:
+            moto.kill()
         if os.environ.get("KEEP_DATA") == "1" or failed:
             log(f"data dir and server log kept in {work}")
         else:
