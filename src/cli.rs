@@ -146,7 +146,6 @@ pub enum Command {
         #[command(subcommand)]
         action: DbAction,
     },
-<<<<<<< HEAD
     /// Rebuild the data dir (--dir) from a Litestream replica: data.db and
     /// auxiliary.db, checked with PRAGMA integrity_check before they are
     /// moved in. Uploaded files (storage/) are not in the replica.
@@ -161,7 +160,6 @@ pub enum Command {
         #[arg(long)]
         force: bool,
     },
-=======
     /// Where uploaded files are kept (local disk or the `s3` settings' bucket).
     Storage {
         #[command(subcommand)]
@@ -185,7 +183,6 @@ pub enum StorageAction {
 pub enum StorageTarget {
     S3,
     Local,
->>>>>>> s-s3
 }
 
 #[derive(Debug, Subcommand)]
@@ -359,17 +356,14 @@ pub fn run(cli: Cli) -> anyhow_like::Result<()> {
                 action: DbAction::Check,
             } => db_check(&config),
             Command::Backup { action } => backup(config, action).await,
-<<<<<<< HEAD
             Command::Restore {
                 from,
                 timestamp,
                 force,
             } => restore(&config, &from, timestamp.as_deref(), force).await,
-=======
             Command::Storage {
                 action: StorageAction::Migrate { to },
             } => storage_migrate(config, to).await,
->>>>>>> s-s3
         }
     })
 }
