@@ -88,6 +88,13 @@ def start(root, hooks):
     return proc, base
 
 
+def cpu_seconds(pid):
+    """User + system CPU time the process has used so far (Linux /proc)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def wrk(base, script):
     cmd = ["wrk", "-t2", f"-c{CONNECTIONS}", f"-d{DURATION}s", "--latency", "-s", script, base]
     if shutil.which("taskset") and os.cpu_count() > 1:
@@ -117,20 +124,23 @@ def main():
             for name, hooks in (("no hooks", False), ("one no-op hook", True)):
                 proc, base = start(os.path.join(work, f"{round_}-{hooks}"), hooks)
                 try:
-                    results[name].append(wrk(base, script))
+                    before = cpu_seconds(proc.pid)
+                    rps, p50, p99, errors = wrk(base, script)
+                    cpu_us = (cpu_seconds(proc.pid) - before) * 1e6 / max(rps * DURATION, 1)
+                    results[name].append((rps, p50, p99, errors, cpu_us))
                 finally:
                     proc.terminate()
                     proc.wait(timeout=15)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print(f"create, {CONNECTIONS} connections, {DURATION} s x {ROUNDS} rounds (best round shown)")
-    print("| setup | req/s | p50 ms | p99 ms | non-2xx |")
-    print("|---|---|---|---|---|")
+    print("| setup | req/s | p50 ms | p99 ms | non-2xx | server CPU µs/create |")
+    print("|---|---|---|---|---|---|")
     best = {}
     for name, runs in results.items():
-        rps, p50, p99, errors = max(runs)
+        rps, p50, p99, errors, cpu_us = max(runs)
         best[name] = rps
-        print(f"| {name} | {rps:.0f} | {p50:.2f} | {p99:.2f} | {errors} |")
+        print(f"| {name} | {rps:.0f} | {p50:.2f} | {p99:.2f} | {errors} | {cpu_us:.0f} |")
     cost = 1 - best["one no-op hook"] / best["no hooks"]
     print(f"cost of one no-op onRecordCreateRequest hook: {cost * 100:.1f} % of create throughput "
           f"({1e6 / best['one no-op hook'] - 1e6 / best['no hooks']:.0f} µs of one core per create)")
