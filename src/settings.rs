@@ -6,9 +6,11 @@
 //! until backups have an S3 backend; files on S3 are `s3`). With
 //! `--encryptionEnv` the stored JSON is sealed ([`seal`]).
 
+mod ip_list;
 mod seal;
 mod validate;
 
+pub use ip_list::{in_list, parse_ip_or_subnet};
 pub use seal::{Seal, SealError};
 pub use validate::MAX_SAFE_JSON_INT;
 
@@ -254,20 +256,6 @@ impl Settings {
         public.backups.s3.secret.clear();
         serde_json::to_value(public).unwrap_or(Value::Null)
     }
-}
-
-/// `"10.0.0.1"` → (10.0.0.1, 32); `"10.0.0.0/8"` → (10.0.0.0, 8); IPv6
-/// alike. `None` for anything else (`superuserIPs`, `excludedIPs` entries).
-pub fn parse_ip_or_subnet(entry: &str) -> Option<(std::net::IpAddr, u8)> {
-    let entry = entry.trim();
-    let (addr, bits) = match entry.split_once('/') {
-        Some((addr, bits)) => (addr, Some(bits.parse::<u8>().ok()?)),
-        None => (entry, None),
-    };
-    let addr = addr.parse::<std::net::IpAddr>().ok()?;
-    let max = if addr.is_ipv4() { 32 } else { 128 };
-    let bits = bits.unwrap_or(max);
-    (bits <= max).then_some((addr, bits))
 }
 
 /// Merges `patch` into `base` recursively (objects merge, everything else replaces).

@@ -6,7 +6,7 @@
 //! narrowed since the token was issued).
 
 use super::purpose::{
-    Outgoing, check_token, find, invalid, purpose_token, require_email, save_credentials,
+    Outgoing, check_token, find, invalid, outgoing, require_email, save_credentials,
 };
 use crate::auth::token::Purpose;
 use crate::auth::{AuthError, password};
@@ -15,7 +15,7 @@ use crate::realtime::Hub;
 use crate::records::validate;
 use crate::schema::CompiledCollection;
 use crate::validation::FieldError;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use std::sync::Arc;
 
 /// `request-email-change`: a message to the new address for the authenticated record.
@@ -51,15 +51,12 @@ pub async fn request_email_change(
     let (id, email, token_key, _) = find(db, &collection, "id", record_id)
         .await?
         .ok_or(AuthError::InvalidCredentials)?;
-    let mut extra = Map::new();
-    extra.insert("email".into(), json!(email));
-    extra.insert("newEmail".into(), json!(new_email));
-    let token = purpose_token(&collection, Purpose::EmailChange, &id, &token_key, extra)?;
-    Ok(Outgoing {
-        to: new_email,
-        token,
-        record_id: id,
-    })
+    outgoing(
+        &collection,
+        Purpose::EmailChange,
+        (id, email, token_key),
+        Some(new_email),
+    )
 }
 
 /// `confirm-email-change`: with the current password, moves the record to

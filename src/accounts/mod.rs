@@ -23,7 +23,8 @@ mod purpose;
 pub mod takeover;
 pub mod verification;
 
-pub use purpose::{Outgoing, issue_file_token};
+pub(crate) use purpose::find as find_account;
+pub use purpose::{Outgoing, issue_file_token, outgoing_for_record};
 
 use crate::auth::AuthError;
 use crate::records::RecordError;

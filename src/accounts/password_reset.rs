@@ -3,14 +3,14 @@
 //! hash, rotating the tokenKey (every earlier token dies) and verifying the
 //! email, as proving the mailbox does.
 
-use super::purpose::{Outgoing, check_token, find, purpose_token, require_email, save_credentials};
+use super::purpose::{Outgoing, check_token, find, outgoing, require_email, save_credentials};
 use crate::auth::token::Purpose;
 use crate::auth::{AuthError, password};
 use crate::db::Db;
 use crate::realtime::Hub;
 use crate::schema::{CompiledCollection, FieldKind};
 use crate::validation::{FieldError, ValidationErrors};
-use serde_json::{Map, json};
+use serde_json::json;
 use std::sync::Arc;
 
 /// `request-password-reset`: a message for an existing account, else nothing.
@@ -24,14 +24,13 @@ pub async fn request_password_reset(
     else {
         return Ok(None);
     };
-    let mut extra = Map::new();
-    extra.insert("email".into(), json!(stored_email));
-    let token = purpose_token(&collection, Purpose::PasswordReset, &id, &token_key, extra)?;
-    Ok(Some(Outgoing {
-        to: stored_email,
-        token,
-        record_id: id,
-    }))
+    outgoing(
+        &collection,
+        Purpose::PasswordReset,
+        (id, stored_email, token_key),
+        None,
+    )
+    .map(Some)
 }
 
 fn check_new_password(

@@ -11,6 +11,7 @@ use super::takeover;
 use crate::auth::token::{self, Purpose};
 use crate::auth::{AuthError, purpose_duration, purpose_key};
 use crate::db::{Db, DbError, ident};
+use crate::mail::TemplateVars;
 use crate::realtime::Hub;
 use crate::records::{RecordError, system};
 use crate::schema::{CompiledCollection, autogen};
@@ -27,8 +28,58 @@ pub struct Outgoing {
     pub record_id: String,
 }
 
+impl Outgoing {
+    /// The template placeholders this message fills.
+    pub fn template_vars(&self) -> TemplateVars {
+        TemplateVars {
+            token: self.token.clone(),
+            record_email: self.to.clone(),
+            record_id: self.record_id.clone(),
+            ..TemplateVars::default()
+        }
+    }
+}
+
+/// The message of a token flow for the account `(id, email, tokenKey)`: to
+/// `new_email` for an email change, else to the stored address; the token
+/// carries the stored address (and the new one). Every flow that mails a
+/// verification, reset or email-change token builds it here.
+pub(super) fn outgoing(
+    collection: &CompiledCollection,
+    purpose: Purpose,
+    (id, email, token_key): (String, String, String),
+    new_email: Option<String>,
+) -> Result<Outgoing, AuthError> {
+    let mut extra = Map::new();
+    extra.insert("email".into(), json!(email));
+    if let Some(new_email) = &new_email {
+        extra.insert("newEmail".into(), json!(new_email));
+    }
+    let token = purpose_token(collection, purpose, &id, &token_key, extra)?;
+    Ok(Outgoing {
+        to: new_email.unwrap_or(email),
+        token,
+        record_id: id,
+    })
+}
+
+/// [`outgoing`] for record `id`, whoever chose it (the hooks' `$mails`
+/// send to a record the hook names); `NotFound` when there is none.
+pub async fn outgoing_for_record(
+    db: &Db,
+    collection: &CompiledCollection,
+    id: &str,
+    purpose: Purpose,
+    new_email: Option<String>,
+) -> Result<Outgoing, AuthError> {
+    let (id, email, token_key, _) = find(db, collection, "id", id.to_owned())
+        .await?
+        .ok_or(AuthError::NotFound)?;
+    outgoing(collection, purpose, (id, email, token_key), new_email)
+}
+
 /// Reads (id, email, tokenKey, verified) of the record with `column = value`.
-pub(super) async fn find(
+pub(crate) async fn find(
     db: &Db,
     collection: &CompiledCollection,
     column: &'static str,

@@ -3,7 +3,7 @@
 //! records system write (and, without password login, replaces its
 //! password: see `takeover`).
 
-use super::purpose::{Outgoing, check_token, find, purpose_token, require_email};
+use super::purpose::{Outgoing, check_token, find, outgoing, require_email};
 use super::takeover;
 use crate::auth::AuthError;
 use crate::auth::token::Purpose;
@@ -11,7 +11,6 @@ use crate::db::Db;
 use crate::realtime::Hub;
 use crate::records::system;
 use crate::schema::CompiledCollection;
-use serde_json::{Map, json};
 use std::sync::Arc;
 
 /// `request-verification`: a message for an existing, unverified account, else nothing.
@@ -29,14 +28,13 @@ pub async fn request_verification(
     if verified {
         return Ok(None);
     }
-    let mut extra = Map::new();
-    extra.insert("email".into(), json!(stored_email));
-    let token = purpose_token(&collection, Purpose::Verification, &id, &token_key, extra)?;
-    Ok(Some(Outgoing {
-        to: stored_email,
-        token,
-        record_id: id,
-    }))
+    outgoing(
+        &collection,
+        Purpose::Verification,
+        (id, stored_email, token_key),
+        None,
+    )
+    .map(Some)
 }
 
 /// `confirm-verification`: marks the record verified; returns its id. As in

@@ -211,7 +211,7 @@ fn refuse_unlisted_superuser(
 ) -> Result<(), ApiError> {
     let settings = state.settings.get();
     if collection.is_superusers()
-        && !super::client_ip::superuser_allowed(&settings, super::client_ip::of(req, state))
+        && !settings.allows_superuser_from(super::client_ip::of(req, state))
     {
         return Err(ApiError::forbidden(
             "You are not allowed to perform this request.",
@@ -585,13 +585,13 @@ fn deliver_token(
     template: Template,
     outgoing: accounts::Outgoing,
 ) {
-    let vars = TemplateVars {
-        token: outgoing.token,
-        record_email: outgoing.to.clone(),
-        record_id: outgoing.record_id,
-        ..TemplateVars::default()
-    };
-    deliver(state, collection, template, &outgoing.to, vars);
+    deliver(
+        state,
+        collection,
+        template,
+        &outgoing.to,
+        outgoing.template_vars(),
+    );
 }
 
 pub async fn request_verification(

@@ -166,10 +166,10 @@ pub async fn download(
     let query = super::extract::query_map(&req)?;
     let token = query.get("token").cloned().unwrap_or_default();
     let who = crate::auth::resolve_file_token(&state.db, &state.registry, &token).await;
-    let listed = super::client_ip::superuser_allowed(
-        &state.settings.get(),
-        super::client_ip::of(&req, &state),
-    );
+    let listed = state
+        .settings
+        .get()
+        .allows_superuser_from(super::client_ip::of(&req, &state));
     if !who.is_superuser() || !listed {
         return Err(ApiError::forbidden(
             "Insufficient permissions to access the resource.",

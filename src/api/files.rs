@@ -73,10 +73,11 @@ async fn may_view(
     };
     // A superuser's file token from outside `superuserIPs` counts as no token.
     let who = if who.is_superuser()
-        && !super::client_ip::superuser_allowed(
-            &state.settings.get(),
-            super::client_ip::of(req, state),
-        ) {
+        && !state
+            .settings
+            .get()
+            .allows_superuser_from(super::client_ip::of(req, state))
+    {
         Principal::Anonymous
     } else {
         who

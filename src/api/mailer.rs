@@ -5,7 +5,6 @@
 use super::extract::AppState;
 use crate::mail::{Mailer, Template, TemplateVars};
 use crate::schema::CompiledCollection;
-use serde_json::Value;
 
 /// Mails a system alert to every superuser (PocketBase's
 /// `sendSystemAlertToAllSuperusers`); returns the failures, joined.
@@ -43,13 +42,7 @@ pub async fn send(
     vars: TemplateVars,
 ) -> Result<(), String> {
     let settings = state.settings.get();
-    let vars = TemplateVars {
-        app_name: settings.meta.app_name.clone(),
-        app_url: settings.meta.app_url.clone(),
-        ..vars
-    };
-    let options = Value::Object(collection.options.clone());
-    let rendered = template.render(template.override_in(&options), &vars);
+    let rendered = template.render_for(&settings, &collection.options, vars);
     Mailer::new(&settings)
         .with_sendmail(crate::mail::find_sendmail(&state.config.mail.sendmail))
         .send(to, &rendered)

@@ -122,7 +122,7 @@ pub async fn superuser_ips(
             req.extensions_mut().insert(who.clone());
             let ip =
                 super::client_ip::resolve(req.headers(), req.peer_addr(), &settings.trusted_proxy);
-            if who.is_superuser() && !super::client_ip::superuser_allowed(&settings, ip) {
+            if who.is_superuser() && !settings.allows_superuser_from(ip) {
                 let refusal = ApiError::forbidden("You are not allowed to perform this request.");
                 return Ok(req.into_response(refusal.error_response()));
             }

@@ -266,7 +266,7 @@ fn authorization(req: &ServiceRequest) -> Option<String> {
 
 /// Whether `ip` is listed in `excludedIPs` (addresses or CIDR subnets).
 fn is_excluded(excluded: &[String], ip: IpAddr) -> bool {
-    super::client_ip::in_list(excluded, ip)
+    crate::settings::in_list(excluded, ip)
 }
 
 /// Who a rule's `audience` is about. Superusers never reach rule selection.

@@ -97,6 +97,24 @@ impl Template {
         json!({ "subject": self.default_subject(), "body": self.default_body() })
     }
 
+    /// Renders this template for an auth collection as every account mail
+    /// is rendered: the collection's override (from its `options`), else the
+    /// default, with the settings' app name and URL filled in.
+    pub fn render_for(
+        &self,
+        settings: &crate::settings::Settings,
+        options: &serde_json::Map<String, Value>,
+        vars: TemplateVars,
+    ) -> RenderedMail {
+        let vars = TemplateVars {
+            app_name: settings.meta.app_name.clone(),
+            app_url: settings.meta.app_url.clone(),
+            ..vars
+        };
+        let options = Value::Object(options.clone());
+        self.render(self.override_in(&options), &vars)
+    }
+
     /// Fills the placeholders of the override's subject and body, each falling
     /// back to the default when missing or blank. Values are HTML-escaped in
     /// the body and kept on one line in the subject.

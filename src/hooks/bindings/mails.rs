@@ -8,19 +8,16 @@
 //! PocketBase's do: the hook author chose the record.
 
 use super::{Invocation, wait};
-use crate::accounts::mfa::MfaOutcome;
+use crate::accounts::{self, mfa::MfaOutcome};
 use crate::auth::AuthError;
+use crate::auth::auth_signing_key;
 use crate::auth::token::{self, Purpose};
-use crate::auth::{auth_signing_key, purpose_duration, purpose_key};
-use crate::db::{DbError, ident};
 use crate::hooks::HookError;
 use crate::mail::{Template, TemplateVars};
-use crate::records::RecordError;
 use crate::schema::{CollectionType, CompiledCollection};
 use rquickjs::Ctx;
-use rusqlite::OptionalExtension;
 use serde::Deserialize;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use std::sync::Arc;
 
 /// Longest address `sendRecordChangeEmail` accepts (RFC 5321's path limit).
@@ -83,25 +80,29 @@ fn auth_collection(inv: &Invocation, name: &str) -> Result<Arc<CompiledCollectio
 fn credentials(
     ctx: &Ctx<'_>,
     inv: &Invocation,
-    collection: &CompiledCollection,
+    collection: &Arc<CompiledCollection>,
     id: String,
 ) -> Result<(String, String), HookError> {
-    let sql = format!(
-        "SELECT email, tokenKey FROM {} WHERE id = ?1",
-        ident(collection.name.as_str())
-    );
-    let db = inv.host.db.clone();
-    let found: Result<Option<(String, String)>, RecordError> = wait(ctx, inv, async move {
-        db.read(move |conn| {
-            conn.query_row(&sql, [id], |r| Ok((r.get(0)?, r.get(1)?)))
-                .optional()
-                .map_err(|e| RecordError::Db(DbError::Sqlite(e)))
-        })
-        .await
+    let (db, collection) = (inv.host.db.clone(), collection.clone());
+    let found = wait(ctx, inv, async move {
+        accounts::find_account(&db, &collection, "id", id).await
     });
-    found
-        .map_err(inv.host.map_error)?
-        .ok_or_else(|| HookError::not_found("The record was not found (save it first)."))
+    let (_, email, token_key, _) = found
+        .map_err(account_error)?
+        .ok_or_else(|| HookError::not_found(RECORD_NOT_FOUND))?;
+    Ok((email, token_key))
+}
+
+const RECORD_NOT_FOUND: &str = "The record was not found (save it first).";
+
+fn account_error(e: AuthError) -> HookError {
+    match e {
+        AuthError::NotFound => HookError::not_found(RECORD_NOT_FOUND),
+        e => {
+            tracing::warn!(target: "ferrobase::hooks", error = %e, "hook account lookup failed");
+            HookError::internal()
+        }
+    }
 }
 
 fn plain_address(raw: &str) -> bool {
@@ -115,22 +116,16 @@ fn plain_address(raw: &str) -> bool {
             .any(|c| c.is_whitespace() || c.is_control() || "<>,;\"".contains(c))
 }
 
-fn purpose_token(
-    collection: &CompiledCollection,
-    purpose: Purpose,
-    id: &str,
-    token_key: &str,
-    extra: Map<String, Value>,
-) -> Result<String, HookError> {
-    token::issue_purpose(
-        purpose,
-        &collection.id,
-        id,
-        extra,
-        &purpose_key(collection, purpose, token_key),
-        purpose_duration(collection, purpose),
-    )
-    .map_err(|_| HookError::internal())
+/// The purpose token of `template` (verification, reset, email change) for
+/// the stored record, built by the same code as the REST flows'; `None` for
+/// the OTP mail, which carries a code instead.
+fn token_purpose(template: Template) -> Option<Purpose> {
+    match template {
+        Template::Verification => Some(Purpose::Verification),
+        Template::PasswordReset => Some(Purpose::PasswordReset),
+        Template::EmailChange => Some(Purpose::EmailChange),
+        Template::Otp | Template::LoginAlert => None,
+    }
 }
 
 fn send(
@@ -140,38 +135,34 @@ fn send(
     args: MailArgs,
 ) -> Result<Value, HookError> {
     let collection = auth_collection(inv, &args.c)?;
-    let (email, token_key) = credentials(ctx, inv, &collection, args.id.clone())?;
-    let id = args.id;
-    let mut extra = Map::new();
-    extra.insert("email".into(), json!(email));
-    let (to, vars) = match template {
-        Template::Verification | Template::PasswordReset => {
-            let purpose = if matches!(template, Template::Verification) {
-                Purpose::Verification
+    let (to, vars) = match token_purpose(template) {
+        Some(purpose) => {
+            let new_email = if purpose == Purpose::EmailChange {
+                let new_email = args.new_email.trim().to_owned();
+                if !plain_address(&new_email) {
+                    return Err(HookError::bad_request("Invalid new email address."));
+                }
+                Some(new_email)
             } else {
-                Purpose::PasswordReset
+                None
             };
-            let token = purpose_token(&collection, purpose, &id, &token_key, extra)?;
-            (email.clone(), token_vars(token, &email, &id))
+            let (db, c, id) = (inv.host.db.clone(), collection.clone(), args.id);
+            let outgoing = wait(ctx, inv, async move {
+                accounts::outgoing_for_record(&db, &c, &id, purpose, new_email).await
+            })
+            .map_err(account_error)?;
+            (outgoing.to.clone(), outgoing.template_vars())
         }
-        Template::EmailChange => {
-            let new_email = args.new_email.trim().to_owned();
-            if !plain_address(&new_email) {
-                return Err(HookError::bad_request("Invalid new email address."));
-            }
-            extra.insert("newEmail".into(), json!(new_email));
-            let token = purpose_token(&collection, Purpose::EmailChange, &id, &token_key, extra)?;
-            (new_email, token_vars(token, &email, &id))
-        }
-        _ => {
+        None => {
             if args.otp_id.len() > MAX_OTP_BYTES || args.pass.len() > MAX_OTP_BYTES {
                 return Err(HookError::bad_request("The OTP id or code is too long."));
             }
+            let (email, _) = credentials(ctx, inv, &collection, args.id.clone())?;
             let vars = TemplateVars {
                 otp: args.pass,
                 otp_id: args.otp_id,
                 record_email: email.clone(),
-                record_id: id,
+                record_id: args.id,
                 ..TemplateVars::default()
             };
             (email, vars)
@@ -183,16 +174,7 @@ fn send(
     deliver(ctx, inv, &collection, template, &to, vars)
 }
 
-fn token_vars(token: String, email: &str, id: &str) -> TemplateVars {
-    TemplateVars {
-        token,
-        record_email: email.to_owned(),
-        record_id: id.to_owned(),
-        ..TemplateVars::default()
-    }
-}
-
-/// Renders the template as `api::mailer::send` does and sends it.
+/// Renders the template as every account mail is rendered and sends it.
 fn deliver(
     ctx: &Ctx<'_>,
     inv: &Invocation,
@@ -213,13 +195,7 @@ fn deliver(
         .get()
         .and_then(|make| make())
         .ok_or_else(|| HookError::bad_request("Mail cannot be sent yet."))?;
-    let vars = TemplateVars {
-        app_name: settings.meta.app_name.clone(),
-        app_url: settings.meta.app_url.clone(),
-        ..vars
-    };
-    let options = Value::Object(collection.options.clone());
-    let rendered = template.render(template.override_in(&options), &vars);
+    let rendered = template.render_for(&settings, &collection.options, vars);
     if let Err(e) = wait(ctx, inv, mailer.send(to, &rendered)) {
         tracing::warn!(target: "ferrobase::hooks", error = %e, collection = %collection.name, "hook account mail not sent");
         return Err(HookError::bad_request("Failed to send the mail."));
@@ -261,11 +237,13 @@ fn auth_token(ctx: &Ctx<'_>, inv: &Invocation, args: TokenArgs) -> Result<Value,
     let collection = auth_collection(inv, &args.c)?;
     let (_, token_key) = credentials(ctx, inv, &collection, args.id.clone())?;
     if collection.is_superusers() {
-        let settings = inv.host.settings.get().and_then(|read| read());
-        let list = settings
-            .map(|s| s.superuser_ips.clone())
-            .unwrap_or_default();
-        if !list.is_empty() && !ip_listed(&list, &args.ip) {
+        let allowed = inv
+            .host
+            .settings
+            .get()
+            .and_then(|read| read())
+            .is_none_or(|settings| settings.allows_superuser_from(args.ip.parse().ok()));
+        if !allowed {
             return Err(forbidden("You are not allowed to perform this request."));
         }
     }
@@ -340,27 +318,4 @@ fn forbidden(message: &str) -> HookError {
         message: message.to_owned(),
         data: json!({}),
     }
-}
-
-/// Whether `ip` is one of `list`'s addresses or inside one of its subnets.
-fn ip_listed(list: &[String], ip: &str) -> bool {
-    let Ok(ip) = ip.parse::<std::net::IpAddr>() else {
-        return false;
-    };
-    let bits_of = |a: std::net::IpAddr| match a.to_canonical() {
-        std::net::IpAddr::V4(v4) => (u128::from(v4.to_bits()), 32u32),
-        std::net::IpAddr::V6(v6) => (v6.to_bits(), 128u32),
-    };
-    let (ip, width) = bits_of(ip);
-    list.iter()
-        .filter_map(|entry| crate::settings::parse_ip_or_subnet(entry))
-        .any(|(net, prefix)| {
-            let (net, net_width) = bits_of(net);
-            let prefix = u32::from(prefix).min(width);
-            if net_width != width {
-                return false;
-            }
-            let shift = width - prefix;
-            prefix == 0 || (ip >> shift) == (net >> shift)
-        })
 }
