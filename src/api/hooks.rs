@@ -111,14 +111,17 @@ async fn custom_route(
         return Err(ApiError::not_found_default());
     };
     let body = read_object(&req, body, state.config.server.max_body_bytes).await?;
-    let mut event = request_event(&req, &who);
+    let mut event = request_event(&req, &who, &state);
     event["body"] = Value::Object(body);
     let outcome = hooks.run_route(index, &event).await.map_err(fault)?;
     finish(outcome, None)
 }
 
 /// The request as hooks see it (`e.request`, `e.requestInfo()`, `e.auth`).
-fn request_event(req: &HttpRequest, who: &Principal) -> Value {
+/// `e.realIP()` is the client address as every other check resolves it
+/// (`client_ip`: the trusted proxy headers, else the peer), so a hook's
+/// `superuserIPs` check agrees with the REST endpoints'.
+fn request_event(req: &HttpRequest, who: &Principal, state: &AppState) -> Value {
     let headers: Map<String, Value> = req
         .headers()
         .iter()
@@ -147,7 +150,7 @@ fn request_event(req: &HttpRequest, who: &Principal) -> Value {
         "query": query,
         "headers": headers,
         "params": params,
-        "remoteIp": req.peer_addr().map(|a| a.ip().to_string()).unwrap_or_default(),
+        "remoteIp": super::client_ip::of(req, state).map(|ip| ip.to_string()).unwrap_or_default(),
         "auth": auth_record(who),
     })
 }
@@ -297,7 +300,7 @@ pub(super) async fn around(
             Ok(value)
         })
     });
-    let mut event = request_event(req, who);
+    let mut event = request_event(req, who, state);
     event["body"] = Value::Object(before.body.clone());
     event["collection"] = collection_ref(collection);
     event["record"] = before.record;
@@ -329,7 +332,7 @@ pub(super) async fn around_read(
         Some(h) if h.wants(hook, &collection.id, collection.name.as_str()) => h.clone(),
         _ => return Ok((None, value)),
     };
-    let mut event = request_event(req, who);
+    let mut event = request_event(req, who, state);
     event["collection"] = collection_ref(collection);
     event[key] = value;
     event["action"] = json!("respond");
@@ -352,7 +355,7 @@ pub(super) async fn auth_request(
         Some(h) if h.wants(hook, &collection.id, collection.name.as_str()) => h.clone(),
         _ => return Ok(None),
     };
-    let mut event = request_event(req, &Principal::Anonymous);
+    let mut event = request_event(req, &Principal::Anonymous, state);
     event["collection"] = collection_ref(collection);
     event["record"] = body["record"].clone();
     event["token"] = body["token"].clone();
@@ -403,7 +406,7 @@ pub(super) async fn auth_method_gate(
         record_id.to_owned(),
     )
     .await?;
-    let mut event = request_event(req, &Principal::Anonymous);
+    let mut event = request_event(req, &Principal::Anonymous, state);
     event["collection"] = collection_ref(collection);
     event["record"] = record;
     event["fields"] = fields;
@@ -433,7 +436,7 @@ pub(super) async fn enrich(
         }
         _ => return Ok(records),
     };
-    let mut event = request_event(req, who);
+    let mut event = request_event(req, who, state);
     event["collection"] = collection_ref(collection);
     event["records"] = Value::Array(records);
     let outcome = hooks.run_enrich(&event).await.map_err(fault)?;

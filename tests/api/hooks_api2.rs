@@ -791,3 +791,79 @@ async fn record_auth_response_keeps_the_auth_rule_mfa_and_the_superuser_ip_list(
         "no superuser token outside superuserIPs: {body}"
     );
 }
+
+/// `e.realIP()` and the superuser IP check of `recordAuthResponse` read the
+/// client address as every REST endpoint does: a forwarded header counts
+/// only once it is trusted in the settings, so a guest cannot claim an
+/// allowed address and a real client behind the proxy is not refused.
+#[tokio::test]
+async fn hooks_see_the_client_ip_the_rest_endpoints_see() {
+    let app = app_with_hooks().await;
+    let forwarded = |method: Method, path: &str, ip: &str, body: Option<Value>| {
+        let mut req = app
+            .client
+            .request(method, format!("{}{path}", app.base))
+            .header("X-Forwarded-For", ip.to_owned());
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        req.send()
+    };
+    let (_, body) = status_json(
+        forwarded(Method::GET, "/api2/ip", "203.0.113.9", None)
+            .await
+            .expect("sent"),
+    )
+    .await;
+    assert_eq!(
+        body["ip"], "127.0.0.1",
+        "an untrusted header is ignored: {body}"
+    );
+
+    let (status, body) = status_json(
+        app.su(
+            Method::PATCH,
+            "/api/settings",
+            Some(json!({"trustedProxy": {"headers": ["X-Forwarded-For"], "useLeftmostIP": false}})),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let (_, body) = status_json(
+        forwarded(Method::GET, "/api2/ip", "203.0.113.9", None)
+            .await
+            .expect("sent"),
+    )
+    .await;
+    assert_eq!(
+        body["ip"], "203.0.113.9",
+        "the trusted header names the client: {body}"
+    );
+    assert_eq!(body["addr"], "203.0.113.9", "{body}");
+
+    // Only 203.0.113.9 may act as a superuser now (this PATCH comes from there).
+    let (status, body) = status_json(
+        app.client
+            .patch(format!("{}/api/settings", app.base))
+            .header("Authorization", app.superuser_token.clone())
+            .header("X-Forwarded-For", "203.0.113.9")
+            .json(&json!({"superuserIPs": ["203.0.113.9"]}))
+            .send()
+            .await
+            .expect("sent"),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let su = json!({"collection": "_superusers", "email": crate::helpers::SU_EMAIL, "method": ""});
+    for (ip, expected) in [("203.0.113.9", 200), ("10.0.0.1", 403), ("127.0.0.1", 403)] {
+        let (status, body) = status_json(
+            forwarded(Method::POST, "/api2/token-open", ip, Some(su.clone()))
+                .await
+                .expect("sent"),
+        )
+        .await;
+        assert_eq!(status, expected, "superuser token from {ip}: {body}");
+        assert_eq!(body.get("token").is_some(), expected == 200, "{body}");
+    }
+}
