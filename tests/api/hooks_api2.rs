@@ -647,7 +647,11 @@ async fn record_auth_response_issues_a_working_token_for_superuser_routes_only()
         body["record"]["email"], "alice@example.com",
         "the owner's view: {body}"
     );
-    assert_eq!(body["meta"], json!({"via": "hook"}));
+    assert_eq!(
+        body["meta"],
+        json!({"via": "hook", "method": "custom", "hookSaw": "alice@example.com"}),
+        "onRecordAuthRequest ran on the hook's auth answer: {body}"
+    );
     assert!(body["record"].get("tokenKey").is_none(), "{body}");
     let token = body["token"].as_str().expect("token");
     let (status, body) = status_json(

@@ -493,6 +493,28 @@
       return outcome(state, err);
     }
   };
+  // `onRecordAuthRequest` for an auth answer a hook builds
+  // (`$apis.recordAuthResponse`), as the REST auth endpoints run it: the
+  // handlers see (and may change) the record, token and meta, and the last
+  // step answers them unless a handler answered already.
+  function authRequest(e, c, shaped, token, meta, authMethod) {
+    const fns = (hooks.onRecordAuthRequest || [])
+      .filter((h) => !h.tags.length || h.tags.includes(c.name) || h.tags.includes(c.id))
+      .map((h) => h.fn);
+    const ae = Object.assign(Object.create(Object.getPrototypeOf(e)), e);
+    ae.collection = c;
+    ae.record = Record.__stored(shaped);
+    ae.record.__c = { id: c.id, name: c.name, type: "auth" };
+    ae.token = token;
+    ae.meta = meta;
+    ae.authMethod = authMethod;
+    return chain(ae, fns, (ae) => {
+      const body = { token: ae.token, record: ae.record.toJSON() };
+      if (ae.meta != null) body.meta = ae.meta;
+      return ae.json(200, body);
+    });
+  }
+
   // For prelude_more.js, which removes it again.
-  G.__internal = { call, wrap, cname, str, errors, ApiError, app, Record };
+  G.__internal = { call, wrap, cname, str, errors, ApiError, app, Record, authRequest };
 })(globalThis);

@@ -7,7 +7,7 @@
 // a plain-identifier pattern and bracket-quoted.
 (function (G) {
   "use strict";
-  const { call, wrap, cname, str, errors, ApiError, app, Record } = G.__internal;
+  const { call, wrap, cname, str, errors, ApiError, app, Record, authRequest } = G.__internal;
   delete G.__internal;
   const bad = (message) => new errors.BadRequestError(message);
   const own = (o, k) => Object.prototype.hasOwnProperty.call(o, k);
@@ -352,7 +352,8 @@
   };
   apis.enrichRecord = (e, record, ...expands) => apis.enrichRecords(e, [record], ...expands);
   // The answer the REST auth endpoints give: a fresh token and the record
-  // as its owner sees it (optionally expanded by the request's ?expand).
+  // as its owner sees it (optionally expanded by the request's ?expand),
+  // through the `onRecordAuthRequest` handlers, as PocketBase's.
   apis.recordAuthResponse = (e, record, authMethod, meta) => {
     const ref = saved(record, "recordAuthResponse");
     const info = e.requestInfo();
@@ -363,8 +364,7 @@
     const owner = { collectionId: record.__c.id || record.get("collectionId"), collectionName: record.__c.name || record.get("collectionName"), id: record.id };
     const expand = (info.query || {}).expand || "";
     const shaped = call("enrich", { c: ref.c, ids: [ref.id], expand: str(expand), auth: owner })[0];
-    const body = { token, record: shaped };
-    if (meta != null) body.meta = meta;
-    return e.json(200, body);
+    const c = { id: owner.collectionId, name: owner.collectionName };
+    return authRequest(e, c, shaped, token, meta === undefined ? null : meta, str(authMethod));
   };
 })(globalThis);
