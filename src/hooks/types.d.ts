@@ -268,6 +268,7 @@ declare namespace $mails {
   function sendRecordPasswordReset(app: App, record: PbRecord): void;
   function sendRecordChangeEmail(app: App, record: PbRecord, newEmail: string): void;
   function sendRecordOTP(app: App, record: PbRecord, otpId: string, pass: string): void;
+  function sendRecordAuthAlert(app: App, record: PbRecord, info: string): void;
 }
 
 declare class DateTime {

@@ -477,6 +477,44 @@ async fn mails_use_the_account_flow_tokens_and_templates() {
     .await;
     assert_eq!(status, 204, "{body}");
 
+    // The login alert: the info is escaped into the template as PocketBase does.
+    let (status, body) = post(
+        &app,
+        "/api2/mail/alert",
+        json!({"email": "bob@example.com", "info": "<b>Firefox</b> on Linux"}),
+    )
+    .await;
+    assert_eq!(status, 204, "{body}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let alert = loop {
+        let found = sink.messages().into_iter().find(|m| {
+            m.to.iter().any(|t| t.contains("bob@example.com"))
+                && m.subject().is_some_and(|s| s.contains("new location"))
+        });
+        if let Some(mail) = found {
+            break mail;
+        }
+        assert!(Instant::now() < deadline, "no login alert mail");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let text = alert.decoded();
+    let html = text.split("text/html").nth(1).expect("an HTML part");
+    assert!(
+        html.contains("&lt;b&gt;Firefox&lt;/b&gt; on Linux"),
+        "{text}"
+    );
+    assert!(
+        !html.contains("<b>Firefox"),
+        "no markup from the hook's text: {text}"
+    );
+    let (status, body) = post(
+        &app,
+        "/api2/mail/alert",
+        json!({"email": "bob@example.com", "info": "x".repeat(5_000)}),
+    )
+    .await;
+    assert_eq!(status, 400, "an oversized alert text: {body}");
+
     for (kind, body, why) in [
         (
             "change",

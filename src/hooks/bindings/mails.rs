@@ -24,6 +24,8 @@ use std::sync::Arc;
 const MAX_EMAIL_BYTES: usize = 254;
 /// Longest OTP id or code `sendRecordOTP` puts in a mail.
 const MAX_OTP_BYTES: usize = 256;
+/// Longest alert text `sendRecordAuthAlert` puts in a mail.
+const MAX_INFO_BYTES: usize = 1024;
 
 #[derive(Deserialize)]
 struct MailArgs {
@@ -35,6 +37,8 @@ struct MailArgs {
     otp_id: String,
     #[serde(default)]
     pass: String,
+    #[serde(default)]
+    info: String,
 }
 
 fn parse<T: for<'de> Deserialize<'de>>(args: Value) -> Result<T, HookError> {
@@ -54,6 +58,7 @@ pub(super) fn run(
         "mailPasswordReset" => Template::PasswordReset,
         "mailEmailChange" => Template::EmailChange,
         "mailOtp" => Template::Otp,
+        "mailAuthAlert" => Template::LoginAlert,
         "authToken" => return Some(parse(args).and_then(|a| auth_token(ctx, inv, a))),
         _ => return None,
     };
@@ -118,7 +123,7 @@ fn plain_address(raw: &str) -> bool {
 
 /// The purpose token of `template` (verification, reset, email change) for
 /// the stored record, built by the same code as the REST flows'; `None` for
-/// the OTP mail, which carries a code instead.
+/// the OTP mail and the login alert, which carry a code or the alert text.
 fn token_purpose(template: Template) -> Option<Purpose> {
     match template {
         Template::Verification => Some(Purpose::Verification),
@@ -157,10 +162,14 @@ fn send(
             if args.otp_id.len() > MAX_OTP_BYTES || args.pass.len() > MAX_OTP_BYTES {
                 return Err(HookError::bad_request("The OTP id or code is too long."));
             }
+            if args.info.len() > MAX_INFO_BYTES {
+                return Err(HookError::bad_request("The alert info is too long."));
+            }
             let (email, _) = credentials(ctx, inv, &collection, args.id.clone())?;
             let vars = TemplateVars {
                 otp: args.pass,
                 otp_id: args.otp_id,
+                alert_info: args.info,
                 record_email: email.clone(),
                 record_id: args.id,
                 ..TemplateVars::default()

@@ -315,6 +315,9 @@
     sendRecordOTP: (_app, record, otpId, pass) => {
       call("mailOtp", Object.assign(saved(record, "sendRecordOTP"), { otp_id: str(otpId), pass: str(pass) }));
     },
+    sendRecordAuthAlert: (_app, record, info) => {
+      call("mailAuthAlert", Object.assign(saved(record, "sendRecordAuthAlert"), { info: str(info) }));
+    },
   };
 
   // ---- $security ---------------------------------------------------------------
