@@ -67,6 +67,13 @@ impl Application {
         if crate::backups::apply_staged_restore(&config.storage.data_dir)? {
             tracing::info!("a staged backup restore was applied");
         }
+        // The request log's database opens (created and migrated on a first
+        // start) on its own thread while the main one loads: start-up waits
+        // for the slower of the two, not for both in turn.
+        let auxiliary = {
+            let (dir, options) = (config.storage.data_dir.clone(), config.database.clone());
+            std::thread::spawn(move || Db::open_auxiliary(&dir, &options))
+        };
         let db = Db::open(&config.storage.data_dir, &config.database)?;
         // pb_migrations/*.js: before the schema is loaded, so it is their result.
         let migration_options = crate::hooks::migrations::Options::from_config(&config);
@@ -77,10 +84,10 @@ impl Application {
         let seal = crate::settings::Seal::from_env(&config.storage.encryption_env)
             .map_err(crate::settings::SettingsError::from)?;
         let settings = crate::settings::load(&db, &seal).await?;
-        let logs = crate::logs::Logger::start(Db::open_auxiliary(
-            &config.storage.data_dir,
-            &config.database,
-        )?);
+        let auxiliary = auxiliary
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
+        let logs = crate::logs::Logger::start(auxiliary);
         // Local disk or the bucket of the `s3` settings; swapped when they change.
         let storage = Arc::new(crate::files::Switch::new(
             crate::files::LocalStorage::open(&config.storage_dir()).map_err(StartError::Storage)?,
