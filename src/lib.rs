@@ -23,6 +23,7 @@ pub mod lifecycle;
 pub mod logs;
 pub mod mail;
 pub mod maintenance;
+pub mod openapi;
 pub mod realtime;
 pub mod records;
 pub mod replication;
