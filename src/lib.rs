@@ -32,6 +32,7 @@ pub mod schema;
 pub mod settings;
 pub mod sql;
 pub mod tls;
+pub mod typegen;
 pub mod validation;
 
 pub use app::Application;

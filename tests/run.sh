@@ -41,6 +41,9 @@ if [ ! -x tests/.venv-openapi/bin/openapi-spec-validator ]; then
   tests/.venv-openapi/bin/pip install -q openapi-spec-validator==0.9.0
 fi
 
+echo "==> tests/sdk from npm: the JS SDK and TypeScript (tests/api/typegen.rs compiles with them)"
+(cd tests/sdk && npm ci --no-audit --no-fund --loglevel=error)
+
 echo "==> cargo test (unit + HTTP integration tests)"
 cargo build --locked --bin ferrobase
 cargo test --locked -- --skip bad_input::
@@ -60,7 +63,7 @@ echo "==> fuzz smoke run: filter language, index SQL, record input, body reader 
 bash tests/fuzz/run.sh 20000
 
 echo "==> JS SDK compatibility suite (pocketbase@0.28.1 from npm)"
-(cd tests/sdk && npm ci --no-audit --no-fund --loglevel=error && node --test)
+(cd tests/sdk && node --test)
 
 echo "==> admin UI in headless Chromium (tests/browser; screenshots in tests/browser/output/)"
 if [ ! -x /usr/bin/chromium ]; then

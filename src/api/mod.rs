@@ -201,6 +201,10 @@ pub fn configure_with_hooks(cfg: &mut web::ServiceConfig, custom: Option<&crate:
             vec![plain(web::get().to(openapi::document))],
         ))
         .service(resource(
+            "/api/typegen",
+            vec![plain(web::get().to(openapi::typegen))],
+        ))
+        .service(resource(
             "/api/_install",
             vec![plain(web::post().to(install::install))],
         ))

@@ -50,4 +50,5 @@ mod settings_keys;
 mod smtp_sink;
 mod sql;
 mod tls;
+mod typegen;
 mod views;
