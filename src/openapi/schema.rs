@@ -52,10 +52,10 @@ fn value_schema(field: &Field, usage: Use) -> Value {
     let one = match &field.kind {
         FieldKind::Text {
             min, max, pattern, ..
-        } => text(*min, *max, pattern),
+        } => text(*min, *max, pattern, field.required),
         FieldKind::Editor { .. } => json!({"type": "string", "contentMediaType": "text/html"}),
-        FieldKind::Password { min, max, .. } => text(*min, *max, ""),
-        FieldKind::Number { min, max, only_int } => number(*min, *max, *only_int),
+        FieldKind::Password { min, max, .. } => text(*min, *max, "", field.required),
+        FieldKind::Number { min, max, only_int } => number(*min, *max, *only_int, field.required),
         FieldKind::Bool => json!({"type": "boolean"}),
         FieldKind::Email { .. } => {
             json!({"type": "string", "format": "email", "description": "Empty when unset."})
@@ -69,7 +69,7 @@ fn value_schema(field: &Field, usage: Use) -> Value {
             "pattern": DATE_PATTERN,
             "description": "UTC, as `2006-01-02 15:04:05.000Z`; empty when unset.",
         }),
-        FieldKind::Select { values, .. } => select(values, field.is_multi()),
+        FieldKind::Select { values, .. } => select(values, field.is_multi(), field.required),
         FieldKind::File { .. } if usage == Use::Multipart => {
             json!({"type": "string", "format": "binary"})
         }
@@ -94,43 +94,63 @@ fn value_schema(field: &Field, usage: Use) -> Value {
     }
 }
 
-fn text(min: u64, max: u64, pattern: &str) -> Value {
+/// An optional field's empty value (`""`, `0`) passes its length, pattern
+/// and bound checks, so those are only stated as assertions on required
+/// fields; on optional ones they go into the description, keeping the
+/// schema true for the records the server returns.
+fn text(min: u64, max: u64, pattern: &str, required: bool) -> Value {
     let max = if max == 0 {
         DEFAULT_TEXT_MAX_CHARS
     } else {
         max
     };
     let mut s = json!({"type": "string", "maxLength": max});
-    if min > 0 {
+    let mut notes = Vec::new();
+    if min > 0 && required {
         s["minLength"] = json!(min);
-        s["description"] = json!("Empty when unset; otherwise within the lengths.");
+    } else if min > 0 {
+        notes.push(format!("At least {min} characters when set."));
     }
-    if !pattern.is_empty() {
+    if !pattern.is_empty() && required {
         s["pattern"] = json!(pattern);
+    } else if !pattern.is_empty() {
+        notes.push(format!("Matches `{pattern}` when set."));
+    }
+    if !notes.is_empty() {
+        s["description"] = json!(notes.join(" "));
     }
     s
 }
 
-fn number(min: Option<f64>, max: Option<f64>, only_int: bool) -> Value {
+fn number(min: Option<f64>, max: Option<f64>, only_int: bool, required: bool) -> Value {
     let mut s = json!({"type": if only_int { "integer" } else { "number" }});
-    if let Some(min) = min {
-        s["minimum"] = json!(min);
-    }
-    if let Some(max) = max {
-        s["maximum"] = json!(max);
-    }
-    if min.is_some() || max.is_some() {
-        s["description"] = json!("0 when unset; otherwise within the bounds.");
+    let zero_in_bounds = min.is_none_or(|m| m <= 0.0) && max.is_none_or(|m| m >= 0.0);
+    if required || zero_in_bounds {
+        if let Some(min) = min {
+            s["minimum"] = json!(min);
+        }
+        if let Some(max) = max {
+            s["maximum"] = json!(max);
+        }
+    } else {
+        let bound = |b: Option<f64>| b.map_or("any".to_owned(), |b| b.to_string());
+        s["description"] = json!(format!(
+            "0 when unset; otherwise from {} to {}.",
+            bound(min),
+            bound(max)
+        ));
     }
     s
 }
 
-fn select(values: &[String], multi: bool) -> Value {
+fn select(values: &[String], multi: bool, required: bool) -> Value {
     if multi {
         return json!({"type": "array", "items": {"type": "string", "enum": values}, "uniqueItems": true});
     }
     let mut allowed = values.to_vec();
-    allowed.push(String::new());
+    if !required {
+        allowed.push(String::new());
+    }
     json!({"type": "string", "enum": allowed})
 }
 

@@ -367,3 +367,100 @@ async fn every_described_path_of_a_sample_collection_answers_on_the_server() {
     }
     assert!(tried >= 20, "only {tried} operations tried");
 }
+
+/// The problems of `instance` against `#/components/schemas/{name}` of `doc`.
+fn mismatches(doc: &Value, name: &str, instance: &Value) -> Vec<String> {
+    let root = json!({
+        "$ref": format!("#/components/schemas/{name}"),
+        "components": doc["components"],
+    });
+    let validator = jsonschema::validator_for(&root).expect("schema compiles");
+    validator
+        .iter_errors(instance)
+        .map(|e| format!("{e} at {}", e.instance_path()))
+        .collect()
+}
+
+fn assert_matches(doc: &Value, name: &str, instance: &Value) {
+    let errors = mismatches(doc, name, instance);
+    assert!(
+        errors.is_empty(),
+        "{name} does not describe {instance}: {errors:?}"
+    );
+}
+
+#[tokio::test]
+async fn the_server_answers_what_the_document_describes() {
+    let app = spawn_app().await;
+    rich_schema(&app).await;
+    app.update_collection(
+        "posts",
+        json!({"createRule": "", "updateRule": "", "deleteRule": ""}),
+    )
+    .await;
+    let (user_id, user) = sign_up(&app, "contract@example.com").await;
+    let (_, doc) = document(&app, Some(&app.superuser_token)).await;
+    let full = json!({
+        "title": "a title", "body": "<p>hi</p>", "views": 7, "draft": true,
+        "contact": "a@example.com", "site": "https://example.com", "published": "2024-05-01 10:00:00.000Z",
+        "status": "live", "labels": ["a", "c"], "author": user_id, "meta": {"x": 1},
+        "where": {"lon": 10.5, "lat": -3.25},
+    });
+
+    let empty = app
+        .create_record_ok("posts", json!({"title": "bare"}))
+        .await;
+    let filled = app.create_record_ok("posts", full).await;
+    let id = filled["id"].as_str().expect("id");
+    let (_, viewed) = status_json(
+        app.request(
+            Method::GET,
+            &format!("/api/collections/posts/records/{id}?expand=author"),
+            Some(&user),
+            None,
+        )
+        .await,
+    )
+    .await;
+    let (_, list) = status_json(app.list_records("posts", &[], None).await).await;
+    let (_, view_list) = status_json(app.list_records("post_titles", &[], None).await).await;
+    let (_, auth) = status_json(
+        app.request(
+            Method::POST,
+            "/api/collections/users/auth-with-password",
+            None,
+            Some(json!({"identity": "contract@example.com", "password": PASSWORD})),
+        )
+        .await,
+    )
+    .await;
+    let (missing_status, missing) = status_json(app.get_record("posts", "nope", None).await).await;
+    let (invalid_status, invalid) = status_json(
+        app.request(
+            Method::POST,
+            "/api/collections/posts/records",
+            None,
+            Some(json!({"title": "x"})),
+        )
+        .await,
+    )
+    .await;
+
+    assert_matches(&doc, "posts.Record", &empty);
+    assert_matches(&doc, "posts.Record", &filled);
+    assert_matches(&doc, "posts.Record", &viewed);
+    assert_matches(&doc, "posts.List", &list);
+    assert_matches(&doc, "post_titles.List", &view_list);
+    assert_matches(&doc, "users.AuthResponse", &auth);
+    assert_eq!((missing_status, invalid_status), (404, 400));
+    assert_matches(&doc, "Error", &missing);
+    assert_matches(&doc, "Error", &invalid);
+    let mut wrong = filled.clone();
+    wrong["status"] = json!("archived");
+    wrong["views"] = json!("7");
+    assert_eq!(
+        mismatches(&doc, "posts.Record", &wrong).len(),
+        2,
+        "the check itself must catch a value outside the enum and a wrong type"
+    );
+}
