@@ -212,15 +212,25 @@ mod tests {
         let multipart = field_schema(&files, Use::Multipart).expect("shown");
         assert_eq!(multipart["items"]["format"], "binary", "{multipart}");
         assert_eq!(multipart["maxItems"], 3);
-        let count = field(FieldKind::Number {
+        let mut count = field(FieldKind::Number {
             min: Some(1.0),
             max: Some(9.0),
             only_int: true,
         });
+        let optional = field_schema(&count, Use::Json).expect("shown");
+        assert!(
+            optional.get("minimum").is_none(),
+            "0 (unset) is outside 1..9, so an optional field states the bounds in words: {optional}"
+        );
+        count.required = true;
         let s = field_schema(&count, Use::Json).expect("shown");
         assert_eq!(
-            (s["type"].as_str(), s["maximum"].as_f64()),
-            (Some("integer"), Some(9.0))
+            (
+                s["type"].as_str(),
+                s["minimum"].as_f64(),
+                s["maximum"].as_f64()
+            ),
+            (Some("integer"), Some(1.0), Some(9.0))
         );
     }
 
