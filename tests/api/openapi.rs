@@ -193,6 +193,8 @@ async fn guests_and_users_never_see_superuser_only_collections_or_rule_text() {
     let app = spawn_app().await;
     rich_schema(&app).await;
     let (_, user) = sign_up(&app, "peek@example.com").await;
+    let (gone_id, gone) = sign_up(&app, "gone@example.com").await;
+    assert_eq!(app.delete_record("users", &gone_id).await.status(), 204);
 
     let (_, su_doc) = document(&app, Some(&app.superuser_token)).await;
     let su_text = su_doc.to_string();
@@ -213,6 +215,8 @@ async fn guests_and_users_never_see_superuser_only_collections_or_rule_text() {
         ("guest", None),
         ("user", Some(user.as_str())),
         ("forged token", Some("eyJhbGciOiJIUzI1NiJ9.e30.forged")),
+        ("deleted user's token", Some(gone.as_str())),
+        ("huge header", Some(&"x".repeat(8 * 1024))),
     ] {
         let (status, doc) = document(&app, token).await;
         let text = doc.to_string();

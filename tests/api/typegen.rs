@@ -134,12 +134,29 @@ async fn typegen_is_for_superusers_and_refuses_unknown_languages() {
             .await,
     )
     .await;
+    let body = json!({"email": "typer@example.com", "password": "secret-pass-1", "passwordConfirm": "secret-pass-1"});
+    app.create_record_ok("users", body).await;
+    let user = app
+        .login_as("users", "typer@example.com", "secret-pass-1")
+        .await;
+    let (user_status, _) = status_json(
+        app.request(Method::GET, "/api/typegen?lang=ts", Some(&user), None)
+            .await,
+    )
+    .await;
+    let (malformed, _) =
+        status_json(app.su(Method::GET, "/api/typegen?lang=%ZZ&&=", None).await).await;
     let (bad, bad_body) =
         status_json(app.su(Method::GET, "/api/typegen?lang=cobol", None).await).await;
 
     assert_eq!(guest, 401, "{guest_body}");
     assert_eq!(guest_body["status"], 401);
     assert_eq!(forged, 401);
+    assert_eq!(user_status, 403, "records are not superusers");
+    assert!(
+        malformed == 400 || malformed == 200,
+        "malformed query: {malformed}, never a 5xx"
+    );
     assert_eq!(bad, 400, "{bad_body}");
     assert_eq!(bad_body["data"]["lang"]["code"], "validation_in_invalid");
 }
