@@ -4,6 +4,8 @@
 //! ([`Audience`]); the document is cached per schema snapshot ([`Cache`]).
 //! Knows the schema, nothing about HTTP; `api::openapi` serves it.
 
+mod admin;
+mod auth;
 mod cache;
 mod collection;
 mod components;

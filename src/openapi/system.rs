@@ -1,6 +1,7 @@
-//! The system endpoints: health, realtime, batch, files, and (for
-//! superusers) collections, settings, logs, backups, crons, metrics, SQL
-//! and typegen. Record and auth paths are per collection (`collection.rs`).
+//! The system endpoints: health, realtime, batch, files and this document
+//! for everyone; the superuser-only ones are listed in `admin.rs` with the
+//! same [`Op`] table shape. Record and auth paths are per collection
+//! (`collection.rs`, `auth.rs`).
 
 use super::Audience;
 use super::components::{
@@ -22,7 +23,7 @@ pub(crate) fn tags() -> Value {
 }
 
 /// One system operation.
-struct Op {
+pub(super) struct Op {
     path: &'static str,
     method: &'static str,
     id: &'static str,
@@ -35,24 +36,24 @@ struct Op {
     query: &'static [&'static str],
 }
 
-fn object() -> Value {
+pub(super) fn object() -> Value {
     json!({"type": "object"})
 }
 
-fn ok_json(schema: Value) -> (&'static str, Value) {
+pub(super) fn ok_json(schema: Value) -> (&'static str, Value) {
     ("200", json_response("Success.", schema))
 }
 
-fn ok_empty() -> (&'static str, Value) {
+pub(super) fn ok_empty() -> (&'static str, Value) {
     ("204", no_content())
 }
 
-fn json_body(schema: Value) -> Option<Value> {
+pub(super) fn json_body(schema: Value) -> Option<Value> {
     Some(json!({"required": true, "content": {"application/json": {"schema": schema}}}))
 }
 
 #[allow(clippy::too_many_arguments)]
-fn op(
+pub(super) fn op(
     path: &'static str,
     method: &'static str,
     id: &'static str,
@@ -180,300 +181,7 @@ fn public_ops() -> Vec<Op> {
     ]
 }
 
-fn superuser_ops() -> Vec<Op> {
-    vec![
-        with_query(
-            op(
-                "/api/collections",
-                "get",
-                "collections.list",
-                "collections",
-                "List collections",
-                true,
-                None,
-                ok_json(object()),
-            ),
-            &["filter", "sort", "page", "perPage", "skipTotal"],
-        ),
-        op(
-            "/api/collections",
-            "post",
-            "collections.create",
-            "collections",
-            "Create a collection",
-            true,
-            json_body(object()),
-            ok_json(object()),
-        ),
-        op(
-            "/api/collections/import",
-            "put",
-            "collections.import",
-            "collections",
-            "Import collections",
-            true,
-            json_body(object()),
-            ok_empty(),
-        ),
-        op(
-            "/api/collections/meta/scaffolds",
-            "get",
-            "collections.scaffolds",
-            "collections",
-            "Default fields of each collection type",
-            true,
-            None,
-            ok_json(object()),
-        ),
-        op(
-            "/api/collections/{collection}",
-            "get",
-            "collections.view",
-            "collections",
-            "View a collection",
-            true,
-            None,
-            ok_json(object()),
-        ),
-        op(
-            "/api/collections/{collection}",
-            "patch",
-            "collections.update",
-            "collections",
-            "Update a collection",
-            true,
-            json_body(object()),
-            ok_json(object()),
-        ),
-        op(
-            "/api/collections/{collection}",
-            "delete",
-            "collections.delete",
-            "collections",
-            "Delete a collection",
-            true,
-            None,
-            ok_empty(),
-        ),
-        op(
-            "/api/collections/{collection}/truncate",
-            "delete",
-            "collections.truncate",
-            "collections",
-            "Delete every record of a collection",
-            true,
-            None,
-            ok_empty(),
-        ),
-        op(
-            "/api/settings",
-            "get",
-            "settings.get",
-            "settings",
-            "Read the settings",
-            true,
-            None,
-            ok_json(object()),
-        ),
-        op(
-            "/api/settings",
-            "patch",
-            "settings.update",
-            "settings",
-            "Change the settings",
-            true,
-            json_body(object()),
-            ok_json(object()),
-        ),
-        op(
-            "/api/settings/test/email",
-            "post",
-            "settings.testEmail",
-            "settings",
-            "Send a test email",
-            true,
-            json_body(object()),
-            ok_empty(),
-        ),
-        op(
-            "/api/settings/test/s3",
-            "post",
-            "settings.testS3",
-            "settings",
-            "Test the S3 connection",
-            true,
-            json_body(object()),
-            ok_empty(),
-        ),
-        with_query(
-            op(
-                "/api/logs",
-                "get",
-                "logs.list",
-                "logs",
-                "List request logs",
-                true,
-                None,
-                ok_json(object()),
-            ),
-            &["filter", "sort", "page", "perPage"],
-        ),
-        op(
-            "/api/logs/stats",
-            "get",
-            "logs.stats",
-            "logs",
-            "Request counts over time",
-            true,
-            None,
-            ok_json(json!({"type": "array", "items": object()})),
-        ),
-        op(
-            "/api/logs/{id}",
-            "get",
-            "logs.view",
-            "logs",
-            "View a request log",
-            true,
-            None,
-            ok_json(object()),
-        ),
-        op(
-            "/api/backups",
-            "get",
-            "backups.list",
-            "backups",
-            "List backups",
-            true,
-            None,
-            ok_json(json!({"type": "array", "items": object()})),
-        ),
-        op(
-            "/api/backups",
-            "post",
-            "backups.create",
-            "backups",
-            "Create a backup",
-            true,
-            Some(
-                json!({"required": false, "content": {"application/json": {"schema": {"type": "object",
-                "properties": {"name": {"type": "string"}}}}}}),
-            ),
-            ok_empty(),
-        ),
-        op(
-            "/api/backups/upload",
-            "post",
-            "backups.upload",
-            "backups",
-            "Upload a backup",
-            true,
-            Some(
-                json!({"required": true, "content": {"multipart/form-data": {"schema": {"type": "object",
-                "required": ["file"], "properties": {"file": {"type": "string", "format": "binary"}}}}}}),
-            ),
-            ok_empty(),
-        ),
-        op(
-            "/api/backups/{key}",
-            "get",
-            "backups.download",
-            "backups",
-            "Download a backup (with a file token)",
-            true,
-            None,
-            (
-                "200",
-                json!({"description": "The zip archive.",
-                "content": {"application/zip": {"schema": {"type": "string", "format": "binary"}}}}),
-            ),
-        ),
-        op(
-            "/api/backups/{key}",
-            "delete",
-            "backups.delete",
-            "backups",
-            "Delete a backup",
-            true,
-            None,
-            ok_empty(),
-        ),
-        op(
-            "/api/backups/{key}/restore",
-            "post",
-            "backups.restore",
-            "backups",
-            "Restore a backup and restart",
-            true,
-            None,
-            ok_empty(),
-        ),
-        op(
-            "/api/crons",
-            "get",
-            "crons.list",
-            "crons",
-            "List scheduled jobs",
-            true,
-            None,
-            ok_json(json!({"type": "array", "items": object()})),
-        ),
-        op(
-            "/api/crons/{id}",
-            "post",
-            "crons.run",
-            "crons",
-            "Run a scheduled job now",
-            true,
-            None,
-            ok_empty(),
-        ),
-        op(
-            "/api/metrics",
-            "get",
-            "metrics",
-            "system",
-            "Prometheus metrics",
-            true,
-            None,
-            (
-                "200",
-                json!({"description": "Prometheus text format.", "content": {"text/plain": {"schema": {"type": "string"}}}}),
-            ),
-        ),
-        op(
-            "/api/sql",
-            "post",
-            "sql",
-            "system",
-            "Run SQL (read-only unless allowed)",
-            true,
-            json_body(
-                json!({"type": "object", "required": ["query"], "properties": {"query": {"type": "string"}}}),
-            ),
-            ok_json(object()),
-        ),
-        with_query(
-            op(
-                "/api/typegen",
-                "get",
-                "typegen",
-                "system",
-                "Typed client definitions (TypeScript)",
-                true,
-                None,
-                (
-                    "200",
-                    json!({"description": "Source text.",
-                "content": {"text/plain": {"schema": {"type": "string"}}}}),
-                ),
-            ),
-            &["lang"],
-        ),
-    ]
-}
-
-fn with_query(mut o: Op, query: &'static [&'static str]) -> Op {
+pub(super) fn with_query(mut o: Op, query: &'static [&'static str]) -> Op {
     o.query = query;
     o
 }
@@ -545,7 +253,7 @@ fn to_operation(o: Op) -> Value {
 pub(crate) fn add_paths(paths: &mut Map<String, Value>, audience: Audience) {
     let mut ops = public_ops();
     if audience == Audience::Superuser {
-        ops.extend(superuser_ops());
+        ops.extend(super::admin::superuser_ops());
     }
     for o in ops {
         let path = o.path;
