@@ -45,8 +45,15 @@ async fn sign_up(app: &TestApp, email: &str) -> (String, String) {
     (record["id"].as_str().expect("id").to_owned(), token)
 }
 
-/// A schema with every field type, a view and a second auth collection.
+/// A schema with every field type, a view, a second auth collection and a
+/// superusers-only collection that a visible one points to.
 async fn rich_schema(app: &TestApp) {
+    let ledger = app
+        .create_collection_ok(json!({
+            "name": "secret_ledger", "type": "base",
+            "fields": [{"name": "amount", "type": "number"}],
+        }))
+        .await;
     app.create_collection_ok(json!({
         "name": "posts", "type": "base",
         "listRule": "", "viewRule": "@request.auth.id != ''", "createRule": null,
@@ -66,6 +73,7 @@ async fn rich_schema(app: &TestApp) {
             {"name": "author", "type": "relation", "collectionId": "_pb_users_auth_", "maxSelect": 1},
             {"name": "meta", "type": "json"},
             {"name": "where", "type": "geoPoint"},
+            {"name": "ledger", "type": "relation", "collectionId": ledger["id"], "maxSelect": 1},
             {"name": "created", "type": "autodate", "onCreate": true},
         ],
     }))
@@ -78,11 +86,6 @@ async fn rich_schema(app: &TestApp) {
     app.create_collection_ok(json!({
         "name": "post_titles", "type": "view", "listRule": "", "viewRule": "",
         "viewQuery": "SELECT id, title FROM posts",
-    }))
-    .await;
-    app.create_collection_ok(json!({
-        "name": "secret_ledger", "type": "base",
-        "fields": [{"name": "amount", "type": "number"}],
     }))
     .await;
 }
@@ -195,6 +198,12 @@ async fn guests_and_users_never_see_superuser_only_collections_or_rule_text() {
     let (_, user) = sign_up(&app, "peek@example.com").await;
     let (gone_id, gone) = sign_up(&app, "gone@example.com").await;
     assert_eq!(app.delete_record("users", &gone_id).await.status(), 204);
+    let (_, ledger) = status_json(
+        app.su(Method::GET, "/api/collections/secret_ledger", None)
+            .await,
+    )
+    .await;
+    let ledger_id = ledger["id"].as_str().expect("id");
 
     let (_, su_doc) = document(&app, Some(&app.superuser_token)).await;
     let su_text = su_doc.to_string();
@@ -224,6 +233,10 @@ async fn guests_and_users_never_see_superuser_only_collections_or_rule_text() {
         assert!(
             !text.contains("secret_ledger"),
             "{who} must not learn the name"
+        );
+        assert!(
+            !text.contains(ledger_id),
+            "{who} must not learn the id (posts.ledger points to it)"
         );
         assert!(
             !text.contains("_superusers"),
