@@ -171,6 +171,7 @@ impl Application {
             realtime,
             install_tokens: install_tokens.clone(),
             hooks: hooks.clone(),
+            openapi: Default::default(),
         });
         register_builtin_jobs(&state);
         {

@@ -1,5 +1,5 @@
 //! The command line: `serve`, `superuser create|update|upsert|delete|otp|ips`,
-//! `migrate status|up`, `backup`, `db check`.
+//! `migrate status|up`, `backup`, `db check`, `typegen`.
 //! Flags take PocketBase's forms (`--http=ADDR`, `--dir=DIR`) so scripts
 //! written for it work unchanged.
 
@@ -11,7 +11,7 @@ use crate::tls::{TlsFlags, TlsOptions};
 use clap::{Parser, Subcommand};
 use std::io::Write;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// The log filter of `--dev`: our debug logs, everyone else's info.
 const DEV_LOG_LEVEL: &str = "info,ferrobase=debug";
@@ -145,6 +145,16 @@ pub enum Command {
     Db {
         #[command(subcommand)]
         action: DbAction,
+    },
+    /// Typed client definitions from the data dir's collections
+    /// (TypeScript in pocketbase-typegen's shape, for the JS SDK).
+    Typegen {
+        /// Target language.
+        #[arg(long, value_name = "LANG", default_value = "ts", value_parser = ["ts"])]
+        lang: String,
+        /// Write here instead of stdout.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
     },
     /// Rebuild the data dir (--dir) from a Litestream replica: data.db and
     /// auxiliary.db, checked with PRAGMA integrity_check before they are
@@ -356,6 +366,7 @@ pub fn run(cli: Cli) -> anyhow_like::Result<()> {
                 action: DbAction::Check,
             } => db_check(&config),
             Command::Backup { action } => backup(config, action).await,
+            Command::Typegen { lang, out } => typegen(&config, &lang, out.as_deref()).await,
             Command::Restore {
                 from,
                 timestamp,
@@ -742,6 +753,23 @@ fn db_check(config: &Config) -> anyhow_like::Result<()> {
         println!("{finding}");
     }
     Err(format!("integrity check found {} problem(s)", findings.len()).into())
+}
+
+/// `typegen`: reads the collections of an existing data dir (never creates one).
+async fn typegen(config: &Config, lang: &str, out: Option<&Path>) -> anyhow_like::Result<()> {
+    let lang = crate::typegen::Lang::parse(lang).ok_or("unknown --lang")?;
+    let dir = &config.storage.data_dir;
+    if !dir.join("data.db").is_file() {
+        return Err(format!("no database in {} (pass --dir)", dir.display()).into());
+    }
+    let db = Db::open(dir, &config.database)?;
+    let snapshot = db.read(crate::schema::load_snapshot).await?;
+    let text = crate::typegen::generate(&snapshot, lang);
+    match out {
+        Some(path) => std::fs::write(path, text)?,
+        None => std::io::stdout().write_all(text.as_bytes())?,
+    }
+    Ok(())
 }
 
 /// A boxed error for the CLI's top level, printed with its message.

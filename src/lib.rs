@@ -23,6 +23,7 @@ pub mod lifecycle;
 pub mod logs;
 pub mod mail;
 pub mod maintenance;
+pub mod openapi;
 pub mod realtime;
 pub mod records;
 pub mod replication;
@@ -31,6 +32,7 @@ pub mod schema;
 pub mod settings;
 pub mod sql;
 pub mod tls;
+pub mod typegen;
 pub mod validation;
 
 pub use app::Application;

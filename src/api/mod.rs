@@ -22,6 +22,7 @@ pub mod middleware;
 pub mod multipart;
 mod oauth2;
 mod oauth2_redirect;
+mod openapi;
 mod public;
 pub mod ratelimit;
 pub mod realtime;
@@ -195,6 +196,14 @@ pub fn configure_with_hooks(cfg: &mut web::ServiceConfig, custom: Option<&crate:
             ],
         ))
         .service(resource("/api/sql", vec![plain(web::post().to(sql::run))]))
+        .service(resource(
+            "/api/openapi.json",
+            vec![plain(web::get().to(openapi::document))],
+        ))
+        .service(resource(
+            "/api/typegen",
+            vec![plain(web::get().to(openapi::typegen))],
+        ))
         .service(resource(
             "/api/_install",
             vec![plain(web::post().to(install::install))],

@@ -123,6 +123,10 @@ const KEYS: &[(&str, &str)] = &[
     ),
     ("logs.minLevel", "applied: lower levels are not written"),
     ("logs.logIP", "applied: remoteIP/userIP in request logs"),
+    (
+        "openapi.public",
+        "applied: false refuses /api/openapi.json to non-superusers",
+    ),
     ("logs.logAuthId", "applied: authId in request logs"),
     (
         "logs.maxDataSize",

@@ -1,0 +1,65 @@
+//! Typed client definitions generated from the schema: TypeScript in
+//! `pocketbase-typegen`'s shape for the official JS SDK. Pure text
+//! generation from a [`Snapshot`]; the CLI (`ferrobase typegen`) and
+//! `GET /api/typegen` call it.
+
+mod ts;
+
+use crate::schema::Snapshot;
+
+/// A target language.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lang {
+    TypeScript,
+}
+
+impl Lang {
+    /// Parses `ts` (or `typescript`).
+    pub fn parse(raw: &str) -> Option<Self> {
+        match raw {
+            "ts" | "typescript" => Some(Lang::TypeScript),
+            _ => None,
+        }
+    }
+}
+
+/// The definitions of every collection in `snapshot`.
+pub fn generate(snapshot: &Snapshot, lang: Lang) -> String {
+    match lang {
+        Lang::TypeScript => ts::generate(snapshot),
+    }
+}
+
+/// `pocketbase-typegen`'s type-name spelling: each `_`/`-`-separated part
+/// capitalised, the rest lower-cased (`post_titles` → `PostTitles`,
+/// `_authOrigins` → `Authorigins`).
+pub(crate) fn pascal_case(name: &str) -> String {
+    name.split(['_', '-'])
+        .filter(|part| !part.is_empty())
+        .map(|part| {
+            let lower = part.to_ascii_lowercase();
+            let mut chars = lower.chars();
+            chars
+                .next()
+                .map(|c| c.to_ascii_uppercase().to_string() + chars.as_str())
+                .unwrap_or_default()
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_spelled_as_pocketbase_typegen_spells_them() {
+        for (name, expected) in [
+            ("posts", "Posts"),
+            ("post_titles", "PostTitles"),
+            ("_authOrigins", "Authorigins"),
+            ("a-b", "AB"),
+        ] {
+            assert_eq!(pascal_case(name), expected, "{name}");
+        }
+    }
+}
