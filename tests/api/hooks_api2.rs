@@ -909,3 +909,19 @@ async fn hooks_see_the_client_ip_the_rest_endpoints_see() {
         assert_eq!(body.get("token").is_some(), expected == 200, "{body}");
     }
 }
+
+/// A failing `newQuery` answers PocketBase's opaque 400: SQLite's text
+/// (here a table name) goes to the log, never to the client.
+#[tokio::test]
+async fn a_failing_raw_query_does_not_show_sqlite_text_to_the_client() {
+    let app = app_with_hooks().await;
+    let (status, body) = get(&app, "/api2/badsql", None).await;
+    assert_eq!(status, 400, "{body}");
+    let text = body.to_string();
+    assert!(
+        !text.contains("secret_table_xyz") && !text.contains("no such table"),
+        "{body}"
+    );
+    let (status, _) = get(&app, "/api/health", None).await;
+    assert_eq!(status, 200, "the server keeps serving");
+}

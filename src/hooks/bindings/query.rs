@@ -71,14 +71,6 @@ fn to_json(v: ValueRef<'_>) -> Value {
     }
 }
 
-fn failed(e: rusqlite::Error) -> RecordError {
-    RecordError::Hook {
-        status: 400,
-        message: format!("The query failed: {e}"),
-        data: json!({}),
-    }
-}
-
 /// Runs one statement on `conn`: rows (read) or rows changed (execute).
 fn run(
     conn: &rusqlite::Connection,
@@ -86,15 +78,15 @@ fn run(
     params: &[(String, Sql)],
     mode: &str,
 ) -> Result<Value, RecordError> {
-    let mut stmt = conn.prepare(sql).map_err(failed)?;
+    let mut stmt = conn.prepare(sql).map_err(opaque)?;
     let mut bound: Vec<(&str, &dyn rusqlite::ToSql)> = Vec::with_capacity(params.len());
     for (name, value) in params {
-        if stmt.parameter_index(name).map_err(failed)?.is_some() {
+        if stmt.parameter_index(name).map_err(opaque)?.is_some() {
             bound.push((name.as_str(), value));
         }
     }
     if mode == "execute" {
-        return Ok(json!(stmt.execute(bound.as_slice()).map_err(failed)?));
+        return Ok(json!(stmt.execute(bound.as_slice()).map_err(opaque)?));
     }
     if !stmt.readonly() {
         return Err(RecordError::Hook {
@@ -104,15 +96,15 @@ fn run(
         });
     }
     let names: Vec<String> = stmt.column_names().map(str::to_owned).collect();
-    let mut rows = stmt.query(bound.as_slice()).map_err(failed)?;
+    let mut rows = stmt.query(bound.as_slice()).map_err(opaque)?;
     let mut out = Vec::new();
-    while let Some(row) = rows.next().map_err(failed)? {
+    while let Some(row) = rows.next().map_err(opaque)? {
         if out.len() == MAX_QUERY_ROWS {
             break;
         }
         let mut item = Map::new();
         for (i, name) in names.iter().enumerate() {
-            item.insert(name.clone(), to_json(row.get_ref(i).map_err(failed)?));
+            item.insert(name.clone(), to_json(row.get_ref(i).map_err(opaque)?));
         }
         out.push(Value::Object(item));
         if mode == "one" {
@@ -144,10 +136,11 @@ pub(super) fn prepare(args: QueryArgs) -> Result<Prepared, HookError> {
     })
 }
 
-/// A failed `recordQuery`: the client (of a custom route, usually) sees
-/// only that it failed, as PocketBase answers; the log has the detail.
+/// A failed `newQuery` or `recordQuery`: the client (of a custom route,
+/// usually) sees only that it failed, as PocketBase answers, never SQLite's
+/// text (table, column and constraint names); the log has the detail.
 fn opaque(e: rusqlite::Error) -> RecordError {
-    tracing::warn!(target: "ferrobase::hooks", error = %e, "recordQuery failed");
+    tracing::warn!(target: "ferrobase::hooks", error = %e, "hook query failed");
     RecordError::Hook {
         status: 400,
         message: "The query failed.".into(),
