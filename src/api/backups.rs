@@ -32,10 +32,29 @@ impl From<BackupError> for ApiError {
             BackupError::InvalidArchive(reason) => ApiError::bad_request(format!(
                 "Failed to restore the backup: not a valid backup archive ({reason})"
             )),
+            BackupError::Remote(raw) => ApiError::bad_request(format!(
+                "Failed to use the S3 backups storage. Raw error: \n{raw}"
+            )),
             BackupError::Io(e) => ApiError::internal(e),
             BackupError::Db(e) => ApiError::from(e),
         }
     }
+}
+
+/// Where the archives are: the `backups.s3` bucket when enabled, else
+/// `DATA_DIR/backups/`.
+fn store_of(state: &AppState) -> Result<backups::Store, BackupError> {
+    let settings = state.settings.get();
+    let s3 = &settings.backups.s3;
+    let config = s3.enabled.then(|| s3.storage_config());
+    backups::Store::open(&state.config.storage.data_dir, config.as_ref())
+}
+
+/// Runs blocking backup work on the blocking pool.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, BackupError> + Send + 'static,
+) -> Result<T, ApiError> {
+    Ok(web::block(f).await.map_err(ApiError::internal)??)
 }
 
 fn name_error(code: &'static str, message: &'static str) -> ApiError {
@@ -52,10 +71,8 @@ pub async fn list(
     _: Superuser,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let dir = state.config.storage.data_dir.clone();
-    let items = web::block(move || backups::list(&dir))
-        .await
-        .map_err(ApiError::internal)??;
+    let store = store_of(&state)?;
+    let items = blocking(move || store.list()).await?;
     respond::json(&req, json!(items), false)
 }
 
@@ -77,7 +94,15 @@ pub async fn create(
     } else {
         name
     };
-    backups::create(&state.db, &state.config.storage.data_dir, &key, None).await?;
+    let store = store_of(&state)?;
+    backups::create_in(
+        &state.db,
+        &state.config.storage.data_dir,
+        &store,
+        &key,
+        None,
+    )
+    .await?;
     Ok(respond::no_content())
 }
 
@@ -86,10 +111,8 @@ pub async fn delete(
     path: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let dir = state.config.storage.data_dir.clone();
-    web::block(move || backups::delete(&dir, &path))
-        .await
-        .map_err(ApiError::internal)??;
+    let store = store_of(&state)?;
+    blocking(move || store.delete(&path)).await?;
     Ok(respond::no_content())
 }
 
@@ -116,9 +139,10 @@ pub async fn upload(
         ));
     };
     let dir = state.config.storage.data_dir.clone();
+    let store = store_of(&state)?;
     web::block(move || {
         let key = upload.file.original_name.clone();
-        backups::import(&dir, &key, upload.file.path())
+        backups::import(&dir, &store, &key, upload.file.path())
     })
     .await
     .map_err(ApiError::internal)?
@@ -176,23 +200,38 @@ pub async fn download(
         ));
     }
     let key = path.into_inner();
-    let dir = state.config.storage.data_dir.clone();
-    let file = {
+    let store = store_of(&state)?;
+    let found = {
         let key = key.clone();
-        web::block(move || backups::path_of(&dir, &key))
-            .await
-            .map_err(ApiError::internal)??
+        blocking(move || store.download(&key)).await?
     };
-    let named = actix_files::NamedFile::open_async(&file)
-        .await
-        .map_err(|_| ApiError::not_found_default())?;
-    Ok(named
-        .set_content_type(actix_web::mime::APPLICATION_OCTET_STREAM)
-        .set_content_disposition(actix_web::http::header::ContentDisposition {
-            disposition: actix_web::http::header::DispositionType::Attachment,
-            parameters: vec![actix_web::http::header::DispositionParam::Filename(key)],
-        })
-        .into_response(&req))
+    let disposition = actix_web::http::header::ContentDisposition {
+        disposition: actix_web::http::header::DispositionType::Attachment,
+        parameters: vec![actix_web::http::header::DispositionParam::Filename(key)],
+    };
+    match found {
+        backups::Download::File(file) => {
+            let named = actix_files::NamedFile::open_async(&file)
+                .await
+                .map_err(|_| ApiError::not_found_default())?;
+            Ok(named
+                .set_content_type(actix_web::mime::APPLICATION_OCTET_STREAM)
+                .set_content_disposition(disposition)
+                .into_response(&req))
+        }
+        backups::Download::Stream(size, stream) => {
+            let mut response = HttpResponse::Ok();
+            response
+                .content_type(actix_web::mime::APPLICATION_OCTET_STREAM)
+                .insert_header(disposition);
+            if req.method() == actix_web::http::Method::HEAD {
+                return Ok(response
+                    .insert_header((actix_web::http::header::CONTENT_LENGTH, size))
+                    .finish());
+            }
+            Ok(response.no_chunking(size).streaming(stream))
+        }
+    }
 }
 
 /// Checks and unpacks the archive (nothing live is touched if it is bad),
@@ -203,12 +242,8 @@ pub async fn restore(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let dir = state.config.storage.data_dir.clone();
-    web::block(move || {
-        let archive = backups::path_of(&dir, &path)?;
-        backups::stage_restore(&dir, &archive, None)
-    })
-    .await
-    .map_err(ApiError::internal)??;
+    let store = store_of(&state)?;
+    blocking(move || backups::stage_restore_from(&dir, &store, &path, None)).await?;
     let lifecycle = state.lifecycle.clone();
     actix_web::rt::spawn(async move {
         // Let the 204 reach the client before the server stops.
@@ -234,10 +269,22 @@ pub fn schedule(state: &web::Data<AppState>) {
             let Some(state) = weak.upgrade() else { return };
             let dir = state.config.storage.data_dir.clone();
             let key = backups::default_key(AUTO_PREFIX, &state.settings.get().meta.app_name);
-            match backups::create(&state.db, &dir, &key, None).await {
-                Ok(_) => {
-                    if let Err(e) = backups::prune(&dir, AUTO_PREFIX, keep) {
-                        tracing::warn!(error = %e, "could not prune old backups");
+            let created = match store_of(&state) {
+                Ok(store) => backups::create_in(&state.db, &dir, &store, &key, None)
+                    .await
+                    .map(|_| store),
+                Err(e) => Err(e),
+            };
+            match created {
+                Ok(store) => {
+                    let pruned = tokio::task::spawn_blocking(move || {
+                        backups::prune(&store, AUTO_PREFIX, keep)
+                    })
+                    .await;
+                    match pruned {
+                        Ok(Ok(_)) => {}
+                        Ok(Err(e)) => tracing::warn!(error = %e, "could not prune old backups"),
+                        Err(e) => tracing::warn!(error = %e, "could not prune old backups"),
                     }
                 }
                 Err(e) => {

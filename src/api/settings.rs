@@ -34,8 +34,13 @@ pub async fn patch(
     let storage = if next.s3 == before.s3 {
         None
     } else {
-        Some(try_storage(&state, &next.s3).await?)
+        Some(try_storage(&state, &next.s3, "s3").await?)
     };
+    // An enabled backups bucket is probed the same way before it is saved,
+    // so scheduled backups do not start failing silently.
+    if next.backups.s3 != before.backups.s3 {
+        try_storage(&state, &next.backups.s3, "backups").await?;
+    }
     let saved = settings::patch(&state.db, state.settings.seal(), input).await?;
     state.settings.set(saved.clone());
     match storage {
@@ -134,10 +139,12 @@ pub async fn test_email(
 }
 
 /// The storage an `s3` section asks for: `None` for local disk, or a
-/// bucket that passed the probe. A bucket that fails is a 400 on `s3.enabled`.
+/// bucket that passed the probe. A bucket that fails is a 400 on
+/// `s3.enabled` (or `backups.s3.enabled` for `section: "backups"`).
 async fn try_storage(
     state: &AppState,
     s3: &settings::S3,
+    section: &str,
 ) -> Result<Option<files::S3Storage>, ApiError> {
     if !s3.enabled {
         return Ok(None);
@@ -156,7 +163,13 @@ async fn try_storage(
             ),
         );
         let mut errors = ValidationErrors::new();
-        errors.nest("s3", inner);
+        if section == "backups" {
+            let mut backups = ValidationErrors::new();
+            backups.nest("s3", inner);
+            errors.nest("backups", backups);
+        } else {
+            errors.nest("s3", inner);
+        }
         ApiError::validation("An error occurred while saving the new settings.", &errors)
     })
 }
@@ -184,8 +197,7 @@ pub struct TestS3Body {
 }
 
 /// `POST /api/settings/test/s3`: writes, reads and deletes a probe object in
-/// the saved bucket of `filesystem` (PocketBase's messages). Backups have no
-/// S3 backend yet, so their test fails honestly.
+/// the saved bucket of `filesystem` (PocketBase's messages).
 pub async fn test_s3(
     _: Superuser,
     body: JsonBody<TestS3Body>,
@@ -199,11 +211,7 @@ pub async fn test_s3(
     };
     let config = match body.filesystem.as_str() {
         "storage" => state.settings.get().s3.clone(),
-        "backups" => {
-            return Err(failed(
-                "S3 storage is not supported for backups yet; backups are stored on the local disk.",
-            ));
-        }
+        "backups" => state.settings.get().backups.s3.clone(),
         other => {
             let mut errors = ValidationErrors::new();
             errors.add(

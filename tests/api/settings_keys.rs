@@ -81,27 +81,15 @@ const KEYS: &[(&str, &str)] = &[
         "backups.cronMaxKeep",
         "applied: older automatic backups are pruned",
     ),
-    ("backups.s3.enabled", "refused when true: no S3 backend yet"),
     (
-        "backups.s3.bucket",
-        "stored, inert (see backups.s3.enabled)",
+        "backups.s3.enabled",
+        "applied: backups live in this bucket (probed before saving)",
     ),
-    (
-        "backups.s3.region",
-        "stored, inert (see backups.s3.enabled)",
-    ),
-    (
-        "backups.s3.endpoint",
-        "stored, inert (see backups.s3.enabled)",
-    ),
-    (
-        "backups.s3.accessKey",
-        "stored, inert (see backups.s3.enabled)",
-    ),
-    (
-        "backups.s3.forcePathStyle",
-        "stored, inert (see backups.s3.enabled)",
-    ),
+    ("backups.s3.bucket", "applied: the backups bucket"),
+    ("backups.s3.region", "applied: the backups bucket"),
+    ("backups.s3.endpoint", "applied: the backups bucket"),
+    ("backups.s3.accessKey", "applied: the backups bucket"),
+    ("backups.s3.forcePathStyle", "applied: the backups bucket"),
     ("batch.enabled", "applied: /api/batch answers 403 when off"),
     ("batch.maxRequests", "applied: longer batches get 400"),
     ("batch.timeout", "applied: the batch transaction's deadline"),
@@ -259,8 +247,8 @@ async fn bad_values_get_pocketbases_field_errors_and_store_nothing() {
         (
             json!({"backups": {"s3": s3_full}}),
             "backups.s3.enabled",
-            "validation_s3_not_supported",
-            "no S3 backend for backups",
+            "validation_s3_unreachable",
+            "a backups bucket that fails the probe is not saved",
         ),
         (
             json!({"s3": {"endpoint": "nope"}}),
