@@ -269,33 +269,17 @@ pub fn schedule(state: &web::Data<AppState>) {
             let Some(state) = weak.upgrade() else { return };
             let dir = state.config.storage.data_dir.clone();
             let key = backups::default_key(AUTO_PREFIX, &state.settings.get().meta.app_name);
-            let created = match store_of(&state) {
-                Ok(store) => backups::create_in(&state.db, &dir, &store, &key, None)
-                    .await
-                    .map(|_| store),
-                Err(e) => Err(e),
-            };
-            match created {
-                Ok(store) => {
-                    let pruned = tokio::task::spawn_blocking(move || {
-                        backups::prune(&store, AUTO_PREFIX, keep)
-                    })
-                    .await;
-                    match pruned {
-                        Ok(Ok(_)) => {}
-                        Ok(Err(e)) => tracing::warn!(error = %e, "could not prune old backups"),
-                        Err(e) => tracing::warn!(error = %e, "could not prune old backups"),
-                    }
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "scheduled backup failed");
-                    let details =
-                        format!("Failed to create/upload automated backup. Raw error:\n{e}");
-                    let sent =
-                        super::mailer::alert_superusers(&state, "Autobackup failure", &details);
-                    if let Err(e) = sent.await {
-                        tracing::warn!(error = %e, "backup failure alert not sent");
-                    }
+            let created = async {
+                let store = store_of(&state)?;
+                backups::create_and_prune(&state.db, &dir, store, &key, AUTO_PREFIX, keep).await
+            }
+            .await;
+            if let Err(e) = created {
+                tracing::warn!(error = %e, "scheduled backup failed");
+                let details = format!("Failed to create/upload automated backup. Raw error:\n{e}");
+                let sent = super::mailer::alert_superusers(&state, "Autobackup failure", &details);
+                if let Err(e) = sent.await {
+                    tracing::warn!(error = %e, "backup failure alert not sent");
                 }
             }
         })

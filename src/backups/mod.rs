@@ -115,11 +115,6 @@ fn info(path: &Path) -> Option<BackupInfo> {
     })
 }
 
-/// Every archive in the local dir, newest first.
-pub fn list(data_dir: &Path) -> Result<Vec<BackupInfo>, BackupError> {
-    Store::local(data_dir).list()
-}
-
 /// The archives in a local dir, in no order.
 fn list_dir(dir: &Path) -> Result<Vec<BackupInfo>, BackupError> {
     let mut out = Vec::new();
@@ -138,11 +133,6 @@ fn list_dir(dir: &Path) -> Result<Vec<BackupInfo>, BackupError> {
         Err(e) => return Err(e.into()),
     }
     Ok(out)
-}
-
-/// Deletes a local archive.
-pub fn delete(data_dir: &Path, key: &str) -> Result<(), BackupError> {
-    Store::local(data_dir).delete(key)
 }
 
 /// Keeps the newest `keep` archives of `store` whose names start with
@@ -207,23 +197,31 @@ pub async fn create_in(
         blocking(move || {
             let archive = write_archive(&snapshot, &data_dir, &work_dir, progress)?;
             store.put(&key, &archive, true)?;
-            let size = fs::metadata(&archive).map(|m| m.len()).ok();
-            let listed = store.list()?.into_iter().find(|b| b.key == key);
-            listed
-                .or_else(|| {
-                    size.map(|size| BackupInfo {
-                        key: key.clone(),
-                        size,
-                        modified: crate::clock::format(chrono::Utc::now()),
-                    })
-                })
-                .ok_or(BackupError::NotFound)
+            store.info(&key)
         })
         .await
     }
     .await;
     let _ = fs::remove_dir_all(&work);
     result
+}
+
+/// The scheduled backup: creates `key` in `store`, then keeps the newest
+/// `keep` archives named `prefix…`. A failed prune is only logged: the new
+/// archive is in place.
+pub async fn create_and_prune(
+    db: &Db,
+    data_dir: &Path,
+    store: Store,
+    key: &str,
+    prefix: &'static str,
+    keep: usize,
+) -> Result<BackupInfo, BackupError> {
+    let created = create_in(db, data_dir, &store, key, None).await?;
+    if let Err(e) = blocking(move || prune(&store, prefix, keep)).await {
+        tracing::warn!(error = %e, "could not prune old backups");
+    }
+    Ok(created)
 }
 
 /// Runs blocking backup work off the async threads.
@@ -317,16 +315,7 @@ pub fn import(
     }
     validate_archive(uploaded, &scratch_dir(data_dir))?;
     store.put(key, uploaded, false)?;
-    let size = fs::metadata(uploaded)?.len();
-    Ok(store
-        .list()?
-        .into_iter()
-        .find(|b| b.key == key)
-        .unwrap_or_else(|| BackupInfo {
-            key: key.to_owned(),
-            size,
-            modified: crate::clock::format(chrono::Utc::now()),
-        }))
+    store.info(key)
 }
 
 /// Local scratch space for archive checks and fetched archives.

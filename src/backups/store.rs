@@ -98,10 +98,6 @@ impl Store {
         }
     }
 
-    pub fn is_remote(&self) -> bool {
-        matches!(self, Store::S3(_))
-    }
-
     fn checked(key: &str) -> Result<ObjectPath, BackupError> {
         if valid_key(key) {
             Ok(ObjectPath::from(key))
@@ -146,6 +142,23 @@ impl Store {
                     Err(FilesError::NotFound) => Ok(false),
                     Err(e) => Err(e.into()),
                 }
+            }
+        }
+    }
+
+    /// The size and time of one stored archive.
+    pub fn info(&self, key: &str) -> Result<BackupInfo, BackupError> {
+        let path = Self::checked(key)?;
+        match self {
+            Store::Local(dir) => super::info(&dir.join(key)).ok_or(BackupError::NotFound),
+            Store::S3(store) => {
+                let store = store.clone();
+                let meta = s3::block_on(async move { s3::timed(store.head(&path)).await })?;
+                Ok(BackupInfo {
+                    key: key.to_owned(),
+                    size: meta.size,
+                    modified: crate::clock::format(meta.last_modified),
+                })
             }
         }
     }
@@ -226,18 +239,7 @@ impl Store {
                     path: scratch.join(format!("fetch-{}.zip", random_suffix())),
                     temp: true,
                 };
-                let (store, dest) = (store.clone(), local.path.clone());
-                s3::block_on(async move {
-                    use tokio::io::AsyncWriteExt;
-                    let got = s3::timed(store.get(&path)).await?;
-                    let mut stream = got.into_stream();
-                    let mut file = tokio::fs::File::create_new(&dest).await?;
-                    while let Some(chunk) = stream.next().await {
-                        file.write_all(&chunk.map_err(s3::remote)?).await?;
-                    }
-                    file.flush().await?;
-                    Ok(())
-                })?;
+                s3::block_on(s3::get_to_file(store.clone(), path, local.path.clone()))?;
                 Ok(local)
             }
         }

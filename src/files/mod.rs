@@ -6,7 +6,7 @@
 
 mod migrate;
 mod names;
-pub mod s3;
+pub(crate) mod s3;
 mod sniff;
 mod staging;
 mod storage;

@@ -93,14 +93,14 @@ fn io_runtime() -> Result<&'static tokio::runtime::Runtime, FilesError> {
 }
 
 /// Runs `fut` on the S3 runtime and waits for it. Call from a blocking thread.
-pub fn block_on<T: Send + 'static>(
+pub(crate) fn block_on<T: Send + 'static>(
     fut: impl Future<Output = Result<T, FilesError>> + Send + 'static,
 ) -> Result<T, FilesError> {
     io_runtime()?.handle().block_on(fut)
 }
 
 /// Runs `fut` on the S3 runtime from async code.
-pub async fn spawn_io<T: Send + 'static>(
+pub(crate) async fn spawn_io<T: Send + 'static>(
     fut: impl Future<Output = Result<T, FilesError>> + Send + 'static,
 ) -> Result<T, FilesError> {
     io_runtime()?
@@ -109,7 +109,7 @@ pub async fn spawn_io<T: Send + 'static>(
         .map_err(|e| FilesError::Task(e.to_string()))?
 }
 
-pub async fn timed<T>(
+pub(crate) async fn timed<T>(
     fut: impl Future<Output = Result<T, object_store::Error>>,
 ) -> Result<T, FilesError> {
     tokio::time::timeout(CALL_TIMEOUT, fut)
@@ -118,7 +118,7 @@ pub async fn timed<T>(
         .map_err(remote)
 }
 
-pub fn remote(e: object_store::Error) -> FilesError {
+pub(crate) fn remote(e: object_store::Error) -> FilesError {
     match e {
         object_store::Error::NotFound { .. } => FilesError::NotFound,
         other => FilesError::Remote(other.to_string()),
@@ -176,7 +176,7 @@ fn valid_header_word(word: &str) -> bool {
 
 /// A client for `config`'s bucket with the checks, timeouts and retries
 /// every S3 user here shares (file storage and backups). Makes no request.
-pub fn client(config: &S3Config) -> Result<Arc<AmazonS3>, S3Error> {
+pub(crate) fn client(config: &S3Config) -> Result<Arc<AmazonS3>, S3Error> {
     if !valid_bucket(&config.bucket) {
         return Err(S3Error::Config("invalid bucket name".into()));
     }
@@ -288,7 +288,7 @@ impl S3Storage {
 
 /// Sends the local file at `source` (`size` bytes) to `path`: in one PUT up
 /// to [`MULTIPART_THRESHOLD_BYTES`], in parts above it.
-pub async fn put_file(
+pub(crate) async fn put_file(
     store: Arc<AmazonS3>,
     path: ObjectPath,
     source: PathBuf,
@@ -301,6 +301,24 @@ pub async fn put_file(
         timed(store.put(&path, PutPayload::from(bytes))).await?;
         Ok(())
     }
+}
+
+/// Writes the object at `path` into a new local file `dest`, chunk by
+/// chunk as it arrives.
+pub(crate) async fn get_to_file(
+    store: Arc<AmazonS3>,
+    path: ObjectPath,
+    dest: PathBuf,
+) -> Result<(), FilesError> {
+    use tokio::io::AsyncWriteExt;
+    let got = timed(store.get(&path)).await?;
+    let mut stream = got.into_stream();
+    let mut file = tokio::fs::File::create_new(&dest).await?;
+    while let Some(chunk) = stream.next().await {
+        file.write_all(&chunk.map_err(remote)?).await?;
+    }
+    file.flush().await?;
+    Ok(())
 }
 
 /// Sends the staged file at `source` to `path` in parts, reading one part
@@ -397,18 +415,7 @@ impl Storage for S3Storage {
         let path = Self::object_path(key);
         let store = self.store.clone();
         temp_copy(&self.staging, move |dest| {
-            let dest = dest.to_path_buf();
-            block_on(async move {
-                use tokio::io::AsyncWriteExt;
-                let got = timed(store.get(&path)).await?;
-                let mut stream = got.into_stream();
-                let mut file = tokio::fs::File::create_new(&dest).await?;
-                while let Some(chunk) = stream.next().await {
-                    file.write_all(&chunk.map_err(remote)?).await?;
-                }
-                file.flush().await?;
-                Ok(())
-            })
+            block_on(get_to_file(store, path, dest.to_path_buf()))
         })
     }
 
