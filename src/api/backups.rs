@@ -32,6 +32,12 @@ impl From<BackupError> for ApiError {
             BackupError::InvalidArchive(reason) => ApiError::bad_request(format!(
                 "Failed to restore the backup: not a valid backup archive ({reason})"
             )),
+            BackupError::Busy => ApiError::bad_request(
+                "Try again later - another backup/restore process has already been started.",
+            ),
+            BackupError::InUse => {
+                ApiError::bad_request("The backup is currently being used and cannot be deleted.")
+            }
             BackupError::Remote(raw) => ApiError::bad_request(format!(
                 "Failed to use the S3 backups storage. Raw error: \n{raw}"
             )),
@@ -112,7 +118,8 @@ pub async fn delete(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let store = store_of(&state)?;
-    blocking(move || store.delete(&path)).await?;
+    let dir = state.config.storage.data_dir.clone();
+    blocking(move || backups::delete(&dir, &store, &path)).await?;
     Ok(respond::no_content())
 }
 

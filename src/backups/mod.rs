@@ -14,6 +14,7 @@
 //! leaves either the old data or a complete staged restore that is applied
 //! at the next start.
 
+mod active;
 mod store;
 
 pub use store::{Download, LocalArchive, Store};
@@ -44,6 +45,12 @@ pub enum BackupError {
     Exists,
     #[error("not a valid backup archive: {0}")]
     InvalidArchive(String),
+    /// Another backup or restore is running on this data dir.
+    #[error("another backup or restore is running")]
+    Busy,
+    /// The archive is being written or restored.
+    #[error("the backup is in use")]
+    InUse,
     /// The bucket of `backups.s3` refused or could not be reached.
     #[error("{0}")]
     Remote(String),
@@ -135,6 +142,12 @@ fn list_dir(dir: &Path) -> Result<Vec<BackupInfo>, BackupError> {
     Ok(out)
 }
 
+/// Deletes `key` from `store` unless it is being written or restored.
+pub fn delete(data_dir: &Path, store: &Store, key: &str) -> Result<(), BackupError> {
+    active::ensure_idle(data_dir, key)?;
+    store.delete(key)
+}
+
 /// Keeps the newest `keep` archives of `store` whose names start with
 /// `prefix`; returns how many were deleted.
 pub fn prune(store: &Store, prefix: &str, keep: usize) -> Result<usize, BackupError> {
@@ -178,6 +191,7 @@ pub async fn create_in(
     if !valid_key(key) {
         return Err(BackupError::InvalidName);
     }
+    let _active = active::begin(data_dir, key)?;
     let exists = {
         let (store, key) = (store.clone(), key.to_owned());
         blocking(move || store.exists(&key)).await?
@@ -332,6 +346,7 @@ pub fn stage_restore_from(
     key: &str,
     progress: Option<Progress<'_>>,
 ) -> Result<(), BackupError> {
+    let _active = active::begin(data_dir, key)?;
     let archive = store.fetch(key, &scratch_dir(data_dir))?;
     stage_restore(data_dir, archive.path(), progress)
 }

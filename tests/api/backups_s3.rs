@@ -413,3 +413,38 @@ async fn test_s3_for_backups_probes_the_backups_bucket_and_leaves_it_clean() {
     assert_eq!(status, 204, "{answer}");
     assert!(s3.keys(&bucket).is_empty(), "the probe object is deleted");
 }
+
+#[tokio::test]
+async fn concurrent_backups_on_s3_run_one_at_a_time_and_the_refused_store_nothing() {
+    let Some(s3) = crate::s3_server::shared() else {
+        return;
+    };
+    let (app, bucket) = app_on_s3(s3).await;
+    let names = ["c1.zip", "c2.zip", "c3.zip"];
+
+    let app = &app;
+    let answers = futures_util::future::join_all(names.iter().map(|name| async move {
+        let body = Some(json!({ "name": name }));
+        status_json(app.su(Method::POST, "/api/backups", body).await).await
+    }))
+    .await;
+
+    let mut made = Vec::new();
+    for (name, (status, answer)) in names.iter().zip(&answers) {
+        match status {
+            204 => made.push((*name).to_owned()),
+            400 => assert_eq!(
+                answer["message"],
+                "Try again later - another backup/restore process has already been started.",
+                "{name}: PocketBase's refusal"
+            ),
+            other => panic!("{name}: {other} {answer}"),
+        }
+    }
+    assert!(!made.is_empty(), "one of them ran: {answers:?}");
+    assert_eq!(
+        s3.keys(&bucket),
+        made,
+        "exactly the accepted ones are stored"
+    );
+}
