@@ -112,10 +112,13 @@ impl Store {
             Store::Local(dir) => super::list_dir(dir)?,
             Store::S3(store) => {
                 let store = store.clone();
+                // Archives sit at the root: with a delimiter, the objects of
+                // files sharing the bucket are folded into prefixes, not listed.
                 let listed = s3::block_on(async move {
-                    s3::timed(store.list(None).try_collect::<Vec<_>>()).await
+                    s3::timed(store.list_with_delimiter(None)).await
                 })?;
                 listed
+                    .objects
                     .into_iter()
                     .filter(|meta| valid_key(meta.location.as_ref()))
                     .map(|meta| BackupInfo {
