@@ -236,6 +236,8 @@ async fn hostile_and_missing_backup_names_on_s3_are_4xx_and_change_nothing() {
     let before = s3.keys(&bucket);
     let huge = format!("{}.zip", "a".repeat(5000));
 
+    let (_, file_token) = status_json(app.su(Method::POST, "/api/files/token", None).await).await;
+    let token = file_token["token"].as_str().expect("file token").to_owned();
     for key in [
         "..%2Fone.zip",
         "%2E%2E%2Fone.zip",
@@ -249,6 +251,7 @@ async fn hostile_and_missing_backup_names_on_s3_are_4xx_and_change_nothing() {
         for (method, path) in [
             (Method::DELETE, format!("/api/backups/{key}")),
             (Method::POST, format!("/api/backups/{key}/restore")),
+            (Method::GET, format!("/api/backups/{key}?token={token}")),
         ] {
             let (status, answer) = status_json(app.su(method.clone(), &path, None).await).await;
             assert!(
