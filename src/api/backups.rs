@@ -208,9 +208,10 @@ pub async fn download(
     }
     let key = path.into_inner();
     let store = store_of(&state)?;
+    let head_only = req.method() == actix_web::http::Method::HEAD;
     let found = {
         let key = key.clone();
-        blocking(move || store.download(&key)).await?
+        blocking(move || store.download(&key, head_only)).await?
     };
     let disposition = actix_web::http::header::ContentDisposition {
         disposition: actix_web::http::header::DispositionType::Attachment,
@@ -231,11 +232,8 @@ pub async fn download(
             response
                 .content_type(actix_web::mime::APPLICATION_OCTET_STREAM)
                 .insert_header(disposition);
-            if req.method() == actix_web::http::Method::HEAD {
-                return Ok(response
-                    .insert_header((actix_web::http::header::CONTENT_LENGTH, size))
-                    .finish());
-            }
+            // A sized body: actix sends its length and, for HEAD (an empty
+            // stream here), no bytes.
             Ok(response.no_chunking(size).streaming(stream))
         }
     }

@@ -114,9 +114,8 @@ impl Store {
                 let store = store.clone();
                 // Archives sit at the root: with a delimiter, the objects of
                 // files sharing the bucket are folded into prefixes, not listed.
-                let listed = s3::block_on(async move {
-                    s3::timed(store.list_with_delimiter(None)).await
-                })?;
+                let listed =
+                    s3::block_on(async move { s3::timed(store.list_with_delimiter(None)).await })?;
                 listed
                     .objects
                     .into_iter()
@@ -248,8 +247,9 @@ impl Store {
         }
     }
 
-    /// The archive for a download.
-    pub fn download(&self, key: &str) -> Result<Download, BackupError> {
+    /// The archive for a download; `head_only` (a HEAD request) asks the
+    /// bucket for the size alone instead of opening the object.
+    pub fn download(&self, key: &str, head_only: bool) -> Result<Download, BackupError> {
         let path = Self::checked(key)?;
         match self {
             Store::Local(dir) => {
@@ -259,6 +259,13 @@ impl Store {
                 } else {
                     Err(BackupError::NotFound)
                 }
+            }
+            Store::S3(_) if head_only => {
+                let size = self.info(key)?.size;
+                Ok(Download::Stream(
+                    size,
+                    futures_util::stream::empty().boxed(),
+                ))
             }
             Store::S3(store) => {
                 let store = store.clone();

@@ -105,10 +105,26 @@ async fn on_s3_downloads_stream_the_stored_bytes_and_uploads_are_checked_first()
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
     let bytes = download.bytes().await.expect("bytes");
+    let head = server
+        .client
+        .head(format!(
+            "{}/api/backups/orig.zip?token={token}",
+            server.base
+        ))
+        .send()
+        .await
+        .expect("head");
+    let head_length = head
+        .headers()
+        .get("content-length")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
 
     let stored = s3.get_bytes(&bucket, "orig.zip").expect("object");
     assert_eq!(bytes.as_ref(), stored.as_slice(), "the object's bytes");
     assert_eq!(length, Some(stored.len() as u64), "a known length");
+    assert_eq!(head.status(), 200);
+    assert_eq!(head_length, length, "HEAD gives the same length");
     assert!(
         disposition.is_some_and(|d| d.contains("attachment") && d.contains("orig.zip")),
         "sent as an attachment"
