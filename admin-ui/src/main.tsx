@@ -13,6 +13,7 @@ import { ExportCollections, ImportCollections } from './pages/CollectionsSync';
 import { ApiPreview } from './pages/ApiPreview';
 import { Logs } from './pages/Logs';
 import { Backups } from './pages/Backups';
+import { StorageSettings } from './pages/S3Settings';
 import { Crons } from './pages/Crons';
 import { SqlConsole } from './pages/SqlConsole';
 import { ACCOUNT_PAGES, AccountPage } from './pages/Account';
@@ -75,6 +76,7 @@ function App() {
 
 function Page({ route, collections, reload }: { route: string[]; collections: any[]; reload: () => Promise<void> }) {
   const [a, name, b, id] = route;
+  if (a === 'settings' && name === 'storage') return <StorageSettings />;
   if (a === 'settings' && name === 'export-collections') return <ExportCollections />;
   if (a === 'settings' && name === 'import-collections') return <ImportCollections reload={reload} />;
   if (a === 'settings') return <Settings />;

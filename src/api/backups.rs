@@ -32,10 +32,35 @@ impl From<BackupError> for ApiError {
             BackupError::InvalidArchive(reason) => ApiError::bad_request(format!(
                 "Failed to restore the backup: not a valid backup archive ({reason})"
             )),
+            BackupError::Busy => ApiError::bad_request(
+                "Try again later - another backup/restore process has already been started.",
+            ),
+            BackupError::InUse => {
+                ApiError::bad_request("The backup is currently being used and cannot be deleted.")
+            }
+            BackupError::Remote(raw) => ApiError::bad_request(format!(
+                "Failed to use the S3 backups storage. Raw error: \n{raw}"
+            )),
             BackupError::Io(e) => ApiError::internal(e),
             BackupError::Db(e) => ApiError::from(e),
         }
     }
+}
+
+/// Where the archives are: the `backups.s3` bucket when enabled, else
+/// `DATA_DIR/backups/`.
+fn store_of(state: &AppState) -> Result<backups::Store, BackupError> {
+    let settings = state.settings.get();
+    let s3 = &settings.backups.s3;
+    let config = s3.enabled.then(|| s3.storage_config());
+    backups::Store::open(&state.config.storage.data_dir, config.as_ref())
+}
+
+/// Runs blocking backup work on the blocking pool.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, BackupError> + Send + 'static,
+) -> Result<T, ApiError> {
+    Ok(web::block(f).await.map_err(ApiError::internal)??)
 }
 
 fn name_error(code: &'static str, message: &'static str) -> ApiError {
@@ -52,10 +77,8 @@ pub async fn list(
     _: Superuser,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let dir = state.config.storage.data_dir.clone();
-    let items = web::block(move || backups::list(&dir))
-        .await
-        .map_err(ApiError::internal)??;
+    let store = store_of(&state)?;
+    let items = blocking(move || store.list()).await?;
     respond::json(&req, json!(items), false)
 }
 
@@ -77,7 +100,15 @@ pub async fn create(
     } else {
         name
     };
-    backups::create(&state.db, &state.config.storage.data_dir, &key, None).await?;
+    let store = store_of(&state)?;
+    backups::create_in(
+        &state.db,
+        &state.config.storage.data_dir,
+        &store,
+        &key,
+        None,
+    )
+    .await?;
     Ok(respond::no_content())
 }
 
@@ -86,10 +117,9 @@ pub async fn delete(
     path: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
+    let store = store_of(&state)?;
     let dir = state.config.storage.data_dir.clone();
-    web::block(move || backups::delete(&dir, &path))
-        .await
-        .map_err(ApiError::internal)??;
+    blocking(move || backups::delete(&dir, &store, &path)).await?;
     Ok(respond::no_content())
 }
 
@@ -116,9 +146,10 @@ pub async fn upload(
         ));
     };
     let dir = state.config.storage.data_dir.clone();
+    let store = store_of(&state)?;
     web::block(move || {
         let key = upload.file.original_name.clone();
-        backups::import(&dir, &key, upload.file.path())
+        backups::import(&dir, &store, &key, upload.file.path())
     })
     .await
     .map_err(ApiError::internal)?
@@ -176,23 +207,36 @@ pub async fn download(
         ));
     }
     let key = path.into_inner();
-    let dir = state.config.storage.data_dir.clone();
-    let file = {
+    let store = store_of(&state)?;
+    let head_only = req.method() == actix_web::http::Method::HEAD;
+    let found = {
         let key = key.clone();
-        web::block(move || backups::path_of(&dir, &key))
-            .await
-            .map_err(ApiError::internal)??
+        blocking(move || store.download(&key, head_only)).await?
     };
-    let named = actix_files::NamedFile::open_async(&file)
-        .await
-        .map_err(|_| ApiError::not_found_default())?;
-    Ok(named
-        .set_content_type(actix_web::mime::APPLICATION_OCTET_STREAM)
-        .set_content_disposition(actix_web::http::header::ContentDisposition {
-            disposition: actix_web::http::header::DispositionType::Attachment,
-            parameters: vec![actix_web::http::header::DispositionParam::Filename(key)],
-        })
-        .into_response(&req))
+    let disposition = actix_web::http::header::ContentDisposition {
+        disposition: actix_web::http::header::DispositionType::Attachment,
+        parameters: vec![actix_web::http::header::DispositionParam::Filename(key)],
+    };
+    match found {
+        backups::Download::File(file) => {
+            let named = actix_files::NamedFile::open_async(&file)
+                .await
+                .map_err(|_| ApiError::not_found_default())?;
+            Ok(named
+                .set_content_type(actix_web::mime::APPLICATION_OCTET_STREAM)
+                .set_content_disposition(disposition)
+                .into_response(&req))
+        }
+        backups::Download::Stream(size, stream) => {
+            let mut response = HttpResponse::Ok();
+            response
+                .content_type(actix_web::mime::APPLICATION_OCTET_STREAM)
+                .insert_header(disposition);
+            // A sized body: actix sends its length and, for HEAD (an empty
+            // stream here), no bytes.
+            Ok(response.no_chunking(size).streaming(stream))
+        }
+    }
 }
 
 /// Checks and unpacks the archive (nothing live is touched if it is bad),
@@ -203,12 +247,8 @@ pub async fn restore(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let dir = state.config.storage.data_dir.clone();
-    web::block(move || {
-        let archive = backups::path_of(&dir, &path)?;
-        backups::stage_restore(&dir, &archive, None)
-    })
-    .await
-    .map_err(ApiError::internal)??;
+    let store = store_of(&state)?;
+    blocking(move || backups::stage_restore_from(&dir, &store, &path, None)).await?;
     let lifecycle = state.lifecycle.clone();
     actix_web::rt::spawn(async move {
         // Let the 204 reach the client before the server stops.
@@ -234,21 +274,17 @@ pub fn schedule(state: &web::Data<AppState>) {
             let Some(state) = weak.upgrade() else { return };
             let dir = state.config.storage.data_dir.clone();
             let key = backups::default_key(AUTO_PREFIX, &state.settings.get().meta.app_name);
-            match backups::create(&state.db, &dir, &key, None).await {
-                Ok(_) => {
-                    if let Err(e) = backups::prune(&dir, AUTO_PREFIX, keep) {
-                        tracing::warn!(error = %e, "could not prune old backups");
-                    }
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "scheduled backup failed");
-                    let details =
-                        format!("Failed to create/upload automated backup. Raw error:\n{e}");
-                    let sent =
-                        super::mailer::alert_superusers(&state, "Autobackup failure", &details);
-                    if let Err(e) = sent.await {
-                        tracing::warn!(error = %e, "backup failure alert not sent");
-                    }
+            let created = async {
+                let store = store_of(&state)?;
+                backups::create_and_prune(&state.db, &dir, store, &key, AUTO_PREFIX, keep).await
+            }
+            .await;
+            if let Err(e) = created {
+                tracing::warn!(error = %e, "scheduled backup failed");
+                let details = format!("Failed to create/upload automated backup. Raw error:\n{e}");
+                let sent = super::mailer::alert_superusers(&state, "Autobackup failure", &details);
+                if let Err(e) = sent.await {
+                    tracing::warn!(error = %e, "backup failure alert not sent");
                 }
             }
         })

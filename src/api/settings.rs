@@ -2,7 +2,8 @@
 //! test. Saving a changed `s3` section switches the file storage: an
 //! enabled bucket is tried (probe object written, read, deleted) before
 //! anything is saved, and a bucket that fails the probe refuses the change
-//! (400, nothing saved, files keep going where they went).
+//! (400, nothing saved, files keep going where they went). A changed,
+//! enabled `backups.s3` bucket is probed the same way before it is saved.
 
 use super::error::ApiError;
 use super::extract::{AppState, JsonBody, Superuser, null_as_empty};
@@ -34,8 +35,13 @@ pub async fn patch(
     let storage = if next.s3 == before.s3 {
         None
     } else {
-        Some(try_storage(&state, &next.s3).await?)
+        Some(try_storage(&state, &next.s3, S3Section::Files).await?)
     };
+    // An enabled backups bucket is probed the same way before it is saved,
+    // so scheduled backups do not start failing silently.
+    if next.backups.s3 != before.backups.s3 {
+        try_storage(&state, &next.backups.s3, S3Section::Backups).await?;
+    }
     let saved = settings::patch(&state.db, state.settings.seal(), input).await?;
     state.settings.set(saved.clone());
     match storage {
@@ -133,11 +139,22 @@ pub async fn test_email(
     Ok(super::respond::no_content())
 }
 
+/// Which S3 settings a bucket comes from: where its field error goes.
+#[derive(Debug, Clone, Copy)]
+enum S3Section {
+    /// `s3`: uploaded files.
+    Files,
+    /// `backups.s3`: backup archives.
+    Backups,
+}
+
 /// The storage an `s3` section asks for: `None` for local disk, or a
-/// bucket that passed the probe. A bucket that fails is a 400 on `s3.enabled`.
+/// bucket that passed the probe. A bucket that fails is a 400 on
+/// `s3.enabled` (or `backups.s3.enabled`).
 async fn try_storage(
     state: &AppState,
     s3: &settings::S3,
+    section: S3Section,
 ) -> Result<Option<files::S3Storage>, ApiError> {
     if !s3.enabled {
         return Ok(None);
@@ -156,7 +173,14 @@ async fn try_storage(
             ),
         );
         let mut errors = ValidationErrors::new();
-        errors.nest("s3", inner);
+        match section {
+            S3Section::Files => errors.nest("s3", inner),
+            S3Section::Backups => {
+                let mut backups = ValidationErrors::new();
+                backups.nest("s3", inner);
+                errors.nest("backups", backups);
+            }
+        }
         ApiError::validation("An error occurred while saving the new settings.", &errors)
     })
 }
@@ -184,8 +208,7 @@ pub struct TestS3Body {
 }
 
 /// `POST /api/settings/test/s3`: writes, reads and deletes a probe object in
-/// the saved bucket of `filesystem` (PocketBase's messages). Backups have no
-/// S3 backend yet, so their test fails honestly.
+/// the saved bucket of `filesystem` (PocketBase's messages).
 pub async fn test_s3(
     _: Superuser,
     body: JsonBody<TestS3Body>,
@@ -199,11 +222,7 @@ pub async fn test_s3(
     };
     let config = match body.filesystem.as_str() {
         "storage" => state.settings.get().s3.clone(),
-        "backups" => {
-            return Err(failed(
-                "S3 storage is not supported for backups yet; backups are stored on the local disk.",
-            ));
-        }
+        "backups" => state.settings.get().backups.s3.clone(),
         other => {
             let mut errors = ValidationErrors::new();
             errors.add(

@@ -1,7 +1,9 @@
 //! Backups: zip archives in `DATA_DIR/backups/` holding a consistent
 //! snapshot of `data.db` (taken with `VACUUM INTO` while the server keeps
 //! serving) and the uploaded files under `storage/`. Request logs
-//! (`auxiliary.db`) are not included.
+//! (`auxiliary.db`) are not included. With `backups.s3` enabled the
+//! archives live in that bucket instead ([`Store`]); they are still built
+//! in, and restored from, a local temp file.
 //!
 //! Restoring is two steps so that nothing is touched until the archive is
 //! known to be good: [`stage_restore`] checks the archive (entry names,
@@ -11,6 +13,11 @@
 //! replaced files to `DATA_DIR/.pre-restore-<time>/`. A crash in between
 //! leaves either the old data or a complete staged restore that is applied
 //! at the next start.
+
+mod active;
+mod store;
+
+pub use store::{Download, LocalArchive, Store};
 
 use crate::db::{Db, DbError};
 use std::fs::{self, File};
@@ -38,6 +45,15 @@ pub enum BackupError {
     Exists,
     #[error("not a valid backup archive: {0}")]
     InvalidArchive(String),
+    /// Another backup or restore is running on this data dir.
+    #[error("another backup or restore is running")]
+    Busy,
+    /// The archive is being written or restored.
+    #[error("the backup is in use")]
+    InUse,
+    /// The bucket of `backups.s3` refused or could not be reached.
+    #[error("{0}")]
+    Remote(String),
     #[error("backup i/o: {0}")]
     Io(#[from] io::Error),
     #[error(transparent)]
@@ -96,19 +112,6 @@ pub fn default_key(prefix: &str, app_name: &str) -> String {
     }
 }
 
-/// The path of an existing archive.
-pub fn path_of(data_dir: &Path, key: &str) -> Result<PathBuf, BackupError> {
-    if !valid_key(key) {
-        return Err(BackupError::NotFound);
-    }
-    let path = dir(data_dir).join(key);
-    if path.is_file() {
-        Ok(path)
-    } else {
-        Err(BackupError::NotFound)
-    }
-}
-
 fn info(path: &Path) -> Option<BackupInfo> {
     let meta = fs::metadata(path).ok()?;
     let modified = meta.modified().ok()?;
@@ -119,10 +122,10 @@ fn info(path: &Path) -> Option<BackupInfo> {
     })
 }
 
-/// Every archive, newest first.
-pub fn list(data_dir: &Path) -> Result<Vec<BackupInfo>, BackupError> {
+/// The archives in a local dir, in no order.
+fn list_dir(dir: &Path) -> Result<Vec<BackupInfo>, BackupError> {
     let mut out = Vec::new();
-    match fs::read_dir(dir(data_dir)) {
+    match fs::read_dir(dir) {
         Ok(entries) => {
             for entry in entries.flatten() {
                 let name = entry.file_name();
@@ -136,25 +139,26 @@ pub fn list(data_dir: &Path) -> Result<Vec<BackupInfo>, BackupError> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => {}
         Err(e) => return Err(e.into()),
     }
-    out.sort_by(|a, b| b.modified.cmp(&a.modified).then(b.key.cmp(&a.key)));
     Ok(out)
 }
 
-/// Deletes an archive.
-pub fn delete(data_dir: &Path, key: &str) -> Result<(), BackupError> {
-    fs::remove_file(path_of(data_dir, key)?)?;
-    Ok(())
+/// Deletes `key` from `store` unless it is being written or restored.
+pub fn delete(data_dir: &Path, store: &Store, key: &str) -> Result<(), BackupError> {
+    active::ensure_idle(data_dir, key)?;
+    store.delete(key)
 }
 
-/// Keeps the newest `keep` archives whose names start with `prefix`.
-pub fn prune(data_dir: &Path, prefix: &str, keep: usize) -> Result<usize, BackupError> {
-    let old: Vec<_> = list(data_dir)?
+/// Keeps the newest `keep` archives of `store` whose names start with
+/// `prefix`; returns how many were deleted.
+pub fn prune(store: &Store, prefix: &str, keep: usize) -> Result<usize, BackupError> {
+    let old: Vec<_> = store
+        .list()?
         .into_iter()
         .filter(|b| b.key.starts_with(prefix))
         .skip(keep)
         .collect();
     for backup in &old {
-        delete(data_dir, &backup.key)?;
+        store.delete(&backup.key)?;
     }
     Ok(old.len())
 }
@@ -163,38 +167,84 @@ fn random_suffix() -> String {
     crate::schema::autogen::random_string(crate::schema::autogen::LOWER_ALPHANUMERIC, 10)
 }
 
-/// Creates `key` from a snapshot of the database and the stored files.
+/// Creates `key` in the local dir from a snapshot of the database and the
+/// stored files.
 pub async fn create(
     db: &Db,
     data_dir: &Path,
     key: &str,
     progress: Option<Progress<'static>>,
 ) -> Result<BackupInfo, BackupError> {
+    create_in(db, data_dir, &Store::local(data_dir), key, progress).await
+}
+
+/// Creates `key` in `store`: the archive is written to a temp file under
+/// the local backups dir and then moved (or uploaded) into place; on any
+/// failure the temp file goes and the store is left as it was.
+pub async fn create_in(
+    db: &Db,
+    data_dir: &Path,
+    store: &Store,
+    key: &str,
+    progress: Option<Progress<'static>>,
+) -> Result<BackupInfo, BackupError> {
     if !valid_key(key) {
         return Err(BackupError::InvalidName);
     }
-    let backups = dir(data_dir);
-    fs::create_dir_all(&backups)?;
-    let target = backups.join(key);
-    if target.exists() {
+    let _active = active::begin(data_dir, key)?;
+    let exists = {
+        let (store, key) = (store.clone(), key.to_owned());
+        blocking(move || store.exists(&key)).await?
+    };
+    if exists {
         return Err(BackupError::Exists);
     }
+    let backups = dir(data_dir);
+    fs::create_dir_all(&backups)?;
     let work = backups.join(format!(".tmp-{}", random_suffix()));
     fs::create_dir_all(&work)?;
     let snapshot = work.join(DB_FILE);
     let result = async {
         db.snapshot_to(snapshot.clone()).await?;
-        let (data_dir, work_dir, target) = (data_dir.to_path_buf(), work.clone(), target.clone());
-        tokio::task::spawn_blocking(move || {
-            write_archive(&snapshot, &data_dir, &work_dir, &target, progress)
+        let (data_dir, work_dir) = (data_dir.to_path_buf(), work.clone());
+        let (store, key) = (store.clone(), key.to_owned());
+        blocking(move || {
+            let archive = write_archive(&snapshot, &data_dir, &work_dir, progress)?;
+            store.put(&key, &archive, true)?;
+            store.info(&key)
         })
         .await
-        .map_err(|e| BackupError::Io(io::Error::other(e)))?
     }
     .await;
     let _ = fs::remove_dir_all(&work);
-    result?;
-    info(&target).ok_or(BackupError::NotFound)
+    result
+}
+
+/// The scheduled backup: creates `key` in `store`, then keeps the newest
+/// `keep` archives named `prefix…`. A failed prune is only logged: the new
+/// archive is in place.
+pub async fn create_and_prune(
+    db: &Db,
+    data_dir: &Path,
+    store: Store,
+    key: &str,
+    prefix: &'static str,
+    keep: usize,
+) -> Result<BackupInfo, BackupError> {
+    let created = create_in(db, data_dir, &store, key, None).await?;
+    if let Err(e) = blocking(move || prune(&store, prefix, keep)).await {
+        tracing::warn!(error = %e, "could not prune old backups");
+    }
+    Ok(created)
+}
+
+/// Runs blocking backup work off the async threads.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, BackupError> + Send + 'static,
+) -> Result<T, BackupError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| BackupError::Io(io::Error::other(e)))?
 }
 
 /// Every regular file under `root`, as paths relative to it.
@@ -226,13 +276,13 @@ fn files_under(root: &Path) -> io::Result<Vec<PathBuf>> {
     Ok(out)
 }
 
+/// Writes the archive into `work/archive.zip` (synced) and returns its path.
 fn write_archive(
     snapshot: &Path,
     data_dir: &Path,
     work: &Path,
-    target: &Path,
     progress: Option<Progress<'_>>,
-) -> Result<(), BackupError> {
+) -> Result<PathBuf, BackupError> {
     let storage = data_dir.join(STORAGE_DIR);
     let files = files_under(&storage)?;
     let total = files.len() as u64 + 1;
@@ -260,35 +310,45 @@ fn write_archive(
     }
     let file = zip.finish()?.into_inner().map_err(|e| e.into_error())?;
     file.sync_all()?;
-    fs::rename(&partial, target)?;
-    if let Some(parent) = target.parent() {
-        File::open(parent)?.sync_all()?;
-    }
-    Ok(())
+    Ok(partial)
 }
 
-/// Stores an uploaded archive as `key` after checking it like a restore
-/// would; a bad archive is refused and nothing is stored.
-pub fn import(data_dir: &Path, key: &str, uploaded: &Path) -> Result<BackupInfo, BackupError> {
+/// Stores an uploaded archive as `key` in `store` after checking it like
+/// a restore would; a bad archive is refused and nothing is stored.
+pub fn import(
+    data_dir: &Path,
+    store: &Store,
+    key: &str,
+    uploaded: &Path,
+) -> Result<BackupInfo, BackupError> {
     if !valid_key(key) {
         return Err(BackupError::InvalidName);
     }
-    let backups = dir(data_dir);
-    fs::create_dir_all(&backups)?;
-    let target = backups.join(key);
-    if target.exists() {
+    if store.exists(key)? {
         return Err(BackupError::Exists);
     }
-    validate_archive(uploaded, &backups.join(".scratch"))?;
-    let partial = backups.join(format!(".tmp-{}.zip", random_suffix()));
-    let copied = fs::copy(uploaded, &partial)
-        .and_then(|_| File::open(&partial)?.sync_all())
-        .and_then(|()| fs::rename(&partial, &target));
-    if let Err(e) = copied {
-        let _ = fs::remove_file(&partial);
-        return Err(e.into());
-    }
-    info(&target).ok_or(BackupError::NotFound)
+    validate_archive(uploaded, &scratch_dir(data_dir))?;
+    store.put(key, uploaded, false)?;
+    store.info(key)
+}
+
+/// Local scratch space for archive checks and fetched archives.
+pub fn scratch_dir(data_dir: &Path) -> PathBuf {
+    dir(data_dir).join(".scratch")
+}
+
+/// Fetches `key` from `store` (a temp copy when it is remote) and stages
+/// it like a local archive: the same checks run before anything is
+/// unpacked, and nothing live is touched.
+pub fn stage_restore_from(
+    data_dir: &Path,
+    store: &Store,
+    key: &str,
+    progress: Option<Progress<'_>>,
+) -> Result<(), BackupError> {
+    let _active = active::begin(data_dir, key)?;
+    let archive = store.fetch(key, &scratch_dir(data_dir))?;
+    stage_restore(data_dir, archive.path(), progress)
 }
 
 /// Where an archive entry may go: `data.db` or a plain relative path under
@@ -379,7 +439,7 @@ pub fn stage_restore(
 ) -> Result<(), BackupError> {
     let staging = data_dir.join(STAGING_DIR);
     let _ = fs::remove_dir_all(&staging);
-    validate_archive(archive, &dir(data_dir).join(".scratch"))?;
+    validate_archive(archive, &scratch_dir(data_dir))?;
     let mut zip = zip::ZipArchive::new(BufReader::new(File::open(archive)?))?;
     let mut names = Vec::new();
     for i in 0..zip.len() {

@@ -6,7 +6,7 @@
 
 mod migrate;
 mod names;
-mod s3;
+pub(crate) mod s3;
 mod sniff;
 mod staging;
 mod storage;

@@ -93,14 +93,14 @@ fn io_runtime() -> Result<&'static tokio::runtime::Runtime, FilesError> {
 }
 
 /// Runs `fut` on the S3 runtime and waits for it. Call from a blocking thread.
-fn block_on<T: Send + 'static>(
+pub(crate) fn block_on<T: Send + 'static>(
     fut: impl Future<Output = Result<T, FilesError>> + Send + 'static,
 ) -> Result<T, FilesError> {
     io_runtime()?.handle().block_on(fut)
 }
 
 /// Runs `fut` on the S3 runtime from async code.
-pub(super) async fn spawn_io<T: Send + 'static>(
+pub(crate) async fn spawn_io<T: Send + 'static>(
     fut: impl Future<Output = Result<T, FilesError>> + Send + 'static,
 ) -> Result<T, FilesError> {
     io_runtime()?
@@ -109,7 +109,7 @@ pub(super) async fn spawn_io<T: Send + 'static>(
         .map_err(|e| FilesError::Task(e.to_string()))?
 }
 
-async fn timed<T>(
+pub(crate) async fn timed<T>(
     fut: impl Future<Output = Result<T, object_store::Error>>,
 ) -> Result<T, FilesError> {
     tokio::time::timeout(CALL_TIMEOUT, fut)
@@ -118,7 +118,7 @@ async fn timed<T>(
         .map_err(remote)
 }
 
-fn remote(e: object_store::Error) -> FilesError {
+pub(crate) fn remote(e: object_store::Error) -> FilesError {
     match e {
         object_store::Error::NotFound { .. } => FilesError::NotFound,
         other => FilesError::Remote(other.to_string()),
@@ -174,47 +174,53 @@ fn valid_header_word(word: &str) -> bool {
             .all(|c| c.is_ascii_graphic() && !matches!(c, ',' | '/' | '=' | '"'))
 }
 
+/// A client for `config`'s bucket with the checks, timeouts and retries
+/// every S3 user here shares (file storage and backups). Makes no request.
+pub(crate) fn client(config: &S3Config) -> Result<Arc<AmazonS3>, S3Error> {
+    if !valid_bucket(&config.bucket) {
+        return Err(S3Error::Config("invalid bucket name".into()));
+    }
+    if !valid_header_word(&config.region) || !valid_header_word(&config.access_key) {
+        return Err(S3Error::Config("invalid region or access key".into()));
+    }
+    let options = ClientOptions::new()
+        .with_allow_http(true)
+        .with_connect_timeout(CONNECT_TIMEOUT)
+        // Downloads stream to clients at their pace: no overall limit
+        // here; the calls that must end are bounded by CALL_TIMEOUT.
+        .with_timeout_disabled();
+    let retry = RetryConfig {
+        max_retries: MAX_RETRIES,
+        retry_timeout: CALL_TIMEOUT,
+        ..RetryConfig::default()
+    };
+    let mut builder = AmazonS3Builder::new()
+        .with_bucket_name(&config.bucket)
+        .with_region(if config.region.is_empty() {
+            "us-east-1"
+        } else {
+            &config.region
+        })
+        .with_access_key_id(&config.access_key)
+        .with_secret_access_key(&config.secret)
+        .with_virtual_hosted_style_request(!config.force_path_style)
+        .with_client_options(options)
+        .with_retry(retry);
+    if let Some(endpoint) = endpoint_for(config)? {
+        builder = builder.with_endpoint(endpoint);
+    }
+    let store = builder
+        .build()
+        .map_err(|e| S3Error::Config(e.to_string()))?;
+    Ok(Arc::new(store))
+}
+
 impl S3Storage {
     /// A client for `config`'s bucket, staging uploads in `staging`. Makes
     /// no request (see [`S3Storage::probe`]).
     pub fn connect(config: &S3Config, staging: &Path) -> Result<Self, S3Error> {
-        if !valid_bucket(&config.bucket) {
-            return Err(S3Error::Config("invalid bucket name".into()));
-        }
-        if !valid_header_word(&config.region) || !valid_header_word(&config.access_key) {
-            return Err(S3Error::Config("invalid region or access key".into()));
-        }
-        let options = ClientOptions::new()
-            .with_allow_http(true)
-            .with_connect_timeout(CONNECT_TIMEOUT)
-            // Downloads stream to clients at their pace: no overall limit
-            // here; the calls that must end are bounded by CALL_TIMEOUT.
-            .with_timeout_disabled();
-        let retry = RetryConfig {
-            max_retries: MAX_RETRIES,
-            retry_timeout: CALL_TIMEOUT,
-            ..RetryConfig::default()
-        };
-        let mut builder = AmazonS3Builder::new()
-            .with_bucket_name(&config.bucket)
-            .with_region(if config.region.is_empty() {
-                "us-east-1"
-            } else {
-                &config.region
-            })
-            .with_access_key_id(&config.access_key)
-            .with_secret_access_key(&config.secret)
-            .with_virtual_hosted_style_request(!config.force_path_style)
-            .with_client_options(options)
-            .with_retry(retry);
-        if let Some(endpoint) = endpoint_for(config)? {
-            builder = builder.with_endpoint(endpoint);
-        }
-        let store = builder
-            .build()
-            .map_err(|e| S3Error::Config(e.to_string()))?;
         Ok(Self {
-            store: Arc::new(store),
+            store: client(config)?,
             staging: staging.to_path_buf(),
             bucket: config.bucket.clone(),
         })
@@ -280,6 +286,41 @@ impl S3Storage {
     }
 }
 
+/// Sends the local file at `source` (`size` bytes) to `path`: in one PUT up
+/// to [`MULTIPART_THRESHOLD_BYTES`], in parts above it.
+pub(crate) async fn put_file(
+    store: Arc<AmazonS3>,
+    path: ObjectPath,
+    source: PathBuf,
+    size: u64,
+) -> Result<(), FilesError> {
+    if size > MULTIPART_THRESHOLD_BYTES {
+        put_multipart(store, path, source).await
+    } else {
+        let bytes = tokio::fs::read(&source).await?;
+        timed(store.put(&path, PutPayload::from(bytes))).await?;
+        Ok(())
+    }
+}
+
+/// Writes the object at `path` into a new local file `dest`, chunk by
+/// chunk as it arrives.
+pub(crate) async fn get_to_file(
+    store: Arc<AmazonS3>,
+    path: ObjectPath,
+    dest: PathBuf,
+) -> Result<(), FilesError> {
+    use tokio::io::AsyncWriteExt;
+    let got = timed(store.get(&path)).await?;
+    let mut stream = got.into_stream();
+    let mut file = tokio::fs::File::create_new(&dest).await?;
+    while let Some(chunk) = stream.next().await {
+        file.write_all(&chunk.map_err(remote)?).await?;
+    }
+    file.flush().await?;
+    Ok(())
+}
+
 /// Sends the staged file at `source` to `path` in parts, reading one part
 /// at a time; aborts the upload on any error.
 async fn put_multipart(
@@ -336,15 +377,7 @@ impl Storage for S3Storage {
         let store = self.store.clone();
         let source = staged.path().to_path_buf();
         let size = std::fs::metadata(&source)?.len();
-        block_on(async move {
-            if size > MULTIPART_THRESHOLD_BYTES {
-                put_multipart(store, path, source).await
-            } else {
-                let bytes = tokio::fs::read(&source).await?;
-                timed(store.put(&path, PutPayload::from(bytes))).await?;
-                Ok(())
-            }
-        })?;
+        block_on(put_file(store, path, source, size))?;
         // The staged temp is removed when `staged` drops, now that the
         // object is stored (a PUT that returned is durable in the bucket).
         drop(staged);
@@ -382,18 +415,7 @@ impl Storage for S3Storage {
         let path = Self::object_path(key);
         let store = self.store.clone();
         temp_copy(&self.staging, move |dest| {
-            let dest = dest.to_path_buf();
-            block_on(async move {
-                use tokio::io::AsyncWriteExt;
-                let got = timed(store.get(&path)).await?;
-                let mut stream = got.into_stream();
-                let mut file = tokio::fs::File::create_new(&dest).await?;
-                while let Some(chunk) = stream.next().await {
-                    file.write_all(&chunk.map_err(remote)?).await?;
-                }
-                file.flush().await?;
-                Ok(())
-            })
+            block_on(get_to_file(store, path, dest.to_path_buf()))
         })
     }
 

@@ -1,6 +1,5 @@
 //! Settings validation, key by key as PocketBase 0.40.6 checks them (same
-//! codes and messages), plus the refusals of keys we store but cannot apply
-//! yet (`s3.enabled`, `backups.s3.enabled`: there is no S3 backend). Numbers
+//! codes and messages). Numbers
 //! are checked on the merged JSON before it becomes typed, so a negative
 //! value gets PocketBase's field error rather than a generic parse failure.
 
@@ -164,7 +163,7 @@ impl Settings {
         errors.nest("superuserIPs", validate_ip_list(&self.superuser_ips));
         errors.nest("meta", self.validate_meta());
         errors.nest("smtp", self.validate_smtp());
-        errors.nest("s3", validate_s3(&self.s3, true));
+        errors.nest("s3", validate_s3(&self.s3));
         errors.nest("backups", self.validate_backups());
         errors.nest("batch", self.validate_batch());
         errors.nest("rateLimits", self.validate_rate_limits());
@@ -249,7 +248,7 @@ impl Settings {
     fn validate_backups(&self) -> ValidationErrors {
         let backups = &self.backups;
         let mut e = ValidationErrors::new();
-        e.nest("s3", validate_s3(&backups.s3, false));
+        e.nest("s3", validate_s3(&backups.s3));
         let cron = backups.cron.as_str();
         if !cron.is_empty() && crate::cron::parse(cron).is_err() {
             e.add(
@@ -350,20 +349,9 @@ fn conflicting_rules(rules: &[super::RateLimitRule]) -> ValidationErrors {
     errors
 }
 
-/// PocketBase's required fields of an enabled S3 config, plus our own
-/// refusal where there is no S3 backend (`supported: false`, backups for
-/// now), so `enabled: true` is not a setting stored and silently ignored.
-fn validate_s3(s3: &super::S3, supported: bool) -> ValidationErrors {
+/// PocketBase's required fields of an enabled S3 config (files and backups).
+fn validate_s3(s3: &super::S3) -> ValidationErrors {
     let mut e = ValidationErrors::new();
-    if s3.enabled && !supported {
-        e.add(
-            "enabled",
-            FieldError::new(
-                "validation_s3_not_supported",
-                "S3 storage is not supported for backups yet; backups are stored on the local disk.",
-            ),
-        );
-    }
     if s3.endpoint.is_empty() {
         required_when(&mut e, s3.enabled, "endpoint", true);
     } else if !is_url(&s3.endpoint) {

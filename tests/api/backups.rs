@@ -1,7 +1,8 @@
 //! Backups through the real binary: create while serving, list, refuse bad
 //! names and foreign archives (touching nothing), restore (the server
 //! restarts itself on the same address with the archived data), plus the
-//! `backup` and `db check` commands.
+//! `backup` and `db check` commands. The case bodies take a [`Place`] and
+//! run again with the archives in a bucket (`backups_s3.rs`).
 
 use crate::helpers::status_json;
 use reqwest::{Client, Method};
@@ -14,11 +15,57 @@ use std::time::Duration;
 const EMAIL: &str = "backup-admin@example.com";
 const PASSWORD: &str = "backup-pass-123";
 
-struct Server {
+pub struct Server {
     child: Child,
-    base: String,
-    client: Client,
-    token: String,
+    pub base: String,
+    pub client: Client,
+    pub token: String,
+}
+
+/// Where a case's archives are kept, as the test sees them from outside.
+pub enum Place<'a> {
+    /// `DATA_DIR/backups/`.
+    Local(&'a Path),
+    /// A bucket of a loopback S3 server (keys at its root).
+    S3(&'a crate::s3_server::S3Server, String),
+}
+
+impl Place<'_> {
+    /// Puts `bytes` into the store as `key`, behind the server's back.
+    pub fn plant(&self, key: &str, bytes: &[u8]) {
+        match self {
+            Place::Local(dir) => {
+                std::fs::create_dir_all(dir.join("backups")).expect("backups dir");
+                std::fs::write(dir.join("backups").join(key), bytes).expect("write");
+            }
+            Place::S3(server, bucket) => {
+                let (status, body) = server
+                    .request("PUT", &format!("/{bucket}/{key}"), bytes)
+                    .expect("put object");
+                assert_eq!(status, 200, "planted {key}: {body}");
+            }
+        }
+    }
+
+    /// Every stored name, sorted (temp files included, to see leftovers).
+    pub fn keys(&self) -> Vec<String> {
+        match self {
+            Place::Local(dir) => {
+                let mut keys: Vec<String> = std::fs::read_dir(dir.join("backups"))
+                    .map(|entries| {
+                        entries
+                            .flatten()
+                            .filter(|e| e.path().is_file())
+                            .filter_map(|e| e.file_name().to_str().map(str::to_owned))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                keys.sort();
+                keys
+            }
+            Place::S3(server, bucket) => server.keys(bucket),
+        }
+    }
 }
 
 impl Drop for Server {
@@ -28,7 +75,7 @@ impl Drop for Server {
     }
 }
 
-fn ferrobase(dir: &Path, args: &[&str]) -> std::process::Output {
+pub fn ferrobase(dir: &Path, args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_ferrobase"))
         .args(args)
         .arg("--dir")
@@ -38,7 +85,7 @@ fn ferrobase(dir: &Path, args: &[&str]) -> std::process::Output {
         .expect("ferrobase runs")
 }
 
-async fn start(dir: &Path) -> Server {
+pub async fn start(dir: &Path) -> Server {
     let upsert = ferrobase(dir, &["superuser", "upsert", EMAIL, PASSWORD]);
     assert!(upsert.status.success(), "{upsert:?}");
     let mut child = Command::new(env!("CARGO_BIN_EXE_ferrobase"))
@@ -81,7 +128,7 @@ async fn start(dir: &Path) -> Server {
 }
 
 impl Server {
-    async fn call(&self, method: Method, path: &str, body: Option<Value>) -> (u16, Value) {
+    pub async fn call(&self, method: Method, path: &str, body: Option<Value>) -> (u16, Value) {
         let mut req = self
             .client
             .request(method, format!("{}{path}", self.base))
@@ -92,7 +139,7 @@ impl Server {
         status_json(req.send().await.expect("request")).await
     }
 
-    async fn titles(&self) -> Vec<String> {
+    pub async fn titles(&self) -> Vec<String> {
         let (status, body) = self
             .call(
                 Method::GET,
@@ -114,6 +161,13 @@ impl Server {
 async fn a_backup_restores_to_the_state_it_was_taken_in() {
     let tmp = crate::helpers::DataDir::new();
     let server = start(tmp.path()).await;
+    restore_case(&server, &Place::Local(tmp.path())).await;
+}
+
+/// Create, refuse a duplicate and a bad name, list, refuse a foreign
+/// archive (nothing changes), restore (the server restarts with the
+/// archived data), delete.
+pub async fn restore_case(server: &Server, place: &Place<'_>) {
     let (status, body) = server
         .call(
             Method::POST,
@@ -159,11 +213,7 @@ async fn a_backup_restores_to_the_state_it_was_taken_in() {
             Some(json!({"title": "after"})),
         )
         .await;
-    std::fs::write(
-        tmp.path().join("backups/foreign.zip"),
-        b"PK\x03\x04 not really",
-    )
-    .expect("write");
+    place.plant("foreign.zip", b"PK\x03\x04 not really");
     let (foreign, foreign_body) = server
         .call(Method::POST, "/api/backups/foreign.zip/restore", None)
         .await;
@@ -219,6 +269,10 @@ async fn a_backup_restores_to_the_state_it_was_taken_in() {
     assert_eq!(after_restore, ["kept"], "the archived state is back");
     assert_eq!(deleted, 204);
     assert_eq!(missing, 404);
+    assert!(
+        !place.keys().contains(&"one.zip".to_owned()),
+        "deleted from the store"
+    );
 }
 
 #[tokio::test]
@@ -268,6 +322,12 @@ async fn the_cli_backs_up_a_running_server_and_checks_the_database() {
 async fn archives_download_with_a_superuser_file_token_and_upload_after_checks() {
     let tmp = crate::helpers::DataDir::new();
     let server = start(tmp.path()).await;
+    download_upload_case(&server, &Place::Local(tmp.path())).await;
+}
+
+/// Download with a file token (not with a header), upload a copy, refuse
+/// garbage, a bad name and a taken name, storing nothing for them.
+pub async fn download_upload_case(server: &Server, place: &Place<'_>) {
     let (created, _) = server
         .call(
             Method::POST,
@@ -351,6 +411,77 @@ async fn archives_download_with_a_superuser_file_token_and_upload_after_checks()
         ["copy.zip", "orig.zip"],
         "refused uploads store nothing"
     );
+    assert_eq!(
+        place.keys(),
+        ["copy.zip", "orig.zip"],
+        "the store holds exactly the listed archives"
+    );
+}
+
+#[tokio::test]
+async fn the_scheduled_backup_keeps_the_newest_cron_max_keep() {
+    let tmp = crate::helpers::DataDir::new();
+    let server = start(tmp.path()).await;
+    cron_prune_case(&server, &Place::Local(tmp.path())).await;
+}
+
+/// Runs the automatic backup job four times with `cronMaxKeep: 2`: the two
+/// newest automatic archives stay, a manual one is never pruned.
+pub async fn cron_prune_case(server: &Server, place: &Place<'_>) {
+    let (status, body) = server
+        .call(
+            Method::PATCH,
+            "/api/settings",
+            Some(json!({"backups": {"cron": "0 3 * * *", "cronMaxKeep": 2}})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (created, _) = server
+        .call(
+            Method::POST,
+            "/api/backups",
+            Some(json!({"name": "manual.zip"})),
+        )
+        .await;
+    assert_eq!(created, 204);
+    let mut made = Vec::new();
+    for _ in 0..4 {
+        let (run, body) = server
+            .call(Method::POST, "/api/crons/__pbAutoBackup__", None)
+            .await;
+        assert_eq!(run, 204, "{body}");
+        let (_, listed) = server.call(Method::GET, "/api/backups", None).await;
+        // The newest automatic one (S3 times are whole seconds: the manual
+        // archive may tie with the first run).
+        let newest = listed
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|b| b["key"].as_str())
+            .find(|k| k.starts_with("auto_"));
+        made.push(newest.unwrap_or_default().to_owned());
+        // Names carry the time to the second.
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+    }
+    let (_, listed) = server.call(Method::GET, "/api/backups", None).await;
+    let mut keys: Vec<String> = listed
+        .as_array()
+        .expect("list")
+        .iter()
+        .filter_map(|b| b["key"].as_str().map(str::to_owned))
+        .collect();
+    keys.sort();
+    let mut want = vec![made[2].clone(), made[3].clone(), "manual.zip".to_owned()];
+    want.sort();
+    assert!(
+        made.iter().all(|k| k.starts_with("auto_pb_backup_")),
+        "{made:?}"
+    );
+    assert_eq!(
+        keys, want,
+        "the two newest automatic ones and the manual one"
+    );
+    assert_eq!(place.keys(), want, "pruned in the store itself");
 }
 
 #[tokio::test]

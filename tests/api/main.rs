@@ -13,6 +13,7 @@ mod auth_fields;
 mod auth_ids;
 mod auth_options;
 mod backups;
+mod backups_s3;
 mod bad_input;
 mod batch;
 mod cli;

@@ -362,8 +362,8 @@ async fn test_s3_answers_pocketbases_shapes_for_each_filesystem() {
             &app,
             Some(json!({"filesystem": "backups"})),
             400,
-            "Failed to test the S3 filesystem. Raw error: \n",
-            "no S3 for backups yet",
+            "Failed to test the S3 filesystem. Raw error: \nS3 storage filesystem is not enabled",
+            "backups.s3 is off",
         ),
         (
             &off,

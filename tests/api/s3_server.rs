@@ -114,8 +114,19 @@ impl S3Server {
         Some(server)
     }
 
-    /// One plain HTTP/1.0 request: (status, body).
+    /// One plain HTTP/1.0 request: (status, body as text).
     pub fn request(&self, method: &str, path: &str, body: &[u8]) -> std::io::Result<(u16, String)> {
+        let (status, raw) = self.request_bytes(method, path, body)?;
+        Ok((status, String::from_utf8_lossy(&raw).into_owned()))
+    }
+
+    /// One plain HTTP/1.0 request: (status, body bytes).
+    pub fn request_bytes(
+        &self,
+        method: &str,
+        path: &str,
+        body: &[u8],
+    ) -> std::io::Result<(u16, Vec<u8>)> {
         let mut stream = TcpStream::connect(&self.addr)?;
         stream.set_read_timeout(Some(Duration::from_secs(30)))?;
         write!(
@@ -127,17 +138,16 @@ impl S3Server {
         stream.write_all(body)?;
         let mut raw = Vec::new();
         stream.read_to_end(&mut raw)?;
-        let text = String::from_utf8_lossy(&raw).into_owned();
-        let status = text
+        let head_end = raw
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .map_or(raw.len(), |i| i + 4);
+        let status = String::from_utf8_lossy(&raw[..head_end])
             .split(' ')
             .nth(1)
             .and_then(|s| s.parse().ok())
             .ok_or_else(|| std::io::Error::other("no status line"))?;
-        let body = text
-            .split_once("\r\n\r\n")
-            .map(|(_, b)| b.to_owned())
-            .unwrap_or_default();
-        Ok((status, body))
+        Ok((status, raw.split_off(head_end)))
     }
 
     /// Creates a fresh bucket and returns its name.
@@ -168,6 +178,14 @@ impl S3Server {
             .collect();
         keys.sort();
         keys
+    }
+
+    /// The raw bytes of one object (`None` when absent).
+    pub fn get_bytes(&self, bucket: &str, key: &str) -> Option<Vec<u8>> {
+        let (status, body) = self
+            .request_bytes("GET", &format!("/{bucket}/{key}"), b"")
+            .expect("get object");
+        (status == 200).then_some(body)
     }
 
     /// The bytes of one object (`None` when absent).

@@ -3,7 +3,7 @@
 
 import { spawn } from 'node:child_process';
 import { createServer } from 'node:net';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
@@ -216,4 +216,61 @@ export async function startSmtpSink() {
 function decodeQuotedPrintable(raw) {
   const bytes = Buffer.from(raw.replace(/=\r\n/g, '').replace(/=([0-9A-F]{2})/g, (_, h) => String.fromCharCode(parseInt(h, 16))), 'latin1');
   return bytes.toString('utf8');
+}
+
+/** moto's server from the virtualenv tests/run.sh installs (see tests/api/s3_server.rs). */
+const MOTO_BIN = path.join(REPO_ROOT, 'tests', '.venv-s3', 'bin', 'moto_server');
+/** Moto accepts any signature unless told to check them; a request needs one to not be anonymous. */
+const MOTO_AUTH = 'AWS4-HMAC-SHA256 Credential=test/20260101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=00';
+
+/** A free loopback port. */
+async function freePort() {
+  const probe = createServer();
+  await new Promise((r) => probe.listen(0, '127.0.0.1', r));
+  const { port } = probe.address();
+  await new Promise((r) => probe.close(r));
+  return port;
+}
+
+/**
+ * Starts moto in server mode on loopback with one bucket, or returns null when
+ * moto is not installed here (a failure under CI=true, where it must be).
+ */
+export async function startMoto() {
+  if (!existsSync(MOTO_BIN)) {
+    if (process.env.CI === 'true') throw new Error(`${MOTO_BIN} is missing (required when CI=true)`);
+    console.error(`S3 BROWSER TESTS SKIPPED: ${MOTO_BIN} is missing; run tests/run.sh`);
+    return null;
+  }
+  const port = await freePort();
+  const child = spawn(MOTO_BIN, ['-H', '127.0.0.1', '-p', String(port)], { stdio: 'ignore' });
+  const endpoint = `http://127.0.0.1:${port}`;
+  const call = (method, p) => fetch(endpoint + p, { method, headers: { Authorization: MOTO_AUTH } });
+  const started = Date.now();
+  for (;;) {
+    try {
+      await call('GET', '/');
+      break;
+    } catch {
+      if (Date.now() - started > STARTUP_TIMEOUT_MS * 2) { child.kill('SIGKILL'); throw new Error('moto did not answer'); }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+  const bucket = 'fb-ui-test';
+  const made = await call('PUT', `/${bucket}`);
+  if (!made.ok) throw new Error(`bucket not created: ${made.status}`);
+  return {
+    endpoint,
+    bucket,
+    /** Every key in the bucket. */
+    async keys() {
+      const text = await (await call('GET', `/${bucket}?list-type=2`)).text();
+      return [...text.matchAll(/<Key>([^<]*)<\/Key>/g)].map((m) => m[1]).sort();
+    },
+    stop: () => new Promise((r) => {
+      if (child.exitCode !== null || child.signalCode !== null) return r();
+      child.once('exit', () => r());
+      child.kill('SIGTERM');
+    }),
+  };
 }

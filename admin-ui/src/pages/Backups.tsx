@@ -1,10 +1,12 @@
 // Backups (GET/POST /api/backups): create with an optional name, upload a
 // .zip, download through a short-lived file token, restore (the server
 // restarts: the panel waits for /api/health and reloads) and delete; plus the
-// automatic schedule kept in settings (backups.cron, backups.cronMaxKeep).
+// automatic schedule kept in settings (backups.cron, backups.cronMaxKeep) and
+// the S3 bucket backups go to (backups.s3).
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { ApiError, api, fieldError } from '../api';
 import { ErrorBanner, Row, Spinner, confirmDanger, toast } from '../ui';
+import { S3Form } from './S3Settings';
 
 export function formatBytes(n: number) {
   if (!(n >= 0)) return '';
@@ -150,6 +152,7 @@ export function Backups() {
         </table>
       </div>
       <Schedule />
+      <S3Form target="backups" onSaved={load} />
       {restoring && (
         <div class="overlay" role="alertdialog" aria-modal="true" aria-labelledby="restoring-msg">
           <div class="card">

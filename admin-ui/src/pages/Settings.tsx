@@ -6,7 +6,7 @@ import { Check, ErrorBanner, Row, Spinner, toast } from '../ui';
 import { href } from '../router';
 
 /** The settings screens, as `#/settings/<key>` (the application settings at `#/settings`). */
-const SETTINGS_PAGES: [string, string][] = [['', 'Application'], ['export-collections', 'Export collections'], ['import-collections', 'Import collections']];
+const SETTINGS_PAGES: [string, string][] = [['', 'Application'], ['storage', 'Files storage'], ['export-collections', 'Export collections'], ['import-collections', 'Import collections']];
 
 export function SettingsNav({ active }: { active: string }) {
   return (
