@@ -311,45 +311,72 @@
     return e.next();
   }
 
-  function baseEvent(ev, state) {
-    const headers = ev.headers || {};
-    const info = { method: ev.method, query: ev.query || {}, headers, body: ev.body || {}, context: "default" };
-    const e = {
-      app,
-      auth: ev.auth ? Record.__stored(ev.auth) : null,
-      request: {
-        method: ev.method,
-        url: {
-          path: ev.path,
-          rawQuery: ev.rawQuery || "",
-          query: () => ({ get: (k) => (ev.query || {})[k] || "" }),
-          string: () => ev.path + (ev.rawQuery ? "?" + ev.rawQuery : ""),
-        },
-        header: { get: (k) => headers[String(k).toLowerCase().replace(/-/g, "_")] || "" },
-        pathValue: (name) => (ev.params || {})[name] || "",
-        remoteAddr: ev.remoteIp || "",
-      },
-      requestInfo: () => Object.assign({}, info, { auth: e.auth }),
-      realIP: () => ev.remoteIp || "",
-      hasSuperuserAuth: () => !!(e.auth && e.auth.isSuperuser()),
-      isTLS: () => false,
-    };
-    const answer = (status, type, body) => {
-      if (!state.resp) state.resp = { status: Number(status) || 200, type, body };
-    };
-    e.json = (status, body) => answer(status, "json", body === undefined ? null : JSON.parse(JSON.stringify(body)));
-    e.string = (status, body) => answer(status, "text", toString(body));
-    e.html = (status, body) => answer(status, "html", toString(body));
-    e.noContent = (status) => answer(status, "none", null);
-    e.redirect = (status, url) => answer(status, "redirect", String(url));
-    for (const [name, cls] of Object.entries(errors)) {
-      if (name !== "ApiError") {
-        const method = name[0].toLowerCase() + name.slice(1);
-        e[method] = (message, data) => new cls(message, data);
-      }
-    }
-    return e;
+  // Own data property `name` = `value` on `obj` (replacing a getter).
+  const own = (obj, name, value) => {
+    Object.defineProperty(obj, name, { value, writable: true, enumerable: true, configurable: true });
+    return value;
+  };
+  // A lazily built property of a prototype: made on first read, then an
+  // ordinary (writable) property of the instance.
+  const lazy = (proto, name, make) => Object.defineProperty(proto, name, {
+    get() { return own(this, name, make(this.__ev)); },
+    set(value) { own(this, name, value); },
+    configurable: true,
+  });
+
+  // `e.request`: built only when a hook reads it.
+  function Request(ev) {
+    this.__ev = ev;
+    this.method = ev.method;
+    this.remoteAddr = ev.remoteIp || "";
   }
+  lazy(Request.prototype, "url", (ev) => ({
+    path: ev.path,
+    rawQuery: ev.rawQuery || "",
+    query: () => ({ get: (k) => (ev.query || {})[k] || "" }),
+    string: () => ev.path + (ev.rawQuery ? "?" + ev.rawQuery : ""),
+  }));
+  lazy(Request.prototype, "header", (ev) => {
+    const headers = ev.headers || {};
+    return { get: (k) => headers[String(k).toLowerCase().replace(/-/g, "_")] || "" };
+  });
+  Request.prototype.pathValue = function (name) { return (this.__ev.params || {})[name] || ""; };
+
+  // A request event: its data on the instance, its methods on the
+  // prototype, so an event costs a few allocations rather than a closure
+  // per method (hooked requests build one each).
+  function RequestEvent(ev, state) {
+    this.__ev = ev;
+    this.__state = state;
+    this.auth = ev.auth ? Record.__stored(ev.auth) : null;
+  }
+  const eventProto = RequestEvent.prototype;
+  eventProto.app = app;
+  lazy(eventProto, "request", (ev) => new Request(ev));
+  eventProto.requestInfo = function () {
+    const ev = this.__ev;
+    return { method: ev.method, query: ev.query || {}, headers: ev.headers || {}, body: ev.body || {}, context: "default", auth: this.auth };
+  };
+  eventProto.realIP = function () { return this.__ev.remoteIp || ""; };
+  eventProto.hasSuperuserAuth = function () { return !!(this.auth && this.auth.isSuperuser()); };
+  eventProto.isTLS = () => false;
+  // The first answer a handler gives is the one sent.
+  eventProto.__answer = function (status, type, body) {
+    const state = this.__state;
+    if (!state.resp) state.resp = { status: Number(status) || 200, type, body };
+  };
+  eventProto.json = function (status, body) {
+    this.__answer(status, "json", body === undefined ? null : JSON.parse(JSON.stringify(body)));
+  };
+  eventProto.string = function (status, body) { this.__answer(status, "text", toString(body)); };
+  eventProto.html = function (status, body) { this.__answer(status, "html", toString(body)); };
+  eventProto.noContent = function (status) { this.__answer(status, "none", null); };
+  eventProto.redirect = function (status, url) { this.__answer(status, "redirect", String(url)); };
+  for (const [name, cls] of Object.entries(errors)) {
+    if (name !== "ApiError") eventProto[name[0].toLowerCase() + name.slice(1)] = (message, data) => new cls(message, data);
+  }
+
+  const baseEvent = (ev, state) => new RequestEvent(ev, state);
 
   // ValidationError values in error data (PocketBase keeps their code and
   // message; every other leaf becomes an opaque "invalid value").
