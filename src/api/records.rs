@@ -95,14 +95,17 @@ pub async fn list(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let collection = record_collection(&state, &path)?;
-    let query = records::parse_list_query(&query_map(&req)?)?;
+    let params = query_map(&req)?;
+    let query = records::parse_list_query(&params)?;
+    let search = params.get("search").map(String::as_str).unwrap_or_default();
     let who = caller(&principal, &req);
-    let mut page = records::list(
+    let mut page = records::list_searched(
         &state.db,
         state.registry.snapshot(),
         collection.clone(),
         who.clone(),
         query,
+        search,
     )
     .await?;
     page.items = expanded(

@@ -1,5 +1,7 @@
 //! The list action: pagination, `filter` and `sort` compiled through the
 //! rules engine, the list rule ANDed in, and an optional total count.
+//! A full-text `search` (see `crate::search`) is one more ANDed condition in
+//! the same rule-checked WHERE, and `sort=@rank` orders by its BM25 score.
 
 use super::access::{self, Access, Caller};
 use super::read::{Bind, row_values, serialize};
@@ -118,40 +120,210 @@ pub async fn list_with_params(
     query: ListQuery,
     bound: &Map<String, Value>,
 ) -> Result<ListPage, RecordError> {
-    guard_request_macros(&caller, &query.filter)?;
-    guard_request_macros(&caller, &query.sort)?;
-    let access = access::resolve(&snapshot, &collection.rules.list, &caller, &collection)?;
+    list_inner(db, snapshot, collection, caller, query, bound, "").await
+}
+
+/// The list action with a full-text `search` (empty: none).
+pub async fn list_searched(
+    db: &Db,
+    snapshot: Arc<Snapshot>,
+    collection: Arc<CompiledCollection>,
+    caller: Caller,
+    query: ListQuery,
+    search: &str,
+) -> Result<ListPage, RecordError> {
+    list_inner(db, snapshot, collection, caller, query, &Map::new(), search).await
+}
+
+/// The rule-checked WHERE of a list (or aggregate) request: the caller's
+/// filter, the search, the list rule, and the join guards of whatever
+/// `with_scope` (the sort) compiled, ANDed together.
+pub(super) struct Selection {
+    pub conditions: Vec<String>,
+    pub params: Vec<SqlValue>,
+}
+
+impl Selection {
+    pub(super) fn where_sql(&self) -> String {
+        if self.conditions.is_empty() {
+            String::new()
+        } else {
+            format!(" WHERE {}", self.conditions.join(" AND "))
+        }
+    }
+}
+
+/// Builds the [`Selection`]; `with_scope` runs with the request's field
+/// scope before the join guards are collected (the sort compiles there).
+pub(super) fn select<T>(
+    snapshot: &Snapshot,
+    collection: &CompiledCollection,
+    caller: &Caller,
+    filter: &str,
+    bound: &Map<String, Value>,
+    search: Option<&Searched>,
+    with_scope: impl FnOnce(&FieldScope) -> Result<T, RecordError>,
+) -> Result<(Selection, T), RecordError> {
+    guard_request_macros(caller, filter)?;
+    let access = access::resolve(snapshot, &collection.rules.list, caller, collection)?;
     let aliases = Cell::new(0);
     let scope = FieldScope::new(
-        &snapshot,
-        &collection,
+        snapshot,
+        collection,
         Trust::of_query_by(caller.superuser),
-        &caller,
+        caller,
         &aliases,
     );
     let mut conditions: Vec<String> = Vec::new();
     let mut params: Vec<SqlValue> = Vec::new();
-    if !query.filter.trim().is_empty() {
-        let expr = rules::parse_filter_with_params(&query.filter, bound)?;
+    if !filter.trim().is_empty() {
+        let expr = rules::parse_filter_with_params(filter, bound)?;
         let fragment = rules::compile(&expr, &scope)?;
         conditions.push(format!("({})", fragment.sql));
         params.extend(fragment.params);
+    }
+    if let Some(searched) = search {
+        conditions.push(searched.condition.clone());
+        params.push(SqlValue::Text(searched.matched.clone()));
     }
     if let Access::Filter(fragment) = access {
         conditions.push(format!("({})", fragment.sql));
         params.extend(fragment.params);
     }
-    let order = rules::compile_order(&rules::parse_sort(&query.sort)?, &scope)?;
+    let out = with_scope(&scope)?;
     // Related rows the filter or sort joined must be listable (rule_scope docs).
     for guard in scope.take_join_guards() {
         conditions.push(format!("({})", guard.sql));
         params.extend(guard.params);
     }
-    let where_sql = if conditions.is_empty() {
-        String::new()
-    } else {
-        format!(" WHERE {}", conditions.join(" AND "))
+    Ok((Selection { conditions, params }, out))
+}
+
+/// A search translated for one caller: the WHERE condition (one `?`, the
+/// MATCH text) and the BM25 expression for `sort=@rank`.
+pub(super) struct Searched {
+    condition: String,
+    matched: String,
+    rank_sql: String,
+    weights: Vec<f64>,
+}
+
+fn search_error(message: String) -> RecordError {
+    let mut errors = crate::validation::ValidationErrors::new();
+    errors.add(
+        "search",
+        crate::validation::FieldError::new("validation_invalid_search", message),
+    );
+    RecordError::Invalid {
+        message: "Invalid search.",
+        errors,
+    }
+}
+
+/// Translates `search` for `caller` (`None` when empty). Only columns the
+/// caller could filter on are searched: hidden ones (and an auth
+/// collection's `email`) for superusers only.
+pub(super) fn searched(
+    collection: &CompiledCollection,
+    caller: &Caller,
+    search: &str,
+) -> Result<Option<Searched>, RecordError> {
+    if search.trim().is_empty() {
+        return Ok(None);
+    }
+    let Some(spec) = crate::search::SearchSpec::of(&collection.def) else {
+        return Err(search_error(
+            "This collection has no searchable fields.".into(),
+        ));
     };
+    let columns: Vec<usize> = (0..spec.fields.len())
+        .filter(|&i| caller.superuser || spec.public[i])
+        .collect();
+    if columns.is_empty() {
+        return Err(search_error(
+            "This collection has no searchable fields.".into(),
+        ));
+    }
+    let matched =
+        crate::search::to_match(search, &columns).map_err(|e| search_error(e.to_string()))?;
+    let fts = crate::db::ident(&crate::search::fts_table(&collection.def.id));
+    let table = crate::db::ident(collection.name.as_str());
+    let weights = vec!["?"; spec.weights.len()].join(", ");
+    Ok(Some(Searched {
+        condition: format!("{table}.rowid IN (SELECT rowid FROM {fts} WHERE {fts} MATCH ?)"),
+        rank_sql: format!(
+            "(SELECT bm25({fts}, {weights}) FROM {fts} WHERE {fts} MATCH ? AND {fts}.rowid = {table}.rowid)"
+        ),
+        matched,
+        weights: spec.weights,
+    }))
+}
+
+/// Splits `@rank` / `-@rank` out of a sort: the rest, and whether (and
+/// which way) to order by rank.
+fn split_rank(sort: &str) -> (String, Option<bool>) {
+    let mut rank = None;
+    let rest: Vec<&str> = sort
+        .split(',')
+        .filter(|item| match item.trim() {
+            "@rank" | "+@rank" => {
+                rank.get_or_insert(false);
+                false
+            }
+            "-@rank" => {
+                rank.get_or_insert(true);
+                false
+            }
+            _ => true,
+        })
+        .collect();
+    (rest.join(","), rank)
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn list_inner(
+    db: &Db,
+    snapshot: Arc<Snapshot>,
+    collection: Arc<CompiledCollection>,
+    caller: Caller,
+    query: ListQuery,
+    bound: &Map<String, Value>,
+    search: &str,
+) -> Result<ListPage, RecordError> {
+    guard_request_macros(&caller, &query.sort)?;
+    let (sort, rank) = split_rank(&query.sort);
+    let search = searched(&collection, &caller, search)?;
+    let rank = match (rank, &search) {
+        (None, _) => None,
+        (Some(desc), Some(s)) => Some((desc, s)),
+        (Some(_), None) => {
+            return Err(search_error("sort=@rank needs a search text.".into()));
+        }
+    };
+    let (selection, mut order) = select(
+        &snapshot,
+        &collection,
+        &caller,
+        &query.filter,
+        bound,
+        search.as_ref(),
+        |scope| Ok(rules::compile_order(&rules::parse_sort(&sort)?, scope)?),
+    )?;
+    if let Some((desc, s)) = rank {
+        // BM25 is lower for better matches: ascending is best first.
+        let dir = if desc { "DESC" } else { "ASC" };
+        let rest = std::mem::take(&mut order.sql);
+        order.sql = format!("{} {dir}", s.rank_sql);
+        if !rest.is_empty() {
+            order.sql = format!("{}, {rest}", order.sql);
+        }
+        let mut ps: Vec<SqlValue> = s.weights.iter().map(|w| SqlValue::Real(*w)).collect();
+        ps.push(SqlValue::Text(s.matched.clone()));
+        ps.append(&mut order.params);
+        order.params = ps;
+    }
+    let where_sql = selection.where_sql();
+    let params = selection.params;
     let order_sql = if order.sql.is_empty() {
         String::new()
     } else {

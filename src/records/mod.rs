@@ -26,7 +26,7 @@ pub use expand::{ExpandTree, MAX_EXPAND_DEPTH, expand};
 pub use files::{Cleanup, Upload};
 pub use hooked::{Next, Stage, WriteHooks};
 // For hooks' `$app.recordQuery`, which selects rows with its own WHERE.
-pub use list::{ListPage, ListQuery, list, list_with_params, parse_list_query};
+pub use list::{ListPage, ListQuery, list, list_searched, list_with_params, parse_list_query};
 pub use read::{
     StoredFile, find_file, matches_rule, select_sql, view, view_as_owner, view_in, view_sample,
 };

@@ -43,6 +43,7 @@ mod realtime;
 mod records;
 mod replication;
 mod rule_paths;
+mod search;
 mod settings;
 mod settings_encryption;
 mod settings_keys;
