@@ -126,6 +126,22 @@ pub async fn list(
     }
 }
 
+/// `GET /api/collections/{c}/aggregate`: groups and aggregates over the
+/// records the caller could list.
+pub async fn aggregate(
+    req: HttpRequest,
+    principal: Principal,
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let collection = record_collection(&state, &path)?;
+    let query = records::parse_aggregate_query(&query_map(&req)?)?;
+    let who = caller(&principal, &req);
+    let items =
+        records::aggregate(&state.db, state.registry.snapshot(), collection, who, query).await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "items": items })))
+}
+
 pub async fn view(
     req: HttpRequest,
     principal: Principal,

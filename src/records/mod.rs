@@ -4,6 +4,7 @@
 //! realtime subscriber may see of a committed change.
 
 mod access;
+mod aggregate;
 mod auth_records;
 mod broadcast;
 mod expand;
@@ -21,6 +22,7 @@ pub mod value;
 mod write;
 
 pub use access::Caller;
+pub use aggregate::{AggregateQuery, MAX_AGGREGATE_GROUPS, aggregate, parse_aggregate_query};
 pub use broadcast::visible;
 pub use expand::{ExpandTree, MAX_EXPAND_DEPTH, expand};
 pub use files::{Cleanup, Upload};

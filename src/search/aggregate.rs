@@ -1,4 +1,4 @@
-//! The `groupBy`, `agg` and `sort` parameters of
+//! The `groupBy`, `aggregate` and `sort` parameters of
 //! `GET /api/collections/{c}/aggregate`, parsed and checked against the
 //! collection's fields. Output keys: a group column is keyed by what was
 //! asked (`kind`, `created:month`); an aggregate by `count` for `count()`
@@ -34,11 +34,14 @@ impl Bucket {
     }
 }
 
-/// One `groupBy` entry.
+/// One `groupBy` entry: the path as asked (`kind`, `owner.name`), and for a
+/// field of this collection the field itself (`None` for a relation path,
+/// which the list's field scope resolves and checks).
 #[derive(Debug, Clone, PartialEq)]
 pub struct GroupSpec {
     pub key: String,
-    pub field: Field,
+    pub path: String,
+    pub field: Option<Field>,
     pub bucket: Option<Bucket>,
 }
 
@@ -53,7 +56,7 @@ pub enum AggFn {
     Max,
 }
 
-/// One `agg` entry; `field` is `None` only for `count()`.
+/// One `aggregate` entry; `field` is `None` only for `count()`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AggSpec {
     pub key: String,
@@ -61,14 +64,21 @@ pub struct AggSpec {
     pub field: Option<Field>,
 }
 
-/// Whether a caller may read `field` (hidden fields and an auth
-/// collection's `email` are superuser-only here, as in search).
+/// Whether a caller may group or aggregate by `field` (hidden fields and an
+/// auth collection's `email` are superuser-only here, as in search).
 pub fn readable(collection: &Collection, field: &Field, superuser: bool) -> bool {
+    let auth = collection.kind == CollectionType::Auth;
+    // Password hashes and token keys are never an answer, not even to superusers.
+    if matches!(field.kind, FieldKind::Password { .. })
+        || (auth && field.name.as_str() == "tokenKey")
+    {
+        return false;
+    }
     if superuser {
         return true;
     }
-    let auth_email = collection.kind == CollectionType::Auth && field.name.as_str() == "email";
-    !field.hidden && !auth_email && !matches!(field.kind, FieldKind::Password { .. })
+    let auth_email = auth && field.name.as_str() == "email";
+    !field.hidden && !auth_email
 }
 
 fn find<'a>(collection: &'a Collection, name: &str, superuser: bool) -> Option<&'a Field> {
@@ -108,22 +118,29 @@ pub fn parse_group_by(
                 (name, Some(bucket))
             }
         };
-        let Some(field) = find(collection, name, superuser) else {
-            return Err(format!("Unknown or not allowed field {name:?}."));
+        let field = if name.contains('.') {
+            None
+        } else {
+            let Some(field) = find(collection, name, superuser) else {
+                return Err(format!("Unknown or not allowed field {name:?}."));
+            };
+            Some(field.clone())
         };
-        let dated = matches!(
-            field.kind,
-            FieldKind::Date { .. } | FieldKind::Autodate { .. }
-        );
+        let dated = field
+            .as_ref()
+            .is_some_and(|f| matches!(f.kind, FieldKind::Date { .. } | FieldKind::Autodate { .. }));
         if bucket.is_some() && !dated {
-            return Err(format!("Field {name:?} is not a date field."));
+            return Err(format!(
+                "Field {name:?} is not a date field of this collection."
+            ));
         }
         if out.iter().any(|g: &GroupSpec| g.key == entry) {
             return Err(format!("{entry:?} is listed twice."));
         }
         out.push(GroupSpec {
             key: entry.to_owned(),
-            field: field.clone(),
+            path: name.to_owned(),
+            field,
             bucket,
         });
     }
@@ -133,7 +150,7 @@ pub fn parse_group_by(
     Ok(out)
 }
 
-/// Parses `agg` (empty: `count()`).
+/// Parses `aggregate` (empty: `count()`).
 pub fn parse_aggs(
     raw: &str,
     collection: &Collection,

@@ -3,7 +3,7 @@
 //! searchable fields (`index`: its DDL and the triggers that keep it in step
 //! with the record table inside every write transaction), the translation of
 //! an end user's search text into an FTS5 query that is always well formed
-//! (`query`), and the parsing of `groupBy`/`agg` parameters (`aggregate`).
+//! (`query`), and the parsing of `groupBy`/`aggregate` parameters (`aggregate`).
 //! Running a search or an aggregation under the list rule is left to
 //! `records`, which owns the rule-checked WHERE clause; schema changes call
 //! `index` from `schema::ddl` so the index follows every table rebuild.

@@ -6,6 +6,7 @@ mod helpers;
 mod access;
 mod accounts;
 mod admin_ui;
+mod aggregate;
 mod auth;
 mod auth_bodies;
 mod auth_collections;

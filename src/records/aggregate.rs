@@ -1,0 +1,241 @@
+//! The aggregate action (`GET /api/collections/{c}/aggregate`): groups and
+//! aggregates over exactly the records the caller could list. The WHERE is
+//! the list's own rule-checked [`Selection`] (filter, search, list rule, join
+//! guards), so a caller never counts a record they could not fetch; group
+//! paths and aggregated fields are read through the same field scope as a
+//! sort. Parsing `groupBy`/`aggregate` is `crate::search::aggregate`'s job.
+
+use super::RecordError;
+use super::access::Caller;
+use super::list::{Selection, guard_request_macros, searched, select};
+use super::read::Bind;
+use super::value::from_sql;
+use crate::db::Db;
+use crate::rules::{self, SqlFragment, SqlValue};
+use crate::schema::{CompiledCollection, Field, Snapshot, number_json};
+use crate::search::aggregate::{self as spec, AggFn, AggSpec, GroupSpec};
+use crate::validation::{FieldError, ValidationErrors};
+use rusqlite::types::ValueRef;
+use serde_json::{Map, Value, json};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// Most groups one answer carries (`limit` is clamped to it).
+pub const MAX_AGGREGATE_GROUPS: i64 = 1000;
+
+/// Parsed aggregate parameters (raw text; checked against the schema later).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AggregateQuery {
+    pub group_by: String,
+    pub aggregate: String,
+    pub filter: String,
+    pub search: String,
+    pub sort: String,
+    pub limit: i64,
+}
+
+fn invalid(field: &'static str, message: String) -> RecordError {
+    let mut errors = ValidationErrors::new();
+    errors.add(field, FieldError::new("validation_invalid_value", message));
+    RecordError::Invalid {
+        message: "Invalid aggregate query.",
+        errors,
+    }
+}
+
+/// Reads `groupBy`, `aggregate`, `filter`, `search`, `sort` and `limit`.
+pub fn parse_aggregate_query(
+    params: &HashMap<String, String>,
+) -> Result<AggregateQuery, RecordError> {
+    let text = |key: &str| params.get(key).cloned().unwrap_or_default();
+    let limit = match params
+        .get("limit")
+        .map(|s| s.trim())
+        .filter(|s| !s.is_empty())
+    {
+        None => MAX_AGGREGATE_GROUPS,
+        Some(raw) => raw
+            .parse::<i64>()
+            .map_err(|_| invalid("limit", "limit must be an integer.".into()))?
+            .clamp(1, MAX_AGGREGATE_GROUPS),
+    };
+    Ok(AggregateQuery {
+        group_by: text("groupBy"),
+        aggregate: text("aggregate"),
+        filter: text("filter"),
+        search: text("search"),
+        sort: text("sort"),
+        limit,
+    })
+}
+
+/// The SQL of one group column (a date bucket cuts the stored UTC text).
+fn group_sql(group: &GroupSpec, scope: &dyn rules::Scope) -> Result<SqlFragment, RecordError> {
+    let mut value = rules::compile_value(&group.path, scope)?;
+    if let Some(bucket) = group.bucket {
+        value.sql = format!("substr({}, 1, {})", value.sql, bucket.prefix_len());
+    }
+    Ok(value)
+}
+
+/// The SQL of one aggregate. `count(field)` counts non-empty values; `sum`
+/// of no rows is 0 (SQLite's NULL would read as "no data").
+fn agg_sql(agg: &AggSpec, scope: &dyn rules::Scope) -> Result<SqlFragment, RecordError> {
+    let Some(field) = &agg.field else {
+        return Ok(SqlFragment::raw("count(*)"));
+    };
+    let mut value = rules::compile_value(field.name.as_str(), scope)?;
+    let v = &value.sql;
+    value.sql = match agg.func {
+        AggFn::Count => {
+            format!("count(CASE WHEN {v} IS NULL OR {v} = '' OR {v} = '[]' THEN NULL ELSE 1 END)")
+        }
+        AggFn::CountDistinct => format!("count(DISTINCT {v})"),
+        AggFn::Sum => format!("coalesce(sum({v}), 0)"),
+        AggFn::Avg => format!("avg({v})"),
+        AggFn::Min => format!("min({v})"),
+        AggFn::Max => format!("max({v})"),
+    };
+    Ok(value)
+}
+
+/// A plain SQL value as JSON: integral reals as integers (PocketBase writes
+/// numbers from float64, so `340.0` is `340`).
+fn plain_json(raw: ValueRef<'_>) -> Value {
+    match raw {
+        ValueRef::Null => Value::Null,
+        ValueRef::Integer(i) => json!(i),
+        ValueRef::Real(f) => number_json(f),
+        ValueRef::Text(t) => Value::String(String::from_utf8_lossy(t).into_owned()),
+        ValueRef::Blob(_) => Value::Null,
+    }
+}
+
+/// How a result column reads back: through its field when it is one of this
+/// collection's fields read whole (so a bool is `true`, a multi-select an
+/// array), otherwise as a plain value.
+fn decoder(field: Option<&Field>) -> impl Fn(ValueRef<'_>) -> Value + Send + 'static {
+    let field = field.cloned();
+    move |raw| match (&field, raw) {
+        (_, ValueRef::Null) => Value::Null,
+        (Some(f), raw) => from_sql(f, raw),
+        (None, raw) => plain_json(raw),
+    }
+}
+
+type Decoder = Box<dyn Fn(ValueRef<'_>) -> Value + Send>;
+
+/// The aggregate action: one object per group, keyed by the group paths
+/// and the aggregate keys.
+pub async fn aggregate(
+    db: &Db,
+    snapshot: Arc<Snapshot>,
+    collection: Arc<CompiledCollection>,
+    caller: Caller,
+    query: AggregateQuery,
+) -> Result<Vec<Value>, RecordError> {
+    guard_request_macros(&caller, &query.group_by)?;
+    let groups = spec::parse_group_by(&query.group_by, &collection.def, caller.superuser)
+        .map_err(|e| invalid("groupBy", e))?;
+    let aggs = spec::parse_aggs(&query.aggregate, &collection.def, caller.superuser)
+        .map_err(|e| invalid("aggregate", e))?;
+    let keys: Vec<String> = groups
+        .iter()
+        .map(|g| g.key.clone())
+        .chain(aggs.iter().map(|a| a.key.clone()))
+        .collect();
+    let key_refs: Vec<&str> = keys.iter().map(String::as_str).collect();
+    let sort = spec::parse_sort(&query.sort, &key_refs).map_err(|e| invalid("sort", e))?;
+    let search = searched(&collection, &caller, &query.search)?;
+    let (selection, columns) = select(
+        &snapshot,
+        &collection,
+        &caller,
+        &query.filter,
+        &serde_json::Map::new(),
+        search.as_ref(),
+        |scope| {
+            let mut out = Vec::new();
+            for g in &groups {
+                out.push(group_sql(g, scope)?);
+            }
+            for a in &aggs {
+                out.push(agg_sql(a, scope)?);
+            }
+            Ok(out)
+        },
+    )?;
+    let decoders: Vec<Decoder> = groups
+        .iter()
+        .map(|g| Box::new(decoder(g.field.as_ref().filter(|_| g.bucket.is_none()))) as Decoder)
+        .chain(aggs.iter().map(|a| {
+            // min/max keep their field's type; counts, sums and averages are numbers.
+            let field = a
+                .field
+                .as_ref()
+                .filter(|_| matches!(a.func, AggFn::Min | AggFn::Max));
+            Box::new(decoder(field)) as Decoder
+        }))
+        .collect();
+    let (sql, params) = statement(
+        &collection,
+        &selection,
+        &columns,
+        groups.len(),
+        &sort,
+        query.limit,
+    );
+    db.read(move |conn| {
+        let mut stmt = conn.prepare_cached(&sql)?;
+        let mut rows = stmt.query(rusqlite::params_from_iter(params.iter().map(Bind)))?;
+        let mut items = Vec::new();
+        while let Some(row) = rows.next()? {
+            let mut item = Map::new();
+            for (i, (key, decode)) in keys.iter().zip(&decoders).enumerate() {
+                item.insert(key.clone(), decode(row.get_ref(i)?));
+            }
+            items.push(Value::Object(item));
+        }
+        Ok::<_, RecordError>(items)
+    })
+    .await
+}
+
+/// `SELECT groups, aggregates FROM table WHERE selection GROUP BY groups
+/// ORDER BY sort LIMIT ?` and its bound values in placeholder order.
+fn statement(
+    collection: &CompiledCollection,
+    selection: &Selection,
+    columns: &[SqlFragment],
+    group_count: usize,
+    sort: &[(usize, bool)],
+    limit: i64,
+) -> (String, Vec<SqlValue>) {
+    let table = crate::db::ident(collection.name.as_str());
+    let select_list: Vec<&str> = columns.iter().map(|c| c.sql.as_str()).collect();
+    let mut sql = format!(
+        "SELECT {} FROM {table}{}",
+        select_list.join(", "),
+        selection.where_sql()
+    );
+    // Result columns by position: the group expressions are not repeated.
+    let positions = |n: usize| (1..=n).map(|i| i.to_string()).collect::<Vec<_>>();
+    if group_count > 0 {
+        sql.push_str(&format!(" GROUP BY {}", positions(group_count).join(", ")));
+    }
+    let mut order: Vec<String> = sort
+        .iter()
+        .map(|(i, desc)| format!("{} {}", i + 1, if *desc { "DESC" } else { "ASC" }))
+        .collect();
+    if order.is_empty() {
+        order = positions(group_count);
+    }
+    if !order.is_empty() {
+        sql.push_str(&format!(" ORDER BY {}", order.join(", ")));
+    }
+    sql.push_str(" LIMIT ?");
+    let mut params: Vec<SqlValue> = columns.iter().flat_map(|c| c.params.clone()).collect();
+    params.extend(selection.params.iter().cloned());
+    params.push(SqlValue::Integer(limit));
+    (sql, params)
+}
