@@ -14,7 +14,7 @@
 
 use crate::db::ident;
 use crate::schema::{Collection, CollectionType, FieldKind};
-use rusqlite::Connection;
+use rusqlite::{Connection, TransactionBehavior};
 
 /// What the index of a collection looks like: its searchable fields in order
 /// (column `c{i}` holds `fields[i]`), their BM25 weights, and the tokenizer.
@@ -143,4 +143,59 @@ pub fn create(conn: &Connection, collection: &Collection) -> rusqlite::Result<()
 pub fn reindex(conn: &Connection, collection: &Collection) -> rusqlite::Result<()> {
     drop(conn, collection)?;
     create(conn, collection)
+}
+
+/// Why `search reindex` could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum ReindexError {
+    #[error("no collection named {0:?}")]
+    UnknownCollection(String),
+    #[error("collection {0:?} has no searchable fields")]
+    NotSearchable(String),
+    #[error(transparent)]
+    Schema(#[from] crate::schema::SchemaError),
+    #[error(transparent)]
+    Sqlite(#[from] rusqlite::Error),
+}
+
+impl From<crate::db::DbError> for ReindexError {
+    fn from(e: crate::db::DbError) -> Self {
+        ReindexError::Schema(e.into())
+    }
+}
+
+/// Rebuilds, in one write transaction, the index of every collection with
+/// searchable fields, or only of `only` (a name or id); returns each
+/// rebuilt collection's name and how many rows its index holds.
+pub fn reindex_all(
+    conn: &mut Connection,
+    only: Option<&str>,
+) -> Result<Vec<(String, i64)>, ReindexError> {
+    let collections = crate::schema::load_all(conn)?;
+    let chosen: Vec<&Collection> = collections
+        .iter()
+        .filter(|c| only.is_none_or(|o| c.name.as_str() == o || c.id == o))
+        .collect();
+    if let Some(o) = only {
+        match chosen.first() {
+            None => return Err(ReindexError::UnknownCollection(o.to_owned())),
+            Some(c) if SearchSpec::of(c).is_none() => {
+                return Err(ReindexError::NotSearchable(o.to_owned()));
+            }
+            Some(_) => {}
+        }
+    }
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let mut done = Vec::new();
+    for collection in chosen {
+        if SearchSpec::of(collection).is_none() {
+            continue;
+        }
+        reindex(&tx, collection)?;
+        let count_sql = format!("SELECT count(*) FROM {}", ident(&fts_table(&collection.id)));
+        let rows: i64 = tx.query_row(&count_sql, [], |r| r.get(0))?;
+        done.push((collection.name.as_str().to_owned(), rows));
+    }
+    tx.commit()?;
+    Ok(done)
 }

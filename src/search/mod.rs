@@ -13,5 +13,5 @@ pub mod index;
 pub mod query;
 
 pub use aggregate::{AggFn, AggSpec, Bucket, GroupSpec};
-pub use index::{SearchSpec, fts_table, reindex};
+pub use index::{ReindexError, SearchSpec, fts_table, reindex, reindex_all};
 pub use query::{MAX_SEARCH_BYTES, MAX_SEARCH_TERMS, SearchQueryError, to_match};

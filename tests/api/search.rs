@@ -601,3 +601,56 @@ async fn the_index_follows_updates_deletes_cascades_truncation_and_field_changes
     let (status, _) = w.list(Who::Super, &[("search", "banana")]).await;
     assert_eq!(status, 400, "no searchable fields left");
 }
+
+/// Runs the binary off the runtime, so a just-stopped server can finish
+/// releasing the data dir lock meanwhile.
+async fn ferrobase(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_ferrobase"));
+    command.args(args).arg("--dir").arg(dir);
+    tokio::task::spawn_blocking(move || command.output().expect("ferrobase runs"))
+        .await
+        .expect("join")
+}
+
+#[tokio::test]
+async fn search_reindex_rebuilds_a_lost_index_from_the_table() {
+    let tmp = crate::helpers::DataDir::new();
+    let app = crate::helpers::spawn_app_in(tmp.path()).await;
+    let def = app
+        .create_collection_ok(json!({"name": "notes", "listRule": "", "fields": [
+            {"name": "body", "type": "text", "searchable": true},
+        ]}))
+        .await;
+    for body in ["alpha beta", "beta gamma", "gamma delta"] {
+        app.create_record_ok("notes", json!({"body": body})).await;
+    }
+    app.stop().await;
+    // Lose the index rows behind the triggers' back.
+    let fts = format!("_fts_{}", def["id"].as_str().expect("id"));
+    let conn = rusqlite::Connection::open(tmp.path().join("data.db")).expect("open");
+    conn.execute_batch(&format!("DELETE FROM \"{fts}\""))
+        .expect("emptied");
+    drop(conn);
+
+    let unknown = ferrobase(tmp.path(), &["search", "reindex", "--collection", "nope"]).await;
+    let plain = ferrobase(tmp.path(), &["search", "reindex", "--collection", "users"]).await;
+    let done = ferrobase(tmp.path(), &["search", "reindex", "--collection", "notes"]).await;
+
+    assert!(
+        !unknown.status.success(),
+        "an unknown collection is an error"
+    );
+    assert!(!plain.status.success(), "users has no searchable field");
+    let out = String::from_utf8_lossy(&done.stdout);
+    assert!(
+        done.status.success(),
+        "{out} {}",
+        String::from_utf8_lossy(&done.stderr)
+    );
+    assert!(out.contains("Reindexed notes: 3 record(s)"), "{out}");
+    let app = crate::helpers::spawn_app_in(tmp.path()).await;
+    let (status, body) =
+        status_json(app.list_records("notes", &[("search", "beta")], None).await).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["totalItems"], 2, "the rebuilt index answers: {body}");
+}
