@@ -108,6 +108,7 @@ pub async fn list(
         search,
     )
     .await?;
+    mark(&state, &collection, &who, &params, search, &mut page.items).await?;
     page.items = expanded(
         &req,
         &state,
@@ -124,6 +125,40 @@ pub async fn list(
         (Some(response), _) => Ok(response),
         (None, page) => respond::json(&req, page, true),
     }
+}
+
+/// Replaces the values that `fields=name:highlight|snippet` asks for with
+/// the search's marked text (nothing without a search).
+async fn mark(
+    state: &AppState,
+    collection: &Arc<CompiledCollection>,
+    who: &Caller,
+    params: &std::collections::HashMap<String, String>,
+    search: &str,
+    items: &mut [Value],
+) -> Result<(), ApiError> {
+    let wanted = params
+        .get("fields")
+        .map(|raw| super::fields::search_marks(raw))
+        .unwrap_or_default();
+    if wanted.is_empty() || search.trim().is_empty() {
+        return Ok(());
+    }
+    let ids = items
+        .iter()
+        .filter_map(|i| i["id"].as_str().map(str::to_owned))
+        .collect();
+    let marks =
+        records::search_marks(&state.db, collection.clone(), who, search, ids, wanted).await?;
+    for item in items.iter_mut() {
+        let id = item["id"].as_str().unwrap_or_default().to_owned();
+        if let (Some(marked), Value::Object(obj)) = (marks.get(&id), item) {
+            for (name, text) in marked {
+                obj.insert(name.clone(), text.clone());
+            }
+        }
+    }
+    Ok(())
 }
 
 /// `GET /api/collections/{c}/aggregate`: groups and aggregates over the

@@ -208,7 +208,7 @@ pub(super) struct Searched {
     weights: Vec<f64>,
 }
 
-fn search_error(message: String) -> RecordError {
+pub(super) fn search_error(message: String) -> RecordError {
     let mut errors = crate::validation::ValidationErrors::new();
     errors.add(
         "search",
@@ -257,6 +257,13 @@ pub(super) fn searched(
         matched,
         weights: spec.weights,
     }))
+}
+
+impl Searched {
+    /// The FTS5 MATCH text (bound, never spliced).
+    pub(super) fn matched_text(&self) -> &str {
+        &self.matched
+    }
 }
 
 /// Splits `@rank` / `-@rank` out of a sort: the rest, and whether (and

@@ -12,6 +12,7 @@ mod files;
 pub mod hooked;
 mod input;
 mod list;
+mod marks;
 mod read;
 mod refs;
 mod scope;
@@ -29,6 +30,7 @@ pub use files::{Cleanup, Upload};
 pub use hooked::{Next, Stage, WriteHooks};
 // For hooks' `$app.recordQuery`, which selects rows with its own WHERE.
 pub use list::{ListPage, ListQuery, list, list_searched, list_with_params, parse_list_query};
+pub use marks::{SNIPPET_TOKENS, search_marks};
 pub use read::{
     StoredFile, find_file, matches_rule, select_sql, view, view_as_owner, view_in, view_sample,
 };

@@ -654,3 +654,133 @@ async fn search_reindex_rebuilds_a_lost_index_from_the_table() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["totalItems"], 2, "the rebuilt index answers: {body}");
 }
+
+#[tokio::test]
+async fn search_combines_with_fields_marks_expand_paging_and_skip_total() {
+    let mut runner = TestRunner::deterministic();
+    let w = world(&mut runner, 0).await;
+    let long = format!("{} cherry {}", "filler ".repeat(40), "words ".repeat(40));
+    for title in ["Cherry pie", "cherry cherry", long.as_str(), "banana"] {
+        w.app
+            .create_record_ok(
+                "docs",
+                json!({"owner": w.alice.0, "title": title, "note": "cherry secret"}),
+            )
+            .await;
+    }
+
+    let (status, body) = w
+        .list(
+            Who::Alice,
+            &[
+                ("search", "cherry"),
+                ("sort", "@rank"),
+                ("fields", "id,title:highlight,owner,expand.owner.email"),
+                ("expand", "owner"),
+                ("perPage", "2"),
+                ("page", "1"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["totalItems"], 3, "{body}");
+    let first = &body["items"][0];
+    assert_eq!(
+        first["title"], "<mark>cherry</mark> <mark>cherry</mark>",
+        "{body}"
+    );
+    assert_eq!(
+        first["expand"]["owner"]["email"], "alice@example.com",
+        "{body}"
+    );
+    assert!(
+        first.get("note").is_none(),
+        "fields keeps only what was asked"
+    );
+
+    let (status, body) = w
+        .list(
+            Who::Alice,
+            &[
+                ("search", "cherry"),
+                ("filter", "title ~ 'filler'"),
+                ("fields", "title:snippet"),
+                ("skipTotal", "1"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["totalItems"], -1, "{body}");
+    let snippet = body["items"][0]["title"].as_str().expect("snippet");
+    assert!(snippet.contains("<mark>cherry</mark>"), "{snippet}");
+    assert!(
+        snippet.len() < 200 && snippet.contains('…'),
+        "a short excerpt: {snippet}"
+    );
+
+    let (status, body) = w
+        .list(
+            Who::Alice,
+            &[("search", "cherry"), ("fields", "note:highlight")],
+        )
+        .await;
+    assert_eq!(
+        status, 400,
+        "a hidden field is not marked for a user: {body}"
+    );
+    let (status, body) = w
+        .list(
+            Who::Super,
+            &[("search", "cherry"), ("fields", "note:highlight")],
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["items"][0]["note"], "<mark>cherry</mark> secret",
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn invalid_utf8_in_a_search_is_not_a_500_and_views_refuse_search() {
+    let mut runner = TestRunner::deterministic();
+    let w = world(&mut runner, 3).await;
+    for raw in ["%FF", "%C3%28", "%00", "apple%FFbanana", "%E2%82", "%"] {
+        let r = w
+            .app
+            .su(
+                Method::GET,
+                &format!("/api/collections/docs/records?search={raw}"),
+                None,
+            )
+            .await;
+        let status = r.status().as_u16();
+        assert!(status == 200 || status == 400, "search={raw} got {status}");
+    }
+    w.app
+        .create_collection_ok(json!({"name": "doc_view", "type": "view", "listRule": "",
+            "viewQuery": "SELECT id, title FROM docs"}))
+        .await;
+    let (status, body) = status_json(
+        w.app
+            .list_records("doc_view", &[], Some(&w.app.superuser_token))
+            .await,
+    )
+    .await;
+    assert_eq!(
+        status, 200,
+        "a view over a searchable collection lists: {body}"
+    );
+    assert_eq!(body["totalItems"], 3, "{body}");
+    let (status, body) = status_json(
+        w.app
+            .list_records(
+                "doc_view",
+                &[("search", "apple")],
+                Some(&w.app.superuser_token),
+            )
+            .await,
+    )
+    .await;
+    assert_eq!(status, 400, "views have no index: {body}");
+}
