@@ -784,3 +784,100 @@ async fn invalid_utf8_in_a_search_is_not_a_500_and_views_refuse_search() {
     .await;
     assert_eq!(status, 400, "views have no index: {body}");
 }
+
+/// For each vocabulary word: the search hits equal the table's own answer
+/// (`~` scans the stored text; no word of `VOCAB` contains another).
+async fn assert_index_agrees(w: &World, fields: [&str; 2], when: &str) {
+    for word in VOCAB {
+        let scan = format!("{} ~ '{word}' || {} ~ '{word}'", fields[0], fields[1]);
+        let (_, table) = w.list(Who::Super, &[("filter", &scan)]).await;
+        let (status, found) = w.list(Who::Super, &[("search", word)]).await;
+        assert_eq!(status, 200, "{found}");
+        assert_eq!(ids(&found), ids(&table), "{word:?} after {when}");
+    }
+}
+
+#[tokio::test]
+async fn random_writes_batches_and_a_rebuild_keep_the_index_equal_to_the_table() {
+    let mut runner = TestRunner::deterministic();
+    let w = world(&mut runner, 6).await;
+    let app = &w.app;
+    app.su(
+        Method::PATCH,
+        "/api/settings",
+        Some(json!({"batch": {"enabled": true}})),
+    )
+    .await;
+    let ops = prop::collection::vec((0u8..4, words(), 0usize..64), 24)
+        .new_tree(&mut runner)
+        .expect("ops")
+        .current();
+    let mut live: Vec<String> = w.docs.iter().map(|d| d.id.clone()).collect();
+    let url = |id: &str| format!("/api/collections/docs/records/{id}");
+    for (i, (op, text, pick)) in ops.into_iter().enumerate() {
+        let text = text.join(" ");
+        let target = (!live.is_empty()).then(|| live[pick % live.len()].clone());
+        match (op, target) {
+            (0, _) | (_, None) => {
+                let r = app
+                    .create_record_ok("docs", json!({"owner": w.alice.0, "title": text}))
+                    .await;
+                live.push(r["id"].as_str().expect("id").to_owned());
+            }
+            (1, Some(id)) => {
+                let r = app
+                    .update_record("docs", &id, json!({"title": text, "note": text}))
+                    .await;
+                assert_eq!(r.status(), 200);
+            }
+            (2, Some(id)) => {
+                assert_eq!(app.delete_record("docs", &id).await.status(), 204);
+                live.retain(|x| *x != id);
+            }
+            (_, Some(id)) => {
+                // A batch: one create, one update, one delete; every other
+                // batch fails on its last request and must leave no trace.
+                let fail = i % 2 == 0;
+                let last = if fail {
+                    json!({"method": "POST", "url": "/api/collections/docs/records", "body": {"amount": "x"}})
+                } else {
+                    json!({"method": "DELETE", "url": url(&id)})
+                };
+                let (status, body) = status_json(
+                    app.su(Method::POST, "/api/batch", Some(json!({"requests": [
+                        {"method": "POST", "url": "/api/collections/docs/records",
+                         "body": {"owner": w.bob.0, "title": text, "id": format!("batch{i:010}")}},
+                        {"method": "PATCH", "url": url(&id), "body": {"note": text}},
+                        last,
+                    ]})))
+                    .await,
+                )
+                .await;
+                if fail {
+                    assert_eq!(status, 400, "{body}");
+                } else {
+                    assert_eq!(status, 200, "{body}");
+                    live.retain(|x| *x != id);
+                    live.push(format!("batch{i:010}"));
+                }
+            }
+        }
+        if i % 6 == 5 {
+            assert_index_agrees(&w, ["title", "note"], &format!("op {i}")).await;
+        }
+    }
+
+    // A field rename rebuilds the table (new rowids): the index follows.
+    let (_, def) = status_json(app.su(Method::GET, "/api/collections/docs", None).await).await;
+    let mut fields = def["fields"].as_array().expect("fields").clone();
+    for f in fields.iter_mut().filter(|f| f["name"] == "note") {
+        f["name"] = json!("remark");
+    }
+    let (status, body) = status_json(
+        app.update_collection("docs", json!({"fields": fields}))
+            .await,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_index_agrees(&w, ["title", "remark"], "a field rename").await;
+}
