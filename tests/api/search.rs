@@ -881,3 +881,38 @@ async fn random_writes_batches_and_a_rebuild_keep_the_index_equal_to_the_table()
     assert_eq!(status, 200, "{body}");
     assert_index_agrees(&w, ["title", "remark"], "a field rename").await;
 }
+
+#[tokio::test]
+async fn a_trigram_field_finds_substrings_and_folds_diacritics() {
+    let app = crate::helpers::spawn_app().await;
+    app.create_collection_ok(json!({"name": "parts", "listRule": "", "fields": [
+        {"name": "code", "type": "text", "searchable": true, "searchTrigram": true},
+    ]}))
+    .await;
+    for code in ["XJ-4410-Crème", "AB-9921", "xj-5000"] {
+        app.create_record_ok("parts", json!({"code": code})).await;
+    }
+    for (text, want, why) in [
+        ("441", 1, "a substring inside a code"),
+        ("xj-", 2, "case folded, punctuation kept"),
+        ("creme", 1, "diacritics folded"),
+        (
+            "99 21",
+            0,
+            "words are ANDed substrings; `99` is too short for a trigram",
+        ),
+        ("xj-*", 2, "a star is harmless (every trigram match is a substring)"),
+        ("xj", 0, "terms under three characters find nothing"),
+        ("\"b-99\"", 1, "a quoted substring"),
+    ] {
+        let (status, body) =
+            status_json(app.list_records("parts", &[("search", text)], None).await).await;
+        assert!(
+            status == 200 || status == 400,
+            "{text:?} -> {status} {body}"
+        );
+        if status == 200 {
+            assert_eq!(body["totalItems"], want, "{text:?}: {why}: {body}");
+        }
+    }
+}
