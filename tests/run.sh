@@ -41,10 +41,11 @@ cargo test --locked -- --skip bad_input::
 echo "==> bad-input corpus (hostile requests: exact 4xx envelopes, nothing changed)"
 cargo test --locked --test api bad_input:: -- --nocapture 2>&1 | tee /dev/stderr | grep "bad inputs tried: [0-9]*, 5xx: 0, state changed: 0" >/dev/null
 
-echo "==> reliability: kill -9 durability, sustained load, realtime fan-out (loopback, bounded)"
+echo "==> reliability: kill -9 durability (records, files, search index), sustained load, realtime fan-out (loopback, bounded)"
 FERROBASE_BIN="$PWD/target/debug/ferrobase" python3 tests/reliability/durability.py
 FERROBASE_BIN="$PWD/target/debug/ferrobase" python3 tests/reliability/load.py
 FERROBASE_BIN="$PWD/target/debug/ferrobase" python3 tests/reliability/files_crash.py
+FERROBASE_BIN="$PWD/target/debug/ferrobase" python3 tests/reliability/search_crash.py
 FERROBASE_BIN="$PWD/target/debug/ferrobase" python3 tests/reliability/realtime_fanout.py
 
 echo "==> differential: same rules, actors and requests against PocketBase 0.40.6 (skips without PyPI)"
