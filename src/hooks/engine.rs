@@ -137,7 +137,7 @@ impl Vm {
         // hook, so it runs every `GC_EVERY` invocations, not after each.
         let runs = self.runs.get().wrapping_add(1);
         self.runs.set(runs);
-        if runs % GC_EVERY == 0 {
+        if runs.is_multiple_of(GC_EVERY) {
             self.runtime.run_gc();
         }
         if timed_out {
