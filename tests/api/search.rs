@@ -901,7 +901,11 @@ async fn a_trigram_field_finds_substrings_and_folds_diacritics() {
             0,
             "words are ANDed substrings; `99` is too short for a trigram",
         ),
-        ("xj-*", 2, "a star is harmless (every trigram match is a substring)"),
+        (
+            "xj-*",
+            2,
+            "a star is harmless (every trigram match is a substring)",
+        ),
         ("xj", 0, "terms under three characters find nothing"),
         ("\"b-99\"", 1, "a quoted substring"),
     ] {
@@ -915,4 +919,50 @@ async fn a_trigram_field_finds_substrings_and_folds_diacritics() {
             assert_eq!(body["totalItems"], want, "{text:?}: {why}: {body}");
         }
     }
+}
+
+#[tokio::test]
+async fn renaming_and_deleting_a_collection_carries_or_drops_its_index() {
+    let mut runner = TestRunner::deterministic();
+    let w = world(&mut runner, 0).await;
+    let app = &w.app;
+    app.create_record_ok("docs", json!({"owner": w.alice.0, "title": "kiwi tart"}))
+        .await;
+
+    let (status, body) = status_json(
+        app.update_collection("docs", json!({"name": "papers"}))
+            .await,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    app.create_record_ok("papers", json!({"owner": w.alice.0, "title": "kiwi jam"}))
+        .await;
+    let (status, found) = status_json(
+        app.list_records("papers", &[("search", "kiwi")], Some(&app.superuser_token))
+            .await,
+    )
+    .await;
+    assert_eq!(status, 200, "{found}");
+    assert_eq!(
+        found["totalItems"], 2,
+        "old and new rows after the rename: {found}"
+    );
+
+    let r = app
+        .su(Method::DELETE, "/api/collections/papers", None)
+        .await;
+    assert_eq!(r.status(), 204);
+    let (_, leftovers) = status_json(
+        app.su(
+            Method::POST,
+            "/api/sql",
+            Some(json!({"query": "SELECT count(*) FROM sqlite_master WHERE name LIKE '_fts_%'"})),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(
+        leftovers["rows"][0][0], "0",
+        "index and triggers dropped: {leftovers}"
+    );
 }
