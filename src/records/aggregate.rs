@@ -78,25 +78,38 @@ fn group_sql(group: &GroupSpec, scope: &dyn rules::Scope) -> Result<SqlFragment,
     Ok(value)
 }
 
-/// The SQL of one aggregate. `count(field)` counts non-empty values; `sum`
-/// of no rows is 0 (SQLite's NULL would read as "no data").
-fn agg_sql(agg: &AggSpec, scope: &dyn rules::Scope) -> Result<SqlFragment, RecordError> {
-    let Some(field) = &agg.field else {
-        return Ok(SqlFragment::raw("count(*)"));
+/// The SQL value an aggregate reads (`None` for `count()`).
+fn agg_value(agg: &AggSpec, scope: &dyn rules::Scope) -> Result<Option<SqlFragment>, RecordError> {
+    match &agg.field {
+        None => Ok(None),
+        Some(field) => Ok(Some(rules::compile_value(field.name.as_str(), scope)?)),
+    }
+}
+
+/// The SQL of one aggregate over `value`. `count(field)` counts non-empty
+/// values; `sum` of no rows is 0 (SQLite's NULL would read as "no data").
+/// `exact`: `sum()` keeps integers exact but fails past 64 bits; the
+/// fallback `total()` sums in floating point.
+fn agg_sql(func: AggFn, value: Option<&SqlFragment>, exact: bool) -> SqlFragment {
+    let Some(value) = value else {
+        return SqlFragment::raw("count(*)");
     };
-    let mut value = rules::compile_value(field.name.as_str(), scope)?;
     let v = &value.sql;
-    value.sql = match agg.func {
+    let sql = match func {
         AggFn::Count => {
             format!("count(CASE WHEN {v} IS NULL OR {v} = '' OR {v} = '[]' THEN NULL ELSE 1 END)")
         }
         AggFn::CountDistinct => format!("count(DISTINCT {v})"),
-        AggFn::Sum => format!("coalesce(sum({v}), 0)"),
+        AggFn::Sum if exact => format!("coalesce(sum({v}), 0)"),
+        AggFn::Sum => format!("total({v})"),
         AggFn::Avg => format!("avg({v})"),
         AggFn::Min => format!("min({v})"),
         AggFn::Max => format!("max({v})"),
     };
-    Ok(value)
+    SqlFragment {
+        sql,
+        params: value.params.clone(),
+    }
 }
 
 /// A plain SQL value as JSON: integral reals as integers (PocketBase writes
@@ -155,16 +168,41 @@ pub async fn aggregate(
         &serde_json::Map::new(),
         search.as_ref(),
         |scope| {
-            let mut out = Vec::new();
+            let mut grouped = Vec::new();
             for g in &groups {
-                out.push(group_sql(g, scope)?);
+                grouped.push(group_sql(g, scope)?);
             }
+            let mut values = Vec::new();
             for a in &aggs {
-                out.push(agg_sql(a, scope)?);
+                values.push(agg_value(a, scope)?);
             }
-            Ok(out)
+            Ok((grouped, values))
         },
     )?;
+    let (grouped, values) = columns;
+    let columns_with = |exact: bool| -> Vec<SqlFragment> {
+        let aggregated = aggs
+            .iter()
+            .zip(&values)
+            .map(|(a, v)| agg_sql(a.func, v.as_ref(), exact));
+        grouped.iter().cloned().chain(aggregated).collect()
+    };
+    let (exact_sql, exact_params) = statement(
+        &collection,
+        &selection,
+        &columns_with(true),
+        groups.len(),
+        &sort,
+        query.limit,
+    );
+    let (float_sql, float_params) = statement(
+        &collection,
+        &selection,
+        &columns_with(false),
+        groups.len(),
+        &sort,
+        query.limit,
+    );
     let decoders: Vec<Decoder> = groups
         .iter()
         .map(|g| Box::new(decoder(g.field.as_ref().filter(|_| g.bucket.is_none()))) as Decoder)
@@ -177,26 +215,28 @@ pub async fn aggregate(
             Box::new(decoder(field)) as Decoder
         }))
         .collect();
-    let (sql, params) = statement(
-        &collection,
-        &selection,
-        &columns,
-        groups.len(),
-        &sort,
-        query.limit,
-    );
     db.read(move |conn| {
-        let mut stmt = conn.prepare_cached(&sql)?;
-        let mut rows = stmt.query(rusqlite::params_from_iter(params.iter().map(Bind)))?;
-        let mut items = Vec::new();
-        while let Some(row) = rows.next()? {
-            let mut item = Map::new();
-            for (i, (key, decode)) in keys.iter().zip(&decoders).enumerate() {
-                item.insert(key.clone(), decode(row.get_ref(i)?));
+        let run = |sql: &str, params: &[SqlValue]| -> rusqlite::Result<Vec<Value>> {
+            let mut stmt = conn.prepare_cached(sql)?;
+            let mut rows = stmt.query(rusqlite::params_from_iter(params.iter().map(Bind)))?;
+            let mut items = Vec::new();
+            while let Some(row) = rows.next()? {
+                let mut item = Map::new();
+                for (i, (key, decode)) in keys.iter().zip(&decoders).enumerate() {
+                    item.insert(key.clone(), decode(row.get_ref(i)?));
+                }
+                items.push(Value::Object(item));
             }
-            items.push(Value::Object(item));
+            Ok(items)
+        };
+        match run(&exact_sql, &exact_params) {
+            Err(rusqlite::Error::SqliteFailure(_, Some(message)))
+                if message.contains("integer overflow") =>
+            {
+                Ok(run(&float_sql, &float_params)?)
+            }
+            other => Ok::<_, RecordError>(other?),
         }
-        Ok::<_, RecordError>(items)
     })
     .await
 }

@@ -295,3 +295,30 @@ async fn aggregate_combines_with_search() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["items"], json!([{"sum_amount": 7}]), "only the apples");
 }
+
+#[tokio::test]
+async fn a_sum_past_64_bits_falls_back_to_floating_point_not_a_500() {
+    let mut runner = TestRunner::deterministic();
+    let w = world(&mut runner, 0).await;
+    for amount in [9.0e18, 9.0e18, -1.0] {
+        w.app
+            .create_record_ok("docs", json!({"owner": w.alice.0, "amount": amount}))
+            .await;
+    }
+
+    let (status, body) = w
+        .aggregate(
+            Who::Alice,
+            &[("aggregate", "sum(amount),avg(amount),max(amount)")],
+        )
+        .await;
+
+    assert_eq!(status, 200, "{body}");
+    let sum = body["items"][0]["sum_amount"].as_f64().expect("a number");
+    assert!((sum - 1.8e19).abs() < 1e6, "{body}");
+    assert_eq!(
+        body["items"][0]["max_amount"].as_f64(),
+        Some(9.0e18),
+        "{body}"
+    );
+}
