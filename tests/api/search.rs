@@ -966,3 +966,37 @@ async fn renaming_and_deleting_a_collection_carries_or_drops_its_index() {
         "index and triggers dropped: {leftovers}"
     );
 }
+
+#[tokio::test]
+async fn an_imported_collection_with_searchable_fields_is_searchable() {
+    let app = crate::helpers::spawn_app().await;
+    let (status, body) = status_json(
+        app.su(
+            Method::PUT,
+            "/api/collections/import",
+            Some(json!({"deleteMissing": false, "collections": [
+                {"name": "faq", "type": "base", "listRule": "", "fields": [
+                    {"name": "question", "type": "text", "searchable": true, "searchWeight": 3},
+                    {"name": "answer", "type": "editor", "searchable": true},
+                ]}
+            ]})),
+        )
+        .await,
+    )
+    .await;
+    assert!(status == 204 || status == 200, "{status}: {body}");
+    app.create_record_ok(
+        "faq",
+        json!({"question": "How do I reset?", "answer": "<p>Use the reset link</p>"}),
+    )
+    .await;
+
+    let (status, body) = status_json(
+        app.list_records("faq", &[("search", "reset link"), ("sort", "@rank")], None)
+            .await,
+    )
+    .await;
+
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["totalItems"], 1, "{body}");
+}
