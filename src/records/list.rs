@@ -200,11 +200,13 @@ pub(super) fn select<T>(
 }
 
 /// A search translated for one caller: the WHERE condition (one `?`, the
-/// MATCH text) and the BM25 expression for `sort=@rank`.
+/// MATCH text) and, for `sort=@rank`, a JOIN that scores every match once
+/// (its `?`s: the weights, then the MATCH text). A per-row BM25 subquery
+/// would rerun the whole search for each row.
 pub(super) struct Searched {
     condition: String,
     matched: String,
-    rank_sql: String,
+    rank_join: String,
     weights: Vec<f64>,
 }
 
@@ -251,8 +253,10 @@ pub(super) fn searched(
     let weights = vec!["?"; spec.weights.len()].join(", ");
     Ok(Some(Searched {
         condition: format!("{table}.rowid IN (SELECT rowid FROM {fts} WHERE {fts} MATCH ?)"),
-        rank_sql: format!(
-            "(SELECT bm25({fts}, {weights}) FROM {fts} WHERE {fts} MATCH ? AND {fts}.rowid = {table}.rowid)"
+        // `_rank…` names cannot clash with fields (those start with a letter).
+        rank_join: format!(
+            " JOIN (SELECT rowid AS _rank_rowid, bm25({fts}, {weights}) AS _rank_score \
+             FROM {fts} WHERE {fts} MATCH ?) AS _rank ON _rank._rank_rowid = {table}.rowid"
         ),
         matched,
         weights: spec.weights,
@@ -316,18 +320,19 @@ async fn list_inner(
         search.as_ref(),
         |scope| Ok(rules::compile_order(&rules::parse_sort(&sort)?, scope)?),
     )?;
+    let mut join_sql = String::new();
+    let mut join_params: Vec<SqlValue> = Vec::new();
     if let Some((desc, s)) = rank {
         // BM25 is lower for better matches: ascending is best first.
         let dir = if desc { "DESC" } else { "ASC" };
         let rest = std::mem::take(&mut order.sql);
-        order.sql = format!("{} {dir}", s.rank_sql);
+        order.sql = format!("_rank._rank_score {dir}");
         if !rest.is_empty() {
             order.sql = format!("{}, {rest}", order.sql);
         }
-        let mut ps: Vec<SqlValue> = s.weights.iter().map(|w| SqlValue::Real(*w)).collect();
-        ps.push(SqlValue::Text(s.matched.clone()));
-        ps.append(&mut order.params);
-        order.params = ps;
+        join_sql = s.rank_join.clone();
+        join_params = s.weights.iter().map(|w| SqlValue::Real(*w)).collect();
+        join_params.push(SqlValue::Text(s.matched.clone()));
     }
     let where_sql = selection.where_sql();
     let params = selection.params;
@@ -338,29 +343,32 @@ async fn list_inner(
     };
     let table = crate::db::ident(collection.name.as_str());
     let select = format!(
-        "{}{where_sql}{order_sql} LIMIT ? OFFSET ?",
+        "{}{join_sql}{where_sql}{order_sql} LIMIT ? OFFSET ?",
         collection.select_sql
     );
     // A sorted page that SQLite can only get by sorting every match (no index
     // gives the order) carries each matching row, all its columns, through
     // its sorter. Sorting only the rowids, then reading the page's rows,
-    // returns the same page for much less. Views have no rowid.
+    // returns the same page for much less. Views have no rowid. A ranked
+    // page reads its scores from the join, so it keeps the plain form.
     let rowid_sort =
-        (!order_sql.is_empty() && collection.kind != CollectionType::View).then(|| {
-            format!(
-                "{} WHERE {table}.rowid IN (SELECT {table}.rowid FROM {table}{where_sql}\
+        (join_sql.is_empty() && !order_sql.is_empty() && collection.kind != CollectionType::View)
+            .then(|| {
+                format!(
+                    "{} WHERE {table}.rowid IN (SELECT {table}.rowid FROM {table}{where_sql}\
                  {order_sql} LIMIT ? OFFSET ?){order_sql}",
-                collection.select_sql
-            )
-        });
+                    collection.select_sql
+                )
+            });
     let count = format!("SELECT count(*) FROM {table}{where_sql}");
     let counts = db.counts();
     db.read(move |conn| {
         // One snapshot for the page, the total and the data version the
         // total may be memoised under (readers.rs rolls back an unfinished one).
         conn.prepare_cached("BEGIN")?.execute([])?;
-        // WHERE, then ORDER BY, then LIMIT/OFFSET: the placeholders' order.
-        let mut bound = params.clone();
+        // JOIN, WHERE, then ORDER BY, then LIMIT/OFFSET: the placeholders' order.
+        let mut bound = join_params;
+        bound.extend(params.iter().cloned());
         bound.extend(order.params.iter().cloned());
         bound.push(SqlValue::Integer(query.per_page));
         bound.push(SqlValue::Integer(
