@@ -7,8 +7,9 @@
 
 use super::RecordError;
 use super::access::Caller;
-use super::list::{Selection, guard_request_macros, searched, select};
+use super::list::{Selection, guard_request_macros, select};
 use super::read::Bind;
+use super::searched::searched;
 use super::value::from_sql;
 use crate::db::Db;
 use crate::rules::{self, SqlFragment, SqlValue};

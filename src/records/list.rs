@@ -5,6 +5,7 @@
 
 use super::access::{self, Access, Caller};
 use super::read::{Bind, row_values, serialize};
+use super::searched::{Searched, search_error, searched, split_rank};
 use super::{DEFAULT_PER_PAGE, MAX_PER_PAGE, RecordError};
 use crate::db::Db;
 use crate::rules::{self, SqlValue};
@@ -197,98 +198,6 @@ pub(super) fn select<T>(
         params.extend(guard.params);
     }
     Ok((Selection { conditions, params }, out))
-}
-
-/// A search translated for one caller: the WHERE condition (one `?`, the
-/// MATCH text) and, for `sort=@rank`, a JOIN that scores every match once
-/// (its `?`s: the weights, then the MATCH text). A per-row BM25 subquery
-/// would rerun the whole search for each row.
-pub(super) struct Searched {
-    condition: String,
-    matched: String,
-    rank_join: String,
-    weights: Vec<f64>,
-}
-
-pub(super) fn search_error(message: String) -> RecordError {
-    let mut errors = crate::validation::ValidationErrors::new();
-    errors.add(
-        "search",
-        crate::validation::FieldError::new("validation_invalid_search", message),
-    );
-    RecordError::Invalid {
-        message: "Invalid search.",
-        errors,
-    }
-}
-
-/// Translates `search` for `caller` (`None` when empty). Only columns the
-/// caller could filter on are searched: hidden ones (and an auth
-/// collection's `email`) for superusers only.
-pub(super) fn searched(
-    collection: &CompiledCollection,
-    caller: &Caller,
-    search: &str,
-) -> Result<Option<Searched>, RecordError> {
-    if search.trim().is_empty() {
-        return Ok(None);
-    }
-    let Some(spec) = crate::search::SearchSpec::of(&collection.def) else {
-        return Err(search_error(
-            "This collection has no searchable fields.".into(),
-        ));
-    };
-    let columns: Vec<usize> = (0..spec.fields.len())
-        .filter(|&i| caller.superuser || spec.public[i])
-        .collect();
-    if columns.is_empty() {
-        return Err(search_error(
-            "This collection has no searchable fields.".into(),
-        ));
-    }
-    let matched =
-        crate::search::to_match(search, &columns).map_err(|e| search_error(e.to_string()))?;
-    let fts = crate::db::ident(&crate::search::fts_table(&collection.def.id));
-    let table = crate::db::ident(collection.name.as_str());
-    let weights = vec!["?"; spec.weights.len()].join(", ");
-    Ok(Some(Searched {
-        condition: format!("{table}.rowid IN (SELECT rowid FROM {fts} WHERE {fts} MATCH ?)"),
-        // `_rank…` names cannot clash with fields (those start with a letter).
-        rank_join: format!(
-            " JOIN (SELECT rowid AS _rank_rowid, bm25({fts}, {weights}) AS _rank_score \
-             FROM {fts} WHERE {fts} MATCH ?) AS _rank ON _rank._rank_rowid = {table}.rowid"
-        ),
-        matched,
-        weights: spec.weights,
-    }))
-}
-
-impl Searched {
-    /// The FTS5 MATCH text (bound, never spliced).
-    pub(super) fn matched_text(&self) -> &str {
-        &self.matched
-    }
-}
-
-/// Splits `@rank` / `-@rank` out of a sort: the rest, and whether (and
-/// which way) to order by rank.
-fn split_rank(sort: &str) -> (String, Option<bool>) {
-    let mut rank = None;
-    let rest: Vec<&str> = sort
-        .split(',')
-        .filter(|item| match item.trim() {
-            "@rank" | "+@rank" => {
-                rank.get_or_insert(false);
-                false
-            }
-            "-@rank" => {
-                rank.get_or_insert(true);
-                false
-            }
-            _ => true,
-        })
-        .collect();
-    (rest.join(","), rank)
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -6,8 +6,8 @@
 
 use super::RecordError;
 use super::access::Caller;
-use super::list::{search_error, searched};
 use super::read::Bind;
+use super::searched::{search_error, searched};
 use crate::db::{Db, ident};
 use crate::rules::SqlValue;
 use crate::schema::CompiledCollection;

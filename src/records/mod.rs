@@ -16,6 +16,7 @@ mod marks;
 mod read;
 mod refs;
 mod scope;
+mod searched;
 pub mod session;
 pub mod system;
 pub mod validate;
