@@ -322,3 +322,39 @@ async fn a_sum_past_64_bits_falls_back_to_floating_point_not_a_500() {
         "{body}"
     );
 }
+
+#[tokio::test]
+async fn forged_tokens_aggregate_exactly_as_they_list() {
+    let mut runner = TestRunner::deterministic();
+    let w = world(&mut runner, 8).await;
+    let alice = w.alice.1.clone();
+    let tampered = format!("{}x", &alice[..alice.len() - 1]);
+    let none_alg = "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.eyJpZCI6ImFueSIsInR5cGUiOiJhdXRoIn0.";
+    let superuser_shaped = w.app.superuser_token.replace('.', "._");
+
+    for (token, why) in [
+        (tampered.as_str(), "a changed signature"),
+        (none_alg, "alg none"),
+        (superuser_shaped.as_str(), "a mangled superuser token"),
+        ("garbage", "not a JWT"),
+    ] {
+        let (list_status, listed) = status_json(
+            w.app
+                .list_records("docs", &[("perPage", "1000")], Some(token))
+                .await,
+        )
+        .await;
+        let (status, body) = status_json(
+            w.app
+                .aggregate("docs", &[("aggregate", "count(),sum(amount)")], Some(token))
+                .await,
+        )
+        .await;
+
+        assert_eq!(status, list_status, "{why}: {body} vs {listed}");
+        if status == 200 {
+            let listed = listed["items"].as_array().expect("items").len();
+            assert_eq!(body["items"][0]["count"], json!(listed), "{why}: {body}");
+        }
+    }
+}
