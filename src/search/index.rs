@@ -6,7 +6,7 @@
 //! `content=`): a delete then needs only the rowid, so the index can never be
 //! corrupted by a delete that passes stale values, at the cost of storing the
 //! searchable text twice. Three triggers on the record table (after insert,
-//! after update of a searchable column, after delete) maintain it, so every
+//! after a searchable value changes, after delete) maintain it, so every
 //! write path — record CRUD, batch, cascades, truncate, hooks, account flows,
 //! the SQL console — updates the index in the same transaction as the row,
 //! and a crash can never leave them apart. A table rebuild (`schema::ddl`)
@@ -120,15 +120,22 @@ pub fn create(conn: &Connection, collection: &Collection) -> rusqlite::Result<()
         cols.join(", "),
         new_values.join(", ")
     );
+    // Record updates set every column: re-index only when a searchable
+    // value really changed.
+    let changed: Vec<String> = fields
+        .iter()
+        .map(|f| format!("old.{f} IS NOT new.{f}"))
+        .collect();
     conn.execute_batch(&format!(
         "CREATE TRIGGER {} AFTER INSERT ON {table} BEGIN {insert} END;\
-         CREATE TRIGGER {} AFTER UPDATE OF {} ON {table} BEGIN \
+         CREATE TRIGGER {} AFTER UPDATE OF {} ON {table} WHEN {} BEGIN \
            DELETE FROM {fts} WHERE rowid = old.rowid; {insert} END;\
          CREATE TRIGGER {} AFTER DELETE ON {table} BEGIN \
            DELETE FROM {fts} WHERE rowid = old.rowid; END;",
         ident(&trigger(id, "ai")),
         ident(&trigger(id, "au")),
         fields.join(", "),
+        changed.join(" OR "),
         ident(&trigger(id, "ad")),
     ))?;
     conn.execute_batch(&format!(
