@@ -249,6 +249,23 @@ mod tests {
     use serde_json::json;
 
     #[test]
+    fn search_marks_are_top_level_highlight_and_snippet_items() {
+        assert_eq!(
+            search_marks("id, title:highlight,body:snippet,x.y:highlight,z:excerpt(5)"),
+            vec![("title".to_owned(), false), ("body".to_owned(), true)]
+        );
+        let sel = FieldSelection::parse_strict("id,title:highlight")
+            .expect("accepted")
+            .expect("not empty");
+        assert_eq!(
+            sel.apply(json!({"id": 1, "title": "<mark>a</mark>", "x": 2}), false),
+            json!({"id": 1, "title": "<mark>a</mark>"}),
+            "a marked value is kept as the handler filled it in"
+        );
+        assert!(FieldSelection::parse_strict("title:shout").is_err());
+    }
+
+    #[test]
     fn selection_keeps_listed_paths_only() {
         let sel = FieldSelection::parse("id,record.email,meta.*").expect("parsed");
         let out = sel.apply(

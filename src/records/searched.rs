@@ -98,3 +98,34 @@ pub(super) fn split_rank(sort: &str) -> (String, Option<bool>) {
         .collect();
     (rest.join(","), rank)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::split_rank;
+
+    #[test]
+    fn rank_is_split_out_of_a_sort_wherever_it_stands() {
+        for (sort, rest, rank, why) in [
+            ("", "", None, "no sort"),
+            ("@rank", "", Some(false), "best first"),
+            ("+@rank", "", Some(false), "explicit ascending"),
+            ("-@rank", "", Some(true), "worst first"),
+            (
+                "-created,@rank",
+                "-created",
+                Some(false),
+                "after another field",
+            ),
+            (
+                "@rank,-created,title",
+                "-created,title",
+                Some(false),
+                "before others",
+            ),
+            ("@rank,-@rank", "", Some(false), "the first one wins"),
+            ("rank", "rank", None, "a field named rank is a field"),
+        ] {
+            assert_eq!(split_rank(sort), (rest.to_owned(), rank), "{sort:?}: {why}");
+        }
+    }
+}
