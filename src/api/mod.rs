@@ -245,6 +245,10 @@ fn collection_routes() -> actix_web::Scope {
                 limited(web::post().to(records::create), Action::Create),
             ],
         ))
+        .service(single(
+            "/{c}/aggregate",
+            limited(web::get().to(records::aggregate), Action::List),
+        ))
         .service(resource(
             "",
             vec![

@@ -95,16 +95,20 @@ pub async fn list(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let collection = record_collection(&state, &path)?;
-    let query = records::parse_list_query(&query_map(&req)?)?;
+    let params = query_map(&req)?;
+    let query = records::parse_list_query(&params)?;
+    let search = params.get("search").map(String::as_str).unwrap_or_default();
     let who = caller(&principal, &req);
-    let mut page = records::list(
+    let mut page = records::list_searched(
         &state.db,
         state.registry.snapshot(),
         collection.clone(),
         who.clone(),
         query,
+        search,
     )
     .await?;
+    mark(&state, &collection, &who, &params, search, &mut page.items).await?;
     page.items = expanded(
         &req,
         &state,
@@ -121,6 +125,56 @@ pub async fn list(
         (Some(response), _) => Ok(response),
         (None, page) => respond::json(&req, page, true),
     }
+}
+
+/// Replaces the values that `fields=name:highlight|snippet` asks for with
+/// the search's marked text (nothing without a search).
+async fn mark(
+    state: &AppState,
+    collection: &Arc<CompiledCollection>,
+    who: &Caller,
+    params: &std::collections::HashMap<String, String>,
+    search: &str,
+    items: &mut [Value],
+) -> Result<(), ApiError> {
+    let wanted = params
+        .get("fields")
+        .map(|raw| super::fields::search_marks(raw))
+        .unwrap_or_default();
+    if wanted.is_empty() || search.trim().is_empty() {
+        return Ok(());
+    }
+    let ids = items
+        .iter()
+        .filter_map(|i| i["id"].as_str().map(str::to_owned))
+        .collect();
+    let marks =
+        records::search_marks(&state.db, collection.clone(), who, search, ids, wanted).await?;
+    for item in items.iter_mut() {
+        let id = item["id"].as_str().unwrap_or_default().to_owned();
+        if let (Some(marked), Value::Object(obj)) = (marks.get(&id), item) {
+            for (name, text) in marked {
+                obj.insert(name.clone(), text.clone());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `GET /api/collections/{c}/aggregate`: groups and aggregates over the
+/// records the caller could list.
+pub async fn aggregate(
+    req: HttpRequest,
+    principal: Principal,
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let collection = record_collection(&state, &path)?;
+    let query = records::parse_aggregate_query(&query_map(&req)?)?;
+    let who = caller(&principal, &req);
+    let items =
+        records::aggregate(&state.db, state.registry.snapshot(), collection, who, query).await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "items": items })))
 }
 
 pub async fn view(

@@ -181,6 +181,7 @@ mod tests {
             required: false,
             help: String::new(),
             kind,
+            search: None,
         }
     }
 

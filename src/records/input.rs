@@ -421,6 +421,7 @@ mod tests {
             required: false,
             help: String::new(),
             kind,
+            search: None,
         }
     }
 

@@ -1,8 +1,11 @@
 //! The list action: pagination, `filter` and `sort` compiled through the
 //! rules engine, the list rule ANDed in, and an optional total count.
+//! A full-text `search` (see `crate::search`) is one more ANDed condition in
+//! the same rule-checked WHERE, and `sort=@rank` orders by its BM25 score.
 
 use super::access::{self, Access, Caller};
 use super::read::{Bind, row_values, serialize};
+use super::searched::{Searched, search_error, searched, split_rank};
 use super::{DEFAULT_PER_PAGE, MAX_PER_PAGE, RecordError};
 use crate::db::Db;
 use crate::rules::{self, SqlValue};
@@ -118,40 +121,130 @@ pub async fn list_with_params(
     query: ListQuery,
     bound: &Map<String, Value>,
 ) -> Result<ListPage, RecordError> {
-    guard_request_macros(&caller, &query.filter)?;
-    guard_request_macros(&caller, &query.sort)?;
-    let access = access::resolve(&snapshot, &collection.rules.list, &caller, &collection)?;
+    list_inner(db, snapshot, collection, caller, query, bound, "").await
+}
+
+/// The list action with a full-text `search` (empty: none).
+pub async fn list_searched(
+    db: &Db,
+    snapshot: Arc<Snapshot>,
+    collection: Arc<CompiledCollection>,
+    caller: Caller,
+    query: ListQuery,
+    search: &str,
+) -> Result<ListPage, RecordError> {
+    list_inner(db, snapshot, collection, caller, query, &Map::new(), search).await
+}
+
+/// The rule-checked WHERE of a list (or aggregate) request: the caller's
+/// filter, the search, the list rule, and the join guards of whatever
+/// `with_scope` (the sort) compiled, ANDed together.
+pub(super) struct Selection {
+    pub conditions: Vec<String>,
+    pub params: Vec<SqlValue>,
+}
+
+impl Selection {
+    pub(super) fn where_sql(&self) -> String {
+        if self.conditions.is_empty() {
+            String::new()
+        } else {
+            format!(" WHERE {}", self.conditions.join(" AND "))
+        }
+    }
+}
+
+/// Builds the [`Selection`]; `with_scope` runs with the request's field
+/// scope before the join guards are collected (the sort compiles there).
+pub(super) fn select<T>(
+    snapshot: &Snapshot,
+    collection: &CompiledCollection,
+    caller: &Caller,
+    filter: &str,
+    bound: &Map<String, Value>,
+    search: Option<&Searched>,
+    with_scope: impl FnOnce(&FieldScope) -> Result<T, RecordError>,
+) -> Result<(Selection, T), RecordError> {
+    guard_request_macros(caller, filter)?;
+    let access = access::resolve(snapshot, &collection.rules.list, caller, collection)?;
     let aliases = Cell::new(0);
     let scope = FieldScope::new(
-        &snapshot,
-        &collection,
+        snapshot,
+        collection,
         Trust::of_query_by(caller.superuser),
-        &caller,
+        caller,
         &aliases,
     );
     let mut conditions: Vec<String> = Vec::new();
     let mut params: Vec<SqlValue> = Vec::new();
-    if !query.filter.trim().is_empty() {
-        let expr = rules::parse_filter_with_params(&query.filter, bound)?;
+    if !filter.trim().is_empty() {
+        let expr = rules::parse_filter_with_params(filter, bound)?;
         let fragment = rules::compile(&expr, &scope)?;
         conditions.push(format!("({})", fragment.sql));
         params.extend(fragment.params);
+    }
+    if let Some(searched) = search {
+        conditions.push(searched.condition.clone());
+        params.push(SqlValue::Text(searched.matched.clone()));
     }
     if let Access::Filter(fragment) = access {
         conditions.push(format!("({})", fragment.sql));
         params.extend(fragment.params);
     }
-    let order = rules::compile_order(&rules::parse_sort(&query.sort)?, &scope)?;
+    let out = with_scope(&scope)?;
     // Related rows the filter or sort joined must be listable (rule_scope docs).
     for guard in scope.take_join_guards() {
         conditions.push(format!("({})", guard.sql));
         params.extend(guard.params);
     }
-    let where_sql = if conditions.is_empty() {
-        String::new()
-    } else {
-        format!(" WHERE {}", conditions.join(" AND "))
+    Ok((Selection { conditions, params }, out))
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn list_inner(
+    db: &Db,
+    snapshot: Arc<Snapshot>,
+    collection: Arc<CompiledCollection>,
+    caller: Caller,
+    query: ListQuery,
+    bound: &Map<String, Value>,
+    search: &str,
+) -> Result<ListPage, RecordError> {
+    guard_request_macros(&caller, &query.sort)?;
+    let (sort, rank) = split_rank(&query.sort);
+    let search = searched(&collection, &caller, search)?;
+    let rank = match (rank, &search) {
+        (None, _) => None,
+        (Some(desc), Some(s)) => Some((desc, s)),
+        (Some(_), None) => {
+            return Err(search_error("sort=@rank needs a search text.".into()));
+        }
     };
+    let (selection, mut order) = select(
+        &snapshot,
+        &collection,
+        &caller,
+        &query.filter,
+        bound,
+        search.as_ref(),
+        |scope| Ok(rules::compile_order(&rules::parse_sort(&sort)?, scope)?),
+    )?;
+    let mut join_sql = String::new();
+    let mut join_params: Vec<SqlValue> = Vec::new();
+    if let Some((desc, s)) = rank {
+        // BM25 is lower for better matches: ascending is best first.
+        let dir = if desc { "DESC" } else { "ASC" };
+        let rest = std::mem::take(&mut order.sql);
+        order.sql = format!("_rank._rank_score {dir}");
+        if !rest.is_empty() {
+            order.sql = format!("{}, {rest}", order.sql);
+        }
+        join_sql = s.rank_join.clone();
+        join_params = s.weights.iter().map(|w| SqlValue::Real(*w)).collect();
+        join_params.push(SqlValue::Text(s.matched.clone()));
+    }
+    let where_sql = selection.where_sql();
+    let params = selection.params;
     let order_sql = if order.sql.is_empty() {
         String::new()
     } else {
@@ -159,29 +252,32 @@ pub async fn list_with_params(
     };
     let table = crate::db::ident(collection.name.as_str());
     let select = format!(
-        "{}{where_sql}{order_sql} LIMIT ? OFFSET ?",
+        "{}{join_sql}{where_sql}{order_sql} LIMIT ? OFFSET ?",
         collection.select_sql
     );
     // A sorted page that SQLite can only get by sorting every match (no index
     // gives the order) carries each matching row, all its columns, through
     // its sorter. Sorting only the rowids, then reading the page's rows,
-    // returns the same page for much less. Views have no rowid.
+    // returns the same page for much less. Views have no rowid. A ranked
+    // page reads its scores from the join, so it keeps the plain form.
     let rowid_sort =
-        (!order_sql.is_empty() && collection.kind != CollectionType::View).then(|| {
-            format!(
-                "{} WHERE {table}.rowid IN (SELECT {table}.rowid FROM {table}{where_sql}\
+        (join_sql.is_empty() && !order_sql.is_empty() && collection.kind != CollectionType::View)
+            .then(|| {
+                format!(
+                    "{} WHERE {table}.rowid IN (SELECT {table}.rowid FROM {table}{where_sql}\
                  {order_sql} LIMIT ? OFFSET ?){order_sql}",
-                collection.select_sql
-            )
-        });
+                    collection.select_sql
+                )
+            });
     let count = format!("SELECT count(*) FROM {table}{where_sql}");
     let counts = db.counts();
     db.read(move |conn| {
         // One snapshot for the page, the total and the data version the
         // total may be memoised under (readers.rs rolls back an unfinished one).
         conn.prepare_cached("BEGIN")?.execute([])?;
-        // WHERE, then ORDER BY, then LIMIT/OFFSET: the placeholders' order.
-        let mut bound = params.clone();
+        // JOIN, WHERE, then ORDER BY, then LIMIT/OFFSET: the placeholders' order.
+        let mut bound = join_params;
+        bound.extend(params.iter().cloned());
         bound.extend(order.params.iter().cloned());
         bound.push(SqlValue::Integer(query.per_page));
         bound.push(SqlValue::Integer(

@@ -4,6 +4,7 @@
 //! realtime subscriber may see of a committed change.
 
 mod access;
+mod aggregate;
 mod auth_records;
 mod broadcast;
 mod expand;
@@ -11,9 +12,11 @@ mod files;
 pub mod hooked;
 mod input;
 mod list;
+mod marks;
 mod read;
 mod refs;
 mod scope;
+mod searched;
 pub mod session;
 pub mod system;
 pub mod validate;
@@ -21,12 +24,14 @@ pub mod value;
 mod write;
 
 pub use access::Caller;
+pub use aggregate::{AggregateQuery, MAX_AGGREGATE_GROUPS, aggregate, parse_aggregate_query};
 pub use broadcast::visible;
 pub use expand::{ExpandTree, MAX_EXPAND_DEPTH, expand};
 pub use files::{Cleanup, Upload};
 pub use hooked::{Next, Stage, WriteHooks};
 // For hooks' `$app.recordQuery`, which selects rows with its own WHERE.
-pub use list::{ListPage, ListQuery, list, list_with_params, parse_list_query};
+pub use list::{ListPage, ListQuery, list, list_searched, list_with_params, parse_list_query};
+pub use marks::{SNIPPET_TOKENS, search_marks};
 pub use read::{
     StoredFile, find_file, matches_rule, select_sql, view, view_as_owner, view_in, view_sample,
 };

@@ -255,6 +255,7 @@ mod tests {
             required: false,
             help: String::new(),
             kind,
+            search: None,
         }
     }
 

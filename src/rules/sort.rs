@@ -122,6 +122,20 @@ fn compile_item(item: &SortItem, scope: &dyn Scope) -> Result<SqlFragment, RuleE
     }
 }
 
+/// The SQL value of one field path (`kind`, `owner.name`) exactly as a sort
+/// would read it, for grouping and aggregating over list results.
+pub fn compile_value(raw: &str, scope: &dyn Scope) -> Result<SqlFragment, RuleError> {
+    match parse_sort(raw)?.as_slice() {
+        [
+            SortItem {
+                target: SortTarget::Field(path),
+                descending: false,
+            },
+        ] => sort_column(path, scope),
+        _ => Err(RuleError::invalid(format!("`{raw}` is not a field path"))),
+    }
+}
+
 /// The column's SQL. A withheld value (an email the caller may not see) is
 /// NULL already, so it orders with the other hidden ones, not by its text.
 fn sort_column(path: &Path, scope: &dyn Scope) -> Result<SqlFragment, RuleError> {

@@ -104,6 +104,7 @@ fn system(id: &str, name: &str, hidden: bool, required: bool, kind: FieldKind) -
         required,
         help: String::new(),
         kind,
+        search: None,
     }
 }
 

@@ -1,6 +1,9 @@
 //! DDL from collection definitions: `CREATE TABLE`, the table rebuild that
 //! applies any field change (add, rename, retype, remove) in one transaction
 //! while keeping the data of the other columns, and index (re)creation.
+//! The full-text index of a collection (`crate::search::index`) is created,
+//! dropped and rebuilt here too, inside the same transaction, because a
+//! table rebuild renumbers the rowids it is keyed on.
 
 use super::collection::{Collection, CollectionType};
 use super::field::{Field, FieldKind};
@@ -48,7 +51,8 @@ pub fn create(tx: &Transaction, collection: &Collection) -> rusqlite::Result<()>
         return Ok(());
     }
     tx.execute_batch(&create_table_sql(collection.name.as_str(), collection))?;
-    create_indexes(tx, collection)
+    create_indexes(tx, collection)?;
+    crate::search::index::create(tx, collection)
 }
 
 /// Brings the table of `old` to the shape of `new`: a rename when only the
@@ -65,22 +69,30 @@ pub fn alter(tx: &Transaction, old: &Collection, new: &Collection) -> rusqlite::
             .iter()
             .zip(&new.fields)
             .all(|(a, b)| a.name == b.name && column_def(a) == column_def(b));
-    if same_columns {
-        if old.name != new.name {
-            // Through a temporary name: SQLite refuses a rename that only changes case.
-            let temp = format!("_fb_rename_{}", new.id);
-            tx.execute_batch(&format!(
-                "ALTER TABLE {} RENAME TO {}; ALTER TABLE {} RENAME TO {};",
-                ident(old.name.as_str()),
-                ident(&temp),
-                ident(&temp),
-                ident(new.name.as_str())
-            ))?;
-        }
-    } else {
+    if same_columns && old.name != new.name {
+        // Through a temporary name: SQLite refuses a rename that only changes case.
+        let temp = format!("_fb_rename_{}", new.id);
+        tx.execute_batch(&format!(
+            "ALTER TABLE {} RENAME TO {}; ALTER TABLE {} RENAME TO {};",
+            ident(old.name.as_str()),
+            ident(&temp),
+            ident(&temp),
+            ident(new.name.as_str())
+        ))?;
+    }
+    // Kept only when neither the table nor the indexed columns change.
+    let keep_search = same_columns && crate::search::index::unchanged(old, new);
+    if !keep_search {
+        crate::search::index::drop(tx, old)?;
+    }
+    if !same_columns {
         rebuild(tx, old, new)?;
     }
-    create_indexes(tx, new)
+    create_indexes(tx, new)?;
+    if !keep_search {
+        crate::search::index::create(tx, new)?;
+    }
+    Ok(())
 }
 
 fn rebuild(tx: &Transaction, old: &Collection, new: &Collection) -> rusqlite::Result<()> {
@@ -149,6 +161,7 @@ pub fn drop(tx: &Transaction, collection: &Collection) -> rusqlite::Result<()> {
     if collection.kind == CollectionType::View {
         return tx.execute_batch(&super::view::drop_sql(collection.name.as_str()));
     }
+    crate::search::index::drop(tx, collection)?;
     tx.execute_batch(&format!(
         "DROP TABLE IF EXISTS {}",
         ident(collection.name.as_str())

@@ -23,7 +23,22 @@ pub struct Field {
     pub required: bool,
     pub help: String,
     pub kind: FieldKind,
+    /// Full-text search options (`None`: not searchable); see `crate::search`.
+    pub search: Option<SearchOptions>,
 }
+
+/// A searchable field's options: `searchable: true` with an optional
+/// `searchWeight` (BM25 column weight for `sort=@rank`, default 1) and
+/// `searchTrigram` (substring matching; the collection's index uses the
+/// trigram tokenizer when any of its searchable fields asks for it).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SearchOptions {
+    pub weight: f64,
+    pub trigram: bool,
+}
+
+/// Largest accepted `searchWeight`.
+pub const MAX_SEARCH_WEIGHT: f64 = 1000.0;
 
 /// The type of a field with its type-specific options.
 #[derive(Debug, Clone, PartialEq)]
@@ -170,6 +185,7 @@ impl Field {
                 autogenerate_pattern: "[a-z0-9]{15}".to_owned(),
                 primary_key: true,
             },
+            search: None,
         }
     }
 
@@ -206,6 +222,7 @@ impl Field {
             }
         };
         let kind = read_kind(&type_name, &r, &mut errors)?;
+        let search = read_search(&kind, &r, &mut errors)?;
         let id = r.string("id")?;
         let id = if id.is_empty() {
             Field::default_id(&type_name, &raw_name)
@@ -230,6 +247,7 @@ impl Field {
             required: r.bool("required")? && !matches!(kind, FieldKind::Autodate { .. }),
             help: r.string("help")?,
             kind,
+            search,
         })
     }
 
@@ -310,8 +328,58 @@ impl Field {
         if let Value::Object(extra) = extra {
             m.extend(extra);
         }
+        // Only written when set, so non-searchable fields keep PocketBase's shape.
+        if let Some(search) = &self.search {
+            m.insert("searchable".into(), json!(true));
+            m.insert("searchWeight".into(), number_json(search.weight));
+            m.insert("searchTrigram".into(), json!(search.trigram));
+        }
         Value::Object(m)
     }
+}
+
+/// Reads `searchable`, `searchWeight` and `searchTrigram`; only text-like
+/// fields (text, editor, email, url, select, json) may be searchable.
+fn read_search(
+    kind: &FieldKind,
+    r: &Reader,
+    errors: &mut ValidationErrors,
+) -> Result<Option<SearchOptions>, FieldInputError> {
+    if !r.bool("searchable")? {
+        return Ok(None);
+    }
+    let text_like = matches!(
+        kind,
+        FieldKind::Text { .. }
+            | FieldKind::Editor { .. }
+            | FieldKind::Email { .. }
+            | FieldKind::Url { .. }
+            | FieldKind::Select { .. }
+            | FieldKind::Json { .. }
+    );
+    if !text_like {
+        errors.add(
+            "searchable",
+            FieldError::new(
+                "validation_not_searchable",
+                "Only text, editor, email, url, select and json fields can be searchable.",
+            ),
+        );
+    }
+    let weight = r.opt_f64("searchWeight")?.unwrap_or(1.0);
+    if !(weight > 0.0 && weight <= MAX_SEARCH_WEIGHT) {
+        errors.add(
+            "searchWeight",
+            FieldError::new(
+                "validation_invalid_search_weight",
+                "Must be greater than 0 and at most 1000.",
+            ),
+        );
+    }
+    Ok(Some(SearchOptions {
+        weight,
+        trigram: r.bool("searchTrigram")?,
+    }))
 }
 
 fn read_kind(

@@ -39,8 +39,8 @@ pub use names::{CollectionName, FieldName, NameError};
 pub use registry::{CompiledCollection, Registry, Snapshot};
 pub use rule_scope::{FieldScope, MAX_RELATION_HOPS, NoRequest, RequestValues, Trust};
 pub use store::{
-    AUTH_STATE_TABLES, LISTABLE_COLUMNS, create, delete, dry_run_view, load_snapshot, query_ids,
-    update, validate,
+    AUTH_STATE_TABLES, LISTABLE_COLUMNS, create, delete, dry_run_view, load_all, load_snapshot,
+    query_ids, update, validate,
 };
 
 use crate::db::DbError;

@@ -289,6 +289,26 @@ impl TestApp {
         req.send().await.expect("request sent")
     }
 
+    /// `GET /api/collections/{collection}/aggregate` with `query`.
+    pub async fn aggregate(
+        &self,
+        collection: &str,
+        query: &[(&str, &str)],
+        token: Option<&str>,
+    ) -> Response {
+        let mut req = self
+            .client
+            .get(format!(
+                "{}/api/collections/{collection}/aggregate",
+                self.base
+            ))
+            .query(query);
+        if let Some(t) = token {
+            req = req.header("Authorization", t);
+        }
+        req.send().await.expect("request sent")
+    }
+
     pub async fn update_record(&self, collection: &str, id: &str, body: Value) -> Response {
         self.su(
             Method::PATCH,

@@ -29,7 +29,7 @@ const PATIENCE: Duration = Duration::from_secs(30);
 /// installed here. Under `CI=true` a missing program fails the test.
 fn litestream() -> Option<PathBuf> {
     let candidates = [
-        std::env::var_os("FERROBASE_TEST_LITESTREAM").map(PathBuf::from),
+        std::env::var_os("LITESTREAM_TEST_BIN").map(PathBuf::from),
         Some(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/.venv-litestream/bin/litestream")),
     ];
     if let Some(found) = candidates.into_iter().flatten().find(|p| p.is_file()) {
