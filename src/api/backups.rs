@@ -63,6 +63,20 @@ async fn blocking<T: Send + 'static>(
     Ok(web::block(f).await.map_err(ApiError::internal)??)
 }
 
+/// PocketBase's answer to deleting a backup that is not there (a 400).
+const DELETED: &str = "Invalid or already deleted backup file.";
+/// PocketBase's answer to restoring a backup that is not there (a 400).
+const NO_SUCH_BACKUP: &str = "Missing or invalid backup file.";
+
+/// A missing archive as PocketBase answers it on delete and restore: a 400
+/// with `message` (downloads stay a 404, as its file server answers).
+fn missing_as<T>(result: Result<T, BackupError>, message: &'static str) -> Result<T, ApiError> {
+    result.map_err(|e| match e {
+        BackupError::NotFound => ApiError::bad_request(message),
+        e => e.into(),
+    })
+}
+
 fn name_error(code: &'static str, message: &'static str) -> ApiError {
     let mut errors = ValidationErrors::new();
     errors.add("name", FieldError::new(code, message));
@@ -119,7 +133,10 @@ pub async fn delete(
 ) -> Result<HttpResponse, ApiError> {
     let store = store_of(&state)?;
     let dir = state.config.storage.data_dir.clone();
-    blocking(move || backups::delete(&dir, &store, &path)).await?;
+    let deleted = web::block(move || backups::delete(&dir, &store, &path))
+        .await
+        .map_err(ApiError::internal)?;
+    missing_as(deleted, DELETED)?;
     Ok(respond::no_content())
 }
 
@@ -248,7 +265,10 @@ pub async fn restore(
 ) -> Result<HttpResponse, ApiError> {
     let dir = state.config.storage.data_dir.clone();
     let store = store_of(&state)?;
-    blocking(move || backups::stage_restore_from(&dir, &store, &path, None)).await?;
+    let staged = web::block(move || backups::stage_restore_from(&dir, &store, &path, None))
+        .await
+        .map_err(ApiError::internal)?;
+    missing_as(staged, NO_SUCH_BACKUP)?;
     let lifecycle = state.lifecycle.clone();
     actix_web::rt::spawn(async move {
         // Let the 204 reach the client before the server stops.

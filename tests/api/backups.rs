@@ -246,8 +246,11 @@ pub async fn restore_case(server: &Server, place: &Place<'_>) {
     let (deleted, _) = server
         .call(Method::DELETE, "/api/backups/one.zip", None)
         .await;
-    let (missing, _) = server
+    let (missing, missing_body) = server
         .call(Method::DELETE, "/api/backups/one.zip", None)
+        .await;
+    let (missing_restore, missing_restore_body) = server
+        .call(Method::POST, "/api/backups/one.zip/restore", None)
         .await;
 
     assert_eq!(created, 204);
@@ -268,7 +271,17 @@ pub async fn restore_case(server: &Server, place: &Place<'_>) {
     assert_eq!(restored, 204);
     assert_eq!(after_restore, ["kept"], "the archived state is back");
     assert_eq!(deleted, 204);
-    assert_eq!(missing, 404);
+    // PocketBase's answers for a backup that is not there.
+    assert_eq!(missing, 400, "{missing_body}");
+    assert_eq!(
+        missing_body["message"],
+        "Invalid or already deleted backup file."
+    );
+    assert_eq!(missing_restore, 400, "{missing_restore_body}");
+    assert_eq!(
+        missing_restore_body["message"],
+        "Missing or invalid backup file."
+    );
     assert!(
         !place.keys().contains(&"one.zip".to_owned()),
         "deleted from the store"
