@@ -209,3 +209,25 @@ step('the Summary shows counts and sums per group, under the search', async () =
   await row(month).waitFor();
   assert.equal(await row(month).getByTestId('summary-count').innerText(), String(SEED.length));
 });
+
+step('hostile input: an oversized search is a 400 inline, markup in values stays text', async () => {
+  await page.getByPlaceholder('Full-text search…').fill('word '.repeat(400));
+  await page.getByRole('button', { name: 'Apply' }).click();
+  await page.getByTestId('list-error').waitFor();
+  await page.getByRole('button', { name: 'Clear', exact: true }).click();
+  await expectAll();
+
+  const evil = '<img src=x onerror="window.__xss=1">';
+  const made = await rest.call('POST', '/api/collections/articles/records', { title: evil, body: 'creme', kind: 'c', amount: 0 });
+  assert.equal(made.status, 200);
+  await page.reload();
+  const summary = page.getByTestId('summary');
+  if (!(await summary.count())) await page.getByRole('button', { name: 'Summary' }).click();
+  await summary.getByLabel('Group by').selectOption('title');
+  await summary.locator('td.summary-key', { hasText: evil }).waitFor();
+  await page.getByPlaceholder('Full-text search…').fill('creme');
+  await page.getByRole('button', { name: 'Apply' }).click();
+  await page.locator('table.records td[data-col="title"]', { hasText: evil }).waitFor();
+  assert.equal(await page.evaluate(() => window.__xss), undefined, 'no markup ran');
+  assert.equal(await page.locator('table.records img, .summary img').count(), 0);
+});
