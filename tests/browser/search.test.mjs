@@ -4,7 +4,8 @@
 // `sort=@rank`, folds diacritics, finds what a `~` filter finds and ranks the
 // heavier field first; bad search text shows the server's 400 inline; a
 // collection without searchable fields keeps only the filter box; the
-// Summary shows the right counts and sums for seeded data.
+// Summary shows the right counts and sums for seeded data (relation groups
+// by their records' labels, date buckets).
 
 import assert from 'node:assert/strict';
 import path from 'node:path';
@@ -37,6 +38,10 @@ before(async () => {
   rest = restClient(server.url);
   await installSuperuser(server, EMAIL, PASSWORD);
   await rest.login(EMAIL, PASSWORD);
+  const authors = await rest.call('POST', '/api/collections', { name: 'authors', type: 'base', fields: [{ name: 'name', type: 'text' }] });
+  assert.equal(authors.status, 200, JSON.stringify(authors.body));
+  const ann = (await rest.call('POST', '/api/collections/authors/records', { name: 'Ann' })).body.id;
+  const bob = (await rest.call('POST', '/api/collections/authors/records', { name: 'Bob' })).body.id;
   const made = await rest.call('POST', '/api/collections', {
     name: 'articles',
     type: 'base',
@@ -45,12 +50,13 @@ before(async () => {
       { name: 'body', type: 'editor' },
       { name: 'kind', type: 'select', values: ['a', 'b', 'c'], maxSelect: 1 },
       { name: 'amount', type: 'number' },
+      { name: 'author', type: 'relation', collectionId: authors.body.id, maxSelect: 1 },
       { name: 'created', type: 'autodate', onCreate: true, onUpdate: false },
     ],
   });
   assert.equal(made.status, 200, JSON.stringify(made.body));
-  for (const r of SEED) {
-    const res = await rest.call('POST', '/api/collections/articles/records', r);
+  for (const [i, r] of SEED.entries()) {
+    const res = await rest.call('POST', '/api/collections/articles/records', { ...r, author: i === 3 ? bob : ann });
     assert.equal(res.status, 200, JSON.stringify(res.body));
   }
   await page.goto(server.url + '/_/');
@@ -202,8 +208,16 @@ step('the Summary shows counts and sums per group, under the search', async () =
   assert.deepEqual(await read('a'), ['1', '10']);
   assert.deepEqual(await read('b'), ['1', '5']);
 
-  // A date bucket groups every record into this month.
   await page.getByRole('button', { name: 'Clear', exact: true }).click();
+  await row('c').waitFor();
+  // A relation's groups carry the related records' labels.
+  await summary.getByLabel('Group by').selectOption('author');
+  await summary.locator('td.summary-key', { hasText: 'Ann' }).waitFor();
+  await summary.locator('td.summary-key', { hasText: 'Bob' }).waitFor();
+  assert.deepEqual(await summary.locator('tbody td.summary-key').allInnerTexts(), ['Ann', 'Bob']);
+  assert.deepEqual(await summary.getByTestId('summary-count').allInnerTexts(), ['3', '1']);
+
+  // A date bucket groups every record into this month.
   await summary.getByLabel('Group by').selectOption('created:month');
   const month = new Date().toISOString().slice(0, 7);
   await row(month).waitFor();
@@ -215,6 +229,8 @@ step('hostile input: an oversized search is a 400 inline, markup in values stays
   await page.getByRole('button', { name: 'Apply' }).click();
   await page.getByTestId('list-error').waitFor();
   await page.getByRole('button', { name: 'Clear', exact: true }).click();
+  await page.waitForFunction(() => !location.hash.includes('search='));
+  await page.getByTestId('list-error').waitFor({ state: 'detached' });
   await expectAll();
 
   const evil = '<img src=x onerror="window.__xss=1">';

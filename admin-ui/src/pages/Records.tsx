@@ -133,7 +133,7 @@ export function Records({ collection, collections = [] }: { collection: any; col
         </details>
       </form>
       {err && <div class="inline-error" role="alert" data-testid="list-error"><ErrorBanner error={err} /></div>}
-      {showSummary && <Summary collection={collection} fields={all} filter={filter} search={search} />}
+      {showSummary && <Summary collection={collection} fields={all} filter={filter} search={search} collections={collections} />}
       {search && sort === '@rank' && <p class="muted small" data-testid="search-ranked">Full-text search: best matches first.</p>}
       {isView && <p class="muted small" data-testid="view-readonly">View collection: records come from its query and are read-only.</p>}
       {!isView && selected.size > 0 && (

@@ -1,10 +1,12 @@
 // The records screen's "Summary": records grouped by one field (select, text,
 // email, bool, relation, or a date bucket), with the count and optionally the
 // sum of a number field per group, from GET /api/collections/{c}/aggregate
-// under the list's filter and search. Bars are plain CSS widths.
+// under the list's filter and search. Bars are plain CSS widths. A relation's
+// groups are labelled with the related records' labels (one extra request).
 import { useEffect, useState } from 'preact/hooks';
 import { api } from '../api';
 import { ErrorBanner, Spinner } from '../ui';
+import { recordLabel } from './Records';
 
 const GROUPABLE = new Set(['select', 'text', 'email', 'url', 'bool', 'relation']);
 const DATED = new Set(['date', 'autodate']);
@@ -14,20 +16,22 @@ const LIMIT = 50;
 
 /** The `groupBy` choices for a collection: plain fields, then `date:bucket` entries. */
 export function groupChoices(fields: any[]): string[] {
-  const plain = fields.filter((f) => GROUPABLE.has(f.type)).map((f) => f.name);
+  // `id` is unique: one group per record says nothing.
+  const plain = fields.filter((f) => GROUPABLE.has(f.type) && f.name !== 'id').map((f) => f.name);
   const dated = fields.filter((f) => DATED.has(f.type)).flatMap((f) => BUCKETS.map((b) => `${f.name}:${b}`));
   return [...plain, ...dated];
 }
 
-type Props = { collection: any; fields: any[]; filter: string; search: string };
+type Props = { collection: any; fields: any[]; filter: string; search: string; collections: any[] };
 
-export function Summary({ collection, fields, filter, search }: Props) {
+export function Summary({ collection, fields, filter, search, collections }: Props) {
   const choices = groupChoices(fields);
   const numbers = fields.filter((f) => f.type === 'number').map((f) => f.name);
   const [groupBy, setGroupBy] = useState(choices[0] || '');
   const [sumOf, setSumOf] = useState('');
   const [items, setItems] = useState<any[] | null>(null);
   const [err, setErr] = useState<unknown>(null);
+  const [labels, setLabels] = useState<Record<string, string>>({});
 
   useEffect(() => {
     if (!groupBy) return;
@@ -39,6 +43,22 @@ export function Summary({ collection, fields, filter, search }: Props) {
       .catch((e) => { if (!stale) { setItems([]); setErr(e); } });
     return () => { stale = true; };
   }, [collection.id, groupBy, sumOf, filter, search]);
+
+  // Labels for a single relation's groups (ids stay shown when the lookup fails).
+  useEffect(() => {
+    setLabels({});
+    const rel = fields.find((f) => f.name === groupBy && f.type === 'relation');
+    const ids = (items || []).map((r) => r[groupBy]).filter((v) => typeof v === 'string' && v !== '');
+    if (!rel || !ids.length) return;
+    const target = collections.find((c) => c.id === rel.collectionId);
+    let stale = false;
+    const byId = ids.map((id) => `id='${id.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`).join(' || ');
+    api('GET', `/api/collections/${rel.collectionId}/records`, undefined, { filter: byId, perPage: ids.length, skipTotal: 1 })
+      .then((r) => { if (!stale) setLabels(Object.fromEntries(r.items.map((x: any) => [x.id, recordLabel(x, target)]))); })
+      .catch(() => {});
+    return () => { stale = true; };
+  }, [items]);
+  const show = (v: any) => (typeof v === 'string' && labels[v] ? labels[v] : label(v));
 
   if (!choices.length) return <p class="muted small" data-testid="summary">No field to group by.</p>;
   const sumKey = `sum_${sumOf}`;
@@ -67,7 +87,7 @@ export function Summary({ collection, fields, filter, search }: Props) {
           <tbody>
             {items.map((r) => (
               <tr data-group={label(r[groupBy])}>
-                <td class="summary-key">{label(r[groupBy])}</td>
+                <td class="summary-key" title={label(r[groupBy])}>{show(r[groupBy])}</td>
                 <td class="summary-val" data-testid="summary-count">
                   <span class="summary-bar" style={{ width: `${(100 * (Number(r.count) || 0)) / maxCount}%` }} />
                   <span class="summary-num">{r.count}</span>
