@@ -312,6 +312,35 @@ function FieldCard({ f, i, n, err, collections, self, onChange, onMove, onRemove
             {f.type === 'password' && <>{num('min', 'Min length')}{num('max', 'Max length')}{text('pattern', 'Regex pattern')}{num('cost', 'Cost')}</>}
             {f.type !== 'autodate' && text('help', 'Help text')}
           </div>
+          {SEARCHABLE_TYPES.has(f.type) && <SearchOptions f={f} e={e} onChange={onChange} />}
+        </div>
+      )}
+    </div>
+  );
+}
+
+/** Field types the server can put in a collection's full-text index. */
+const SEARCHABLE_TYPES = new Set(['text', 'editor', 'email', 'url', 'select', 'json']);
+
+/**
+ * The full-text search options of a text-like field: `searchable`, its BM25
+ * `searchWeight` and `searchTrigram` (substring matching). Switching search
+ * off drops the keys, as the server leaves them out for unsearchable fields.
+ */
+function SearchOptions({ f, e, onChange }: { f: any; e: (k: string) => string | undefined; onChange: (p: any) => void }) {
+  const toggle = (on: boolean) => onChange(on ? { searchable: true, searchWeight: f.searchWeight ?? 1, searchTrigram: !!f.searchTrigram } : { searchable: undefined, searchWeight: undefined, searchTrigram: undefined });
+  return (
+    <div class="search-opts" data-testid="search-opts">
+      <div class="checks">
+        <Check label="Searchable (full-text)" name="searchable" checked={!!f.searchable} onChange={toggle} />
+        {f.searchable && <Check label="Substring (trigram)" name="searchTrigram" title="Match parts of words (names, codes); terms need 3+ characters" checked={!!f.searchTrigram} onChange={(v) => onChange({ searchTrigram: v })} />}
+      </div>
+      {e('searchable') && <div class="field-error">{e('searchable')}</div>}
+      {f.searchable && (
+        <div class="grid-3">
+          <Row label="Search weight" error={e('searchWeight')} hint="Ranking weight, greater than 0 (default 1).">
+            {(id) => <input id={id} type="number" name="searchWeight" min="0" step="any" value={f.searchWeight ?? ''} onInput={(ev) => { const v = (ev.target as HTMLInputElement).value; onChange({ searchWeight: v === '' ? 1 : Number(v) }); }} />}
+          </Row>
         </div>
       )}
     </div>

@@ -1,11 +1,14 @@
 // The records of one collection: paginated table, sortable columns, a filter
 // box in the filter language (server errors shown inline), a column chooser,
 // bulk select and delete. A view collection's records are read-only: no
-// New, no selection, no delete.
+// New, no selection, no delete. A collection with searchable fields also gets
+// a full-text search box (`search=`, ranked with `sort=@rank` unless a column
+// sort was chosen), and every list a "Summary" of grouped counts and sums.
 import { useEffect, useState } from 'preact/hooks';
 import { api } from '../api';
 import { go, href, rememberList } from '../router';
 import { Check, ErrorBanner, Spinner, confirmDanger, toast } from '../ui';
+import { Summary } from './Summary';
 
 const NEVER_SHOWN = new Set(['password', 'tokenKey']);
 
@@ -24,7 +27,12 @@ export function Records({ collection, collections = [] }: { collection: any; col
   const initial = new URLSearchParams(location.hash.split('?')[1] || '');
   const [filterText, setFilterText] = useState(initial.get('filter') || '');
   const [filter, setFilter] = useState(initial.get('filter') || '');
-  const [sort, setSort] = useState(initial.get('sort') ?? (collection.fields.some((f: any) => f.name === 'created') ? '-created' : ''));
+  const defaultSort = collection.fields.some((f: any) => f.name === 'created') ? '-created' : '';
+  const [sort, setSort] = useState(initial.get('sort') ?? defaultSort);
+  const searchable = collection.fields.some((f: any) => f.searchable);
+  const [searchText, setSearchText] = useState(searchable ? initial.get('search') || '' : '');
+  const [search, setSearch] = useState(searchable ? initial.get('search') || '' : '');
+  const [showSummary, setShowSummary] = useState(false);
   const [page, setPage] = useState(Number(initial.get('page')) || 1);
   const [perPage, setPerPage] = useState(Number(initial.get('perPage')) || 20);
   useEffect(() => {
@@ -33,13 +41,14 @@ export function Records({ collection, collections = [] }: { collection: any; col
     const here = `#/c/${encodeURIComponent(collection.name)}`;
     if (location.hash !== here && !location.hash.startsWith(`${here}?`)) return;
     const q = new URLSearchParams();
+    if (search) q.set('search', search);
     if (filter) q.set('filter', filter);
     q.set('sort', sort);
     if (page > 1) q.set('page', String(page));
     if (perPage !== 20) q.set('perPage', String(perPage));
     history.replaceState(null, '', `#/c/${encodeURIComponent(collection.name)}?${q}`);
     rememberList(collection.name, q.toString());
-  }, [filter, sort, page, perPage]);
+  }, [search, filter, sort, page, perPage]);
   const [data, setData] = useState<any>(null);
   const [err, setErr] = useState<unknown>(null);
   const [selected, setSelected] = useState<Set<string>>(new Set());
@@ -49,11 +58,28 @@ export function Records({ collection, collections = [] }: { collection: any; col
     let stale = false;
     // Relations are expanded so the table can show the related records' labels.
     const expand = all.filter((f: any) => f.type === 'relation').map((f: any) => f.name).join(',');
-    api('GET', `/api/collections/${collection.id}/records`, undefined, { page, perPage, sort, filter, expand })
+    // `@rank` only means something with a search; without one it is a 400.
+    const listSort = sort === '@rank' && !search ? defaultSort : sort;
+    api('GET', `/api/collections/${collection.id}/records`, undefined, { page, perPage, sort: listSort, filter, search, expand })
       .then((d) => { if (!stale) { setData(d); setErr(null); } })
       .catch((e) => { if (!stale) setErr(e); });
     return () => { stale = true; };
-  }, [collection.id, page, perPage, sort, filter, tick]);
+  }, [collection.id, page, perPage, sort, filter, search, tick]);
+
+  /** Applies the boxes; a new search ranks best first unless a column sort was chosen. */
+  const apply = () => {
+    const s = searchText.trim();
+    setFilter(filterText.trim());
+    setSearch(s);
+    if (s && (sort === defaultSort || sort === '@rank')) setSort('@rank');
+    if (!s && sort === '@rank') setSort(defaultSort);
+    setPage(1);
+  };
+  const clear = () => {
+    setFilter(''); setFilterText(''); setSearch(''); setSearchText('');
+    if (sort === '@rank') setSort(defaultSort);
+    setPage(1);
+  };
 
   const isView = collection.type === 'view';
   const cols = all.filter((f: any) => !hidden.includes(f.name));
@@ -87,11 +113,18 @@ export function Records({ collection, collections = [] }: { collection: any; col
         <div class="spacer" />
         {!isView && <a class="btn primary" href={href(`c/${collection.name}/r/new`)}>+ New record</a>}
       </div>
-      <form class="toolbar" role="search" onSubmit={(e) => { e.preventDefault(); setFilter(filterText.trim()); setPage(1); }}>
+      <form class="toolbar" role="search" onSubmit={(e) => { e.preventDefault(); apply(); }}>
+        {searchable && (
+          <>
+            <label class="sr-only" for="search">Full-text search</label>
+            <input id="search" name="search" type="search" class={'search' + (err && search ? ' invalid' : '')} placeholder="Full-text search…" title="Words are ANDed; &quot;phrases&quot;, prefix*, -exclude. Best matches first." value={searchText} onInput={(e) => setSearchText((e.target as HTMLInputElement).value)} />
+          </>
+        )}
         <label class="sr-only" for="filter">Filter</label>
         <input id="filter" name="filter" class={'filter' + (err && filter ? ' invalid' : '')} placeholder={`Filter, e.g. ${cols[1]?.name || 'id'} != '' && created > '2024-01-01'`} value={filterText} spellcheck={false} onInput={(e) => setFilterText((e.target as HTMLInputElement).value)} />
         <button class="btn">Apply</button>
-        {filter && <button type="button" class="btn ghost" onClick={() => { setFilter(''); setFilterText(''); }}>Clear</button>}
+        {(filter || search) && <button type="button" class="btn ghost" onClick={clear}>Clear</button>}
+        <button type="button" class={'btn ghost' + (showSummary ? ' on' : '')} aria-pressed={showSummary} onClick={() => setShowSummary(!showSummary)}>Summary</button>
         <details class="col-chooser">
           <summary class="btn ghost">Columns</summary>
           <div class="popover">
@@ -100,6 +133,8 @@ export function Records({ collection, collections = [] }: { collection: any; col
         </details>
       </form>
       {err && <div class="inline-error" role="alert" data-testid="list-error"><ErrorBanner error={err} /></div>}
+      {showSummary && <Summary collection={collection} fields={all} filter={filter} search={search} collections={collections} />}
+      {search && sort === '@rank' && <p class="muted small" data-testid="search-ranked">Full-text search: best matches first.</p>}
       {isView && <p class="muted small" data-testid="view-readonly">View collection: records come from its query and are read-only.</p>}
       {!isView && selected.size > 0 && (
         <div class="bulkbar">
@@ -125,7 +160,7 @@ export function Records({ collection, collections = [] }: { collection: any; col
           </thead>
           <tbody>
             {!data && !err && <tr><td colSpan={cols.length + (isView ? 0 : 1)}><Spinner /></td></tr>}
-            {data && items.length === 0 && <tr><td colSpan={cols.length + (isView ? 0 : 1)} class="empty">No records{filter ? ' match the filter' : ' yet'}.</td></tr>}
+            {data && items.length === 0 && <tr><td colSpan={cols.length + (isView ? 0 : 1)} class="empty">No records{search ? ' match the search' : filter ? ' match the filter' : ' yet'}.</td></tr>}
             {items.map((r) => (
               <tr key={r.id} class={selected.has(r.id) ? 'selected' : ''} onClick={(e) => { if ((e.target as HTMLElement).closest('input,a,button')) return; go(`c/${collection.name}/r/${r.id}`); }}>
                 {!isView && <td class="sel"><input type="checkbox" aria-label={`Select ${r.id}`} checked={selected.has(r.id)} onChange={() => toggle(r.id)} /></td>}
