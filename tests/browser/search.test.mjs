@@ -194,9 +194,21 @@ step('the Summary shows counts and sums per group, under the search', async () =
   const row = (g) => summary.locator(`tr[data-group="${g}"]`);
   await row('c').locator('[data-testid="summary-sum"]').waitFor();
   const read = async (g) => [await row(g).getByTestId('summary-count').innerText(), await row(g).getByTestId('summary-sum').innerText()];
-  assert.deepEqual(await read('a'), ['2', '17']);
-  assert.deepEqual(await read('b'), ['1', '5']);
-  assert.deepEqual(await read('c'), ['1', '1']);
+  // The table re-renders as each answer arrives: wait for the expected
+  // figures (up to 5 s) instead of reading the first render.
+  const settle = async (g, want) => {
+    const until = Date.now() + 5000;
+    let got;
+    while (Date.now() < until) {
+      got = await read(g).catch(() => null);
+      if (JSON.stringify(got) === JSON.stringify(want)) return;
+      await page.waitForTimeout(50);
+    }
+    assert.deepEqual(got, want, `group ${g}`);
+  };
+  await settle('a', ['2', '17']);
+  await settle('b', ['1', '5']);
+  await settle('c', ['1', '1']);
   // Biggest group first.
   assert.equal(await summary.locator('tbody tr').first().getAttribute('data-group'), 'a');
   await shot('search-03-summary');
@@ -205,8 +217,8 @@ step('the Summary shows counts and sums per group, under the search', async () =
   await page.getByPlaceholder('Full-text search…').fill('creme');
   await page.getByRole('button', { name: 'Apply' }).click();
   await row('c').waitFor({ state: 'detached' });
-  assert.deepEqual(await read('a'), ['1', '10']);
-  assert.deepEqual(await read('b'), ['1', '5']);
+  await settle('a', ['1', '10']);
+  await settle('b', ['1', '5']);
 
   await page.getByRole('button', { name: 'Clear', exact: true }).click();
   await row('c').waitFor();
