@@ -36,6 +36,7 @@ mod migrations;
 mod modifiers;
 mod oauth2;
 mod openapi;
+mod openapi_client;
 mod openapi_fuzz;
 mod persistence;
 mod public;
