@@ -55,4 +55,5 @@ mod smtp_sink;
 mod sql;
 mod tls;
 mod typegen;
+mod typegen_compat;
 mod views;
