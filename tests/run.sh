@@ -56,8 +56,10 @@ if [ ! -x tests/.venv-schemathesis/bin/st ]; then
   tests/.venv-schemathesis/bin/pip install -q schemathesis==4.32.5
 fi
 
-echo "==> tests/sdk from npm: the JS SDK and TypeScript (tests/api/typegen.rs compiles with them)"
-(cd tests/sdk && npm ci --no-audit --no-fund --loglevel=error)
+echo "==> tests/sdk from npm: the JS SDK, TypeScript, openapi-typescript, openapi-fetch and pocketbase-typegen"
+# --ignore-scripts: the only install script is better-sqlite3's native build,
+# which pocketbase-typegen loads for --db only; tests/api/typegen_compat.rs uses --json.
+(cd tests/sdk && npm ci --no-audit --no-fund --loglevel=error --ignore-scripts)
 
 echo "==> cargo test (unit + HTTP integration tests)"
 cargo build --locked --bin ferrobase
