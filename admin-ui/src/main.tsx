@@ -11,6 +11,7 @@ import { CollectionEditor } from './pages/CollectionEditor';
 import { Settings } from './pages/Settings';
 import { ExportCollections, ImportCollections } from './pages/CollectionsSync';
 import { ApiPreview } from './pages/ApiPreview';
+import { ApiDocs } from './pages/ApiDocs';
 import { Logs } from './pages/Logs';
 import { Backups } from './pages/Backups';
 import { StorageSettings } from './pages/S3Settings';
@@ -19,7 +20,7 @@ import { SqlConsole } from './pages/SqlConsole';
 import { ACCOUNT_PAGES, AccountPage } from './pages/Account';
 
 // Top-level screens without the collections sidebar.
-const SCREENS: [string, string][] = [['logs', 'Logs'], ['backups', 'Backups'], ['crons', 'Crons'], ['sql', 'SQL'], ['settings', 'Settings']];
+const SCREENS: [string, string][] = [['logs', 'Logs'], ['backups', 'Backups'], ['crons', 'Crons'], ['sql', 'SQL'], ['api', 'API'], ['settings', 'Settings']];
 const isScreen = (r: string) => SCREENS.some(([k]) => k === r);
 
 function App() {
@@ -84,6 +85,7 @@ function Page({ route, collections, reload }: { route: string[]; collections: an
   if (a === 'backups') return <Backups />;
   if (a === 'crons') return <Crons />;
   if (a === 'sql') return <SqlConsole />;
+  if (a === 'api') return <ApiDocs />;
   if (a === 'new') return <CollectionEditor key="new" collections={collections} reload={reload} />;
   if (a === 'c' && name) {
     const collection = collections.find((c) => c.name === name || c.id === name);

@@ -148,10 +148,10 @@ pub(super) fn auth_paths(
             responses_with(
                 "200",
                 json_response("The OTP id.", string_props(&["otpId"])),
-                &[400, 429],
+                &[400, 403, 429],
             )
         } else {
-            responses_with("204", no_content(), &[400, 401, 429])
+            responses_with("204", no_content(), &[400, 401, 403, 429])
         };
         paths.insert(
             format!("/api/collections/{name}/{}", flow.action),

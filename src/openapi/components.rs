@@ -84,7 +84,7 @@ pub(crate) fn parameters() -> Value {
         "expand": query("expand", json!({"type": "string"}),
             "Comma-separated relations to expand (up to 6 levels deep, e.g. `author.team`)."),
         "fields": query("fields", json!({"type": "string"}),
-            "Comma-separated fields to return, e.g. `id,title,expand.author.name`; `:excerpt(n,bool)` shortens text."),
+            "Comma-separated fields to return, e.g. `id,title,expand.author.name`; `:excerpt(n,bool)` shortens text. Properties not listed are left out, so the response schema's `required` list does not hold then."),
         "page": query("page", json!({"type": "integer", "minimum": 1, "default": 1}), "Page number (1-based)."),
         "perPage": query("perPage", json!({"type": "integer", "minimum": 1, "maximum": 1000, "default": 30}),
             "Records per page."),

@@ -57,18 +57,9 @@ fn value_schema(field: &Field, usage: Use) -> Value {
         FieldKind::Password { min, max, .. } => text(*min, *max, "", field.required),
         FieldKind::Number { min, max, only_int } => number(*min, *max, *only_int, field.required),
         FieldKind::Bool => json!({"type": "boolean"}),
-        FieldKind::Email { .. } => {
-            json!({"type": "string", "format": "email", "description": "Empty when unset."})
-        }
-        FieldKind::Url { .. } => {
-            json!({"type": "string", "format": "uri", "description": "Empty when unset."})
-        }
-        FieldKind::Date { .. } | FieldKind::Autodate { .. } => json!({
-            "type": "string",
-            "format": "date-time",
-            "pattern": DATE_PATTERN,
-            "description": "UTC, as `2006-01-02 15:04:05.000Z`; empty when unset.",
-        }),
+        FieldKind::Email { .. } => formatted("email", usage),
+        FieldKind::Url { .. } => formatted("uri", usage),
+        FieldKind::Date { .. } | FieldKind::Autodate { .. } => date(usage),
         FieldKind::Select { values, .. } => select(values, field.is_multi(), field.required),
         FieldKind::File { .. } if usage == Use::Multipart => {
             json!({"type": "string", "format": "binary"})
@@ -92,6 +83,32 @@ fn value_schema(field: &Field, usage: Use) -> Value {
         (_, Some(max)) => json!({"type": "array", "items": one, "maxItems": max}),
         _ => one,
     }
+}
+
+/// An email or URL: the format in bodies; in responses also `""`, which
+/// the server returns for an unset (or hidden) value.
+fn formatted(format: &str, usage: Use) -> Value {
+    if usage == Use::Response {
+        json!({"type": "string", "anyOf": [{"const": ""}, {"format": format}],
+            "description": "Empty when unset."})
+    } else {
+        json!({"type": "string", "format": format, "description": "Empty when unset."})
+    }
+}
+
+/// A date. Responses use PocketBase's space-separated layout, which is not
+/// RFC 3339 `date-time`, so there only the pattern describes it; bodies
+/// take either layout.
+fn date(usage: Use) -> Value {
+    let mut s = json!({
+        "type": "string",
+        "pattern": DATE_PATTERN,
+        "description": "UTC, as `2006-01-02 15:04:05.000Z`; empty when unset.",
+    });
+    if usage != Use::Response {
+        s["format"] = json!("date-time");
+    }
+    s
 }
 
 /// An optional field's empty value (`""`, `0`) passes its length, pattern
@@ -192,8 +209,24 @@ mod tests {
             only_domains: vec![],
         });
         assert_eq!(
-            field_schema(&email, Use::Response).expect("shown")["format"],
+            field_schema(&email, Use::Json).expect("shown")["format"],
             "email"
+        );
+        assert_eq!(
+            field_schema(&email, Use::Response).expect("shown")["anyOf"],
+            json!([{"const": ""}, {"format": "email"}]),
+            "an unset email comes back as \"\""
+        );
+        let date = field(FieldKind::Date {
+            min: String::new(),
+            max: String::new(),
+        });
+        assert!(
+            field_schema(&date, Use::Response)
+                .expect("shown")
+                .get("format")
+                .is_none(),
+            "`2006-01-02 15:04:05.000Z` is not RFC 3339 date-time"
         );
         let select = field(FieldKind::Select {
             values: vec!["a".into(), "b".into()],

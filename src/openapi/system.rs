@@ -93,7 +93,10 @@ fn public_ops() -> Vec<Op> {
     let sse = (
         "200",
         json!({"description": "An event stream; the first event (`PB_CONNECT`) carries the client id.",
-        "content": {"text/event-stream": {"schema": {"type": "string"}}}}),
+        // OpenAPI 3.1 has no stream schema: by convention `schema` describes one event.
+        "content": {"text/event-stream": {"schema": {"type": "object", "properties": {
+            "id": {"type": "string"}, "event": {"type": "string"},
+            "data": {"type": "string", "description": "The event's JSON payload."}}}}}}),
     );
     let file = (
         "200",
@@ -214,10 +217,12 @@ fn to_operation(o: Op) -> Value {
         (false, "files.token") => any_token(),
         (false, _) => optional_token(),
     };
-    let mut errors = error_responses(if o.superuser {
-        &[400, 401, 403, 404]
-    } else {
-        &[400, 404]
+    let mut errors = error_responses(match (o.superuser, o.id) {
+        (true, _) => &[400, 401, 403, 404],
+        // Batch answers 403 while it is turned off in the settings.
+        (false, "batch") => &[400, 403, 404],
+        (false, "files.token") => &[400, 401, 404],
+        (false, _) => &[400, 404],
     });
     errors.insert(o.ok.0.to_owned(), o.ok.1);
     let mut op = json!({

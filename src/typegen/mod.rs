@@ -30,21 +30,26 @@ pub fn generate(snapshot: &Snapshot, lang: Lang) -> String {
     }
 }
 
-/// `pocketbase-typegen`'s type-name spelling: each `_`/`-`-separated part
-/// capitalised, the rest lower-cased (`post_titles` → `PostTitles`,
-/// `_authOrigins` → `Authorigins`).
+/// `pocketbase-typegen`'s type-name spelling: a name of letters and digits
+/// only keeps its case with the first letter capitalised (`blogPosts` →
+/// `BlogPosts`); otherwise each `_`/`-`-separated part is capitalised and
+/// the rest lower-cased (`post_titles` → `PostTitles`, `_authOrigins` →
+/// `Authorigins`).
 pub(crate) fn pascal_case(name: &str) -> String {
-    name.split(['_', '-'])
-        .filter(|part| !part.is_empty())
-        .map(|part| {
-            let lower = part.to_ascii_lowercase();
-            let mut chars = lower.chars();
-            chars
-                .next()
-                .map(|c| c.to_ascii_uppercase().to_string() + chars.as_str())
-                .unwrap_or_default()
-        })
+    if name.chars().all(|c| c.is_ascii_alphanumeric()) {
+        return capitalised(name);
+    }
+    name.split(|c: char| !c.is_ascii_alphanumeric())
+        .map(|part| capitalised(&part.to_ascii_lowercase()))
         .collect()
+}
+
+fn capitalised(s: &str) -> String {
+    let mut chars = s.chars();
+    chars
+        .next()
+        .map(|c| c.to_ascii_uppercase().to_string() + chars.as_str())
+        .unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -58,6 +63,8 @@ mod tests {
             ("post_titles", "PostTitles"),
             ("_authOrigins", "Authorigins"),
             ("a-b", "AB"),
+            ("blogPosts", "BlogPosts"),
+            ("blog_Posts", "BlogPosts"),
         ] {
             assert_eq!(pascal_case(name), expected, "{name}");
         }

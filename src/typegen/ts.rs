@@ -1,9 +1,11 @@
-//! TypeScript definitions in `pocketbase-typegen`'s shape: a `Collections`
-//! enum, `XxxRecord` (fields, optional unless required), `XxxResponse`
-//! (every field plus system fields and typed `expand`), select literal
-//! unions, and `TypedPocketBase` for the official SDK. Differences: hidden
-//! fields and passwords are left out (a response never carries them), and
-//! selects are literal unions instead of enums.
+//! TypeScript definitions in the shape of `pocketbase-typegen` 1.5: a
+//! `Collections` const object, `XxxRecord` (fields, optional unless
+//! required), `XxxResponse` (every field plus system fields and typed
+//! `expand`), select options as a const object and its literal-union type,
+//! and `TypedPocketBase` for the official SDK. Differences (asserted in
+//! tests/api/typegen_compat.rs): hidden fields and passwords are left out (a
+//! response never carries them), `AuthSystemFields` has no `username`
+//! (PocketBase 0.23 dropped it), and there are no `Create`/`Update` helpers.
 
 use super::pascal_case;
 use crate::schema::{CollectionType, CompiledCollection, Field, FieldKind, Snapshot};
@@ -19,8 +21,14 @@ import type { RecordService } from 'pocketbase'
 
 const ALIASES: &str = "// Alias types for improved usability
 export type IsoDateString = string
+export type IsoAutoDateString = string & { readonly autodate: unique symbol }
 export type RecordIdString = string
+export type FileNameString = string & { readonly filename: unique symbol }
 export type HTMLString = string
+export type GeoPoint = {
+\tlon: number
+\tlat: number
+}
 
 type ExpandType<T> = unknown extends T
 \t? T extends unknown
@@ -46,16 +54,18 @@ export type AuthSystemFields<T = unknown> = {
 pub(super) fn generate(snapshot: &Snapshot) -> String {
     let all = snapshot.all();
     let mut out = String::from(HEADER);
-    out.push_str("\nexport enum Collections {\n");
+    out.push_str("\nexport const Collections = {\n");
     for c in all {
         let _ = writeln!(
             out,
-            "\t{} = {},",
+            "\t{}: {},",
             pascal_case(c.name.as_str()),
             literal(c.name.as_str())
         );
     }
-    out.push_str("}\n\n");
+    out.push_str(
+        "} as const\nexport type Collections = typeof Collections[keyof typeof Collections]\n\n",
+    );
     out.push_str(ALIASES);
     out.push_str("\n// Record types for each collection\n\n");
     for c in all {
@@ -111,12 +121,16 @@ fn shown(c: &CompiledCollection) -> impl Iterator<Item = &Field> {
         .filter(|f| !f.hidden && !matches!(f.kind, FieldKind::Password { .. }))
 }
 
-/// The `<Tfield = unknown, ...>` generics of a collection's json fields.
+/// The `<Tfield = unknown, ...>` generics of a collection's json fields,
+/// sorted by name as pocketbase-typegen does (they are positional, so an
+/// app switching over keeps its `XxxResponse<A, B>` meaning).
 fn json_generics(c: &CompiledCollection) -> Vec<String> {
-    shown(c)
+    let mut names: Vec<String> = shown(c)
         .filter(|f| matches!(f.kind, FieldKind::Json { .. }))
         .map(|f| format!("T{}", f.name.as_str()))
-        .collect()
+        .collect();
+    names.sort();
+    names
 }
 
 fn options_name(c: &CompiledCollection, f: &Field) -> String {
@@ -130,16 +144,7 @@ fn options_name(c: &CompiledCollection, f: &Field) -> String {
 fn record_type(out: &mut String, c: &CompiledCollection) {
     for f in shown(c) {
         if let FieldKind::Select { values, .. } = &f.kind {
-            let union = if values.is_empty() {
-                "string".to_owned()
-            } else {
-                values
-                    .iter()
-                    .map(|v| literal(v))
-                    .collect::<Vec<_>>()
-                    .join(" | ")
-            };
-            let _ = writeln!(out, "export type {} = {union}", options_name(c, f));
+            select_options(out, &options_name(c, f), values);
         }
     }
     let generics = json_generics(c);
@@ -155,14 +160,37 @@ fn record_type(out: &mut String, c: &CompiledCollection) {
         pascal_case(c.name.as_str())
     );
     for f in shown(c) {
-        let optional = if f.required && !matches!(f.kind, FieldKind::Autodate { .. }) {
-            ""
-        } else {
-            "?"
+        // An autodate set on create is always there; others as required.
+        let present = match f.kind {
+            FieldKind::Autodate { on_create, .. } => on_create,
+            _ => f.required,
         };
+        let optional = if present { "" } else { "?" };
         let _ = writeln!(out, "\t{}{optional}: {}", f.name.as_str(), field_type(c, f));
     }
     out.push_str("}\n\n");
+}
+
+/// A select's values as a const object (keyed by value; `E`-prefixed when
+/// the value is a number) and the union of its values.
+fn select_options(out: &mut String, name: &str, values: &[String]) {
+    if values.is_empty() {
+        let _ = writeln!(out, "export type {name} = string");
+        return;
+    }
+    let _ = writeln!(out, "export const {name} = {{");
+    for v in values {
+        let key = if v.trim().parse::<f64>().is_ok() || v.trim().is_empty() {
+            format!("E{v}")
+        } else {
+            v.clone()
+        };
+        let _ = writeln!(out, "\t{}: {},", literal(&key), literal(v));
+    }
+    let _ = writeln!(
+        out,
+        "}} as const\nexport type {name} = typeof {name}[keyof typeof {name}]"
+    );
 }
 
 fn field_type(c: &CompiledCollection, f: &Field) -> String {
@@ -170,16 +198,17 @@ fn field_type(c: &CompiledCollection, f: &Field) -> String {
         FieldKind::Text { .. }
         | FieldKind::Email { .. }
         | FieldKind::Url { .. }
-        | FieldKind::Password { .. }
-        | FieldKind::File { .. } => "string".to_owned(),
+        | FieldKind::Password { .. } => "string".to_owned(),
+        FieldKind::File { .. } => "FileNameString".to_owned(),
         FieldKind::Editor { .. } => "HTMLString".to_owned(),
         FieldKind::Number { .. } => "number".to_owned(),
         FieldKind::Bool => "boolean".to_owned(),
-        FieldKind::Date { .. } | FieldKind::Autodate { .. } => "IsoDateString".to_owned(),
+        FieldKind::Date { .. } => "IsoDateString".to_owned(),
+        FieldKind::Autodate { .. } => "IsoAutoDateString".to_owned(),
         FieldKind::Select { .. } => options_name(c, f),
         FieldKind::Relation { .. } => "RecordIdString".to_owned(),
         FieldKind::Json { .. } => return format!("null | T{}", f.name.as_str()),
-        FieldKind::GeoPoint => "{ lon: number; lat: number }".to_owned(),
+        FieldKind::GeoPoint => "GeoPoint".to_owned(),
     };
     if f.is_multi() {
         format!("{one}[]")

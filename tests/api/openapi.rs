@@ -47,7 +47,7 @@ async fn sign_up(app: &TestApp, email: &str) -> (String, String) {
 
 /// A schema with every field type, a view, a second auth collection and a
 /// superusers-only collection that a visible one points to.
-async fn rich_schema(app: &TestApp) {
+pub(crate) async fn rich_schema(app: &TestApp) {
     let ledger = app
         .create_collection_ok(json!({
             "name": "secret_ledger", "type": "base",

@@ -94,7 +94,14 @@ async fn generated_typescript_compiles_strictly_with_the_official_sdk() {
         "{text}"
     );
     assert!(
-        text.contains(r#"export type PostsStatusOptions = "draft" | "live" | "it's \"quoted\"""#),
+        text.contains(
+            r#"export const PostsStatusOptions = {
+	"draft": "draft",
+	"live": "live",
+	"it's \"quoted\"": "it's \"quoted\"",
+} as const
+export type PostsStatusOptions = typeof PostsStatusOptions[keyof typeof PostsStatusOptions]"#
+        ),
         "{text}"
     );
     let Some(tsc) = tsc() else { return };

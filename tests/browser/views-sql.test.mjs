@@ -90,6 +90,10 @@ test('a view’s records screen is read-only and shows its rows as text', async 
   assert.equal(await page.locator('table.records img').count(), 0, 'markup in a value is not rendered');
   await shot('view-records');
   await page.locator('td[data-col="doubled"]', { hasText: '10' }).click();
+  // Wait for the record form itself: the list's own "read-only" notice is
+  // already on the page, so waiting for that text can pass before the click
+  // has opened the record.
+  await page.locator('fieldset.form-grid[disabled]').waitFor();
   await page.getByText('read-only').first().waitFor();
   assert.equal(await page.getByTestId('save-record').count(), 0, 'no Save');
   assert.equal(await page.getByRole('button', { name: 'Delete' }).count(), 0, 'no Delete');
