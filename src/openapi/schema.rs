@@ -186,20 +186,9 @@ fn max_select(field: &Field) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::schema::FieldName;
 
     fn field(kind: FieldKind) -> Field {
-        Field {
-            id: "f".into(),
-            name: FieldName::parse("f").expect("valid name"),
-            system: false,
-            hidden: false,
-            presentable: false,
-            required: false,
-            help: String::new(),
-            kind,
-            search: None,
-        }
+        Field::test_of(kind)
     }
 
     #[test]

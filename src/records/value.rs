@@ -243,20 +243,9 @@ pub fn from_sql(field: &Field, raw: ValueRef<'_>) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::schema::FieldName;
 
     fn field(kind: FieldKind) -> Field {
-        Field {
-            id: "f".into(),
-            name: FieldName::parse("f").expect("name"),
-            system: false,
-            hidden: false,
-            presentable: false,
-            required: false,
-            help: String::new(),
-            kind,
-            search: None,
-        }
+        Field::test_of(kind)
     }
 
     #[test]

@@ -153,6 +153,22 @@ impl FieldKind {
 }
 
 impl Field {
+    /// A plain field named `f` of `kind` (id `f`, no options): for unit tests.
+    #[cfg(test)]
+    pub(crate) fn test_of(kind: FieldKind) -> Field {
+        Field {
+            id: "f".into(),
+            name: FieldName::parse("f").expect("valid name"),
+            system: false,
+            hidden: false,
+            presentable: false,
+            required: false,
+            help: String::new(),
+            kind,
+            search: None,
+        }
+    }
+
     /// Whether values are stored as a JSON array (select/file/relation with `maxSelect > 1`).
     pub fn is_multi(&self) -> bool {
         match &self.kind {

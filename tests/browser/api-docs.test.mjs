@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
-import { OUTPUT_DIR, installSuperuser, launchBrowser, startServer } from './helpers.mjs';
+import { OUTPUT_DIR, installSuperuser, launchBrowser, startServer, signIn } from './helpers.mjs';
 
 const EMAIL = 'owner@example.com';
 const PASSWORD = 'Sup3r-secret!';
@@ -24,12 +24,7 @@ before(async () => {
   page.setDefaultTimeout(15_000);
   page.on('request', (r) => hosts.add(new URL(r.url()).host));
   await installSuperuser(server, EMAIL, PASSWORD);
-  await page.goto(server.url + '/_/');
-  await page.getByLabel('Email').fill(EMAIL);
-  await page.getByLabel('Password').fill(PASSWORD);
-  await page.getByRole('button', { name: 'Sign in' }).click();
-  await page.locator('.topbar').getByText(EMAIL).waitFor();
-  await page.waitForURL(/#\/c\//);
+  await signIn(page, server.url, EMAIL, PASSWORD);
 });
 
 after(async () => {

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
-import { OUTPUT_DIR, installSuperuser, launchBrowser, restClient, startServer, startSmtpSink } from './helpers.mjs';
+import { OUTPUT_DIR, installSuperuser, launchBrowser, restClient, startServer, startSmtpSink, signIn } from './helpers.mjs';
 
 const ADMIN = 'owner@example.com';
 const ADMIN_PASSWORD = 'Sup3r-secret!';
@@ -49,11 +49,7 @@ before(async () => {
   assert.equal(settings.status, 200, `settings saved: ${JSON.stringify(settings.body)}`);
   const created = await rest.call('POST', '/api/collections/users/records', { email: USER, password: USER_PASSWORD, passwordConfirm: USER_PASSWORD });
   assert.equal(created.status, 200, `user created: ${JSON.stringify(created.body)}`);
-  await page.goto(server.url + '/_/');
-  await page.getByLabel('Email').fill(ADMIN);
-  await page.getByLabel('Password').fill(ADMIN_PASSWORD);
-  await page.getByRole('button', { name: 'Sign in' }).click();
-  await page.locator('.topbar').getByText(ADMIN).waitFor();
+  await signIn(page, server.url, ADMIN, ADMIN_PASSWORD, { openCollection: false });
 });
 
 after(async () => {

@@ -274,3 +274,17 @@ export async function startMoto() {
     }),
   };
 }
+
+/**
+ * Signs the panel in as the superuser `email`. Unless `openCollection` is
+ * false, also waits for the panel to open the first collection, so that
+ * redirect cannot land after a test's own navigation.
+ */
+export async function signIn(page, url, email, password, { openCollection = true } = {}) {
+  await page.goto(url + '/_/');
+  await page.getByLabel('Email').fill(email);
+  await page.getByLabel('Password').fill(password);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.locator('.topbar').getByText(email).waitFor();
+  if (openCollection) await page.waitForURL(/#\/c\//);
+}

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
-import { OUTPUT_DIR, installSuperuser, launchBrowser, restClient, startServer } from './helpers.mjs';
+import { OUTPUT_DIR, installSuperuser, launchBrowser, restClient, startServer, signIn } from './helpers.mjs';
 
 const EMAIL = 'owner@example.com';
 const PASSWORD = 'Sup3r-secret!';
@@ -60,12 +60,7 @@ before(async () => {
   await create({ name: 'posts', fields: [{ name: 'title', type: 'text', max: 50 }, { name: 'views', type: 'number' }] });
   await create({ name: 'notes', fields: [{ name: 'text', type: 'text' }] });
   await create({ name: 'tags', fields: [{ name: 'label', type: 'text' }] });
-  await page.goto(server.url + '/_/');
-  await page.getByLabel('Email').fill(EMAIL);
-  await page.getByLabel('Password').fill(PASSWORD);
-  await page.getByRole('button', { name: 'Sign in' }).click();
-  await page.locator('.topbar').getByText(EMAIL).waitFor();
-  await page.waitForURL(/#\/c\//);
+  await signIn(page, server.url, EMAIL, PASSWORD);
 });
 
 after(async () => {

@@ -10,7 +10,7 @@
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
-import { OUTPUT_DIR, installSuperuser, launchBrowser, restClient, startServer } from './helpers.mjs';
+import { OUTPUT_DIR, installSuperuser, launchBrowser, restClient, startServer, signIn } from './helpers.mjs';
 
 const EMAIL = 'owner@example.com';
 const PASSWORD = 'Sup3r-secret!';
@@ -59,12 +59,7 @@ before(async () => {
     const res = await rest.call('POST', '/api/collections/articles/records', { ...r, author: i === 3 ? bob : ann });
     assert.equal(res.status, 200, JSON.stringify(res.body));
   }
-  await page.goto(server.url + '/_/');
-  await page.getByLabel('Email').fill(EMAIL);
-  await page.getByLabel('Password').fill(PASSWORD);
-  await page.getByRole('button', { name: 'Sign in' }).click();
-  await page.locator('.topbar').getByText(EMAIL).waitFor();
-  await page.waitForURL(/#\/c\//);
+  await signIn(page, server.url, EMAIL, PASSWORD);
 });
 
 after(async () => {

@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
-import { OUTPUT_DIR, installSuperuser, launchBrowser, restClient, startMoto, startServer } from './helpers.mjs';
+import { OUTPUT_DIR, installSuperuser, launchBrowser, restClient, startMoto, startServer, signIn } from './helpers.mjs';
 
 const EMAIL = 'owner@example.com';
 const PASSWORD = 'Sup3r-secret!';
@@ -48,12 +48,7 @@ before(async () => {
   rest = restClient(server.url);
   await installSuperuser(server, EMAIL, PASSWORD);
   await rest.login(EMAIL, PASSWORD);
-  await page.goto(server.url + '/_/');
-  await page.getByLabel('Email').fill(EMAIL);
-  await page.getByLabel('Password').fill(PASSWORD);
-  await page.getByRole('button', { name: 'Sign in' }).click();
-  await page.locator('.topbar').getByText(EMAIL).waitFor();
-  await page.waitForURL(/#\/c\//);
+  await signIn(page, server.url, EMAIL, PASSWORD);
 });
 
 after(async () => {

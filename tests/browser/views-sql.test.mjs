@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
-import { OUTPUT_DIR, installSuperuser, launchBrowser, restClient, startServer } from './helpers.mjs';
+import { OUTPUT_DIR, installSuperuser, launchBrowser, restClient, startServer, signIn } from './helpers.mjs';
 
 const EMAIL = 'owner@example.com';
 const PASSWORD = 'Sup3r-secret!';
@@ -36,14 +36,7 @@ before(async () => {
     const r = await rest.call('POST', '/api/collections/posts/records', { title, views });
     assert.equal(r.status, 200, JSON.stringify(r.body));
   }
-  await page.goto(server.url + '/_/');
-  await page.getByLabel('Email').fill(EMAIL);
-  await page.getByLabel('Password').fill(PASSWORD);
-  await page.getByRole('button', { name: 'Sign in' }).click();
-  await page.locator('.topbar').getByText(EMAIL).waitFor();
-  // The panel opens the first collection once the list is loaded; wait for
-  // it so that redirect cannot land after a test's own navigation.
-  await page.waitForURL(/#\/c\//);
+  await signIn(page, server.url, EMAIL, PASSWORD);
 });
 
 after(async () => {
