@@ -1,8 +1,10 @@
 //! Search marks for `fields=title:highlight` / `body:snippet`: for the
 //! records of a searched page, FTS5's `highlight()` (the whole value with
 //! matches in `<mark>…</mark>`) or `snippet()` (a short excerpt around the
-//! matches). The text is the stored value, not HTML-escaped, exactly as the
-//! record carries it. Only searchable fields the caller may search are marked.
+//! matches). The result is HTML, ready to show: the stored text is escaped
+//! and the only tags in it are the marks, so markup someone stored in a
+//! record never runs in a page that shows its marks. Only searchable fields
+//! the caller may search are marked.
 
 use super::RecordError;
 use super::access::Caller;
@@ -18,6 +20,30 @@ use std::sync::Arc;
 
 /// Tokens in a snippet (FTS5 allows at most 64).
 pub const SNIPPET_TOKENS: i64 = 16;
+
+/// What FTS5 puts around a match (private-use characters), turned into
+/// `<mark>` / `</mark>` once the text around them is escaped.
+const OPEN: char = '\u{E000}';
+const CLOSE: char = '\u{E001}';
+
+/// The marked text as HTML: `&`, `<`, `>`, `"` and `'` escaped, the match
+/// markers made `<mark>` tags.
+fn marked_html(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        match c {
+            OPEN => out.push_str("<mark>"),
+            CLOSE => out.push_str("</mark>"),
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
 
 /// Marked values by record id, then by field name. `wanted` pairs a field
 /// name with whether it asks for a snippet (else a highlight).
@@ -43,9 +69,9 @@ pub async fn search_marks(
             return Err(search_error(format!("{name:?} is not a searchable field.")));
         }
         let sql = if *snippet {
-            format!("snippet({fts}, {i}, '<mark>', '</mark>', '…', {SNIPPET_TOKENS})")
+            format!("snippet({fts}, {i}, '{OPEN}', '{CLOSE}', '…', {SNIPPET_TOKENS})")
         } else {
-            format!("highlight({fts}, {i}, '<mark>', '</mark>')")
+            format!("highlight({fts}, {i}, '{OPEN}', '{CLOSE}')")
         };
         columns.push((name.clone(), sql));
     }
@@ -73,11 +99,26 @@ pub async fn search_marks(
             let mut marked = Map::new();
             for (i, (name, _)) in columns.iter().enumerate() {
                 let text: Option<String> = row.get(i + 1)?;
-                marked.insert(name.clone(), Value::String(text.unwrap_or_default()));
+                let html = marked_html(&text.unwrap_or_default());
+                marked.insert(name.clone(), Value::String(html));
             }
             out.insert(id, marked);
         }
         Ok::<_, RecordError>(out)
     })
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stored_markup_is_escaped_and_only_marks_are_tags() {
+        let text = format!("{OPEN}<img src=x onerror=alert(1)>{CLOSE} & \"q\" 'a'");
+        assert_eq!(
+            marked_html(&text),
+            "<mark>&lt;img src=x onerror=alert(1)&gt;</mark> &amp; &quot;q&quot; &#39;a&#39;"
+        );
+    }
 }

@@ -739,6 +739,33 @@ async fn search_combines_with_fields_marks_expand_paging_and_skip_total() {
         body["items"][0]["note"], "<mark>cherry</mark> secret",
         "{body}"
     );
+
+    // Marked text is HTML: markup stored in a record comes back escaped,
+    // with the marks the only tags.
+    w.app
+        .create_record_ok(
+            "docs",
+            json!({"owner": w.alice.0, "title": "<img src=x onerror=alert(1)> plum & \"pie\"", "note": "x"}),
+        )
+        .await;
+    for modifier in ["highlight", "snippet"] {
+        let fields = format!("title:{modifier}");
+        let (status, body) = w
+            .list(
+                Who::Alice,
+                &[("search", "plum"), ("fields", fields.as_str())],
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        let title = body["items"][0]["title"].as_str().expect("title");
+        assert!(
+            title.contains(
+                "&lt;img src=x onerror=alert(1)&gt; <mark>plum</mark> &amp; &quot;pie&quot;"
+            ),
+            "{modifier}: {title}"
+        );
+        assert!(!title.contains("<img"), "{modifier}: {title}");
+    }
 }
 
 #[tokio::test]
