@@ -213,8 +213,19 @@ fn records_paths(paths: &mut Map<String, Value>, c: &CompiledCollection, audienc
     let mut list_item = Map::new();
     if audience.sees(&rules.list) {
         let (note, security) = guard(&rules.list, audience);
-        let mut op = operation(c, "list", &format!("List {name} records"), &note, security);
-        op["parameters"] = parameter_refs(&LIST_PARAMETERS);
+        let mut op = operation(
+            c,
+            "list",
+            &format!("List {name} records"),
+            &note,
+            security.clone(),
+        );
+        let searchable = searchable_by(c, audience);
+        let mut list_params = LIST_PARAMETERS.to_vec();
+        if searchable {
+            list_params.push("search");
+        }
+        op["parameters"] = parameter_refs(&list_params);
         op["responses"] = responses_with(
             "200",
             json_response(
@@ -224,6 +235,12 @@ fn records_paths(paths: &mut Map<String, Value>, c: &CompiledCollection, audienc
             &[400, 403],
         );
         list_item.insert("get".into(), op);
+        if writable {
+            paths.insert(
+                format!("/api/collections/{name}/aggregate"),
+                aggregate_path(c, note, security, searchable),
+            );
+        }
     }
     if writable && audience.sees(&rules.create) {
         let (note, security) = guard(&rules.create, audience);
@@ -290,6 +307,49 @@ fn records_paths(paths: &mut Map<String, Value>, c: &CompiledCollection, audienc
             Value::Object(one_item),
         );
     }
+}
+
+/// Whether `audience` may use `search` on `c`: some searchable field it
+/// could filter on (hidden ones and an auth `email` for superusers only).
+fn searchable_by(c: &CompiledCollection, audience: Audience) -> bool {
+    crate::search::SearchSpec::of(&c.def)
+        .is_some_and(|spec| audience == Audience::Superuser || spec.public.contains(&true))
+}
+
+/// `GET …/aggregate` (Ferrobase only): groups over the records the list
+/// rule admits.
+fn aggregate_path(
+    c: &CompiledCollection,
+    note: String,
+    security: Value,
+    searchable: bool,
+) -> Value {
+    let name = c.name.as_str();
+    let mut op = operation(
+        c,
+        "aggregate",
+        &format!("Aggregate {name} records"),
+        &note,
+        security,
+    );
+    let mut params = vec!["groupBy", "aggregate", "filter", "sort", "limit"];
+    if searchable {
+        params.push("search");
+    }
+    op["parameters"] = parameter_refs(&params);
+    op["responses"] = responses_with(
+        "200",
+        json_response(
+            "One item per group: the group keys and each aggregate (integers stay integers).",
+            json!({
+                "type": "object",
+                "required": ["items"],
+                "properties": {"items": {"type": "array", "items": {"type": "object"}}},
+            }),
+        ),
+        &[400, 403],
+    );
+    json!({ "get": op })
 }
 
 fn capitalized(word: &str) -> String {

@@ -90,6 +90,14 @@ pub(crate) fn parameters() -> Value {
             "Records per page."),
         "skipTotal": query("skipTotal", json!({"type": "boolean", "default": false}),
             "Skip counting the total; `totalItems` and `totalPages` are then -1."),
+        "search": query("search", json!({"type": "string"}),
+            "Full-text search over the collection's searchable fields (Ferrobase only): words, \"phrases\", `prefix*`, `-exclude`. Combines with `filter`; `sort=@rank` orders best match first; `fields=name:highlight` or `name:snippet` returns HTML with matches in `<mark>`."),
+        "groupBy": query("groupBy", json!({"type": "string"}),
+            "Comma-separated group keys: fields, relation paths (`owner.team`) or date buckets (`created:month`, `:day`, `:year`, `:hour`)."),
+        "aggregate": query("aggregate", json!({"type": "string"}),
+            "Comma-separated aggregates: `count()`, `count(f)`, `count_distinct(f)`, `sum(f)`, `avg(f)`, `min(f)`, `max(f)`; each is a key of the result (`sum_amount`)."),
+        "limit": query("limit", json!({"type": "integer", "minimum": 1, "maximum": 1000, "default": 1000}),
+            "Most groups returned."),
     })
 }
 

@@ -481,3 +481,58 @@ async fn the_server_answers_what_the_document_describes() {
         "the check itself must catch a value outside the enum and a wrong type"
     );
 }
+
+/// `search` is described where the caller could use it (a hidden searchable
+/// field is for superusers only), and `/aggregate` beside every listable
+/// collection; the described aggregate answers as described.
+#[tokio::test]
+async fn search_and_aggregate_are_described_for_those_who_may_use_them() {
+    let app = spawn_app().await;
+    app.create_collection_ok(json!({
+        "name": "notes", "listRule": "", "viewRule": "",
+        "fields": [
+            {"name": "title", "type": "text", "searchable": true},
+            {"name": "amount", "type": "number"},
+        ]
+    }))
+    .await;
+    app.create_collection_ok(json!({
+        "name": "vault", "listRule": "", "viewRule": "",
+        "fields": [{"name": "secret", "type": "text", "hidden": true, "searchable": true}]
+    }))
+    .await;
+    let search_ref = json!({"$ref": "#/components/parameters/search"});
+    let has_search = |doc: &Value, path: &str| {
+        doc["paths"][path]["get"]["parameters"]
+            .as_array()
+            .is_some_and(|p| p.contains(&search_ref))
+    };
+    let (_, guest) = document(&app, None).await;
+    let (_, su) = document(&app, Some(&app.superuser_token)).await;
+    assert!(has_search(&guest, "/api/collections/notes/records"));
+    assert!(has_search(&guest, "/api/collections/notes/aggregate"));
+    assert!(
+        !has_search(&guest, "/api/collections/vault/records"),
+        "only a hidden field is searchable: not for guests"
+    );
+    assert!(has_search(&su, "/api/collections/vault/records"));
+    assert!(guest["components"]["parameters"]["search"].is_object());
+
+    app.create_record_ok("notes", json!({"title": "plum", "amount": 2}))
+        .await;
+    let (status, body) = status_json(
+        app.request(
+            Method::GET,
+            "/api/collections/notes/aggregate?groupBy=title&aggregate=count(),sum(amount)",
+            None,
+            None,
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body,
+        json!({"items": [{"title": "plum", "count": 1, "sum_amount": 2}]})
+    );
+}
