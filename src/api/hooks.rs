@@ -291,8 +291,17 @@ pub(super) async fn around(
     let req = &answer.0;
     let slot: Arc<Mutex<Option<Value>>> = Arc::default();
     let written = slot.clone();
+    let mut event = request_event(req, who, state);
+    event["changed"] = json!(before.body.keys().collect::<Vec<_>>());
+    event["body"] = Value::Object(before.body.clone());
+    event["collection"] = collection_ref(collection);
+    event["record"] = before.record;
+    event["action"] = json!("write");
+    // What `e.next()` writes when no hook read the record.
+    let submitted = before.body;
     let action: Action = Box::new(move |fields| {
         Box::pin(async move {
+            let fields = fields.unwrap_or(submitted);
             let value = write(fields).await.map_err(HookError::from)?;
             if let Ok(mut s) = written.lock() {
                 *s = Some(value.clone());
@@ -300,12 +309,6 @@ pub(super) async fn around(
             Ok(value)
         })
     });
-    let mut event = request_event(req, who, state);
-    event["body"] = Value::Object(before.body.clone());
-    event["collection"] = collection_ref(collection);
-    event["record"] = before.record;
-    event["changed"] = json!(before.body.keys().collect::<Vec<_>>());
-    event["action"] = json!("write");
     let outcome = hooks
         .run_record(before.hook, &event, Some(action))
         .await

@@ -30,9 +30,60 @@ const JS_STACK_BYTES: usize = 1024 * 1024;
 /// What a job asks a runtime to run.
 pub(super) enum Call {
     Route { index: usize, event: String },
-    Record { hook: &'static str, event: String },
+    Record { hook: &'static str, event: RecordEvent },
     Enrich { event: String },
     Cron { id: String },
+}
+
+/// The keys of a record hook's event that describe the request
+/// (`e.request`, `e.requestInfo()`, `e.auth`, `e.realIP()`).
+const REQUEST_KEYS: &[&str] = &[
+    "method", "path", "rawQuery", "query", "headers", "params", "remoteIp", "auth", "body",
+];
+
+/// A record hook's event as three JSON texts, so a script parses only what
+/// it reads: the control part (collection, action, changed fields…) at
+/// once, the record or list result and the request on first use. A hook
+/// that only calls `e.next()` parses neither.
+pub(super) struct RecordEvent {
+    head: String,
+    /// `e.record`, or `e.result` when the head says `hasResult`.
+    subject: String,
+    request: String,
+}
+
+impl RecordEvent {
+    pub(super) fn split(event: &serde_json::Value) -> Self {
+        use std::collections::BTreeMap;
+        let (mut head, mut request) = (BTreeMap::new(), BTreeMap::new());
+        let mut subject = &serde_json::Value::Null;
+        let has_result = event.get("result").is_some_and(|r| !r.is_null());
+        for (key, value) in event.as_object().into_iter().flatten() {
+            match key.as_str() {
+                "result" if has_result => subject = value,
+                "record" if !has_result => subject = value,
+                "result" | "record" => {}
+                k if REQUEST_KEYS.contains(&k) => {
+                    request.insert(k, value);
+                }
+                k => {
+                    head.insert(k, value);
+                }
+            }
+        }
+        let has_result = serde_json::Value::Bool(has_result);
+        head.insert("hasResult", &has_result);
+        Self {
+            head: json_text(&head),
+            subject: json_text(subject),
+            request: json_text(&request),
+        }
+    }
+}
+
+/// JSON text of `value` (maps of JSON values always serialise).
+fn json_text<T: serde::Serialize + ?Sized>(value: &T) -> String {
+    serde_json::to_string(value).unwrap_or_else(|_| "null".to_owned())
 }
 
 pub(super) struct Job {
@@ -156,7 +207,7 @@ pub(super) fn dispatch(ctx: &Ctx<'_>, call: Call) -> Result<String, String> {
             .and_then(|f| f.call::<_, String>((index, event))),
         Call::Record { hook, event } => globals
             .get::<_, Function>("__dispatchRecord")
-            .and_then(|f| f.call::<_, String>((hook, event))),
+            .and_then(|f| f.call::<_, String>((hook, event.head, event.subject, event.request))),
         Call::Cron { id } => globals
             .get::<_, Function>("__dispatchCron")
             .and_then(|f| f.call::<_, String>((id,))),

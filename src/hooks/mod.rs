@@ -141,9 +141,13 @@ pub struct Limits {
 }
 
 /// The write a record request hook's `e.next()` performs, given the
-/// record's submitted or changed fields; answers the record as the API would.
-pub type Action =
-    Box<dyn FnOnce(Map<String, Value>) -> LocalBoxFuture<'static, Result<Value, HookError>> + Send>;
+/// record's submitted or changed fields (`None`: the hooks never looked at
+/// the record, so the fields the event carried); answers the record as the
+/// API would.
+pub type Action = Box<
+    dyn FnOnce(Option<Map<String, Value>>) -> LocalBoxFuture<'static, Result<Value, HookError>>
+        + Send,
+>;
 
 /// An error a hook answers with, in PocketBase's envelope terms.
 #[derive(Debug, Clone, PartialEq)]
@@ -401,6 +405,10 @@ impl WriteHooks for ModelHooks {
     ) -> LocalBoxFuture<'a, Result<(), RecordError>> {
         Box::pin(async move {
             let c = call.collection;
+            let unchanged = call
+                .next
+                .is_some()
+                .then(|| changed_fields(&call.record, &call.changed));
             let event = json!({
                 "collection": {
                     "id": c.id,
@@ -415,11 +423,11 @@ impl WriteHooks for ModelHooks {
             let map_error = self.map_error;
             let action: Option<Action> = call.next.map(|next| -> Action {
                 Box::new(move |fields| {
+                    let fields = fields.or(unchanged).unwrap_or_default();
                     Box::pin(async move { next(fields).await.map_err(map_error) })
                 })
             });
-            let (job, outcome) =
-                bindings::record_job(call.hook, event.to_string(), action, call.session);
+            let (job, outcome) = bindings::record_job(call.hook, &event, action, call.session);
             let sent = match bindings::reentry() {
                 Some(inbox) => inbox.send(job).is_ok(),
                 None => self.jobs.as_ref().is_some_and(|j| j.send(job).is_ok()),
@@ -447,6 +455,21 @@ impl WriteHooks for ModelHooks {
             }
         })
     }
+}
+
+/// The fields `e.next()` writes when no hook touched the record: the
+/// changed ones, without `id` once the record exists (the prelude's
+/// `Record.__changes`).
+fn changed_fields(record: &Value, changed: &[String]) -> Map<String, Value> {
+    let persisted = record
+        .get("id")
+        .and_then(Value::as_str)
+        .is_some_and(|id| !id.is_empty());
+    changed
+        .iter()
+        .filter(|k| !(persisted && k.as_str() == "id"))
+        .filter_map(|k| Some((k.clone(), record.get(k)?.clone())))
+        .collect()
 }
 
 impl WriteHooks for Hooks {
@@ -592,7 +615,7 @@ impl Hooks {
         self.submit(
             engine::Call::Record {
                 hook,
-                event: event.to_string(),
+                event: engine::RecordEvent::split(event),
             },
             action,
         )

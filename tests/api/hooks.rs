@@ -395,3 +395,94 @@ async fn without_a_hooks_dir_custom_paths_stay_unknown() {
 
     assert_eq!(status, 404, "{body}");
 }
+
+/// The log lines the `lazy` collection's hooks wrote, sorted.
+async fn lazy_log(app: &TestApp) -> Vec<String> {
+    let path = "/api/collections/lazylog/records?sort=title&perPage=50";
+    let (_, body) = status_json(app.su(Method::GET, path, None).await).await;
+    body["items"]
+        .as_array()
+        .unwrap_or_else(|| panic!("log: {body}"))
+        .iter()
+        .filter_map(|r| r["title"].as_str().map(str::to_owned))
+        .collect()
+}
+
+#[tokio::test]
+async fn handlers_that_read_the_record_only_after_next_see_it_as_written() {
+    let app = app_with_hooks().await;
+    for (name, fields) in [
+        (
+            "lazy",
+            json!([{"name": "title", "type": "text"}, {"name": "n", "type": "number"}]),
+        ),
+        ("lazylog", json!([{"name": "title", "type": "text"}])),
+    ] {
+        app.create_collection_ok(json!({
+            "name": name, "listRule": "", "viewRule": "", "createRule": "",
+            "updateRule": "", "deleteRule": "", "fields": fields,
+        }))
+        .await;
+    }
+    let user = app
+        .create_record_ok(
+            "users",
+            json!({"email": "lazy@example.com", "password": PASSWORD, "passwordConfirm": PASSWORD}),
+        )
+        .await;
+    let user_id = user["id"].as_str().expect("user id");
+    let token = app.login_as("users", "lazy@example.com", PASSWORD).await;
+
+    // Created by a user: every submitted field is written, and after
+    // e.next() the record has its id, is stored, and e.auth is the user.
+    let (status, created) = status_json(
+        app.request(
+            Method::POST,
+            "/api/collections/lazy/records",
+            Some(&token),
+            Some(json!({"title": "first", "n": 7})),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 200, "{created}");
+    assert_eq!((&created["title"], &created["n"]), (&json!("first"), &json!(7)));
+    let id = created["id"].as_str().expect("id");
+    let (_, stored) = status_json(app.get_record("lazy", id, None).await).await;
+    assert_eq!((&stored["title"], &stored["n"]), (&json!("first"), &json!(7)));
+
+    // Updated by a guest: only the submitted field changes.
+    let path = format!("/api/collections/lazy/records/{id}");
+    let (status, updated) = status_json(
+        app.request(Method::PATCH, &path, None, Some(json!({"n": 8})))
+            .await,
+    )
+    .await;
+    assert_eq!(status, 200, "{updated}");
+    assert_eq!((&updated["title"], &updated["n"]), (&json!("first"), &json!(8)));
+
+    // A refused write: nothing stored, the error is the action's own.
+    let (status, body) = status_json(
+        app.request(
+            Method::POST,
+            "/api/collections/lazy/records",
+            None,
+            Some(json!({"n": "not a number"})),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+
+    let (status, _) = status_json(app.request(Method::DELETE, &path, None, None).await).await;
+    assert_eq!(status, 204);
+    assert_eq!(
+        lazy_log(&app).await,
+        [
+            format!("create|{id}|first|7|false|lazy|{user_id}"),
+            // After a delete, e.record is the record as it was.
+            format!("delete|{id}|first"),
+            format!("update|{id}|first|8"),
+        ]
+    );
+}

@@ -151,10 +151,15 @@ fn run(ctx: &Ctx<'_>, inv: &Invocation, op: &str, args: Value) -> Result<Value, 
         }
         "create" | "update" | "delete" => write(ctx, inv, op, parse(args)?),
         "next" => {
-            let Value::Object(data) = args else {
-                return Err(HookError::bad_request(
-                    "e.next() expects the record's fields.",
-                ));
+            let data = match args {
+                // The record was never read: the fields the event carried.
+                Value::Null => None,
+                Value::Object(data) => Some(data),
+                _ => {
+                    return Err(HookError::bad_request(
+                        "e.next() expects the record's fields.",
+                    ));
+                }
             };
             let Some(action) = inv.action.borrow_mut().take() else {
                 // A second e.next() (or one outside a write): nothing more to do.

@@ -260,13 +260,16 @@ fn run_nested(ctx: &Ctx<'_>, inv: &Invocation, job: Job) {
 /// Builds a record hook job.
 pub(crate) fn record_job(
     hook: &'static str,
-    event: String,
+    event: &serde_json::Value,
     action: Option<Action>,
     session: Option<Arc<crate::records::session::Session>>,
 ) -> (Job, tokio::sync::oneshot::Receiver<Result<Outcome, Fault>>) {
     let (reply, outcome) = tokio::sync::oneshot::channel();
     let job = Job {
-        call: Call::Record { hook, event },
+        call: Call::Record {
+            hook,
+            event: engine::RecordEvent::split(event),
+        },
         action,
         session,
         reply,

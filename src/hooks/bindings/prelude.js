@@ -35,14 +35,22 @@
   };
   Object.assign(G, errors);
 
+  const ask = (op, args) => host(op, JSON.stringify(args === undefined ? null : args));
+  function fail(err) {
+    const e = new ApiError(err.status, err.message, err.data);
+    Object.defineProperty(e, "__safe", { value: true });
+    throw e;
+  }
   function call(op, args) {
-    const reply = JSON.parse(host(op, JSON.stringify(args === undefined ? null : args)));
-    if (reply.err) {
-      const err = new ApiError(reply.err.status, reply.err.message, reply.err.data);
-      Object.defineProperty(err, "__safe", { value: true });
-      throw err;
-    }
+    const reply = JSON.parse(ask(op, args));
+    if (reply.err) fail(reply.err);
     return reply.ok;
+  }
+  // `call` for an answer kept as JSON text, to be parsed only if read.
+  function callText(op, args) {
+    const reply = ask(op, args);
+    if (reply.startsWith('{"ok":')) return reply.slice(6, -1);
+    return fail(JSON.parse(reply).err);
   }
 
   // ---- console, toString, sleep, $os ---------------------------------------
@@ -266,6 +274,19 @@
   const routes = [];
   const globalMiddlewares = [];
   const hooks = {};
+  // The handlers of a hook for one collection, worked out once.
+  const handlerCache = new Map();
+  function handlersFor(name, c) {
+    const key = name + "\u0000" + c.id + "\u0000" + c.name;
+    let fns = handlerCache.get(key);
+    if (fns === undefined) {
+      fns = (hooks[name] || [])
+        .filter((h) => !h.tags.length || h.tags.includes(c.name) || h.tags.includes(c.id))
+        .map((h) => h.fn);
+      handlerCache.set(key, fns);
+    }
+    return fns;
+  }
   G.routerAdd = (method, path, handler, ...middlewares) => {
     if (typeof handler !== "function") throw new TypeError("routerAdd: the handler must be a function");
     const mws = middlewares.map(fnOf);
@@ -282,6 +303,7 @@
       const fn = fnOf(handler);
       if (!fn) throw new TypeError(name + ": the handler must be a function");
       (hooks[name] = hooks[name] || []).push({ fn, tags: tags.map(String) });
+      handlerCache.clear();
     };
   }
   delete G.__hookNames;
@@ -302,13 +324,22 @@
   G.migrate = () => { throw new Error("migrate() belongs in a pb_migrations/*.js file, not in pb_hooks"); };
 
   // ---- events ----------------------------------------------------------------
+  // Runs `fns` over `e`, each passing on with e.next(), then `last`. The
+  // position lives on the event and next() on its prototype, so an event
+  // holds no closure over itself: it is freed by reference counting when
+  // the dispatch returns, without waiting for the cycle collector.
   function chain(e, fns, last) {
-    let i = 0;
-    e.next = () => {
-      if (i < fns.length) return fns[i++](e);
-      if (i++ === fns.length && last) return last(e);
-    };
+    e.__fns = fns;
+    e.__at = 0;
+    e.__last = last;
     return e.next();
+  }
+  function next() {
+    const fns = this.__fns;
+    if (fns === undefined) return undefined;
+    const i = this.__at++;
+    if (i < fns.length) return fns[i](this);
+    if (i === fns.length && this.__last) return this.__last(this);
   }
 
   // Own data property `name` = `value` on `obj` (replacing a getter).
@@ -318,11 +349,13 @@
   };
   // A lazily built property of a prototype: made on first read, then an
   // ordinary (writable) property of the instance.
-  const lazy = (proto, name, make) => Object.defineProperty(proto, name, {
-    get() { return own(this, name, make(this.__ev)); },
+  const lazyOf = (proto, name, make) => Object.defineProperty(proto, name, {
+    get() { return own(this, name, make(this)); },
     set(value) { own(this, name, value); },
     configurable: true,
   });
+  // The same, made from the object's request data.
+  const lazy = (proto, name, make) => lazyOf(proto, name, (self) => make(self.__ev));
 
   // `e.request`: built only when a hook reads it.
   function Request(ev) {
@@ -348,10 +381,11 @@
   function RequestEvent(ev, state) {
     this.__ev = ev;
     this.__state = state;
-    this.auth = ev.auth ? Record.__stored(ev.auth) : null;
   }
   const eventProto = RequestEvent.prototype;
   eventProto.app = app;
+  eventProto.next = next;
+  lazy(eventProto, "auth", (ev) => (ev.auth ? Record.__stored(ev.auth) : null));
   lazy(eventProto, "request", (ev) => new Request(ev));
   eventProto.requestInfo = function () {
     const ev = this.__ev;
@@ -378,6 +412,40 @@
 
   const baseEvent = (ev, state) => new RequestEvent(ev, state);
 
+  // A record hook's event. The request, and the record (or list result),
+  // arrive as JSON text and are parsed on first read: a hook that only
+  // calls e.next() parses neither.
+  function RecordEvent(head, subject, request, state) {
+    this.__head = head;
+    this.__subject = subject;
+    this.__request = request;
+    this.__state = state;
+  }
+  const recordEventProto = (RecordEvent.prototype = Object.create(eventProto));
+  lazyOf(recordEventProto, "__ev", (e) => JSON.parse(e.__request));
+  lazyOf(recordEventProto, "record", (e) => {
+    if (e.__head.hasResult) return undefined;
+    const json = JSON.parse(e.__subject);
+    if (json == null) return null;
+    const c = e.__head.collection;
+    const r = Record.__stored(json);
+    r.__c = { id: c.id, name: c.name, type: c.type };
+    if (e.__written) {
+      // The record as e.next() wrote it: stored, nothing changed.
+      if (json.collectionId) r.__c.id = json.collectionId;
+    } else {
+      if (!json.id) r.__persisted = false;
+      for (const k of e.__head.changed || []) r.__changed.add(k);
+    }
+    return r;
+  });
+  lazyOf(recordEventProto, "result", (e) => {
+    if (!e.__head.hasResult) return undefined;
+    const result = JSON.parse(e.__subject);
+    return Object.assign({}, result, { items: result.items.map(wrap) });
+  });
+  const hasOwn = (obj, key) => Object.prototype.hasOwnProperty.call(obj, key);
+
   // ValidationError values in error data (PocketBase keeps their code and
   // message; every other leaf becomes an opaque "invalid value").
   const tagged = (v, depth) => {
@@ -388,8 +456,13 @@
     return out;
   };
 
+  // The answer "the record action ran" (its result is the response).
+  const ACTION = Object.freeze({ status: 0, type: "action", body: null });
+  const ACTION_DONE = JSON.stringify({ resp: ACTION, error: null });
   function outcome(state, err) {
-    if (err === undefined) return JSON.stringify({ resp: state.resp || null, error: null });
+    if (err === undefined) {
+      return state.resp === ACTION ? ACTION_DONE : JSON.stringify({ resp: state.resp || null, error: null });
+    }
     // Out of memory and other engine faults: let the host see them as such.
     if (err instanceof InternalError) throw err;
     if (err instanceof ApiError) {
@@ -436,9 +509,7 @@
     const ev = JSON.parse(raw);
     const state = { resp: null };
     const c = ev.collection;
-    const fns = (hooks.onRecordEnrich || [])
-      .filter((h) => !h.tags.length || h.tags.includes(c.name) || h.tags.includes(c.id))
-      .map((h) => h.fn);
+    const fns = handlersFor("onRecordEnrich", c);
     try {
       const out = ev.records.map((json) => {
         const e = baseEvent(ev, { resp: null });
@@ -471,24 +542,46 @@
     }
   };
 
-  G.__dispatchRecord = (name, raw) => {
-    const ev = JSON.parse(raw);
+  // The last step of a record hook chain: the action the event names.
+  function recordAction(e) {
+    const action = e.__head.action;
+    if (action === "none") return;
+    if (action === "auth") {
+      const body = { token: e.token, record: e.record.toJSON() };
+      if (e.meta != null) body.meta = e.meta;
+      e.json(200, body);
+      return;
+    }
+    if (action === "respond") {
+      const body = e.result
+        ? Object.assign({}, e.result, { items: e.result.items.map((r) => (r && r.toJSON ? r.toJSON() : r)) })
+        : e.record.toJSON();
+      e.json(200, body);
+      return;
+    }
+    const state = e.__state;
+    if (!hasOwn(e, "record")) {
+      // No hook read or replaced the record: the fields the event carried.
+      const written = callText("next", null);
+      if (!state.resp) state.resp = ACTION;
+      if (written !== "null") {
+        e.__subject = written;
+        e.__written = true;
+      }
+      return;
+    }
+    const result = call("next", e.record.__changes());
+    if (!state.resp) state.resp = ACTION;
+    if (result) e.record.__replace(result);
+  }
+
+  G.__dispatchRecord = (name, head, subject, request) => {
+    const ev = JSON.parse(head);
     const state = { resp: null };
     const c = ev.collection;
-    const fns = (hooks[name] || [])
-      .filter((h) => !h.tags.length || h.tags.includes(c.name) || h.tags.includes(c.id))
-      .map((h) => h.fn);
     try {
-      const e = baseEvent(ev, state);
+      const e = new RecordEvent(ev, subject, request, state);
       e.collection = c;
-      if (ev.result) {
-        e.result = Object.assign({}, ev.result, { items: ev.result.items.map(wrap) });
-      } else {
-        e.record = Record.__stored(ev.record);
-        if (!ev.record.id) e.record.__persisted = false;
-        e.record.__c = { id: c.id, name: c.name, type: c.type };
-        for (const k of ev.changed || []) e.record.__changed.add(k);
-      }
       if (ev.error != null) e.error = new ApiError(400, String(ev.error));
       if (ev.fields && typeof ev.fields === "object") Object.assign(e, ev.fields);
       if (ev.action === "auth") {
@@ -496,25 +589,7 @@
         e.meta = ev.meta;
         e.authMethod = ev.authMethod;
       }
-      chain(e, fns, (e) => {
-        if (ev.action === "none") return;
-        if (ev.action === "auth") {
-          const body = { token: e.token, record: e.record.toJSON() };
-          if (e.meta != null) body.meta = e.meta;
-          e.json(200, body);
-          return;
-        }
-        if (ev.action === "respond") {
-          const body = e.result
-            ? Object.assign({}, e.result, { items: e.result.items.map((r) => (r && r.toJSON ? r.toJSON() : r)) })
-            : e.record.toJSON();
-          e.json(200, body);
-          return;
-        }
-        const result = call("next", e.record.__changes());
-        if (!state.resp) state.resp = { status: 0, type: "action", body: null };
-        if (result) e.record.__replace(result);
-      });
+      chain(e, handlersFor(name, c), recordAction);
       return outcome(state);
     } catch (err) {
       return outcome(state, err);
@@ -525,9 +600,7 @@
   // handlers see (and may change) the record, token and meta, and the last
   // step answers them unless a handler answered already.
   function authRequest(e, c, shaped, token, meta, authMethod) {
-    const fns = (hooks.onRecordAuthRequest || [])
-      .filter((h) => !h.tags.length || h.tags.includes(c.name) || h.tags.includes(c.id))
-      .map((h) => h.fn);
+    const fns = handlersFor("onRecordAuthRequest", c);
     const ae = Object.assign(Object.create(Object.getPrototypeOf(e)), e);
     ae.collection = c;
     ae.record = Record.__stored(shaped);
