@@ -306,8 +306,11 @@ pub struct HooksConfig {
     pub watch: bool,
 }
 
-/// Default `[hooks] pool_size`.
-pub const DEFAULT_HOOKS_POOL_SIZE: usize = 4;
+/// Default `[hooks] pool_size`: PocketBase's `--hooksPool` default. A
+/// runtime holding a hooked write waits for its commit, so the pool also
+/// bounds how many hooked writes share one group commit; each costs about
+/// 0.6 MiB.
+pub const DEFAULT_HOOKS_POOL_SIZE: usize = 15;
 /// Largest `[hooks] pool_size`.
 pub const MAX_HOOKS_POOL_SIZE: usize = 64;
 /// Default `[hooks] memory_limit_mb`.
