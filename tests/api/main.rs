@@ -40,6 +40,7 @@ mod oauth2;
 mod openapi;
 mod openapi_client;
 mod openapi_fuzz;
+mod openapi_yaml;
 mod persistence;
 mod public;
 mod query_timeout;
