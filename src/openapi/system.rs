@@ -211,7 +211,7 @@ fn extra_query(name: &str) -> Value {
         "token" => (json!({"type": "string"}), "File token for protected files."),
         "download" => (json!({"type": "boolean"}), "Serve as an attachment."),
         _ => (
-            json!({"type": "string", "enum": ["ts"]}),
+            json!({"type": "string", "enum": ["ts", "dart"]}),
             "Target language.",
         ),
     };

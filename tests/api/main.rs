@@ -60,4 +60,5 @@ mod sql;
 mod tls;
 mod typegen;
 mod typegen_compat;
+mod typegen_dart;
 mod views;
