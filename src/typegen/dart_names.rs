@@ -103,8 +103,9 @@ const CLASS_MEMBERS: &[&str] = &[
     "noSuchMethod",
 ];
 
-/// Members every generated enum has (its own, `Enum`'s and `Object`'s); a
-/// constant of the same name would clash.
+/// Members every generated enum has (its own, `Enum`'s and `Object`'s),
+/// and the types its body names; a constant of the same name would clash
+/// or shadow the type.
 const ENUM_MEMBERS: &[&str] = &[
     "value",
     "values",
@@ -115,6 +116,8 @@ const ENUM_MEMBERS: &[&str] = &[
     "runtimeType",
     "toString",
     "noSuchMethod",
+    "String",
+    "Object",
 ];
 
 /// Top-level names the generated file uses or would shadow from `dart:core`
@@ -270,11 +273,16 @@ mod tests {
         assert_eq!(scope.claim("PostTitles"), "PostTitles");
         assert_eq!(scope.claim("PostTitles"), "PostTitles$2");
         let mut values = Scope::default();
-        let got: Vec<String> = ["a b", "a-b", "", "9", "é", "null", "values"]
+        let got: Vec<String> = ["a b", "a-b", "", "9", "é", "null", "values", "String"]
             .iter()
             .map(|v| values.claim_value(v))
             .collect();
-        assert_eq!(got, ["a_b", "a_b$2", "$", "$9", "$_", "$null", "$values"]);
+        assert_eq!(
+            got,
+            [
+                "a_b", "a_b$2", "$", "$9", "$_", "$null", "$values", "$String"
+            ]
+        );
     }
 
     #[test]
