@@ -55,7 +55,9 @@ impl Format {
     pub(crate) fn render(self, doc: &Value) -> String {
         match self {
             Format::Json => doc.to_string(),
-            Format::Yaml => yaml::to_string(doc),
+            Format::Yaml => {
+                yaml::to_string(doc, &["openapi", "info", "jsonSchemaDialect", "servers"])
+            }
         }
     }
 

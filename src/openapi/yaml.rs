@@ -13,11 +13,17 @@ use serde_json::{Number, Value};
 /// Spaces per nesting level.
 const INDENT: usize = 2;
 
-/// `value` as a YAML document (ends with a newline).
-pub(crate) fn to_string(value: &Value) -> String {
+/// `value` as a YAML document (ends with a newline). The top-level keys in
+/// `first` come first, in that order (a reader sees `openapi:` before
+/// `components:`); all other keys keep the map's order.
+pub(crate) fn to_string(value: &Value, first: &[&str]) -> String {
     let mut out = String::new();
     match value {
-        Value::Object(map) if !map.is_empty() => mapping(&mut out, map, 0),
+        Value::Object(map) if !map.is_empty() => {
+            let leading = first.iter().filter_map(|k| map.get_key_value(*k));
+            let rest = map.iter().filter(|(k, _)| !first.contains(&k.as_str()));
+            mapping(&mut out, leading.chain(rest), 0);
+        }
         Value::Array(items) if !items.is_empty() => sequence(&mut out, items, 0),
         other => {
             out.push_str(&scalar(other));
@@ -37,8 +43,12 @@ fn inline(value: &Value) -> Option<String> {
     }
 }
 
-fn mapping(out: &mut String, map: &serde_json::Map<String, Value>, indent: usize) {
-    for (key, value) in map {
+fn mapping<'a>(
+    out: &mut String,
+    entries: impl IntoIterator<Item = (&'a String, &'a Value)>,
+    indent: usize,
+) {
+    for (key, value) in entries {
         out.push_str(&" ".repeat(indent));
         out.push_str(&string(key));
         match inline(value) {
@@ -163,8 +173,8 @@ mod tests {
     fn writes_block_style_with_compact_sequences() {
         let doc = json!({"a": {"b": [1, {"c": "d", "e": []}], "f": {}}, "g": null});
         assert_eq!(
-            to_string(&doc),
-            "a:\n  b:\n    - 1\n    - c: d\n      e: []\n  f: {}\ng: null\n"
+            to_string(&doc, &["g"]),
+            "g: null\na:\n  b:\n    - 1\n    - c: d\n      e: []\n  f: {}\n"
         );
     }
 
@@ -215,7 +225,7 @@ mod tests {
             i in proptest::num::i64::ANY,
         ) {
             let doc = json!({ key.clone(): [text.clone(), n, i, {key: {}}] });
-            let back: Value = serde_yaml_ng::from_str(&to_string(&doc)).expect("parses");
+            let back: Value = serde_yaml_ng::from_str(&to_string(&doc, &[])).expect("parses");
             proptest::prop_assert_eq!(back, doc);
         }
     }
