@@ -292,4 +292,33 @@ mod tests {
             r"'it\'s \$x\\\n\u{7}é'"
         );
     }
+
+    /// A Dart identifier: letters, digits, `_` and `$`, not starting with a
+    /// digit, not a keyword, and public (no leading `_`).
+    fn valid_public_identifier(ident: &str) -> bool {
+        ident.starts_with(|c: char| c.is_ascii_alphabetic() || c == '$')
+            && ident
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$')
+            && !KEYWORDS.contains(&ident)
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_schema_name_or_select_value_becomes_a_valid_distinct_identifier(
+            names in proptest::collection::hash_set("[A-Za-z0-9_]{1,12}", 1..8),
+            values in proptest::collection::hash_set("\\PC{0,10}", 1..8),
+        ) {
+            let types = HashSet::new();
+            let fields: HashSet<String> = names.iter().map(|n| member(n, &types)).collect();
+            proptest::prop_assert_eq!(fields.len(), names.len(), "field names stay distinct");
+            let mut scope = Scope::default();
+            let constants: Vec<String> = values.iter().map(|v| scope.claim_value(v)).collect();
+            let distinct: HashSet<&String> = constants.iter().collect();
+            proptest::prop_assert_eq!(distinct.len(), values.len(), "enum constants stay distinct");
+            for ident in fields.iter().chain(&constants) {
+                proptest::prop_assert!(valid_public_identifier(ident), "{ident:?}");
+            }
+        }
+    }
 }
