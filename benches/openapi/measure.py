@@ -1,11 +1,13 @@
 #!/usr/bin/env python3
-"""Size and build time of /api/openapi.json for a 50-collection schema (issue 19).
+"""Size and build time of /api/openapi.json and .yaml for a 50-collection schema (issue 19).
 
 Starts the binary on a fresh data dir (loopback, port picked by the kernel),
-creates 50 base collections of ten fields each (every common type), then
-times the first GET of the document per audience (built) against the median
-of 20 more (cached), and one GET /api/typegen?lang=ts. Bounded: one server,
-~150 requests, stopped at the end.
+creates 50 base collections of fifteen fields each (every field type; each
+collection after the first also points to the one before it), then per
+audience and format times the first GET of the document (built) against the
+median of 20 more (cached), and one GET /api/typegen per language (generated
+on every request, never cached). Bounded: one server, ~250 requests,
+stopped at the end.
 
     cargo build --locked --bin ferrobase
     python3 benches/openapi/measure.py        # FB_BIN=target/release/ferrobase for a release build
@@ -35,6 +37,11 @@ FIELDS = [
     {"name": "f", "type": "file", "maxSelect": 3, "maxSize": 1000},
     {"name": "j", "type": "json"},
     {"name": "rel", "type": "relation", "collectionId": "_pb_users_auth_", "maxSelect": 1},
+    {"name": "body", "type": "editor"},
+    {"name": "count", "type": "number", "onlyInt": True},
+    {"name": "tags", "type": "select", "values": ["x", "y", "z", "yes"], "maxSelect": 3},
+    {"name": "where", "type": "geoPoint"},
+    {"name": "created", "type": "autodate", "onCreate": True},
 ]
 
 
@@ -69,17 +76,26 @@ def main():
             base = server.stdout.readline().split("Server started at ")[1].strip()
             login = {"identity": EMAIL, "password": PASSWORD}
             token = json.loads(request(base, "POST", "/api/collections/_superusers/auth-with-password", login))["token"]
+            previous = None
             for i in range(COLLECTIONS):
-                request(base, "POST", "/api/collections", {
-                    "name": f"c{i:02d}", "type": "base", "listRule": "", "viewRule": "", "fields": FIELDS,
+                fields = list(FIELDS)
+                if previous:
+                    fields.append({"name": "prev", "type": "relation", "collectionId": previous,
+                                   "maxSelect": 5})
+                created = request(base, "POST", "/api/collections", {
+                    "name": f"c{i:02d}", "type": "base", "listRule": "", "viewRule": "", "fields": fields,
                 }, token)
+                previous = json.loads(created)["id"]
             for who, t in [("superuser", token), ("guest", None)]:
-                first, size = timed(base, "/api/openapi.json", t)
-                cached = sorted(timed(base, "/api/openapi.json", t)[0] for _ in range(20))
-                print(f"{who}: {size} bytes; first GET (build) {first * 1000:.1f} ms, "
-                      f"cached median {cached[10] * 1000:.2f} ms")
-            took, size = timed(base, "/api/typegen?lang=ts", token)
-            print(f"typegen ts: {size} bytes in {took * 1000:.1f} ms")
+                for fmt in ["json", "yaml"]:
+                    path = f"/api/openapi.{fmt}"
+                    first, size = timed(base, path, t)
+                    cached = sorted(timed(base, path, t)[0] for _ in range(20))
+                    print(f"{who} {fmt}: {size} bytes; first GET (build) {first * 1000:.1f} ms, "
+                          f"cached median {cached[10] * 1000:.2f} ms")
+            for lang in ["ts", "dart"]:
+                runs = sorted(timed(base, f"/api/typegen?lang={lang}", token) for _ in range(5))
+                print(f"typegen {lang}: {runs[0][1]} bytes, median {runs[2][0] * 1000:.1f} ms")
         finally:
             server.terminate()
             server.wait(timeout=15)

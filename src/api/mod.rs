@@ -201,6 +201,10 @@ pub fn configure_with_hooks(cfg: &mut web::ServiceConfig, custom: Option<&crate:
             vec![plain(web::get().to(openapi::document))],
         ))
         .service(resource(
+            "/api/openapi.yaml",
+            vec![plain(web::get().to(openapi::document_yaml))],
+        ))
+        .service(resource(
             "/api/typegen",
             vec![plain(web::get().to(openapi::typegen))],
         ))

@@ -1,17 +1,30 @@
-//! `GET /api/openapi.json`: the OpenAPI document for the caller (see
-//! `crate::openapi`), or 403 for non-superusers when `openapi.public` is off;
+//! `GET /api/openapi.json` and `/api/openapi.yaml`: the OpenAPI document for
+//! the caller (see `crate::openapi`), or 403 for non-superusers when
+//! `openapi.public` is off;
 //! `GET /api/typegen`: typed client definitions for superusers.
 
 use super::error::ApiError;
 use super::extract::{AppState, Superuser, query_map};
 use crate::auth::Principal;
-use crate::openapi::Audience;
+use crate::openapi::{Audience, Format};
 use crate::typegen::Lang;
 use crate::validation::{FieldError, ValidationErrors};
 use actix_web::{HttpRequest, HttpResponse, web};
 
-/// The document, trimmed to what the caller's rules could admit.
+/// The document as JSON, trimmed to what the caller's rules could admit.
 pub async fn document(who: Principal, st: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    serve(who, &st, Format::Json)
+}
+
+/// The same document as YAML.
+pub async fn document_yaml(
+    who: Principal,
+    st: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    serve(who, &st, Format::Yaml)
+}
+
+fn serve(who: Principal, st: &AppState, format: Format) -> Result<HttpResponse, ApiError> {
     let audience = match who {
         Principal::Superuser { .. } => Audience::Superuser,
         _ if st.settings.get().openapi.public => Audience::Public,
@@ -21,9 +34,9 @@ pub async fn document(who: Principal, st: web::Data<AppState>) -> Result<HttpRes
             ));
         }
     };
-    let body = st.openapi.get(&st.registry.snapshot(), audience);
+    let body = st.openapi.get(&st.registry.snapshot(), audience, format);
     Ok(HttpResponse::Ok()
-        .content_type("application/json")
+        .content_type(format.content_type())
         .body(body))
 }
 

@@ -284,7 +284,7 @@ pub(super) fn superuser_ops() -> Vec<Op> {
                 "get",
                 "typegen",
                 "system",
-                "Typed client definitions (TypeScript)",
+                "Typed client definitions (TypeScript or Dart)",
                 true,
                 None,
                 (

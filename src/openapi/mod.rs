@@ -1,7 +1,8 @@
 //! An OpenAPI 3.1 description of this server, generated from the live
 //! schema: the system endpoints, then each collection's records and auth
 //! flows with its record schemas. Who asks decides what is described
-//! ([`Audience`]); the document is cached per schema snapshot ([`Cache`]).
+//! ([`Audience`]); the document is rendered as JSON or YAML ([`Format`]) and
+//! cached per schema snapshot ([`Cache`]).
 //! Knows the schema, nothing about HTTP; `api::openapi` serves it.
 
 mod admin;
@@ -11,6 +12,7 @@ mod collection;
 mod components;
 mod schema;
 mod system;
+mod yaml;
 
 pub use cache::Cache;
 
@@ -35,6 +37,36 @@ impl Audience {
     /// (`None` is "superusers only").
     pub(crate) fn sees(self, rule: &Option<String>) -> bool {
         self == Audience::Superuser || rule.is_some()
+    }
+}
+
+/// How the document is written out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// `application/json`.
+    Json,
+    /// Block-style YAML (`application/yaml`, RFC 9512) that reads back as
+    /// exactly the JSON document under YAML 1.1 and 1.2.
+    Yaml,
+}
+
+impl Format {
+    /// The document as text in this format.
+    pub(crate) fn render(self, doc: &Value) -> String {
+        match self {
+            Format::Json => doc.to_string(),
+            Format::Yaml => {
+                yaml::to_string(doc, &["openapi", "info", "jsonSchemaDialect", "servers"])
+            }
+        }
+    }
+
+    /// The `Content-Type` it is served with.
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Format::Json => "application/json",
+            Format::Yaml => "application/yaml",
+        }
     }
 }
 

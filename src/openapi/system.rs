@@ -181,6 +181,21 @@ fn public_ops() -> Vec<Op> {
             None,
             doc,
         ),
+        op(
+            "/api/openapi.yaml",
+            "get",
+            "openapi.yaml",
+            "system",
+            "This OpenAPI document as YAML",
+            false,
+            None,
+            (
+                "200",
+                // The schema of what the YAML text reads back as.
+                json!({"description": "This document as YAML.",
+                    "content": {"application/yaml": {"schema": {"type": "object"}}}}),
+            ),
+        ),
     ]
 }
 
@@ -196,7 +211,7 @@ fn extra_query(name: &str) -> Value {
         "token" => (json!({"type": "string"}), "File token for protected files."),
         "download" => (json!({"type": "boolean"}), "Serve as an attachment."),
         _ => (
-            json!({"type": "string", "enum": ["ts"]}),
+            json!({"type": "string", "enum": ["ts", "dart"]}),
             "Target language.",
         ),
     };
@@ -221,6 +236,8 @@ fn to_operation(o: Op) -> Value {
         (true, _) => &[400, 401, 403, 404],
         // Batch answers 403 while it is turned off in the settings.
         (false, "batch") => &[400, 403, 404],
+        // The document answers 403 while `openapi.public` is off.
+        (false, "openapi" | "openapi.yaml") => &[400, 403, 404],
         (false, "files.token") => &[400, 401, 404],
         (false, _) => &[400, 404],
     });

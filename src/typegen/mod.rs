@@ -1,23 +1,28 @@
 //! Typed client definitions generated from the schema: TypeScript in
-//! `pocketbase-typegen`'s shape for the official JS SDK. Pure text
+//! `pocketbase-typegen`'s shape for the official JS SDK, and Dart record
+//! classes for the official Dart SDK. Pure text
 //! generation from a [`Snapshot`]; the CLI (`ferrobase typegen`) and
 //! `GET /api/typegen` call it.
 
+mod dart;
+mod dart_names;
 mod ts;
 
-use crate::schema::Snapshot;
+use crate::schema::{CompiledCollection, Field, FieldKind, Snapshot};
 
 /// A target language.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Lang {
     TypeScript,
+    Dart,
 }
 
 impl Lang {
-    /// Parses `ts` (or `typescript`).
+    /// Parses `ts` (or `typescript`) and `dart`.
     pub fn parse(raw: &str) -> Option<Self> {
         match raw {
             "ts" | "typescript" => Some(Lang::TypeScript),
+            "dart" => Some(Lang::Dart),
             _ => None,
         }
     }
@@ -27,7 +32,15 @@ impl Lang {
 pub fn generate(snapshot: &Snapshot, lang: Lang) -> String {
     match lang {
         Lang::TypeScript => ts::generate(snapshot),
+        Lang::Dart => dart::generate(snapshot),
     }
+}
+
+/// Fields that appear in records: not hidden, not passwords.
+pub(crate) fn shown(c: &CompiledCollection) -> impl Iterator<Item = &Field> {
+    c.fields
+        .iter()
+        .filter(|f| !f.hidden && !matches!(f.kind, FieldKind::Password { .. }))
 }
 
 /// `pocketbase-typegen`'s type-name spelling: a name of letters and digits

@@ -7,7 +7,7 @@
 //! response never carries them), `AuthSystemFields` has no `username`
 //! (PocketBase 0.23 dropped it), and there are no `Create`/`Update` helpers.
 
-use super::pascal_case;
+use super::{pascal_case, shown};
 use crate::schema::{CollectionType, CompiledCollection, Field, FieldKind, Snapshot};
 use std::fmt::Write;
 
@@ -112,13 +112,6 @@ pub(super) fn generate(snapshot: &Snapshot) -> String {
 /// A TypeScript string literal (JSON's escaping is valid TypeScript).
 fn literal(s: &str) -> String {
     serde_json::Value::String(s.to_owned()).to_string()
-}
-
-/// Fields that appear in records: not hidden, not passwords.
-fn shown(c: &CompiledCollection) -> impl Iterator<Item = &Field> {
-    c.fields
-        .iter()
-        .filter(|f| !f.hidden && !matches!(f.kind, FieldKind::Password { .. }))
 }
 
 /// The `<Tfield = unknown, ...>` generics of a collection's json fields,

@@ -13,7 +13,7 @@ const PASSWORD: &str = "secret-pass-1";
 
 /// The validator program, or `None` (after a loud line) when it is not
 /// installed here. Under `CI=true` a missing program fails the test.
-fn validator() -> Option<PathBuf> {
+pub(crate) fn validator() -> Option<PathBuf> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/.venv-openapi/bin/openapi-spec-validator");
     if path.is_file() {
@@ -38,7 +38,7 @@ async fn document(app: &TestApp, token: Option<&str>) -> (u16, Value) {
     .await
 }
 
-async fn sign_up(app: &TestApp, email: &str) -> (String, String) {
+pub(crate) async fn sign_up(app: &TestApp, email: &str) -> (String, String) {
     let body = json!({"email": email, "password": PASSWORD, "passwordConfirm": PASSWORD});
     let record = app.create_record_ok("users", body).await;
     let token = app.login_as("users", email, PASSWORD).await;

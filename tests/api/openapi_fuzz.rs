@@ -1,8 +1,9 @@
 //! Schemathesis (PyPI, installed by tests/run.sh into
 //! tests/.venv-schemathesis; skipped with a loud line when missing, failing
 //! under `CI=true`) sends property-based requests generated from the
-//! superuser's document to a live server: no 5xx, every status and every
-//! response body as documented. Also regression tests for what it found.
+//! superuser's document, and from a guest's and a user's own filtered
+//! documents with their credentials, to a live server: no 5xx, every status
+//! and every response body as documented. Also regression tests for what it found.
 
 use crate::helpers::{TestApp, spawn_app};
 use crate::openapi::rich_schema;
@@ -13,6 +14,9 @@ use std::path::{Path, PathBuf};
 /// Generated cases per operation and phase; with ~120 operations the run
 /// takes about a minute on two cores.
 const MAX_EXAMPLES: u32 = 20;
+/// Per operation and phase for the guest's and the user's documents (fewer
+/// operations, two runs).
+const PUBLIC_MAX_EXAMPLES: u32 = 15;
 /// A fixed seed keeps the run reproducible; change it to explore.
 const SEED: u32 = 1;
 
@@ -48,29 +52,28 @@ const CONFIG: &str = r#"[parameters]
 "query.fields" = ""
 "#;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn generated_requests_get_no_server_errors_and_documented_answers() {
-    let app = spawn_app().await;
-    rich_schema(&app).await;
-    let body = json!({"email": "fuzz@example.com", "password": "secret-pass-1", "passwordConfirm": "secret-pass-1"});
-    app.create_record_ok("users", body).await;
-    let doc = superuser_document(&app).await;
+/// Runs schemathesis on `doc` against `app`, signing with `token` when
+/// given; panics with its report on any failure.
+async fn run_schemathesis(app: &TestApp, doc: &Value, token: Option<&str>, max_examples: u32) {
     let Some(st) = schemathesis() else { return };
     let dir = tempfile::tempdir().expect("temp dir");
     std::fs::write(dir.path().join("openapi.json"), doc.to_string()).expect("write document");
     std::fs::write(dir.path().join("schemathesis.toml"), CONFIG).expect("write config");
 
-    let out = tokio::process::Command::new(st)
-        .current_dir(dir.path())
+    let mut cmd = tokio::process::Command::new(st);
+    cmd.current_dir(dir.path())
         .args(["--config-file", "schemathesis.toml", "run", "openapi.json"])
-        .args(["--url", &app.base])
-        .args(["-H", &format!("Authorization: {}", app.superuser_token)])
+        .args(["--url", &app.base]);
+    if let Some(token) = token {
+        cmd.args(["-H", &format!("Authorization: {token}")]);
+    }
+    let out = cmd
         .args([
             "--checks",
             "not_a_server_error,response_schema_conformance,status_code_conformance",
         ])
         .args(["--phases", "examples,coverage,fuzzing"])
-        .args(["--max-examples", &MAX_EXAMPLES.to_string()])
+        .args(["--max-examples", &max_examples.to_string()])
         .args(["--seed", &SEED.to_string()])
         // One worker: Python 3.11's `ast` is not thread-safe for hypothesis.
         .args(["--workers", "1", "--request-timeout", "10"])
@@ -92,6 +95,39 @@ async fn generated_requests_get_no_server_errors_and_documented_answers() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(report.contains("passed"), "{report}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn generated_requests_get_no_server_errors_and_documented_answers() {
+    let app = spawn_app().await;
+    rich_schema(&app).await;
+    let body = json!({"email": "fuzz@example.com", "password": "secret-pass-1", "passwordConfirm": "secret-pass-1"});
+    app.create_record_ok("users", body).await;
+    let doc = superuser_document(&app).await;
+
+    run_schemathesis(&app, &doc, Some(&app.superuser_token), MAX_EXAMPLES).await;
+}
+
+/// A guest's and a user's own (filtered) documents, each exercised with
+/// that caller's credentials.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn guest_and_user_requests_get_no_server_errors_and_answers_their_documents_describe() {
+    let app = spawn_app().await;
+    rich_schema(&app).await;
+    let body = json!({"email": "fuzzer@example.com", "password": "secret-pass-1", "passwordConfirm": "secret-pass-1"});
+    app.create_record_ok("users", body).await;
+    let user = app
+        .login_as("users", "fuzzer@example.com", "secret-pass-1")
+        .await;
+
+    for token in [None, Some(user.as_str())] {
+        let resp = app
+            .request(Method::GET, "/api/openapi.json", token, None)
+            .await;
+        assert_eq!(resp.status(), 200);
+        let doc: Value = resp.json().await.expect("document is JSON");
+        run_schemathesis(&app, &doc, token, PUBLIC_MAX_EXAMPLES).await;
+    }
 }
 
 /// What schemathesis found in the document, checked without it.
