@@ -78,6 +78,10 @@ impl Application {
         // pb_migrations/*.js: before the schema is loaded, so it is their result.
         let migration_options = crate::hooks::migrations::Options::from_config(&config);
         crate::hooks::migrations::up(&db, &migration_options).await?;
+        db.write(|conn| {
+            crate::search::index::drop_insert_triggers(conn).map_err(schema::SchemaError::from)
+        })
+        .await?;
         let registry = Registry::default();
         let snapshot = db.read(schema::load_snapshot).await?;
         registry.replace(snapshot);

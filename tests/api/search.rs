@@ -1031,3 +1031,40 @@ async fn an_imported_collection_with_searchable_fields_is_searchable() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["totalItems"], 1, "{body}");
 }
+
+#[tokio::test]
+async fn rows_inserted_by_raw_sql_are_indexed_in_the_same_commit() {
+    let mut runner = TestRunner::deterministic();
+    let w = world(&mut runner, 0).await;
+    let app = &w.app;
+    app.create_record_ok("docs", json!({"owner": w.alice.0, "title": "quince tart"}))
+        .await;
+
+    let (status, body) = status_json(
+        app.su(
+            Method::POST,
+            "/api/sql",
+            Some(json!({"query": format!(
+                "INSERT INTO docs (id, owner, title) VALUES ('rawquince000001', '{}', 'quince jam'), \
+                 ('rawquince000002', '{}', 'plum jam')", w.alice.0, w.alice.0)})),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+
+    for (text, want, why) in [
+        ("quince", 2, "the API's row and the console's"),
+        ("jam", 2, "both console rows"),
+        ("plum", 1, "the second console row"),
+    ] {
+        let (status, found) = status_json(
+            app.list_records("docs", &[("search", text)], Some(&app.superuser_token))
+                .await,
+        )
+        .await;
+        assert_eq!(status, 200, "{found}");
+        assert_eq!(found["totalItems"], want, "{text:?}: {why}: {found}");
+    }
+    assert_index_agrees(&w, ["title", "note"], "after a raw INSERT").await;
+}
