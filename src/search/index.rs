@@ -320,7 +320,11 @@ mod tests {
             .expect("query")
             .collect::<rusqlite::Result<_>>()
             .expect("names");
-        assert_eq!(left, ["_fts_abc_ad", "mine_ai"], "only the index's insert trigger goes");
+        assert_eq!(
+            left,
+            ["_fts_abc_ad", "mine_ai"],
+            "only the index's insert trigger goes"
+        );
     }
 
     #[test]
@@ -328,7 +332,11 @@ mod tests {
         for (sql, want, why) in [
             ("insert into posts values (1)", true, "lower case"),
             ("REPLACE INTO posts VALUES (1)", true, "replace"),
-            ("WITH x AS (SELECT 1) INSERT INTO p SELECT * FROM x", true, "after a CTE"),
+            (
+                "WITH x AS (SELECT 1) INSERT INTO p SELECT * FROM x",
+                true,
+                "after a CTE",
+            ),
             ("UPDATE posts SET a = 1", false, "update"),
             ("DELETE FROM posts", false, "delete"),
         ] {

@@ -16,7 +16,9 @@ import { AUTH_OPTION_KEYS, AuthOptions, outgoingAuthOptions } from './auth-optio
 type Props = { initial?: any; collections: any[]; reload: () => Promise<void> };
 let keySeq = 0;
 const withKeys = (c: any) => ({ ...c, fields: (c.fields || []).map((f: any) => ({ ...f, _k: ++keySeq })) });
-const stripKeys = (c: any) => ({ ...c, fields: c.fields.map(({ _k, ...f }: any) => f) });
+// `searchFields` is the server's list derived from the fields' `searchable`
+// option, which this editor edits: sending a stale copy back would be refused.
+const stripKeys = ({ searchFields: _derived, ...c }: any) => ({ ...c, fields: c.fields.map(({ _k, ...f }: any) => f) });
 const RULE_KEYS = [...RULES, ...AUTH_RULES].map(([k]) => k);
 const VIEW_RULES = RULES.filter(([k]) => k === 'listRule' || k === 'viewRule');
 /** What is sent to the server: no client keys, renamed fields followed in rules and indexes.
