@@ -254,3 +254,29 @@ step('hostile input: an oversized search is a 400 inline, markup in values stays
   assert.equal(await page.evaluate(() => window.__xss), undefined, 'no markup ran');
   assert.equal(await page.locator('table.records img, .summary img').count(), 0);
 });
+
+step('search matches are marked in the list from the server’s highlight; stored markup shows as text', async () => {
+  const evil = '<img src=x onerror="window.__xss2=1"> quince & <b>tart</b>';
+  const made = await rest.call('POST', '/api/collections/articles/records', { title: evil, body: 'plain', kind: 'c', amount: 0 });
+  assert.equal(made.status, 200, JSON.stringify(made.body));
+  await page.goto(server.url + '/_/#/c/articles');
+  await page.getByPlaceholder('Full-text search…').fill('quince');
+  const marksAsked = page.waitForResponse((r) => r.url().includes('/records?') && r.url().includes('highlight'));
+  await page.getByRole('button', { name: 'Apply' }).click();
+  const asked = new URL((await marksAsked).url());
+  assert.equal(asked.searchParams.get('fields'), 'id,title:highlight', 'only plain-text searchable columns are marked');
+  const title = page.locator('table.records td[data-col="title"]', { hasText: 'quince' });
+  await title.locator('mark', { hasText: 'quince' }).waitFor();
+  assert.equal(await title.locator('mark').count(), 1, 'one match, one mark');
+  // The cell starts a little before the match, so the mark is in view.
+  assert.equal(await title.innerText(), '….__xss2=1"> quince & <b>tart</b>', 'the stored markup reads as text');
+  assert.equal(await title.locator('[data-marked]').getAttribute('title'), evil, 'the whole value on hover');
+  assert.equal(await page.locator('table.records img, table.records b').count(), 0, 'no element from the record');
+  assert.equal(await page.evaluate(() => window.__xss2), undefined, 'no markup ran');
+  await shot('search-04-marks');
+
+  // Diacritics are folded in the marks too: `creme` marks `Crème`.
+  await page.getByPlaceholder('Full-text search…').fill('creme');
+  await page.getByRole('button', { name: 'Apply' }).click();
+  await page.locator('table.records td[data-col="title"] mark', { hasText: 'Crème' }).waitFor();
+});
