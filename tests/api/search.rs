@@ -1316,3 +1316,56 @@ async fn a_hidden_field_listed_as_searchable_stays_superuser_only_and_users_cann
         json!(["title", "secret"])
     );
 }
+
+#[tokio::test]
+async fn a_create_refused_by_its_rule_after_the_insert_leaves_nothing_in_the_index() {
+    let app = spawn_app().await;
+    let notes = app
+        .create_collection_ok(json!({
+            "name": "notes", "listRule": "", "createRule": "title != 'blocked words'",
+            "fields": [{"name": "title", "type": "text", "searchable": true}]
+        }))
+        .await;
+    let (_, user) = sign_up(&app, "eve@example.com").await;
+
+    let mut refused = 0;
+    for title in ["blocked words", "kept words", "blocked words", "more kept"] {
+        let r = app
+            .request(
+                Method::POST,
+                "/api/collections/notes/records",
+                Some(&user),
+                Some(json!({"title": title})),
+            )
+            .await;
+        if r.status() != 200 {
+            assert_eq!(r.status(), 400, "{title:?}");
+            refused += 1;
+        }
+    }
+    assert_eq!(refused, 2, "the rule refuses both blocked titles");
+
+    for (text, want) in [("blocked", 0), ("words", 1), ("kept", 2)] {
+        let (status, found) = status_json(
+            app.list_records("notes", &[("search", text)], Some(&app.superuser_token))
+                .await,
+        )
+        .await;
+        assert_eq!(status, 200, "{found}");
+        assert_eq!(found["totalItems"], want, "{text:?}: {found}");
+    }
+    let docsize = format!("_fts_{}_docsize", notes["id"].as_str().expect("id"));
+    let (_, rows) = status_json(
+        app.su(
+            Method::POST,
+            "/api/sql",
+            Some(json!({"query": format!("SELECT count(*) FROM {docsize}")})),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(
+        rows["rows"][0][0], "2",
+        "one index row per kept record: {rows}"
+    );
+}
