@@ -124,6 +124,8 @@ step('the field editor marks fields searchable with a weight, saved through the 
   const body = page.locator('.field-card[data-field-name="body"]');
   await body.getByRole('button', { name: 'Show options of body' }).click();
   await body.getByLabel('Searchable (full-text)').check();
+  // The collection-level list follows the toggles.
+  await page.getByTestId('search-fields').filter({ hasText: 'Full-text search: title, body' }).waitFor();
   await shot('search-01-field-editor');
   await page.getByTestId('save-collection').click();
   await page.waitForURL(/#\/c\/articles(\?|$)/);
@@ -136,6 +138,7 @@ step('the field editor marks fields searchable with a weight, saved through the 
   assert.equal(byName.body.searchable, true);
   assert.equal(byName.body.searchWeight, 1);
   assert.equal(byName.kind.searchable, undefined, 'untouched fields keep PocketBase’s shape');
+  assert.deepEqual(saved.body.searchFields, ['title', 'body'], 'the collection-level list, derived');
 });
 
 step('the search box folds diacritics, finds what a ~ filter finds and ranks the heavier field first', async () => {

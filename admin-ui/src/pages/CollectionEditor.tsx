@@ -179,6 +179,12 @@ export function CollectionEditor({ initial, collections, reload }: Props) {
       {tab === 'fields' && !isView && (
         <div role="tabpanel" class="fields">
           {typeof fieldError(err, 'fields') === 'string' && <div class="field-error">{fieldError(err, 'fields')}</div>}
+          {/* The collection-level list (`searchFields`) is derived from each field's option, edited on its card. */}
+          <p class="muted small" data-testid="search-fields">
+            Full-text search: {draft.fields.some((f: any) => f.searchable)
+              ? draft.fields.filter((f: any) => f.searchable).map((f: any) => f.name).join(', ')
+              : 'no searchable fields'} <span>(set per field: Searchable)</span>
+          </p>
           {draft.fields.map((f: any, i: number) => (
             <FieldCard key={f._k} f={f} i={i} n={draft.fields.length} err={err} collections={collections} self={draft}
               onChange={(patch) => setField(i, patch)} onMove={(d) => move(i, d)}
