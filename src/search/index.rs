@@ -218,8 +218,15 @@ pub fn may_insert(sql: &str) -> bool {
     upper.contains("INSERT") || upper.contains("REPLACE")
 }
 
+/// [`drop_insert_triggers`] on the writer: run by whatever opens a data dir
+/// to write records (the server, `migrate`) before it writes any.
+pub async fn upgrade(db: &crate::db::Db) -> Result<(), crate::schema::SchemaError> {
+    db.write(|conn| drop_insert_triggers(conn).map_err(crate::schema::SchemaError::from))
+        .await
+}
+
 /// Drops the insert triggers that databases indexed before [`insert_row`]
-/// still have (with them, a create would be indexed twice); run at start-up.
+/// still have (with them, a create would be indexed twice).
 pub fn drop_insert_triggers(conn: &Connection) -> rusqlite::Result<()> {
     let names: Vec<String> = conn
         .prepare(

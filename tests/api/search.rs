@@ -1369,3 +1369,54 @@ async fn a_create_refused_by_its_rule_after_the_insert_leaves_nothing_in_the_ind
         "one index row per kept record: {rows}"
     );
 }
+
+#[tokio::test]
+async fn a_database_indexed_by_an_insert_trigger_is_upgraded_at_start_up() {
+    let tmp = crate::helpers::DataDir::new();
+    let app = crate::helpers::spawn_app_in(tmp.path()).await;
+    let notes = app
+        .create_collection_ok(json!({
+            "name": "notes", "listRule": "",
+            "fields": [{"name": "title", "type": "text", "searchable": true}]
+        }))
+        .await;
+    app.create_record_ok("notes", json!({"title": "old words"}))
+        .await;
+    app.stop().await;
+    // The insert trigger that earlier versions created with the index.
+    let id = notes["id"].as_str().expect("id");
+    let conn = rusqlite::Connection::open(tmp.path().join("data.db")).expect("open");
+    conn.execute_batch(&format!(
+        "CREATE TRIGGER _fts_{id}_ai AFTER INSERT ON notes BEGIN \
+         INSERT INTO _fts_{id} (rowid, c0) VALUES (new.rowid, new.title); END;"
+    ))
+    .expect("old trigger");
+    drop(conn);
+
+    let app = crate::helpers::spawn_app_in(tmp.path()).await;
+    app.create_record_ok("notes", json!({"title": "new words"}))
+        .await;
+
+    let (_, found) = status_json(
+        app.list_records("notes", &[("search", "words")], None)
+            .await,
+    )
+    .await;
+    assert_eq!(found["totalItems"], 2, "{found}");
+    let (_, rows) = status_json(
+        app.su(
+            Method::POST,
+            "/api/sql",
+            Some(json!({"query": format!(
+                "SELECT (SELECT count(*) FROM _fts_{id}_docsize), \
+                 (SELECT count(*) FROM sqlite_schema WHERE name = '_fts_{id}_ai')")})),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(
+        rows["rows"][0],
+        json!(["2", "0"]),
+        "indexed once, trigger gone: {rows}"
+    );
+}
