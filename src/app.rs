@@ -75,6 +75,9 @@ impl Application {
             std::thread::spawn(move || Db::open_auxiliary(&dir, &options))
         };
         let db = Db::open(&config.storage.data_dir, &config.database)?;
+        // Before anything writes records: old databases' index insert triggers
+        // would index a create twice now that `records` indexes it.
+        crate::search::index::upgrade(&db).await?;
         // pb_migrations/*.js: before the schema is loaded, so it is their result.
         let migration_options = crate::hooks::migrations::Options::from_config(&config);
         crate::hooks::migrations::up(&db, &migration_options).await?;

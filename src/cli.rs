@@ -626,6 +626,8 @@ async fn migrate(config: Config, action: MigrateAction) -> anyhow_like::Result<(
         crate::db::DataDirLock::acquire(&config.storage.data_dir, crate::db::LOCK_WAIT).await?;
     // Opening the database applies the pending system migrations.
     let db = Db::open(&config.storage.data_dir, &config.database)?;
+    // JS migrations may save records: old index insert triggers must go first.
+    crate::search::index::upgrade(&db).await?;
     match action {
         MigrateAction::Up => {
             let applied = migrations::up(&db, &options).await?;

@@ -177,6 +177,13 @@ fn write(conn: &mut Connection, query: &str) -> Result<u64, SqlError> {
         });
         guarded.finish(outcome)
     };
+    // Raw inserts bypass `records`, which indexes the rows it inserts.
+    let outcome = outcome.and_then(|()| {
+        if crate::search::index::may_insert(query) {
+            crate::search::index::catch_up(conn).map_err(|e| SqlError::Failed(e.to_string()))?;
+        }
+        Ok(())
+    });
     match outcome.and_then(|()| conn.execute_batch("COMMIT").map_err(failed)) {
         Ok(()) => Ok(affected),
         Err(e) => {

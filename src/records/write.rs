@@ -948,8 +948,16 @@ fn insert(
         .map(|f| to_sql(f, values.get(f.name.as_str()).unwrap_or(&Value::Null)))
         .collect();
     tx.prepare_cached(&sql)?
-        .execute(rusqlite::params_from_iter(params))?;
-    Ok(())
+        .execute(rusqlite::params_from_iter(&params))?;
+    // Inserts are indexed here, not by a trigger (see `search::index`).
+    let rowid = tx.last_insert_rowid();
+    crate::search::index::insert_row(tx, collection, rowid, |name| {
+        collection
+            .fields
+            .iter()
+            .position(|f| f.name.as_str() == name)
+            .map_or(rusqlite::types::Value::Null, |i| params[i].clone())
+    })
 }
 
 pub(super) fn write_update(

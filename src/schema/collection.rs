@@ -52,6 +52,9 @@ pub struct Rules {
     pub delete: Option<String>,
 }
 
+/// The collection-level list of searchable fields (see `search_fields`).
+pub const SEARCH_FIELDS_KEY: &str = "searchFields";
+
 /// The JSON key of each rule, in order.
 pub const RULE_KEYS: [&str; 5] = [
     "listRule",
@@ -157,6 +160,12 @@ impl Collection {
         }
         m.insert("created".into(), json!(self.created));
         m.insert("updated".into(), json!(self.updated));
+        // Derived from the fields' `searchable` option (the one store); only
+        // written when set, so other collections keep PocketBase's shape.
+        let searchable = self.search_fields();
+        if !searchable.is_empty() {
+            m.insert(SEARCH_FIELDS_KEY.into(), json!(searchable));
+        }
         if self.kind != CollectionType::Base {
             for (key, value) in &self.options {
                 m.insert(key.clone(), without_secrets(value));
@@ -301,6 +310,10 @@ impl Collection {
                 Err(e) => return Err(e),
             }
         }
+        if let Some(list) = obj.get(SEARCH_FIELDS_KEY) {
+            let with_fields = obj.contains_key("fields");
+            self.apply_search_fields(list, with_fields, &mut errors)?;
+        }
         if let Some(indexes) = obj.get("indexes") {
             self.replace_indexes(indexes, &mut errors)?;
         }
@@ -316,6 +329,113 @@ impl Collection {
             self.check_indexes(&mut errors);
         }
         errors.into_result().map_err(Into::into)
+    }
+
+    /// The names of the searchable fields, in field order: the collection-level
+    /// view of the fields' `searchable` option.
+    pub fn search_fields(&self) -> Vec<&str> {
+        self.fields
+            .iter()
+            .filter(|f| f.search.is_some())
+            .map(|f| f.name.as_str())
+            .collect()
+    }
+
+    /// `searchFields: [names]`: makes exactly the named fields searchable
+    /// (keeping the options of those already searchable, weight 1 for the
+    /// others) and the rest not, by writing the fields' option, the one
+    /// store. Sent with `fields` (an export, a full edit) it must name every
+    /// field marked `searchable` there, so the two never disagree.
+    fn apply_search_fields(
+        &mut self,
+        list: &Value,
+        with_fields: bool,
+        errors: &mut ValidationErrors,
+    ) -> Result<(), CollectionInputError> {
+        let names: Vec<&str> = match list {
+            Value::Null => Vec::new(),
+            Value::Array(items) => items
+                .iter()
+                .map(|v| v.as_str())
+                .collect::<Option<_>>()
+                .ok_or_else(|| {
+                    CollectionInputError::Format(format!(
+                        "`{SEARCH_FIELDS_KEY}` must be an array of field names"
+                    ))
+                })?,
+            _ => {
+                return Err(CollectionInputError::Format(format!(
+                    "`{SEARCH_FIELDS_KEY}` must be an array of field names"
+                )));
+            }
+        };
+        if self.kind == CollectionType::View {
+            if !names.is_empty() {
+                errors.add(
+                    SEARCH_FIELDS_KEY,
+                    FieldError::new(
+                        "validation_not_searchable",
+                        "View collections have no search index.",
+                    ),
+                );
+            }
+            return Ok(());
+        }
+        let mut refused = false;
+        for name in &names {
+            let found = self.fields.iter().find(|f| f.name.as_str() == *name);
+            refused |= !found.is_some_and(|f| f.kind.can_be_searchable());
+            match found {
+                None => errors.add(
+                    SEARCH_FIELDS_KEY,
+                    FieldError::new(
+                        "validation_unknown_search_field",
+                        format!("Unknown field {name:?}."),
+                    ),
+                ),
+                Some(f) if !f.kind.can_be_searchable() => errors.add(
+                    SEARCH_FIELDS_KEY,
+                    FieldError::new(
+                        "validation_not_searchable",
+                        format!(
+                            "{name:?}: only text, editor, email, url, select and json fields can be searchable."
+                        ),
+                    ),
+                ),
+                Some(_) => {}
+            }
+        }
+        // With `fields`, a field marked searchable there must be listed (the
+        // list may add unmarked ones): a stale list never drops a mark.
+        if with_fields
+            && !refused
+            && self
+                .search_fields()
+                .iter()
+                .any(|marked| !names.contains(marked))
+        {
+            errors.add(
+                SEARCH_FIELDS_KEY,
+                FieldError::new(
+                    "validation_search_fields_mismatch",
+                    "Must name every field marked searchable in fields.",
+                ),
+            );
+            return Ok(());
+        }
+        for field in &mut self.fields {
+            if names.contains(&field.name.as_str()) {
+                if field.search.is_none() && field.kind.can_be_searchable() {
+                    field.search = Some(super::field::SearchOptions {
+                        weight: 1.0,
+                        trigram: false,
+                    });
+                }
+            } else {
+                field.search = None;
+            }
+        }
+        Ok(())
     }
 
     /// The view-only keys: `viewQuery` is kept (checked and run later, in

@@ -354,6 +354,21 @@ impl Field {
     }
 }
 
+impl FieldKind {
+    /// Whether a field of this type may be searchable (text-like values).
+    pub fn can_be_searchable(&self) -> bool {
+        matches!(
+            self,
+            FieldKind::Text { .. }
+                | FieldKind::Editor { .. }
+                | FieldKind::Email { .. }
+                | FieldKind::Url { .. }
+                | FieldKind::Select { .. }
+                | FieldKind::Json { .. }
+        )
+    }
+}
+
 /// Reads `searchable`, `searchWeight` and `searchTrigram`; only text-like
 /// fields (text, editor, email, url, select, json) may be searchable.
 fn read_search(
@@ -364,16 +379,7 @@ fn read_search(
     if !r.bool("searchable")? {
         return Ok(None);
     }
-    let text_like = matches!(
-        kind,
-        FieldKind::Text { .. }
-            | FieldKind::Editor { .. }
-            | FieldKind::Email { .. }
-            | FieldKind::Url { .. }
-            | FieldKind::Select { .. }
-            | FieldKind::Json { .. }
-    );
-    if !text_like {
+    if !kind.can_be_searchable() {
         errors.add(
             "searchable",
             FieldError::new(

@@ -5,12 +5,22 @@
 //! The index keeps its own copy of the text (a regular FTS5 table, not
 //! `content=`): a delete then needs only the rowid, so the index can never be
 //! corrupted by a delete that passes stale values, at the cost of storing the
-//! searchable text twice. Three triggers on the record table (after insert,
-//! after a searchable value changes, after delete) maintain it, so every
-//! write path — record CRUD, batch, cascades, truncate, hooks, account flows,
-//! the SQL console — updates the index in the same transaction as the row,
-//! and a crash can never leave them apart. A table rebuild (`schema::ddl`)
-//! renumbers rowids, so the index is dropped and rebuilt with it.
+//! searchable text twice. Two triggers on the record table (after a
+//! searchable value changes, after delete) keep it in step, so every update
+//! and delete path — record CRUD, batch, cascades, truncate, hooks, account
+//! flows, the SQL console — changes the index in the same transaction as the
+//! row, and a crash can never leave them apart.
+//!
+//! Inserts are indexed without a trigger, by the one place that inserts
+//! records (`records::write` calls [`insert_row`]) and, for raw SQL (the
+//! console, hooks' `execute()`), by [`catch_up`] before the commit. The reason
+//! is cost: an INSERT trigger makes every INSERT a multi-row write with a
+//! statement journal, and FTS5 flushes its pending terms into a new segment at
+//! every statement savepoint — a batch of 500 creates then wrote 500 tiny
+//! segments and spent most of its time merging them. Without the trigger the
+//! terms of a whole transaction are flushed once, at the commit. A table
+//! rebuild (`schema::ddl`) renumbers rowids, so the index is dropped and
+//! rebuilt with it.
 
 use crate::db::ident;
 use crate::schema::{Collection, CollectionType, FieldKind};
@@ -82,7 +92,9 @@ pub fn unchanged(old: &Collection, new: &Collection) -> bool {
     }
 }
 
-/// Drops the index and its triggers (nothing when there is none).
+/// Drops the index and its triggers (nothing when there is none). `ai` is
+/// the insert trigger of databases indexed before inserts were indexed
+/// directly.
 pub fn drop(conn: &Connection, collection: &Collection) -> rusqlite::Result<()> {
     let id = &collection.id;
     for verb in ["ai", "au", "ad"] {
@@ -127,12 +139,10 @@ pub fn create(conn: &Connection, collection: &Collection) -> rusqlite::Result<()
         .map(|f| format!("old.{f} IS NOT new.{f}"))
         .collect();
     conn.execute_batch(&format!(
-        "CREATE TRIGGER {} AFTER INSERT ON {table} BEGIN {insert} END;\
-         CREATE TRIGGER {} AFTER UPDATE OF {} ON {table} WHEN {} BEGIN \
+        "CREATE TRIGGER {} AFTER UPDATE OF {} ON {table} WHEN {} BEGIN \
            DELETE FROM {fts} WHERE rowid = old.rowid; {insert} END;\
          CREATE TRIGGER {} AFTER DELETE ON {table} BEGIN \
            DELETE FROM {fts} WHERE rowid = old.rowid; END;",
-        ident(&trigger(id, "ai")),
         ident(&trigger(id, "au")),
         fields.join(", "),
         changed.join(" OR "),
@@ -143,6 +153,92 @@ pub fn create(conn: &Connection, collection: &Collection) -> rusqlite::Result<()
         cols.join(", "),
         fields.join(", ")
     ))
+}
+
+/// Indexes the row just inserted into `collection`'s table at `rowid`;
+/// `value_of` gives a field's bound value (what the row now holds). A
+/// `VALUES` insert on purpose: an `INSERT … SELECT` would open a statement
+/// savepoint, and FTS5 flushes a segment at each one (see the module doc).
+pub fn insert_row(
+    conn: &Connection,
+    collection: &Collection,
+    rowid: i64,
+    value_of: impl Fn(&str) -> rusqlite::types::Value,
+) -> rusqlite::Result<()> {
+    let Some(spec) = SearchSpec::of(collection) else {
+        return Ok(());
+    };
+    let cols = spec.columns();
+    let marks: Vec<String> = (2..=cols.len() + 1).map(|i| format!("?{i}")).collect();
+    let sql = format!(
+        "INSERT INTO {} (rowid, {}) VALUES (?1, {})",
+        ident(&fts_table(&collection.id)),
+        cols.join(", "),
+        marks.join(", ")
+    );
+    let mut params = vec![rusqlite::types::Value::Integer(rowid)];
+    params.extend(spec.fields.iter().map(|f| value_of(f)));
+    conn.prepare_cached(&sql)?
+        .execute(rusqlite::params_from_iter(params))?;
+    Ok(())
+}
+
+/// Indexes every row of every searchable collection that the index lacks:
+/// rows inserted by raw SQL, which does not go through [`insert_row`]. Run
+/// inside the write transaction, before its commit; a full scan of each
+/// searchable table (against the index's small per-row `_docsize` table).
+pub fn catch_up(conn: &Connection) -> Result<(), crate::schema::SchemaError> {
+    let collections = crate::schema::load_all(conn)?;
+    for collection in &collections {
+        let Some(spec) = SearchSpec::of(collection) else {
+            continue;
+        };
+        let fts = fts_table(&collection.id);
+        let fields: Vec<String> = spec.fields.iter().map(|f| ident(f)).collect();
+        conn.execute(
+            &format!(
+                "INSERT INTO {} (rowid, {}) SELECT rowid, {} FROM {} \
+                 WHERE rowid NOT IN (SELECT id FROM {})",
+                ident(&fts),
+                spec.columns().join(", "),
+                fields.join(", "),
+                ident(collection.name.as_str()),
+                ident(&format!("{fts}_docsize")),
+            ),
+            [],
+        )?;
+    }
+    Ok(())
+}
+
+/// Whether raw SQL may insert rows (and so needs [`catch_up`]): it names
+/// `INSERT` or `REPLACE` anywhere, in any case. A cheap over-approximation.
+pub fn may_insert(sql: &str) -> bool {
+    let upper = sql.to_ascii_uppercase();
+    upper.contains("INSERT") || upper.contains("REPLACE")
+}
+
+/// [`drop_insert_triggers`] on the writer: run by whatever opens a data dir
+/// to write records (the server, `migrate`) before it writes any.
+pub async fn upgrade(db: &crate::db::Db) -> Result<(), crate::schema::SchemaError> {
+    db.write(|conn| drop_insert_triggers(conn).map_err(crate::schema::SchemaError::from))
+        .await
+}
+
+/// Drops the insert triggers that databases indexed before [`insert_row`]
+/// still have (with them, a create would be indexed twice).
+pub fn drop_insert_triggers(conn: &Connection) -> rusqlite::Result<()> {
+    let names: Vec<String> = conn
+        .prepare(
+            "SELECT name FROM sqlite_schema WHERE type = 'trigger' \
+             AND name LIKE '\\_fts\\_%\\_ai' ESCAPE '\\'",
+        )?
+        .query_map([], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    for name in names {
+        conn.execute_batch(&format!("DROP TRIGGER IF EXISTS {}", ident(&name)))?;
+    }
+    Ok(())
 }
 
 /// Drops and rebuilds the index of `collection` from its table (the
@@ -205,4 +301,53 @@ pub fn reindex_all(
     }
     tx.commit()?;
     Ok(done)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn old_insert_triggers_are_dropped_and_others_kept() {
+        let conn = Connection::open_in_memory().expect("memory db");
+        conn.execute_batch(
+            "CREATE TABLE t (x); CREATE TABLE log (x);
+             CREATE TRIGGER _fts_abc_ai AFTER INSERT ON t BEGIN INSERT INTO log VALUES (1); END;
+             CREATE TRIGGER _fts_abc_ad AFTER DELETE ON t BEGIN INSERT INTO log VALUES (2); END;
+             CREATE TRIGGER mine_ai AFTER INSERT ON t BEGIN INSERT INTO log VALUES (3); END;",
+        )
+        .expect("schema");
+
+        drop_insert_triggers(&conn).expect("drops");
+
+        let left: Vec<String> = conn
+            .prepare("SELECT name FROM sqlite_schema WHERE type = 'trigger' ORDER BY name")
+            .expect("prepare")
+            .query_map([], |r| r.get(0))
+            .expect("query")
+            .collect::<rusqlite::Result<_>>()
+            .expect("names");
+        assert_eq!(
+            left,
+            ["_fts_abc_ad", "mine_ai"],
+            "only the index's insert trigger goes"
+        );
+    }
+
+    #[test]
+    fn raw_sql_that_may_insert_is_told_apart() {
+        for (sql, want, why) in [
+            ("insert into posts values (1)", true, "lower case"),
+            ("REPLACE INTO posts VALUES (1)", true, "replace"),
+            (
+                "WITH x AS (SELECT 1) INSERT INTO p SELECT * FROM x",
+                true,
+                "after a CTE",
+            ),
+            ("UPDATE posts SET a = 1", false, "update"),
+            ("DELETE FROM posts", false, "delete"),
+        ] {
+            assert_eq!(may_insert(sql), want, "{sql:?}: {why}");
+        }
+    }
 }

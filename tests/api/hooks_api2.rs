@@ -925,3 +925,27 @@ async fn a_failing_raw_query_does_not_show_sqlite_text_to_the_client() {
     let (status, _) = get(&app, "/api/health", None).await;
     assert_eq!(status, 200, "the server keeps serving");
 }
+
+/// A hook's raw `INSERT` bypasses the record write path, which indexes the
+/// rows it inserts: the row is indexed before the hook's write commits.
+#[tokio::test]
+async fn a_raw_insert_from_a_hook_is_in_the_search_index() {
+    let app = app_with_hooks().await;
+    app.create_collection_ok(json!({
+        "name": "memos", "listRule": "",
+        "fields": [{"name": "title", "type": "text", "searchable": true}]
+    }))
+    .await;
+
+    let (status, body) = post(&app, "/api2/raw-memo", json!({})).await;
+    assert_eq!(status, 200, "{body}");
+
+    let (status, found) = get(
+        &app,
+        "/api/collections/memos/records?search=marmalade",
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{found}");
+    assert_eq!(found["totalItems"], 1, "the raw row is searchable: {found}");
+}

@@ -1031,3 +1031,392 @@ async fn an_imported_collection_with_searchable_fields_is_searchable() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["totalItems"], 1, "{body}");
 }
+
+#[tokio::test]
+async fn rows_inserted_by_raw_sql_are_indexed_in_the_same_commit() {
+    let mut runner = TestRunner::deterministic();
+    let w = world(&mut runner, 0).await;
+    let app = &w.app;
+    app.create_record_ok("docs", json!({"owner": w.alice.0, "title": "quince tart"}))
+        .await;
+
+    let (status, body) = status_json(
+        app.su(
+            Method::POST,
+            "/api/sql",
+            Some(json!({"query": format!(
+                "INSERT INTO docs (id, owner, title) VALUES ('rawquince000001', '{}', 'quince jam'), \
+                 ('rawquince000002', '{}', 'plum jam')", w.alice.0, w.alice.0)})),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+
+    for (text, want, why) in [
+        ("quince", 2, "the API's row and the console's"),
+        ("jam", 2, "both console rows"),
+        ("plum", 1, "the second console row"),
+    ] {
+        let (status, found) = status_json(
+            app.list_records("docs", &[("search", text)], Some(&app.superuser_token))
+                .await,
+        )
+        .await;
+        assert_eq!(status, 200, "{found}");
+        assert_eq!(found["totalItems"], want, "{text:?}: {why}: {found}");
+    }
+    assert_index_agrees(&w, ["title", "note"], "after a raw INSERT").await;
+}
+
+/// The `searchFields` of collection `name` and the fields marked `searchable`.
+async fn search_lists(app: &TestApp, name: &str) -> (Value, Vec<String>) {
+    let (status, c) = status_json(
+        app.su(Method::GET, &format!("/api/collections/{name}"), None)
+            .await,
+    )
+    .await;
+    assert_eq!(status, 200, "{c}");
+    let marked = c["fields"]
+        .as_array()
+        .expect("fields")
+        .iter()
+        .filter(|f| f["searchable"] == true)
+        .map(|f| f["name"].as_str().expect("name").to_owned())
+        .collect();
+    (c["searchFields"].clone(), marked)
+}
+
+#[tokio::test]
+async fn the_collection_level_search_list_sets_and_mirrors_the_field_option() {
+    let app = spawn_app().await;
+    let (status, body) = status_json(
+        app.su(
+            Method::POST,
+            "/api/collections",
+            Some(json!({"name": "faq", "listRule": "", "searchFields": ["question", "answer"],
+                "fields": [{"name": "question", "type": "text"}, {"name": "answer", "type": "editor"},
+                           {"name": "votes", "type": "number"}]})),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["searchFields"],
+        json!(["question", "answer"]),
+        "{body}"
+    );
+    app.create_record_ok(
+        "faq",
+        json!({"question": "How to reset?", "answer": "Use the link"}),
+    )
+    .await;
+
+    let (status, found) =
+        status_json(app.list_records("faq", &[("search", "link")], None).await).await;
+    assert_eq!(
+        (status, found["totalItems"].clone()),
+        (200, json!(1)),
+        "{found}"
+    );
+
+    let (status, body) = status_json(
+        app.update_collection("faq", json!({"searchFields": ["question"]}))
+            .await,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        search_lists(&app, "faq").await,
+        (json!(["question"]), vec!["question".to_owned()]),
+        "one list, derived from the fields"
+    );
+    let (status, found) =
+        status_json(app.list_records("faq", &[("search", "link")], None).await).await;
+    assert_eq!(
+        (status, found["totalItems"].clone()),
+        (200, json!(0)),
+        "answer left the index: {found}"
+    );
+    let (_, found) = status_json(app.list_records("faq", &[("search", "reset")], None).await).await;
+    assert_eq!(found["totalItems"], 1, "{found}");
+
+    let (status, body) = status_json(
+        app.update_collection("faq", json!({"searchFields": []}))
+            .await,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body.get("searchFields").is_none(),
+        "an empty list is not written: {body}"
+    );
+    let (status, _) =
+        status_json(app.list_records("faq", &[("search", "reset")], None).await).await;
+    assert_eq!(status, 400, "no searchable field left");
+}
+
+#[tokio::test]
+async fn bad_search_lists_are_400_field_errors_and_change_nothing() {
+    let app = spawn_app().await;
+    let (status, body) = status_json(
+        app.su(
+            Method::POST,
+            "/api/collections",
+            Some(json!({"name": "faq", "listRule": "", "fields": [
+                {"name": "question", "type": "text", "searchable": true, "searchWeight": 3},
+                {"name": "votes", "type": "number"}]})),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let before = search_lists(&app, "faq").await;
+
+    for (patch, code, why) in [
+        (
+            json!({"searchFields": ["nope"]}),
+            Some("validation_unknown_search_field"),
+            "unknown field",
+        ),
+        (
+            json!({"searchFields": ["votes"]}),
+            Some("validation_not_searchable"),
+            "a number field",
+        ),
+        (json!({"searchFields": "question"}), None, "not an array"),
+        (json!({"searchFields": [1]}), None, "not names"),
+        (
+            json!({"searchFields": [], "fields": [
+                {"name": "question", "type": "text", "searchable": true},
+                {"name": "votes", "type": "number"}]}),
+            Some("validation_search_fields_mismatch"),
+            "fields and list disagree",
+        ),
+    ] {
+        let (status, body) = status_json(app.update_collection("faq", patch.clone()).await).await;
+        assert_eq!(status, 400, "{patch} ({why}): {body}");
+        assert_eq!(body["status"], 400, "PocketBase's envelope: {body}");
+        if let Some(code) = code {
+            assert_eq!(body["data"]["searchFields"]["code"], code, "{why}: {body}");
+        }
+    }
+
+    let after = search_lists(&app, "faq").await;
+    assert_eq!(
+        after.0,
+        json!(["question"]),
+        "still the one searchable field"
+    );
+    assert_eq!(after.1, before.1, "nothing changed");
+    let (_, c) = status_json(app.su(Method::GET, "/api/collections/faq", None).await).await;
+    let weight = c["fields"]
+        .as_array()
+        .expect("fields")
+        .iter()
+        .find(|f| f["name"] == "question")
+        .expect("question")["searchWeight"]
+        .clone();
+    assert_eq!(
+        weight, 3,
+        "a listed, already searchable field keeps its weight: {c}"
+    );
+
+    let (status, body) = status_json(
+        app.su(
+            Method::POST,
+            "/api/collections",
+            Some(
+                json!({"name": "v", "type": "view", "listRule": "", "searchFields": ["question"],
+                "viewQuery": "SELECT id, question FROM faq"}),
+            ),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 400, "views have no index: {body}");
+    assert_eq!(
+        body["data"]["searchFields"]["code"], "validation_not_searchable",
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn a_hidden_field_listed_as_searchable_stays_superuser_only_and_users_cannot_edit_the_list() {
+    let app = spawn_app().await;
+    let (status, body) = status_json(
+        app.su(
+            Method::POST,
+            "/api/collections",
+            Some(
+                json!({"name": "memos", "listRule": "", "searchFields": ["title", "secret"],
+                "fields": [{"name": "title", "type": "text"},
+                           {"name": "secret", "type": "text", "hidden": true}]}),
+            ),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    app.create_record_ok(
+        "memos",
+        json!({"title": "lunch plans", "secret": "payroll"}),
+    )
+    .await;
+    let (_, user) = sign_up(&app, "mallory@example.com").await;
+
+    for (token, who) in [(None, "guest"), (Some(user.as_str()), "user")] {
+        let (status, body) = status_json(
+            app.list_records("memos", &[("search", "payroll")], token)
+                .await,
+        )
+        .await;
+        assert_eq!(status, 200, "{who}: {body}");
+        assert_eq!(
+            body["totalItems"], 0,
+            "{who} must not find words of a hidden field: {body}"
+        );
+        let (status, body) = status_json(
+            app.list_records(
+                "memos",
+                &[("search", "lunch"), ("fields", "id,secret:highlight")],
+                token,
+            )
+            .await,
+        )
+        .await;
+        assert_eq!(status, 400, "{who} cannot mark a hidden field: {body}");
+        let r = app
+            .request(
+                Method::PATCH,
+                "/api/collections/memos",
+                token,
+                Some(json!({"searchFields": ["title"]})),
+            )
+            .await;
+        assert!(
+            [401, 403].contains(&r.status().as_u16()),
+            "{who} cannot edit the list: {}",
+            r.status()
+        );
+    }
+    let (_, found) = status_json(
+        app.list_records(
+            "memos",
+            &[("search", "payroll")],
+            Some(&app.superuser_token),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(found["totalItems"], 1, "superusers search it: {found}");
+    assert_eq!(
+        search_lists(&app, "memos").await.0,
+        json!(["title", "secret"])
+    );
+}
+
+#[tokio::test]
+async fn a_create_refused_by_its_rule_after_the_insert_leaves_nothing_in_the_index() {
+    let app = spawn_app().await;
+    let notes = app
+        .create_collection_ok(json!({
+            "name": "notes", "listRule": "", "createRule": "title != 'blocked words'",
+            "fields": [{"name": "title", "type": "text", "searchable": true}]
+        }))
+        .await;
+    let (_, user) = sign_up(&app, "eve@example.com").await;
+
+    let mut refused = 0;
+    for title in ["blocked words", "kept words", "blocked words", "more kept"] {
+        let r = app
+            .request(
+                Method::POST,
+                "/api/collections/notes/records",
+                Some(&user),
+                Some(json!({"title": title})),
+            )
+            .await;
+        if r.status() != 200 {
+            assert_eq!(r.status(), 400, "{title:?}");
+            refused += 1;
+        }
+    }
+    assert_eq!(refused, 2, "the rule refuses both blocked titles");
+
+    for (text, want) in [("blocked", 0), ("words", 1), ("kept", 2)] {
+        let (status, found) = status_json(
+            app.list_records("notes", &[("search", text)], Some(&app.superuser_token))
+                .await,
+        )
+        .await;
+        assert_eq!(status, 200, "{found}");
+        assert_eq!(found["totalItems"], want, "{text:?}: {found}");
+    }
+    let docsize = format!("_fts_{}_docsize", notes["id"].as_str().expect("id"));
+    let (_, rows) = status_json(
+        app.su(
+            Method::POST,
+            "/api/sql",
+            Some(json!({"query": format!("SELECT count(*) FROM {docsize}")})),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(
+        rows["rows"][0][0], "2",
+        "one index row per kept record: {rows}"
+    );
+}
+
+#[tokio::test]
+async fn a_database_indexed_by_an_insert_trigger_is_upgraded_at_start_up() {
+    let tmp = crate::helpers::DataDir::new();
+    let app = crate::helpers::spawn_app_in(tmp.path()).await;
+    let notes = app
+        .create_collection_ok(json!({
+            "name": "notes", "listRule": "",
+            "fields": [{"name": "title", "type": "text", "searchable": true}]
+        }))
+        .await;
+    app.create_record_ok("notes", json!({"title": "old words"}))
+        .await;
+    app.stop().await;
+    // The insert trigger that earlier versions created with the index.
+    let id = notes["id"].as_str().expect("id");
+    let conn = rusqlite::Connection::open(tmp.path().join("data.db")).expect("open");
+    conn.execute_batch(&format!(
+        "CREATE TRIGGER _fts_{id}_ai AFTER INSERT ON notes BEGIN \
+         INSERT INTO _fts_{id} (rowid, c0) VALUES (new.rowid, new.title); END;"
+    ))
+    .expect("old trigger");
+    drop(conn);
+
+    let app = crate::helpers::spawn_app_in(tmp.path()).await;
+    app.create_record_ok("notes", json!({"title": "new words"}))
+        .await;
+
+    let (_, found) = status_json(
+        app.list_records("notes", &[("search", "words")], None)
+            .await,
+    )
+    .await;
+    assert_eq!(found["totalItems"], 2, "{found}");
+    let (_, rows) = status_json(
+        app.su(
+            Method::POST,
+            "/api/sql",
+            Some(json!({"query": format!(
+                "SELECT (SELECT count(*) FROM _fts_{id}_docsize), \
+                 (SELECT count(*) FROM sqlite_schema WHERE name = '_fts_{id}_ai')")})),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(
+        rows["rows"][0],
+        json!(["2", "0"]),
+        "indexed once, trigger gone: {rows}"
+    );
+}

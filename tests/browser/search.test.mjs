@@ -124,6 +124,8 @@ step('the field editor marks fields searchable with a weight, saved through the 
   const body = page.locator('.field-card[data-field-name="body"]');
   await body.getByRole('button', { name: 'Show options of body' }).click();
   await body.getByLabel('Searchable (full-text)').check();
+  // The collection-level list follows the toggles.
+  await page.getByTestId('search-fields').filter({ hasText: 'Full-text search: title, body' }).waitFor();
   await shot('search-01-field-editor');
   await page.getByTestId('save-collection').click();
   await page.waitForURL(/#\/c\/articles(\?|$)/);
@@ -136,6 +138,7 @@ step('the field editor marks fields searchable with a weight, saved through the 
   assert.equal(byName.body.searchable, true);
   assert.equal(byName.body.searchWeight, 1);
   assert.equal(byName.kind.searchable, undefined, 'untouched fields keep PocketBase’s shape');
+  assert.deepEqual(saved.body.searchFields, ['title', 'body'], 'the collection-level list, derived');
 });
 
 step('the search box folds diacritics, finds what a ~ filter finds and ranks the heavier field first', async () => {
@@ -253,4 +256,30 @@ step('hostile input: an oversized search is a 400 inline, markup in values stays
   await page.locator('table.records td[data-col="title"]', { hasText: evil }).waitFor();
   assert.equal(await page.evaluate(() => window.__xss), undefined, 'no markup ran');
   assert.equal(await page.locator('table.records img, .summary img').count(), 0);
+});
+
+step('search matches are marked in the list from the server’s highlight; stored markup shows as text', async () => {
+  const evil = '<img src=x onerror="window.__xss2=1"> quince & <b>tart</b>';
+  const made = await rest.call('POST', '/api/collections/articles/records', { title: evil, body: 'plain', kind: 'c', amount: 0 });
+  assert.equal(made.status, 200, JSON.stringify(made.body));
+  await page.goto(server.url + '/_/#/c/articles');
+  await page.getByPlaceholder('Full-text search…').fill('quince');
+  const marksAsked = page.waitForResponse((r) => r.url().includes('/records?') && r.url().includes('highlight'));
+  await page.getByRole('button', { name: 'Apply' }).click();
+  const asked = new URL((await marksAsked).url());
+  assert.equal(asked.searchParams.get('fields'), 'id,title:highlight', 'only plain-text searchable columns are marked');
+  const title = page.locator('table.records td[data-col="title"]', { hasText: 'quince' });
+  await title.locator('mark', { hasText: 'quince' }).waitFor();
+  assert.equal(await title.locator('mark').count(), 1, 'one match, one mark');
+  // The cell starts a little before the match, so the mark is in view.
+  assert.equal(await title.innerText(), '….__xss2=1"> quince & <b>tart</b>', 'the stored markup reads as text');
+  assert.equal(await title.locator('[data-marked]').getAttribute('title'), evil, 'the whole value on hover');
+  assert.equal(await page.locator('table.records img, table.records b').count(), 0, 'no element from the record');
+  assert.equal(await page.evaluate(() => window.__xss2), undefined, 'no markup ran');
+  await shot('search-04-marks');
+
+  // Diacritics are folded in the marks too: `creme` marks `Crème`.
+  await page.getByPlaceholder('Full-text search…').fill('creme');
+  await page.getByRole('button', { name: 'Apply' }).click();
+  await page.locator('table.records td[data-col="title"] mark', { hasText: 'Crème' }).waitFor();
 });

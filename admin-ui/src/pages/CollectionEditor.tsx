@@ -16,7 +16,9 @@ import { AUTH_OPTION_KEYS, AuthOptions, outgoingAuthOptions } from './auth-optio
 type Props = { initial?: any; collections: any[]; reload: () => Promise<void> };
 let keySeq = 0;
 const withKeys = (c: any) => ({ ...c, fields: (c.fields || []).map((f: any) => ({ ...f, _k: ++keySeq })) });
-const stripKeys = (c: any) => ({ ...c, fields: c.fields.map(({ _k, ...f }: any) => f) });
+// `searchFields` is the server's list derived from the fields' `searchable`
+// option, which this editor edits: sending a stale copy back would be refused.
+const stripKeys = ({ searchFields: _derived, ...c }: any) => ({ ...c, fields: c.fields.map(({ _k, ...f }: any) => f) });
 const RULE_KEYS = [...RULES, ...AUTH_RULES].map(([k]) => k);
 const VIEW_RULES = RULES.filter(([k]) => k === 'listRule' || k === 'viewRule');
 /** What is sent to the server: no client keys, renamed fields followed in rules and indexes.
@@ -177,6 +179,12 @@ export function CollectionEditor({ initial, collections, reload }: Props) {
       {tab === 'fields' && !isView && (
         <div role="tabpanel" class="fields">
           {typeof fieldError(err, 'fields') === 'string' && <div class="field-error">{fieldError(err, 'fields')}</div>}
+          {/* The collection-level list (`searchFields`) is derived from each field's option, edited on its card. */}
+          <p class="muted small" data-testid="search-fields">
+            Full-text search: {draft.fields.some((f: any) => f.searchable)
+              ? draft.fields.filter((f: any) => f.searchable).map((f: any) => f.name).join(', ')
+              : 'no searchable fields'} <span>(set per field: Searchable)</span>
+          </p>
           {draft.fields.map((f: any, i: number) => (
             <FieldCard key={f._k} f={f} i={i} n={draft.fields.length} err={err} collections={collections} self={draft}
               onChange={(patch) => setField(i, patch)} onMove={(d) => move(i, d)}

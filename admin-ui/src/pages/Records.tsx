@@ -50,6 +50,8 @@ export function Records({ collection, collections = [] }: { collection: any; col
     rememberList(collection.name, q.toString());
   }, [search, filter, sort, page, perPage]);
   const [data, setData] = useState<any>(null);
+  // Search marks of the page's records: id → field → the server's `:highlight` HTML.
+  const [marks, setMarks] = useState<Record<string, Record<string, string>>>({});
   const [err, setErr] = useState<unknown>(null);
   const [selected, setSelected] = useState<Set<string>>(new Set());
   const [tick, setTick] = useState(0);
@@ -63,6 +65,15 @@ export function Records({ collection, collections = [] }: { collection: any; col
     api('GET', `/api/collections/${collection.id}/records`, undefined, { page, perPage, sort: listSort, filter, search, expand })
       .then((d) => { if (!stale) { setData(d); setErr(null); } })
       .catch((e) => { if (!stale) setErr(e); });
+    // The same page again with only the marked values of the plain-text
+    // searchable columns (editor HTML stays unmarked); a failure only loses marks.
+    const marked = all.filter((f: any) => f.searchable && MARKED_TYPES.includes(f.type)).map((f: any) => `${f.name}:highlight`);
+    setMarks({});
+    if (search && marked.length) {
+      api('GET', `/api/collections/${collection.id}/records`, undefined, { page, perPage, sort: listSort, filter, search, skipTotal: 1, fields: ['id', ...marked].join(',') })
+        .then((d: any) => { if (!stale) setMarks(Object.fromEntries((d.items || []).map((r: any) => [r.id, r]))); })
+        .catch(() => {});
+    }
     return () => { stale = true; };
   }, [collection.id, page, perPage, sort, filter, search, tick]);
 
@@ -166,7 +177,7 @@ export function Records({ collection, collections = [] }: { collection: any; col
                 {!isView && <td class="sel"><input type="checkbox" aria-label={`Select ${r.id}`} checked={selected.has(r.id)} onChange={() => toggle(r.id)} /></td>}
                 {cols.map((f: any, i: number) => (
                   <td data-col={f.name}>
-                    {i === 0 ? <a href={href(`c/${collection.name}/r/${r.id}`)}>{cell(f, r[f.name], r, collections)}</a> : cell(f, r[f.name], r, collections)}
+                    {i === 0 ? <a href={href(`c/${collection.name}/r/${r.id}`)}>{cell(f, r[f.name], r, collections, marks[r.id]?.[f.name])}</a> : cell(f, r[f.name], r, collections, marks[r.id]?.[f.name])}
                   </td>
                 ))}
               </tr>
@@ -204,7 +215,49 @@ export function recordLabel(rec: any, target?: any): string {
   return rec.id;
 }
 
-function cell(f: any, v: any, r?: any, collections: any[] = []) {
+/** Field types whose search matches the list marks (plain text values). */
+const MARKED_TYPES = ['text', 'email', 'url'];
+
+/** The server's `:highlight` HTML as pieces of plain text, each marked or not. */
+function markedPieces(html: string): { text: string; mark: boolean }[] {
+  const unescape = (t: string) => t.replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&quot;/g, '"').replace(/&#39;/g, "'").replace(/&amp;/g, '&');
+  const out: { text: string; mark: boolean }[] = [];
+  let mark = false;
+  for (const piece of html.split(/(<mark>|<\/mark>)/)) {
+    if (piece === '<mark>') mark = true;
+    else if (piece === '</mark>') mark = false;
+    else if (piece) out.push({ text: unescape(piece), mark });
+  }
+  return out;
+}
+
+/**
+ * A marked value as text and `<mark>` elements, at most `max` characters,
+ * starting a little before the first match so it is in view. Never parsed as
+ * HTML: the only tags honoured are the literal `<mark>`/`</mark>` the server
+ * adds; the text between them (which the server escaped) is unescaped and
+ * rendered as text, so markup stored in a record shows as characters.
+ */
+export function markedText(html: string, max: number, lead = 12) {
+  const pieces = markedPieces(html);
+  const first = pieces.findIndex((p) => p.mark);
+  const before = pieces.slice(0, Math.max(0, first)).reduce((n, p) => n + p.text.length, 0);
+  let skip = before > lead * 2 ? before - lead : 0;
+  const out: any[] = skip ? ['…'] : [];
+  let left = max - out.length;
+  for (const { text: whole, mark } of pieces) {
+    let text = whole;
+    if (skip) { const cut = Math.min(skip, text.length); text = text.slice(cut); skip -= cut; }
+    if (left <= 0 || !text) continue;
+    if (text.length > left) text = text.slice(0, Math.max(0, left - 1)) + '…';
+    left -= text.length;
+    out.push(mark ? <mark>{text}</mark> : text);
+  }
+  return out;
+}
+
+function cell(f: any, v: any, r?: any, collections: any[] = [], marked?: string) {
+  if (typeof marked === 'string' && marked.includes('<mark>')) return <span class="trunc" data-marked="" title={String(v ?? '')}>{markedText(marked, 60)}</span>;
   if (f.type === 'relation' && r?.expand?.[f.name]) {
     const ex = r.expand[f.name];
     const list = Array.isArray(ex) ? ex : [ex];

@@ -86,7 +86,14 @@ fn run(
         }
     }
     if mode == "execute" {
-        return Ok(json!(stmt.execute(bound.as_slice()).map_err(opaque)?));
+        let changed = stmt.execute(bound.as_slice()).map_err(opaque)?;
+        if changed > 0 && crate::search::index::may_insert(sql) {
+            crate::search::index::catch_up(conn).map_err(|e| {
+                tracing::warn!(target: "ferrobase::hooks", error = %e, "search catch-up failed");
+                opaque(rusqlite::Error::InvalidQuery)
+            })?;
+        }
+        return Ok(json!(changed));
     }
     if !stmt.readonly() {
         return Err(RecordError::Hook {

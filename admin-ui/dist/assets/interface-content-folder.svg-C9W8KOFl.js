@@ -1,1 +1,0 @@
-export{k as default,A as interface_content_folder_exports,j as render}from"./dist-DTF0MeGr.js";

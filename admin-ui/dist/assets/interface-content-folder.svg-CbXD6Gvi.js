@@ -1,0 +1,1 @@
+export{k as default,A as interface_content_folder_exports,j as render}from"./dist-CZop1ULC.js";
