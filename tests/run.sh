@@ -91,6 +91,9 @@ bash tests/fuzz/run.sh 20000
 echo "==> JS SDK compatibility suite (pocketbase@0.28.1 from npm)"
 (cd tests/sdk && node --test)
 
+echo "==> the same pb_hooks and pb_migrations files on PocketBase 0.40.6 (issue 16; skips without PyPI)"
+(cd tests/sdk && bash against-pocketbase.sh hooks.test.mjs)
+
 echo "==> admin UI in headless Chromium (tests/browser; screenshots in tests/browser/output/)"
 if [ ! -x /usr/bin/chromium ]; then
   echo "chromium not found; installing Debian's chromium"
