@@ -11,14 +11,14 @@ use crate::files::Opened;
 use crate::files::{self, BlobKey, FilesError, ThumbSize};
 use crate::records::{self, StoredFile};
 use actix_files::{HttpRange, NamedFile};
-use actix_web::body::SizedStream;
+use actix_web::body::{BodySize, BoxBody, MessageBody, SizedStream};
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, ContentDisposition, DispositionParam, DispositionType};
 use actix_web::{HttpRequest, HttpResponse, web};
 use bytes::Bytes;
 use futures_util::{StreamExt, TryStreamExt};
 use serde_json::json;
-use std::io::Read;
+use std::io::{Read, Seek};
 
 const CONTENT_SECURITY_POLICY: &str =
     "default-src 'none'; media-src 'self'; style-src 'unsafe-inline'; sandbox";
@@ -126,7 +126,7 @@ pub async fn serve(
     let (found, key, served_name) = find(&state, &store, key, thumb).await?;
     let download = truthy(query.get("download"));
     let mut response = match found {
-        Found::Local(named, mime) => serve_local(&req, named, &mime, served_name, download),
+        Found::Local(local) => serve_local(&req, local, served_name, download),
         Found::Object(info) => {
             let object = Object { store, key, info };
             serve_object(&req, object, served_name, download).await?
@@ -161,10 +161,23 @@ fn disposition(mime: &str, download: bool, served_name: String) -> ContentDispos
 /// the blocking pool would (cached thumbs are a few KiB).
 const INLINE_READ_BYTES: u64 = 64 * 1024;
 
+/// A whole large local file is sent in chunks of this size: each is one trip
+/// to the blocking pool (actix-files reads 64 KiB a trip).
+const LARGE_READ_CHUNK_BYTES: usize = 256 * 1024;
+
+/// A local file, ready for actix-files.
+struct Local {
+    named: NamedFile,
+    /// The sniffed type.
+    mime: String,
+    /// For a file past [`INLINE_READ_BYTES`], a second handle that sends it
+    /// whole in [`LARGE_READ_CHUNK_BYTES`] chunks.
+    whole: Option<(std::fs::File, u64)>,
+}
+
 /// A stored file, opened in one trip to the blocking pool.
 enum Found {
-    /// A local file, ready for actix-files, with its sniffed type.
-    Local(NamedFile, String),
+    Local(Local),
     /// An object in a bucket: read it with [`Object`].
     Object(files::ObjectInfo),
 }
@@ -206,7 +219,8 @@ async fn open(store: &files::Store, key: BlobKey) -> Result<Found, FilesError> {
         Opened::Object(info) => Ok(Found::Object(info)),
         Opened::Path(path) => {
             let mut file = std::fs::File::open(&path).map_err(|_| FilesError::NotFound)?;
-            let small = file.metadata()?.len() <= INLINE_READ_BYTES;
+            let len = file.metadata()?.len();
+            let small = len <= INLINE_READ_BYTES;
             let want = if small {
                 INLINE_READ_BYTES
             } else {
@@ -215,30 +229,50 @@ async fn open(store: &files::Store, key: BlobKey) -> Result<Found, FilesError> {
             let mut head = Vec::new();
             (&mut file).take(want).read_to_end(&mut head)?;
             let mime = files::sniff(&head[..head.len().min(files::SNIFF_BYTES)]).0;
-            // actix-files seeks to each chunk it reads, so the position left here does not matter.
+            // The second handle shares the position the sniff left: rewind it
+            // (actix-files seeks before each of its reads).
+            let whole = if small {
+                None
+            } else {
+                file.rewind()?;
+                Some((file.try_clone()?, len))
+            };
             let named =
                 NamedFile::from_file(file, &path)?.read_mode_threshold(INLINE_READ_BYTES + 1);
-            Ok(Found::Local(named, mime))
+            Ok(Found::Local(Local { named, mime, whole }))
         }
     })
     .await
 }
 
-/// A file on the local disk: actix-files answers Range, ETag and 304.
+/// A file on the local disk: actix-files answers Range, ETag and 304; a
+/// whole large file it would send is sent in larger chunks instead.
 fn serve_local(
     req: &HttpRequest,
-    named: NamedFile,
-    mime: &str,
+    local: Local,
     served_name: String,
     download: bool,
 ) -> HttpResponse {
+    let Local { named, mime, whole } = local;
     let content_type = mime
         .parse()
         .unwrap_or(actix_web::mime::APPLICATION_OCTET_STREAM);
-    named
+    let response = named
         .set_content_type(content_type)
-        .set_content_disposition(disposition(mime, download, served_name))
-        .into_response(req)
+        .set_content_disposition(disposition(&mime, download, served_name))
+        .into_response(req);
+    match whole {
+        // Only a 200 with the whole file as its body (not a range, a 304 or a HEAD's).
+        Some((file, len))
+            if response.status() == StatusCode::OK
+                && response.body().size() == BodySize::Sized(len) =>
+        {
+            let chunks = files::read_chunks(file, len, LARGE_READ_CHUNK_BYTES)
+                .map_err(|e| actix_web::error::ErrorInternalServerError(e.to_string()));
+            response.set_body(BoxBody::new(SizedStream::new(len, chunks)))
+        }
+        _ => response,
+    }
 }
 
 /// An object in a remote store and the backend it was found in.

@@ -225,7 +225,7 @@ async fn small_and_large_files_answer_ranges_validators_and_types_alike() {
     for (len, why) in [
         (100, "below the sniffed head"),
         (20 * 1024, "read whole in one step"),
-        (200 * 1024, "streamed"),
+        (600 * 1024, "streamed in several chunks"),
     ] {
         let bytes = json_of(len);
         let record = create(&app, Form::new().part("blob", part("d.txt", bytes.clone()))).await;
@@ -260,7 +260,7 @@ async fn small_and_large_files_answer_ranges_validators_and_types_alike() {
         let past = app
             .client
             .get(&url)
-            .header("Range", format!("bytes={}-", len + 10))
+            .header("Range", format!("bytes={}-", bytes.len() + 10))
             .send()
             .await
             .expect("range");
@@ -274,6 +274,14 @@ async fn small_and_large_files_answer_ranges_validators_and_types_alike() {
             .expect("revalidate");
         assert_eq!(cached.status(), 304, "{why}");
         assert!(cached.bytes().await.expect("body").is_empty(), "{why}");
+        let head = app.client.head(&url).send().await.expect("head");
+        assert_eq!(head.status(), 200, "{why}");
+        assert_eq!(
+            head.headers()["content-length"],
+            bytes.len().to_string().as_str(),
+            "{why}"
+        );
+        assert!(head.bytes().await.expect("body").is_empty(), "{why}");
     }
 }
 
