@@ -155,10 +155,10 @@ fn disposition(mime: &str, download: bool, served_name: String) -> ContentDispos
     }
 }
 
-/// Files up to this size are read into the response on the executor: the
-/// blocking call that opened and sniffed them has just read them whole, so
-/// the copy comes from the page cache and costs less than a second trip to
-/// the blocking pool would (cached thumbs are a few KiB).
+/// Files up to this size are read whole by the blocking call that opens and
+/// sniffs them and answered from those bytes; a range of one is read on the
+/// executor, from the page cache that read just filled, as a second trip to
+/// the blocking pool would cost more (cached thumbs are a few KiB).
 const INLINE_READ_BYTES: u64 = 64 * 1024;
 
 /// A whole large local file is sent in chunks of this size: each is one trip
@@ -170,14 +170,30 @@ struct Local {
     named: NamedFile,
     /// The sniffed type.
     mime: String,
-    /// For a file past [`INLINE_READ_BYTES`], a second handle that sends it
-    /// whole in [`LARGE_READ_CHUNK_BYTES`] chunks.
-    whole: Option<(std::fs::File, u64)>,
+    /// What a 200 with the whole file sends instead of actix-files' reads.
+    whole: Option<Whole>,
+}
+
+/// The whole of a local file.
+enum Whole {
+    /// A small file's bytes, already read.
+    Bytes(Bytes),
+    /// A second handle on a large file, read in [`LARGE_READ_CHUNK_BYTES`] chunks.
+    File(std::fs::File, u64),
+}
+
+impl Whole {
+    fn len(&self) -> u64 {
+        match self {
+            Self::Bytes(bytes) => bytes.len() as u64,
+            Self::File(_, len) => *len,
+        }
+    }
 }
 
 /// A stored file, opened in one trip to the blocking pool.
 enum Found {
-    Local(Local),
+    Local(Box<Local>),
     /// An object in a bucket: read it with [`Object`].
     Object(files::ObjectInfo),
 }
@@ -226,34 +242,36 @@ async fn open(store: &files::Store, key: BlobKey) -> Result<Found, FilesError> {
             } else {
                 files::SNIFF_BYTES as u64
             };
-            let mut head = Vec::new();
+            let mut head = Vec::with_capacity(len.min(want) as usize);
             (&mut file).take(want).read_to_end(&mut head)?;
             let mime = files::sniff(&head[..head.len().min(files::SNIFF_BYTES)]).0;
-            // The second handle shares the position the sniff left: rewind it
-            // (actix-files seeks before each of its reads).
-            let whole = if small {
-                None
-            } else {
+            let whole = if !small {
+                // The second handle shares the position the sniff left: rewind
+                // it (actix-files seeks before each of its reads).
                 file.rewind()?;
-                Some((file.try_clone()?, len))
+                Some(Whole::File(file.try_clone()?, len))
+            } else if head.len() as u64 == len {
+                Some(Whole::Bytes(Bytes::from(head)))
+            } else {
+                None
             };
             let named =
                 NamedFile::from_file(file, &path)?.read_mode_threshold(INLINE_READ_BYTES + 1);
-            Ok(Found::Local(Local { named, mime, whole }))
+            Ok(Found::Local(Box::new(Local { named, mime, whole })))
         }
     })
     .await
 }
 
-/// A file on the local disk: actix-files answers Range, ETag and 304; a
-/// whole large file it would send is sent in larger chunks instead.
+/// A file on the local disk: actix-files answers Range, ETag and 304; the
+/// whole file, when it sends that, comes from [`Whole`] instead.
 fn serve_local(
     req: &HttpRequest,
-    local: Local,
+    local: Box<Local>,
     served_name: String,
     download: bool,
 ) -> HttpResponse {
-    let Local { named, mime, whole } = local;
+    let Local { named, mime, whole } = *local;
     let content_type = mime
         .parse()
         .unwrap_or(actix_web::mime::APPLICATION_OCTET_STREAM);
@@ -261,17 +279,20 @@ fn serve_local(
         .set_content_type(content_type)
         .set_content_disposition(disposition(&mime, download, served_name))
         .into_response(req);
+    // Only a 200 whose body is the whole file (a range, 304, 412 or 416 keeps
+    // actix-files' body; a HEAD's is dropped by actix either way).
+    let Some(whole) = whole.filter(|w| {
+        response.status() == StatusCode::OK && response.body().size() == BodySize::Sized(w.len())
+    }) else {
+        return response;
+    };
     match whole {
-        // Only a 200 with the whole file as its body (not a range, a 304 or a HEAD's).
-        Some((file, len))
-            if response.status() == StatusCode::OK
-                && response.body().size() == BodySize::Sized(len) =>
-        {
+        Whole::Bytes(bytes) => response.set_body(BoxBody::new(bytes)),
+        Whole::File(file, len) => {
             let chunks = files::read_chunks(file, len, LARGE_READ_CHUNK_BYTES)
                 .map_err(|e| actix_web::error::ErrorInternalServerError(e.to_string()));
             response.set_body(BoxBody::new(SizedStream::new(len, chunks)))
         }
-        _ => response,
     }
 }
 
