@@ -224,6 +224,10 @@ impl Application {
                 .configure(|cfg| api::configure_with_hooks(cfg, hooks.as_ref()))
         })
         .workers(workers)
+        // Responses whose body follows the headers in a second write (files,
+        // streams) must not wait for the client's delayed ACK (Nagle): Go's
+        // server, PocketBase's, sets TCP_NODELAY on every connection too.
+        .tcp_nodelay(true)
         // A client that hangs up cancels its request (as Go's server does
         // for PocketBase), freeing the reader its query holds; writes still
         // finish (`middleware::finish_writes`).

@@ -8,18 +8,17 @@ use super::error::ApiError;
 use super::extract::{AppState, caller, query_map};
 use crate::auth::{self, Principal};
 use crate::files::Opened;
-use crate::files::{self, BlobKey, ThumbSize};
+use crate::files::{self, BlobKey, FilesError, ThumbSize};
 use crate::records::{self, StoredFile};
 use actix_files::{HttpRange, NamedFile};
-use actix_web::body::SizedStream;
+use actix_web::body::{BodySize, BoxBody, MessageBody, SizedStream};
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, ContentDisposition, DispositionParam, DispositionType};
 use actix_web::{HttpRequest, HttpResponse, web};
 use bytes::Bytes;
 use futures_util::{StreamExt, TryStreamExt};
 use serde_json::json;
-use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::io::{Read, Seek};
 
 const CONTENT_SECURITY_POLICY: &str =
     "default-src 'none'; media-src 'self'; style-src 'unsafe-inline'; sandbox";
@@ -122,36 +121,13 @@ pub async fn serve(
         .filter(|t| t.as_str() == files::DEFAULT_THUMB || file.thumbs.contains(t))
         .and_then(|t| ThumbSize::parse(t))
         .filter(|_| files::is_thumbable(&file.name));
-    let made = match thumb {
-        Some(size) => {
-            let name = format!("{size}_{}", key.name());
-            match files::thumb(&state.store, key.clone(), size).await {
-                Ok(thumb) => Some((thumb, name)),
-                Err(e) => {
-                    tracing::warn!(key = %key, error = %e, "thumb failed; serving the original");
-                    None
-                }
-            }
-        }
-        None => None,
-    };
     // One backend for the whole request, even if the settings switch it meanwhile.
     let store = state.storage.current();
-    let (key, served_name) = match made {
-        Some((thumb, name)) => (thumb, name),
-        None => {
-            let name = key.name().to_owned();
-            (key, name)
-        }
-    };
-    let opened = {
-        let (store, key) = (store.clone(), key.clone());
-        files::run_blocking(move || store.open(&key)).await?
-    };
+    let (found, key, served_name) = find(&state, &store, key, thumb).await?;
     let download = truthy(query.get("download"));
-    let mut response = match opened {
-        Opened::Path(path) => serve_local(&req, path, served_name, download).await?,
-        Opened::Object(info) => {
+    let mut response = match found {
+        Found::Local(local) => serve_local(&req, local, served_name, download),
+        Found::Object(info) => {
             let object = Object { store, key, info };
             serve_object(&req, object, served_name, download).await?
         }
@@ -179,25 +155,145 @@ fn disposition(mime: &str, download: bool, served_name: String) -> ContentDispos
     }
 }
 
-/// A file on the local disk: actix-files answers Range, ETag and 304.
-async fn serve_local(
+/// Files up to this size are read whole by the blocking call that opens and
+/// sniffs them and answered from those bytes; a range of one is read on the
+/// executor, from the page cache that read just filled, as a second trip to
+/// the blocking pool would cost more (cached thumbs are a few KiB).
+const INLINE_READ_BYTES: u64 = 64 * 1024;
+
+/// A whole large local file is sent in chunks of this size: each is one trip
+/// to the blocking pool (actix-files reads 64 KiB a trip).
+const LARGE_READ_CHUNK_BYTES: usize = 256 * 1024;
+
+/// A local file, ready for actix-files.
+struct Local {
+    named: NamedFile,
+    /// The sniffed type.
+    mime: String,
+    /// What a 200 with the whole file sends instead of actix-files' reads.
+    whole: Option<Whole>,
+}
+
+/// The whole of a local file.
+enum Whole {
+    /// A small file's bytes, already read.
+    Bytes(Bytes),
+    /// A second handle on a large file, read in [`LARGE_READ_CHUNK_BYTES`] chunks.
+    File(std::fs::File, u64),
+}
+
+impl Whole {
+    fn len(&self) -> u64 {
+        match self {
+            Self::Bytes(bytes) => bytes.len() as u64,
+            Self::File(_, len) => *len,
+        }
+    }
+}
+
+/// A stored file, opened in one trip to the blocking pool.
+enum Found {
+    Local(Box<Local>),
+    /// An object in a bucket: read it with [`Object`].
+    Object(files::ObjectInfo),
+}
+
+/// What the request serves: the thumb of `size` when it exists or can be made
+/// (made under [`files::thumb`]'s limit), else the original; with its key and
+/// the name it is served under.
+async fn find(
+    state: &AppState,
+    store: &files::Store,
+    key: BlobKey,
+    size: Option<ThumbSize>,
+) -> Result<(Found, BlobKey, String), ApiError> {
+    let Some(size) = size else {
+        let name = key.name().to_owned();
+        return Ok((open(store, key.clone()).await?, key, name));
+    };
+    let name = format!("{size}_{}", key.name());
+    // A thumb made before is served in the same single trip.
+    let made = key.thumb(&size);
+    if let Ok(found) = open(store, made.clone()).await {
+        return Ok((found, made, name));
+    }
+    match files::thumb(&state.store, key.clone(), size).await {
+        Ok(thumb) => Ok((open(store, thumb.clone()).await?, thumb, name)),
+        Err(e) => {
+            tracing::warn!(key = %key, error = %e, "thumb failed; serving the original");
+            let name = key.name().to_owned();
+            Ok((open(store, key.clone()).await?, key, name))
+        }
+    }
+}
+
+/// Finds `key` in `store` and, for a local file, opens it, sniffs its type
+/// and readies it for actix-files, all in one trip to the blocking pool.
+async fn open(store: &files::Store, key: BlobKey) -> Result<Found, FilesError> {
+    let store = store.clone();
+    files::run_blocking(move || match store.open(&key)? {
+        Opened::Object(info) => Ok(Found::Object(info)),
+        Opened::Path(path) => {
+            let mut file = std::fs::File::open(&path).map_err(|_| FilesError::NotFound)?;
+            let len = file.metadata()?.len();
+            let small = len <= INLINE_READ_BYTES;
+            let want = if small {
+                INLINE_READ_BYTES
+            } else {
+                files::SNIFF_BYTES as u64
+            };
+            let mut head = Vec::with_capacity(len.min(want) as usize);
+            (&mut file).take(want).read_to_end(&mut head)?;
+            let mime = files::sniff(&head[..head.len().min(files::SNIFF_BYTES)]).0;
+            let whole = if !small {
+                // The second handle shares the position the sniff left: rewind
+                // it (actix-files seeks before each of its reads).
+                file.rewind()?;
+                Some(Whole::File(file.try_clone()?, len))
+            } else if head.len() as u64 == len {
+                Some(Whole::Bytes(Bytes::from(head)))
+            } else {
+                None
+            };
+            let named =
+                NamedFile::from_file(file, &path)?.read_mode_threshold(INLINE_READ_BYTES + 1);
+            Ok(Found::Local(Box::new(Local { named, mime, whole })))
+        }
+    })
+    .await
+}
+
+/// A file on the local disk: actix-files answers Range, ETag and 304; the
+/// whole file, when it sends that, comes from [`Whole`] instead.
+fn serve_local(
     req: &HttpRequest,
-    path: PathBuf,
+    local: Box<Local>,
     served_name: String,
     download: bool,
-) -> Result<HttpResponse, ApiError> {
-    let sniffed = path.clone();
-    let mime = files::run_blocking(move || sniff_file(&sniffed)).await?;
-    let named = NamedFile::open_async(&path)
-        .await
-        .map_err(|_| ApiError::not_found_default())?;
+) -> HttpResponse {
+    let Local { named, mime, whole } = *local;
     let content_type = mime
         .parse()
         .unwrap_or(actix_web::mime::APPLICATION_OCTET_STREAM);
-    Ok(named
+    let response = named
         .set_content_type(content_type)
         .set_content_disposition(disposition(&mime, download, served_name))
-        .into_response(req))
+        .into_response(req);
+    // Only a 200 whose body is the whole file (a range, 304, 412 or 416 keeps
+    // actix-files' body; a HEAD's is dropped by actix either way).
+    let Some(whole) = whole.filter(|w| {
+        response.status() == StatusCode::OK && response.body().size() == BodySize::Sized(w.len())
+    }) else {
+        return response;
+    };
+    match whole {
+        Whole::Bytes(bytes) => response.set_body(BoxBody::new(bytes)),
+        Whole::File(file, len) => {
+            let chunks = files::read_chunks(file, len, LARGE_READ_CHUNK_BYTES)
+                .map_err(|e| actix_web::error::ErrorInternalServerError(e.to_string()));
+            response.set_body(BoxBody::new(SizedStream::new(len, chunks)))
+        }
+    }
 }
 
 /// An object in a remote store and the backend it was found in.
@@ -314,12 +410,4 @@ async fn serve_object(
         .await?
         .map_err(|e| actix_web::error::ErrorInternalServerError(e.to_string()));
     Ok(res.body(SizedStream::new(length, stream)))
-}
-
-fn sniff_file(path: &Path) -> Result<String, files::FilesError> {
-    let mut head = Vec::with_capacity(files::SNIFF_BYTES);
-    std::fs::File::open(path)?
-        .take(files::SNIFF_BYTES as u64)
-        .read_to_end(&mut head)?;
-    Ok(files::sniff(&head).0)
 }

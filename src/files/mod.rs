@@ -18,7 +18,9 @@ pub use names::{snake_case, stored_name};
 pub use s3::{S3Config, S3Error, S3Storage};
 pub use sniff::sniff;
 pub use staging::{Staged, StagingFile};
-pub use storage::{BlobKey, ByteStream, LocalCopy, LocalStorage, ObjectInfo, Opened, Storage};
+pub use storage::{
+    BlobKey, ByteStream, LocalCopy, LocalStorage, ObjectInfo, Opened, Storage, read_chunks,
+};
 pub use switch::Switch;
 pub use thumb::{ThumbSize, is_thumbable, thumb_key};
 

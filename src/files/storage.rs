@@ -227,6 +227,23 @@ impl LocalStorage {
 /// How much a local read hands over at a time.
 const READ_CHUNK_BYTES: usize = 64 * 1024;
 
+/// The next `len` bytes of `file`, read on the blocking pool `chunk` bytes
+/// (one trip) at a time.
+pub fn read_chunks(file: fs::File, len: u64, chunk: usize) -> ByteStream {
+    use std::io::Read;
+    let stream = futures_util::stream::try_unfold(file.take(len), move |mut reader| async move {
+        let (reader, buf) = tokio::task::spawn_blocking(move || {
+            let mut buf = Vec::with_capacity(chunk);
+            (&mut reader).take(chunk as u64).read_to_end(&mut buf)?;
+            Ok::<_, io::Error>((reader, buf))
+        })
+        .await
+        .map_err(|e| FilesError::Task(e.to_string()))??;
+        Ok((!buf.is_empty()).then(|| (Bytes::from(buf), reader)))
+    });
+    Box::pin(stream)
+}
+
 /// A local copy in a temp file under `dir`, filled by `fill` (removed on drop).
 pub(super) fn temp_copy(
     dir: &Path,
@@ -300,23 +317,14 @@ impl Storage for LocalStorage {
     }
 
     fn read(&self, key: &BlobKey, range: Range<u64>) -> Result<ByteStream, FilesError> {
-        use std::io::{Read, Seek, SeekFrom};
+        use std::io::{Seek, SeekFrom};
         let mut file = fs::File::open(self.local_path(key)?)?;
         file.seek(SeekFrom::Start(range.start))?;
-        let reader = file.take(range.end.saturating_sub(range.start));
-        // Chunks are read on the blocking pool, one at a time.
-        let stream = futures_util::stream::try_unfold(reader, |mut reader| async move {
-            let (reader, chunk) = tokio::task::spawn_blocking(move || {
-                let mut buf = vec![0; READ_CHUNK_BYTES];
-                let n = reader.read(&mut buf)?;
-                buf.truncate(n);
-                Ok::<_, io::Error>((reader, buf))
-            })
-            .await
-            .map_err(|e| FilesError::Task(e.to_string()))??;
-            Ok((!chunk.is_empty()).then(|| (Bytes::from(chunk), reader)))
-        });
-        Ok(Box::pin(stream))
+        Ok(read_chunks(
+            file,
+            range.end.saturating_sub(range.start),
+            READ_CHUNK_BYTES,
+        ))
     }
 
     fn local_copy(&self, key: &BlobKey) -> Result<LocalCopy, FilesError> {

@@ -23,6 +23,7 @@ mod crons;
 mod defaults;
 mod field_gaps;
 mod files;
+mod files_served;
 mod filters;
 mod hooks;
 mod hooks_api2;
