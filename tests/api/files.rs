@@ -737,16 +737,7 @@ async fn rules_see_uploads_in_request_body() {
 
 /// The same tests with files on S3 (a bucket on the loopback moto server).
 mod on_s3 {
-    macro_rules! on_s3 {
-        ($($name:ident),* $(,)?) => {$(
-            #[test]
-            fn $name() {
-                crate::helpers::on_s3(super::$name);
-            }
-        )*};
-    }
-
-    on_s3!(
+    crate::on_s3_tests!(
         uploads_on_create_are_stored_under_collection_and_record,
         json_payload_and_text_parts_combine_with_files,
         modifiers_append_and_remove_files_and_removed_blobs_leave_the_disk,

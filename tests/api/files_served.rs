@@ -287,16 +287,7 @@ async fn small_and_large_files_answer_ranges_validators_and_types_alike() {
 
 /// The same tests with files on S3 (a bucket on the loopback moto server).
 mod on_s3 {
-    macro_rules! on_s3 {
-        ($($name:ident),* $(,)?) => {$(
-            #[test]
-            fn $name() {
-                crate::helpers::on_s3(super::$name);
-            }
-        )*};
-    }
-
-    on_s3!(
+    crate::on_s3_tests!(
         a_cached_thumb_of_a_protected_image_needs_a_valid_file_token_every_time,
         a_replaced_image_is_served_by_neither_its_old_name_nor_its_old_thumb,
         hostile_thumb_values_get_the_original_and_nothing_else,

@@ -40,6 +40,18 @@ thread_local! {
     static ON_S3: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
+/// Declares, for each named test of the enclosing module's parent, a test
+/// that runs it again with files on S3 (see [`on_s3`]).
+#[macro_export]
+macro_rules! on_s3_tests {
+    ($($name:ident),* $(,)?) => {$(
+        #[test]
+        fn $name() {
+            $crate::helpers::on_s3(super::$name);
+        }
+    )*};
+}
+
 /// Runs a `#[tokio::test]` function (called as the plain fn it expands to,
 /// on this thread) with every app it spawns storing files in a fresh bucket
 /// of the shared moto server. Skips loudly when moto is not installed.

@@ -91,9 +91,14 @@ pub(crate) async fn rich_schema(app: &TestApp) {
 }
 
 fn validate(program: &Path, doc: &Value, who: &str) {
+    validate_file(program, &format!("{who}.json"), &doc.to_string(), who);
+}
+
+/// Runs openapi-spec-validator on `text` saved as `name` (JSON or YAML).
+pub(crate) fn validate_file(program: &Path, name: &str, text: &str, who: &str) {
     let dir = tempfile::tempdir().expect("temp dir");
-    let file = dir.path().join(format!("{who}.json"));
-    std::fs::write(&file, doc.to_string()).expect("write document");
+    let file = dir.path().join(name);
+    std::fs::write(&file, text).expect("write document");
     let out = std::process::Command::new(program)
         .args(["--schema", "3.1"])
         .arg(&file)
@@ -101,7 +106,7 @@ fn validate(program: &Path, doc: &Value, who: &str) {
         .expect("validator runs");
     assert!(
         out.status.success(),
-        "{who}'s document is not valid OpenAPI 3.1:\n{}{}",
+        "{who}'s {name} is not valid OpenAPI 3.1:\n{}{}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
