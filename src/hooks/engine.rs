@@ -29,10 +29,20 @@ const JS_STACK_BYTES: usize = 1024 * 1024;
 
 /// What a job asks a runtime to run.
 pub(super) enum Call {
-    Route { index: usize, event: String },
-    Record { hook: &'static str, event: RecordEvent },
-    Enrich { event: String },
-    Cron { id: String },
+    Route {
+        index: usize,
+        event: String,
+    },
+    Record {
+        hook: &'static str,
+        event: RecordEvent,
+    },
+    Enrich {
+        event: String,
+    },
+    Cron {
+        id: String,
+    },
 }
 
 /// The keys of a record hook's event that describe the request

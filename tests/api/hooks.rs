@@ -446,10 +446,16 @@ async fn handlers_that_read_the_record_only_after_next_see_it_as_written() {
     )
     .await;
     assert_eq!(status, 200, "{created}");
-    assert_eq!((&created["title"], &created["n"]), (&json!("first"), &json!(7)));
+    assert_eq!(
+        (&created["title"], &created["n"]),
+        (&json!("first"), &json!(7))
+    );
     let id = created["id"].as_str().expect("id");
     let (_, stored) = status_json(app.get_record("lazy", id, None).await).await;
-    assert_eq!((&stored["title"], &stored["n"]), (&json!("first"), &json!(7)));
+    assert_eq!(
+        (&stored["title"], &stored["n"]),
+        (&json!("first"), &json!(7))
+    );
 
     // Updated by a guest: only the submitted field changes.
     let path = format!("/api/collections/lazy/records/{id}");
@@ -459,7 +465,10 @@ async fn handlers_that_read_the_record_only_after_next_see_it_as_written() {
     )
     .await;
     assert_eq!(status, 200, "{updated}");
-    assert_eq!((&updated["title"], &updated["n"]), (&json!("first"), &json!(8)));
+    assert_eq!(
+        (&updated["title"], &updated["n"]),
+        (&json!("first"), &json!(8))
+    );
 
     // A refused write: nothing stored, the error is the action's own.
     let (status, body) = status_json(
