@@ -430,29 +430,75 @@ pub(super) async fn enrich(
     collection: &CompiledCollection,
     records: Vec<Value>,
 ) -> Result<Vec<Value>, ApiError> {
-    let hooks = match &state.hooks {
-        Some(h)
-            if !records.is_empty()
-                && h.wants("onRecordEnrich", &collection.id, collection.name.as_str()) =>
-        {
-            h.clone()
+    match Enrich::prepare(state, req, who, collection) {
+        Some(enrich) => enrich.records(records).await,
+        None => Ok(records),
+    }
+}
+
+/// `onRecordEnrich` for one response, prepared while the request is at
+/// hand: the event is plain data, so it can travel into a write's
+/// `e.next()` (PocketBase enriches a create/update answer there).
+pub(super) struct Enrich {
+    hooks: Hooks,
+    event: Value,
+}
+
+impl Enrich {
+    /// `None` when no `onRecordEnrich` handler applies to `collection`
+    /// (then nothing is built and nothing runs).
+    pub(super) fn prepare(
+        state: &AppState,
+        req: &HttpRequest,
+        who: &Principal,
+        collection: &CompiledCollection,
+    ) -> Option<Self> {
+        let hooks = state.hooks.as_ref()?;
+        if !hooks.wants("onRecordEnrich", &collection.id, collection.name.as_str()) {
+            return None;
         }
-        _ => return Ok(records),
-    };
-    let mut event = request_event(req, who, state);
-    event["collection"] = collection_ref(collection);
-    event["records"] = Value::Array(records);
-    let outcome = hooks.run_enrich(&event).await.map_err(fault)?;
-    match (outcome.error, outcome.response) {
-        (Some(e), _) => Err(ApiError::from(e)),
-        (
-            None,
-            Some(Response::Json {
-                body: Value::Array(shown),
-                ..
-            }),
-        ) => Ok(shown),
-        _ => Err(ApiError::internal("onRecordEnrich answered no records")),
+        let mut event = request_event(req, who, state);
+        event["collection"] = collection_ref(collection);
+        Some(Self {
+            hooks: hooks.clone(),
+            event,
+        })
+    }
+
+    /// The records as the handlers shape them; a throwing handler's error.
+    pub(super) async fn records(mut self, records: Vec<Value>) -> Result<Vec<Value>, ApiError> {
+        if records.is_empty() {
+            return Ok(records);
+        }
+        self.event["records"] = Value::Array(records);
+        let outcome = self.hooks.run_enrich(&self.event).await.map_err(fault)?;
+        match (outcome.error, outcome.response) {
+            (Some(e), _) => Err(ApiError::from(e)),
+            (
+                None,
+                Some(Response::Json {
+                    body: Value::Array(shown),
+                    ..
+                }),
+            ) => Ok(shown),
+            _ => Err(ApiError::internal("onRecordEnrich answered no records")),
+        }
+    }
+
+    /// One record as the handlers shape it.
+    pub(super) async fn one(self, record: Value) -> Result<Value, ApiError> {
+        self.records(vec![record])
+            .await?
+            .pop()
+            .ok_or_else(|| ApiError::internal("onRecordEnrich lost the record"))
+    }
+}
+
+/// [`Enrich::one`] when prepared, else the record as it is.
+pub(super) async fn enrich_one(enrich: Option<Enrich>, record: Value) -> Result<Value, ApiError> {
+    match enrich {
+        Some(enrich) => enrich.one(record).await,
+        None => Ok(record),
     }
 }
 
