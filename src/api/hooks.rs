@@ -494,6 +494,36 @@ impl Enrich {
     }
 }
 
+impl Enrich {
+    /// For a realtime subscriber: `e.auth` is the subscriber, the request
+    /// is the subscription's options (`None` when no handler applies).
+    pub(super) fn for_subscriber(
+        hooks: &Hooks,
+        collection: &CompiledCollection,
+        who: &Principal,
+        options: &crate::realtime::Options,
+    ) -> Option<Self> {
+        if !hooks.wants("onRecordEnrich", &collection.id, collection.name.as_str()) {
+            return None;
+        }
+        let event = json!({
+            "method": "GET",
+            "path": "/api/realtime",
+            "rawQuery": "",
+            "query": options.query,
+            "headers": options.headers,
+            "params": {},
+            "remoteIp": "",
+            "auth": auth_record(who),
+            "collection": collection_ref(collection),
+        });
+        Some(Self {
+            hooks: hooks.clone(),
+            event,
+        })
+    }
+}
+
 /// [`Enrich::one`] when prepared, else the record as it is.
 pub(super) async fn enrich_one(enrich: Option<Enrich>, record: Value) -> Result<Value, ApiError> {
     match enrich {

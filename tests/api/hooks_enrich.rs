@@ -3,6 +3,7 @@
 //! Fixtures: `fixtures/pb_hooks_enrich/`.
 
 use crate::helpers::{TestApp, spawn_app_configured, status_json};
+use crate::realtime::{SILENCE_WAIT, Sse};
 use reqwest::Method;
 use serde_json::{Value, json};
 use std::path::PathBuf;
@@ -195,4 +196,132 @@ async fn the_auth_response_record_is_enriched_as_its_owner_and_never_shows_secre
     assert_eq!(status, 200, "{refreshed}");
     assert_eq!(refreshed["record"]["whoami"], alice.as_str(), "{refreshed}");
     assert!(refreshed["record"].get("tokenKey").is_none(), "{refreshed}");
+}
+
+/// Opens a stream subscribed to `notes/*` with `token`.
+async fn subscriber(app: &TestApp, token: Option<&str>) -> Sse {
+    let sse = Sse::open(app).await;
+    let response = app.subscribe(&sse.client_id, &["notes/*"], token).await;
+    assert_eq!(response.status(), 204, "subscribed");
+    sse
+}
+
+/// The records of the `notes/*` events a stream receives within the wait.
+async fn received(sse: &mut Sse) -> Vec<Value> {
+    sse.drain(SILENCE_WAIT)
+        .await
+        .into_iter()
+        .filter(|e| e.name == "notes/*")
+        .map(|e| e.data["record"].clone())
+        .collect()
+}
+
+#[tokio::test]
+async fn realtime_records_are_enriched_per_subscriber_and_hidden_fields_stay_hidden() {
+    let app = app_with_enrich_hooks().await;
+    let (alice, alice_token) = user(&app, "alice@example.com").await;
+    let su = app.superuser_token.clone();
+    let mut guest = subscriber(&app, None).await;
+    let mut user = subscriber(&app, Some(&alice_token)).await;
+    let mut superuser = subscriber(&app, Some(&su)).await;
+
+    let (status, _) = status_json(
+        app.create_record("notes", json!({"title": "t", "slug": "s", "secret": "s3"}))
+            .await,
+    )
+    .await;
+    assert_eq!(status, 200);
+
+    for (sse, viewer, secret, why) in [
+        (&mut guest, Some("guest"), None, "a guest"),
+        (
+            &mut user,
+            Some(alice.as_str()),
+            None,
+            "a user: not unhidden for users",
+        ),
+        (
+            &mut superuser,
+            None,
+            Some("s3"),
+            "a superuser: unhidden by name",
+        ),
+    ] {
+        let records = received(sse).await;
+        assert_eq!(records.len(), 1, "{why}: {records:?}");
+        let record = &records[0];
+        match viewer {
+            Some(viewer) => assert_eq!(record["viewer"], viewer, "{why}: e.auth: {record}"),
+            None => assert!(record["viewer"].is_string(), "{why}: {record}"),
+        }
+        assert!(
+            record.get("slug").is_none(),
+            "{why}: hidden by the hook: {record}"
+        );
+        assert_eq!(record["secret"].as_str(), secret, "{why}: {record}");
+    }
+}
+
+#[tokio::test]
+async fn a_throwing_or_spinning_enrich_hook_skips_the_realtime_event_and_stalls_nothing() {
+    let app = app_with_enrich_hooks().await;
+    let mut guest = subscriber(&app, None).await;
+
+    for (title, expected) in [("boom", 400), ("spin", 500)] {
+        let (status, body) =
+            status_json(app.create_record("notes", json!({"title": title})).await).await;
+        assert_eq!(status, expected, "{title}: the create answer fails: {body}");
+    }
+    let (status, body) =
+        status_json(app.create_record("notes", json!({"title": "fine"})).await).await;
+    assert_eq!(status, 200, "the server keeps serving: {body}");
+
+    let records = received(&mut guest).await;
+    let titles: Vec<&str> = records.iter().filter_map(|r| r["title"].as_str()).collect();
+    assert_eq!(
+        titles,
+        ["fine"],
+        "failed enrichments are skipped, later events arrive: {records:?}"
+    );
+}
+
+#[tokio::test]
+async fn realtime_auth_records_never_show_password_or_token_key_even_when_unhidden_by_name() {
+    let app = app_with_enrich_hooks().await;
+    let (alice, alice_token) = user(&app, "alice@example.com").await;
+    let sse = Sse::open(&app).await;
+    let topic = format!("users/{alice}");
+    let response = app
+        .subscribe(&sse.client_id, &[topic.as_str()], Some(&alice_token))
+        .await;
+    assert_eq!(response.status(), 204);
+    let mut sse = sse;
+
+    let path = format!("/api/collections/users/records/{alice}");
+    let (status, _) = send(
+        &app,
+        Method::PATCH,
+        &path,
+        Some(&alice_token),
+        json!({"name": "A"}),
+    )
+    .await;
+    assert_eq!(status, 200);
+
+    let events = sse.drain(SILENCE_WAIT).await;
+    let records: Vec<&Value> = events
+        .iter()
+        .filter(|e| e.name == topic)
+        .map(|e| &e.data["record"])
+        .collect();
+    assert_eq!(records.len(), 1, "{events:?}");
+    assert_eq!(
+        records[0]["whoami"],
+        alice.as_str(),
+        "e.auth is the subscriber: {}",
+        records[0]
+    );
+    for secret in ["password", "tokenKey"] {
+        assert!(records[0].get(secret).is_none(), "{secret}: {}", records[0]);
+    }
 }
