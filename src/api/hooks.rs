@@ -495,6 +495,12 @@ impl Enrich {
 }
 
 impl Enrich {
+    /// The same, with `query` as the request's (a batch member's own URL query).
+    pub(super) fn with_query(mut self, query: &std::collections::HashMap<String, String>) -> Self {
+        self.event["query"] = json!(query);
+        self
+    }
+
     /// For a realtime subscriber: `e.auth` is the subscriber, the request
     /// is the subscription's options (`None` when no handler applies).
     pub(super) fn for_subscriber(

@@ -325,3 +325,50 @@ async fn realtime_auth_records_never_show_password_or_token_key_even_when_unhidd
         assert!(records[0].get(secret).is_none(), "{secret}: {}", records[0]);
     }
 }
+
+#[tokio::test]
+async fn batch_answers_are_enriched_for_the_batch_caller() {
+    let app = app_with_enrich_hooks().await;
+    let (alice, alice_token) = user(&app, "alice@example.com").await;
+    let (status, _) = status_json(
+        app.su(
+            Method::PATCH,
+            "/api/settings",
+            Some(json!({"batch": {"enabled": true}})),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 200);
+    let url = "/api/collections/notes/records";
+
+    let (status, body) = send(
+        &app,
+        Method::POST,
+        "/api/batch",
+        Some(&alice_token),
+        json!({"requests": [
+            {"method": "POST", "url": url, "body": {"title": "a", "slug": "s", "secret": "s3"}},
+            {"method": "POST", "url": format!("{url}?fields=title,viewer"), "body": {"title": "b"}},
+        ]}),
+    )
+    .await;
+
+    assert_eq!(status, 200, "{body}");
+    let first = &body[0]["body"];
+    assert_eq!(
+        first["viewer"],
+        alice.as_str(),
+        "e.auth is the caller: {body}"
+    );
+    assert!(first.get("slug").is_none(), "hidden by the hook: {body}");
+    assert!(
+        first.get("secret").is_none(),
+        "not unhidden for users: {body}"
+    );
+    assert_eq!(
+        body[1]["body"],
+        json!({"title": "b", "viewer": alice}),
+        "fields picks from the enriched record: {body}"
+    );
+}
