@@ -442,7 +442,17 @@ pub(super) async fn enrich(
 pub(super) struct Enrich {
     hooks: Hooks,
     event: Value,
+    /// The collections of `expand`ed records, whose handlers run too.
+    snapshot: Arc<crate::schema::Snapshot>,
+    /// Whether a handler applies to the answer's own collection.
+    top: bool,
 }
+
+/// Levels of `expand` whose records are enriched (PocketBase expands at most 6).
+const MAX_EXPAND_ENRICH_DEPTH: usize = 6;
+
+/// The hook enriching records.
+const ENRICH: &str = "onRecordEnrich";
 
 impl Enrich {
     /// `None` when no `onRecordEnrich` handler applies to `collection`
@@ -454,7 +464,7 @@ impl Enrich {
         collection: &CompiledCollection,
     ) -> Option<Self> {
         let hooks = state.hooks.as_ref()?;
-        if !hooks.wants("onRecordEnrich", &collection.id, collection.name.as_str()) {
+        if !hooks.has(ENRICH) {
             return None;
         }
         let mut event = request_event(req, who, state);
@@ -462,16 +472,27 @@ impl Enrich {
         Some(Self {
             hooks: hooks.clone(),
             event,
+            snapshot: state.registry.snapshot(),
+            top: hooks.wants(ENRICH, &collection.id, collection.name.as_str()),
         })
     }
 
     /// The records as the handlers shape them; a throwing handler's error.
-    pub(super) async fn records(mut self, records: Vec<Value>) -> Result<Vec<Value>, ApiError> {
-        if records.is_empty() {
+    pub(super) async fn records(self, mut records: Vec<Value>) -> Result<Vec<Value>, ApiError> {
+        for record in &mut records {
+            self.expanded(record, 0).await;
+        }
+        if records.is_empty() || !self.top {
             return Ok(records);
         }
-        self.event["records"] = Value::Array(records);
-        let outcome = self.hooks.run_enrich(&self.event).await.map_err(fault)?;
+        let event = self.event.clone();
+        self.run(event, records).await
+    }
+
+    /// Runs the handlers over `records` of the event's collection.
+    async fn run(&self, mut event: Value, records: Vec<Value>) -> Result<Vec<Value>, ApiError> {
+        event["records"] = Value::Array(records);
+        let outcome = self.hooks.run_enrich(&event).await.map_err(fault)?;
         match (outcome.error, outcome.response) {
             (Some(e), _) => Err(ApiError::from(e)),
             (
@@ -482,6 +503,72 @@ impl Enrich {
                 }),
             ) => Ok(shown),
             _ => Err(ApiError::internal("onRecordEnrich answered no records")),
+        }
+    }
+
+    /// Enriches the records under `record`'s `expand`, deepest first, each
+    /// as its own collection's handlers shape it (PocketBase runs them in
+    /// its expand fetch). A relation whose enrichment fails is dropped from
+    /// `expand`, as PocketBase drops (and logs) a failed expansion.
+    fn expanded<'a>(
+        &'a self,
+        record: &'a mut Value,
+        depth: usize,
+    ) -> futures_util::future::BoxFuture<'a, ()> {
+        Box::pin(async move {
+            let Some(Value::Object(expand)) = record.get_mut("expand") else {
+                return;
+            };
+            if depth >= MAX_EXPAND_ENRICH_DEPTH {
+                return;
+            }
+            let mut failed = Vec::new();
+            for (name, value) in expand.iter_mut() {
+                let nested: Vec<&mut Value> = match value {
+                    Value::Array(items) => items.iter_mut().collect(),
+                    one @ Value::Object(_) => vec![one],
+                    _ => Vec::new(),
+                };
+                for item in nested {
+                    self.expanded(item, depth + 1).await;
+                    if self.enrich_nested(item).await.is_err() {
+                        failed.push(name.clone());
+                    }
+                }
+            }
+            for name in failed {
+                expand.remove(&name);
+            }
+        })
+    }
+
+    /// One expanded record, when a handler applies to its collection.
+    async fn enrich_nested(&self, item: &mut Value) -> Result<(), ApiError> {
+        let collection = item["collectionId"]
+            .as_str()
+            .and_then(|id| self.snapshot.get(id));
+        let Some(collection) = collection else {
+            return Ok(());
+        };
+        if !self
+            .hooks
+            .wants(ENRICH, &collection.id, collection.name.as_str())
+        {
+            return Ok(());
+        }
+        let mut event = self.event.clone();
+        event["collection"] = collection_ref(&collection);
+        let shown = self.run(event, vec![item.take()]).await;
+        match shown.map(|mut s| s.pop()) {
+            Ok(Some(shown)) => {
+                *item = shown;
+                Ok(())
+            }
+            Ok(None) => Err(ApiError::internal("onRecordEnrich lost the record")),
+            Err(e) => {
+                tracing::debug!(target: "ferrobase::hooks", error = %e.message(), "expanded record enrich failed; relation dropped");
+                Err(e)
+            }
         }
     }
 
@@ -507,9 +594,10 @@ impl Enrich {
         hooks: &Hooks,
         collection: &CompiledCollection,
         who: &Principal,
+        snapshot: Arc<crate::schema::Snapshot>,
         options: &crate::realtime::Options,
     ) -> Option<Self> {
-        if !hooks.wants("onRecordEnrich", &collection.id, collection.name.as_str()) {
+        if !hooks.has(ENRICH) {
             return None;
         }
         let event = json!({
@@ -526,6 +614,8 @@ impl Enrich {
         Some(Self {
             hooks: hooks.clone(),
             event,
+            snapshot,
+            top: hooks.wants(ENRICH, &collection.id, collection.name.as_str()),
         })
     }
 }

@@ -318,7 +318,15 @@ async fn render(
     };
     let record = match (record, hooks, snapshot.get(&collection_id)) {
         (Some(record), Some(hooks), Some(collection)) => {
-            enriched(&hooks, &collection, viewer, options, record).await
+            enriched(
+                &hooks,
+                &collection,
+                snapshot.clone(),
+                viewer,
+                options,
+                record,
+            )
+            .await
         }
         (record, _, _) => record,
     };
@@ -338,13 +346,14 @@ async fn render(
 async fn enriched(
     hooks: &crate::hooks::Hooks,
     collection: &crate::schema::CompiledCollection,
+    snapshot: Arc<crate::schema::Snapshot>,
     viewer: &Viewer,
     options: &crate::realtime::Options,
     record: Value,
 ) -> Option<Value> {
     let who = viewer_principal(viewer);
-    let Some(enrich) = super::hooks::Enrich::for_subscriber(hooks, collection, &who, options)
-    else {
+    let enrich = super::hooks::Enrich::for_subscriber(hooks, collection, &who, snapshot, options);
+    let Some(enrich) = enrich else {
         return Some(record);
     };
     match enrich.one(record).await {

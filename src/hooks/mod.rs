@@ -591,6 +591,11 @@ impl Hooks {
         self.manifest.wants(hook, id, name)
     }
 
+    /// Whether `hook` has any handler at all.
+    pub fn has(&self, hook: &str) -> bool {
+        self.manifest.hooks.contains_key(hook)
+    }
+
     /// Runs custom route `index` with `event` (see the prelude's `baseEvent`).
     pub async fn run_route(&self, index: usize, event: &Value) -> Result<Outcome, Fault> {
         self.submit(

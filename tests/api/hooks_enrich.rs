@@ -22,7 +22,8 @@ async fn app_with_enrich_hooks() -> TestApp {
         "name": "notes", "listRule": "", "viewRule": "", "createRule": "",
         "updateRule": "", "deleteRule": "",
         "fields": [{"name": "title", "type": "text"}, {"name": "slug", "type": "text"},
-                   {"name": "secret", "type": "text", "hidden": true}]
+                   {"name": "secret", "type": "text", "hidden": true},
+                   {"name": "author", "type": "relation", "collectionId": "_pb_users_auth_", "maxSelect": 1}]
     }))
     .await;
     app
@@ -370,5 +371,75 @@ async fn batch_answers_are_enriched_for_the_batch_caller() {
         body[1]["body"],
         json!({"title": "b", "viewer": alice}),
         "fields picks from the enriched record: {body}"
+    );
+}
+
+#[tokio::test]
+async fn expanded_relation_records_are_enriched_by_their_own_collections_hooks() {
+    let app = app_with_enrich_hooks().await;
+    let (alice, alice_token) = user(&app, "alice@example.com").await;
+    let (boom, boom_token) = user(&app, "boom@example.com").await;
+    let path = format!("/api/collections/users/records/{boom}");
+    let (status, _) = send(
+        &app,
+        Method::PATCH,
+        &path,
+        Some(&boom_token),
+        json!({"name": "boom"}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let url = "/api/collections/notes/records?expand=author";
+
+    let (status, created) = send(
+        &app,
+        Method::POST,
+        url,
+        Some(&alice_token),
+        json!({"title": "t", "author": alice}),
+    )
+    .await;
+    assert_eq!(status, 200, "{created}");
+    let id = created["id"].as_str().expect("id");
+    let view = format!("/api/collections/notes/records/{id}?expand=author");
+    let (status, viewed) = status_json(
+        app.request(Method::GET, &view, Some(&alice_token), None)
+            .await,
+    )
+    .await;
+    assert_eq!(status, 200, "{viewed}");
+
+    for (body, place) in [(&created, "create"), (&viewed, "view")] {
+        let author = &body["expand"]["author"];
+        assert_eq!(
+            author["whoami"],
+            alice.as_str(),
+            "{place}: the users hook ran: {body}"
+        );
+        for secret in ["password", "tokenKey"] {
+            assert!(author.get(secret).is_none(), "{place}: {secret}: {body}");
+        }
+        assert_eq!(
+            body["viewer"],
+            alice.as_str(),
+            "{place}: the notes hook ran: {body}"
+        );
+    }
+
+    let (status, body) = send(
+        &app,
+        Method::POST,
+        url,
+        Some(&boom_token),
+        json!({"title": "t", "author": boom}),
+    )
+    .await;
+    assert_eq!(
+        status, 200,
+        "a failing expanded enrichment is not the answer's failure: {body}"
+    );
+    assert!(
+        body["expand"].get("author").is_none(),
+        "the relation is dropped: {body}"
     );
 }
