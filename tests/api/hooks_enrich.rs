@@ -443,3 +443,31 @@ async fn expanded_relation_records_are_enriched_by_their_own_collections_hooks()
         "the relation is dropped: {body}"
     );
 }
+
+#[tokio::test]
+async fn a_field_unhidden_for_guests_reaches_them_and_the_delete_event_still_arrives() {
+    let app = app_with_enrich_hooks().await;
+    let mut guest = subscriber(&app, None).await;
+    let created = app
+        .create_record_ok("notes", json!({"title": "public-secret", "secret": "s3"}))
+        .await;
+    let id = created["id"].as_str().expect("id");
+
+    let response = app.delete_record("notes", id).await;
+    assert_eq!(response.status(), 204);
+
+    let events = guest.drain(SILENCE_WAIT).await;
+    let actions: Vec<&str> = events
+        .iter()
+        .filter_map(|e| e.data["action"].as_str())
+        .collect();
+    assert_eq!(actions, ["create", "delete"], "{events:?}");
+    assert_eq!(
+        events[0].data["record"]["secret"], "s3",
+        "unhidden by name for guests, as PocketBase does"
+    );
+    assert_eq!(
+        events[1].data["record"]["id"], id,
+        "the delete event is not lost to the unread record"
+    );
+}
