@@ -3,7 +3,7 @@
 //! Fixtures: `fixtures/pb_hooks_enrich/`.
 
 use crate::helpers::{TestApp, spawn_app_configured, status_json};
-use crate::realtime::{SILENCE_WAIT, Sse};
+use crate::realtime::{EVENT_WAIT, SILENCE_WAIT, Sse};
 use reqwest::Method;
 use serde_json::{Value, json};
 use std::path::PathBuf;
@@ -452,22 +452,22 @@ async fn a_field_unhidden_for_guests_reaches_them_and_the_delete_event_still_arr
         .create_record_ok("notes", json!({"title": "public-secret", "secret": "s3"}))
         .await;
     let id = created["id"].as_str().expect("id");
+    // The unhidden value is read when the event is rendered: wait for it
+    // before the delete (see the README on this race).
+    let create = guest.next(EVENT_WAIT).await.expect("create event");
+    assert_eq!(create.data["action"], "create", "{create:?}");
+    assert_eq!(
+        create.data["record"]["secret"], "s3",
+        "unhidden by name for guests, as PocketBase does"
+    );
 
     let response = app.delete_record("notes", id).await;
     assert_eq!(response.status(), 204);
 
-    let events = guest.drain(SILENCE_WAIT).await;
-    let actions: Vec<&str> = events
-        .iter()
-        .filter_map(|e| e.data["action"].as_str())
-        .collect();
-    assert_eq!(actions, ["create", "delete"], "{events:?}");
-    assert_eq!(
-        events[0].data["record"]["secret"], "s3",
-        "unhidden by name for guests, as PocketBase does"
-    );
-    assert_eq!(
-        events[1].data["record"]["id"], id,
-        "the delete event is not lost to the unread record"
-    );
+    let delete = guest
+        .next(EVENT_WAIT)
+        .await
+        .expect("the delete event is not lost");
+    assert_eq!(delete.data["action"], "delete", "{delete:?}");
+    assert_eq!(delete.data["record"]["id"], id, "{delete:?}");
 }
