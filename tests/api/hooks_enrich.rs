@@ -11,9 +11,13 @@ use std::path::PathBuf;
 const PASSWORD: &str = "password123";
 
 async fn app_with_enrich_hooks() -> TestApp {
-    let app = spawn_app_configured(|config| {
-        config.hooks.dir =
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/api/fixtures/pb_hooks_enrich");
+    app_with_hooks_in("tests/api/fixtures/pb_hooks_enrich").await
+}
+
+/// The notes collection with the hook files of `dir` (none if it is missing).
+async fn app_with_hooks_in(dir: &'static str) -> TestApp {
+    let app = spawn_app_configured(move |config| {
+        config.hooks.dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(dir);
         config.hooks.timeout_ms = 1_000;
         config.hooks.pool_size = 1;
     })
@@ -470,4 +474,43 @@ async fn a_field_unhidden_for_guests_reaches_them_and_the_delete_event_still_arr
         .expect("the delete event is not lost");
     assert_eq!(delete.data["action"], "delete", "{delete:?}");
     assert_eq!(delete.data["record"]["id"], id, "{delete:?}");
+}
+
+/// Fan-out time of `EVENTS` creates to `SUBSCRIBERS` users (one audience
+/// each), with and without the enrich hooks. Prints the figures;
+/// run with `--ignored --nocapture`.
+#[tokio::test]
+#[ignore]
+async fn measure_realtime_enrich_cost() {
+    const SUBSCRIBERS: usize = 20;
+    const EVENTS: usize = 20;
+    for (dir, label) in [
+        ("tests/api/fixtures/no_hooks_here", "no hooks"),
+        ("tests/api/fixtures/pb_hooks_enrich", "onRecordEnrich"),
+    ] {
+        let app = app_with_hooks_in(dir).await;
+        let mut streams = Vec::new();
+        for n in 0..SUBSCRIBERS {
+            let (_, token) = user(&app, &format!("u{n}@example.com")).await;
+            streams.push(subscriber(&app, Some(&token)).await);
+        }
+        let started = std::time::Instant::now();
+        for n in 0..EVENTS {
+            let (status, _) = status_json(
+                app.create_record("notes", json!({"title": format!("n{n}")}))
+                    .await,
+            )
+            .await;
+            assert_eq!(status, 200);
+        }
+        for sse in &mut streams {
+            for _ in 0..EVENTS {
+                sse.next(EVENT_WAIT).await.expect("event");
+            }
+        }
+        eprintln!(
+            "{label}: {EVENTS} creates delivered to {SUBSCRIBERS} user subscribers in {:?}",
+            started.elapsed()
+        );
+    }
 }
