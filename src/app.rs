@@ -115,10 +115,12 @@ impl Application {
         } else {
             config.server.workers
         };
+        let render_hooks: Arc<std::sync::OnceLock<crate::hooks::Hooks>> = Arc::default();
         let realtime = crate::realtime::Hub::start(
             Arc::new(api::realtime::RecordRenderer {
                 db: db.clone(),
                 registry: registry.clone(),
+                hooks: render_hooks.clone(),
             }),
             config.realtime.max_streams_per_ip,
         );
@@ -157,6 +159,9 @@ impl Application {
             hook_host.clone(),
         )
         .await?;
+        if let Some(hooks) = &hooks {
+            let _ = render_hooks.set(hooks.clone());
+        }
         let install_tokens = Arc::new(InstallTokens::default());
         let state = web::Data::new(AppState {
             db: db.clone(),

@@ -190,6 +190,10 @@ async fn auth_response(
         records::view_as_owner(&state.db, collection.clone(), owner.clone(), record_id).await?;
     let record =
         super::records::expanded_one(req, state, collection.clone(), owner, record).await?;
+    // PocketBase enriches the record with `e.auth` = the record logging in.
+    let who = logged_in(&collection, &record);
+    let enrich = super::hooks::Enrich::prepare(state, req, &who, &collection);
+    let record = super::hooks::enrich_one(enrich, record).await?;
     let mut body = json!({"token": token, "record": record});
     if let Some(meta) = meta {
         body["meta"] = meta;
@@ -200,6 +204,24 @@ async fn auth_response(
         return Ok(answered);
     }
     respond::json(req, body, false)
+}
+
+/// The record of an auth response as the principal it becomes.
+fn logged_in(collection: &crate::schema::CompiledCollection, record: &Value) -> Principal {
+    let id = record["id"].as_str().unwrap_or_default().to_owned();
+    if collection.is_superusers() {
+        return Principal::Superuser { id };
+    }
+    let mut fields = record.as_object().cloned().unwrap_or_default();
+    for secret in ["password", "tokenKey", "expand"] {
+        fields.remove(secret);
+    }
+    Principal::User {
+        collection_id: collection.id.clone(),
+        collection_name: collection.name.to_string(),
+        id,
+        fields,
+    }
 }
 
 /// A superuser token is only issued to an address in `superuserIPs` (when

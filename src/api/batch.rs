@@ -70,6 +70,8 @@ struct Shape {
     caller: records::Caller,
     expand: Option<ExpandTree>,
     fields: Option<FieldSelection>,
+    /// `onRecordEnrich`, when a handler applies to the collection.
+    enrich: Option<super::hooks::Enrich>,
 }
 
 impl Shape {
@@ -89,6 +91,7 @@ impl Shape {
             .ok_or_else(|| ApiError::internal("expansion lost the record"))?,
             None => record,
         };
+        let record = super::hooks::enrich_one(self.enrich, record).await?;
         Ok(match self.fields {
             Some(selection) => selection.apply(record, false),
             None => record,
@@ -488,11 +491,14 @@ async fn prepare(
         query,
         ..base.clone()
     };
+    let enrich = super::hooks::Enrich::prepare(state, req, who, &collection)
+        .map(|e| e.with_query(&caller.query));
     let shape = Shape {
         collection: collection.clone(),
         caller: caller.clone(),
         expand,
         fields,
+        enrich,
     };
     let op = match target {
         Target::Create => Op::Create(Box::new(

@@ -195,14 +195,18 @@ impl From<SetError> for ApiError {
 pub struct RecordRenderer {
     pub db: Db,
     pub registry: Registry,
+    /// The JS hooks once started (after the hub): `onRecordEnrich` runs per
+    /// audience only for a collection a handler applies to.
+    pub hooks: Arc<std::sync::OnceLock<crate::hooks::Hooks>>,
 }
 
 impl Render for RecordRenderer {
     fn render(&self, change: Arc<Change>, audience: Audience) -> BoxFuture<'static, Option<Value>> {
         let db = self.db.clone();
         let registry = self.registry.clone();
+        let hooks = self.hooks.get().cloned();
         Box::pin(async move {
-            match render(&db, &registry, change, audience).await {
+            match render(&db, &registry, hooks, change, audience).await {
                 Ok(record) => record,
                 Err(e) => {
                     // A subscriber's bad filter or expand hides the event from them only.
@@ -268,6 +272,7 @@ fn viewer_now(now: Principal, was: &Viewer) -> Option<Viewer> {
 async fn render(
     db: &Db,
     registry: &Registry,
+    hooks: Option<crate::hooks::Hooks>,
     change: Arc<Change>,
     audience: Audience,
 ) -> Result<Option<Value>, RecordError> {
@@ -311,6 +316,20 @@ async fn render(
         }
         _ => Some(record),
     };
+    let record = match (record, hooks, snapshot.get(&collection_id)) {
+        (Some(record), Some(hooks), Some(collection)) => {
+            enriched(
+                &hooks,
+                &collection,
+                snapshot.clone(),
+                viewer,
+                options,
+                record,
+            )
+            .await
+        }
+        (record, _, _) => record,
+    };
     let selection = options
         .query
         .get("fields")
@@ -319,4 +338,43 @@ async fn render(
         Some(selection) => selection.apply(r, false),
         None => r,
     }))
+}
+
+/// `onRecordEnrich` for one subscriber (`e.auth` = the subscriber). A
+/// failing or timed-out handler hides the event from that audience only,
+/// as PocketBase skips the message and logs.
+async fn enriched(
+    hooks: &crate::hooks::Hooks,
+    collection: &crate::schema::CompiledCollection,
+    snapshot: Arc<crate::schema::Snapshot>,
+    viewer: &Viewer,
+    options: &crate::realtime::Options,
+    record: Value,
+) -> Option<Value> {
+    let who = viewer_principal(viewer);
+    let enrich = super::hooks::Enrich::for_subscriber(hooks, collection, &who, snapshot, options);
+    let Some(enrich) = enrich else {
+        return Some(record);
+    };
+    match enrich.one(record).await {
+        Ok(record) => Some(record),
+        Err(e) => {
+            tracing::debug!(target: "ferrobase::hooks", error = %e.message(), "realtime record enrich failed; event skipped");
+            None
+        }
+    }
+}
+
+/// The subscriber as a principal (for `e.auth`).
+fn viewer_principal(viewer: &Viewer) -> Principal {
+    match (&viewer.auth, viewer.superuser) {
+        (Some((_, _, id)), true) => Principal::Superuser { id: id.clone() },
+        (Some((collection_id, collection_name, id)), false) => Principal::User {
+            collection_id: collection_id.clone(),
+            collection_name: collection_name.clone(),
+            id: id.clone(),
+            fields: viewer.auth_fields.clone(),
+        },
+        (None, _) => Principal::Anonymous,
+    }
 }

@@ -227,6 +227,7 @@ pub async fn create(
     let input = record_body(&req, body, &state, &collection).await?;
     let who = caller(&principal, &req);
     let tree = expand_param(&req)?;
+    let enrich = hooks::Enrich::prepare(&state, &req, &principal, &collection);
     let (st, c) = (state.clone(), collection.clone());
     let write: hooks::Write = Box::new(move |fields| {
         Box::pin(async move {
@@ -240,7 +241,8 @@ pub async fn create(
                 input.uploads,
             )
             .await?;
-            expand_with(&st, c, who, record, tree).await
+            let record = expand_with(&st, c, who, record, tree).await?;
+            hooks::enrich_one(enrich, record).await
         })
     });
     let before = hooks::Before {
@@ -269,6 +271,7 @@ pub async fn update(
     let who = caller(&principal, &req);
     let tree = expand_param(&req)?;
     let current = stored(&state, &collection, &id, "onRecordUpdateRequest").await?;
+    let enrich = hooks::Enrich::prepare(&state, &req, &principal, &collection);
     let (st, c) = (state.clone(), collection.clone());
     let write: hooks::Write = Box::new(move |fields| {
         Box::pin(async move {
@@ -284,7 +287,8 @@ pub async fn update(
                 uploads,
             )
             .await?;
-            expand_with(&st, c, who, record, tree).await
+            let record = expand_with(&st, c, who, record, tree).await?;
+            hooks::enrich_one(enrich, record).await
         })
     });
     let mut record = current.unwrap_or_default();

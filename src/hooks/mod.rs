@@ -591,6 +591,11 @@ impl Hooks {
         self.manifest.wants(hook, id, name)
     }
 
+    /// Whether `hook` has any handler at all.
+    pub fn has(&self, hook: &str) -> bool {
+        self.manifest.hooks.contains_key(hook)
+    }
+
     /// Runs custom route `index` with `event` (see the prelude's `baseEvent`).
     pub async fn run_route(&self, index: usize, event: &Value) -> Result<Outcome, Fault> {
         self.submit(
@@ -635,14 +640,22 @@ impl Hooks {
 
     async fn submit(&self, call: engine::Call, action: Option<Action>) -> Result<Outcome, Fault> {
         let (reply, outcome) = tokio::sync::oneshot::channel();
-        self.jobs
-            .send(engine::Job {
-                call,
-                action,
-                session: None,
-                reply,
-            })
-            .map_err(|_| Fault::Gone)?;
+        let job = engine::Job {
+            call,
+            action,
+            session: None,
+            reply,
+        };
+        // On a hook thread waiting in `e.next()` (a create answer enriched
+        // inside the write), the job runs there: the pool may have no
+        // other runtime free.
+        let sent = match bindings::reentry() {
+            Some(inbox) => inbox.send(job).is_ok(),
+            None => self.jobs.send(job).is_ok(),
+        };
+        if !sent {
+            return Err(Fault::Gone);
+        }
         outcome.await.map_err(|_| Fault::Gone)?
     }
 }

@@ -73,7 +73,13 @@ async fn on_record_create_changes_the_record_and_writes_in_the_same_transaction(
     let (status, body) = create_note(&app, "  hello ").await;
 
     assert_eq!(status, 200, "{body}");
-    assert_eq!(body["slug"], "model-hello", "set before e.next(): {body}");
+    assert!(
+        body.get("slug").is_none(),
+        "the answer is enriched (onRecordEnrich hides slug): {body}"
+    );
+    let stored = "/api/collections/notes/records?filter=slug%3D%27model-hello%27";
+    let (_, page) = status_json(app.su(Method::GET, stored, None).await).await;
+    assert_eq!(page["totalItems"], 1, "slug set before e.next(): {page}");
     assert_eq!(
         titles(&app, "audits").await,
         ["after hello", "created hello"],

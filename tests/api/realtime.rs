@@ -8,27 +8,27 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 /// How long a test waits for an event that should come.
-const EVENT_WAIT: Duration = Duration::from_secs(5);
+pub(crate) const EVENT_WAIT: Duration = Duration::from_secs(5);
 /// How long a test listens to be sure an event does not come.
-const SILENCE_WAIT: Duration = Duration::from_millis(400);
+pub(crate) const SILENCE_WAIT: Duration = Duration::from_millis(400);
 
 /// One open SSE stream, read chunk by chunk.
-struct Sse {
+pub(crate) struct Sse {
     response: reqwest::Response,
     buffer: String,
-    client_id: String,
+    pub(crate) client_id: String,
 }
 
 /// One parsed SSE message.
 #[derive(Debug)]
-struct Event {
-    id: String,
-    name: String,
-    data: Value,
+pub(crate) struct Event {
+    pub(crate) id: String,
+    pub(crate) name: String,
+    pub(crate) data: Value,
 }
 
 impl Sse {
-    async fn open(app: &TestApp) -> Sse {
+    pub(crate) async fn open(app: &TestApp) -> Sse {
         let response = app.connect_realtime().await;
         assert_eq!(response.status(), 200);
         let mut sse = Sse {
@@ -44,7 +44,7 @@ impl Sse {
     }
 
     /// The next message within `wait`, or `None`.
-    async fn next(&mut self, wait: Duration) -> Option<Event> {
+    pub(crate) async fn next(&mut self, wait: Duration) -> Option<Event> {
         let deadline = tokio::time::Instant::now() + wait;
         loop {
             if let Some(end) = self.buffer.find("\n\n") {
@@ -61,7 +61,7 @@ impl Sse {
     }
 
     /// Every message arriving within `wait`.
-    async fn drain(&mut self, wait: Duration) -> Vec<Event> {
+    pub(crate) async fn drain(&mut self, wait: Duration) -> Vec<Event> {
         let mut out = Vec::new();
         let deadline = tokio::time::Instant::now() + wait;
         while let Some(e) = self

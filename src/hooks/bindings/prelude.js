@@ -525,7 +525,10 @@
         for (const k of v.unhidden) {
           if (keys.has(k) || k === "password" || k === "tokenKey") continue;
           if (!(k in r.__d) || !r.__changed.has(k)) {
-            full = full || call("findRecordById", { c: c.id, id: r.id });
+            // A deleted record (a realtime delete event) has nothing to read.
+            if (!full) {
+              try { full = call("findRecordById", { c: c.id, id: r.id }); } catch (_) { full = {}; }
+            }
             if (k in full) r.__d[k] = full[k];
           }
           if (k in r.__d) keys.add(k);
