@@ -19,6 +19,7 @@ pub mod cron;
 pub mod db;
 pub mod files;
 pub mod hooks;
+pub mod html;
 pub mod lifecycle;
 pub mod logs;
 pub mod mail;

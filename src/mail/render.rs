@@ -54,14 +54,7 @@ fn write_escaped(out: &mut String, value: &str, escape: Escape) {
     match escape {
         Escape::Html => {
             for c in value.chars() {
-                match c {
-                    '&' => out.push_str("&amp;"),
-                    '<' => out.push_str("&lt;"),
-                    '>' => out.push_str("&gt;"),
-                    '"' => out.push_str("&quot;"),
-                    '\'' => out.push_str("&#39;"),
-                    c => out.push(c),
-                }
+                crate::html::push_escaped(out, c);
             }
         }
         Escape::Header => {

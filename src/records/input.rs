@@ -409,20 +409,9 @@ pub(super) fn guard_auth_fields(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::schema::FieldName;
 
     fn field(name: &str, kind: FieldKind) -> Field {
-        Field {
-            id: name.into(),
-            name: FieldName::parse(name).expect("name"),
-            system: false,
-            hidden: false,
-            presentable: false,
-            required: false,
-            help: String::new(),
-            kind,
-            search: None,
-        }
+        Field::test_named(name, kind)
     }
 
     fn collection() -> Collection {

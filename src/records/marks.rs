@@ -34,12 +34,7 @@ fn marked_html(text: &str) -> String {
         match c {
             OPEN => out.push_str("<mark>"),
             CLOSE => out.push_str("</mark>"),
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
+            c => crate::html::push_escaped(&mut out, c),
         }
     }
     out

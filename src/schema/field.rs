@@ -156,9 +156,15 @@ impl Field {
     /// A plain field named `f` of `kind` (id `f`, no options): for unit tests.
     #[cfg(test)]
     pub(crate) fn test_of(kind: FieldKind) -> Field {
+        Self::test_named("f", kind)
+    }
+
+    /// A plain field `name` of `kind` (id = name, no options): for unit tests.
+    #[cfg(test)]
+    pub(crate) fn test_named(name: &str, kind: FieldKind) -> Field {
         Field {
-            id: "f".into(),
-            name: FieldName::parse("f").expect("valid name"),
+            id: name.into(),
+            name: FieldName::parse(name).expect("valid name"),
             system: false,
             hidden: false,
             presentable: false,
