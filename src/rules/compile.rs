@@ -36,7 +36,10 @@ use super::error::RuleError;
 use super::functions;
 use super::macros;
 use super::operators::{self, Expansion, Term};
-use super::scope::{ColumnRef, EACH_STEP, Nulls, Piece, Scope, SqlFragment, SqlValue};
+use super::postgres;
+use super::scope::{
+    ColumnRef, Dialect, EACH_STEP, Nulls, Piece, Scope, SqlFragment, SqlValue, ValueType,
+};
 
 /// Settings for one compilation.
 #[derive(Debug, Clone, Copy)]
@@ -72,13 +75,18 @@ pub fn compile_with(
 ) -> Result<SqlFragment, RuleError> {
     let mut compiler = Compiler {
         scope,
+        dialect: scope.dialect(),
         now_ms: macros::unix_millis(options.now),
         aliases: 0,
         open_collections: Vec::new(),
         open_rows: Vec::new(),
         any: false,
     };
-    compiler.expr(expr)
+    let sql = compiler.expr(expr)?;
+    if compiler.dialect == Dialect::Postgres {
+        sql.params.iter().try_for_each(postgres::check_text)?;
+    }
+    Ok(sql)
 }
 
 /// A resolved operand: one value, or the JSON list of a multi-valued one
@@ -90,6 +98,8 @@ pub(crate) enum Resolved {
 
 struct Compiler<'a> {
     scope: &'a dyn Scope,
+    /// The SQL written: the scope's.
+    dialect: Dialect,
     now_ms: i64,
     /// Number of `json_each` aliases handed out so far.
     aliases: usize,
@@ -152,26 +162,27 @@ fn shareable(path: &Path) -> bool {
 impl Compiler<'_> {
     fn expr(&mut self, expr: &Expr) -> Result<SqlFragment, RuleError> {
         match expr {
-            Expr::And(parts) => self.join(&parts.iter().collect::<Vec<_>>(), " AND ", "1"),
-            Expr::Or(parts) => self.join(&parts.iter().collect::<Vec<_>>(), " OR ", "0"),
+            Expr::And(parts) => self.join(&parts.iter().collect::<Vec<_>>(), " AND "),
+            Expr::Or(parts) => self.join(&parts.iter().collect::<Vec<_>>(), " OR "),
             Expr::Compare { left, op, right } => self.comparison(expr, left, *op, right),
         }
     }
 
-    /// `(a AND b …)`; an empty list is its identity (`1` for AND, `0` for OR).
+    /// `(a AND b …)`; an empty list is its identity (true for AND, false for OR).
     ///
     /// Inside an AND, parts that need the same source (an `@collection`, or
     /// the rows of a multi-valued path step) share one `EXISTS`, so they must
     /// hold for the same joined row, as PocketBase's single join per query
     /// makes them: parts are grouped by the sources they have in common.
-    fn join(
-        &mut self,
-        parts: &[&Expr],
-        glue: &str,
-        identity: &str,
-    ) -> Result<SqlFragment, RuleError> {
+    fn join(&mut self, parts: &[&Expr], glue: &str) -> Result<SqlFragment, RuleError> {
         if parts.is_empty() {
-            return Ok(SqlFragment::raw(identity));
+            let and = glue == " AND ";
+            return Ok(SqlFragment::raw(match (self.dialect, and) {
+                (Dialect::Sqlite, true) => "1",
+                (Dialect::Sqlite, false) => "0",
+                (Dialect::Postgres, true) => "TRUE",
+                (Dialect::Postgres, false) => "FALSE",
+            }));
         }
         let mut compiled: Vec<SqlFragment> = Vec::new();
         let mut groups: Vec<(Vec<SourceKey>, Vec<&Expr>)> = Vec::new();
@@ -312,14 +323,20 @@ impl Compiler<'_> {
                         alias: None,
                         modifier: Some(Modifier::Each),
                     };
-                    let list = request_list(self.scope.request_value(&path)?);
-                    let length = operators::json_length(&list);
+                    let list = request_list(self.dialect, self.scope.request_value(&path)?);
+                    let length = operators::json_length(self.dialect, &list);
+                    let (no_rows, on) = match self.dialect {
+                        Dialect::Sqlite => ("'[]'", "1"),
+                        Dialect::Postgres => ("'[]'::jsonb", "TRUE"),
+                    };
                     joins.push(&SqlFragment::concat(&[
-                        Piece::Raw(" LEFT JOIN json_each(CASE WHEN "),
+                        Piece::Raw(" LEFT JOIN "),
+                        Piece::Raw(operators::each_function(self.dialect)),
+                        Piece::Raw("CASE WHEN "),
                         Piece::Sql(&length),
                         Piece::Raw(" > 0 THEN "),
                         Piece::Sql(&list),
-                        Piece::Raw(&format!(" ELSE '[]' END) AS {alias} ON 1")),
+                        Piece::Raw(&format!(" ELSE {no_rows} END) AS {alias} ON {on}")),
                     ]));
                     self.open_rows.push((step.clone(), alias));
                 }
@@ -345,14 +362,21 @@ impl Compiler<'_> {
                         joins.sql.push_str(" WHERE ");
                         joins.push(condition);
                     }
-                    joins.sql.push_str(&format!(") AS {alias} ON 1"));
+                    let on = match self.dialect {
+                        Dialect::Sqlite => "1",
+                        Dialect::Postgres => "TRUE",
+                    };
+                    joins.sql.push_str(&format!(") AS {alias} ON {on}"));
                     self.open_rows.push((step.clone(), rows.alias));
                 }
             }
         }
-        let body = self.join(members, " AND ", "1")?;
+        let body = self.join(members, " AND ")?;
         if tables.is_empty() {
-            tables.push("(SELECT 1)".to_owned());
+            tables.push(match self.dialect {
+                Dialect::Sqlite => "(SELECT 1)".to_owned(),
+                Dialect::Postgres => "(SELECT 1) AS _one".to_owned(),
+            });
         }
         let mut out = SqlFragment::raw(format!("EXISTS (SELECT 1 FROM {}", tables.join(", ")));
         out.push(&joins);
@@ -424,11 +448,19 @@ impl Compiler<'_> {
         let mut expansions = Vec::new();
         let left = self.element_of(left, &mut expansions);
         let right = self.element_of(right, &mut expansions);
-        let condition = operators::compare(&left, op.kind, &right);
+        if self.dialect == Dialect::Postgres {
+            postgres::check_comparable(&left, op.kind, &right)?;
+        }
+        let condition = operators::compare(self.dialect, &left, op.kind, &right);
         if expansions.is_empty() {
             return Ok(condition);
         }
-        Ok(operators::over_elements(&expansions, &condition, op.any))
+        Ok(operators::over_elements(
+            self.dialect,
+            &expansions,
+            &condition,
+            op.any,
+        ))
     }
 
     /// A single term for `resolved`, registering an expansion for lists.
@@ -442,7 +474,7 @@ impl Compiler<'_> {
                     list,
                     nulls,
                 };
-                let element = expansion.element();
+                let element = expansion.element(self.dialect);
                 expansions.push(expansion);
                 element
             }
@@ -455,7 +487,8 @@ impl Compiler<'_> {
             Operand::Number(n) => Ok(Resolved::Single(Term::Value(number(n)?))),
             Operand::Identifier(path) => self.identifier(path),
             Operand::Function { name, args } => {
-                Ok(Resolved::Single(Term::expr(self.function(name, args)?)))
+                let (sql, ty) = self.function(name, args)?;
+                Ok(Resolved::Single(Term::expr(sql, ty)))
             }
         }
     }
@@ -464,9 +497,10 @@ impl Compiler<'_> {
         match path.kind() {
             PathKind::Request if self.any => match self.rows_state(path) {
                 // `@request.body.x:each` open in an enclosing `EXISTS`: its element there.
-                (Some((_, alias)), _) => Ok(Resolved::Single(Term::expr(SqlFragment::raw(
-                    format!("{alias}.value"),
-                )))),
+                (Some((_, alias)), _) => Ok(Resolved::Single(Term::expr(
+                    operators::element_sql(self.dialect, &alias),
+                    ValueType::Json,
+                ))),
                 _ => self.request(path),
             },
             PathKind::Request => self.request(path),
@@ -478,10 +512,10 @@ impl Compiler<'_> {
             PathKind::Field => match keyword_literal(path) {
                 // A real field named `true`/`false`/`null` wins over the literal.
                 Some(literal) => match self.scope.column(path) {
-                    Ok(column) => column_operand(column, path),
+                    Ok(column) => column_operand(self.dialect, column, path),
                     Err(_) => Ok(Resolved::Single(Term::Value(literal))),
                 },
-                None => column_operand(self.scope.column(path)?, path),
+                None => column_operand(self.dialect, self.scope.column(path)?, path),
             },
         }
     }
@@ -489,7 +523,7 @@ impl Compiler<'_> {
     /// A field path read on the row of its deepest shared step open here.
     fn shared_field(&mut self, path: &Path) -> Result<Resolved, RuleError> {
         let (Some((step, alias)), _) = self.rows_state(path) else {
-            return column_operand(self.scope.column(path)?, path);
+            return column_operand(self.dialect, self.scope.column(path)?, path);
         };
         let each = step.last().is_some_and(|s| s == EACH_STEP);
         let segments = if each {
@@ -513,9 +547,12 @@ impl Compiler<'_> {
         if rest.modifier == Some(Modifier::Each) && !column.multi {
             column.multi = true;
             column.expands = false;
-            column.sql = format!("json_array({})", column.sql);
+            column.sql = match self.dialect {
+                Dialect::Sqlite => format!("json_array({})", column.sql),
+                Dialect::Postgres => format!("jsonb_build_array({})", column.sql),
+            };
         }
-        column_operand(column, &rest)
+        column_operand(self.dialect, column, &rest)
     }
 
     /// `@collection.<name>[:alias].<field…>` inside its `EXISTS`.
@@ -540,7 +577,7 @@ impl Compiler<'_> {
             modifier: path.modifier,
         };
         let column = self.scope.collection_column(name, alias, &field)?;
-        column_operand(column, &field)
+        column_operand(self.dialect, column, &field)
     }
 
     fn request(&mut self, path: &Path) -> Result<Resolved, RuleError> {
@@ -568,11 +605,13 @@ impl Compiler<'_> {
             (Some(Modifier::Changed), value) if is_body && key.len() == 2 => {
                 self.changed(path, value)
             }
-            (Some(Modifier::Each), value) if is_body => {
-                Ok(Resolved::Each(request_list(value), Nulls::Empty))
-            }
+            (Some(Modifier::Each), value) if is_body => Ok(Resolved::Each(
+                request_list(self.dialect, value),
+                Nulls::Empty,
+            )),
             (Some(Modifier::Length), value) if is_body => Ok(Resolved::Single(Term::expr(
-                operators::json_length(&request_list(value)),
+                operators::json_length(self.dialect, &request_list(self.dialect, value)),
+                ValueType::ComputedNumber,
             ))),
             (Some(modifier), _) => Err(misplaced(modifier, path)),
         }
@@ -588,26 +627,43 @@ impl Compiler<'_> {
             alias: None,
             modifier: None,
         };
-        let Resolved::Single(stored) = column_operand(self.scope.column(&field)?, &field)? else {
+        let Resolved::Single(stored) =
+            column_operand(self.dialect, self.scope.column(&field)?, &field)?
+        else {
             return Err(misplaced(Modifier::Changed, path));
         };
-        let differs = operators::equality(&Term::Value(value), &stored, true);
-        let wrapped =
-            SqlFragment::concat(&[Piece::Raw("("), Piece::Sql(&differs), Piece::Raw(")")]);
-        Ok(Resolved::Single(Term::expr(wrapped)))
+        let differs = operators::equality(self.dialect, &Term::Value(value), &stored, true);
+        let wrapped = match self.dialect {
+            Dialect::Sqlite => {
+                SqlFragment::concat(&[Piece::Raw("("), Piece::Sql(&differs), Piece::Raw(")")])
+            }
+            Dialect::Postgres => postgres::condition_value(&differs),
+        };
+        Ok(Resolved::Single(Term::expr(
+            wrapped,
+            ValueType::ComputedNumber,
+        )))
     }
 
-    fn function(&mut self, name: &str, args: &[Operand]) -> Result<SqlFragment, RuleError> {
+    /// A function call and what it returns.
+    fn function(
+        &mut self,
+        name: &str,
+        args: &[Operand],
+    ) -> Result<(SqlFragment, ValueType), RuleError> {
         let args = args
             .iter()
             .map(|arg| self.scalar_argument(name, arg))
             .collect::<Result<Vec<_>, _>>()?;
-        functions::call(name, &args)
+        functions::call(self.dialect, name, &args)
     }
 
     fn scalar_argument(&mut self, function: &str, arg: &Operand) -> Result<SqlFragment, RuleError> {
         match self.operand(arg)? {
-            Resolved::Single(term) => Ok(term.to_sql()),
+            Resolved::Single(term) => Ok(match self.dialect {
+                Dialect::Sqlite => term.to_sql(),
+                Dialect::Postgres => postgres::as_jsonb(&term),
+            }),
             Resolved::Each(..) => Err(RuleError::invalid(format!(
                 "`:each` values cannot be passed to `{function}`"
             ))),
@@ -616,29 +672,48 @@ impl Compiler<'_> {
 }
 
 /// The one place a [`ColumnRef`] from the scope becomes SQL, with its modifier applied.
-pub(crate) fn column_operand(column: ColumnRef, path: &Path) -> Result<Resolved, RuleError> {
-    let nulls = column.nulls;
+pub(crate) fn column_operand(
+    d: Dialect,
+    column: ColumnRef,
+    path: &Path,
+) -> Result<Resolved, RuleError> {
+    let (nulls, ty) = (column.nulls, column.ty);
     let sql = SqlFragment {
         sql: column.sql,
         params: column.params,
     };
-    let lower = |sql: &SqlFragment| {
-        SqlFragment::concat(&[Piece::Raw("LOWER("), Piece::Sql(sql), Piece::Raw(")")])
+    // SQLite's LOWER folds ASCII only, on the value's text (no affinity left).
+    let lower = |sql: &SqlFragment| match d {
+        Dialect::Sqlite => {
+            SqlFragment::concat(&[Piece::Raw("LOWER("), Piece::Sql(sql), Piece::Raw(")")])
+        }
+        Dialect::Postgres => postgres::lower(&Term::Expr(sql.clone(), nulls, ty)),
     };
-    let expr = |sql: SqlFragment| Ok(Resolved::Single(Term::Expr(sql, nulls)));
+    // Lowercasing the JSON text of a list lowercases every element, and
+    // ASCII folding leaves JSON syntax intact.
+    let lower_list = |sql: &SqlFragment| match d {
+        Dialect::Sqlite => lower(sql),
+        Dialect::Postgres => SqlFragment::concat(&[
+            Piece::Raw("lower("),
+            Piece::Sql(sql),
+            Piece::Raw("::text COLLATE \"C\")::jsonb"),
+        ]),
+    };
+    let expr = |sql: SqlFragment, ty| Ok(Resolved::Single(Term::Expr(sql, nulls, ty)));
     match (path.modifier, column.multi) {
         // One length per reached row, compared like any expanded list.
         (Some(Modifier::Length), _) if column.per_row_lengths => Ok(Resolved::Each(sql, nulls)),
         (None | Some(Modifier::Each), true) if column.expands => Ok(Resolved::Each(sql, nulls)),
-        // Lowercasing the JSON text of the list lowercases every element
-        // (SQLite's LOWER only folds ASCII, which leaves JSON syntax intact).
-        (Some(Modifier::Lower), true) if column.expands => Ok(Resolved::Each(lower(&sql), nulls)),
-        (None, _) => expr(sql),
-        (Some(Modifier::Lower), _) => expr(lower(&sql)),
-        (Some(Modifier::Each), true) => Ok(Resolved::Each(sql, nulls)),
-        (Some(Modifier::Length), true) => {
-            Ok(Resolved::Single(Term::expr(operators::json_length(&sql))))
+        (Some(Modifier::Lower), true) if column.expands => {
+            Ok(Resolved::Each(lower_list(&sql), nulls))
         }
+        (None, _) => expr(sql, ty),
+        (Some(Modifier::Lower), _) => expr(lower(&sql), ValueType::ComputedText),
+        (Some(Modifier::Each), true) => Ok(Resolved::Each(sql, nulls)),
+        (Some(Modifier::Length), true) => Ok(Resolved::Single(Term::expr(
+            operators::json_length(d, &sql),
+            ValueType::ComputedNumber,
+        ))),
         (Some(modifier), _) => Err(misplaced(modifier, path)),
     }
 }
@@ -701,9 +776,18 @@ fn lowercase(value: SqlValue) -> SqlValue {
     }
 }
 
-/// A submitted value as a JSON list to expand (`?`, bound to the JSON text).
-fn request_list(value: Option<SqlValue>) -> SqlFragment {
-    SqlFragment::param(value.unwrap_or(SqlValue::Null))
+/// A submitted value as a JSON list to expand (`?`, bound to the JSON text;
+/// on PostgreSQL that text as jsonb, NULL when it is not JSON).
+fn request_list(d: Dialect, value: Option<SqlValue>) -> SqlFragment {
+    let param = SqlFragment::param(value.unwrap_or(SqlValue::Null));
+    match d {
+        Dialect::Sqlite => param,
+        Dialect::Postgres => SqlFragment::concat(&[
+            Piece::Raw("fb_json(CAST("),
+            Piece::Sql(&param),
+            Piece::Raw(" AS text))"),
+        ]),
+    }
 }
 
 #[cfg(test)]

@@ -89,6 +89,7 @@ mod macros;
 mod operators;
 mod params;
 mod parser;
+pub mod postgres;
 #[cfg(test)]
 mod proptests;
 mod scope;
@@ -106,7 +107,8 @@ pub use parser::{
     MAX_COMPARISONS, MAX_FILTER_BYTES, MAX_FUNCTION_DEPTH, MAX_GROUP_DEPTH, parse_filter,
 };
 pub use scope::{
-    CollectionSource, ColumnRef, EACH_STEP, Nulls, RowsSource, Scope, SqlFragment, SqlValue,
+    CollectionSource, ColumnRef, Dialect, EACH_STEP, Nulls, RowsSource, Scope, SqlFragment,
+    SqlValue, ValueType,
 };
 pub use sort::{
     MAX_SORT_FIELD_BYTES, MAX_SORT_FIELDS, SortItem, SortTarget, compile_order, compile_sort,

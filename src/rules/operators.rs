@@ -41,7 +41,8 @@
 //! while `cats:each != 'a'` also matches empty lists.
 
 use super::ast::OpKind;
-use super::scope::{Nulls, Piece, SqlFragment, SqlValue};
+use super::postgres::{self, Cmp};
+use super::scope::{Dialect, Nulls, Piece, SqlFragment, SqlValue, ValueType};
 
 /// One resolved, single-valued operand.
 #[derive(Debug, Clone, PartialEq)]
@@ -51,9 +52,11 @@ pub(crate) enum Term {
     /// A guest's `@request.auth.*` value: it stands for nobody, so it never
     /// equals a database value (see the module docs). Bound as `?` where used.
     Nobody(SqlValue),
+    /// A known-empty value written inline as `''`.
+    Empty,
     /// SQL whose value only the database knows (column, function, list
-    /// element), and what a NULL from it means.
-    Expr(SqlFragment, Nulls),
+    /// element), what a NULL from it means, and what it holds.
+    Expr(SqlFragment, Nulls, ValueType),
 }
 
 /// What is known about a term's emptiness before the query runs.
@@ -66,13 +69,15 @@ enum Known {
 
 impl Term {
     /// A database expression whose NULL is PocketBase's empty value.
-    pub(crate) fn expr(sql: SqlFragment) -> Self {
-        Self::Expr(sql, Nulls::Empty)
+    pub(crate) fn expr(sql: SqlFragment, ty: ValueType) -> Self {
+        Self::Expr(sql, Nulls::Empty, ty)
     }
 
     fn known(&self) -> Known {
         match self {
-            Self::Value(SqlValue::Null) | Self::Nobody(SqlValue::Null) => Known::Empty,
+            Self::Value(SqlValue::Null) | Self::Nobody(SqlValue::Null) | Self::Empty => {
+                Known::Empty
+            }
             Self::Value(SqlValue::Text(s)) | Self::Nobody(SqlValue::Text(s)) if s.is_empty() => {
                 Known::Empty
             }
@@ -83,28 +88,49 @@ impl Term {
 
     /// NULL from this term is not the empty value (it is absent or withheld).
     fn null_is_nothing(&self) -> bool {
-        matches!(self, Self::Expr(_, Nulls::Absent | Nulls::Withheld))
+        matches!(self, Self::Expr(_, Nulls::Absent | Nulls::Withheld, _))
     }
 
     /// The term as SQL: a `?` for values, the expression otherwise.
     pub(crate) fn to_sql(&self) -> SqlFragment {
         match self {
             Self::Value(v) | Self::Nobody(v) => SqlFragment::param(v.clone()),
-            Self::Expr(sql, _) => sql.clone(),
+            Self::Empty => SqlFragment::raw("''"),
+            Self::Expr(sql, ..) => sql.clone(),
         }
     }
 
-    /// The term as SQL, with known-empty values written as `''`.
-    fn to_sql_or_empty(&self) -> SqlFragment {
+    /// The term, with known-empty values written inline as `''`.
+    fn or_empty(&self) -> Term {
         match self.known() {
-            Known::Empty => SqlFragment::raw("''"),
-            _ => self.to_sql(),
+            Known::Empty => Self::Empty,
+            _ => self.clone(),
         }
     }
 }
 
+/// `left <op> right` for two single values, in the dialect's SQL.
+fn binary(d: Dialect, left: &Term, op: Cmp, right: &Term) -> SqlFragment {
+    match d {
+        Dialect::Sqlite => SqlFragment::concat(&[
+            Piece::Sql(&left.to_sql()),
+            Piece::Raw(op.sqlite()),
+            Piece::Sql(&right.to_sql()),
+        ]),
+        Dialect::Postgres => postgres::compare(left, op, right),
+    }
+}
+
+/// The dialect's `false` condition.
+pub(crate) fn never(d: Dialect) -> SqlFragment {
+    SqlFragment::raw(match d {
+        Dialect::Sqlite => "0",
+        Dialect::Postgres => "FALSE",
+    })
+}
+
 /// `left <op> right` for two single-valued terms.
-pub(crate) fn compare(left: &Term, kind: OpKind, right: &Term) -> SqlFragment {
+pub(crate) fn compare(d: Dialect, left: &Term, kind: OpKind, right: &Term) -> SqlFragment {
     let nobody_vs_database = matches!(
         (left, right),
         (Term::Nobody(_), Term::Expr(..)) | (Term::Expr(..), Term::Nobody(_))
@@ -115,34 +141,35 @@ pub(crate) fn compare(left: &Term, kind: OpKind, right: &Term) -> SqlFragment {
         // that is there (PocketBase's `'' != ''` is false: a guest must not
         // pass `owner != @request.auth.id` on a record without an owner).
         match (kind, left, right) {
-            (OpKind::Neq, Term::Expr(sql, _), _) | (OpKind::Neq, _, Term::Expr(sql, _)) => {
-                present(sql)
+            (OpKind::Neq, db @ Term::Expr(..), _) | (OpKind::Neq, _, db @ Term::Expr(..)) => {
+                present(d, db)
             }
-            _ => SqlFragment::raw("0"),
+            _ => never(d),
         }
     } else {
         match kind {
-            OpKind::Eq => equality(left, right, false),
-            OpKind::Neq => equality(left, right, true),
-            OpKind::Lt => ordering(left, " < ", right),
-            OpKind::Lte => ordering(left, " <= ", right),
-            OpKind::Gt => ordering(left, " > ", right),
-            OpKind::Gte => ordering(left, " >= ", right),
-            OpKind::Like => like(left, right, false),
-            OpKind::NotLike => like(left, right, true),
+            OpKind::Eq => equality(d, left, right, false),
+            OpKind::Neq => equality(d, left, right, true),
+            OpKind::Lt => binary(d, left, Cmp::Lt, right),
+            OpKind::Lte => binary(d, left, Cmp::Le, right),
+            OpKind::Gt => binary(d, left, Cmp::Gt, right),
+            OpKind::Gte => binary(d, left, Cmp::Ge, right),
+            OpKind::Like => like(d, left, right, false),
+            OpKind::NotLike => like(d, left, right, true),
         }
     };
     withhold(condition, &[left, right])
 }
 
 /// `(x IS NOT NULL AND x != '')`: the database value is there.
-fn present(sql: &SqlFragment) -> SqlFragment {
+fn present(d: Dialect, term: &Term) -> SqlFragment {
+    let differs = binary(d, term, Cmp::Ne, &Term::Empty);
     SqlFragment::concat(&[
         Piece::Raw("("),
-        Piece::Sql(sql),
+        Piece::Sql(&term.to_sql()),
         Piece::Raw(" IS NOT NULL AND "),
-        Piece::Sql(sql),
-        Piece::Raw(" != '')"),
+        Piece::Sql(&differs),
+        Piece::Raw(")"),
     ])
 }
 
@@ -151,7 +178,7 @@ fn present(sql: &SqlFragment) -> SqlFragment {
 fn withhold(condition: SqlFragment, terms: &[&Term]) -> SqlFragment {
     let mut out = condition;
     for term in terms {
-        if let Term::Expr(sql, Nulls::Withheld) = term {
+        if let Term::Expr(sql, Nulls::Withheld, _) = term {
             out = SqlFragment::concat(&[
                 Piece::Raw("("),
                 Piece::Sql(&out),
@@ -165,24 +192,20 @@ fn withhold(condition: SqlFragment, terms: &[&Term]) -> SqlFragment {
 }
 
 /// `=` / `!=` with `''` and NULL treated alike; see the module docs.
-pub(crate) fn equality(left: &Term, right: &Term, negate: bool) -> SqlFragment {
+pub(crate) fn equality(d: Dialect, left: &Term, right: &Term, negate: bool) -> SqlFragment {
     if left.null_is_nothing() || right.null_is_nothing() {
-        return strict_equality(left, right, negate);
+        return strict_equality(d, left, right, negate);
     }
     let (eq, nullness, glue) = if negate {
-        (" IS NOT ", " IS NOT NULL", " AND ")
+        (Cmp::IsNot, " IS NOT NULL", " AND ")
     } else {
-        (" = ", " IS NULL", " OR ")
+        (Cmp::Eq, " IS NULL", " OR ")
     };
-    let (l, r) = (left.to_sql_or_empty(), right.to_sql_or_empty());
-    let empty = SqlFragment::raw("''");
-    let binary = |a: &SqlFragment, b: &SqlFragment| {
-        SqlFragment::concat(&[Piece::Sql(a), Piece::Raw(eq), Piece::Sql(b)])
-    };
-    let empty_or_null = |x: &SqlFragment| {
+    let (l, r) = (left.or_empty(), right.or_empty());
+    let empty_or_null = |x: &Term| {
         let (is_empty, is_null) = (
-            binary(x, &empty),
-            SqlFragment::concat(&[Piece::Sql(x), Piece::Raw(nullness)]),
+            binary(d, x, eq, &Term::Empty),
+            SqlFragment::concat(&[Piece::Sql(&x.to_sql()), Piece::Raw(nullness)]),
         );
         SqlFragment::concat(&[
             Piece::Raw("("),
@@ -193,51 +216,64 @@ pub(crate) fn equality(left: &Term, right: &Term, negate: bool) -> SqlFragment {
         ])
     };
     match (left.known(), right.known()) {
-        (Known::Empty, Known::Empty) => binary(&empty, &empty),
-        (Known::NonEmpty, _) | (_, Known::NonEmpty) => binary(&l, &r),
+        (Known::Empty, Known::Empty) => binary(d, &Term::Empty, eq, &Term::Empty),
+        (Known::NonEmpty, _) | (_, Known::NonEmpty) => binary(d, &l, eq, &r),
         (Known::Empty, _) => empty_or_null(&r),
         (_, Known::Empty) => empty_or_null(&l),
-        (Known::Unknown, Known::Unknown) => binary(&coalesce(&l), &coalesce(&r)),
+        (Known::Unknown, Known::Unknown) => binary(d, &coalesce(d, &l), eq, &coalesce(d, &r)),
     }
 }
 
 /// Equality when a side's NULL means "nothing": that side is compared as
 /// is (NULL equals nothing), an empty-valued side as `COALESCE(x, '')`.
-fn strict_equality(left: &Term, right: &Term, negate: bool) -> SqlFragment {
+fn strict_equality(d: Dialect, left: &Term, right: &Term, negate: bool) -> SqlFragment {
     let side = |t: &Term| match t {
-        Term::Expr(sql, Nulls::Empty) => coalesce(sql),
-        other => other.to_sql_or_empty(),
+        Term::Expr(_, Nulls::Empty, _) => coalesce(d, t),
+        other => other.or_empty(),
     };
-    let (l, r) = (side(left), side(right));
+    let equal = binary(d, &side(left), Cmp::Eq, &side(right));
     if negate {
         SqlFragment::concat(&[
             Piece::Raw("("),
-            Piece::Sql(&l),
-            Piece::Raw(" = "),
-            Piece::Sql(&r),
+            Piece::Sql(&equal),
             Piece::Raw(") IS NOT TRUE"),
         ])
     } else {
-        SqlFragment::concat(&[Piece::Sql(&l), Piece::Raw(" = "), Piece::Sql(&r)])
+        equal
     }
 }
 
-fn coalesce(x: &SqlFragment) -> SqlFragment {
-    SqlFragment::concat(&[Piece::Raw("COALESCE("), Piece::Sql(x), Piece::Raw(", '')")])
-}
-
-fn ordering(left: &Term, op: &str, right: &Term) -> SqlFragment {
-    let (l, r) = (left.to_sql(), right.to_sql());
-    SqlFragment::concat(&[Piece::Sql(&l), Piece::Raw(op), Piece::Sql(&r)])
+/// `COALESCE(x, '')`, which has no affinity in SQLite (so neither has the
+/// PostgreSQL form, a jsonb value).
+fn coalesce(d: Dialect, term: &Term) -> Term {
+    let (sql, ty) = match d {
+        Dialect::Sqlite => (term.to_sql(), ValueType::Json),
+        Dialect::Postgres => (postgres::as_jsonb(term), ValueType::Json),
+    };
+    let empty = match d {
+        Dialect::Sqlite => ", '')",
+        Dialect::Postgres => ", '\"\"'::jsonb)",
+    };
+    Term::expr(
+        SqlFragment::concat(&[Piece::Raw("COALESCE("), Piece::Sql(&sql), Piece::Raw(empty)]),
+        ty,
+    )
 }
 
 /// `~` / `!~`: a literal right side becomes a pattern, an expression is wrapped in `%`.
-fn like(left: &Term, right: &Term, negate: bool) -> SqlFragment {
+fn like(d: Dialect, left: &Term, right: &Term, negate: bool) -> SqlFragment {
+    if d == Dialect::Postgres {
+        let pattern = match right {
+            Term::Value(v) | Term::Nobody(v) => Term::Value(like_pattern(v)),
+            other => other.clone(),
+        };
+        return postgres::like(left, &pattern, negate);
+    }
     let pattern = match right {
         Term::Value(v) | Term::Nobody(v) => SqlFragment::param(like_pattern(v)),
-        Term::Expr(sql, _) => SqlFragment::concat(&[
+        other => SqlFragment::concat(&[
             Piece::Raw("('%' || "),
-            Piece::Sql(sql),
+            Piece::Sql(&other.to_sql()),
             Piece::Raw(" || '%')"),
         ]),
     };
@@ -297,8 +333,11 @@ fn escape_like(text: &str) -> String {
     out
 }
 
-/// `json_array_length` of a JSON array expression (0 for NULL or invalid JSON).
-pub(crate) fn json_length(list: &SqlFragment) -> SqlFragment {
+/// The length of a JSON array expression (0 for NULL, invalid JSON or a non-array).
+pub(crate) fn json_length(d: Dialect, list: &SqlFragment) -> SqlFragment {
+    if d == Dialect::Postgres {
+        return SqlFragment::concat(&[Piece::Raw("fb_length("), Piece::Sql(list), Piece::Raw(")")]);
+    }
     let array = valid_array(list);
     SqlFragment::concat(&[
         Piece::Raw("json_array_length("),
@@ -318,8 +357,11 @@ fn valid_array(list: &SqlFragment) -> SqlFragment {
 }
 
 /// The list itself, or `[null]` when it is empty or not an array.
-fn list_or_null(list: &SqlFragment) -> SqlFragment {
-    let length = json_length(list);
+fn list_or_null(d: Dialect, list: &SqlFragment) -> SqlFragment {
+    if d == Dialect::Postgres {
+        return SqlFragment::concat(&[Piece::Raw("fb_list("), Piece::Sql(list), Piece::Raw(")")]);
+    }
+    let length = json_length(d, list);
     SqlFragment::concat(&[
         Piece::Raw("CASE WHEN "),
         Piece::Sql(&length),
@@ -327,6 +369,22 @@ fn list_or_null(list: &SqlFragment) -> SqlFragment {
         Piece::Sql(list),
         Piece::Raw(" ELSE '[null]' END"),
     ])
+}
+
+/// The SQL reading one element of an expanded list under `alias`.
+pub(crate) fn element_sql(d: Dialect, alias: &str) -> SqlFragment {
+    SqlFragment::raw(match d {
+        Dialect::Sqlite => format!("{alias}.value"),
+        Dialect::Postgres => format!("fb_sqlite({alias}.value)"),
+    })
+}
+
+/// The table-valued function listing a JSON array's elements.
+pub(crate) fn each_function(d: Dialect) -> &'static str {
+    match d {
+        Dialect::Sqlite => "json_each(",
+        Dialect::Postgres => "jsonb_array_elements(",
+    }
 }
 
 /// A multi-valued operand being expanded: its JSON list and the row alias of its elements.
@@ -339,29 +397,28 @@ pub(crate) struct Expansion {
 
 impl Expansion {
     /// The term standing for one element inside the expansion.
-    pub(crate) fn element(&self) -> Term {
-        Term::Expr(
-            SqlFragment::raw(format!("{}.value", self.alias)),
-            self.nulls,
-        )
+    pub(crate) fn element(&self, d: Dialect) -> Term {
+        Term::Expr(element_sql(d, &self.alias), self.nulls, ValueType::Json)
     }
 }
 
 /// Wraps `condition` (written over the expansions' elements) so it must hold
 /// for at least one combination (`any`) or for all of them.
 pub(crate) fn over_elements(
+    d: Dialect,
     expansions: &[Expansion],
     condition: &SqlFragment,
     any: bool,
 ) -> SqlFragment {
     let mut from = SqlFragment::default();
     for (i, expansion) in expansions.iter().enumerate() {
-        let list = list_or_null(&expansion.list);
-        let separator = if i == 0 { "json_each(" } else { ", json_each(" };
+        let list = list_or_null(d, &expansion.list);
+        let separator = if i == 0 { "" } else { ", " };
         let alias = format!(") AS {}", expansion.alias);
         from = SqlFragment::concat(&[
             Piece::Sql(&from),
             Piece::Raw(separator),
+            Piece::Raw(each_function(d)),
             Piece::Sql(&list),
             Piece::Raw(&alias),
         ]);
@@ -386,7 +443,10 @@ mod tests {
     use super::*;
 
     fn col(name: &str) -> Term {
-        Term::expr(SqlFragment::raw(format!("\"t\".\"{name}\"")))
+        Term::expr(
+            SqlFragment::raw(format!("\"t\".\"{name}\"")),
+            ValueType::Text,
+        )
     }
 
     fn text(s: &str) -> Term {
@@ -456,7 +516,7 @@ mod tests {
             ),
         ];
         for (l, r, negate, want, params, why) in cases {
-            let got = equality(&l, &r, negate);
+            let got = equality(Dialect::Sqlite, &l, &r, negate);
             assert_eq!(got.sql, want, "{why}");
             assert_eq!(got.params.len(), params, "{why}: param count");
         }
@@ -504,7 +564,7 @@ mod tests {
 
     #[test]
     fn like_against_a_column_wraps_it_in_percent_signs() {
-        let got = compare(&col("a"), OpKind::NotLike, &col("b"));
+        let got = compare(Dialect::Sqlite, &col("a"), OpKind::NotLike, &col("b"));
 
         assert_eq!(
             got.sql,
@@ -520,11 +580,26 @@ mod tests {
             list: SqlFragment::raw("\"t\".\"c\""),
             nulls: Nulls::Empty,
         };
-        let condition = compare(&expansion.element(), OpKind::Eq, &text("a"));
+        let condition = compare(
+            Dialect::Sqlite,
+            &expansion.element(Dialect::Sqlite),
+            OpKind::Eq,
+            &text("a"),
+        );
         let list = "CASE WHEN json_array_length(CASE WHEN json_valid(\"t\".\"c\") THEN \"t\".\"c\" ELSE '[]' END) > 0 THEN \"t\".\"c\" ELSE '[null]' END";
 
-        let any = over_elements(std::slice::from_ref(&expansion), &condition, true);
-        let all = over_elements(std::slice::from_ref(&expansion), &condition, false);
+        let any = over_elements(
+            Dialect::Sqlite,
+            std::slice::from_ref(&expansion),
+            &condition,
+            true,
+        );
+        let all = over_elements(
+            Dialect::Sqlite,
+            std::slice::from_ref(&expansion),
+            &condition,
+            false,
+        );
 
         assert_eq!(
             any.sql,
@@ -556,7 +631,7 @@ mod tests {
     }
 
     fn db(sql: &str, nulls: Nulls) -> Term {
-        Term::Expr(SqlFragment::raw(sql), nulls)
+        Term::Expr(SqlFragment::raw(sql), nulls, ValueType::Json)
     }
 
     #[test]
@@ -642,9 +717,9 @@ mod tests {
             ),
         ];
         for (left, op, right, want, why) in cases {
-            let got = compare(&left, op, &right);
+            let got = compare(Dialect::Sqlite, &left, op, &right);
             assert_eq!(holds(&got), want, "{why}: {}", got.sql);
-            let flipped = compare(&right, op, &left);
+            let flipped = compare(Dialect::Sqlite, &right, op, &left);
             if matches!(op, Eq | Neq) {
                 assert_eq!(holds(&flipped), want, "{why} (flipped): {}", flipped.sql);
             }
@@ -663,7 +738,7 @@ mod tests {
                 text("zzz"),
                 Term::Value(SqlValue::Null),
             ] {
-                let got = compare(&hidden, op, &right);
+                let got = compare(Dialect::Sqlite, &hidden, op, &right);
                 assert!(
                     !holds(&got),
                     "{op:?} {right:?} matched a hidden value: {}",
@@ -672,15 +747,15 @@ mod tests {
             }
         }
         assert!(
-            holds(&compare(&shown, Eq, &text("a@x.io"))),
+            holds(&compare(Dialect::Sqlite, &shown, Eq, &text("a@x.io"))),
             "visible and equal"
         );
         assert!(
-            holds(&compare(&shown, Neq, &text("b"))),
+            holds(&compare(Dialect::Sqlite, &shown, Neq, &text("b"))),
             "visible and different"
         );
         assert!(
-            holds(&compare(&shown, Like, &text("x.io"))),
+            holds(&compare(Dialect::Sqlite, &shown, Like, &text("x.io"))),
             "visible and like"
         );
     }
@@ -792,7 +867,7 @@ mod tests {
             ),
         ];
         for (left, op, right, want, why) in cases {
-            let got = compare(&left, op, &right);
+            let got = compare(Dialect::Sqlite, &left, op, &right);
             assert_eq!(holds(&got), want, "{why}: {}", got.sql);
         }
     }

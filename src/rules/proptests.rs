@@ -1086,3 +1086,5 @@ fn text_literals_round_trip_through_the_lexer() {
         panic!("{e}");
     }
 }
+
+mod differential;

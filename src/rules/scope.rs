@@ -26,6 +26,12 @@ pub trait Scope {
     /// objects should be returned as JSON text, booleans as `Integer(0|1)`.
     fn request_value(&self, path: &Path) -> Result<Option<SqlValue>, RuleError>;
 
+    /// The SQL this scope's columns are written in, and the compiler writes
+    /// too. A PostgreSQL scope gives every [`ColumnRef`] its [`ValueType`].
+    fn dialect(&self) -> Dialect {
+        Dialect::Sqlite
+    }
+
     /// Whether the request has no authenticated record (a guest, or a token
     /// that did not verify). Its `@request.auth.*` values then stand for
     /// nobody: they still equal empty literals (`@request.auth.id = ''`), but
@@ -106,6 +112,52 @@ pub trait Scope {
     }
 }
 
+/// The SQL the compiler writes.
+///
+/// The filter language is defined on SQLite's dynamic typing (affinity,
+/// storage classes, ASCII-only case folding); on PostgreSQL the compiler
+/// writes SQL that gives the same answers, using the `fb_*` functions of
+/// [`crate::rules::postgres::FUNCTIONS`] where no native operator does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Dialect {
+    /// The embedded SQLite database.
+    #[default]
+    Sqlite,
+    /// PostgreSQL 15 or later.
+    Postgres,
+}
+
+/// What a column expression holds, for the PostgreSQL dialect: its SQL type
+/// there and the affinity SQLite gives it (which decides the conversions
+/// made before comparing). SQLite needs none of this: it reads the affinity
+/// from the SQL itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ValueType {
+    /// A text column (TEXT affinity; PostgreSQL `text`).
+    #[default]
+    Text,
+    /// A number column (NUMERIC affinity; PostgreSQL `double precision`).
+    Number,
+    /// A bool column (NUMERIC affinity, compared as 0/1; PostgreSQL `boolean`).
+    Bool,
+    /// A value read from JSON: a key of a document or an element of a list
+    /// (no affinity; PostgreSQL `jsonb`, SQL NULL for JSON null, booleans
+    /// as 1/0 as SQLite's `json_extract` gives them).
+    Json,
+    /// A whole JSON column, a document or a list (NUMERIC affinity, as SQLite
+    /// gives a column declared JSON; PostgreSQL `jsonb`): a JSON number
+    /// compares as that number, anything else as its JSON text.
+    Document,
+    /// Text computed by an expression (no affinity; PostgreSQL `text`).
+    ComputedText,
+    /// A whole number computed by an expression (no affinity; PostgreSQL
+    /// `int` or `bigint`).
+    ComputedNumber,
+    /// A real computed by an expression (no affinity; PostgreSQL `double
+    /// precision`), written as text the way SQLite writes reals (`0.0`).
+    ComputedReal,
+}
+
 /// The last segment of a [`Scope::shared_steps`] key naming the elements of a
 /// multi-valued field read with `:each` (no field name can contain `:`).
 pub const EACH_STEP: &str = ":each";
@@ -159,6 +211,8 @@ pub struct ColumnRef {
     /// row reads as one length of 0), compared element by element as
     /// PocketBase's multi-match subquery does. See [`ColumnRef::lengths`].
     pub per_row_lengths: bool,
+    /// What `sql` holds (PostgreSQL only; lists are always `jsonb` arrays there).
+    pub ty: ValueType,
 }
 
 /// What a NULL coming out of a [`ColumnRef`] stands for.
@@ -191,6 +245,7 @@ impl ColumnRef {
             params: Vec::new(),
             nulls: Nulls::Empty,
             per_row_lengths: false,
+            ty: ValueType::Text,
         }
     }
 
@@ -203,6 +258,7 @@ impl ColumnRef {
             params: Vec::new(),
             nulls: Nulls::Empty,
             per_row_lengths: false,
+            ty: ValueType::Text,
         }
     }
 
@@ -215,6 +271,7 @@ impl ColumnRef {
             params: Vec::new(),
             nulls: Nulls::Empty,
             per_row_lengths: false,
+            ty: ValueType::Text,
         }
     }
 
@@ -231,6 +288,12 @@ impl ColumnRef {
     /// Attaches values for the `?` placeholders in `sql`.
     pub fn with_params(mut self, params: Vec<SqlValue>) -> Self {
         self.params = params;
+        self
+    }
+
+    /// Says what the column holds (see [`ValueType`]).
+    pub fn with_type(mut self, ty: ValueType) -> Self {
+        self.ty = ty;
         self
     }
 

@@ -156,8 +156,8 @@ fn sort_column(path: &Path, scope: &dyn Scope) -> Result<SqlFragment, RuleError>
             params: column.params,
         });
     }
-    match column_operand(column, path)? {
-        Resolved::Single(Term::Expr(sql, _)) => Ok(sql),
+    match column_operand(scope.dialect(), column, path)? {
+        Resolved::Single(Term::Expr(sql, ..)) => Ok(sql),
         _ => Err(cannot("not a single value")),
     }
 }

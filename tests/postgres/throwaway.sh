@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# A throwaway PostgreSQL 15 for the tests: `start DIR` initialises a cluster in
+# DIR (as the `postgres` user when run as root: initdb refuses root), listens
+# on a free loopback port with a private socket directory and fsync off, and
+# prints `PG_TEST_URL=postgres://…` on stdout; `stop DIR` stops it and removes
+# DIR. Installs Debian's postgresql when the binaries are missing.
+set -euo pipefail
+cmd=${1:?usage: throwaway.sh start|stop DIR}
+dir=${2:?usage: throwaway.sh start|stop DIR}
+
+bin=/usr/lib/postgresql/15/bin
+if [ ! -x "$bin/postgres" ]; then
+  echo "PostgreSQL 15 not found; installing Debian's postgresql" >&2
+  apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >&2
+fi
+
+as_owner() {
+  if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+case "$cmd" in
+  start)
+    mkdir -p "$dir"
+    if [ "$(id -u)" = 0 ]; then
+      chown postgres "$dir"
+      # The postgres user must reach DIR: open the (temporary) parents up to /.
+      p=$(dirname "$(realpath "$dir")")
+      while [ "$p" != / ] && ! runuser -u postgres -- test -x "$p"; do chmod o+x "$p"; p=$(dirname "$p"); done
+    fi
+    as_owner "$bin/initdb" -D "$dir/data" -U postgres --auth=trust -E UTF8 --locale=C >/dev/null
+    port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+    mkdir -p "$dir/socket"
+    [ "$(id -u)" = 0 ] && chown postgres "$dir/socket"
+    as_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/log" -w -t 60 start -o \
+      "-p $port -k $dir/socket -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200" >/dev/null
+    echo "PG_TEST_URL=postgres://postgres@127.0.0.1:$port/postgres"
+    ;;
+  stop)
+    if [ -d "$dir/data" ]; then
+      as_owner "$bin/pg_ctl" -D "$dir/data" -m immediate -w stop >/dev/null 2>&1 || true
+    fi
+    rm -rf "$dir"
+    ;;
+  *) echo "usage: throwaway.sh start|stop DIR" >&2; exit 2 ;;
+esac
