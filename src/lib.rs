@@ -25,6 +25,8 @@ pub mod logs;
 pub mod mail;
 pub mod maintenance;
 pub mod openapi;
+#[cfg(test)]
+mod pg_testing;
 pub mod realtime;
 pub mod records;
 pub mod replication;

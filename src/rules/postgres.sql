@@ -116,6 +116,12 @@ EXCEPTION WHEN others THEN
 END
 $$;
 
+-- A JSON array itself, an empty one for anything else.
+CREATE OR REPLACE FUNCTION fb_array(v jsonb) RETURNS jsonb
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+  SELECT CASE WHEN jsonb_typeof(v) = 'array' THEN v ELSE '[]'::jsonb END
+$$;
+
 -- The length of a JSON array, 0 for anything else.
 CREATE OR REPLACE FUNCTION fb_length(v jsonb) RETURNS int
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$

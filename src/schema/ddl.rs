@@ -28,6 +28,48 @@ pub fn column_def(field: &Field) -> String {
     .to_owned()
 }
 
+/// Column type and constraints of a field in a PostgreSQL table: text in
+/// byte order (`COLLATE "C"`, as SQLite's BINARY), `double precision`,
+/// `boolean`, and `jsonb` for JSON, geo points and every multi value.
+pub fn postgres_column_def(field: &Field) -> &'static str {
+    if field.name.as_str() == "id" {
+        return "text COLLATE \"C\" PRIMARY KEY NOT NULL";
+    }
+    if field.is_multi() {
+        return "jsonb DEFAULT '[]' NOT NULL";
+    }
+    match &field.kind {
+        FieldKind::Number { .. } => "double precision DEFAULT 0 NOT NULL",
+        FieldKind::Bool => "boolean DEFAULT FALSE NOT NULL",
+        FieldKind::Json { .. } => "jsonb DEFAULT NULL",
+        FieldKind::GeoPoint => "jsonb DEFAULT '{\"lon\":0,\"lat\":0}' NOT NULL",
+        _ => "text COLLATE \"C\" DEFAULT '' NOT NULL",
+    }
+}
+
+/// The hidden identity column of a PostgreSQL collection table, which keeps
+/// SQLite's insertion order (its rowid) for default order and `@rowid`.
+pub const POSTGRES_ROWID: &str = "_fb_rowid";
+
+/// `CREATE TABLE` for a base or auth collection on PostgreSQL.
+pub fn postgres_create_table_sql(collection: &Collection) -> String {
+    let mut cols = vec![format!(
+        "{} bigint GENERATED ALWAYS AS IDENTITY",
+        ident(POSTGRES_ROWID)
+    )];
+    cols.extend(
+        collection
+            .fields
+            .iter()
+            .map(|f| format!("{} {}", ident(f.name.as_str()), postgres_column_def(f))),
+    );
+    format!(
+        "CREATE TABLE {} ({})",
+        ident(collection.name.as_str()),
+        cols.join(", ")
+    )
+}
+
 fn create_table_sql(table: &str, collection: &Collection) -> String {
     let cols: Vec<String> = collection
         .fields

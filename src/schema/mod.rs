@@ -27,6 +27,7 @@ pub use auth_options::{
 pub use collection::{
     Collection, CollectionType, RULE_KEYS, Rules, SUPERUSERS_ID, SUPERUSERS_NAME,
 };
+pub use ddl::{POSTGRES_ROWID, postgres_column_def, postgres_create_table_sql};
 pub use field::{
     DEFAULT_EDITOR_MAX_BYTES, DEFAULT_JSON_MAX_BYTES, DEFAULT_TEXT_MAX_CHARS, Field, FieldKind,
     number_json,
@@ -37,7 +38,7 @@ pub use json_schema::record_schema;
 pub use list::{ListError, bind_values, list};
 pub use names::{CollectionName, FieldName, NameError};
 pub use registry::{CompiledCollection, Registry, Snapshot};
-pub use rule_scope::{FieldScope, MAX_RELATION_HOPS, NoRequest, RequestValues, Trust};
+pub use rule_scope::{FieldScope, MAX_RELATION_HOPS, NoRequest, RequestValues, Trust, value_type};
 pub use store::{
     AUTH_STATE_TABLES, LISTABLE_COLUMNS, create, delete, dry_run_view, load_all, load_snapshot,
     query_ids, update, validate,

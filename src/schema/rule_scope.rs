@@ -38,8 +38,8 @@ use super::field::FieldKind;
 use super::registry::Snapshot;
 use crate::db::ident;
 use crate::rules::{
-    self, CollectionSource, ColumnRef, EACH_STEP, Modifier, Nulls, Path, RowsSource, RuleError,
-    Scope, SqlValue,
+    self, CollectionSource, ColumnRef, Dialect, EACH_STEP, Modifier, Nulls, Path, RowsSource,
+    RuleError, Scope, SqlValue, ValueType,
 };
 use std::cell::{Cell, RefCell};
 
@@ -109,6 +109,8 @@ pub struct FieldScope<'a> {
     /// Conditions on the root record that client paths add: every related
     /// row they reach passes its collection's list rule.
     guards: RefCell<Vec<rules::SqlFragment>>,
+    /// The SQL written (see [`FieldScope::in_dialect`]).
+    dialect: Dialect,
 }
 
 impl<'a> FieldScope<'a> {
@@ -130,7 +132,19 @@ impl<'a> FieldScope<'a> {
             depth: 0,
             through: false,
             guards: RefCell::new(Vec::new()),
+            dialect: Dialect::Sqlite,
         }
+    }
+
+    /// The same scope writing `dialect`'s SQL, over tables made by that
+    /// dialect's DDL (`schema::ddl`).
+    pub fn in_dialect(mut self, dialect: Dialect) -> Self {
+        self.dialect = dialect;
+        self
+    }
+
+    fn postgres(&self) -> bool {
+        self.dialect == Dialect::Postgres
     }
 
     /// The join guards the paths compiled so far added (see the module
@@ -147,7 +161,8 @@ impl<'a> FieldScope<'a> {
             return;
         }
         let mut wheres: Vec<String> = links.to_vec();
-        wheres.push(format!("NOT COALESCE(({}), 0)", rule.sql));
+        let false_ = if self.postgres() { "FALSE" } else { "0" };
+        wheres.push(format!("NOT COALESCE(({}), {false_})", rule.sql));
         self.guards.borrow_mut().push(rules::SqlFragment {
             sql: format!(
                 "NOT EXISTS (SELECT 1 FROM {from} WHERE {})",
@@ -195,6 +210,7 @@ impl<'a> FieldScope<'a> {
                     depth: self.depth + 1,
                     through: false,
                     guards: RefCell::new(Vec::new()),
+                    dialect: self.dialect,
                 };
                 rules::compile(&*rules::parse_filter_cached(rule)?, &nested).map(Some)
             }
@@ -212,13 +228,15 @@ impl<'a> FieldScope<'a> {
         // As PocketBase: only `emailVisibility` opens an address to client
         // queries (not even the caller's own row: what the caller may match
         // and what a record shows them stay one rule).
+        let visible = if self.postgres() { "" } else { " = 1" };
         Value {
             sql: format!(
-                "(CASE WHEN {alias}.\"emailVisibility\" = 1 THEN {} END)",
+                "(CASE WHEN {alias}.\"emailVisibility\"{visible} THEN {} END)",
                 value.sql
             ),
             params: value.params,
             nulls: Nulls::Withheld,
+            ty: value.ty,
         }
     }
 
@@ -235,6 +253,7 @@ impl<'a> FieldScope<'a> {
             depth: self.depth,
             through,
             guards: RefCell::new(Vec::new()),
+            dialect: self.dialect,
         }
     }
 
@@ -288,14 +307,16 @@ impl<'a> FieldScope<'a> {
                     _ => None,
                 };
                 let Some(target_id) = relation_target else {
+                    let (sql, ty) = json_path(self.dialect, &column, field, rest, path)?;
                     let mut value = Value {
-                        sql: json_path(&column, field, rest, path)?,
+                        sql,
                         params: Vec::new(),
                         nulls: if hops == 0 && !self.through {
                             Nulls::Empty
                         } else {
                             Nulls::Absent
                         },
+                        ty,
                     };
                     if field.name.as_str() == "email" && collection.kind == CollectionType::Auth {
                         value = self.email(value, &alias);
@@ -307,6 +328,7 @@ impl<'a> FieldScope<'a> {
                         through_multi: multi,
                     };
                     return Ok(Walked::Column(finish(
+                        self.dialect,
                         value,
                         shape,
                         &from,
@@ -325,8 +347,13 @@ impl<'a> FieldScope<'a> {
                 if field.is_multi() {
                     multi = true;
                     let each = self.next_alias();
+                    let elements = if self.postgres() {
+                        format!("jsonb_array_elements_text(fb_array({column}))")
+                    } else {
+                        format!("json_each({column})")
+                    };
                     let join = format!(
-                        "json_each({column}) AS {each} JOIN {table} AS {next} ON {next}.\"id\" = {each}.value"
+                        "{elements} AS {each} JOIN {table} AS {next} ON {next}.\"id\" = {each}.value"
                     );
                     from = if from.is_empty() {
                         join
@@ -373,7 +400,9 @@ impl<'a> FieldScope<'a> {
             multi = true;
             let next = self.next_alias();
             let back_col = format!("{next}.{}", ident(back.name.as_str()));
-            let link = if back.is_multi() {
+            let link = if back.is_multi() && self.postgres() {
+                format!("{back_col} @> jsonb_build_array({alias}.\"id\")")
+            } else if back.is_multi() {
                 format!(
                     "EXISTS (SELECT 1 FROM json_each({back_col}) WHERE json_each.value = {alias}.\"id\")"
                 )
@@ -399,6 +428,7 @@ impl<'a> FieldScope<'a> {
                     sql: format!("{next}.\"id\""),
                     params: Vec::new(),
                     nulls: Nulls::Absent,
+                    ty: ValueType::Text,
                 };
                 let shape = Shape {
                     multi: false,
@@ -407,6 +437,7 @@ impl<'a> FieldScope<'a> {
                     through_multi: multi,
                 };
                 return Ok(Walked::Column(finish(
+                    self.dialect,
                     value,
                     shape,
                     &from,
@@ -466,25 +497,55 @@ fn split_each(key: &[String]) -> (&[String], bool) {
     }
 }
 
-/// `column` itself, or `json_extract(column, '$.a.b')` for a JSON/geoPoint sub-path.
+/// What a field's column holds, for the PostgreSQL dialect.
+pub fn value_type(field: &super::field::Field) -> ValueType {
+    if field.is_multi() {
+        return ValueType::Document;
+    }
+    match field.kind {
+        FieldKind::Number { .. } => ValueType::Number,
+        FieldKind::Bool => ValueType::Bool,
+        FieldKind::Json { .. } | FieldKind::GeoPoint => ValueType::Document,
+        _ => ValueType::Text,
+    }
+}
+
+/// `column` itself, or `json_extract(column, '$.a.b')` for a JSON/geoPoint
+/// sub-path (on PostgreSQL `->` steps, an index only into an array).
 fn json_path(
+    dialect: Dialect,
     column: &str,
     field: &super::field::Field,
     rest: &[String],
     path: &Path,
-) -> Result<String, RuleError> {
+) -> Result<(String, ValueType), RuleError> {
     if rest.is_empty() {
-        return Ok(column.to_owned());
+        return Ok((column.to_owned(), value_type(field)));
     }
     if !matches!(field.kind, FieldKind::Json { .. } | FieldKind::GeoPoint) {
         return Err(unresolved(path, "not a relation or JSON field"));
     }
+    if !rest
+        .iter()
+        .all(|seg| seg.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
+    {
+        return Err(unresolved(path, "bad JSON path segment"));
+    }
+    let index = |seg: &String| seg.chars().all(|c| c.is_ascii_digit());
+    if dialect == Dialect::Postgres {
+        let mut sql = column.to_owned();
+        for seg in rest {
+            sql = if index(seg) {
+                format!("fb_at({sql}, {seg})")
+            } else {
+                format!("({sql} -> '{seg}')")
+            };
+        }
+        return Ok((format!("fb_sqlite({sql})"), ValueType::Json));
+    }
     let mut json_path = String::from("$");
     for seg in rest {
-        if !seg.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-            return Err(unresolved(path, "bad JSON path segment"));
-        }
-        if seg.chars().all(|c| c.is_ascii_digit()) {
+        if index(seg) {
             json_path.push_str(&format!("[{seg}]"));
         } else {
             json_path.push('.');
@@ -492,8 +553,9 @@ fn json_path(
         }
     }
     // Guarded: json_extract on text that is not JSON is an error, not NULL.
-    Ok(format!(
-        "(CASE WHEN json_valid({column}) THEN json_extract({column}, '{json_path}') END)"
+    Ok((
+        format!("(CASE WHEN json_valid({column}) THEN json_extract({column}, '{json_path}') END)"),
+        ValueType::Json,
     ))
 }
 
@@ -505,6 +567,8 @@ struct Value {
     params: Vec<SqlValue>,
     /// What a NULL from it means.
     nulls: Nulls,
+    /// What it holds (PostgreSQL).
+    ty: ValueType,
 }
 
 /// What [`finish`] needs to know about where a path's value sits.
@@ -522,6 +586,7 @@ struct Shape {
 /// Wraps the final value: a plain column at the root, a scalar subquery
 /// through single relations, a JSON array through multi-valued hops.
 fn finish(
+    dialect: Dialect,
     value: Value,
     shape: Shape,
     from: &str,
@@ -532,7 +597,9 @@ fn finish(
         sql: value,
         params: mut value_params,
         nulls,
+        ty,
     } = value;
+    let pg = dialect == Dialect::Postgres;
     let Shape {
         multi: value_is_multi,
         length,
@@ -545,7 +612,10 @@ fn finish(
         } else {
             ColumnRef::single(value)
         };
-        return column.with_params(value_params).with_nulls(nulls);
+        return column
+            .with_params(value_params)
+            .with_nulls(nulls)
+            .with_type(ty);
     }
     // The value is written before the conditions, so its params come first.
     value_params.extend(condition_params);
@@ -555,12 +625,20 @@ fn finish(
     } else {
         format!(" WHERE {}", conditions.join(" AND "))
     };
-    let column = if value_is_multi && length && through_multi {
+    let column = if value_is_multi && length && through_multi && pg {
+        ColumnRef::lengths(format!(
+            "(SELECT CASE WHEN count(*) = 0 THEN '[0]'::jsonb ELSE jsonb_agg(fb_length(\"_fb_list\")) END FROM (SELECT {value} AS \"_fb_list\" FROM {from}{where_sql}) AS \"_fb_lists\")"
+        ))
+    } else if value_is_multi && length && through_multi {
         // `x_via_y.members:length`: PocketBase compares the length of each
         // reached row's list (every row for `>`, one for `?>`), never their
         // total; no row at all is one LEFT JOINed NULL row, of length 0.
         ColumnRef::lengths(format!(
             "(SELECT CASE WHEN count(*) = 0 THEN json_array(0) ELSE json_group_array(json_array_length(CASE WHEN json_valid(\"_fb_list\") THEN \"_fb_list\" ELSE '[]' END)) END FROM (SELECT {value} AS \"_fb_list\" FROM {from}{where_sql}))"
+        ))
+    } else if value_is_multi && pg {
+        ColumnRef::each(format!(
+            "(SELECT COALESCE(jsonb_agg(\"_fb_each\".value), '[]'::jsonb) FROM {from} JOIN jsonb_array_elements(fb_array({value})) AS \"_fb_each\" ON TRUE{where_sql})"
         ))
     } else if value_is_multi {
         // A multi-valued field reached through a relation (`team.members`) is
@@ -568,17 +646,31 @@ fn finish(
         ColumnRef::each(format!(
             "(SELECT json_group_array(\"_fb_each\".value) FROM {from} JOIN json_each({value}) AS \"_fb_each\"{where_sql})"
         ))
+    } else if through_multi && pg {
+        // SQLite's json_group_array holds a JSON column's text as a string.
+        let element = match ty {
+            ValueType::Document => format!("fb_document({value})"),
+            ValueType::Bool => format!("({value})::int"),
+            _ => value.clone(),
+        };
+        ColumnRef::each(format!(
+            "(SELECT COALESCE(jsonb_agg({element}), '[]'::jsonb) FROM {from}{where_sql})"
+        ))
     } else if through_multi {
         ColumnRef::each(format!(
             "(SELECT json_group_array({value}) FROM {from}{where_sql})"
         ))
     } else {
-        ColumnRef::single(format!("(SELECT {value} FROM {from}{where_sql} LIMIT 1)"))
+        ColumnRef::single(format!("(SELECT {value} FROM {from}{where_sql} LIMIT 1)")).with_type(ty)
     };
     column.with_params(params).with_nulls(nulls)
 }
 
 impl Scope for FieldScope<'_> {
+    fn dialect(&self) -> Dialect {
+        self.dialect
+    }
+
     fn has_rowid(&self) -> bool {
         self.collection.kind != CollectionType::View
     }
@@ -692,11 +784,15 @@ impl Scope for FieldScope<'_> {
             }
             let column = format!("{}.{}", rows.alias, ident(field.name.as_str()));
             // Not an array (or empty): no element, as `:each` on its own.
-            let list = format!(
-                "CASE WHEN json_array_length(CASE WHEN json_valid({column}) THEN {column} ELSE '[]' END) > 0 THEN {column} ELSE '[]' END"
-            );
             let element = self.next_alias();
-            let each_from = format!("json_each({list}) AS {element}");
+            let each_from = if self.postgres() {
+                format!("jsonb_array_elements(fb_array({column})) AS {element}")
+            } else {
+                let list = format!(
+                    "CASE WHEN json_array_length(CASE WHEN json_valid({column}) THEN {column} ELSE '[]' END) > 0 THEN {column} ELSE '[]' END"
+                );
+                format!("json_each({list}) AS {element}")
+            };
             rows.from = if rows.from.is_empty() {
                 each_from
             } else {
@@ -739,7 +835,14 @@ impl Scope for FieldScope<'_> {
             } else {
                 Nulls::Absent
             };
-            return Ok(ColumnRef::single(format!("{alias}.value")).with_nulls(nulls));
+            let element = if self.postgres() {
+                format!("fb_sqlite({alias}.value)")
+            } else {
+                format!("{alias}.value")
+            };
+            return Ok(ColumnRef::single(element)
+                .with_nulls(nulls)
+                .with_type(ValueType::Json));
         }
         if rest.segments.is_empty() {
             // `x_via_y` names the linking rows' ids; `members:each` the
@@ -803,6 +906,7 @@ impl Scope for FieldScope<'_> {
             depth: self.depth + 1,
             through: false,
             guards: RefCell::new(Vec::new()),
+            dialect: self.dialect,
         };
         nested.resolve(path)
     }
@@ -818,6 +922,9 @@ pub(super) fn check_rule(
     let scope = FieldScope::new(snapshot, collection, Trust::Full, &NoRequest, &aliases);
     rules::compile(&rules::parse_filter(rule)?, &scope).map(|_| ())
 }
+
+#[cfg(test)]
+mod differential;
 
 #[cfg(test)]
 mod tests {
