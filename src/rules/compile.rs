@@ -499,7 +499,7 @@ impl Compiler<'_> {
                 // `@request.body.x:each` open in an enclosing `EXISTS`: its element there.
                 (Some((_, alias)), _) => Ok(Resolved::Single(Term::expr(
                     operators::element_sql(self.dialect, &alias),
-                    ValueType::Json,
+                    ValueType::Element,
                 ))),
                 _ => self.request(path),
             },

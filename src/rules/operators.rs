@@ -398,7 +398,7 @@ pub(crate) struct Expansion {
 impl Expansion {
     /// The term standing for one element inside the expansion.
     pub(crate) fn element(&self, d: Dialect) -> Term {
-        Term::Expr(element_sql(d, &self.alias), self.nulls, ValueType::Json)
+        Term::Expr(element_sql(d, &self.alias), self.nulls, ValueType::Element)
     }
 }
 

@@ -26,6 +26,58 @@ use super::scope::{Piece, SqlFragment, SqlValue, ValueType};
 /// database before compiled filters are (idempotent).
 pub const FUNCTIONS: &str = include_str!("postgres.sql");
 
+/// The hidden identity column of collection tables, in insertion order
+/// (SQLite's rowid), which `@rowid` sorts on.
+pub const ROWID_COLUMN: &str = "_fb_rowid";
+
+/// `ORDER BY` items for a value of type `ty`, in SQLite's order: NULL
+/// first, then numbers by value, then text by bytes (`descending` reverses
+/// all of it).
+pub(crate) fn order_by(value: &SqlFragment, ty: ValueType, descending: bool) -> SqlFragment {
+    let (direction, nulls) = if descending {
+        (" DESC", " NULLS LAST")
+    } else {
+        (" ASC", " NULLS FIRST")
+    };
+    let item = |open: &str, close: &str| {
+        SqlFragment::concat(&[
+            Piece::Raw(open),
+            Piece::Sql(value),
+            Piece::Raw(close),
+            Piece::Raw(direction),
+            Piece::Raw(nulls),
+        ])
+    };
+    match ty {
+        ValueType::Text | ValueType::ComputedText => item("", " COLLATE \"C\""),
+        ValueType::Number | ValueType::ComputedNumber | ValueType::ComputedReal => item("", ""),
+        ValueType::Bool => item("(", ")::int"),
+        ValueType::Json | ValueType::Element | ValueType::Document => {
+            let json = match ty {
+                ValueType::Document => wrap("fb_document(", value, ")"),
+                _ => value.clone(),
+            };
+            // Storage class, then number, then text.
+            let key = |open: &str, close: &str| {
+                SqlFragment::concat(&[
+                    Piece::Raw(open),
+                    Piece::Sql(&json),
+                    Piece::Raw(close),
+                    Piece::Raw(direction),
+                    Piece::Raw(nulls),
+                ])
+            };
+            SqlFragment::concat(&[
+                Piece::Sql(&key("fb_class(", ")")),
+                Piece::Raw(", "),
+                Piece::Sql(&key("fb_number(", ")")),
+                Piece::Raw(", "),
+                Piece::Sql(&key("fb_text(", ") COLLATE \"C\"")),
+            ])
+        }
+    }
+}
+
 /// A comparison operator between two single values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Cmp {
@@ -72,6 +124,8 @@ impl Cmp {
 enum Affinity {
     Text,
     Numeric,
+    /// A column without a declared type (`json_each`'s `value`).
+    Blob,
     None,
 }
 
@@ -112,6 +166,7 @@ fn side(term: &Term) -> (Side, Affinity) {
                 ValueType::Number => (Side::Sql(sql, Class::Number), Affinity::Numeric),
                 ValueType::Bool => (Side::Sql(as_int(&sql), Class::Number), Affinity::Numeric),
                 ValueType::Json => (Side::Sql(sql, Class::Dynamic), Affinity::None),
+                ValueType::Element => (Side::Sql(sql, Class::Dynamic), Affinity::Blob),
                 ValueType::Document => (
                     Side::Sql(wrap("fb_document(", &sql, ")"), Class::Dynamic),
                     Affinity::Numeric,
@@ -161,8 +216,8 @@ fn text(side: Side) -> Side {
 fn converted(left: &Term, right: &Term) -> (Side, Side) {
     let ((l, la), (r, ra)) = (side(left), side(right));
     match (la, ra) {
-        (Affinity::Numeric, Affinity::Text | Affinity::None) => (l, numeric(r)),
-        (Affinity::Text | Affinity::None, Affinity::Numeric) => (numeric(l), r),
+        (Affinity::Numeric, Affinity::Text | Affinity::Blob | Affinity::None) => (l, numeric(r)),
+        (Affinity::Text | Affinity::Blob | Affinity::None, Affinity::Numeric) => (numeric(l), r),
         (Affinity::Text, Affinity::None) => (l, text(r)),
         (Affinity::None, Affinity::Text) => (text(l), r),
         _ => (l, r),

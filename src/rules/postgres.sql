@@ -96,6 +96,17 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
   END
 $$;
 
+-- Sort keys in SQLite's order of storage classes: numbers (1) before text (2).
+CREATE OR REPLACE FUNCTION fb_class(v jsonb) RETURNS int
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+  SELECT CASE WHEN v IS NULL THEN NULL WHEN jsonb_typeof(v) = 'number' THEN 1 ELSE 2 END
+$$;
+
+CREATE OR REPLACE FUNCTION fb_number(v jsonb) RETURNS numeric
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+  SELECT CASE WHEN jsonb_typeof(v) = 'number' THEN (v #>> '{}')::numeric END
+$$;
+
 -- SQLite's `a IS NOT b`: NULL is a value here.
 CREATE OR REPLACE FUNCTION fb_distinct(a jsonb, b jsonb) RETURNS boolean
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$

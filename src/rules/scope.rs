@@ -144,6 +144,10 @@ pub enum ValueType {
     /// (no affinity; PostgreSQL `jsonb`, SQL NULL for JSON null, booleans
     /// as 1/0 as SQLite's `json_extract` gives them).
     Json,
+    /// An element of a JSON list as `json_each` gives it (in SQLite a
+    /// column with BLOB affinity: a number operand converts it, a text one
+    /// does not; PostgreSQL `jsonb`, as [`ValueType::Json`]).
+    Element,
     /// A whole JSON column, a document or a list (NUMERIC affinity, as SQLite
     /// gives a column declared JSON; PostgreSQL `jsonb`): a JSON number
     /// compares as that number, anything else as its JSON text.

@@ -10,7 +10,8 @@ use super::ast::{Modifier, Path, PathKind};
 use super::compile::{Resolved, column_operand};
 use super::error::RuleError;
 use super::operators::Term;
-use super::scope::{Scope, SqlFragment};
+use super::postgres;
+use super::scope::{Dialect, Scope, SqlFragment, ValueType};
 
 /// Most fields one sort may name.
 pub const MAX_SORT_FIELDS: usize = 8;
@@ -107,14 +108,23 @@ pub fn compile_order(items: &[SortItem], scope: &dyn Scope) -> Result<SqlFragmen
 
 fn compile_item(item: &SortItem, scope: &dyn Scope) -> Result<SqlFragment, RuleError> {
     let direction = if item.descending { "DESC" } else { "ASC" };
+    let postgres = scope.dialect() == Dialect::Postgres;
     match &item.target {
+        SortTarget::Random if postgres => Ok(SqlFragment::raw("random()")),
         SortTarget::Random => Ok(SqlFragment::raw("RANDOM()")),
         SortTarget::RowId if !scope.has_rowid() => Err(RuleError::invalid(
             "cannot sort by `@rowid`: these rows have no insertion order",
         )),
+        SortTarget::RowId if postgres => Ok(SqlFragment::raw(format!(
+            "{} {direction}",
+            postgres::ROWID_COLUMN
+        ))),
         SortTarget::RowId => Ok(SqlFragment::raw(format!("_rowid_ {direction}"))),
         SortTarget::Field(path) => {
-            let mut column = sort_column(path, scope)?;
+            let (mut column, ty) = sort_column(path, scope)?;
+            if postgres {
+                return Ok(postgres::order_by(&column, ty, item.descending));
+            }
             column.sql.push(' ');
             column.sql.push_str(direction);
             Ok(column)
@@ -131,14 +141,14 @@ pub fn compile_value(raw: &str, scope: &dyn Scope) -> Result<SqlFragment, RuleEr
                 target: SortTarget::Field(path),
                 descending: false,
             },
-        ] => sort_column(path, scope),
+        ] => sort_column(path, scope).map(|(sql, _)| sql),
         _ => Err(RuleError::invalid(format!("`{raw}` is not a field path"))),
     }
 }
 
 /// The column's SQL. A withheld value (an email the caller may not see) is
 /// NULL already, so it orders with the other hidden ones, not by its text.
-fn sort_column(path: &Path, scope: &dyn Scope) -> Result<SqlFragment, RuleError> {
+fn sort_column(path: &Path, scope: &dyn Scope) -> Result<(SqlFragment, ValueType), RuleError> {
     let cannot = |why: &str| RuleError::invalid(format!("cannot sort by `{path}`: {why}"));
     match (path.kind(), path.modifier) {
         (PathKind::Request | PathKind::Macro, _) => return Err(cannot("not a field")),
@@ -151,13 +161,21 @@ fn sort_column(path: &Path, scope: &dyn Scope) -> Result<SqlFragment, RuleError>
     if column.per_row_lengths {
         // `x_via_y.members:length` is one length per linking row; a sort
         // needs one number per record: their total.
-        return Ok(SqlFragment {
-            sql: format!("(SELECT sum(value) FROM json_each({}))", column.sql),
+        let sql = match scope.dialect() {
+            Dialect::Sqlite => format!("(SELECT sum(value) FROM json_each({}))", column.sql),
+            Dialect::Postgres => format!(
+                "(SELECT sum((e.value #>> '{{}}')::numeric) FROM jsonb_array_elements({}) AS e)",
+                column.sql
+            ),
+        };
+        let sql = SqlFragment {
+            sql,
             params: column.params,
-        });
+        };
+        return Ok((sql, ValueType::ComputedNumber));
     }
     match column_operand(scope.dialect(), column, path)? {
-        Resolved::Single(Term::Expr(sql, ..)) => Ok(sql),
+        Resolved::Single(Term::Expr(sql, _, ty)) => Ok((sql, ty)),
         _ => Err(cannot("not a single value")),
     }
 }

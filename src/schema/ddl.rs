@@ -49,7 +49,7 @@ pub fn postgres_column_def(field: &Field) -> &'static str {
 
 /// The hidden identity column of a PostgreSQL collection table, which keeps
 /// SQLite's insertion order (its rowid) for default order and `@rowid`.
-pub const POSTGRES_ROWID: &str = "_fb_rowid";
+pub const POSTGRES_ROWID: &str = crate::rules::postgres::ROWID_COLUMN;
 
 /// `CREATE TABLE` for a base or auth collection on PostgreSQL.
 pub fn postgres_create_table_sql(collection: &Collection) -> String {

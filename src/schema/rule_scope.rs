@@ -236,7 +236,8 @@ impl<'a> FieldScope<'a> {
             ),
             params: value.params,
             nulls: Nulls::Withheld,
-            ty: value.ty,
+            // A CASE has no affinity in SQLite.
+            ty: ValueType::ComputedText,
         }
     }
 
@@ -842,7 +843,7 @@ impl Scope for FieldScope<'_> {
             };
             return Ok(ColumnRef::single(element)
                 .with_nulls(nulls)
-                .with_type(ValueType::Json));
+                .with_type(ValueType::Element));
         }
         if rest.segments.is_empty() {
             // `x_via_y` names the linking rows' ids; `members:each` the
