@@ -12,7 +12,7 @@
 use super::RecordError;
 use super::access::Caller;
 use super::files::Upload;
-use super::session::{self, Session};
+use super::session::Session;
 use super::write::{self, Backend};
 use crate::schema::{CompiledCollection, Snapshot};
 use futures_util::future::LocalBoxFuture;
@@ -54,6 +54,13 @@ impl Stage {
             Stage::Update => "onRecordAfterUpdateError",
             Stage::Delete => "onRecordAfterDeleteError",
         }
+    }
+
+    /// The stage of an after-write hook (success or error).
+    fn of_after(hook: &str) -> Option<Stage> {
+        [Stage::Create, Stage::Update, Stage::Delete]
+            .into_iter()
+            .find(|s| s.success() == hook || s.error() == hook)
     }
 }
 
@@ -173,7 +180,7 @@ pub(super) async fn write(
         ..backend
     };
     let result = if hooks.wants(stage.hook(), &collection) {
-        let session = Session::begin(backend.db, hooks.session_limit());
+        let session = Session::begin_in(backend.joined(), backend.db, hooks.session_limit());
         let written: Arc<Mutex<Option<Value>>> = Arc::default();
         let slot = written.clone();
         let (db, store, hub) = (
@@ -184,11 +191,13 @@ pub(super) async fn write(
         let c = collection.clone();
         let next: Next = Box::new(move |fields| {
             Box::pin(async move {
+                // On the hook thread, where this write's session is current.
                 let backend = Backend {
                     db: &db,
                     store: &store,
                     hub: &hub,
                     hooks: None,
+                    session: None,
                 };
                 let value = plain.perform(backend, c, fields).await?;
                 if let Ok(mut s) = slot.lock() {
@@ -229,7 +238,7 @@ pub(super) async fn write(
                 record: shown,
                 changed: Vec::new(),
                 error,
-                session: session::current(),
+                session: backend.joined(),
                 next: None,
             })
             .await;
@@ -238,4 +247,94 @@ pub(super) async fn write(
         }
     }
     result
+}
+
+/// An after-write hook held until the enclosing transaction ends.
+struct Held {
+    stage: Stage,
+    collection: Arc<CompiledCollection>,
+    record: Value,
+    error: Option<String>,
+}
+
+/// Model hooks whose after-write hooks (`onRecordAfter…Success/Error`)
+/// wait for the end of an enclosing transaction, as PocketBase defers them
+/// inside `RunInTransaction` (a batch): a success hook only ever hears of a
+/// committed write, and a rolled-back write's hooks run as error hooks.
+pub struct AfterCommit {
+    inner: Arc<dyn WriteHooks>,
+    snapshot: Arc<Snapshot>,
+    held: Mutex<Vec<Held>>,
+}
+
+impl AfterCommit {
+    pub fn new(inner: Arc<dyn WriteHooks>, snapshot: Arc<Snapshot>) -> Self {
+        Self {
+            inner,
+            snapshot,
+            held: Mutex::default(),
+        }
+    }
+
+    /// Runs the held hooks in write order: as held when the transaction
+    /// committed, else each as its stage's error hook with `error`.
+    pub async fn flush(&self, committed: bool, error: &str) {
+        let held = std::mem::take(&mut *self.held.lock().unwrap_or_else(|p| p.into_inner()));
+        for h in held {
+            let (hook, error) = match (committed, h.error) {
+                (true, None) => (h.stage.success(), None),
+                (_, Some(e)) => (h.stage.error(), Some(e)),
+                (false, None) => (h.stage.error(), Some(error.to_owned())),
+            };
+            if !self.inner.wants(hook, &h.collection) {
+                continue;
+            }
+            let call = Invocation {
+                hook,
+                collection: &h.collection,
+                record: h.record,
+                changed: Vec::new(),
+                error,
+                session: None,
+                next: None,
+            };
+            if let Err(e) = self.inner.run(call).await {
+                tracing::warn!(target: "ferrobase::hooks", %hook, error = %e, "an after-write hook failed (the write stands as it was)");
+            }
+        }
+    }
+}
+
+impl WriteHooks for AfterCommit {
+    fn wants(&self, hook: &str, collection: &CompiledCollection) -> bool {
+        // A success hook is held even when only the error hook would run
+        // (the transaction may still roll back).
+        self.inner.wants(hook, collection)
+            || Stage::of_after(hook).is_some_and(|s| self.inner.wants(s.error(), collection))
+    }
+
+    fn session_limit(&self) -> Duration {
+        self.inner.session_limit()
+    }
+
+    fn run<'a>(&'a self, call: Invocation<'a>) -> LocalBoxFuture<'a, Result<(), RecordError>> {
+        let after = Stage::of_after(call.hook).filter(|_| call.next.is_none());
+        let Some(stage) = after else {
+            return self.inner.run(call);
+        };
+        // A collection the batch's snapshot lacks cannot be held: run now.
+        let Some(collection) = self.snapshot.get(&call.collection.id) else {
+            return self.inner.run(call);
+        };
+        self.held
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(Held {
+                stage,
+                collection,
+                record: call.record,
+                error: call.error,
+            });
+        Box::pin(async { Ok(()) })
+    }
 }

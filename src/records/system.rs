@@ -79,5 +79,5 @@ pub async fn system_write<T: Send + 'static>(
     hub: &Hub,
     f: impl FnOnce(&Connection, &mut Changes) -> Result<T, RecordError> + Send + 'static,
 ) -> Result<T, RecordError> {
-    super::write::write_and_publish(db, hub, f).await
+    super::write::write_and_publish(db, hub, super::session::current(), f).await
 }

@@ -27,6 +27,7 @@ mod files_served;
 mod filters;
 mod hooks;
 mod hooks_api2;
+mod hooks_batch;
 mod hooks_enrich;
 mod hooks_model;
 mod http_edges;

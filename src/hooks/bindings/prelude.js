@@ -434,7 +434,8 @@
       // The record as e.next() wrote it: stored, nothing changed.
       if (json.collectionId) r.__c.id = json.collectionId;
     } else {
-      if (!json.id) r.__persisted = false;
+      // A record being created is new even with a submitted id.
+      if (!json.id || e.__head.isNew) r.__persisted = false;
       for (const k of e.__head.changed || []) r.__changed.add(k);
     }
     return r;
