@@ -57,7 +57,7 @@ enum Answered {
     Written {
         status: u16,
         record: Value,
-        shape: Shape,
+        shape: Box<Shape>,
     },
     /// A hook answered itself.
     Own { status: u16, body: Value },
@@ -135,7 +135,7 @@ pub(super) async fn run(
                 status,
                 record: record @ Value::Object(_),
                 shape,
-            } => json!({"status": status, "body": shape.answer(state, record).await?}),
+            } => json!({"status": status, "body": (*shape).answer(state, record).await?}),
             Answered::Written { status, record, .. } => json!({"status": status, "body": record}),
             Answered::Own { status, body } => json!({"status": status, "body": body}),
         });
@@ -195,7 +195,7 @@ impl Member<'_> {
             return Ok(Answered::Written {
                 status,
                 record,
-                shape,
+                shape: Box::new(shape),
             });
         }
         let mut record = match stored_id {
@@ -206,7 +206,7 @@ impl Member<'_> {
         let mut event = request_event(batch.req, batch.who, batch.state);
         event["method"] = json!(method);
         event["path"] = json!(path);
-        event["query"] = json!(shape_query(&shape));
+        event["query"] = json!(shape.query());
         event["rawQuery"] = json!("");
         event["changed"] = json!(body.keys().collect::<Vec<_>>());
         event["body"] = Value::Object(body.clone());
@@ -235,7 +235,7 @@ impl Member<'_> {
                     .ok()
                     .and_then(|mut s| s.take())
                     .unwrap_or(Value::Null),
-                shape,
+                shape: Box::new(shape),
             },
             Some(Response::Json { status, body }) => Answered::Own { status, body },
             Some(Response::Text { status, body, .. }) => Answered::Own {
@@ -300,11 +300,6 @@ impl Member<'_> {
             })
         }
     }
-}
-
-/// The member's own query (its `@request.query`), as `e.request` shows it.
-fn shape_query(shape: &Shape) -> &std::collections::HashMap<String, String> {
-    shape.query()
 }
 
 /// The stored record a request hook sees before an update or delete (as
