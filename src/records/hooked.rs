@@ -101,8 +101,30 @@ pub(super) fn wanted(hooks: &dyn WriteHooks, stage: Stage, c: &CompiledCollectio
         .any(|h| hooks.wants(h, c))
 }
 
-/// What a hooked write performs: the plain write of `write.rs`.
+/// A flow's own change of an existing record (`records::system`), given
+/// the fields the model hooks passed to `e.next()` (see
+/// [`super::system::hook_fields`]).
+pub type SystemWrite = Box<
+    dyn FnOnce(
+            &rusqlite::Connection,
+            &mut crate::realtime::Changes,
+            Map<String, Value>,
+        ) -> Result<(), RecordError>
+        + Send,
+>;
+
+/// Whether any model hook of a create applies to `c`.
+pub fn wanted_create(hooks: &dyn WriteHooks, c: &CompiledCollection) -> bool {
+    wanted(hooks, Stage::Create, c)
+}
+
+/// What a hooked write performs: the plain write of `write.rs`, or a
+/// flow's own change.
 pub(super) enum Plain {
+    System {
+        id: String,
+        write: SystemWrite,
+    },
     Create {
         snapshot: Arc<Snapshot>,
         caller: Caller,
@@ -127,6 +149,7 @@ impl Plain {
             Plain::Create { .. } => Stage::Create,
             Plain::Update { .. } => Stage::Update,
             Plain::Delete { .. } => Stage::Delete,
+            Plain::System { .. } => Stage::Update,
         }
     }
 
@@ -139,6 +162,14 @@ impl Plain {
     ) -> LocalBoxFuture<'_, Result<Value, RecordError>> {
         Box::pin(async move {
             match self {
+                Plain::System { id, write } => {
+                    let (c, joined) = (collection.clone(), backend.joined());
+                    write::write_and_publish(backend.db, backend.hub, joined, move |tx, changes| {
+                        write(tx, changes, fields)?;
+                        super::read::view_in(tx, &c, &id)?.ok_or(RecordError::NotFound)
+                    })
+                    .await
+                }
                 Plain::Create {
                     snapshot,
                     caller,
@@ -182,7 +213,8 @@ pub(super) async fn write(
     let result = if hooks.wants(stage.hook(), &collection) {
         let session = Session::begin_in(backend.joined(), backend.db, hooks.session_limit());
         let written: Arc<Mutex<Option<Value>>> = Arc::default();
-        let slot = written.clone();
+        let seen: Arc<Mutex<Option<Value>>> = Arc::default();
+        let (slot, seen_slot) = (written.clone(), seen.clone());
         let (db, store, hub) = (
             backend.db.clone(),
             backend.store.clone(),
@@ -199,11 +231,16 @@ pub(super) async fn write(
                     hooks: None,
                     session: None,
                 };
-                let value = plain.perform(backend, c, fields).await?;
+                let value = plain.perform(backend, c.clone(), fields).await?;
+                // The hook sees the record as stored; the caller its own view.
+                let full = as_stored(&backend, &c, &value).await;
                 if let Ok(mut s) = slot.lock() {
-                    *s = Some(value.clone());
+                    *s = Some(value);
                 }
-                Ok(value)
+                if let Ok(mut s) = seen_slot.lock() {
+                    *s = Some(full.clone());
+                }
+                Ok(full)
             })
         });
         let ran = hooks
@@ -219,14 +256,33 @@ pub(super) async fn write(
             .await;
         let ended = session.end(ran.is_ok(), backend.store, backend.hub).await;
         let value = written.lock().ok().and_then(|mut s| s.take());
+        let full = seen.lock().ok().and_then(|mut s| s.take());
         // A hook that never called e.next() wrote nothing: the record stays as it was.
-        ran.and(ended)
-            .map(|()| value.unwrap_or_else(|| record.clone()))
+        ran.and(ended).map(|()| {
+            let full = full.unwrap_or_else(|| record.clone());
+            (value.unwrap_or_else(|| record.clone()), Some(full))
+        })
     } else {
-        plain.perform(plain_backend, collection.clone(), body).await
+        plain
+            .perform(plain_backend, collection.clone(), body)
+            .await
+            .map(|v| (v, None))
+    };
+    let (result, full) = match result {
+        Ok((value, full)) => (Ok(value), full),
+        Err(e) => (Err(e), None),
     };
     let (hook, shown, error) = match &result {
-        Ok(value) if stage != Stage::Delete => (stage.success(), value.clone(), None),
+        Ok(value) if stage != Stage::Delete => {
+            let shown = match full {
+                Some(full) => full,
+                None if hooks.wants(stage.success(), &collection) => {
+                    as_stored(&backend, &collection, value).await
+                }
+                None => value.clone(),
+            };
+            (stage.success(), shown, None)
+        }
         Ok(_) => (stage.success(), record, None),
         Err(e) => (stage.error(), record, Some(e.to_string())),
     };
@@ -247,6 +303,34 @@ pub(super) async fn write(
         }
     }
     result
+}
+
+/// The record as model hooks see it after a write: every field as stored
+/// (inside the write's session when there is one) but the secrets; the
+/// written value itself when it cannot be read.
+async fn as_stored(
+    backend: &Backend<'_>,
+    collection: &Arc<CompiledCollection>,
+    written: &Value,
+) -> Value {
+    let Some(id) = written
+        .get("id")
+        .and_then(Value::as_str)
+        .filter(|id| !id.is_empty())
+    else {
+        return written.clone();
+    };
+    match write::stored(backend, collection, id).await {
+        Ok(mut record) => {
+            for key in ["collectionId", "collectionName"] {
+                if let Some(v) = written.get(key) {
+                    record.entry(key).or_insert_with(|| v.clone());
+                }
+            }
+            Value::Object(record)
+        }
+        Err(_) => written.clone(),
+    }
 }
 
 /// An after-write hook held until the enclosing transaction ends.

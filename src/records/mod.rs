@@ -28,7 +28,7 @@ pub use aggregate::{AggregateQuery, MAX_AGGREGATE_GROUPS, aggregate, parse_aggre
 pub use broadcast::visible;
 pub use expand::{ExpandTree, MAX_EXPAND_DEPTH, expand};
 pub use files::{Cleanup, Upload};
-pub use hooked::{AfterCommit, Next, Stage, WriteHooks};
+pub use hooked::{AfterCommit, Next, Stage, SystemWrite, WriteHooks};
 // For hooks' `$app.recordQuery`, which selects rows with its own WHERE.
 pub use list::{ListPage, ListQuery, list, list_searched, list_with_params, parse_list_query};
 pub use marks::{SNIPPET_TOKENS, search_marks};

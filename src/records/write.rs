@@ -671,7 +671,7 @@ pub async fn delete(
 
 /// The stored record with every field (a hook's `e.record` before an update
 /// or delete); a missing record is the write's own 404.
-async fn stored(
+pub(super) async fn stored(
     backend: &Backend<'_>,
     collection: &Arc<CompiledCollection>,
     id: &str,
@@ -679,8 +679,8 @@ async fn stored(
     let (c, id) = (collection.clone(), id.to_owned());
     let read =
         move |conn: &Connection| load(conn, &c, &id, &Access::All)?.ok_or(RecordError::NotFound);
-    // Inside an explicit session (a batch) its uncommitted writes count.
-    let mut record = match backend.session {
+    // Inside a write session (a batch, a hook's) its uncommitted writes count.
+    let mut record = match backend.joined() {
         Some(session) => session.run(move |conn, _| read(conn)).await?,
         None => backend.db.read(read).await?,
     };

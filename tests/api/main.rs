@@ -26,6 +26,7 @@ mod files;
 mod files_served;
 mod filters;
 mod hooks;
+mod hooks_accounts;
 mod hooks_api2;
 mod hooks_batch;
 mod hooks_enrich;
