@@ -338,13 +338,14 @@ struct Held {
     stage: Stage,
     collection: Arc<CompiledCollection>,
     record: Value,
-    error: Option<String>,
 }
 
-/// Model hooks whose after-write hooks (`onRecordAfter…Success/Error`)
-/// wait for the end of an enclosing transaction, as PocketBase defers them
-/// inside `RunInTransaction` (a batch): a success hook only ever hears of a
-/// committed write, and a rolled-back write's hooks run as error hooks.
+/// Model hooks whose success hooks (`onRecordAfter…Success`) wait for the
+/// end of an enclosing transaction, as PocketBase defers them inside
+/// `RunInTransaction` (a batch): a success hook only ever hears of a
+/// committed write, and a write rolled back with the transaction gets its
+/// error hook instead. A write that fails by itself gets its error hook at
+/// once, inside the transaction (so what that hook writes rolls back too).
 pub struct AfterCommit {
     inner: Arc<dyn WriteHooks>,
     snapshot: Arc<Snapshot>,
@@ -365,10 +366,10 @@ impl AfterCommit {
     pub async fn flush(&self, committed: bool, error: &str) {
         let held = std::mem::take(&mut *self.held.lock().unwrap_or_else(|p| p.into_inner()));
         for h in held {
-            let (hook, error) = match (committed, h.error) {
-                (true, None) => (h.stage.success(), None),
-                (_, Some(e)) => (h.stage.error(), Some(e)),
-                (false, None) => (h.stage.error(), Some(error.to_owned())),
+            let (hook, error) = if committed {
+                (h.stage.success(), None)
+            } else {
+                (h.stage.error(), Some(error.to_owned()))
             };
             if !self.inner.wants(hook, &h.collection) {
                 continue;
@@ -402,7 +403,10 @@ impl WriteHooks for AfterCommit {
     }
 
     fn run<'a>(&'a self, call: Invocation<'a>) -> LocalBoxFuture<'a, Result<(), RecordError>> {
-        let after = Stage::of_after(call.hook).filter(|_| call.next.is_none());
+        // A write that failed hears of it at once, inside the transaction
+        // (PocketBase triggers a failed save's error hook right away).
+        let after =
+            Stage::of_after(call.hook).filter(|_| call.next.is_none() && call.error.is_none());
         let Some(stage) = after else {
             return self.inner.run(call);
         };
@@ -417,7 +421,6 @@ impl WriteHooks for AfterCommit {
                 stage,
                 collection,
                 record: call.record,
-                error: call.error,
             });
         Box::pin(async { Ok(()) })
     }

@@ -276,17 +276,11 @@ async fn an_oauth2_sign_up_runs_the_create_hooks_and_a_throwing_one_keeps_nothin
     .await;
     assert_eq!(links["totalItems"], 1, "alice's link only: {links}");
     let seen = events(&app).await;
-    for expected in [
-        "after-create alice@idp.test",
-        "create alice@idp.test",
-        "create-error bob@idp.test",
-    ] {
+    for expected in ["after-create alice@idp.test", "create alice@idp.test"] {
         assert!(seen.iter().any(|e| e == expected), "{expected} in {seen:?}");
     }
     assert!(
-        !seen
-            .iter()
-            .any(|e| e == "after-create bob@idp.test" || e == "create bob@idp.test"),
-        "{seen:?}"
+        !seen.iter().any(|e| e.ends_with("bob@idp.test")),
+        "bob's hooks wrote inside the rolled-back sign-up: {seen:?}"
     );
 }
