@@ -40,6 +40,7 @@ const BATCH_HOOKS: &[&str] = &[
     "onRecordAfterCreateError",
     "onRecordAfterUpdateError",
     "onRecordAfterDeleteError",
+    "onRecordValidate",
 ];
 
 /// The hooks when any record write hook is loaded (else the plain batch runs).

@@ -131,6 +131,7 @@ pub const SUPPORTED_HOOKS: &[&str] = &[
     "onRecordDeleteRequest",
     "onRecordViewRequest",
     "onRecordsListRequest",
+    "onRecordValidate",
 ];
 
 /// Limits of one invocation.
@@ -399,13 +400,17 @@ impl WriteHooks for ModelHooks {
         self.timeout + SESSION_MARGIN
     }
 
+    fn shared(&self) -> std::sync::Arc<dyn WriteHooks> {
+        std::sync::Arc::new(self.clone())
+    }
+
     fn run<'a>(
         &'a self,
         call: records::hooked::Invocation<'a>,
     ) -> LocalBoxFuture<'a, Result<(), RecordError>> {
         Box::pin(async move {
             let c = call.collection;
-            let is_new = call.hook == records::Stage::Create.hook();
+            let is_new = call.is_new;
             let unchanged = call
                 .next
                 .is_some()
@@ -482,6 +487,10 @@ impl WriteHooks for Hooks {
 
     fn session_limit(&self) -> Duration {
         self.model.session_limit()
+    }
+
+    fn shared(&self) -> std::sync::Arc<dyn WriteHooks> {
+        self.model.shared()
     }
 
     fn run<'a>(

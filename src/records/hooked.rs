@@ -82,7 +82,13 @@ pub struct Invocation<'a> {
     pub error: Option<String>,
     pub session: Option<Arc<Session>>,
     pub next: Option<Next>,
+    /// The record is being created (a submitted `id` is the one to write).
+    pub is_new: bool,
 }
+
+/// PocketBase's validation hook: runs on every create and update before
+/// its statement; its `e.next()` validates (and here also writes).
+pub const VALIDATE: &str = "onRecordValidate";
 
 /// What the write path needs of the hooks.
 pub trait WriteHooks: Send + Sync {
@@ -92,6 +98,9 @@ pub trait WriteHooks: Send + Sync {
     fn session_limit(&self) -> Duration;
     /// Runs the handlers; an error is the hook's refusal.
     fn run<'a>(&'a self, call: Invocation<'a>) -> LocalBoxFuture<'a, Result<(), RecordError>>;
+    /// The hooks as an owned handle, for a hook that runs inside a write's
+    /// `e.next()` (`onRecordValidate`).
+    fn shared(&self) -> Arc<dyn WriteHooks>;
 }
 
 /// Whether any model hook of `stage` applies.
@@ -99,6 +108,7 @@ pub(super) fn wanted(hooks: &dyn WriteHooks, stage: Stage, c: &CompiledCollectio
     [stage.hook(), stage.success(), stage.error()]
         .iter()
         .any(|h| hooks.wants(h, c))
+        || (stage != Stage::Delete && hooks.wants(VALIDATE, c))
 }
 
 /// A flow's own change of an existing record (`records::system`), given
@@ -210,30 +220,32 @@ pub(super) async fn write(
         hooks: None,
         ..backend
     };
-    let result = if hooks.wants(stage.hook(), &collection) {
+    // onRecordValidate runs inside the stage hook's e.next(), or alone
+    // around the write when no stage hook applies.
+    let validate = stage != Stage::Delete && hooks.wants(VALIDATE, &collection);
+    let outer = if hooks.wants(stage.hook(), &collection) {
+        Some(stage.hook())
+    } else {
+        validate.then_some(VALIDATE)
+    };
+    let result = if let Some(outer) = outer {
         let session = Session::begin_in(backend.joined(), backend.db, hooks.session_limit());
         let written: Arc<Mutex<Option<Value>>> = Arc::default();
         let seen: Arc<Mutex<Option<Value>>> = Arc::default();
         let (slot, seen_slot) = (written.clone(), seen.clone());
-        let (db, store, hub) = (
-            backend.db.clone(),
-            backend.store.clone(),
-            backend.hub.clone(),
-        );
-        let c = collection.clone();
+        let perform = Perform {
+            plain,
+            collection: collection.clone(),
+            base: record.clone(),
+            is_new: stage == Stage::Create,
+            validator: (validate && outer != VALIDATE).then(|| hooks.shared()),
+            db: backend.db.clone(),
+            store: backend.store.clone(),
+            hub: backend.hub.clone(),
+        };
         let next: Next = Box::new(move |fields| {
             Box::pin(async move {
-                // On the hook thread, where this write's session is current.
-                let backend = Backend {
-                    db: &db,
-                    store: &store,
-                    hub: &hub,
-                    hooks: None,
-                    session: None,
-                };
-                let value = plain.perform(backend, c.clone(), fields).await?;
-                // The hook sees the record as stored; the caller its own view.
-                let full = as_stored(&backend, &c, &value).await;
+                let (value, full) = perform.run(fields).await?;
                 if let Ok(mut s) = slot.lock() {
                     *s = Some(value);
                 }
@@ -245,13 +257,14 @@ pub(super) async fn write(
         });
         let ran = hooks
             .run(Invocation {
-                hook: stage.hook(),
+                hook: outer,
                 collection: &collection,
                 record: record.clone(),
                 changed: body.keys().cloned().collect(),
                 error: None,
                 session: Some(session.clone()),
                 next: Some(next),
+                is_new: stage == Stage::Create,
             })
             .await;
         let ended = session.end(ran.is_ok(), backend.store, backend.hub).await;
@@ -296,6 +309,7 @@ pub(super) async fn write(
                 error,
                 session: backend.joined(),
                 next: None,
+                is_new: false,
             })
             .await;
         if let Err(e) = after {
@@ -303,6 +317,113 @@ pub(super) async fn write(
         }
     }
     result
+}
+
+/// What a model hook's `e.next()` performs: the plain write, through
+/// `onRecordValidate` first when `validator` is set. Runs on the hook
+/// thread, where the write's session is current.
+struct Perform {
+    plain: Plain,
+    collection: Arc<CompiledCollection>,
+    /// The record before the write (`onRecordValidate` sees it with the
+    /// fields `e.next()` was given).
+    base: Value,
+    is_new: bool,
+    validator: Option<Arc<dyn WriteHooks>>,
+    db: crate::db::Db,
+    store: crate::files::Store,
+    hub: crate::realtime::Hub,
+}
+
+/// A write's result: the record as the caller sees it, and as stored.
+type Done = (Value, Value);
+
+impl Perform {
+    async fn run(self, fields: Map<String, Value>) -> Result<Done, RecordError> {
+        let Perform {
+            plain,
+            collection: c,
+            base,
+            is_new,
+            validator,
+            db,
+            store,
+            hub,
+        } = self;
+        let backend = Backend {
+            db: &db,
+            store: &store,
+            hub: &hub,
+            hooks: None,
+            session: None,
+        };
+        let Some(validator) = validator else {
+            return written(backend, plain, &c, fields).await;
+        };
+        let mut record = match base {
+            Value::Object(map) => map,
+            _ => Map::new(),
+        };
+        record.extend(fields.clone());
+        let pending = Arc::new(Mutex::new(Some(plain)));
+        let done: Arc<Mutex<Option<Done>>> = Arc::default();
+        let (take, keep) = (pending.clone(), done.clone());
+        let (db2, store2, hub2, c2) = (db.clone(), store.clone(), hub.clone(), c.clone());
+        let next: Next = Box::new(move |fields| {
+            Box::pin(async move {
+                let plain = take.lock().ok().and_then(|mut p| p.take());
+                let Some(plain) = plain else {
+                    return Err(RecordError::Aborted);
+                };
+                let backend = Backend {
+                    db: &db2,
+                    store: &store2,
+                    hub: &hub2,
+                    hooks: None,
+                    session: None,
+                };
+                let (value, full) = written(backend, plain, &c2, fields).await?;
+                if let Ok(mut d) = keep.lock() {
+                    *d = Some((value, full.clone()));
+                }
+                Ok(full)
+            })
+        });
+        validator
+            .run(Invocation {
+                hook: VALIDATE,
+                collection: &c,
+                record: Value::Object(record),
+                changed: fields.keys().cloned().collect(),
+                error: None,
+                session: super::session::current(),
+                next: Some(next),
+                is_new,
+            })
+            .await?;
+        if let Some(done) = done.lock().ok().and_then(|mut d| d.take()) {
+            return Ok(done);
+        }
+        // The handlers never called e.next(): PocketBase then saves without
+        // its own validation; here the write goes on, still validated.
+        let plain = pending.lock().ok().and_then(|mut p| p.take());
+        match plain {
+            Some(plain) => written(backend, plain, &c, fields).await,
+            None => Err(RecordError::Aborted),
+        }
+    }
+}
+
+/// Performs `plain`; answers the record as the caller sees it and as stored.
+async fn written(
+    backend: Backend<'_>,
+    plain: Plain,
+    c: &Arc<CompiledCollection>,
+    fields: Map<String, Value>,
+) -> Result<Done, RecordError> {
+    let value = plain.perform(backend, c.clone(), fields).await?;
+    let full = as_stored(&backend, c, &value).await;
+    Ok((value, full))
 }
 
 /// The record as model hooks see it after a write: every field as stored
@@ -382,6 +503,7 @@ impl AfterCommit {
                 error,
                 session: None,
                 next: None,
+                is_new: false,
             };
             if let Err(e) = self.inner.run(call).await {
                 tracing::warn!(target: "ferrobase::hooks", %hook, error = %e, "an after-write hook failed (the write stands as it was)");
@@ -400,6 +522,12 @@ impl WriteHooks for AfterCommit {
 
     fn session_limit(&self) -> Duration {
         self.inner.session_limit()
+    }
+
+    /// The inner hooks: only `onRecordValidate` runs through this handle,
+    /// and it is never held.
+    fn shared(&self) -> Arc<dyn WriteHooks> {
+        self.inner.clone()
     }
 
     fn run<'a>(&'a self, call: Invocation<'a>) -> LocalBoxFuture<'a, Result<(), RecordError>> {

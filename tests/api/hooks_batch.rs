@@ -125,6 +125,7 @@ async fn batch_members_run_their_request_and_model_hooks_and_commit_together() {
             "request b",
             "success a",
             "success b",
+            "validate p slug=plain-p",
         ]
     );
 }
@@ -404,4 +405,37 @@ async fn a_submitted_id_survives_the_create_hooks_alone_and_in_a_batch() {
     assert_eq!(alone["slug"], "m-x", "{alone}");
     assert_eq!(status, 200, "{body}");
     assert_eq!(body[0]["body"]["id"], "plainitem000001", "{body}");
+}
+
+#[tokio::test]
+async fn on_record_validate_runs_before_each_create_and_update_and_a_throw_keeps_nothing() {
+    let app = app_with_batch_hooks().await;
+
+    let created = app.create_record_ok("plain", json!({"title": "v"})).await;
+    let id = created["id"].as_str().expect("id");
+    let patch = app.update_record("plain", id, json!({"title": "w"})).await;
+    let (refused, refusal) = status_json(
+        app.create_record("plain", json!({"title": "invalid"}))
+            .await,
+    )
+    .await;
+    let (batch_status, batch_body) =
+        su_batch(&app, vec![create("plain", "x"), create("plain", "invalid")]).await;
+
+    assert_eq!(patch.status(), 200);
+    assert_eq!(refused, 400, "{refusal}");
+    assert_eq!(
+        refusal["message"], "Refused by the validate hook.",
+        "{refusal}"
+    );
+    assert_eq!(batch_status, 400, "{batch_body}");
+    let (index, response) = failed_member(&batch_body);
+    assert_eq!(index, "1", "{batch_body}");
+    assert_eq!(response["message"], "Refused by the validate hook.");
+    assert_eq!(column(&app, "plain", "title").await, ["w"]);
+    assert_eq!(
+        events(&app).await,
+        ["validate v slug=plain-v", "validate w slug=plain-v"],
+        "it saw onRecordCreate's change; the refused writes left nothing"
+    );
 }
