@@ -439,3 +439,41 @@ async fn on_record_validate_runs_before_each_create_and_update_and_a_throw_keeps
         "it saw onRecordCreate's change; the refused writes left nothing"
     );
 }
+
+#[tokio::test]
+async fn a_member_hook_that_runs_past_its_time_limit_fails_the_batch_and_the_server_keeps_serving()
+{
+    let app = app_with_batch_hooks().await;
+
+    let (status, body) = su_batch(&app, vec![create("items", "a"), create("items", "spin")]).await;
+    let after = app.create_record("items", json!({"title": "later"})).await;
+
+    assert_eq!(status, 400, "{body}");
+    let (index, response) = failed_member(&body);
+    assert_eq!(index, "1", "{body}");
+    assert_eq!(
+        response["status"], 500,
+        "a limit is a 500 without details: {body}"
+    );
+    assert_eq!(after.status(), 200, "the server keeps serving");
+    assert_eq!(column(&app, "items", "title").await, ["later"]);
+}
+
+#[tokio::test]
+async fn a_full_batch_of_hooked_members_commits_every_member() {
+    let app = app_with_batch_hooks().await;
+    let members: Vec<Value> = (0..50)
+        .map(|i| create("items", &format!("n{i:02}")))
+        .collect();
+
+    let (status, body) = su_batch(&app, members).await;
+
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body.as_array().map(Vec::len), Some(50));
+    assert_eq!(column(&app, "items", "title").await.len(), 50);
+    let seen = events(&app).await;
+    assert_eq!(
+        seen.iter().filter(|e| e.starts_with("success ")).count(),
+        50
+    );
+}
