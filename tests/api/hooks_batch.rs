@@ -20,7 +20,8 @@ async fn app_with_batch_hooks() -> TestApp {
     // items: everyone creates, only superusers update or delete.
     app.create_collection_ok(json!({
         "name": "items", "listRule": "", "viewRule": "", "createRule": "",
-        "fields": [{"name": "title", "type": "text"}, {"name": "slug", "type": "text"}]
+        "fields": [{"name": "title", "type": "text"}, {"name": "slug", "type": "text"},
+                   {"name": "doc", "type": "file", "maxSelect": 1, "maxSize": 1000}]
     }))
     .await;
     app.create_collection_ok(json!({
@@ -476,4 +477,50 @@ async fn a_full_batch_of_hooked_members_commits_every_member() {
         seen.iter().filter(|e| e.starts_with("success ")).count(),
         50
     );
+}
+
+/// A multipart batch: `titles` as item creates, a file for the first.
+fn batch_with_file(titles: &[&str]) -> reqwest::multipart::Form {
+    let requests: Vec<Value> = titles.iter().map(|t| create("items", t)).collect();
+    let file = reqwest::multipart::Part::bytes(b"hello".to_vec())
+        .file_name("a.txt")
+        .mime_str("text/plain")
+        .expect("mime");
+    reqwest::multipart::Form::new()
+        .part("requests.0.doc", file)
+        .text("@jsonPayload", json!({ "requests": requests }).to_string())
+}
+
+#[tokio::test]
+async fn a_hooked_batch_keeps_its_files_only_when_it_commits() {
+    let app = app_with_batch_hooks().await;
+    let token = app.superuser_token.clone();
+
+    let refused = app
+        .send_form(
+            Method::POST,
+            "/api/batch",
+            Some(&token),
+            batch_with_file(&["a", "refuse-request"]),
+        )
+        .await;
+    let refused_status = refused.status();
+    let files_after_refusal = app.stored_files();
+    let (status, body) = status_json(
+        app.send_form(
+            Method::POST,
+            "/api/batch",
+            Some(&token),
+            batch_with_file(&["b", "c"]),
+        )
+        .await,
+    )
+    .await;
+
+    assert_eq!(refused_status, 400);
+    assert!(files_after_refusal.is_empty(), "{files_after_refusal:?}");
+    assert_eq!(status, 200, "{body}");
+    let name = body[0]["body"]["doc"].as_str().expect("file name");
+    assert!(name.starts_with('a') && name.ends_with(".txt"), "{body}");
+    assert_eq!(app.stored_files().len(), 1, "{:?}", app.stored_files());
 }
