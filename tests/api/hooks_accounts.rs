@@ -284,3 +284,51 @@ async fn an_oauth2_sign_up_runs_the_create_hooks_and_a_throwing_one_keeps_nothin
         "bob's hooks wrote inside the rolled-back sign-up: {seen:?}"
     );
 }
+
+#[tokio::test]
+async fn forged_or_misused_tokens_never_reach_the_hooks() {
+    let (app, sink) = app_with_account_hooks().await;
+    let created = user(&app, "victim@example.com").await;
+    let verify = mailed_token(&app, &sink, "request-verification", "victim@example.com").await;
+    let mut forged = verify.clone();
+    forged.pop();
+    forged.push(if verify.ends_with('A') { 'B' } else { 'A' });
+
+    for (path, body, why) in [
+        (
+            "confirm-verification",
+            json!({"token": "garbage"}),
+            "not a token",
+        ),
+        (
+            "confirm-verification",
+            json!({"token": forged}),
+            "a forged signature",
+        ),
+        (
+            "confirm-password-reset",
+            json!({"token": verify, "password": NEW_PASSWORD, "passwordConfirm": NEW_PASSWORD}),
+            "a verification token used for a reset",
+        ),
+        (
+            "confirm-email-change",
+            json!({"token": verify, "password": PASSWORD}),
+            "a verification token used for an email change",
+        ),
+    ] {
+        let (status, answer) = post(&app, path, body).await;
+        assert_eq!(status, 400, "{why}: {answer}");
+    }
+
+    let record = stored(&app, created["id"].as_str().expect("id")).await;
+    assert_eq!(record["verified"], false, "{record}");
+    assert_eq!(record["name"], "signed-up", "no update hook ran: {record}");
+    assert_eq!(
+        login_status(&app, "victim@example.com", PASSWORD).await,
+        200
+    );
+    assert!(
+        !events(&app).await.iter().any(|e| e.contains("update")),
+        "no update hook ran"
+    );
+}
