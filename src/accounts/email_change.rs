@@ -11,7 +11,7 @@ use super::purpose::{
 use crate::auth::token::Purpose;
 use crate::auth::{AuthError, password};
 use crate::db::{Db, DbError, ident};
-use crate::realtime::Hub;
+use crate::records::Backend;
 use crate::records::validate;
 use crate::schema::CompiledCollection;
 use crate::validation::FieldError;
@@ -62,12 +62,12 @@ pub async fn request_email_change(
 /// `confirm-email-change`: with the current password, moves the record to
 /// the new email. Returns the record's id.
 pub async fn confirm_email_change(
-    db: &Db,
-    hub: &Hub,
+    backend: Backend<'_>,
     collection: Arc<CompiledCollection>,
     raw_token: &str,
     password_plain: &str,
 ) -> Result<String, AuthError> {
+    let db = backend.db;
     let (id, _, claims) = check_token(db, &collection, Purpose::EmailChange, raw_token).await?;
     if password_plain.is_empty() {
         return Err(invalid("password", FieldError::required()));
@@ -97,6 +97,6 @@ pub async fn confirm_email_change(
         .and_then(Value::as_str)
         .unwrap_or_default()
         .to_owned();
-    save_credentials(db, hub, &collection, id.clone(), None, Some(new_email)).await?;
+    save_credentials(backend, &collection, id.clone(), None, Some(new_email)).await?;
     Ok(id)
 }

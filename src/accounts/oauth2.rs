@@ -11,7 +11,8 @@ use crate::auth::AuthError;
 use crate::auth::oauth2::OAuth2User;
 use crate::db::{Db, ident};
 use crate::realtime::{Changes, Hub};
-use crate::records::{self, RecordError, system};
+use crate::records::session::Session;
+use crate::records::{self, AfterCommit, Backend, RecordError, WriteHooks, system};
 use crate::schema::{CompiledCollection, FieldKind, Snapshot, autogen};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::{Map, Value, json};
@@ -299,6 +300,7 @@ pub async fn sign_up(
     db: &Db,
     hub: &Hub,
     store: &crate::files::Store,
+    hooks: Option<Arc<dyn WriteHooks>>,
     snapshot: Arc<Snapshot>,
     collection: &Arc<CompiledCollection>,
     provider: &'static str,
@@ -307,6 +309,19 @@ pub async fn sign_up(
     body: Map<String, Value>,
     uploads: Vec<records::Upload>,
 ) -> Result<String, RecordError> {
+    if let Some(hooks) = hooks.filter(|h| records::hooked::wanted_create(&**h, collection)) {
+        let signup = HookedSignUp {
+            db,
+            hub,
+            store,
+            hooks,
+            provider,
+            user,
+        };
+        return signup
+            .run(snapshot, collection, caller, body, uploads)
+            .await;
+    }
     let prepared =
         records::prepare_create(&snapshot, collection.clone(), caller, body, &uploads).await?;
     // The avatar is placed durably before the record that names it commits,
@@ -323,4 +338,62 @@ pub async fn sign_up(
         crate::files::remove(store, placed, Vec::new()).await;
     }
     outcome
+}
+
+/// A sign-up the model hooks see (`onRecordCreate` …, as PocketBase's
+/// sign-up saves the record): the create and the link share one write
+/// session, and `onRecordAfterCreate…` waits for its end.
+struct HookedSignUp<'a> {
+    db: &'a Db,
+    hub: &'a Hub,
+    store: &'a crate::files::Store,
+    hooks: Arc<dyn WriteHooks>,
+    provider: &'static str,
+    user: &'a OAuth2User,
+}
+
+impl HookedSignUp<'_> {
+    async fn run(
+        self,
+        snapshot: Arc<Snapshot>,
+        collection: &Arc<CompiledCollection>,
+        caller: records::Caller,
+        body: Map<String, Value>,
+        uploads: Vec<records::Upload>,
+    ) -> Result<String, RecordError> {
+        let session = Session::begin_in(None, self.db, self.hooks.session_limit());
+        let after = AfterCommit::new(self.hooks.clone(), snapshot.clone());
+        let backend = Backend {
+            db: self.db,
+            store: self.store,
+            hub: self.hub,
+            hooks: Some(&after),
+            session: Some(&session),
+        };
+        let created =
+            records::create(backend, snapshot, collection.clone(), caller, body, uploads).await;
+        let linked = match created {
+            // A hook that never called e.next() created nothing to link.
+            Ok(record) => match record["id"].as_str().filter(|id| !id.is_empty()) {
+                Some(id) => {
+                    let (c, id, user) = (collection.clone(), id.to_owned(), self.user.clone());
+                    let provider = self.provider;
+                    session
+                        .run(move |tx, changes| {
+                            link_new_in(tx, &c, &id, provider, &user, changes)?;
+                            Ok(id)
+                        })
+                        .await
+                }
+                None => Err(RecordError::BadQuery("Failed to create record.".into())),
+            },
+            Err(e) => Err(e),
+        };
+        let ended = session.end(linked.is_ok(), self.store, self.hub).await;
+        after
+            .flush(linked.is_ok() && ended.is_ok(), "Failed to create record.")
+            .await;
+        ended?;
+        linked
+    }
 }

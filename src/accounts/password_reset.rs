@@ -7,7 +7,7 @@ use super::purpose::{Outgoing, check_token, find, outgoing, require_email, save_
 use crate::auth::token::Purpose;
 use crate::auth::{AuthError, password};
 use crate::db::Db;
-use crate::realtime::Hub;
+use crate::records::Backend;
 use crate::schema::{CompiledCollection, FieldKind};
 use crate::validation::{FieldError, ValidationErrors};
 use serde_json::json;
@@ -72,16 +72,16 @@ fn check_new_password(
 /// `confirm-password-reset`: sets the new password; every earlier token
 /// dies. Returns the record's id.
 pub async fn confirm_password_reset(
-    db: &Db,
-    hub: &Hub,
+    backend: Backend<'_>,
     collection: Arc<CompiledCollection>,
     raw_token: &str,
     password_plain: &str,
     confirm: &str,
 ) -> Result<String, AuthError> {
-    let (id, _, _) = check_token(db, &collection, Purpose::PasswordReset, raw_token).await?;
+    let (id, _, _) =
+        check_token(backend.db, &collection, Purpose::PasswordReset, raw_token).await?;
     check_new_password(&collection, password_plain, confirm)?;
     let hash = password::hash(password_plain.to_owned()).await?;
-    save_credentials(db, hub, &collection, id.clone(), Some(hash), None).await?;
+    save_credentials(backend, &collection, id.clone(), Some(hash), None).await?;
     Ok(id)
 }

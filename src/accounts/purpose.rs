@@ -12,7 +12,7 @@ use crate::auth::token::{self, Purpose};
 use crate::auth::{AuthError, purpose_duration, purpose_key};
 use crate::db::{Db, DbError, ident};
 use crate::mail::TemplateVars;
-use crate::realtime::Hub;
+use crate::records::{Backend, SystemWrite};
 use crate::records::{RecordError, system};
 use crate::schema::{CompiledCollection, autogen};
 use crate::validation::{FieldError, ValidationErrors};
@@ -160,16 +160,20 @@ pub(super) async fn check_token(
 /// the email field — domains included — uniqueness, realtime). An email
 /// refused by the field is reported under `newEmail`, the flow's own name.
 pub(super) async fn save_credentials(
-    db: &Db,
-    hub: &Hub,
+    backend: Backend<'_>,
     collection: &Arc<CompiledCollection>,
     id: String,
     hash: Option<String>,
     new_email: Option<String>,
 ) -> Result<(), AuthError> {
-    let collection = collection.clone();
     let changes_email = new_email.is_some();
-    let written = system::system_write(db, hub, move |tx, changes| {
+    // What the model hooks see change (never the hash or the tokenKey).
+    let mut shown = Map::from_iter([("verified".to_owned(), json!(true))]);
+    if let Some(email) = &new_email {
+        shown.insert("email".into(), json!(email));
+    }
+    let (c, target) = (collection.clone(), id.clone());
+    let write: SystemWrite = Box::new(move |tx, changes, from_hooks| {
         let mut fields = takeover::patch([("tokenKey", json!(autogen::token_key()))]);
         if let Some(hash) = hash {
             fields.insert("password".into(), json!(hash));
@@ -177,13 +181,13 @@ pub(super) async fn save_credentials(
         if let Some(email) = new_email {
             fields.insert("email".into(), json!(email));
         }
-        system::update(tx, &collection, &id, fields, changes)?.ok_or(RecordError::NotFound)?;
+        system::update(tx, &c, &target, fields, changes)?.ok_or(RecordError::NotFound)?;
         // Both prove control of the mailbox, so they also verify the email
         // (dropping OAuth2 links made before, as any verified upgrade does).
-        takeover::mark_verified(tx, &collection, &id, None, changes)?;
-        Ok(())
-    })
-    .await;
+        takeover::mark_verified(tx, &c, &target, None, changes)?;
+        system::hook_fields(tx, &c, &target, from_hooks, &["verified", "email"], changes)
+    });
+    let written = system::update_hooked(backend, collection.clone(), id, shown, write).await;
     match written {
         Err(RecordError::Invalid { mut errors, .. }) if changes_email => {
             errors.rename("email", "newEmail");

@@ -8,9 +8,9 @@ use super::takeover;
 use crate::auth::AuthError;
 use crate::auth::token::Purpose;
 use crate::db::Db;
-use crate::realtime::Hub;
-use crate::records::system;
+use crate::records::{Backend, SystemWrite, system};
 use crate::schema::CompiledCollection;
+use serde_json::{Map, Value};
 use std::sync::Arc;
 
 /// `request-verification`: a message for an existing, unverified account, else nothing.
@@ -43,26 +43,27 @@ pub async fn request_verification(
 /// password set by whoever registered the address must not work), and an
 /// upgrade drops OAuth2 links made before the address was proven.
 pub async fn confirm_verification(
-    db: &Db,
-    hub: &Hub,
+    backend: Backend<'_>,
     collection: Arc<CompiledCollection>,
     raw_token: &str,
 ) -> Result<String, AuthError> {
-    let (id, _, _) = check_token(db, &collection, Purpose::Verification, raw_token).await?;
+    let (id, _, _) = check_token(backend.db, &collection, Purpose::Verification, raw_token).await?;
     let new_password = if password_auth_enabled(&collection) {
         None
     } else {
         Some(takeover::random_password_hash().await?)
     };
-    let written = system::system_write(db, hub, move |tx, changes| {
-        let upgraded = takeover::mark_verified(tx, &collection, &id, None, changes)?;
+    let (c, target) = (collection.clone(), id.clone());
+    let write: SystemWrite = Box::new(move |tx, changes, from_hooks| {
+        let upgraded = takeover::mark_verified(tx, &c, &target, None, changes)?;
         if upgraded && let Some(hash) = new_password {
-            takeover::reset_password(tx, &collection, &id, Some(&hash), changes)?;
+            takeover::reset_password(tx, &c, &target, Some(&hash), changes)?;
         }
-        Ok(id)
-    })
-    .await?;
-    Ok(written)
+        system::hook_fields(tx, &c, &target, from_hooks, &["verified"], changes)
+    });
+    let shown = Map::from_iter([("verified".to_owned(), Value::Bool(true))]);
+    system::update_hooked(backend, collection, id.clone(), shown, write).await?;
+    Ok(id)
 }
 
 fn password_auth_enabled(collection: &CompiledCollection) -> bool {

@@ -643,8 +643,7 @@ pub async fn confirm_verification(
     let collection = auth_collection(&state, &path)?;
     refuse_superusers(&collection, SUPERUSERS_VERIFIED)?;
     accounts::verification::confirm_verification(
-        &state.db,
-        &state.realtime,
+        state.backend(),
         collection.clone(),
         &body.bind()?.token,
     )
@@ -683,8 +682,7 @@ pub async fn confirm_password_reset(
         ("passwordConfirm", &body.password_confirm),
     ])?;
     accounts::password_reset::confirm_password_reset(
-        &state.db,
-        &state.realtime,
+        state.backend(),
         collection.clone(),
         &body.token,
         &body.password,
@@ -725,8 +723,7 @@ pub async fn confirm_email_change(
     let body = body.bind()?;
     require(&[("token", &body.token), ("password", &body.password)])?;
     accounts::email_change::confirm_email_change(
-        &state.db,
-        &state.realtime,
+        state.backend(),
         collection.clone(),
         &body.token,
         &body.password,

@@ -22,6 +22,7 @@ use super::respond;
 use crate::auth::Principal;
 use crate::db::{DbError, ident};
 use crate::files::{self, BlobKey, Staged};
+use crate::records::session::Session;
 use crate::records::{
     self, Cleanup, ExpandTree, PreparedCreate, PreparedDelete, PreparedUpdate, RecordError, Upload,
 };
@@ -53,7 +54,7 @@ fn deadline(timeout_secs: u64) -> Instant {
 
 /// A batch past its deadline. PocketBase answers 400, not 408, so browsers
 /// do not silently retry.
-fn timed_out() -> ApiError {
+pub(super) fn timed_out() -> ApiError {
     ApiError::bad_request("Batch transaction failed.")
 }
 
@@ -65,7 +66,7 @@ enum Op {
 
 /// How a sub-request's answer is shaped after the commit: its `expand`
 /// (read as its caller) and its `fields`.
-struct Shape {
+pub(super) struct Shape {
     collection: Arc<crate::schema::CompiledCollection>,
     caller: records::Caller,
     expand: Option<ExpandTree>,
@@ -75,8 +76,13 @@ struct Shape {
 }
 
 impl Shape {
+    /// The sub-request's own query.
+    pub(super) fn query(&self) -> &std::collections::HashMap<String, String> {
+        &self.caller.query
+    }
+
     /// The committed record as the sub-request alone would answer it.
-    async fn answer(self, state: &AppState, record: Value) -> Result<Value, ApiError> {
+    pub(super) async fn answer(self, state: &AppState, record: Value) -> Result<Value, ApiError> {
         let record = match self.expand {
             Some(tree) => records::expand(
                 &state.db,
@@ -127,19 +133,19 @@ fn well_encoded(s: &str) -> bool {
 }
 
 /// A sub-request failure: its index and the error it would have answered alone.
-struct Failed {
+pub(super) struct Failed {
     index: usize,
     error: ApiError,
 }
 
-fn failed(index: usize, error: impl Into<ApiError>) -> Failed {
+pub(super) fn failed(index: usize, error: impl Into<ApiError>) -> Failed {
     Failed {
         index,
         error: error.into(),
     }
 }
 
-fn batch_failed(f: Failed) -> ApiError {
+pub(super) fn batch_failed(f: Failed) -> ApiError {
     let mut errors = Map::new();
     errors.insert(
         f.index.to_string(),
@@ -237,6 +243,17 @@ pub async fn batch(
         context: "batch",
         ..base
     };
+    if let Some(hooks) = super::batch_hooked::wanted(&state) {
+        let batch = super::batch_hooked::Batch {
+            state: &state,
+            req: &req,
+            who: &who,
+            base: &base,
+            deadline,
+        };
+        let answers = super::batch_hooked::run(&batch, hooks, &requests, files_by_request).await?;
+        return respond::json(&req, Value::Array(answers), false);
+    }
     let snapshot = state.registry.snapshot();
     let preparing = async {
         let mut ops = Vec::with_capacity(requests.len());
@@ -396,23 +413,34 @@ fn apply_all(
 }
 
 /// What a sub-request does once an upsert is resolved.
-enum Target {
+pub(super) enum Target {
     Create,
     Update(String),
     Delete(String),
 }
 
-/// Validates one sub-request and prepares it (rate limits, rules, input,
-/// password hashes).
-async fn prepare(
+/// One sub-request, parsed and admitted by the rate limiter: what it does,
+/// to which collection, as whom, and how its answer is shaped.
+pub(super) struct Resolved {
+    pub target: Target,
+    pub collection: Arc<crate::schema::CompiledCollection>,
+    pub caller: records::Caller,
+    pub body: Map<String, Value>,
+    /// The member's own method and path (an upsert's resolved one).
+    pub method: &'static str,
+    pub path: String,
+    pub shape: Shape,
+}
+
+/// Parses one sub-request and checks its rate limit.
+pub(super) async fn resolve(
     state: &AppState,
     req: &HttpRequest,
     who: &Principal,
-    snapshot: &std::sync::Arc<crate::schema::Snapshot>,
     base: &records::Caller,
     request: &Value,
-    uploads: Vec<Upload>,
-) -> Result<(Op, Shape, Vec<(Staged, BlobKey)>), ApiError> {
+    session: Option<&Arc<Session>>,
+) -> Result<Resolved, ApiError> {
     let method = request
         .get("method")
         .and_then(Value::as_str)
@@ -449,7 +477,7 @@ async fn prepare(
         ("DELETE", Some(id)) => Target::Delete(id),
         // An upsert becomes the update or create it resolves to, as in PocketBase.
         ("PUT", None) => match body.get("id").and_then(Value::as_str) {
-            Some(id) if !id.is_empty() && exists(state, &collection, id).await? => {
+            Some(id) if !id.is_empty() && exists(state, &collection, id, session).await? => {
                 Target::Update(id.to_owned())
             }
             _ => Target::Create,
@@ -500,6 +528,36 @@ async fn prepare(
         fields,
         enrich,
     };
+    Ok(Resolved {
+        target,
+        collection,
+        caller,
+        body,
+        method: member_method,
+        path,
+        shape,
+    })
+}
+
+/// Validates one sub-request and prepares it (rate limits, rules, input,
+/// password hashes).
+async fn prepare(
+    state: &AppState,
+    req: &HttpRequest,
+    who: &Principal,
+    snapshot: &std::sync::Arc<crate::schema::Snapshot>,
+    base: &records::Caller,
+    request: &Value,
+    uploads: Vec<Upload>,
+) -> Result<(Op, Shape, Vec<(Staged, BlobKey)>), ApiError> {
+    let Resolved {
+        target,
+        collection,
+        caller,
+        body,
+        shape,
+        ..
+    } = resolve(state, req, who, base, request, None).await?;
     let op = match target {
         Target::Create => Op::Create(Box::new(
             records::prepare_create(snapshot, collection, caller, body, &uploads).await?,
@@ -528,23 +586,27 @@ async fn prepare(
     Ok((op, shape, staged))
 }
 
+/// Whether record `id` exists (inside `session` when the batch holds one,
+/// so a record an earlier member created counts).
 async fn exists(
     state: &AppState,
     collection: &crate::schema::CompiledCollection,
     id: &str,
+    session: Option<&Arc<Session>>,
 ) -> Result<bool, ApiError> {
     let sql = format!(
         "SELECT EXISTS(SELECT 1 FROM {} WHERE id = ?1)",
         ident(collection.name.as_str())
     );
     let id = id.to_owned();
-    Ok(state
-        .db
-        .read(move |c| {
-            c.query_row(&sql, [id], |r| r.get(0))
-                .map_err(RecordError::from)
-        })
-        .await?)
+    let read = move |c: &Connection| {
+        c.query_row(&sql, [id], |r| r.get(0))
+            .map_err(RecordError::from)
+    };
+    Ok(match session {
+        Some(s) => s.run(move |c, _| read(c)).await?,
+        None => state.db.read(read).await?,
+    })
 }
 
 #[cfg(test)]

@@ -62,6 +62,7 @@ impl AppState {
                 .hooks
                 .as_ref()
                 .map(|h| h as &dyn crate::records::WriteHooks),
+            session: None,
         }
     }
 }

@@ -121,7 +121,7 @@ async fn custom_route(
 /// `e.realIP()` is the client address as every other check resolves it
 /// (`client_ip`: the trusted proxy headers, else the peer), so a hook's
 /// `superuserIPs` check agrees with the REST endpoints'.
-fn request_event(req: &HttpRequest, who: &Principal, state: &AppState) -> Value {
+pub(super) fn request_event(req: &HttpRequest, who: &Principal, state: &AppState) -> Value {
     let headers: Map<String, Value> = req
         .headers()
         .iter()
@@ -182,7 +182,7 @@ fn auth_record(who: &Principal) -> Value {
 }
 
 /// A limit or engine failure: 500, details in the log.
-fn fault(f: Fault) -> ApiError {
+pub(super) fn fault(f: Fault) -> ApiError {
     tracing::error!(target: "ferrobase::hooks", error = %f, "hook failed");
     ApiError::from(HookError::internal())
 }
@@ -297,6 +297,7 @@ pub(super) async fn around(
     event["collection"] = collection_ref(collection);
     event["record"] = before.record;
     event["action"] = json!("write");
+    event["isNew"] = json!(before.hook == "onRecordCreateRequest");
     // What `e.next()` writes when no hook read the record.
     let submitted = before.body;
     let action: Action = Box::new(move |fields| {
@@ -628,7 +629,7 @@ pub(super) async fn enrich_one(enrich: Option<Enrich>, record: Value) -> Result<
     }
 }
 
-fn collection_ref(collection: &CompiledCollection) -> Value {
+pub(super) fn collection_ref(collection: &CompiledCollection) -> Value {
     json!({
         "id": collection.id,
         "name": collection.name.as_str(),

@@ -5,6 +5,7 @@
 mod auth;
 mod backups;
 mod batch;
+mod batch_hooked;
 mod client_ip;
 mod collections;
 mod crons;

@@ -15,6 +15,7 @@ use crate::records;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 use serde_json::{Map, Value};
+use std::sync::Arc;
 
 /// `{provider, code, codeVerifier, redirectURL, createData?, mfaId?}`
 /// (`redirectUrl` is the SDKs' older spelling).
@@ -120,10 +121,15 @@ pub async fn with_oauth2(
             )
             .await;
             let body = accounts::oauth2::signup_body(&collection, create_data, &user);
+            let hooks = state
+                .hooks
+                .clone()
+                .map(|h| Arc::new(h) as Arc<dyn records::WriteHooks>);
             let id = accounts::oauth2::sign_up(
                 &state.db,
                 &state.realtime,
                 &state.store,
+                hooks,
                 state.registry.snapshot(),
                 &collection,
                 provider.spec.name,

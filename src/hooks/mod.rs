@@ -131,6 +131,7 @@ pub const SUPPORTED_HOOKS: &[&str] = &[
     "onRecordDeleteRequest",
     "onRecordViewRequest",
     "onRecordsListRequest",
+    "onRecordValidate",
 ];
 
 /// Limits of one invocation.
@@ -399,16 +400,21 @@ impl WriteHooks for ModelHooks {
         self.timeout + SESSION_MARGIN
     }
 
+    fn shared(&self) -> std::sync::Arc<dyn WriteHooks> {
+        std::sync::Arc::new(self.clone())
+    }
+
     fn run<'a>(
         &'a self,
         call: records::hooked::Invocation<'a>,
     ) -> LocalBoxFuture<'a, Result<(), RecordError>> {
         Box::pin(async move {
             let c = call.collection;
+            let is_new = call.is_new;
             let unchanged = call
                 .next
                 .is_some()
-                .then(|| changed_fields(&call.record, &call.changed));
+                .then(|| changed_fields(&call.record, &call.changed, is_new));
             let event = json!({
                 "collection": {
                     "id": c.id,
@@ -419,6 +425,7 @@ impl WriteHooks for ModelHooks {
                 "changed": call.changed,
                 "error": call.error,
                 "action": if call.next.is_some() { "write" } else { "none" },
+                "isNew": is_new,
             });
             let map_error = self.map_error;
             let action: Option<Action> = call.next.map(|next| -> Action {
@@ -459,12 +466,13 @@ impl WriteHooks for ModelHooks {
 
 /// The fields `e.next()` writes when no hook touched the record: the
 /// changed ones, without `id` once the record exists (the prelude's
-/// `Record.__changes`).
-fn changed_fields(record: &Value, changed: &[String]) -> Map<String, Value> {
-    let persisted = record
-        .get("id")
-        .and_then(Value::as_str)
-        .is_some_and(|id| !id.is_empty());
+/// `Record.__changes`). A record being created keeps a submitted `id`.
+fn changed_fields(record: &Value, changed: &[String], is_new: bool) -> Map<String, Value> {
+    let persisted = !is_new
+        && record
+            .get("id")
+            .and_then(Value::as_str)
+            .is_some_and(|id| !id.is_empty());
     changed
         .iter()
         .filter(|k| !(persisted && k.as_str() == "id"))
@@ -479,6 +487,10 @@ impl WriteHooks for Hooks {
 
     fn session_limit(&self) -> Duration {
         self.model.session_limit()
+    }
+
+    fn shared(&self) -> std::sync::Arc<dyn WriteHooks> {
+        self.model.shared()
     }
 
     fn run<'a>(
@@ -617,14 +629,23 @@ impl Hooks {
         event: &Value,
         action: Option<Action>,
     ) -> Result<Outcome, Fault> {
-        self.submit(
-            engine::Call::Record {
-                hook,
-                event: engine::RecordEvent::split(event),
-            },
-            action,
-        )
-        .await
+        self.run_record_in(hook, event, action, None).await
+    }
+
+    /// [`Hooks::run_record`] with the handlers' writes (theirs and
+    /// `e.next()`'s) joining `session` (a batch's transaction).
+    pub(crate) async fn run_record_in(
+        &self,
+        hook: &'static str,
+        event: &Value,
+        action: Option<Action>,
+        session: Option<std::sync::Arc<crate::records::session::Session>>,
+    ) -> Result<Outcome, Fault> {
+        let call = engine::Call::Record {
+            hook,
+            event: engine::RecordEvent::split(event),
+        };
+        self.submit_in(call, action, session).await
     }
 
     /// Runs `onRecordEnrich` over `event.records`; answers them as shown.
@@ -639,11 +660,20 @@ impl Hooks {
     }
 
     async fn submit(&self, call: engine::Call, action: Option<Action>) -> Result<Outcome, Fault> {
+        self.submit_in(call, action, None).await
+    }
+
+    async fn submit_in(
+        &self,
+        call: engine::Call,
+        action: Option<Action>,
+        session: Option<std::sync::Arc<crate::records::session::Session>>,
+    ) -> Result<Outcome, Fault> {
         let (reply, outcome) = tokio::sync::oneshot::channel();
         let job = engine::Job {
             call,
             action,
-            session: None,
+            session,
             reply,
         };
         // On a hook thread waiting in `e.next()` (a create answer enriched

@@ -4,6 +4,7 @@
 //! realtime subscriber may see of a committed change.
 
 mod access;
+mod after_commit;
 mod aggregate;
 mod auth_records;
 mod broadcast;
@@ -24,11 +25,12 @@ pub mod value;
 mod write;
 
 pub use access::Caller;
+pub use after_commit::AfterCommit;
 pub use aggregate::{AggregateQuery, MAX_AGGREGATE_GROUPS, aggregate, parse_aggregate_query};
 pub use broadcast::visible;
 pub use expand::{ExpandTree, MAX_EXPAND_DEPTH, expand};
 pub use files::{Cleanup, Upload};
-pub use hooked::{Next, Stage, WriteHooks};
+pub use hooked::{Next, Stage, SystemWrite, WriteHooks};
 // For hooks' `$app.recordQuery`, which selects rows with its own WHERE.
 pub use list::{ListPage, ListQuery, list, list_searched, list_with_params, parse_list_query};
 pub use marks::{SNIPPET_TOKENS, search_marks};

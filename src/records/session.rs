@@ -124,7 +124,14 @@ impl Session {
     /// A new session: a child of the current one, or an outermost session
     /// that may hold the writer at most `limit`.
     pub fn begin(db: &Db, limit: Duration) -> Arc<Session> {
-        match current() {
+        Self::begin_in(current(), db, limit)
+    }
+
+    /// A new session inside `parent` (its child), or an outermost one when
+    /// `parent` is `None`: for a caller that holds its session explicitly
+    /// (a batch on an HTTP worker, where the per-thread stack is not used).
+    pub fn begin_in(parent: Option<Arc<Session>>, db: &Db, limit: Duration) -> Arc<Session> {
+        match parent {
             Some(parent) => Arc::new(Session {
                 root: parent.root.clone(),
                 depth: parent.depth + 1,

@@ -12,7 +12,9 @@
 
 use super::RecordError;
 use super::access::Access;
+use super::hooked::SystemWrite;
 use super::read::load;
+use super::write::Backend;
 use super::write::{
     UPDATE_FAILED, change, invalid, stamp_autodates, unique_violation, write_update,
 };
@@ -21,6 +23,7 @@ use crate::realtime::{Action, Changes, Hub};
 use crate::schema::{CompiledCollection, FieldKind};
 use rusqlite::Connection;
 use serde_json::{Map, Value};
+use std::sync::Arc;
 
 /// The record `id` as stored (every field, hidden ones included), if it exists.
 pub fn current(
@@ -79,5 +82,67 @@ pub async fn system_write<T: Send + 'static>(
     hub: &Hub,
     f: impl FnOnce(&Connection, &mut Changes) -> Result<T, RecordError> + Send + 'static,
 ) -> Result<T, RecordError> {
-    super::write::write_and_publish(db, hub, f).await
+    super::write::write_and_publish(db, hub, super::session::current(), f).await
+}
+
+/// Runs a flow's change of record `id` as an update the model hooks see:
+/// `onRecordUpdate` around it (its `e.record` is the stored record with
+/// `shown` set; whatever else a handler sets reaches `write`), then
+/// `onRecordAfterUpdate…` — as PocketBase's flows save through `app.Save`.
+/// Without such hooks it is [`system_write`] of `write`.
+pub async fn update_hooked(
+    backend: Backend<'_>,
+    collection: Arc<CompiledCollection>,
+    id: String,
+    shown: Map<String, Value>,
+    write: SystemWrite,
+) -> Result<(), RecordError> {
+    let hooks = backend
+        .hooks
+        .filter(|h| super::hooked::wanted(*h, super::hooked::Stage::Update, &collection));
+    let Some(hooks) = hooks else {
+        let joined = backend.joined();
+        return super::write::write_and_publish(backend.db, backend.hub, joined, move |tx, ch| {
+            write(tx, ch, Map::new())
+        })
+        .await;
+    };
+    let mut record = super::write::stored(&backend, &collection, &id).await?;
+    record.extend(shown.clone());
+    let plain = super::hooked::Plain::System { id, write };
+    super::hooked::write(
+        hooks,
+        backend,
+        collection,
+        Value::Object(record),
+        shown,
+        plain,
+    )
+    .await
+    .map(|_| ())
+}
+
+/// Applies the fields a model hook set beside a flow's own (`owned`, which
+/// the flow writes itself): plain fields of the collection only, never a
+/// password (its value would be taken for a hash), `id` or `tokenKey`.
+pub fn hook_fields(
+    tx: &Connection,
+    collection: &CompiledCollection,
+    id: &str,
+    mut fields: Map<String, Value>,
+    owned: &[&str],
+    changes: &mut Changes,
+) -> Result<(), RecordError> {
+    fields.retain(|name, _| {
+        !owned.contains(&name.as_str())
+            && !["id", "tokenKey"].contains(&name.as_str())
+            && collection
+                .field(name)
+                .is_some_and(|f| !matches!(f.kind, FieldKind::Password { .. }))
+    });
+    if fields.is_empty() {
+        return Ok(());
+    }
+    update(tx, collection, id, fields, changes)?.ok_or(RecordError::NotFound)?;
+    Ok(())
 }

@@ -235,6 +235,16 @@ pub struct Backend<'a> {
     pub hub: &'a Hub,
     /// JavaScript model hooks (`onRecordCreate` …); `None` without hooks.
     pub hooks: Option<&'a dyn WriteHooks>,
+    /// The write session the write joins, when its caller holds one
+    /// explicitly (a batch with hooks); else the thread's current one.
+    pub session: Option<&'a Arc<session::Session>>,
+}
+
+impl Backend<'_> {
+    /// The session writes join: the explicit one, else the thread's.
+    pub(super) fn joined(&self) -> Option<Arc<session::Session>> {
+        self.session.cloned().or_else(session::current)
+    }
 }
 
 /// A change to record `id` of `collection`, for realtime subscribers.
@@ -252,9 +262,10 @@ pub(crate) fn change(
 pub(super) async fn write_and_publish<T: Send + 'static>(
     db: &Db,
     hub: &Hub,
+    joined: Option<Arc<session::Session>>,
     f: impl FnOnce(&Connection, &mut Changes) -> Result<T, RecordError> + Send + 'static,
 ) -> Result<T, RecordError> {
-    if let Some(session) = session::current() {
+    if let Some(session) = joined {
         // Inside a hook's write session: its changes are published when it commits.
         return session.run(f).await;
     }
@@ -304,13 +315,14 @@ pub async fn create(
         .await;
     }
     let Backend { db, store, hub, .. } = backend;
+    let joined = backend.joined();
     let prepared = prepare_create(&snapshot, collection, caller, body, &uploads).await?;
     let placed = files::place(store, prepared.stage(uploads)?).await?;
-    let outcome = write_and_publish(db, hub, move |tx, changes| {
+    let outcome = write_and_publish(db, hub, joined.clone(), move |tx, changes| {
         prepared.apply(tx, &snapshot, changes)
     })
     .await;
-    settle(store, placed, outcome).await
+    settle(store, placed, joined, outcome).await
 }
 
 /// After the transaction: removes stale blobs on success, or the blobs this
@@ -318,11 +330,12 @@ pub async fn create(
 pub async fn settle(
     store: &Store,
     placed: Vec<BlobKey>,
+    joined: Option<Arc<session::Session>>,
     outcome: Result<Applied, RecordError>,
 ) -> Result<Value, RecordError> {
     match outcome {
         Ok(applied) => {
-            match session::current() {
+            match joined {
                 // Inside a hook's write session: files wait for its end.
                 Some(session) => session.hold_files(placed, applied.cleanup),
                 None => applied.cleanup.run(store).await,
@@ -527,7 +540,7 @@ pub async fn update(
     if let Some(hooks) = backend.hooks
         && hooked::wanted(hooks, hooked::Stage::Update, &collection)
     {
-        let mut record = stored(backend.db, &collection, &id).await?;
+        let mut record = stored(&backend, &collection, &id).await?;
         record.extend(body.clone());
         let plain = Plain::Update {
             snapshot,
@@ -546,14 +559,15 @@ pub async fn update(
         .await;
     }
     let Backend { db, store, hub, .. } = backend;
+    let joined = backend.joined();
     let prepared =
         prepare_update(db, snapshot.clone(), collection, caller, id, body, &uploads).await?;
     let placed = files::place(store, prepared.stage(uploads)?).await?;
-    let outcome = write_and_publish(db, hub, move |tx, changes| {
+    let outcome = write_and_publish(db, hub, joined.clone(), move |tx, changes| {
         prepared.apply(tx, &snapshot, changes)
     })
     .await;
-    settle(store, placed, outcome).await
+    settle(store, placed, joined, outcome).await
 }
 
 /// Resolves the delete rule; refuses to delete the last superuser.
@@ -624,7 +638,7 @@ pub async fn delete(
     if let Some(hooks) = backend.hooks
         && hooked::wanted(hooks, hooked::Stage::Delete, &collection)
     {
-        let record = stored(backend.db, &collection, &id).await?;
+        let record = stored(&backend, &collection, &id).await?;
         let plain = Plain::Delete {
             snapshot,
             caller,
@@ -642,12 +656,13 @@ pub async fn delete(
         .map(|_| ());
     }
     let Backend { db, store, hub, .. } = backend;
+    let joined = backend.joined();
     let prepared = prepare_delete(db, &snapshot, collection, caller, id).await?;
-    let cleanup = write_and_publish(db, hub, move |tx, changes| {
+    let cleanup = write_and_publish(db, hub, joined.clone(), move |tx, changes| {
         prepared.apply(tx, &snapshot, changes)
     })
     .await?;
-    match session::current() {
+    match joined {
         Some(session) => session.hold_files(Vec::new(), cleanup),
         None => cleanup.run(store).await,
     }
@@ -656,15 +671,19 @@ pub async fn delete(
 
 /// The stored record with every field (a hook's `e.record` before an update
 /// or delete); a missing record is the write's own 404.
-async fn stored(
-    db: &Db,
+pub(super) async fn stored(
+    backend: &Backend<'_>,
     collection: &Arc<CompiledCollection>,
     id: &str,
 ) -> Result<Map<String, Value>, RecordError> {
     let (c, id) = (collection.clone(), id.to_owned());
-    let mut record = db
-        .read(move |conn| load(conn, &c, &id, &Access::All)?.ok_or(RecordError::NotFound))
-        .await?;
+    let read =
+        move |conn: &Connection| load(conn, &c, &id, &Access::All)?.ok_or(RecordError::NotFound);
+    // Inside a write session (a batch, a hook's) its uncommitted writes count.
+    let mut record = match backend.joined() {
+        Some(session) => session.run(move |conn, _| read(conn)).await?,
+        None => backend.db.read(read).await?,
+    };
     // Secrets stay out of hook code's view (PocketBase hides them on export too).
     for field in &collection.fields {
         if matches!(field.kind, FieldKind::Password { .. }) {

@@ -203,6 +203,87 @@ async fn the_auth_response_record_is_enriched_as_its_owner_and_never_shows_secre
     assert!(refreshed["record"].get("tokenKey").is_none(), "{refreshed}");
 }
 
+#[tokio::test]
+async fn impersonate_and_hook_built_auth_answers_are_enriched_as_the_record_logging_in() {
+    let app = app_with_enrich_hooks().await;
+    let (alice, _) = user(&app, "alice@example.com").await;
+    let su = app.superuser_token.clone();
+
+    let (status, impersonated) = send(
+        &app,
+        Method::POST,
+        &format!("/api/collections/users/impersonate/{alice}"),
+        Some(&su),
+        json!({}),
+    )
+    .await;
+    let (built, answer) = send(
+        &app,
+        Method::POST,
+        "/enrich/token",
+        Some(&su),
+        json!({"email": "alice@example.com"}),
+    )
+    .await;
+
+    assert_eq!(status, 200, "{impersonated}");
+    assert_eq!(built, 200, "{answer}");
+    for body in [&impersonated, &answer] {
+        let record = &body["record"];
+        assert_eq!(
+            record["whoami"],
+            alice.as_str(),
+            "e.auth is the record logging in, not the superuser asking: {body}"
+        );
+        for secret in ["password", "tokenKey"] {
+            assert!(record.get(secret).is_none(), "{secret}: {body}");
+        }
+        assert!(body["token"].is_string(), "{body}");
+    }
+}
+
+#[tokio::test]
+async fn a_hook_built_auth_answer_stays_superuser_only_and_a_throwing_enrich_refuses_it() {
+    let app = app_with_enrich_hooks().await;
+    let (_, alice_token) = user(&app, "alice@example.com").await;
+    app.create_record_ok(
+        "users",
+        json!({"email": "boom@example.com", "name": "boom", "password": PASSWORD, "passwordConfirm": PASSWORD}),
+    )
+    .await;
+    let su = app.superuser_token.clone();
+
+    for (token, why) in [
+        (None, "a guest"),
+        (Some(alice_token.as_str()), "a user"),
+        (Some("forged.token.value"), "a forged token"),
+    ] {
+        let (status, body) = send(
+            &app,
+            Method::POST,
+            "/enrich/token",
+            token,
+            json!({"email": "alice@example.com"}),
+        )
+        .await;
+        assert!(
+            (400..500).contains(&status) && body.get("token").is_none(),
+            "{why}: {status} {body}"
+        );
+    }
+    let (status, body) = send(
+        &app,
+        Method::POST,
+        "/enrich/token?expand=x",
+        Some(&su),
+        json!({"email": "boom@example.com"}),
+    )
+    .await;
+    assert_eq!(status, 400, "the enrich hook threw: {body}");
+    assert_eq!(body["message"], "Not enriched.", "{body}");
+    assert!(body.get("token").is_none(), "{body}");
+}
+
 /// Opens a stream subscribed to `notes/*` with `token`.
 async fn subscriber(app: &TestApp, token: Option<&str>) -> Sse {
     let sse = Sse::open(app).await;

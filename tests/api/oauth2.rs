@@ -431,7 +431,7 @@ async fn emails(state: Shared, req: actix_web::HttpRequest) -> HttpResponse {
 }
 
 /// Starts the provider; returns its base URL.
-async fn start_provider() -> String {
+pub(crate) async fn start_provider() -> String {
     let state = web::Data::new(Arc::new(Mutex::new(ProviderState::default())));
     let server = HttpServer::new(move || {
         App::new()
@@ -459,7 +459,7 @@ async fn start_provider() -> String {
     format!("http://127.0.0.1:{port}")
 }
 
-async fn enable_oidc(app: &TestApp, provider: &str) {
+pub(crate) async fn enable_oidc(app: &TestApp, provider: &str) {
     let (status, body) = status_json(
         app.update_collection(
             "users",
@@ -565,7 +565,7 @@ async fn oauth2_login(app: &TestApp, body: Value) -> (u16, Value) {
 /// A whole OAuth2 login through provider `name` (`oidc` is index 0, `oidc2`
 /// index 1) as the provider's user `hint`, optionally as a logged-in record
 /// and with `createData`.
-async fn oauth2_flow(
+pub(crate) async fn oauth2_flow(
     app: &TestApp,
     provider: &str,
     hint: &str,

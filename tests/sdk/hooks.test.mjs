@@ -95,6 +95,39 @@ describe('hooks and migrations from files', () => {
     assert.match(stats.code, /^[A-Z]{3}-\d{4}$/);
   });
 
+  test('batch members run their request hooks; one that throws fails the whole batch', async () => {
+    await pb.settings.update({ batch: { enabled: true } });
+    const before = await pb.collection('notes').getList(1, 1);
+
+    const ok = pb.createBatch();
+    ok.collection('notes').create({ title: 'Batch One' });
+    ok.collection('notes').create({ title: 'Batch Two' });
+    const results = await ok.send();
+    const refused = pb.createBatch();
+    refused.collection('notes').create({ title: 'Batch Three' });
+    refused.collection('notes').create({ title: 'A forbidden batch title' });
+    const err = await rejectionOf(() => refused.send());
+
+    assert.deepEqual(
+      results.map((r) => [r.status, r.body.slug]),
+      [
+        [200, 'batch-one'],
+        [200, 'batch-two'],
+      ],
+    );
+    assert.equal(err.status, 400);
+    assert.equal(err.response.message, 'Batch transaction failed.');
+    assert.deepEqual(err.response.data.requests, {
+      1: {
+        code: 'batch_request_failed',
+        message: 'Batch request failed.',
+        response: { status: 400, message: 'That title is not allowed.', data: {} },
+      },
+    });
+    const after = await pb.collection('notes').getList(1, 1);
+    assert.equal(after.totalItems, before.totalItems + 2, 'only the first batch was kept');
+  });
+
   test('a ValidationError in a thrown error keeps its code and message', async () => {
     const err = await rejectionOf(() => guest.send('/api/notes-validate', { method: 'POST' }));
     assert.equal(err.status, 400);

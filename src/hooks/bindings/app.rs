@@ -234,6 +234,7 @@ fn write(ctx: &Ctx<'_>, inv: &Invocation, op: &str, args: WithData) -> Result<Va
         store: &host.store,
         hub: &host.hub,
         hooks: model.as_ref().map(|m| m as &dyn records::WriteHooks),
+        session: None,
     };
     let snapshot = host.registry.snapshot();
     let caller = Caller::superuser();

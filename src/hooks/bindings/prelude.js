@@ -434,7 +434,8 @@
       // The record as e.next() wrote it: stored, nothing changed.
       if (json.collectionId) r.__c.id = json.collectionId;
     } else {
-      if (!json.id) r.__persisted = false;
+      // A record being created is new even with a submitted id.
+      if (!json.id || e.__head.isNew) r.__persisted = false;
       for (const k of e.__head.changed || []) r.__changed.add(k);
     }
     return r;
@@ -505,45 +506,56 @@
   // onRecordEnrich for each record of a response. A field outside the
   // caller's view appears only when a hook unhides it by name (its value
   // is then read as a superuser); new keys only with withCustomData(true).
+  function enrichRecords(ev, records) {
+    const c = ev.collection;
+    const fns = handlersFor("onRecordEnrich", c);
+    return records.map((json) => {
+      const e = baseEvent(ev, { resp: null });
+      e.collection = c;
+      e.record = Record.__stored(json);
+      e.record.__c = { id: c.id, name: c.name, type: c.type };
+      chain(e, fns, null);
+      const r = e.record;
+      const v = r.__v || { hidden: [], unhidden: [], custom: false };
+      const keys = new Set(Object.keys(json));
+      if (v.custom) for (const k of r.__changed) keys.add(k);
+      let full = null;
+      for (const k of v.unhidden) {
+        if (keys.has(k) || k === "password" || k === "tokenKey") continue;
+        if (!(k in r.__d) || !r.__changed.has(k)) {
+          // A deleted record (a realtime delete event) has nothing to read.
+          if (!full) {
+            try { full = call("findRecordById", { c: c.id, id: r.id }); } catch (_) { full = {}; }
+          }
+          if (k in full) r.__d[k] = full[k];
+        }
+        if (k in r.__d) keys.add(k);
+      }
+      for (const k of v.hidden) keys.delete(k);
+      const shown = {};
+      for (const k of keys) if (k in r.__d) shown[k] = r.__d[k];
+      return shown;
+    });
+  }
   G.__dispatchEnrich = (raw) => {
     const ev = JSON.parse(raw);
     const state = { resp: null };
-    const c = ev.collection;
-    const fns = handlersFor("onRecordEnrich", c);
     try {
-      const out = ev.records.map((json) => {
-        const e = baseEvent(ev, { resp: null });
-        e.collection = c;
-        e.record = Record.__stored(json);
-        e.record.__c = { id: c.id, name: c.name, type: c.type };
-        chain(e, fns, null);
-        const r = e.record;
-        const v = r.__v || { hidden: [], unhidden: [], custom: false };
-        const keys = new Set(Object.keys(json));
-        if (v.custom) for (const k of r.__changed) keys.add(k);
-        let full = null;
-        for (const k of v.unhidden) {
-          if (keys.has(k) || k === "password" || k === "tokenKey") continue;
-          if (!(k in r.__d) || !r.__changed.has(k)) {
-            // A deleted record (a realtime delete event) has nothing to read.
-            if (!full) {
-              try { full = call("findRecordById", { c: c.id, id: r.id }); } catch (_) { full = {}; }
-            }
-            if (k in full) r.__d[k] = full[k];
-          }
-          if (k in r.__d) keys.add(k);
-        }
-        for (const k of v.hidden) keys.delete(k);
-        const shown = {};
-        for (const k of keys) if (k in r.__d) shown[k] = r.__d[k];
-        return shown;
-      });
-      state.resp = { status: 200, type: "json", body: out };
+      state.resp = { status: 200, type: "json", body: enrichRecords(ev, ev.records) };
       return outcome(state);
     } catch (err) {
       return outcome(state, err);
     }
   };
+  // `$apis.recordAuthResponse`'s record through onRecordEnrich, with the
+  // record logging in as `e.auth` (as the REST auth answers run it).
+  function enrichAuthRecord(e, c, shaped) {
+    if (!handlersFor("onRecordEnrich", c).length) return shaped;
+    const auth = Object.assign({}, shaped, { collectionId: c.id, collectionName: c.name });
+    for (const secret of ["password", "tokenKey", "expand"]) delete auth[secret];
+    const ev = Object.assign({}, e.__ev, { collection: c, auth });
+    return enrichRecords(ev, [shaped])[0];
+  }
 
   // The last step of a record hook chain: the action the event names.
   function recordAction(e) {
@@ -619,5 +631,5 @@
   }
 
   // For prelude_more.js, which removes it again.
-  G.__internal = { call, wrap, cname, str, errors, ApiError, app, Record, authRequest };
+  G.__internal = { call, wrap, cname, str, errors, ApiError, app, Record, authRequest, enrichAuthRecord };
 })(globalThis);

@@ -7,7 +7,7 @@
 // a plain-identifier pattern and bracket-quoted.
 (function (G) {
   "use strict";
-  const { call, wrap, cname, str, errors, ApiError, app, Record, authRequest } = G.__internal;
+  const { call, wrap, cname, str, errors, ApiError, app, Record, authRequest, enrichAuthRecord } = G.__internal;
   delete G.__internal;
   const bad = (message) => new errors.BadRequestError(message);
   const own = (o, k) => Object.prototype.hasOwnProperty.call(o, k);
@@ -366,8 +366,8 @@
     const token = issued.token;
     const owner = { collectionId: record.__c.id || record.get("collectionId"), collectionName: record.__c.name || record.get("collectionName"), id: record.id };
     const expand = (info.query || {}).expand || "";
-    const shaped = call("enrich", { c: ref.c, ids: [ref.id], expand: str(expand), auth: owner })[0];
-    const c = { id: owner.collectionId, name: owner.collectionName };
+    const c = { id: owner.collectionId, name: owner.collectionName, type: "auth" };
+    const shaped = enrichAuthRecord(e, c, call("enrich", { c: ref.c, ids: [ref.id], expand: str(expand), auth: owner })[0]);
     return authRequest(e, c, shaped, token, meta === undefined ? null : meta, str(authMethod));
   };
 })(globalThis);
