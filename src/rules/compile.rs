@@ -655,15 +655,18 @@ impl Compiler<'_> {
             .iter()
             .map(|arg| self.scalar_argument(name, arg))
             .collect::<Result<Vec<_>, _>>()?;
-        functions::call(self.dialect, name, &args)
+        match self.dialect {
+            Dialect::Sqlite => {
+                let args: Vec<SqlFragment> = args.iter().map(Term::to_sql).collect();
+                functions::call(name, &args)
+            }
+            Dialect::Postgres => postgres::call(name, &args),
+        }
     }
 
-    fn scalar_argument(&mut self, function: &str, arg: &Operand) -> Result<SqlFragment, RuleError> {
+    fn scalar_argument(&mut self, function: &str, arg: &Operand) -> Result<Term, RuleError> {
         match self.operand(arg)? {
-            Resolved::Single(term) => Ok(match self.dialect {
-                Dialect::Sqlite => term.to_sql(),
-                Dialect::Postgres => postgres::as_jsonb(&term),
-            }),
+            Resolved::Single(term) => Ok(term),
             Resolved::Each(..) => Err(RuleError::invalid(format!(
                 "`:each` values cannot be passed to `{function}`"
             ))),

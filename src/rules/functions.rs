@@ -5,7 +5,7 @@
 //! optional math functions).
 
 use super::error::RuleError;
-use super::scope::{Dialect, Piece, SqlFragment, ValueType};
+use super::scope::{Piece, SqlFragment, ValueType};
 
 /// Mean Earth radius used by `geoDistance`, in kilometres.
 pub const EARTH_RADIUS_KM: f64 = 6371.0;
@@ -23,11 +23,10 @@ pub fn haversine_km(lon_a: f64, lat_a: f64, lon_b: f64, lat_b: f64) -> f64 {
     2.0 * EARTH_RADIUS_KM * h.sqrt().min(1.0).asin()
 }
 
-/// SQL for calling filter function `name`, and what it returns; unknown
-/// names and wrong arity are errors. On PostgreSQL the arguments are jsonb
-/// values (`fb_geo_distance` converts them as SQLite's function does).
+/// SQLite's SQL for calling filter function `name`, and what it returns;
+/// unknown names and wrong arity are errors (`postgres::call` writes
+/// PostgreSQL's).
 pub(crate) fn call(
-    d: Dialect,
     name: &str,
     args: &[SqlFragment],
 ) -> Result<(SqlFragment, ValueType), RuleError> {
@@ -40,9 +39,6 @@ pub(crate) fn call(
             "geoDistance expects 4 arguments (lonA, latA, lonB, latB), got {}",
             args.len()
         ))),
-        ("strftime", [_, ..]) if d == Dialect::Postgres => Err(RuleError::invalid(
-            "strftime is not supported on PostgreSQL yet",
-        )),
         ("strftime", [_, ..]) => Ok((strftime(args), ValueType::ComputedText)),
         ("strftime", []) => Err(RuleError::invalid("strftime expects a format argument")),
         _ => Err(RuleError::invalid(format!("unknown function `{name}`"))),
@@ -99,12 +95,8 @@ mod tests {
             SqlFragment::raw("\"t\".\"lat\""),
         );
 
-        let (got, _) = call(
-            Dialect::Sqlite,
-            "geoDistance",
-            &[lon_a, lat_a, param(13.4), param(52.5)],
-        )
-        .expect("four args");
+        let (got, _) =
+            call("geoDistance", &[lon_a, lat_a, param(13.4), param(52.5)]).expect("four args");
 
         assert_eq!(
             got.sql,
@@ -123,7 +115,6 @@ mod tests {
     #[test]
     fn strftime_never_yields_null() {
         let (got, _) = call(
-            Dialect::Sqlite,
             "strftime",
             &[param(1.0), SqlFragment::raw("\"t\".\"created\"")],
         )
@@ -142,10 +133,7 @@ mod tests {
             ("load_extension", &one[..], "not a filter function"),
             ("GEODISTANCE", &one[..], "names are case-sensitive"),
         ] {
-            assert!(
-                call(Dialect::Sqlite, name, args).is_err(),
-                "{name} ({why}) should fail"
-            );
+            assert!(call(name, args).is_err(), "{name} ({why}) should fail");
         }
     }
 }

@@ -19,6 +19,7 @@
 
 use super::ast::OpKind;
 use super::error::RuleError;
+use super::functions;
 use super::operators::Term;
 use super::scope::{Piece, SqlFragment, SqlValue, ValueType};
 
@@ -347,6 +348,64 @@ pub(crate) fn lower(term: &Term) -> SqlFragment {
 /// A term as jsonb, for functions taking any value (`fb_geo_distance`).
 pub(crate) fn as_jsonb(term: &Term) -> SqlFragment {
     jsonb(&side(term).0)
+}
+
+/// A filter function (`geoDistance`, `strftime`) as PostgreSQL SQL giving
+/// SQLite's answers, and what it returns. Wrong arity and unknown names
+/// fail exactly as on SQLite.
+pub(crate) fn call(name: &str, args: &[Term]) -> Result<(SqlFragment, ValueType), RuleError> {
+    match (name, args) {
+        ("geoDistance", [lon_a, lat_a, lon_b, lat_b]) => {
+            let args: Vec<SqlFragment> = [lon_a, lat_a, lon_b, lat_b]
+                .into_iter()
+                .map(as_jsonb)
+                .collect();
+            let (sql, ty) = functions::call(name, &args)?;
+            Ok((sql, ty))
+        }
+        ("strftime", [format, rest @ ..]) => strftime(format, rest),
+        _ => {
+            let args: Vec<SqlFragment> = args.iter().map(Term::to_sql).collect();
+            functions::call(name, &args)?;
+            Err(RuleError::invalid(format!(
+                "`{name}` is not supported on PostgreSQL"
+            )))
+        }
+    }
+}
+
+/// `strftime(format, value?, 'unixepoch'?)` through `fb_strftime`, `''`
+/// where SQLite's is NULL. Other modifiers answer a clear error.
+fn strftime(format: &Term, rest: &[Term]) -> Result<(SqlFragment, ValueType), RuleError> {
+    let format = match like_text(format) {
+        Side::Sql(_, Class::Real) => {
+            return Err(RuleError::invalid(
+                "geoDistance() cannot be a strftime format on PostgreSQL",
+            ));
+        }
+        side => sql(&side),
+    };
+    let value = match rest.first() {
+        Some(term) => as_jsonb(term),
+        None => SqlFragment::raw("'\"now\"'::jsonb"),
+    };
+    let unixepoch = match rest.get(1..).unwrap_or_default() {
+        [] => "FALSE",
+        [Term::Value(SqlValue::Text(m))] if m.eq_ignore_ascii_case("unixepoch") => "TRUE",
+        _ => {
+            return Err(RuleError::invalid(
+                "strftime modifiers other than 'unixepoch' are not supported on PostgreSQL",
+            ));
+        }
+    };
+    let sql = SqlFragment::concat(&[
+        Piece::Raw("COALESCE(fb_strftime("),
+        Piece::Sql(&format),
+        Piece::Raw(", "),
+        Piece::Sql(&value),
+        Piece::Raw(&format!(", {unixepoch}), '')")),
+    ]);
+    Ok((sql, ValueType::ComputedText))
 }
 
 /// A condition (true/false) used as a value: 1 or 0, as SQLite has it.

@@ -165,3 +165,220 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
     + cos(radians(fb_float(lat_a))) * cos(radians(fb_float(lat_b)))
       * power(sin(radians(fb_float(lon_b) - fb_float(lon_a)) / 2), 2)) AS h) AS haversine
 $$;
+
+-- SQLite's reading of a date/time value as milliseconds of its Julian day
+-- number (iJD), or NULL where SQLite's date functions give NULL: a number is
+-- a Julian day (Unix seconds with `unixepoch`), text is YYYY-MM-DD
+-- [HH:MM[:SS[.fff]]][zone], HH:MM[:SS[.fff]][zone] (on 2000-01-01), `now`,
+-- or a number; `unixepoch` accepts numbers only.
+CREATE OR REPLACE FUNCTION fb_julian_ms(v jsonb, unixepoch boolean) RETURNS bigint
+LANGUAGE plpgsql STABLE PARALLEL SAFE AS $$
+DECLARE
+  t text;
+  m text[];
+  y int; mo int; d int; h int := 0; mi int := 0; s int := 0;
+  ms numeric := 0;
+  tz int := 0;
+  raw double precision;
+  jd_ms bigint;
+  days bigint;
+BEGIN
+  IF v IS NULL THEN RETURN NULL; END IF;
+  IF jsonb_typeof(v) = 'number' THEN
+    raw := (v #>> '{}')::double precision;
+  ELSIF jsonb_typeof(v) = 'string' THEN
+    t := v #>> '{}';
+    m := regexp_match(t, '^(-?)([0-9]{4})-([0-9]{2})-([0-9]{2})[ \t\n\r\f\vT]*(.*)$');
+    IF m IS NOT NULL THEN
+      y := m[2]::int; mo := m[3]::int; d := m[4]::int;
+      IF m[1] = '-' THEN y := -y; END IF;
+      IF mo < 1 OR mo > 12 OR d < 1 OR d > 31 THEN RETURN NULL; END IF;
+      t := m[5];
+      IF t <> '' THEN
+        m := regexp_match(t, '^([0-9]{2}):([0-9]{2})(:([0-9]{2})([.]([0-9]+))?)?[ \t\n\r\f\v]*(([-+])([0-9]{2}):([0-9]{2})|[zZ])?[ \t\n\r\f\v]*$');
+        IF m IS NULL THEN RETURN NULL; END IF;
+      END IF;
+    ELSE
+      m := regexp_match(t, '^([0-9]{2}):([0-9]{2})(:([0-9]{2})([.]([0-9]+))?)?[ \t\n\r\f\v]*(([-+])([0-9]{2}):([0-9]{2})|[zZ])?[ \t\n\r\f\v]*$');
+      IF m IS NOT NULL THEN
+        y := 2000; mo := 1; d := 1;
+      ELSIF lower(t) = 'now' THEN
+        IF unixepoch THEN RETURN NULL; END IF;
+        RETURN (extract(epoch FROM statement_timestamp()) * 1000)::bigint + 210866760000000;
+      ELSIF t ~ '^[ \t\n\r\f\v]*[+-]?([0-9]+([.][0-9]*)?|[.][0-9]+)([eE][+-]?[0-9]+)?[ \t\n\r\f\v]*$' THEN
+        raw := btrim(t, E' \t\n\r\f\v')::double precision;
+      ELSE
+        RETURN NULL;
+      END IF;
+    END IF;
+    IF raw IS NULL THEN
+      IF unixepoch THEN RETURN NULL; END IF;
+      IF t <> '' THEN
+        h := m[1]::int; mi := m[2]::int;
+        s := COALESCE(m[4]::int, 0);
+        IF m[6] IS NOT NULL THEN
+          ms := least(('0.' || m[6])::numeric, 0.999);
+        END IF;
+        IF h > 24 OR mi > 59 OR s > 59 THEN RETURN NULL; END IF;
+        IF h = 24 AND (mi <> 0 OR s <> 0 OR ms <> 0) THEN RETURN NULL; END IF;
+        IF m[8] IS NOT NULL THEN
+          IF m[9]::int > 14 OR m[10]::int > 59 THEN RETURN NULL; END IF;
+          tz := (m[9]::int * 60 + m[10]::int) * CASE WHEN m[8] = '-' THEN -1 ELSE 1 END;
+        END IF;
+      END IF;
+      -- SQLite's computeJD: days from the proleptic Gregorian calendar.
+      IF mo <= 2 THEN y := y - 1; mo := mo + 12; END IF;
+      days := floor(365.25 * (y + 4716))::bigint + floor(30.6001 * (mo + 1))::bigint + d
+              + (2 - floor(y / 100.0)::bigint + floor(floor(y / 100.0) / 4)::bigint);
+      jd_ms := ((days * 86400000 - 1524.5 * 86400000)::bigint)
+               + h * 3600000 + mi * 60000 + floor((s + ms) * 1000 + 0.5)::bigint
+               - tz * 60000;
+      IF jd_ms < 0 OR jd_ms > 464269060799999 THEN RETURN NULL; END IF;
+      RETURN jd_ms;
+    END IF;
+  ELSE
+    RETURN NULL;
+  END IF;
+  -- A number: a Julian day, or Unix seconds with `unixepoch`.
+  IF unixepoch THEN
+    jd_ms := round(raw * 1000)::bigint + 210866760000000;
+  ELSE
+    jd_ms := round(raw * 86400000)::bigint;
+  END IF;
+  IF jd_ms < 0 OR jd_ms > 464269060799999 THEN RETURN NULL; END IF;
+  RETURN jd_ms;
+EXCEPTION WHEN numeric_value_out_of_range OR invalid_text_representation THEN
+  RETURN NULL;
+END
+$$;
+
+-- C's `%0<width>d`: zero-padded to width, the sign counting, never cut.
+CREATE OR REPLACE FUNCTION fb_pad(n bigint, width int) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+  SELECT CASE WHEN n < 0 THEN '-' || fb_pad(-n, width - 1)
+              WHEN length(n::text) >= width THEN n::text
+              ELSE lpad(n::text, width, '0') END
+$$;
+
+-- SQLite's strftime(format, value[, 'unixepoch']) (NULL where it is NULL).
+CREATE OR REPLACE FUNCTION fb_strftime(fmt text, v jsonb, unixepoch boolean) RETURNS text
+LANGUAGE plpgsql STABLE PARALLEL SAFE AS $$
+DECLARE
+  jd bigint := fb_julian_ms(v, unixepoch);
+  ts timestamp;
+  y int; mo int; d int; h int; mi int; sec numeric;
+  doy int; dow int; h12 int;
+  thursday timestamp; iso_y int; iso_doy int;
+  out text := '';
+  i int := 1;
+  c text;
+  n int;
+BEGIN
+  IF fmt IS NULL OR jd IS NULL THEN RETURN NULL; END IF;
+  -- Unix epoch is Julian day 2440587.5 = 210866760000000 ms.
+  ts := timestamp '1970-01-01' + (jd - 210866760000000) * interval '1 millisecond';
+  y := extract(year FROM ts)::int;
+  IF y <= 0 THEN y := y + 1; END IF; -- PostgreSQL has no year 0: 1 BC is SQLite's 0000
+  mo := extract(month FROM ts); d := extract(day FROM ts);
+  h := extract(hour FROM ts); mi := extract(minute FROM ts);
+  sec := trunc(extract(second FROM ts)::numeric, 3);
+  doy := extract(doy FROM ts)::int - 1;
+  dow := extract(dow FROM ts)::int;
+  h12 := CASE WHEN h > 12 THEN h - 12 WHEN h = 0 THEN 12 ELSE h END;
+  -- ISO weeks as SQLite counts them: from the Thursday of the same week.
+  thursday := ts + (3 - (dow + 6) % 7) * interval '1 day';
+  iso_y := extract(year FROM thursday)::int;
+  IF iso_y <= 0 THEN iso_y := iso_y + 1; END IF;
+  iso_doy := extract(doy FROM thursday)::int - 1;
+  n := length(fmt);
+  WHILE i <= n LOOP
+    c := substr(fmt, i, 1);
+    IF c <> '%' THEN
+      out := out || c;
+      i := i + 1;
+      CONTINUE;
+    END IF;
+    c := substr(fmt, i + 1, 1);
+    i := i + 2;
+    out := out || CASE c
+      WHEN 'd' THEN fb_pad(d, 2)
+      WHEN 'e' THEN lpad(d::text, 2, ' ')
+      WHEN 'f' THEN lpad(to_char(sec, 'FM990.000'), 6, '0')
+      WHEN 'F' THEN fb_pad(y, 4) || '-' || fb_pad(mo, 2) || '-' || fb_pad(d, 2)
+      WHEN 'G' THEN fb_pad(iso_y, 4)
+      WHEN 'g' THEN fb_pad(iso_y % 100, 2)
+      WHEN 'H' THEN fb_pad(h, 2)
+      WHEN 'k' THEN lpad(h::text, 2, ' ')
+      WHEN 'I' THEN fb_pad(h12, 2)
+      WHEN 'l' THEN lpad(h12::text, 2, ' ')
+      WHEN 'j' THEN fb_pad((doy + 1), 3)
+      WHEN 'J' THEN fb_julian_text(jd)
+      WHEN 'm' THEN fb_pad(mo, 2)
+      WHEN 'M' THEN fb_pad(mi, 2)
+      WHEN 'p' THEN CASE WHEN h >= 12 THEN 'PM' ELSE 'AM' END
+      WHEN 'P' THEN CASE WHEN h >= 12 THEN 'pm' ELSE 'am' END
+      WHEN 'R' THEN fb_pad(h, 2) || ':' || fb_pad(mi, 2)
+      WHEN 's' THEN (trunc(jd / 1000.0)::bigint - 210866760000)::text
+      WHEN 'S' THEN fb_pad(trunc(sec)::int, 2)
+      WHEN 'T' THEN fb_pad(h, 2) || ':' || fb_pad(mi, 2) || ':' || fb_pad(trunc(sec)::int, 2)
+      WHEN 'u' THEN CASE WHEN dow = 0 THEN '7' ELSE dow::text END
+      WHEN 'w' THEN dow::text
+      WHEN 'U' THEN lpad(((doy - dow + 7) / 7)::text, 2, '0')
+      WHEN 'V' THEN fb_pad(iso_doy / 7 + 1, 2)
+      WHEN 'W' THEN lpad(((doy - ((dow + 6) % 7) + 7) / 7)::text, 2, '0')
+      WHEN 'Y' THEN fb_pad(y, 4)
+      WHEN '%' THEN '%'
+    END;
+    -- An unknown (or missing) specifier makes SQLite's strftime NULL.
+    IF out IS NULL THEN RETURN NULL; END IF;
+  END LOOP;
+  RETURN out;
+END
+$$;
+
+-- A Julian day (from milliseconds) as SQLite's `%J` writes it: the double
+-- jd_ms / 86400000 printed with `%.16g`, rounded from the double's exact
+-- binary value (m * 2^-n = m * 5^n / 10^n), as C's printf rounds.
+CREATE OR REPLACE FUNCTION fb_julian_text(jd_ms bigint) RETURNS text
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
+DECLARE
+  x double precision := jd_ms / 86400000.0::float8;
+  bits bigint;
+  e int;
+  n int;
+  m numeric;
+  digits text;
+  v numeric;
+  p int;
+  out text;
+BEGIN
+  IF x IS NULL THEN RETURN NULL; END IF;
+  IF x = 0 THEN RETURN '0'; END IF;
+  bits := ('x' || encode(float8send(abs(x)), 'hex'))::bit(64)::bigint;
+  e := ((bits >> 52) & 2047)::int;
+  m := (bits & 4503599627370495)::numeric;
+  IF e > 0 THEN m := m + 4503599627370496; ELSE e := 1; END IF;
+  n := 1075 - e;
+  IF n <= 0 THEN
+    v := m * power(2::numeric, -n);
+  ELSE
+    digits := trunc(m * power(5::numeric, n), 0)::text;
+    IF length(digits) <= n THEN
+      digits := repeat('0', n + 1 - length(digits)) || digits;
+    END IF;
+    v := (substr(digits, 1, length(digits) - n) || '.' || right(digits, n))::numeric;
+  END IF;
+  p := floor(log(v))::int;
+  IF p < -4 OR p >= 16 THEN
+    out := round(v / power(10::numeric, p), 15)::text;
+    out := regexp_replace(regexp_replace(out, '0+$', ''), '[.]$', '');
+    out := out || 'e' || CASE WHEN p < 0 THEN '-' ELSE '+' END || lpad(abs(p)::text, 2, '0');
+  ELSE
+    out := round(v, 15 - p)::text;
+    IF out ~ '[.]' THEN
+      out := regexp_replace(regexp_replace(out, '0+$', ''), '[.]$', '');
+    END IF;
+  END IF;
+  RETURN CASE WHEN x < 0 THEN '-' || out ELSE out END;
+END
+$$;
