@@ -8,6 +8,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use postgres::types::ToSql;
 use postgres::{Client, NoTls};
+use proptest::prelude::*;
+use proptest::sample::select;
 
 use crate::rules::SqlValue;
 use crate::rules::postgres::{FUNCTIONS, numbered};
@@ -98,4 +100,17 @@ pub fn bind(params: &[SqlValue]) -> Vec<Box<dyn ToSql + Sync>> {
             }
         })
         .collect()
+}
+
+/// Filters of up to two levels of `&&` / `||` groups over `comparison`.
+pub fn and_or(comparison: BoxedStrategy<String>) -> BoxedStrategy<String> {
+    comparison
+        .prop_recursive(2, 8, 3, |inner| {
+            (
+                proptest::collection::vec(inner, 2..4),
+                select(vec![" && ", " || "]),
+            )
+                .prop_map(|(parts, join)| format!("({})", parts.join(join)))
+        })
+        .boxed()
 }

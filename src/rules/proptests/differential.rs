@@ -21,7 +21,7 @@ use proptest::test_runner::TestRunner;
 use rusqlite::types::Value as DbValue;
 
 use super::*;
-use crate::pg_testing::{PgSchema, server};
+use crate::pg_testing::{PgSchema, and_or, server};
 use crate::rules::postgres::numbered;
 use crate::rules::{Dialect, ValueType};
 
@@ -616,15 +616,7 @@ fn semantic_filter(schema: &Schema) -> BoxedStrategy<String> {
         semantic_operand(schema),
     )
         .prop_map(|(l, op, r)| format!("{l} {op} {r}"));
-    comparison
-        .prop_recursive(2, 8, 3, |inner| {
-            (
-                proptest::collection::vec(inner, 2..4),
-                select(vec![" && ", " || "]),
-            )
-                .prop_map(|(parts, join)| format!("({})", parts.join(join)))
-        })
-        .boxed()
+    and_or(comparison.boxed())
 }
 
 /// Filters built to meet the data: fields that resolve, literals the rows

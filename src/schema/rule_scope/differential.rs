@@ -16,7 +16,7 @@ use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use serde_json::json;
 
 use super::*;
-use crate::pg_testing::{PgSchema, server};
+use crate::pg_testing::{PgSchema, and_or, server};
 use crate::schema::ddl::{self, postgres_create_table_sql};
 
 /// Generated filters in an ordinary run (`FB_DIFF_CASES` raises it).
@@ -379,18 +379,10 @@ const OPERATORS: [&str; 16] = [
 ];
 
 fn filter() -> BoxedStrategy<String> {
-    let operand = prop_oneof![select(PATHS.to_vec()), select(VALUES.to_vec()),];
+    let operand = prop_oneof![select(PATHS.to_vec()), select(VALUES.to_vec())];
     let comparison = (operand.clone(), select(OPERATORS.to_vec()), operand)
         .prop_map(|(l, op, r)| format!("{l} {op} {r}"));
-    comparison
-        .prop_recursive(2, 8, 3, |inner| {
-            (
-                proptest::collection::vec(inner, 2..4),
-                select(vec![" && ", " || "]),
-            )
-                .prop_map(|(parts, join)| format!("({})", parts.join(join)))
-        })
-        .boxed()
+    and_or(comparison.boxed())
 }
 
 /// The ids of posts `src` admits in one dialect, for one caller and trust.
