@@ -648,6 +648,8 @@ async fn search_reindex_rebuilds_a_lost_index_from_the_table() {
         String::from_utf8_lossy(&done.stderr)
     );
     assert!(out.contains("Reindexed notes: 3 record(s)"), "{out}");
+    let wal = std::fs::metadata(tmp.path().join("data.db-wal")).map_or(0, |m| m.len());
+    assert_eq!(wal, 0, "the rebuild's WAL is checkpointed and truncated");
     let app = crate::helpers::spawn_app_in(tmp.path()).await;
     let (status, body) =
         status_json(app.list_records("notes", &[("search", "beta")], None).await).await;
