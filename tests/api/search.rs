@@ -1319,6 +1319,81 @@ async fn a_hidden_field_listed_as_searchable_stays_superuser_only_and_users_cann
     );
 }
 
+/// Runs `query` in the SQL console as the superuser; panics unless it is a 200.
+async fn console(app: &TestApp, query: &str) -> Value {
+    let (status, body) = status_json(
+        app.su(Method::POST, "/api/sql", Some(json!({ "query": query })))
+            .await,
+    )
+    .await;
+    assert_eq!(status, 200, "{query}: {body}");
+    body
+}
+
+/// What `search` finds in `docs`, as the superuser, for each word.
+async fn totals(app: &TestApp, words: &[&str]) -> Vec<i64> {
+    let mut out = Vec::new();
+    for word in words {
+        let (status, found) = status_json(
+            app.list_records("docs", &[("search", word)], Some(&app.superuser_token))
+                .await,
+        )
+        .await;
+        assert_eq!(status, 200, "{found}");
+        out.push(found["totalItems"].as_i64().expect("total"));
+    }
+    out
+}
+
+#[tokio::test]
+async fn rows_updated_and_deleted_by_raw_sql_leave_the_index_in_the_same_commit() {
+    let mut runner = TestRunner::deterministic();
+    let w = world(&mut runner, 0).await;
+    let app = &w.app;
+    for title in ["quince tart", "plum jam", "fig roll"] {
+        app.create_record_ok("docs", json!({"owner": w.alice.0, "title": title}))
+            .await;
+    }
+
+    console(
+        app,
+        "UPDATE docs SET title = 'pear tart' WHERE title = 'quince tart'",
+    )
+    .await;
+    console(app, "delete from DOCS where title = 'plum jam'").await;
+
+    assert_eq!(
+        totals(app, &["quince", "pear", "tart", "plum", "fig"]).await,
+        [0, 1, 1, 0, 1],
+        "quince/pear/tart/plum/fig after the console's update and delete"
+    );
+}
+
+#[tokio::test]
+async fn raw_sql_through_a_trigger_of_the_users_own_is_caught_up_too() {
+    let mut runner = TestRunner::deterministic();
+    let w = world(&mut runner, 0).await;
+    let app = &w.app;
+    app.create_record_ok("docs", json!({"owner": w.alice.0, "title": "quince tart"}))
+        .await;
+    // A write to a table the statement does not name.
+    console(
+        app,
+        "CREATE TABLE side (x TEXT); \
+         CREATE TRIGGER side_ai AFTER INSERT ON side BEGIN \
+           UPDATE docs SET title = new.x; END;",
+    )
+    .await;
+
+    console(app, "INSERT INTO side VALUES ('medlar jelly')").await;
+
+    assert_eq!(
+        totals(app, &["quince", "medlar"]).await,
+        [0, 1],
+        "the trigger's update of docs is indexed"
+    );
+}
+
 #[tokio::test]
 async fn a_create_refused_by_its_rule_after_the_insert_leaves_nothing_in_the_index() {
     let app = spawn_app().await;
