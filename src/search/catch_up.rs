@@ -15,6 +15,7 @@ use super::index::{SearchSpec, fts_table, remove};
 use crate::db::ident;
 use crate::schema::{Collection, SchemaError};
 use rusqlite::Connection;
+use std::collections::HashSet;
 
 /// What a piece of raw SQL may have done, from its text.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
@@ -62,12 +63,17 @@ pub fn catch_up(conn: &Connection, sql: &str) -> Result<(), SchemaError> {
     if !verbs.any() {
         return Ok(());
     }
+    let tables = table_names(conn)?;
     for collection in crate::schema::load_all(conn)? {
         let Some(spec) = SearchSpec::of(&collection) else {
             continue;
         };
+        // The SQL may have dropped or renamed the table (or the index):
+        // nothing is left to keep in step.
+        let present = tables.contains(collection.name.as_str())
+            && tables.contains(&fts_table(&collection.id));
         let named = upper.contains(&collection.name.as_str().to_ascii_uppercase());
-        if unbounded || named {
+        if present && (unbounded || named) {
             catch_up_one(conn, &collection, &spec, verbs)?;
         }
     }
@@ -83,6 +89,12 @@ fn reaches_unnamed_tables(conn: &Connection) -> rusqlite::Result<bool> {
            OR (type = 'table' AND sql LIKE '%REFERENCES%'))",
     )?
     .query_row([], |r| r.get(0))
+}
+
+fn table_names(conn: &Connection) -> rusqlite::Result<HashSet<String>> {
+    let mut stmt = conn.prepare_cached("SELECT name FROM sqlite_schema WHERE type = 'table'")?;
+    let rows = stmt.query_map([], |r| r.get(0))?;
+    rows.collect()
 }
 
 fn catch_up_one(

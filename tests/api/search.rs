@@ -1395,6 +1395,26 @@ async fn raw_sql_through_a_trigger_of_the_users_own_is_caught_up_too() {
 }
 
 #[tokio::test]
+async fn raw_sql_that_drops_a_searchable_table_is_not_refused_by_the_catch_up() {
+    let mut runner = TestRunner::deterministic();
+    let w = world(&mut runner, 0).await;
+    let app = &w.app;
+    app.create_record_ok("docs", json!({"owner": w.alice.0, "title": "quince tart"}))
+        .await;
+    // A trigger of the user's own makes the catch-up look at every table.
+    console(
+        app,
+        "CREATE TABLE side (x TEXT); \
+         CREATE TRIGGER side_ai AFTER INSERT ON side BEGIN SELECT 1; END;",
+    )
+    .await;
+
+    let body = console(app, "DELETE FROM docs; DROP TABLE docs").await;
+
+    assert!(body.get("affectedRows").is_some(), "{body}");
+}
+
+#[tokio::test]
 async fn a_create_refused_by_its_rule_after_the_insert_leaves_nothing_in_the_index() {
     let app = spawn_app().await;
     let notes = app
