@@ -53,6 +53,10 @@ impl Verbs {
 /// Catches the indexes up with what `sql` (already run on `conn`) may have
 /// written; see the module doc for how far it looks.
 pub fn catch_up(conn: &Connection, sql: &str) -> Result<(), SchemaError> {
+    let tables = table_names(conn)?;
+    if !tables.iter().any(|t| t.starts_with("_fts_")) {
+        return Ok(()); // no collection is searchable
+    }
     let upper = sql.to_ascii_uppercase();
     let unbounded = reaches_unnamed_tables(conn)?;
     let verbs = if unbounded {
@@ -63,7 +67,6 @@ pub fn catch_up(conn: &Connection, sql: &str) -> Result<(), SchemaError> {
     if !verbs.any() {
         return Ok(());
     }
-    let tables = table_names(conn)?;
     for collection in crate::schema::load_all(conn)? {
         let Some(spec) = SearchSpec::of(&collection) else {
             continue;

@@ -589,11 +589,20 @@ async fn raw_sql_in_a_migration_keeps_the_search_index_in_step() {
 
     let app = spawn(&l, false).await;
 
-    for (word, want) in [("medlar", 1), ("pear", 1), ("quince", 0), ("plum", 0), ("tart", 1)] {
+    for (word, want) in [
+        ("medlar", 1),
+        ("pear", 1),
+        ("quince", 0),
+        ("plum", 0),
+        ("tart", 1),
+    ] {
         let (status, found) =
             status_json(app.list_records("memos", &[("search", word)], None).await).await;
         assert_eq!(status, 200, "{found}");
-        assert_eq!(found["totalItems"], want, "{word:?} after the migration: {found}");
+        assert_eq!(
+            found["totalItems"], want,
+            "{word:?} after the migration: {found}"
+        );
     }
     app.stop().await;
 }
