@@ -1468,7 +1468,7 @@ async fn a_create_refused_by_its_rule_after_the_insert_leaves_nothing_in_the_ind
 }
 
 #[tokio::test]
-async fn a_database_indexed_by_an_insert_trigger_is_upgraded_at_start_up() {
+async fn a_database_indexed_by_triggers_is_upgraded_at_start_up() {
     let tmp = crate::helpers::DataDir::new();
     let app = crate::helpers::spawn_app_in(tmp.path()).await;
     let notes = app
@@ -1480,14 +1480,19 @@ async fn a_database_indexed_by_an_insert_trigger_is_upgraded_at_start_up() {
     app.create_record_ok("notes", json!({"title": "old words"}))
         .await;
     app.stop().await;
-    // The insert trigger that earlier versions created with the index.
+    // The triggers that earlier versions created with the index.
     let id = notes["id"].as_str().expect("id");
     let conn = rusqlite::Connection::open(tmp.path().join("data.db")).expect("open");
     conn.execute_batch(&format!(
         "CREATE TRIGGER _fts_{id}_ai AFTER INSERT ON notes BEGIN \
-         INSERT INTO _fts_{id} (rowid, c0) VALUES (new.rowid, new.title); END;"
+         INSERT INTO _fts_{id} (rowid, c0) VALUES (new.rowid, new.title); END; \
+         CREATE TRIGGER _fts_{id}_au AFTER UPDATE OF title ON notes BEGIN \
+         DELETE FROM _fts_{id} WHERE rowid = old.rowid; \
+         INSERT INTO _fts_{id} (rowid, c0) VALUES (new.rowid, new.title); END; \
+         CREATE TRIGGER _fts_{id}_ad AFTER DELETE ON notes BEGIN \
+         DELETE FROM _fts_{id} WHERE rowid = old.rowid; END;"
     ))
-    .expect("old trigger");
+    .expect("old triggers");
     drop(conn);
 
     let app = crate::helpers::spawn_app_in(tmp.path()).await;
@@ -1506,7 +1511,7 @@ async fn a_database_indexed_by_an_insert_trigger_is_upgraded_at_start_up() {
             "/api/sql",
             Some(json!({"query": format!(
                 "SELECT (SELECT count(*) FROM _fts_{id}_docsize), \
-                 (SELECT count(*) FROM sqlite_schema WHERE name = '_fts_{id}_ai')")})),
+                 (SELECT count(*) FROM sqlite_schema WHERE type = 'trigger')")})),
         )
         .await,
     )
@@ -1514,6 +1519,6 @@ async fn a_database_indexed_by_an_insert_trigger_is_upgraded_at_start_up() {
     assert_eq!(
         rows["rows"][0],
         json!(["2", "0"]),
-        "indexed once, trigger gone: {rows}"
+        "indexed once, triggers gone: {rows}"
     );
 }
