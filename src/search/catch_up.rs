@@ -4,12 +4,19 @@
 //! `search::index`. Run inside the same write transaction, before its commit.
 //!
 //! Bounded by what the SQL text can reach: only collections whose table name
-//! appears in it (case-insensitively), and only the work its verbs call for
-//! (`INSERT`: index rows the index lacks; `DELETE`: drop index rows whose
-//! record is gone; `UPDATE`: compare the index's copy of the text with the
-//! table; `REPLACE` is all three). When the database has triggers or foreign
-//! keys of its own, a statement can reach tables it does not name, so every
-//! searchable collection gets every check.
+//! appears in it (case-insensitively), and only the work its verbs call for.
+//! SQL that only inserts (no `UPDATE`, `DELETE` or `REPLACE` anywhere in its
+//! text) cannot change or remove an indexed row, and new rows get rowids
+//! past the table's last one: indexing the rows past the index's last rowid
+//! is a range scan over just the new rows. Only when the text names rowids
+//! (`rowid`, `oid`, `_rowid_`: a new row may then fall in a gap) are the
+//! table's and the index's row counts compared (narrow indexes, no text
+//! read), and a difference sends it to a full comparison of rowids. Any
+//! other write compares every index row's copy of the text with the table:
+//! a row that is gone, changed or whose rowid now holds another record is
+//! re-indexed. When the database has triggers or foreign keys of its own, a
+//! statement can reach tables it does not name, so every searchable
+//! collection gets the full check.
 
 use super::index::{SearchSpec, fts_table, remove};
 use crate::db::ident;
@@ -17,36 +24,34 @@ use crate::schema::{Collection, SchemaError};
 use rusqlite::Connection;
 use std::collections::HashSet;
 
-/// What a piece of raw SQL may have done, from its text.
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
-struct Verbs {
-    insert: bool,
-    update: bool,
-    delete: bool,
+/// What a piece of raw SQL may have done to the tables it reaches, from its
+/// text: an over-approximation, a keyword anywhere (a string or a comment
+/// too) counts.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Reach {
+    /// No write keyword at all (DDL, a `SELECT`).
+    Nothing,
+    /// `INSERT` and no other write keyword; `rowids` when rowids are named.
+    Inserts { rowids: bool },
+    /// `UPDATE`, `DELETE` or `REPLACE` (an upsert too): anything.
+    Anything,
 }
 
-impl Verbs {
-    /// An over-approximation: a keyword anywhere (a string or a comment
-    /// too) counts.
-    fn of(upper: &str) -> Verbs {
-        let replace = upper.contains("REPLACE");
-        Verbs {
-            insert: replace || upper.contains("INSERT"),
-            update: replace || upper.contains("UPDATE"),
-            delete: replace || upper.contains("DELETE"),
+impl Reach {
+    fn of(upper: &str) -> Reach {
+        if ["UPDATE", "DELETE", "REPLACE"]
+            .iter()
+            .any(|w| upper.contains(w))
+        {
+            Reach::Anything
+        } else if upper.contains("INSERT") {
+            // `ROWID` is in `_ROWID_` too.
+            Reach::Inserts {
+                rowids: upper.contains("ROWID") || upper.contains("OID"),
+            }
+        } else {
+            Reach::Nothing
         }
-    }
-
-    fn all() -> Verbs {
-        Verbs {
-            insert: true,
-            update: true,
-            delete: true,
-        }
-    }
-
-    fn any(self) -> bool {
-        self.insert || self.update || self.delete
     }
 }
 
@@ -59,12 +64,12 @@ pub fn catch_up(conn: &Connection, sql: &str) -> Result<(), SchemaError> {
     }
     let upper = sql.to_ascii_uppercase();
     let unbounded = reaches_unnamed_tables(conn)?;
-    let verbs = if unbounded {
-        Verbs::all()
+    let reach = if unbounded {
+        Reach::Anything
     } else {
-        Verbs::of(&upper)
+        Reach::of(&upper)
     };
-    if !verbs.any() {
+    if reach == Reach::Nothing {
         return Ok(());
     }
     for collection in crate::schema::load_all(conn)? {
@@ -77,7 +82,7 @@ pub fn catch_up(conn: &Connection, sql: &str) -> Result<(), SchemaError> {
             && tables.contains(&fts_table(&collection.id));
         let named = upper.contains(&collection.name.as_str().to_ascii_uppercase());
         if present && (unbounded || named) {
-            catch_up_one(conn, &collection, &spec, verbs)?;
+            catch_up_one(conn, &collection, &spec, reach)?;
         }
     }
     Ok(())
@@ -104,55 +109,59 @@ fn catch_up_one(
     conn: &Connection,
     collection: &Collection,
     spec: &SearchSpec,
-    verbs: Verbs,
+    reach: Reach,
 ) -> rusqlite::Result<()> {
     let fts = fts_table(&collection.id);
     let table = ident(collection.name.as_str());
+    let docsize = ident(&format!("{fts}_docsize"));
     let fields: Vec<String> = spec.fields.iter().map(|f| ident(f)).collect();
     let cols: Vec<String> = (0..fields.len()).map(|i| format!("c{i}")).collect();
-    // Stale index rows: the record is gone, or (after an UPDATE) a
-    // searchable value differs from the index's copy. Removed one by one
-    // (single-row statements), then indexed again below like new rows.
-    let mut stale = Vec::new();
-    if verbs.delete {
-        stale.extend(rowids(
-            conn,
-            &format!(
-                "SELECT id FROM {} WHERE id NOT IN (SELECT rowid FROM {table})",
-                ident(&format!("{fts}_docsize"))
-            ),
-        )?);
-    }
-    if verbs.update {
+    if reach == Reach::Anything {
+        // Stale index rows: the record is gone, or its rowid holds text that
+        // differs from the index's copy. Removed one by one (single-row
+        // statements), then indexed again below like new rows.
         let differs: Vec<String> = fields
             .iter()
             .zip(&cols)
             .map(|(f, c)| format!("i.{c} IS NOT t.{f}"))
             .collect();
-        stale.extend(rowids(
+        let stale = rowids(
             conn,
             &format!(
-                "SELECT i.id FROM {} i JOIN {table} t ON t.rowid = i.id WHERE {}",
+                "SELECT i.id FROM {} i LEFT JOIN {table} t ON t.rowid = i.id \
+                 WHERE t.rowid IS NULL OR {}",
                 ident(&format!("{fts}_content")),
                 differs.join(" OR ")
             ),
-        )?);
-    }
-    for rowid in stale {
-        remove(conn, &collection.id, rowid)?;
-    }
-    if verbs.insert || verbs.update {
-        conn.execute(
-            &format!(
-                "INSERT INTO {} (rowid, {}) SELECT rowid, {} FROM {table} \
-                 WHERE rowid NOT IN (SELECT id FROM {})",
-                ident(&fts),
-                cols.join(", "),
-                fields.join(", "),
-                ident(&format!("{fts}_docsize")),
-            ),
-            [],
         )?;
+        for rowid in stale {
+            remove(conn, &collection.id, rowid)?;
+        }
+    }
+    // Every index row now has its record: new rows are past the last one,
+    // unless a rowid was given (equal counts then mean the same rows).
+    let insert = format!(
+        "INSERT INTO {} (rowid, {}) SELECT rowid, {} FROM {table} WHERE ",
+        ident(&fts),
+        cols.join(", "),
+        fields.join(", "),
+    );
+    conn.execute(
+        &format!(
+            "{insert} rowid > (SELECT coalesce(max(id), -9223372036854775808) FROM {docsize})"
+        ),
+        [],
+    )?;
+    if reach != (Reach::Inserts { rowids: false }) {
+        let count = |sql: String| conn.query_row(&sql, [], |r| r.get::<_, i64>(0));
+        let rows = count(format!("SELECT count(*) FROM {table}"))?;
+        let indexed = count(format!("SELECT count(*) FROM {docsize}"))?;
+        if rows != indexed {
+            conn.execute(
+                &format!("{insert} rowid NOT IN (SELECT id FROM {docsize})"),
+                [],
+            )?;
+        }
     }
     Ok(())
 }
@@ -168,38 +177,36 @@ mod tests {
     use super::*;
 
     #[test]
-    fn raw_sql_verbs_are_told_apart() {
-        let v = |i, u, d| Verbs {
-            insert: i,
-            update: u,
-            delete: d,
-        };
+    fn raw_sql_is_sorted_by_what_it_may_have_done() {
+        let plain = Reach::Inserts { rowids: false };
         for (sql, want, why) in [
-            (
-                "insert into posts values (1)",
-                v(true, false, false),
-                "lower case",
-            ),
-            (
-                "REPLACE INTO posts VALUES (1)",
-                v(true, true, true),
-                "replace",
-            ),
+            ("insert into posts values (1)", plain, "lower case"),
             (
                 "WITH x AS (SELECT 1) INSERT INTO p SELECT * FROM x",
-                v(true, false, false),
+                plain,
                 "after a CTE",
             ),
             (
+                "INSERT INTO p (rowid, a) VALUES (3, 1)",
+                Reach::Inserts { rowids: true },
+                "a rowid given",
+            ),
+            ("REPLACE INTO posts VALUES (1)", Reach::Anything, "replace"),
+            (
+                "INSERT OR REPLACE INTO p VALUES (1)",
+                Reach::Anything,
+                "or replace",
+            ),
+            (
                 "INSERT INTO p VALUES (1) ON CONFLICT DO UPDATE SET a = 2",
-                v(true, true, false),
+                Reach::Anything,
                 "upsert",
             ),
-            ("UPDATE posts SET a = 1", v(false, true, false), "update"),
-            ("DELETE FROM posts", v(false, false, true), "delete"),
-            ("CREATE INDEX i ON posts (a)", v(false, false, false), "ddl"),
+            ("UPDATE posts SET a = 1", Reach::Anything, "update"),
+            ("DELETE FROM posts", Reach::Anything, "delete"),
+            ("CREATE INDEX i ON posts (a)", Reach::Nothing, "ddl"),
         ] {
-            assert_eq!(Verbs::of(&sql.to_ascii_uppercase()), want, "{sql:?}: {why}");
+            assert_eq!(Reach::of(&sql.to_ascii_uppercase()), want, "{sql:?}: {why}");
         }
     }
 }

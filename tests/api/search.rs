@@ -1370,6 +1370,45 @@ async fn rows_updated_and_deleted_by_raw_sql_leave_the_index_in_the_same_commit(
 }
 
 #[tokio::test]
+async fn raw_sql_that_reuses_a_rowid_or_names_one_is_caught_up() {
+    let mut runner = TestRunner::deterministic();
+    let w = world(&mut runner, 0).await;
+    let app = &w.app;
+    for title in ["quince tart", "plum jam", "fig roll"] {
+        app.create_record_ok("docs", json!({"owner": w.alice.0, "title": title}))
+            .await;
+    }
+    let owner = &w.alice.0;
+
+    // The last row goes and the new one takes its rowid.
+    console(
+        app,
+        &format!(
+            "DELETE FROM docs WHERE title = 'fig roll'; \
+             INSERT INTO docs (id, owner, title) VALUES ('rawmedlar000001', '{owner}', 'medlar jelly')"
+        ),
+    )
+    .await;
+    // A rowid in a gap, below the index's last one.
+    console(app, "DELETE FROM docs WHERE title = 'plum jam'").await;
+    let gap = console(app, "SELECT min(rowid) + 1 FROM docs").await;
+    let gap = gap["rows"][0][0].as_str().expect("rowid").to_owned();
+    console(
+        app,
+        &format!(
+            "INSERT INTO docs (rowid, id, owner, title) VALUES ({gap}, 'rawsloe00000001', '{owner}', 'sloe gin')"
+        ),
+    )
+    .await;
+
+    assert_eq!(
+        totals(app, &["fig", "medlar", "plum", "sloe", "quince"]).await,
+        [0, 1, 0, 1, 1],
+        "fig/medlar/plum/sloe/quince"
+    );
+}
+
+#[tokio::test]
 async fn raw_sql_through_a_trigger_of_the_users_own_is_caught_up_too() {
     let mut runner = TestRunner::deterministic();
     let w = world(&mut runner, 0).await;
