@@ -2,9 +2,9 @@
 """What the search index's catch-up adds to raw SQL (the SQL console) on a large
 searchable collection. Seeds RECORDS records into `articles` (searchable body) and
 `plain` (none) as benches/search/bench.py does, then times, one console request
-each, ROUNDS single-row INSERTs, single-row UPDATEs of the body and single-row
-DELETEs into each collection; prints the median ms per request. Loopback only;
-sequential; the server is stopped at the end.
+each, ROUNDS single-row INSERTs, UPDATEs of the body, UPDATEs of a number
+(`amount = amount + 1`, a counter) and DELETEs on each collection; prints the
+median ms per request. Loopback only; sequential; the server is stopped at the end.
 
     FB_BIN=target/release/ferrobase python3 benches/search/raw_sql.py   # RECORDS=100000 ROUNDS=15
 """
@@ -43,13 +43,14 @@ def main():
         _, ids = bench.seed(base, su, "", weights)
         rng = random.Random(5)
         for name in ("plain", "articles"):
-            spent = {"insert": [], "update": [], "delete": []}
+            spent = {"insert": [], "update": [], "counter": [], "delete": []}
             for i in range(ROUNDS):
                 text = bench.body_text(rng, weights)
                 rid = ids[name][i]
                 for verb, sql in (
                     ("insert", f"INSERT INTO {name} (id, body) VALUES ('rawbench{i:07d}', '{text}')"),
                     ("update", f"UPDATE {name} SET body = '{text}' WHERE id = '{rid}'"),
+                    ("counter", f"UPDATE {name} SET amount = amount + 1 WHERE id = '{rid}'"),
                     ("delete", f"DELETE FROM {name} WHERE id = '{ids[name][-1 - i]}'"),
                 ):
                     t = time.perf_counter()
