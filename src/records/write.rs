@@ -750,8 +750,10 @@ pub async fn truncate(
                     }
                 }
                 tx.execute(&format!("DELETE FROM {table}"), [])?;
-                // An empty index, rebuilt at once rather than row by row.
-                crate::search::reindex(&tx, &collection)?;
+                if crate::search::SearchSpec::of(&collection).is_some() {
+                    // An empty index, rebuilt at once rather than row by row.
+                    crate::search::reindex(&tx, &collection)?;
+                }
                 super::auth_records::delete_all_auth_state(&tx, &collection)?;
             }
             tx.commit()?;
