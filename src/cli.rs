@@ -859,7 +859,8 @@ fn write_out(out: Option<&Path>, text: &str) -> anyhow_like::Result<()> {
     Ok(())
 }
 
-/// `search reindex`: rebuilds full-text indexes under the data dir lock.
+/// `search reindex`: rebuilds full-text indexes under the data dir lock,
+/// then checkpoints the WAL (TRUNCATE) unless Litestream owns it.
 async fn search_reindex(config: Config, only: Option<String>) -> anyhow_like::Result<()> {
     let _lock =
         crate::db::DataDirLock::acquire(&config.storage.data_dir, crate::db::LOCK_WAIT).await?;
@@ -867,6 +868,9 @@ async fn search_reindex(config: Config, only: Option<String>) -> anyhow_like::Re
     let done = db
         .write(move |conn| crate::search::reindex_all(conn, only.as_deref()))
         .await?;
+    // A rebuild rewrites the whole index into the WAL; fold it into the main
+    // file and truncate it, rather than leave a WAL as big as the index.
+    db.checkpoint().await?;
     for (name, rows) in &done {
         println!("Reindexed {name}: {rows} record(s)");
     }

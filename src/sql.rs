@@ -177,12 +177,9 @@ fn write(conn: &mut Connection, query: &str) -> Result<u64, SqlError> {
         });
         guarded.finish(outcome)
     };
-    // Raw inserts bypass `records`, which indexes the rows it inserts.
+    // Raw writes bypass `records`, which keeps the search indexes.
     let outcome = outcome.and_then(|()| {
-        if crate::search::index::may_insert(query) {
-            crate::search::index::catch_up(conn).map_err(|e| SqlError::Failed(e.to_string()))?;
-        }
-        Ok(())
+        crate::search::catch_up::catch_up(conn, query).map_err(|e| SqlError::Failed(e.to_string()))
     });
     match outcome.and_then(|()| conn.execute_batch("COMMIT").map_err(failed)) {
         Ok(()) => Ok(affected),

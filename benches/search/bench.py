@@ -6,7 +6,8 @@ Seeds RECORDS records (~1 KB of text each, words `w0000`…`w4999`, Zipf-like) o
 one user into `articles` (searchable `body`) and the same into `plain` (no index),
 both under the list rule `owner = @request.auth.id`, through `/api/batch` (500 a
 batch, the two collections in turn; the time spent in each collection's batches is
-its write cost; WRITE_ONLY=1 stops there). Then, as that user,
+its write cost; WRITE_ONLY=1 then updates and deletes UPDATES of them the same
+way, timed per collection, and stops there). Then, as that user,
 QUERIES sequential requests each (perPage 20, with totals): `?search=A B` against
 `?filter=body ~ 'A' && body ~ 'B'` on the same data (checked to find the same total),
 p50/p99 and the ratio; and `aggregate?groupBy=kind&aggregate=count(),sum(amount)`
@@ -36,6 +37,8 @@ RECORDS = int(os.environ.get("RECORDS", "100000"))
 QUERIES = int(os.environ.get("QUERIES", "40"))
 # WRITE_ONLY=1: seed and report the write cost, skip the queries.
 WRITE_ONLY = os.environ.get("WRITE_ONLY") == "1"
+# Records updated and then deleted after the seeding (WRITE_ONLY runs only).
+UPDATES = min(int(os.environ.get("UPDATES", "10000")), RECORDS)
 BATCH = 500
 EMAIL, PASSWORD = "bench@example.com", "bench-pass-123"
 USER = ("reader@example.com", "reader-pass-123")
@@ -78,9 +81,10 @@ def body_text(rng, weights):
 def seed(base, su, owner, weights):
     """Seeds `plain` and `articles` batch by batch in turn (same texts, same
     database size at each step, so neither pays for growing the file alone);
-    returns each collection's total seeding time."""
+    returns each collection's total seeding time and its records' ids."""
     rngs = {name: random.Random(7) for name in ("plain", "articles")}
     spent = {name: 0.0 for name in rngs}
+    ids = {name: [] for name in rngs}
     for start in range(0, RECORDS, BATCH):
         order = ("plain", "articles") if (start // BATCH) % 2 == 0 else ("articles", "plain")
         for name in order:
@@ -90,8 +94,31 @@ def seed(base, su, owner, weights):
                                   "kind": rng.choice(KINDS), "amount": rng.randrange(0, 1000)}}
                         for _ in range(min(BATCH, RECORDS - start))]
             t = time.perf_counter()
-            call(base, "POST", "/api/batch", {"requests": requests}, su)
+            answers = call(base, "POST", "/api/batch", {"requests": requests}, su)
             spent[name] += time.perf_counter() - t
+            ids[name].extend(a["body"]["id"] for a in answers)
+    return spent, ids
+
+
+def rewrite(base, su, ids, weights):
+    """Updates the body of the first UPDATES records of each collection, then
+    deletes them, through `/api/batch` (500 a batch, the collections in turn,
+    same texts); returns each collection's update and delete time."""
+    rngs = {name: random.Random(13) for name in ids}
+    spent = {(name, verb): 0.0 for name in ids for verb in ("update", "delete")}
+    for verb in ("update", "delete"):
+        for start in range(0, UPDATES, BATCH):
+            order = list(ids) if (start // BATCH) % 2 == 0 else list(reversed(list(ids)))
+            for name in order:
+                chunk = ids[name][start:min(start + BATCH, UPDATES)]
+                url = f"/api/collections/{name}/records/"
+                requests = [{"method": "PATCH", "url": url + rid,
+                             "body": {"body": body_text(rngs[name], weights)}}
+                            if verb == "update" else {"method": "DELETE", "url": url + rid}
+                            for rid in chunk]
+                t = time.perf_counter()
+                call(base, "POST", "/api/batch", {"requests": requests}, su)
+                spent[(name, verb)] += time.perf_counter() - t
     return spent
 
 
@@ -132,13 +159,19 @@ def main():
                     {"name": "kind", "type": "select", "values": KINDS, "maxSelect": 1},
                     {"name": "amount", "type": "number", "onlyInt": True}]}, su)
         weights = [1 / (i + 1) for i in range(len(VOCAB))]
-        seeded = seed(base, su, reader["id"], weights)
+        seeded, ids = seed(base, su, reader["id"], weights)
         for name in ("plain", "articles"):
             print(f"seeded {RECORDS} records into {name} in {seeded[name]:.1f} s "
                   f"({RECORDS / seeded[name]:.0f} records/s)", flush=True)
         cost = seeded["articles"] / seeded["plain"] - 1
         print(f"write cost of the index: {cost * 100:+.0f} % seeding time", flush=True)
         if WRITE_ONLY:
+            rewritten = rewrite(base, su, ids, weights)
+            for verb in ("update", "delete"):
+                plain, indexed = rewritten[("plain", verb)], rewritten[("articles", verb)]
+                print(f"{verb}d {UPDATES} records: plain {UPDATES / plain:.0f} records/s, "
+                      f"articles {UPDATES / indexed:.0f} records/s; write cost of the index: "
+                      f"{(indexed / plain - 1) * 100:+.0f} %", flush=True)
             return
 
         rng = random.Random(11)

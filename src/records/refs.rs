@@ -121,6 +121,7 @@ pub fn delete_with_references(
     if let Some(row) = load(tx, collection, id, &Access::All)? {
         changes.push(change(collection, id, Action::Delete, Some(row)));
     }
+    crate::search::index::delete_row(tx, collection, id)?;
     tx.execute(
         &format!(
             "DELETE FROM {} WHERE id = ?1",

@@ -769,6 +769,10 @@ pub async fn truncate(
                     }
                 }
                 tx.execute(&format!("DELETE FROM {table}"), [])?;
+                if crate::search::SearchSpec::of(&collection).is_some() {
+                    // An empty index, rebuilt at once rather than row by row.
+                    crate::search::reindex(&tx, &collection)?;
+                }
                 super::auth_records::delete_all_auth_state(&tx, &collection)?;
             }
             tx.commit()?;
@@ -1003,9 +1007,19 @@ pub(super) fn write_update(
         .map(|f| to_sql(f, values.get(f.name.as_str()).unwrap_or(&Value::Null)))
         .collect();
     params.push(rusqlite::types::Value::Text(id.to_owned()));
+    let before = crate::search::index::read_before(tx, collection, id)?;
     tx.prepare_cached(&sql)?
-        .execute(rusqlite::params_from_iter(params))?;
-    Ok(())
+        .execute(rusqlite::params_from_iter(&params))?;
+    match before {
+        Some(before) => crate::search::index::update_row(tx, collection, before, |name| {
+            collection
+                .fields
+                .iter()
+                .position(|f| f.name.as_str() == name)
+                .map_or(rusqlite::types::Value::Null, |i| params[i].clone())
+        }),
+        None => Ok(()),
+    }
 }
 
 /// Maps a UNIQUE constraint failure to `validation_not_unique` on its columns.

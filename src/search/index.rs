@@ -3,28 +3,26 @@
 //! order, and whose rowid is the record table's rowid.
 //!
 //! The index keeps its own copy of the text (a regular FTS5 table, not
-//! `content=`): a delete then needs only the rowid, so the index can never be
-//! corrupted by a delete that passes stale values, at the cost of storing the
-//! searchable text twice. Two triggers on the record table (after a
-//! searchable value changes, after delete) keep it in step, so every update
-//! and delete path — record CRUD, batch, cascades, truncate, hooks, account
-//! flows, the SQL console — changes the index in the same transaction as the
-//! row, and a crash can never leave them apart.
+//! `content=`): removing a row needs only its rowid, never the old values, so
+//! writes that bypass `records` (raw SQL) can be caught up by comparing the
+//! index's copy with the table (`search::catch_up`).
 //!
-//! Inserts are indexed without a trigger, by the one place that inserts
-//! records (`records::write` calls [`insert_row`]) and, for raw SQL (the
-//! console, hooks' `execute()`), by [`catch_up`] before the commit. The reason
-//! is cost: an INSERT trigger makes every INSERT a multi-row write with a
-//! statement journal, and FTS5 flushes its pending terms into a new segment at
-//! every statement savepoint — a batch of 500 creates then wrote 500 tiny
-//! segments and spent most of its time merging them. Without the trigger the
-//! terms of a whole transaction are flushed once, at the commit. A table
-//! rebuild (`schema::ddl`) renumbers rowids, so the index is dropped and
-//! rebuilt with it.
+//! Every write maintains the index explicitly, in its own transaction, with
+//! no trigger: `records` calls [`insert_row`] after an insert,
+//! [`read_before`]/[`update_row`] around an update, [`delete_row`] before a
+//! delete (cascades included) and [`reindex`] after a truncate; raw SQL (the
+//! console, hooks' `execute()`, migrations) is caught up before its commit;
+//! a table rebuild (`schema::ddl`) renumbers rowids, so the index is dropped
+//! and rebuilt with it. The reason is cost: a trigger makes its statement
+//! open a statement savepoint, and FTS5 flushes its pending terms into a new
+//! segment at each one — a batch of 500 writes then wrote 500 tiny segments
+//! and spent most of its time merging them. Single-row `VALUES`/rowid
+//! statements let a whole transaction's terms be flushed once, at the commit.
 
 use crate::db::ident;
 use crate::schema::{Collection, CollectionType, FieldKind};
-use rusqlite::{Connection, TransactionBehavior};
+use rusqlite::types::Value;
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
 
 /// What the index of a collection looks like: its searchable fields in order
 /// (column `c{i}` holds `fields[i]`), their BM25 weights, and the tokenizer.
@@ -92,9 +90,8 @@ pub fn unchanged(old: &Collection, new: &Collection) -> bool {
     }
 }
 
-/// Drops the index and its triggers (nothing when there is none). `ai` is
-/// the insert trigger of databases indexed before inserts were indexed
-/// directly.
+/// Drops the index and the triggers older versions kept it with (nothing
+/// when there is none).
 pub fn drop(conn: &Connection, collection: &Collection) -> rusqlite::Result<()> {
     let id = &collection.id;
     for verb in ["ai", "au", "ad"] {
@@ -106,8 +103,8 @@ pub fn drop(conn: &Connection, collection: &Collection) -> rusqlite::Result<()> 
     conn.execute_batch(&format!("DROP TABLE IF EXISTS {}", ident(&fts_table(id))))
 }
 
-/// Creates the index and its triggers for `collection` (when it has
-/// searchable fields) and fills it from the table's current rows.
+/// Creates the index of `collection` (when it has searchable fields) and
+/// fills it from the table's current rows.
 pub fn create(conn: &Connection, collection: &Collection) -> rusqlite::Result<()> {
     let Some(spec) = SearchSpec::of(collection) else {
         return Ok(());
@@ -126,28 +123,6 @@ pub fn create(conn: &Connection, collection: &Collection) -> rusqlite::Result<()
         cols.join(", ")
     ))?;
     let fields: Vec<String> = spec.fields.iter().map(|f| ident(f)).collect();
-    let new_values: Vec<String> = fields.iter().map(|f| format!("new.{f}")).collect();
-    let insert = format!(
-        "INSERT INTO {fts} (rowid, {}) VALUES (new.rowid, {});",
-        cols.join(", "),
-        new_values.join(", ")
-    );
-    // Record updates set every column: re-index only when a searchable
-    // value really changed.
-    let changed: Vec<String> = fields
-        .iter()
-        .map(|f| format!("old.{f} IS NOT new.{f}"))
-        .collect();
-    conn.execute_batch(&format!(
-        "CREATE TRIGGER {} AFTER UPDATE OF {} ON {table} WHEN {} BEGIN \
-           DELETE FROM {fts} WHERE rowid = old.rowid; {insert} END;\
-         CREATE TRIGGER {} AFTER DELETE ON {table} BEGIN \
-           DELETE FROM {fts} WHERE rowid = old.rowid; END;",
-        ident(&trigger(id, "au")),
-        fields.join(", "),
-        changed.join(" OR "),
-        ident(&trigger(id, "ad")),
-    ))?;
     conn.execute_batch(&format!(
         "INSERT INTO {fts} (rowid, {}) SELECT rowid, {} FROM {table}",
         cols.join(", "),
@@ -183,55 +158,126 @@ pub fn insert_row(
     Ok(())
 }
 
-/// Indexes every row of every searchable collection that the index lacks:
-/// rows inserted by raw SQL, which does not go through [`insert_row`]. Run
-/// inside the write transaction, before its commit; a full scan of each
-/// searchable table (against the index's small per-row `_docsize` table).
-pub fn catch_up(conn: &Connection) -> Result<(), crate::schema::SchemaError> {
-    let collections = crate::schema::load_all(conn)?;
-    for collection in &collections {
-        let Some(spec) = SearchSpec::of(collection) else {
-            continue;
-        };
-        let fts = fts_table(&collection.id);
-        let fields: Vec<String> = spec.fields.iter().map(|f| ident(f)).collect();
-        conn.execute(
-            &format!(
-                "INSERT INTO {} (rowid, {}) SELECT rowid, {} FROM {} \
-                 WHERE rowid NOT IN (SELECT id FROM {})",
-                ident(&fts),
-                spec.columns().join(", "),
-                fields.join(", "),
-                ident(collection.name.as_str()),
-                ident(&format!("{fts}_docsize")),
-            ),
-            [],
-        )?;
+/// The rowid and stored searchable values of one record, read just before
+/// it is updated so [`update_row`] can tell whether the index must change.
+#[derive(Debug)]
+pub struct Before {
+    rowid: i64,
+    values: Vec<Value>,
+}
+
+/// Reads what [`update_row`] needs of record `id`; `None` when the
+/// collection has no index (or no such record).
+pub fn read_before(
+    conn: &Connection,
+    collection: &Collection,
+    id: &str,
+) -> rusqlite::Result<Option<Before>> {
+    let Some(spec) = SearchSpec::of(collection) else {
+        return Ok(None);
+    };
+    let fields: Vec<String> = spec.fields.iter().map(|f| ident(f)).collect();
+    let sql = format!(
+        "SELECT rowid, {} FROM {} WHERE id = ?1",
+        fields.join(", "),
+        ident(collection.name.as_str())
+    );
+    conn.prepare_cached(&sql)?
+        .query_row([id], |r| {
+            let values = (1..=fields.len())
+                .map(|i| r.get::<_, Value>(i))
+                .collect::<rusqlite::Result<_>>()?;
+            Ok(Before {
+                rowid: r.get(0)?,
+                values,
+            })
+        })
+        .optional()
+}
+
+/// Re-indexes the record read by [`read_before`] after its update, when a
+/// searchable value changed (most updates — verification, token keys,
+/// counters — change none); `value_of` as for [`insert_row`].
+pub fn update_row(
+    conn: &Connection,
+    collection: &Collection,
+    before: Before,
+    value_of: impl Fn(&str) -> Value,
+) -> rusqlite::Result<()> {
+    let Some(spec) = SearchSpec::of(collection) else {
+        return Ok(());
+    };
+    let changed = spec
+        .fields
+        .iter()
+        .zip(&before.values)
+        .any(|(f, old)| !same_text(old, &value_of(f)));
+    if !changed {
+        return Ok(());
     }
+    remove(conn, &collection.id, before.rowid)?;
+    insert_row(conn, collection, before.rowid, value_of)
+}
+
+/// Whether two values index alike: equal, or the same number written as
+/// text on one side (a JSON column's numeric affinity turns `"12"` into 12).
+fn same_text(a: &Value, b: &Value) -> bool {
+    let text = |v: &Value| match v {
+        Value::Integer(i) => Some(i.to_string()),
+        Value::Real(f) => Some(f.to_string()),
+        Value::Text(t) => Some(t.clone()),
+        Value::Null | Value::Blob(_) => None,
+    };
+    a == b || (text(a).is_some() && text(a) == text(b))
+}
+
+/// Removes record `id` of `collection` from the index; called just before
+/// the record's row is deleted.
+pub fn delete_row(conn: &Connection, collection: &Collection, id: &str) -> rusqlite::Result<()> {
+    if SearchSpec::of(collection).is_none() {
+        return Ok(());
+    }
+    let sql = format!(
+        "SELECT rowid FROM {} WHERE id = ?1",
+        ident(collection.name.as_str())
+    );
+    let rowid: Option<i64> = conn
+        .prepare_cached(&sql)?
+        .query_row([id], |r| r.get(0))
+        .optional()?;
+    match rowid {
+        Some(rowid) => remove(conn, &collection.id, rowid),
+        None => Ok(()),
+    }
+}
+
+/// Deletes one index row by rowid: a single-row statement, no savepoint.
+pub(crate) fn remove(conn: &Connection, collection_id: &str, rowid: i64) -> rusqlite::Result<()> {
+    let sql = format!(
+        "DELETE FROM {} WHERE rowid = ?1",
+        ident(&fts_table(collection_id))
+    );
+    conn.prepare_cached(&sql)?.execute([rowid])?;
     Ok(())
 }
 
-/// Whether raw SQL may insert rows (and so needs [`catch_up`]): it names
-/// `INSERT` or `REPLACE` anywhere, in any case. A cheap over-approximation.
-pub fn may_insert(sql: &str) -> bool {
-    let upper = sql.to_ascii_uppercase();
-    upper.contains("INSERT") || upper.contains("REPLACE")
-}
-
-/// [`drop_insert_triggers`] on the writer: run by whatever opens a data dir
+/// [`drop_old_triggers`] on the writer: run by whatever opens a data dir
 /// to write records (the server, `migrate`) before it writes any.
 pub async fn upgrade(db: &crate::db::Db) -> Result<(), crate::schema::SchemaError> {
-    db.write(|conn| drop_insert_triggers(conn).map_err(crate::schema::SchemaError::from))
+    db.write(|conn| drop_old_triggers(conn).map_err(crate::schema::SchemaError::from))
         .await
 }
 
-/// Drops the insert triggers that databases indexed before [`insert_row`]
-/// still have (with them, a create would be indexed twice).
-pub fn drop_insert_triggers(conn: &Connection) -> rusqlite::Result<()> {
+/// Drops the insert, update and delete triggers (`_fts_<id>_ai`, `_au`,
+/// `_ad`) that databases indexed by older versions still have: the write
+/// path now maintains the index itself, and a trigger would make every
+/// write flush a segment.
+pub fn drop_old_triggers(conn: &Connection) -> rusqlite::Result<()> {
     let names: Vec<String> = conn
         .prepare(
             "SELECT name FROM sqlite_schema WHERE type = 'trigger' \
-             AND name LIKE '\\_fts\\_%\\_ai' ESCAPE '\\'",
+             AND name LIKE '\\_fts\\_%' ESCAPE '\\' \
+             AND substr(name, -3) IN ('_ai', '_au', '_ad')",
         )?
         .query_map([], |r| r.get(0))?
         .collect::<rusqlite::Result<_>>()?;
@@ -308,17 +354,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn old_insert_triggers_are_dropped_and_others_kept() {
+    fn old_index_triggers_are_dropped_and_others_kept() {
         let conn = Connection::open_in_memory().expect("memory db");
         conn.execute_batch(
             "CREATE TABLE t (x); CREATE TABLE log (x);
              CREATE TRIGGER _fts_abc_ai AFTER INSERT ON t BEGIN INSERT INTO log VALUES (1); END;
-             CREATE TRIGGER _fts_abc_ad AFTER DELETE ON t BEGIN INSERT INTO log VALUES (2); END;
-             CREATE TRIGGER mine_ai AFTER INSERT ON t BEGIN INSERT INTO log VALUES (3); END;",
+             CREATE TRIGGER _fts_abc_au AFTER UPDATE ON t BEGIN INSERT INTO log VALUES (2); END;
+             CREATE TRIGGER _fts_abc_ad AFTER DELETE ON t BEGIN INSERT INTO log VALUES (3); END;
+             CREATE TRIGGER mine_ai AFTER INSERT ON t BEGIN INSERT INTO log VALUES (4); END;
+             CREATE TRIGGER _fts_abc_audit AFTER INSERT ON t BEGIN INSERT INTO log VALUES (5); END;",
         )
         .expect("schema");
 
-        drop_insert_triggers(&conn).expect("drops");
+        drop_old_triggers(&conn).expect("drops");
 
         let left: Vec<String> = conn
             .prepare("SELECT name FROM sqlite_schema WHERE type = 'trigger' ORDER BY name")
@@ -329,25 +377,40 @@ mod tests {
             .expect("names");
         assert_eq!(
             left,
-            ["_fts_abc_ad", "mine_ai"],
-            "only the index's insert trigger goes"
+            ["_fts_abc_audit", "mine_ai"],
+            "only the index's old triggers go"
         );
     }
 
     #[test]
-    fn raw_sql_that_may_insert_is_told_apart() {
-        for (sql, want, why) in [
-            ("insert into posts values (1)", true, "lower case"),
-            ("REPLACE INTO posts VALUES (1)", true, "replace"),
+    fn a_number_and_its_text_index_alike() {
+        for (a, b, want, why) in [
             (
-                "WITH x AS (SELECT 1) INSERT INTO p SELECT * FROM x",
+                Value::Integer(12),
+                Value::Text("12".into()),
                 true,
-                "after a CTE",
+                "JSON affinity",
             ),
-            ("UPDATE posts SET a = 1", false, "update"),
-            ("DELETE FROM posts", false, "delete"),
+            (
+                Value::Text("a".into()),
+                Value::Text("a".into()),
+                true,
+                "equal",
+            ),
+            (
+                Value::Text("a".into()),
+                Value::Text("b".into()),
+                false,
+                "edited",
+            ),
+            (
+                Value::Null,
+                Value::Text(String::new()),
+                false,
+                "null to empty",
+            ),
         ] {
-            assert_eq!(may_insert(sql), want, "{sql:?}: {why}");
+            assert_eq!(same_text(&a, &b), want, "{why}");
         }
     }
 }

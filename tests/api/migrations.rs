@@ -563,3 +563,46 @@ async fn history_sync_forgets_applied_files_that_are_gone() {
         "system rows are never synced away: {left:?}"
     );
 }
+
+#[tokio::test]
+async fn raw_sql_in_a_migration_keeps_the_search_index_in_step() {
+    let l = layout();
+    let app = spawn(&l, false).await;
+    app.create_collection_ok(json!({"name": "memos", "listRule": "", "fields": [
+        {"name": "title", "type": "text", "searchable": true},
+    ]}))
+    .await;
+    for title in ["quince tart", "plum jam"] {
+        app.create_record_ok("memos", json!({"title": title})).await;
+    }
+    app.stop().await;
+    std::fs::write(
+        l.migrations.join("1700000100_raw_memos.js"),
+        r#"migrate((app) => {
+  app.db().newQuery("INSERT INTO {{memos}} ([[id]], [[title]]) VALUES ('rawmemo00000001', 'medlar jelly')").execute()
+  app.db().newQuery("UPDATE {{memos}} SET [[title]] = 'pear tart' WHERE [[title]] = 'quince tart'").execute()
+  app.db().newQuery("DELETE FROM {{memos}} WHERE [[title]] = 'plum jam'").execute()
+}, (app) => {})
+"#,
+    )
+    .expect("migration file");
+
+    let app = spawn(&l, false).await;
+
+    for (word, want) in [
+        ("medlar", 1),
+        ("pear", 1),
+        ("quince", 0),
+        ("plum", 0),
+        ("tart", 1),
+    ] {
+        let (status, found) =
+            status_json(app.list_records("memos", &[("search", word)], None).await).await;
+        assert_eq!(status, 200, "{found}");
+        assert_eq!(
+            found["totalItems"], want,
+            "{word:?} after the migration: {found}"
+        );
+    }
+    app.stop().await;
+}

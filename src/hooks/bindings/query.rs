@@ -87,8 +87,8 @@ fn run(
     }
     if mode == "execute" {
         let changed = stmt.execute(bound.as_slice()).map_err(opaque)?;
-        if changed > 0 && crate::search::index::may_insert(sql) {
-            crate::search::index::catch_up(conn).map_err(|e| {
+        if changed > 0 {
+            crate::search::catch_up::catch_up(conn, sql).map_err(|e| {
                 tracing::warn!(target: "ferrobase::hooks", error = %e, "search catch-up failed");
                 opaque(rusqlite::Error::InvalidQuery)
             })?;

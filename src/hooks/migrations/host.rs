@@ -187,6 +187,10 @@ fn raw_sql(tx: &Transaction, args: RawSql) -> Result<Value, String> {
             .map_err(|e| e.to_string())?;
     }
     let changed = stmt.raw_execute().map_err(|e| e.to_string())?;
+    if changed > 0 {
+        // Raw writes bypass `records`, which keeps the search indexes.
+        crate::search::catch_up::catch_up(tx, &sql).map_err(|e| e.to_string())?;
+    }
     Ok(Value::from(changed))
 }
 
