@@ -9,6 +9,8 @@
 //!
 //! Pipeline: text → `lexer` → tokens → `parser` → [`Expr`] → `compile`
 //! (with `operators`, `functions`, `macros`) → [`SqlFragment`].
+//! The SQL is SQLite's unless the scope's [`Scope::dialect`] is
+//! PostgreSQL, for which [`postgres`] writes SQL giving SQLite's answers.
 //!
 //! # Grammar
 //!
