@@ -51,6 +51,24 @@ pub fn postgres_column_def(field: &Field) -> &'static str {
 /// SQLite's insertion order (its rowid) for default order and `@rowid`.
 pub const POSTGRES_ROWID: &str = crate::rules::postgres::ROWID_COLUMN;
 
+/// Every statement creating a base or auth collection on PostgreSQL: its
+/// table, then its indexes.
+pub fn postgres_create_sql(collection: &Collection) -> Vec<String> {
+    let jsonb = |name: &str| {
+        collection
+            .field(name)
+            .is_some_and(|f| postgres_column_def(f).starts_with("jsonb"))
+    };
+    let mut statements = vec![postgres_create_table_sql(collection)];
+    statements.extend(
+        collection
+            .indexes
+            .iter()
+            .map(|def| def.to_postgres_sql(&collection.name, jsonb)),
+    );
+    statements
+}
+
 /// `CREATE TABLE` for a base or auth collection on PostgreSQL.
 pub fn postgres_create_table_sql(collection: &Collection) -> String {
     let mut cols = vec![format!(

@@ -110,6 +110,48 @@ impl IndexDef {
         self.render(table.as_str(), crate::db::ident)
     }
 
+    /// The index on PostgreSQL: `COLLATE NOCASE` becomes an index on
+    /// `lower(column)` (ASCII-only folding under the column's `COLLATE "C"`,
+    /// as SQLite's NOCASE), so a unique NOCASE index refuses the same pairs.
+    /// A `!= ''` condition on a `jsonb` column (a multi value) compares its
+    /// JSON text.
+    pub fn to_postgres_sql(&self, table: &CollectionName, jsonb: impl Fn(&str) -> bool) -> String {
+        let quote = crate::db::ident;
+        let cols: Vec<String> = self
+            .columns
+            .iter()
+            .map(|c| {
+                let column = quote(c.field.as_str());
+                let mut s = if c.nocase && !jsonb(c.field.as_str()) {
+                    format!("lower({column})")
+                } else {
+                    column
+                };
+                if c.descending {
+                    s.push_str(" DESC");
+                }
+                s
+            })
+            .collect();
+        let mut sql = format!(
+            "CREATE {}INDEX {} ON {} ({})",
+            if self.unique { "UNIQUE " } else { "" },
+            quote(&self.name),
+            quote(table.as_str()),
+            cols.join(", ")
+        );
+        if let Some(f) = &self.where_not_empty {
+            let column = quote(f.as_str());
+            let text = if jsonb(f.as_str()) {
+                format!("{column}::text")
+            } else {
+                column
+            };
+            sql.push_str(&format!(" WHERE {text} <> ''"));
+        }
+        sql
+    }
+
     fn render(&self, table: &str, quote: impl Fn(&str) -> String) -> String {
         let cols: Vec<String> = self
             .columns
@@ -279,6 +321,22 @@ impl Cursor<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn postgres_indexes_fold_nocase_columns_with_lower() {
+        let table = CollectionName::parse("posts").expect("name");
+        let def = IndexDef::parse(
+            "CREATE UNIQUE INDEX `idx_slug` ON `posts` (`slug` COLLATE NOCASE, `n` DESC, `tags`) WHERE `tags` != ''",
+        )
+        .expect("parses");
+
+        let sql = def.to_postgres_sql(&table, |name| name == "tags");
+
+        assert_eq!(
+            sql,
+            "CREATE UNIQUE INDEX \"idx_slug\" ON \"posts\" (lower(\"slug\"), \"n\" DESC, \"tags\") WHERE \"tags\"::text <> ''"
+        );
+    }
 
     #[test]
     fn pocketbase_index_forms_parse_and_render_quoted() {

@@ -27,7 +27,9 @@ pub use auth_options::{
 pub use collection::{
     Collection, CollectionType, RULE_KEYS, Rules, SUPERUSERS_ID, SUPERUSERS_NAME,
 };
-pub use ddl::{POSTGRES_ROWID, postgres_column_def, postgres_create_table_sql};
+pub use ddl::{
+    POSTGRES_ROWID, postgres_column_def, postgres_create_sql, postgres_create_table_sql,
+};
 pub use field::{
     DEFAULT_EDITOR_MAX_BYTES, DEFAULT_JSON_MAX_BYTES, DEFAULT_TEXT_MAX_CHARS, Field, FieldKind,
     number_json,

@@ -17,7 +17,7 @@ use serde_json::json;
 
 use super::*;
 use crate::pg_testing::{PgSchema, and_or, server};
-use crate::schema::ddl::{self, postgres_create_table_sql};
+use crate::schema::ddl::{self, postgres_create_sql};
 
 /// Generated filters in an ordinary run (`FB_DIFF_CASES` raises it).
 const CASES: u32 = 1_000;
@@ -242,9 +242,11 @@ fn pg_database(url: &str, snap: &Snapshot) -> PgSchema {
     let mut pg = PgSchema::open(url);
     for (name, table_rows) in rows() {
         let collection = snap.get_ref(name).expect("collection");
-        pg.client
-            .batch_execute(&postgres_create_table_sql(collection))
-            .expect("PostgreSQL DDL");
+        for statement in postgres_create_sql(collection) {
+            pg.client
+                .batch_execute(&statement)
+                .unwrap_or_else(|e| panic!("PostgreSQL DDL {statement}: {e}"));
+        }
         for row in table_rows {
             let cols: Vec<String> = row.iter().map(|(c, _)| ident(c)).collect();
             let mut values = Vec::new();
@@ -665,4 +667,36 @@ fn sorts_over_relations_order_the_same_records_on_sqlite_and_postgres() {
         "only {} sorts compared",
         compared.get()
     );
+}
+
+/// The collections' unique indexes, made by each dialect's DDL, refuse the
+/// same rows: a second user with a taken email or token key, not two users
+/// without an email (PocketBase's partial `email != ''` index).
+#[test]
+fn unique_indexes_refuse_the_same_rows_on_sqlite_and_postgres() {
+    let Some(url) = server() else {
+        return;
+    };
+    let snap = snapshot();
+    let sqlite = sqlite_database(&snap);
+    let mut pg = pg_database(&url, &snap);
+    let attempts = [
+        ("u5", "one@x.io", "key-u5", false),
+        ("u6", "six@x.io", "key-u1", false),
+        ("u7", "", "key-u7", true),
+        ("u8", "", "key-u8", true),
+        ("u9", "ONE@x.io", "key-u9", true),
+    ];
+    for (id, email, key, admitted) in attempts {
+        let insert = "INSERT INTO \"users\" (id, email, \"tokenKey\") VALUES (?, ?, ?)";
+        let lite = sqlite
+            .execute(insert, rusqlite::params![id, email, key])
+            .is_ok();
+        let values = [t(id), t(email), t(key)];
+        let on_pg = pg
+            .column(&format!("{insert} RETURNING id"), &values)
+            .is_ok();
+        assert_eq!(lite, admitted, "SQLite: user {id} ({email:?}, {key})");
+        assert_eq!(on_pg, admitted, "PostgreSQL: user {id} ({email:?}, {key})");
+    }
 }
