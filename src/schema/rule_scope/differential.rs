@@ -54,7 +54,8 @@ fn snapshot() -> Snapshot {
             {"name": "post", "type": "relation", "collectionId": POSTS, "maxSelect": 1},
             {"name": "author", "type": "relation", "collectionId": USERS, "maxSelect": 1},
             {"name": "body", "type": "text"},
-            {"name": "score", "type": "number"}
+            {"name": "score", "type": "number"},
+            {"name": "labels", "type": "select", "maxSelect": 3, "values": ["x", "y", "z"]}
         ]}),
     );
     Snapshot::build(vec![users, posts, comments]).expect("snapshot")
@@ -107,12 +108,19 @@ fn rows() -> Vec<(&'static str, Vec<Row>)> {
         ]
     };
     let comment = |id: &str, post: &str, author: &str, body: &str, score: f64| -> Row {
+        let labels = match id.bytes().last().unwrap_or(b'0') % 4 {
+            0 => "[]",
+            1 => r#"["x"]"#,
+            2 => r#"["y","z"]"#,
+            _ => r#"["x","y","z"]"#,
+        };
         vec![
             ("id", t(id)),
             ("post", t(post)),
             ("author", t(author)),
             ("body", t(body)),
             ("score", n(score)),
+            ("labels", t(labels)),
         ]
     };
     vec![
@@ -313,7 +321,7 @@ impl RequestValues for Caller {
     }
 }
 
-const PATHS: [&str; 33] = [
+const PATHS: [&str; 37] = [
     "id",
     "title",
     "title:lower",
@@ -342,6 +350,10 @@ const PATHS: [&str; 33] = [
     "comments_via_post.author",
     "comments_via_post.score",
     "comments_via_post.author.nick",
+    "comments_via_post.labels",
+    "comments_via_post.labels:length",
+    "comments_via_post.labels:each",
+    "comments_via_post.author.email",
     "@collection.comments.body",
     "@collection.comments.post",
     "@collection.users.nick",
@@ -548,7 +560,7 @@ fn filters_over_relations_match_the_same_records_on_sqlite_and_postgres() {
     );
 }
 
-const SORTABLE: [&str; 19] = [
+const SORTABLE: [&str; 20] = [
     "id",
     "title",
     "title:lower",
@@ -567,6 +579,7 @@ const SORTABLE: [&str; 19] = [
     "editors",
     "editors:length",
     "editors.nick",
+    "comments_via_post.labels:length",
     "@rowid",
 ];
 
