@@ -5,12 +5,12 @@
 //! counted instead of slowing the request down.
 
 mod query;
+mod row;
 
 pub use query::{LogsError, cleanup, delete_all, list, stats, view};
 
 use crate::db::Db;
-use crate::schema::autogen;
-use rusqlite::params;
+use rusqlite::Connection;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::sync::mpsc;
@@ -70,8 +70,9 @@ pub struct LogEntry {
     pub message: String,
     /// The entry's `data` object as JSON text.
     pub data: String,
-    /// When it happened (PocketBase date format).
-    pub created: String,
+    /// When it happened, in microseconds since the Unix epoch (formatted
+    /// as `created` by the writer, off the request path).
+    pub at_micros: i64,
 }
 
 impl LogEntry {
@@ -81,7 +82,7 @@ impl LogEntry {
             level,
             message,
             data,
-            created: crate::clock::now(),
+            at_micros: chrono::Utc::now().timestamp_micros(),
         }
     }
 }
@@ -137,23 +138,6 @@ impl Logger {
     }
 }
 
-/// A 15-character `[a-z0-9]` id (PocketBase's format) that sorts by time:
-/// microseconds since the epoch in base 36, then random characters. Log ids
-/// then append at the right edge of the primary-key index instead of landing
-/// on random pages, which is what made logging every request expensive.
-fn ordered_id() -> String {
-    const DIGITS: &[u8; 36] = b"0123456789abcdefghijklmnopqrstuvwxyz";
-    let mut micros = u64::try_from(chrono::Utc::now().timestamp_micros()).unwrap_or(0);
-    let mut head = [b'0'; 11];
-    for slot in head.iter_mut().rev() {
-        *slot = DIGITS[(micros % 36) as usize];
-        micros /= 36;
-    }
-    let mut id = String::from_utf8_lossy(&head).into_owned();
-    id.push_str(&autogen::random_string(autogen::LOWER_ALPHANUMERIC, 4));
-    id
-}
-
 async fn write_batches(aux: Db, mut rx: mpsc::Receiver<LogEntry>, written: Arc<AtomicU64>) {
     let mut batch = Vec::with_capacity(BATCH_MAX);
     while rx.recv_many(&mut batch, BATCH_MAX).await > 0 {
@@ -166,25 +150,12 @@ async fn write_batches(aux: Db, mut rx: mpsc::Receiver<LogEntry>, written: Arc<A
                 }
             }
         }
-        let entries = std::mem::take(&mut batch);
+        let entries = std::mem::replace(&mut batch, Vec::with_capacity(BATCH_MAX));
         let count = entries.len() as u64;
         let result = aux
             .write(move |conn| -> Result<(), crate::db::DbError> {
                 let tx = conn.transaction()?;
-                {
-                    let mut insert = tx.prepare_cached(
-                        "INSERT INTO _logs (id, level, message, data, created) VALUES (?1, ?2, ?3, ?4, ?5)",
-                    )?;
-                    for entry in entries {
-                        insert.execute(params![
-                            ordered_id(),
-                            entry.level,
-                            entry.message,
-                            entry.data,
-                            entry.created
-                        ])?;
-                    }
-                }
+                insert_all(&tx, &entries)?;
                 tx.commit()?;
                 Ok(())
             })
@@ -196,6 +167,48 @@ async fn write_batches(aux: Db, mut rx: mpsc::Receiver<LogEntry>, written: Arc<A
             Err(e) => tracing::warn!(error = %e, lost = count, "could not write request logs"),
         }
     }
+}
+
+/// Rows per multi-row INSERT: one statement step per this many entries
+/// (5 bound values each, far below SQLite's parameter limit).
+const ROWS_PER_INSERT: usize = 32;
+
+/// `INSERT INTO _logs (…) VALUES (…), (…)…` for `rows` rows.
+fn insert_sql(rows: usize) -> String {
+    let values = vec!["(?, ?, ?, ?, ?)"; rows].join(", ");
+    format!("INSERT INTO _logs (id, level, message, data, created) VALUES {values}")
+}
+
+/// Inserts `entries` in statements of [`ROWS_PER_INSERT`] rows (the rest one
+/// by one), binding every value; ids and `created` are built here.
+fn insert_all(conn: &Connection, entries: &[LogEntry]) -> rusqlite::Result<()> {
+    let mut rng = rand::rng();
+    let mut created = row::CreatedText::default();
+    let mut chunks = entries.chunks_exact(ROWS_PER_INSERT);
+    let mut insert = |stmt: &mut rusqlite::CachedStatement<'_>, chunk: &[LogEntry]| {
+        for (n, entry) in chunk.iter().enumerate() {
+            let at = n * 5;
+            let id = row::ordered_id(entry.at_micros, &mut rng);
+            // The id is ASCII letters and digits by construction.
+            stmt.raw_bind_parameter(at + 1, std::str::from_utf8(&id).unwrap_or_default())?;
+            stmt.raw_bind_parameter(at + 2, entry.level)?;
+            stmt.raw_bind_parameter(at + 3, entry.message.as_str())?;
+            stmt.raw_bind_parameter(at + 4, entry.data.as_str())?;
+            stmt.raw_bind_parameter(at + 5, created.format(entry.at_micros).as_ref())?;
+        }
+        stmt.raw_execute().map(drop)
+    };
+    {
+        let mut many = conn.prepare_cached(&insert_sql(ROWS_PER_INSERT))?;
+        for chunk in chunks.by_ref() {
+            insert(&mut many, chunk)?;
+        }
+    }
+    let mut one = conn.prepare_cached(&insert_sql(1))?;
+    for entry in chunks.remainder() {
+        insert(&mut one, std::slice::from_ref(entry))?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -217,21 +230,5 @@ mod tests {
             }
             assert_eq!(out.get(super::TRUNCATED_KEY).is_some(), cut, "{why}: {out}");
         }
-    }
-
-    use super::*;
-
-    #[test]
-    fn log_ids_have_pocketbases_shape_and_sort_by_time() {
-        let first = ordered_id();
-        std::thread::sleep(std::time::Duration::from_millis(2));
-        let second = ordered_id();
-        assert_eq!(first.len(), 15);
-        assert!(
-            first
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
-        );
-        assert!(first < second, "{first} < {second}");
     }
 }
