@@ -26,6 +26,11 @@ use std::time::Duration;
 /// Longest method kept in a log entry; clients may invent long ones.
 const MAX_METHOD_CHARS: usize = 50;
 
+/// Room for the fixed part of an entry's `data` text (keys, numbers, IPs);
+/// with the variable texts added, serializing it does not reallocate, and
+/// queued entries hold little slack.
+const DATA_FIXED_BYTES: usize = 224;
+
 /// Queues the log entry of a finished request (when logging is on).
 pub fn record(res: &ServiceResponse<BoxBody>, elapsed: Duration) {
     let req = res.request();
@@ -60,19 +65,23 @@ pub fn record(res: &ServiceResponse<BoxBody>, elapsed: Duration) {
         truncated(text, 512)
     };
     let referer = redacted_url(header_text(header::REFERER));
-    // remoteIP is the TCP peer; userIP the client behind trusted proxies.
+    // remoteIP is the TCP peer; userIP the client behind trusted proxies
+    // (usually the same address, then formatted once).
     let (remote_ip, user_ip) = if options.log_ip {
+        let peer = req.peer_addr().map(|a| a.ip().to_canonical());
         let user =
             super::client_ip::resolve(req.headers(), req.peer_addr(), &settings.trusted_proxy);
-        (
-            req.peer_addr()
-                .map(|a| a.ip().to_canonical().to_string())
-                .unwrap_or_default(),
-            user.map(|ip| ip.to_string()).unwrap_or_default(),
-        )
+        let remote = peer.map(|ip| ip.to_string()).unwrap_or_default();
+        let user = match user {
+            Some(ip) if Some(ip) == peer => None,
+            Some(ip) => Some(ip.to_string()),
+            None => Some(String::new()),
+        };
+        (remote, user)
     } else {
-        (String::new(), String::new())
+        (String::new(), Some(String::new()))
     };
+    let user_ip = user_ip.as_deref().unwrap_or(&remote_ip);
     let full_url = redacted_url(
         req.uri()
             .path_and_query()
@@ -116,16 +125,22 @@ pub fn record(res: &ServiceResponse<BoxBody>, elapsed: Duration) {
         kind: "request",
         url,
         user_agent: header_text(header::USER_AGENT),
-        user_ip: &user_ip,
+        user_ip,
     };
-    let Ok(data) = serde_json::to_string(&data) else {
+    let variable = [data.url, data.user_agent, data.referer, data.auth];
+    let mut json =
+        Vec::with_capacity(DATA_FIXED_BYTES + variable.iter().map(|t| t.len()).sum::<usize>());
+    if serde_json::to_writer(&mut json, &data).is_err() {
         return; // plain strings and numbers: cannot fail
+    }
+    let Ok(data) = String::from_utf8(json) else {
+        return; // serde_json writes UTF-8
     };
-    let message = format!(
-        "{} {}",
-        truncated(req.method().as_str(), MAX_METHOD_CHARS),
-        url
-    );
+    let method = truncated(req.method().as_str(), MAX_METHOD_CHARS);
+    let mut message = String::with_capacity(method.len() + 1 + url.len());
+    message.push_str(method);
+    message.push(' ');
+    message.push_str(url);
     let data = crate::logs::cap_data(data, options.max_data_size);
     state.logs.log(LogEntry::now(level, message, data));
 }
