@@ -12,7 +12,7 @@
 use super::error::ApiError;
 use super::extract::AppState;
 use crate::auth::Principal;
-use crate::logs::{LEVEL_ERROR, LEVEL_INFO, LogEntry};
+use crate::logs::{LEVEL_ERROR, LEVEL_INFO};
 use actix_web::HttpMessage;
 use actix_web::body::BoxBody;
 use actix_web::dev::ServiceResponse;
@@ -25,11 +25,6 @@ use std::time::Duration;
 
 /// Longest method kept in a log entry; clients may invent long ones.
 const MAX_METHOD_CHARS: usize = 50;
-
-/// Room for the fixed part of an entry's `data` text (keys, numbers, IPs);
-/// with the variable texts added, serializing it does not reallocate, and
-/// queued entries hold little slack.
-const DATA_FIXED_BYTES: usize = 224;
 
 /// Queues the log entry of a finished request (when logging is on).
 pub fn record(res: &ServiceResponse<BoxBody>, elapsed: Duration) {
@@ -127,22 +122,34 @@ pub fn record(res: &ServiceResponse<BoxBody>, elapsed: Duration) {
         user_agent: header_text(header::USER_AGENT),
         user_ip,
     };
-    let variable = [data.url, data.user_agent, data.referer, data.auth];
-    let mut json =
-        Vec::with_capacity(DATA_FIXED_BYTES + variable.iter().map(|t| t.len()).sum::<usize>());
-    if serde_json::to_writer(&mut json, &data).is_err() {
-        return; // plain strings and numbers: cannot fail
-    }
-    let Ok(data) = String::from_utf8(json) else {
-        return; // serde_json writes UTF-8
-    };
     let method = truncated(req.method().as_str(), MAX_METHOD_CHARS);
-    let mut message = String::with_capacity(method.len() + 1 + url.len());
-    message.push_str(method);
-    message.push(' ');
-    message.push_str(url);
-    let data = crate::logs::cap_data(data, options.max_data_size);
-    state.logs.log(LogEntry::now(level, message, data));
+    SCRATCH.with_borrow_mut(|Scratch { json, message }| {
+        json.clear();
+        if serde_json::to_writer(&mut *json, &data).is_err() {
+            return; // plain strings and numbers: cannot fail
+        }
+        let Ok(text) = std::str::from_utf8(json) else {
+            return; // serde_json writes UTF-8
+        };
+        message.clear();
+        message.push_str(method);
+        message.push(' ');
+        message.push_str(url);
+        let text = crate::logs::cap_data(text, options.max_data_size);
+        state.logs.log(level, message, &text);
+    });
+}
+
+/// A worker thread's buffers for the entry being built, reused from one
+/// request to the next (the queue copies the texts).
+#[derive(Default)]
+struct Scratch {
+    json: Vec<u8>,
+    message: String,
+}
+
+thread_local! {
+    static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::default();
 }
 
 /// The `data` of a request log entry, serialized straight to JSON text with
