@@ -12,7 +12,7 @@
 use super::error::ApiError;
 use super::extract::AppState;
 use crate::auth::Principal;
-use crate::logs::{LEVEL_ERROR, LEVEL_INFO, LogEntry};
+use crate::logs::{LEVEL_ERROR, LEVEL_INFO};
 use actix_web::HttpMessage;
 use actix_web::body::BoxBody;
 use actix_web::dev::ServiceResponse;
@@ -60,19 +60,23 @@ pub fn record(res: &ServiceResponse<BoxBody>, elapsed: Duration) {
         truncated(text, 512)
     };
     let referer = redacted_url(header_text(header::REFERER));
-    // remoteIP is the TCP peer; userIP the client behind trusted proxies.
+    // remoteIP is the TCP peer; userIP the client behind trusted proxies
+    // (usually the same address, then formatted once).
     let (remote_ip, user_ip) = if options.log_ip {
+        let peer = req.peer_addr().map(|a| a.ip().to_canonical());
         let user =
             super::client_ip::resolve(req.headers(), req.peer_addr(), &settings.trusted_proxy);
-        (
-            req.peer_addr()
-                .map(|a| a.ip().to_canonical().to_string())
-                .unwrap_or_default(),
-            user.map(|ip| ip.to_string()).unwrap_or_default(),
-        )
+        let remote = peer.map(|ip| ip.to_string()).unwrap_or_default();
+        let user = match user {
+            Some(ip) if Some(ip) == peer => None,
+            Some(ip) => Some(ip.to_string()),
+            None => Some(String::new()),
+        };
+        (remote, user)
     } else {
-        (String::new(), String::new())
+        (String::new(), Some(String::new()))
     };
+    let user_ip = user_ip.as_deref().unwrap_or(&remote_ip);
     let full_url = redacted_url(
         req.uri()
             .path_and_query()
@@ -116,18 +120,36 @@ pub fn record(res: &ServiceResponse<BoxBody>, elapsed: Duration) {
         kind: "request",
         url,
         user_agent: header_text(header::USER_AGENT),
-        user_ip: &user_ip,
+        user_ip,
     };
-    let Ok(data) = serde_json::to_string(&data) else {
-        return; // plain strings and numbers: cannot fail
-    };
-    let message = format!(
-        "{} {}",
-        truncated(req.method().as_str(), MAX_METHOD_CHARS),
-        url
-    );
-    let data = crate::logs::cap_data(data, options.max_data_size);
-    state.logs.log(LogEntry::now(level, message, data));
+    let method = truncated(req.method().as_str(), MAX_METHOD_CHARS);
+    SCRATCH.with_borrow_mut(|Scratch { json, message }| {
+        json.clear();
+        if serde_json::to_writer(&mut *json, &data).is_err() {
+            return; // plain strings and numbers: cannot fail
+        }
+        let Ok(text) = std::str::from_utf8(json) else {
+            return; // serde_json writes UTF-8
+        };
+        message.clear();
+        message.push_str(method);
+        message.push(' ');
+        message.push_str(url);
+        let text = crate::logs::cap_data(text, options.max_data_size);
+        state.logs.log(level, message, &text);
+    });
+}
+
+/// A worker thread's buffers for the entry being built, reused from one
+/// request to the next (the queue copies the texts).
+#[derive(Default)]
+struct Scratch {
+    json: Vec<u8>,
+    message: String,
+}
+
+thread_local! {
+    static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::default();
 }
 
 /// The `data` of a request log entry, serialized straight to JSON text with

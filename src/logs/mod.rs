@@ -1,23 +1,25 @@
 //! Request logs in `auxiliary.db`. Handlers never wait for them: each
-//! finished request hands an entry to a bounded channel ([`Logger::log`]);
+//! finished request copies its entry into a bounded queue ([`Logger::log`]);
 //! one background task writes what has queued up in batches, one
-//! transaction per batch. When the channel is full the entry is dropped and
+//! transaction per batch. When the queue is full the entry is dropped and
 //! counted instead of slowing the request down.
 
 mod query;
+mod queue;
+mod row;
 
 pub use query::{LogsError, cleanup, delete_all, list, stats, view};
 
 use crate::db::Db;
-use crate::schema::autogen;
-use rusqlite::params;
-use std::sync::Arc;
+use rusqlite::Connection;
+use std::borrow::Cow;
 use std::sync::atomic::{AtomicU64, Ordering};
-use tokio::sync::mpsc;
+use std::sync::{Arc, Weak};
+use tokio::sync::Notify;
 
 /// Entries waiting to be written before new ones are dropped.
 pub const QUEUE_CAPACITY: usize = 10_000;
-/// Most entries written in one transaction.
+/// Entries that end the wait for more before a commit.
 const BATCH_MAX: usize = 4096;
 /// How long the writer lets entries gather before a commit: a few large
 /// transactions per second instead of one small one per request.
@@ -35,7 +37,7 @@ pub const TRUNCATED_KEY: &str = "__pb_truncated__";
 /// Keeps a log entry's serialized `data` object within `max` bytes (0 =
 /// [`DEFAULT_MAX_DATA_BYTES`]), as PocketBase's `logs.maxDataSize`: entries
 /// are kept in order while they fit, and `__pb_truncated__: true` marks a cut.
-pub fn cap_data(data: String, max: u64) -> String {
+pub fn cap_data(data: &str, max: u64) -> Cow<'_, str> {
     let max = usize::try_from(if max == 0 {
         DEFAULT_MAX_DATA_BYTES
     } else {
@@ -43,10 +45,10 @@ pub fn cap_data(data: String, max: u64) -> String {
     })
     .unwrap_or(usize::MAX);
     if data.len() <= max {
-        return data;
+        return Cow::Borrowed(data);
     }
-    let Ok(serde_json::Value::Object(full)) = serde_json::from_str(&data) else {
-        return serde_json::json!({ TRUNCATED_KEY: true }).to_string();
+    let Ok(serde_json::Value::Object(full)) = serde_json::from_str(data) else {
+        return Cow::Owned(serde_json::json!({ TRUNCATED_KEY: true }).to_string());
     };
     let mut kept = serde_json::Map::new();
     let mut used = 2; // the braces
@@ -60,52 +62,51 @@ pub fn cap_data(data: String, max: u64) -> String {
         kept.insert(key, value);
     }
     kept.insert(TRUNCATED_KEY.to_owned(), serde_json::Value::Bool(true));
-    serde_json::Value::Object(kept).to_string()
-}
-
-/// One log row.
-#[derive(Debug, Clone)]
-pub struct LogEntry {
-    pub level: i64,
-    pub message: String,
-    /// The entry's `data` object as JSON text.
-    pub data: String,
-    /// When it happened (PocketBase date format).
-    pub created: String,
-}
-
-impl LogEntry {
-    /// An entry stamped with the current time.
-    pub fn now(level: i64, message: String, data: String) -> Self {
-        Self {
-            level,
-            message,
-            data,
-            created: crate::clock::now(),
-        }
-    }
+    Cow::Owned(serde_json::Value::Object(kept).to_string())
 }
 
 /// Cheap handle for queueing log entries; clones share the queue.
 #[derive(Clone)]
 pub struct Logger {
     aux: Db,
-    queue: mpsc::Sender<LogEntry>,
-    dropped: Arc<AtomicU64>,
-    written: Arc<AtomicU64>,
+    shared: Arc<Shared>,
+    /// Held by every handle; the writer stops once the last one is gone.
+    _alive: Arc<Alive>,
+}
+
+/// What handles and the writer task share.
+#[derive(Default)]
+struct Shared {
+    queue: queue::Queue,
+    /// Wakes the writer: on a first entry, a full batch, and at shutdown.
+    wake: Notify,
+    dropped: AtomicU64,
+    written: AtomicU64,
+}
+
+/// Dropped with the last [`Logger`]: wakes the writer for a final flush.
+struct Alive(Arc<Shared>);
+
+impl Drop for Alive {
+    fn drop(&mut self) {
+        self.0.wake.notify_one();
+    }
 }
 
 impl Logger {
     /// Starts the writer task on the current tokio runtime.
     pub fn start(aux: Db) -> Self {
-        let (queue, rx) = mpsc::channel(QUEUE_CAPACITY);
-        let written = Arc::new(AtomicU64::new(0));
-        tokio::spawn(write_batches(aux.clone(), rx, written.clone()));
+        let shared = Arc::new(Shared::default());
+        let alive = Arc::new(Alive(shared.clone()));
+        tokio::spawn(write_batches(
+            aux.clone(),
+            shared.clone(),
+            Arc::downgrade(&alive),
+        ));
         Self {
             aux,
-            queue,
-            dropped: Arc::new(AtomicU64::new(0)),
-            written,
+            shared,
+            _alive: alive,
         }
     }
 
@@ -114,88 +115,131 @@ impl Logger {
         &self.aux
     }
 
-    /// Queues an entry without waiting; drops (and counts) it when full.
-    pub fn log(&self, entry: LogEntry) {
-        if self.queue.try_send(entry).is_err() {
-            self.dropped.fetch_add(1, Ordering::Relaxed);
+    /// Queues an entry stamped with the current time, without waiting;
+    /// drops (and counts) it when [`QUEUE_CAPACITY`] entries are waiting.
+    pub fn log(&self, level: i64, message: &str, data: &str) {
+        let at_micros = chrono::Utc::now().timestamp_micros();
+        let queued = {
+            let mut pending = self.shared.queue.lock();
+            if pending.len() >= QUEUE_CAPACITY {
+                drop(pending);
+                self.shared.dropped.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+            pending.push(level, at_micros, message, data);
+            pending.len()
+        };
+        if queued == 1 || queued == BATCH_MAX {
+            self.shared.wake.notify_one();
         }
     }
 
     /// Entries dropped because the queue was full.
     pub fn dropped(&self) -> u64 {
-        self.dropped.load(Ordering::Relaxed)
+        self.shared.dropped.load(Ordering::Relaxed)
     }
 
     /// Entries written so far.
     pub fn written(&self) -> u64 {
-        self.written.load(Ordering::Relaxed)
+        self.shared.written.load(Ordering::Relaxed)
     }
 
     /// Entries waiting in the queue.
     pub fn queued(&self) -> usize {
-        QUEUE_CAPACITY - self.queue.capacity()
+        self.shared.queue.lock().len()
     }
 }
 
-/// A 15-character `[a-z0-9]` id (PocketBase's format) that sorts by time:
-/// microseconds since the epoch in base 36, then random characters. Log ids
-/// then append at the right edge of the primary-key index instead of landing
-/// on random pages, which is what made logging every request expensive.
-fn ordered_id() -> String {
-    const DIGITS: &[u8; 36] = b"0123456789abcdefghijklmnopqrstuvwxyz";
-    let mut micros = u64::try_from(chrono::Utc::now().timestamp_micros()).unwrap_or(0);
-    let mut head = [b'0'; 11];
-    for slot in head.iter_mut().rev() {
-        *slot = DIGITS[(micros % 36) as usize];
-        micros /= 36;
-    }
-    let mut id = String::from_utf8_lossy(&head).into_owned();
-    id.push_str(&autogen::random_string(autogen::LOWER_ALPHANUMERIC, 4));
-    id
-}
-
-async fn write_batches(aux: Db, mut rx: mpsc::Receiver<LogEntry>, written: Arc<AtomicU64>) {
-    let mut batch = Vec::with_capacity(BATCH_MAX);
-    while rx.recv_many(&mut batch, BATCH_MAX).await > 0 {
-        if batch.len() < BATCH_MAX {
-            tokio::time::sleep(FLUSH_INTERVAL).await;
-            while batch.len() < BATCH_MAX {
-                match rx.try_recv() {
-                    Ok(entry) => batch.push(entry),
-                    Err(_) => break,
-                }
+/// Waits for a first entry, lets more gather for [`FLUSH_INTERVAL`] (less
+/// when [`BATCH_MAX`] are waiting), then writes all of them in one
+/// transaction. Returns after a final flush once every [`Logger`] is gone.
+async fn write_batches(aux: Db, shared: Arc<Shared>, alive: Weak<Alive>) {
+    let mut spare = queue::Pending::default();
+    loop {
+        shared.wake.notified().await;
+        if shared.queue.lock().len() < BATCH_MAX && alive.strong_count() > 0 {
+            tokio::select! {
+                () = tokio::time::sleep(FLUSH_INTERVAL) => {}
+                () = shared.wake.notified() => {}
             }
         }
-        let entries = std::mem::take(&mut batch);
-        let count = entries.len() as u64;
+        let batch = shared.queue.swap(spare);
+        if batch.is_empty() {
+            // Woken at shutdown (or by a stale wake-up) with nothing queued.
+            spare = batch;
+            if alive.strong_count() == 0 {
+                return;
+            }
+            continue;
+        }
+        let count = batch.len() as u64;
         let result = aux
-            .write(move |conn| -> Result<(), crate::db::DbError> {
+            .write(move |conn| -> Result<queue::Pending, crate::db::DbError> {
                 let tx = conn.transaction()?;
-                {
-                    let mut insert = tx.prepare_cached(
-                        "INSERT INTO _logs (id, level, message, data, created) VALUES (?1, ?2, ?3, ?4, ?5)",
-                    )?;
-                    for entry in entries {
-                        insert.execute(params![
-                            ordered_id(),
-                            entry.level,
-                            entry.message,
-                            entry.data,
-                            entry.created
-                        ])?;
-                    }
-                }
+                insert_all(&tx, &batch)?;
                 tx.commit()?;
-                Ok(())
+                Ok(batch)
             })
             .await;
-        match result {
-            Ok(()) => {
-                written.fetch_add(count, Ordering::Relaxed);
+        spare = match result {
+            Ok(batch) => {
+                shared.written.fetch_add(count, Ordering::Relaxed);
+                batch
             }
-            Err(e) => tracing::warn!(error = %e, lost = count, "could not write request logs"),
+            Err(e) => {
+                tracing::warn!(error = %e, lost = count, "could not write request logs");
+                queue::Pending::default()
+            }
+        };
+        spare.clear();
+        if alive.strong_count() == 0 && shared.queue.lock().is_empty() {
+            return;
         }
     }
+}
+
+/// Rows per multi-row INSERT: one statement step per this many entries
+/// (5 bound values each, far below SQLite's parameter limit).
+const ROWS_PER_INSERT: usize = 32;
+
+/// `INSERT INTO _logs (…) VALUES (…), (…)…` for `rows` rows.
+fn insert_sql(rows: usize) -> String {
+    let values = vec!["(?, ?, ?, ?, ?)"; rows].join(", ");
+    format!("INSERT INTO _logs (id, level, message, data, created) VALUES {values}")
+}
+
+/// Inserts `entries` in statements of [`ROWS_PER_INSERT`] rows (the rest one
+/// by one), binding every value; ids and `created` are built here.
+fn insert_all(conn: &Connection, pending: &queue::Pending) -> rusqlite::Result<()> {
+    let entries: Vec<_> = pending.entries().collect();
+    let mut rng = rand::rng();
+    let mut created = row::CreatedText::default();
+    let mut chunks = entries.chunks_exact(ROWS_PER_INSERT);
+    let mut insert = |stmt: &mut rusqlite::CachedStatement<'_>,
+                      chunk: &[(queue::Row, &str, &str)]| {
+        for (n, (entry, message, data)) in chunk.iter().enumerate() {
+            let at = n * 5;
+            let id = row::ordered_id(entry.at_micros, &mut rng);
+            // The id is ASCII letters and digits by construction.
+            stmt.raw_bind_parameter(at + 1, std::str::from_utf8(&id).unwrap_or_default())?;
+            stmt.raw_bind_parameter(at + 2, entry.level)?;
+            stmt.raw_bind_parameter(at + 3, *message)?;
+            stmt.raw_bind_parameter(at + 4, *data)?;
+            stmt.raw_bind_parameter(at + 5, created.format(entry.at_micros).as_ref())?;
+        }
+        stmt.raw_execute().map(drop)
+    };
+    {
+        let mut many = conn.prepare_cached(&insert_sql(ROWS_PER_INSERT))?;
+        for chunk in chunks.by_ref() {
+            insert(&mut many, chunk)?;
+        }
+    }
+    let mut one = conn.prepare_cached(&insert_sql(1))?;
+    for entry in chunks.remainder() {
+        insert(&mut one, std::slice::from_ref(entry))?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -211,27 +255,11 @@ mod tests {
             (5, vec![], true, "nothing fits"),
         ] {
             let out: serde_json::Value =
-                serde_json::from_str(&super::cap_data(data.clone(), max)).expect("json");
+                serde_json::from_str(&super::cap_data(&data, max)).expect("json");
             for key in &kept {
                 assert!(out.get(key).is_some(), "{why}: {key} kept in {out}");
             }
             assert_eq!(out.get(super::TRUNCATED_KEY).is_some(), cut, "{why}: {out}");
         }
-    }
-
-    use super::*;
-
-    #[test]
-    fn log_ids_have_pocketbases_shape_and_sort_by_time() {
-        let first = ordered_id();
-        std::thread::sleep(std::time::Duration::from_millis(2));
-        let second = ordered_id();
-        assert_eq!(first.len(), 15);
-        assert!(
-            first
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
-        );
-        assert!(first < second, "{first} < {second}");
     }
 }

@@ -255,3 +255,56 @@ async fn secret_query_values_and_long_methods_are_not_stored_in_logs() {
     }
     assert!(text.contains("probe=redact1"), "{text}");
 }
+
+#[tokio::test]
+async fn a_burst_of_requests_is_logged_whole_with_distinct_ids_and_wire_format_times() {
+    // More than two multi-row INSERTs' worth: the writer mixes full statements and single rows.
+    let app = spawn_app().await;
+    let before = chrono::Utc::now() - chrono::Duration::seconds(2);
+    for n in 0..70 {
+        app.request(Method::GET, &format!("/api/health?burst={n}"), None, None)
+            .await;
+    }
+
+    logs_matching(&app, "data.url ~ 'burst='", 70).await;
+    let mut items = Vec::new();
+    for page in 1..=2 {
+        let path = format!(
+            "/api/logs?perPage=50&page={page}&filter={}",
+            urlencode("data.url ~ 'burst='")
+        );
+        let (status, body) = status_json(app.su(Method::GET, &path, None).await).await;
+        assert_eq!(status, 200, "{body}");
+        items.extend(body["items"].as_array().cloned().unwrap_or_default());
+    }
+    let since = before.format("%Y-%m-%d %H:%M:%S").to_string();
+    let in_range = logs_matching(
+        &app,
+        &format!("data.url ~ 'burst=' && created >= '{since}'"),
+        70,
+    )
+    .await;
+
+    let ids: std::collections::HashSet<&str> =
+        items.iter().filter_map(|i| i["id"].as_str()).collect();
+    assert_eq!(ids.len(), 70, "every request has its own entry and id");
+    for item in &items {
+        let id = item["id"].as_str().expect("id");
+        assert!(
+            id.len() == 15
+                && id
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()),
+            "PocketBase id shape: {id}"
+        );
+        let created = item["created"].as_str().expect("created");
+        let parsed = chrono::NaiveDateTime::parse_from_str(created, "%Y-%m-%d %H:%M:%S%.3fZ");
+        assert!(
+            created.len() == 24 && parsed.is_ok(),
+            "wire format: {created}"
+        );
+    }
+    let newest = items[0]["data"]["url"].as_str().unwrap_or_default();
+    assert_eq!(newest, "/api/health?burst=69", "newest first by default");
+    assert_eq!(in_range["totalItems"], 70, "created filters see the stamps");
+}
