@@ -360,8 +360,7 @@ pub(crate) fn call(name: &str, args: &[Term]) -> Result<(SqlFragment, ValueType)
                 .into_iter()
                 .map(as_jsonb)
                 .collect();
-            let (sql, ty) = functions::call(name, &args)?;
-            Ok((sql, ty))
+            functions::call(name, &args)
         }
         ("strftime", [format, rest @ ..]) => strftime(format, rest),
         _ => {
