@@ -27,11 +27,24 @@ impl Drop for Proc {
     }
 }
 
+/// A free loopback port below Linux's ephemeral range (32768-60999), so that
+/// between this check and the server's bind no `bind(:0)` or outgoing
+/// connection of a test running in parallel can take it. Ports come from
+/// one counter per process (offset by the pid), never the same one twice.
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
+    use std::sync::atomic::{AtomicU32, Ordering};
+    const FIRST: u32 = 20_000;
+    const SPAN: u32 = 12_000;
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let offset = std::process::id() % SPAN;
+    for _ in 0..SPAN {
+        let step = NEXT.fetch_add(1, Ordering::Relaxed);
+        let port = u16::try_from(FIRST + (offset + step) % SPAN).expect("below 32000");
+        if TcpListener::bind(loopback(port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free loopback port between {FIRST} and {}", FIRST + SPAN)
 }
 
 fn loopback(port: u16) -> SocketAddr {
@@ -193,6 +206,11 @@ fn serve(dir: &Path, args: &[&str]) -> (Proc, String) {
             std::fs::read_to_string(dir.join("serve.log")).unwrap_or_default()
         )
     });
+    assert!(
+        !first.is_empty(),
+        "serve stopped before its banner; log: {}",
+        std::fs::read_to_string(dir.join("serve.log")).unwrap_or_default()
+    );
     (proc, first.trim().to_owned())
 }
 
