@@ -244,6 +244,18 @@ pub enum SearchAction {
 pub enum DbAction {
     /// Run SQLite's integrity check on data.db (exit status 1 on problems).
     Check,
+    /// Copy a data dir (schema, records, system tables, request logs) into an
+    /// empty PostgreSQL database in one transaction and verify every table's
+    /// row count; the server must be stopped. Uploaded files stay where they are.
+    Copy {
+        /// The data dir to copy (default: --dir).
+        #[arg(long, value_name = "DIR")]
+        from: Option<PathBuf>,
+        /// postgres://user:pass@host:5432/db (libpq's sslmode and sslrootcert
+        /// are understood; TLS through rustls always verifies the server).
+        #[arg(long, value_name = "URL")]
+        to: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -395,6 +407,9 @@ pub fn run(cli: Cli) -> anyhow_like::Result<()> {
             Command::Db {
                 action: DbAction::Check,
             } => db_check(&config),
+            Command::Db {
+                action: DbAction::Copy { from, to },
+            } => db_copy(from.unwrap_or(config.storage.data_dir), to).await,
             Command::Backup { action } => backup(config, action).await,
             Command::Typegen {
                 lang,
@@ -804,6 +819,27 @@ fn db_check(config: &Config) -> anyhow_like::Result<()> {
         println!("{finding}");
     }
     Err(format!("integrity check found {} problem(s)", findings.len()).into())
+}
+
+/// `db copy`: under the data dir's lock (no server may write meanwhile), on
+/// a thread of its own (the PostgreSQL client blocks).
+async fn db_copy(from: PathBuf, to: String) -> anyhow_like::Result<()> {
+    if !from.join("data.db").is_file() {
+        return Err(crate::dbcopy::CopyError::NoDatabase(from).into());
+    }
+    let _lock = crate::db::DataDirLock::try_acquire(&from)?;
+    let target = crate::db::postgres::redacted(&to);
+    let report = tokio::task::spawn_blocking(move || crate::dbcopy::copy(&from, &to))
+        .await
+        .map_err(|e| format!("the copy stopped: {e}"))??;
+    for (table, rows) in &report.tables {
+        println!("Copied {table}: {rows} row(s), count verified");
+    }
+    for view in &report.views {
+        println!("Created view {view}");
+    }
+    println!("Copied into {target}.");
+    Ok(())
 }
 
 /// `typegen`: reads the collections of an existing data dir (never creates one).

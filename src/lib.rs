@@ -17,6 +17,7 @@ pub mod clock;
 pub mod config;
 pub mod cron;
 pub mod db;
+pub mod dbcopy;
 pub mod files;
 pub mod hooks;
 pub mod html;

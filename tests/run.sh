@@ -74,7 +74,8 @@ echo "==> a throwaway PostgreSQL 15 on loopback (tests/postgres/throwaway.sh; De
 # FERROBASE_*: every FERROBASE_ variable is read as a setting).
 pg_dir=$(mktemp -d /tmp/ferrobase-pg.XXXXXX)
 trap 'bash tests/postgres/throwaway.sh stop "$pg_dir/pg"; rm -rf "$pg_dir"' EXIT
-export "$(bash tests/postgres/throwaway.sh start "$pg_dir/pg")"
+pg_env=$(bash tests/postgres/throwaway.sh start "$pg_dir/pg")
+while IFS= read -r line; do export "$line"; done <<< "$pg_env"
 
 echo "==> cargo test (unit + HTTP integration tests)"
 cargo build --locked --bin ferrobase

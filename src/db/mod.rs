@@ -12,6 +12,7 @@ mod lock;
 mod memo;
 mod migrate;
 mod pool;
+pub mod postgres;
 mod readers;
 mod stats;
 mod writer;
@@ -218,10 +219,7 @@ impl Db {
                 source: std::io::Error::from(std::io::ErrorKind::NotFound),
             });
         }
-        let conn = Connection::open_with_flags(
-            &path,
-            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )?;
+        let conn = Self::open_read_only(&path)?;
         let mut stmt = conn.prepare("PRAGMA integrity_check")?;
         let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
         let mut findings: Vec<String> = rows.collect::<Result<_, _>>()?;
@@ -236,6 +234,15 @@ impl Db {
                 .push("not a Ferrobase database: _collections or _migrations is missing".into());
         }
         Ok(findings)
+    }
+
+    /// A read-only connection to an existing database file, outside any
+    /// pool (for commands that read a data dir without serving it).
+    pub fn open_read_only(path: &Path) -> Result<Connection, DbError> {
+        Ok(Connection::open_with_flags(
+            path,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?)
     }
 
     /// Runs `f` on a pooled read-only connection, on a reader thread. Its

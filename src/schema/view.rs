@@ -377,6 +377,17 @@ pub fn create_sql(view: &Collection) -> String {
     )
 }
 
+/// `CREATE VIEW` on PostgreSQL: the same wrapping, with the alias
+/// PostgreSQL requires of a subquery. The user's query is SQL written for
+/// SQLite; PostgreSQL refuses what it does not understand.
+pub fn postgres_create_sql(view: &Collection) -> String {
+    format!(
+        "CREATE VIEW {} AS {} AS fb_view",
+        ident(view.name.as_str()),
+        select_sql(view)
+    )
+}
+
 /// `DROP VIEW IF EXISTS` for a view collection's name.
 pub fn drop_sql(view_name: &str) -> String {
     format!("DROP VIEW IF EXISTS {}", ident(view_name))

@@ -20,6 +20,7 @@ mod batch;
 mod cli;
 mod collections;
 mod crons;
+mod db_copy;
 mod defaults;
 mod field_gaps;
 mod files;

@@ -2,7 +2,8 @@
 # A throwaway PostgreSQL 15 for the tests: `start DIR` initialises a cluster in
 # DIR (as the `postgres` user when run as root: initdb refuses root), listens
 # on a free loopback port with a private socket directory and fsync off, and
-# prints `PG_TEST_URL=postgres://…` on stdout; `stop DIR` stops it and removes
+# prints `PG_TEST_URL=postgres://…` on stdout (and, for the TLS tests,
+# `PG_TEST_TLS_URL`, a role admitted over TLS only, and `PG_TEST_CA`); `stop DIR` stops it and removes
 # DIR. Installs Debian's postgresql when the binaries are missing.
 set -euo pipefail
 cmd=${1:?usage: throwaway.sh start|stop DIR}
@@ -31,9 +32,28 @@ case "$cmd" in
     port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
     mkdir -p "$dir/socket"
     [ "$(id -u)" = 0 ] && chown postgres "$dir/socket"
+    # TLS: a CA of its own signs a certificate for 127.0.0.1; the role
+    # fb_tls may log in over TLS only, so a test connecting as it proves TLS.
+    tls="$dir/tls"
+    mkdir -p "$tls"
+    openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=ferrobase test CA" \
+      -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign \
+      -keyout "$tls/ca.key" -out "$tls/ca.pem" 2>/dev/null
+    openssl req -newkey rsa:2048 -nodes -subj "/CN=127.0.0.1" \
+      -keyout "$tls/server.key" -out "$tls/server.csr" 2>/dev/null
+    printf 'subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n' > "$tls/ext"
+    openssl x509 -req -in "$tls/server.csr" -CA "$tls/ca.pem" -CAkey "$tls/ca.key" \
+      -CAcreateserial -days 2 -extfile "$tls/ext" -out "$tls/server.pem" 2>/dev/null
+    chmod 600 "$tls/server.key"
+    [ "$(id -u)" = 0 ] && chown -R postgres "$tls"
+    { printf 'hostnossl all fb_tls 127.0.0.1/32 reject\nhostssl all fb_tls 127.0.0.1/32 trust\n'
+      cat "$dir/data/pg_hba.conf"; } > "$tls/hba" && cp "$tls/hba" "$dir/data/pg_hba.conf"
     as_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/log" -w -t 60 start -o \
-      "-p $port -k $dir/socket -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200" >/dev/null
-    echo "PG_TEST_URL=postgres://postgres@127.0.0.1:$port/postgres"
+      "-p $port -k $dir/socket -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200 -c ssl=on -c ssl_cert_file=$tls/server.pem -c ssl_key_file=$tls/server.key" >/dev/null
+    as_owner "$bin/psql" -q -h "$dir/socket" -p "$port" -U postgres -d postgres -c "CREATE ROLE fb_tls LOGIN SUPERUSER" >/dev/null
+    echo "PG_TEST_URL=postgres://postgres@127.0.0.1:$port/postgres?sslmode=disable"
+    echo "PG_TEST_TLS_URL=postgres://fb_tls@127.0.0.1:$port/postgres"
+    echo "PG_TEST_CA=$tls/ca.pem"
     ;;
   stop)
     if [ -d "$dir/data" ]; then

@@ -1,0 +1,198 @@
+//! Connections to PostgreSQL: the URL (`postgres://user:pass@host:5432/db`,
+//! with libpq's `sslmode` and `sslrootcert`), TLS through rustls, and the
+//! system tables' DDL. The blocking client runs its own small runtime, so
+//! callers use it from a dedicated thread, never on the async executor.
+
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::sync::Arc;
+
+use postgres::Client;
+use rustls_pki_types::CertificateDer;
+use rustls_pki_types::pem::PemObject;
+
+/// The system tables (`_migrations`, `_collections`, `_params`, `_logs`)
+/// on PostgreSQL: jsonb for JSON, text in byte order (`COLLATE "C"`).
+pub const SYSTEM_SCHEMA: &str = include_str!("postgres_system.sql");
+
+/// Why a PostgreSQL connection could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum PgConnectError {
+    #[error("the database URL is not valid: {0}")]
+    Url(String),
+    #[error("cannot read sslrootcert {path}: {reason}")]
+    RootCert { path: PathBuf, reason: String },
+    #[error("cannot connect to PostgreSQL: {0}")]
+    Connect(String),
+}
+
+/// A PostgreSQL failure in words: the server's own message (and detail)
+/// when it sent one, else the client's error with its causes (a TLS
+/// handshake's says which certificate check failed).
+pub fn describe(e: &postgres::Error) -> String {
+    if let Some(db) = e.as_db_error() {
+        return match db.detail() {
+            Some(detail) => format!("{} ({detail})", db.message()),
+            None => db.message().to_owned(),
+        };
+    }
+    let mut text = e.to_string();
+    let mut cause = std::error::Error::source(e);
+    while let Some(c) = cause {
+        text.push_str(": ");
+        text.push_str(&c.to_string());
+        cause = c.source();
+    }
+    text
+}
+
+/// What to do about a certificate the client did not trust.
+const TLS_HINT: &str = "; pass sslrootcert=/path/to/ca.pem in the URL to trust the server's CA, \
+                        or sslmode=disable to connect without TLS";
+
+/// A database URL split into what rust-postgres reads and the CA file it
+/// does not (`sslrootcert`), with libpq's `verify-ca`/`verify-full` modes
+/// read as `require`: rustls always verifies the chain and the host name.
+#[derive(Debug)]
+struct Target {
+    config: postgres::Config,
+    root_cert: Option<PathBuf>,
+}
+
+impl Target {
+    fn parse(url: &str) -> Result<Self, PgConnectError> {
+        let mut parsed = url::Url::parse(url).map_err(|e| PgConnectError::Url(e.to_string()))?;
+        if !matches!(parsed.scheme(), "postgres" | "postgresql") {
+            return Err(PgConnectError::Url(
+                "it must start with postgres:// or postgresql://".into(),
+            ));
+        }
+        let mut root_cert = None;
+        let mut kept = Vec::new();
+        for (key, value) in parsed.query_pairs() {
+            match (key.as_ref(), value.as_ref()) {
+                ("sslrootcert", path) => root_cert = Some(PathBuf::from(path)),
+                ("sslmode", "verify-ca" | "verify-full") => {
+                    kept.push(("sslmode".to_owned(), "require".to_owned()));
+                }
+                (k, v) => kept.push((k.to_owned(), v.to_owned())),
+            }
+        }
+        if kept.is_empty() {
+            parsed.set_query(None);
+        } else {
+            parsed.query_pairs_mut().clear().extend_pairs(kept);
+        }
+        let config = postgres::Config::from_str(parsed.as_str())
+            .map_err(|e| PgConnectError::Url(e.to_string()))?;
+        Ok(Self { config, root_cert })
+    }
+
+    /// rustls trusting the OS roots plus `sslrootcert`, with ring's crypto.
+    fn tls(&self) -> Result<tokio_postgres_rustls::MakeRustlsConnect, PgConnectError> {
+        let mut roots = rustls::RootCertStore::empty();
+        // A root the OS store holds but rustls cannot parse is skipped, as
+        // every rustls client does; an unreadable store leaves it empty.
+        let native = rustls_native_certs::load_native_certs();
+        roots.add_parsable_certificates(native.certs);
+        if let Some(path) = &self.root_cert {
+            let root_err = |reason: String| PgConnectError::RootCert {
+                path: path.clone(),
+                reason,
+            };
+            let certs = CertificateDer::pem_file_iter(path)
+                .map_err(|e| root_err(e.to_string()))?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| root_err(e.to_string()))?;
+            if certs.is_empty() {
+                return Err(root_err("no PEM certificate in it".into()));
+            }
+            for cert in certs {
+                roots.add(cert).map_err(|e| root_err(e.to_string()))?;
+            }
+        }
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| PgConnectError::Url(e.to_string()))?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        Ok(tokio_postgres_rustls::MakeRustlsConnect::new(config))
+    }
+}
+
+/// Connects to `url`. Call from a dedicated thread: the blocking client
+/// refuses to run inside an async runtime.
+pub fn connect(url: &str) -> Result<Client, PgConnectError> {
+    let target = Target::parse(url)?;
+    let tls = target.tls()?;
+    target.config.connect(tls).map_err(|e| {
+        let mut message = describe(&e);
+        if message.contains("certificate") {
+            message.push_str(TLS_HINT);
+        }
+        PgConnectError::Connect(message)
+    })
+}
+
+/// `url` with its password replaced by `***`, for messages and logs.
+pub fn redacted(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            // Only fails for URLs that cannot have a password, which this has.
+            let _ = parsed.set_password(Some("***"));
+            parsed.to_string()
+        }
+        Ok(parsed) => parsed.to_string(),
+        Err(_) => "(a database URL that does not parse)".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sslrootcert_is_ours_and_verify_modes_read_as_require() {
+        let t = Target::parse(
+            "postgres://app:secret@db.example:5433/app?sslmode=verify-full&sslrootcert=/etc/ca.pem&application_name=fb",
+        )
+        .expect("parse");
+        assert_eq!(t.root_cert, Some(PathBuf::from("/etc/ca.pem")));
+        assert_eq!(t.config.get_ssl_mode(), postgres::config::SslMode::Require);
+        assert_eq!(t.config.get_application_name(), Some("fb"));
+        assert_eq!(t.config.get_dbname(), Some("app"));
+        assert_eq!(t.config.get_user(), Some("app"));
+    }
+
+    #[test]
+    fn other_schemes_and_unknown_options_are_refused() {
+        for url in [
+            "mysql://u@h/db",
+            "host=localhost user=x",
+            "postgres://u@h/db?sslmode=maybe",
+            "postgres://u@h/db?nonsense=1",
+        ] {
+            assert!(
+                matches!(Target::parse(url), Err(PgConnectError::Url(_))),
+                "{url} must be refused"
+            );
+        }
+    }
+
+    #[test]
+    fn a_missing_root_cert_file_is_a_clear_error() {
+        let t = Target::parse("postgres://u@h/db?sslrootcert=/nonexistent/ca.pem").expect("parse");
+        assert!(matches!(t.tls(), Err(PgConnectError::RootCert { .. })));
+    }
+
+    #[test]
+    fn passwords_never_reach_messages() {
+        assert_eq!(
+            redacted("postgres://app:s3cret@h:5432/db"),
+            "postgres://app:***@h:5432/db"
+        );
+        assert!(!redacted("postgres://app:s3cret@h/db?x=1").contains("s3cret"));
+        assert!(!redacted("not a url s3cret").contains("s3cret"));
+    }
+}
