@@ -12,7 +12,8 @@ use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
 
 /// The system tables (`_migrations`, `_collections`, `_params`, `_logs`)
-/// on PostgreSQL: jsonb for JSON, text in byte order (`COLLATE "C"`).
+/// on PostgreSQL: jsonb for JSON (`_params` keeps text: sealed settings are
+/// base64), text in byte order (`COLLATE "C"`).
 pub const SYSTEM_SCHEMA: &str = include_str!("postgres_system.sql");
 
 /// Why a PostgreSQL connection could not be made.

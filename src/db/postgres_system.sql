@@ -28,9 +28,11 @@ CREATE TABLE _collections (
 -- SQLite's `name ... COLLATE NOCASE UNIQUE`: ASCII folding under "C".
 CREATE UNIQUE INDEX _collections_name_nocase ON _collections (lower(name));
 
+-- `value` is text, not jsonb: settings sealed with an encryption key are
+-- base64, not JSON.
 CREATE TABLE _params (
     id      text COLLATE "C" PRIMARY KEY NOT NULL,
-    value   jsonb DEFAULT NULL,
+    value   text COLLATE "C" DEFAULT NULL,
     created text COLLATE "C" NOT NULL DEFAULT '',
     updated text COLLATE "C" NOT NULL DEFAULT ''
 );

@@ -100,7 +100,8 @@ impl Table {
                 name: "_params".into(),
                 columns: columns(&[
                     ("id", Text),
-                    ("value", NullableJson),
+                    // Text: settings sealed with a key are base64, not JSON.
+                    ("value", NullableText),
                     ("created", Text),
                     ("updated", Text),
                 ]),

@@ -309,6 +309,12 @@ async fn db_copy_carries_every_value_index_and_view_exactly() {
     let Some(base) = pg_url() else { return };
     let data = seeded_dir().await;
     let dir = data.path().to_path_buf();
+    // Settings sealed with an encryption key are stored as base64 text.
+    raw_sqlite(
+        &dir,
+        "INSERT OR REPLACE INTO _params (id, value, created, updated) \
+         VALUES ('settings', 'c2VhbGVkIHNldHRpbmdz+/==', '2026-12-07 10:00:00.000Z', '')",
+    );
     tokio::task::spawn_blocking(move || {
         let target = Target::new(base);
         let out = db_copy(&dir, &target.url());
@@ -359,6 +365,16 @@ async fn db_copy_carries_every_value_index_and_view_exactly() {
         let (left, right) = both_sides(&dir, &target, "_collections", &collections);
         assert_eq!(left.len(), 8, "6 system collections, things, busy_things");
         assert_eq!(left, right, "collection definitions, secrets included");
+
+        let params = [
+            ("id", Kind::Text),
+            ("value", Kind::Text),
+            ("created", Kind::Text),
+            ("updated", Kind::Text),
+        ];
+        let (left, right) = both_sides(&dir, &target, "_params", &params);
+        assert_eq!(left.len(), 1);
+        assert_eq!(left, right, "sealed settings arrive as the same text");
 
         let mut pg = target.client();
         let busy: Vec<String> = pg
