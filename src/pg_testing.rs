@@ -54,6 +54,13 @@ impl PgSchema {
         Self { client, name }
     }
 
+    /// `base` (the server's URL) with this schema first on the search path
+    /// of every connection made from it.
+    pub fn url(&self, base: &str) -> String {
+        let sep = if base.contains('?') { '&' } else { '?' };
+        format!("{base}{sep}options=-csearch_path%3D{}", self.name)
+    }
+
     /// The first column (text or bigint, as text) of every row `sql` returns;
     /// `sql` has `?` placeholders for `params`.
     pub fn column(&mut self, sql: &str, params: &[SqlValue]) -> Result<Vec<String>, String> {

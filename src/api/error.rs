@@ -161,6 +161,7 @@ impl From<DbError> for ApiError {
             // Only reaches a requester that has gone; any answer will do.
             DbError::Cancelled => ApiError::bad_request(GENERIC_MESSAGE),
             e @ (DbError::Sqlite(_)
+            | DbError::Postgres(_)
             | DbError::Pool(_)
             | DbError::ReaderGone
             | DbError::WriterGone

@@ -5,6 +5,7 @@
 //! reads on the reader threads, writes on the writer thread. Only this
 //! module opens connections.
 
+mod conn;
 mod console;
 mod ident;
 mod limit;
@@ -17,6 +18,7 @@ mod readers;
 mod stats;
 mod writer;
 
+pub use conn::{Conn, PgConn, SqliteConn, dollar};
 pub use ident::ident;
 pub use lock::{DataDirLock, LOCK_WAIT};
 pub use memo::CountMemo;
@@ -33,6 +35,8 @@ use std::sync::Arc;
 pub enum DbError {
     #[error("sqlite: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    #[error("postgres: {0}")]
+    Postgres(postgres::PgFailure),
     #[error("reader pool: {0}")]
     Pool(#[from] r2d2::Error),
     #[error("the read did not finish (the reader threads stopped or the read panicked)")]

@@ -14,7 +14,7 @@ use rustls_pki_types::pem::PemObject;
 /// The system tables (`_migrations`, `_collections`, `_params`, `_logs`)
 /// on PostgreSQL: jsonb for JSON (`_params` keeps text: sealed settings are
 /// base64), text in byte order (`COLLATE "C"`).
-pub const SYSTEM_SCHEMA: &str = include_str!("postgres_system.sql");
+pub const SYSTEM_SCHEMA: &str = include_str!("system.sql");
 
 /// Why a PostgreSQL connection could not be made.
 #[derive(Debug, thiserror::Error)]

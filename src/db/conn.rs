@@ -1,0 +1,282 @@
+//! One way to run SQL on either engine, for the code that is the same on
+//! both: statements with `?N` (or `?`) placeholders, values as SQLite's
+//! storage classes ([`SqlValue`]), rows as values. On PostgreSQL the
+//! placeholders become `$N` and values cross through
+//! [`super::postgres::Param`] and [`super::postgres::Cell`]; SQL written for
+//! this trait avoids PostgreSQL's `?` jsonb operators (use `jsonb_exists`).
+
+use std::borrow::Cow;
+
+use rusqlite::types::{ToSqlOutput, ValueRef};
+
+use super::DbError;
+use super::postgres::{Cell, Param, PgFailure};
+use crate::rules::{Dialect, SqlValue};
+
+/// A connection (in a transaction) to either engine.
+pub trait Conn {
+    /// Which SQL this connection speaks.
+    fn dialect(&self) -> Dialect;
+
+    /// Runs one statement; returns how many rows it changed.
+    fn execute(&mut self, sql: &str, params: &[SqlValue]) -> Result<u64, DbError>;
+
+    /// Runs a query and hands each row's values to `row`, in order.
+    fn for_each_row(
+        &mut self,
+        sql: &str,
+        params: &[SqlValue],
+        row: &mut dyn FnMut(Vec<SqlValue>) -> Result<(), DbError>,
+    ) -> Result<(), DbError>;
+}
+
+impl dyn Conn + '_ {
+    /// Every row of a query.
+    pub fn rows(&mut self, sql: &str, params: &[SqlValue]) -> Result<Vec<Vec<SqlValue>>, DbError> {
+        let mut rows = Vec::new();
+        self.for_each_row(sql, params, &mut |row| {
+            rows.push(row);
+            Ok(())
+        })?;
+        Ok(rows)
+    }
+
+    /// The first row of a query, if any.
+    pub fn first_row(
+        &mut self,
+        sql: &str,
+        params: &[SqlValue],
+    ) -> Result<Option<Vec<SqlValue>>, DbError> {
+        Ok(self.rows(sql, params)?.into_iter().next())
+    }
+}
+
+impl rusqlite::ToSql for SqlValue {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(ToSqlOutput::Borrowed(match self {
+            SqlValue::Null => ValueRef::Null,
+            SqlValue::Integer(i) => ValueRef::Integer(*i),
+            SqlValue::Real(f) => ValueRef::Real(*f),
+            SqlValue::Text(s) => ValueRef::Text(s.as_bytes()),
+        }))
+    }
+}
+
+/// A SQLite connection (or transaction, which derefs to one) as a [`Conn`];
+/// statements are prepared once per connection and cached.
+pub struct SqliteConn<'a>(pub &'a rusqlite::Connection);
+
+impl Conn for SqliteConn<'_> {
+    fn dialect(&self) -> Dialect {
+        Dialect::Sqlite
+    }
+
+    fn execute(&mut self, sql: &str, params: &[SqlValue]) -> Result<u64, DbError> {
+        let mut stmt = self.0.prepare_cached(sql)?;
+        let changed = stmt.execute(rusqlite::params_from_iter(params))?;
+        Ok(changed as u64)
+    }
+
+    fn for_each_row(
+        &mut self,
+        sql: &str,
+        params: &[SqlValue],
+        row: &mut dyn FnMut(Vec<SqlValue>) -> Result<(), DbError>,
+    ) -> Result<(), DbError> {
+        let mut stmt = self.0.prepare_cached(sql)?;
+        let width = stmt.column_count();
+        let mut rows = stmt.query(rusqlite::params_from_iter(params))?;
+        while let Some(r) = rows.next()? {
+            let values = (0..width)
+                .map(|i| {
+                    Ok(match r.get_ref(i)? {
+                        ValueRef::Null => SqlValue::Null,
+                        ValueRef::Integer(n) => SqlValue::Integer(n),
+                        ValueRef::Real(f) => SqlValue::Real(f),
+                        ValueRef::Text(t) => {
+                            SqlValue::Text(String::from_utf8_lossy(t).into_owned())
+                        }
+                        ValueRef::Blob(_) => {
+                            return Err(DbError::Sqlite(rusqlite::Error::InvalidColumnType(
+                                i,
+                                "blob".into(),
+                                rusqlite::types::Type::Blob,
+                            )));
+                        }
+                    })
+                })
+                .collect::<Result<Vec<_>, DbError>>()?;
+            row(values)?;
+        }
+        Ok(())
+    }
+}
+
+/// A PostgreSQL transaction as a [`Conn`]. Remembers whether a statement
+/// failed in a way worth retrying the whole transaction for (a deadlock, a
+/// serialization failure), whatever error type the caller turned it into.
+pub struct PgConn<'a, 'b> {
+    tx: &'a mut postgres::Transaction<'b>,
+    retryable: Option<PgFailure>,
+}
+
+impl<'a, 'b> PgConn<'a, 'b> {
+    pub fn new(tx: &'a mut postgres::Transaction<'b>) -> Self {
+        Self {
+            tx,
+            retryable: None,
+        }
+    }
+
+    /// The deadlock or serialization failure a statement met, if any.
+    pub fn retryable(&self) -> Option<PgFailure> {
+        self.retryable.clone()
+    }
+
+    fn failed(&mut self, e: postgres::Error) -> DbError {
+        let failure = PgFailure::from(e);
+        if failure.is_retryable() {
+            self.retryable = Some(failure.clone());
+        }
+        DbError::Postgres(failure)
+    }
+}
+
+impl Conn for PgConn<'_, '_> {
+    fn dialect(&self) -> Dialect {
+        Dialect::Postgres
+    }
+
+    fn execute(&mut self, sql: &str, params: &[SqlValue]) -> Result<u64, DbError> {
+        let sql = dollar(sql);
+        let bound: Vec<Param<'_>> = params.iter().map(Param).collect();
+        let refs: Vec<&(dyn postgres::types::ToSql + Sync)> = bound
+            .iter()
+            .map(|p| p as &(dyn postgres::types::ToSql + Sync))
+            .collect();
+        self.tx
+            .execute(sql.as_ref(), &refs)
+            .map_err(|e| self.failed(e))
+    }
+
+    fn for_each_row(
+        &mut self,
+        sql: &str,
+        params: &[SqlValue],
+        row: &mut dyn FnMut(Vec<SqlValue>) -> Result<(), DbError>,
+    ) -> Result<(), DbError> {
+        let sql = dollar(sql);
+        let bound: Vec<Param<'_>> = params.iter().map(Param).collect();
+        let refs: Vec<&(dyn postgres::types::ToSql + Sync)> = bound
+            .iter()
+            .map(|p| p as &(dyn postgres::types::ToSql + Sync))
+            .collect();
+        let rows = self
+            .tx
+            .query(sql.as_ref(), &refs)
+            .map_err(|e| self.failed(e))?;
+        for r in rows {
+            let values = (0..r.len())
+                .map(|i| r.try_get::<_, Cell>(i).map(|c| c.0))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| self.failed(e))?;
+            row(values)?;
+        }
+        Ok(())
+    }
+}
+
+/// `?N` and `?` placeholders as PostgreSQL's `$N` (a bare `?` takes the
+/// next number), outside quoted text and identifiers.
+pub fn dollar(sql: &str) -> Cow<'_, str> {
+    if !sql.contains('?') {
+        return Cow::Borrowed(sql);
+    }
+    let mut out = String::with_capacity(sql.len() + 8);
+    let mut quote: Option<char> = None;
+    let mut next = 0usize;
+    let mut chars = sql.chars().peekable();
+    while let Some(c) = chars.next() {
+        match (quote, c) {
+            (Some(q), c) if c == q => {
+                quote = None;
+                out.push(c);
+            }
+            (Some(_), c) => out.push(c),
+            (None, '\'' | '"') => {
+                quote = Some(c);
+                out.push(c);
+            }
+            (None, '?') => {
+                let mut digits = String::new();
+                while let Some(d) = chars.peek().filter(|d| d.is_ascii_digit()) {
+                    digits.push(*d);
+                    chars.next();
+                }
+                if digits.is_empty() {
+                    next += 1;
+                    digits = next.to_string();
+                }
+                out.push('$');
+                out.push_str(&digits);
+            }
+            (None, c) => out.push(c),
+        }
+    }
+    Cow::Owned(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_become_numbered_outside_quotes() {
+        assert_eq!(
+            dollar("SELECT a FROM t WHERE b = ?1 AND c = ?2 OR d = ?1"),
+            "SELECT a FROM t WHERE b = $1 AND c = $2 OR d = $1"
+        );
+        assert_eq!(dollar("VALUES (?, ?, ?)"), "VALUES ($1, $2, $3)");
+        assert_eq!(
+            dollar("SELECT '?1 it''s ?' AS \"odd?\" WHERE x = ?1"),
+            "SELECT '?1 it''s ?' AS \"odd?\" WHERE x = $1"
+        );
+        assert!(matches!(dollar("SELECT 1"), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn the_same_statements_run_on_sqlite_through_the_trait() {
+        let db = rusqlite::Connection::open_in_memory().expect("memory");
+        let conn: &mut dyn Conn = &mut SqliteConn(&db);
+        conn.execute(
+            "CREATE TABLE t (id TEXT PRIMARY KEY, n NUMERIC, j JSON)",
+            &[],
+        )
+        .expect("create");
+        let changed = conn
+            .execute(
+                "INSERT INTO t (id, n, j) VALUES (?1, ?2, ?3)",
+                &[
+                    SqlValue::Text("a".into()),
+                    SqlValue::Integer(5),
+                    SqlValue::Text("[1]".into()),
+                ],
+            )
+            .expect("insert");
+        assert_eq!(changed, 1);
+        let row = conn
+            .first_row(
+                "SELECT id, n, j FROM t WHERE id = ?1",
+                &[SqlValue::Text("a".into())],
+            )
+            .expect("select");
+        assert_eq!(
+            row,
+            Some(vec![
+                SqlValue::Text("a".into()),
+                SqlValue::Integer(5),
+                SqlValue::Text("[1]".into())
+            ])
+        );
+    }
+}

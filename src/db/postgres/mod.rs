@@ -1,0 +1,51 @@
+//! PostgreSQL: connections from libpq URLs with TLS ([`connect`]), SQLite's
+//! dynamic values across PostgreSQL's types ([`Param`], [`Cell`]), and the
+//! connection threads that run transactions ([`PgDb`]).
+
+mod connect;
+mod pool;
+mod value;
+
+pub use connect::{PgConnectError, SYSTEM_SCHEMA, connect, describe, redacted};
+pub use pool::{MAX_ATTEMPTS, PgDb, PgStats, PgStatsSnapshot};
+pub use value::{Cell, Param};
+
+use postgres::error::SqlState;
+
+/// A statement PostgreSQL refused, or a connection failure: the server's
+/// SQLSTATE (when it sent one) and a message in words.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{message}")]
+pub struct PgFailure {
+    pub state: Option<SqlState>,
+    pub message: String,
+}
+
+impl From<postgres::Error> for PgFailure {
+    fn from(e: postgres::Error) -> Self {
+        Self {
+            state: e.code().cloned(),
+            message: describe(&e),
+        }
+    }
+}
+
+impl PgFailure {
+    /// A deadlock or serialization failure: the transaction may succeed if
+    /// run again.
+    pub fn is_retryable(&self) -> bool {
+        self.is_deadlock() || self.state == Some(SqlState::T_R_SERIALIZATION_FAILURE)
+    }
+
+    pub fn is_deadlock(&self) -> bool {
+        self.state == Some(SqlState::T_R_DEADLOCK_DETECTED)
+    }
+
+    /// A unique index refused the row.
+    pub fn is_unique_violation(&self) -> bool {
+        self.state == Some(SqlState::UNIQUE_VIOLATION)
+    }
+}
+
+#[cfg(test)]
+mod tests;
