@@ -14,9 +14,9 @@ pub use ip_list::{in_list, parse_ip_or_subnet};
 pub use seal::{Seal, SealError};
 pub use validate::MAX_SAFE_JSON_INT;
 
-use crate::db::{Db, DbError};
+use crate::db::{Conn, Db, DbError, LockKey};
+use crate::rules::SqlValue;
 use crate::validation::ValidationErrors;
-use rusqlite::{OptionalExtension, TransactionBehavior, params};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -322,17 +322,22 @@ impl SettingsCache {
 
 /// The stored settings row: `None` when none was saved yet.
 fn read_stored(
-    conn: &rusqlite::Connection,
+    conn: &mut dyn Conn,
     seal: &Seal,
 ) -> Result<Option<(Settings, bool)>, SettingsError> {
-    let raw: Option<String> = conn
-        .query_row(
-            "SELECT value FROM _params WHERE id = ?1",
-            [PARAMS_KEY],
-            |r| r.get(0),
-        )
-        .optional()?;
-    let Some(text) = raw else { return Ok(None) };
+    let row = conn.first_row(
+        "SELECT value FROM _params WHERE id = ?1",
+        &[SqlValue::Text(PARAMS_KEY.into())],
+    )?;
+    let text = match row.and_then(|r| r.into_iter().next()) {
+        None | Some(SqlValue::Null) => return Ok(None),
+        Some(SqlValue::Text(text)) => text,
+        Some(other) => {
+            return Err(SettingsError::Format(format!(
+                "the stored settings are not text: {other:?}"
+            )));
+        }
+    };
     let opened = seal.open(&text)?;
     let settings =
         serde_json::from_str(opened.json()).map_err(|e| SettingsError::Format(e.to_string()))?;
@@ -340,18 +345,18 @@ fn read_stored(
 }
 
 /// Writes `settings` as the stored row, sealed when `seal` has a key.
-fn store(
-    conn: &rusqlite::Connection,
-    seal: &Seal,
-    settings: &Settings,
-) -> Result<(), SettingsError> {
+fn store(conn: &mut dyn Conn, seal: &Seal, settings: &Settings) -> Result<(), SettingsError> {
     let text = serde_json::to_string(settings).map_err(|e| SettingsError::Format(e.to_string()))?;
     let value = seal.seal(&text)?;
     let now = crate::clock::now();
     conn.execute(
         "INSERT INTO _params (id, value, created, updated) VALUES (?1, ?2, ?3, ?3) \
          ON CONFLICT(id) DO UPDATE SET value = excluded.value, updated = excluded.updated",
-        params![PARAMS_KEY, value, now],
+        &[
+            SqlValue::Text(PARAMS_KEY.into()),
+            SqlValue::Text(value),
+            SqlValue::Text(now.as_str().to_owned()),
+        ],
     )?;
     Ok(())
 }
@@ -362,25 +367,22 @@ fn store(
 /// turning encryption on takes effect at the next start.
 pub async fn load(db: &Db, seal: &Seal) -> Result<Settings, SettingsError> {
     let seal = seal.clone();
-    db.write(move |conn| {
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let settings = match read_stored(&tx, &seal)? {
+    db.write_conn(move |conn| {
+        conn.lock(LockKey::Settings)?;
+        Ok(match read_stored(conn, &seal)? {
             None => Settings::default(),
             Some((settings, sealed)) => {
                 if seal.is_on() && !sealed {
-                    store(&tx, &seal, &settings)?;
+                    store(conn, &seal, &settings)?;
                     tracing::info!("stored settings were plain JSON; now encrypted");
                 }
                 settings
             }
-        };
-        tx.commit()?;
-        Ok(settings)
+        })
     })
     .await
 }
 
-/// Applies a partial update, validates, stores and returns the new settings.
 /// `current` with `patch` merged in, checked as [`patch`] checks it, not saved
 /// (the S3 section is tried out before it is saved).
 pub fn merged(current: &Settings, patch: &Value) -> Result<Settings, SettingsError> {
@@ -397,21 +399,28 @@ pub fn merged(current: &Settings, patch: &Value) -> Result<Settings, SettingsErr
     Ok(next)
 }
 
+/// Applies a partial update, validates, stores and returns the new
+/// settings, under the settings lock (so a concurrent patch on PostgreSQL
+/// is never lost between its read and its write).
 pub async fn patch(db: &Db, seal: &Seal, patch: Value) -> Result<Settings, SettingsError> {
     if !patch.is_object() {
         return Err(SettingsError::Format("expected an object".into()));
     }
     let seal = seal.clone();
-    db.write(move |conn| {
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let current = read_stored(&tx, &seal)?.map(|(s, _)| s).unwrap_or_default();
+    db.write_conn(move |conn| {
+        conn.lock(LockKey::Settings)?;
+        let current = read_stored(conn, &seal)?
+            .map(|(s, _)| s)
+            .unwrap_or_default();
         let next = merged(&current, &patch)?;
-        store(&tx, &seal, &next)?;
-        tx.commit()?;
+        store(conn, &seal, &next)?;
         Ok(next)
     })
     .await
 }
+
+#[cfg(test)]
+mod backends;
 
 #[cfg(test)]
 mod tests {

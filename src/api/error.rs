@@ -162,6 +162,7 @@ impl From<DbError> for ApiError {
             DbError::Cancelled => ApiError::bad_request(GENERIC_MESSAGE),
             e @ (DbError::Sqlite(_)
             | DbError::Postgres(_)
+            | DbError::NotOnPostgres(_)
             | DbError::Pool(_)
             | DbError::ReaderGone
             | DbError::WriterGone

@@ -30,7 +30,29 @@ pub trait Conn {
     ) -> Result<(), DbError>;
 }
 
+/// What a transaction locks on PostgreSQL to keep an invariant SQLite's
+/// single writer keeps for free (a transaction-scoped advisory lock, held
+/// until commit or rollback). Each key is its own lock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(i64)]
+pub enum LockKey {
+    /// The settings row: read, merge, write.
+    Settings = 0x6662_0001,
+}
+
 impl dyn Conn + '_ {
+    /// Takes `key` until the end of the transaction (PostgreSQL); nothing on
+    /// SQLite, where every write transaction already excludes the others.
+    pub fn lock(&mut self, key: LockKey) -> Result<(), DbError> {
+        if self.dialect() == Dialect::Postgres {
+            self.execute(
+                "SELECT pg_advisory_xact_lock(?1)",
+                &[SqlValue::Integer(key as i64)],
+            )?;
+        }
+        Ok(())
+    }
+
     /// Every row of a query.
     pub fn rows(&mut self, sql: &str, params: &[SqlValue]) -> Result<Vec<Vec<SqlValue>>, DbError> {
         let mut rows = Vec::new();

@@ -27,7 +27,10 @@ impl Db {
         T: Send + 'static,
         E: From<DbError> + Send + 'static,
     {
-        let manager = self.console.clone();
+        let manager = match self.sqlite("the SQL console") {
+            Ok(s) => s.console.clone(),
+            Err(e) => return Err(E::from(e)),
+        };
         let timeout = self.query_timeout;
         let job = tokio::task::spawn_blocking(move || {
             let mut conn = r2d2::ManageConnection::connect(&*manager).map_err(E::from)?;
@@ -48,7 +51,12 @@ impl Db {
         E: From<DbError> + Send + 'static,
     {
         let timeout = self.query_timeout;
-        self.writer
+        let sqlite = match self.sqlite("the SQL console") {
+            Ok(s) => s,
+            Err(e) => return Err(E::from(e)),
+        };
+        sqlite
+            .writer
             .run(move |conn| {
                 let out = limit::guarded(limit::deadline_in(timeout), None, || f(&mut *conn));
                 // The writer is shared: never hand it on inside a transaction

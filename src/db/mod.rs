@@ -18,7 +18,7 @@ mod readers;
 mod stats;
 mod writer;
 
-pub use conn::{Conn, PgConn, SqliteConn, dollar};
+pub use conn::{Conn, LockKey, PgConn, SqliteConn, dollar};
 pub use ident::ident;
 pub use lock::{DataDirLock, LOCK_WAIT};
 pub use memo::CountMemo;
@@ -37,6 +37,9 @@ pub enum DbError {
     Sqlite(#[from] rusqlite::Error),
     #[error("postgres: {0}")]
     Postgres(postgres::PgFailure),
+    /// Code not yet ported to [`Conn`] was asked to run on PostgreSQL.
+    #[error("{0} does not run on PostgreSQL yet")]
+    NotOnPostgres(&'static str),
     #[error("reader pool: {0}")]
     Pool(#[from] r2d2::Error),
     #[error("the read did not finish (the reader threads stopped or the read panicked)")]
@@ -73,18 +76,32 @@ pub enum DbError {
 /// Shared handle to the database; cheap to clone.
 #[derive(Clone)]
 pub struct Db {
-    readers: Arc<readers::Readers>,
-    writer: Arc<writer::Writer>,
+    engine: Engine,
     stats: Arc<DbStats>,
-    path: PathBuf,
-    /// Opens the throwaway read-only connections of the SQL console.
-    console: Arc<pool::ReadOnlyManager>,
     /// `database.query_timeout_ms`, for the SQL console's jobs.
     query_timeout: std::time::Duration,
     /// List totals memoised per reader connection and data version.
     counts: Arc<CountMemo>,
     /// `database.wal_checkpoints`: whether this handle may checkpoint.
     wal_checkpoints: WalCheckpoints,
+}
+
+/// The engine behind a [`Db`].
+#[derive(Clone)]
+enum Engine {
+    Sqlite(Arc<Sqlite>),
+    /// PostgreSQL (issue 21, in progress): only the code ported to
+    /// [`Conn`] runs on it; the rest answers [`DbError::NotOnPostgres`].
+    Postgres(postgres::PgDb),
+}
+
+/// The embedded database file and its threads.
+struct Sqlite {
+    readers: readers::Readers,
+    writer: writer::Writer,
+    path: PathBuf,
+    /// Opens the throwaway read-only connections of the SQL console.
+    console: Arc<pool::ReadOnlyManager>,
 }
 
 impl Db {
@@ -94,7 +111,7 @@ impl Db {
         Self::open_file(data_dir, "data.db", options, MIGRATIONS)
     }
 
-    /// Opens `data_dir/auxiliary.db` (request logs) the same way, with its
+    /// Opens (creating if needed) `data_dir/auxiliary.db` (request logs) the same way, with its
     /// own migrations. `synchronous=NORMAL` there: a power cut may lose the
     /// last logs, never data, and logging stays cheap.
     pub fn open_auxiliary(data_dir: &Path, options: &DatabaseConfig) -> Result<Self, DbError> {
@@ -108,6 +125,26 @@ impl Db {
             ..options.clone()
         };
         Self::open_file(data_dir, "auxiliary.db", &options, AUX_MIGRATIONS)
+    }
+
+    /// A handle on a PostgreSQL database whose system tables exist (see
+    /// `crate::dbcopy`), with one connection thread per configured reader
+    /// plus two for writes.
+    pub fn open_postgres(url: &str, options: &DatabaseConfig) -> Result<Self, DbError> {
+        let connections = options.readers() as usize + 2;
+        let pg = postgres::PgDb::open(url, connections).map_err(|e| {
+            DbError::Postgres(postgres::PgFailure {
+                state: None,
+                message: e.to_string(),
+            })
+        })?;
+        Ok(Self {
+            engine: Engine::Postgres(pg),
+            stats: Arc::default(),
+            query_timeout: options.query_timeout(),
+            counts: Arc::default(),
+            wal_checkpoints: WalCheckpoints::Off,
+        })
     }
 
     fn open_file(
@@ -124,12 +161,12 @@ impl Db {
         let mut conn = pool::open_writer(&path, options)?;
         migrate::apply_pending(&mut conn, migrations)?;
         let stats = Arc::new(DbStats::default());
-        let writer = Arc::new(writer::Writer::start(
+        let writer = writer::Writer::start(
             conn,
             stats.clone(),
             options.query_timeout(),
             options.wal_checkpoints,
-        ));
+        );
         // One reader thread per connection: a checkout never waits, so the
         // per-checkout validity test would only cost a round trip.
         let pool = r2d2::Pool::builder()
@@ -138,21 +175,91 @@ impl Db {
             .test_on_check_out(false)
             .build(pool::ReadOnlyManager::new(path.clone(), options))?;
         let console = Arc::new(pool::ReadOnlyManager::new(path.clone(), options));
-        let readers = Arc::new(readers::Readers::start(
-            pool,
-            stats.clone(),
-            options.query_timeout(),
-        ));
+        let readers = readers::Readers::start(pool, stats.clone(), options.query_timeout());
         Ok(Self {
-            readers,
-            writer,
+            engine: Engine::Sqlite(Arc::new(Sqlite {
+                readers,
+                writer,
+                path,
+                console,
+            })),
             stats,
-            path,
-            console,
             query_timeout: options.query_timeout(),
             counts: Arc::default(),
             wal_checkpoints: options.wal_checkpoints,
         })
+    }
+
+    /// The SQLite engine, or [`DbError::NotOnPostgres`] naming `what`.
+    fn sqlite(&self, what: &'static str) -> Result<&Sqlite, DbError> {
+        match &self.engine {
+            Engine::Sqlite(s) => Ok(s),
+            Engine::Postgres(_) => Err(DbError::NotOnPostgres(what)),
+        }
+    }
+
+    /// Which SQL this database speaks.
+    pub fn dialect(&self) -> crate::rules::Dialect {
+        match self.engine {
+            Engine::Sqlite(_) => crate::rules::Dialect::Sqlite,
+            Engine::Postgres(_) => crate::rules::Dialect::Postgres,
+        }
+    }
+
+    /// PostgreSQL's connection counters (pool wait, retries, deadlocks);
+    /// `None` on SQLite.
+    pub fn postgres_stats(&self) -> Option<postgres::PgStatsSnapshot> {
+        match &self.engine {
+            Engine::Sqlite(_) => None,
+            Engine::Postgres(pg) => Some(pg.stats()),
+        }
+    }
+
+    /// Runs `f` on a read connection of either engine (see [`Db::read`]
+    /// for SQLite's time limit; on PostgreSQL one `REPEATABLE READ`
+    /// read-only transaction).
+    pub async fn read_conn<T, E>(
+        &self,
+        f: impl FnOnce(&mut dyn Conn) -> Result<T, E> + Send + 'static,
+    ) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<DbError> + Send + 'static,
+    {
+        match &self.engine {
+            Engine::Sqlite(s) => s.readers.run(move |c| f(&mut SqliteConn(c))).await,
+            Engine::Postgres(pg) => pg.read(f).await,
+        }
+    }
+
+    /// Runs `f` in one write transaction on either engine: on SQLite an
+    /// `IMMEDIATE` transaction on the single writer; on PostgreSQL a
+    /// transaction of its own, run again after a deadlock or serialization
+    /// failure (so `f` must be safe to repeat; invariants take
+    /// [`Conn::lock`]s).
+    pub async fn write_conn<T, E>(
+        &self,
+        mut f: impl FnMut(&mut dyn Conn) -> Result<T, E> + Send + 'static,
+    ) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<DbError> + Send + 'static,
+    {
+        match &self.engine {
+            Engine::Sqlite(s) => {
+                s.writer
+                    .run(move |c| {
+                        let tx = c
+                            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                            .map_err(|e| E::from(e.into()))?;
+                        let out = f(&mut SqliteConn(&tx))?;
+                        tx.commit().map_err(|e| E::from(e.into()))?;
+                        Ok(out)
+                    })
+                    .await
+            }
+            Engine::Postgres(pg) => pg.write(f).await,
+        }
     }
 
     /// The memo of list totals (see [`CountMemo`]), for reads to share.
@@ -167,10 +274,13 @@ impl Db {
 
     /// Sizes in bytes of the database file and its WAL (0 when absent).
     pub fn file_sizes(&self) -> (u64, u64) {
+        let Ok(sqlite) = self.sqlite("file sizes") else {
+            return (0, 0);
+        };
         let size = |p: &Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
-        let mut wal = self.path.clone().into_os_string();
+        let mut wal = sqlite.path.clone().into_os_string();
         wal.push("-wal");
-        (size(&self.path), size(Path::new(&wal)))
+        (size(&sqlite.path), size(Path::new(&wal)))
     }
 
     /// Who checkpoints this database (`database.wal_checkpoints`).
@@ -182,7 +292,9 @@ impl Db {
     /// the data dir is one self-contained file at rest). Does nothing when
     /// checkpoints are left to another program (`wal_checkpoints = "off"`).
     pub async fn checkpoint(&self) -> Result<(), DbError> {
-        if self.wal_checkpoints == WalCheckpoints::Off {
+        if self.wal_checkpoints == WalCheckpoints::Off
+            || self.dialect() != crate::rules::Dialect::Sqlite
+        {
             return Ok(());
         }
         self.write(|conn| -> Result<(), DbError> {
@@ -199,7 +311,8 @@ impl Db {
     /// longer, and it is an administrator's action, not a client's query.
     pub async fn snapshot_to(&self, target: PathBuf) -> Result<(), DbError> {
         let target = target.to_string_lossy().into_owned();
-        self.readers
+        self.sqlite("a snapshot of the database file")?
+            .readers
             .run_unlimited(move |conn| -> Result<(), DbError> {
                 conn.execute("VACUUM INTO ?1", [target])?;
                 Ok(())
@@ -261,7 +374,10 @@ impl Db {
         T: Send + 'static,
         E: From<DbError> + Send + 'static,
     {
-        self.readers.run(f).await
+        match self.sqlite("this read") {
+            Ok(s) => s.readers.run(f).await,
+            Err(e) => Err(E::from(e)),
+        }
     }
 
     /// Runs `job` (on the calling thread, which holds a connection: an
@@ -289,7 +405,10 @@ impl Db {
         T: Send + 'static,
         E: From<DbError> + Send + 'static,
     {
-        self.writer.run(f).await
+        match self.sqlite("this write") {
+            Ok(s) => s.writer.run(f).await,
+            Err(e) => Err(E::from(e)),
+        }
     }
 
     /// Runs `f` inside the writer's shared transaction, under its own
@@ -306,7 +425,10 @@ impl Db {
         T: Send + 'static,
         E: From<DbError> + Send + 'static,
     {
-        self.writer.run_grouped(f).await
+        match self.sqlite("this write") {
+            Ok(s) => s.writer.run_grouped(f).await,
+            Err(e) => Err(E::from(e)),
+        }
     }
 
     /// Migration state, for `ferrobase migrate status`.

@@ -264,3 +264,38 @@ fn a_failed_write_commits_nothing_and_a_lost_connection_is_replaced() {
         assert!(db.stats().reconnects >= 1);
     });
 }
+
+#[test]
+fn a_lock_key_makes_the_second_transaction_wait_for_the_first() {
+    let Some((_schema, db)) = pool(2, "SELECT 1") else {
+        return;
+    };
+    block_on(async {
+        let hold = std::time::Duration::from_millis(300);
+        let started = std::time::Instant::now();
+        let first = {
+            let db = db.clone();
+            tokio::spawn(async move {
+                db.write(move |c: &mut dyn Conn| {
+                    c.lock(crate::db::LockKey::Settings)?;
+                    std::thread::sleep(hold);
+                    Ok::<_, DbError>(started.elapsed())
+                })
+                .await
+            })
+        };
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        let second = db
+            .write(move |c: &mut dyn Conn| {
+                c.lock(crate::db::LockKey::Settings)?;
+                Ok::<_, DbError>(started.elapsed())
+            })
+            .await
+            .expect("second");
+        let first = first.await.expect("task").expect("first");
+        assert!(
+            second >= first,
+            "the second got the lock at {second:?}, before the first let go at {first:?}"
+        );
+    });
+}
