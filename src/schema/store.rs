@@ -9,62 +9,105 @@ use super::index::IndexDef;
 use super::names::CollectionName;
 use super::registry::{CompiledCollection, Registry, Snapshot};
 use super::{SchemaError, ddl, view};
-use crate::db::{Db, ident};
+use crate::db::{Conn, Db, SqliteConn, ident};
+use crate::rules::{Dialect, SqlValue};
 use crate::validation::{FieldError, ValidationErrors};
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 use serde_json::Value;
 use std::sync::Arc;
 
-const SELECT_ALL: &str = "SELECT id, name, type, system, fields, indexes, listRule, viewRule, createRule, \
-     updateRule, deleteRule, options, created, updated FROM _collections ORDER BY rowid";
+/// Every collection definition in creation order (`rowid`, PostgreSQL's
+/// `_fb_rowid`).
+/// Mixed-case names are quoted: PostgreSQL folds the others to lower case.
+const SELECT_ALL: &str = "SELECT id, name, type, system, fields, indexes, \"listRule\", \"viewRule\", \
+     \"createRule\", \"updateRule\", \"deleteRule\", options, created, updated FROM _collections ORDER BY ";
 
 /// Reads every collection definition.
 pub fn load_all(conn: &Connection) -> Result<Vec<Collection>, SchemaError> {
-    let mut stmt = conn.prepare_cached(SELECT_ALL)?;
-    let rows = stmt.query_map([], |r| {
-        Ok((
-            r.get::<_, String>(0)?,
-            r.get::<_, String>(1)?,
-            r.get::<_, String>(2)?,
-            r.get::<_, bool>(3)?,
-            r.get::<_, String>(4)?,
-            r.get::<_, String>(5)?,
-            [r.get(6)?, r.get(7)?, r.get(8)?, r.get(9)?, r.get(10)?],
-            r.get::<_, String>(11)?,
-            r.get::<_, String>(12)?,
-            r.get::<_, String>(13)?,
-        ))
-    })?;
-    let mut out = Vec::new();
-    for row in rows {
-        let (id, name, kind, system, fields, indexes, rules, options, created, updated) = row?;
-        let rules: [Option<String>; 5] = rules;
-        let [list, view, create, update, delete] = rules;
-        out.push(Collection {
-            kind: match kind.as_str() {
-                "auth" => CollectionType::Auth,
-                "view" => CollectionType::View,
-                _ => CollectionType::Base,
-            },
-            name: CollectionName::trusted(name),
-            system,
-            fields: parse_stored_fields(&id, &fields)?,
-            indexes: parse_stored_indexes(&id, &indexes)?,
-            rules: Rules {
-                list,
-                view,
-                create,
-                update,
-                delete,
-            },
-            options: serde_json::from_str(&options)
-                .map_err(|e| SchemaError::Corrupt(format!("{id}: options: {e}")))?,
-            id,
-            created,
-            updated,
-        });
+    read_all(&mut SqliteConn(conn))
+}
+
+/// Reads every collection definition, on either engine.
+pub fn read_all(conn: &mut dyn Conn) -> Result<Vec<Collection>, SchemaError> {
+    let order = match conn.dialect() {
+        Dialect::Sqlite => "rowid",
+        Dialect::Postgres => crate::rules::postgres::ROWID_COLUMN,
+    };
+    let rows = conn.rows(&format!("{SELECT_ALL}{order}"), &[])?;
+    rows.into_iter().map(collection_from_row).collect()
+}
+
+/// The cells of one stored row, taken in order, each as the type it must be.
+struct Cells(std::vec::IntoIter<SqlValue>);
+
+impl Cells {
+    fn corrupt(what: &str) -> SchemaError {
+        SchemaError::Corrupt(format!("_collections: {what}"))
     }
-    Ok(out)
+
+    fn optional_text(&mut self, what: &str) -> Result<Option<String>, SchemaError> {
+        match self.0.next() {
+            Some(SqlValue::Text(t)) => Ok(Some(t)),
+            Some(SqlValue::Null) => Ok(None),
+            _ => Err(Self::corrupt(what)),
+        }
+    }
+
+    fn text(&mut self, what: &str) -> Result<String, SchemaError> {
+        self.optional_text(what)?.ok_or_else(|| Self::corrupt(what))
+    }
+
+    /// A bool as both engines give it: 0 or 1.
+    fn bool(&mut self, what: &str) -> Result<bool, SchemaError> {
+        match self.0.next() {
+            Some(SqlValue::Integer(i)) => Ok(i != 0),
+            _ => Err(Self::corrupt(what)),
+        }
+    }
+}
+
+/// One `_collections` row, in [`SELECT_ALL`]'s column order.
+fn collection_from_row(row: Vec<SqlValue>) -> Result<Collection, SchemaError> {
+    let mut cells = Cells(row.into_iter());
+    let id = cells.text("id")?;
+    let name = cells.text("name")?;
+    let kind = cells.text("type")?;
+    let system = cells.bool("system")?;
+    let fields = cells.text("fields")?;
+    let indexes = cells.text("indexes")?;
+    let [list, view, create, update, delete] = [
+        cells.optional_text("listRule")?,
+        cells.optional_text("viewRule")?,
+        cells.optional_text("createRule")?,
+        cells.optional_text("updateRule")?,
+        cells.optional_text("deleteRule")?,
+    ];
+    let options = cells.text("options")?;
+    let created = cells.text("created")?;
+    let updated = cells.text("updated")?;
+    Ok(Collection {
+        kind: match kind.as_str() {
+            "auth" => CollectionType::Auth,
+            "view" => CollectionType::View,
+            _ => CollectionType::Base,
+        },
+        name: CollectionName::trusted(name),
+        system,
+        fields: parse_stored_fields(&id, &fields)?,
+        indexes: parse_stored_indexes(&id, &indexes)?,
+        rules: Rules {
+            list,
+            view,
+            create,
+            update,
+            delete,
+        },
+        options: serde_json::from_str(&options)
+            .map_err(|e| SchemaError::Corrupt(format!("{id}: options: {e}")))?,
+        id,
+        created,
+        updated,
+    })
 }
 
 fn parse_stored_fields(id: &str, text: &str) -> Result<Vec<Field>, SchemaError> {

@@ -10,6 +10,7 @@ CREATE TABLE _migrations (
 );
 
 CREATE TABLE _collections (
+    _fb_rowid    bigint GENERATED ALWAYS AS IDENTITY,
     id           text COLLATE "C" PRIMARY KEY NOT NULL,
     name         text COLLATE "C" NOT NULL,
     type         text COLLATE "C" NOT NULL DEFAULT 'base',
