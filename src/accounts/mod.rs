@@ -17,6 +17,7 @@ pub mod methods;
 pub mod mfa;
 pub mod oauth2;
 pub mod otp;
+mod otp_hooked;
 mod otp_store;
 pub mod password_reset;
 mod purpose;

@@ -17,7 +17,7 @@ use crate::auth::throttle::LoginThrottle;
 use crate::auth::{AuthError, password};
 use crate::db::{Db, DbError, ident};
 use crate::realtime::Hub;
-use crate::records::system;
+use crate::records::{Backend, Stage, system};
 use crate::schema::{CompiledCollection, autogen};
 use rusqlite::{OptionalExtension, TransactionBehavior};
 use std::sync::Arc;
@@ -129,8 +129,8 @@ pub async fn request_otp(
 /// MFA is on, that also replaces its password with a random one (rotating
 /// the tokenKey), since whoever set the password may not own the address.
 pub async fn consume_otp(
-    db: &Db,
-    hub: &Hub,
+    backend: Backend<'_>,
+    otps: Option<Arc<CompiledCollection>>,
     throttle: &LoginThrottle,
     collection: Arc<CompiledCollection>,
     otp_id: &str,
@@ -140,6 +140,7 @@ pub async fn consume_otp(
     if !enabled {
         return Err(AuthError::OtpDisabled);
     }
+    let db = backend.db;
     let (id, collection_id) = (otp_id.to_owned(), collection.id.clone());
     let lookup = format!(
         "SELECT o.recordRef, o.password, o.created, o.sentTo, r.verified, r.email
@@ -192,7 +193,48 @@ pub async fn consume_otp(
     } else {
         None
     };
-    let (otp, record, target) = (otp_id.to_owned(), record_id.clone(), collection.clone());
+    // PocketBase's condition for the verified save (re-checked in the write).
+    let verifies = !verified && !sent_to.is_empty() && email == sent_to;
+    let used = super::otp_hooked::UsedOtp {
+        otp_id: otp_id.to_owned(),
+        hash,
+        record_id: record_id.clone(),
+        sent_to,
+        verifies,
+        new_password,
+        reset_password,
+    };
+    let hooked = otps
+        .as_ref()
+        .is_some_and(|o| system::hooks_want(&backend, Stage::Delete, o))
+        || system::hooks_want(&backend, Stage::Update, &collection);
+    let consumed = match otps {
+        Some(otps) if hooked => super::otp_hooked::consume(backend, otps, collection, used).await?,
+        _ => consume_plain(db, backend.hub, collection, used).await?,
+    };
+    if !consumed {
+        return Err(AuthError::InvalidOtp);
+    }
+    attempt.succeeded();
+    Ok(record_id)
+}
+
+/// Consumes a checked code in one transaction (no model hooks apply).
+async fn consume_plain(
+    db: &Db,
+    hub: &Hub,
+    target: Arc<CompiledCollection>,
+    used: super::otp_hooked::UsedOtp,
+) -> Result<bool, AuthError> {
+    let super::otp_hooked::UsedOtp {
+        otp_id: otp,
+        hash,
+        record_id: record,
+        sent_to,
+        new_password,
+        reset_password,
+        ..
+    } = used;
     let consumed = system::system_write(db, hub, move |tx, changes| {
         // One-time: whoever deletes the row first wins; a code burnt or
         // retired while this one was being checked no longer matches.
@@ -211,11 +253,7 @@ pub async fn consume_otp(
         Ok(deleted == 1)
     })
     .await?;
-    if !consumed {
-        return Err(AuthError::InvalidOtp);
-    }
-    attempt.succeeded();
-    Ok(record_id)
+    Ok(consumed)
 }
 
 /// Makes every code of record `record_id` unusable (an empty hash never

@@ -483,8 +483,8 @@ pub async fn with_otp(
     require(&[("otpId", &otp_id), ("password", &code)])?;
     let hook_fields = json!({"otpId": otp_id});
     let record_id = accounts::otp::consume_otp(
-        &state.db,
-        &state.realtime,
+        state.backend(),
+        state.registry.get("_otps"),
         &state.login_throttle,
         collection.clone(),
         &otp_id,

@@ -30,6 +30,7 @@ mod hooks_accounts;
 mod hooks_api2;
 mod hooks_batch;
 mod hooks_enrich;
+mod hooks_flows;
 mod hooks_model;
 mod http_edges;
 mod import;

@@ -1,0 +1,217 @@
+//! Model hooks on the remaining server-side saves, as PocketBase fires
+//! them: an OTP login deletes its `_otps` row (`onRecordDelete` … on
+//! `_otps`) and saves the record verified (`onRecordUpdate` …), each a save
+//! of its own whose refusal is logged while the login goes on; OAuth2
+//! linking saves the record and creates its `_externalAuths` row in one
+//! transaction (a throw refuses the login, nothing kept); an OAuth2 sign-up
+//! runs `onRecordCreateRequest`. Fixtures: `fixtures/pb_hooks_flows/`.
+
+use crate::helpers::{TestApp, spawn_app_configured, status_json};
+use crate::oauth2::{enable_oidc, oauth2_flow, start_provider};
+use crate::smtp_sink::SmtpSink;
+use reqwest::Method;
+use serde_json::{Value, json};
+use std::path::PathBuf;
+use std::time::Duration;
+
+const WAIT: Duration = Duration::from_secs(5);
+const PASSWORD: &str = "first-pass-123";
+
+async fn app_with_flow_hooks() -> (TestApp, SmtpSink) {
+    let app = spawn_app_configured(|config| {
+        config.hooks.dir =
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/api/fixtures/pb_hooks_flows");
+        config.hooks.timeout_ms = 2_000;
+        config.hooks.pool_size = 2;
+    })
+    .await;
+    let sink = crate::smtp_sink::start().await;
+    let smtp = json!({"smtp": {"enabled": true, "host": "127.0.0.1", "port": sink.port}});
+    let (status, body) =
+        status_json(app.su(Method::PATCH, "/api/settings", Some(smtp)).await).await;
+    assert_eq!(status, 200, "{body}");
+    app.create_collection_ok(
+        json!({"name": "events", "fields": [{"name": "text", "type": "text"}]}),
+    )
+    .await;
+    let otp = json!({"otp": {"enabled": true, "length": 6}});
+    let (status, body) = status_json(app.update_collection("users", otp).await).await;
+    assert_eq!(status, 200, "{body}");
+    (app, sink)
+}
+
+async fn user(app: &TestApp, email: &str, name: &str) -> String {
+    let record = app
+        .create_record_ok(
+            "users",
+            json!({"email": email, "name": name, "password": PASSWORD, "passwordConfirm": PASSWORD}),
+        )
+        .await;
+    record["id"].as_str().expect("id").to_owned()
+}
+
+async fn post(app: &TestApp, path: &str, body: Value) -> (u16, Value) {
+    let path = format!("/api/collections/users/{path}");
+    status_json(app.request(Method::POST, &path, None, Some(body)).await).await
+}
+
+async fn su_get(app: &TestApp, path: &str) -> Value {
+    let (status, body) = status_json(app.su(Method::GET, path, None).await).await;
+    assert_eq!(status, 200, "{path}: {body}");
+    body
+}
+
+async fn stored(app: &TestApp, id: &str) -> Value {
+    su_get(app, &format!("/api/collections/users/records/{id}")).await
+}
+
+async fn events(app: &TestApp) -> Vec<String> {
+    let body = su_get(app, "/api/collections/events/records?perPage=200").await;
+    let mut out: Vec<String> = body["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|r| r["text"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    out.sort();
+    out
+}
+
+async fn count(app: &TestApp, collection: &str) -> u64 {
+    let body = su_get(app, &format!("/api/collections/{collection}/records")).await;
+    body["totalItems"].as_u64().expect("totalItems")
+}
+
+async fn login_status(app: &TestApp, email: &str, password: &str) -> u16 {
+    let body = json!({"identity": email, "password": password});
+    post(app, "auth-with-password", body).await.0
+}
+
+/// Requests a code for `email`; answers its id and the mailed code.
+async fn otp_for(app: &TestApp, sink: &SmtpSink, email: &str) -> (String, String) {
+    let (status, body) = post(app, "request-otp", json!({"email": email})).await;
+    assert_eq!(status, 200, "{body}");
+    let code = sink
+        .wait_for(email, WAIT)
+        .await
+        .expect("otp mail")
+        .find_digits(6)
+        .expect("code");
+    (body["otpId"].as_str().expect("otpId").to_owned(), code)
+}
+
+async fn use_otp(app: &TestApp, otp_id: &str, code: &str) -> (u16, Value) {
+    post(
+        app,
+        "auth-with-otp",
+        json!({"otpId": otp_id, "password": code}),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn an_otp_login_deletes_the_code_and_saves_the_verified_record_through_the_hooks() {
+    let (app, sink) = app_with_flow_hooks().await;
+    let id = user(&app, "otp@example.com", "").await;
+    let (otp_id, code) = otp_for(&app, &sink, "otp@example.com").await;
+
+    let (status, body) = use_otp(&app, &otp_id, &code).await;
+    let (again, _) = use_otp(&app, &otp_id, &code).await;
+
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(again, 400, "the code works once");
+    assert_eq!(body["record"]["verified"], true, "{body}");
+    assert!(body["record"].get("password").is_none(), "{body}");
+    assert!(body["record"].get("tokenKey").is_none(), "{body}");
+    let record = stored(&app, &id).await;
+    assert_eq!(record["name"], "hooked", "the hook's own field: {record}");
+    assert_eq!(count(&app, "_otps").await, 0);
+    let seen = events(&app).await;
+    for expected in [
+        "otp-after-delete otp@example.com",
+        "otp-deleted otp@example.com hash-visible=false",
+        "update otp@example.com verified=true",
+    ] {
+        assert!(seen.iter().any(|e| e == expected), "{expected} in {seen:?}");
+    }
+    assert!(!seen.iter().any(|e| e.starts_with("secret")), "{seen:?}");
+    for planted in ["planted-by-hook", PASSWORD] {
+        assert_eq!(
+            login_status(&app, "otp@example.com", planted).await,
+            400,
+            "{planted}: the verified upgrade replaced the password with a random one"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_refused_otp_delete_still_logs_in_as_pocketbase_but_the_code_is_burnt() {
+    let (app, sink) = app_with_flow_hooks().await;
+    user(&app, "keep@example.com", "").await;
+    let (otp_id, code) = otp_for(&app, &sink, "keep@example.com").await;
+
+    let (status, body) = use_otp(&app, &otp_id, &code).await;
+    let (again, again_body) = use_otp(&app, &otp_id, &code).await;
+
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        again, 400,
+        "a kept code still works only once: {again_body}"
+    );
+    assert_eq!(
+        again_body["message"], "Invalid or expired OTP.",
+        "{again_body}"
+    );
+    assert_eq!(count(&app, "_otps").await, 1, "the hook kept the row");
+    let seen = events(&app).await;
+    assert!(
+        !seen.iter().any(|e| e.starts_with("otp-")),
+        "no delete happened: {seen:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_refused_verified_save_is_rolled_back_and_the_otp_login_goes_on() {
+    let (app, sink) = app_with_flow_hooks().await;
+    let id = user(&app, "stubborn@example.com", "refuse-me").await;
+    let (otp_id, code) = otp_for(&app, &sink, "stubborn@example.com").await;
+
+    let (status, body) = use_otp(&app, &otp_id, &code).await;
+
+    assert_eq!(status, 200, "PocketBase logs the failed save: {body}");
+    let record = stored(&app, &id).await;
+    assert_eq!(record["verified"], false, "the save rolled back: {record}");
+    assert_eq!(
+        login_status(&app, "stubborn@example.com", PASSWORD).await,
+        200,
+        "the password replacement rolled back with it"
+    );
+    assert_eq!(count(&app, "_otps").await, 0, "the delete was its own save");
+}
+
+#[tokio::test]
+async fn a_wrong_or_foreign_otp_never_reaches_the_hooks() {
+    let (app, sink) = app_with_flow_hooks().await;
+    user(&app, "target@example.com", "").await;
+    let (otp_id, code) = otp_for(&app, &sink, "target@example.com").await;
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+
+    let mut statuses = Vec::new();
+    for (id, guess) in [
+        (otp_id.as_str(), wrong),
+        ("nosuchotp000000", code.as_str()),
+        (otp_id.as_str(), "' OR 1=1 --"),
+    ] {
+        statuses.push(use_otp(&app, id, guess).await.0);
+    }
+
+    assert!(statuses.iter().all(|s| *s == 400), "{statuses:?}");
+    assert_eq!(count(&app, "_otps").await, 1);
+    let seen = events(&app).await;
+    assert!(
+        !seen
+            .iter()
+            .any(|e| e.starts_with("otp") || e.starts_with("update")),
+        "no model hook ran: {seen:?}"
+    );
+}
