@@ -16,6 +16,7 @@ pub mod login;
 pub mod methods;
 pub mod mfa;
 pub mod oauth2;
+pub mod oauth2_hooked;
 pub mod otp;
 mod otp_hooked;
 mod otp_store;

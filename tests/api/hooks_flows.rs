@@ -215,3 +215,138 @@ async fn a_wrong_or_foreign_otp_never_reaches_the_hooks() {
         "no model hook ran: {seen:?}"
     );
 }
+
+async fn oauth2_app() -> TestApp {
+    let (app, _sink) = app_with_flow_hooks().await;
+    let provider = start_provider().await;
+    enable_oidc(&app, &provider).await;
+    app
+}
+
+#[tokio::test]
+async fn linking_an_existing_record_saves_it_and_creates_the_link_through_the_hooks() {
+    let app = oauth2_app().await;
+    let id = user(&app, "alice@idp.test", "").await;
+
+    let (status, body) = oauth2_flow(&app, "oidc", "alice", None, json!({})).await;
+
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["record"]["id"], id.as_str(), "{body}");
+    let record = stored(&app, &id).await;
+    assert_eq!(record["verified"], true, "{record}");
+    assert_eq!(record["name"], "hooked", "{record}");
+    assert_eq!(count(&app, "_externalAuths").await, 1);
+    let seen = events(&app).await;
+    for expected in [
+        "link oidc 15",
+        "link-after oidc",
+        "update alice@idp.test verified=true",
+    ] {
+        assert!(seen.iter().any(|e| e == expected), "{expected} in {seen:?}");
+    }
+    assert!(!seen.iter().any(|e| e.starts_with("secret")), "{seen:?}");
+    for planted in ["planted-by-hook", PASSWORD] {
+        assert_eq!(
+            login_status(&app, "alice@idp.test", planted).await,
+            400,
+            "{planted}: the pre-registered password was replaced, not by the hook's"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_throwing_hook_on_the_record_save_or_the_link_refuses_the_login_and_keeps_nothing() {
+    let app = oauth2_app().await;
+    let alice = user(&app, "alice@idp.test", "refuse-me").await;
+    let mallory = user(&app, "mallory@idp.test", "").await;
+
+    let (refused, refusal) = oauth2_flow(&app, "oidc", "alice", None, json!({})).await;
+    let (unlinked, unlink) = oauth2_flow(&app, "oidc", "mallory", None, json!({})).await;
+
+    assert_eq!(refused, 400, "{refusal}");
+    assert_eq!(
+        refusal["message"], "Refused by the update hook.",
+        "{refusal}"
+    );
+    assert_eq!(unlinked, 400, "{unlink}");
+    assert_eq!(unlink["message"], "No link for you.", "{unlink}");
+    for (id, email) in [(&alice, "alice@idp.test"), (&mallory, "mallory@idp.test")] {
+        let record = stored(&app, id).await;
+        assert_eq!(record["verified"], false, "{record}");
+        assert_eq!(
+            login_status(&app, email, PASSWORD).await,
+            200,
+            "{email}: the password reset rolled back"
+        );
+    }
+    assert_eq!(count(&app, "_externalAuths").await, 0);
+    let seen = events(&app).await;
+    assert!(
+        !seen
+            .iter()
+            .any(|e| e.starts_with("update") || e.starts_with("link")),
+        "the hooks' own writes rolled back with the login: {seen:?}"
+    );
+}
+
+#[tokio::test]
+async fn an_oauth2_sign_up_runs_the_create_request_hook_in_its_transaction() {
+    let app = oauth2_app().await;
+
+    let (status, body) = oauth2_flow(&app, "oidc", "alice", None, json!({})).await;
+    let (again, again_body) = oauth2_flow(&app, "oidc", "alice", None, json!({})).await;
+
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["meta"]["isNew"], true, "{body}");
+    assert_eq!(again, 200, "{again_body}");
+    assert_eq!(again_body["record"]["id"], body["record"]["id"]);
+    assert!(body["record"].get("password").is_none(), "{body}");
+    assert_eq!(count(&app, "users").await, 1);
+    assert_eq!(count(&app, "_externalAuths").await, 1);
+    let seen = events(&app).await;
+    for expected in [
+        "create-request alice@idp.test",
+        "link oidc 15",
+        "link-after oidc",
+    ] {
+        assert!(seen.iter().any(|e| e == expected), "{expected} in {seen:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_create_request_hook_that_throws_or_answers_itself_signs_up_nobody() {
+    let app = oauth2_app().await;
+
+    let mut answers = Vec::new();
+    for email in ["blocked@idp.test", "answers@idp.test", "late@idp.test"] {
+        answers.push(oauth2_flow(&app, "oidc", "alice", None, json!({"email": email})).await);
+    }
+
+    for ((status, body), message) in answers.iter().zip([
+        "Sign-ups from blocked are closed.",
+        "Failed to authenticate.",
+        "Refused after the create.",
+    ]) {
+        assert_eq!(*status, 400, "{body}");
+        assert_eq!(body["message"], message, "{body}");
+        assert!(body.get("hijacked").is_none(), "{body}");
+    }
+    assert_eq!(count(&app, "users").await, 0);
+    assert_eq!(count(&app, "_externalAuths").await, 0);
+    let seen = events(&app).await;
+    assert!(seen.is_empty(), "the late refusal rolled back: {seen:?}");
+}
+
+#[tokio::test]
+async fn the_create_request_hook_cannot_lift_the_collections_create_rule() {
+    let app = oauth2_app().await;
+    let closed = json!({"createRule": "@request.context != 'oauth2'"});
+    let (status, body) = status_json(app.update_collection("users", closed).await).await;
+    assert_eq!(status, 200, "{body}");
+
+    let (status, body) = oauth2_flow(&app, "oidc", "alice", None, json!({})).await;
+
+    assert!((400..500).contains(&status), "{status} {body}");
+    assert_eq!(count(&app, "users").await, 0);
+    assert_eq!(count(&app, "_externalAuths").await, 0);
+}

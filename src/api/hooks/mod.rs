@@ -7,8 +7,10 @@
 //! a duplicate instead; we keep serving and the custom route is unreachable).
 
 mod enrich;
+mod signup;
 
 pub(super) use enrich::{Enrich, enrich, enrich_one};
+pub(super) use signup::{SignUp, oauth2_sign_up};
 
 use super::error::ApiError;
 use super::extract::{AppState, read_object};
