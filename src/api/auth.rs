@@ -364,6 +364,7 @@ pub(super) async fn finish_login(
     .await?;
     let outcome = accounts::login::second_factor(
         &state.db,
+        Some(state.backend()),
         snapshot,
         &collection,
         owner,
@@ -424,8 +425,25 @@ async fn note_login(
             .collect(),
     };
     let alert_info = origin.describe();
-    let noted =
-        auth::origins::note_login(&state.db, collection.clone(), record_id.clone(), origin).await;
+    let origins = state
+        .registry
+        .get(accounts::origins_hooked::ORIGINS)
+        // PocketBase keeps origins only for alerts, so only then do its hooks run.
+        .filter(|o| {
+            auth::origins::alerts_enabled(&collection)
+                && accounts::origins_hooked::wanted(&state.backend(), o)
+        });
+    let noted = match origins {
+        Some(origins) => {
+            let backend = state.backend();
+            accounts::origins_hooked::note_login(backend, origins, &collection, &record_id, &origin)
+                .await
+        }
+        None => {
+            auth::origins::note_login(&state.db, collection.clone(), record_id.clone(), origin)
+                .await
+        }
+    };
     let to = match noted {
         Ok(Some(to)) if auth::origins::alerts_enabled(&collection) => to,
         Ok(_) => return,

@@ -350,3 +350,92 @@ async fn the_create_request_hook_cannot_lift_the_collections_create_rule() {
     assert_eq!(count(&app, "users").await, 0);
     assert_eq!(count(&app, "_externalAuths").await, 0);
 }
+
+#[tokio::test]
+async fn an_mfa_login_creates_and_deletes_its_session_row_through_the_hooks() {
+    let (app, sink) = app_with_flow_hooks().await;
+    user(&app, "two@example.com", "").await;
+    let mfa = json!({"mfa": {"enabled": true}});
+    let (status, body) = status_json(app.update_collection("users", mfa).await).await;
+    assert_eq!(status, 200, "{body}");
+
+    let first = json!({"identity": "two@example.com", "password": PASSWORD});
+    let (challenged, challenge) = post(&app, "auth-with-password", first).await;
+    let mfa_id = challenge["mfaId"].as_str().unwrap_or_default().to_owned();
+    let (otp_id, code) = otp_for(&app, &sink, "two@example.com").await;
+    let second = json!({"otpId": otp_id, "password": code, "mfaId": mfa_id});
+    let (status, body) = post(&app, "auth-with-otp", second.clone()).await;
+    let (otp_first, refusal) = post(
+        &app,
+        "auth-with-otp",
+        json!({"otpId": otp_id, "password": code}),
+    )
+    .await;
+
+    assert_eq!(challenged, 401, "{challenge}");
+    assert_eq!(status, 200, "{body}");
+    assert!(body["token"].as_str().is_some_and(|t| !t.is_empty()));
+    assert_eq!(count(&app, "_mfas").await, 0, "the used session is gone");
+    let seen = events(&app).await;
+    for expected in ["mfa-created password", "mfa-deleted password"] {
+        assert!(seen.iter().any(|e| e == expected), "{expected} in {seen:?}");
+    }
+    assert_eq!(otp_first, 400, "{refusal}");
+    let (replayed, _) = post(&app, "auth-with-otp", second).await;
+    assert_eq!(
+        replayed, 400,
+        "neither the code nor the MFA session works twice"
+    );
+}
+
+#[tokio::test]
+async fn a_refused_mfa_session_refuses_the_first_factor_with_the_hooks_error() {
+    let (app, sink) = app_with_flow_hooks().await;
+    user(&app, "mfa-otp@example.com", "").await;
+    let mfa = json!({"mfa": {"enabled": true}});
+    let (status, body) = status_json(app.update_collection("users", mfa).await).await;
+    assert_eq!(status, 200, "{body}");
+    let (otp_id, code) = otp_for(&app, &sink, "mfa-otp@example.com").await;
+
+    let (status, body) = use_otp(&app, &otp_id, &code).await;
+
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(
+        body["message"], "No MFA session starts with an OTP.",
+        "{body}"
+    );
+    assert!(
+        body.get("mfaId").is_none() && body.get("token").is_none(),
+        "{body}"
+    );
+    assert_eq!(count(&app, "_mfas").await, 0);
+}
+
+#[tokio::test]
+async fn login_origins_are_saved_through_the_hooks_when_alerts_are_on() {
+    let (app, _sink) = app_with_flow_hooks().await;
+    user(&app, "seen@example.com", "").await;
+    let others = count(&app, "_authOrigins").await;
+    let off = json!({"authAlert": {"enabled": false}});
+    let (status, body) = status_json(app.update_collection("users", off).await).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(login_status(&app, "seen@example.com", PASSWORD).await, 200);
+    let before = events(&app).await;
+    let alerts = json!({"authAlert": {"enabled": true}});
+    let (status, body) = status_json(app.update_collection("users", alerts).await).await;
+    assert_eq!(status, 200, "{body}");
+
+    user(&app, "fresh@example.com", "").await;
+    assert_eq!(login_status(&app, "fresh@example.com", PASSWORD).await, 200);
+    assert_eq!(login_status(&app, "seen@example.com", PASSWORD).await, 200);
+
+    assert!(
+        !before.iter().any(|e| e.starts_with("origin")),
+        "alerts off: PocketBase keeps no origin, so no hook runs: {before:?}"
+    );
+    let seen = events(&app).await;
+    assert!(seen.iter().any(|e| e == "origin-created 64"), "{seen:?}");
+    assert!(seen.iter().any(|e| e == "origin-updated"), "{seen:?}");
+    let kept = count(&app, "_authOrigins").await - others;
+    assert_eq!(kept, 2, "one per account and origin");
+}
