@@ -55,8 +55,11 @@ pub fn require_enabled(collection: &CompiledCollection) -> Result<(), AuthError>
 }
 
 /// `request-otp`: issues a code for the account with `email` (if any).
+/// With `hooked` (the write backend and the `_otps` collection) the new
+/// code is saved through `_otps`' model hooks when any apply.
 pub async fn request_otp(
     db: &Db,
+    hooked: Option<(Backend<'_>, Arc<CompiledCollection>)>,
     collection: Arc<CompiledCollection>,
     email: &str,
 ) -> Result<IssuedOtp, AuthError> {
@@ -86,29 +89,17 @@ pub async fn request_otp(
     };
     let code = autogen::random_string("0123456789", length as usize);
     let hash = password::hash(code.clone()).await?;
-    let (id, collection_id, sent_to, record) = (
-        otp_id.clone(),
-        collection.id.clone(),
-        to.clone(),
-        record_id.clone(),
-    );
-    let reused = db
-        .write(move |conn| {
-            let tx = conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(DbError::from)?;
-            let new = super::otp_store::NewCode {
-                id: &id,
-                collection_id: &collection_id,
-                record_id: &record,
-                hash: &hash,
-                sent_to: &sent_to,
-            };
-            let reused = super::otp_store::store(&tx, &new, window).map_err(DbError::from)?;
-            tx.commit().map_err(DbError::from)?;
-            Ok::<_, AuthError>(reused)
-        })
-        .await?;
+    let issued = super::otp_hooked::IssuedCode {
+        id: otp_id.clone(),
+        collection_id: collection.id.clone(),
+        record_id: record_id.clone(),
+        hash,
+        sent_to: to.clone(),
+    };
+    let reused = match hooked.filter(|(b, o)| system::hooks_want(b, Stage::Create, o)) {
+        Some((backend, otps)) => super::otp_hooked::issue(backend, otps, issued, window).await?,
+        None => store_code(db, issued, window).await?,
+    };
     if let Some(otp_id) = reused {
         // At the cap: the code already sent stays the one to use; no new mail.
         tracing::warn!(record = %record_id, "too many OTP requests; reusing the last issued code");
@@ -121,6 +112,30 @@ pub async fn request_otp(
         otp_id,
         delivery: Some((to, code, record_id)),
     })
+}
+
+/// Stores a new code in one transaction (no model hooks apply).
+async fn store_code(
+    db: &Db,
+    code: super::otp_hooked::IssuedCode,
+    window: i64,
+) -> Result<Option<String>, AuthError> {
+    db.write(move |conn| {
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(DbError::from)?;
+        let new = super::otp_store::NewCode {
+            id: &code.id,
+            collection_id: &code.collection_id,
+            record_id: &code.record_id,
+            hash: &code.hash,
+            sent_to: &code.sent_to,
+        };
+        let reused = super::otp_store::store(&tx, &new, window).map_err(DbError::from)?;
+        tx.commit().map_err(DbError::from)?;
+        Ok::<_, AuthError>(reused)
+    })
+    .await
 }
 
 /// `auth-with-otp`: checks and consumes the code; returns the record id.

@@ -151,3 +151,73 @@ async fn save_verified(
     let shown = Map::from_iter([("verified".to_owned(), Value::Bool(true))]);
     system::update_hooked(backend, collection, record_id, shown, write).await
 }
+
+/// A code about to be stored, owned (for the write closure).
+#[derive(Clone)]
+pub(super) struct IssuedCode {
+    pub id: String,
+    pub collection_id: String,
+    pub record_id: String,
+    pub hash: String,
+    pub sent_to: String,
+}
+
+impl IssuedCode {
+    fn as_new(&self) -> super::otp_store::NewCode<'_> {
+        super::otp_store::NewCode {
+            id: &self.id,
+            collection_id: &self.collection_id,
+            record_id: &self.record_id,
+            hash: &self.hash,
+            sent_to: &self.sent_to,
+        }
+    }
+}
+
+/// `request-otp`'s save of a new code through `onRecordCreate` … on
+/// `_otps` (`e.record` without the hash); a throw refuses the request
+/// with the hook's error, as in PocketBase. At the cap nothing is created
+/// and the newest code's id is returned, as without hooks.
+pub(super) async fn issue(
+    backend: Backend<'_>,
+    otps: Arc<CompiledCollection>,
+    code: IssuedCode,
+    window_secs: i64,
+) -> Result<Option<String>, AuthError> {
+    let probe = code.clone();
+    let capped = backend
+        .db
+        .read(move |conn| {
+            super::otp_store::at_cap(conn, &probe.as_new(), window_secs)
+                .map_err(|e| AuthError::Db(DbError::Sqlite(e)))
+        })
+        .await?;
+    if capped.is_some() {
+        return Ok(capped);
+    }
+    let shown = Map::from_iter([
+        (
+            "collectionRef".to_owned(),
+            Value::String(code.collection_id.clone()),
+        ),
+        (
+            "recordRef".to_owned(),
+            Value::String(code.record_id.clone()),
+        ),
+        ("sentTo".to_owned(), Value::String(code.sent_to.clone())),
+    ]);
+    let id = code.id.clone();
+    // Fields a hook sets are not saved: the row is exactly this code.
+    let write: SystemWrite = Box::new(move |tx, _, _| {
+        super::otp_store::insert(tx, &code.as_new())?;
+        Ok(())
+    });
+    let step = SystemStep {
+        stage: Stage::Create,
+        id,
+        shown,
+        write,
+    };
+    system::hooked(backend, otps, step).await?;
+    Ok(None)
+}

@@ -471,7 +471,8 @@ pub async fn request_otp(
     accounts::otp::require_enabled(&collection)?;
     let email = body.bind()?.email;
     require(&[("email", email.trim())])?;
-    let issued = accounts::otp::request_otp(&state.db, collection.clone(), &email).await?;
+    let hooked = state.registry.get("_otps").map(|o| (state.backend(), o));
+    let issued = accounts::otp::request_otp(&state.db, hooked, collection.clone(), &email).await?;
     if let Some((to, code, record_id)) = issued.delivery {
         let vars = TemplateVars {
             otp: code,

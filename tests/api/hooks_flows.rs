@@ -128,6 +128,7 @@ async fn an_otp_login_deletes_the_code_and_saves_the_verified_record_through_the
     assert_eq!(count(&app, "_otps").await, 0);
     let seen = events(&app).await;
     for expected in [
+        "otp-created otp@example.com hash-visible=false",
         "otp-after-delete otp@example.com",
         "otp-deleted otp@example.com hash-visible=false",
         "update otp@example.com verified=true",
@@ -142,6 +143,29 @@ async fn an_otp_login_deletes_the_code_and_saves_the_verified_record_through_the
             "{planted}: the verified upgrade replaced the password with a random one"
         );
     }
+}
+
+#[tokio::test]
+async fn a_throwing_otp_create_hook_refuses_the_request_and_stores_no_code() {
+    let (app, sink) = app_with_flow_hooks().await;
+    user(&app, "nocode@example.com", "").await;
+
+    let (status, body) = post(&app, "request-otp", json!({"email": "nocode@example.com"})).await;
+    let (unknown, fake) = post(&app, "request-otp", json!({"email": "ghost@example.com"})).await;
+
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["message"], "No codes for you.", "{body}");
+    assert_eq!(
+        unknown, 200,
+        "an unknown address still gets a fake id: {fake}"
+    );
+    assert_eq!(count(&app, "_otps").await, 0);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        sink.count_for("nocode@example.com"),
+        0,
+        "no mail for a refused code"
+    );
 }
 
 #[tokio::test]
@@ -165,7 +189,9 @@ async fn a_refused_otp_delete_still_logs_in_as_pocketbase_but_the_code_is_burnt(
     assert_eq!(count(&app, "_otps").await, 1, "the hook kept the row");
     let seen = events(&app).await;
     assert!(
-        !seen.iter().any(|e| e.starts_with("otp-")),
+        !seen
+            .iter()
+            .any(|e| e.starts_with("otp-deleted") || e.starts_with("otp-after")),
         "no delete happened: {seen:?}"
     );
 }
@@ -209,10 +235,10 @@ async fn a_wrong_or_foreign_otp_never_reaches_the_hooks() {
     assert_eq!(count(&app, "_otps").await, 1);
     let seen = events(&app).await;
     assert!(
-        !seen
-            .iter()
-            .any(|e| e.starts_with("otp") || e.starts_with("update")),
-        "no model hook ran: {seen:?}"
+        !seen.iter().any(|e| e.starts_with("otp-deleted")
+            || e.starts_with("otp-after")
+            || e.starts_with("update")),
+        "no model hook of the login ran: {seen:?}"
     );
 }
 
