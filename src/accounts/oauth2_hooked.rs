@@ -2,7 +2,8 @@
 //! (its `oauth2Submit` runs them in one transaction): the auth record is
 //! saved through `onRecordUpdate` … when the link changes it (password
 //! replaced, email filled in, verified), or created through
-//! `onRecordCreate` …; then the `_externalAuths` row is created through
+//! `onRecordCreate` … (and saved again through `onRecordUpdate` … when the
+//! provider verifies its email); then the `_externalAuths` row is created through
 //! `onRecordCreate` … of that collection. All of it shares one write
 //! session; a throw anywhere rolls back everything and refuses the login,
 //! and `onRecordAfter…Success` waits for the commit.
@@ -156,10 +157,23 @@ pub async fn link_new(
     user: &OAuth2User,
 ) -> Result<(), RecordError> {
     let session = backend.session.cloned().ok_or(RecordError::Aborted)?;
-    let (c, id, u) = (collection.clone(), record_id.to_owned(), user.clone());
-    session
-        .run(move |tx, changes| verify_by_provider(tx, &c, &id, &u, changes))
+    let (c, id) = (collection.clone(), record_id.to_owned());
+    let row = session
+        .run(move |tx, _| system::current(tx, &c, &id)?.ok_or(RecordError::NotFound))
         .await?;
+    let verified = row.get("verified").and_then(Value::as_bool) == Some(true);
+    let email = row.get("email").and_then(Value::as_str).unwrap_or_default();
+    // PocketBase saves the new record again to verify it (onRecordUpdate).
+    if !verified && !user.email.is_empty() && email == user.email {
+        let (c, id, u) = (collection.clone(), record_id.to_owned(), user.clone());
+        let write: SystemWrite = Box::new(move |tx, changes, from_hooks| {
+            verify_by_provider(tx, &c, &id, &u, changes)?;
+            system::hook_fields(tx, &c, &id, from_hooks, &["verified"], changes)
+        });
+        let shown = Map::from_iter([("verified".to_owned(), json!(true))]);
+        let id = record_id.to_owned();
+        system::update_hooked(backend, collection.clone(), id, shown, write).await?;
+    }
     create_link(backend, snapshot, collection, record_id, provider, user).await
 }
 

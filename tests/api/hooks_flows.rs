@@ -334,6 +334,7 @@ async fn an_oauth2_sign_up_runs_the_create_request_hook_in_its_transaction() {
         "create-request alice@idp.test",
         "link oidc 15",
         "link-after oidc",
+        "update alice@idp.test verified=true",
     ] {
         assert!(seen.iter().any(|e| e == expected), "{expected} in {seen:?}");
     }
