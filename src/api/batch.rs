@@ -238,6 +238,29 @@ pub async fn batch(
         errors.add("requests", e);
         return Err(ApiError::validation("Invalid batch request data.", &errors));
     }
+    if let Some(hooks) = super::batch_request::wanted(&state) {
+        let batch = super::batch_request::Incoming {
+            requests,
+            files: files_by_request,
+            deadline,
+        };
+        return super::batch_request::run(&req, &who, &state, hooks, batch).await;
+    }
+    let answers = execute(&state, &req, &who, deadline, &requests, files_by_request).await?;
+    respond::json(&req, Value::Array(answers), false)
+}
+
+/// Runs the validated batch `requests` (their files by index) in one
+/// transaction; answers each member's `{status, body}`.
+pub(super) async fn execute(
+    state: &web::Data<AppState>,
+    req: &HttpRequest,
+    who: &Principal,
+    deadline: Instant,
+    requests: &[Value],
+    mut files_by_request: Vec<Vec<Upload>>,
+) -> Result<Vec<Value>, ApiError> {
+    let (state, req, who) = (state.clone(), req, who);
     let base = caller(&who, &req);
     let base = records::Caller {
         context: "batch",
@@ -251,8 +274,7 @@ pub async fn batch(
             base: &base,
             deadline,
         };
-        let answers = super::batch_hooked::run(&batch, hooks, &requests, files_by_request).await?;
-        return respond::json(&req, Value::Array(answers), false);
+        return super::batch_hooked::run(&batch, hooks, requests, files_by_request).await;
     }
     let snapshot = state.registry.snapshot();
     let preparing = async {
@@ -292,7 +314,7 @@ pub async fn batch(
                 }
                 answers.push(result);
             }
-            respond::json(&req, Value::Array(answers), false)
+            Ok(answers)
         }
         Err(e) => {
             files::remove(&state.store, placed, Vec::new()).await;

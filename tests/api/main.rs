@@ -29,6 +29,7 @@ mod hooks;
 mod hooks_accounts;
 mod hooks_api2;
 mod hooks_batch;
+mod hooks_batch_request;
 mod hooks_enrich;
 mod hooks_flows;
 mod hooks_model;

@@ -221,6 +221,11 @@ fn finish(outcome: Outcome, action: Option<ActionResult>) -> Result<HttpResponse
     }
 }
 
+/// A hook's own answer as the HTTP response.
+pub(super) fn respond_with(response: Response) -> HttpResponse {
+    respond(response)
+}
+
 fn respond(response: Response) -> HttpResponse {
     let status = |s: u16| StatusCode::from_u16(s).unwrap_or(StatusCode::OK);
     match response {
