@@ -260,8 +260,8 @@ pub(super) async fn execute(
     requests: &[Value],
     mut files_by_request: Vec<Vec<Upload>>,
 ) -> Result<Vec<Value>, ApiError> {
-    let (state, req, who) = (state.clone(), req, who);
-    let base = caller(&who, &req);
+    let state = state.clone();
+    let base = caller(who, req);
     let base = records::Caller {
         context: "batch",
         ..base
@@ -269,8 +269,8 @@ pub(super) async fn execute(
     if let Some(hooks) = super::batch_hooked::wanted(&state) {
         let batch = super::batch_hooked::Batch {
             state: &state,
-            req: &req,
-            who: &who,
+            req,
+            who,
             base: &base,
             deadline,
         };
@@ -287,7 +287,7 @@ pub(super) async fn execute(
                 .map(std::mem::take)
                 .unwrap_or_default();
             let (op, shape, files) =
-                prepare(&state, &req, &who, &snapshot, &base, request, uploads)
+                prepare(&state, req, who, &snapshot, &base, request, uploads)
                     .await
                     .map_err(|e| batch_failed(failed(index, e)))?;
             ops.push(op);
