@@ -286,10 +286,9 @@ pub(super) async fn execute(
                 .get_mut(index)
                 .map(std::mem::take)
                 .unwrap_or_default();
-            let (op, shape, files) =
-                prepare(&state, req, who, &snapshot, &base, request, uploads)
-                    .await
-                    .map_err(|e| batch_failed(failed(index, e)))?;
+            let (op, shape, files) = prepare(&state, req, who, &snapshot, &base, request, uploads)
+                .await
+                .map_err(|e| batch_failed(failed(index, e)))?;
             ops.push(op);
             shapes.push(shape);
             staged.extend(files);
