@@ -13,7 +13,7 @@
 //! password and tokenKey, against pre-registration of someone's address.
 
 use super::takeover;
-use crate::auth::throttle::LoginThrottle;
+use crate::auth::throttle::{LoginThrottle, OtpAttempt};
 use crate::auth::{AuthError, password};
 use crate::db::{Db, DbError, ident};
 use crate::realtime::Hub;
@@ -138,24 +138,33 @@ async fn store_code(
     .await
 }
 
-/// `auth-with-otp`: checks and consumes the code; returns the record id.
-/// As in PocketBase, a record becomes verified when the code was sent to its
-/// current email (realtime subscribers hear of it from the write); unless
-/// MFA is on, that also replaces its password with a random one (rotating
-/// the tokenKey), since whoever set the password may not own the address.
-pub async fn consume_otp(
-    backend: Backend<'_>,
-    otps: Option<Arc<CompiledCollection>>,
-    throttle: &LoginThrottle,
+/// A code that matched, not used yet (see [`use_otp`]).
+pub struct CheckedOtp<'a> {
+    collection: Arc<CompiledCollection>,
+    used: super::otp_hooked::UsedOtp,
+    attempt: OtpAttempt<'a>,
+}
+
+impl CheckedOtp<'_> {
+    /// The record the code logs in.
+    pub fn record_id(&self) -> &str {
+        &self.used.record_id
+    }
+}
+
+/// `auth-with-otp`'s check: the code must exist for this collection, be
+/// unexpired, unburnt and match (the guess counted by the throttle).
+pub async fn check_otp<'a>(
+    db: &Db,
+    throttle: &'a LoginThrottle,
     collection: Arc<CompiledCollection>,
     otp_id: &str,
     code: &str,
-) -> Result<String, AuthError> {
+) -> Result<CheckedOtp<'a>, AuthError> {
     let (enabled, duration, _) = otp_options(&collection);
     if !enabled {
         return Err(AuthError::OtpDisabled);
     }
-    let db = backend.db;
     let (id, collection_id) = (otp_id.to_owned(), collection.id.clone());
     let lookup = format!(
         "SELECT o.recordRef, o.password, o.created, o.sentTo, r.verified, r.email
@@ -213,12 +222,38 @@ pub async fn consume_otp(
     let used = super::otp_hooked::UsedOtp {
         otp_id: otp_id.to_owned(),
         hash,
-        record_id: record_id.clone(),
+        record_id,
         sent_to,
         verifies,
         new_password,
         reset_password,
     };
+    Ok(CheckedOtp {
+        collection,
+        used,
+        attempt,
+    })
+}
+
+/// `auth-with-otp`'s use of a checked code; returns the record id. As in
+/// PocketBase, a record becomes verified when the code was sent to its
+/// current email (realtime subscribers hear of it from the write); unless
+/// MFA is on, that also replaces its password with a random one (rotating
+/// the tokenKey), since whoever set the password may not own the address.
+/// With model hooks on `_otps` or the record, the steps run through them
+/// ([`super::otp_hooked`]).
+pub async fn use_otp(
+    backend: Backend<'_>,
+    otps: Option<Arc<CompiledCollection>>,
+    checked: CheckedOtp<'_>,
+) -> Result<String, AuthError> {
+    let CheckedOtp {
+        collection,
+        used,
+        attempt,
+    } = checked;
+    let record_id = used.record_id.clone();
+    let db = backend.db;
     let hooked = otps
         .as_ref()
         .is_some_and(|o| system::hooks_want(&backend, Stage::Delete, o))

@@ -149,7 +149,9 @@ pub async fn with_oauth2(
         token: None,
         method: "oauth2",
         mfa_id: mfa_id_of(&req, mfa_id),
-        hook_fields: serde_json::json!({"providerName": provider.spec.name, "isNewRecord": is_new}),
+        hook_fields: Some(
+            serde_json::json!({"providerName": provider.spec.name, "isNewRecord": is_new}),
+        ),
         meta: Some(user.meta(is_new)),
     };
     finish_login(&req, &state, collection, factor).await

@@ -216,6 +216,29 @@ async fn a_refused_verified_save_is_rolled_back_and_the_otp_login_goes_on() {
 }
 
 #[tokio::test]
+async fn a_throwing_otp_auth_hook_leaves_the_code_and_the_record_as_they_were() {
+    let (app, sink) = app_with_flow_hooks().await;
+    let id = user(&app, "gate@example.com", "").await;
+    let (otp_id, code) = otp_for(&app, &sink, "gate@example.com").await;
+
+    let (status, body) = use_otp(&app, &otp_id, &code).await;
+
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["message"], "Not today.", "{body}");
+    assert_eq!(count(&app, "_otps").await, 1, "the code was not used");
+    let record = stored(&app, &id).await;
+    assert_eq!(record["verified"], false, "{record}");
+    assert_eq!(login_status(&app, "gate@example.com", PASSWORD).await, 200);
+    let seen = events(&app).await;
+    assert!(
+        !seen
+            .iter()
+            .any(|e| e.starts_with("otp-deleted") || e.starts_with("update")),
+        "{seen:?}"
+    );
+}
+
+#[tokio::test]
 async fn a_wrong_or_foreign_otp_never_reaches_the_hooks() {
     let (app, sink) = app_with_flow_hooks().await;
     user(&app, "target@example.com", "").await;
