@@ -4,7 +4,9 @@
 //! replaced, email filled in, verified), or created through
 //! `onRecordCreate` … (and saved again through `onRecordUpdate` … when the
 //! provider verifies its email); then the `_externalAuths` row is created through
-//! `onRecordCreate` … of that collection. All of it shares one write
+//! `onRecordCreate` … of that collection (an unverified record's earlier
+//! links are first deleted one by one through `onRecordDelete` …, as
+//! PocketBase's guard against pre-hijacking). All of it shares one write
 //! session; a throw anywhere rolls back everything and refuses the login,
 //! and `onRecordAfter…Success` waits for the commit.
 //!
@@ -69,17 +71,21 @@ impl FlowSession {
 }
 
 /// Whether the hooks see a link or sign-up on `collection`: a model hook
-/// of the record's `stage` or a create hook of `_externalAuths` applies.
+/// of the record's `stage`, or a create or delete hook of `_externalAuths`.
 pub fn wanted(
     hooks: &dyn WriteHooks,
     snapshot: &Snapshot,
     collection: &CompiledCollection,
     stage: Stage,
 ) -> bool {
-    crate::records::hooked::wanted(hooks, stage, collection)
-        || snapshot
+    let links = |s| {
+        snapshot
             .get_ref(LINKS)
-            .is_some_and(|links| crate::records::hooked::wanted(hooks, Stage::Create, links))
+            .is_some_and(|links| crate::records::hooked::wanted(hooks, s, links))
+    };
+    crate::records::hooked::wanted(hooks, stage, collection)
+        || links(Stage::Create)
+        || links(Stage::Delete)
 }
 
 /// What linking a provider account to an existing record needs.
@@ -122,6 +128,11 @@ pub async fn link_existing(
         })
         .await?;
     let (verified, fill, verifies) = plan;
+    if !verified {
+        // PocketBase deletes an unverified record's other links one by one
+        // (onRecordDelete on `_externalAuths`) before saving the record.
+        drop_links(backend, snapshot, collection, record_id).await?;
+    }
     let mut shown = Map::new();
     if fill {
         shown.insert("email".into(), json!(user.email));
@@ -144,6 +155,46 @@ pub async fn link_existing(
             .await?;
     }
     create_link(backend, snapshot, collection, record_id, provider, user).await
+}
+
+/// Deletes every `_externalAuths` row of the record through its model
+/// hooks (a throw refuses the login).
+async fn drop_links(
+    backend: Backend<'_>,
+    snapshot: &Snapshot,
+    collection: &CompiledCollection,
+    record_id: &str,
+) -> Result<(), RecordError> {
+    let (Some(links), Some(session)) = (snapshot.get(LINKS), backend.session.cloned()) else {
+        return Err(RecordError::Aborted);
+    };
+    let (cid, rid) = (collection.id.clone(), record_id.to_owned());
+    let ids = session
+        .run(move |tx, _| {
+            let mut stmt = tx.prepare(
+                "SELECT id FROM _externalAuths WHERE collectionRef = ?1 AND recordRef = ?2",
+            )?;
+            let ids = stmt
+                .query_map(params![cid, rid], |r| r.get::<_, String>(0))?
+                .collect::<rusqlite::Result<Vec<String>>>()?;
+            Ok(ids)
+        })
+        .await?;
+    for id in ids {
+        let target = id.clone();
+        let write: SystemWrite = Box::new(move |tx, _, _| {
+            tx.execute("DELETE FROM _externalAuths WHERE id = ?1", [&target])?;
+            Ok(())
+        });
+        let step = SystemStep {
+            stage: Stage::Delete,
+            id,
+            shown: Map::new(),
+            write,
+        };
+        system::hooked(backend, links.clone(), step).await?;
+    }
+    Ok(())
 }
 
 /// After a sign-up's create inside the session: the provider's

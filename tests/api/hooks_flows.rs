@@ -304,6 +304,38 @@ async fn linking_an_existing_record_saves_it_and_creates_the_link_through_the_ho
 }
 
 #[tokio::test]
+async fn linking_an_unverified_record_deletes_its_earlier_links_through_the_hooks() {
+    let app = oauth2_app().await;
+    let id = user(&app, "alice@idp.test", "").await;
+    let planted = json!({"collectionRef": "_pb_users_auth_", "recordRef": id,
+                         "provider": "github", "providerId": "attacker-1"});
+    let (status, body) = status_json(
+        app.su(
+            Method::POST,
+            "/api/collections/_externalAuths/records",
+            Some(planted),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+
+    let (status, body) = oauth2_flow(&app, "oidc", "alice", None, json!({})).await;
+
+    assert_eq!(status, 200, "{body}");
+    let links = su_get(&app, "/api/collections/_externalAuths/records").await;
+    let providers: Vec<&str> = links["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|l| l["provider"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(providers, ["oidc"], "the planted link is gone: {links}");
+    let seen = events(&app).await;
+    assert!(seen.iter().any(|e| e == "unlink github"), "{seen:?}");
+}
+
+#[tokio::test]
 async fn a_throwing_hook_on_the_record_save_or_the_link_refuses_the_login_and_keeps_nothing() {
     let app = oauth2_app().await;
     let alice = user(&app, "alice@idp.test", "refuse-me").await;
