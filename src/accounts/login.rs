@@ -52,9 +52,12 @@ pub async fn check_auth_rule(
 }
 
 /// Runs the MFA step for `record_id` proven by `method`, with `mfa.rule`
-/// evaluated as `owner` (the record itself) would be seen.
+/// evaluated as `owner` (the record itself) would be seen. With `hooked`,
+/// the `_mfas` row's create and delete run its model hooks.
+#[allow(clippy::too_many_arguments)] // one login step, described field by field
 pub async fn second_factor(
     db: &Db,
+    hooked: Option<crate::records::Backend<'_>>,
     snapshot: Arc<Snapshot>,
     collection: &Arc<CompiledCollection>,
     owner: records::Caller,
@@ -62,6 +65,7 @@ pub async fn second_factor(
     method: &'static str,
     mfa_id: Option<String>,
 ) -> Result<MfaOutcome, AuthError> {
+    let hooked = hooked.zip(snapshot.get(mfa::MFAS));
     let config = &collection.auth.mfa;
     let applies = config.enabled
         && (config.rule.trim().is_empty()
@@ -74,5 +78,14 @@ pub async fn second_factor(
                 config.rule.clone(),
             )
             .await?);
-    mfa::step(db, collection.clone(), record_id, method, mfa_id, applies).await
+    mfa::step(
+        db,
+        hooked,
+        collection.clone(),
+        record_id,
+        method,
+        mfa_id,
+        applies,
+    )
+    .await
 }

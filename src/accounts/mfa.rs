@@ -4,6 +4,7 @@
 
 use crate::auth::AuthError;
 use crate::db::{Db, DbError};
+use crate::records::{Backend, Stage, system};
 use crate::schema::{CompiledCollection, autogen};
 use rusqlite::{OptionalExtension, params};
 use std::sync::Arc;
@@ -19,10 +20,16 @@ pub enum MfaOutcome {
     Completed,
 }
 
+/// The name of PocketBase's MFA collection.
+pub const MFAS: &str = "_mfas";
+
 /// Runs the MFA step for `record_id` authenticated by `method`
-/// (`rule_applies` is the already evaluated `mfa.rule`).
+/// (`rule_applies` is the already evaluated `mfa.rule`). With `hooked`
+/// (the write backend and the `_mfas` collection) the row's create and
+/// delete run its model hooks when any apply ([`super::mfa_hooked`]).
 pub async fn step(
     db: &Db,
+    hooked: Option<(Backend<'_>, Arc<CompiledCollection>)>,
     collection: Arc<CompiledCollection>,
     record_id: &str,
     method: &'static str,
@@ -33,7 +40,16 @@ pub async fn step(
     if !enabled || !rule_applies {
         return Ok(MfaOutcome::NotRequired);
     }
+    let hooked_create = hooked
+        .clone()
+        .filter(|(b, mfas)| system::hooks_want(b, Stage::Create, mfas));
+    let hooked_delete = hooked.filter(|(b, mfas)| system::hooks_want(b, Stage::Delete, mfas));
     let Some(mfa_id) = mfa_id.filter(|m| !m.is_empty()) else {
+        if let Some((backend, mfas)) = hooked_create {
+            let id =
+                super::mfa_hooked::create(backend, mfas, &collection, record_id, method).await?;
+            return Ok(MfaOutcome::Challenge(id));
+        }
         let id = autogen::record_id();
         let (row, collection_id, record) =
             (id.clone(), collection.id.clone(), record_id.to_owned());
@@ -53,6 +69,8 @@ pub async fn step(
     // only the one whose DELETE removed the row finishes (the single writer
     // runs the two closures one after the other).
     let (collection_id, record) = (collection.id.clone(), record_id.to_owned());
+    let (hooked_delete_with, used_id) = (hooked_delete, mfa_id.clone());
+    let hooked_delete = hooked_delete_with.is_some();
     let consumed: Result<(), AuthError> = db
         .write(move |conn| {
             let row: Option<(String, String)> = conn
@@ -75,6 +93,10 @@ pub async fn step(
             if first_method == method {
                 return Ok(Err(AuthError::SameMfaMethod));
             }
+            if hooked_delete {
+                // Deleted next, through the hooks.
+                return Ok(Ok(()));
+            }
             let deleted = conn
                 .execute("DELETE FROM _mfas WHERE id = ?1", [&mfa_id])
                 .map_err(|e| AuthError::Db(DbError::Sqlite(e)))?;
@@ -86,5 +108,8 @@ pub async fn step(
         })
         .await?;
     consumed?;
+    if let Some((backend, mfas)) = hooked_delete_with {
+        super::mfa_hooked::delete(backend, mfas, &used_id).await?;
+    }
     Ok(MfaOutcome::Completed)
 }

@@ -6,13 +6,13 @@
 //! record change goes through the records write path (create, or the
 //! system update), which publishes it to realtime after the commit.
 
+use super::oauth2_hooked::{self, FlowSession};
 use super::takeover;
 use crate::auth::AuthError;
 use crate::auth::oauth2::OAuth2User;
 use crate::db::{Db, ident};
-use crate::realtime::{Changes, Hub};
-use crate::records::session::Session;
-use crate::records::{self, AfterCommit, Backend, RecordError, WriteHooks, system};
+use crate::realtime::Changes;
+use crate::records::{self, Backend, RecordError, Stage, system};
 use crate::schema::{CompiledCollection, FieldKind, Snapshot, autogen};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::{Map, Value, json};
@@ -99,6 +99,28 @@ fn link_existing_in(
     new_password: Option<&str>,
     changes: &mut Changes,
 ) -> Result<(), RecordError> {
+    link_existing_in_parts(
+        tx,
+        collection,
+        record_id,
+        user,
+        is_caller,
+        new_password,
+        changes,
+    )?;
+    Ok(insert_link(tx, collection, record_id, provider, user)?)
+}
+
+/// [`link_existing_in`] but the link itself: the record's changes.
+pub(super) fn link_existing_in_parts(
+    tx: &Connection,
+    collection: &CompiledCollection,
+    record_id: &str,
+    user: &OAuth2User,
+    is_caller: bool,
+    new_password: Option<&str>,
+    changes: &mut Changes,
+) -> Result<(), RecordError> {
     let verified = takeover::verified(tx, collection, record_id)?.ok_or(RecordError::NotFound)?;
     if !verified {
         if !is_caller {
@@ -110,13 +132,12 @@ fn link_existing_in(
         let fields = takeover::patch([("email", json!(user.email))]);
         system::update(tx, collection, record_id, fields, changes)?;
     }
-    verify_by_provider(tx, collection, record_id, user, changes)?;
-    Ok(insert_link(tx, collection, record_id, provider, user)?)
+    verify_by_provider(tx, collection, record_id, user, changes)
 }
 
 /// Whether the provider's email may fill in the record's: only while the
 /// record has none and no other record holds it (skipped, not refused).
-fn email_is_free(
+pub(super) fn email_is_free(
     tx: &Connection,
     collection: &CompiledCollection,
     record_id: &str,
@@ -149,7 +170,7 @@ fn link_new_in(
 
 /// Verifies the record when the provider vouches for exactly its email
 /// (PocketBase compares with `==`: another case is another address).
-fn verify_by_provider(
+pub(super) fn verify_by_provider(
     tx: &Connection,
     collection: &CompiledCollection,
     record_id: &str,
@@ -182,20 +203,41 @@ fn insert_link(
 /// Links the provider account to the existing record `record_id` (see
 /// [`link_existing_in`]); a replacement password is hashed first, off the
 /// writer. The link may fill in or verify the email, or reset the
-/// password: subscribers hear of it from the write.
-#[allow(clippy::too_many_arguments)] // one link, described field by field
+/// password: subscribers hear of it from the write. With model hooks on the
+/// record or on `_externalAuths`, the steps run through them
+/// ([`super::oauth2_hooked`]).
 pub async fn link_existing(
-    db: &Db,
-    hub: &Hub,
+    backend: Backend<'_>,
+    snapshot: Arc<Snapshot>,
     collection: &Arc<CompiledCollection>,
     provider: &'static str,
     user: &OAuth2User,
     record_id: &str,
     is_caller: bool,
 ) -> Result<(), RecordError> {
+    let db = backend.db;
     let new_password = replacement_password(db, collection, record_id, is_caller).await?;
+    let hooks = backend
+        .hooks
+        .filter(|h| oauth2_hooked::wanted(*h, &snapshot, collection, Stage::Update));
+    if let Some(hooks) = hooks {
+        let flow = FlowSession::begin(db, hooks.shared(), snapshot.clone());
+        let link = oauth2_hooked::ExistingLink {
+            collection,
+            provider,
+            user,
+            record_id,
+            is_caller,
+            new_password,
+        };
+        let linked = oauth2_hooked::link_existing(flow.backend(backend), &snapshot, link).await;
+        let ended = flow
+            .end(linked.is_ok(), backend.store, backend.hub, LINK_FAILED)
+            .await;
+        return linked.and(ended);
+    }
     let (target, user, id) = (collection.clone(), user.clone(), record_id.to_owned());
-    system::system_write(db, hub, move |tx, changes| {
+    system::system_write(db, backend.hub, move |tx, changes| {
         link_existing_in(
             tx,
             &target,
@@ -209,6 +251,9 @@ pub async fn link_existing(
     })
     .await
 }
+
+/// What the after-error hooks of a refused link or sign-up are told.
+const LINK_FAILED: &str = "Failed to authenticate.";
 
 /// The create body of a new account: `createData`, then the provider's
 /// verified email where `createData` has no (non-empty) email, the mapped
@@ -294,13 +339,12 @@ pub async fn avatar_upload(
 /// Signs up a new record from `body` (see [`signup_body`]) under the
 /// collection's create rule as `caller` sees it, then links the provider
 /// account, in one transaction: the create, the provider's verification of
-/// its email (folded into the create event) and the link.
+/// its email (folded into the create event) and the link. With model hooks
+/// on the record or on `_externalAuths`, the create and the link run
+/// through them in one write session ([`sign_up_in`]).
 #[allow(clippy::too_many_arguments)] // one sign-up, described field by field
 pub async fn sign_up(
-    db: &Db,
-    hub: &Hub,
-    store: &crate::files::Store,
-    hooks: Option<Arc<dyn WriteHooks>>,
+    backend: Backend<'_>,
     snapshot: Arc<Snapshot>,
     collection: &Arc<CompiledCollection>,
     provider: &'static str,
@@ -309,26 +353,39 @@ pub async fn sign_up(
     body: Map<String, Value>,
     uploads: Vec<records::Upload>,
 ) -> Result<String, RecordError> {
-    if let Some(hooks) = hooks.filter(|h| records::hooked::wanted_create(&**h, collection)) {
-        let signup = HookedSignUp {
-            db,
-            hub,
-            store,
-            hooks,
-            provider,
-            user,
+    let hooks = backend
+        .hooks
+        .filter(|h| oauth2_hooked::wanted(*h, &snapshot, collection, Stage::Create));
+    if let Some(hooks) = hooks {
+        let flow = FlowSession::begin(backend.db, hooks.shared(), snapshot.clone());
+        let inner = flow.backend(backend);
+        let created = records::create(
+            inner,
+            snapshot.clone(),
+            collection.clone(),
+            caller,
+            body,
+            uploads,
+        )
+        .await;
+        let linked = match created {
+            Ok(record) => sign_up_in(inner, &snapshot, collection, &record, provider, user).await,
+            Err(e) => Err(e),
         };
-        return signup
-            .run(snapshot, collection, caller, body, uploads)
+        let ended = flow
+            .end(linked.is_ok(), backend.store, backend.hub, LINK_FAILED)
             .await;
+        ended?;
+        return linked;
     }
+    let (db, store) = (backend.db, backend.store);
     let prepared =
         records::prepare_create(&snapshot, collection.clone(), caller, body, &uploads).await?;
     // The avatar is placed durably before the record that names it commits,
     // and removed again if the sign-up fails (as the records write does).
     let placed = crate::files::place(store, prepared.stage(uploads)?).await?;
     let (collection, user) = (collection.clone(), user.clone());
-    let outcome = system::system_write(db, hub, move |tx, changes| {
+    let outcome = system::system_write(db, backend.hub, move |tx, changes| {
         prepared.apply(tx, &snapshot, changes)?;
         link_new_in(tx, &collection, prepared.id(), provider, &user, changes)?;
         Ok(prepared.id().to_owned())
@@ -340,60 +397,21 @@ pub async fn sign_up(
     outcome
 }
 
-/// A sign-up the model hooks see (`onRecordCreate` …, as PocketBase's
-/// sign-up saves the record): the create and the link share one write
-/// session, and `onRecordAfterCreate…` waits for its end.
-struct HookedSignUp<'a> {
-    db: &'a Db,
-    hub: &'a Hub,
-    store: &'a crate::files::Store,
-    hooks: Arc<dyn WriteHooks>,
+/// Inside a sign-up's session, after the create answered `record`: the
+/// provider's verification and the link (through their model hooks).
+/// Returns the new record's id.
+pub async fn sign_up_in(
+    inner: Backend<'_>,
+    snapshot: &Snapshot,
+    collection: &Arc<CompiledCollection>,
+    record: &Value,
     provider: &'static str,
-    user: &'a OAuth2User,
-}
-
-impl HookedSignUp<'_> {
-    async fn run(
-        self,
-        snapshot: Arc<Snapshot>,
-        collection: &Arc<CompiledCollection>,
-        caller: records::Caller,
-        body: Map<String, Value>,
-        uploads: Vec<records::Upload>,
-    ) -> Result<String, RecordError> {
-        let session = Session::begin_in(None, self.db, self.hooks.session_limit());
-        let after = AfterCommit::new(self.hooks.clone(), snapshot.clone());
-        let backend = Backend {
-            db: self.db,
-            store: self.store,
-            hub: self.hub,
-            hooks: Some(&after),
-            session: Some(&session),
-        };
-        let created =
-            records::create(backend, snapshot, collection.clone(), caller, body, uploads).await;
-        let linked = match created {
-            // A hook that never called e.next() created nothing to link.
-            Ok(record) => match record["id"].as_str().filter(|id| !id.is_empty()) {
-                Some(id) => {
-                    let (c, id, user) = (collection.clone(), id.to_owned(), self.user.clone());
-                    let provider = self.provider;
-                    session
-                        .run(move |tx, changes| {
-                            link_new_in(tx, &c, &id, provider, &user, changes)?;
-                            Ok(id)
-                        })
-                        .await
-                }
-                None => Err(RecordError::BadQuery("Failed to create record.".into())),
-            },
-            Err(e) => Err(e),
-        };
-        let ended = session.end(linked.is_ok(), self.store, self.hub).await;
-        after
-            .flush(linked.is_ok() && ended.is_ok(), "Failed to create record.")
-            .await;
-        ended?;
-        linked
-    }
+    user: &OAuth2User,
+) -> Result<String, RecordError> {
+    // A hook that never called e.next() created nothing to link.
+    let Some(id) = record["id"].as_str().filter(|id| !id.is_empty()) else {
+        return Err(RecordError::BadQuery("Failed to create record.".into()));
+    };
+    oauth2_hooked::link_new(inner, snapshot, collection, id, provider, user).await?;
+    Ok(id.to_owned())
 }

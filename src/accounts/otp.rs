@@ -13,11 +13,11 @@
 //! password and tokenKey, against pre-registration of someone's address.
 
 use super::takeover;
-use crate::auth::throttle::LoginThrottle;
+use crate::auth::throttle::{LoginThrottle, OtpAttempt};
 use crate::auth::{AuthError, password};
 use crate::db::{Db, DbError, ident};
 use crate::realtime::Hub;
-use crate::records::system;
+use crate::records::{Backend, Stage, system};
 use crate::schema::{CompiledCollection, autogen};
 use rusqlite::{OptionalExtension, TransactionBehavior};
 use std::sync::Arc;
@@ -55,8 +55,11 @@ pub fn require_enabled(collection: &CompiledCollection) -> Result<(), AuthError>
 }
 
 /// `request-otp`: issues a code for the account with `email` (if any).
+/// With `hooked` (the write backend and the `_otps` collection) the new
+/// code is saved through `_otps`' model hooks when any apply.
 pub async fn request_otp(
     db: &Db,
+    hooked: Option<(Backend<'_>, Arc<CompiledCollection>)>,
     collection: Arc<CompiledCollection>,
     email: &str,
 ) -> Result<IssuedOtp, AuthError> {
@@ -86,29 +89,17 @@ pub async fn request_otp(
     };
     let code = autogen::random_string("0123456789", length as usize);
     let hash = password::hash(code.clone()).await?;
-    let (id, collection_id, sent_to, record) = (
-        otp_id.clone(),
-        collection.id.clone(),
-        to.clone(),
-        record_id.clone(),
-    );
-    let reused = db
-        .write(move |conn| {
-            let tx = conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(DbError::from)?;
-            let new = super::otp_store::NewCode {
-                id: &id,
-                collection_id: &collection_id,
-                record_id: &record,
-                hash: &hash,
-                sent_to: &sent_to,
-            };
-            let reused = super::otp_store::store(&tx, &new, window).map_err(DbError::from)?;
-            tx.commit().map_err(DbError::from)?;
-            Ok::<_, AuthError>(reused)
-        })
-        .await?;
+    let issued = super::otp_hooked::IssuedCode {
+        id: otp_id.clone(),
+        collection_id: collection.id.clone(),
+        record_id: record_id.clone(),
+        hash,
+        sent_to: to.clone(),
+    };
+    let reused = match hooked.filter(|(b, o)| system::hooks_want(b, Stage::Create, o)) {
+        Some((backend, otps)) => super::otp_hooked::issue(backend, otps, issued, window).await?,
+        None => store_code(db, issued, window).await?,
+    };
     if let Some(otp_id) = reused {
         // At the cap: the code already sent stays the one to use; no new mail.
         tracing::warn!(record = %record_id, "too many OTP requests; reusing the last issued code");
@@ -123,19 +114,53 @@ pub async fn request_otp(
     })
 }
 
-/// `auth-with-otp`: checks and consumes the code; returns the record id.
-/// As in PocketBase, a record becomes verified when the code was sent to its
-/// current email (realtime subscribers hear of it from the write); unless
-/// MFA is on, that also replaces its password with a random one (rotating
-/// the tokenKey), since whoever set the password may not own the address.
-pub async fn consume_otp(
+/// Stores a new code in one transaction (no model hooks apply).
+async fn store_code(
     db: &Db,
-    hub: &Hub,
-    throttle: &LoginThrottle,
+    code: super::otp_hooked::IssuedCode,
+    window: i64,
+) -> Result<Option<String>, AuthError> {
+    db.write(move |conn| {
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(DbError::from)?;
+        let new = super::otp_store::NewCode {
+            id: &code.id,
+            collection_id: &code.collection_id,
+            record_id: &code.record_id,
+            hash: &code.hash,
+            sent_to: &code.sent_to,
+        };
+        let reused = super::otp_store::store(&tx, &new, window).map_err(DbError::from)?;
+        tx.commit().map_err(DbError::from)?;
+        Ok::<_, AuthError>(reused)
+    })
+    .await
+}
+
+/// A code that matched, not used yet (see [`use_otp`]).
+pub struct CheckedOtp<'a> {
+    collection: Arc<CompiledCollection>,
+    used: super::otp_hooked::UsedOtp,
+    attempt: OtpAttempt<'a>,
+}
+
+impl CheckedOtp<'_> {
+    /// The record the code logs in.
+    pub fn record_id(&self) -> &str {
+        &self.used.record_id
+    }
+}
+
+/// `auth-with-otp`'s check: the code must exist for this collection, be
+/// unexpired, unburnt and match (the guess counted by the throttle).
+pub async fn check_otp<'a>(
+    db: &Db,
+    throttle: &'a LoginThrottle,
     collection: Arc<CompiledCollection>,
     otp_id: &str,
     code: &str,
-) -> Result<String, AuthError> {
+) -> Result<CheckedOtp<'a>, AuthError> {
     let (enabled, duration, _) = otp_options(&collection);
     if !enabled {
         return Err(AuthError::OtpDisabled);
@@ -192,7 +217,74 @@ pub async fn consume_otp(
     } else {
         None
     };
-    let (otp, record, target) = (otp_id.to_owned(), record_id.clone(), collection.clone());
+    // PocketBase's condition for the verified save (re-checked in the write).
+    let verifies = !verified && !sent_to.is_empty() && email == sent_to;
+    let used = super::otp_hooked::UsedOtp {
+        otp_id: otp_id.to_owned(),
+        hash,
+        record_id,
+        sent_to,
+        verifies,
+        new_password,
+        reset_password,
+    };
+    Ok(CheckedOtp {
+        collection,
+        used,
+        attempt,
+    })
+}
+
+/// `auth-with-otp`'s use of a checked code; returns the record id. As in
+/// PocketBase, a record becomes verified when the code was sent to its
+/// current email (realtime subscribers hear of it from the write); unless
+/// MFA is on, that also replaces its password with a random one (rotating
+/// the tokenKey), since whoever set the password may not own the address.
+/// With model hooks on `_otps` or the record, the steps run through them
+/// ([`super::otp_hooked`]).
+pub async fn use_otp(
+    backend: Backend<'_>,
+    otps: Option<Arc<CompiledCollection>>,
+    checked: CheckedOtp<'_>,
+) -> Result<String, AuthError> {
+    let CheckedOtp {
+        collection,
+        used,
+        attempt,
+    } = checked;
+    let record_id = used.record_id.clone();
+    let db = backend.db;
+    let hooked = otps
+        .as_ref()
+        .is_some_and(|o| system::hooks_want(&backend, Stage::Delete, o))
+        || system::hooks_want(&backend, Stage::Update, &collection);
+    let consumed = match otps {
+        Some(otps) if hooked => super::otp_hooked::consume(backend, otps, collection, used).await?,
+        _ => consume_plain(db, backend.hub, collection, used).await?,
+    };
+    if !consumed {
+        return Err(AuthError::InvalidOtp);
+    }
+    attempt.succeeded();
+    Ok(record_id)
+}
+
+/// Consumes a checked code in one transaction (no model hooks apply).
+async fn consume_plain(
+    db: &Db,
+    hub: &Hub,
+    target: Arc<CompiledCollection>,
+    used: super::otp_hooked::UsedOtp,
+) -> Result<bool, AuthError> {
+    let super::otp_hooked::UsedOtp {
+        otp_id: otp,
+        hash,
+        record_id: record,
+        sent_to,
+        new_password,
+        reset_password,
+        ..
+    } = used;
     let consumed = system::system_write(db, hub, move |tx, changes| {
         // One-time: whoever deletes the row first wins; a code burnt or
         // retired while this one was being checked no longer matches.
@@ -211,11 +303,7 @@ pub async fn consume_otp(
         Ok(deleted == 1)
     })
     .await?;
-    if !consumed {
-        return Err(AuthError::InvalidOtp);
-    }
-    attempt.succeeded();
-    Ok(record_id)
+    Ok(consumed)
 }
 
 /// Makes every code of record `record_id` unusable (an empty hash never

@@ -31,32 +31,44 @@ pub fn store(
     code: &NewCode<'_>,
     window_secs: i64,
 ) -> rusqlite::Result<Option<String>> {
-    let now = chrono::Utc::now();
+    if let Some(newest) = at_cap(tx, code, window_secs)? {
+        return Ok(Some(newest));
+    }
+    insert(tx, code)?;
+    Ok(None)
+}
+
+/// The id of the record's newest code when it is at the cap.
+pub fn at_cap(
+    conn: &Connection,
+    code: &NewCode<'_>,
+    window_secs: i64,
+) -> rusqlite::Result<Option<String>> {
     let since = chrono::Duration::try_seconds(window_secs.max(0))
-        .and_then(|d| now.checked_sub_signed(d))
+        .and_then(|d| chrono::Utc::now().checked_sub_signed(d))
         .map(crate::clock::format)
         .unwrap_or_default();
-    let (recent, newest): (i64, Option<String>) = tx.query_row(
+    let (recent, newest): (i64, Option<String>) = conn.query_row(
         "SELECT COUNT(*), (SELECT id FROM _otps WHERE collectionRef = ?1 AND recordRef = ?2
                            ORDER BY created DESC, rowid DESC LIMIT 1)
          FROM _otps WHERE collectionRef = ?1 AND recordRef = ?2 AND created > ?3",
         params![code.collection_id, code.record_id, since],
         |r| Ok((r.get(0)?, r.get(1)?)),
     )?;
-    if recent >= MAX_RECENT_CODES
-        && let Some(newest) = newest
-    {
-        return Ok(Some(newest));
-    }
+    Ok(newest.filter(|_| recent >= MAX_RECENT_CODES))
+}
+
+/// Stores `code`, retiring the record's older ones.
+pub fn insert(tx: &Connection, code: &NewCode<'_>) -> rusqlite::Result<()> {
     // Only the newest code is live: one code to guess, not several.
     tx.execute(
         "UPDATE _otps SET password = '' WHERE collectionRef = ?1 AND recordRef = ?2",
         params![code.collection_id, code.record_id],
     )?;
-    let now = crate::clock::format(now);
+    let now = crate::clock::now();
     tx.execute(
         "INSERT INTO _otps (id, collectionRef, recordRef, password, sentTo, created, updated) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
         params![code.id, code.collection_id, code.record_id, code.hash, code.sent_to, now],
     )?;
-    Ok(None)
+    Ok(())
 }

@@ -299,7 +299,7 @@ pub async fn with_password(
         method: "password",
         mfa_id: mfa_id_of(&req, mfa_id),
         meta: None,
-        hook_fields,
+        hook_fields: Some(hook_fields),
     };
     finish_login(&req, &state, collection, factor).await
 }
@@ -327,8 +327,9 @@ pub(super) struct FirstFactor {
     /// Extra `meta` of the answer (OAuth2).
     pub meta: Option<Value>,
     /// What the method's hook (`onRecordAuthWith…Request`) sees besides
-    /// `e.record`: `identity`/`password`, `otpId`, `providerName` ….
-    pub hook_fields: Value,
+    /// `e.record`: `identity`/`password`, `otpId`, `providerName` …;
+    /// `None` when the method ran its hook itself (OTP).
+    pub hook_fields: Option<Value>,
 }
 
 /// Ends a successful first factor: runs the MFA step (401 `{"mfaId"}` when a
@@ -350,8 +351,9 @@ pub(super) async fn finish_login(
         meta,
         hook_fields,
     } = factor;
-    super::hooks::auth_method_gate(req, state, &collection, &record_id, method, hook_fields)
-        .await?;
+    if let Some(fields) = hook_fields {
+        super::hooks::auth_method_gate(req, state, &collection, &record_id, method, fields).await?;
+    }
     let owner = record_as_caller(req, state, &collection, &record_id, method).await?;
     let snapshot = state.registry.snapshot();
     accounts::login::check_auth_rule(
@@ -364,6 +366,7 @@ pub(super) async fn finish_login(
     .await?;
     let outcome = accounts::login::second_factor(
         &state.db,
+        Some(state.backend()),
         snapshot,
         &collection,
         owner,
@@ -424,8 +427,25 @@ async fn note_login(
             .collect(),
     };
     let alert_info = origin.describe();
-    let noted =
-        auth::origins::note_login(&state.db, collection.clone(), record_id.clone(), origin).await;
+    let origins = state
+        .registry
+        .get(accounts::origins_hooked::ORIGINS)
+        // PocketBase keeps origins only for alerts, so only then do its hooks run.
+        .filter(|o| {
+            auth::origins::alerts_enabled(&collection)
+                && accounts::origins_hooked::wanted(&state.backend(), o)
+        });
+    let noted = match origins {
+        Some(origins) => {
+            let backend = state.backend();
+            accounts::origins_hooked::note_login(backend, origins, &collection, &record_id, &origin)
+                .await
+        }
+        None => {
+            auth::origins::note_login(&state.db, collection.clone(), record_id.clone(), origin)
+                .await
+        }
+    };
     let to = match noted {
         Ok(Some(to)) if auth::origins::alerts_enabled(&collection) => to,
         Ok(_) => return,
@@ -453,7 +473,8 @@ pub async fn request_otp(
     accounts::otp::require_enabled(&collection)?;
     let email = body.bind()?.email;
     require(&[("email", email.trim())])?;
-    let issued = accounts::otp::request_otp(&state.db, collection.clone(), &email).await?;
+    let hooked = state.registry.get("_otps").map(|o| (state.backend(), o));
+    let issued = accounts::otp::request_otp(&state.db, hooked, collection.clone(), &email).await?;
     if let Some((to, code, record_id)) = issued.delivery {
         let vars = TemplateVars {
             otp: code,
@@ -481,22 +502,34 @@ pub async fn with_otp(
         mfa_id,
     } = body.bind()?;
     require(&[("otpId", &otp_id), ("password", &code)])?;
-    let hook_fields = json!({"otpId": otp_id});
-    let record_id = accounts::otp::consume_otp(
+    let checked = accounts::otp::check_otp(
         &state.db,
-        &state.realtime,
         &state.login_throttle,
         collection.clone(),
         &otp_id,
         &code,
     )
     .await?;
+    // As PocketBase, onRecordAuthWithOTPRequest runs once the code matched
+    // and before it is used: a handler that throws leaves code and record be.
+    let hook_fields = json!({"otpId": otp_id});
+    super::hooks::auth_method_gate(
+        &req,
+        &state,
+        &collection,
+        checked.record_id(),
+        "otp",
+        hook_fields,
+    )
+    .await?;
+    let otps = state.registry.get("_otps");
+    let record_id = accounts::otp::use_otp(state.backend(), otps, checked).await?;
     let factor = FirstFactor {
         record_id,
         token: None,
         method: "otp",
         mfa_id: mfa_id_of(&req, mfa_id),
-        hook_fields,
+        hook_fields: None,
         meta: None,
     };
     finish_login(&req, &state, collection, factor).await

@@ -238,7 +238,30 @@ pub async fn batch(
         errors.add("requests", e);
         return Err(ApiError::validation("Invalid batch request data.", &errors));
     }
-    let base = caller(&who, &req);
+    if let Some(hooks) = super::batch_request::wanted(&state) {
+        let batch = super::batch_request::Incoming {
+            requests,
+            files: files_by_request,
+            deadline,
+        };
+        return super::batch_request::run(&req, &who, &state, hooks, batch).await;
+    }
+    let answers = execute(&state, &req, &who, deadline, &requests, files_by_request).await?;
+    respond::json(&req, Value::Array(answers), false)
+}
+
+/// Runs the validated batch `requests` (their files by index) in one
+/// transaction; answers each member's `{status, body}`.
+pub(super) async fn execute(
+    state: &web::Data<AppState>,
+    req: &HttpRequest,
+    who: &Principal,
+    deadline: Instant,
+    requests: &[Value],
+    mut files_by_request: Vec<Vec<Upload>>,
+) -> Result<Vec<Value>, ApiError> {
+    let state = state.clone();
+    let base = caller(who, req);
     let base = records::Caller {
         context: "batch",
         ..base
@@ -246,13 +269,12 @@ pub async fn batch(
     if let Some(hooks) = super::batch_hooked::wanted(&state) {
         let batch = super::batch_hooked::Batch {
             state: &state,
-            req: &req,
-            who: &who,
+            req,
+            who,
             base: &base,
             deadline,
         };
-        let answers = super::batch_hooked::run(&batch, hooks, &requests, files_by_request).await?;
-        return respond::json(&req, Value::Array(answers), false);
+        return super::batch_hooked::run(&batch, hooks, requests, files_by_request).await;
     }
     let snapshot = state.registry.snapshot();
     let preparing = async {
@@ -264,10 +286,9 @@ pub async fn batch(
                 .get_mut(index)
                 .map(std::mem::take)
                 .unwrap_or_default();
-            let (op, shape, files) =
-                prepare(&state, &req, &who, &snapshot, &base, request, uploads)
-                    .await
-                    .map_err(|e| batch_failed(failed(index, e)))?;
+            let (op, shape, files) = prepare(&state, req, who, &snapshot, &base, request, uploads)
+                .await
+                .map_err(|e| batch_failed(failed(index, e)))?;
             ops.push(op);
             shapes.push(shape);
             staged.extend(files);
@@ -292,7 +313,7 @@ pub async fn batch(
                 }
                 answers.push(result);
             }
-            respond::json(&req, Value::Array(answers), false)
+            Ok(answers)
         }
         Err(e) => {
             files::remove(&state.store, placed, Vec::new()).await;

@@ -6,6 +6,7 @@ mod auth;
 mod backups;
 mod batch;
 mod batch_hooked;
+mod batch_request;
 mod client_ip;
 mod collections;
 mod crons;

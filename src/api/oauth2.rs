@@ -15,7 +15,6 @@ use crate::records;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 use serde_json::{Map, Value};
-use std::sync::Arc;
 
 /// `{provider, code, codeVerifier, redirectURL, createData?, mfaId?}`
 /// (`redirectUrl` is the SDKs' older spelling).
@@ -96,8 +95,8 @@ pub async fn with_oauth2(
         Some(id) => {
             let is_caller = logged_in.as_deref() == Some(id.as_str());
             accounts::oauth2::link_existing(
-                &state.db,
-                &state.realtime,
+                state.backend(),
+                state.registry.snapshot(),
                 &collection,
                 provider.spec.name,
                 &user,
@@ -121,24 +120,27 @@ pub async fn with_oauth2(
             )
             .await;
             let body = accounts::oauth2::signup_body(&collection, create_data, &user);
-            let hooks = state
-                .hooks
-                .clone()
-                .map(|h| Arc::new(h) as Arc<dyn records::WriteHooks>);
-            let id = accounts::oauth2::sign_up(
-                &state.db,
-                &state.realtime,
-                &state.store,
-                hooks,
-                state.registry.snapshot(),
-                &collection,
-                provider.spec.name,
-                &user,
+            let signup = super::hooks::SignUp {
+                collection: &collection,
+                provider: provider.spec.name,
+                user: &user,
                 caller,
-                body,
-                avatar,
-            )
-            .await?;
+            };
+            let id = if super::hooks::applies(&state, "onRecordCreateRequest", &collection) {
+                super::hooks::oauth2_sign_up(&req, &who, &state, signup, body, avatar).await?
+            } else {
+                accounts::oauth2::sign_up(
+                    state.backend(),
+                    state.registry.snapshot(),
+                    &collection,
+                    provider.spec.name,
+                    &user,
+                    signup.caller,
+                    body,
+                    avatar,
+                )
+                .await?
+            };
             (id, true)
         }
     };
@@ -147,7 +149,9 @@ pub async fn with_oauth2(
         token: None,
         method: "oauth2",
         mfa_id: mfa_id_of(&req, mfa_id),
-        hook_fields: serde_json::json!({"providerName": provider.spec.name, "isNewRecord": is_new}),
+        hook_fields: Some(
+            serde_json::json!({"providerName": provider.spec.name, "isNewRecord": is_new}),
+        ),
         meta: Some(user.meta(is_new)),
     };
     finish_login(&req, &state, collection, factor).await

@@ -21,7 +21,7 @@ pub struct Origin {
 }
 
 impl Origin {
-    fn fingerprint(&self) -> String {
+    pub(crate) fn fingerprint(&self) -> String {
         let digest = Sha256::digest(format!("{}\n{}", self.ip, self.user_agent));
         digest.iter().map(|b| format!("{b:02x}")).collect()
     }

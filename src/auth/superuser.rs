@@ -165,7 +165,7 @@ pub async fn superuser_otp(db: &Db, email: &str) -> Result<SuperuserOtp, AuthErr
         ));
     };
     let valid_secs = collection.auth.otp.duration;
-    let issued = match crate::accounts::otp::request_otp(db, collection, email).await {
+    let issued = match crate::accounts::otp::request_otp(db, None, collection, email).await {
         Err(AuthError::OtpDisabled) => {
             return Err(AuthError::Input(
                 "OTP auth is not enabled for the _superusers collection".into(),

@@ -15,7 +15,7 @@ mod loader;
 pub mod migrations;
 pub mod watch;
 
-pub use bindings::{Host, MailerFactory, SettingsSource};
+pub use bindings::{Host, MailerFactory, Reentry, SettingsSource};
 pub use engine::Fault;
 pub use loader::{HookFile, MAX_HOOK_FILE_BYTES};
 
@@ -132,6 +132,7 @@ pub const SUPPORTED_HOOKS: &[&str] = &[
     "onRecordViewRequest",
     "onRecordsListRequest",
     "onRecordValidate",
+    "onBatchRequest",
 ];
 
 /// Limits of one invocation.

@@ -130,6 +130,10 @@ interface RecordErrorEvent extends RecordEvent {
   error: Error;
 }
 
+interface BatchRequestEvent extends RequestEvent {
+  batch: Array<{ method: string; url: string; body: { [key: string]: JsonValue }; headers: { [key: string]: string } }>;
+}
+
 declare class Middleware {
   constructor(fn: (e: RequestEvent) => void, priority?: number, id?: string);
 }
@@ -142,6 +146,7 @@ declare function routerAdd(
 ): void;
 declare function routerUse(...middlewares: Array<Middleware | ((e: RequestEvent) => void)>): void;
 
+declare function onBatchRequest(handler: (e: BatchRequestEvent) => void): void;
 declare function onRecordCreateRequest(handler: (e: RecordEvent) => void, ...collections: string[]): void;
 declare function onRecordUpdateRequest(handler: (e: RecordEvent) => void, ...collections: string[]): void;
 declare function onRecordDeleteRequest(handler: (e: RecordEvent) => void, ...collections: string[]): void;

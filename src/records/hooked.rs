@@ -104,7 +104,7 @@ pub trait WriteHooks: Send + Sync {
 }
 
 /// Whether any model hook of `stage` applies.
-pub(super) fn wanted(hooks: &dyn WriteHooks, stage: Stage, c: &CompiledCollection) -> bool {
+pub fn wanted(hooks: &dyn WriteHooks, stage: Stage, c: &CompiledCollection) -> bool {
     [stage.hook(), stage.success(), stage.error()]
         .iter()
         .any(|h| hooks.wants(h, c))
@@ -132,6 +132,7 @@ pub fn wanted_create(hooks: &dyn WriteHooks, c: &CompiledCollection) -> bool {
 /// flow's own change.
 pub(super) enum Plain {
     System {
+        stage: Stage,
         id: String,
         write: SystemWrite,
     },
@@ -159,7 +160,7 @@ impl Plain {
             Plain::Create { .. } => Stage::Create,
             Plain::Update { .. } => Stage::Update,
             Plain::Delete { .. } => Stage::Delete,
-            Plain::System { .. } => Stage::Update,
+            Plain::System { stage, .. } => *stage,
         }
     }
 
@@ -172,10 +173,13 @@ impl Plain {
     ) -> LocalBoxFuture<'_, Result<Value, RecordError>> {
         Box::pin(async move {
             match self {
-                Plain::System { id, write } => {
+                Plain::System { stage, id, write } => {
                     let (c, joined) = (collection.clone(), backend.joined());
                     write::write_and_publish(backend.db, backend.hub, joined, move |tx, changes| {
                         write(tx, changes, fields)?;
+                        if stage == Stage::Delete {
+                            return Ok(Value::Null);
+                        }
                         super::read::view_in(tx, &c, &id)?.ok_or(RecordError::NotFound)
                     })
                     .await

@@ -12,7 +12,7 @@
 
 use super::RecordError;
 use super::access::Access;
-use super::hooked::SystemWrite;
+use super::hooked::{Stage, SystemWrite};
 use super::read::load;
 use super::write::Backend;
 use super::write::{
@@ -97,9 +97,44 @@ pub async fn update_hooked(
     shown: Map<String, Value>,
     write: SystemWrite,
 ) -> Result<(), RecordError> {
+    let step = SystemStep {
+        stage: Stage::Update,
+        id,
+        shown,
+        write,
+    };
+    hooked(backend, collection, step).await
+}
+
+/// One server-side save the model hooks see, as PocketBase's `app.Save` /
+/// `app.Delete` of a record (its bookkeeping rows in `_otps`,
+/// `_externalAuths`… included).
+pub struct SystemStep {
+    pub stage: Stage,
+    /// The record's id (for a create, the id `write` inserts).
+    pub id: String,
+    /// What `e.record` shows changed (for a create, the whole new row).
+    pub shown: Map<String, Value>,
+    /// The flow's own statements, given the fields the hooks passed on.
+    pub write: SystemWrite,
+}
+
+/// Runs `step` inside the stage's model hooks (`onRecordCreate` …, then
+/// `onRecordAfter…`); without such hooks it is [`system_write`] of `write`.
+pub async fn hooked(
+    backend: Backend<'_>,
+    collection: Arc<CompiledCollection>,
+    step: SystemStep,
+) -> Result<(), RecordError> {
+    let SystemStep {
+        stage,
+        id,
+        shown,
+        write,
+    } = step;
     let hooks = backend
         .hooks
-        .filter(|h| super::hooked::wanted(*h, super::hooked::Stage::Update, &collection));
+        .filter(|h| super::hooked::wanted(*h, stage, &collection));
     let Some(hooks) = hooks else {
         let joined = backend.joined();
         return super::write::write_and_publish(backend.db, backend.hub, joined, move |tx, ch| {
@@ -107,9 +142,25 @@ pub async fn update_hooked(
         })
         .await;
     };
-    let mut record = super::write::stored(&backend, &collection, &id).await?;
-    record.extend(shown.clone());
-    let plain = super::hooked::Plain::System { id, write };
+    let record = match stage {
+        Stage::Create => {
+            let mut record = shown.clone();
+            record.insert("id".into(), Value::String(id.clone()));
+            record.insert("collectionId".into(), Value::String(collection.id.clone()));
+            record.insert(
+                "collectionName".into(),
+                Value::String(collection.name.to_string()),
+            );
+            record
+        }
+        Stage::Update => {
+            let mut record = super::write::stored(&backend, &collection, &id).await?;
+            record.extend(shown.clone());
+            record
+        }
+        Stage::Delete => super::write::stored(&backend, &collection, &id).await?,
+    };
+    let plain = super::hooked::Plain::System { stage, id, write };
     super::hooked::write(
         hooks,
         backend,
@@ -120,6 +171,14 @@ pub async fn update_hooked(
     )
     .await
     .map(|_| ())
+}
+
+/// Whether a server-side save of `stage` on `collection` would run model
+/// hooks (so a flow knows to take its hooked, step-by-step path).
+pub fn hooks_want(backend: &Backend<'_>, stage: Stage, collection: &CompiledCollection) -> bool {
+    backend
+        .hooks
+        .is_some_and(|h| super::hooked::wanted(h, stage, collection))
 }
 
 /// Applies the fields a model hook set beside a flow's own (`owned`, which

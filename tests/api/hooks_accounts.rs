@@ -255,8 +255,8 @@ async fn an_oauth2_sign_up_runs_the_create_hooks_and_a_throwing_one_keeps_nothin
 
     assert_eq!(status, 200, "{body}");
     assert_eq!(
-        body["record"]["name"], "signed-up",
-        "onRecordCreate ran: {body}"
+        body["record"]["name"], "hooked",
+        "onRecordCreate ran, then onRecordUpdate as PocketBase saves the new record verified: {body}"
     );
     assert_eq!(refused, 400, "{refusal}");
     let (_, bobs) = status_json(
@@ -276,7 +276,11 @@ async fn an_oauth2_sign_up_runs_the_create_hooks_and_a_throwing_one_keeps_nothin
     .await;
     assert_eq!(links["totalItems"], 1, "alice's link only: {links}");
     let seen = events(&app).await;
-    for expected in ["after-create alice@idp.test", "create alice@idp.test"] {
+    for expected in [
+        "after-create alice@idp.test",
+        "create alice@idp.test",
+        "update alice@idp.test verified=true",
+    ] {
         assert!(seen.iter().any(|e| e == expected), "{expected} in {seen:?}");
     }
     assert!(

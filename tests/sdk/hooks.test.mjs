@@ -128,6 +128,28 @@ describe('hooks and migrations from files', () => {
     assert.equal(after.totalItems, before.totalItems + 2, 'only the first batch was kept');
   });
 
+  test('onBatchRequest changes a request of the batch, and its throw refuses the whole batch', async () => {
+    await pb.settings.update({ batch: { enabled: true } });
+    const before = await pb.collection('notes').getList(1, 1);
+
+    const ok = pb.createBatch();
+    ok.collection('notes').create({ title: '[batch-hook] note' });
+    const results = await ok.send();
+    const refused = pb.createBatch();
+    refused.collection('notes').create({ title: 'Kept out' });
+    refused.collection('notes').create({ title: '[batch-hook] refuse this' });
+    const err = await rejectionOf(() => refused.send());
+
+    assert.deepEqual(
+      results.map((r) => [r.status, r.body.title, r.body.slug]),
+      [[200, 'Stamped note', 'stamped-note']],
+    );
+    assert.equal(err.status, 400);
+    assert.equal(err.response.message, 'The batch hook refused it.');
+    const after = await pb.collection('notes').getList(1, 1);
+    assert.equal(after.totalItems, before.totalItems + 1, 'the refused batch wrote nothing');
+  });
+
   test('a ValidationError in a thrown error keeps its code and message', async () => {
     const err = await rejectionOf(() => guest.send('/api/notes-validate', { method: 'POST' }));
     assert.equal(err.status, 400);

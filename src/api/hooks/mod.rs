@@ -7,8 +7,10 @@
 //! a duplicate instead; we keep serving and the custom route is unreachable).
 
 mod enrich;
+mod signup;
 
 pub(super) use enrich::{Enrich, enrich, enrich_one};
+pub(super) use signup::{SignUp, oauth2_sign_up};
 
 use super::error::ApiError;
 use super::extract::{AppState, read_object};
@@ -217,6 +219,11 @@ fn finish(outcome: Outcome, action: Option<ActionResult>) -> Result<HttpResponse
         // Neither answered nor failed (e.next() never called): an empty 200, as Go does.
         (None, None) => Ok(HttpResponse::Ok().finish()),
     }
+}
+
+/// A hook's own answer as the HTTP response.
+pub(super) fn respond_with(response: Response) -> HttpResponse {
+    respond(response)
 }
 
 fn respond(response: Response) -> HttpResponse {

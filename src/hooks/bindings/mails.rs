@@ -280,6 +280,7 @@ fn auth_token(ctx: &Ctx<'_>, inv: &Invocation, args: TokenArgs) -> Result<Value,
             }
             login::second_factor(
                 &db,
+                None,
                 snapshot,
                 &collection,
                 owner,

@@ -180,10 +180,38 @@ thread_local! {
         const { RefCell::new(Vec::new()) };
 }
 
-/// Where a model hook triggered on this thread runs: the innermost waiting
-/// host operation, if this is a hook thread inside one.
+tokio::task_local! {
+    /// The inbox of a hook thread waiting in an `e.next()` whose work runs
+    /// in another task (`onBatchRequest`: the batch runs on the HTTP worker,
+    /// which holds the request): hooks that work triggers run on that
+    /// waiting thread, as if triggered there.
+    static REENTRY_TASK: tokio::sync::mpsc::UnboundedSender<Job>;
+}
+
+/// Where a model hook triggered here runs: the innermost waiting host
+/// operation, if this is a hook thread inside one, or the hook thread a
+/// [`Reentry`] scope of this task names.
 pub(crate) fn reentry() -> Option<tokio::sync::mpsc::UnboundedSender<Job>> {
-    REENTRY.with(|r| r.borrow().last().cloned())
+    REENTRY
+        .with(|r| r.borrow().last().cloned())
+        .or_else(|| REENTRY_TASK.try_with(Clone::clone).ok())
+}
+
+/// A hook thread waiting in `e.next()`, taken there ([`Reentry::current`])
+/// and handed to the task that does the `e.next()` work.
+pub struct Reentry(tokio::sync::mpsc::UnboundedSender<Job>);
+
+impl Reentry {
+    /// The hook thread this code runs on, while it waits in a host operation.
+    pub fn current() -> Option<Reentry> {
+        REENTRY.with(|r| r.borrow().last().cloned()).map(Reentry)
+    }
+
+    /// Runs `fut` with the hooks it triggers sent to that waiting thread
+    /// (its one runtime may be the pool's only free one).
+    pub async fn scope<F: Future>(self, fut: F) -> F::Output {
+        REENTRY_TASK.scope(self.0, fut).await
+    }
 }
 
 /// Waits for `fut` on the server's runtime with the clock stopped, running

@@ -575,6 +575,12 @@
       return;
     }
     const state = e.__state;
+    if (action === "batch") {
+      // onBatchRequest: the batch runs with e.batch as the hooks left it.
+      call("next", { requests: e.batch });
+      if (!state.resp) state.resp = ACTION;
+      return;
+    }
     if (!hasOwn(e, "record")) {
       // No hook read or replaced the record: the fields the event carried.
       const written = callText("next", null);
