@@ -38,6 +38,8 @@ pub trait Conn {
 pub enum LockKey {
     /// The settings row: read, merge, write.
     Settings = 0x6662_0001,
+    /// Creating the system tables of an empty database (or copying into it).
+    Bootstrap = 0x6662_0002,
 }
 
 impl dyn Conn + '_ {

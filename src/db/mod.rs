@@ -362,6 +362,15 @@ impl Db {
         )?)
     }
 
+    /// A private in-memory database with the system migrations applied:
+    /// what a fresh data dir holds (the source of a fresh PostgreSQL
+    /// database's system tables and collections).
+    pub fn fresh_in_memory() -> Result<Connection, DbError> {
+        let mut conn = Connection::open_in_memory()?;
+        migrate::apply_pending(&mut conn, MIGRATIONS)?;
+        Ok(conn)
+    }
+
     /// Runs `f` on a pooled read-only connection, on a reader thread. Its
     /// SQL is interrupted past `database.query_timeout_ms` (the answer is then
     /// [`DbError::TimedOut`], whatever `f` returned) or when the caller stops

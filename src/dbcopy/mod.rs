@@ -14,7 +14,7 @@ use postgres::Transaction;
 use rusqlite::Connection;
 
 use crate::db::postgres::{PgConnectError, SYSTEM_SCHEMA};
-use crate::db::{Db, DbError, ident};
+use crate::db::{Db, DbError, LockKey, ident};
 use crate::schema::{Collection, CollectionType, SchemaError};
 use table::{Bound, Table};
 
@@ -88,29 +88,58 @@ pub fn copy(from: &Path, url: &str) -> Result<CopyReport, CopyError> {
         return Err(CopyError::NoDatabase(from.to_path_buf()));
     }
     let data = Db::open_read_only(&path)?;
-    // One read transaction: a consistent point in time even if a server
-    // were writing (the caller holds the data dir's lock anyway).
-    data.execute_batch("BEGIN")?;
-    let collections = crate::schema::load_all(&data)?;
     let logs = match from.join("auxiliary.db") {
         path if path.is_file() => Some(Db::open_read_only(&path)?),
         _ => None,
     };
+    match copy_into(&data, logs.as_ref(), url)? {
+        Some(report) => Ok(report),
+        None => Err(CopyError::TargetNotEmpty),
+    }
+}
+
+/// Gives the database at `url` Ferrobase's system tables and system
+/// collections (the superusers, users, OTP, MFA, external-auth and
+/// auth-origin collections, with fresh token secrets) when it has none:
+/// a fresh data dir's contents, copied by the same path as `db copy`.
+/// Returns whether it did; safe to race (one wins, the others find it done).
+pub fn initialise(url: &str) -> Result<bool, CopyError> {
+    let fresh = Db::fresh_in_memory()?;
+    Ok(copy_into(&fresh, None, url)?.is_some())
+}
+
+/// Copies `data` (and the request logs of `logs`) into the database at
+/// `url` in one transaction, under the bootstrap lock; `None` when the
+/// target already has `_collections` (nothing is written then).
+fn copy_into(
+    data: &Connection,
+    logs: Option<&Connection>,
+    url: &str,
+) -> Result<Option<CopyReport>, CopyError> {
+    // One read transaction: a consistent point in time even if a server
+    // were writing (the caller holds the data dir's lock anyway).
+    data.execute_batch("BEGIN")?;
+    let collections = crate::schema::load_all(data)?;
 
     let mut client = crate::db::postgres::connect(url)?;
     let mut tx = client.transaction()?;
+    // Two nodes starting on an empty database, or two copies: one at a time.
+    tx.execute(
+        "SELECT pg_advisory_xact_lock($1)",
+        &[&(LockKey::Bootstrap as i64)],
+    )?;
     let taken: bool = tx
         .query_one("SELECT to_regclass('_collections') IS NOT NULL", &[])?
         .get(0);
     if taken {
-        return Err(CopyError::TargetNotEmpty);
+        return Ok(None);
     }
     tx.batch_execute(SYSTEM_SCHEMA)?;
     tx.batch_execute(crate::rules::postgres::FUNCTIONS)?;
 
     let mut report = CopyReport::default();
     for table in Table::system() {
-        report.tables.push(copy_table(&data, &mut tx, &table)?);
+        report.tables.push(copy_table(data, &mut tx, &table)?);
     }
     let (tables, views): (Vec<&Collection>, Vec<&Collection>) = collections
         .iter()
@@ -121,17 +150,17 @@ pub fn copy(from: &Path, url: &str) -> Result<CopyReport, CopyError> {
         }
         report
             .tables
-            .push(copy_table(&data, &mut tx, &Table::collection(collection))?);
+            .push(copy_table(data, &mut tx, &Table::collection(collection))?);
     }
     report.views = create_views(&mut tx, &views)?;
-    if let Some(logs) = &logs {
+    if let Some(logs) = logs {
         logs.execute_batch("BEGIN")?;
         report
             .tables
             .push(copy_table(logs, &mut tx, &Table::logs())?);
     }
     tx.commit()?;
-    Ok(report)
+    Ok(Some(report))
 }
 
 /// Copies one table's rows, then compares the counts.
@@ -224,4 +253,60 @@ fn create_views(tx: &mut Transaction<'_>, views: &[&Collection]) -> Result<Vec<S
         left = failed;
     }
     Ok(created)
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::DatabaseConfig;
+    use crate::db::Db;
+    use crate::pg_testing::{PgSchema, server};
+
+    #[test]
+    fn racing_initialisations_create_the_system_collections_once() {
+        let Some(base) = server() else { return };
+        let schema = PgSchema::open(&base);
+        let url = schema.url(&base);
+        let created: Vec<bool> = std::thread::scope(|s| {
+            let racers: Vec<_> = (0..4)
+                .map(|_| s.spawn(|| super::initialise(&url).expect("initialise")))
+                .collect();
+            racers
+                .into_iter()
+                .map(|r| r.join().expect("racer"))
+                .collect()
+        });
+        assert_eq!(created.iter().filter(|c| **c).count(), 1, "{created:?}");
+        assert!(
+            !super::initialise(&url).expect("again"),
+            "a second start finds it done"
+        );
+
+        let db = Db::open_postgres(&url, &DatabaseConfig::default()).expect("open");
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let names: Vec<String> = runtime
+            .block_on(db.read_conn(|c| crate::schema::read_all(c)))
+            .expect("collections")
+            .iter()
+            .map(|c| c.name.as_str().to_owned())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "_superusers",
+                "users",
+                "_mfas",
+                "_otps",
+                "_externalAuths",
+                "_authOrigins"
+            ]
+        );
+        let seal = crate::settings::Seal::none();
+        let settings = runtime
+            .block_on(crate::settings::load(&db, &seal))
+            .expect("settings");
+        assert_eq!(settings, crate::settings::Settings::default());
+    }
 }
