@@ -2,9 +2,9 @@
 //! and the first-run hint.
 
 use super::{AuthError, password};
-use crate::db::{Db, DbError};
+use crate::db::{Db, LockKey, ident};
+use crate::rules::SqlValue;
 use crate::schema::autogen;
-use rusqlite::{OptionalExtension, TransactionBehavior, params};
 
 /// Minimum superuser password length (as PocketBase).
 pub const MIN_PASSWORD_CHARS: usize = 8;
@@ -46,57 +46,54 @@ pub async fn save_superuser(
     }
     let hash = password::hash(plain.to_owned()).await?;
     let email = email.to_owned();
-    db.write(move |conn| {
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(DbError::from)?;
+    db.write_conn(move |conn| {
+        let text = |s: &str| SqlValue::Text(s.to_owned());
         let now = crate::clock::now();
         let token_key = autogen::token_key();
-        let existing: Option<String> = tx
-            .query_row("SELECT id FROM _superusers WHERE email = ?1", [&email], |r| r.get(0))
-            .optional()?;
-        let id = match existing {
-            Some(_) if mode == SaveMode::Create => {
-                return Err(AuthError::Input(format!(
-                    "a superuser with email {email:?} already exists"
-                )));
-            }
-            None if mode == SaveMode::Update => return Err(AuthError::NoSuchSuperuser),
+        let existing = conn.first_row("SELECT id FROM _superusers WHERE email = ?1", &[text(&email)])?;
+        let existing = match existing.and_then(|row| row.into_iter().next()) {
+            Some(SqlValue::Text(id)) => Some(id),
+            _ => None,
+        };
+        match existing {
+            Some(_) if mode == SaveMode::Create => Err(AuthError::Input(format!(
+                "a superuser with email {email:?} already exists"
+            ))),
+            None if mode == SaveMode::Update => Err(AuthError::NoSuchSuperuser),
             Some(id) => {
-                tx.execute(
-                    "UPDATE _superusers SET password = ?1, tokenKey = ?2, updated = ?3 WHERE id = ?4",
-                    params![hash, token_key, now, id],
+                conn.execute(
+                    "UPDATE _superusers SET password = ?1, \"tokenKey\" = ?2, updated = ?3 WHERE id = ?4",
+                    &[text(&hash), text(&token_key), text(now.as_str()), text(&id)],
                 )?;
-                id
+                Ok(id)
             }
             None => {
                 let id = autogen::record_id();
-                tx.execute(
-                    "INSERT INTO _superusers (id, password, tokenKey, email, emailVisibility, verified, created, updated) \
-                     VALUES (?1, ?2, ?3, ?4, FALSE, TRUE, ?5, ?5)",
-                    params![id, hash, token_key, email, now],
+                conn.execute(
+                    "INSERT INTO _superusers (id, password, \"tokenKey\", email, \"emailVisibility\", \
+                     verified, created, updated) VALUES (?1, ?2, ?3, ?4, FALSE, TRUE, ?5, ?5)",
+                    &[text(&id), text(&hash), text(&token_key), text(&email), text(now.as_str())],
                 )?;
-                id
+                Ok(id)
             }
-        };
-        tx.commit()?;
-        Ok(id)
+        }
     })
     .await
 }
 
-/// Deletes the superuser `email`; refuses to delete the last one.
+/// Deletes the superuser `email`; refuses to delete the last one (on
+/// PostgreSQL under the superusers lock, so two deletes racing for the
+/// last two cannot both pass the count).
 pub async fn delete_superuser(db: &Db, email: &str) -> Result<(), AuthError> {
     let email = email.to_owned();
-    db.write(move |conn| {
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(DbError::from)?;
-        let count: i64 = tx.query_row("SELECT count(*) FROM _superusers", [], |r| r.get(0))?;
-        let exists: bool = tx.query_row(
-            "SELECT EXISTS(SELECT 1 FROM _superusers WHERE email = ?1)",
-            [&email],
-            |r| r.get(0),
-        )?;
-        if !exists {
+    db.write_conn(move |conn| {
+        conn.lock(LockKey::Superusers)?;
+        let count = integer(conn.first_row("SELECT count(*) FROM _superusers", &[])?);
+        let exists = integer(conn.first_row(
+            "SELECT count(*) FROM _superusers WHERE email = ?1",
+            &[SqlValue::Text(email.clone())],
+        )?);
+        if exists == 0 {
             return Err(AuthError::NoSuchSuperuser);
         }
         if count <= 1 {
@@ -105,38 +102,56 @@ pub async fn delete_superuser(db: &Db, email: &str) -> Result<(), AuthError> {
         // Its OAuth2 links, MFA/OTP rows and login origins go with it, so
         // nothing passes to a later record with the same id.
         for table in crate::schema::AUTH_STATE_TABLES {
-            tx.execute(
+            conn.execute(
                 &format!(
-                    "DELETE FROM {table} WHERE collectionRef = ?1 AND recordRef IN \
-                     (SELECT id FROM _superusers WHERE email = ?2)"
+                    "DELETE FROM {} WHERE \"collectionRef\" = ?1 AND \"recordRef\" IN \
+                     (SELECT id FROM _superusers WHERE email = ?2)",
+                    ident(table)
                 ),
-                [crate::schema::SUPERUSERS_ID, email.as_str()],
+                &[
+                    SqlValue::Text(crate::schema::SUPERUSERS_ID.to_owned()),
+                    SqlValue::Text(email.clone()),
+                ],
             )?;
         }
-        tx.execute("DELETE FROM _superusers WHERE email = ?1", [&email])?;
-        tx.commit()?;
+        conn.execute(
+            "DELETE FROM _superusers WHERE email = ?1",
+            &[SqlValue::Text(email.clone())],
+        )?;
         Ok(())
     })
     .await
 }
 
+/// The first column of a one-row integer answer (0 without one).
+fn integer(row: Option<Vec<SqlValue>>) -> i64 {
+    match row.and_then(|r| r.into_iter().next()) {
+        Some(SqlValue::Integer(i)) => i,
+        _ => 0,
+    }
+}
+
 /// Every superuser's email address (recipients of system alerts).
 pub async fn superuser_emails(db: &Db) -> Result<Vec<String>, AuthError> {
-    db.read(|conn| {
-        let mut stmt = conn.prepare("SELECT email FROM _superusers ORDER BY created")?;
-        let emails = stmt
-            .query_map([], |r| r.get::<_, String>(0))?
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(emails)
+    db.read_conn(|conn| {
+        let rows = conn.rows("SELECT email FROM _superusers ORDER BY created", &[])?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|row| match row.into_iter().next() {
+                Some(SqlValue::Text(email)) => Some(email),
+                _ => None,
+            })
+            .collect())
     })
     .await
 }
 
 /// How many superusers exist.
 pub async fn count_superusers(db: &Db) -> Result<i64, AuthError> {
-    db.read(|conn| {
-        conn.query_row("SELECT count(*) FROM _superusers", [], |r| r.get(0))
-            .map_err(AuthError::from)
+    db.read_conn(|conn| {
+        Ok(integer(
+            conn.first_row("SELECT count(*) FROM _superusers", &[])?,
+        ))
     })
     .await
 }
@@ -181,4 +196,93 @@ pub async fn superuser_otp(db: &Db, email: &str) -> Result<SuperuserOtp, AuthErr
         code,
         valid_secs,
     })
+}
+
+#[cfg(test)]
+mod backends {
+    //! The superuser commands on SQLite and on PostgreSQL (the throwaway
+    //! server of the test command): the same answers, and never zero
+    //! superusers when two deletes race for the last two.
+
+    use super::*;
+    use crate::config::DatabaseConfig;
+    use crate::pg_testing::{PgSchema, server};
+
+    fn run(db: &Db) {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        runtime.block_on(async {
+            let first = save_superuser(db, "a@example.com", "password123", SaveMode::Create)
+                .await
+                .expect("create");
+            let again = save_superuser(db, "a@example.com", "password123", SaveMode::Create).await;
+            assert!(matches!(again, Err(AuthError::Input(_))), "{again:?}");
+            let missing =
+                save_superuser(db, "nobody@example.com", "password123", SaveMode::Update).await;
+            assert!(
+                matches!(missing, Err(AuthError::NoSuchSuperuser)),
+                "{missing:?}"
+            );
+            let updated = upsert_superuser(db, "a@example.com", "another-password")
+                .await
+                .expect("upsert");
+            assert_eq!(
+                updated, first,
+                "an upsert of an existing email keeps its id"
+            );
+            let alone = delete_superuser(db, "a@example.com").await;
+            assert!(matches!(alone, Err(AuthError::LastSuperuser)), "{alone:?}");
+
+            // Rounds of two deletes racing for the last two superusers.
+            for round in 0..6 {
+                let b = format!("b{round}@example.com");
+                upsert_superuser(db, &b, "password123").await.expect("b");
+                assert_eq!(count_superusers(db).await.expect("count"), 2);
+                let (one, two) = tokio::join!(
+                    {
+                        let db = db.clone();
+                        tokio::spawn(async move { delete_superuser(&db, "a@example.com").await })
+                    },
+                    {
+                        let (db, b) = (db.clone(), b.clone());
+                        tokio::spawn(async move { delete_superuser(&db, &b).await })
+                    }
+                );
+                let outcomes = [one.expect("task"), two.expect("task")];
+                let refused = outcomes
+                    .iter()
+                    .filter(|o| matches!(o, Err(AuthError::LastSuperuser)))
+                    .count();
+                assert_eq!(refused, 1, "round {round}: {outcomes:?}");
+                let left = superuser_emails(db).await.expect("emails");
+                assert_eq!(left.len(), 1, "round {round}: {left:?}");
+                if left[0] != "a@example.com" {
+                    upsert_superuser(db, "a@example.com", "password123")
+                        .await
+                        .expect("a");
+                    delete_superuser(db, &left[0])
+                        .await
+                        .expect("back to a alone");
+                }
+            }
+        });
+    }
+
+    #[test]
+    fn superusers_behave_the_same_on_sqlite() {
+        let dir = tempfile::tempdir().expect("tmp");
+        run(&Db::open(dir.path(), &DatabaseConfig::default()).expect("open"));
+    }
+
+    #[test]
+    fn superusers_behave_the_same_on_postgres() {
+        let Some(base) = server() else { return };
+        let schema = PgSchema::open(&base);
+        let url = schema.url(&base);
+        crate::dbcopy::initialise(&url).expect("system tables");
+        run(&Db::open_postgres(&url, &DatabaseConfig::default()).expect("open"));
+    }
 }

@@ -40,6 +40,8 @@ pub enum LockKey {
     Settings = 0x6662_0001,
     /// Creating the system tables of an empty database (or copying into it).
     Bootstrap = 0x6662_0002,
+    /// The superusers: a delete counts them first and must never leave none.
+    Superusers = 0x6662_0003,
 }
 
 impl dyn Conn + '_ {
