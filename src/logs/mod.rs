@@ -4,6 +4,8 @@
 //! transaction per batch. When the queue is full the entry is dropped and
 //! counted instead of slowing the request down.
 
+#[cfg(test)]
+mod backends;
 mod query;
 mod queue;
 mod row;
@@ -173,14 +175,21 @@ async fn write_batches(aux: Db, shared: Arc<Shared>, alive: Weak<Alive>) {
             continue;
         }
         let count = batch.len() as u64;
-        let result = aux
-            .write(move |conn| -> Result<queue::Pending, crate::db::DbError> {
-                let tx = conn.transaction()?;
-                insert_all(&tx, &batch)?;
-                tx.commit()?;
-                Ok(batch)
-            })
-            .await;
+        let result = match aux.dialect() {
+            crate::rules::Dialect::Sqlite => {
+                aux.write(move |conn| -> Result<queue::Pending, crate::db::DbError> {
+                    let tx = conn.transaction()?;
+                    insert_all(&tx, &batch)?;
+                    tx.commit()?;
+                    Ok(batch)
+                })
+                .await
+            }
+            crate::rules::Dialect::Postgres => aux
+                .write_conn(move |conn| insert_all_values(conn, &batch))
+                .await
+                .map(|()| queue::Pending::default()),
+        };
         spare = match result {
             Ok(batch) => {
                 shared.written.fetch_add(count, Ordering::Relaxed);
@@ -238,6 +247,34 @@ fn insert_all(conn: &Connection, pending: &queue::Pending) -> rusqlite::Result<(
     let mut one = conn.prepare_cached(&insert_sql(1))?;
     for entry in chunks.remainder() {
         insert(&mut one, std::slice::from_ref(entry))?;
+    }
+    Ok(())
+}
+
+/// [`insert_all`] through [`crate::db::Conn`] with bound values (the
+/// PostgreSQL path; SQLite keeps the raw binding above, its hot path).
+fn insert_all_values(
+    conn: &mut dyn crate::db::Conn,
+    pending: &queue::Pending,
+) -> Result<(), crate::db::DbError> {
+    use crate::rules::SqlValue;
+    let entries: Vec<_> = pending.entries().collect();
+    let mut rng = rand::rng();
+    let mut created = row::CreatedText::default();
+    for chunk in entries.chunks(ROWS_PER_INSERT) {
+        let mut values = Vec::with_capacity(chunk.len() * 5);
+        for (entry, message, data) in chunk {
+            let id = row::ordered_id(entry.at_micros, &mut rng);
+            // The id is ASCII letters and digits by construction.
+            values.push(SqlValue::Text(String::from_utf8_lossy(&id).into_owned()));
+            values.push(SqlValue::Integer(entry.level));
+            values.push(SqlValue::Text((*message).to_owned()));
+            values.push(SqlValue::Text((*data).to_owned()));
+            values.push(SqlValue::Text(
+                created.format(entry.at_micros).as_ref().to_owned(),
+            ));
+        }
+        conn.execute(&insert_sql(chunk.len()), &values)?;
     }
     Ok(())
 }

@@ -1,11 +1,10 @@
 //! Reading the logs: a page with `filter`/`sort` in the rule language
 //! (on `id`, `created`, `level`, `message` and `data.*`), one entry, hourly
-//! counts, truncation, and the retention cleanup.
+//! counts, truncation, and the retention cleanup. The same statements run
+//! on SQLite (`auxiliary.db`) and on PostgreSQL.
 
-use crate::db::{Db, DbError, ident};
-use crate::rules::{self, ColumnRef, Path, RuleError, Scope, SqlValue};
-use rusqlite::types::Value as Sql;
-use rusqlite::{OptionalExtension, Row};
+use crate::db::{Conn, Db, DbError, ident};
+use crate::rules::{self, ColumnRef, Dialect, Path, RuleError, Scope, SqlValue, ValueType};
 use serde_json::{Value, json};
 
 /// Why a logs query failed.
@@ -25,7 +24,8 @@ impl From<rusqlite::Error> for LogsError {
 
 const COLUMNS: [&str; 4] = ["id", "created", "level", "message"];
 
-struct LogsScope;
+/// The log table's filterable columns, in the SQL of `dialect`.
+struct LogsScope(Dialect);
 
 impl Scope for LogsScope {
     fn column(&self, path: &Path) -> Result<ColumnRef, RuleError> {
@@ -35,22 +35,30 @@ impl Scope for LogsScope {
         };
         match path.segments.as_slice() {
             [name] if COLUMNS.contains(&name.as_str()) => {
-                Ok(ColumnRef::single(format!("_logs.{}", ident(name))))
+                let ty = if name == "level" {
+                    ValueType::Number
+                } else {
+                    ValueType::Text
+                };
+                Ok(ColumnRef::single(format!("_logs.{}", ident(name))).with_type(ty))
             }
             [data, rest @ ..] if data == "data" && !rest.is_empty() => {
-                let mut json_path = String::from("$");
-                for seg in rest {
-                    if seg.is_empty() || !seg.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-                    {
-                        return Err(unresolved("bad JSON path segment"));
-                    }
-                    json_path.push('.');
-                    json_path.push_str(seg);
+                if rest.iter().any(|seg| {
+                    seg.is_empty() || !seg.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                }) {
+                    return Err(unresolved("bad JSON path segment"));
                 }
                 // The path is validated above (letters, digits, `_` only).
-                Ok(ColumnRef::single(format!(
-                    "json_extract(_logs.data, '{json_path}')"
-                )))
+                let sql = match self.0 {
+                    Dialect::Sqlite => {
+                        format!("json_extract(_logs.data, '$.{}')", rest.join("."))
+                    }
+                    Dialect::Postgres => {
+                        let steps: String = rest.iter().map(|seg| format!(" -> '{seg}'")).collect();
+                        format!("fb_sqlite(_logs.data{steps})")
+                    }
+                };
+                Ok(ColumnRef::single(sql).with_type(ValueType::Json))
             }
             _ => Err(unresolved("not filterable on logs")),
         }
@@ -59,25 +67,65 @@ impl Scope for LogsScope {
     fn request_value(&self, _path: &Path) -> Result<Option<SqlValue>, RuleError> {
         Ok(None)
     }
-}
 
-fn where_clause(filter: &str) -> Result<(String, Vec<Sql>), LogsError> {
-    if filter.trim().is_empty() {
-        return Ok(("1".into(), Vec::new()));
+    fn dialect(&self) -> Dialect {
+        self.0
     }
-    let fragment = rules::compile(&rules::parse_filter(filter)?, &LogsScope)?;
-    Ok((fragment.sql, crate::schema::bind_values(fragment.params)))
 }
 
-fn entry(row: &Row<'_>) -> rusqlite::Result<Value> {
-    let data: String = row.get(3)?;
-    Ok(json!({
-        "id": row.get::<_, String>(0)?,
-        "created": row.get::<_, String>(4)?,
-        "data": serde_json::from_str::<Value>(&data).unwrap_or_else(|_| json!({})),
-        "message": row.get::<_, String>(2)?,
-        "level": row.get::<_, i64>(1)?,
-    }))
+fn where_clause(filter: &str, dialect: Dialect) -> Result<(String, Vec<SqlValue>), LogsError> {
+    if filter.trim().is_empty() {
+        return Ok(("TRUE".into(), Vec::new()));
+    }
+    let fragment = rules::compile(&rules::parse_filter(filter)?, &LogsScope(dialect))?;
+    let sql = match dialect {
+        Dialect::Sqlite => fragment.sql,
+        Dialect::Postgres => rules::postgres::numbered(&fragment),
+    };
+    Ok((sql, fragment.params))
+}
+
+/// The insertion order column: SQLite's rowid, PostgreSQL's identity.
+fn rowid(dialect: Dialect) -> &'static str {
+    match dialect {
+        Dialect::Sqlite => "_logs.rowid",
+        Dialect::Postgres => "_logs._fb_rowid",
+    }
+}
+
+const SELECT_ENTRY: &str = "SELECT id, level, message, data, created FROM _logs";
+
+/// One entry from a row of [`SELECT_ENTRY`].
+fn entry(row: Vec<SqlValue>) -> Value {
+    let mut cells = row.into_iter();
+    let mut next = || cells.next().unwrap_or(SqlValue::Null);
+    let text = |v: SqlValue| match v {
+        SqlValue::Text(t) => t,
+        _ => String::new(),
+    };
+    let id = text(next());
+    let level = match next() {
+        SqlValue::Integer(i) => i,
+        _ => 0,
+    };
+    let message = text(next());
+    let data = serde_json::from_str::<Value>(&text(next())).unwrap_or_else(|_| json!({}));
+    let created = text(next());
+    json!({
+        "id": id,
+        "created": created,
+        "data": data,
+        "message": message,
+        "level": level,
+    })
+}
+
+/// The first column of a one-row integer answer (0 without one).
+fn integer(row: Option<Vec<SqlValue>>) -> i64 {
+    match row.and_then(|r| r.into_iter().next()) {
+        Some(SqlValue::Integer(i)) => i,
+        _ => 0,
+    }
 }
 
 /// One page of entries and the total (unless skipped).
@@ -89,36 +137,32 @@ pub async fn list(
     per_page: i64,
     skip_total: bool,
 ) -> Result<(Vec<Value>, Option<i64>), LogsError> {
-    let (where_sql, params) = where_clause(filter)?;
-    let order = rules::compile_sort(&rules::parse_sort(sort)?, &LogsScope)?;
+    let dialect = aux.dialect();
+    let (where_sql, params) = where_clause(filter, dialect)?;
+    let order = rules::compile_sort(&rules::parse_sort(sort)?, &LogsScope(dialect))?;
     let order = if order.is_empty() {
-        "_logs.rowid DESC".to_owned()
+        format!("{} DESC", rowid(dialect))
     } else {
-        format!("{order}, _logs.rowid DESC")
+        format!("{order}, {} DESC", rowid(dialect))
     };
     let offset = (page - 1).saturating_mul(per_page);
-    aux.read(move |conn| -> Result<_, LogsError> {
+    aux.read_conn(move |conn: &mut dyn Conn| -> Result<_, LogsError> {
         let sql = format!(
-            "SELECT id, level, message, data, created FROM _logs WHERE {where_sql} \
-             ORDER BY {order} LIMIT ?{} OFFSET ?{}",
+            "{SELECT_ENTRY} WHERE {where_sql} ORDER BY {order} LIMIT ?{} OFFSET ?{}",
             params.len() + 1,
             params.len() + 2
         );
         let mut bound = params.clone();
-        bound.push(per_page.into());
-        bound.push(offset.into());
-        let mut stmt = conn.prepare(&sql)?;
-        let items = stmt
-            .query_map(rusqlite::params_from_iter(bound), entry)?
-            .collect::<Result<Vec<_>, _>>()?;
+        bound.push(SqlValue::Integer(per_page));
+        bound.push(SqlValue::Integer(offset));
+        let items = conn.rows(&sql, &bound)?.into_iter().map(entry).collect();
         let total = if skip_total {
             None
         } else {
-            Some(conn.query_row(
+            Some(integer(conn.first_row(
                 &format!("SELECT COUNT(*) FROM _logs WHERE {where_sql}"),
-                rusqlite::params_from_iter(params),
-                |r| r.get(0),
-            )?)
+                &params,
+            )?))
         };
         Ok((items, total))
     })
@@ -127,42 +171,47 @@ pub async fn list(
 
 /// One entry by id.
 pub async fn view(aux: &Db, id: String) -> Result<Option<Value>, LogsError> {
-    aux.read(move |conn| -> Result<_, LogsError> {
-        Ok(conn
-            .query_row(
-                "SELECT id, level, message, data, created FROM _logs WHERE id = ?1",
-                [id],
-                entry,
-            )
-            .optional()?)
+    aux.read_conn(move |conn: &mut dyn Conn| -> Result<_, LogsError> {
+        let row = conn.first_row(
+            &format!("{SELECT_ENTRY} WHERE id = ?1"),
+            &[SqlValue::Text(id)],
+        )?;
+        Ok(row.map(entry))
     })
     .await
 }
 
 /// Entries per hour matching `filter`: `[{"date", "total"}]`, oldest first.
+/// `created` is always `YYYY-MM-DD HH:MM:SS.mmmZ`, so its first 13
+/// characters are the hour on either engine.
 pub async fn stats(aux: &Db, filter: &str) -> Result<Vec<Value>, LogsError> {
-    let (where_sql, params) = where_clause(filter)?;
-    aux.read(move |conn| -> Result<_, LogsError> {
+    let (where_sql, params) = where_clause(filter, aux.dialect())?;
+    aux.read_conn(move |conn: &mut dyn Conn| -> Result<_, LogsError> {
         let sql = format!(
-            "SELECT strftime('%Y-%m-%d %H:00:00', created) AS hour, COUNT(*) FROM _logs \
+            "SELECT substr(created, 1, 13) AS hour, COUNT(*) FROM _logs \
              WHERE {where_sql} GROUP BY hour ORDER BY hour"
         );
-        let mut stmt = conn.prepare(&sql)?;
-        let rows = stmt.query_map(rusqlite::params_from_iter(params), |r| {
-            Ok(json!({
-                "date": format!("{}.000Z", r.get::<_, String>(0)?),
-                "total": r.get::<_, i64>(1)?,
-            }))
-        })?;
-        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        Ok(conn
+            .rows(&sql, &params)?
+            .into_iter()
+            .map(|row| {
+                let mut cells = row.into_iter();
+                let hour = match cells.next() {
+                    Some(SqlValue::Text(h)) => h,
+                    _ => String::new(),
+                };
+                let total = integer(Some(cells.collect()));
+                json!({"date": format!("{hour}:00:00.000Z"), "total": total})
+            })
+            .collect())
     })
     .await
 }
 
 /// Deletes every entry.
 pub async fn delete_all(aux: &Db) -> Result<(), LogsError> {
-    aux.write(|conn| -> Result<(), LogsError> {
-        conn.execute("DELETE FROM _logs", [])?;
+    aux.write_conn(|conn: &mut dyn Conn| -> Result<(), LogsError> {
+        conn.execute("DELETE FROM _logs", &[])?;
         Ok(())
     })
     .await
@@ -180,8 +229,12 @@ pub async fn cleanup(aux: &Db, max_days: u64) -> Result<usize, LogsError> {
         return Ok(0);
     };
     let cutoff = crate::clock::format(cutoff);
-    aux.write(move |conn| -> Result<usize, LogsError> {
-        Ok(conn.execute("DELETE FROM _logs WHERE created < ?1", [cutoff])?)
+    aux.write_conn(move |conn: &mut dyn Conn| -> Result<usize, LogsError> {
+        let deleted = conn.execute(
+            "DELETE FROM _logs WHERE created < ?1",
+            &[SqlValue::Text(cutoff.clone())],
+        )?;
+        Ok(usize::try_from(deleted).unwrap_or(usize::MAX))
     })
     .await
 }
@@ -195,7 +248,7 @@ mod tests {
         let compile = |f: &str| {
             rules::parse_filter(f)
                 .map_err(LogsError::from)
-                .and_then(|ast| Ok(rules::compile(&ast, &LogsScope)?))
+                .and_then(|ast| Ok(rules::compile(&ast, &LogsScope(Dialect::Sqlite))?))
         };
         let ok = compile("data.status >= 400 && level = 8").expect("compiles");
         assert!(
