@@ -163,6 +163,7 @@ impl From<DbError> for ApiError {
             e @ (DbError::Sqlite(_)
             | DbError::Postgres(_)
             | DbError::NotOnPostgres(_)
+            | DbError::NotAnInteger(_)
             | DbError::Pool(_)
             | DbError::ReaderGone
             | DbError::WriterGone

@@ -88,11 +88,11 @@ pub async fn delete_superuser(db: &Db, email: &str) -> Result<(), AuthError> {
     let email = email.to_owned();
     db.write_conn(move |conn| {
         conn.lock(LockKey::Superusers)?;
-        let count = integer(conn.first_row("SELECT count(*) FROM _superusers", &[])?);
-        let exists = integer(conn.first_row(
+        let count = conn.integer("SELECT count(*) FROM _superusers", &[])?;
+        let exists = conn.integer(
             "SELECT count(*) FROM _superusers WHERE email = ?1",
             &[SqlValue::Text(email.clone())],
-        )?);
+        )?;
         if exists == 0 {
             return Err(AuthError::NoSuchSuperuser);
         }
@@ -123,14 +123,6 @@ pub async fn delete_superuser(db: &Db, email: &str) -> Result<(), AuthError> {
     .await
 }
 
-/// The first column of a one-row integer answer (0 without one).
-fn integer(row: Option<Vec<SqlValue>>) -> i64 {
-    match row.and_then(|r| r.into_iter().next()) {
-        Some(SqlValue::Integer(i)) => i,
-        _ => 0,
-    }
-}
-
 /// Every superuser's email address (recipients of system alerts).
 pub async fn superuser_emails(db: &Db) -> Result<Vec<String>, AuthError> {
     db.read_conn(|conn| {
@@ -148,12 +140,8 @@ pub async fn superuser_emails(db: &Db) -> Result<Vec<String>, AuthError> {
 
 /// How many superusers exist.
 pub async fn count_superusers(db: &Db) -> Result<i64, AuthError> {
-    db.read_conn(|conn| {
-        Ok(integer(
-            conn.first_row("SELECT count(*) FROM _superusers", &[])?,
-        ))
-    })
-    .await
+    db.read_conn(|conn| Ok(conn.integer("SELECT count(*) FROM _superusers", &[])?))
+        .await
 }
 
 /// A code made by `superuser otp`: the `_otps` id, the plaintext code and

@@ -67,6 +67,17 @@ impl dyn Conn + '_ {
         Ok(rows)
     }
 
+    /// The integer a one-row, one-column query answers (`count(*)` …).
+    pub fn integer(&mut self, sql: &str, params: &[SqlValue]) -> Result<i64, DbError> {
+        match self
+            .first_row(sql, params)?
+            .and_then(|r| r.into_iter().next())
+        {
+            Some(SqlValue::Integer(i)) => Ok(i),
+            other => Err(DbError::NotAnInteger(format!("{other:?}"))),
+        }
+    }
+
     /// The first row of a query, if any.
     pub fn first_row(
         &mut self,
@@ -175,13 +186,9 @@ impl Conn for PgConn<'_, '_> {
 
     fn execute(&mut self, sql: &str, params: &[SqlValue]) -> Result<u64, DbError> {
         let sql = dollar(sql);
-        let bound: Vec<Param<'_>> = params.iter().map(Param).collect();
-        let refs: Vec<&(dyn postgres::types::ToSql + Sync)> = bound
-            .iter()
-            .map(|p| p as &(dyn postgres::types::ToSql + Sync))
-            .collect();
+        let bound = bind(params);
         self.tx
-            .execute(sql.as_ref(), &refs)
+            .execute(sql.as_ref(), &refs(&bound))
             .map_err(|e| self.failed(e))
     }
 
@@ -192,14 +199,10 @@ impl Conn for PgConn<'_, '_> {
         row: &mut dyn FnMut(Vec<SqlValue>) -> Result<(), DbError>,
     ) -> Result<(), DbError> {
         let sql = dollar(sql);
-        let bound: Vec<Param<'_>> = params.iter().map(Param).collect();
-        let refs: Vec<&(dyn postgres::types::ToSql + Sync)> = bound
-            .iter()
-            .map(|p| p as &(dyn postgres::types::ToSql + Sync))
-            .collect();
+        let bound = bind(params);
         let rows = self
             .tx
-            .query(sql.as_ref(), &refs)
+            .query(sql.as_ref(), &refs(&bound))
             .map_err(|e| self.failed(e))?;
         for r in rows {
             let values = (0..r.len())
@@ -210,6 +213,18 @@ impl Conn for PgConn<'_, '_> {
         }
         Ok(())
     }
+}
+
+fn bind(params: &[SqlValue]) -> Vec<Param<'_>> {
+    params.iter().map(Param).collect()
+}
+
+/// The parameter list rust-postgres takes.
+fn refs<'a>(bound: &'a [Param<'a>]) -> Vec<&'a (dyn postgres::types::ToSql + Sync)> {
+    bound
+        .iter()
+        .map(|p| p as &(dyn postgres::types::ToSql + Sync))
+        .collect()
 }
 
 /// `?N` and `?` placeholders as PostgreSQL's `$N` (a bare `?` takes the

@@ -37,6 +37,9 @@ pub enum DbError {
     Sqlite(#[from] rusqlite::Error),
     #[error("postgres: {0}")]
     Postgres(postgres::PgFailure),
+    /// A query expected to answer one integer answered something else.
+    #[error("expected one integer, got {0}")]
+    NotAnInteger(String),
     /// Code not yet ported to [`Conn`] was asked to run on PostgreSQL.
     #[error("{0} does not run on PostgreSQL yet")]
     NotOnPostgres(&'static str),

@@ -120,14 +120,6 @@ fn entry(row: Vec<SqlValue>) -> Value {
     })
 }
 
-/// The first column of a one-row integer answer (0 without one).
-fn integer(row: Option<Vec<SqlValue>>) -> i64 {
-    match row.and_then(|r| r.into_iter().next()) {
-        Some(SqlValue::Integer(i)) => i,
-        _ => 0,
-    }
-}
-
 /// One page of entries and the total (unless skipped).
 pub async fn list(
     aux: &Db,
@@ -159,10 +151,10 @@ pub async fn list(
         let total = if skip_total {
             None
         } else {
-            Some(integer(conn.first_row(
+            Some(conn.integer(
                 &format!("SELECT COUNT(*) FROM _logs WHERE {where_sql}"),
                 &params,
-            )?))
+            )?)
         };
         Ok((items, total))
     })
@@ -200,7 +192,10 @@ pub async fn stats(aux: &Db, filter: &str) -> Result<Vec<Value>, LogsError> {
                     Some(SqlValue::Text(h)) => h,
                     _ => String::new(),
                 };
-                let total = integer(Some(cells.collect()));
+                let total = match cells.next() {
+                    Some(SqlValue::Integer(n)) => n,
+                    _ => 0,
+                };
                 json!({"date": format!("{hour}:00:00.000Z"), "total": total})
             })
             .collect())
