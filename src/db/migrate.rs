@@ -2,7 +2,8 @@
 //! order inside one transaction and recorded in `_migrations`; a failure rolls
 //! everything back, and applying twice is a no-op.
 
-use super::DbError;
+use super::{Conn, DbError};
+use crate::rules::SqlValue;
 use rusqlite::{Connection, TransactionBehavior};
 
 /// One embedded migration: (name, SQL).
@@ -64,20 +65,20 @@ pub(super) fn apply_pending(
     Ok(applied)
 }
 
-pub(super) fn status(conn: &Connection) -> Result<Vec<MigrationStatus>, DbError> {
+/// Whether each embedded migration is recorded in `_migrations`, on either
+/// engine (a PostgreSQL database initialised by `crate::dbcopy` carries the
+/// rows of the fresh data dir it was copied from).
+pub(super) fn status(conn: &mut dyn Conn) -> Result<Vec<MigrationStatus>, DbError> {
     let mut out = Vec::new();
     for (name, _) in MIGRATIONS {
-        let applied = conn
-            .query_row(
-                "SELECT applied FROM _migrations WHERE file = ?1",
-                [name],
-                |r| r.get(0),
-            )
-            .map(Some)
-            .or_else(|e| match e {
-                rusqlite::Error::QueryReturnedNoRows => Ok(None),
-                e => Err(e),
-            })?;
+        let row = conn.first_row(
+            "SELECT applied FROM _migrations WHERE file = ?1",
+            &[SqlValue::Text((*name).to_owned())],
+        )?;
+        let applied = match row.and_then(|r| r.into_iter().next()) {
+            Some(SqlValue::Text(at)) => Some(at),
+            _ => None,
+        };
         out.push(MigrationStatus { name, applied });
     }
     Ok(out)

@@ -445,7 +445,7 @@ impl Db {
 
     /// Migration state, for `ferrobase migrate status`.
     pub async fn migration_status(&self) -> Result<Vec<MigrationStatus>, DbError> {
-        self.read(migrate::status).await
+        self.read_conn(migrate::status).await
     }
 }
 

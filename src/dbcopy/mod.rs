@@ -303,6 +303,11 @@ mod tests {
                 "_authOrigins"
             ]
         );
+        let migrations = runtime.block_on(db.migration_status()).expect("status");
+        assert!(
+            migrations.iter().all(|m| m.applied.is_some()),
+            "the fresh data dir's migrations are recorded: {migrations:?}"
+        );
         let seal = crate::settings::Seal::none();
         let settings = runtime
             .block_on(crate::settings::load(&db, &seal))
