@@ -225,6 +225,7 @@ const THINGS: &[(&str, Kind)] = &[
     ("meta", Kind::Json),
     ("owner", Kind::Text),
     ("spot", Kind::Json),
+    ("viewCount", Kind::Number),
     ("created", Kind::Text),
     ("updated", Kind::Text),
 ];
@@ -267,17 +268,21 @@ async fn seeded_dir() -> crate::helpers::DataDir {
             {"name": "meta", "type": "json"},
             {"name": "owner", "type": "relation", "collectionId": users_id, "maxSelect": 1},
             {"name": "spot", "type": "geoPoint"},
+            {"name": "viewCount", "type": "number"},
             {"name": "created", "type": "autodate", "onCreate": true},
             {"name": "updated", "type": "autodate", "onCreate": true, "onUpdate": true}
         ],
-        "indexes": ["CREATE INDEX idx_things_title ON things (title COLLATE NOCASE)"]
+        "indexes": [
+            "CREATE INDEX idx_things_title ON things (title COLLATE NOCASE)",
+            "CREATE INDEX idx_things_viewCount ON things (viewCount, title)"
+        ]
     }))
     .await;
     let rows = [
         json!({"title": "plain", "views": 1, "done": true, "mail": "a@b.co", "site": "https://x.example/?q=1&r='2'",
                "body": "<p>hi</p>", "due": "2026-12-07 10:00:00.123Z", "kind": "a", "tags": ["x", "z"],
                "meta": {"b": [1, 2.5, "x"], "a": null, "nested": {"deep": [[], {}]}}, "owner": user_ids[0],
-               "spot": {"lon": 12.5, "lat": -3.25}}),
+               "spot": {"lon": 12.5, "lat": -3.25}, "viewCount": 42}),
         json!({"title": "ünïcödé 'quoted' \"double\" \\ back ✓ 🚀", "views": 0.1, "meta": null, "tags": [],
                "owner": user_ids[1]}),
         json!({"title": "", "views": -9_007_199_254_740_992_i64, "meta": "just a string", "kind": ""}),
