@@ -130,9 +130,12 @@ impl Conn for SqliteConn<'_> {
                         ValueRef::Null => SqlValue::Null,
                         ValueRef::Integer(n) => SqlValue::Integer(n),
                         ValueRef::Real(f) => SqlValue::Real(f),
-                        ValueRef::Text(t) => {
-                            SqlValue::Text(String::from_utf8_lossy(t).into_owned())
-                        }
+                        // Raw SQL can store text that is not UTF-8: an error, never mangled.
+                        ValueRef::Text(t) => SqlValue::Text(
+                            std::str::from_utf8(t)
+                                .map_err(|e| DbError::Sqlite(rusqlite::Error::Utf8Error(i, e)))?
+                                .to_owned(),
+                        ),
                         ValueRef::Blob(_) => {
                             return Err(DbError::Sqlite(rusqlite::Error::InvalidColumnType(
                                 i,
@@ -174,6 +177,10 @@ impl<'a, 'b> PgConn<'a, 'b> {
         let failure = PgFailure::from(e);
         if failure.is_retryable() {
             self.retryable = Some(failure.clone());
+        }
+        if failure.is_timeout() {
+            // `statement_timeout`: SQLite's query time limit, answered alike.
+            return DbError::TimedOut;
         }
         DbError::Postgres(failure)
     }

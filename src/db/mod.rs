@@ -135,7 +135,7 @@ impl Db {
     /// plus two for writes.
     pub fn open_postgres(url: &str, options: &DatabaseConfig) -> Result<Self, DbError> {
         let connections = options.readers() as usize + 2;
-        let pg = postgres::PgDb::open(url, connections).map_err(|e| {
+        let pg = postgres::PgDb::open(url, connections, options.query_timeout()).map_err(|e| {
             DbError::Postgres(postgres::PgFailure {
                 state: None,
                 message: e.to_string(),

@@ -41,6 +41,11 @@ impl PgFailure {
         self.state == Some(SqlState::T_R_DEADLOCK_DETECTED)
     }
 
+    /// The statement ran past `statement_timeout`.
+    pub fn is_timeout(&self) -> bool {
+        self.state == Some(SqlState::QUERY_CANCELED)
+    }
+
     /// A unique index refused the row.
     pub fn is_unique_violation(&self) -> bool {
         self.state == Some(SqlState::UNIQUE_VIOLATION)

@@ -68,6 +68,9 @@ type Job = Box<dyn FnOnce(&mut Client, &PgStats) + Send>;
 pub struct PgDb {
     jobs: channel::Sender<(Instant, Job)>,
     stats: Arc<PgStats>,
+    /// How long a read's statements may run (`database.query_timeout_ms`;
+    /// zero: no limit), as SQLite's reads.
+    read_timeout: Duration,
 }
 
 impl PgDb {
@@ -75,7 +78,11 @@ impl PgDb {
     /// `url`; fails if any cannot connect. The connections are made on
     /// those threads (the blocking client refuses to start inside an async
     /// runtime), so this may be called from anywhere.
-    pub fn open(url: &str, connections: usize) -> Result<Self, PgConnectError> {
+    pub fn open(
+        url: &str,
+        connections: usize,
+        read_timeout: Duration,
+    ) -> Result<Self, PgConnectError> {
         let (jobs, queue) = channel::unbounded::<(Instant, Job)>();
         let stats = Arc::new(PgStats::default());
         let (ready, started) = std::sync::mpsc::channel();
@@ -109,7 +116,11 @@ impl PgDb {
                 Err(_) => break,
             }
         }
-        Ok(Self { jobs, stats })
+        Ok(Self {
+            jobs,
+            stats,
+            read_timeout,
+        })
     }
 
     /// The live counters.
@@ -118,7 +129,8 @@ impl PgDb {
     }
 
     /// Runs `f` in one read-only transaction that sees one snapshot
-    /// (`REPEATABLE READ`, as a SQLite read transaction).
+    /// (`REPEATABLE READ`, as a SQLite read transaction), its statements
+    /// stopped past the read timeout ([`DbError::TimedOut`]).
     pub async fn read<T, E>(
         &self,
         f: impl FnOnce(&mut dyn Conn) -> Result<T, E> + Send + 'static,
@@ -127,6 +139,7 @@ impl PgDb {
         T: Send + 'static,
         E: From<DbError> + Send + 'static,
     {
+        let timeout_ms = self.read_timeout.as_millis();
         self.run(move |client, _| {
             let mut tx = client
                 .build_transaction()
@@ -134,6 +147,11 @@ impl PgDb {
                 .read_only(true)
                 .start()
                 .map_err(|e| E::from(DbError::Postgres(e.into())))?;
+            if timeout_ms > 0 {
+                // A number we format: no user input reaches this statement.
+                tx.batch_execute(&format!("SET LOCAL statement_timeout = {timeout_ms}"))
+                    .map_err(|e| E::from(DbError::Postgres(e.into())))?;
+            }
             let answer = f(&mut PgConn::new(&mut tx))?;
             tx.commit()
                 .map_err(|e| E::from(DbError::Postgres(e.into())))?;

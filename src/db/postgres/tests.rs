@@ -19,6 +19,9 @@ fn block_on<F: std::future::Future>(f: F) -> F::Output {
         .block_on(f)
 }
 
+/// The read timeout of these pools.
+const TIMEOUT: std::time::Duration = std::time::Duration::from_millis(300);
+
 fn text(s: &str) -> SqlValue {
     SqlValue::Text(s.to_owned())
 }
@@ -28,7 +31,7 @@ fn pool(connections: usize, ddl: &str) -> Option<(PgSchema, PgDb)> {
     let url = server()?;
     let mut schema = PgSchema::open(&url);
     schema.client.batch_execute(ddl).expect("ddl");
-    let db = PgDb::open(&schema.url(&url), connections).expect("pool");
+    let db = PgDb::open(&schema.url(&url), connections, TIMEOUT).expect("pool");
     Some((schema, db))
 }
 
@@ -297,5 +300,29 @@ fn a_lock_key_makes_the_second_transaction_wait_for_the_first() {
             second >= first,
             "the second got the lock at {second:?}, before the first let go at {first:?}"
         );
+    });
+}
+
+#[test]
+fn a_read_past_the_timeout_is_stopped_and_the_connection_serves_the_next() {
+    let Some((_schema, db)) = pool(1, "SELECT 1") else {
+        return;
+    };
+    block_on(async {
+        let started = std::time::Instant::now();
+        let slow = db
+            .read(|c: &mut dyn Conn| c.first_row("SELECT pg_sleep(5)", &[]))
+            .await;
+        assert!(matches!(slow, Err(DbError::TimedOut)), "{slow:?}");
+        assert!(started.elapsed() < std::time::Duration::from_secs(3));
+        let next = db
+            .read(|c: &mut dyn Conn| c.integer("SELECT 7", &[]))
+            .await
+            .expect("the next read");
+        assert_eq!(next, 7);
+        // Writes are not limited (as SQLite's exclusive writes).
+        db.write(|c: &mut dyn Conn| c.execute("SELECT pg_sleep(0.5)", &[]))
+            .await
+            .expect("a write longer than the read timeout");
     });
 }
