@@ -118,7 +118,7 @@ pub async fn list(
     )
     .await?;
     page.items = hooks::enrich(&state, &req, &principal, &collection, page.items).await?;
-    let page = serde_json::to_value(page).map_err(ApiError::internal)?;
+    let page = page.into_value();
     let hook = "onRecordsListRequest";
     let answered = hooks::around_read(&state, &req, &principal, &collection, hook, "result", page);
     match answered.await? {

@@ -4,7 +4,7 @@
 //! the same rule-checked WHERE, and `sort=@rank` orders by its BM25 score.
 
 use super::access::{self, Access, Caller};
-use super::read::{Bind, row_values, serialize};
+use super::read::{Bind, row_record};
 use super::searched::{Searched, search_error, searched, split_rank};
 use super::{DEFAULT_PER_PAGE, MAX_PER_PAGE, RecordError};
 use crate::db::Db;
@@ -50,6 +50,18 @@ impl ListPage {
             total_pages,
             items,
         }
+    }
+
+    /// The page as JSON, its items moved rather than copied (what
+    /// `serde_json::to_value` of the page gives, without the deep copy).
+    pub fn into_value(self) -> Value {
+        let mut out = Map::new();
+        out.insert("page".into(), Value::from(self.page));
+        out.insert("perPage".into(), Value::from(self.per_page));
+        out.insert("totalItems".into(), Value::from(self.total_items));
+        out.insert("totalPages".into(), Value::from(self.total_pages));
+        out.insert("items".into(), Value::Array(self.items));
+        Value::Object(out)
     }
 }
 
@@ -293,12 +305,9 @@ async fn list_inner(
         };
         let mut stmt = conn.prepare_cached(&select)?;
         let rows = stmt.query_map(rusqlite::params_from_iter(bound.iter().map(Bind)), |r| {
-            row_values(&collection, r)
+            row_record(&collection, r, &caller)
         })?;
-        let mut items = Vec::new();
-        for row in rows {
-            items.push(serialize(&collection, &row?, &caller));
-        }
+        let items = rows.collect::<rusqlite::Result<Vec<_>>>()?;
         let total = if query.skip_total {
             None
         } else {
