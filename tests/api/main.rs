@@ -33,6 +33,7 @@ mod hooks_enrich;
 mod hooks_model;
 mod http_edges;
 mod import;
+mod list_direct;
 mod list_totals;
 mod login_guard;
 mod logs;
