@@ -73,8 +73,7 @@ impl ListPage<JsonItems> {
     /// The page as the JSON bytes [`ListPage::into_value`] serialises to
     /// (keys in the same, sorted, order).
     pub fn into_json(self) -> Vec<u8> {
-        let mut out = b"{\"items\":".to_vec();
-        out.extend_from_slice(&self.items.finish());
+        let mut out = self.items.into_opened_page();
         out.extend_from_slice(
             format!(
                 ",\"page\":{},\"perPage\":{},\"totalItems\":{},\"totalPages\":{}}}",

@@ -8,6 +8,7 @@
 //! page (the caller is the same for every row), not once per row.
 
 use super::access::Caller;
+use super::json_escape::write_str;
 use super::read::row_record;
 use super::value::from_sql;
 use crate::schema::{CollectionType, CompiledCollection, Field, FieldKind};
@@ -45,10 +46,13 @@ impl ItemSink for Vec<Value> {
     }
 }
 
-/// A page's items as one JSON array, already serialised.
+/// A page's items as one JSON array, already serialised, and written
+/// where the page's bytes will be (so the array is never copied): the
+/// buffer starts with the page's first key, `{"items":[`.
 pub struct JsonItems {
-    /// `[` followed by the comma-separated items; [`JsonItems::finish`] closes it.
+    /// `{"items":[` and the comma-separated items so far.
     buf: Vec<u8>,
+    rows: usize,
     /// The record's keys in output order with where each value comes from;
     /// empty for an auth collection, whose rows take the `Value` path
     /// (whether `email` shows depends on the row).
@@ -64,12 +68,13 @@ enum Source {
     Column(usize),
 }
 
+/// What the buffer of [`JsonItems`] opens with.
+const OPENING: &[u8] = b"{\"items\":[";
+
 impl JsonItems {
-    /// The closed array.
-    pub fn finish(mut self) -> Vec<u8> {
-        if self.buf.is_empty() {
-            self.buf.push(b'[');
-        }
+    /// `{"items":[…]`: the page object up to and including its items, for
+    /// the page's other keys (which sort after `items`) to follow.
+    pub fn into_opened_page(mut self) -> Vec<u8> {
         self.buf.push(b']');
         self.buf
     }
@@ -101,7 +106,12 @@ impl ItemSink for JsonItems {
     fn start(collection: &CompiledCollection, caller: &Caller) -> Self {
         let auth = collection.kind == CollectionType::Auth;
         Self {
-            buf: Vec::with_capacity(4096),
+            buf: {
+                let mut buf = Vec::with_capacity(4096);
+                buf.extend_from_slice(OPENING);
+                buf
+            },
+            rows: 0,
             layout: if auth {
                 Vec::new()
             } else {
@@ -117,7 +127,10 @@ impl ItemSink for JsonItems {
         caller: &Caller,
         row: &Row<'_>,
     ) -> rusqlite::Result<()> {
-        self.buf.push(if self.buf.is_empty() { b'[' } else { b',' });
+        if self.rows > 0 {
+            self.buf.push(b',');
+        }
+        self.rows += 1;
         if self.auth {
             let record = row_record(collection, row, caller)?;
             write_json(&mut self.buf, &record);
@@ -175,8 +188,8 @@ fn write_column(out: &mut Vec<u8>, field: &Field, raw: ValueRef<'_>) {
             }
             (kind, ValueRef::Text(t)) if is_plain_text(kind) => {
                 match std::str::from_utf8(t) {
-                    Ok(s) => write_json(out, s),
-                    Err(_) => write_json(out, &String::from_utf8_lossy(t)),
+                    Ok(s) => write_str(out, s),
+                    Err(_) => write_str(out, &String::from_utf8_lossy(t)),
                 }
                 return;
             }

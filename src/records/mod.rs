@@ -12,6 +12,7 @@ mod expand;
 mod files;
 pub mod hooked;
 mod input;
+mod json_escape;
 mod list;
 mod list_json;
 mod marks;
