@@ -122,7 +122,7 @@ pub(crate) fn row_record(
     }
     if let Some(email) = email {
         let hidden = collection.field("email").is_some_and(|f| f.hidden);
-        if email_visible && !(hidden && !caller.superuser) {
+        if email_visible && (caller.superuser || !hidden) {
             out.insert("email".to_owned(), email);
         }
     }
