@@ -92,9 +92,12 @@ impl JsonItems {
             self.buf.extend_from_slice(key);
             match source {
                 Source::Fixed(bytes) => self.buf.extend_from_slice(bytes),
-                Source::Column(i) => {
-                    write_column(&mut self.buf, &collection.fields[*i], row.get_ref(*i)?)
-                }
+                // The layout was made from this collection's fields, so the
+                // field is there; `null` rather than a panic if it ever is not.
+                Source::Column(i) => match collection.fields.get(*i) {
+                    Some(field) => write_column(&mut self.buf, field, row.get_ref(*i)?),
+                    None => self.buf.extend_from_slice(b"null"),
+                },
             }
         }
         self.buf.push(b'}');
