@@ -57,7 +57,7 @@ pub async fn list(
         }
         ListError::Schema(e) => ApiError::from(e),
     })?;
-    let items = items.iter().map(|c| c.to_json()).collect();
+    let items: Vec<_> = items.iter().map(|c| c.to_json()).collect();
     let page = ListPage::new(&query, (!query.skip_total).then_some(total), items);
     respond::json(
         &req,

@@ -9,6 +9,7 @@ use crate::auth::Principal;
 use crate::files;
 use crate::records::{self, Caller, ExpandTree};
 use crate::schema::{CompiledCollection, FieldKind};
+use actix_web::http::header::ContentType;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::{Map, Value};
 use std::sync::Arc;
@@ -99,6 +100,20 @@ pub async fn list(
     let query = records::parse_list_query(&params)?;
     let search = params.get("search").map(String::as_str).unwrap_or_default();
     let who = caller(&principal, &req);
+    if answered_as_listed(&state, &collection, &params) {
+        let page = records::list_json(
+            &state.db,
+            state.registry.snapshot(),
+            collection,
+            who,
+            query,
+            search,
+        )
+        .await?;
+        return Ok(HttpResponse::Ok()
+            .content_type(ContentType::json())
+            .body(page.into_json()));
+    }
     let mut page = records::list_searched(
         &state.db,
         state.registry.snapshot(),
@@ -118,13 +133,37 @@ pub async fn list(
     )
     .await?;
     page.items = hooks::enrich(&state, &req, &principal, &collection, page.items).await?;
-    let page = serde_json::to_value(page).map_err(ApiError::internal)?;
+    let page = page.into_value();
     let hook = "onRecordsListRequest";
     let answered = hooks::around_read(&state, &req, &principal, &collection, hook, "result", page);
     match answered.await? {
         (Some(response), _) => Ok(response),
         (None, page) => respond::json(&req, page, true),
     }
+}
+
+/// Whether a list answer goes out exactly as listed: nothing asks to
+/// expand it, select its fields (or search marks), and no hook reshapes it
+/// (`onRecordEnrich` anywhere, or `onRecordsListRequest` here). Then its
+/// items are written straight into JSON (`records::list_json`).
+fn answered_as_listed(
+    state: &AppState,
+    collection: &CompiledCollection,
+    params: &std::collections::HashMap<String, String>,
+) -> bool {
+    let expands = params
+        .get("expand")
+        .and_then(|raw| ExpandTree::parse(raw))
+        .is_some();
+    let hooked = state.hooks.as_ref().is_some_and(|h| {
+        h.has("onRecordEnrich")
+            || h.wants(
+                "onRecordsListRequest",
+                &collection.id,
+                collection.name.as_str(),
+            )
+    });
+    !expands && !params.contains_key("fields") && !hooked
 }
 
 /// Replaces the values that `fields=name:highlight|snippet` asks for with

@@ -8,7 +8,7 @@
 
 use super::RecordError;
 use super::access::{self, Access, Caller};
-use super::read::{Bind, row_values, serialize};
+use super::read::{Bind, row_record};
 use crate::db::{Db, ident};
 use crate::rules::SqlValue;
 use crate::schema::{Collection, CompiledCollection, FieldKind, Snapshot};
@@ -150,10 +150,14 @@ fn expand_level(
             if field.hidden && !caller.superuser {
                 continue;
             }
-            let ids: Vec<String> = records
+            // Each related record once: many records often share one
+            // (the IN list is a set either way).
+            let mut ids: Vec<String> = records
                 .iter()
                 .flat_map(|r| ids_of(r.get(name.as_str())))
                 .collect();
+            ids.sort_unstable();
+            ids.dedup();
             let mut found = fetch(conn, snapshot, target, caller, Lookup::Ids(&ids))?;
             if !subtree.0.is_empty() {
                 expand_level(conn, snapshot, target, caller, &mut found, subtree)?;
@@ -305,11 +309,11 @@ fn fetch(
     sql.push_str(&format!(" LIMIT {MAX_BACK_RELATION_RECORDS}"));
     let mut stmt = conn.prepare_cached(&sql)?;
     let rows = stmt.query_map(rusqlite::params_from_iter(params.iter().map(Bind)), |r| {
-        row_values(target, r)
+        row_record(target, r, caller)
     })?;
     let mut out = Vec::new();
     for row in rows {
-        if let Value::Object(m) = serialize(target, &row?, caller) {
+        if let Value::Object(m) = row? {
             out.push(m);
         }
     }

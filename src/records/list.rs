@@ -4,7 +4,8 @@
 //! the same rule-checked WHERE, and `sort=@rank` orders by its BM25 score.
 
 use super::access::{self, Access, Caller};
-use super::read::{Bind, row_values, serialize};
+use super::list_json::{ItemSink, JsonItems};
+use super::read::Bind;
 use super::searched::{Searched, search_error, searched, split_rank};
 use super::{DEFAULT_PER_PAGE, MAX_PER_PAGE, RecordError};
 use crate::db::Db;
@@ -25,20 +26,21 @@ pub struct ListQuery {
     pub skip_total: bool,
 }
 
-/// One page of results in PocketBase's shape.
+/// One page of results in PocketBase's shape; `items` as `Value`s, or
+/// already serialised ([`JsonItems`]).
 #[derive(Debug, Clone, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct ListPage {
+pub struct ListPage<I = Vec<Value>> {
     pub page: i64,
     pub per_page: i64,
     pub total_items: i64,
     pub total_pages: i64,
-    pub items: Vec<Value>,
+    pub items: I,
 }
 
-impl ListPage {
+impl<I> ListPage<I> {
     /// Builds a page, deriving `totalPages` (-1 when the total was skipped).
-    pub fn new(query: &ListQuery, total: Option<i64>, items: Vec<Value>) -> Self {
+    pub fn new(query: &ListQuery, total: Option<i64>, items: I) -> Self {
         let (total_items, total_pages) = match total {
             Some(t) => (t, (t + query.per_page - 1) / query.per_page),
             None => (-1, -1),
@@ -50,6 +52,36 @@ impl ListPage {
             total_pages,
             items,
         }
+    }
+}
+
+impl ListPage {
+    /// The page as JSON, its items moved rather than copied (what
+    /// `serde_json::to_value` of the page gives, without the deep copy).
+    pub fn into_value(self) -> Value {
+        let mut out = Map::new();
+        out.insert("page".into(), Value::from(self.page));
+        out.insert("perPage".into(), Value::from(self.per_page));
+        out.insert("totalItems".into(), Value::from(self.total_items));
+        out.insert("totalPages".into(), Value::from(self.total_pages));
+        out.insert("items".into(), Value::Array(self.items));
+        Value::Object(out)
+    }
+}
+
+impl ListPage<JsonItems> {
+    /// The page as the JSON bytes [`ListPage::into_value`] serialises to
+    /// (keys in the same, sorted, order).
+    pub fn into_json(self) -> Vec<u8> {
+        let mut out = self.items.into_opened_page();
+        out.extend_from_slice(
+            format!(
+                ",\"page\":{},\"perPage\":{},\"totalItems\":{},\"totalPages\":{}}}",
+                self.page, self.per_page, self.total_items, self.total_pages
+            )
+            .as_bytes(),
+        );
+        out
     }
 }
 
@@ -136,6 +168,20 @@ pub async fn list_searched(
     list_inner(db, snapshot, collection, caller, query, &Map::new(), search).await
 }
 
+/// The list action with its items written straight into JSON: for a
+/// response that nothing reshapes (no expansion, field selection, search
+/// marks or hooks).
+pub async fn list_json(
+    db: &Db,
+    snapshot: Arc<Snapshot>,
+    collection: Arc<CompiledCollection>,
+    caller: Caller,
+    query: ListQuery,
+    search: &str,
+) -> Result<ListPage<JsonItems>, RecordError> {
+    list_inner(db, snapshot, collection, caller, query, &Map::new(), search).await
+}
+
 /// The rule-checked WHERE of a list (or aggregate) request: the caller's
 /// filter, the search, the list rule, and the join guards of whatever
 /// `with_scope` (the sort) compiled, ANDed together.
@@ -201,7 +247,7 @@ pub(super) fn select<T>(
 }
 
 #[allow(clippy::too_many_arguments)]
-async fn list_inner(
+async fn list_inner<S: ItemSink>(
     db: &Db,
     snapshot: Arc<Snapshot>,
     collection: Arc<CompiledCollection>,
@@ -209,7 +255,7 @@ async fn list_inner(
     query: ListQuery,
     bound: &Map<String, Value>,
     search: &str,
-) -> Result<ListPage, RecordError> {
+) -> Result<ListPage<S>, RecordError> {
     guard_request_macros(&caller, &query.sort)?;
     let (sort, rank) = split_rank(&query.sort);
     let search = searched(&collection, &caller, search)?;
@@ -292,13 +338,12 @@ async fn list_inner(
             _ => select,
         };
         let mut stmt = conn.prepare_cached(&select)?;
-        let rows = stmt.query_map(rusqlite::params_from_iter(bound.iter().map(Bind)), |r| {
-            row_values(&collection, r)
-        })?;
-        let mut items = Vec::new();
-        for row in rows {
-            items.push(serialize(&collection, &row?, &caller));
+        let mut rows = stmt.query(rusqlite::params_from_iter(bound.iter().map(Bind)))?;
+        let mut items = S::start(&collection, &caller);
+        while let Some(row) = rows.next()? {
+            items.push(&collection, &caller, row)?;
         }
+        drop(rows);
         let total = if query.skip_total {
             None
         } else {

@@ -12,7 +12,9 @@ mod expand;
 mod files;
 pub mod hooked;
 mod input;
+mod json_escape;
 mod list;
+mod list_json;
 mod marks;
 mod read;
 mod refs;
@@ -32,7 +34,10 @@ pub use expand::{ExpandTree, MAX_EXPAND_DEPTH, expand};
 pub use files::{Cleanup, Upload};
 pub use hooked::{Next, Stage, SystemWrite, WriteHooks};
 // For hooks' `$app.recordQuery`, which selects rows with its own WHERE.
-pub use list::{ListPage, ListQuery, list, list_searched, list_with_params, parse_list_query};
+pub use list::{
+    ListPage, ListQuery, list, list_json, list_searched, list_with_params, parse_list_query,
+};
+pub use list_json::JsonItems;
 pub use marks::{SNIPPET_TOKENS, search_marks};
 pub use read::{
     StoredFile, find_file, matches_rule, select_sql, view, view_as_owner, view_in, view_sample,

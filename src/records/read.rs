@@ -81,6 +81,54 @@ pub fn serialize(collection: &Collection, values: &Map<String, Value>, caller: &
     Value::Object(out)
 }
 
+/// [`serialize`] of [`row_values`] in one pass: the row goes straight into
+/// the caller's view, without the intermediate map of every field.
+pub(crate) fn row_record(
+    collection: &Collection,
+    row: &Row<'_>,
+    caller: &Caller,
+) -> rusqlite::Result<Value> {
+    let mut out = Map::new();
+    out.insert("collectionId".into(), json!(collection.id));
+    out.insert("collectionName".into(), json!(collection.name.as_str()));
+    let is_auth = collection.kind == CollectionType::Auth;
+    let mut email_visible = caller.superuser;
+    let mut email = None;
+    for (i, field) in collection.fields.iter().enumerate() {
+        let name = field.name.as_str();
+        if is_auth && (name == "password" || name == "tokenKey") {
+            continue;
+        }
+        let value = from_sql(field, row.get_ref(i)?);
+        // The same test as `serialize`, on the row's own id and flag.
+        if is_auth && name == "id" {
+            email_visible |= caller.is_record(&collection.id, value.as_str().unwrap_or_default());
+        }
+        if is_auth && name == "emailVisibility" {
+            email_visible |= value.as_bool().unwrap_or(false);
+        }
+        if is_auth && name == "email" {
+            email = Some(value);
+            continue;
+        }
+        if field.hidden && !caller.superuser {
+            continue;
+        }
+        let value = match &field.kind {
+            crate::schema::FieldKind::Password { .. } => json!(""),
+            _ => value,
+        };
+        out.insert(name.to_owned(), value);
+    }
+    if let Some(email) = email {
+        let hidden = collection.field("email").is_some_and(|f| f.hidden);
+        if email_visible && (caller.superuser || !hidden) {
+            out.insert("email".to_owned(), email);
+        }
+    }
+    Ok(Value::Object(out))
+}
+
 /// The first `limit` rows of an unsaved view collection, as a superuser sees
 /// them (the dry run's sample), or why they are unusable as records: an
 /// empty or repeated id (PocketBase warns the same way; it is a hint, not a

@@ -36,6 +36,7 @@ mod hooks_flows;
 mod hooks_model;
 mod http_edges;
 mod import;
+mod list_direct;
 mod list_totals;
 mod login_guard;
 mod logs;
