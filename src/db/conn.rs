@@ -38,6 +38,8 @@ pub trait Conn {
 pub enum LockKey {
     /// The settings row: read, merge, write.
     Settings = 0x6662_0001,
+    /// The collection definitions and their tables: read, change, write.
+    Schema = 0x6662_0002,
 }
 
 impl dyn Conn + '_ {
