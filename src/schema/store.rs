@@ -18,6 +18,8 @@ use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, 
 use serde_json::Value;
 use std::sync::Arc;
 
+#[cfg(test)]
+mod backends;
 mod postgres;
 
 /// Every collection definition in creation order (`rowid`, PostgreSQL's

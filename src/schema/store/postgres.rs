@@ -6,6 +6,7 @@
 //! tables, then PostgreSQL must accept the `CREATE VIEW` as well.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use rusqlite::Connection;
 
@@ -21,6 +22,9 @@ use crate::db::{Conn, Db, DbError, LockKey, ident};
 use crate::rules::SqlValue;
 use crate::validation::{FieldError, ValidationErrors};
 
+/// Counts the schema changes of this process, in the order they hold the lock.
+static GENERATION: AtomicU64 = AtomicU64::new(0);
+
 /// Runs `change` under the schema lock with every definition as stored,
 /// commits, and installs the reloaded snapshot, which it returns.
 pub(super) async fn commit(
@@ -28,16 +32,19 @@ pub(super) async fn commit(
     registry: &Registry,
     change: impl Fn(&mut dyn Conn, &[Collection]) -> Result<(), SchemaError> + Send + 'static,
 ) -> Result<Arc<Snapshot>, SchemaError> {
-    let snapshot = db
+    let (generation, snapshot) = db
         .write_conn(move |conn| {
             conn.lock(LockKey::Schema)?;
+            // Taken under the lock, so generations follow the commit order.
+            let generation = GENERATION.fetch_add(1, Ordering::Relaxed) + 1;
             let before = read_all(conn)?;
             change(conn, &before)?;
             // Compile before committing: a definition that cannot compile is never stored.
-            Snapshot::build(read_all(conn)?).map_err(SchemaError::Corrupt)
+            let snapshot = Snapshot::build(read_all(conn)?).map_err(SchemaError::Corrupt)?;
+            Ok::<_, SchemaError>((generation, snapshot))
         })
         .await?;
-    registry.replace(snapshot);
+    registry.install(generation, snapshot);
     Ok(registry.snapshot())
 }
 
