@@ -440,3 +440,168 @@ fn schema_changes_read_back_the_same_on_both_engines() {
         assert_eq!(s.3, p.3, "{}: rows", s.0);
     }
 }
+
+/// A PostgreSQL engine with the system collections of a fresh SQLite data
+/// dir, or `None` without a test server.
+fn postgres_only(rt: &tokio::runtime::Runtime) -> Option<(Engine, PgSchema)> {
+    let url = server()?;
+    let dir = tempfile::tempdir().expect("tmp");
+    let system = rt.block_on(Engine::sqlite(dir.path(), rt).defs());
+    let mut schema = PgSchema::open(&url);
+    let pg = Engine::postgres(&mut schema, &url, system, rt);
+    Some((pg, schema))
+}
+
+#[test]
+fn postgres_refuses_what_it_cannot_do_exactly_and_changes_nothing() {
+    let rt = runtime();
+    let Some((e, _schema)) = postgres_only(&rt) else {
+        return;
+    };
+    rt.block_on(async {
+        e.create(json!({"id": "pbc_posts", "name": "posts", "fields": [
+            field("f_title", "title", "text"),
+            field("f_views", "views", "number"),
+            {"id": "f_tags", "name": "tags", "type": "select", "values": ["a", "b"], "maxSelect": 2},
+        ]}))
+        .await
+        .expect("create");
+        e.execute(
+            "INSERT INTO posts (id, title, views, tags) VALUES (?1, ?2, ?3, ?4)",
+            vec![
+                SqlValue::Text("p1".into()),
+                SqlValue::Text("one".into()),
+                SqlValue::Real(0.1),
+                SqlValue::Text("[\"a\",\"b\"]".into()),
+            ],
+        )
+        .await;
+        let rows = || e.rows("SELECT id, title, views, tags FROM posts".into());
+        let (defs, stored) = (e.defs().await, rows().await);
+
+        let mut number_to_text = e.fields("posts");
+        replace_field(&mut number_to_text, "views", field("f_views", "views", "text"));
+        let mut list_to_single = e.fields("posts");
+        replace_field(
+            &mut list_to_single,
+            "tags",
+            json!({"id": "f_tags", "name": "tags", "type": "select", "values": ["a", "b"], "maxSelect": 1}),
+        );
+        let mut searchable = e.fields("posts");
+        replace_field(
+            &mut searchable,
+            "title",
+            json!({"id": "f_title", "name": "title", "type": "text", "searchable": true}),
+        );
+        for (input, want, why) in [
+            (
+                json!({"fields": number_to_text}),
+                r#"invalid {"fields":{"2":{"type":"validation_field_type_change_postgres"}}}"#,
+                "a number written as text has other digits on PostgreSQL",
+            ),
+            (
+                json!({"fields": list_to_single}),
+                r#"invalid {"fields":{"3":{"type":"validation_field_type_change_postgres"}}}"#,
+                "a list cut to its last element",
+            ),
+            (
+                json!({"fields": searchable}),
+                r#"invalid {"fields":{"1":{"searchable":"validation_searchable_postgres"}}}"#,
+                "full-text search is SQLite's FTS5",
+            ),
+        ] {
+            assert_eq!(refusal(e.update("posts", input).await), want, "{why}");
+            assert_eq!(e.defs().await, defs, "{why}: definitions unchanged");
+            assert_eq!(rows().await, stored, "{why}: rows unchanged");
+        }
+
+        for (input, want, why) in [
+            (
+                json!({"name": "notes", "fields": [
+                    {"name": "body", "type": "editor", "searchable": true},
+                ]}),
+                r#"invalid {"fields":{"1":{"searchable":"validation_searchable_postgres"}}}"#,
+                "a searchable field at create",
+            ),
+            (
+                json!({"name": "firsts", "type": "view",
+                       "viewQuery": "SELECT id, instr(title, 'o') AS pos FROM posts"}),
+                r#"invalid {"viewQuery":"validation_invalid_view_query"}"#,
+                "a view query only SQLite can run",
+            ),
+            (
+                json!({"name": "posts_pkey"}),
+                r#"invalid {"name":"validation_collection_name_exists"}"#,
+                "a name PostgreSQL's primary key index of posts has",
+            ),
+        ] {
+            assert_eq!(refusal(e.create(input).await), want, "{why}");
+            assert_eq!(e.defs().await, defs, "{why}: nothing saved");
+        }
+        let message = match e
+            .create(json!({"name": "firsts", "type": "view",
+                           "viewQuery": "SELECT id, instr(title, 'o') AS pos FROM posts"}))
+            .await
+        {
+            Err(SchemaError::Invalid(errors)) => errors.to_json().to_string(),
+            other => panic!("{other:?}"),
+        };
+        assert!(message.contains("PostgreSQL cannot run it"), "{message}");
+        let views = e
+            .rows("SELECT viewname::text FROM pg_views WHERE schemaname = current_schema()".into())
+            .await;
+        assert!(views.is_empty(), "no view left behind: {views:?}");
+    });
+}
+
+#[test]
+fn concurrent_schema_changes_all_land_on_postgres() {
+    let rt = runtime();
+    let Some((e, _schema)) = postgres_only(&rt) else {
+        return;
+    };
+    let e = std::sync::Arc::new(e);
+    rt.block_on(async {
+        for name in ["c0", "c1"] {
+            e.create(json!({"id": format!("pbc_{name}"), "name": name}))
+                .await
+                .expect("create");
+        }
+        let mut tasks = Vec::new();
+        for i in 0..4 {
+            let e = e.clone();
+            tasks.push(tokio::spawn(async move {
+                e.create(json!({"id": format!("pbc_n{i}"), "name": format!("n{i}"),
+                                "fields": [field("f_a", "a", "text")]}))
+                    .await
+            }));
+        }
+        for name in ["c0", "c1"] {
+            let e = e.clone();
+            let mut fields = e.fields(name);
+            fields.push(field("f_added", "added", "number"));
+            tasks.push(tokio::spawn(async move {
+                e.update(name, json!({"fields": fields})).await
+            }));
+        }
+        for t in tasks {
+            t.await.expect("task").expect("schema change");
+        }
+        // `defs` also checks that the registry holds the last commit's snapshot.
+        let defs = e.defs().await;
+        for name in ["n0", "n1", "n2", "n3"] {
+            assert!(
+                defs.iter().any(|c| c.name.as_str() == name),
+                "{name} was lost"
+            );
+        }
+        for name in ["c0", "c1"] {
+            let c = defs.iter().find(|c| c.name.as_str() == name).expect(name);
+            assert!(
+                c.field("added").is_some(),
+                "{name}: the added field was lost"
+            );
+            e.rows(format!("SELECT added FROM {name}")).await;
+        }
+    });
+}
