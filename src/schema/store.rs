@@ -3,7 +3,7 @@
 //! and alters the table in one `IMMEDIATE` transaction on the writer, then
 //! reloads the registry. On PostgreSQL the same steps run through `Conn`
 //! under the schema lock (`store/postgres.rs`, DDL in `ddl/postgres.rs`);
-//! `validate` and `import` stay SQLite-only for now.
+//! `import` stays SQLite-only for now.
 
 use super::collection::{Collection, CollectionInputError, CollectionType, Rules};
 use super::field::{Field, FieldInputError, FieldKind};
@@ -434,6 +434,9 @@ pub async fn validate(
     let before = defs_of(&registry.snapshot());
     check_relations(&new, &registry.snapshot())?;
     super::collection::check_rules(&new, &registry.snapshot()).map_err(SchemaError::Invalid)?;
+    if db.dialect() == Dialect::Postgres {
+        return postgres::validate(db, old.is_some(), new).await;
+    }
     db.write(move |conn| {
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         // The very steps a create or update runs (a taken name included).

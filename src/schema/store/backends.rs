@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use super::super::registry::Registry;
 use super::super::{Collection, SchemaError};
-use super::{create, delete, load_snapshot, read_all, update};
+use super::{create, delete, load_snapshot, read_all, update, validate};
 use crate::config::DatabaseConfig;
 use crate::db::Db;
 use crate::db::postgres::SYSTEM_SCHEMA;
@@ -98,6 +98,12 @@ impl Engine {
         update(&self.db, &self.registry, existing, input)
             .await
             .map(|_| ())
+    }
+
+    /// The admin panel's check of a create (`name` None) or an update.
+    async fn validate(&self, name: Option<&str>, input: Value) -> Result<(), SchemaError> {
+        let existing = name.map(|n| self.registry.get(n).expect("collection exists"));
+        validate(&self.db, &self.registry, existing, input).await
     }
 
     async fn delete(&self, name: &str) -> Result<(), SchemaError> {
@@ -207,16 +213,19 @@ async fn script(e: &Engine) -> Trace {
         posts_rows.clone()
     );
     e.execute(
-        "INSERT INTO posts (id, title, views, cat) VALUES (?1, ?2, ?3, ?4), (?5, ?6, ?7, ?8)",
-        ["p1", "one", "1", "a", "p2", "two", "2.5", ""]
-            .map(|s| SqlValue::Text(s.into()))
-            .into_iter()
-            .enumerate()
-            .map(|(i, v)| match (i % 4, v) {
-                (2, SqlValue::Text(n)) => SqlValue::Real(n.parse().expect("number")),
-                (_, v) => v,
-            })
-            .collect(),
+        "INSERT INTO posts (id, title, views, cat) VALUES (?1, ?2, ?3, ?4), (?5, ?6, ?7, ?8), \
+         (?9, ?10, ?11, ?12)",
+        [
+            "p1", "one", "1", "a", "p2", "two", "2.5", "", "p3", "three", "1", "b",
+        ]
+        .map(|s| SqlValue::Text(s.into()))
+        .into_iter()
+        .enumerate()
+        .map(|(i, v)| match (i % 4, v) {
+            (2, SqlValue::Text(n)) => SqlValue::Real(n.parse().expect("number")),
+            (_, v) => v,
+        })
+        .collect(),
     )
     .await;
     step!(
@@ -252,6 +261,28 @@ async fn script(e: &Engine) -> Trace {
         )
         .await,
         rows("post_titles")
+    );
+
+    let mut fields = e.fields("posts");
+    fields.push(field("f_draft", "draft", "bool"));
+    step!(
+        "validate an update",
+        e.validate(Some("posts"), json!({"fields": fields})).await,
+        posts_rows.clone()
+    );
+    step!(
+        "validate a create with a taken name",
+        e.validate(None, json!({"name": "post_titles"})).await,
+        posts_rows.clone()
+    );
+    step!(
+        "validate a unique index the rows break",
+        e.validate(
+            Some("posts"),
+            json!({"indexes": ["CREATE UNIQUE INDEX idx_views ON posts (views)"]})
+        )
+        .await,
+        posts_rows.clone()
     );
 
     let mut fields = e.fields("posts");
@@ -344,6 +375,17 @@ async fn script(e: &Engine) -> Trace {
         e.delete("comments").await,
         articles_rows.clone()
     );
+    e.execute(
+        "INSERT INTO _mfas (id, \"collectionRef\", \"recordRef\", method) VALUES \
+         ('m1', 'pbc_members', 'r1', 'password'), ('m2', 'other', 'r1', 'password')",
+        vec![],
+    )
+    .await;
+    step!(
+        "delete an auth collection with its records' auth state",
+        e.delete("members").await,
+        "SELECT id FROM _mfas ORDER BY id".to_owned()
+    );
     step!(
         "delete",
         e.delete("articles").await,
@@ -392,6 +434,10 @@ fn schema_changes_read_back_the_same_on_both_engines() {
         ),
         ("rename table, drop a column, swap two names", "accepted"),
         ("delete a referenced collection", "Referenced(\"comments\")"),
+        (
+            "delete an auth collection with its records' auth state",
+            "accepted",
+        ),
         ("delete", "accepted"),
     ] {
         assert!(
@@ -399,6 +445,28 @@ fn schema_changes_read_back_the_same_on_both_engines() {
             "{label}: want {want}, got {outcomes:?}"
         );
     }
+    let defs_after = |label: &str| &on_sqlite.iter().find(|(l, ..)| *l == label).expect(label).2;
+    for label in [
+        "validate an update",
+        "validate a create with a taken name",
+        "validate a unique index the rows break",
+        "rename a column a view uses",
+    ] {
+        assert_eq!(
+            defs_after(label),
+            defs_after("create view"),
+            "{label} changes nothing"
+        );
+    }
+    let (.., mfas) = on_sqlite
+        .iter()
+        .find(|(l, ..)| l.starts_with("delete an auth collection"))
+        .expect("step");
+    assert_eq!(
+        mfas,
+        &vec![vec![SqlValue::Text("m2".into())]],
+        "only m1 goes"
+    );
     let (_, _, _, retyped) = on_sqlite
         .iter()
         .find(|(l, ..)| *l == "add, rename, single to multi")
@@ -419,6 +487,13 @@ fn schema_changes_read_back_the_same_on_both_engines() {
                 text("two"),
                 SqlValue::Real(2.5),
                 text("[]"),
+                text("")
+            ],
+            vec![
+                text("p3"),
+                text("three"),
+                SqlValue::Integer(1),
+                text("[\"b\"]"),
                 text("")
             ],
         ],

@@ -48,6 +48,30 @@ pub(super) async fn commit(
     Ok(registry.snapshot())
 }
 
+/// Runs the create (`updating` false) or update step of `new` under the
+/// schema lock, compiles the result, and rolls it all back (to a savepoint,
+/// so a refused statement leaves the transaction usable): `store::validate`.
+pub(super) async fn validate(db: &Db, updating: bool, new: Collection) -> Result<(), SchemaError> {
+    db.write_conn(move |conn| {
+        conn.lock(LockKey::Schema)?;
+        let before = read_all(conn)?;
+        conn.execute("SAVEPOINT fb_validate", &[])?;
+        let checked = if updating {
+            update_in(conn, &before, &new)
+        } else {
+            create_in(conn, &new)
+        }
+        .and_then(|()| {
+            Snapshot::build(read_all(conn)?)
+                .map(|_| ())
+                .map_err(SchemaError::Corrupt)
+        });
+        conn.execute("ROLLBACK TO SAVEPOINT fb_validate", &[])?;
+        checked
+    })
+    .await
+}
+
 /// The create step: id, name and index names free, then the definition and
 /// its table (or view).
 pub(super) fn create_in(conn: &mut dyn Conn, collection: &Collection) -> Result<(), SchemaError> {
