@@ -3,7 +3,7 @@
 //! and alters the table in one `IMMEDIATE` transaction on the writer, then
 //! reloads the registry. On PostgreSQL the same steps run through `Conn`
 //! under the schema lock (`store/postgres.rs`, DDL in `ddl/postgres.rs`);
-//! `import` stays SQLite-only for now.
+//! `import` has its PostgreSQL steps in `import.rs` over the same functions.
 
 use super::collection::{Collection, CollectionInputError, CollectionType, Rules};
 use super::field::{Field, FieldInputError, FieldKind};
@@ -20,7 +20,7 @@ use std::sync::Arc;
 
 #[cfg(test)]
 mod backends;
-mod postgres;
+pub(super) mod postgres;
 
 /// Every collection definition in creation order (`rowid`, PostgreSQL's
 /// `_fb_rowid`).

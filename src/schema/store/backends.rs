@@ -8,6 +8,7 @@
 
 use serde_json::{Value, json};
 
+use super::super::import;
 use super::super::registry::Registry;
 use super::super::{Collection, SchemaError};
 use super::{create, delete, load_snapshot, read_all, update, validate};
@@ -109,6 +110,27 @@ impl Engine {
     async fn delete(&self, name: &str) -> Result<(), SchemaError> {
         let existing = self.registry.get(name).expect("collection exists");
         delete(&self.db, &self.registry, existing).await
+    }
+
+    /// `PUT /api/collections/import` with `items`.
+    async fn import(&self, items: Value, delete_missing: bool) -> String {
+        let Value::Array(items) = items else {
+            panic!("a list")
+        };
+        let items = items
+            .into_iter()
+            .map(|i| match i {
+                Value::Object(m) => m,
+                _ => panic!("an object"),
+            })
+            .collect();
+        match import(&self.db, &self.registry, items, delete_missing).await {
+            Ok(deleted) => format!("deleted {deleted:?}"),
+            Err(import::ImportError::Failed(m)) => {
+                format!("failed {}", m.lines().next().unwrap_or(""))
+            }
+            Err(e) => format!("{e:?}"),
+        }
     }
 
     /// The fields of a collection as the API writes them.
@@ -688,4 +710,64 @@ fn concurrent_schema_changes_all_land_on_postgres() {
             e.rows(format!("SELECT added FROM {name}")).await;
         }
     });
+}
+
+/// Imports, as the admin panel sends them, with their outcome and the
+/// definitions after each.
+async fn import_script(e: &Engine) -> Vec<(String, Vec<Collection>)> {
+    let mut trace = Vec::new();
+    let first = json!([
+        {"id": "pbc_posts", "name": "posts", "listRule": "", "fields": [
+            field("f_title", "title", "text"), field("f_views", "views", "number"),
+        ], "indexes": ["CREATE INDEX idx_posts_views ON posts (views)"]},
+        {"id": "pbc_top", "name": "top", "type": "view",
+         "viewQuery": "SELECT id, title FROM posts WHERE views > 10"},
+        {"id": "pbc_notes", "name": "notes", "fields": [
+            {"id": "f_post", "name": "post", "type": "relation", "collectionId": "pbc_posts", "maxSelect": 1},
+        ]},
+    ]);
+    trace.push((e.import(first, false).await, e.defs().await));
+    let refused = json!([
+        {"id": "pbc_posts", "name": "posts", "fields": [field("f_title", "heading", "text")]},
+    ]);
+    trace.push((e.import(refused, true).await, e.defs().await));
+    let second = json!([
+        {"id": "pbc_posts", "name": "articles", "fields": [
+            field("f_title", "heading", "text"), field("f_views", "views", "number"),
+            field("f_more", "more", "bool"),
+        ], "indexes": []},
+    ]);
+    trace.push((e.import(second, true).await, e.defs().await));
+    trace
+}
+
+#[test]
+fn imports_read_back_the_same_on_both_engines() {
+    let rt = runtime();
+    let dir = tempfile::tempdir().expect("tmp");
+    let sqlite = Engine::sqlite(dir.path(), &rt);
+    let system = rt.block_on(sqlite.defs());
+    let on_sqlite = rt.block_on(import_script(&sqlite));
+    let outcomes: Vec<&str> = on_sqlite.iter().map(|(o, _)| o.as_str()).collect();
+    assert_eq!(outcomes[0], "deleted []");
+    assert!(
+        outcomes[1].starts_with("failed "),
+        "a view reads the renamed column: {outcomes:?}"
+    );
+    assert_eq!(
+        on_sqlite[1].1, on_sqlite[0].1,
+        "a refused import changes nothing"
+    );
+    assert_eq!(
+        outcomes[2],
+        r#"deleted ["pbc_top", "_pb_users_auth_", "pbc_notes"]"#
+    );
+    let Some(url) = server() else { return };
+    let mut schema = PgSchema::open(&url);
+    let pg = Engine::postgres(&mut schema, &url, system, &rt);
+    let on_pg = rt.block_on(import_script(&pg));
+    for (i, (s, p)) in on_sqlite.iter().zip(&on_pg).enumerate() {
+        assert_eq!(s.0, p.0, "import {i}: outcome");
+        assert_eq!(s.1, p.1, "import {i}: definitions");
+    }
 }

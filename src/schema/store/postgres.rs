@@ -25,9 +25,15 @@ use crate::validation::{FieldError, ValidationErrors};
 /// Counts the schema changes of this process, in the order they hold the lock.
 static GENERATION: AtomicU64 = AtomicU64::new(0);
 
+/// The generation of a change holding the schema lock: taken under the
+/// lock, generations follow the commit order.
+pub(in crate::schema) fn next_generation() -> u64 {
+    GENERATION.fetch_add(1, Ordering::Relaxed) + 1
+}
+
 /// Runs `change` under the schema lock with every definition as stored,
 /// commits, and installs the reloaded snapshot, which it returns.
-pub(super) async fn commit(
+pub(in crate::schema) async fn commit(
     db: &Db,
     registry: &Registry,
     change: impl Fn(&mut dyn Conn, &[Collection]) -> Result<(), SchemaError> + Send + 'static,
@@ -35,8 +41,7 @@ pub(super) async fn commit(
     let (generation, snapshot) = db
         .write_conn(move |conn| {
             conn.lock(LockKey::Schema)?;
-            // Taken under the lock, so generations follow the commit order.
-            let generation = GENERATION.fetch_add(1, Ordering::Relaxed) + 1;
+            let generation = next_generation();
             let before = read_all(conn)?;
             change(conn, &before)?;
             // Compile before committing: a definition that cannot compile is never stored.
@@ -74,7 +79,10 @@ pub(super) async fn validate(db: &Db, updating: bool, new: Collection) -> Result
 
 /// The create step: id, name and index names free, then the definition and
 /// its table (or view).
-pub(super) fn create_in(conn: &mut dyn Conn, collection: &Collection) -> Result<(), SchemaError> {
+pub(in crate::schema) fn create_in(
+    conn: &mut dyn Conn,
+    collection: &Collection,
+) -> Result<(), SchemaError> {
     refuse_searchable(collection)?;
     ensure_name_free(conn, collection, "")?;
     let exists = conn
@@ -97,7 +105,7 @@ pub(super) fn create_in(conn: &mut dyn Conn, collection: &Collection) -> Result<
 }
 
 /// The update step; `new` replaces the stored definition with its id.
-pub(super) fn update_in(
+pub(in crate::schema) fn update_in(
     conn: &mut dyn Conn,
     before: &[Collection],
     new: &Collection,
@@ -116,7 +124,7 @@ pub(super) fn update_in(
 }
 
 /// The delete step: the definition, its records' auth state and its table.
-pub(super) fn delete_in(
+pub(in crate::schema) fn delete_in(
     conn: &mut dyn Conn,
     before: &[Collection],
     def: &Collection,
@@ -346,6 +354,23 @@ fn scratch<'a>(
         conn.execute_batch(&view::create_sql(v))?;
     }
     Ok(conn)
+}
+
+/// Infers a view's fields from its query against `collections` (the
+/// definitions as the current transaction has them, other than the view).
+pub(in crate::schema) fn infer_view(
+    collections: &[Collection],
+    c: &mut Collection,
+) -> Result<(), SchemaError> {
+    let views: Vec<&Collection> = collections
+        .iter()
+        .filter(|o| o.kind == CollectionType::View)
+        .collect();
+    let conn = scratch(collections, views)?;
+    let checked = view::check(&conn, c.view_query(), &table_lookup(collections), &c.fields)
+        .map_err(|reason| invalid_view_query(&reason))?;
+    c.fields = checked.fields;
+    Ok(())
 }
 
 /// Checks a view collection's query against the current schema, as
