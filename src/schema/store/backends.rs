@@ -636,6 +636,18 @@ fn postgres_refuses_what_it_cannot_do_exactly_and_changes_nothing() {
                 "a view query only SQLite can run",
             ),
             (
+                json!({"name": "roles", "type": "view",
+                       "viewQuery": "SELECT oid::text AS id, rolname AS r FROM pg_roles"}),
+                r#"invalid {"viewQuery":"validation_invalid_view_query"}"#,
+                "PostgreSQL's catalog: SQLite must accept the query first",
+            ),
+            (
+                json!({"name": "params", "type": "view",
+                       "viewQuery": "SELECT id, value AS v FROM _params"}),
+                r#"invalid {"viewQuery":"validation_invalid_view_query"}"#,
+                "a system table that is no collection (the sealed settings)",
+            ),
+            (
                 json!({"name": "posts_pkey"}),
                 r#"invalid {"name":"validation_collection_name_exists"}"#,
                 "a name PostgreSQL's primary key index of posts has",
