@@ -42,6 +42,8 @@ pub enum LockKey {
     Bootstrap = 0x6662_0002,
     /// The superusers: a delete counts them first and must never leave none.
     Superusers = 0x6662_0003,
+    /// The collection definitions and their tables: read, change, write.
+    Schema = 0x6662_0004,
 }
 
 impl dyn Conn + '_ {

@@ -10,6 +10,8 @@ use super::field::{Field, FieldKind};
 use crate::db::ident;
 use rusqlite::Transaction;
 
+pub(super) mod postgres;
+
 /// Column type and constraints of a field.
 pub fn column_def(field: &Field) -> String {
     if field.name.as_str() == "id" {
@@ -54,19 +56,23 @@ pub const POSTGRES_ROWID: &str = crate::rules::postgres::ROWID_COLUMN;
 /// Every statement creating a base or auth collection on PostgreSQL: its
 /// table, then its indexes.
 pub fn postgres_create_sql(collection: &Collection) -> Vec<String> {
+    let mut statements = vec![postgres_create_table_sql(collection)];
+    statements.extend(postgres_index_sql(collection));
+    statements
+}
+
+/// `CREATE INDEX` for each of a collection's indexes on PostgreSQL.
+pub fn postgres_index_sql(collection: &Collection) -> Vec<String> {
     let jsonb = |name: &str| {
         collection
             .field(name)
             .is_some_and(|f| postgres_column_def(f).starts_with("jsonb"))
     };
-    let mut statements = vec![postgres_create_table_sql(collection)];
-    statements.extend(
-        collection
-            .indexes
-            .iter()
-            .map(|def| def.to_postgres_sql(&collection.name, jsonb)),
-    );
-    statements
+    collection
+        .indexes
+        .iter()
+        .map(|def| def.to_postgres_sql(&collection.name, jsonb))
+        .collect()
 }
 
 /// `CREATE TABLE` for a base or auth collection on PostgreSQL.
@@ -88,7 +94,7 @@ pub fn postgres_create_table_sql(collection: &Collection) -> String {
     )
 }
 
-fn create_table_sql(table: &str, collection: &Collection) -> String {
+pub(super) fn create_table_sql(table: &str, collection: &Collection) -> String {
     let cols: Vec<String> = collection
         .fields
         .iter()

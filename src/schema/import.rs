@@ -12,13 +12,16 @@
 //! could not, and a failure anywhere leaves nothing changed. Views are
 //! handled last: the views being replaced or deleted are dropped first,
 //! tables are changed, then imported views are re-created against the new
-//! tables. The registry is reloaded once, after the commit.
+//! tables. The registry is reloaded once, after the commit. On PostgreSQL
+//! the same plan runs through `store::postgres`'s steps under the schema
+//! lock (`Steps` is the seam); migrations' `import_in` stays on SQLite.
 
 use super::collection::{Collection, CollectionInputError, CollectionType};
 use super::registry::{Registry, Snapshot};
-use super::store::{self, create_in, delete_in, load_all, load_snapshot, update_in};
+use super::store::{self, create_in, delete_in, load_all, load_snapshot, read_all, update_in};
 use super::{SchemaError, view};
-use crate::db::Db;
+use crate::db::{Conn, Db, LockKey};
+use crate::rules::Dialect;
 use crate::validation::{FieldError, ValidationErrors};
 use rusqlite::{Transaction, TransactionBehavior};
 use serde_json::{Map, Value};
@@ -42,6 +45,7 @@ pub enum ImportError {
 }
 
 /// One import entry resolved against the current schema.
+#[derive(Clone)]
 struct Planned {
     /// The stored definition this entry updates (None: a new collection).
     existing: Option<Collection>,
@@ -65,13 +69,27 @@ pub async fn import(
         )));
     }
     let plan = plan(&registry.snapshot(), items, delete_missing)?;
+    if db.dialect() == Dialect::Postgres {
+        let (generation, snapshot, deleted) = db
+            .write_conn(move |conn| {
+                conn.lock(LockKey::Schema)?;
+                let generation = store::postgres::next_generation();
+                let mut steps = PostgresSteps(conn);
+                let deleted = apply(&mut steps, plan.clone(), delete_missing)?;
+                let snapshot = check_final(&mut steps)?;
+                Ok::<_, ImportError>((generation, snapshot, deleted))
+            })
+            .await?;
+        registry.install(generation, snapshot);
+        return Ok(deleted);
+    }
     let (snapshot, deleted) = db
         .write(move |conn| {
             let tx = conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .map_err(SchemaError::from)?;
-            let deleted = apply(&tx, plan, delete_missing)?;
-            let snapshot = check_final(&tx)?;
+            let deleted = apply(&mut SqliteSteps(&tx), plan, delete_missing)?;
+            let snapshot = check_final(&mut SqliteSteps(&tx))?;
             tx.commit().map_err(SchemaError::from)?;
             Ok::<_, ImportError>((snapshot, deleted))
         })
@@ -97,8 +115,74 @@ pub fn import_in(
         )));
     }
     let plan = plan(&load_snapshot(tx)?, items, exact_fields)?;
-    apply(tx, plan, delete_missing)?;
-    check_final(tx)
+    let mut steps = SqliteSteps(tx);
+    apply(&mut steps, plan, delete_missing)?;
+    check_final(&mut steps)
+}
+
+/// The store's steps an import is made of, on one engine.
+trait Steps {
+    fn load_all(&mut self) -> Result<Vec<Collection>, SchemaError>;
+    fn create(&mut self, new: &Collection) -> Result<(), SchemaError>;
+    fn update(&mut self, old: &Collection, new: &Collection) -> Result<(), SchemaError>;
+    fn delete(&mut self, def: &Collection) -> Result<(), SchemaError>;
+    /// Sets a view's fields from its query against the tables as they are now.
+    fn infer_view(&mut self, c: &mut Collection) -> Result<(), SchemaError>;
+    /// The schema as the transaction now has it, compiled.
+    fn snapshot(&mut self) -> Result<Snapshot, SchemaError>;
+}
+
+struct SqliteSteps<'a, 'b>(&'a Transaction<'b>);
+
+impl Steps for SqliteSteps<'_, '_> {
+    fn load_all(&mut self) -> Result<Vec<Collection>, SchemaError> {
+        load_all(self.0)
+    }
+    fn create(&mut self, new: &Collection) -> Result<(), SchemaError> {
+        create_in(self.0, new)
+    }
+    fn update(&mut self, old: &Collection, new: &Collection) -> Result<(), SchemaError> {
+        update_in(self.0, &load_all(self.0)?, old, new)
+    }
+    fn delete(&mut self, def: &Collection) -> Result<(), SchemaError> {
+        delete_in(self.0, &load_all(self.0)?, def)
+    }
+    fn infer_view(&mut self, c: &mut Collection) -> Result<(), SchemaError> {
+        infer_view_in(self.0, c)
+    }
+    fn snapshot(&mut self) -> Result<Snapshot, SchemaError> {
+        load_snapshot(self.0)
+    }
+}
+
+struct PostgresSteps<'a, 'c>(&'a mut (dyn Conn + 'c));
+
+impl Steps for PostgresSteps<'_, '_> {
+    fn load_all(&mut self) -> Result<Vec<Collection>, SchemaError> {
+        read_all(self.0)
+    }
+    fn create(&mut self, new: &Collection) -> Result<(), SchemaError> {
+        store::postgres::create_in(self.0, new)
+    }
+    fn update(&mut self, _old: &Collection, new: &Collection) -> Result<(), SchemaError> {
+        let before = read_all(self.0)?;
+        store::postgres::update_in(self.0, &before, new)
+    }
+    fn delete(&mut self, def: &Collection) -> Result<(), SchemaError> {
+        let before = read_all(self.0)?;
+        store::postgres::delete_in(self.0, &before, def)
+    }
+    fn infer_view(&mut self, c: &mut Collection) -> Result<(), SchemaError> {
+        require_view_query(c)?;
+        let others: Vec<Collection> = read_all(self.0)?
+            .into_iter()
+            .filter(|o| o.id != c.id)
+            .collect();
+        store::postgres::infer_view(&others, c)
+    }
+    fn snapshot(&mut self) -> Result<Snapshot, SchemaError> {
+        Snapshot::build(read_all(self.0)?).map_err(SchemaError::Corrupt)
+    }
 }
 
 /// Deletes collection `id_or_name` inside a transaction the caller holds,
@@ -238,11 +322,11 @@ fn merge_fields(existing: &Collection, item: &mut Map<String, Value>, delete_mis
 /// then the other collections left out (with `deleteMissing`), then tables
 /// are created or updated, then the imported views are created.
 fn apply(
-    tx: &Transaction,
+    steps: &mut dyn Steps,
     plan: Vec<Planned>,
     delete_missing: bool,
 ) -> Result<Vec<String>, ImportError> {
-    let before = load_all(tx)?;
+    let before = steps.load_all()?;
     let imported: HashSet<&str> = plan.iter().map(|p| p.new.id.as_str()).collect();
     let left_out =
         |c: &&Collection| delete_missing && !c.system && !imported.contains(c.id.as_str());
@@ -260,7 +344,7 @@ fn apply(
         .collect();
     let mut deleted = Vec::new();
     for def in views.into_iter().chain(tables) {
-        delete_in(tx, &load_all(tx)?, def).map_err(|e| step_failed(def, e))?;
+        steps.delete(def).map_err(|e| step_failed(def, e))?;
         if !imported.contains(def.id.as_str()) {
             deleted.push(def.id.clone());
         }
@@ -270,14 +354,16 @@ fn apply(
         .partition(|p| p.new.kind == CollectionType::View);
     for p in tables {
         let result = match &p.existing {
-            Some(old) => update_in(tx, &load_all(tx)?, old, &p.new),
-            None => create_in(tx, &p.new),
+            Some(old) => steps.update(old, &p.new),
+            None => steps.create(&p.new),
         };
         result.map_err(|e| step_failed(&p.new, e))?;
     }
     for mut p in views {
-        infer_view_in(tx, &mut p.new).map_err(|e| step_failed(&p.new, e))?;
-        create_in(tx, &p.new).map_err(|e| step_failed(&p.new, e))?;
+        steps
+            .infer_view(&mut p.new)
+            .map_err(|e| step_failed(&p.new, e))?;
+        steps.create(&p.new).map_err(|e| step_failed(&p.new, e))?;
     }
     Ok(deleted)
 }
@@ -285,6 +371,16 @@ fn apply(
 /// Infers a view's fields from its query against the tables as they are
 /// inside the import's transaction.
 fn infer_view_in(tx: &Transaction, c: &mut Collection) -> Result<(), SchemaError> {
+    require_view_query(c)?;
+    let others: Vec<Collection> = load_all(tx)?.into_iter().filter(|o| o.id != c.id).collect();
+    let checked = view::check(tx, c.view_query(), &store::table_lookup(&others), &c.fields)
+        .map_err(|reason| store::invalid_view_query(&reason))?;
+    c.fields = checked.fields;
+    Ok(())
+}
+
+/// Refuses a view without a query.
+fn require_view_query(c: &Collection) -> Result<(), SchemaError> {
     if view::normalize(c.view_query()).is_empty() {
         let mut e = ValidationErrors::new();
         e.add(
@@ -293,17 +389,13 @@ fn infer_view_in(tx: &Transaction, c: &mut Collection) -> Result<(), SchemaError
         );
         return Err(SchemaError::Invalid(e));
     }
-    let others: Vec<Collection> = load_all(tx)?.into_iter().filter(|o| o.id != c.id).collect();
-    let checked = view::check(tx, c.view_query(), &store::table_lookup(&others), &c.fields)
-        .map_err(|reason| store::invalid_view_query(&reason))?;
-    c.fields = checked.fields;
     Ok(())
 }
 
 /// Compiles the schema as the import leaves it and checks what needs the
 /// other collections: relation targets and rules.
-fn check_final(tx: &Transaction) -> Result<Snapshot, ImportError> {
-    let snapshot = load_snapshot(tx)?;
+fn check_final(steps: &mut dyn Steps) -> Result<Snapshot, ImportError> {
+    let snapshot = steps.snapshot()?;
     for c in snapshot.all() {
         store::check_relations(c, &snapshot).map_err(|e| step_failed(c, e))?;
         super::collection::check_rules(c, &snapshot)

@@ -87,6 +87,8 @@ impl Snapshot {
 #[derive(Default, Clone)]
 pub struct Registry {
     current: Arc<RwLock<Arc<Snapshot>>>,
+    /// The generation of the installed snapshot (see [`Registry::install`]).
+    generation: Arc<std::sync::Mutex<u64>>,
 }
 
 impl Registry {
@@ -101,6 +103,20 @@ impl Registry {
     /// Finds a collection by id or name in the current snapshot.
     pub fn get(&self, id_or_name: &str) -> Option<Arc<CompiledCollection>> {
         self.snapshot().get(id_or_name)
+    }
+
+    /// Installs `snapshot` unless one of a later `generation` is already
+    /// installed: two schema changes committed in order may come back from
+    /// their database threads in either order.
+    pub fn install(&self, generation: u64, snapshot: Snapshot) {
+        let mut installed = match self.generation.lock() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        if generation > *installed {
+            *installed = generation;
+            self.replace(snapshot);
+        }
     }
 
     /// Installs a new snapshot.

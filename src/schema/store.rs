@@ -1,7 +1,9 @@
 //! Persistence of collection definitions in `_collections`, and the schema
 //! changes themselves: each create, update or delete writes the definition
 //! and alters the table in one `IMMEDIATE` transaction on the writer, then
-//! reloads the registry.
+//! reloads the registry. On PostgreSQL the same steps run through `Conn`
+//! under the schema lock (`store/postgres.rs`, DDL in `ddl/postgres.rs`);
+//! `import` has its PostgreSQL steps in `import.rs` over the same functions.
 
 use super::collection::{Collection, CollectionInputError, CollectionType, Rules};
 use super::field::{Field, FieldInputError, FieldKind};
@@ -15,6 +17,10 @@ use crate::validation::{FieldError, ValidationErrors};
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 use serde_json::Value;
 use std::sync::Arc;
+
+#[cfg(test)]
+mod backends;
+pub(super) mod postgres;
 
 /// Every collection definition in creation order (`rowid`, PostgreSQL's
 /// `_fb_rowid`).
@@ -138,7 +144,9 @@ pub fn load_snapshot(conn: &Connection) -> Result<Snapshot, SchemaError> {
     Snapshot::build(load_all(conn)?).map_err(SchemaError::Corrupt)
 }
 
-fn save(tx: &Transaction, c: &Collection) -> Result<(), SchemaError> {
+/// Stores a definition (insert, or update of an existing id), on either
+/// engine: mixed-case columns quoted, JSON columns fed JSON text.
+pub(super) fn save(conn: &mut dyn Conn, c: &Collection) -> Result<(), SchemaError> {
     let fields = Value::Array(c.fields.iter().map(Field::to_json).collect()).to_string();
     let indexes = Value::Array(
         c.indexes
@@ -148,16 +156,30 @@ fn save(tx: &Transaction, c: &Collection) -> Result<(), SchemaError> {
     )
     .to_string();
     let options = Value::Object(c.options.clone()).to_string();
-    tx.execute(
-        "INSERT INTO _collections (id, name, type, system, fields, indexes, listRule, viewRule, createRule, \
-         updateRule, deleteRule, options, created, updated) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14) \
+    let text = |s: &str| SqlValue::Text(s.to_owned());
+    let rule = |r: &Option<String>| r.as_deref().map_or(SqlValue::Null, text);
+    conn.execute(
+        "INSERT INTO _collections (id, name, type, system, fields, indexes, \"listRule\", \"viewRule\", \"createRule\", \
+         \"updateRule\", \"deleteRule\", options, created, updated) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14) \
          ON CONFLICT(id) DO UPDATE SET name = excluded.name, fields = excluded.fields, indexes = excluded.indexes, \
-         listRule = excluded.listRule, viewRule = excluded.viewRule, createRule = excluded.createRule, \
-         updateRule = excluded.updateRule, deleteRule = excluded.deleteRule, options = excluded.options, updated = excluded.updated",
-        params![
-            c.id, c.name.as_str(), c.kind.as_str(), c.system, fields, indexes,
-            c.rules.list, c.rules.view, c.rules.create, c.rules.update, c.rules.delete,
-            options, c.created, c.updated
+         \"listRule\" = excluded.\"listRule\", \"viewRule\" = excluded.\"viewRule\", \"createRule\" = excluded.\"createRule\", \
+         \"updateRule\" = excluded.\"updateRule\", \"deleteRule\" = excluded.\"deleteRule\", options = excluded.options, \
+         updated = excluded.updated",
+        &[
+            text(&c.id),
+            text(c.name.as_str()),
+            text(c.kind.as_str()),
+            SqlValue::Integer(i64::from(c.system)),
+            SqlValue::Text(fields),
+            SqlValue::Text(indexes),
+            rule(&c.rules.list),
+            rule(&c.rules.view),
+            rule(&c.rules.create),
+            rule(&c.rules.update),
+            rule(&c.rules.delete),
+            SqlValue::Text(options),
+            text(&c.created),
+            text(&c.updated),
         ],
     )?;
     Ok(())
@@ -231,13 +253,18 @@ fn ensure_free_index_names(
 /// A DDL statement built from a validated definition failed anyway (a clash
 /// SQLite knows about and we did not foresee): report it as a 400, not a 500.
 fn ddl_failed(e: rusqlite::Error) -> SchemaError {
-    tracing::warn!(error = %e, "schema change refused by SQLite");
+    schema_refused("SQLite", &e.to_string())
+}
+
+/// The 400 for a DDL statement `engine` refused, with its reason.
+fn schema_refused(engine: &str, reason: &str) -> SchemaError {
+    tracing::warn!(error = %reason, "schema change refused by {engine}");
     let mut errors = ValidationErrors::new();
     errors.add(
         "fields",
         FieldError::new(
             "validation_invalid_schema",
-            format!("The schema change could not be applied: {e}."),
+            format!("The schema change could not be applied: {reason}."),
         ),
     );
     SchemaError::Invalid(errors)
@@ -291,6 +318,13 @@ pub async fn create(
     collection.created = now.clone();
     collection.updated = now;
     let id = collection.id.clone();
+    if db.dialect() == Dialect::Postgres {
+        let snapshot = postgres::commit(db, registry, move |conn, _| {
+            postgres::create_in(conn, &collection)
+        })
+        .await?;
+        return saved(&snapshot, &id);
+    }
     let snapshot = commit_change(db, registry, move |tx| create_in(tx, &collection)).await?;
     saved(&snapshot, &id)
 }
@@ -315,7 +349,7 @@ pub(super) fn create_in(tx: &Transaction, collection: &Collection) -> Result<(),
         return Err(SchemaError::Invalid(e));
     }
     ensure_free_index_names(tx, collection, None)?;
-    save(tx, collection)?;
+    save(&mut SqliteConn(tx), collection)?;
     ddl::create(tx, collection).map_err(|e| view_or_ddl_failed(collection, e))?;
     Ok(())
 }
@@ -338,6 +372,13 @@ pub async fn update(
     super::collection::check_rules(&new, &registry.snapshot()).map_err(SchemaError::Invalid)?;
     new.updated = crate::clock::now();
     let id = new.id.clone();
+    if db.dialect() == Dialect::Postgres {
+        let snapshot = postgres::commit(db, registry, move |conn, before| {
+            postgres::update_in(conn, before, &new)
+        })
+        .await?;
+        return saved(&snapshot, &id);
+    }
     let before = defs_of(&registry.snapshot());
     let snapshot =
         commit_change(db, registry, move |tx| update_in(tx, &before, &old, &new)).await?;
@@ -356,7 +397,7 @@ pub(super) fn update_in(
     ensure_unique_name(tx, new)?;
     ensure_free_index_names(tx, new, Some(old.name.as_str()))?;
     let views = drop_other_views(tx, before, &new.id)?;
-    save(tx, new)?;
+    save(&mut SqliteConn(tx), new)?;
     ddl::alter(tx, old, new).map_err(|e| view_or_ddl_failed(new, e))?;
     recreate_views(tx, before, Some(new), &new.id, views, false)?;
     Ok(())
@@ -393,6 +434,9 @@ pub async fn validate(
     let before = defs_of(&registry.snapshot());
     check_relations(&new, &registry.snapshot())?;
     super::collection::check_rules(&new, &registry.snapshot()).map_err(SchemaError::Invalid)?;
+    if db.dialect() == Dialect::Postgres {
+        return postgres::validate(db, old.is_some(), new).await;
+    }
     db.write(move |conn| {
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         // The very steps a create or update runs (a taken name included).
@@ -432,6 +476,13 @@ pub async fn delete(
         return Err(SchemaError::Referenced(referrer.name.to_string()));
     }
     let def = collection.def.clone();
+    if db.dialect() == Dialect::Postgres {
+        postgres::commit(db, registry, move |conn, before| {
+            postgres::delete_in(conn, before, &def)
+        })
+        .await?;
+        return Ok(());
+    }
     let before = defs_of(&snapshot);
     commit_change(db, registry, move |tx| delete_in(tx, &before, &def)).await?;
     Ok(())
@@ -492,6 +543,9 @@ async fn check_view_query(
     registry: &Registry,
     collection: &Collection,
 ) -> Result<Result<Vec<Field>, String>, SchemaError> {
+    if db.dialect() == Dialect::Postgres {
+        return postgres::check_view_query(registry, collection).await;
+    }
     let query = collection.view_query().to_owned();
     let snapshot = registry.snapshot();
     let previous = collection.fields.clone();
@@ -622,7 +676,7 @@ fn recreate_views(
             .map_err(&broken)?;
         if checked.fields != v.fields {
             v.fields = checked.fields;
-            save(tx, &v)?;
+            save(&mut SqliteConn(tx), &v)?;
         }
         ddl::create(tx, &v).map_err(|e| broken(e.to_string()))?;
         if let Some(slot) = collections.iter_mut().find(|c| c.id == v.id) {
