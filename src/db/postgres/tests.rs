@@ -194,10 +194,12 @@ fn a_deadlock_is_rolled_back_and_run_again() {
         two.expect("second writer");
         let stats = db.stats();
         assert!(stats.deadlocks >= 1 && stats.retries >= 1, "{stats:?}");
+        // Each retry is one more run of one closure (a busy server may pick
+        // a victim twice); the sum below shows each ran to the end once.
         assert_eq!(
-            attempts.load(Ordering::Relaxed),
-            3,
-            "two attempts and one re-run"
+            u64::from(attempts.load(Ordering::Relaxed)),
+            2 + stats.retries,
+            "two first attempts plus one run per retry: {stats:?}"
         );
         let total = db
             .read(|c: &mut dyn Conn| c.first_row("SELECT sum(n) FROM t", &[]))
