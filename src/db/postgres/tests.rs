@@ -278,18 +278,24 @@ fn a_lock_key_makes_the_second_transaction_wait_for_the_first() {
     block_on(async {
         let hold = std::time::Duration::from_millis(300);
         let started = std::time::Instant::now();
+        // The first says when it holds the lock; only then does the second ask.
+        let (holding, held) = tokio::sync::oneshot::channel::<()>();
+        let mut holding = Some(holding);
         let first = {
             let db = db.clone();
             tokio::spawn(async move {
                 db.write(move |c: &mut dyn Conn| {
                     c.lock(crate::db::LockKey::Settings)?;
+                    if let Some(tx) = holding.take() {
+                        let _ = tx.send(());
+                    }
                     std::thread::sleep(hold);
                     Ok::<_, DbError>(started.elapsed())
                 })
                 .await
             })
         };
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        held.await.expect("the first holds the lock");
         let second = db
             .write(move |c: &mut dyn Conn| {
                 c.lock(crate::db::LockKey::Settings)?;
