@@ -108,6 +108,10 @@ pub async fn expand(
         // Nothing resolvable: PocketBase answers without an `expand` key.
         return Ok(records);
     }
+    if db.dialect() == crate::rules::Dialect::Postgres {
+        // Refused rather than answered without the relations.
+        return Err(RecordError::NotYetOnPostgres("expand"));
+    }
     db.read(move |conn| {
         let caller = Caller {
             context: "expand",

@@ -7,6 +7,8 @@ mod access;
 mod after_commit;
 mod aggregate;
 mod auth_records;
+#[cfg(test)]
+mod backends;
 mod broadcast;
 mod expand;
 mod files;
@@ -16,6 +18,7 @@ mod json_escape;
 mod list;
 mod list_json;
 mod marks;
+mod on_postgres;
 mod read;
 mod refs;
 mod scope;
@@ -97,6 +100,9 @@ pub enum RecordError {
         message: String,
         data: serde_json::Value,
     },
+    /// A feature that is not available on PostgreSQL yet (named).
+    #[error("{0} is not available on PostgreSQL yet")]
+    NotYetOnPostgres(&'static str),
     /// A hook's write session was rolled back (it failed or ran out of time).
     #[error("the hook's write transaction was rolled back")]
     Aborted,

@@ -248,6 +248,9 @@ pub async fn view(
     caller: Caller,
     id: String,
 ) -> Result<Value, RecordError> {
+    if db.dialect() == crate::rules::Dialect::Postgres {
+        return super::on_postgres::view(db, snapshot, collection, caller, id).await;
+    }
     let access = access::resolve(&snapshot, &collection.rules.view, &caller, &collection)?;
     db.read(move |conn| {
         let values = load(conn, &collection, &id, &access)?.ok_or(RecordError::NotFound)?;
