@@ -73,6 +73,20 @@ fn collections() -> Vec<Value> {
     ]
 }
 
+/// A post's id, title, views, score, published literal, meta, tags, owner
+/// and editors.
+type Post<'a> = (
+    &'a str,
+    &'a str,
+    SqlValue,
+    SqlValue,
+    &'a str,
+    Option<&'a str>,
+    &'a str,
+    &'a str,
+    &'a str,
+);
+
 /// The rows of both engines, written with raw SQL (record writes are not
 /// ported yet). Booleans as literals, which both engines read.
 fn write_rows(c: &mut dyn Conn) -> Result<(), DbError> {
@@ -109,17 +123,7 @@ fn write_rows(c: &mut dyn Conn) -> Result<(), DbError> {
             &[t(id), t(email), t(name), t(&format!("key{id}"))],
         )?;
     }
-    let posts: [(
-        &str,
-        &str,
-        SqlValue,
-        SqlValue,
-        &str,
-        Option<&str>,
-        &str,
-        &str,
-        &str,
-    ); 6] = [
+    let posts: [Post; 6] = [
         (
             "p1",
             "first post",
