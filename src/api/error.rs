@@ -203,9 +203,6 @@ impl From<RecordError> for ApiError {
                 "Failed to delete record. Make sure that the record is not part of a required relation reference.",
             ),
             RecordError::Unsupported => ApiError::bad_request("Unsupported collection type."),
-            RecordError::NotYetOnPostgres(what) => ApiError::bad_request(format!(
-                "{what} is not available on PostgreSQL yet (SQLite only for now)."
-            )),
             RecordError::ViewTruncate => ApiError::bad_request(
                 "View collections cannot be truncated since they don't store their own records.",
             ),

@@ -100,9 +100,6 @@ pub enum RecordError {
         message: String,
         data: serde_json::Value,
     },
-    /// A feature that is not available on PostgreSQL yet (named).
-    #[error("{0} is not available on PostgreSQL yet")]
-    NotYetOnPostgres(&'static str),
     /// A hook's write session was rolled back (it failed or ran out of time).
     #[error("the hook's write transaction was rolled back")]
     Aborted,

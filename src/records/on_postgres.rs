@@ -4,7 +4,7 @@
 //! plain values, converted by the same `from_sql` as SQLite's cells and
 //! shown through `read::serialize`. SQLite's faster paths (the direct JSON
 //! writer, the count memo, the rowid sort) stay SQLite-only. Full-text
-//! search and expansion are refused with a 400 (not yet ported).
+//! search is refused with a 400 (not yet ported).
 
 use super::RecordError;
 use super::access::{self, Access, Caller};
@@ -129,6 +129,32 @@ pub(super) async fn list(
         Ok(ListPage::new(&query, total, items))
     })
     .await
+}
+
+/// The rows of `sql` (with `?` placeholders) on `target` as `caller` sees
+/// them (expansion's related records).
+pub(super) fn records(
+    conn: &mut dyn Conn,
+    target: &CompiledCollection,
+    caller: &Caller,
+    sql: &str,
+    params: &[SqlValue],
+) -> Result<Vec<Map<String, Value>>, RecordError> {
+    let query = SqlFragment {
+        sql: sql.to_owned(),
+        params: params.to_vec(),
+    };
+    let sql = rules::postgres::numbered(&query);
+    Ok(conn
+        .rows(&sql, params)?
+        .into_iter()
+        .filter_map(
+            |row| match serialize(target, &values(target, row), caller) {
+                Value::Object(m) => Some(m),
+                _ => None,
+            },
+        )
+        .collect())
 }
 
 /// The `ORDER BY`: the requested sort, then insertion order (SQLite's rowid
