@@ -7,7 +7,8 @@
 //! relations and back-relations.
 
 use super::{
-    Caller, ExpandTree, ListQuery, RecordError, expand, list, list_json, list_searched, view,
+    Caller, ExpandTree, ListQuery, RecordError, expand, list, list_json, list_searched,
+    matches_rule, view, view_as_owner,
 };
 use crate::config::DatabaseConfig;
 use crate::db::{Conn, Db, DbError};
@@ -402,6 +403,21 @@ impl Engine {
         outcome(items.map(Value::Array), &format!("expand {name} {paths}"))
     }
 
+    /// Whether record `id` passes `rule` for `caller` (an MFA rule, say).
+    async fn matches(&self, name: &str, caller: &Caller, id: &str, rule: &str) -> Value {
+        let collection = self.snapshot.get(name).expect("collection");
+        let matched = matches_rule(
+            &self.db,
+            self.snapshot.clone(),
+            collection,
+            caller.clone(),
+            id.into(),
+            rule.into(),
+        )
+        .await;
+        outcome(matched.map(Value::Bool), &format!("{name}/{id} {rule}"))
+    }
+
     async fn view(&self, name: &str, caller: &Caller, id: &str) -> Value {
         let collection = self.snapshot.get(name).expect("collection");
         let record = view(
@@ -455,6 +471,21 @@ impl Engine {
             ] {
                 let label = format!("{who} expand {name} {paths}");
                 out.push((label, self.expanded(name, &caller, sort, paths).await));
+            }
+            for (name, id, rule) in [
+                ("posts", "p2", "owner = @request.auth.id"),
+                ("posts", "p3", "editors.verified ?= true && views > 10"),
+                ("users", "u2bbbbbbbbbbbbb", "verified = false"),
+                ("posts", "p1", "title = 'a' ||"),
+            ] {
+                let label = format!("{who} rule {name}/{id} {rule:?}");
+                out.push((label, self.matches(name, &caller, id, rule).await));
+            }
+            for id in ["u1aaaaaaaaaaaaa", "u2bbbbbbbbbbbbb", "nosuchuser00000"] {
+                let label = format!("{who} as owner users/{id}");
+                let users = self.snapshot.get("users").expect("users");
+                let record = view_as_owner(&self.db, users, caller.clone(), id.into()).await;
+                out.push((label.clone(), outcome(record, &label)));
             }
             for (name, id) in [
                 ("posts", "p1"),
@@ -576,6 +607,21 @@ fn views_and_lists_answer_the_same_on_both_engines() {
         guest[0]["expand"].get("post").is_none(),
         "the posts' view rule hides them from guests: {guest}"
     );
+    let owner_rule = r#"rule posts/p2 "owner = @request.auth.id""#;
+    assert_eq!(answer(&format!("alice {owner_rule}")), json!(true));
+    assert_eq!(answer(&format!("bob {owner_rule}")), json!(false));
+    assert_eq!(
+        answer("bob as owner users/u2bbbbbbbbbbbbb")["email"],
+        "bob@example.com",
+        "bob sees his own email"
+    );
+    assert!(
+        answer("alice as owner users/u2bbbbbbbbbbbbb")
+            .get("email")
+            .is_none(),
+        "bob's email is not visible to alice"
+    );
+    assert_eq!(answer("bob as owner users/nosuchuser00000")["status"], 404);
     let Some(base) = server() else { return };
     let schema = PgSchema::open(&base);
     let url = schema.url(&base);

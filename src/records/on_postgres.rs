@@ -44,10 +44,23 @@ pub(super) async fn view(
         &collection,
         Dialect::Postgres,
     )?;
+    let values = load(db, collection.clone(), id, access)
+        .await?
+        .ok_or(RecordError::NotFound)?;
+    Ok(serialize(&collection, &values, &caller))
+}
+
+/// Record `id`'s field values if it exists and passes `access`.
+pub(super) async fn load(
+    db: &Db,
+    collection: Arc<CompiledCollection>,
+    id: String,
+    access: Access,
+) -> Result<Option<Map<String, Value>>, RecordError> {
     // PostgreSQL text cannot hold NUL, so no stored id has one: not found,
     // rather than an error binding it.
     if id.contains('\0') {
-        return Err(RecordError::NotFound);
+        return Ok(None);
     }
     let mut query = SqlFragment {
         sql: collection.select_by_id_sql.clone(),
@@ -59,10 +72,8 @@ pub(super) async fn view(
     }
     let sql = rules::postgres::numbered(&query);
     db.read_conn(move |conn: &mut dyn Conn| {
-        let row = conn
-            .first_row(&sql, &query.params)?
-            .ok_or(RecordError::NotFound)?;
-        Ok(serialize(&collection, &values(&collection, row), &caller))
+        let row = conn.first_row(&sql, &query.params)?;
+        Ok(row.map(|row| values(&collection, row)))
     })
     .await
 }
