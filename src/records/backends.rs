@@ -450,6 +450,18 @@ impl Engine {
                     }
                 }
             }
+            let long = format!("title = '{}'", "x".repeat(10_000));
+            let deep = format!("{}views > 1{}", "(".repeat(64), ")".repeat(64));
+            let wide = vec!["views != 3"; 300].join(" && ");
+            for (filter, why) in [
+                (long, "past the size limit"),
+                (deep, "nested"),
+                (wide, "wide"),
+            ] {
+                let params = [("filter", filter.as_str()), ("perPage", "100000")];
+                let label = format!("{who} posts {why} filter");
+                out.push((label, self.list("posts", &caller, &params).await));
+            }
             for name in ["users", "notes", "comments", "post_stats"] {
                 for (filter, sort) in [("", "id"), ("id != 'x'", "-id"), ("email ~ 'example'", "")]
                 {
@@ -607,6 +619,13 @@ fn views_and_lists_answer_the_same_on_both_engines() {
         guest[0]["expand"].get("post").is_none(),
         "the posts' view rule hides them from guests: {guest}"
     );
+    for who in ["guest", "superuser"] {
+        assert_eq!(
+            status(&format!("{who} posts past the size limit filter")),
+            400,
+            "a filter past MAX_FILTER_BYTES"
+        );
+    }
     let owner_rule = r#"rule posts/p2 "owner = @request.auth.id""#;
     assert_eq!(answer(&format!("alice {owner_rule}")), json!(true));
     assert_eq!(answer(&format!("bob {owner_rule}")), json!(false));
