@@ -5,7 +5,7 @@
 //! it may change other records' email, verified state and password.
 
 use super::RecordError;
-use crate::rules::{self, SqlFragment};
+use crate::rules::{self, Dialect, SqlFragment};
 use crate::schema::{Collection, CollectionType, CompiledCollection, FieldScope, Snapshot, Trust};
 use serde_json::{Map, Value};
 use std::cell::Cell;
@@ -65,6 +65,17 @@ pub fn resolve(
     caller: &Caller,
     collection: &Collection,
 ) -> Result<Access, RecordError> {
+    resolve_in(snapshot, rule, caller, collection, Dialect::Sqlite)
+}
+
+/// [`resolve`] with the condition written in `dialect`'s SQL.
+pub fn resolve_in(
+    snapshot: &Snapshot,
+    rule: &Option<String>,
+    caller: &Caller,
+    collection: &Collection,
+    dialect: Dialect,
+) -> Result<Access, RecordError> {
     if caller.superuser {
         return Ok(Access::All);
     }
@@ -78,7 +89,8 @@ pub fn resolve(
     let aliases = Cell::new(0);
     // Rules were written by superusers: evaluated as written (hidden fields,
     // emails and related rows whatever the related collection's own rules).
-    let scope = FieldScope::new(snapshot, collection, Trust::Full, caller, &aliases);
+    let scope =
+        FieldScope::new(snapshot, collection, Trust::Full, caller, &aliases).in_dialect(dialect);
     Ok(Access::Filter(rules::compile(&expr, &scope)?))
 }
 

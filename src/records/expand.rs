@@ -9,9 +9,9 @@
 use super::RecordError;
 use super::access::{self, Access, Caller};
 use super::read::{Bind, row_record};
-use crate::db::{Db, ident};
-use crate::rules::SqlValue;
-use crate::schema::{Collection, CompiledCollection, FieldKind, Snapshot};
+use crate::db::{Conn, Db, ident};
+use crate::rules::{Dialect, SqlValue};
+use crate::schema::{Collection, CollectionType, CompiledCollection, FieldKind, Snapshot};
 use rusqlite::Connection;
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
@@ -108,7 +108,7 @@ pub async fn expand(
         // Nothing resolvable: PocketBase answers without an `expand` key.
         return Ok(records);
     }
-    db.read(move |conn| {
+    let run = move |rows: &mut dyn Rows| {
         let caller = Caller {
             context: "expand",
             ..caller
@@ -120,14 +120,82 @@ pub async fn expand(
                 _ => Map::new(),
             })
             .collect();
-        expand_level(conn, &snapshot, &collection, &caller, &mut maps, &tree)?;
+        expand_level(rows, &snapshot, &collection, &caller, &mut maps, &tree)?;
         Ok(maps.into_iter().map(Value::Object).collect())
-    })
-    .await
+    };
+    match db.dialect() {
+        Dialect::Sqlite => db.read(move |conn| run(&mut SqliteRows(conn))).await,
+        Dialect::Postgres => {
+            db.read_conn(move |conn: &mut dyn Conn| run(&mut PgRows(conn)))
+                .await
+        }
+    }
+}
+
+/// Runs a related-records query on one engine and shows each row as
+/// `caller` may see it.
+trait Rows {
+    fn dialect(&self) -> Dialect;
+    /// The rows `sql` (the target's `select_sql` and a condition) selects.
+    fn records(
+        &mut self,
+        target: &CompiledCollection,
+        caller: &Caller,
+        sql: &str,
+        params: &[SqlValue],
+    ) -> Result<Vec<Map<String, Value>>, RecordError>;
+}
+
+/// SQLite: each row straight into the caller's view.
+struct SqliteRows<'a>(&'a Connection);
+
+impl Rows for SqliteRows<'_> {
+    fn dialect(&self) -> Dialect {
+        Dialect::Sqlite
+    }
+
+    fn records(
+        &mut self,
+        target: &CompiledCollection,
+        caller: &Caller,
+        sql: &str,
+        params: &[SqlValue],
+    ) -> Result<Vec<Map<String, Value>>, RecordError> {
+        let mut stmt = self.0.prepare_cached(sql)?;
+        let rows = stmt.query_map(rusqlite::params_from_iter(params.iter().map(Bind)), |r| {
+            row_record(target, r, caller)
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            if let Value::Object(m) = row? {
+                out.push(m);
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// PostgreSQL: the plain value path (see `on_postgres`).
+struct PgRows<'a>(&'a mut dyn Conn);
+
+impl Rows for PgRows<'_> {
+    fn dialect(&self) -> Dialect {
+        Dialect::Postgres
+    }
+
+    fn records(
+        &mut self,
+        target: &CompiledCollection,
+        caller: &Caller,
+        sql: &str,
+        params: &[SqlValue],
+    ) -> Result<Vec<Map<String, Value>>, RecordError> {
+        super::on_postgres::records(self.0, target, caller, sql, params)
+    }
 }
 
 fn expand_level(
-    conn: &Connection,
+    conn: &mut dyn Rows,
     snapshot: &Snapshot,
     collection: &Collection,
     caller: &Caller,
@@ -267,13 +335,14 @@ enum Lookup<'a> {
 
 /// Reads related records visible to `caller` under `target`'s view rule.
 fn fetch(
-    conn: &Connection,
+    conn: &mut dyn Rows,
     snapshot: &Snapshot,
     target: &CompiledCollection,
     caller: &Caller,
     lookup: Lookup<'_>,
 ) -> Result<Vec<Map<String, Value>>, RecordError> {
-    let access = match access::resolve(snapshot, &target.rules.view, caller, target) {
+    let dialect = conn.dialect();
+    let access = match access::resolve_in(snapshot, &target.rules.view, caller, target, dialect) {
         Ok(access) => access,
         Err(RecordError::SuperusersOnly) => return Ok(Vec::new()),
         Err(e) => return Err(e),
@@ -291,10 +360,12 @@ fn fetch(
         }
         Lookup::Back { field, id } => {
             let col = format!("{table}.{}", ident(field.name.as_str()));
-            let cond = if field.is_multi() {
-                format!("EXISTS (SELECT 1 FROM json_each({col}) WHERE json_each.value = ?)")
-            } else {
-                format!("{col} = ?")
+            let cond = match (field.is_multi(), dialect) {
+                (true, Dialect::Sqlite) => {
+                    format!("EXISTS (SELECT 1 FROM json_each({col}) WHERE json_each.value = ?)")
+                }
+                (true, Dialect::Postgres) => format!("jsonb_exists(fb_array({col}), ?)"),
+                (false, _) => format!("{col} = ?"),
             };
             (
                 format!("{} WHERE {cond}", target.select_sql),
@@ -306,16 +377,10 @@ fn fetch(
         sql.push_str(&format!(" AND ({})", rule.sql));
         params.extend(rule.params);
     }
-    sql.push_str(&format!(" LIMIT {MAX_BACK_RELATION_RECORDS}"));
-    let mut stmt = conn.prepare_cached(&sql)?;
-    let rows = stmt.query_map(rusqlite::params_from_iter(params.iter().map(Bind)), |r| {
-        row_record(target, r, caller)
-    })?;
-    let mut out = Vec::new();
-    for row in rows {
-        if let Value::Object(m) = row? {
-            out.push(m);
-        }
+    if dialect == Dialect::Postgres && target.kind != CollectionType::View {
+        // The insertion order SQLite's scan gives a back-relation's records.
+        sql.push_str(&format!(" ORDER BY {table}._fb_rowid"));
     }
-    Ok(out)
+    sql.push_str(&format!(" LIMIT {MAX_BACK_RELATION_RECORDS}"));
+    conn.records(target, caller, &sql, &params)
 }

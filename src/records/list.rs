@@ -9,7 +9,7 @@ use super::read::Bind;
 use super::searched::{Searched, search_error, searched, split_rank};
 use super::{DEFAULT_PER_PAGE, MAX_PER_PAGE, RecordError};
 use crate::db::Db;
-use crate::rules::{self, SqlValue};
+use crate::rules::{self, Dialect, SqlValue};
 use crate::schema::{CollectionType, CompiledCollection, FieldScope, Snapshot, Trust};
 use serde_json::{Map, Value};
 use std::cell::Cell;
@@ -153,6 +153,9 @@ pub async fn list_with_params(
     query: ListQuery,
     bound: &Map<String, Value>,
 ) -> Result<ListPage, RecordError> {
+    if db.dialect() == Dialect::Postgres {
+        return super::on_postgres::list(db, snapshot, collection, caller, query, bound).await;
+    }
     list_inner(db, snapshot, collection, caller, query, bound, "").await
 }
 
@@ -165,6 +168,10 @@ pub async fn list_searched(
     query: ListQuery,
     search: &str,
 ) -> Result<ListPage, RecordError> {
+    if db.dialect() == Dialect::Postgres {
+        super::on_postgres::refuse_search(search)?;
+        return list_with_params(db, snapshot, collection, caller, query, &Map::new()).await;
+    }
     list_inner(db, snapshot, collection, caller, query, &Map::new(), search).await
 }
 
@@ -179,6 +186,17 @@ pub async fn list_json(
     query: ListQuery,
     search: &str,
 ) -> Result<ListPage<JsonItems>, RecordError> {
+    if db.dialect() == Dialect::Postgres {
+        // The direct writer reads SQLite rows; PostgreSQL takes the value path.
+        let page = list_searched(db, snapshot, collection, caller, query, search).await?;
+        return Ok(ListPage {
+            page: page.page,
+            per_page: page.per_page,
+            total_items: page.total_items,
+            total_pages: page.total_pages,
+            items: JsonItems::from_values(&page.items),
+        });
+    }
     list_inner(db, snapshot, collection, caller, query, &Map::new(), search).await
 }
 
@@ -211,8 +229,45 @@ pub(super) fn select<T>(
     search: Option<&Searched>,
     with_scope: impl FnOnce(&FieldScope) -> Result<T, RecordError>,
 ) -> Result<(Selection, T), RecordError> {
+    let request = Request {
+        caller,
+        filter,
+        bound,
+        dialect: Dialect::Sqlite,
+    };
+    select_in(snapshot, collection, &request, search, with_scope)
+}
+
+/// Who asks for which rows of a list, and in which engine's SQL.
+pub(super) struct Request<'a> {
+    pub caller: &'a Caller,
+    pub filter: &'a str,
+    pub bound: &'a Map<String, Value>,
+    pub dialect: Dialect,
+}
+
+/// [`select`] in the SQL of `request.dialect`.
+pub(super) fn select_in<T>(
+    snapshot: &Snapshot,
+    collection: &CompiledCollection,
+    request: &Request<'_>,
+    search: Option<&Searched>,
+    with_scope: impl FnOnce(&FieldScope) -> Result<T, RecordError>,
+) -> Result<(Selection, T), RecordError> {
+    let Request {
+        caller,
+        filter,
+        bound,
+        dialect,
+    } = *request;
     guard_request_macros(caller, filter)?;
-    let access = access::resolve(snapshot, &collection.rules.list, caller, collection)?;
+    let access = access::resolve_in(
+        snapshot,
+        &collection.rules.list,
+        caller,
+        collection,
+        dialect,
+    )?;
     let aliases = Cell::new(0);
     let scope = FieldScope::new(
         snapshot,
@@ -220,7 +275,8 @@ pub(super) fn select<T>(
         Trust::of_query_by(caller.superuser),
         caller,
         &aliases,
-    );
+    )
+    .in_dialect(dialect);
     let mut conditions: Vec<String> = Vec::new();
     let mut params: Vec<SqlValue> = Vec::new();
     if !filter.trim().is_empty() {

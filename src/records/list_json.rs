@@ -79,6 +79,24 @@ impl JsonItems {
         self.buf
     }
 
+    /// Items already read as values (PostgreSQL's path), serialised as the
+    /// rows would have been.
+    pub(crate) fn from_values(items: &[Value]) -> Self {
+        let mut buf = OPENING.to_vec();
+        for (n, item) in items.iter().enumerate() {
+            if n > 0 {
+                buf.push(b',');
+            }
+            write_json(&mut buf, item);
+        }
+        Self {
+            buf,
+            rows: items.len(),
+            layout: Vec::new(),
+            auth: false,
+        }
+    }
+
     fn write_row(
         &mut self,
         collection: &CompiledCollection,

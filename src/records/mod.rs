@@ -7,6 +7,8 @@ mod access;
 mod after_commit;
 mod aggregate;
 mod auth_records;
+#[cfg(test)]
+mod backends;
 mod broadcast;
 mod expand;
 mod files;
@@ -16,6 +18,7 @@ mod json_escape;
 mod list;
 mod list_json;
 mod marks;
+mod on_postgres;
 mod read;
 mod refs;
 mod scope;

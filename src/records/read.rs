@@ -248,6 +248,9 @@ pub async fn view(
     caller: Caller,
     id: String,
 ) -> Result<Value, RecordError> {
+    if db.dialect() == crate::rules::Dialect::Postgres {
+        return super::on_postgres::view(db, snapshot, collection, caller, id).await;
+    }
     let access = access::resolve(&snapshot, &collection.rules.view, &caller, &collection)?;
     db.read(move |conn| {
         let values = load(conn, &collection, &id, &access)?.ok_or(RecordError::NotFound)?;
@@ -371,6 +374,12 @@ pub async fn view_as_owner(
     caller: Caller,
     id: String,
 ) -> Result<Value, RecordError> {
+    if db.dialect() == crate::rules::Dialect::Postgres {
+        let values = super::on_postgres::load(db, collection.clone(), id, Access::All)
+            .await?
+            .ok_or(RecordError::NotFound)?;
+        return Ok(serialize(&collection, &values, &caller));
+    }
     db.read(move |conn| {
         let values = load(conn, &collection, &id, &Access::All)?.ok_or(RecordError::NotFound)?;
         Ok(serialize(&collection, &values, &caller))
@@ -387,6 +396,18 @@ pub async fn matches_rule(
     id: String,
     rule: String,
 ) -> Result<bool, RecordError> {
+    if db.dialect() == crate::rules::Dialect::Postgres {
+        let access = access::resolve_in(
+            &snapshot,
+            &Some(rule),
+            &caller,
+            &collection,
+            crate::rules::Dialect::Postgres,
+        )?;
+        return Ok(super::on_postgres::load(db, collection, id, access)
+            .await?
+            .is_some());
+    }
     let access = access::resolve(&snapshot, &Some(rule), &caller, &collection)?;
     db.read(move |conn| Ok(load(conn, &collection, &id, &access)?.is_some()))
         .await

@@ -796,6 +796,9 @@ impl Scope for FieldScope<'_> {
             };
             rows.from = if rows.from.is_empty() {
                 each_from
+            } else if self.postgres() {
+                // PostgreSQL's JOIN needs its ON (SQLite's may go without).
+                format!("{} JOIN {each_from} ON TRUE", rows.from)
             } else {
                 format!("{} JOIN {each_from}", rows.from)
             };
