@@ -73,7 +73,7 @@ pub async fn import(
         let (generation, snapshot, deleted) = db
             .write_conn(move |conn| {
                 conn.lock(LockKey::Schema)?;
-                let generation = store::postgres::next_generation();
+                let generation = super::registry::next_generation();
                 let mut steps = PostgresSteps(conn);
                 let deleted = apply(&mut steps, plan.clone(), delete_missing)?;
                 let snapshot = check_final(&mut steps)?;
@@ -83,7 +83,7 @@ pub async fn import(
         registry.install(generation, snapshot);
         return Ok(deleted);
     }
-    let (snapshot, deleted) = db
+    let (generation, snapshot, deleted) = db
         .write(move |conn| {
             let tx = conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -91,10 +91,11 @@ pub async fn import(
             let deleted = apply(&mut SqliteSteps(&tx), plan, delete_missing)?;
             let snapshot = check_final(&mut SqliteSteps(&tx))?;
             tx.commit().map_err(SchemaError::from)?;
-            Ok::<_, ImportError>((snapshot, deleted))
+            // On the one writer thread: generations follow commits.
+            Ok::<_, ImportError>((super::registry::next_generation(), snapshot, deleted))
         })
         .await?;
-    registry.replace(snapshot);
+    registry.install(generation, snapshot);
     Ok(deleted)
 }
 

@@ -83,6 +83,16 @@ impl Snapshot {
     }
 }
 
+/// Counts the schema changes of this process in commit order.
+static GENERATION: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// The generation of a schema change, taken where changes are serialised
+/// (on SQLite's writer thread, or under PostgreSQL's schema lock), so
+/// generations follow the commit order; see [`Registry::install`].
+pub(crate) fn next_generation() -> u64 {
+    GENERATION.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1
+}
+
 /// Shared handle to the current snapshot.
 #[derive(Default, Clone)]
 pub struct Registry {
@@ -126,5 +136,41 @@ impl Registry {
             Ok(mut guard) => *guard = snapshot,
             Err(poisoned) => *poisoned.into_inner() = snapshot,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A snapshot holding the collections of a fresh data dir plus `extra`.
+    fn snapshot_with(extra: Option<&str>) -> Snapshot {
+        let conn = crate::db::Db::fresh_in_memory().expect("fresh");
+        let mut all = crate::schema::load_all(&conn).expect("collections");
+        if let Some(name) = extra {
+            let mut c = all[0].clone();
+            c.id = format!("pbc_{name}");
+            c.name = crate::schema::CollectionName::trusted(name.to_owned());
+            all.push(c);
+        }
+        Snapshot::build(all).expect("snapshot")
+    }
+
+    #[test]
+    fn a_later_generation_is_never_replaced_by_an_earlier_one() {
+        let registry = Registry::default();
+        // Two changes committed as 1 then 2, their answers back as 2 then 1.
+        registry.install(2, snapshot_with(Some("second")));
+        registry.install(1, snapshot_with(Some("first")));
+        assert!(
+            registry.get("second").is_some(),
+            "the later commit's snapshot stays"
+        );
+        assert!(registry.get("first").is_none());
+        registry.install(3, snapshot_with(None));
+        assert!(
+            registry.get("second").is_none(),
+            "a newer generation installs"
+        );
     }
 }

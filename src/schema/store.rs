@@ -687,23 +687,26 @@ fn recreate_views(
 }
 
 /// Runs `change` in an IMMEDIATE transaction on the writer, commits, and installs
-/// the reloaded registry snapshot, which it returns.
+/// the reloaded registry snapshot (unless a later change's is already in),
+/// returning the registry's current one.
 async fn commit_change(
     db: &Db,
     registry: &Registry,
     change: impl FnOnce(&Transaction) -> Result<(), SchemaError> + Send + 'static,
 ) -> Result<Arc<Snapshot>, SchemaError> {
-    let snapshot = db
+    let (generation, snapshot) = db
         .write(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             change(&tx)?;
             // Compile before committing: a definition that cannot compile is never stored.
             let snapshot = load_snapshot(&tx)?;
             tx.commit()?;
-            Ok::<_, SchemaError>(snapshot)
+            // On the one writer thread: generations follow commits, so two
+            // changes coming back in either order install the later one.
+            Ok::<_, SchemaError>((super::registry::next_generation(), snapshot))
         })
         .await?;
-    registry.replace(snapshot);
+    registry.install(generation, snapshot);
     Ok(registry.snapshot())
 }
 

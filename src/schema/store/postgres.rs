@@ -6,7 +6,6 @@
 //! tables, then PostgreSQL must accept the `CREATE VIEW` as well.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use rusqlite::Connection;
 
@@ -22,15 +21,6 @@ use crate::db::{Conn, Db, DbError, LockKey, ident};
 use crate::rules::SqlValue;
 use crate::validation::{FieldError, ValidationErrors};
 
-/// Counts the schema changes of this process, in the order they hold the lock.
-static GENERATION: AtomicU64 = AtomicU64::new(0);
-
-/// The generation of a change holding the schema lock: taken under the
-/// lock, generations follow the commit order.
-pub(in crate::schema) fn next_generation() -> u64 {
-    GENERATION.fetch_add(1, Ordering::Relaxed) + 1
-}
-
 /// Runs `change` under the schema lock with every definition as stored,
 /// commits, and installs the reloaded snapshot, which it returns.
 pub(in crate::schema) async fn commit(
@@ -41,7 +31,7 @@ pub(in crate::schema) async fn commit(
     let (generation, snapshot) = db
         .write_conn(move |conn| {
             conn.lock(LockKey::Schema)?;
-            let generation = next_generation();
+            let generation = super::super::registry::next_generation();
             let before = read_all(conn)?;
             change(conn, &before)?;
             // Compile before committing: a definition that cannot compile is never stored.
