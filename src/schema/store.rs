@@ -205,17 +205,40 @@ fn ensure_name_free(tx: &Transaction, c: &Collection, own_id: &str) -> Result<()
         |r| r.get(0),
     )?;
     if clash.is_some() || table_clash {
-        let mut e = ValidationErrors::new();
-        e.add(
-            "name",
-            FieldError::new(
-                "validation_collection_name_exists",
-                "Collection name must be unique (case insensitive).",
-            ),
-        );
-        return Err(SchemaError::Invalid(e));
+        return Err(name_taken());
     }
     Ok(())
+}
+
+/// The refusal of a collection name already taken (case-insensitively).
+pub(super) fn name_taken() -> SchemaError {
+    let mut e = ValidationErrors::new();
+    e.add(
+        "name",
+        FieldError::new(
+            "validation_collection_name_exists",
+            "Collection name must be unique (case insensitive).",
+        ),
+    );
+    SchemaError::Invalid(e)
+}
+
+/// The refusal of a collection id already taken.
+pub(super) fn id_taken() -> SchemaError {
+    let mut e = ValidationErrors::new();
+    e.add(
+        "id",
+        FieldError::new("validation_not_unique", "Value must be unique."),
+    );
+    SchemaError::Invalid(e)
+}
+
+/// The field error of an index name used by another table or index.
+pub(super) fn index_name_taken() -> FieldError {
+    FieldError::new(
+        "validation_duplicated_index_name",
+        "The index name is already used by another table or index.",
+    )
 }
 
 /// Index names share SQLite's namespace with every table and index: refuse
@@ -236,13 +259,7 @@ fn ensure_free_index_names(
             .optional()?;
         let ours = matches!((&owner, old_table), (Some((kind, table)), Some(old)) if kind == "index" && table.eq_ignore_ascii_case(old));
         if owner.is_some() && !ours {
-            errors.add(
-                i.to_string(),
-                FieldError::new(
-                    "validation_duplicated_index_name",
-                    "The index name is already used by another table or index.",
-                ),
-            );
+            errors.add(i.to_string(), index_name_taken());
         }
     }
     let mut outer = ValidationErrors::new();
@@ -341,12 +358,7 @@ pub(super) fn create_in(tx: &Transaction, collection: &Collection) -> Result<(),
         |r| r.get(0),
     )?;
     if exists {
-        let mut e = ValidationErrors::new();
-        e.add(
-            "id",
-            FieldError::new("validation_not_unique", "Value must be unique."),
-        );
-        return Err(SchemaError::Invalid(e));
+        return Err(id_taken());
     }
     ensure_free_index_names(tx, collection, None)?;
     save(&mut SqliteConn(tx), collection)?;

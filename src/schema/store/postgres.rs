@@ -82,12 +82,7 @@ pub(in crate::schema) fn create_in(
         )?
         .is_some();
     if exists {
-        let mut e = ValidationErrors::new();
-        e.add(
-            "id",
-            FieldError::new("validation_not_unique", "Value must be unique."),
-        );
-        return Err(SchemaError::Invalid(e));
+        return Err(super::id_taken());
     }
     ensure_free_index_names(conn, collection, None)?;
     save(conn, collection)?;
@@ -193,15 +188,7 @@ fn ensure_name_free(conn: &mut dyn Conn, c: &Collection, own_id: &str) -> Result
         )?
         .is_some();
     if clash || other {
-        let mut e = ValidationErrors::new();
-        e.add(
-            "name",
-            FieldError::new(
-                "validation_collection_name_exists",
-                "Collection name must be unique (case insensitive).",
-            ),
-        );
-        return Err(SchemaError::Invalid(e));
+        return Err(super::name_taken());
     }
     Ok(())
 }
@@ -230,13 +217,7 @@ fn ensure_free_index_names(
             _ => false,
         };
         if owner.is_some() && !ours {
-            errors.add(
-                i.to_string(),
-                FieldError::new(
-                    "validation_duplicated_index_name",
-                    "The index name is already used by another table or index.",
-                ),
-            );
+            errors.add(i.to_string(), super::index_name_taken());
         }
     }
     let mut outer = ValidationErrors::new();
