@@ -90,6 +90,8 @@ impl dyn Conn + '_ {
     }
 }
 
+/// The one bridge from the rules' bound values to rusqlite: a `SqlValue`
+/// (or a reference to one) binds directly.
 impl rusqlite::ToSql for SqlValue {
     fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
         Ok(ToSqlOutput::Borrowed(match self {

@@ -8,7 +8,6 @@
 use super::RecordError;
 use super::access::Caller;
 use super::list::{Selection, guard_request_macros, select};
-use super::read::Bind;
 use super::searched::searched;
 use super::value::from_sql;
 use crate::db::Db;
@@ -219,7 +218,7 @@ pub async fn aggregate(
     db.read(move |conn| {
         let run = |sql: &str, params: &[SqlValue]| -> rusqlite::Result<Vec<Value>> {
             let mut stmt = conn.prepare_cached(sql)?;
-            let mut rows = stmt.query(rusqlite::params_from_iter(params.iter().map(Bind)))?;
+            let mut rows = stmt.query(rusqlite::params_from_iter(params.iter()))?;
             let mut items = Vec::new();
             while let Some(row) = rows.next()? {
                 let mut item = Map::new();

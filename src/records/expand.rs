@@ -8,7 +8,7 @@
 
 use super::RecordError;
 use super::access::{self, Access, Caller};
-use super::read::{Bind, row_record};
+use super::read::row_record;
 use crate::db::{Conn, Db, ident};
 use crate::rules::{Dialect, SqlValue};
 use crate::schema::{Collection, CollectionType, CompiledCollection, FieldKind, Snapshot};
@@ -162,7 +162,7 @@ impl Rows for SqliteRows<'_> {
         params: &[SqlValue],
     ) -> Result<Vec<Map<String, Value>>, RecordError> {
         let mut stmt = self.0.prepare_cached(sql)?;
-        let rows = stmt.query_map(rusqlite::params_from_iter(params.iter().map(Bind)), |r| {
+        let rows = stmt.query_map(rusqlite::params_from_iter(params.iter()), |r| {
             row_record(target, r, caller)
         })?;
         let mut out = Vec::new();

@@ -5,7 +5,6 @@
 
 use super::access::{self, Access, Caller};
 use super::list_json::{ItemSink, JsonItems};
-use super::read::Bind;
 use super::searched::{Searched, search_error, searched, split_rank};
 use super::{DEFAULT_PER_PAGE, MAX_PER_PAGE, RecordError};
 use crate::db::Db;
@@ -394,7 +393,7 @@ async fn list_inner<S: ItemSink>(
             _ => select,
         };
         let mut stmt = conn.prepare_cached(&select)?;
-        let mut rows = stmt.query(rusqlite::params_from_iter(bound.iter().map(Bind)))?;
+        let mut rows = stmt.query(rusqlite::params_from_iter(bound.iter()))?;
         let mut items = S::start(&collection, &caller);
         while let Some(row) = rows.next()? {
             items.push(&collection, &caller, row)?;
@@ -410,9 +409,7 @@ async fn list_inner<S: ItemSink>(
             // commit announces: its totals are always counted afresh.
             let fresh = || {
                 conn.prepare_cached(&count)?
-                    .query_row(rusqlite::params_from_iter(params.iter().map(Bind)), |r| {
-                        r.get(0)
-                    })
+                    .query_row(rusqlite::params_from_iter(params.iter()), |r| r.get(0))
             };
             Some(if collection.kind == CollectionType::View {
                 fresh()?

@@ -8,7 +8,6 @@
 
 use super::RecordError;
 use super::access::Caller;
-use super::read::Bind;
 use super::searched::{search_error, searched};
 use crate::db::{Db, ident};
 use crate::rules::SqlValue;
@@ -87,7 +86,7 @@ pub async fn search_marks(
     ];
     db.read(move |conn| {
         let mut stmt = conn.prepare_cached(&sql)?;
-        let mut rows = stmt.query(rusqlite::params_from_iter(params.iter().map(Bind)))?;
+        let mut rows = stmt.query(rusqlite::params_from_iter(params.iter()))?;
         let mut out = HashMap::new();
         while let Some(row) = rows.next()? {
             let id: String = row.get(0)?;

@@ -6,7 +6,7 @@ use super::value::from_sql;
 use crate::db::{Db, ident};
 use crate::rules::SqlValue;
 use crate::schema::{Collection, CollectionType, CompiledCollection, Snapshot};
-use rusqlite::{OptionalExtension, Row, ToSql, types::ToSqlOutput};
+use rusqlite::{OptionalExtension, Row};
 use serde_json::{Map, Value, json};
 use std::sync::Arc;
 
@@ -165,22 +165,6 @@ pub async fn view_sample(
     .await
 }
 
-/// Bridges rules' bound values to rusqlite.
-pub(crate) struct Bind<'a>(pub &'a SqlValue);
-
-impl ToSql for Bind<'_> {
-    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
-        Ok(match self.0 {
-            SqlValue::Null => ToSqlOutput::Owned(rusqlite::types::Value::Null),
-            SqlValue::Integer(i) => ToSqlOutput::Owned(rusqlite::types::Value::Integer(*i)),
-            SqlValue::Real(f) => ToSqlOutput::Owned(rusqlite::types::Value::Real(*f)),
-            SqlValue::Text(s) => {
-                ToSqlOutput::Borrowed(rusqlite::types::ValueRef::Text(s.as_bytes()))
-            }
-        })
-    }
-}
-
 /// One record as the superuser sees it, read on `conn` (inside a
 /// transaction the caller holds: JavaScript migrations); `None` if missing.
 pub fn view_in(
@@ -211,7 +195,7 @@ pub(crate) fn load(
     };
     let mut stmt = conn.prepare_cached(sql)?;
     let row = stmt
-        .query_row(rusqlite::params_from_iter(params.iter().map(Bind)), |r| {
+        .query_row(rusqlite::params_from_iter(params.iter()), |r| {
             row_values(collection, r)
         })
         .optional()?;
@@ -232,11 +216,9 @@ pub(super) fn row_matches(
     );
     let mut params = vec![SqlValue::Text(id.to_owned())];
     params.extend(rule.params.iter().cloned());
-    let found: bool = tx.query_row(
-        &sql,
-        rusqlite::params_from_iter(params.iter().map(Bind)),
-        |r| r.get(0),
-    )?;
+    let found: bool = tx.query_row(&sql, rusqlite::params_from_iter(params.iter()), |r| {
+        r.get(0)
+    })?;
     Ok(found)
 }
 

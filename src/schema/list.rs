@@ -28,20 +28,6 @@ impl Scope for CollectionsScope {
     }
 }
 
-/// The rules compiler's bound values as rusqlite values (the compiler is
-/// std-only, so the conversion lives on this side).
-pub fn bind_values(params: Vec<SqlValue>) -> Vec<rusqlite::types::Value> {
-    params
-        .into_iter()
-        .map(|p| match p {
-            SqlValue::Null => rusqlite::types::Value::Null,
-            SqlValue::Integer(i) => i.into(),
-            SqlValue::Real(f) => f.into(),
-            SqlValue::Text(s) => s.into(),
-        })
-        .collect()
-}
-
 /// Why a collection list query failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ListError {
@@ -72,7 +58,6 @@ pub async fn list(
     } else {
         format!("{order}, rowid")
     };
-    let params = bind_values(params);
     let offset = (page - 1).saturating_mul(per_page);
     let (ids, total) = db
         .read(move |conn| store::query_ids(conn, &where_sql, &order, &params, per_page, offset))

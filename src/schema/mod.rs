@@ -37,7 +37,7 @@ pub use field::{
 pub use import::{ImportError, MAX_IMPORT_COLLECTIONS, delete_in_tx, import, import_in};
 pub use index::IndexDef;
 pub use json_schema::record_schema;
-pub use list::{ListError, bind_values, list};
+pub use list::{ListError, list};
 pub use names::{CollectionName, FieldName, NameError};
 pub use registry::{CompiledCollection, Registry, Snapshot};
 pub use rule_scope::{FieldScope, MAX_RELATION_HOPS, NoRequest, RequestValues, Trust, value_type};

@@ -985,12 +985,7 @@ mod tests {
         let req = Req(who);
         let scope = FieldScope::new(snap, teams, trust, &req, &aliases);
         let cond = rules::compile(&rules::parse_filter(filter)?, &scope)?;
-        let params = cond.params.iter().map(|v| match v {
-            SqlValue::Text(t) => rusqlite::types::Value::Text(t.clone()),
-            SqlValue::Integer(i) => rusqlite::types::Value::Integer(*i),
-            SqlValue::Real(r) => rusqlite::types::Value::Real(*r),
-            SqlValue::Null => rusqlite::types::Value::Null,
-        });
+        let params = cond.params.iter();
         let sql = format!("SELECT name FROM teams WHERE {} ORDER BY name", cond.sql);
         let mut stmt = conn.prepare(&sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
         let names = stmt
@@ -1076,12 +1071,7 @@ mod tests {
             cond.sql = format!("({}) AND ({})", cond.sql, guard.sql);
             cond.params.extend(guard.params);
         }
-        let params = cond.params.iter().map(|v| match v {
-            SqlValue::Text(t) => rusqlite::types::Value::Text(t.clone()),
-            SqlValue::Integer(i) => rusqlite::types::Value::Integer(*i),
-            SqlValue::Real(r) => rusqlite::types::Value::Real(*r),
-            SqlValue::Null => rusqlite::types::Value::Null,
-        });
+        let params = cond.params.iter();
         let sql = format!(
             "SELECT name FROM {collection} WHERE {} ORDER BY name",
             cond.sql

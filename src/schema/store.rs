@@ -734,7 +734,7 @@ pub fn query_ids(
     conn: &Connection,
     where_sql: &str,
     order_sql: &str,
-    params: &[rusqlite::types::Value],
+    params: &[SqlValue],
     limit: i64,
     offset: i64,
 ) -> Result<(Vec<String>, i64), SchemaError> {
@@ -743,8 +743,8 @@ pub fn query_ids(
     );
     let mut stmt = conn.prepare(&sql)?;
     let mut bound = params.to_vec();
-    bound.push(limit.into());
-    bound.push(offset.into());
+    bound.push(SqlValue::Integer(limit));
+    bound.push(SqlValue::Integer(offset));
     let ids = stmt
         .query_map(rusqlite::params_from_iter(&bound), |r| r.get(0))?
         .collect::<Result<Vec<String>, _>>()?;

@@ -225,12 +225,7 @@ fn sqlite_database(snap: &Snapshot) -> rusqlite::Connection {
         for row in table_rows {
             let cols: Vec<String> = row.iter().map(|(c, _)| ident(c)).collect();
             let marks = vec!["?"; row.len()].join(", ");
-            let values = row.iter().map(|(_, v)| match v {
-                SqlValue::Null => rusqlite::types::Value::Null,
-                SqlValue::Integer(i) => rusqlite::types::Value::Integer(*i),
-                SqlValue::Real(r) => rusqlite::types::Value::Real(*r),
-                SqlValue::Text(s) => rusqlite::types::Value::Text(s.clone()),
-            });
+            let values = row.iter().map(|(_, v)| v);
             tx.execute(
                 &format!(
                     "INSERT INTO {} ({}) VALUES ({marks})",
@@ -425,12 +420,7 @@ fn sqlite_ids(conn: &rusqlite::Connection, cond: &rules::SqlFragment) -> Vec<Str
 
 /// The first column of every row of `sql` on SQLite.
 fn sqlite_column(conn: &rusqlite::Connection, sql: &str, params: &[SqlValue]) -> Vec<String> {
-    let params = params.iter().map(|v| match v {
-        SqlValue::Text(t) => rusqlite::types::Value::Text(t.clone()),
-        SqlValue::Integer(i) => rusqlite::types::Value::Integer(*i),
-        SqlValue::Real(r) => rusqlite::types::Value::Real(*r),
-        SqlValue::Null => rusqlite::types::Value::Null,
-    });
+    let params = params.iter();
     let mut stmt = conn.prepare(sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
     stmt.query_map(rusqlite::params_from_iter(params), |r| r.get(0))
         .expect("query")
