@@ -23,6 +23,7 @@ Environment (all optional; run.sh documents them too):
   DELETE_POOL=10000*(DURATION+WARMUP)   `trash` records seeded for the delete workload
   COLD_STARTS=5         starts per server for cold_start (the median is reported)
   MODE=scaling or SIZES=...   the scaling run: SCALE_WORKLOADS at each size in SIZES
+  MODE=all              the full table, then the scaling run (everything in one command)
   SIZES=10000,100000    record counts for the scaling run
   SCALE_WORKLOADS=list_filter,list_rule,get_one,expand,create
   REPORT_DIR            where latest.md / scaling.md / scaling.svg go (default benches/http/results)
@@ -92,7 +93,12 @@ SEED_BATCH = env_int("SEED_BATCH", 500)
 DELETE_POOL = env_int("DELETE_POOL", 10000 * (DURATION + WARMUP))
 COLD_STARTS = env_int("COLD_STARTS", 5)
 SIZES = [int(x) for x in os.environ.get("SIZES", "10000,100000").split(",") if x]
-SCALING = os.environ.get("MODE") == "scaling" or "SIZES" in os.environ
+MODE = os.environ.get("MODE", "")
+if MODE not in ("", "table", "scaling", "all"):
+    raise SystemExit(f"MODE must be table, scaling or all, not {MODE!r}")
+# SIZES alone implies the scaling run; MODE=all runs the table first, then the scaling run.
+SCALING = MODE in ("scaling", "all") or (MODE == "" and "SIZES" in os.environ)
+TABLE = MODE in ("table", "all") or not SCALING
 SCALE_WORKLOADS = [w for w in os.environ.get(
     "SCALE_WORKLOADS", "list_filter,list_rule,get_one,expand,create").split(",") if w]
 REPORT_DIR = os.environ.get("REPORT_DIR", os.path.join(HERE, "results"))
@@ -1098,7 +1104,6 @@ def one_workload(s, st, workload, run_dir):
 
 
 def main():
-    global SEED_RECORDS
     fb_bin, pb_bin = os.environ["FB_BIN"], os.environ["PB_BIN"]
     # 1,000 SSE subscribers plus the servers' own files need more than 1,024 descriptors;
     # the servers inherit the raised limit.
@@ -1117,29 +1122,11 @@ def main():
     signal.signal(signal.SIGHUP, on_signal)
     started, load_at_start = datetime.now(timezone.utc), load_avg()
     try:
+        if TABLE:
+            table(fb_bin, pb_bin, workdir, pidfile, started, load_at_start)
         if SCALING:
-            return scaling(fb_bin, pb_bin, workdir, pidfile, started, load_at_start)
-        workloads = [w for w in ALL_WORKLOADS if w in WORKLOADS]
-        unknown = set(WORKLOADS) - set(ALL_WORKLOADS)
-        if unknown:
-            raise SystemExit(f"unknown workloads: {sorted(unknown)}")
-        results, seed_s = run_suite(fb_bin, pb_bin, workloads, workdir, pidfile)
-        text = [header(started, load_at_start), "",
-                f"Seeding {2 * SEED_RECORDS} records through /api/batch: " + ", ".join(
-                    f"{n} {t:.1f} s" for n, t in seed_s.items()), "",
-                fmt_table(results)]
-        for name in ("ferrobase", "pocketbase"):
-            on, off = (results.get(w, {}).get(name) for w in ("get_one", "get_one_nolog"))
-            if on and off and "rps" in on and off.get("rps"):
-                text.append(f"\nrequest logging cost ({name}): get_one with logs = "
-                            f"{100 * on['rps'] / off['rps']:.0f}% of the requests/s without")
-        text.append(f"\nloadavg at end {load_avg()}")
-        report = "\n".join(text) + "\n"
-        print()
-        print(report)
-        write_report("latest.md", "# Latest benchmark run\n\nCommand: `bash benches/http/run.sh`"
-                     f" ({env_summary()})\n\n" + report)
-        save({"results": results, "seed_s": seed_s}, started)
+            return scaling(fb_bin, pb_bin, workdir, pidfile, datetime.now(timezone.utc),
+                           load_avg())
         return 0
     finally:
         if os.environ.get("KEEP_DATA") == "1":
@@ -1148,8 +1135,33 @@ def main():
             subprocess.run(["rm", "-rf", workdir])
 
 
+def table(fb_bin, pb_bin, workdir, pidfile, started, load_at_start):
+    """Every workload in WORKLOADS on both servers; writes latest.md."""
+    workloads = [w for w in ALL_WORKLOADS if w in WORKLOADS]
+    unknown = set(WORKLOADS) - set(ALL_WORKLOADS)
+    if unknown:
+        raise SystemExit(f"unknown workloads: {sorted(unknown)}")
+    results, seed_s = run_suite(fb_bin, pb_bin, workloads, workdir, pidfile)
+    text = [header(started, load_at_start), "",
+            f"Seeding {2 * SEED_RECORDS} records through /api/batch: " + ", ".join(
+                f"{n} {t:.1f} s" for n, t in seed_s.items()), "",
+            fmt_table(results)]
+    for name in ("ferrobase", "pocketbase"):
+        on, off = (results.get(w, {}).get(name) for w in ("get_one", "get_one_nolog"))
+        if on and off and "rps" in on and off.get("rps"):
+            text.append(f"\nrequest logging cost ({name}): get_one with logs = "
+                        f"{100 * on['rps'] / off['rps']:.0f}% of the requests/s without")
+    text.append(f"\nloadavg at end {load_avg()}")
+    report = "\n".join(text) + "\n"
+    print()
+    print(report)
+    write_report("latest.md", "# Latest benchmark run\n\nCommand: `bash benches/http/run.sh`"
+                 f" ({env_summary()})\n\n" + report)
+    save({"results": results, "seed_s": seed_s}, started)
+
+
 def env_summary():
-    knobs = ("DURATION", "WARMUP", "CONNECTIONS", "SEED_RECORDS", "WORKLOADS", "SIZES",
+    knobs = ("MODE", "DURATION", "WARMUP", "CONNECTIONS", "SEED_RECORDS", "WORKLOADS", "SIZES",
              "SCALE_WORKLOADS", "FANOUT_SUBSCRIBERS", "FANOUT_EVENTS")
     set_ = [f"{k}={os.environ[k]}" for k in knobs if k in os.environ]
     return "environment: " + (" ".join(set_) if set_ else "defaults")

@@ -14,6 +14,8 @@
 # Scaling run (fresh servers per size; writes results/scaling.md and results/scaling.svg):
 #   MODE=scaling bash benches/http/run.sh                     # SIZES=10000,100000
 #   SIZES=10000,100000,1000000 bash benches/http/run.sh       # with a million records
+# Everything in one command (the table, then the scaling run; about 25 minutes):
+#   MODE=all SIZES=10000,100000,1000000 bash benches/http/run.sh
 #
 # Environment knobs (defaults in brackets; README.md has the full table):
 #   DURATION [10]         seconds measured per workload per server
@@ -32,7 +34,7 @@
 #   COLD_STARTS [5]       starts per server for cold_start (median reported)
 #   RT_SUBSCRIBERS [100], RT_EVENTS [100], RT_RATE [10/s]   realtime workload shape
 #   FANOUT_SUBSCRIBERS [1000], FANOUT_EVENTS [50], FANOUT_RATE [10/s]   realtime_fanout shape
-#   MODE=scaling, SIZES [10000,100000], SCALE_WORKLOADS [list_filter,list_rule,get_one,
+#   MODE=scaling|all, SIZES [10000,100000], SCALE_WORKLOADS [list_filter,list_rule,get_one,
 #                         expand,create]   the scaling run (setting SIZES implies it)
 #   SERVER_CPU [1], LOADGEN_CPU [0]   taskset cores (servers / wrk and the python driver)
 #   SKIP_BUILD=1          use the existing target/release/ferrobase
