@@ -47,6 +47,11 @@ pub fn describe(e: &postgres::Error) -> String {
     text
 }
 
+/// How long a connection attempt may take unless the URL sets libpq's
+/// `connect_timeout`: an unreachable host fails in seconds, not after the
+/// operating system's TCP timeout (minutes).
+pub const DEFAULT_CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// What to do about a certificate the client did not trust.
 const TLS_HINT: &str = "; pass sslrootcert=/path/to/ca.pem in the URL to trust the server's CA, \
                         or sslmode=disable to connect without TLS";
@@ -84,8 +89,11 @@ impl Target {
         } else {
             parsed.query_pairs_mut().clear().extend_pairs(kept);
         }
-        let config = postgres::Config::from_str(parsed.as_str())
+        let mut config = postgres::Config::from_str(parsed.as_str())
             .map_err(|e| PgConnectError::Url(e.to_string()))?;
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(DEFAULT_CONNECT_TIMEOUT);
+        }
         Ok(Self { config, root_cert })
     }
 
@@ -138,15 +146,7 @@ pub fn connect(url: &str) -> Result<Client, PgConnectError> {
 
 /// `url` with its password replaced by `***`, for messages and logs.
 pub fn redacted(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut parsed) if parsed.password().is_some() => {
-            // Only fails for URLs that cannot have a password, which this has.
-            let _ = parsed.set_password(Some("***"));
-            parsed.to_string()
-        }
-        Ok(parsed) => parsed.to_string(),
-        Err(_) => "(a database URL that does not parse)".to_owned(),
-    }
+    crate::config::redact_url(url)
 }
 
 #[cfg(test)]
@@ -194,6 +194,6 @@ mod tests {
             "postgres://app:***@h:5432/db"
         );
         assert!(!redacted("postgres://app:s3cret@h/db?x=1").contains("s3cret"));
-        assert!(!redacted("not a url s3cret").contains("s3cret"));
+        assert!(!redacted("postgres://app:s3cret@[::1").contains("s3cret"));
     }
 }
