@@ -1072,6 +1072,67 @@ mod tests {
     }
 
     #[test]
+    fn db_flag_takes_both_spellings_anywhere_and_an_empty_value() {
+        for (args, expected, why) in [
+            (
+                &["ferrobase", "--db", "postgres://h/db", "db", "check"][..],
+                Some("postgres://h/db"),
+                "before the command",
+            ),
+            (
+                &["ferrobase", "superuser", "ips", "--db=postgres://h/db"][..],
+                Some("postgres://h/db"),
+                "= form after it",
+            ),
+            (
+                &["ferrobase", "migrate", "status", "--db="][..],
+                Some(""),
+                "empty: the embedded SQLite",
+            ),
+            (&["ferrobase", "serve"][..], None, "absent: config decides"),
+        ] {
+            let cli = Cli::try_parse_from(args).expect(why);
+            assert_eq!(cli.db.as_deref(), expected, "{why}");
+        }
+    }
+
+    #[test]
+    fn exactly_the_commands_without_a_postgres_path_are_refused_there() {
+        for (args, refused) in [
+            (&["ferrobase", "serve"][..], Some(Unported::Serve)),
+            (
+                &["ferrobase", "backup", "create"][..],
+                Some(Unported::Backup),
+            ),
+            (
+                &["ferrobase", "restore", "--from", "file:///r"][..],
+                Some(Unported::Restore),
+            ),
+            (
+                &["ferrobase", "migrate", "up"][..],
+                Some(Unported::JsMigrations),
+            ),
+            (
+                &["ferrobase", "migrate", "down", "2"][..],
+                Some(Unported::JsMigrations),
+            ),
+            (
+                &["ferrobase", "search", "reindex"][..],
+                Some(Unported::SearchReindex),
+            ),
+            (&["ferrobase", "migrate", "status"][..], None),
+            (&["ferrobase", "migrate", "history-sync"][..], None),
+            (&["ferrobase", "superuser", "otp", "a@b.c"][..], None),
+            (&["ferrobase", "db", "check"][..], None),
+            (&["ferrobase", "typegen"][..], None),
+            (&["ferrobase", "storage", "migrate", "--to", "s3"][..], None),
+        ] {
+            let cli = Cli::try_parse_from(args).expect("parses");
+            assert_eq!(unported(&cli.command), refused, "{args:?}");
+        }
+    }
+
+    #[test]
     fn version_answers_to_pocketbases_short_flag_and_clap_s() {
         for args in [
             &["ferrobase", "-v"][..],

@@ -292,7 +292,14 @@ fn superuser_commands_run_on_postgres_and_their_rows_are_there() {
     let url = db.url();
     let run = |args: &[&str]| ferrobase(dir, Some(&url), args);
 
-    let first = run(&["superuser", "upsert", "ops@example.com", "first-pass-1"]);
+    // --dev: every SQL statement and debug log on stderr, still no password.
+    let first = run(&[
+        "--dev",
+        "superuser",
+        "upsert",
+        "ops@example.com",
+        "first-pass-1",
+    ]);
     let second = run(&["superuser", "create", "two@example.com", "second-pass-2"]);
     let taken = run(&["superuser", "create", "two@example.com", "second-pass-2"]);
     let otp_off = run(&["superuser", "otp", "ops@example.com"]);
@@ -533,4 +540,29 @@ fn commands_racing_on_an_empty_database_initialise_it_once() {
     assert_eq!(initialised, 1, "exactly one racer created the tables");
     assert_eq!(superusers(&db).len(), 4);
     assert_eq!(db.count("SELECT count(*) FROM _collections"), 6);
+}
+
+#[tokio::test]
+async fn the_application_refuses_to_serve_while_postgres_is_configured() {
+    let tmp = crate::helpers::DataDir::new();
+    let mut config = ferrobase::Config::for_tests(tmp.path());
+    config.database.url =
+        ferrobase::config::DatabaseUrl::new(format!("postgres://app:{PASSWORD}@127.0.0.1:1/app"));
+
+    let built = ferrobase::Application::build(config).await;
+
+    let Err(e) = built else {
+        panic!("an application on PostgreSQL must not start yet")
+    };
+    let text = e.to_string();
+    assert!(
+        text.contains("serving from PostgreSQL is not available yet"),
+        "{text}"
+    );
+    assert!(!text.contains(PASSWORD), "{text}");
+    assert_eq!(
+        std::fs::read_dir(tmp.path()).expect("dir").count(),
+        0,
+        "the data dir's SQLite was not opened instead"
+    );
 }
