@@ -566,3 +566,82 @@ async fn the_application_refuses_to_serve_while_postgres_is_configured() {
         "the data dir's SQLite was not opened instead"
     );
 }
+
+/// A TCP peer that accepts connections and never says a word (a proxy
+/// waiting on a backend that does not come), until dropped.
+struct SilentPeer {
+    port: u16,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl SilentPeer {
+    fn start() -> Self {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        listener.set_nonblocking(true).expect("nonblocking");
+        let port = listener.local_addr().expect("addr").port();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stopping = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let mut held = Vec::new();
+            while !stopping.load(Ordering::Relaxed) {
+                match listener.accept() {
+                    Ok((stream, _)) => held.push(stream),
+                    Err(_) => std::thread::sleep(Duration::from_millis(10)),
+                }
+            }
+        });
+        Self {
+            port,
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for SilentPeer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+#[test]
+fn a_server_that_accepts_and_never_answers_is_given_up_on_at_the_connect_timeout() {
+    let peer = SilentPeer::start();
+    let tmp = crate::helpers::DataDir::new();
+    let dir = tmp.path();
+    for (query, limit) in [("", 5), ("?connect_timeout=1", 1)] {
+        let url = format!(
+            "postgres://app:{PASSWORD}@127.0.0.1:{}/app{query}",
+            peer.port
+        );
+        for args in [
+            &[
+                "--db",
+                url.as_str(),
+                "superuser",
+                "upsert",
+                "a@example.com",
+                "long-enough-1",
+            ][..],
+            &["--db", url.as_str(), "db", "check"][..],
+        ] {
+            let started = Instant::now();
+            let out = ferrobase(dir, None, args);
+            let took = started.elapsed();
+
+            let text = failed(&out);
+            assert!(
+                text.contains(&format!("no PostgreSQL handshake within {limit} s")),
+                "{args:?}: {text}"
+            );
+            assert!(
+                took >= Duration::from_secs(limit) && took < Duration::from_secs(limit + 4),
+                "{args:?}: gave up after {took:?}"
+            );
+        }
+    }
+}

@@ -47,9 +47,10 @@ pub fn describe(e: &postgres::Error) -> String {
     text
 }
 
-/// How long a connection attempt may take unless the URL sets libpq's
-/// `connect_timeout`: an unreachable host fails in seconds, not after the
-/// operating system's TCP timeout (minutes).
+/// How long making a connection may take (TCP, TLS, the startup and
+/// password exchange) unless the URL sets libpq's `connect_timeout`: an
+/// unreachable host, or a proxy that accepts and then says nothing, fails
+/// in seconds, not after the operating system's TCP timeout or never.
 pub const DEFAULT_CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// What to do about a certificate the client did not trust.
@@ -130,18 +131,46 @@ impl Target {
     }
 }
 
-/// Connects to `url`. Call from a dedicated thread: the blocking client
-/// refuses to run inside an async runtime.
+/// Connects to `url`, giving up after its connect timeout. Call from a
+/// dedicated thread: the blocking client refuses to run inside an async
+/// runtime.
 pub fn connect(url: &str) -> Result<Client, PgConnectError> {
     let target = Target::parse(url)?;
     let tls = target.tls()?;
-    target.config.connect(tls).map_err(|e| {
-        let mut message = describe(&e);
-        if message.contains("certificate") {
-            message.push_str(TLS_HINT);
+    let limit = target
+        .config
+        .get_connect_timeout()
+        .copied()
+        .unwrap_or(DEFAULT_CONNECT_TIMEOUT);
+    // The client's own timeout covers the TCP connect only; a peer that
+    // accepts and stays silent would hold the handshake forever. So it runs
+    // on a thread of its own, which is left behind if the limit passes (it
+    // ends when the peer answers or closes; the caller has its error).
+    let (sent, answer) = std::sync::mpsc::channel();
+    let config = target.config;
+    std::thread::Builder::new()
+        .name("ferrobase-pg-connect".into())
+        .spawn(move || {
+            let _ = sent.send(config.connect(tls));
+        })
+        .map_err(|e| PgConnectError::Connect(format!("cannot start a thread: {e}")))?;
+    match answer.recv_timeout(limit) {
+        Ok(Ok(client)) => Ok(client),
+        Ok(Err(e)) => {
+            let mut message = describe(&e);
+            if message.contains("certificate") {
+                message.push_str(TLS_HINT);
+            }
+            Err(PgConnectError::Connect(message))
         }
-        PgConnectError::Connect(message)
-    })
+        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => Err(PgConnectError::Connect(
+            "the connection attempt stopped unexpectedly".into(),
+        )),
+        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => Err(PgConnectError::Connect(format!(
+            "no PostgreSQL handshake within {} s (connect_timeout in the URL sets this limit)",
+            limit.as_secs_f64()
+        ))),
+    }
 }
 
 /// `url` with its password replaced by `***`, for messages and logs.
