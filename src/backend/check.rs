@@ -1,5 +1,6 @@
 //! `db check` on PostgreSQL: the system tables, the rules' `fb_*` functions
-//! and every collection's table (or view) with its columns are there. What
+//! and every collection's table (or view) with its columns and indexes are
+//! there. What
 //! SQLite's `PRAGMA integrity_check` does for pages, PostgreSQL does itself;
 //! this checks what Ferrobase needs to find. Reads only.
 
@@ -64,11 +65,28 @@ fn check_collection(c: &mut dyn Conn, collection: &Collection) -> Result<Vec<Str
     if collection.kind != CollectionType::View {
         wanted.push(crate::rules::postgres::ROWID_COLUMN);
     }
-    Ok(wanted
+    let mut problems: Vec<String> = wanted
         .into_iter()
         .filter(|w| !found.iter().any(|f| f == w))
         .map(|w| format!("collection {name}: column {w} is missing from its {what}"))
-        .collect())
+        .collect();
+    for index in &collection.indexes {
+        let on_table = c.integer(
+            "SELECT count(*) FROM pg_index WHERE indexrelid = to_regclass(quote_ident(?1)) \
+             AND indrelid = to_regclass(quote_ident(?2))",
+            &[
+                SqlValue::Text(index.name.clone()),
+                SqlValue::Text(name.to_owned()),
+            ],
+        )?;
+        if on_table == 0 {
+            problems.push(format!(
+                "collection {name}: index {} is missing from its table",
+                index.name
+            ));
+        }
+    }
+    Ok(problems)
 }
 
 /// The columns of the table or view `name` on the search path (none when

@@ -414,11 +414,18 @@ fn db_check_passes_on_a_fresh_database_and_names_what_was_dropped() {
         "first-pass-1",
     ]));
     let fresh = run(&["db", "check"]);
+    let index = db.column(
+        "SELECT indexname::text FROM pg_indexes WHERE tablename = '_superusers' \
+         AND indexname <> '_superusers_pkey' ORDER BY 1 LIMIT 1",
+    );
+    let [index] = &index[..] else {
+        panic!("an index of _superusers: {index:?}")
+    };
     db.client()
-        .batch_execute(
+        .batch_execute(&format!(
             "DROP TABLE \"_authOrigins\"; ALTER TABLE users DROP COLUMN name; \
-             DROP FUNCTION fb_pad(bigint, int)",
-        )
+             DROP FUNCTION fb_pad(bigint, int); DROP INDEX \"{index}\""
+        ))
         .expect("damage");
     let damaged = run(&["db", "check"]);
 
@@ -434,7 +441,8 @@ fn db_check_passes_on_a_fresh_database_and_names_what_was_dropped() {
         "collection _authOrigins: its table is missing",
         "collection users: column name is missing from its table",
         "function fb_pad (used by rules and filters) is missing",
-        "found 3 problem(s)",
+        &format!("collection _superusers: index {index} is missing from its table"),
+        "found 4 problem(s)",
     ] {
         assert!(damaged.contains(problem), "{problem}: {damaged}");
     }
