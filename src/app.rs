@@ -29,6 +29,9 @@ pub enum StartError {
     Migrations(#[from] crate::hooks::migrations::MigrateError),
     #[error("file storage: {0}")]
     Storage(std::io::Error),
+    /// `database.url` names PostgreSQL, which cannot serve yet.
+    #[error("{0}")]
+    NotOnPostgres(crate::backend::Unported),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: std::net::SocketAddr,
@@ -63,6 +66,10 @@ impl Application {
         config: Config,
         tls: Option<Arc<rustls::ServerConfig>>,
     ) -> Result<Self, StartError> {
+        // Never serve the data dir's SQLite while PostgreSQL was asked for.
+        if crate::backend::is_postgres(&config) {
+            return Err(StartError::NotOnPostgres(crate::backend::Unported::Serve));
+        }
         let lock = DataDirLock::acquire(&config.storage.data_dir, LOCK_WAIT).await?;
         if crate::backups::apply_staged_restore(&config.storage.data_dir)? {
             tracing::info!("a staged backup restore was applied");

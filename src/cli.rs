@@ -2,11 +2,14 @@
 //! `migrate status|up`, `backup`, `db check`, `typegen` (from the data dir
 //! or a server's `--url`), `search reindex`.
 //! Flags take PocketBase's forms (`--http=ADDR`, `--dir=DIR`) so scripts
-//! written for it work unchanged.
+//! written for it work unchanged. Every command opens its database through
+//! `backend` (SQLite, or PostgreSQL with `--db`/`database.url`); the
+//! commands that cannot run on PostgreSQL yet are refused up front.
 
 use crate::app::Application;
 use crate::auth;
-use crate::config::{Config, MAX_QUERY_TIMEOUT_MS};
+use crate::backend::{self, OnEmpty, Unported};
+use crate::config::{Config, DatabaseUrl, MAX_QUERY_TIMEOUT_MS};
 use crate::db::Db;
 use crate::tls::{TlsFlags, TlsOptions};
 use clap::{Parser, Subcommand};
@@ -39,6 +42,13 @@ pub struct Cli {
     /// Data directory (overrides storage.data_dir).
     #[arg(long, global = true, value_name = "DIR")]
     pub dir: Option<PathBuf>,
+    /// The database: postgres://user:pass@host:5432/db for PostgreSQL (in
+    /// progress: not every command runs on it yet), "" for the embedded
+    /// SQLite in --dir (overrides database.url and FERROBASE_DATABASE_URL;
+    /// prefer those for a URL with a password: a command line is visible
+    /// to other users of the machine).
+    #[arg(long = "db", global = true, value_name = "URL")]
+    pub db: Option<String>,
     /// Longest a query may run, in seconds (overrides database.query_timeout_ms;
     /// PocketBase's flag, default 30).
     #[arg(long = "queryTimeout", global = true, value_name = "SECONDS",
@@ -242,7 +252,9 @@ pub enum SearchAction {
 
 #[derive(Debug, Subcommand)]
 pub enum DbAction {
-    /// Run SQLite's integrity check on data.db (exit status 1 on problems).
+    /// Run SQLite's integrity check on data.db, or on PostgreSQL check the
+    /// system tables, functions and every collection's table and columns
+    /// (exit status 1 on problems).
     Check,
     /// Copy a data dir (schema, records, system tables, request logs) into an
     /// empty PostgreSQL database in one transaction and verify every table's
@@ -252,9 +264,10 @@ pub enum DbAction {
         #[arg(long, value_name = "DIR")]
         from: Option<PathBuf>,
         /// postgres://user:pass@host:5432/db (libpq's sslmode and sslrootcert
-        /// are understood; TLS through rustls always verifies the server).
+        /// are understood; TLS through rustls always verifies the server);
+        /// default: database.url (--db).
         #[arg(long, value_name = "URL")]
-        to: String,
+        to: Option<String>,
     },
 }
 
@@ -326,6 +339,9 @@ pub fn run(cli: Cli) -> anyhow_like::Result<()> {
     if let Some(dir) = cli.dir {
         config.storage.data_dir = dir;
     }
+    if let Some(url) = cli.db {
+        config.database.url = DatabaseUrl::new(url);
+    }
     if let Some(dir) = cli.public_dir {
         config.public.dir = dir;
     }
@@ -394,6 +410,9 @@ pub fn run(cli: Cli) -> anyhow_like::Result<()> {
     }
     // Flags are checked like the file and the environment were.
     config.validate()?;
+    if let Some(command) = unported(&cli.command) {
+        backend::refuse_on_postgres(&config, command)?;
+    }
     let config = config.effective();
     init_tracing(&config.log.level);
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -406,10 +425,19 @@ pub fn run(cli: Cli) -> anyhow_like::Result<()> {
             Command::Migrate { action } => migrate(config, action).await,
             Command::Db {
                 action: DbAction::Check,
-            } => db_check(&config),
+            } => db_check(&config).await,
             Command::Db {
                 action: DbAction::Copy { from, to },
-            } => db_copy(from.unwrap_or(config.storage.data_dir), to).await,
+            } => {
+                // Without --to, the configured PostgreSQL database.
+                let Some(to) = to.or_else(|| config.database.url.postgres().map(str::to_owned))
+                else {
+                    return Err(
+                        "pass --to postgres://… (or set database.url / --db to the target)".into(),
+                    );
+                };
+                db_copy(from.unwrap_or(config.storage.data_dir), to).await
+            }
             Command::Backup { action } => backup(config, action).await,
             Command::Typegen {
                 lang,
@@ -441,6 +469,24 @@ pub fn run(cli: Cli) -> anyhow_like::Result<()> {
             } => storage_migrate(config, to).await,
         }
     })
+}
+
+/// The commands that do not run on PostgreSQL yet (see [`Unported`]).
+fn unported(command: &Command) -> Option<Unported> {
+    match command {
+        Command::Serve { .. } => Some(Unported::Serve),
+        Command::Backup { .. } => Some(Unported::Backup),
+        Command::Restore { .. } => Some(Unported::Restore),
+        Command::Migrate {
+            action: MigrateAction::Up | MigrateAction::Down { .. },
+        } => Some(Unported::JsMigrations),
+        Command::Search { .. } => Some(Unported::SearchReindex),
+        Command::Superuser { .. }
+        | Command::Migrate { .. }
+        | Command::Db { .. }
+        | Command::Typegen { .. }
+        | Command::Storage { .. } => None,
+    }
 }
 
 fn init_tracing(level: &str) {
@@ -561,7 +607,7 @@ async fn restore(
 }
 
 async fn superuser(config: Config, action: SuperuserAction) -> anyhow_like::Result<()> {
-    let db = Db::open(&config.storage.data_dir, &config.database)?;
+    let db = backend::open(&config, OnEmpty::Initialise).await?;
     use auth::{AuthError, SaveMode};
     match action {
         SuperuserAction::Upsert { email, password } => {
@@ -636,13 +682,20 @@ async fn migrate(config: Config, action: MigrateAction) -> anyhow_like::Result<(
         println!("Created {}", options.dir.join(file).display());
         return Ok(());
     }
+    let postgres = backend::is_postgres(&config);
     // One process per data dir: migrations must not race a running server.
-    let _lock =
-        crate::db::DataDirLock::acquire(&config.storage.data_dir, crate::db::LOCK_WAIT).await?;
+    // (On PostgreSQL the data dir holds no database.)
+    let _lock = if postgres {
+        None
+    } else {
+        Some(crate::db::DataDirLock::acquire(&config.storage.data_dir, crate::db::LOCK_WAIT).await?)
+    };
     // Opening the database applies the pending system migrations.
-    let db = Db::open(&config.storage.data_dir, &config.database)?;
-    // JS migrations may save records: old index insert triggers must go first.
-    crate::search::index::upgrade(&db).await?;
+    let db = backend::open(&config, OnEmpty::Initialise).await?;
+    if !postgres {
+        // JS migrations may save records: old index insert triggers must go first.
+        crate::search::index::upgrade(&db).await?;
+    }
     match action {
         MigrateAction::Up => {
             let applied = migrations::up(&db, &options).await?;
@@ -764,7 +817,7 @@ async fn storage_migrate(config: Config, to: StorageTarget) -> anyhow_like::Resu
     use crate::files::{LocalStorage, S3Storage, Storage};
     let data_dir = config.storage.data_dir.clone();
     let _lock = crate::db::DataDirLock::try_acquire(&data_dir)?;
-    let db = Db::open(&data_dir, &config.database)?;
+    let db = backend::open(&config, OnEmpty::Initialise).await?;
     let seal = crate::settings::Seal::from_env(&config.storage.encryption_env)
         .map_err(crate::settings::SettingsError::from)?;
     let settings = crate::settings::load(&db, &seal).await?;
@@ -809,16 +862,27 @@ async fn storage_migrate(config: Config, to: StorageTarget) -> anyhow_like::Resu
     Ok(())
 }
 
-fn db_check(config: &Config) -> anyhow_like::Result<()> {
-    let findings = Db::integrity_check(&config.storage.data_dir)?;
-    if findings == ["ok"] {
-        println!("integrity check: ok");
+/// `db check`: SQLite's integrity check of `data.db`, or on PostgreSQL the
+/// tables, functions and columns Ferrobase needs; exit status 1 on problems.
+async fn db_check(config: &Config) -> anyhow_like::Result<()> {
+    let (findings, label) = if backend::is_postgres(config) {
+        let db = backend::open(config, OnEmpty::Refuse).await?;
+        let problems = backend::check::postgres(&db).await?;
+        let label = format!("check of {}", config.database.url.redacted());
+        (problems, label)
+    } else {
+        let found = Db::integrity_check(&config.storage.data_dir)?;
+        let problems = found.into_iter().filter(|f| f != "ok").collect();
+        (problems, "integrity check".to_owned())
+    };
+    if findings.is_empty() {
+        println!("{label}: ok");
         return Ok(());
     }
     for finding in &findings {
         println!("{finding}");
     }
-    Err(format!("integrity check found {} problem(s)", findings.len()).into())
+    Err(format!("{label} found {} problem(s)", findings.len()).into())
 }
 
 /// `db copy`: under the data dir's lock (no server may write meanwhile), on
@@ -842,15 +906,11 @@ async fn db_copy(from: PathBuf, to: String) -> anyhow_like::Result<()> {
     Ok(())
 }
 
-/// `typegen`: reads the collections of an existing data dir (never creates one).
+/// `typegen`: reads the collections of an existing database (never creates one).
 async fn typegen(config: &Config, lang: &str, out: Option<&Path>) -> anyhow_like::Result<()> {
     let lang = crate::typegen::Lang::parse(lang).ok_or("unknown --lang")?;
-    let dir = &config.storage.data_dir;
-    if !dir.join("data.db").is_file() {
-        return Err(format!("no database in {} (pass --dir)", dir.display()).into());
-    }
-    let db = Db::open(dir, &config.database)?;
-    let snapshot = db.read(crate::schema::load_snapshot).await?;
+    let db = backend::open(config, OnEmpty::Refuse).await?;
+    let snapshot = db.read_conn(|c| crate::schema::read_snapshot(c)).await?;
     let text = crate::typegen::generate(&snapshot, lang);
     write_out(out, &text)
 }
@@ -1009,6 +1069,67 @@ mod tests {
             Cli::try_parse_from(["ferrobase", "serve", "--indexFallback=maybe"]).is_err(),
             "not a boolean"
         );
+    }
+
+    #[test]
+    fn db_flag_takes_both_spellings_anywhere_and_an_empty_value() {
+        for (args, expected, why) in [
+            (
+                &["ferrobase", "--db", "postgres://h/db", "db", "check"][..],
+                Some("postgres://h/db"),
+                "before the command",
+            ),
+            (
+                &["ferrobase", "superuser", "ips", "--db=postgres://h/db"][..],
+                Some("postgres://h/db"),
+                "= form after it",
+            ),
+            (
+                &["ferrobase", "migrate", "status", "--db="][..],
+                Some(""),
+                "empty: the embedded SQLite",
+            ),
+            (&["ferrobase", "serve"][..], None, "absent: config decides"),
+        ] {
+            let cli = Cli::try_parse_from(args).expect(why);
+            assert_eq!(cli.db.as_deref(), expected, "{why}");
+        }
+    }
+
+    #[test]
+    fn exactly_the_commands_without_a_postgres_path_are_refused_there() {
+        for (args, refused) in [
+            (&["ferrobase", "serve"][..], Some(Unported::Serve)),
+            (
+                &["ferrobase", "backup", "create"][..],
+                Some(Unported::Backup),
+            ),
+            (
+                &["ferrobase", "restore", "--from", "file:///r"][..],
+                Some(Unported::Restore),
+            ),
+            (
+                &["ferrobase", "migrate", "up"][..],
+                Some(Unported::JsMigrations),
+            ),
+            (
+                &["ferrobase", "migrate", "down", "2"][..],
+                Some(Unported::JsMigrations),
+            ),
+            (
+                &["ferrobase", "search", "reindex"][..],
+                Some(Unported::SearchReindex),
+            ),
+            (&["ferrobase", "migrate", "status"][..], None),
+            (&["ferrobase", "migrate", "history-sync"][..], None),
+            (&["ferrobase", "superuser", "otp", "a@b.c"][..], None),
+            (&["ferrobase", "db", "check"][..], None),
+            (&["ferrobase", "typegen"][..], None),
+            (&["ferrobase", "storage", "migrate", "--to", "s3"][..], None),
+        ] {
+            let cli = Cli::try_parse_from(args).expect("parses");
+            assert_eq!(unported(&cli.command), refused, "{args:?}");
+        }
     }
 
     #[test]

@@ -6,6 +6,9 @@ use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+mod database_url;
+pub use database_url::{DatabaseUrl, redact_passwords, redact_url};
+
 /// Prefix of environment overrides: `FERROBASE_SERVER_HTTP`, `FERROBASE_DATABASE_SYNCHRONOUS`, …
 pub const ENV_PREFIX: &str = "FERROBASE_";
 /// PocketBase's default request body limit.
@@ -98,10 +101,14 @@ impl Default for StorageConfig {
     }
 }
 
-/// SQLite tuning. See the README for why `synchronous = "FULL"` is the default.
+/// Which database, and SQLite tuning. See the README for why
+/// `synchronous = "FULL"` is the default.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DatabaseConfig {
+    /// "" = the embedded SQLite in the data dir; else a PostgreSQL URL
+    /// (`postgres://user:pass@host:5432/db`). CLI: `--db URL`.
+    pub url: DatabaseUrl,
     /// Read-only connections in the r2d2 pool, one reader thread each;
     /// 0 = two per CPU core, between 2 and 8 (see [`Self::readers`]).
     pub reader_pool_size: u32,
@@ -200,6 +207,7 @@ impl DatabaseConfig {
 impl Default for DatabaseConfig {
     fn default() -> Self {
         Self {
+            url: DatabaseUrl::default(),
             reader_pool_size: 0,
             busy_timeout_ms: 5_000,
             synchronous: "FULL".to_owned(),
@@ -395,7 +403,7 @@ impl Config {
         apply_env(&mut table, env)?;
         let config: Config = toml::Value::Table(table)
             .try_into()
-            .map_err(|e: toml::de::Error| ConfigError::Parse(e.to_string()))?;
+            .map_err(|e: toml::de::Error| ConfigError::Parse(redact_passwords(&e.to_string())))?;
         config.validate()?;
         Ok(config)
     }
@@ -487,6 +495,9 @@ impl Config {
         if self.server.cors_origins.iter().any(|o| o.trim().is_empty()) {
             problems.push("server.cors_origins: entries must not be empty".to_owned());
         }
+        if let Some(problem) = self.database.url.problem() {
+            problems.push(format!("database.url: {problem}"));
+        }
         if self.database.reader_pool_size > MAX_READER_POOL_SIZE {
             problems.push(format!(
                 "database.reader_pool_size: must be between 0 (automatic) and {MAX_READER_POOL_SIZE}, got {}",
@@ -570,8 +581,9 @@ fn read_table(path: &Path) -> Result<toml::Table, ConfigError> {
         path: path.to_path_buf(),
         source,
     })?;
+    // The parser quotes the offending line, which may hold a database URL.
     text.parse::<toml::Table>()
-        .map_err(|e| ConfigError::Parse(format!("{}: {e}", path.display())))
+        .map_err(|e| ConfigError::Parse(redact_passwords(&format!("{}: {e}", path.display()))))
 }
 
 /// Overlays `FERROBASE_SECTION_KEY` variables onto `table`. Known keys are taken from the
@@ -709,6 +721,75 @@ mod tests {
             Config::load_with_env(None, env(&[("FERROBASE_DATABASE_QUERY_TIMEOUT_MS", "250")]))
                 .expect("loads");
         assert_eq!(config.database.query_timeout_ms, 250);
+    }
+
+    #[test]
+    fn database_url_comes_from_the_file_then_the_environment() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let file = dir.path().join("c.toml");
+        std::fs::write(&file, "[database]\nurl = \"postgres://file@h/db\"\n").expect("write");
+        let from_file = Config::load_with_env(Some(&file), vec![]).expect("file");
+        let from_env = Config::load_with_env(
+            Some(&file),
+            env(&[("FERROBASE_DATABASE_URL", "postgresql://env:pw@h:5433/db")]),
+        )
+        .expect("env");
+        let default = Config::load_with_env(None, vec![]).expect("default");
+
+        assert_eq!(
+            from_file.database.url.postgres(),
+            Some("postgres://file@h/db")
+        );
+        assert_eq!(
+            from_env.database.url.postgres(),
+            Some("postgresql://env:pw@h:5433/db"),
+            "env beats file"
+        );
+        assert_eq!(default.database.url.postgres(), None, "empty: SQLite");
+    }
+
+    #[test]
+    fn a_bad_database_url_is_refused_naming_the_key_without_its_password() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let unquoted = dir.path().join("unquoted.toml");
+        std::fs::write(
+            &unquoted,
+            "[database]\nurl = postgres://app:hunter22@h/db\n",
+        )
+        .expect("write");
+        for (outcome, said, why) in [
+            (
+                Config::load_with_env(
+                    None,
+                    env(&[("FERROBASE_DATABASE_URL", "mysql://app:hunter22@h/db")]),
+                ),
+                "database.url: must start with postgres://",
+                "another engine",
+            ),
+            (
+                Config::load_with_env(
+                    None,
+                    env(&[(
+                        "FERROBASE_DATABASE_URL",
+                        "postgres://app:hunter22@h:70000/db",
+                    )]),
+                ),
+                "database.url: not a valid URL (invalid port number)",
+                "a URL that does not parse",
+            ),
+            (
+                Config::load_with_env(Some(&unquoted), vec![]),
+                "unquoted.toml",
+                "a TOML error quoting the line",
+            ),
+        ] {
+            let text = outcome.expect_err(why).to_string();
+            assert!(text.contains(said), "{why}: {text}");
+            assert!(
+                !text.contains("hunter22"),
+                "{why}: the password leaked: {text}"
+            );
+        }
     }
 
     #[test]

@@ -11,6 +11,7 @@ pub mod admin_ui;
 pub mod api;
 pub mod app;
 pub mod auth;
+pub mod backend;
 pub mod backups;
 pub mod cli;
 pub mod clock;

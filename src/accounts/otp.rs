@@ -18,8 +18,9 @@ use crate::auth::{AuthError, password};
 use crate::db::{Db, DbError, ident};
 use crate::realtime::Hub;
 use crate::records::{Backend, Stage, system};
+use crate::rules::SqlValue;
 use crate::schema::{CompiledCollection, autogen};
-use rusqlite::{OptionalExtension, TransactionBehavior};
+use rusqlite::OptionalExtension;
 use std::sync::Arc;
 
 /// Shortest code we generate.
@@ -71,14 +72,17 @@ pub async fn request_otp(
     let sql = format!(
         "SELECT id, email FROM {} WHERE {} LIMIT 1",
         ident(collection.name.as_str()),
-        crate::auth::identity_match(&collection, "email")
+        crate::auth::identity_match_in(&collection, "email", db.dialect())
     );
     let email = email.trim().to_owned();
     let found: Option<(String, String)> = db
-        .read(move |conn| {
-            conn.query_row(&sql, [email], |r| Ok((r.get(0)?, r.get(1)?)))
-                .optional()
-                .map_err(|e| AuthError::Db(DbError::Sqlite(e)))
+        .read_conn(move |conn| {
+            let row = conn.first_row(&sql, &[SqlValue::Text(email)])?;
+            let mut cells = row.unwrap_or_default().into_iter();
+            Ok::<_, AuthError>(match (cells.next(), cells.next()) {
+                (Some(SqlValue::Text(id)), Some(SqlValue::Text(to))) => Some((id, to)),
+                _ => None,
+            })
         })
         .await?;
     let Some((record_id, to)) = found else {
@@ -114,16 +118,14 @@ pub async fn request_otp(
     })
 }
 
-/// Stores a new code in one transaction (no model hooks apply).
+/// Stores a new code in one transaction (no model hooks apply), on either
+/// engine.
 async fn store_code(
     db: &Db,
     code: super::otp_hooked::IssuedCode,
     window: i64,
 ) -> Result<Option<String>, AuthError> {
-    db.write(move |conn| {
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(DbError::from)?;
+    db.write_conn(move |conn| {
         let new = super::otp_store::NewCode {
             id: &code.id,
             collection_id: &code.collection_id,
@@ -131,9 +133,7 @@ async fn store_code(
             hash: &code.hash,
             sent_to: &code.sent_to,
         };
-        let reused = super::otp_store::store(&tx, &new, window).map_err(DbError::from)?;
-        tx.commit().map_err(DbError::from)?;
-        Ok::<_, AuthError>(reused)
+        Ok::<_, AuthError>(super::otp_store::store(conn, &new, window)?)
     })
     .await
 }

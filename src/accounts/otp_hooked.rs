@@ -187,9 +187,8 @@ pub(super) async fn issue(
     let probe = code.clone();
     let capped = backend
         .db
-        .read(move |conn| {
-            super::otp_store::at_cap(conn, &probe.as_new(), window_secs)
-                .map_err(|e| AuthError::Db(DbError::Sqlite(e)))
+        .read_conn(move |conn| {
+            super::otp_store::at_cap(conn, &probe.as_new(), window_secs).map_err(AuthError::Db)
         })
         .await?;
     if capped.is_some() {
@@ -209,7 +208,7 @@ pub(super) async fn issue(
     let id = code.id.clone();
     // Fields a hook sets are not saved: the row is exactly this code.
     let write: SystemWrite = Box::new(move |tx, _, _| {
-        super::otp_store::insert(tx, &code.as_new())?;
+        super::otp_store::insert(&mut crate::db::SqliteConn(tx), &code.as_new())?;
         Ok(())
     });
     let step = SystemStep {

@@ -9,7 +9,8 @@
 //! cap until the expiry sweep removes them. Issuing and consuming codes
 //! stays in `otp`.
 
-use rusqlite::{Connection, params};
+use crate::db::{Conn, DbError};
+use crate::rules::{Dialect, SqlValue};
 
 /// Codes a record may be issued within one OTP window (PocketBase: 10).
 pub const MAX_RECENT_CODES: i64 = 10;
@@ -23,14 +24,23 @@ pub struct NewCode<'a> {
     pub sent_to: &'a str,
 }
 
+impl NewCode<'_> {
+    fn owner(&self) -> [SqlValue; 2] {
+        [
+            SqlValue::Text(self.collection_id.to_owned()),
+            SqlValue::Text(self.record_id.to_owned()),
+        ]
+    }
+}
+
 /// Stores `code` (retiring older ones) and returns `None`; or, when the
 /// record is at the cap for the `window_secs` before now, stores nothing
-/// and returns the id of its newest code.
+/// and returns the id of its newest code. On either engine.
 pub fn store(
-    tx: &Connection,
+    tx: &mut dyn Conn,
     code: &NewCode<'_>,
     window_secs: i64,
-) -> rusqlite::Result<Option<String>> {
+) -> Result<Option<String>, DbError> {
     if let Some(newest) = at_cap(tx, code, window_secs)? {
         return Ok(Some(newest));
     }
@@ -40,35 +50,60 @@ pub fn store(
 
 /// The id of the record's newest code when it is at the cap.
 pub fn at_cap(
-    conn: &Connection,
+    conn: &mut dyn Conn,
     code: &NewCode<'_>,
     window_secs: i64,
-) -> rusqlite::Result<Option<String>> {
+) -> Result<Option<String>, DbError> {
     let since = chrono::Duration::try_seconds(window_secs.max(0))
         .and_then(|d| chrono::Utc::now().checked_sub_signed(d))
         .map(crate::clock::format)
         .unwrap_or_default();
-    let (recent, newest): (i64, Option<String>) = conn.query_row(
-        "SELECT COUNT(*), (SELECT id FROM _otps WHERE collectionRef = ?1 AND recordRef = ?2
-                           ORDER BY created DESC, rowid DESC LIMIT 1)
-         FROM _otps WHERE collectionRef = ?1 AND recordRef = ?2 AND created > ?3",
-        params![code.collection_id, code.record_id, since],
-        |r| Ok((r.get(0)?, r.get(1)?)),
+    // Insertion order breaks ties between codes of the same millisecond.
+    let rowid = match conn.dialect() {
+        Dialect::Sqlite => "rowid",
+        Dialect::Postgres => crate::rules::postgres::ROWID_COLUMN,
+    };
+    let [collection, record] = code.owner();
+    let row = conn.first_row(
+        &format!(
+            "SELECT COUNT(*), (SELECT id FROM _otps WHERE \"collectionRef\" = ?1 AND \"recordRef\" = ?2
+                               ORDER BY created DESC, {rowid} DESC LIMIT 1)
+             FROM _otps WHERE \"collectionRef\" = ?1 AND \"recordRef\" = ?2 AND created > ?3"
+        ),
+        &[collection, record, SqlValue::Text(since)],
     )?;
+    let mut cells = row.unwrap_or_default().into_iter();
+    let recent = match cells.next() {
+        Some(SqlValue::Integer(n)) => n,
+        other => return Err(DbError::NotAnInteger(format!("{other:?}"))),
+    };
+    let newest = match cells.next() {
+        Some(SqlValue::Text(id)) => Some(id),
+        _ => None,
+    };
     Ok(newest.filter(|_| recent >= MAX_RECENT_CODES))
 }
 
 /// Stores `code`, retiring the record's older ones.
-pub fn insert(tx: &Connection, code: &NewCode<'_>) -> rusqlite::Result<()> {
+pub fn insert(tx: &mut dyn Conn, code: &NewCode<'_>) -> Result<(), DbError> {
     // Only the newest code is live: one code to guess, not several.
     tx.execute(
-        "UPDATE _otps SET password = '' WHERE collectionRef = ?1 AND recordRef = ?2",
-        params![code.collection_id, code.record_id],
+        "UPDATE _otps SET password = '' WHERE \"collectionRef\" = ?1 AND \"recordRef\" = ?2",
+        &code.owner(),
     )?;
+    let text = |s: &str| SqlValue::Text(s.to_owned());
     let now = crate::clock::now();
     tx.execute(
-        "INSERT INTO _otps (id, collectionRef, recordRef, password, sentTo, created, updated) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
-        params![code.id, code.collection_id, code.record_id, code.hash, code.sent_to, now],
+        "INSERT INTO _otps (id, \"collectionRef\", \"recordRef\", password, \"sentTo\", created, updated) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
+        &[
+            text(code.id),
+            text(code.collection_id),
+            text(code.record_id),
+            text(code.hash),
+            text(code.sent_to),
+            text(now.as_str()),
+        ],
     )?;
     Ok(())
 }

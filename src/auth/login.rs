@@ -111,15 +111,28 @@ pub async fn login_with_password(
 /// password login, OTP, OAuth2, the email flows — goes through this, so they
 /// all agree on which record an address names.
 pub(crate) fn identity_match(collection: &CompiledCollection, field: &str) -> String {
+    identity_match_in(collection, field, crate::rules::Dialect::Sqlite)
+}
+
+/// [`identity_match`] in `dialect`: on PostgreSQL `COLLATE NOCASE` is
+/// `lower()` of both sides under `COLLATE "C"`, which folds ASCII only, as
+/// SQLite's NOCASE does.
+pub(crate) fn identity_match_in(
+    collection: &CompiledCollection,
+    field: &str,
+    dialect: crate::rules::Dialect,
+) -> String {
     let nocase = collection
         .indexes
         .iter()
         .any(|i| i.is_unique_on(field) && i.columns[0].nocase);
     let column = ident(field);
-    if nocase {
-        format!("{column} = ?1 COLLATE NOCASE")
-    } else {
-        format!("{column} = ?1")
+    match (nocase, dialect) {
+        (true, crate::rules::Dialect::Sqlite) => format!("{column} = ?1 COLLATE NOCASE"),
+        (true, crate::rules::Dialect::Postgres) => {
+            format!("lower({column}) = lower(?1 COLLATE \"C\")")
+        }
+        (false, _) => format!("{column} = ?1"),
     }
 }
 

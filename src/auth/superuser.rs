@@ -1,5 +1,5 @@
-//! Superuser maintenance for the CLI (`superuser create|update|upsert|delete`)
-//! and the first-run hint.
+//! Superuser maintenance for the CLI (`superuser create|update|upsert|delete|otp`)
+//! and the first-run hint; on either engine.
 
 use super::{AuthError, password};
 use crate::db::{Db, LockKey, ident};
@@ -157,8 +157,8 @@ pub struct SuperuserOtp {
 /// `superuser otp`), refused unless OTP is enabled on `_superusers`.
 pub async fn superuser_otp(db: &Db, email: &str) -> Result<SuperuserOtp, AuthError> {
     let snapshot = db
-        .read(|conn| {
-            crate::schema::load_snapshot(conn)
+        .read_conn(|conn| {
+            crate::schema::read_snapshot(conn)
                 .map_err(|e| AuthError::Input(format!("cannot load the collections: {e}")))
         })
         .await?;

@@ -141,7 +141,12 @@ fn parse_stored_indexes(id: &str, text: &str) -> Result<Vec<IndexDef>, SchemaErr
 
 /// Loads all collections into a fresh registry snapshot.
 pub fn load_snapshot(conn: &Connection) -> Result<Snapshot, SchemaError> {
-    Snapshot::build(load_all(conn)?).map_err(SchemaError::Corrupt)
+    read_snapshot(&mut SqliteConn(conn))
+}
+
+/// [`load_snapshot`] on either engine.
+pub fn read_snapshot(conn: &mut dyn Conn) -> Result<Snapshot, SchemaError> {
+    Snapshot::build(read_all(conn)?).map_err(SchemaError::Corrupt)
 }
 
 /// Stores a definition (insert, or update of an existing id), on either

@@ -50,6 +50,7 @@ mod openapi_client;
 mod openapi_fuzz;
 mod openapi_yaml;
 mod persistence;
+mod pg_cli;
 mod public;
 mod query_timeout;
 mod ratelimit;

@@ -47,6 +47,12 @@ pub fn describe(e: &postgres::Error) -> String {
     text
 }
 
+/// How long making a connection may take (TCP, TLS, the startup and
+/// password exchange) unless the URL sets libpq's `connect_timeout`: an
+/// unreachable host, or a proxy that accepts and then says nothing, fails
+/// in seconds, not after the operating system's TCP timeout or never.
+pub const DEFAULT_CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// What to do about a certificate the client did not trust.
 const TLS_HINT: &str = "; pass sslrootcert=/path/to/ca.pem in the URL to trust the server's CA, \
                         or sslmode=disable to connect without TLS";
@@ -84,8 +90,11 @@ impl Target {
         } else {
             parsed.query_pairs_mut().clear().extend_pairs(kept);
         }
-        let config = postgres::Config::from_str(parsed.as_str())
+        let mut config = postgres::Config::from_str(parsed.as_str())
             .map_err(|e| PgConnectError::Url(e.to_string()))?;
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(DEFAULT_CONNECT_TIMEOUT);
+        }
         Ok(Self { config, root_cert })
     }
 
@@ -122,31 +131,51 @@ impl Target {
     }
 }
 
-/// Connects to `url`. Call from a dedicated thread: the blocking client
-/// refuses to run inside an async runtime.
+/// Connects to `url`, giving up after its connect timeout. Call from a
+/// dedicated thread: the blocking client refuses to run inside an async
+/// runtime.
 pub fn connect(url: &str) -> Result<Client, PgConnectError> {
     let target = Target::parse(url)?;
     let tls = target.tls()?;
-    target.config.connect(tls).map_err(|e| {
-        let mut message = describe(&e);
-        if message.contains("certificate") {
-            message.push_str(TLS_HINT);
+    let limit = target
+        .config
+        .get_connect_timeout()
+        .copied()
+        .unwrap_or(DEFAULT_CONNECT_TIMEOUT);
+    // The client's own timeout covers the TCP connect only; a peer that
+    // accepts and stays silent would hold the handshake forever. So it runs
+    // on a thread of its own, which is left behind if the limit passes (it
+    // ends when the peer answers or closes; the caller has its error).
+    let (sent, answer) = std::sync::mpsc::channel();
+    let config = target.config;
+    std::thread::Builder::new()
+        .name("ferrobase-pg-connect".into())
+        .spawn(move || {
+            let _ = sent.send(config.connect(tls));
+        })
+        .map_err(|e| PgConnectError::Connect(format!("cannot start a thread: {e}")))?;
+    match answer.recv_timeout(limit) {
+        Ok(Ok(client)) => Ok(client),
+        Ok(Err(e)) => {
+            let mut message = describe(&e);
+            if message.contains("certificate") {
+                message.push_str(TLS_HINT);
+            }
+            Err(PgConnectError::Connect(message))
         }
-        PgConnectError::Connect(message)
-    })
+        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => Err(PgConnectError::Connect(
+            "the connection attempt stopped unexpectedly".into(),
+        )),
+        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => Err(PgConnectError::Connect(format!(
+            "no PostgreSQL handshake within {} s (connect_timeout in the URL sets this limit)",
+            limit.as_secs_f64()
+        ))),
+    }
 }
 
 /// `url` with its password replaced by `***`, for messages and logs.
 pub fn redacted(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut parsed) if parsed.password().is_some() => {
-            // Only fails for URLs that cannot have a password, which this has.
-            let _ = parsed.set_password(Some("***"));
-            parsed.to_string()
-        }
-        Ok(parsed) => parsed.to_string(),
-        Err(_) => "(a database URL that does not parse)".to_owned(),
-    }
+    crate::config::redact_url(url)
 }
 
 #[cfg(test)]
@@ -194,6 +223,6 @@ mod tests {
             "postgres://app:***@h:5432/db"
         );
         assert!(!redacted("postgres://app:s3cret@h/db?x=1").contains("s3cret"));
-        assert!(!redacted("not a url s3cret").contains("s3cret"));
+        assert!(!redacted("postgres://app:s3cret@[::1").contains("s3cret"));
     }
 }

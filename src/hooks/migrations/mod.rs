@@ -16,6 +16,7 @@ mod runner;
 pub mod templates;
 
 use crate::db::{Db, DbError};
+use crate::rules::SqlValue;
 use crate::schema::Snapshot;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -116,20 +117,30 @@ fn is_user_name(name: &str) -> bool {
     name.ends_with(".js")
 }
 
-/// The applied user migrations, oldest first: (file, applied at).
+/// The applied user migrations, oldest first: (file, applied at). Runs on
+/// either engine (`migrate status` on PostgreSQL).
 pub async fn applied(db: &Db) -> Result<Vec<(String, String)>, MigrateError> {
     let rows = db
-        .read(|conn| {
-            let mut stmt = conn.prepare(
+        .read_conn(|conn| {
+            conn.rows(
                 "SELECT file, applied FROM _migrations WHERE file LIKE '%.js' ORDER BY applied, file",
-            )?;
-            let rows = stmt
-                .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?
-                .collect::<Result<Vec<_>, _>>()?;
-            Ok::<_, DbError>(rows)
+                &[],
+            )
         })
         .await?;
-    Ok(rows.into_iter().filter(|(f, _)| is_user_name(f)).collect())
+    let mut out = Vec::with_capacity(rows.len());
+    for row in rows {
+        let mut cells = row.into_iter();
+        match (cells.next(), cells.next()) {
+            (Some(SqlValue::Text(file)), Some(SqlValue::Text(at))) => out.push((file, at)),
+            other => {
+                return Err(MigrateError::Io(format!(
+                    "_migrations holds a row that is not (file, applied): {other:?}"
+                )));
+            }
+        }
+    }
+    Ok(out.into_iter().filter(|(f, _)| is_user_name(f)).collect())
 }
 
 /// Runs every pending file's up function; the names applied, in order.
@@ -177,12 +188,13 @@ pub async fn history_sync(db: &Db, options: &Options) -> Result<Vec<String>, Mig
         .filter(|f| !present.contains(f))
         .collect();
     let gone = missing.clone();
-    db.write(move |conn| {
-        let tx = conn.transaction()?;
+    db.write_conn(move |conn| {
         for name in &gone {
-            tx.execute("DELETE FROM _migrations WHERE file = ?1", [name])?;
+            conn.execute(
+                "DELETE FROM _migrations WHERE file = ?1",
+                &[SqlValue::Text(name.clone())],
+            )?;
         }
-        tx.commit()?;
         Ok::<_, DbError>(())
     })
     .await?;
@@ -290,7 +302,7 @@ pub fn create(dir: &Path, name: &str) -> Result<String, MigrateError> {
 /// `migrate collections`: a snapshot of every non-system collection.
 pub async fn snapshot(db: &Db, dir: &Path) -> Result<String, MigrateError> {
     let schema = db
-        .read(crate::schema::load_snapshot)
+        .read_conn(|conn| crate::schema::read_snapshot(conn))
         .await
         .map_err(|e| MigrateError::Io(e.to_string()))?;
     let list: Vec<Value> = schema

@@ -1,0 +1,58 @@
+//! The commands that do not run on PostgreSQL yet, each refused with one
+//! line saying what to use instead.
+
+use std::fmt;
+
+/// A command refused on PostgreSQL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unported {
+    /// `serve`: record writes, accounts and realtime are still SQLite-only.
+    Serve,
+    /// `backup create|restore`: zip archives of the SQLite data dir.
+    Backup,
+    /// `restore --from REPLICA`: Litestream replicas of the SQLite files.
+    Restore,
+    /// `migrate up|down`: JavaScript migrations' database calls.
+    JsMigrations,
+    /// `search reindex`: full-text search is SQLite's FTS5.
+    SearchReindex,
+}
+
+impl Unported {
+    /// The refusal, for a user: what does not work and what to use instead.
+    pub fn message(self) -> &'static str {
+        match self {
+            Unported::Serve => {
+                "serving from PostgreSQL is not available yet: record writes, accounts and \
+                 realtime are still being ported (issue 21). On PostgreSQL today: `superuser`, \
+                 `migrate status`, `migrate collections`, `typegen`, `db check` and `db copy`. \
+                 To serve, leave database.url empty (no --db, no FERROBASE_DATABASE_URL): the \
+                 embedded SQLite in --dir"
+            }
+            Unported::Backup => {
+                "`backup` archives the embedded SQLite data dir; with database.url on \
+                 PostgreSQL use pg_dump / pg_restore or your provider's backups"
+            }
+            Unported::Restore => {
+                "`restore` rebuilds the embedded SQLite data dir from a Litestream replica; \
+                 with database.url on PostgreSQL use pg_restore or your provider's \
+                 point-in-time recovery"
+            }
+            Unported::JsMigrations => {
+                "JavaScript migrations do not run on PostgreSQL yet (issue 21): `migrate up` \
+                 and `migrate down` need the embedded SQLite; `migrate status`, \
+                 `migrate collections`, `migrate create` and `migrate history-sync` work"
+            }
+            Unported::SearchReindex => {
+                "full-text search is SQLite-only: on PostgreSQL no collection has a \
+                 full-text index, so `search reindex` has nothing to rebuild"
+            }
+        }
+    }
+}
+
+impl fmt::Display for Unported {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.message())
+    }
+}
