@@ -596,7 +596,7 @@ async fn prepare(
             .await?,
         )),
         Target::Delete(id) => {
-            Op::Delete(records::prepare_delete(&state.db, snapshot, collection, caller, id).await?)
+            Op::Delete(records::prepare_delete(snapshot, collection, caller, id).await?)
         }
     };
     let staged = match &op {
