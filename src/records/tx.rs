@@ -415,8 +415,8 @@ fn pg_params(
                 .then_some(SqlValue::Integer(i)),
             rusqlite::types::Value::Real(f) => Some(SqlValue::Real(f)),
             rusqlite::types::Value::Text(t) => {
-                let holdable = !t.contains('\0') && !(jsonb && t.contains("\\u0000"));
-                holdable.then_some(SqlValue::Text(t))
+                let unholdable = t.contains('\0') || (jsonb && t.contains("\\u0000"));
+                (!unholdable).then_some(SqlValue::Text(t))
             }
             rusqlite::types::Value::Blob(_) => None,
         };

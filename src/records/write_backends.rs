@@ -790,3 +790,54 @@ impl super::WriteHooks for EveryHook {
         Arc::new(EveryHook)
     }
 }
+
+/// What PostgreSQL cannot hold exactly is a 400 on its field (SQLite
+/// stores it), and a forged id is a 404: never a database error.
+#[test]
+fn values_postgres_cannot_hold_are_refused_with_a_400() {
+    let rt = runtime();
+    let Some((_schema, db)) = postgres_db() else {
+        return;
+    };
+    rt.block_on(async {
+        let engine = Engine::setup(db).await;
+        let su = Caller::superuser();
+        for (body, field, code) in [
+            (
+                json!({"title": "a\0b"}),
+                "title",
+                "validation_not_on_postgres",
+            ),
+            (
+                json!({"meta": {"k": "\0"}}),
+                "meta",
+                "validation_not_on_postgres",
+            ),
+            (
+                json!({"tags": ["red\0"]}),
+                "tags",
+                "validation_invalid_value",
+            ),
+            (
+                json!({"owner": "u1aaaaaaaaaa\0a"}),
+                "owner",
+                "validation_missing_rel_records",
+            ),
+        ] {
+            let answer = engine.create("posts", &su, body.clone()).await;
+            assert_eq!(answer["status"], 400, "{body}: {answer}");
+            assert_eq!(answer["data"][field]["code"], code, "{body}: {answer}");
+        }
+        engine.create("posts", &su, json!({"id": P1})).await;
+        let forged = format!("{P1}\0");
+        let updated = engine
+            .update("posts", &su, &forged, json!({"title": "x"}))
+            .await;
+        assert_eq!(updated["status"], 404, "{updated}");
+        let deleted = engine.delete("posts", &su, &forged).await;
+        assert_eq!(deleted["status"], 404, "{deleted}");
+        let rows = engine.rows("posts").await;
+        assert_eq!(rows["totalItems"], 1, "nothing else written: {rows}");
+        assert_eq!(rows["items"][0]["title"], "", "{rows}");
+    });
+}
