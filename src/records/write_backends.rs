@@ -841,3 +841,53 @@ fn values_postgres_cannot_hold_are_refused_with_a_400() {
         assert_eq!(rows["items"][0]["title"], "", "{rows}");
     });
 }
+
+/// Sequential write latency on each engine (a debug build measures
+/// round trips more than code): `cargo test --lib write_latency -- --ignored --nocapture`.
+#[test]
+#[ignore = "a measurement, not a check"]
+fn write_latency() {
+    const ROUNDS: usize = 300;
+    async fn measure(engine: &Engine, label: &str) {
+        let su = Caller::superuser();
+        let ids: Vec<String> = (0..ROUNDS).map(|n| format!("m{n:05}aaaaaaaaa")).collect();
+        let started = std::time::Instant::now();
+        for id in &ids {
+            let body = json!({"id": id, "title": "t", "owner": ALICE, "tags": ["red"]});
+            engine
+                .create_with("posts", &su, body, Vec::new())
+                .await
+                .expect("create");
+        }
+        let created = started.elapsed() / ROUNDS as u32;
+        let started = std::time::Instant::now();
+        for id in &ids {
+            let body = json!({"views+": 1, "tags+": "blue"});
+            engine
+                .update_raw("posts", &su, id, body)
+                .await
+                .expect("update");
+        }
+        let updated = started.elapsed() / ROUNDS as u32;
+        let started = std::time::Instant::now();
+        for id in &ids {
+            engine.delete_raw("posts", &su, id).await.expect("delete");
+        }
+        let deleted = started.elapsed() / ROUNDS as u32;
+        println!("{label}: create {created:?}, update {updated:?}, delete {deleted:?}");
+    }
+    async fn with_alice(db: Db, label: &str) {
+        let engine = Engine::setup(db).await;
+        let body = json!({"id": ALICE, "email": "a@example.com", "password": "password123",
+                          "passwordConfirm": "password123"});
+        engine.create("users", &Caller::superuser(), body).await;
+        measure(&engine, label).await;
+    }
+    let rt = runtime();
+    let dir = tempfile::tempdir().expect("tmp");
+    let db = Db::open(dir.path(), &DatabaseConfig::default()).expect("open");
+    rt.block_on(with_alice(db, "sqlite"));
+    if let Some((_schema, db)) = postgres_db() {
+        rt.block_on(with_alice(db, "postgres"));
+    }
+}
