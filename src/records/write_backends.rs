@@ -773,6 +773,20 @@ fn unported_writes_are_refused_on_postgres() {
             matches!(created, Err(RecordError::Db(DbError::NotOnPostgres(_)))),
             "{created:?}"
         );
+        let updated = update(
+            backend,
+            snapshot.clone(),
+            posts.clone(),
+            su.clone(),
+            P1.into(),
+            Map::new(),
+            Vec::new(),
+        )
+        .await;
+        assert!(
+            matches!(updated, Err(RecordError::Db(DbError::NotOnPostgres(_)))),
+            "{updated:?}"
+        );
         let deleted = delete(backend, snapshot, posts, su, P1.into()).await;
         assert!(
             matches!(deleted, Err(RecordError::Db(DbError::NotOnPostgres(_)))),
