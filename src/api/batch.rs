@@ -61,7 +61,7 @@ pub(super) fn timed_out() -> ApiError {
 enum Op {
     Create(Box<PreparedCreate>),
     Update(Box<PreparedUpdate>),
-    Delete(PreparedDelete),
+    Delete(Box<PreparedDelete>),
 }
 
 /// How a sub-request's answer is shaped after the commit: its `expand`
@@ -595,9 +595,9 @@ async fn prepare(
             )
             .await?,
         )),
-        Target::Delete(id) => {
-            Op::Delete(records::prepare_delete(&state.db, snapshot, collection, caller, id).await?)
-        }
+        Target::Delete(id) => Op::Delete(Box::new(
+            records::prepare_delete(snapshot, collection, caller, id).await?,
+        )),
     };
     let staged = match &op {
         Op::Create(p) => p.stage(uploads)?,

@@ -44,6 +44,9 @@ pub enum LockKey {
     Superusers = 0x6662_0003,
     /// The collection definitions and their tables: read, change, write.
     Schema = 0x6662_0004,
+    /// Auth record ids, unique across every auth collection: creates of
+    /// auth records check the other collections in turn.
+    AuthIds = 0x6662_0005,
 }
 
 impl dyn Conn + '_ {

@@ -102,6 +102,7 @@ pub(super) fn manage_filter(
     snapshot: &Snapshot,
     caller: &Caller,
     collection: &CompiledCollection,
+    dialect: Dialect,
 ) -> Option<SqlFragment> {
     if collection.kind != CollectionType::Auth || caller.auth.is_none() {
         return None;
@@ -113,7 +114,8 @@ pub(super) fn manage_filter(
         .filter(|r| !r.trim().is_empty())?;
     let compiled = rules::parse_filter_cached(rule).and_then(|expr| {
         let aliases = Cell::new(0);
-        let scope = FieldScope::new(snapshot, collection, Trust::Full, caller, &aliases);
+        let scope = FieldScope::new(snapshot, collection, Trust::Full, caller, &aliases)
+            .in_dialect(dialect);
         rules::compile(&expr, &scope)
     });
     match compiled {

@@ -10,7 +10,8 @@
 //! run inside the write transaction, so parallel writes cannot slip past.
 
 use super::RecordError;
-use crate::db::ident;
+use crate::db::{Conn, DbError, LockKey, ident};
+use crate::rules::SqlValue;
 use crate::schema::{CollectionType, CompiledCollection, Snapshot};
 use crate::validation::{FieldError, ValidationErrors};
 use rusqlite::Connection;
@@ -19,9 +20,11 @@ use crate::schema::AUTH_STATE_TABLES as BOOKKEEPING_TABLES;
 
 /// Refuses to create auth record `id` when another auth collection already
 /// has a record with that id (PocketBase's `validation_invalid_auth_id`;
-/// the collection's own primary key covers the same collection).
+/// the collection's own primary key covers the same collection). On
+/// PostgreSQL, creates of auth records take turns ([`LockKey::AuthIds`]),
+/// so two creates of one id in two collections cannot both pass.
 pub(crate) fn check_unique_auth_id(
-    tx: &Connection,
+    conn: &mut dyn Conn,
     snapshot: &Snapshot,
     collection: &CompiledCollection,
     id: &str,
@@ -30,15 +33,15 @@ pub(crate) fn check_unique_auth_id(
     if collection.kind != CollectionType::Auth {
         return Ok(());
     }
+    conn.lock(LockKey::AuthIds)?;
     for other in snapshot.all() {
         if other.kind != CollectionType::Auth || other.id == collection.id {
             continue;
         }
-        let sql = format!(
-            "SELECT EXISTS(SELECT 1 FROM {} WHERE id = ?1)",
-            ident(other.name.as_str())
-        );
-        let taken: bool = tx.query_row(&sql, [id], |r| r.get(0))?;
+        let sql = format!("SELECT 1 FROM {} WHERE id = ?1", ident(other.name.as_str()));
+        let taken = conn
+            .first_row(&sql, &[SqlValue::Text(id.to_owned())])?
+            .is_some();
         if taken {
             let mut errors = ValidationErrors::new();
             errors.add(
@@ -56,20 +59,23 @@ pub(crate) fn check_unique_auth_id(
 
 /// Deletes the bookkeeping rows of auth record `id` (none for other kinds).
 pub(crate) fn delete_auth_state(
-    tx: &Connection,
+    conn: &mut dyn Conn,
     collection: &CompiledCollection,
     id: &str,
-) -> rusqlite::Result<()> {
+) -> Result<(), DbError> {
     if collection.kind != CollectionType::Auth {
         return Ok(());
     }
     for table in BOOKKEEPING_TABLES {
-        tx.execute(
+        conn.execute(
             &format!(
-                "DELETE FROM {} WHERE collectionRef = ?1 AND recordRef = ?2",
+                "DELETE FROM {} WHERE \"collectionRef\" = ?1 AND \"recordRef\" = ?2",
                 ident(table)
             ),
-            [collection.id.as_str(), id],
+            &[
+                SqlValue::Text(collection.id.clone()),
+                SqlValue::Text(id.to_owned()),
+            ],
         )?;
     }
     Ok(())

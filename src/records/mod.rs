@@ -25,9 +25,12 @@ mod scope;
 mod searched;
 pub mod session;
 pub mod system;
+mod tx;
 pub mod validate;
 pub mod value;
 mod write;
+#[cfg(test)]
+mod write_backends;
 
 pub use access::Caller;
 pub use after_commit::AfterCommit;

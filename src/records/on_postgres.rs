@@ -186,7 +186,7 @@ fn order_by(collection: &Collection, table: &str, sort: &str) -> String {
 
 /// A row selected with the collection's `select_sql`, as field values
 /// (converted exactly as SQLite's cells are).
-fn values(collection: &Collection, row: Vec<SqlValue>) -> Map<String, Value> {
+pub(super) fn values(collection: &Collection, row: Vec<SqlValue>) -> Map<String, Value> {
     let mut map = Map::new();
     for (field, cell) in collection.fields.iter().zip(row.iter()) {
         let raw = match cell {

@@ -5,22 +5,26 @@
 //! statement itself, and reference handling all commit or roll back together.
 //! Each write notes its [`Change`]s inside the transaction; they are handed
 //! to the realtime hub only after the commit returned, so a rolled-back write
-//! publishes nothing.
+//! publishes nothing. On PostgreSQL the same steps run in a transaction of
+//! their own through [`RecordTx`] (the engine's statements and locks live
+//! in `tx.rs`); hooks, write sessions and truncate are SQLite-only so far.
 
 use super::RecordError;
 use super::access::{self, Access, Caller};
 use super::files::{self as record_files, Cleanup, NewFile, Upload};
 use super::hooked::{self, Plain, WriteHooks};
 use super::input::{self, Draft};
-use super::read::{load, row_matches, serialize};
+use super::read::{load, serialize};
 use super::refs;
 use super::session;
+use super::tx::{PgTx, RecordTx, RowLock, SqliteTx, dialect};
 use super::validate;
 use super::value::to_sql;
 use crate::auth::password;
-use crate::db::{Db, ident};
+use crate::db::{Conn, Db, DbError, LockKey, ident};
 use crate::files::{self, BlobKey, Store};
 use crate::realtime::{Action, Change, Changes, Hub};
+use crate::rules::{Dialect, SqlValue};
 use crate::schema::{Collection, CollectionType, CompiledCollection, FieldKind, Snapshot, autogen};
 use crate::validation::{FieldError, ValidationErrors};
 use rusqlite::{Connection, TransactionBehavior};
@@ -70,6 +74,8 @@ pub struct PreparedUpdate {
 pub struct PreparedDelete {
     collection: Arc<CompiledCollection>,
     access: Access,
+    /// Who deletes (for the rule in PostgreSQL's SQL).
+    caller: Caller,
     id: String,
 }
 
@@ -160,25 +166,51 @@ impl PreparedCreate {
         )?)
     }
 
-    /// Inserts the record inside `tx` and checks the create rule against it.
+    /// Inserts the record inside SQLite's `tx` (see [`Self::apply_in`]).
     pub fn apply(
         &self,
         tx: &Connection,
         snapshot: &Snapshot,
         changes: &mut Changes,
     ) -> Result<Applied, RecordError> {
+        self.apply_in(&mut SqliteTx::new(tx), snapshot, changes)
+    }
+
+    /// Inserts the record inside `tx` and checks the create rule against it.
+    pub(super) fn apply_in(
+        &self,
+        tx: &mut dyn RecordTx,
+        snapshot: &Snapshot,
+        changes: &mut Changes,
+    ) -> Result<Applied, RecordError> {
         let collection = &self.collection;
-        check_relations(tx, snapshot, collection, &self.values, CREATE_FAILED)?;
+        refs::check_relations(tx.conn(), snapshot, collection, &self.values, CREATE_FAILED)?;
         super::auth_records::check_unique_auth_id(
-            tx,
+            tx.conn(),
             snapshot,
             collection,
             &self.id,
             CREATE_FAILED,
         )?;
-        insert(tx, collection, &self.values).map_err(|e| unique_violation(e, CREATE_FAILED))?;
-        if let Access::Filter(rule) = &self.access
-            && !row_matches(tx, collection, &self.id, rule)?
+        tx.insert(collection, &self.values, CREATE_FAILED)?;
+        let in_dialect;
+        let access = match dialect(tx) {
+            Dialect::Sqlite => &self.access,
+            Dialect::Postgres => {
+                // Resolved in SQLite's SQL when prepared (for its errors' order).
+                let rule = &collection.rules.create;
+                in_dialect = access::resolve_in(
+                    snapshot,
+                    rule,
+                    &self.caller,
+                    collection,
+                    Dialect::Postgres,
+                )?;
+                &in_dialect
+            }
+        };
+        if let Access::Filter(rule) = access
+            && !tx.matches(collection, &self.id, rule)?
         {
             return Err(RecordError::CreateRuleFailed);
         }
@@ -206,13 +238,14 @@ impl Written<'_> {
     /// commit) and the change for realtime subscribers.
     fn finish(
         &self,
-        tx: &Connection,
+        tx: &mut dyn RecordTx,
         before: &Map<String, Value>,
         action: Action,
         changes: &mut Changes,
     ) -> Result<Applied, RecordError> {
-        let saved =
-            load(tx, self.collection, self.id, &Access::All)?.ok_or(RecordError::NotFound)?;
+        let saved = tx
+            .load(self.collection, self.id, &Access::All, RowLock::None)?
+            .ok_or(RecordError::NotFound)?;
         let blobs = record_files::stale(self.collection, self.id, before, &saved, self.uploads);
         let record = serialize(self.collection, &saved, self.caller);
         changes.push(change(self.collection, self.id, action, Some(saved)));
@@ -279,6 +312,46 @@ pub(super) async fn write_and_publish<T: Send + 'static>(
     Ok(out)
 }
 
+/// Runs one record write on either engine (on PostgreSQL in a transaction
+/// of its own, run again after a deadlock, so `f` rebuilds its changes each
+/// time) and, once it committed, publishes its changes.
+async fn apply_and_publish<T: Send + 'static>(
+    db: &Db,
+    hub: &Hub,
+    joined: Option<Arc<session::Session>>,
+    f: impl Fn(&mut dyn RecordTx, &mut Changes) -> Result<T, RecordError> + Send + 'static,
+) -> Result<T, RecordError> {
+    if db.dialect() == Dialect::Sqlite {
+        return write_and_publish(db, hub, joined, move |tx, changes| {
+            f(&mut SqliteTx::new(tx), changes)
+        })
+        .await;
+    }
+    if joined.is_some() {
+        return Err(DbError::NotOnPostgres("a record write inside a write session").into());
+    }
+    let (out, changes) = db
+        .write_conn(move |conn: &mut dyn Conn| {
+            let mut changes = Changes::default();
+            let out = f(&mut PgTx(conn), &mut changes)?;
+            Ok::<_, RecordError>((out, changes))
+        })
+        .await?;
+    hub.publish(changes);
+    Ok(out)
+}
+
+/// JavaScript hooks run their writes in SQLite write sessions: not yet on
+/// PostgreSQL.
+fn refuse_hooks_on_postgres(db: &Db) -> Result<(), RecordError> {
+    match db.dialect() {
+        Dialect::Sqlite => Ok(()),
+        Dialect::Postgres => {
+            Err(DbError::NotOnPostgres("a record write with JavaScript hooks").into())
+        }
+    }
+}
+
 /// Creates a record with its uploads. Returns it as the caller may see it.
 pub async fn create(
     backend: Backend<'_>,
@@ -291,6 +364,7 @@ pub async fn create(
     if let Some(hooks) = backend.hooks
         && hooked::wanted(hooks, hooked::Stage::Create, &collection)
     {
+        refuse_hooks_on_postgres(backend.db)?;
         let mut record = Map::new();
         for field in &collection.fields {
             if !matches!(field.kind, FieldKind::Password { .. }) {
@@ -318,8 +392,8 @@ pub async fn create(
     let joined = backend.joined();
     let prepared = prepare_create(&snapshot, collection, caller, body, &uploads).await?;
     let placed = files::place(store, prepared.stage(uploads)?).await?;
-    let outcome = write_and_publish(db, hub, joined.clone(), move |tx, changes| {
-        prepared.apply(tx, &snapshot, changes)
+    let outcome = apply_and_publish(db, hub, joined.clone(), move |tx, changes| {
+        prepared.apply_in(tx, &snapshot, changes)
     })
     .await;
     settle(store, placed, joined, outcome).await
@@ -376,10 +450,23 @@ pub async fn prepare_update(
             let planned = {
                 let (collection, caller, id) = (collection.clone(), caller.clone(), id.clone());
                 let (body, accepted) = (body.clone(), accepted.clone());
-                db.read(move |conn| {
-                    plan_update(conn, &snapshot, &collection, &caller, &id, &body, &accepted)
-                })
-                .await?
+                let plan = move |tx: &mut dyn RecordTx| {
+                    let lock = RowLock::None;
+                    plan_update(
+                        tx,
+                        &snapshot,
+                        &collection,
+                        &caller,
+                        &id,
+                        &body,
+                        &accepted,
+                        lock,
+                    )
+                };
+                match db.dialect() {
+                    Dialect::Sqlite => db.read(move |conn| plan(&mut SqliteTx::new(conn))).await?,
+                    Dialect::Postgres => db.read_conn(move |conn| plan(&mut PgTx(conn))).await?,
+                }
             };
             if !planned.manager {
                 verify_old_password(db, &collection, &id, &body, &mut plan.errors).await?;
@@ -415,35 +502,41 @@ struct PlannedUpdate {
     manager: bool,
 }
 
-/// Resolves `body` against record `id` as stored, then checks the update
-/// rule with the resolved body: a missing record and a refusing rule are both
-/// [`RecordError::NotFound`]. Input errors stay in the draft, so they are only
-/// reported to callers the rule admitted.
+/// Resolves `body` against record `id` as stored (locked with `lock`, so
+/// `views+` and merges are never lost to a concurrent update), then checks
+/// the update rule with the resolved body: a missing record and a refusing
+/// rule are both [`RecordError::NotFound`]. Input errors stay in the draft,
+/// so they are only reported to callers the rule admitted.
+#[allow(clippy::too_many_arguments)]
 fn plan_update(
-    conn: &Connection,
+    tx: &mut dyn RecordTx,
     snapshot: &Snapshot,
     collection: &CompiledCollection,
     caller: &Caller,
     id: &str,
     body: &Map<String, Value>,
     uploads: &[NewFile],
+    lock: RowLock,
 ) -> Result<PlannedUpdate, RecordError> {
-    let current = load(conn, collection, id, &Access::All)?.ok_or(RecordError::NotFound)?;
+    let current = tx
+        .load(collection, id, &Access::All, lock)?
+        .ok_or(RecordError::NotFound)?;
     let mut draft = Draft::new(current.clone());
     let rule_body = input::resolve(collection, caller, &mut draft, body, uploads, false);
     let caller = Caller {
         body: Some(rule_body),
         ..caller.clone()
     };
-    let access = access::resolve(snapshot, &collection.rules.update, &caller, collection)?;
+    let d = dialect(tx);
+    let access = access::resolve_in(snapshot, &collection.rules.update, &caller, collection, d)?;
     if let Access::Filter(rule) = &access
-        && !row_matches(conn, collection, id, rule)?
+        && !tx.matches(collection, id, rule)?
     {
         return Err(RecordError::NotFound);
     }
     let manager = caller.superuser
-        || match access::manage_filter(snapshot, &caller, collection) {
-            Some(rule) => row_matches(conn, collection, id, &rule)?,
+        || match access::manage_filter(snapshot, &caller, collection, d) {
+            Some(rule) => tx.matches(collection, id, &rule)?,
             None => false,
         };
     Ok(PlannedUpdate {
@@ -468,10 +561,20 @@ impl PreparedUpdate {
         )?)
     }
 
-    /// Merges the input with the stored record inside `tx`, validates and saves.
+    /// Saves the update inside SQLite's `tx` (see [`Self::apply_in`]).
     pub fn apply(
         &self,
         tx: &Connection,
+        snapshot: &Snapshot,
+        changes: &mut Changes,
+    ) -> Result<Applied, RecordError> {
+        self.apply_in(&mut SqliteTx::new(tx), snapshot, changes)
+    }
+
+    /// Merges the input with the stored record inside `tx`, validates and saves.
+    pub(super) fn apply_in(
+        &self,
+        tx: &mut dyn RecordTx,
         snapshot: &Snapshot,
         changes: &mut Changes,
     ) -> Result<Applied, RecordError> {
@@ -489,6 +592,7 @@ impl PreparedUpdate {
             &self.id,
             &self.body,
             &self.uploads,
+            RowLock::ForUpdate,
         )?;
         input::guard_auth_fields(collection, &current, &self.body, &mut draft, manager, false);
         if !self.hashed.is_empty() && !manager && !self.old_password_verified {
@@ -514,9 +618,14 @@ impl PreparedUpdate {
                 .insert("tokenKey".into(), json!(autogen::token_key()));
         }
         finish_validation(collection, &mut draft, UPDATE_FAILED)?;
-        check_relations(tx, snapshot, collection, &draft.values, UPDATE_FAILED)?;
-        write_update(tx, collection, &self.id, &draft.values)
-            .map_err(|e| unique_violation(e, UPDATE_FAILED))?;
+        refs::check_relations(
+            tx.conn(),
+            snapshot,
+            collection,
+            &draft.values,
+            UPDATE_FAILED,
+        )?;
+        tx.update(collection, &self.id, &draft.values, UPDATE_FAILED)?;
         let written = Written {
             collection,
             id: &self.id,
@@ -540,6 +649,7 @@ pub async fn update(
     if let Some(hooks) = backend.hooks
         && hooked::wanted(hooks, hooked::Stage::Update, &collection)
     {
+        refuse_hooks_on_postgres(backend.db)?;
         let mut record = stored(&backend, &collection, &id).await?;
         record.extend(body.clone());
         let plain = Plain::Update {
@@ -563,16 +673,16 @@ pub async fn update(
     let prepared =
         prepare_update(db, snapshot.clone(), collection, caller, id, body, &uploads).await?;
     let placed = files::place(store, prepared.stage(uploads)?).await?;
-    let outcome = write_and_publish(db, hub, joined.clone(), move |tx, changes| {
-        prepared.apply(tx, &snapshot, changes)
+    let outcome = apply_and_publish(db, hub, joined.clone(), move |tx, changes| {
+        prepared.apply_in(tx, &snapshot, changes)
     })
     .await;
     settle(store, placed, joined, outcome).await
 }
 
-/// Resolves the delete rule; refuses to delete the last superuser.
+/// Resolves the delete rule (the last superuser is refused inside the
+/// transaction: see [`PreparedDelete::apply_in`]).
 pub async fn prepare_delete(
-    db: &Db,
     snapshot: &Snapshot,
     collection: Arc<CompiledCollection>,
     caller: Caller,
@@ -580,22 +690,10 @@ pub async fn prepare_delete(
 ) -> Result<PreparedDelete, RecordError> {
     refuse_view(&collection)?;
     let access = access::resolve(snapshot, &collection.rules.delete, &caller, &collection)?;
-    if collection.is_superusers() {
-        let count: i64 = db
-            .read(|c| {
-                c.query_row("SELECT count(*) FROM _superusers", [], |r| r.get(0))
-                    .map_err(RecordError::from)
-            })
-            .await?;
-        if count <= 1 {
-            return Err(RecordError::BadQuery(
-                "You can't delete the only existing superuser.".into(),
-            ));
-        }
-    }
     Ok(PreparedDelete {
         collection,
         access,
+        caller,
         id,
     })
 }
@@ -609,7 +707,45 @@ impl PreparedDelete {
         snapshot: &Snapshot,
         changes: &mut Changes,
     ) -> Result<Cleanup, RecordError> {
-        load(tx, &self.collection, &self.id, &self.access)?.ok_or(RecordError::NotFound)?;
+        self.apply_in(&mut SqliteTx::new(tx), snapshot, changes)
+    }
+
+    /// [`Self::apply`] on either engine. The superusers are counted here,
+    /// inside the transaction (on PostgreSQL under their lock), so two
+    /// deletes racing for the last two cannot both pass; the record is
+    /// locked before its referrers are looked for.
+    pub(super) fn apply_in(
+        &self,
+        tx: &mut dyn RecordTx,
+        snapshot: &Snapshot,
+        changes: &mut Changes,
+    ) -> Result<Cleanup, RecordError> {
+        if self.collection.is_superusers() {
+            let conn = tx.conn();
+            conn.lock(LockKey::Superusers)?;
+            if conn.integer("SELECT count(*) FROM _superusers", &[])? <= 1 {
+                return Err(RecordError::BadQuery(
+                    "You can't delete the only existing superuser.".into(),
+                ));
+            }
+        }
+        let in_dialect;
+        let access = match dialect(tx) {
+            Dialect::Sqlite => &self.access,
+            Dialect::Postgres => {
+                let (rule, caller) = (&self.collection.rules.delete, &self.caller);
+                in_dialect = access::resolve_in(
+                    snapshot,
+                    rule,
+                    caller,
+                    &self.collection,
+                    Dialect::Postgres,
+                )?;
+                &in_dialect
+            }
+        };
+        tx.load(&self.collection, &self.id, access, RowLock::ForUpdate)?
+            .ok_or(RecordError::NotFound)?;
         let mut visited = HashSet::new();
         refs::delete_with_references(
             tx,
@@ -638,6 +774,7 @@ pub async fn delete(
     if let Some(hooks) = backend.hooks
         && hooked::wanted(hooks, hooked::Stage::Delete, &collection)
     {
+        refuse_hooks_on_postgres(backend.db)?;
         let record = stored(&backend, &collection, &id).await?;
         let plain = Plain::Delete {
             snapshot,
@@ -657,9 +794,9 @@ pub async fn delete(
     }
     let Backend { db, store, hub, .. } = backend;
     let joined = backend.joined();
-    let prepared = prepare_delete(db, &snapshot, collection, caller, id).await?;
-    let cleanup = write_and_publish(db, hub, joined.clone(), move |tx, changes| {
-        prepared.apply(tx, &snapshot, changes)
+    let prepared = prepare_delete(&snapshot, collection, caller, id).await?;
+    let cleanup = apply_and_publish(db, hub, joined.clone(), move |tx, changes| {
+        prepared.apply_in(tx, &snapshot, changes)
     })
     .await?;
     match joined {
@@ -733,7 +870,7 @@ pub async fn truncate(
                 };
                 for id in ids {
                     refs::delete_with_references(
-                        &tx,
+                        &mut SqliteTx::new(&tx),
                         &snapshot,
                         &collection,
                         &id,
@@ -836,13 +973,16 @@ async fn verify_old_password(
         "SELECT password FROM {} WHERE id = ?1",
         ident(collection.name.as_str())
     );
-    let id = id.to_owned();
+    let id = SqlValue::Text(id.to_owned());
     let stored: Option<String> = db
-        .read(move |c| {
-            use rusqlite::OptionalExtension;
-            c.query_row(&sql, [id], |r| r.get(0))
-                .optional()
-                .map_err(RecordError::from)
+        .read_conn(move |c: &mut dyn Conn| {
+            Ok::<_, RecordError>(match c.first_row(&sql, &[id])? {
+                Some(row) => match row.into_iter().next() {
+                    Some(SqlValue::Text(hash)) => Some(hash),
+                    _ => None,
+                },
+                None => None,
+            })
         })
         .await?;
     if !password::verify(old, stored.unwrap_or_default()).await {
@@ -895,60 +1035,8 @@ async fn hash_passwords(draft: Draft) -> Result<Map<String, Value>, RecordError>
     Ok(values)
 }
 
-fn check_relations(
-    tx: &Connection,
-    snapshot: &Snapshot,
-    collection: &Collection,
-    values: &Map<String, Value>,
-    message: &'static str,
-) -> Result<(), RecordError> {
-    let mut errors = ValidationErrors::new();
-    for field in &collection.fields {
-        let FieldKind::Relation { collection_id, .. } = &field.kind else {
-            continue;
-        };
-        let ids: Vec<&str> = match values.get(field.name.as_str()) {
-            Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).collect(),
-            Some(Value::String(s)) if !s.is_empty() => vec![s.as_str()],
-            _ => continue,
-        };
-        let Some(target) = snapshot.get(collection_id).or_else(|| {
-            (collection_id == &collection.id)
-                .then(|| snapshot.get(&collection.id))
-                .flatten()
-        }) else {
-            errors.add(
-                field.name.as_str(),
-                FieldError::new(
-                    "validation_missing_rel_records",
-                    "Failed to find all relation records with the provided ids.",
-                ),
-            );
-            continue;
-        };
-        let sql = format!(
-            "SELECT EXISTS(SELECT 1 FROM {} WHERE id = ?1)",
-            ident(target.name.as_str())
-        );
-        let mut stmt = tx.prepare_cached(&sql)?;
-        for id in ids {
-            let exists: bool = stmt.query_row([id], |r| r.get(0))?;
-            if !exists {
-                errors.add(
-                    field.name.as_str(),
-                    FieldError::new(
-                        "validation_missing_rel_records",
-                        "Failed to find all relation records with the provided ids.",
-                    ),
-                );
-                break;
-            }
-        }
-    }
-    errors.into_result().map_err(|e| invalid(message, e))
-}
-
-fn insert(
+/// Inserts a record on SQLite, keeping the full-text index in step.
+pub(super) fn insert(
     tx: &Connection,
     collection: &Collection,
     values: &Map<String, Value>,
