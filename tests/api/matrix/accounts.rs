@@ -306,8 +306,10 @@ async fn the_auth_rule_decides_every_login_method_and_a_refused_login_issues_no_
                             )
                             .await;
                         let otp_id = asked.json["otpId"].as_str().unwrap_or_default().to_owned();
+                        // Generous: a code that arrives after a timeout would be read
+                        // by the next cell as its own (the sink hands out the oldest).
                         let code = sink
-                            .wait_for(email, Duration::from_secs(5))
+                            .wait_for(email, Duration::from_secs(30))
                             .await
                             .and_then(|m| m.find_digits(6))
                             .unwrap_or_default();
