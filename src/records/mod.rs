@@ -10,6 +10,8 @@ mod auth_records;
 #[cfg(test)]
 mod backends;
 mod batch;
+#[cfg(test)]
+mod batch_backends;
 mod broadcast;
 mod expand;
 mod files;
