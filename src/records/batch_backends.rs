@@ -472,3 +472,33 @@ fn truncate_with_cascades_leaves_the_same_rows_on_both_engines() {
     let on_pg = rt.block_on(async { truncating(&Engine::setup(db).await).await });
     same(&on_sqlite, &on_pg);
 }
+
+/// A batch whose deadline has passed writes nothing and blames no member.
+async fn late(engine: &Engine) {
+    engine.seed().await;
+    let before = engine.tables().await;
+    let member = Member::Update("posts", P1, json!({"views+": 1}));
+    let (write, _) = engine
+        .prepare(&Caller::superuser(), &member, Vec::new())
+        .await
+        .expect("prepared");
+    let deadline = Instant::now();
+    let applied = apply_batch(&engine.db, engine.snapshot.clone(), vec![write], deadline).await;
+    assert!(
+        matches!(applied, Err(BatchAbort::Timeout)),
+        "{:?}",
+        applied.err()
+    );
+    assert_eq!(engine.tables().await, before, "nothing written");
+}
+
+#[test]
+fn a_batch_past_its_deadline_writes_nothing_on_both_engines() {
+    let rt = runtime();
+    let dir = tempfile::tempdir().expect("tmp");
+    rt.block_on(late(&sqlite_engine(&rt, &dir)));
+    let Some((_schema, db)) = postgres_db() else {
+        return;
+    };
+    rt.block_on(async { late(&Engine::setup(db).await).await });
+}
