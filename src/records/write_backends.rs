@@ -636,6 +636,75 @@ fn a_file_name_round_trips_on_postgres() {
     });
 }
 
+/// `find_file` on `engine`: the stored file of p1 and its field's options
+/// (as Debug text, the same on both engines), then names it must not find.
+async fn files_found(engine: &Engine) -> Vec<String> {
+    let upload = engine.upload("files", "notes.txt", b"some text").await;
+    let body = json!({"id": P1, "owner": ""});
+    let created = engine
+        .create_with("posts", &Caller::superuser(), body, vec![upload])
+        .await
+        .expect("create");
+    let name = created["files"][0].as_str().expect("a name").to_owned();
+    let posts = engine.snapshot.get("posts").expect("posts");
+    let mut out = Vec::new();
+    for (id, file) in [
+        (P1, name.as_str()),
+        (P1, "other.txt"),
+        (P2, name.as_str()),
+        ("p1\0aaaaaaaaaaaa", name.as_str()),
+        (P1, ""),
+    ] {
+        let found = super::find_file(&engine.db, posts.clone(), id.into(), file.into()).await;
+        let found = found.expect("no database error");
+        out.push(match found {
+            Some(f) => format!(
+                "{} {} {} {} {} {:?}",
+                f.collection_id,
+                f.record_id,
+                f.requested_id,
+                f.name == name,
+                f.protected,
+                f.thumbs
+            ),
+            None => format!("{id} {}: none", file == name),
+        });
+    }
+    out
+}
+
+#[test]
+fn a_stored_file_is_found_the_same_on_both_engines() {
+    let rt = runtime();
+    let dir = tempfile::tempdir().expect("tmp");
+    let db = Db::open(dir.path(), &DatabaseConfig::default()).expect("open");
+    let on_sqlite = rt.block_on(async { files_found(&Engine::setup(db).await).await });
+    assert_eq!(on_sqlite[0], format!("pbc_posts {P1} {P1} true false []"));
+    assert!(
+        on_sqlite[1..].iter().all(|f| f.ends_with("none")),
+        "{on_sqlite:?}"
+    );
+    let Some((_schema, db)) = postgres_db() else {
+        return;
+    };
+    rt.block_on(async {
+        let engine = Engine::setup(db).await;
+        assert_eq!(files_found(&engine).await, on_sqlite);
+        let view = engine.snapshot.get("post_stats").expect("view");
+        let def = view.def.clone();
+        let refused = super::find_file(&engine.db, view, P1.into(), "a.txt".into()).await;
+        assert!(
+            matches!(refused, Err(RecordError::Db(DbError::NotOnPostgres(_)))),
+            "{refused:?}"
+        );
+        let sample = super::view_sample(&engine.db, def, 5).await;
+        assert!(
+            matches!(sample, Err(RecordError::Db(DbError::NotOnPostgres(_)))),
+            "{sample:?}"
+        );
+    });
+}
+
 /// The invariants under concurrency, on `db` (the writes run at once: on
 /// PostgreSQL each on its own connection).
 async fn concurrent_writes_keep_their_invariants(db: Db) {
