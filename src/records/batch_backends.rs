@@ -502,3 +502,45 @@ fn a_batch_past_its_deadline_writes_nothing_on_both_engines() {
     };
     rt.block_on(async { late(&Engine::setup(db).await).await });
 }
+
+/// How many realtime changes each truncate notes when clients listen.
+async fn announced(engine: &Engine) -> Vec<usize> {
+    engine.seed().await;
+    let mut counts = Vec::new();
+    // The pin first: it is a required reference to p2.
+    for name in ["comments", "pins", "posts"] {
+        let collection = engine.snapshot.get(name).expect("collection");
+        let snapshot = engine.snapshot.clone();
+        let done = match engine.db.dialect() {
+            crate::rules::Dialect::Sqlite => {
+                super::truncate::on_sqlite(&engine.db, snapshot, collection, true).await
+            }
+            crate::rules::Dialect::Postgres => {
+                let truncate = move |conn: &mut dyn crate::db::Conn| {
+                    super::truncate::on_postgres(conn, &snapshot, &collection, true)
+                };
+                engine.db.write_conn(truncate).await
+            }
+        };
+        let (_, changes) = done.expect("truncated");
+        counts.push(changes.len());
+    }
+    counts
+}
+
+#[test]
+fn truncate_notes_a_change_per_deleted_record_on_both_engines() {
+    let rt = runtime();
+    let dir = tempfile::tempdir().expect("tmp");
+    let on_sqlite = rt.block_on(announced(&sqlite_engine(&rt, &dir)));
+    assert_eq!(on_sqlite[..2], [1, 1], "{on_sqlite:?}");
+    assert!(
+        on_sqlite[2] >= 2,
+        "p1, p2 and what they took along: {on_sqlite:?}"
+    );
+    let Some((_schema, db)) = postgres_db() else {
+        return;
+    };
+    let on_pg = rt.block_on(async { announced(&Engine::setup(db).await).await });
+    assert_eq!(on_pg, on_sqlite);
+}

@@ -53,7 +53,8 @@ pub async fn truncate(
     Ok(())
 }
 
-async fn on_sqlite(
+/// The truncate on SQLite's single writer.
+pub(super) async fn on_sqlite(
     db: &crate::db::Db,
     snapshot: Arc<Snapshot>,
     collection: Arc<CompiledCollection>,
@@ -127,7 +128,7 @@ async fn on_sqlite(
 
 /// The truncate inside a PostgreSQL transaction (full-text search does not
 /// run on PostgreSQL, so there is no index to empty).
-fn on_postgres(
+pub(super) fn on_postgres(
     conn: &mut dyn Conn,
     snapshot: &Snapshot,
     collection: &CompiledCollection,
