@@ -544,3 +544,38 @@ fn truncate_notes_a_change_per_deleted_record_on_both_engines() {
     let on_pg = rt.block_on(async { announced(&Engine::setup(db).await).await });
     assert_eq!(on_pg, on_sqlite);
 }
+
+/// Sequential batches of 10 creates by a superuser, per batch and per member.
+#[test]
+#[ignore = "a measurement, not a check"]
+fn batch_latency() {
+    const BATCHES: usize = 50;
+    const MEMBERS: usize = 10;
+    async fn measure(engine: &Engine, label: &str) {
+        engine.seed().await;
+        let su = Caller::superuser();
+        let started = Instant::now();
+        for b in 0..BATCHES {
+            let members: Vec<Member> = (0..MEMBERS)
+                .map(|m| {
+                    Member::Create("comments", json!({"text": format!("{b}/{m}"), "post": P1}))
+                })
+                .collect();
+            let answer = engine
+                .batch(&su, &members, Vec::new(), Duration::from_secs(10))
+                .await;
+            assert!(answer.is_array(), "{answer}");
+        }
+        let per_batch = started.elapsed() / BATCHES as u32;
+        let per_member = per_batch / MEMBERS as u32;
+        println!(
+            "{label}: {per_batch:?} per batch of {MEMBERS} creates, {per_member:?} per member"
+        );
+    }
+    let rt = runtime();
+    let dir = tempfile::tempdir().expect("tmp");
+    rt.block_on(measure(&sqlite_engine(&rt, &dir), "sqlite"));
+    if let Some((_schema, db)) = postgres_db() {
+        rt.block_on(async { measure(&Engine::setup(db).await, "postgres").await });
+    }
+}
