@@ -260,6 +260,14 @@ async fn failing(engine: &Engine, postgres: bool) -> Vec<(String, Value)> {
             "a taken id",
             Member::Create("posts", json!({"id": P2, "owner": ALICE})),
         ),
+        (
+            "an update of a forged id",
+            Member::Update("posts", "p1\u{0}aaaaaaaaaaaa", json!({"title": "x"})),
+        ),
+        (
+            "a delete of a forged id",
+            Member::Delete("comments", "c1\u{0}aaaaaaaaaaaa"),
+        ),
     ];
     if postgres {
         // SQLite stores it: only PostgreSQL refuses the batch.
