@@ -251,7 +251,11 @@ pub async fn batch(
 fn refuse_hooks_on_postgres(state: &AppState) -> Result<(), ApiError> {
     let hooked = super::batch_request::wanted(state).is_some()
         || super::batch_hooked::wanted(state).is_some();
-    if hooked && state.db.dialect() == crate::rules::Dialect::Postgres {
+    hooks_allowed(state.db.dialect(), hooked)
+}
+
+fn hooks_allowed(dialect: crate::rules::Dialect, hooked: bool) -> Result<(), ApiError> {
+    if hooked && dialect == crate::rules::Dialect::Postgres {
         return Err(DbError::NotOnPostgres("a batch with JavaScript hooks").into());
     }
     Ok(())
@@ -555,6 +559,19 @@ async fn exists(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_batch_with_hooks_is_refused_on_postgres_with_a_400() {
+        use crate::rules::Dialect;
+        assert!(hooks_allowed(Dialect::Sqlite, true).is_ok());
+        assert!(hooks_allowed(Dialect::Postgres, false).is_ok());
+        let refused = hooks_allowed(Dialect::Postgres, true).expect_err("refused");
+        assert_eq!(refused.status().as_u16(), 400);
+        assert_eq!(
+            refused.message(),
+            "A batch with JavaScript hooks is not available on PostgreSQL yet."
+        );
+    }
 
     #[test]
     fn only_record_urls_are_accepted() {
