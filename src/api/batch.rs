@@ -9,6 +9,9 @@
 //! interrupts a statement still running on it (a slow rule), not only the
 //! gaps between requests.
 //!
+//! On PostgreSQL the same members run in one PostgreSQL transaction (see
+//! `records::apply_batch`); a batch with JavaScript hooks is refused there.
+//!
 //! Each sub-request's own query string (percent-decoded) is its
 //! `@request.query`, and its `expand` and `fields` shape its answer once the
 //! batch has committed, as when the request is sent alone.
@@ -23,14 +26,12 @@ use crate::auth::Principal;
 use crate::db::{DbError, ident};
 use crate::files::{self, BlobKey, Staged};
 use crate::records::session::Session;
-use crate::records::{
-    self, Cleanup, ExpandTree, PreparedCreate, PreparedDelete, PreparedUpdate, RecordError, Upload,
-};
+use crate::records::{self, BatchAbort, BatchWrite, ExpandTree, RecordError, Upload};
 use crate::validation::{FieldError, ValidationErrors};
 use actix_web::{HttpRequest, HttpResponse, web};
-use rusqlite::{Connection, InterruptHandle, TransactionBehavior};
+use rusqlite::Connection;
 use serde_json::{Map, Value, json};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Body limit when the settings' `batch.maxBodySize` is 0.
@@ -56,12 +57,6 @@ fn deadline(timeout_secs: u64) -> Instant {
 /// do not silently retry.
 pub(super) fn timed_out() -> ApiError {
     ApiError::bad_request("Batch transaction failed.")
-}
-
-enum Op {
-    Create(Box<PreparedCreate>),
-    Update(Box<PreparedUpdate>),
-    Delete(Box<PreparedDelete>),
 }
 
 /// How a sub-request's answer is shaped after the commit: its `expand`
@@ -238,6 +233,7 @@ pub async fn batch(
         errors.add("requests", e);
         return Err(ApiError::validation("Invalid batch request data.", &errors));
     }
+    refuse_hooks_on_postgres(&state)?;
     if let Some(hooks) = super::batch_request::wanted(&state) {
         let batch = super::batch_request::Incoming {
             requests,
@@ -248,6 +244,21 @@ pub async fn batch(
     }
     let answers = execute(&state, &req, &who, deadline, &requests, files_by_request).await?;
     respond::json(&req, Value::Array(answers), false)
+}
+
+/// A batch that would run JavaScript hooks needs a write session: SQLite
+/// only so far, so on PostgreSQL it is refused before anything is read.
+fn refuse_hooks_on_postgres(state: &AppState) -> Result<(), ApiError> {
+    let hooked = super::batch_request::wanted(state).is_some()
+        || super::batch_hooked::wanted(state).is_some();
+    hooks_allowed(state.db.dialect(), hooked)
+}
+
+fn hooks_allowed(dialect: crate::rules::Dialect, hooked: bool) -> Result<(), ApiError> {
+    if hooked && dialect == crate::rules::Dialect::Postgres {
+        return Err(DbError::NotOnPostgres("a batch with JavaScript hooks").into());
+    }
+    Ok(())
 }
 
 /// Runs the validated batch `requests` (their files by index) in one
@@ -302,7 +313,11 @@ pub(super) async fn execute(
         .await
         .map_err(ApiError::from)?;
     match run(&state, snapshot, ops, deadline).await {
-        Ok((results, cleanup, changes)) => {
+        Ok(records::BatchApplied {
+            results,
+            cleanup,
+            changes,
+        }) => {
             // Only a committed batch is announced.
             state.realtime.publish(changes);
             cleanup.run(&state.store).await;
@@ -322,115 +337,26 @@ pub(super) async fn execute(
     }
 }
 
-/// Why the transaction of a batch did not commit.
-enum Abort {
-    /// A member failed; it is named with the answer it would get alone.
-    Request(Failed),
-    Timeout,
-    /// Beginning or committing the transaction failed: no member's fault,
-    /// so none is blamed (a genuine fault is a plain 500).
-    Transaction(DbError),
-}
-
-impl From<DbError> for Abort {
-    fn from(e: DbError) -> Self {
-        Abort::Transaction(e)
-    }
-}
-
-/// The writer connection while a batch runs on it: the interrupt handle is
-/// only used before `finished`, so a late timer cannot interrupt the next
-/// job the writer picks up.
-#[derive(Default)]
-struct OnWriter {
-    handle: Option<InterruptHandle>,
-    finished: bool,
-}
-
-fn lock(slot: &Mutex<OnWriter>) -> std::sync::MutexGuard<'_, OnWriter> {
-    slot.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-/// Applies every prepared sub-request in one transaction, interrupted at
-/// `deadline` (see the module docs).
+/// Applies every prepared sub-request in one transaction (see
+/// [`records::apply_batch`]), ending at `deadline`.
 async fn run(
     state: &AppState,
     snapshot: std::sync::Arc<crate::schema::Snapshot>,
-    ops: Vec<Op>,
+    writes: Vec<BatchWrite>,
     deadline: Instant,
-) -> Result<(Vec<Value>, Cleanup, crate::realtime::Changes), ApiError> {
-    let slot = Arc::new(Mutex::new(OnWriter::default()));
-    let on_writer = slot.clone();
-    let work = state.db.write(move |conn| {
-        lock(&on_writer).handle = Some(conn.get_interrupt_handle());
-        let result = apply_all(conn, &snapshot, &ops, deadline);
-        lock(&on_writer).finished = true;
-        result
-    });
-    tokio::pin!(work);
-    let result = tokio::select! {
-        result = &mut work => result,
-        () = tokio::time::sleep_until(deadline.into()) => {
-            {
-                let on_writer = lock(&slot);
-                if let (false, Some(handle)) = (on_writer.finished, &on_writer.handle) {
-                    handle.interrupt();
-                }
-            }
-            // Still queued: the job sees the deadline passed before its first request.
-            work.await
-        }
-    };
-    match result {
+) -> Result<records::BatchApplied, ApiError> {
+    match records::apply_batch(&state.db, snapshot, writes, deadline).await {
         Ok(done) => Ok(done), // committed, even if only just in time
-        Err(Abort::Timeout) => Err(timed_out()),
-        // An interrupted statement fails its request; the cause is the deadline.
-        Err(Abort::Request(_) | Abort::Transaction(_)) if Instant::now() >= deadline => {
+        Err(BatchAbort::Timeout) => Err(timed_out()),
+        // An interrupted statement fails its member; the cause is the deadline.
+        Err(BatchAbort::Member { .. } | BatchAbort::Transaction(_))
+            if Instant::now() >= deadline =>
+        {
             Err(timed_out())
         }
-        Err(Abort::Request(f)) => Err(batch_failed(f)),
-        Err(Abort::Transaction(e)) => Err(ApiError::from(e)),
+        Err(BatchAbort::Member { index, error }) => Err(batch_failed(failed(index, error))),
+        Err(BatchAbort::Transaction(e)) => Err(ApiError::from(e)),
     }
-}
-
-/// The transaction itself, on the writer thread.
-fn apply_all(
-    conn: &mut Connection,
-    snapshot: &crate::schema::Snapshot,
-    ops: &[Op],
-    deadline: Instant,
-) -> Result<(Vec<Value>, Cleanup, crate::realtime::Changes), Abort> {
-    let tx = conn
-        .transaction_with_behavior(TransactionBehavior::Immediate)
-        .map_err(DbError::from)?;
-    let mut changes = crate::realtime::Changes::default();
-    let mut results = Vec::with_capacity(ops.len());
-    let mut cleanup = Cleanup::default();
-    for (index, op) in ops.iter().enumerate() {
-        if Instant::now() >= deadline {
-            return Err(Abort::Timeout);
-        }
-        let result = match op {
-            Op::Create(p) => p.apply(&tx, snapshot, &mut changes).map(|a| {
-                cleanup.absorb(a.cleanup);
-                json!({"status": 200, "body": a.record})
-            }),
-            Op::Update(p) => p.apply(&tx, snapshot, &mut changes).map(|a| {
-                cleanup.absorb(a.cleanup);
-                json!({"status": 200, "body": a.record})
-            }),
-            Op::Delete(p) => p.apply(&tx, snapshot, &mut changes).map(|c| {
-                cleanup.absorb(c);
-                json!({"status": 204, "body": null})
-            }),
-        };
-        results.push(result.map_err(|e| Abort::Request(failed(index, e)))?);
-    }
-    if Instant::now() >= deadline {
-        return Err(Abort::Timeout);
-    }
-    tx.commit().map_err(DbError::from)?;
-    Ok((results, cleanup, changes))
 }
 
 /// What a sub-request does once an upsert is resolved.
@@ -570,7 +496,7 @@ async fn prepare(
     base: &records::Caller,
     request: &Value,
     uploads: Vec<Upload>,
-) -> Result<(Op, Shape, Vec<(Staged, BlobKey)>), ApiError> {
+) -> Result<(BatchWrite, Shape, Vec<(Staged, BlobKey)>), ApiError> {
     let Resolved {
         target,
         collection,
@@ -580,10 +506,10 @@ async fn prepare(
         ..
     } = resolve(state, req, who, base, request, None).await?;
     let op = match target {
-        Target::Create => Op::Create(Box::new(
+        Target::Create => BatchWrite::Create(Box::new(
             records::prepare_create(snapshot, collection, caller, body, &uploads).await?,
         )),
-        Target::Update(id) => Op::Update(Box::new(
+        Target::Update(id) => BatchWrite::Update(Box::new(
             records::prepare_update(
                 &state.db,
                 snapshot.clone(),
@@ -595,14 +521,14 @@ async fn prepare(
             )
             .await?,
         )),
-        Target::Delete(id) => Op::Delete(Box::new(
+        Target::Delete(id) => BatchWrite::Delete(Box::new(
             records::prepare_delete(snapshot, collection, caller, id).await?,
         )),
     };
     let staged = match &op {
-        Op::Create(p) => p.stage(uploads)?,
-        Op::Update(p) => p.stage(uploads)?,
-        Op::Delete(_) => Vec::new(),
+        BatchWrite::Create(p) => p.stage(uploads)?,
+        BatchWrite::Update(p) => p.stage(uploads)?,
+        BatchWrite::Delete(_) => Vec::new(),
     };
     Ok((op, shape, staged))
 }
@@ -615,6 +541,9 @@ async fn exists(
     id: &str,
     session: Option<&Arc<Session>>,
 ) -> Result<bool, ApiError> {
+    let Some(session) = session else {
+        return Ok(records::exists(&state.db, collection, id).await?);
+    };
     let sql = format!(
         "SELECT EXISTS(SELECT 1 FROM {} WHERE id = ?1)",
         ident(collection.name.as_str())
@@ -624,15 +553,25 @@ async fn exists(
         c.query_row(&sql, [id], |r| r.get(0))
             .map_err(RecordError::from)
     };
-    Ok(match session {
-        Some(s) => s.run(move |c, _| read(c)).await?,
-        None => state.db.read(read).await?,
-    })
+    Ok(session.run(move |c, _| read(c)).await?)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_batch_with_hooks_is_refused_on_postgres_with_a_400() {
+        use crate::rules::Dialect;
+        assert!(hooks_allowed(Dialect::Sqlite, true).is_ok());
+        assert!(hooks_allowed(Dialect::Postgres, false).is_ok());
+        let refused = hooks_allowed(Dialect::Postgres, true).expect_err("refused");
+        assert_eq!(refused.status().as_u16(), 400);
+        assert_eq!(
+            refused.message(),
+            "A batch with JavaScript hooks is not available on PostgreSQL yet."
+        );
+    }
 
     #[test]
     fn only_record_urls_are_accepted() {

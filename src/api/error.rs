@@ -160,9 +160,12 @@ impl From<DbError> for ApiError {
             }
             // Only reaches a requester that has gone; any answer will do.
             DbError::Cancelled => ApiError::bad_request(GENERIC_MESSAGE),
+            // A feature not yet ported: the client learns what and why, not a 500.
+            DbError::NotOnPostgres(what) => {
+                ApiError::bad_request(format!("{what} is not available on PostgreSQL yet"))
+            }
             e @ (DbError::Sqlite(_)
             | DbError::Postgres(_)
-            | DbError::NotOnPostgres(_)
             | DbError::NotAnInteger(_)
             | DbError::Pool(_)
             | DbError::ReaderGone
@@ -431,7 +434,28 @@ mod tests {
             DbError::TimedOut => DbError::TimedOut,
             DbError::Cancelled => DbError::Cancelled,
             DbError::ReaderGone => DbError::ReaderGone,
+            DbError::NotOnPostgres(what) => DbError::NotOnPostgres(what),
             other => DbError::CommitFailed(other.to_string()),
+        }
+    }
+
+    #[test]
+    fn a_feature_not_on_postgres_is_a_400_naming_it_from_every_domain() {
+        let error = DbError::NotOnPostgres("a record write with JavaScript hooks");
+        for api in [
+            ApiError::from(clone_db(&error)),
+            ApiError::from(RecordError::Db(clone_db(&error))),
+            ApiError::from(AuthError::Db(clone_db(&error))),
+            ApiError::from(SchemaError::Db(clone_db(&error))),
+            ApiError::from(SettingsError::Db(clone_db(&error))),
+        ] {
+            assert_eq!(api.status().as_u16(), 400, "{api}");
+            assert_eq!(
+                api.message(),
+                "A record write with JavaScript hooks is not available on PostgreSQL yet."
+            );
+            assert_eq!(api.data(), &json!({}));
+            assert_eq!(api.envelope()["status"], 400);
         }
     }
 

@@ -147,6 +147,9 @@ pub async fn aggregate(
     caller: Caller,
     query: AggregateQuery,
 ) -> Result<Vec<Value>, RecordError> {
+    if db.dialect() == crate::rules::Dialect::Postgres {
+        return Err(crate::db::DbError::NotOnPostgres("the aggregate endpoint").into());
+    }
     guard_request_macros(&caller, &query.group_by)?;
     let groups = spec::parse_group_by(&query.group_by, &collection.def, caller.superuser)
         .map_err(|e| invalid("groupBy", e))?;

@@ -9,6 +9,9 @@ mod aggregate;
 mod auth_records;
 #[cfg(test)]
 mod backends;
+mod batch;
+#[cfg(test)]
+mod batch_backends;
 mod broadcast;
 mod expand;
 mod files;
@@ -25,6 +28,7 @@ mod scope;
 mod searched;
 pub mod session;
 pub mod system;
+mod truncate;
 mod tx;
 pub mod validate;
 pub mod value;
@@ -35,10 +39,12 @@ mod write_backends;
 pub use access::Caller;
 pub use after_commit::AfterCommit;
 pub use aggregate::{AggregateQuery, MAX_AGGREGATE_GROUPS, aggregate, parse_aggregate_query};
+pub use batch::{BatchAbort, BatchApplied, BatchWrite, apply_batch, exists};
 pub use broadcast::visible;
 pub use expand::{ExpandTree, MAX_EXPAND_DEPTH, expand};
 pub use files::{Cleanup, Upload};
 pub use hooked::{Next, Stage, SystemWrite, WriteHooks};
+pub use truncate::truncate;
 // For hooks' `$app.recordQuery`, which selects rows with its own WHERE.
 pub use list::{
     ListPage, ListQuery, list, list_json, list_searched, list_with_params, parse_list_query,
@@ -51,7 +57,7 @@ pub use read::{
 pub(crate) use read::{row_values, serialize};
 pub use write::{
     Applied, Backend, PreparedCreate, PreparedDelete, PreparedUpdate, create, delete,
-    in_transaction, prepare_create, prepare_delete, prepare_update, settle, truncate, update,
+    in_transaction, prepare_create, prepare_delete, prepare_update, settle, update,
 };
 
 use crate::auth::AuthError;

@@ -3,7 +3,7 @@
 use super::RecordError;
 use super::access::{self, Access, Caller};
 use super::value::from_sql;
-use crate::db::{Db, ident};
+use crate::db::{Db, DbError, ident};
 use crate::rules::SqlValue;
 use crate::schema::{Collection, CollectionType, CompiledCollection, Snapshot};
 use rusqlite::{OptionalExtension, Row};
@@ -138,6 +138,9 @@ pub async fn view_sample(
     view: Collection,
     limit: i64,
 ) -> Result<Result<Vec<Value>, String>, RecordError> {
+    if db.dialect() == crate::rules::Dialect::Postgres {
+        return Err(DbError::NotOnPostgres("a view query's sample rows").into());
+    }
     let sql = format!("{} LIMIT ?", crate::schema::view::select_sql(&view));
     db.read(move |conn| {
         let mut stmt = conn.prepare(&sql)?;
@@ -265,46 +268,91 @@ pub async fn find_file(
     id: String,
     filename: String,
 ) -> Result<Option<StoredFile>, RecordError> {
+    if db.dialect() == crate::rules::Dialect::Postgres {
+        // Which table a view's column comes from is SQLite's column metadata.
+        if collection.kind == CollectionType::View {
+            return Err(DbError::NotOnPostgres("a file of a view collection").into());
+        }
+        let loaded = super::on_postgres::load(db, collection.clone(), id.clone(), Access::All);
+        let Some(values) = loaded.await? else {
+            return Ok(None);
+        };
+        return Ok(holding_field(&collection, &values, &filename).map(|field| {
+            let record_id = stored_id(&values, &id);
+            stored_file(
+                field,
+                (collection.id.clone(), record_id.clone()),
+                record_id,
+                filename,
+            )
+        }));
+    }
     db.read(move |conn| {
         let Some(values) = load(conn, &collection, &id, &Access::All)? else {
             return Ok(None);
         };
-        for field in &collection.fields {
-            let crate::schema::FieldKind::File {
-                protected, thumbs, ..
-            } = &field.kind
-            else {
-                continue;
-            };
-            let names = super::files::names_of(values.get(field.name.as_str()));
-            if names.contains(&filename) {
-                let record_id = values
-                    .get("id")
-                    .and_then(Value::as_str)
-                    .unwrap_or(&id)
-                    .to_owned();
-                // A view stores no files: they live with the source record.
-                let (collection_id, stored_id) = if collection.kind == CollectionType::View {
-                    match view_file_source(conn, &collection, field, &filename)? {
-                        Some(source) => source,
-                        None => return Ok(None),
-                    }
-                } else {
-                    (collection.id.clone(), record_id.clone())
-                };
-                return Ok(Some(StoredFile {
-                    collection_id,
-                    record_id: stored_id,
-                    requested_id: record_id,
-                    name: filename,
-                    protected: *protected,
-                    thumbs: thumbs.clone(),
-                }));
+        let Some(field) = holding_field(&collection, &values, &filename) else {
+            return Ok(None);
+        };
+        let record_id = stored_id(&values, &id);
+        // A view stores no files: they live with the source record.
+        let source = if collection.kind == CollectionType::View {
+            match view_file_source(conn, &collection, field, &filename)? {
+                Some(source) => source,
+                None => return Ok(None),
             }
-        }
-        Ok(None)
+        } else {
+            (collection.id.clone(), record_id.clone())
+        };
+        Ok(Some(stored_file(field, source, record_id, filename)))
     })
     .await
+}
+
+/// The first file field of a record holding `filename`.
+fn holding_field<'a>(
+    collection: &'a Collection,
+    values: &Map<String, Value>,
+    filename: &str,
+) -> Option<&'a crate::schema::Field> {
+    collection.fields.iter().find(|field| {
+        matches!(field.kind, crate::schema::FieldKind::File { .. })
+            && super::files::names_of(values.get(field.name.as_str()))
+                .iter()
+                .any(|name| name == filename)
+    })
+}
+
+/// The stored id of a loaded record (`requested` when it has none).
+fn stored_id(values: &Map<String, Value>, requested: &str) -> String {
+    values
+        .get("id")
+        .and_then(Value::as_str)
+        .unwrap_or(requested)
+        .to_owned()
+}
+
+/// `filename` of `field`, stored under `(collection id, record id)`.
+fn stored_file(
+    field: &crate::schema::Field,
+    (collection_id, record_id): (String, String),
+    requested_id: String,
+    name: String,
+) -> StoredFile {
+    let (protected, thumbs) = match &field.kind {
+        crate::schema::FieldKind::File {
+            protected, thumbs, ..
+        } => (*protected, thumbs.clone()),
+        _ => (false, Vec::new()),
+    };
+    StoredFile {
+        collection_id,
+        record_id,
+        requested_id,
+        name,
+        protected,
+        thumbs,
+    }
 }
 
 /// The (collection id, record id) holding a file a view's file field shows:

@@ -7,7 +7,8 @@
 //! to the realtime hub only after the commit returned, so a rolled-back write
 //! publishes nothing. On PostgreSQL the same steps run in a transaction of
 //! their own through [`RecordTx`] (the engine's statements and locks live
-//! in `tx.rs`); hooks, write sessions and truncate are SQLite-only so far.
+//! in `tx.rs`); hooks and write sessions are SQLite-only so far. Truncate
+//! lives in `truncate.rs`.
 
 use super::RecordError;
 use super::access::{self, Access, Caller};
@@ -27,7 +28,7 @@ use crate::realtime::{Action, Change, Changes, Hub};
 use crate::rules::{Dialect, SqlValue};
 use crate::schema::{Collection, CollectionType, CompiledCollection, FieldKind, Snapshot, autogen};
 use crate::validation::{FieldError, ValidationErrors};
-use rusqlite::{Connection, TransactionBehavior};
+use rusqlite::Connection;
 use serde_json::{Map, Value, json};
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -839,99 +840,6 @@ pub async fn in_transaction<T: Send + 'static>(
     f: impl FnOnce(&Connection) -> Result<T, RecordError> + Send + 'static,
 ) -> Result<T, RecordError> {
     db.write_grouped(f).await
-}
-
-/// Deletes every record of a collection (with reference handling), in one transaction.
-pub async fn truncate(
-    backend: Backend<'_>,
-    snapshot: Arc<Snapshot>,
-    collection: Arc<CompiledCollection>,
-) -> Result<(), RecordError> {
-    let Backend { db, store, hub, .. } = backend;
-    if collection.kind == CollectionType::View {
-        return Err(RecordError::ViewTruncate);
-    }
-    if collection.is_superusers() {
-        return Err(RecordError::Unsupported);
-    }
-    // Reading every row for delete events is only worth it when someone listens.
-    let announce = hub.has_clients();
-    let (cleanup, changes) = db
-        .write(move |conn| {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let table = ident(collection.name.as_str());
-            let mut visited = HashSet::new();
-            let mut changes = Changes::default();
-            if refs::is_referenced(&snapshot, &collection) {
-                let ids: Vec<String> = {
-                    let mut stmt = tx.prepare(&format!("SELECT id FROM {table}"))?;
-                    let rows = stmt.query_map([], |r| r.get(0))?;
-                    rows.collect::<Result<_, _>>()?
-                };
-                for id in ids {
-                    refs::delete_with_references(
-                        &mut SqliteTx::new(&tx),
-                        &snapshot,
-                        &collection,
-                        &id,
-                        &mut visited,
-                        &mut changes,
-                    )?;
-                }
-            } else {
-                if announce {
-                    // Every row goes out as a delete event, so read them before they go.
-                    let rows: Vec<Map<String, Value>> = {
-                        let mut stmt = tx.prepare(&super::read::select_sql(&collection))?;
-                        let rows =
-                            stmt.query_map([], |r| super::read::row_values(&collection, r))?;
-                        rows.collect::<Result<_, _>>()?
-                    };
-                    for row in rows {
-                        let id = row
-                            .get("id")
-                            .and_then(Value::as_str)
-                            .unwrap_or_default()
-                            .to_owned();
-                        changes.push(change(&collection, &id, Action::Delete, Some(row)));
-                    }
-                }
-                if has_file_fields(&collection) {
-                    // Per-record removal (not the whole collection folder): a
-                    // create racing with this truncate keeps its files.
-                    let mut stmt = tx.prepare(&format!("SELECT id FROM {table}"))?;
-                    let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
-                    for id in rows {
-                        visited.insert((collection.id.clone(), id?));
-                    }
-                }
-                tx.execute(&format!("DELETE FROM {table}"), [])?;
-                if crate::search::SearchSpec::of(&collection).is_some() {
-                    // An empty index, rebuilt at once rather than row by row.
-                    crate::search::reindex(&tx, &collection)?;
-                }
-                super::auth_records::delete_all_auth_state(&tx, &collection)?;
-            }
-            tx.commit()?;
-            Ok::<_, RecordError>((
-                Cleanup {
-                    blobs: Vec::new(),
-                    records: visited.into_iter().collect(),
-                },
-                changes,
-            ))
-        })
-        .await?;
-    hub.publish(changes);
-    cleanup.run(store).await;
-    Ok(())
-}
-
-fn has_file_fields(collection: &Collection) -> bool {
-    collection
-        .fields
-        .iter()
-        .any(|f| matches!(f.kind, FieldKind::File { .. }))
 }
 
 fn check_password_confirm(body: &Map<String, Value>, draft: &mut Draft, creating: bool) {

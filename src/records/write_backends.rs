@@ -17,7 +17,7 @@ use futures_util::future::{BoxFuture, LocalBoxFuture, join_all};
 use serde_json::{Map, Value, json};
 use std::sync::Arc;
 
-fn runtime() -> tokio::runtime::Runtime {
+pub(super) fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -25,13 +25,13 @@ fn runtime() -> tokio::runtime::Runtime {
         .expect("runtime")
 }
 
-const USERS: &str = "_pb_users_auth_";
-const ALICE: &str = "u1aaaaaaaaaaaaa";
-const BOB: &str = "u2bbbbbbbbbbbbb";
-const P1: &str = "p1aaaaaaaaaaaaa";
-const P2: &str = "p2aaaaaaaaaaaaa";
-const P3: &str = "p3aaaaaaaaaaaaa";
-const P4: &str = "p4aaaaaaaaaaaaa";
+pub(super) const USERS: &str = "_pb_users_auth_";
+pub(super) const ALICE: &str = "u1aaaaaaaaaaaaa";
+pub(super) const BOB: &str = "u2bbbbbbbbbbbbb";
+pub(super) const P1: &str = "p1aaaaaaaaaaaaa";
+pub(super) const P2: &str = "p2aaaaaaaaaaaaa";
+pub(super) const P3: &str = "p3aaaaaaaaaaaaa";
+pub(super) const P4: &str = "p4aaaaaaaaaaaaa";
 
 /// Collections with every field kind and the reference shapes a delete meets.
 fn collections() -> Vec<Value> {
@@ -99,7 +99,7 @@ fn collections() -> Vec<Value> {
 }
 
 /// A signed-in user of `users` with the fields rules may read.
-fn user(id: &str) -> Caller {
+pub(super) fn user(id: &str) -> Caller {
     let mut fields = Map::new();
     fields.insert("id".into(), json!(id));
     Caller {
@@ -109,7 +109,7 @@ fn user(id: &str) -> Caller {
     }
 }
 
-fn guest() -> Caller {
+pub(super) fn guest() -> Caller {
     Caller {
         method: "POST".into(),
         context: "default",
@@ -118,7 +118,7 @@ fn guest() -> Caller {
 }
 
 /// Realtime events go nowhere here (the tests have no subscribers).
-struct NoOne;
+pub(super) struct NoOne;
 
 impl Render for NoOne {
     fn render(&self, _: Arc<Change>, _: Audience) -> BoxFuture<'static, Option<Value>> {
@@ -133,7 +133,7 @@ impl Render for NoOne {
 
 /// An answer or refusal as the client sees it (a database error fails the
 /// test on the spot, unless `db_errors` asks to see it).
-fn outcome(result: Result<Value, RecordError>, what: &str) -> Value {
+pub(super) fn outcome(result: Result<Value, RecordError>, what: &str) -> Value {
     match result {
         Ok(v) => v,
         Err(RecordError::Db(e)) => panic!("{what}: database error {e}"),
@@ -147,7 +147,7 @@ fn outcome(result: Result<Value, RecordError>, what: &str) -> Value {
 }
 
 /// Times and stored file names differ from run to run: replaced by marks.
-fn scrub(value: &mut Value) {
+pub(super) fn scrub(value: &mut Value) {
     match value {
         Value::Object(map) => {
             for (key, v) in map.iter_mut() {
@@ -165,16 +165,16 @@ fn scrub(value: &mut Value) {
     }
 }
 
-struct Engine {
-    db: Db,
-    snapshot: Arc<Snapshot>,
-    store: Store,
-    hub: Hub,
+pub(super) struct Engine {
+    pub(super) db: Db,
+    pub(super) snapshot: Arc<Snapshot>,
+    pub(super) store: Store,
+    pub(super) hub: Hub,
     _files: tempfile::TempDir,
 }
 
 impl Engine {
-    async fn setup(db: Db) -> Self {
+    pub(super) async fn setup(db: Db) -> Self {
         let registry = Registry::default();
         let defs = db
             .read_conn(|c| crate::schema::read_all(c))
@@ -197,7 +197,12 @@ impl Engine {
         }
     }
 
-    fn backend(&self) -> Backend<'_> {
+    /// Where the file store keeps its blobs.
+    pub(super) fn files_root(&self) -> &std::path::Path {
+        self._files.path()
+    }
+
+    pub(super) fn backend(&self) -> Backend<'_> {
         Backend {
             db: &self.db,
             store: &self.store,
@@ -207,7 +212,7 @@ impl Engine {
         }
     }
 
-    async fn upload(&self, field: &str, name: &str, bytes: &[u8]) -> Upload {
+    pub(super) async fn upload(&self, field: &str, name: &str, bytes: &[u8]) -> Upload {
         let mut file = StagingFile::create(self.store.staging_dir(), name, 1000)
             .await
             .expect("staging");
@@ -218,7 +223,7 @@ impl Engine {
         }
     }
 
-    async fn create_with(
+    pub(super) async fn create_with(
         &self,
         name: &str,
         caller: &Caller,
@@ -241,7 +246,7 @@ impl Engine {
         .await
     }
 
-    async fn create(&self, name: &str, caller: &Caller, body: Value) -> Value {
+    pub(super) async fn create(&self, name: &str, caller: &Caller, body: Value) -> Value {
         let label = format!("create {name} {body}");
         outcome(
             self.create_with(name, caller, body, Vec::new()).await,
@@ -278,7 +283,12 @@ impl Engine {
         outcome(self.update_raw(name, caller, id, body).await, &label)
     }
 
-    async fn delete_raw(&self, name: &str, caller: &Caller, id: &str) -> Result<(), RecordError> {
+    pub(super) async fn delete_raw(
+        &self,
+        name: &str,
+        caller: &Caller,
+        id: &str,
+    ) -> Result<(), RecordError> {
         let collection = self.snapshot.get(name).expect("collection");
         let (snapshot, caller, id) = (self.snapshot.clone(), caller.clone(), id.to_owned());
         delete(self.backend(), snapshot, collection, caller, id).await
@@ -293,7 +303,7 @@ impl Engine {
     }
 
     /// Every row of `name` as a superuser lists it.
-    async fn rows(&self, name: &str) -> Value {
+    pub(super) async fn rows(&self, name: &str) -> Value {
         let collection = self.snapshot.get(name).expect("collection");
         let query = ListQuery {
             page: 1,
@@ -509,7 +519,7 @@ impl Engine {
     }
 }
 
-fn postgres_db() -> Option<(PgSchema, Db)> {
+pub(super) fn postgres_db() -> Option<(PgSchema, Db)> {
     let base = server()?;
     let schema = PgSchema::open(&base);
     let url = schema.url(&base);
@@ -622,6 +632,75 @@ fn a_file_name_round_trips_on_postgres() {
         assert!(
             name.starts_with("notes") && name.ends_with(".txt"),
             "{name}"
+        );
+    });
+}
+
+/// `find_file` on `engine`: the stored file of p1 and its field's options
+/// (as Debug text, the same on both engines), then names it must not find.
+async fn files_found(engine: &Engine) -> Vec<String> {
+    let upload = engine.upload("files", "notes.txt", b"some text").await;
+    let body = json!({"id": P1, "owner": ""});
+    let created = engine
+        .create_with("posts", &Caller::superuser(), body, vec![upload])
+        .await
+        .expect("create");
+    let name = created["files"][0].as_str().expect("a name").to_owned();
+    let posts = engine.snapshot.get("posts").expect("posts");
+    let mut out = Vec::new();
+    for (id, file) in [
+        (P1, name.as_str()),
+        (P1, "other.txt"),
+        (P2, name.as_str()),
+        ("p1\0aaaaaaaaaaaa", name.as_str()),
+        (P1, ""),
+    ] {
+        let found = super::find_file(&engine.db, posts.clone(), id.into(), file.into()).await;
+        let found = found.expect("no database error");
+        out.push(match found {
+            Some(f) => format!(
+                "{} {} {} {} {} {:?}",
+                f.collection_id,
+                f.record_id,
+                f.requested_id,
+                f.name == name,
+                f.protected,
+                f.thumbs
+            ),
+            None => format!("{id} {}: none", file == name),
+        });
+    }
+    out
+}
+
+#[test]
+fn a_stored_file_is_found_the_same_on_both_engines() {
+    let rt = runtime();
+    let dir = tempfile::tempdir().expect("tmp");
+    let db = Db::open(dir.path(), &DatabaseConfig::default()).expect("open");
+    let on_sqlite = rt.block_on(async { files_found(&Engine::setup(db).await).await });
+    assert_eq!(on_sqlite[0], format!("pbc_posts {P1} {P1} true false []"));
+    assert!(
+        on_sqlite[1..].iter().all(|f| f.ends_with("none")),
+        "{on_sqlite:?}"
+    );
+    let Some((_schema, db)) = postgres_db() else {
+        return;
+    };
+    rt.block_on(async {
+        let engine = Engine::setup(db).await;
+        assert_eq!(files_found(&engine).await, on_sqlite);
+        let view = engine.snapshot.get("post_stats").expect("view");
+        let def = view.def.clone();
+        let refused = super::find_file(&engine.db, view, P1.into(), "a.txt".into()).await;
+        assert!(
+            matches!(refused, Err(RecordError::Db(DbError::NotOnPostgres(_)))),
+            "{refused:?}"
+        );
+        let sample = super::view_sample(&engine.db, def, 5).await;
+        assert!(
+            matches!(sample, Err(RecordError::Db(DbError::NotOnPostgres(_)))),
+            "{sample:?}"
         );
     });
 }
@@ -747,12 +826,6 @@ fn unported_writes_are_refused_on_postgres() {
     rt.block_on(async {
         let engine = Engine::setup(db).await;
         let posts = engine.snapshot.get("posts").expect("posts");
-        let truncated =
-            super::truncate(engine.backend(), engine.snapshot.clone(), posts.clone()).await;
-        assert!(
-            matches!(truncated, Err(RecordError::Db(DbError::NotOnPostgres(_)))),
-            "{truncated:?}"
-        );
         let hooks = EveryHook;
         let backend = Backend {
             hooks: Some(&hooks),
