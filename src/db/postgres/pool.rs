@@ -200,8 +200,11 @@ impl PgDb {
                     return Err(error);
                 }
                 attempt += 1;
-                // A pause growing with each attempt, so two victims do not meet again at once.
-                std::thread::sleep(Duration::from_millis(u64::from(attempt) * 2));
+                // A pause growing with each attempt, jittered so that transactions
+                // which collided do not start again in the same order.
+                let step = u64::from(attempt) * 2;
+                let jitter = rand::Rng::random_range(&mut rand::rng(), 0..=step);
+                std::thread::sleep(Duration::from_millis(step + jitter));
             }
         })
         .await
