@@ -10,6 +10,8 @@
 //! HTTP is `api`'s.
 
 pub mod avatar;
+#[cfg(test)]
+mod backends;
 pub mod email_change;
 pub mod impersonate;
 pub mod login;

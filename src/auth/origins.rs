@@ -95,24 +95,24 @@ fn note_in(
     };
     let [cref, rref] = owner.clone();
     let known = conn.first_row(
-        "SELECT id FROM _authOrigins
+        "SELECT id FROM \"_authOrigins\"
          WHERE \"collectionRef\" = ?1 AND \"recordRef\" = ?2 AND fingerprint = ?3",
         &[cref, rref, SqlValue::Text(fingerprint.to_owned())],
     )?;
     if let Some(id) = known.and_then(|r| r.into_iter().next()) {
         conn.execute(
-            "UPDATE _authOrigins SET updated = ?2 WHERE id = ?1",
+            "UPDATE \"_authOrigins\" SET updated = ?2 WHERE id = ?1",
             &[id, now],
         )?;
         return Ok(None);
     }
     let earlier = conn.integer(
-        "SELECT COUNT(*) FROM _authOrigins WHERE \"collectionRef\" = ?1 AND \"recordRef\" = ?2",
+        "SELECT COUNT(*) FROM \"_authOrigins\" WHERE \"collectionRef\" = ?1 AND \"recordRef\" = ?2",
         &owner,
     )?;
     let [cref, rref] = owner.clone();
     conn.execute(
-        "INSERT INTO _authOrigins (id, \"collectionRef\", \"recordRef\", fingerprint, created, updated)
+        "INSERT INTO \"_authOrigins\" (id, \"collectionRef\", \"recordRef\", fingerprint, created, updated)
          VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
         &[
             SqlValue::Text(autogen::record_id()),
@@ -125,8 +125,8 @@ fn note_in(
     let [cref, rref] = owner;
     conn.execute(
         &format!(
-            "DELETE FROM _authOrigins WHERE id IN (
-                 SELECT id FROM _authOrigins WHERE \"collectionRef\" = ?1 AND \"recordRef\" = ?2
+            "DELETE FROM \"_authOrigins\" WHERE id IN (
+                 SELECT id FROM \"_authOrigins\" WHERE \"collectionRef\" = ?1 AND \"recordRef\" = ?2
                  ORDER BY updated DESC LIMIT {unbounded} OFFSET ?3)"
         ),
         &[cref, rref, SqlValue::Integer(MAX_ORIGINS_PER_RECORD)],
