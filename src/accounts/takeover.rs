@@ -16,9 +16,11 @@
 use crate::auth::{AuthError, password};
 use crate::db::ident;
 use crate::realtime::Changes;
-use crate::records::{RecordError, system};
+use crate::records::RecordError;
+use crate::records::system::{self, SystemTx};
+use crate::rules::SqlValue;
 use crate::schema::{CompiledCollection, autogen};
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension};
 use serde_json::{Map, Value, json};
 
 /// Length of the random password an unverified record gets.
@@ -62,23 +64,24 @@ pub(crate) fn reset_password(
     hash: Option<&str>,
     changes: &mut Changes,
 ) -> Result<(), RecordError> {
+    system::on_sqlite(tx, |tx| {
+        reset_password_in(tx, collection, id, hash, changes)
+    })
+}
+
+/// [`reset_password`] in a write transaction of either engine.
+pub(crate) fn reset_password_in(
+    tx: &mut SystemTx<'_>,
+    collection: &CompiledCollection,
+    id: &str,
+    hash: Option<&str>,
+    changes: &mut Changes,
+) -> Result<(), RecordError> {
     let fields = patch([
         ("password", json!(hash.unwrap_or_default())),
         ("tokenKey", json!(autogen::token_key())),
     ]);
-    system::update(tx, collection, id, fields, changes)?;
-    Ok(())
-}
-
-/// Gives the record a new tokenKey: every token signed with the old one dies.
-pub(crate) fn rotate_token_key(
-    tx: &Connection,
-    collection: &CompiledCollection,
-    id: &str,
-    changes: &mut Changes,
-) -> Result<(), RecordError> {
-    let fields = patch([("tokenKey", json!(autogen::token_key()))]);
-    system::update(tx, collection, id, fields, changes)?;
+    tx.update(collection, id, fields, changes)?;
     Ok(())
 }
 
@@ -87,11 +90,23 @@ pub(crate) fn drop_external_auths(
     tx: &Connection,
     collection: &CompiledCollection,
     id: &str,
-) -> rusqlite::Result<usize> {
-    tx.execute(
-        "DELETE FROM _externalAuths WHERE collectionRef = ?1 AND recordRef = ?2",
-        params![collection.id, id],
-    )
+) -> Result<u64, RecordError> {
+    system::on_sqlite(tx, |tx| drop_external_auths_in(tx, collection, id))
+}
+
+/// [`drop_external_auths`] in a write transaction of either engine.
+fn drop_external_auths_in(
+    tx: &mut SystemTx<'_>,
+    collection: &CompiledCollection,
+    id: &str,
+) -> Result<u64, RecordError> {
+    Ok(tx.conn().execute(
+        "DELETE FROM \"_externalAuths\" WHERE \"collectionRef\" = ?1 AND \"recordRef\" = ?2",
+        &[
+            SqlValue::Text(collection.id.clone()),
+            SqlValue::Text(id.to_owned()),
+        ],
+    )?)
 }
 
 /// Marks the record verified if it was not, and only while its email is
@@ -107,9 +122,22 @@ pub(crate) fn mark_verified(
     email: Option<&str>,
     changes: &mut Changes,
 ) -> Result<bool, RecordError> {
-    // Read and write share the transaction on the single writer: nothing
+    system::on_sqlite(tx, |tx| {
+        mark_verified_in(tx, collection, id, email, changes)
+    })
+}
+
+/// [`mark_verified`] in a write transaction of either engine.
+pub(crate) fn mark_verified_in(
+    tx: &mut SystemTx<'_>,
+    collection: &CompiledCollection,
+    id: &str,
+    email: Option<&str>,
+    changes: &mut Changes,
+) -> Result<bool, RecordError> {
+    // Read (locked on PostgreSQL) and written in one transaction: nothing
     // changes the row in between.
-    let Some(row) = system::current(tx, collection, id)? else {
+    let Some(row) = tx.current(collection, id)? else {
         return Ok(false);
     };
     let already = row.get("verified").and_then(Value::as_bool) == Some(true);
@@ -117,15 +145,10 @@ pub(crate) fn mark_verified(
     if already || email.is_some_and(|e| e != stored_email) {
         return Ok(false);
     }
-    system::update(
-        tx,
-        collection,
-        id,
-        patch([("verified", json!(true))]),
-        changes,
-    )?;
-    if drop_external_auths(tx, collection, id)? > 0 {
-        rotate_token_key(tx, collection, id, changes)?;
+    tx.update(collection, id, patch([("verified", json!(true))]), changes)?;
+    if drop_external_auths_in(tx, collection, id)? > 0 {
+        let fields = patch([("tokenKey", json!(autogen::token_key()))]);
+        tx.update(collection, id, fields, changes)?;
     }
     Ok(true)
 }
