@@ -21,13 +21,14 @@ use serde_json::{Map, Value, json};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-const ALICE: &str = "a1aaaaaaaaaaaaa";
-const BOB: &str = "b2bbbbbbbbbbbbb";
-const CAROL: &str = "c3ccccccccccccc";
-const ROOT: &str = "s1sssssssssssss";
-const ALICE_PW: &str = "alice-password-1";
+pub(super) const ALICE: &str = "a1aaaaaaaaaaaaa";
+pub(super) const BOB: &str = "b2bbbbbbbbbbbbb";
+pub(super) const CAROL: &str = "c3ccccccccccccc";
+pub(super) const DAVE: &str = "d4ddddddddddddd";
+pub(super) const ROOT: &str = "s1sssssssssssss";
+pub(super) const ALICE_PW: &str = "alice-password-1";
 
-fn runtime() -> tokio::runtime::Runtime {
+pub(super) fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -50,7 +51,7 @@ impl Render for NoOne {
 }
 
 /// An auth error as the client tells it apart; a database error fails.
-fn refusal(e: AuthError, what: &str) -> Value {
+pub(super) fn refusal(e: AuthError, what: &str) -> Value {
     match e {
         AuthError::Db(e) => panic!("{what}: database error {e}"),
         AuthError::Record(e) => panic!("{what}: record error {e}"),
@@ -76,16 +77,16 @@ fn principal(p: Principal) -> Value {
     }
 }
 
-struct Engine {
-    db: Db,
-    registry: Registry,
+pub(super) struct Engine {
+    pub(super) db: Db,
+    pub(super) registry: Registry,
     store: Store,
     hub: Hub,
     _files: tempfile::TempDir,
 }
 
 impl Engine {
-    async fn setup(db: Db) -> Self {
+    pub(super) async fn setup(db: Db) -> Self {
         let registry = Registry::default();
         let defs = db
             .read_conn(|c| crate::schema::read_all(c))
@@ -99,6 +100,7 @@ impl Engine {
                 "id": "pbc_members", "name": "members", "type": "auth",
                 "authRule": "verified = true",
                 "mfa": {"enabled": true, "duration": 60, "rule": ""},
+                "otp": {"enabled": true, "duration": 180, "length": 6},
                 "fields": [
                     {"name": "level", "type": "number"},
                     {"name": "prefs", "type": "json"},
@@ -121,6 +123,7 @@ impl Engine {
             (ALICE, "alice@example.com", true, json!(3)),
             (BOB, "bob@example.com", false, json!(2.5)),
             (CAROL, "carol@example.com", true, json!(0)),
+            (DAVE, "dave@example.com", false, json!(1)),
         ] {
             let body = json!({"id": id, "email": email, "password": ALICE_PW,
                 "passwordConfirm": ALICE_PW, "verified": verified, "level": level,
@@ -133,7 +136,7 @@ impl Engine {
         engine
     }
 
-    fn backend(&self) -> Backend<'_> {
+    pub(super) fn backend(&self) -> Backend<'_> {
         Backend {
             db: &self.db,
             store: &self.store,
@@ -143,7 +146,7 @@ impl Engine {
         }
     }
 
-    fn collection(&self, name: &str) -> Arc<CompiledCollection> {
+    pub(super) fn collection(&self, name: &str) -> Arc<CompiledCollection> {
         self.registry.snapshot().get(name).expect("collection")
     }
 
@@ -180,14 +183,14 @@ impl Engine {
         .unwrap_or_else(|e| panic!("update {id}: {e}"));
     }
 
-    async fn execute(&self, sql: &'static str, params: Vec<SqlValue>) {
+    pub(super) async fn execute(&self, sql: &'static str, params: Vec<SqlValue>) {
         self.db
             .write_conn(move |c: &mut dyn Conn| c.execute(sql, &params))
             .await
             .expect(sql);
     }
 
-    async fn texts(&self, sql: &'static str, params: Vec<SqlValue>) -> Vec<String> {
+    pub(super) async fn texts(&self, sql: &'static str, params: Vec<SqlValue>) -> Vec<String> {
         let rows = self
             .db
             .read_conn(move |c: &mut dyn Conn| c.rows(sql, &params))
@@ -211,7 +214,13 @@ impl Engine {
 
     /// A members token for `id` signed with `id`'s current key, or with
     /// `key` when given, valid for `secs`.
-    async fn token(&self, collection_id: &str, id: &str, key: Option<&str>, secs: i64) -> String {
+    pub(super) async fn token(
+        &self,
+        collection_id: &str,
+        id: &str,
+        key: Option<&str>,
+        secs: i64,
+    ) -> String {
         let members = self.collection("members");
         let signing = match key {
             Some(k) => k.to_owned(),
@@ -220,7 +229,7 @@ impl Engine {
         token::issue_auth(collection_id, id, &signing, secs).expect("token")
     }
 
-    async fn login(&self, identity: &str, password: &str, field: Option<&str>) -> Value {
+    pub(super) async fn login(&self, identity: &str, password: &str, field: Option<&str>) -> Value {
         let what = format!("login {identity:?}");
         match self.login_token(identity, password, field).await {
             Ok(outcome) => json!({"ok": outcome.record_id}),
@@ -244,7 +253,7 @@ impl Engine {
         .await
     }
 
-    async fn resolve(&self, token: &str) -> Value {
+    pub(super) async fn resolve(&self, token: &str) -> Value {
         principal(auth::resolve_token(&self.db, &self.registry, &format!("Bearer {token}")).await)
     }
 
@@ -505,7 +514,7 @@ impl Engine {
     }
 }
 
-fn postgres_db() -> Option<(PgSchema, Db)> {
+pub(super) fn postgres_db() -> Option<(PgSchema, Db)> {
     let base = server()?;
     let schema = PgSchema::open(&base);
     let url = schema.url(&base);
@@ -514,7 +523,7 @@ fn postgres_db() -> Option<(PgSchema, Db)> {
     Some((schema, db))
 }
 
-fn sqlite_db() -> (tempfile::TempDir, Db) {
+pub(super) fn sqlite_db() -> (tempfile::TempDir, Db) {
     let dir = tempfile::tempdir().expect("tmp");
     let db = Db::open(dir.path(), &DatabaseConfig::default()).expect("open");
     (dir, db)

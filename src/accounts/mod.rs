@@ -13,6 +13,8 @@ pub mod avatar;
 #[cfg(test)]
 mod backends;
 pub mod email_change;
+#[cfg(test)]
+mod flow_backends;
 pub mod impersonate;
 pub mod login;
 pub mod methods;
