@@ -10,13 +10,26 @@ use super::oauth2_hooked::{self, FlowSession};
 use super::takeover;
 use crate::auth::AuthError;
 use crate::auth::oauth2::OAuth2User;
-use crate::db::{Db, ident};
+use crate::db::{Db, DbError, ident};
 use crate::realtime::Changes;
 use crate::records::{self, Backend, RecordError, Stage, system};
+use crate::rules::Dialect;
 use crate::schema::{CompiledCollection, FieldKind, Snapshot, autogen};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::{Map, Value, json};
 use std::sync::Arc;
+
+/// OAuth2 sign-in, linking and sign-up run on SQLite only for now (their
+/// writes are not ported to PostgreSQL): [`DbError::NotOnPostgres`] there,
+/// checked before the provider's code is exchanged, and again by each step.
+pub fn require_sqlite(db: &Db) -> Result<(), AuthError> {
+    match db.dialect() {
+        Dialect::Sqlite => Ok(()),
+        Dialect::Postgres => {
+            Err(DbError::NotOnPostgres("OAuth2 sign-in, linking and sign-up").into())
+        }
+    }
+}
 
 /// The record already linked to this provider account, if any.
 pub async fn linked_record(
@@ -25,6 +38,7 @@ pub async fn linked_record(
     provider: &'static str,
     provider_id: String,
 ) -> Result<Option<String>, AuthError> {
+    require_sqlite(db)?;
     db.read(move |conn| -> Result<_, AuthError> {
         Ok(conn
             .query_row(
@@ -45,6 +59,7 @@ pub async fn record_by_email(
     collection: &CompiledCollection,
     email: String,
 ) -> Result<Option<String>, AuthError> {
+    require_sqlite(db)?;
     let sql = format!(
         "SELECT id FROM {} WHERE {} LIMIT 1",
         ident(collection.name.as_str()),
@@ -67,6 +82,7 @@ pub async fn replacement_password(
     record_id: &str,
     is_caller: bool,
 ) -> Result<Option<String>, AuthError> {
+    require_sqlite(db)?;
     if is_caller {
         return Ok(None);
     }
@@ -353,6 +369,11 @@ pub async fn sign_up(
     body: Map<String, Value>,
     uploads: Vec<records::Upload>,
 ) -> Result<String, RecordError> {
+    require_sqlite(backend.db).map_err(|_| {
+        RecordError::Db(DbError::NotOnPostgres(
+            "OAuth2 sign-in, linking and sign-up",
+        ))
+    })?;
     let hooks = backend
         .hooks
         .filter(|h| oauth2_hooked::wanted(*h, &snapshot, collection, Stage::Create));
