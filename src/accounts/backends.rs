@@ -671,3 +671,45 @@ fn races_and_timing_hold_on_postgres() {
         one_mfa_id_finishes_one_login(&engine).await;
     });
 }
+
+/// Measures a token's resolution (the lookup every request makes), a
+/// refresh and a password login on both engines; prints microseconds per
+/// call. `cargo test --lib auth_latency -- --ignored --nocapture`.
+#[test]
+#[ignore = "a measurement, not a check"]
+fn auth_latency() {
+    async fn measure(engine: &Engine, label: &str) {
+        let members = engine.collection("members");
+        let alice = engine.token(&members.id, ALICE, None, 600).await;
+        let per_call = |start: Instant, n: u32| start.elapsed().as_micros() / u128::from(n);
+        let start = Instant::now();
+        for _ in 0..2000 {
+            assert_ne!(engine.resolve(&alice).await, json!("guest"));
+        }
+        let resolve = per_call(start, 2000);
+        let start = Instant::now();
+        for _ in 0..500 {
+            auth::refresh_token(&engine.db, members.clone(), ALICE.into())
+                .await
+                .expect("refresh");
+        }
+        let refresh = per_call(start, 500);
+        let start = Instant::now();
+        for _ in 0..20 {
+            let outcome = engine
+                .login_token("alice@example.com", ALICE_PW, None)
+                .await;
+            outcome.expect("login");
+        }
+        let login = per_call(start, 20);
+        println!(
+            "{label}: resolve a token {resolve} µs, refresh {refresh} µs, password login {login} µs"
+        );
+    }
+    let rt = runtime();
+    let (_dir, db) = sqlite_db();
+    rt.block_on(async { measure(&Engine::setup(db).await, "SQLite").await });
+    if let Some((_schema, pg)) = postgres_db() {
+        rt.block_on(async { measure(&Engine::setup(pg).await, "PostgreSQL").await });
+    }
+}

@@ -8,7 +8,9 @@
 //! the collection (email domains included), unique indexes reported per
 //! field, the saved row read back, and one realtime update event noted for
 //! the transaction, delivered after the commit under each subscriber's view
-//! rule. The transaction is [`system_write`]'s; flows only name the fields.
+//! rule. The transaction is [`write_in`]'s (either engine, a [`SystemTx`];
+//! [`system_write`] for code still on SQLite's connection); flows only name
+//! the fields.
 
 use super::RecordError;
 use super::access::Access;
