@@ -371,3 +371,94 @@ fn oauth2_refuses_on_postgres_and_runs_on_sqlite() {
         }
     });
 }
+
+/// Hooks that want every write (and must never be run here).
+struct EveryHook;
+
+impl crate::records::WriteHooks for EveryHook {
+    fn wants(&self, _: &str, _: &crate::schema::CompiledCollection) -> bool {
+        true
+    }
+
+    fn session_limit(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(1)
+    }
+
+    fn run<'a>(
+        &'a self,
+        _: crate::records::hooked::Invocation<'a>,
+    ) -> futures_util::future::LocalBoxFuture<'a, Result<(), crate::records::RecordError>> {
+        Box::pin(async { Err(crate::records::RecordError::Aborted) })
+    }
+
+    fn shared(&self) -> std::sync::Arc<dyn crate::records::WriteHooks> {
+        std::sync::Arc::new(EveryHook)
+    }
+}
+
+/// A confirm whose collection has model hooks does not run on PostgreSQL
+/// (hooks write through SQLite): `NotOnPostgres`, the token still unspent
+/// and the row unchanged.
+#[test]
+fn flows_with_model_hooks_are_refused_on_postgres() {
+    let rt = runtime();
+    let Some((_schema, db)) = postgres_db() else {
+        return;
+    };
+    rt.block_on(async {
+        let engine = Engine::setup(db).await;
+        let before = engine.row(ALICE).await;
+        let keys = "SELECT \"tokenKey\" FROM members ORDER BY id";
+        let key_before = engine.texts(keys, vec![]).await;
+        let reset = engine.reset_token("alice@example.com").await;
+        let hooks = EveryHook;
+        let backend = crate::records::Backend {
+            hooks: Some(&hooks),
+            ..engine.backend()
+        };
+        let members = engine.collection("members");
+        let refused = password_reset::confirm_password_reset(
+            backend,
+            members.clone(),
+            &reset,
+            "alice-password-9",
+            "alice-password-9",
+        )
+        .await;
+        assert!(
+            matches!(
+                refused,
+                Err(AuthError::Db(crate::db::DbError::NotOnPostgres(_)))
+            ),
+            "{refused:?}"
+        );
+        let bob =
+            verification::request_verification(&engine.db, members.clone(), "bob@example.com")
+                .await
+                .expect("request")
+                .expect("bob")
+                .token;
+        let refused = verification::confirm_verification(backend, members, &bob).await;
+        assert!(
+            matches!(
+                refused,
+                Err(AuthError::Db(crate::db::DbError::NotOnPostgres(_)))
+            ),
+            "{refused:?}"
+        );
+        assert_eq!(engine.row(ALICE).await, before);
+        assert_eq!(
+            engine.row(BOB).await,
+            json!(["bob@example.com", "Integer(0)"])
+        );
+        assert_eq!(
+            engine.texts(keys, vec![]).await,
+            key_before,
+            "no tokenKey rotated"
+        );
+        assert_eq!(
+            engine.confirm_reset(&reset, "alice-password-9").await,
+            json!({"ok": ALICE})
+        );
+    });
+}
