@@ -98,7 +98,7 @@ impl Engine {
             &registry,
             json!({
                 "id": "pbc_members", "name": "members", "type": "auth",
-                "authRule": "verified = true",
+                "authRule": "verified = true", "createRule": "",
                 "mfa": {"enabled": true, "duration": 60, "rule": ""},
                 "otp": {"enabled": true, "duration": 180, "length": 6},
                 "fields": [

@@ -14,13 +14,13 @@
 //! happens before the transaction, off the writer ([`random_password_hash`]).
 
 use crate::auth::{AuthError, password};
-use crate::db::ident;
+use crate::db::{Conn, DbError, ident};
 use crate::realtime::Changes;
 use crate::records::RecordError;
 use crate::records::system::{self, SystemTx};
 use crate::rules::SqlValue;
 use crate::schema::{CompiledCollection, autogen};
-use rusqlite::{Connection, OptionalExtension};
+use rusqlite::Connection;
 use serde_json::{Map, Value, json};
 
 /// Length of the random password an unverified record gets.
@@ -35,17 +35,27 @@ pub async fn random_password_hash() -> Result<String, AuthError> {
     .await
 }
 
-/// The record's `verified` flag (`None` when it does not exist).
+/// The record's `verified` flag (`None` when it does not exist), on
+/// either engine.
 pub(crate) fn verified(
-    conn: &Connection,
+    conn: &mut dyn Conn,
     collection: &CompiledCollection,
     id: &str,
-) -> rusqlite::Result<Option<bool>> {
+) -> Result<Option<bool>, DbError> {
+    if id.contains('\0') {
+        return Ok(None);
+    }
     let sql = format!(
         "SELECT verified FROM {} WHERE id = ?1",
         ident(collection.name.as_str())
     );
-    conn.query_row(&sql, [id], |r| r.get(0)).optional()
+    match conn.first_row(&sql, &[SqlValue::Text(id.to_owned())])? {
+        None => Ok(None),
+        Some(row) => match row.into_iter().next() {
+            Some(SqlValue::Integer(v)) => Ok(Some(v != 0)),
+            other => Err(DbError::NotAnInteger(format!("{other:?}"))),
+        },
+    }
 }
 
 /// One field set to one value, for a system update.
@@ -86,16 +96,7 @@ pub(crate) fn reset_password_in(
 }
 
 /// Deletes every OAuth2 link of the record; returns how many there were.
-pub(crate) fn drop_external_auths(
-    tx: &Connection,
-    collection: &CompiledCollection,
-    id: &str,
-) -> Result<u64, RecordError> {
-    system::on_sqlite(tx, |tx| drop_external_auths_in(tx, collection, id))
-}
-
-/// [`drop_external_auths`] in a write transaction of either engine.
-fn drop_external_auths_in(
+pub(crate) fn drop_external_auths_in(
     tx: &mut SystemTx<'_>,
     collection: &CompiledCollection,
     id: &str,

@@ -48,8 +48,6 @@ pub async fn with_oauth2(
     if !collection.auth.oauth2.enabled {
         return Err(AuthError::OAuth2Disabled.into());
     }
-    // Before the provider's one-time code is spent on an exchange.
-    accounts::oauth2::require_sqlite(&state.db)?;
     let OAuth2Login {
         provider: provider_name,
         code,

@@ -47,6 +47,18 @@ impl SystemTx<'_> {
             .load(collection, id, &Access::All, RowLock::ForUpdate)
     }
 
+    /// Inserts a prepared record (the create rule checked against it, the
+    /// create noted in `changes`), as an API create does.
+    pub fn create(
+        &mut self,
+        prepared: &super::PreparedCreate,
+        snapshot: &crate::schema::Snapshot,
+        changes: &mut Changes,
+    ) -> Result<(), RecordError> {
+        prepared.apply_in(self.0, snapshot, changes)?;
+        Ok(())
+    }
+
     /// Sets `patch`'s fields on the existing record `id` and notes the
     /// update in `changes`. Returns the saved row, or `None` when there is
     /// no such record (the flow decides whether that is an error).
