@@ -10,9 +10,10 @@ use super::purpose::{
 };
 use crate::auth::token::Purpose;
 use crate::auth::{AuthError, password};
-use crate::db::{Db, DbError, ident};
+use crate::db::{Conn, Db, ident};
 use crate::records::Backend;
 use crate::records::validate;
+use crate::rules::SqlValue;
 use crate::schema::CompiledCollection;
 use crate::validation::FieldError;
 use serde_json::{Value, json};
@@ -68,7 +69,7 @@ pub async fn confirm_email_change(
     password_plain: &str,
 ) -> Result<String, AuthError> {
     let db = backend.db;
-    let (id, _, claims) = check_token(db, &collection, Purpose::EmailChange, raw_token).await?;
+    let checked = check_token(db, &collection, Purpose::EmailChange, raw_token).await?;
     if password_plain.is_empty() {
         return Err(invalid("password", FieldError::required()));
     }
@@ -76,14 +77,15 @@ pub async fn confirm_email_change(
         "SELECT password FROM {} WHERE id = ?1",
         ident(collection.name.as_str())
     );
-    let lookup = id.clone();
-    let stored: String = db
-        .read(move |conn| {
-            conn.query_row(&sql, [lookup], |r| r.get(0))
-                .map_err(|e| AuthError::Db(DbError::Sqlite(e)))
-        })
+    let lookup = SqlValue::Text(checked.id.clone());
+    let row = db
+        .read_conn(move |conn: &mut dyn Conn| conn.first_row(&sql, &[lookup]))
         .await?;
-    if !password::verify(password_plain.to_owned(), stored).await {
+    let stored = match row.and_then(|r| r.into_iter().next()) {
+        Some(SqlValue::Text(hash)) => hash,
+        _ => String::new(),
+    };
+    if stored.is_empty() || !password::verify(password_plain.to_owned(), stored).await {
         return Err(invalid(
             "password",
             FieldError::new(
@@ -92,11 +94,13 @@ pub async fn confirm_email_change(
             ),
         ));
     }
-    let new_email = claims
+    let new_email = checked
+        .claims
         .get("newEmail")
         .and_then(Value::as_str)
         .unwrap_or_default()
         .to_owned();
-    save_credentials(backend, &collection, id.clone(), None, Some(new_email)).await?;
+    let id = checked.id.clone();
+    save_credentials(backend, &collection, checked, None, Some(new_email)).await?;
     Ok(id)
 }

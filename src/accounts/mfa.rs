@@ -3,10 +3,10 @@
 //! with a *different* method, passing its `mfaId`, within `mfa.duration`.
 
 use crate::auth::AuthError;
-use crate::db::{Db, DbError};
+use crate::db::{Conn, Db};
 use crate::records::{Backend, Stage, system};
+use crate::rules::{Dialect, SqlValue};
 use crate::schema::{CompiledCollection, autogen};
-use rusqlite::{OptionalExtension, params};
 use std::sync::Arc;
 
 /// What the MFA step decided.
@@ -51,15 +51,19 @@ pub async fn step(
             return Ok(MfaOutcome::Challenge(id));
         }
         let id = autogen::record_id();
-        let (row, collection_id, record) =
-            (id.clone(), collection.id.clone(), record_id.to_owned());
-        db.write(move |conn| {
-            let now = crate::clock::now();
+        let params = [
+            SqlValue::Text(id.clone()),
+            SqlValue::Text(collection.id.clone()),
+            SqlValue::Text(record_id.to_owned()),
+            SqlValue::Text(method.to_owned()),
+        ];
+        db.write_conn(move |conn: &mut dyn Conn| {
+            let mut params = params.to_vec();
+            params.push(SqlValue::Text(crate::clock::now()));
             conn.execute(
-                "INSERT INTO _mfas (id, collectionRef, recordRef, method, created, updated) VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
-                params![row, collection_id, record, method, now],
-            )
-            .map_err(|e| AuthError::Db(DbError::Sqlite(e)))?;
+                "INSERT INTO _mfas (id, \"collectionRef\", \"recordRef\", method, created, updated) VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
+                &params,
+            )?;
             Ok::<_, AuthError>(())
         })
         .await?;
@@ -72,39 +76,16 @@ pub async fn step(
     let (hooked_delete_with, used_id) = (hooked_delete, mfa_id.clone());
     let hooked_delete = hooked_delete_with.is_some();
     let consumed: Result<(), AuthError> = db
-        .write(move |conn| {
-            let row: Option<(String, String)> = conn
-                .query_row(
-                    "SELECT method, created FROM _mfas WHERE id = ?1 AND collectionRef = ?2 AND recordRef = ?3",
-                    [&mfa_id, &collection_id, &record],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
-                )
-                .optional()
-                .map_err(|e| AuthError::Db(DbError::Sqlite(e)))?;
-            let Some((first_method, created)) = row else {
-                return Ok(Err(AuthError::InvalidMfa));
-            };
-            let expired = chrono::DateTime::parse_from_rfc3339(&created.replacen(' ', "T", 1))
-                .map(|t| crate::clock::unix_now() - t.timestamp() > duration)
-                .unwrap_or(true);
-            if expired {
-                return Ok(Err(AuthError::InvalidMfa));
-            }
-            if first_method == method {
-                return Ok(Err(AuthError::SameMfaMethod));
-            }
-            if hooked_delete {
-                // Deleted next, through the hooks.
-                return Ok(Ok(()));
-            }
-            let deleted = conn
-                .execute("DELETE FROM _mfas WHERE id = ?1", [&mfa_id])
-                .map_err(|e| AuthError::Db(DbError::Sqlite(e)))?;
-            Ok::<_, AuthError>(if deleted == 1 {
-                Ok(())
-            } else {
-                Err(AuthError::InvalidMfa)
-            })
+        .write_conn(move |conn: &mut dyn Conn| {
+            consume(
+                conn,
+                &mfa_id,
+                &collection_id,
+                &record,
+                method,
+                duration,
+                hooked_delete,
+            )
         })
         .await?;
     consumed?;
@@ -112,4 +93,64 @@ pub async fn step(
         super::mfa_hooked::delete(backend, mfas, &used_id).await?;
     }
     Ok(MfaOutcome::Completed)
+}
+
+/// Checks `mfa_id` (the record's, unexpired, a different method) and deletes
+/// it unless `hooks_delete` (the caller deletes it through the hooks next).
+/// The outer error is the database's; the inner the client's answer. On
+/// PostgreSQL the row is locked first, so of two logins racing with one
+/// `mfaId` only the one whose DELETE removed it finishes (on SQLite the
+/// single writer runs them one after the other).
+fn consume(
+    conn: &mut dyn Conn,
+    mfa_id: &str,
+    collection_id: &str,
+    record_id: &str,
+    method: &str,
+    duration: i64,
+    hooks_delete: bool,
+) -> Result<Result<(), AuthError>, AuthError> {
+    if mfa_id.contains('\0') {
+        return Ok(Err(AuthError::InvalidMfa));
+    }
+    let lock = match conn.dialect() {
+        Dialect::Sqlite => "",
+        Dialect::Postgres => " FOR UPDATE",
+    };
+    let row = conn.first_row(
+        &format!(
+            "SELECT method, created FROM _mfas WHERE id = ?1 AND \"collectionRef\" = ?2 AND \"recordRef\" = ?3{lock}"
+        ),
+        &[
+            SqlValue::Text(mfa_id.to_owned()),
+            SqlValue::Text(collection_id.to_owned()),
+            SqlValue::Text(record_id.to_owned()),
+        ],
+    )?;
+    let Some([SqlValue::Text(first_method), SqlValue::Text(created)]) =
+        row.and_then(|r| <[SqlValue; 2]>::try_from(r).ok())
+    else {
+        return Ok(Err(AuthError::InvalidMfa));
+    };
+    let expired = chrono::DateTime::parse_from_rfc3339(&created.replacen(' ', "T", 1))
+        .map(|t| crate::clock::unix_now() - t.timestamp() > duration)
+        .unwrap_or(true);
+    if expired {
+        return Ok(Err(AuthError::InvalidMfa));
+    }
+    if first_method == method {
+        return Ok(Err(AuthError::SameMfaMethod));
+    }
+    if hooks_delete {
+        return Ok(Ok(()));
+    }
+    let deleted = conn.execute(
+        "DELETE FROM _mfas WHERE id = ?1",
+        &[SqlValue::Text(mfa_id.to_owned())],
+    )?;
+    Ok(if deleted == 1 {
+        Ok(())
+    } else {
+        Err(AuthError::InvalidMfa)
+    })
 }

@@ -10,7 +10,11 @@
 //! HTTP is `api`'s.
 
 pub mod avatar;
+#[cfg(test)]
+mod backends;
 pub mod email_change;
+#[cfg(test)]
+mod flow_backends;
 pub mod impersonate;
 pub mod login;
 pub mod methods;

@@ -10,13 +10,47 @@ use super::oauth2_hooked::{self, FlowSession};
 use super::takeover;
 use crate::auth::AuthError;
 use crate::auth::oauth2::OAuth2User;
-use crate::db::{Db, ident};
+use crate::db::{Conn, Db, DbError, ident};
 use crate::realtime::Changes;
-use crate::records::{self, Backend, RecordError, Stage, system};
+use crate::records::system::{self, SystemTx};
+use crate::records::{self, Backend, RecordError, Stage};
+use crate::rules::{Dialect, SqlValue};
 use crate::schema::{CompiledCollection, FieldKind, Snapshot, autogen};
-use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::{Map, Value, json};
 use std::sync::Arc;
+
+/// Model hooks on OAuth2's writes run on SQLite only for now (they write
+/// through SQLite's write sessions): [`DbError::NotOnPostgres`] there.
+fn hooks_need_sqlite(db: &Db) -> Result<(), RecordError> {
+    match db.dialect() {
+        Dialect::Sqlite => Ok(()),
+        Dialect::Postgres => Err(RecordError::Db(DbError::NotOnPostgres(
+            "OAuth2 linking and sign-up with JavaScript hooks",
+        ))),
+    }
+}
+
+/// The first column of the first row of `sql` (with `value` bound), as text.
+async fn first_text(
+    db: &Db,
+    sql: String,
+    params: Vec<SqlValue>,
+) -> Result<Option<String>, AuthError> {
+    if params
+        .iter()
+        .any(|p| matches!(p, SqlValue::Text(t) if t.contains('\0')))
+    {
+        // PostgreSQL text cannot hold NUL, so no stored value has one.
+        return Ok(None);
+    }
+    let row = db
+        .read_conn(move |conn: &mut dyn Conn| conn.first_row(&sql, &params))
+        .await?;
+    Ok(match row.and_then(|r| r.into_iter().next()) {
+        Some(SqlValue::Text(t)) => Some(t),
+        _ => None,
+    })
+}
 
 /// The record already linked to this provider account, if any.
 pub async fn linked_record(
@@ -25,17 +59,14 @@ pub async fn linked_record(
     provider: &'static str,
     provider_id: String,
 ) -> Result<Option<String>, AuthError> {
-    db.read(move |conn| -> Result<_, AuthError> {
-        Ok(conn
-            .query_row(
-                "SELECT recordRef FROM _externalAuths
-                 WHERE collectionRef = ?1 AND provider = ?2 AND providerId = ?3",
-                params![collection_id, provider, provider_id],
-                |r| r.get::<_, String>(0),
-            )
-            .optional()?)
-    })
-    .await
+    let sql = "SELECT \"recordRef\" FROM \"_externalAuths\"
+               WHERE \"collectionRef\" = ?1 AND provider = ?2 AND \"providerId\" = ?3";
+    let params = vec![
+        SqlValue::Text(collection_id),
+        SqlValue::Text(provider.to_owned()),
+        SqlValue::Text(provider_id),
+    ];
+    first_text(db, sql.to_owned(), params).await
 }
 
 /// The record with this email, if any, matched as the collection's email
@@ -48,14 +79,9 @@ pub async fn record_by_email(
     let sql = format!(
         "SELECT id FROM {} WHERE {} LIMIT 1",
         ident(collection.name.as_str()),
-        crate::auth::identity_match(collection, "email")
+        crate::auth::identity_match_in(collection, "email", db.dialect())
     );
-    db.read(move |conn| -> Result<_, AuthError> {
-        Ok(conn
-            .query_row(&sql, [email], |r| r.get::<_, String>(0))
-            .optional()?)
-    })
-    .await
+    first_text(db, sql, vec![SqlValue::Text(email)]).await
 }
 
 /// Before linking an existing record: unless it is the caller's own, an
@@ -72,7 +98,7 @@ pub async fn replacement_password(
     }
     let (target, id) = (collection.clone(), record_id.to_owned());
     let verified = db
-        .read(move |conn| -> Result<_, AuthError> { Ok(takeover::verified(conn, &target, &id)?) })
+        .read_conn(move |conn: &mut dyn Conn| takeover::verified(conn, &target, &id))
         .await?;
     match verified {
         Some(false) => Ok(Some(takeover::random_password_hash().await?)),
@@ -90,7 +116,7 @@ pub async fn replacement_password(
 /// verified when its email is exactly the provider's verified one.
 #[allow(clippy::too_many_arguments)] // one link, described field by field
 fn link_existing_in(
-    tx: &Connection,
+    tx: &mut SystemTx<'_>,
     collection: &CompiledCollection,
     record_id: &str,
     provider: &str,
@@ -113,7 +139,7 @@ fn link_existing_in(
 
 /// [`link_existing_in`] but the link itself: the record's changes.
 pub(super) fn link_existing_in_parts(
-    tx: &Connection,
+    tx: &mut SystemTx<'_>,
     collection: &CompiledCollection,
     record_id: &str,
     user: &OAuth2User,
@@ -121,16 +147,22 @@ pub(super) fn link_existing_in_parts(
     new_password: Option<&str>,
     changes: &mut Changes,
 ) -> Result<(), RecordError> {
-    let verified = takeover::verified(tx, collection, record_id)?.ok_or(RecordError::NotFound)?;
-    if !verified {
+    // Read locked (PostgreSQL): the checks and the changes see one row.
+    let row = tx
+        .current(collection, record_id)?
+        .ok_or(RecordError::NotFound)?;
+    if row.get("verified").and_then(Value::as_bool) != Some(true) {
         if !is_caller {
-            takeover::reset_password(tx, collection, record_id, new_password, changes)?;
+            takeover::reset_password_in(tx, collection, record_id, new_password, changes)?;
         }
-        takeover::drop_external_auths(tx, collection, record_id)?;
+        takeover::drop_external_auths_in(tx, collection, record_id)?;
     }
-    if !user.email.is_empty() && !is_caller && email_is_free(tx, collection, record_id, user)? {
+    if !user.email.is_empty()
+        && !is_caller
+        && email_is_free(tx.conn(), collection, record_id, user)?
+    {
         let fields = takeover::patch([("email", json!(user.email))]);
-        system::update(tx, collection, record_id, fields, changes)?;
+        tx.update(collection, record_id, fields, changes)?;
     }
     verify_by_provider(tx, collection, record_id, user, changes)
 }
@@ -138,26 +170,32 @@ pub(super) fn link_existing_in_parts(
 /// Whether the provider's email may fill in the record's: only while the
 /// record has none and no other record holds it (skipped, not refused).
 pub(super) fn email_is_free(
-    tx: &Connection,
+    conn: &mut dyn Conn,
     collection: &CompiledCollection,
     record_id: &str,
     user: &OAuth2User,
-) -> rusqlite::Result<bool> {
+) -> Result<bool, DbError> {
+    if user.email.contains('\0') {
+        return Ok(false);
+    }
     let table = ident(collection.name.as_str());
-    tx.query_row(
+    let free = conn.integer(
         &format!(
-            "SELECT EXISTS(SELECT 1 FROM {table} WHERE id = ?1 AND email = '') \
-             AND NOT EXISTS(SELECT 1 FROM {table} WHERE email = ?2)"
+            "SELECT CASE WHEN EXISTS(SELECT 1 FROM {table} WHERE id = ?1 AND email = '') \
+             AND NOT EXISTS(SELECT 1 FROM {table} WHERE email = ?2) THEN 1 ELSE 0 END"
         ),
-        params![record_id, user.email],
-        |r| r.get(0),
-    )
+        &[
+            SqlValue::Text(record_id.to_owned()),
+            SqlValue::Text(user.email.clone()),
+        ],
+    )?;
+    Ok(free == 1)
 }
 
 /// Inside the sign-up transaction: links the provider account to the record
 /// just created and verifies it when its email is the provider's.
 fn link_new_in(
-    tx: &Connection,
+    tx: &mut SystemTx<'_>,
     collection: &CompiledCollection,
     record_id: &str,
     provider: &str,
@@ -171,31 +209,38 @@ fn link_new_in(
 /// Verifies the record when the provider vouches for exactly its email
 /// (PocketBase compares with `==`: another case is another address).
 pub(super) fn verify_by_provider(
-    tx: &Connection,
+    tx: &mut SystemTx<'_>,
     collection: &CompiledCollection,
     record_id: &str,
     user: &OAuth2User,
     changes: &mut Changes,
 ) -> Result<(), RecordError> {
     if !user.email.is_empty() {
-        takeover::mark_verified(tx, collection, record_id, Some(&user.email), changes)?;
+        takeover::mark_verified_in(tx, collection, record_id, Some(&user.email), changes)?;
     }
     Ok(())
 }
 
 fn insert_link(
-    tx: &Connection,
+    tx: &mut SystemTx<'_>,
     collection: &CompiledCollection,
     record_id: &str,
     provider: &str,
     user: &OAuth2User,
-) -> rusqlite::Result<()> {
-    let now = crate::clock::now();
-    tx.execute(
-        "INSERT INTO _externalAuths (id, collectionRef, recordRef, provider, providerId, created, updated)
+) -> Result<(), DbError> {
+    let now = SqlValue::Text(crate::clock::now());
+    tx.conn().execute(
+        "INSERT INTO \"_externalAuths\" (id, \"collectionRef\", \"recordRef\", provider, \"providerId\", created, updated)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)
          ON CONFLICT DO NOTHING",
-        params![autogen::record_id(), collection.id, record_id, provider, user.id, now],
+        &[
+            SqlValue::Text(autogen::record_id()),
+            SqlValue::Text(collection.id.clone()),
+            SqlValue::Text(record_id.to_owned()),
+            SqlValue::Text(provider.to_owned()),
+            SqlValue::Text(user.id.clone()),
+            now,
+        ],
     )?;
     Ok(())
 }
@@ -221,6 +266,7 @@ pub async fn link_existing(
         .hooks
         .filter(|h| oauth2_hooked::wanted(*h, &snapshot, collection, Stage::Update));
     if let Some(hooks) = hooks {
+        hooks_need_sqlite(db)?;
         let flow = FlowSession::begin(db, hooks.shared(), snapshot.clone());
         let link = oauth2_hooked::ExistingLink {
             collection,
@@ -237,7 +283,7 @@ pub async fn link_existing(
         return linked.and(ended);
     }
     let (target, user, id) = (collection.clone(), user.clone(), record_id.to_owned());
-    system::system_write(db, backend.hub, move |tx, changes| {
+    system::write_in(&backend, move |tx, changes| {
         link_existing_in(
             tx,
             &target,
@@ -357,6 +403,7 @@ pub async fn sign_up(
         .hooks
         .filter(|h| oauth2_hooked::wanted(*h, &snapshot, collection, Stage::Create));
     if let Some(hooks) = hooks {
+        hooks_need_sqlite(backend.db)?;
         let flow = FlowSession::begin(backend.db, hooks.shared(), snapshot.clone());
         let inner = flow.backend(backend);
         let created = records::create(
@@ -378,15 +425,15 @@ pub async fn sign_up(
         ended?;
         return linked;
     }
-    let (db, store) = (backend.db, backend.store);
+    let store = backend.store;
     let prepared =
         records::prepare_create(&snapshot, collection.clone(), caller, body, &uploads).await?;
     // The avatar is placed durably before the record that names it commits,
     // and removed again if the sign-up fails (as the records write does).
     let placed = crate::files::place(store, prepared.stage(uploads)?).await?;
     let (collection, user) = (collection.clone(), user.clone());
-    let outcome = system::system_write(db, backend.hub, move |tx, changes| {
-        prepared.apply(tx, &snapshot, changes)?;
+    let outcome = system::write_in(&backend, move |tx, changes| {
+        tx.create(&prepared, &snapshot, changes)?;
         link_new_in(tx, &collection, prepared.id(), provider, &user, changes)?;
         Ok(prepared.id().to_owned())
     })

@@ -121,7 +121,9 @@ pub async fn link_existing(
             let row = system::current(tx, &c, &id)?.ok_or(RecordError::NotFound)?;
             let verified = row.get("verified").and_then(Value::as_bool) == Some(true);
             let email = row.get("email").and_then(Value::as_str).unwrap_or_default();
-            let fill = !u.email.is_empty() && !is_caller && email_is_free(tx, &c, &id, &u)?;
+            let fill = !u.email.is_empty()
+                && !is_caller
+                && email_is_free(&mut crate::db::SqliteConn(tx), &c, &id, &u)?;
             let email_after = if fill { u.email.as_str() } else { email };
             let verifies = !verified && !u.email.is_empty() && email_after == u.email;
             Ok((verified, fill, verifies))
@@ -142,7 +144,17 @@ pub async fn link_existing(
     }
     let (c, id, u) = (collection.clone(), record_id.to_owned(), user.clone());
     let write: SystemWrite = Box::new(move |tx, changes, from_hooks| {
-        link_existing_in_parts(tx, &c, &id, &u, is_caller, new_password.as_deref(), changes)?;
+        system::on_sqlite(tx, |stx| {
+            link_existing_in_parts(
+                stx,
+                &c,
+                &id,
+                &u,
+                is_caller,
+                new_password.as_deref(),
+                changes,
+            )
+        })?;
         system::hook_fields(tx, &c, &id, from_hooks, &["verified", "email"], changes)
     });
     // PocketBase saves the record only when the link changes it.
@@ -218,7 +230,7 @@ pub async fn link_new(
     if !verified && !user.email.is_empty() && email == user.email {
         let (c, id, u) = (collection.clone(), record_id.to_owned(), user.clone());
         let write: SystemWrite = Box::new(move |tx, changes, from_hooks| {
-            verify_by_provider(tx, &c, &id, &u, changes)?;
+            system::on_sqlite(tx, |stx| verify_by_provider(stx, &c, &id, &u, changes))?;
             system::hook_fields(tx, &c, &id, from_hooks, &["verified"], changes)
         });
         let shown = Map::from_iter([("verified".to_owned(), json!(true))]);

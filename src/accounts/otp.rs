@@ -15,12 +15,10 @@
 use super::takeover;
 use crate::auth::throttle::{LoginThrottle, OtpAttempt};
 use crate::auth::{AuthError, password};
-use crate::db::{Db, DbError, ident};
-use crate::realtime::Hub;
+use crate::db::{Conn, Db, ident};
 use crate::records::{Backend, Stage, system};
 use crate::rules::SqlValue;
 use crate::schema::{CompiledCollection, autogen};
-use rusqlite::OptionalExtension;
 use std::sync::Arc;
 
 /// Shortest code we generate.
@@ -165,30 +163,36 @@ pub async fn check_otp<'a>(
     if !enabled {
         return Err(AuthError::OtpDisabled);
     }
-    let (id, collection_id) = (otp_id.to_owned(), collection.id.clone());
+    // PostgreSQL text cannot hold NUL, so no stored id has one.
+    if otp_id.contains('\0') {
+        return Err(AuthError::InvalidOtp);
+    }
+    let params = [
+        SqlValue::Text(otp_id.to_owned()),
+        SqlValue::Text(collection.id.clone()),
+    ];
     let lookup = format!(
-        "SELECT o.recordRef, o.password, o.created, o.sentTo, r.verified, r.email
-         FROM _otps o JOIN {} r ON r.id = o.recordRef
-         WHERE o.id = ?1 AND o.collectionRef = ?2",
+        "SELECT o.\"recordRef\", o.password, o.created, o.\"sentTo\", r.verified, r.email
+         FROM _otps o JOIN {} r ON r.id = o.\"recordRef\"
+         WHERE o.id = ?1 AND o.\"collectionRef\" = ?2",
         ident(collection.name.as_str())
     );
-    type Row = (String, String, String, String, bool, String);
-    let row: Option<Row> = db
-        .read(move |conn| {
-            conn.query_row(&lookup, [id, collection_id], |r| {
-                Ok((
-                    r.get(0)?,
-                    r.get(1)?,
-                    r.get(2)?,
-                    r.get(3)?,
-                    r.get(4)?,
-                    r.get(5)?,
-                ))
-            })
-            .optional()
-            .map_err(|e| AuthError::Db(DbError::Sqlite(e)))
-        })
+    let row = db
+        .read_conn(move |conn: &mut dyn Conn| conn.first_row(&lookup, &params))
         .await?;
+    let row = row.and_then(|r| match <[SqlValue; 6]>::try_from(r) {
+        Ok(
+            [
+                SqlValue::Text(record_id),
+                SqlValue::Text(hash),
+                SqlValue::Text(created),
+                SqlValue::Text(sent_to),
+                SqlValue::Integer(verified),
+                SqlValue::Text(email),
+            ],
+        ) => Some((record_id, hash, created, sent_to, verified != 0, email)),
+        _ => None,
+    });
     let Some((record_id, hash, created, sent_to, verified, email)) = row else {
         return Err(AuthError::InvalidOtp);
     };
@@ -253,14 +257,13 @@ pub async fn use_otp(
         attempt,
     } = checked;
     let record_id = used.record_id.clone();
-    let db = backend.db;
     let hooked = otps
         .as_ref()
         .is_some_and(|o| system::hooks_want(&backend, Stage::Delete, o))
         || system::hooks_want(&backend, Stage::Update, &collection);
     let consumed = match otps {
         Some(otps) if hooked => super::otp_hooked::consume(backend, otps, collection, used).await?,
-        _ => consume_plain(db, backend.hub, collection, used).await?,
+        _ => consume_plain(&backend, collection, used).await?,
     };
     if !consumed {
         return Err(AuthError::InvalidOtp);
@@ -271,8 +274,7 @@ pub async fn use_otp(
 
 /// Consumes a checked code in one transaction (no model hooks apply).
 async fn consume_plain(
-    db: &Db,
-    hub: &Hub,
+    backend: &Backend<'_>,
     target: Arc<CompiledCollection>,
     used: super::otp_hooked::UsedOtp,
 ) -> Result<bool, AuthError> {
@@ -285,19 +287,20 @@ async fn consume_plain(
         reset_password,
         ..
     } = used;
-    let consumed = system::system_write(db, hub, move |tx, changes| {
+    let consumed = system::write_in(backend, move |tx, changes| {
         // One-time: whoever deletes the row first wins; a code burnt or
         // retired while this one was being checked no longer matches.
-        let deleted = tx.execute(
+        let deleted = tx.conn().execute(
             "DELETE FROM _otps WHERE id = ?1 AND password = ?2",
-            [&otp, &hash],
+            &[SqlValue::Text(otp.clone()), SqlValue::Text(hash.clone())],
         )?;
         // Only an address the code was actually sent to is proven.
         if deleted == 1 && !sent_to.is_empty() {
             let verified_now =
-                takeover::mark_verified(tx, &target, &record, Some(&sent_to), changes)?;
+                takeover::mark_verified_in(tx, &target, &record, Some(&sent_to), changes)?;
             if verified_now && reset_password {
-                takeover::reset_password(tx, &target, &record, new_password.as_deref(), changes)?;
+                let hash = new_password.as_deref();
+                takeover::reset_password_in(tx, &target, &record, hash, changes)?;
             }
         }
         Ok(deleted == 1)
@@ -314,13 +317,15 @@ async fn burn_codes(
     collection: &CompiledCollection,
     record_id: &str,
 ) -> Result<(), AuthError> {
-    let (collection_id, record) = (collection.id.clone(), record_id.to_owned());
-    db.write(move |conn| {
+    let params = [
+        SqlValue::Text(collection.id.clone()),
+        SqlValue::Text(record_id.to_owned()),
+    ];
+    db.write_conn(move |conn: &mut dyn Conn| {
         conn.execute(
-            "UPDATE _otps SET password = '' WHERE collectionRef = ?1 AND recordRef = ?2",
-            [collection_id, record],
-        )
-        .map_err(DbError::from)?;
+            "UPDATE _otps SET password = '' WHERE \"collectionRef\" = ?1 AND \"recordRef\" = ?2",
+            &params,
+        )?;
         Ok::<_, AuthError>(())
     })
     .await

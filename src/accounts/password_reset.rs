@@ -78,10 +78,10 @@ pub async fn confirm_password_reset(
     password_plain: &str,
     confirm: &str,
 ) -> Result<String, AuthError> {
-    let (id, _, _) =
-        check_token(backend.db, &collection, Purpose::PasswordReset, raw_token).await?;
+    let checked = check_token(backend.db, &collection, Purpose::PasswordReset, raw_token).await?;
     check_new_password(&collection, password_plain, confirm)?;
     let hash = password::hash(password_plain.to_owned()).await?;
-    save_credentials(backend, &collection, id.clone(), Some(hash), None).await?;
+    let id = checked.id.clone();
+    save_credentials(backend, &collection, checked, Some(hash), None).await?;
     Ok(id)
 }

@@ -10,13 +10,15 @@
 use super::takeover;
 use crate::auth::token::{self, Purpose};
 use crate::auth::{AuthError, purpose_duration, purpose_key};
-use crate::db::{Db, DbError, ident};
+use crate::db::{Conn, Db, DbError, ident};
 use crate::mail::TemplateVars;
-use crate::records::{Backend, SystemWrite};
-use crate::records::{RecordError, system};
+use crate::realtime::Changes;
+use crate::records::Backend;
+use crate::records::RecordError;
+use crate::records::system::{self, SystemTx};
+use crate::rules::SqlValue;
 use crate::schema::{CompiledCollection, autogen};
 use crate::validation::{FieldError, ValidationErrors};
-use rusqlite::OptionalExtension;
 use serde_json::{Map, Value, json};
 use std::sync::Arc;
 
@@ -85,19 +87,34 @@ pub(crate) async fn find(
     column: &'static str,
     value: String,
 ) -> Result<Option<(String, String, String, bool)>, AuthError> {
+    // PostgreSQL text cannot hold NUL, so no stored value has one.
+    if value.contains('\0') {
+        return Ok(None);
+    }
     let sql = format!(
-        "SELECT id, email, tokenKey, verified FROM {} WHERE {} LIMIT 1",
+        "SELECT id, email, \"tokenKey\", verified FROM {} WHERE {} LIMIT 1",
         ident(collection.name.as_str()),
-        crate::auth::identity_match(collection, column)
+        crate::auth::identity_match_in(collection, column, db.dialect())
     );
-    db.read(move |conn| {
-        conn.query_row(&sql, [value], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-        })
-        .optional()
-        .map_err(|e| AuthError::Db(DbError::Sqlite(e)))
-    })
-    .await
+    let row = db
+        .read_conn(move |conn: &mut dyn Conn| conn.first_row(&sql, &[SqlValue::Text(value)]))
+        .await?;
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    match <[SqlValue; 4]>::try_from(row) {
+        Ok(
+            [
+                SqlValue::Text(id),
+                SqlValue::Text(email),
+                SqlValue::Text(token_key),
+                SqlValue::Integer(verified),
+            ],
+        ) => Ok(Some((id, email, token_key, verified != 0))),
+        other => Err(AuthError::Db(DbError::NotAnInteger(format!(
+            "unexpected account row {other:?}"
+        )))),
+    }
 }
 
 pub(super) fn invalid(field: &str, error: FieldError) -> AuthError {
@@ -127,13 +144,21 @@ pub(super) fn require_email(raw: &str) -> Result<String, AuthError> {
     Ok(email.to_owned())
 }
 
-/// Checks a purpose token against its record; returns (id, stored email, claims).
+/// A purpose token that checked out: the record, the token's claims and
+/// the tokenKey it was signed with.
+pub(super) struct Checked {
+    pub id: String,
+    pub claims: Map<String, Value>,
+    pub token_key: String,
+}
+
+/// Checks a purpose token against its record.
 pub(super) async fn check_token(
     db: &Db,
     collection: &CompiledCollection,
     purpose: Purpose,
     raw: &str,
-) -> Result<(String, String, Map<String, Value>), AuthError> {
+) -> Result<Checked, AuthError> {
     if raw.trim().is_empty() {
         return Err(invalid("token", FieldError::required()));
     }
@@ -152,17 +177,24 @@ pub(super) async fn check_token(
     {
         return Err(invalid_token());
     }
-    Ok((id, email, verified))
+    Ok(Checked {
+        id,
+        claims: verified,
+        token_key,
+    })
 }
 
 /// Stores a new password hash and/or email, rotating the tokenKey, through
 /// the records system write (autodates, validation of the new email against
 /// the email field — domains included — uniqueness, realtime). An email
 /// refused by the field is reported under `newEmail`, the flow's own name.
+/// The token was checked against `checked.token_key`; the write takes the
+/// row (locked on PostgreSQL) only while that is still its tokenKey, so a
+/// token spent by a concurrent confirm is refused, not used twice.
 pub(super) async fn save_credentials(
     backend: Backend<'_>,
     collection: &Arc<CompiledCollection>,
-    id: String,
+    checked: Checked,
     hash: Option<String>,
     new_email: Option<String>,
 ) -> Result<(), AuthError> {
@@ -172,27 +204,36 @@ pub(super) async fn save_credentials(
     if let Some(email) = &new_email {
         shown.insert("email".into(), json!(email));
     }
-    let (c, target) = (collection.clone(), id.clone());
-    let write: SystemWrite = Box::new(move |tx, changes, from_hooks| {
+    let (c, target, token_key) = (collection.clone(), checked.id.clone(), checked.token_key);
+    let body = move |tx: &mut SystemTx<'_>, changes: &mut Changes| {
+        let current = tx.current(&c, &target)?.ok_or(RecordError::NotFound)?;
+        if current.get("tokenKey").and_then(Value::as_str) != Some(token_key.as_str()) {
+            return Err(RecordError::NotFound);
+        }
         let mut fields = takeover::patch([("tokenKey", json!(autogen::token_key()))]);
-        if let Some(hash) = hash {
+        if let Some(hash) = &hash {
             fields.insert("password".into(), json!(hash));
         }
-        if let Some(email) = new_email {
+        if let Some(email) = &new_email {
             fields.insert("email".into(), json!(email));
         }
-        system::update(tx, &c, &target, fields, changes)?.ok_or(RecordError::NotFound)?;
+        tx.update(&c, &target, fields, changes)?
+            .ok_or(RecordError::NotFound)?;
         // Both prove control of the mailbox, so they also verify the email
         // (dropping OAuth2 links made before, as any verified upgrade does).
-        takeover::mark_verified(tx, &c, &target, None, changes)?;
-        system::hook_fields(tx, &c, &target, from_hooks, &["verified", "email"], changes)
-    });
-    let written = system::update_hooked(backend, collection.clone(), id, shown, write).await;
+        takeover::mark_verified_in(tx, &c, &target, None, changes)?;
+        Ok(())
+    };
+    let owned: &[&str] = &["verified", "email"];
+    let written =
+        system::update_flow(backend, collection.clone(), checked.id, shown, owned, body).await;
     match written {
         Err(RecordError::Invalid { mut errors, .. }) if changes_email => {
             errors.rename("email", "newEmail");
             Err(AuthError::Validation(errors))
         }
+        // Gone, or its tokenKey changed since the token was checked.
+        Err(RecordError::NotFound) => Err(invalid_token()),
         other => Ok(other?),
     }
 }

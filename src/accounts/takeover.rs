@@ -14,11 +14,13 @@
 //! happens before the transaction, off the writer ([`random_password_hash`]).
 
 use crate::auth::{AuthError, password};
-use crate::db::ident;
+use crate::db::{Conn, DbError, ident};
 use crate::realtime::Changes;
-use crate::records::{RecordError, system};
+use crate::records::RecordError;
+use crate::records::system::{self, SystemTx};
+use crate::rules::SqlValue;
 use crate::schema::{CompiledCollection, autogen};
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::Connection;
 use serde_json::{Map, Value, json};
 
 /// Length of the random password an unverified record gets.
@@ -33,17 +35,27 @@ pub async fn random_password_hash() -> Result<String, AuthError> {
     .await
 }
 
-/// The record's `verified` flag (`None` when it does not exist).
+/// The record's `verified` flag (`None` when it does not exist), on
+/// either engine.
 pub(crate) fn verified(
-    conn: &Connection,
+    conn: &mut dyn Conn,
     collection: &CompiledCollection,
     id: &str,
-) -> rusqlite::Result<Option<bool>> {
+) -> Result<Option<bool>, DbError> {
+    if id.contains('\0') {
+        return Ok(None);
+    }
     let sql = format!(
         "SELECT verified FROM {} WHERE id = ?1",
         ident(collection.name.as_str())
     );
-    conn.query_row(&sql, [id], |r| r.get(0)).optional()
+    match conn.first_row(&sql, &[SqlValue::Text(id.to_owned())])? {
+        None => Ok(None),
+        Some(row) => match row.into_iter().next() {
+            Some(SqlValue::Integer(v)) => Ok(Some(v != 0)),
+            other => Err(DbError::NotAnInteger(format!("{other:?}"))),
+        },
+    }
 }
 
 /// One field set to one value, for a system update.
@@ -62,36 +74,40 @@ pub(crate) fn reset_password(
     hash: Option<&str>,
     changes: &mut Changes,
 ) -> Result<(), RecordError> {
+    system::on_sqlite(tx, |tx| {
+        reset_password_in(tx, collection, id, hash, changes)
+    })
+}
+
+/// [`reset_password`] in a write transaction of either engine.
+pub(crate) fn reset_password_in(
+    tx: &mut SystemTx<'_>,
+    collection: &CompiledCollection,
+    id: &str,
+    hash: Option<&str>,
+    changes: &mut Changes,
+) -> Result<(), RecordError> {
     let fields = patch([
         ("password", json!(hash.unwrap_or_default())),
         ("tokenKey", json!(autogen::token_key())),
     ]);
-    system::update(tx, collection, id, fields, changes)?;
-    Ok(())
-}
-
-/// Gives the record a new tokenKey: every token signed with the old one dies.
-pub(crate) fn rotate_token_key(
-    tx: &Connection,
-    collection: &CompiledCollection,
-    id: &str,
-    changes: &mut Changes,
-) -> Result<(), RecordError> {
-    let fields = patch([("tokenKey", json!(autogen::token_key()))]);
-    system::update(tx, collection, id, fields, changes)?;
+    tx.update(collection, id, fields, changes)?;
     Ok(())
 }
 
 /// Deletes every OAuth2 link of the record; returns how many there were.
-pub(crate) fn drop_external_auths(
-    tx: &Connection,
+pub(crate) fn drop_external_auths_in(
+    tx: &mut SystemTx<'_>,
     collection: &CompiledCollection,
     id: &str,
-) -> rusqlite::Result<usize> {
-    tx.execute(
-        "DELETE FROM _externalAuths WHERE collectionRef = ?1 AND recordRef = ?2",
-        params![collection.id, id],
-    )
+) -> Result<u64, RecordError> {
+    Ok(tx.conn().execute(
+        "DELETE FROM \"_externalAuths\" WHERE \"collectionRef\" = ?1 AND \"recordRef\" = ?2",
+        &[
+            SqlValue::Text(collection.id.clone()),
+            SqlValue::Text(id.to_owned()),
+        ],
+    )?)
 }
 
 /// Marks the record verified if it was not, and only while its email is
@@ -107,9 +123,22 @@ pub(crate) fn mark_verified(
     email: Option<&str>,
     changes: &mut Changes,
 ) -> Result<bool, RecordError> {
-    // Read and write share the transaction on the single writer: nothing
+    system::on_sqlite(tx, |tx| {
+        mark_verified_in(tx, collection, id, email, changes)
+    })
+}
+
+/// [`mark_verified`] in a write transaction of either engine.
+pub(crate) fn mark_verified_in(
+    tx: &mut SystemTx<'_>,
+    collection: &CompiledCollection,
+    id: &str,
+    email: Option<&str>,
+    changes: &mut Changes,
+) -> Result<bool, RecordError> {
+    // Read (locked on PostgreSQL) and written in one transaction: nothing
     // changes the row in between.
-    let Some(row) = system::current(tx, collection, id)? else {
+    let Some(row) = tx.current(collection, id)? else {
         return Ok(false);
     };
     let already = row.get("verified").and_then(Value::as_bool) == Some(true);
@@ -117,15 +146,10 @@ pub(crate) fn mark_verified(
     if already || email.is_some_and(|e| e != stored_email) {
         return Ok(false);
     }
-    system::update(
-        tx,
-        collection,
-        id,
-        patch([("verified", json!(true))]),
-        changes,
-    )?;
-    if drop_external_auths(tx, collection, id)? > 0 {
-        rotate_token_key(tx, collection, id, changes)?;
+    tx.update(collection, id, patch([("verified", json!(true))]), changes)?;
+    if drop_external_auths_in(tx, collection, id)? > 0 {
+        let fields = patch([("tokenKey", json!(autogen::token_key()))]);
+        tx.update(collection, id, fields, changes)?;
     }
     Ok(true)
 }

@@ -8,7 +8,9 @@ use super::takeover;
 use crate::auth::AuthError;
 use crate::auth::token::Purpose;
 use crate::db::Db;
-use crate::records::{Backend, SystemWrite, system};
+use crate::realtime::Changes;
+use crate::records::Backend;
+use crate::records::system::{self, SystemTx};
 use crate::schema::CompiledCollection;
 use serde_json::{Map, Value};
 use std::sync::Arc;
@@ -47,22 +49,24 @@ pub async fn confirm_verification(
     collection: Arc<CompiledCollection>,
     raw_token: &str,
 ) -> Result<String, AuthError> {
-    let (id, _, _) = check_token(backend.db, &collection, Purpose::Verification, raw_token).await?;
+    let id = check_token(backend.db, &collection, Purpose::Verification, raw_token)
+        .await?
+        .id;
     let new_password = if password_auth_enabled(&collection) {
         None
     } else {
         Some(takeover::random_password_hash().await?)
     };
     let (c, target) = (collection.clone(), id.clone());
-    let write: SystemWrite = Box::new(move |tx, changes, from_hooks| {
-        let upgraded = takeover::mark_verified(tx, &c, &target, None, changes)?;
-        if upgraded && let Some(hash) = new_password {
-            takeover::reset_password(tx, &c, &target, Some(&hash), changes)?;
+    let body = move |tx: &mut SystemTx<'_>, changes: &mut Changes| {
+        let upgraded = takeover::mark_verified_in(tx, &c, &target, None, changes)?;
+        if upgraded && let Some(hash) = &new_password {
+            takeover::reset_password_in(tx, &c, &target, Some(hash), changes)?;
         }
-        system::hook_fields(tx, &c, &target, from_hooks, &["verified"], changes)
-    });
+        Ok(())
+    };
     let shown = Map::from_iter([("verified".to_owned(), Value::Bool(true))]);
-    system::update_hooked(backend, collection, id.clone(), shown, write).await?;
+    system::update_flow(backend, collection, id.clone(), shown, &["verified"], body).await?;
     Ok(id)
 }
 

@@ -2,9 +2,9 @@
 
 use super::principal::auth_signing_key;
 use super::{AuthError, password, token};
-use crate::db::{Db, DbError, ident};
+use crate::db::{Conn, Db, ident};
+use crate::rules::SqlValue;
 use crate::schema::{CollectionType, CompiledCollection};
-use rusqlite::OptionalExtension;
 use std::sync::Arc;
 
 /// A successful login: the record's id and a fresh token.
@@ -44,39 +44,7 @@ pub async fn login_with_password(
         })
         .filter(|f| f != "email" || identity.contains('@'))
         .collect();
-    let table = ident(collection.name.as_str());
-    let queries: Vec<String> = fields
-        .iter()
-        .map(|field| {
-            format!(
-                "SELECT id, password, tokenKey FROM {table} WHERE {} LIMIT 1",
-                identity_match(&collection, field)
-            )
-        })
-        .collect();
-    let found = db
-        .read(move |conn| {
-            for sql in queries {
-                let row = conn
-                    .prepare_cached(&sql)
-                    .and_then(|mut s| {
-                        s.query_row([&identity], |r| {
-                            Ok((
-                                r.get::<_, String>(0)?,
-                                r.get::<_, String>(1)?,
-                                r.get::<_, String>(2)?,
-                            ))
-                        })
-                        .optional()
-                    })
-                    .map_err(DbError::from)?;
-                if row.is_some() {
-                    return Ok::<_, AuthError>(row);
-                }
-            }
-            Ok(None)
-        })
-        .await?;
+    let found = find_login(db, &collection, fields, identity).await?;
     // Verify against a dummy hash when nobody matched, so timing does not reveal accounts.
     let (id, stored, token_key) = found.unwrap_or_default();
     let stored_for_check = if stored.is_empty() {
@@ -142,19 +110,7 @@ pub async fn refresh_token(
     collection: Arc<CompiledCollection>,
     id: String,
 ) -> Result<String, AuthError> {
-    let sql = format!(
-        "SELECT tokenKey FROM {} WHERE id = ?1",
-        ident(collection.name.as_str())
-    );
-    let lookup_id = id.clone();
-    let token_key: Option<String> = db
-        .read(move |conn| {
-            conn.query_row(&sql, [&lookup_id], |r| r.get(0))
-                .optional()
-                .map_err(AuthError::from)
-        })
-        .await?;
-    let token_key = token_key.ok_or(AuthError::InvalidCredentials)?;
+    let token_key = current_token_key(db, &collection, &id).await?;
     token::issue_auth(
         &collection.id,
         &id,
@@ -182,10 +138,71 @@ async fn upgrade_hash(
         ident(collection.name.as_str())
     );
     let id = id.to_owned();
-    db.write(move |conn| {
-        conn.execute(&sql, [hash, id])
-            .map_err(|e| AuthError::Db(DbError::Sqlite(e)))?;
+    db.write_conn(move |conn: &mut dyn Conn| {
+        conn.execute(
+            &sql,
+            &[SqlValue::Text(hash.clone()), SqlValue::Text(id.clone())],
+        )?;
         Ok::<_, AuthError>(())
     })
     .await
+}
+
+/// (id, password hash, tokenKey) of the first record one of `fields`
+/// identifies as `identity`, on either engine.
+async fn find_login(
+    db: &Db,
+    collection: &Arc<CompiledCollection>,
+    fields: Vec<String>,
+    identity: String,
+) -> Result<Option<(String, String, String)>, AuthError> {
+    // PostgreSQL text cannot hold NUL, so no stored identity has one.
+    if identity.contains('\0') {
+        return Ok(None);
+    }
+    let collection = collection.clone();
+    db.read_conn(move |conn: &mut dyn Conn| {
+        let table = ident(collection.name.as_str());
+        for field in &fields {
+            let sql = format!(
+                "SELECT id, password, \"tokenKey\" FROM {table} WHERE {} LIMIT 1",
+                identity_match_in(&collection, field, conn.dialect())
+            );
+            let row = conn.first_row(&sql, &[SqlValue::Text(identity.clone())])?;
+            if let Some(row) = row {
+                let mut texts = row.into_iter().map(|cell| match cell {
+                    SqlValue::Text(t) => t,
+                    _ => String::new(),
+                });
+                let mut next = || texts.next().unwrap_or_default();
+                return Ok(Some((next(), next(), next())));
+            }
+        }
+        Ok(None)
+    })
+    .await
+}
+
+/// Record `id`'s current tokenKey; [`AuthError::InvalidCredentials`] when
+/// the record is gone.
+async fn current_token_key(
+    db: &Db,
+    collection: &CompiledCollection,
+    id: &str,
+) -> Result<String, AuthError> {
+    if id.contains('\0') {
+        return Err(AuthError::InvalidCredentials);
+    }
+    let sql = format!(
+        "SELECT \"tokenKey\" FROM {} WHERE id = ?1",
+        ident(collection.name.as_str())
+    );
+    let id = id.to_owned();
+    let row = db
+        .read_conn(move |conn: &mut dyn Conn| conn.first_row(&sql, &[SqlValue::Text(id)]))
+        .await?;
+    match row.and_then(|r| r.into_iter().next()) {
+        Some(SqlValue::Text(key)) => Ok(key),
+        _ => Err(AuthError::InvalidCredentials),
+    }
 }

@@ -4,9 +4,9 @@
 //! that has logged in before, is worth an alert email.
 
 use super::AuthError;
-use crate::db::{Db, ident};
+use crate::db::{Conn, Db, SqliteConn, ident};
+use crate::rules::{Dialect, SqlValue};
 use crate::schema::{CompiledCollection, autogen};
-use rusqlite::{OptionalExtension, params};
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
 
@@ -51,64 +51,87 @@ pub async fn note_login(
     origin: Origin,
 ) -> Result<Option<String>, AuthError> {
     let fingerprint = origin.fingerprint();
-    // Shares the group commit of concurrent record writes (own savepoint,
-    // one sync for the group) instead of a transaction and sync per login.
-    db.write_grouped(move |tx| -> Result<_, AuthError> {
-        let now = crate::clock::now();
-        let known = tx
-            .query_row(
-                "SELECT id FROM _authOrigins
-                 WHERE collectionRef = ?1 AND recordRef = ?2 AND fingerprint = ?3",
-                params![collection.id, record_id, fingerprint],
-                |r| r.get::<_, String>(0),
-            )
-            .optional()?;
-        if let Some(id) = known {
-            tx.execute(
-                "UPDATE _authOrigins SET updated = ?2 WHERE id = ?1",
-                params![id, now],
-            )?;
-            return Ok(None);
-        }
-        let earlier: i64 = tx.query_row(
-            "SELECT COUNT(*) FROM _authOrigins WHERE collectionRef = ?1 AND recordRef = ?2",
-            params![collection.id, record_id],
-            |r| r.get(0),
+    if db.dialect() == Dialect::Sqlite {
+        // Shares the group commit of concurrent record writes (own savepoint,
+        // one sync for the group) instead of a transaction and sync per login.
+        return db
+            .write_grouped(move |tx| {
+                note_in(&mut SqliteConn(tx), &collection, &record_id, &fingerprint)
+            })
+            .await;
+    }
+    db.write_conn(move |conn: &mut dyn Conn| note_in(conn, &collection, &record_id, &fingerprint))
+        .await
+}
+
+/// [`note_login`]'s bookkeeping in one transaction of either engine.
+fn note_in(
+    conn: &mut dyn Conn,
+    collection: &CompiledCollection,
+    record_id: &str,
+    fingerprint: &str,
+) -> Result<Option<String>, AuthError> {
+    let now = SqlValue::Text(crate::clock::now());
+    let owner = [
+        SqlValue::Text(collection.id.clone()),
+        SqlValue::Text(record_id.to_owned()),
+    ];
+    let table = ident(collection.name.as_str());
+    let (unbounded, email) = match conn.dialect() {
+        Dialect::Sqlite => ("-1", format!("SELECT email FROM {table} WHERE id = ?1")),
+        // Logins of one account take turns, so the count and the cap hold.
+        Dialect::Postgres => (
+            "ALL",
+            format!("SELECT email FROM {table} WHERE id = ?1 FOR UPDATE"),
+        ),
+    };
+    let record = [SqlValue::Text(record_id.to_owned())];
+    let email = match conn.first_row(&email, &record)? {
+        Some(row) => match row.into_iter().next() {
+            Some(SqlValue::Text(e)) if !e.is_empty() => Some(e),
+            _ => None,
+        },
+        None => None,
+    };
+    let [cref, rref] = owner.clone();
+    let known = conn.first_row(
+        "SELECT id FROM \"_authOrigins\"
+         WHERE \"collectionRef\" = ?1 AND \"recordRef\" = ?2 AND fingerprint = ?3",
+        &[cref, rref, SqlValue::Text(fingerprint.to_owned())],
+    )?;
+    if let Some(id) = known.and_then(|r| r.into_iter().next()) {
+        conn.execute(
+            "UPDATE \"_authOrigins\" SET updated = ?2 WHERE id = ?1",
+            &[id, now],
         )?;
-        tx.execute(
-            "INSERT INTO _authOrigins (id, collectionRef, recordRef, fingerprint, created, updated)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
-            params![
-                autogen::record_id(),
-                collection.id,
-                record_id,
-                fingerprint,
-                now
-            ],
-        )?;
-        tx.execute(
-            "DELETE FROM _authOrigins WHERE id IN (
-                 SELECT id FROM _authOrigins WHERE collectionRef = ?1 AND recordRef = ?2
-                 ORDER BY updated DESC LIMIT -1 OFFSET ?3)",
-            params![collection.id, record_id, MAX_ORIGINS_PER_RECORD],
-        )?;
-        let email = if earlier > 0 {
-            tx.query_row(
-                &format!(
-                    "SELECT email FROM {} WHERE id = ?1",
-                    ident(collection.name.as_str())
-                ),
-                [&record_id],
-                |r| r.get::<_, String>(0),
-            )
-            .optional()?
-            .filter(|e| !e.is_empty())
-        } else {
-            None
-        };
-        Ok(email)
-    })
-    .await
+        return Ok(None);
+    }
+    let earlier = conn.integer(
+        "SELECT COUNT(*) FROM \"_authOrigins\" WHERE \"collectionRef\" = ?1 AND \"recordRef\" = ?2",
+        &owner,
+    )?;
+    let [cref, rref] = owner.clone();
+    conn.execute(
+        "INSERT INTO \"_authOrigins\" (id, \"collectionRef\", \"recordRef\", fingerprint, created, updated)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
+        &[
+            SqlValue::Text(autogen::record_id()),
+            cref,
+            rref,
+            SqlValue::Text(fingerprint.to_owned()),
+            now,
+        ],
+    )?;
+    let [cref, rref] = owner;
+    conn.execute(
+        &format!(
+            "DELETE FROM \"_authOrigins\" WHERE id IN (
+                 SELECT id FROM \"_authOrigins\" WHERE \"collectionRef\" = ?1 AND \"recordRef\" = ?2
+                 ORDER BY updated DESC LIMIT {unbounded} OFFSET ?3)"
+        ),
+        &[cref, rref, SqlValue::Integer(MAX_ORIGINS_PER_RECORD)],
+    )?;
+    Ok(email.filter(|_| earlier > 0))
 }
 
 #[cfg(test)]

@@ -3,11 +3,9 @@
 //! error: only endpoints that require auth answer 401.
 
 use super::token::{self, Purpose};
-use crate::db::{Db, DbError, ident};
-use crate::schema::TokenConfig;
-use crate::schema::{CollectionType, CompiledCollection, Registry};
-use rusqlite::OptionalExtension;
-use rusqlite::types::ValueRef;
+use crate::db::{Conn, Db, DbError};
+use crate::rules::{Dialect, SqlValue};
+use crate::schema::{CollectionType, CompiledCollection, Field, FieldKind, Registry, TokenConfig};
 use serde_json::{Map, Value, json};
 use std::sync::Arc;
 
@@ -161,32 +159,59 @@ pub(super) fn principal_of(
     }
 }
 
-/// A row's tokenKey and its other columns (without `password`) as plain
-/// JSON values; `names` are the statement's column names.
+/// A row read with the collection's `select_sql` as its tokenKey and its
+/// other columns (without `password`) as plain JSON values, the cells SQLite
+/// stores: on PostgreSQL a whole `double precision` in a number field is the
+/// integer SQLite's NUMERIC affinity keeps, and `jsonb` is compact text.
 pub(super) fn key_and_fields(
-    names: &[String],
-    r: &rusqlite::Row<'_>,
-) -> rusqlite::Result<(String, Map<String, Value>)> {
+    collection: &CompiledCollection,
+    dialect: Dialect,
+    row: Vec<SqlValue>,
+) -> (String, Map<String, Value>) {
     let mut token_key = String::new();
     let mut fields = Map::new();
-    for (i, name) in names.iter().enumerate() {
-        let value = match r.get_ref(i)? {
-            ValueRef::Null => Value::Null,
-            ValueRef::Integer(n) => json!(n),
-            ValueRef::Real(f) => json!(f),
-            ValueRef::Text(t) | ValueRef::Blob(t) => {
-                Value::String(String::from_utf8_lossy(t).into_owned())
-            }
+    for (field, cell) in collection.fields.iter().zip(row) {
+        let cell = match dialect {
+            Dialect::Sqlite => cell,
+            Dialect::Postgres => as_sqlite_cell(field, cell),
         };
-        match name.as_str() {
+        let value = match cell {
+            SqlValue::Null => Value::Null,
+            SqlValue::Integer(n) => json!(n),
+            SqlValue::Real(f) => json!(f),
+            SqlValue::Text(t) => Value::String(t),
+        };
+        match field.name.as_str() {
             "tokenKey" => token_key = value.as_str().unwrap_or_default().to_owned(),
             "password" => {}
-            _ => {
-                fields.insert(name.clone(), value);
+            name => {
+                fields.insert(name.to_owned(), value);
             }
         }
     }
-    Ok((token_key, fields))
+    (token_key, fields)
+}
+
+/// A PostgreSQL cell of `field` as SQLite stores the same value.
+fn as_sqlite_cell(field: &Field, cell: SqlValue) -> SqlValue {
+    /// Integers a double holds exactly (SQLite keeps a whole NUMERIC as one).
+    const EXACT: f64 = 9_007_199_254_740_992.0;
+    match cell {
+        SqlValue::Real(f)
+            if matches!(field.kind, FieldKind::Number { .. })
+                && f.fract() == 0.0
+                && f.abs() <= EXACT =>
+        {
+            SqlValue::Integer(f as i64)
+        }
+        SqlValue::Text(t) if crate::records::is_jsonb(field) => {
+            match serde_json::from_str::<Value>(&t) {
+                Ok(v) => SqlValue::Text(v.to_string()),
+                Err(_) => SqlValue::Text(t),
+            }
+        }
+        other => other,
+    }
 }
 
 /// The record's tokenKey and its other columns as plain JSON values.
@@ -195,17 +220,16 @@ async fn lookup_record(
     collection: &Arc<CompiledCollection>,
     id: String,
 ) -> Option<(String, Map<String, Value>)> {
-    let sql = format!(
-        "SELECT * FROM {} WHERE id = ?1",
-        ident(collection.name.as_str())
-    );
+    // PostgreSQL text cannot hold NUL, so no stored id has one.
+    if id.contains('\0') {
+        return None;
+    }
+    let collection = collection.clone();
     let found = db
-        .read(move |conn| {
-            let mut stmt = conn.prepare_cached(&sql).map_err(DbError::from)?;
-            let names: Vec<String> = stmt.column_names().map(str::to_owned).collect();
-            stmt.query_row([id], |r| key_and_fields(&names, r))
-                .optional()
-                .map_err(DbError::from)
+        .read_conn(move |conn: &mut dyn Conn| {
+            let dialect = conn.dialect();
+            let row = conn.first_row(&collection.select_by_id_sql, &[SqlValue::Text(id)])?;
+            Ok::<_, DbError>(row.map(|row| key_and_fields(&collection, dialect, row)))
         })
         .await;
     match found {

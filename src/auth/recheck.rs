@@ -8,7 +8,8 @@
 
 use super::principal::{auth_signing_key, bare_token, key_and_fields, principal_of};
 use super::{Principal, token};
-use crate::db::{Db, DbError, ident};
+use crate::db::{Conn, Db, DbError, ident};
+use crate::rules::SqlValue;
 use crate::schema::{CollectionType, CompiledCollection, Registry};
 use serde_json::{Map, Value};
 use std::collections::HashMap;
@@ -83,29 +84,33 @@ pub async fn recheck_tokens(db: &Db, registry: &Registry, tokens: &[String]) -> 
 async fn load(
     db: &Db,
     collection: &Arc<CompiledCollection>,
-    ids: Vec<String>,
+    mut ids: Vec<String>,
 ) -> Result<HashMap<String, (String, Map<String, Value>)>, DbError> {
+    // PostgreSQL text cannot hold NUL, so no stored id has one.
+    ids.retain(|id| !id.contains('\0'));
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
     let marks = vec!["?"; ids.len()].join(", ");
     let sql = format!(
-        "SELECT * FROM {} WHERE id IN ({marks})",
+        "{} WHERE {}.\"id\" IN ({marks})",
+        collection.select_sql,
         ident(collection.name.as_str())
     );
-    db.read(move |conn| {
-        let mut stmt = conn.prepare(&sql)?;
-        let names: Vec<String> = stmt.column_names().map(str::to_owned).collect();
-        let found = stmt
-            .query_map(rusqlite::params_from_iter(ids), |r| {
-                key_and_fields(&names, r)
-            })?
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(found
-            .into_iter()
-            .filter(|(key, _)| !key.is_empty())
-            .filter_map(|(key, fields)| {
-                let id = fields.get("id")?.as_str()?.to_owned();
-                Some((id, (key, fields)))
-            })
-            .collect())
+    let collection = collection.clone();
+    let params: Vec<SqlValue> = ids.into_iter().map(SqlValue::Text).collect();
+    db.read_conn(move |conn: &mut dyn Conn| {
+        let dialect = conn.dialect();
+        let mut found = HashMap::new();
+        conn.for_each_row(&sql, &params, &mut |row| {
+            let (key, fields) = key_and_fields(&collection, dialect, row);
+            let id = fields.get("id").and_then(Value::as_str).map(str::to_owned);
+            if let (Some(id), false) = (id, key.is_empty()) {
+                found.insert(id, (key, fields));
+            }
+            Ok(())
+        })?;
+        Ok(found)
     })
     .await
 }

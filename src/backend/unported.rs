@@ -6,7 +6,7 @@ use std::fmt;
 /// A command refused on PostgreSQL.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Unported {
-    /// `serve`: accounts, batch, hooks' writes and realtime are still SQLite-only.
+    /// `serve`: batch, hooks' writes and realtime are still SQLite-only.
     Serve,
     /// `backup create|restore`: zip archives of the SQLite data dir.
     Backup,
@@ -23,8 +23,8 @@ impl Unported {
     pub fn message(self) -> &'static str {
         match self {
             Unported::Serve => {
-                "serving from PostgreSQL is not available yet: accounts, batch, hooks' writes \
-                 and realtime are still being ported (issue 21). On PostgreSQL today: `superuser`, \
+                "serving from PostgreSQL is not available yet: batch, hooks' writes and \
+                 realtime are still being ported (issue 21). On PostgreSQL today: `superuser`, \
                  `migrate status`, `migrate collections`, `typegen`, `db check` and `db copy`. \
                  To serve, leave database.url empty (no --db, no FERROBASE_DATABASE_URL): the \
                  embedded SQLite in --dir"

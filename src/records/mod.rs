@@ -55,6 +55,7 @@ pub use read::{
     StoredFile, find_file, matches_rule, select_sql, view, view_as_owner, view_in, view_sample,
 };
 pub(crate) use read::{row_values, serialize};
+pub(crate) use tx::is_jsonb;
 pub use write::{
     Applied, Backend, PreparedCreate, PreparedDelete, PreparedUpdate, create, delete,
     in_transaction, prepare_create, prepare_delete, prepare_update, settle, update,

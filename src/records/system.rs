@@ -8,22 +8,103 @@
 //! the collection (email domains included), unique indexes reported per
 //! field, the saved row read back, and one realtime update event noted for
 //! the transaction, delivered after the commit under each subscriber's view
-//! rule. The transaction is [`system_write`]'s; flows only name the fields.
+//! rule. The transaction is [`write_in`]'s (either engine, a [`SystemTx`];
+//! [`system_write`] for code still on SQLite's connection); flows only name
+//! the fields.
 
 use super::RecordError;
 use super::access::Access;
 use super::hooked::{Stage, SystemWrite};
-use super::read::load;
+use super::tx::{RecordTx, RowLock, SqliteTx};
 use super::write::Backend;
-use super::write::{
-    UPDATE_FAILED, change, invalid, stamp_autodates, unique_violation, write_update,
-};
-use crate::db::Db;
+use super::write::{UPDATE_FAILED, change, invalid, stamp_autodates};
+use crate::db::{Conn, Db};
 use crate::realtime::{Action, Changes, Hub};
 use crate::schema::{CompiledCollection, FieldKind};
 use rusqlite::Connection;
 use serde_json::{Map, Value};
 use std::sync::Arc;
+
+/// A flow's write transaction on either engine: reads and changes of an
+/// existing record, and the connection for the flow's own statements.
+pub struct SystemTx<'a>(&'a mut dyn RecordTx);
+
+impl SystemTx<'_> {
+    /// The connection, for statements both engines share.
+    pub fn conn(&mut self) -> &mut dyn Conn {
+        self.0.conn()
+    }
+
+    /// The record `id` as stored (every field, hidden ones included), if it
+    /// exists; on PostgreSQL its row stays locked (`FOR UPDATE`) until the
+    /// transaction ends, so a flow's check and its change see the same row.
+    pub fn current(
+        &mut self,
+        collection: &CompiledCollection,
+        id: &str,
+    ) -> Result<Option<Map<String, Value>>, RecordError> {
+        self.0
+            .load(collection, id, &Access::All, RowLock::ForUpdate)
+    }
+
+    /// Inserts a prepared record (the create rule checked against it, the
+    /// create noted in `changes`), as an API create does.
+    pub fn create(
+        &mut self,
+        prepared: &super::PreparedCreate,
+        snapshot: &crate::schema::Snapshot,
+        changes: &mut Changes,
+    ) -> Result<(), RecordError> {
+        prepared.apply_in(self.0, snapshot, changes)?;
+        Ok(())
+    }
+
+    /// Sets `patch`'s fields on the existing record `id` and notes the
+    /// update in `changes`. Returns the saved row, or `None` when there is
+    /// no such record (the flow decides whether that is an error).
+    ///
+    /// Password fields in `patch` carry hashes the server made (their
+    /// plaintext rules were checked by the flow), so only the other changed
+    /// fields are validated; fields the patch leaves alone are not
+    /// re-validated, as a later schema change must not lock an account out
+    /// of its own flows.
+    pub fn update(
+        &mut self,
+        collection: &CompiledCollection,
+        id: &str,
+        patch: Map<String, Value>,
+        changes: &mut Changes,
+    ) -> Result<Option<Map<String, Value>>, RecordError> {
+        let Some(mut values) = self.current(collection, id)? else {
+            return Ok(None);
+        };
+        let checked: Vec<String> = patch
+            .keys()
+            .filter(|name| {
+                collection
+                    .field(name)
+                    .is_some_and(|f| !matches!(f.kind, FieldKind::Password { .. }))
+            })
+            .cloned()
+            .collect();
+        values.extend(patch);
+        stamp_autodates(collection, &mut values, &crate::clock::now(), false);
+        let mut errors = super::validate::check(collection, &values);
+        errors.retain(|name| checked.iter().any(|c| c == name));
+        errors
+            .into_result()
+            .map_err(|e| invalid(UPDATE_FAILED, e))?;
+        self.0.update(collection, id, &values, UPDATE_FAILED)?;
+        let saved = self.current(collection, id)?.ok_or(RecordError::NotFound)?;
+        changes.push_update(change(collection, id, Action::Update, Some(saved.clone())));
+        Ok(Some(saved))
+    }
+}
+
+/// Runs `f` with SQLite's transaction `tx` as a [`SystemTx`].
+pub fn on_sqlite<T>(tx: &Connection, f: impl FnOnce(&mut SystemTx<'_>) -> T) -> T {
+    f(&mut SystemTx(&mut SqliteTx::new(tx)))
+}
 
 /// The record `id` as stored (every field, hidden ones included), if it exists.
 pub fn current(
@@ -31,17 +112,10 @@ pub fn current(
     collection: &CompiledCollection,
     id: &str,
 ) -> Result<Option<Map<String, Value>>, RecordError> {
-    load(tx, collection, id, &Access::All)
+    on_sqlite(tx, |tx| tx.current(collection, id))
 }
 
-/// Sets `patch`'s fields on the existing record `id` inside `tx` and notes
-/// the update in `changes`. Returns the saved row, or `None` when there is
-/// no such record (the flow decides whether that is an error).
-///
-/// Password fields in `patch` carry hashes the server made (their plaintext
-/// rules were checked by the flow), so only the other changed fields are
-/// validated; fields the patch leaves alone are not re-validated, as a
-/// later schema change must not lock an account out of its own flows.
+/// [`SystemTx::update`] in SQLite's transaction `tx`.
 pub fn update(
     tx: &Connection,
     collection: &CompiledCollection,
@@ -49,29 +123,46 @@ pub fn update(
     patch: Map<String, Value>,
     changes: &mut Changes,
 ) -> Result<Option<Map<String, Value>>, RecordError> {
-    let Some(mut values) = current(tx, collection, id)? else {
-        return Ok(None);
-    };
-    let checked: Vec<String> = patch
-        .keys()
-        .filter(|name| {
-            collection
-                .field(name)
-                .is_some_and(|f| !matches!(f.kind, FieldKind::Password { .. }))
-        })
-        .cloned()
-        .collect();
-    values.extend(patch);
-    stamp_autodates(collection, &mut values, &crate::clock::now(), false);
-    let mut errors = super::validate::check(collection, &values);
-    errors.retain(|name| checked.iter().any(|c| c == name));
-    errors
-        .into_result()
-        .map_err(|e| invalid(UPDATE_FAILED, e))?;
-    write_update(tx, collection, id, &values).map_err(|e| unique_violation(e, UPDATE_FAILED))?;
-    let saved = current(tx, collection, id)?.ok_or(RecordError::NotFound)?;
-    changes.push_update(change(collection, id, Action::Update, Some(saved.clone())));
-    Ok(Some(saved))
+    on_sqlite(tx, |tx| tx.update(collection, id, patch, changes))
+}
+
+/// Runs a flow's writes in one write transaction of either engine (on
+/// SQLite the writer's, shared with concurrent writes; on PostgreSQL one of
+/// its own, run again after a deadlock, so `f` may run more than once) and,
+/// once it committed, hands the changes noted in it to the realtime hub.
+pub async fn write_in<T: Send + 'static>(
+    backend: &Backend<'_>,
+    f: impl Fn(&mut SystemTx<'_>, &mut Changes) -> Result<T, RecordError> + Send + 'static,
+) -> Result<T, RecordError> {
+    super::write::apply_and_publish(backend.db, backend.hub, backend.joined(), move |tx, ch| {
+        f(&mut SystemTx(tx), ch)
+    })
+    .await
+}
+
+/// A flow's change of record `id` on either engine: `body` in one write
+/// transaction ([`write_in`]). With model hooks on the collection it runs
+/// inside them as [`update_hooked`] (`shown` is what they see change), the
+/// fields they set beside `owned` applied after it; hooks' writes are
+/// SQLite's, so on PostgreSQL that answers `NotOnPostgres`.
+pub async fn update_flow(
+    backend: Backend<'_>,
+    collection: Arc<CompiledCollection>,
+    id: String,
+    shown: Map<String, Value>,
+    owned: &'static [&'static str],
+    body: impl Fn(&mut SystemTx<'_>, &mut Changes) -> Result<(), RecordError> + Send + 'static,
+) -> Result<(), RecordError> {
+    if !hooks_want(&backend, Stage::Update, &collection) {
+        return write_in(&backend, body).await;
+    }
+    super::write::refuse_hooks_on_postgres(backend.db)?;
+    let (c, target) = (collection.clone(), id.clone());
+    let write: SystemWrite = Box::new(move |tx, changes, from_hooks| {
+        on_sqlite(tx, |stx| body(stx, changes))?;
+        hook_fields(tx, &c, &target, from_hooks, owned, changes)
+    });
+    update_hooked(backend, collection, id, shown, write).await
 }
 
 /// Runs a flow's writes in one transaction on the writer (shared with

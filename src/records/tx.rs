@@ -439,7 +439,8 @@ fn is_unique_violation(e: &DbError) -> bool {
     matches!(e, DbError::Postgres(failure) if failure.is_unique_violation())
 }
 
-fn is_jsonb(field: &crate::schema::Field) -> bool {
+/// Whether `field` is a `jsonb` column on PostgreSQL (JSON, geo points, multi values).
+pub(crate) fn is_jsonb(field: &crate::schema::Field) -> bool {
     field.is_multi() || matches!(field.kind, FieldKind::Json { .. } | FieldKind::GeoPoint)
 }
 

@@ -316,7 +316,7 @@ pub(super) async fn write_and_publish<T: Send + 'static>(
 /// Runs one record write on either engine (on PostgreSQL in a transaction
 /// of its own, run again after a deadlock, so `f` rebuilds its changes each
 /// time) and, once it committed, publishes its changes.
-async fn apply_and_publish<T: Send + 'static>(
+pub(super) async fn apply_and_publish<T: Send + 'static>(
     db: &Db,
     hub: &Hub,
     joined: Option<Arc<session::Session>>,
@@ -344,7 +344,7 @@ async fn apply_and_publish<T: Send + 'static>(
 
 /// JavaScript hooks run their writes in SQLite write sessions: not yet on
 /// PostgreSQL.
-fn refuse_hooks_on_postgres(db: &Db) -> Result<(), RecordError> {
+pub(super) fn refuse_hooks_on_postgres(db: &Db) -> Result<(), RecordError> {
     match db.dialect() {
         Dialect::Sqlite => Ok(()),
         Dialect::Postgres => {

@@ -195,6 +195,54 @@ async fn a_password_reset_revokes_every_older_token() {
 }
 
 #[tokio::test]
+async fn one_reset_token_sent_twice_at_once_sets_one_password() {
+    let (app, sink) = spawn_app_with_mail().await;
+    sign_up(&app, "race@example.com").await;
+    post(
+        &app,
+        "request-password-reset",
+        None,
+        json!({"email": "race@example.com"}),
+    )
+    .await;
+    let token = sink
+        .wait_for("race@example.com", WAIT)
+        .await
+        .expect("mail")
+        .find_token()
+        .expect("token");
+
+    let confirm = |password: &'static str| {
+        post(
+            &app,
+            "confirm-password-reset",
+            None,
+            json!({"token": token, "password": password, "passwordConfirm": password}),
+        )
+    };
+    let (first, second) = tokio::join!(confirm("racer-one-111"), confirm("racer-two-222"));
+
+    let mut statuses = [first.0, second.0];
+    statuses.sort();
+    assert_eq!(
+        statuses,
+        [204, 400],
+        "exactly one confirm wins: {first:?} {second:?}"
+    );
+    let loser = if first.0 == 400 { &first.1 } else { &second.1 };
+    assert_eq!(
+        loser["data"]["token"]["code"], "validation_invalid_token",
+        "{loser}"
+    );
+    let winner = if first.0 == 204 {
+        "racer-one-111"
+    } else {
+        "racer-two-222"
+    };
+    app.login_as("users", "race@example.com", winner).await;
+}
+
+#[tokio::test]
 async fn an_email_change_needs_the_emailed_token_and_the_password() {
     let (app, sink) = spawn_app_with_mail().await;
     sign_up(&app, "old@example.com").await;
