@@ -21,6 +21,8 @@ pub mod methods;
 pub mod mfa;
 mod mfa_hooked;
 pub mod oauth2;
+#[cfg(test)]
+mod oauth2_backends;
 pub mod oauth2_hooked;
 pub mod origins_hooked;
 pub mod otp;
