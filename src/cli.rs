@@ -474,14 +474,14 @@ pub fn run(cli: Cli) -> anyhow_like::Result<()> {
 /// The commands that do not run on PostgreSQL yet (see [`Unported`]).
 fn unported(command: &Command) -> Option<Unported> {
     match command {
-        Command::Serve { .. } => Some(Unported::Serve),
         Command::Backup { .. } => Some(Unported::Backup),
         Command::Restore { .. } => Some(Unported::Restore),
         Command::Migrate {
             action: MigrateAction::Up | MigrateAction::Down { .. },
         } => Some(Unported::JsMigrations),
         Command::Search { .. } => Some(Unported::SearchReindex),
-        Command::Superuser { .. }
+        Command::Serve { .. }
+        | Command::Superuser { .. }
         | Command::Migrate { .. }
         | Command::Db { .. }
         | Command::Typegen { .. }
@@ -1099,7 +1099,7 @@ mod tests {
     #[test]
     fn exactly_the_commands_without_a_postgres_path_are_refused_there() {
         for (args, refused) in [
-            (&["ferrobase", "serve"][..], Some(Unported::Serve)),
+            (&["ferrobase", "serve"][..], None),
             (
                 &["ferrobase", "backup", "create"][..],
                 Some(Unported::Backup),

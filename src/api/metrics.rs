@@ -125,6 +125,46 @@ fn counter(registry: &mut Registry, name: &str, help: &str, value: u64) {
     registry.register(name, help, c);
 }
 
+/// PostgreSQL's connection counters (issue 21), only when serving from it.
+fn register_postgres(registry: &mut Registry, pg: crate::db::postgres::PgStatsSnapshot) {
+    counter(
+        registry,
+        "db_pg_jobs",
+        "Jobs run on PostgreSQL connections",
+        pg.jobs,
+    );
+    gauge(
+        registry,
+        "db_pg_wait_seconds",
+        "Total time jobs waited for a free PostgreSQL connection",
+        pg.wait_micros as f64 / 1e6,
+    );
+    counter(
+        registry,
+        "db_pg_retries",
+        "PostgreSQL transactions run again after a deadlock or serialization failure",
+        pg.retries,
+    );
+    counter(
+        registry,
+        "db_pg_deadlocks",
+        "PostgreSQL deadlocks met",
+        pg.deadlocks,
+    );
+    counter(
+        registry,
+        "db_pg_serialization_failures",
+        "PostgreSQL serialization failures met",
+        pg.serialization_failures,
+    );
+    counter(
+        registry,
+        "db_pg_reconnects",
+        "PostgreSQL connections opened again after being lost",
+        pg.reconnects,
+    );
+}
+
 pub async fn metrics(
     req: HttpRequest,
     who: Principal,
@@ -188,6 +228,9 @@ pub async fn metrics(
         "Total time reads waited for a free reader",
         db.read_wait_seconds,
     );
+    if let Some(pg) = state.db.postgres_stats() {
+        register_postgres(&mut registry, pg);
+    }
     let sizes = Family::<FileLabels, Gauge>::default();
     let (data, wal) = state.db.file_sizes();
     let (aux, aux_wal) = state.logs.db().file_sizes();
