@@ -382,6 +382,9 @@ async fn removing_a_field_keeps_the_other_columns() {
 
 #[tokio::test]
 async fn a_failed_schema_change_leaves_table_and_data_unchanged() {
+    if crate::helpers::sqlite_only("reads the table's columns through data.db") {
+        return;
+    }
     // Arrange: duplicate skus, so a unique index on sku cannot be built.
     let app = spawn_app().await;
     let inventory = app
