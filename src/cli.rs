@@ -498,7 +498,15 @@ fn init_tracing(level: &str) {
         .try_init();
 }
 
+/// Litestream copies the SQLite files, which PostgreSQL leaves empty.
+const REPLICATION_ON_POSTGRES: &str = "replication.replica is set, but Litestream copies the \
+     embedded SQLite files and database.url is PostgreSQL: leave [replication] off and use \
+     PostgreSQL's own replication or your provider's point-in-time recovery";
+
 async fn serve(config: Config, tls: Option<TlsOptions>) -> anyhow_like::Result<()> {
+    if backend::is_postgres(&config) && config.replication.is_enabled() {
+        return Err(REPLICATION_ON_POSTGRES.into());
+    }
     let data_dir = config.storage.data_dir.clone();
     let (server_config, redirect) = match &tls {
         Some(opts) => {

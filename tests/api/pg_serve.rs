@@ -608,7 +608,7 @@ async fn sqlite_only_endpoints(dir: &Path, url: &str) {
 }
 
 #[test]
-fn serve_refuses_hooks_and_pending_js_migrations_but_not_automigrate_files() {
+fn serve_refuses_hooks_pending_js_migrations_and_replication_but_not_automigrate_files() {
     let Some(base) = pg_url() else { return };
     let db = Database::create(&base);
     let dir = DataDir::new();
@@ -636,6 +636,19 @@ fn serve_refuses_hooks_and_pending_js_migrations_but_not_automigrate_files() {
     );
     // ... so a restart is not refused.
     rt().block_on(async { drop(serve(dir.path(), Some(&url)).await) });
+
+    let out = Command::new(env!("CARGO_BIN_EXE_ferrobase"))
+        .env("FERROBASE_REPLICATION_REPLICA", "file:///nowhere")
+        .args(["serve", "--http", "127.0.0.1:0", "--db", &url, "--dir"])
+        .arg(dir.path())
+        .output()
+        .expect("ferrobase runs");
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{text}");
+    assert!(
+        text.contains("Litestream copies the embedded SQLite files"),
+        "{text}"
+    );
 
     for (file, body, expected) in [
         (
