@@ -595,6 +595,10 @@ async fn sqlite_only_endpoints(dir: &Path, url: &str) {
         .text()
         .await
         .expect("text");
+    assert!(
+        !metrics.contains("ferrobase_db_file_size_bytes"),
+        "no SQLite file metrics on PostgreSQL"
+    );
     for name in [
         "ferrobase_db_pg_jobs_total",
         "ferrobase_db_pg_wait_seconds",
