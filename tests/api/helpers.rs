@@ -74,15 +74,20 @@ pub fn sqlite_only(why: &str) -> bool {
 
 /// The PostgreSQL database of the app on `dir`: the one an earlier app on
 /// the same dir used (restart tests), else a fresh one. With `keep` (a dir
-/// the test owns, which may be served again) it stays until the test
-/// binary ends, where the test command's throwaway server goes with it.
+/// the test owns, which may be served again) it stays until a later app
+/// finds that dir removed; the last few go with the test command's
+/// throwaway server.
 fn pg_database_for(dir: &Path, keep: bool) -> std::sync::Arc<AppDatabase> {
     use std::collections::HashMap;
     use std::sync::{Arc, Mutex, Weak};
     /// Databases by data dir; weak, so a finished test's database is dropped,
     /// except those of dirs given with `in_dir` (kept for the restart).
     static BY_DIR: Mutex<Option<HashMap<PathBuf, Weak<AppDatabase>>>> = Mutex::new(None);
-    static KEPT: Mutex<Vec<Arc<AppDatabase>>> = Mutex::new(Vec::new());
+    static KEPT: Mutex<Vec<(PathBuf, Arc<AppDatabase>)>> = Mutex::new(Vec::new());
+    // A kept database goes once its test removed the dir (its temp dir).
+    KEPT.lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .retain(|(kept, _)| kept.exists());
     let mut map = BY_DIR.lock().unwrap_or_else(|e| e.into_inner());
     let map = map.get_or_insert_with(HashMap::new);
     if let Some(db) = map.get(dir).and_then(Weak::upgrade) {
@@ -99,7 +104,7 @@ fn pg_database_for(dir: &Path, keep: bool) -> std::sync::Arc<AppDatabase> {
     if keep {
         KEPT.lock()
             .unwrap_or_else(|e| e.into_inner())
-            .push(db.clone());
+            .push((dir.to_path_buf(), db.clone()));
     }
     db
 }
