@@ -29,9 +29,11 @@ pub enum StartError {
     Migrations(#[from] crate::hooks::migrations::MigrateError),
     #[error("file storage: {0}")]
     Storage(std::io::Error),
-    /// `database.url` names PostgreSQL, which cannot serve yet.
     #[error("{0}")]
-    NotOnPostgres(crate::backend::Unported),
+    Open(#[from] crate::backend::OpenError),
+    /// A part that does not run on PostgreSQL yet is in use (hooks, JS migrations).
+    #[error("{0}")]
+    NotOnPostgres(#[from] crate::backend::ServeRefusal),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: std::net::SocketAddr,
@@ -66,37 +68,21 @@ impl Application {
         config: Config,
         tls: Option<Arc<rustls::ServerConfig>>,
     ) -> Result<Self, StartError> {
-        // Never serve the data dir's SQLite while PostgreSQL was asked for.
-        if crate::backend::is_postgres(&config) {
-            return Err(StartError::NotOnPostgres(crate::backend::Unported::Serve));
-        }
-        let lock = DataDirLock::acquire(&config.storage.data_dir, LOCK_WAIT).await?;
-        if crate::backups::apply_staged_restore(&config.storage.data_dir)? {
-            tracing::info!("a staged backup restore was applied");
-        }
-        // The request log's database opens (created and migrated on a first
-        // start) on its own thread while the main one loads: start-up waits
-        // for the slower of the two, not for both in turn.
-        let auxiliary = {
-            let (dir, options) = (config.storage.data_dir.clone(), config.database.clone());
-            std::thread::spawn(move || Db::open_auxiliary(&dir, &options))
-        };
-        let db = Db::open(&config.storage.data_dir, &config.database)?;
-        // Before anything writes records: old databases' index insert triggers
-        // would index a create twice now that `records` indexes it.
-        crate::search::index::upgrade(&db).await?;
-        // pb_migrations/*.js: before the schema is loaded, so it is their result.
-        let migration_options = crate::hooks::migrations::Options::from_config(&config);
-        crate::hooks::migrations::up(&db, &migration_options).await?;
+        let opened = open_databases(&config).await?;
+        let (lock, db) = (opened.lock, opened.db);
         let registry = Registry::default();
-        let snapshot = db.read(schema::load_snapshot).await?;
+        let snapshot = db.read_conn(|c| schema::read_snapshot(c)).await?;
         registry.replace(snapshot);
         let seal = crate::settings::Seal::from_env(&config.storage.encryption_env)
             .map_err(crate::settings::SettingsError::from)?;
         let settings = crate::settings::load(&db, &seal).await?;
-        let auxiliary = auxiliary
-            .join()
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
+        let auxiliary = match opened.auxiliary {
+            Auxiliary::Opening(thread) => thread
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))?,
+            // On PostgreSQL the request logs are a table of the same database.
+            Auxiliary::Same => db.clone(),
+        };
         let logs = crate::logs::Logger::start(auxiliary);
         // Local disk or the bucket of the `s3` settings; swapped when they change.
         let storage = Arc::new(crate::files::Switch::new(
@@ -330,6 +316,62 @@ impl Application {
         checkpoint(&self.db).await;
         result
     }
+}
+
+/// Where the request logs are stored.
+enum Auxiliary {
+    /// SQLite's `auxiliary.db`, opening on its own thread.
+    Opening(std::thread::JoinHandle<Result<Db, crate::db::DbError>>),
+    /// PostgreSQL: the `_logs` table of the main database.
+    Same,
+}
+
+/// The databases and the data dir's lock, ready for the schema to load.
+struct Opened {
+    lock: DataDirLock,
+    db: Db,
+    auxiliary: Auxiliary,
+}
+
+/// Opens the configured database. On SQLite: a staged backup restore, the
+/// request log's `auxiliary.db` (opening on its own thread while the main
+/// one loads: start-up waits for the slower of the two, not for both in
+/// turn), the search index upgrade and `pb_migrations/*.js`. On PostgreSQL
+/// (initialised when empty): hooks and pending JS migrations refuse the
+/// start, as they do not run there yet; the data dir (uploads) is locked
+/// only once the database answered, so a wrong URL leaves it untouched.
+async fn open_databases(config: &Config) -> Result<Opened, StartError> {
+    if crate::backend::is_postgres(config) {
+        crate::backend::refuse_hooks(config)?;
+        let db = crate::backend::open_for_server(config).await?;
+        crate::backend::refuse_pending_migrations(&db, config).await?;
+        let lock = DataDirLock::acquire(&config.storage.data_dir, LOCK_WAIT).await?;
+        return Ok(Opened {
+            lock,
+            db,
+            auxiliary: Auxiliary::Same,
+        });
+    }
+    let lock = DataDirLock::acquire(&config.storage.data_dir, LOCK_WAIT).await?;
+    if crate::backups::apply_staged_restore(&config.storage.data_dir)? {
+        tracing::info!("a staged backup restore was applied");
+    }
+    let auxiliary = {
+        let (dir, options) = (config.storage.data_dir.clone(), config.database.clone());
+        std::thread::spawn(move || Db::open_auxiliary(&dir, &options))
+    };
+    let db = Db::open(&config.storage.data_dir, &config.database)?;
+    // Before anything writes records: old databases' index insert triggers
+    // would index a create twice now that `records` indexes it.
+    crate::search::index::upgrade(&db).await?;
+    // pb_migrations/*.js: before the schema is loaded, so it is their result.
+    let migration_options = crate::hooks::migrations::Options::from_config(config);
+    crate::hooks::migrations::up(&db, &migration_options).await?;
+    Ok(Opened {
+        lock,
+        db,
+        auxiliary: Auxiliary::Opening(auxiliary),
+    })
 }
 
 /// Wraps an async job body as a scheduler job.

@@ -474,14 +474,14 @@ pub fn run(cli: Cli) -> anyhow_like::Result<()> {
 /// The commands that do not run on PostgreSQL yet (see [`Unported`]).
 fn unported(command: &Command) -> Option<Unported> {
     match command {
-        Command::Serve { .. } => Some(Unported::Serve),
         Command::Backup { .. } => Some(Unported::Backup),
         Command::Restore { .. } => Some(Unported::Restore),
         Command::Migrate {
             action: MigrateAction::Up | MigrateAction::Down { .. },
         } => Some(Unported::JsMigrations),
         Command::Search { .. } => Some(Unported::SearchReindex),
-        Command::Superuser { .. }
+        Command::Serve { .. }
+        | Command::Superuser { .. }
         | Command::Migrate { .. }
         | Command::Db { .. }
         | Command::Typegen { .. }
@@ -498,7 +498,15 @@ fn init_tracing(level: &str) {
         .try_init();
 }
 
+/// Litestream copies the SQLite files, which PostgreSQL leaves empty.
+const REPLICATION_ON_POSTGRES: &str = "replication.replica is set, but Litestream copies the \
+     embedded SQLite files and database.url is PostgreSQL: leave [replication] off and use \
+     PostgreSQL's own replication or your provider's point-in-time recovery";
+
 async fn serve(config: Config, tls: Option<TlsOptions>) -> anyhow_like::Result<()> {
+    if backend::is_postgres(&config) && config.replication.is_enabled() {
+        return Err(REPLICATION_ON_POSTGRES.into());
+    }
     let data_dir = config.storage.data_dir.clone();
     let (server_config, redirect) = match &tls {
         Some(opts) => {
@@ -1099,7 +1107,7 @@ mod tests {
     #[test]
     fn exactly_the_commands_without_a_postgres_path_are_refused_there() {
         for (args, refused) in [
-            (&["ferrobase", "serve"][..], Some(Unported::Serve)),
+            (&["ferrobase", "serve"][..], None),
             (
                 &["ferrobase", "backup", "create"][..],
                 Some(Unported::Backup),

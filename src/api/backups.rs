@@ -47,6 +47,18 @@ impl From<BackupError> for ApiError {
     }
 }
 
+/// The answer of every backups endpoint on PostgreSQL (a 400).
+pub const NOT_ON_POSTGRES: &str = "Backups archive the embedded SQLite database; with \
+     database.url on PostgreSQL use pg_dump / pg_restore or your provider's backups.";
+
+/// Backups are zip archives of the SQLite data dir: refused on PostgreSQL.
+fn sqlite_only(state: &AppState) -> Result<(), ApiError> {
+    match state.db.dialect() {
+        crate::rules::Dialect::Sqlite => Ok(()),
+        crate::rules::Dialect::Postgres => Err(ApiError::bad_request(NOT_ON_POSTGRES)),
+    }
+}
+
 /// Where the archives are: the `backups.s3` bucket when enabled, else
 /// `DATA_DIR/backups/`.
 fn store_of(state: &AppState) -> Result<backups::Store, BackupError> {
@@ -91,6 +103,7 @@ pub async fn list(
     _: Superuser,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
+    sqlite_only(&state)?;
     let store = store_of(&state)?;
     let items = blocking(move || store.list()).await?;
     respond::json(&req, json!(items), false)
@@ -108,6 +121,7 @@ pub async fn create(
     body: JsonBody<CreateBody>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
+    sqlite_only(&state)?;
     let name = body.bind()?.name;
     let key = if name.is_empty() {
         backups::default_key("pb_backup_", &state.settings.get().meta.app_name)
@@ -131,6 +145,7 @@ pub async fn delete(
     path: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
+    sqlite_only(&state)?;
     let store = store_of(&state)?;
     let dir = state.config.storage.data_dir.clone();
     let deleted = web::block(move || backups::delete(&dir, &store, &path))
@@ -151,6 +166,7 @@ pub async fn upload(
     body: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
+    sqlite_only(&state)?;
     let keep = |name: &str| (name == "file").then_some(MAX_UPLOAD_BYTES);
     let limit = usize::try_from(MAX_UPLOAD_BYTES).unwrap_or(usize::MAX);
     let body = super::multipart::read_body(&req, body, limit, Some(&state.store), &keep).await?;
@@ -223,6 +239,7 @@ pub async fn download(
             "Insufficient permissions to access the resource.",
         ));
     }
+    sqlite_only(&state)?;
     let key = path.into_inner();
     let store = store_of(&state)?;
     let head_only = req.method() == actix_web::http::Method::HEAD;
@@ -263,6 +280,7 @@ pub async fn restore(
     path: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
+    sqlite_only(&state)?;
     let dir = state.config.storage.data_dir.clone();
     let store = store_of(&state)?;
     let staged = web::block(move || backups::stage_restore_from(&dir, &store, &path, None))
@@ -282,7 +300,8 @@ pub async fn restore(
 pub fn schedule(state: &web::Data<AppState>) {
     let settings = state.settings.get();
     let expression = settings.backups.cron.trim().to_owned();
-    if expression.is_empty() {
+    // No archives of PostgreSQL: the job is not scheduled (never a failing loop).
+    if expression.is_empty() || state.db.dialect() == crate::rules::Dialect::Postgres {
         state.crons.remove(BACKUP_JOB);
         return;
     }

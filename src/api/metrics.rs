@@ -125,6 +125,96 @@ fn counter(registry: &mut Registry, name: &str, help: &str, value: u64) {
     registry.register(name, help, c);
 }
 
+/// SQLite's writer, readers and file sizes (`data.db`, `auxiliary.db`).
+fn register_sqlite(registry: &mut Registry, state: &AppState) {
+    let db = state.db.stats();
+    gauge(
+        registry,
+        "db_writer_queue_depth",
+        "Writes waiting for the writer thread",
+        db.writer_queue_depth as f64,
+    );
+    counter(
+        registry,
+        "db_group_commits",
+        "Group commits (one transaction and sync each)",
+        db.group_commits,
+    );
+    counter(
+        registry,
+        "db_grouped_writes",
+        "Record writes committed in groups",
+        db.grouped_jobs,
+    );
+    counter(
+        registry,
+        "db_exclusive_writes",
+        "Writes that had the writer to themselves",
+        db.exclusive_jobs,
+    );
+    counter(registry, "db_reads", "Reads on the reader pool", db.reads);
+    gauge(
+        registry,
+        "db_reader_wait_seconds",
+        "Total time reads waited for a free reader",
+        db.read_wait_seconds,
+    );
+    let sizes = Family::<FileLabels, Gauge>::default();
+    let (data, wal) = state.db.file_sizes();
+    let (aux, aux_wal) = state.logs.db().file_sizes();
+    for (file, bytes) in [
+        ("data.db", data),
+        ("data.db-wal", wal),
+        ("auxiliary.db", aux),
+        ("auxiliary.db-wal", aux_wal),
+    ] {
+        sizes
+            .get_or_create(&FileLabels { file: file.into() })
+            .set(i64::try_from(bytes).unwrap_or(i64::MAX));
+    }
+    registry.register("db_file_size_bytes", "Database and WAL file sizes", sizes);
+}
+
+/// PostgreSQL's connection counters (issue 21), only when serving from it.
+fn register_postgres(registry: &mut Registry, pg: crate::db::postgres::PgStatsSnapshot) {
+    counter(
+        registry,
+        "db_pg_jobs",
+        "Jobs run on PostgreSQL connections",
+        pg.jobs,
+    );
+    gauge(
+        registry,
+        "db_pg_wait_seconds",
+        "Total time jobs waited for a free PostgreSQL connection",
+        pg.wait_micros as f64 / 1e6,
+    );
+    counter(
+        registry,
+        "db_pg_retries",
+        "PostgreSQL transactions run again after a deadlock or serialization failure",
+        pg.retries,
+    );
+    counter(
+        registry,
+        "db_pg_deadlocks",
+        "PostgreSQL deadlocks met",
+        pg.deadlocks,
+    );
+    counter(
+        registry,
+        "db_pg_serialization_failures",
+        "PostgreSQL serialization failures met",
+        pg.serialization_failures,
+    );
+    counter(
+        registry,
+        "db_pg_reconnects",
+        "PostgreSQL connections opened again after being lost",
+        pg.reconnects,
+    );
+}
+
 pub async fn metrics(
     req: HttpRequest,
     who: Principal,
@@ -151,57 +241,11 @@ pub async fn metrics(
         "HTTP request latency by route template and method",
         state.metrics.latency.clone(),
     );
-    let db = state.db.stats();
-    gauge(
-        &mut registry,
-        "db_writer_queue_depth",
-        "Writes waiting for the writer thread",
-        db.writer_queue_depth as f64,
-    );
-    counter(
-        &mut registry,
-        "db_group_commits",
-        "Group commits (one transaction and sync each)",
-        db.group_commits,
-    );
-    counter(
-        &mut registry,
-        "db_grouped_writes",
-        "Record writes committed in groups",
-        db.grouped_jobs,
-    );
-    counter(
-        &mut registry,
-        "db_exclusive_writes",
-        "Writes that had the writer to themselves",
-        db.exclusive_jobs,
-    );
-    counter(
-        &mut registry,
-        "db_reads",
-        "Reads on the reader pool",
-        db.reads,
-    );
-    gauge(
-        &mut registry,
-        "db_reader_wait_seconds",
-        "Total time reads waited for a free reader",
-        db.read_wait_seconds,
-    );
-    let sizes = Family::<FileLabels, Gauge>::default();
-    let (data, wal) = state.db.file_sizes();
-    let (aux, aux_wal) = state.logs.db().file_sizes();
-    for (file, bytes) in [
-        ("data.db", data),
-        ("data.db-wal", wal),
-        ("auxiliary.db", aux),
-        ("auxiliary.db-wal", aux_wal),
-    ] {
-        sizes
-            .get_or_create(&FileLabels { file: file.into() })
-            .set(i64::try_from(bytes).unwrap_or(i64::MAX));
+    // Each engine's own counters: PostgreSQL has no writer thread or files.
+    match state.db.postgres_stats() {
+        Some(pg) => register_postgres(&mut registry, pg),
+        None => register_sqlite(&mut registry, &state),
     }
-    registry.register("db_file_size_bytes", "Database and WAL file sizes", sizes);
     counter(
         &mut registry,
         "logs_written",

@@ -7,15 +7,17 @@
 //! and `db check`'s PostgreSQL side lives in [`check`].
 
 pub mod check;
+mod serve;
 mod unported;
 
+pub use serve::{ServeRefusal, refuse_hooks, refuse_pending_migrations};
 pub use unported::Unported;
 
 use crate::config::Config;
 use crate::db::{Db, DbError};
 use std::path::PathBuf;
 
-/// PostgreSQL read connections of a command (`serve` does not run there yet).
+/// PostgreSQL read connections of a command (`serve` opens `database.readers()`).
 const COMMAND_READERS: u32 = 1;
 
 /// What opening does with a database that has no Ferrobase tables yet.
@@ -66,6 +68,20 @@ pub fn refuse_on_postgres(config: &Config, command: Unported) -> Result<(), Open
 /// as on every start, unless `on_empty` refuses a missing one), or the
 /// PostgreSQL database of `database.url`.
 pub async fn open(config: &Config, on_empty: OnEmpty) -> Result<Db, OpenError> {
+    open_with_readers(config, on_empty, COMMAND_READERS).await
+}
+
+/// [`open`] for `serve`: an empty database is initialised, and PostgreSQL
+/// gets the server's pool of `database.reader_pool_size` readers.
+pub async fn open_for_server(config: &Config) -> Result<Db, OpenError> {
+    open_with_readers(config, OnEmpty::Initialise, config.database.readers()).await
+}
+
+async fn open_with_readers(
+    config: &Config,
+    on_empty: OnEmpty,
+    readers: u32,
+) -> Result<Db, OpenError> {
     let Some(url) = config.database.url.postgres() else {
         let dir = config.storage.data_dir.clone();
         if on_empty == OnEmpty::Refuse && !dir.join("data.db").is_file() {
@@ -94,7 +110,7 @@ pub async fn open(config: &Config, on_empty: OnEmpty) -> Result<Db, OpenError> {
     // A command runs one job at a time: one reader (plus the two write
     // connections) rather than a server's pool.
     let options = crate::config::DatabaseConfig {
-        reader_pool_size: COMMAND_READERS,
+        reader_pool_size: readers,
         ..config.database.clone()
     };
     let target = url.to_owned();

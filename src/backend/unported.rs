@@ -6,8 +6,6 @@ use std::fmt;
 /// A command refused on PostgreSQL.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Unported {
-    /// `serve`: batch, hooks' writes and realtime are still SQLite-only.
-    Serve,
     /// `backup create|restore`: zip archives of the SQLite data dir.
     Backup,
     /// `restore --from REPLICA`: Litestream replicas of the SQLite files.
@@ -22,13 +20,6 @@ impl Unported {
     /// The refusal, for a user: what does not work and what to use instead.
     pub fn message(self) -> &'static str {
         match self {
-            Unported::Serve => {
-                "serving from PostgreSQL is not available yet: batch, hooks' writes and \
-                 realtime are still being ported (issue 21). On PostgreSQL today: `superuser`, \
-                 `migrate status`, `migrate collections`, `typegen`, `db check` and `db copy`. \
-                 To serve, leave database.url empty (no --db, no FERROBASE_DATABASE_URL): the \
-                 embedded SQLite in --dir"
-            }
             Unported::Backup => {
                 "`backup` archives the embedded SQLite data dir; with database.url on \
                  PostgreSQL use pg_dump / pg_restore or your provider's backups"

@@ -17,7 +17,7 @@ pub mod watch;
 
 pub use bindings::{Host, MailerFactory, Reentry, SettingsSource};
 pub use engine::Fault;
-pub use loader::{HookFile, MAX_HOOK_FILE_BYTES};
+pub use loader::{HookFile, MAX_HOOK_FILE_BYTES, load as load_hook_files};
 
 use crate::records::{self, RecordError, WriteHooks};
 use crate::schema::CompiledCollection;

@@ -13,7 +13,7 @@ use super::read::{load, serialize};
 use super::value::to_sql;
 use crate::db::{Db, ident};
 use crate::realtime::Change;
-use crate::rules::{self, SqlFragment, SqlValue};
+use crate::rules::{self, Dialect, SqlFragment, SqlValue};
 use crate::schema::{Collection, FieldScope, Snapshot, Trust};
 use rusqlite::types::Value as Cell;
 use serde_json::{Map, Value};
@@ -37,7 +37,8 @@ pub async fn visible(
     } else {
         &collection.rules.list
     };
-    let access = match access::resolve(&snapshot, rule, &caller, &collection) {
+    let dialect = db.dialect();
+    let access = match access::resolve_in(&snapshot, rule, &caller, &collection, dialect) {
         Ok(access) => access,
         Err(RecordError::SuperusersOnly) => return Ok(None),
         Err(e) => return Err(e),
@@ -57,7 +58,8 @@ pub async fn visible(
             Trust::of_query_by(caller.superuser),
             &caller,
             &aliases,
-        );
+        )
+        .in_dialect(dialect);
         conditions.push(rules::compile(&rules::parse_filter(&filter)?, &scope)?);
         conditions.extend(scope.take_join_guards());
     }
@@ -65,17 +67,45 @@ pub async fn visible(
         Some(row) => row.clone(),
         None => {
             let (collection, id) = (collection.clone(), change.record_id.clone());
-            let current = db
-                .read(move |conn| load(conn, &collection, &id, &Access::All))
-                .await?;
+            let current = match dialect {
+                Dialect::Postgres => {
+                    super::on_postgres::load(db, collection, id, Access::All).await?
+                }
+                Dialect::Sqlite => {
+                    db.read(move |conn| load(conn, &collection, &id, &Access::All))
+                        .await?
+                }
+            };
             let Some(row) = current else {
                 return Ok(None);
             };
             row
         }
     };
-    if !conditions.is_empty() {
-        let sql = row_check_sql(&collection, &conditions);
+    if !conditions.is_empty() && dialect == Dialect::Postgres {
+        let sql = row_check_sql(&collection, &conditions, dialect);
+        let mut params: Vec<SqlValue> = collection
+            .fields
+            .iter()
+            .map(|f| {
+                // The row came from the table, so PostgreSQL holds each value.
+                match to_sql(f, row.get(f.name.as_str()).unwrap_or(&Value::Null)) {
+                    Cell::Integer(i) => SqlValue::Integer(i),
+                    Cell::Real(r) => SqlValue::Real(r),
+                    Cell::Text(t) => SqlValue::Text(t),
+                    Cell::Null | Cell::Blob(_) => SqlValue::Null,
+                }
+            })
+            .collect();
+        params.extend(conditions.iter().flat_map(|c| c.params.iter().cloned()));
+        let admitted = db
+            .read_conn(move |conn| Ok::<_, RecordError>(conn.integer(&sql, &params)? != 0))
+            .await?;
+        if !admitted {
+            return Ok(None);
+        }
+    } else if !conditions.is_empty() {
+        let sql = row_check_sql(&collection, &conditions, dialect);
         let mut params = row_params(&collection, &row);
         params.extend(condition_params(&conditions));
         let admitted = db
@@ -96,11 +126,25 @@ pub async fn visible(
 /// captured row stands in for the table under the table's own name, so the
 /// compiled rule applies unchanged, while subqueries of the rule (relations,
 /// `@collection`) still read the real tables.
-fn row_check_sql(collection: &Collection, conditions: &[SqlFragment]) -> String {
+/// On PostgreSQL each placeholder is cast to its column's type (and text
+/// to its byte-order collation), so the rule compares as against the table.
+fn row_check_sql(collection: &Collection, conditions: &[SqlFragment], dialect: Dialect) -> String {
     let cols: Vec<String> = collection
         .fields
         .iter()
-        .map(|f| format!("? AS {}", ident(f.name.as_str())))
+        .map(|f| match dialect {
+            Dialect::Sqlite => format!("? AS {}", ident(f.name.as_str())),
+            Dialect::Postgres => {
+                let def = crate::schema::postgres_column_def(f);
+                let ty = [" COLLATE", " DEFAULT", " PRIMARY"]
+                    .iter()
+                    .filter_map(|cut| def.find(cut))
+                    .min()
+                    .map_or(def, |end| &def[..end]);
+                let collate = if ty == "text" { " COLLATE \"C\"" } else { "" };
+                format!("CAST(? AS {ty}){collate} AS {}", ident(f.name.as_str()))
+            }
+        })
         .collect();
     let wheres: Vec<String> = conditions.iter().map(|c| format!("({})", c.sql)).collect();
     format!(

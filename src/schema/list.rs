@@ -5,17 +5,33 @@
 use super::registry::{CompiledCollection, Registry};
 use super::{SchemaError, store};
 use crate::db::{Db, ident};
-use crate::rules::{self, ColumnRef, Path, RuleError, Scope, SqlValue};
+use crate::rules::{self, ColumnRef, Dialect, Path, RuleError, Scope, SqlValue, ValueType};
 use std::sync::Arc;
 
-struct CollectionsScope;
+/// `_collections`' listable columns, in the SQL of `dialect`.
+struct CollectionsScope {
+    dialect: Dialect,
+}
 
 impl Scope for CollectionsScope {
+    fn dialect(&self) -> Dialect {
+        self.dialect
+    }
+
     fn column(&self, path: &Path) -> Result<ColumnRef, RuleError> {
         match path.segments.as_slice() {
-            [name] if store::LISTABLE_COLUMNS.contains(&name.as_str()) => Ok(ColumnRef::single(
-                format!("{}.{}", ident("_collections"), ident(name)),
-            )),
+            [name] if store::LISTABLE_COLUMNS.contains(&name.as_str()) => {
+                // `system` is PostgreSQL's boolean; the others are text.
+                let ty = if name == "system" {
+                    ValueType::Bool
+                } else {
+                    ValueType::Text
+                };
+                Ok(
+                    ColumnRef::single(format!("{}.{}", ident("_collections"), ident(name)))
+                        .with_type(ty),
+                )
+            }
             _ => Err(RuleError::Unresolved {
                 name: path.segments.join("."),
                 reason: "not filterable on collections".into(),
@@ -46,21 +62,31 @@ pub async fn list(
     page: i64,
     per_page: i64,
 ) -> Result<(Vec<Arc<CompiledCollection>>, i64), ListError> {
+    let scope = CollectionsScope {
+        dialect: db.dialect(),
+    };
     let (where_sql, params) = if filter.trim().is_empty() {
-        ("1".to_owned(), Vec::new())
+        ("1 = 1".to_owned(), Vec::new())
     } else {
-        let fragment = rules::compile(&rules::parse_filter(filter)?, &CollectionsScope)?;
+        let fragment = rules::compile(&rules::parse_filter(filter)?, &scope)?;
         (fragment.sql, fragment.params)
     };
-    let order = rules::compile_sort(&rules::parse_sort(sort)?, &CollectionsScope)?;
+    let order = rules::compile_sort(&rules::parse_sort(sort)?, &scope)?;
+    // Insertion order last, as SQLite's rowid (PostgreSQL's identity column).
+    let rowid = match scope.dialect {
+        Dialect::Sqlite => "rowid",
+        Dialect::Postgres => "_fb_rowid",
+    };
     let order = if order.is_empty() {
-        "rowid".to_owned()
+        rowid.to_owned()
     } else {
-        format!("{order}, rowid")
+        format!("{order}, {rowid}")
     };
     let offset = (page - 1).saturating_mul(per_page);
     let (ids, total) = db
-        .read(move |conn| store::query_ids(conn, &where_sql, &order, &params, per_page, offset))
+        .read_conn(move |conn| {
+            store::query_ids(conn, &where_sql, &order, &params, per_page, offset)
+        })
         .await?;
     let snapshot = registry.snapshot();
     Ok((

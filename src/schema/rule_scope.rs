@@ -358,6 +358,10 @@ impl<'a> FieldScope<'a> {
                     );
                     from = if from.is_empty() {
                         join
+                    } else if self.postgres() {
+                        // PostgreSQL wants an ON after a plain JOIN; the
+                        // function reads the row before it (LATERAL).
+                        format!("{from} CROSS JOIN {join}")
                     } else {
                         format!("{from} JOIN {join}")
                     };

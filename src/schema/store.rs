@@ -736,7 +736,7 @@ pub const LISTABLE_COLUMNS: [&str; 6] = ["id", "created", "updated", "name", "sy
 
 /// Ids of the collections matching an already compiled WHERE clause, in `order`.
 pub fn query_ids(
-    conn: &Connection,
+    conn: &mut dyn Conn,
     where_sql: &str,
     order_sql: &str,
     params: &[SqlValue],
@@ -746,14 +746,21 @@ pub fn query_ids(
     let sql = format!(
         "SELECT id FROM _collections WHERE {where_sql} ORDER BY {order_sql} LIMIT ? OFFSET ?"
     );
-    let mut stmt = conn.prepare(&sql)?;
     let mut bound = params.to_vec();
     bound.push(SqlValue::Integer(limit));
     bound.push(SqlValue::Integer(offset));
-    let ids = stmt
-        .query_map(rusqlite::params_from_iter(&bound), |r| r.get(0))?
-        .collect::<Result<Vec<String>, _>>()?;
+    let mut ids = Vec::new();
+    for row in conn.rows(&sql, &bound)? {
+        match row.into_iter().next() {
+            Some(SqlValue::Text(id)) => ids.push(id),
+            other => {
+                return Err(SchemaError::Corrupt(format!(
+                    "_collections holds an id that is not text: {other:?}"
+                )));
+            }
+        }
+    }
     let count_sql = format!("SELECT count(*) FROM _collections WHERE {where_sql}");
-    let total = conn.query_row(&count_sql, rusqlite::params_from_iter(params), |r| r.get(0))?;
+    let total = conn.integer(&count_sql, params)?;
     Ok((ids, total))
 }

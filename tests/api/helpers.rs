@@ -18,6 +18,95 @@ pub struct TestApp {
     _tmp: Option<tempfile::TempDir>,
     /// The bucket files go to when the app runs on S3 ([`on_s3`]).
     pub s3: Option<S3Bucket>,
+    /// The PostgreSQL database of this app ([`TestBackend::Postgres`]).
+    _pg: Option<std::sync::Arc<AppDatabase>>,
+}
+
+/// A test app's PostgreSQL database, dropped on a thread of its own (the
+/// PostgreSQL client blocks, which the test's runtime does not allow).
+pub struct AppDatabase(Option<crate::pg_cli::Database>);
+
+impl AppDatabase {
+    fn url(&self) -> String {
+        self.0.as_ref().map(|db| db.url()).unwrap_or_default()
+    }
+}
+
+impl Drop for AppDatabase {
+    fn drop(&mut self) {
+        if let Some(db) = self.0.take() {
+            let _ = std::thread::spawn(move || drop(db)).join();
+        }
+    }
+}
+
+/// Which engine the in-process test apps run on: `FERROBASE_TEST_BACKEND=postgres`
+/// gives each app a fresh database on `PG_TEST_URL`'s server (dropped with
+/// the app; an app restarted on the same data dir finds the same one).
+/// Only for the in-process apps: the real binary refuses unknown
+/// `FERROBASE_*` variables, so modules that start it run on SQLite only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TestBackend {
+    Sqlite,
+    Postgres,
+}
+
+impl TestBackend {
+    pub fn current() -> Self {
+        match std::env::var("FERROBASE_TEST_BACKEND").as_deref() {
+            Ok("postgres") => TestBackend::Postgres,
+            Ok("sqlite") | Err(_) => TestBackend::Sqlite,
+            Ok(other) => panic!("FERROBASE_TEST_BACKEND={other:?}: use sqlite or postgres"),
+        }
+    }
+}
+
+/// For tests of what only SQLite has (full-text search, backups, the SQL
+/// console, hooks' database access…): true (and says why) on PostgreSQL,
+/// where the test then returns early.
+pub fn sqlite_only(why: &str) -> bool {
+    let skip = TestBackend::current() == TestBackend::Postgres;
+    if skip {
+        eprintln!("skipped on PostgreSQL: {why}");
+    }
+    skip
+}
+
+/// The PostgreSQL database of the app on `dir`: the one an earlier app on
+/// the same dir used (restart tests), else a fresh one. With `keep` (a dir
+/// the test owns, which may be served again) it stays until a later app
+/// finds that dir removed; the last few go with the test command's
+/// throwaway server.
+fn pg_database_for(dir: &Path, keep: bool) -> std::sync::Arc<AppDatabase> {
+    use std::collections::HashMap;
+    use std::sync::{Arc, Mutex, Weak};
+    /// Databases by data dir; weak, so a finished test's database is dropped,
+    /// except those of dirs given with `in_dir` (kept for the restart).
+    static BY_DIR: Mutex<Option<HashMap<PathBuf, Weak<AppDatabase>>>> = Mutex::new(None);
+    static KEPT: Mutex<Vec<(PathBuf, Arc<AppDatabase>)>> = Mutex::new(Vec::new());
+    // A kept database goes once its test removed the dir (its temp dir).
+    KEPT.lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .retain(|(kept, _)| kept.exists());
+    let mut map = BY_DIR.lock().unwrap_or_else(|e| e.into_inner());
+    let map = map.get_or_insert_with(HashMap::new);
+    if let Some(db) = map.get(dir).and_then(Weak::upgrade) {
+        return db;
+    }
+    let base = std::env::var("PG_TEST_URL")
+        .expect("FERROBASE_TEST_BACKEND=postgres needs PG_TEST_URL (tests/postgres/throwaway.sh)");
+    // The client is blocking: off the test's runtime.
+    let db = std::thread::spawn(move || crate::pg_cli::Database::create(&base))
+        .join()
+        .expect("database created");
+    let db = Arc::new(AppDatabase(Some(db)));
+    map.insert(dir.to_path_buf(), Arc::downgrade(&db));
+    if keep {
+        KEPT.lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push((dir.to_path_buf(), db.clone()));
+    }
+    db
 }
 
 /// A bucket on the shared loopback S3 server.
@@ -137,6 +226,11 @@ impl AppBuilder {
             }
         };
         let mut config = Config::for_tests(&dir);
+        let pg = (TestBackend::current() == TestBackend::Postgres)
+            .then(|| pg_database_for(&dir, tmp.is_none()));
+        if let Some(db) = &pg {
+            config.database.url = ferrobase::config::DatabaseUrl::new(db.url());
+        }
         if let Some(edit) = self.edit.take() {
             edit(&mut config);
         }
@@ -157,6 +251,7 @@ impl AppBuilder {
             handle,
             _tmp: tmp,
             s3: None,
+            _pg: pg,
         };
         if self.s3 || ON_S3.with(|on| on.get()) {
             let server = crate::s3_server::shared().expect("on_s3 checked the server");

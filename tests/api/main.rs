@@ -51,6 +51,7 @@ mod openapi_fuzz;
 mod openapi_yaml;
 mod persistence;
 mod pg_cli;
+mod pg_serve;
 mod public;
 mod query_timeout;
 mod ratelimit;

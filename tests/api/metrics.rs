@@ -24,19 +24,37 @@ async fn superusers_read_request_and_database_metrics() {
 
     assert_eq!(status, 200);
     assert_eq!(guest, 401);
+    let engine = match crate::helpers::TestBackend::current() {
+        crate::helpers::TestBackend::Sqlite => [
+            "ferrobase_db_file_size_bytes{file=\"data.db\"}",
+            "ferrobase_db_writer_queue_depth",
+            "ferrobase_db_reader_wait_seconds",
+        ],
+        // PostgreSQL has no writer thread or files: its pool's counters.
+        crate::helpers::TestBackend::Postgres => [
+            "ferrobase_db_pg_wait_seconds",
+            "ferrobase_db_pg_retries_total",
+            "ferrobase_db_pg_deadlocks_total",
+        ],
+    };
     for expected in [
         "ferrobase_http_requests_total{method=\"GET\",route=\"/api/health\",status=\"200\"}",
         "ferrobase_http_requests_total{method=\"POST\",route=\"/api/collections/{c}/records\",status=\"200\"} 1",
         "ferrobase_http_request_duration_seconds_bucket{",
-        "ferrobase_db_file_size_bytes{file=\"data.db\"}",
-        "ferrobase_db_writer_queue_depth",
-        "ferrobase_db_reader_wait_seconds",
-    ] {
+    ]
+    .into_iter()
+    .chain(engine)
+    {
         assert!(text.contains(expected), "missing {expected} in:\n{text}");
     }
+    // PostgreSQL has no group commits: its connection counters instead.
+    let writes = match crate::helpers::TestBackend::current() {
+        crate::helpers::TestBackend::Sqlite => "ferrobase_db_group_commits_total ",
+        crate::helpers::TestBackend::Postgres => "ferrobase_db_pg_jobs_total ",
+    };
     let group_commits = text
         .lines()
-        .find_map(|l| l.strip_prefix("ferrobase_db_group_commits_total "))
+        .find_map(|l| l.strip_prefix(writes))
         .and_then(|v| v.trim().parse::<u64>().ok());
     assert!(group_commits.is_some_and(|n| n >= 1), "{text}");
 }

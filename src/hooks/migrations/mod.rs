@@ -356,10 +356,14 @@ pub async fn automigrate(
     for (stem, text) in files {
         let name = write_file(dir, &stem, &text)?;
         let row = name.clone();
-        db.write(move |conn| {
+        // Either engine: on PostgreSQL a change's file is recorded too, so
+        // the next start does not take it for a pending migration.
+        let applied = crate::clock::now();
+        db.write_conn(move |conn| {
             conn.execute(
-                "INSERT OR REPLACE INTO _migrations (file, applied) VALUES (?1, ?2)",
-                [row.as_str(), crate::clock::now().as_str()],
+                "INSERT INTO _migrations (file, applied) VALUES (?1, ?2) \
+                 ON CONFLICT (file) DO UPDATE SET applied = excluded.applied",
+                &[SqlValue::Text(row.clone()), SqlValue::Text(applied.clone())],
             )?;
             Ok::<_, DbError>(())
         })

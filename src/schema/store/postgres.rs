@@ -241,22 +241,29 @@ fn ddl_failed(c: &Collection, e: DbError) -> SchemaError {
     }
 }
 
-/// Drops the view of every view collection other than `id`, latest first
-/// (PostgreSQL refuses to drop a view another one uses).
+/// Drops the view of every view collection, latest first (PostgreSQL
+/// refuses to drop a view another one uses); returns those other than `id`,
+/// to be re-created.
 fn drop_other_views(
     conn: &mut dyn Conn,
     before: &[Collection],
     id: &str,
 ) -> Result<Vec<Collection>, SchemaError> {
-    let views: Vec<Collection> = before
+    // Newest first, the changed view included: PostgreSQL refuses to drop a
+    // view another one still reads (deleting `vv`, which reads `v`, dropped
+    // `v` first: a 500). Its own step drops it again `IF EXISTS`.
+    for v in before
+        .iter()
+        .filter(|c| c.kind == CollectionType::View)
+        .rev()
+    {
+        conn.execute(&view::drop_sql(v.name.as_str()), &[])?;
+    }
+    Ok(before
         .iter()
         .filter(|c| c.kind == CollectionType::View && c.id != id)
         .cloned()
-        .collect();
-    for v in views.iter().rev() {
-        conn.execute(&view::drop_sql(v.name.as_str()), &[])?;
-    }
-    Ok(views)
+        .collect())
 }
 
 /// Re-checks and re-creates each dropped view against the changed schema,
