@@ -84,8 +84,8 @@ echo "==> bad-input corpus (hostile requests: exact 4xx envelopes, nothing chang
 cargo test --locked --test api bad_input:: -- --nocapture 2>&1 | tee /dev/stderr | grep "bad inputs tried: [0-9]*, 5xx: 0, state changed: 0" >/dev/null
 
 echo "==> the API suite on PostgreSQL: the modules that run there, each test app on a fresh database of the throwaway server"
-# FERROBASE_TEST_BACKEND is read by tests/api/helpers.rs only; these modules
-# run in-process apps (the real binary refuses unknown FERROBASE_* variables).
+# FB_TEST_BACKEND is read by tests/api/helpers.rs only: it puts the in-process
+# test apps on PostgreSQL (tests that start the real binary stay on SQLite).
 # --skip hooks_: hooks' database access is SQLite-only (and `accounts::` /
 # `batch::` would also match hooks_accounts:: / hooks_batch::).
 pg_modules=(access:: accounts:: admin_ui:: auth:: auth_bodies:: auth_collections:: auth_fields::
@@ -93,7 +93,7 @@ pg_modules=(access:: accounts:: admin_ui:: auth:: auth_bodies:: auth_collections
   files:: files_served:: filters:: http_edges:: import:: list_direct:: list_totals:: login_guard::
   logs:: matrix:: metrics:: modifiers:: oauth2:: persistence:: public:: query_timeout:: ratelimit::
   realtime:: records:: rule_paths:: settings:: settings_keys:: views::)
-FERROBASE_TEST_BACKEND=postgres cargo test --locked --test api -- "${pg_modules[@]}" --skip hooks_
+FB_TEST_BACKEND=postgres cargo test --locked --test api -- "${pg_modules[@]}" --skip hooks_
 
 echo "==> reliability: kill -9 durability (records, files, search index), sustained load, realtime fan-out (loopback, bounded)"
 FERROBASE_BIN="$PWD/target/debug/ferrobase" python3 tests/reliability/durability.py

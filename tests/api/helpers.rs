@@ -40,7 +40,7 @@ impl Drop for AppDatabase {
     }
 }
 
-/// Which engine the in-process test apps run on: `FERROBASE_TEST_BACKEND=postgres`
+/// Which engine the in-process test apps run on: `FB_TEST_BACKEND=postgres`
 /// gives each app a fresh database on `PG_TEST_URL`'s server (dropped with
 /// the app; an app restarted on the same data dir finds the same one).
 /// Only for the in-process apps: the real binary refuses unknown
@@ -53,10 +53,10 @@ pub enum TestBackend {
 
 impl TestBackend {
     pub fn current() -> Self {
-        match std::env::var("FERROBASE_TEST_BACKEND").as_deref() {
+        match std::env::var("FB_TEST_BACKEND").as_deref() {
             Ok("postgres") => TestBackend::Postgres,
             Ok("sqlite") | Err(_) => TestBackend::Sqlite,
-            Ok(other) => panic!("FERROBASE_TEST_BACKEND={other:?}: use sqlite or postgres"),
+            Ok(other) => panic!("FB_TEST_BACKEND={other:?}: use sqlite or postgres"),
         }
     }
 }
@@ -94,7 +94,7 @@ fn pg_database_for(dir: &Path, keep: bool) -> std::sync::Arc<AppDatabase> {
         return db;
     }
     let base = std::env::var("PG_TEST_URL")
-        .expect("FERROBASE_TEST_BACKEND=postgres needs PG_TEST_URL (tests/postgres/throwaway.sh)");
+        .expect("FB_TEST_BACKEND=postgres needs PG_TEST_URL (tests/postgres/throwaway.sh)");
     // The client is blocking: off the test's runtime.
     let db = std::thread::spawn(move || crate::pg_cli::Database::create(&base))
         .join()
