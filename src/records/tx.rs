@@ -16,7 +16,7 @@ use super::RecordError;
 use super::access::Access;
 use super::read;
 use super::value::to_sql;
-use super::write::{insert, invalid, unique_violation, write_update};
+use super::write::{insert, insert_sql, invalid, unique_violation, update_sql, write_update};
 use crate::db::{Conn, DbError, SqliteConn, ident};
 use crate::rules::{self, Dialect, SqlFragment, SqlValue};
 use crate::schema::{Collection, CompiledCollection, FieldKind, IndexDef};
@@ -228,18 +228,7 @@ impl RecordTx for PgTx<'_> {
         message: &'static str,
     ) -> Result<(), RecordError> {
         let params = pg_params(collection, values, message)?;
-        let cols: Vec<String> = collection
-            .fields
-            .iter()
-            .map(|f| ident(f.name.as_str()))
-            .collect();
-        let marks: Vec<String> = (1..=cols.len()).map(|i| format!("?{i}")).collect();
-        let sql = format!(
-            "INSERT INTO {} ({}) VALUES ({})",
-            ident(collection.name.as_str()),
-            cols.join(", "),
-            marks.join(", ")
-        );
+        let sql = insert_sql(collection);
         self.write_row(collection, &sql, &params, None, message)
     }
 
@@ -251,18 +240,7 @@ impl RecordTx for PgTx<'_> {
         message: &'static str,
     ) -> Result<(), RecordError> {
         let mut params = pg_params(collection, values, message)?;
-        let sets: Vec<String> = collection
-            .fields
-            .iter()
-            .enumerate()
-            .map(|(i, f)| format!("{} = ?{}", ident(f.name.as_str()), i + 1))
-            .collect();
-        let sql = format!(
-            "UPDATE {} SET {} WHERE id = ?{}",
-            ident(collection.name.as_str()),
-            sets.join(", "),
-            sets.len() + 1
-        );
+        let sql = update_sql(collection);
         params.push(SqlValue::Text(id.to_owned()));
         self.write_row(collection, &sql, &params, Some(id), message)
     }

@@ -943,24 +943,47 @@ async fn hash_passwords(draft: Draft) -> Result<Map<String, Value>, RecordError>
     Ok(values)
 }
 
-/// Inserts a record on SQLite, keeping the full-text index in step.
-pub(super) fn insert(
-    tx: &Connection,
-    collection: &Collection,
-    values: &Map<String, Value>,
-) -> rusqlite::Result<()> {
+/// `INSERT` of every field of `collection`, bound as `?1…?N` in field order
+/// (the same statement on both engines).
+pub(super) fn insert_sql(collection: &Collection) -> String {
     let cols: Vec<String> = collection
         .fields
         .iter()
         .map(|f| ident(f.name.as_str()))
         .collect();
     let marks: Vec<String> = (1..=cols.len()).map(|i| format!("?{i}")).collect();
-    let sql = format!(
+    format!(
         "INSERT INTO {} ({}) VALUES ({})",
         ident(collection.name.as_str()),
         cols.join(", "),
         marks.join(", ")
-    );
+    )
+}
+
+/// `UPDATE` of every field of `collection` (`?1…?N` in field order) of the
+/// row whose id is bound last, `?N+1`.
+pub(super) fn update_sql(collection: &Collection) -> String {
+    let sets: Vec<String> = collection
+        .fields
+        .iter()
+        .enumerate()
+        .map(|(i, f)| format!("{} = ?{}", ident(f.name.as_str()), i + 1))
+        .collect();
+    format!(
+        "UPDATE {} SET {} WHERE id = ?{}",
+        ident(collection.name.as_str()),
+        sets.join(", "),
+        sets.len() + 1
+    )
+}
+
+/// Inserts a record on SQLite, keeping the full-text index in step.
+pub(super) fn insert(
+    tx: &Connection,
+    collection: &Collection,
+    values: &Map<String, Value>,
+) -> rusqlite::Result<()> {
+    let sql = insert_sql(collection);
     let params: Vec<rusqlite::types::Value> = collection
         .fields
         .iter()
@@ -985,18 +1008,7 @@ pub(super) fn write_update(
     id: &str,
     values: &Map<String, Value>,
 ) -> rusqlite::Result<()> {
-    let sets: Vec<String> = collection
-        .fields
-        .iter()
-        .enumerate()
-        .map(|(i, f)| format!("{} = ?{}", ident(f.name.as_str()), i + 1))
-        .collect();
-    let sql = format!(
-        "UPDATE {} SET {} WHERE id = ?{}",
-        ident(collection.name.as_str()),
-        sets.join(", "),
-        sets.len() + 1
-    );
+    let sql = update_sql(collection);
     let mut params: Vec<rusqlite::types::Value> = collection
         .fields
         .iter()
