@@ -57,6 +57,18 @@ pub(super) async fn load(
     id: String,
     access: Access,
 ) -> Result<Option<Map<String, Value>>, RecordError> {
+    db.read_conn(move |conn: &mut dyn Conn| load_in(conn, &collection, &id, &access))
+        .await
+}
+
+/// Record `id`'s field values if it exists and passes `access`, read on
+/// `conn` (a read, or a write transaction's own connection).
+pub(super) fn load_in(
+    conn: &mut dyn Conn,
+    collection: &CompiledCollection,
+    id: &str,
+    access: &Access,
+) -> Result<Option<Map<String, Value>>, RecordError> {
     // PostgreSQL text cannot hold NUL, so no stored id has one: not found,
     // rather than an error binding it.
     if id.contains('\0') {
@@ -64,18 +76,15 @@ pub(super) async fn load(
     }
     let mut query = SqlFragment {
         sql: collection.select_by_id_sql.clone(),
-        params: vec![SqlValue::Text(id)],
+        params: vec![SqlValue::Text(id.to_owned())],
     };
     if let Access::Filter(rule) = access {
         query.sql = format!("{} AND ({})", query.sql, rule.sql);
-        query.params.extend(rule.params);
+        query.params.extend(rule.params.iter().cloned());
     }
     let sql = rules::postgres::numbered(&query);
-    db.read_conn(move |conn: &mut dyn Conn| {
-        let row = conn.first_row(&sql, &query.params)?;
-        Ok(row.map(|row| values(&collection, row)))
-    })
-    .await
+    let row = conn.first_row(&sql, &query.params)?;
+    Ok(row.map(|row| values(collection, row)))
 }
 
 /// The list action (filter, sort, page, totals, the list rule ANDed in).

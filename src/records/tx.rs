@@ -182,17 +182,7 @@ impl RecordTx for PgTx<'_> {
             return Ok(None);
         }
         // Read after the lock: READ COMMITTED reads the latest committed row.
-        let mut query = SqlFragment {
-            sql: collection.select_by_id_sql.clone(),
-            params: vec![SqlValue::Text(id.to_owned())],
-        };
-        if let Access::Filter(rule) = access {
-            query.sql = format!("{} AND ({})", query.sql, rule.sql);
-            query.params.extend(rule.params.iter().cloned());
-        }
-        let sql = rules::postgres::numbered(&query);
-        let row = self.0.first_row(&sql, &query.params)?;
-        Ok(row.map(|row| super::on_postgres::values(collection, row)))
+        super::on_postgres::load_in(self.0, collection, id, access)
     }
 
     fn lock_row(&mut self, collection: &Collection, id: &str) -> Result<(), RecordError> {
