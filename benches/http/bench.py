@@ -38,6 +38,7 @@ import resource
 import struct
 import zlib
 import random
+import re
 import signal
 import socket
 import subprocess
@@ -107,6 +108,10 @@ SERVER_CPU = os.environ.get("SERVER_CPU", "1")
 LOADGEN_CPU = os.environ.get("LOADGEN_CPU", "0")
 WORKLOADS = [w for w in os.environ.get("WORKLOADS", ",".join(ALL_WORKLOADS)).split(",") if w]
 PIN = (os.cpu_count() or 1) >= 2
+# Ferrobase on PostgreSQL as a third server (run.sh starts a PostgreSQL on SERVER_CPU and
+# sets both; unset: two servers).
+PG_URL = os.environ.get("BENCH_PG_URL", "")
+PG_POSTMASTER = int(os.environ.get("BENCH_PG_POSTMASTER", "0") or 0)
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
@@ -147,20 +152,26 @@ def expect(what, status, data, ok=(200, 204)):
 # ---------------------------------------------------------------- servers
 
 class Server:
-    """One server process pinned to SERVER_CPU, with its own fresh data dir."""
+    """One server process pinned to SERVER_CPU, with its own fresh data dir; with db_url,
+    Ferrobase on a fresh database of that PostgreSQL (which runs on SERVER_CPU too)."""
 
-    def __init__(self, name, binary, port, workdir):
+    def __init__(self, name, binary, port, workdir, db_url=None):
         self.name, self.binary, self.port = name, binary, port
         self.data_dir = os.path.join(workdir, f"{name}_data")
         self.log_path = os.path.join(workdir, f"{name}.log")
         self.proc = None
         self.supports_realtime = False
+        self.db_args = []
+        if db_url:
+            self.db_args = [f"--db={fresh_pg_database(db_url, os.path.basename(workdir))}"]
 
     def start(self):
         subprocess.run(
-            [self.binary, "superuser", "upsert", *SUPERUSER, f"--dir={self.data_dir}"],
+            [self.binary, *self.db_args, "superuser", "upsert", *SUPERUSER,
+             f"--dir={self.data_dir}"],
             check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        cmd = [self.binary, "serve", f"--http={HOST}:{self.port}", f"--dir={self.data_dir}"]
+        cmd = [self.binary, *self.db_args, "serve", f"--http={HOST}:{self.port}",
+               f"--dir={self.data_dir}"]
         if PIN:
             cmd = ["taskset", "-c", SERVER_CPU] + cmd
         self.log_file = open(self.log_path, "wb")
@@ -189,10 +200,12 @@ class Server:
                 self.proc.wait()
 
     def cpu_seconds(self):
-        with open(f"/proc/{self.proc.pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        # fields[11], fields[12] are utime and stime (fields 14 and 15 of stat(5)).
-        return (int(fields[11]) + int(fields[12])) / CLK_TCK
+        """The server's CPU seconds; on PostgreSQL plus those of every PostgreSQL process
+        (the database works for this server alone)."""
+        total = proc_cpu_seconds(self.proc.pid)
+        if self.db_args and PG_POSTMASTER:
+            total += sum(proc_cpu_seconds(pid) for pid in pg_processes())
+        return total
 
     def status_kib(self, key):
         with open(f"/proc/{self.proc.pid}/status") as f:
@@ -209,6 +222,42 @@ class Server:
             return True
         except OSError:
             return False
+
+
+def proc_cpu_seconds(pid):
+    """utime + stime of one process (0 once it has gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    # fields[11], fields[12] are utime and stime (fields 14 and 15 of stat(5)).
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def pg_processes():
+    """The benchmark PostgreSQL's postmaster and its children (backends, writers)."""
+    pids = [PG_POSTMASTER]
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+            if ppid == PG_POSTMASTER:
+                pids.append(int(entry))
+    return pids
+
+
+def fresh_pg_database(url, tag):
+    """Creates an empty database named after tag on the server at url; its URL."""
+    name = "bench_" + re.sub(r"[^a-z0-9_]", "_", tag.lower())
+    subprocess.run(["psql", "-q", "-v", "ON_ERROR_STOP=1", url, "-c",
+                    f'DROP DATABASE IF EXISTS "{name}"', "-c", f'CREATE DATABASE "{name}"'],
+                   check=True, stdout=subprocess.DEVNULL)
+    parts = urllib.parse.urlsplit(url)
+    return urllib.parse.urlunsplit(parts._replace(path="/" + name))
 
 
 class RssSampler(threading.Thread):
@@ -971,9 +1020,9 @@ def fmt_table(results):
                 lines.append(f"| {workload} | {name} | FAILED: {r['error']} | | | | | | | | |")
                 continue
             ratio = " | "
-            if (name == "ferrobase" and fb and pb and "error" not in fb and "error" not in pb
+            if (name != "pocketbase" and pb and "error" not in pb
                     and pb["rps"] and pb["p99_ms"]):
-                ratio = f"{fb['rps'] / pb['rps']:.2f}x | {fb['p99_ms'] / pb['p99_ms']:.2f}x"
+                ratio = f"{r['rps'] / pb['rps']:.2f}x | {r['p99_ms'] / pb['p99_ms']:.2f}x"
             lines.append(
                 f"| {workload} | {name} | {r['rps']:.1f} | {r['p50_ms']:.2f} | "
                 f"{r['p99_ms']:.2f} | {r['non2xx']} | {r['sock_errors']} | "
@@ -1024,7 +1073,10 @@ def fmt_table(results):
 
 
 def header(started, load_at_start):
-    return (f"Ferrobase vs PocketBase 0.40.6 — {started:%Y-%m-%d %H:%M} UTC, "
+    third = (" and Ferrobase on PostgreSQL 15 (`ferrobase_pg`: fsync on, same CPU as the "
+             "servers; its CPU s include PostgreSQL's, its RSS is Ferrobase's alone)"
+             if PG_URL else "")
+    return (f"Ferrobase vs PocketBase 0.40.6{third} — {started:%Y-%m-%d %H:%M} UTC, "
             f"{os.cpu_count()} CPUs ({cpu_model()}), loadavg at start {load_at_start}\n\n"
             f"DURATION={DURATION}s WARMUP={WARMUP}s CONNECTIONS={CONNECTIONS} "
             f"(auth: {AUTH_CONNECTIONS}) SEED_RECORDS={SEED_RECORDS}; wrk 1 thread; "
@@ -1047,17 +1099,18 @@ def run_suite(fb_bin, pb_bin, workloads, workdir, pidfile):
             except Exception as e:  # noqa: BLE001 - reported, run goes on
                 results["cold_start"][name] = {"error": str(e)[:300]}
     run_dir = tempfile.mkdtemp(prefix=f"n{SEED_RECORDS}-", dir=workdir)
-    servers = [Server("ferrobase", fb_bin, free_port(), run_dir),
-               Server("pocketbase", pb_bin, free_port(), run_dir)]
+    servers = [Server("ferrobase", fb_bin, free_port(), run_dir)]
+    if PG_URL:
+        servers.append(Server("ferrobase_pg", fb_bin, free_port(), run_dir, db_url=PG_URL))
+    servers.append(Server("pocketbase", pb_bin, free_port(), run_dir))
     try:
         for s in servers:
             s.start()
             if pidfile:
                 with open(pidfile, "a") as f:
                     f.write(f"{s.proc.pid}\n")
-        log(f"ferrobase on :{servers[0].port} (pid {servers[0].proc.pid}), "
-            f"pocketbase on :{servers[1].port} (pid {servers[1].proc.pid}); "
-            f"servers on CPU {SERVER_CPU if PIN else '-'}, wrk on CPU {LOADGEN_CPU if PIN else '-'}")
+        log(", ".join(f"{s.name} on :{s.port} (pid {s.proc.pid})" for s in servers) +
+            f"; servers on CPU {SERVER_CPU if PIN else '-'}, wrk on CPU {LOADGEN_CPU if PIN else '-'}")
         state = prepare(servers, workloads)
         for workload in workloads:
             if workload == "cold_start":
@@ -1146,7 +1199,7 @@ def table(fb_bin, pb_bin, workdir, pidfile, started, load_at_start):
             f"Seeding {2 * SEED_RECORDS} records through /api/batch: " + ", ".join(
                 f"{n} {t:.1f} s" for n, t in seed_s.items()), "",
             fmt_table(results)]
-    for name in ("ferrobase", "pocketbase"):
+    for name in ("ferrobase", "ferrobase_pg", "pocketbase"):
         on, off = (results.get(w, {}).get(name) for w in ("get_one", "get_one_nolog"))
         if on and off and "rps" in on and off.get("rps"):
             text.append(f"\nrequest logging cost ({name}): get_one with logs = "

@@ -42,6 +42,8 @@
 #   KEEP_DATA=1           keep the temporary data dirs and server logs
 #   RESULTS_DIR           where the JSON results go [benches/http/.peer/results]
 #   REPORT_DIR            where latest.md / scaling.md / scaling.svg go [benches/http/results]
+#   PG [1]                also run Ferrobase on PostgreSQL 15 (`ferrobase_pg`, a third
+#                         column of the table; PG=0: two servers). Not in the scaling run.
 # Server configuration is each server's default (plus /api/batch enabled, which seeding
 # and batch_create use); FERROBASE_* variables set in the environment reach Ferrobase.
 set -euo pipefail
@@ -97,9 +99,11 @@ if ! command -v wrk >/dev/null 2>&1; then
 fi
 command -v taskset >/dev/null 2>&1 || { echo "taskset (util-linux) is required" >&2; exit 1; }
 
-# --- run; the trap stops both servers whatever happens to bench.py
+# --- run; the trap stops the servers (and the PostgreSQL) whatever happens to bench.py
 PIDFILE="$(mktemp)"
+PG_DIR=""
 cleanup() {
+  if [[ -n "$PG_DIR" ]]; then bash "$ROOT/tests/postgres/throwaway.sh" stop "$PG_DIR/pg"; rm -rf "$PG_DIR"; fi
   while read -r pid; do
     kill -TERM "$pid" 2>/dev/null || true
   done <"$PIDFILE"
@@ -111,6 +115,17 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
+
+# --- the third column of the table: Ferrobase on a PostgreSQL 15 of its own, with
+# PostgreSQL's durable defaults (every commit synced), pinned to the servers' CPU so that
+# Ferrobase and its database share the one core each other server has. PG=0 leaves it out.
+if [[ "${PG:-1}" = 1 && "${MODE:-}" != scaling && ( -n "${MODE:-}" || -z "${SIZES:-}" ) ]]; then
+  PG_DIR="$(mktemp -d /tmp/ferrobase-bench-pg.XXXXXX)"
+  pg_env=$(PG_DURABLE=1 taskset -c "${SERVER_CPU:-1}" bash "$ROOT/tests/postgres/throwaway.sh" start "$PG_DIR/pg")
+  export BENCH_PG_URL="$(sed -n 's/^PG_TEST_URL=//p' <<<"$pg_env")"
+  export BENCH_PG_POSTMASTER="$(head -1 "$PG_DIR/pg/data/postmaster.pid")"
+  echo "==> PostgreSQL 15 for ferrobase_pg at ${BENCH_PG_URL%%\?*} (postmaster $BENCH_PG_POSTMASTER)"
+fi
 
 echo "==> benchmark: $("$FB_BIN" --version 2>/dev/null || echo ferrobase) vs $("$PB_BIN" --version)"
 FB_BIN="$FB_BIN" PB_BIN="$PB_BIN" BENCH_PIDFILE="$PIDFILE" python3 "$HERE/bench.py"

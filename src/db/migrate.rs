@@ -36,13 +36,15 @@ const CREATE_LEDGER: &str = "CREATE TABLE IF NOT EXISTS _migrations (
     applied TEXT NOT NULL
 )";
 
+/// Applies the migrations `_migrations` does not record, in one
+/// transaction; the names applied, in order.
 pub(super) fn apply_pending(
     conn: &mut Connection,
     migrations: &'static [Migration],
-) -> Result<usize, DbError> {
+) -> Result<Vec<&'static str>, DbError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     tx.execute_batch(CREATE_LEDGER)?;
-    let mut applied = 0;
+    let mut applied = Vec::new();
     for (name, sql) in migrations {
         let done: bool = tx.query_row(
             "SELECT EXISTS(SELECT 1 FROM _migrations WHERE file = ?1)",
@@ -58,8 +60,7 @@ pub(super) fn apply_pending(
             "INSERT INTO _migrations (file, applied) VALUES (?1, ?2)",
             [*name, crate::clock::now().as_str()],
         )?;
-        tracing::info!(migration = name, "applied migration");
-        applied += 1;
+        applied.push(*name);
     }
     tx.commit()?;
     Ok(applied)
@@ -93,8 +94,9 @@ mod tests {
         let mut conn = Connection::open_in_memory().expect("open");
         let first = apply_pending(&mut conn, MIGRATIONS).expect("first run");
         let second = apply_pending(&mut conn, MIGRATIONS).expect("second run");
-        assert_eq!(first, MIGRATIONS.len());
-        assert_eq!(second, 0, "nothing left to apply");
+        let names: Vec<&str> = MIGRATIONS.iter().map(|(name, _)| *name).collect();
+        assert_eq!(first, names, "every migration, in order");
+        assert!(second.is_empty(), "nothing left to apply");
     }
 
     #[test]

@@ -162,7 +162,9 @@ impl Db {
         })?;
         let path = data_dir.join(file);
         let mut conn = pool::open_writer(&path, options)?;
-        migrate::apply_pending(&mut conn, migrations)?;
+        for name in migrate::apply_pending(&mut conn, migrations)? {
+            tracing::info!(migration = name, "applied migration");
+        }
         let stats = Arc::new(DbStats::default());
         let writer = writer::Writer::start(
             conn,

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # A throwaway PostgreSQL 15 for the tests: `start DIR` initialises a cluster in
 # DIR (as the `postgres` user when run as root: initdb refuses root), listens
-# on a free loopback port with a private socket directory, fsync off and deadlocks
+# on a free loopback port with a private socket directory, fsync off (unless
+# PG_DURABLE=1) and deadlocks
 # detected after 100 ms (the race tests meet many), and
 # prints `PG_TEST_URL=postgres://…` on stdout (and, for the TLS tests,
 # `PG_TEST_TLS_URL`, a role admitted over TLS only, and `PG_TEST_CA`); `stop DIR` stops it and removes
@@ -19,6 +20,10 @@ fi
 as_owner() {
   if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
 }
+
+# PG_DURABLE=1 (the benchmark): PostgreSQL's own defaults, every commit synced.
+durability="-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+[ "${PG_DURABLE:-0}" = 1 ] && durability=""
 
 case "$cmd" in
   start)
@@ -50,7 +55,7 @@ case "$cmd" in
     { printf 'hostnossl all fb_tls 127.0.0.1/32 reject\nhostssl all fb_tls 127.0.0.1/32 trust\n'
       cat "$dir/data/pg_hba.conf"; } > "$tls/hba" && cp "$tls/hba" "$dir/data/pg_hba.conf"
     as_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/log" -w -t 60 start -o \
-      "-p $port -k $dir/socket -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200 -c deadlock_timeout=100ms -c ssl=on -c ssl_cert_file=$tls/server.pem -c ssl_key_file=$tls/server.key" >/dev/null
+      "-p $port -k $dir/socket -c listen_addresses=127.0.0.1 $durability -c max_connections=200 -c deadlock_timeout=100ms -c ssl=on -c ssl_cert_file=$tls/server.pem -c ssl_key_file=$tls/server.key" >/dev/null
     as_owner "$bin/psql" -q -h "$dir/socket" -p "$port" -U postgres -d postgres -c "CREATE ROLE fb_tls LOGIN SUPERUSER" >/dev/null
     echo "PG_TEST_URL=postgres://postgres@127.0.0.1:$port/postgres?sslmode=disable"
     echo "PG_TEST_TLS_URL=postgres://fb_tls@127.0.0.1:$port/postgres"
