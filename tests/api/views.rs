@@ -237,15 +237,24 @@ async fn total_over_no_rows_is_zero_and_sums_fractions() {
         let filter = format!("id = '{user}'");
         let app = &w.app;
         async move {
-            let (status, page) =
-                status_json(app.list_records("big_posts", &[("filter", &filter)], None).await)
-                    .await;
+            let (status, page) = status_json(
+                app.list_records("big_posts", &[("filter", &filter)], None)
+                    .await,
+            )
+            .await;
             assert_eq!(status, 200, "{page}");
-            (page["items"][0]["posts"].clone(), page["items"][0]["views"].clone())
+            (
+                page["items"][0]["posts"].clone(),
+                page["items"][0]["views"].clone(),
+            )
         }
     };
     assert_eq!(views_of(&w.alice.0).await, (json!(2), json!(11.5)));
-    assert_eq!(views_of(&w.bob.0).await, (json!(0), json!(0)), "no rows: 0, not null");
+    assert_eq!(
+        views_of(&w.bob.0).await,
+        (json!(0), json!(0)),
+        "no rows: 0, not null"
+    );
 }
 
 #[tokio::test]

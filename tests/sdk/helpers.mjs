@@ -70,10 +70,11 @@ function serverEnv(databaseUrl) {
   return env;
 }
 
+let psqlPath;
 /** `psql` from PATH, else Debian's PostgreSQL 15 (what throwaway.sh runs). */
 function psqlBinary() {
-  const debian = '/usr/lib/postgresql/15/bin/psql';
-  return spawnSync('psql', ['--version']).status === 0 ? 'psql' : debian;
+  psqlPath ??= spawnSync('psql', ['--version']).status === 0 ? 'psql' : '/usr/lib/postgresql/15/bin/psql';
+  return psqlPath;
 }
 
 /** Runs one SQL statement on PG_TEST_URL's maintenance database. */
