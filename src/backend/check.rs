@@ -1,6 +1,6 @@
-//! `db check` on PostgreSQL: the system tables, the rules' `fb_*` functions
-//! and every collection's table (or view) with its columns and indexes are
-//! there. What
+//! `db check` on PostgreSQL: the system tables, the rules' `fb_*` functions,
+//! the views' `total` aggregate and every collection's table (or view) with
+//! its columns and indexes are there. What
 //! SQLite's `PRAGMA integrity_check` does for pages, PostgreSQL does itself;
 //! this checks what Ferrobase needs to find. Reads only.
 
@@ -40,6 +40,11 @@ pub async fn postgres(db: &Db) -> Result<Vec<String>, CheckError> {
                     "function {name} (used by rules and filters) is missing"
                 ));
             }
+        }
+        if !has_total_aggregate(c)? {
+            problems.push(
+                "aggregate total(double precision) (SQLite's, for view queries) is missing".into(),
+            );
         }
         for collection in crate::schema::read_all(c)? {
             problems.extend(check_collection(c, &collection)?);
@@ -108,6 +113,16 @@ fn functions(c: &mut dyn Conn) -> Result<Vec<String>, DbError> {
         &[],
     )?;
     Ok(texts(rows))
+}
+
+/// Whether the `total` aggregate of `schema/view_postgres.sql` is visible.
+fn has_total_aggregate(c: &mut dyn Conn) -> Result<bool, DbError> {
+    let found = c.integer(
+        "SELECT count(*) FROM pg_proc \
+         WHERE proname = 'total' AND prokind = 'a' AND pg_function_is_visible(oid)",
+        &[],
+    )?;
+    Ok(found > 0)
 }
 
 fn texts(rows: Vec<Vec<SqlValue>>) -> Vec<String> {

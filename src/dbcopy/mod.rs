@@ -136,6 +136,7 @@ fn copy_into(
     }
     tx.batch_execute(SYSTEM_SCHEMA)?;
     tx.batch_execute(crate::rules::postgres::FUNCTIONS)?;
+    tx.batch_execute(crate::schema::view::POSTGRES_FUNCTIONS)?;
 
     let mut report = CopyReport::default();
     for table in Table::system() {

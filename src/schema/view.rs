@@ -37,6 +37,9 @@ pub const MAX_VIEW_QUERY_BYTES: usize = 64 * 1024;
 pub const MAX_DRY_RUN_QUERY_BYTES: usize = 5000;
 /// Rows returned by a dry run.
 pub const DRY_RUN_SAMPLE_ROWS: i64 = 10;
+/// SQLite aggregates (`total`) created on a PostgreSQL database with its
+/// system tables, so a view query SQLite accepts runs there too.
+pub const POSTGRES_FUNCTIONS: &str = include_str!("view_postgres.sql");
 
 /// A checked query with the fields its rows will have.
 #[derive(Debug, Clone)]

@@ -424,7 +424,8 @@ fn db_check_passes_on_a_fresh_database_and_names_what_was_dropped() {
     db.client()
         .batch_execute(&format!(
             "DROP TABLE \"_authOrigins\"; ALTER TABLE users DROP COLUMN name; \
-             DROP FUNCTION fb_pad(bigint, int); DROP INDEX \"{index}\""
+             DROP FUNCTION fb_pad(bigint, int); DROP AGGREGATE total(double precision); \
+             DROP INDEX \"{index}\""
         ))
         .expect("damage");
     let damaged = run(&["db", "check"]);
@@ -441,8 +442,9 @@ fn db_check_passes_on_a_fresh_database_and_names_what_was_dropped() {
         "collection _authOrigins: its table is missing",
         "collection users: column name is missing from its table",
         "function fb_pad (used by rules and filters) is missing",
+        "aggregate total(double precision) (SQLite's, for view queries) is missing",
         &format!("collection _superusers: index {index} is missing from its table"),
-        "found 4 problem(s)",
+        "found 5 problem(s)",
     ] {
         assert!(damaged.contains(problem), "{problem}: {damaged}");
     }

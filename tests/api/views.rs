@@ -178,9 +178,8 @@ async fn a_view_collection_gets_fields_inferred_from_its_query() {
 
 #[tokio::test]
 async fn aggregate_views_count_as_integers() {
-    if crate::helpers::sqlite_only("SQLite's total() in the view query") {
-        return;
-    }
+    // total() is SQLite's; PostgreSQL gets an aggregate of that name
+    // (schema/view_postgres.sql), so the same query runs on both engines.
     let w = world().await;
 
     let view = w
@@ -214,6 +213,48 @@ async fn aggregate_views_count_as_integers() {
     assert_eq!(status, 200, "{page}");
     assert_eq!(page["items"][0]["posts"], 2, "{page}");
     assert_eq!(page["items"][0]["views"], 6, "{page}");
+}
+
+/// SQLite's `total()` over no rows is 0, not NULL as `sum()` gives, on both
+/// engines (PocketBase view queries use it; the JS SDK suite's does).
+#[tokio::test]
+async fn total_over_no_rows_is_zero_and_sums_fractions() {
+    let w = world().await;
+    w.app
+        .create_record_ok(
+            "posts",
+            json!({"title": "half", "views": 6.5, "author": &w.alice.0}),
+        )
+        .await;
+    w.app
+        .create_collection_ok(json!({
+            "name": "big_posts", "type": "view", "listRule": "",
+            "viewQuery": "SELECT u.id, count(p.id) AS posts, total(p.views) AS views \
+                          FROM users u LEFT JOIN posts p ON p.author = u.id AND p.views > 4 GROUP BY u.id",
+        }))
+        .await;
+    let views_of = |user: &str| {
+        let filter = format!("id = '{user}'");
+        let app = &w.app;
+        async move {
+            let (status, page) = status_json(
+                app.list_records("big_posts", &[("filter", &filter)], None)
+                    .await,
+            )
+            .await;
+            assert_eq!(status, 200, "{page}");
+            (
+                page["items"][0]["posts"].clone(),
+                page["items"][0]["views"].clone(),
+            )
+        }
+    };
+    assert_eq!(views_of(&w.alice.0).await, (json!(2), json!(11.5)));
+    assert_eq!(
+        views_of(&w.bob.0).await,
+        (json!(0), json!(0)),
+        "no rows: 0, not null"
+    );
 }
 
 #[tokio::test]

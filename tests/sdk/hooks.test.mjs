@@ -10,11 +10,12 @@ import { after, before, describe, test } from 'node:test';
 
 import { ClientResponseError } from 'pocketbase';
 
-import { guestClient, rejectionOf, startServer, superuserClient } from './helpers.mjs';
+import { guestClient, rejectionOf, sqliteOnly, startServer, superuserClient } from './helpers.mjs';
 
 const FIXTURES = path.join(path.dirname(fileURLToPath(import.meta.url)), 'fixtures');
 
-describe('hooks and migrations from files', () => {
+// On PostgreSQL `serve` refuses to start with a pb_hooks folder (hooks' database access).
+describe('hooks and migrations from files', sqliteOnly('JS hooks (pb_hooks) and JS migrations (pb_migrations)'), () => {
   let server;
   let pb;
   let guest;

@@ -5,7 +5,21 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 
-import { guestClient, rejectionOf, startServer, superuserClient, testingPocketBase } from './helpers.mjs';
+import {
+  guestClient,
+  onPostgres,
+  rejectionOf,
+  sqliteOnly,
+  startServer,
+  superuserClient,
+  testingPocketBase,
+} from './helpers.mjs';
+
+/** Full-text search answers 400 on PostgreSQL, and a searchable field is refused there. */
+const FULL_TEXT = 'full-text search (searchable fields, `search`, `@rank`)';
+/** Being ported to PostgreSQL by another change: un-skip this once it lands. */
+const AGGREGATE = 'aggregate (/api/collections/{name}/aggregate), being ported';
+
 
 describe('search and aggregate through the SDK', { skip: testingPocketBase && 'Ferrobase only' }, () => {
   let server;
@@ -21,8 +35,10 @@ describe('search and aggregate through the SDK', { skip: testingPocketBase && 'F
       listRule: 'published = true',
       viewRule: 'published = true',
       fields: [
-        { name: 'title', type: 'text', searchable: true, searchWeight: 3 },
-        { name: 'body', type: 'editor', searchable: true },
+        // On PostgreSQL without `searchable`, which is refused there: the
+        // tests that need the index are skipped, the others still run.
+        { name: 'title', type: 'text', searchable: !onPostgres, searchWeight: 3 },
+        { name: 'body', type: 'editor', searchable: !onPostgres },
         { name: 'published', type: 'bool' },
         { name: 'kind', type: 'select', values: ['news', 'blog'], maxSelect: 1 },
         { name: 'words', type: 'number', onlyInt: true },
@@ -41,14 +57,14 @@ describe('search and aggregate through the SDK', { skip: testingPocketBase && 'F
     await server?.stop();
   });
 
-  test('getList passes search and sort=@rank; the list rule applies', async () => {
+  test('getList passes search and sort=@rank; the list rule applies', sqliteOnly(FULL_TEXT), async () => {
     const page = await guest.collection('articles').getList(1, 20, { search: 'custard', sort: '@rank' });
 
     assert.equal(page.totalItems, 2, 'the unpublished one stays hidden');
     assert.equal(page.items[0].title, 'Custard tart', 'a title match (weight 3) ranks first');
   });
 
-  test('diacritics are folded and marks come back through fields', async () => {
+  test('diacritics are folded and marks come back through fields', sqliteOnly(FULL_TEXT), async () => {
     const all = await guest.collection('articles').getFullList({ search: 'creme', fields: 'title:highlight' });
 
     assert.deepEqual(all.map((r) => r.title), ['<mark>Crème</mark> brûlée']);
@@ -66,7 +82,7 @@ describe('search and aggregate through the SDK', { skip: testingPocketBase && 'F
     assert.equal(err.status, 400);
   });
 
-  test('aggregate counts and sums what the caller may list', async () => {
+  test('aggregate counts and sums what the caller may list', sqliteOnly(AGGREGATE), async () => {
     const query = { groupBy: 'kind', aggregate: 'count(),sum(words)', sort: 'kind' };
 
     const asGuest = await guest.send('/api/collections/articles/aggregate', { query });
