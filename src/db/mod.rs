@@ -24,6 +24,7 @@ pub use lock::{DataDirLock, LOCK_WAIT};
 pub use memo::CountMemo;
 pub use migrate::{AUX_MIGRATIONS, MIGRATIONS, Migration, MigrationStatus};
 pub use stats::{DbStats, DbStatsSnapshot};
+pub use writer::{BeforeCommit, before_commit, in_group};
 
 use crate::config::{DatabaseConfig, WalCheckpoints};
 use rusqlite::Connection;
