@@ -92,7 +92,7 @@ pg_modules=(access:: accounts:: admin_ui:: aggregate:: auth:: auth_bodies:: auth
   auth_ids:: auth_options:: bad_input:: batch:: collections:: crons:: defaults:: field_gaps::
   files:: files_served:: filters:: http_edges:: import:: list_direct:: list_totals:: login_guard::
   logs:: matrix:: metrics:: modifiers:: oauth2:: persistence:: public:: query_timeout:: ratelimit::
-  realtime:: records:: rule_paths:: settings:: settings_keys:: views::)
+  realtime:: records:: rule_paths:: settings:: settings_keys:: sql_engines:: views::)
 FB_TEST_BACKEND=postgres cargo test --locked --test api -- "${pg_modules[@]}" --skip hooks_
 
 echo "==> reliability: kill -9 durability (records, files, search index), sustained load, realtime fan-out (loopback, bounded)"

@@ -568,8 +568,8 @@ async fn sqlite_only_endpoints(dir: &Path, url: &str) {
         (
             Method::POST,
             "/api/sql",
-            Some(json!({"query": "select 1"})),
-            "PostgreSQL",
+            Some(json!({"query": "delete from nums"})),
+            "read-only on PostgreSQL",
         ),
     ] {
         let (status, answer) = server.su(method, path, body).await;
@@ -590,6 +590,18 @@ async fn sqlite_only_endpoints(dir: &Path, url: &str) {
         (status, answer),
         (200, json!({"items": []})),
         "the aggregate endpoint runs on PostgreSQL"
+    );
+    let (status, answer) = server
+        .su(
+            Method::POST,
+            "/api/sql",
+            Some(json!({"query": "select count(*) from nums"})),
+        )
+        .await;
+    assert_eq!(
+        (status, &answer["rows"]),
+        (200, &json!([["0"]])),
+        "the console reads PostgreSQL: {answer}"
     );
     let metrics = server
         .client
