@@ -248,3 +248,179 @@ fn json_values_are_refused_on_postgres_with_a_clear_400() {
         "counting JSON fields is the same on both engines"
     );
 }
+
+/// Adds `n` posts (views and scores varying, a third published).
+fn many_posts(c: &mut dyn crate::db::Conn, n: i64) -> Result<(), crate::db::DbError> {
+    use crate::rules::SqlValue;
+    let published = if c.dialect() == crate::rules::Dialect::Postgres {
+        "(?4 = 0)"
+    } else {
+        "?4 = 0"
+    };
+    let sql = format!(
+        "INSERT INTO posts (id, title, views, score, published, tags, editors, created, updated) \
+         VALUES (?1, ?2, ?3, ?5, {published}, '[]', '[]', ?6, ?6)"
+    );
+    for i in 0..n {
+        c.execute(
+            &sql,
+            &[
+                SqlValue::Text(format!("m{i:014}")),
+                SqlValue::Text(format!("title {}", i % 50)),
+                SqlValue::Integer(i % 1000),
+                SqlValue::Integer(i % 3),
+                SqlValue::Real(i as f64 / 7.0),
+                SqlValue::Text(format!("2024-{:02}-01 10:00:00.000Z", i % 12 + 1)),
+            ],
+        )?;
+    }
+    Ok(())
+}
+
+/// Median milliseconds of `runs` aggregates of `query` over `posts`.
+async fn timed(engine: &Engine, group_by: &str, aggregate: &str, runs: usize) -> f64 {
+    let mut times = Vec::new();
+    for _ in 0..runs {
+        let started = std::time::Instant::now();
+        let answer = ask(
+            engine,
+            "posts",
+            &Caller::superuser(),
+            query(group_by, aggregate, ("", "", "")),
+        )
+        .await;
+        assert!(answer.is_array(), "{answer}");
+        times.push(started.elapsed().as_secs_f64() * 1000.0);
+    }
+    times.sort_by(f64::total_cmp);
+    times[times.len() / 2]
+}
+
+/// Aggregate latency on both engines over 20,000 posts (a measurement:
+/// `cargo test --lib aggregate_backends::aggregate_latency -- --ignored --nocapture`).
+#[test]
+#[ignore = "a measurement, not a check"]
+fn aggregate_latency() {
+    const POSTS: i64 = 20_000;
+    let rt = runtime();
+    let dir = tempfile::tempdir().expect("tmp");
+    let db = Db::open(dir.path(), &DatabaseConfig::default()).expect("open");
+    let sqlite = rt.block_on(Engine::setup(db));
+    let pg = on_postgres(&rt);
+    let mut engines = vec![("SQLite", &sqlite)];
+    if let Some((engine, _)) = &pg {
+        engines.push(("PostgreSQL", engine));
+    }
+    for (name, engine) in engines {
+        rt.block_on(engine.db.write_conn(|c| many_posts(c, POSTS)))
+            .expect("rows");
+        for (group_by, aggregate) in [
+            ("", "count()"),
+            ("published", "count(),sum(views),avg(score)"),
+            ("created:month", "count(),sum(score),min(title),max(views)"),
+            ("title", "count_distinct(views)"),
+        ] {
+            let ms = rt.block_on(timed(engine, group_by, aggregate, 9));
+            println!(
+                "{name}: groupBy={group_by:?} aggregate={aggregate:?}: {ms:.1} ms (median of 9)"
+            );
+        }
+    }
+}
+
+/// SQLite's `sum()` (falling back to `total()` past 64 bits, as the
+/// endpoint does) and `avg()` of `values` in a NUMERIC column, in order.
+fn sqlite_sum_avg(values: &[f64]) -> (crate::rules::SqlValue, crate::rules::SqlValue) {
+    use crate::rules::SqlValue;
+    let conn = rusqlite::Connection::open_in_memory().expect("memory");
+    conn.execute_batch("CREATE TABLE t (x NUMERIC)")
+        .expect("table");
+    for v in values {
+        conn.execute("INSERT INTO t (x) VALUES (?1)", [v])
+            .expect("row");
+    }
+    let cell = |sql: &str| {
+        conn.query_row(sql, [], |r| {
+            Ok(match r.get_ref(0)? {
+                rusqlite::types::ValueRef::Integer(i) => SqlValue::Integer(i),
+                rusqlite::types::ValueRef::Real(f) => SqlValue::Real(f),
+                _ => SqlValue::Null,
+            })
+        })
+    };
+    let sum = cell("SELECT sum(x) FROM t")
+        .or_else(|_| cell("SELECT total(x) FROM t"))
+        .expect("sum");
+    (sum, cell("SELECT avg(x) FROM t").expect("avg"))
+}
+
+#[test]
+fn sums_and_averages_round_as_sqlites_at_every_edge() {
+    use crate::db::postgres::Cell;
+    use crate::rules::SqlValue;
+    let Some(base) = server() else { return };
+    let mut schema = PgSchema::open(&base);
+    let big = 4_503_599_627_370_496.0; // 2^52
+    for values in [
+        vec![1.0, 2.0, 3.0],
+        vec![0.1, 0.2, 0.3],
+        vec![2.5, 0.1 + 0.2, -1.25],
+        vec![1e16, 1.0, -1e16, 0.5],
+        vec![9.0e18, 9.0e18, -1.0],
+        vec![big + 1.0, 0.5, big + 3.0, -7.0],
+        vec![0.5, big * 4.0 + 16.0, 1.0],
+        vec![1e21, 2.5, -3.0],
+        vec![1e308, 1e308],
+        vec![1e308, 1e308, -1e308],
+        vec![-0.0, 0.0],
+        vec![],
+    ] {
+        let want = sqlite_sum_avg(&values);
+        let rows: Vec<String> = values
+            .iter()
+            .enumerate()
+            .map(|(i, v)| format!("({i}, {v:e}::float8)"))
+            .collect();
+        let from = if rows.is_empty() {
+            "(SELECT 0 AS i, NULL::float8 AS x WHERE false) AS v".to_owned()
+        } else {
+            format!("(VALUES {}) AS v(i, x)", rows.join(", "))
+        };
+        let row = schema
+            .client
+            .query_one(
+                &format!(
+                    "SELECT coalesce(fb_sum(x ORDER BY i), 0), fb_avg(x ORDER BY i) FROM {from}"
+                ),
+                &[],
+            )
+            .expect("fb_sum");
+        let (sum, avg): (Cell, Cell) = (row.get(0), row.get(1));
+        let same = |a: &SqlValue, b: &SqlValue| match (a, b) {
+            (SqlValue::Real(x), SqlValue::Real(y)) => {
+                x.to_bits() == y.to_bits() || (x.is_nan() && y.is_nan())
+            }
+            (a, b) => a == b,
+        };
+        let want_sum = match want.0 {
+            SqlValue::Null => SqlValue::Integer(0),
+            // A whole real sum reads back from numeric as an integer; the
+            // endpoint writes both as the same JSON number.
+            SqlValue::Real(f) if f.fract() == 0.0 && f.abs() < 9.2e18 => {
+                SqlValue::Integer(f as i64)
+            }
+            other => other,
+        };
+        assert!(
+            same(&sum.0, &want_sum),
+            "sum of {values:?}: {:?} vs SQLite's {want_sum:?}",
+            sum.0
+        );
+        assert!(
+            same(&avg.0, &want.1),
+            "avg of {values:?}: {:?} vs SQLite's {:?}",
+            avg.0,
+            want.1
+        );
+    }
+}

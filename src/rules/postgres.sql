@@ -419,34 +419,26 @@ BEGIN
 END
 $$;
 
--- A 64-bit integer step: past 2^52, its high and low parts apart.
-CREATE OR REPLACE FUNCTION fb_kbn_int(s fb_sum_state, i bigint) RETURNS fb_sum_state
-LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
-DECLARE small bigint;
-BEGIN
-  IF i <= -4503599627370496 OR i >= 4503599627370496 THEN
-    small := i % 16384;
-    RETURN fb_kbn(fb_kbn(s, (i - small)::float8), small::float8);
-  END IF;
-  RETURN fb_kbn(s, i::float8);
-END
-$$;
-
+-- One row: exact while every number so far is an integer (a bigint add
+-- when far from overflow, numeric at the edge); then compensated steps,
+-- inline while every magnitude is far from overflow, else through fb_kbn.
 CREATE OR REPLACE FUNCTION fb_sum_step(s fb_sum_state, x float8) RETURNS fb_sum_state
 LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
-DECLARE total numeric; small bigint;
+DECLARE
+  total numeric; small bigint; r float8; t float8;
+  integral boolean := x = trunc(x) AND x >= -9223372036854775808 AND x < 9223372036854775808;
 BEGIN
   IF x IS NULL THEN RETURN s; END IF;
   s.n := s.n + 1;
-  IF x = trunc(x) AND x >= -9223372036854775808 AND x < 9223372036854775808 THEN
-    IF s.exact THEN
-      total := s.isum::numeric + x::bigint::numeric;
-      IF total >= -9223372036854775808 AND total <= 9223372036854775807 THEN
-        s.isum := total::bigint;
-        RETURN s;
-      END IF;
-    ELSE
-      RETURN fb_kbn_int(s, x::bigint);
+  IF s.exact AND integral THEN
+    IF abs(s.isum) < 4611686018427387904 AND abs(x) < 4611686018427387904 THEN
+      s.isum := s.isum + x::bigint;
+      RETURN s;
+    END IF;
+    total := s.isum::numeric + x::bigint::numeric;
+    IF total >= -9223372036854775808 AND total <= 9223372036854775807 THEN
+      s.isum := total::bigint;
+      RETURN s;
     END IF;
   END IF;
   IF s.exact THEN
@@ -460,10 +452,23 @@ BEGIN
       s.rerr := 0;
     END IF;
   END IF;
-  IF x = trunc(x) AND x >= -9223372036854775808 AND x < 9223372036854775808 THEN
-    RETURN fb_kbn_int(s, x::bigint);
+  r := x;
+  IF integral AND (x <= -4503599627370496 OR x >= 4503599627370496) THEN
+    small := x::bigint % 16384;
+    s := fb_kbn(s, (x::bigint - small)::float8);
+    r := small::float8;
   END IF;
-  RETURN fb_kbn(s, x);
+  IF abs(s.rsum) < 1e300 AND abs(r) < 1e300 AND abs(s.rerr) < 1e300 THEN
+    t := s.rsum + r;
+    IF abs(s.rsum) > abs(r) THEN
+      s.rerr := s.rerr + ((s.rsum - t) + r);
+    ELSE
+      s.rerr := s.rerr + ((r - t) + s.rsum);
+    END IF;
+    s.rsum := t;
+    RETURN s;
+  END IF;
+  RETURN fb_kbn(s, r);
 END
 $$;
 
