@@ -88,11 +88,11 @@ echo "==> the API suite on PostgreSQL: the modules that run there, each test app
 # test apps on PostgreSQL (tests that start the real binary stay on SQLite).
 # --skip hooks_: hooks' database access is SQLite-only (and `accounts::` /
 # `batch::` would also match hooks_accounts:: / hooks_batch::).
-pg_modules=(access:: accounts:: admin_ui:: auth:: auth_bodies:: auth_collections:: auth_fields::
+pg_modules=(access:: accounts:: admin_ui:: aggregate:: auth:: auth_bodies:: auth_collections:: auth_fields::
   auth_ids:: auth_options:: bad_input:: batch:: collections:: crons:: defaults:: field_gaps::
   files:: files_served:: filters:: http_edges:: import:: list_direct:: list_totals:: login_guard::
   logs:: matrix:: metrics:: modifiers:: oauth2:: persistence:: public:: query_timeout:: ratelimit::
-  realtime:: records:: rule_paths:: settings:: settings_keys:: views::)
+  realtime:: records:: rule_paths:: settings:: settings_keys:: sql_engines:: views::)
 FB_TEST_BACKEND=postgres cargo test --locked --test api -- "${pg_modules[@]}" --skip hooks_
 
 echo "==> reliability: kill -9 durability (records, files, search index), sustained load, realtime fan-out (loopback, bounded)"

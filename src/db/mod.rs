@@ -7,6 +7,7 @@
 
 mod conn;
 mod console;
+pub use console::PgConsole;
 mod ident;
 mod limit;
 mod lock;

@@ -43,7 +43,7 @@ pub use registry::{CompiledCollection, Registry, Snapshot};
 pub use rule_scope::{FieldScope, MAX_RELATION_HOPS, NoRequest, RequestValues, Trust, value_type};
 pub use store::{
     AUTH_STATE_TABLES, LISTABLE_COLUMNS, create, delete, dry_run_view, load_all, load_snapshot,
-    query_ids, read_all, read_snapshot, update, validate,
+    query_ids, read_all, read_snapshot, update, validate, view_column_origin,
 };
 
 use crate::db::DbError;

@@ -67,6 +67,7 @@ mod settings_encryption;
 mod settings_keys;
 mod smtp_sink;
 mod sql;
+mod sql_engines;
 mod tls;
 mod typegen;
 mod typegen_compat;

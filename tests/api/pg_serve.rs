@@ -568,14 +568,8 @@ async fn sqlite_only_endpoints(dir: &Path, url: &str) {
         (
             Method::POST,
             "/api/sql",
-            Some(json!({"query": "select 1"})),
-            "PostgreSQL",
-        ),
-        (
-            Method::GET,
-            "/api/collections/nums/aggregate?groupBy=n",
-            None,
-            "PostgreSQL",
+            Some(json!({"query": "delete from nums"})),
+            "read-only on PostgreSQL",
         ),
     ] {
         let (status, answer) = server.su(method, path, body).await;
@@ -585,6 +579,30 @@ async fn sqlite_only_endpoints(dir: &Path, url: &str) {
             "{path}: {answer}"
         );
     }
+    let (status, answer) = server
+        .su(
+            Method::GET,
+            "/api/collections/nums/aggregate?groupBy=n&aggregate=count(),sum(n)",
+            None,
+        )
+        .await;
+    assert_eq!(
+        (status, answer),
+        (200, json!({"items": []})),
+        "the aggregate endpoint runs on PostgreSQL"
+    );
+    let (status, answer) = server
+        .su(
+            Method::POST,
+            "/api/sql",
+            Some(json!({"query": "select count(*) from nums"})),
+        )
+        .await;
+    assert_eq!(
+        (status, &answer["rows"]),
+        (200, &json!([["0"]])),
+        "the console reads PostgreSQL: {answer}"
+    );
     let metrics = server
         .client
         .get(format!("{}/api/metrics", server.base))

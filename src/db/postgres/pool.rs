@@ -71,6 +71,9 @@ pub struct PgDb {
     /// How long a read's statements may run (`database.query_timeout_ms`;
     /// zero: no limit), as SQLite's reads.
     read_timeout: Duration,
+    /// Where the connections go, for the SQL console's connection of its
+    /// own (it carries the password: never shown).
+    url: Arc<str>,
 }
 
 impl PgDb {
@@ -120,6 +123,7 @@ impl PgDb {
             jobs,
             stats,
             read_timeout,
+            url: Arc::from(url),
         })
     }
 
@@ -156,6 +160,47 @@ impl PgDb {
             tx.commit()
                 .map_err(|e| E::from(DbError::Postgres(e.into())))?;
             Ok(answer)
+        })
+        .await
+    }
+
+    /// Runs `f` for the SQL console: on a connection of its own, closed
+    /// afterwards (so no session state the typed SQL leaves, a setting or
+    /// a session lock, reaches the pooled connections), in one `READ ONLY`
+    /// transaction whose statements stop past the read timeout, rolled
+    /// back at the end. The job holds a pool thread while it runs.
+    pub async fn console<T, E>(
+        &self,
+        f: impl FnOnce(&mut postgres::Transaction<'_>) -> Result<T, E> + Send + 'static,
+    ) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<DbError> + Send + 'static,
+    {
+        let timeout_ms = self.read_timeout.as_millis();
+        let url = self.url.clone();
+        self.run(move |_, _| {
+            let failed = |e: postgres::Error| E::from(DbError::Postgres(e.into()));
+            let mut client = connect(&url).map_err(|e| {
+                E::from(DbError::Postgres(PgFailure {
+                    state: None,
+                    message: e.to_string(),
+                }))
+            })?;
+            let mut tx = client
+                .build_transaction()
+                .isolation_level(IsolationLevel::RepeatableRead)
+                .read_only(true)
+                .start()
+                .map_err(failed)?;
+            if timeout_ms > 0 {
+                // A number we format: no user input reaches this statement.
+                tx.batch_execute(&format!("SET LOCAL statement_timeout = {timeout_ms}"))
+                    .map_err(failed)?;
+            }
+            let answer = f(&mut tx);
+            drop(tx.rollback());
+            answer
         })
         .await
     }

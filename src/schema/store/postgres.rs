@@ -334,6 +334,26 @@ fn scratch<'a>(
     Ok(conn)
 }
 
+/// The table and column a view's result column `name` comes from, or
+/// `None` for a computed one. PostgreSQL keeps no such metadata for a
+/// query, so this asks SQLite's on a scratch database of `collections` (the
+/// view's query is SQLite's SQL in any case).
+pub fn view_column_origin(
+    collections: &[Collection],
+    view: &Collection,
+    name: &str,
+) -> Result<Option<(String, String)>, SchemaError> {
+    let views = collections
+        .iter()
+        .filter(|c| c.kind == CollectionType::View && c.id != view.id);
+    let conn = scratch(collections, views)?;
+    let stmt = conn.prepare(view::normalize(view.view_query()))?;
+    Ok(stmt
+        .columns_with_metadata()
+        .find(|c| c.name() == name)
+        .and_then(|c| Some((c.table_name()?.to_owned(), c.origin_name()?.to_owned()))))
+}
+
 /// Infers a view's fields from its query against `collections` (the
 /// definitions as the current transaction has them, other than the view).
 pub(in crate::schema) fn infer_view(
