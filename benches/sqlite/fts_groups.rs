@@ -62,27 +62,29 @@ fn run(
     )?;
     let texts: Vec<String> = (0..rows).map(|i| text(i, words)).collect();
     let start = Instant::now();
-    for g in (0..rows).step_by(group) {
+    let mut created = 0usize;
+    for chunk in texts.chunks(group) {
         conn.execute_batch("BEGIN IMMEDIATE")?;
         let mut deferred = Vec::new();
-        for i in g..(g + group).min(rows) {
+        for text in chunk {
             conn.execute_batch("SAVEPOINT fb_job")?;
+            created += 1;
             conn.prepare_cached("INSERT INTO posts (id, title, body) VALUES (?1, ?2, ?3)")?
-                .execute((format!("r{i:014}"), "a title of a post", &texts[i]))?;
+                .execute((format!("r{created:014}"), "a title of a post", text))?;
             let rowid = conn.last_insert_rowid();
             match mode {
                 Mode::NoIndex => {}
                 Mode::IndexPerSavepoint => {
                     conn.prepare_cached("INSERT INTO fts (rowid, c0, c1) VALUES (?1, ?2, ?3)")?
-                        .execute((rowid, "a title of a post", &texts[i]))?;
+                        .execute((rowid, "a title of a post", text))?;
                 }
-                Mode::IndexAtEnd => deferred.push((rowid, i)),
+                Mode::IndexAtEnd => deferred.push((rowid, text)),
             }
             conn.execute_batch("RELEASE fb_job")?;
         }
-        for (rowid, i) in deferred {
+        for (rowid, text) in deferred {
             conn.prepare_cached("INSERT INTO fts (rowid, c0, c1) VALUES (?1, ?2, ?3)")?
-                .execute((rowid, "a title of a post", &texts[i]))?;
+                .execute((rowid, "a title of a post", text))?;
         }
         conn.execute_batch("COMMIT")?;
     }
