@@ -47,6 +47,9 @@ pub enum LockKey {
     /// Auth record ids, unique across every auth collection: creates of
     /// auth records check the other collections in turn.
     AuthIds = 0x6662_0005,
+    /// The realtime outbox: taken just before a transaction's outbox row is
+    /// inserted, so outbox rows commit in the order of their `seq`.
+    Outbox = 0x6662_0006,
 }
 
 impl dyn Conn + '_ {

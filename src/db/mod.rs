@@ -12,6 +12,7 @@ mod limit;
 mod lock;
 mod memo;
 mod migrate;
+pub mod notify;
 mod pool;
 pub mod postgres;
 mod readers;

@@ -127,7 +127,11 @@ async fn on_postgres(
             "SELECT set_config('statement_timeout', ?1, true)",
             &[SqlValue::Text(ms)],
         )?;
-        apply_members(&mut PgTx(conn), &snapshot, &writes, deadline)
+        let mut applied = apply_members(&mut PgTx(conn), &snapshot, &writes, deadline)?;
+        // Published by every node's listener once committed (`realtime::outbox`).
+        crate::realtime::outbox::append(conn, &applied.changes)?;
+        applied.changes = Changes::default();
+        Ok(applied)
     })
     .await
 }

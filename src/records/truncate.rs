@@ -37,13 +37,15 @@ pub async fn truncate(
     if collection.is_superusers() {
         return Err(RecordError::Unsupported);
     }
-    // Reading every row for delete events is only worth it when someone listens.
-    let announce = hub.has_clients();
     let (cleanup, changes) = match db.dialect() {
-        Dialect::Sqlite => on_sqlite(db, snapshot, collection, announce).await?,
+        // Reading every row for delete events is only worth it when someone listens.
+        Dialect::Sqlite => on_sqlite(db, snapshot, collection, hub.has_clients()).await?,
+        // Subscribers may be on other nodes: the events go to the outbox.
         Dialect::Postgres => {
             db.write_conn(move |conn: &mut dyn Conn| {
-                on_postgres(conn, &snapshot, &collection, announce)
+                let (cleanup, changes) = on_postgres(conn, &snapshot, &collection, true)?;
+                crate::realtime::outbox::append(conn, &changes)?;
+                Ok::<_, RecordError>((cleanup, Changes::default()))
             })
             .await?
         }

@@ -70,13 +70,18 @@ impl Database {
     }
 
     /// The first column of every row of `sql`, as text.
-    fn column(&self, sql: &str) -> Vec<String> {
+    pub(crate) fn column(&self, sql: &str) -> Vec<String> {
         self.client()
             .query(sql, &[])
             .expect(sql)
             .iter()
             .map(|row| row.get::<_, String>(0))
             .collect()
+    }
+
+    /// Runs `sql` (statements of the test's own, no input).
+    pub(crate) fn execute(&self, sql: &str) {
+        self.client().batch_execute(sql).expect(sql);
     }
 
     pub(crate) fn count(&self, sql: &str) -> i64 {

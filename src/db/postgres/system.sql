@@ -47,3 +47,11 @@ CREATE TABLE _logs (
     created text COLLATE "C" DEFAULT '' NOT NULL
 );
 CREATE INDEX idx_logs_created ON _logs (created);
+
+-- The realtime outbox shared by every node (src/realtime/outbox.rs; nodes
+-- started on an older database create it at start).
+CREATE TABLE _realtime_outbox (
+    seq     bigserial PRIMARY KEY,
+    payload jsonb NOT NULL,
+    created timestamptz NOT NULL DEFAULT now()
+);

@@ -1,0 +1,363 @@
+//! Two `ferrobase serve` processes on one fresh database of the throwaway
+//! PostgreSQL (`PG_TEST_URL`; skipped without it, a failure under `CI`):
+//! realtime events committed through either node reach the subscribers of
+//! both, once each, in commit order, only where rules allow; a node killed
+//! with SIGKILL leaves the other's streams receiving; a rule changed on one
+//! node is enforced on the other; `/api/health` is a readiness check.
+
+use crate::helpers::DataDir;
+use crate::pg_cli::{Database, pg_url};
+use crate::pg_serve::{EMAIL, PASSWORD, Server, WAIT, rt, serve};
+use futures_util::future::join_all;
+use reqwest::Method;
+use serde_json::{Value, json};
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpListener, TcpStream};
+
+/// Creates from each node in the ordering test.
+const CREATES_PER_NODE: usize = 15;
+/// How long a schema change may take to reach the other node.
+const SCHEMA_REACH: Duration = Duration::from_secs(3);
+
+/// A realtime stream on one node.
+struct Stream {
+    response: reqwest::Response,
+    buffer: String,
+    client_id: String,
+}
+
+impl Stream {
+    async fn open(server: &Server) -> Stream {
+        let response = server
+            .client
+            .get(format!("{}/api/realtime", server.base))
+            .send()
+            .await
+            .expect("realtime");
+        assert_eq!(response.status(), 200);
+        let mut stream = Stream {
+            response,
+            buffer: String::new(),
+            client_id: String::new(),
+        };
+        let (name, data) = stream.next(WAIT).await.expect("PB_CONNECT");
+        assert_eq!(name, "PB_CONNECT");
+        stream.client_id = data["clientId"].as_str().expect("clientId").to_owned();
+        stream
+    }
+
+    /// Subscribes to `topics`, as `token` (a guest without).
+    async fn subscribe(&self, server: &Server, token: Option<&str>, topics: &[&str]) {
+        let body = json!({"clientId": self.client_id, "subscriptions": topics});
+        let (status, answer) = server
+            .call(Method::POST, "/api/realtime", token, Some(body))
+            .await;
+        assert_eq!(status, 204, "{answer}");
+    }
+
+    /// The next (event, data) within `wait`; `None` on timeout or when the
+    /// server ended the stream.
+    async fn next(&mut self, wait: Duration) -> Option<(String, Value)> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            if let Some(end) = self.buffer.find("\n\n") {
+                let raw: String = self.buffer.drain(..end + 2).collect();
+                let (mut name, mut data) = (String::new(), Value::Null);
+                for line in raw.lines() {
+                    if let Some(n) = line.strip_prefix("event:") {
+                        name = n.to_owned();
+                    } else if let Some(d) = line.strip_prefix("data:") {
+                        data = serde_json::from_str(d).unwrap_or(Value::Null);
+                    }
+                }
+                return Some((name, data));
+            }
+            let chunk = tokio::time::timeout_at(deadline, self.response.chunk())
+                .await
+                .ok()?
+                .ok()??;
+            self.buffer.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    }
+
+    /// Record ids of the `topic` events that arrive within `wait` of each other.
+    async fn ids(&mut self, topic: &str, wait: Duration) -> Vec<String> {
+        let mut ids = Vec::new();
+        while let Some((name, data)) = self.next(wait).await {
+            if name == topic {
+                ids.push(data["record"]["id"].as_str().unwrap_or_default().to_owned());
+            }
+        }
+        ids
+    }
+
+    /// Whether the server ends the stream within `wait`.
+    async fn ends_within(&mut self, wait: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            match tokio::time::timeout_at(deadline, self.response.chunk()).await {
+                Err(_) => return false,
+                Ok(Ok(Some(_))) => continue,
+                Ok(_) => return true,
+            }
+        }
+    }
+}
+
+/// Starts two nodes on `url` (each with its own data dir).
+async fn two_nodes(a: &DataDir, b: &DataDir, url: &str) -> (Server, Server) {
+    let mut first = serve(a.path(), Some(url)).await;
+    let second = serve(b.path(), Some(url)).await;
+    // The second start's `superuser upsert` ended the first one's session.
+    first.token = first.login("_superusers", EMAIL, PASSWORD).await;
+    (first, second)
+}
+
+/// `notes`: guests see a note unless it is secret.
+async fn create_notes(server: &Server) {
+    let body = json!({
+        "name": "notes", "type": "base",
+        "fields": [{"name": "title", "type": "text"}, {"name": "secret", "type": "bool"}],
+        "listRule": "secret = false", "viewRule": "secret = false",
+    });
+    let (status, answer) = server
+        .su(Method::POST, "/api/collections", Some(body))
+        .await;
+    assert_eq!(status, 200, "{answer}");
+}
+
+async fn create_note(server: &Server, title: &str, secret: bool) -> String {
+    let (status, body) = server
+        .su(
+            Method::POST,
+            "/api/collections/notes/records",
+            Some(json!({"title": title, "secret": secret})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    body["id"].as_str().expect("id").to_owned()
+}
+
+/// Record ids in the outbox, in `seq` (commit) order.
+fn outbox_ids(db: &Database) -> Vec<String> {
+    db.column(
+        "SELECT c->>'record_id' FROM _realtime_outbox, jsonb_array_elements(payload) c \
+         ORDER BY seq",
+    )
+}
+
+#[test]
+fn events_from_either_node_reach_both_once_each_in_commit_order_and_only_where_rules_allow() {
+    let Some(base) = pg_url() else { return };
+    let db = Database::create(&base);
+    let (dir_a, dir_b) = (DataDir::new(), DataDir::new());
+    let (created, seen_a, seen_b) = rt().block_on(async {
+        let (a, b) = two_nodes(&dir_a, &dir_b, &db.url()).await;
+        create_notes(&a).await;
+        let (mut on_a, mut on_b) = (Stream::open(&a).await, Stream::open(&b).await);
+        on_a.subscribe(&a, None, &["notes"]).await;
+        on_b.subscribe(&b, None, &["notes"]).await;
+
+        // Interleaved, concurrent creates through both nodes; every third is secret.
+        let creates = (0..CREATES_PER_NODE * 2).map(|n| {
+            let node = if n % 2 == 0 { &a } else { &b };
+            async move {
+                (
+                    create_note(node, &format!("n{n}"), n % 3 == 0).await,
+                    n % 3 == 0,
+                )
+            }
+        });
+        let created = join_all(creates).await;
+        let seen_a = on_a.ids("notes", Duration::from_secs(2)).await;
+        let seen_b = on_b.ids("notes", Duration::from_secs(2)).await;
+        (created, seen_a, seen_b)
+    });
+
+    let secret: HashSet<&String> = created.iter().filter(|c| c.1).map(|c| &c.0).collect();
+    let committed: Vec<String> = outbox_ids(&db)
+        .into_iter()
+        .filter(|id| !secret.contains(id))
+        .collect();
+    assert_eq!(committed.len(), CREATES_PER_NODE * 2 - secret.len());
+    assert_eq!(
+        seen_a, committed,
+        "node A: every visible event once, in commit order"
+    );
+    assert_eq!(
+        seen_b, committed,
+        "node B: every visible event once, in commit order"
+    );
+}
+
+#[test]
+fn a_node_killed_with_sigkill_leaves_the_other_nodes_streams_receiving() {
+    let Some(base) = pg_url() else { return };
+    let db = Database::create(&base);
+    let (dir_a, dir_b) = (DataDir::new(), DataDir::new());
+    rt().block_on(async {
+        let (a, b) = two_nodes(&dir_a, &dir_b, &db.url()).await;
+        create_notes(&a).await;
+        let mut on_b = Stream::open(&b).await;
+        on_b.subscribe(&b, None, &["notes"]).await;
+        let before = create_note(&a, "before", false).await;
+        assert_eq!(on_b.ids("notes", Duration::from_secs(1)).await, [before]);
+
+        drop(a); // SIGKILL
+
+        let after = create_note(&b, "after", false).await;
+        assert_eq!(on_b.ids("notes", Duration::from_secs(1)).await, [after]);
+        let (status, body) = b.call(Method::GET, "/api/health", None, None).await;
+        assert_eq!(status, 200, "{body}");
+    });
+}
+
+#[test]
+fn a_rule_tightened_on_one_node_is_enforced_on_the_other() {
+    let Some(base) = pg_url() else { return };
+    let db = Database::create(&base);
+    let (dir_a, dir_b) = (DataDir::new(), DataDir::new());
+    rt().block_on(async {
+        let (a, b) = two_nodes(&dir_a, &dir_b, &db.url()).await;
+        create_notes(&a).await;
+        create_note(&a, "public", false).await;
+        let list = "/api/collections/notes/records";
+        let (status, body) = b.call(Method::GET, list, None, None).await;
+        assert_eq!((status, body["totalItems"].clone()), (200, json!(1)));
+
+        let (status, body) = a
+            .su(
+                Method::PATCH,
+                "/api/collections/notes",
+                Some(json!({"listRule": null, "viewRule": null})),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+
+        let changed = Instant::now();
+        loop {
+            let (status, body) = b.call(Method::GET, list, None, None).await;
+            if status == 403 {
+                assert_eq!(body["status"], 403, "{body}");
+                break;
+            }
+            assert_eq!(status, 200, "{body}");
+            assert!(
+                changed.elapsed() < SCHEMA_REACH,
+                "node B still used the old rule after {SCHEMA_REACH:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        // A guest's create is refused on B too (the create rule stayed null).
+        let (status, _) = b
+            .call(Method::POST, list, None, Some(json!({"title": "x"})))
+            .await;
+        assert_eq!(status, 403);
+    });
+}
+
+/// A loopback TCP proxy to PostgreSQL that can be cut (every connection
+/// closed, new ones refused) and restored on the same port.
+struct Proxy {
+    port: u16,
+    target: String,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Proxy {
+    async fn start(target: String) -> Proxy {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let mut proxy = Proxy {
+            port,
+            target,
+            task: None,
+        };
+        proxy.task = Some(tokio::spawn(forward(listener, proxy.target.clone())));
+        proxy
+    }
+
+    /// Closes every proxied connection and stops accepting.
+    fn cut(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+
+    async fn restore(&mut self) {
+        let listener = TcpListener::bind(("127.0.0.1", self.port))
+            .await
+            .expect("bind again");
+        self.task = Some(tokio::spawn(forward(listener, self.target.clone())));
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.cut();
+    }
+}
+
+/// Accepts and pipes connections; aborting it drops (closes) them all.
+async fn forward(listener: TcpListener, target: String) {
+    let mut pipes = tokio::task::JoinSet::new();
+    while let Ok((mut inbound, _)) = listener.accept().await {
+        let target = target.clone();
+        pipes.spawn(async move {
+            if let Ok(mut outbound) = TcpStream::connect(&target).await {
+                let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                let _ = outbound.shutdown().await;
+            }
+        });
+    }
+}
+
+#[test]
+fn health_is_503_while_the_database_is_cut_off_and_streams_close_then_200_again() {
+    let Some(base) = pg_url() else { return };
+    let db = Database::create(&base);
+    let dir = DataDir::new();
+    let direct = url::Url::parse(&db.url()).expect("url");
+    let target = format!(
+        "{}:{}",
+        direct.host_str().expect("host"),
+        direct.port().expect("port")
+    );
+    rt().block_on(async {
+        let mut proxy = Proxy::start(target).await;
+        let mut via_proxy = direct.clone();
+        via_proxy.set_port(Some(proxy.port)).expect("port");
+        let node = serve(dir.path(), Some(via_proxy.as_str())).await;
+        let (status, body) = node.call(Method::GET, "/api/health", None, None).await;
+        assert_eq!((status, body["code"].clone()), (200, json!(200)), "{body}");
+        let mut stream = Stream::open(&node).await;
+
+        proxy.cut();
+
+        assert!(
+            stream.ends_within(WAIT).await,
+            "the stream closes when the listener loses its session"
+        );
+        let (status, body) = node.call(Method::GET, "/api/health", None, None).await;
+        assert_eq!(status, 503, "{body}");
+        assert_eq!(body["status"], 503, "PocketBase's error envelope: {body}");
+        assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()));
+        assert_eq!(body["data"], json!({}));
+
+        proxy.restore().await;
+        let restored = Instant::now();
+        loop {
+            let (status, _) = node.call(Method::GET, "/api/health", None, None).await;
+            if status == 200 {
+                break;
+            }
+            assert!(
+                restored.elapsed() < WAIT,
+                "health stays {status} after the cut ends"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    });
+}
