@@ -190,11 +190,15 @@ fn read_after(
                 Ok(changes) => {
                     let mut batch = Changes::default();
                     changes.into_iter().for_each(|c| batch.push(c));
-                    if signals.send(Signal::Changes(batch)).is_err() {
+                    if signals.send(Signal::Changes(seq, batch)).is_err() {
                         return Err(Broken::Stopped);
                     }
                 }
-                Err(e) => tracing::warn!(seq, error = %e, "unreadable realtime outbox row skipped"),
+                Err(e) => {
+                    tracing::warn!(seq, error = %e, "unreadable realtime outbox row skipped");
+                    // Still counted as published: its writer stops waiting.
+                    let _ = signals.send(Signal::Changes(seq, Changes::default()));
+                }
             }
             *last = Some(seq);
         }

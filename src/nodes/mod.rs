@@ -24,8 +24,8 @@ use tokio::sync::mpsc;
 /// What the listener heard, in the order it heard it.
 #[derive(Debug)]
 pub(crate) enum Signal {
-    /// One committed transaction's changes.
-    Changes(Changes),
+    /// One committed transaction's changes: its outbox `seq` and changes.
+    Changes(i64, Changes),
     /// Another node (or this one) committed a change to a cache.
     Reload(Cache),
     /// The listener's session broke; it is reconnecting.
@@ -75,6 +75,7 @@ pub struct Local {
 pub fn start(url: &str, link: &Link, local: Local) -> Result<(), PgConnectError> {
     let (signals, heard) = mpsc::unbounded_channel();
     listener::start(url.to_owned(), link.clone(), signals)?;
+    local.hub.attach_listener();
     tokio::spawn(follow(heard, local));
     Ok(())
 }
@@ -82,7 +83,10 @@ pub fn start(url: &str, link: &Link, local: Local) -> Result<(), PgConnectError>
 async fn follow(mut heard: mpsc::UnboundedReceiver<Signal>, local: Local) {
     while let Some(signal) = heard.recv().await {
         match signal {
-            Signal::Changes(changes) => local.hub.publish(changes),
+            Signal::Changes(seq, changes) => {
+                local.hub.publish(changes);
+                local.hub.outbox_published(seq);
+            }
             Signal::Reload(Cache::Schema) => reload_schema(&local).await,
             Signal::Reload(Cache::Settings) => {
                 match crate::settings::load(&local.db, &local.seal).await {

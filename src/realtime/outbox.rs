@@ -35,24 +35,28 @@ pub const TABLE_SQL: &str = "CREATE TABLE IF NOT EXISTS _realtime_outbox (
 )";
 
 /// Appends `changes` to the outbox inside the caller's transaction and
-/// notifies the listeners at its commit. Call it last in the transaction:
-/// it holds [`LockKey::Outbox`] until the commit. Nothing on SQLite or for
-/// no changes.
-pub fn append(conn: &mut dyn Conn, changes: &Changes) -> Result<(), DbError> {
+/// notifies the listeners at its commit; returns the row's `seq` (for
+/// [`super::Hub::wait_for_outbox`]). Call it last in the transaction: it
+/// holds [`LockKey::Outbox`] until the commit. Nothing on SQLite or for no
+/// changes.
+pub fn append(conn: &mut dyn Conn, changes: &Changes) -> Result<Option<i64>, DbError> {
     if conn.dialect() != Dialect::Postgres || changes.is_empty() {
-        return Ok(());
+        return Ok(None);
     }
     let payload = serde_json::to_string(changes.as_slice())
         .map_err(|e| DbError::CommitFailed(format!("realtime outbox payload: {e}")))?;
     conn.lock(LockKey::Outbox)?;
+    let seq = conn.integer(
+        "INSERT INTO _realtime_outbox (payload) VALUES (?1) RETURNING seq",
+        &[SqlValue::Text(payload)],
+    )?;
     // `execute`: pg_notify answers void, which no row reader decodes.
     conn.execute(
-        "WITH row AS (INSERT INTO _realtime_outbox (payload) VALUES (?1) RETURNING seq) \
-         SELECT pg_notify(?2, seq::text) FROM row",
+        "SELECT pg_notify(?1, ?2)",
         &[
-            SqlValue::Text(payload),
             SqlValue::Text(REALTIME_CHANNEL.into()),
+            SqlValue::Text(seq.to_string()),
         ],
     )?;
-    Ok(())
+    Ok(Some(seq))
 }

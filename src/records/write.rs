@@ -334,13 +334,18 @@ pub(super) async fn apply_and_publish<T: Send + 'static>(
     }
     // The changes go to the outbox in the transaction; every node's
     // listener, this one's included, publishes them (`realtime::outbox`).
-    db.write_conn(move |conn: &mut dyn Conn| {
-        let mut changes = Changes::default();
-        let out = f(&mut PgTx(conn), &mut changes)?;
-        crate::realtime::outbox::append(conn, &changes)?;
-        Ok::<_, RecordError>(out)
-    })
-    .await
+    let (out, seq) = db
+        .write_conn(move |conn: &mut dyn Conn| {
+            let mut changes = Changes::default();
+            let out = f(&mut PgTx(conn), &mut changes)?;
+            let seq = crate::realtime::outbox::append(conn, &changes)?;
+            Ok::<_, RecordError>((out, seq))
+        })
+        .await?;
+    if let Some(seq) = seq {
+        hub.wait_for_outbox(seq).await;
+    }
+    Ok(out)
 }
 
 /// JavaScript hooks run their writes in SQLite write sessions: not yet on
