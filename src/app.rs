@@ -226,6 +226,9 @@ impl Application {
                 .app_data(public.clone())
                 // Rate limits sit on each route (`api::configure`), after routing.
                 .wrap(actix_web::middleware::from_fn(middleware::superuser_ips))
+                // Wrapped after `superuser_ips`, so it runs first: the
+                // settings that check reads are fresh.
+                .wrap(actix_web::middleware::from_fn(middleware::fresh_caches))
                 .wrap(actix_web::middleware::from_fn(middleware::security_headers))
                 .wrap(actix_web::middleware::from_fn(middleware::cors))
                 .wrap(actix_web::middleware::from_fn(middleware::request_log))

@@ -13,7 +13,7 @@
 
 use super::{Link, Signal};
 use crate::db::LockKey;
-use crate::db::notify::{CACHE_CHANNEL, Cache};
+use crate::db::notify::{CACHE_CHANNEL, Cache, VERSIONS_TABLE_SQL};
 use crate::db::postgres::{PgConnectError, connect, describe};
 use crate::realtime::outbox::{REALTIME_CHANNEL, RETENTION, TABLE_SQL};
 use crate::realtime::{Change, Changes};
@@ -126,6 +126,7 @@ fn open(url: &str, last: &mut Option<i64>) -> Result<Client, PgConnectError> {
     )
     .map_err(failed)?;
     tx.batch_execute(TABLE_SQL).map_err(failed)?;
+    tx.batch_execute(VERSIONS_TABLE_SQL).map_err(failed)?;
     tx.commit().map_err(failed)?;
     // Channel names are our constants, not input.
     client

@@ -79,11 +79,6 @@ impl Database {
             .collect()
     }
 
-    /// Runs `sql` (statements of the test's own, no input).
-    pub(crate) fn execute(&self, sql: &str) {
-        self.client().batch_execute(sql).expect(sql);
-    }
-
     pub(crate) fn count(&self, sql: &str) -> i64 {
         self.client().query_one(sql, &[]).expect(sql).get(0)
     }

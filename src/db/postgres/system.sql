@@ -55,3 +55,10 @@ CREATE TABLE _realtime_outbox (
     payload jsonb NOT NULL,
     created timestamptz NOT NULL DEFAULT now()
 );
+
+-- The version of each node-local cache (schema, settings), counted up by
+-- every change to it (src/db/notify.rs).
+CREATE TABLE _fb_versions (
+    cache   text COLLATE "C" PRIMARY KEY NOT NULL,
+    version bigint NOT NULL
+);
