@@ -418,6 +418,10 @@ fn link_nodes(
         on_settings,
     };
     crate::nodes::start(url, link, local)?;
+    // The flag lives in the scheduler: the election ends with the state.
+    let leader = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    state.crons.follow_leadership(leader.clone());
+    crate::nodes::leader::start(url, &leader);
     Ok(())
 }
 

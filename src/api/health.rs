@@ -15,8 +15,9 @@ use std::time::Duration;
 pub const READINESS_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Superusers also see the client IP as resolved (to check `trustedProxy`),
-/// a proxy header the request carries while none is trusted, and whether
-/// Litestream replication is `off`, `running` or `down`.
+/// a proxy header the request carries while none is trusted, whether
+/// Litestream replication is `off`, `running` or `down`, and on PostgreSQL
+/// whether this node leads the cron jobs (`cronLeader`).
 pub async fn health(
     req: HttpRequest,
     who: Principal,
@@ -37,8 +38,13 @@ pub async fn health(
             Some(true) => "running",
             Some(false) => "down",
         };
-        json!({"canBackup": false, "realIP": ip, "possibleProxyHeader": hint,
-               "replication": replication})
+        let mut data = json!({"canBackup": false, "realIP": ip, "possibleProxyHeader": hint,
+               "replication": replication});
+        // Not in PocketBase: on PostgreSQL, whether this node runs the cron jobs.
+        if let Some(leader) = state.crons.is_leader() {
+            data["cronLeader"] = json!(leader);
+        }
+        data
     } else {
         json!({})
     };

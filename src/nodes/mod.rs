@@ -10,8 +10,10 @@
 //! also calls [`Link::ensure_fresh`] first: one query compares the caches'
 //! versions in `_fb_versions` (`crate::db::notify`) with those this node's
 //! caches were read at, and reloads what is behind. [`Link`] also says
-//! whether the listener is connected (`/api/health`). SQLite has none of it.
+//! whether the listener is connected (`/api/health`). The cron jobs run on
+//! one node at a time ([`leader`]). SQLite has none of it.
 
+pub mod leader;
 mod listener;
 
 pub use listener::{POLL, PRUNE_EVERY};

@@ -362,3 +362,42 @@ fn health_is_503_while_the_database_is_cut_off_and_streams_close_then_200_again(
         }
     });
 }
+
+/// Whether `server` says it runs the cron jobs.
+async fn leads_crons(server: &Server) -> bool {
+    let (status, body) = server.su(Method::GET, "/api/health", None).await;
+    assert_eq!(status, 200, "{body}");
+    body["data"]["cronLeader"]
+        .as_bool()
+        .unwrap_or_else(|| panic!("cronLeader: {body}"))
+}
+
+#[test]
+fn one_node_leads_the_cron_jobs_and_the_lead_moves_when_it_is_killed() {
+    let Some(base) = pg_url() else { return };
+    let db = Database::create(&base);
+    let (dir_a, dir_b) = (DataDir::new(), DataDir::new());
+    rt().block_on(async {
+        let (a, b) = two_nodes(&dir_a, &dir_b, &db.url()).await;
+        // The second node's first try may come after the first node's.
+        let settled = Instant::now() + WAIT;
+        let (mut on_a, mut on_b) = (false, false);
+        while Instant::now() < settled && !(on_a || on_b) {
+            (on_a, on_b) = (leads_crons(&a).await, leads_crons(&b).await);
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(on_a ^ on_b, "exactly one leader: A {on_a}, B {on_b}");
+        let (leader, follower) = if on_a { (a, b) } else { (b, a) };
+
+        drop(leader); // SIGKILL
+
+        let moved = Instant::now();
+        while !leads_crons(&follower).await {
+            assert!(
+                moved.elapsed() < WAIT,
+                "the lead did not move within {WAIT:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    });
+}
