@@ -190,6 +190,107 @@ fn events_from_either_node_reach_both_once_each_in_commit_order_and_only_where_r
     );
 }
 
+/// Signs `name` up on `server` (users need no verification to log in here).
+async fn sign_up(server: &Server, name: &str) -> (String, String) {
+    let (status, body) = server
+        .call(
+            Method::POST,
+            "/api/collections/users/records",
+            None,
+            Some(json!({"email": format!("{name}@example.com"),
+                "password": "secret-pass-1", "passwordConfirm": "secret-pass-1"})),
+        )
+        .await;
+    assert_eq!(status, 200, "sign-up {name}: {body}");
+    let id = body["id"].as_str().expect("id").to_owned();
+    let token = server
+        .login("users", &format!("{name}@example.com"), "secret-pass-1")
+        .await;
+    (id, token)
+}
+
+#[test]
+fn a_users_record_written_on_one_node_reaches_only_its_owner_on_the_other() {
+    let Some(base) = pg_url() else { return };
+    let db = Database::create(&base);
+    let (dir_a, dir_b) = (DataDir::new(), DataDir::new());
+    rt().block_on(async {
+        let (a, b) = two_nodes(&dir_a, &dir_b, &db.url()).await;
+        let owner_only = "owner = @request.auth.id";
+        let (status, body) = a
+            .su(
+                Method::POST,
+                "/api/collections",
+                Some(json!({"name": "diary", "type": "base",
+                    "listRule": owner_only, "viewRule": owner_only,
+                    "createRule": "@request.auth.id != '' && owner = @request.auth.id",
+                    "fields": [
+                        {"name": "text", "type": "text"},
+                        {"name": "owner", "type": "relation",
+                         "collectionId": "_pb_users_auth_", "maxSelect": 1}]})),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        let (alice, alice_token) = sign_up(&a, "alice").await;
+        let (_, bob_token) = sign_up(&b, "bob").await;
+        // Alice's token with its signature swapped for garbage.
+        let forged = format!(
+            "{}.Zm9yZ2Vk",
+            alice_token.rsplit_once('.').expect("a JWT").0
+        );
+        let mut streams = Vec::new();
+        for token in [
+            Some(alice_token.as_str()),
+            Some(bob_token.as_str()),
+            Some(forged.as_str()),
+            None,
+        ] {
+            let stream = Stream::open(&b).await;
+            let body = json!({"clientId": stream.client_id, "subscriptions": ["diary", "diary/*"]});
+            let (status, _) = b
+                .call(Method::POST, "/api/realtime", token, Some(body))
+                .await;
+            assert!(
+                status == 204 || (400..500).contains(&status),
+                "subscribe: {status}"
+            );
+            streams.push(stream);
+        }
+
+        let (status, body) = a
+            .call(
+                Method::POST,
+                "/api/collections/diary/records",
+                Some(&alice_token),
+                Some(json!({"text": "dear diary", "owner": alice})),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        let id = body["id"].as_str().expect("id").to_owned();
+
+        let quiet = Duration::from_secs(1);
+        let mut seen: [Vec<(String, Value)>; 4] = Default::default();
+        for (stream, seen) in streams.iter_mut().zip(seen.iter_mut()) {
+            while let Some((name, data)) = stream.next(quiet).await {
+                seen.push((name, data["record"]["id"].clone()));
+            }
+        }
+        let own = vec![
+            ("diary".to_owned(), json!(id)),
+            ("diary/*".to_owned(), json!(id)),
+        ];
+        let mut alice_got = seen[0].clone();
+        alice_got.sort_by(|x, y| x.0.cmp(&y.0));
+        assert_eq!(
+            alice_got, own,
+            "the owner hears of her record once per topic"
+        );
+        assert!(seen[1].is_empty(), "bob: {:?}", seen[1]);
+        assert!(seen[2].is_empty(), "forged token: {:?}", seen[2]);
+        assert!(seen[3].is_empty(), "guest: {:?}", seen[3]);
+    });
+}
+
 #[test]
 fn a_node_killed_with_sigkill_leaves_the_other_nodes_streams_receiving() {
     let Some(base) = pg_url() else { return };
@@ -398,6 +499,45 @@ fn one_node_leads_the_cron_jobs_and_the_lead_moves_when_it_is_killed() {
                 "the lead did not move within {WAIT:?}"
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    });
+}
+
+/// Measures create (on A) → delivery (to a subscriber on B): run with
+/// `cargo test --test api nodes::measure -- --ignored --nocapture`.
+#[test]
+#[ignore = "a measurement, not a check"]
+fn measure_cross_node_delivery_latency() {
+    const SAMPLES: usize = 300;
+    let Some(base) = pg_url() else { return };
+    let db = Database::create(&base);
+    let (dir_a, dir_b) = (DataDir::new(), DataDir::new());
+    rt().block_on(async {
+        let (a, b) = two_nodes(&dir_a, &dir_b, &db.url()).await;
+        create_notes(&a).await;
+        let mut on_b = Stream::open(&b).await;
+        on_b.subscribe(&b, None, &["notes"]).await;
+        let (mut total, mut after_answer) = (Vec::new(), Vec::new());
+        for n in 0..SAMPLES {
+            let sent = Instant::now();
+            let id = create_note(&a, &format!("m{n}"), false).await;
+            let answered = Instant::now();
+            let (_, data) = on_b.next(WAIT).await.expect("event");
+            assert_eq!(data["record"]["id"], json!(id));
+            total.push(sent.elapsed());
+            after_answer.push(answered.elapsed());
+        }
+        for (what, mut all) in [
+            ("create sent → event on B", total),
+            ("A answered → event on B", after_answer),
+        ] {
+            all.sort();
+            let at = |q: f64| all[((all.len() as f64 * q) as usize).min(all.len() - 1)];
+            println!(
+                "{what}: p50 {:?}, p99 {:?} ({SAMPLES} creates)",
+                at(0.50),
+                at(0.99)
+            );
         }
     });
 }
