@@ -67,7 +67,7 @@ async fn ready(state: &AppState, link: &crate::nodes::Link) -> Result<(), ApiErr
     }
     let probe = state
         .db
-        .read_conn(|c| Ok::<_, crate::db::DbError>(c.integer("SELECT 1", &[])?));
+        .read_conn::<_, crate::db::DbError>(|c| c.integer("SELECT 1", &[]));
     match tokio::time::timeout(READINESS_TIMEOUT, probe).await {
         Ok(Ok(1)) => Ok(()),
         _ => Err(unavailable(
