@@ -219,6 +219,18 @@ impl Db {
         }
     }
 
+    /// PostgreSQL only: one constant statement, one round trip, rows as
+    /// text (see `PgDb::simple_rows`); `None` on SQLite.
+    pub async fn pg_simple_rows(
+        &self,
+        sql: &'static str,
+    ) -> Option<Result<Vec<Vec<Option<String>>>, DbError>> {
+        match &self.engine {
+            Engine::Sqlite(_) => None,
+            Engine::Postgres(pg) => Some(pg.simple_rows(sql).await),
+        }
+    }
+
     /// Runs `f` on a read connection of either engine (see [`Db::read`]
     /// for SQLite's time limit; on PostgreSQL one `REPEATABLE READ`
     /// read-only transaction).

@@ -94,23 +94,22 @@ impl Link {
         let Some(local) = self.caches.local.get() else {
             return;
         };
+        // One round trip: this runs before every API request.
         let rows = local
             .db
-            .read_conn(|c| c.rows("SELECT cache, version FROM _fb_versions", &[]))
+            .pg_simple_rows("SELECT cache, version FROM _fb_versions")
             .await;
-        let Ok(rows) = rows else { return };
+        let Some(Ok(rows)) = rows else { return };
         for row in rows {
-            let (Some(SqlValue::Text(name)), Some(SqlValue::Integer(version))) =
-                (row.first(), row.get(1))
-            else {
+            let (Some(Some(name)), Some(Some(version))) = (row.first(), row.get(1)) else {
                 continue;
             };
-            let Some(cache) = Cache::parse(name) else {
+            let (Some(cache), Ok(version)) = (Cache::parse(name), version.parse::<i64>()) else {
                 continue;
             };
-            if *version > self.caches.held(cache).load(Ordering::Acquire) {
+            if version > self.caches.held(cache).load(Ordering::Acquire) {
                 let _one = self.caches.reloading.lock().await;
-                if *version > self.caches.held(cache).load(Ordering::Acquire) {
+                if version > self.caches.held(cache).load(Ordering::Acquire) {
                     reload(local, &self.caches, cache).await;
                 }
             }

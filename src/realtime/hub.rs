@@ -365,6 +365,8 @@ impl Hub {
     /// events are queued here, as SQLite's are, so a subscription made
     /// after the answer never hears of the write.
     pub async fn wait_for_outbox(&self, seq: i64) {
+        // Also with no stream open: one may open and subscribe before the
+        // listener caught up (the API suite on PostgreSQL saw it happen).
         if !self
             .inner
             .listened

@@ -210,6 +210,33 @@ impl PgDb {
         .await
     }
 
+    /// Runs one constant statement outside any transaction with the simple
+    /// query protocol (one round trip) and returns its rows as text: for
+    /// checks made before every request. `sql` takes no parameters, so it
+    /// must be a constant of ours.
+    pub async fn simple_rows(
+        &self,
+        sql: &'static str,
+    ) -> Result<Vec<Vec<Option<String>>>, DbError> {
+        self.run(move |client, _| {
+            let messages = client
+                .simple_query(sql)
+                .map_err(|e| DbError::Postgres(e.into()))?;
+            Ok(messages
+                .into_iter()
+                .filter_map(|m| match m {
+                    postgres::SimpleQueryMessage::Row(row) => Some(
+                        (0..row.len())
+                            .map(|i| row.get(i).map(str::to_owned))
+                            .collect(),
+                    ),
+                    _ => None,
+                })
+                .collect())
+        })
+        .await
+    }
+
     /// Queues `job` and waits for its answer.
     async fn run<T, E>(
         &self,
