@@ -292,6 +292,31 @@ fn a_users_record_written_on_one_node_reaches_only_its_owner_on_the_other() {
 }
 
 #[test]
+fn the_outbox_and_versions_tables_cannot_be_taken_by_a_collection() {
+    let Some(base) = pg_url() else { return };
+    let db = Database::create(&base);
+    let dir = DataDir::new();
+    rt().block_on(async {
+        let node = serve(dir.path(), Some(&db.url())).await;
+        for name in ["_realtime_outbox", "_REALTIME_OUTBOX", "_fb_versions"] {
+            let body = json!({"name": name, "type": "base", "fields": []});
+            let (status, answer) = node.su(Method::POST, "/api/collections", Some(body)).await;
+            assert_eq!(status, 400, "{name}: {answer}");
+            assert!(
+                answer["data"]["name"]["code"].is_string(),
+                "{name}: {answer}"
+            );
+        }
+        // Nothing changed: realtime still works.
+        create_notes(&node).await;
+        let mut stream = Stream::open(&node).await;
+        stream.subscribe(&node, None, &["notes"]).await;
+        let id = create_note(&node, "still here", false).await;
+        assert_eq!(stream.ids("notes", Duration::from_secs(1)).await, [id]);
+    });
+}
+
+#[test]
 fn a_node_killed_with_sigkill_leaves_the_other_nodes_streams_receiving() {
     let Some(base) = pg_url() else { return };
     let db = Database::create(&base);
