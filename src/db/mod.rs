@@ -219,6 +219,14 @@ impl Db {
         }
     }
 
+    /// PostgreSQL: has each connection checked before its next job (see
+    /// `PgDb::suspect_connections`); nothing on SQLite.
+    pub fn suspect_connections(&self) {
+        if let Engine::Postgres(pg) = &self.engine {
+            pg.suspect_connections();
+        }
+    }
+
     /// PostgreSQL only: one constant statement, one round trip, rows as
     /// text (see `PgDb::simple_rows`); `None` on SQLite.
     pub async fn pg_simple_rows(

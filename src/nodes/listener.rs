@@ -95,6 +95,7 @@ fn run(
             }
             None => {
                 tracing::info!("realtime listener reconnected to PostgreSQL");
+                let _ = signals.send(Signal::Reconnected);
                 // Changes to either cache while away were not heard.
                 let _ = signals.send(Signal::Reload(Cache::Schema));
                 let _ = signals.send(Signal::Reload(Cache::Settings));

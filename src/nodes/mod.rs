@@ -38,6 +38,8 @@ pub(crate) enum Signal {
     Reload(Cache),
     /// The listener's session broke; it is reconnecting.
     Disconnected,
+    /// The listener has a session again (reloads and missed rows follow).
+    Reconnected,
 }
 
 /// This node's link to the others; cheap to clone.
@@ -157,8 +159,20 @@ async fn follow(mut heard: mpsc::UnboundedReceiver<Signal>, hub: Hub, caches: Ar
                     reload(local, &caches, cache).await;
                 }
             }
-            Signal::Disconnected => hub.disconnect_all(),
+            Signal::Disconnected => {
+                hub.disconnect_all();
+                suspect_pool(&caches);
+            }
+            // The pool's connections likely broke with the listener's: have
+            // them checked before the reloads and renders that follow.
+            Signal::Reconnected => suspect_pool(&caches),
         }
+    }
+}
+
+fn suspect_pool(caches: &Caches) {
+    if let Some(local) = caches.local.get() {
+        local.db.suspect_connections();
     }
 }
 

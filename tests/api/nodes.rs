@@ -442,10 +442,10 @@ async fn forward(listener: TcpListener, target: String) {
 }
 
 #[test]
-fn health_is_503_while_the_database_is_cut_off_and_streams_close_then_200_again() {
+fn a_node_cut_off_is_503_closes_its_streams_and_after_it_reconnects_misses_nothing() {
     let Some(base) = pg_url() else { return };
     let db = Database::create(&base);
-    let dir = DataDir::new();
+    let (dir, other_dir) = (DataDir::new(), DataDir::new());
     let direct = url::Url::parse(&db.url()).expect("url");
     let target = format!(
         "{}:{}",
@@ -457,6 +457,8 @@ fn health_is_503_while_the_database_is_cut_off_and_streams_close_then_200_again(
         let mut via_proxy = direct.clone();
         via_proxy.set_port(Some(proxy.port)).expect("port");
         let node = serve(dir.path(), Some(via_proxy.as_str())).await;
+        let other = serve(other_dir.path(), Some(direct.as_str())).await;
+        create_notes(&other).await;
         let (status, body) = node.call(Method::GET, "/api/health", None, None).await;
         assert_eq!((status, body["code"].clone()), (200, json!(200)), "{body}");
         let mut stream = Stream::open(&node).await;
@@ -472,6 +474,10 @@ fn health_is_503_while_the_database_is_cut_off_and_streams_close_then_200_again(
         assert_eq!(body["status"], 503, "PocketBase's error envelope: {body}");
         assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()));
         assert_eq!(body["data"], json!({}));
+        // A guest reconnects to the cut-off node while a note is written elsewhere.
+        let mut again = Stream::open(&node).await;
+        again.subscribe(&node, None, &["notes"]).await;
+        let written_meanwhile = create_note(&other, "while cut off", false).await;
 
         proxy.restore().await;
         let restored = Instant::now();
@@ -486,6 +492,11 @@ fn health_is_503_while_the_database_is_cut_off_and_streams_close_then_200_again(
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+        assert_eq!(
+            again.ids("notes", Duration::from_secs(2)).await,
+            [written_meanwhile],
+            "the listener reads on from its last seq after reconnecting"
+        );
     });
 }
 
