@@ -60,3 +60,91 @@ pub fn append(conn: &mut dyn Conn, changes: &Changes) -> Result<Option<i64>, DbE
     )?;
     Ok(Some(seq))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::DatabaseConfig;
+    use crate::db::Db;
+    use crate::pg_testing::{PgSchema, server};
+    use crate::realtime::{Action, Change};
+    use std::time::{Duration, Instant};
+
+    fn changes(id: &str) -> Changes {
+        Changes::one(Change::new("c1", "notes", id, Action::Create, None))
+    }
+
+    /// How long the first transaction holds its outbox row uncommitted.
+    const HOLD: Duration = Duration::from_millis(300);
+
+    #[test]
+    fn outbox_rows_commit_in_seq_order_and_a_rolled_back_write_leaves_none() {
+        let Some(base) = server() else { return };
+        let schema = PgSchema::open(&base);
+        let url = schema.url(&base);
+        crate::dbcopy::initialise(&url).expect("system tables");
+        let db = Db::open_postgres(&url, &DatabaseConfig::default()).expect("open");
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let (first, second, second_took) = rt.block_on(async {
+            let slow = db.write_conn(|conn| {
+                let seq = append(conn, &changes("first"))?;
+                // Still uncommitted: the next append must wait for the commit.
+                std::thread::sleep(HOLD);
+                Ok::<_, DbError>(seq)
+            });
+            let fast = async {
+                tokio::time::sleep(HOLD / 3).await;
+                let started = Instant::now();
+                let seq = db.write_conn(|conn| append(conn, &changes("second"))).await;
+                (seq, started.elapsed())
+            };
+            let (first, (second, took)) = tokio::join!(slow, fast);
+            let failed = db
+                .write_conn(|conn| {
+                    append(conn, &changes("rolled back"))?;
+                    Err::<(), _>(DbError::CommitFailed("the write fails".into()))
+                })
+                .await;
+            assert!(failed.is_err());
+            (first.expect("first"), second.expect("second"), took)
+        });
+
+        let (first, second) = (first.expect("a row"), second.expect("a row"));
+        assert!(first < second, "seq {first} then {second}");
+        assert!(
+            second_took >= HOLD / 2,
+            "the second append waited for the first commit ({second_took:?})"
+        );
+        let rows = rt.block_on(db.read_conn(|c| {
+            c.rows(
+                "SELECT c->>'record_id' FROM _realtime_outbox, jsonb_array_elements(payload) c \
+                 ORDER BY seq",
+                &[],
+            )
+        }));
+        let ids: Vec<String> = rows
+            .expect("rows")
+            .into_iter()
+            .map(|r| match r.first() {
+                Some(SqlValue::Text(t)) => t.clone(),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(
+            ids,
+            ["first", "second"],
+            "nothing from the rolled back write"
+        );
+    }
+
+    #[test]
+    fn nothing_is_appended_on_sqlite() {
+        let conn = crate::db::Db::fresh_in_memory().expect("fresh");
+        let mut sqlite = crate::db::SqliteConn(&conn);
+        assert_eq!(append(&mut sqlite, &changes("x")).expect("sqlite"), None);
+    }
+}
