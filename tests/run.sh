@@ -79,7 +79,7 @@ while IFS= read -r line; do export "$line"; done <<< "$pg_env"
 
 echo "==> cargo test (unit + HTTP integration tests)"
 cargo build --locked --bin ferrobase
-cargo test --locked -- --skip bad_input::
+cargo test --locked -- --skip bad_input:: --skip nodes::
 echo "==> bad-input corpus (hostile requests: exact 4xx envelopes, nothing changed)"
 cargo test --locked --test api bad_input:: -- --nocapture 2>&1 | tee /dev/stderr | grep "bad inputs tried: [0-9]*, 5xx: 0, state changed: 0" >/dev/null
 
@@ -94,6 +94,9 @@ pg_modules=(access:: accounts:: admin_ui:: aggregate:: auth:: auth_bodies:: auth
   logs:: matrix:: metrics:: modifiers:: oauth2:: persistence:: public:: query_timeout:: ratelimit::
   realtime:: records:: rule_paths:: settings:: settings_keys:: sql_engines:: views::)
 FB_TEST_BACKEND=postgres cargo test --locked --test api -- "${pg_modules[@]}" --skip hooks_
+
+echo "==> several nodes on one PostgreSQL: two real binaries, realtime, caches, readiness (loopback, bounded)"
+cargo test --locked --test api nodes::
 
 echo "==> reliability: kill -9 durability (records, files, search index), sustained load, realtime fan-out (loopback, bounded)"
 FERROBASE_BIN="$PWD/target/debug/ferrobase" python3 tests/reliability/durability.py

@@ -13,6 +13,7 @@ mod limit;
 mod lock;
 mod memo;
 mod migrate;
+pub mod notify;
 mod pool;
 pub mod postgres;
 mod readers;
@@ -219,6 +220,26 @@ impl Db {
         match &self.engine {
             Engine::Sqlite(_) => None,
             Engine::Postgres(pg) => Some(pg.stats()),
+        }
+    }
+
+    /// PostgreSQL: has each connection checked before its next job (see
+    /// `PgDb::suspect_connections`); nothing on SQLite.
+    pub fn suspect_connections(&self) {
+        if let Engine::Postgres(pg) = &self.engine {
+            pg.suspect_connections();
+        }
+    }
+
+    /// PostgreSQL only: one constant statement, one round trip, rows as
+    /// text (see `PgDb::simple_rows`); `None` on SQLite.
+    pub async fn pg_simple_rows(
+        &self,
+        sql: &'static str,
+    ) -> Option<Result<Vec<Vec<Option<String>>>, DbError>> {
+        match &self.engine {
+            Engine::Sqlite(_) => None,
+            Engine::Postgres(pg) => Some(pg.simple_rows(sql).await),
         }
     }
 

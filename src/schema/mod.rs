@@ -39,6 +39,7 @@ pub use index::IndexDef;
 pub use json_schema::record_schema;
 pub use list::{ListError, list};
 pub use names::{CollectionName, FieldName, NameError};
+pub(crate) use registry::next_generation;
 pub use registry::{CompiledCollection, Registry, Snapshot};
 pub use rule_scope::{FieldScope, MAX_RELATION_HOPS, NoRequest, RequestValues, Trust, value_type};
 pub use store::{

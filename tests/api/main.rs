@@ -44,6 +44,7 @@ mod matrix;
 mod metrics;
 mod migrations;
 mod modifiers;
+mod nodes;
 mod oauth2;
 mod openapi;
 mod openapi_client;

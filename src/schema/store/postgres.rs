@@ -36,6 +36,8 @@ pub(in crate::schema) async fn commit(
             change(conn, &before)?;
             // Compile before committing: a definition that cannot compile is never stored.
             let snapshot = Snapshot::build(read_all(conn)?).map_err(SchemaError::Corrupt)?;
+            // The other nodes reload their registry once this commits.
+            crate::db::notify::announce(conn, crate::db::notify::Cache::Schema)?;
             Ok::<_, SchemaError>((generation, snapshot))
         })
         .await?;
