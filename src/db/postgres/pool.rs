@@ -210,6 +210,34 @@ impl PgDb {
         .await
     }
 
+    /// Runs `f` in one read-write transaction held on a connection thread
+    /// for as long as `f` runs (a write session serving a hook's writes),
+    /// and commits it if `f` succeeds. Never run again: a deadlock or
+    /// serialization failure reaches the caller, who cannot replay what
+    /// happened outside the transaction meanwhile.
+    pub async fn write_once<T, E>(
+        &self,
+        f: impl FnOnce(&mut dyn Conn) -> Result<T, E> + Send + 'static,
+    ) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<DbError> + Send + 'static,
+    {
+        self.run(move |client, stats| {
+            let failed = |failure: PgFailure| E::from(DbError::Postgres(failure));
+            let mut tx = client.transaction().map_err(|e| failed(e.into()))?;
+            let mut conn = PgConn::new(&mut tx);
+            let outcome = f(&mut conn);
+            if let Some(failure) = conn.retryable() {
+                stats.count_failure(&failure);
+            }
+            let answer = outcome?;
+            tx.commit().map_err(|e| failed(e.into()))?;
+            Ok(answer)
+        })
+        .await
+    }
+
     /// Queues `job` and waits for its answer.
     async fn run<T, E>(
         &self,
@@ -233,6 +261,11 @@ impl PgDb {
 impl PgStats {
     fn count_retry(&self, failure: &PgFailure) {
         self.retries.fetch_add(1, Ordering::Relaxed);
+        self.count_failure(failure);
+    }
+
+    /// Counts a deadlock or serialization failure (run again or not).
+    fn count_failure(&self, failure: &PgFailure) {
         if failure.is_deadlock() {
             self.deadlocks.fetch_add(1, Ordering::Relaxed);
         } else {
