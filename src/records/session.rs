@@ -27,8 +27,8 @@
 
 use super::RecordError;
 use super::files::Cleanup;
-use crate::db::{Conn, Db, DbError};
 use crate::db::postgres::PgFailure;
+use crate::db::{Conn, Db, DbError};
 use crate::files::{self, BlobKey, Store};
 use crate::realtime::{Changes, Hub};
 use rusqlite::Connection;
