@@ -15,9 +15,10 @@
 //! keeps the SQLite-only ones (rusqlite) and refuses them on PostgreSQL.
 //!
 //! On PostgreSQL a deadlock or serialization failure inside a session
-//! fails the whole session (its later operations and its commit answer
-//! that failure, and it rolls back): unlike a plain write it cannot be run
-//! again, since the hook's JavaScript already ran around it.
+//! fails the whole session: it rolls back at once (releasing its locks),
+//! and its later operations and its commit answer that failure. Unlike a
+//! plain write it cannot be run again, since the hook's JavaScript already
+//! ran around it.
 //!
 //! Which session a write belongs to is a per-thread stack ([`enter`]), set
 //! by the hook engine around an invocation; [`current`] is `None` on every
@@ -38,9 +39,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
-/// An operation: given the session's transaction, or the failure that
-/// ended its use.
-type Op = Box<dyn FnOnce(Result<&mut dyn Conn, RecordError>) + Send>;
+/// An operation, given the session's transaction.
+type Op = Box<dyn FnOnce(&mut dyn Conn) + Send>;
 
 enum Msg {
     Run(Op),
@@ -52,6 +52,8 @@ struct Root {
     db: Db,
     limit: Duration,
     link: Mutex<Option<Link>>,
+    /// The deadlock or serialization failure that ended the transaction.
+    failure: Arc<Mutex<Option<PgFailure>>>,
 }
 
 struct Link {
@@ -155,6 +157,7 @@ impl Session {
                     db: db.clone(),
                     limit,
                     link: Mutex::new(None),
+                    failure: Arc::default(),
                 }),
                 depth: 0,
                 parent: None,
@@ -225,8 +228,11 @@ impl Session {
                     let (ops, queue) = crossbeam_channel::unbounded::<Msg>();
                     let (done_tx, done) = oneshot::channel();
                     let (db, limit) = (self.root.db.clone(), self.root.limit);
+                    let failure = self.root.failure.clone();
                     tokio::spawn(async move {
-                        let result = db.write_held(move |tx| serve(tx, &queue, limit)).await;
+                        let result = db
+                            .write_held(move |tx| serve(tx, &queue, limit, &failure))
+                            .await;
                         let _ = done_tx.send(result);
                     });
                     *link = Some(Link {
@@ -239,10 +245,17 @@ impl Session {
         };
         let (reply, answer) = oneshot::channel();
         let op: Op = Box::new(move |tx| {
-            let _ = reply.send(tx.and_then(f));
+            let _ = reply.send(f(tx));
         });
-        ops.send(Msg::Run(op)).map_err(|_| gone())?;
-        answer.await.map_err(|_| gone())?
+        ops.send(Msg::Run(op)).map_err(|_| self.lost())?;
+        answer.await.map_err(|_| self.lost())?
+    }
+
+    /// Why an operation found the transaction gone: the failure that ended
+    /// it, else the stopped writer.
+    fn lost(&self) -> RecordError {
+        let failure = self.root.failure.lock().unwrap_or_else(|p| p.into_inner());
+        failure.as_ref().map_or_else(gone, failed)
     }
 
     /// Keeps blobs this session placed (removed if it rolls back) and the
@@ -325,32 +338,28 @@ fn failed(failure: &PgFailure) -> RecordError {
 }
 
 /// The database side: runs operations until the owner ends the session, or
-/// rolls back once `limit` has passed without an end. After a deadlock or
-/// serialization failure (PostgreSQL) every later operation and the
-/// commit answer it.
+/// rolls back once `limit` has passed without an end. A deadlock or
+/// serialization failure (PostgreSQL) rolls back at once, releasing the
+/// session's locks; it is kept in `failure` for the later operations.
 fn serve(
     tx: &mut dyn Conn,
     queue: &crossbeam_channel::Receiver<Msg>,
     limit: Duration,
+    failure: &Mutex<Option<PgFailure>>,
 ) -> Result<(), RecordError> {
     let deadline = Instant::now() + limit;
-    let mut failure: Option<PgFailure> = None;
     loop {
         let wait = deadline.saturating_duration_since(Instant::now());
         match queue.recv_timeout(wait) {
-            Ok(Msg::Run(op)) => match &failure {
-                Some(f) => op(Err(failed(f))),
-                None => {
-                    op(Ok(&mut *tx));
-                    failure = tx.retryable();
+            Ok(Msg::Run(op)) => {
+                op(&mut *tx);
+                if let Some(f) = tx.retryable() {
+                    let error = failed(&f);
+                    *failure.lock().unwrap_or_else(|p| p.into_inner()) = Some(f);
+                    return Err(error);
                 }
-            },
-            Ok(Msg::End { commit: true }) => {
-                return match &failure {
-                    Some(f) => Err(failed(f)),
-                    None => Ok(()),
-                };
             }
+            Ok(Msg::End { commit: true }) => return Ok(()),
             Ok(Msg::End { commit: false }) => return Err(RecordError::Aborted),
             Err(_) => {
                 tracing::error!(target: "ferrobase::hooks", "a hook held its write transaction past {limit:?}; rolled back");

@@ -8,7 +8,8 @@ use super::session::Session;
 use super::write_backends::{Engine, postgres_db, runtime};
 use super::{Backend, Caller, RecordError, create};
 use crate::config::DatabaseConfig;
-use crate::db::Db;
+use crate::db::{Db, DbError};
+use crate::rules::SqlValue;
 use futures_util::future::LocalBoxFuture;
 use serde_json::{Map, Value, json};
 use std::sync::Arc;
@@ -180,5 +181,110 @@ impl super::WriteHooks for Refuse {
 
     fn shared(&self) -> Arc<dyn super::WriteHooks> {
         Arc::new(Refuse)
+    }
+}
+
+/// Updates post `id`'s title inside `session` (raw, as a hook's write would).
+async fn retitle(session: &Session, id: &str, title: &str) -> Result<(), RecordError> {
+    let (id, title) = (id.to_owned(), title.to_owned());
+    session
+        .run_conn(move |conn, _| {
+            conn.execute(
+                "UPDATE posts SET title = ?1 WHERE id = ?2",
+                &[SqlValue::Text(title), SqlValue::Text(id)],
+            )?;
+            Ok(())
+        })
+        .await
+}
+
+/// Two sessions locking two rows in opposite orders: PostgreSQL stops one
+/// with a deadlock. That session fails whole (it cannot be run again: its
+/// hook already ran): its later steps and its commit answer the failure
+/// and nothing of it is kept; the other commits.
+#[test]
+fn a_deadlock_fails_the_whole_session_on_postgres() {
+    let rt = runtime();
+    let Some((_schema, db)) = postgres_db() else {
+        return;
+    };
+    rt.block_on(async {
+        let engine = Engine::setup(db).await;
+        let (store, hub) = (&engine.store, &engine.hub);
+        let su = Caller::superuser();
+        let a = engine.create("posts", &su, json!({"title": "a"})).await;
+        let b = engine.create("posts", &su, json!({"title": "b"})).await;
+        let (a, b) = (
+            a["id"].as_str().expect("id").to_owned(),
+            b["id"].as_str().expect("id").to_owned(),
+        );
+        let limit = Duration::from_secs(20);
+        let (one, two) = (
+            Session::begin_in(None, &engine.db, limit),
+            Session::begin_in(None, &engine.db, limit),
+        );
+        retitle(&one, &a, "one a").await.expect("one locks a");
+        retitle(&two, &b, "two b").await.expect("two locks b");
+        let (first, second) = tokio::join!(retitle(&one, &b, "one b"), retitle(&two, &a, "two a"));
+        let deadlocked = |r: &Result<(), RecordError>| {
+            matches!(r, Err(RecordError::Db(DbError::Postgres(f))) if f.is_deadlock())
+        };
+        assert!(
+            deadlocked(&first) != deadlocked(&second),
+            "exactly one deadlocks: {first:?} / {second:?}"
+        );
+        let (lost, won, winner) = if deadlocked(&first) {
+            (one, two, "two")
+        } else {
+            (two, one, "one")
+        };
+        let later = retitle(&lost, &a, "later").await;
+        assert!(deadlocked(&later), "later steps fail alike: {later:?}");
+        let ended = lost.end(true, store, hub).await;
+        assert!(deadlocked(&ended), "its commit fails: {ended:?}");
+        won.end(true, store, hub).await.expect("the other commits");
+        assert_eq!(
+            engine.titles().await,
+            vec![format!("{winner} a"), format!("{winner} b")]
+        );
+    });
+}
+
+/// What a write session costs: one create in a session and its commit,
+/// against the same create alone. `cargo test --lib session_latency --
+/// --ignored --nocapture` (with `PG_TEST_URL` for the PostgreSQL column).
+#[test]
+#[ignore = "a measurement, not a check"]
+fn session_latency() {
+    async fn measure(engine: &Engine, label: &str) {
+        const N: u32 = 200;
+        let su = Caller::superuser();
+        let started = std::time::Instant::now();
+        for i in 0..N {
+            engine
+                .create("posts", &su, json!({"title": format!("plain {i}")}))
+                .await;
+        }
+        let plain = started.elapsed() / N;
+        let started = std::time::Instant::now();
+        for i in 0..N {
+            let s = Session::begin_in(None, &engine.db, Duration::from_secs(10));
+            engine
+                .create_in(&s, &format!("session {i}"), &format!("s{i}"))
+                .await
+                .expect("create");
+            s.end(true, &engine.store, &engine.hub)
+                .await
+                .expect("commit");
+        }
+        let session = started.elapsed() / N;
+        eprintln!("{label}: {N} creates alone {plain:?} each, in a session {session:?} each");
+    }
+    let rt = runtime();
+    let dir = tempfile::tempdir().expect("tmp");
+    let db = Db::open(dir.path(), &DatabaseConfig::default()).expect("open");
+    rt.block_on(async { measure(&Engine::setup(db).await, "sqlite").await });
+    if let Some((_schema, db)) = postgres_db() {
+        rt.block_on(async { measure(&Engine::setup(db).await, "postgres").await });
     }
 }
