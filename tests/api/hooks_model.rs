@@ -618,3 +618,34 @@ async fn db_queries_bind_every_value_and_reads_cannot_write() {
         "the DELETE did not run"
     );
 }
+
+/// On PostgreSQL raw SQL from a hook is refused with a 400 naming it (the
+/// SQL text is SQLite's dialect): never a 500, and nothing runs.
+#[tokio::test]
+async fn raw_sql_from_a_hook_is_a_400_naming_it_on_postgres_and_changes_nothing() {
+    if crate::helpers::TestBackend::current() != crate::helpers::TestBackend::Postgres {
+        return;
+    }
+    let app = app_with_model_hooks(1).await;
+    for title in ["a", "b"] {
+        app.create_record_ok("audits", json!({ "title": title }))
+            .await;
+    }
+    for body in [
+        json!({"from": "a", "to": "c", "find": "x' OR '1'='1"}),
+        json!({"from": "a'; DROP TABLE audits; --", "to": null, "find": {"nested": [1]}}),
+    ] {
+        let (status, answer) = status_json(
+            app.request(Method::POST, "/api/hook-sql", None, Some(body))
+                .await,
+        )
+        .await;
+        assert_eq!(status, 400, "{answer}");
+        assert_eq!(
+            answer,
+            json!({"status": 400, "data": {},
+                   "message": "$app.db().newQuery() (raw SQL from hooks) is not available on PostgreSQL yet."})
+        );
+    }
+    assert_eq!(titles(&app, "audits").await, ["a", "b"], "nothing ran");
+}
