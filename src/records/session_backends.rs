@@ -288,3 +288,47 @@ fn session_latency() {
         rt.block_on(async { measure(&Engine::setup(db).await, "postgres").await });
     }
 }
+
+/// More hooked writes at once than PostgreSQL connections, each reading on
+/// the pool before its session ends (a hook's `findRecordById` after
+/// `e.next()`): held sessions take at most half the connections, so every
+/// read finds one and every session commits (without that limit all
+/// connections waited on reads that could not start, until the time limit).
+#[test]
+fn sessions_never_take_every_postgres_connection() {
+    let rt = runtime();
+    let Some(base) = crate::pg_testing::server() else {
+        return;
+    };
+    let schema = crate::pg_testing::PgSchema::open(&base);
+    let url = schema.url(&base);
+    crate::dbcopy::initialise(&url).expect("system tables");
+    let options = DatabaseConfig {
+        reader_pool_size: 1,
+        ..DatabaseConfig::default()
+    };
+    let db = Db::open_postgres(&url, &options).expect("open"); // 3 connections
+    rt.block_on(async {
+        let engine = Engine::setup(db).await;
+        let started = std::time::Instant::now();
+        let one = |i: usize| {
+            let engine = &engine;
+            async move {
+                let s = Session::begin_in(None, &engine.db, Duration::from_secs(5));
+                engine
+                    .create_in(&s, &format!("t{i}"), &format!("s{i}"))
+                    .await?;
+                engine.titles().await;
+                s.end(true, &engine.store, &engine.hub).await
+            }
+        };
+        let ended = futures_util::future::join_all((0..6).map(one)).await;
+        assert!(ended.iter().all(Result::is_ok), "{ended:?}");
+        assert!(
+            started.elapsed() < Duration::from_secs(4),
+            "no session waited for its time limit: {:?}",
+            started.elapsed()
+        );
+        assert_eq!(engine.titles().await.len(), 6);
+    });
+}

@@ -71,6 +71,10 @@ pub struct PgDb {
     /// How long a read's statements may run (`database.query_timeout_ms`;
     /// zero: no limit), as SQLite's reads.
     read_timeout: Duration,
+    /// Held transactions ([`PgDb::write_once`]) take at most half the
+    /// connections, so the reads and writes a held one waits for (a hook's
+    /// `findRecordById` before its session ends) always find one.
+    held: Arc<tokio::sync::Semaphore>,
 }
 
 impl PgDb {
@@ -86,7 +90,7 @@ impl PgDb {
         let (jobs, queue) = channel::unbounded::<(Instant, Job)>();
         let stats = Arc::new(PgStats::default());
         let (ready, started) = std::sync::mpsc::channel();
-        let mut threads = 0;
+        let mut threads: usize = 0;
         for n in 0..connections.max(1) {
             let (url, queue, stats, ready) =
                 (url.to_owned(), queue.clone(), stats.clone(), ready.clone());
@@ -120,6 +124,7 @@ impl PgDb {
             jobs,
             stats,
             read_timeout,
+            held: Arc::new(tokio::sync::Semaphore::new(threads.div_ceil(2).max(1))),
         })
     }
 
@@ -214,7 +219,8 @@ impl PgDb {
     /// for as long as `f` runs (a write session serving a hook's writes),
     /// and commits it if `f` succeeds. Never run again: a deadlock or
     /// serialization failure reaches the caller, who cannot replay what
-    /// happened outside the transaction meanwhile.
+    /// happened outside the transaction meanwhile. At most half the
+    /// connections are held at once; more wait their turn here.
     pub async fn write_once<T, E>(
         &self,
         f: impl FnOnce(&mut dyn Conn) -> Result<T, E> + Send + 'static,
@@ -223,6 +229,8 @@ impl PgDb {
         T: Send + 'static,
         E: From<DbError> + Send + 'static,
     {
+        // The semaphore is never closed; were it, the job runs unthrottled.
+        let _turn = self.held.acquire().await.ok();
         self.run(move |client, stats| {
             let failed = |failure: PgFailure| E::from(DbError::Postgres(failure));
             let mut tx = client.transaction().map_err(|e| failed(e.into()))?;
