@@ -10,7 +10,8 @@
 //! gaps between requests.
 //!
 //! On PostgreSQL the same members run in one PostgreSQL transaction (see
-//! `records::apply_batch`); a batch with JavaScript hooks is refused there.
+//! `records::apply_batch`); a batch with JavaScript hooks runs its members
+//! in the hooks' write session there too (one held transaction).
 //!
 //! Each sub-request's own query string (percent-decoded) is its
 //! `@request.query`, and its `expand` and `fields` shape its answer once the
