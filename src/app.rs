@@ -34,6 +34,9 @@ pub enum StartError {
     /// A part that does not run on PostgreSQL yet is in use (JS migrations).
     #[error("{0}")]
     NotOnPostgres(#[from] crate::backend::ServeRefusal),
+    /// The PostgreSQL listener that links the nodes could not start.
+    #[error("realtime listener: {0}")]
+    Listener(#[from] crate::db::postgres::PgConnectError),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: std::net::SocketAddr,
@@ -46,6 +49,8 @@ pub struct Application {
     port: u16,
     server: Server,
     db: Db,
+    /// The PostgreSQL listener, stopped with the server.
+    nodes: Option<crate::nodes::Link>,
     lifecycle: Lifecycle,
     crons: crate::cron::Scheduler,
     /// Held while serving: one server per data dir.
@@ -156,6 +161,8 @@ impl Application {
             let _ = render_hooks.set(hooks.clone());
         }
         let install_tokens = Arc::new(InstallTokens::default());
+        let pg_url = config.database.url.postgres().map(str::to_owned);
+        let nodes = pg_url.as_ref().map(|_| crate::nodes::Link::default());
         let state = web::Data::new(AppState {
             db: db.clone(),
             registry,
@@ -173,7 +180,11 @@ impl Application {
             install_tokens: install_tokens.clone(),
             hooks: hooks.clone(),
             openapi: Default::default(),
+            nodes: nodes.clone(),
         });
+        if let (Some(url), Some(link)) = (&pg_url, &nodes) {
+            link_nodes(url, link, &state)?;
+        }
         register_builtin_jobs(&state);
         {
             // Weak: the hook threads must not keep the state (and so themselves) alive.
@@ -215,6 +226,9 @@ impl Application {
                 .app_data(public.clone())
                 // Rate limits sit on each route (`api::configure`), after routing.
                 .wrap(actix_web::middleware::from_fn(middleware::superuser_ips))
+                // Wrapped after `superuser_ips`, so it runs first: the
+                // settings that check reads are fresh.
+                .wrap(actix_web::middleware::from_fn(middleware::fresh_caches))
                 .wrap(actix_web::middleware::from_fn(middleware::security_headers))
                 .wrap(actix_web::middleware::from_fn(middleware::cors))
                 .wrap(actix_web::middleware::from_fn(middleware::request_log))
@@ -247,6 +261,7 @@ impl Application {
             db,
             lifecycle,
             crons,
+            nodes,
             _lock: lock,
             realtime: hub,
             install_tokens,
@@ -282,6 +297,9 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let result = self.server.await;
         self.crons.shutdown();
+        if let Some(link) = &self.nodes {
+            link.stop();
+        }
         checkpoint(&self.db).await;
         result
     }
@@ -313,6 +331,9 @@ impl Application {
             }
         };
         self.crons.shutdown();
+        if let Some(link) = &self.nodes {
+            link.stop();
+        }
         checkpoint(&self.db).await;
         result
     }
@@ -371,6 +392,36 @@ async fn open_databases(config: &Config) -> Result<Opened, StartError> {
         db,
         auxiliary: Auxiliary::Opening(auxiliary),
     })
+}
+
+/// Starts the listener that links this node to the others on the same
+/// PostgreSQL (`crate::nodes`): outbox changes to the hub, cache reloads.
+fn link_nodes(
+    url: &str,
+    link: &crate::nodes::Link,
+    state: &web::Data<AppState>,
+) -> Result<(), StartError> {
+    // Weak: the follower task must not keep the state alive.
+    let weak = Arc::downgrade(&state.clone().into_inner());
+    let on_settings = Box::new(move |settings: crate::settings::Settings| {
+        if let Some(state) = weak.upgrade() {
+            api::settings::apply_storage(&state.storage, &settings.s3);
+            state.settings.set(settings);
+        }
+    });
+    let local = crate::nodes::Local {
+        db: state.db.clone(),
+        registry: state.registry.clone(),
+        hub: state.realtime.clone(),
+        seal: state.settings.seal().clone(),
+        on_settings,
+    };
+    crate::nodes::start(url, link, local)?;
+    // The flag lives in the scheduler: the election ends with the state.
+    let leader = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    state.crons.follow_leadership(leader.clone());
+    crate::nodes::leader::start(url, &leader);
+    Ok(())
 }
 
 /// Wraps an async job body as a scheduler job.

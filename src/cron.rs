@@ -2,7 +2,9 @@
 //! (parsed and matched by `croner`), checked once a minute on the runtime;
 //! each due job runs in its own task, and a job still running from its last
 //! turn is not started twice. Jobs can also be run on demand
-//! (`POST /api/crons/{id}`).
+//! (`POST /api/crons/{id}`). With several nodes on PostgreSQL, scheduled
+//! turns run only on the node holding the cron leadership
+//! ([`Scheduler::follow_leadership`]; on-demand runs still run where asked).
 
 use chrono::{Timelike, Utc};
 use futures_util::future::BoxFuture;
@@ -49,6 +51,8 @@ pub struct Scheduler {
     jobs: Arc<RwLock<Vec<Job>>>,
     running: Arc<Mutex<HashSet<String>>>,
     ticker: Arc<Mutex<Option<tokio::task::JoinHandle<()>>>>,
+    /// Set on PostgreSQL: whether this node leads (runs scheduled turns).
+    leadership: Arc<std::sync::OnceLock<Arc<std::sync::atomic::AtomicBool>>>,
 }
 
 impl Scheduler {
@@ -111,6 +115,19 @@ impl Scheduler {
     }
 
     /// Starts the minute ticker on the current runtime.
+    /// Runs scheduled turns only while `leader` is true (several nodes).
+    pub fn follow_leadership(&self, leader: Arc<std::sync::atomic::AtomicBool>) {
+        let _ = self.leadership.set(leader);
+    }
+
+    /// Whether this node runs the scheduled turns; `None` with no election
+    /// (SQLite: always).
+    pub fn is_leader(&self) -> Option<bool> {
+        self.leadership
+            .get()
+            .map(|l| l.load(std::sync::atomic::Ordering::Relaxed))
+    }
+
     pub fn start(&self) {
         let scheduler = self.clone();
         let ticker = tokio::spawn(async move {
@@ -127,6 +144,9 @@ impl Scheduler {
 
     /// Starts every job due this minute that is not still running.
     fn tick(&self) {
+        if self.is_leader() == Some(false) {
+            return;
+        }
         let now = Utc::now().with_second(0).unwrap_or_else(Utc::now);
         let due: Vec<(String, JobFn)> = self
             .jobs

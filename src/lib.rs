@@ -26,6 +26,7 @@ pub mod lifecycle;
 pub mod logs;
 pub mod mail;
 pub mod maintenance;
+pub mod nodes;
 pub mod openapi;
 #[cfg(test)]
 mod pg_testing;

@@ -414,6 +414,8 @@ pub async fn patch(db: &Db, seal: &Seal, patch: Value) -> Result<Settings, Setti
             .unwrap_or_default();
         let next = merged(&current, &patch)?;
         store(conn, &seal, &next)?;
+        // The other nodes reload their settings once this commits.
+        crate::db::notify::announce(conn, crate::db::notify::Cache::Settings)?;
         Ok(next)
     })
     .await

@@ -15,6 +15,9 @@
 //! (they would live on in the shared writer connection), `load_extension`,
 //! and every `PRAGMA` except reading a known setting or an introspection
 //! pragma. Authorization, the HTTP shape and the envelope are `api::sql`'s.
+//!
+//! On PostgreSQL the console is read-only and speaks PostgreSQL's dialect
+//! (`on_postgres`).
 
 use crate::db::{Db, DbError};
 use rusqlite::fallible_iterator::FallibleIterator;
@@ -24,6 +27,8 @@ use rusqlite::{Batch, Connection, Statement};
 use serde::Serialize;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
+
+mod on_postgres;
 
 /// Longest accepted query, in characters (PocketBase's limit).
 pub const MAX_QUERY_CHARS: usize = 5000;
@@ -131,7 +136,9 @@ pub async fn run(db: &Db, query: &str) -> Result<SqlResult, SqlError> {
         return Err(SqlError::Empty);
     }
     let started = Instant::now();
-    let mut result = if is_possible_write(&query) {
+    let mut result = if let Some(console) = db.console_postgres() {
+        on_postgres::run(console, query).await?
+    } else if is_possible_write(&query) {
         let affected_rows = db.console_write(move |conn| write(conn, &query)).await?;
         SqlResult {
             exec_time: 0,

@@ -79,7 +79,7 @@ while IFS= read -r line; do export "$line"; done <<< "$pg_env"
 
 echo "==> cargo test (unit + HTTP integration tests)"
 cargo build --locked --bin ferrobase
-cargo test --locked -- --skip bad_input::
+cargo test --locked -- --skip bad_input:: --skip nodes::
 echo "==> bad-input corpus (hostile requests: exact 4xx envelopes, nothing changed)"
 cargo test --locked --test api bad_input:: -- --nocapture 2>&1 | tee /dev/stderr | grep "bad inputs tried: [0-9]*, 5xx: 0, state changed: 0" >/dev/null
 
@@ -89,13 +89,16 @@ echo "==> the API suite on PostgreSQL: the modules that run there, each test app
 # The hooks modules run there too (`accounts::` / `batch::` also match
 # hooks_accounts:: / hooks_batch::); their tests of what hooks cannot do on
 # PostgreSQL yet (raw SQL, $dbx, auth flows' writes) skip themselves.
-pg_modules=(access:: accounts:: admin_ui:: auth:: auth_bodies:: auth_collections:: auth_fields::
+pg_modules=(access:: accounts:: admin_ui:: aggregate:: auth:: auth_bodies:: auth_collections:: auth_fields::
   auth_ids:: auth_options:: bad_input:: batch:: collections:: crons:: defaults:: field_gaps::
   files:: files_served:: filters:: hooks:: hooks_api2:: hooks_batch_request:: hooks_enrich::
   hooks_flows:: hooks_model:: http_edges:: import:: list_direct:: list_totals:: login_guard::
   logs:: matrix:: metrics:: modifiers:: oauth2:: persistence:: public:: query_timeout:: ratelimit::
-  realtime:: records:: rule_paths:: settings:: settings_keys:: views::)
+  realtime:: records:: rule_paths:: settings:: settings_keys:: sql_engines:: views::)
 FB_TEST_BACKEND=postgres cargo test --locked --test api -- "${pg_modules[@]}"
+
+echo "==> several nodes on one PostgreSQL: two real binaries, realtime, caches, readiness (loopback, bounded)"
+cargo test --locked --test api nodes::
 
 echo "==> reliability: kill -9 durability (records, files, search index), sustained load, realtime fan-out (loopback, bounded)"
 FERROBASE_BIN="$PWD/target/debug/ferrobase" python3 tests/reliability/durability.py

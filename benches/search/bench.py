@@ -37,6 +37,12 @@ RECORDS = int(os.environ.get("RECORDS", "100000"))
 QUERIES = int(os.environ.get("QUERIES", "40"))
 # WRITE_ONLY=1: seed and report the write cost, skip the queries.
 WRITE_ONLY = os.environ.get("WRITE_ONLY") == "1"
+# CREATES_SECONDS=N (with WRITE_ONLY=1): after the seeding, single creates from
+# CREATES_CONNECTIONS concurrent wrk connections, N seconds into each collection,
+# twice in turn: what the index costs writes that arrive together (the writer
+# commits them in groups) rather than in batches of 500.
+CREATES_SECONDS = int(os.environ.get("CREATES_SECONDS", "0"))
+CREATES_CONNECTIONS = int(os.environ.get("CREATES_CONNECTIONS", "64"))
 # Records updated and then deleted after the seeding (WRITE_ONLY runs only).
 UPDATES = min(int(os.environ.get("UPDATES", "10000")), RECORDS)
 BATCH = 500
@@ -122,6 +128,25 @@ def rewrite(base, su, ids, weights):
     return spent
 
 
+def concurrent_creates(base, su, owner):
+    """Creates/s of single creates into each collection under wrk (two rounds,
+    the collections in turn); returns {name: [rate per round]}."""
+    script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "creates.lua")
+    rates = {"plain": [], "articles": []}
+    for round_ in range(2):
+        order = ("plain", "articles") if round_ == 0 else ("articles", "plain")
+        for name in order:
+            env = {**os.environ, "COLLECTION": name, "OWNER": owner, "TOKEN": su}
+            out = subprocess.run(
+                ["wrk", "-t1", f"-c{CREATES_CONNECTIONS}", f"-d{CREATES_SECONDS}s",
+                 "-s", script, base], env=env, capture_output=True, text=True, check=True).stdout
+            m = re.search(r"Requests/sec:\s+([\d.]+)", out)
+            if not m or "Non-2xx" in out:
+                sys.exit(f"wrk against {name} failed:\n{out}")
+            rates[name].append(float(m.group(1)))
+    return rates
+
+
 def timed(base, path, token):
     t = time.perf_counter()
     body = call(base, "GET", path, token=token)
@@ -165,6 +190,12 @@ def main():
                   f"({RECORDS / seeded[name]:.0f} records/s)", flush=True)
         cost = seeded["articles"] / seeded["plain"] - 1
         print(f"write cost of the index: {cost * 100:+.0f} % seeding time", flush=True)
+        if WRITE_ONLY and CREATES_SECONDS:
+            rates = concurrent_creates(base, su, reader["id"])
+            for i, (plain, indexed) in enumerate(zip(rates["plain"], rates["articles"])):
+                print(f"single creates, {CREATES_CONNECTIONS} connections, round {i + 1}: "
+                      f"plain {plain:.0f}/s, articles {indexed:.0f}/s; write cost of the "
+                      f"index: {(plain / indexed - 1) * 100:+.0f} %", flush=True)
         if WRITE_ONLY:
             rewritten = rewrite(base, su, ids, weights)
             for verb in ("update", "delete"):

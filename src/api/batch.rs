@@ -302,9 +302,13 @@ pub(super) async fn execute(
             results,
             cleanup,
             changes,
+            outbox,
         }) => {
             // Only a committed batch is announced.
             state.realtime.publish(changes);
+            if let Some(seq) = outbox {
+                state.realtime.wait_for_outbox(seq).await;
+            }
             cleanup.run(&state.store).await;
             let mut answers = Vec::with_capacity(results.len());
             for (mut result, shape) in results.into_iter().zip(shapes) {

@@ -49,6 +49,9 @@ pub struct AppState {
     pub hooks: Option<crate::hooks::Hooks>,
     /// `/api/openapi.json`, cached per schema snapshot.
     pub openapi: crate::openapi::Cache,
+    /// On PostgreSQL, the listener that links this node to the others
+    /// (`/api/health` reports it); `None` on SQLite.
+    pub nodes: Option<crate::nodes::Link>,
 }
 
 impl AppState {

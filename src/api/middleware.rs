@@ -1,7 +1,8 @@
 //! Cross-cutting HTTP behaviour: CORS (PocketBase's defaults: any origin,
 //! 204 preflight echoing the requested headers), security headers, the
-//! `superuserIPs` allow-list for requests carrying a superuser token, and
-//! one structured log line per request with a request id.
+//! `superuserIPs` allow-list for requests carrying a superuser token, one
+//! structured log line per request with a request id, and (several nodes on
+//! PostgreSQL) caches brought up to date before an API request runs.
 
 use super::error::ApiError;
 use super::extract::AppState;
@@ -101,6 +102,26 @@ pub async fn security_headers(
 }
 
 /// Refuses every request authorized as a superuser from an address outside
+/// On PostgreSQL: the schema and settings caches are made as new as the
+/// database's before an API request runs (`nodes::Link::ensure_fresh`), so
+/// a change committed on another node applies here at once. Not for
+/// `/api/health`, which must answer while the database does not.
+pub async fn fresh_caches(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let path = req.path();
+    if path.starts_with("/api/") && path != "/api/health" {
+        let link = req
+            .app_data::<web::Data<AppState>>()
+            .and_then(|state| state.nodes.clone());
+        if let Some(link) = link {
+            link.ensure_fresh().await;
+        }
+    }
+    Ok(next.call(req).await?.map_into_boxed_body())
+}
+
 /// `settings.superuserIPs` (when the list is not empty), as PocketBase does:
 /// 403 in the envelope, before any handler runs. Logins that would hand out
 /// a superuser token are refused where the token is issued (`api::auth`).

@@ -2,6 +2,7 @@
 //! `{query}`, runs it through `crate::sql` and answers
 //! `{execTime, affectedRows, columns, rows}`. A guest gets 401, a user 403,
 //! before anything runs; `superuserIPs` applies (`middleware::superuser_ips`).
+//! On PostgreSQL the console only reads (`crate::sql::on_postgres`).
 
 use super::error::ApiError;
 use super::extract::{AppState, JsonBody, Superuser};
@@ -36,7 +37,9 @@ pub async fn run(
     let query = body.bind()?.into_query();
     validate(&query)?;
     let result = sql::run(&state.db, &query).await.map_err(api_error)?;
-    if result.affected_rows > 0 || result.columns.is_empty() {
+    let sqlite = state.db.dialect() == crate::rules::Dialect::Sqlite;
+    // PostgreSQL's console only reads.
+    if sqlite && (result.affected_rows > 0 || result.columns.is_empty()) {
         // A write may have changed the schema (a collection's table or
         // `_collections` itself): reload so the API sees what is stored.
         reload_schema(&state).await;

@@ -59,6 +59,13 @@ pub enum LockKey {
     /// Auth record ids, unique across every auth collection: creates of
     /// auth records check the other collections in turn.
     AuthIds = 0x6662_0005,
+    /// The realtime outbox: taken just before a transaction's outbox row is
+    /// inserted, so outbox rows commit in the order of their `seq`.
+    Outbox = 0x6662_0006,
+    /// Which node runs the cron jobs: a session-level lock held by the
+    /// leader's own connection (`crate::nodes::leader`), never taken
+    /// through [`Conn::lock`](trait.Conn.html).
+    CronLeader = 0x6662_0007,
 }
 
 impl dyn Conn + '_ {

@@ -9,13 +9,43 @@
 //! - writes run as an exclusive job on the one writer, so they queue behind
 //!   record writes and are committed with the same durability.
 //!
+//! On PostgreSQL the console only reads: [`Db::console_postgres`] hands the
+//! job a `READ ONLY` transaction on a connection of its own
+//! (`PgDb::console`).
+//!
 //! What the SQL may do is the job's business (`crate::sql`); this module only
 //! supplies the connection and the deadline.
 
 use super::{Db, DbError, limit};
 use rusqlite::Connection;
 
+/// The SQL console's way into PostgreSQL (see [`Db::console_postgres`]).
+pub struct PgConsole(super::postgres::PgDb);
+
+impl PgConsole {
+    /// Runs `f` in a `READ ONLY` transaction on a fresh connection, under
+    /// the query time limit; rolled back and closed afterwards.
+    pub async fn read<T, E>(
+        &self,
+        f: impl FnOnce(&mut ::postgres::Transaction<'_>) -> Result<T, E> + Send + 'static,
+    ) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<DbError> + Send + 'static,
+    {
+        self.0.console(f).await
+    }
+}
+
 impl Db {
+    /// The console's PostgreSQL connections; `None` on SQLite.
+    pub fn console_postgres(&self) -> Option<PgConsole> {
+        match &self.engine {
+            super::Engine::Sqlite(_) => None,
+            super::Engine::Postgres(pg) => Some(PgConsole(pg.clone())),
+        }
+    }
+
     /// Runs `f` on a fresh read-only connection on the blocking pool; its SQL
     /// is interrupted past `database.query_timeout_ms` (the answer is then
     /// [`DbError::TimedOut`]). The connection is closed afterwards.

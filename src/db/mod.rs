@@ -7,11 +7,13 @@
 
 mod conn;
 mod console;
+pub use console::PgConsole;
 mod ident;
 mod limit;
 mod lock;
 mod memo;
 mod migrate;
+pub mod notify;
 mod pool;
 pub mod postgres;
 mod readers;
@@ -24,6 +26,7 @@ pub use lock::{DataDirLock, LOCK_WAIT};
 pub use memo::CountMemo;
 pub use migrate::{AUX_MIGRATIONS, MIGRATIONS, Migration, MigrationStatus};
 pub use stats::{DbStats, DbStatsSnapshot};
+pub use writer::{BeforeCommit, before_commit, in_group};
 
 use crate::config::{DatabaseConfig, WalCheckpoints};
 use rusqlite::Connection;
@@ -217,6 +220,26 @@ impl Db {
         match &self.engine {
             Engine::Sqlite(_) => None,
             Engine::Postgres(pg) => Some(pg.stats()),
+        }
+    }
+
+    /// PostgreSQL: has each connection checked before its next job (see
+    /// `PgDb::suspect_connections`); nothing on SQLite.
+    pub fn suspect_connections(&self) {
+        if let Engine::Postgres(pg) = &self.engine {
+            pg.suspect_connections();
+        }
+    }
+
+    /// PostgreSQL only: one constant statement, one round trip, rows as
+    /// text (see `PgDb::simple_rows`); `None` on SQLite.
+    pub async fn pg_simple_rows(
+        &self,
+        sql: &'static str,
+    ) -> Option<Result<Vec<Vec<Option<String>>>, DbError>> {
+        match &self.engine {
+            Engine::Sqlite(_) => None,
+            Engine::Postgres(pg) => Some(pg.simple_rows(sql).await),
         }
     }
 

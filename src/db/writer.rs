@@ -22,6 +22,7 @@ use super::limit;
 use super::stats::DbStats;
 use crate::config::WalCheckpoints;
 use rusqlite::Connection;
+use std::cell::{Cell, RefCell};
 use std::sync::Arc;
 use std::sync::mpsc;
 use std::time::Duration;
@@ -183,10 +184,67 @@ fn release_cache(conn: &Connection) {
     }
 }
 
+/// Work a grouped job asks to run once, after the group's last job and
+/// before its commit, outside any savepoint (see [`before_commit`]).
+pub type BeforeCommit = fn(&Connection) -> rusqlite::Result<()>;
+
+thread_local! {
+    /// Whether this thread is the writer running a group's jobs.
+    static IN_GROUP: Cell<bool> = const { Cell::new(false) };
+    /// What the running group's jobs asked to run before its commit.
+    static BEFORE_COMMIT: RefCell<Vec<BeforeCommit>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Whether the calling thread runs a job of a writer group now (a record
+/// write, a hook's write session): its changes commit with the group's.
+pub fn in_group() -> bool {
+    IN_GROUP.with(Cell::get)
+}
+
+/// Asks the writer to run `f` once before the running group commits, after
+/// its last job (each job runs in a savepoint; `f` runs in none). A failure
+/// of `f` fails the whole group, as a failed commit does. Outside a group,
+/// nothing is asked.
+pub fn before_commit(f: BeforeCommit) {
+    if !in_group() {
+        return;
+    }
+    BEFORE_COMMIT.with(|list| {
+        let mut list = list.borrow_mut();
+        if !list.iter().any(|g| std::ptr::fn_addr_eq(*g, f)) {
+            list.push(f);
+        }
+    });
+}
+
+/// Marks the writer thread as running a group until dropped, and forgets
+/// whatever the group asked to run before its commit.
+struct Grouping;
+
+impl Grouping {
+    fn start() -> Self {
+        IN_GROUP.with(|g| g.set(true));
+        Grouping
+    }
+
+    /// What the group asked to run before its commit (asked for once).
+    fn before_commit(&self) -> Vec<BeforeCommit> {
+        BEFORE_COMMIT.with(|list| std::mem::take(&mut *list.borrow_mut()))
+    }
+}
+
+impl Drop for Grouping {
+    fn drop(&mut self) {
+        IN_GROUP.with(|g| g.set(false));
+        BEFORE_COMMIT.with(|list| list.borrow_mut().clear());
+    }
+}
+
 /// One transaction for the whole group, one savepoint per job, one commit.
 /// A successful commit is counted before the replies go out, so a caller
 /// that got its answer also sees its group in the stats.
 fn run_group(conn: &mut Connection, group: Vec<GroupedJob>, stats: &DbStats) {
+    let grouping = Grouping::start();
     // Replies of the jobs inside the open transaction, sent after its commit.
     let mut replies: Vec<Reply> = Vec::with_capacity(group.len());
     let mut open = false;
@@ -234,6 +292,18 @@ fn run_group(conn: &mut Connection, group: Vec<GroupedJob>, stats: &DbStats) {
         replies.push(reply);
     }
     if !open {
+        return;
+    }
+    let prepared = grouping
+        .before_commit()
+        .into_iter()
+        .try_for_each(|f| f(conn));
+    if let Err(e) = prepared {
+        tracing::error!(error = %e, "the group's work before its commit failed; every job of the group is refused");
+        let _ = conn.execute_batch("ROLLBACK");
+        for reply in replies {
+            reply(Some(DbError::CommitFailed(e.to_string())));
+        }
         return;
     }
     match conn.execute_batch("COMMIT") {

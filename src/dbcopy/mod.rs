@@ -105,7 +105,27 @@ pub fn copy(from: &Path, url: &str) -> Result<CopyReport, CopyError> {
 /// Returns whether it did; safe to race (one wins, the others find it done).
 pub fn initialise(url: &str) -> Result<bool, CopyError> {
     let fresh = Db::fresh_in_memory()?;
-    Ok(copy_into(&fresh, None, url)?.is_some())
+    if copy_into(&fresh, None, url)?.is_some() {
+        return Ok(true);
+    }
+    refresh_functions(url)?;
+    Ok(false)
+}
+
+/// Installs this version's `fb_*` functions in a database an earlier
+/// version initialised (each is `CREATE OR REPLACE`, the aggregate state
+/// type made only when missing), under the bootstrap lock, so a newer
+/// server never calls a function the database lacks.
+fn refresh_functions(url: &str) -> Result<(), CopyError> {
+    let mut client = crate::db::postgres::connect(url)?;
+    let mut tx = client.transaction()?;
+    tx.execute(
+        "SELECT pg_advisory_xact_lock($1)",
+        &[&(LockKey::Bootstrap as i64)],
+    )?;
+    tx.batch_execute(crate::rules::postgres::FUNCTIONS)?;
+    tx.commit()?;
+    Ok(())
 }
 
 /// Copies `data` (and the request logs of `logs`) into the database at
@@ -261,6 +281,30 @@ mod tests {
     use crate::config::DatabaseConfig;
     use crate::db::Db;
     use crate::pg_testing::{PgSchema, server};
+
+    #[test]
+    fn an_initialised_database_gets_the_functions_of_this_version() {
+        let Some(base) = server() else { return };
+        let mut schema = PgSchema::open(&base);
+        let url = schema.url(&base);
+        assert!(super::initialise(&url).expect("initialise"));
+        schema
+            .client
+            .batch_execute("DROP AGGREGATE fb_sum(float8); DROP FUNCTION fb_pad(bigint, int)")
+            .expect("an older version's functions");
+
+        let created = super::initialise(&url).expect("again");
+
+        assert!(!created, "initialised once");
+        let found = schema
+            .column(
+                "SELECT proname::text FROM pg_proc WHERE proname IN ('fb_sum', 'fb_pad') \
+                 AND pg_function_is_visible(oid) ORDER BY 1",
+                &[],
+            )
+            .expect("functions");
+        assert_eq!(found, ["fb_pad", "fb_sum"]);
+    }
 
     #[test]
     fn racing_initialisations_create_the_system_collections_once() {

@@ -20,6 +20,9 @@ pub const IDLE_TIMEOUT: Duration = Duration::from_secs(5 * 60);
 /// A connection is closed after this long whatever it received.
 pub const MAX_CONNECTION_TIME: Duration = Duration::from_secs(30 * 60);
 const CLIENT_ID_LEN: usize = 40;
+/// The longest a PostgreSQL write waits for its events to come back
+/// through this node's listener before it answers anyway.
+pub const OUTBOX_WAIT: Duration = Duration::from_secs(1);
 
 /// Who a subscriber is, as its subscription request showed. Before each
 /// fan-out batch the hub asks [`Render::refresh`] for the viewer as of now
@@ -142,6 +145,10 @@ pub(super) struct Inner {
     streams: Mutex<HashMap<StreamBlock, usize>>,
     /// Most open streams per address block; 0 = no limit.
     max_streams_per_ip: usize,
+    /// On PostgreSQL: the last outbox row this node's listener published.
+    outbox: tokio::sync::watch::Sender<i64>,
+    /// Whether a listener publishes the outbox here (else nothing waits for it).
+    listened: std::sync::atomic::AtomicBool,
 }
 
 /// Where streams are counted for the per-address cap: an IPv4 address, or
@@ -244,6 +251,8 @@ impl Hub {
             queue,
             streams: Mutex::new(HashMap::new()),
             max_streams_per_ip,
+            outbox: tokio::sync::watch::Sender::new(0),
+            listened: std::sync::atomic::AtomicBool::new(false),
         });
         tokio::spawn(super::fanout::run(batches, Arc::downgrade(&inner), render));
         Hub { inner }
@@ -330,6 +339,48 @@ impl Hub {
         let count = changes.len();
         if let Err(e) = self.inner.queue.try_send(changes.into_vec()) {
             tracing::warn!(changes = count, error = %e, "realtime queue full; events dropped");
+        }
+    }
+
+    /// Says that a listener publishes the outbox rows here from now on.
+    pub fn attach_listener(&self) {
+        self.inner
+            .listened
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Notes that the outbox rows up to `seq` were published (the listener).
+    pub fn outbox_published(&self, seq: i64) {
+        self.inner.outbox.send_if_modified(|seen| {
+            let newer = seq > *seen;
+            if newer {
+                *seen = seq;
+            }
+            newer
+        });
+    }
+
+    /// Waits (at most [`OUTBOX_WAIT`]) until this node's listener has
+    /// published outbox row `seq`: a PostgreSQL write answers once its
+    /// events are queued here, as SQLite's are, so a subscription made
+    /// after the answer never hears of the write.
+    pub async fn wait_for_outbox(&self, seq: i64) {
+        // Also with no stream open: one may open and subscribe before the
+        // listener caught up (the API suite on PostgreSQL saw it happen).
+        if !self
+            .inner
+            .listened
+            .load(std::sync::atomic::Ordering::Relaxed)
+        {
+            return;
+        }
+        let mut seen = self.inner.outbox.subscribe();
+        let reached = tokio::time::timeout(OUTBOX_WAIT, seen.wait_for(|s| *s >= seq)).await;
+        if reached.is_err() {
+            tracing::warn!(
+                seq,
+                "realtime listener is behind; answering before its events"
+            );
         }
     }
 

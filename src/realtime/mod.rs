@@ -19,6 +19,7 @@
 
 mod fanout;
 mod hub;
+pub mod outbox;
 mod topic;
 
 pub use fanout::RENDER_CONCURRENCY;
@@ -31,7 +32,8 @@ pub use topic::{MAX_TOPIC_CHARS, MAX_TOPICS, Options, Topic};
 use serde_json::{Map, Value};
 
 /// What happened to a record.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Action {
     Create,
     Update,
@@ -49,8 +51,9 @@ impl Action {
     }
 }
 
-/// One committed change to one record.
-#[derive(Debug, Clone, PartialEq)]
+/// One committed change to one record (on PostgreSQL also an outbox
+/// row's JSON, see [`outbox`]).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Change {
     pub collection_id: String,
     pub collection_name: String,
@@ -126,5 +129,9 @@ impl Changes {
 
     pub fn into_vec(self) -> Vec<Change> {
         self.0
+    }
+
+    pub fn as_slice(&self) -> &[Change] {
+        &self.0
     }
 }

@@ -7,18 +7,20 @@
 
 use super::RecordError;
 use super::access::Caller;
-use super::list::{Selection, guard_request_macros, select};
+use super::list::{Request, Selection, guard_request_macros, select_in};
 use super::searched::searched;
 use super::value::from_sql;
 use crate::db::Db;
-use crate::rules::{self, SqlFragment, SqlValue};
-use crate::schema::{CompiledCollection, Field, Snapshot, number_json};
+use crate::rules::{self, Dialect, SqlFragment, SqlValue, ValueType};
+use crate::schema::{CollectionType, CompiledCollection, Field, Snapshot, number_json};
 use crate::search::aggregate::{self as spec, AggFn, AggSpec, GroupSpec};
 use crate::validation::{FieldError, ValidationErrors};
 use rusqlite::types::ValueRef;
 use serde_json::{Map, Value, json};
 use std::collections::HashMap;
 use std::sync::Arc;
+
+mod on_postgres;
 
 /// Most groups one answer carries (`limit` is clamped to it).
 pub const MAX_AGGREGATE_GROUPS: i64 = 1000;
@@ -71,29 +73,48 @@ pub fn parse_aggregate_query(
 
 /// The SQL of one group column (a date bucket cuts the stored UTC text).
 fn group_sql(group: &GroupSpec, scope: &dyn rules::Scope) -> Result<SqlFragment, RecordError> {
-    let mut value = rules::compile_value(&group.path, scope)?;
+    let (mut value, ty) = rules::compile_typed_value(&group.path, scope)?;
     if let Some(bucket) = group.bucket {
         value.sql = format!("substr({}, 1, {})", value.sql, bucket.prefix_len());
     }
-    Ok(value)
+    match scope.dialect() {
+        Dialect::Sqlite => Ok(value),
+        Dialect::Postgres => on_postgres::group_column(value, ty, &group.path),
+    }
 }
 
-/// The SQL value an aggregate reads (`None` for `count()`).
-fn agg_value(agg: &AggSpec, scope: &dyn rules::Scope) -> Result<Option<SqlFragment>, RecordError> {
+/// The SQL value an aggregate reads and its type (`None` for `count()`).
+fn agg_value(agg: &AggSpec, scope: &dyn rules::Scope) -> Result<Option<Typed>, RecordError> {
     match &agg.field {
         None => Ok(None),
-        Some(field) => Ok(Some(rules::compile_value(field.name.as_str(), scope)?)),
+        Some(field) => Ok(Some(rules::compile_typed_value(
+            field.name.as_str(),
+            scope,
+        )?)),
     }
+}
+
+/// A compiled value and its type.
+type Typed = (SqlFragment, ValueType);
+
+/// Which SQL the aggregates are written in; on PostgreSQL, the order in
+/// which rows are summed (SQLite's: insertion order; none for a view).
+enum Engine {
+    Sqlite,
+    Postgres { order: Option<String> },
 }
 
 /// The SQL of one aggregate over `value`. `count(field)` counts non-empty
 /// values; `sum` of no rows is 0 (SQLite's NULL would read as "no data").
 /// `exact`: `sum()` keeps integers exact but fails past 64 bits; the
 /// fallback `total()` sums in floating point.
-fn agg_sql(func: AggFn, value: Option<&SqlFragment>, exact: bool) -> SqlFragment {
-    let Some(value) = value else {
+fn agg_sql(func: AggFn, value: Option<&Typed>, exact: bool, engine: &Engine) -> SqlFragment {
+    let Some((value, ty)) = value else {
         return SqlFragment::raw("count(*)");
     };
+    if let Engine::Postgres { order } = engine {
+        return on_postgres::aggregate_column(func, value, *ty, order.as_deref());
+    }
     let v = &value.sql;
     let sql = match func {
         AggFn::Count => {
@@ -147,9 +168,7 @@ pub async fn aggregate(
     caller: Caller,
     query: AggregateQuery,
 ) -> Result<Vec<Value>, RecordError> {
-    if db.dialect() == crate::rules::Dialect::Postgres {
-        return Err(crate::db::DbError::NotOnPostgres("the aggregate endpoint").into());
-    }
+    let dialect = db.dialect();
     guard_request_macros(&caller, &query.group_by)?;
     let groups = spec::parse_group_by(&query.group_by, &collection.def, caller.superuser)
         .map_err(|e| invalid("groupBy", e))?;
@@ -162,15 +181,22 @@ pub async fn aggregate(
         .collect();
     let key_refs: Vec<&str> = keys.iter().map(String::as_str).collect();
     let sort = spec::parse_sort(&query.sort, &key_refs).map_err(|e| invalid("sort", e))?;
-    let search = searched(&collection, &caller, &query.search)?;
-    let (selection, columns) = select(
-        &snapshot,
-        &collection,
-        &caller,
-        &query.filter,
-        &serde_json::Map::new(),
-        search.as_ref(),
-        |scope| {
+    let search = match dialect {
+        Dialect::Sqlite => searched(&collection, &caller, &query.search)?,
+        Dialect::Postgres => {
+            on_postgres::refuse_json_fields(&groups, &aggs)?;
+            super::on_postgres::refuse_search(&query.search)?;
+            None
+        }
+    };
+    let request = Request {
+        caller: &caller,
+        filter: &query.filter,
+        bound: &Map::new(),
+        dialect,
+    };
+    let (selection, columns) =
+        select_in(&snapshot, &collection, &request, search.as_ref(), |scope| {
             let mut grouped = Vec::new();
             for g in &groups {
                 grouped.push(group_sql(g, scope)?);
@@ -180,32 +206,31 @@ pub async fn aggregate(
                 values.push(agg_value(a, scope)?);
             }
             Ok((grouped, values))
-        },
-    )?;
+        })?;
     let (grouped, values) = columns;
-    let columns_with = |exact: bool| -> Vec<SqlFragment> {
+    let shape = Shape {
+        groups: groups.len(),
+        sort: &sort,
+        limit: query.limit,
+        dialect,
+    };
+    let engine = match dialect {
+        Dialect::Sqlite => Engine::Sqlite,
+        Dialect::Postgres => Engine::Postgres {
+            order: (collection.kind != CollectionType::View).then(|| {
+                let table = crate::db::ident(collection.name.as_str());
+                format!("{table}.{}", rules::postgres::ROWID_COLUMN)
+            }),
+        },
+    };
+    let statement_with = |exact: bool| {
         let aggregated = aggs
             .iter()
             .zip(&values)
-            .map(|(a, v)| agg_sql(a.func, v.as_ref(), exact));
-        grouped.iter().cloned().chain(aggregated).collect()
+            .map(|(a, v)| agg_sql(a.func, v.as_ref(), exact, &engine));
+        let columns: Vec<SqlFragment> = grouped.iter().cloned().chain(aggregated).collect();
+        statement(&collection, &selection, &columns, &shape)
     };
-    let (exact_sql, exact_params) = statement(
-        &collection,
-        &selection,
-        &columns_with(true),
-        groups.len(),
-        &sort,
-        query.limit,
-    );
-    let (float_sql, float_params) = statement(
-        &collection,
-        &selection,
-        &columns_with(false),
-        groups.len(),
-        &sort,
-        query.limit,
-    );
     let decoders: Vec<Decoder> = groups
         .iter()
         .map(|g| Box::new(decoder(g.field.as_ref().filter(|_| g.bucket.is_none()))) as Decoder)
@@ -218,17 +243,20 @@ pub async fn aggregate(
             Box::new(decoder(field)) as Decoder
         }))
         .collect();
+    let rows = Rows { keys, decoders };
+    if dialect == Dialect::Postgres {
+        return on_postgres::run(db, statement_with(true), rows).await;
+    }
+    let (exact_sql, exact_params) = statement_with(true);
+    let (float_sql, float_params) = statement_with(false);
     db.read(move |conn| {
         let run = |sql: &str, params: &[SqlValue]| -> rusqlite::Result<Vec<Value>> {
             let mut stmt = conn.prepare_cached(sql)?;
-            let mut rows = stmt.query(rusqlite::params_from_iter(params.iter()))?;
+            let mut out = stmt.query(rusqlite::params_from_iter(params.iter()))?;
             let mut items = Vec::new();
-            while let Some(row) = rows.next()? {
-                let mut item = Map::new();
-                for (i, (key, decode)) in keys.iter().zip(&decoders).enumerate() {
-                    item.insert(key.clone(), decode(row.get_ref(i)?));
-                }
-                items.push(Value::Object(item));
+            while let Some(row) = out.next()? {
+                let cells = (0..rows.keys.len()).map(|i| row.get_ref(i));
+                items.push(rows.item(cells.collect::<Result<Vec<_>, _>>()?));
             }
             Ok(items)
         };
@@ -244,15 +272,38 @@ pub async fn aggregate(
     .await
 }
 
+/// The output keys of an aggregate answer and how each column reads back.
+pub(super) struct Rows {
+    keys: Vec<String>,
+    decoders: Vec<Decoder>,
+}
+
+impl Rows {
+    /// One result row (its cells in column order) as an answer object.
+    pub(super) fn item(&self, cells: Vec<ValueRef<'_>>) -> Value {
+        let mut item = Map::new();
+        for ((key, decode), cell) in self.keys.iter().zip(&self.decoders).zip(cells) {
+            item.insert(key.clone(), decode(cell));
+        }
+        Value::Object(item)
+    }
+}
+
+/// The parts of the statement that are not columns or the WHERE.
+struct Shape<'a> {
+    groups: usize,
+    sort: &'a [(usize, bool)],
+    limit: i64,
+    dialect: Dialect,
+}
+
 /// `SELECT groups, aggregates FROM table WHERE selection GROUP BY groups
 /// ORDER BY sort LIMIT ?` and its bound values in placeholder order.
 fn statement(
     collection: &CompiledCollection,
     selection: &Selection,
     columns: &[SqlFragment],
-    group_count: usize,
-    sort: &[(usize, bool)],
-    limit: i64,
+    shape: &Shape<'_>,
 ) -> (String, Vec<SqlValue>) {
     let table = crate::db::ident(collection.name.as_str());
     let select_list: Vec<&str> = columns.iter().map(|c| c.sql.as_str()).collect();
@@ -263,15 +314,26 @@ fn statement(
     );
     // Result columns by position: the group expressions are not repeated.
     let positions = |n: usize| (1..=n).map(|i| i.to_string()).collect::<Vec<_>>();
-    if group_count > 0 {
-        sql.push_str(&format!(" GROUP BY {}", positions(group_count).join(", ")));
+    if shape.groups > 0 {
+        sql.push_str(&format!(" GROUP BY {}", positions(shape.groups).join(", ")));
     }
-    let mut order: Vec<String> = sort
+    // SQLite puts NULL first in ascending order; PostgreSQL must be told.
+    let direction = |desc: bool| match (shape.dialect, desc) {
+        (Dialect::Sqlite, true) => "DESC",
+        (Dialect::Sqlite, false) => "ASC",
+        (Dialect::Postgres, true) => "DESC NULLS LAST",
+        (Dialect::Postgres, false) => "ASC NULLS FIRST",
+    };
+    let mut order: Vec<String> = shape
+        .sort
         .iter()
-        .map(|(i, desc)| format!("{} {}", i + 1, if *desc { "DESC" } else { "ASC" }))
+        .map(|(i, desc)| format!("{} {}", i + 1, direction(*desc)))
         .collect();
-    if order.is_empty() {
-        order = positions(group_count);
+    // Ties break by the group columns, so both engines list tied groups alike.
+    for i in 0..shape.groups {
+        if !shape.sort.iter().any(|(s, _)| *s == i) {
+            order.push(format!("{} {}", i + 1, direction(false)));
+        }
     }
     if !order.is_empty() {
         sql.push_str(&format!(" ORDER BY {}", order.join(", ")));
@@ -279,6 +341,6 @@ fn statement(
     sql.push_str(" LIMIT ?");
     let mut params: Vec<SqlValue> = columns.iter().flat_map(|c| c.params.clone()).collect();
     params.extend(selection.params.iter().cloned());
-    params.push(SqlValue::Integer(limit));
+    params.push(SqlValue::Integer(shape.limit));
     (sql, params)
 }

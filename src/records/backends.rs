@@ -18,7 +18,7 @@ use crate::schema::{Registry, Snapshot};
 use serde_json::{Map, Value, json};
 use std::sync::Arc;
 
-fn runtime() -> tokio::runtime::Runtime {
+pub(super) fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -237,7 +237,7 @@ fn write_rows(c: &mut dyn Conn) -> Result<(), DbError> {
 }
 
 /// A signed-in user of `users` with the fields rules may read.
-fn user(id: &str, verified: bool) -> Caller {
+pub(super) fn user(id: &str, verified: bool) -> Caller {
     let mut fields = Map::new();
     fields.insert("id".into(), json!(id));
     fields.insert("verified".into(), json!(verified));
@@ -248,7 +248,7 @@ fn user(id: &str, verified: bool) -> Caller {
     }
 }
 
-fn guest() -> Caller {
+pub(super) fn guest() -> Caller {
     Caller {
         method: "GET".into(),
         context: "default",
@@ -256,7 +256,7 @@ fn guest() -> Caller {
     }
 }
 
-fn actors() -> [(&'static str, Caller); 4] {
+pub(super) fn actors() -> [(&'static str, Caller); 4] {
     [
         ("guest", guest()),
         ("alice", user("u1aaaaaaaaaaaaa", true)),
@@ -308,7 +308,7 @@ const PAGES: [(&str, &str, &str); 4] = [
 
 /// An answer or refusal as the client sees it (the envelope's status and
 /// message; a database error fails the test on the spot).
-fn outcome(result: Result<Value, RecordError>, what: &str) -> Value {
+pub(super) fn outcome(result: Result<Value, RecordError>, what: &str) -> Value {
     match result {
         Ok(v) => v,
         Err(RecordError::Db(e)) => panic!("{what}: database error {e}"),
@@ -321,13 +321,13 @@ fn outcome(result: Result<Value, RecordError>, what: &str) -> Value {
     }
 }
 
-struct Engine {
-    db: Db,
-    snapshot: Arc<Snapshot>,
+pub(super) struct Engine {
+    pub(super) db: Db,
+    pub(super) snapshot: Arc<Snapshot>,
 }
 
 impl Engine {
-    async fn setup(db: Db) -> Self {
+    pub(super) async fn setup(db: Db) -> Self {
         let registry = Registry::default();
         let defs = db
             .read_conn(|c| crate::schema::read_all(c))

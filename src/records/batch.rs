@@ -35,7 +35,12 @@ pub enum BatchWrite {
 pub struct BatchApplied {
     pub results: Vec<Value>,
     pub cleanup: Cleanup,
+    /// To publish once committed (SQLite); empty on PostgreSQL, where they
+    /// went to the outbox row [`BatchApplied::outbox`].
     pub changes: Changes,
+    /// PostgreSQL: the outbox row holding the changes, for
+    /// `Hub::wait_for_outbox`.
+    pub outbox: Option<i64>,
 }
 
 /// Why a batch's transaction did not commit (nothing was written).
@@ -105,6 +110,7 @@ fn apply_members(
         results,
         cleanup,
         changes,
+        outbox: None,
     })
 }
 
@@ -127,7 +133,11 @@ async fn on_postgres(
             "SELECT set_config('statement_timeout', ?1, true)",
             &[SqlValue::Text(ms)],
         )?;
-        apply_members(&mut PgTx(conn), &snapshot, &writes, deadline)
+        let mut applied = apply_members(&mut PgTx(conn), &snapshot, &writes, deadline)?;
+        // Published by every node's listener once committed (`realtime::outbox`).
+        applied.outbox = crate::realtime::outbox::append(conn, &applied.changes)?;
+        applied.changes = Changes::default();
+        Ok(applied)
     })
     .await
 }

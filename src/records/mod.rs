@@ -6,6 +6,8 @@
 mod access;
 mod after_commit;
 mod aggregate;
+#[cfg(test)]
+mod aggregate_backends;
 mod auth_records;
 #[cfg(test)]
 mod backends;

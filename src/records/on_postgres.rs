@@ -4,17 +4,18 @@
 //! plain values, converted by the same `from_sql` as SQLite's cells and
 //! shown through `read::serialize`. SQLite's faster paths (the direct JSON
 //! writer, the count memo, the rowid sort) stay SQLite-only. Full-text
-//! search is refused with a 400 (not yet ported).
+//! search is refused with a 400 (not yet ported). A view's files and its
+//! query's sample rows are read here too.
 
 use super::RecordError;
 use super::access::{self, Access, Caller};
 use super::list::{ListPage, ListQuery, Request, guard_request_macros, select_in};
-use super::read::serialize;
+use super::read::{StoredFile, holding_field, serialize, stored_file, stored_id};
 use super::searched::{search_error, split_rank};
 use super::value::from_sql;
-use crate::db::{Conn, Db, ident};
+use crate::db::{Conn, Db, DbError, ident};
 use crate::rules::{self, Dialect, SqlFragment, SqlValue};
-use crate::schema::{Collection, CollectionType, CompiledCollection, Snapshot};
+use crate::schema::{Collection, CollectionType, CompiledCollection, Field, SchemaError, Snapshot};
 use rusqlite::types::ValueRef;
 use serde_json::{Map, Value};
 use std::sync::Arc;
@@ -207,4 +208,104 @@ pub(super) fn values(collection: &Collection, row: Vec<SqlValue>) -> Map<String,
         map.insert(field.name.to_string(), from_sql(field, raw));
     }
     map
+}
+
+/// The first `limit` rows of an unsaved view collection (the dry run's
+/// sample), or PostgreSQL's reason for refusing its query (the query is
+/// SQLite's SQL; PostgreSQL refuses what it does not understand, and a
+/// column type with no SQLite counterpart).
+pub(super) async fn view_sample_rows(
+    db: &Db,
+    view: Collection,
+    limit: i64,
+) -> Result<Result<Vec<Map<String, Value>>, String>, RecordError> {
+    // Our own integer: the user's query is not given placeholders.
+    let sql = format!(
+        "{} AS fb_view LIMIT {limit}",
+        crate::schema::view::select_sql(&view)
+    );
+    db.read_conn(move |conn: &mut dyn Conn| match conn.rows(&sql, &[]) {
+        Ok(rows) => Ok(Ok(rows.into_iter().map(|r| values(&view, r)).collect())),
+        Err(DbError::Postgres(failure)) => Ok(Err(failure.message)),
+        Err(e) => Err(e.into()),
+    })
+    .await
+}
+
+/// Where `filename` of record `id` is stored (see `read::find_file`): for
+/// a view, the source record whose column the view's file field shows.
+pub(super) async fn find_file(
+    db: &Db,
+    collection: Arc<CompiledCollection>,
+    id: String,
+    filename: String,
+) -> Result<Option<StoredFile>, RecordError> {
+    db.read_conn(move |conn: &mut dyn Conn| {
+        let Some(values) = load_in(conn, &collection, &id, &Access::All)? else {
+            return Ok(None);
+        };
+        let Some(field) = holding_field(&collection, &values, &filename) else {
+            return Ok(None);
+        };
+        let record_id = stored_id(&values, &id);
+        let source = if collection.kind == CollectionType::View {
+            match view_file_source(conn, &collection, field, &filename)? {
+                Some(source) => source,
+                None => return Ok(None),
+            }
+        } else {
+            (collection.id.clone(), record_id.clone())
+        };
+        Ok(Some(stored_file(field, source, record_id, filename)))
+    })
+    .await
+}
+
+/// The (collection id, record id) holding a file a view's file field
+/// shows: the table and column come from SQLite's metadata of the view's
+/// query (`schema::view_column_origin`), the record is the one whose
+/// column holds `filename`. `None` when that cannot be told.
+fn view_file_source(
+    conn: &mut dyn Conn,
+    view: &Collection,
+    field: &Field,
+    filename: &str,
+) -> Result<Option<(String, String)>, RecordError> {
+    let collections = match crate::schema::read_all(conn) {
+        Ok(c) => c,
+        Err(SchemaError::Db(e)) => return Err(e.into()),
+        Err(_) => return Ok(None),
+    };
+    let Ok(Some((table, column))) =
+        crate::schema::view_column_origin(&collections, view, field.name.as_str())
+    else {
+        return Ok(None);
+    };
+    let Some(source) = collections
+        .iter()
+        .find(|c| c.kind != CollectionType::View && c.name.as_str().eq_ignore_ascii_case(&table))
+    else {
+        return Ok(None);
+    };
+    let Some(source_field) = source
+        .fields
+        .iter()
+        .find(|f| f.name.as_str().eq_ignore_ascii_case(&column))
+    else {
+        return Ok(None);
+    };
+    let (t, c) = (
+        ident(source.name.as_str()),
+        ident(source_field.name.as_str()),
+    );
+    let sql = if source_field.is_multi() {
+        format!("SELECT {t}.\"id\" FROM {t} WHERE jsonb_exists({t}.{c}, ?1) LIMIT 1")
+    } else {
+        format!("SELECT {t}.\"id\" FROM {t} WHERE {t}.{c} = ?1 LIMIT 1")
+    };
+    let row = conn.first_row(&sql, &[SqlValue::Text(filename.to_owned())])?;
+    Ok(match row.and_then(|r| r.into_iter().next()) {
+        Some(SqlValue::Text(record)) => Some((source.id.clone(), record)),
+        _ => None,
+    })
 }

@@ -3,7 +3,7 @@
 use super::RecordError;
 use super::access::{self, Access, Caller};
 use super::value::from_sql;
-use crate::db::{Db, DbError, ident};
+use crate::db::{Db, ident};
 use crate::rules::SqlValue;
 use crate::schema::{Collection, CollectionType, CompiledCollection, Snapshot};
 use rusqlite::{OptionalExtension, Row};
@@ -139,33 +139,36 @@ pub async fn view_sample(
     limit: i64,
 ) -> Result<Result<Vec<Value>, String>, RecordError> {
     if db.dialect() == crate::rules::Dialect::Postgres {
-        return Err(DbError::NotOnPostgres("a view query's sample rows").into());
+        let rows = super::on_postgres::view_sample_rows(db, view.clone(), limit).await?;
+        return Ok(rows.and_then(|rows| sample(&view, rows)));
     }
     let sql = format!("{} LIMIT ?", crate::schema::view::select_sql(&view));
     db.read(move |conn| {
         let mut stmt = conn.prepare(&sql)?;
-        let rows = stmt.query_map([limit], |r| row_values(&view, r))?;
-        let caller = Caller::superuser();
-        let mut seen = std::collections::HashSet::new();
-        let mut out = Vec::new();
-        for row in rows {
-            let row = row?;
-            let id = row.get("id").and_then(Value::as_str).unwrap_or_default();
-            if id.is_empty() {
-                return Ok(Err(
-                    "the query could return records with empty or invalid ids".into(),
-                ));
-            }
-            if !seen.insert(id.to_owned()) {
-                return Ok(Err(
-                    "the query could return records with non-unique ids".into()
-                ));
-            }
-            out.push(serialize(&view, &row, &caller));
-        }
-        Ok(Ok(out))
+        let rows = stmt
+            .query_map([limit], |r| row_values(&view, r))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(sample(&view, rows))
     })
     .await
+}
+
+/// Sample rows as a superuser sees them, or why they are unusable as records.
+fn sample(view: &Collection, rows: Vec<Map<String, Value>>) -> Result<Vec<Value>, String> {
+    let caller = Caller::superuser();
+    let mut seen = std::collections::HashSet::new();
+    let mut out = Vec::new();
+    for row in rows {
+        let id = row.get("id").and_then(Value::as_str).unwrap_or_default();
+        if id.is_empty() {
+            return Err("the query could return records with empty or invalid ids".into());
+        }
+        if !seen.insert(id.to_owned()) {
+            return Err("the query could return records with non-unique ids".into());
+        }
+        out.push(serialize(view, &row, &caller));
+    }
+    Ok(out)
 }
 
 /// One record as the superuser sees it, read on `conn` (inside a
@@ -292,23 +295,7 @@ pub async fn find_file(
     filename: String,
 ) -> Result<Option<StoredFile>, RecordError> {
     if db.dialect() == crate::rules::Dialect::Postgres {
-        // Which table a view's column comes from is SQLite's column metadata.
-        if collection.kind == CollectionType::View {
-            return Err(DbError::NotOnPostgres("a file of a view collection").into());
-        }
-        let loaded = super::on_postgres::load(db, collection.clone(), id.clone(), Access::All);
-        let Some(values) = loaded.await? else {
-            return Ok(None);
-        };
-        return Ok(holding_field(&collection, &values, &filename).map(|field| {
-            let record_id = stored_id(&values, &id);
-            stored_file(
-                field,
-                (collection.id.clone(), record_id.clone()),
-                record_id,
-                filename,
-            )
-        }));
+        return super::on_postgres::find_file(db, collection, id, filename).await;
     }
     db.read(move |conn| {
         let Some(values) = load(conn, &collection, &id, &Access::All)? else {
@@ -333,7 +320,7 @@ pub async fn find_file(
 }
 
 /// The first file field of a record holding `filename`.
-fn holding_field<'a>(
+pub(super) fn holding_field<'a>(
     collection: &'a Collection,
     values: &Map<String, Value>,
     filename: &str,
@@ -347,7 +334,7 @@ fn holding_field<'a>(
 }
 
 /// The stored id of a loaded record (`requested` when it has none).
-fn stored_id(values: &Map<String, Value>, requested: &str) -> String {
+pub(super) fn stored_id(values: &Map<String, Value>, requested: &str) -> String {
     values
         .get("id")
         .and_then(Value::as_str)
@@ -356,7 +343,7 @@ fn stored_id(values: &Map<String, Value>, requested: &str) -> String {
 }
 
 /// `filename` of `field`, stored under `(collection id, record id)`.
-fn stored_file(
+pub(super) fn stored_file(
     field: &crate::schema::Field,
     (collection_id, record_id): (String, String),
     requested_id: String,

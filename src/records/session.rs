@@ -44,7 +44,11 @@ type Op = Box<dyn FnOnce(&mut dyn Conn) + Send>;
 
 enum Msg {
     Run(Op),
-    End { commit: bool },
+    /// Commit (with the changes for PostgreSQL's outbox) or roll back.
+    End {
+        commit: bool,
+        outbox: Changes,
+    },
 }
 
 /// The writer side of a session: opened on the first operation.
@@ -58,7 +62,8 @@ struct Root {
 
 struct Link {
     ops: crossbeam_channel::Sender<Msg>,
-    done: oneshot::Receiver<Result<(), RecordError>>,
+    /// The outcome, with the outbox position of the changes (PostgreSQL).
+    done: oneshot::Receiver<Result<Option<i64>, RecordError>>,
 }
 
 /// What a session holds until it ends.
@@ -298,22 +303,34 @@ impl Session {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .take();
+        // On PostgreSQL the changes go to the outbox once, just before the
+        // commit (its lock is held until then: per write it would hold every
+        // other writer back for the whole session), and every node's
+        // listener publishes them; SQLite's are published here.
+        let mut changes = held.changes;
+        let outbox = match self.root.db.dialect() {
+            crate::rules::Dialect::Postgres => std::mem::take(&mut changes),
+            crate::rules::Dialect::Sqlite => Changes::default(),
+        };
         let result = match link {
-            None => Ok(()),
+            None => Ok(None),
             Some(Link { ops, done }) => {
-                let _ = ops.send(Msg::End { commit });
+                let _ = ops.send(Msg::End { commit, outbox });
                 drop(ops);
                 let outcome = done.await.map_err(|_| gone()).and_then(|r| r);
-                if commit { outcome } else { Ok(()) }
+                if commit { outcome } else { Ok(None) }
             }
         };
-        if commit && result.is_ok() {
-            hub.publish(held.changes);
+        if commit && let Ok(seq) = &result {
+            match seq {
+                Some(seq) => hub.wait_for_outbox(*seq).await,
+                None => hub.publish(changes),
+            }
             held.cleanup.run(store).await;
         } else {
             files::remove(store, held.placed, Vec::new()).await;
         }
-        result
+        result.map(|_| ())
     }
 }
 
@@ -346,7 +363,7 @@ fn serve(
     queue: &crossbeam_channel::Receiver<Msg>,
     limit: Duration,
     failure: &Mutex<Option<PgFailure>>,
-) -> Result<(), RecordError> {
+) -> Result<Option<i64>, RecordError> {
     let deadline = Instant::now() + limit;
     loop {
         let wait = deadline.saturating_duration_since(Instant::now());
@@ -359,8 +376,11 @@ fn serve(
                     return Err(error);
                 }
             }
-            Ok(Msg::End { commit: true }) => return Ok(()),
-            Ok(Msg::End { commit: false }) => return Err(RecordError::Aborted),
+            Ok(Msg::End {
+                commit: true,
+                outbox,
+            }) => return Ok(crate::realtime::outbox::append(tx, &outbox)?),
+            Ok(Msg::End { commit: false, .. }) => return Err(RecordError::Aborted),
             Err(_) => {
                 tracing::error!(target: "ferrobase::hooks", "a hook held its write transaction past {limit:?}; rolled back");
                 return Err(RecordError::Aborted);

@@ -37,18 +37,28 @@ pub async fn truncate(
     if collection.is_superusers() {
         return Err(RecordError::Unsupported);
     }
-    // Reading every row for delete events is only worth it when someone listens.
-    let announce = hub.has_clients();
-    let (cleanup, changes) = match db.dialect() {
-        Dialect::Sqlite => on_sqlite(db, snapshot, collection, announce).await?,
+    let cleanup = match db.dialect() {
+        Dialect::Sqlite => {
+            // Reading every row for delete events is only worth it when someone listens.
+            let (cleanup, changes) = on_sqlite(db, snapshot, collection, hub.has_clients()).await?;
+            hub.publish(changes);
+            cleanup
+        }
+        // Subscribers may be on other nodes: the events go to the outbox.
         Dialect::Postgres => {
-            db.write_conn(move |conn: &mut dyn Conn| {
-                on_postgres(conn, &snapshot, &collection, announce)
-            })
-            .await?
+            let (cleanup, seq) = db
+                .write_conn(move |conn: &mut dyn Conn| {
+                    let (cleanup, changes) = on_postgres(conn, &snapshot, &collection, true)?;
+                    let seq = crate::realtime::outbox::append(conn, &changes)?;
+                    Ok::<_, RecordError>((cleanup, seq))
+                })
+                .await?;
+            if let Some(seq) = seq {
+                hub.wait_for_outbox(seq).await;
+            }
+            cleanup
         }
     };
-    hub.publish(changes);
     cleanup.run(store).await;
     Ok(())
 }

@@ -315,7 +315,8 @@ pub(super) async fn write_and_publish<T: Send + 'static>(
 
 /// Runs one record write on either engine (on PostgreSQL in a transaction
 /// of its own, run again after a deadlock, so `f` rebuilds its changes each
-/// time) and, once it committed, publishes its changes.
+/// time) and, once it committed, publishes its changes (on PostgreSQL
+/// through the outbox, to every node).
 pub(super) async fn apply_and_publish<T: Send + 'static>(
     db: &Db,
     hub: &Hub,
@@ -329,19 +330,25 @@ pub(super) async fn apply_and_publish<T: Send + 'static>(
         .await;
     }
     if let Some(session) = joined {
-        // Inside a hook's write session: its transaction, published when it commits.
+        // Inside a hook's write session: its transaction; its changes go to
+        // the outbox once, just before the session commits (`session.rs`).
         return session
             .run_conn(move |conn, changes| pg_apply(conn, &f, changes))
             .await;
     }
-    let (out, changes) = db
+    // The changes go to the outbox in the transaction; every node's
+    // listener, this one's included, publishes them (`realtime::outbox`).
+    let (out, seq) = db
         .write_conn(move |conn: &mut dyn Conn| {
             let mut changes = Changes::default();
             let out = pg_apply(conn, &f, &mut changes)?;
-            Ok::<_, RecordError>((out, changes))
+            let seq = crate::realtime::outbox::append(conn, &changes)?;
+            Ok::<_, RecordError>((out, seq))
         })
         .await?;
-    hub.publish(changes);
+    if let Some(seq) = seq {
+        hub.wait_for_outbox(seq).await;
+    }
     Ok(out)
 }
 

@@ -114,7 +114,7 @@ pub use scope::{
 };
 pub use sort::{
     MAX_SORT_FIELD_BYTES, MAX_SORT_FIELDS, SortItem, SortTarget, compile_order, compile_sort,
-    compile_value, parse_sort,
+    compile_typed_value, compile_value, parse_sort,
 };
 
 /// Prefixes that only superusers may use in `filter`/`sort` query parameters.

@@ -382,3 +382,128 @@ BEGIN
   RETURN CASE WHEN x < 0 THEN '-' || out ELSE out END;
 END
 $$;
+
+-- SQLite's sum() and avg() over numbers (the aggregate endpoint): integers
+-- (integral numbers, which SQLite's NUMERIC columns keep as integers) are
+-- summed exactly until the first non-integer or a 64-bit overflow, then
+-- everything in doubles with Kahan-Babuska-Neumaier compensation, in the
+-- order the rows come, as SQLite's func.c does. A sum past the largest
+-- double is infinite, never an error.
+DO $$ BEGIN
+  CREATE TYPE fb_sum_state AS (n bigint, exact boolean, isum bigint, rsum float8, rerr float8);
+EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;
+END $$;
+
+-- a + b, infinite (not an error) past the largest double.
+CREATE OR REPLACE FUNCTION fb_add(a float8, b float8) RETURNS float8
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+  SELECT CASE
+    WHEN abs(a / 2 + b / 2) <= 8.988465674311579e307 THEN a + b
+    ELSE sign(a / 2 + b / 2) * 'Infinity'::float8
+  END
+$$;
+
+-- One compensated step.
+CREATE OR REPLACE FUNCTION fb_kbn(s fb_sum_state, r float8) RETURNS fb_sum_state
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
+DECLARE t float8;
+BEGIN
+  t := fb_add(s.rsum, r);
+  IF abs(s.rsum) > abs(r) THEN
+    s.rerr := fb_add(s.rerr, fb_add(fb_add(s.rsum, -t), r));
+  ELSE
+    s.rerr := fb_add(s.rerr, fb_add(fb_add(r, -t), s.rsum));
+  END IF;
+  s.rsum := t;
+  RETURN s;
+END
+$$;
+
+-- One row: exact while every number so far is an integer (a bigint add
+-- when far from overflow, numeric at the edge); then compensated steps,
+-- inline while every magnitude is far from overflow, else through fb_kbn.
+CREATE OR REPLACE FUNCTION fb_sum_step(s fb_sum_state, x float8) RETURNS fb_sum_state
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
+DECLARE
+  total numeric; small bigint; r float8; t float8;
+  integral boolean := x = trunc(x) AND x >= -9223372036854775808 AND x < 9223372036854775808;
+BEGIN
+  IF x IS NULL THEN RETURN s; END IF;
+  s.n := s.n + 1;
+  IF s.exact AND integral THEN
+    IF abs(s.isum) < 4611686018427387904 AND abs(x) < 4611686018427387904 THEN
+      s.isum := s.isum + x::bigint;
+      RETURN s;
+    END IF;
+    total := s.isum::numeric + x::bigint::numeric;
+    IF total >= -9223372036854775808 AND total <= 9223372036854775807 THEN
+      s.isum := total::bigint;
+      RETURN s;
+    END IF;
+  END IF;
+  IF s.exact THEN
+    s.exact := false;
+    IF s.isum <= -4503599627370496 OR s.isum >= 4503599627370496 THEN
+      small := s.isum % 16384;
+      s.rsum := (s.isum - small)::float8;
+      s.rerr := small::float8;
+    ELSE
+      s.rsum := s.isum::float8;
+      s.rerr := 0;
+    END IF;
+  END IF;
+  r := x;
+  IF integral AND (x <= -4503599627370496 OR x >= 4503599627370496) THEN
+    small := x::bigint % 16384;
+    s := fb_kbn(s, (x::bigint - small)::float8);
+    r := small::float8;
+  END IF;
+  IF abs(s.rsum) < 1e300 AND abs(r) < 1e300 AND abs(s.rerr) < 1e300 THEN
+    t := s.rsum + r;
+    IF abs(s.rsum) > abs(r) THEN
+      s.rerr := s.rerr + ((s.rsum - t) + r);
+    ELSE
+      s.rerr := s.rerr + ((r - t) + s.rsum);
+    END IF;
+    s.rsum := t;
+    RETURN s;
+  END IF;
+  RETURN fb_kbn(s, r);
+END
+$$;
+
+-- The compensated total (the compensation dropped once it overflowed).
+CREATE OR REPLACE FUNCTION fb_sum_total(s fb_sum_state) RETURNS float8
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+  SELECT CASE
+    WHEN s.exact THEN s.isum::float8
+    WHEN s.rerr IN ('Infinity', '-Infinity', 'NaN') THEN s.rsum
+    ELSE fb_add(s.rsum, s.rerr)
+  END
+$$;
+
+-- The sum as numeric: the exact integer while exact, else exactly the
+-- double (through its shortest round-trip text).
+CREATE OR REPLACE FUNCTION fb_sum_final(s fb_sum_state) RETURNS numeric
+LANGUAGE sql IMMUTABLE PARALLEL SAFE SET extra_float_digits = 1 AS $$
+  SELECT CASE
+    WHEN s.n = 0 THEN NULL
+    WHEN s.exact THEN s.isum::numeric
+    ELSE fb_sum_total(s)::text::numeric
+  END
+$$;
+
+CREATE OR REPLACE FUNCTION fb_avg_final(s fb_sum_state) RETURNS float8
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+  SELECT CASE WHEN s.n = 0 THEN NULL ELSE fb_sum_total(s) / s.n END
+$$;
+
+CREATE OR REPLACE AGGREGATE fb_sum(float8) (
+  SFUNC = fb_sum_step, STYPE = fb_sum_state, FINALFUNC = fb_sum_final,
+  INITCOND = '(0,t,0,0,0)'
+);
+
+CREATE OR REPLACE AGGREGATE fb_avg(float8) (
+  SFUNC = fb_sum_step, STYPE = fb_sum_state, FINALFUNC = fb_avg_final,
+  INITCOND = '(0,t,0,0,0)'
+);

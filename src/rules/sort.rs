@@ -135,13 +135,22 @@ fn compile_item(item: &SortItem, scope: &dyn Scope) -> Result<SqlFragment, RuleE
 /// The SQL value of one field path (`kind`, `owner.name`) exactly as a sort
 /// would read it, for grouping and aggregating over list results.
 pub fn compile_value(raw: &str, scope: &dyn Scope) -> Result<SqlFragment, RuleError> {
+    compile_typed_value(raw, scope).map(|(sql, _)| sql)
+}
+
+/// [`compile_value`] with the value's type (PostgreSQL's aggregates need
+/// it: a `jsonb` or `boolean` value aggregates differently from text).
+pub fn compile_typed_value(
+    raw: &str,
+    scope: &dyn Scope,
+) -> Result<(SqlFragment, ValueType), RuleError> {
     match parse_sort(raw)?.as_slice() {
         [
             SortItem {
                 target: SortTarget::Field(path),
                 descending: false,
             },
-        ] => sort_column(path, scope).map(|(sql, _)| sql),
+        ] => sort_column(path, scope),
         _ => Err(RuleError::invalid(format!("`{raw}` is not a field path"))),
     }
 }

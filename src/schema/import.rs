@@ -77,6 +77,9 @@ pub async fn import(
                 let mut steps = PostgresSteps(conn);
                 let deleted = apply(&mut steps, plan.clone(), delete_missing)?;
                 let snapshot = check_final(&mut steps)?;
+                // The other nodes reload their registry once this commits.
+                crate::db::notify::announce(steps.0, crate::db::notify::Cache::Schema)
+                    .map_err(SchemaError::from)?;
                 Ok::<_, ImportError>((generation, snapshot, deleted))
             })
             .await?;

@@ -39,11 +39,12 @@ pub use index::IndexDef;
 pub use json_schema::record_schema;
 pub use list::{ListError, list};
 pub use names::{CollectionName, FieldName, NameError};
+pub(crate) use registry::next_generation;
 pub use registry::{CompiledCollection, Registry, Snapshot};
 pub use rule_scope::{FieldScope, MAX_RELATION_HOPS, NoRequest, RequestValues, Trust, value_type};
 pub use store::{
     AUTH_STATE_TABLES, LISTABLE_COLUMNS, create, delete, dry_run_view, load_all, load_snapshot,
-    query_ids, read_all, read_snapshot, update, validate,
+    query_ids, read_all, read_snapshot, update, validate, view_column_origin,
 };
 
 use crate::db::DbError;

@@ -16,7 +16,9 @@ const RESERVED_FIELD_NAMES: &[&str] = &[
 ];
 
 /// Names SQLite or Ferrobase keep for themselves.
-const RESERVED_COLLECTION_NAMES: &[&str] = &["_collections", "_params", "_migrations"];
+/// `_realtime_outbox` is the realtime outbox table on PostgreSQL.
+const RESERVED_COLLECTION_NAMES: &[&str] =
+    &["_collections", "_params", "_migrations", "_realtime_outbox"];
 
 /// Why a name was refused.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

@@ -21,6 +21,7 @@ use std::sync::Arc;
 #[cfg(test)]
 mod backends;
 pub(super) mod postgres;
+pub use postgres::view_column_origin;
 
 /// Every collection definition in creation order (`rowid`, PostgreSQL's
 /// `_fb_rowid`).

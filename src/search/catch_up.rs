@@ -17,7 +17,7 @@
 //! reach tables it does not name, so every searchable collection gets that
 //! full check.
 
-use super::index::{SearchSpec, fts_table, remove};
+use super::index::{SearchSpec, fts_table, remove_now};
 use crate::db::ident;
 use crate::schema::{Collection, SchemaError};
 use rusqlite::Connection;
@@ -82,6 +82,7 @@ impl Work {
 /// Catches the indexes up with what `sql` (already run on `conn`) may have
 /// written; see the module doc for how far it looks.
 pub fn catch_up(conn: &Connection, sql: &str) -> Result<(), SchemaError> {
+    super::held::apply(conn)?;
     let tables = table_names(conn)?;
     if !tables.iter().any(|t| t.starts_with("_fts_")) {
         return Ok(()); // no collection is searchable
@@ -176,9 +177,9 @@ fn catch_up_one(
         }
     };
     // Removed one by one (single-row statements), then indexed again below
-    // like new rows.
+    // like new rows; at once, never held: the inserts below are not.
     for rowid in stale {
-        remove(conn, &collection.id, rowid)?;
+        remove_now(conn, &collection.id, rowid)?;
     }
     if work == Work::GoneRows {
         return Ok(());

@@ -19,6 +19,7 @@
 //! and spent most of its time merging them. Single-row `VALUES`/rowid
 //! statements let a whole transaction's terms be flushed once, at the commit.
 
+use super::held;
 use crate::db::ident;
 use crate::schema::{Collection, CollectionType, FieldKind};
 use rusqlite::types::Value;
@@ -93,6 +94,7 @@ pub fn unchanged(old: &Collection, new: &Collection) -> bool {
 /// Drops the index and the triggers older versions kept it with (nothing
 /// when there is none).
 pub fn drop(conn: &Connection, collection: &Collection) -> rusqlite::Result<()> {
+    held::apply(conn)?;
     let id = &collection.id;
     for verb in ["ai", "au", "ad"] {
         conn.execute_batch(&format!(
@@ -106,6 +108,7 @@ pub fn drop(conn: &Connection, collection: &Collection) -> rusqlite::Result<()> 
 /// Creates the index of `collection` (when it has searchable fields) and
 /// fills it from the table's current rows.
 pub fn create(conn: &Connection, collection: &Collection) -> rusqlite::Result<()> {
+    held::apply(conn)?;
     let Some(spec) = SearchSpec::of(collection) else {
         return Ok(());
     };
@@ -143,16 +146,30 @@ pub fn insert_row(
     let Some(spec) = SearchSpec::of(collection) else {
         return Ok(());
     };
-    let cols = spec.columns();
-    let marks: Vec<String> = (2..=cols.len() + 1).map(|i| format!("?{i}")).collect();
+    let values: Vec<Value> = spec.fields.iter().map(|f| value_of(f)).collect();
+    if held::holding() {
+        return held::insert(conn, &collection.id, rowid, values);
+    }
+    insert_now(conn, &collection.id, rowid, values)
+}
+
+/// Writes one index row: column `c{i}` gets `values[i]`.
+pub(super) fn insert_now(
+    conn: &Connection,
+    collection_id: &str,
+    rowid: i64,
+    values: Vec<Value>,
+) -> rusqlite::Result<()> {
+    let cols: Vec<String> = (0..values.len()).map(|i| format!("c{i}")).collect();
+    let marks: Vec<String> = (2..=values.len() + 1).map(|i| format!("?{i}")).collect();
     let sql = format!(
         "INSERT INTO {} (rowid, {}) VALUES (?1, {})",
-        ident(&fts_table(&collection.id)),
+        ident(&fts_table(collection_id)),
         cols.join(", "),
         marks.join(", ")
     );
-    let mut params = vec![rusqlite::types::Value::Integer(rowid)];
-    params.extend(spec.fields.iter().map(|f| value_of(f)));
+    let mut params = vec![Value::Integer(rowid)];
+    params.extend(values);
     conn.prepare_cached(&sql)?
         .execute(rusqlite::params_from_iter(params))?;
     Ok(())
@@ -251,8 +268,20 @@ pub fn delete_row(conn: &Connection, collection: &Collection, id: &str) -> rusql
     }
 }
 
-/// Deletes one index row by rowid: a single-row statement, no savepoint.
+/// Deletes one index row by rowid (held while the writer's group runs).
 pub(crate) fn remove(conn: &Connection, collection_id: &str, rowid: i64) -> rusqlite::Result<()> {
+    if held::holding() {
+        return held::remove(conn, collection_id, rowid);
+    }
+    remove_now(conn, collection_id, rowid)
+}
+
+/// Deletes one index row by rowid: a single-row statement, no savepoint.
+pub(super) fn remove_now(
+    conn: &Connection,
+    collection_id: &str,
+    rowid: i64,
+) -> rusqlite::Result<()> {
     let sql = format!(
         "DELETE FROM {} WHERE rowid = ?1",
         ident(&fts_table(collection_id))

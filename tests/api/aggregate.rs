@@ -3,7 +3,7 @@
 //! owner-only list rule; integers stay integers; date buckets and relation
 //! paths group; bad parameters are 400s in the error envelope.
 
-use crate::helpers::status_json;
+use crate::helpers::{TestBackend, sqlite_only, status_json};
 use crate::search::{Doc, EVERYONE, KINDS, Who, World, world};
 use proptest::prelude::*;
 use proptest::test_runner::{Config as PropConfig, TestRunner};
@@ -274,6 +274,9 @@ async fn bad_aggregate_parameters_are_400s_and_hidden_fields_are_superuser_only(
 
 #[tokio::test]
 async fn aggregate_combines_with_search() {
+    if sqlite_only("full-text search") {
+        return;
+    }
     let mut runner = TestRunner::deterministic();
     let w = world(&mut runner, 0).await;
     for (title, amount) in [("apple pie", 3), ("apple tart", 4), ("cherry", 100)] {
@@ -357,4 +360,83 @@ async fn forged_tokens_aggregate_exactly_as_they_list() {
             assert_eq!(body["items"][0]["count"], json!(listed), "{why}: {body}");
         }
     }
+}
+
+#[tokio::test]
+async fn huge_and_malformed_parameters_are_400s_on_both_engines_and_change_nothing() {
+    let mut runner = TestRunner::deterministic();
+    let w = world(&mut runner, 5).await;
+    let (_, before) = w.aggregate(Who::Super, &[("groupBy", "kind")]).await;
+    let huge_group = "kind,".repeat(1_500);
+    let many_aggs = (0..40)
+        .map(|i| format!("count(amount{i})"))
+        .collect::<Vec<_>>()
+        .join(",");
+    let huge_filter = format!("amount > {}", "1".repeat(10_000));
+    for (query, why) in [
+        (vec![("groupBy", huge_group.as_str())], "a huge groupBy"),
+        (
+            vec![("aggregate", many_aggs.as_str())],
+            "past MAX_AGGREGATES",
+        ),
+        (vec![("groupBy", "kind\0")], "a NUL in a name"),
+        (vec![("groupBy", "\"kind\"")], "a quoted name"),
+        (vec![("groupBy", "owner.email) --")], "SQL in a path"),
+        (
+            vec![("aggregate", "min(amount) FILTER (WHERE 1)")],
+            "SQL in an aggregate",
+        ),
+        (
+            vec![("filter", huge_filter.as_str())],
+            "a filter past its size limit",
+        ),
+        (
+            vec![("limit", "99999999999999999999")],
+            "a limit past 64 bits",
+        ),
+    ] {
+        for who in [Who::Guest, Who::Alice, Who::Super] {
+            let (status, body) = w.aggregate(who, &query).await;
+            assert_eq!(status, 400, "{why} ({who:?}): {body}");
+            assert_eq!(body["status"], 400, "the envelope: {body}");
+            assert!(body["data"].is_object(), "the envelope: {body}");
+        }
+    }
+    let (_, after) = w.aggregate(Who::Super, &[("groupBy", "kind")]).await;
+    assert_eq!(before, after, "nothing changed");
+}
+
+#[tokio::test]
+async fn json_fields_and_search_are_a_clear_400_on_postgres_only() {
+    let mut runner = TestRunner::deterministic();
+    let w = world(&mut runner, 0).await;
+    w.app
+        .create_collection_ok(json!({
+            "name": "things", "listRule": "",
+            "fields": [{"name": "meta", "type": "json"}, {"name": "n", "type": "number"}],
+        }))
+        .await;
+    w.app
+        .create_record_ok("things", json!({"meta": {"b": 1, "a": 2}, "n": 1}))
+        .await;
+    let ask = |query: &'static [(&'static str, &'static str)]| async {
+        status_json(w.app.aggregate("things", query, None).await).await
+    };
+    let (status, body) = ask(&[("aggregate", "count(meta),sum(n)")]).await;
+    assert_eq!(
+        (status, &body["items"]),
+        (200, &json!([{"count_meta": 1, "sum_n": 1}])),
+        "counting a JSON field is the same on both: {body}"
+    );
+    let (status, body) = ask(&[("groupBy", "meta")]).await;
+    let postgres = TestBackend::current() == TestBackend::Postgres;
+    if !postgres {
+        assert_eq!(status, 200, "SQLite groups by a JSON field's text: {body}");
+        return;
+    }
+    assert_eq!(status, 400, "{body}");
+    assert!(body.to_string().contains("SQLite-only"), "says why: {body}");
+    let (status, body) = w.aggregate(Who::Alice, &[("search", "apple")]).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body.to_string().contains("SQLite-only"), "says why: {body}");
 }

@@ -649,3 +649,44 @@ async fn raw_sql_from_a_hook_is_a_400_naming_it_on_postgres_and_changes_nothing(
     }
     assert_eq!(titles(&app, "audits").await, ["a", "b"], "nothing ran");
 }
+
+/// The writes of a hook's session reach realtime subscribers once it
+/// committed (on PostgreSQL through the outbox), and a session rolled back
+/// announces nothing.
+#[tokio::test]
+async fn a_hooks_session_is_announced_only_when_it_commits() {
+    let app = app_with_model_hooks(2).await;
+    let mut sse = crate::realtime::Sse::open(&app).await;
+    let resp = app
+        .subscribe(&sse.client_id, &["notes/*", "audits/*"], None)
+        .await;
+    assert_eq!(resp.status(), 204);
+
+    let (status, body) = create_note(&app, "refuse-after").await;
+    assert_eq!(status, 400, "{body}");
+    let (status, body) = create_note(&app, "hello").await;
+    assert_eq!(status, 200, "{body}");
+
+    let events = sse.drain(std::time::Duration::from_secs(2)).await;
+    let mut seen: Vec<(String, String)> = events
+        .iter()
+        .filter(|e| e.data["action"] == "create")
+        .map(|e| {
+            let r = &e.data["record"];
+            (
+                r["collectionName"].as_str().unwrap_or_default().to_owned(),
+                r["title"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    seen.sort();
+    let expected: Vec<(String, String)> = [
+        ("audits", "after hello"),
+        ("audits", "created hello"),
+        ("notes", "hello"),
+    ]
+    .iter()
+    .map(|(c, t)| ((*c).to_owned(), (*t).to_owned()))
+    .collect();
+    assert_eq!(seen, expected, "{events:?}");
+}

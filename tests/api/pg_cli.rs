@@ -70,7 +70,7 @@ impl Database {
     }
 
     /// The first column of every row of `sql`, as text.
-    fn column(&self, sql: &str) -> Vec<String> {
+    pub(crate) fn column(&self, sql: &str) -> Vec<String> {
         self.client()
             .query(sql, &[])
             .expect(sql)

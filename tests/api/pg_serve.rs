@@ -15,17 +15,17 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-const EMAIL: &str = "root@example.com";
-const PASSWORD: &str = "root-pass-123";
+pub(crate) const EMAIL: &str = "root@example.com";
+pub(crate) const PASSWORD: &str = "root-pass-123";
 /// How long a test waits for an event or a log entry that should come.
-const WAIT: Duration = Duration::from_secs(8);
+pub(crate) const WAIT: Duration = Duration::from_secs(8);
 
 /// A running `ferrobase serve`, killed (SIGKILL) when dropped.
-struct Server {
-    child: Child,
-    base: String,
-    client: reqwest::Client,
-    token: String,
+pub(crate) struct Server {
+    pub(crate) child: Child,
+    pub(crate) base: String,
+    pub(crate) client: reqwest::Client,
+    pub(crate) token: String,
 }
 
 impl Drop for Server {
@@ -50,7 +50,7 @@ fn ferrobase(dir: &Path, db: Option<&str>, args: &[&str]) -> std::process::Outpu
 }
 
 /// Upserts the superuser, starts `serve` and logs in.
-async fn serve(dir: &Path, db: Option<&str>) -> Server {
+pub(crate) async fn serve(dir: &Path, db: Option<&str>) -> Server {
     let upsert = ferrobase(dir, db, &["superuser", "upsert", EMAIL, PASSWORD]);
     assert!(
         upsert.status.success(),
@@ -91,7 +91,7 @@ async fn serve(dir: &Path, db: Option<&str>) -> Server {
 }
 
 impl Server {
-    async fn call(
+    pub(crate) async fn call(
         &self,
         method: Method,
         path: &str,
@@ -108,11 +108,11 @@ impl Server {
         crate::helpers::status_json(req.send().await.expect("request")).await
     }
 
-    async fn su(&self, method: Method, path: &str, body: Option<Value>) -> (u16, Value) {
+    pub(crate) async fn su(&self, method: Method, path: &str, body: Option<Value>) -> (u16, Value) {
         self.call(method, path, Some(&self.token), body).await
     }
 
-    async fn login(&self, collection: &str, identity: &str, password: &str) -> String {
+    pub(crate) async fn login(&self, collection: &str, identity: &str, password: &str) -> String {
         let (status, body) = self
             .call(
                 Method::POST,
@@ -502,7 +502,7 @@ async fn scenario(server: &Server) -> Vec<(&'static str, u16)> {
 
 /// A runtime for the HTTP side: the PostgreSQL client of [`Database`] is
 /// blocking, so the tests are plain `#[test]`s that use it outside.
-fn rt() -> tokio::runtime::Runtime {
+pub(crate) fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -568,14 +568,8 @@ async fn sqlite_only_endpoints(dir: &Path, url: &str) {
         (
             Method::POST,
             "/api/sql",
-            Some(json!({"query": "select 1"})),
-            "PostgreSQL",
-        ),
-        (
-            Method::GET,
-            "/api/collections/nums/aggregate?groupBy=n",
-            None,
-            "PostgreSQL",
+            Some(json!({"query": "delete from nums"})),
+            "read-only on PostgreSQL",
         ),
     ] {
         let (status, answer) = server.su(method, path, body).await;
@@ -585,6 +579,30 @@ async fn sqlite_only_endpoints(dir: &Path, url: &str) {
             "{path}: {answer}"
         );
     }
+    let (status, answer) = server
+        .su(
+            Method::GET,
+            "/api/collections/nums/aggregate?groupBy=n&aggregate=count(),sum(n)",
+            None,
+        )
+        .await;
+    assert_eq!(
+        (status, answer),
+        (200, json!({"items": []})),
+        "the aggregate endpoint runs on PostgreSQL"
+    );
+    let (status, answer) = server
+        .su(
+            Method::POST,
+            "/api/sql",
+            Some(json!({"query": "select count(*) from nums"})),
+        )
+        .await;
+    assert_eq!(
+        (status, &answer["rows"]),
+        (200, &json!([["0"]])),
+        "the console reads PostgreSQL: {answer}"
+    );
     let metrics = server
         .client
         .get(format!("{}/api/metrics", server.base))

@@ -171,13 +171,15 @@ impl CapturedMail {
         })
     }
 
-    /// The first run of exactly `len` ASCII digits in the decoded body (not
-    /// the headers, which hold dates), e.g. an OTP.
+    /// The first free-standing run of exactly `len` ASCII digits in the
+    /// decoded body (not the headers, which hold dates), e.g. an OTP. Runs
+    /// inside a word do not count: a multipart mail's random boundary
+    /// (`--4fX921337aQ…`) holds digit runs now and then.
     pub fn find_digits(&self, len: usize) -> Option<String> {
         let decoded = self.decoded();
         let body = decoded.split_once("\r\n\r\n")?.1;
-        body.split(|c: char| !c.is_ascii_digit())
-            .find(|run| run.len() == len)
+        body.split(|c: char| !c.is_ascii_alphanumeric() && c != '_')
+            .find(|word| word.len() == len && word.bytes().all(|b| b.is_ascii_digit()))
             .map(str::to_owned)
     }
 }
@@ -447,6 +449,21 @@ mod tests {
             token: TOKEN.into(),
             ..TemplateVars::default()
         }
+    }
+
+    #[test]
+    fn a_code_is_found_free_standing_never_inside_a_boundary() {
+        let raw = "Subject: x\r\nDate: 7 Dec 2026 22:05:11\r\n\r\n\
+            --9Qa123456bZ\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n\
+            Your code is: 654321\r\n--9Qa123456bZ--\r\n";
+        let mail = CapturedMail {
+            from: String::new(),
+            to: Vec::new(),
+            raw: raw.to_owned(),
+            auth_user: None,
+        };
+        assert_eq!(mail.find_digits(6).as_deref(), Some("654321"));
+        assert_eq!(mail.find_digits(8), None, "no free-standing 8-digit run");
     }
 
     #[tokio::test]

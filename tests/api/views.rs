@@ -893,9 +893,6 @@ async fn a_view_of_a_view_keeps_the_source_field_types() {
 
 #[tokio::test]
 async fn dry_run_view_answers_fields_and_a_sample_without_storing_anything() {
-    if crate::helpers::sqlite_only("a view query's sample rows are not on PostgreSQL yet") {
-        return;
-    }
     let w = world().await;
 
     let (status, body) = status_json(
@@ -933,10 +930,43 @@ async fn dry_run_view_answers_fields_and_a_sample_without_storing_anything() {
 }
 
 #[tokio::test]
-async fn dry_run_view_refuses_what_a_view_would_refuse_and_only_superusers_may_call_it() {
-    if crate::helpers::sqlite_only("a view query's sample rows are not on PostgreSQL yet") {
+async fn a_dry_run_of_sqlite_only_sql_is_a_400_on_postgres_and_stores_nothing() {
+    let w = world().await;
+    let query = "SELECT id, title FROM posts WHERE title GLOB 'o*'";
+
+    let (status, body) = status_json(
+        w.app
+            .su(
+                Method::POST,
+                "/api/collections/meta/dry-run-view",
+                Some(json!({ "query": query })),
+            )
+            .await,
+    )
+    .await;
+
+    if crate::helpers::TestBackend::current() == crate::helpers::TestBackend::Sqlite {
+        assert_eq!(status, 200, "SQLite runs GLOB: {body}");
         return;
     }
+    assert_eq!(status, 400, "PostgreSQL refuses GLOB, never a 500: {body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("Invalid view query.")),
+        "{body}"
+    );
+    let (_, list) = status_json(
+        w.app
+            .su(Method::GET, "/api/collections?perPage=100", None)
+            .await,
+    )
+    .await;
+    assert!(!list.to_string().contains("temp_view_"), "nothing stored");
+}
+
+#[tokio::test]
+async fn dry_run_view_refuses_what_a_view_would_refuse_and_only_superusers_may_call_it() {
     let w = world().await;
     let long = format!("SELECT id FROM posts WHERE title != '{}'", "x".repeat(5000));
     for (body, message, why) in [
@@ -1054,9 +1084,6 @@ async fn the_scaffolds_include_a_blank_view() {
 
 #[tokio::test]
 async fn files_shown_through_a_view_are_served_from_their_source_record() {
-    if crate::helpers::sqlite_only("a view's files are not served on PostgreSQL yet") {
-        return;
-    }
     let app = spawn_app().await;
     app.create_collection_ok(json!({
         "name": "docs", "type": "base",
@@ -1128,9 +1155,6 @@ async fn files_shown_through_a_view_are_served_from_their_source_record() {
 
 #[tokio::test]
 async fn a_protected_file_through_a_view_obeys_the_views_rule_on_the_views_row() {
-    if crate::helpers::sqlite_only("a view's files are not served on PostgreSQL yet") {
-        return;
-    }
     let app = spawn_app().await;
     let (_, users) = status_json(app.su(Method::GET, "/api/collections/users", None).await).await;
     let alice = sign_up(&app, "alice@example.com").await;

@@ -17,8 +17,6 @@ import {
 
 /** Full-text search answers 400 on PostgreSQL, and a searchable field is refused there. */
 const FULL_TEXT = 'full-text search (searchable fields, `search`, `@rank`)';
-/** Being ported to PostgreSQL by another change: un-skip this once it lands. */
-const AGGREGATE = 'aggregate (/api/collections/{name}/aggregate), being ported';
 
 
 describe('search and aggregate through the SDK', { skip: testingPocketBase && 'Ferrobase only' }, () => {
@@ -82,7 +80,7 @@ describe('search and aggregate through the SDK', { skip: testingPocketBase && 'F
     assert.equal(err.status, 400);
   });
 
-  test('aggregate counts and sums what the caller may list', sqliteOnly(AGGREGATE), async () => {
+  test('aggregate counts and sums what the caller may list', async () => {
     const query = { groupBy: 'kind', aggregate: 'count(),sum(words)', sort: 'kind' };
 
     const asGuest = await guest.send('/api/collections/articles/aggregate', { query });

@@ -4,7 +4,7 @@
 //! with a deadlock or a serialization failure is rolled back and run again
 //! (bounded), so a caller sees it only if it keeps failing; acknowledged
 //! still means committed. A connection the server dropped is replaced
-//! before the next job.
+//! before the next job; one idle for [`IDLE_CHECK_AFTER`] is checked first.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -68,6 +68,10 @@ type Job = Box<dyn FnOnce(&mut Client, &PgStats) + Send>;
 pub struct PgDb {
     jobs: channel::Sender<(Instant, Job)>,
     stats: Arc<PgStats>,
+    /// Counted up when a connection to the server is known to have broken
+    /// (the realtime listener lost its session): each connection thread
+    /// checks its own connection before its next job.
+    suspect: Arc<AtomicU64>,
     /// How long a read's statements may run (`database.query_timeout_ms`;
     /// zero: no limit), as SQLite's reads.
     read_timeout: Duration,
@@ -75,6 +79,9 @@ pub struct PgDb {
     /// connections, so the reads and writes a held one waits for (a hook's
     /// `findRecordById` before its session ends) always find one.
     held: Arc<tokio::sync::Semaphore>,
+    /// Where the connections go, for the SQL console's connection of its
+    /// own (it carries the password: never shown).
+    url: Arc<str>,
 }
 
 impl PgDb {
@@ -89,17 +96,19 @@ impl PgDb {
     ) -> Result<Self, PgConnectError> {
         let (jobs, queue) = channel::unbounded::<(Instant, Job)>();
         let stats = Arc::new(PgStats::default());
+        let suspect = Arc::new(AtomicU64::new(0));
         let (ready, started) = std::sync::mpsc::channel();
         let mut threads: usize = 0;
         for n in 0..connections.max(1) {
             let (url, queue, stats, ready) =
                 (url.to_owned(), queue.clone(), stats.clone(), ready.clone());
+            let suspect = suspect.clone();
             let spawned = std::thread::Builder::new()
                 .name(format!("ferrobase-pg-{n}"))
                 .spawn(move || match connect(&url) {
                     Ok(client) => {
                         let _ = ready.send(Ok(()));
-                        connection_loop(client, &url, &queue, &stats);
+                        connection_loop(client, &url, &queue, &stats, &suspect);
                     }
                     Err(e) => {
                         let _ = ready.send(Err(e));
@@ -123,9 +132,17 @@ impl PgDb {
         Ok(Self {
             jobs,
             stats,
+            suspect,
             read_timeout,
             held: Arc::new(tokio::sync::Semaphore::new(threads.div_ceil(2).max(1))),
+            url: Arc::from(url),
         })
+    }
+
+    /// Has every connection checked (one empty query) before its next job:
+    /// after a network cut each would otherwise fail one job to find out.
+    pub fn suspect_connections(&self) {
+        self.suspect.fetch_add(1, Ordering::Relaxed);
     }
 
     /// The live counters.
@@ -161,6 +178,47 @@ impl PgDb {
             tx.commit()
                 .map_err(|e| E::from(DbError::Postgres(e.into())))?;
             Ok(answer)
+        })
+        .await
+    }
+
+    /// Runs `f` for the SQL console: on a connection of its own, closed
+    /// afterwards (so no session state the typed SQL leaves, a setting or
+    /// a session lock, reaches the pooled connections), in one `READ ONLY`
+    /// transaction whose statements stop past the read timeout, rolled
+    /// back at the end. The job holds a pool thread while it runs.
+    pub async fn console<T, E>(
+        &self,
+        f: impl FnOnce(&mut postgres::Transaction<'_>) -> Result<T, E> + Send + 'static,
+    ) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<DbError> + Send + 'static,
+    {
+        let timeout_ms = self.read_timeout.as_millis();
+        let url = self.url.clone();
+        self.run(move |_, _| {
+            let failed = |e: postgres::Error| E::from(DbError::Postgres(e.into()));
+            let mut client = connect(&url).map_err(|e| {
+                E::from(DbError::Postgres(PgFailure {
+                    state: None,
+                    message: e.to_string(),
+                }))
+            })?;
+            let mut tx = client
+                .build_transaction()
+                .isolation_level(IsolationLevel::RepeatableRead)
+                .read_only(true)
+                .start()
+                .map_err(failed)?;
+            if timeout_ms > 0 {
+                // A number we format: no user input reaches this statement.
+                tx.batch_execute(&format!("SET LOCAL statement_timeout = {timeout_ms}"))
+                    .map_err(failed)?;
+            }
+            let answer = f(&mut tx);
+            drop(tx.rollback());
+            answer
         })
         .await
     }
@@ -246,6 +304,33 @@ impl PgDb {
         .await
     }
 
+    /// Runs one constant statement outside any transaction with the simple
+    /// query protocol (one round trip) and returns its rows as text: for
+    /// checks made before every request. `sql` takes no parameters, so it
+    /// must be a constant of ours.
+    pub async fn simple_rows(
+        &self,
+        sql: &'static str,
+    ) -> Result<Vec<Vec<Option<String>>>, DbError> {
+        self.run(move |client, _| {
+            let messages = client
+                .simple_query(sql)
+                .map_err(|e| DbError::Postgres(e.into()))?;
+            Ok(messages
+                .into_iter()
+                .filter_map(|m| match m {
+                    postgres::SimpleQueryMessage::Row(row) => Some(
+                        (0..row.len())
+                            .map(|i| row.get(i).map(str::to_owned))
+                            .collect(),
+                    ),
+                    _ => None,
+                })
+                .collect())
+        })
+        .await
+    }
+
     /// Queues `job` and waits for its answer.
     async fn run<T, E>(
         &self,
@@ -282,17 +367,30 @@ impl PgStats {
     }
 }
 
+/// A connection idle this long is checked (one empty query) before its
+/// next job: a server restart or network cut meanwhile is noticed there,
+/// not by the job failing.
+pub const IDLE_CHECK_AFTER: Duration = Duration::from_secs(1);
+/// How long that check may take before the connection is replaced.
+const IDLE_CHECK_TIMEOUT: Duration = Duration::from_secs(2);
+
 fn connection_loop(
     mut client: Client,
     url: &str,
     queue: &channel::Receiver<(Instant, Job)>,
     stats: &PgStats,
+    suspect: &AtomicU64,
 ) {
+    let mut last_used = Instant::now();
+    let mut checked = suspect.load(Ordering::Relaxed);
     while let Ok((queued, job)) = queue.recv() {
         let waited = u64::try_from(queued.elapsed().as_micros()).unwrap_or(u64::MAX);
         stats.jobs.fetch_add(1, Ordering::Relaxed);
         stats.wait_micros.fetch_add(waited, Ordering::Relaxed);
-        if client.is_closed() {
+        let suspected = suspect.load(Ordering::Relaxed);
+        let check = last_used.elapsed() >= IDLE_CHECK_AFTER || suspected != checked;
+        checked = suspected;
+        if client.is_closed() || (check && client.is_valid(IDLE_CHECK_TIMEOUT).is_err()) {
             match connect(url) {
                 Ok(fresh) => {
                     client = fresh;
@@ -304,6 +402,7 @@ fn connection_loop(
         }
         let outcome =
             std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(&mut client, stats)));
+        last_used = Instant::now();
         if outcome.is_err() {
             // The job's requester sees its channel close; the connection
             // may be mid-transaction, so start over with a fresh one.

@@ -47,3 +47,18 @@ CREATE TABLE _logs (
     created text COLLATE "C" DEFAULT '' NOT NULL
 );
 CREATE INDEX idx_logs_created ON _logs (created);
+
+-- The realtime outbox shared by every node (src/realtime/outbox.rs; nodes
+-- started on an older database create it at start).
+CREATE TABLE _realtime_outbox (
+    seq     bigserial PRIMARY KEY,
+    payload jsonb NOT NULL,
+    created timestamptz NOT NULL DEFAULT now()
+);
+
+-- The version of each node-local cache (schema, settings), counted up by
+-- every change to it (src/db/notify.rs).
+CREATE TABLE _fb_versions (
+    cache   text COLLATE "C" PRIMARY KEY NOT NULL,
+    version bigint NOT NULL
+);

@@ -151,7 +151,8 @@ impl<'a> FromSql<'a> for Cell {
 }
 
 /// A `numeric` (what `sum()` and `avg()` of integers give): an integer when
-/// whole and within i64, else the nearest double, as SQLite's would be.
+/// whole and within i64, else the nearest double (correctly rounded from
+/// its decimal digits), as SQLite's would be; NaN as NULL.
 fn numeric(raw: &[u8]) -> Result<SqlValue, BoxError> {
     let word = |i: usize| -> Result<i16, BoxError> {
         raw.get(i..i + 2)
@@ -161,16 +162,22 @@ fn numeric(raw: &[u8]) -> Result<SqlValue, BoxError> {
     let (digits, weight, sign) = (word(0)?, word(2)?, word(4)? as u16);
     const NEGATIVE: u16 = 0x4000;
     const NAN: u16 = 0xC000;
-    if sign == NAN {
-        return Ok(SqlValue::Null);
+    const INFINITE: u16 = 0xD000;
+    const NEGATIVE_INFINITE: u16 = 0xF000;
+    match sign {
+        NAN => return Ok(SqlValue::Null),
+        INFINITE => return Ok(SqlValue::Real(f64::INFINITY)),
+        NEGATIVE_INFINITE => return Ok(SqlValue::Real(f64::NEG_INFINITY)),
+        _ => {}
     }
     // Base-10,000 digits, the first weighted 10000^weight.
     let mut whole: Option<i128> = Some(0);
-    let mut real = 0f64;
-    for n in 0..digits.max(0) as usize {
+    let mut text = String::from(if sign == NEGATIVE { "-0" } else { "0" });
+    let count = digits.max(0) as usize;
+    for n in 0..count {
         let digit = word(8 + 2 * n)?;
         let power = i32::from(weight) - n as i32;
-        real += f64::from(digit) * 10_000f64.powi(power);
+        text.push_str(&format!("{digit:04}"));
         whole = match (whole, power) {
             (Some(w), p) if p >= 0 => 10_000i128
                 .checked_pow(p as u32)
@@ -179,12 +186,13 @@ fn numeric(raw: &[u8]) -> Result<SqlValue, BoxError> {
             _ => None,
         };
     }
+    let exponent = 4 * (i32::from(weight) + 1 - count as i32);
     let negative = sign == NEGATIVE;
     match whole
         .map(|w| if negative { -w } else { w })
         .map(i64::try_from)
     {
         Some(Ok(i)) => Ok(SqlValue::Integer(i)),
-        _ => Ok(SqlValue::Real(if negative { -real } else { real })),
+        _ => Ok(SqlValue::Real(format!("{text}e{exponent}").parse::<f64>()?)),
     }
 }

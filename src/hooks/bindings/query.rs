@@ -80,6 +80,9 @@ fn run(
     params: &[(String, Sql)],
     mode: &str,
 ) -> Result<Value, RecordError> {
+    // Inside a write session the index writes of the group so far are held
+    // (`search::held`): a query may read the index, so they go in first.
+    crate::search::held::apply(conn).map_err(opaque)?;
     let mut stmt = conn.prepare(sql).map_err(opaque)?;
     let mut bound: Vec<(&str, &dyn rusqlite::ToSql)> = Vec::with_capacity(params.len());
     for (name, value) in params {

@@ -36,6 +36,8 @@ pub(in crate::schema) async fn commit(
             change(conn, &before)?;
             // Compile before committing: a definition that cannot compile is never stored.
             let snapshot = Snapshot::build(read_all(conn)?).map_err(SchemaError::Corrupt)?;
+            // The other nodes reload their registry once this commits.
+            crate::db::notify::announce(conn, crate::db::notify::Cache::Schema)?;
             Ok::<_, SchemaError>((generation, snapshot))
         })
         .await?;
@@ -332,6 +334,26 @@ fn scratch<'a>(
         conn.execute_batch(&view::create_sql(v))?;
     }
     Ok(conn)
+}
+
+/// The table and column a view's result column `name` comes from, or
+/// `None` for a computed one. PostgreSQL keeps no such metadata for a
+/// query, so this asks SQLite's on a scratch database of `collections` (the
+/// view's query is SQLite's SQL in any case).
+pub fn view_column_origin(
+    collections: &[Collection],
+    view: &Collection,
+    name: &str,
+) -> Result<Option<(String, String)>, SchemaError> {
+    let views = collections
+        .iter()
+        .filter(|c| c.kind == CollectionType::View && c.id != view.id);
+    let conn = scratch(collections, views)?;
+    let stmt = conn.prepare(view::normalize(view.view_query()))?;
+    Ok(stmt
+        .columns_with_metadata()
+        .find(|c| c.name() == name)
+        .and_then(|c| Some((c.table_name()?.to_owned(), c.origin_name()?.to_owned()))))
 }
 
 /// Infers a view's fields from its query against `collections` (the
