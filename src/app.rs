@@ -31,7 +31,7 @@ pub enum StartError {
     Storage(std::io::Error),
     #[error("{0}")]
     Open(#[from] crate::backend::OpenError),
-    /// A part that does not run on PostgreSQL yet is in use (hooks, JS migrations).
+    /// A part that does not run on PostgreSQL yet is in use (JS migrations).
     #[error("{0}")]
     NotOnPostgres(#[from] crate::backend::ServeRefusal),
     /// The PostgreSQL listener that links the nodes could not start.
@@ -358,12 +358,11 @@ struct Opened {
 /// request log's `auxiliary.db` (opening on its own thread while the main
 /// one loads: start-up waits for the slower of the two, not for both in
 /// turn), the search index upgrade and `pb_migrations/*.js`. On PostgreSQL
-/// (initialised when empty): hooks and pending JS migrations refuse the
-/// start, as they do not run there yet; the data dir (uploads) is locked
+/// (initialised when empty): pending JS migrations refuse the start, as
+/// they do not run there yet; the data dir (uploads) is locked
 /// only once the database answered, so a wrong URL leaves it untouched.
 async fn open_databases(config: &Config) -> Result<Opened, StartError> {
     if crate::backend::is_postgres(config) {
-        crate::backend::refuse_hooks(config)?;
         let db = crate::backend::open_for_server(config).await?;
         crate::backend::refuse_pending_migrations(&db, config).await?;
         let lock = DataDirLock::acquire(&config.storage.data_dir, LOCK_WAIT).await?;

@@ -10,7 +10,8 @@
 //! gaps between requests.
 //!
 //! On PostgreSQL the same members run in one PostgreSQL transaction (see
-//! `records::apply_batch`); a batch with JavaScript hooks is refused there.
+//! `records::apply_batch`); a batch with JavaScript hooks runs its members
+//! in the hooks' write session there too (one held transaction).
 //!
 //! Each sub-request's own query string (percent-decoded) is its
 //! `@request.query`, and its `expand` and `fields` shape its answer once the
@@ -23,13 +24,13 @@ use super::multipart::read_body;
 use super::ratelimit::{self, Action, Member};
 use super::respond;
 use crate::auth::Principal;
-use crate::db::{DbError, ident};
+use crate::db::{Conn, ident};
 use crate::files::{self, BlobKey, Staged};
 use crate::records::session::Session;
 use crate::records::{self, BatchAbort, BatchWrite, ExpandTree, RecordError, Upload};
+use crate::rules::SqlValue;
 use crate::validation::{FieldError, ValidationErrors};
 use actix_web::{HttpRequest, HttpResponse, web};
-use rusqlite::Connection;
 use serde_json::{Map, Value, json};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -233,7 +234,6 @@ pub async fn batch(
         errors.add("requests", e);
         return Err(ApiError::validation("Invalid batch request data.", &errors));
     }
-    refuse_hooks_on_postgres(&state)?;
     if let Some(hooks) = super::batch_request::wanted(&state) {
         let batch = super::batch_request::Incoming {
             requests,
@@ -244,21 +244,6 @@ pub async fn batch(
     }
     let answers = execute(&state, &req, &who, deadline, &requests, files_by_request).await?;
     respond::json(&req, Value::Array(answers), false)
-}
-
-/// A batch that would run JavaScript hooks needs a write session: SQLite
-/// only so far, so on PostgreSQL it is refused before anything is read.
-fn refuse_hooks_on_postgres(state: &AppState) -> Result<(), ApiError> {
-    let hooked = super::batch_request::wanted(state).is_some()
-        || super::batch_hooked::wanted(state).is_some();
-    hooks_allowed(state.db.dialect(), hooked)
-}
-
-fn hooks_allowed(dialect: crate::rules::Dialect, hooked: bool) -> Result<(), ApiError> {
-    if hooked && dialect == crate::rules::Dialect::Postgres {
-        return Err(DbError::NotOnPostgres("a batch with JavaScript hooks").into());
-    }
-    Ok(())
 }
 
 /// Runs the validated batch `requests` (their files by index) in one
@@ -549,33 +534,18 @@ async fn exists(
         return Ok(records::exists(&state.db, collection, id).await?);
     };
     let sql = format!(
-        "SELECT EXISTS(SELECT 1 FROM {} WHERE id = ?1)",
+        "SELECT count(*) FROM {} WHERE id = ?1",
         ident(collection.name.as_str())
     );
-    let id = id.to_owned();
-    let read = move |c: &Connection| {
-        c.query_row(&sql, [id], |r| r.get(0))
-            .map_err(RecordError::from)
-    };
-    Ok(session.run(move |c, _| read(c)).await?)
+    let id = SqlValue::Text(id.to_owned());
+    let read =
+        move |c: &mut dyn Conn| -> Result<bool, RecordError> { Ok(c.integer(&sql, &[id])? != 0) };
+    Ok(session.run_conn(move |c, _| read(c)).await?)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_batch_with_hooks_is_refused_on_postgres_with_a_400() {
-        use crate::rules::Dialect;
-        assert!(hooks_allowed(Dialect::Sqlite, true).is_ok());
-        assert!(hooks_allowed(Dialect::Postgres, false).is_ok());
-        let refused = hooks_allowed(Dialect::Postgres, true).expect_err("refused");
-        assert_eq!(refused.status().as_u16(), 400);
-        assert_eq!(
-            refused.message(),
-            "A batch with JavaScript hooks is not available on PostgreSQL yet."
-        );
-    }
 
     #[test]
     fn only_record_urls_are_accepted() {

@@ -313,7 +313,7 @@ async fn stored(
 ) -> Result<Map<String, Value>, ApiError> {
     let (c, id) = (collection.clone(), id.to_owned());
     let found = session
-        .run(move |conn, _| records::view_in(conn, &c, &id))
+        .run_conn(move |conn, _| records::view_conn(conn, &c, &id))
         .await?;
     match found {
         Some(Value::Object(record)) => Ok(record),

@@ -78,11 +78,8 @@ pub async fn login_with_password(
 /// `FindAuthRecordByEmail` lookups). Every lookup of an account by email —
 /// password login, OTP, OAuth2, the email flows — goes through this, so they
 /// all agree on which record an address names.
-pub(crate) fn identity_match(collection: &CompiledCollection, field: &str) -> String {
-    identity_match_in(collection, field, crate::rules::Dialect::Sqlite)
-}
-
-/// [`identity_match`] in `dialect`: on PostgreSQL `COLLATE NOCASE` is
+///
+/// On PostgreSQL `COLLATE NOCASE` is
 /// `lower()` of both sides under `COLLATE "C"`, which folds ASCII only, as
 /// SQLite's NOCASE does.
 pub(crate) fn identity_match_in(

@@ -19,8 +19,8 @@ mod superuser;
 pub mod throttle;
 pub mod token;
 
+pub(crate) use login::identity_match_in;
 pub use login::{LoginOutcome, login_with_password, refresh_token};
-pub(crate) use login::{identity_match, identity_match_in};
 pub use principal::{Principal, bare_token, principal_for, resolve_file_token, resolve_token};
 pub(crate) use principal::{auth_signing_key, purpose_duration, purpose_key};
 pub use recheck::recheck_tokens;

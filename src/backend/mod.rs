@@ -10,7 +10,7 @@ pub mod check;
 mod serve;
 mod unported;
 
-pub use serve::{ServeRefusal, refuse_hooks, refuse_pending_migrations};
+pub use serve::{ServeRefusal, refuse_pending_migrations};
 pub use unported::Unported;
 
 use crate::config::Config;

@@ -1,5 +1,5 @@
 //! What `serve` checks before it starts on PostgreSQL: the parts that do not
-//! run there yet (JavaScript hooks, JavaScript migrations) stop the start
+//! run there yet (JavaScript migrations) stop the start
 //! with one line, rather than a server that half works.
 
 use crate::config::Config;
@@ -9,12 +9,6 @@ use crate::db::Db;
 #[derive(Debug, thiserror::Error)]
 pub enum ServeRefusal {
     #[error(
-        "{dir} holds JavaScript hooks ({first}), whose database access does not run on \
-         PostgreSQL yet (issue 21): move them away or serve from the embedded SQLite \
-         (no database.url / --db)"
-    )]
-    Hooks { dir: String, first: String },
-    #[error(
         "{dir} holds JavaScript migrations not applied yet ({first}): `migrate up` does not \
          run on PostgreSQL yet (issue 21); apply them on SQLite before `db copy`, or remove \
          them, or mark them applied with `migrate history-sync`"
@@ -22,19 +16,6 @@ pub enum ServeRefusal {
     PendingMigrations { dir: String, first: String },
     #[error("{0}")]
     Read(String),
-}
-
-/// Refuses when `pb_hooks` holds hook files (`*.pb.js`).
-pub fn refuse_hooks(config: &Config) -> Result<(), ServeRefusal> {
-    let dir = config.hooks_dir();
-    let files = crate::hooks::load_hook_files(&dir).map_err(ServeRefusal::Read)?;
-    match files.first() {
-        None => Ok(()),
-        Some(first) => Err(ServeRefusal::Hooks {
-            dir: dir.display().to_string(),
-            first: first.name.clone(),
-        }),
-    }
 }
 
 /// Refuses when `pb_migrations` holds `.js` files `_migrations` does not

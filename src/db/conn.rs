@@ -28,6 +28,18 @@ pub trait Conn {
         params: &[SqlValue],
         row: &mut dyn FnMut(Vec<SqlValue>) -> Result<(), DbError>,
     ) -> Result<(), DbError>;
+
+    /// The SQLite connection underneath, for code that still speaks
+    /// rusqlite; `None` on PostgreSQL.
+    fn sqlite(&self) -> Option<&rusqlite::Connection> {
+        None
+    }
+
+    /// The deadlock or serialization failure a statement met, if any
+    /// (PostgreSQL; never on SQLite's single writer).
+    fn retryable(&self) -> Option<PgFailure> {
+        None
+    }
 }
 
 /// What a transaction locks on PostgreSQL to keep an invariant SQLite's
@@ -122,6 +134,10 @@ impl Conn for SqliteConn<'_> {
         Dialect::Sqlite
     }
 
+    fn sqlite(&self) -> Option<&rusqlite::Connection> {
+        Some(self.0)
+    }
+
     fn execute(&mut self, sql: &str, params: &[SqlValue]) -> Result<u64, DbError> {
         let mut stmt = self.0.prepare_cached(sql)?;
         let changed = stmt.execute(rusqlite::params_from_iter(params))?;
@@ -182,11 +198,6 @@ impl<'a, 'b> PgConn<'a, 'b> {
         }
     }
 
-    /// The deadlock or serialization failure a statement met, if any.
-    pub fn retryable(&self) -> Option<PgFailure> {
-        self.retryable.clone()
-    }
-
     fn failed(&mut self, e: postgres::Error) -> DbError {
         let failure = PgFailure::from(e);
         if failure.is_retryable() {
@@ -203,6 +214,10 @@ impl<'a, 'b> PgConn<'a, 'b> {
 impl Conn for PgConn<'_, '_> {
     fn dialect(&self) -> Dialect {
         Dialect::Postgres
+    }
+
+    fn retryable(&self) -> Option<PgFailure> {
+        self.retryable.clone()
     }
 
     fn execute(&mut self, sql: &str, params: &[SqlValue]) -> Result<u64, DbError> {

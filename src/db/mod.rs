@@ -468,6 +468,25 @@ impl Db {
         }
     }
 
+    /// Runs `f` as one held write on either engine: on SQLite inside the
+    /// writer's shared transaction ([`Db::write_grouped`]); on PostgreSQL
+    /// in one transaction on a connection thread, committed if `f`
+    /// succeeds and never run again ([`postgres::PgDb::write_once`]). A
+    /// write session serves its operations from inside `f`.
+    pub async fn write_held<T, E>(
+        &self,
+        f: impl FnOnce(&mut dyn Conn) -> Result<T, E> + Send + 'static,
+    ) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<DbError> + Send + 'static,
+    {
+        match &self.engine {
+            Engine::Sqlite(s) => s.writer.run_grouped(move |c| f(&mut SqliteConn(c))).await,
+            Engine::Postgres(pg) => pg.write_once(f).await,
+        }
+    }
+
     /// Migration state, for `ferrobase migrate status`.
     pub async fn migration_status(&self) -> Result<Vec<MigrationStatus>, DbError> {
         self.read_conn(migrate::status).await

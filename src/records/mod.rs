@@ -29,6 +29,8 @@ mod refs;
 mod scope;
 mod searched;
 pub mod session;
+#[cfg(test)]
+mod session_backends;
 pub mod system;
 mod truncate;
 mod tx;
@@ -54,7 +56,8 @@ pub use list::{
 pub use list_json::JsonItems;
 pub use marks::{SNIPPET_TOKENS, search_marks};
 pub use read::{
-    StoredFile, find_file, matches_rule, select_sql, view, view_as_owner, view_in, view_sample,
+    StoredFile, find_file, matches_rule, select_sql, view, view_as_owner, view_conn, view_in,
+    view_sample,
 };
 pub(crate) use read::{row_values, serialize};
 pub(crate) use tx::is_jsonb;

@@ -182,6 +182,29 @@ pub fn view_in(
         .map(|values| serialize(collection, &values, &Caller::superuser())))
 }
 
+/// [`load`] on either engine's connection (`access` in its dialect).
+pub(crate) fn load_conn(
+    conn: &mut dyn crate::db::Conn,
+    collection: &CompiledCollection,
+    id: &str,
+    access: &Access,
+) -> Result<Option<Map<String, Value>>, RecordError> {
+    match conn.sqlite() {
+        Some(c) => load(c, collection, id, access),
+        None => super::on_postgres::load_in(conn, collection, id, access),
+    }
+}
+
+/// [`view_in`] on either engine's connection.
+pub fn view_conn(
+    conn: &mut dyn crate::db::Conn,
+    collection: &CompiledCollection,
+    id: &str,
+) -> Result<Option<Value>, RecordError> {
+    Ok(load_conn(conn, collection, id, &Access::All)?
+        .map(|values| serialize(collection, &values, &Caller::superuser())))
+}
+
 /// Loads one row by id, optionally restricted by a rule condition.
 pub(crate) fn load(
     conn: &rusqlite::Connection,

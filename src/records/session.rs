@@ -3,13 +3,22 @@
 //! hook's own `$app.save` calls and the write that triggered the hook commit
 //! or roll back together, as PocketBase's transactional hooks do.
 //!
-//! The hook runs on a hook thread while the writer thread serves the
-//! session: the first write opens one grouped write job whose closure
-//! executes the session's operations one by one (each in its own
-//! savepoint, so a failed write leaves nothing) until the owner ends the
-//! session with commit or rollback, or until its time limit passes (then it
-//! rolls back). A nested hooked write joins the session as a child: its own
-//! savepoint, released or rolled back when it ends.
+//! The hook runs on a hook thread while the database serves the session:
+//! the first write opens one held write job ([`Db::write_held`]: on SQLite
+//! a grouped job on the writer thread, on PostgreSQL one transaction on a
+//! connection thread) whose closure executes the session's operations one
+//! by one (each in its own savepoint, so a failed write leaves nothing)
+//! until the owner ends the session with commit or rollback, or until its
+//! time limit passes (then it rolls back). A nested hooked write joins the
+//! session as a child: its own savepoint, released or rolled back when it
+//! ends. Operations take the engine-neutral [`Conn`]; [`Session::run`]
+//! keeps the SQLite-only ones (rusqlite) and refuses them on PostgreSQL.
+//!
+//! On PostgreSQL a deadlock or serialization failure inside a session
+//! fails the whole session: it rolls back at once (releasing its locks),
+//! and its later operations and its commit answer that failure. Unlike a
+//! plain write it cannot be run again, since the hook's JavaScript already
+//! ran around it.
 //!
 //! Which session a write belongs to is a per-thread stack ([`enter`]), set
 //! by the hook engine around an invocation; [`current`] is `None` on every
@@ -19,7 +28,8 @@
 
 use super::RecordError;
 use super::files::Cleanup;
-use crate::db::{Db, DbError};
+use crate::db::postgres::PgFailure;
+use crate::db::{Conn, Db, DbError};
 use crate::files::{self, BlobKey, Store};
 use crate::realtime::{Changes, Hub};
 use rusqlite::Connection;
@@ -29,11 +39,16 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
-type Op = Box<dyn FnOnce(&Connection) + Send>;
+/// An operation, given the session's transaction.
+type Op = Box<dyn FnOnce(&mut dyn Conn) + Send>;
 
 enum Msg {
     Run(Op),
-    End { commit: bool },
+    /// Commit (with the changes for PostgreSQL's outbox) or roll back.
+    End {
+        commit: bool,
+        outbox: Changes,
+    },
 }
 
 /// The writer side of a session: opened on the first operation.
@@ -41,11 +56,14 @@ struct Root {
     db: Db,
     limit: Duration,
     link: Mutex<Option<Link>>,
+    /// The deadlock or serialization failure that ended the transaction.
+    failure: Arc<Mutex<Option<PgFailure>>>,
 }
 
 struct Link {
     ops: crossbeam_channel::Sender<Msg>,
-    done: oneshot::Receiver<Result<(), RecordError>>,
+    /// The outcome, with the outbox position of the changes (PostgreSQL).
+    done: oneshot::Receiver<Result<Option<i64>, RecordError>>,
 }
 
 /// What a session holds until it ends.
@@ -144,6 +162,7 @@ impl Session {
                     db: db.clone(),
                     limit,
                     link: Mutex::new(None),
+                    failure: Arc::default(),
                 }),
                 depth: 0,
                 parent: None,
@@ -157,28 +176,41 @@ impl Session {
         self.held.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Runs `f` inside the session's transaction, in a savepoint of its own
-    /// (rolled back alone when `f` fails). Its changes are held.
+    /// Runs SQLite-only `f` (rusqlite) as [`Session::run_conn`] does; on
+    /// PostgreSQL it answers [`DbError::NotOnPostgres`].
     pub async fn run<T: Send + 'static>(
         &self,
         f: impl FnOnce(&Connection, &mut Changes) -> Result<T, RecordError> + Send + 'static,
     ) -> Result<T, RecordError> {
+        self.run_conn(move |conn, changes| match conn.sqlite() {
+            Some(tx) => f(tx, changes),
+            None => Err(DbError::NotOnPostgres("this step of a hook's write session").into()),
+        })
+        .await
+    }
+
+    /// Runs `f` inside the session's transaction, in a savepoint of its own
+    /// (rolled back alone when `f` fails). Its changes are held.
+    pub async fn run_conn<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut dyn Conn, &mut Changes) -> Result<T, RecordError> + Send + 'static,
+    ) -> Result<T, RecordError> {
         if self.depth > 0 && !self.started.swap(true, Ordering::SeqCst) {
             let name = format!("hook_{}", self.depth);
-            self.raw(move |tx| Ok(tx.execute_batch(&format!("SAVEPOINT {name}"))?))
+            self.raw(move |tx| control(tx, &format!("SAVEPOINT {name}")))
                 .await?;
         }
         let (out, changes) = self
             .raw(move |tx| {
-                tx.execute_batch("SAVEPOINT hook_op")?;
+                control(tx, "SAVEPOINT hook_op")?;
                 let mut changes = Changes::default();
                 match f(tx, &mut changes) {
                     Ok(out) => {
-                        tx.execute_batch("RELEASE hook_op")?;
+                        control(tx, "RELEASE hook_op")?;
                         Ok((out, changes))
                     }
                     Err(e) => {
-                        tx.execute_batch("ROLLBACK TO hook_op; RELEASE hook_op")?;
+                        control(tx, "ROLLBACK TO hook_op; RELEASE hook_op")?;
                         Err(e)
                     }
                 }
@@ -188,10 +220,10 @@ impl Session {
         Ok(out)
     }
 
-    /// Sends one operation to the writer (opening the transaction first).
+    /// Sends one operation to the database (opening the transaction first).
     async fn raw<T: Send + 'static>(
         &self,
-        f: impl FnOnce(&Connection) -> Result<T, RecordError> + Send + 'static,
+        f: impl FnOnce(&mut dyn Conn) -> Result<T, RecordError> + Send + 'static,
     ) -> Result<T, RecordError> {
         let ops = {
             let mut link = self.root.link.lock().unwrap_or_else(|p| p.into_inner());
@@ -201,8 +233,11 @@ impl Session {
                     let (ops, queue) = crossbeam_channel::unbounded::<Msg>();
                     let (done_tx, done) = oneshot::channel();
                     let (db, limit) = (self.root.db.clone(), self.root.limit);
+                    let failure = self.root.failure.clone();
                     tokio::spawn(async move {
-                        let result = db.write_grouped(move |tx| serve(tx, &queue, limit)).await;
+                        let result = db
+                            .write_held(move |tx| serve(tx, &queue, limit, &failure))
+                            .await;
                         let _ = done_tx.send(result);
                     });
                     *link = Some(Link {
@@ -217,8 +252,15 @@ impl Session {
         let op: Op = Box::new(move |tx| {
             let _ = reply.send(f(tx));
         });
-        ops.send(Msg::Run(op)).map_err(|_| gone())?;
-        answer.await.map_err(|_| gone())?
+        ops.send(Msg::Run(op)).map_err(|_| self.lost())?;
+        answer.await.map_err(|_| self.lost())?
+    }
+
+    /// Why an operation found the transaction gone: the failure that ended
+    /// it, else the stopped writer.
+    fn lost(&self) -> RecordError {
+        let failure = self.root.failure.lock().unwrap_or_else(|p| p.into_inner());
+        failure.as_ref().map_or_else(gone, failed)
     }
 
     /// Keeps blobs this session placed (removed if it rolls back) and the
@@ -243,7 +285,7 @@ impl Session {
                 } else {
                     format!("ROLLBACK TO {name}; RELEASE {name}")
                 };
-                result = self.raw(move |tx| Ok(tx.execute_batch(&sql)?)).await;
+                result = self.raw(move |tx| control(tx, &sql)).await;
             }
             if commit && result.is_ok() {
                 let mut up = parent.held();
@@ -261,22 +303,34 @@ impl Session {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .take();
+        // On PostgreSQL the changes go to the outbox once, just before the
+        // commit (its lock is held until then: per write it would hold every
+        // other writer back for the whole session), and every node's
+        // listener publishes them; SQLite's are published here.
+        let mut changes = held.changes;
+        let outbox = match self.root.db.dialect() {
+            crate::rules::Dialect::Postgres => std::mem::take(&mut changes),
+            crate::rules::Dialect::Sqlite => Changes::default(),
+        };
         let result = match link {
-            None => Ok(()),
+            None => Ok(None),
             Some(Link { ops, done }) => {
-                let _ = ops.send(Msg::End { commit });
+                let _ = ops.send(Msg::End { commit, outbox });
                 drop(ops);
                 let outcome = done.await.map_err(|_| gone()).and_then(|r| r);
-                if commit { outcome } else { Ok(()) }
+                if commit { outcome } else { Ok(None) }
             }
         };
-        if commit && result.is_ok() {
-            hub.publish(held.changes);
+        if commit && let Ok(seq) = &result {
+            match seq {
+                Some(seq) => hub.wait_for_outbox(*seq).await,
+                None => hub.publish(changes),
+            }
             held.cleanup.run(store).await;
         } else {
             files::remove(store, held.placed, Vec::new()).await;
         }
-        result
+        result.map(|_| ())
     }
 }
 
@@ -284,20 +338,49 @@ fn gone() -> RecordError {
     RecordError::Db(DbError::WriterGone)
 }
 
-/// The writer side: runs operations until the owner ends the session, or
-/// rolls back once `limit` has passed without an end.
+/// Runs savepoint statements (`;`-separated, no values): as one batch on
+/// SQLite, one by one on PostgreSQL.
+fn control(tx: &mut dyn Conn, sql: &str) -> Result<(), RecordError> {
+    if let Some(c) = tx.sqlite() {
+        return Ok(c.execute_batch(sql)?);
+    }
+    for statement in sql.split(';').map(str::trim).filter(|s| !s.is_empty()) {
+        tx.execute(statement, &[])?;
+    }
+    Ok(())
+}
+
+fn failed(failure: &PgFailure) -> RecordError {
+    RecordError::Db(DbError::Postgres(failure.clone()))
+}
+
+/// The database side: runs operations until the owner ends the session, or
+/// rolls back once `limit` has passed without an end. A deadlock or
+/// serialization failure (PostgreSQL) rolls back at once, releasing the
+/// session's locks; it is kept in `failure` for the later operations.
 fn serve(
-    tx: &Connection,
+    tx: &mut dyn Conn,
     queue: &crossbeam_channel::Receiver<Msg>,
     limit: Duration,
-) -> Result<(), RecordError> {
+    failure: &Mutex<Option<PgFailure>>,
+) -> Result<Option<i64>, RecordError> {
     let deadline = Instant::now() + limit;
     loop {
         let wait = deadline.saturating_duration_since(Instant::now());
         match queue.recv_timeout(wait) {
-            Ok(Msg::Run(op)) => op(tx),
-            Ok(Msg::End { commit: true }) => return Ok(()),
-            Ok(Msg::End { commit: false }) => return Err(RecordError::Aborted),
+            Ok(Msg::Run(op)) => {
+                op(&mut *tx);
+                if let Some(f) = tx.retryable() {
+                    let error = failed(&f);
+                    *failure.lock().unwrap_or_else(|p| p.into_inner()) = Some(f);
+                    return Err(error);
+                }
+            }
+            Ok(Msg::End {
+                commit: true,
+                outbox,
+            }) => return Ok(crate::realtime::outbox::append(tx, &outbox)?),
+            Ok(Msg::End { commit: false, .. }) => return Err(RecordError::Aborted),
             Err(_) => {
                 tracing::error!(target: "ferrobase::hooks", "a hook held its write transaction past {limit:?}; rolled back");
                 return Err(RecordError::Aborted);

@@ -18,7 +18,7 @@ use super::hooked::{Stage, SystemWrite};
 use super::tx::{RecordTx, RowLock, SqliteTx};
 use super::write::Backend;
 use super::write::{UPDATE_FAILED, change, invalid, stamp_autodates};
-use crate::db::{Conn, Db};
+use crate::db::{Conn, Db, DbError};
 use crate::realtime::{Action, Changes, Hub};
 use crate::schema::{CompiledCollection, FieldKind};
 use rusqlite::Connection;
@@ -156,7 +156,10 @@ pub async fn update_flow(
     if !hooks_want(&backend, Stage::Update, &collection) {
         return write_in(&backend, body).await;
     }
-    super::write::refuse_hooks_on_postgres(backend.db)?;
+    if backend.db.dialect() == crate::rules::Dialect::Postgres {
+        // The flow's statements inside the hooks are rusqlite's (`on_sqlite`).
+        return Err(DbError::NotOnPostgres("an auth flow's write with JavaScript hooks").into());
+    }
     let (c, target) = (collection.clone(), id.clone());
     let write: SystemWrite = Box::new(move |tx, changes, from_hooks| {
         on_sqlite(tx, |stx| body(stx, changes))?;

@@ -7,7 +7,7 @@
 //! to the realtime hub only after the commit returned, so a rolled-back write
 //! publishes nothing. On PostgreSQL the same steps run in a transaction of
 //! their own through [`RecordTx`] (the engine's statements and locks live
-//! in `tx.rs`); hooks and write sessions are SQLite-only so far. Truncate
+//! in `tx.rs`), inside a hook's write session too. Truncate
 //! lives in `truncate.rs`.
 
 use super::RecordError;
@@ -15,14 +15,14 @@ use super::access::{self, Access, Caller};
 use super::files::{self as record_files, Cleanup, NewFile, Upload};
 use super::hooked::{self, Plain, WriteHooks};
 use super::input::{self, Draft};
-use super::read::{load, serialize};
+use super::read::serialize;
 use super::refs;
 use super::session;
 use super::tx::{PgTx, RecordTx, RowLock, SqliteTx, dialect};
 use super::validate;
 use super::value::to_sql;
 use crate::auth::password;
-use crate::db::{Conn, Db, DbError, LockKey, ident};
+use crate::db::{Conn, Db, LockKey, ident};
 use crate::files::{self, BlobKey, Store};
 use crate::realtime::{Action, Change, Changes, Hub};
 use crate::rules::{Dialect, SqlValue};
@@ -329,15 +329,19 @@ pub(super) async fn apply_and_publish<T: Send + 'static>(
         })
         .await;
     }
-    if joined.is_some() {
-        return Err(DbError::NotOnPostgres("a record write inside a write session").into());
+    if let Some(session) = joined {
+        // Inside a hook's write session: its transaction; its changes go to
+        // the outbox once, just before the session commits (`session.rs`).
+        return session
+            .run_conn(move |conn, changes| pg_apply(conn, &f, changes))
+            .await;
     }
     // The changes go to the outbox in the transaction; every node's
     // listener, this one's included, publishes them (`realtime::outbox`).
     let (out, seq) = db
         .write_conn(move |conn: &mut dyn Conn| {
             let mut changes = Changes::default();
-            let out = f(&mut PgTx(conn), &mut changes)?;
+            let out = pg_apply(conn, &f, &mut changes)?;
             let seq = crate::realtime::outbox::append(conn, &changes)?;
             Ok::<_, RecordError>((out, seq))
         })
@@ -348,15 +352,14 @@ pub(super) async fn apply_and_publish<T: Send + 'static>(
     Ok(out)
 }
 
-/// JavaScript hooks run their writes in SQLite write sessions: not yet on
-/// PostgreSQL.
-pub(super) fn refuse_hooks_on_postgres(db: &Db) -> Result<(), RecordError> {
-    match db.dialect() {
-        Dialect::Sqlite => Ok(()),
-        Dialect::Postgres => {
-            Err(DbError::NotOnPostgres("a record write with JavaScript hooks").into())
-        }
-    }
+/// One record write in PostgreSQL transaction `conn` (its own, or a write
+/// session's): every PostgreSQL record write passes here.
+fn pg_apply<T>(
+    conn: &mut dyn Conn,
+    f: &impl Fn(&mut dyn RecordTx, &mut Changes) -> Result<T, RecordError>,
+    changes: &mut Changes,
+) -> Result<T, RecordError> {
+    f(&mut PgTx(conn), changes)
 }
 
 /// Creates a record with its uploads. Returns it as the caller may see it.
@@ -371,7 +374,6 @@ pub async fn create(
     if let Some(hooks) = backend.hooks
         && hooked::wanted(hooks, hooked::Stage::Create, &collection)
     {
-        refuse_hooks_on_postgres(backend.db)?;
         let mut record = Map::new();
         for field in &collection.fields {
             if !matches!(field.kind, FieldKind::Password { .. }) {
@@ -656,7 +658,6 @@ pub async fn update(
     if let Some(hooks) = backend.hooks
         && hooked::wanted(hooks, hooked::Stage::Update, &collection)
     {
-        refuse_hooks_on_postgres(backend.db)?;
         let mut record = stored(&backend, &collection, &id).await?;
         record.extend(body.clone());
         let plain = Plain::Update {
@@ -781,7 +782,6 @@ pub async fn delete(
     if let Some(hooks) = backend.hooks
         && hooked::wanted(hooks, hooked::Stage::Delete, &collection)
     {
-        refuse_hooks_on_postgres(backend.db)?;
         let record = stored(&backend, &collection, &id).await?;
         let plain = Plain::Delete {
             snapshot,
@@ -821,12 +821,13 @@ pub(super) async fn stored(
     id: &str,
 ) -> Result<Map<String, Value>, RecordError> {
     let (c, id) = (collection.clone(), id.to_owned());
-    let read =
-        move |conn: &Connection| load(conn, &c, &id, &Access::All)?.ok_or(RecordError::NotFound);
+    let read = move |conn: &mut dyn Conn| {
+        super::read::load_conn(conn, &c, &id, &Access::All)?.ok_or(RecordError::NotFound)
+    };
     // Inside a write session (a batch, a hook's) its uncommitted writes count.
     let mut record = match backend.joined() {
-        Some(session) => session.run(move |conn, _| read(conn)).await?,
-        None => backend.db.read(read).await?,
+        Some(session) => session.run_conn(move |conn, _| read(conn)).await?,
+        None => backend.db.read_conn(read).await?,
     };
     // Secrets stay out of hook code's view (PocketBase hides them on export too).
     for field in &collection.fields {

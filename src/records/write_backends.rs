@@ -8,7 +8,7 @@
 
 use super::{Backend, Caller, ListQuery, RecordError, Upload, create, delete, list, update};
 use crate::config::DatabaseConfig;
-use crate::db::{Db, DbError};
+use crate::db::Db;
 use crate::files::{LocalStorage, StagingFile, Store};
 use crate::pg_testing::{PgSchema, server};
 use crate::realtime::{Audience, Change, Hub, Render, Viewer};
@@ -871,87 +871,6 @@ fn concurrent_writes_keep_their_invariants_on_postgres() {
         return;
     };
     rt.block_on(concurrent_writes_keep_their_invariants(db));
-}
-
-/// What is not ported answers `NotOnPostgres`, never a different result.
-#[test]
-fn unported_writes_are_refused_on_postgres() {
-    let rt = runtime();
-    let Some((_schema, db)) = postgres_db() else {
-        return;
-    };
-    rt.block_on(async {
-        let engine = Engine::setup(db).await;
-        let posts = engine.snapshot.get("posts").expect("posts");
-        let hooks = EveryHook;
-        let backend = Backend {
-            hooks: Some(&hooks),
-            ..engine.backend()
-        };
-        let snapshot = engine.snapshot.clone();
-        let (su, body) = (Caller::superuser(), Map::new());
-        let created = create(
-            backend,
-            snapshot.clone(),
-            posts.clone(),
-            su.clone(),
-            body,
-            Vec::new(),
-        )
-        .await;
-        assert!(
-            matches!(created, Err(RecordError::Db(DbError::NotOnPostgres(_)))),
-            "{created:?}"
-        );
-        let updated = update(
-            backend,
-            snapshot.clone(),
-            posts.clone(),
-            su.clone(),
-            P1.into(),
-            Map::new(),
-            Vec::new(),
-        )
-        .await;
-        assert!(
-            matches!(updated, Err(RecordError::Db(DbError::NotOnPostgres(_)))),
-            "{updated:?}"
-        );
-        let deleted = delete(backend, snapshot, posts, su, P1.into()).await;
-        assert!(
-            matches!(deleted, Err(RecordError::Db(DbError::NotOnPostgres(_)))),
-            "{deleted:?}"
-        );
-        assert_eq!(
-            engine.rows("posts").await["totalItems"],
-            0,
-            "nothing written"
-        );
-    });
-}
-
-/// Hooks that want every write (and must never be run here).
-struct EveryHook;
-
-impl super::WriteHooks for EveryHook {
-    fn wants(&self, _: &str, _: &crate::schema::CompiledCollection) -> bool {
-        true
-    }
-
-    fn session_limit(&self) -> std::time::Duration {
-        std::time::Duration::from_secs(1)
-    }
-
-    fn run<'a>(
-        &'a self,
-        _: super::hooked::Invocation<'a>,
-    ) -> LocalBoxFuture<'a, Result<(), RecordError>> {
-        Box::pin(async { Err(RecordError::Aborted) })
-    }
-
-    fn shared(&self) -> Arc<dyn super::WriteHooks> {
-        Arc::new(EveryHook)
-    }
 }
 
 /// What PostgreSQL cannot hold exactly is a 400 on its field (SQLite

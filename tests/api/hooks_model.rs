@@ -578,6 +578,9 @@ async fn run_in_transaction_commits_every_write_or_none() {
 
 #[tokio::test]
 async fn db_queries_bind_every_value_and_reads_cannot_write() {
+    if crate::helpers::sqlite_only("$app.db().newQuery() (raw SQL from hooks) is SQLite-only") {
+        return;
+    }
     let app = app_with_model_hooks(1).await;
     for title in ["a", "b"] {
         app.create_record_ok("audits", json!({ "title": title }))
@@ -614,4 +617,76 @@ async fn db_queries_bind_every_value_and_reads_cannot_write() {
         ["b", "c"],
         "the DELETE did not run"
     );
+}
+
+/// On PostgreSQL raw SQL from a hook is refused with a 400 naming it (the
+/// SQL text is SQLite's dialect): never a 500, and nothing runs.
+#[tokio::test]
+async fn raw_sql_from_a_hook_is_a_400_naming_it_on_postgres_and_changes_nothing() {
+    if crate::helpers::TestBackend::current() != crate::helpers::TestBackend::Postgres {
+        return;
+    }
+    let app = app_with_model_hooks(1).await;
+    for title in ["a", "b"] {
+        app.create_record_ok("audits", json!({ "title": title }))
+            .await;
+    }
+    for body in [
+        json!({"from": "a", "to": "c", "find": "x' OR '1'='1"}),
+        json!({"from": "a'; DROP TABLE audits; --", "to": null, "find": {"nested": [1]}}),
+    ] {
+        let (status, answer) = status_json(
+            app.request(Method::POST, "/api/hook-sql", None, Some(body))
+                .await,
+        )
+        .await;
+        assert_eq!(status, 400, "{answer}");
+        assert_eq!(
+            answer,
+            json!({"status": 400, "data": {},
+                   "message": "$app.db().newQuery() (raw SQL from hooks) is not available on PostgreSQL yet."})
+        );
+    }
+    assert_eq!(titles(&app, "audits").await, ["a", "b"], "nothing ran");
+}
+
+/// The writes of a hook's session reach realtime subscribers once it
+/// committed (on PostgreSQL through the outbox), and a session rolled back
+/// announces nothing.
+#[tokio::test]
+async fn a_hooks_session_is_announced_only_when_it_commits() {
+    let app = app_with_model_hooks(2).await;
+    let mut sse = crate::realtime::Sse::open(&app).await;
+    let resp = app
+        .subscribe(&sse.client_id, &["notes/*", "audits/*"], None)
+        .await;
+    assert_eq!(resp.status(), 204);
+
+    let (status, body) = create_note(&app, "refuse-after").await;
+    assert_eq!(status, 400, "{body}");
+    let (status, body) = create_note(&app, "hello").await;
+    assert_eq!(status, 200, "{body}");
+
+    let events = sse.drain(std::time::Duration::from_secs(2)).await;
+    let mut seen: Vec<(String, String)> = events
+        .iter()
+        .filter(|e| e.data["action"] == "create")
+        .map(|e| {
+            let r = &e.data["record"];
+            (
+                r["collectionName"].as_str().unwrap_or_default().to_owned(),
+                r["title"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    seen.sort();
+    let expected: Vec<(String, String)> = [
+        ("audits", "after hello"),
+        ("audits", "created hello"),
+        ("notes", "hello"),
+    ]
+    .iter()
+    .map(|(c, t)| ((*c).to_owned(), (*t).to_owned()))
+    .collect();
+    assert_eq!(seen, expected, "{events:?}");
 }

@@ -630,7 +630,7 @@ async fn sqlite_only_endpoints(dir: &Path, url: &str) {
 }
 
 #[test]
-fn serve_refuses_hooks_pending_js_migrations_and_replication_but_not_automigrate_files() {
+fn serve_refuses_pending_js_migrations_and_replication_but_runs_hooks_and_automigrate_files() {
     let Some(base) = pg_url() else { return };
     let db = Database::create(&base);
     let dir = DataDir::new();
@@ -672,28 +672,44 @@ fn serve_refuses_hooks_pending_js_migrations_and_replication_but_not_automigrate
         "{text}"
     );
 
-    for (file, body, expected) in [
-        (
-            root.join("pb_migrations").join("1999999999_mine.js"),
-            "migrate((app) => {});",
-            "JavaScript migrations not applied yet",
-        ),
-        (
-            root.join("pb_hooks").join("main.pb.js"),
-            "routerAdd('GET', '/x', (e) => e.string(200, 'x'));",
-            "JavaScript hooks",
-        ),
-    ] {
-        std::fs::create_dir_all(file.parent().expect("dir")).expect("mkdir");
-        std::fs::write(&file, body).expect("write");
-        let out = ferrobase(dir.path(), Some(&url), &["serve", "--http", "127.0.0.1:0"]);
-        let text = String::from_utf8_lossy(&out.stderr);
-        assert!(!out.status.success(), "{text}");
-        let last = text.lines().last().unwrap_or("");
-        assert!(last.contains(expected), "{text}");
-        assert!(!text.contains(crate::pg_cli::PASSWORD), "{text}");
-        std::fs::remove_file(&file).expect("rm");
-    }
+    let file = root.join("pb_migrations").join("1999999999_mine.js");
+    std::fs::write(&file, "migrate((app) => {});").expect("write");
+    let out = ferrobase(dir.path(), Some(&url), &["serve", "--http", "127.0.0.1:0"]);
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{text}");
+    let last = text.lines().last().unwrap_or("");
+    assert!(
+        last.contains("JavaScript migrations not applied yet"),
+        "{text}"
+    );
+    assert!(!text.contains(crate::pg_cli::PASSWORD), "{text}");
+    std::fs::remove_file(&file).expect("rm");
+
+    // JavaScript hooks run on PostgreSQL: a route, and a model hook whose
+    // write joins the record's transaction.
+    let hooks = root.join("pb_hooks").join("main.pb.js");
+    std::fs::create_dir_all(hooks.parent().expect("dir")).expect("mkdir");
+    std::fs::write(
+        &hooks,
+        "routerAdd('GET', '/x', (e) => e.string(200, 'x'));\n\
+         onRecordCreate((e) => { e.record.set('t', 'hooked'); e.next(); }, 'notes');",
+    )
+    .expect("write");
+    rt().block_on(async {
+        let server = serve(dir.path(), Some(&url)).await;
+        let (s, _) = server.call(Method::GET, "/x", None, None).await;
+        assert_eq!(s, 200);
+        let (s, body) = server
+            .su(
+                Method::POST,
+                "/api/collections/notes/records",
+                Some(json!({"t": "plain"})),
+            )
+            .await;
+        assert_eq!(s, 200, "{body}");
+        assert_eq!(body["t"], "hooked", "{body}");
+    });
+    assert_eq!(db.count("SELECT count(*) FROM notes WHERE t = 'hooked'"), 1);
 }
 
 #[test]

@@ -75,6 +75,10 @@ pub struct PgDb {
     /// How long a read's statements may run (`database.query_timeout_ms`;
     /// zero: no limit), as SQLite's reads.
     read_timeout: Duration,
+    /// Held transactions ([`PgDb::write_once`]) take at most half the
+    /// connections, so the reads and writes a held one waits for (a hook's
+    /// `findRecordById` before its session ends) always find one.
+    held: Arc<tokio::sync::Semaphore>,
     /// Where the connections go, for the SQL console's connection of its
     /// own (it carries the password: never shown).
     url: Arc<str>,
@@ -94,7 +98,7 @@ impl PgDb {
         let stats = Arc::new(PgStats::default());
         let suspect = Arc::new(AtomicU64::new(0));
         let (ready, started) = std::sync::mpsc::channel();
-        let mut threads = 0;
+        let mut threads: usize = 0;
         for n in 0..connections.max(1) {
             let (url, queue, stats, ready) =
                 (url.to_owned(), queue.clone(), stats.clone(), ready.clone());
@@ -130,6 +134,7 @@ impl PgDb {
             stats,
             suspect,
             read_timeout,
+            held: Arc::new(tokio::sync::Semaphore::new(threads.div_ceil(2).max(1))),
             url: Arc::from(url),
         })
     }
@@ -268,6 +273,37 @@ impl PgDb {
         .await
     }
 
+    /// Runs `f` in one read-write transaction held on a connection thread
+    /// for as long as `f` runs (a write session serving a hook's writes),
+    /// and commits it if `f` succeeds. Never run again: a deadlock or
+    /// serialization failure reaches the caller, who cannot replay what
+    /// happened outside the transaction meanwhile. At most half the
+    /// connections are held at once; more wait their turn here.
+    pub async fn write_once<T, E>(
+        &self,
+        f: impl FnOnce(&mut dyn Conn) -> Result<T, E> + Send + 'static,
+    ) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<DbError> + Send + 'static,
+    {
+        // The semaphore is never closed; were it, the job runs unthrottled.
+        let _turn = self.held.acquire().await.ok();
+        self.run(move |client, stats| {
+            let failed = |failure: PgFailure| E::from(DbError::Postgres(failure));
+            let mut tx = client.transaction().map_err(|e| failed(e.into()))?;
+            let mut conn = PgConn::new(&mut tx);
+            let outcome = f(&mut conn);
+            if let Some(failure) = conn.retryable() {
+                stats.count_failure(&failure);
+            }
+            let answer = outcome?;
+            tx.commit().map_err(|e| failed(e.into()))?;
+            Ok(answer)
+        })
+        .await
+    }
+
     /// Runs one constant statement outside any transaction with the simple
     /// query protocol (one round trip) and returns its rows as text: for
     /// checks made before every request. `sql` takes no parameters, so it
@@ -318,6 +354,11 @@ impl PgDb {
 impl PgStats {
     fn count_retry(&self, failure: &PgFailure) {
         self.retries.fetch_add(1, Ordering::Relaxed);
+        self.count_failure(failure);
+    }
+
+    /// Counts a deadlock or serialization failure (run again or not).
+    fn count_failure(&self, failure: &PgFailure) {
         if failure.is_deadlock() {
             self.deadlocks.fetch_add(1, Ordering::Relaxed);
         } else {

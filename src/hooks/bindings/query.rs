@@ -4,7 +4,9 @@
 //! only read run on a reader; `execute()` runs on the writer (inside the
 //! current write session when a model hook or `runInTransaction` has one).
 //! Like PocketBase's, it is superuser power: no rules, no validation, no
-//! realtime events.
+//! realtime events. SQLite only: on PostgreSQL both answer a 400 naming
+//! what is refused ([`refuse_on_postgres`]), since a hook's SQL text is
+//! written in SQLite's dialect.
 
 use crate::hooks::HookError;
 use crate::records::{RecordError, session};
@@ -209,8 +211,20 @@ impl ReadQuery {
     }
 }
 
+/// Raw SQL from a hook (`what`) is SQLite's: refused on PostgreSQL.
+pub(super) fn refuse_on_postgres(
+    db: &crate::db::Db,
+    what: &'static str,
+) -> Result<(), RecordError> {
+    match db.dialect() {
+        crate::rules::Dialect::Sqlite => Ok(()),
+        crate::rules::Dialect::Postgres => Err(crate::db::DbError::NotOnPostgres(what).into()),
+    }
+}
+
 /// Runs the query where it belongs (see the module doc).
 pub(super) async fn query(db: &crate::db::Db, prepared: Prepared) -> Result<Value, RecordError> {
+    refuse_on_postgres(db, "$app.db().newQuery() (raw SQL from hooks)")?;
     let Prepared { sql, params, mode } = prepared;
     if mode == "execute" {
         if let Some(s) = session::current() {

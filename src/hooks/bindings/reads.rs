@@ -8,8 +8,10 @@
 //! has checked and quoted.
 
 use super::{Invocation, wait};
+use crate::db::Conn;
 use crate::hooks::HookError;
 use crate::records::{self, Caller, ListQuery, MAX_PER_PAGE, RecordError};
+use crate::rules::SqlValue;
 use crate::schema::CompiledCollection;
 use rquickjs::Ctx;
 use serde::Deserialize;
@@ -238,6 +240,8 @@ fn record_query(ctx: &Ctx<'_>, inv: &Invocation, args: QueryArgs) -> Result<Valu
     };
     let prepared = super::query::prepare_read(&sql, &args.params)?;
     let db = inv.host.db.clone();
+    super::query::refuse_on_postgres(&db, "$app.recordQuery() and $dbx expressions")
+        .map_err(inv.host.map_error)?;
     let count = args.count;
     let rows: Result<Value, RecordError> = wait(ctx, inv, async move {
         db.read(move |conn| {
@@ -282,23 +286,28 @@ fn by_email(ctx: &Ctx<'_>, inv: &Invocation, args: ByEmail) -> Result<Value, Hoo
             collection.name.as_str()
         )));
     }
+    let host = &inv.host;
     let sql = format!(
         "SELECT id FROM {} WHERE {} LIMIT 1",
         crate::db::ident(collection.name.as_str()),
-        crate::auth::identity_match(&collection, "email")
+        crate::auth::identity_match_in(&collection, "email", host.db.dialect())
     );
-    let host = &inv.host;
     let (db, email) = (host.db.clone(), args.email);
     let found: Result<Value, RecordError> = wait(ctx, inv, async move {
-        use rusqlite::OptionalExtension;
-        let id: Option<String> = db
-            .read(move |conn| {
-                conn.query_row(&sql, [email], |r| r.get(0))
-                    .optional()
+        if email.contains('\0') {
+            // PostgreSQL text cannot hold NUL: no stored address has one.
+            return Err(RecordError::NotFound);
+        }
+        let row = db
+            .read_conn(move |conn: &mut dyn Conn| {
+                conn.first_row(&sql, &[SqlValue::Text(email)])
                     .map_err(RecordError::from)
             })
             .await?;
-        let id = id.ok_or(RecordError::NotFound)?;
+        let id = match row.and_then(|r| r.into_iter().next()) {
+            Some(SqlValue::Text(id)) => id,
+            _ => return Err(RecordError::NotFound),
+        };
         records::view_as_owner(&db, collection, Caller::superuser(), id).await
     });
     found.map_err(host.map_error)
