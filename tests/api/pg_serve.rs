@@ -149,15 +149,15 @@ impl Server {
     }
 }
 
-/// One open SSE stream.
-struct Sse {
+/// A realtime stream on one node.
+pub(crate) struct Stream {
     response: reqwest::Response,
     buffer: String,
-    client_id: String,
+    pub(crate) client_id: String,
 }
 
-impl Sse {
-    async fn open(server: &Server) -> Sse {
+impl Stream {
+    pub(crate) async fn open(server: &Server) -> Stream {
         let response = server
             .client
             .get(format!("{}/api/realtime", server.base))
@@ -165,25 +165,34 @@ impl Sse {
             .await
             .expect("realtime");
         assert_eq!(response.status(), 200);
-        let mut sse = Sse {
+        let mut stream = Stream {
             response,
             buffer: String::new(),
             client_id: String::new(),
         };
-        let (name, data) = sse.next(WAIT).await.expect("PB_CONNECT");
+        let (name, data) = stream.next(WAIT).await.expect("PB_CONNECT");
         assert_eq!(name, "PB_CONNECT");
-        sse.client_id = data["clientId"].as_str().expect("clientId").to_owned();
-        sse
+        stream.client_id = data["clientId"].as_str().expect("clientId").to_owned();
+        stream
     }
 
-    /// The next (event, data) within `wait`.
-    async fn next(&mut self, wait: Duration) -> Option<(String, Value)> {
+    /// Subscribes to `topics`, as `token` (a guest without).
+    pub(crate) async fn subscribe(&self, server: &Server, token: Option<&str>, topics: &[&str]) {
+        let body = json!({"clientId": self.client_id, "subscriptions": topics});
+        let (status, answer) = server
+            .call(Method::POST, "/api/realtime", token, Some(body))
+            .await;
+        assert_eq!(status, 204, "{answer}");
+    }
+
+    /// The next (event, data) within `wait`; `None` on timeout or when the
+    /// server ended the stream.
+    pub(crate) async fn next(&mut self, wait: Duration) -> Option<(String, Value)> {
         let deadline = tokio::time::Instant::now() + wait;
         loop {
             if let Some(end) = self.buffer.find("\n\n") {
                 let raw: String = self.buffer.drain(..end + 2).collect();
-                let mut name = String::new();
-                let mut data = Value::Null;
+                let (mut name, mut data) = (String::new(), Value::Null);
                 for line in raw.lines() {
                     if let Some(n) = line.strip_prefix("event:") {
                         name = n.to_owned();
@@ -201,12 +210,27 @@ impl Sse {
         }
     }
 
-    async fn subscribe(&self, server: &Server, token: &str) {
-        let body = json!({"clientId": self.client_id, "subscriptions": ["posts"]});
-        let (status, answer) = server
-            .call(Method::POST, "/api/realtime", Some(token), Some(body))
-            .await;
-        assert_eq!(status, 204, "{answer}");
+    /// Record ids of the `topic` events that arrive within `wait` of each other.
+    pub(crate) async fn ids(&mut self, topic: &str, wait: Duration) -> Vec<String> {
+        let mut ids = Vec::new();
+        while let Some((name, data)) = self.next(wait).await {
+            if name == topic {
+                ids.push(data["record"]["id"].as_str().unwrap_or_default().to_owned());
+            }
+        }
+        ids
+    }
+
+    /// Whether the server ends the stream within `wait`.
+    pub(crate) async fn ends_within(&mut self, wait: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            match tokio::time::timeout_at(deadline, self.response.chunk()).await {
+                Err(_) => return false,
+                Ok(Ok(Some(_))) => continue,
+                Ok(_) => return true,
+            }
+        }
     }
 }
 
@@ -267,10 +291,12 @@ async fn scenario(server: &Server) -> Vec<(&'static str, u16)> {
     let [(alice, alice_t), (bob, bob_t)] = [users[0].clone(), users[1].clone()];
 
     // Realtime: alice and bob listen to posts before alice writes.
-    let mut alice_sse = Sse::open(server).await;
-    alice_sse.subscribe(server, &alice_t).await;
-    let mut bob_sse = Sse::open(server).await;
-    bob_sse.subscribe(server, &bob_t).await;
+    let mut alice_sse = Stream::open(server).await;
+    alice_sse
+        .subscribe(server, Some(&alice_t), &["posts"])
+        .await;
+    let mut bob_sse = Stream::open(server).await;
+    bob_sse.subscribe(server, Some(&bob_t), &["posts"]).await;
 
     let (s, post) = server.upload_post(&alice_t, &alice, "hello world").await;
     assert_eq!(s, 200, "{post}");

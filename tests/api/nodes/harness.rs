@@ -1,100 +1,14 @@
-//! The nodes tests' harness: realtime streams, two nodes on one database,
+//! The nodes tests' harness: two nodes on one database,
 //! the `notes` collection, sign-ups, and a loopback proxy to PostgreSQL
 //! that can be cut and restored.
 
 use crate::helpers::DataDir;
 use crate::pg_cli::Database;
-use crate::pg_serve::{EMAIL, PASSWORD, Server, WAIT, serve};
+use crate::pg_serve::{EMAIL, PASSWORD, Server, serve};
 use reqwest::Method;
-use serde_json::{Value, json};
-use std::time::Duration;
+use serde_json::json;
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
-
-/// A realtime stream on one node.
-pub(super) struct Stream {
-    response: reqwest::Response,
-    buffer: String,
-    pub(super) client_id: String,
-}
-
-impl Stream {
-    pub(super) async fn open(server: &Server) -> Stream {
-        let response = server
-            .client
-            .get(format!("{}/api/realtime", server.base))
-            .send()
-            .await
-            .expect("realtime");
-        assert_eq!(response.status(), 200);
-        let mut stream = Stream {
-            response,
-            buffer: String::new(),
-            client_id: String::new(),
-        };
-        let (name, data) = stream.next(WAIT).await.expect("PB_CONNECT");
-        assert_eq!(name, "PB_CONNECT");
-        stream.client_id = data["clientId"].as_str().expect("clientId").to_owned();
-        stream
-    }
-
-    /// Subscribes to `topics`, as `token` (a guest without).
-    pub(super) async fn subscribe(&self, server: &Server, token: Option<&str>, topics: &[&str]) {
-        let body = json!({"clientId": self.client_id, "subscriptions": topics});
-        let (status, answer) = server
-            .call(Method::POST, "/api/realtime", token, Some(body))
-            .await;
-        assert_eq!(status, 204, "{answer}");
-    }
-
-    /// The next (event, data) within `wait`; `None` on timeout or when the
-    /// server ended the stream.
-    pub(super) async fn next(&mut self, wait: Duration) -> Option<(String, Value)> {
-        let deadline = tokio::time::Instant::now() + wait;
-        loop {
-            if let Some(end) = self.buffer.find("\n\n") {
-                let raw: String = self.buffer.drain(..end + 2).collect();
-                let (mut name, mut data) = (String::new(), Value::Null);
-                for line in raw.lines() {
-                    if let Some(n) = line.strip_prefix("event:") {
-                        name = n.to_owned();
-                    } else if let Some(d) = line.strip_prefix("data:") {
-                        data = serde_json::from_str(d).unwrap_or(Value::Null);
-                    }
-                }
-                return Some((name, data));
-            }
-            let chunk = tokio::time::timeout_at(deadline, self.response.chunk())
-                .await
-                .ok()?
-                .ok()??;
-            self.buffer.push_str(&String::from_utf8_lossy(&chunk));
-        }
-    }
-
-    /// Record ids of the `topic` events that arrive within `wait` of each other.
-    pub(super) async fn ids(&mut self, topic: &str, wait: Duration) -> Vec<String> {
-        let mut ids = Vec::new();
-        while let Some((name, data)) = self.next(wait).await {
-            if name == topic {
-                ids.push(data["record"]["id"].as_str().unwrap_or_default().to_owned());
-            }
-        }
-        ids
-    }
-
-    /// Whether the server ends the stream within `wait`.
-    pub(super) async fn ends_within(&mut self, wait: Duration) -> bool {
-        let deadline = tokio::time::Instant::now() + wait;
-        loop {
-            match tokio::time::timeout_at(deadline, self.response.chunk()).await {
-                Err(_) => return false,
-                Ok(Ok(Some(_))) => continue,
-                Ok(_) => return true,
-            }
-        }
-    }
-}
 
 /// Starts two nodes on `url` (each with its own data dir).
 pub(super) async fn two_nodes(a: &DataDir, b: &DataDir, url: &str) -> (Server, Server) {
