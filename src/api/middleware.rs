@@ -101,7 +101,6 @@ pub async fn security_headers(
     Ok(res)
 }
 
-/// Refuses every request authorized as a superuser from an address outside
 /// On PostgreSQL: the schema and settings caches are made as new as the
 /// database's before an API request runs (`nodes::Link::ensure_fresh`), so
 /// a change committed on another node applies here at once. Not for
@@ -122,6 +121,7 @@ pub async fn fresh_caches(
     Ok(next.call(req).await?.map_into_boxed_body())
 }
 
+/// Refuses every request authorized as a superuser from an address outside
 /// `settings.superuserIPs` (when the list is not empty), as PocketBase does:
 /// 403 in the envelope, before any handler runs. Logins that would hand out
 /// a superuser token are refused where the token is issued (`api::auth`).
