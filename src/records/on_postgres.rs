@@ -10,7 +10,7 @@
 use super::RecordError;
 use super::access::{self, Access, Caller};
 use super::list::{ListPage, ListQuery, Request, guard_request_macros, select_in};
-use super::read::{StoredFile, holding_field, serialize, stored_file, stored_id};
+use super::read::serialize;
 use super::searched::{search_error, split_rank};
 use super::value::from_sql;
 use crate::db::{Conn, Db, DbError, ident};
@@ -232,40 +232,11 @@ pub(super) async fn view_sample_rows(
     .await
 }
 
-/// Where `filename` of record `id` is stored (see `read::find_file`): for
-/// a view, the source record whose column the view's file field shows.
-pub(super) async fn find_file(
-    db: &Db,
-    collection: Arc<CompiledCollection>,
-    id: String,
-    filename: String,
-) -> Result<Option<StoredFile>, RecordError> {
-    db.read_conn(move |conn: &mut dyn Conn| {
-        let Some(values) = load_in(conn, &collection, &id, &Access::All)? else {
-            return Ok(None);
-        };
-        let Some(field) = holding_field(&collection, &values, &filename) else {
-            return Ok(None);
-        };
-        let record_id = stored_id(&values, &id);
-        let source = if collection.kind == CollectionType::View {
-            match view_file_source(conn, &collection, field, &filename)? {
-                Some(source) => source,
-                None => return Ok(None),
-            }
-        } else {
-            (collection.id.clone(), record_id.clone())
-        };
-        Ok(Some(stored_file(field, source, record_id, filename)))
-    })
-    .await
-}
-
 /// The (collection id, record id) holding a file a view's file field
 /// shows: the table and column come from SQLite's metadata of the view's
 /// query (`schema::view_column_origin`), the record is the one whose
 /// column holds `filename`. `None` when that cannot be told.
-fn view_file_source(
+pub(super) fn view_file_source(
     conn: &mut dyn Conn,
     view: &Collection,
     field: &Field,

@@ -294,11 +294,8 @@ pub async fn find_file(
     id: String,
     filename: String,
 ) -> Result<Option<StoredFile>, RecordError> {
-    if db.dialect() == crate::rules::Dialect::Postgres {
-        return super::on_postgres::find_file(db, collection, id, filename).await;
-    }
-    db.read(move |conn| {
-        let Some(values) = load(conn, &collection, &id, &Access::All)? else {
+    db.read_conn(move |conn: &mut dyn crate::db::Conn| {
+        let Some(values) = load_conn(conn, &collection, &id, &Access::All)? else {
             return Ok(None);
         };
         let Some(field) = holding_field(&collection, &values, &filename) else {
@@ -307,7 +304,11 @@ pub async fn find_file(
         let record_id = stored_id(&values, &id);
         // A view stores no files: they live with the source record.
         let source = if collection.kind == CollectionType::View {
-            match view_file_source(conn, &collection, field, &filename)? {
+            let found = match conn.sqlite() {
+                Some(c) => view_file_source(c, &collection, field, &filename)?,
+                None => super::on_postgres::view_file_source(conn, &collection, field, &filename)?,
+            };
+            match found {
                 Some(source) => source,
                 None => return Ok(None),
             }
@@ -320,7 +321,7 @@ pub async fn find_file(
 }
 
 /// The first file field of a record holding `filename`.
-pub(super) fn holding_field<'a>(
+fn holding_field<'a>(
     collection: &'a Collection,
     values: &Map<String, Value>,
     filename: &str,
@@ -334,7 +335,7 @@ pub(super) fn holding_field<'a>(
 }
 
 /// The stored id of a loaded record (`requested` when it has none).
-pub(super) fn stored_id(values: &Map<String, Value>, requested: &str) -> String {
+fn stored_id(values: &Map<String, Value>, requested: &str) -> String {
     values
         .get("id")
         .and_then(Value::as_str)
@@ -343,7 +344,7 @@ pub(super) fn stored_id(values: &Map<String, Value>, requested: &str) -> String 
 }
 
 /// `filename` of `field`, stored under `(collection id, record id)`.
-pub(super) fn stored_file(
+fn stored_file(
     field: &crate::schema::Field,
     (collection_id, record_id): (String, String),
     requested_id: String,
