@@ -234,6 +234,25 @@ impl Stream {
     }
 }
 
+/// Signs `name` up on `server` (users need no verification to log in here).
+pub(crate) async fn sign_up(server: &Server, name: &str) -> (String, String) {
+    let (status, body) = server
+        .call(
+            Method::POST,
+            "/api/collections/users/records",
+            None,
+            Some(json!({"email": format!("{name}@example.com"),
+                "password": "secret-pass-1", "passwordConfirm": "secret-pass-1"})),
+        )
+        .await;
+    assert_eq!(status, 200, "sign-up {name}: {body}");
+    let id = body["id"].as_str().expect("id").to_owned();
+    let token = server
+        .login("users", &format!("{name}@example.com"), "secret-pass-1")
+        .await;
+    (id, token)
+}
+
 /// The scenario, run on one engine: every step's name and status (and
 /// whatever must hold on either engine is asserted on the way).
 async fn scenario(server: &Server) -> Vec<(&'static str, u16)> {
@@ -272,21 +291,7 @@ async fn scenario(server: &Server) -> Vec<(&'static str, u16)> {
     // Sign-up and password login.
     let mut users = Vec::new();
     for name in ["alice", "bob"] {
-        let (s, body) = server
-            .call(
-                Method::POST,
-                "/api/collections/users/records",
-                None,
-                Some(json!({"email": format!("{name}@example.com"),
-                    "password": "secret-pass-1", "passwordConfirm": "secret-pass-1"})),
-            )
-            .await;
-        assert_eq!(s, 200, "sign-up {name}: {body}");
-        let id = body["id"].as_str().expect("id").to_owned();
-        let token = server
-            .login("users", &format!("{name}@example.com"), "secret-pass-1")
-            .await;
-        users.push((id, token));
+        users.push(sign_up(server, name).await);
     }
     let [(alice, alice_t), (bob, bob_t)] = [users[0].clone(), users[1].clone()];
 

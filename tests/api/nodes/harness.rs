@@ -52,25 +52,6 @@ pub(super) fn outbox_ids(db: &Database) -> Vec<String> {
     )
 }
 
-/// Signs `name` up on `server` (users need no verification to log in here).
-pub(super) async fn sign_up(server: &Server, name: &str) -> (String, String) {
-    let (status, body) = server
-        .call(
-            Method::POST,
-            "/api/collections/users/records",
-            None,
-            Some(json!({"email": format!("{name}@example.com"),
-                "password": "secret-pass-1", "passwordConfirm": "secret-pass-1"})),
-        )
-        .await;
-    assert_eq!(status, 200, "sign-up {name}: {body}");
-    let id = body["id"].as_str().expect("id").to_owned();
-    let token = server
-        .login("users", &format!("{name}@example.com"), "secret-pass-1")
-        .await;
-    (id, token)
-}
-
 /// A loopback TCP proxy to PostgreSQL that can be cut (every connection
 /// closed, new ones refused) and restored on the same port.
 pub(super) struct Proxy {

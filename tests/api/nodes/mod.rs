@@ -10,9 +10,9 @@ mod harness;
 
 use crate::helpers::DataDir;
 use crate::pg_cli::{Database, pg_url};
-use crate::pg_serve::{Stream, WAIT, rt, serve};
+use crate::pg_serve::{Stream, WAIT, rt, serve, sign_up};
 use futures_util::future::join_all;
-use harness::{Proxy, create_note, create_notes, leads_crons, outbox_ids, sign_up, two_nodes};
+use harness::{Proxy, create_note, create_notes, leads_crons, outbox_ids, two_nodes};
 use reqwest::Method;
 use serde_json::{Value, json};
 use std::collections::HashSet;
