@@ -14,6 +14,22 @@ use proptest::sample::select;
 use crate::rules::SqlValue;
 use crate::rules::postgres::{FUNCTIONS, numbered};
 
+/// Asserts that two engines gave the same labelled answers, compared as
+/// JSON text (so key order and `1` against `1.0` count too).
+pub fn assert_same_json(
+    on_sqlite: &[(String, serde_json::Value)],
+    on_postgres: &[(String, serde_json::Value)],
+) {
+    assert_eq!(on_postgres.len(), on_sqlite.len());
+    for ((label, want), (_, got)) in on_sqlite.iter().zip(on_postgres) {
+        assert_eq!(
+            serde_json::to_string(want).expect("json"),
+            serde_json::to_string(got).expect("json"),
+            "{label}"
+        );
+    }
+}
+
 /// The test server's URL; `None` outside CI when there is none (the test
 /// then says so and passes), a failure under `CI`.
 pub fn server() -> Option<String> {

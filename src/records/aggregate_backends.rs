@@ -9,7 +9,7 @@ use super::backends::{Engine, actors, outcome, runtime};
 use super::{AggregateQuery, Caller, aggregate};
 use crate::config::DatabaseConfig;
 use crate::db::Db;
-use crate::pg_testing::{PgSchema, server};
+use crate::pg_testing::{PgSchema, assert_same_json, server};
 use serde_json::{Value, json};
 
 /// groupBy forms: none, fields of every kind, multi values, relation
@@ -193,14 +193,7 @@ fn aggregates_answer_the_same_on_both_engines() {
         return;
     };
     let on_pg = rt.block_on(answers(&engine));
-    assert_eq!(on_pg.len(), on_sqlite.len());
-    for ((label, want), (_, got)) in on_sqlite.iter().zip(&on_pg) {
-        assert_eq!(
-            serde_json::to_string(want).expect("json"),
-            serde_json::to_string(got).expect("json"),
-            "{label}"
-        );
-    }
+    assert_same_json(&on_sqlite, &on_pg);
 }
 
 #[test]

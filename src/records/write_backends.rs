@@ -10,7 +10,7 @@ use super::{Backend, Caller, ListQuery, RecordError, Upload, create, delete, lis
 use crate::config::DatabaseConfig;
 use crate::db::Db;
 use crate::files::{LocalStorage, StagingFile, Store};
-use crate::pg_testing::{PgSchema, server};
+use crate::pg_testing::{PgSchema, assert_same_json, server};
 use crate::realtime::{Audience, Change, Hub, Render, Viewer};
 use crate::schema::{Registry, Snapshot};
 use futures_util::future::{BoxFuture, LocalBoxFuture, join_all};
@@ -605,14 +605,7 @@ fn writes_answer_the_same_on_both_engines() {
         return;
     };
     let on_pg = rt.block_on(async { Engine::setup(db).await.script().await });
-    assert_eq!(on_pg.len(), on_sqlite.len());
-    for ((label, want), (_, got)) in on_sqlite.iter().zip(&on_pg) {
-        assert_eq!(
-            serde_json::to_string(want).expect("json"),
-            serde_json::to_string(got).expect("json"),
-            "{label}"
-        );
-    }
+    assert_same_json(&on_sqlite, &on_pg);
 }
 
 /// A stored file's name round-trips: the answer names what the row holds.
