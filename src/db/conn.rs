@@ -10,8 +10,9 @@ use std::borrow::Cow;
 use rusqlite::types::{ToSqlOutput, ValueRef};
 
 use super::DbError;
-use super::postgres::{Cell, Param, PgFailure};
+use super::postgres::{Cell, Param, PgFailure, Statements, changes_schema};
 use crate::rules::{Dialect, SqlValue};
+use ::postgres::Statement;
 
 /// A connection (in a transaction) to either engine.
 pub trait Conn {
@@ -188,18 +189,58 @@ impl Conn for SqliteConn<'_> {
 pub struct PgConn<'a, 'b> {
     tx: &'a mut postgres::Transaction<'b>,
     retryable: Option<PgFailure>,
+    /// The connection's prepared statements, when it keeps them.
+    statements: Option<&'a mut Statements>,
+    /// A statement changed the schema: once committed, every connection's
+    /// prepared statements are stale.
+    changed_schema: bool,
 }
 
 impl<'a, 'b> PgConn<'a, 'b> {
+    /// Statements prepared for this transaction only.
     pub fn new(tx: &'a mut postgres::Transaction<'b>) -> Self {
         Self {
             tx,
             retryable: None,
+            statements: None,
+            changed_schema: false,
         }
+    }
+
+    /// Statements prepared once per connection, in `statements`.
+    pub fn cached(tx: &'a mut postgres::Transaction<'b>, statements: &'a mut Statements) -> Self {
+        Self {
+            statements: Some(statements),
+            ..Self::new(tx)
+        }
+    }
+
+    /// Whether a statement of this transaction changed the schema.
+    pub fn changed_schema(&self) -> bool {
+        self.changed_schema
+    }
+
+    /// The prepared statement for `sql`: from the cache, or prepared now.
+    fn statement(&mut self, sql: &str) -> Result<Statement, DbError> {
+        if changes_schema(sql) {
+            self.changed_schema = true;
+        }
+        let prepared = match self.statements.as_deref_mut() {
+            Some(cache) if !self.changed_schema => cache.get(self.tx, sql),
+            _ => self.tx.prepare(sql),
+        };
+        prepared.map_err(|e| self.failed(e))
     }
 
     fn failed(&mut self, e: postgres::Error) -> DbError {
         let failure = PgFailure::from(e);
+        if failure.is_stale_statement() {
+            // Another connection changed the schema under a cached statement:
+            // forget them all; the transaction may run again (a write does).
+            if let Some(cache) = self.statements.as_deref_mut() {
+                cache.forget_everywhere();
+            }
+        }
         if failure.is_retryable() {
             self.retryable = Some(failure.clone());
         }
@@ -221,10 +262,10 @@ impl Conn for PgConn<'_, '_> {
     }
 
     fn execute(&mut self, sql: &str, params: &[SqlValue]) -> Result<u64, DbError> {
-        let sql = dollar(sql);
+        let statement = self.statement(&dollar(sql))?;
         let bound = bind(params);
         self.tx
-            .execute(sql.as_ref(), &refs(&bound))
+            .execute(&statement, &refs(&bound))
             .map_err(|e| self.failed(e))
     }
 
@@ -234,11 +275,11 @@ impl Conn for PgConn<'_, '_> {
         params: &[SqlValue],
         row: &mut dyn FnMut(Vec<SqlValue>) -> Result<(), DbError>,
     ) -> Result<(), DbError> {
-        let sql = dollar(sql);
+        let statement = self.statement(&dollar(sql))?;
         let bound = bind(params);
         let rows = self
             .tx
-            .query(sql.as_ref(), &refs(&bound))
+            .query(&statement, &refs(&bound))
             .map_err(|e| self.failed(e))?;
         for r in rows {
             let values = (0..r.len())

@@ -231,6 +231,14 @@ impl Db {
         }
     }
 
+    /// PostgreSQL: has each connection prepare its statements again, the
+    /// schema having changed on another node; nothing on SQLite.
+    pub fn forget_prepared(&self) {
+        if let Engine::Postgres(pg) = &self.engine {
+            pg.forget_prepared();
+        }
+    }
+
     /// PostgreSQL only: one constant statement, one round trip, rows as
     /// text (see `PgDb::simple_rows`); `None` on SQLite.
     pub async fn pg_simple_rows(

@@ -213,6 +213,7 @@ async fn reload_schema(local: &Local) -> Result<i64, SchemaError> {
         })
         .await?;
     local.registry.install(generation, snapshot);
+    local.db.forget_prepared();
     Ok(version)
 }
 

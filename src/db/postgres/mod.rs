@@ -4,10 +4,12 @@
 
 mod connect;
 mod pool;
+mod statements;
 mod value;
 
 pub use connect::{PgConnectError, SYSTEM_SCHEMA, connect, describe, redacted};
 pub use pool::{MAX_ATTEMPTS, PgDb, PgStats, PgStatsSnapshot};
+pub use statements::{Generation, Statements, changes_schema};
 pub use value::{Cell, Param};
 
 use postgres::error::SqlState;
@@ -34,7 +36,20 @@ impl PgFailure {
     /// A deadlock or serialization failure: the transaction may succeed if
     /// run again.
     pub fn is_retryable(&self) -> bool {
-        self.is_deadlock() || self.state == Some(SqlState::T_R_SERIALIZATION_FAILURE)
+        self.is_deadlock() || self.is_serialization_failure() || self.is_stale_statement()
+    }
+
+    pub fn is_serialization_failure(&self) -> bool {
+        self.state == Some(SqlState::T_R_SERIALIZATION_FAILURE)
+    }
+
+    /// A prepared statement whose result columns a schema change altered
+    /// ("cached plan must not change result type"): prepared again, it runs.
+    pub fn is_stale_statement(&self) -> bool {
+        self.state == Some(SqlState::FEATURE_NOT_SUPPORTED)
+            && self
+                .message
+                .contains("cached plan must not change result type")
     }
 
     pub fn is_deadlock(&self) -> bool {

@@ -16,6 +16,7 @@ use tokio::sync::oneshot;
 
 use super::PgFailure;
 use super::connect::{PgConnectError, connect};
+use super::statements::{Generation, Statements};
 use crate::db::DbError;
 use crate::db::conn::{Conn, PgConn};
 
@@ -60,8 +61,9 @@ impl PgStats {
     }
 }
 
-/// A job: runs on a connection thread with its client.
-type Job = Box<dyn FnOnce(&mut Client, &PgStats) + Send>;
+/// A job: runs on a connection thread with its client and the client's
+/// prepared statements.
+type Job = Box<dyn FnOnce(&mut Client, &mut Statements, &PgStats) + Send>;
 
 /// Shared handle to the PostgreSQL connection threads; cheap to clone.
 #[derive(Clone)]
@@ -82,6 +84,9 @@ pub struct PgDb {
     /// Where the connections go, for the SQL console's connection of its
     /// own (it carries the password: never shown).
     url: Arc<str>,
+    /// Counted up by every committed schema change: the connections'
+    /// prepared statements are then stale.
+    generation: Generation,
 }
 
 impl PgDb {
@@ -97,18 +102,20 @@ impl PgDb {
         let (jobs, queue) = channel::unbounded::<(Instant, Job)>();
         let stats = Arc::new(PgStats::default());
         let suspect = Arc::new(AtomicU64::new(0));
+        let generation = Generation::default();
         let (ready, started) = std::sync::mpsc::channel();
         let mut threads: usize = 0;
         for n in 0..connections.max(1) {
             let (url, queue, stats, ready) =
                 (url.to_owned(), queue.clone(), stats.clone(), ready.clone());
             let suspect = suspect.clone();
+            let statements = Statements::new(generation.clone());
             let spawned = std::thread::Builder::new()
                 .name(format!("ferrobase-pg-{n}"))
                 .spawn(move || match connect(&url) {
                     Ok(client) => {
                         let _ = ready.send(Ok(()));
-                        connection_loop(client, &url, &queue, &stats, &suspect);
+                        connection_loop(client, statements, &url, &queue, &stats, &suspect);
                     }
                     Err(e) => {
                         let _ = ready.send(Err(e));
@@ -136,7 +143,14 @@ impl PgDb {
             read_timeout,
             held: Arc::new(tokio::sync::Semaphore::new(threads.div_ceil(2).max(1))),
             url: Arc::from(url),
+            generation,
         })
+    }
+
+    /// Makes every connection prepare its statements again: the schema
+    /// changed (on another node; this node's own changes do it at commit).
+    pub fn forget_prepared(&self) {
+        self.generation.bump();
     }
 
     /// Has every connection checked (one empty query) before its next job:
@@ -162,7 +176,7 @@ impl PgDb {
         E: From<DbError> + Send + 'static,
     {
         let timeout_ms = self.read_timeout.as_millis();
-        self.run(move |client, _| {
+        self.run(move |client, statements, _| {
             let mut tx = client
                 .build_transaction()
                 .isolation_level(IsolationLevel::RepeatableRead)
@@ -174,7 +188,7 @@ impl PgDb {
                 tx.batch_execute(&format!("SET LOCAL statement_timeout = {timeout_ms}"))
                     .map_err(|e| E::from(DbError::Postgres(e.into())))?;
             }
-            let answer = f(&mut PgConn::new(&mut tx))?;
+            let answer = f(&mut PgConn::cached(&mut tx, statements))?;
             tx.commit()
                 .map_err(|e| E::from(DbError::Postgres(e.into())))?;
             Ok(answer)
@@ -197,7 +211,7 @@ impl PgDb {
     {
         let timeout_ms = self.read_timeout.as_millis();
         let url = self.url.clone();
-        self.run(move |_, _| {
+        self.run(move |_, _, _| {
             let failed = |e: postgres::Error| E::from(DbError::Postgres(e.into()));
             let mut client = connect(&url).map_err(|e| {
                 E::from(DbError::Postgres(PgFailure {
@@ -235,17 +249,23 @@ impl PgDb {
         T: Send + 'static,
         E: From<DbError> + Send + 'static,
     {
-        self.run(move |client, stats| {
+        self.run(move |client, statements, stats| {
             let failed = |failure: PgFailure| E::from(DbError::Postgres(failure));
             let mut attempt = 1;
             loop {
                 let mut tx = client.transaction().map_err(|e| failed(e.into()))?;
-                let mut conn = PgConn::new(&mut tx);
+                let mut conn = PgConn::cached(&mut tx, statements);
                 let outcome = f(&mut conn);
                 let retryable = conn.retryable();
+                let changed_schema = conn.changed_schema();
                 let (error, failure) = match (outcome, retryable) {
                     (Ok(answer), _) => match tx.commit() {
-                        Ok(()) => return Ok(answer),
+                        Ok(()) => {
+                            if changed_schema {
+                                statements.forget_everywhere();
+                            }
+                            return Ok(answer);
+                        }
                         Err(e) => {
                             let failure = PgFailure::from(e);
                             if !failure.is_retryable() {
@@ -289,16 +309,20 @@ impl PgDb {
     {
         // The semaphore is never closed; were it, the job runs unthrottled.
         let _turn = self.held.acquire().await.ok();
-        self.run(move |client, stats| {
+        self.run(move |client, statements, stats| {
             let failed = |failure: PgFailure| E::from(DbError::Postgres(failure));
             let mut tx = client.transaction().map_err(|e| failed(e.into()))?;
-            let mut conn = PgConn::new(&mut tx);
+            let mut conn = PgConn::cached(&mut tx, statements);
             let outcome = f(&mut conn);
             if let Some(failure) = conn.retryable() {
                 stats.count_failure(&failure);
             }
+            let changed_schema = conn.changed_schema();
             let answer = outcome?;
             tx.commit().map_err(|e| failed(e.into()))?;
+            if changed_schema {
+                statements.forget_everywhere();
+            }
             Ok(answer)
         })
         .await
@@ -312,7 +336,7 @@ impl PgDb {
         &self,
         sql: &'static str,
     ) -> Result<Vec<Vec<Option<String>>>, DbError> {
-        self.run(move |client, _| {
+        self.run(move |client, _, _| {
             let messages = client
                 .simple_query(sql)
                 .map_err(|e| DbError::Postgres(e.into()))?;
@@ -334,15 +358,15 @@ impl PgDb {
     /// Queues `job` and waits for its answer.
     async fn run<T, E>(
         &self,
-        job: impl FnOnce(&mut Client, &PgStats) -> Result<T, E> + Send + 'static,
+        job: impl FnOnce(&mut Client, &mut Statements, &PgStats) -> Result<T, E> + Send + 'static,
     ) -> Result<T, E>
     where
         T: Send + 'static,
         E: From<DbError> + Send + 'static,
     {
         let (tx, rx) = oneshot::channel();
-        let boxed: Job = Box::new(move |client, stats| {
-            let _ = tx.send(job(client, stats));
+        let boxed: Job = Box::new(move |client, statements, stats| {
+            let _ = tx.send(job(client, statements, stats));
         });
         self.jobs
             .send((Instant::now(), boxed))
@@ -361,7 +385,7 @@ impl PgStats {
     fn count_failure(&self, failure: &PgFailure) {
         if failure.is_deadlock() {
             self.deadlocks.fetch_add(1, Ordering::Relaxed);
-        } else {
+        } else if failure.is_serialization_failure() {
             self.serialization_failures.fetch_add(1, Ordering::Relaxed);
         }
     }
@@ -376,6 +400,7 @@ const IDLE_CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 
 fn connection_loop(
     mut client: Client,
+    mut statements: Statements,
     url: &str,
     queue: &channel::Receiver<(Instant, Job)>,
     stats: &PgStats,
@@ -394,14 +419,17 @@ fn connection_loop(
             match connect(url) {
                 Ok(fresh) => {
                     client = fresh;
+                    statements = statements.for_new_connection();
                     stats.reconnects.fetch_add(1, Ordering::Relaxed);
                 }
                 // The job then fails on the closed client and says why.
                 Err(e) => tracing::error!(error = %e, "cannot reconnect to PostgreSQL"),
             }
         }
-        let outcome =
-            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(&mut client, stats)));
+        statements.refresh();
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            job(&mut client, &mut statements, stats)
+        }));
         last_used = Instant::now();
         if outcome.is_err() {
             // The job's requester sees its channel close; the connection
@@ -409,6 +437,7 @@ fn connection_loop(
             tracing::error!("a PostgreSQL job panicked; reconnecting");
             if let Ok(fresh) = connect(url) {
                 client = fresh;
+                statements = statements.for_new_connection();
                 stats.reconnects.fetch_add(1, Ordering::Relaxed);
             }
         }

@@ -334,3 +334,63 @@ fn a_read_past_the_timeout_is_stopped_and_the_connection_serves_the_next() {
             .expect("a write longer than the read timeout");
     });
 }
+
+/// Prepared statements are kept per connection, and a schema change never
+/// leaves one stale: this node's own change empties every connection's
+/// cache at its commit; another node's (a second pool here) is met once
+/// by a read, which fails, and then prepared again; a write runs again.
+#[test]
+fn prepared_statements_follow_schema_changes_on_this_node_and_others() {
+    let Some((schema, db)) = pool(2, "CREATE TABLE t (a int8); INSERT INTO t VALUES (1)") else {
+        return;
+    };
+    let url = server().expect("server");
+    let other = PgDb::open(&schema.url(&url), 1, TIMEOUT).expect("second pool");
+    let width = |db: &PgDb| {
+        let db = db.clone();
+        async move {
+            db.read(|c: &mut dyn Conn| Ok::<_, DbError>(c.rows("SELECT * FROM t", &[])?[0].len()))
+                .await
+        }
+    };
+    block_on(async {
+        for _ in 0..4 {
+            assert_eq!(width(&db).await.expect("read"), 1);
+        }
+        db.write(|c: &mut dyn Conn| c.execute("ALTER TABLE t ADD COLUMN b int8", &[]))
+            .await
+            .expect("alter here");
+        for _ in 0..4 {
+            assert_eq!(width(&db).await.expect("own change seen"), 2);
+        }
+
+        other
+            .write(|c: &mut dyn Conn| c.execute("ALTER TABLE t ADD COLUMN c int8", &[]))
+            .await
+            .expect("alter on the other node");
+        let mut failed = 0;
+        for _ in 0..4 {
+            match width(&db).await {
+                Ok(n) => assert_eq!(n, 3),
+                Err(DbError::Postgres(f)) if f.is_stale_statement() => failed += 1,
+                Err(e) => panic!("unexpected {e}"),
+            }
+        }
+        assert!(failed <= 2, "each connection fails at most once: {failed}");
+
+        other
+            .write(|c: &mut dyn Conn| c.execute("ALTER TABLE t ADD COLUMN d int8", &[]))
+            .await
+            .expect("alter again");
+        db.forget_prepared();
+        assert_eq!(width(&db).await.expect("told of the change"), 4);
+        let written = db
+            .write(|c: &mut dyn Conn| {
+                c.execute("INSERT INTO t (a) VALUES (2)", &[])?;
+                Ok::<_, DbError>(c.rows("SELECT * FROM t", &[])?.len())
+            })
+            .await
+            .expect("write");
+        assert_eq!(written, 2);
+    });
+}
