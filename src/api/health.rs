@@ -13,6 +13,9 @@ use std::time::Duration;
 
 /// How long the readiness query may take before the node counts as not ready.
 pub const READINESS_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long a database answer counts: a failure is always probed again,
+/// so a database that stops answering is seen within this.
+pub const READINESS_KEPT: Duration = Duration::from_secs(1);
 
 /// Superusers also see the client IP as resolved (to check `trustedProxy`),
 /// a proxy header the request carries while none is trusted, whether
@@ -55,8 +58,9 @@ pub async fn health(
     )
 }
 
-/// On PostgreSQL: the database answers within [`READINESS_TIMEOUT`] and the
-/// listener that brings the other nodes' changes is connected.
+/// On PostgreSQL: the database answers within [`READINESS_TIMEOUT`] (or did
+/// less than [`READINESS_KEPT`] ago) and the listener that brings the other
+/// nodes' changes is connected.
 async fn ready(state: &AppState, link: &crate::nodes::Link) -> Result<(), ApiError> {
     let unavailable =
         |message: &str| ApiError::from_parts(StatusCode::SERVICE_UNAVAILABLE, message, json!({}));
@@ -65,11 +69,17 @@ async fn ready(state: &AppState, link: &crate::nodes::Link) -> Result<(), ApiErr
             "The node is not ready: its realtime listener is not connected.",
         ));
     }
+    if link.answered_within(READINESS_KEPT) {
+        return Ok(());
+    }
     let probe = state
         .db
         .read_conn::<_, crate::db::DbError>(|c| c.integer("SELECT 1", &[]));
     match tokio::time::timeout(READINESS_TIMEOUT, probe).await {
-        Ok(Ok(1)) => Ok(()),
+        Ok(Ok(1)) => {
+            link.note_answered();
+            Ok(())
+        }
         _ => Err(unavailable(
             "The node is not ready: the database does not answer.",
         )),

@@ -27,6 +27,7 @@ use crate::schema::{Registry, SchemaError};
 use crate::settings::{Seal, Settings};
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
 /// What the listener heard, in the order it heard it.
@@ -48,6 +49,8 @@ pub struct Link {
     connected: Arc<AtomicBool>,
     stopping: Arc<AtomicBool>,
     caches: Arc<Caches>,
+    /// When the database last answered a readiness probe.
+    answered: Arc<std::sync::Mutex<Option<Instant>>>,
 }
 
 /// The caches [`Link::ensure_fresh`] keeps current, and their versions.
@@ -79,6 +82,18 @@ impl Link {
     /// Ends the listener thread within a [`POLL`].
     pub fn stop(&self) {
         self.stopping.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether the database answered a readiness probe less than `within`
+    /// ago (a balancer polling `/api/health` then costs it nothing).
+    pub fn answered_within(&self, within: Duration) -> bool {
+        let last = *self.answered.lock().unwrap_or_else(|p| p.into_inner());
+        last.is_some_and(|at| at.elapsed() < within)
+    }
+
+    /// The database just answered a readiness probe.
+    pub fn note_answered(&self) {
+        *self.answered.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
     }
 
     fn set_connected(&self, up: bool) {
