@@ -1,13 +1,15 @@
-//! The host operations of migrations, run on the writer thread inside the
-//! migration's transaction. Collections change through the import steps
+//! The host operations of migrations, run inside the migration's
+//! transaction on either engine (SQLite's writer, or one PostgreSQL
+//! connection). Collections change through the import steps
 //! (`schema::import_in`, `schema::delete_in_tx`), the same path as
 //! `PUT /api/collections/import`; records are created through the record
 //! API's own prepare-and-apply steps (as the superuser). Every answer is
-//! the value or an error message for the script to throw.
+//! the value or an error message for the script to throw. Raw SQL (`sql`)
+//! runs on SQLite only: on PostgreSQL it is refused ([`RAW_SQL_ON_POSTGRES`]).
 
+use crate::db::Conn;
 use crate::records::{self, Caller};
 use crate::schema::{self, Snapshot};
-use rusqlite::Transaction;
 use rusqlite::types::Value as SqlValue;
 use serde::Deserialize;
 use serde_json::{Map, Value};
@@ -46,8 +48,13 @@ fn parse<T: for<'de> Deserialize<'de>>(args: Value) -> Result<T, String> {
     serde_json::from_value(args).map_err(|e| format!("invalid arguments: {e}"))
 }
 
+/// Why `app.db().newQuery(...)` fails in a migration on PostgreSQL.
+pub(super) const RAW_SQL_ON_POSTGRES: &str = "raw SQL in migrations (app.db().newQuery) does not \
+     run on PostgreSQL yet: its statements are written for SQLite; change collections with \
+     app.save / app.importCollections and records with app.save(new Record(...)) instead";
+
 pub(super) fn run(
-    tx: &Transaction,
+    tx: &mut dyn Conn,
     handle: &tokio::runtime::Handle,
     op: &str,
     args: Value,
@@ -92,6 +99,7 @@ pub(super) fn run(
                 ))
                 .map_err(record_error)?;
             let mut changes = crate::realtime::Changes::default();
+            // Not published to realtime subscribers, on either engine.
             let applied = prepared
                 .apply(tx, &snapshot, &mut changes)
                 .map_err(record_error)?;
@@ -101,7 +109,7 @@ pub(super) fn run(
             let RecordRef { c, id, .. } = parse(args)?;
             let snapshot = snapshot(tx)?;
             let collection = find_collection(&snapshot, &c)?;
-            records::view_in(tx, &collection, &id)
+            records::view_conn(tx, &collection, &id)
                 .map_err(record_error)?
                 .ok_or_else(|| "sql: no rows in result set".to_owned())
         }
@@ -109,13 +117,16 @@ pub(super) fn run(
             "deleting records is not supported in migrations yet; use app.db().newQuery()"
                 .to_owned(),
         ),
-        "sql" => raw_sql(tx, parse(args)?),
+        "sql" => match tx.sqlite() {
+            Some(tx) => raw_sql(tx, parse(args)?),
+            None => Err(RAW_SQL_ON_POSTGRES.to_owned()),
+        },
         _ => Err(format!("unknown host operation {op:?}")),
     }
 }
 
-fn snapshot(tx: &Transaction) -> Result<Snapshot, String> {
-    schema::load_snapshot(tx).map_err(|e| e.to_string())
+fn snapshot(tx: &mut dyn Conn) -> Result<Snapshot, String> {
+    schema::read_snapshot(tx).map_err(|e| e.to_string())
 }
 
 fn not_found(name: &str) -> String {
@@ -138,7 +149,7 @@ fn record_error(e: records::RecordError) -> String {
 
 /// `app.save(collection)`: a new collection must not take an existing id
 /// or name; a loaded one is updated with exactly the fields it lists.
-fn save_collection(tx: &Transaction, args: SaveCollection) -> Result<Value, String> {
+fn save_collection(tx: &mut dyn Conn, args: SaveCollection) -> Result<Value, String> {
     let SaveCollection { mut data, is_new } = args;
     data.remove("created");
     data.remove("updated");
@@ -171,7 +182,7 @@ fn save_collection(tx: &Transaction, args: SaveCollection) -> Result<Value, Stri
 /// `app.db().newQuery(sql).bind({...}).execute()`: one statement, with
 /// dbx's placeholders (`{:name}`, `{{table}}`, `[[column]]`) turned into
 /// SQLite's; values are only ever bound, never spliced into the text.
-fn raw_sql(tx: &Transaction, args: RawSql) -> Result<Value, String> {
+fn raw_sql(tx: &rusqlite::Connection, args: RawSql) -> Result<Value, String> {
     let sql = translate(&args.sql);
     let mut stmt = tx.prepare(&sql).map_err(|e| e.to_string())?;
     for i in 1..=stmt.parameter_count() {

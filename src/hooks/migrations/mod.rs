@@ -150,9 +150,15 @@ pub async fn up(db: &Db, options: &Options) -> Result<Vec<String>, MigrateError>
         applied(db).await?.into_iter().map(|(f, _)| f).collect();
     let mut ran = Vec::new();
     for file in files.iter().filter(|f| !done.contains(&f.name)) {
-        runner::run(db, options, file, Direction::Up).await?;
-        tracing::info!(migration = %file.name, "applied migration");
-        ran.push(file.name.clone());
+        match runner::run(db, options, file, Direction::Up).await? {
+            runner::Ran::Done => {
+                tracing::info!(migration = %file.name, "applied migration");
+                ran.push(file.name.clone());
+            }
+            runner::Ran::AlreadyDone => {
+                tracing::info!(migration = %file.name, "migration applied meanwhile by another process");
+            }
+        }
     }
     Ok(ran)
 }
@@ -170,9 +176,15 @@ pub async fn down(db: &Db, options: &Options, count: usize) -> Result<Vec<String
                 "cannot revert {name}: the file is missing (see `migrate history-sync`)"
             ))
         })?;
-        runner::run(db, options, file, Direction::Down).await?;
-        tracing::info!(migration = %name, "reverted migration");
-        reverted.push(name);
+        match runner::run(db, options, file, Direction::Down).await? {
+            runner::Ran::Done => {
+                tracing::info!(migration = %name, "reverted migration");
+                reverted.push(name);
+            }
+            runner::Ran::AlreadyDone => {
+                tracing::info!(migration = %name, "migration reverted meanwhile by another process");
+            }
+        }
     }
     Ok(reverted)
 }
