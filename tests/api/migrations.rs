@@ -5,10 +5,10 @@
 //! fixtures in `fixtures/pb_migrations/` are shaped as PocketBase 0.40's
 //! dashboard writes them. Under `FB_TEST_BACKEND=postgres` the same tests
 //! run on PostgreSQL (the binary with `--db`, rows read back with a client
-//! of our own); raw SQL (`app.db().newQuery`) is refused there, so what
-//! needs it is SQLite's or expects that refusal.
+//! of our own); raw SQL (`app.db().newQuery`) runs there in PostgreSQL's
+//! dialect, so the fixtures' statements (plain SQL) run on both.
 
-use crate::helpers::{AppBuilder, TestApp, TestBackend, sqlite_only, status_json};
+use crate::helpers::{AppBuilder, TestApp, sqlite_only, status_json};
 use ferrobase::{Application, Config};
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -153,9 +153,6 @@ fn js_files(dir: &Path) -> Vec<String> {
 
 #[tokio::test]
 async fn migrations_apply_in_order_once_then_revert_and_reapply_with_the_cli() {
-    if sqlite_only("the fixtures revert and rewrite records with raw SQL (app.db().newQuery)") {
-        return;
-    }
     let l = layout();
     copy_fixtures(&l.migrations);
 
@@ -339,6 +336,75 @@ async fn host_call_migrations_run_at_start_then_revert_and_reapply_with_the_cli(
     assert_eq!(items["totalItems"], json!(2), "{items}");
 }
 
+#[tokio::test]
+async fn two_servers_starting_together_on_one_postgres_apply_each_file_once() {
+    if crate::helpers::TestBackend::current() != crate::helpers::TestBackend::Postgres {
+        eprintln!("skipped on SQLite: one data dir is one server");
+        return;
+    }
+    let l = layout();
+    std::fs::write(l.migrations.join("1_notes.js"), NOTES_CREATE).expect("write");
+    std::fs::write(l.migrations.join("2_seed_notes.js"), NOTES_SEED).expect("write");
+    // The second node: its own data dir, the same database and files.
+    let other = tempfile::tempdir().expect("tmp");
+    let mut second = Config::for_tests(other.path());
+    let first = config_for(&l, 10_000);
+    second.migrations = first.migrations.clone();
+    second.database.url = first.database.url.clone();
+
+    let (a, b) = tokio::join!(Application::build(first), Application::build(second));
+
+    let (a, b) = (
+        a.expect("the first node starts"),
+        b.expect("the second node starts"),
+    );
+    drop((a, b));
+    assert_eq!(count(&l, "SELECT count(*) FROM notes"), 2, "seeded once");
+    assert_eq!(
+        column(
+            &l,
+            "SELECT file FROM _migrations WHERE file LIKE '%.js' ORDER BY file"
+        ),
+        ["1_notes.js", "2_seed_notes.js"]
+    );
+}
+
+#[tokio::test]
+async fn raw_sql_binds_values_and_refuses_positional_parameters() {
+    let l = layout();
+    std::fs::write(l.migrations.join("1_notes.js"), NOTES_CREATE).expect("write");
+    std::fs::write(
+        l.migrations.join("2_raw.js"),
+        r#"migrate((app) => {
+  const n = app.db().newQuery("INSERT INTO {{notes}} ([[id]], [[body]]) VALUES ({:id}, {:body})")
+    .bind({ id: "raw000000000001", body: "it's'); DROP TABLE notes; --" }).execute()
+})"#,
+    )
+    .expect("write");
+    std::fs::write(
+        l.migrations.join("3_positional.js"),
+        r#"migrate((app) => {
+  app.db().newQuery("DELETE FROM {{notes}} WHERE [[id]] = ?").execute()
+})"#,
+    )
+    .expect("write");
+
+    let err = match Application::build(config_for(&l, 10_000)).await {
+        Ok(_) => panic!("the positional parameter must fail the start"),
+        Err(e) => e.to_string(),
+    };
+
+    assert!(
+        err.contains("3_positional.js") && err.contains("use {:name}"),
+        "{err}"
+    );
+    assert_eq!(
+        column(&l, "SELECT body FROM notes"),
+        ["it's'); DROP TABLE notes; --"],
+        "the value was bound, never spliced"
+    );
+}
+
 fn config_for(l: &Layout, timeout_ms: u64) -> Config {
     let mut config = Config::for_tests(&l.data);
     config.migrations.dir = l.migrations.clone();
@@ -373,14 +439,9 @@ async fn a_failing_migration_rolls_back_entirely_and_stops_the_start_naming_the_
             "no host here",
         ),
         (
-            "a raw SQL error (refused on PostgreSQL)",
+            "a raw SQL error",
             "app.db().newQuery(\"INSERT INTO missing_table VALUES (1)\").execute()",
-            match TestBackend::current() {
-                TestBackend::Sqlite => "missing_table",
-                TestBackend::Postgres => {
-                    "raw SQL in migrations (app.db().newQuery) does not run on PostgreSQL"
-                }
-            },
+            "missing_table",
         ),
         (
             "a failed call caught by the script leaves nothing, the throw after it fails the file",
@@ -451,19 +512,17 @@ async fn a_failing_migration_rolls_back_entirely_and_stops_the_start_naming_the_
 
 #[tokio::test]
 async fn an_endless_migration_fails_the_start_at_its_time_limit_instead_of_hanging() {
-    let mut cases = vec![
+    let cases = [
         ("a JavaScript loop", "while (true) {}"),
         (
             "an endless SQL query through a host call (a view that never ends)",
             "app.save(new Collection({ name: \"endless\", type: \"view\", viewQuery: \"WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT CAST(x AS TEXT) AS id FROM c\" })); app.findRecordById(\"endless\", \"0\")",
         ),
-    ];
-    if TestBackend::current() == TestBackend::Sqlite {
-        cases.push((
+        (
             "an endless raw SQL query",
             "app.db().newQuery(\"WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c\").execute()",
-        ));
-    }
+        ),
+    ];
     for (why, body) in cases {
         let l = layout();
         std::fs::write(

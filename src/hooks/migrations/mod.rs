@@ -5,13 +5,16 @@
 //! own embedded migrations use too: those rows are named `0001_init` …,
 //! user rows are file names ending in `.js`, and only the latter are ever
 //! reverted or synced here). A failure rolls its file back entirely, names
-//! the file, and stops: later files do not run.
+//! the file, and stops: later files do not run. The same on SQLite and on
+//! PostgreSQL (`runner` holds the transaction, `host` answers the script's
+//! calls, `raw_sql` runs `app.db().newQuery` in the engine's dialect).
 //!
 //! Also here: the templates `migrate create` and `migrate collections`
 //! write, and automigrate, which writes a file (already applied) for every
 //! collection changed through the API.
 
 mod host;
+mod raw_sql;
 mod runner;
 pub mod templates;
 
