@@ -31,9 +31,6 @@ pub enum StartError {
     Storage(std::io::Error),
     #[error("{0}")]
     Open(#[from] crate::backend::OpenError),
-    /// A part that does not run on PostgreSQL yet is in use (JS migrations).
-    #[error("{0}")]
-    NotOnPostgres(#[from] crate::backend::ServeRefusal),
     /// The PostgreSQL listener that links the nodes could not start.
     #[error("realtime listener: {0}")]
     Listener(#[from] crate::db::postgres::PgConnectError),
@@ -358,14 +355,17 @@ struct Opened {
 /// request log's `auxiliary.db` (opening on its own thread while the main
 /// one loads: start-up waits for the slower of the two, not for both in
 /// turn), the search index upgrade and `pb_migrations/*.js`. On PostgreSQL
-/// (initialised when empty): pending JS migrations refuse the start, as
-/// they do not run there yet; the data dir (uploads) is locked
-/// only once the database answered, so a wrong URL leaves it untouched.
+/// (initialised when empty): `pb_migrations/*.js` too; the data dir
+/// (uploads) is locked only once the database answered, so a wrong URL
+/// leaves it untouched.
 async fn open_databases(config: &Config) -> Result<Opened, StartError> {
+    // pb_migrations/*.js: before the schema is loaded, so it is their result.
+    let migration_options = crate::hooks::migrations::Options::from_config(config);
     if crate::backend::is_postgres(config) {
         let db = crate::backend::open_for_server(config).await?;
-        crate::backend::refuse_pending_migrations(&db, config).await?;
         let lock = DataDirLock::acquire(&config.storage.data_dir, LOCK_WAIT).await?;
+        // Nodes starting together take turns per file (`migrations::runner`).
+        crate::hooks::migrations::up(&db, &migration_options).await?;
         return Ok(Opened {
             lock,
             db,
@@ -384,8 +384,6 @@ async fn open_databases(config: &Config) -> Result<Opened, StartError> {
     // Before anything writes records: old databases' index insert triggers
     // would index a create twice now that `records` indexes it.
     crate::search::index::upgrade(&db).await?;
-    // pb_migrations/*.js: before the schema is loaded, so it is their result.
-    let migration_options = crate::hooks::migrations::Options::from_config(config);
     crate::hooks::migrations::up(&db, &migration_options).await?;
     Ok(Opened {
         lock,

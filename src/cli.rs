@@ -476,9 +476,6 @@ fn unported(command: &Command) -> Option<Unported> {
     match command {
         Command::Backup { .. } => Some(Unported::Backup),
         Command::Restore { .. } => Some(Unported::Restore),
-        Command::Migrate {
-            action: MigrateAction::Up | MigrateAction::Down { .. },
-        } => Some(Unported::JsMigrations),
         Command::Search { .. } => Some(Unported::SearchReindex),
         Command::Serve { .. }
         | Command::Superuser { .. }
@@ -1116,14 +1113,8 @@ mod tests {
                 &["ferrobase", "restore", "--from", "file:///r"][..],
                 Some(Unported::Restore),
             ),
-            (
-                &["ferrobase", "migrate", "up"][..],
-                Some(Unported::JsMigrations),
-            ),
-            (
-                &["ferrobase", "migrate", "down", "2"][..],
-                Some(Unported::JsMigrations),
-            ),
+            (&["ferrobase", "migrate", "up"][..], None),
+            (&["ferrobase", "migrate", "down", "2"][..], None),
             (
                 &["ferrobase", "search", "reindex"][..],
                 Some(Unported::SearchReindex),

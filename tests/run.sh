@@ -85,7 +85,8 @@ cargo test --locked --test api bad_input:: -- --nocapture 2>&1 | tee /dev/stderr
 
 echo "==> the API suite on PostgreSQL: the modules that run there, each test app on a fresh database of the throwaway server"
 # FB_TEST_BACKEND is read by tests/api/helpers.rs only: it puts the in-process
-# test apps on PostgreSQL (tests that start the real binary stay on SQLite).
+# test apps on PostgreSQL (tests that start the real binary stay on SQLite,
+# except migrations::, which hands the binary the same database with --db).
 # The hooks modules run there too (`accounts::` / `batch::` also match
 # hooks_accounts:: / hooks_batch::); their tests of what hooks cannot do on
 # PostgreSQL yet (raw SQL, $dbx, auth flows' writes) skip themselves.
@@ -93,8 +94,9 @@ pg_modules=(access:: accounts:: admin_ui:: aggregate:: auth:: auth_bodies:: auth
   auth_ids:: auth_options:: bad_input:: batch:: collections:: crons:: defaults:: field_gaps::
   files:: files_served:: filters:: hooks:: hooks_api2:: hooks_batch_request:: hooks_enrich::
   hooks_flows:: hooks_model:: http_edges:: import:: list_direct:: list_totals:: login_guard::
-  logs:: matrix:: metrics:: modifiers:: oauth2:: persistence:: public:: query_timeout:: ratelimit::
-  realtime:: records:: rule_paths:: settings:: settings_keys:: sql_engines:: views::)
+  logs:: matrix:: metrics:: migrations:: modifiers:: oauth2:: persistence:: public::
+  query_timeout:: ratelimit:: realtime:: records:: rule_paths:: settings:: settings_keys::
+  sql_engines:: views::)
 FB_TEST_BACKEND=postgres cargo test --locked --test api -- "${pg_modules[@]}"
 
 echo "==> several nodes on one PostgreSQL: two real binaries, realtime, caches, readiness (loopback, bounded)"

@@ -7,10 +7,8 @@
 //! and `db check`'s PostgreSQL side lives in [`check`].
 
 pub mod check;
-mod serve;
 mod unported;
 
-pub use serve::{ServeRefusal, refuse_pending_migrations};
 pub use unported::Unported;
 
 use crate::config::Config;

@@ -10,8 +10,6 @@ pub enum Unported {
     Backup,
     /// `restore --from REPLICA`: Litestream replicas of the SQLite files.
     Restore,
-    /// `migrate up|down`: JavaScript migrations' database calls.
-    JsMigrations,
     /// `search reindex`: full-text search is SQLite's FTS5.
     SearchReindex,
 }
@@ -28,11 +26,6 @@ impl Unported {
                 "`restore` rebuilds the embedded SQLite data dir from a Litestream replica; \
                  with database.url on PostgreSQL use pg_restore or your provider's \
                  point-in-time recovery"
-            }
-            Unported::JsMigrations => {
-                "JavaScript migrations do not run on PostgreSQL yet (issue 21): `migrate up` \
-                 and `migrate down` need the embedded SQLite; `migrate status`, \
-                 `migrate collections`, `migrate create` and `migrate history-sync` work"
             }
             Unported::SearchReindex => {
                 "full-text search is SQLite-only: on PostgreSQL no collection has a \

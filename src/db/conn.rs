@@ -82,6 +82,26 @@ impl dyn Conn + '_ {
         Ok(())
     }
 
+    /// Stops this transaction's later statements once `deadline` has
+    /// passed: on PostgreSQL `statement_timeout` becomes the time left (at
+    /// least 1 ms, as 0 means none; a transaction-local setting, so call it
+    /// outside savepoints); on SQLite nothing, as the thread's deadline
+    /// watch (`Db::with_deadline`) interrupts them. A statement stopped
+    /// here fails with [`DbError::TimedOut`].
+    pub fn limit_until(&mut self, deadline: std::time::Instant) -> Result<(), DbError> {
+        if self.dialect() != Dialect::Postgres {
+            return Ok(());
+        }
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        // Rounded up: stopped at the deadline, never before it.
+        let ms = left.as_micros().div_ceil(1000).max(1).to_string();
+        self.first_row(
+            "SELECT set_config('statement_timeout', ?1, true)",
+            &[SqlValue::Text(ms)],
+        )?;
+        Ok(())
+    }
+
     /// Every row of a query.
     pub fn rows(&mut self, sql: &str, params: &[SqlValue]) -> Result<Vec<Vec<SqlValue>>, DbError> {
         let mut rows = Vec::new();

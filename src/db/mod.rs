@@ -495,6 +495,37 @@ impl Db {
         }
     }
 
+    /// Runs `f` as one exclusive, long write on either engine, committed
+    /// if `f` succeeds and never run again (`f` may serve calls from
+    /// another thread, which cannot be replayed): on SQLite an `IMMEDIATE`
+    /// transaction of its own on the writer (an exclusive job, not under the
+    /// query time limit); on PostgreSQL [`postgres::PgDb::write_once`].
+    /// JavaScript migrations run each file in one.
+    pub async fn write_exclusive<T, E>(
+        &self,
+        f: impl FnOnce(&mut dyn Conn) -> Result<T, E> + Send + 'static,
+    ) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<DbError> + Send + 'static,
+    {
+        match &self.engine {
+            Engine::Sqlite(s) => {
+                s.writer
+                    .run(move |c| {
+                        let tx = c
+                            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                            .map_err(|e| E::from(e.into()))?;
+                        let out = f(&mut SqliteConn(&tx))?;
+                        tx.commit().map_err(|e| E::from(e.into()))?;
+                        Ok(out)
+                    })
+                    .await
+            }
+            Engine::Postgres(pg) => pg.write_once(f).await,
+        }
+    }
+
     /// Migration state, for `ferrobase migrate status`.
     pub async fn migration_status(&self) -> Result<Vec<MigrationStatus>, DbError> {
         self.read_conn(migrate::status).await

@@ -167,14 +167,19 @@ impl PreparedCreate {
         )?)
     }
 
-    /// Inserts the record inside SQLite's `tx` (see [`Self::apply_in`]).
+    /// Inserts the record inside either engine's transaction `conn` (see
+    /// [`Self::apply_in`]); on PostgreSQL through the same step as every
+    /// PostgreSQL record write ([`pg_apply`]).
     pub fn apply(
         &self,
-        tx: &Connection,
+        conn: &mut dyn Conn,
         snapshot: &Snapshot,
         changes: &mut Changes,
     ) -> Result<Applied, RecordError> {
-        self.apply_in(&mut SqliteTx::new(tx), snapshot, changes)
+        match conn.sqlite() {
+            Some(tx) => self.apply_in(&mut SqliteTx::new(tx), snapshot, changes),
+            None => pg_apply(conn, &|tx, ch| self.apply_in(tx, snapshot, ch), changes),
+        }
     }
 
     /// Inserts the record inside `tx` and checks the create rule against it.

@@ -8,7 +8,7 @@
 use super::collection::{Collection, CollectionType};
 use super::field::{Field, FieldKind};
 use crate::db::ident;
-use rusqlite::Transaction;
+use rusqlite::Connection;
 
 pub(super) mod postgres;
 
@@ -105,7 +105,7 @@ pub(super) fn create_table_sql(table: &str, collection: &Collection) -> String {
 
 /// Creates the table and indexes of a new collection (or the SQL view of a
 /// view collection, whose query `schema::view::check` has accepted).
-pub fn create(tx: &Transaction, collection: &Collection) -> rusqlite::Result<()> {
+pub fn create(tx: &Connection, collection: &Collection) -> rusqlite::Result<()> {
     if collection.kind == CollectionType::View {
         // `execute` refuses a second statement; the query was checked anyway.
         tx.execute(&super::view::create_sql(collection), [])?;
@@ -123,7 +123,7 @@ pub fn create(tx: &Transaction, collection: &Collection) -> rusqlite::Result<()>
 
 /// Brings the table of `old` to the shape of `new`: a rename when only the
 /// name changed, otherwise a rebuild that copies (and converts) kept columns.
-pub fn alter(tx: &Transaction, old: &Collection, new: &Collection) -> rusqlite::Result<()> {
+pub fn alter(tx: &Connection, old: &Collection, new: &Collection) -> rusqlite::Result<()> {
     if new.kind == CollectionType::View {
         tx.execute(&super::view::drop_sql(old.name.as_str()), [])?;
         return create(tx, new);
@@ -161,7 +161,7 @@ pub fn alter(tx: &Transaction, old: &Collection, new: &Collection) -> rusqlite::
     Ok(())
 }
 
-fn rebuild(tx: &Transaction, old: &Collection, new: &Collection) -> rusqlite::Result<()> {
+fn rebuild(tx: &Connection, old: &Collection, new: &Collection) -> rusqlite::Result<()> {
     let temp = format!("_fb_rebuild_{}", new.id);
     tx.execute_batch(&create_table_sql(&temp, new))?;
     let mut targets = Vec::new();
@@ -223,7 +223,7 @@ fn convert(old: &Field, new: &Field) -> String {
 }
 
 /// Drops the table of a deleted collection.
-pub fn drop(tx: &Transaction, collection: &Collection) -> rusqlite::Result<()> {
+pub fn drop(tx: &Connection, collection: &Collection) -> rusqlite::Result<()> {
     if collection.kind == CollectionType::View {
         return tx.execute_batch(&super::view::drop_sql(collection.name.as_str()));
     }
@@ -234,14 +234,14 @@ pub fn drop(tx: &Transaction, collection: &Collection) -> rusqlite::Result<()> {
     ))
 }
 
-fn create_indexes(tx: &Transaction, collection: &Collection) -> rusqlite::Result<()> {
+fn create_indexes(tx: &Connection, collection: &Collection) -> rusqlite::Result<()> {
     for def in &collection.indexes {
         tx.execute_batch(&def.to_sql(&collection.name))?;
     }
     Ok(())
 }
 
-fn drop_indexes(tx: &Transaction, collection: &Collection) -> rusqlite::Result<()> {
+fn drop_indexes(tx: &Connection, collection: &Collection) -> rusqlite::Result<()> {
     let names: Vec<String> = {
         let mut stmt = tx.prepare(
             "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = ?1 AND sql IS NOT NULL",

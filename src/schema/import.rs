@@ -14,16 +14,19 @@
 //! tables are changed, then imported views are re-created against the new
 //! tables. The registry is reloaded once, after the commit. On PostgreSQL
 //! the same plan runs through `store::postgres`'s steps under the schema
-//! lock (`Steps` is the seam); migrations' `import_in` stays on SQLite.
+//! lock (`Steps` is the seam), as do JavaScript migrations' steps
+//! ([`import_in`], [`delete_in_tx`]) inside the migration's transaction.
 
 use super::collection::{Collection, CollectionInputError, CollectionType};
 use super::registry::{Registry, Snapshot};
-use super::store::{self, create_in, delete_in, load_all, load_snapshot, read_all, update_in};
+use super::store::{
+    self, create_in, delete_in, load_all, load_snapshot, read_all, read_snapshot, update_in,
+};
 use super::{SchemaError, view};
 use crate::db::{Conn, Db, LockKey};
 use crate::rules::Dialect;
 use crate::validation::{FieldError, ValidationErrors};
-use rusqlite::{Transaction, TransactionBehavior};
+use rusqlite::{Connection, TransactionBehavior};
 use serde_json::{Map, Value};
 use std::collections::HashSet;
 
@@ -102,13 +105,15 @@ pub async fn import(
     Ok(deleted)
 }
 
-/// The import steps inside a transaction the caller holds (JavaScript
-/// migrations: `app.save(collection)` and `app.importCollections`). With
-/// `exact_fields` the fields of an updated collection are exactly those
-/// listed (a saved collection object holds all of them). Returns the
+/// The import steps inside a transaction the caller holds, on either
+/// engine (JavaScript migrations: `app.save(collection)` and
+/// `app.importCollections`). With `exact_fields` the fields of an updated
+/// collection are exactly those listed (a saved collection object holds all
+/// of them). On PostgreSQL the transaction takes the schema lock and
+/// announces the change to the other nodes (at its commit). Returns the
 /// schema as the transaction now has it, checked as a whole.
 pub fn import_in(
-    tx: &Transaction,
+    conn: &mut dyn Conn,
     items: Vec<Map<String, Value>>,
     delete_missing: bool,
     exact_fields: bool,
@@ -118,10 +123,22 @@ pub fn import_in(
             "An import may hold at most {MAX_IMPORT_COLLECTIONS} collections."
         )));
     }
-    let plan = plan(&load_snapshot(tx)?, items, exact_fields)?;
-    let mut steps = SqliteSteps(tx);
-    apply(&mut steps, plan, delete_missing)?;
-    check_final(&mut steps)
+    conn.lock(LockKey::Schema)?;
+    let plan = plan(&read_snapshot(conn)?, items, exact_fields)?;
+    let snapshot = match conn.sqlite() {
+        Some(tx) => {
+            let mut steps = SqliteSteps(tx);
+            apply(&mut steps, plan, delete_missing)?;
+            check_final(&mut steps)?
+        }
+        None => {
+            let mut steps = PostgresSteps(conn);
+            apply(&mut steps, plan, delete_missing)?;
+            check_final(&mut steps)?
+        }
+    };
+    crate::db::notify::announce(conn, crate::db::notify::Cache::Schema)?;
+    Ok(snapshot)
 }
 
 /// The store's steps an import is made of, on one engine.
@@ -136,9 +153,9 @@ trait Steps {
     fn snapshot(&mut self) -> Result<Snapshot, SchemaError>;
 }
 
-struct SqliteSteps<'a, 'b>(&'a Transaction<'b>);
+struct SqliteSteps<'a>(&'a Connection);
 
-impl Steps for SqliteSteps<'_, '_> {
+impl Steps for SqliteSteps<'_> {
     fn load_all(&mut self) -> Result<Vec<Collection>, SchemaError> {
         load_all(self.0)
     }
@@ -190,10 +207,12 @@ impl Steps for PostgresSteps<'_, '_> {
 }
 
 /// Deletes collection `id_or_name` inside a transaction the caller holds,
-/// refused as the API refuses it (system collections, collections others
-/// still refer to). Returns the schema as the transaction now has it.
-pub fn delete_in_tx(tx: &Transaction, id_or_name: &str) -> Result<Snapshot, SchemaError> {
-    let before = load_all(tx)?;
+/// on either engine, refused as the API refuses it (system collections,
+/// collections others still refer to). On PostgreSQL under the schema lock,
+/// announced to the other nodes at the commit.
+pub fn delete_in_tx(conn: &mut dyn Conn, id_or_name: &str) -> Result<(), SchemaError> {
+    conn.lock(LockKey::Schema)?;
+    let before = read_all(conn)?;
     let def = before
         .iter()
         .find(|c| c.id == id_or_name || c.name.as_str().eq_ignore_ascii_case(id_or_name))
@@ -209,8 +228,12 @@ pub fn delete_in_tx(tx: &Transaction, id_or_name: &str) -> Result<Snapshot, Sche
     }) {
         return Err(SchemaError::Referenced(referrer.name.to_string()));
     }
-    delete_in(tx, &before, def)?;
-    load_snapshot(tx)
+    match conn.sqlite() {
+        Some(tx) => delete_in(tx, &before, def)?,
+        None => store::postgres::delete_in(conn, &before, def)?,
+    }
+    crate::db::notify::announce(conn, crate::db::notify::Cache::Schema)?;
+    Ok(())
 }
 
 impl From<crate::db::DbError> for ImportError {
@@ -374,7 +397,7 @@ fn apply(
 
 /// Infers a view's fields from its query against the tables as they are
 /// inside the import's transaction.
-fn infer_view_in(tx: &Transaction, c: &mut Collection) -> Result<(), SchemaError> {
+fn infer_view_in(tx: &Connection, c: &mut Collection) -> Result<(), SchemaError> {
     require_view_query(c)?;
     let others: Vec<Collection> = load_all(tx)?.into_iter().filter(|o| o.id != c.id).collect();
     let checked = view::check(tx, c.view_query(), &store::table_lookup(&others), &c.fields)

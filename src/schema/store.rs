@@ -191,13 +191,13 @@ pub(super) fn save(conn: &mut dyn Conn, c: &Collection) -> Result<(), SchemaErro
     Ok(())
 }
 
-fn ensure_unique_name(tx: &Transaction, c: &Collection) -> Result<(), SchemaError> {
+fn ensure_unique_name(tx: &Connection, c: &Collection) -> Result<(), SchemaError> {
     ensure_name_free(tx, c, &c.id)
 }
 
 /// Refuses `c`'s name when a collection other than `own_id` (or another
 /// table or index) has it; a create passes "" so that every holder counts.
-fn ensure_name_free(tx: &Transaction, c: &Collection, own_id: &str) -> Result<(), SchemaError> {
+fn ensure_name_free(tx: &Connection, c: &Collection, own_id: &str) -> Result<(), SchemaError> {
     let clash: Option<String> = tx
         .query_row(
             "SELECT id FROM _collections WHERE name = ?1 COLLATE NOCASE AND id != ?2",
@@ -250,7 +250,7 @@ pub(super) fn index_name_taken() -> FieldError {
 /// Index names share SQLite's namespace with every table and index: refuse
 /// names taken by anything other than this collection's own (old) indexes.
 fn ensure_free_index_names(
-    tx: &Transaction,
+    tx: &Connection,
     c: &Collection,
     old_table: Option<&str>,
 ) -> Result<(), SchemaError> {
@@ -354,7 +354,7 @@ pub async fn create(
 
 /// The create step inside an open transaction: the id and name must be
 /// free, then the definition is stored and its table (or view) created.
-pub(super) fn create_in(tx: &Transaction, collection: &Collection) -> Result<(), SchemaError> {
+pub(super) fn create_in(tx: &Connection, collection: &Collection) -> Result<(), SchemaError> {
     // The name first, as PocketBase: a default id derives from the name, so
     // a taken name would otherwise surface as a puzzling taken `id`.
     ensure_name_free(tx, collection, "")?;
@@ -407,7 +407,7 @@ pub async fn update(
 /// definition as stored before this step; the other views are dropped and
 /// re-checked around the table change.
 pub(super) fn update_in(
-    tx: &Transaction,
+    tx: &Connection,
     before: &[Collection],
     old: &Collection,
     new: &Collection,
@@ -509,7 +509,7 @@ pub async fn delete(
 /// The delete step inside an open transaction: the definition, the auth
 /// state of its records and its table go; the other views are re-checked.
 pub(super) fn delete_in(
-    tx: &Transaction,
+    tx: &Connection,
     before: &[Collection],
     def: &Collection,
 ) -> Result<(), SchemaError> {
@@ -654,7 +654,7 @@ pub(super) fn table_lookup(collections: &[Collection]) -> impl Fn(&str) -> Optio
 /// brings them back. Returns them in creation order (a view may use an
 /// earlier one).
 fn drop_other_views(
-    tx: &Transaction,
+    tx: &Connection,
     before: &[Collection],
     id: &str,
 ) -> Result<Vec<Collection>, SchemaError> {
@@ -674,7 +674,7 @@ fn drop_other_views(
 /// whole change (PocketBase refuses such a delete; for an update it saves
 /// and leaves the view broken, which we do not).
 fn recreate_views(
-    tx: &Transaction,
+    tx: &Connection,
     before: &[Collection],
     changed: Option<&Collection>,
     id: &str,

@@ -72,6 +72,13 @@ pub fn sqlite_only(why: &str) -> bool {
     skip
 }
 
+/// The URL of the PostgreSQL database the apps on `dir` run on under
+/// `FB_TEST_BACKEND=postgres` (kept while `dir` exists), for tests that
+/// also run the real binary there (`--db`) or read it back; `None` on SQLite.
+pub fn database_url_for(dir: &Path) -> Option<String> {
+    (TestBackend::current() == TestBackend::Postgres).then(|| pg_database_for(dir, true).url())
+}
+
 /// The PostgreSQL database of the app on `dir`: the one an earlier app on
 /// the same dir used (restart tests), else a fresh one. With `keep` (a dir
 /// the test owns, which may be served again) it stays until a later app

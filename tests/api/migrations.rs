@@ -3,9 +3,12 @@
 //! binary; a failing or endless file stops the start and leaves nothing;
 //! automigrate writes files that rebuild the same schema elsewhere. The
 //! fixtures in `fixtures/pb_migrations/` are shaped as PocketBase 0.40's
-//! dashboard writes them.
+//! dashboard writes them. Under `FB_TEST_BACKEND=postgres` the same tests
+//! run on PostgreSQL (the binary with `--db`, rows read back with a client
+//! of our own); raw SQL (`app.db().newQuery`) runs there in PostgreSQL's
+//! dialect, so the fixtures' statements (plain SQL) run on both.
 
-use crate::helpers::{AppBuilder, TestApp, status_json};
+use crate::helpers::{AppBuilder, TestApp, sqlite_only, status_json};
 use ferrobase::{Application, Config};
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -17,11 +20,13 @@ fn fixtures() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/api/fixtures/pb_migrations")
 }
 
-/// A PocketBase-style layout: `root/pb_data` and `root/pb_migrations`.
+/// A PocketBase-style layout: `root/pb_data` and `root/pb_migrations`,
+/// and on PostgreSQL the database the apps and the binary on it share.
 struct Layout {
     _tmp: tempfile::TempDir,
     data: PathBuf,
     migrations: PathBuf,
+    url: Option<String>,
 }
 
 fn layout() -> Layout {
@@ -30,10 +35,12 @@ fn layout() -> Layout {
     let migrations = tmp.path().join("pb_migrations");
     std::fs::create_dir_all(&data).expect("data dir");
     std::fs::create_dir_all(&migrations).expect("migrations dir");
+    let url = crate::helpers::database_url_for(&data);
     Layout {
         _tmp: tmp,
         data,
         migrations,
+        url,
     }
 }
 
@@ -62,6 +69,9 @@ async fn spawn(l: &Layout, automigrate: bool) -> TestApp {
 async fn ferrobase(l: &Layout, args: &[&str]) -> Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_ferrobase"));
     command.args(args).arg("--dir").arg(&l.data);
+    if let Some(url) = &l.url {
+        command.arg("--db").arg(url);
+    }
     tokio::task::spawn_blocking(move || command.output().expect("ferrobase runs"))
         .await
         .expect("join")
@@ -75,12 +85,32 @@ fn text(out: &Output) -> String {
     )
 }
 
-fn db(l: &Layout) -> rusqlite::Connection {
-    rusqlite::Connection::open(l.data.join("data.db")).expect("open data.db")
+/// The first column of every row of `sql` (text), from `l`'s database.
+fn column(l: &Layout, sql: &str) -> Vec<String> {
+    let Some(url) = l.url.clone() else {
+        let conn = rusqlite::Connection::open(l.data.join("data.db")).expect("open data.db");
+        let mut stmt = conn.prepare(sql).expect(sql);
+        return stmt
+            .query_map([], |r| r.get(0))
+            .expect(sql)
+            .collect::<Result<_, _>>()
+            .expect(sql);
+    };
+    let sql = sql.to_owned();
+    // The PostgreSQL client blocks: off the test's runtime.
+    std::thread::spawn(move || {
+        let mut client = postgres::Client::connect(&url, postgres::NoTls).expect("connect");
+        let rows = client.query(&sql, &[]).expect(&sql);
+        rows.iter().map(|r| r.get::<_, String>(0)).collect()
+    })
+    .join()
+    .expect("join")
 }
 
+/// The number `sql` (one `count(*)`) answers.
 fn count(l: &Layout, sql: &str) -> i64 {
-    db(l).query_row(sql, [], |r| r.get(0)).expect(sql)
+    let answer = column(l, &format!("SELECT CAST(({sql}) AS TEXT)"));
+    answer[0].parse().expect("a count")
 }
 
 async fn get(app: &TestApp, path: &str) -> Value {
@@ -192,10 +222,8 @@ async fn migrations_apply_in_order_once_then_revert_and_reapply_with_the_cli() {
 
     let up = ferrobase(&l, &["migrate", "up"]).await;
     assert!(up.status.success(), "{}", text(&up));
-    let title: String = db(&l)
-        .query_row("SELECT title FROM books", [], |r| r.get(0))
-        .expect("one book");
-    assert_eq!(title, "Notes'); DROP TABLE authors; --");
+    let titles = column(&l, "SELECT title FROM books");
+    assert_eq!(titles, ["Notes'); DROP TABLE authors; --"]);
 
     let all_down = ferrobase(&l, &["migrate", "down", "4"]).await;
     assert!(all_down.status.success(), "{}", text(&all_down));
@@ -209,10 +237,181 @@ async fn migrations_apply_in_order_once_then_revert_and_reapply_with_the_cli() {
     );
 }
 
+/// Two files using only host calls (no raw SQL), so they run the same on
+/// both engines: a collection, then a rule change and a seeded record whose
+/// first save fails (a duplicate id) and is caught.
+const NOTES_CREATE: &str = r#"migrate((app) => {
+  app.save(new Collection({ name: "notes", type: "base", fields: [{ name: "body", type: "text" }] }))
+}, (app) => {
+  app.delete(app.findCollectionByNameOrId("notes"))
+})"#;
+const NOTES_SEED: &str = r#"migrate((app) => {
+  const notes = app.findCollectionByNameOrId("notes")
+  notes.listRule = ""
+  app.save(notes)
+  const first = new Record(notes, { body: "first" })
+  app.save(first)
+  let refused = false
+  try { app.save(new Record(notes, { id: first.id, body: "again" })) } catch (e) { refused = true }
+  if (!refused) throw new Error("a duplicate id must be refused")
+  app.save(new Record(notes, { body: "after the caught failure" }))
+  if (app.findRecordById("notes", first.id).get("body") !== "first") throw new Error("lost")
+}, (app) => {
+  const notes = app.findCollectionByNameOrId("notes")
+  notes.listRule = null
+  app.save(notes)
+})"#;
+
+#[tokio::test]
+async fn host_call_migrations_run_at_start_then_revert_and_reapply_with_the_cli() {
+    let l = layout();
+    std::fs::write(l.migrations.join("1_notes.js"), NOTES_CREATE).expect("write");
+    std::fs::write(l.migrations.join("2_seed_notes.js"), NOTES_SEED).expect("write");
+
+    // Pending files run at the start, before the schema is loaded.
+    let app = spawn(&l, false).await;
+    let notes = get(&app, "/api/collections/notes").await;
+    let items = get(&app, "/api/collections/notes/records?sort=body").await;
+    app.stop().await;
+    assert_eq!(notes["listRule"], json!(""), "{notes}");
+    let bodies: Vec<&Value> = items["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|r| &r["body"])
+        .collect();
+    assert_eq!(
+        bodies,
+        [&json!("after the caught failure"), &json!("first")],
+        "the caught failure left nothing and the file went on: {items}"
+    );
+
+    let down = ferrobase(&l, &["migrate", "down"]).await;
+    assert!(down.status.success(), "{}", text(&down));
+    assert!(
+        text(&down).contains("Reverted 2_seed_notes.js"),
+        "{}",
+        text(&down)
+    );
+    assert_eq!(
+        column(&l, "SELECT file FROM _migrations WHERE file LIKE '%.js'"),
+        ["1_notes.js"]
+    );
+    let status = text(&ferrobase(&l, &["migrate", "status"]).await);
+    assert!(status.contains("pending  2_seed_notes.js"), "{status}");
+
+    let up = ferrobase(&l, &["migrate", "up"]).await;
+    assert!(up.status.success(), "{}", text(&up));
+    assert!(
+        text(&up).contains("Applied 2_seed_notes.js"),
+        "{}",
+        text(&up)
+    );
+    assert_eq!(count(&l, "SELECT count(*) FROM notes"), 4, "seeded again");
+    let again = ferrobase(&l, &["migrate", "up"]).await;
+    assert!(
+        text(&again).contains("No new migrations to apply."),
+        "{}",
+        text(&again)
+    );
+
+    let all_down = ferrobase(&l, &["migrate", "down", "2"]).await;
+    assert!(all_down.status.success(), "{}", text(&all_down));
+    assert_eq!(
+        count(&l, "SELECT count(*) FROM _collections WHERE name = 'notes'"),
+        0,
+        "the first file's down deleted the collection"
+    );
+    assert_eq!(
+        count(
+            &l,
+            "SELECT count(*) FROM _migrations WHERE file LIKE '%.js'"
+        ),
+        0
+    );
+    // Both pending again: the next start applies them, then serves the result.
+    let app = spawn(&l, false).await;
+    let items = get(&app, "/api/collections/notes/records").await;
+    app.stop().await;
+    assert_eq!(items["totalItems"], json!(2), "{items}");
+}
+
+#[tokio::test]
+async fn two_servers_starting_together_on_one_postgres_apply_each_file_once() {
+    if crate::helpers::TestBackend::current() != crate::helpers::TestBackend::Postgres {
+        eprintln!("skipped on SQLite: one data dir is one server");
+        return;
+    }
+    let l = layout();
+    std::fs::write(l.migrations.join("1_notes.js"), NOTES_CREATE).expect("write");
+    std::fs::write(l.migrations.join("2_seed_notes.js"), NOTES_SEED).expect("write");
+    // The second node: its own data dir, the same database and files.
+    let other = tempfile::tempdir().expect("tmp");
+    let mut second = Config::for_tests(other.path());
+    let first = config_for(&l, 10_000);
+    second.migrations = first.migrations.clone();
+    second.database.url = first.database.url.clone();
+
+    let (a, b) = tokio::join!(Application::build(first), Application::build(second));
+
+    let (a, b) = (
+        a.expect("the first node starts"),
+        b.expect("the second node starts"),
+    );
+    drop((a, b));
+    assert_eq!(count(&l, "SELECT count(*) FROM notes"), 2, "seeded once");
+    assert_eq!(
+        column(
+            &l,
+            "SELECT file FROM _migrations WHERE file LIKE '%.js' ORDER BY file"
+        ),
+        ["1_notes.js", "2_seed_notes.js"]
+    );
+}
+
+#[tokio::test]
+async fn raw_sql_binds_values_and_refuses_positional_parameters() {
+    let l = layout();
+    std::fs::write(l.migrations.join("1_notes.js"), NOTES_CREATE).expect("write");
+    std::fs::write(
+        l.migrations.join("2_raw.js"),
+        r#"migrate((app) => {
+  const n = app.db().newQuery("INSERT INTO {{notes}} ([[id]], [[body]]) VALUES ({:id}, {:body})")
+    .bind({ id: "raw000000000001", body: "it's'); DROP TABLE notes; --" }).execute()
+})"#,
+    )
+    .expect("write");
+    std::fs::write(
+        l.migrations.join("3_positional.js"),
+        r#"migrate((app) => {
+  app.db().newQuery("DELETE FROM {{notes}} WHERE [[id]] = ?").execute()
+})"#,
+    )
+    .expect("write");
+
+    let err = match Application::build(config_for(&l, 10_000)).await {
+        Ok(_) => panic!("the positional parameter must fail the start"),
+        Err(e) => e.to_string(),
+    };
+
+    assert!(
+        err.contains("3_positional.js") && err.contains("use {:name}"),
+        "{err}"
+    );
+    assert_eq!(
+        column(&l, "SELECT body FROM notes"),
+        ["it's'); DROP TABLE notes; --"],
+        "the value was bound, never spliced"
+    );
+}
+
 fn config_for(l: &Layout, timeout_ms: u64) -> Config {
     let mut config = Config::for_tests(&l.data);
     config.migrations.dir = l.migrations.clone();
     config.migrations.timeout_ms = timeout_ms;
+    if let Some(url) = &l.url {
+        config.database.url = ferrobase::config::DatabaseUrl::new(url.clone());
+    }
     config
 }
 
@@ -243,6 +442,11 @@ async fn a_failing_migration_rolls_back_entirely_and_stops_the_start_naming_the_
             "a raw SQL error",
             "app.db().newQuery(\"INSERT INTO missing_table VALUES (1)\").execute()",
             "missing_table",
+        ),
+        (
+            "a failed call caught by the script leaves nothing, the throw after it fails the file",
+            "try { app.save(new Record(app.findCollectionByNameOrId(\"first\"), { id: r.id, t: \"dup\" })) } catch (e) {} throw new Error(\"after the catch\")",
+            "after the catch",
         ),
     ];
     for (why, failing, expected) in cases {
@@ -277,16 +481,10 @@ async fn a_failing_migration_rolls_back_entirely_and_stops_the_start_naming_the_
 
         assert!(err.contains("2_broken.js"), "{why}: names the file: {err}");
         assert!(err.contains(expected), "{why}: says why: {err}");
-        let names: Vec<String> = {
-            let conn = db(&l);
-            let mut stmt = conn
-                .prepare("SELECT name FROM _collections WHERE system = 0 ORDER BY name")
-                .expect("prepare");
-            stmt.query_map([], |r| r.get(0))
-                .expect("query")
-                .collect::<Result<_, _>>()
-                .expect("rows")
-        };
+        let names = column(
+            &l,
+            "SELECT name FROM _collections WHERE NOT system ORDER BY name",
+        );
         assert!(
             names.iter().any(|n| n == "first"),
             "{why}: the earlier file stays applied"
@@ -317,7 +515,11 @@ async fn an_endless_migration_fails_the_start_at_its_time_limit_instead_of_hangi
     let cases = [
         ("a JavaScript loop", "while (true) {}"),
         (
-            "an endless SQL query",
+            "an endless SQL query through a host call (a view that never ends)",
+            "app.save(new Collection({ name: \"endless\", type: \"view\", viewQuery: \"WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT CAST(x AS TEXT) AS id FROM c\" })); app.findRecordById(\"endless\", \"0\")",
+        ),
+        (
+            "an endless raw SQL query",
             "app.db().newQuery(\"WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c\").execute()",
         ),
     ];
@@ -546,16 +748,7 @@ async fn history_sync_forgets_applied_files_that_are_gone() {
     let out = ferrobase(&l, &["migrate", "history-sync"]).await;
 
     assert!(out.status.success(), "{}", text(&out));
-    let left: Vec<String> = {
-        let conn = db(&l);
-        let mut stmt = conn
-            .prepare("SELECT file FROM _migrations ORDER BY file")
-            .expect("prepare");
-        stmt.query_map([], |r| r.get(0))
-            .expect("query")
-            .collect::<Result<_, _>>()
-            .expect("rows")
-    };
+    let left = column(&l, "SELECT file FROM _migrations ORDER BY file");
     assert!(left.contains(&"2_b.js".to_owned()), "{left:?}");
     assert!(!left.contains(&"1_a.js".to_owned()), "{left:?}");
     assert!(
@@ -566,6 +759,9 @@ async fn history_sync_forgets_applied_files_that_are_gone() {
 
 #[tokio::test]
 async fn raw_sql_in_a_migration_keeps_the_search_index_in_step() {
+    if sqlite_only("raw SQL in migrations and full-text search") {
+        return;
+    }
     let l = layout();
     let app = spawn(&l, false).await;
     app.create_collection_ok(json!({"name": "memos", "listRule": "", "fields": [

@@ -462,14 +462,6 @@ fn commands_that_cannot_run_on_postgres_refuse_in_one_line_and_change_nothing() 
         (&["backup", "restore", "x.zip"][..], "pg_dump / pg_restore"),
         (&["restore", "--from", "file:///nowhere"][..], "pg_restore"),
         (
-            &["migrate", "up"][..],
-            "JavaScript migrations do not run on PostgreSQL yet",
-        ),
-        (
-            &["migrate", "down"][..],
-            "JavaScript migrations do not run on PostgreSQL yet",
-        ),
-        (
             &["search", "reindex"][..],
             "full-text search is SQLite-only",
         ),

@@ -1,14 +1,15 @@
-//! The host operations of migrations, run on the writer thread inside the
-//! migration's transaction. Collections change through the import steps
+//! The host operations of migrations, run inside the migration's
+//! transaction on either engine (SQLite's writer, or one PostgreSQL
+//! connection). Collections change through the import steps
 //! (`schema::import_in`, `schema::delete_in_tx`), the same path as
 //! `PUT /api/collections/import`; records are created through the record
 //! API's own prepare-and-apply steps (as the superuser). Every answer is
-//! the value or an error message for the script to throw.
+//! the value or an error message for the script to throw. Raw SQL (`sql`)
+//! is `raw_sql`'s.
 
+use crate::db::Conn;
 use crate::records::{self, Caller};
 use crate::schema::{self, Snapshot};
-use rusqlite::Transaction;
-use rusqlite::types::Value as SqlValue;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
@@ -35,19 +36,12 @@ struct RecordRef {
     data: Map<String, Value>,
 }
 
-#[derive(Deserialize)]
-struct RawSql {
-    sql: String,
-    #[serde(default)]
-    params: Map<String, Value>,
-}
-
 fn parse<T: for<'de> Deserialize<'de>>(args: Value) -> Result<T, String> {
     serde_json::from_value(args).map_err(|e| format!("invalid arguments: {e}"))
 }
 
 pub(super) fn run(
-    tx: &Transaction,
+    tx: &mut dyn Conn,
     handle: &tokio::runtime::Handle,
     op: &str,
     args: Value,
@@ -92,6 +86,7 @@ pub(super) fn run(
                 ))
                 .map_err(record_error)?;
             let mut changes = crate::realtime::Changes::default();
+            // Not published to realtime subscribers, on either engine.
             let applied = prepared
                 .apply(tx, &snapshot, &mut changes)
                 .map_err(record_error)?;
@@ -101,7 +96,7 @@ pub(super) fn run(
             let RecordRef { c, id, .. } = parse(args)?;
             let snapshot = snapshot(tx)?;
             let collection = find_collection(&snapshot, &c)?;
-            records::view_in(tx, &collection, &id)
+            records::view_conn(tx, &collection, &id)
                 .map_err(record_error)?
                 .ok_or_else(|| "sql: no rows in result set".to_owned())
         }
@@ -109,13 +104,13 @@ pub(super) fn run(
             "deleting records is not supported in migrations yet; use app.db().newQuery()"
                 .to_owned(),
         ),
-        "sql" => raw_sql(tx, parse(args)?),
+        "sql" => super::raw_sql::run(tx, parse(args)?),
         _ => Err(format!("unknown host operation {op:?}")),
     }
 }
 
-fn snapshot(tx: &Transaction) -> Result<Snapshot, String> {
-    schema::load_snapshot(tx).map_err(|e| e.to_string())
+fn snapshot(tx: &mut dyn Conn) -> Result<Snapshot, String> {
+    schema::read_snapshot(tx).map_err(|e| e.to_string())
 }
 
 fn not_found(name: &str) -> String {
@@ -138,7 +133,7 @@ fn record_error(e: records::RecordError) -> String {
 
 /// `app.save(collection)`: a new collection must not take an existing id
 /// or name; a loaded one is updated with exactly the fields it lists.
-fn save_collection(tx: &Transaction, args: SaveCollection) -> Result<Value, String> {
+fn save_collection(tx: &mut dyn Conn, args: SaveCollection) -> Result<Value, String> {
     let SaveCollection { mut data, is_new } = args;
     data.remove("created");
     data.remove("updated");
@@ -166,140 +161,4 @@ fn save_collection(tx: &Transaction, args: SaveCollection) -> Result<Value, Stri
     let after = schema::import_in(tx, vec![data], false, true).map_err(|e| e.to_string())?;
     let key = if id.is_empty() { &name } else { &id };
     find_collection(&after, key).map(|c| c.to_json())
-}
-
-/// `app.db().newQuery(sql).bind({...}).execute()`: one statement, with
-/// dbx's placeholders (`{:name}`, `{{table}}`, `[[column]]`) turned into
-/// SQLite's; values are only ever bound, never spliced into the text.
-fn raw_sql(tx: &Transaction, args: RawSql) -> Result<Value, String> {
-    let sql = translate(&args.sql);
-    let mut stmt = tx.prepare(&sql).map_err(|e| e.to_string())?;
-    for i in 1..=stmt.parameter_count() {
-        let Some(param) = stmt.parameter_name(i).map(str::to_owned) else {
-            return Err("positional ? parameters are not supported; use {:name}".to_owned());
-        };
-        let key = param.trim_start_matches([':', '@', '$']);
-        let value = args
-            .params
-            .get(key)
-            .ok_or_else(|| format!("missing bound parameter {key:?}"))?;
-        stmt.raw_bind_parameter(i, to_sql(value))
-            .map_err(|e| e.to_string())?;
-    }
-    let changed = stmt.raw_execute().map_err(|e| e.to_string())?;
-    if changed > 0 {
-        // Raw writes bypass `records`, which keeps the search indexes.
-        crate::search::catch_up::catch_up(tx, &sql).map_err(|e| e.to_string())?;
-    }
-    Ok(Value::from(changed))
-}
-
-fn to_sql(value: &Value) -> SqlValue {
-    match value {
-        Value::Null => SqlValue::Null,
-        Value::Bool(b) => SqlValue::Integer(i64::from(*b)),
-        Value::Number(n) => match n.as_i64() {
-            Some(i) => SqlValue::Integer(i),
-            None => SqlValue::Real(n.as_f64().unwrap_or_default()),
-        },
-        Value::String(s) => SqlValue::Text(s.clone()),
-        other => SqlValue::Text(other.to_string()),
-    }
-}
-
-/// dbx's placeholders to SQLite's, outside quoted literals:
-/// `{:name}` → `:name`, `{{name}}` and `[[name]]` → `"name"`.
-fn translate(sql: &str) -> String {
-    let mut out = String::with_capacity(sql.len());
-    let mut rest = sql;
-    while let Some(c) = rest.chars().next() {
-        if c == '\'' || c == '"' {
-            // Copy the quoted literal as is (a doubled quote stays inside).
-            let mut end = 1;
-            let bytes = rest.as_bytes();
-            while end < bytes.len() {
-                if bytes[end] == c as u8 {
-                    if bytes.get(end + 1) == Some(&(c as u8)) {
-                        end += 2;
-                        continue;
-                    }
-                    end += 1;
-                    break;
-                }
-                end += 1;
-            }
-            let end = end.min(rest.len());
-            out.push_str(&rest[..end]);
-            rest = &rest[end..];
-            continue;
-        }
-        if let Some((name, len)) = placeholder(rest) {
-            out.push_str(&name);
-            rest = &rest[len..];
-            continue;
-        }
-        out.push(c);
-        rest = &rest[c.len_utf8()..];
-    }
-    out
-}
-
-fn placeholder(text: &str) -> Option<(String, usize)> {
-    let word = |s: &str| {
-        s.bytes()
-            .take_while(|b| b.is_ascii_alphanumeric() || *b == b'_' || *b == b'.')
-            .count()
-    };
-    for (open, close, quoted) in [("{:", "}", false), ("{{", "}}", true), ("[[", "]]", true)] {
-        if let Some(body) = text.strip_prefix(open) {
-            let n = word(body);
-            if n > 0 && body[n..].starts_with(close) {
-                let name = &body[..n];
-                let replaced = if quoted {
-                    name.split('.')
-                        .map(|p| format!("\"{p}\""))
-                        .collect::<Vec<_>>()
-                        .join(".")
-                } else if name.contains('.') {
-                    return None;
-                } else {
-                    format!(":{name}")
-                };
-                return Some((replaced, open.len() + n + close.len()));
-            }
-        }
-    }
-    None
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn dbx_placeholders_become_sqlites_outside_literals() {
-        let cases = [
-            ("SELECT {:a}", "SELECT :a", "a named value"),
-            (
-                "UPDATE {{posts}} SET [[title]] = {:t}",
-                "UPDATE \"posts\" SET \"title\" = :t",
-                "table and column quoting",
-            ),
-            ("SELECT '{:a}'", "SELECT '{:a}'", "inside a string literal"),
-            (
-                "SELECT 'it''s {:a}'",
-                "SELECT 'it''s {:a}'",
-                "doubled quote",
-            ),
-            (
-                "SELECT {:a.b}",
-                "SELECT {:a.b}",
-                "a dotted name is not a value",
-            ),
-            ("SELECT {:}", "SELECT {:}", "an empty name"),
-        ];
-        for (input, expected, why) in cases {
-            assert_eq!(translate(input), expected, "{why}");
-        }
-    }
 }

@@ -5,13 +5,16 @@
 //! own embedded migrations use too: those rows are named `0001_init` …,
 //! user rows are file names ending in `.js`, and only the latter are ever
 //! reverted or synced here). A failure rolls its file back entirely, names
-//! the file, and stops: later files do not run.
+//! the file, and stops: later files do not run. The same on SQLite and on
+//! PostgreSQL (`runner` holds the transaction, `host` answers the script's
+//! calls, `raw_sql` runs `app.db().newQuery` in the engine's dialect).
 //!
 //! Also here: the templates `migrate create` and `migrate collections`
 //! write, and automigrate, which writes a file (already applied) for every
 //! collection changed through the API.
 
 mod host;
+mod raw_sql;
 mod runner;
 pub mod templates;
 
@@ -150,9 +153,15 @@ pub async fn up(db: &Db, options: &Options) -> Result<Vec<String>, MigrateError>
         applied(db).await?.into_iter().map(|(f, _)| f).collect();
     let mut ran = Vec::new();
     for file in files.iter().filter(|f| !done.contains(&f.name)) {
-        runner::run(db, options, file, Direction::Up).await?;
-        tracing::info!(migration = %file.name, "applied migration");
-        ran.push(file.name.clone());
+        match runner::run(db, options, file, Direction::Up).await? {
+            runner::Ran::Done => {
+                tracing::info!(migration = %file.name, "applied migration");
+                ran.push(file.name.clone());
+            }
+            runner::Ran::AlreadyDone => {
+                tracing::info!(migration = %file.name, "migration applied meanwhile by another process");
+            }
+        }
     }
     Ok(ran)
 }
@@ -170,9 +179,15 @@ pub async fn down(db: &Db, options: &Options, count: usize) -> Result<Vec<String
                 "cannot revert {name}: the file is missing (see `migrate history-sync`)"
             ))
         })?;
-        runner::run(db, options, file, Direction::Down).await?;
-        tracing::info!(migration = %name, "reverted migration");
-        reverted.push(name);
+        match runner::run(db, options, file, Direction::Down).await? {
+            runner::Ran::Done => {
+                tracing::info!(migration = %name, "reverted migration");
+                reverted.push(name);
+            }
+            runner::Ran::AlreadyDone => {
+                tracing::info!(migration = %name, "migration reverted meanwhile by another process");
+            }
+        }
     }
     Ok(reverted)
 }

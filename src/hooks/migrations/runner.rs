@@ -1,20 +1,30 @@
-//! Runs one migration file in one transaction. Two threads take part:
+//! Runs one migration file in one transaction, on either engine. Two
+//! threads take part:
 //!
 //! - a dedicated JavaScript thread owns a fresh QuickJS runtime (the prelude
 //!   `migrations.js`, then the file), calls the file's up or down function,
 //!   and sends every host call as a message;
-//! - the writer thread runs an exclusive job holding one `IMMEDIATE`
-//!   transaction: it answers the host calls on that transaction, then
-//!   records the ledger row and commits, or rolls everything back.
+//! - the database side holds one exclusive write transaction
+//!   ([`Db::write_exclusive`]: SQLite's writer, or one PostgreSQL
+//!   connection): it takes the schema lock, answers the host calls (each in
+//!   a savepoint, so a call that fails leaves nothing behind even when the
+//!   script catches its error), then records the ledger row and commits, or
+//!   rolls everything back.
 //!
-//! One deadline bounds both: QuickJS's interrupt handler stops the script,
-//! and the writer's SQL is interrupted past it (`Db::with_deadline`), so an
-//! endless loop or an endless query ends as a clear failure, not a hang.
+//! One deadline bounds both: QuickJS's interrupt handler stops the script;
+//! the SQL is stopped past it (SQLite: `Db::with_deadline` interrupts the
+//! writer; PostgreSQL: `statement_timeout` set to the time left before each
+//! call, `Conn::limit_until`), so an endless loop or an endless query ends
+//! as a clear failure, not a hang.
+//!
+//! The script starts only once the transaction holds the schema lock and
+//! has found the file still pending: of two PostgreSQL nodes starting
+//! together, one runs it and the other finds it applied and skips it.
 
 use super::{Direction, MigrateError, MigrationFile, Options, host};
-use crate::db::{Db, DbError};
+use crate::db::{Conn, Db, DbError, LockKey};
+use crate::rules::SqlValue;
 use rquickjs::{Context, Function, Runtime, context::EvalOptions};
-use rusqlite::{Connection, TransactionBehavior};
 use serde_json::Value;
 use std::cell::Cell;
 use std::rc::Rc;
@@ -34,6 +44,16 @@ enum Msg {
     Done(Result<(), String>),
 }
 
+/// What running a file did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Ran {
+    /// Its function ran and the ledger was changed.
+    Done,
+    /// The ledger already had it as `direction` leaves it (another process
+    /// got there first): nothing ran.
+    AlreadyDone,
+}
+
 /// Runs `file`'s `direction` function and records (up) or forgets (down)
 /// it in `_migrations`, all in one transaction.
 pub(super) async fn run(
@@ -41,15 +61,20 @@ pub(super) async fn run(
     options: &Options,
     file: &MigrationFile,
     direction: Direction,
-) -> Result<(), MigrateError> {
+) -> Result<Ran, MigrateError> {
     let deadline = Instant::now() + options.timeout;
     let (messages, inbox) = mpsc::channel::<Msg>();
+    let (go, start) = mpsc::channel::<()>();
     let (source, name, memory) = (file.source.clone(), file.name.clone(), options.memory_bytes);
     let timeout = options.timeout;
     let script = std::thread::Builder::new()
         .name("ferrobase-migration".to_owned())
         .stack_size(THREAD_STACK_BYTES)
         .spawn(move || {
+            // No go: the transaction failed to start or found the file done.
+            if start.recv().is_err() {
+                return;
+            }
             let outcome = run_script(&source, &name, direction, deadline, memory, &messages)
                 .map_err(|e| match e {
                     ScriptError::TimedOut => format!("exceeded the time limit of {timeout:?}"),
@@ -61,9 +86,19 @@ pub(super) async fn run(
     let handle = tokio::runtime::Handle::current();
     let name = file.name.clone();
     let result = db
-        .write(move |conn| session(conn, &inbox, deadline, &name, direction, &handle))
+        .write_exclusive(move |conn| {
+            let serving = Serving {
+                inbox: &inbox,
+                go,
+                deadline,
+                name: &name,
+                direction,
+                handle: &handle,
+            };
+            Db::with_deadline(deadline, || serving.serve(conn))
+        })
         .await;
-    // The script has sent its last message (or gone); let its thread end.
+    // The script has sent its last message (or never started); let its thread end.
     let _ = tokio::task::spawn_blocking(move || script.join()).await;
     result.map_err(|e| match e {
         MigrateError::Db(DbError::TimedOut) => MigrateError::Failed {
@@ -74,47 +109,86 @@ pub(super) async fn run(
     })
 }
 
-/// The writer's side: one transaction answering the script's calls.
-fn session(
-    conn: &mut Connection,
-    inbox: &mpsc::Receiver<Msg>,
+/// The database side of one file: its transaction answering the script.
+struct Serving<'a> {
+    inbox: &'a mpsc::Receiver<Msg>,
+    /// Starts the script (dropped unsent when there is nothing to run).
+    go: mpsc::Sender<()>,
     deadline: Instant,
-    name: &str,
+    name: &'a str,
     direction: Direction,
-    handle: &tokio::runtime::Handle,
-) -> Result<(), MigrateError> {
-    let failed = |message: String| MigrateError::Failed {
-        file: name.to_owned(),
-        message,
-    };
-    let tx = conn
-        .transaction_with_behavior(TransactionBehavior::Immediate)
-        .map_err(DbError::from)?;
-    Db::with_deadline(deadline, || {
+    handle: &'a tokio::runtime::Handle,
+}
+
+impl Serving<'_> {
+    fn failed(&self, message: String) -> MigrateError {
+        MigrateError::Failed {
+            file: self.name.to_owned(),
+            message,
+        }
+    }
+
+    /// Runs the file in `conn`'s transaction; an error rolls it all back.
+    fn serve(self, conn: &mut dyn Conn) -> Result<Ran, MigrateError> {
+        conn.limit_until(self.deadline)?;
+        // Schema changes wait for the whole file, and a second process
+        // running the same file waits here and then finds it done.
+        conn.lock(LockKey::Schema)?;
+        let file = [SqlValue::Text(self.name.to_owned())];
+        let recorded = conn
+            .first_row("SELECT 1 FROM _migrations WHERE file = ?1", &file)?
+            .is_some();
+        if recorded == (self.direction == Direction::Up) {
+            return Ok(Ran::AlreadyDone);
+        }
+        let _ = self.go.send(());
         loop {
-            match inbox.recv() {
+            match self.inbox.recv() {
                 Ok(Msg::Op { op, args, reply }) => {
-                    let _ = reply.send(host::run(&tx, handle, &op, args));
+                    let answer = self.call(conn, &op, args)?;
+                    let _ = reply.send(answer);
                 }
                 Ok(Msg::Done(Ok(()))) => break,
-                Ok(Msg::Done(Err(message))) => return Err(failed(message)),
-                Err(_) => return Err(failed("the migration runtime stopped".to_owned())),
+                Ok(Msg::Done(Err(message))) => return Err(self.failed(message)),
+                Err(_) => return Err(self.failed("the migration runtime stopped".to_owned())),
             }
         }
-        match direction {
-            Direction::Up => tx.execute(
+        conn.limit_until(self.deadline)?;
+        match self.direction {
+            Direction::Up => conn.execute(
                 "INSERT INTO _migrations (file, applied) VALUES (?1, ?2)",
-                [name, crate::clock::now().as_str()],
+                &[file[0].clone(), SqlValue::Text(crate::clock::now())],
             ),
-            Direction::Down => tx.execute("DELETE FROM _migrations WHERE file = ?1", [name]),
-        }
-        .map_err(DbError::from)?;
+            Direction::Down => conn.execute("DELETE FROM _migrations WHERE file = ?1", &file),
+        }?;
         // Whatever raw SQL did, the schema must still load.
-        crate::schema::load_snapshot(&tx).map_err(|e| failed(e.to_string()))?;
-        Ok(())
-    })?;
-    tx.commit().map_err(DbError::from)?;
-    Ok(())
+        crate::schema::read_snapshot(conn).map_err(|e| self.failed(e.to_string()))?;
+        Ok(Ran::Done)
+    }
+
+    /// One host call in a savepoint of its own: rolled back alone when it
+    /// fails (PostgreSQL would otherwise refuse every later statement). A
+    /// call failing past the deadline fails the file as timed out.
+    fn call(
+        &self,
+        conn: &mut dyn Conn,
+        op: &str,
+        args: Value,
+    ) -> Result<Result<Value, String>, MigrateError> {
+        conn.limit_until(self.deadline)?;
+        conn.execute("SAVEPOINT migration_op", &[])?;
+        let answer = host::run(conn, self.handle, op, args);
+        if answer.is_ok() {
+            conn.execute("RELEASE migration_op", &[])?;
+            return Ok(answer);
+        }
+        if Instant::now() >= self.deadline {
+            return Err(DbError::TimedOut.into());
+        }
+        conn.execute("ROLLBACK TO migration_op", &[])?;
+        conn.execute("RELEASE migration_op", &[])?;
+        Ok(answer)
+    }
 }
 
 enum ScriptError {
