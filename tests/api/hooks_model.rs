@@ -697,6 +697,7 @@ async fn raw_sql_binds_values_by_type_on_both_engines() {
         body["one"]["title"], "c",
         "one() answers the first row: {body}"
     );
+    assert_eq!(body["capped"], 10_000, "all() stops at MAX_QUERY_ROWS");
 }
 
 /// Whatever a request sends is only ever a bound value: quotes, comment
@@ -773,6 +774,58 @@ async fn raw_sql_values_cannot_inject_on_either_engine() {
         titles(&app, "counts").await,
         ["a", "b", "c"],
         "nothing deleted"
+    );
+}
+
+/// On PostgreSQL a hook's raw read and its `execute()` both stop at
+/// `database.query_timeout_ms` (`statement_timeout`), answering the
+/// generic 400; the server goes on. (`pg_sleep` is PostgreSQL's SQL.)
+#[tokio::test]
+async fn raw_sql_on_postgres_stops_at_the_query_timeout() {
+    if crate::helpers::TestBackend::current() != crate::helpers::TestBackend::Postgres {
+        return;
+    }
+    let app = app_configured(1, |c| c.database.query_timeout_ms = 300).await;
+    for write in [false, true] {
+        let started = std::time::Instant::now();
+        let (status, body) = status_json(
+            app.request(
+                Method::POST,
+                "/api/hook-sql-slow",
+                None,
+                Some(json!({"write": write})),
+            )
+            .await,
+        )
+        .await;
+        assert_eq!(status, 400, "write {write}: {body}");
+        assert_eq!(
+            body["message"], "Something went wrong while processing your request.",
+            "write {write}: the time limit's generic answer"
+        );
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(4),
+            "write {write}: stopped near the limit, not after pg_sleep's 5 s: {:?}",
+            started.elapsed()
+        );
+    }
+    let (status, body) = status_json(
+        app.request(
+            Method::POST,
+            "/api/hook-sql-typed",
+            None,
+            Some(json!({"n": 0, "id": ""})),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 400, "no counts collection here: {body}");
+    app.create_record_ok("audits", json!({"title": "after"}))
+        .await;
+    assert_eq!(
+        titles(&app, "audits").await,
+        ["after"],
+        "the server goes on"
     );
 }
 
