@@ -1,14 +1,14 @@
 //! `$app.db().newQuery(sql).bind({...}).all()/one()/execute()`: raw SQL
 //! for hook code (PocketBase's dbx), with values always bound: `{:name}`
-//! placeholders become SQLite named parameters, never text. Queries that
-//! only read run on a reader; `execute()` runs on the writer (inside the
-//! current write session when a model hook or `runInTransaction` has one).
-//! Like PocketBase's, it is superuser power: no rules, no validation, no
-//! realtime events. The SQL is the configured database's own dialect (as
-//! the SQL console's): on PostgreSQL placeholders become `$N`
-//! ([`crate::db::named`]), reads run in a `READ ONLY` transaction (a write
-//! through `all()` is refused as on SQLite) and `execute()` under the query
-//! time limit; rows come back in SQLite's JSON shapes.
+//! placeholders become numbered parameters (`?N`, on PostgreSQL `$N`:
+//! [`crate::db::named`]), never text. The SQL is the configured database's
+//! own dialect, as the SQL console's. Queries that only read run on a
+//! reader (on PostgreSQL a `READ ONLY` transaction, so a write through
+//! `all()` is refused as on SQLite); `execute()` runs on the writer, inside
+//! the current write session when a model hook or `runInTransaction` has
+//! one (on PostgreSQL under the query time limit). Rows come back in
+//! SQLite's JSON shapes. Like PocketBase's, it is superuser power: no
+//! rules, no validation, no realtime events.
 
 use crate::db::named::{self, Named};
 use crate::db::{Conn, DbError};
@@ -31,8 +31,7 @@ pub(super) struct QueryArgs {
     mode: String,
 }
 
-/// `{:name}` → `?N` (names of letters, digits and `_` only), and
-/// `{{table}}` / `[[column]]` quoted; `names` in number order.
+/// The hook's placeholders in `dialect`'s form (see [`named`]).
 fn placeholders(sql: &str, dialect: Dialect) -> Result<Named, HookError> {
     named::to_positional(sql, dialect).map_err(|e| HookError::bad_request(e.to_string()))
 }
