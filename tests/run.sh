@@ -89,7 +89,7 @@ echo "==> the API suite on PostgreSQL: the modules that run there, each test app
 # except migrations::, which hands the binary the same database with --db).
 # The hooks modules run there too (`accounts::` / `batch::` also match
 # hooks_accounts:: / hooks_batch::); their tests of what hooks cannot do on
-# PostgreSQL yet (raw SQL, $dbx, auth flows' writes) skip themselves.
+# PostgreSQL yet (full-text search) skip themselves.
 pg_modules=(access:: accounts:: admin_ui:: aggregate:: auth:: auth_bodies:: auth_collections:: auth_fields::
   auth_ids:: auth_options:: bad_input:: batch:: collections:: crons:: defaults:: field_gaps::
   files:: files_served:: filters:: hooks:: hooks_api2:: hooks_batch_request:: hooks_enrich::

@@ -359,88 +359,78 @@ impl crate::records::WriteHooks for EveryHook {
     }
 }
 
-/// A confirm or an OAuth2 link whose collection has model hooks does not
-/// run on PostgreSQL (hooks write through SQLite): `NotOnPostgres`, the
-/// token still unspent and the rows unchanged.
+/// A confirm or an OAuth2 link whose collection has model hooks runs
+/// inside them on either engine: hooks that refuse the write roll the whole
+/// flow back (the token still unspent, no row or tokenKey changed).
+async fn refused_by_hooks(engine: &Engine) {
+    let before = engine.row(ALICE).await;
+    let keys = "SELECT \"tokenKey\" FROM members ORDER BY id";
+    let key_before = engine.texts(keys, vec![]).await;
+    let reset = engine.reset_token("alice@example.com").await;
+    let hooks = EveryHook;
+    let backend = crate::records::Backend {
+        hooks: Some(&hooks),
+        ..engine.backend()
+    };
+    let members = engine.collection("members");
+    let refused = password_reset::confirm_password_reset(
+        backend,
+        members.clone(),
+        &reset,
+        "alice-password-9",
+        "alice-password-9",
+    )
+    .await;
+    assert!(format!("{refused:?}").contains("Aborted"), "{refused:?}");
+    let bob = verification::request_verification(&engine.db, members.clone(), "bob@example.com")
+        .await
+        .expect("request")
+        .expect("bob")
+        .token;
+    let refused = verification::confirm_verification(backend, members, &bob).await;
+    assert!(format!("{refused:?}").contains("Aborted"), "{refused:?}");
+    let user = crate::auth::oauth2::OAuth2User {
+        id: "g-1".into(),
+        email: "bob@example.com".into(),
+        ..Default::default()
+    };
+    let snapshot = engine.registry.snapshot();
+    let members = engine.collection("members");
+    let refused =
+        super::oauth2::link_existing(backend, snapshot, &members, "google", &user, BOB, false)
+            .await;
+    assert!(
+        matches!(refused, Err(crate::records::RecordError::Aborted)),
+        "{refused:?}"
+    );
+    assert_eq!(engine.row(ALICE).await, before);
+    assert_eq!(
+        engine.row(BOB).await,
+        json!(["bob@example.com", "Integer(0)"])
+    );
+    assert_eq!(
+        engine.texts(keys, vec![]).await,
+        key_before,
+        "no tokenKey rotated"
+    );
+    assert_eq!(
+        engine.confirm_reset(&reset, "alice-password-9").await,
+        json!({"ok": ALICE})
+    );
+}
+
 #[test]
-fn flows_with_model_hooks_are_refused_on_postgres() {
+fn flows_refused_by_model_hooks_roll_back_on_sqlite() {
+    let rt = runtime();
+    let (_dir, db) = sqlite_db();
+    rt.block_on(async { refused_by_hooks(&Engine::setup(db).await).await });
+}
+
+#[test]
+fn flows_refused_by_model_hooks_roll_back_on_postgres() {
     let rt = runtime();
     let Some((_schema, db)) = postgres_db() else {
         return;
     };
-    rt.block_on(async {
-        let engine = Engine::setup(db).await;
-        let before = engine.row(ALICE).await;
-        let keys = "SELECT \"tokenKey\" FROM members ORDER BY id";
-        let key_before = engine.texts(keys, vec![]).await;
-        let reset = engine.reset_token("alice@example.com").await;
-        let hooks = EveryHook;
-        let backend = crate::records::Backend {
-            hooks: Some(&hooks),
-            ..engine.backend()
-        };
-        let members = engine.collection("members");
-        let refused = password_reset::confirm_password_reset(
-            backend,
-            members.clone(),
-            &reset,
-            "alice-password-9",
-            "alice-password-9",
-        )
-        .await;
-        assert!(
-            matches!(
-                refused,
-                Err(AuthError::Db(crate::db::DbError::NotOnPostgres(_)))
-            ),
-            "{refused:?}"
-        );
-        let bob =
-            verification::request_verification(&engine.db, members.clone(), "bob@example.com")
-                .await
-                .expect("request")
-                .expect("bob")
-                .token;
-        let refused = verification::confirm_verification(backend, members, &bob).await;
-        assert!(
-            matches!(
-                refused,
-                Err(AuthError::Db(crate::db::DbError::NotOnPostgres(_)))
-            ),
-            "{refused:?}"
-        );
-        let user = crate::auth::oauth2::OAuth2User {
-            id: "g-1".into(),
-            email: "bob@example.com".into(),
-            ..Default::default()
-        };
-        let snapshot = engine.registry.snapshot();
-        let members = engine.collection("members");
-        let refused =
-            super::oauth2::link_existing(backend, snapshot, &members, "google", &user, BOB, false)
-                .await;
-        assert!(
-            matches!(
-                refused,
-                Err(crate::records::RecordError::Db(
-                    crate::db::DbError::NotOnPostgres(_)
-                ))
-            ),
-            "{refused:?}"
-        );
-        assert_eq!(engine.row(ALICE).await, before);
-        assert_eq!(
-            engine.row(BOB).await,
-            json!(["bob@example.com", "Integer(0)"])
-        );
-        assert_eq!(
-            engine.texts(keys, vec![]).await,
-            key_before,
-            "no tokenKey rotated"
-        );
-        assert_eq!(
-            engine.confirm_reset(&reset, "alice-password-9").await,
-            json!({"ok": ALICE})
-        );
-    });
+    rt.block_on(async { refused_by_hooks(&Engine::setup(db).await).await });
 }

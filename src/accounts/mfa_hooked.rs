@@ -8,8 +8,8 @@
 use crate::auth::AuthError;
 use crate::records::system::{self, SystemStep};
 use crate::records::{Backend, RecordError, Stage, SystemWrite};
+use crate::rules::SqlValue;
 use crate::schema::{CompiledCollection, autogen};
-use rusqlite::params;
 use serde_json::{Map, json};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -31,9 +31,15 @@ pub(super) async fn create(
     let (row, cid, rid) = (id.clone(), collection.id.clone(), record_id.to_owned());
     // Fields a hook sets are not saved: the row is exactly this login's.
     let write: SystemWrite = Box::new(move |tx, _, _| {
-        tx.execute(
-            "INSERT INTO _mfas (id, collectionRef, recordRef, method, created, updated) VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
-            params![row, cid, rid, method, crate::clock::now()],
+        tx.conn().execute(
+            "INSERT INTO _mfas (id, \"collectionRef\", \"recordRef\", method, created, updated) VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
+            &[
+                SqlValue::Text(row),
+                SqlValue::Text(cid),
+                SqlValue::Text(rid),
+                SqlValue::Text(method.to_owned()),
+                SqlValue::Text(crate::clock::now()),
+            ],
         )?;
         Ok(())
     });
@@ -56,7 +62,10 @@ pub(super) async fn delete(
     let gone = Arc::new(AtomicBool::new(false));
     let (flag, id) = (gone.clone(), mfa_id.to_owned());
     let write: SystemWrite = Box::new(move |tx, _, _| {
-        if tx.execute("DELETE FROM _mfas WHERE id = ?1", [&id])? == 1 {
+        let n = tx
+            .conn()
+            .execute("DELETE FROM _mfas WHERE id = ?1", &[SqlValue::Text(id)])?;
+        if n == 1 {
             Ok(())
         } else {
             flag.store(true, Ordering::SeqCst);

@@ -14,21 +14,10 @@ use crate::db::{Conn, Db, DbError, ident};
 use crate::realtime::Changes;
 use crate::records::system::{self, SystemTx};
 use crate::records::{self, Backend, RecordError, Stage};
-use crate::rules::{Dialect, SqlValue};
+use crate::rules::SqlValue;
 use crate::schema::{CompiledCollection, FieldKind, Snapshot, autogen};
 use serde_json::{Map, Value, json};
 use std::sync::Arc;
-
-/// Model hooks on OAuth2's writes run on SQLite only for now (they write
-/// through SQLite's write sessions): [`DbError::NotOnPostgres`] there.
-fn hooks_need_sqlite(db: &Db) -> Result<(), RecordError> {
-    match db.dialect() {
-        Dialect::Sqlite => Ok(()),
-        Dialect::Postgres => Err(RecordError::Db(DbError::NotOnPostgres(
-            "OAuth2 linking and sign-up with JavaScript hooks",
-        ))),
-    }
-}
 
 /// The first column of the first row of `sql` (with `value` bound), as text.
 async fn first_text(
@@ -266,7 +255,6 @@ pub async fn link_existing(
         .hooks
         .filter(|h| oauth2_hooked::wanted(*h, &snapshot, collection, Stage::Update));
     if let Some(hooks) = hooks {
-        hooks_need_sqlite(db)?;
         let flow = FlowSession::begin(db, hooks.shared(), snapshot.clone());
         let link = oauth2_hooked::ExistingLink {
             collection,
@@ -403,7 +391,6 @@ pub async fn sign_up(
         .hooks
         .filter(|h| oauth2_hooked::wanted(*h, &snapshot, collection, Stage::Create));
     if let Some(hooks) = hooks {
-        hooks_need_sqlite(backend.db)?;
         let flow = FlowSession::begin(backend.db, hooks.shared(), snapshot.clone());
         let inner = flow.backend(backend);
         let created = records::create(

@@ -20,8 +20,8 @@ use crate::realtime::Hub;
 use crate::records::session::Session;
 use crate::records::system::{self, SystemStep};
 use crate::records::{AfterCommit, Backend, RecordError, Stage, SystemWrite, WriteHooks};
+use crate::rules::SqlValue;
 use crate::schema::{CompiledCollection, Snapshot, autogen};
-use rusqlite::{OptionalExtension, params};
 use serde_json::{Map, Value, json};
 use std::sync::Arc;
 
@@ -116,19 +116,16 @@ pub async fn link_existing(
     } = link;
     let session = backend.session.cloned().ok_or(RecordError::Aborted)?;
     let (c, id, u) = (collection.clone(), record_id.to_owned(), user.clone());
-    let plan = session
-        .run(move |tx, _| {
-            let row = system::current(tx, &c, &id)?.ok_or(RecordError::NotFound)?;
-            let verified = row.get("verified").and_then(Value::as_bool) == Some(true);
-            let email = row.get("email").and_then(Value::as_str).unwrap_or_default();
-            let fill = !u.email.is_empty()
-                && !is_caller
-                && email_is_free(&mut crate::db::SqliteConn(tx), &c, &id, &u)?;
-            let email_after = if fill { u.email.as_str() } else { email };
-            let verifies = !verified && !u.email.is_empty() && email_after == u.email;
-            Ok((verified, fill, verifies))
-        })
-        .await?;
+    let plan = system::in_session(&session, move |tx, _| {
+        let row = tx.current(&c, &id)?.ok_or(RecordError::NotFound)?;
+        let verified = row.get("verified").and_then(Value::as_bool) == Some(true);
+        let email = row.get("email").and_then(Value::as_str).unwrap_or_default();
+        let fill = !u.email.is_empty() && !is_caller && email_is_free(tx.conn(), &c, &id, &u)?;
+        let email_after = if fill { u.email.as_str() } else { email };
+        let verifies = !verified && !u.email.is_empty() && email_after == u.email;
+        Ok((verified, fill, verifies))
+    })
+    .await?;
     let (verified, fill, verifies) = plan;
     if !verified {
         // PocketBase deletes an unverified record's other links one by one
@@ -144,17 +141,7 @@ pub async fn link_existing(
     }
     let (c, id, u) = (collection.clone(), record_id.to_owned(), user.clone());
     let write: SystemWrite = Box::new(move |tx, changes, from_hooks| {
-        system::on_sqlite(tx, |stx| {
-            link_existing_in_parts(
-                stx,
-                &c,
-                &id,
-                &u,
-                is_caller,
-                new_password.as_deref(),
-                changes,
-            )
-        })?;
+        link_existing_in_parts(tx, &c, &id, &u, is_caller, new_password.as_deref(), changes)?;
         system::hook_fields(tx, &c, &id, from_hooks, &["verified", "email"], changes)
     });
     // PocketBase saves the record only when the link changes it.
@@ -162,9 +149,7 @@ pub async fn link_existing(
         let id = record_id.to_owned();
         system::update_hooked(backend, collection.clone(), id, shown, write).await?;
     } else {
-        session
-            .run(move |tx, changes| write(tx, changes, Map::new()))
-            .await?;
+        system::in_session(&session, move |tx, changes| write(tx, changes, Map::new())).await?;
     }
     create_link(backend, snapshot, collection, record_id, provider, user).await
 }
@@ -181,21 +166,27 @@ async fn drop_links(
         return Err(RecordError::Aborted);
     };
     let (cid, rid) = (collection.id.clone(), record_id.to_owned());
-    let ids = session
-        .run(move |tx, _| {
-            let mut stmt = tx.prepare(
-                "SELECT id FROM _externalAuths WHERE collectionRef = ?1 AND recordRef = ?2",
-            )?;
-            let ids = stmt
-                .query_map(params![cid, rid], |r| r.get::<_, String>(0))?
-                .collect::<rusqlite::Result<Vec<String>>>()?;
-            Ok(ids)
-        })
-        .await?;
+    let ids = system::in_session(&session, move |tx, _| {
+        let rows = tx.conn().rows(
+            "SELECT id FROM \"_externalAuths\" WHERE \"collectionRef\" = ?1 AND \"recordRef\" = ?2",
+            &[SqlValue::Text(cid), SqlValue::Text(rid)],
+        )?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|r| match r.into_iter().next() {
+                Some(SqlValue::Text(id)) => Some(id),
+                _ => None,
+            })
+            .collect::<Vec<String>>())
+    })
+    .await?;
     for id in ids {
         let target = id.clone();
         let write: SystemWrite = Box::new(move |tx, _, _| {
-            tx.execute("DELETE FROM _externalAuths WHERE id = ?1", [&target])?;
+            tx.conn().execute(
+                "DELETE FROM \"_externalAuths\" WHERE id = ?1",
+                &[SqlValue::Text(target)],
+            )?;
             Ok(())
         });
         let step = SystemStep {
@@ -221,16 +212,17 @@ pub async fn link_new(
 ) -> Result<(), RecordError> {
     let session = backend.session.cloned().ok_or(RecordError::Aborted)?;
     let (c, id) = (collection.clone(), record_id.to_owned());
-    let row = session
-        .run(move |tx, _| system::current(tx, &c, &id)?.ok_or(RecordError::NotFound))
-        .await?;
+    let row = system::in_session(&session, move |tx, _| {
+        tx.current(&c, &id)?.ok_or(RecordError::NotFound)
+    })
+    .await?;
     let verified = row.get("verified").and_then(Value::as_bool) == Some(true);
     let email = row.get("email").and_then(Value::as_str).unwrap_or_default();
     // PocketBase saves the new record again to verify it (onRecordUpdate).
     if !verified && !user.email.is_empty() && email == user.email {
         let (c, id, u) = (collection.clone(), record_id.to_owned(), user.clone());
         let write: SystemWrite = Box::new(move |tx, changes, from_hooks| {
-            system::on_sqlite(tx, |stx| verify_by_provider(stx, &c, &id, &u, changes))?;
+            verify_by_provider(tx, &c, &id, &u, changes)?;
             system::hook_fields(tx, &c, &id, from_hooks, &["verified"], changes)
         });
         let shown = Map::from_iter([("verified".to_owned(), json!(true))]);
@@ -256,19 +248,22 @@ async fn create_link(
         return Err(RecordError::NotFound);
     };
     let (cid, rid, pid) = (collection.id.clone(), record_id.to_owned(), user.id.clone());
-    let linked = session
-        .run(move |tx, _| {
-            Ok(tx
-                .query_row(
-                    "SELECT 1 FROM _externalAuths WHERE collectionRef = ?1 AND provider = ?3
-                     AND (recordRef = ?2 OR providerId = ?4)",
-                    params![cid, rid, provider, pid],
-                    |_| Ok(()),
-                )
-                .optional()?
-                .is_some())
-        })
-        .await?;
+    let linked = system::in_session(&session, move |tx, _| {
+        Ok(tx
+            .conn()
+            .first_row(
+                "SELECT 1 FROM \"_externalAuths\" WHERE \"collectionRef\" = ?1 AND provider = ?3
+                 AND (\"recordRef\" = ?2 OR \"providerId\" = ?4)",
+                &[
+                    SqlValue::Text(cid),
+                    SqlValue::Text(rid),
+                    SqlValue::Text(provider.to_owned()),
+                    SqlValue::Text(pid),
+                ],
+            )?
+            .is_some())
+    })
+    .await?;
     if linked {
         return Ok(());
     }
@@ -287,10 +282,17 @@ async fn create_link(
     );
     let write: SystemWrite = Box::new(move |tx, _, _| {
         let now = crate::clock::now();
-        tx.execute(
-            "INSERT INTO _externalAuths (id, collectionRef, recordRef, provider, providerId, created, updated)
+        tx.conn().execute(
+            "INSERT INTO \"_externalAuths\" (id, \"collectionRef\", \"recordRef\", provider, \"providerId\", created, updated)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
-            params![link_id, cid, rid, provider, pid, now],
+            &[
+                SqlValue::Text(link_id),
+                SqlValue::Text(cid),
+                SqlValue::Text(rid),
+                SqlValue::Text(provider.to_owned()),
+                SqlValue::Text(pid),
+                SqlValue::Text(now),
+            ],
         )?;
         Ok(())
     });

@@ -7,11 +7,11 @@
 
 use crate::auth::AuthError;
 use crate::auth::origins::{MAX_ORIGINS_PER_RECORD, Origin};
-use crate::db::{DbError, ident};
+use crate::db::{Conn, ident};
 use crate::records::system::{self, SystemStep};
 use crate::records::{Backend, Stage, SystemWrite};
+use crate::rules::SqlValue;
 use crate::schema::{CompiledCollection, autogen};
-use rusqlite::{OptionalExtension, params};
 use serde_json::{Map, json};
 use std::sync::Arc;
 
@@ -43,38 +43,40 @@ pub async fn note_login(
     let table = ident(collection.name.as_str());
     let (known, earlier, email) = backend
         .db
-        .read(move |conn| -> Result<_, AuthError> {
-            let known: Option<String> = conn
-                .query_row(
-                    "SELECT id FROM _authOrigins
-                     WHERE collectionRef = ?1 AND recordRef = ?2 AND fingerprint = ?3",
-                    params![cid, rid, fp],
-                    |r| r.get(0),
-                )
-                .optional()?;
-            let mut stmt = conn.prepare(
-                "SELECT id FROM _authOrigins WHERE collectionRef = ?1 AND recordRef = ?2
-                 ORDER BY updated DESC",
-            )?;
-            let earlier = stmt
-                .query_map(params![cid, rid], |r| r.get::<_, String>(0))?
-                .collect::<rusqlite::Result<Vec<String>>>()?;
-            let email: Option<String> = conn
-                .query_row(
-                    &format!("SELECT email FROM {table} WHERE id = ?1"),
-                    [&rid],
-                    |r| r.get(0),
-                )
-                .optional()?;
+        .read_conn(move |conn: &mut dyn Conn| -> Result<_, AuthError> {
+            let (cid, rid, fp) = (
+                SqlValue::Text(cid),
+                SqlValue::Text(rid),
+                SqlValue::Text(fp),
+            );
+            let known = conn
+                .first_row(
+                    "SELECT id FROM \"_authOrigins\"
+                     WHERE \"collectionRef\" = ?1 AND \"recordRef\" = ?2 AND fingerprint = ?3",
+                    &[cid.clone(), rid.clone(), fp],
+                )?
+                .and_then(first_text);
+            let earlier = conn
+                .rows(
+                    "SELECT id FROM \"_authOrigins\" WHERE \"collectionRef\" = ?1 AND \"recordRef\" = ?2
+                     ORDER BY updated DESC",
+                    &[cid, rid.clone()],
+                )?
+                .into_iter()
+                .filter_map(first_text)
+                .collect::<Vec<String>>();
+            let email = conn
+                .first_row(&format!("SELECT email FROM {table} WHERE id = ?1"), &[rid])?
+                .and_then(first_text);
             Ok((known, earlier, email))
         })
         .await?;
     if let Some(id) = known {
         let target = id.clone();
         let write: SystemWrite = Box::new(move |tx, _, _| {
-            tx.execute(
-                "UPDATE _authOrigins SET updated = ?2 WHERE id = ?1",
-                params![target, crate::clock::now()],
+            tx.conn().execute(
+                "UPDATE \"_authOrigins\" SET updated = ?2 WHERE id = ?1",
+                &[SqlValue::Text(target), SqlValue::Text(crate::clock::now())],
             )?;
             Ok(())
         });
@@ -91,7 +93,10 @@ pub async fn note_login(
     for old in earlier.iter().skip(keep) {
         let target = old.clone();
         let write: SystemWrite = Box::new(move |tx, _, _| {
-            tx.execute("DELETE FROM _authOrigins WHERE id = ?1", [&target])?;
+            tx.conn().execute(
+                "DELETE FROM \"_authOrigins\" WHERE id = ?1",
+                &[SqlValue::Text(target)],
+            )?;
             Ok(())
         });
         let step = SystemStep {
@@ -111,12 +116,17 @@ pub async fn note_login(
     let (row, cid, rid) = (id.clone(), collection.id.clone(), record_id.to_owned());
     // Fields a hook sets are not saved: the row is exactly this login's.
     let write: SystemWrite = Box::new(move |tx, _, _| {
-        tx.execute(
-            "INSERT INTO _authOrigins (id, collectionRef, recordRef, fingerprint, created, updated)
+        tx.conn().execute(
+            "INSERT INTO \"_authOrigins\" (id, \"collectionRef\", \"recordRef\", fingerprint, created, updated)
              VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
-            params![row, cid, rid, fingerprint, crate::clock::now()],
-        )
-        .map_err(DbError::from)?;
+            &[
+                SqlValue::Text(row),
+                SqlValue::Text(cid),
+                SqlValue::Text(rid),
+                SqlValue::Text(fingerprint),
+                SqlValue::Text(crate::clock::now()),
+            ],
+        )?;
         Ok(())
     });
     let step = SystemStep {
@@ -127,6 +137,14 @@ pub async fn note_login(
     };
     logged(system::hooked(backend, origins, step).await);
     Ok(email.filter(|e| !earlier.is_empty() && !e.is_empty()))
+}
+
+/// A row's first column as text, if it is text.
+fn first_text(row: Vec<SqlValue>) -> Option<String> {
+    match row.into_iter().next() {
+        Some(SqlValue::Text(t)) => Some(t),
+        _ => None,
+    }
 }
 
 fn logged(result: Result<(), crate::records::RecordError>) {

@@ -11,9 +11,10 @@
 
 use super::takeover;
 use crate::auth::AuthError;
-use crate::db::DbError;
+use crate::db::Conn;
 use crate::records::system::{self, SystemStep};
 use crate::records::{Backend, RecordError, Stage, SystemWrite};
+use crate::rules::SqlValue;
 use crate::schema::CompiledCollection;
 use serde_json::{Map, Value};
 use std::sync::Arc;
@@ -80,9 +81,9 @@ async fn delete_code(
     let (d, g) = (deleted.clone(), gone.clone());
     let (id, hash) = (used.otp_id.clone(), used.hash.clone());
     let write: SystemWrite = Box::new(move |tx, _, _| {
-        let n = tx.execute(
+        let n = tx.conn().execute(
             "DELETE FROM _otps WHERE id = ?1 AND password = ?2",
-            [&id, &hash],
+            &[SqlValue::Text(id), SqlValue::Text(hash)],
         )?;
         if n == 1 {
             d.store(true, Ordering::SeqCst);
@@ -117,9 +118,11 @@ async fn burn(backend: Backend<'_>, otp_id: &str) -> Result<(), AuthError> {
     let id = otp_id.to_owned();
     backend
         .db
-        .write(move |conn| {
-            conn.execute("UPDATE _otps SET password = '' WHERE id = ?1", [id])
-                .map_err(DbError::from)?;
+        .write_conn(move |conn: &mut dyn Conn| {
+            conn.execute(
+                "UPDATE _otps SET password = '' WHERE id = ?1",
+                &[SqlValue::Text(id.clone())],
+            )?;
             Ok::<_, AuthError>(())
         })
         .await
@@ -142,9 +145,9 @@ async fn save_verified(
     let (c, target) = (collection.clone(), record_id.clone());
     let write: SystemWrite = Box::new(move |tx, changes, from_hooks| {
         // Still only while the record's email is the one the code went to.
-        let upgraded = takeover::mark_verified(tx, &c, &target, Some(&sent_to), changes)?;
+        let upgraded = takeover::mark_verified_in(tx, &c, &target, Some(&sent_to), changes)?;
         if upgraded && reset_password {
-            takeover::reset_password(tx, &c, &target, new_password.as_deref(), changes)?;
+            takeover::reset_password_in(tx, &c, &target, new_password.as_deref(), changes)?;
         }
         system::hook_fields(tx, &c, &target, from_hooks, &["verified"], changes)
     });
@@ -208,7 +211,7 @@ pub(super) async fn issue(
     let id = code.id.clone();
     // Fields a hook sets are not saved: the row is exactly this code.
     let write: SystemWrite = Box::new(move |tx, _, _| {
-        super::otp_store::insert(&mut crate::db::SqliteConn(tx), &code.as_new())?;
+        super::otp_store::insert(tx.conn(), &code.as_new())?;
         Ok(())
     });
     let step = SystemStep {

@@ -8,7 +8,7 @@
 //! every earlier token dies) and other OAuth2 links are dropped.
 //!
 //! The helpers here run inside the caller's write transaction, change the
-//! record only through `records::system::update` (autodates, validation,
+//! record only through `SystemTx::update` (autodates, validation,
 //! realtime) and leave the decision of *when* to the flows (`oauth2`, `otp`,
 //! `flows`), which follow PocketBase's rules; hashing a replacement password
 //! happens before the transaction, off the writer ([`random_password_hash`]).
@@ -17,10 +17,9 @@ use crate::auth::{AuthError, password};
 use crate::db::{Conn, DbError, ident};
 use crate::realtime::Changes;
 use crate::records::RecordError;
-use crate::records::system::{self, SystemTx};
+use crate::records::system::SystemTx;
 use crate::rules::SqlValue;
 use crate::schema::{CompiledCollection, autogen};
-use rusqlite::Connection;
 use serde_json::{Map, Value, json};
 
 /// Length of the random password an unverified record gets.
@@ -67,19 +66,6 @@ pub(crate) fn patch(pairs: impl IntoIterator<Item = (&'static str, Value)>) -> M
 /// `None` stores no password at all (an empty hash, which no login matches:
 /// see `login_with_password`), for the rare case where a flow found the
 /// record unverified only inside its transaction and so had nothing hashed.
-pub(crate) fn reset_password(
-    tx: &Connection,
-    collection: &CompiledCollection,
-    id: &str,
-    hash: Option<&str>,
-    changes: &mut Changes,
-) -> Result<(), RecordError> {
-    system::on_sqlite(tx, |tx| {
-        reset_password_in(tx, collection, id, hash, changes)
-    })
-}
-
-/// [`reset_password`] in a write transaction of either engine.
 pub(crate) fn reset_password_in(
     tx: &mut SystemTx<'_>,
     collection: &CompiledCollection,
@@ -116,19 +102,6 @@ pub(crate) fn drop_external_auths_in(
 /// rotates its tokenKey (PocketBase's verified-upgrade hook): a link made
 /// while nobody had proven the address is not trusted past that point.
 /// Returns whether the record was upgraded.
-pub(crate) fn mark_verified(
-    tx: &Connection,
-    collection: &CompiledCollection,
-    id: &str,
-    email: Option<&str>,
-    changes: &mut Changes,
-) -> Result<bool, RecordError> {
-    system::on_sqlite(tx, |tx| {
-        mark_verified_in(tx, collection, id, email, changes)
-    })
-}
-
-/// [`mark_verified`] in a write transaction of either engine.
 pub(crate) fn mark_verified_in(
     tx: &mut SystemTx<'_>,
     collection: &CompiledCollection,

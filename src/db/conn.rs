@@ -10,7 +10,7 @@ use std::borrow::Cow;
 use rusqlite::types::{ToSqlOutput, ValueRef};
 
 use super::DbError;
-use super::postgres::{Cell, Param, PgFailure, Statements, changes_schema};
+use super::postgres::{Cell, Param, PgFailure, Shown, Statements, changes_schema};
 use crate::rules::{Dialect, SqlValue};
 use ::postgres::Statement;
 
@@ -29,6 +29,26 @@ pub trait Conn {
         params: &[SqlValue],
         row: &mut dyn FnMut(Vec<SqlValue>) -> Result<(), DbError>,
     ) -> Result<(), DbError>;
+
+    /// Runs SQL a person wrote (a hook's raw query), exactly as written in
+    /// this engine's own dialect and placeholders (`?N` / `$N`: nothing is
+    /// translated, so PostgreSQL's `?` jsonb operators work), and answers its
+    /// column names and at most `max` rows. On PostgreSQL types without a
+    /// SQLite counterpart read as text where that is unambiguous
+    /// ([`super::postgres::Shown`]); on SQLite a blob is an error.
+    fn query_as_written(
+        &mut self,
+        sql: &str,
+        params: &[SqlValue],
+        max: usize,
+    ) -> Result<(Vec<String>, Vec<Vec<SqlValue>>), DbError>;
+
+    /// Runs one statement a person wrote, as written (see
+    /// [`Conn::query_as_written`]); returns how many rows it changed.
+    /// SQLite's [`Conn::execute`] already translates nothing.
+    fn execute_as_written(&mut self, sql: &str, params: &[SqlValue]) -> Result<u64, DbError> {
+        self.execute(sql, params)
+    }
 
     /// The SQLite connection underneath, for code that still speaks
     /// rusqlite; `None` on PostgreSQL.
@@ -175,32 +195,53 @@ impl Conn for SqliteConn<'_> {
         let width = stmt.column_count();
         let mut rows = stmt.query(rusqlite::params_from_iter(params))?;
         while let Some(r) = rows.next()? {
-            let values = (0..width)
-                .map(|i| {
-                    Ok(match r.get_ref(i)? {
-                        ValueRef::Null => SqlValue::Null,
-                        ValueRef::Integer(n) => SqlValue::Integer(n),
-                        ValueRef::Real(f) => SqlValue::Real(f),
-                        // Raw SQL can store text that is not UTF-8: an error, never mangled.
-                        ValueRef::Text(t) => SqlValue::Text(
-                            std::str::from_utf8(t)
-                                .map_err(|e| DbError::Sqlite(rusqlite::Error::Utf8Error(i, e)))?
-                                .to_owned(),
-                        ),
-                        ValueRef::Blob(_) => {
-                            return Err(DbError::Sqlite(rusqlite::Error::InvalidColumnType(
-                                i,
-                                "blob".into(),
-                                rusqlite::types::Type::Blob,
-                            )));
-                        }
-                    })
-                })
-                .collect::<Result<Vec<_>, DbError>>()?;
-            row(values)?;
+            row(sqlite_values(r, width)?)?;
         }
         Ok(())
     }
+
+    fn query_as_written(
+        &mut self,
+        sql: &str,
+        params: &[SqlValue],
+        max: usize,
+    ) -> Result<(Vec<String>, Vec<Vec<SqlValue>>), DbError> {
+        let mut stmt = self.0.prepare(sql)?;
+        let names: Vec<String> = stmt.column_names().map(str::to_owned).collect();
+        let mut rows = stmt.query(rusqlite::params_from_iter(params))?;
+        let mut out = Vec::new();
+        while out.len() < max {
+            let Some(r) = rows.next()? else { break };
+            out.push(sqlite_values(r, names.len())?);
+        }
+        Ok((names, out))
+    }
+}
+
+/// One SQLite row's cells as values.
+fn sqlite_values(r: &rusqlite::Row<'_>, width: usize) -> Result<Vec<SqlValue>, DbError> {
+    (0..width)
+        .map(|i| {
+            Ok(match r.get_ref(i)? {
+                ValueRef::Null => SqlValue::Null,
+                ValueRef::Integer(n) => SqlValue::Integer(n),
+                ValueRef::Real(f) => SqlValue::Real(f),
+                // Raw SQL can store text that is not UTF-8: an error, never mangled.
+                ValueRef::Text(t) => SqlValue::Text(
+                    std::str::from_utf8(t)
+                        .map_err(|e| DbError::Sqlite(rusqlite::Error::Utf8Error(i, e)))?
+                        .to_owned(),
+                ),
+                ValueRef::Blob(_) => {
+                    return Err(DbError::Sqlite(rusqlite::Error::InvalidColumnType(
+                        i,
+                        "blob".into(),
+                        rusqlite::types::Type::Blob,
+                    )));
+                }
+            })
+        })
+        .collect()
 }
 
 /// A PostgreSQL transaction as a [`Conn`]. Remembers whether a statement
@@ -309,6 +350,44 @@ impl Conn for PgConn<'_, '_> {
             row(values)?;
         }
         Ok(())
+    }
+
+    fn execute_as_written(&mut self, sql: &str, params: &[SqlValue]) -> Result<u64, DbError> {
+        let bound = bind(params);
+        self.tx
+            .execute(sql, &refs(&bound))
+            .map_err(|e| self.failed(e))
+    }
+
+    fn query_as_written(
+        &mut self,
+        sql: &str,
+        params: &[SqlValue],
+        max: usize,
+    ) -> Result<(Vec<String>, Vec<Vec<SqlValue>>), DbError> {
+        let bound = bind(params);
+        let stmt = self.tx.prepare(sql).map_err(|e| self.failed(e))?;
+        let names: Vec<String> = stmt.columns().iter().map(|c| c.name().to_owned()).collect();
+        let portal = self
+            .tx
+            .bind(&stmt, &refs(&bound))
+            .map_err(|e| self.failed(e))?;
+        // A portal hands over at most `max` rows: the rest are never sent.
+        // (0 would mean every row.)
+        let limit = i32::try_from(max.max(1)).unwrap_or(i32::MAX);
+        let rows = self
+            .tx
+            .query_portal(&portal, limit)
+            .map_err(|e| self.failed(e))?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in rows {
+            let values = (0..r.len())
+                .map(|i| r.try_get::<_, Shown>(i).map(|c| c.0))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| self.failed(e))?;
+            out.push(values);
+        }
+        Ok((names, out))
     }
 }
 

@@ -13,6 +13,7 @@ mod limit;
 mod lock;
 mod memo;
 mod migrate;
+pub mod named;
 pub mod notify;
 mod pool;
 pub mod postgres;
@@ -204,6 +205,11 @@ impl Db {
             Engine::Sqlite(s) => Ok(s),
             Engine::Postgres(_) => Err(DbError::NotOnPostgres(what)),
         }
+    }
+
+    /// `database.query_timeout_ms` (zero: no limit).
+    pub fn query_timeout(&self) -> std::time::Duration {
+        self.query_timeout
     }
 
     /// Which SQL this database speaks.

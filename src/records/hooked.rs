@@ -116,7 +116,7 @@ pub fn wanted(hooks: &dyn WriteHooks, stage: Stage, c: &CompiledCollection) -> b
 /// [`super::system::hook_fields`]).
 pub type SystemWrite = Box<
     dyn FnOnce(
-            &rusqlite::Connection,
+            &mut super::system::SystemTx<'_>,
             &mut crate::realtime::Changes,
             Map<String, Value>,
         ) -> Result<(), RecordError>
@@ -175,12 +175,12 @@ impl Plain {
             match self {
                 Plain::System { stage, id, write } => {
                     let (c, joined) = (collection.clone(), backend.joined());
-                    write::write_and_publish(backend.db, backend.hub, joined, move |tx, changes| {
-                        write(tx, changes, fields)?;
+                    write::apply_once_and_publish(backend.db, backend.hub, joined, move |tx, ch| {
+                        write(&mut super::system::SystemTx::new(tx), ch, fields)?;
                         if stage == Stage::Delete {
                             return Ok(Value::Null);
                         }
-                        super::read::view_in(tx, &c, &id)?.ok_or(RecordError::NotFound)
+                        super::read::view_conn(tx.conn(), &c, &id)?.ok_or(RecordError::NotFound)
                     })
                     .await
                 }

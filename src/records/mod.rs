@@ -55,11 +55,12 @@ pub use list::{
 };
 pub use list_json::JsonItems;
 pub use marks::{SNIPPET_TOKENS, search_marks};
+pub(crate) use on_postgres::values as cells_values;
+pub(crate) use read::serialize;
 pub use read::{
     StoredFile, find_file, matches_rule, select_sql, view, view_as_owner, view_conn, view_in,
     view_sample,
 };
-pub(crate) use read::{row_values, serialize};
 pub(crate) use tx::is_jsonb;
 pub use write::{
     Applied, Backend, PreparedCreate, PreparedDelete, PreparedUpdate, create, delete,

@@ -195,8 +195,8 @@ fn order_by(collection: &Collection, table: &str, sort: &str) -> String {
 }
 
 /// A row selected with the collection's `select_sql`, as field values
-/// (converted exactly as SQLite's cells are).
-pub(super) fn values(collection: &Collection, row: Vec<SqlValue>) -> Map<String, Value> {
+/// (converted exactly as SQLite's cells are), on either engine.
+pub(crate) fn values(collection: &Collection, row: Vec<SqlValue>) -> Map<String, Value> {
     let mut map = Map::new();
     for (field, cell) in collection.fields.iter().zip(row.iter()) {
         let raw = match cell {

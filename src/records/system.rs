@@ -8,26 +8,31 @@
 //! the collection (email domains included), unique indexes reported per
 //! field, the saved row read back, and one realtime update event noted for
 //! the transaction, delivered after the commit under each subscriber's view
-//! rule. The transaction is [`write_in`]'s (either engine, a [`SystemTx`];
-//! [`system_write`] for code still on SQLite's connection); flows only name
-//! the fields.
+//! rule. The transaction is [`write_in`]'s, or a write session's inside
+//! model hooks ([`hooked`], [`in_session`]); either engine, a [`SystemTx`].
+//! Flows only name the fields.
 
 use super::RecordError;
 use super::access::Access;
 use super::hooked::{Stage, SystemWrite};
-use super::tx::{RecordTx, RowLock, SqliteTx};
+use super::tx::{PgTx, RecordTx, RowLock, SqliteTx};
 use super::write::Backend;
 use super::write::{UPDATE_FAILED, change, invalid, stamp_autodates};
-use crate::db::{Conn, Db, DbError};
-use crate::realtime::{Action, Changes, Hub};
+use crate::db::Conn;
+use crate::realtime::{Action, Changes};
 use crate::schema::{CompiledCollection, FieldKind};
-use rusqlite::Connection;
 use serde_json::{Map, Value};
 use std::sync::Arc;
 
 /// A flow's write transaction on either engine: reads and changes of an
 /// existing record, and the connection for the flow's own statements.
 pub struct SystemTx<'a>(&'a mut dyn RecordTx);
+
+impl<'a> SystemTx<'a> {
+    pub(super) fn new(tx: &'a mut dyn RecordTx) -> Self {
+        SystemTx(tx)
+    }
+}
 
 impl SystemTx<'_> {
     /// The connection, for statements both engines share.
@@ -101,29 +106,24 @@ impl SystemTx<'_> {
     }
 }
 
-/// Runs `f` with SQLite's transaction `tx` as a [`SystemTx`].
-pub fn on_sqlite<T>(tx: &Connection, f: impl FnOnce(&mut SystemTx<'_>) -> T) -> T {
-    f(&mut SystemTx(&mut SqliteTx::new(tx)))
+/// Runs `f` with `conn`, a write transaction of either engine (a write
+/// session's), as a [`SystemTx`].
+pub fn in_conn<T>(conn: &mut dyn Conn, f: impl FnOnce(&mut SystemTx<'_>) -> T) -> T {
+    if let Some(tx) = conn.sqlite() {
+        return f(&mut SystemTx(&mut SqliteTx::new(tx)));
+    }
+    f(&mut SystemTx(&mut PgTx(conn)))
 }
 
-/// The record `id` as stored (every field, hidden ones included), if it exists.
-pub fn current(
-    tx: &Connection,
-    collection: &CompiledCollection,
-    id: &str,
-) -> Result<Option<Map<String, Value>>, RecordError> {
-    on_sqlite(tx, |tx| tx.current(collection, id))
-}
-
-/// [`SystemTx::update`] in SQLite's transaction `tx`.
-pub fn update(
-    tx: &Connection,
-    collection: &CompiledCollection,
-    id: &str,
-    patch: Map<String, Value>,
-    changes: &mut Changes,
-) -> Result<Option<Map<String, Value>>, RecordError> {
-    on_sqlite(tx, |tx| tx.update(collection, id, patch, changes))
+/// Runs `f` inside write session `session` (its transaction, its own
+/// savepoint) on either engine; its changes are held by the session.
+pub async fn in_session<T: Send + 'static>(
+    session: &super::session::Session,
+    f: impl FnOnce(&mut SystemTx<'_>, &mut Changes) -> Result<T, RecordError> + Send + 'static,
+) -> Result<T, RecordError> {
+    session
+        .run_conn(move |conn, changes| in_conn(conn, |stx| f(stx, changes)))
+        .await
 }
 
 /// Runs a flow's writes in one write transaction of either engine (on
@@ -143,8 +143,7 @@ pub async fn write_in<T: Send + 'static>(
 /// A flow's change of record `id` on either engine: `body` in one write
 /// transaction ([`write_in`]). With model hooks on the collection it runs
 /// inside them as [`update_hooked`] (`shown` is what they see change), the
-/// fields they set beside `owned` applied after it; hooks' writes are
-/// SQLite's, so on PostgreSQL that answers `NotOnPostgres`.
+/// fields they set beside `owned` applied after it (either engine).
 pub async fn update_flow(
     backend: Backend<'_>,
     collection: Arc<CompiledCollection>,
@@ -156,34 +155,19 @@ pub async fn update_flow(
     if !hooks_want(&backend, Stage::Update, &collection) {
         return write_in(&backend, body).await;
     }
-    if backend.db.dialect() == crate::rules::Dialect::Postgres {
-        // The flow's statements inside the hooks are rusqlite's (`on_sqlite`).
-        return Err(DbError::NotOnPostgres("an auth flow's write with JavaScript hooks").into());
-    }
     let (c, target) = (collection.clone(), id.clone());
     let write: SystemWrite = Box::new(move |tx, changes, from_hooks| {
-        on_sqlite(tx, |stx| body(stx, changes))?;
+        body(tx, changes)?;
         hook_fields(tx, &c, &target, from_hooks, owned, changes)
     });
     update_hooked(backend, collection, id, shown, write).await
-}
-
-/// Runs a flow's writes in one transaction on the writer (shared with
-/// concurrent writes, rolled back alone on error) and, once it committed,
-/// hands the changes noted in it to the realtime hub.
-pub async fn system_write<T: Send + 'static>(
-    db: &Db,
-    hub: &Hub,
-    f: impl FnOnce(&Connection, &mut Changes) -> Result<T, RecordError> + Send + 'static,
-) -> Result<T, RecordError> {
-    super::write::write_and_publish(db, hub, super::session::current(), f).await
 }
 
 /// Runs a flow's change of record `id` as an update the model hooks see:
 /// `onRecordUpdate` around it (its `e.record` is the stored record with
 /// `shown` set; whatever else a handler sets reaches `write`), then
 /// `onRecordAfterUpdate…` — as PocketBase's flows save through `app.Save`.
-/// Without such hooks it is [`system_write`] of `write`.
+/// Without such hooks `write` runs once in a write of its own.
 pub async fn update_hooked(
     backend: Backend<'_>,
     collection: Arc<CompiledCollection>,
@@ -214,7 +198,8 @@ pub struct SystemStep {
 }
 
 /// Runs `step` inside the stage's model hooks (`onRecordCreate` …, then
-/// `onRecordAfter…`); without such hooks it is [`system_write`] of `write`.
+/// `onRecordAfter…`); without such hooks `write` runs once in a write of
+/// its own (either engine).
 pub async fn hooked(
     backend: Backend<'_>,
     collection: Arc<CompiledCollection>,
@@ -231,9 +216,12 @@ pub async fn hooked(
         .filter(|h| super::hooked::wanted(*h, stage, &collection));
     let Some(hooks) = hooks else {
         let joined = backend.joined();
-        return super::write::write_and_publish(backend.db, backend.hub, joined, move |tx, ch| {
-            write(tx, ch, Map::new())
-        })
+        return super::write::apply_once_and_publish(
+            backend.db,
+            backend.hub,
+            joined,
+            move |tx, ch| write(&mut SystemTx(tx), ch, Map::new()),
+        )
         .await;
     };
     let record = match stage {
@@ -279,7 +267,7 @@ pub fn hooks_want(backend: &Backend<'_>, stage: Stage, collection: &CompiledColl
 /// the flow writes itself): plain fields of the collection only, never a
 /// password (its value would be taken for a hash), `id` or `tokenKey`.
 pub fn hook_fields(
-    tx: &Connection,
+    tx: &mut SystemTx<'_>,
     collection: &CompiledCollection,
     id: &str,
     mut fields: Map<String, Value>,
@@ -296,6 +284,7 @@ pub fn hook_fields(
     if fields.is_empty() {
         return Ok(());
     }
-    update(tx, collection, id, fields, changes)?.ok_or(RecordError::NotFound)?;
+    tx.update(collection, id, fields, changes)?
+        .ok_or(RecordError::NotFound)?;
     Ok(())
 }

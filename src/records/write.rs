@@ -357,6 +357,41 @@ pub(super) async fn apply_and_publish<T: Send + 'static>(
     Ok(out)
 }
 
+/// [`apply_and_publish`] of a write that runs exactly once (a flow's step
+/// inside model hooks, whose JavaScript already ran around it): in the
+/// write session joined, else in one write of its own (on PostgreSQL a
+/// held transaction, never run again).
+pub(super) async fn apply_once_and_publish<T: Send + 'static>(
+    db: &Db,
+    hub: &Hub,
+    joined: Option<Arc<session::Session>>,
+    f: impl FnOnce(&mut dyn RecordTx, &mut Changes) -> Result<T, RecordError> + Send + 'static,
+) -> Result<T, RecordError> {
+    if db.dialect() == Dialect::Sqlite {
+        return write_and_publish(db, hub, joined, move |tx, changes| {
+            f(&mut SqliteTx::new(tx), changes)
+        })
+        .await;
+    }
+    if let Some(session) = joined {
+        return session
+            .run_conn(move |conn, changes| f(&mut PgTx(conn), changes))
+            .await;
+    }
+    let (out, seq) = db
+        .write_held(move |conn: &mut dyn Conn| {
+            let mut changes = Changes::default();
+            let out = f(&mut PgTx(conn), &mut changes)?;
+            let seq = crate::realtime::outbox::append(conn, &changes)?;
+            Ok::<_, RecordError>((out, seq))
+        })
+        .await?;
+    if let Some(seq) = seq {
+        hub.wait_for_outbox(seq).await;
+    }
+    Ok(out)
+}
+
 /// One record write in PostgreSQL transaction `conn` (its own, or a write
 /// session's): every PostgreSQL record write passes here.
 fn pg_apply<T>(

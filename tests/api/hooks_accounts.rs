@@ -99,11 +99,6 @@ async fn login_status(app: &TestApp, email: &str, password: &str) -> u16 {
 
 #[tokio::test]
 async fn confirming_a_verification_runs_the_update_hooks_in_its_transaction() {
-    if crate::helpers::sqlite_only(
-        "auth flows' writes with JavaScript hooks (rusqlite statements) are SQLite-only",
-    ) {
-        return;
-    }
     let (app, sink) = app_with_account_hooks().await;
     let created = user(&app, "ver@example.com").await;
     let token = mailed_token(&app, &sink, "request-verification", "ver@example.com").await;
@@ -129,11 +124,6 @@ async fn confirming_a_verification_runs_the_update_hooks_in_its_transaction() {
 
 #[tokio::test]
 async fn a_throwing_update_hook_refuses_the_flow_and_nothing_is_kept() {
-    if crate::helpers::sqlite_only(
-        "auth flows' writes with JavaScript hooks (rusqlite statements) are SQLite-only",
-    ) {
-        return;
-    }
     let (app, sink) = app_with_account_hooks().await;
     let created = user(&app, "refuse@example.com").await;
     let id = created["id"].as_str().expect("id");
@@ -172,11 +162,6 @@ async fn a_throwing_update_hook_refuses_the_flow_and_nothing_is_kept() {
 
 #[tokio::test]
 async fn a_password_reset_runs_the_hooks_and_a_hook_cannot_plant_a_password_or_token_key() {
-    if crate::helpers::sqlite_only(
-        "auth flows' writes with JavaScript hooks (rusqlite statements) are SQLite-only",
-    ) {
-        return;
-    }
     let (app, sink) = app_with_account_hooks().await;
     user(&app, "sneaky@example.com").await;
     let old_token = app.login_as("users", "sneaky@example.com", PASSWORD).await;
@@ -222,11 +207,6 @@ async fn a_password_reset_runs_the_hooks_and_a_hook_cannot_plant_a_password_or_t
 
 #[tokio::test]
 async fn an_email_change_runs_the_update_hooks_with_the_new_address() {
-    if crate::helpers::sqlite_only(
-        "auth flows' writes with JavaScript hooks (rusqlite statements) are SQLite-only",
-    ) {
-        return;
-    }
     let (app, sink) = app_with_account_hooks().await;
     user(&app, "old@example.com").await;
     let login = app.login_as("users", "old@example.com", PASSWORD).await;
@@ -266,11 +246,6 @@ async fn an_email_change_runs_the_update_hooks_with_the_new_address() {
 
 #[tokio::test]
 async fn an_oauth2_sign_up_runs_the_create_hooks_and_a_throwing_one_keeps_nothing() {
-    if crate::helpers::sqlite_only(
-        "auth flows' writes with JavaScript hooks (rusqlite statements) are SQLite-only",
-    ) {
-        return;
-    }
     let (app, _sink) = app_with_account_hooks().await;
     let provider = start_provider().await;
     enable_oidc(&app, &provider).await;

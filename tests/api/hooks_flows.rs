@@ -111,11 +111,6 @@ async fn use_otp(app: &TestApp, otp_id: &str, code: &str) -> (u16, Value) {
 
 #[tokio::test]
 async fn an_otp_login_deletes_the_code_and_saves_the_verified_record_through_the_hooks() {
-    if crate::helpers::sqlite_only(
-        "auth flows' writes with JavaScript hooks (rusqlite statements) are SQLite-only",
-    ) {
-        return;
-    }
     let (app, sink) = app_with_flow_hooks().await;
     let id = user(&app, "otp@example.com", "").await;
     let (otp_id, code) = otp_for(&app, &sink, "otp@example.com").await;
@@ -175,11 +170,6 @@ async fn a_throwing_otp_create_hook_refuses_the_request_and_stores_no_code() {
 
 #[tokio::test]
 async fn a_refused_otp_delete_still_logs_in_as_pocketbase_but_the_code_is_burnt() {
-    if crate::helpers::sqlite_only(
-        "auth flows' writes with JavaScript hooks (rusqlite statements) are SQLite-only",
-    ) {
-        return;
-    }
     let (app, sink) = app_with_flow_hooks().await;
     user(&app, "keep@example.com", "").await;
     let (otp_id, code) = otp_for(&app, &sink, "keep@example.com").await;
@@ -208,11 +198,6 @@ async fn a_refused_otp_delete_still_logs_in_as_pocketbase_but_the_code_is_burnt(
 
 #[tokio::test]
 async fn a_refused_verified_save_is_rolled_back_and_the_otp_login_goes_on() {
-    if crate::helpers::sqlite_only(
-        "auth flows' writes with JavaScript hooks (rusqlite statements) are SQLite-only",
-    ) {
-        return;
-    }
     let (app, sink) = app_with_flow_hooks().await;
     let id = user(&app, "stubborn@example.com", "refuse-me").await;
     let (otp_id, code) = otp_for(&app, &sink, "stubborn@example.com").await;
@@ -232,11 +217,6 @@ async fn a_refused_verified_save_is_rolled_back_and_the_otp_login_goes_on() {
 
 #[tokio::test]
 async fn a_throwing_otp_auth_hook_leaves_the_code_and_the_record_as_they_were() {
-    if crate::helpers::sqlite_only(
-        "auth flows' writes with JavaScript hooks (rusqlite statements) are SQLite-only",
-    ) {
-        return;
-    }
     let (app, sink) = app_with_flow_hooks().await;
     let id = user(&app, "gate@example.com", "").await;
     let (otp_id, code) = otp_for(&app, &sink, "gate@example.com").await;
@@ -260,11 +240,6 @@ async fn a_throwing_otp_auth_hook_leaves_the_code_and_the_record_as_they_were() 
 
 #[tokio::test]
 async fn a_wrong_or_foreign_otp_never_reaches_the_hooks() {
-    if crate::helpers::sqlite_only(
-        "auth flows' writes with JavaScript hooks (rusqlite statements) are SQLite-only",
-    ) {
-        return;
-    }
     let (app, sink) = app_with_flow_hooks().await;
     user(&app, "target@example.com", "").await;
     let (otp_id, code) = otp_for(&app, &sink, "target@example.com").await;
@@ -299,11 +274,6 @@ async fn oauth2_app() -> TestApp {
 
 #[tokio::test]
 async fn linking_an_existing_record_saves_it_and_creates_the_link_through_the_hooks() {
-    if crate::helpers::sqlite_only(
-        "auth flows' writes with JavaScript hooks (rusqlite statements) are SQLite-only",
-    ) {
-        return;
-    }
     let app = oauth2_app().await;
     let id = user(&app, "alice@idp.test", "").await;
 
@@ -335,11 +305,6 @@ async fn linking_an_existing_record_saves_it_and_creates_the_link_through_the_ho
 
 #[tokio::test]
 async fn linking_an_unverified_record_deletes_its_earlier_links_through_the_hooks() {
-    if crate::helpers::sqlite_only(
-        "auth flows' writes with JavaScript hooks (rusqlite statements) are SQLite-only",
-    ) {
-        return;
-    }
     let app = oauth2_app().await;
     let id = user(&app, "alice@idp.test", "").await;
     let planted = json!({"collectionRef": "_pb_users_auth_", "recordRef": id,
@@ -372,11 +337,6 @@ async fn linking_an_unverified_record_deletes_its_earlier_links_through_the_hook
 
 #[tokio::test]
 async fn a_throwing_hook_on_the_record_save_or_the_link_refuses_the_login_and_keeps_nothing() {
-    if crate::helpers::sqlite_only(
-        "auth flows' writes with JavaScript hooks (rusqlite statements) are SQLite-only",
-    ) {
-        return;
-    }
     let app = oauth2_app().await;
     let alice = user(&app, "alice@idp.test", "refuse-me").await;
     let mallory = user(&app, "mallory@idp.test", "").await;
@@ -412,11 +372,6 @@ async fn a_throwing_hook_on_the_record_save_or_the_link_refuses_the_login_and_ke
 
 #[tokio::test]
 async fn an_oauth2_sign_up_runs_the_create_request_hook_in_its_transaction() {
-    if crate::helpers::sqlite_only(
-        "auth flows' writes with JavaScript hooks (rusqlite statements) are SQLite-only",
-    ) {
-        return;
-    }
     let app = oauth2_app().await;
 
     let (status, body) = oauth2_flow(&app, "oidc", "alice", None, json!({})).await;
@@ -480,11 +435,6 @@ async fn the_create_request_hook_cannot_lift_the_collections_create_rule() {
 
 #[tokio::test]
 async fn an_mfa_login_creates_and_deletes_its_session_row_through_the_hooks() {
-    if crate::helpers::sqlite_only(
-        "auth flows' writes with JavaScript hooks (rusqlite statements) are SQLite-only",
-    ) {
-        return;
-    }
     let (app, sink) = app_with_flow_hooks().await;
     user(&app, "two@example.com", "").await;
     let mfa = json!({"mfa": {"enabled": true}});
@@ -522,11 +472,6 @@ async fn an_mfa_login_creates_and_deletes_its_session_row_through_the_hooks() {
 
 #[tokio::test]
 async fn a_refused_mfa_session_refuses_the_first_factor_with_the_hooks_error() {
-    if crate::helpers::sqlite_only(
-        "auth flows' writes with JavaScript hooks (rusqlite statements) are SQLite-only",
-    ) {
-        return;
-    }
     let (app, sink) = app_with_flow_hooks().await;
     user(&app, "mfa-otp@example.com", "").await;
     let mfa = json!({"mfa": {"enabled": true}});
@@ -550,11 +495,6 @@ async fn a_refused_mfa_session_refuses_the_first_factor_with_the_hooks_error() {
 
 #[tokio::test]
 async fn login_origins_are_saved_through_the_hooks_when_alerts_are_on() {
-    if crate::helpers::sqlite_only(
-        "auth flows' writes with JavaScript hooks (rusqlite statements) are SQLite-only",
-    ) {
-        return;
-    }
     let (app, _sink) = app_with_flow_hooks().await;
     user(&app, "seen@example.com", "").await;
     let others = count(&app, "_authOrigins").await;

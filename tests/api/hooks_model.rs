@@ -578,9 +578,6 @@ async fn run_in_transaction_commits_every_write_or_none() {
 
 #[tokio::test]
 async fn db_queries_bind_every_value_and_reads_cannot_write() {
-    if crate::helpers::sqlite_only("$app.db().newQuery() (raw SQL from hooks) is SQLite-only") {
-        return;
-    }
     let app = app_with_model_hooks(1).await;
     for title in ["a", "b"] {
         app.create_record_ok("audits", json!({ "title": title }))
@@ -619,35 +616,264 @@ async fn db_queries_bind_every_value_and_reads_cannot_write() {
     );
 }
 
-/// On PostgreSQL raw SQL from a hook is refused with a 400 naming it (the
-/// SQL text is SQLite's dialect): never a 500, and nothing runs.
+/// A `counts` collection with a number and a bool, rows b (3, true),
+/// a (1, false), c (7, true); answers b's id.
+async fn counts(app: &TestApp) -> String {
+    app.create_collection_ok(json!({
+        "name": "counts", "listRule": "",
+        "fields": [{"name": "title", "type": "text"}, {"name": "views", "type": "number"},
+                   {"name": "flag", "type": "bool"}]
+    }))
+    .await;
+    let mut b = String::new();
+    for (title, views, flag) in [("b", 3, true), ("a", 1, false), ("c", 7, true)] {
+        let record = app
+            .create_record_ok(
+                "counts",
+                json!({"title": title, "views": views, "flag": flag}),
+            )
+            .await;
+        if title == "b" {
+            b = record["id"].as_str().unwrap_or_default().to_owned();
+        }
+    }
+    b
+}
+
+/// Numbers, text, bools and null bound to `{:name}` compare as the hook's
+/// author expects on both engines, rows come back in the same shapes, and
+/// a placeholder inside a literal or comment stays text.
 #[tokio::test]
-async fn raw_sql_from_a_hook_is_a_400_naming_it_on_postgres_and_changes_nothing() {
+async fn raw_sql_binds_values_by_type_on_both_engines() {
+    let app = app_with_model_hooks(1).await;
+    let b = counts(&app).await;
+
+    let (status, body) = status_json(
+        app.request(
+            Method::POST,
+            "/api/hook-sql-typed",
+            None,
+            Some(json!({"n": 2, "id": b})),
+        )
+        .await,
+    )
+    .await;
+
+    assert_eq!(status, 200, "{body}");
+    let flags = |v: &Value| v.as_i64().or(v.as_bool().map(i64::from));
+    let above: Vec<(String, f64, Option<i64>)> = body["above"]
+        .as_array()
+        .expect("rows")
+        .iter()
+        .map(|r| {
+            (
+                r["title"].as_str().unwrap_or_default().to_owned(),
+                r["views"].as_f64().unwrap_or(-1.0),
+                flags(&r["flag"]),
+            )
+        })
+        .collect();
+    assert_eq!(
+        above,
+        [
+            ("b".to_owned(), 3.0, Some(1)),
+            ("c".to_owned(), 7.0, Some(1))
+        ],
+        "views > 2 as numbers, the bool as SQLite's 0/1: {body}"
+    );
+    assert_eq!(body["byId"], json!([{"title": "b"}]), "{body}");
+    assert_eq!(
+        body["flagged"],
+        json!([{"title": "b"}, {"title": "c"}]),
+        "{body}"
+    );
+    assert_eq!(body["nulls"], json!([{"n": 3}]), "{body}");
+    assert_eq!(
+        body["text"],
+        json!([{"t": "{:n}", "n": 42}]),
+        "inside a literal and comments a placeholder is text: {body}"
+    );
+    assert_eq!(
+        body["one"]["title"], "c",
+        "one() answers the first row: {body}"
+    );
+    assert_eq!(body["capped"], 10_000, "all() stops at MAX_QUERY_ROWS");
+}
+
+/// Whatever a request sends is only ever a bound value: quotes, comment
+/// markers, PostgreSQL's `$1`, a placeholder or a NUL never change the
+/// statement (PostgreSQL text cannot hold NUL: the query fails, opaquely).
+#[tokio::test]
+async fn raw_sql_values_cannot_inject_on_either_engine() {
+    let app = app_with_model_hooks(1).await;
+    let b = counts(&app).await;
+    let postgres = crate::helpers::TestBackend::current() == crate::helpers::TestBackend::Postgres;
+
+    for (value, why) in [
+        (json!("x' OR '1'='1"), "a quote"),
+        (json!("a' --"), "a line comment"),
+        (json!("a /* */"), "a block comment"),
+        (json!("$1"), "PostgreSQL's own parameter"),
+        (json!("{:t}"), "a placeholder"),
+        (json!("a'); DELETE FROM counts; --"), "a second statement"),
+        (json!("$q$ OR 1=1 $q$"), "dollar quoting"),
+        (json!({"nested": [1]}), "an object (bound as its JSON text)"),
+    ] {
+        let (status, body) = status_json(
+            app.request(
+                Method::POST,
+                "/api/hook-sql-find",
+                None,
+                Some(json!({"value": value})),
+            )
+            .await,
+        )
+        .await;
+        assert_eq!(status, 200, "{why}: {body}");
+        assert_eq!(body, json!([]), "{why}: only a value: {body}");
+    }
+    let (status, body) = status_json(
+        app.request(
+            Method::POST,
+            "/api/hook-sql-find",
+            None,
+            Some(json!({"value": b})),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(
+        (status, body),
+        (200, json!([{"title": "b"}])),
+        "the id still matches"
+    );
+
+    let (status, body) = status_json(
+        app.request(
+            Method::POST,
+            "/api/hook-sql-find",
+            None,
+            Some(json!({"value": "a\u{0}"})),
+        )
+        .await,
+    )
+    .await;
+    if postgres {
+        assert_eq!(
+            (status, &body),
+            (
+                400,
+                &json!({"status": 400, "message": "The query failed.", "data": {}})
+            ),
+            "NUL: {body}"
+        );
+    } else {
+        assert_eq!((status, &body), (200, &json!([])), "NUL: {body}");
+    }
+    assert_eq!(
+        titles(&app, "counts").await,
+        ["a", "b", "c"],
+        "nothing deleted"
+    );
+}
+
+/// On PostgreSQL a hook's raw read and its `execute()` both stop at
+/// `database.query_timeout_ms` (`statement_timeout`), answering the
+/// generic 400; the server goes on. (`pg_sleep` is PostgreSQL's SQL.)
+#[tokio::test]
+async fn raw_sql_on_postgres_stops_at_the_query_timeout() {
     if crate::helpers::TestBackend::current() != crate::helpers::TestBackend::Postgres {
         return;
     }
-    let app = app_with_model_hooks(1).await;
-    for title in ["a", "b"] {
-        app.create_record_ok("audits", json!({ "title": title }))
-            .await;
-    }
-    for body in [
-        json!({"from": "a", "to": "c", "find": "x' OR '1'='1"}),
-        json!({"from": "a'; DROP TABLE audits; --", "to": null, "find": {"nested": [1]}}),
-    ] {
-        let (status, answer) = status_json(
-            app.request(Method::POST, "/api/hook-sql", None, Some(body))
-                .await,
+    let app = app_configured(1, |c| c.database.query_timeout_ms = 300).await;
+    for write in [false, true] {
+        let started = std::time::Instant::now();
+        let (status, body) = status_json(
+            app.request(
+                Method::POST,
+                "/api/hook-sql-slow",
+                None,
+                Some(json!({"write": write})),
+            )
+            .await,
         )
         .await;
-        assert_eq!(status, 400, "{answer}");
+        assert_eq!(status, 400, "write {write}: {body}");
         assert_eq!(
-            answer,
-            json!({"status": 400, "data": {},
-                   "message": "$app.db().newQuery() (raw SQL from hooks) is not available on PostgreSQL yet."})
+            body["message"], "Something went wrong while processing your request.",
+            "write {write}: the time limit's generic answer"
+        );
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(4),
+            "write {write}: stopped near the limit, not after pg_sleep's 5 s: {:?}",
+            started.elapsed()
         );
     }
-    assert_eq!(titles(&app, "audits").await, ["a", "b"], "nothing ran");
+    let (status, body) = status_json(
+        app.request(
+            Method::POST,
+            "/api/hook-sql-typed",
+            None,
+            Some(json!({"n": 0, "id": ""})),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 400, "no counts collection here: {body}");
+    app.create_record_ok("audits", json!({"title": "after"}))
+        .await;
+    assert_eq!(
+        titles(&app, "audits").await,
+        ["after"],
+        "the server goes on"
+    );
+}
+
+/// `execute()` inside `runInTransaction` runs on the session's own
+/// transaction (it sees the row the session saved) and rolls back with it.
+#[tokio::test]
+async fn raw_execute_in_a_session_commits_or_rolls_back_with_it() {
+    let app = app_with_model_hooks(1).await;
+
+    let (status, body) = status_json(
+        app.request(
+            Method::POST,
+            "/api/hook-sql-tx",
+            None,
+            Some(json!({"fail": true})),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(
+        (status, &body),
+        (400, &json!({"message": "Changed my mind."})),
+        "{body}"
+    );
+    assert!(titles(&app, "audits").await.is_empty(), "rolled back");
+
+    let (status, body) = status_json(
+        app.request(
+            Method::POST,
+            "/api/hook-sql-tx",
+            None,
+            Some(json!({"fail": false})),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, list) = status_json(
+        app.su(Method::GET, "/api/collections/audits/records", None)
+            .await,
+    )
+    .await;
+    assert_eq!(status, 200, "{list}");
+    assert_eq!(list["items"][0]["title"], "tx-new", "{list}");
+    assert_eq!(
+        list["items"][0]["slug"], "raw",
+        "the raw UPDATE committed with it: {list}"
+    );
 }
 
 /// The writes of a hook's session reach realtime subscribers once it

@@ -10,7 +10,7 @@ mod value;
 pub use connect::{PgConnectError, SYSTEM_SCHEMA, connect, describe, redacted};
 pub use pool::{MAX_ATTEMPTS, PgDb, PgStats, PgStatsSnapshot};
 pub use statements::{Generation, Statements, changes_schema};
-pub use value::{Cell, Param};
+pub use value::{Cell, Param, Shown};
 
 use postgres::error::SqlState;
 

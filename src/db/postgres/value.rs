@@ -150,6 +150,69 @@ impl<'a> FromSql<'a> for Cell {
     }
 }
 
+/// A result column of SQL a person wrote: as [`Cell`], and the types SQLite
+/// has no counterpart for as the text that names them unambiguously: a
+/// `timestamptz` as UTC (`2006-01-02 15:04:05.000Z`, PocketBase's form), a
+/// `timestamp` the same without the zone, a `date`, a `uuid`, and `bytea`
+/// as SQLite's blob would be shown (base64).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Shown(pub SqlValue);
+
+/// Microseconds from 1970-01-01 to PostgreSQL's epoch, 2000-01-01.
+const PG_EPOCH_MICROS: i64 = 946_684_800_000_000;
+
+impl<'a> FromSql<'a> for Shown {
+    fn from_sql(ty: &Type, raw: &'a [u8]) -> Result<Self, BoxError> {
+        let text = match *ty {
+            Type::TIMESTAMPTZ | Type::TIMESTAMP => {
+                let micros = i64::from_sql(&Type::INT8, raw)?;
+                let at =
+                    chrono::DateTime::from_timestamp_micros(micros.saturating_add(PG_EPOCH_MICROS))
+                        .ok_or("a timestamp out of range")?;
+                let zone = if *ty == Type::TIMESTAMPTZ { "Z" } else { "" };
+                format!("{}{zone}", at.format("%Y-%m-%d %H:%M:%S%.3f"))
+            }
+            Type::DATE => {
+                let days = i32::from_sql(&Type::INT4, raw)?;
+                let at = chrono::DateTime::from_timestamp(
+                    i64::from(days) * 86_400 + PG_EPOCH_MICROS / 1_000_000,
+                    0,
+                )
+                .ok_or("a date out of range")?;
+                at.format("%Y-%m-%d").to_string()
+            }
+            Type::UUID => {
+                let hex: String = raw.iter().map(|b| format!("{b:02x}")).collect();
+                if hex.len() != 32 {
+                    return Err("a malformed uuid".into());
+                }
+                format!(
+                    "{}-{}-{}-{}-{}",
+                    &hex[..8],
+                    &hex[8..12],
+                    &hex[12..16],
+                    &hex[16..20],
+                    &hex[20..]
+                )
+            }
+            Type::BYTEA => {
+                use base64::Engine;
+                base64::engine::general_purpose::STANDARD.encode(raw)
+            }
+            _ => return Cell::from_sql(ty, raw).map(|c| Shown(c.0)),
+        };
+        Ok(Shown(SqlValue::Text(text)))
+    }
+
+    fn from_sql_null(_: &Type) -> Result<Self, BoxError> {
+        Ok(Shown(SqlValue::Null))
+    }
+
+    fn accepts(_: &Type) -> bool {
+        true
+    }
+}
+
 /// A `numeric` (what `sum()` and `avg()` of integers give): an integer when
 /// whole and within i64, else the nearest double (correctly rounded from
 /// its decimal digits), as SQLite's would be; NaN as NULL.

@@ -112,14 +112,18 @@
     params[name] = value instanceof DateTime ? value.string() : value instanceof Record ? value.id : value === undefined ? null : value;
     return "{:" + name + "}";
   };
+  // The database's dialect, asked once per runtime.
+  let dialect = null;
+  const onPostgres = () => (dialect === null ? (dialect = call("dialect", null)) : dialect) === "postgres";
   const IDENT = /^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$/;
   const column = (raw) => {
     let name = str(raw).trim();
     const m = /^\[\[(.*)\]\]$/.exec(name) || /^\{\{(.*)\}\}$/.exec(name);
     if (m) name = m[1].trim();
     if (!IDENT.test(name)) throw bad("Invalid column name " + JSON.stringify(str(raw)) + ".");
-    // [name], not "name": SQLite reads an unknown "name" as a string.
-    return name.split(".").map((p) => "[" + p + "]").join(".");
+    // SQLite: [name], not "name" (SQLite reads an unknown "name" as a string).
+    const [open, close] = onPostgres() ? ['"', '"'] : ["[", "]"];
+    return name.split(".").map((p) => open + p + close).join(".");
   };
   // An expression renders to SQL text plus its own bound values.
   class Expression {
@@ -156,6 +160,10 @@
           let text = str(v);
           if (this.__escape) text = text.replace(/[\\%_]/g, (c) => "\\" + c);
           text = (this.__left ? "%" : "") + text + (this.__right ? "%" : "");
+          if (onPostgres()) {
+            // SQLite's LIKE: on the value's text, ASCII letters folded only.
+            return "CAST(" + this.__col + " AS text) COLLATE \"C\"" + (this.__not ? " NOT ILIKE " : " ILIKE ") + bind(params, text) + " ESCAPE '\\'";
+          }
           return this.__col + (this.__not ? " NOT LIKE " : " LIKE ") + bind(params, text) + " ESCAPE '\\'";
         });
         return { sql: parts.join(this.__or ? " OR " : " AND "), params };

@@ -1,17 +1,22 @@
 //! `$app.db().newQuery(sql).bind({...}).all()/one()/execute()`: raw SQL
 //! for hook code (PocketBase's dbx), with values always bound: `{:name}`
-//! placeholders become SQLite named parameters, never text. Queries that
-//! only read run on a reader; `execute()` runs on the writer (inside the
-//! current write session when a model hook or `runInTransaction` has one).
-//! Like PocketBase's, it is superuser power: no rules, no validation, no
-//! realtime events. SQLite only: on PostgreSQL both answer a 400 naming
-//! what is refused ([`refuse_on_postgres`]), since a hook's SQL text is
-//! written in SQLite's dialect.
+//! placeholders become numbered parameters (`?N`, on PostgreSQL `$N`:
+//! [`crate::db::named`]), never text. The SQL is the configured database's
+//! own dialect, as the SQL console's. Queries that only read run on a
+//! reader (on PostgreSQL a `READ ONLY` transaction, so a write through
+//! `all()` is refused as on SQLite); `execute()` runs on the writer, inside
+//! the current write session when a model hook or `runInTransaction` has
+//! one (on PostgreSQL under the query time limit). Rows come back in
+//! SQLite's JSON shapes. Like PocketBase's, it is superuser power: no
+//! rules, no validation, no realtime events.
 
+use crate::db::named::{self, Named};
+use crate::db::{Conn, DbError};
 use crate::hooks::HookError;
 use crate::records::{RecordError, session};
+use crate::rules::{Dialect, SqlValue};
 use base64::Engine;
-use rusqlite::types::{Value as Sql, ValueRef};
+use rusqlite::types::ValueRef;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
@@ -26,40 +31,30 @@ pub(super) struct QueryArgs {
     mode: String,
 }
 
-/// `{:name}` → `:name` (names of letters, digits and `_` only).
-fn placeholders(sql: &str) -> Result<String, HookError> {
-    let mut out = String::with_capacity(sql.len());
-    let mut rest = sql;
-    while let Some(open) = rest.find("{:") {
-        out.push_str(&rest[..open]);
-        let close = rest[open..]
-            .find('}')
-            .ok_or_else(|| HookError::bad_request("An unclosed {: placeholder."))?
-            + open;
-        let name = &rest[open + 2..close];
-        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-            return Err(HookError::bad_request(format!(
-                "Invalid placeholder {{:{name}}}."
-            )));
-        }
-        out.push(':');
-        out.push_str(name);
-        rest = &rest[close + 1..];
-    }
-    out.push_str(rest);
-    Ok(out)
+/// The hook's placeholders in `dialect`'s form (see [`named`]).
+fn placeholders(sql: &str, dialect: Dialect) -> Result<Named, HookError> {
+    named::to_positional(sql, dialect).map_err(|e| HookError::bad_request(e.to_string()))
 }
 
-fn to_sql(v: &Value) -> Sql {
+/// The values for `names`, in order; a name the hook did not bind is NULL
+/// (as an unbound SQLite parameter).
+fn values(names: &[String], params: &Map<String, Value>) -> Vec<SqlValue> {
+    names
+        .iter()
+        .map(|n| params.get(n).map_or(SqlValue::Null, to_sql))
+        .collect()
+}
+
+fn to_sql(v: &Value) -> SqlValue {
     match v {
-        Value::Null => Sql::Null,
-        Value::Bool(b) => Sql::Integer(i64::from(*b)),
+        Value::Null => SqlValue::Null,
+        Value::Bool(b) => SqlValue::Integer(i64::from(*b)),
         Value::Number(n) => n
             .as_i64()
-            .map(Sql::Integer)
-            .unwrap_or_else(|| Sql::Real(n.as_f64().unwrap_or_default())),
-        Value::String(s) => Sql::Text(s.clone()),
-        other => Sql::Text(other.to_string()),
+            .map(SqlValue::Integer)
+            .unwrap_or_else(|| SqlValue::Real(n.as_f64().unwrap_or_default())),
+        Value::String(s) => SqlValue::Text(s.clone()),
+        other => SqlValue::Text(other.to_string()),
     }
 }
 
@@ -77,21 +72,16 @@ fn to_json(v: ValueRef<'_>) -> Value {
 fn run(
     conn: &rusqlite::Connection,
     sql: &str,
-    params: &[(String, Sql)],
+    params: &[SqlValue],
     mode: &str,
 ) -> Result<Value, RecordError> {
     // Inside a write session the index writes of the group so far are held
     // (`search::held`): a query may read the index, so they go in first.
     crate::search::held::apply(conn).map_err(opaque)?;
     let mut stmt = conn.prepare(sql).map_err(opaque)?;
-    let mut bound: Vec<(&str, &dyn rusqlite::ToSql)> = Vec::with_capacity(params.len());
-    for (name, value) in params {
-        if stmt.parameter_index(name).map_err(opaque)?.is_some() {
-            bound.push((name.as_str(), value));
-        }
-    }
+    let bound = rusqlite::params_from_iter(params);
     if mode == "execute" {
-        let changed = stmt.execute(bound.as_slice()).map_err(opaque)?;
+        let changed = stmt.execute(bound).map_err(opaque)?;
         if changed > 0 {
             crate::search::catch_up::catch_up(conn, sql).map_err(|e| {
                 tracing::warn!(target: "ferrobase::hooks", error = %e, "search catch-up failed");
@@ -108,7 +98,7 @@ fn run(
         });
     }
     let names: Vec<String> = stmt.column_names().map(str::to_owned).collect();
-    let mut rows = stmt.query(bound.as_slice()).map_err(opaque)?;
+    let mut rows = stmt.query(bound).map_err(opaque)?;
     let mut out = Vec::new();
     while let Some(row) = rows.next().map_err(opaque)? {
         if out.len() == MAX_QUERY_ROWS {
@@ -126,32 +116,29 @@ fn run(
     Ok(Value::Array(out))
 }
 
-/// A statement ready to run: SQLite text, named values, and the mode.
+/// A statement ready to run: the hook's text and values by name, and the
+/// mode; placeholders are converted once the engine is known.
 pub(super) struct Prepared {
     sql: String,
-    params: Vec<(String, Sql)>,
+    params: Map<String, Value>,
     mode: String,
 }
 
-/// Prepares the statement's text and parameters for [`query`].
+/// Checks the statement's placeholders and keeps it for [`query`].
 pub(super) fn prepare(args: QueryArgs) -> Result<Prepared, HookError> {
-    let sql = placeholders(&args.sql)?;
-    let params = args
-        .params
-        .iter()
-        .map(|(k, v)| (format!(":{k}"), to_sql(v)))
-        .collect();
+    placeholders(&args.sql, Dialect::Sqlite)?;
     Ok(Prepared {
-        sql,
-        params,
+        sql: args.sql,
+        params: args.params,
         mode: args.mode,
     })
 }
 
 /// A failed `newQuery` or `recordQuery`: the client (of a custom route,
-/// usually) sees only that it failed, as PocketBase answers, never SQLite's
-/// text (table, column and constraint names); the log has the detail.
-fn opaque(e: rusqlite::Error) -> RecordError {
+/// usually) sees only that it failed, as PocketBase answers, never the
+/// database's text (table, column and constraint names); the log has the
+/// detail.
+fn opaque(e: impl std::fmt::Display) -> RecordError {
     tracing::warn!(target: "ferrobase::hooks", error = %e, "hook query failed");
     RecordError::Hook {
         status: 400,
@@ -160,72 +147,87 @@ fn opaque(e: rusqlite::Error) -> RecordError {
     }
 }
 
-/// A read-only statement with its values bound by name (`recordQuery`).
+fn writes_refused() -> RecordError {
+    RecordError::Hook {
+        status: 400,
+        message: "A query that writes must use execute().".into(),
+        data: json!({}),
+    }
+}
+
+/// A PostgreSQL failure as the hook sees it: a write in a read-only
+/// transaction is SQLite's "use execute()", the time limit stays itself,
+/// anything else is opaque.
+fn pg_failed(e: DbError) -> RecordError {
+    match e {
+        DbError::TimedOut => RecordError::Db(DbError::TimedOut),
+        DbError::Postgres(f)
+            if f.state == Some(::postgres::error::SqlState::READ_ONLY_SQL_TRANSACTION) =>
+        {
+            writes_refused()
+        }
+        other => opaque(other),
+    }
+}
+
+/// A read-only statement with its values bound (`recordQuery`).
 pub(super) struct ReadQuery {
     sql: String,
-    params: Vec<(String, Sql)>,
+    params: Vec<SqlValue>,
 }
 
 /// Prepares `sql` (with `{:name}` placeholders) for [`ReadQuery::rows`].
-pub(super) fn prepare_read(sql: &str, params: &Map<String, Value>) -> Result<ReadQuery, HookError> {
+pub(super) fn prepare_read(
+    sql: &str,
+    params: &Map<String, Value>,
+    dialect: Dialect,
+) -> Result<ReadQuery, HookError> {
+    let Named { sql, names } = placeholders(sql, dialect)?;
     Ok(ReadQuery {
-        sql: placeholders(sql)?,
-        params: params
-            .iter()
-            .map(|(k, v)| (format!(":{k}"), to_sql(v)))
-            .collect(),
+        params: values(&names, params),
+        sql,
     })
 }
 
 impl ReadQuery {
-    /// Runs the statement (refusing one that writes) and maps each row,
-    /// stopping one row past [`MAX_QUERY_ROWS`] so the caller can tell.
-    pub(super) fn rows(
-        &self,
-        conn: &rusqlite::Connection,
-        mut map: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<Value>,
+    /// Runs the statement on a read connection of either engine (refusing
+    /// one that writes) and maps each row's values, stopping one row past
+    /// [`MAX_QUERY_ROWS`] so the caller can tell.
+    pub(super) async fn rows(
+        self,
+        db: &crate::db::Db,
+        map: impl Fn(Vec<SqlValue>) -> Value + Send + 'static,
     ) -> Result<Value, RecordError> {
-        let mut stmt = conn.prepare(&self.sql).map_err(opaque)?;
-        if !stmt.readonly() {
-            return Err(RecordError::Hook {
-                status: 400,
-                message: "A query that writes must use execute().".into(),
-                data: json!({}),
-            });
-        }
-        let mut bound: Vec<(&str, &dyn rusqlite::ToSql)> = Vec::with_capacity(self.params.len());
-        for (name, value) in &self.params {
-            if stmt.parameter_index(name).map_err(opaque)?.is_some() {
-                bound.push((name.as_str(), value));
+        let ReadQuery { sql, params } = self;
+        db.read_conn(move |conn: &mut dyn Conn| {
+            if let Some(lite) = conn.sqlite()
+                && !lite.prepare(&sql).map_err(opaque)?.readonly()
+            {
+                return Err(writes_refused());
             }
-        }
-        let mut rows = stmt.query(bound.as_slice()).map_err(opaque)?;
-        let mut out = Vec::new();
-        while let Some(row) = rows.next().map_err(opaque)? {
-            out.push(map(row).map_err(opaque)?);
-            if out.len() > MAX_QUERY_ROWS {
-                break;
-            }
-        }
-        Ok(Value::Array(out))
-    }
-}
-
-/// Raw SQL from a hook (`what`) is SQLite's: refused on PostgreSQL.
-pub(super) fn refuse_on_postgres(
-    db: &crate::db::Db,
-    what: &'static str,
-) -> Result<(), RecordError> {
-    match db.dialect() {
-        crate::rules::Dialect::Sqlite => Ok(()),
-        crate::rules::Dialect::Postgres => Err(crate::db::DbError::NotOnPostgres(what).into()),
+            let (_, rows) = conn
+                .query_as_written(&sql, &params, MAX_QUERY_ROWS + 1)
+                .map_err(pg_failed)?;
+            Ok(Value::Array(rows.into_iter().map(&map).collect()))
+        })
+        .await
     }
 }
 
 /// Runs the query where it belongs (see the module doc).
 pub(super) async fn query(db: &crate::db::Db, prepared: Prepared) -> Result<Value, RecordError> {
-    refuse_on_postgres(db, "$app.db().newQuery() (raw SQL from hooks)")?;
+    let dialect = db.dialect();
     let Prepared { sql, params, mode } = prepared;
+    let Named { sql, names } =
+        named::to_positional(&sql, dialect).map_err(|e| RecordError::Hook {
+            status: 400,
+            message: e.to_string(),
+            data: json!({}),
+        })?;
+    let params = values(&names, &params);
+    if dialect == Dialect::Postgres {
+        return on_postgres(db, sql, params, mode).await;
+    }
     if mode == "execute" {
         if let Some(s) = session::current() {
             return s.run(move |tx, _| run(tx, &sql, &params, &mode)).await;
@@ -237,24 +239,77 @@ pub(super) async fn query(db: &crate::db::Db, prepared: Prepared) -> Result<Valu
     db.read(move |conn| run(conn, &sql, &params, &mode)).await
 }
 
-#[cfg(test)]
-mod tests {
-    use super::placeholders;
-
-    #[test]
-    fn placeholders_become_named_parameters_and_odd_names_are_refused() {
-        for (sql, expected, why) in [
-            ("SELECT {:a}", Some("SELECT :a"), "one"),
-            (
-                "x = {:a_1} AND y = {:b}",
-                Some("x = :a_1 AND y = :b"),
-                "two",
-            ),
-            ("SELECT '{:a' ", None, "unclosed"),
-            ("SELECT {:a;drop}", None, "not a name"),
-            ("SELECT {:}", None, "empty"),
-        ] {
-            assert_eq!(placeholders(sql).ok().as_deref(), expected, "{why}: {sql}");
+/// PostgreSQL: reads in the read-only transaction of a read, `execute()`
+/// in the hook's write session or a write of its own, under the query
+/// time limit.
+async fn on_postgres(
+    db: &crate::db::Db,
+    sql: String,
+    params: Vec<SqlValue>,
+    mode: String,
+) -> Result<Value, RecordError> {
+    if mode != "execute" {
+        let max = if mode == "one" { 1 } else { MAX_QUERY_ROWS };
+        let (names, rows) = db
+            .read_conn(move |conn: &mut dyn Conn| conn.query_as_written(&sql, &params, max))
+            .await
+            .map_err(pg_failed)?;
+        return Ok(Value::Array(
+            rows.into_iter().map(|r| row_json(&names, r)).collect(),
+        ));
+    }
+    let timeout = db.query_timeout();
+    let run = move |conn: &mut dyn Conn| -> Result<Value, DbError> {
+        let before = limit_statements(conn, timeout)?;
+        let changed = conn.execute_as_written(&sql, &params)?;
+        if let Some(before) = before {
+            conn.execute(
+                "SELECT set_config('statement_timeout', ?1, true)",
+                &[before],
+            )?;
         }
+        Ok(json!(changed))
+    };
+    if let Some(s) = session::current() {
+        return s
+            .run_conn(move |conn, _| run(conn).map_err(pg_failed))
+            .await;
+    }
+    db.write_conn(run).await.map_err(pg_failed)
+}
+
+/// Sets the transaction's `statement_timeout` to the query time limit and
+/// answers the setting it replaced (to put back inside a write session).
+fn limit_statements(
+    conn: &mut dyn Conn,
+    timeout: std::time::Duration,
+) -> Result<Option<SqlValue>, DbError> {
+    if timeout.is_zero() {
+        return Ok(None);
+    }
+    let ms = timeout.as_millis().max(1).to_string();
+    let row = conn.first_row(
+        "SELECT current_setting('statement_timeout'), set_config('statement_timeout', ?1, true)",
+        &[SqlValue::Text(ms)],
+    )?;
+    Ok(row.and_then(|r| r.into_iter().next()))
+}
+
+/// One row as `{column: value}`, values as SQLite's would show.
+fn row_json(names: &[String], row: Vec<SqlValue>) -> Value {
+    let mut item = Map::new();
+    for (name, value) in names.iter().zip(row) {
+        item.insert(name.clone(), cell_json(value));
+    }
+    Value::Object(item)
+}
+
+/// A value as JSON: numbers as numbers, text as text, NULL as null.
+pub(super) fn cell_json(value: SqlValue) -> Value {
+    match value {
+        SqlValue::Null => Value::Null,
+        SqlValue::Integer(i) => json!(i),
+        SqlValue::Real(f) => json!(f),
+        SqlValue::Text(t) => json!(t),
     }
 }

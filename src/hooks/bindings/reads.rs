@@ -74,6 +74,12 @@ pub(super) fn run(
     let out = match op {
         "settings" => settings(inv),
         "isDev" => Ok(json!(inv.host.dev)),
+        // Which SQL `$dbx` renders: `[col]` and LIKE for SQLite, `"col"` and
+        // an ASCII-folding ILIKE (SQLite's LIKE) for PostgreSQL.
+        "dialect" => Ok(json!(match inv.host.db.dialect() {
+            crate::rules::Dialect::Sqlite => "sqlite",
+            crate::rules::Dialect::Postgres => "postgres",
+        })),
         "countRecords" => parse(args).and_then(|a| count(ctx, inv, a)),
         "findAllRecords" => parse(args).and_then(|a| find_all(ctx, inv, a)),
         "expand" => parse(args).and_then(|a| expand(ctx, inv, a)),
@@ -238,27 +244,22 @@ fn record_query(ctx: &Ctx<'_>, inv: &Invocation, args: QueryArgs) -> Result<Valu
             args.offset.max(0)
         )
     };
-    let prepared = super::query::prepare_read(&sql, &args.params)?;
     let db = inv.host.db.clone();
-    super::query::refuse_on_postgres(&db, "$app.recordQuery() and $dbx expressions")
-        .map_err(inv.host.map_error)?;
+    let prepared = super::query::prepare_read(&sql, &args.params, db.dialect())?;
     let count = args.count;
     let rows: Result<Value, RecordError> = wait(ctx, inv, async move {
-        db.read(move |conn| {
-            prepared.rows(conn, |row| {
+        prepared
+            .rows(&db, move |row| {
                 if count {
-                    Ok(json!(row.get::<_, i64>(0)?))
-                } else {
-                    let values = records::row_values(&collection, row)?;
-                    Ok(records::serialize(
-                        &collection,
-                        &values,
-                        &Caller::superuser(),
-                    ))
+                    return row
+                        .into_iter()
+                        .next()
+                        .map_or(json!(0), super::query::cell_json);
                 }
+                let values = records::cells_values(&collection, row);
+                records::serialize(&collection, &values, &Caller::superuser())
             })
-        })
-        .await
+            .await
     });
     let rows = rows.map_err(inv.host.map_error)?;
     if rows.as_array().is_some_and(|r| r.len() > MAX_ALL_RECORDS) {
