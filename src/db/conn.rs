@@ -353,6 +353,7 @@ impl Conn for PgConn<'_, '_> {
     }
 
     fn execute_as_written(&mut self, sql: &str, params: &[SqlValue]) -> Result<u64, DbError> {
+        self.changed_schema |= changes_schema(sql);
         let bound = bind(params);
         self.tx
             .execute(sql, &refs(&bound))
@@ -365,6 +366,7 @@ impl Conn for PgConn<'_, '_> {
         params: &[SqlValue],
         max: usize,
     ) -> Result<(Vec<String>, Vec<Vec<SqlValue>>), DbError> {
+        self.changed_schema |= changes_schema(sql);
         let bound = bind(params);
         let stmt = self.tx.prepare(sql).map_err(|e| self.failed(e))?;
         let names: Vec<String> = stmt.columns().iter().map(|c| c.name().to_owned()).collect();

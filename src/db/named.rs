@@ -7,7 +7,7 @@
 //! comments; SQLite's `[…]` and `` `…` `` identifiers). Values never enter
 //! the text: the caller binds them in [`Named::names`] order.
 
-use crate::rules::Dialect;
+use crate::rules::{Dialect, SqlValue};
 
 /// The SQL with numbered parameters and which name each number binds.
 #[derive(Debug, PartialEq, Eq)]
@@ -24,8 +24,9 @@ pub enum NamedError {
     Unclosed,
     #[error("Invalid placeholder {{:{0}}}.")]
     BadName(String),
-    /// PostgreSQL's own `$1`: its number would clash with the bound names.
-    #[error("Write {{:name}} placeholders, not ${0}.")]
+    /// The engine's own parameter (PostgreSQL's `$1`, SQLite's `?`): its
+    /// number would clash with the bound names.
+    #[error("Write {{:name}} placeholders, not {0}.")]
     Positional(String),
 }
 
@@ -55,11 +56,29 @@ pub fn to_positional(sql: &str, dialect: Dialect) -> Result<Named, NamedError> {
             b'-' if b.get(i + 1) == Some(&b'-') => find(b, i, b"\n").map_or(b.len(), |e| e + 1),
             b'/' if b.get(i + 1) == Some(&b'*') => comment_end(b, i, pg),
             b'$' if pg => dollar(sql, i)?,
+            // SQLite's `?` and `?N` (PostgreSQL's `?` is a jsonb operator).
+            b'?' if !pg => return Err(NamedError::Positional("?".into())),
             _ => i + 1,
         };
     }
     out.push_str(&sql[copied..]);
     Ok(Named { sql: out, names })
+}
+
+/// A JSON value bound to a placeholder: booleans as 0/1 (SQLite's), arrays
+/// and objects as their JSON text.
+pub fn bound(value: &serde_json::Value) -> SqlValue {
+    use serde_json::Value;
+    match value {
+        Value::Null => SqlValue::Null,
+        Value::Bool(b) => SqlValue::Integer(i64::from(*b)),
+        Value::Number(n) => n
+            .as_i64()
+            .map(SqlValue::Integer)
+            .unwrap_or_else(|| SqlValue::Real(n.as_f64().unwrap_or_default())),
+        Value::String(s) => SqlValue::Text(s.clone()),
+        other => SqlValue::Text(other.to_string()),
+    }
 }
 
 /// A placeholder at the start of `text`: its replacement and length.
@@ -170,9 +189,7 @@ fn dollar(sql: &str, i: usize) -> Result<usize, NamedError> {
     let rest = &b[i + 1..];
     let digits = rest.iter().take_while(|c| c.is_ascii_digit()).count();
     if digits > 0 {
-        return Err(NamedError::Positional(
-            sql[i + 1..i + 1 + digits].to_owned(),
-        ));
+        return Err(NamedError::Positional(sql[i..i + 1 + digits].to_owned()));
     }
     let tag = rest
         .iter()
@@ -258,8 +275,14 @@ mod tests {
         }
         assert_eq!(
             to_positional("SELECT $1", Dialect::Postgres),
-            Err(NamedError::Positional("1".into()))
+            Err(NamedError::Positional("$1".into()))
         );
+        assert_eq!(
+            to_positional("DELETE FROM t WHERE id = ?", Dialect::Sqlite),
+            Err(NamedError::Positional("?".into()))
+        );
+        assert!(to_positional("SELECT '?' WHERE j ? 'k'", Dialect::Postgres).is_ok());
+        assert!(to_positional("SELECT '?', \"?\" -- ?", Dialect::Sqlite).is_ok());
         assert!(to_positional("SELECT [[a..b]] {{x y}}", Dialect::Postgres).is_ok());
     }
 }

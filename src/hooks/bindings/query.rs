@@ -41,21 +41,8 @@ fn placeholders(sql: &str, dialect: Dialect) -> Result<Named, HookError> {
 fn values(names: &[String], params: &Map<String, Value>) -> Vec<SqlValue> {
     names
         .iter()
-        .map(|n| params.get(n).map_or(SqlValue::Null, to_sql))
+        .map(|n| params.get(n).map_or(SqlValue::Null, named::bound))
         .collect()
-}
-
-fn to_sql(v: &Value) -> SqlValue {
-    match v {
-        Value::Null => SqlValue::Null,
-        Value::Bool(b) => SqlValue::Integer(i64::from(*b)),
-        Value::Number(n) => n
-            .as_i64()
-            .map(SqlValue::Integer)
-            .unwrap_or_else(|| SqlValue::Real(n.as_f64().unwrap_or_default())),
-        Value::String(s) => SqlValue::Text(s.clone()),
-        other => SqlValue::Text(other.to_string()),
-    }
 }
 
 fn to_json(v: ValueRef<'_>) -> Value {
