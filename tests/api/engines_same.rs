@@ -45,7 +45,7 @@ const ATOMS: &[&str] = &[
     "meta.n ~ '0.1'",
     "meta.n > 0.3",
     "meta.a.z ~ '日'",
-    "meta.a.z:length > 1",
+    "meta.a.z ~ '2.5'",
     "tags ~ 'a'",
     "tags ?= 'b'",
     "tags:length = 2",
@@ -144,9 +144,10 @@ fn filter(rng: &mut StdRng) -> String {
         if k > 0 {
             out.push_str(if rng.random_bool(0.5) { " && " } else { " || " });
         }
+        // PocketBase's language has no `!`: negation is `!=` / `!~`.
         let atom = ATOMS[rng.random_range(0..ATOMS.len())];
         if rng.random_bool(0.2) {
-            out.push_str(&format!("!({atom})"));
+            out.push_str(&atom.replacen(" ~ ", " !~ ", 1).replacen(" = ", " != ", 1));
         } else {
             out.push_str(atom);
         }
