@@ -361,9 +361,9 @@ impl PgTx<'_> {
 }
 
 /// Each field's stored value as PostgreSQL takes it. What it cannot hold
-/// exactly (text with NUL, JSON with `\u0000`, an integer past 2^53 in a
-/// `double precision` column) is a field error: a 400 saying so, never a
-/// different value.
+/// exactly (text with NUL, JSON with `\u0000` or with a number `jsonb`
+/// would write differently, an integer past 2^53 in a `double precision`
+/// column) is a field error: a 400 saying so, never a different value.
 fn pg_params(
     collection: &Collection,
     values: &Map<String, Value>,
@@ -383,7 +383,8 @@ fn pg_params(
                 .then_some(SqlValue::Integer(i)),
             rusqlite::types::Value::Real(f) => Some(SqlValue::Real(f)),
             rusqlite::types::Value::Text(t) => {
-                let unholdable = t.contains('\0') || (jsonb && t.contains("\\u0000"));
+                let unholdable = t.contains('\0')
+                    || (jsonb && (t.contains("\\u0000") || has_number_jsonb_rewrites(&t)));
                 (!unholdable).then_some(SqlValue::Text(t))
             }
             rusqlite::types::Value::Blob(_) => None,
@@ -401,6 +402,37 @@ fn pg_params(
     }
     errors.into_result().map_err(|e| invalid(message, e))?;
     Ok(params)
+}
+
+/// Whether JSON text (as serde_json writes it) holds a number `jsonb`
+/// would write back differently: one with an exponent (`1e16` is kept as
+/// 10000000000000000) or a negative zero (`-0.0` becomes `0.0`).
+fn has_number_jsonb_rewrites(json: &str) -> bool {
+    let mut in_string = false;
+    let mut escaped = false;
+    let mut number = String::new();
+    for c in json.chars().chain([' ']) {
+        if in_string {
+            match (escaped, c) {
+                (true, _) => escaped = false,
+                (false, '\\') => escaped = true,
+                (false, '"') => in_string = false,
+                _ => {}
+            }
+        } else if c.is_ascii_digit() || matches!(c, '-' | '+' | '.' | 'e' | 'E') {
+            number.push(c);
+        } else {
+            let rewritten = number.contains(['e', 'E'])
+                || (number.starts_with('-')
+                    && number[1..].bytes().all(|b| matches!(b, b'0' | b'.')));
+            if rewritten && number.len() > 1 {
+                return true;
+            }
+            number.clear();
+            in_string = c == '"';
+        }
+    }
+    false
 }
 
 fn is_unique_violation(e: &DbError) -> bool {
@@ -427,4 +459,29 @@ fn not_unique(columns: &[&str], message: &'static str) -> RecordError {
 /// The SQL dialect of a write's transaction.
 pub(super) fn dialect(tx: &mut dyn RecordTx) -> Dialect {
     tx.conn().dialect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::has_number_jsonb_rewrites;
+
+    #[test]
+    fn numbers_jsonb_would_rewrite_are_found_outside_strings_only() {
+        for (json, want) in [
+            (r#"{"a":1e16}"#, true),
+            (r#"[1.5e-7]"#, true),
+            (r#"1E5"#, true),
+            (r#"{"a":"1e16"}"#, false),
+            (r#"{"1e5":true,"b":false}"#, false),
+            (r#"["x\"1e5",0.1,3.0]"#, false),
+            (r#"["\\",2e3]"#, true),
+            (r#"[-0.0]"#, true),
+            (r#"{"a":-0}"#, true),
+            (r#"[-0.5,0.0,-10]"#, false),
+            (r#"{"-0.0":"-0.0"}"#, false),
+            (r#"{"a":true,"b":null}"#, false),
+        ] {
+            assert_eq!(has_number_jsonb_rewrites(json), want, "{json}");
+        }
+    }
 }

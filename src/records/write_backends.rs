@@ -889,6 +889,16 @@ fn values_postgres_cannot_hold_are_refused_with_a_400() {
                 "validation_not_on_postgres",
             ),
             (
+                json!({"meta": {"k": 1e16}}),
+                "meta",
+                "validation_not_on_postgres",
+            ),
+            (
+                json!({"meta": [1, [0.5, 1e-7]]}),
+                "meta",
+                "validation_not_on_postgres",
+            ),
+            (
                 json!({"tags": ["red\0"]}),
                 "tags",
                 "validation_invalid_value",

@@ -134,10 +134,12 @@ enum Affinity {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Class {
     /// `double precision`, `bigint` or `int`, written as text as SQLite
-    /// writes a NUMERIC column's value (whole numbers without `.0`).
+    /// writes a NUMERIC column's value (whole numbers without `.0`, reals
+    /// by `fb_real_text`).
     Number,
-    /// `double precision` SQLite holds as a real; never converted to text
-    /// (SQLite writes 17 digits where PostgreSQL writes the shortest).
+    /// `double precision` computed by each engine's own functions
+    /// (`geoDistance`); never converted to text, as its last digits can
+    /// differ between the engines.
     Real,
     /// `text`.
     Text,

@@ -41,30 +41,194 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
   SELECT CASE WHEN jsonb_typeof(v) = 'number' THEN v ELSE to_jsonb(fb_json_text(v)) END
 $$;
 
--- The text SQLite gives a value: a string's content, a number's digits,
--- an array's or object's JSON.
+-- An exact integer power (numeric multiplication is exact; PostgreSQL's
+-- power() may round large integer powers).
+CREATE OR REPLACE FUNCTION fb_ipow(b numeric, n int) RETURNS numeric
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
+DECLARE r numeric := 1;
+BEGIN
+  WHILE n > 0 LOOP
+    IF n % 2 = 1 THEN r := r * b; END IF;
+    b := b * b;
+    n := n / 2;
+  END LOOP;
+  RETURN r;
+END
+$$;
+
+-- The top 96 bits of 10^q, rounded to nearest (SQLite's aScale/aScaleLo
+-- tables, tool/mkfptab.c --round).
+CREATE OR REPLACE FUNCTION fb_pow10_96(q int) RETURNS numeric
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
+DECLARE a numeric; b numeric; t int; k int; two numeric := 2;
+BEGIN
+  IF q >= 0 THEN a := fb_ipow(10, q); b := 1; ELSE a := 1; b := fb_ipow(10, -q); END IF;
+  t := floor(q * 3.3219280948873623478703194294894)::int;
+  -- t = floor(log2(a/b)), corrected where the estimate is one off
+  LOOP
+    IF t >= 0 THEN
+      IF a < b * fb_ipow(two, t) THEN t := t - 1; CONTINUE; END IF;
+      IF a >= b * fb_ipow(two, t + 1) THEN t := t + 1; CONTINUE; END IF;
+    ELSE
+      IF a * fb_ipow(two, -t) < b THEN t := t - 1; CONTINUE; END IF;
+      IF a * fb_ipow(two, -t) >= 2 * b THEN t := t + 1; CONTINUE; END IF;
+    END IF;
+    EXIT;
+  END LOOP;
+  k := 95 - t;
+  IF k >= 0 THEN a := a * fb_ipow(two, k); ELSE b := b * fb_ipow(two, -k); END IF;
+  RETURN div(2 * a + b, 2 * b);
+END
+$$;
+
+-- SQLite's powerOfTen(p): the most significant 64 bits of 10^p, as its
+-- tables and one refining multiplication give them (not always exact).
+CREATE OR REPLACE FUNCTION fb_pow10_64(p int) RETURNS numeric
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
+DECLARE g int; n int; s96 numeric; s numeric; slo numeric; b numeric; r numeric; x numeric; lo numeric;
+  two32 numeric := 4294967296; two64 numeric := 18446744073709551616; two63 numeric := 9223372036854775808;
+BEGIN
+  IF p = -1 THEN RETURN 14757395258967641292; END IF;
+  IF p BETWEEN 0 AND 26 THEN
+    x := fb_ipow(10, p);
+    WHILE x < two63 LOOP x := x * 2; END LOOP;
+    WHILE x >= two64 LOOP x := div(x, 2); END LOOP;
+    RETURN x;
+  END IF;
+  g := p / 27; n := p % 27;
+  IF p < 0 AND n <> 0 THEN g := g - 1; n := n + 27; END IF;
+  s96 := fb_pow10_96(27 * g);
+  s := div(s96, two32); slo := mod(s96, two32);
+  IF n = 0 THEN RETURN s; END IF;
+  b := fb_pow10_64(n);
+  r := s * b + div(slo * b, two32);
+  x := div(r, two64);
+  lo := mod(div(r, two32), two32);
+  IF x < two63 THEN
+    x := 2 * x + CASE WHEN lo >= 2147483648 THEN 1 ELSE 0 END;
+  END IF;
+  RETURN x;
+END
+$$;
+
+-- A real as SQLite (3.54, `%!.17g` in vdbeMemRenderNum) writes it as text.
+-- The binary value is scaled to 18 or 19 digits as sqlite3Fp2Convert10
+-- does (with SQLite's 64-bit powers of ten, so not always exactly), then
+-- rounded to 17, except that digits ending
+-- in 99 or 000 at the 15th/16th place are cut short when the shorter
+-- number reads back as the same real; fixed notation from 1e-4 below
+-- 1e17, else d.ddde+XX, with `.0` where no fraction is left.
+CREATE OR REPLACE FUNCTION fb_real_text(x double precision) RETURNS text
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
+DECLARE
+  bits bigint; be int; m numeric; e int; nn int; p int;
+  h numeric; z text; n int; pexp int; idp int;
+  jj int; v2 numeric; iround int; j int; sign text := ''; out text; ex int;
+BEGIN
+  IF x IS NULL THEN RETURN NULL; END IF;
+  IF x = 'NaN'::float8 THEN RETURN NULL; END IF;
+  IF x = 'Infinity'::float8 THEN RETURN 'Inf'; END IF;
+  IF x = '-Infinity'::float8 THEN RETURN '-Inf'; END IF;
+  IF x = 0 THEN RETURN '0.0'; END IF;
+  IF x < 0 THEN sign := '-'; x := -x; END IF;
+  bits := ('x' || encode(float8send(x), 'hex'))::bit(64)::bigint;
+  be := ((bits >> 52) & 2047)::int;
+  IF be = 0 THEN
+    -- subnormal: the mantissa shifted until its top (64th) bit is set
+    m := bits & 4503599627370495;
+    nn := 64 - length(ltrim((bits & 4503599627370495)::bit(64)::text, '0'));
+    e := -1074 - nn;
+    m := m * fb_ipow(2, nn);
+  ELSE
+    m := ((bits & 4503599627370495) + 4503599627370496)::numeric * 2048;
+    e := be - 1086;
+  END IF;
+  -- p as sqlite3Fp2Convert10 picks it: 17 - floor((e+63)*log10(2)), approximated
+  p := 17 - floor(((e + 63) * 78913)::numeric / 262144)::int;
+  -- the 18 digits as sqlite3Fp2Convert10 computes them: the high 64 bits
+  -- of m times powerOfTen(p), shifted, then rounded half up on one more bit
+  h := div(m * fb_pow10_64(p), 18446744073709551616);
+  h := div(h, fb_ipow(2, -(e + floor((p * 108853)::numeric / 32768)::int + 2)));
+  z := div(h + 2 * mod(h, 2), 2)::text;
+  n := length(z);
+  pexp := -p;
+  idp := n + pexp;
+  IF n > 17 THEN
+    iround := 17;
+    IF substr(z, 16, 1) = '9' AND substr(z, 15, 1) = '9' THEN
+      jj := 14;
+      WHILE jj > 0 AND substr(z, jj, 1) = '9' LOOP jj := jj - 1; END LOOP;
+      v2 := CASE WHEN jj = 0 THEN 1 ELSE substr(z, 1, jj)::numeric + 1 END;
+      IF x = (v2::text || 'e' || (pexp + n - jj)::text)::float8 THEN iround := jj + 1; END IF;
+    ELSIF idp >= n OR substr(z, 14, 3) = '000' THEN
+      jj := 13;
+      WHILE substr(z, jj, 1) = '0' LOOP jj := jj - 1; END LOOP;
+      v2 := substr(z, 1, jj)::numeric;
+      IF x = (v2::text || 'e' || (pexp + n - jj)::text)::float8 THEN iround := jj + 1; END IF;
+    END IF;
+    -- round half up at iround digits
+    IF substr(z, iround + 1, 1) >= '5' THEN
+      v2 := substr(z, 1, iround)::numeric + 1;
+      IF length(v2::text) > iround THEN idp := idp + 1; END IF;
+      z := v2::text;
+    ELSE
+      z := substr(z, 1, iround);
+    END IF;
+  END IF;
+  z := rtrim(z, '0');
+  ex := idp - 1;
+  IF ex < -4 OR ex > 16 THEN
+    out := substr(z, 1, 1) || '.' || CASE WHEN length(z) > 1 THEN substr(z, 2) ELSE '0' END
+      || 'e' || CASE WHEN ex < 0 THEN '-' ELSE '+' END || CASE WHEN abs(ex) < 10 THEN '0' ELSE '' END || abs(ex)::text;
+  ELSIF idp <= 0 THEN
+    out := '0.' || repeat('0', -idp) || z;
+  ELSIF length(z) <= idp THEN
+    out := z || repeat('0', idp - length(z)) || '.0';
+  ELSE
+    out := substr(z, 1, idp) || '.' || substr(z, idp + 1);
+  END IF;
+  RETURN sign || out;
+END
+$$;
+
+-- The text SQLite gives a value: a string's content, a number's digits
+-- (an integer's as they are, a real's as fb_real_text writes them), an
+-- array's or object's JSON.
 CREATE OR REPLACE FUNCTION fb_text(v jsonb) RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
   SELECT CASE jsonb_typeof(v)
     WHEN 'string' THEN v #>> '{}'
     WHEN 'number' THEN CASE
-      WHEN (v #>> '{}') ~ '[.]' AND (v #>> '{}') !~ '[eE]'
-        THEN regexp_replace(v #>> '{}', '([.][0-9]*?)0+$', '\1') || CASE WHEN (v #>> '{}') ~ '[.]0*$' THEN '0' ELSE '' END
-      ELSE v #>> '{}'
+      WHEN (v #>> '{}') ~ '^-?[0-9]+$' AND (v #>> '{}')::numeric BETWEEN -9223372036854775808 AND 9223372036854775807
+        THEN v #>> '{}'
+      ELSE fb_real_text((v #>> '{}')::double precision)
     END
     ELSE fb_json_text(v)
   END COLLATE "C"
 $$;
 
 -- A number column's value as SQLite writes it: whole numbers are stored as
--- integers there (NUMERIC affinity), others as reals in their shortest
--- round-trip digits with `.0` before an exponent (SQLite writes 17 digits
--- where fewer do not round-trip, e.g. 0.33333333333333332: see README).
+-- integers there (NUMERIC affinity), others as reals (fb_real_text).
 CREATE OR REPLACE FUNCTION fb_number_text(x double precision) RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
   SELECT CASE
     WHEN x = trunc(x) AND abs(x) < 9.2e18 THEN trunc(x)::bigint::text
-    ELSE regexp_replace(x::text, '^(-?[0-9]+)e', '\1.0e')
+    ELSE fb_real_text(x)
+  END
+$$;
+
+-- Numeric text as SQLite reads it: an integer when it is one and fits in
+-- 64 bits, else a real (double precision, as 0.33333333333333332 and
+-- 0.3333333333333333 are the same real there). Past a real's range it stays
+-- the exact number, which orders the same.
+CREATE OR REPLACE FUNCTION fb_numeric_text(t text) RETURNS jsonb
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+  SELECT CASE
+    WHEN t ~ '^[+-]?[0-9]+$' AND t::numeric BETWEEN -9223372036854775808 AND 9223372036854775807
+      THEN to_jsonb(t::numeric)
+    WHEN t::numeric = 0 OR abs(t::numeric) BETWEEN 1e-307 AND 1e308
+      THEN to_jsonb(t::numeric::double precision)
+    ELSE to_jsonb(t::numeric)
   END
 $$;
 
@@ -75,7 +239,7 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
   SELECT CASE
     WHEN jsonb_typeof(v) = 'string'
      AND (v #>> '{}') ~ '^[ \t\n\r\f\v]*[+-]?([0-9]+([.][0-9]*)?|[.][0-9]+)([eE][+-]?[0-9]+)?[ \t\n\r\f\v]*$'
-      THEN to_jsonb(btrim(v #>> '{}', E' \t\n\r\f\v')::numeric)
+      THEN fb_numeric_text(btrim(v #>> '{}', E' \t\n\r\f\v'))
     ELSE v
   END
 $$;

@@ -1088,3 +1088,4 @@ fn text_literals_round_trip_through_the_lexer() {
 }
 
 mod differential;
+mod real_text;

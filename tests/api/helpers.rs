@@ -203,9 +203,17 @@ pub struct AppBuilder {
     dir: Option<PathBuf>,
     edit: Option<ConfigEdit>,
     s3: bool,
+    backend: Option<TestBackend>,
 }
 
 impl AppBuilder {
+    /// Runs on `backend` whatever `FB_TEST_BACKEND` says (tests comparing
+    /// the engines start one app on each).
+    pub fn on(mut self, backend: TestBackend) -> Self {
+        self.backend = Some(backend);
+        self
+    }
+
     /// Runs on `dir`, which outlives the app (restart tests).
     pub fn in_dir(mut self, dir: &Path) -> Self {
         self.dir = Some(dir.to_path_buf());
@@ -233,8 +241,8 @@ impl AppBuilder {
             }
         };
         let mut config = Config::for_tests(&dir);
-        let pg = (TestBackend::current() == TestBackend::Postgres)
-            .then(|| pg_database_for(&dir, tmp.is_none()));
+        let backend = self.backend.unwrap_or_else(TestBackend::current);
+        let pg = (backend == TestBackend::Postgres).then(|| pg_database_for(&dir, tmp.is_none()));
         if let Some(db) = &pg {
             config.database.url = ferrobase::config::DatabaseUrl::new(db.url());
         }

@@ -22,6 +22,7 @@ mod collections;
 mod crons;
 mod db_copy;
 mod defaults;
+mod engines_same;
 mod field_gaps;
 mod files;
 mod files_served;

@@ -69,7 +69,7 @@ fn value(kind: Kind, row: usize) -> DbValue {
             "2024-01-01 10:00+02:00",
         ]),
         Kind::Number => {
-            let numbers: [f64; 13] = [
+            let numbers: [f64; 19] = [
                 2_460_370.5,
                 1_709_214_330.0,
                 0.0,
@@ -83,10 +83,18 @@ fn value(kind: Kind, row: usize) -> DbValue {
                 7.0,
                 1.5,
                 1.0,
+                // Reals SQLite writes as text with 17 digits, cut short,
+                // or with an exponent.
+                1.0 / 3.0,
+                0.1 + 0.2,
+                1e-7,
+                1e21,
+                2.0 / 3.0 * 1e-5,
+                9_007_199_254_740_993.0,
             ];
             let n = numbers[row % numbers.len()];
             // SQLite's NUMERIC affinity keeps whole numbers as integers.
-            if n.fract() == 0.0 {
+            if n.fract() == 0.0 && n.abs() < 9.2e18 {
                 DbValue::Integer(n as i64)
             } else {
                 DbValue::Real(n)
@@ -118,11 +126,16 @@ fn value(kind: Kind, row: usize) -> DbValue {
             "2.5",
             "{\"0\":\"zero\",\"x\":\" 5 \"}",
             "\"Hello\"",
+            // As the server writes them: serde_json, keys in byte order.
+            "{\"a\":[0.30000000000000004,\"日本\"],\"b\":0.3333333333333333,\"c\":{\"y\":1.0,\"z\":-1}}",
+            "0.3333333333333333",
+            "[-0.5,1.5,100.25]",
+            "{\"A\":\"é\\n\\\"q\\\"\",\"a\":100.5}",
         ]),
     }
 }
 
-const ROWS: usize = 16;
+const ROWS: usize = 20;
 
 /// The relation table's rows: (owner row, value).
 const RELATED: [(i64, Option<&str>); 6] = [
@@ -525,7 +538,7 @@ fn fuzz_filters_match_the_same_rows_on_sqlite_and_postgres() {
 }
 
 /// Literals that meet the rows: numeric text, case, spaces, patterns.
-const VALUES: [&str; 30] = [
+const VALUES: [&str; 36] = [
     "'5'",
     "5",
     "'Hello'",
@@ -556,6 +569,12 @@ const VALUES: [&str; 30] = [
     "'{\"deep\":\"Hello\"}'",
     "'zero'",
     "1.5",
+    "'3'",
+    "'0.3'",
+    "'e-'",
+    "'e+21'",
+    "'\"a\":'",
+    "'1.0'",
 ];
 
 /// Paths that resolve in `schema`, with the modifiers each kind takes.
