@@ -111,6 +111,30 @@ struct Sqlite {
     console: Arc<pool::ReadOnlyManager>,
 }
 
+impl Sqlite {
+    /// Runs `f` in an `IMMEDIATE` transaction of its own on the writer (an
+    /// exclusive job) and commits it if `f` succeeds.
+    async fn immediate<T, E>(
+        &self,
+        f: impl FnOnce(&mut dyn Conn) -> Result<T, E> + Send + 'static,
+    ) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<DbError> + Send + 'static,
+    {
+        self.writer
+            .run(move |c| {
+                let tx = c
+                    .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                    .map_err(|e| E::from(e.into()))?;
+                let out = f(&mut SqliteConn(&tx))?;
+                tx.commit().map_err(|e| E::from(e.into()))?;
+                Ok(out)
+            })
+            .await
+    }
+}
+
 impl Db {
     /// Opens (creating if needed) `data_dir/data.db`, applies pragmas and pending migrations,
     /// starts the writer thread and the reader pool.
@@ -281,25 +305,14 @@ impl Db {
     /// [`Conn::lock`]s).
     pub async fn write_conn<T, E>(
         &self,
-        mut f: impl FnMut(&mut dyn Conn) -> Result<T, E> + Send + 'static,
+        f: impl FnMut(&mut dyn Conn) -> Result<T, E> + Send + 'static,
     ) -> Result<T, E>
     where
         T: Send + 'static,
         E: From<DbError> + Send + 'static,
     {
         match &self.engine {
-            Engine::Sqlite(s) => {
-                s.writer
-                    .run(move |c| {
-                        let tx = c
-                            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-                            .map_err(|e| E::from(e.into()))?;
-                        let out = f(&mut SqliteConn(&tx))?;
-                        tx.commit().map_err(|e| E::from(e.into()))?;
-                        Ok(out)
-                    })
-                    .await
-            }
+            Engine::Sqlite(s) => s.immediate(f).await,
             Engine::Postgres(pg) => pg.write(f).await,
         }
     }
@@ -516,18 +529,7 @@ impl Db {
         E: From<DbError> + Send + 'static,
     {
         match &self.engine {
-            Engine::Sqlite(s) => {
-                s.writer
-                    .run(move |c| {
-                        let tx = c
-                            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-                            .map_err(|e| E::from(e.into()))?;
-                        let out = f(&mut SqliteConn(&tx))?;
-                        tx.commit().map_err(|e| E::from(e.into()))?;
-                        Ok(out)
-                    })
-                    .await
-            }
+            Engine::Sqlite(s) => s.immediate(f).await,
             Engine::Postgres(pg) => pg.write_once(f).await,
         }
     }
